@@ -1,0 +1,1 @@
+"""Built-in Tideflow activities, grouped by domain (messaging, profile, tickets, settlement, ...)."""

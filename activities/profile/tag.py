@@ -1,0 +1,52 @@
+"""action.tag: add and remove customer tags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, model_validator
+from sqlalchemy import delete, select
+
+from engine.actions import ActionContext
+from engine.customers import canonical
+from engine.db import models
+from engine.nodes.base import ActionResult, NodeConfig, NodeType
+
+
+class TagConfig(NodeConfig):
+    add: list[str] = Field(default_factory=list, description="tags to add", examples=[["尝鲜客"]])
+    remove: list[str] = Field(default_factory=list, description="tags to remove")
+
+    @model_validator(mode="after")
+    def _something(self) -> TagConfig:
+        if not self.add and not self.remove:
+            raise ValueError("add or remove at least one tag")
+        for tag in [*self.add, *self.remove]:
+            if not tag.strip() or len(tag) > 80:
+                raise ValueError(f"tag '{tag}' must be 1–80 characters")
+        return self
+
+
+class Tag(NodeType):
+    type = "action.tag"
+    category = "action"
+    label = {"zh-CN": "打标签", "en": "Tag customer"}
+    description = {"zh-CN": "给客户添加或移除标签", "en": "Add or remove customer tags"}
+    kinds = ("journey", "ticket")
+    Config = TagConfig
+
+    @classmethod
+    def run(cls, ctx: ActionContext, config: Any) -> ActionResult:
+        if ctx.customer_id is None:
+            return ActionResult(detail={"skipped": "no customer"})
+        customer_id = canonical(ctx.db, ctx.customer_id)
+        have = set(ctx.db.scalars(select(models.CustomerTag.tag)
+                                  .where(models.CustomerTag.customer_id == customer_id)))
+        added = [t for t in config.add if t not in have]
+        for tag in added:
+            ctx.db.add(models.CustomerTag(customer_id=customer_id, tag=tag))
+        removed = [t for t in config.remove if t in have]
+        if removed:
+            ctx.db.execute(delete(models.CustomerTag).where(models.CustomerTag.customer_id == customer_id,
+                                                            models.CustomerTag.tag.in_(removed)))
+        return ActionResult(detail={"added": added, "removed": removed})

@@ -1,0 +1,1 @@
+"""Tideflow engine: flow model, validation, compiler, interpreter, events, persistence."""

@@ -1,0 +1,372 @@
+"""Who may use Tideflow: users and roles, API tokens, web sessions, and the audit log.
+
+This module is the engine side of authentication and knows nothing of HTTP; the
+designer's ``designer/auth.py`` turns it into FastAPI dependencies and routes.
+
+Decisions worth knowing:
+
+- Usernames are case-insensitive: they are stored stripped and lower-cased, and
+  ``login`` lower-cases what it is given. The display name keeps the user's own spelling.
+- Passwords are hashed with argon2id (``argon2-cffi``'s defaults); a hash made
+  with older parameters is upgraded on the next successful login.
+- Secrets are never stored in plaintext: API tokens and session tokens are kept
+  as SHA-256 hex digests, so a leaked database does not leak working credentials.
+  (They are long random strings, so a fast hash is the right tool; passwords are
+  not, so they get argon2.)
+- Functions take the caller's ``Session`` and never commit: the caller owns the
+  transaction (``engine.db.session.transaction``). ``login`` is the one place where
+  that matters on failure — see its docstring.
+- Every audit write goes through :func:`audit`, which refuses to store anything
+  that looks like a secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any, Final
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from engine.db.models import ApiToken, AuditEntry, User, WebSession
+
+ROLES: Final[tuple[str, ...]] = ("admin", "marketer", "ops", "agent", "finance", "developer")
+"""Every role a user may have. ``admin`` may do everything the others may."""
+
+MIN_PASSWORD_LENGTH: Final = 8
+MAX_PASSWORD_LENGTH: Final = 1024  # bounds the work one login attempt can cause
+MAX_FAILED_LOGINS: Final = 5
+LOCKOUT: Final = timedelta(minutes=15)
+SESSION_LIFETIME: Final = timedelta(hours=12)
+TOKEN_PREFIX: Final = "tf_"  # noqa: S105 - a marker, not a secret
+TOKEN_DISPLAY_CHARS: Final = 8
+TOKEN_TOUCH_INTERVAL: Final = timedelta(minutes=1)
+
+_hasher = PasswordHasher()
+
+
+class AuthError(ValueError):
+    """A request about users, tokens or sessions that cannot be honoured; the message says why."""
+
+
+class LoginFailed(AuthError):
+    """Wrong username or password (deliberately not saying which)."""
+
+    def __init__(self) -> None:
+        super().__init__("wrong username or password")
+
+
+class LoginLocked(AuthError):
+    """Too many failed logins: the account is locked until ``until`` (UTC)."""
+
+    def __init__(self, until: datetime) -> None:
+        self.until = until
+        super().__init__(
+            f"too many failed logins; the account is locked until {until.strftime('%Y-%m-%d %H:%M:%S')} UTC"
+        )
+
+    def retry_after(self, now: datetime) -> int:
+        """Whole seconds until the account unlocks (at least 1)."""
+        return max(1, int((self.until - now).total_seconds() + 0.999))
+
+
+class TokenNotFound(AuthError):
+    """No API token with that id that the caller may manage."""
+
+
+# --- roles -------------------------------------------------------------------------------------
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise AuthError(f"unknown role {role!r}; the roles are: {', '.join(ROLES)}")
+    return role
+
+
+def has_role(user: User, *roles: str) -> bool:
+    """True when ``user`` has one of ``roles`` (or any role when none are named). Admin passes every check."""
+    return user.role == "admin" or not roles or user.role in roles
+
+
+# --- passwords ---------------------------------------------------------------------------------
+
+
+def check_password_strength(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AuthError(f"the password is too short: use at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise AuthError(f"the password is too long: use at most {MAX_PASSWORD_LENGTH} characters")
+    if not password.strip():
+        raise AuthError("the password cannot be only spaces")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@cache
+def _dummy_hash() -> str:
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
+def normalize_username(username: str) -> str:
+    return username.strip().lower()
+
+
+# --- users -------------------------------------------------------------------------------------
+
+
+def find_user(db: Session, username: str) -> User | None:
+    return db.scalar(select(User).where(User.username == normalize_username(username)))
+
+
+def create_user(
+    db: Session, username: str, password: str, role: str, display_name: str | None = None,
+    *, created_by: User | str = "system",
+) -> User:
+    """Add a user. Raises :class:`AuthError` for a taken username, an unknown role or a weak password.
+
+    The username is stored stripped and lower-cased (usernames are case-insensitive).
+    """
+    name = normalize_username(username)
+    if not name:
+        raise AuthError("the username is empty")
+    if len(name) > 80:
+        raise AuthError("the username is too long: use at most 80 characters")
+    if any(ch.isspace() or not ch.isprintable() for ch in name):
+        raise AuthError("the username cannot contain spaces or control characters")
+    check_role(role)
+    check_password_strength(password)
+    if find_user(db, name) is not None:
+        raise AuthError(f"the username {name!r} is already taken")
+    if display_name is not None:
+        display_name = display_name.strip()[:120] or None
+    user = User(username=name, password_hash=hash_password(password), role=role,
+                display_name=display_name, failed_logins=0)
+    db.add(user)
+    db.flush()
+    audit(db, created_by, "user.created", f"user:{name}", {"role": role})
+    return user
+
+
+# --- API tokens --------------------------------------------------------------------------------
+
+
+def _sha256(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def issue_token(db: Session, user: User, name: str) -> tuple[ApiToken, str]:
+    """Create an API token for ``user``; returns the row and the plaintext (shown once, never stored)."""
+    label = name.strip()
+    if not label:
+        raise AuthError("give the token a name, e.g. 'ci' or 'shop sync'")
+    if len(label) > 80:
+        raise AuthError("the token name is too long: use at most 80 characters")
+    plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(user_id=user.id, name=label, token_hash=_sha256(plaintext),
+                     prefix=plaintext[:TOKEN_DISPLAY_CHARS])
+    db.add(token)
+    db.flush()
+    audit(db, user, "token.created", f"token:{token.id}", {"name": label, "prefix": token.prefix})
+    return token, plaintext
+
+
+def create_token(db: Session, user: User, name: str) -> str:
+    """Create an API token for ``user`` and return its plaintext, which is shown once and never stored."""
+    return issue_token(db, user, name)[1]
+
+
+def authenticate_token(db: Session, plaintext: str, now: datetime | None = None) -> User | None:
+    """The user an API token belongs to, or None when it is unknown, revoked, or its user is disabled.
+
+    Records ``last_used_at``, at most once a minute per token to keep reads cheap.
+    """
+    if not plaintext.startswith(TOKEN_PREFIX) or len(plaintext) > 200:
+        return None
+    row = db.execute(
+        select(ApiToken, User).join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == _sha256(plaintext))
+    ).first()
+    if row is None:
+        return None
+    token, user = row
+    if token.revoked_at is not None or user.disabled_at is not None:
+        return None
+    now = _utc(now)
+    if token.last_used_at is None or now - token.last_used_at >= TOKEN_TOUCH_INTERVAL:
+        token.last_used_at = now
+    return user
+
+
+def list_tokens(db: Session, user: User) -> list[ApiToken]:
+    """The user's own tokens, revoked ones included, oldest first."""
+    return list(db.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id)))
+
+
+def revoke_token(db: Session, token_id: int, by_user: User, now: datetime | None = None) -> ApiToken:
+    """Revoke a token. Users revoke their own; admins revoke anyone's. Revoking twice is harmless.
+
+    Raises :class:`TokenNotFound` when there is no such token or it is someone else's (the two
+    are not told apart, so ids of other users' tokens are not revealed).
+    """
+    token = db.get(ApiToken, token_id)
+    if token is None or (token.user_id != by_user.id and by_user.role != "admin"):
+        raise TokenNotFound(f"no API token with id {token_id}")
+    if token.revoked_at is None:
+        token.revoked_at = _utc(now)
+        audit(db, by_user, "token.revoked", f"token:{token.id}", {"prefix": token.prefix})
+    return token
+
+
+# --- web sessions ------------------------------------------------------------------------------
+
+
+def login(db: Session, username: str, password: str, now: datetime) -> tuple[User, str, str]:
+    """Check a username and password and open a web session: returns (user, session token, csrf token).
+
+    Raises :class:`LoginFailed` for wrong credentials (never saying whether the username exists)
+    and :class:`LoginLocked` while the account is locked; the fifth consecutive failure locks it
+    for 15 minutes. The failure counter is written through ``db`` *before* raising, so catch the
+    exception inside the transaction (or commit) — a rolled-back failure does not count.
+    """
+    now = _utc(now)
+    user = find_user(db, username)
+    if user is None or user.disabled_at is not None:
+        verify_password(_dummy_hash(), password)  # same work either way: timing does not reveal users
+        raise LoginFailed()
+    if user.locked_until is not None and user.locked_until > now:
+        raise LoginLocked(user.locked_until)
+    if not verify_password(user.password_hash, password):
+        user.failed_logins = (user.failed_logins or 0) + 1
+        if user.failed_logins >= MAX_FAILED_LOGINS:
+            user.failed_logins = 0
+            user.locked_until = now + LOCKOUT
+            audit(db, "system", "user.locked", f"user:{user.username}",
+                  {"until": user.locked_until.isoformat()})
+            raise LoginLocked(user.locked_until)
+        audit(db, "anonymous", "login.failed", f"user:{user.username}", {"failed_logins": user.failed_logins})
+        raise LoginFailed()
+    user.failed_logins = 0
+    user.locked_until = None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    db.execute(delete(WebSession).where(WebSession.user_id == user.id, WebSession.expires_at <= now))
+    session_token = secrets.token_urlsafe(32)
+    csrf_token = secrets.token_urlsafe(32)
+    db.add(WebSession(token_hash=_sha256(session_token), user_id=user.id, csrf_token=csrf_token,
+                      created_at=now, expires_at=now + SESSION_LIFETIME))
+    db.flush()
+    audit(db, user, "login", f"user:{user.username}", {})
+    return user, session_token, csrf_token
+
+
+def session_user(db: Session, token: str, now: datetime) -> tuple[User, WebSession] | None:
+    """The user and session behind a session cookie, or None when unknown, expired or the user is disabled."""
+    if not token or len(token) > 200:
+        return None
+    row = db.execute(
+        select(WebSession, User).join(User, User.id == WebSession.user_id)
+        .where(WebSession.token_hash == _sha256(token))
+    ).first()
+    if row is None:
+        return None
+    web_session, user = row
+    if web_session.expires_at <= _utc(now) or user.disabled_at is not None:
+        return None
+    return user, web_session
+
+
+def logout(db: Session, token: str) -> None:
+    """End the web session behind ``token``; unknown tokens are ignored."""
+    web_session = db.get(WebSession, _sha256(token)) if token else None
+    if web_session is None:
+        return
+    user = db.get(User, web_session.user_id)
+    db.delete(web_session)
+    if user is not None:
+        audit(db, user, "logout", f"user:{user.username}", {})
+
+
+def purge_expired_sessions(db: Session, now: datetime) -> int:
+    """Delete every expired web session; returns how many went."""
+    result = db.execute(delete(WebSession).where(WebSession.expires_at <= _utc(now)))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# --- audit log ---------------------------------------------------------------------------------
+
+_SECRET_KEYS: Final = frozenset({"password", "passwd", "secret", "token", "api_key", "apikey",
+                                 "authorization", "cookie", "csrf", "csrf_token", "session"})
+_SECRET_SUFFIXES: Final = ("password", "secret", "_token", "_key")
+
+
+def _looks_secret(key: str) -> bool:
+    k = key.lower()
+    return k in _SECRET_KEYS or k.endswith(_SECRET_SUFFIXES)
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): ("***" if _looks_secret(str(k)) else _scrub(v)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def audit(
+    db: Session,
+    actor: User | str,
+    action: str,
+    target: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+    at: datetime | None = None,
+) -> AuditEntry:
+    """Record who did what to what. The one home for audit writes.
+
+    ``actor`` is a user or a name such as ``"system"``. Never pass secrets in ``detail``; as a
+    safety net, values under keys that look secret (``password``, ``token``, ``*_secret``,
+    ``*_key``...) are stored as ``"***"``.
+    """
+    name = actor.username if isinstance(actor, User) else actor
+    entry = AuditEntry(at=_utc(at), actor=name[:80], action=action[:60],
+                       target=target[:200] if target is not None else None,
+                       detail=_scrub(dict(detail or {})))
+    db.add(entry)
+    return entry
+
+
+# --- first run ---------------------------------------------------------------------------------
+
+
+def ensure_demo_admin(db: Session) -> tuple[str, str] | None:
+    """On an empty user table, create ``admin`` with a random password and return (username, password).
+
+    Returns None when any user exists. ``make run`` prints the credentials once; they are not stored.
+    """
+    if db.scalar(select(func.count()).select_from(User)):
+        return None
+    password = secrets.token_urlsafe(12)
+    create_user(db, "admin", password, "admin", display_name="Administrator")
+    return "admin", password
+
+
+def _utc(now: datetime | None) -> datetime:
+    if now is None:
+        return datetime.now(UTC)
+    if now.tzinfo is None:
+        raise ValueError("naive datetime given; pass a timezone-aware UTC time")
+    return now.astimezone(UTC)

@@ -1,0 +1,222 @@
+"""Segment and date triggers: page through an audience and enrol it in batches.
+
+When the flow has no waits (a pure broadcast: segment → conditions → messages),
+customers do not each get a workflow: a bulk activity walks the flow for a whole
+page of customers, with the same node types and the same idempotent actions
+(key ``broadcast/<flow>/<run>/<customer>/<node>``). When the flow has waits, each
+customer gets a journey, started by the bulk activity with a derived id.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from temporalio import activity, workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from engine.runtime import BROADCAST_WORKFLOW, BroadcastInput
+
+PAGE_TIMEOUT = timedelta(minutes=10)
+
+
+def _customer_page(flow: dict[str, Any], cursor: str | None, size: int) -> tuple[list[str], str | None]:
+    from sqlalchemy import select
+
+    from engine import expressions
+    from engine.actions import services
+    from engine.customers import tags_of
+    from engine.db import models
+    from engine.db.session import session_factory
+
+    trigger = flow["nodes"][flow["trigger"]]
+    config = trigger["config"]
+    chosen: list[str] = []
+    last: str | None = cursor
+    with session_factory(services.database_url)() as db:
+        while len(chosen) < size:
+            query = select(models.Customer).where(models.Customer.merged_into.is_(None))
+            if last:
+                query = query.where(models.Customer.id > last)
+            rows = db.scalars(query.order_by(models.Customer.id).limit(size)).all()
+            if not rows:
+                return chosen, None
+            tag_rows = db.execute(select(models.CustomerTag.customer_id, models.CustomerTag.tag)
+                                  .where(models.CustomerTag.customer_id.in_([r.id for r in rows]))).all()
+            tags: dict[str, list[str]] = defaultdict(list)
+            for cid, tag in tag_rows:
+                tags[cid].append(tag)
+            for row in rows:
+                last = row.id
+                view = {**row.attributes, "id": row.id, "name": row.name or "", "timezone": row.timezone,
+                        "tags": sorted(tags[row.id])}
+                if trigger["type"] == "trigger.segment":
+                    wanted = config.get("tags_any") or []
+                    if wanted and not set(wanted) & set(view["tags"]):
+                        continue
+                    try:
+                        if not expressions.test(config["audience"], {"customer": view, "event": {}, "vars": {},
+                                                                      "journey": {}, "now": None}):
+                            continue
+                    except expressions.ExpressionError:
+                        continue
+                elif trigger["type"] == "trigger.date" and not date_matches(view, config, flow):
+                    continue
+                chosen.append(row.id)
+                if len(chosen) >= size:
+                    break
+        _ = tags_of  # customers' tags are read in bulk above
+    return chosen, last
+
+
+def date_matches(customer: dict[str, Any], config: dict[str, Any], flow: dict[str, Any],
+                 today: date | None = None) -> bool:
+    """Whether a customer's date attribute, shifted by the offset, falls on ``today`` (local)."""
+    raw = customer.get(config["attribute"])
+    try:
+        when = date.fromisoformat(str(raw)[:10]) if raw else None
+    except ValueError:
+        return False
+    if when is None:
+        return False
+    tz = ZoneInfo(str(customer.get("timezone") or flow["settings"].get("timezone") or "UTC"))
+    local_today = today or datetime.now(tz).date()
+    target = local_today - timedelta(days=int(config.get("offset_days", 0)))
+    if config.get("yearly", True):
+        if when.month == 2 and when.day == 29 and not _leap(target.year):
+            return (target.month, target.day) == (2, 28)
+        return (when.month, when.day) == (target.month, target.day)
+    return when == target
+
+
+def _leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+@activity.defn(name="broadcast.page")
+def page_activity(flow: dict[str, Any], cursor: str | None, size: int) -> dict[str, Any]:
+    ids, nxt = _customer_page(flow, cursor, size)
+    return {"ids": ids, "cursor": nxt}
+
+
+def run_instant(flow: dict[str, Any], customer_id: str, run_key: str, stats: list[list[Any]],
+                database_url: str | None) -> str:
+    """Walk a wait-free flow for one customer inside an activity; returns how it ended."""
+    from engine import expressions
+    from engine.actions import perform
+    from engine.customers import customer_view
+    from engine.db.session import session_factory
+    from engine.nodes.base import Context
+    from engine.registry import default_registry
+    from engine.runtime import ActionRequest
+
+    registry = default_registry()
+    node_id: str | None = flow["trigger"]
+    ctx: Context | None = None
+    instance = f"broadcast/{flow['flow_id']}/{run_key}/{customer_id}"
+    while node_id is not None:
+        node = flow["nodes"][node_id]
+        node_type = registry.get(node["type"])
+        if node_type is None:
+            stats.append([node_id, "failed", "", 1])
+            return "failed"
+        stats.append([node_id, "entered", "", 1])
+        config = node_type.Config.model_validate(node["config"])
+        category = node["category"]
+        if category == "trigger":
+            port = "out"
+        elif category == "end":
+            return str(getattr(node_type, "outcome", "completed"))
+        elif category == "logic":
+            if ctx is None:
+                with session_factory(database_url)() as db:
+                    ctx = Context(customer=customer_view(db, customer_id),
+                                  journey={"id": instance, "flow": flow["flow_id"]})
+            try:
+                port = node_type.decide(config, ctx, instance, node_id)
+            except expressions.ExpressionError:
+                stats.append([node_id, "failed", "", 1])
+                return "failed"
+        else:
+            request = ActionRequest(key=f"{instance}/{node_id}/1", workflow_id=instance, flow_id=flow["flow_id"],
+                                    version=flow["version"], node_id=node_id, node_type=node["type"],
+                                    config=node["config"], customer_id=customer_id, settings=flow["settings"])
+            try:
+                result = perform(node_type, request, database_url)
+            except Exception:
+                stats.append([node_id, "failed", "", 1])
+                if node_type.failure_port:
+                    port = node_type.failure_port
+                else:
+                    return "failed"
+            else:
+                port = str(result.get("port") or "out")
+                ctx = None
+        stats.append([node_id, "left", port, 1])
+        node_id = node["next"].get(port)
+    return "completed"
+
+
+@activity.defn(name="broadcast.deliver")
+def deliver_activity(flow: dict[str, Any], run_key: str, ids: list[str]) -> dict[str, Any]:
+    """Run a page of customers through the flow: in bulk when it has no waits, else one journey each."""
+    from engine.actions import services
+    from engine.compiler import has_waits
+    from engine.db.session import transaction
+    from engine.journeys import add_stats
+
+    if has_waits(flow):
+        if services.start_flow is None:
+            raise RuntimeError("journey start is not available in this process")
+        started = 0
+        for cid in ids:
+            if services.run_async(services.start_flow(flow, cid, run_key)):
+                started += 1
+            activity.heartbeat(cid)
+        return {"done": len(ids), "journeys": started}
+    stats: list[list[Any]] = []
+    outcomes: dict[str, int] = defaultdict(int)
+    for i, cid in enumerate(ids):
+        outcomes[run_instant(flow, cid, run_key, stats, services.database_url)] += 1
+        if i % 200 == 0:
+            activity.heartbeat(i)
+    with transaction(services.database_url) as db:
+        add_stats(db, flow["flow_id"], flow["version"], stats)
+    return {"done": len(ids), "outcomes": dict(outcomes)}
+
+
+ACTIVITIES: list[Callable[..., Any]] = [page_activity, deliver_activity]
+
+
+@workflow.defn(name=BROADCAST_WORKFLOW)
+class BroadcastWorkflow:
+    """Pages an audience (segment or date trigger) and hands each page to ``broadcast.deliver``;
+    continues-as-new every 50 pages."""
+
+    @workflow.run
+    async def run(self, inp: BroadcastInput) -> dict[str, Any]:
+        cursor = inp.cursor
+        done = inp.sent
+        if not inp.run_key:  # scheduled run: one key per local day, so a re-run enters nobody twice
+            tz = ZoneInfo(str(inp.flow["settings"].get("timezone") or "UTC"))
+            inp.run_key = workflow.now().astimezone(tz).date().isoformat()
+        size = int(inp.flow["nodes"][inp.flow["trigger"]]["config"].get("batch_size") or inp.page_size)
+        retry = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=2))
+        for _ in range(50):
+            page = await workflow.execute_activity(
+                "broadcast.page", args=[inp.flow, cursor, size], start_to_close_timeout=PAGE_TIMEOUT,
+                retry_policy=retry)
+            if page["ids"]:
+                result = await workflow.execute_activity(
+                    "broadcast.deliver", args=[inp.flow, inp.run_key, page["ids"]],
+                    start_to_close_timeout=PAGE_TIMEOUT, heartbeat_timeout=timedelta(minutes=2), retry_policy=retry)
+                done += int(result["done"])
+            cursor = page["cursor"]
+            if cursor is None:
+                return {"customers": done}
+        workflow.continue_as_new(BroadcastInput(flow=inp.flow, run_key=inp.run_key, page_size=size,
+                                                cursor=cursor, sent=done))

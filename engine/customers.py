@@ -1,0 +1,181 @@
+"""Customers and identity resolution.
+
+Every channel knows a customer by its own id: WeCom's external_userid, WeChat's
+openid/unionid, a phone number, an email, a shop's buyer id. They all map to one
+customer. When an event links two identities that belonged to different
+customers, those customers are merged into the older one (its id survives; the
+other keeps a ``merged_into`` pointer so old references still resolve).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from engine.db import models
+
+#: identity kinds with their meaning; shop buyer ids use ``<shop>_buyer`` (e.g. ``youzan_buyer``)
+KNOWN_KINDS = {
+    "customer_id": "Tideflow customer id",
+    "wecom_external_userid": "WeCom external contact (external_userid)",
+    "wechat_openid": "WeChat Official Account openid",
+    "wechat_unionid": "WeChat unionid",
+    "phone": "mobile phone number",
+    "email": "email address",
+    "external_id": "your own system's customer id",
+}
+SHOP_BUYER = re.compile(r"^(youzan|taobao|tmall|jd|douyin|shopify|shop)_buyer$")
+KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+
+
+class IdentityError(ValueError):
+    """An identity that cannot be used: unknown kind or malformed value."""
+
+
+def normalise(kind: str, value: Any) -> str:
+    """The canonical form of an identity value (phones in E.164, emails lower-case)."""
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise IdentityError(f"identity '{kind}' must be a string")
+    text = str(value).strip()
+    if not text or len(text) > 200:
+        raise IdentityError(f"identity '{kind}' must be 1–200 characters")
+    if kind == "phone":
+        digits = re.sub(r"[\s\-()]", "", text)
+        if re.fullmatch(r"1\d{10}", digits):
+            digits = "+86" + digits
+        elif re.fullmatch(r"86\d{11}", digits):
+            digits = "+" + digits
+        if not re.fullmatch(r"\+\d{6,15}", digits):
+            raise IdentityError(f"phone '{mask_phone(text)}' is not a phone number; use e.g. +8613800138000")
+        return digits
+    if kind == "email":
+        if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", text):
+            raise IdentityError("email is not an email address")
+        return text.lower()
+    return text
+
+
+def check_kind(kind: str) -> None:
+    if kind in KNOWN_KINDS or SHOP_BUYER.match(kind):
+        return
+    raise IdentityError(
+        f"unknown identity kind '{kind}'; use one of {', '.join(sorted(KNOWN_KINDS))} or '<shop>_buyer'"
+    )
+
+
+def mask_phone(text: str) -> str:
+    digits = re.sub(r"\D", "", text)
+    return digits[:3] + "****" + digits[-4:] if len(digits) >= 7 else "****"
+
+
+def new_customer_id() -> str:
+    return "c_" + uuid.uuid4().hex[:20]
+
+
+def canonical(db: Session, customer_id: str) -> str:
+    """Follow merge pointers to the surviving customer."""
+    seen = set()
+    current = customer_id
+    while current not in seen:
+        seen.add(current)
+        target = db.scalar(select(models.Customer.merged_into).where(models.Customer.id == current))
+        if not target:
+            return current
+        current = target
+    return current
+
+
+def resolve(db: Session, identities: Mapping[str, Any], name: str | None = None,
+            attributes: Mapping[str, Any] | None = None) -> str:
+    """The customer these identities belong to, creating or merging customers as needed.
+
+    Runs inside the caller's transaction. A concurrent insert of the same new identity
+    raises IntegrityError on commit; the caller retries and then finds it.
+    """
+    pairs: dict[str, str] = {}
+    direct: str | None = None
+    for kind, value in identities.items():
+        check_kind(kind)
+        if kind == "customer_id":
+            direct = str(value)
+            continue
+        pairs[kind] = normalise(kind, value)
+    owners: list[str] = []
+    if direct:
+        if db.get(models.Customer, direct) is None:
+            raise IdentityError(f"customer '{direct}' does not exist")
+        owners.append(canonical(db, direct))
+    existing: dict[tuple[str, str], str] = {}
+    for kind, value in pairs.items():
+        row = db.get(models.Identity, (kind, value))
+        if row is not None:
+            owner = canonical(db, row.customer_id)
+            existing[(kind, value)] = owner
+            if owner not in owners:
+                owners.append(owner)
+    if not owners:
+        customer = models.Customer(id=new_customer_id(), name=name, attributes=dict(attributes or {}), consent={})
+        db.add(customer)
+        db.flush()
+        survivor = customer.id
+    else:
+        survivor = _merge(db, owners)
+        if name or attributes:
+            found = db.get(models.Customer, survivor)
+            assert found is not None
+            if name and not found.name:
+                found.name = name
+            if attributes:
+                found.attributes = {**found.attributes, **attributes}
+    for (kind, value) in pairs.items():
+        if (kind, value) not in existing:
+            db.add(models.Identity(kind=kind, value=value, customer_id=survivor))
+    db.flush()
+    return survivor
+
+
+def _merge(db: Session, owners: list[str]) -> str:
+    if len(owners) == 1:
+        return owners[0]
+    rows = db.scalars(select(models.Customer).where(models.Customer.id.in_(owners))).all()
+    rows = sorted(rows, key=lambda c: (c.created_at, c.id))
+    survivor, losers = rows[0], rows[1:]
+    for loser in losers:
+        survivor.attributes = {**loser.attributes, **survivor.attributes}
+        survivor.consent = {**loser.consent, **survivor.consent}
+        survivor.name = survivor.name or loser.name
+        survivor.timezone = survivor.timezone or loser.timezone
+        db.execute(update(models.Identity).where(models.Identity.customer_id == loser.id)
+                   .values(customer_id=survivor.id))
+        have = set(db.scalars(select(models.CustomerTag.tag).where(models.CustomerTag.customer_id == survivor.id)))
+        for tag in db.scalars(select(models.CustomerTag.tag).where(models.CustomerTag.customer_id == loser.id)):
+            if tag not in have:
+                db.add(models.CustomerTag(customer_id=survivor.id, tag=tag))
+        db.execute(delete(models.CustomerTag).where(models.CustomerTag.customer_id == loser.id))
+        db.execute(update(models.EventRecord).where(models.EventRecord.customer_id == loser.id)
+                   .values(customer_id=survivor.id))
+        loser.merged_into = survivor.id
+        db.add(models.AuditEntry(actor="system", action="customer.merged", target=survivor.id,
+                                 detail={"merged": loser.id}))
+    db.flush()
+    return survivor.id
+
+
+def tags_of(db: Session, customer_id: str) -> list[str]:
+    return sorted(db.scalars(select(models.CustomerTag.tag).where(models.CustomerTag.customer_id == customer_id)))
+
+
+def customer_view(db: Session, customer_id: str | None) -> dict[str, Any]:
+    """The customer as expressions and templates see it: attributes first, then the fixed fields."""
+    if not customer_id:
+        return {}
+    customer = db.get(models.Customer, canonical(db, customer_id))
+    if customer is None:
+        return {}
+    return {**customer.attributes, "id": customer.id, "name": customer.name or "",
+            "timezone": customer.timezone, "tags": tags_of(db, customer.id)}

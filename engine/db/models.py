@@ -1,0 +1,218 @@
+"""The database schema. Every change here comes with an Alembic migration in engine/migrations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on SQLite and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime stored; use timezone-aware UTC")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    display_name: Mapped[str | None] = mapped_column(String(120))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    disabled_at: Mapped[datetime | None]
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    name: Mapped[str] = mapped_column(String(80))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class WebSession(Base):
+    __tablename__ = "web_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+
+class FlowRecord(Base):
+    """A flow as the designer edits it: the draft document plus its published versions."""
+
+    __tablename__ = "flows"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), default="draft")  # draft, active, paused, archived
+    draft: Mapped[dict[str, Any]]
+    current_version: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(80))
+
+
+class FlowVersion(Base):
+    """An immutable, numbered, compiled version of a flow."""
+
+    __tablename__ = "flow_versions"
+    flow_id: Mapped[str] = mapped_column(ForeignKey("flows.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hash: Mapped[str] = mapped_column(String(64))
+    document: Mapped[dict[str, Any]]
+    compiled: Mapped[dict[str, Any]]
+    trigger_type: Mapped[str] = mapped_column(String(60))
+    trigger_event: Mapped[str | None] = mapped_column(String(120), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(80))
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    timezone: Mapped[str | None] = mapped_column(String(60))
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    consent: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    merged_into: Mapped[str | None] = mapped_column(String(40), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Identity(Base):
+    """One way of recognising a customer: (kind, value) is unique across all customers."""
+
+    __tablename__ = "identities"
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CustomerTag(Base):
+    __tablename__ = "customer_tags"
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(80), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EventRecord(Base):
+    """An accepted event. (source, external_id) is unique, so a redelivery is stored once."""
+
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("source", "external_id", name="uq_events_source_external_id"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    source: Mapped[str] = mapped_column(String(60))
+    external_id: Mapped[str] = mapped_column(String(120))
+    type: Mapped[str] = mapped_column(String(120), index=True)
+    customer_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    identities: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    occurred_at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(20), default="received", index=True)  # received, routed
+    routed_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Journey(Base):
+    """One customer's run through one flow version (one Temporal workflow)."""
+
+    __tablename__ = "journeys"
+    workflow_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    flow_id: Mapped[str] = mapped_column(String(80), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    customer_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    #: running, waiting, completed, converted, exited, failed, cancelled
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    current_node: Mapped[str | None] = mapped_column(String(80))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+    checkpoint: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index("ix_journeys_flow_customer", "flow_id", "customer_id"),)
+
+
+class LedgerEntry(Base):
+    """The idempotency ledger: one row per side effect, keyed ``<workflow>/<node>/<visit>``."""
+
+    __tablename__ = "ledger"
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Message(Base):
+    """A message sent (or skipped) to a customer; the idempotency key makes a retry a no-op."""
+
+    __tablename__ = "messages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(300), unique=True)
+    customer_id: Mapped[str] = mapped_column(String(40), index=True)
+    channel: Mapped[str] = mapped_column(String(30))
+    content: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(40))  # sent, skipped: capped, ...
+    flow_id: Mapped[str | None] = mapped_column(String(80))
+    node_id: Mapped[str | None] = mapped_column(String(80))
+    workflow_id: Mapped[str | None] = mapped_column(String(200))
+    direction: Mapped[str] = mapped_column(String(10), default="out")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class NodeStat(Base):
+    """Per-node counters by flow version: entered, left (per port), waiting now, failed, converted."""
+
+    __tablename__ = "node_stats"
+    flow_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(20), primary_key=True)
+    port: Mapped[str] = mapped_column(String(80), primary_key=True, default="")
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(60))
+    target: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -1,0 +1,52 @@
+"""The catalogue of event types Tideflow understands, with labels for the designer's pickers.
+
+Connectors normalise platform pushes to these types. Your own systems may send
+any type under ``custom.`` (e.g. ``custom.viewed_product``) without declaring it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+
+EVENT_TYPES: dict[str, dict[str, str]] = {
+    "customer.created": {"zh-CN": "新客户", "en": "Customer created"},
+    "customer.updated": {"zh-CN": "客户资料更新", "en": "Customer updated"},
+    "customer.subscribed": {"zh-CN": "客户订阅", "en": "Customer subscribed"},
+    "customer.unsubscribed": {"zh-CN": "客户退订", "en": "Customer unsubscribed"},
+    "customer.interacted": {"zh-CN": "客户互动", "en": "Customer interacted"},
+    "wecom.contact_added": {"zh-CN": "添加企微好友", "en": "WeCom contact added"},
+    "wecom.contact_edited": {"zh-CN": "企微好友资料变更", "en": "WeCom contact edited"},
+    "wecom.contact_deleted": {"zh-CN": "删除企微好友", "en": "WeCom contact deleted"},
+    "wecom.message_received": {"zh-CN": "收到企微消息", "en": "WeCom message received"},
+    "wechat.subscribed": {"zh-CN": "关注公众号", "en": "WeChat OA subscribed"},
+    "wechat.unsubscribed": {"zh-CN": "取关公众号", "en": "WeChat OA unsubscribed"},
+    "wechat.menu_clicked": {"zh-CN": "点击公众号菜单", "en": "WeChat OA menu clicked"},
+    "wechat.template_delivered": {"zh-CN": "模板消息送达", "en": "WeChat template delivered"},
+    "product.viewed": {"zh-CN": "浏览商品", "en": "Product viewed"},
+    "cart.added": {"zh-CN": "加入购物车", "en": "Added to cart"},
+    "order.created": {"zh-CN": "下单", "en": "Order created"},
+    "order.paid": {"zh-CN": "订单支付", "en": "Order paid"},
+    "order.shipped": {"zh-CN": "订单发货", "en": "Order shipped"},
+    "order.delivered": {"zh-CN": "订单签收", "en": "Order delivered"},
+    "order.completed": {"zh-CN": "订单完成", "en": "Order completed"},
+    "order.cancelled": {"zh-CN": "订单取消", "en": "Order cancelled"},
+    "refund.requested": {"zh-CN": "申请退款", "en": "Refund requested"},
+    "refund.completed": {"zh-CN": "退款完成", "en": "Refund completed"},
+    "coupon.redeemed": {"zh-CN": "核销优惠券", "en": "Coupon redeemed"},
+    "survey.answered": {"zh-CN": "提交问卷", "en": "Survey answered"},
+    "ticket.created": {"zh-CN": "工单创建", "en": "Ticket created"},
+    "ticket.resolved": {"zh-CN": "工单解决", "en": "Ticket resolved"},
+}
+CUSTOM = re.compile(r"^custom\.[a-z0-9_]+(\.[a-z0-9_]+)*$")
+
+
+def is_known(event_type: str) -> bool:
+    return event_type in EVENT_TYPES or bool(CUSTOM.match(event_type))
+
+
+def explain_unknown(event_type: str) -> str:
+    close = difflib.get_close_matches(event_type, list(EVENT_TYPES), n=2)
+    hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+    return (f"unknown event type '{event_type}'; {hint}use a type from GET /api/event-types "
+            f"or your own under 'custom.' (e.g. 'custom.{event_type.replace('.', '_')[:40]}')")

@@ -1,0 +1,148 @@
+"""The one expression and template language of flows: Jinja2's immutable sandbox.
+
+Conditions and filters are Jinja2 *expressions* (``customer.orders_count > 0``),
+messages are Jinja2 *templates* (``你好 {{ customer.name }}``). Evaluation does
+no I/O, so it is deterministic inside workflow code. Everything is compiled once
+per source text and cached; validation compiles every expression of a flow so a
+typo is an error on the canvas rather than a failed journey.
+
+Limits keep a hostile or careless expression from hurting the worker: no
+attribute starting with ``_``, no mutation, ``range`` capped, ``**`` and ``*``
+refused when the result would be huge, templates bounded in output size.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import ChainableUndefined, TemplateSyntaxError, meta, nodes
+from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+#: Names an expression or template may refer to.
+CONTEXT_NAMES = frozenset({"customer", "event", "vars", "journey", "now"})
+MAX_SOURCE = 4000
+MAX_RANGE = 10_000
+MAX_POWER_BITS = 4096
+MAX_OUTPUT = 20_000
+
+
+class ExpressionError(ValueError):
+    """An expression or template that does not compile or cannot be evaluated."""
+
+
+class MissingValue(ChainableUndefined):
+    """A missing attribute: falsy, renders empty, and every comparison with it is false."""
+
+    def _false(self, other: object) -> bool:
+        return False
+
+    __lt__ = __le__ = __gt__ = __ge__ = _false  # type: ignore[assignment]
+
+    def __eq__(self, other: object) -> bool:
+        return other is None or isinstance(other, MissingValue)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return 0
+
+
+def _safe_range(*args: int) -> range:
+    result = range(*args)
+    if len(result) > MAX_RANGE:
+        raise SecurityError(f"range of {len(result)} items is larger than the limit of {MAX_RANGE}")
+    return result
+
+
+class FlowSandbox(ImmutableSandboxedEnvironment):
+    """Sandbox with size limits on the operators that can allocate without bound."""
+
+    intercepted_binops = frozenset({"**", "*"})
+
+    def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
+        if operator_name == "**":
+            if (isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1
+                    and right * max(abs(left).bit_length(), 1) > MAX_POWER_BITS):
+                raise SecurityError("exponent too large")
+            return operator.pow(left, right)
+        if operator_name == "*":
+            for seq, times in ((left, right), (right, left)):
+                if isinstance(seq, str | list | tuple) and isinstance(times, int) and len(seq) * times > MAX_OUTPUT:
+                    raise SecurityError("repetition result too large")
+            return operator.mul(left, right)
+        return super().call_binop(context, operator_name, left, right)
+
+
+_ENV = FlowSandbox(undefined=MissingValue, autoescape=False, cache_size=2000)
+_ENV.globals = {"range": _safe_range}
+
+
+def _check_source(source: str) -> None:
+    if len(source) > MAX_SOURCE:
+        raise ExpressionError(f"is {len(source)} characters long; the limit is {MAX_SOURCE}")
+
+
+def _check_names(ast: nodes.Template) -> None:
+    unknown = sorted(meta.find_undeclared_variables(ast) - CONTEXT_NAMES - set(_ENV.globals))
+    if unknown:
+        allowed = ", ".join(sorted(CONTEXT_NAMES))
+        raise ExpressionError(f"unknown name {', '.join(repr(n) for n in unknown)}; use one of {allowed}")
+
+
+@lru_cache(maxsize=4096)
+def compile_expression(source: str) -> Any:
+    """Compile an expression; raise :class:`ExpressionError` naming the problem."""
+    _check_source(source)
+    if not source.strip():
+        raise ExpressionError("is empty; write an expression such as 'customer.orders_count > 0'")
+    try:
+        ast = _ENV.parse("{{ (" + source + ") }}")
+        _check_names(ast)
+        return _ENV.compile_expression(source, undefined_to_none=False)
+    except TemplateSyntaxError as exc:
+        raise ExpressionError(f"syntax error: {exc.message}") from None
+
+
+@lru_cache(maxsize=4096)
+def compile_template(source: str) -> Any:
+    """Compile a message template; raise :class:`ExpressionError` naming the problem."""
+    _check_source(source)
+    try:
+        ast = _ENV.parse(source)
+        _check_names(ast)
+        return _ENV.from_string(source)
+    except TemplateSyntaxError as exc:
+        raise ExpressionError(f"syntax error on line {exc.lineno}: {exc.message}") from None
+
+
+def evaluate(source: str, context: Mapping[str, Any]) -> Any:
+    """Evaluate an expression against a context (customer, event, vars, journey)."""
+    try:
+        return compile_expression(source)(**context)
+    except (SecurityError, UndefinedError, TypeError, ValueError, ArithmeticError) as exc:
+        if isinstance(exc, ExpressionError):
+            raise
+        raise ExpressionError(f"cannot evaluate {source!r}: {exc}") from None
+
+
+def test(source: str, context: Mapping[str, Any]) -> bool:
+    """Evaluate an expression as a condition (missing values are false)."""
+    return bool(evaluate(source, context))
+
+
+def render(source: str, context: Mapping[str, Any]) -> str:
+    """Render a template; the output is capped at MAX_OUTPUT characters."""
+    try:
+        out = str(compile_template(source).render(**context))
+    except (SecurityError, UndefinedError, TypeError, ValueError, ArithmeticError) as exc:
+        if isinstance(exc, ExpressionError):
+            raise
+        raise ExpressionError(f"cannot render template: {exc}") from None
+    if len(out) > MAX_OUTPUT:
+        raise ExpressionError(f"rendered text is {len(out)} characters; the limit is {MAX_OUTPUT}")
+    return out

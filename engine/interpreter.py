@@ -1,0 +1,294 @@
+"""The journey interpreter: one small workflow class that walks a compiled flow.
+
+Workflow code is deterministic: no I/O, no wall clock, no randomness. Waits are
+Temporal timers and ``wait_condition``; events arrive as the ``event`` signal;
+exit and goal events are honoured at any point; statistics are batched into one
+local activity when the journey blocks or ends; long journeys continue-as-new.
+
+Any change here that alters the commands a running journey issues must be
+guarded with ``workflow.patched`` and covered by the replay test
+(tests/engine/test_replay.py) over the histories in tests/histories/.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from engine import expressions
+    from engine.durations import parse_duration
+    from engine.nodes.base import Context, EventWait, NodeType
+    from engine.registry import default_registry
+    from engine.runtime import JOURNEY_WORKFLOW, ActionRequest, Checkpoint, JourneyInput
+
+#: journeys continue-as-new once their history is this long (or when Temporal suggests it)
+HISTORY_LIMIT = 4000
+#: at most this many event ids are remembered for de-duplication
+SEEN_LIMIT = 500
+TIMELINE_LIMIT = 200
+
+
+def _matches(match: dict[str, Any] | EventWait, event: dict[str, Any], ctx: Context) -> bool:
+    kind = match.event if isinstance(match, EventWait) else match.get("event")
+    flt = match.filter if isinstance(match, EventWait) else match.get("filter")
+    if event.get("type") != kind:
+        return False
+    if not flt:
+        return True
+    scope = ctx.as_mapping()
+    scope["event"] = event
+    try:
+        return expressions.test(flt, scope)
+    except expressions.ExpressionError:
+        return False
+
+
+@workflow.defn(name=JOURNEY_WORKFLOW)
+class JourneyWorkflow:
+    @workflow.init
+    def __init__(self, inp: JourneyInput) -> None:
+        self.input = inp
+        self.inbox: list[dict[str, Any]] = []
+        self.seen: list[str] = []
+        self.end_reason: str | None = None
+        self.ctx = Context()
+        self.settings: dict[str, Any] = inp.flow.get("settings") or {}
+        self.started_at: str | None = None
+        self.status = "running"
+        self.node: str | None = None
+        self.timeline: list[dict[str, Any]] = []
+        self.stats: list[list[Any]] = []
+        self.checkpoints = 0
+
+    # -- signals and queries -------------------------------------------------------------------
+    @workflow.signal
+    def event(self, evt: dict[str, Any]) -> None:
+        evt_id = str(evt.get("id", ""))
+        if evt_id and evt_id in self.seen:
+            return
+        if evt_id:
+            self.seen.append(evt_id)
+            del self.seen[:-SEEN_LIMIT]
+        self.inbox.append(evt)
+        if self.end_reason is not None:
+            return
+        for match in self.settings.get("exit_on") or []:
+            if _matches(match, evt, self.ctx):
+                self.end_reason = "exited"
+                self._note("exit", {"event": evt.get("type")})
+                return
+        goal = self.settings.get("goal")
+        if goal and _matches(goal, evt, self.ctx) and self._within_goal(goal):
+            self.end_reason = "converted"
+            self._note("goal", {"event": evt.get("type")})
+
+    @workflow.signal
+    def cancel(self, reason: str = "cancelled") -> None:
+        if self.end_reason is None:
+            self.end_reason = "cancelled"
+            self._note("cancel", {"reason": reason})
+
+    @workflow.query
+    def state(self) -> dict[str, Any]:
+        return {"status": self.status, "node": self.node, "variables": self.ctx.vars,
+                "timeline": self.timeline[-50:]}
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _within_goal(self, goal: dict[str, Any]) -> bool:
+        within = goal.get("within")
+        if not within or not self.started_at:
+            return True
+        from datetime import datetime
+
+        started = datetime.fromisoformat(self.started_at)
+        return workflow.now() - started <= parse_duration(within)
+
+    def _note(self, what: str, detail: dict[str, Any], node: str | None = None) -> None:
+        entry = {"at": workflow.now().isoformat(), "what": what, "node": node or self.node, **detail}
+        self.timeline.append(entry)
+        if not self.input.simulate:
+            del self.timeline[:-TIMELINE_LIMIT]
+
+    def _count(self, node: str, metric: str, port: str = "", delta: int = 1) -> None:
+        self.stats.append([node, metric, port, delta])
+
+    async def _checkpoint(self, status: str) -> None:
+        self.status = status
+        self.checkpoints += 1
+        flow = self.input.flow
+        cp = Checkpoint(
+            key=f"ckpt/{workflow.info().run_id}/{self.checkpoints}",
+            workflow_id=workflow.info().workflow_id, flow_id=flow["flow_id"], version=flow["version"],
+            customer_id=self.input.customer_id, status=status, node=self.node, stats=self.stats,
+            simulate=self.input.simulate,
+        )
+        await workflow.execute_local_activity(
+            "journey.checkpoint", cp, start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)),
+        )
+        self.stats = []
+
+    async def _refresh_context(self) -> None:
+        if self.input.customer_id is None:
+            return
+        self.ctx.customer = await workflow.execute_local_activity(
+            "journey.customer", self.input.customer_id, start_to_close_timeout=timedelta(seconds=30),
+        )
+
+    def _node_type(self, name: str) -> type[NodeType]:
+        node_type = default_registry().get(name)
+        if node_type is None:
+            raise ApplicationError(f"node type '{name}' is not installed on this worker", non_retryable=True)
+        return node_type
+
+    # -- the walk -------------------------------------------------------------------------------
+    @workflow.run
+    async def run(self, inp: JourneyInput) -> dict[str, Any]:
+        flow = inp.flow
+        nodes: dict[str, dict[str, Any]] = flow["nodes"]
+        info = workflow.info()
+        resume = inp.resume or {}
+        visits: dict[str, int] = dict(resume.get("visits") or {})
+        self.seen = [*list(resume.get("seen") or []), *self.seen]
+        self.started_at = resume.get("started_at") or workflow.now().isoformat()
+        self.ctx = Context(event=inp.entry_event or {}, vars=dict(inp.variables),
+                           journey={"id": info.workflow_id, "flow": flow["flow_id"], "version": flow["version"],
+                                    "started_at": self.started_at})
+        if inp.entry_event and inp.entry_event.get("id"):
+            self.seen.append(str(inp.entry_event["id"]))
+        stale = True
+        node_id: str | None = resume.get("node") or flow["trigger"]
+
+        while node_id is not None:
+            self.node = node_id
+            node = nodes[node_id]
+            node_type = self._node_type(node["type"])
+            if self.end_reason is not None:
+                break
+            visits[node_id] = visits.get(node_id, 0) + 1
+            self._count(node_id, "entered")
+            visit = visits[node_id]
+            config = node_type.Config.model_validate(node["config"])
+            category = node["category"]
+            port: str | None
+
+            if category == "trigger":
+                port = "out"
+            elif category == "end":
+                self.end_reason = getattr(node_type, "outcome", "completed")
+                self._note(self.end_reason, {}, node_id)
+                break
+            elif category == "logic":
+                if stale:
+                    await self._refresh_context()
+                    stale = False
+                self.ctx.now = workflow.now()
+                try:
+                    port = node_type.decide(config, self.ctx, info.workflow_id, node_id)
+                except expressions.ExpressionError as exc:
+                    self._count(node_id, "failed")
+                    self._note("failed", {"error": str(exc)}, node_id)
+                    await self._checkpoint("failed")
+                    raise ApplicationError(f"node '{node_id}': {exc}", non_retryable=True) from None
+            elif category == "wait":
+                if stale:
+                    await self._refresh_context()
+                    stale = False
+                port = await self._wait(node_id, node_type, config)
+                stale = True
+                if port is None:  # ended while waiting
+                    break
+            else:
+                port = await self._act(node_id, node, node_type, visit)
+                stale = True
+                if port is None:
+                    return await self._finish("failed")
+
+            self._count(node_id, "left", port)
+            self._note("step", {"port": port, "type": node["type"]}, node_id)
+            node_id = node["next"].get(port)
+            if node_id is not None and self._should_continue_as_new():
+                await self._checkpoint("running")
+                workflow.continue_as_new(JourneyInput(
+                    flow=flow, customer_id=inp.customer_id, entry_event=inp.entry_event, variables=self.ctx.vars,
+                    simulate=inp.simulate,
+                    resume={"node": node_id, "visits": visits, "seen": self.seen, "started_at": self.started_at},
+                ))
+        if self.end_reason == "converted":
+            self._count("__flow__", "converted")
+        return await self._finish(self.end_reason or "completed")
+
+    def _should_continue_as_new(self) -> bool:
+        info = workflow.info()
+        return info.is_continue_as_new_suggested() or info.get_current_history_length() > HISTORY_LIMIT
+
+    async def _finish(self, status: str) -> dict[str, Any]:
+        await self._checkpoint(status)
+        return {"status": status, "node": self.node, "variables": self.ctx.vars, "timeline": self.timeline}
+
+    async def _wait(self, node_id: str, node_type: type[NodeType], config: Any) -> str | None:
+        plan = node_type.wait_plan(config, self.ctx, workflow.now(), self.settings.get("timezone", "UTC"))
+        cursor = len(self.inbox)
+        found: dict[str, Any] = {}
+
+        def ready() -> bool:
+            if self.end_reason is not None:
+                return True
+            for evt in self.inbox[cursor:]:
+                for want in plan.events:
+                    if _matches(want, evt, self.ctx):
+                        found["event"], found["port"] = evt, want.port
+                        return True
+            return False
+
+        self._count(node_id, "waiting", "", 1)
+        await self._checkpoint("waiting")
+        timeout = plan.timeout
+        try:
+            if timeout is not None and timeout <= timedelta(0):
+                if not ready():
+                    raise TimeoutError
+            else:
+                await workflow.wait_condition(ready, timeout=timeout)
+            port = found.get("port")
+            if port is not None:
+                self.ctx.event = found["event"]
+        except TimeoutError:
+            port = plan.timeout_port
+        self._count(node_id, "waiting", "", -1)
+        self.status = "running"
+        if self.end_reason is not None:
+            return None
+        return str(port) if port is not None else plan.timeout_port
+
+    async def _act(self, node_id: str, node: dict[str, Any], node_type: type[NodeType], visit: int) -> str | None:
+        info = workflow.info()
+        flow = self.input.flow
+        request = ActionRequest(
+            key=f"{info.workflow_id}/{node_id}/{visit}", workflow_id=info.workflow_id, flow_id=flow["flow_id"],
+            version=flow["version"], node_id=node_id, node_type=node["type"], config=node["config"],
+            customer_id=self.input.customer_id, variables=self.ctx.vars, event=self.ctx.event,
+            settings=self.settings, simulate=self.input.simulate,
+        )
+        try:
+            result: dict[str, Any] = await workflow.execute_activity(
+                node_type.activity_name(), request, start_to_close_timeout=node_type.timeout,
+                retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                                         maximum_interval=timedelta(minutes=5),
+                                         maximum_attempts=node_type.max_attempts),
+            )
+        except ActivityError as exc:
+            cause = exc.cause
+            message = str(cause) if cause is not None else str(exc)
+            self._count(node_id, "failed")
+            self._note("failed", {"error": message}, node_id)
+            return node_type.failure_port
+        self.ctx.vars = {**self.ctx.vars, **(result.get("variables") or {})}
+        if result.get("detail"):
+            self._note("action", {"detail": result["detail"]}, node_id)
+        return str(result.get("port") or "out")

@@ -1,0 +1,87 @@
+"""Journey bookkeeping done by local activities: checkpoints (status + batched node statistics)
+and the customer snapshot expressions see."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import Table, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from temporalio import activity
+
+from engine.actions import services
+from engine.customers import customer_view
+from engine.db import models
+from engine.db.models import utcnow
+from engine.db.session import session_factory, transaction
+from engine.runtime import Checkpoint
+
+TERMINAL = frozenset({"completed", "converted", "exited", "failed", "cancelled"})
+ACTIVE = frozenset({"running", "waiting"})
+
+
+def add_stats(db: Session, flow_id: str, version: int, deltas: list[list[Any]]) -> None:
+    """Add counter deltas ([node, metric, port, delta]) with one upsert per distinct counter."""
+    totals: dict[tuple[str, str, str], int] = defaultdict(int)
+    for node, metric, port, delta in deltas:
+        totals[(str(node), str(metric), str(port or ""))] += int(delta)
+    if not totals:
+        return
+    dialect = db.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = models.NodeStat.__table__
+    assert isinstance(table, Table)
+    for (node, metric, port), delta in sorted(totals.items()):
+        if delta == 0:
+            continue
+        stmt = insert(table).values(flow_id=flow_id, version=version, node_id=node, metric=metric, port=port,
+                                    count=delta)
+        stmt = stmt.on_conflict_do_update(index_elements=["flow_id", "version", "node_id", "metric", "port"],
+                                          set_={"count": table.c.count + delta})
+        db.execute(stmt)
+
+
+def record_checkpoint(cp: Checkpoint, database_url: str | None = None) -> bool:
+    """Write one checkpoint exactly once (by key). Returns False when it was already written."""
+    try:
+        with transaction(database_url) as db:
+            if db.get(models.LedgerEntry, cp.key) is not None:
+                return False
+            db.add(models.LedgerEntry(key=cp.key, kind="checkpoint", result={}))
+            now = utcnow()
+            journey = db.get(models.Journey, cp.workflow_id)
+            if journey is None:
+                journey = models.Journey(workflow_id=cp.workflow_id, flow_id=cp.flow_id, version=cp.version,
+                                         customer_id=cp.customer_id, status=cp.status, started_at=now,
+                                         checkpoint=0)
+                db.add(journey)
+            if journey.status not in TERMINAL or cp.status in TERMINAL:
+                journey.status = cp.status
+            journey.current_node = cp.node
+            journey.updated_at = now
+            journey.checkpoint = journey.checkpoint + 1
+            if cp.status in TERMINAL and journey.ended_at is None:
+                journey.ended_at = now
+            add_stats(db, cp.flow_id, cp.version, cp.stats)
+        return True
+    except IntegrityError:
+        return False
+
+
+@activity.defn(name="journey.checkpoint")
+def checkpoint_activity(cp: Checkpoint) -> bool:
+    return record_checkpoint(cp, services.database_url)
+
+
+@activity.defn(name="journey.customer")
+def customer_activity(customer_id: str) -> dict[str, Any]:
+    with session_factory(services.database_url)() as db:
+        return customer_view(db, customer_id)
+
+
+def running_journeys(db: Session, customer_id: str) -> list[str]:
+    return list(db.scalars(select(models.Journey.workflow_id).where(
+        models.Journey.customer_id == customer_id, models.Journey.status.in_(ACTIVE))))

@@ -1,0 +1,199 @@
+"""The event router: starts the flows an event triggers and signals the customer's running journeys.
+
+Workflow ids are derived, so a duplicate trigger cannot enrol a customer twice:
+``journey/<flow>/<customer>`` when re-entry is ``never`` (Temporal refuses a second
+start, and the journeys table remembers past ones beyond Temporal's retention),
+``journey/<flow>/<customer>/<entry id>`` when it is ``always`` or ``after`` a
+duration (then the last journey's end time is checked first).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from engine import expressions
+from engine.customers import customer_view
+from engine.db import models
+from engine.db.models import utcnow
+from engine.db.session import session_factory
+from engine.durations import parse_duration
+from engine.journeys import ACTIVE
+from engine.runtime import JOURNEY_WORKFLOW, JourneyInput
+
+log = logging.getLogger(__name__)
+CACHE_SECONDS = 2.0
+
+
+class EnrollError(ValueError):
+    """The flow cannot take this customer (not published, wrong trigger, unknown customer)."""
+
+
+def journey_id(flow_id: str, customer_id: str, reentry: str, entry_id: str | None) -> str:
+    if reentry == "never" or not entry_id:
+        return f"journey/{flow_id}/{customer_id}"
+    return f"journey/{flow_id}/{customer_id}/{entry_id}"
+
+
+class Router:
+    def __init__(self, client: Client, database_url: str | None, task_queue: str) -> None:
+        self.client = client
+        self.database_url = database_url
+        self.task_queue = task_queue
+        self._cache: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+
+    def invalidate(self) -> None:
+        self._cache.clear()
+
+    def _flows_for(self, event_type: str) -> list[dict[str, Any]]:
+        hit = self._cache.get(event_type)
+        now = time.monotonic()
+        if hit and now - hit[0] < CACHE_SECONDS:
+            return hit[1]
+        with session_factory(self.database_url)() as db:
+            rows = db.execute(
+                select(models.FlowVersion.compiled)
+                .join(models.FlowRecord, (models.FlowRecord.id == models.FlowVersion.flow_id)
+                      & (models.FlowRecord.current_version == models.FlowVersion.version))
+                .where(models.FlowRecord.status == "active", models.FlowVersion.trigger_event == event_type)
+            ).scalars().all()
+        flows = [dict(r) for r in rows]
+        self._cache[event_type] = (now, flows)
+        return flows
+
+    def _published(self, flow_id: str) -> dict[str, Any]:
+        with session_factory(self.database_url)() as db:
+            flow = db.get(models.FlowRecord, flow_id)
+            if flow is None:
+                raise EnrollError(f"flow '{flow_id}' does not exist")
+            if flow.status != "active" or flow.current_version is None:
+                raise EnrollError(f"flow '{flow_id}' is not published and active")
+            version = db.get(models.FlowVersion, (flow_id, flow.current_version))
+            assert version is not None
+            return dict(version.compiled)
+
+    # -- entering ---------------------------------------------------------------------------------
+    def _may_enter(self, flow: dict[str, Any], customer_id: str) -> tuple[bool, str]:
+        entry = flow["settings"]["entry"]
+        with session_factory(self.database_url)() as db:
+            rows = db.execute(select(models.Journey.status, models.Journey.ended_at, models.Journey.started_at)
+                              .where(models.Journey.flow_id == flow["flow_id"],
+                                     models.Journey.customer_id == customer_id)).all()
+        if not rows:
+            return True, ""
+        if entry["reentry"] == "never":
+            return False, "already entered (re-entry: never)"
+        if entry["reentry"] == "after":
+            if any(r.status in ACTIVE for r in rows):
+                return False, "still in the flow"
+            last_end = max((r.ended_at or r.started_at) for r in rows)
+            if utcnow() - last_end < parse_duration(entry["reentry_after"]):
+                return False, "re-entry window not reached"
+        return True, ""
+
+    async def start(self, flow: dict[str, Any], customer_id: str, event: dict[str, Any] | None,
+                    variables: dict[str, Any] | None = None, entry_id: str | None = None) -> str | None:
+        """Start a journey (or deliver the event to the one running under the same id).
+        Returns the workflow id, or None when the customer may not (re-)enter."""
+        ok, why = self._may_enter(flow, customer_id)
+        if not ok:
+            log.debug("not entering %s for %s: %s", flow["flow_id"], customer_id, why)
+            return None
+        reentry = flow["settings"]["entry"]["reentry"]
+        wid = journey_id(flow["flow_id"], customer_id, reentry,
+                         entry_id or (str(event["id"]) if event else None))
+        policy = (WorkflowIDReusePolicy.REJECT_DUPLICATE if reentry == "never"
+                  else WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY)
+        inp = JourneyInput(flow=flow, customer_id=customer_id, entry_event=event, variables=variables or {})
+        try:
+            if event is not None:
+                await self.client.start_workflow(JOURNEY_WORKFLOW, inp, id=wid, task_queue=self.task_queue,
+                                                 id_reuse_policy=policy, start_signal="event",
+                                                 start_signal_args=[event])
+            else:
+                await self.client.start_workflow(JOURNEY_WORKFLOW, inp, id=wid, task_queue=self.task_queue,
+                                                 id_reuse_policy=policy)
+        except WorkflowAlreadyStartedError:
+            return None
+        self._remember(wid, flow, customer_id)
+        return wid
+
+    def _remember(self, wid: str, flow: dict[str, Any], customer_id: str) -> None:
+        from sqlalchemy.exc import IntegrityError
+
+        from engine.db.session import transaction
+
+        try:
+            with transaction(self.database_url) as db:
+                if db.get(models.Journey, wid) is None:
+                    db.add(models.Journey(workflow_id=wid, flow_id=flow["flow_id"], version=flow["version"],
+                                          customer_id=customer_id, status="running", checkpoint=0))
+        except IntegrityError:
+            pass  # the journey's own first checkpoint got there first
+
+    async def enroll(self, flow_id: str, customer_id: str, variables: dict[str, Any] | None = None,
+                     entry_id: str | None = None) -> str | None:
+        """trigger.api (and action.enroll): put a customer into a published flow."""
+        flow = self._published(flow_id)
+        trigger = flow["nodes"][flow["trigger"]]["type"]
+        if trigger not in ("trigger.api", "trigger.event"):
+            raise EnrollError(f"flow '{flow_id}' starts with {trigger}; only trigger.api flows take enrolments")
+        with session_factory(self.database_url)() as db:
+            if db.get(models.Customer, customer_id) is None:
+                raise EnrollError(f"customer '{customer_id}' does not exist")
+        return await self.start(flow, customer_id, None, variables, entry_id)
+
+    async def start_for_entry(self, flow: dict[str, Any], customer_id: str, entry_id: str) -> str | None:
+        return await self.start(flow, customer_id, None, {}, entry_id)
+
+    async def enroll_from_action(self, flow_id: str, customer_id: str, variables: dict[str, Any],
+                                 key: str) -> str | None:
+        return await self.enroll(flow_id, customer_id, variables, entry_id=key.replace("/", "-"))
+
+    # -- events ----------------------------------------------------------------------------------
+    async def route(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Start the flows this event triggers and signal the customer's running journeys."""
+        customer_id = event.get("customer_id")
+        started: list[str] = []
+        if not customer_id:
+            return {"started": started, "signalled": 0}
+        flows = self._flows_for(event["type"])
+        customer: dict[str, Any] | None = None
+        for flow in flows:
+            trigger = flow["nodes"][flow["trigger"]]["config"]
+            if trigger.get("filter"):
+                if customer is None:
+                    with session_factory(self.database_url)() as db:
+                        customer = customer_view(db, customer_id)
+                try:
+                    if not expressions.test(trigger["filter"], {"customer": customer, "event": event, "vars": {},
+                                                                "journey": {}, "now": datetime.now()}):
+                        continue
+                except expressions.ExpressionError as exc:
+                    log.warning("trigger filter of flow %s failed: %s", flow["flow_id"], exc)
+                    continue
+            wid = await self.start(flow, customer_id, event)
+            if wid:
+                started.append(wid)
+        with session_factory(self.database_url)() as db:
+            running = db.scalars(select(models.Journey.workflow_id).where(
+                models.Journey.customer_id == customer_id, models.Journey.status.in_(ACTIVE))).all()
+        signalled = 0
+        for wid in running:
+            if wid in started:
+                continue
+            handle: WorkflowHandle[Any, Any] = self.client.get_workflow_handle(wid)
+            try:
+                await handle.signal("event", event)
+                signalled += 1
+            except RPCError as exc:  # finished meanwhile: nothing to deliver
+                log.debug("signal to %s not delivered: %s", wid, exc)
+        return {"started": started, "signalled": signalled}

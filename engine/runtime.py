@@ -1,0 +1,67 @@
+"""Data that crosses the workflow ↔ activity boundary. Plain dataclasses: stable, JSON-encoded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+JOURNEY_WORKFLOW = "Journey"
+BROADCAST_WORKFLOW = "Broadcast"
+
+
+@dataclass
+class JourneyInput:
+    """Start arguments of a journey: the compiled flow version travels with it (replay never
+    depends on the database), plus who it is for and what started it."""
+
+    flow: dict[str, Any]
+    customer_id: str | None
+    entry_event: dict[str, Any] | None = None
+    variables: dict[str, Any] = field(default_factory=dict)
+    simulate: bool = False
+    #: set when continuing as new: where to pick up
+    resume: dict[str, Any] | None = None
+
+
+@dataclass
+class ActionRequest:
+    """What an action activity gets. ``key`` is ``<workflow id>/<node id>/<visit>``."""
+
+    key: str
+    workflow_id: str
+    flow_id: str
+    version: int
+    node_id: str
+    node_type: str
+    config: dict[str, Any]
+    customer_id: str | None
+    variables: dict[str, Any] = field(default_factory=dict)
+    event: dict[str, Any] | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    simulate: bool = False
+
+
+@dataclass
+class Checkpoint:
+    """A batch of per-node statistics and the journey's status, written by one local activity
+    when the journey blocks or ends — never one write per node."""
+
+    key: str
+    workflow_id: str
+    flow_id: str
+    version: int
+    customer_id: str | None
+    status: str
+    node: str | None
+    #: [node id, metric, port, delta]
+    stats: list[list[Any]] = field(default_factory=list)
+    simulate: bool = False
+
+
+@dataclass
+class BroadcastInput:
+    flow: dict[str, Any]
+    run_key: str
+    page_size: int = 1000
+    cursor: str | None = None
+    sent: int = 0

@@ -1,0 +1,35 @@
+"""Configuration from the environment (``TIDEFLOW_*``) or a ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TIDEFLOW_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".tideflow"), description="where the embedded stack keeps its files")
+    database_url: str = Field(default="", description="SQLAlchemy URL; empty means SQLite under data_dir")
+    temporal_address: str = Field(default="127.0.0.1:7233", validation_alias="TEMPORAL_ADDRESS")
+    temporal_namespace: str = "default"
+    task_queue: str = "tideflow"
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+    secret_key: SecretStr = Field(default=SecretStr(""), description="signs sessions; generated if empty")
+    max_event_bytes: int = 256 * 1024
+    max_batch_events: int = 1000
+    stats_flush_every: int = 50
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'tideflow.db').resolve()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,310 @@
+"""The flow validator: every problem of a flow document, each with node, field and fix.
+
+It never stops at the first error: a marketer fixing a canvas wants the whole
+list. A draft may be saved with problems; publishing requires none.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ValidationError
+
+from engine import expressions
+from engine.durations import DurationError, parse_duration
+from engine.flow import Edge, Flow, FlowSettings, Node
+from engine.nodes.base import EXPRESSION, TEMPLATE, NodeType, Problem
+from engine.registry import Registry, default_registry
+
+
+@dataclass
+class CheckedNode:
+    node: Node
+    node_type: type[NodeType]
+    config: BaseModel
+    ports: list[str]
+
+
+@dataclass
+class Validation:
+    """The result: problems (empty means publishable) and what could be understood of the flow."""
+
+    problems: list[Problem] = field(default_factory=list)
+    flow: Flow | None = None
+    nodes: dict[str, CheckedNode] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def add(self, node: str | None, fld: str | None, message: str, fix: str, code: str = "invalid") -> None:
+        self.problems.append(Problem(node, fld, message, fix, code))
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(document)"
+
+
+def _pydantic_problems(err: ValidationError, node: str | None, prefix: str, out: Validation) -> None:
+    for e in err.errors(include_url=False):
+        where = _loc(tuple(e["loc"]))
+        fld = f"{prefix}{where}" if prefix else where
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            out.add(node, fld, f"unknown field '{where.split('.')[-1]}'", "remove it or check its spelling",
+                    "unknown_field")
+        elif e["type"] == "missing":
+            out.add(node, fld, "is required", f"set '{where}'", "missing_field")
+        else:
+            out.add(node, fld, msg, f"give '{where}' a valid value", "bad_value")
+
+
+def _marked_strings(model: BaseModel, path: str = "") -> Iterator[tuple[str, str, str]]:
+    """(field path, kind, source) for every expression/template string in a config model."""
+    for name, info in type(model).model_fields.items():
+        value = getattr(model, name)
+        where = f"{path}{name}"
+        kinds = [m.format for m in info.metadata if m is EXPRESSION or m is TEMPLATE]
+        if kinds and isinstance(value, str):
+            yield where, kinds[0], value
+        elif isinstance(value, BaseModel):
+            yield from _marked_strings(value, where + ".")
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    yield from _marked_strings(item, f"{where}.{i}.")
+
+
+def check_expression(source: str, kind: str) -> str | None:
+    """The compile error of an expression or template, or None."""
+    try:
+        (expressions.compile_template if kind == "template" else expressions.compile_expression)(source)
+    except expressions.ExpressionError as exc:
+        return str(exc)
+    return None
+
+
+def _settings_problems(settings: FlowSettings, out: Validation) -> None:
+    try:
+        ZoneInfo(settings.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        out.add(None, "settings.timezone", f"'{settings.timezone}' is not a known timezone",
+                "use an IANA name such as 'Asia/Shanghai'")
+    entry = settings.entry
+    if entry.reentry == "after" and not entry.reentry_after:
+        out.add(None, "settings.entry.reentry_after", "is required when reentry is 'after'",
+                "set a duration such as 'P30D'")
+    durations = [("settings.entry.reentry_after", entry.reentry_after)]
+    if settings.goal:
+        durations.append(("settings.goal.within", settings.goal.within))
+    for where, text in durations:
+        if text:
+            try:
+                parse_duration(text)
+            except DurationError as exc:
+                out.add(None, where, str(exc), "write an ISO 8601 duration such as 'P7D' or 'PT30M'")
+    matches = [(f"settings.exit_on.{i}.filter", m.filter) for i, m in enumerate(settings.exit_on)]
+    if settings.goal:
+        matches.append(("settings.goal.filter", settings.goal.filter))
+    for where, source in matches:
+        if source and (err := check_expression(source, "expression")):
+            out.add(None, where, f"expression {err}", "fix the expression", "bad_expression")
+
+
+def _strongly_connected(graph: dict[str, list[str]]) -> list[list[str]]:
+    """Tarjan's algorithm, iterative (a 200-node flow must not hit the recursion limit)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    result: list[list[str]] = []
+    counter = 0
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, 0)]
+        while work:
+            node, i = work.pop()
+            if i == 0:
+                index[node] = low[node] = counter
+                counter += 1
+                stack.append(node)
+                on_stack.add(node)
+            recurse = False
+            for j in range(i, len(graph[node])):
+                nxt = graph[node][j]
+                if nxt not in index:
+                    work.append((node, j + 1))
+                    work.append((nxt, 0))
+                    recurse = True
+                    break
+                if nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+            if recurse:
+                continue
+            if low[node] == index[node]:
+                comp = []
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    comp.append(w)
+                    if w == node:
+                        break
+                result.append(comp)
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    return result
+
+
+def validate(document: Any, registry: Registry | None = None) -> Validation:
+    """Check a flow document (a dict or a :class:`Flow`); return every problem found."""
+    reg = registry or default_registry()
+    out = Validation()
+    if isinstance(document, Flow):
+        document = document.dump()
+    if not isinstance(document, dict):
+        out.add(None, None, "a flow must be a JSON object", "send an object with schema, id, name, nodes, edges")
+        return out
+
+    envelope = {k: v for k, v in document.items() if k not in ("nodes", "edges")}
+    raw_nodes = document.get("nodes", [])
+    raw_edges = document.get("edges", [])
+    if not isinstance(raw_nodes, list):
+        out.add(None, "nodes", "must be a list", "send nodes as a JSON array")
+        raw_nodes = []
+    if not isinstance(raw_edges, list):
+        out.add(None, "edges", "must be a list", "send edges as a JSON array")
+        raw_edges = []
+    try:
+        flow = Flow.model_validate({**envelope, "nodes": [], "edges": []})
+    except ValidationError as exc:
+        _pydantic_problems(exc, None, "", out)
+        flow = None
+
+    nodes: list[Node] = []
+    for i, raw in enumerate(raw_nodes):
+        node_id = raw.get("id") if isinstance(raw, dict) else None
+        try:
+            nodes.append(Node.model_validate(raw))
+        except ValidationError as exc:
+            _pydantic_problems(exc, node_id if isinstance(node_id, str) else None, f"nodes.{i}.", out)
+    edges: list[Edge] = []
+    for i, raw in enumerate(raw_edges):
+        try:
+            edges.append(Edge.model_validate(raw))
+        except ValidationError as exc:
+            _pydantic_problems(exc, None, f"edges.{i}.", out)
+    if flow is not None:
+        flow = flow.model_copy(update={"nodes": nodes, "edges": edges})
+        out.flow = flow
+        _settings_problems(flow.settings, out)
+    kind = flow.kind if flow else str(document.get("kind", "journey"))
+
+    # nodes: unique ids, known types, valid config, compiling expressions
+    seen: set[str] = set()
+    for node in nodes:
+        if node.id in seen:
+            out.add(node.id, "id", f"node id '{node.id}' is used twice", "give every node its own id", "duplicate_id")
+            continue
+        seen.add(node.id)
+        node_type = reg.get(node.type)
+        if node_type is None:
+            close = difflib.get_close_matches(node.type, list(reg.types), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "pick a type from GET /api/node-types"
+            out.add(node.id, "type", f"unknown node type '{node.type}'", hint, "unknown_type")
+            continue
+        if kind not in node_type.kinds:
+            out.add(node.id, "type", f"'{node.type}' cannot be used in a {kind} flow",
+                    f"use it in a {' or '.join(node_type.kinds)} flow", "wrong_kind")
+        try:
+            config = node_type.Config.model_validate(node.config)
+        except ValidationError as exc:
+            _pydantic_problems(exc, node.id, "config.", out)
+            continue
+        for p in node_type.check(config):
+            out.add(node.id, f"config.{p.field}" if p.field else "config", p.message, p.fix, p.code)
+        for where, fmt, source in _marked_strings(config):
+            if err := check_expression(source, fmt):
+                out.add(node.id, f"config.{where}", f"{fmt} {err}", f"fix the {fmt}", f"bad_{fmt}")
+        out.nodes[node.id] = CheckedNode(node, node_type, config, node_type.output_ports(config))
+
+    node_ids = {n.id for n in nodes}
+    graph: dict[str, list[str]] = {n: [] for n in node_ids}
+    used: dict[tuple[str, str], str] = {}
+    for i, edge in enumerate(edges):
+        where = f"edges.{i}"
+        if edge.source not in node_ids:
+            out.add(None, where, f"edge starts at '{edge.source}', which is not a node",
+                    "connect it to an existing node or delete it", "dangling_edge")
+            continue
+        if edge.target not in node_ids:
+            out.add(edge.source, where, f"edge goes to '{edge.target}', which is not a node",
+                    "connect it to an existing node or delete it", "dangling_edge")
+            continue
+        checked = out.nodes.get(edge.source)
+        if checked is not None and edge.port not in checked.ports:
+            out.add(edge.source, where, f"'{checked.node.type}' has no port '{edge.port}'",
+                    f"use one of: {', '.join(checked.ports) or '(none: this node ends the path)'}", "bad_port")
+            continue
+        key = (edge.source, edge.port)
+        if key in used:
+            if used[key] == edge.target:
+                out.add(edge.source, where, f"edge {edge.source}.{edge.port} → {edge.target} is there twice",
+                        "delete the duplicate", "duplicate_edge")
+            else:
+                out.add(edge.source, where,
+                        f"port '{edge.port}' already leads to '{used[key]}'; a port leads to one node",
+                        "use logic.split or logic.switch to branch", "duplicate_edge")
+            continue
+        target = out.nodes.get(edge.target)
+        if target is not None and target.node_type.is_trigger():
+            out.add(edge.target, where, "an edge leads into a trigger", "triggers only start a flow; "
+                    "connect the edge to another node", "edge_into_trigger")
+            continue
+        used[key] = edge.target
+        graph[edge.source].append(edge.target)
+
+    triggers = [c for c in out.nodes.values() if c.node_type.is_trigger()]
+    if not nodes:
+        out.add(None, "nodes", "the flow has no nodes", "add a trigger node to start with", "no_trigger")
+    elif not triggers:
+        out.add(None, "nodes", "the flow has no trigger", "add one trigger node (e.g. trigger.event)", "no_trigger")
+    elif len(triggers) > 1:
+        for extra in triggers[1:]:
+            out.add(extra.node.id, "type", f"more than one trigger (first is '{triggers[0].node.id}')",
+                    "keep one trigger per flow; make another flow for another entry", "many_triggers")
+
+    for checked in out.nodes.values():
+        for port in checked.node_type.required_ports:
+            if port in checked.ports and (checked.node.id, port) not in used:
+                out.add(checked.node.id, f"ports.{port}", f"port '{port}' is not connected",
+                        "connect it to the next step", "unconnected_port")
+
+    if triggers:
+        start = triggers[0].node.id
+        reached = {start}
+        todo = [start]
+        while todo:
+            for nxt in graph[todo.pop()]:
+                if nxt not in reached:
+                    reached.add(nxt)
+                    todo.append(nxt)
+        for node in nodes:
+            if node.id not in reached and node.id in node_ids and node.id in out.nodes:
+                out.add(node.id, None, "no path from the trigger reaches this node",
+                        "connect it or delete it", "unreachable")
+
+    for comp in _strongly_connected(graph):
+        looped = len(comp) > 1 or comp[0] in graph[comp[0]]
+        if not looped:
+            continue
+        if not any(out.nodes[n].node_type.is_wait() for n in comp if n in out.nodes):
+            first = sorted(comp)[0]
+            out.add(first, None, f"the loop {' → '.join(sorted(comp))} has no wait in it and would spin forever",
+                    "put a wait.delay, wait.until or wait.event inside the loop", "loop_without_wait")
+    return out

@@ -1,0 +1,61 @@
+"""The worker: the interpreter workflows plus every registered action as an activity."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from engine import journeys
+from engine.actions import make_activity, services
+from engine.interpreter import JourneyWorkflow
+from engine.registry import Registry, default_registry
+from engine.settings import get_settings
+
+#: modules the workflow sandbox shares with the host instead of re-importing per run:
+#: deterministic code only (the node types' pure functions, expression sandbox, models)
+PASSTHROUGH = ("engine", "activities", "connectors", "jinja2", "markupsafe", "pydantic", "pydantic_core",
+               "sqlalchemy", "zoneinfo", "tzdata")
+
+
+def workflows() -> list[type]:
+    from engine.broadcast import BroadcastWorkflow
+
+    return [JourneyWorkflow, BroadcastWorkflow]
+
+
+def activities(registry: Registry | None = None) -> list[Callable[..., Any]]:
+    from engine import broadcast
+
+    reg = registry or default_registry()
+    acts: list[Callable[..., Any]] = [journeys.checkpoint_activity, journeys.customer_activity]
+    return [*acts, *broadcast.ACTIVITIES,
+            *[make_activity(t) for t in reg.actions()]]
+
+
+def build_worker(client: Client, task_queue: str | None = None, database_url: str | None = None,
+                 max_concurrent_activities: int = 64, extra_activities: Sequence[Callable[..., Any]] = ()
+                 ) -> Worker:
+    """A worker bound to ``client``; activities use ``database_url`` (default: settings)."""
+    from engine.router import Router
+
+    services.database_url = database_url or get_settings().resolved_database_url()
+    services.loop = asyncio.get_running_loop()
+    router = Router(client, services.database_url, task_queue or get_settings().task_queue)
+    services.enroll = router.enroll_from_action
+    services.start_flow = router.start_for_entry
+    return Worker(
+        client,
+        task_queue=task_queue or get_settings().task_queue,
+        workflows=workflows(),
+        activities=[*activities(), *extra_activities],
+        activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=max_concurrent_activities),
+        max_concurrent_activities=max_concurrent_activities,
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)),
+    )
