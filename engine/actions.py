@@ -58,15 +58,13 @@ class Services:
         return future.result(timeout)
 
 
-services = Services()
-
-
 @dataclass
 class ActionContext:
     """What an action sees: who, where in which journey, the transaction, and helpers."""
 
     request: ActionRequest
     db: Session
+    services: Services = field(default_factory=Services)
     _customer: dict[str, Any] | None = None
 
     @property
@@ -120,9 +118,9 @@ class ActionContext:
 
     def enroll(self, flow_id: str, customer_id: str, variables: dict[str, Any]) -> Any:
         """Enroll a customer into another flow (idempotent: the entry id is this action's key)."""
-        if services.enroll is None:
+        if self.services.enroll is None:
             raise RuntimeError("enrolment is not available in this process")
-        return services.run_async(services.enroll(flow_id, customer_id, variables, self.key))
+        return self.services.run_async(self.services.enroll(flow_id, customer_id, variables, self.key))
 
 
 def recorded_result(db: Session, key: str) -> dict[str, Any] | None:
@@ -130,8 +128,9 @@ def recorded_result(db: Session, key: str) -> dict[str, Any] | None:
     return dict(entry.result) if entry is not None else None
 
 
-def perform(node_type: type[NodeType], request: ActionRequest, database_url: str | None = None) -> dict[str, Any]:
+def perform(node_type: type[NodeType], request: ActionRequest, services: Services) -> dict[str, Any]:
     """Run one action exactly once per key; return its result as a dict (port, variables, detail)."""
+    database_url = services.database_url
     try:
         config = node_type.Config.model_validate(request.config)
     except ValidationError as exc:
@@ -142,7 +141,7 @@ def perform(node_type: type[NodeType], request: ActionRequest, database_url: str
         return done
     try:
         with transaction(database_url) as db:
-            result = node_type.run(ActionContext(request, db), config)
+            result = node_type.run(ActionContext(request, db, services), config)
             if not isinstance(result, ActionResult):
                 raise ActionFailed(f"{node_type.type} returned {type(result).__name__}, not an ActionResult")
             payload = asdict(result)
@@ -157,13 +156,13 @@ def perform(node_type: type[NodeType], request: ActionRequest, database_url: str
         return done
 
 
-def make_activity(node_type: type[NodeType]) -> Callable[[ActionRequest], dict[str, Any]]:
+def make_activity(node_type: type[NodeType], services: Services) -> Callable[[ActionRequest], dict[str, Any]]:
     """The Temporal activity for an action node type (sync: runs in the worker's thread pool)."""
 
     @activity.defn(name=node_type.activity_name())
     def run_action(request: ActionRequest) -> dict[str, Any]:
         try:
-            return perform(node_type, request, services.database_url)
+            return perform(node_type, request, services)
         except ActionFailed as exc:
             raise ApplicationError(str(exc), type="ActionFailed", non_retryable=True) from None
         except Exception as exc:

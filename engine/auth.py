@@ -256,9 +256,10 @@ def login(db: Session, username: str, password: str, now: datetime) -> tuple[Use
             user.failed_logins = 0
             user.locked_until = now + LOCKOUT
             audit(db, "system", "user.locked", f"user:{user.username}",
-                  {"until": user.locked_until.isoformat()})
+                  {"until": user.locked_until.isoformat()}, at=now)
             raise LoginLocked(user.locked_until)
-        audit(db, "anonymous", "login.failed", f"user:{user.username}", {"failed_logins": user.failed_logins})
+        audit(db, "anonymous", "login.failed", f"user:{user.username}",
+              {"failed_logins": user.failed_logins}, at=now)
         raise LoginFailed()
     user.failed_logins = 0
     user.locked_until = None
@@ -270,7 +271,7 @@ def login(db: Session, username: str, password: str, now: datetime) -> tuple[Use
     db.add(WebSession(token_hash=_sha256(session_token), user_id=user.id, csrf_token=csrf_token,
                       created_at=now, expires_at=now + SESSION_LIFETIME))
     db.flush()
-    audit(db, user, "login", f"user:{user.username}", {})
+    audit(db, user, "login", f"user:{user.username}", {}, at=now)
     return user, session_token, csrf_token
 
 

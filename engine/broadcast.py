@@ -10,7 +10,6 @@ customer gets a journey, started by the bulk activity with a derived id.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,17 +18,18 @@ from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from engine.actions import Services
     from engine.runtime import BROADCAST_WORKFLOW, BroadcastInput
 
 PAGE_TIMEOUT = timedelta(minutes=10)
 
 
-def _customer_page(flow: dict[str, Any], cursor: str | None, size: int) -> tuple[list[str], str | None]:
+def customer_page(flow: dict[str, Any], cursor: str | None, size: int,
+                  database_url: str | None) -> tuple[list[str], str | None]:
+    """The next page of customers who enter: (ids, cursor for the next page or None at the end)."""
     from sqlalchemy import select
 
     from engine import expressions
-    from engine.actions import services
-    from engine.customers import tags_of
     from engine.db import models
     from engine.db.session import session_factory
 
@@ -37,7 +37,7 @@ def _customer_page(flow: dict[str, Any], cursor: str | None, size: int) -> tuple
     config = trigger["config"]
     chosen: list[str] = []
     last: str | None = cursor
-    with session_factory(services.database_url)() as db:
+    with session_factory(database_url)() as db:
         while len(chosen) < size:
             query = select(models.Customer).where(models.Customer.merged_into.is_(None))
             if last:
@@ -69,7 +69,6 @@ def _customer_page(flow: dict[str, Any], cursor: str | None, size: int) -> tuple
                 chosen.append(row.id)
                 if len(chosen) >= size:
                     break
-        _ = tags_of  # customers' tags are read in bulk above
     return chosen, last
 
 
@@ -97,14 +96,8 @@ def _leap(year: int) -> bool:
     return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
 
-@activity.defn(name="broadcast.page")
-def page_activity(flow: dict[str, Any], cursor: str | None, size: int) -> dict[str, Any]:
-    ids, nxt = _customer_page(flow, cursor, size)
-    return {"ids": ids, "cursor": nxt}
-
-
 def run_instant(flow: dict[str, Any], customer_id: str, run_key: str, stats: list[list[Any]],
-                database_url: str | None) -> str:
+                services: Services) -> str:
     """Walk a wait-free flow for one customer inside an activity; returns how it ended."""
     from engine import expressions
     from engine.actions import perform
@@ -133,7 +126,7 @@ def run_instant(flow: dict[str, Any], customer_id: str, run_key: str, stats: lis
             return str(getattr(node_type, "outcome", "completed"))
         elif category == "logic":
             if ctx is None:
-                with session_factory(database_url)() as db:
+                with session_factory(services.database_url)() as db:
                     ctx = Context(customer=customer_view(db, customer_id),
                                   journey={"id": instance, "flow": flow["flow_id"]})
             try:
@@ -146,7 +139,7 @@ def run_instant(flow: dict[str, Any], customer_id: str, run_key: str, stats: lis
                                     version=flow["version"], node_id=node_id, node_type=node["type"],
                                     config=node["config"], customer_id=customer_id, settings=flow["settings"])
             try:
-                result = perform(node_type, request, database_url)
+                result = perform(node_type, request, services)
             except Exception:
                 stats.append([node_id, "failed", "", 1])
                 if node_type.failure_port:
@@ -161,35 +154,43 @@ def run_instant(flow: dict[str, Any], customer_id: str, run_key: str, stats: lis
     return "completed"
 
 
-@activity.defn(name="broadcast.deliver")
-def deliver_activity(flow: dict[str, Any], run_key: str, ids: list[str]) -> dict[str, Any]:
-    """Run a page of customers through the flow: in bulk when it has no waits, else one journey each."""
-    from engine.actions import services
-    from engine.compiler import has_waits
-    from engine.db.session import transaction
-    from engine.journeys import add_stats
+class BroadcastActivities:
+    """Paging and bulk delivery, bound to one worker's services."""
 
-    if has_waits(flow):
-        if services.start_flow is None:
-            raise RuntimeError("journey start is not available in this process")
-        started = 0
-        for cid in ids:
-            if services.run_async(services.start_flow(flow, cid, run_key)):
-                started += 1
-            activity.heartbeat(cid)
-        return {"done": len(ids), "journeys": started}
-    stats: list[list[Any]] = []
-    outcomes: dict[str, int] = defaultdict(int)
-    for i, cid in enumerate(ids):
-        outcomes[run_instant(flow, cid, run_key, stats, services.database_url)] += 1
-        if i % 200 == 0:
-            activity.heartbeat(i)
-    with transaction(services.database_url) as db:
-        add_stats(db, flow["flow_id"], flow["version"], stats)
-    return {"done": len(ids), "outcomes": dict(outcomes)}
+    def __init__(self, services: Services) -> None:
+        self.services = services
 
+    @activity.defn(name="broadcast.page")
+    def page(self, flow: dict[str, Any], cursor: str | None, size: int) -> dict[str, Any]:
+        ids, nxt = customer_page(flow, cursor, size, self.services.database_url)
+        return {"ids": ids, "cursor": nxt}
 
-ACTIVITIES: list[Callable[..., Any]] = [page_activity, deliver_activity]
+    @activity.defn(name="broadcast.deliver")
+    def deliver(self, flow: dict[str, Any], run_key: str, ids: list[str]) -> dict[str, Any]:
+        """Run a page of customers through the flow: in bulk when it has no waits, else one journey each."""
+        from engine.compiler import has_waits
+        from engine.db.session import transaction
+        from engine.journeys import add_stats
+
+        services = self.services
+        if has_waits(flow):
+            if services.start_flow is None:
+                raise RuntimeError("journey start is not available in this process")
+            started = 0
+            for cid in ids:
+                if services.run_async(services.start_flow(flow, cid, run_key)):
+                    started += 1
+                activity.heartbeat(cid)
+            return {"done": len(ids), "journeys": started}
+        stats: list[list[Any]] = []
+        outcomes: dict[str, int] = defaultdict(int)
+        for i, cid in enumerate(ids):
+            outcomes[run_instant(flow, cid, run_key, stats, services)] += 1
+            if i % 200 == 0:
+                activity.heartbeat(i)
+        with transaction(services.database_url) as db:
+            add_stats(db, flow["flow_id"], flow["version"], stats)
+        return {"done": len(ids), "outcomes": dict(outcomes)}
 
 
 @workflow.defn(name=BROADCAST_WORKFLOW)

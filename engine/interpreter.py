@@ -95,8 +95,8 @@ class JourneyWorkflow:
 
     @workflow.query
     def state(self) -> dict[str, Any]:
-        return {"status": self.status, "node": self.node, "variables": self.ctx.vars,
-                "timeline": self.timeline[-50:]}
+        timeline = self.timeline if self.input.simulate else self.timeline[-50:]
+        return {"status": self.status, "node": self.node, "variables": self.ctx.vars, "timeline": timeline}
 
     # -- helpers --------------------------------------------------------------------------------
     def _within_goal(self, goal: dict[str, Any]) -> bool:

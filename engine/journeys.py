@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from temporalio import activity
 
-from engine.actions import services
+from engine.actions import Services
 from engine.customers import customer_view
 from engine.db import models
 from engine.db.models import utcnow
@@ -71,15 +71,20 @@ def record_checkpoint(cp: Checkpoint, database_url: str | None = None) -> bool:
         return False
 
 
-@activity.defn(name="journey.checkpoint")
-def checkpoint_activity(cp: Checkpoint) -> bool:
-    return record_checkpoint(cp, services.database_url)
+class JourneyActivities:
+    """The journey's local activities, bound to one worker's services."""
 
+    def __init__(self, services: Services) -> None:
+        self.services = services
 
-@activity.defn(name="journey.customer")
-def customer_activity(customer_id: str) -> dict[str, Any]:
-    with session_factory(services.database_url)() as db:
-        return customer_view(db, customer_id)
+    @activity.defn(name="journey.checkpoint")
+    def checkpoint(self, cp: Checkpoint) -> bool:
+        return record_checkpoint(cp, self.services.database_url)
+
+    @activity.defn(name="journey.customer")
+    def customer(self, customer_id: str) -> dict[str, Any]:
+        with session_factory(self.services.database_url)() as db:
+            return customer_view(db, customer_id)
 
 
 def running_journeys(db: Session, customer_id: str) -> list[str]:

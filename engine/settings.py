@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = 8000
     secret_key: SecretStr = Field(default=SecretStr(""), description="signs sessions; generated if empty")
+    secure_cookies: bool = Field(default=False, description="mark cookies Secure (behind HTTPS)")
     max_event_bytes: int = 256 * 1024
     max_batch_events: int = 1000
     stats_flush_every: int = 50

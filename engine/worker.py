@@ -12,7 +12,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from engine import journeys
-from engine.actions import make_activity, services
+from engine.actions import Services, make_activity
 from engine.interpreter import JourneyWorkflow
 from engine.registry import Registry, default_registry
 from engine.settings import get_settings
@@ -29,13 +29,14 @@ def workflows() -> list[type]:
     return [JourneyWorkflow, BroadcastWorkflow]
 
 
-def activities(registry: Registry | None = None) -> list[Callable[..., Any]]:
-    from engine import broadcast
+def activities(services: Services, registry: Registry | None = None) -> list[Callable[..., Any]]:
+    from engine.broadcast import BroadcastActivities
 
     reg = registry or default_registry()
-    acts: list[Callable[..., Any]] = [journeys.checkpoint_activity, journeys.customer_activity]
-    return [*acts, *broadcast.ACTIVITIES,
-            *[make_activity(t) for t in reg.actions()]]
+    bookkeeping = journeys.JourneyActivities(services)
+    bulk = BroadcastActivities(services)
+    acts: list[Callable[..., Any]] = [bookkeeping.checkpoint, bookkeeping.customer, bulk.page, bulk.deliver]
+    return [*acts, *[make_activity(t, services) for t in reg.actions()]]
 
 
 def build_worker(client: Client, task_queue: str | None = None, database_url: str | None = None,
@@ -44,8 +45,8 @@ def build_worker(client: Client, task_queue: str | None = None, database_url: st
     """A worker bound to ``client``; activities use ``database_url`` (default: settings)."""
     from engine.router import Router
 
-    services.database_url = database_url or get_settings().resolved_database_url()
-    services.loop = asyncio.get_running_loop()
+    services = Services(database_url=database_url or get_settings().resolved_database_url(),
+                        loop=asyncio.get_running_loop())
     router = Router(client, services.database_url, task_queue or get_settings().task_queue)
     services.enroll = router.enroll_from_action
     services.start_flow = router.start_for_entry
@@ -53,7 +54,7 @@ def build_worker(client: Client, task_queue: str | None = None, database_url: st
         client,
         task_queue=task_queue or get_settings().task_queue,
         workflows=workflows(),
-        activities=[*activities(), *extra_activities],
+        activities=[*activities(services), *extra_activities],
         activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=max_concurrent_activities),
         max_concurrent_activities=max_concurrent_activities,
         workflow_runner=SandboxedWorkflowRunner(

@@ -57,4 +57,7 @@ class SendMessage(NodeType):
             flow_id=ctx.flow_id, node_id=ctx.node_id, workflow_id=ctx.workflow_id,
         ))
         port = "out" if status == "sent" else "skipped"
-        return ActionResult(port=port, detail={"status": status, "channel": channel, "provider_id": provider_id})
+        detail = {"status": status, "channel": channel, "provider_id": provider_id}
+        if ctx.simulate:  # the preview timeline shows the text; real journeys keep it out of workflow history
+            detail["content"] = content
+        return ActionResult(port=port, detail=detail)

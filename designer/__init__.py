@@ -1,0 +1,1 @@
+"""The designer: FastAPI app, JSON API under /api, server-rendered pages."""

@@ -1,0 +1,114 @@
+"""The designer web app: JSON API under /api and server-rendered pages, one FastAPI application."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import func, select
+from temporalio.client import Client
+
+from designer import auth, errors
+from designer.api import api
+from engine import events as ingest
+from engine.db import models
+from engine.db.models import User
+from engine.db.session import session_factory
+from engine.router import Router
+from engine.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+HERE = Path(__file__).resolve().parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+TEXT = {
+    "zh-CN": {"title": "Tideflow 自动化", "flows": "流程", "journeys": "旅程", "messages": "最近消息",
+              "status": "状态", "version": "版本", "name": "名称", "kind": "类型", "customer": "客户",
+              "channel": "渠道", "content": "内容", "at": "时间", "logout": "退出", "none": "暂无",
+              "api": "API 文档"},
+    "en": {"title": "Tideflow automation", "flows": "Flows", "journeys": "Journeys", "messages": "Recent messages",
+           "status": "Status", "version": "Version", "name": "Name", "kind": "Kind", "customer": "Customer",
+           "channel": "Channel", "content": "Content", "at": "At", "logout": "Log out", "none": "Nothing yet",
+           "api": "API docs"},
+}
+
+
+async def _connect(settings: Settings) -> Client | None:
+    try:
+        return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    except Exception as exc:
+        log.warning("Temporal at %s not reachable yet (%s); events are stored and routed later",
+                    settings.temporal_address, type(exc).__name__)
+        return None
+
+
+async def _reroute_forever(app: FastAPI, every: float = 5.0) -> None:
+    """Route events that were stored but not routed (Temporal was down, or a process died)."""
+    settings: Settings = app.state.settings
+    while True:
+        await asyncio.sleep(every)
+        try:
+            if app.state.router is None:
+                client = await _connect(settings)
+                if client is None:
+                    continue
+                app.state.router = Router(client, app.state.database_url, settings.task_queue)
+            router: Router = app.state.router
+            for payload in await asyncio.to_thread(ingest.pending, app.state.database_url):
+                await router.route(payload)
+                await asyncio.to_thread(ingest.mark_routed, payload["id"], app.state.database_url)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("re-routing paused: %s", type(exc).__name__)
+
+
+def create_app(database_url: str | None = None, client: Client | None = None, connect: bool = True) -> FastAPI:
+    """The app. ``client`` injects a Temporal client (tests); else it connects at startup."""
+    settings = get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        temporal = client or (await _connect(settings) if connect else None)
+        app.state.router = Router(temporal, app.state.database_url, settings.task_queue) if temporal else None
+        task = asyncio.create_task(_reroute_forever(app)) if connect or client else None
+        yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app = FastAPI(title="Tideflow", version="0.1.0", lifespan=lifespan,
+                  description="SCRM automation engine: flows, events, journeys.")
+    app.state.database_url = database_url or settings.resolved_database_url()
+    app.state.settings = settings
+    app.state.router = None
+    errors.install(app)
+    auth.install(app)
+    app.include_router(auth.router)
+    app.include_router(api)
+    if (HERE / "static").is_dir():
+        app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def home(request: Request, user: Annotated[User, Depends(auth.require())]) -> HTMLResponse:
+        lang = auth.pick_language(request, request.query_params.get("lang"))
+        with session_factory(app.state.database_url)() as db:
+            flows = db.scalars(select(models.FlowRecord).order_by(models.FlowRecord.kind, models.FlowRecord.id)).all()
+            counts: dict[tuple[str, str], int] = {
+                (f, s): n for f, s, n in db.execute(select(models.Journey.flow_id, models.Journey.status, func.count())
+                                                    .group_by(models.Journey.flow_id, models.Journey.status)).all()}
+            messages = db.scalars(select(models.Message).order_by(models.Message.id.desc()).limit(20)).all()
+        context: dict[str, Any] = {"t": TEXT[lang], "lang": lang, "user": user, "flows": flows, "counts": counts,
+                                   "messages": messages, "csrf": auth.csrf_token(request)}
+        return templates.TemplateResponse(request, "home.html", context)
+
+    return app

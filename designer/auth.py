@@ -1,0 +1,576 @@
+"""Authentication for the designer: who is calling, may they, and the login / token routes.
+
+How a request is authenticated (see :func:`current_user`):
+
+- ``Authorization: Bearer tf_...`` — an API token (scripts, CI, other systems). Such requests
+  are exempt from CSRF checks: a browser never attaches the header on its own.
+- the ``tideflow_session`` cookie — a browser session opened at ``POST /login``. Unsafe methods
+  (POST, PUT, PATCH, DELETE) must echo the session's CSRF token in the ``X-CSRF-Token`` header or a
+  ``csrf_token`` form field. Pages get it with :func:`csrf_token`; scripts from ``GET /api/me``.
+
+Every route declares how it is guarded, so a test can walk the route table
+(:func:`unguarded_routes`): ``Depends(current_user)``, ``Depends(require("marketer", ...))``, or
+``dependencies=[Depends(public)]`` for routes that are deliberately open (login page, signed
+webhooks, health).
+
+The login form itself is protected against login CSRF with a double-submit cookie:
+``GET /login`` sets ``tideflow_login_csrf`` (HttpOnly, SameSite=Lax, path /login) and puts the
+same value in a hidden field; ``POST /login`` needs both to match. A cross-site form cannot read
+the cookie, and a SameSite=Lax cookie is not sent with a cross-site POST at all.
+"""
+
+import hmac
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self, TypeVar
+from urllib.parse import quote, urlencode, urlsplit
+
+import jinja2
+from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Request, Response
+from fastapi.dependencies.models import Dependant
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from engine import auth
+from engine.db.models import ApiToken, User
+from engine.db.session import transaction
+from engine.settings import get_settings
+
+SESSION_COOKIE = "tideflow_session"
+LOGIN_CSRF_COOKIE = "tideflow_login_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+LOGIN_FIX = "log in or send Authorization: Bearer <token>"
+AUTH_MARKER = "__tideflow_auth__"
+
+router = APIRouter()
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _mark(fn: _F, **extra: Any) -> _F:
+    """Tag a dependency as an authentication guard, for :func:`unguarded_routes`."""
+    fn.__dict__[AUTH_MARKER] = True
+    fn.__dict__.update({f"__tideflow_{k}__": v for k, v in extra.items()})
+    return fn
+
+
+# --- request context ---------------------------------------------------------------------------
+
+
+def get_db_url(request: Request) -> str:
+    """The database URL of this app: ``app.state.database_url``, else the settings' one."""
+    url = getattr(request.app.state, "database_url", None)
+    return url if isinstance(url, str) and url else get_settings().resolved_database_url()
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    """Who made this request and how; kept on ``request.state.tideflow_auth``."""
+
+    user: User
+    method: Literal["session", "token"]
+    csrf_token: str | None = None  # the session's CSRF token; None for API tokens
+
+
+def csrf_token(request: Request) -> str | None:
+    """The CSRF token a page should embed (forms: ``csrf_token`` field; htmx: ``X-CSRF-Token`` header)."""
+    found = getattr(request.state, "tideflow_auth", None)
+    return found.csrf_token if isinstance(found, Authenticated) else None
+
+
+class LoginRequired(HTTPException):
+    """A page needs a logged-in user; :func:`install` turns this into a 303 to ``/login?next=...``.
+
+    It is a 401 ``HTTPException``, so an app that forgot ``install`` still answers 401, not 500.
+    """
+
+    def __init__(self, next_path: str, message: str = "you are not logged in") -> None:
+        super().__init__(status_code=401, detail={"message": message, "fix": LOGIN_FIX})
+        self.next_path = next_path
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api") or "authorization" in request.headers
+
+
+def _local_path(request: Request) -> str:
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")
+
+
+def _unauthenticated(request: Request, message: str) -> HTTPException:
+    if _wants_json(request):
+        return HTTPException(status_code=401, detail={"message": message, "fix": LOGIN_FIX},
+                             headers={"WWW-Authenticate": "Bearer"})
+    return LoginRequired(_local_path(request), message)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _token_user(db_url: str, plaintext: str) -> User | None:
+    with transaction(db_url) as db:
+        return auth.authenticate_token(db, plaintext, _now())
+
+
+def _session_lookup(db_url: str, token: str) -> tuple[User, str] | None:
+    with transaction(db_url) as db:
+        found = auth.session_user(db, token, _now())
+        return (found[0], found[1].csrf_token) if found else None
+
+
+async def _authenticate(request: Request, db_url: str) -> Authenticated | None:
+    header = request.headers.get("authorization")
+    if header is not None:
+        scheme, _, credentials = header.strip().partition(" ")
+        if scheme.lower() != "bearer" or not credentials.strip():
+            raise _unauthenticated(request, "the Authorization header must be 'Bearer <token>'")
+        user = await run_in_threadpool(_token_user, db_url, credentials.strip())
+        if user is None:
+            raise _unauthenticated(request, "the API token is unknown, revoked, or its user is disabled")
+        return Authenticated(user, "token")
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        found = await run_in_threadpool(_session_lookup, db_url, cookie)
+        if found is None:
+            raise _unauthenticated(request, "your session has expired; log in again")
+        return Authenticated(found[0], "session", found[1])
+    return None
+
+
+async def _sent_csrf(request: Request) -> str | None:
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is not None:
+        return sent
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        value = (await request.form()).get(CSRF_FIELD)
+        return value if isinstance(value, str) else None
+    return None
+
+
+async def _check_csrf(request: Request, expected: str | None) -> None:
+    sent = await _sent_csrf(request)
+    if not sent or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise HTTPException(status_code=403, detail={
+            "message": "this request changes data but carries no valid CSRF token",
+            "fix": f"send the {CSRF_HEADER} header or a {CSRF_FIELD} form field with the session's "
+                   "CSRF token (GET /api/me returns it), or authenticate with Authorization: Bearer <token>",
+        })
+
+
+# --- dependencies ------------------------------------------------------------------------------
+
+
+async def _current(request: Request, db_url: str) -> Authenticated:
+    found = getattr(request.state, "tideflow_auth", None)
+    if not isinstance(found, Authenticated):
+        found = await _authenticate(request, db_url)
+        if found is None:
+            raise _unauthenticated(request, "you are not logged in")
+        request.state.tideflow_auth = found
+    if found.method == "session" and request.method in UNSAFE_METHODS:
+        await _check_csrf(request, found.csrf_token)
+    return found
+
+
+@_mark
+async def current_user(request: Request, db_url: Annotated[str, Depends(get_db_url)]) -> User:
+    """The authenticated user (API token or session cookie); CSRF-checked for cookie writes.
+
+    Unauthenticated: 401 JSON under /api (and for any request with an Authorization header),
+    :class:`LoginRequired` (→ redirect to the login page) for pages.
+    """
+    return (await _current(request, db_url)).user
+
+
+def require(*roles: str) -> Callable[..., Awaitable[User]]:
+    """A dependency returning the current user if they have one of ``roles`` (admin always does), else 403.
+
+    ``require()`` with no roles admits any authenticated user. Unknown role names fail at import time.
+    """
+    for role in roles:
+        auth.check_role(role)
+    needed = " or ".join(roles)
+
+    async def dependency(user: Annotated[User, Depends(current_user)]) -> User:
+        if not auth.has_role(user, *roles):
+            raise HTTPException(status_code=403, detail={
+                "message": f"this needs the role {needed} (or admin); you are {user.role}",
+                "fix": "ask an admin to give your account that role, or use an account that has it",
+            })
+        return user
+
+    dependency.__name__ = f"require_{'_'.join(roles) or 'user'}"
+    return _mark(dependency, roles=roles)
+
+
+def public() -> None:
+    """Marks a route as deliberately open to everyone: ``dependencies=[Depends(public)]``."""
+
+
+_mark(public, public=True)
+
+
+def _has_guard(dependant: Dependant) -> bool:
+    return any(getattr(dep.call, AUTH_MARKER, False) or _has_guard(dep) for dep in dependant.dependencies)
+
+
+def unguarded_routes(app: FastAPI) -> list[str]:
+    """``"METHOD /path"`` for every API route with no auth dependency (``current_user``, ``require``,
+    ``public``). FastAPI's own /docs and /openapi.json and mounted static files are not API routes."""
+    found: list[str] = []
+    for route in app.routes:
+        if isinstance(route, APIRoute) and not _has_guard(route.dependant):
+            found.extend(f"{method} {route.path}" for method in sorted(route.methods or ()))
+    return found
+
+
+# --- rate limiting -----------------------------------------------------------------------------
+
+
+class LoginRateLimiter:
+    """At most ``limit`` login attempts per ``window`` seconds per client address (sliding window).
+
+    The window lives in this process's memory: several web processes each keep their own, so the
+    effective limit is per process. The per-account lockout in ``engine.auth.login`` is stored in
+    the database and is the durable guard; this limiter only slows down one address spraying
+    many usernames.
+    """
+
+    def __init__(self, limit: int = 10, window: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic, max_keys: int = 10_000) -> None:
+        self.limit = limit
+        self.window = window
+        self.clock = clock
+        self.max_keys = max_keys
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, key: str) -> float | None:
+        """Record an attempt by ``key``; None when allowed, else the seconds to wait before trying again."""
+        now = self.clock()
+        with self._lock:
+            if len(self._hits) >= self.max_keys:
+                self._forget_idle(now)
+            hits = self._hits.setdefault(key, deque())
+            while hits and hits[0] <= now - self.window:
+                hits.popleft()
+            if len(hits) >= self.limit:
+                return max(hits[0] + self.window - now, 0.001)
+            hits.append(now)
+            return None
+
+    def _forget_idle(self, now: float) -> None:
+        for key in [k for k, hits in self._hits.items() if not hits or hits[-1] <= now - self.window]:
+            del self._hits[key]
+        if len(self._hits) >= self.max_keys:  # all busy: a flood of addresses; start afresh
+            self._hits.clear()
+
+
+def _limiter(request: Request) -> LoginRateLimiter:
+    limiter = getattr(request.app.state, "tideflow_login_limiter", None)
+    if not isinstance(limiter, LoginRateLimiter):
+        limiter = request.app.state.tideflow_login_limiter = LoginRateLimiter()
+    return limiter
+
+
+# --- app wiring --------------------------------------------------------------------------------
+
+
+async def _redirect_to_login(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LoginRequired)
+    location = "/login?next=" + quote(exc.next_path, safe="/")
+    response: Response
+    if request.headers.get("hx-request"):  # htmx would swap a redirect into a fragment; send it to the page
+        response = Response(status_code=401, headers={"HX-Redirect": location})
+    else:
+        response = RedirectResponse(location, status_code=303)
+    if SESSION_COOKIE in request.cookies:
+        response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def install(app: FastAPI) -> None:
+    """Register the login redirect for pages and give the app its login rate limiter."""
+    app.add_exception_handler(LoginRequired, _redirect_to_login)
+    app.state.tideflow_login_limiter = LoginRateLimiter()
+
+
+def _secure_cookies(request: Request) -> bool:
+    return request.url.scheme == "https" or get_settings().secure_cookies
+
+
+# --- login page --------------------------------------------------------------------------------
+
+_TEXT: dict[str, dict[str, str]] = {
+    "zh-CN": {
+        "title": "登录",
+        "subtitle": "SCRM 自动化引擎",
+        "username": "用户名",
+        "password": "密码",
+        "submit": "登录",
+        "failed": "用户名或密码错误。",
+        "locked": "登录失败次数过多，账户已锁定，请在 {minutes} 分钟后重试。",
+        "rate_limited": "尝试过于频繁，请在 {seconds} 秒后重试。",
+        "expired": "登录表单已过期，请重新提交。",
+    },
+    "en": {
+        "title": "Log in",
+        "subtitle": "SCRM automation engine",
+        "username": "Username",
+        "password": "Password",
+        "submit": "Log in",
+        "failed": "Wrong username or password.",
+        "locked": "Too many failed logins: the account is locked. Try again in {minutes} minutes.",
+        "rate_limited": "Too many attempts. Try again in {seconds} seconds.",
+        "expired": "The login form expired. Please submit it again.",
+    },
+}
+
+_pages = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"), autoescape=True
+)
+
+
+def pick_language(request: Request, requested: str | None = None) -> Literal["zh-CN", "en"]:
+    """``en`` when asked for (``?lang=en``, a ``lang`` form field) or preferred by Accept-Language;
+    else zh-CN, the default."""
+    requested = requested or request.query_params.get("lang")
+    if requested:
+        return "en" if requested.lower().startswith("en") else "zh-CN"
+    best = {"en": 0.0, "zh": 0.0}
+    for part in request.headers.get("accept-language", "").split(","):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        params = params.strip()
+        if params.startswith("q="):
+            try:
+                q = float(params[2:])
+            except ValueError:
+                q = 0.0
+        family = tag.strip().lower().split("-")[0]
+        if family in best:
+            best[family] = max(best[family], q)
+    return "en" if best["en"] > best["zh"] else "zh-CN"
+
+
+def safe_next(value: str | None) -> str:
+    """``value`` if it is a path on this site, else ``/`` (never redirect to another host)."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        return "/"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return value
+
+
+def _login_page(request: Request, lang: str, next_path: str, *, status_code: int = 200, error: str = "",
+                username: str = "", headers: dict[str, str] | None = None) -> HTMLResponse:
+    token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not (20 <= len(token) <= 100 and token.replace("-", "").replace("_", "").isalnum()):
+        token = secrets.token_urlsafe(32)
+    other = "zh-CN" if lang == "en" else "en"
+    html = _pages.get_template("login.html").render(
+        lang=lang, t=_TEXT[lang], error=error, username=username, next=next_path, csrf_token=token,
+        switch_url="/login?" + urlencode({"lang": other, "next": next_path}),
+    )
+    response = HTMLResponse(html, status_code=status_code, headers=headers)
+    response.headers["Cache-Control"] = "no-store"
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=2 * 3600, path="/login", httponly=True,
+                        samesite="lax", secure=_secure_cookies(request))
+    return response
+
+
+@router.get("/login", response_class=HTMLResponse, dependencies=[Depends(public)])
+def login_page(request: Request, db_url: Annotated[str, Depends(get_db_url)],
+               next: str = "/") -> Response:
+    next_path = safe_next(next)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie and _session_lookup(db_url, cookie) is not None:
+        return RedirectResponse(next_path, status_code=303)
+    return _login_page(request, pick_language(request), next_path)
+
+
+@router.post("/login", response_class=HTMLResponse, dependencies=[Depends(public)])
+def login_submit(
+    request: Request,
+    db_url: Annotated[str, Depends(get_db_url)],
+    username: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=auth.MAX_PASSWORD_LENGTH * 4)] = "",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",
+    lang: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    """Check the credentials; on success set the session cookie and 303 to ``next``.
+
+    401 with the form again on wrong credentials, 429 (Retry-After) when the account is locked
+    or this address tried too often, 403 when the form's double-submit token does not match.
+    """
+    language = pick_language(request, lang)
+    text = _TEXT[language]
+    next_path = safe_next(next)
+    client = request.client.host if request.client else "unknown"
+    wait = _limiter(request).hit(client)
+    if wait is not None:
+        seconds = max(1, int(wait + 0.999))
+        return _login_page(request, language, next_path, status_code=429, username=username,
+                           error=text["rate_limited"].format(seconds=seconds),
+                           headers={"Retry-After": str(seconds)})
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not hmac.compare_digest(csrf_token.encode(), expected.encode()):
+        return _login_page(request, language, next_path, status_code=403, username=username,
+                           error=text["expired"])
+    now = _now()
+    failure: auth.LoginFailed | auth.LoginLocked | None = None
+    session_token = ""
+    with transaction(db_url) as db:
+        try:
+            _user, session_token, _csrf = auth.login(db, username, password, now)
+        except (auth.LoginFailed, auth.LoginLocked) as exc:
+            failure = exc  # caught inside the transaction, so the failure counter is committed
+        else:
+            old = request.cookies.get(SESSION_COOKIE)
+            if old:
+                auth.logout(db, old)
+    if isinstance(failure, auth.LoginLocked):
+        seconds = failure.retry_after(now)
+        return _login_page(request, language, next_path, status_code=429, username=username,
+                           error=text["locked"].format(minutes=max(1, (seconds + 59) // 60)),
+                           headers={"Retry-After": str(seconds)})
+    if failure is not None:
+        return _login_page(request, language, next_path, status_code=401, username=username,
+                           error=text["failed"])
+    response = RedirectResponse(next_path, status_code=303)
+    response.set_cookie(SESSION_COOKIE, session_token, max_age=int(auth.SESSION_LIFETIME.total_seconds()),
+                        path="/", httponly=True, samesite="lax", secure=_secure_cookies(request))
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+@router.post("/logout", dependencies=[Depends(public)])
+async def logout(request: Request, db_url: Annotated[str, Depends(get_db_url)]) -> Response:
+    """End the browser session and go to the login page.
+
+    Public so that an already-expired session can still "log out"; a live session must send its
+    CSRF token, so another site cannot log the user out.
+    """
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        found = await run_in_threadpool(_session_lookup, db_url, cookie)
+        if found is not None:
+            await _check_csrf(request, found[1])
+            await run_in_threadpool(_end_session, db_url, cookie)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def _end_session(db_url: str, token: str) -> None:
+    with transaction(db_url) as db:
+        auth.logout(db, token)
+
+
+# --- JSON API ----------------------------------------------------------------------------------
+
+
+class Me(BaseModel):
+    id: int
+    username: str
+    display_name: str | None
+    role: str
+    auth: Literal["session", "token"]
+    csrf_token: str | None = Field(description="send as X-CSRF-Token on writes; null for API tokens")
+
+
+class TokenCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=80, description="what the token is for, e.g. 'ci'")
+
+
+class TokenInfo(BaseModel):
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, token: ApiToken) -> Self:
+        return cls(id=token.id, name=token.name, prefix=token.prefix, created_at=token.created_at,
+                   last_used_at=token.last_used_at, revoked_at=token.revoked_at)
+
+
+class TokenCreated(BaseModel):
+    token: str = Field(description="the secret; shown this once and never again")
+    id: int
+    prefix: str
+    name: str
+    created_at: datetime
+
+
+def _authenticated(request: Request) -> Authenticated:
+    found = getattr(request.state, "tideflow_auth", None)
+    assert isinstance(found, Authenticated)
+    return found
+
+
+@router.get("/api/me", response_model=Me)
+def me(request: Request, user: Annotated[User, Depends(current_user)]) -> Me:
+    who = _authenticated(request)
+    return Me(id=user.id, username=user.username, display_name=user.display_name, role=user.role,
+              auth=who.method, csrf_token=who.csrf_token)
+
+
+@router.post("/api/auth/tokens", response_model=TokenCreated, status_code=201)
+def create_api_token(request: Request, body: TokenCreate, user: Annotated[User, Depends(current_user)],
+                     db_url: Annotated[str, Depends(get_db_url)]) -> TokenCreated:
+    """Create an API token for yourself. Only from a logged-in browser session, so a leaked token
+    cannot mint more tokens that outlive its revocation."""
+    if _authenticated(request).method != "session":
+        raise HTTPException(status_code=403, detail={
+            "message": "API tokens are created from a logged-in browser session, not with another token",
+            "fix": "log in to the designer and create the token there",
+        })
+    try:
+        with transaction(db_url) as db:
+            token, plaintext = auth.issue_token(db, user, body.name)
+    except auth.AuthError as exc:
+        raise HTTPException(status_code=422, detail={"message": str(exc), "field": "name",
+                                                     "fix": "use a short name of 1–80 characters"}) from exc
+    return TokenCreated(token=plaintext, id=token.id, prefix=token.prefix, name=token.name,
+                        created_at=token.created_at)
+
+
+@router.get("/api/auth/tokens", response_model=list[TokenInfo])
+def list_api_tokens(user: Annotated[User, Depends(current_user)],
+                    db_url: Annotated[str, Depends(get_db_url)]) -> list[TokenInfo]:
+    """Your own API tokens, revoked ones included; never their secrets."""
+    with transaction(db_url) as db:
+        return [TokenInfo.of(t) for t in auth.list_tokens(db, user)]
+
+
+@router.delete("/api/auth/tokens/{token_id}", response_model=TokenInfo)
+def revoke_api_token(token_id: int, user: Annotated[User, Depends(current_user)],
+                     db_url: Annotated[str, Depends(get_db_url)]) -> TokenInfo:
+    """Revoke one of your tokens (admins: anyone's). Revoking twice is harmless."""
+    try:
+        with transaction(db_url) as db:
+            return TokenInfo.of(auth.revoke_token(db, token_id, user))
+    except auth.TokenNotFound as exc:
+        raise HTTPException(status_code=404, detail={
+            "message": str(exc), "fix": "GET /api/auth/tokens lists the ids of your tokens",
+        }) from exc

@@ -1,0 +1,325 @@
+"""The ``tideflow`` command: run the stack, manage flows, users and events from a shell."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import os
+import secrets
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from engine.settings import get_settings
+
+
+class CliError(Exception):
+    """A problem to print as one clear line (exit code 1), never a stack trace."""
+
+
+def _read_json(path: str) -> Any:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+
+
+def _print(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def _problems(problems: list[dict[str, Any]]) -> str:
+    lines = []
+    for p in problems:
+        where = f"node '{p['node']}'" if p.get("node") else "flow"
+        lines.append(f"  - {where}, {p.get('field') or '-'}: {p['message']} → {p['fix']}")
+    return "\n".join(lines)
+
+
+# -- database -------------------------------------------------------------------------------------------
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from engine.db.session import upgrade
+
+    upgrade()
+    print("database schema is up to date")
+    return 0
+
+
+# -- flows ------------------------------------------------------------------------------------------------
+def cmd_flows_validate(args: argparse.Namespace) -> int:
+    from engine.validate import validate
+
+    checked = validate(_read_json(args.file))
+    if checked.ok:
+        print(f"{args.file}: valid")
+        return 0
+    print(f"{args.file}: {len(checked.problems)} problem(s)\n" + _problems([p.as_dict() for p in checked.problems]),
+          file=sys.stderr)
+    return 1
+
+
+def cmd_flows_publish(args: argparse.Namespace) -> int:
+    from engine import flows as flowsvc
+    from engine.compiler import FlowInvalid
+    from engine.db.session import transaction, upgrade
+
+    document = _read_json(args.file)
+    upgrade()
+    try:
+        with transaction() as db:
+            flowsvc.save_draft(db, document, args.actor)
+            version = flowsvc.publish(db, document["id"], args.actor)
+            print(f"published {document['id']} version {version.version} ({version.hash[:12]})")
+    except FlowInvalid as exc:
+        print(f"{args.file}: not published, {len(exc.problems)} problem(s)\n"
+              + _problems([p.as_dict() for p in exc.problems]), file=sys.stderr)
+        return 1
+    except flowsvc.FlowError as exc:
+        raise CliError(str(exc)) from None
+    print("clock-triggered flows are scheduled by the worker within a minute")
+    return 0
+
+
+def cmd_flows_export(args: argparse.Namespace) -> int:
+    from engine.db import models
+    from engine.db.session import session_factory
+
+    with session_factory()() as db:
+        record = db.get(models.FlowRecord, args.id)
+        if record is None:
+            raise CliError(f"flow '{args.id}' does not exist")
+        document = record.draft
+        if args.version:
+            version = db.get(models.FlowVersion, (args.id, args.version))
+            if version is None:
+                raise CliError(f"flow '{args.id}' has no version {args.version}")
+            document = version.document
+    _print(document)
+    return 0
+
+
+# -- events -----------------------------------------------------------------------------------------------
+async def _send_events(items: list[Any]) -> list[dict[str, Any]]:
+    from pydantic import ValidationError
+    from temporalio.client import Client
+
+    from engine import events as ingest
+    from engine.router import Router
+
+    settings = get_settings()
+    try:
+        parsed = [ingest.EventIn.model_validate(i) for i in items]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise CliError(f"event invalid at {'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+    try:
+        client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+        router: Router | None = Router(client, None, settings.task_queue)
+    except Exception:
+        router = None
+        print(f"Temporal at {settings.temporal_address} not reachable: events are stored and routed later",
+              file=sys.stderr)
+    out = []
+    for event in parsed:
+        status, payload, needs = ingest.store(event)
+        result: dict[str, Any] = {"id": event.id, "status": status, "customer_id": payload["customer_id"]}
+        if needs and router is not None:
+            result.update(await router.route(payload))
+            ingest.mark_routed(payload["id"])
+        out.append(result)
+    return out
+
+
+def cmd_events_send(args: argparse.Namespace) -> int:
+    from engine.db.session import upgrade
+
+    data = _read_json(args.file)
+    upgrade()
+    _print(asyncio.run(_send_events(data if isinstance(data, list) else [data])))
+    return 0
+
+
+# -- simulate ---------------------------------------------------------------------------------------------
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from engine.compiler import FlowInvalid
+    from engine.simulate import PreviewCustomer, ScriptedEvent, preview
+
+    document = _read_json(args.file)
+    try:
+        script = [ScriptedEvent.model_validate(e) for e in (_read_json(args.events) if args.events else [])]
+        customer = PreviewCustomer.model_validate(_read_json(args.customer)) if args.customer else None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise CliError(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+    try:
+        result = asyncio.run(preview(document, customer, script, args.days))
+    except FlowInvalid as exc:
+        print("cannot preview: " + str(exc) + "\n" + _problems([p.as_dict() for p in exc.problems]), file=sys.stderr)
+        return 1
+    if args.json:
+        _print(result)
+        return 0
+    print(f"{document.get('name', document.get('id'))}: {result['status']} (simulated {args.days} days)")
+    for step in result["timeline"]:
+        detail = step.get("detail") or {}
+        text = detail.get("content") or detail.get("status") or step.get("port") or step.get("event") or ""
+        print(f"  day {step['day']:>7.3f}  {step['what']:<8} {step.get('node') or '':<16} {text}")
+    return 0
+
+
+# -- users ------------------------------------------------------------------------------------------------
+def cmd_users_create(args: argparse.Namespace) -> int:
+    from engine import auth
+    from engine.db.session import transaction, upgrade
+
+    password = args.password or os.environ.get("TIDEFLOW_NEW_PASSWORD")
+    generated = False
+    if not password:
+        if sys.stdin.isatty():
+            password = getpass.getpass(f"password for {args.username}: ")
+        else:
+            password, generated = secrets.token_urlsafe(12), True
+    upgrade()
+    try:
+        with transaction() as db:
+            user = auth.create_user(db, args.username, password, args.role, args.name)
+            print(f"created user {user.username} ({user.role})")
+            if generated:
+                print(f"password: {password}")
+            if args.token:
+                print(f"API token: {auth.create_token(db, user, 'cli')}")
+    except auth.AuthError as exc:
+        raise CliError(str(exc)) from None
+    return 0
+
+
+def cmd_users_token(args: argparse.Namespace) -> int:
+    from engine import auth
+    from engine.db.session import transaction
+
+    with transaction() as db:
+        user = auth.find_user(db, args.username)
+        if user is None:
+            raise CliError(f"user '{args.username}' does not exist")
+        print(auth.create_token(db, user, args.name))
+    return 0
+
+
+# -- processes --------------------------------------------------------------------------------------------
+def cmd_worker(args: argparse.Namespace) -> int:
+    from tideflow.stack import run_worker
+
+    asyncio.run(run_worker())
+    return 0
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = get_settings()
+    from engine.db.session import upgrade
+
+    upgrade()
+    uvicorn.run("designer.app:create_app", factory=True, host=args.host or settings.web_host,
+                port=args.port or settings.web_port, log_level="warning", proxy_headers=True)
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from tideflow.stack import Stack
+
+    stack = Stack(get_settings(), seed=not args.no_demo)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        stack.start()
+        while stack.healthy():
+            time.sleep(1)
+        print("a process of the stack stopped; shutting down", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stack.stop()
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tideflow", description="Tideflow: SCRM automation engine")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start the embedded stack: Temporal dev server, worker, web on :8000")
+    up.add_argument("--no-demo", action="store_true", help="do not publish demo flows and customers")
+    up.set_defaults(func=cmd_up)
+    sub.add_parser("worker", help="run a worker").set_defaults(func=cmd_worker)
+    web = sub.add_parser("web", help="run the web app (API and designer)")
+    web.add_argument("--host")
+    web.add_argument("--port", type=int)
+    web.set_defaults(func=cmd_web)
+
+    db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="migrate the schema to the newest version").set_defaults(func=cmd_db_upgrade)
+
+    flows = sub.add_parser("flows", help="validate, publish and export flows").add_subparsers(
+        dest="flows_command", required=True)
+    v = flows.add_parser("validate", help="check a flow file; exit 1 listing every problem")
+    v.add_argument("file")
+    v.set_defaults(func=cmd_flows_validate)
+    pub = flows.add_parser("publish", help="save and publish a flow file as the next version")
+    pub.add_argument("file")
+    pub.add_argument("--actor", default="cli")
+    pub.set_defaults(func=cmd_flows_publish)
+    ex = flows.add_parser("export", help="print a flow's document (the draft, or --version N)")
+    ex.add_argument("id")
+    ex.add_argument("--version", type=int)
+    ex.set_defaults(func=cmd_flows_export)
+
+    events = sub.add_parser("events", help="send events").add_subparsers(dest="events_command", required=True)
+    send = events.add_parser("send", help="ingest events from a JSON file (object or array; - for stdin)")
+    send.add_argument("file")
+    send.set_defaults(func=cmd_events_send)
+
+    sim = sub.add_parser("simulate", help="preview a flow for one customer on the time-skipping server")
+    sim.add_argument("file")
+    sim.add_argument("--events", help='JSON file: [{"at": "day 3", "type": "order.paid", "payload": {}}]')
+    sim.add_argument("--customer", help='JSON file: {"name": ..., "attributes": {...}, "tags": [...]}')
+    sim.add_argument("--days", type=int, default=30)
+    sim.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    sim.set_defaults(func=cmd_simulate)
+
+    users = sub.add_parser("users", help="manage users").add_subparsers(dest="users_command", required=True)
+    uc = users.add_parser("create", help="create a user")
+    uc.add_argument("username")
+    uc.add_argument("--role", required=True, help="admin, marketer, ops, agent, finance or developer")
+    uc.add_argument("--password", help="(default: prompt, or generate and print when not interactive)")
+    uc.add_argument("--name", help="display name")
+    uc.add_argument("--token", action="store_true", help="also create and print an API token")
+    uc.set_defaults(func=cmd_users_create)
+    ut = users.add_parser("token", help="create an API token for a user")
+    ut.add_argument("username")
+    ut.add_argument("--name", default="cli")
+    ut.set_defaults(func=cmd_users_token)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CliError as exc:
+        print(f"tideflow: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
