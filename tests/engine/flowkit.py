@@ -1,0 +1,31 @@
+"""Small builders for flows in tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def flow(flow_id: str, nodes: list[tuple[str, str, dict[str, Any]]], edges: list[tuple[str, str, str]],
+         **settings: Any) -> dict[str, Any]:
+    """nodes: (id, type, config); edges: (from, port, to)."""
+    return {
+        "schema": "tideflow/flow@1", "id": flow_id, "name": flow_id, "kind": "journey", "settings": settings,
+        "nodes": [{"id": i, "type": t, "config": c} for i, t, c in nodes],
+        "edges": [{"from": a, "port": p, "to": b} for a, p, b in edges],
+    }
+
+
+WELCOME = flow(
+    "welcome",
+    [("start", "trigger.event", {"event": "wecom.contact_added"}),
+     ("hello", "action.send_message", {"template": "你好 {{ customer.name }}"}),
+     ("wait1", "wait.delay", {"duration": "P1D"}),
+     ("bought", "logic.condition", {"expr": "customer.orders_count > 0"}),
+     ("tag", "action.tag", {"add": ["尝鲜客"]}),
+     ("coupon", "action.send_message", {"template": "送你一张券"}),
+     ("waitorder", "wait.event", {"event": "order.paid", "timeout": "P7D"}),
+     ("thanks", "action.send_message", {"template": "谢谢惠顾"})],
+    [("start", "out", "hello"), ("hello", "out", "wait1"), ("wait1", "out", "bought"), ("bought", "yes", "tag"),
+     ("bought", "no", "coupon"), ("coupon", "out", "waitorder"), ("waitorder", "event", "thanks")],
+    exit_on=[{"event": "customer.unsubscribed"}],
+)
