@@ -436,7 +436,7 @@ def list_journeys(request: Request, user: Reader, flow: str | None = None, statu
         if status:
             query = query.where(models.Journey.status == status)
         rows = db.scalars(query.order_by(models.Journey.started_at.desc()).limit(limit))
-        return {"by_status": dict(db.execute(counts).tuples().all()),
+        return {"by_status": {str(s): int(n) for s, n in db.execute(counts).all()},
                 "journeys": [{"id": j.workflow_id, "flow": j.flow_id, "version": j.version,
                               "customer_id": j.customer_id, "status": j.status, "node": j.current_node,
                               "started_at": j.started_at.isoformat(),

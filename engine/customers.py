@@ -70,6 +70,8 @@ def check_kind(kind: str) -> None:
 
 def mask_phone(text: str) -> str:
     digits = re.sub(r"\D", "", text)
+    if len(digits) == 13 and digits.startswith("86"):
+        digits = digits[2:]
     return digits[:3] + "****" + digits[-4:] if len(digits) >= 7 else "****"
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.pg_fixtures"]
+
 from engine.db.session import upgrade
 
 

@@ -1,0 +1,150 @@
+"""POST /api/events on the real Temporal dev server, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from argon2 import PasswordHasher
+
+from designer.app import create_app
+from engine import auth
+from engine.db.session import transaction
+from engine.router import Router
+from engine.settings import get_settings
+from engine.worker import build_worker
+from tests.engine.flowkit import WELCOME
+
+pytestmark = pytest.mark.usefixtures("cheap_passwords")
+
+
+@pytest.fixture
+def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+class Api:
+    def __init__(self, http: httpx.AsyncClient, url: str) -> None:
+        self.http, self.url = http, url
+
+    async def post(self, path: str, body: Any, status: int | None = None) -> Any:
+        r = await self.http.post(path, json=body)
+        if status is not None:
+            assert r.status_code == status, r.text
+        return r.json()
+
+    async def get(self, path: str) -> Any:
+        r = await self.http.get(path)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    async def messages_of(self, customer_id: str, want: int, timeout: float = 15) -> list[str]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            found = [m["content"] for m in reversed(await self.get(f"/api/messages?customer_id={customer_id}"))]
+            if len(found) >= want or asyncio.get_running_loop().time() > deadline:
+                return found
+            await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+async def api(dev_env: Any, any_db_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Api]:
+    queue = f"api-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("TIDEFLOW_TASK_QUEUE", queue)
+    get_settings.cache_clear()
+    with transaction(any_db_url) as db:
+        user = auth.create_user(db, "ops-bot", "a-long-password", "admin")
+        token = auth.create_token(db, user, "test")
+    app = create_app(any_db_url, connect=False)
+    app.state.router = Router(dev_env.client, any_db_url, queue)
+    async with build_worker(dev_env.client, queue, any_db_url), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test",
+            headers={"Authorization": f"Bearer {token}"}) as http:
+        yield Api(http, any_db_url)
+
+
+def event(event_id: str, event_type: str = "wecom.contact_added", **identities: str) -> dict[str, Any]:
+    return {"id": event_id, "type": event_type, "customer": identities or {"phone": "13800138000"},
+            "profile": {"name": "张三", "attributes": {"orders_count": 0}}}
+
+
+async def publish(api: Api, document: dict[str, Any]) -> int:
+    await api.post("/api/flows", document, 201)
+    return int((await api.post(f"/api/flows/{document['id']}/publish", None, 201))["version"])
+
+
+async def test_event_starts_a_journey_once(api: Api) -> None:
+    assert await publish(api, WELCOME) == 1
+    first = await api.post("/api/events", event("e-1"), 202)
+    assert first["status"] == "accepted" and first["started"] == [f"journey/welcome/{first['customer_id']}"]
+    assert await api.messages_of(first["customer_id"], 1) == ["你好 张三"]
+    again = await api.post("/api/events", event("e-1"), 202)
+    assert again["status"] == "duplicate" and again["started"] == []
+    other = await api.post("/api/events", event("e-2"), 202)  # same customer, re-entry 'never'
+    assert other["status"] == "accepted" and other["started"] == [] and other["signalled"] == 1
+    await asyncio.sleep(0.5)
+    assert await api.messages_of(first["customer_id"], 1) == ["你好 张三"]
+    stats = await api.get("/api/flows/welcome/stats")
+    assert stats["nodes"]["start"]["entered"] == 1 and stats["nodes"]["wait1"]["waiting"] == 1
+
+
+async def test_batch_and_identity_merge(api: Api) -> None:
+    results = await api.post("/api/events", [
+        event("m-1", "customer.interacted", phone="13900000001"),
+        event("m-2", "customer.interacted", wechat_openid="oABC"),
+    ], 202)
+    a, b = results[0]["customer_id"], results[1]["customer_id"]
+    assert a != b
+    linked = await api.post("/api/events", event("m-3", "customer.interacted", phone="13900000001",
+                                                 wechat_openid="oABC"), 202)
+    survivor = linked["customer_id"]
+    assert survivor in (a, b)
+    profile = await api.get(f"/api/customers/{b if survivor == a else a}")
+    assert profile["id"] == survivor
+    kinds = {i["kind"]: i["value"] for i in profile["identities"]}
+    assert kinds["wechat_openid"] == "oABC" and kinds["phone"] == "139****0001"
+
+
+async def test_bad_input_gets_4xx_naming_the_problem(api: Api) -> None:
+    r = await api.http.post("/api/events", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 400 and "not valid JSON" in r.json()["detail"]["message"]
+    r = await api.http.post("/api/events", json=event("x", "order.payed"))
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "type" and "order.paid" in r.text
+    r = await api.http.post("/api/events", json={**event("y"), "payload": {"blob": "x" * 300_000}})
+    assert r.status_code == 413
+    r = await api.http.post("/api/events", json=[event("z1"), {"id": "z2", "type": "order.paid"}])
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "1.customer"
+    r = await api.http.post("/api/events", json=event("w", phone="12"))
+    assert r.status_code == 422 and "phone" in r.text
+    r = await httpx.AsyncClient(transport=api.http._transport, base_url="http://test").post(
+        "/api/events", json=event("anon"))
+    assert r.status_code == 401
+    broken = copy.deepcopy(WELCOME) | {"id": "broken"}
+    broken["nodes"][3]["config"]["expr"] = "customer.orders_count >"
+    await api.post("/api/flows", broken, 201)
+    r = await api.http.post("/api/flows/broken/publish")
+    assert r.status_code == 422
+    problems = r.json()["detail"]["problems"]
+    assert problems[0]["node"] == "bought" and problems[0]["field"] == "config.expr"
+
+
+async def test_republishing_leaves_running_journeys_on_their_version(api: Api) -> None:
+    await publish(api, WELCOME)
+    old = await api.post("/api/events", event("v-1", phone="13700000001"), 202)
+    assert await api.messages_of(old["customer_id"], 1) == ["你好 张三"]
+    changed = copy.deepcopy(WELCOME)
+    changed["nodes"][1]["config"]["template"] = "欢迎 {{ customer.name }}"
+    r = await api.http.put("/api/flows/welcome", json=changed)
+    assert r.status_code == 200 and r.json()["problems"] == []
+    assert (await api.post("/api/flows/welcome/publish", None, 201))["version"] == 2
+    new = await api.post("/api/events", event("v-2", phone="13700000002"), 202)
+    assert await api.messages_of(new["customer_id"], 1) == ["欢迎 张三"]
+    journeys = {j["customer_id"]: j for j in (await api.get("/api/journeys?flow=welcome"))["journeys"]}
+    assert journeys[old["customer_id"]]["version"] == 1 and journeys[new["customer_id"]]["version"] == 2
+    assert json.dumps(await api.get("/api/flows/welcome/versions")).count('"version"') == 2
