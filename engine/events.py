@@ -74,7 +74,7 @@ class EventIn(BaseModel):
 def signal_payload(row: models.EventRecord) -> dict[str, Any]:
     """The event as journeys see it (``event.payload.amount`` in expressions)."""
     return {"id": f"{row.source}:{row.external_id}", "type": row.type, "source": row.source,
-            "customer_id": row.customer_id, "occurred_at": row.occurred_at.isoformat(),
+            "customer_id": row.customer_id, "occurred_at": row.occurred_at.astimezone(UTC).isoformat(),
             "payload": row.payload}
 
 

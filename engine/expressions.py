@@ -14,12 +14,14 @@ refused when the result would be huge, templates bounded in output size.
 from __future__ import annotations
 
 import operator
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
 from jinja2 import ChainableUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.filters import do_format, do_indent
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 #: Names an expression or template may refer to.
@@ -52,6 +54,34 @@ class MissingValue(ChainableUndefined):
         return 0
 
 
+_WIDTH = re.compile(r"%[-#0 +]*(\d+)|%[-#0 +]*\d*\.(\d+)|\{[^{}]*:[^{}]*?(\d+)[^{}]*\}")
+
+
+def _check_widths(fmt: str) -> None:
+    """Refuse format strings whose field widths would allocate without bound ('%099999999d')."""
+    for match in _WIDTH.finditer(fmt):
+        for group in match.groups():
+            if group and int(group) > MAX_OUTPUT:
+                raise SecurityError(f"format width {group} is larger than the limit of {MAX_OUTPUT}")
+
+
+def _safe_center(value: Any, width: int = 80) -> str:
+    if width > MAX_OUTPUT:
+        raise SecurityError(f"center width {width} is larger than the limit of {MAX_OUTPUT}")
+    return str(value).center(width)
+
+
+def _safe_indent(value: Any, width: int | str = 4, first: bool = False, blank: bool = False) -> str:
+    if (isinstance(width, int) and width > 100) or (isinstance(width, str) and len(width) > 100):
+        raise SecurityError("indent width too large")
+    return str(do_indent(str(value), width, first, blank))
+
+
+def _safe_format(value: str, *args: Any, **kwargs: Any) -> str:
+    _check_widths(value)
+    return str(do_format(value, *args, **kwargs))
+
+
 def _safe_range(*args: int) -> range:
     result = range(*args)
     if len(result) > MAX_RANGE:
@@ -62,7 +92,15 @@ def _safe_range(*args: int) -> range:
 class FlowSandbox(ImmutableSandboxedEnvironment):
     """Sandbox with size limits on the operators that can allocate without bound."""
 
-    intercepted_binops = frozenset({"**", "*"})
+    intercepted_binops = frozenset({"**", "*", "%"})
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # ``event.payload.items`` means the payload's field, not the dict method
+        if isinstance(obj, dict) and attribute in obj:
+            return obj[attribute]
+        if isinstance(obj, str) and attribute in ("format", "format_map"):
+            _check_widths(obj)
+        return super().getattr(obj, attribute)
 
     def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
         if operator_name == "**":
@@ -75,11 +113,16 @@ class FlowSandbox(ImmutableSandboxedEnvironment):
                 if isinstance(seq, str | list | tuple) and isinstance(times, int) and len(seq) * times > MAX_OUTPUT:
                     raise SecurityError("repetition result too large")
             return operator.mul(left, right)
+        if operator_name == "%":
+            if isinstance(left, str):
+                _check_widths(left)
+            return operator.mod(left, right)
         return super().call_binop(context, operator_name, left, right)
 
 
 _ENV = FlowSandbox(undefined=MissingValue, autoescape=False, cache_size=2000)
 _ENV.globals = {"range": _safe_range}
+_ENV.filters.update({"center": _safe_center, "indent": _safe_indent, "format": _safe_format})
 
 
 def _check_source(source: str) -> None:

@@ -7,6 +7,7 @@ list. A draft may be saved with problems; publishing requires none.
 from __future__ import annotations
 
 import difflib
+import typing
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from engine import expressions
 from engine.durations import DurationError, parse_duration
+from engine.event_types import explain_unknown, is_known
 from engine.flow import Edge, Flow, FlowSettings, Node
 from engine.nodes.base import EXPRESSION, TEMPLATE, NodeType, Problem
 from engine.registry import Registry, default_registry
@@ -52,7 +54,7 @@ def _loc(loc: tuple[Any, ...]) -> str:
 def _pydantic_problems(err: ValidationError, node: str | None, prefix: str, out: Validation) -> None:
     for e in err.errors(include_url=False):
         where = _loc(tuple(e["loc"]))
-        fld = f"{prefix}{where}" if prefix else where
+        fld = (f"{prefix}{where}" if e["loc"] else prefix.rstrip(".")) if prefix else where
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             out.add(node, fld, f"unknown field '{where.split('.')[-1]}'", "remove it or check its spelling",
@@ -68,7 +70,10 @@ def _marked_strings(model: BaseModel, path: str = "") -> Iterator[tuple[str, str
     for name, info in type(model).model_fields.items():
         value = getattr(model, name)
         where = f"{path}{name}"
-        kinds = [m.format for m in info.metadata if m is EXPRESSION or m is TEMPLATE]
+        metadata = list(info.metadata)
+        for arg in typing.get_args(info.annotation):  # Optional[Expression] keeps its marker on the arg
+            metadata += list(getattr(arg, "__metadata__", ()))
+        kinds = [m.format for m in metadata if m is EXPRESSION or m is TEMPLATE]
         if kinds and isinstance(value, str):
             yield where, kinds[0], value
         elif isinstance(value, BaseModel):
@@ -107,6 +112,12 @@ def _settings_problems(settings: FlowSettings, out: Validation) -> None:
                 parse_duration(text)
             except DurationError as exc:
                 out.add(None, where, str(exc), "write an ISO 8601 duration such as 'P7D' or 'PT30M'")
+    named = [(f"settings.exit_on.{i}.event", m.event) for i, m in enumerate(settings.exit_on)]
+    if settings.goal:
+        named.append(("settings.goal.event", settings.goal.event))
+    for where, event_type in named:
+        if not is_known(event_type):
+            out.add(None, where, explain_unknown(event_type), "pick an event type from the list", "unknown_event")
     matches = [(f"settings.exit_on.{i}.filter", m.filter) for i, m in enumerate(settings.exit_on)]
     if settings.goal:
         matches.append(("settings.goal.filter", settings.goal.filter))
@@ -207,6 +218,7 @@ def validate(document: Any, registry: Registry | None = None) -> Validation:
 
     # nodes: unique ids, known types, valid config, compiling expressions
     seen: set[str] = set()
+    known_types: dict[str, type[NodeType]] = {}
     for node in nodes:
         if node.id in seen:
             out.add(node.id, "id", f"node id '{node.id}' is used twice", "give every node its own id", "duplicate_id")
@@ -218,6 +230,7 @@ def validate(document: Any, registry: Registry | None = None) -> Validation:
             hint = f"did you mean '{close[0]}'?" if close else "pick a type from GET /api/node-types"
             out.add(node.id, "type", f"unknown node type '{node.type}'", hint, "unknown_type")
             continue
+        known_types[node.id] = node_type
         if kind not in node_type.kinds:
             out.add(node.id, "type", f"'{node.type}' cannot be used in a {kind} flow",
                     f"use it in a {' or '.join(node_type.kinds)} flow", "wrong_kind")
@@ -231,6 +244,10 @@ def validate(document: Any, registry: Registry | None = None) -> Validation:
         for where, fmt, source in _marked_strings(config):
             if err := check_expression(source, fmt):
                 out.add(node.id, f"config.{where}", f"{fmt} {err}", f"fix the {fmt}", f"bad_{fmt}")
+        event_type = getattr(config, "event", None)
+        if isinstance(event_type, str) and not is_known(event_type):
+            out.add(node.id, "config.event", explain_unknown(event_type), "pick an event type from the list",
+                    "unknown_event")
         out.nodes[node.id] = CheckedNode(node, node_type, config, node_type.output_ports(config))
 
     node_ids = {n.id for n in nodes}
@@ -269,14 +286,14 @@ def validate(document: Any, registry: Registry | None = None) -> Validation:
         used[key] = edge.target
         graph[edge.source].append(edge.target)
 
-    triggers = [c for c in out.nodes.values() if c.node_type.is_trigger()]
+    triggers = [n for n in nodes if n.id in known_types and known_types[n.id].is_trigger()]
     if not nodes:
         out.add(None, "nodes", "the flow has no nodes", "add a trigger node to start with", "no_trigger")
     elif not triggers:
         out.add(None, "nodes", "the flow has no trigger", "add one trigger node (e.g. trigger.event)", "no_trigger")
     elif len(triggers) > 1:
         for extra in triggers[1:]:
-            out.add(extra.node.id, "type", f"more than one trigger (first is '{triggers[0].node.id}')",
+            out.add(extra.id, "type", f"more than one trigger (first is '{triggers[0].id}')",
                     "keep one trigger per flow; make another flow for another entry", "many_triggers")
 
     for checked in out.nodes.values():
@@ -286,7 +303,7 @@ def validate(document: Any, registry: Registry | None = None) -> Validation:
                         "connect it to the next step", "unconnected_port")
 
     if triggers:
-        start = triggers[0].node.id
+        start = triggers[0].id
         reached = {start}
         todo = [start]
         while todo:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-pytest_plugins = ["tests.pg_fixtures"]
-
 from engine.db.session import upgrade
+
+pytest_plugins = ["tests.pg_fixtures"]
 
 
 @pytest.fixture
