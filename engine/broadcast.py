@@ -182,15 +182,29 @@ class BroadcastActivities:
                     started += 1
                 activity.heartbeat(cid)
             return {"done": len(ids), "journeys": started}
+        from engine.actions import recorded_result
+        from engine.db import models
+        from engine.db.session import session_factory
+
+        # one ledger row per page: a retried or repeated page runs its (idempotent) actions again
+        # but counts its statistics once
+        page_key = f"page/{flow['flow_id']}/v{flow['version']}/{run_key}/{ids[0]}/{ids[-1]}/{len(ids)}"
+        with session_factory(services.database_url)() as db:
+            done = recorded_result(db, page_key)
+        if done is not None:
+            return done
         stats: list[list[Any]] = []
         outcomes: dict[str, int] = defaultdict(int)
         for i, cid in enumerate(ids):
             outcomes[run_instant(flow, cid, run_key, stats, services)] += 1
             if i % 200 == 0:
                 activity.heartbeat(i)
+        result = {"done": len(ids), "outcomes": dict(outcomes)}
         with transaction(services.database_url) as db:
-            add_stats(db, flow["flow_id"], flow["version"], stats)
-        return {"done": len(ids), "outcomes": dict(outcomes)}
+            if recorded_result(db, page_key) is None:
+                db.add(models.LedgerEntry(key=page_key, kind="broadcast.page", result=result))
+                add_stats(db, flow["flow_id"], flow["version"], stats)
+        return result
 
 
 @workflow.defn(name=BROADCAST_WORKFLOW)

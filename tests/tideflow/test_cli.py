@@ -1,0 +1,86 @@
+"""The ``tideflow`` command as a user types it: clear messages, exit codes, no stack traces."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from argon2 import PasswordHasher
+
+from engine import auth
+from tideflow.cli import main
+from tideflow.demo import FLOWS_DIR
+
+WELCOME = FLOWS_DIR / "welcome-new-contact.json"
+
+
+@pytest.fixture(autouse=True)
+def _database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.settings import get_settings
+
+    monkeypatch.setenv("TIDEFLOW_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("TEMPORAL_ADDRESS", "127.0.0.1:1")  # nothing listens: routing is deferred
+    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    get_settings.cache_clear()
+
+
+def test_validate_ok_and_problems(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["flows", "validate", str(WELCOME)]) == 0
+    broken = json.loads(WELCOME.read_text())
+    broken["nodes"][0]["type"] = "trigger.evnt"
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(broken))
+    assert main(["flows", "validate", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "unknown node type 'trigger.evnt'" in err and "did you mean 'trigger.event'" in err
+
+
+def test_unreadable_and_malformed_files_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["flows", "validate", str(tmp_path / "missing.json")]) == 1
+    assert "cannot read" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text("{nope")
+    assert main(["flows", "publish", str(bad)]) == 1
+    assert "is not valid JSON" in capsys.readouterr().err
+
+
+def test_publish_export_and_events(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["flows", "publish", str(WELCOME)]) == 0
+    assert "version 1" in capsys.readouterr().out
+    assert main(["flows", "publish", str(WELCOME)]) == 0  # unchanged: same version
+    assert "version 1" in capsys.readouterr().out
+    assert main(["flows", "export", "welcome-new-contact"]) == 0
+    assert json.loads(capsys.readouterr().out)["id"] == "welcome-new-contact"
+    assert main(["flows", "export", "nope"]) == 1
+    events = tmp_path / "events.json"
+    events.write_text(json.dumps([{"id": "c1", "type": "wecom.contact_added", "customer": {"phone": "13800138000"}}]))
+    assert main(["events", "send", str(events)]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)[0]["status"] == "accepted" and "routed later" in out.err
+    assert main(["events", "send", str(events)]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["status"] == "duplicate"
+
+
+def test_users(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["users", "create", "alice", "--role", "marketer", "--token"]) == 0
+    out = capsys.readouterr().out
+    assert "created user alice (marketer)" in out and "password:" in out and "API token: tf_" in out
+    assert main(["users", "create", "bob", "--role", "wizard"]) == 1
+    assert "role" in capsys.readouterr().err
+    assert main(["users", "token", "alice"]) == 0
+    assert capsys.readouterr().out.startswith("tf_")
+
+
+def test_simulate_prints_the_timeline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps([{"at": "day 3", "type": "order.paid"}]))
+    customer = tmp_path / "customer.json"
+    customer.write_text(json.dumps({"name": "赵六", "attributes": {"orders_count": 0}}))
+    assert main(["simulate", str(WELCOME), "--events", str(script), "--customer", str(customer), "--days", "30"]) == 0
+    out = capsys.readouterr().out
+    assert "赵六" in out and "day" in out
+    bad = tmp_path / "bad-script.json"
+    bad.write_text(json.dumps([{"at": "someday", "type": "order.paid"}]))
+    assert main(["simulate", str(WELCOME), "--events", str(bad)]) == 1
+    assert "someday" in capsys.readouterr().err
