@@ -41,7 +41,7 @@ def seed(database_url: str | None = None, directory: Path = FLOWS_DIR) -> dict[s
                 report["published"].append(f"{document['id']} (draft: {exc})")
         demo = directory / "demo" / "customers.json"
         if demo.exists() and db.scalar(select(models.Customer.id).limit(1)) is None:
-            for item in json.loads(demo.read_text(encoding="utf-8")):
+            for item in json.loads(demo.read_text(encoding="utf-8"))["customers"]:
                 cid = resolve(db, item["identities"], item.get("name"), item.get("attributes") or {})
                 for tag in item.get("tags") or []:
                     db.merge(models.CustomerTag(customer_id=cid, tag=tag))

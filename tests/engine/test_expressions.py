@@ -251,3 +251,26 @@ def test_other_allocating_operations_are_refused(source: str) -> None:
 
 def test_payload_fields_named_like_dict_methods_are_reachable_with_dots() -> None:
     assert evaluate("event.payload.items[0].sku", CTX) == "A1"
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: str methods and filters still allocate past MAX_OUTPUT: widths "
+                   "passed as arguments, ljust/rjust/center/zfill/expandtabs, and replace/join amplification")
+@pytest.mark.parametrize(
+    "source",
+    [
+        "'{:{}}'.format('x', 100000)",
+        "'{:>{w}}'.format(1, w=100000)",
+        "'%*d' % (100000, 1)",
+        "'%.*f' % (100000, 1.0)",
+        "'x'.ljust(100000)",
+        "'x'.rjust(100000)",
+        "'x'.center(100000)",
+        "'x'.zfill(100000)",
+        "'\t'.expandtabs(100000)",
+        "('a' * 200).replace('', 'x' * 200)",
+        "range(100) | map('string') | join('x' * 1000)",
+    ],
+)
+def test_amplifying_string_operations_are_refused(source: str) -> None:
+    with pytest.raises(ExpressionError):
+        evaluate(source, {})

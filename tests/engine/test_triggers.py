@@ -15,8 +15,8 @@ from engine.broadcast import date_matches
 from engine.customers import resolve
 from engine.db import models
 from engine.db.session import session_factory, transaction
-from engine.nodes.logic_split import SplitBranch, pick_branch
 from engine.nodes.base import stable_fraction
+from engine.nodes.logic_split import SplitBranch, pick_branch
 from engine.nodes.wait_until import next_local_time
 from engine.router import Router
 from engine.runtime import BROADCAST_WORKFLOW, BroadcastInput
