@@ -193,17 +193,32 @@ class BroadcastActivities:
             done = recorded_result(db, page_key)
         if done is not None:
             return done
+        from engine.db.models import utcnow
+        from engine.router import entry_history, may_enter
+
+        with session_factory(services.database_url)() as db:
+            history = entry_history(db, flow["flow_id"], ids)
+        now = utcnow()
+        entering = [cid for cid in ids if may_enter(flow["settings"]["entry"], history[cid], now)[0]]
         stats: list[list[Any]] = []
         outcomes: dict[str, int] = defaultdict(int)
-        for i, cid in enumerate(ids):
-            outcomes[run_instant(flow, cid, run_key, stats, services)] += 1
+        ended: list[tuple[str, str]] = []
+        for i, cid in enumerate(entering):
+            outcome = run_instant(flow, cid, run_key, stats, services)
+            outcomes[outcome] += 1
+            ended.append((cid, outcome))
             if i % 200 == 0:
                 activity.heartbeat(i)
-        result = {"done": len(ids), "outcomes": dict(outcomes)}
+        result = {"done": len(ids), "entered": len(entering), "outcomes": dict(outcomes)}
         with transaction(services.database_url) as db:
             if recorded_result(db, page_key) is None:
                 db.add(models.LedgerEntry(key=page_key, kind="broadcast.page", result=result))
                 add_stats(db, flow["flow_id"], flow["version"], stats)
+                # a journey row per customer (no workflow): re-entry rules and the customer's history see it
+                db.add_all([models.Journey(
+                    workflow_id=f"broadcast/{flow['flow_id']}/{run_key}/{cid}", flow_id=flow["flow_id"],
+                    version=flow["version"], customer_id=cid, status=outcome, current_node=None, started_at=now,
+                    updated_at=now, ended_at=now, checkpoint=0) for cid, outcome in ended])
         return result
 
 

@@ -41,16 +41,3 @@ def parse_duration(text: str) -> timedelta:
     if result <= timedelta(0):
         raise DurationError(f"'{text}' is zero; a duration must be longer than zero")
     return result
-
-
-def format_duration(delta: timedelta) -> str:
-    """Render a timedelta as the shortest ISO 8601 duration."""
-    total = int(delta.total_seconds())
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, seconds = divmod(rest, 60)
-    out = "P" + (f"{days}D" if days else "")
-    clock = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "") + (f"{seconds}S" if seconds else "")
-    if clock:
-        out += "T" + clock
-    return out if out != "P" else "PT0S"

@@ -67,6 +67,8 @@ def publish(db: Session, flow_id: str, actor: str, registry: Registry | None = N
     if record is None:
         raise FlowError(f"flow '{flow_id}' does not exist")
     doc = document if document is not None else record.draft
+    if doc.get("id") != flow_id:
+        raise FlowError(f"the document's id '{doc.get('id')}' is not '{flow_id}'")
     compiled = compile_flow(doc, registry)
     current = latest_version(db, flow_id)
     if current is not None and current.hash == compiled["hash"] and record.current_version == current.version:

@@ -37,6 +37,34 @@ class EnrollError(ValueError):
     """The flow cannot take this customer (not published, wrong trigger, unknown customer)."""
 
 
+def may_enter(entry: dict[str, Any], history: list[tuple[str, datetime | None, datetime]],
+              now: datetime) -> tuple[bool, str]:
+    """Whether a customer with these past journeys (status, ended_at, started_at) may enter again."""
+    if not history:
+        return True, ""
+    if entry["reentry"] == "never":
+        return False, "already entered (re-entry: never)"
+    if entry["reentry"] == "after":
+        if any(status in ACTIVE for status, _, _ in history):
+            return False, "still in the flow"
+        last_end = max((ended or started) for _, ended, started in history)
+        if now - last_end < parse_duration(entry["reentry_after"]):
+            return False, "re-entry window not reached"
+    return True, ""
+
+
+def entry_history(db: Any, flow_id: str, customer_ids: list[str]
+                  ) -> dict[str, list[tuple[str, datetime | None, datetime]]]:
+    """Past journeys of these customers in this flow, for :func:`may_enter`."""
+    found: dict[str, list[tuple[str, datetime | None, datetime]]] = {cid: [] for cid in customer_ids}
+    rows = db.execute(select(models.Journey.customer_id, models.Journey.status, models.Journey.ended_at,
+                             models.Journey.started_at)
+                      .where(models.Journey.flow_id == flow_id, models.Journey.customer_id.in_(customer_ids))).all()
+    for cid, status, ended, started in rows:
+        found[cid].append((status, ended, started))
+    return found
+
+
 def journey_id(flow_id: str, customer_id: str, reentry: str, entry_id: str | None) -> str:
     if reentry == "never" or not entry_id:
         return f"journey/{flow_id}/{customer_id}"
@@ -82,22 +110,9 @@ class Router:
 
     # -- entering ---------------------------------------------------------------------------------
     def _may_enter(self, flow: dict[str, Any], customer_id: str) -> tuple[bool, str]:
-        entry = flow["settings"]["entry"]
         with session_factory(self.database_url)() as db:
-            rows = db.execute(select(models.Journey.status, models.Journey.ended_at, models.Journey.started_at)
-                              .where(models.Journey.flow_id == flow["flow_id"],
-                                     models.Journey.customer_id == customer_id)).all()
-        if not rows:
-            return True, ""
-        if entry["reentry"] == "never":
-            return False, "already entered (re-entry: never)"
-        if entry["reentry"] == "after":
-            if any(r.status in ACTIVE for r in rows):
-                return False, "still in the flow"
-            last_end = max((r.ended_at or r.started_at) for r in rows)
-            if utcnow() - last_end < parse_duration(entry["reentry_after"]):
-                return False, "re-entry window not reached"
-        return True, ""
+            history = entry_history(db, flow["flow_id"], [customer_id])[customer_id]
+        return may_enter(flow["settings"]["entry"], history, utcnow())
 
     async def start(self, flow: dict[str, Any], customer_id: str, event: dict[str, Any] | None,
                     variables: dict[str, Any] | None = None, entry_id: str | None = None) -> str | None:
@@ -175,7 +190,7 @@ class Router:
                         customer = customer_view(db, customer_id)
                 try:
                     if not expressions.test(trigger["filter"], {"customer": customer, "event": event, "vars": {},
-                                                                "journey": {}, "now": datetime.now()}):
+                                                                "journey": {}, "now": utcnow()}):
                         continue
                 except expressions.ExpressionError as exc:
                     log.warning("trigger filter of flow %s failed: %s", flow["flow_id"], exc)

@@ -312,7 +312,8 @@ def validate(document: Any, registry: Registry | None = None) -> Validation:
                     reached.add(nxt)
                     todo.append(nxt)
         for node in nodes:
-            if node.id not in reached and node.id in node_ids and node.id in out.nodes:
+            if (node.id not in reached and node.id in out.nodes
+                    and not out.nodes[node.id].node_type.is_trigger()):  # extra triggers are reported above
                 out.add(node.id, None, "no path from the trigger reaches this node",
                         "connect it or delete it", "unreachable")
 

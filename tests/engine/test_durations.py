@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from engine.durations import DurationError, format_duration, parse_duration
+from engine.durations import DurationError, parse_duration
 
 
 @pytest.mark.parametrize(
@@ -60,16 +60,3 @@ def test_non_strings_are_refused(value: object) -> None:
 
 def test_duration_error_is_a_value_error() -> None:
     assert issubclass(DurationError, ValueError)
-
-
-@pytest.mark.parametrize("text", ["PT30M", "P1D", "P1DT12H", "PT48H", "P1DT2H3M4S", "PT45S", "P400D"])
-def test_format_round_trips(text: str) -> None:
-    formatted = format_duration(parse_duration(text))
-    assert parse_duration(formatted) == parse_duration(text)
-
-
-def test_format_is_shortest_form() -> None:
-    assert format_duration(timedelta(hours=48)) == "P2D"
-    assert format_duration(timedelta(weeks=1)) == "P7D"
-    assert format_duration(timedelta(hours=1, minutes=30)) == "PT1H30M"
-    assert format_duration(timedelta(0)) == "PT0S"

@@ -62,16 +62,21 @@ async def test_broadcast_without_waits_runs_in_bulk(time_env: Any, db_url: str) 
             BROADCAST_WORKFLOW, BroadcastInput(flow=compiled, run_key="r1"), id="broadcast/win-back/r1",
             task_queue=queue)
         assert result == {"customers": 20}
-        # the same run again sends nothing twice
+        # the same run again sends nothing twice, and a later run honours re-entry 'never'
         await time_env.client.execute_workflow(
             BROADCAST_WORKFLOW, BroadcastInput(flow=compiled, run_key="r1"), id="broadcast/win-back/r1-again",
+            task_queue=queue)
+        await time_env.client.execute_workflow(
+            BROADCAST_WORKFLOW, BroadcastInput(flow=compiled, run_key="r2"), id="broadcast/win-back/r2",
             task_queue=queue)
     assert count_messages(db_url, "win-back") == 10
     with session_factory(db_url)() as db:
         stats = flowsvc.stats(db, "win-back")["nodes"]
-        journeys = db.scalar(select(func.count()).select_from(models.Journey))
+        journeys = list(db.scalars(select(models.Journey.workflow_id)))
     assert stats["vip"]["left"] == {"yes": 10, "no": 10}
-    assert journeys == 0, "a broadcast without waits must not cost a workflow per customer"
+    assert len(journeys) == 20
+    assert all(j.startswith("broadcast/win-back/r1/") for j in journeys), \
+        "a broadcast without waits records journeys but starts no workflow per customer"
 
 
 async def test_broadcast_with_waits_starts_one_journey_each(time_env: Any, db_url: str) -> None:
