@@ -466,7 +466,6 @@ def test_all_problems_are_reported_at_once() -> None:
         ("wait_order", "edges.11", "duplicate_edge"),
         ("start", "edges.12", "edge_into_trigger"),
         ("start2", "type", "many_triggers"),
-        ("start2", None, "unreachable"),
         ("orphan", None, "unreachable"),
     ]
     assert all(isinstance(p, Problem) and p.fix for p in result.problems)
