@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import ChainableUndefined, TemplateSyntaxError, meta, nodes
+from jinja2 import ChainableUndefined, TemplateSyntaxError, meta, nodes, pass_context
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.filters import do_format, do_indent
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -82,6 +82,34 @@ def _safe_format(value: str, *args: Any, **kwargs: Any) -> str:
     return str(do_format(value, *args, **kwargs))
 
 
+def _projected_size(method: str, text: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
+    """How long the result of ``text.<method>(*args)`` would be, computed without building it."""
+    ints = [a for a in (*args, *kwargs.values()) if isinstance(a, int) and not isinstance(a, bool)]
+    if method in ("ljust", "rjust", "center", "zfill"):
+        return max([len(text), *ints[:1]])
+    if method == "expandtabs":
+        return len(text) * max([8, *ints[:1]])
+    if method == "replace" and len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
+        return len(text) + text.count(args[0]) * max(0, len(args[1]) - len(args[0]))
+    if method in ("format", "format_map"):
+        return len(text) + max([0, *ints])
+    return 0
+
+
+def _checked_join(separator: str, items: Any) -> str:
+    parts = [str(i) for i in items]
+    if sum(map(len, parts)) + len(separator) * max(0, len(parts) - 1) > MAX_OUTPUT:
+        raise SecurityError(f"joined text would be longer than the limit of {MAX_OUTPUT}")
+    return separator.join(parts)
+
+
+def _safe_join(context: Any, value: Any, d: str = "", attribute: Any = None) -> str:
+    items = list(value)
+    if attribute is not None:
+        items = [context.environment.getitem(i, attribute) for i in items]
+    return _checked_join(str(d), items)
+
+
 def _safe_range(*args: int) -> range:
     result = range(*args)
     if len(result) > MAX_RANGE:
@@ -102,6 +130,18 @@ class FlowSandbox(ImmutableSandboxedEnvironment):
             _check_widths(obj)
         return super().getattr(obj, attribute)
 
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        # str.format comes wrapped by the sandbox; the original bound method is __wrapped__
+        owner = getattr(__obj, "__self__", None) or getattr(getattr(__obj, "__wrapped__", None), "__self__", None)
+        name = getattr(__obj, "__name__", "")
+        if isinstance(owner, str):
+            if name == "join":
+                __self.is_safe_callable(__obj)
+                return _checked_join(owner, args[0] if args else ())
+            if _projected_size(name, owner, args, kwargs) > MAX_OUTPUT:
+                raise SecurityError(f"'{name}' would make text longer than the limit of {MAX_OUTPUT}")
+        return super().call(__context, __obj, *args, **kwargs)
+
     def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
         if operator_name == "**":
             if (isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1
@@ -116,13 +156,17 @@ class FlowSandbox(ImmutableSandboxedEnvironment):
         if operator_name == "%":
             if isinstance(left, str):
                 _check_widths(left)
+                values = right if isinstance(right, tuple) else (right,)
+                if "*" in left and any(isinstance(v, int) and v > MAX_OUTPUT for v in values):
+                    raise SecurityError(f"format width larger than the limit of {MAX_OUTPUT}")
             return operator.mod(left, right)
         return super().call_binop(context, operator_name, left, right)
 
 
 _ENV = FlowSandbox(undefined=MissingValue, autoescape=False, cache_size=2000)
 _ENV.globals = {"range": _safe_range}
-_ENV.filters.update({"center": _safe_center, "indent": _safe_indent, "format": _safe_format})
+_ENV.filters.update({"center": _safe_center, "indent": _safe_indent, "format": _safe_format,
+                     "join": pass_context(_safe_join)})
 
 
 def _check_source(source: str) -> None:

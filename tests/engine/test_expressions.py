@@ -253,8 +253,6 @@ def test_payload_fields_named_like_dict_methods_are_reachable_with_dots() -> Non
     assert evaluate("event.payload.items[0].sku", CTX) == "A1"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: str methods and filters still allocate past MAX_OUTPUT: widths "
-                   "passed as arguments, ljust/rjust/center/zfill/expandtabs, and replace/join amplification")
 @pytest.mark.parametrize(
     "source",
     [
