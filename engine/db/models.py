@@ -193,7 +193,11 @@ class Message(Base):
     node_id: Mapped[str | None] = mapped_column(String(80))
     workflow_id: Mapped[str | None] = mapped_column(String(200))
     direction: Mapped[str] = mapped_column(String(10), default="out")
+    #: promotional messages count against frequency caps; transactional ones do not
+    category: Mapped[str] = mapped_column(String(20), default="promotional", server_default="promotional")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_messages_customer_created", "customer_id", "created_at"),)
 
 
 class NodeStat(Base):
@@ -216,3 +220,48 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(60))
     target: Mapped[str | None] = mapped_column(String(200))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class CouponCampaign(Base):
+    """A coupon campaign: stock (total and per day), per-customer limit, validity."""
+
+    __tablename__ = "coupon_campaigns"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    #: face value in fen (a discount) — never a float
+    value_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_stock: Mapped[int | None] = mapped_column(Integer)
+    issued_count: Mapped[int] = mapped_column(Integer, default=0)
+    daily_budget: Mapped[int | None] = mapped_column(Integer)
+    per_customer_limit: Mapped[int] = mapped_column(Integer, default=1)
+    valid_from: Mapped[datetime | None]
+    valid_until: Mapped[datetime | None]
+    #: days a coupon stays valid after issue (None: until valid_until)
+    validity_days: Mapped[int | None] = mapped_column(Integer)
+    code_prefix: Mapped[str] = mapped_column(String(12), default="")
+    status: Mapped[str] = mapped_column(String(20), default="active")  # active, paused, ended
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CouponDailyCount(Base):
+    """Coupons issued per campaign per (campaign-timezone) day, for daily budgets."""
+
+    __tablename__ = "coupon_daily_counts"
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("coupon_campaigns.id"), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    issued: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Coupon(Base):
+    """One issued coupon. ``idempotency_key`` makes issuing per journey node and visit happen once."""
+
+    __tablename__ = "coupons"
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("coupon_campaigns.id"), index=True)
+    customer_id: Mapped[str] = mapped_column(String(40), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(300), unique=True)
+    status: Mapped[str] = mapped_column(String(20), default="issued")  # issued, redeemed, expired
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+    redeemed_at: Mapped[datetime | None]
+    order_id: Mapped[str | None] = mapped_column(String(120))
