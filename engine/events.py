@@ -20,6 +20,7 @@ from engine.customers import IdentityError, check_kind, normalise, resolve
 from engine.db import models
 from engine.db.models import utcnow
 from engine.db.session import session_factory, transaction
+from engine.event_hooks import run_hooks
 from engine.event_types import explain_unknown, is_known
 
 
@@ -103,6 +104,7 @@ def store(event: EventIn, database_url: str | None = None) -> tuple[str, dict[st
                 )
                 db.add(row)
                 db.flush()
+                run_hooks(db, row)
                 return "accepted", signal_payload(row), True
         except IntegrityError:
             if attempt == 2:

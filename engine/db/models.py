@@ -265,3 +265,17 @@ class Coupon(Base):
     expires_at: Mapped[datetime | None]
     redeemed_at: Mapped[datetime | None]
     order_id: Mapped[str | None] = mapped_column(String(120))
+
+
+class TagRule(Base):
+    """Auto-tagging: when an event of ``event_type`` arrives and ``condition`` holds, add/remove tags."""
+
+    __tablename__ = "tag_rules"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    event_type: Mapped[str] = mapped_column(String(120), index=True)
+    condition: Mapped[str] = mapped_column(Text, default="true")
+    add_tags: Mapped[list[Any]] = mapped_column(default=list)
+    remove_tags: Mapped[list[Any]] = mapped_column(default=list)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
