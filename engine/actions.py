@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -104,6 +105,13 @@ class ActionContext:
         return self.request.simulate
 
     @property
+    def now(self) -> datetime:
+        """The journey's time (simulated in previews); the wall clock when none was given."""
+        from engine.db.models import utcnow
+
+        return datetime.fromisoformat(self.request.now) if self.request.now else utcnow()
+
+    @property
     def customer(self) -> dict[str, Any]:
         """The customer as expressions see it (attributes, tags, name, timezone)."""
         if self._customer is None:
@@ -140,12 +148,19 @@ def perform(node_type: type[NodeType], request: ActionRequest, services: Service
     if done is not None:
         return done
     try:
-        with transaction(database_url) as db:
-            result = node_type.run(ActionContext(request, db, services), config)
-            if not isinstance(result, ActionResult):
-                raise ActionFailed(f"{node_type.type} returned {type(result).__name__}, not an ActionResult")
-            payload = asdict(result)
-            db.add(models.LedgerEntry(key=request.key, kind=node_type.type, result=payload))
+        if node_type.transactional:
+            with transaction(database_url) as db:
+                result = _run(node_type, ActionContext(request, db, services), config)
+                payload = asdict(result)
+                if result.defer_until is None:  # a deferral is not the node's outcome: it runs again later
+                    db.add(models.LedgerEntry(key=request.key, kind=node_type.type, result=payload))
+            return payload
+        with session_factory(database_url)() as plain:
+            result = _run(node_type, ActionContext(request, plain, services), config)
+        payload = asdict(result)
+        if result.defer_until is None:
+            with transaction(database_url) as db:
+                db.add(models.LedgerEntry(key=request.key, kind=node_type.type, result=payload))
         return payload
     except IntegrityError:
         # another attempt committed first; its effect stands, ours was rolled back
@@ -154,6 +169,13 @@ def perform(node_type: type[NodeType], request: ActionRequest, services: Service
         if done is None:
             raise
         return done
+
+
+def _run(node_type: type[NodeType], ctx: ActionContext, config: Any) -> ActionResult:
+    result = node_type.run(ctx, config)
+    if not isinstance(result, ActionResult):
+        raise ActionFailed(f"{node_type.type} returned {type(result).__name__}, not an ActionResult")
+    return result
 
 
 def make_activity(node_type: type[NodeType], services: Services) -> Callable[[ActionRequest], dict[str, Any]]:

@@ -12,6 +12,7 @@ guarded with ``workflow.patched`` and covered by the replay test
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 from typing import Any
 
@@ -207,6 +208,8 @@ class JourneyWorkflow:
                 port = await self._act(node_id, node, node_type, visit)
                 stale = True
                 if port is None:
+                    if self.end_reason is not None:  # exit or goal while the action was deferred
+                        break
                     return await self._finish("failed")
 
             self._count(node_id, "left", port)
@@ -269,26 +272,50 @@ class JourneyWorkflow:
     async def _act(self, node_id: str, node: dict[str, Any], node_type: type[NodeType], visit: int) -> str | None:
         info = workflow.info()
         flow = self.input.flow
-        request = ActionRequest(
-            key=f"{info.workflow_id}/{node_id}/{visit}", workflow_id=info.workflow_id, flow_id=flow["flow_id"],
-            version=flow["version"], node_id=node_id, node_type=node["type"], config=node["config"],
-            customer_id=self.input.customer_id, variables=self.ctx.vars, event=self.ctx.event,
-            settings=self.settings, simulate=self.input.simulate,
-        )
-        try:
-            result: dict[str, Any] = await workflow.execute_activity(
-                node_type.activity_name(), request, start_to_close_timeout=node_type.timeout,
-                retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                                         maximum_interval=timedelta(minutes=5),
-                                         maximum_attempts=node_type.max_attempts),
+        while True:
+            request = ActionRequest(
+                key=f"{info.workflow_id}/{node_id}/{visit}", workflow_id=info.workflow_id,
+                flow_id=flow["flow_id"], version=flow["version"], node_id=node_id, node_type=node["type"],
+                config=node["config"], customer_id=self.input.customer_id, variables=self.ctx.vars,
+                event=self.ctx.event, settings=self.settings, simulate=self.input.simulate,
+                now=workflow.now().isoformat(),
             )
-        except ActivityError as exc:
-            cause = exc.cause
-            message = str(cause) if cause is not None else str(exc)
-            self._count(node_id, "failed")
-            self._note("failed", {"error": message}, node_id)
-            return node_type.failure_port
+            try:
+                result: dict[str, Any] = await workflow.execute_activity(
+                    node_type.activity_name(), request, start_to_close_timeout=node_type.timeout,
+                    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                                             maximum_interval=timedelta(minutes=5),
+                                             maximum_attempts=node_type.max_attempts),
+                )
+            except ActivityError as exc:
+                cause = exc.cause
+                message = str(cause) if cause is not None else str(exc)
+                self._count(node_id, "failed")
+                self._note("failed", {"error": message}, node_id)
+                return node_type.failure_port
+            if result.get("defer_until") and workflow.patched("action-deferral-v1"):
+                # quiet hours and the like: wait durably, then run the same node (same key) again
+                if not await self._defer(node_id, result):
+                    return None
+                continue
+            break
         self.ctx.vars = {**self.ctx.vars, **(result.get("variables") or {})}
         if result.get("detail"):
             self._note("action", {"detail": result["detail"]}, node_id)
         return str(result.get("port") or "out")
+
+    async def _defer(self, node_id: str, result: dict[str, Any]) -> bool:
+        """Wait until ``result['defer_until']``; False when the journey ended meanwhile."""
+        from datetime import datetime
+
+        until = datetime.fromisoformat(result["defer_until"])
+        self._note("deferred", {"until": result["defer_until"], "detail": result.get("detail") or {}}, node_id)
+        self._count(node_id, "waiting", "", 1)
+        await self._checkpoint("waiting")
+        delay = until - workflow.now()
+        if delay > timedelta(0):
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(lambda: self.end_reason is not None, timeout=delay)
+        self._count(node_id, "waiting", "", -1)
+        self.status = "running"
+        return self.end_reason is None

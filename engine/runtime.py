@@ -39,6 +39,8 @@ class ActionRequest:
     event: dict[str, Any] | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     simulate: bool = False
+    #: the journey's clock (workflow time) when it asked; previews run on simulated time
+    now: str | None = None
 
 
 @dataclass

@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     secret_key: SecretStr = Field(default=SecretStr(""), description="signs sessions; generated if empty")
     secure_cookies: bool = Field(default=False, description="mark cookies Secure (behind HTTPS)")
     max_event_bytes: int = 256 * 1024
+    frequency_cap: str = Field(default="3/P7D", description="promotional messages per customer per window; "
+                               "empty disables the cap")
     max_batch_events: int = 1000
     stats_flush_every: int = 50
 

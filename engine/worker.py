@@ -24,8 +24,11 @@ PASSTHROUGH = ("engine", "activities", "connectors", "jinja2", "markupsafe", "py
 
 
 def workflows() -> list[type]:
+    """The workflow classes. Loads the node registry first, so plugin modules are imported by the
+    host (and shared with the sandbox) rather than inside a workflow run."""
     from engine.broadcast import BroadcastWorkflow
 
+    default_registry()
     return [JourneyWorkflow, BroadcastWorkflow]
 
 

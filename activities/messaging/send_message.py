@@ -1,4 +1,4 @@
-"""action.send_message: render a template and send it through a channel, recorded once."""
+"""action.send_message: render a template and send it through a channel, past the policy gate, once."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from engine import expressions
 from engine.actions import ActionContext, ActionFailed
 from engine.db import models
 from engine.nodes.base import ActionResult, NodeConfig, NodeType, Template
+from engine.policies import Decision, FrequencyCap, gate
+from engine.settings import get_settings
 
 Channel = Literal["dry-run", "wecom", "wechat_oa", "sms", "email", "webhook"]
 
@@ -20,8 +22,15 @@ class SendMessageConfig(NodeConfig):
     template: Template = Field(min_length=1, description="message text; {{ customer.name }} etc.",
                                examples=["你好 {{ customer.name }}"])
     category: Literal["promotional", "transactional"] = Field(
-        default="promotional", description="transactional messages are exempt from frequency caps")
+        default="promotional", description="transactional messages are exempt from frequency caps and quiet hours")
     fallback_channel: Channel | None = Field(default=None, description="used when the channel cannot send")
+    attachments: list[str] = Field(default_factory=list, max_length=9,
+                                   description="URLs of images/files, for channels that carry attachments")
+
+
+def _cap() -> FrequencyCap | None:
+    text = get_settings().frequency_cap
+    return FrequencyCap.parse(text) if text else None
 
 
 class SendMessage(NodeType):
@@ -41,23 +50,36 @@ class SendMessage(NodeType):
             content = expressions.render(config.template, ctx.expression_context())
         except expressions.ExpressionError as exc:
             raise ActionFailed(f"template of node '{ctx.node_id}': {exc}") from None
-        channel = "dry-run" if ctx.simulate else config.channel
-        deliver = channels.delivery(channel)
-        if deliver is None and config.fallback_channel and not ctx.simulate:
-            channel = config.fallback_channel
-            deliver = channels.delivery(channel)
-        if deliver is None:
-            status = "skipped: channel not configured"
-            provider_id = None
-        else:
-            provider_id = deliver(ctx.customer, content, ctx.key, config.model_dump())
-            status = "sent"
-        ctx.db.add(models.Message(
-            idempotency_key=ctx.key, customer_id=ctx.customer_id, channel=channel, content=content, status=status,
-            flow_id=ctx.flow_id, node_id=ctx.node_id, workflow_id=ctx.workflow_id,
-        ))
-        port = "out" if status == "sent" else "skipped"
-        detail = {"status": status, "channel": channel, "provider_id": provider_id}
+        candidates = ["dry-run"] if ctx.simulate else [config.channel, *(
+            [config.fallback_channel] if config.fallback_channel else [])]
+        decision, channel = Decision("skipped: channel not configured"), candidates[0]
+        for candidate in candidates:
+            if channels.delivery(candidate) is None:
+                continue
+            channel = candidate
+            decision = gate(ctx.db, ctx.customer_id, candidate, config.category, ctx.request.settings, ctx.now,
+                            _cap())
+            if decision.outcome != "skipped: no consent":
+                break
+        detail: dict[str, Any] = {"status": decision.outcome, "channel": channel}
         if ctx.simulate:  # the preview timeline shows the text; real journeys keep it out of workflow history
             detail["content"] = content
-        return ActionResult(port=port, detail=detail)
+        if decision.until is not None:
+            key = f"{ctx.key}#deferred"
+            if ctx.db.query(models.Message.id).filter_by(idempotency_key=key).first() is None:
+                ctx.db.add(models.Message(
+                    idempotency_key=key, customer_id=ctx.customer_id, channel=channel, content=content,
+                    status=decision.outcome, category=config.category, flow_id=ctx.flow_id, node_id=ctx.node_id,
+                    workflow_id=ctx.workflow_id, created_at=ctx.now))
+            return ActionResult(port="out", detail=detail, defer_until=decision.until.isoformat())
+        if decision.allowed:
+            deliver = channels.delivery(channel)
+            assert deliver is not None
+            detail["provider_id"] = deliver(ctx.customer, content, ctx.key,
+                                            {**config.model_dump(), "channel": channel})
+        ctx.db.add(models.Message(
+            idempotency_key=ctx.key, customer_id=ctx.customer_id, channel=channel, content=content,
+            status=decision.outcome, category=config.category, flow_id=ctx.flow_id, node_id=ctx.node_id,
+            workflow_id=ctx.workflow_id, created_at=ctx.now,
+        ))
+        return ActionResult(port="out" if decision.allowed else "skipped", detail=detail)

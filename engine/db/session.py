@@ -29,6 +29,15 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
+            # we issue BEGIN ourselves (pysqlite's implicit transactions defer the write lock)
+            dbapi_conn.isolation_level = None
+
+        @event.listens_for(eng, "begin")
+        def _begin(conn: Any) -> None:
+            # write transactions take the lock up front: a read-then-write race (frequency caps,
+            # stock counters) then waits its turn instead of failing with SQLITE_BUSY
+            immediate = conn.get_execution_options().get(IMMEDIATE, False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return eng
     if url.startswith("postgresql://"):
@@ -54,10 +63,18 @@ def session_factory(url: str | None = None) -> sessionmaker[Session]:
     return _factory(url or get_settings().resolved_database_url())
 
 
+IMMEDIATE = "tideflow_immediate"
+
+
 @contextmanager
 def transaction(url: str | None = None) -> Iterator[Session]:
-    """A session in one transaction: committed on success, rolled back on any error."""
+    """A session in one write transaction: committed on success, rolled back on any error.
+
+    On SQLite it starts with ``BEGIN IMMEDIATE`` (writers are serialised from the start);
+    on PostgreSQL, code that must serialise on a row locks it (``with_for_update``).
+    """
     with session_factory(url)() as session, session.begin():
+        session.connection(execution_options={IMMEDIATE: True})
         yield session
 
 

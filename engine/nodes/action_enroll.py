@@ -22,6 +22,7 @@ class Enroll(NodeType):
     description = {"zh-CN": "把客户加入另一个旅程", "en": "Enroll the customer into another flow"}
     kinds = ("journey",)
     Config = EnrollConfig
+    transactional = False  # starts a workflow; idempotent by the derived journey id
 
     @classmethod
     def run(cls, ctx: ActionContext, config: Any) -> ActionResult:

@@ -127,6 +127,8 @@ class ActionResult:
     port: str = "out"
     variables: dict[str, Any] = field(default_factory=dict)
     detail: dict[str, Any] = field(default_factory=dict)
+    #: ISO time: not now — the journey waits (a durable timer) and runs this node again then
+    defer_until: str | None = None
 
 
 class NodeType:
@@ -146,6 +148,12 @@ class NodeType:
     max_attempts: ClassVar[int] = 5
     #: actions: a port to take once retries are exhausted (e.g. ``failed``); None fails the journey
     failure_port: ClassVar[str | None] = None
+    #: actions: True runs ``run`` inside the write transaction that records the idempotency ledger
+    #: (database effects: tags, coupons, message log). False is for effects outside the database
+    #: (HTTP calls, starting workflows) that are idempotent by the key themselves: ``run`` gets a
+    #: plain session and holds no write lock while it waits on the outside world; the ledger row is
+    #: written right after it returns.
+    transactional: ClassVar[bool] = True
     #: where the node type came from (set by the registry: ``builtin`` or the distribution name)
     origin: ClassVar[str] = "builtin"
 

@@ -177,7 +177,7 @@ async def test_long_loop_continues_as_new(time_env: Any, db_url: str, queue: str
     document = flow(
         "daily-loop",
         [("start", "trigger.api", {}),
-         ("nudge", "action.send_message", {"template": "第 {{ journey.id[-1:] }} 条"}),
+         ("nudge", "action.send_message", {"template": "第 {{ journey.id[-1:] }} 条", "category": "transactional"}),
          ("sleep", "wait.delay", {"duration": "P1D"})],
         [("start", "out", "nudge"), ("nudge", "out", "sleep"), ("sleep", "out", "nudge")],
         exit_on=[{"event": "customer.unsubscribed"}])

@@ -1,0 +1,145 @@
+"""The send policy gate: consent, frequency caps across flows, quiet hours — in one place.
+
+Every message goes through :func:`gate` on its way out (``action.send_message`` and
+any channel a plugin adds). The outcome is one of
+
+* ``sent`` — go ahead (the caller delivers and records it);
+* ``skipped: no consent`` — the customer opted out of this channel (or of everything);
+* ``skipped: capped`` — a promotional message over the cross-flow frequency cap;
+* ``deferred: quiet hours`` — inside the quiet window in the customer's timezone; the
+  journey waits (a durable timer) until the window ends and tries again.
+
+The cap is checked and counted in the caller's transaction with the customer's row
+locked (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite write transactions are
+serialised with ``BEGIN IMMEDIATE``), so two journeys racing cannot both pass it.
+Consent is opt-out: a customer may be messaged until they unsubscribe (the event
+``customer.unsubscribed``, or a channel's own unsubscribe event), which takes effect
+for the very next send.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine.db import models
+from engine.durations import parse_duration
+
+ALL_CHANNELS = "all"
+#: events that withdraw consent, and for which channel (None: the channel in payload.channel, else all)
+UNSUBSCRIBE_EVENTS: dict[str, str | None] = {
+    "customer.unsubscribed": None,
+    "wechat.unsubscribed": "wechat_oa",
+    "wecom.contact_deleted": "wecom",
+}
+SUBSCRIBE_EVENTS: dict[str, str | None] = {"customer.subscribed": None, "wechat.subscribed": "wechat_oa"}
+
+
+@dataclass(frozen=True)
+class FrequencyCap:
+    """At most ``count`` promotional messages per customer within ``window``, across all flows."""
+
+    count: int
+    window: timedelta
+
+    @classmethod
+    def parse(cls, text: str) -> FrequencyCap:
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(P\S+)\s*", text or "")
+        if not match:
+            raise ValueError(f"frequency cap '{text}' must look like '3/P7D' (count / ISO duration)")
+        return cls(int(match.group(1)), parse_duration(match.group(2)))
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: str
+    until: datetime | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.outcome == "sent"
+
+
+# -- pure rules ----------------------------------------------------------------------------------------
+def has_consent(consent: dict[str, Any], channel: str) -> bool:
+    """Opt-out model: allowed unless this channel or everything was opted out of."""
+    if channel == "dry-run":
+        return True
+    return consent.get(channel) != "opted_out" and consent.get(ALL_CHANNELS) != "opted_out"
+
+
+def _clock(text: str) -> time:
+    hour, minute = (int(p) for p in text.split(":"))
+    return time(hour, minute)
+
+
+def quiet_until(now: datetime, tz: str, start: str, end: str) -> datetime | None:
+    """If ``now`` is inside the quiet window [start, end) local time, when it ends (UTC-aware); else None.
+    A window may span midnight (21:00–09:00)."""
+    zone = ZoneInfo(tz)
+    local = now.astimezone(zone)
+    begin, finish = _clock(start), _clock(end)
+    if begin == finish:
+        return None
+    current = local.time()
+    inside = begin <= current < finish if begin < finish else (current >= begin or current < finish)
+    if not inside:
+        return None
+    day = local.date()
+    if begin > finish and current >= begin:
+        day += timedelta(days=1)
+    opens = datetime(day.year, day.month, day.day, finish.hour, finish.minute, tzinfo=zone)
+    return opens.astimezone(now.tzinfo)
+
+
+# -- the gate ------------------------------------------------------------------------------------------
+def gate(db: Session, customer_id: str, channel: str, category: str, settings: dict[str, Any], now: datetime,
+         cap: FrequencyCap | None) -> Decision:
+    """Decide whether a message may go out now. Locks the customer row for the cap check."""
+    query = select(models.Customer).where(models.Customer.id == customer_id)
+    if db.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    customer = db.scalar(query)
+    if customer is None:
+        return Decision("skipped: no customer")
+    if not has_consent(customer.consent or {}, channel):
+        return Decision("skipped: no consent")
+    quiet = settings.get("quiet_hours")
+    if quiet and category == "promotional":
+        tz = customer.timezone or settings.get("timezone") or "UTC"
+        until = quiet_until(now, tz, quiet["start"], quiet["end"])
+        if until is not None:
+            return Decision("deferred: quiet hours", until)
+    if cap is not None and category == "promotional" and settings.get("frequency_capped", True):
+        sent = db.scalar(select(func.count()).select_from(models.Message).where(
+            models.Message.customer_id == customer_id, models.Message.category == "promotional",
+            models.Message.status == "sent", models.Message.created_at > now - cap.window)) or 0
+        if sent >= cap.count:
+            return Decision("skipped: capped")
+    return Decision("sent")
+
+
+def consent_hook(db: Session, event: models.EventRecord) -> None:
+    """Event hook: unsubscribe / subscribe events change consent at once."""
+    if event.customer_id is None:
+        return
+    mapping = UNSUBSCRIBE_EVENTS if event.type in UNSUBSCRIBE_EVENTS else SUBSCRIBE_EVENTS
+    if event.type not in mapping:
+        return
+    channel = mapping[event.type] or str((event.payload or {}).get("channel") or ALL_CHANNELS)
+    customer = db.get(models.Customer, event.customer_id)
+    if customer is None:
+        return
+    status = "opted_out" if mapping is UNSUBSCRIBE_EVENTS else "opted_in"
+    consent = dict(customer.consent or {})
+    if status == "opted_in" and channel == ALL_CHANNELS:
+        consent = {}
+    else:
+        consent[channel] = status
+    customer.consent = consent
