@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse
@@ -18,6 +18,7 @@ from temporalio.client import Client
 
 from designer import auth, errors
 from designer.api import api
+from designer.i18n import page_context
 from engine import events as ingest
 from engine.db import models
 from engine.db.models import User
@@ -28,18 +29,6 @@ from engine.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
-
-TEXT = {
-    "zh-CN": {"title": "Tideflow 自动化", "flows": "流程", "journeys": "旅程", "messages": "最近消息",
-              "status": "状态", "version": "版本", "name": "名称", "kind": "类型", "customer": "客户",
-              "channel": "渠道", "content": "内容", "at": "时间", "logout": "退出", "none": "暂无",
-              "api": "API 文档"},
-    "en": {"title": "Tideflow automation", "flows": "Flows", "journeys": "Journeys", "messages": "Recent messages",
-           "status": "Status", "version": "Version", "name": "Name", "kind": "Kind", "customer": "Customer",
-           "channel": "Channel", "content": "Content", "at": "At", "logout": "Log out", "none": "Nothing yet",
-           "api": "API docs"},
-}
-
 
 async def _connect(settings: Settings) -> Client | None:
     try:
@@ -100,15 +89,13 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(request: Request, user: Annotated[User, Depends(auth.require())]) -> HTMLResponse:
-        lang = auth.pick_language(request, request.query_params.get("lang"))
         with session_factory(app.state.database_url)() as db:
             flows = db.scalars(select(models.FlowRecord).order_by(models.FlowRecord.kind, models.FlowRecord.id)).all()
             counts: dict[tuple[str, str], int] = {
                 (f, s): n for f, s, n in db.execute(select(models.Journey.flow_id, models.Journey.status, func.count())
                                                     .group_by(models.Journey.flow_id, models.Journey.status)).all()}
             messages = db.scalars(select(models.Message).order_by(models.Message.id.desc()).limit(20)).all()
-        context: dict[str, Any] = {"t": TEXT[lang], "lang": lang, "user": user, "flows": flows, "counts": counts,
-                                   "messages": messages, "csrf": auth.csrf_token(request)}
+        context = page_context(request, user, flows=flows, counts=counts, messages=messages)
         return templates.TemplateResponse(request, "home.html", context)
 
     return app
