@@ -232,8 +232,14 @@ def unguarded_routes(app: FastAPI) -> list[str]:
     ``public``). FastAPI's own /docs and /openapi.json and mounted static files are not API routes."""
     found: list[str] = []
     for route in app.routes:
-        if isinstance(route, APIRoute) and not _has_guard(route.dependant):
-            found.extend(f"{method} {route.path}" for method in sorted(route.methods or ()))
+        # routers included with include_router appear as one entry holding their effective routes
+        contexts = route.effective_route_contexts() if hasattr(route, "effective_route_contexts") else [route]
+        for ctx in contexts:
+            dependant = getattr(ctx, "dependant", None)
+            if dependant is None or not (isinstance(ctx, APIRoute) or hasattr(ctx, "original_route")):
+                continue
+            if not _has_guard(dependant):
+                found.extend(f"{method} {ctx.path}" for method in sorted(getattr(ctx, "methods", None) or ()))
     return found
 
 

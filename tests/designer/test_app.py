@@ -56,3 +56,17 @@ def test_catalogue_endpoints(client: TestClient, db_url: str) -> None:
     assert any(e["type"] == "order.paid" for e in client.get("/api/event-types", headers=headers).json())
     assert client.get("/api/node-types").status_code == 401
     assert client.post("/api/flows", json={"id": "x", "name": "x"}, headers=headers).status_code == 403
+
+
+def test_the_route_guard_check_sees_routes_of_included_routers(db_url: str) -> None:
+    from fastapi import APIRouter
+
+    app = create_app(db_url, connect=False)
+    extra = APIRouter()
+
+    @extra.get("/api/open")
+    def _open() -> int:
+        return 1
+
+    app.include_router(extra)
+    assert unguarded_routes(app) == ["GET /api/open"]

@@ -177,3 +177,12 @@ def test_config_schema_has_format_markers() -> None:
 def test_config_schema_of_a_plugin() -> None:
     schema = _node_type("acme.hello").describe()["config_schema"]
     assert schema["properties"]["greeting"] == {"default": "hi", "title": "Greeting", "type": "string"}
+
+
+def test_node_reference_doc_is_current() -> None:
+    from pathlib import Path
+
+    from tideflow.docs import node_reference
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "nodes.md"
+    assert doc.read_text(encoding="utf-8") == node_reference(), "regenerate: python -m tideflow.docs > docs/nodes.md"
