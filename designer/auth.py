@@ -239,7 +239,8 @@ def unguarded_routes(app: FastAPI) -> list[str]:
             if dependant is None or not (isinstance(ctx, APIRoute) or hasattr(ctx, "original_route")):
                 continue
             if not _has_guard(dependant):
-                found.extend(f"{method} {ctx.path}" for method in sorted(getattr(ctx, "methods", None) or ()))
+                path = getattr(ctx, "path", "?")
+                found.extend(f"{method} {path}" for method in sorted(getattr(ctx, "methods", None) or ()))
     return found
 
 
