@@ -177,8 +177,8 @@ def update_customer_profile(customer_id: str, body: ProfileChange, user: Markete
         try:
             changed = apply_change(db, customer.id, body)
         except ProfileError as exc:
-            field = next((f"{op}.{name}" for op in ("set", "increment", "unset")
-                          for name in getattr(body, op) if f"'{name}'" in str(exc)), None)
+            op = next((op for op in ("set", "increment", "unset") if exc.attribute in getattr(body, op)), "set")
+            field = f"{op}.{exc.attribute}" if exc.attribute else None
             raise ApiError(422, str(exc), "send a value the attribute can hold", field) from None
         audit(db, user, "customer.profile_updated", customer.id, {
             "set": {k: _masked(v) for k, v in changed["set"].items()},

@@ -19,6 +19,7 @@ from temporalio.client import Client
 from designer import auth, errors
 from designer.api import api
 from designer.api_coupons import router as coupons_api
+from designer.api_profile import router as profile_api
 from designer.i18n import page_context
 from engine import events as ingest
 from engine.db import models
@@ -86,6 +87,7 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
     app.include_router(auth.router)
     app.include_router(api)
     app.include_router(coupons_api)
+    app.include_router(profile_api)
     if (HERE / "static").is_dir():
         app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 

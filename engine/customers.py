@@ -12,12 +12,14 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from engine.db import models
+from engine.db.models import utcnow
 
 #: identity kinds with their meaning; shop buyer ids use ``<shop>_buyer`` (e.g. ``youzan_buyer``)
 KNOWN_KINDS = {
@@ -29,6 +31,8 @@ KNOWN_KINDS = {
     "email": "email address",
     "external_id": "your own system's customer id",
 }
+#: counters that add up when two customers turn out to be one
+ADDITIVE = ("orders_count", "total_spent_fen", "refunds_count")
 SHOP_BUYER = re.compile(r"^(youzan|taobao|tmall|jd|douyin|shopify|shop)_buyer$")
 KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 
@@ -148,7 +152,9 @@ def _merge(db: Session, owners: list[str]) -> str:
     rows = sorted(rows, key=lambda c: (c.created_at, c.id))
     survivor, losers = rows[0], rows[1:]
     for loser in losers:
-        survivor.attributes = {**loser.attributes, **survivor.attributes}
+        summed = {k: loser.attributes[k] + survivor.attributes.get(k, 0) for k in ADDITIVE
+                  if isinstance(loser.attributes.get(k), int) and isinstance(survivor.attributes.get(k, 0), int)}
+        survivor.attributes = {**loser.attributes, **survivor.attributes, **summed}
         survivor.consent = {**loser.consent, **survivor.consent}
         survivor.name = survivor.name or loser.name
         survivor.timezone = survivor.timezone or loser.timezone
@@ -159,8 +165,8 @@ def _merge(db: Session, owners: list[str]) -> str:
             if tag not in have:
                 db.add(models.CustomerTag(customer_id=survivor.id, tag=tag))
         db.execute(delete(models.CustomerTag).where(models.CustomerTag.customer_id == loser.id))
-        db.execute(update(models.EventRecord).where(models.EventRecord.customer_id == loser.id)
-                   .values(customer_id=survivor.id))
+        for table in (models.EventRecord, models.Message):
+            db.execute(update(table).where(table.customer_id == loser.id).values(customer_id=survivor.id))
         loser.merged_into = survivor.id
         db.add(models.AuditEntry(actor="system", action="customer.merged", target=survivor.id,
                                  detail={"merged": loser.id}))
@@ -168,16 +174,44 @@ def _merge(db: Session, owners: list[str]) -> str:
     return survivor.id
 
 
+def parse_time(value: Any) -> datetime | None:
+    """An ISO 8601 time stored in an attribute (naive means UTC); None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def days_since(value: Any, now: datetime) -> int | None:
+    """Whole days (24 h periods) from an ISO 8601 time to ``now``; None when it is not a time."""
+    moment = parse_time(value)
+    if moment is None:
+        return None
+    return max(0, (now - moment).days)
+
+
+def derived_attributes(attributes: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """Attributes computed when a customer is read: ``days_since_interaction`` from
+    ``last_interaction_at``. Nothing when that is absent, so a stored value (demo data) stays."""
+    days = days_since(attributes.get("last_interaction_at"), now)
+    return {} if days is None else {"days_since_interaction": days}
+
+
 def tags_of(db: Session, customer_id: str) -> list[str]:
     return sorted(db.scalars(select(models.CustomerTag.tag).where(models.CustomerTag.customer_id == customer_id)))
 
 
-def customer_view(db: Session, customer_id: str | None) -> dict[str, Any]:
-    """The customer as expressions and templates see it: attributes first, then the fixed fields."""
+def customer_view(db: Session, customer_id: str | None, now: datetime | None = None) -> dict[str, Any]:
+    """The customer as expressions and templates see it: attributes (and derived ones such as
+    ``days_since_interaction``), then the fixed fields."""
     if not customer_id:
         return {}
     customer = db.get(models.Customer, canonical(db, customer_id))
     if customer is None:
         return {}
-    return {**customer.attributes, "id": customer.id, "name": customer.name or "",
+    attributes = {**customer.attributes, **derived_attributes(customer.attributes, now or utcnow())}
+    return {**attributes, "id": customer.id, "name": customer.name or "",
             "timezone": customer.timezone, "tags": tags_of(db, customer.id)}

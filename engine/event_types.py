@@ -22,6 +22,7 @@ EVENT_TYPES: dict[str, dict[str, str]] = {
     "wechat.subscribed": {"zh-CN": "关注公众号", "en": "WeChat OA subscribed"},
     "wechat.unsubscribed": {"zh-CN": "取关公众号", "en": "WeChat OA unsubscribed"},
     "wechat.menu_clicked": {"zh-CN": "点击公众号菜单", "en": "WeChat OA menu clicked"},
+    "wechat.message_received": {"zh-CN": "收到公众号消息", "en": "WeChat OA message received"},
     "wechat.template_delivered": {"zh-CN": "模板消息送达", "en": "WeChat template delivered"},
     "product.viewed": {"zh-CN": "浏览商品", "en": "Product viewed"},
     "cart.added": {"zh-CN": "加入购物车", "en": "Added to cart"},

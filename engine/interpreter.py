@@ -21,6 +21,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
     from engine import expressions
     from engine.durations import parse_duration
     from engine.nodes.base import Context, EventWait, NodeType
@@ -174,7 +176,14 @@ class JourneyWorkflow:
             visits[node_id] = visits.get(node_id, 0) + 1
             self._count(node_id, "entered")
             visit = visits[node_id]
-            config = node_type.Config.model_validate(node["config"])
+            try:
+                config = node_type.Config.model_validate(node["config"])
+            except ValidationError as exc:  # e.g. a plugin upgrade that no longer accepts this config
+                self._count(node_id, "failed")
+                self._note("failed", {"error": f"config no longer valid: {exc.error_count()} error(s)"}, node_id)
+                await self._checkpoint("failed")
+                raise ApplicationError(f"node '{node_id}': config no longer valid for {node['type']}",
+                                       non_retryable=True) from None
             category = node["category"]
             port: str | None
 

@@ -50,8 +50,10 @@ _PHONE = re.compile(
     r"(?P<number>1[3-9]\d[ -]?\d{4}[ -]?\d{4})"
     r"(?![0-9A-Za-z])(?![-./][0-9])"
 )
-# A run of digit groups joined by single spaces or hyphens, not glued to letters or digits.
-_DIGIT_RUN = re.compile(r"(?<![0-9A-Za-z])(?<![0-9][./])\d+(?:[ -]\d+)*(?![0-9A-Za-z])(?![./][0-9])")
+# A run of digit groups joined by single spaces or hyphens, not glued to letters or digits, and not
+# the visible digits of a mask made earlier ("**** **** **** 1234", "138****8000"): masking is idempotent.
+_DIGIT_RUN = re.compile(r"(?<![0-9A-Za-z])(?<![0-9][./])(?<!\*{4} )(?<![0-9]\*{4})"
+                        r"\d+(?:[ -]\d+)*(?![0-9A-Za-z])(?![./][0-9])(?!\*{4}[0-9])")
 _GROUP = re.compile(r"\d+")
 
 

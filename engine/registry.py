@@ -89,8 +89,6 @@ def load_registry(extra: Iterable[type[NodeType]] = ()) -> Registry:
         try:
             for node_type in _node_types_of(ep.load()):
                 registry.add(node_type, origin)
-        except RegistryError:
-            raise
         except Exception as exc:  # a broken plugin must not take the engine down
             if origin == "builtin":
                 raise

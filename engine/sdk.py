@@ -18,7 +18,9 @@ and in ``pyproject.toml``::
     [project.entry-points."tideflow.activities"]
     hello = "tideflow_acme:Hello"
 
-Everything a plugin needs is importable from here; the rest of ``engine`` may change
+Everything a plugin needs is importable from here (including :class:`LedgerEntry`, the
+idempotency ledger: one row per completed action run, ``kind`` = the node type, ``result`` =
+its ActionResult as a dict, to count what your node has already done); the rest of ``engine`` may change
 between releases, this module changes only with a deprecation period (see docs/plugins.md).
 """
 
@@ -40,7 +42,7 @@ from sqlalchemy.orm import Session
 
 from engine import expressions
 from engine.actions import ActionContext, ActionFailed, Services
-from engine.db import models
+from engine.db.models import LedgerEntry
 from engine.nodes.base import ActionResult, Duration, Expression, NodeConfig, NodeType, Template
 from engine.runtime import ActionRequest
 
@@ -53,6 +55,7 @@ __all__ = [
     "ActionResult",
     "Duration",
     "Expression",
+    "LedgerEntry",
     "NodeConfig",
     "NodeType",
     "Template",
@@ -265,7 +268,7 @@ def hold_lock(ctx: ActionContext | Session, name: str) -> None:
     if db.get_bind().dialect.name == "postgresql":
         db.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id(name)})
     else:  # a write that changes nothing: SQLite begins the transaction holding the write lock
-        db.execute(text(f"UPDATE {models.LedgerEntry.__tablename__} SET kind = kind WHERE 1 = 0"))
+        db.execute(text(f"UPDATE {LedgerEntry.__tablename__} SET kind = kind WHERE 1 = 0"))
 
 
 def make_context(*, key: str = "journey/test/customer-1/node/1", db: Session | None = None,

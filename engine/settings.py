@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     web_port: int = 8000
     secret_key: SecretStr = Field(default=SecretStr(""), description="signs sessions; generated if empty")
     secure_cookies: bool = Field(default=False, description="mark cookies Secure (behind HTTPS)")
+    archive_retention_days: int = Field(default=180, ge=0, description="days the message archive keeps "
+                                        "messages; 0 keeps them forever")
     max_event_bytes: int = 256 * 1024
     frequency_cap: str = Field(default="3/P7D", description="promotional messages per customer per window; "
                                "empty disables the cap")

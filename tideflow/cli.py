@@ -215,6 +215,18 @@ def cmd_users_token(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- plugins ----------------------------------------------------------------------------------------------
+def cmd_plugin_new(args: argparse.Namespace) -> int:
+    from tideflow import scaffold
+
+    try:
+        root, names = scaffold.create(args.name, args.dir)
+    except scaffold.ScaffoldError as exc:
+        raise CliError(str(exc)) from None
+    print(scaffold.next_steps(root, names))
+    return 0
+
+
 # -- processes --------------------------------------------------------------------------------------------
 def cmd_worker(args: argparse.Namespace) -> int:
     from tideflow.stack import run_worker
@@ -307,6 +319,13 @@ def parser() -> argparse.ArgumentParser:
     ut.add_argument("username")
     ut.add_argument("--name", default="cli")
     ut.set_defaults(func=cmd_users_token)
+
+    plugin = sub.add_parser("plugin", help="write your own node types").add_subparsers(
+        dest="plugin_command", required=True)
+    pn = plugin.add_parser("new", help="scaffold a plugin package with one sample node type")
+    pn.add_argument("name", help="kebab-case, e.g. acme-points (package tideflow_acme_points)")
+    pn.add_argument("--dir", default=".", help="where to create the NAME directory (default: here)")
+    pn.set_defaults(func=cmd_plugin_new)
     return p
 
 

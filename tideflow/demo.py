@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from activities.profile.auto_tags import install_default_rules
 from engine import auth
 from engine import flows as flowsvc
 from engine.compiler import FlowInvalid
@@ -46,6 +47,13 @@ def seed(database_url: str | None = None, directory: Path = FLOWS_DIR) -> dict[s
                 for tag in item.get("tags") or []:
                     db.merge(models.CustomerTag(customer_id=cid, tag=tag))
                 report["customers"] += 1
+        coupons = directory / "demo" / "coupons.json"
+        if coupons.exists():
+            for item in json.loads(coupons.read_text(encoding="utf-8"))["campaigns"]:
+                if db.get(models.CouponCampaign, item["id"]) is None:
+                    db.add(models.CouponCampaign(**item))
+                    report.setdefault("campaigns", []).append(item["id"])
+        install_default_rules(db)
         created = auth.ensure_demo_admin(db)
         if created is not None:
             username, password = created

@@ -11,6 +11,7 @@ from engine import expressions
 from engine.actions import ActionContext, ActionFailed
 from engine.db import models
 from engine.nodes.base import ActionResult, NodeConfig, NodeType, Template
+from engine.pii import mask_text
 from engine.policies import Decision, FrequencyCap, gate
 from engine.settings import get_settings
 
@@ -68,7 +69,7 @@ class SendMessage(NodeType):
             key = f"{ctx.key}#deferred"
             if ctx.db.query(models.Message.id).filter_by(idempotency_key=key).first() is None:
                 ctx.db.add(models.Message(
-                    idempotency_key=key, customer_id=ctx.customer_id, channel=channel, content=content,
+                    idempotency_key=key, customer_id=ctx.customer_id, channel=channel, content=mask_text(content),
                     status=decision.outcome, category=config.category, flow_id=ctx.flow_id, node_id=ctx.node_id,
                     workflow_id=ctx.workflow_id, created_at=ctx.now))
             return ActionResult(port="out", detail=detail, defer_until=decision.until.isoformat())
@@ -78,7 +79,7 @@ class SendMessage(NodeType):
             detail["provider_id"] = deliver(ctx.customer, content, ctx.key,
                                             {**config.model_dump(), "channel": channel})
         ctx.db.add(models.Message(
-            idempotency_key=ctx.key, customer_id=ctx.customer_id, channel=channel, content=content,
+            idempotency_key=ctx.key, customer_id=ctx.customer_id, channel=channel, content=mask_text(content),
             status=decision.outcome, category=config.category, flow_id=ctx.flow_id, node_id=ctx.node_id,
             workflow_id=ctx.workflow_id, created_at=ctx.now,
         ))

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from engine import auth
 from engine.db.models import ApiToken, AuditEntry, User, WebSession
-from engine.db.session import transaction
+from engine.db.session import session_factory, transaction
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
@@ -24,7 +24,7 @@ def alice(db_url: str) -> int:
 
 
 def _user(db_url: str, user_id: int) -> User:
-    with transaction(db_url) as db:
+    with session_factory(db_url)() as db:  # a read: it may run while a write transaction is open
         user = db.get(User, user_id)
         assert user is not None
         return user

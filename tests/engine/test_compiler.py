@@ -86,7 +86,7 @@ def test_nodes_carry_type_category_and_config_with_defaults() -> None:
     assert nodes["done"]["category"] == "end"
     assert nodes["hello"]["category"] == "action"
     assert nodes["coupon"]["config"] == {"channel": "dry-run", "template": "送您一张券", "category": "promotional",
-                                         "fallback_channel": None}
+                                         "fallback_channel": None, "attachments": []}
     assert nodes["tag"]["config"] == {"add": ["尝鲜客"], "remove": []}
     assert "ui" not in nodes["hello"] and "name" not in nodes["hello"]
 

@@ -111,7 +111,7 @@ def test_message_templates_render_for_every_demo_customer(path: Path) -> None:
 def test_win_back_reaches_each_silent_customer_once() -> None:
     audience = load(FLOWS / "win-back-30d.json")["nodes"][0]["config"]["audience"]
     reset = load(FLOWS / "win-back-reset.json")["nodes"][0]["config"]["filter"]
-    tagged = load(FLOWS / "win-back-30d.json")["nodes"][2]["config"]["add"]
+    tagged = load(FLOWS / "win-back-30d.json")["nodes"][-1]["config"]["add"]
     for customer in demo_customers():
         view = {**customer["attributes"], "name": customer["name"], "tags": customer["tags"]}
         silent = customer["attributes"]["days_since_interaction"] >= 30

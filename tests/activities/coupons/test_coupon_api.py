@@ -28,7 +28,6 @@ BODY: dict[str, Any] = {"id": "welcome-20", "name": "新客立减20元", "value"
 def client(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     app = create_app(db_url, connect=False)
-    app.include_router(router)
     with TestClient(app) as test_client:
         yield test_client
 
