@@ -60,9 +60,14 @@ async def run_worker(stop: asyncio.Event | None = None) -> None:
     url = settings.resolved_database_url()
 
     async def keep_schedules() -> None:
+        last_purge = 0.0
         while True:
             with contextlib.suppress(Exception):
                 await sync_schedules(client, url, settings.task_queue)
+            if settings.archive_retention_days and time.monotonic() - last_purge > 86400 or not last_purge:
+                last_purge = time.monotonic()
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(purge_archive_now, url, settings.archive_retention_days)
             await asyncio.sleep(60)
 
     sync = asyncio.create_task(keep_schedules())
@@ -72,6 +77,18 @@ async def run_worker(stop: asyncio.Event | None = None) -> None:
             await (stop.wait() if stop else asyncio.Event().wait())
     finally:
         sync.cancel()
+
+
+def purge_archive_now(url: str, days: int) -> int:
+    """Delete archived messages older than the retention setting (0 keeps everything)."""
+    from activities.profile.archive import purge_archive
+    from engine.db.models import utcnow
+    from engine.db.session import transaction
+
+    if not days:
+        return 0
+    with transaction(url) as db:
+        return purge_archive(db, days, utcnow())
 
 
 class Stack:
