@@ -64,7 +64,7 @@ async def run_worker(stop: asyncio.Event | None = None) -> None:
         while True:
             with contextlib.suppress(Exception):
                 await sync_schedules(client, url, settings.task_queue)
-            if settings.archive_retention_days and time.monotonic() - last_purge > 86400 or not last_purge:
+            if not last_purge or time.monotonic() - last_purge > 86400:
                 last_purge = time.monotonic()
                 with contextlib.suppress(Exception):
                     await asyncio.to_thread(purge_archive_now, url, settings.archive_retention_days)
