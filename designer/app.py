@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
 from temporalio.client import Client
 
-from designer import auth, errors
+from designer import auth, errors, hooks
 from designer.api import api
 from designer.api_coupons import router as coupons_api
 from designer.api_profile import router as profile_api
@@ -88,6 +88,7 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
     app.include_router(api)
     app.include_router(coupons_api)
     app.include_router(profile_api)
+    app.include_router(hooks.router)
     if (HERE / "static").is_dir():
         app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 

@@ -119,7 +119,7 @@ def gate(db: Session, customer_id: str, channel: str, category: str, settings: d
     if cap is not None and category == "promotional" and settings.get("frequency_capped", True):
         sent = db.scalar(select(func.count()).select_from(models.Message).where(
             models.Message.customer_id == customer_id, models.Message.category == "promotional",
-            models.Message.status == "sent", models.Message.created_at > now - cap.window)) or 0
+            models.Message.status.in_(("sent", "sending")), models.Message.created_at > now - cap.window)) or 0
         if sent >= cap.count:
             return Decision("skipped: capped")
     return Decision("sent")

@@ -24,10 +24,36 @@ def register(channel: str, deliver: Deliver) -> None:
     _delivery[channel] = deliver
 
 
-def delivery(channel: str) -> Deliver | None:
+def delivery(channel: str, database_url: str | None = None) -> Deliver | None:
+    """How to deliver on ``channel``: dry-run, a registered function, or the first enabled connector
+    (engine/connectors.py) that delivers this channel; None when nothing is configured."""
     if channel == "dry-run":
         return _dry_run
-    return _delivery.get(channel)
+    if channel in _delivery:
+        return _delivery[channel]
+    return _connector_delivery(channel, database_url)
+
+
+def _connector_delivery(channel: str, database_url: str | None) -> Deliver | None:
+    from connectors.base import OutboundMessage
+    from engine import connectors as configured
+    from engine.db import models
+    from engine.db.session import session_factory
+
+    with session_factory(database_url)() as db:
+        loaded = configured.for_channel(db, channel)
+    if loaded is None:
+        return None
+
+    def deliver(customer: dict[str, Any], content: str, key: str, config: dict[str, Any]) -> str:
+        with session_factory(database_url)() as db:
+            identities = {i.kind: i.value for i in db.query(models.Identity).filter_by(customer_id=customer.get("id"))}
+        message = OutboundMessage(key=key, channel=channel, content=content, customer=customer,
+                                  identities=identities, attachments=list(config.get("attachments") or []),
+                                  options=config)
+        return str(loaded.connector.deliver(message, loaded.settings, loaded.secrets))
+
+    return deliver
 
 
 def _dry_run(customer: dict[str, Any], content: str, key: str, config: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ from activities.messaging import channels
 from engine import expressions
 from engine.actions import ActionContext, ActionFailed
 from engine.db import models
+from engine.db.session import transaction
 from engine.nodes.base import ActionResult, NodeConfig, NodeType, Template
 from engine.pii import mask_text
 from engine.policies import Decision, FrequencyCap, gate
@@ -43,6 +44,11 @@ class SendMessage(NodeType):
     Config = SendMessageConfig
     ports = ("out", "skipped")
 
+    #: delivery may be an HTTP call to a platform: no write lock is held while it runs. The message
+    #: row is reserved (status "sending") in one transaction with the policy decision, delivered with
+    #: the idempotency key, then marked sent; a retry after a crash re-delivers with the same key.
+    transactional = False
+
     @classmethod
     def run(cls, ctx: ActionContext, config: Any) -> ActionResult:
         if ctx.customer_id is None:
@@ -51,36 +57,54 @@ class SendMessage(NodeType):
             content = expressions.render(config.template, ctx.expression_context())
         except expressions.ExpressionError as exc:
             raise ActionFailed(f"template of node '{ctx.node_id}': {exc}") from None
+        url = ctx.services.database_url
         candidates = ["dry-run"] if ctx.simulate else [config.channel, *(
             [config.fallback_channel] if config.fallback_channel else [])]
-        decision, channel = Decision("skipped: channel not configured"), candidates[0]
-        for candidate in candidates:
-            if channels.delivery(candidate) is None:
-                continue
-            channel = candidate
-            decision = gate(ctx.db, ctx.customer_id, candidate, config.category, ctx.request.settings, ctx.now,
-                            _cap())
-            if decision.outcome != "skipped: no consent":
-                break
-        detail: dict[str, Any] = {"status": decision.outcome, "channel": channel}
+        detail: dict[str, Any] = {}
         if ctx.simulate:  # the preview timeline shows the text; real journeys keep it out of workflow history
             detail["content"] = content
-        if decision.until is not None:
-            key = f"{ctx.key}#deferred"
-            if ctx.db.query(models.Message.id).filter_by(idempotency_key=key).first() is None:
-                ctx.db.add(models.Message(
-                    idempotency_key=key, customer_id=ctx.customer_id, channel=channel, content=mask_text(content),
-                    status=decision.outcome, category=config.category, flow_id=ctx.flow_id, node_id=ctx.node_id,
-                    workflow_id=ctx.workflow_id, created_at=ctx.now))
-            return ActionResult(port="out", detail=detail, defer_until=decision.until.isoformat())
-        if decision.allowed:
-            deliver = channels.delivery(channel)
-            assert deliver is not None
-            detail["provider_id"] = deliver(ctx.customer, content, ctx.key,
-                                            {**config.model_dump(), "channel": channel})
-        ctx.db.add(models.Message(
-            idempotency_key=ctx.key, customer_id=ctx.customer_id, channel=channel, content=mask_text(content),
-            status=decision.outcome, category=config.category, flow_id=ctx.flow_id, node_id=ctx.node_id,
-            workflow_id=ctx.workflow_id, created_at=ctx.now,
-        ))
-        return ActionResult(port="out" if decision.allowed else "skipped", detail=detail)
+
+        def row(status: str, channel: str, key: str) -> models.Message:
+            return models.Message(
+                idempotency_key=key, customer_id=ctx.customer_id, channel=channel, content=mask_text(content),
+                status=status, category=config.category, flow_id=ctx.flow_id, node_id=ctx.node_id,
+                workflow_id=ctx.workflow_id, created_at=ctx.now)
+
+        with transaction(url) as db:
+            reserved = db.query(models.Message).filter_by(idempotency_key=ctx.key).one_or_none()
+            if reserved is not None and reserved.status != "sending":
+                return _result(reserved.status, reserved.channel, detail)
+            if reserved is None:
+                decision, channel = Decision("skipped: channel not configured"), candidates[0]
+                for candidate in candidates:
+                    if channels.delivery(candidate, url) is None:
+                        continue
+                    channel = candidate
+                    decision = gate(db, ctx.customer_id, candidate, config.category, ctx.request.settings,
+                                    ctx.now, _cap())
+                    if decision.outcome != "skipped: no consent":
+                        break
+                if decision.until is not None:
+                    key = f"{ctx.key}#deferred"
+                    if db.query(models.Message.id).filter_by(idempotency_key=key).first() is None:
+                        db.add(row(decision.outcome, channel, key))
+                    return ActionResult(port="out", detail={**detail, "status": decision.outcome, "channel": channel},
+                                        defer_until=decision.until.isoformat())
+                if not decision.allowed:
+                    db.add(row(decision.outcome, channel, ctx.key))
+                    return _result(decision.outcome, channel, detail)
+                db.add(row("sending", channel, ctx.key))
+            else:
+                channel = reserved.channel
+        deliver = channels.delivery(channel, url)
+        if deliver is None:  # unconfigured between reservation and delivery
+            raise RuntimeError(f"channel '{channel}' is no longer configured")
+        detail["provider_id"] = deliver(ctx.customer, content, ctx.key, {**config.model_dump(), "channel": channel})
+        with transaction(url) as db:
+            db.query(models.Message).filter_by(idempotency_key=ctx.key).update({"status": "sent"})
+        return _result("sent", channel, detail)
+
+
+def _result(status: str, channel: str, detail: dict[str, Any]) -> ActionResult:
+    return ActionResult(port="out" if status == "sent" else "skipped",
+                        detail={**detail, "status": status, "channel": channel})

@@ -279,3 +279,21 @@ class TagRule(Base):
     remove_tags: Mapped[list[Any]] = mapped_column(default=list)
     enabled: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConnectorConfig(Base):
+    """One configured outside system (a WeCom corp, a Youzan shop, an SMTP server …).
+
+    ``settings`` holds what may be shown (corp id, shop id, host); ``secrets`` holds what may not
+    (tokens, AES keys, passwords), encrypted at rest with the instance key (engine/secrets.py).
+    """
+
+    __tablename__ = "connector_configs"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    enabled: Mapped[bool] = mapped_column(default=True)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    secrets: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,77 @@
+"""What a connector is: the inbound side (verify, parse, normalise, answer) and the outbound side
+(deliver a message) of one outside system, kept apart and free of engine imports.
+
+A connector is a class with:
+
+* ``kind`` (``wecom``, ``youzan``, ``email`` …), ``label`` (zh-CN and en);
+* ``Settings`` and ``Secrets`` — pydantic models; settings may be shown, secrets are write-only
+  and encrypted at rest by the engine;
+* ``inbound(request, settings, secrets) -> InboundReply`` — verify the platform's signature
+  (raise :class:`connectors.errors.SignatureVerificationError` → HTTP 401, nothing stored), parse
+  (raise :class:`connectors.errors.ConnectorProtocolError` or ``ValueError`` → 400), normalise to
+  Tideflow events (dicts shaped like ``POST /api/events``) and say what to answer;
+* ``channels`` and ``deliver(channel, message, settings, secrets) -> provider message id`` for the
+  outbound side (``action.send_message`` channels), or no channels.
+
+Connectors are discovered through the entry point group ``tideflow.connectors`` (name = kind).
+The web app serves every configured connector at ``/hooks/<connector id>``; the events are stored
+once (dedupe on source + id) before the platform gets its answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+
+@dataclass(frozen=True)
+class InboundRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+
+@dataclass
+class InboundReply:
+    """Events to ingest and the answer the platform expects."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    status: int = 200
+    body: bytes | str = b"success"
+    content_type: str = "text/plain; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """A rendered message for one customer, as ``action.send_message`` hands it to a channel."""
+
+    key: str  # the idempotency key: pass it to the platform where it dedupes
+    channel: str
+    content: str
+    customer: dict[str, Any]  # customer view: name, attributes, tags
+    identities: dict[str, str]  # the customer's identities (external_userid, openid, phone, email …)
+    attachments: list[str] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class NoSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Connector:
+    kind: ClassVar[str]
+    label: ClassVar[dict[str, str]] = {}
+    Settings: ClassVar[type[BaseModel]] = NoSettings
+    Secrets: ClassVar[type[BaseModel]] = NoSettings
+    #: message channels this connector delivers (names of action.send_message channels)
+    channels: ClassVar[tuple[str, ...]] = ()
+
+    def inbound(self, request: InboundRequest, settings: Any, secrets: Any) -> InboundReply:
+        raise LookupError(f"{self.kind} takes no inbound deliveries")
+
+    def deliver(self, message: OutboundMessage, settings: Any, secrets: Any) -> str:
+        raise LookupError(f"{self.kind} delivers no messages")
