@@ -56,6 +56,9 @@ class OutboundMessage:
     identities: dict[str, str]  # the customer's identities (external_userid, openid, phone, email …)
     attachments: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
+    #: the journey's current event (the triggering one, or the last one a wait received): e.g. WeCom's
+    #: welcome_code arrives in the wecom.contact_added event's payload
+    event: dict[str, Any] = field(default_factory=dict)
 
 
 class NoSettings(BaseModel):

@@ -50,7 +50,8 @@ def _connector_delivery(channel: str, database_url: str | None) -> Deliver | Non
             identities = {i.kind: i.value for i in db.query(models.Identity).filter_by(customer_id=customer.get("id"))}
         message = OutboundMessage(key=key, channel=channel, content=content, customer=customer,
                                   identities=identities, attachments=list(config.get("attachments") or []),
-                                  options=config)
+                                  options={k: v for k, v in config.items() if k != "event"},
+                                  event=dict(config.get("event") or {}))
         return str(loaded.connector.deliver(message, loaded.settings, loaded.secrets))
 
     return deliver

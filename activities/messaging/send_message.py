@@ -99,7 +99,8 @@ class SendMessage(NodeType):
         deliver = channels.delivery(channel, url)
         if deliver is None:  # unconfigured between reservation and delivery
             raise RuntimeError(f"channel '{channel}' is no longer configured")
-        detail["provider_id"] = deliver(ctx.customer, content, ctx.key, {**config.model_dump(), "channel": channel})
+        options = {**config.model_dump(), "channel": channel, "event": ctx.event}
+        detail["provider_id"] = deliver(ctx.customer, content, ctx.key, options)
         with transaction(url) as db:
             db.query(models.Message).filter_by(idempotency_key=ctx.key).update({"status": "sent"})
         return _result("sent", channel, detail)
