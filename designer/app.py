@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
 from temporalio.client import Client
 
-from designer import auth, errors, hooks
+from designer import auth, errors, hooks, pages
 from designer.api import api
 from designer.api_coupons import router as coupons_api
 from designer.api_profile import router as profile_api
@@ -86,6 +86,7 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
     auth.install(app)
     app.include_router(auth.router)
     app.include_router(api)
+    app.include_router(pages.router)
     app.include_router(coupons_api)
     app.include_router(profile_api)
     app.include_router(hooks.router)

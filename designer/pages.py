@@ -85,6 +85,7 @@ i18n.add({
         "pg.forbidden.page": "这个页面需要以下角色之一：{roles}（管理员也可以）。你当前的角色是「{role}」。",
         "pg.forbidden.kind": "你的角色「{role}」不能修改「{kind}」类型的流程，这需要：{roles}（管理员也可以）。",
         "pg.forbidden.fix": "如需访问，请联系管理员为你的账号分配相应角色。",
+        "pg.forbidden.admin": "只有管理员可以查看这个页面。你当前的角色是「{role}」。",
         "pg.notfound": "找不到", "pg.conflict": "无法完成", "pg.unavailable": "暂时无法完成",
         "pg.yes": "是", "pg.no": "否", "pg.detail": "详情", "pg.view": "查看",
         "role.admin": "管理员", "role.marketer": "运营", "role.ops": "客服主管", "role.agent": "坐席",
@@ -145,6 +146,7 @@ i18n.add({
         "pg.forbidden.page": "This page needs one of these roles: {roles} (or admin). Your role is “{role}”.",
         "pg.forbidden.kind": "Your role “{role}” cannot change “{kind}” flows; that needs {roles} (or admin).",
         "pg.forbidden.fix": "Ask an admin to give your account one of these roles.",
+        "pg.forbidden.admin": "Only admins may see this page. Your role is “{role}”.",
         "pg.notfound": "Not found", "pg.conflict": "Cannot do that", "pg.unavailable": "Not possible right now",
         "pg.yes": "yes", "pg.no": "no", "pg.detail": "Details", "pg.view": "View",
         "role.admin": "admin", "role.marketer": "marketer", "role.ops": "ops", "role.agent": "agent",
@@ -289,6 +291,9 @@ def _problem_page(request: Request, problem: PageProblem) -> HTMLResponse:
 
 
 def _forbidden(user: User, roles: Iterable[str], back: str = "/") -> PageProblem:
+    roles = tuple(roles)
+    if roles == AUDIT_ADMIN:
+        return PageProblem(403, user, "pg.forbidden", "pg.forbidden.admin", back=back, role=user.role)
     return PageProblem(403, user, "pg.forbidden", "pg.forbidden.page", "pg.forbidden.fix", back=back,
                        roles=",".join(roles), role=user.role)
 

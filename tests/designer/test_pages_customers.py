@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 import pytest
@@ -115,4 +114,4 @@ def test_unknown_and_merged_customers(app: FastAPI, db_url: str, customer: str) 
     assert r.status_code == 303 and r.headers["location"] == f"/customers/{customer}"
     profile = ops.get(f"/customers/{customer}").text
     assert "公众号 openid" in profile and other in profile
-    assert re.search(r"o-me\*\*\*\*me|o-merge-me", profile) and "o-merge-me" not in profile
+    assert "o-****me" in profile and "o-merge-me" not in profile

@@ -231,3 +231,35 @@ def test_forms_need_the_csrf_token(app: FastAPI, db_url: str) -> None:
     assert r.status_code == 403
     record = flow(db_url, "welcome-new-contact")
     assert record is not None and record.status == "active"
+
+
+def test_every_page_and_action_on_sqlite_and_postgresql(any_db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.customers import resolve
+    from engine.db import models
+
+    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    add_users(any_db_url)
+    seed(any_db_url)
+    with transaction(any_db_url) as db:
+        cid = resolve(db, {"phone": "13900000009"}, "周九")
+        db.add(models.Journey(workflow_id=f"journey/welcome-new-contact/{cid}", flow_id="welcome-new-contact",
+                              version=1, customer_id=cid, status="waiting", current_node="wait1"))
+        db.add(models.Message(idempotency_key="pg-1", customer_id=cid, channel="wecom", content="hi",
+                              status="skipped: capped", workflow_id=f"journey/welcome-new-contact/{cid}"))
+    app = build_app(any_db_url)
+    admin = Browser(app, "admin")
+    for path, shown in [("/flows?q=Welcome&kind=journey&status=active", "welcome-new-contact"),
+                        ("/flows/new", "birthday-care-2"),
+                        ("/customers?q=13900000009", "周九"), (f"/customers/{cid}", "139****0009"),
+                        ("/journeys?flow=welcome-new-contact&status=waiting", "周九"),
+                        (f"/journeys/journey/welcome-new-contact/{cid}", "skipped: capped"),
+                        ("/audit?action=flow.&actor=demo&page=1", "flow.published")]:
+        r = admin.get(path)
+        assert r.status_code == 200 and shown in r.text, path
+    marketer = Browser(app, "marketer")
+    for path, form in [("/flows/new", {"id": "pg-blank", "name": "空白", "kind": "journey"}),
+                       ("/flows/new/from-template", {"template": "birthday-care", "id": "pg-birthday"}),
+                       ("/flows/pg-birthday/duplicate", {"new_id": "pg-birthday-2"}),
+                       ("/flows/pg-birthday-2/archive", {}), ("/flows/pg-birthday-2/restore", {})]:
+        assert marketer.post_form(path, form).status_code == 303, path
+    assert [e.action for e in audit_entries(any_db_url, "flow.restored", "pg-birthday-2")] == ["flow.restored"]
