@@ -139,9 +139,16 @@ async def post_events(request: Request,
         settings.max_batch_events if request.headers.get("content-type", "").startswith("application/json") else 1
     ), settings.max_batch_events)
     for event in events:
-        if len(json.dumps(event.payload, ensure_ascii=False).encode()) > settings.max_event_bytes:
-            raise ApiError(413, f"event '{event.id}' payload is larger than {settings.max_event_bytes} bytes",
-                           "keep payloads small; store large data elsewhere and send a reference", "payload")
+        # the whole event counts (payload and profile attributes alike): whatever is accepted here
+        # ends up in journeys' workflow histories, which must stay well under Temporal's payload limit
+        parts: tuple[tuple[str, Any], ...] = (
+            ("payload", event.payload), ("profile", event.profile.model_dump() if event.profile else None))
+        for field, part in parts:
+            size = len(json.dumps(part, ensure_ascii=False, default=str).encode())
+            if size > settings.max_event_bytes:
+                raise ApiError(413, f"event '{event.id}': {field} is {size} bytes; the limit is "
+                               f"{settings.max_event_bytes}", "keep it small; store large data elsewhere and send "
+                               "a reference", field)
     results = [await deliver(request, e) for e in events]
     return results if batch else results[0]
 

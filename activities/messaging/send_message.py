@@ -58,6 +58,7 @@ class SendMessage(NodeType):
         except expressions.ExpressionError as exc:
             raise ActionFailed(f"template of node '{ctx.node_id}': {exc}") from None
         url = ctx.services.database_url
+        ctx.db.rollback()  # done reading (the customer): give the connection back before the write transactions
         candidates = ["dry-run"] if ctx.simulate else [config.channel, *(
             [config.fallback_channel] if config.fallback_channel else [])]
         detail: dict[str, Any] = {}

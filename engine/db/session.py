@@ -19,7 +19,10 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        eng = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        # a worker runs up to 64 activity threads and an action may hold a read session while it opens a
+        # write transaction: SQLite connections are cheap, so the pool is sized well above that
+        eng = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=32,
+                            max_overflow=128)
 
         @event.listens_for(eng, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -42,7 +45,7 @@ def make_engine(url: str) -> Engine:
         return eng
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_engine(url, pool_size=20, max_overflow=40, pool_pre_ping=True)
 
 
 @lru_cache(maxsize=8)
