@@ -18,8 +18,10 @@ from temporalio.client import Client
 
 from designer import auth, errors, hooks, pages
 from designer.api import api
+from designer.api_connectors import router as connectors_api
 from designer.api_coupons import router as coupons_api
 from designer.api_profile import router as profile_api
+from designer.editor import router as editor_router
 from designer.i18n import page_context
 from engine import events as ingest
 from engine.db import models
@@ -90,6 +92,8 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
     app.include_router(coupons_api)
     app.include_router(profile_api)
     app.include_router(hooks.router)
+    app.include_router(editor_router)
+    app.include_router(connectors_api)
     if (HERE / "static").is_dir():
         app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 

@@ -19,6 +19,7 @@ import re
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -52,7 +53,7 @@ from engine.validate import check_expression, validate
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
-router = APIRouter(tags=["editor"])
+router = APIRouter(tags=["editor"], include_in_schema=False)  # pages and fragments, not the JSON API
 
 Reader = Annotated[User, Depends(require(*FLOW_READERS))]
 DbUrl = Annotated[str, Depends(get_db_url)]
@@ -76,7 +77,7 @@ _STRINGS: tuple[tuple[str, str, str], ...] = (
     ("editor.publish", "发布", "Publish"),
     ("editor.undo", "撤销", "Undo"),
     ("editor.redo", "重做", "Redo"),
-    ("editor.delete", "删除所选", "Delete selected"),
+    ("editor.delete", "删除", "Delete"),
     ("editor.zoom_in", "放大", "Zoom in"),
     ("editor.zoom_out", "缩小", "Zoom out"),
     ("editor.zoom_reset", "100%", "100%"),
@@ -221,6 +222,7 @@ _STRINGS: tuple[tuple[str, str, str], ...] = (
     ("field.end", "结束", "End"),
     ("field.frequency_capped", "受频次上限约束", "Frequency capped"),
     ("field.name", "名称", "Name"),
+    ("field.settings", "运行设置", "Settings"),
     ("field.description", "说明", "Description"),
     ("editor.js.saved", "已保存草稿", "Draft saved"),
     ("editor.js.saving", "正在保存…", "Saving…"),
@@ -309,10 +311,17 @@ def _unwrap(schema: Mapping[str, Any], root: Mapping[str, Any]) -> tuple[dict[st
     return s, False
 
 
+def _choices(s: Mapping[str, Any]) -> list[Any] | None:
+    """The allowed values of an enum (``Literal[...]``; a single literal is a ``const``)."""
+    if isinstance(s.get("enum"), list):
+        return list(s["enum"])
+    return [s["const"]] if "const" in s else None
+
+
 def widget_of(schema: Mapping[str, Any], root: Mapping[str, Any]) -> str:
     """Which control edits a value of this (resolved, unwrapped) schema."""
     s = _resolve(schema, root)
-    if "enum" in s:
+    if _choices(s) is not None:
         return "select"
     fmt = s.get("format")
     kind = s.get("type")
@@ -326,7 +335,7 @@ def widget_of(schema: Mapping[str, Any], root: Mapping[str, Any]) -> str:
         return "checkbox"
     if kind == "array":
         items, _ = _unwrap(s.get("items", {}), root)
-        if items.get("type") == "string" and "enum" not in items:
+        if items.get("type") == "string" and _choices(items) is None:
             return "tags"
         if items.get("type") in ("integer", "number"):
             return "numbers"
@@ -364,7 +373,7 @@ def _text_of(value: Any, widget: str) -> Any:
 
 def _picker(key: str, schema: Mapping[str, Any], pickers: Pickers) -> tuple[str | None, list[tuple[str, str]]]:
     """(datalist id, select options) for fields that name database things; (None, []) for others."""
-    if schema.get("type") != "string" or "enum" in schema:
+    if schema.get("type") != "string" or _choices(schema) is not None:
         return None, []
     if key == "campaign" and pickers.campaigns:
         return None, pickers.campaigns
@@ -392,7 +401,7 @@ def _field(key: str, name: str, schema: Mapping[str, Any], root: Mapping[str, An
     if widget == "number":
         f.attrs["step"] = "1" if s.get("type") == "integer" else "any"
     if widget == "select":
-        f.options = [(str(v), str(v)) for v in s["enum"]]
+        f.options = [(str(v), str(v)) for v in _choices(s) or []]
         if optional or (not f.required and "default" not in s):
             f.options.insert(0, ("", "—"))
     elif widget == "text":
@@ -510,7 +519,7 @@ class _Reader:
         if widget == "select":
             if not raw:
                 return _MISSING
-            return next((v for v in s["enum"] if str(v) == raw), raw)
+            return next((v for v in _choices(s) or [] if str(v) == raw), raw)
         if widget in ("tags", "numbers"):
             items = [p.strip() for p in _SPLIT.split(raw) if p.strip()]
             if widget == "numbers":
@@ -673,7 +682,7 @@ def _back_edges(roots: list[str], children: Mapping[str, list[str]]) -> set[tupl
 
 
 def auto_layout(document: Mapping[str, Any], registry: Registry | None = None, *, x0: float = 60, y0: float = 60,
-                dx: float = 260, dy: float = 150) -> dict[str, dict[str, float]]:
+                dx: float = 225, dy: float = 120) -> dict[str, dict[str, float]]:
     """Positions for a layered left→right layout: the trigger in column 0, every other node one column
     right of its furthest predecessor (back edges of loops ignored), nodes no path reaches in a last row.
     Within a column nodes follow their parents' order and port order (yes above no). Pure."""
@@ -1099,7 +1108,8 @@ async def expression_check(request: Request, user: Reader) -> HTMLResponse:
             value = parse_duration(source.strip())
         except (DurationError, ValueError) as exc:
             return _fragment(request, "editor/_check.html", ok=False, message=str(exc))
-        return _fragment(request, "editor/_check.html", ok=True, message=_fmt(t, "editor.duration_ok", value=value))
+        return _fragment(request, "editor/_check.html", ok=True,
+                         message=_fmt(t, "editor.duration_ok", value=human_duration(value, text_for(request)[0])))
     error = check_expression(source, "template" if kind == "template" else "expression")
     return _fragment(request, "editor/_check.html", ok=error is None, message=error or t["editor.check_ok"])
 
@@ -1251,12 +1261,23 @@ async def preview_run(request: Request, flow_id: str, user: Reader) -> HTMLRespo
         log.exception("preview of %s failed", flow_id)
         return _fragment(request, "editor/_timeline.html",
                          error=_fmt(t, "editor.preview.failed", error=f"{type(exc).__name__}: {exc}"))
-    names = {n: node.get("name") or n for n, node in _nodes(document).items()}
+    info = _type_info(text_for(request)[0])
+    names = {n: node.get("name") or info.get(str(node.get("type")), {}).get("label") or n
+             for n, node in _nodes(document).items()}
     steps = [{**step, "day_label": _fmt(t, "editor.preview.day", day=_day(step.get("day"))),
               "what_label": t[f"what.{step.get('what')}"] if f"what.{step.get('what')}" in t else step.get("what"),
               "name": names.get(str(step.get("node")), step.get("node")), "text": _step_text(step)}
              for step in result["timeline"]]
     return _fragment(request, "editor/_timeline.html", result=result, steps=steps)
+
+
+def human_duration(value: timedelta, lang: str) -> str:
+    """``P1DT2H`` → "1 天 2 小时" / "1 day 2 hours"."""
+    seconds = int(value.total_seconds())
+    parts = [(seconds // 86400, "天", "day"), (seconds % 86400 // 3600, "小时", "hour"),
+             (seconds % 3600 // 60, "分钟", "minute"), (seconds % 60, "秒", "second")]
+    words = [f"{n} {zh}" if lang == "zh-CN" else f"{n} {en}{'' if n == 1 else 's'}" for n, zh, en in parts if n]
+    return " ".join(words) or ("0 秒" if lang == "zh-CN" else "0 seconds")
 
 
 def _day(value: Any) -> str:

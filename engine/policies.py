@@ -38,7 +38,8 @@ UNSUBSCRIBE_EVENTS: dict[str, str | None] = {
     "wechat.unsubscribed": "wechat_oa",
     "wecom.contact_deleted": "wecom",
 }
-SUBSCRIBE_EVENTS: dict[str, str | None] = {"customer.subscribed": None, "wechat.subscribed": "wechat_oa"}
+SUBSCRIBE_EVENTS: dict[str, str | None] = {"customer.subscribed": None, "wechat.subscribed": "wechat_oa",
+                                           "wecom.contact_added": "wecom"}
 
 
 @dataclass(frozen=True)

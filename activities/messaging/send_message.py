@@ -101,7 +101,15 @@ class SendMessage(NodeType):
         if deliver is None:  # unconfigured between reservation and delivery
             raise RuntimeError(f"channel '{channel}' is no longer configured")
         options = {**config.model_dump(), "channel": channel, "event": ctx.event}
-        detail["provider_id"] = deliver(ctx.customer, content, ctx.key, options)
+        try:
+            detail["provider_id"] = deliver(ctx.customer, content, ctx.key, options)
+        except Exception as exc:
+            if getattr(exc, "retryable", True):
+                raise  # busy, rate-limited, network: the activity retries with the same key
+            # the platform refused for good (connector errors say so with retryable = False)
+            with transaction(url) as db:
+                db.query(models.Message).filter_by(idempotency_key=ctx.key).update({"status": "failed: rejected"})
+            return _result("failed: rejected", channel, {**detail, "error": mask_text(str(exc))[:500]})
         with transaction(url) as db:
             db.query(models.Message).filter_by(idempotency_key=ctx.key).update({"status": "sent"})
         return _result("sent", channel, detail)

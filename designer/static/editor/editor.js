@@ -89,6 +89,8 @@ function render() {
     className: (n) => `tf-cat-${typeOf(n)?.category ?? 'unknown'}`,
   });
   editor.import(view.model);
+  editor.node_selected = null; // their elements were replaced
+  editor.connection_selected = null;
   for (const node of doc.nodes) {
     const el = elementOf(node.id);
     el.dataset.tf = node.id;
@@ -196,6 +198,7 @@ function showProblems() {
 
 // -- selection, properties ------------------------------------------------------------------------------
 function select(ids) {
+  $$('.tf-highlight').forEach((el) => el.classList.remove('tf-highlight'));
   selected = new Set(ids);
   decorate();
   showProperties();
@@ -303,6 +306,26 @@ function nextPosition() {
   return canvasPoint(canvas.left + 120, canvas.top + canvas.height / 3);
 }
 
+/** Zoom (at most 100 %) and pan so that every node is in view. */
+function fit() {
+  if (!doc.nodes.length) return;
+  const box = $('#tf-canvas').getBoundingClientRect();
+  const xs = doc.nodes.map((n) => n.ui?.x ?? 0);
+  const ys = doc.nodes.map((n) => n.ui?.y ?? 0);
+  const [minX, minY] = [Math.min(...xs), Math.min(...ys)];
+  const [width, height] = [Math.max(...xs) + 230 - minX, Math.max(...ys) + 100 - minY];
+  const margin = 40;
+  const zoom = Math.max(0.4, Math.min(1, (box.width - 2 * margin) / width, (box.height - 2 * margin) / height));
+  // Drawflow scales around the canvas centre: screen = centre + (point - centre) * zoom + translate
+  const [cx, cy] = [box.width / 2, box.height / 2];
+  const left = margin + Math.max(0, (box.width - 2 * margin - width * zoom) / 2);
+  const top = margin + Math.max(0, (box.height - 2 * margin - height * zoom) / 2);
+  Object.assign(editor, {zoom, zoom_last_value: zoom, canvas_x: left - cx - (minX - cx) * zoom,
+    canvas_y: top - cy - (minY - cy) * zoom});
+  editor.precanvas.style.transform = `translate(${editor.canvas_x}px, ${editor.canvas_y}px) scale(${zoom})`;
+  $('#tf-zoom-label').textContent = `${Math.round(zoom * 100)}%`;
+}
+
 function canvasPoint(clientX, clientY) {
   const box = editor.precanvas.getBoundingClientRect();
   return [(clientX - box.left) / editor.zoom, (clientY - box.top) / editor.zoom];
@@ -340,6 +363,7 @@ async function autoLayout() {
   if (!r.ok) return setStatus(messageOf(r), 'error');
   for (const node of doc.nodes) if (r.body[node.id]) node.ui = {...(node.ui || {}), ...r.body[node.id]};
   render();
+  fit();
   commit();
 }
 
@@ -478,6 +502,7 @@ async function publish() {
   const r = await api('POST', `/api/flows/${encodeURIComponent(FLOW.id)}/publish`);
   if (r.ok) {
     FLOW.version = r.body.version;
+    $('#tf-flow-state').textContent = `active · v${r.body.version}`;
     setStatus(T('published', {version: r.body.version}), 'ok');
     if (!$('#tf-panel-versions').hidden) loadVersions();
   } else {
@@ -528,7 +553,20 @@ const loadFunnel = () => htmx.ajax('GET', withLang(`${BASE}/funnel`), {target: '
 function highlight(id) {
   $$('.tf-highlight').forEach((el) => el.classList.remove('tf-highlight'));
   const el = id && elementOf(id);
-  if (el) el.classList.add('tf-highlight');
+  if (!el) return;
+  el.classList.add('tf-highlight');
+  const box = $('#tf-canvas').getBoundingClientRect();
+  const at = el.getBoundingClientRect();
+  if (at.left < box.left || at.right > box.right || at.top < box.top || at.bottom > box.bottom) centerOn(nodeById(id));
+}
+
+/** Pan (keeping the zoom) so that `node` is in the middle of the canvas. */
+function centerOn(node) {
+  const box = $('#tf-canvas').getBoundingClientRect();
+  const zoom = editor.zoom;
+  editor.canvas_x = -((node.ui?.x ?? 0) + 88 - box.width / 2) * zoom;
+  editor.canvas_y = -((node.ui?.y ?? 0) + 30 - box.height / 2) * zoom;
+  editor.precanvas.style.transform = `translate(${editor.canvas_x}px, ${editor.canvas_y}px) scale(${zoom})`;
 }
 
 let player = null;
@@ -667,6 +705,7 @@ window.addEventListener('beforeunload', (event) => {
 $('#tf-panel-props').dataset.empty = $('#tf-panel-props').textContent.trim();
 $('#tf-problems-box').dataset.ok = T('no_problems');
 render();
+fit();
 setDirty(false);
 setStatus('');
 window.tideflowEditor = {get document() { return doc; }, get problems() { return problems; }, save, publish, render};

@@ -1,0 +1,218 @@
+"""The editor's routes over HTTP: the page and who may use it, live expression/template/duration checks,
+versions and their diff, the funnel, auto-layout and the preview (real time-skipping Temporal)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import delete
+
+from designer.editor import SAMPLE_CUSTOMER
+from engine.db import models
+from engine.db.session import transaction
+from tests.designer.test_editor_kit import Session, editor_app, login
+
+__all__ = ["editor_app", "login"]  # fixtures used by this module
+WELCOME: dict[str, Any] = json.loads(
+    (Path(__file__).resolve().parents[2] / "flows" / "welcome-new-contact.json").read_text(encoding="utf-8"))
+EDIT = "/flows/welcome-new-contact/edit"
+
+
+def _page_data(html: str) -> dict[str, Any]:
+    found = re.search(r'<script type="application/json" id="tf-data">(.*?)</script>', html, re.S)
+    assert found is not None
+    return dict(json.loads(found.group(1)))
+
+
+# -- the page and permissions ---------------------------------------------------------------------------
+def test_a_marketer_edits_a_journey_on_the_page(login: Callable[..., Session]) -> None:
+    r = login("marketer").get(EDIT)
+    assert r.status_code == 200
+    html = r.text
+    assert 'id="tf-canvas"' in html and "/static/editor/editor.js" in html and "drawflow.min.js" in html
+    assert 'id="tf-save"' in html and 'id="tf-publish"' in html and "只读" not in html
+    assert '<h3>触发</h3>' in html and 'data-type="trigger.event"' in html and ">事件触发<" in html  # palette, zh-CN
+    assert 'data-type="trigger.schedule"' in html  # every kind-compatible type, plugins included
+    data = _page_data(html)
+    assert data["canEdit"] is True and data["document"] == WELCOME and data["problems"] == []
+    assert data["ports"]["bought"] == ["yes", "no"] and data["types"]["logic.switch"]["category"] == "logic"
+    assert "drawflow" not in json.dumps(data["document"])
+    english = login("marketer", "en").get(EDIT).text
+    assert "<h3>Triggers</h3>" in english and "Save draft" in english and _page_data(english)["lang"] == "en"
+
+
+def test_other_readers_see_the_editor_read_only(login: Callable[..., Session]) -> None:
+    for role in ("finance", "ops", "developer"):  # finance cannot edit a journey flow
+        reader = login(role)
+        r = reader.get(EDIT)
+        assert r.status_code == 200
+        assert 'id="tf-save"' not in r.text and "只读" in r.text and _page_data(r.text)["canEdit"] is False
+        form = reader.get("/flows/welcome-new-contact/nodes/hello/form", params={"type": "action.send_message"})
+        assert 'fieldset class="tf-form-body" disabled' in form.text and 'type="submit"' not in form.text
+    finance = login("finance")
+    assert finance.post_json("/api/flows/welcome-new-contact/publish", {}).status_code == 403
+    ops_flow = {**WELCOME, "id": "ops-flow", "kind": "ticket",
+                "nodes": [{"id": "start", "type": "trigger.api", "config": {}}], "edges": []}
+    assert login("ops").post_json("/api/flows", ops_flow).status_code == 201
+    assert _page_data(login("ops").get("/flows/ops-flow/edit").text)["canEdit"] is True
+    assert _page_data(login("marketer").get("/flows/ops-flow/edit").text)["canEdit"] is False
+
+
+def test_an_agent_gets_a_403_page_and_strangers_the_login(login: Callable[..., Session],
+                                                          editor_app: FastAPI) -> None:
+    agent = login("agent")
+    r = agent.get(EDIT)
+    assert r.status_code == 403 and "text/html" in r.headers["content-type"]
+    assert "agent" in r.text and "tf-canvas" not in r.text
+    assert agent.get("/flows/welcome-new-contact/versions").status_code == 403
+    assert agent.post("/flows/expression/check", data={"_field": "e", "e": "1"}).status_code == 403
+    stranger = TestClient(editor_app)
+    r = stranger.get(EDIT, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    assert login("marketer").get("/flows/no-such-flow/edit").status_code == 404
+
+
+def test_archived_flows_open_read_only(login: Callable[..., Session], db_url: str) -> None:
+    with transaction(db_url) as db:
+        record = db.get(models.FlowRecord, "welcome-new-contact")
+        assert record is not None
+        record.status = "archived"
+    html = login("marketer").get(EDIT).text
+    assert _page_data(html)["canEdit"] is False and "已归档" in html
+
+
+def test_writes_need_the_csrf_token(login: Callable[..., Session]) -> None:
+    marketer = login("marketer")
+    r = marketer.client.post("/flows/expression/check", data={"_field": "e", "e": "1"})
+    assert r.status_code == 403
+    r = marketer.client.post("/flows/expression/check", data={"_field": "e", "e": "1", "csrf_token": marketer.csrf})
+    assert r.status_code == 200
+
+
+# -- live checks ----------------------------------------------------------------------------------------
+def test_expression_check(login: Callable[..., Session]) -> None:
+    marketer = login("marketer")
+    ok = marketer.post("/flows/expression/check",
+                       data={"_field": "cases.0.expr", "cases.0.expr": "customer.vip_level > 2", "other": "x"})
+    assert 'class="ok"' in ok.text and "✓" in ok.text
+    bad = marketer.post("/flows/expression/check", data={"_field": "expr", "expr": "customer.orders_count >"})
+    assert 'class="error"' in bad.text and "syntax error" in bad.text
+    unknown = marketer.post("/flows/expression/check", data={"_field": "expr", "expr": "cusomer.x == 1"})
+    assert "unknown name" in unknown.text and "cusomer" in unknown.text
+    assert marketer.post("/flows/expression/check", data={"_field": "expr", "expr": " "}).text == ""
+    template = marketer.post("/flows/expression/check", data={"_field": "t", "_kind": "template", "t": "{{ x"})
+    assert 'class="error"' in template.text
+
+
+def test_duration_check_in_the_ui_language(login: Callable[..., Session]) -> None:
+    marketer = login("marketer")
+    ok = marketer.post("/flows/expression/check", data={"_field": "timeout", "_kind": "duration", "timeout": "P7D"})
+    assert "✓ 7 天" in ok.text
+    en = login("marketer", "en").post("/flows/expression/check?lang=en",
+                                      data={"_field": "d", "_kind": "duration", "d": "PT1H30M"})
+    assert "✓ 1 hour 30 minutes" in en.text
+    bad = marketer.post("/flows/expression/check", data={"_field": "d", "_kind": "duration", "d": "1 day"})
+    assert 'class="error"' in bad.text
+
+
+def test_template_preview_uses_the_first_demo_customer(login: Callable[..., Session], db_url: str) -> None:
+    marketer = login("marketer")
+    source = "你好 {{ customer.name }}，你有 {{ customer.orders_count }} 单"
+    r = marketer.post("/flows/template/preview", data={"_field": "template", "template": source})
+    assert "你好 李雷，你有 3 单" in r.text and "李雷" in r.text
+    escaped = marketer.post("/flows/template/preview", data={"_field": "t", "t": "<b>{{ customer.name }}</b>"})
+    assert "&lt;b&gt;李雷&lt;/b&gt;" in escaped.text  # shown as text, never as HTML
+    broken = marketer.post("/flows/template/preview", data={"_field": "t", "t": "{{ customer.name "})
+    assert 'class="error"' in broken.text
+    with transaction(db_url) as db:
+        for table in (models.CustomerTag, models.Identity, models.Customer):
+            db.execute(delete(table))
+    sample = marketer.post("/flows/template/preview", data={"_field": "t", "t": "{{ customer.name }}"})
+    assert SAMPLE_CUSTOMER["name"] in sample.text  # no customers yet: the built-in sample
+
+
+# -- versions, diff, funnel, layout ---------------------------------------------------------------------
+def test_versions_diff_and_rollback_buttons(login: Callable[..., Session]) -> None:
+    marketer = login("marketer")
+    changed = copy.deepcopy(WELCOME)
+    changed["nodes"] = [n for n in changed["nodes"] if n["id"] != "tag_trial"]
+    changed["edges"] = [e for e in changed["edges"] if e["to"] != "tag_trial"]
+    changed["edges"].append({"from": "bought", "port": "yes", "to": "converted"})
+    next(n for n in changed["nodes"] if n["id"] == "hello")["config"]["template"] = "新的欢迎语 {{ customer.name }}"
+    assert marketer.client.put("/api/flows/welcome-new-contact", json=changed,
+                               headers={"X-CSRF-Token": marketer.csrf}).status_code == 200
+    assert marketer.post_json("/api/flows/welcome-new-contact/publish", {}).status_code == 201
+    panel = marketer.get("/flows/welcome-new-contact/versions").text
+    assert "v2" in panel and "v1" in panel and 'data-rollback="1"' in panel and 'data-rollback="2"' not in panel
+    assert 'hx-get="/flows/welcome-new-contact/diff?a=1&amp;b=2"' in panel
+    diff = marketer.get("/flows/welcome-new-contact/diff", params={"a": 1, "b": 2}).text
+    assert "删除节点" in diff and "tag_trial" in diff and "新增连线" in diff and "converted" in diff
+    assert "config.template" in diff and "新的欢迎语" in diff
+    same = marketer.get("/flows/welcome-new-contact/diff", params={"a": 2, "b": "draft"}).text
+    assert "没有区别" in same
+    assert marketer.get("/flows/welcome-new-contact/diff", params={"a": 9}).status_code == 404
+    assert 'data-rollback' not in login("finance").get("/flows/welcome-new-contact/versions").text
+
+
+def test_funnel_counts_along_the_main_path(login: Callable[..., Session], db_url: str) -> None:
+    marketer = login("marketer")
+    with transaction(db_url) as db:
+        for node, count in (("start", 200), ("hello", 180), ("converted", 30)):
+            db.add(models.NodeStat(flow_id="welcome-new-contact", version=1, node_id=node, metric="entered",
+                                   port="", count=count))
+    html = marketer.get("/flows/welcome-new-contact/funnel").text
+    assert "v1" in html and "添加企微好友" in html and "进入 200" in html and "进入 180 · 90%" in html
+    assert "首单转化" in html and "进入 30 · 15%" in html
+    assert html.index("添加企微好友") < html.index("欢迎语") < html.index("首单转化")
+    draft = {**WELCOME, "id": "unpublished"}
+    marketer.post_json("/api/flows", draft)
+    assert "尚未发布" in marketer.get("/flows/unpublished/funnel").text
+
+
+def test_layout_endpoint(login: Callable[..., Session]) -> None:
+    r = login("marketer").post_json("/flows/layout", WELCOME)
+    assert r.status_code == 200
+    positions = r.json()
+    assert positions["start"]["x"] < positions["hello"]["x"] and set(positions) == {n["id"] for n in WELCOME["nodes"]}
+
+
+# -- preview --------------------------------------------------------------------------------------------
+def test_preview_runs_the_canvas_document_and_answers_the_timeline(login: Callable[..., Session]) -> None:
+    marketer = login("marketer")
+    document = copy.deepcopy(WELCOME)
+    hello = next(n for n in document["nodes"] if n["id"] == "hello")
+    hello["config"]["template"] = "画布上的欢迎语 {{ customer.name }}"
+    r = marketer.post("/flows/welcome-new-contact/preview", data={
+        "document": json.dumps(document, ensure_ascii=False), "name": "韩梅梅", "attributes": '{"orders_count": 0}',
+        "tags": "新客", "days": "10", "events.0.at": "day 3", "events.0.type": "order.paid",
+        "events.0.payload": '{"amount_fen": 100}', "events.2.at": "", "events.2.type": "",
+    })
+    assert r.status_code == 200, r.text
+    html = r.text
+    assert "画布上的欢迎语 韩梅梅" in html  # the canvas document, not the stored draft
+    assert 'data-node="hello"' in html and 'data-node="wait_order"' in html and "第 3 天" in html
+    assert "converted" in html and "data-play" in html
+
+
+def test_preview_explains_problems_and_bad_input(login: Callable[..., Session]) -> None:
+    marketer = login("marketer")
+    broken = copy.deepcopy(WELCOME)
+    next(n for n in broken["nodes"] if n["id"] == "bought")["config"]["expr"] = "customer.orders_count >"
+    r = marketer.post("/flows/welcome-new-contact/preview", data={"document": json.dumps(broken), "days": "5"})
+    assert "无法预览" in r.text and 'data-node="bought"' in r.text and "syntax error" in r.text
+    bad = marketer.post("/flows/welcome-new-contact/preview",
+                        data={"document": json.dumps(WELCOME), "attributes": "[1, 2]", "days": "5"})
+    assert "输入有误" in bad.text and "attributes" in bad.text
+    too_long = marketer.post("/flows/welcome-new-contact/preview",
+                             data={"document": json.dumps(WELCOME), "days": "400"})
+    assert "输入有误" in too_long.text
+    bad_at = marketer.post("/flows/welcome-new-contact/preview", data={
+        "document": json.dumps(WELCOME), "days": "5", "events.0.at": "next tuesday", "events.0.type": "order.paid"})
+    assert "输入有误" in bad_at.text

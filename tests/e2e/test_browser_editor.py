@@ -1,0 +1,350 @@
+"""The canvas editor in real Chromium: a marketer draws the 新客欢迎 journey from an empty flow by
+dragging nodes from the palette and connecting ports, fills the generated forms, sees a validation
+error on a node and fixes it, previews the journey (time travel), saves and publishes it. Then the
+editing basics (keyboard add, multi-select, delete, undo/redo), the live statistics overlay and
+read-only access. Saves docs/screenshots/editor.png and docs/screenshots/preview.png (1280×800)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import APIRouter
+from playwright.sync_api import Locator, Page, expect
+
+from designer import editor
+from engine.db import models
+from engine.db.session import transaction
+from tests.e2e import browser as kit
+from tideflow.demo import seed
+
+pytestmark = pytest.mark.browser
+chromium = kit.chromium
+page = kit.page
+live_server = kit.live_server
+
+FLOW_ID = "welcome-drawn"
+
+
+@pytest.fixture
+def live_routers() -> list[APIRouter]:
+    return [editor.router]
+
+
+def _document(page: Page) -> dict[str, Any]:
+    """The flow@1 document the editor holds right now."""
+    return dict(page.evaluate("() => window.tideflowEditor.document"))
+
+
+def _edges(page: Page) -> set[tuple[str, str, str]]:
+    edges = page.evaluate("() => window.tideflowEditor.document.edges")
+    return {(e["from"], e.get("port", "out"), e["to"]) for e in edges}
+
+
+def node(page: Page, node_id: str) -> Locator:
+    return page.locator(f'.drawflow-node[data-tf="{node_id}"]')
+
+
+def drop(page: Page, node_type: str, x: int, y: int) -> None:
+    """Drag a palette item onto the canvas at (x, y) relative to the canvas."""
+    before = len(_document(page)["nodes"])
+    page.drag_and_drop(f'.tf-pal-item[data-type="{node_type}"]', "#tf-canvas", target_position={"x": x, "y": y})
+    expect(page.locator(".drawflow-node")).to_have_count(before + 1)
+
+
+def connect(page: Page, source: str, port: str, target: str) -> None:
+    """Drag from an output port of ``source`` to the input of ``target``."""
+    out = node(page, source).locator(f'.output[data-port="{port}"]').bounding_box()
+    into = node(page, target).locator(".input").bounding_box()
+    assert out is not None and into is not None
+    page.mouse.move(out["x"] + out["width"] / 2, out["y"] + out["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(into["x"] + into["width"] / 2, into["y"] + into["height"] / 2, steps=8)
+    page.mouse.up()
+    assert (source, port, target) in _edges(page), f"{source}.{port} → {target} was not connected"
+
+
+def open_form(page: Page, node_id: str) -> Locator:
+    node(page, node_id).click()
+    form = page.locator(f'form.tf-form[data-node="{node_id}"]')
+    expect(form).to_be_visible()
+    return form
+
+
+def apply(page: Page, form: Locator, expect_ok: bool = True) -> None:
+    form.locator("button[type=submit]").click()
+    status = form.locator(".tf-form-status")
+    expect(status).not_to_be_empty()
+    if expect_ok:
+        expect(status).to_have_text("已应用")
+
+
+def config_of(page: Page, node_id: str) -> dict[str, Any]:
+    nodes = page.evaluate("() => window.tideflowEditor.document.nodes")
+    return dict(next(n for n in nodes if n["id"] == node_id)["config"])
+
+
+def test_marketer_draws_previews_and_publishes_the_welcome_journey(live_server: kit.LiveServer, page: Page) -> None:
+    seed(live_server.database_url)  # demo customers: the template preview uses the first one (李雷)
+    kit.add_user(live_server.database_url, "mia", "marketer", display_name="运营 Mia")
+    with transaction(live_server.database_url) as db:
+        from engine import flows as flowsvc
+
+        flowsvc.save_draft(db, {"schema": "tideflow/flow@1", "id": FLOW_ID, "name": "新客欢迎", "kind": "journey",
+                                "nodes": [], "edges": []}, "mia")
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    kit.login(page, live_server.url, "mia", next_path=f"/flows/{FLOW_ID}/edit")
+    expect(page.locator("#tf-canvas .drawflow")).to_be_visible()
+    expect(page.locator("#tf-problems")).to_contain_text("no nodes")  # an empty flow cannot be published
+
+    # palette: grouped, labelled in Chinese, searchable
+    expect(page.locator('.tf-pal-group[data-category="trigger"] h3')).to_have_text("触发")
+    page.locator("#tf-palette-search").fill("等待")
+    expect(page.locator('.tf-pal-item[data-type="wait.delay"]')).to_be_visible()
+    expect(page.locator('.tf-pal-item[data-type="action.tag"]')).to_be_hidden()
+    page.locator("#tf-palette-search").fill("")
+
+    # draw: nine nodes dragged from the palette
+    for node_type, x, y in [("trigger.event", 100, 70), ("action.send_message", 320, 70), ("wait.delay", 540, 70),
+                            ("logic.condition", 100, 250), ("action.tag", 320, 200),
+                            ("action.send_message", 320, 330), ("wait.event", 540, 330),
+                            ("logic.goal", 320, 470), ("logic.exit", 540, 470)]:
+        drop(page, node_type, x, y)
+    ids = [n["id"] for n in _document(page)["nodes"]]
+    assert ids == ["event", "send_message", "delay", "condition", "tag", "send_message_2", "event_2", "goal", "exit"]
+    expect(node(page, "condition").locator('.output[data-port="yes"]')).to_have_attribute("data-label", "yes")
+
+    # connect ports
+    for source, port, target in [("event", "out", "send_message"), ("send_message", "out", "delay"),
+                                 ("send_message", "skipped", "delay"), ("delay", "out", "condition"),
+                                 ("condition", "yes", "tag"), ("condition", "no", "send_message_2"),
+                                 ("send_message_2", "out", "event_2"), ("event_2", "event", "goal"),
+                                 ("event_2", "timeout", "exit")]:
+        connect(page, source, port, target)
+    assert len(_edges(page)) == 9
+
+    # forms generated from the config schemas
+    form = open_form(page, "event")
+    form.locator('[name="_name"]').fill("添加企微好友")
+    form.locator('[name="event"]').fill("wecom.contact_added")
+    apply(page, form)
+    assert config_of(page, "event") == {"event": "wecom.contact_added"}
+
+    form = open_form(page, "send_message")
+    form.locator('[name="_name"]').fill("欢迎语")
+    form.locator('select[name="channel"]').select_option("wecom")
+    form.locator('[name="template"]').fill("你好 {{ customer.name }}，我是你的专属顾问小潮")
+    expect(form.locator(".tf-bubble")).to_contain_text("你好 李雷，我是你的专属顾问小潮")  # live template preview
+    apply(page, form)
+    assert config_of(page, "send_message")["channel"] == "wecom"
+
+    form = open_form(page, "delay")
+    expect(form.locator('[name="duration"]')).to_have_value("P1D")
+    form.locator('[name="_name"]').fill("等待 1 天")
+    apply(page, form)
+
+    # a mistake: the condition is cut short — the field says so, the node gets a red badge, publishing is off
+    form = open_form(page, "condition")
+    form.locator('[name="_name"]').fill("已下单？")
+    form.locator('[name="expr"]').fill("customer.orders_count >")
+    expect(form.locator("#f-expr-check")).to_contain_text("syntax error")  # live expression check
+    apply(page, form, expect_ok=False)
+    expect(form.locator('[data-error-for="expr"]')).to_contain_text("syntax error")
+    expect(node(page, "condition").locator(".tf-badge")).to_be_visible()
+    expect(node(page, "condition")).to_have_class(re.compile(r"\btf-invalid\b"))
+    expect(page.locator("#tf-problems")).to_contain_text("condition")
+    expect(page.locator("#tf-publish")).to_be_disabled()
+    # … and its fix
+    form.locator('[name="expr"]').fill("customer.orders_count > 0")
+    expect(form.locator("#f-expr-check")).to_contain_text("✓")
+    apply(page, form)
+    expect(node(page, "condition").locator(".tf-badge")).to_be_hidden()
+
+    form = open_form(page, "tag")
+    form.locator('[name="_name"]').fill("打标签：尝鲜客")
+    form.locator('[name="add"]').fill("尝鲜客")
+    apply(page, form)
+    assert config_of(page, "tag") == {"add": ["尝鲜客"]}
+
+    form = open_form(page, "send_message_2")
+    form.locator('[name="_name"]').fill("发新人券")
+    form.locator('[name="template"]').fill("{{ customer.name }}，送你一张新人专享 20 元无门槛券")
+    apply(page, form)
+
+    form = open_form(page, "event_2")
+    form.locator('[name="_name"]').fill("等待首单（7 天）")
+    form.locator('[name="event"]').fill("order.paid")
+    form.locator('[name="timeout"]').fill("P7D")
+    expect(form.locator("#f-timeout-check")).to_contain_text("7 天")
+    apply(page, form)
+
+    expect(page.locator("#tf-problem-count")).to_have_text("✓")
+    expect(page.locator("#tf-publish")).to_be_enabled()
+    page.locator("#tf-layout").click()  # auto-layout: layered left → right
+    page.wait_for_function("() => { const n = window.tideflowEditor.document.nodes;"
+                           " return n.find(x => x.id === 'goal').ui.x > n.find(x => x.id === 'event_2').ui.x; }")
+
+    # preview: 韩梅梅 has not bought yet; she pays on day 3
+    page.locator("#tf-tab-preview").click()
+    preview = page.locator("#tf-preview-form")
+    preview.locator('[name="name"]').fill("韩梅梅")
+    preview.locator('[name="attributes"]').fill('{"orders_count": 0}')
+    preview.locator("[data-add-row]").click()
+    preview.locator('[name="events.0.at"]').fill("day 3")
+    preview.locator('[name="events.0.type"]').fill("order.paid")
+    preview.locator('[name="events.0.payload"]').fill('{"amount_fen": 12900}')
+    preview.locator("button[type=submit]").click()
+    timeline = page.locator("#tf-timeline .tf-timeline")
+    expect(timeline).to_contain_text("你好 韩梅梅，我是你的专属顾问小潮", timeout=60_000)
+    expect(timeline).to_contain_text("达成目标")  # the goal node, by its type's label
+    expect(page.locator("#tf-timeline .tf-preview-status")).to_have_text("converted")
+    page.locator("#tf-timeline [data-play]").click()  # steps through the timeline, node by node
+    expect(page.locator("#tf-timeline li.tf-current")).to_have_count(1)
+    page.locator('#tf-timeline li[data-node="send_message_2"]').first.click()
+    expect(node(page, "send_message_2")).to_have_class(re.compile(r"\btf-highlight\b"))
+    kit.screenshot(page, "preview")
+
+    # save and publish
+    page.locator("#tf-publish").click()
+    expect(page.locator("#tf-status")).to_have_text("已发布为 v1")
+    r = httpx.get(f"{live_server.url}/api/flows/{FLOW_ID}", cookies=dict(
+        (c["name"], c["value"]) for c in page.context.cookies()))
+    saved = r.json()
+    assert saved["flow"]["current_version"] == 1 and saved["problems"] == []
+    stored = saved["document"]
+    assert "drawflow" not in json.dumps(stored) and stored["schema"] == "tideflow/flow@1"
+    assert {(e["from"], e.get("port", "out"), e["to"]) for e in stored["edges"]} == _edges(page)
+    assert all(set(n["ui"]) == {"x", "y"} for n in stored["nodes"])
+
+    page.locator("#tf-tab-versions").click()
+    expect(page.locator("#tf-versions table")).to_contain_text("v1")
+    page.locator("#tf-tab-props").click()
+    node(page, "send_message").click()
+    expect(page.locator('form.tf-form[data-node="send_message"] .tf-bubble')).to_be_visible()
+    page.locator(".tf-palette").evaluate("el => el.scrollTo(0, 0)")
+    kit.screenshot(page, "editor")
+    assert errors == []
+
+
+def test_keyboard_multiselect_undo_redo_and_live_stats(live_server: kit.LiveServer, page: Page) -> None:
+    seed(live_server.database_url)  # publishes welcome-new-contact v1
+    kit.add_user(live_server.database_url, "mia", "marketer")
+    kit.login(page, live_server.url, "mia", next_path="/flows/welcome-new-contact/edit?lang=en")
+    expect(page.locator(".drawflow-node")).to_have_count(len(_document(page)["nodes"]))
+    count = page.locator(".drawflow-node").count()
+
+    # keyboard: a focused palette item adds its node with Enter
+    page.locator('.tf-pal-item[data-type="wait.delay"]').focus()
+    page.keyboard.press("Enter")
+    expect(page.locator(".drawflow-node")).to_have_count(count + 1)
+    assert "delay" in {n["id"] for n in _document(page)["nodes"]}
+
+    # multi-select with shift-click, delete both with the Delete key
+    node(page, "delay").click()
+    node(page, "wait1").click(modifiers=["Shift"])
+    expect(page.locator("#tf-panel-props")).to_contain_text("2 nodes selected")
+    page.keyboard.press("Delete")
+    expect(page.locator(".drawflow-node")).to_have_count(count - 1)
+    assert not {"delay", "wait1"} & {n["id"] for n in _document(page)["nodes"]}
+    assert not any("wait1" in (e["from"], e["to"]) for e in _document(page)["edges"])
+
+    # undo brings both back with their edges; redo deletes them again; undo once more
+    page.locator("#tf-canvas").click(position={"x": 5, "y": 5})
+    page.keyboard.press("Control+z")
+    expect(page.locator(".drawflow-node")).to_have_count(count + 1)
+    assert ("wait1", "out", "bought") in _edges(page)
+    page.keyboard.press("Control+Shift+z")
+    expect(page.locator(".drawflow-node")).to_have_count(count - 1)
+    page.locator("#tf-undo").click()
+    expect(page.locator(".drawflow-node")).to_have_count(count + 1)
+
+    # moving a multi-selection moves all its nodes by the same offset
+    before = {n["id"]: dict(n["ui"]) for n in _document(page)["nodes"]}
+    node(page, "start").click()
+    node(page, "hello").click(modifiers=["Shift"])
+    box = node(page, "start").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + 60, box["y"] + 20)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 60, box["y"] + 120, steps=5)
+    page.mouse.up()
+    after = {n["id"]: dict(n["ui"]) for n in _document(page)["nodes"]}
+    moved = after["start"]["y"] - before["start"]["y"]
+    assert moved > 50 and after["hello"]["y"] - before["hello"]["y"] == pytest.approx(moved, abs=1)
+    assert after["wait1"] == before["wait1"]
+
+    # a switch gets one output port per case, named in its form (rows added in the browser)
+    page.locator('.tf-pal-item[data-type="logic.switch"]').focus()
+    page.keyboard.press("Enter")
+    form = page.locator('form.tf-form[data-node="switch"]')
+    expect(form).to_be_visible()
+    for i, (port, expr) in enumerate([("svip", "customer.vip_level >= 3"), ("vip", "customer.vip_level >= 1")]):
+        form.locator("[data-add-row]").click()
+        form.locator(f'[name="cases.{i}.port"]').fill(port)
+        form.locator(f'[name="cases.{i}.expr"]').fill(expr)
+    expect(form.locator("#f-cases-1-expr-check")).to_contain_text("✓")
+    form.locator("button[type=submit]").click()
+    expect(node(page, "switch").locator(".output")).to_have_count(3)
+    labels = node(page, "switch").locator(".output").evaluate_all("els => els.map(e => e.dataset.port)")
+    assert labels == ["svip", "vip", "default"]
+
+    # flow settings come from FlowSettings' schema, like node forms
+    page.locator("#tf-settings").click()
+    settings = page.locator('form.tf-form[data-kind="settings"]')
+    settings.locator('[name="settings.goal.within"]').fill("P30D")
+    settings.locator("button[type=submit]").click()
+    page.wait_for_function("() => window.tideflowEditor.document.settings.goal.within === 'P30D'")
+
+    # live statistics: counters of the published version appear and refresh without a reload
+    page.locator("#tf-stats").click()
+    expect(node(page, "hello").locator(".tf-node-stats")).to_contain_text("in 0")
+    with transaction(live_server.database_url) as db:
+        db.add_all([models.NodeStat(flow_id="welcome-new-contact", version=1, node_id="hello", metric="entered",
+                                    port="", count=12),
+                    models.NodeStat(flow_id="welcome-new-contact", version=1, node_id="bought", metric="left",
+                                    port="yes", count=5)])
+    expect(node(page, "hello").locator(".tf-node-stats")).to_contain_text("in 12", timeout=10_000)
+    expect(node(page, "bought").locator('.output[data-port="yes"]')).to_have_attribute("data-label", "yes 5")
+    page.locator("#tf-tab-funnel").click()
+    expect(page.locator("#tf-funnel .tf-funnel")).to_contain_text("12")
+
+
+def test_read_only_and_forbidden(live_server: kit.LiveServer, page: Page) -> None:
+    seed(live_server.database_url)
+    kit.add_user(live_server.database_url, "fay", "finance")
+    kit.add_user(live_server.database_url, "ada", "agent")
+    kit.login(page, live_server.url, "fay", next_path="/flows/welcome-new-contact/edit")
+    expect(page.locator(".tf-readonly-note")).to_be_visible()
+    expect(page.locator("#tf-save")).to_have_count(0)
+    expect(page.locator(".tf-pal-item").first).to_be_disabled()
+    node(page, "hello").click()
+    expect(page.locator('form.tf-form[data-node="hello"] [name="template"]')).to_be_disabled()
+    page.context.clear_cookies()
+    kit.login(page, live_server.url, "ada")
+    response = page.goto(f"{live_server.url}/flows/welcome-new-contact/edit")
+    assert response is not None and response.status == 403
+    expect(page.locator("h1")).to_contain_text("agent")
+
+
+def test_roll_back_from_the_versions_drawer(live_server: kit.LiveServer, page: Page) -> None:
+    seed(live_server.database_url)  # welcome-new-contact v1
+    kit.add_user(live_server.database_url, "mia", "marketer")
+    kit.login(page, live_server.url, "mia", next_path="/flows/welcome-new-contact/edit")
+    page.evaluate("() => { window.tideflowEditor.document.nodes.find(n => n.id === 'hello').config.template ="
+                  " '新的欢迎语 {{ customer.name }}'; }")
+    page.evaluate("() => window.tideflowEditor.publish()")
+    expect(page.locator("#tf-status")).to_have_text("已发布为 v2")
+    page.locator("#tf-tab-versions").click()
+    expect(page.locator("#tf-versions")).to_contain_text("v2")
+    page.locator("#tf-versions .tf-compare button[type=submit]").click()
+    expect(page.locator("#tf-diff")).to_contain_text("新的欢迎语")  # v1 → v2: the welcome text changed
+    page.on("dialog", lambda dialog: dialog.accept())
+    with page.expect_navigation():
+        page.locator('#tf-versions [data-rollback="1"]').click()
+    expect(page.locator("#tf-flow-state")).to_contain_text("v3")  # rolled back by publishing v1 again as v3
+    hello = page.evaluate("() => window.tideflowEditor.document.nodes.find(n => n.id === 'hello').config.template")
+    assert "新的欢迎语" not in hello
