@@ -147,6 +147,11 @@ def run_instant(flow: dict[str, Any], customer_id: str, run_key: str, stats: lis
                 else:
                     return "failed"
             else:
+                if result.get("defer_until"):
+                    # a bulk run cannot wait per customer: the broadcast itself waits out the flow's
+                    # quiet hours; a customer whose own timezone is still quiet is left for the next run
+                    stats.append([node_id, "deferred", "", 1])
+                    return "deferred"
                 port = str(result.get("port") or "out")
                 ctx = None
         stats.append([node_id, "left", port, 1])
@@ -236,6 +241,14 @@ class BroadcastWorkflow:
             inp.run_key = workflow.now().astimezone(tz).date().isoformat()
         size = int(inp.flow["nodes"][inp.flow["trigger"]]["config"].get("batch_size") or inp.page_size)
         retry = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=2))
+        quiet = inp.flow["settings"].get("quiet_hours")
+        if quiet and cursor is None and workflow.patched("broadcast-quiet-hours-v1"):
+            from engine.policies import quiet_until
+
+            until = quiet_until(workflow.now(), str(inp.flow["settings"].get("timezone") or "UTC"),
+                                quiet["start"], quiet["end"])
+            if until is not None:  # a broadcast starts when the flow's quiet hours end
+                await workflow.sleep(until - workflow.now())
         for _ in range(50):
             page = await workflow.execute_activity(
                 "broadcast.page", args=[inp.flow, cursor, size], start_to_close_timeout=PAGE_TIMEOUT,
