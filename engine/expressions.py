@@ -22,6 +22,7 @@ from typing import Any
 from jinja2 import ChainableUndefined, TemplateSyntaxError, meta, nodes, pass_context
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.filters import do_format, do_indent
+from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 #: Names an expression or template may refer to.
@@ -174,22 +175,47 @@ def _check_source(source: str) -> None:
         raise ExpressionError(f"is {len(source)} characters long; the limit is {MAX_SOURCE}")
 
 
-def _check_names(ast: nodes.Template) -> None:
-    unknown = sorted(meta.find_undeclared_variables(ast) - CONTEXT_NAMES - set(_ENV.globals))
+def _unknown(names: set[str]) -> None:
+    unknown = sorted(names - CONTEXT_NAMES - set(_ENV.globals))
     if unknown:
         allowed = ", ".join(sorted(CONTEXT_NAMES))
         raise ExpressionError(f"unknown name {', '.join(repr(n) for n in unknown)}; use one of {allowed}")
 
 
+def _loaded_names(node: nodes.Node) -> set[str]:
+    found = [node, *node.find_all(nodes.Name)] if isinstance(node, nodes.Name) else node.find_all(nodes.Name)
+    return {n.name for n in found if isinstance(n, nodes.Name) and n.ctx == "load"}
+
+
+@lru_cache(maxsize=8192)
+def check(source: str, kind: str = "expression") -> None:
+    """Parse an expression (or template) and check the names it uses, without compiling it to code:
+    what validation needs, at a fraction of the cost. Raises :class:`ExpressionError`."""
+    _check_source(source)
+    try:
+        if kind == "template":
+            ast = _ENV.parse(source)
+            # statements ({% for %}, {% set %}) bind names of their own: let Jinja work out what is free
+            _unknown(set(meta.find_undeclared_variables(ast)) if "{%" in source else _loaded_names(ast))
+            return
+        if not source.strip():
+            raise ExpressionError("is empty; write an expression such as 'customer.orders_count > 0'")
+        parser = Parser(_ENV, source, state="variable")
+        expr = parser.parse_expression()
+        if not parser.stream.eos:
+            raise TemplateSyntaxError(f"unexpected '{parser.stream.current.value}' after the expression",
+                                      parser.stream.current.lineno)
+        _unknown(_loaded_names(expr))
+    except TemplateSyntaxError as exc:
+        where = f" on line {exc.lineno}" if kind == "template" else ""
+        raise ExpressionError(f"syntax error{where}: {exc.message}") from None
+
+
 @lru_cache(maxsize=4096)
 def compile_expression(source: str) -> Any:
     """Compile an expression; raise :class:`ExpressionError` naming the problem."""
-    _check_source(source)
-    if not source.strip():
-        raise ExpressionError("is empty; write an expression such as 'customer.orders_count > 0'")
+    check(source, "expression")
     try:
-        ast = _ENV.parse("{{ (" + source + ") }}")
-        _check_names(ast)
         return _ENV.compile_expression(source, undefined_to_none=False)
     except TemplateSyntaxError as exc:
         raise ExpressionError(f"syntax error: {exc.message}") from None
@@ -198,10 +224,8 @@ def compile_expression(source: str) -> Any:
 @lru_cache(maxsize=4096)
 def compile_template(source: str) -> Any:
     """Compile a message template; raise :class:`ExpressionError` naming the problem."""
-    _check_source(source)
+    check(source, "template")
     try:
-        ast = _ENV.parse(source)
-        _check_names(ast)
         return _ENV.from_string(source)
     except TemplateSyntaxError as exc:
         raise ExpressionError(f"syntax error on line {exc.lineno}: {exc.message}") from None

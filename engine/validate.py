@@ -87,7 +87,7 @@ def _marked_strings(model: BaseModel, path: str = "") -> Iterator[tuple[str, str
 def check_expression(source: str, kind: str) -> str | None:
     """The compile error of an expression or template, or None."""
     try:
-        (expressions.compile_template if kind == "template" else expressions.compile_expression)(source)
+        expressions.check(source, kind)
     except expressions.ExpressionError as exc:
         return str(exc)
     return None
