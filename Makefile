@@ -21,8 +21,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# browser tests run in a process of their own: Playwright's sync API keeps an event loop running
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -m "not browser" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -m browser $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -10,7 +10,7 @@ import pytest
 
 from engine.db.session import upgrade
 
-pytest_plugins = ["tests.pg_fixtures"]
+pytest_plugins = ["tests.pg_fixtures", "tests.e2e.browser"]
 
 
 @pytest.fixture

@@ -4,17 +4,17 @@ live on a free port, logging in through the real login form, and screenshots for
 Chromium is the distribution's (``/usr/bin/chromium``, installed by ``.ci/run`` with apt when missing);
 Playwright never downloads a browser of its own. Everything runs headless, so CI needs no display.
 
-The fixtures live here; a test module picks the ones it uses by assigning them, which pytest
-registers under the assigned name (no unused-import noise)::
+The fixtures live here and are registered once for the whole suite (``pytest_plugins`` in
+tests/conftest.py), so the session's one Chromium is shared by every browser test. Browser tests run in
+their own pytest process (see the Makefile): Playwright's sync API keeps an event loop running in the
+main thread for the session, which asyncio tests cannot share. A module looks like::
 
     import pytest
     from designer import pages
     from tests.e2e import browser as kit
 
     pytestmark = pytest.mark.browser
-    chromium = kit.chromium          # session: one browser for the whole run
-    page = kit.page                  # function: a fresh 1280×800 context and page
-    live_server = kit.live_server    # function: the app on a free port, over the test's database
+    # fixtures: chromium (session), page (a fresh 1280×800 page), live_server (the app on a free port)
 
     @pytest.fixture
     def live_routers() -> list[APIRouter]:   # what to mount besides designer.app's own routes
@@ -149,6 +149,8 @@ def add_user(database_url: str, username: str, role: str, password: str = PASSWO
 
 def login(page: Page, base_url: str, username: str, password: str = PASSWORD, next_path: str = "/") -> None:
     """Log in through the real login form and wait until the browser has left it."""
+    # leave the current page first: its scripts (polling, redirects on 401) must not race our navigation
+    page.goto("about:blank")
     page.goto(f"{base_url}/login?next={next_path}")
     page.locator("#username").fill(username)
     page.locator("#password").fill(password)

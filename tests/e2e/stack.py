@@ -227,8 +227,11 @@ class E2EStack:
         return proc
 
     def wait_temporal(self, timeout: float = 60) -> None:
-        wait_until(lambda: self._check_alive("temporal") or port_open(self.temporal_port), timeout,
-                   f"Temporal on port {self.temporal_port}")
+        def listening() -> bool:
+            self._check_alive("temporal")
+            return port_open(self.temporal_port)
+
+        wait_until(listening, timeout, f"Temporal on port {self.temporal_port}")
 
     def start_worker(self, wait: bool = True, timeout: float = 60) -> subprocess.Popen[bytes]:
         """``tideflow worker``; with ``wait``, until it says it is ready (polling its task queue)."""

@@ -18,9 +18,6 @@ from tests.e2e import browser as kit
 from tideflow.demo import seed
 
 pytestmark = pytest.mark.browser
-chromium = kit.chromium
-page = kit.page
-live_server = kit.live_server
 
 
 @pytest.fixture

@@ -122,7 +122,7 @@ def test_worker_killed_mid_flight_loses_and_duplicates_nothing(stack: E2EStack, 
     def all_completed() -> bool:
         by_status = stack.api("GET", "/api/journeys", params={"flow": FLOW_ID, "limit": 1})["by_status"]
         assert not set(by_status) - {"running", "waiting", "completed"}, by_status
-        return by_status.get("completed") == N
+        return bool(by_status.get("completed") == N)
 
     try:
         wait_until(all_completed, COMPLETE_TIMEOUT, f"{N} completed journeys", every=1)
