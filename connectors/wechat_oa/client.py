@@ -26,7 +26,6 @@ Errcodes: ``40001`` / ``40014`` / ``42001`` (invalid or expired token) fetch a n
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ from typing import Any
 import httpx
 
 from connectors.wecom.api_errors import ApiError, ApiRejected, ApiRetryable
-from connectors.wecom.transport import DEFAULT_MAX_WAIT, DEFAULT_TIMEOUT, PlatformClient, errcode_of
+from connectors.wecom.transport import DEFAULT_MAX_WAIT, DEFAULT_TIMEOUT, PlatformClient, SharedClients, errcode_of
 
 DEFAULT_API_BASE = "https://api.weixin.qq.com"
 MAX_TEXT_BYTES = 2048
@@ -194,29 +193,17 @@ def template_data(data: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     return out
 
 
-_shared: dict[tuple[str, str], tuple[str, WeChatOAClient]] = {}
-_shared_lock = threading.Lock()
+_shared: SharedClients[WeChatOAClient] = SharedClients()
 
 
 def shared_client(app_id: str, app_secret: str, *, api_base: str = DEFAULT_API_BASE,
                   rate_per_second: float = 10.0) -> WeChatOAClient:
-    """The process-wide client of this account (one token cache, one rate limiter)."""
-    fingerprint = hashlib.sha256(f"{app_secret}\x1f{rate_per_second}".encode()).hexdigest()
-    key = (api_base.rstrip("/"), app_id)
-    with _shared_lock:
-        found = _shared.get(key)
-        if found is not None and found[0] == fingerprint:
-            return found[1]
-        client = WeChatOAClient(app_id, app_secret, api_base=api_base, rate_per_second=rate_per_second)
-        _shared[key] = (fingerprint, client)
-    if found is not None:
-        found[1].close()
-    return client
+    """The process-wide client of this account (one token cache, one rate limiter); a changed secret
+    or rate replaces it."""
+    return _shared.get(api_base, app_id, app_secret, rate_per_second,
+                       lambda: WeChatOAClient(app_id, app_secret, api_base=api_base, rate_per_second=rate_per_second))
 
 
 def reset_shared_clients() -> None:
-    with _shared_lock:
-        clients = [c for _, c in _shared.values()]
-        _shared.clear()
-    for client in clients:
-        client.close()
+    """Close and forget every shared client (tests; a reconfiguration)."""
+    _shared.reset()

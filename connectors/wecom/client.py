@@ -44,7 +44,7 @@ from connectors.wecom.api_errors import (
     WelcomeCodeUnusable,
     wecom_error,
 )
-from connectors.wecom.transport import DEFAULT_MAX_WAIT, DEFAULT_TIMEOUT, PlatformClient, errcode_of
+from connectors.wecom.transport import DEFAULT_MAX_WAIT, DEFAULT_TIMEOUT, PlatformClient, SharedClients, errcode_of
 
 DEFAULT_API_BASE = "https://qyapi.weixin.qq.com"
 #: a welcome_code may be used within 20 seconds of the callback that carried it, once
@@ -317,33 +317,17 @@ def _tag_group(group: dict[str, Any]) -> CorpTagGroup:
 
 # -- one client per account per process ---------------------------------------------------------------
 
-_shared: dict[tuple[str, str], tuple[str, WeComClient]] = {}
-_shared_lock = threading.Lock()
+_shared: SharedClients[WeComClient] = SharedClients()
 
 
 def shared_client(corp_id: str, secret: str, *, api_base: str = DEFAULT_API_BASE,
                   rate_per_second: float = 10.0) -> WeComClient:
-    """The process-wide client of this corp (same token cache, same rate limiter for every thread).
-
-    A changed secret, rate or api_base replaces the client.
-    """
-    fingerprint = hashlib.sha256(f"{secret}\x1f{rate_per_second}".encode()).hexdigest()
-    key = (api_base.rstrip("/"), corp_id)
-    with _shared_lock:
-        found = _shared.get(key)
-        if found is not None and found[0] == fingerprint:
-            return found[1]
-        client = WeComClient(corp_id, secret, api_base=api_base, rate_per_second=rate_per_second)
-        _shared[key] = (fingerprint, client)
-    if found is not None:
-        found[1].close()
-    return client
+    """The process-wide client of this corp (one token cache, one rate limiter); a changed secret
+    or rate replaces it."""
+    return _shared.get(api_base, corp_id, secret, rate_per_second,
+                       lambda: WeComClient(corp_id, secret, api_base=api_base, rate_per_second=rate_per_second))
 
 
 def reset_shared_clients() -> None:
     """Close and forget every shared client (tests; a reconfiguration)."""
-    with _shared_lock:
-        clients = [c for _, c in _shared.values()]
-        _shared.clear()
-    for client in clients:
-        client.close()
+    _shared.reset()

@@ -13,18 +13,26 @@ secret, for WeCom's gettoken).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import httpx
 
 from connectors.wecom.api_errors import ApiError, ApiRejected, ApiRetryable
 from connectors.wecom.ratelimit import TokenBucket
 from connectors.wecom.tokens import AccessTokenCache
+
+
+class _Closeable(Protocol):
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=_Closeable)
 
 log = logging.getLogger(__name__)
 
@@ -167,3 +175,34 @@ def errcode_of(data: Mapping[str, Any]) -> int:
         return int(value)
     except (TypeError, ValueError):
         return -1
+
+
+class SharedClients(Generic[C]):
+    """One client per account per process (one token cache, one rate limiter for every thread);
+    a changed secret or rate replaces it. Used by the WeCom and WeChat OA connectors alike."""
+
+    def __init__(self) -> None:
+        self._clients: dict[tuple[str, str], tuple[str, C]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, api_base: str, account: str, secret: str, rate_per_second: float,
+            make: Callable[[], C]) -> C:
+        fingerprint = hashlib.sha256(f"{secret}\x1f{rate_per_second}".encode()).hexdigest()
+        key = (api_base.rstrip("/"), account)
+        with self._lock:
+            found = self._clients.get(key)
+            if found is not None and found[0] == fingerprint:
+                return found[1]
+            client = make()
+            self._clients[key] = (fingerprint, client)
+        if found is not None:
+            found[1].close()
+        return client
+
+    def reset(self) -> None:
+        """Close and forget every shared client (tests; a reconfiguration)."""
+        with self._lock:
+            clients = [c for _, c in self._clients.values()]
+            self._clients.clear()
+        for client in clients:
+            client.close()

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
+
+from sqlalchemy import select
+
+from engine import flows as flowsvc
+from engine.customers import resolve
+from engine.db import models
+from engine.db.session import session_factory, transaction
 
 
 def flow(flow_id: str, nodes: list[tuple[str, str, dict[str, Any]]], edges: list[tuple[str, str, str]],
@@ -29,3 +37,23 @@ WELCOME = flow(
      ("bought", "no", "coupon"), ("coupon", "out", "waitorder"), ("waitorder", "event", "thanks")],
     exit_on=[{"event": "customer.unsubscribed"}],
 )
+
+
+def publish(db_url: str, document: dict[str, Any]) -> dict[str, Any]:
+    """Save and publish a flow document; the compiled version."""
+    with transaction(db_url) as db:
+        flowsvc.save_draft(db, document, "test")
+        return dict(flowsvc.publish(db, document["id"], "test").compiled)
+
+
+def customer(db_url: str, name: str = "张三", **attributes: Any) -> str:
+    """A new customer with these attributes."""
+    with transaction(db_url) as db:
+        return resolve(db, {"external_id": uuid.uuid4().hex}, name, attributes)
+
+
+def messages(db_url: str, customer_id: str) -> list[str]:
+    """The texts of the messages recorded for a customer, oldest first."""
+    with session_factory(db_url)() as db:
+        return [m.content for m in db.scalars(select(models.Message).where(models.Message.customer_id == customer_id)
+                                              .order_by(models.Message.id))]

@@ -13,32 +13,15 @@ from sqlalchemy import select
 from temporalio.client import WorkflowHandle
 
 from engine import flows as flowsvc
-from engine.customers import resolve
 from engine.db import models
-from engine.db.session import session_factory, transaction
+from engine.db.session import session_factory
 from engine.runtime import JOURNEY_WORKFLOW, JourneyInput
 from engine.worker import build_worker
-from tests.engine.flowkit import WELCOME, flow
+from tests.engine.flowkit import WELCOME, customer, flow, messages, publish
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 RECORD = os.environ.get("TIDEFLOW_RECORD_HISTORIES") == "1"
 
-
-def publish(db_url: str, document: dict[str, Any]) -> dict[str, Any]:
-    with transaction(db_url) as db:
-        flowsvc.save_draft(db, document, "test")
-        return dict(flowsvc.publish(db, document["id"], "test").compiled)
-
-
-def customer(db_url: str, name: str = "张三", **attributes: Any) -> str:
-    with transaction(db_url) as db:
-        return resolve(db, {"external_id": uuid.uuid4().hex}, name, attributes)
-
-
-def messages(db_url: str, customer_id: str) -> list[str]:
-    with session_factory(db_url)() as db:
-        return [m.content for m in db.scalars(select(models.Message).where(models.Message.customer_id == customer_id)
-                                              .order_by(models.Message.id))]
 
 
 async def start(env: Any, queue: str, compiled: dict[str, Any], cid: str, entry: str = "wecom.contact_added",

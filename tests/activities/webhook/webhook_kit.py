@@ -12,14 +12,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from connectors.webhook.signing import SIGNATURE_HEADER, WebhookSignatureError, verify_signature
-from engine import flows as flowsvc
-from engine.customers import resolve
-from engine.db import models
-from engine.db.session import session_factory, transaction
 from engine.runtime import ActionRequest
+from tests.engine.flowkit import customer as customer
+from tests.engine.flowkit import messages as messages
+from tests.engine.flowkit import publish as publish
 
 SECRET_ENV = "TIDEFLOW_WEBHOOK_SECRET_TEST"
 SECRET = "s3cr3t-value-that-must-not-leak"
@@ -146,22 +144,6 @@ def secret(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv(SECRET_ENV, SECRET)
     return SECRET
 
-
-def publish(db_url: str, document: dict[str, Any]) -> dict[str, Any]:
-    with transaction(db_url) as db:
-        flowsvc.save_draft(db, document, "test")
-        return dict(flowsvc.publish(db, document["id"], "test").compiled)
-
-
-def customer(db_url: str, name: str = "张三", **attributes: Any) -> str:
-    with transaction(db_url) as db:
-        return resolve(db, {"external_id": uuid.uuid4().hex}, name, attributes)
-
-
-def messages(db_url: str, customer_id: str) -> list[str]:
-    with session_factory(db_url)() as db:
-        return [m.content for m in db.scalars(select(models.Message).where(models.Message.customer_id == customer_id)
-                                              .order_by(models.Message.id))]
 
 
 def request(config: dict[str, Any], customer_id: str | None = None, key: str | None = None,
