@@ -10,8 +10,6 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from engine.registry import default_registry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,8 +55,7 @@ console.log(JSON.stringify(out));
 
 
 def _run() -> dict[str, Any]:
-    if NODE is None:
-        pytest.skip("Node.js is not installed")
+    assert NODE is not None, "Node.js is needed for this test: .ci/run installs it (apt-get install nodejs)"
     types = {d["type"]: {"ports": d["ports"]} for d in default_registry().describe()}
     script = SCRIPT % {"adapter": json.dumps(ADAPTER.as_uri()), "doc": json.dumps(WELCOME, ensure_ascii=False),
                        "types": json.dumps(types)}
