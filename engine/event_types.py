@@ -34,6 +34,7 @@ EVENT_TYPES: dict[str, dict[str, str]] = {
     "order.cancelled": {"zh-CN": "订单取消", "en": "Order cancelled"},
     "refund.requested": {"zh-CN": "申请退款", "en": "Refund requested"},
     "refund.completed": {"zh-CN": "退款完成", "en": "Refund completed"},
+    "refund.rejected": {"zh-CN": "退款关闭", "en": "Refund rejected or withdrawn"},
     "coupon.redeemed": {"zh-CN": "核销优惠券", "en": "Coupon redeemed"},
     "survey.answered": {"zh-CN": "提交问卷", "en": "Survey answered"},
     "ticket.created": {"zh-CN": "工单创建", "en": "Ticket created"},

@@ -297,3 +297,54 @@ class ConnectorConfig(Base):
     secrets: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Order(Base):
+    """The canonical order table: one row per shop order, whichever platform sent it.
+
+    Filled from ``order.*`` events (connectors/canonical.py) by the order-book hook; settlement
+    collects from here with SQL aggregation. ``status`` only moves forward; ``refunded_fen`` sums the
+    completed refunds of the order.
+    """
+
+    __tablename__ = "orders"
+    __table_args__ = (UniqueConstraint("channel", "shop", "order_id", name="uq_orders_channel_shop_order"),
+                      Index("ix_orders_paid_at_shop", "paid_at", "shop"))
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    shop: Mapped[str] = mapped_column(String(80))
+    order_id: Mapped[str] = mapped_column(String(80))
+    source: Mapped[str] = mapped_column(String(60))
+    customer_id: Mapped[str | None] = mapped_column(String(40), index=True, nullable=True)
+    status: Mapped[str] = mapped_column(String(20))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    refunded_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    items: Mapped[list[Any]] = mapped_column(default=list)
+    attribution: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    paid_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Refund(Base):
+    """A refund (or refund request) of a shop order, from ``refund.*`` events."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (UniqueConstraint("channel", "shop", "refund_id", name="uq_refunds_channel_shop_refund"),
+                      Index("ix_refunds_order", "channel", "shop", "order_id"))
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    shop: Mapped[str] = mapped_column(String(80))
+    refund_id: Mapped[str] = mapped_column(String(80))
+    order_id: Mapped[str] = mapped_column(String(80))
+    source: Mapped[str] = mapped_column(String(60))
+    customer_id: Mapped[str | None] = mapped_column(String(40), index=True, nullable=True)
+    status: Mapped[str] = mapped_column(String(20))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

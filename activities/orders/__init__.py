@@ -1,0 +1,1 @@
+"""The order book: canonical ``order.*`` and ``refund.*`` events kept as rows (orders, refunds)."""
