@@ -76,5 +76,9 @@ class Connector:
     def inbound(self, request: InboundRequest, settings: Any, secrets: Any) -> InboundReply:
         raise LookupError(f"{self.kind} takes no inbound deliveries")
 
+    def delivers(self, settings: Any) -> bool:
+        """Whether this configuration can send messages (an inbound-only set-up answers False)."""
+        return bool(self.channels)
+
     def deliver(self, message: OutboundMessage, settings: Any, secrets: Any) -> str:
         raise LookupError(f"{self.kind} delivers no messages")

@@ -45,14 +45,19 @@ def load(db: Session, connector_id: str) -> LoadedConnector | None:
 
 
 def for_channel(db: Session, channel: str) -> LoadedConnector | None:
-    """The first enabled connector (by id) that delivers ``channel``."""
+    """The first enabled connector (by id) that delivers ``channel`` with its configuration (a webhook
+    connector set up for inbound deliveries only is passed over)."""
     kinds = [k for k, cls in connector_classes().items() if channel in getattr(cls, "channels", ())]
     if not kinds:
         return None
-    row_id = db.scalar(select(models.ConnectorConfig.id).where(models.ConnectorConfig.kind.in_(kinds),
-                                                               models.ConnectorConfig.enabled.is_(True))
-                       .order_by(models.ConnectorConfig.id).limit(1))
-    return load(db, row_id) if row_id else None
+    row_ids = db.scalars(select(models.ConnectorConfig.id).where(models.ConnectorConfig.kind.in_(kinds),
+                                                                 models.ConnectorConfig.enabled.is_(True))
+                         .order_by(models.ConnectorConfig.id))
+    for row_id in row_ids:
+        loaded = load(db, row_id)
+        if loaded is not None and loaded.connector.delivers(loaded.settings):
+            return loaded
+    return None
 
 
 def save(db: Session, connector_id: str, kind: str, name: str, settings: dict[str, Any],

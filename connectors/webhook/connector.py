@@ -154,6 +154,9 @@ class WebhookConnector(Connector):
         return InboundReply(events=events, status=200, body=json.dumps({"received": len(events)}),
                             content_type="application/json")
 
+    def delivers(self, settings: Any) -> bool:
+        return bool(settings.url)
+
     def deliver(self, message: OutboundMessage, settings: Any, secrets: Any) -> str:
         if not settings.url:
             raise WebhookDeliveryError("this webhook connector has no url, so the webhook channel has nowhere to "
