@@ -1,4 +1,6 @@
-"""抖店 (Douyin shop) connector. The protocol layer: API request signing and push verification."""
+"""抖店 (Douyin shop) connector: API request signing and push verification (``signing``), push parsing and
+normalising to canonical order/refund events (``inbound``), the open API client (``client``) and the
+connector (``connector``)."""
 
 from connectors.douyin.signing import (
     DouyinSignatureError,

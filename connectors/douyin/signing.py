@@ -22,7 +22,8 @@ sample code in Go, Java and PHP describe it:
 
 Push verification (消息推送): each push carries the headers ``app-id`` and ``event-sign`` with
 ``event-sign = MD5(app_key + raw body + app_secret)`` in lower-case hex, computed over the body bytes
-exactly as received.
+exactly as received. A push whose ``event-sign-method`` header says ``hmac-sha256`` is signed with
+HMAC-SHA256 (key ``app_secret``) over the same text.
 
 No published input/output vector could be found for either (the guide points to an online signing
 tool instead); the tests pin the exact string to sign and digests computed by an independent
@@ -81,14 +82,20 @@ def sign_request(
     raise ValueError(f"unknown 抖店 sign_method {sign_method!r}; allowed: 'hmac-sha256', 'md5'")
 
 
-def compute_event_sign(app_key: str, app_secret: str, body: bytes) -> str:
-    """``event-sign`` of a push body: MD5 hex of ``app_key + body + app_secret``."""
+def compute_event_sign(app_key: str, app_secret: str, body: bytes, method: SignMethod = "md5") -> str:
+    """``event-sign`` of a push body: MD5 hex of ``app_key + body + app_secret`` (the default), or with
+    ``event-sign-method: hmac-sha256`` the HMAC-SHA256 (key ``app_secret``) of that same text."""
     data = app_key.encode("utf-8") + body + app_secret.encode("utf-8")
-    return hashlib.md5(data).hexdigest()  # noqa: S324 - MD5 is what the push protocol specifies
+    if method == "hmac-sha256":
+        return hmac.new(app_secret.encode("utf-8"), data, hashlib.sha256).hexdigest()
+    if method == "md5":
+        return hashlib.md5(data).hexdigest()  # noqa: S324 - MD5 is what the push protocol specifies
+    raise DouyinSignatureError(f"unknown event-sign-method {str(method)[:20]!r}; allowed: 'md5', 'hmac-sha256'")
 
 
 def verify_event_sign(
-    app_key: str, app_secret: str, body: bytes, event_sign: str, *, app_id: str | None = None
+    app_key: str, app_secret: str, body: bytes, event_sign: str, *, app_id: str | None = None,
+    method: SignMethod = "md5",
 ) -> None:
     """Raise :class:`DouyinSignatureError` unless the push is signed for this app (constant time).
 
@@ -100,9 +107,10 @@ def verify_event_sign(
             f"the push is for app-id {app_id.strip()!r}, not this app's app_key: route pushes by "
             "their app-id header, or check which app's push URL points here"
         )
-    expected = compute_event_sign(app_key, app_secret, body).encode("ascii")
+    expected = compute_event_sign(app_key, app_secret, body, method).encode("ascii")
     if not hmac.compare_digest(expected, event_sign.strip().lower().encode("utf-8")):
+        digest = "MD5" if method == "md5" else "HMAC-SHA256"
         raise DouyinSignatureError(
-            "event-sign does not match MD5(app_key + body + app_secret): check the app_secret, and verify "
+            f"event-sign does not match {digest}(app_key + body + app_secret): check the app_secret, and verify "
             "the raw body bytes as received, before any JSON parsing or re-encoding"
         )

@@ -169,3 +169,17 @@ def test_push_for_another_app() -> None:
 
 def test_error_is_a_signature_verification_error() -> None:
     assert issubclass(DouyinSignatureError, SignatureVerificationError)
+
+
+PUSH_HMAC_SIGN = "24665e8ae7c28d96411f4f934cca1ac8086b5122395786c6b5e27b9323f7a82e"  # openssl dgst -sha256 -hmac
+
+
+def test_event_sign_with_the_hmac_sha256_method() -> None:
+    assert compute_event_sign(APP_KEY, APP_SECRET, PUSH_BODY, "hmac-sha256") == PUSH_HMAC_SIGN
+    verify_event_sign(APP_KEY, APP_SECRET, PUSH_BODY, PUSH_HMAC_SIGN, method="hmac-sha256")
+    with pytest.raises(DouyinSignatureError, match="HMAC-SHA256"):
+        verify_event_sign(APP_KEY, APP_SECRET, PUSH_BODY, PUSH_SIGN, method="hmac-sha256")
+    with pytest.raises(DouyinSignatureError, match="MD5"):
+        verify_event_sign(APP_KEY, APP_SECRET, PUSH_BODY, PUSH_HMAC_SIGN)
+    with pytest.raises(DouyinSignatureError, match="event-sign-method"):
+        compute_event_sign(APP_KEY, APP_SECRET, PUSH_BODY, cast(Any, "sha1"))

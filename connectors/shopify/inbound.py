@@ -1,0 +1,173 @@
+"""Shopify webhooks → canonical order and refund events. Pure: no I/O.
+
+A webhook is a JSON body with the headers ``X-Shopify-Topic`` (``orders/paid`` …),
+``X-Shopify-Shop-Domain`` (``shop.myshopify.com``), ``X-Shopify-Webhook-Id`` (the same on every
+redelivery of one webhook), ``X-Shopify-Hmac-Sha256`` and ``X-Shopify-Triggered-At``.
+
+Amounts are decimal strings in the shop's currency (``"199.00"``); they become integer minor units
+(fen for CNY, cents for USD/EUR, whole yen for JPY …) through :class:`~decimal.Decimal`, and the
+event keeps the ``currency``. The event id is ``shopify:<shop>:<webhook id>``: a redelivered webhook
+is a duplicate, while each topic is its own event.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final, Literal
+
+from connectors.canonical import CanonicalOrder, CanonicalRefund, OrderItem, order_event, refund_event
+from connectors.errors import ConnectorProtocolError
+
+CHANNEL: Final = "shopify"
+ORDER_TOPICS: Final[dict[str, str]] = {
+    "orders/create": "created",
+    "orders/paid": "paid",
+    "orders/fulfilled": "shipped",
+    "orders/cancelled": "cancelled",
+}
+REFUND_TOPICS: Final[dict[str, Literal["requested", "completed", "rejected"]]] = {"refunds/create": "completed"}
+#: ISO 4217 currencies whose minor unit is not 1/100 (Shopify sends their amounts with these decimals)
+ZERO_DECIMALS: Final = frozenset({"BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX",
+                                  "VND", "VUV", "XAF", "XOF", "XPF"})
+THREE_DECIMALS: Final = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"})
+PHONE: Final = re.compile(r"^\+?[0-9][0-9\s\-()]{5,18}$")
+EMAIL: Final = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+DOMAIN: Final = re.compile(r"^[a-z0-9][a-z0-9\-]*\.myshopify\.com$")
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+def exponent(currency: str) -> int:
+    """Decimal places of ``currency``'s minor unit (2 unless listed)."""
+    if currency in ZERO_DECIMALS:
+        return 0
+    return 3 if currency in THREE_DECIMALS else 2
+
+
+def minor_units(value: Any, currency: str, what: str) -> int:
+    """``"199.00"`` USD → 19900; ``"1200"`` JPY → 1200. Exact (Decimal); a float or extra decimals is an error."""
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        raise ConnectorProtocolError(f"{what} must be a decimal string like \"199.00\"")
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ConnectorProtocolError(f"{what} is not an amount: {str(value)[:40]!r}") from None
+    scaled = amount.scaleb(exponent(currency))
+    if not amount.is_finite() or scaled != scaled.to_integral_value() or scaled < 0:
+        raise ConnectorProtocolError(f"{what} {str(value)[:40]!r} is not a non-negative {currency} amount")
+    return int(scaled)
+
+
+def parse_time(value: Any) -> datetime | None:
+    """Shopify's ISO 8601 times (``2026-11-23T10:00:00-05:00``) → aware datetimes."""
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ConnectorProtocolError(f"time {value[:40]!r} is not ISO 8601") from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def parse_body(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConnectorProtocolError(f"the webhook body is not JSON ({getattr(exc, 'msg', type(exc).__name__)})") \
+            from None
+    if not isinstance(data, dict):
+        raise ConnectorProtocolError("the webhook body must be a JSON object")
+    return data
+
+
+def buyer_identities(order: dict[str, Any]) -> dict[str, str]:
+    """``email``, ``phone`` (when they look like one) and ``shopify_buyer`` (the customer id) of an order."""
+    customer = _obj(order.get("customer"))
+    identities: dict[str, str] = {}
+    email = str(customer.get("email") or order.get("email") or order.get("contact_email") or "").strip()
+    if EMAIL.match(email):
+        identities["email"] = email
+    billing = _obj(order.get("billing_address"))
+    phone = str(customer.get("phone") or order.get("phone") or billing.get("phone") or "").strip()
+    if PHONE.match(phone) and 6 <= len(re.sub(r"\D", "", phone)) <= 15:
+        identities["phone"] = re.sub(r"[\s\-()]", "", phone)
+    if customer.get("id") not in (None, "", 0):
+        identities["shopify_buyer"] = str(customer["id"])
+    if not identities:
+        raise ConnectorProtocolError(f"order {order.get('id')} has no buyer (no customer, email or phone)")
+    return identities
+
+
+def _currency(order: dict[str, Any]) -> str:
+    currency = str(order.get("currency") or order.get("presentment_currency") or "").upper()
+    if not re.fullmatch(r"[A-Z]{3}", currency):
+        raise ConnectorProtocolError("the order has no currency (ISO 4217 code)")
+    return currency
+
+
+def _items(order: dict[str, Any], currency: str) -> list[OrderItem]:
+    items: list[OrderItem] = []
+    for line in order.get("line_items") or []:
+        if not isinstance(line, dict):
+            continue
+        quantity = max(1, int(line.get("quantity") or 1))
+        price = minor_units(line.get("price") or "0", currency, "line_items[].price")
+        discount = minor_units(line.get("total_discount") or "0", currency, "line_items[].total_discount")
+        unit = price - discount // quantity if discount % quantity == 0 and discount <= price * quantity else price
+        sku = line.get("sku") or line.get("variant_id") or line.get("product_id") or line.get("id")
+        items.append(OrderItem(sku=str(sku or "unknown")[:120], name=str(line.get("title") or "")[:300],
+                               quantity=quantity, price_fen=unit, category=str(line.get("product_type") or "")[:120]))
+    return items
+
+
+def order_from_payload(order: dict[str, Any], shop: str, status: str, webhook_id: str,
+                       triggered_at: datetime | None) -> dict[str, Any]:
+    """An ``order.<status>`` event from an order webhook payload."""
+    if order.get("id") in (None, ""):
+        raise ConnectorProtocolError("the order has no id")
+    currency = _currency(order)
+    codes = [c.get("code") for c in order.get("discount_codes") or [] if isinstance(c, dict) and c.get("code")]
+    canonical = CanonicalOrder(
+        order_id=str(order["id"]), shop=shop, channel=CHANNEL, status=status,  # type: ignore[arg-type,unused-ignore]
+        amount_fen=minor_units(order.get("total_price") or "0", currency, "total_price"), currency=currency,
+        items=_items(order, currency), created_at=parse_time(order.get("created_at")),
+        coupon_code=str(codes[0])[:80] if codes else None)
+    own = {"created": order.get("created_at"), "cancelled": order.get("cancelled_at")}.get(status)
+    at = parse_time(own) or triggered_at or parse_time(order.get("updated_at")) or datetime.now(UTC)
+    return order_event(canonical, buyer_identities(order), at, event_id=f"{CHANNEL}:{shop}:{webhook_id}")
+
+
+def refund_amount(refund: dict[str, Any], currency: str) -> int:
+    """What was refunded: the successful ``refund`` transactions, else the refunded lines' subtotals."""
+    transactions = [t for t in refund.get("transactions") or [] if isinstance(t, dict)
+                    and t.get("kind") == "refund" and t.get("status") in ("success", None)]
+    if transactions:
+        return sum(minor_units(t.get("amount") or "0", currency, "transactions[].amount") for t in transactions)
+    return sum(minor_units(line.get("subtotal") or "0", currency, "refund_line_items[].subtotal")
+               for line in refund.get("refund_line_items") or [] if isinstance(line, dict))
+
+
+def refund_from_payload(refund: dict[str, Any], order: dict[str, Any], shop: str,
+                        status: Literal["requested", "completed", "rejected"], webhook_id: str,
+                        triggered_at: datetime | None) -> dict[str, Any]:
+    """A ``refund.<status>`` event from a ``refunds/create`` payload and its order (for the buyer)."""
+    if refund.get("id") in (None, "") or refund.get("order_id") in (None, ""):
+        raise ConnectorProtocolError("the refund has no id or order_id")
+    currency = _currency(order)
+    items = []
+    for line in refund.get("refund_line_items") or []:
+        item = line.get("line_item") if isinstance(line, dict) and isinstance(line.get("line_item"), dict) else None
+        if item is not None:
+            items.extend(_items({"line_items": [{**item, "quantity": line.get("quantity") or 1}]}, currency))
+    canonical = CanonicalRefund(
+        refund_id=str(refund["id"]), order_id=str(refund["order_id"]), shop=shop, channel=CHANNEL, status=status,
+        amount_fen=refund_amount(refund, currency), reason=str(refund.get("note") or "")[:500], items=items)
+    at = parse_time(refund.get("processed_at")) or parse_time(refund.get("created_at")) or triggered_at \
+        or datetime.now(UTC)
+    return refund_event(canonical, buyer_identities(order), at, event_id=f"{CHANNEL}:{shop}:{webhook_id}")
