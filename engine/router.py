@@ -9,6 +9,7 @@ duration (then the last journey's end time is checked first).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import datetime
@@ -97,6 +98,8 @@ class Router:
         self._cache[event_type] = (now, flows)
         return flows
 
+    # database calls run in a thread: the router lives on the web app's (or worker's) event loop, and a
+    # request must not wait for SQLite's write lock held by another process while others queue behind it
     def _published(self, flow_id: str) -> dict[str, Any]:
         with session_factory(self.database_url)() as db:
             flow = db.get(models.FlowRecord, flow_id)
@@ -118,7 +121,7 @@ class Router:
                     variables: dict[str, Any] | None = None, entry_id: str | None = None) -> str | None:
         """Start a journey (or deliver the event to the one running under the same id).
         Returns the workflow id, or None when the customer may not (re-)enter."""
-        ok, why = self._may_enter(flow, customer_id)
+        ok, why = await asyncio.to_thread(self._may_enter, flow, customer_id)
         if not ok:
             log.debug("not entering %s for %s: %s", flow["flow_id"], customer_id, why)
             return None
@@ -138,7 +141,7 @@ class Router:
                                                  id_reuse_policy=policy)
         except WorkflowAlreadyStartedError:
             return None
-        self._remember(wid, flow, customer_id)
+        await asyncio.to_thread(self._remember, wid, flow, customer_id)
         return wid
 
     def _remember(self, wid: str, flow: dict[str, Any], customer_id: str) -> None:
@@ -157,14 +160,26 @@ class Router:
     async def enroll(self, flow_id: str, customer_id: str, variables: dict[str, Any] | None = None,
                      entry_id: str | None = None) -> str | None:
         """trigger.api (and action.enroll): put a customer into a published flow."""
-        flow = self._published(flow_id)
+        flow = await asyncio.to_thread(self._published, flow_id)
         trigger = flow["nodes"][flow["trigger"]]["type"]
         if trigger not in ("trigger.api", "trigger.event"):
             raise EnrollError(f"flow '{flow_id}' starts with {trigger}; only trigger.api flows take enrolments")
-        with session_factory(self.database_url)() as db:
-            if db.get(models.Customer, customer_id) is None:
-                raise EnrollError(f"customer '{customer_id}' does not exist")
+        if not await asyncio.to_thread(self._customer_exists, customer_id):
+            raise EnrollError(f"customer '{customer_id}' does not exist")
         return await self.start(flow, customer_id, None, variables, entry_id)
+
+    def _customer_exists(self, customer_id: str) -> bool:
+        with session_factory(self.database_url)() as db:
+            return db.get(models.Customer, customer_id) is not None
+
+    def _customer_view(self, customer_id: str) -> dict[str, Any]:
+        with session_factory(self.database_url)() as db:
+            return customer_view(db, customer_id)
+
+    def _running(self, customer_id: str) -> list[str]:
+        with session_factory(self.database_url)() as db:
+            return list(db.scalars(select(models.Journey.workflow_id).where(
+                models.Journey.customer_id == customer_id, models.Journey.status.in_(ACTIVE))).all())
 
     async def start_for_entry(self, flow: dict[str, Any], customer_id: str, entry_id: str) -> str | None:
         return await self.start(flow, customer_id, None, {}, entry_id)
@@ -180,14 +195,15 @@ class Router:
         started: list[str] = []
         if not customer_id:
             return {"started": started, "signalled": 0}
-        flows = self._flows_for(event["type"])
+        hit = self._cache.get(event["type"])
+        fresh = hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS
+        flows = hit[1] if hit is not None and fresh else await asyncio.to_thread(self._flows_for, event["type"])
         customer: dict[str, Any] | None = None
         for flow in flows:
             trigger = flow["nodes"][flow["trigger"]]["config"]
             if trigger.get("filter"):
                 if customer is None:
-                    with session_factory(self.database_url)() as db:
-                        customer = customer_view(db, customer_id)
+                    customer = await asyncio.to_thread(self._customer_view, customer_id)
                 try:
                     if not expressions.test(trigger["filter"], {"customer": customer, "event": event, "vars": {},
                                                                 "journey": {}, "now": utcnow()}):
@@ -198,9 +214,7 @@ class Router:
             wid = await self.start(flow, customer_id, event)
             if wid:
                 started.append(wid)
-        with session_factory(self.database_url)() as db:
-            running = db.scalars(select(models.Journey.workflow_id).where(
-                models.Journey.customer_id == customer_id, models.Journey.status.in_(ACTIVE))).all()
+        running = await asyncio.to_thread(self._running, customer_id)
         signalled = 0
         for wid in running:
             if wid in started:
