@@ -27,13 +27,16 @@ def workflows() -> list[type]:
     """The workflow classes. Loads the node registry first, so plugin modules are imported by the
     host (and shared with the sandbox) rather than inside a workflow run."""
     from engine.broadcast import BroadcastWorkflow
+    from engine.shop_sync import ShopSyncWorkflow
+    from engine.tickets_workflow import TicketWorkflow
 
     default_registry()
-    return [JourneyWorkflow, BroadcastWorkflow]
+    return [JourneyWorkflow, BroadcastWorkflow, ShopSyncWorkflow, TicketWorkflow]
 
 
 def activities(services: Services, registry: Registry | None = None) -> list[Callable[..., Any]]:
     from engine.broadcast import BroadcastActivities
+    from engine.shop_sync import ShopSyncActivities
 
     reg = registry or default_registry()
     bookkeeping = journeys.JourneyActivities(services)

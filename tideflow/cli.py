@@ -147,6 +147,37 @@ def cmd_events_send(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- connectors -------------------------------------------------------------------------------------------
+def cmd_connectors_sync(args: argparse.Namespace) -> int:
+    """Poll a Taobao/JD connector once: store what changed since its cursor and move the cursor. The
+    stored events are routed to journeys by the web app's re-router (they wait as ``received``)."""
+    from engine.db.models import utcnow
+    from engine.db.session import upgrade
+    from engine.shop_sync import poll_connector, restart_from
+
+    upgrade()
+    try:
+        if args.from_now:
+            restart_from(None, args.id, utcnow())
+        result = poll_connector(None, args.id)
+    except ValueError as exc:
+        raise CliError(f"connector '{args.id}': {exc}") from None
+    except Exception as exc:
+        if hasattr(exc, "retryable"):  # the platform's answer (no secrets in it)
+            hint = "try again later" if exc.retryable else "fix the connector's settings"
+            raise CliError(f"connector '{args.id}': {exc} ({hint})") from None
+        raise CliError(f"connector '{args.id}': the poll failed ({type(exc).__name__}); nothing was skipped, the "
+                       "next poll reads the same window again") from None
+    if result.stopped and args.from_now:
+        print(f"the cursors of '{args.id}' are at now; it is not enabled, so nothing was polled")
+        return 0
+    if result.stopped:
+        raise CliError(f"no enabled Taobao/JD connector '{args.id}' (tideflow polls only those); check the id "
+                       "on the connectors page")
+    _print(result.summary())
+    return 0
+
+
 # -- simulate ---------------------------------------------------------------------------------------------
 def cmd_simulate(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
@@ -298,6 +329,14 @@ def parser() -> argparse.ArgumentParser:
     send = events.add_parser("send", help="ingest events from a JSON file (object or array; - for stdin)")
     send.add_argument("file")
     send.set_defaults(func=cmd_events_send)
+
+    conn = sub.add_parser("connectors", help="shop connectors").add_subparsers(dest="connectors_command",
+                                                                               required=True)
+    cs = conn.add_parser("sync", help="poll a Taobao/JD connector once (orders and refunds since its cursor)")
+    cs.add_argument("id", help="the connector's id")
+    cs.add_argument("--from-now", action="store_true",
+                    help="move the cursors to now first: skip what changed while the sync was off")
+    cs.set_defaults(func=cmd_connectors_sync)
 
     sim = sub.add_parser("simulate", help="preview a flow for one customer on the time-skipping server")
     sim.add_argument("file")

@@ -52,6 +52,7 @@ async def run_worker(stop: asyncio.Event | None = None) -> None:
     """A worker process: interpreter + activities, and schedules kept in sync with published flows."""
     from engine.db.session import upgrade
     from engine.scheduling import sync_schedules
+    from engine.shop_sync import ensure_running as ensure_shop_sync
     from engine.worker import build_worker
 
     settings = get_settings()
@@ -64,6 +65,8 @@ async def run_worker(stop: asyncio.Event | None = None) -> None:
         while True:
             with contextlib.suppress(Exception):
                 await sync_schedules(client, url, settings.task_queue)
+            with contextlib.suppress(Exception):  # one shop-sync workflow per enabled Taobao/JD connector
+                await ensure_shop_sync(client, url, settings.task_queue)
             if not last_purge or time.monotonic() - last_purge > 86400:
                 last_purge = time.monotonic()
                 with contextlib.suppress(Exception):

@@ -1,4 +1,6 @@
-"""JD (京东开放平台, JOS) connector. The protocol layer: API request signing."""
+"""JD (京东开放平台, JOS) connector: request signing (``signing``), the routerjson client (``client``),
+orders/refund applications → canonical events (``orders``) and the polled ``jd`` connector
+(``connector``; see docs/connectors/jd.md)."""
 
 from connectors.jd.signing import (
     PARAM_JSON,

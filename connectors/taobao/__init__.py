@@ -1,4 +1,6 @@
-"""Taobao / Tmall (淘宝开放平台, TOP) connector. The protocol layer: API request signing."""
+"""Taobao / Tmall (淘宝开放平台, TOP) connector: request signing (``signing``), the router client
+(``client``), trades/refunds → canonical events (``orders``) and the polled ``taobao`` connector
+(``connector``; see docs/connectors/taobao.md)."""
 
 from connectors.taobao.signing import SIGN_METHODS, canonical_string, format_timestamp, now_timestamp, sign
 

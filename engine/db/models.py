@@ -348,3 +348,223 @@ class Refund(Base):
     requested_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SettlementRun(Base):
+    """One settlement of one period under one plan version: created once, unique on
+    (plan key, plan version, period) — a re-run of the period finds this row (activities/settlement)."""
+
+    __tablename__ = "settlement_runs"
+    __table_args__ = (UniqueConstraint("plan_key", "plan_version", "period_from", "period_to",
+                                       name="uq_settlement_runs_plan_period"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_key: Mapped[str] = mapped_column(String(80), index=True)
+    plan_version: Mapped[str] = mapped_column(String(64))
+    plan: Mapped[dict[str, Any]] = mapped_column()
+    flow_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    cycle: Mapped[str] = mapped_column(String(20))
+    period_from: Mapped[str] = mapped_column(String(10))
+    period_to: Mapped[str] = mapped_column(String(10))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(20))
+    groups: Mapped[list[Any]] = mapped_column(default=list)
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Statement(Base):
+    """What one party earned in one run: draft → pending → approved/rejected → paid. An adjustment
+    (``seq`` > 0) corrects an earlier statement and links to it."""
+
+    __tablename__ = "statements"
+    __table_args__ = (UniqueConstraint("run_id", "party", "seq", name="uq_statements_run_party_seq"),
+                      Index("ix_statements_status", "status"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("settlement_runs.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    party: Mapped[str] = mapped_column(String(80))
+    party_type: Mapped[str] = mapped_column(String(40), default="")
+    sales_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    order_count: Mapped[int] = mapped_column(Integer, default=0)
+    commission_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    clawback_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_fen: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    decided_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    adjusts_statement_id: Mapped[int | None] = mapped_column(ForeignKey("statements.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StatementLine(Base):
+    """One traceable part of a statement: the rule that produced it and the orders (or refunds) it covers."""
+
+    __tablename__ = "statement_lines"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    statement_id: Mapped[int] = mapped_column(ForeignKey("statements.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20))
+    rule: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    exact_fen: Mapped[str] = mapped_column(String(80))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    refs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Payout(Base):
+    """A payout instruction for an approved statement, written once per idempotency key."""
+
+    __tablename__ = "payouts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    statement_id: Mapped[int] = mapped_column(ForeignKey("statements.id"), index=True)
+    party: Mapped[str] = mapped_column(String(80))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    method: Mapped[str] = mapped_column(String(20))
+    target: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConnectorCursor(Base):
+    """How far a polled shop connector (Taobao/Tmall, JD …) has read one stream (``orders``,
+    ``refunds``): the platform's modified-time watermark, moved only after a window's events are stored."""
+
+    __tablename__ = "connector_cursors"
+    connector_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    stream: Mapped[str] = mapped_column(String(40), primary_key=True)
+    position: Mapped[datetime]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# -- tickets (工单): types, agent groups, agents, tickets, their audit trail and reviews ---------------
+
+
+class TicketType(Base):
+    """A kind of ticket defined by ops: its custom fields, the flow its tickets run and where they queue."""
+
+    __tablename__ = "ticket_types"
+    key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    #: [{"key", "label", "type": text|number|choice|date, "required", "choices"}]
+    fields: Mapped[list[Any]] = mapped_column(default=list)
+    flow_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    default_group: Mapped[str] = mapped_column(String(60), default="default")
+    default_priority: Mapped[str] = mapped_column(String(2), default="P3")
+    #: event types that create a ticket of this type automatically (e.g. ["refund.requested"])
+    auto_events: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AgentGroup(Base):
+    """A queue / group of agents (客服组) with its assignment strategy, supervisor and SLA calendar."""
+
+    __tablename__ = "agent_groups"
+    key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    strategy: Mapped[str] = mapped_column(String(20), default="round_robin")
+    supervisor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    calendar: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    capacity: Mapped[int] = mapped_column(Integer, default=10)
+    notify_channel: Mapped[str] = mapped_column(String(30), default="wecom")
+    #: round-robin: the user id assigned last (the next turn goes to the next id after it)
+    rr_last: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Agent(Base):
+    """A user who works tickets (坐席): groups, skills, capacity, availability and working hours."""
+
+    __tablename__ = "agents"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    groups: Mapped[list[Any]] = mapped_column(default=list)
+    #: ordered skills, e.g. ["空调", "冰箱"]
+    skills: Mapped[list[Any]] = mapped_column(default=list)
+    capacity: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    availability: Mapped[str] = mapped_column(String(10), default="offline")
+    #: a business calendar (activities/tickets/calendar.py); empty = always when online
+    working_hours: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: how to reach the agent: {"wecom_userid": "...", "email": "..."}
+    contact: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    last_assigned_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Ticket(Base):
+    """One ticket (工单). ``dedupe_key`` makes an automatic source (a refund) create at most one."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (Index("ix_tickets_group_status", "group_key", "status"),
+                      Index("ix_tickets_assignee_status", "assignee_id", "status"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    type_key: Mapped[str] = mapped_column(ForeignKey("ticket_types.key"))
+    subject: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    customer_id: Mapped[str | None] = mapped_column(String(40), index=True, nullable=True)
+    status: Mapped[str] = mapped_column(String(12), default="open")
+    priority: Mapped[str] = mapped_column(String(2), default="P3")
+    group_key: Mapped[str] = mapped_column(ForeignKey("agent_groups.key"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    needs: Mapped[list[Any]] = mapped_column(default=list)
+    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    source: Mapped[str] = mapped_column(String(30), default="api")
+    channel: Mapped[str] = mapped_column(String(30), default="dry-run")
+    order_channel: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    order_shop: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    order_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    refund_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    amount_fen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), nullable=True, index=True)
+    sla: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True, nullable=True)
+    workflow_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    first_response_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class TicketEvent(Base):
+    """The audit trail of a ticket: replies (public), notes (internal), every change and SLA action."""
+
+    __tablename__ = "ticket_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    public: Mapped[bool] = mapped_column(default=False)
+    actor: Mapped[str] = mapped_column(String(80), default="system")
+    body: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: makes a retried step (an activity, an SLA firing) write its event once
+    key: Mapped[str | None] = mapped_column(String(300), unique=True, nullable=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TicketReview(Base):
+    """One step of a ticket's review chain (三级复核) in one round; a send-back to the start opens a new round."""
+
+    __tablename__ = "ticket_reviews"
+    __table_args__ = (UniqueConstraint("ticket_id", "chain", "round", "step", name="uq_ticket_reviews_step"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    chain: Mapped[str] = mapped_column(String(80))
+    round: Mapped[int] = mapped_column(Integer, default=1)
+    step: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(120))
+    approver: Mapped[str] = mapped_column(String(120))
+    approver_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    delegated_to: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    status: Mapped[str] = mapped_column(String(12), default="waiting")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    due_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    timeout: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    on_timeout: Mapped[str] = mapped_column(String(12), default="reject")

@@ -1,0 +1,179 @@
+"""Taobao Open Platform (TOP) API client: one signed call to the router, errors split retry / don't.
+
+A call is an HTTP ``POST`` of a form to the router (``https://eco.taobao.com/router/rest``; the older
+``http://gw.api.taobao.com/router/rest`` works the same) carrying the system parameters ``method``,
+``app_key``, ``session`` (the shop's authorisation), ``timestamp`` (GMT+8), ``format=json``, ``v=2.0``,
+``sign_method`` and ``sign`` (:mod:`connectors.taobao.signing`) next to the API's own parameters.
+
+The answer is ``{"<api>_response": {...}}`` (``taobao.trades.sold.increment.get`` →
+``trades_sold_increment_get_response``) or ``{"error_response": {"code", "msg", "sub_code",
+"sub_msg", "request_id"}}``. Platform errors are codes below 100; ``sub_code`` ``isp.*`` means the
+platform failed (retry later), ``isv.*`` that the request was wrong.
+
+Nothing here logs or raises the app secret or the session key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from connectors.polling import ShopApiError, ShopApiRejected, ShopApiRetryable
+from connectors.taobao.signing import SIGN_METHODS, format_timestamp, sign
+
+DEFAULT_GATEWAY = "https://eco.taobao.com/router/rest"
+DEFAULT_TIMEOUT = 20.0
+
+#: platform error codes worth retrying: call limits (4–8), service unavailable (10), remote service (15)
+RETRYABLE_CODES = {"4", "5", "6", "7", "8", "10"}
+#: what to do about the codes a person has to fix
+HINTS = {
+    "11": "the app lacks the permission for this API: apply for the 交易 / 退款 API permission package on "
+          "open.taobao.com (控制台 › 应用管理 › API权限)",
+    "12": "the shop's authorisation does not cover this API: authorise the app again as the shop's main account",
+    "25": "invalid signature: check app_secret (控制台 › 应用管理 › 应用证书) and sign_method",
+    "26": "no session key: authorise the app for the shop and paste the session key (access_token)",
+    "27": "invalid or expired session key: the shop must authorise the app again; paste the new session key",
+    "28": "app_key is missing",
+    "29": "invalid app_key: copy the App Key from 控制台 › 应用管理 › 应用证书",
+    "31": "invalid timestamp: this server's clock is more than 10 minutes off; fix its time (NTP)",
+    "22": "this API does not exist for the app (Invalid Method)",
+    "40": "a required parameter is missing",
+    "41": "a parameter is invalid",
+    "43": "a parameter is invalid",
+}
+_BAN = re.compile(r"(\d+)\s*(?:more\s*)?seconds?", re.I)
+
+
+def response_key(method: str) -> str:
+    """``taobao.trades.sold.increment.get`` → ``trades_sold_increment_get_response``."""
+    name = method.split(".", 1)[1] if method.startswith("taobao.") else method
+    return name.replace(".", "_") + "_response"
+
+
+def top_error(api: str, error: Mapping[str, Any]) -> ShopApiError:
+    """The exception for a TOP ``error_response``."""
+    code = str(error.get("code") or "")
+    sub_code = str(error.get("sub_code") or "")
+    msg = str(error.get("msg") or "")
+    sub_msg = str(error.get("sub_msg") or "")
+    said = f"Taobao {api} answered code {code}" + (f" / {sub_code}" if sub_code else "")
+    detail = f" ({msg}{': ' + sub_msg if sub_msg else ''})" if msg or sub_msg else ""
+    limited = code in RETRYABLE_CODES or sub_code.startswith(("isp.", "accesscontrol."))
+    if limited or sub_code.endswith("-service-unavailable") or "timeout" in sub_code:
+        ban = _BAN.search(sub_msg)
+        after = float(ban.group(1)) if ban else (60.0 if code == "7" or "limited" in sub_code else None)
+        return ShopApiRetryable(f"{said}: the platform is busy or the call limit is reached; retry later{detail}",
+                                api=api, code=code, sub_code=sub_code, retry_after=after)
+    hint = HINTS.get(code, "the request was refused; see open.taobao.com 错误码 for this code")
+    return ShopApiRejected(f"{said}: {hint}{detail}", api=api, code=code, sub_code=sub_code)
+
+
+class TopClient:
+    """One shop's TOP API: app key, app secret, the shop's session key and a sign method."""
+
+    def __init__(self, app_key: str, app_secret: str, session: str, *, gateway_url: str = DEFAULT_GATEWAY,
+                 sign_method: str = "hmac-sha256", timeout: float = DEFAULT_TIMEOUT,
+                 http: httpx.Client | None = None) -> None:
+        if not app_key:
+            raise ValueError("app_key must not be empty (控制台 › 应用管理 › 应用证书 › App Key)")
+        if not app_secret:
+            raise ValueError("app_secret must not be empty (控制台 › 应用管理 › 应用证书 › App Secret)")
+        if sign_method not in SIGN_METHODS:
+            raise ValueError(f"sign_method must be one of {', '.join(SIGN_METHODS)}")
+        if not gateway_url.startswith(("https://", "http://")):
+            raise ValueError(f"gateway_url must be an http(s) URL, got {gateway_url!r}")
+        self.app_key = app_key
+        self._secret = app_secret
+        self._session = session
+        self.gateway_url = gateway_url
+        self.sign_method = sign_method
+        self.timeout = timeout
+        self._own_http = http is None
+        self._http = http or httpx.Client(timeout=timeout, headers={"User-Agent": "Tideflow"})
+
+    def __repr__(self) -> str:  # never show the secret or the session
+        return f"TopClient(app_key={self.app_key!r}, gateway_url={self.gateway_url!r})"
+
+    def close(self) -> None:
+        if self._own_http:
+            self._http.close()
+
+    def __enter__(self) -> TopClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def signed_params(self, method: str, params: Mapping[str, Any], now: datetime | None = None) -> dict[str, str]:
+        """System + business parameters of one call, with ``sign``."""
+        form = {"method": method, "app_key": self.app_key, "timestamp": format_timestamp(now or datetime.now(UTC)),
+                "format": "json", "v": "2.0", "sign_method": self.sign_method}
+        if self._session:
+            form["session"] = self._session
+        for name, value in params.items():
+            if value is None or value == "":
+                continue
+            form[name] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        form["sign"] = sign(form, self._secret, self.sign_method)
+        return form
+
+    def call(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Call ``method``; the object under ``<api>_response``."""
+        form = self.signed_params(method, params)
+        try:
+            response = self._http.post(self.gateway_url, data=form, timeout=self.timeout)
+        except httpx.TimeoutException as exc:
+            raise ShopApiRetryable(f"Taobao {method}: no answer within {self.timeout:g}s ({type(exc).__name__})",
+                                   api=method) from None
+        except httpx.HTTPError as exc:
+            raise ShopApiRetryable(f"Taobao {method}: cannot reach the gateway ({type(exc).__name__})",
+                                   api=method) from None
+        if response.status_code >= 500 or response.status_code == 429:
+            raise ShopApiRetryable(f"Taobao {method}: HTTP {response.status_code} from the gateway; retry later",
+                                   api=method)
+        if response.status_code != 200:
+            raise ShopApiRejected(f"Taobao {method}: HTTP {response.status_code} from the gateway: is gateway_url "
+                                  "right?", api=method)
+        try:
+            data = response.json()
+        except ValueError:
+            raise ShopApiRetryable(f"Taobao {method}: the answer is not JSON (a proxy page?)", api=method) from None
+        if not isinstance(data, dict):
+            raise ShopApiRejected(f"Taobao {method}: the answer is JSON but not an object", api=method)
+        error = data.get("error_response")
+        if isinstance(error, dict):
+            raise top_error(method, error)
+        body = data.get(response_key(method))
+        if not isinstance(body, dict):
+            raise ShopApiRejected(f"Taobao {method}: the answer has no {response_key(method)}", api=method)
+        return body
+
+    # -- the APIs the order sync uses ------------------------------------------------------------------
+
+    def trades_sold_increment(self, start: datetime, end: datetime, page_no: int, page_size: int,
+                              fields: str) -> tuple[list[dict[str, Any]], int]:
+        """``taobao.trades.sold.increment.get``: trades modified in ``[start, end]`` (≤ 1 day), one page,
+        with the total in the window (so pages can be read from the last one back)."""
+        body = self.call("taobao.trades.sold.increment.get", {
+            "fields": fields, "start_modified": format_timestamp(start), "end_modified": format_timestamp(end),
+            "page_no": page_no, "page_size": page_size, "use_has_next": False})
+        trades = body.get("trades")
+        found = trades.get("trade") if isinstance(trades, dict) else trades
+        records = [t for t in found or [] if isinstance(t, dict)]
+        return records, int(body.get("total_results") or 0)
+
+    def refunds_receive(self, start: datetime, end: datetime, page_no: int, page_size: int,
+                        fields: str) -> tuple[list[dict[str, Any]], int]:
+        """``taobao.refunds.receive.get``: refunds the seller received, modified in ``[start, end]``."""
+        body = self.call("taobao.refunds.receive.get", {
+            "fields": fields, "start_modified": format_timestamp(start), "end_modified": format_timestamp(end),
+            "page_no": page_no, "page_size": page_size, "use_has_next": False})
+        refunds = body.get("refunds")
+        found = refunds.get("refund") if isinstance(refunds, dict) else refunds
+        records = [r for r in found or [] if isinstance(r, dict)]
+        return records, int(body.get("total_results") or 0)

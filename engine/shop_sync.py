@@ -1,0 +1,319 @@
+"""Order sync by polling: shop connectors that cannot push (Taobao/Tmall TOP, JD JOS) are asked every
+minute what changed, and the answers become stored, routed events like any webhook delivery.
+
+Per configured connector and stream (``orders``, ``refunds``) a cursor row (``connector_cursors``)
+holds the platform's modified-time watermark (UTC). One poll reads windows from the cursor up to now:
+
+* each window starts ``OVERLAP`` (2 minutes) before the cursor, because platforms' modified times
+  lag (an order modified at 12:00:00 may only be searchable at 12:00:30); re-read records are
+  duplicates the event store drops (dedupe on source + id);
+* a window is at most the platform's maximum (1 day for TOP's increment API); a long gap (the worker
+  was down) is read window after window, at most ``MAX_WINDOWS_PER_POLL`` per poll;
+* a window the platform cannot page through (``WindowTooLarge``) is halved until it can;
+* **events are stored first, the cursor moves after** (in its own transaction): a crash in between
+  re-reads the window on the next poll and stores nothing twice; nothing is ever skipped.
+
+Stored events are routed to journeys at once (the activity has the worker's Temporal client);
+whatever routing misses stays ``received`` for the web app's re-router.
+
+Running it: one Temporal workflow per connector, ``shop-sync/<connector id>``, does one poll (an
+activity) and sleeps ``poll_interval_seconds`` (a durable timer), continuing as new now and then.
+:func:`ensure_running` starts the workflows of every enabled polled connector; the worker process
+calls it every minute. ``tideflow connectors sync <id>`` polls once from the command line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import activity, workflow
+from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+    from sqlalchemy import select
+    from sqlalchemy.exc import IntegrityError
+
+    from engine import connectors as configured
+    from engine import events as ingest
+    from engine.db import models
+    from engine.db.models import utcnow
+    from engine.db.session import session_factory, transaction
+
+log = logging.getLogger(__name__)
+
+OVERLAP = timedelta(minutes=2)
+MAX_WINDOWS_PER_POLL = 24
+MIN_WINDOW = timedelta(seconds=30)
+SHOP_SYNC_WORKFLOW = "ShopSync"
+POLL_ACTIVITY = "shop_sync_poll"
+#: after a poll failed for good (expired session, wrong secret) the workflow waits this long
+REJECTED_PAUSE = timedelta(minutes=10)
+POLLS_PER_RUN = 200
+
+
+def is_polled(connector: Any) -> bool:
+    """Whether a connector (class or instance) is polled for orders (has ``poll_window`` and ``streams``)."""
+    return callable(getattr(connector, "poll_window", None)) and bool(getattr(connector, "streams", ()))
+
+
+def next_window(position: datetime, now: datetime, max_window: timedelta,
+                overlap: timedelta = OVERLAP) -> tuple[datetime, datetime] | None:
+    """The next window to read after the cursor ``position``: ``[position - overlap, at most max_window
+    later, at most now]``; None when there is nothing to read."""
+    if max_window <= overlap:
+        raise ValueError(f"max_window ({max_window}) must be longer than the overlap ({overlap})")
+    start = position - overlap
+    end = min(start + max_window, now)
+    return (start, end) if end > start else None
+
+
+@dataclass
+class StreamReport:
+    stream: str
+    windows: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    invalid: int = 0
+    position: str = ""
+
+
+@dataclass
+class PollResult:
+    connector_id: str
+    stopped: bool = False
+    interval: int = 60
+    streams: list[StreamReport] = field(default_factory=list)
+    #: stored events that still need routing (as journeys see them), each once
+    to_route: list[dict[str, Any]] = field(default_factory=list)
+    _routing: set[str] = field(default_factory=set, repr=False)
+
+    def route_later(self, payload: dict[str, Any]) -> None:
+        if payload["id"] not in self._routing:
+            self._routing.add(payload["id"])
+            self.to_route.append(payload)
+
+    def summary(self) -> dict[str, Any]:
+        return {"connector_id": self.connector_id, "stopped": self.stopped, "interval": self.interval,
+                "streams": [vars(s) for s in self.streams], "to_route": len(self.to_route)}
+
+
+def cursor_position(database_url: str | None, connector_id: str, stream: str) -> datetime | None:
+    with session_factory(database_url)() as db:
+        row = db.get(models.ConnectorCursor, (connector_id, stream))
+        return row.position if row is not None else None
+
+
+def advance(database_url: str | None, connector_id: str, stream: str, position: datetime) -> None:
+    """Move the cursor to ``position`` (never backwards). Called only after the window is stored."""
+    for attempt in range(2):
+        try:
+            with transaction(database_url) as db:
+                row = db.get(models.ConnectorCursor, (connector_id, stream), with_for_update=True)
+                if row is None:
+                    db.add(models.ConnectorCursor(connector_id=connector_id, stream=stream, position=position,
+                                                  updated_at=utcnow()))
+                elif position > row.position:
+                    row.position, row.updated_at = position, utcnow()
+            return
+        except IntegrityError:  # another poller (the CLI next to the workflow) created the row first
+            if attempt:
+                raise
+
+
+def restart_from(database_url: str | None, connector_id: str, position: datetime) -> None:
+    """Put every cursor of a connector at ``position`` (also backwards): skip a long gap on purpose, or read
+    a period again (re-read events are duplicates)."""
+    with transaction(database_url) as db:
+        rows = {r.stream: r for r in db.scalars(select(models.ConnectorCursor).where(
+            models.ConnectorCursor.connector_id == connector_id))}
+        loaded = configured.load(db, connector_id)
+        streams = set(rows) | set(getattr(loaded.connector, "streams", ()) if loaded else ())
+        for stream in streams:
+            row = rows.get(stream)
+            if row is None:
+                db.add(models.ConnectorCursor(connector_id=connector_id, stream=stream, position=position,
+                                              updated_at=utcnow()))
+            else:
+                row.position, row.updated_at = position, utcnow()
+
+
+def _store_page(database_url: str | None, connector_id: str, page: list[dict[str, Any]], report: StreamReport,
+                result: PollResult) -> None:
+    for raw in page:
+        try:
+            event = ingest.EventIn.model_validate({**raw, "source": connector_id})
+        except ValidationError as exc:
+            report.invalid += 1
+            where = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors()[:3])
+            log.warning("%s: an event from the platform is not valid (%s); skipped", connector_id, where)
+            continue
+        status, payload, needs_routing = ingest.store(event, database_url)
+        if status == "accepted":
+            report.accepted += 1
+        else:
+            report.duplicates += 1
+        if needs_routing:
+            result.route_later(payload)
+
+
+def _read_window(database_url: str | None, loaded: configured.LoadedConnector, stream: str, start: datetime,
+                 end: datetime, report: StreamReport, result: PollResult) -> None:
+    try:
+        for page in loaded.connector.poll_window(stream, start, end, loaded.settings, loaded.secrets):
+            _store_page(database_url, loaded.id, page, report, result)
+    except Exception as exc:
+        # connectors.polling.WindowTooLarge says "poll this in smaller windows" (known by its flag: the
+        # engine knows connectors only through the entry points)
+        if not getattr(exc, "split_window", False) or end - start <= MIN_WINDOW:
+            raise
+        middle = start + (end - start) / 2
+        log.info("%s %s: window %s–%s too large; halving it", loaded.id, stream, start, end)
+        _read_window(database_url, loaded, stream, start, middle, report, result)
+        _read_window(database_url, loaded, stream, middle, end, report, result)
+
+
+def poll_connector(database_url: str | None, connector_id: str, *, now: datetime | None = None,
+                   max_windows: int = MAX_WINDOWS_PER_POLL) -> PollResult:
+    """One poll of one connector: every stream from its cursor up to ``now``; events stored, cursors moved.
+
+    A connector that is gone, disabled or not polled gives ``stopped``. Platform errors propagate
+    (``ShopApiError`` with ``retryable``); what was stored before stays stored, the cursor stays
+    where the last complete window left it.
+    """
+    with session_factory(database_url)() as db:
+        loaded = configured.load(db, connector_id)
+    if loaded is None or not is_polled(loaded.connector):
+        return PollResult(connector_id, stopped=True)
+    connector = loaded.connector
+    moment = now or utcnow()
+    result = PollResult(connector_id, interval=connector.poll_interval(loaded.settings))
+    for stream in connector.streams:
+        report = StreamReport(stream)
+        result.streams.append(report)
+        position = cursor_position(database_url, connector_id, stream)
+        if position is None:
+            position = moment - connector.backfill(loaded.settings)
+            advance(database_url, connector_id, stream, position)
+        while report.windows < max_windows:
+            window = next_window(position, moment, connector.max_window)
+            if window is None:
+                break
+            start, end = window
+            _read_window(database_url, loaded, stream, start, end, report, result)
+            advance(database_url, connector_id, stream, end)
+            position = end
+            report.windows += 1
+            if end >= moment:
+                break
+        report.position = position.isoformat()
+    return result
+
+
+def polled_connector_ids(database_url: str | None) -> list[str]:
+    """Enabled connectors whose kind is polled."""
+    kinds = [k for k, cls in configured.connector_classes().items() if is_polled(cls)]
+    if not kinds:
+        return []
+    with session_factory(database_url)() as db:
+        return list(db.scalars(select(models.ConnectorConfig.id).where(
+            models.ConnectorConfig.kind.in_(kinds), models.ConnectorConfig.enabled.is_(True))
+            .order_by(models.ConnectorConfig.id)))
+
+
+# -- Temporal: one workflow per connector ---------------------------------------------------------------
+
+
+@dataclass
+class ShopSyncInput:
+    connector_id: str
+
+
+def workflow_id(connector_id: str) -> str:
+    return f"shop-sync/{connector_id}"
+
+
+@workflow.defn(name=SHOP_SYNC_WORKFLOW)
+class ShopSyncWorkflow:
+    """Poll one connector, sleep its interval, repeat; continue as new every ``POLLS_PER_RUN`` polls."""
+
+    @workflow.run
+    async def run(self, data: ShopSyncInput) -> str:
+        for _ in range(POLLS_PER_RUN):
+            try:
+                summary: dict[str, Any] = await workflow.execute_activity(
+                    POLL_ACTIVITY, data.connector_id, start_to_close_timeout=timedelta(minutes=10),
+                    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=30), backoff_coefficient=2.0,
+                                             maximum_interval=timedelta(minutes=5), maximum_attempts=6,
+                                             non_retryable_error_types=["ShopApiRejected"]))
+            except ActivityError:
+                # refused for good (expired session, wrong secret …) or retries exhausted: the error is in
+                # the workflow's history; try again later, maybe someone fixed the settings
+                await workflow.sleep(REJECTED_PAUSE)
+                continue
+            if summary.get("stopped"):
+                return "stopped: the connector is gone, disabled or not polled"
+            await workflow.sleep(timedelta(seconds=int(summary.get("interval") or 60)))
+        workflow.continue_as_new(data)
+
+
+class ShopSyncActivities:
+    """The poll activity: store (in a thread), then route on the worker's event loop."""
+
+    def __init__(self, database_url: str | None) -> None:
+        self.database_url = database_url
+        self._router: Any = None
+
+    @activity.defn(name=POLL_ACTIVITY)
+    async def poll(self, connector_id: str) -> dict[str, Any]:
+        try:
+            result = await asyncio.to_thread(poll_connector, self.database_url, connector_id)
+        except ValueError as exc:  # configuration: a missing secret, an unknown stream
+            raise ApplicationError(f"{connector_id}: {exc}", type="ShopApiRejected", non_retryable=True) from None
+        except Exception as exc:
+            if not hasattr(exc, "retryable"):  # not the platform: a database error may quote values (PII)
+                log.warning("%s: poll failed: %s", connector_id, type(exc).__name__)
+                raise ApplicationError(f"{connector_id}: poll failed ({type(exc).__name__}); retrying",
+                                       type=type(exc).__name__) from None
+            if exc.retryable is False:
+                raise ApplicationError(f"{connector_id}: {exc}", type="ShopApiRejected", non_retryable=True) from None
+            after = getattr(exc, "retry_after", None)  # a rate limit says how long it lasts
+            raise ApplicationError(f"{connector_id}: {exc}", type=type(exc).__name__,
+                                   next_retry_delay=timedelta(seconds=after) if after else None) from None
+        await self._route(result.to_route)
+        return result.summary()
+
+    async def _route(self, payloads: list[dict[str, Any]]) -> None:
+        from engine.router import Router
+
+        if not payloads:
+            return
+        if self._router is None:
+            self._router = Router(activity.client(), self.database_url, activity.info().task_queue)
+        for payload in payloads:
+            try:
+                await self._router.route(payload)
+            except Exception as exc:  # Temporal busy: the re-router picks the event up later
+                log.warning("routing of %s deferred: %s", payload["id"], type(exc).__name__)
+                await asyncio.to_thread(ingest.mark_routed, payload["id"], self.database_url, type(exc).__name__)
+                continue
+            await asyncio.to_thread(ingest.mark_routed, payload["id"], self.database_url)
+
+
+async def ensure_running(client: Any, database_url: str | None, task_queue: str) -> list[str]:
+    """Start the sync workflow of every enabled polled connector that has none running; the ids started."""
+    started: list[str] = []
+    for connector_id in await asyncio.to_thread(polled_connector_ids, database_url):
+        try:
+            await client.start_workflow(SHOP_SYNC_WORKFLOW, ShopSyncInput(connector_id),
+                                        id=workflow_id(connector_id), task_queue=task_queue,
+                                        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE)
+            started.append(connector_id)
+        except WorkflowAlreadyStartedError:
+            continue
+    return started
