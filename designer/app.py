@@ -20,10 +20,16 @@ from designer import auth, errors, hooks, pages
 from designer.api import api
 from designer.api_connectors import router as connectors_api
 from designer.api_coupons import router as coupons_api
+from designer.api_decisions import router as decisions_api
 from designer.api_profile import router as profile_api
+from designer.api_settlement import api as settlement_api
+from designer.api_settlement import pages as settlement_pages
+from designer.api_tickets import router as tickets_api
 from designer.editor import router as editor_router
 from designer.i18n import page_context
+from designer.pages_tickets import router as tickets_pages
 from engine import events as ingest
+from engine import logs
 from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory
@@ -94,6 +100,9 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
     app.include_router(hooks.router)
     app.include_router(editor_router)
     app.include_router(connectors_api)
+    app.include_router(decisions_api)
+    app.include_router(settlement_api)
+    app.include_router(settlement_pages)
     if (HERE / "static").is_dir():
         app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 

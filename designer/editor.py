@@ -325,6 +325,8 @@ def widget_of(schema: Mapping[str, Any], root: Mapping[str, Any]) -> str:
         return "select"
     fmt = s.get("format")
     kind = s.get("type")
+    if fmt == "decision-table":  # logic.decision_table: a grid editor over the table's JSON
+        return "decision_table"
     if kind == "string" and fmt in ("expression", "template", "duration"):
         return str(fmt)
     if kind == "string":
@@ -366,7 +368,7 @@ def _text_of(value: Any, widget: str) -> Any:
         return bool(value)
     if widget in ("tags", "numbers"):
         return ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
-    if widget == "json":
+    if widget in ("json", "decision_table"):
         return json.dumps(value, ensure_ascii=False, indent=1)
     return str(value)
 
@@ -526,7 +528,7 @@ class _Reader:
                 items_schema, _ = _unwrap(s.get("items", {}), self.root)
                 return [_number(p, items_schema.get("type") == "integer") for p in items]
             return items
-        if widget == "json":
+        if widget in ("json", "decision_table"):
             if not raw.strip():
                 return _MISSING
             try:

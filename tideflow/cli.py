@@ -295,6 +295,27 @@ def cmd_up(args: argparse.Namespace) -> int:
         stack.stop()
 
 
+def cmd_settle(args: argparse.Namespace) -> int:
+    from activities.settlement.command import settle_command
+    from activities.settlement.errors import SettlementError
+
+    try:
+        _print(settle_command(args.plan, args.start, args.end, orders_path=args.orders, kpis_path=args.kpis))
+    except SettlementError as exc:
+        raise CliError(" ".join(str(exc).split())) from None
+    return 0
+
+
+def cmd_decide(args: argparse.Namespace) -> int:
+    from activities.tickets.decide_command import DecideError, decide
+
+    try:
+        _print(decide(args.file, args.input, args.decision, args.allow_missing))
+    except DecideError as exc:
+        raise CliError(" ".join(str(exc).split())) from None
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tideflow", description="Tideflow: SCRM automation engine")
     sub = p.add_subparsers(dest="command", required=True)
@@ -358,6 +379,26 @@ def parser() -> argparse.ArgumentParser:
     ut.add_argument("username")
     ut.add_argument("--name", default="cli")
     ut.set_defaults(func=cmd_users_token)
+    ud = users.add_parser("disable", help="disable a user: end their sessions and revoke their API tokens")
+    ud.add_argument("username")
+    ud.set_defaults(func=cmd_users_disable)
+
+    st = sub.add_parser("settle", help="settle one period and print the statements as JSON (amounts in yuan)")
+    st.add_argument("--plan", required=True, help="settlement plan JSON (docs/settlement.md)")
+    st.add_argument("--orders", help="orders CSV: a dry run on a throwaway database (default: the order table, "
+                                     "and the run is kept)")
+    st.add_argument("--from", dest="start", required=True, metavar="YYYY-MM-DD", help="first day of the period")
+    st.add_argument("--to", dest="end", required=True, metavar="YYYY-MM-DD", help="last day of the period")
+    st.add_argument("--kpis", help='JSON file: {"party": {"completion_rate": "0.95"}}')
+    st.set_defaults(func=cmd_settle)
+
+    de = sub.add_parser("decide", help="evaluate a DMN decision table (.dmn, or .json) and print the result as JSON")
+    de.add_argument("file", help="a DMN 1.x file from Camunda Modeler, or a table / node config as JSON")
+    de.add_argument("--input", required=True, help='JSON object, e.g. \'{"amount": 6000, "vip": "gold"}\' '
+                                                  "(nested or dotted keys), or @file.json")
+    de.add_argument("--decision", help="the <decision id> to evaluate when the file holds several")
+    de.add_argument("--allow-missing", action="store_true", help="treat inputs not given as null")
+    de.set_defaults(func=cmd_decide)
 
     plugin = sub.add_parser("plugin", help="write your own node types").add_subparsers(
         dest="plugin_command", required=True)

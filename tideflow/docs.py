@@ -40,6 +40,8 @@ def node_reference() -> str:
                 lines += [f"{t.description.get('en', '')} ({t.description.get('zh-CN', '')})", ""]
             if t.type in ("logic.switch", "logic.split"):
                 ports = "one per case / branch" + (", default" if t.type == "logic.switch" else "")
+            elif t.type == "logic.decision_table":
+                ports = "one per value of `port_output`, or out; `default_port` (default) when no rule matches"
             else:
                 ports = ", ".join(t.ports) if t.ports else "— (ends the path)"
             extra = f"; on failure: `{t.failure_port}`" if t.failure_port else ""

@@ -334,6 +334,31 @@ class DecisionResult:
     matched_rule_ids: tuple[str, ...]
     selected_rule_ids: tuple[str, ...]
 
+    def as_json(self) -> dict[str, Any]:
+        """``{"result", "hit_policy", "matched_rules", "selected_rules"}`` with JSON-safe values
+        (see :func:`json_value`)."""
+        return {"result": json_value(self.value), "hit_policy": self.hit_policy.value,
+                "matched_rules": list(self.matched_rule_ids), "selected_rules": list(self.selected_rule_ids)}
+
+
+def json_value(value: Any) -> Any:
+    """A result as plain JSON: whole numbers stay ``int``, other numbers become decimal strings
+    (``"0.15"`` — money is never a float), dates ISO strings; dicts and lists recursively."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, Decimal | float):
+        number = Decimal(repr(value)) if isinstance(value, float) else value
+        if not number.is_finite():
+            return str(number)
+        return int(number) if number == number.to_integral_value() else format(number.normalize(), "f")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(key): json_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_value(item) for item in value]
+    return str(value)
+
 
 def resolve_path(inputs: Mapping[str, Any], expression: str) -> Any:
     """The value at a dotted path (``ticket.amount``); a flat key of that name wins; missing → None."""

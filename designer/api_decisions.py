@@ -1,0 +1,227 @@
+"""DMN decision tables in the JSON API: import from DMN XML, test-evaluate, export back to XML.
+
+- ``POST /api/decisions`` — body: a DMN 1.1–1.5 document (``Content-Type: application/xml`` or
+  ``text/xml``) or JSON ``{"xml": "...", "decision_id": "...", "input_prefix": "event.payload"}``.
+  Answers the table as the ``logic.decision_table`` node's config (``config``), the static analysis
+  (``analysis``: overlaps, gaps, unreachable rules, …) and the problems the node would have in a
+  flow (``problems``: e.g. an input expression ``amount`` that names nothing in a flow — give
+  ``input_prefix`` to root bare inputs under ``event.payload``, ``vars.ticket``, …). Bad XML is a
+  400 naming the line; unsupported DMN features are a 400 naming the element.
+- ``POST /api/decisions/evaluate`` ``{"table": ..., "input": {...}}`` — the result, as the
+  designer's "test this table" button shows it. A hit-policy violation is a 422 naming the rules.
+- ``POST /api/decisions/export`` ``{"table": ...}`` — the table as a DMN 1.3 document (for Camunda
+  Modeler and other DMN tools).
+
+Nothing is stored: a table lives in its node's config, so flow versions keep it (one concept, one
+home). Every route needs a role that may edit flows (marketer, ops, finance; admin).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from activities.tickets.decision_analysis import Finding
+from activities.tickets.decision_table import DecisionTable, DecisionTableError, HitPolicyViolation, evaluate
+from activities.tickets.dmn_xml import MAX_DOCUMENT_BYTES, DmnImportError, dump_decision_table, load_decision_table
+from activities.tickets.logic_decision_table import TICKET, DecisionTableConfig, DecisionTableNode, findings
+from designer import i18n
+from designer.auth import require
+from designer.errors import ApiError, validation_problems
+from designer.permissions import KIND_EDITORS
+from engine.db.models import User
+from engine.expressions import CONTEXT_NAMES
+
+router = APIRouter(prefix="/api/decisions", tags=["decisions"])
+
+#: the decision-table editor's text (designer/templates/editor/_fields.html, static/editor/decision_table.js)
+#: and the labels of the node's fields: (key, zh-CN, en)
+_STRINGS: tuple[tuple[str, str, str], ...] = (
+    ("field.table", "决策表", "Decision table"),
+    ("field.port_output", "按此输出选择端口", "Output that picks the port"),
+    ("field.default_port", "未命中时的端口", "Port when no rule matches"),
+    ("field.result_variable", "结果变量名", "Result variable"),
+    ("field.allow_gaps", "允许未覆盖的输入", "Allow gaps"),
+    ("dmn.name", "名称", "Name"),
+    ("dmn.hit_policy", "命中策略", "Hit policy"),
+    ("dmn.aggregation", "聚合", "Aggregation"),
+    ("dmn.inputs", "输入", "Inputs"),
+    ("dmn.outputs", "输出", "Outputs"),
+    ("dmn.label", "标题", "Label"),
+    ("dmn.expression", "输入表达式", "Input expression"),
+    ("dmn.type", "类型", "Type"),
+    ("dmn.values", "取值范围（可选）", "Allowed values (optional)"),
+    ("dmn.priority_values", "取值（按优先级）", "Values (by priority)"),
+    ("dmn.output_name", "输出名（变量名）", "Output name (variable)"),
+    ("dmn.description", "说明", "Description"),
+    ("dmn.rule_id", "规则 ID", "Rule id"),
+    ("dmn.add_rule", "添加规则", "Add a rule"),
+    ("dmn.add_input", "添加输入列", "Add an input"),
+    ("dmn.add_output", "添加输出列", "Add an output"),
+    ("dmn.remove_rule", "删除此规则", "Remove this rule"),
+    ("dmn.remove_input", "删除此输入列", "Remove this input"),
+    ("dmn.remove_output", "删除此输出列", "Remove this output"),
+    ("dmn.move_up", "上移（FIRST / RULE ORDER 按顺序）", "Move up (FIRST / RULE ORDER go by order)"),
+    ("dmn.cells_hint", "输入单元格：- 表示任意；< 10、[1..10)、\"gold\",\"silver\"、not(\"gold\")。"
+                       "输出单元格：\"文本\"、数字、true/false 或 null。",
+     "Input cells: - for any; < 10, [1..10), \"gold\",\"silver\", not(\"gold\"). "
+     "Output cells: \"text\", a number, true/false or null."),
+    ("dmn.import", "导入 DMN…", "Import DMN…"),
+    ("dmn.export", "导出 DMN", "Export DMN"),
+    ("dmn.which", "请输入要导入的决策 ID：", "Type the id of the decision to import:"),
+    ("dmn.imported", "已导入", "Imported"),
+    ("dmn.clean", "无重叠、无遗漏", "no overlaps, no gaps"),
+    ("dmn.test", "测试此决策表", "Test this table"),
+    ("dmn.test_input", "输入（JSON）", "Input (JSON)"),
+    ("dmn.run_test", "计算", "Evaluate"),
+    ("dmn.bad_input", "输入不是有效的 JSON：", "The input is not valid JSON:"),
+    ("dmn.result", "结果：", "Result:"),
+    ("dmn.matched", "命中规则：", "Matched rules:"),
+    ("dmn.json", "JSON（高级）", "JSON (advanced)"),
+)
+i18n.add({"zh-CN": {k: zh for k, zh, _ in _STRINGS}, "en": {k: en for k, _, en in _STRINGS}})
+FLOW_EDITORS = tuple(sorted({role for roles in KIND_EDITORS.values() for role in roles}))
+Editor = Annotated[User, Depends(require(*FLOW_EDITORS))]
+XML_TYPES = ("application/xml", "text/xml")
+PREFIX_PATTERN = r"^(customer|event|vars|journey)(\.[A-Za-z0-9_]+)*$"
+
+
+class ImportIn(BaseModel):
+    """A DMN document sent as JSON."""
+
+    model_config = ConfigDict(extra="forbid")
+    xml: str = Field(min_length=1, max_length=MAX_DOCUMENT_BYTES, description="the DMN XML document")
+    decision_id: str | None = Field(default=None, description="which <decision> to import when there are several")
+    input_prefix: str | None = Field(default=None, pattern=PREFIX_PATTERN, examples=["event.payload"],
+                                     description="put this in front of input expressions that do not start "
+                                                 "with customer, event, vars, journey or ticket")
+
+
+class Analysis(BaseModel):
+    overlaps: list[Finding] = Field(description="rules that match the same input under UNIQUE (or disagree under ANY)")
+    gaps: list[Finding] = Field(description="inputs no rule matches")
+    other: list[Finding] = Field(description="unreachable rules, possible overlaps, columns not analysed")
+
+
+class ImportOut(BaseModel):
+    config: dict[str, Any] = Field(description="the logic.decision_table node's config")
+    analysis: Analysis
+    problems: list[dict[str, Any]] = Field(description="what the node would report in a flow (field, message, fix)")
+
+
+class EvaluateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    table: DecisionTable
+    input: dict[str, Any] = Field(default_factory=dict, examples=[{"event": {"payload": {"amount": 6000}}}],
+                                  description="values by input expression: nested or flat dotted keys")
+
+
+class EvaluateOut(BaseModel):
+    result: Any = Field(description="outputs dict (single hit), list (multiple hit), number (aggregation) or null")
+    hit_policy: str
+    matched_rules: list[str]
+    selected_rules: list[str]
+
+
+class ExportIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    table: DecisionTable
+
+
+def analysis_of(table: DecisionTable) -> Analysis:
+    found = findings(table)
+    return Analysis(overlaps=[f for f in found if f.kind == "overlap"],
+                    gaps=[f for f in found if f.kind in ("gap", "truncated")],
+                    other=[f for f in found if f.kind not in ("overlap", "gap", "truncated")])
+
+
+def rooted(table: DecisionTable, prefix: str | None) -> DecisionTable:
+    """The table with ``prefix.`` before every input expression that does not start with a name flow
+    expressions know (customer, event, vars, journey, now) or ``ticket``."""
+    if not prefix:
+        return table
+    inputs = [clause if clause.expression.split(".", 1)[0] in {*CONTEXT_NAMES, TICKET}
+              else clause.model_copy(update={"expression": f"{prefix}.{clause.expression}"})
+              for clause in table.inputs]
+    return table.model_copy(update={"inputs": inputs})
+
+
+async def _import_request(request: Request, decision_id: str | None, input_prefix: str | None) -> ImportIn:
+    body = await request.body()
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media in XML_TYPES or media.endswith("+xml"):
+        if not body.strip():
+            raise ApiError(400, "the request body is empty", "send the DMN XML document as the body", "body")
+        try:
+            return ImportIn(xml=body.decode("utf-8"), decision_id=decision_id, input_prefix=input_prefix)
+        except UnicodeDecodeError:
+            raise ApiError(400, "the XML is not UTF-8", "save the .dmn file as UTF-8", "body") from None
+        except ValidationError as exc:
+            problems = validation_problems(list(exc.errors()))
+            raise ApiError(422, problems[0]["message"], problems[0]["fix"], problems[0]["field"],
+                           problems=problems) from None
+    if media == "application/json":
+        try:
+            data = json.loads(body)
+        except json.JSONDecodeError as exc:
+            raise ApiError(400, f"the body is not valid JSON: {exc.msg} (line {exc.lineno})",
+                           'send {"xml": "<definitions …>"} or the XML itself as application/xml', "body") from None
+        try:
+            found = ImportIn.model_validate(data)
+        except ValidationError as exc:
+            problems = validation_problems(list(exc.errors()))
+            raise ApiError(422, problems[0]["message"], problems[0]["fix"], problems[0]["field"],
+                           problems=problems) from None
+        return found.model_copy(update={"decision_id": found.decision_id or decision_id,
+                                        "input_prefix": found.input_prefix or input_prefix})
+    raise ApiError(415, f"cannot read a body of type '{media or '(none)'}'",
+                   'send the DMN file as application/xml (or text/xml), or JSON {"xml": "..."}', "content-type")
+
+
+@router.post("", response_model=ImportOut, openapi_extra={"requestBody": {"content": {
+    "application/xml": {"schema": {"type": "string"}},
+    "application/json": {"schema": ImportIn.model_json_schema()}}}})
+async def import_decision(request: Request, user: Editor,
+                          decision_id: Annotated[str | None, Query(max_length=200)] = None,
+                          input_prefix: Annotated[str | None, Query(pattern=PREFIX_PATTERN)] = None) -> ImportOut:
+    """Import a DMN decision table: the node config, its analysis and its problems in a flow."""
+    wanted = await _import_request(request, decision_id, input_prefix)
+    try:
+        table = load_decision_table(wanted.xml, wanted.decision_id)
+    except DmnImportError as exc:
+        raise ApiError(400, str(exc), "fix the document in your DMN tool (Camunda Modeler) and import it again; "
+                       "see docs/decisions.md for the supported subset", "xml") from None
+    except (ValueError, SyntaxError) as exc:  # ElementTree's ParseError is a SyntaxError
+        raise ApiError(400, f"not well-formed XML: {exc}", "check the file is a complete DMN document",
+                       "xml") from None
+    table = rooted(table, wanted.input_prefix)
+    config = DecisionTableConfig(table=table)
+    problems = [p.as_dict() for p in DecisionTableNode.check(config)]
+    return ImportOut(config={"table": table.model_dump(mode="json")}, analysis=analysis_of(table),
+                     problems=problems)
+
+
+@router.post("/evaluate", response_model=EvaluateOut)
+def evaluate_decision(body: EvaluateIn, user: Editor) -> EvaluateOut:
+    """Evaluate a table against one input (the designer's "test this table")."""
+    try:
+        result = evaluate(body.table, body.input)
+    except HitPolicyViolation as exc:
+        raise ApiError(422, str(exc), "make the rules exclusive, or choose hit policy FIRST or PRIORITY",
+                       "table.rules", rule_ids=list(exc.rule_ids)) from None
+    except DecisionTableError as exc:
+        raise ApiError(422, str(exc), "send a value of the column's type", "input") from None
+    return EvaluateOut.model_validate(result.as_json())
+
+
+@router.post("/export", response_class=Response,
+             responses={200: {"content": {"application/xml": {}}, "description": "a DMN 1.3 document"}})
+def export_decision(body: ExportIn, user: Editor) -> Response:
+    """The table as a DMN 1.3 XML document (opens in Camunda Modeler)."""
+    filename = f"{body.table.id}.dmn".encode("ascii", "replace").decode().replace("?", "_")
+    return Response(dump_decision_table(body.table), media_type="application/xml",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
