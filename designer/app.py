@@ -35,6 +35,7 @@ from engine.db.models import User
 from engine.db.session import session_factory
 from engine.router import Router
 from engine.settings import Settings, get_settings
+from engine.tickets_workflow import start_pending as start_pending_tickets
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
@@ -64,6 +65,8 @@ async def _reroute_forever(app: FastAPI, every: float = 5.0) -> None:
             for payload in await asyncio.to_thread(ingest.pending, app.state.database_url):
                 await router.route(payload)
                 await asyncio.to_thread(ingest.mark_routed, payload["id"], app.state.database_url)
+            # tickets made by event hooks (refunds) or while Temporal was down: start their workflows
+            await start_pending_tickets(router.client, app.state.database_url, router.task_queue)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -96,6 +99,8 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
     app.include_router(api)
     app.include_router(pages.router)
     app.include_router(coupons_api)
+    app.include_router(tickets_api)
+    app.include_router(tickets_pages)
     app.include_router(profile_api)
     app.include_router(hooks.router)
     app.include_router(editor_router)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections.abc import Callable, Sequence
+from functools import partial
+from importlib.metadata import entry_points
 from typing import Any
 
 from temporalio.client import Client
@@ -16,6 +18,7 @@ from engine.actions import Services, make_activity
 from engine.interpreter import JourneyWorkflow
 from engine.registry import Registry, default_registry
 from engine.settings import get_settings
+from engine.tickets_workflow import start_ticket
 
 #: modules the workflow sandbox shares with the host instead of re-importing per run:
 #: deterministic code only (the node types' pure functions, expression sandbox, models)
@@ -41,7 +44,11 @@ def activities(services: Services, registry: Registry | None = None) -> list[Cal
     reg = registry or default_registry()
     bookkeeping = journeys.JourneyActivities(services)
     bulk = BroadcastActivities(services)
-    acts: list[Callable[..., Any]] = [bookkeeping.checkpoint, bookkeeping.customer, bulk.page, bulk.deliver]
+    acts: list[Callable[..., Any]] = [bookkeeping.checkpoint, bookkeeping.customer, bulk.page, bulk.deliver,
+                                      ShopSyncActivities(services.database_url).poll]
+    # domain activities that engine workflows call by name (e.g. the ticket workflow's SLA timers)
+    for ep in sorted(entry_points(group="tideflow.worker_activities"), key=lambda e: e.name):
+        acts += ep.load()(services)
     return [*acts, *[make_activity(t, services) for t in reg.actions()]]
 
 
@@ -49,13 +56,16 @@ def build_worker(client: Client, task_queue: str | None = None, database_url: st
                  max_concurrent_activities: int = 64, extra_activities: Sequence[Callable[..., Any]] = ()
                  ) -> Worker:
     """A worker bound to ``client``; activities use ``database_url`` (default: settings)."""
+    from engine import logs
     from engine.router import Router
 
+    logs.install()  # no secrets or unmasked personal data in any log record
     services = Services(database_url=database_url or get_settings().resolved_database_url(),
                         loop=asyncio.get_running_loop())
     router = Router(client, services.database_url, task_queue or get_settings().task_queue)
     services.enroll = router.enroll_from_action
     services.start_flow = router.start_for_entry
+    services.extras["start_ticket"] = partial(start_ticket, client, services.database_url, router.task_queue)
     return Worker(
         client,
         task_queue=task_queue or get_settings().task_queue,

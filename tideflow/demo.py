@@ -55,6 +55,8 @@ def seed(database_url: str | None = None, directory: Path = FLOWS_DIR) -> dict[s
                     report.setdefault("campaigns", []).append(item["id"])
         install_default_rules(db)
         created = auth.ensure_demo_admin(db)
+        _seed_tickets(db, directory / "demo" / "tickets.json", report)
+        _seed_settlement(db, directory, report)
         if created is not None:
             username, password = created
             admin = auth.find_user(db, username)
@@ -62,3 +64,34 @@ def seed(database_url: str | None = None, directory: Path = FLOWS_DIR) -> dict[s
             report["admin"] = {"username": username, "password": password}
             report["token"] = auth.create_token(db, admin, "demo")
     return report
+
+
+def _seed_tickets(db: Any, path: Path, report: dict[str, Any]) -> None:
+    """Demo agent groups and ticket types for the 退款工单 / 设备报修 templates; the demo admin works
+    them as an agent and supervises them (so the console and SLA escalations have someone)."""
+    if not path.exists():
+        return
+    data = json.loads(path.read_text(encoding="utf-8"))
+    admin = db.scalar(select(models.User).where(models.User.role == "admin").order_by(models.User.id).limit(1))
+    for item in data["groups"]:
+        if db.get(models.AgentGroup, item["key"]) is None:
+            db.add(models.AgentGroup(**item, supervisor_id=admin.id if admin else None, calendar={},
+                                     notify_channel="wecom", rr_last=0))
+            report.setdefault("agent_groups", []).append(item["key"])
+    db.flush()
+    for item in data["ticket_types"]:
+        if db.get(models.TicketType, item["key"]) is None:
+            db.add(models.TicketType(**item))
+    if admin is not None and db.get(models.Agent, admin.id) is None:
+        db.add(models.Agent(user_id=admin.id, groups=["default", *[g["key"] for g in data["groups"]]],
+                            working_hours={}, contact={}, **data["admin_agent"]))
+
+
+def _seed_settlement(db: Any, directory: Path, report: dict[str, Any]) -> None:
+    """Demo orders for the settlement templates, and two settled months of 月度门店结算 (one waiting for
+    finance), so the finance dashboard (/settlement) shows something."""
+    from activities.settlement.demo import seed_orders, seed_statements
+
+    now = models.utcnow()
+    report["settlement_orders"] = seed_orders(db, now)
+    report["settlement_runs"] = seed_statements(db, directory / "store-monthly-settlement.json", now)

@@ -1,0 +1,85 @@
+"""Custom fields of a ticket type (defined by ops) and their validation.
+
+A field is ``{"key", "label", "type": text|number|choice|date, "required", "choices"}``. Values are
+checked on create and on update: a problem names the field (``fields.<key>``) and says how to fix it.
+Numbers are integers (money in fen) — never floats; dates are ``YYYY-MM-DD``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+FieldType = Literal["text", "number", "choice", "date"]
+
+
+class FieldDef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$", examples=["amount_fen"])
+    label: str = Field(default="", max_length=120)
+    type: FieldType = "text"
+    required: bool = False
+    choices: list[str] = Field(default_factory=list, max_length=200)
+    max_length: int = Field(default=2000, ge=1, le=20000)
+
+    @model_validator(mode="after")
+    def _choices(self) -> FieldDef:
+        if self.type == "choice" and not self.choices:
+            raise ValueError(f"choice field '{self.key}' needs its choices")
+        return self
+
+
+class FieldProblem(ValueError):
+    def __init__(self, key: str, message: str, fix: str) -> None:
+        super().__init__(message)
+        self.field, self.message, self.fix = f"fields.{key}", message, fix
+
+
+def _one(spec: FieldDef, value: Any) -> Any:
+    if spec.type == "text":
+        if not isinstance(value, str):
+            raise FieldProblem(spec.key, f"'{spec.key}' must be text", "send a string")
+        if len(value) > spec.max_length:
+            raise FieldProblem(spec.key, f"'{spec.key}' is longer than {spec.max_length} characters", "shorten it")
+        return value
+    if spec.type == "number":
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+                return int(value)
+            raise FieldProblem(spec.key, f"'{spec.key}' must be a whole number",
+                               "send an integer (money in fen, e.g. 520000 for ¥5,200.00)")
+        return value
+    if spec.type == "choice":
+        if value not in spec.choices:
+            raise FieldProblem(spec.key, f"'{value}' is not a choice of '{spec.key}'",
+                               f"use one of: {', '.join(spec.choices)}")
+        return value
+    try:
+        return date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise FieldProblem(spec.key, f"'{spec.key}' must be a date",
+                           "write it as YYYY-MM-DD, e.g. 2026-11-23") from None
+
+
+def validate_fields(specs: list[dict[str, Any]], values: dict[str, Any], partial: bool = False) -> dict[str, Any]:
+    """Checked values (numbers and dates normalised). ``partial``: an update, missing fields are fine.
+    Raises :class:`FieldProblem` for the first problem."""
+    defs = [FieldDef.model_validate(s) for s in specs]
+    known = {d.key: d for d in defs}
+    for key in values:
+        if key not in known:
+            raise FieldProblem(key, f"'{key}' is not a field of this ticket type",
+                               f"use one of: {', '.join(known) or '(this type has no custom fields)'}")
+    out: dict[str, Any] = {}
+    for spec in defs:
+        value = values.get(spec.key)
+        if value is None or value == "":
+            if spec.required and not partial:
+                raise FieldProblem(spec.key, f"'{spec.key}' is required", f"fill in '{spec.label or spec.key}'")
+            if spec.key in values and spec.required:
+                raise FieldProblem(spec.key, f"'{spec.key}' is required", "it cannot be emptied")
+            continue
+        out[spec.key] = _one(spec, value)
+    return out
