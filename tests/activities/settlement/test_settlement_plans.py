@@ -265,6 +265,11 @@ def test_every_json_example_in_the_docs_is_a_valid_plan() -> None:
     assert len(blocks) >= 6
     types = set()
     for block in blocks:
+        if "rate_plan" in block:  # a settlement plan wraps a rate plan
+            from activities.settlement.settlement_plan import load_settlement_plan
+
+            types.add(load_settlement_plan(block).rate_plan.type)
+            continue
         plan = load_rate_plan(block)
         types.add(plan.type)
     assert types == {"flat", "tiered", "guaranteed", "kpi_coefficient", "split", "composition"}

@@ -1,0 +1,77 @@
+"""``tideflow settle``: settle one period from the command line with the engine the scheduled runs use.
+
+With ``--orders ORDERS.csv`` the orders are loaded into a throwaway SQLite database and nothing is
+kept: a dry run for finance and for tests. Without it the period is settled against the configured
+database's order table, the run is kept and its statements wait for finance's approval on the dashboard
+(a re-run prints the same statements).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+
+from activities.settlement.errors import SettlementError
+from activities.settlement.orders_csv import load_orders_csv
+from activities.settlement.periods import Period, parse_day
+from activities.settlement.runs import settle, submit_run
+from activities.settlement.settlement_plan import SettlementPlan, load_settlement_plan
+from activities.settlement.statements import run_view
+
+
+def read_plan(path: str, kpis_path: str | None = None) -> SettlementPlan:
+    """The plan file (and, with ``--kpis``, KPI values per party merged into it)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettlementError(f"cannot read the plan {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise SettlementError(f"the plan {path} is not JSON: {exc.msg} at line {exc.lineno}") from None
+    if not isinstance(data, dict):
+        raise SettlementError(f"the plan {path} must be a JSON object with key, party and rate_plan")
+    if "rate_plan" not in data and "type" in data:
+        raise SettlementError(f"{path} is a bare rate plan; wrap it: {{\"key\": \"my-plan\", \"rate_plan\": {{...}}}}")
+    if kpis_path:
+        try:
+            kpis = json.loads(Path(kpis_path).read_text(encoding="utf-8"), parse_float=str)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise SettlementError(f"cannot read the KPIs {kpis_path}: {exc}") from None
+        if not isinstance(kpis, Mapping):
+            raise SettlementError(f'{kpis_path} must map party → {{"kpi": "value"}}')
+        data["kpis"] = {**dict(data.get("kpis") or {}), **dict(kpis)}
+    return load_settlement_plan(data)
+
+
+def settle_command(plan_path: str, start: str, end: str, *, orders_path: str | None = None,
+                   kpis_path: str | None = None, database_url: str | None = None) -> dict[str, Any]:
+    """The statements of the period as JSON-ready data (amounts in yuan with 2 decimals)."""
+    plan = read_plan(plan_path, kpis_path)
+    period = Period(parse_day(start, "--from"), parse_day(end, "--to"))
+    if orders_path is None:
+        from engine.db.session import transaction
+
+        with transaction(database_url) as db:  # kept: the statements go to finance for approval
+            run = submit_run(db, settle(db, plan, period, created_by="cli"))
+            return run_view(db, run)
+    try:
+        text = Path(orders_path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SettlementError(f"cannot read the orders {orders_path}: {exc.strerror}") from None
+    from engine.db.models import Base
+
+    with tempfile.TemporaryDirectory(prefix="tideflow-settle-") as tmp:
+        engine = create_engine(f"sqlite:///{Path(tmp).joinpath('settle.db')}")
+        try:
+            Base.metadata.create_all(engine)
+            with Session(engine) as db, db.begin():
+                load_orders_csv(db, text, plan)
+                run = settle(db, plan, period, created_by="cli")
+                return run_view(db, run)
+        finally:
+            engine.dispose()

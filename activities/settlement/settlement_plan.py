@@ -1,0 +1,165 @@
+"""The settlement plan: a rate plan plus who the parties are, how often, and in which timezone.
+
+A settlement plan is the JSON document finance writes (``tideflow settle --plan PLAN.json``, the
+``settlement.collect`` node's ``plan``). Its *version* is a hash of its canonical JSON: a period is
+settled once per (``key``, version). See docs/settlement.md, "Settlement plans".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+
+from activities.settlement.errors import RatePlanError
+from activities.settlement.periods import Cycle
+from activities.settlement.plans import (
+    CompositionPlan,
+    FlatPlan,
+    KpiCoefficientPlan,
+    KpiNumber,
+    RatePlan,
+    SplitPlan,
+    dump_rate_plan,
+)
+
+PartyRef = str
+"""``"shop"`` or ``"attribution.<role>"``: where an order's party is read from."""
+
+PARTY_REF_PATTERN: Final = r"^(shop|attribution\.[A-Za-z0-9_]{1,40})$"
+COUNTED_STATUSES: Final = ("paid", "shipped", "delivered", "completed", "refunded")
+RATE_ATTRIBUTES: Final = ("party_type", "channel", "party")
+SCHEMA: Final = "tideflow/settlement-plan@1"
+
+
+def is_party_ref(value: str) -> bool:
+    return value == "shop" or value.startswith("attribution.")
+
+
+class SettlementPlan(BaseModel):
+    """A rate plan and the facts a run needs around it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, serialize_by_alias=True)
+
+    schema_: Literal["tideflow/settlement-plan@1"] = Field(default=SCHEMA, alias="schema")
+    key: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}$",
+                     description="Stable id of the plan; a period is settled once per key and version.")
+    name: str = Field(default="", max_length=200, description="What finance calls the plan (月度门店结算).")
+    cycle: Cycle = Field(default="monthly", description="daily (T+1), weekly, semi_monthly, monthly, quarterly.")
+    timezone: str = Field(default="Asia/Shanghai", description="Periods start at local midnight here.")
+    party: PartyRef = Field(default="shop", pattern=PARTY_REF_PATTERN,
+                            description='Who earns on an order: "shop" or "attribution.<role>" (e.g. '
+                                        '"attribution.agent").')
+    party_types: dict[str, str] = Field(default_factory=dict,
+                                        description='Party directory: party id → type, e.g. {"S001": "direct"}.')
+    default_party_type: str | None = Field(default=None, description="Type of a party not in party_types.")
+    channels: list[str] | None = Field(default=None, description="Only orders of these channels (default: all).")
+    statuses: list[str] = Field(default_factory=lambda: list(COUNTED_STATUSES),
+                                description="Order statuses that count as sales.")
+    split_parties: dict[str, str] = Field(
+        default_factory=dict,
+        description='For a split rate plan: split party → "attribution.<role>", "shop" or a fixed party id '
+                    '(e.g. {"anchor": "attribution.anchor", "platform": "platform"}).')
+    kpis: dict[str, dict[str, KpiNumber]] = Field(
+        default_factory=dict, description='KPIs per party for kpi_coefficient plans: {"A01": {"completion_rate": '
+                                          '"0.95"}}.')
+    rate_plan: RatePlan = Field(description="The rate plan (docs/settlement.md).")
+
+    @field_validator("statuses")
+    @classmethod
+    def _known_statuses(cls, statuses: list[str]) -> list[str]:
+        from connectors.canonical import ORDER_STATUSES
+
+        unknown = [status for status in statuses if status not in ORDER_STATUSES]
+        if unknown:
+            raise ValueError(f"order status {unknown[0]!r} is unknown; use some of {', '.join(ORDER_STATUSES)}")
+        if not statuses:
+            raise ValueError(f'list at least one order status, e.g. {list(COUNTED_STATUSES)}')
+        return statuses
+
+    @model_validator(mode="after")
+    def _fits(self) -> SettlementPlan:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f'timezone {self.timezone!r} is unknown; use an IANA name such as "Asia/Shanghai"') \
+                from None
+        for flat in flat_plans(self.rate_plan):
+            if flat.rates_by not in RATE_ATTRIBUTES:
+                raise ValueError(f"rate_plan: rates_by {flat.rates_by!r} cannot be read from orders; use one of "
+                                 f"{', '.join(RATE_ATTRIBUTES)}")
+        plan = self.rate_plan
+        if isinstance(plan, SplitPlan):
+            named = {party.party for party in plan.parties}
+            missing = sorted(named - set(self.split_parties))
+            if missing:
+                raise ValueError(f"split_parties: say who the split party {missing[0]!r} is, e.g. "
+                                 f'{{"{missing[0]}": "attribution.{missing[0]}"}} or a fixed party id')
+            extra = sorted(set(self.split_parties) - named)
+            if extra:
+                raise ValueError(f"split_parties: {extra[0]!r} is not a party of the split; remove it")
+        elif self.split_parties:
+            raise ValueError("split_parties is only for a split rate plan; remove it")
+        return self
+
+    @property
+    def version(self) -> str:
+        return plan_version(self)
+
+    @property
+    def by_channel(self) -> bool:
+        """True when a rate depends on the channel: then each channel's sales are computed apart."""
+        return any(flat.rates_by == "channel" for flat in flat_plans(self.rate_plan))
+
+    def party_type(self, party: str) -> str:
+        return self.party_types.get(party, self.default_party_type or "")
+
+
+def flat_plans(plan: RatePlan) -> Iterator[FlatPlan]:
+    """Every flat plan inside ``plan``."""
+    if isinstance(plan, FlatPlan):
+        yield plan
+    elif isinstance(plan, CompositionPlan):
+        for component in plan.components:
+            yield from flat_plans(component)
+    elif isinstance(plan, KpiCoefficientPlan):
+        yield from flat_plans(plan.inner)
+    elif isinstance(plan, SplitPlan) and plan.of is not None:
+        yield from flat_plans(plan.of)
+
+
+_ADAPTER: Final[TypeAdapter[SettlementPlan]] = TypeAdapter(SettlementPlan)
+
+
+def load_settlement_plan(data: str | bytes | Mapping[str, Any]) -> SettlementPlan:
+    """A settlement plan from JSON text or an object; ``RatePlanError`` lists every problem with its fix."""
+    from activities.settlement.plans import _problem
+
+    try:
+        if isinstance(data, str | bytes):
+            return _ADAPTER.validate_json(data)
+        return _ADAPTER.validate_python(dict(data))
+    except ValidationError as error:
+        raise RatePlanError([_problem(detail) for detail in error.errors()]) from error
+
+
+def dump_settlement_plan(plan: SettlementPlan) -> dict[str, Any]:
+    """The plan as JSON-ready data (decimal strings); ``load_settlement_plan`` reads it back unchanged."""
+    data: dict[str, Any] = plan.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data["rate_plan"] = dump_rate_plan(plan.rate_plan)
+    return data
+
+
+def plan_version(plan: SettlementPlan) -> str:
+    """16 hex digits of the SHA-256 of the canonical JSON: any change to the plan is a new version."""
+    canonical = json.dumps(dump_settlement_plan(plan), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+def settlement_plan_json_schema() -> dict[str, Any]:
+    return _ADAPTER.json_schema(by_alias=True)
