@@ -1,12 +1,14 @@
-"""``python -m bench.hotspots compile|broadcast [N]``: where the time goes, with cProfile, in this process.
+"""``python -m bench.hotspots compile|broadcast|broadcast-one [N]``: where the time goes, with cProfile.
 
 The two CPU-bound paths whose targets are far off are profiled without Temporal in the way, so the
 numbers point at engine code:
 
 * ``compile`` — ``engine.compiler.compile_flow`` on N (5) generated 200-node flows with new expression
   texts each (the cold case of ``python -m bench compile``);
-* ``broadcast`` — the loop ``broadcast.deliver`` runs for one page: ``engine.broadcast.run_instant`` for
-  N (1,000) customers of a segment flow, dry-run channel, on a fresh SQLite database.
+* ``broadcast`` — what ``broadcast.deliver`` runs for one page: ``engine.broadcast.run_page`` (the bulk
+  path) for N (1,000) customers of a segment flow, dry-run channel, on a fresh SQLite database;
+  ``broadcast-one`` — the same customers one at a time (``engine.broadcast.run_instant`` each), the
+  path every page took before the bulk path.
 
 It prints the engine's (and the built-in activities') functions by cumulative time, as a share of the
 whole. cProfile slows Python code down unevenly; read the shares, not the absolute times. For the whole
@@ -70,6 +72,35 @@ def profile_compile(count: int) -> None:
                                "jinja2/environment.py:_generate", "jinja2/environment.py:_compile"))
 
 
+def profile_broadcast_page(count: int) -> None:
+    from bench.broadcast import flow
+    from bench.common import bulk_customers, publish
+    from engine.actions import Services
+    from engine.broadcast import run_page
+    from engine.db.session import upgrade
+
+    with tempfile.TemporaryDirectory(prefix="tideflow-profile-") as tmp:
+        url = f"sqlite:///{Path(tmp) / 'profile.db'}"
+        upgrade(url)
+        ids = bulk_customers(url, 3 * count, "p")
+        compiled = publish(url, flow())
+        services = Services(database_url=url)
+        stats_rows: list[list[object]] = []
+        run_page(compiled, ids[:count], "warm-up", stats_rows, services)  # connections, statement caches
+        started = time.perf_counter()
+        run_page(compiled, ids[count:2 * count], "unprofiled", stats_rows, services)
+        per_customer = (time.perf_counter() - started) / count
+
+        def work() -> None:
+            run_page(compiled, ids[2 * count:], "profile", stats_rows, services)
+
+        stats, wall = _profile(work)
+    print(f"run_page, a page of {count} (segment → send_message, dry-run); unprofiled {per_customer * 1000:.3f} ms "
+          f"per customer ≈ {1 / per_customer:.0f} msg/s on one thread\n")
+    _print(stats, wall, extra=("sqlalchemy/orm/session.py:commit", "sqlalchemy/engine/default.py:do_execute",
+                               "sqlalchemy/engine/default.py:do_executemany"))
+
+
 def profile_broadcast(count: int) -> None:
     from bench.broadcast import flow
     from bench.common import bulk_customers, publish
@@ -103,11 +134,12 @@ def profile_broadcast(count: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("compile", "broadcast"):
+    runs = {"compile": profile_compile, "broadcast": profile_broadcast_page, "broadcast-one": profile_broadcast}
+    if not argv or argv[0] not in runs:
         print(__doc__, file=sys.stderr)
         return 2
     count = int(argv[1]) if len(argv) > 1 else (5 if argv[0] == "compile" else 1000)
-    (profile_compile if argv[0] == "compile" else profile_broadcast)(count)
+    runs[argv[0]](count)
     return 0
 
 

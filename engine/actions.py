@@ -15,20 +15,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import Table, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from engine.db import models
+from engine.db.models import utcnow
 from engine.db.session import session_factory, transaction
 from engine.nodes.base import ActionResult, NodeType
 from engine.runtime import ActionRequest
@@ -194,3 +196,155 @@ def make_activity(node_type: type[NodeType], services: Services) -> Callable[[Ac
             raise ApplicationError(f"{type(exc).__name__}: {exc}", type=type(exc).__name__) from None
 
     return run_action
+
+
+# -- bulk: many customers at one node (a broadcast page) -----------------------------------------------
+@dataclass
+class BulkActionContext:
+    """What a bulk action sees (:meth:`~engine.nodes.base.NodeType.run_many`): the requests of one node
+    for many customers (one key each, none recorded in the ledger yet), their customer views, and the
+    worker's services. All requests share one node, config, flow settings and clock."""
+
+    requests: list[ActionRequest]
+    services: Services = field(default_factory=Services)
+    customers: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def database_url(self) -> str | None:
+        return self.services.database_url
+
+    @property
+    def now(self) -> datetime:
+        first = self.requests[0].now if self.requests else None
+        return datetime.fromisoformat(first) if first else utcnow()
+
+    def customer(self, request: ActionRequest) -> dict[str, Any]:
+        """The customer as expressions see it; views not given by the caller are loaded, all at once."""
+        cid = request.customer_id
+        if not cid:
+            return {}
+        if cid not in self.customers:
+            wanted = [r.customer_id for r in self.requests if r.customer_id and r.customer_id not in self.customers]
+            with session_factory(self.database_url)() as db:
+                self.customers.update(customer_views(db, wanted))
+        return self.customers.get(cid, {})
+
+    def expression_context(self, request: ActionRequest) -> dict[str, Any]:
+        return {"customer": self.customer(request), "event": request.event or {}, "vars": request.variables,
+                "journey": {"id": request.workflow_id, "flow": request.flow_id}, "now": None}
+
+
+def _chunks(items: list[str], size: int = 500) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def customer_views(db: Session, customer_ids: list[str], now: datetime | None = None) -> dict[str, dict[str, Any]]:
+    """:func:`engine.customers.customer_view` for many customers in two queries (customers, tags) per
+    500; a merged customer (rare) is read the one-by-one way, following its merge pointers."""
+    from engine.customers import customer_view, derived_attributes
+
+    moment = now or utcnow()
+    views: dict[str, dict[str, Any]] = {}
+    c = models.Customer
+    for chunk in _chunks(sorted(set(customer_ids))):
+        rows = {row.id: row for row in db.execute(
+            select(c.id, c.name, c.timezone, c.attributes, c.merged_into).where(c.id.in_(chunk)))}
+        tags: dict[str, list[str]] = {cid: [] for cid in chunk}
+        for cid, tag in db.execute(select(models.CustomerTag.customer_id, models.CustomerTag.tag)
+                                   .where(models.CustomerTag.customer_id.in_(chunk))):
+            tags[cid].append(tag)
+        for cid in chunk:
+            row = rows.get(cid)
+            if row is None or row.merged_into:
+                views[cid] = customer_view(db, cid, moment)
+                continue
+            stored = row.attributes or {}
+            views[cid] = {**stored, **derived_attributes(stored, moment), "id": row.id, "name": row.name or "",
+                          "timezone": row.timezone, "tags": sorted(tags[cid])}
+    return views
+
+
+def recorded_results(db: Session, keys: list[str]) -> dict[str, dict[str, Any]]:
+    """The ledger's results for many keys (one query per 500)."""
+    found: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(keys):
+        for key, result in db.execute(select(models.LedgerEntry.key, models.LedgerEntry.result)
+                                      .where(models.LedgerEntry.key.in_(chunk))):
+            found[key] = dict(result)
+    return found
+
+
+def perform_many(node_type: type[NodeType], requests: list[ActionRequest], services: Services,
+                 customers: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any] | Exception]:
+    """:func:`perform` for many requests of one node: each runs exactly once per key. Returns, in order,
+    each one's result (a dict, as :func:`perform`) or the exception that failed it.
+
+    Keys already in the ledger are read in one query and not run again. A node type that offers
+    :meth:`~engine.nodes.base.NodeType.run_many` runs the rest in bulk, and their results are recorded
+    in the ledger in one transaction right after (a deferral is not recorded: it runs again later);
+    anything else, or a bulk call that fails as a whole, runs one :func:`perform` per request.
+    """
+    if not requests:
+        return []
+    try:
+        config = node_type.Config.model_validate(requests[0].config)
+    except ValidationError as exc:
+        failed = ActionFailed(f"node '{requests[0].node_id}': config no longer valid: {exc}")
+        return [failed for _ in requests]
+    database_url = services.database_url
+    with session_factory(database_url)() as check:
+        done = recorded_results(check, [r.key for r in requests])
+    out: dict[str, dict[str, Any] | Exception] = {key: result for key, result in done.items()}
+    pending = [r for r in requests if r.key not in done]
+    if pending and node_type.offers_bulk():
+        try:
+            results = list(node_type.run_many(
+                BulkActionContext(pending, services, {**(customers or {})}), config))
+            if len(results) != len(pending):
+                raise ActionFailed(f"{node_type.type}.run_many returned {len(results)} results "
+                                   f"for {len(pending)} requests")
+        except Exception as exc:
+            log.warning("bulk %s at node %s failed as a whole, running one by one: %s: %s", node_type.type,
+                        pending[0].node_id, type(exc).__name__, exc)
+        else:
+            out.update(_record_many(node_type, pending, results, database_url))
+            pending = []
+    for request in pending:
+        try:
+            out[request.key] = perform(node_type, request, services)
+        except Exception as exc:
+            out[request.key] = exc
+    return [out[r.key] for r in requests]
+
+
+def _record_many(node_type: type[NodeType], requests: list[ActionRequest],
+                 results: list[ActionResult | Exception], database_url: str | None) -> dict[str, Any]:
+    """Ledger rows for a bulk call's results, in one transaction; a key another attempt recorded
+    first keeps that attempt's result."""
+    out: dict[str, dict[str, Any] | Exception] = {}
+    rows: list[dict[str, Any]] = []
+    for request, result in zip(requests, results, strict=True):
+        if isinstance(result, Exception):
+            out[request.key] = result
+            continue
+        if not isinstance(result, ActionResult):
+            out[request.key] = ActionFailed(f"{node_type.type} returned {type(result).__name__}, "
+                                            f"not an ActionResult")
+            continue
+        # what asdict() gives, without its deep copy (a broadcast page records a thousand of these)
+        payload = {"port": result.port, "variables": dict(result.variables), "detail": dict(result.detail),
+                   "defer_until": result.defer_until}
+        out[request.key] = payload
+        if result.defer_until is None:
+            rows.append({"key": request.key, "kind": node_type.type, "result": payload, "created_at": utcnow()})
+    if rows:
+        with transaction(database_url) as db:
+            table = models.LedgerEntry.__table__
+            assert isinstance(table, Table)
+            dialect = db.get_bind().dialect.name
+            stmt = (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table))
+            # a key a racing attempt of the same page recorded first keeps its row: both results come from
+            # the same idempotent effect (for messages, the one message row under that key)
+            db.execute(stmt.on_conflict_do_nothing(index_elements=["key"]), rows)
+    return out

@@ -10,6 +10,7 @@ customer gets a journey, started by the bulk activity with a derived id.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -35,14 +36,18 @@ def customer_page(flow: dict[str, Any], cursor: str | None, size: int,
 
     trigger = flow["nodes"][flow["trigger"]]
     config = trigger["config"]
+    # the audience "everyone" (the literal true) needs no evaluation per customer
+    everyone = trigger["type"] == "trigger.segment" and str(config.get("audience", "")).strip() in ("true", "True")
     chosen: list[str] = []
     last: str | None = cursor
+    c = models.Customer
     with session_factory(database_url)() as db:
         while len(chosen) < size:
-            query = select(models.Customer).where(models.Customer.merged_into.is_(None))
+            # columns, not ORM objects: a page is a thousand rows
+            query = select(c.id, c.name, c.timezone, c.attributes).where(c.merged_into.is_(None))
             if last:
-                query = query.where(models.Customer.id > last)
-            rows = db.scalars(query.order_by(models.Customer.id).limit(size)).all()
+                query = query.where(c.id > last)
+            rows = db.execute(query.order_by(c.id).limit(size)).all()
             if not rows:
                 return chosen, None
             tag_rows = db.execute(select(models.CustomerTag.customer_id, models.CustomerTag.tag)
@@ -52,15 +57,16 @@ def customer_page(flow: dict[str, Any], cursor: str | None, size: int,
                 tags[cid].append(tag)
             for row in rows:
                 last = row.id
-                view = {**row.attributes, "id": row.id, "name": row.name or "", "timezone": row.timezone,
+                view = {**(row.attributes or {}), "id": row.id, "name": row.name or "", "timezone": row.timezone,
                         "tags": sorted(tags[row.id])}
                 if trigger["type"] == "trigger.segment":
                     wanted = config.get("tags_any") or []
                     if wanted and not set(wanted) & set(view["tags"]):
                         continue
                     try:
-                        if not expressions.test(config["audience"], {"customer": view, "event": {}, "vars": {},
-                                                                      "journey": {}, "now": None}):
+                        if not everyone and not expressions.test(
+                                config["audience"], {"customer": view, "event": {}, "vars": {}, "journey": {},
+                                                     "now": None}):
                             continue
                     except expressions.ExpressionError:
                         continue
@@ -159,6 +165,145 @@ def run_instant(flow: dict[str, Any], customer_id: str, run_key: str, stats: lis
     return "completed"
 
 
+def _node_order(flow: dict[str, Any]) -> list[str] | None:
+    """The flow's nodes reachable from the trigger, each after every node with an edge to it; None
+    when they form a loop (a wait-free flow cannot: the validator refuses a loop without a wait)."""
+    reachable: list[str] = []
+    seen: set[str] = set()
+    stack = [flow["trigger"]]
+    while stack:
+        node_id = stack.pop()
+        if node_id in seen or node_id not in flow["nodes"]:
+            continue
+        seen.add(node_id)
+        reachable.append(node_id)
+        stack.extend(str(n) for n in flow["nodes"][node_id]["next"].values() if n)
+    incoming: dict[str, int] = {n: 0 for n in reachable}
+    for node_id in reachable:
+        for nxt in set(flow["nodes"][node_id]["next"].values()):
+            if nxt in incoming:
+                incoming[nxt] += 1
+    ready = [n for n in reachable if incoming[n] == 0]
+    order: list[str] = []
+    while ready:
+        node_id = ready.pop()
+        order.append(node_id)
+        for nxt in set(flow["nodes"][node_id]["next"].values()):
+            if nxt in incoming:
+                incoming[nxt] -= 1
+                if incoming[nxt] == 0:
+                    ready.append(nxt)
+    return order if len(order) == len(reachable) else None
+
+
+def run_page(flow: dict[str, Any], customer_ids: list[str], run_key: str, stats: list[list[Any]],
+             services: Services, heartbeat: Callable[[Any], None] | None = None) -> dict[str, str]:
+    """Walk a wait-free flow for a page of customers at once; returns how each one ended.
+
+    The outcomes, statistics, ledger keys and effects are those of :func:`run_instant` for each
+    customer, but the work goes node by node instead of customer by customer: the page's customer
+    views are read in a few queries (again after an action, which may have changed them), logic nodes
+    decide in memory, and each action node runs once for all the customers who reached it
+    (:func:`engine.actions.perform_many`: one ledger look-up, then the node's bulk ``run_many`` if it
+    has one — ``action.send_message`` does — else one ``perform`` per customer)."""
+    from engine import expressions
+    from engine.actions import customer_views, perform_many
+    from engine.db.session import session_factory
+    from engine.nodes.base import Context
+    from engine.registry import default_registry
+    from engine.runtime import ActionRequest
+
+    order = _node_order(flow)
+    if order is None:
+        return {cid: run_instant(flow, cid, run_key, stats, services) for cid in customer_ids}
+    registry = default_registry()
+    flow_id = flow["flow_id"]
+    at: dict[str, str] = {cid: flow["trigger"] for cid in customer_ids}  # customer → the node they are at
+    ended: dict[str, str] = {}
+    views: dict[str, dict[str, Any]] = {}
+    stale: set[str] = set(customer_ids)  # views to read again before they are used
+    variables: dict[str, dict[str, Any]] = {}  # what logic nodes set (logic.decision_table), per customer
+
+    def instance(cid: str) -> str:
+        return f"broadcast/{flow_id}/{run_key}/{cid}"
+
+    def fresh(group: list[str]) -> None:
+        wanted = [cid for cid in group if cid in stale]
+        if wanted:
+            with session_factory(services.database_url)() as db:
+                views.update(customer_views(db, wanted))
+            stale.difference_update(wanted)
+
+    for node_id in order:
+        group = [cid for cid in customer_ids if at.get(cid) == node_id]
+        if not group:
+            continue
+        node = flow["nodes"][node_id]
+        node_type = registry.get(node["type"])
+        if node_type is None:
+            stats.append([node_id, "failed", "", len(group)])
+            ended.update((cid, "failed") for cid in group)
+            continue
+        stats.append([node_id, "entered", "", len(group)])
+        config = node_type.Config.model_validate(node["config"])
+        category = node["category"]
+        ports: dict[str, str] = {}
+        if category == "trigger":
+            ports = {cid: "out" for cid in group}
+        elif category == "end":
+            ended.update((cid, str(getattr(node_type, "outcome", "completed"))) for cid in group)
+        elif category == "logic":
+            fresh(group)
+            for cid in group:
+                ctx = Context(customer=views.get(cid, {}), vars=variables.get(cid, {}),
+                              journey={"id": instance(cid), "flow": flow_id})
+                try:
+                    ports[cid] = node_type.decide(config, ctx, instance(cid), node_id)
+                    variables[cid] = ctx.vars  # a logic node may set variables for the next logic nodes
+                except expressions.ExpressionError:
+                    stats.append([node_id, "failed", "", 1])
+                    ended[cid] = "failed"
+        else:
+            if node_type.offers_bulk():
+                fresh(group)
+            requests = [ActionRequest(key=f"{instance(cid)}/{node_id}/1", workflow_id=instance(cid),
+                                      flow_id=flow_id, version=flow["version"], node_id=node_id,
+                                      node_type=node["type"], config=node["config"], customer_id=cid,
+                                      settings=flow["settings"]) for cid in group]
+            given = {cid: views[cid] for cid in group if cid in views and cid not in stale}
+            for cid, result in zip(group, perform_many(node_type, requests, services, given), strict=True):
+                stale.add(cid)
+                variables.pop(cid, None)  # as run_instant: the context starts afresh after an action
+                if isinstance(result, Exception):
+                    stats.append([node_id, "failed", "", 1])
+                    if node_type.failure_port:
+                        ports[cid] = node_type.failure_port
+                    else:
+                        ended[cid] = "failed"
+                elif result.get("defer_until"):
+                    # as in run_instant: a customer whose own timezone is still quiet waits for the next run
+                    stats.append([node_id, "deferred", "", 1])
+                    ended[cid] = "deferred"
+                else:
+                    ports[cid] = str(result.get("port") or "out")
+        for cid in group:
+            at.pop(cid, None)
+        left: dict[str, int] = defaultdict(int)
+        for cid, port in ports.items():
+            left[port] += 1
+            nxt = node["next"].get(port)
+            if nxt is None:
+                ended[cid] = "completed"
+            else:
+                at[cid] = nxt
+        stats.extend([node_id, "left", port, count] for port, count in sorted(left.items()))
+        if heartbeat is not None:
+            heartbeat(node_id)
+    for cid in at:  # not reached in topological order (a node outside the flow): as run_instant fails it
+        ended.setdefault(cid, "failed")
+    return {cid: ended[cid] for cid in customer_ids}
+
+
 class BroadcastActivities:
     """Paging and bulk delivery, bound to one worker's services."""
 
@@ -173,6 +318,8 @@ class BroadcastActivities:
     @activity.defn(name="broadcast.deliver")
     def deliver(self, flow: dict[str, Any], run_key: str, ids: list[str]) -> dict[str, Any]:
         """Run a page of customers through the flow: in bulk when it has no waits, else one journey each."""
+        from sqlalchemy import Table, insert
+
         from engine.compiler import has_waits
         from engine.db.session import transaction
         from engine.journeys import add_stats
@@ -208,22 +355,24 @@ class BroadcastActivities:
         stats: list[list[Any]] = []
         outcomes: dict[str, int] = defaultdict(int)
         ended: list[tuple[str, str]] = []
-        for i, cid in enumerate(entering):
-            outcome = run_instant(flow, cid, run_key, stats, services)
+        # node by node for the whole page (bulk actions where a node offers them), as run_instant per customer
+        for cid, outcome in run_page(flow, entering, run_key, stats, services, activity.heartbeat).items():
             outcomes[outcome] += 1
             ended.append((cid, outcome))
-            if i % 200 == 0:
-                activity.heartbeat(i)
         result = {"done": len(ids), "entered": len(entering), "outcomes": dict(outcomes)}
         with transaction(services.database_url) as db:
             if recorded_result(db, page_key) is None:
                 db.add(models.LedgerEntry(key=page_key, kind="broadcast.page", result=result))
                 add_stats(db, flow["flow_id"], flow["version"], stats)
                 # a journey row per customer (no workflow): re-entry rules and the customer's history see it
-                db.add_all([models.Journey(
-                    workflow_id=f"broadcast/{flow['flow_id']}/{run_key}/{cid}", flow_id=flow["flow_id"],
-                    version=flow["version"], customer_id=cid, status=outcome, current_node=None, started_at=now,
-                    updated_at=now, ended_at=now, checkpoint=0) for cid, outcome in ended])
+                journeys = models.Journey.__table__
+                assert isinstance(journeys, Table)
+                if ended:  # Core insert: a thousand ORM objects cost more than the page's messages
+                    db.execute(insert(journeys), [
+                        {"workflow_id": f"broadcast/{flow['flow_id']}/{run_key}/{cid}", "flow_id": flow["flow_id"],
+                         "version": flow["version"], "customer_id": cid, "status": outcome, "current_node": None,
+                         "started_at": now, "updated_at": now, "ended_at": now, "checkpoint": 0}
+                        for cid, outcome in ended])
         return result
 
 

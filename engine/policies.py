@@ -126,6 +126,57 @@ def gate(db: Session, customer_id: str, channel: str, category: str, settings: d
     return Decision("sent")
 
 
+def gate_many(db: Session, customer_ids: list[str], channel: str, category: str, settings: dict[str, Any],
+              now: datetime, cap: FrequencyCap | None) -> dict[str, Decision]:
+    """:func:`gate` for many customers at once (a broadcast page), with the same rules and outcomes:
+    their rows are read — and on PostgreSQL locked, in id order so two pages cannot deadlock — in
+    one query per 500, and the cap counts every one's recent promotional messages in one grouped
+    query. Call it inside the write transaction that records the messages (on SQLite that
+    transaction's ``BEGIN IMMEDIATE`` serialises it with every other writer)."""
+    ids = sorted(set(customer_ids))
+    postgres = db.get_bind().dialect.name == "postgresql"
+    rows: dict[str, tuple[dict[str, Any], str | None]] = {}
+    for start in range(0, len(ids), 500):
+        query = (select(models.Customer.id, models.Customer.consent, models.Customer.timezone)
+                 .where(models.Customer.id.in_(ids[start:start + 500])).order_by(models.Customer.id))
+        if postgres:
+            query = query.with_for_update()
+        for cid, consent, tz in db.execute(query):
+            rows[cid] = (consent or {}, tz)
+    decisions: dict[str, Decision] = {}
+    to_count: list[str] = []
+    quiet = settings.get("quiet_hours")
+    for cid in ids:
+        if cid not in rows:
+            decisions[cid] = Decision("skipped: no customer")
+            continue
+        consent, tz = rows[cid]
+        if not has_consent(consent, channel):
+            decisions[cid] = Decision("skipped: no consent")
+            continue
+        if quiet and category == "promotional":
+            until = quiet_until(now, tz or settings.get("timezone") or "UTC", quiet["start"], quiet["end"])
+            if until is not None:
+                decisions[cid] = Decision("deferred: quiet hours", until)
+                continue
+        to_count.append(cid)
+    if cap is not None and category == "promotional" and settings.get("frequency_capped", True):
+        counts: dict[str, int] = {}
+        for start in range(0, len(to_count), 500):
+            for cid, count in db.execute(
+                    select(models.Message.customer_id, func.count()).where(
+                        models.Message.customer_id.in_(to_count[start:start + 500]),
+                        models.Message.category == "promotional", models.Message.status.in_(("sent", "sending")),
+                        models.Message.created_at > now - cap.window)
+                    .group_by(models.Message.customer_id)):
+                counts[cid] = int(count)
+        for cid in to_count:
+            decisions[cid] = Decision("skipped: capped" if counts.get(cid, 0) >= cap.count else "sent")
+    else:
+        decisions.update((cid, Decision("sent")) for cid in to_count)
+    return decisions
+
+
 def consent_hook(db: Session, event: models.EventRecord) -> None:
     """Event hook: unsubscribe / subscribe events change consent at once."""
     if event.customer_id is None:

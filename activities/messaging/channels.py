@@ -12,6 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 CHANNELS = ("dry-run", "wecom", "wechat_oa", "sms", "email", "webhook")
+#: channels whose delivery does no I/O and cannot fail: a bulk send delivers them inside the write
+#: transaction that reserves the messages (``SendMessage.run_many``)
+INSTANT = frozenset({"dry-run"})
 
 #: channel name → deliver(customer, content, key, config) → provider message id
 Deliver = Callable[[dict[str, Any], str, str, dict[str, Any]], str]

@@ -29,7 +29,9 @@ from pydantic_core import CoreSchema
 from engine.durations import parse_duration
 
 if TYPE_CHECKING:
-    from engine.actions import ActionContext
+    from collections.abc import Sequence
+
+    from engine.actions import ActionContext, BulkActionContext
 
 
 class _Format:
@@ -187,7 +189,11 @@ class NodeType:
     # -- behaviour -----------------------------------------------------------------------------
     @classmethod
     def decide(cls, config: Any, ctx: Context, instance_id: str, node_id: str) -> str:
-        """Logic and end nodes: the output port. Must be pure and deterministic."""
+        """Logic and end nodes: the output port. Must be pure and deterministic.
+
+        A logic node may also record results for later nodes by replacing ``ctx.vars`` with a new
+        dict (``ctx.vars = {**ctx.vars, ...}``, as ``logic.decision_table`` does): the interpreters
+        keep that context, and since no Temporal command is involved, replay is unaffected."""
         return cls.ports[0] if cls.ports else ""
 
     @classmethod
@@ -200,6 +206,36 @@ class NodeType:
         """Actions: do the side effect. Runs inside an activity with ``ctx.db`` in one transaction
         together with the idempotency ledger, so a retry never does it twice."""
         raise TypeError(f"{cls.type} is not an action")
+
+    @classmethod
+    def run_many(cls, ctx: BulkActionContext, config: Any) -> Sequence[ActionResult | Exception]:
+        """Actions, optional: do the side effect for many customers at once (a page of a broadcast),
+        one :class:`ActionResult` — or the exception that failed it — per ``ctx.requests``, in order.
+
+        Override it when a node can batch its work (one query for many customers, bulk inserts).
+        The engine (:func:`engine.actions.perform_many`) passes only requests whose key is not in the
+        ledger yet and records the results in the ledger right after ``run_many`` returns, so it must
+        be idempotent by each request's key itself, like a ``transactional = False`` action (a crash
+        before the ledger is written runs it again for those keys). If it raises, the engine runs
+        the requests one by one through :meth:`run`.
+
+        This default does exactly that, one :func:`engine.actions.perform` per request (which
+        records its own ledger row); the engine calls ``perform`` directly when a node type does not
+        override ``run_many`` (see :meth:`offers_bulk`)."""
+        from engine.actions import perform
+
+        results: list[ActionResult | Exception] = []
+        for request in ctx.requests:
+            try:
+                results.append(ActionResult(**perform(cls, request, ctx.services)))
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+    @classmethod
+    def offers_bulk(cls) -> bool:
+        """True when this node type overrides :meth:`run_many` with a bulk implementation."""
+        return getattr(cls.run_many, "__func__", None) is not getattr(NodeType.run_many, "__func__", None)
 
     @classmethod
     def schema(cls) -> dict[str, Any]:
