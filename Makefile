@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench faults clean
+.PHONY: run test lint typecheck unit bench faults load clean
 
 $(STAMP): pyproject.toml examples/plugin-lottery/pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required (set PYTHON=...)"; exit 1; }
@@ -28,6 +28,14 @@ test: $(STAMP) lint
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# the fault suite: the real stack under load, broken on purpose, then the books checked (exit 1 on any loss)
+faults: $(STAMP)
+	$(BIN)/python -m faults $(FAULTS_ARGS)
+
+# wrk against POST /api/events and a webhook endpoint, on SQLite and on PostgreSQL (needs wrk)
+load: $(STAMP)
+	$(BIN)/python -m bench.load $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) .tideflow .pytest_cache .mypy_cache .ruff_cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -13,6 +14,7 @@ from sqlalchemy import func, select
 
 from designer.auth import public, require
 from designer.errors import ApiError, validation_problems
+from designer.ops import record_event
 from designer.permissions import CUSTOMER_READERS, EVENT_SENDERS, FLOW_READERS, may_edit_kind
 from engine import events as ingest
 from engine import flows as flowsvc
@@ -107,13 +109,16 @@ def _parse_events(raw: bytes, limit_bytes: int, limit_batch: int) -> tuple[list[
 async def deliver(request: Request, event: ingest.EventIn) -> EventResult:
     """Store one event, then route it. Routing failures leave it ``received`` for the re-router."""
     url = _db_url(request)
+    started = time.perf_counter()
     status, payload, needs_routing = await run_in_threadpool(ingest.store, event, url)
     result = EventResult(id=event.id, status=status, customer_id=payload["customer_id"], routing="done")
     if not needs_routing:
+        record_event(status, time.perf_counter() - started)
         return result
     router = _router(request)
     if router is None:
         result.routing = "pending"
+        record_event(status, time.perf_counter() - started)
         return result
     try:
         routed = await router.route(payload)
@@ -121,9 +126,11 @@ async def deliver(request: Request, event: ingest.EventIn) -> EventResult:
         log.warning("routing of %s deferred: %s", payload["id"], type(exc).__name__)
         result.routing = "pending"
         await run_in_threadpool(ingest.mark_routed, payload["id"], url, f"{type(exc).__name__}")
+        record_event(status, time.perf_counter() - started)
         return result
     await run_in_threadpool(ingest.mark_routed, payload["id"], url)
     result.started, result.signalled = routed["started"], routed["signalled"]
+    record_event(status, time.perf_counter() - started)
     return result
 
 

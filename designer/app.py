@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
 from temporalio.client import Client
 
-from designer import auth, errors, hooks, pages
+from designer import auth, errors, hooks, ops, pages
 from designer.api import api
 from designer.api_connectors import router as connectors_api
 from designer.api_coupons import router as coupons_api
@@ -95,6 +95,7 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
     app.state.router = None
     errors.install(app)
     auth.install(app)
+    ops.install(app)
     app.include_router(auth.router)
     app.include_router(api)
     app.include_router(pages.router)

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
                                "empty disables the cap")
     max_batch_events: int = 1000
     stats_flush_every: int = 50
+    metrics_token: SecretStr = Field(default=SecretStr(""), description="bearer token that may scrape "
+                                     "/metrics (besides admins); empty: admins only")
 
     def resolved_database_url(self) -> str:
         if self.database_url:
