@@ -11,7 +11,7 @@ from designer.auth import pick_language
 TEXT: dict[str, dict[str, str]] = {
     "zh-CN": {
         "app": "Tideflow 自动化", "nav.flows": "流程", "nav.customers": "客户", "nav.journeys": "旅程",
-        "nav.audit": "审计日志", "nav.tickets": "工单",
+        "nav.audit": "审计日志", "nav.tickets": "工单", "nav.settlement": "结算",
         "nav.connectors": "连接器", "nav.home": "概览", "logout": "退出", "lang.switch": "English",
         "flows": "流程", "journeys": "旅程", "messages": "最近消息", "status": "状态", "version": "版本",
         "name": "名称", "kind": "类型", "customer": "客户", "channel": "渠道", "content": "内容", "at": "时间",
@@ -20,7 +20,7 @@ TEXT: dict[str, dict[str, str]] = {
     },
     "en": {
         "app": "Tideflow automation", "nav.flows": "Flows", "nav.customers": "Customers", "nav.journeys": "Journeys",
-        "nav.audit": "Audit log", "nav.tickets": "Tickets",
+        "nav.audit": "Audit log", "nav.tickets": "Tickets", "nav.settlement": "Settlement",
         "nav.connectors": "Connectors", "nav.home": "Overview", "logout": "Log out", "lang.switch": "中文",
         "flows": "Flows", "journeys": "Journeys", "messages": "Recent messages", "status": "Status",
         "version": "Version", "name": "Name", "kind": "Kind", "customer": "Customer", "channel": "Channel",
