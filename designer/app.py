@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import HTMLResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
@@ -76,6 +77,7 @@ async def _reroute_forever(app: FastAPI, every: float = 5.0) -> None:
 def create_app(database_url: str | None = None, client: Client | None = None, connect: bool = True) -> FastAPI:
     """The app. ``client`` injects a Temporal client (tests); else it connects at startup."""
     settings = get_settings()
+    logs.install()  # no secrets or unmasked personal data in any log record
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -88,8 +90,10 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    # the API reference is for logged-in users too: /docs and /openapi.json are added below, guarded
     app = FastAPI(title="Tideflow", version="0.1.0", lifespan=lifespan,
-                  description="SCRM automation engine: flows, events, journeys.")
+                  description="SCRM automation engine: flows, events, journeys.",
+                  openapi_url=None, docs_url=None, redoc_url=None)
     app.state.database_url = database_url or settings.resolved_database_url()
     app.state.settings = settings
     app.state.router = None
@@ -122,5 +126,13 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
             messages = db.scalars(select(models.Message).order_by(models.Message.id.desc()).limit(20)).all()
         context = page_context(request, user, flows=flows, counts=counts, messages=messages)
         return templates.TemplateResponse(request, "home.html", context)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi_schema(user: Annotated[User, Depends(auth.current_user)]) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    def api_docs(user: Annotated[User, Depends(auth.current_user)]) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Tideflow API")
 
     return app

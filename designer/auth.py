@@ -309,9 +309,40 @@ async def _redirect_to_login(request: Request, exc: Exception) -> Response:
     return response
 
 
+class SecurityHeaders:
+    """Pure ASGI middleware: every response says not to be framed (clickjacking of forms), not to sniff
+    content types, and to send no referrer to other sites (survey links carry a token in their path).
+    A header the route set itself is kept."""
+
+    HEADERS: tuple[tuple[bytes, bytes], ...] = (
+        (b"x-frame-options", b"DENY"),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"same-origin"),
+    )
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [(name, value) for name, value in self.HEADERS if name not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def install(app: FastAPI) -> None:
-    """Register the login redirect for pages and give the app its login rate limiter."""
+    """Register the login redirect for pages, the security headers, and the app's login rate limiter."""
     app.add_exception_handler(LoginRequired, _redirect_to_login)
+    app.add_middleware(SecurityHeaders)
     app.state.tideflow_login_limiter = LoginRateLimiter()
 
 

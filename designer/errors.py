@@ -52,6 +52,13 @@ def install(app: FastAPI) -> None:
         problems = validation_problems(list(exc.errors()))
         return JSONResponse({"detail": {**problems[0], "problems": problems}}, status_code=422)
 
+    @app.exception_handler(OverflowError)
+    async def _out_of_range(request: Request, exc: OverflowError) -> JSONResponse:
+        # e.g. an id of 2**70 in the path: SQLite and PostgreSQL integers stop at 2**63 - 1
+        return JSONResponse({"detail": {"message": "a number in the request is too large",
+                                        "fix": "use ids and amounts within the 64-bit integer range", "field": None}},
+                            status_code=422)
+
     @app.exception_handler(OperationalError)
     async def _database_down(request: Request, exc: OperationalError) -> JSONResponse:
         return JSONResponse({"detail": {"message": "the database is not reachable right now; nothing was stored",

@@ -232,6 +232,25 @@ def revoke_token(db: Session, token_id: int, by_user: User, now: datetime | None
     return token
 
 
+def disable_user(db: Session, username: str, by: User | str = "system", now: datetime | None = None) -> User:
+    """Disable a user: their web sessions end, their API tokens are revoked, and they cannot log in.
+
+    The row stays (audit entries and tickets name it). Disabling twice is harmless. Raises
+    :class:`AuthError` when there is no such user.
+    """
+    user = find_user(db, username)
+    if user is None:
+        raise AuthError(f"no user named {normalize_username(username)!r}")
+    if user.disabled_at is None:
+        at = _utc(now)
+        user.disabled_at = at
+        for token in db.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))):
+            token.revoked_at = at
+        db.execute(delete(WebSession).where(WebSession.user_id == user.id))
+        audit(db, by, "user.disabled", f"user:{user.username}", {}, at=at)
+    return user
+
+
 # --- web sessions ------------------------------------------------------------------------------
 
 

@@ -246,6 +246,19 @@ def cmd_users_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_users_disable(args: argparse.Namespace) -> int:
+    from engine import auth
+    from engine.db.session import transaction
+
+    try:
+        with transaction() as db:
+            user = auth.disable_user(db, args.username, "cli")
+            print(f"disabled user {user.username}: sessions ended, API tokens revoked")
+    except auth.AuthError as exc:
+        raise CliError(str(exc)) from None
+    return 0
+
+
 # -- plugins ----------------------------------------------------------------------------------------------
 def cmd_plugin_new(args: argparse.Namespace) -> int:
     from tideflow import scaffold

@@ -21,8 +21,9 @@ def make_engine(url: str) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # a worker runs up to 64 activity threads and an action may hold a read session while it opens a
         # write transaction: SQLite connections are cheap, so the pool is sized well above that
+        # hide_parameters: statement parameters (phones, e-mails, payloads) stay out of logs and error text
         eng = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=32,
-                            max_overflow=128)
+                            max_overflow=128, hide_parameters=True)
 
         @event.listens_for(eng, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -45,7 +46,7 @@ def make_engine(url: str) -> Engine:
         return eng
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    return create_engine(url, pool_size=20, max_overflow=40, pool_pre_ping=True)
+    return create_engine(url, pool_size=20, max_overflow=40, pool_pre_ping=True, hide_parameters=True)
 
 
 @lru_cache(maxsize=8)

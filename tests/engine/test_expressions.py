@@ -163,13 +163,19 @@ def test_only_the_context_names_and_range_are_visible(name: str) -> None:
         "customer.__class__.__mro__",
         "''.__class__.__mro__[1].__subclasses__",
         "event.__init__.__globals__",
-        "customer._private",
         "now.__class__",
     ],
 )
-def test_dunder_and_private_attributes_yield_nothing(source: str) -> None:
-    assert is_true(source, CTX) is False
-    assert render("{{ " + source + " }}", CTX) == ""
+def test_dunder_attributes_are_refused(source: str) -> None:
+    with pytest.raises(ExpressionError, match="not allowed"):
+        is_true(source, CTX)
+    with pytest.raises(ExpressionError, match="not allowed"):
+        render("{{ " + source + " }}", CTX)
+
+
+def test_private_attributes_yield_nothing() -> None:
+    assert is_true("customer._private", CTX) is False
+    assert render("{{ customer._private }}", CTX) == ""
 
 
 @pytest.mark.parametrize(
