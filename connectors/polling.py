@@ -90,6 +90,14 @@ class PollingConnector(Connector):
         raise NotImplementedError
 
 
+def http_url(value: str) -> str:
+    """A ``gateway_url`` setting: stripped, absolute http(s), no spaces."""
+    value = value.strip()
+    if not value.startswith(("https://", "http://")) or any(c.isspace() for c in value):
+        raise ValueError("must be an absolute http:// or https:// URL")
+    return value
+
+
 def pages_backward(fetch: Callable[[int], tuple[list[T], int]], page_size: int,
                    max_pages: int | None = None) -> Iterator[list[T]]:
     """Every page of a window, the last page first (see the module docstring).

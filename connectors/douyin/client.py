@@ -28,6 +28,7 @@ from typing import Any, Final
 import httpx
 
 from connectors.douyin.signing import API_VERSION, marshal_param_json, sign_request
+from connectors.shop_http import OwnedHttp, json_object
 from connectors.wecom.tokens import AccessTokenCache
 from connectors.wecom.transport import SharedClients
 
@@ -47,7 +48,7 @@ class DouyinApiError(Exception):
         self.sub_code = sub_code
 
 
-class DouyinClient:
+class DouyinClient(OwnedHttp):
     """One 抖店 app (app_key/app_secret) acting for one shop (自用型, ``shop_id``)."""
 
     def __init__(self, app_key: str, app_secret: str, shop_id: str, *, api_base: str = DEFAULT_API_BASE,
@@ -62,15 +63,10 @@ class DouyinClient:
         self.timeout = timeout
         self._wall = wall
         self.tokens = AccessTokenCache(lambda _timeout: self._fetch_token(), clock=clock)
-        self._own_http = http is None
-        self._http = http or httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT})
+        self._use_http(http, timeout, USER_AGENT)
 
     def __repr__(self) -> str:
         return f"DouyinClient(app_key={self.app_key!r}, shop_id={self.shop_id!r})"
-
-    def close(self) -> None:
-        if self._own_http:
-            self._http.close()
 
     def request(self, method: str, params: Mapping[str, Any], access_token: str | None) -> dict[str, Any]:
         """One signed call; the whole answer (its code not yet checked)."""
@@ -82,28 +78,13 @@ class DouyinClient:
                                       param_json=param_json, timestamp=timestamp)}
         if access_token is not None:
             query["access_token"] = access_token
-        try:
-            response = self._http.post(f"{self.api_base}/{method.replace('.', '/')}", params=query,
-                                       content=param_json.encode("utf-8"),
-                                       headers={"Content-Type": "application/json;charset=UTF-8"},
-                                       timeout=self.timeout)
-        except httpx.TimeoutException as exc:
-            raise DouyinApiError(f"抖店 {method}: no answer within {self.timeout:g}s ({type(exc).__name__})",
-                                 retryable=True) from None
-        except httpx.HTTPError as exc:
-            raise DouyinApiError(f"抖店 {method}: cannot reach {self.api_base} ({type(exc).__name__})",
-                                 retryable=True) from None
-        if response.status_code == 429 or response.status_code >= 500:
-            raise DouyinApiError(f"抖店 {method}: HTTP {response.status_code}; retry later", retryable=True)
-        if response.status_code != 200:
-            raise DouyinApiError(f"抖店 {method}: HTTP {response.status_code} from {self.api_base}: is api_base right?")
-        try:
-            data = response.json()
-        except ValueError:
-            raise DouyinApiError(f"抖店 {method}: the answer is not JSON", retryable=True) from None
-        if not isinstance(data, dict):
-            raise DouyinApiError(f"抖店 {method}: the answer is not a JSON object")
-        return data
+        url = f"{self.api_base}/{method.replace('.', '/')}"
+        return json_object(lambda: self._http.post(url, params=query, content=param_json.encode("utf-8"),
+                                                   headers={"Content-Type": "application/json;charset=UTF-8"},
+                                                   timeout=self.timeout),
+                           timeout=self.timeout, where=self.api_base, setting="api_base",
+                           fail=lambda message, retryable: DouyinApiError(f"抖店 {method}: {message}",
+                                                                          retryable=retryable))
 
     @staticmethod
     def _failure(data: dict[str, Any]) -> tuple[int | None, str, str] | None:

@@ -23,6 +23,7 @@ import httpx
 
 from connectors.jd.signing import format_timestamp, sign, system_params
 from connectors.polling import ShopApiError, ShopApiRejected, ShopApiRetryable
+from connectors.shop_http import GATEWAY_WORDING, OwnedHttp, json_object
 
 DEFAULT_GATEWAY = "https://api.jd.com/routerjson"
 DEFAULT_TIMEOUT = 20.0
@@ -59,7 +60,13 @@ def jos_error(api: str, error: Mapping[str, Any]) -> ShopApiError:
     return ShopApiRejected(f"{said}: {hint}{detail}", api=api, code=code)
 
 
-class JosClient:
+def _failure(api: str, message: str, retryable: bool) -> ShopApiError:
+    """The exception for a failed HTTP call to the gateway."""
+    error = ShopApiRetryable if retryable else ShopApiRejected
+    return error(f"JD {api}: {message}", api=api)
+
+
+class JosClient(OwnedHttp):
     """One shop's JOS API: app key, app secret and the shop's access token."""
 
     def __init__(self, app_key: str, app_secret: str, access_token: str, *, gateway_url: str = DEFAULT_GATEWAY,
@@ -75,21 +82,10 @@ class JosClient:
         self._token = access_token
         self.gateway_url = gateway_url
         self.timeout = timeout
-        self._own_http = http is None
-        self._http = http or httpx.Client(timeout=timeout, headers={"User-Agent": "Tideflow"})
+        self._use_http(http, timeout, "Tideflow")
 
     def __repr__(self) -> str:  # never show the secret or the token
         return f"JosClient(app_key={self.app_key!r}, gateway_url={self.gateway_url!r})"
-
-    def close(self) -> None:
-        if self._own_http:
-            self._http.close()
-
-    def __enter__(self) -> JosClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def signed_params(self, method: str, params: Mapping[str, Any], now: datetime | None = None) -> dict[str, str]:
         form = system_params(app_key=self.app_key, method=method, business_params=params,
@@ -100,26 +96,10 @@ class JosClient:
     def call(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """Call ``method``; the object under ``<api>_responce``."""
         form = self.signed_params(method, params)
-        try:
-            response = self._http.post(self.gateway_url, data=form, timeout=self.timeout)
-        except httpx.TimeoutException as exc:
-            raise ShopApiRetryable(f"JD {method}: no answer within {self.timeout:g}s ({type(exc).__name__})",
-                                   api=method) from None
-        except httpx.HTTPError as exc:
-            raise ShopApiRetryable(f"JD {method}: cannot reach the gateway ({type(exc).__name__})",
-                                   api=method) from None
-        if response.status_code >= 500 or response.status_code == 429:
-            raise ShopApiRetryable(f"JD {method}: HTTP {response.status_code} from the gateway; retry later",
-                                   api=method)
-        if response.status_code != 200:
-            raise ShopApiRejected(f"JD {method}: HTTP {response.status_code} from the gateway: is gateway_url right?",
-                                  api=method)
-        try:
-            data = response.json()
-        except ValueError:
-            raise ShopApiRetryable(f"JD {method}: the answer is not JSON (a proxy page?)", api=method) from None
-        if not isinstance(data, dict):
-            raise ShopApiRejected(f"JD {method}: the answer is JSON but not an object", api=method)
+        data = json_object(lambda: self._http.post(self.gateway_url, data=form, timeout=self.timeout),
+                           timeout=self.timeout, where="the gateway", setting="gateway_url",
+                           fail=lambda message, retryable: _failure(method, message, retryable),
+                           wording=GATEWAY_WORDING)
         error = data.get("error_response")
         if isinstance(error, dict):
             raise jos_error(method, error)

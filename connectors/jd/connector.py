@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from connectors.jd.client import DEFAULT_GATEWAY, JosClient
 from connectors.jd.orders import ORDER_FIELDS, ORDER_STATES, order_events, refund_apply_events
-from connectors.polling import PollingConnector, pages_backward
+from connectors.polling import PollingConnector, http_url, pages_backward
 
 #: JOS allows a month per query; a day keeps page numbers low, as JOS asks ("页数要尽量少")
 MAX_WINDOW = timedelta(days=1)
@@ -48,10 +48,7 @@ class JdSettings(BaseModel):
     @field_validator("gateway_url")
     @classmethod
     def _url(cls, value: str) -> str:
-        value = value.strip()
-        if not value.startswith(("https://", "http://")) or any(c.isspace() for c in value):
-            raise ValueError("must be an absolute http:// or https:// URL")
-        return value
+        return http_url(value)
 
 
 class JdSecrets(BaseModel):

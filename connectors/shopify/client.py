@@ -20,6 +20,8 @@ from typing import Any, Final
 
 import httpx
 
+from connectors.shop_http import OwnedHttp
+
 DEFAULT_API_VERSION: Final = "2025-07"
 USER_AGENT: Final = "Tideflow/0.1"
 MAX_ATTEMPTS: Final = 4
@@ -42,7 +44,7 @@ def retry_after(value: str | None, default: float = 2.0) -> float:
         return default
 
 
-class ShopifyAdminClient:
+class ShopifyAdminClient(OwnedHttp):
     """One shop's Admin API with its access token."""
 
     def __init__(self, shop_domain: str, access_token: str, *, api_version: str = DEFAULT_API_VERSION,
@@ -59,15 +61,10 @@ class ShopifyAdminClient:
         self.max_wait = max_wait
         self._token = access_token
         self._sleep = sleep
-        self._own_http = http is None
-        self._http = http or httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT})
+        self._use_http(http, timeout, USER_AGENT)
 
     def __repr__(self) -> str:
         return f"ShopifyAdminClient(shop_domain={self.shop_domain!r}, api_version={self.api_version!r})"
-
-    def close(self) -> None:
-        if self._own_http:
-            self._http.close()
 
     def get(self, path: str, what: str) -> dict[str, Any]:
         """``GET /admin/api/<version>/<path>``: the JSON answer, waiting out 429s within ``max_wait``."""

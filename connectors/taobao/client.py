@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from connectors.polling import ShopApiError, ShopApiRejected, ShopApiRetryable
+from connectors.shop_http import GATEWAY_WORDING, OwnedHttp, json_object
 from connectors.taobao.signing import SIGN_METHODS, format_timestamp, sign
 
 DEFAULT_GATEWAY = "https://eco.taobao.com/router/rest"
@@ -73,7 +74,13 @@ def top_error(api: str, error: Mapping[str, Any]) -> ShopApiError:
     return ShopApiRejected(f"{said}: {hint}{detail}", api=api, code=code, sub_code=sub_code)
 
 
-class TopClient:
+def _failure(api: str, message: str, retryable: bool) -> ShopApiError:
+    """The exception for a failed HTTP call to the gateway."""
+    error = ShopApiRetryable if retryable else ShopApiRejected
+    return error(f"Taobao {api}: {message}", api=api)
+
+
+class TopClient(OwnedHttp):
     """One shop's TOP API: app key, app secret, the shop's session key and a sign method."""
 
     def __init__(self, app_key: str, app_secret: str, session: str, *, gateway_url: str = DEFAULT_GATEWAY,
@@ -93,21 +100,10 @@ class TopClient:
         self.gateway_url = gateway_url
         self.sign_method = sign_method
         self.timeout = timeout
-        self._own_http = http is None
-        self._http = http or httpx.Client(timeout=timeout, headers={"User-Agent": "Tideflow"})
+        self._use_http(http, timeout, "Tideflow")
 
     def __repr__(self) -> str:  # never show the secret or the session
         return f"TopClient(app_key={self.app_key!r}, gateway_url={self.gateway_url!r})"
-
-    def close(self) -> None:
-        if self._own_http:
-            self._http.close()
-
-    def __enter__(self) -> TopClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def signed_params(self, method: str, params: Mapping[str, Any], now: datetime | None = None) -> dict[str, str]:
         """System + business parameters of one call, with ``sign``."""
@@ -125,26 +121,10 @@ class TopClient:
     def call(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """Call ``method``; the object under ``<api>_response``."""
         form = self.signed_params(method, params)
-        try:
-            response = self._http.post(self.gateway_url, data=form, timeout=self.timeout)
-        except httpx.TimeoutException as exc:
-            raise ShopApiRetryable(f"Taobao {method}: no answer within {self.timeout:g}s ({type(exc).__name__})",
-                                   api=method) from None
-        except httpx.HTTPError as exc:
-            raise ShopApiRetryable(f"Taobao {method}: cannot reach the gateway ({type(exc).__name__})",
-                                   api=method) from None
-        if response.status_code >= 500 or response.status_code == 429:
-            raise ShopApiRetryable(f"Taobao {method}: HTTP {response.status_code} from the gateway; retry later",
-                                   api=method)
-        if response.status_code != 200:
-            raise ShopApiRejected(f"Taobao {method}: HTTP {response.status_code} from the gateway: is gateway_url "
-                                  "right?", api=method)
-        try:
-            data = response.json()
-        except ValueError:
-            raise ShopApiRetryable(f"Taobao {method}: the answer is not JSON (a proxy page?)", api=method) from None
-        if not isinstance(data, dict):
-            raise ShopApiRejected(f"Taobao {method}: the answer is JSON but not an object", api=method)
+        data = json_object(lambda: self._http.post(self.gateway_url, data=form, timeout=self.timeout),
+                           timeout=self.timeout, where="the gateway", setting="gateway_url",
+                           fail=lambda message, retryable: _failure(method, message, retryable),
+                           wording=GATEWAY_WORDING)
         error = data.get("error_response")
         if isinstance(error, dict):
             raise top_error(method, error)
@@ -159,21 +139,23 @@ class TopClient:
                               fields: str) -> tuple[list[dict[str, Any]], int]:
         """``taobao.trades.sold.increment.get``: trades modified in ``[start, end]`` (≤ 1 day), one page,
         with the total in the window (so pages can be read from the last one back)."""
-        body = self.call("taobao.trades.sold.increment.get", {
-            "fields": fields, "start_modified": format_timestamp(start), "end_modified": format_timestamp(end),
-            "page_no": page_no, "page_size": page_size, "use_has_next": False})
-        trades = body.get("trades")
-        found = trades.get("trade") if isinstance(trades, dict) else trades
-        records = [t for t in found or [] if isinstance(t, dict)]
-        return records, int(body.get("total_results") or 0)
+        return self._modified_page("taobao.trades.sold.increment.get", "trades", "trade", start, end, page_no,
+                                   page_size, fields)
 
     def refunds_receive(self, start: datetime, end: datetime, page_no: int, page_size: int,
                         fields: str) -> tuple[list[dict[str, Any]], int]:
         """``taobao.refunds.receive.get``: refunds the seller received, modified in ``[start, end]``."""
-        body = self.call("taobao.refunds.receive.get", {
+        return self._modified_page("taobao.refunds.receive.get", "refunds", "refund", start, end, page_no,
+                                   page_size, fields)
+
+    def _modified_page(self, method: str, plural: str, singular: str, start: datetime, end: datetime, page_no: int,
+                       page_size: int, fields: str) -> tuple[list[dict[str, Any]], int]:
+        """One page of the records ``method`` lists as ``{plural: {singular: [...]}}`` (or ``{plural: [...]}``),
+        modified in ``[start, end]``, and the total in the window."""
+        body = self.call(method, {
             "fields": fields, "start_modified": format_timestamp(start), "end_modified": format_timestamp(end),
             "page_no": page_no, "page_size": page_size, "use_has_next": False})
-        refunds = body.get("refunds")
-        found = refunds.get("refund") if isinstance(refunds, dict) else refunds
+        listed = body.get(plural)
+        found = listed.get(singular) if isinstance(listed, dict) else listed
         records = [r for r in found or [] if isinstance(r, dict)]
         return records, int(body.get("total_results") or 0)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from connectors.polling import PollingConnector, pages_backward
+from connectors.polling import PollingConnector, http_url, pages_backward
 from connectors.taobao.client import DEFAULT_GATEWAY, TopClient
 from connectors.taobao.orders import REFUND_FIELDS, TRADE_FIELDS, refund_events, trade_events
 from connectors.taobao.signing import SIGN_METHODS
@@ -48,10 +48,7 @@ class TaobaoSettings(BaseModel):
     @field_validator("gateway_url")
     @classmethod
     def _url(cls, value: str) -> str:
-        value = value.strip()
-        if not value.startswith(("https://", "http://")) or any(c.isspace() for c in value):
-            raise ValueError("must be an absolute http:// or https:// URL")
-        return value
+        return http_url(value)
 
     @property
     def channel(self) -> str:

@@ -26,6 +26,7 @@ from typing import Any, Final
 
 import httpx
 
+from connectors.shop_http import OwnedHttp, json_object
 from connectors.wecom.tokens import AccessTokenCache
 from connectors.wecom.transport import SharedClients
 
@@ -52,7 +53,7 @@ def _code(value: Any) -> int | None:
         return None
 
 
-class YouzanClient:
+class YouzanClient(OwnedHttp):
     """One Youzan Cloud app (client_id/client_secret): a token cache per shop and the API calls."""
 
     def __init__(self, client_id: str, client_secret: str, *, api_base: str = DEFAULT_API_BASE,
@@ -67,40 +68,20 @@ class YouzanClient:
         self._clock = clock
         self._tokens: dict[str, AccessTokenCache] = {}
         self._lock = threading.Lock()
-        self._own_http = http is None
-        self._http = http or httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT})
+        self._use_http(http, timeout, USER_AGENT)
 
     def __repr__(self) -> str:
         return f"YouzanClient(client_id={self.client_id!r}, api_base={self.api_base!r})"
-
-    def close(self) -> None:
-        if self._own_http:
-            self._http.close()
 
     # -- transport --------------------------------------------------------------------------------
 
     def _post(self, path: str, what: str, body: Mapping[str, Any], params: Mapping[str, str] | None = None
               ) -> dict[str, Any]:
-        try:
-            response = self._http.post(f"{self.api_base}{path}", json=dict(body), params=dict(params or {}),
-                                       timeout=self.timeout)
-        except httpx.TimeoutException as exc:
-            raise YouzanApiError(f"Youzan {what}: no answer within {self.timeout:g}s ({type(exc).__name__})",
-                                 retryable=True) from None
-        except httpx.HTTPError as exc:
-            raise YouzanApiError(f"Youzan {what}: cannot reach {self.api_base} ({type(exc).__name__})",
-                                 retryable=True) from None
-        if response.status_code == 429 or response.status_code >= 500:
-            raise YouzanApiError(f"Youzan {what}: HTTP {response.status_code}; retry later", retryable=True)
-        if response.status_code != 200:
-            raise YouzanApiError(f"Youzan {what}: HTTP {response.status_code} from {self.api_base}: is api_base right?")
-        try:
-            data = response.json()
-        except ValueError:
-            raise YouzanApiError(f"Youzan {what}: the answer is not JSON", retryable=True) from None
-        if not isinstance(data, dict):
-            raise YouzanApiError(f"Youzan {what}: the answer is not a JSON object")
-        return data
+        return json_object(lambda: self._http.post(f"{self.api_base}{path}", json=dict(body),
+                                                   params=dict(params or {}), timeout=self.timeout),
+                           timeout=self.timeout, where=self.api_base, setting="api_base",
+                           fail=lambda message, retryable: YouzanApiError(f"Youzan {what}: {message}",
+                                                                          retryable=retryable))
 
     @staticmethod
     def _error(data: dict[str, Any]) -> tuple[int | None, str] | None:

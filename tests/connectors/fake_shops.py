@@ -11,9 +11,8 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
-from urllib.parse import parse_qsl, quote, urlsplit
+from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -28,13 +27,15 @@ from designer.app import create_app
 from engine import connectors as configured
 from engine.db import models
 from engine.db.session import session_factory, transaction
-from tests.connectors.test_sms_gateway import Reply, Request
+from tests.connectors.loopback import LoopbackServer, Reply, Request
 
 Route = Callable[[Request], Reply]
 
 
-class FakePlatform:
+class FakePlatform(LoopbackServer):
     """An HTTP server on 127.0.0.1 answering by path (exact, or the longest matching prefix ending in '/')."""
+
+    methods = ("GET", "POST")
 
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
@@ -42,41 +43,18 @@ class FakePlatform:
         self.problems: list[str] = []
         self.down = False  # answer 503 to everything (the platform is having a bad day)
         self.lock = threading.Lock()
-        owner = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def _serve(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                parts = urlsplit(self.path)
-                seen = Request(self.command, parts.path, dict(parse_qsl(parts.query)),
-                               {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length))
-                with owner.lock:
-                    owner.requests.append(seen)
-                route = owner.route_for(seen.path)
-                if owner.down:
-                    reply = Reply(503, {"error": "down"})
-                elif route is None:
-                    owner.problems.append(f"unexpected {seen.method} {seen.path}")
-                    reply = Reply(404, {"error": "no such path"})
-                else:
-                    reply = route(seen)
-                data = reply.payload()
-                self.send_response(reply.status)
-                self.send_header("Content-Type", reply.content_type)
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in reply.headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = _serve
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+    def serve(self, request: Request) -> Reply:
+        with self.lock:
+            self.requests.append(request)
+        route = self.route_for(request.path)
+        if self.down:
+            return Reply(503, {"error": "down"})
+        if route is None:
+            self.problems.append(f"unexpected {request.method} {request.path}")
+            return Reply(404, {"error": "no such path"})
+        return route(request)
 
     def route_for(self, path: str) -> Route | None:
         if path in self.routes:
@@ -87,14 +65,6 @@ class FakePlatform:
     def calls(self, path: str) -> list[Request]:
         with self.lock:
             return [r for r in self.requests if r.path == path or (path.endswith("/") and r.path.startswith(path))]
-
-    def __enter__(self) -> Self:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 # --- Youzan ---------------------------------------------------------------------------------------------

@@ -14,12 +14,12 @@ import re
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
 from connectors.jd import signing as jd_signing
 from connectors.taobao import signing as top_signing
+from tests.connectors.loopback import LoopbackServer, Reply, Request
 
 CST = timezone(timedelta(hours=8))
 TOP_APP_KEY, TOP_SECRET, TOP_SESSION = "12345678", "top-app-secret-0a1b2c3d4e5f", "6100a2b3c4d5e6f7session"
@@ -36,8 +36,10 @@ def parse_cst(text: str) -> datetime:
     return datetime.strptime(text[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=CST)
 
 
-class Platform:
+class Platform(LoopbackServer):
     """The HTTP plumbing: every POSTed form is parsed, recorded and answered by ``answer``."""
+
+    methods = ("POST",)
 
     def __init__(self) -> None:
         self.calls: list[dict[str, str]] = []
@@ -45,32 +47,18 @@ class Platform:
         #: called with the form before each answer (a test changes the shop mid-paging with it)
         self.before: Callable[[dict[str, str]], None] | None = None
         self.lock = threading.Lock()
-        owner = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                raw = self.rfile.read(length).decode("utf-8")
-                form = dict(parse_qsl(raw, keep_blank_values=True))
-                with owner.lock:
-                    owner.calls.append(form)
-                    scripted = owner.errors.pop(0) if owner.errors else None
-                if owner.before is not None:
-                    owner.before(form)
-                status, body = scripted if scripted else (200, owner.answer(form))
-                data = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json;charset=UTF-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+    def serve(self, request: Request) -> Reply:
+        form = dict(parse_qsl(request.body.decode("utf-8"), keep_blank_values=True))
+        with self.lock:
+            self.calls.append(form)
+            scripted = self.errors.pop(0) if self.errors else None
+        if self.before is not None:
+            self.before(form)
+        status, body = scripted if scripted else (200, self.answer(form))
+        data = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
+        return Reply(status, data, content_type="application/json;charset=UTF-8")
 
     def answer(self, form: dict[str, str]) -> Any:
         raise NotImplementedError
@@ -81,14 +69,6 @@ class Platform:
 
     def calls_of(self, method: str) -> list[dict[str, str]]:
         return [c for c in self.calls if c.get("method") == method]
-
-    def __enter__(self) -> Platform:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def _fresh(timestamp: str, limit: timedelta) -> bool:

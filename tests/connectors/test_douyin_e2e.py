@@ -10,16 +10,13 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from argon2 import PasswordHasher
 
 from connectors.douyin.connector import DouyinConnector
 from connectors.webhook.connector import WebhookConnector
 from connectors.webhook.signing import verify_signature
-from engine import auth
-from engine import connectors as configured
 from tests.connectors.fake_shops import DY_APP_KEY, DY_SECRET, DY_SHOP, FakeDouyin, book, douyin_detail, fake_douyin
 from tests.connectors.test_sms_gateway import Loopback, Reply
-from tests.connectors.test_webhook_inbound_e2e import Stack, stack
+from tests.connectors.test_webhook_inbound_e2e import Stack, install, stack
 
 __all__ = ["fake_douyin", "stack"]
 P_ID = "6920000000000005678"
@@ -29,9 +26,7 @@ CRM_SECRET = "whsec-crm-0123456789abcdef"
 @pytest.fixture
 def registered(monkeypatch: pytest.MonkeyPatch) -> None:
     """Overrides the webhook e2e's fixture of the same name: the connectors of this test."""
-    monkeypatch.setattr(configured, "connector_classes", lambda: {"douyin": DouyinConnector,
-                                                                  "webhook": WebhookConnector})
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    install(monkeypatch, {"douyin": DouyinConnector, "webhook": WebhookConnector})
 
 
 @pytest.fixture

@@ -9,13 +9,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from argon2 import PasswordHasher
 
 from connectors.shopify.connector import ShopifyConnector
 from connectors.sms import SmsConnector
 from connectors.youzan.connector import YouzanConnector
-from engine import auth
-from engine import connectors as configured
 from tests.connectors.fake_shops import (
     SHOP,
     SHOPIFY_SECRET,
@@ -32,7 +29,7 @@ from tests.connectors.fake_shops import (
     youzan_trade,
 )
 from tests.connectors.test_sms_gateway import Loopback, Reply
-from tests.connectors.test_webhook_inbound_e2e import Stack, stack
+from tests.connectors.test_webhook_inbound_e2e import Stack, install, stack
 
 __all__ = ["fake_shopify", "fake_youzan", "stack"]
 ORDER_ID = 5560001234
@@ -41,9 +38,7 @@ ORDER_ID = 5560001234
 @pytest.fixture
 def registered(monkeypatch: pytest.MonkeyPatch) -> None:
     """Overrides the webhook e2e's fixture of the same name: the connectors of this test."""
-    monkeypatch.setattr(configured, "connector_classes", lambda: {
-        "youzan": YouzanConnector, "shopify": ShopifyConnector, "sms": SmsConnector})
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    install(monkeypatch, {"youzan": YouzanConnector, "shopify": ShopifyConnector, "sms": SmsConnector})
 
 
 @pytest.fixture

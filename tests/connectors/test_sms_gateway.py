@@ -8,12 +8,8 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from pydantic import ValidationError
@@ -21,38 +17,13 @@ from pydantic import ValidationError
 from connectors.base import OutboundMessage
 from connectors.sms import MissingRecipient, SmsConnector, SmsDeliveryError, SmsSecrets, SmsSettings, render
 from connectors.sms.gateway import lookup, matches, national
+from tests.connectors.loopback import LoopbackServer, Reply, Request
 
 API_KEY = "sk-test-0123456789"
 KEY = "journey/birthday/c_0001/greet/1"
 
 
-@dataclass
-class Reply:
-    status: int = 200
-    body: Any = field(default_factory=lambda: {"code": "OK", "data": {"msgid": "m-1"}})
-    content_type: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-
-    def payload(self) -> bytes:
-        if isinstance(self.body, bytes):
-            return self.body
-        return self.body.encode() if isinstance(self.body, str) else json.dumps(self.body).encode()
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]  # lower-case names
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-class Loopback:
+class Loopback(LoopbackServer):
     """An HTTP server on 127.0.0.1: answers with the scripted replies in order, then ``default``."""
 
     def __init__(self) -> None:
@@ -61,40 +32,14 @@ class Loopback:
         self.requests: list[Request] = []
         self.lock = threading.Lock()
         self.arrived = threading.Condition(self.lock)
-        owner = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def _serve(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                parts = urlsplit(self.path)
-                seen = Request(self.command, parts.path, dict(parse_qsl(parts.query)),
-                               {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length))
-                with owner.arrived:
-                    owner.requests.append(seen)
-                    reply = owner.script.pop(0) if owner.script else owner.default
-                    owner.arrived.notify_all()
-                if reply.delay:
-                    time.sleep(reply.delay)
-                data = reply.payload()
-                try:
-                    self.send_response(reply.status)
-                    self.send_header("Content-Type", reply.content_type)
-                    self.send_header("Content-Length", str(len(data)))
-                    for name, value in reply.headers.items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout tests)
-                    pass
-
-            do_GET = do_POST = do_PUT = _serve
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+    def serve(self, request: Request) -> Reply:
+        with self.arrived:
+            self.requests.append(request)
+            reply = self.script.pop(0) if self.script else self.default
+            self.arrived.notify_all()
+        return reply
 
     def reply(self, *replies: Reply) -> None:
         with self.lock:
@@ -104,14 +49,6 @@ class Loopback:
         with self.arrived:
             self.arrived.wait_for(lambda: len(self.requests) >= count, timeout)
             return list(self.requests)
-
-    def __enter__(self) -> Loopback:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

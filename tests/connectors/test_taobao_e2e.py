@@ -15,26 +15,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from connectors.jd.connector import JdConnector
 from connectors.sms import SmsConnector
 from connectors.taobao.connector import TaobaoConnector
-from designer import api_connectors
-from designer.app import create_app
-from engine import auth, shop_sync
 from engine import connectors as configured
+from engine import shop_sync
 from engine.db import models
 from engine.db.session import session_factory, transaction
-from engine.router import Router
-from engine.worker import build_worker
 from tests.connectors.shop_platforms import TOP_APP_KEY, TOP_SECRET, TOP_SESSION, FakeTop, top_trade
 from tests.connectors.test_sms_gateway import Loopback, Reply
-from tests.connectors.test_webhook_inbound_e2e import Stack
-from tests.e2e.browser import include_once
+from tests.connectors.test_webhook_inbound_e2e import Stack, admin_api, install
 
 INSTALLED = {"taobao": TaobaoConnector, "jd": JdConnector, "sms": SmsConnector}
 
@@ -66,22 +59,13 @@ class ShopStack(Stack):
 
 @pytest.fixture
 def shop_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(configured, "connector_classes", lambda: dict(INSTALLED))
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    install(monkeypatch, INSTALLED)
 
 
 @pytest.fixture
 async def shop_stack(time_env: Any, db_url: str, shop_kinds: None) -> AsyncIterator[ShopStack]:
     queue = f"shops-{uuid.uuid4().hex[:8]}"
-    with transaction(db_url) as db:
-        user = auth.create_user(db, "ops-admin", "a-long-password", "admin")
-        token = auth.create_token(db, user, "e2e")
-    app = create_app(db_url, connect=False)
-    include_once(app, api_connectors.router)
-    app.state.router = Router(time_env.client, db_url, queue)
-    async with build_worker(time_env.client, queue, db_url), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://tideflow.test",
-            headers={"Authorization": f"Bearer {token}"}) as http:
+    async with admin_api(time_env, db_url, queue) as http:
         yield ShopStack(http, db_url, time_env.client, queue)
 
 

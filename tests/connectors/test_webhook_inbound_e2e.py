@@ -17,7 +17,8 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
+from connectors.base import Connector
 from connectors.email import EmailConnector
 from connectors.sms import SmsConnector
 from connectors.webhook.connector import WebhookConnector
@@ -96,15 +98,15 @@ class Stack:
         return dict(await asyncio.wait_for(handle.result(), 60))
 
 
-@pytest.fixture
-def registered(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(configured, "connector_classes", lambda: dict(INSTALLED))
+def install(monkeypatch: pytest.MonkeyPatch, installed: Mapping[str, type[Connector]]) -> None:
+    """Only these connector kinds are installed; passwords hash cheaply."""
+    monkeypatch.setattr(configured, "connector_classes", lambda: dict(installed))
     monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
-@pytest.fixture
-async def stack(time_env: Any, db_url: str, registered: None) -> AsyncIterator[Stack]:
-    queue = f"hooks-{uuid.uuid4().hex[:8]}"
+@asynccontextmanager
+async def admin_api(time_env: Any, db_url: str, queue: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The designer API with the connectors' routes and a worker on ``queue``; a client logged in as an admin."""
     with transaction(db_url) as db:
         user = auth.create_user(db, "ops-admin", "a-long-password", "admin")
         token = auth.create_token(db, user, "e2e")
@@ -114,6 +116,17 @@ async def stack(time_env: Any, db_url: str, registered: None) -> AsyncIterator[S
     async with build_worker(time_env.client, queue, db_url), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://tideflow.test",
             headers={"Authorization": f"Bearer {token}"}) as http:
+        yield http
+
+
+@pytest.fixture
+def registered(monkeypatch: pytest.MonkeyPatch) -> None:
+    install(monkeypatch, INSTALLED)
+
+
+@pytest.fixture
+async def stack(time_env: Any, db_url: str, registered: None) -> AsyncIterator[Stack]:
+    async with admin_api(time_env, db_url, f"hooks-{uuid.uuid4().hex[:8]}") as http:
         yield Stack(http, db_url, time_env.client)
 
 

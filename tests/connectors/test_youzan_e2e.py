@@ -9,15 +9,12 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from argon2 import PasswordHasher
 
 from connectors.sms import SmsConnector
 from connectors.youzan.connector import YouzanConnector
-from engine import auth
-from engine import connectors as configured
 from tests.connectors.fake_shops import YZ_CLIENT_ID, YZ_KDT, YZ_SECRET, FakeYouzan, book, fake_youzan, youzan_trade
 from tests.connectors.test_sms_gateway import Loopback, Reply
-from tests.connectors.test_webhook_inbound_e2e import Stack, stack
+from tests.connectors.test_webhook_inbound_e2e import Stack, install, stack
 
 __all__ = ["fake_youzan", "stack"]
 TID = "E20261123100000012300077"
@@ -26,8 +23,7 @@ TID = "E20261123100000012300077"
 @pytest.fixture
 def registered(monkeypatch: pytest.MonkeyPatch) -> None:
     """Overrides the webhook e2e's fixture of the same name: the connectors of this test."""
-    monkeypatch.setattr(configured, "connector_classes", lambda: {"youzan": YouzanConnector, "sms": SmsConnector})
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    install(monkeypatch, {"youzan": YouzanConnector, "sms": SmsConnector})
 
 
 @pytest.fixture
