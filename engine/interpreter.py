@@ -25,7 +25,8 @@ with workflow.unsafe.imports_passed_through():
 
     from engine import expressions
     from engine.durations import parse_duration
-    from engine.nodes.base import Context, EventWait, NodeType
+    from engine.event_match import event_matches as _matches
+    from engine.nodes.base import Context, NodeType
     from engine.registry import default_registry
     from engine.runtime import JOURNEY_WORKFLOW, ActionRequest, Checkpoint, JourneyInput
 
@@ -34,21 +35,6 @@ HISTORY_LIMIT = 4000
 #: at most this many event ids are remembered for de-duplication
 SEEN_LIMIT = 500
 TIMELINE_LIMIT = 200
-
-
-def _matches(match: dict[str, Any] | EventWait, event: dict[str, Any], ctx: Context) -> bool:
-    kind = match.event if isinstance(match, EventWait) else match.get("event")
-    flt = match.filter if isinstance(match, EventWait) else match.get("filter")
-    if event.get("type") != kind:
-        return False
-    if not flt:
-        return True
-    scope = ctx.as_mapping()
-    scope["event"] = event
-    try:
-        return expressions.test(flt, scope)
-    except expressions.ExpressionError:
-        return False
 
 
 @workflow.defn(name=JOURNEY_WORKFLOW)

@@ -38,7 +38,8 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from engine import expressions
-    from engine.nodes.base import Context, EventWait, NodeType
+    from engine.event_match import event_matches
+    from engine.nodes.base import Context, NodeType
     from engine.registry import default_registry
     from engine.runtime import ActionRequest, Checkpoint
 
@@ -67,19 +68,6 @@ def ticket_workflow_id(ticket_id: int) -> str:
 
 _RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                      maximum_interval=timedelta(minutes=5))
-
-
-def _matches(want: EventWait, evt: dict[str, Any], ctx: Context) -> bool:
-    if evt.get("type") != want.event:
-        return False
-    if not want.filter:
-        return True
-    scope = ctx.as_mapping()
-    scope["event"] = evt
-    try:
-        return expressions.test(want.filter, scope)
-    except expressions.ExpressionError:
-        return False
 
 
 @workflow.defn(name=TICKET_WORKFLOW)
@@ -269,7 +257,7 @@ class TicketWorkflow:
         def ready() -> bool:
             for evt in self.inbox[cursor:]:
                 for want in plan.events:
-                    if _matches(want, evt, self.ctx):
+                    if event_matches(want, evt, self.ctx):
                         found["event"], found["port"] = evt, want.port
                         return True
             return False

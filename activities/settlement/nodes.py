@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any, Literal
 
 import httpx
 from pydantic import Field
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from activities.settlement.errors import SettlementError
 from activities.settlement.money import format_yuan
@@ -55,6 +57,15 @@ def _simulated(ctx: ActionContext) -> ActionResult | None:
     if ctx.simulate:
         return ActionResult(detail={"simulated": True, "note": "previews do not settle"})
     return None
+
+
+def _advance(ctx: ActionContext, node: str,
+             step: Callable[[Session, models.SettlementRun], models.SettlementRun]) -> models.SettlementRun:
+    """Move this flow's run on by one step; a settlement error fails the node, named ``node``."""
+    try:
+        return step(ctx.db, _run(ctx))
+    except (SettlementError, ValueError) as exc:
+        raise ActionFailed(f"{node}: {exc}") from None
 
 
 def choose_period(db: Any, plan: SettlementPlan, today: date) -> Period:
@@ -122,10 +133,7 @@ class SettlementCompute(NodeType):
     def run(cls, ctx: ActionContext, config: Any) -> ActionResult:
         if (simulated := _simulated(ctx)) is not None:
             return simulated
-        try:
-            run = compute_run(ctx.db, _run(ctx))
-        except (SettlementError, ValueError) as exc:
-            raise ActionFailed(f"settlement.compute: {exc}") from None
+        run = _advance(ctx, cls.type, compute_run)
         return ActionResult(detail={"run": run.id, "status": run.status})
 
 
@@ -142,10 +150,7 @@ class SettlementSplit(NodeType):
     def run(cls, ctx: ActionContext, config: Any) -> ActionResult:
         if (simulated := _simulated(ctx)) is not None:
             return simulated
-        try:
-            run = split_run(ctx.db, _run(ctx))
-        except (SettlementError, ValueError) as exc:
-            raise ActionFailed(f"settlement.split: {exc}") from None
+        run = _advance(ctx, cls.type, split_run)
         count = ctx.db.scalar(select(func.count()).select_from(models.Statement)
                               .where(models.Statement.run_id == run.id))
         return ActionResult(detail={"run": run.id, "statements": int(count or 0)})

@@ -16,7 +16,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from activities.tickets.decision_table import DecisionTable, DecisionTableError, HitPolicyViolation, evaluate
+from activities.tickets.decision_table import (
+    DecisionTable,
+    DecisionTableError,
+    HitPolicyViolation,
+    evaluate,
+    find_path,
+)
 from activities.tickets.dmn_xml import DmnImportError, load_decision_table, load_decision_tables
 
 
@@ -79,14 +85,7 @@ def parse_input(text: str) -> dict[str, Any]:
 
 def has_path(inputs: Mapping[str, Any], expression: str) -> bool:
     """Whether ``expression`` is given: as a flat key, or as a nested path (its value may be null)."""
-    if expression in inputs:
-        return True
-    current: Any = inputs
-    for part in expression.split("."):
-        if not isinstance(current, Mapping) or part not in current:
-            return False
-        current = current[part]
-    return True
+    return find_path(inputs, expression)[0]
 
 
 def _example(expression: str) -> str:

@@ -360,16 +360,22 @@ def json_value(value: Any) -> Any:
     return str(value)
 
 
-def resolve_path(inputs: Mapping[str, Any], expression: str) -> Any:
-    """The value at a dotted path (``ticket.amount``); a flat key of that name wins; missing → None."""
+def find_path(inputs: Mapping[str, Any], expression: str) -> tuple[bool, Any]:
+    """Whether a dotted path (``ticket.amount``) is given, and its value (None when it is not); a flat
+    key of that name wins."""
     if expression in inputs:
-        return inputs[expression]
+        return True, inputs[expression]
     current: Any = inputs
     for part in expression.split("."):
         if not isinstance(current, Mapping) or part not in current:
-            return None
+            return False, None
         current = current[part]
-    return current
+    return True, current
+
+
+def resolve_path(inputs: Mapping[str, Any], expression: str) -> Any:
+    """The value at a dotted path (``ticket.amount``); a flat key of that name wins; missing → None."""
+    return find_path(inputs, expression)[1]
 
 
 def coerce_input(clause: InputClause, raw: Any) -> FeelValue:

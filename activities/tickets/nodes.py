@@ -10,6 +10,8 @@ when the ticket changes or the time comes, under the same idempotency key.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -19,6 +21,7 @@ from activities.tickets import review, service, sla
 from activities.tickets.service import TicketError
 from engine import expressions
 from engine.actions import ActionContext, ActionFailed
+from engine.db import models
 from engine.db.session import transaction
 from engine.flow import ID_PATTERN
 from engine.nodes.base import ActionResult, Expression, NodeConfig, NodeType, Problem, Template
@@ -33,6 +36,22 @@ def _ticket_id(ctx: ActionContext) -> int:
     if found is None:
         raise ActionFailed(f"node '{ctx.node_id}' runs in ticket flows only (no ticket in this flow)")
     return int(found)
+
+
+def _locked_ticket(ctx: ActionContext) -> models.Ticket:
+    """This flow's ticket, locked for the node's change."""
+    return service.get_ticket(ctx.db, _ticket_id(ctx), lock=True)
+
+
+@contextmanager
+def _failing_node(ctx: ActionContext, *errors: type[Exception]) -> Iterator[None]:
+    """Turn ``errors`` raised inside into :class:`ActionFailed` naming the node (a ticket error by its
+    message)."""
+    try:
+        yield
+    except errors as exc:
+        detail = exc.message if isinstance(exc, TicketError) else exc
+        raise ActionFailed(f"node '{ctx.node_id}': {detail}") from None
 
 
 def _scope(ctx: ActionContext) -> dict[str, Any]:
@@ -82,7 +101,7 @@ class TicketRoute(NodeType):
     def run(cls, ctx: ActionContext, config: Any) -> ActionResult:
         scope = _scope(ctx)
         group, priority, needs = None, None, list(config.needs) or None
-        try:
+        with _failing_node(ctx, expressions.ExpressionError):
             for rule in config.rules:
                 if expressions.test(rule.when, scope):
                     group, priority = rule.group, rule.priority
@@ -91,14 +110,10 @@ class TicketRoute(NodeType):
             if group is None and config.group_from:
                 value = expressions.evaluate(config.group_from, scope)
                 group = str(value) if value else None
-        except expressions.ExpressionError as exc:
-            raise ActionFailed(f"node '{ctx.node_id}': {exc}") from None
-        ticket = service.get_ticket(ctx.db, _ticket_id(ctx), lock=True)
-        try:
+        ticket = _locked_ticket(ctx)
+        with _failing_node(ctx, TicketError):
             service.route(ctx.db, ticket, group or config.default_group, ctx.now, needs=needs, priority=priority,
                           key=ctx.key)
-        except TicketError as exc:
-            raise ActionFailed(f"node '{ctx.node_id}': {exc.message}") from None
         return ActionResult(variables={"queue": ticket.group_key},
                             detail={"group": ticket.group_key, "priority": ticket.priority})
 
@@ -114,7 +129,7 @@ class TicketAssign(NodeType):
 
     @classmethod
     def run(cls, ctx: ActionContext, config: Any) -> ActionResult:
-        ticket = service.get_ticket(ctx.db, _ticket_id(ctx), lock=True)
+        ticket = _locked_ticket(ctx)
         if ticket.assignee_id is not None:
             return ActionResult(port="assigned", detail={"assignee_id": ticket.assignee_id, "already": True})
         pick = service.assign(ctx.db, ticket, ctx.now, key=ctx.key)
@@ -153,7 +168,7 @@ class TicketSla(NodeType):
 
     @classmethod
     def run(cls, ctx: ActionContext, config: Any) -> ActionResult:
-        ticket = service.get_ticket(ctx.db, _ticket_id(ctx), lock=True)
+        ticket = _locked_ticket(ctx)
         policy = {"targets": {k: v.model_dump() for k, v in config.targets.items()},
                   "warn_before": config.warn_before, "escalation": list(config.escalation)}
         service.start_sla(ctx.db, ticket, policy, ctx.now, config.calendar, key=ctx.key)
@@ -182,7 +197,7 @@ class TicketReview(NodeType):
 
     @classmethod
     def run(cls, ctx: ActionContext, config: Any) -> ActionResult:
-        ticket = service.get_ticket(ctx.db, _ticket_id(ctx), lock=True)
+        ticket = _locked_ticket(ctx)
         round_ = int(ctx.key.rsplit("/", 1)[-1])
         rows = service.open_review(ctx.db, ticket, ctx.node_id, round_, config.steps, ctx.now)
         outcome = service.review_timeouts(ctx.db, ticket, rows, ctx.now)
@@ -244,7 +259,7 @@ class TicketStep(NodeType):
     def run(cls, ctx: ActionContext, config: Any) -> ActionResult:
         from engine.durations import parse_duration
 
-        ticket = service.get_ticket(ctx.db, _ticket_id(ctx), lock=True)
+        ticket = _locked_ticket(ctx)
         opened = service.open_step(ctx.db, ticket, ctx.key, ctx.node_id, config.name,
                                    expressions.render(config.instructions, _scope(ctx)) if config.instructions else "",
                                    list(config.outcomes), ctx.now)
@@ -279,15 +294,13 @@ class TicketSubtasks(NodeType):
 
     @classmethod
     def run(cls, ctx: ActionContext, config: Any) -> ActionResult:
-        parent = service.get_ticket(ctx.db, _ticket_id(ctx), lock=True)
+        parent = _locked_ticket(ctx)
         scope = _scope(ctx)
         specs = [{"group": t.group, "subject": expressions.render(t.subject, scope), "needs": list(t.needs),
                   "priority": t.priority} for t in config.tasks]
         if not service.progress(ctx.db, parent.id)["total"]:
-            try:
+            with _failing_node(ctx, TicketError):
                 service.create_subtasks(ctx.db, parent, specs, ctx.now, "flow", key=ctx.key)
-            except TicketError as exc:
-                raise ActionFailed(f"node '{ctx.node_id}': {exc.message}") from None
         view = service.progress(ctx.db, parent.id)
         if config.wait and view["done"] < view["total"]:
             return ActionResult(defer_until=_later(ctx), detail={"done": view["done"], "total": view["total"]})
@@ -315,11 +328,9 @@ class TicketUpdate(NodeType):
     @classmethod
     def run(cls, ctx: ActionContext, config: Any) -> ActionResult:
         scope = _scope(ctx)
-        try:
+        with _failing_node(ctx, expressions.ExpressionError):
             note = expressions.render(config.note, scope) if config.note else None
             text = expressions.render(config.reply, scope) if config.reply else None
-        except expressions.ExpressionError as exc:
-            raise ActionFailed(f"node '{ctx.node_id}': {exc}") from None
         ctx.db.rollback()
         detail: dict[str, Any] = {}
         reply_event: int | None = None
@@ -365,24 +376,18 @@ class CreateTicket(NodeType):
     @classmethod
     def run(cls, ctx: ActionContext, config: Any) -> ActionResult:
         scope = _scope(ctx)
-        try:
+        with _failing_node(ctx, expressions.ExpressionError):
             fields = {k: expressions.render(v, scope) for k, v in config.fields.items()}
             subject = expressions.render(config.subject, scope)
             text = expressions.render(config.description, scope) if config.description else ""
-        except expressions.ExpressionError as exc:
-            raise ActionFailed(f"node '{ctx.node_id}': {exc}") from None
         ctx.db.rollback()
-        try:
-            with transaction(ctx.services.database_url) as db:
-                ticket, created = service.create_ticket(
-                    db, type_key=config.ticket_type, subject=subject, description=text, customer_id=ctx.customer_id,
-                    fields=fields, priority=config.priority, group=config.group, needs=config.needs,
-                    source="flow", channel=config.channel, dedupe_key=f"flow:{ctx.key}", actor="flow", now=ctx.now)
-                ticket_id = ticket.id
-        except TicketError as exc:
-            raise ActionFailed(f"node '{ctx.node_id}': {exc.message}") from None
-        except ValueError as exc:  # a custom field that does not fit the type
-            raise ActionFailed(f"node '{ctx.node_id}': {exc}") from None
+        # a ValueError: a custom field that does not fit the type
+        with _failing_node(ctx, TicketError, ValueError), transaction(ctx.services.database_url) as db:
+            ticket, created = service.create_ticket(
+                db, type_key=config.ticket_type, subject=subject, description=text, customer_id=ctx.customer_id,
+                fields=fields, priority=config.priority, group=config.group, needs=config.needs,
+                source="flow", channel=config.channel, dedupe_key=f"flow:{ctx.key}", actor="flow", now=ctx.now)
+            ticket_id = ticket.id
         starter = ctx.services.extras.get("start_ticket")
         if starter is not None and not ctx.simulate:
             ctx.services.run_async(starter(ticket_id))

@@ -38,10 +38,7 @@ async def test_repair_template_routes_by_skill_and_waits_for_the_parts_check(
     kit.agent(db_url, buyer, ["purchasing"])
     publish(db_url, json.loads((FLOWS / "repair-ticket.json").read_text(encoding="utf-8")))
     kit.ticket_type(db_url, "repair", "repair-ticket", "repair")
-    with transaction(db_url) as db:
-        made, _ = service.create_ticket(db, type_key="repair", subject="客厅空调不制冷",
-                                        now=await time_env.get_current_time())
-        tid = made.id
+    tid = await new_ticket(time_env, db_url, "repair", "客厅空调不制冷")
     client = time_env.client
     async with build_worker(client, queue, db_url):
         await start_ticket(client, db_url, queue, tid)
@@ -82,9 +79,7 @@ async def test_review_steps_time_out_by_their_rule(time_env: Any, db_url: str, q
     kit.group(db_url, "desk", "round_robin", kit.user(db_url, "lead", "ops"))
     publish(db_url, REVIEW_FLOW)
     kit.ticket_type(db_url, "claim", "review-timeout", "desk")
-    with transaction(db_url) as db:
-        made, _ = service.create_ticket(db, type_key="claim", subject="理赔", now=await time_env.get_current_time())
-        tid = made.id
+    tid = await new_ticket(time_env, db_url, "claim", "理赔")
     client = time_env.client
     async with build_worker(client, queue, db_url):
         await start_ticket(client, db_url, queue, tid)
@@ -96,6 +91,13 @@ async def test_review_steps_time_out_by_their_rule(time_env: Any, db_url: str, q
     assert timeouts == [(1, "skip"), (2, "reject")]
     assert [s["status"] for s in reviews(db_url, tid)["steps"]] == ["skipped", "timed_out"]
     assert reviews(db_url, tid)["outcome"] == "rejected"
+
+
+async def new_ticket(time_env: Any, db_url: str, type_key: str, subject: str) -> int:
+    """A ticket of ``type_key`` created at the test server's time (its workflow not started yet)."""
+    with transaction(db_url) as db:
+        made, _ = service.create_ticket(db, type_key=type_key, subject=subject, now=await time_env.get_current_time())
+        return made.id
 
 
 def open_steps(db_url: str, tid: int) -> list[dict[str, Any]]:
@@ -122,9 +124,7 @@ async def test_resolving_while_the_flow_waits_ends_the_workflow(time_env: Any, d
         ("review", "ticket.review", {"steps": [{"name": "组长", "approver": "supervisor"}]})],
         [("start", "out", "review")]))
     kit.ticket_type(db_url, "claim", "waits", "desk")
-    with transaction(db_url) as db:
-        made, _ = service.create_ticket(db, type_key="claim", subject="理赔", now=await time_env.get_current_time())
-        tid = made.id
+    tid = await new_ticket(time_env, db_url, "claim", "理赔")
     client = time_env.client
     async with build_worker(client, queue, db_url):
         await start_ticket(client, db_url, queue, tid)
