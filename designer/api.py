@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -107,60 +106,32 @@ def _parse_events(raw: bytes, limit_bytes: int, limit_batch: int) -> tuple[list[
     return parsed, batch
 
 
-async def _store(request: Request, event: ingest.EventIn) -> tuple[EventResult, dict[str, Any], bool, float]:
-    started = time.perf_counter()
-    status, payload, needs_routing = await run_in_threadpool(ingest.store, event, _db_url(request))
-    result = EventResult(id=event.id, status=status, customer_id=payload["customer_id"], routing="done")
-    return result, payload, needs_routing, started
-
-
-async def _route(request: Request, result: EventResult, payload: dict[str, Any], started: float) -> None:
-    """Route one stored event. Routing failures leave it ``received`` for the re-router."""
+async def deliver(request: Request, event: ingest.EventIn) -> EventResult:
+    """Store one event, then route it. Routing failures leave it ``received`` for the re-router."""
     url = _db_url(request)
+    started = time.perf_counter()
+    status, payload, needs_routing = await run_in_threadpool(ingest.store, event, url)
+    result = EventResult(id=event.id, status=status, customer_id=payload["customer_id"], routing="done")
+    if not needs_routing:
+        record_event(status, time.perf_counter() - started)
+        return result
     router = _router(request)
     if router is None:
         result.routing = "pending"
-        record_event(result.status, time.perf_counter() - started)
-        return
+        record_event(status, time.perf_counter() - started)
+        return result
     try:
         routed = await router.route(payload)
     except Exception as exc:  # Temporal unreachable: the event is stored; the re-router retries
         log.warning("routing of %s deferred: %s", payload["id"], type(exc).__name__)
         result.routing = "pending"
         await run_in_threadpool(ingest.mark_routed, payload["id"], url, f"{type(exc).__name__}")
-        record_event(result.status, time.perf_counter() - started)
-        return
+        record_event(status, time.perf_counter() - started)
+        return result
     await run_in_threadpool(ingest.mark_routed, payload["id"], url)
     result.started, result.signalled = routed["started"], routed["signalled"]
-    record_event(result.status, time.perf_counter() - started)
-
-
-#: how many customers' events of one batch are routed at the same time
-ROUTE_CONCURRENCY = 16
-
-
-async def deliver_many(request: Request, events: list[ingest.EventIn]) -> list[EventResult]:
-    """Store every event (in order, each once), then route them: one customer's events in their order,
-    different customers' concurrently — starting journeys is the slow part of a batch."""
-    stored = [await _store(request, e) for e in events]
-    chains: dict[str, list[int]] = {}
-    seen: set[str] = set()
-    for i, (result, payload, needs_routing, started) in enumerate(stored):
-        if not needs_routing or payload["id"] in seen:  # a duplicate inside the batch is routed once
-            record_event(result.status, time.perf_counter() - started)
-            continue
-        seen.add(payload["id"])
-        chains.setdefault(str(payload["customer_id"] or f"#{i}"), []).append(i)
-    limit = asyncio.Semaphore(ROUTE_CONCURRENCY)
-
-    async def chain(indices: list[int]) -> None:
-        async with limit:
-            for i in indices:
-                result, payload, _needs, started = stored[i]
-                await _route(request, result, payload, started)
-
-    await asyncio.gather(*(chain(indices) for indices in chains.values()))
-    return [result for result, _payload, _needs, _started in stored]
+    record_event(status, time.perf_counter() - started)
+    return result
 
 
 @api.post("/events", status_code=202, tags=["events"], response_model=EventResult | list[EventResult],
@@ -185,7 +156,7 @@ async def post_events(request: Request,
                 raise ApiError(413, f"event '{event.id}': {field} is {size} bytes; the limit is "
                                f"{settings.max_event_bytes}", "keep it small; store large data elsewhere and send "
                                "a reference", field)
-    results = await deliver_many(request, events)
+    results = [await deliver(request, e) for e in events]
     return results if batch else results[0]
 
 

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from connectors.base import InboundReply, InboundRequest
 from connectors.errors import ConnectorProtocolError, SignatureVerificationError
-from designer.api import deliver_many
+from designer.api import deliver
 from designer.auth import public
 from designer.errors import ApiError
 from engine import connectors as configured
@@ -60,12 +60,11 @@ async def inbound(request: Request, connector_id: str) -> Response:
     except (ConnectorProtocolError, ValueError) as exc:
         raise ApiError(400, f"the delivery does not parse: {exc}", "send the platform's documented format",
                        "body") from None
-    events: list[EventIn] = []
-    for raw in reply.events:  # every event is checked before any is stored
+    for raw in reply.events:
         try:
-            events.append(EventIn.model_validate({"source": connector_id, **raw}))
+            event = EventIn.model_validate({"source": connector_id, **raw})
         except ValidationError as exc:
             raise ApiError(400, f"the delivery maps to an invalid event: {exc.errors()[0]['msg']}",
                            "report this payload: the connector should have refused it", "body") from None
-    await deliver_many(request, events)
+        await deliver(request, event)
     return _answer(reply)

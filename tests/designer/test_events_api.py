@@ -111,24 +111,6 @@ async def test_batch_and_identity_merge(api: Api) -> None:
     assert kinds["wechat_openid"] == "oABC" and kinds["phone"] == "139****0001"
 
 
-async def test_a_batch_routes_customers_concurrently_and_each_customer_in_order(api: Api) -> None:
-    await publish(api, WELCOME)
-    phones = [f"1390000010{i}" for i in range(4)]
-    batch = [event(f"b-{i}", phone=p) for i, p in enumerate(phones)]
-    batch += [event(f"b2-{i}", phone=p) for i, p in enumerate(phones)]  # each customer's second event
-    batch.append(event("b-0", phone=phones[0]))  # the same event twice in one batch
-    results = await api.post("/api/events", batch, 202)
-    assert [r["status"] for r in results] == ["accepted"] * 8 + ["duplicate"]
-    for first, second in zip(results[:4], results[4:8], strict=True):
-        assert first["started"] == [f"journey/welcome/{first['customer_id']}"]
-        # routed after the first one started the journey: it reaches the running journey
-        assert second["customer_id"] == first["customer_id"] and second["started"] == [] \
-            and second["signalled"] == 1
-    assert results[8]["started"] == [] and results[8]["signalled"] == 0
-    for r in results[:4]:
-        assert await api.messages_of(r["customer_id"], 1) == ["你好 张三"]
-
-
 async def test_bad_input_gets_4xx_naming_the_problem(api: Api) -> None:
     r = await api.http.post("/api/events", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code == 400 and "not valid JSON" in r.json()["detail"]["message"]
