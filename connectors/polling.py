@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -67,7 +68,7 @@ class WindowTooLarge(ShopApiError):
     split_window: ClassVar[bool] = True
 
 
-class PollingConnector(Connector):
+class PollingConnector(Connector, ABC):
     """A connector the engine polls for order and refund changes (see the module docstring)."""
 
     #: streams this connector can poll, in the order they are polled
@@ -83,11 +84,11 @@ class PollingConnector(Connector):
         """How far back the very first poll of a new configuration starts."""
         return timedelta(hours=int(getattr(settings, "backfill_hours", 0)))
 
+    @abstractmethod
     def poll_window(self, stream: str, start: datetime, end: datetime, settings: Any,
                     secrets: Any) -> Iterator[list[dict[str, Any]]]:
         """Pages of canonical events (``POST /api/events`` shape without ``source``) for the records of
-        ``stream`` modified between ``start`` and ``end`` (aware datetimes)."""
-        raise NotImplementedError
+        ``stream`` modified between ``start`` and ``end`` (aware datetimes); each platform's own."""
 
 
 def http_url(value: str) -> str:

@@ -297,7 +297,8 @@ def perform_many(node_type: type[NodeType], requests: list[ActionRequest], servi
         done = recorded_results(check, [r.key for r in requests])
     out: dict[str, dict[str, Any] | Exception] = {key: result for key, result in done.items()}
     pending = [r for r in requests if r.key not in done]
-    if pending and node_type.offers_bulk():
+    # previews (simulate) run one by one: they record nothing outside the preview
+    if pending and node_type.offers_bulk() and not any(r.simulate for r in pending):
         try:
             results = list(node_type.run_many(
                 BulkActionContext(pending, services, {**(customers or {})}), config))

@@ -132,8 +132,6 @@ class SendMessage(NodeType):
         them sent. A crash in between leaves rows "sending", delivered again with the same key. A
         channel that does no I/O (``dry-run``) is delivered inside the reserving transaction and its
         rows are written as sent at once."""
-        if any(r.simulate for r in ctx.requests):
-            raise NotImplementedError("previews send one by one")
         url = ctx.database_url
         now = ctx.now
         results: dict[str, ActionResult | Exception] = {}

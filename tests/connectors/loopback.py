@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self
@@ -43,7 +44,7 @@ class Request:
         return json.loads(self.body)
 
 
-class LoopbackServer:
+class LoopbackServer(ABC):
     """An HTTP server on 127.0.0.1 (``url``) answering every request with ``serve(request)``; a context
     manager that starts it and shuts it down."""
 
@@ -86,8 +87,9 @@ class LoopbackServer:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
+    @abstractmethod
     def serve(self, request: Request) -> Reply:
-        raise NotImplementedError
+        """The platform's answer to one request."""
 
     def __enter__(self) -> Self:
         self.thread.start()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from abc import abstractmethod
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -60,8 +61,9 @@ class Platform(LoopbackServer):
         data = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
         return Reply(status, data, content_type="application/json;charset=UTF-8")
 
+    @abstractmethod
     def answer(self, form: dict[str, str]) -> Any:
-        raise NotImplementedError
+        """The JSON answer to one API call (its form fields)."""
 
     def fail_next(self, body: Any, status: int = 200) -> None:
         with self.lock:
