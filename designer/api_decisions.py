@@ -25,16 +25,16 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from activities.tickets.decision_analysis import Finding
-from activities.tickets.decision_table import DecisionTable, DecisionTableError, HitPolicyViolation, evaluate
-from activities.tickets.dmn_xml import MAX_DOCUMENT_BYTES, DmnImportError, dump_decision_table, load_decision_table
-from activities.tickets.logic_decision_table import TICKET, DecisionTableConfig, DecisionTableNode, findings
+from decisions.analysis import Finding
+from decisions.dmn_xml import MAX_DOCUMENT_BYTES, DmnImportError, dump_decision_table, load_decision_table
+from decisions.table import DecisionTable, DecisionTableError, HitPolicyViolation, evaluate
 from designer import i18n
 from designer.auth import require
 from designer.errors import ApiError, validation_problems
 from designer.permissions import KIND_EDITORS
 from engine.db.models import User
 from engine.expressions import CONTEXT_NAMES
+from engine.nodes.logic_decision_table import TICKET, DecisionTableConfig, DecisionTableNode, findings
 
 router = APIRouter(prefix="/api/decisions", tags=["decisions"])
 

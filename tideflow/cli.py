@@ -320,7 +320,7 @@ def cmd_settle(args: argparse.Namespace) -> int:
 
 
 def cmd_decide(args: argparse.Namespace) -> int:
-    from activities.tickets.decide_command import DecideError, decide
+    from decisions.decide import DecideError, decide
 
     try:
         _print(decide(args.file, args.input, args.decision, args.allow_missing))

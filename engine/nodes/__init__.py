@@ -3,6 +3,7 @@
 from engine.nodes.action_enroll import Enroll
 from engine.nodes.base import NodeType
 from engine.nodes.logic_condition import Condition
+from engine.nodes.logic_decision_table import DecisionTableNode
 from engine.nodes.logic_exit import Exit
 from engine.nodes.logic_goal import Goal
 from engine.nodes.logic_split import Split
@@ -19,6 +20,6 @@ from engine.nodes.wait_until import WaitUntil
 NODE_TYPES: list[type[NodeType]] = [
     TriggerEvent, TriggerApi, TriggerSegment, TriggerDate, TriggerSchedule,
     WaitDelay, WaitUntil, WaitEvent,
-    Condition, Switch, Split, Goal, Exit,
+    Condition, Switch, Split, DecisionTableNode, Goal, Exit,
     Enroll,
 ]

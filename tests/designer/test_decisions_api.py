@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from activities.tickets.dmn_xml import load_decision_table
+from decisions.dmn_xml import load_decision_table
 from designer import api_decisions
 from designer.app import create_app
 from engine import auth
@@ -21,7 +21,7 @@ from engine.db.session import transaction, upgrade
 from tests.designer.pages_kit import add_users
 from tests.e2e.browser import include_once
 
-DMN = (Path(__file__).resolve().parents[1] / "activities" / "tickets" / "data" / "refund_routing.dmn").read_text()
+DMN = (Path(__file__).resolve().parents[1] / "decisions" / "data" / "refund_routing.dmn").read_text()
 XML = {"Content-Type": "application/xml"}
 
 

@@ -9,14 +9,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from activities.tickets.dmn_xml import load_decision_table
-from activities.tickets.logic_decision_table import DecisionTableNode
+from decisions.dmn_xml import load_decision_table
 from designer.editor import build_form, parse_form, widget_of
 from designer.i18n import TEXT
+from engine.nodes.logic_decision_table import DecisionTableNode
 from tests.designer.test_editor_kit import Session, editor_app, login, read_form
 
 __all__ = ["editor_app", "login"]  # fixtures used by this module
-DMN = Path(__file__).resolve().parents[1] / "activities" / "tickets" / "data" / "refund_routing.dmn"
+DMN = Path(__file__).resolve().parents[1] / "decisions" / "data" / "refund_routing.dmn"
 TABLE = load_decision_table(DMN.read_bytes(), "refund_routing").model_dump(mode="json")
 CONFIG: dict[str, Any] = {"table": TABLE, "port_output": "queue", "allow_gaps": True}
 

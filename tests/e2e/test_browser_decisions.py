@@ -18,7 +18,7 @@ from engine.db.session import transaction
 from tests.e2e import browser as kit
 
 pytestmark = pytest.mark.browser
-DMN = Path(__file__).resolve().parents[1] / "activities" / "tickets" / "data" / "refund_routing.dmn"
+DMN = Path(__file__).resolve().parents[1] / "decisions" / "data" / "refund_routing.dmn"
 TABLE: dict[str, Any] = {
     "name": "退款路由", "hit_policy": "FIRST",
     "inputs": [{"id": "amount", "label": "退款金额", "expression": "ticket.refund_amount", "type_ref": "number"}],

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from activities.tickets.dmn_xml import load_decision_table
+from decisions.dmn_xml import load_decision_table
 from tideflow.cli import main
 
-DMN = Path(__file__).resolve().parents[1] / "activities" / "tickets" / "data" / "refund_routing.dmn"
+DMN = Path(__file__).resolve().parents[1] / "decisions" / "data" / "refund_routing.dmn"
 SMALL = """<?xml version="1.0" encoding="UTF-8"?>
 <definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" id="defs" name="d" namespace="urn:x">
   <decision id="discount" name="折扣">

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from activities.tickets.feel import (
+from decisions.feel import (
     Comparison,
     FeelSyntaxError,
     NullTest,

@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from activities.tickets.decision_table import json_value
-from activities.tickets.dmn_xml import load_decision_table
-from activities.tickets.logic_decision_table import DecisionTableConfig, DecisionTableNode
+from decisions.dmn_xml import load_decision_table
+from decisions.table import json_value
 from engine.expressions import ExpressionError
 from engine.nodes.base import Context
+from engine.nodes.logic_decision_table import DecisionTableConfig, DecisionTableNode
 from engine.registry import default_registry
 
-DMN = (Path(__file__).resolve().parent / "data" / "refund_routing.dmn").read_bytes()
+DMN = (Path(__file__).resolve().parents[1] / "decisions" / "data" / "refund_routing.dmn").read_bytes()
 ROUTING = load_decision_table(DMN, "refund_routing").model_dump(mode="json")
 
 

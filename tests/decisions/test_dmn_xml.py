@@ -7,21 +7,21 @@ from pathlib import Path
 
 import pytest
 
-from activities.tickets.decision_analysis import analyse
-from activities.tickets.decision_table import (
-    Aggregation,
-    DecisionTable,
-    HitPolicy,
-    HitPolicyViolation,
-    evaluate,
-)
-from activities.tickets.dmn_xml import (
+from decisions.analysis import analyse
+from decisions.dmn_xml import (
     DMN13_NAMESPACE,
     DmnImportError,
     dump_decision_table,
     dump_decision_tables,
     load_decision_table,
     load_decision_tables,
+)
+from decisions.table import (
+    Aggregation,
+    DecisionTable,
+    HitPolicy,
+    HitPolicyViolation,
+    evaluate,
 )
 
 REFUND_ROUTING = (Path(__file__).parent / "data" / "refund_routing.dmn").read_bytes()

@@ -8,7 +8,7 @@ are the points and open intervals between all the endpoints the column's entries
 strings the atoms are each mentioned value plus "any other string"; booleans have ``true`` and
 ``false``; a column with ``allowed_values`` has exactly those values. A rule then covers a box of
 atoms, and membership is decided by running the real evaluator on one representative value per
-atom, so the analysis and :func:`~activities.tickets.decision_table.evaluate` cannot disagree.
+atom, so the analysis and :func:`~decisions.table.evaluate` cannot disagree.
 
 - **overlap** — under UNIQUE, two rules that share an atom in every column (both match a common
   input); under ANY only when their outputs differ. The example names the shared region.
@@ -44,14 +44,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from activities.tickets.decision_table import (
-    DecisionTable,
-    HitPolicy,
-    InputClause,
-    is_integer_type,
-    type_kind,
-)
-from activities.tickets.feel import (
+from decisions.feel import (
     Comparison,
     FeelValue,
     NullTest,
@@ -60,6 +53,13 @@ from activities.tickets.feel import (
     ValueKind,
     format_literal,
     parse_unary_tests,
+)
+from decisions.table import (
+    DecisionTable,
+    HitPolicy,
+    InputClause,
+    is_integer_type,
+    type_kind,
 )
 
 MAX_GAP_FINDINGS = 50

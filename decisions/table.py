@@ -2,7 +2,7 @@
 
 A table has input columns (each reads a dotted path from the input dict, e.g. ``ticket.amount``),
 output columns and rules. A rule's input entries are FEEL unary tests (see
-:mod:`activities.tickets.feel`), its output entries FEEL literals. Everything is parsed and
+:mod:`decisions.feel`), its output entries FEEL literals. Everything is parsed and
 type-checked when the model is built, so a typo is a validation error on the canvas, not a
 failed routing at 3 a.m.
 
@@ -40,7 +40,7 @@ from typing import Any, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from activities.tickets.feel import (
+from decisions.feel import (
     FeelSyntaxError,
     FeelValue,
     ValueKind,

@@ -16,14 +16,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from activities.tickets.decision_table import (
+from decisions.dmn_xml import DmnImportError, load_decision_table, load_decision_tables
+from decisions.table import (
     DecisionTable,
     DecisionTableError,
     HitPolicyViolation,
     evaluate,
     find_path,
 )
-from activities.tickets.dmn_xml import DmnImportError, load_decision_table, load_decision_tables
 
 
 class DecideError(Exception):

@@ -9,9 +9,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from activities.tickets.decision_analysis import Finding, analyse
-from activities.tickets.decision_table import DecisionTable, HitPolicyViolation, evaluate
-from activities.tickets.feel import parse_unary_tests
+from decisions.analysis import Finding, analyse
+from decisions.feel import parse_unary_tests
+from decisions.table import DecisionTable, HitPolicyViolation, evaluate
 
 
 def table(rules: list[tuple[str, list[str], str]], *, hit_policy: str = "UNIQUE",

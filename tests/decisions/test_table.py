@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from activities.tickets.decision_table import (
+from decisions.table import (
     DecisionInputError,
     DecisionTable,
     DecisionTableError,

@@ -1,6 +1,6 @@
 """The ``logic.decision_table`` node: a DMN decision table on the canvas.
 
-The node evaluates its table (:mod:`activities.tickets.decision_table`) against the journey's
+The node evaluates its table (:mod:`decisions.table`) against the journey's
 context, writes the outputs into journey variables and picks its output port — purely, inside the
 workflow, like ``logic.switch``. It lives here rather than in :mod:`engine.nodes` because it is a
 thin shell around the ticket domain's pure decision-table code, and the engine knows activities only
@@ -25,7 +25,7 @@ through the plugin registry (entry point ``tideflow.activities`` → ``builtin-d
 - **Errors**: a UNIQUE violation, disagreeing ANY matches or an input of the wrong type fail the
   journey at that node with a message naming the rules / the input.
 - **Validation** (publish time): every input expression compiles; the static analysis
-  (:mod:`activities.tickets.decision_analysis`) finds no overlapping rules under UNIQUE (or
+  (:mod:`decisions.analysis`) finds no overlapping rules under UNIQUE (or
   disagreeing ones under ANY), no rule that can never match, and — unless ``allow_gaps`` is set —
   no inputs that no rule matches.
 """
@@ -40,8 +40,9 @@ from typing import Any
 from jinja2 import Undefined
 from pydantic import BaseModel, Field, model_validator
 
-from activities.tickets.decision_analysis import Finding, analyse
-from activities.tickets.decision_table import (
+from decisions.analysis import Finding, analyse
+from decisions.feel import FeelValue, parse_literal
+from decisions.table import (
     SINGLE_HIT_POLICIES,
     DecisionTable,
     DecisionTableError,
@@ -49,7 +50,6 @@ from activities.tickets.decision_table import (
     json_value,
     resolve_path,
 )
-from activities.tickets.feel import FeelValue, parse_literal
 from engine import expressions
 from engine.flow import ID_PATTERN
 from engine.nodes.base import Context, NodeConfig, NodeType, Problem

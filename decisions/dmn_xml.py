@@ -23,8 +23,7 @@ from pyexpat import ExpatError, ParserCreate
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from activities.tickets.decision_table import Aggregation, DecisionTable, HitPolicy
-from activities.tickets.feel import (
+from decisions.feel import (
     Comparison,
     FeelSyntaxError,
     FeelValue,
@@ -32,6 +31,7 @@ from activities.tickets.feel import (
     parse_literal,
     parse_unary_tests,
 )
+from decisions.table import Aggregation, DecisionTable, HitPolicy
 
 DMN_NAMESPACES: dict[str, str] = {
     "http://www.omg.org/spec/DMN/20151101/dmn.xsd": "1.1",
