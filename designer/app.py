@@ -17,18 +17,19 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
 from temporalio.client import Client
 
-from designer import auth, errors, hooks, ops, pages
-from designer.api import api
-from designer.api_connectors import router as connectors_api
-from designer.api_coupons import router as coupons_api
-from designer.api_decisions import router as decisions_api
-from designer.api_profile import router as profile_api
-from designer.api_settlement import api as settlement_api
-from designer.api_settlement import pages as settlement_pages
-from designer.api_tickets import router as tickets_api
-from designer.editor import router as editor_router
+from designer import auth, errors, ops, pages
+from designer.connectors.api import router as connectors_api
+from designer.coupons.api import router as coupons_api
+from designer.customers.api import router as profile_api
+from designer.decisions.api import router as decisions_api
+from designer.events import hooks
+from designer.flows.api import api
+from designer.flows.editor import router as editor_router
 from designer.i18n import page_context
-from designer.pages_tickets import router as tickets_pages
+from designer.settlement.api import api as settlement_api
+from designer.settlement.api import pages as settlement_pages
+from designer.tickets.api import router as tickets_api
+from designer.tickets.pages import router as tickets_pages
 from engine import events as ingest
 from engine import logs
 from engine.db import models

@@ -285,7 +285,7 @@ def _problem_page(request: Request, problem: PageProblem) -> HTMLResponse:
         params["kind"] = t[f"kind.{params['kind']}"]
     if "state" in params:
         params["state"] = t[f"js.{params['state']}"]
-    return _render(request, problem.user, "pages/problem.html", status_code=problem.status,
+    return _render(request, problem.user, "layout/problem.html", status_code=problem.status,
                    title=t[problem.title], message=t[problem.message].format(**params),
                    fix=t[problem.fix].format(**params) if problem.fix else "", back=problem.back)
 
@@ -495,7 +495,7 @@ def flows_page(request: Request, user: FlowReader, db_url: DbUrl, q: str = "", k
     copy_suffix = t["fl.copy_suffix"]
     rows = [{"flow": f, "may_edit": may_edit_kind(user, f.kind), "active": active.get(f.id, 0),
              "copy_id": f"{f.id[:74]}-copy", "copy_name": f"{f.name}{copy_suffix}"[:200]} for f in flows]
-    return _render(request, user, "pages/flows.html", rows=rows, pager=pager, q=q, kind=kind, status=status,
+    return _render(request, user, "flows/flows.html", rows=rows, pager=pager, q=q, kind=kind, status=status,
                    kinds=KINDS, statuses=FLOW_STATUSES, may_create=bool(_editable_kinds(user)))
 
 
@@ -507,7 +507,7 @@ def _new_flow_page(request: Request, user: User, db_url: str, status_code: int =
     with session_factory(db_url)() as db:
         shown = [{"template": tpl, "trigger": _node_label(tpl.trigger, lang), "suggested_id": _free_id(db, tpl.id)}
                  for tpl in flow_templates() if tpl.kind in kinds]
-    return _render(request, user, "pages/new_flow.html", status_code, kinds=kinds, templates=shown,
+    return _render(request, user, "flows/new_flow.html", status_code, kinds=kinds, templates=shown,
                    error=error, error_field=error_field, form=dict(form or {}),
                    template_error=template_error, triggers={k: _node_label(BLANK_TRIGGER[k][0], lang) for k in KINDS})
 
@@ -731,7 +731,7 @@ def customers_page(request: Request, user: CustomerReader, db_url: DbUrl, q: str
                                        .order_by(models.CustomerTag.tag)).all():
                 tags.setdefault(str(cid), []).append(str(tag))
     rows = [{"customer": c, "identities": identities.get(c.id, []), "tags": tags.get(c.id, [])} for c in customers]
-    return _render(request, user, "pages/customers.html", rows=rows, pager=pager, q=q)
+    return _render(request, user, "customers/customers.html", rows=rows, pager=pager, q=q)
 
 
 @router.get("/customers/{customer_id}", response_class=HTMLResponse)
@@ -756,7 +756,7 @@ def customer_page(request: Request, customer_id: str, user: CustomerReader, db_u
                                    .order_by(models.Message.created_at.desc(), models.Message.id.desc()).limit(100)))
         merged = list(db.scalars(select(models.Customer.id).where(models.Customer.merged_into == cid)))
         flow_names = _flow_names(db, {j.flow_id for j in journeys} | {m.flow_id for m in messages if m.flow_id})
-    return _render(request, user, "pages/customer.html", customer=found, identities=identities, tags=tags,
+    return _render(request, user, "customers/customer.html", customer=found, identities=identities, tags=tags,
                    attributes=_masked_value(dict(found.attributes or {})), consent=dict(found.consent or {}),
                    journeys=journeys, messages=[_message_row(t, m) for m in messages], merged=merged,
                    flow_names=flow_names, may_see_journeys=auth.has_role(user, *FLOW_READERS))
@@ -804,7 +804,7 @@ def journeys_page(request: Request, user: FlowReader, db_url: DbUrl, flow: str =
     rows = [{"journey": j, "flow": flows.get(j.flow_id), "customer": names.get(j.customer_id or ""),
              "may_cancel": j.status in ACTIVE and may_edit_kind(user, flows[j.flow_id].kind if j.flow_id in flows
                                                                   else "journey")} for j in journeys]
-    return _render(request, user, "pages/journeys.html", rows=rows, pager=pager, counts=counts,
+    return _render(request, user, "journeys/journeys.html", rows=rows, pager=pager, counts=counts,
                    statuses=JOURNEY_STATUSES, flow=flow, status=status, flows=list(flows.values()),
                    engine_down=getattr(request.app.state, "router", None) is None,
                    may_see_customers=auth.has_role(user, *CUSTOMER_READERS))
@@ -858,7 +858,7 @@ def journey_page(request: Request, journey_id: str, user: FlowReader, db_url: Db
         flow = db.get(models.FlowRecord, journey.flow_id)
         messages = list(db.scalars(select(models.Message).where(models.Message.workflow_id == journey_id)
                                    .order_by(models.Message.id)))
-    return _render(request, user, "pages/journey.html", journey=journey, flow=flow,
+    return _render(request, user, "journeys/journey.html", journey=journey, flow=flow,
                    messages=[_message_row(t, m) for m in messages],
                    may_cancel=journey.status in ACTIVE and may_edit_kind(user, flow.kind if flow else "journey"),
                    engine_down=getattr(request.app.state, "router", None) is None,
@@ -883,4 +883,4 @@ def audit_page(request: Request, user: Admin, db_url: DbUrl, actor: str = "", ac
         pager = Pager(request, _page_number(page), total)
         entries = list(db.scalars(query.order_by(models.AuditEntry.id.desc()).offset(pager.offset)
                                   .limit(pager.per)))
-    return _render(request, user, "pages/audit.html", entries=entries, pager=pager, actor=actor, action=action)
+    return _render(request, user, "audit/audit.html", entries=entries, pager=pager, actor=actor, action=action)

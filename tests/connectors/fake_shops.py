@@ -338,7 +338,7 @@ def add_through_settings_page(db_url: str, monkeypatch: pytest.MonkeyPatch, cls:
     offers its kind with every Settings and Secrets field; returns the page showing the saved connector."""
     from argon2 import PasswordHasher
 
-    from designer import api_connectors
+    from designer.connectors import api as api_connectors
     from engine import auth
     from tests.designer.pages_kit import Browser, add_users
     from tests.e2e.browser import include_once

@@ -32,8 +32,8 @@ from connectors.email import EmailConnector
 from connectors.sms import SmsConnector
 from connectors.webhook.connector import WebhookConnector
 from connectors.webhook.signing import sign_payload, verify_signature
-from designer import api_connectors
 from designer.app import create_app
+from designer.connectors import api as api_connectors
 from engine import auth
 from engine import connectors as configured
 from engine.db import models

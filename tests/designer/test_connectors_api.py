@@ -14,8 +14,8 @@ from sqlalchemy import select
 from connectors.email import EmailConnector
 from connectors.sms import SmsConnector
 from connectors.webhook.connector import WebhookConnector
-from designer import api_connectors
 from designer.auth import unguarded_routes
+from designer.connectors import api as api_connectors
 from engine import auth
 from engine import connectors as configured
 from engine.db import models

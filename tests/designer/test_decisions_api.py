@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from decisions.dmn_xml import load_decision_table
-from designer import api_decisions
 from designer.app import create_app
+from designer.decisions import api as api_decisions
 from engine import auth
 from engine.db import models
 from engine.db.session import transaction, upgrade

@@ -1,5 +1,5 @@
 """The logic.decision_table property form: the table is one JSON control that the grid editor
-(static/editor/decision_table.js) works on, with DMN import/export and a test button; it survives
+(static/decisions/decision_table.js) works on, with DMN import/export and a test button; it survives
 render → submit unchanged, and the editor page loads the grid's script."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from decisions.dmn_xml import load_decision_table
-from designer.editor import build_form, parse_form, widget_of
+from designer.flows.editor import build_form, parse_form, widget_of
 from designer.i18n import TEXT
 from engine.nodes.logic_decision_table import DecisionTableNode
 from tests.designer.test_editor_kit import Session, editor_app, login, read_form
@@ -73,7 +73,7 @@ def test_the_form_renders_the_grid_tools_round_trips_and_reports_errors(login: C
 
     # the editor page loads the grid's script and style
     html = ops.get("/flows/welcome-new-contact/edit").text
-    assert '<script type="module" src="/static/editor/decision_table.js">' in html
-    assert "/static/editor/decision_table.css" in html
-    script = ops.get("/static/editor/decision_table.js")
+    assert '<script type="module" src="/static/decisions/decision_table.js">' in html
+    assert "/static/decisions/decision_table.css" in html
+    script = ops.get("/static/decisions/decision_table.js")
     assert script.status_code == 200 and "/api/decisions/evaluate" in script.text

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import delete
 
-from designer.editor import Pickers, build_form, parse_form, ports_of, widget_of
+from designer.flows.editor import Pickers, build_form, parse_form, ports_of, widget_of
 from designer.i18n import TEXT
 from engine.db import models
 from engine.db.session import transaction

@@ -1,5 +1,5 @@
 """Shared by the editor's HTTP tests (and checked here): the app as tests/designer/test_app.py builds
-it plus ``designer.editor.router``, one user per role, logged-in clients that send the CSRF token like
+it plus ``designer.flows.editor.router``, one user per role, logged-in clients that send the CSRF token like
 the editor page does, and a parser that submits a rendered form the way a browser would."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from designer import editor
 from designer.app import create_app
 from designer.auth import unguarded_routes
+from designer.flows import editor
 from engine import auth
 from engine.db.session import transaction
 from tideflow.demo import seed

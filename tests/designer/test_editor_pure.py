@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from designer.editor import auto_layout, flow_diff, human_duration, main_path
+from designer.flows.editor import auto_layout, flow_diff, human_duration, main_path
 
 WELCOME: dict[str, Any] = json.loads(
     (Path(__file__).resolve().parents[2] / "flows" / "welcome-new-contact.json").read_text(encoding="utf-8"))

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import delete
 
-from designer.editor import SAMPLE_CUSTOMER
+from designer.flows.editor import SAMPLE_CUSTOMER
 from engine.db import models
 from engine.db.session import transaction
 from tests.designer.test_editor_kit import Session, editor_app, login

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from designer import api_settlement
+from designer.settlement import api as api_settlement
 from engine.db import models
 from engine.db.session import session_factory, transaction
 from tests.activities.settlement.settlement_kit import order

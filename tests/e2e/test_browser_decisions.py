@@ -12,7 +12,7 @@ import pytest
 from fastapi import APIRouter
 from playwright.sync_api import Dialog, Page, expect
 
-from designer import editor
+from designer.flows import editor
 from engine import flows as flowsvc
 from engine.db.session import transaction
 from tests.e2e import browser as kit

@@ -15,7 +15,7 @@ import pytest
 from fastapi import APIRouter
 from playwright.sync_api import Locator, Page, expect
 
-from designer import editor
+from designer.flows import editor
 from engine.db import models
 from engine.db.session import transaction
 from tests.e2e import browser as kit

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from activities.coupons.redemption import redeem_from_event
-from designer.api_coupons import router
 from designer.app import create_app
+from designer.coupons.api import router
 from engine import auth
 from engine.db import models
 from engine.db.session import session_factory, transaction

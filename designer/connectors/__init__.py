@@ -1,0 +1,1 @@
+"""Connector configuration: the JSON API and the settings page (admins only)."""

@@ -1,0 +1,1 @@
+"""Coupon campaigns: the JSON API."""

@@ -1,0 +1,1 @@
+"""Customers: profiles, identities, tags, the message archive and tag rules (API and pages)."""

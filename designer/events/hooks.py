@@ -1,0 +1,70 @@
+"""Inbound webhooks from outside platforms: ``/hooks/<connector id>``.
+
+Public (the platform cannot log in) but signed: the connector verifies the platform's signature
+before anything is stored (401 otherwise). Events are stored once — a redelivery is a duplicate —
+before the platform gets its answer, so an acknowledged delivery is never lost; routing to
+journeys follows, and a failure there leaves the events for the re-router.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
+
+from connectors.base import InboundReply, InboundRequest
+from connectors.errors import ConnectorProtocolError, SignatureVerificationError
+from designer.auth import public
+from designer.errors import ApiError
+from designer.flows.api import deliver
+from engine import connectors as configured
+from engine.db.session import session_factory
+from engine.events import EventIn
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+MAX_BODY = 1024 * 1024
+
+
+def _answer(reply: InboundReply) -> Response:
+    return Response(content=reply.body, status_code=reply.status, media_type=reply.content_type)
+
+
+@router.api_route("/hooks/{connector_id}", methods=["GET", "POST"], dependencies=[Depends(public)],
+                  include_in_schema=False)
+async def inbound(request: Request, connector_id: str) -> Response:
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise ApiError(413, f"the delivery is {len(body)} bytes; the limit is {MAX_BODY}", "", "body")
+
+    def _load() -> Any:
+        with session_factory(request.app.state.database_url)() as db:
+            return configured.load(db, connector_id)
+
+    loaded = await run_in_threadpool(_load)
+    if loaded is None:
+        raise ApiError(404, f"no enabled connector '{connector_id}'", "check the URL configured on the platform",
+                       "connector_id")
+    incoming = InboundRequest(method=request.method, path=request.url.path, query=dict(request.query_params),
+                              headers={k.lower(): v for k, v in request.headers.items()}, body=body)
+    try:
+        reply: InboundReply = await run_in_threadpool(loaded.connector.inbound, incoming, loaded.settings,
+                                                      loaded.secrets)
+    except SignatureVerificationError as exc:
+        log.warning("rejected a delivery to %s (%s): %s", connector_id, loaded.kind, exc)
+        raise ApiError(401, f"signature check failed: {exc}", "check the token/secret configured for this "
+                       "connector on both sides", "signature") from None
+    except (ConnectorProtocolError, ValueError) as exc:
+        raise ApiError(400, f"the delivery does not parse: {exc}", "send the platform's documented format",
+                       "body") from None
+    for raw in reply.events:
+        try:
+            event = EventIn.model_validate({"source": connector_id, **raw})
+        except ValidationError as exc:
+            raise ApiError(400, f"the delivery maps to an invalid event: {exc.errors()[0]['msg']}",
+                           "report this payload: the connector should have refused it", "body") from None
+        await deliver(request, event)
+    return _answer(reply)

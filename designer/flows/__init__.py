@@ -1,0 +1,1 @@
+"""Flows: the JSON API, the flow list and new-flow pages, and the canvas editor."""

@@ -1,0 +1,1 @@
+"""Journeys: the running and finished instances of flows (API and pages)."""

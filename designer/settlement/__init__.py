@@ -1,0 +1,1 @@
+"""Settlement for finance: the JSON API and the pages (dashboard, statements)."""
