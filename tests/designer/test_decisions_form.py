@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from decisions.dmn_xml import load_decision_table
-from designer.flows.editor import build_form, parse_form, widget_of
+from designer.forms import build_form, parse_form, widget_of
 from designer.i18n import TEXT
 from engine.nodes.logic_decision_table import DecisionTableNode
 from tests.designer.test_editor_kit import Session, editor_app, login, read_form

@@ -7,6 +7,7 @@ import copy
 import json
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import delete
 
-from designer.flows.editor import SAMPLE_CUSTOMER
+from designer.flows.editor import SAMPLE_CUSTOMER, human_duration
 from engine.db import models
 from engine.db.session import transaction
 from tests.designer.test_editor_kit import Session, editor_app, login
@@ -216,3 +217,9 @@ def test_preview_explains_problems_and_bad_input(login: Callable[..., Session]) 
     bad_at = marketer.post("/flows/welcome-new-contact/preview", data={
         "document": json.dumps(WELCOME), "days": "5", "events.0.at": "next tuesday", "events.0.type": "order.paid"})
     assert "输入有误" in bad_at.text
+
+
+def test_human_duration() -> None:
+    assert human_duration(timedelta(days=7), "zh-CN") == "7 天"
+    assert human_duration(timedelta(days=1, hours=2, minutes=30), "en") == "1 day 2 hours 30 minutes"
+    assert human_duration(timedelta(0), "en") == "0 seconds"

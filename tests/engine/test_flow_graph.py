@@ -1,15 +1,15 @@
-"""The editor's pure functions: the version diff, the auto-layout, the funnel's main path, durations."""
+"""engine.flow_graph, the pure graph functions the editor uses: the version diff, the auto-layout and
+the funnel's main path."""
 
 from __future__ import annotations
 
 import copy
 import itertools
 import json
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from designer.flows.editor import auto_layout, flow_diff, human_duration, main_path
+from engine.flow_graph import auto_layout, flow_diff, main_path
 
 WELCOME: dict[str, Any] = json.loads(
     (Path(__file__).resolve().parents[2] / "flows" / "welcome-new-contact.json").read_text(encoding="utf-8"))
@@ -93,8 +93,3 @@ def test_main_path_runs_from_the_trigger_to_the_goal() -> None:
     assert main_path(no_goal) == ["t", "c", "y"]  # no goal: the first port (yes before no)
     assert main_path(_flow([], [])) == []
 
-
-def test_human_duration() -> None:
-    assert human_duration(timedelta(days=7), "zh-CN") == "7 天"
-    assert human_duration(timedelta(days=1, hours=2, minutes=30), "en") == "1 day 2 hours 30 minutes"
-    assert human_duration(timedelta(0), "en") == "0 seconds"

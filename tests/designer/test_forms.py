@@ -11,10 +11,11 @@ from typing import Any
 
 from sqlalchemy import delete
 
-from designer.flows.editor import Pickers, build_form, parse_form, ports_of, widget_of
+from designer.forms import Pickers, build_form, parse_form, widget_of
 from designer.i18n import TEXT
 from engine.db import models
 from engine.db.session import transaction
+from engine.flow_graph import ports_of
 from engine.registry import default_registry
 from tests.designer.test_editor_kit import Session, editor_app, login, read_form
 
