@@ -9,39 +9,41 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
-from sqlalchemy import func, select
 from temporalio.client import Client
 
-from designer import auth, errors, ops, pages
-from designer.connectors.api import router as connectors_api
-from designer.coupons.api import router as coupons_api
-from designer.customers.api import router as profile_api
-from designer.decisions.api import router as decisions_api
+from designer import audit, auth, errors, home, ops
+from designer.connectors import api as connectors_api
+from designer.connectors import pages as connectors_pages
+from designer.coupons import api as coupons_api
+from designer.customers import api as customers_api
+from designer.customers import pages as customers_pages
+from designer.decisions import api as decisions_api
+from designer.events import api as events_api
 from designer.events import hooks
-from designer.flows.api import api
-from designer.flows.editor import router as editor_router
-from designer.i18n import page_context
-from designer.settlement.api import api as settlement_api
-from designer.settlement.api import pages as settlement_pages
-from designer.tickets.api import router as tickets_api
-from designer.tickets.pages import router as tickets_pages
+from designer.flows import api as flows_api
+from designer.flows import editor
+from designer.flows import pages as flows_pages
+from designer.journeys import api as journeys_api
+from designer.journeys import pages as journeys_pages
+from designer.settlement import api as settlement_api
+from designer.settlement import pages as settlement_pages
+from designer.tickets import api as tickets_api
+from designer.tickets import csat as tickets_csat
+from designer.tickets import pages as tickets_pages
+from designer.tickets import setup_api as tickets_setup_api
 from engine import events as ingest
 from engine import logs
-from engine.db import models
 from engine.db.models import User
-from engine.db.session import session_factory
 from engine.router import Router
 from engine.settings import Settings, get_settings
 from engine.tickets_workflow import start_pending as start_pending_tickets
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
-templates = Jinja2Templates(directory=str(HERE / "templates"))
 
 async def _connect(settings: Settings) -> Client | None:
     try:
@@ -102,31 +104,17 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
     auth.install(app)
     ops.install(app)
     app.include_router(auth.router)
-    app.include_router(api)
-    app.include_router(pages.router)
-    app.include_router(coupons_api)
-    app.include_router(tickets_api)
-    app.include_router(tickets_pages)
-    app.include_router(profile_api)
-    app.include_router(hooks.router)
-    app.include_router(editor_router)
-    app.include_router(connectors_api)
-    app.include_router(decisions_api)
-    app.include_router(settlement_api)
-    app.include_router(settlement_pages)
+    app.include_router(home.router)
+    # each area: its JSON API and its pages
+    for area in (events_api.api, hooks.router, flows_api.api, flows_pages.router, editor.router,
+                 customers_api.router, customers_pages.router, journeys_api.api, journeys_pages.router,
+                 coupons_api.router, tickets_api.router, tickets_setup_api.router, tickets_pages.router,
+                 tickets_csat.router,
+                 settlement_api.api, settlement_pages.router, connectors_api.router, connectors_pages.router,
+                 decisions_api.router, audit.api, audit.router):
+        app.include_router(area)
     if (HERE / "static").is_dir():
         app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def home(request: Request, user: Annotated[User, Depends(auth.require())]) -> HTMLResponse:
-        with session_factory(app.state.database_url)() as db:
-            flows = db.scalars(select(models.FlowRecord).order_by(models.FlowRecord.kind, models.FlowRecord.id)).all()
-            counts: dict[tuple[str, str], int] = {
-                (f, s): n for f, s, n in db.execute(select(models.Journey.flow_id, models.Journey.status, func.count())
-                                                    .group_by(models.Journey.flow_id, models.Journey.status)).all()}
-            messages = db.scalars(select(models.Message).order_by(models.Message.id.desc()).limit(20)).all()
-        context = page_context(request, user, flows=flows, counts=counts, messages=messages)
-        return templates.TemplateResponse(request, "home.html", context)
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi_schema(user: Annotated[User, Depends(auth.current_user)]) -> JSONResponse:

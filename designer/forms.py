@@ -390,4 +390,3 @@ def parse_form(schema: Mapping[str, Any], form: Mapping[str, Any], prev: Mapping
                 message = "is required" if e["type"] == "missing" else str(e["msg"]).removeprefix("Value error, ")
                 out.errors.setdefault(prefix + name if path else name, message)
     return out
-

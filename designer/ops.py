@@ -4,6 +4,8 @@
 - ``GET /readyz`` — the database answers ``SELECT 1`` and Temporal answers a health check; 200
   ``{"status": "ready"}`` or 503 ``{"status": "not ready", "failed": ["temporal"]}`` (public; only the
   names of failed components, never an error text, address or credential).
+- ``GET /api/health`` and ``GET /api/ready`` — the same under ``/api`` (public): ``{"status": "ok"}``, and
+  ``{"status": "ready", "temporal": true|false}`` once the database answers.
 - ``GET /metrics`` — Prometheus text format. Guarded: ``Authorization: Bearer <TIDEFLOW_METRICS_TOKEN>``
   (a scrape-only secret that needs no database lookup), or an admin's API token / session.
 
@@ -30,6 +32,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from designer.auth import AUTH_MARKER, SESSION_COOKIE, current_user, get_db_url, public
+from designer.context import engine_router
 from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory
@@ -204,6 +207,20 @@ async def _temporal_ok(app: FastAPI, timeout: float = 3.0) -> bool:
         return False
 
 
+@router.get("/api/health", dependencies=[Depends(public)])
+def health() -> dict[str, str]:
+    """Liveness under /api (what ``/healthz`` says)."""
+    return {"status": "ok"}
+
+
+@router.get("/api/ready", dependencies=[Depends(public)])
+def ready(request: Request) -> dict[str, Any]:
+    """The database answers (503 when it does not) and whether Temporal is connected."""
+    with session_factory(get_db_url(request))() as db:
+        db.execute(select(1))
+    return {"status": "ready", "temporal": engine_router(request) is not None}
+
+
 @router.get("/readyz", dependencies=[Depends(public)])
 async def readyz(request: Request) -> JSONResponse:
     """Readiness: the database and Temporal answer. Take the process out of the proxy's pool while 503."""
@@ -219,4 +236,3 @@ async def readyz(request: Request) -> JSONResponse:
 async def metrics(request: Request) -> Response:
     body = await run_in_threadpool(exposition, str(request.app.state.database_url))
     return Response(body, media_type=CONTENT_TYPE_LATEST)
-

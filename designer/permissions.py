@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+from designer.errors import ApiError
 from engine.db.models import User
 
 #: roles that may edit and publish flows of each kind (admin may do everything)
 KIND_EDITORS = {"journey": ("marketer",), "ticket": ("ops",), "settlement": ("finance",)}
+#: roles that may edit flows of some kind (decision tables are edited in flows)
+FLOW_EDITORS = tuple(sorted({role for roles in KIND_EDITORS.values() for role in roles}))
 FLOW_READERS = ("marketer", "ops", "finance", "developer")
 EVENT_SENDERS = ("marketer", "ops", "developer")
 CUSTOMER_READERS = ("marketer", "ops", "agent")
+#: tickets: who works them (agents, and ops as supervisors), who may open the console (staff, and approvers of
+#: review chains such as finance, who only decide), who creates them (integrations too), who supervises
+TICKET_STAFF = ("agent", "ops")
+TICKET_REVIEWERS = ("agent", "ops", "finance")
+TICKET_CREATORS = ("agent", "ops", "developer")
+TICKET_SUPERVISORS = ("ops",)
 
 
 def may_edit_kind(user: User, kind: str) -> bool:
     return user.role == "admin" or user.role in KIND_EDITORS.get(kind, ())
+
+
+def check_may_edit(user: User, kind: str) -> None:
+    """The JSON API's guard for changing a flow of ``kind`` (or its journeys): 403 naming the role."""
+    if not may_edit_kind(user, kind):
+        raise ApiError(403, f"your role '{user.role}' cannot change {kind} flows",
+                       "ask an admin, or a user with the right role", "kind")

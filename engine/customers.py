@@ -9,13 +9,14 @@ other keeps a ``merged_into`` pointer so old references still resolve).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from engine.db import models
@@ -77,6 +78,33 @@ def mask_phone(text: str) -> str:
     if len(digits) == 13 and digits.startswith("86"):
         digits = digits[2:]
     return digits[:3] + "****" + digits[-4:] if len(digits) >= 7 else "****"
+
+
+def mask_identity(kind: str, value: str, platform_ids: bool = True) -> str:
+    """How an identity is shown: phones ``139****0001``, emails ``a***@domain``; long platform ids keep
+    their first and last four characters. ``platform_ids=False`` leaves platform ids in clear (the JSON API
+    gives them to the integrations that send messages by them); phones and emails are masked always."""
+    if kind == "phone":
+        return mask_phone(value)
+    if kind == "email" and "@" in value:
+        local, domain = value.split("@", 1)
+        return local[:1] + "***@" + domain
+    if kind == "customer_id" or not platform_ids:
+        return value
+    if len(value) > 10:
+        return value[:4] + "****" + value[-4:]
+    return value[:2] + "****" + value[-2:] if len(value) > 6 else "****"
+
+
+def matching(q: str) -> ColumnElement[bool]:
+    """A WHERE clause for a customer search: the name contains ``q``, or the id is ``q``, or an identity's
+    value is ``q`` (as typed, or normalised as a phone or email)."""
+    values = {q}
+    for kind in ("phone", "email"):
+        with contextlib.suppress(IdentityError):
+            values.add(normalise(kind, q))
+    by_identity = select(models.Identity.customer_id).where(models.Identity.value.in_(values))
+    return or_(models.Customer.name.ilike(f"%{q}%"), models.Customer.id == q, models.Customer.id.in_(by_identity))
 
 
 def new_customer_id() -> str:

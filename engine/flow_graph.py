@@ -273,4 +273,3 @@ def flow_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> FlowDiff:
     diff.settings_changed = _changes({k: a.get(k) for k in envelope if a.get(k) is not None},
                                      {k: b.get(k) for k in envelope if b.get(k) is not None})
     return diff
-

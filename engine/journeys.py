@@ -1,8 +1,9 @@
 """Journey bookkeeping done by local activities: checkpoints (status + batched node statistics)
-and the customer snapshot expressions see."""
+and the customer snapshot expressions see; and, from outside the workflow, asking a journey to cancel."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from typing import Any
 
@@ -11,7 +12,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from temporalio import activity
+from temporalio.client import Client
 
+from engine import auth
 from engine.actions import Services
 from engine.customers import customer_view
 from engine.db import models
@@ -90,3 +93,22 @@ class JourneyActivities:
 def running_journeys(db: Session, customer_id: str) -> list[str]:
     return list(db.scalars(select(models.Journey.workflow_id).where(
         models.Journey.customer_id == customer_id, models.Journey.status.in_(ACTIVE))))
+
+
+def kind_of(db: Session, journey: models.Journey) -> str:
+    """The kind of flow a journey runs (``journey``, ``ticket``, ``settlement``): who may cancel it follows
+    from it. A journey whose flow is gone counts as a ``journey``."""
+    kind = db.scalar(select(models.FlowRecord.kind).where(models.FlowRecord.id == journey.flow_id))
+    return str(kind) if kind else "journey"
+
+
+async def request_cancel(client: Client, journey_id: str, user: models.User, database_url: str | None = None) -> None:
+    """Send a running journey the ``cancel`` signal saying who asked, and write that to the audit log; the
+    workflow exits at its next step and records ``cancelled``. A signal that fails raises (nothing audited)."""
+    await client.get_workflow_handle(journey_id).signal("cancel", f"by {user.username}")
+
+    def _audit() -> None:
+        with transaction(database_url) as db:
+            auth.audit(db, user, "journey.cancel_requested", journey_id, {})
+
+    await asyncio.to_thread(_audit)

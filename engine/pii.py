@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 CARD_MASK = "**** **** **** "
 #: words that, right before a number, say it is a card or account number
@@ -160,3 +161,15 @@ class MaskingFilter(logging.Filter):
         if masked != message:
             record.msg, record.args = masked, None
         return True
+
+
+def mask_values(value: Any) -> Any:
+    """:func:`mask_text` on every string inside ``value`` (dicts and lists walked, other values kept): a
+    customer's attributes as a page shows them, a profile change as the audit log records it."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {k: mask_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_values(v) for v in value]
+    return value

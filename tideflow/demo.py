@@ -15,12 +15,7 @@ from engine.compiler import FlowInvalid
 from engine.customers import resolve
 from engine.db import models
 from engine.db.session import transaction
-
-FLOWS_DIR = Path(__file__).resolve().parent.parent / "flows"
-
-
-def flow_files(directory: Path = FLOWS_DIR) -> list[Path]:
-    return sorted(p for p in directory.glob("*.json") if p.is_file())
+from engine.flow_templates import FLOWS_DIR, flow_files
 
 
 def seed(database_url: str | None = None, directory: Path = FLOWS_DIR) -> dict[str, Any]:

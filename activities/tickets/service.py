@@ -1,7 +1,7 @@
 """Tickets in the database: create, route, assign, claim, transfer, reply, status, SLA, review, sub-tasks.
 
-One home for every change to a ticket, used by the API (designer/api_tickets.py), the ``ticket.*``
-node types and the ticket workflow's activities alike. Each function works inside the caller's
+One home for every change to a ticket, used by the API and the agent console (designer/tickets/), the
+``ticket.*`` node types and the ticket workflow's activities alike. Each function works inside the caller's
 write transaction (``engine.db.session.transaction``: ``BEGIN IMMEDIATE`` on SQLite) and takes
 ``now`` explicitly, so workflows can pass their own (durable, possibly simulated) clock.
 
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -63,11 +63,43 @@ def agent_groups_of(db: Session, user_id: int) -> list[str]:
     return [str(g) for g in (agent.groups if agent else [])]
 
 
-def may_see(db: Session, user: models.User, ticket: models.Ticket) -> bool:
-    """Admins and ops (supervisors) see every ticket; an agent only those of their groups."""
+def queues_of(db: Session, user: models.User) -> list[str] | None:
+    """The queues (agent groups) whose tickets the user works: None for every queue (admins and ops, the
+    supervisors); an agent's own groups otherwise."""
     if user.role in ("admin", "ops"):
-        return True
-    return ticket.group_key in agent_groups_of(db, user.id) or ticket.assignee_id == user.id
+        return None
+    return agent_groups_of(db, user.id)
+
+
+def may_see(db: Session, user: models.User, ticket: models.Ticket) -> bool:
+    """Admins and ops (supervisors) see every ticket; an agent those of their groups and those assigned to
+    them. (Approvers outside the group see a ticket to decide its review: :func:`may_review`.)"""
+    queues = queues_of(db, user)
+    return queues is None or ticket.group_key in queues or ticket.assignee_id == user.id
+
+
+def visible(db: Session, user: models.User) -> ColumnElement[bool]:
+    """:func:`may_see` as a WHERE clause over tickets, for lists."""
+    queues = queues_of(db, user)
+    if queues is None:
+        return true()
+    return models.Ticket.group_key.in_(queues) | (models.Ticket.assignee_id == user.id)
+
+
+def may_review(user: models.User, rows: Sequence[models.TicketReview]) -> bool:
+    """The user is (or stands in for) an approver of a step of the ticket's review (``rows``: its review
+    rows), so they may see the ticket to decide it even outside its group — finance, a department head.
+    Whether they may decide a particular step is :func:`activities.tickets.review.may_decide`."""
+    return any(user.id in (r.approver_id, r.delegated_to) or r.approver == f"role:{user.role}"
+               or r.approver == f"user:{user.username}" for r in rows)
+
+
+def capacity_of(db: Session, agent: models.Agent, queue: str | None) -> int:
+    """How many open tickets the agent may hold: their own capacity, else that of ``queue``, else 10."""
+    if agent.capacity:
+        return int(agent.capacity)
+    group = db.get(models.AgentGroup, queue) if queue else None
+    return group.capacity if group else 10
 
 
 def view(ticket: models.Ticket, now: datetime | None = None) -> dict[str, Any]:
@@ -263,15 +295,14 @@ def assign(db: Session, ticket: models.Ticket, now: datetime, actor: str = "flow
 
 def claim(db: Session, ticket: models.Ticket, user: models.User, now: datetime) -> None:
     """An agent takes a ticket of their group (within capacity)."""
-    if user.role not in ("admin", "ops") and ticket.group_key not in agent_groups_of(db, user.id):
+    if (queues := queues_of(db, user)) is not None and ticket.group_key not in queues:
         raise TicketError("this ticket is not in one of your groups", "ask a supervisor to transfer it", "id", 403)
     if ticket.status in ("resolved", "closed"):
         raise TicketError(f"the ticket is {ticket.status}", "reopen it first (status open)", "status", 409)
     agent = db.scalar(select(models.Agent).where(models.Agent.user_id == user.id).with_for_update(key_share=True)
                       .execution_options(populate_existing=True))
     if agent is not None and ticket.assignee_id != user.id:
-        group = db.get(models.AgentGroup, ticket.group_key)
-        capacity = agent.capacity or (group.capacity if group else 10)
+        capacity = capacity_of(db, agent, ticket.group_key)
         if loads(db, [user.id])[user.id] >= capacity:
             raise TicketError(f"you already have {capacity} open tickets (your capacity)",
                               "resolve or transfer one first", "capacity", 409)

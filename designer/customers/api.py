@@ -1,4 +1,5 @@
-"""Profile API: the message archive (会话存档), tag rules, and manual profile edits.
+"""Customers in the JSON API: customers (search, one profile), their messages, the message archive
+(会话存档), tag rules, and manual profile edits.
 
 ``app.include_router(router)``; every route is guarded (see :func:`designer.auth.unguarded_routes`).
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,11 +19,11 @@ from designer.auth import get_db_url, require
 from designer.errors import ApiError
 from designer.permissions import CUSTOMER_READERS
 from engine.auth import audit
-from engine.customers import canonical, tags_of
+from engine.customers import canonical, mask_identity, matching, tags_of
 from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory, transaction
-from engine.pii import mask_text
+from engine.pii import mask_text, mask_values
 
 router = APIRouter(prefix="/api")
 DbUrl = Annotated[str, Depends(get_db_url)]
@@ -46,6 +47,55 @@ def _merged_ids(db: Session, customer_id: str) -> list[str]:
                     if c not in ids]
         ids += frontier
     return ids
+
+
+# -- customers and their messages ----------------------------------------------------------------------------
+@router.get("/customers", tags=["customers"])
+def list_customers(request: Request, user: Reader,
+                   q: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
+    with session_factory(get_db_url(request))() as db:
+        query = select(models.Customer).where(models.Customer.merged_into.is_(None))
+        if q:
+            query = query.where(matching(q))
+        rows = db.scalars(query.order_by(models.Customer.created_at.desc()).limit(limit))
+        return [{"id": c.id, "name": c.name, "created_at": c.created_at.isoformat()} for c in rows]
+
+
+@router.get("/customers/{customer_id}", tags=["customers"])
+def get_customer(request: Request, customer_id: str,
+                 user: Reader) -> dict[str, Any]:
+    with session_factory(get_db_url(request))() as db:
+        c = _customer_or_404(db, customer_id)
+        cid = c.id
+        identities = db.scalars(select(models.Identity).where(models.Identity.customer_id == cid))
+        journeys = db.scalars(select(models.Journey).where(models.Journey.customer_id == cid)
+                              .order_by(models.Journey.started_at.desc()).limit(100))
+        messages = db.scalars(select(models.Message).where(models.Message.customer_id == cid)
+                              .order_by(models.Message.id.desc()).limit(100))
+        return {
+            "id": c.id, "name": c.name, "timezone": c.timezone, "attributes": c.attributes, "tags": tags_of(db, cid),
+            "identities": [{"kind": i.kind, "value": mask_identity(i.kind, i.value, platform_ids=False)}
+                           for i in identities],
+            "journeys": [{"id": j.workflow_id, "flow": j.flow_id, "version": j.version, "status": j.status,
+                          "node": j.current_node, "started_at": j.started_at.isoformat()} for j in journeys],
+            "messages": [{"channel": m.channel, "content": m.content, "status": m.status, "flow": m.flow_id,
+                          "node": m.node_id, "at": m.created_at.isoformat()} for m in messages],
+        }
+
+
+@router.get("/messages", tags=["customers"])
+def list_messages(request: Request, user: Reader,
+                  customer_id: str | None = None, flow: str | None = None,
+                  limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+    with session_factory(get_db_url(request))() as db:
+        query = select(models.Message)
+        if customer_id:
+            query = query.where(models.Message.customer_id == customer_id)
+        if flow:
+            query = query.where(models.Message.flow_id == flow)
+        rows = db.scalars(query.order_by(models.Message.id.desc()).limit(limit))
+        return [{"customer_id": m.customer_id, "channel": m.channel, "content": m.content, "status": m.status,
+                 "flow": m.flow_id, "node": m.node_id, "at": m.created_at.isoformat()} for m in rows]
 
 
 # -- the archive --------------------------------------------------------------------------------------------
@@ -165,10 +215,6 @@ def delete_tag_rule(rule_id: int, user: Marketer, db_url: DbUrl) -> dict[str, An
 
 
 # -- manual profile edits -------------------------------------------------------------------------------------
-def _masked(value: Any) -> Any:
-    return mask_text(value) if isinstance(value, str) else value
-
-
 @router.post("/customers/{customer_id}/profile", tags=["customers"])
 def update_customer_profile(customer_id: str, body: ProfileChange, user: Marketer, db_url: DbUrl) -> dict[str, Any]:
     """Set, increment or unset attributes by hand (values are literal: no templates). Audited."""
@@ -181,7 +227,7 @@ def update_customer_profile(customer_id: str, body: ProfileChange, user: Markete
             field = f"{op}.{exc.attribute}" if exc.attribute else None
             raise ApiError(422, str(exc), "send a value the attribute can hold", field) from None
         audit(db, user, "customer.profile_updated", customer.id, {
-            "set": {k: _masked(v) for k, v in changed["set"].items()},
+            "set": mask_values(changed["set"]),
             "incremented": changed["incremented"], "unset": changed["unset"]})
         db.flush()
         return {"id": customer.id, "name": customer.name, "timezone": customer.timezone,

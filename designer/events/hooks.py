@@ -19,7 +19,7 @@ from connectors.base import InboundReply, InboundRequest
 from connectors.errors import ConnectorProtocolError, SignatureVerificationError
 from designer.auth import public
 from designer.errors import ApiError
-from designer.flows.api import deliver
+from designer.events.api import deliver
 from engine import connectors as configured
 from engine.db.session import session_factory
 from engine.events import EventIn

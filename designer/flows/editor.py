@@ -17,12 +17,10 @@ import logging
 import math
 from collections.abc import Mapping
 from datetime import timedelta
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
-from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -30,9 +28,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from designer.auth import get_db_url, require
+from designer.decisions import text as _decision_text  # noqa: F401  (the decision-table field's strings)
 from designer.flows import text as _text  # noqa: F401  (the editor's strings join the catalogue)
 from designer.forms import Pickers, build_form, parse_form, row_indices, split_list
 from designer.i18n import Text, page_context, text_for
+from designer.pages import templates
 from designer.permissions import FLOW_READERS, may_edit_kind
 from engine import auth as engine_auth
 from engine import expressions
@@ -49,8 +49,6 @@ from engine.registry import default_registry
 from engine.validate import check_expression, validate
 
 log = logging.getLogger(__name__)
-HERE = Path(__file__).resolve().parent.parent  # designer/
-templates = Jinja2Templates(directory=str(HERE / "templates"))
 router = APIRouter(tags=["editor"], include_in_schema=False)  # pages and fragments, not the JSON API
 
 Reader = Annotated[User, Depends(require(*FLOW_READERS))]

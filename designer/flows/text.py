@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from designer import i18n
 
-#: editor strings: (key, zh-CN, en)
+#: the canvas editor's strings: (key, zh-CN, en)
 _STRINGS: tuple[tuple[str, str, str], ...] = (
     ("editor.title", "编辑流程", "Edit flow"),
     ("editor.palette", "节点", "Nodes"),
@@ -187,3 +187,56 @@ _STRINGS: tuple[tuple[str, str, str], ...] = (
     ("editor.js.deleted", "已删除 {n} 个节点", "Deleted {n} nodes"),
 )
 i18n.add({"zh-CN": {k: zh for k, zh, _ in _STRINGS}, "en": {k: en for k, _, en in _STRINGS}})
+
+#: the flow list and new-flow pages
+i18n.add({
+    "zh-CN": {
+        "fs.draft": "草稿", "fs.active": "运行中", "fs.paused": "已暂停", "fs.archived": "已归档",
+        "notice.duplicated": "已复制为新草稿 {id}。", "notice.archived": "已归档流程 {id}，它不再接收新客户。",
+        "notice.restored": "已恢复流程 {id}（恢复后为暂停或草稿状态，需要时请在编辑器中重新发布）。",
+        "fl.q": "按名称或 ID 搜索", "fl.kind.any": "全部类型", "fl.status.any": "全部（不含已归档）",
+        "fl.new": "新建流程", "fl.id": "ID", "fl.updated": "更新时间", "fl.active_journeys": "进行中旅程",
+        "fl.edit": "编辑", "fl.open": "打开", "fl.duplicate": "复制", "fl.duplicate.id": "新流程的 ID",
+        "fl.duplicate.name": "新流程的名称", "fl.duplicate.submit": "复制为新草稿", "fl.archive": "归档",
+        "fl.restore": "恢复", "fl.empty": "没有符合条件的流程。", "fl.copy_suffix": "（副本）",
+        "fl.count": "共 {n} 个流程", "fl.by": "由 {who}", "nf.blank": "从空白开始",
+        "nf.blank.help": "创建一个只有触发器的草稿，然后在画布上继续编辑。",
+        "nf.id.help": "字母、数字、-、_ 或 .，以字母或数字开头，最多 80 个字符；创建后不能修改。",
+        "nf.create": "创建并打开编辑器", "nf.templates": "从模板创建",
+        "nf.templates.help": "模板会复制成一个新的草稿，可以自由修改；发布前不会影响任何客户。",
+        "nf.use": "用此模板创建", "nf.nodes": "{n} 个节点", "nf.trigger": "触发方式",
+        "nf.no_templates": "没有你的角色可以创建的模板。", "nf.no_kinds": "你的角色不能创建流程。",
+        "err.id_invalid": "ID 只能包含字母、数字、-、_ 和 .，以字母或数字开头，最多 80 个字符。",
+        "err.id_taken": "ID「{id}」已被占用，请换一个。", "err.id_reserved": "「{id}」是保留字，请换一个 ID。",
+        "err.name_required": "请填写名称。", "err.kind_invalid": "请选择一种流程类型。",
+        "err.template_unknown": "找不到模板「{id}」。", "err.flow_unknown": "找不到流程「{id}」。",
+    },
+    "en": {
+        "fs.draft": "Draft", "fs.active": "Active", "fs.paused": "Paused", "fs.archived": "Archived",
+        "notice.duplicated": "Duplicated as the new draft {id}.",
+        "notice.archived": "Archived flow {id}; it takes no new customers.",
+        "notice.restored": "Restored flow {id} (it is paused or a draft now; publish it again in the editor when it "
+                           "should run).",
+        "fl.q": "Search by name or id", "fl.kind.any": "All kinds", "fl.status.any": "All but archived",
+        "fl.new": "New flow", "fl.id": "ID", "fl.updated": "Updated", "fl.active_journeys": "Active journeys",
+        "fl.edit": "Edit", "fl.open": "Open", "fl.duplicate": "Duplicate", "fl.duplicate.id": "New flow id",
+        "fl.duplicate.name": "New flow name", "fl.duplicate.submit": "Duplicate as a new draft",
+        "fl.archive": "Archive", "fl.restore": "Restore", "fl.empty": "No flows match.",
+        "fl.copy_suffix": " (copy)", "fl.count": "{n} flows", "fl.by": "by {who}", "nf.blank": "Start from blank",
+        "nf.blank.help": "Creates a draft with just a trigger; continue on the canvas.",
+        "nf.id.help": "Letters, digits, '-', '_' or '.', starting with a letter or digit, at most 80 characters; it "
+                      "cannot be changed later.",
+        "nf.create": "Create and open the editor", "nf.templates": "Start from a template",
+        "nf.templates.help": "A template is copied into a new draft you can change freely; it reaches no customer "
+                             "until you publish it.",
+        "nf.use": "Create from this template", "nf.nodes": "{n} nodes", "nf.trigger": "Trigger",
+        "nf.no_templates": "No templates of a kind your role may create.",
+        "nf.no_kinds": "Your role cannot create flows.",
+        "err.id_invalid": "An id has letters, digits, '-', '_' and '.', starts with a letter or digit and has at "
+                          "most 80 characters.",
+        "err.id_taken": "The id “{id}” is taken; choose another.",
+        "err.id_reserved": "“{id}” is reserved; choose another id.", "err.name_required": "Enter a name.",
+        "err.kind_invalid": "Choose a kind of flow.", "err.template_unknown": "There is no template “{id}”.",
+        "err.flow_unknown": "There is no flow “{id}”.",
+    },
+})

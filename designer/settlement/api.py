@@ -1,4 +1,5 @@
-"""Settlement for finance: the JSON API under ``/api/settlement`` and the pages under ``/settlement``.
+"""Settlement for finance: the JSON API under ``/api/settlement`` (the pages under ``/settlement`` are
+:mod:`designer.settlement.pages` and call the same functions).
 
 * the dashboard: statements waiting for a decision, totals by period and party type, what changed
   against the previous period, recent runs, and "settle a period" for each published settlement flow;
@@ -16,9 +17,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Form, Path, Query, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import PlainTextResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -29,75 +30,26 @@ from activities.settlement.runs import StatementStateError, adjust, decide, pay_
 from activities.settlement.settlement_plan import load_settlement_plan
 from activities.settlement.statements import (
     dashboard,
-    line_orders,
     lines_by_statement,
     run_view,
     statement_view,
     statements_csv,
     yuan,
 )
-from designer import i18n
 from designer.auth import get_db_url, require
+from designer.context import engine_router
 from designer.errors import ApiError
-from designer.pages import PageProblem, PageRoute, _render, page_user
 from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory, transaction
 
 FINANCE = ("finance",)
 api = APIRouter(prefix="/api/settlement", tags=["settlement"])
-pages = APIRouter(route_class=PageRoute, include_in_schema=False)
 Finance = Annotated[User, Depends(require(*FINANCE))]
-FinancePage = Annotated[User, Depends(page_user(*FINANCE))]
 DbUrl = Annotated[str, Depends(get_db_url)]
 RunId = Annotated[int, Path(ge=1, le=2_147_483_647, description="a settlement run's id")]
 StatementId = Annotated[int, Path(ge=1, le=2_147_483_647, description="a statement's id")]
 MAX_FEN = 10**15  # ¥10 trillion: far above any statement, far below the 64-bit columns
-
-i18n.add({
-    "zh-CN": {
-        "st.title": "结算", "st.pending": "待审批结算单", "st.pending.none": "没有待审批的结算单。",
-        "st.pending.sum": "共 {n} 张，合计 ¥{total}", "st.periods": "各期合计（按结算方类型）",
-        "st.changes": "与上期相比", "st.runs": "最近的结算批次", "st.run_period": "结算一个周期",
-        "st.run_period.help": "选择已发布的结算流程和日期范围；同一方案版本同一周期只结算一次，"
-                              "重复运行返回已有结算单。",
-        "st.flow": "结算流程", "st.from": "开始日期", "st.to": "结束日期", "st.run": "开始结算",
-        "st.no_flows": "还没有已发布的结算流程（可从模板「月度门店结算」等创建）。",
-        "st.party": "结算方", "st.party_type": "类型", "st.period": "周期", "st.sales": "销售额",
-        "st.orders": "订单数", "st.commission": "佣金", "st.clawback": "追回", "st.total": "应付",
-        "st.status": "状态", "st.plan": "方案", "st.version": "方案版本", "st.approve": "通过",
-        "st.reject": "驳回", "st.reason": "原因（驳回必填）", "st.lines": "明细", "st.rule": "规则",
-        "st.description": "说明", "st.exact": "精确值（分）", "st.amount": "金额", "st.csv": "下载 CSV",
-        "st.print": "打印视图", "st.adjust": "更正（生成关联的调整单）", "st.adjust.amount": "调整金额（元，可为负）",
-        "st.adjust.submit": "生成调整单", "st.adjusts": "调整自结算单 #{id}", "st.decided": "{who} 于 {at} {what}",
-        "st.orders_of_line": "本行订单", "st.delta": "变化", "st.new": "新增", "st.gone": "减少",
-        "st.pay": "生成付款指令", "st.statements": "结算单", "st.count": "张数",
-        "ss.draft": "草稿", "ss.pending": "待审批", "ss.approved": "已通过", "ss.rejected": "已驳回",
-        "ss.paid": "已付款", "st.notfound": "找不到结算单 #{id}。",
-    },
-    "en": {
-        "st.title": "Settlement", "st.pending": "Statements waiting for approval",
-        "st.pending.none": "No statement is waiting for approval.", "st.pending.sum": "{n} statements, ¥{total} in all",
-        "st.periods": "Totals per period (by party type)", "st.changes": "Against the previous period",
-        "st.runs": "Recent runs", "st.run_period": "Settle a period",
-        "st.run_period.help": "Pick a published settlement flow and the dates; a period is settled once per plan "
-                              "version, and running it again returns the same statements.",
-        "st.flow": "Settlement flow", "st.from": "From", "st.to": "To", "st.run": "Settle",
-        "st.no_flows": "No settlement flow is published yet (create one from a template such as 月度门店结算).",
-        "st.party": "Party", "st.party_type": "Type", "st.period": "Period", "st.sales": "Sales",
-        "st.orders": "Orders", "st.commission": "Commission", "st.clawback": "Clawback", "st.total": "Payable",
-        "st.status": "Status", "st.plan": "Plan", "st.version": "Plan version", "st.approve": "Approve",
-        "st.reject": "Reject", "st.reason": "Reason (required to reject)", "st.lines": "Lines", "st.rule": "Rule",
-        "st.description": "Description", "st.exact": "Exact (fen)", "st.amount": "Amount", "st.csv": "Download CSV",
-        "st.print": "Print view", "st.adjust": "Correct (a linked adjustment statement)",
-        "st.adjust.amount": "Adjustment (yuan, may be negative)", "st.adjust.submit": "Create adjustment",
-        "st.adjusts": "Adjusts statement #{id}", "st.decided": "{what} by {who} at {at}",
-        "st.orders_of_line": "Orders of this line", "st.delta": "Change", "st.new": "New", "st.gone": "Gone",
-        "st.pay": "Pay out approved", "st.statements": "Statements", "st.count": "Count",
-        "ss.draft": "draft", "ss.pending": "pending", "ss.approved": "approved", "ss.rejected": "rejected",
-        "ss.paid": "paid", "st.notfound": "There is no statement #{id}.",
-    },
-})
 
 
 # --- shared -------------------------------------------------------------------------------------------------
@@ -110,7 +62,7 @@ def _statement(db: Session, statement_id: int) -> tuple[models.Statement, models
     return statement, run
 
 
-def _settlement_flows(db: Session) -> list[tuple[models.FlowRecord, models.FlowVersion]]:
+def published_settlement_flows(db: Session) -> list[tuple[models.FlowRecord, models.FlowVersion]]:
     rows = db.execute(select(models.FlowRecord, models.FlowVersion)
                       .join(models.FlowVersion, (models.FlowVersion.flow_id == models.FlowRecord.id)
                             & (models.FlowVersion.version == models.FlowRecord.current_version))
@@ -151,7 +103,7 @@ async def start_period(request: Request, db_url: str, body: RunIn, actor: str) -
         raise ApiError(422, f"the period ends on {body.end} before it starts on {body.start}",
                        "swap 'from' and 'to'", field="to")
     with session_factory(db_url)() as db:
-        found = next(((f, v) for f, v in _settlement_flows(db) if f.id == body.flow_id), None)
+        found = next(((f, v) for f, v in published_settlement_flows(db) if f.id == body.flow_id), None)
     if found is None:
         raise ApiError(404, f"no published settlement flow '{body.flow_id}'",
                        "publish the flow first, or pick one from the dashboard", field="flow_id")
@@ -161,7 +113,7 @@ async def start_period(request: Request, db_url: str, body: RunIn, actor: str) -
         raise ApiError(422, f"flow '{body.flow_id}' has no settlement.collect node",
                        "add settlement.collect with the plan and publish again", field="flow_id")
     period = {"from": body.start.isoformat(), "to": body.end.isoformat()}
-    router = getattr(request.app.state, "router", None)
+    router = engine_router(request)
     if router is not None:
         from temporalio.common import WorkflowIDReusePolicy
 
@@ -235,7 +187,7 @@ class DecisionIn(BaseModel):
     reason: str = Field(default="", max_length=2000, description="why; required to reject")
 
 
-def _decide(db_url: str, statement_id: int, decision: str, reason: str, actor: str) -> dict[str, Any]:
+def decide_statement(db_url: str, statement_id: int, decision: str, reason: str, actor: str) -> dict[str, Any]:
     try:
         with transaction(db_url) as db:
             _statement(db, statement_id)
@@ -252,7 +204,7 @@ def _decide(db_url: str, statement_id: int, decision: str, reason: str, actor: s
 
 @api.post("/statements/{statement_id}/decision")
 def api_decide(statement_id: StatementId, body: DecisionIn, user: Finance, db_url: DbUrl) -> dict[str, Any]:
-    return _decide(db_url, statement_id, body.decision, body.reason, user.username)
+    return decide_statement(db_url, statement_id, body.decision, body.reason, user.username)
 
 
 class AdjustmentIn(BaseModel):
@@ -262,7 +214,7 @@ class AdjustmentIn(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-def _amount_fen(value: str | int) -> int:
+def parse_amount(value: str | int) -> int:
     try:
         fen = value if isinstance(value, int) else parse_yuan(value, what="amount")
     except SettlementError as exc:
@@ -275,7 +227,7 @@ def _amount_fen(value: str | int) -> int:
 
 @api.post("/statements/{statement_id}/adjustments", status_code=201)
 def api_adjust(statement_id: StatementId, body: AdjustmentIn, user: Finance, db_url: DbUrl) -> dict[str, Any]:
-    amount = _amount_fen(body.amount)
+    amount = parse_amount(body.amount)
     try:
         with transaction(db_url) as db:
             _statement(db, statement_id)
@@ -287,7 +239,7 @@ def api_adjust(statement_id: StatementId, body: AdjustmentIn, user: Finance, db_
         raise ApiError(422, str(exc), "fill in 'reason'", field="reason") from None
 
 
-def _csv(db_url: str, run_id: int | None, statement_id: int | None) -> Response:
+def csv_download(db_url: str, run_id: int | None, statement_id: int | None) -> Response:
     with session_factory(db_url)() as db:
         query = select(models.Statement, models.SettlementRun).join(models.SettlementRun)
         if run_id is not None:
@@ -310,114 +262,4 @@ def api_csv(user: Finance, db_url: DbUrl,
             statement_id: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None) -> Response:
     if run_id is None and statement_id is None:
         raise ApiError(422, "say which statements", "pass ?run_id=… or ?statement_id=…", field="run_id")
-    return _csv(db_url, run_id, statement_id)
-
-
-# --- pages ---------------------------------------------------------------------------------------------------
-def _see_other(path: str) -> RedirectResponse:
-    return RedirectResponse(path, status_code=303)
-
-
-@pages.get("/settlement", response_class=HTMLResponse)
-def dashboard_page(request: Request, user: FinancePage, db_url: DbUrl) -> HTMLResponse:
-    with session_factory(db_url)() as db:
-        board = dashboard(db)
-        flows = [(f.id, f.name, v.version) for f, v in _settlement_flows(db)]
-    error = request.query_params.get("error", "")[:300]
-    return _render(request, user, "settlement/dashboard.html", board=board, flows=flows, error=error,
-                   notice=request.query_params.get("done", "")[:200] or None)
-
-
-@pages.post("/settlement/run")
-async def run_page(request: Request, user: FinancePage, db_url: DbUrl,
-                   flow_id: Annotated[str, Form(max_length=80)], start: Annotated[str, Form(max_length=10)],
-                   end: Annotated[str, Form(max_length=10)]) -> RedirectResponse:
-    from urllib.parse import quote
-
-    try:
-        body = RunIn.model_validate({"flow_id": flow_id, "from": start, "to": end})
-        result = await start_period(request, db_url, body, user.username)
-    except ApiError as exc:
-        return _see_other(f"/settlement?error={quote(str(exc))}")
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        message = str(first.get("msg", "")).removeprefix("Value error, ")
-        if first.get("type", "").startswith("date"):
-            message = "dates must be YYYY-MM-DD / 日期格式为 YYYY-MM-DD"
-        return _see_other(f"/settlement?error={quote(message)}")
-    done = f"run {result['run_id']}" if "run_id" in result else str(result.get("workflow_id"))
-    return _see_other(f"/settlement?done={quote(done)}")
-
-
-def _statement_page_data(db_url: str, user: User, statement_id: int) -> dict[str, Any]:
-    with session_factory(db_url)() as db:
-        statement = db.get(models.Statement, statement_id)
-        run = db.get(models.SettlementRun, statement.run_id) if statement is not None else None
-        if statement is None or run is None:
-            raise PageProblem(404, user, "pg.notfound", "st.notfound", back="/settlement", id=str(statement_id))
-        lines = lines_by_statement(db, [statement.id])[statement.id]
-        view = statement_view(statement, run, lines)
-        traced = {line.position: [(o.order_id, o.channel, yuan(o.amount_fen), o.paid_at)
-                                  for o in line_orders(db, line, limit=50)] for line in lines}
-    return {"s": view, "traced": traced}
-
-
-@pages.get("/settlement/statements/{statement_id}", response_class=HTMLResponse)
-def statement_page(request: Request, statement_id: StatementId, user: FinancePage, db_url: DbUrl) -> HTMLResponse:
-    data = _statement_page_data(db_url, user, statement_id)
-    return _render(request, user, "settlement/statement.html", error=request.query_params.get("error", "")[:300],
-                   **data)
-
-
-@pages.get("/settlement/statements/{statement_id}/print", response_class=HTMLResponse)
-def print_page(request: Request, statement_id: StatementId, user: FinancePage, db_url: DbUrl) -> HTMLResponse:
-    data = _statement_page_data(db_url, user, statement_id)
-    return _render(request, user, "settlement/print.html", **data)
-
-
-@pages.get("/settlement/statements/{statement_id}.csv")
-def statement_csv_page(statement_id: StatementId, user: FinancePage, db_url: DbUrl) -> Response:
-    return _csv(db_url, None, statement_id)
-
-
-@pages.get("/settlement/runs/{run_id}.csv")
-def run_csv_page(run_id: RunId, user: FinancePage, db_url: DbUrl) -> Response:
-    return _csv(db_url, run_id, None)
-
-
-@pages.post("/settlement/statements/{statement_id}/decision")
-def decide_page(statement_id: StatementId, user: FinancePage, db_url: DbUrl,
-                decision: Annotated[str, Form(max_length=20)],
-                reason: Annotated[str, Form(max_length=2000)] = "",
-                back: Annotated[str, Form(max_length=200)] = "") -> RedirectResponse:
-    from urllib.parse import quote
-
-    target = back if back.startswith("/settlement") else f"/settlement/statements/{statement_id}"
-    try:
-        _decide(db_url, statement_id, decision, reason, user.username)
-    except ApiError as exc:
-        separator = "&" if "?" in target else "?"
-        return _see_other(f"{target}{separator}error={quote(str(exc))}")
-    return _see_other(target)
-
-
-@pages.post("/settlement/statements/{statement_id}/adjust")
-def adjust_page(statement_id: StatementId, user: FinancePage, db_url: DbUrl,
-                amount: Annotated[str, Form(max_length=30)],
-                reason: Annotated[str, Form(max_length=2000)] = "") -> RedirectResponse:
-    from urllib.parse import quote
-
-    try:
-        fen = _amount_fen(amount)
-        with transaction(db_url) as db:
-            made = adjust(db, statement_id, fen, reason, user.username)
-            new_id = made.id
-    except (ApiError, StatementStateError) as exc:
-        return _see_other(f"/settlement/statements/{statement_id}?error={quote(str(exc))}")
-    return _see_other(f"/settlement/statements/{new_id}")
-
-
-@pages.post("/settlement/runs/{run_id}/payout")
-def payout_page(run_id: RunId, user: FinancePage, db_url: DbUrl) -> RedirectResponse:
-    api_payout(run_id, user, db_url)
-    return _see_other(f"/settlement?done=payout+run+{run_id}")
+    return csv_download(db_url, run_id, statement_id)

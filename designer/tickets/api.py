@@ -1,4 +1,6 @@
-"""Tickets (工单) in the JSON API: the agent console and the supervisor's views are built on these routes.
+"""Tickets (工单) in the JSON API: create, list, read and work tickets (reply, note, status, priority,
+transfer, claim), their reviews, steps and sub-tasks. Ticket types, queues and agents are
+:mod:`designer.tickets.setup_api`.
 
 Roles: ``agent`` (坐席) works tickets of their own groups; ``ops`` (客服主管, supervisors) sees and
 manages every ticket, defines ticket types, agent groups and agents; ``developer`` may create
@@ -18,30 +20,30 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from activities.tickets import service
-from activities.tickets.assignment import STRATEGIES
-from activities.tickets.calendar import BusinessCalendar
-from activities.tickets.fields import FieldDef, FieldProblem
+from activities.tickets.fields import FieldProblem
 from activities.tickets.review import DECISIONS
 from activities.tickets.service import TicketError
 from designer.auth import get_db_url, require
 from designer.errors import ApiError
+from designer.permissions import TICKET_CREATORS, TICKET_REVIEWERS, TICKET_STAFF, TICKET_SUPERVISORS
+from designer.tickets.workflow import changed, start
 from engine.customers import IdentityError, resolve
 from engine.db import models
 from engine.db.models import User, utcnow
 from engine.db.session import session_factory, transaction
-from engine.tickets_workflow import signal_changed, start_ticket
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["tickets"])
 DbUrl = Annotated[str, Depends(get_db_url)]
-Staff = Annotated[User, Depends(require("agent", "ops"))]
-Creator = Annotated[User, Depends(require("agent", "ops", "developer"))]
-Ops = Annotated[User, Depends(require("ops"))]
+Staff = Annotated[User, Depends(require(*TICKET_STAFF))]
+Creator = Annotated[User, Depends(require(*TICKET_CREATORS))]
+Ops = Annotated[User, Depends(require(*TICKET_SUPERVISORS))]
+Reviewer = Annotated[User, Depends(require(*TICKET_REVIEWERS))]
 Priority = Literal["P1", "P2", "P3", "P4"]
 KEY = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,59}$"
 T = TypeVar("T")
@@ -50,7 +52,7 @@ T = TypeVar("T")
 # -- plumbing ------------------------------------------------------------------------------------------
 
 
-def _api_error(exc: Exception) -> ApiError:
+def api_error(exc: Exception) -> ApiError:
     if isinstance(exc, TicketError):
         return ApiError(exc.status, exc.message, exc.fix, exc.field)
     if isinstance(exc, FieldProblem):
@@ -58,35 +60,15 @@ def _api_error(exc: Exception) -> ApiError:
     raise exc
 
 
-async def _in_tx(url: str, work: Callable[[Session], T]) -> T:
+async def in_tx(url: str, work: Callable[[Session], T]) -> T:
     def run() -> T:
         try:
             with transaction(url) as db:
                 return work(db)
         except (TicketError, FieldProblem) as exc:
-            raise _api_error(exc) from None
+            raise api_error(exc) from None
 
     return await run_in_threadpool(run)
-
-
-async def _changed(request: Request, ticket_id: int, what: str) -> None:
-    router_ = getattr(request.app.state, "router", None)
-    if router_ is None:
-        return
-    try:
-        await signal_changed(router_.client, ticket_id, what)
-    except Exception as exc:  # the change is stored; the workflow re-reads it on its next wake-up
-        log.warning("ticket %s: signal not delivered (%s)", ticket_id, type(exc).__name__)
-
-
-async def _start(request: Request, ticket_id: int) -> None:
-    router_ = getattr(request.app.state, "router", None)
-    if router_ is None:
-        return  # the re-router loop starts it once Temporal is reachable
-    try:
-        await start_ticket(router_.client, get_db_url(request), router_.task_queue, ticket_id)
-    except Exception as exc:
-        log.warning("ticket %s: workflow start deferred (%s)", ticket_id, type(exc).__name__)
 
 
 def _visible(db: Session, user: User, ticket_id: int, lock: bool = False) -> models.Ticket:
@@ -163,8 +145,8 @@ async def create_ticket(body: TicketIn, request: Request, user: Creator, url: Db
             actor=service.actor_of(user), now=utcnow())
         return service.view(ticket)
 
-    view = await _in_tx(url, work)
-    await _start(request, view["id"])
+    view = await in_tx(url, work)
+    await start(request, url, view["id"])
     return view
 
 
@@ -180,10 +162,7 @@ async def list_tickets(user: Staff, url: DbUrl, queue: str | None = None,
 
     def work() -> dict[str, Any]:
         with session_factory(url)() as db:
-            query = select(models.Ticket)
-            if user.role not in ("admin", "ops"):
-                groups = service.agent_groups_of(db, user.id)
-                query = query.where(models.Ticket.group_key.in_(groups) | (models.Ticket.assignee_id == user.id))
+            query = select(models.Ticket).where(service.visible(db, user))
             if queue:
                 query = query.where(models.Ticket.group_key == queue)
             if status == "active":
@@ -234,7 +213,7 @@ async def get_ticket(ticket_id: int, user: Staff, url: DbUrl) -> dict[str, Any]:
             with session_factory(url)() as db:
                 return _detail(db, _visible(db, user, ticket_id))
         except TicketError as exc:
-            raise _api_error(exc) from None
+            raise api_error(exc) from None
 
     return await run_in_threadpool(work)
 
@@ -252,8 +231,8 @@ async def update_fields(ticket_id: int, body: FieldsIn, request: Request, user: 
         service.update_fields(db, ticket, body.fields, utcnow(), service.actor_of(user))
         return service.view(ticket)
 
-    view = await _in_tx(url, work)
-    await _changed(request, ticket_id, "fields")
+    view = await in_tx(url, work)
+    await changed(request, ticket_id, "fields")
     return view
 
 
@@ -264,10 +243,10 @@ async def _act(request: Request, url: DbUrl, user: User, ticket_id: int, what: s
         change(db, ticket)
         return service.view(ticket)
 
-    view = await _in_tx(url, work)
-    await _changed(request, ticket_id, what)
+    view = await in_tx(url, work)
+    await changed(request, ticket_id, what)
     if view.get("parent_id"):  # the parent's flow may be waiting on its sub-tasks
-        await _changed(request, int(view["parent_id"]), "subtask")
+        await changed(request, int(view["parent_id"]), "subtask")
     return view
 
 
@@ -379,7 +358,7 @@ async def get_review(ticket_id: int, user: Staff, url: DbUrl) -> dict[str, Any]:
                 _visible(db, user, ticket_id)
                 return service.review_view(service.review_rows(db, ticket_id))
         except TicketError as exc:
-            raise _api_error(exc) from None
+            raise api_error(exc) from None
 
     return await run_in_threadpool(work)
 
@@ -387,15 +366,9 @@ async def get_review(ticket_id: int, user: Staff, url: DbUrl) -> dict[str, Any]:
 def _reviewer(db: Session, user: User, ticket_id: int) -> models.Ticket:
     """Approvers (finance, a department head) may not be agents of the group: they see the ticket to decide."""
     ticket = service.get_ticket(db, ticket_id, lock=True)
-    rows = service.review_rows(db, ticket_id)
-    involved = any(user.id in (r.approver_id, r.delegated_to) or r.approver == f"role:{user.role}"
-                   or r.approver == f"user:{user.username}" for r in rows)
-    if not involved and not service.may_see(db, user, ticket):
+    if not service.may_review(user, service.review_rows(db, ticket_id)) and not service.may_see(db, user, ticket):
         raise TicketError(f"ticket {ticket_id} does not exist", "check the ticket id", "id", 404)
     return ticket
-
-
-Reviewer = Annotated[User, Depends(require("agent", "ops", "finance"))]
 
 
 @router.post("/tickets/{ticket_id}/reviews/{step}/decision")
@@ -409,8 +382,8 @@ async def decide(ticket_id: int, step: int, body: DecisionIn, request: Request, 
         service.decide_review(db, ticket, step - 1, body.decision, body.reason, user, utcnow())
         return service.review_view(service.review_rows(db, ticket_id))
 
-    view = await _in_tx(url, work)
-    await _changed(request, ticket_id, "review")
+    view = await in_tx(url, work)
+    await changed(request, ticket_id, "review")
     return view
 
 
@@ -430,8 +403,8 @@ async def delegate(ticket_id: int, step: int, body: DelegateIn, request: Request
         service.delegate_review(db, ticket, step - 1, body.to_user_id, user, utcnow(), body.reason)
         return service.review_view(service.review_rows(db, ticket_id))
 
-    view = await _in_tx(url, work)
-    await _changed(request, ticket_id, "review")
+    view = await in_tx(url, work)
+    await changed(request, ticket_id, "review")
     return view
 
 
@@ -472,7 +445,7 @@ async def get_subtasks(ticket_id: int, user: Staff, url: DbUrl) -> dict[str, Any
                 _visible(db, user, ticket_id)
                 return service.progress(db, ticket_id)
         except TicketError as exc:
-            raise _api_error(exc) from None
+            raise api_error(exc) from None
 
     return await run_in_threadpool(work)
 
@@ -494,248 +467,7 @@ async def add_subtasks(ticket_id: int, body: SubtasksIn, request: Request, user:
         made.extend(c.id for c in children)
         return service.progress(db, ticket_id)
 
-    view = await _in_tx(url, work)
+    view = await in_tx(url, work)
     for child in made:
-        await _start(request, child)
+        await start(request, url, child)
     return view
-
-
-# -- ticket types ----------------------------------------------------------------------------------------
-
-
-class TicketTypeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    key: str = Field(pattern=KEY, examples=["repair"])
-    name: str = Field(min_length=1, max_length=200, examples=["设备报修"])
-    fields: list[FieldDef] = Field(default_factory=list, max_length=50)
-    flow_id: str | None = Field(default=None, description="the ticket flow its tickets run (kind ticket)")
-    default_group: str = Field(default="default", pattern=KEY)
-    default_priority: Priority = "P3"
-    auto_events: list[Literal["refund.requested"]] = Field(
-        default_factory=list, description="events that create a ticket of this type automatically")
-
-    @field_validator("fields")
-    @classmethod
-    def _unique(cls, value: list[FieldDef]) -> list[FieldDef]:
-        keys = [f.key for f in value]
-        dupes = sorted({k for k in keys if keys.count(k) > 1})
-        if dupes:
-            raise ValueError(f"field keys repeat: {', '.join(dupes)}")
-        return value
-
-
-def _type_view(kind: models.TicketType) -> dict[str, Any]:
-    return {"key": kind.key, "name": kind.name, "fields": kind.fields, "flow_id": kind.flow_id,
-            "default_group": kind.default_group, "default_priority": kind.default_priority,
-            "auto_events": kind.auto_events}
-
-
-def _check_type_refs(db: Session, body: TicketTypeIn) -> None:
-    if db.get(models.AgentGroup, body.default_group) is None:
-        raise ApiError(422, f"agent group '{body.default_group}' does not exist", "create it first or use "
-                       "'default'", "default_group")
-    if body.flow_id:
-        flow = db.get(models.FlowRecord, body.flow_id)
-        if flow is None or flow.kind != "ticket":
-            raise ApiError(422, f"'{body.flow_id}' is not a ticket flow", "name a flow of kind ticket", "flow_id")
-
-
-@router.get("/ticket-types")
-async def list_types(user: Creator, url: DbUrl) -> list[dict[str, Any]]:
-    def work() -> list[dict[str, Any]]:
-        with session_factory(url)() as db:
-            return [_type_view(t) for t in db.scalars(select(models.TicketType).order_by(models.TicketType.key))]
-
-    return await run_in_threadpool(work)
-
-
-@router.post("/ticket-types", status_code=201)
-async def create_type(body: TicketTypeIn, user: Ops, url: DbUrl) -> dict[str, Any]:
-    def work(db: Session) -> dict[str, Any]:
-        if db.get(models.TicketType, body.key) is not None:
-            raise ApiError(409, f"ticket type '{body.key}' exists", "use PUT to change it", "key")
-        _check_type_refs(db, body)
-        kind = models.TicketType(**body.model_dump(mode="json"))
-        db.add(kind)
-        return _type_view(kind)
-
-    return await _in_tx(url, work)
-
-
-@router.put("/ticket-types/{key}")
-async def update_type(key: str, body: TicketTypeIn, user: Ops, url: DbUrl) -> dict[str, Any]:
-    def work(db: Session) -> dict[str, Any]:
-        kind = db.get(models.TicketType, key)
-        if kind is None:
-            raise ApiError(404, f"ticket type '{key}' does not exist", "create it with POST", "key")
-        if body.key != key:
-            raise ApiError(422, "the key cannot change", f"send key '{key}'", "key")
-        _check_type_refs(db, body)
-        for name, value in body.model_dump(mode="json").items():
-            setattr(kind, name, value)
-        kind.updated_at = utcnow()
-        return _type_view(kind)
-
-    return await _in_tx(url, work)
-
-
-@router.delete("/ticket-types/{key}", status_code=204)
-async def delete_type(key: str, user: Ops, url: DbUrl) -> None:
-    """Remove a ticket type that no ticket uses (a type with tickets stays: they need it)."""
-
-    def work(db: Session) -> None:
-        kind = db.get(models.TicketType, key)
-        if kind is None:
-            raise ApiError(404, f"ticket type '{key}' does not exist", "check the key", "key")
-        used = db.scalar(select(func.count()).select_from(models.Ticket).where(models.Ticket.type_key == key))
-        if used:
-            raise ApiError(409, f"{used} ticket(s) have the type '{key}'", "keep it, or stop its automatic "
-                           "creation by emptying auto_events", "key")
-        db.delete(kind)
-
-    await _in_tx(url, work)
-
-
-# -- agent groups and agents --------------------------------------------------------------------------------
-
-
-class GroupIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    key: str = Field(pattern=KEY, examples=["refund"])
-    name: str = Field(min_length=1, max_length=200)
-    strategy: Literal["round_robin", "least_loaded", "skill_based"] = Field(
-        default="round_robin", description=", ".join(STRATEGIES))
-    supervisor_id: int | None = Field(default=None, description="the user notified on SLA breaches")
-    calendar: dict[str, Any] = Field(default_factory=dict,
-                                     description="business calendar for SLAs (timezone, working_days, "
-                                                 "working_hours, holidays, extra_working_days)")
-    capacity: int = Field(default=10, ge=1, le=1000, description="open tickets per agent, unless the agent's own")
-    notify_channel: Literal["dry-run", "wecom", "email", "sms", "webhook"] = "wecom"
-
-    @field_validator("calendar")
-    @classmethod
-    def _calendar(cls, value: dict[str, Any]) -> dict[str, Any]:
-        BusinessCalendar.model_validate(value)
-        return value
-
-
-def _group_view(group: models.AgentGroup) -> dict[str, Any]:
-    return {"key": group.key, "name": group.name, "strategy": group.strategy, "supervisor_id": group.supervisor_id,
-            "calendar": group.calendar, "capacity": group.capacity, "notify_channel": group.notify_channel}
-
-
-@router.get("/agent-groups")
-async def list_groups(user: Staff, url: DbUrl) -> list[dict[str, Any]]:
-    def work() -> list[dict[str, Any]]:
-        with session_factory(url)() as db:
-            return [_group_view(g) for g in db.scalars(select(models.AgentGroup).order_by(models.AgentGroup.key))]
-
-    return await run_in_threadpool(work)
-
-
-@router.put("/agent-groups/{key}")
-async def put_group(key: str, body: GroupIn, user: Ops, url: DbUrl) -> dict[str, Any]:
-    """Create or change a group (queue)."""
-
-    def work(db: Session) -> dict[str, Any]:
-        if body.key != key:
-            raise ApiError(422, "the key in the body differs from the URL", f"send key '{key}'", "key")
-        if body.supervisor_id is not None and db.get(models.User, body.supervisor_id) is None:
-            raise ApiError(422, f"user {body.supervisor_id} does not exist", "pick an existing user", "supervisor_id")
-        group = db.get(models.AgentGroup, key) or models.AgentGroup(key=key, rr_last=0)
-        for name, value in body.model_dump(mode="json").items():
-            setattr(group, name, value)
-        db.add(group)
-        return _group_view(group)
-
-    return await _in_tx(url, work)
-
-
-class AgentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    groups: list[str] = Field(default_factory=list, description="group keys")
-    skills: list[str] = Field(default_factory=list, max_length=50)
-    capacity: int | None = Field(default=None, ge=1, le=1000, description="null: the group's")
-    availability: Literal["online", "away", "offline"] = "offline"
-    working_hours: dict[str, Any] = Field(default_factory=dict, description="a business calendar; empty: always")
-    contact: dict[str, str] = Field(default_factory=dict, description="e.g. {'wecom_userid': 'ZhangSan'}")
-
-    @field_validator("working_hours")
-    @classmethod
-    def _hours(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if value:
-            BusinessCalendar.model_validate(value)
-        return value
-
-
-def _agent_view(agent: models.Agent, user: User | None, load: int | None = None) -> dict[str, Any]:
-    return {"user_id": agent.user_id, "username": user.username if user else None,
-            "name": (user.display_name or user.username) if user else None, "groups": agent.groups,
-            "skills": agent.skills, "capacity": agent.capacity, "availability": agent.availability,
-            "working_hours": agent.working_hours, "contact": agent.contact, "load": load}
-
-
-@router.get("/agents")
-async def list_agents(user: Ops, url: DbUrl) -> list[dict[str, Any]]:
-    def work() -> list[dict[str, Any]]:
-        with session_factory(url)() as db:
-            agents = db.scalars(select(models.Agent).order_by(models.Agent.user_id)).all()
-            loads = service.loads(db, [a.user_id for a in agents])
-            return [_agent_view(a, db.get(User, a.user_id), loads[a.user_id]) for a in agents]
-
-    return await run_in_threadpool(work)
-
-
-@router.put("/agents/{user_id}")
-async def put_agent(user_id: int, body: AgentIn, user: Ops, url: DbUrl) -> dict[str, Any]:
-    """Make a user an agent (or change one): groups, skills (ordered), capacity, hours, contact."""
-
-    def work(db: Session) -> dict[str, Any]:
-        target = db.get(User, user_id)
-        if target is None:
-            raise ApiError(404, f"user {user_id} does not exist", "create the user first", "user_id")
-        for group in body.groups:
-            if db.get(models.AgentGroup, group) is None:
-                raise ApiError(422, f"agent group '{group}' does not exist", "create it under /api/agent-groups",
-                               "groups")
-        agent = db.get(models.Agent, user_id) or models.Agent(user_id=user_id)
-        for name, value in body.model_dump(mode="json").items():
-            setattr(agent, name, value)
-        agent.updated_at = utcnow()
-        db.add(agent)
-        return _agent_view(agent, target)
-
-    return await _in_tx(url, work)
-
-
-@router.get("/agents/me")
-async def me(user: Staff, url: DbUrl) -> dict[str, Any]:
-    def work() -> dict[str, Any]:
-        with session_factory(url)() as db:
-            agent = db.get(models.Agent, user.id)
-            if agent is None:
-                raise ApiError(404, "you are not set up as an agent", "ask a supervisor to add you (PUT "
-                               "/api/agents/{user_id})", "user_id")
-            return _agent_view(agent, user, service.loads(db, [user.id])[user.id])
-
-    return await run_in_threadpool(work)
-
-
-class AvailabilityIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    availability: Literal["online", "away", "offline"]
-
-
-@router.put("/agents/me/availability")
-async def my_availability(body: AvailabilityIn, user: Staff, url: DbUrl) -> dict[str, Any]:
-    """Go online / away / offline. Only online agents (inside their working hours) get new tickets."""
-
-    def work(db: Session) -> dict[str, Any]:
-        agent = db.get(models.Agent, user.id)
-        if agent is None:
-            raise ApiError(404, "you are not set up as an agent", "ask a supervisor to add you", "user_id")
-        agent.availability = body.availability
-        agent.updated_at = utcnow()
-        return _agent_view(agent, user)
-
-    return await _in_tx(url, work)

@@ -1,4 +1,4 @@
-"""Helpers for the page tests: the app with designer.pages mounted, users of every role, logging in
+"""Helpers for the page tests: the designer app, users of every role, logging in
 through the real form, and posting forms with the session's CSRF token."""
 
 from __future__ import annotations
@@ -10,22 +10,18 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from designer import pages
 from designer.app import create_app
 from engine import auth
 from engine.db import models
 from engine.db.session import session_factory, transaction
-from tests.e2e.browser import include_once
 
 PASSWORD = "a-long-password"
 ROLES = ("admin", "marketer", "ops", "agent", "finance", "developer")
 
 
 def build_app(db_url: str) -> FastAPI:
-    """``designer.app.create_app`` as in tests/designer/test_app.py, plus the pages router."""
-    app = create_app(db_url, connect=False)
-    include_once(app, pages.router)
-    return app
+    """``designer.app.create_app`` as in tests/designer/test_app.py (it mounts every area's pages)."""
+    return create_app(db_url, connect=False)
 
 
 def add_users(db_url: str) -> None:

@@ -8,9 +8,8 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 
-from designer.pages import mask_identity
 from engine import auth
-from engine.customers import resolve
+from engine.customers import mask_identity, resolve
 from engine.db import models
 from engine.db.models import utcnow
 from engine.db.session import transaction

@@ -9,10 +9,10 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 
-from designer import pages
 from designer.auth import unguarded_routes
 from engine import auth
 from engine.db.session import transaction
+from engine.flow_templates import blank_flow, flow_templates
 from engine.validate import validate
 from tests.designer.pages_kit import Browser, add_users, audit_entries, build_app, flow
 from tideflow.demo import seed
@@ -30,7 +30,7 @@ def _settlement_flow(db_url: str, flow_id: str = "agent-commission") -> None:
     from engine import flows as flowsvc
 
     with transaction(db_url) as db:
-        flowsvc.save_draft(db, pages.blank_flow(flow_id, "代理商月度佣金", "settlement"), "finance")
+        flowsvc.save_draft(db, blank_flow(flow_id, "代理商月度佣金", "settlement"), "finance")
 
 
 def test_every_page_route_is_guarded(app: FastAPI) -> None:
@@ -138,7 +138,7 @@ def test_roles_limit_the_kinds_one_may_create(app: FastAPI, db_url: str) -> None
 def test_create_from_a_template(app: FastAPI, db_url: str) -> None:
     marketer = Browser(app, "marketer")
     page = marketer.get("/flows/new").text
-    for tpl in pages.flow_templates():  # a marketer is offered the journey templates only
+    for tpl in flow_templates():  # a marketer is offered the journey templates only
         assert (f'data-template="{tpl.key}"' in page) == (tpl.kind == "journey")
     assert 'value="welcome-new-contact-2"' in page  # the template's own id is taken by the seeded flow
     assert "添加企业微信好友后发送欢迎语" in page  # the description
@@ -147,7 +147,7 @@ def test_create_from_a_template(app: FastAPI, db_url: str) -> None:
                            {"template": "welcome-new-contact", "id": "welcome-spring", "name": "春季新客欢迎"})
     assert r.status_code == 303 and r.headers["location"] == "/flows/welcome-spring/edit"
     record = flow(db_url, "welcome-spring")
-    template = next(t for t in pages.flow_templates() if t.key == "welcome-new-contact")
+    template = next(t for t in flow_templates() if t.key == "welcome-new-contact")
     assert record is not None and record.status == "draft" and record.name == "春季新客欢迎"
     assert record.draft["nodes"] == template.document["nodes"] and record.draft["edges"] == template.document["edges"]
     assert validate(record.draft).ok

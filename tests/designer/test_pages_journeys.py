@@ -14,12 +14,12 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 
-from designer import pages
 from engine import auth
 from engine import flows as flowsvc
 from engine.db import models
 from engine.db.models import utcnow
 from engine.db.session import session_factory, transaction
+from engine.flow_templates import blank_flow
 from engine.router import Router
 from engine.settings import get_settings
 from engine.worker import build_worker
@@ -38,7 +38,7 @@ def app(db_url: str, cheap_passwords: None) -> FastAPI:
     with transaction(db_url) as db:
         flowsvc.save_draft(db, WELCOME, "marketer")
         flowsvc.publish(db, "welcome", "marketer")
-        flowsvc.save_draft(db, pages.blank_flow("payouts", "渠道分润", "settlement"), "finance")
+        flowsvc.save_draft(db, blank_flow("payouts", "渠道分润", "settlement"), "finance")
         now = utcnow()
         rows = [("journey/welcome/c1", "welcome", "c1", "waiting", "wait1", None),
                 ("journey/welcome/c2", "welcome", "c2", "running", "hello", None),
@@ -228,5 +228,10 @@ def test_audit_log_is_for_admins_newest_first_and_paginated(app: FastAPI, db_url
     en = admin.get("/audit?lang=en").text
     assert "Audit log" in en and "Page 1 of 2" in en
     for role in ("marketer", "ops", "agent", "finance", "developer"):
-        r = Browser(app, role).get("/audit")
+        other = Browser(app, role)
+        r = other.get("/audit")
         assert r.status_code == 403 and "只有管理员可以查看" in r.text and "test.step" not in r.text
+        # the JSON API has the same rule as the page
+        r = other.get("/api/audit")
+        assert r.status_code == 403 and "test.step" not in r.text
+    assert admin.get("/api/audit", params={"limit": 1}).json()[0]["action"]

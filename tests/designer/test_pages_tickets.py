@@ -17,7 +17,9 @@ from sqlalchemy import select
 from activities.tickets import review, service
 from designer import i18n
 from designer.auth import unguarded_routes
-from designer.tickets.pages import csat_ok, csat_token, duration_text, sla_badge, yuan
+from designer.pages import yuan
+from designer.tickets.csat import csat_ok, csat_token
+from designer.tickets.views import duration_text, sla_badge
 from engine import auth
 from engine.customers import resolve
 from engine.db import models

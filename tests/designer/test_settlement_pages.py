@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from designer.settlement import api as api_settlement
+from designer.settlement import api as settlement_api
+from designer.settlement import pages as settlement_pages
 from engine.db import models
 from engine.db.session import session_factory, transaction
 from tests.activities.settlement.settlement_kit import order
@@ -38,8 +39,8 @@ def app(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
         order(db, "o2", 333333, "2026-10-15 10:00", store="S004")    # franchise 3 %
         order(db, "o3", 200000, "2026-09-15 10:00", store="S001")
     application = build_app(db_url)
-    include_once(application, api_settlement.api)
-    include_once(application, api_settlement.pages)
+    include_once(application, settlement_api.api)
+    include_once(application, settlement_pages.router)
     return application
 
 

@@ -10,7 +10,7 @@ their own pytest process (see the Makefile): Playwright's sync API keeps an even
 main thread for the session, which asyncio tests cannot share. A module looks like::
 
     import pytest
-    from designer import pages
+    from designer.flows import pages
     from tests.e2e import browser as kit
 
     pytestmark = pytest.mark.browser

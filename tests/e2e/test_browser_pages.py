@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from playwright.sync_api import Page, expect
 
 from designer import pages
+from designer.flows import pages as flow_pages
 from engine.db import models
 from engine.db.models import utcnow
 from engine.db.session import transaction
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def live_routers() -> list[APIRouter]:
-    return [pages.router]
+    return [flow_pages.router]
 
 
 def _history(database_url: str) -> str:

@@ -9,8 +9,8 @@ import pytest
 from argon2 import PasswordHasher
 
 from engine import auth
+from engine.flow_templates import FLOWS_DIR
 from tideflow.cli import main
-from tideflow.demo import FLOWS_DIR
 
 WELCOME = FLOWS_DIR / "welcome-new-contact.json"
 

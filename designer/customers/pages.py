@@ -1,0 +1,109 @@
+"""The customer pages: the customer list (search by name, id, phone or email) and one customer's profile
+with masked identities, tags, attributes, consent, journeys and the messages they got.
+
+Thin routes over the database and :mod:`engine.customers` (identity rules, masking); drawn with the page
+kit (:mod:`designer.pages`), text in :mod:`designer.customers.text`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import HTMLResponse
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from designer import i18n
+from designer.customers import text as _text  # noqa: F401  (the area's strings join the catalogue)
+from designer.i18n import text_for
+from designer.pages import DbUrl, PageProblem, Pager, PageRoute, clip, page_number, page_user, render, see_other
+from designer.permissions import CUSTOMER_READERS, FLOW_READERS
+from engine import auth
+from engine.customers import canonical, mask_identity, matching
+from engine.db import models
+from engine.db.models import User
+from engine.db.session import session_factory
+from engine.pii import mask_text, mask_values
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+CustomerReader = Annotated[User, Depends(page_user(*CUSTOMER_READERS))]
+
+
+def identity_label(t: i18n.Text, kind: str) -> str:
+    if kind.endswith("_buyer"):
+        return t["ik.buyer"].format(shop=kind.removesuffix("_buyer"))
+    key = f"ik.{kind}"
+    return t.get(key, kind)
+
+
+@router.get("/customers", response_class=HTMLResponse)
+def customers_page(request: Request, user: CustomerReader, db_url: DbUrl, q: str = "",
+                   page: str = "") -> HTMLResponse:
+    """Customers, newest first; search by name, id, phone or email."""
+    q = clip(q)
+    _lang, t = text_for(request)
+    with session_factory(db_url)() as db:
+        query = select(models.Customer).where(models.Customer.merged_into.is_(None))
+        if q:
+            query = query.where(matching(q))
+        total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
+        pager = Pager(request, page_number(page), total)
+        customers = list(db.scalars(query.order_by(models.Customer.created_at.desc(), models.Customer.id)
+                                    .offset(pager.offset).limit(pager.per)))
+        ids = [c.id for c in customers]
+        identities: dict[str, list[tuple[str, str]]] = {}
+        tags: dict[str, list[str]] = {}
+        if ids:
+            for row in db.scalars(select(models.Identity).where(models.Identity.customer_id.in_(ids))
+                                  .order_by(models.Identity.kind)):
+                identities.setdefault(row.customer_id, []).append(
+                    (identity_label(t, row.kind), mask_identity(row.kind, row.value)))
+            for cid, tag in db.execute(select(models.CustomerTag.customer_id, models.CustomerTag.tag)
+                                       .where(models.CustomerTag.customer_id.in_(ids))
+                                       .order_by(models.CustomerTag.tag)).all():
+                tags.setdefault(str(cid), []).append(str(tag))
+    rows = [{"customer": c, "identities": identities.get(c.id, []), "tags": tags.get(c.id, [])} for c in customers]
+    return render(request, user, "customers/customers.html", rows=rows, pager=pager, q=q)
+
+
+@router.get("/customers/{customer_id}", response_class=HTMLResponse)
+def customer_page(request: Request, customer_id: str, user: CustomerReader, db_url: DbUrl) -> Response:
+    """One customer: profile, masked identities, tags, journeys and the messages they got."""
+    _lang, t = text_for(request)
+    with session_factory(db_url)() as db:
+        found = db.get(models.Customer, customer_id)
+        if found is None:
+            raise PageProblem(404, user, "pg.notfound", "err.customer_unknown", back="/customers", id=customer_id)
+        cid = canonical(db, customer_id)
+        if cid != customer_id:
+            return see_other(f"/customers/{cid}")
+        identities = [{"kind": identity_label(t, i.kind), "value": mask_identity(i.kind, i.value)}
+                      for i in db.scalars(select(models.Identity).where(models.Identity.customer_id == cid)
+                                          .order_by(models.Identity.kind))]
+        tags = list(db.scalars(select(models.CustomerTag.tag).where(models.CustomerTag.customer_id == cid)
+                               .order_by(models.CustomerTag.tag)))
+        journeys = list(db.scalars(select(models.Journey).where(models.Journey.customer_id == cid)
+                                   .order_by(models.Journey.started_at.desc()).limit(100)))
+        messages = list(db.scalars(select(models.Message).where(models.Message.customer_id == cid)
+                                   .order_by(models.Message.created_at.desc(), models.Message.id.desc()).limit(100)))
+        merged = list(db.scalars(select(models.Customer.id).where(models.Customer.merged_into == cid)))
+        names = flow_names(db, {j.flow_id for j in journeys} | {m.flow_id for m in messages if m.flow_id})
+    return render(request, user, "customers/customer.html", customer=found, identities=identities, tags=tags,
+                   attributes=mask_values(dict(found.attributes or {})), consent=dict(found.consent or {}),
+                   journeys=journeys, messages=[message_row(t, m) for m in messages], merged=merged,
+                   flow_names=names, may_see_journeys=auth.has_role(user, *FLOW_READERS))
+
+
+def flow_names(db: Session, ids: set[str]) -> dict[str, str]:
+    if not ids:
+        return {}
+    return {str(i): str(n) for i, n in db.execute(select(models.FlowRecord.id, models.FlowRecord.name)
+                                                  .where(models.FlowRecord.id.in_(ids))).all()}
+
+
+def message_row(t: i18n.Text, m: models.Message) -> dict[str, Any]:
+    key = f"ms.{m.status}"
+    return {"at": m.created_at, "channel": m.channel, "status": m.status,
+            "status_label": t.get(key, m.status), "skipped": not m.status.startswith("sent"),
+            "content": mask_text(m.content), "flow": m.flow_id, "node": m.node_id, "journey": m.workflow_id}

@@ -1,0 +1,31 @@
+"""The overview page (``/``): every flow with its journeys per status, and the latest messages."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy import func, select
+
+from designer.auth import get_db_url, require
+from designer.i18n import page_context
+from designer.pages import templates
+from engine.db import models
+from engine.db.models import User
+from engine.db.session import session_factory
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, user: Annotated[User, Depends(require())],
+         db_url: Annotated[str, Depends(get_db_url)]) -> HTMLResponse:
+    with session_factory(db_url)() as db:
+        flows = db.scalars(select(models.FlowRecord).order_by(models.FlowRecord.kind, models.FlowRecord.id)).all()
+        counts: dict[tuple[str, str], int] = {
+            (f, s): n for f, s, n in db.execute(select(models.Journey.flow_id, models.Journey.status, func.count())
+                                                .group_by(models.Journey.flow_id, models.Journey.status)).all()}
+        messages = db.scalars(select(models.Message).order_by(models.Message.id.desc()).limit(20)).all()
+    context = page_context(request, user, flows=flows, counts=counts, messages=messages)
+    return templates.TemplateResponse(request, "home.html", context)

@@ -1,0 +1,259 @@
+"""What the agent console shows, as pure view helpers over tickets: the SLA badge (business time left or
+over), a list row, a timeline line, the review panel, the customer and order panels, an agent's own
+status. Text comes from :mod:`designer.tickets.text`; the rules they show (who may see, claim or decide)
+come from :mod:`activities.tickets`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from activities.tickets import review, service, sla
+from activities.tickets.calendar import business_time_between
+from designer import i18n
+from designer.permissions import TICKET_STAFF
+from engine import auth
+from engine.customers import mask_identity
+from engine.db import models
+from engine.db.models import User
+from engine.durations import parse_duration
+from engine.pii import mask_text
+
+LIST_LIMIT = 200
+
+
+def is_staff(user: User) -> bool:
+    """Agents and supervisors work tickets (admin always may); approvers only decide reviews."""
+    return auth.has_role(user, *TICKET_STAFF)
+
+
+def duration_text(t: i18n.Text, span: timedelta) -> str:
+    """``1小时20分`` / ``1h 20m``; minutes under an hour, seconds under a minute."""
+    seconds = int(abs(span.total_seconds()))
+    if seconds >= 3600:
+        return t["tk.dur.h"].format(h=seconds // 3600, m=(seconds % 3600) // 60)
+    if seconds >= 60:
+        return t["tk.dur.m"].format(m=seconds // 60)
+    return t["tk.dur.s"].format(s=seconds)
+
+
+@dataclass(frozen=True)
+class SlaBadge:
+    """What the console shows for a ticket's SLA: ``state`` is none, paused, done, ok, warning or breached."""
+
+    state: str
+    text: str
+    metric: str = ""
+    due: datetime | None = None
+
+
+def sla_badge(t: i18n.Text, ticket: models.Ticket, now: datetime) -> SlaBadge:
+    """The most urgent running SLA clock of ``ticket``: business time left (or over) to its breach."""
+    state = sla.SlaState.load(ticket.sla)
+    if not state.policy:
+        return SlaBadge("none", t["tk.sla.none"])
+    if ticket.status in ("resolved", "closed"):
+        breached = any(k.endswith(":breach") for k in state.fired)
+        return SlaBadge("breached" if breached else "done", t["tk.sla.breached"] if breached else t["tk.sla.done"])
+    if state.paused:
+        return SlaBadge("paused", t["tk.sla.paused"])
+    points = [p for p in service.view(ticket)["sla"]["checkpoints"] if p["stage"] == "breach" and p["due"]]
+    if not points:
+        return SlaBadge("done", t["tk.sla.done"])
+    point = min(points, key=lambda p: p["due"])
+    due = datetime.fromisoformat(point["due"])
+    metric = t.get(f"tk.sla.{point['metric']}", point["metric"])
+    calendar = sla.calendar_of(state.calendar)
+    if point["fired"] or due <= now:
+        over = business_time_between(calendar, due, now) if due <= now else timedelta(0)
+        return SlaBadge("breached", t["tk.sla.over"].format(left=duration_text(t, over)), metric, due)
+    left = business_time_between(calendar, now, due)
+    warn_text = (state.policy or {}).get("warn_before")
+    warn = _parse(warn_text) if warn_text else None
+    warned = f"{point['key'].removesuffix(':breach')}:warning" in state.fired
+    level = "warning" if warned or (warn is not None and left <= warn) else "ok"
+    return SlaBadge(level, t["tk.sla.left"].format(left=duration_text(t, left)), metric, due)
+
+
+def _parse(text: str) -> timedelta | None:
+    try:
+        return parse_duration(text)
+    except ValueError:
+        return None
+
+
+def user_names(db: Session, ids: set[int]) -> dict[int, str]:
+    ids = {i for i in ids if i is not None}
+    if not ids:
+        return {}
+    return {u.id: u.display_name or u.username for u in db.scalars(select(User).where(User.id.in_(ids)))}
+
+
+def _actor(t: i18n.Text, actor: str, names: dict[int, str]) -> str:
+    if actor.startswith("user:") and actor[5:].isdigit():
+        return names.get(int(actor[5:]), actor)
+    return t.get(f"tk.actor.{actor}", actor)
+
+
+def queue_names(db: Session) -> dict[str, str]:
+    """The queues (agent groups) by key, with their names."""
+    return {g.key: g.name for g in db.scalars(select(models.AgentGroup).order_by(models.AgentGroup.key))}
+
+
+def customer_names(db: Session, tickets: Sequence[models.Ticket]) -> dict[str, str]:
+    wanted = {t.customer_id for t in tickets if t.customer_id}
+    if not wanted:
+        return {}
+    return {str(i): str(n) for i, n in db.execute(select(models.Customer.id, models.Customer.name)
+                                                  .where(models.Customer.id.in_(wanted))).all() if n}
+
+
+def ticket_row(t: i18n.Text, ticket: models.Ticket, user: User, my_groups: Sequence[str] | None,
+               names: dict[int, str], customers: dict[str, str], now: datetime) -> dict[str, Any]:
+    """One line of a ticket list."""
+    mine = ticket.assignee_id == user.id
+    in_group = my_groups is None or ticket.group_key in my_groups
+    return {"ticket": ticket, "sla": sla_badge(t, ticket, now), "mine": mine,
+            "assignee": names.get(ticket.assignee_id) if ticket.assignee_id is not None else None,
+            "customer": customers.get(ticket.customer_id or ""),
+            "may_claim": (is_staff(user) and in_group and not mine and ticket.status in service.OPEN_STATUSES)}
+
+
+def waiting_reviews(db: Session, user: User) -> list[dict[str, Any]]:
+    rows = db.scalars(select(models.TicketReview).where(models.TicketReview.status == "waiting")
+                      .order_by(models.TicketReview.started_at, models.TicketReview.id).limit(LIST_LIMIT)).all()
+    mine = [r for r in rows if review.may_decide(user.id, user.role, user.username, r.approver, r.approver_id,
+                                                 r.delegated_to)]
+    tickets = {t.id: t for t in db.scalars(select(models.Ticket).where(
+        models.Ticket.id.in_([r.ticket_id for r in mine])))} if mine else {}
+    return [{"row": r, "ticket": tickets[r.ticket_id]} for r in mine if r.ticket_id in tickets]
+
+
+def agent_me(db: Session, user: User) -> dict[str, Any] | None:
+    """The user as an agent: availability, load against capacity (in their first queue), queues."""
+    agent = db.get(models.Agent, user.id)
+    if agent is None:
+        return None
+    capacity = service.capacity_of(db, agent, first_queue(agent))
+    return {"availability": agent.availability, "load": service.loads(db, [user.id])[user.id],
+            "capacity": capacity, "groups": list(agent.groups or [])}
+
+
+def first_queue(agent: models.Agent | None) -> str | None:
+    """The queue an agent's capacity is shown against: their first group."""
+    return str(agent.groups[0]) if agent is not None and agent.groups else None
+
+
+def timeline_entry(t: i18n.Text, event: models.TicketEvent, names: dict[int, str], groups: dict[str, str]
+                   ) -> dict[str, Any]:
+    """One line of the timeline: who, when, what (localised), the text if any, public or internal."""
+    data = dict(event.data or {})
+
+    def group(key: Any) -> str:
+        return groups.get(str(key), str(key)) if key else ""
+
+    def person(uid: Any) -> str:
+        return names.get(int(uid), str(uid)) if isinstance(uid, int) else (str(uid) if uid else "")
+
+    step = t["tk.step"].format(n=data.get("step", "?"))
+    values: dict[str, Any] = {
+        "group": group(data.get("group")), "priority": data.get("priority", ""),
+        "assignee": person(data.get("assignee_id")), "strategy": data.get("strategy", ""),
+        "before": t.get(f"tk.st.{data.get('before')}", str(data.get("before", ""))),
+        "after": t.get(f"tk.st.{data.get('after')}", str(data.get("after", ""))),
+        "changed": ", ".join(str(c) for c in data.get("changed") or []),
+        "metric": t.get(f"tk.sla.{data.get('metric', '')!s}", str(data.get("metric", ""))),
+        "steps": "、".join(t.get(f"tk.esc.{s}", str(s)) for s in data.get("steps") or []),
+        "who": person(data.get("to")) if isinstance(data.get("to"), int) else (data.get("username") or ""),
+        "channel": data.get("channel", ""), "step": step, "name": data.get("name", ""),
+        "outcome": t.get(f"tk.review.outcome.{data.get('outcome')}", str(data.get("outcome", ""))),
+        "children": " ".join(f"#{c}" for c in data.get("children") or []), "score": data.get("score", ""),
+        "kind": event.kind,
+    }
+    if event.kind == "priority":
+        values["before"], values["after"] = data.get("before", ""), data.get("after", "")
+    if event.kind == "transferred" and data.get("assignee_id") is not None:
+        values["assignee"] = " · " + person(data.get("assignee_id"))
+    if event.kind == "review_opened":
+        values["steps"] = " → ".join(str(s) for s in data.get("steps") or [])
+    if event.kind == "step_done":
+        values["outcome"] = data.get("outcome", "")
+    key = f"tk.ev.{event.kind}"
+    label = (t[key] if key in t else t["tk.ev.other"]).format(**values)
+    css = {"reply": "public", "customer_message": "customer", "note": "internal", "sla_warning": "warning",
+           "sla_breach": "breach", "escalated": "breach", "review_reject": "breach", "csat": "public"}
+    body = event.body if event.kind in ("reply", "customer_message", "note", "transferred", "status",
+                                        "review_reject", "review_send_back", "review_approve",
+                                        "review_delegated", "step_done") else ""
+    if event.kind == "csat":
+        body = str(data.get("comment") or "")
+    return {"id": event.id, "at": event.at, "kind": event.kind, "label": label, "body": mask_text(body),
+            "actor": _actor(t, event.actor, names), "public": event.public, "css": css.get(event.kind, ""),
+            "delivery": data.get("delivery") if event.kind == "reply" else None}
+
+
+def _approver_text(t: i18n.Text, approver: str) -> str:
+    if approver == "supervisor":
+        return t["tk.approver.supervisor"]
+    if approver.startswith("role:"):
+        role = approver.removeprefix("role:")
+        return t["tk.approver.role"].format(role=t.get(f"role.{role}", role))
+    return t["tk.approver.user"].format(user=approver.removeprefix("user:"))
+
+
+def review_panel(t: i18n.Text, db: Session, user: User, ticket_id: int) -> dict[str, Any] | None:
+    rows = service.review_rows(db, ticket_id)
+    if not rows:
+        return None
+    people = user_names(db, {x for r in rows for x in (r.approver_id, r.decided_by, r.delegated_to) if x is not None})
+    steps = []
+    for r in rows:
+        may = r.status == "waiting" and review.may_decide(user.id, user.role, user.username, r.approver,
+                                                          r.approver_id, r.delegated_to)
+        steps.append({"row": r, "n": r.step + 1, "approver": _approver_text(t, r.approver),
+                      "approver_name": people.get(r.approver_id) if r.approver_id else None,
+                      "decided_by": people.get(r.decided_by) if r.decided_by else None,
+                      "delegated_to": people.get(r.delegated_to) if r.delegated_to else None,
+                      "status_text": t.get(f"tk.rs.{r.status}", r.status), "may_decide": may})
+    outcome = service.outcome_of(rows)
+    delegates = [{"id": u.id, "name": u.display_name or u.username, "role": u.role}
+                 for u in db.scalars(select(User).where(User.role.in_(("ops", "finance", "agent", "admin")),
+                                                        User.disabled_at.is_(None), User.id != user.id)
+                                     .order_by(User.username))]
+    return {"round": rows[0].round, "chain": rows[0].chain, "steps": steps, "outcome": outcome,
+            "outcome_text": t.get(f"tk.review.outcome.{outcome}", outcome or ""), "delegates": delegates}
+
+
+def customer_panel(t: i18n.Text, db: Session, ticket: models.Ticket) -> dict[str, Any] | None:
+    if not ticket.customer_id:
+        return None
+    customer = db.get(models.Customer, ticket.customer_id)
+    if customer is None:
+        return None
+    identities = [{"kind": i.kind, "value": mask_identity(i.kind, i.value)}
+                  for i in db.scalars(select(models.Identity).where(models.Identity.customer_id == customer.id)
+                                      .order_by(models.Identity.kind))]
+    tags = list(db.scalars(select(models.CustomerTag.tag).where(models.CustomerTag.customer_id == customer.id)
+                           .order_by(models.CustomerTag.tag)))
+    attributes = dict(customer.attributes or {})
+    return {"id": customer.id, "name": customer.name, "identities": identities, "tags": tags,
+            "vip": attributes.get("vip_level")}
+
+
+def order_panel(db: Session, ticket: models.Ticket) -> dict[str, Any]:
+    order = refund = None
+    if ticket.order_id and ticket.order_channel and ticket.order_shop:
+        order = db.scalar(select(models.Order).where(models.Order.channel == ticket.order_channel,
+                                                     models.Order.shop == ticket.order_shop,
+                                                     models.Order.order_id == ticket.order_id))
+    if ticket.refund_id and ticket.order_channel and ticket.order_shop:
+        refund = db.scalar(select(models.Refund).where(models.Refund.channel == ticket.order_channel,
+                                                       models.Refund.shop == ticket.order_shop,
+                                                       models.Refund.refund_id == ticket.refund_id))
+    return {"order": order, "refund": refund}
