@@ -20,6 +20,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # browser tests run in a process of their own: Playwright's sync API keeps an event loop running
 test: $(STAMP) lint
@@ -38,4 +39,4 @@ load: $(STAMP)
 	$(BIN)/python -m bench.load $(LOAD_ARGS)
 
 clean:
-	rm -rf $(VENV) .tideflow .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .tideflow .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .grimp_cache

@@ -13,12 +13,10 @@ result.
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import logging
-from collections.abc import Callable, Coroutine, Iterator
-from concurrent.futures import Future
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 from pydantic import ValidationError
@@ -29,6 +27,8 @@ from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from engine.action_context import ActionContext, BulkActionContext, Services
+from engine.customers import customer_views
 from engine.db import models
 from engine.db.models import utcnow
 from engine.db.session import session_factory, transaction
@@ -36,101 +36,13 @@ from engine.nodes.base import ActionResult, NodeType
 from engine.runtime import ActionRequest
 
 log = logging.getLogger(__name__)
+#: what actions see (defined in engine.action_context) is imported from here by node types and plugins too
+__all__ = ["ActionContext", "ActionFailed", "BulkActionContext", "Services", "customer_views", "make_activity",
+           "perform", "perform_many", "recorded_result", "recorded_results"]
 
 
 class ActionFailed(Exception):
     """A permanent failure: retrying cannot help (bad config, refused by the platform)."""
-
-
-@dataclass
-class Services:
-    """What activities may reach besides the database, set up once per worker process."""
-
-    database_url: str | None = None
-    loop: asyncio.AbstractEventLoop | None = None
-    enroll: Callable[[str, str, dict[str, Any], str], Coroutine[Any, Any, Any]] | None = None
-    start_flow: Callable[[dict[str, Any], str, str], Coroutine[Any, Any, Any]] | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    def run_async(self, coro: Coroutine[Any, Any, Any], timeout: float = 30) -> Any:
-        """Run a coroutine on the worker's event loop from an activity thread."""
-        if self.loop is None:
-            coro.close()
-            raise RuntimeError("no event loop: Services.loop is set when the worker starts")
-        future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        return future.result(timeout)
-
-
-@dataclass
-class ActionContext:
-    """What an action sees: who, where in which journey, the transaction, and helpers."""
-
-    request: ActionRequest
-    db: Session
-    services: Services = field(default_factory=Services)
-    _customer: dict[str, Any] | None = None
-
-    @property
-    def key(self) -> str:
-        return self.request.key
-
-    @property
-    def idempotency_key(self) -> str:
-        return self.request.key
-
-    @property
-    def customer_id(self) -> str | None:
-        return self.request.customer_id
-
-    @property
-    def workflow_id(self) -> str:
-        return self.request.workflow_id
-
-    @property
-    def flow_id(self) -> str:
-        return self.request.flow_id
-
-    @property
-    def node_id(self) -> str:
-        return self.request.node_id
-
-    @property
-    def variables(self) -> dict[str, Any]:
-        return self.request.variables
-
-    @property
-    def event(self) -> dict[str, Any]:
-        return self.request.event or {}
-
-    @property
-    def simulate(self) -> bool:
-        return self.request.simulate
-
-    @property
-    def now(self) -> datetime:
-        """The journey's time (simulated in previews); the wall clock when none was given."""
-        from engine.db.models import utcnow
-
-        return datetime.fromisoformat(self.request.now) if self.request.now else utcnow()
-
-    @property
-    def customer(self) -> dict[str, Any]:
-        """The customer as expressions see it (attributes, tags, name, timezone)."""
-        if self._customer is None:
-            from engine.customers import customer_view
-
-            self._customer = customer_view(self.db, self.customer_id) if self.customer_id else {}
-        return self._customer
-
-    def expression_context(self) -> dict[str, Any]:
-        return {"customer": self.customer, "event": self.event, "vars": self.variables,
-                "journey": {"id": self.workflow_id, "flow": self.flow_id}, "now": None}
-
-    def enroll(self, flow_id: str, customer_id: str, variables: dict[str, Any]) -> Any:
-        """Enroll a customer into another flow (idempotent: the entry id is this action's key)."""
-        if self.services.enroll is None:
-            raise RuntimeError("enrolment is not available in this process")
-        return self.services.run_async(self.services.enroll(flow_id, customer_id, variables, self.key))
 
 
 def recorded_result(db: Session, key: str) -> dict[str, Any] | None:
@@ -198,77 +110,11 @@ def make_activity(node_type: type[NodeType], services: Services) -> Callable[[Ac
     return run_action
 
 
-# -- bulk: many customers at one node (a broadcast page) -----------------------------------------------
-@dataclass
-class BulkActionContext:
-    """What a bulk action sees (:meth:`~engine.nodes.base.NodeType.run_many`): the requests of one node
-    for many customers (one key each, none recorded in the ledger yet), their customer views, and the
-    worker's services. All requests share one node, config, flow settings and clock."""
-
-    requests: list[ActionRequest]
-    services: Services = field(default_factory=Services)
-    customers: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @property
-    def database_url(self) -> str | None:
-        return self.services.database_url
-
-    @property
-    def now(self) -> datetime:
-        first = self.requests[0].now if self.requests else None
-        return datetime.fromisoformat(first) if first else utcnow()
-
-    def customer(self, request: ActionRequest) -> dict[str, Any]:
-        """The customer as expressions see it; views not given by the caller are loaded, all at once."""
-        cid = request.customer_id
-        if not cid:
-            return {}
-        if cid not in self.customers:
-            wanted = [r.customer_id for r in self.requests if r.customer_id and r.customer_id not in self.customers]
-            with session_factory(self.database_url)() as db:
-                self.customers.update(customer_views(db, wanted))
-        return self.customers.get(cid, {})
-
-    def expression_context(self, request: ActionRequest) -> dict[str, Any]:
-        return {"customer": self.customer(request), "event": request.event or {}, "vars": request.variables,
-                "journey": {"id": request.workflow_id, "flow": request.flow_id}, "now": None}
-
-
-def _chunks(items: list[str], size: int = 500) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
-def customer_views(db: Session, customer_ids: list[str], now: datetime | None = None) -> dict[str, dict[str, Any]]:
-    """:func:`engine.customers.customer_view` for many customers in two queries (customers, tags) per
-    500; a merged customer (rare) is read the one-by-one way, following its merge pointers."""
-    from engine.customers import customer_view, derived_attributes
-
-    moment = now or utcnow()
-    views: dict[str, dict[str, Any]] = {}
-    c = models.Customer
-    for chunk in _chunks(sorted(set(customer_ids))):
-        rows = {row.id: row for row in db.execute(
-            select(c.id, c.name, c.timezone, c.attributes, c.merged_into).where(c.id.in_(chunk)))}
-        tags: dict[str, list[str]] = {cid: [] for cid in chunk}
-        for cid, tag in db.execute(select(models.CustomerTag.customer_id, models.CustomerTag.tag)
-                                   .where(models.CustomerTag.customer_id.in_(chunk))):
-            tags[cid].append(tag)
-        for cid in chunk:
-            row = rows.get(cid)
-            if row is None or row.merged_into:
-                views[cid] = customer_view(db, cid, moment)
-                continue
-            stored = row.attributes or {}
-            views[cid] = {**stored, **derived_attributes(stored, moment), "id": row.id, "name": row.name or "",
-                          "timezone": row.timezone, "tags": sorted(tags[cid])}
-    return views
-
-
 def recorded_results(db: Session, keys: list[str]) -> dict[str, dict[str, Any]]:
     """The ledger's results for many keys (one query per 500)."""
     found: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(keys):
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
         for key, result in db.execute(select(models.LedgerEntry.key, models.LedgerEntry.result)
                                       .where(models.LedgerEntry.key.in_(chunk))):
             found[key] = dict(result)
@@ -301,7 +147,8 @@ def perform_many(node_type: type[NodeType], requests: list[ActionRequest], servi
     if pending and node_type.offers_bulk() and not any(r.simulate for r in pending):
         try:
             results = list(node_type.run_many(
-                BulkActionContext(pending, services, {**(customers or {})}), config))
+                BulkActionContext(pending, services, {**(customers or {})},
+                                  perform_one=functools.partial(perform, node_type, services=services)), config))
             if len(results) != len(pending):
                 raise ActionFailed(f"{node_type.type}.run_many returned {len(results)} results "
                                    f"for {len(pending)} requests")

@@ -8,7 +8,7 @@ from engine.flow import ID_PATTERN
 from engine.nodes.base import ActionResult, NodeConfig, NodeType
 
 if TYPE_CHECKING:
-    from engine.actions import ActionContext
+    from engine.action_context import ActionContext
 
 
 class EnrollConfig(NodeConfig):

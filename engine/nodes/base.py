@@ -31,7 +31,7 @@ from engine.durations import parse_duration
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from engine.actions import ActionContext, BulkActionContext
+    from engine.action_context import ActionContext, BulkActionContext
 
 
 class _Format:
@@ -220,14 +220,12 @@ class NodeType:
         the requests one by one through :meth:`run`.
 
         This default does exactly that, one :func:`engine.actions.perform` per request (which
-        records its own ledger row); the engine calls ``perform`` directly when a node type does not
-        override ``run_many`` (see :meth:`offers_bulk`)."""
-        from engine.actions import perform
-
+        records its own ledger row), through ``ctx.perform_one``; the engine calls ``perform`` directly
+        when a node type does not override ``run_many`` (see :meth:`offers_bulk`)."""
         results: list[ActionResult | Exception] = []
         for request in ctx.requests:
             try:
-                results.append(ActionResult(**perform(cls, request, ctx.services)))
+                results.append(ActionResult(**ctx.perform_one(request)))
             except Exception as exc:
                 results.append(exc)
         return results
