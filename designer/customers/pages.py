@@ -7,7 +7,7 @@ kit (:mod:`designer.pages`), text in :mod:`designer.customers.text`.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from designer import i18n
 from designer.customers import text as _text  # noqa: F401  (the area's strings join the catalogue)
 from designer.i18n import text_for
+from designer.journeys.pages import message_row
 from designer.pages import DbUrl, PageProblem, Pager, PageRoute, clip, page_number, page_user, render, see_other
 from designer.permissions import CUSTOMER_READERS, FLOW_READERS
 from engine import auth
@@ -24,7 +25,7 @@ from engine.customers import canonical, mask_identity, matching
 from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory
-from engine.pii import mask_text, mask_values
+from engine.pii import mask_values
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 CustomerReader = Annotated[User, Depends(page_user(*CUSTOMER_READERS))]
@@ -100,10 +101,3 @@ def flow_names(db: Session, ids: set[str]) -> dict[str, str]:
         return {}
     return {str(i): str(n) for i, n in db.execute(select(models.FlowRecord.id, models.FlowRecord.name)
                                                   .where(models.FlowRecord.id.in_(ids))).all()}
-
-
-def message_row(t: i18n.Text, m: models.Message) -> dict[str, Any]:
-    key = f"ms.{m.status}"
-    return {"at": m.created_at, "channel": m.channel, "status": m.status,
-            "status_label": t.get(key, m.status), "skipped": not m.status.startswith("sent"),
-            "content": mask_text(m.content), "flow": m.flow_id, "node": m.node_id, "journey": m.workflow_id}

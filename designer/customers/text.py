@@ -17,9 +17,6 @@ i18n.add({
         "cu.masked": "为保护隐私，手机号、邮箱和各平台 ID 已部分隐藏。", "ik.phone": "手机号", "ik.email": "邮箱",
         "ik.wecom_external_userid": "企业微信外部联系人", "ik.wechat_openid": "公众号 openid",
         "ik.wechat_unionid": "微信 unionid", "ik.external_id": "外部系统 ID", "ik.buyer": "{shop} 买家 ID",
-        "ms.sent": "已发送", "ms.skipped: capped": "已跳过：超出频次上限",
-        "ms.skipped: no consent": "已跳过：客户已退订", "ms.skipped: no customer": "已跳过：找不到客户",
-        "ms.skipped: channel not configured": "已跳过：渠道未配置", "ms.node": "节点",
     },
     "en": {
         "err.customer_unknown": "There is no customer “{id}”.",
@@ -31,9 +28,6 @@ i18n.add({
         "cu.masked": "Phones, emails and platform ids are partly hidden to protect privacy.", "ik.phone": "Phone",
         "ik.email": "Email", "ik.wecom_external_userid": "WeCom external contact",
         "ik.wechat_openid": "WeChat OA openid", "ik.wechat_unionid": "WeChat unionid",
-        "ik.external_id": "External system id", "ik.buyer": "{shop} buyer id", "ms.sent": "sent",
-        "ms.skipped: capped": "skipped: capped", "ms.skipped: no consent": "skipped: no consent",
-        "ms.skipped: no customer": "skipped: no customer",
-        "ms.skipped: channel not configured": "skipped: channel not configured", "ms.node": "Node",
+        "ik.external_id": "External system id", "ik.buyer": "{shop} buyer id",
     },
 })

@@ -8,16 +8,16 @@ the flow's kind (:mod:`designer.permissions`). Drawn with the page kit, text in
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import HTMLResponse
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
+from designer import i18n
 from designer.auth import safe_next
 from designer.context import engine_router
-from designer.customers.pages import message_row
 from designer.i18n import text_for
 from designer.journeys import text as _text  # noqa: F401  (the area's strings join the catalogue)
 from designer.pages import (
@@ -39,6 +39,7 @@ from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory
 from engine.journeys import ACTIVE, kind_of, request_cancel
+from engine.pii import mask_text
 
 JOURNEY_STATUSES = ("running", "waiting", "completed", "converted", "exited", "failed", "cancelled")
 
@@ -127,3 +128,11 @@ def journey_page(request: Request, journey_id: str, user: FlowReader, db_url: Db
                    may_cancel=journey.status in ACTIVE and may_edit_kind(user, flow.kind if flow else "journey"),
                    engine_down=engine_router(request) is None,
                    may_see_customers=auth.has_role(user, *CUSTOMER_READERS))
+
+
+def message_row(t: i18n.Text, m: models.Message) -> dict[str, Any]:
+    """A message as the journey and customer pages list it: status in the user's language, content masked."""
+    key = f"ms.{m.status}"
+    return {"at": m.created_at, "channel": m.channel, "status": m.status,
+            "status_label": t.get(key, m.status), "skipped": not m.status.startswith("sent"),
+            "content": mask_text(m.content), "flow": m.flow_id, "node": m.node_id, "journey": m.workflow_id}

@@ -22,7 +22,9 @@ i18n.add({
         "jo.cancel": "取消旅程", "jo.filter.flow": "流程", "jo.flow.any": "全部流程", "jo.status.any": "全部状态",
         "jo.empty": "没有符合条件的旅程。", "jo.by_status": "按状态统计", "jo.total": "合计",
         "jo.engine_down": "工作流引擎（Temporal）当前没有连接：可以查看旅程，但暂时无法取消。",
-        "jo.messages": "此旅程发送的消息",
+        "jo.messages": "此旅程发送的消息", "ms.sent": "已发送", "ms.skipped: capped": "已跳过：超出频次上限",
+        "ms.skipped: no consent": "已跳过：客户已退订", "ms.skipped: no customer": "已跳过：找不到客户",
+        "ms.skipped: channel not configured": "已跳过：渠道未配置", "ms.node": "节点",
     },
     "en": {
         "js.running": "Running", "js.waiting": "Waiting", "js.completed": "Completed", "js.converted": "Converted",
@@ -42,6 +44,8 @@ i18n.add({
         "jo.total": "Total",
         "jo.engine_down": "The workflow engine (Temporal) is not connected: journeys can be viewed but not cancelled "
                           "right now.",
-        "jo.messages": "Messages sent in this journey",
+        "jo.messages": "Messages sent in this journey", "ms.sent": "sent", "ms.skipped: capped": "skipped: capped",
+        "ms.skipped: no consent": "skipped: no consent", "ms.skipped: no customer": "skipped: no customer",
+        "ms.skipped: channel not configured": "skipped: channel not configured", "ms.node": "Node",
     },
 })

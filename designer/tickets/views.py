@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from activities.tickets import review, service, sla
 from activities.tickets.calendar import business_time_between
 from designer import i18n
+from designer.customers import text as _customer_text  # noqa: F401  (identity kinds: ik.*)
 from designer.permissions import TICKET_STAFF
 from engine import auth
 from engine.customers import mask_identity
