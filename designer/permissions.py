@@ -12,6 +12,8 @@ FLOW_EDITORS = tuple(sorted({role for roles in KIND_EDITORS.values() for role in
 FLOW_READERS = ("marketer", "ops", "finance", "developer")
 EVENT_SENDERS = ("marketer", "ops", "developer")
 CUSTOMER_READERS = ("marketer", "ops", "agent")
+#: every role: catalogues any logged-in user may read (the node and event types)
+EVERY_ROLE = ("marketer", "ops", "agent", "finance", "developer")
 #: tickets: who works them (agents, and ops as supervisors), who may open the console (staff, and approvers of
 #: review chains such as finance, who only decide), who creates them (integrations too), who supervises
 TICKET_STAFF = ("agent", "ops")

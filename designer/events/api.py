@@ -18,7 +18,7 @@ from designer.auth import get_db_url, require
 from designer.context import engine_router
 from designer.errors import ApiError, validation_problems
 from designer.ops import record_event
-from designer.permissions import EVENT_SENDERS
+from designer.permissions import EVENT_SENDERS, EVERY_ROLE
 from engine import events as ingest
 from engine.db.models import User
 from engine.event_types import EVENT_TYPES
@@ -26,7 +26,7 @@ from engine.event_types import EVENT_TYPES
 log = logging.getLogger(__name__)
 api = APIRouter(prefix="/api")
 _events = TypeAdapter(ingest.EventIn)
-Anyone = Annotated[User, Depends(require("marketer", "ops", "agent", "finance", "developer"))]
+Anyone = Annotated[User, Depends(require(*EVERY_ROLE))]
 
 
 @api.get("/event-types", tags=["events"])

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from designer.auth import get_db_url, require
 from designer.context import engine_router
 from designer.errors import ApiError
-from designer.permissions import EVENT_SENDERS, FLOW_READERS, check_may_edit
+from designer.permissions import EVENT_SENDERS, EVERY_ROLE, FLOW_READERS, check_may_edit
 from engine import flows as flowsvc
 from engine.compiler import FlowInvalid
 from engine.customers import IdentityError, resolve
@@ -26,12 +26,13 @@ from engine.db.models import User
 from engine.db.session import session_factory, transaction
 from engine.registry import default_registry
 from engine.router import EnrollError
+from engine.scheduling import CLOCK_TRIGGERS, sync_flow
 from engine.validate import validate
 
 log = logging.getLogger(__name__)
 api = APIRouter(prefix="/api")
 Reader = Annotated[User, Depends(require(*FLOW_READERS))]
-Anyone = Annotated[User, Depends(require("marketer", "ops", "agent", "finance", "developer"))]
+Anyone = Annotated[User, Depends(require(*EVERY_ROLE))]
 
 
 # -- catalogue ----------------------------------------------------------------------------------------
@@ -125,14 +126,17 @@ def save_flow(request: Request, flow_id: str, document: dict[str, Any], user: Re
     return _save(request, document, user, flow_id)
 
 
-async def _sync_schedule(request: Request, compiled: dict[str, Any] | None, flow_id: str) -> None:
+async def flow_changed(request: Request, flow_id: str, compiled: dict[str, Any] | None, schedule: bool = True) -> None:
+    """Tell the running engine a flow changed (published, rolled back, paused, archived, restored): the
+    router forgets its cached flows, and with ``schedule`` the flow's clock schedule (settlement cycles,
+    reports) follows ``compiled`` — None drops it. Without Temporal the worker syncs schedules from the
+    database when it starts; a failed sync is left to it too."""
     router = engine_router(request)
     if router is None:
         return
-    from engine.scheduling import CLOCK_TRIGGERS, sync_flow
-
+    router.invalidate()
     trigger = compiled["nodes"][compiled["trigger"]]["type"] if compiled else None
-    if compiled is None or trigger in CLOCK_TRIGGERS:
+    if schedule and (compiled is None or trigger in CLOCK_TRIGGERS):
         try:
             await sync_flow(router.client, compiled, flow_id, router.task_queue)
         except Exception as exc:
@@ -155,9 +159,7 @@ async def publish_flow(request: Request, flow_id: str, user: Reader) -> dict[str
             return {"flow": flow_id, "version": version.version, "hash": version.hash, "compiled": version.compiled}
 
     result = await run_in_threadpool(_publish)
-    if (router := engine_router(request)) is not None:
-        router.invalidate()
-    await _sync_schedule(request, result.pop("compiled"), flow_id)
+    await flow_changed(request, flow_id, result.pop("compiled"))
     return result
 
 
@@ -196,9 +198,7 @@ async def rollback_flow(request: Request, flow_id: str, body: Rollback, user: Re
             return {"flow": flow_id, "version": v.version, "compiled": v.compiled}
 
     result = await run_in_threadpool(_rollback)
-    if (router := engine_router(request)) is not None:
-        router.invalidate()
-    await _sync_schedule(request, result.pop("compiled"), flow_id)
+    await flow_changed(request, flow_id, result.pop("compiled"))
     return result
 
 
@@ -222,9 +222,7 @@ async def change_status(request: Request, flow_id: str, body: StatusChange, user
             return _summary(record), compiled
 
     summary, compiled = await run_in_threadpool(_change)
-    if (router := engine_router(request)) is not None:
-        router.invalidate()
-    await _sync_schedule(request, compiled, flow_id)
+    await flow_changed(request, flow_id, compiled)
     return summary
 
 

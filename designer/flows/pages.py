@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from designer.auth import safe_next
 from designer.flows import text as _text  # noqa: F401  (the area's strings join the catalogue)
+from designer.flows.api import flow_changed
 from designer.i18n import text_for
 from designer.pages import (
     DbUrl,
@@ -227,20 +228,6 @@ def duplicate_flow(request: Request, flow_id: str, user: FlowReader, db_url: DbU
     return see_other(with_query(safe_next(back), notice="duplicated", id=new_id))
 
 
-async def _unschedule(request: Request, flow_id: str) -> None:
-    """An archived flow runs on no clock: drop its Temporal schedule and the router's cache."""
-    engine_router = getattr(request.app.state, "router", None)
-    if engine_router is None:
-        return  # the worker syncs schedules from the database when it starts
-    engine_router.invalidate()
-    from engine.scheduling import sync_flow
-
-    try:
-        await sync_flow(engine_router.client, None, flow_id, engine_router.task_queue)
-    except Exception:  # the worker re-syncs schedules from the database
-        return
-
-
 def _set_status(db_url: str, user: User, flow_id: str, archive: bool) -> str:
     with transaction(db_url) as db:
         record = _flow_or_problem(db, user, flow_id)
@@ -263,7 +250,7 @@ async def archive_flow(request: Request, flow_id: str, user: FlowReader, db_url:
                        back: Annotated[str, Form(max_length=2000)] = "/flows") -> Response:
     """Archive: the flow takes no new customers (running journeys finish on their version)."""
     await run_in_threadpool(_set_status, db_url, user, flow_id, True)
-    await _unschedule(request, flow_id)
+    await flow_changed(request, flow_id, None)  # an archived flow runs on no clock
     return see_other(with_query(safe_next(back), notice="archived", id=flow_id))
 
 
@@ -272,7 +259,5 @@ async def restore_flow(request: Request, flow_id: str, user: FlowReader, db_url:
                        back: Annotated[str, Form(max_length=2000)] = "/flows") -> Response:
     """Restore an archived flow as paused (published before) or draft; publishing makes it run again."""
     await run_in_threadpool(_set_status, db_url, user, flow_id, False)
-    engine_router = getattr(request.app.state, "router", None)
-    if engine_router is not None:
-        engine_router.invalidate()
+    await flow_changed(request, flow_id, None, schedule=False)  # paused or a draft: no clock until published
     return see_other(with_query(safe_next(back), notice="restored", id=flow_id))
