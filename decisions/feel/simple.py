@@ -44,8 +44,7 @@ ValueKind = Literal["number", "string", "boolean", "date"]
 ComparisonOperator = Literal["=", "!=", "<", "<=", ">", ">="]
 
 
-class FeelSyntaxError(ValueError):
-    """A cell's text is not in the supported FEEL subset; the message quotes the text and position."""
+from decisions.feel.syntax import FeelSyntaxError  # noqa: E402 - one error type for every FEEL parse
 
 
 _KIND_OF_TYPE: dict[type, ValueKind] = {
