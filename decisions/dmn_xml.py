@@ -172,9 +172,9 @@ class _Reader:
         return definitions
 
     def element_id(self, element: ET.Element) -> str:
-        found = element.get("id")
+        found = element.get("id") or element.get("name")  # ids are optional in DMN; names are unique
         if not found:
-            raise DmnImportError(f"<{self.local(element)} name='{element.get('name', '')}'> has no id")
+            raise DmnImportError(f"a <{self.local(element)}> has neither an id nor a name")
         return found
 
     def collect_names(self, root: ET.Element) -> set[str]:

@@ -456,6 +456,23 @@ class Graph:
             raise DrgError(f"{where}: {error}") from None
 
     def _boxed(self, boxed: Boxed | None, where: str, prefix: str) -> Compiled:
+        compiled = self._boxed_logic(boxed, where, prefix)
+        if boxed is None or not boxed.type_ref or isinstance(boxed, FunctionBoxed):
+            return compiled
+        kind = self.type_of(boxed.type_ref, prefix)
+        if kind is None or (kind.name == "Any" and kind.allowed is None):
+            return compiled
+
+        def typed(scope: fi.Scope) -> Any:
+            value = compiled(scope)
+            converted = coerce(value, kind)
+            if converted is None and value is not None:
+                fi.null(scope, f"{where}: the value does not conform to {kind}, so it is null")
+            return converted
+
+        return typed
+
+    def _boxed_logic(self, boxed: Boxed | None, where: str, prefix: str) -> Compiled:
         if boxed is None:
             return lambda scope: None
         if isinstance(boxed, LiteralBoxed):
@@ -486,7 +503,15 @@ class Graph:
             condition = self._boxed(boxed.condition, f"{where} if", prefix)
             then = self._boxed(boxed.then, f"{where} then", prefix)
             otherwise = self._boxed(boxed.otherwise, f"{where} else", prefix)
-            return lambda scope: then(scope) if condition(scope) is True else otherwise(scope)
+
+            def conditional(scope: fi.Scope) -> Any:
+                decided = condition(scope)
+                if decided is True:
+                    return then(scope)
+                if decided is False or decided is None:
+                    return otherwise(scope)
+                return fi.null(scope, f"{where}: the condition is not a boolean")
+            return conditional
         if isinstance(boxed, FilterBoxed):
             return self._filter(boxed, where, prefix)
         if isinstance(boxed, IteratorBoxed):
@@ -574,7 +599,11 @@ class Graph:
         def evaluate(scope: fi.Scope) -> FeelFunction:
             def run(inner: fi.Scope) -> Any:
                 for name, coerce_param in zip(names, coercions, strict=True):
-                    inner.vars[name] = coerce_param(inner.vars.get(name))
+                    given = inner.vars.get(name)
+                    converted = coerce_param(given)
+                    if converted is None and given is not None:
+                        raise FeelError(f"{where}: argument '{name}' does not conform to its type")
+                    inner.vars[name] = converted
                 return body(inner)
             return fi.user_function(where, names, [None] * len(types), run, frames, scope)
 
@@ -593,9 +622,12 @@ class Graph:
             kept = []
             for item in values:
                 variables = dict(item) if isinstance(item, dict) else {}
-                variables["item"] = item
-                if match(scope.child(variables)) is True:
+                variables.setdefault("item", item)
+                outcome = match(scope.child(variables))
+                if outcome is True:
                     kept.append(item)
+                elif outcome is not False and outcome is not None:
+                    return fi.null(scope, f"{where}: the match is not a boolean")
             return kept
 
         return evaluate
@@ -618,6 +650,8 @@ class Graph:
                 outcome = body(scope.child({variable: item, "partial": results}))
                 if kind == "for":
                     results.append(outcome)
+                elif not isinstance(outcome, bool) and outcome is not None:
+                    return fi.null(scope, f"{where}: the condition is not a boolean")
                 elif outcome is (kind == "some"):
                     return kind == "some"
                 elif outcome is not (kind != "some"):
@@ -667,8 +701,8 @@ class Graph:
         element = node.element
         assert isinstance(element, DecisionService)
         model = node.model
-        inputs = [self._find(model, href, element, "the input") for href in [*element.input_decisions,
-                                                                             *element.input_data]]
+        inputs = [self._find(model, href, element, "the input") for href in [*element.input_data,
+                                                                             *element.input_decisions]]
         outputs = [self._find(model, href, element, "the output decision") for href in element.outputs]
         params = [required.element.name for required in inputs]
 
@@ -686,11 +720,15 @@ class Graph:
             inner = _Run(self, run.variables, run.now)
             for required in inputs:
                 value = values[required.element.name]
-                inner.values[id(required)] = coerce(value, required.type) if required.type else value
+                converted = coerce(value, required.type) if required.type else value
+                if converted is None and value is not None:
+                    raise FeelError(f"{element.name}: '{required.element.name}' must be a {required.type}")
+                inner.values[id(required)] = converted
             results = [inner.value(output) for output in outputs]
-            if len(outputs) == 1:
-                return results[0]
-            return {output.element.name: result for output, result in zip(outputs, results, strict=True)}
+            value = results[0] if len(outputs) == 1 else \
+                {output.element.name: result for output, result in zip(outputs, results, strict=True)}
+            declared = node.type.result if node.type is not None and node.type.name == "function" else node.type
+            return coerce(value, declared) if declared is not None else value
 
         return FeelFunction(element.name, params, call)
 
@@ -803,13 +841,15 @@ class _Run:
         for required in node.information:
             value = self.value(required)
             variables[required.element.name] = value
-            if required.prefix:
-                _set_qualified(variables, required.prefix, required.element.name, value)
+            qualifier = _qualifier(node.model, required.model)
+            if qualifier:
+                _set_qualified(variables, qualifier, required.element.name, value)
         for required in node.knowledge:
             function = self.graph._function_of(required, self)
             variables[required.element.name] = function
-            if required.prefix:
-                _set_qualified(variables, required.prefix, required.element.name, function)
+            qualifier = _qualifier(node.model, required.model)
+            if qualifier:
+                _set_qualified(variables, qualifier, required.element.name, function)
         assert node.compiled is not None
         try:
             result = node.compiled(fi.Scope(variables))
@@ -833,17 +873,20 @@ class _Run:
         return result
 
 
-def _set_qualified(variables: dict[str, Any], prefix: str, name: str, value: Any) -> None:
+def _qualifier(model: Definitions, required: Definitions) -> str:
+    """The name ``model`` imports ``required`` under (empty for the same model)."""
+    if required is model or required.namespace == model.namespace:
+        return ""
+    return next((i.name for i in model.imports if i.namespace == required.namespace), "")
+
+
+def _set_qualified(variables: dict[str, Any], qualifier: str, name: str, value: Any) -> None:
     """Make an imported element visible as ``import.Name`` (a context under the import's name)."""
-    parts = prefix.rstrip(".").split(".")
-    target = variables
-    for part in parts:
-        current = target.get(part)
-        if not isinstance(current, dict):
-            current = {}
-            target[part] = current
-        target = current
-    target[name] = value
+    current = variables.get(qualifier)
+    if not isinstance(current, dict):
+        current = {}
+        variables[qualifier] = current
+    current[name] = value
 
 
 def known_names(definitions: Definitions) -> set[str]:

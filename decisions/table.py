@@ -278,7 +278,6 @@ class DecisionTable(_Frozen):
             expression = clause.expression
             if _PATH.fullmatch(expression):
                 found.add(expression.split(".", 1)[0])
-                found.add(expression)
             elif _NAME_WITH_SPACES.fullmatch(expression):
                 found.add(feel_syntax.normalise_name(expression))
         return frozenset(found)
@@ -719,8 +718,7 @@ def _evaluate(table: DecisionTable, inputs: Mapping[str, Any], scope: feel_inter
     shown = {clause.expression or clause.id: value for clause, value in zip(table.inputs, values, strict=True)}
     policy = table.hit_policy
     matched_ids = tuple(rule.rule.id for rule in matched)
-    output_scope = scope.child({clause.expression: value for clause, value in zip(table.inputs, values, strict=True)
-                                if clause.expression}) if compiled.uses_scope else scope
+    output_scope = scope
 
     def outputs_of(rule: _CompiledRule) -> Outputs:
         result: Outputs = {}
@@ -764,6 +762,8 @@ def _evaluate(table: DecisionTable, inputs: Mapping[str, Any], scope: feel_inter
     if policy == HitPolicy.OUTPUT_ORDER:
         rows.sort(key=lambda pair: _priority(table, pair[1]))
     if policy == HitPolicy.COLLECT and table.aggregation is not None:
+        if not rows and compiled.defaults[0] is not None:
+            return result(compiled.defaults[0](output_scope), [])
         return result(_aggregate(table, [row for _, row in rows]), [rule for rule, _ in rows])
     return result([row for _, row in rows], [rule for rule, _ in rows])
 

@@ -28,6 +28,7 @@ from decisions.feel.limits import Budget, FeelLimitError, check_items, check_tex
 from decisions.feel.limits import current as current_budget
 from decisions.feel.values import (
     NUMBERS,
+    UNBOUNDED,
     FeelError,
     FeelFunction,
     FeelRange,
@@ -180,13 +181,12 @@ def _subtract(left: Any, right: Any) -> Any:
             return _add(left, YearsMonths(-right.months))
     if isinstance(left, date) and isinstance(right, date):
         if isinstance(left, datetime) or isinstance(right, datetime):
-            a = left if isinstance(left, datetime) else datetime(left.year, left.month, left.day)
-            b = right if isinstance(right, datetime) else datetime(right.year, right.month, right.day)
-            if not isinstance(left, datetime) and b.tzinfo is not None:
-                a = a.replace(tzinfo=b.tzinfo)
-            if not isinstance(right, datetime) and a.tzinfo is not None:
-                b = b.replace(tzinfo=a.tzinfo)
-            return temporal.subtract_date_times(a, b)
+            # a date counts as its midnight UTC; local and zoned date-times do not mix
+            a = left if isinstance(left, datetime) else temporal.as_date_time(left)
+            b = right if isinstance(right, datetime) else temporal.as_date_time(right)
+            if (a.tzinfo is None) != (b.tzinfo is None):
+                raise FeelError("cannot subtract a date and time without a time zone and one with a time zone")
+            return temporal.instant(a) - temporal.instant(b)
         return timedelta(days=(left - right).days)
     if isinstance(left, time) and isinstance(right, time):
         return temporal.subtract_times(left, right)
@@ -269,8 +269,8 @@ _PROPERTIES[("days and time duration", "days")] = lambda v: Decimal(int(temporal
 _PROPERTIES[("days and time duration", "hours")] = lambda v: Decimal(int(temporal.duration_seconds(v) / 3600) % 24 if v >= timedelta(0) else -(int(-temporal.duration_seconds(v) / 3600) % 24))
 _PROPERTIES[("days and time duration", "minutes")] = lambda v: Decimal(int(temporal.duration_seconds(v) / 60) % 60 if v >= timedelta(0) else -(int(-temporal.duration_seconds(v) / 60) % 60))
 _PROPERTIES[("days and time duration", "seconds")] = lambda v: Decimal(int(temporal.duration_seconds(v)) % 60 if v >= timedelta(0) else -(int(-temporal.duration_seconds(v)) % 60))
-_PROPERTIES[("range", "start")] = lambda v: v.start
-_PROPERTIES[("range", "end")] = lambda v: v.end
+_PROPERTIES[("range", "start")] = lambda v: None if v.start is UNBOUNDED else v.start
+_PROPERTIES[("range", "end")] = lambda v: None if v.end is UNBOUNDED else v.end
 _PROPERTIES[("range", "start included")] = lambda v: v.start_included
 _PROPERTIES[("range", "end included")] = lambda v: v.end_included
 
@@ -350,7 +350,20 @@ def _literal(node: s.Literal) -> Evaluator:
 
 def _name(node: s.Name) -> Evaluator:
     name = node.name
-    return lambda scope: scope.lookup(name)
+    if "." not in name:
+        return lambda scope: scope.lookup(name)
+    head, *rest = name.split(".")
+
+    def dotted(scope: Scope) -> Any:
+        # a known name with a dot (a BKM parameter 'Person.Gender'), else the path Person → Gender
+        if scope.defines(name):
+            return scope.lookup(name)
+        value = scope.lookup(head.strip())
+        for part in rest:
+            value = member(value, part.strip(), scope)
+        return value
+
+    return dotted
 
 
 def _input(node: s.InputValue) -> Evaluator:
@@ -379,7 +392,7 @@ def _filter(node: s.Filter) -> Evaluator:
 
     def item_scope(scope: Scope, item: Any) -> Scope:
         variables = dict(item) if isinstance(item, dict) else {}
-        variables["item"] = item
+        variables.setdefault("item", item)  # an entry named item wins over the item itself
         return scope.child(variables)
 
     def evaluate(scope: Scope) -> Any:
@@ -400,6 +413,12 @@ def _filter(node: s.Filter) -> Evaluator:
         return kept
 
     return evaluate
+
+
+def node_text(value: Any) -> str:
+    from decisions.feel.values import literal_text  # noqa: PLC0415
+
+    return literal_text(value)
 
 
 def _index(items: Sequence[Any], index: Decimal, scope: Scope) -> Any:
@@ -589,7 +608,7 @@ def _span(start: Any, end: Any, start_included: bool, end_included: bool, scope:
 
 
 def _range_items(value: FeelRange, scope: Scope) -> Sequence[Any] | None:
-    if value.start is None or value.end is None:
+    if value.start in (None, UNBOUNDED) or value.end in (None, UNBOUNDED) or value.operator:
         return null(scope, "cannot iterate over a range without a start and an end")
     return _span(value.start, value.end, value.start_included, value.end_included, scope)
 
@@ -716,8 +735,12 @@ def _range(node: s.RangeExpr) -> Evaluator:
     def evaluate(scope: Scope) -> Any:
         low = start(scope) if start is not None else None
         high = end(scope) if end is not None else None
-        if low is not None and high is not None and type_name(low) != type_name(high):
-            return null(scope, f"a range from a {type_name(low)} to a {type_name(high)}")
+        if low is not None and high is not None:
+            if type_name(low) != type_name(high):
+                return null(scope, f"a range from a {type_name(low)} to a {type_name(high)}")
+            order = feel_compare(low, high)
+            if order is None or order > 0:
+                return null(scope, f"a range must not end before it starts ({node_text(low)} > {node_text(high)})")
         for bound in (low, high):
             if bound is not None and type_name(bound) not in _RANGE_TYPES:
                 return null(scope, f"a range of {type_name(bound)} values")
@@ -742,12 +765,10 @@ def _unary_test_value(node: s.UnaryTest) -> Evaluator:
         if value is None:
             return None
         if operator in ("<", "<="):
-            return FeelRange(None, value, False, operator == "<=")
+            return FeelRange(UNBOUNDED, value, False, operator == "<=")
         if operator in (">", ">="):
-            return FeelRange(value, None, operator == ">=", False)
-        if operator == "=":
-            return FeelRange(value, value, True, True)
-        return null(scope, "'!= x' is not a range")
+            return FeelRange(value, UNBOUNDED, operator == ">=", False)
+        return FeelRange(value, value, True, True, operator)
 
     return evaluate
 
@@ -898,7 +919,13 @@ def satisfies(value: Any, result: Any, scope: Scope) -> bool | None:
             equal = feel_equal(value, result)
             if equal:
                 return True
-        return list_contains(result, value)
+        for item in result:
+            if isinstance(item, FeelRange):
+                if in_range(value, item) is True:
+                    return True
+            elif feel_equal(item, value) is True:
+                return True
+        return False
     if isinstance(result, bool) and not isinstance(value, bool):
         return result
     if isinstance(result, FeelFunction):

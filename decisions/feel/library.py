@@ -56,6 +56,18 @@ BUILTINS: dict[str, FeelFunction] = {}
 current_budget = limits.current
 
 
+class _Absent:
+    """An optional argument that was not given (as opposed to one given as null)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT: Any = _Absent()
+
+
 class _Signature:
     __slots__ = ("names", "required", "variadic")
 
@@ -65,13 +77,19 @@ class _Signature:
         self.variadic = variadic
 
 
-def builtin(name: str, *signatures: _Signature | Sequence[str]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register ``fn`` as the FEEL function ``name`` with its parameter-name signatures."""
+def builtin(name: str, *signatures: _Signature | Sequence[str],
+            absent: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register ``fn`` as the FEEL function ``name`` with its parameter-name signatures. Optional
+    arguments not given are None, or :data:`ABSENT` with ``absent=True`` (for functions where an
+    explicit null is an error)."""
     resolved = [sig if isinstance(sig, _Signature) else _Signature(sig) for sig in signatures]
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         def call(args: list[Any] | None, named: dict[str, Any] | None) -> Any:
-            return fn(*_bind(name, resolved, args, named))
+            bound = _bind(name, resolved, args, named)
+            if not absent:
+                bound = [None if value is ABSENT else value for value in bound]
+            return fn(*bound)
 
         BUILTINS[name] = FeelFunction(name, None, call)
         return fn
@@ -86,7 +104,7 @@ def _bind(name: str, signatures: list[_Signature], args: list[Any] | None,
             if set(named) <= set(sig.names) and all(n in named for n in sig.names[:sig.required]):
                 if sig.variadic:
                     return [named.get(sig.names[0])] if len(sig.names) == 1 else [named.get(n) for n in sig.names]
-                return [named.get(n) for n in sig.names]
+                return [named.get(n, ABSENT) for n in sig.names]
         raise FeelError(f"{name}() has no parameters named {', '.join(sorted(named))}")
     assert args is not None
     for sig in signatures:
@@ -97,7 +115,7 @@ def _bind(name: str, signatures: list[_Signature], args: list[Any] | None,
                 return [list(args)] if len(sig.names) == 1 else list(args)
             continue
         if sig.required <= len(args) <= len(sig.names):
-            return list(args) + [None] * (len(sig.names) - len(args))
+            return list(args) + [ABSENT] * (len(sig.names) - len(args))
     counts = sorted({len(sig.names) for sig in signatures})
     raise FeelError(f"{name}() takes {' or '.join(map(str, counts))} arguments, not {len(args)}")
 
@@ -108,6 +126,10 @@ def _bind(name: str, signatures: list[_Signature], args: list[Any] | None,
 def _need(value: Any, kind: type | tuple[type, ...], what: str) -> Any:
     if value is None:
         raise FeelError(f"{what} is null")
+    if isinstance(value, list) and len(value) == 1 and kind is not list:
+        value = value[0]  # a singleton list is its item where a list is not expected (DMN 1.5 §10.3.2.9.4)
+        if value is None:
+            raise FeelError(f"{what} is null")
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool and bool not in (
             kind if isinstance(kind, tuple) else (kind,))):
         raise FeelError(f"{what} must be a {_kind_name(kind)}, not a {type_name(value)}")
@@ -169,9 +191,11 @@ def _date(a: Any, month: Any = None, day: Any = None, *_: Any) -> date:
         raise FeelError(f"{year}-{month_number}-{day_number} is not a date (years 1..9999)") from None
 
 
-@builtin("date and time", ["from"], ["date", "time"])
-def _date_and_time(a: Any, b: Any = None) -> datetime:
+@builtin("date and time", ["from"], ["date", "time"], absent=True)
+def _date_and_time(a: Any, b: Any = ABSENT) -> datetime:
     if b is None:
+        raise FeelError("date and time(): time is null")
+    if b is ABSENT:
         if isinstance(a, str):
             return temporal.parse_date_time(a)
         if isinstance(a, datetime):
@@ -254,10 +278,10 @@ def _duration(text: Any) -> timedelta | YearsMonths:
 def _years_months(start: Any, end: Any) -> YearsMonths:
     first = _need(start, date, "from")
     last = _need(end, date, "to")
-    if isinstance(first, datetime) and isinstance(last, datetime) and \
-            (first.tzinfo is None) == (last.tzinfo is None) and first.tzinfo is not None:
-        first, last = temporal.instant(first), temporal.instant(last)
-    return YearsMonths(temporal.months_between(first, last))
+    # whole months between the two dates (the time of day does not count)
+    first_day = first.date() if isinstance(first, datetime) else first
+    last_day = last.date() if isinstance(last, datetime) else last
+    return YearsMonths(temporal.months_between(first_day, last_day))
 
 
 # --------------------------------------------------------------------------------------------- boolean
@@ -303,7 +327,7 @@ def _substring(text: Any, start: Any, length: Any = None) -> str:
     count = _number(length, "length")
     if count < 0:
         raise FeelError("length must not be negative")
-    return source[begin:begin + int(count.to_integral_value(ROUND_HALF_EVEN))]
+    return source[begin:begin + int(count.to_integral_value(ROUND_DOWN))]
 
 
 @builtin("string length", ["string"])
@@ -368,7 +392,7 @@ def _regex(pattern: str, flags: str) -> Any:
     else:
         if "x" in flags:
             pattern = _strip_whitespace(pattern)
-        pattern = _translate(pattern)
+        pattern = _translate(pattern, "s" in flags)
     if "i" in flags:
         options.case_sensitive = False
     prefix = ""
@@ -396,7 +420,7 @@ def _strip_whitespace(pattern: str) -> str:
     return "".join(out)
 
 
-def _translate(pattern: str) -> str:
+def _translate(pattern: str, dot_all: bool = False) -> str:
     """XPath regex → RE2: back-references are refused (RE2 cannot match them in linear time),
     ``\\p{IsBlock}`` names are refused, ``$`` matches only at the very end (as in XPath)."""
     out: list[str] = []
@@ -419,8 +443,8 @@ def _translate(pattern: str) -> str:
             in_class = False
         elif char == "-" and in_class and pattern[index + 1:index + 2] == "[":
             raise FeelError("character class subtraction ([a-z-[aeiou]]) is not supported")
-        elif char == "$" and not in_class:
-            out.append("(?:$)" if False else "\\z" if index == len(pattern) - 1 else "$")
+        elif char == "." and not in_class and not dot_all:
+            out.append("[^\\n\\r]")  # XPath's '.' matches neither \n nor \r
             index += 1
             continue
         out.append(char)
@@ -538,7 +562,7 @@ def _numbers(items: Any, what: str) -> list[Decimal]:
 
 
 def _comparable(items: Any, what: str) -> list[Any]:
-    values = _items(items)
+    values = [value for value in _items(items) if value is not None]  # nulls are skipped
     if not values:
         raise FeelError(f"{what}() of an empty list")
     first = values[0]
@@ -779,14 +803,23 @@ def _flatten(items: Any) -> list[Any]:
     return result
 
 
-@builtin("list replace", ["list", "position", "newItem"])
+@builtin("list replace", ["list", "position", "newItem"], ["list", "match", "newItem"])
 def _list_replace(items: Any, position: Any, new_item: Any) -> list[Any]:
     values = list(_items(items))
     if isinstance(position, FeelFunction):
+        if position.params is not None and len(position.params) != 2:  # noqa: PLR2004
+            raise FeelError("list replace(): match must be a function of (item, newItem)")
         from decisions.feel.interpreter import Scope, invoke  # noqa: PLC0415
 
         scope = Scope({})
-        return [new_item if invoke(position, [value, new_item], None, scope) is True else value for value in values]
+        current_budget().charge(len(values))
+        replaced = []
+        for value in values:
+            outcome = invoke(position, [value, new_item], None, scope)
+            if not isinstance(outcome, bool):
+                raise FeelError("list replace(): match must give true or false")
+            replaced.append(new_item if outcome else value)
+        return replaced
     index = _integer(position, "position")
     if index == 0 or abs(index) > len(values):
         raise FeelError(f"position {index} is outside the list")
@@ -847,14 +880,14 @@ def _decimal(number: Any, scale: Any) -> Decimal:
     return _rounded(number, scale, ROUND_HALF_EVEN)
 
 
-@builtin("floor", _Signature(["n", "scale"], 1))
-def _floor(number: Any, scale: Any = None) -> Decimal:
-    return _rounded(number, ZERO if scale is None else scale, ROUND_FLOOR)
+@builtin("floor", _Signature(["n", "scale"], 1), absent=True)
+def _floor(number: Any, scale: Any = ABSENT) -> Decimal:
+    return _rounded(number, ZERO if scale is ABSENT else scale, ROUND_FLOOR)
 
 
-@builtin("ceiling", _Signature(["n", "scale"], 1))
-def _ceiling(number: Any, scale: Any = None) -> Decimal:
-    return _rounded(number, ZERO if scale is None else scale, ROUND_CEILING)
+@builtin("ceiling", _Signature(["n", "scale"], 1), absent=True)
+def _ceiling(number: Any, scale: Any = ABSENT) -> Decimal:
+    return _rounded(number, ZERO if scale is ABSENT else scale, ROUND_CEILING)
 
 
 @builtin("round up", ["n", "scale"])
@@ -937,8 +970,8 @@ def _even(value: Any) -> bool:
 # --------------------------------------------------------------------------------------------- date and time
 
 
-@builtin("is", ["value1", "value2"])
-def _is(first: Any, second: Any) -> bool:
+@builtin("is", _Signature(["value1", "value2"], 0))
+def _is(first: Any = None, second: Any = None) -> bool:
     if type_name(first) != type_name(second):
         return False
     if isinstance(first, time | datetime):
@@ -1164,16 +1197,28 @@ def _range_from(text: Any) -> FeelRange:
         tree = syntax.parse_expression(source)
     except syntax.FeelSyntaxError:
         raise FeelError(f"'{source}' is not a range") from None
-    if not isinstance(tree, syntax.RangeExpr | syntax.UnaryTest):
-        raise FeelError(f"'{source}' is not a range")
-    for part in (getattr(tree, "start", None), getattr(tree, "end", None), getattr(tree, "operand", None)):
-        if part is not None and not isinstance(part, syntax.Literal | syntax.Call | syntax.TemporalLiteral
-                                               | syntax.Negation):
+    if not isinstance(tree, syntax.RangeExpr):
+        raise FeelError(f"'{source}' is not a range such as [1..10]")
+    for part in (tree.start, tree.end):
+        if part is not None and not _literal_end(part):
             raise FeelError(f"'{source}': range ends must be literals")
     value = compile_expression(tree)(Scope({}))
     if not isinstance(value, FeelRange):
         raise FeelError(f"'{source}' is not a range")
     return value
+
+
+def _literal_end(node: Any) -> bool:
+    from decisions.feel import syntax  # noqa: PLC0415
+
+    if isinstance(node, syntax.Literal | syntax.TemporalLiteral):
+        return True
+    if isinstance(node, syntax.Negation):
+        return _literal_end(node.operand)
+    return (isinstance(node, syntax.Call) and isinstance(node.target, syntax.Name)
+            and node.target.name in ("date", "time", "date and time", "duration") and node.named is None
+            and len(node.args) == 1 and isinstance(node.args[0], syntax.Literal)
+            and isinstance(node.args[0].value, str))
 
 
 # --------------------------------------------------------------------------------------------- contexts
@@ -1212,7 +1257,18 @@ def _context(entries: Any) -> dict[str, Any]:
     return result
 
 
-@builtin("context put", ["context", "key", "value"], ["context", "keys", "value"])
+def _context_put_call(args: list[Any] | None, named: dict[str, Any] | None) -> Any:
+    if named is not None:
+        if set(named) == {"context", "key", "value"}:
+            return _context_put(named["context"], _string(named["key"], "key"), named["value"])
+        if set(named) == {"context", "keys", "value"}:
+            return _context_put(named["context"], _need(named["keys"], list, "keys"), named["value"])
+        raise FeelError(f"context put() has no parameters named {', '.join(sorted(named))}")
+    if args is None or len(args) != 3:  # noqa: PLR2004
+        raise FeelError("context put() takes 3 arguments")
+    return _context_put(*args)
+
+
 def _context_put(context: Any, key: Any, value: Any) -> dict[str, Any]:
     mapping = _need(context, dict, "context")
     if isinstance(key, list):
@@ -1226,6 +1282,9 @@ def _context_put(context: Any, key: Any, value: Any) -> dict[str, Any]:
             raise FeelError(f"context put(): '{first}' is not a context")
         return {**mapping, first: _context_put(inner or {}, key[1:], value)}
     return {**mapping, _string(key, "key"): value}
+
+
+BUILTINS["context put"] = FeelFunction("context put", None, _context_put_call)
 
 
 @builtin("context merge", _Signature(["contexts"], 1, variadic=True))

@@ -39,7 +39,7 @@ _TOKEN = re.compile(
       | (?P<string>"(?:[^"\\]|\\.)*")
       | (?P<number>(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?)
       | (?P<backquoted>`[^`]*`)
-      | (?P<name>[^\W\d]\w*)
+      | (?P<name>(?:[^\W\d]|[\U00010000-\U000EFFFF])(?:\w|[\U00010000-\U000EFFFF]|\u00B7|[\u0300-\u036F]|[\u203F-\u2040])*)
       | (?P<op>\.\.|\*\*|<=|>=|!=|->|[-+*/<>=!(){}\[\],.:?@'])
     """,
     re.VERBOSE,
@@ -324,6 +324,7 @@ _KEYWORDS = frozenset({"for", "return", "if", "then", "else", "some", "every", "
 #: words that end an expression, so a name is never extended over them unless the whole is known
 _JOINABLE_OPS = frozenset({".", "/", "-", "+", "*", "'"})
 _COMPARISONS = frozenset({"=", "!=", "<", "<=", ">", ">="})
+_CLOSING = frozenset({")", "]", ",", "}", ":", ".", "then", "else", "and", "or", "return", "satisfies", "in", "="})
 
 
 class Parser:
@@ -339,6 +340,8 @@ class Parser:
         self.names.update(normalise_name(name) for name in names)
         self.depth = 0
         self.uses_input = False
+        #: parsing a range's end: a '[' followed by what cannot start an expression closes the range
+        self.range_end = False
 
     # --------------------------------------------------------------------- helpers
 
@@ -682,7 +685,8 @@ class Parser:
             if self.at(".") and self.peek().kind in ("name", "backquoted", "string"):
                 self.advance()
                 node = Path(node, self.member_name())
-            elif self.at("["):
+            elif self.at("[") and not (self.range_end and self.peek().kind == "end"
+                                       or self.range_end and self.peek().text in _CLOSING):
                 self.enter()
                 self.advance()
                 saved = set(self.names)
@@ -866,7 +870,11 @@ class Parser:
 
     def range_rest(self, opening: Token, start_included: bool, start: Node) -> Node:
         self.expect("..")
-        end = self.expression()
+        outer, self.range_end = self.range_end, True
+        try:
+            end = self.expression()
+        finally:
+            self.range_end = outer
         closing = self.advance()
         if closing.text not in ("]", ")", "["):
             raise self.error("expected ']', ')' or '[' to close the range", closing)

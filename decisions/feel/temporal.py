@@ -156,8 +156,9 @@ def _zone_text(tz: tzinfo | None, offset: timedelta | None) -> str:
     if offset is None or not offset:
         return "Z"
     sign = "-" if offset < timedelta(0) else "+"
-    minutes = int(abs(offset).total_seconds()) // 60
-    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+    seconds = int(abs(offset).total_seconds())
+    text = f"{sign}{seconds // 3600:02d}:{seconds // 60 % 60:02d}"
+    return text + (f":{seconds % 60:02d}" if seconds % 60 else "")
 
 
 def format_date(value: date) -> str:
@@ -232,9 +233,7 @@ def instant(value: datetime) -> datetime:
 
 def subtract_date_times(left: datetime, right: datetime) -> timedelta:
     if (left.tzinfo is None) != (right.tzinfo is None):
-        # one local, one zoned: FEEL treats the local one as UTC
-        left, right = (left if left.tzinfo else left.replace(tzinfo=_UTC)), \
-            (right if right.tzinfo else right.replace(tzinfo=_UTC))
+        raise FeelError("cannot subtract a date and time without a time zone and one with a time zone")
     return instant(left) - instant(right)
 
 

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from decisions.feel import syntax as s
-from decisions.feel.values import FeelFunction, FeelRange, YearsMonths, type_name
+from decisions.feel.values import UNBOUNDED, FeelFunction, FeelRange, YearsMonths, type_name
 
 if TYPE_CHECKING:
     from decisions.feel.interpreter import Scope
@@ -135,7 +135,7 @@ def is_instance(value: Any, kind: FeelType, check_allowed: bool = False) -> bool
             if not all(item is None or is_instance(item, kind.element, check_allowed) for item in value):
                 return False
         elif isinstance(value, FeelRange):
-            ends = [end for end in (value.start, value.end) if end is not None]
+            ends = [end for end in (value.start, value.end) if end is not None and end is not UNBOUNDED]
             if not all(is_instance(end, kind.element) for end in ends):
                 return False
     if kind.fields:

@@ -65,22 +65,39 @@ class YearsMonths:
         return f"{sign}P" + (f"{years}Y" if years else "") + (f"{months}M" if months else "")
 
 
+class _Unbounded:
+    """The missing end of a range written as a comparison (``< 10`` has no start)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNBOUNDED"
+
+
+UNBOUNDED: Any = _Unbounded()
+
+
 @dataclass(frozen=True, slots=True)
 class FeelRange:
-    """A range (interval). ``start``/``end`` None with ``*_included`` False means unbounded (``< 10``)."""
+    """A range (interval). An end that is :data:`UNBOUNDED` is open-ended (``< 10``); an end that is
+    None is null (``(null..10]``: comparisons with it are null). ``operator`` is ``=`` or ``!=`` for
+    the ranges ``=10`` and ``!=10`` (DMN 1.5), empty otherwise."""
 
     start: Any
     end: Any
     start_included: bool
     end_included: bool
+    operator: str = ""
 
     def __str__(self) -> str:
-        if self.start is None and not self.start_included:
-            return f"{'<=' if self.end_included else '<'} {to_text(self.end)}"
-        if self.end is None and not self.end_included:
-            return f"{'>=' if self.start_included else '>'} {to_text(self.start)}"
-        return (f"{'[' if self.start_included else '('}{to_text(self.start)}.."
-                f"{to_text(self.end)}{']' if self.end_included else ')'}")
+        if self.operator:
+            return f"{self.operator}{literal_text(self.start)}"
+        if self.start is UNBOUNDED:
+            return f"{'<=' if self.end_included else '<'} {literal_text(self.end)}"
+        if self.end is UNBOUNDED:
+            return f"{'>=' if self.start_included else '>'} {literal_text(self.start)}"
+        return (f"{'[' if self.start_included else '('}{literal_text(self.start)}.."
+                f"{literal_text(self.end)}{']' if self.end_included else ')'}")
 
 
 @dataclass(eq=False, slots=True)
@@ -270,8 +287,12 @@ def feel_equal(left: Any, right: Any) -> bool | None:
     if kind == "time":
         return time_key(left) == time_key(right)
     if kind == "range":
-        return (left.start_included == right.start_included and left.end_included == right.end_included
-                and feel_equal(left.start, right.start) is True and feel_equal(left.end, right.end) is True)
+        def same_end(a: Any, b: Any) -> bool:
+            return a is b if a is UNBOUNDED or b is UNBOUNDED else feel_equal(a, b) is True
+
+        return (left.operator == right.operator and left.start_included == right.start_included
+                and left.end_included == right.end_included and same_end(left.start, right.start)
+                and same_end(left.end, right.end))
     if kind == "function":
         return left is right
     return bool(left == right)
@@ -307,13 +328,16 @@ def feel_compare(left: Any, right: Any) -> int | None:
 
 def in_range(value: Any, rng: FeelRange) -> bool | None:
     """Whether ``value`` lies in the range (null when it cannot be compared with the ends)."""
-    if rng.start is not None or rng.start_included:
+    if rng.operator:
+        equal = feel_equal(value, rng.start)
+        return equal if rng.operator == "=" or equal is None else not equal
+    if rng.start is not UNBOUNDED:
         order = feel_compare(value, rng.start)
         if order is None:
             return None
         if order < 0 or (order == 0 and not rng.start_included):
             return False
-    if rng.end is not None or rng.end_included:
+    if rng.end is not UNBOUNDED:
         order = feel_compare(value, rng.end)
         if order is None:
             return None
@@ -322,13 +346,7 @@ def in_range(value: Any, rng: FeelRange) -> bool | None:
     return True
 
 
-def list_contains(items: Sequence[Any], value: Any) -> bool | None:
-    """``list contains(items, value)``: true if some item equals the value."""
-    unknown = False
-    for item in items:
-        equal = feel_equal(item, value)
-        if equal:
-            return True
-        if equal is None:
-            unknown = True
-    return None if unknown and value is not None else False
+def list_contains(items: Sequence[Any], value: Any) -> bool:
+    """``list contains(items, value)``: true if some item equals the value (items of another type
+    are simply not equal here)."""
+    return any(feel_equal(item, value) is True for item in items)

@@ -252,7 +252,8 @@ def run_case(graph: drg.Graph, case: TestCase) -> Outcome:
     try:
         if case.kind == "decisionService" and case.invocable:
             actual = graph.invoke_service(case.invocable, case.inputs, now=NOW)
-            results = {node.name: actual for node in case.results}
+            results = {node.name: actual[node.name] if isinstance(actual, dict) and node.name in actual
+                       and len(case.results) > 1 else actual for node in case.results}
         else:
             wanted = [node.name for node in case.results]
             results = graph.evaluate(case.inputs, wanted, now=NOW).results
