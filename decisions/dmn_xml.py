@@ -45,6 +45,8 @@ DMN_NAMESPACES: dict[str, str] = {
     "https://www.omg.org/spec/DMN/20230324/MODEL/": "1.5",
 }
 DMN13_NAMESPACE = "https://www.omg.org/spec/DMN/20191111/MODEL/"
+DMNDI13_NAMESPACE = "https://www.omg.org/spec/DMN/20191111/DMNDI/"
+DC_NAMESPACE = "http://www.omg.org/spec/DMN/20180521/DC/"
 MAX_DOCUMENT_BYTES = 5_000_000
 
 _Qualify = Callable[[str], str]
@@ -361,7 +363,7 @@ class _Reader:
                 "id": output_id, "label": element.get("label", ""), "type_ref": self.type_ref(element),
                 "name": element.get("name") or element.get("label") or table.get("outputLabel") or name or output_id,
                 "allowed_values": _value_list(element.find(q("outputValues")), self.text,
-                                              f"{where} <output id='{output_id}'> <outputValues>", strict=False),
+                                              f"{where} <output id='{output_id}'> <outputValues>"),
                 "default": self.text(default),
             })
         if not outputs:
@@ -532,7 +534,10 @@ def _value_list(element: ET.Element | None, text_of: Callable[[ET.Element | None
 def dump_decision_tables(tables: Sequence[DecisionTable], *, definitions_id: str = "Definitions_tideflow",
                          definitions_name: str = "Tideflow decisions",
                          namespace: str = "urn:tideflow:decisions") -> str:
-    """A DMN 1.3 document holding the tables, one ``<decision>`` each."""
+    """A DMN 1.3 document holding the tables, one ``<decision>`` each, with a DMNDI diagram (one
+    shape per decision and input) so that Camunda Modeler draws it. Variables a table reads besides
+    its inputs (``table.variables``) become ``<inputData>`` it requires, so names with spaces parse
+    when the file comes back."""
     ids = [table.id for table in tables]
     if len(set(ids)) != len(ids):
         raise ValueError(f"decision ids must be unique in one document: {', '.join(ids)}")
@@ -541,10 +546,19 @@ def dump_decision_tables(tables: Sequence[DecisionTable], *, definitions_id: str
         return tag
 
     root = ET.Element(q("definitions"), {
-        "xmlns": DMN13_NAMESPACE, "id": definitions_id, "name": definitions_name, "namespace": namespace,
-        "exporter": "Tideflow", "exporterVersion": "1"})
-    for table in tables:
+        "xmlns": DMN13_NAMESPACE, "xmlns:dmndi": DMNDI13_NAMESPACE, "xmlns:dc": DC_NAMESPACE,
+        "xmlns:camunda": CAMUNDA_NAMESPACE, "id": definitions_id, "name": definitions_name,
+        "namespace": namespace, "exporter": "Tideflow", "exporterVersion": "1"})
+    shapes: list[tuple[str, int, int]] = []
+    inputs: dict[str, str] = {}
+    for column, table in enumerate(tables):
         decision = ET.SubElement(root, q("decision"), {"id": table.id, "name": table.name})
+        for variable in table.variables:
+            input_id = inputs.setdefault(variable, f"InputData_{len(inputs) + 1}")
+            requirement = ET.SubElement(decision, q("informationRequirement"),
+                                        {"id": f"{table.id}_requires_{input_id}"})
+            ET.SubElement(requirement, q("requiredInput"), {"href": f"#{input_id}"})
+        shapes.append((table.id, 160 + 220 * column, 100))
         attributes = {"id": f"{table.id}_table"}
         if table.hit_policy != HitPolicy.UNIQUE:
             attributes["hitPolicy"] = table.hit_policy.value
@@ -552,7 +566,8 @@ def dump_decision_tables(tables: Sequence[DecisionTable], *, definitions_id: str
             attributes["aggregation"] = table.aggregation.value
         body = ET.SubElement(decision, q("decisionTable"), attributes)
         for clause in table.inputs:
-            element = ET.SubElement(body, q("input"), _present(id=clause.id, label=clause.label))
+            element = ET.SubElement(body, q("input"), _present(id=clause.id, label=clause.label,
+                                                              **{"camunda:inputVariable": clause.input_variable}))
             expression = ET.SubElement(element, q("inputExpression"),
                                        _present(id=f"{clause.id}_expression", typeRef=clause.type_ref))
             ET.SubElement(expression, q("text")).text = clause.expression
@@ -561,6 +576,9 @@ def dump_decision_tables(tables: Sequence[DecisionTable], *, definitions_id: str
             element = ET.SubElement(body, q("output"), _present(
                 id=output.id, label=output.label, name=output.name, typeRef=output.type_ref))
             _write_values(element, q("outputValues"), f"{output.id}_values", output.allowed_values, q)
+            if output.default.strip():
+                default = ET.SubElement(element, q("defaultOutputEntry"), {"id": f"{output.id}_default"})
+                ET.SubElement(default, q("text")).text = output.default
         for rule in table.rules:
             element = ET.SubElement(body, q("rule"), {"id": rule.id})
             if rule.description:
@@ -571,6 +589,15 @@ def dump_decision_tables(tables: Sequence[DecisionTable], *, definitions_id: str
             for index, entry in enumerate(rule.output_entries, start=1):
                 cell = ET.SubElement(element, q("outputEntry"), {"id": f"{rule.id}_out{index}"})
                 ET.SubElement(cell, q("text")).text = entry
+    for number, (variable, input_id) in enumerate(inputs.items()):
+        ET.SubElement(root, q("inputData"), {"id": input_id, "name": variable})
+        shapes.append((input_id, 160 + 220 * number, 300))
+    diagram = ET.SubElement(ET.SubElement(root, "dmndi:DMNDI"), "dmndi:DMNDiagram", {"id": "DMNDiagram_1"})
+    for element_id, x, y in shapes:
+        shape = ET.SubElement(diagram, "dmndi:DMNShape", {"id": f"DMNShape_{element_id}",
+                                                           "dmnElementRef": element_id})
+        ET.SubElement(shape, "dc:Bounds", {"height": "80" if y == 100 else "45", "width": "180", "x": str(x),
+                                           "y": str(y)})
     ET.indent(root, space="  ")
     body_text = ET.tostring(root, encoding="unicode")
     return f'<?xml version="1.0" encoding="UTF-8"?>\n{body_text}\n'

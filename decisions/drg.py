@@ -147,7 +147,8 @@ class Element:
         return type(self).__name__
 
     def describe(self) -> str:
-        return f"<{_TAGS.get(type(self).__name__, 'element')} id='{self.id}' name='{self.name}'>"
+        name = f" name='{self.name}'" if self.name and self.name != self.id else ""
+        return f"<{_TAGS.get(type(self).__name__, 'element')} id='{self.id}'{name}>"
 
 
 @dataclass

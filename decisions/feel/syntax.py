@@ -427,6 +427,8 @@ class Parser:
     def positive_unary_test(self) -> UnaryTest:
         if self.token.kind == "op" and self.token.text in _COMPARISONS:
             operator = self.advance().text
+            if self.token.kind == "op" and self.token.text in _COMPARISONS:
+                raise self.error("expected an expression")
             return UnaryTest(operator, self.additive())
         return UnaryTest(None, self.expression())
 
