@@ -286,30 +286,32 @@ class DecisionTable(_Frozen):
         """Every name a cell of this table may use."""
         return self._names or (self.input_names() | FLOW_NAMES | frozenset(self.variables))
 
-    def unknown_names(self, known: Iterable[str] = ()) -> list[tuple[str, str]]:
-        """``(where, name)`` for every name a cell reads that is neither an input, a variable the
-        table lists, a flow variable, ``known`` nor a built-in function: ``queue_a`` where
-        ``"queue_a"`` was meant."""
-        allowed = self.feel_names() | frozenset(known) | BUILTINS.keys() | {"cellInput"}
-        found: list[tuple[str, str]] = []
-        cells: list[tuple[str, str, bool]] = [
-            (clause.expression, f"input '{clause.title}': expression", False) for clause in self.inputs
-            if clause.expression]
-        cells += [(clause.default, f"output '{clause.name}': default", False) for clause in self.outputs
-                  if clause.default.strip()]
+    def unknown_names(self, known: Iterable[str] = ()) -> list[tuple[str, str, str]]:
+        """``(field, where, name)`` for every name the table reads that is known nowhere: an input
+        expression's must be a flow variable (:data:`FLOW_NAMES`), one the table lists in
+        ``variables`` or ``known``; a cell's may also be an input. ``queue_a`` where ``"queue_a"`` was
+        meant is one."""
+        outer = FLOW_NAMES | frozenset(self.variables) | frozenset(known) | BUILTINS.keys()
+        allowed = outer | self.input_names() | {"cellInput"}
+        found: list[tuple[str, str, str]] = []
+        cells: list[tuple[str, str, str, bool, frozenset[str]]] = [
+            (clause.expression, f"table.inputs.{index}.expression", f"input '{clause.title}'", False, outer)
+            for index, clause in enumerate(self.inputs) if clause.expression]
+        cells += [(clause.default, f"table.outputs.{index}.default", f"output '{clause.name}': default", False,
+                   allowed) for index, clause in enumerate(self.outputs) if clause.default.strip()]
         for rule in self.rules:
-            cells += [(entry, f"rule '{rule.id}', input '{clause.title}'", True)
+            cells += [(entry, "table.rules", f"rule '{rule.id}', input '{clause.title}'", True, allowed)
                       for entry, clause in zip(rule.input_entries, self.inputs, strict=True)]
-            cells += [(entry, f"rule '{rule.id}', output '{clause.name}'", False)
+            cells += [(entry, "table.rules", f"rule '{rule.id}', output '{clause.name}'", False, allowed)
                       for entry, clause in zip(rule.output_entries, self.outputs, strict=True)
                       if not literal_or_none(entry)[0]]
-        for text, where, tests in cells:
+        for text, field, where, tests, names in cells:
             try:
                 tree: feel_syntax.Node = feel_syntax.parse_unary_tests(text, allowed) if tests \
                     else feel_syntax.parse_expression(text, allowed)
             except FeelSyntaxError:
                 continue
-            found += [(where, name) for name in sorted(free_names(tree) - allowed)]
+            found += [(field, where, name) for name in sorted(free_names(tree) - names)]
         return found
 
     def _check_feel(self, text: str, where: str, names: frozenset[str], check_names: bool,
