@@ -594,7 +594,7 @@ class Graph:
         body = self._boxed(boxed.body, f"{where} body", prefix)
         names = [name for name, _ in boxed.parameters]
         types = [fs.TypeRef(t) if t else None for _, t in boxed.parameters]
-        frames = 48
+        frames = self._frames(boxed.body)
         coercions = [self._coerce_to(t, prefix) for _, t in boxed.parameters]
 
         def evaluate(scope: fi.Scope) -> FeelFunction:
@@ -609,6 +609,36 @@ class Graph:
             return fi.user_function(where, names, [None] * len(types), run, frames, scope)
 
         return evaluate
+
+    def _frames(self, boxed: Boxed | None) -> int:
+        """Roughly the Python frames one call of a function with this body takes (see limits)."""
+        if boxed is None:
+            return 4
+        if isinstance(boxed, LiteralBoxed):
+            try:
+                return 2 * compile_expression(boxed.text, self.names).tree_height() + 4 if boxed.text.strip() else 4
+            except FeelSyntaxError:
+                return 4
+        parts: list[Boxed | None] = []
+        if isinstance(boxed, ContextBoxed):
+            parts = [value for _, _, value in boxed.entries]
+        elif isinstance(boxed, InvocationBoxed):
+            parts = [value for _, value in boxed.bindings]
+        elif isinstance(boxed, ListBoxed):
+            parts = list(boxed.items)
+        elif isinstance(boxed, RelationBoxed):
+            parts = [cell for row in boxed.rows for cell in row]
+        elif isinstance(boxed, ConditionalBoxed):
+            parts = [boxed.condition, boxed.then, boxed.otherwise]
+        elif isinstance(boxed, FilterBoxed):
+            parts = [boxed.source, boxed.match]
+        elif isinstance(boxed, IteratorBoxed):
+            parts = [boxed.source, boxed.body]
+        elif isinstance(boxed, FunctionBoxed):
+            parts = [boxed.body]
+        elif isinstance(boxed, TableBoxed):
+            return 24
+        return 6 + max((self._frames(part) for part in parts), default=0)
 
     def _filter(self, boxed: FilterBoxed, where: str, prefix: str) -> Compiled:
         source = self._boxed(boxed.source, f"{where} in", prefix)
@@ -741,8 +771,11 @@ class Graph:
             run = _Run(self, to_feel(dict(inputs)), now)
             wanted = self._wanted(decisions)
             results: dict[str, Any] = {}
-            for node in wanted:
-                results[node.name] = run.value(node)
+            try:
+                for node in wanted:
+                    results[node.name] = run.value(node)
+            except RecursionError:  # a safety net: the frame budget (feel.limits.MAX_FRAMES) comes first
+                raise FeelLimitError("the evaluation nests too deeply") from None
             order = [self.nodes_by_id[key].name for key in run.order]
             return Evaluation(results, {self.nodes_by_id[key].name: value for key, value in run.decided.items()},
                               order, list(active.notes))

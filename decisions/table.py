@@ -686,7 +686,10 @@ def evaluate(table: DecisionTable, inputs: Mapping[str, Any], *, scope: feel_int
     overrides how an input column's value is read (a flow reads legacy Jinja input expressions).
     """
     with metered(budget or Budget()) as active:
-        return _evaluate(table, inputs, scope, read, active)
+        try:
+            return _evaluate(table, inputs, scope, read, active)
+        except RecursionError:  # a safety net: the frame budget (feel.limits.MAX_FRAMES) comes first
+            raise FeelLimitError("the evaluation nests too deeply") from None
 
 
 def _evaluate(table: DecisionTable, inputs: Mapping[str, Any], scope: feel_interpreter.Scope | None,

@@ -57,13 +57,19 @@ class Expression:
     tree: syntax.Node
     run: interpreter.Evaluator
 
+    def tree_height(self) -> int:
+        return syntax.tree_height(self.tree)
+
     def evaluate(self, context: Mapping[str, Any] | None = None, *, now: datetime | None = None,
                  budget: Budget | None = None) -> Any:
         """The value for ``context`` (Python values, converted with :func:`to_feel`). Errors
         FEEL turns into null give null (see ``budget.notes``); a limit raises :class:`FeelLimitError`."""
         scope = interpreter.Scope(to_feel(dict(context or {})))
         with metered(budget or Budget(now=now)):
-            return self.run(scope)
+            try:
+                return self.run(scope)
+            except RecursionError:  # a safety net: the frame budget (limits.MAX_FRAMES) comes first
+                raise FeelLimitError("the evaluation nests too deeply") from None
 
 
 @dataclass(frozen=True)
@@ -112,5 +118,20 @@ def compile_unary_tests(text: str, names: Iterable[str] = ()) -> Tests:
 
 
 def evaluate(text: str, context: Mapping[str, Any] | None = None, *, now: datetime | None = None) -> Any:
-    """Compile (cached) and evaluate an expression over ``context``."""
-    return compile_expression(text, (context or {}).keys()).evaluate(context, now=now)
+    """Compile (cached) and evaluate an expression over ``context``; the names of its entries, nested
+    ones too, are known (so ``Loan.Monthly Payment`` parses)."""
+    return compile_expression(text, context_names(context or {})).evaluate(context, now=now)
+
+
+def context_names(context: Mapping[str, Any], limit: int = 2000) -> set[str]:
+    """The keys of a context and of the contexts (and lists of contexts) inside it, up to ``limit``."""
+    names: set[str] = set()
+    stack: list[Any] = [context]
+    while stack and len(names) < limit:
+        value = stack.pop()
+        if isinstance(value, Mapping):
+            names.update(str(key) for key in value)
+            stack.extend(value.values())
+        elif isinstance(value, list | tuple):
+            stack.extend(value[:50])
+    return names

@@ -288,35 +288,8 @@ def conforms(value: Any, declared: s.TypeRef, scope: Scope | None = None) -> boo
 # --------------------------------------------------------------------------------------------- compiler
 
 
-def height(node: s.Node) -> int:
-    """The height of a tree: roughly the Python frames evaluating it takes."""
-    stack: list[tuple[Any, int]] = [(node, 1)]
-    tallest = 0
-    while stack:
-        current, depth = stack.pop()
-        tallest = max(tallest, depth)
-        for child in _children(current):
-            stack.append((child, depth + 1))
-    return tallest
-
-
-def _children(node: Any) -> list[Any]:
-    if isinstance(node, s.Iteration):
-        return [node.source] + ([node.until] if node.until is not None else [])
-    if not isinstance(node, s.Node):
-        return []
-    found: list[Any] = []
-    for slot in getattr(type(node), "__slots__", ()):
-        value = getattr(node, slot, None)
-        if isinstance(value, s.Node | s.Iteration):
-            found.append(value)
-        elif isinstance(value, list):
-            for item in value:
-                if isinstance(item, s.Node | s.Iteration):
-                    found.append(item)
-                elif isinstance(item, tuple):
-                    found.extend(part for part in item if isinstance(part, s.Node))
-    return found
+height = s.tree_height
+_children = s.children
 
 
 def compile_expression(node: s.Node) -> Evaluator:

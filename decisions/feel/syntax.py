@@ -24,6 +24,9 @@ from decisions.feel.values import NUMBERS
 
 MAX_SOURCE = 20_000
 MAX_NESTING = 48
+#: the height of a parsed tree (``1+1+…+1`` is not nested in the text but is as deep as it is long);
+#: evaluating recurses once per level, so this bounds the Python stack an evaluation uses
+MAX_HEIGHT = 96
 #: the longest run of words joined into one name
 MAX_NAME_WORDS = 12
 
@@ -387,6 +390,9 @@ class Parser:
     def finish(self, node: Node) -> Node:
         if self.token.kind != "end":
             raise self.error("unexpected text")
+        if tree_height(node) > MAX_HEIGHT:
+            raise FeelSyntaxError(f"{_quote(self.text)} is too deeply composed (more than {MAX_HEIGHT} levels "
+                                  "of operators and calls); split it, e.g. into context entries")
         return node
 
     # --------------------------------------------------------------------- entry points
@@ -909,6 +915,38 @@ class Parser:
 
 _TYPE_WORDS = frozenset({"date and time", "days and time duration", "years and months duration",
                          "dayTimeDuration", "yearMonthDuration"})
+
+
+def tree_height(node: Any) -> int:
+    """The height of a syntax tree, measured without recursion."""
+    tallest = 0
+    stack: list[tuple[Any, int]] = [(node, 1)]
+    while stack:
+        current, depth = stack.pop()
+        tallest = max(tallest, depth)
+        for child in children(current):
+            stack.append((child, depth + 1))
+    return tallest
+
+
+def children(node: Any) -> list[Any]:
+    """The sub-trees of a node (iterations included)."""
+    if isinstance(node, Iteration):
+        return [node.source] + ([node.until] if node.until is not None else [])
+    if not isinstance(node, Node):
+        return []
+    found: list[Any] = []
+    for slot in getattr(type(node), "__slots__", ()):
+        value = getattr(node, slot, None)
+        if isinstance(value, Node | Iteration):
+            found.append(value)
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, Node | Iteration):
+                    found.append(item)
+                elif isinstance(item, tuple):
+                    found.extend(part for part in item if isinstance(part, Node))
+    return found
 
 
 def parse_expression(text: str, names: Iterable[str] = ()) -> Node:
