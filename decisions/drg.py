@@ -543,7 +543,11 @@ class Graph:
             try:
                 result = evaluate_table(table, {}, scope=scope, budget=scope.budget)
             except DecisionTableError as error:
+                if scope.defines("@tables"):
+                    scope.lookup("@tables")[table.id] = error
                 return fi.null(scope, f"{where}: {error}")
+            if scope.defines("@tables"):
+                scope.lookup("@tables")[table.id] = result  # for the report: rules matched, policy
             value = result.value
             if table.hit_policy in SINGLE_HIT_POLICIES:
                 return shape(value)
@@ -778,7 +782,7 @@ class Graph:
                 raise FeelLimitError("the evaluation nests too deeply") from None
             order = [self.nodes_by_id[key].name for key in run.order]
             return Evaluation(results, {self.nodes_by_id[key].name: value for key, value in run.decided.items()},
-                              order, list(active.notes))
+                              order, list(active.notes), dict(run.tables))
 
     def invoke_service(self, name: str, inputs: Mapping[str, Any], *, now: datetime | None = None) -> Any:
         """Call a decision service by name with its inputs given by name."""
@@ -836,6 +840,8 @@ class Evaluation:
     decided: dict[str, Any]
     order: list[str]
     notes: list[str]
+    #: the decision tables evaluated, by decision id (hit policy, matched and selected rules)
+    tables: dict[str, Any] = field(default_factory=dict)
 
 
 class _Run:
@@ -850,9 +856,11 @@ class _Run:
         self.order: list[int] = []
         self.functions: dict[int, FeelFunction] = {}
         self.active: set[int] = set()
+        #: the last evaluation of each decision table, by table id (decision id)
+        self.tables: dict[str, Any] = {}
 
     def base_variables(self) -> dict[str, Any]:
-        return {"@types": self.graph.types, **self.variables}
+        return {"@types": self.graph.types, "@tables": self.tables, **self.variables}
 
     def value(self, node: _Node) -> Any:
         key = id(node)
@@ -874,6 +882,11 @@ class _Run:
         variables = self.base_variables()
         for required in node.information:
             value = self.value(required)
+            if isinstance(value, dict) and isinstance(required.element, Decision) \
+                    and isinstance(required.element.expression, TableBoxed):
+                # as Camunda does: a required table's outputs are also variables by their own names
+                for output_name, item in value.items():
+                    variables.setdefault(output_name, item)
             variables[required.element.name] = value
             qualifier = _qualifier(node.model, required.model)
             if qualifier:
@@ -938,3 +951,32 @@ def _names_of(definitions: Definitions) -> set[str]:
 
 def builtin_names() -> Sequence[str]:
     return sorted(BUILTINS)
+
+
+def boxed_texts(boxed: Boxed | None) -> list[str]:
+    """Every FEEL text inside a boxed expression (for reports and checks)."""
+    if boxed is None:
+        return []
+    if isinstance(boxed, LiteralBoxed):
+        return [boxed.text]
+    if isinstance(boxed, TableBoxed) and boxed.table is not None:
+        table = boxed.table
+        return [c.expression for c in table.inputs] + [e for r in table.rules for e in r.input_entries + r.output_entries]
+    if isinstance(boxed, InvocationBoxed):
+        return [boxed.callee] + [t for _, value in boxed.bindings for t in boxed_texts(value)]
+    parts: list[Boxed | None] = []
+    if isinstance(boxed, ContextBoxed):
+        parts = [value for _, _, value in boxed.entries]
+    elif isinstance(boxed, ListBoxed):
+        parts = list(boxed.items)
+    elif isinstance(boxed, RelationBoxed):
+        parts = [cell for row in boxed.rows for cell in row]
+    elif isinstance(boxed, ConditionalBoxed):
+        parts = [boxed.condition, boxed.then, boxed.otherwise]
+    elif isinstance(boxed, FilterBoxed):
+        parts = [boxed.source, boxed.match]
+    elif isinstance(boxed, IteratorBoxed):
+        parts = [boxed.source, boxed.body]
+    elif isinstance(boxed, FunctionBoxed):
+        parts = [boxed.body]
+    return [text for part in parts for text in boxed_texts(part)]
