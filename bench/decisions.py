@@ -61,7 +61,7 @@ def table_document(feel: bool) -> dict[str, Any]:
 
 
 def inputs(count: int) -> list[dict[str, Any]]:
-    chooser = random.Random(17)  # noqa: S311 - a fixed workload, not security
+    chooser = random.Random(17)
     return [{"amount": chooser.randrange(0, 12_000), "level": chooser.choice(LEVELS),
              "channel": chooser.choice(CHANNELS), "refunds": chooser.randrange(0, 6), "limit": 3}
             for _ in range(count)]

@@ -334,8 +334,7 @@ def analyse(table: DecisionTable) -> list[Finding]:
                for index in range(len(table.inputs))]
     columns = [_build_column(clause, [entry for entry in column_entries if entry is not None])
                for clause, column_entries in zip(table.inputs, entries, strict=True)]
-    membership: Membership = [[columns[c].membership(entries[c][r]) if entries[c][r] is not None
-                               else [None] * len(columns[c].atoms) for c in range(len(columns))]
+    membership: Membership = [[_membership(columns[c], entries[c][r]) for c in range(len(columns))]
                               for r in range(len(table.rules))]
     findings: list[Finding] = [
         Finding(kind="unanalysable",
@@ -356,6 +355,10 @@ def analyse(table: DecisionTable) -> list[Finding]:
         findings += _shadowed(table, columns, membership)
     findings += _gaps(table, columns, membership)
     return findings
+
+
+def _membership(column: _Column, tests: UnaryTests | None) -> list[bool | None]:
+    return column.membership(tests) if tests is not None else [None] * len(column.atoms)
 
 
 def _simple(entry: str) -> UnaryTests | None:

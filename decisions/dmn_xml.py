@@ -18,21 +18,20 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
-from typing import Any
 from pyexpat import ExpatError, ParserCreate
+from typing import Any
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from decisions import drg
 from decisions.feel import (
     Comparison,
     FeelSyntaxError,
     FeelValue,
     format_literal,
-    parse_literal,
     parse_unary_tests,
 )
-from decisions import drg
 from decisions.table import Aggregation, DecisionTable, HitPolicy
 
 DMN_NAMESPACES: dict[str, str] = {
@@ -291,7 +290,7 @@ class _Reader:
             return self.function(element, where, name)
         if tag == "relation":
             columns = [" ".join(column.get("name", "").split()) for column in element.findall(self.q("column"))]
-            rows = []
+            rows: list[list[drg.Boxed | None]] = []
             for row in element.findall(self.q("row")):
                 rows.append([self.boxed(cell, f"{where} relation", name) for cell in row
                              if self.local(cell) in _LOGIC])
@@ -431,7 +430,7 @@ def load_definitions(source: str | bytes, *, resolve_import: ImportResolver | No
     reader = _Reader(root, namespace, lenient)
     definitions = reader.definitions()
     for imported in definitions.imports:
-        if _depth > 8:  # noqa: PLR2004
+        if _depth > 8:
             raise DmnImportError("imports nest more than 8 documents deep")
         document = resolve_import(imported) if resolve_import is not None else None
         if document is None:

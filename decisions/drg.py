@@ -370,7 +370,7 @@ class Graph:
             while stack:
                 node, index = stack.pop()
                 if index == 0:
-                    if state.get(id(node)) == 2:  # noqa: PLR2004
+                    if state.get(id(node)) == 2:
                         continue
                     state[id(node)] = 1
                     path.append(node)
@@ -379,11 +379,11 @@ class Graph:
                     stack.append((node, index + 1))
                     following = requirements[index]
                     if state.get(id(following)) == 1:
-                        cycle = path[path.index(following):] + [following]
+                        cycle = [*path[path.index(following):], following]
                         names = " → ".join(f"'{n.name}'" for n in cycle)
                         raise DrgError(f"{following.element.describe()} requires itself through {names}; "
                                        "decisions must not require each other in a cycle")
-                    if state.get(id(following)) != 2:  # noqa: PLR2004
+                    if state.get(id(following)) != 2:
                         stack.append((following, 0))
                 else:
                     state[id(node)] = 2
@@ -393,7 +393,7 @@ class Graph:
 
     def _resolve_types(self) -> None:
         for model, prefix in [(self.definitions, ""), *self._prefixed_imports()]:
-            for name, item in model.item_definitions.items():
+            for name in model.item_definitions:
                 self.types.setdefault(prefix + name, FeelType("Any", prefix + name))
         for model, prefix in [(self.definitions, ""), *self._prefixed_imports()]:
             for name, item in model.item_definitions.items():
@@ -961,7 +961,8 @@ def boxed_texts(boxed: Boxed | None) -> list[str]:
         return [boxed.text]
     if isinstance(boxed, TableBoxed) and boxed.table is not None:
         table = boxed.table
-        return [c.expression for c in table.inputs] + [e for r in table.rules for e in r.input_entries + r.output_entries]
+        cells = [entry for rule in table.rules for entry in rule.input_entries + rule.output_entries]
+        return [clause.expression for clause in table.inputs] + cells
     if isinstance(boxed, InvocationBoxed):
         return [boxed.callee] + [t for _, value in boxed.bindings for t in boxed_texts(value)]
     parts: list[Boxed | None] = []

@@ -776,7 +776,7 @@ def _evaluate(table: DecisionTable, inputs: Mapping[str, Any], scope: feel_inter
 _FEEL_READY = frozenset({type(None), bool, str, Decimal, date, datetime, time, timedelta, list, dict})
 
 
-class _LazyFeel(dict):  # type: ignore[type-arg]
+class _LazyFeel(dict[str, Any]):
     """The inputs as FEEL variables, each converted when first read."""
 
     def __init__(self, raw: Mapping[str, Any]) -> None:
@@ -845,7 +845,7 @@ def _not_numbers(table: DecisionTable, value: Any) -> NoReturn:
 
 
 def format_value(value: Any) -> str:
-    from decisions.feel.values import literal_text  # noqa: PLC0415
+    from decisions.feel.values import literal_text
 
     return literal_text(value)
 

@@ -36,7 +36,6 @@ from decisions.feel.values import (
     feel_compare,
     feel_equal,
     in_range,
-    list_contains,
     type_name,
 )
 
@@ -68,7 +67,7 @@ class Scope:
             if value is not _MISSING:
                 return value
             scope = scope.parent
-        from decisions.feel.library import BUILTINS  # noqa: PLC0415 - the library calls back into here
+        from decisions.feel.library import BUILTINS
 
         function = BUILTINS.get(name)
         if function is not None:
@@ -85,7 +84,8 @@ class Scope:
         return False
 
 
-def null(scope: Scope, message: str) -> None:
+def null(scope: Scope, message: str) -> Any:
+    """Null, with the reason noted on the evaluation's budget (for the report)."""
     scope.budget.note(message)
     return None
 
@@ -263,12 +263,23 @@ for _kind in ("time", "date and time"):
     _PROPERTIES[(_kind, "second")] = _seconds
     _PROPERTIES[(_kind, "time offset")] = temporal.local_offset
     _PROPERTIES[(_kind, "timezone")] = temporal.zone_name
-_PROPERTIES[("years and months duration", "years")] = lambda v: Decimal(int(v.months / 12))
-_PROPERTIES[("years and months duration", "months")] = lambda v: Decimal(abs(v.months) % 12 * (1 if v.months >= 0 else -1))
-_PROPERTIES[("days and time duration", "days")] = lambda v: Decimal(int(temporal.duration_seconds(v) / 86400))
-_PROPERTIES[("days and time duration", "hours")] = lambda v: Decimal(int(temporal.duration_seconds(v) / 3600) % 24 if v >= timedelta(0) else -(int(-temporal.duration_seconds(v) / 3600) % 24))
-_PROPERTIES[("days and time duration", "minutes")] = lambda v: Decimal(int(temporal.duration_seconds(v) / 60) % 60 if v >= timedelta(0) else -(int(-temporal.duration_seconds(v) / 60) % 60))
-_PROPERTIES[("days and time duration", "seconds")] = lambda v: Decimal(int(temporal.duration_seconds(v)) % 60 if v >= timedelta(0) else -(int(-temporal.duration_seconds(v)) % 60))
+def _signed_part(months_or_seconds: int, unit: int, modulo: int | None) -> Decimal:
+    """A component of a duration, with the duration's sign: ``-PT25H`` has hours -1 and days -1."""
+    sign = -1 if months_or_seconds < 0 else 1
+    whole = abs(months_or_seconds) // unit
+    return Decimal(sign * (whole % modulo if modulo else whole))
+
+
+def _seconds_of(value: timedelta) -> int:
+    return int(temporal.duration_seconds(value))
+
+
+_PROPERTIES[("years and months duration", "years")] = lambda v: _signed_part(v.months, 12, None)
+_PROPERTIES[("years and months duration", "months")] = lambda v: _signed_part(v.months, 1, 12)
+_PROPERTIES[("days and time duration", "days")] = lambda v: _signed_part(_seconds_of(v), 86400, None)
+_PROPERTIES[("days and time duration", "hours")] = lambda v: _signed_part(_seconds_of(v), 3600, 24)
+_PROPERTIES[("days and time duration", "minutes")] = lambda v: _signed_part(_seconds_of(v), 60, 60)
+_PROPERTIES[("days and time duration", "seconds")] = lambda v: _signed_part(_seconds_of(v), 1, 60)
 _PROPERTIES[("range", "start")] = lambda v: None if v.start is UNBOUNDED else v.start
 _PROPERTIES[("range", "end")] = lambda v: None if v.end is UNBOUNDED else v.end
 _PROPERTIES[("range", "start included")] = lambda v: v.start_included
@@ -280,7 +291,7 @@ _PROPERTIES[("range", "end included")] = lambda v: v.end_included
 
 def conforms(value: Any, declared: s.TypeRef, scope: Scope | None = None) -> bool:
     """``value instance of declared``."""
-    from decisions.feel.types import instance_of  # noqa: PLC0415 - types builds on this module
+    from decisions.feel.types import instance_of
 
     return instance_of(value, declared, scope)
 
@@ -389,7 +400,7 @@ def _filter(node: s.Filter) -> Evaluator:
 
 
 def node_text(value: Any) -> str:
-    from decisions.feel.values import literal_text  # noqa: PLC0415
+    from decisions.feel.values import literal_text
 
     return literal_text(value)
 
@@ -650,9 +661,9 @@ def _quantified(node: s.Quantified) -> Evaluator:
             if level == len(sources):
                 budget.charge()
                 outcome = condition(current)
-                if outcome is (True if some else False):
+                if outcome is some:
                     return True  # decided
-                if outcome is not (False if some else True):
+                if outcome is not (not some):
                     unknown = True
                 return False
             name, items = sources[level]
@@ -660,10 +671,7 @@ def _quantified(node: s.Quantified) -> Evaluator:
             if values is None:
                 unknown = True
                 return False
-            for value in values:
-                if nest(level + 1, current.child({name: value})):
-                    return True
-            return False
+            return any(nest(level + 1, current.child({name: value})) for value in values)
 
         if nest(0, scope):
             return some
@@ -741,7 +749,7 @@ def _unary_test_value(node: s.UnaryTest) -> Evaluator:
             return FeelRange(UNBOUNDED, value, False, operator == "<=")
         if operator in (">", ">="):
             return FeelRange(value, UNBOUNDED, operator == ">=", False)
-        return FeelRange(value, value, True, True, operator)
+        return FeelRange(value, value, True, True, operator or "=")
 
     return evaluate
 
@@ -865,7 +873,8 @@ def _expression_test(node: s.Node) -> Test:
 
         def range_test(value: Any, scope: Scope) -> bool | None:
             if type(value) is Decimal:
-                return (low < value if not low_in else low <= value) and (value < high if not high_in else value <= high)
+                above = low <= value if low_in else low < value
+                return above and (value <= high if high_in else value < high)
             return None
         return range_test
 
@@ -939,12 +948,12 @@ def compile_unary_tests(node: s.UnaryTests) -> Test:
         for test in tests:
             outcome = test(value, scope)
             if outcome is True:
-                return False if negated else True
+                return not negated
             if outcome is None:
                 unknown = True
         if unknown:
             return None
-        return True if negated else False
+        return negated
 
     return evaluate
 

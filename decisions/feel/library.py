@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import (
     ROUND_CEILING,
     ROUND_DOWN,
@@ -33,8 +33,7 @@ from typing import Any
 
 import re2
 
-from decisions.feel import temporal
-from decisions.feel import limits
+from decisions.feel import limits, temporal
 from decisions.feel.limits import MAX_ITEMS, FeelLimitError, check_items, check_text
 from decisions.feel.values import (
     NUMBERS,
@@ -144,11 +143,11 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
 
 
 def _number(value: Any, what: str = "the argument") -> Decimal:
-    return _need(value, Decimal, what)  # type: ignore[no-any-return]
+    return _need(value, Decimal, what)
 
 
 def _string(value: Any, what: str = "the argument") -> str:
-    return _need(value, str, what)  # type: ignore[no-any-return]
+    return _need(value, str, what)
 
 
 def _integer(value: Any, what: str) -> int:
@@ -219,7 +218,7 @@ def _time(a: Any, minute: Any = None, second: Any = None, offset: Any = None) ->
         if isinstance(a, time):
             return a
         if isinstance(a, date):
-            return time(0, 0, 0, tzinfo=timezone.utc)
+            return time(0, 0, 0, tzinfo=UTC)
         raise FeelError(f"time() needs a string, time or date and time, not a {type_name(a)}")
     hour, minute_number = _integer(a, "hour"), _integer(minute, "minute")
     seconds = _number(second, "second")
@@ -256,8 +255,8 @@ def _to_number(text: Any, grouping: Any = None, decimal_separator: Any = None) -
     return number
 
 
-def _NUMBER_TEXT(text: str) -> bool:  # noqa: N802 - reads like the regex it replaces
-    import re  # noqa: PLC0415
+def _NUMBER_TEXT(text: str) -> bool:
+    import re
 
     return re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", text) is not None
 
@@ -577,7 +576,7 @@ def _min(items: Any) -> Any:
     values = _comparable(items, "min")
     best = values[0]
     for value in values[1:]:
-        if feel_compare(value, best) == -1:  # noqa: PLR2004
+        if feel_compare(value, best) == -1:
             best = value
     return best
 
@@ -636,7 +635,7 @@ def _median(items: Any) -> Decimal | None:
 @builtin("stddev", _Signature(["list"], 1, variadic=True))
 def _stddev(items: Any) -> Decimal:
     values = _numbers(items, "stddev")
-    if len(values) < 2:  # noqa: PLR2004
+    if len(values) < 2:
         raise FeelError("stddev() needs at least two numbers")
     mean = NUMBERS.divide(_sum(values), Decimal(len(values)))
     squares = ZERO
@@ -807,9 +806,9 @@ def _flatten(items: Any) -> list[Any]:
 def _list_replace(items: Any, position: Any, new_item: Any) -> list[Any]:
     values = list(_items(items))
     if isinstance(position, FeelFunction):
-        if position.params is not None and len(position.params) != 2:  # noqa: PLR2004
+        if position.params is not None and len(position.params) != 2:
             raise FeelError("list replace(): match must be a function of (item, newItem)")
-        from decisions.feel.interpreter import Scope, invoke  # noqa: PLC0415
+        from decisions.feel.interpreter import Scope, invoke
 
         scope = Scope({})
         current_budget().charge(len(values))
@@ -839,7 +838,7 @@ def _sort(items: Any, precedes: Any = None) -> list[Any]:
             return order
         return sorted(values, key=cmp_to_key(natural))
     function = _need(precedes, FeelFunction, "precedes")
-    from decisions.feel.interpreter import Scope, invoke  # noqa: PLC0415
+    from decisions.feel.interpreter import Scope, invoke
 
     scope = Scope({})
 
@@ -859,7 +858,7 @@ def _sort(items: Any, precedes: Any = None) -> list[Any]:
 
 def _scale(value: Any) -> int:
     scale = _integer(value, "scale")
-    if not -6111 <= scale <= 6176:  # noqa: PLR2004 - decimal128's scale range
+    if not -6111 <= scale <= 6176:
         raise FeelError(f"scale {scale} is outside -6111..6176")
     return scale
 
@@ -981,7 +980,7 @@ def _is(first: Any = None, second: Any = None) -> bool:
 
 
 def _date_of(value: Any) -> date:
-    return _need(value, date, "date")  # type: ignore[no-any-return]
+    return _need(value, date, "date")
 
 
 @builtin("day of year", ["date"])
@@ -1013,7 +1012,7 @@ def _now() -> datetime:
     fixed = current_budget().now
     if isinstance(fixed, datetime):
         return fixed
-    return datetime.now(timezone.utc)  # outside workflows only: workflows fix ``now`` on the budget
+    return datetime.now(UTC)  # outside workflows only: workflows fix ``now`` on the budget
 
 
 @builtin("now", [])
@@ -1068,7 +1067,7 @@ def _point_or_range(name: str, point_point: Callable[[Any, Any], bool] | None,
             a, b = named[sig.names[0]], named[sig.names[1]]
             kinds = (sig.names[0].startswith("range"), sig.names[1].startswith("range"))
         else:
-            if args is None or len(args) != 2:  # noqa: PLR2004
+            if args is None or len(args) != 2:
                 raise FeelError(f"{name}() takes 2 arguments")
             a, b = args
             kinds = (isinstance(a, FeelRange), isinstance(b, FeelRange))
@@ -1189,8 +1188,8 @@ _point_or_range("coincides", lambda p, q: _cmp(p, q) == 0, None, None,
 
 @builtin("range", ["from"])
 def _range_from(text: Any) -> FeelRange:
-    from decisions.feel import syntax  # noqa: PLC0415
-    from decisions.feel.interpreter import Scope, compile_expression  # noqa: PLC0415
+    from decisions.feel import syntax
+    from decisions.feel.interpreter import Scope, compile_expression
 
     source = _string(text, "from").strip()
     try:
@@ -1209,7 +1208,7 @@ def _range_from(text: Any) -> FeelRange:
 
 
 def _literal_end(node: Any) -> bool:
-    from decisions.feel import syntax  # noqa: PLC0415
+    from decisions.feel import syntax
 
     if isinstance(node, syntax.Literal | syntax.TemporalLiteral):
         return True
@@ -1264,7 +1263,7 @@ def _context_put_call(args: list[Any] | None, named: dict[str, Any] | None) -> A
         if set(named) == {"context", "keys", "value"}:
             return _context_put(named["context"], _need(named["keys"], list, "keys"), named["value"])
         raise FeelError(f"context put() has no parameters named {', '.join(sorted(named))}")
-    if args is None or len(args) != 3:  # noqa: PLR2004
+    if args is None or len(args) != 3:
         raise FeelError("context put() takes 3 arguments")
     return _context_put(*args)
 

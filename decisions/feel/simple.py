@@ -46,7 +46,6 @@ ComparisonOperator = Literal["=", "!=", "<", "<=", ">", ">="]
 
 from decisions.feel.syntax import FeelSyntaxError  # noqa: E402 - one error type for every FEEL parse
 
-
 _KIND_OF_TYPE: dict[type, ValueKind] = {
     bool: "boolean", int: "number", Decimal: "number", float: "number", str: "string", date: "date"}
 

@@ -42,7 +42,8 @@ _TOKEN = re.compile(
       | (?P<string>"(?:[^"\\]|\\.)*")
       | (?P<number>(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?)
       | (?P<backquoted>`[^`]*`)
-      | (?P<name>(?:[^\W\d]|[\U00010000-\U000EFFFF])(?:\w|[\U00010000-\U000EFFFF]|\u00B7|[\u0300-\u036F]|[\u203F-\u2040])*)
+      | (?P<name>(?:[^\W\d]|[\U00010000-\U000EFFFF])
+                 (?:\w|[\U00010000-\U000EFFFF]|\u00B7|[\u0300-\u036F]|[\u203F-\u2040])*)
       | (?P<op>\.\.|\*\*|<=|>=|!=|->|[-+*/<>=!(){}\[\],.:?@'])
     """,
     re.VERBOSE,
@@ -643,7 +644,7 @@ class Parser:
                 return TypeRef(normalise_name(token.text[1:-1]))
             if token.kind != "name":
                 raise self.error("expected a type name")
-            end, words = self.longest_name(self.index, types=True)
+            _, words = self.longest_name(self.index, types=True)
             name = normalise_name(self.text[token.start:self.tokens[self.index + words - 1].end])
             self.index += words
             while self.at(".") and self.peek().kind == "name":  # a qualified type: import.Type
@@ -693,8 +694,8 @@ class Parser:
             if self.at(".") and self.peek().kind in ("name", "backquoted", "string"):
                 self.advance()
                 node = Path(node, self.member_name())
-            elif self.at("[") and not (self.range_end and self.peek().kind == "end"
-                                       or self.range_end and self.peek().text in _CLOSING):
+            elif self.at("[") and not ((self.range_end and self.peek().kind == "end")
+                                       or (self.range_end and self.peek().text in _CLOSING)):
                 self.enter()
                 self.advance()
                 saved = set(self.names)
@@ -719,7 +720,7 @@ class Parser:
         if token.kind == "string":
             self.advance()
             return unescape(token.text)
-        end, words = self.longest_name(self.index)
+        _, words = self.longest_name(self.index)
         name = normalise_name(self.text[token.start:self.tokens[self.index + words - 1].end])
         self.index += words
         return name

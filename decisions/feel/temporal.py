@@ -11,7 +11,7 @@ is ``PT23H`` (the clocks went forward).
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from decimal import ROUND_DOWN, ROUND_FLOOR, Decimal
 from functools import lru_cache
 from typing import Any
@@ -23,7 +23,7 @@ _DATE = re.compile(r"(-?)([1-9]\d{4,8}|\d{4})-(\d\d)-(\d\d)")
 _TIME = re.compile(r"(\d\d):(\d\d):(\d\d)(?:\.(\d+))?(?:(Z)|([+-])(\d\d):(\d\d)|@([A-Za-z][A-Za-z0-9_+\-/]*))?")
 _DURATION = re.compile(
     r"(-)?P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)D)?(?:T(?=\d|\.\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d*)?|\.\d+)S)?)?")
-_UTC = timezone.utc
+_UTC = UTC
 _EPOCH = datetime(1970, 1, 1)
 MAX_OFFSET = timedelta(hours=18)
 

@@ -153,9 +153,7 @@ def is_instance(value: Any, kind: FeelType, check_allowed: bool = False) -> bool
             for wanted, have in zip(kind.parameters, declared or [None] * len(kind.parameters), strict=False):
                 if have is not None and wanted.name != "Any" and resolve(have).name not in (wanted.name, "Any"):
                     return False
-    if check_allowed and kind.allowed is not None and kind.allowed(value) is not True:
-        return False
-    return True
+    return not (check_allowed and kind.allowed is not None and kind.allowed(value) is not True)
 
 
 def instance_of(value: Any, ref: s.TypeRef, scope: Scope | None = None) -> bool:
@@ -175,7 +173,7 @@ _NOT_CONFORMING = object()
 
 def coerce(value: Any, kind: FeelType | None) -> Any:
     """A value bound to a variable of type ``kind`` (DMN's conversions); null when it does not conform."""
-    if kind is None or value is None or kind.name == "Any" and kind.allowed is None:
+    if kind is None or value is None or (kind.name == "Any" and kind.allowed is None):
         return value
     if kind.name != "list" and isinstance(value, list) and len(value) == 1:
         value = value[0]

@@ -202,7 +202,7 @@ def to_text(value: Any) -> str:
 
 
 def literal_text(value: Any, top: bool = False) -> str:
-    from decisions.feel import temporal  # noqa: PLC0415 - temporal imports this module
+    from decisions.feel import temporal
 
     if value is None:
         return "null"

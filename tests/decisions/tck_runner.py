@@ -2,8 +2,9 @@
 Tideflow's DMN engine, and score it per compliance level and per feature (the TCK's labels).
 
 A *test* is one ``<testCase>`` of a TCK test file; it passes when every ``<resultNode>`` of it
-gives the expected value (numbers within 0.00000001, as the TCK's own runners compare, dates and times equal with the same zone,
-lists item by item, contexts entry by entry; ``errorResult="true"`` expects null). Which tests are
+gives the expected value (numbers within 0.00000001, as the TCK's own runners compare; dates and
+times equal with the same zone; lists item by item, contexts entry by entry; ``errorResult="true"``
+expects null). Which tests are
 in scope, and why the others are not, is ``tests/decisions/tck/scope.toml``.
 
 ``python -m tests.decisions.tck_runner`` prints the figures (for docs/decisions.md) and every
@@ -19,7 +20,8 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time as time_of_day, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as time_of_day
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -273,7 +275,7 @@ def _show(value: Any) -> str:
         return f"{value[0]} {value[1]!r} (not representable)"
     try:
         return literal_text(value)
-    except Exception:  # noqa: BLE001 - a report line, never fatal
+    except Exception:
         return repr(value)
 
 

@@ -96,7 +96,7 @@ def test_choosing_a_decision() -> None:
                        match=r"several decision tables \('refund_routing', 'refund_risk_score'\)"):
         load_decision_table(REFUND_ROUTING)
     with pytest.raises(DmnImportError, match=r"<decision id='refund_summary' name='路由摘要'> \(holds "
-                                             "<literalExpression>\) is not a decision table"):
+                                             r"<literalExpression>\) is not a decision table"):
         load_decision_table(REFUND_ROUTING, "refund_summary")
     with pytest.raises(DmnImportError, match="no <decision id='nope'>"):
         load_decision_table(REFUND_ROUTING, "nope")

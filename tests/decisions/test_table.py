@@ -11,12 +11,12 @@ from pydantic import ValidationError
 
 from decisions.table import (
     DecisionInputError,
-    json_value,
     DecisionTable,
     DecisionTableError,
     HitPolicy,
     HitPolicyViolation,
     evaluate,
+    json_value,
     resolve_path,
 )
 
