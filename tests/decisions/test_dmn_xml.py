@@ -153,6 +153,7 @@ def small_document(namespace: str, table: str = "", decision: str = "") -> str:
 
 @pytest.mark.parametrize("namespace", [
     "http://www.omg.org/spec/DMN/20151101/dmn.xsd",
+    "http://www.omg.org/spec/DMN/20151101/dmn11.xsd",
     "http://www.omg.org/spec/DMN/20180521/MODEL/",
     "https://www.omg.org/spec/DMN/20191111/MODEL/",
     "http://www.omg.org/spec/DMN/20191111/MODEL/",
