@@ -626,11 +626,14 @@ class _CompiledTable:
     defaults: list[feel_interpreter.Evaluator | None]
     output_types: list[FeelType | None]
     uses_scope: bool
+    #: the lists compiled (a model_copy(update=…) makes new ones, so a stale compilation is never used)
+    source: tuple[Any, ...] = ()
 
 
 def _compile(table: DecisionTable) -> _CompiledTable:
     compiled = table._compiled
-    if compiled is not None:
+    source = (table.inputs, table.outputs, table.rules, table.variables)
+    if compiled is not None and all(a is b for a, b in zip(compiled.source, source, strict=True)):
         return compiled
     names = table.feel_names()
     uses_scope = False
@@ -660,7 +663,7 @@ def _compile(table: DecisionTable) -> _CompiledTable:
                 for clause in table.outputs]
     output_types = [resolve(clause.type_ref) if clause.type_ref and type_kind(clause.type_ref) is not None
                     and type_kind(clause.type_ref) != "number" else None for clause in table.outputs]
-    compiled = _CompiledTable(inputs, by_path, rules, defaults, output_types, uses_scope or any(defaults))
+    compiled = _CompiledTable(inputs, by_path, rules, defaults, output_types, uses_scope or any(defaults), source)
     object.__setattr__(table, "_compiled", compiled)
     return compiled
 
