@@ -22,7 +22,7 @@ definitions, relations, lists and DMN 1.4's conditional, filter and iterators (`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -32,7 +32,6 @@ from pydantic import ValidationError
 from decisions.feel import FeelSyntaxError, compile_expression, compile_unary_tests
 from decisions.feel import interpreter as fi
 from decisions.feel import syntax as fs
-from decisions.feel.library import BUILTINS
 from decisions.feel.limits import Budget, FeelLimitError, metered
 from decisions.feel.types import ANY, FeelType, coerce, resolve
 from decisions.feel.values import FeelError, FeelFunction, to_feel
@@ -934,23 +933,6 @@ def _set_qualified(variables: dict[str, Any], qualifier: str, name: str, value: 
         current = {}
         variables[qualifier] = current
     current[name] = value
-
-
-def known_names(definitions: Definitions) -> set[str]:
-    """Every name a FEEL text of the model may use (used to parse names with spaces)."""
-    return Graph.__new__(Graph)._all_names_of(definitions) if False else _names_of(definitions)
-
-
-def _names_of(definitions: Definitions) -> set[str]:
-    graph = object.__new__(Graph)
-    graph.definitions = definitions
-    graph.nodes = {}
-    graph._register(definitions, "")
-    return graph._all_names() | set(BUILTINS)
-
-
-def builtin_names() -> Sequence[str]:
-    return sorted(BUILTINS)
 
 
 def boxed_texts(boxed: Boxed | None) -> list[str]:

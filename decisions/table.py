@@ -652,7 +652,7 @@ def _compile(table: DecisionTable) -> _CompiledTable:
             compiled_tests = compile_unary_tests(entry, names | set(variables))
             used = [name for name in variables if name in free_names(compiled_tests.tree)]
             tests.append(_binding(compiled_tests.run, used) if used else compiled_tests.run)
-            uses_scope = uses_scope or bool(free_names(compiled_tests.tree)) or _uses_input_names(compiled_tests.tree)
+            uses_scope = uses_scope or bool(free_names(compiled_tests.tree))
         outputs = []
         for entry in rule.output_entries:
             expression = compile_expression(entry.strip() or "null", names)
@@ -666,10 +666,6 @@ def _compile(table: DecisionTable) -> _CompiledTable:
     compiled = _CompiledTable(inputs, by_path, rules, defaults, output_types, uses_scope or any(defaults), source)
     object.__setattr__(table, "_compiled", compiled)
     return compiled
-
-
-def _uses_input_names(tree: feel_syntax.Node) -> bool:
-    return False
 
 
 def _binding(test: feel_interpreter.Test, names: list[str]) -> feel_interpreter.Test:
