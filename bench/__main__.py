@@ -1,6 +1,6 @@
 """``python -m bench [NAME ...] [--markdown]``: run the benchmarks and print a table of numbers.
 
-Names: compile, interpreter, latency, broadcast, settlement (default: all, in that order). Sizes scale with
+Names: compile, interpreter, latency, broadcast, settlement, decisions (default: all, in that order). Sizes scale with
 ``BENCH_SCALE`` (default 1; 10 runs the 100,000-customer broadcast of the target) and can be set one
 by one: ``BENCH_JOURNEYS`` (100 per batch), ``BENCH_ROUNDS`` (3), ``BENCH_EVENTS`` (200),
 ``BENCH_CUSTOMERS`` (10,000), ``BENCH_COMPILE_RUNS`` (20), ``BENCH_SETTLE_ORDERS`` (200,000; the
@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import TextIO
 
-from bench import broadcast, compile_time, interpreter, latency, settlement
+from bench import broadcast, compile_time, decisions, interpreter, latency, settlement
 from bench.common import Report, Row, Stack, env_int, scale, table
 
 log = logging.getLogger("bench")
@@ -34,6 +34,7 @@ BENCHMARKS: dict[str, Runner] = {
     "latency": latency.run,
     "broadcast": broadcast.run,
     "settlement": settlement.run,
+    "decisions": decisions.run,
 }
 #: the benchmarks that need the Temporal dev server
 NEEDS_SERVER = frozenset({"interpreter", "latency", "broadcast"})

@@ -46,6 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from decisions.feel import (
     Comparison,
+    FeelSyntaxError,
     FeelValue,
     NullTest,
     Range,
@@ -329,16 +330,24 @@ class _Search:
 
 def analyse(table: DecisionTable) -> list[Finding]:
     """Overlaps (UNIQUE, ANY), gaps (all policies), unreachable rules; see the module docstring."""
-    entries = [[parse_unary_tests(rule.input_entries[index]) for rule in table.rules]
+    entries = [[_simple(rule.input_entries[index]) for rule in table.rules]
                for index in range(len(table.inputs))]
-    columns = [_build_column(clause, column_entries) for clause, column_entries in zip(table.inputs, entries,
-                                                                                       strict=True)]
-    membership: Membership = [[columns[c].membership(entries[c][r]) for c in range(len(columns))]
+    columns = [_build_column(clause, [entry for entry in column_entries if entry is not None])
+               for clause, column_entries in zip(table.inputs, entries, strict=True)]
+    membership: Membership = [[_membership(columns[c], entries[c][r]) for c in range(len(columns))]
                               for r in range(len(table.rules))]
     findings: list[Finding] = [
         Finding(kind="unanalysable",
                 message=f"input '{column.title}' is not analysed: {column.unanalysable_reason}")
         for column in columns if column.unanalysable_reason]
+    for clause, column_entries in zip(table.inputs, entries, strict=True):
+        opaque = [rule.input_entries[table.inputs.index(clause)] for rule, entry in
+                  zip(table.rules, column_entries, strict=True) if entry is None]
+        if opaque:
+            findings.append(Finding(
+                kind="unanalysable",
+                message=f"input '{clause.title}': {len(opaque)} cell(s) such as '{opaque[0]}' read variables or "
+                        "compute, so they are not analysed (overlaps involving them are only possible ones)"))
     findings += _empty_rules(table, columns, membership)
     if table.hit_policy in (HitPolicy.UNIQUE, HitPolicy.ANY):
         findings += _overlaps(table, columns, membership)
@@ -346,6 +355,18 @@ def analyse(table: DecisionTable) -> list[Finding]:
         findings += _shadowed(table, columns, membership)
     findings += _gaps(table, columns, membership)
     return findings
+
+
+def _membership(column: _Column, tests: UnaryTests | None) -> list[bool | None]:
+    return column.membership(tests) if tests is not None else [None] * len(column.atoms)
+
+
+def _simple(entry: str) -> UnaryTests | None:
+    """The entry in the analysable literal subset, or None when it uses more of FEEL."""
+    try:
+        return parse_unary_tests(entry)
+    except FeelSyntaxError:
+        return None
 
 
 def _example(columns: Sequence[_Column], region: Sequence[Sequence[int]]) -> dict[str, str]:

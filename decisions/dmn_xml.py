@@ -19,22 +19,24 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from pyexpat import ExpatError, ParserCreate
+from typing import Any
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from decisions import drg
 from decisions.feel import (
     Comparison,
     FeelSyntaxError,
     FeelValue,
     format_literal,
-    parse_literal,
     parse_unary_tests,
 )
 from decisions.table import Aggregation, DecisionTable, HitPolicy
 
 DMN_NAMESPACES: dict[str, str] = {
     "http://www.omg.org/spec/DMN/20151101/dmn.xsd": "1.1",
+    "http://www.omg.org/spec/DMN/20151101/dmn11.xsd": "1.1",
     "http://www.omg.org/spec/DMN/20151101/MODEL/": "1.1",
     "http://www.omg.org/spec/DMN/20180521/MODEL/": "1.2",
     "https://www.omg.org/spec/DMN/20191111/MODEL/": "1.3",
@@ -42,6 +44,8 @@ DMN_NAMESPACES: dict[str, str] = {
     "https://www.omg.org/spec/DMN/20230324/MODEL/": "1.5",
 }
 DMN13_NAMESPACE = "https://www.omg.org/spec/DMN/20191111/MODEL/"
+DMNDI13_NAMESPACE = "https://www.omg.org/spec/DMN/20191111/DMNDI/"
+DC_NAMESPACE = "http://www.omg.org/spec/DMN/20180521/DC/"
 MAX_DOCUMENT_BYTES = 5_000_000
 
 _Qualify = Callable[[str], str]
@@ -53,42 +57,6 @@ class DmnImportError(ValueError):
 
 
 # --------------------------------------------------------------------------------------------- import
-
-
-def load_decision_tables(source: str | bytes) -> list[DecisionTable]:
-    """Every decision table in a DMN document, in document order."""
-    root, namespace = _parse(source)
-    tables: list[DecisionTable] = []
-    others: list[str] = []
-    for decision in root.findall(f"{{{namespace}}}decision"):
-        table = decision.find(f"{{{namespace}}}decisionTable")
-        if table is None:
-            others.append(_decision_summary(decision))
-            continue
-        tables.append(_decision_table(decision, table, namespace))
-    if not tables:
-        found = f" (decisions found: {', '.join(others)})" if others else ""
-        raise DmnImportError(f"the document has no <decision> with a <decisionTable>{found}")
-    return tables
-
-
-def load_decision_table(source: str | bytes, decision_id: str | None = None) -> DecisionTable:
-    """One decision table: the one with ``decision_id``, or the only one in the document."""
-    if decision_id is not None:
-        root, namespace = _parse(source)
-        for decision in root.findall(f"{{{namespace}}}decision"):
-            if decision.get("id") == decision_id:
-                table = decision.find(f"{{{namespace}}}decisionTable")
-                if table is None:
-                    raise DmnImportError(f"{_decision_summary(decision)} is not a decision table")
-                return _decision_table(decision, table, namespace)
-        ids = ", ".join(repr(d.get("id")) for d in root.findall(f"{{{namespace}}}decision"))
-        raise DmnImportError(f"no <decision id='{decision_id}'> in the document (decisions: {ids or 'none'})")
-    tables = load_decision_tables(source)
-    if len(tables) > 1:
-        raise DmnImportError("the document has several decision tables "
-                             f"({', '.join(repr(t.id) for t in tables)}); say which decision_id to load")
-    return tables[0]
 
 
 def _parse(source: str | bytes) -> tuple[ET.Element, str]:
@@ -120,101 +88,407 @@ def _refuse_dtd(source: str | bytes) -> None:
         raise DmnImportError(f"not well-formed XML: {error}") from None
 
 
-def _decision_summary(decision: ET.Element) -> str:
-    body = next((child.tag.rpartition("}")[2] for child in decision
-                 if child.tag.rpartition("}")[2] not in _NOT_LOGIC), "nothing")
-    return f"<decision id='{decision.get('id')}'> (holds <{body}>)"
-
-
 _NOT_LOGIC = frozenset({"description", "extensionElements", "question", "allowedAnswers", "variable",
                         "informationRequirement", "knowledgeRequirement", "authorityRequirement",
                         "supportedObjective", "impactedPerformanceIndicator", "decisionMaker",
                         "decisionOwner", "usingProcess", "usingTask"})
+_LOGIC = frozenset({"literalExpression", "decisionTable", "context", "invocation", "functionDefinition",
+                    "relation", "list", "conditional", "filter", "for", "some", "every"})
+
+ImportResolver = Callable[[drg.Import], "str | bytes | None"]
 
 
-def _decision_table(decision: ET.Element, table: ET.Element, ns: str) -> DecisionTable:
-    decision_id = decision.get("id") or ""
-    where = f"<decision id='{decision_id}'>"
+class _Reader:
+    """Reads one document into :class:`~decisions.drg.Definitions`."""
 
-    def q(tag: str) -> str:
-        return f"{{{ns}}}{tag}"
+    def __init__(self, root: ET.Element, namespace: str, lenient: bool) -> None:
+        self.root = root
+        self.ns = namespace
+        self.lenient = lenient
+        self.names: set[str] = set()
 
-    hit_policy = table.get("hitPolicy", "UNIQUE").strip().upper()
-    if hit_policy not in HitPolicy.__members__.values():
-        raise DmnImportError(f"{where} <decisionTable>: hitPolicy '{hit_policy}' is not one of "
-                             f"{', '.join(HitPolicy)}")
-    aggregation = table.get("aggregation")
-    if aggregation is not None and aggregation.strip().upper() not in Aggregation.__members__:
-        raise DmnImportError(f"{where} <decisionTable>: aggregation '{aggregation}' is not one of "
-                             f"{', '.join(Aggregation)}")
+    def q(self, tag: str) -> str:
+        return f"{{{self.ns}}}{tag}"
 
-    inputs = []
-    for number, element in enumerate(table.findall(q("input")), start=1):
-        input_id = element.get("id") or f"Input_{number}"
-        expression = element.find(q("inputExpression"))
-        if expression is None:
-            raise DmnImportError(f"{where} <input id='{input_id}'> has no <inputExpression>")
-        _require_feel(expression, f"{where} <input id='{input_id}'> <inputExpression>")
-        text = _text(expression, q)
-        if not text.strip():
-            raise DmnImportError(f"{where} <input id='{input_id}'> <inputExpression> has no <text>")
-        inputs.append({
-            "id": input_id, "label": element.get("label", ""), "expression": text,
-            "type_ref": expression.get("typeRef", ""),
-            "allowed_values": _value_list(element.find(q("inputValues")), q,
-                                          f"{where} <input id='{input_id}'> <inputValues>"),
-        })
+    def local(self, element: ET.Element) -> str:
+        return element.tag.rpartition("}")[2]
 
-    outputs = []
-    for number, element in enumerate(table.findall(q("output")), start=1):
-        output_id = element.get("id") or f"Output_{number}"
-        outputs.append({
-            "id": output_id, "label": element.get("label", ""), "type_ref": element.get("typeRef", ""),
-            "name": element.get("name") or element.get("label") or output_id,
-            "allowed_values": _value_list(element.find(q("outputValues")), q,
-                                          f"{where} <output id='{output_id}'> <outputValues>"),
-        })
-    if not outputs:
-        raise DmnImportError(f"{where} <decisionTable> has no <output>")
+    def text(self, element: ET.Element | None) -> str:
+        if element is None:
+            return ""
+        found = element.find(self.q("text"))
+        return (found.text or "") if found is not None else ""
 
-    rules = []
-    for number, element in enumerate(table.findall(q("rule")), start=1):
-        rule_id = element.get("id") or f"Rule_{number}"
-        input_entries = []
-        for column, entry in enumerate(element.findall(q("inputEntry"))):
-            _require_feel(entry, f"{where} <rule id='{rule_id}'> <inputEntry id='{entry.get('id')}'>")
-            text = _text(entry, q)
-            try:
-                parse_unary_tests(text)
-            except FeelSyntaxError as error:
-                title = (inputs[column]["label"] or inputs[column]["expression"]
-                         if column < len(inputs) else "?")
-                raise DmnImportError(f"{where} <rule id='{rule_id}'> <inputEntry id='{entry.get('id')}'> "
-                                     f"(input '{title}'): {error}") from None
-            input_entries.append(text)
-        output_entries = []
-        for entry in element.findall(q("outputEntry")):
-            _require_feel(entry, f"{where} <rule id='{rule_id}'> <outputEntry id='{entry.get('id')}'>")
-            text = _text(entry, q)
-            try:
-                parse_literal(text)
-            except FeelSyntaxError as error:
-                raise DmnImportError(f"{where} <rule id='{rule_id}'> <outputEntry id='{entry.get('id')}'>: "
-                                     f"{error}") from None
-            output_entries.append(text)
-        description = element.find(q("description"))
-        rules.append({"id": rule_id, "input_entries": input_entries, "output_entries": output_entries,
-                      "description": (description.text or "").strip() if description is not None else ""})
+    def type_ref(self, element: ET.Element | None) -> str:
+        """A typeRef: an attribute (DMN 1.2+, and 1.1's QName form) or 1.1's <typeRef> child."""
+        if element is None:
+            return ""
+        value = element.get("typeRef")
+        if value is None:
+            child = element.find(self.q("typeRef"))
+            value = child.text if child is not None else ""
+        value = (value or "").strip()
+        if ":" in value and not value.startswith("{"):
+            prefix, _, rest = value.partition(":")
+            if prefix.lower() in ("feel", "dmn", "xsd") or prefix in _KNOWN_PREFIXES:
+                return rest
+        return value
 
+    def variable_type(self, element: ET.Element) -> str:
+        return self.type_ref(element.find(self.q("variable"))) or element.get("typeRef", "")
+
+    def href(self, element: ET.Element) -> str:
+        return element.get("href", "")
+
+    # ----------------------------------------------------------------- definitions
+
+    def definitions(self) -> drg.Definitions:
+        root = self.root
+        definitions = drg.Definitions(name=root.get("name", ""), namespace=root.get("namespace", ""),
+                                      version=_BY_SCHEMELESS[self.ns.split("://", 1)[-1]], id=root.get("id", ""))
+        for element in root:
+            tag = self.local(element)
+            if tag == "itemDefinition":
+                item = self.item_definition(element)
+                definitions.item_definitions[item.name] = item
+            elif tag == "import":
+                definitions.imports.append(drg.Import(element.get("name", ""), element.get("namespace", ""),
+                                                      element.get("locationURI", "")))
+        self.names = self.collect_names(root)
+        for element in root:
+            tag = self.local(element)
+            built: drg.Element | None = None
+            if tag == "inputData":
+                built = drg.InputData(self.element_id(element), element.get("name", ""), self.variable_type(element))
+            elif tag == "decision":
+                built = self.decision(element)
+            elif tag == "businessKnowledgeModel":
+                built = self.bkm(element)
+            elif tag == "decisionService":
+                built = self.decision_service(element)
+            if built is not None:
+                if built.id in definitions.elements:
+                    raise DmnImportError(f"{built.describe()}: the id '{built.id}' is used twice")
+                definitions.elements[built.id] = built
+        return definitions
+
+    def element_id(self, element: ET.Element) -> str:
+        found = element.get("id") or element.get("name")  # ids are optional in DMN; names are unique
+        if not found:
+            raise DmnImportError(f"a <{self.local(element)}> has neither an id nor a name")
+        return found
+
+    def collect_names(self, root: ET.Element) -> set[str]:
+        names = set()
+        for element in root.iter():
+            tag = self.local(element)
+            name = element.get("name")
+            if name and tag in ("inputData", "decision", "businessKnowledgeModel", "decisionService", "variable",
+                                "itemDefinition", "itemComponent", "formalParameter", "parameter", "column",
+                                "parameters", "import"):
+                names.add(" ".join(name.split()))
+            if tag in ("for", "some", "every") and element.get("iteratorVariable"):
+                names.add(element.get("iteratorVariable", ""))
+        return names
+
+    def item_definition(self, element: ET.Element) -> drg.ItemDefinition:
+        allowed = element.find(self.q("allowedValues"))
+        constraint = element.find(self.q("typeConstraint"))
+        function = element.find(self.q("functionItem"))
+        item = drg.ItemDefinition(
+            name=element.get("name", ""), type_ref=self.type_ref(element),
+            is_collection=element.get("isCollection", "false").strip().lower() == "true",
+            components=[self.item_definition(child) for child in element.findall(self.q("itemComponent"))],
+            allowed_values=self.text(allowed), type_constraint=self.text(constraint))
+        if function is not None:
+            item.function_parameters = [(p.get("name", ""), self.type_ref(p))
+                                        for p in function.findall(self.q("parameters"))]
+            item.function_output = function.get("outputTypeRef", "")
+        return item
+
+    def requirements(self, element: ET.Element, requirement: str, *children: str) -> list[str]:
+        hrefs = []
+        for found in element.findall(self.q(requirement)):
+            for child in children:
+                for required in found.findall(self.q(child)):
+                    hrefs.append(self.href(required))
+        return hrefs
+
+    def decision(self, element: ET.Element) -> drg.Decision:
+        decision = drg.Decision(self.element_id(element), element.get("name", ""), self.variable_type(element))
+        where = decision.describe()
+        decision.information = self.requirements(element, "informationRequirement", "requiredDecision",
+                                                 "requiredInput")
+        decision.knowledge = self.requirements(element, "knowledgeRequirement", "requiredKnowledge")
+        question = element.find(self.q("question"))
+        decision.question = (question.text or "").strip() if question is not None else ""
+        logic = [child for child in element if self.local(child) in _LOGIC]
+        unknown = [self.local(child) for child in element
+                   if self.local(child) not in _LOGIC and self.local(child) not in _NOT_LOGIC]
+        if unknown and not logic:
+            raise DmnImportError(f"{where} holds <{unknown[0]}>, which Tideflow does not evaluate")
+        if logic:
+            decision.expression = self.boxed(logic[0], where, decision.name)
+        return decision
+
+    def bkm(self, element: ET.Element) -> drg.BusinessKnowledgeModel:
+        bkm = drg.BusinessKnowledgeModel(self.element_id(element), element.get("name", ""),
+                                         self.variable_type(element))
+        logic = element.find(self.q("encapsulatedLogic"))
+        if logic is not None:
+            function = self.function(logic, bkm.describe(), bkm.name)
+            bkm.logic = function
+        bkm.knowledge = self.requirements(element, "knowledgeRequirement", "requiredKnowledge")
+        return bkm
+
+    def decision_service(self, element: ET.Element) -> drg.DecisionService:
+        def hrefs(tag: str) -> list[str]:
+            return [self.href(child) for child in element.findall(self.q(tag))]
+
+        return drg.DecisionService(self.element_id(element), element.get("name", ""), self.variable_type(element),
+                                   outputs=hrefs("outputDecision"), encapsulated=hrefs("encapsulatedDecision"),
+                                   input_decisions=hrefs("inputDecision"), input_data=hrefs("inputData"))
+
+    # ----------------------------------------------------------------- boxed expressions
+
+    def child_expression(self, element: ET.Element | None, where: str, name: str) -> drg.Boxed | None:
+        if element is None:
+            return None
+        logic = [child for child in element if self.local(child) in _LOGIC]
+        return self.boxed(logic[0], where, name) if logic else None
+
+    def boxed(self, element: ET.Element, where: str, name: str) -> drg.Boxed:
+        tag = self.local(element)
+        _require_feel(element, f"{where} <{tag}>")
+        element_id = element.get("id", "")
+        type_ref = self.type_ref(element)
+        if tag == "literalExpression":
+            if element.find(self.q("importedValues")) is not None:
+                raise DmnImportError(f"{where} <literalExpression>: imported values are not supported")
+            return drg.LiteralBoxed(element_id, type_ref, self.text(element))
+        if tag == "decisionTable":
+            return self.table(element, where, name)
+        if tag == "context":
+            entries: list[tuple[str | None, str, drg.Boxed | None]] = []
+            for entry in element.findall(self.q("contextEntry")):
+                variable = entry.find(self.q("variable"))
+                entry_name = " ".join(variable.get("name", "").split()) if variable is not None else None
+                entries.append((entry_name or None, self.type_ref(variable),
+                                self.child_expression(entry, f"{where} entry '{entry_name or 'result'}'",
+                                                      entry_name or name)))
+            return drg.ContextBoxed(element_id, type_ref, entries)
+        if tag == "invocation":
+            callee_element = next((child for child in element if self.local(child) in _LOGIC), None)
+            callee = self.text(callee_element) if callee_element is not None else ""
+            bindings = []
+            for binding in element.findall(self.q("binding")):
+                parameter = binding.find(self.q("parameter"))
+                parameter_name = " ".join((parameter.get("name", "") if parameter is not None else "").split())
+                bindings.append((parameter_name, self.child_expression(binding, f"{where} binding", parameter_name)))
+            return drg.InvocationBoxed(element_id, type_ref, callee, bindings)
+        if tag == "functionDefinition":
+            return self.function(element, where, name)
+        if tag == "relation":
+            columns = [" ".join(column.get("name", "").split()) for column in element.findall(self.q("column"))]
+            rows: list[list[drg.Boxed | None]] = []
+            for row in element.findall(self.q("row")):
+                rows.append([self.boxed(cell, f"{where} relation", name) for cell in row
+                             if self.local(cell) in _LOGIC])
+            return drg.RelationBoxed(element_id, type_ref, columns, rows)
+        if tag == "list":
+            return drg.ListBoxed(element_id, type_ref, [self.boxed(item, f"{where} list", name) for item in element
+                                                        if self.local(item) in _LOGIC])
+        if tag == "conditional":
+            return drg.ConditionalBoxed(
+                element_id, type_ref,
+                self.child_expression(element.find(self.q("if")), f"{where} if", name),
+                self.child_expression(element.find(self.q("then")), f"{where} then", name),
+                self.child_expression(element.find(self.q("else")), f"{where} else", name))
+        if tag == "filter":
+            return drg.FilterBoxed(element_id, type_ref,
+                                   self.child_expression(element.find(self.q("in")), f"{where} in", name),
+                                   self.child_expression(element.find(self.q("match")), f"{where} match", name))
+        if tag in ("for", "some", "every"):
+            body_tag = "return" if tag == "for" else "satisfies"
+            return drg.IteratorBoxed(element_id, type_ref, tag, " ".join(element.get("iteratorVariable", "").split()),
+                                     self.child_expression(element.find(self.q("in")), f"{where} in", name),
+                                     self.child_expression(element.find(self.q(body_tag)), f"{where} {body_tag}",
+                                                           name))
+        raise DmnImportError(f"{where}: <{tag}> is not supported")
+
+    def function(self, element: ET.Element, where: str, name: str) -> drg.FunctionBoxed:
+        kind = element.get("kind", "FEEL").strip() or "FEEL"
+        parameters = [(" ".join(p.get("name", "").split()), self.type_ref(p))
+                      for p in element.findall(self.q("formalParameter"))]
+        body = self.child_expression(element, f"{where} body", name)
+        if kind.upper() != "FEEL" and not self.lenient:
+            raise DmnImportError(f"{where}: functions of kind {kind} (Java, PMML) are not supported")
+        return drg.FunctionBoxed(element.get("id", ""), self.type_ref(element), parameters, body, kind)
+
+    def table(self, table: ET.Element, where: str, name: str) -> drg.TableBoxed:
+        q = self.q
+        hit_policy = table.get("hitPolicy", "UNIQUE").strip().upper()
+        hit_policy = _HIT_POLICY_ABBREVIATIONS.get(hit_policy, hit_policy)
+        if hit_policy not in HitPolicy.__members__.values():
+            raise DmnImportError(f"{where} <decisionTable>: hitPolicy '{hit_policy}' is not one of "
+                                 f"{', '.join(HitPolicy)}")
+        aggregation = table.get("aggregation")
+        if aggregation is not None and aggregation.strip().upper() not in Aggregation.__members__:
+            raise DmnImportError(f"{where} <decisionTable>: aggregation '{aggregation}' is not one of "
+                                 f"{', '.join(Aggregation)}")
+
+        inputs = []
+        for number, element in enumerate(table.findall(q("input")), start=1):
+            input_id = element.get("id") or f"Input_{number}"
+            expression = element.find(q("inputExpression"))
+            if expression is not None:
+                _require_feel(expression, f"{where} <input id='{input_id}'> <inputExpression>")
+            text = self.text(expression).strip()
+            inputs.append({
+                "id": input_id, "label": element.get("label", ""), "expression": text,
+                "type_ref": self.type_ref(expression),
+                "allowed_values": _value_list(element.find(q("inputValues")), self.text,
+                                              f"{where} <input id='{input_id}'> <inputValues>", strict=False),
+                "input_variable": element.get(f"{{{CAMUNDA_NAMESPACE}}}inputVariable", ""),
+            })
+
+        outputs = []
+        output_types = []
+        for number, element in enumerate(table.findall(q("output")), start=1):
+            output_id = element.get("id") or f"Output_{number}"
+            default = element.find(q("defaultOutputEntry"))
+            output_types.append(self.type_ref(element))
+            outputs.append({
+                "id": output_id, "label": element.get("label", ""), "type_ref": self.type_ref(element),
+                "name": element.get("name") or element.get("label") or table.get("outputLabel") or name or output_id,
+                "allowed_values": _value_list(element.find(q("outputValues")), self.text,
+                                              f"{where} <output id='{output_id}'> <outputValues>"),
+                "default": self.text(default),
+            })
+        if not outputs:
+            raise DmnImportError(f"{where} <decisionTable> has no <output>")
+        single_output = len(outputs) == 1
+
+        rules = []
+        for number, element in enumerate(table.findall(q("rule")), start=1):
+            rule_id = element.get("id") or f"Rule_{number}"
+            input_entries = []
+            for entry in element.findall(q("inputEntry")):
+                _require_feel(entry, f"{where} <rule id='{rule_id}'> <inputEntry id='{entry.get('id')}'>")
+                input_entries.append(self.text(entry))
+            output_entries = []
+            for entry in element.findall(q("outputEntry")):
+                _require_feel(entry, f"{where} <rule id='{rule_id}'> <outputEntry id='{entry.get('id')}'>")
+                output_entries.append(self.text(entry))
+            description = element.find(q("description"))
+            rules.append({"id": rule_id, "input_entries": input_entries, "output_entries": output_entries,
+                          "description": (description.text or "").strip() if description is not None else ""})
+        data = {"id": (where.split("id='", 1)[1].split("'", 1)[0] if "id='" in where else ""),
+                "name": name or "decision", "hit_policy": hit_policy,
+                "aggregation": aggregation.strip().upper() if aggregation else None,
+                "inputs": inputs, "outputs": outputs, "rules": rules}
+        built = self.validate_table(data, where)
+        return drg.TableBoxed(table.get("id", ""), self.type_ref(table), built, output_types, single_output)
+
+    def validate_table(self, data: dict[str, Any], where: str) -> DecisionTable:
+        try:
+            table = DecisionTable.model_validate(data, context={"feel_names": self.names})
+        except ValidationError as error:
+            problems = "; ".join(_problem(detail) for detail in error.errors())
+            raise DmnImportError(f"{where}: {problems}") from None
+        used = _multi_word_names(table, self.names)
+        if used:
+            table = table.model_copy(update={"variables": sorted(used)})
+        return table
+
+
+_HIT_POLICY_ABBREVIATIONS = {"U": "UNIQUE", "A": "ANY", "P": "PRIORITY", "F": "FIRST", "R": "RULE ORDER",
+                             "O": "OUTPUT ORDER", "C": "COLLECT", "RULE_ORDER": "RULE ORDER",
+                             "OUTPUT_ORDER": "OUTPUT ORDER"}
+CAMUNDA_NAMESPACE = "http://camunda.org/schema/1.0/dmn"
+_KNOWN_PREFIXES = frozenset({"feel", "FEEL"})
+
+
+def _multi_word_names(table: DecisionTable, names: set[str]) -> set[str]:
+    """The names a table's cells read that its own inputs do not give (kept with the table, so
+    it parses again on its own)."""
+    own = table.input_names()
+    cells = [clause.expression for clause in table.inputs] + [entry for rule in table.rules
+                                                               for entry in rule.input_entries + rule.output_entries]
+    return {name for name in names if name not in own and " " in name and any(name in cell for cell in cells)}
+
+
+def load_definitions(source: str | bytes, *, resolve_import: ImportResolver | None = None,
+                     lenient: bool = False, _depth: int = 0) -> drg.Definitions:
+    """The whole DRG of a DMN 1.1–1.5 document (decisions, input data, BKMs, decision services,
+    item definitions). ``resolve_import`` gives the document an ``<import>`` names (None: imports
+    are refused). Raises :class:`DmnImportError` naming the element."""
+    root, namespace = _parse(source)
+    reader = _Reader(root, namespace, lenient)
+    definitions = reader.definitions()
+    for imported in definitions.imports:
+        if _depth > 8:
+            raise DmnImportError("imports nest more than 8 documents deep")
+        document = resolve_import(imported) if resolve_import is not None else None
+        if document is None:
+            raise DmnImportError(f"<import name='{imported.name}' namespace='{imported.namespace}'>: the imported "
+                                 "model is not available; import the models it needs together")
+        definitions.imported[imported.name] = load_definitions(document, resolve_import=resolve_import,
+                                                               lenient=lenient, _depth=_depth + 1)
+    return definitions
+
+
+def load_graph(source: str | bytes, *, resolve_import: ImportResolver | None = None,
+               lenient: bool = False) -> drg.Graph:
+    """Load and check a DRG: missing requirements, cycles and FEEL that does not parse are refused
+    here, naming the element."""
+    definitions = load_definitions(source, resolve_import=resolve_import, lenient=lenient)
     try:
-        return DecisionTable.model_validate({
-            "id": decision_id, "name": decision.get("name") or decision_id, "hit_policy": hit_policy,
-            "aggregation": aggregation.strip().upper() if aggregation else None,
-            "inputs": inputs, "outputs": outputs, "rules": rules,
-        })
-    except ValidationError as error:
-        problems = "; ".join(_problem(detail) for detail in error.errors())
-        raise DmnImportError(f"{where}: {problems}") from None
+        return definitions.compile(lenient=lenient)
+    except drg.DrgError as error:
+        raise DmnImportError(str(error)) from None
+
+
+def load_decision_tables(source: str | bytes) -> list[DecisionTable]:
+    """Every decision table in a DMN document that is a decision's logic, in document order."""
+    definitions = load_definitions(source, resolve_import=_no_imports)
+    tables = [decision.expression.table for decision in definitions.decisions()
+              if isinstance(decision.expression, drg.TableBoxed) and decision.expression.table is not None]
+    if not tables:
+        others = [f"{d.describe()} (holds {_kind(d.expression)})" for d in definitions.decisions()]
+        found = f" (decisions found: {', '.join(others)})" if others else ""
+        raise DmnImportError(f"the document has no <decision> with a <decisionTable>{found}")
+    return tables
+
+
+def _no_imports(imported: drg.Import) -> None:
+    return None
+
+
+def _kind(boxed: drg.Boxed | None) -> str:
+    names = {drg.LiteralBoxed: "<literalExpression>", drg.ContextBoxed: "<context>",
+             drg.InvocationBoxed: "<invocation>", drg.FunctionBoxed: "<functionDefinition>",
+             drg.RelationBoxed: "<relation>", drg.ListBoxed: "<list>"}
+    return names.get(type(boxed), "nothing") if boxed is not None else "nothing"
+
+
+def load_decision_table(source: str | bytes, decision_id: str | None = None) -> DecisionTable:
+    """One decision table: the one with ``decision_id``, or the only one in the document."""
+    if decision_id is not None:
+        definitions = load_definitions(source, resolve_import=_no_imports)
+        for decision in definitions.decisions():
+            if decision.id == decision_id:
+                if not isinstance(decision.expression, drg.TableBoxed) or decision.expression.table is None:
+                    raise DmnImportError(f"{decision.describe()} (holds {_kind(decision.expression)}) "
+                                         "is not a decision table")
+                return decision.expression.table
+        ids = ", ".join(repr(d.id) for d in definitions.decisions())
+        raise DmnImportError(f"no <decision id='{decision_id}'> in the document (decisions: {ids or 'none'})")
+    tables = load_decision_tables(source)
+    if len(tables) > 1:
+        raise DmnImportError("the document has several decision tables "
+                             f"({', '.join(repr(t.id) for t in tables)}); say which decision_id to load")
+    return tables[0]
 
 
 def _problem(detail: ErrorDetails) -> str:
@@ -229,23 +503,23 @@ def _require_feel(element: ET.Element, where: str) -> None:
         raise DmnImportError(f"{where} uses expression language '{language}'; only FEEL is supported")
 
 
-def _text(element: ET.Element, q: _Qualify) -> str:
-    text = element.find(q("text"))
-    return (text.text or "") if text is not None else ""
-
-
-def _value_list(element: ET.Element | None, q: _Qualify, where: str) -> list[FeelValue] | None:
+def _value_list(element: ET.Element | None, text_of: Callable[[ET.Element | None], str], where: str,
+                strict: bool = True) -> list[FeelValue] | None:
     if element is None:
         return None
-    text = _text(element, q)
+    text = text_of(element)
     if not text.strip():
         return None
     try:
         tests = parse_unary_tests(text)
     except FeelSyntaxError as error:
+        if not strict:
+            return None
         raise DmnImportError(f"{where}: {error}") from None
     literals = all(isinstance(test, Comparison) and test.operator == "=" for test in tests.tests)
     if tests.negated or not literals:
+        if not strict:
+            return None
         raise DmnImportError(f"{where}: '{text}' must be a list of literals such as \"a\",\"b\"")
     return [test.value for test in tests.tests if isinstance(test, Comparison)]
 
@@ -256,7 +530,10 @@ def _value_list(element: ET.Element | None, q: _Qualify, where: str) -> list[Fee
 def dump_decision_tables(tables: Sequence[DecisionTable], *, definitions_id: str = "Definitions_tideflow",
                          definitions_name: str = "Tideflow decisions",
                          namespace: str = "urn:tideflow:decisions") -> str:
-    """A DMN 1.3 document holding the tables, one ``<decision>`` each."""
+    """A DMN 1.3 document holding the tables, one ``<decision>`` each, with a DMNDI diagram (one
+    shape per decision and input) so that Camunda Modeler draws it. Variables a table reads besides
+    its inputs (``table.variables``) become ``<inputData>`` it requires, so names with spaces parse
+    when the file comes back."""
     ids = [table.id for table in tables]
     if len(set(ids)) != len(ids):
         raise ValueError(f"decision ids must be unique in one document: {', '.join(ids)}")
@@ -265,10 +542,19 @@ def dump_decision_tables(tables: Sequence[DecisionTable], *, definitions_id: str
         return tag
 
     root = ET.Element(q("definitions"), {
-        "xmlns": DMN13_NAMESPACE, "id": definitions_id, "name": definitions_name, "namespace": namespace,
-        "exporter": "Tideflow", "exporterVersion": "1"})
-    for table in tables:
+        "xmlns": DMN13_NAMESPACE, "xmlns:dmndi": DMNDI13_NAMESPACE, "xmlns:dc": DC_NAMESPACE,
+        "xmlns:camunda": CAMUNDA_NAMESPACE, "id": definitions_id, "name": definitions_name,
+        "namespace": namespace, "exporter": "Tideflow", "exporterVersion": "1"})
+    shapes: list[tuple[str, int, int]] = []
+    inputs: dict[str, str] = {}
+    for column, table in enumerate(tables):
         decision = ET.SubElement(root, q("decision"), {"id": table.id, "name": table.name})
+        for variable in table.variables:
+            input_id = inputs.setdefault(variable, f"InputData_{len(inputs) + 1}")
+            requirement = ET.SubElement(decision, q("informationRequirement"),
+                                        {"id": f"{table.id}_requires_{input_id}"})
+            ET.SubElement(requirement, q("requiredInput"), {"href": f"#{input_id}"})
+        shapes.append((table.id, 160 + 220 * column, 100))
         attributes = {"id": f"{table.id}_table"}
         if table.hit_policy != HitPolicy.UNIQUE:
             attributes["hitPolicy"] = table.hit_policy.value
@@ -276,7 +562,8 @@ def dump_decision_tables(tables: Sequence[DecisionTable], *, definitions_id: str
             attributes["aggregation"] = table.aggregation.value
         body = ET.SubElement(decision, q("decisionTable"), attributes)
         for clause in table.inputs:
-            element = ET.SubElement(body, q("input"), _present(id=clause.id, label=clause.label))
+            element = ET.SubElement(body, q("input"), _present(id=clause.id, label=clause.label,
+                                                              **{"camunda:inputVariable": clause.input_variable}))
             expression = ET.SubElement(element, q("inputExpression"),
                                        _present(id=f"{clause.id}_expression", typeRef=clause.type_ref))
             ET.SubElement(expression, q("text")).text = clause.expression
@@ -285,6 +572,9 @@ def dump_decision_tables(tables: Sequence[DecisionTable], *, definitions_id: str
             element = ET.SubElement(body, q("output"), _present(
                 id=output.id, label=output.label, name=output.name, typeRef=output.type_ref))
             _write_values(element, q("outputValues"), f"{output.id}_values", output.allowed_values, q)
+            if output.default.strip():
+                default = ET.SubElement(element, q("defaultOutputEntry"), {"id": f"{output.id}_default"})
+                ET.SubElement(default, q("text")).text = output.default
         for rule in table.rules:
             element = ET.SubElement(body, q("rule"), {"id": rule.id})
             if rule.description:
@@ -295,6 +585,15 @@ def dump_decision_tables(tables: Sequence[DecisionTable], *, definitions_id: str
             for index, entry in enumerate(rule.output_entries, start=1):
                 cell = ET.SubElement(element, q("outputEntry"), {"id": f"{rule.id}_out{index}"})
                 ET.SubElement(cell, q("text")).text = entry
+    for number, (variable, input_id) in enumerate(inputs.items()):
+        ET.SubElement(root, q("inputData"), {"id": input_id, "name": variable})
+        shapes.append((input_id, 160 + 220 * number, 300))
+    diagram = ET.SubElement(ET.SubElement(root, "dmndi:DMNDI"), "dmndi:DMNDiagram", {"id": "DMNDiagram_1"})
+    for element_id, x, y in shapes:
+        shape = ET.SubElement(diagram, "dmndi:DMNShape", {"id": f"DMNShape_{element_id}",
+                                                           "dmnElementRef": element_id})
+        ET.SubElement(shape, "dc:Bounds", {"height": "80" if y == 100 else "45", "width": "180", "x": str(x),
+                                           "y": str(y)})
     ET.indent(root, space="  ")
     body_text = ET.tostring(root, encoding="unicode")
     return f'<?xml version="1.0" encoding="UTF-8"?>\n{body_text}\n'

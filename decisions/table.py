@@ -1,54 +1,74 @@
 """DMN decision tables: the model, the seven hit policies and :func:`evaluate`.
 
-A table has input columns (each reads a dotted path from the input dict, e.g. ``ticket.amount``),
-output columns and rules. A rule's input entries are FEEL unary tests (see
-:mod:`decisions.feel`), its output entries FEEL literals. Everything is parsed and
-type-checked when the model is built, so a typo is a validation error on the canvas, not a
+A table has input columns, output columns and rules. Everything in it is FEEL
+(:mod:`decisions.feel`): an input column's *expression* (``ticket.amount``, ``Applicant Age``,
+``amount * 1.1``), a rule's *input entries* (unary tests: ``< limit``, ``[min..max]``,
+``"gold","silver"``, ``? > 10``) and its *output entries* (expressions: ``"VIP-" + level``,
+``amount * 0.1``). Everything is parsed (and checked against the column types where a cell is a
+plain literal) when the model is built, so a typo is a validation error on the canvas, not a
 failed routing at 3 a.m.
 
-Hit policies (DMN 1.3 §8.2.11):
+**Names.** A cell may use the table's inputs — an input whose expression is a name (``Applicant
+Age``) by that name, any other by its path (``customer.tier``) — and the variables of the
+surroundings: in a flow ``customer``, ``event``, ``vars``, ``journey`` and ``ticket``
+(:data:`FLOW_NAMES`); in a decision graph the decision's requirements. Names made of several words
+are recognised only when known, so a DRG passes its names in the validation context
+(``DecisionTable.model_validate(data, context={"feel_names": names})``). A name that is known
+nowhere is an error (``"queue_a"`` was meant, not ``queue_a``).
+
+Hit policies (DMN 1.5 §8.2.11):
 
 - single hit — ``UNIQUE`` (at most one rule may match, else :class:`HitPolicyViolation`),
   ``ANY`` (the matching rules must agree on every output, else :class:`HitPolicyViolation`),
   ``PRIORITY`` (the match whose outputs come first in the outputs' ``allowed_values``),
-  ``FIRST`` (the first match in rule order). Result: one ``{output name: value}`` dict, or None.
+  ``FIRST`` (the first match in rule order). Result: one ``{output name: value}`` dict, or None
+  (or the outputs' ``default`` entries when no rule matches).
 - multiple hit — ``RULE ORDER`` (rule order), ``OUTPUT ORDER`` (by output priority, ties in rule
-  order), ``COLLECT`` (rule order; DMN leaves it arbitrary). Result: a list of dicts, possibly
-  empty. ``COLLECT`` with an aggregation returns a number instead: ``SUM``/``MIN``/``MAX`` of
-  the single output (None when nothing matched; null outputs are skipped) or ``COUNT`` of the
-  matches (0 when nothing matched).
+  order), ``COLLECT`` (rule order). Result: a list of dicts, possibly empty. ``COLLECT`` with an
+  aggregation returns a value instead: ``SUM``/``MIN``/``MAX`` of the single output (None when
+  nothing matched; null outputs are skipped) or ``COUNT`` of the matches (0 when nothing matched).
 
 Input values are coerced to the column's ``type_ref``: ``number`` (also ``integer``, ``long``,
 ``double``) accepts int, Decimal, float and decimal strings such as ``"1999.00"`` (money is never
 a float in Tideflow; a float given anyway is read as its shortest repr, so 0.1 is 0.1);
-``string`` accepts str;
-``boolean`` accepts bool and ``"true"``/``"false"``; ``date`` accepts ``datetime.date`` and
-ISO ``YYYY-MM-DD`` strings. A value that does not fit raises :class:`DecisionInputError`; a
-missing path is null. An empty ``type_ref`` means untyped: values are used as they are.
+``string`` accepts str; ``boolean`` accepts bool and ``"true"``/``"false"``; ``date`` accepts
+``datetime.date`` and ISO ``YYYY-MM-DD`` strings. A value that does not fit raises
+:class:`DecisionInputError`; a missing path is null. An empty ``type_ref`` means untyped: values
+are used as they are. Evaluation runs under the FEEL budget (:mod:`decisions.feel.limits`).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, NoReturn
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from decisions.feel import (
+    FeelLimitError,
     FeelSyntaxError,
     FeelValue,
     ValueKind,
+    compile_expression,
+    compile_unary_tests,
     format_literal,
     parse_literal,
     parse_unary_tests,
     value_kind,
 )
+from decisions.feel import interpreter as feel_interpreter
+from decisions.feel import syntax as feel_syntax
+from decisions.feel import temporal as feel_temporal
+from decisions.feel.library import BUILTINS
+from decisions.feel.limits import Budget, metered
+from decisions.feel.types import FeelType, coerce, resolve
+from decisions.feel.values import FeelFunction, FeelRange, YearsMonths, feel_compare, feel_equal, to_feel
 
 
 class HitPolicy(StrEnum):
@@ -71,6 +91,9 @@ class Aggregation(StrEnum):
     COUNT = "COUNT"
 
 
+#: the variables of a flow a table may use (see the module docstring)
+FLOW_NAMES = frozenset({"customer", "event", "vars", "journey", "ticket"})
+
 _TYPE_KINDS: dict[str, ValueKind] = {
     "string": "string",
     "number": "number", "integer": "number", "int": "number", "long": "number", "short": "number",
@@ -80,7 +103,10 @@ _TYPE_KINDS: dict[str, ValueKind] = {
 }
 _INTEGER_TYPES = frozenset({"integer", "int", "long", "short"})
 _INTEGER_TEXT = re.compile(r"-?\d+")
-_PATH = re.compile(r"[^\s.]+(?:\.[^\s.]+)*")
+#: an input expression read as a path into the input dict (flat dotted keys allowed)
+_PATH = re.compile(r"[^\W\d][\w]*(?:\.[^\W\d][\w]*)*")
+#: an input expression that is a name with spaces (``Applicant Age``)
+_NAME_WITH_SPACES = re.compile(r"[^\W\d][\w'/-]*(?: +[\w'/-]+)+")
 _NCNAME_INVALID = re.compile(r"[^\w.-]")
 
 
@@ -91,6 +117,14 @@ def type_kind(type_ref: str) -> ValueKind | None:
 
 def is_integer_type(type_ref: str) -> bool:
     return type_ref.rsplit(":", 1)[-1].strip().lower() in _INTEGER_TYPES
+
+
+def literal_or_none(text: str) -> tuple[bool, FeelValue]:
+    """``(True, value)`` when an output entry is a plain literal (``"vip"``, ``42``, ``date("…")``)."""
+    try:
+        return True, parse_literal(text)
+    except FeelSyntaxError:
+        return False, None
 
 
 # --------------------------------------------------------------------------------------------- model
@@ -139,23 +173,22 @@ class InputClause(_Clause):
 
     id: str = Field(min_length=1)
     label: str = ""
-    expression: str = Field(description="dotted path into the input dict, e.g. 'ticket.amount'")
+    expression: str = Field(default="", description="FEEL expression giving the column's value, e.g. "
+                                                    "'ticket.amount' or 'Applicant Age'; empty: not given yet")
     type_ref: str = Field(default="", description="string, number, integer, boolean or date; empty = untyped")
     allowed_values: list[FeelValue] | None = Field(
         default=None, description="the column's domain (DMN inputValues); used by the gap analysis")
+    input_variable: str = Field(default="", description="a name the cells may use for the input value "
+                                                        "(Camunda's camunda:inputVariable; 'cellInput' always works)")
 
     @field_validator("expression")
     @classmethod
-    def _dotted_path(cls, expression: str) -> str:
-        expression = expression.strip()
-        if not _PATH.fullmatch(expression):
-            raise ValueError(f"input expression '{expression}' must be a dotted path such as 'ticket.amount' "
-                             "(FEEL expressions are not supported here)")
-        return expression
+    def _trimmed(cls, expression: str) -> str:
+        return expression.strip()
 
     @property
     def title(self) -> str:
-        return self.label or self.expression
+        return self.label or self.expression or self.id
 
 
 class OutputClause(_Clause):
@@ -167,12 +200,14 @@ class OutputClause(_Clause):
     type_ref: str = ""
     allowed_values: list[FeelValue] | None = Field(
         default=None, description="allowed values, highest priority first (PRIORITY / OUTPUT ORDER)")
+    default: str = Field(default="", description="FEEL expression for the output when no rule matches "
+                                                 "(DMN defaultOutputEntry, single-hit tables); empty: null")
 
 
 class Rule(_Frozen):
     id: str = Field(min_length=1)
     input_entries: list[str] = Field(description="one FEEL unary test per input column; '-' = any")
-    output_entries: list[str] = Field(description="one FEEL literal per output column")
+    output_entries: list[str] = Field(description="one FEEL expression per output column")
     description: str = ""
 
 
@@ -193,6 +228,12 @@ class DecisionTable(_Frozen):
     inputs: list[InputClause] = Field(default_factory=list)
     outputs: list[OutputClause] = Field(min_length=1)
     rules: list[Rule] = Field(default_factory=list)
+    variables: list[str] = Field(
+        default_factory=list, description="variables the cells read besides the inputs and the flow's "
+                                          "(names with spaces are recognised only when listed)")
+
+    _compiled: _CompiledTable | None = PrivateAttr(default=None)
+    _names: frozenset[str] = PrivateAttr(default=frozenset())
 
     @model_validator(mode="before")
     @classmethod
@@ -202,7 +243,9 @@ class DecisionTable(_Frozen):
         return data
 
     @model_validator(mode="after")
-    def _consistent(self) -> DecisionTable:
+    def _consistent(self, info: ValidationInfo) -> DecisionTable:
+        context = info.context if isinstance(info.context, Mapping) else {}
+        outer = context.get("feel_names")
         _require_unique("input id", [clause.id for clause in self.inputs])
         _require_unique("output id", [clause.id for clause in self.outputs])
         _require_unique("output name", [clause.name for clause in self.outputs])
@@ -215,27 +258,97 @@ class DecisionTable(_Frozen):
                 if value is None or (kind is not None and value_kind(value) != kind):
                     raise ValueError(f"allowed value {format_literal(value)} of column '{clause.id}' "
                                      f"is not a {clause.type_ref}")
+        names = self.input_names() | FLOW_NAMES | frozenset(self.variables) | frozenset(outer or ())
+        object.__setattr__(self, "_names", names)
+        check_names = bool(context.get("check_names", False))
+        for clause in self.inputs:
+            if clause.expression:
+                self._check_feel(clause.expression, f"input '{clause.title}': expression", names, check_names)
+        for clause in self.outputs:
+            if clause.default.strip():
+                self._check_feel(clause.default, f"output '{clause.name}': default", names, check_names)
         for rule in self.rules:
-            self._check_rule(rule)
+            self._check_rule(rule, names, check_names)
         return self
+
+    def input_names(self) -> frozenset[str]:
+        """The names the inputs give cells: each input expression that is a name, and path roots."""
+        found: set[str] = {clause.input_variable for clause in self.inputs if clause.input_variable}
+        for clause in self.inputs:
+            expression = clause.expression
+            if _PATH.fullmatch(expression):
+                found.add(expression.split(".", 1)[0])
+            elif _NAME_WITH_SPACES.fullmatch(expression):
+                found.add(feel_syntax.normalise_name(expression))
+        return frozenset(found)
+
+    def feel_names(self) -> frozenset[str]:
+        """Every name a cell of this table may use."""
+        return self._names or (self.input_names() | FLOW_NAMES | frozenset(self.variables))
+
+    def unknown_names(self, known: Iterable[str] = ()) -> list[tuple[str, str, str]]:
+        """``(field, where, name)`` for every name the table reads that is known nowhere: an input
+        expression's must be a flow variable (:data:`FLOW_NAMES`), one the table lists in
+        ``variables`` or ``known``; a cell's may also be an input. ``queue_a`` where ``"queue_a"`` was
+        meant is one."""
+        outer = FLOW_NAMES | frozenset(self.variables) | frozenset(known) | BUILTINS.keys()
+        allowed = outer | self.input_names() | {"cellInput"}
+        found: list[tuple[str, str, str]] = []
+        cells: list[tuple[str, str, str, bool, frozenset[str]]] = [
+            (clause.expression, f"table.inputs.{index}.expression", f"input '{clause.title}'", False, outer)
+            for index, clause in enumerate(self.inputs) if clause.expression]
+        cells += [(clause.default, f"table.outputs.{index}.default", f"output '{clause.name}': default", False,
+                   allowed) for index, clause in enumerate(self.outputs) if clause.default.strip()]
+        for rule in self.rules:
+            cells += [(entry, "table.rules", f"rule '{rule.id}', input '{clause.title}'", True, allowed)
+                      for entry, clause in zip(rule.input_entries, self.inputs, strict=True)]
+            cells += [(entry, "table.rules", f"rule '{rule.id}', output '{clause.name}'", False, allowed)
+                      for entry, clause in zip(rule.output_entries, self.outputs, strict=True)
+                      if not literal_or_none(entry)[0]]
+        for text, field, where, tests, names in cells:
+            try:
+                tree: feel_syntax.Node = feel_syntax.parse_unary_tests(text, allowed) if tests \
+                    else feel_syntax.parse_expression(text, allowed)
+            except FeelSyntaxError:
+                continue
+            found += [(field, where, name) for name in sorted(free_names(tree) - names)]
+        return found
+
+    def _check_feel(self, text: str, where: str, names: frozenset[str], check_names: bool,
+                    tests: bool = False) -> None:
+        try:
+            tree: feel_syntax.Node = feel_syntax.parse_unary_tests(text, names) if tests \
+                else feel_syntax.parse_expression(text, names)
+        except FeelSyntaxError as error:
+            raise ValueError(f"{where}: {error}") from None
+        if check_names:
+            unknown = sorted(free_names(tree) - names - BUILTINS.keys() - {"cellInput"})
+            if unknown:
+                hint = f"; to write text, quote it: \"{unknown[0]}\"" if len(unknown) == 1 else ""
+                raise ValueError(f"{where}: '{text}' uses unknown name{'s' if len(unknown) > 1 else ''} "
+                                 f"{', '.join(repr(n) for n in unknown)}{hint}")
 
     def _check_policy(self) -> None:
         if self.aggregation is not None and self.hit_policy != HitPolicy.COLLECT:
             raise ValueError(f"aggregation {self.aggregation} needs hit policy COLLECT, "
                              f"not {self.hit_policy}")
-        if self.aggregation in (Aggregation.SUM, Aggregation.MIN, Aggregation.MAX):
-            if len(self.outputs) != 1:
-                raise ValueError(f"COLLECT {self.aggregation} needs exactly one output column, "
-                                 f"this table has {len(self.outputs)}")
-            if type_kind(self.outputs[0].type_ref) not in (None, "number"):
-                raise ValueError(f"COLLECT {self.aggregation} needs a number output, "
-                                 f"'{self.outputs[0].name}' is a {self.outputs[0].type_ref}")
+        if self.aggregation in (Aggregation.SUM, Aggregation.MIN, Aggregation.MAX, Aggregation.COUNT) \
+                and len(self.outputs) != 1:
+            raise ValueError(f"COLLECT {self.aggregation} needs exactly one output column, "
+                             f"this table has {len(self.outputs)}")
+        if self.aggregation == Aggregation.SUM and type_kind(self.outputs[0].type_ref) not in (None, "number"):
+            raise ValueError(f"COLLECT {self.aggregation} needs a number output, "
+                             f"'{self.outputs[0].name}' is a {self.outputs[0].type_ref}")
+        if self.aggregation in (Aggregation.MIN, Aggregation.MAX) \
+                and type_kind(self.outputs[0].type_ref) not in (None, "number", "string", "date"):
+            raise ValueError(f"COLLECT {self.aggregation} needs a number output, "
+                             f"'{self.outputs[0].name}' is a {self.outputs[0].type_ref}")
         if self.hit_policy in (HitPolicy.PRIORITY, HitPolicy.OUTPUT_ORDER) and not any(
                 clause.allowed_values for clause in self.outputs):
             raise ValueError(f"hit policy {self.hit_policy} orders by the outputs' allowed values; "
                              "give at least one output allowed values, highest priority first")
 
-    def _check_rule(self, rule: Rule) -> None:
+    def _check_rule(self, rule: Rule, names: frozenset[str], check_names: bool) -> None:
         if len(rule.input_entries) != len(self.inputs):
             raise ValueError(f"rule '{rule.id}' has {len(rule.input_entries)} input entries "
                              f"for {len(self.inputs)} input columns")
@@ -243,41 +356,94 @@ class DecisionTable(_Frozen):
             raise ValueError(f"rule '{rule.id}' has {len(rule.output_entries)} output entries "
                              f"for {len(self.outputs)} output columns")
         for entry, input_clause in zip(rule.input_entries, self.inputs, strict=True):
+            where = f"rule '{rule.id}', input '{input_clause.title}'"
             try:
                 tests = parse_unary_tests(entry)
-            except FeelSyntaxError as error:
-                raise ValueError(f"rule '{rule.id}', input '{input_clause.title}': {error}") from None
+            except FeelSyntaxError:
+                self._check_feel(entry, where, names, check_names, tests=True)
+                continue
             kind = type_kind(input_clause.type_ref)
             wrong = tests.literal_kinds() - {kind} if kind else set()
             if wrong:
-                raise ValueError(f"rule '{rule.id}', input '{input_clause.title}': '{entry}' compares with a "
+                raise ValueError(f"{where}: '{entry}' compares with a "
                                  f"{' and a '.join(sorted(wrong))} but the column is a "
                                  f"{input_clause.type_ref}")
         for entry, output_clause in zip(rule.output_entries, self.outputs, strict=True):
-            try:
-                value = parse_literal(entry)
-            except FeelSyntaxError as error:
-                raise ValueError(f"rule '{rule.id}', output '{output_clause.name}': {error}") from None
+            where = f"rule '{rule.id}', output '{output_clause.name}'"
+            literal, value = literal_or_none(entry)
+            if not literal:
+                self._check_feel(entry, where, names, check_names)
+                continue
             kind = type_kind(output_clause.type_ref)
             if value is not None and kind is not None and value_kind(value) != kind:
-                raise ValueError(f"rule '{rule.id}', output '{output_clause.name}': {entry} is not a "
-                                 f"{output_clause.type_ref}")
+                raise ValueError(f"{where}: {entry} is not a {output_clause.type_ref}")
             if value is not None and output_clause.allowed_values is not None \
                     and _index_of(value, output_clause.allowed_values) is None:
                 allowed = ", ".join(format_literal(v) for v in output_clause.allowed_values)
-                raise ValueError(f"rule '{rule.id}', output '{output_clause.name}': {entry} is not one of "
-                                 f"the allowed values {allowed}")
+                raise ValueError(f"{where}: {entry} is not one of the allowed values {allowed}")
 
     def rule_outputs(self, rule: Rule) -> dict[str, FeelValue]:
-        """The rule's outputs as ``{output name: value}``."""
-        return {clause.name: parse_literal(entry)
-                for clause, entry in zip(self.outputs, rule.output_entries, strict=True)}
+        """The rule's outputs as ``{output name: value}`` when they are literals; an expression
+        output is given as its text (use :func:`evaluate` for values)."""
+        outputs: dict[str, FeelValue] = {}
+        for clause, entry in zip(self.outputs, rule.output_entries, strict=True):
+            literal, value = literal_or_none(entry)
+            outputs[clause.name] = value if literal else f"={entry.strip()}"
+        return outputs
+
+    def literal_outputs(self, rule: Rule) -> dict[str, FeelValue] | None:
+        """The rule's outputs when every one is a literal, else None."""
+        outputs: dict[str, FeelValue] = {}
+        for clause, entry in zip(self.outputs, rule.output_entries, strict=True):
+            literal, value = literal_or_none(entry)
+            if not literal:
+                return None
+            outputs[clause.name] = value
+        return outputs
 
     def rule(self, rule_id: str) -> Rule:
         for rule in self.rules:
             if rule.id == rule_id:
                 return rule
         raise KeyError(rule_id)
+
+
+def free_names(tree: feel_syntax.Node) -> set[str]:
+    """Names an expression reads from its surroundings (not those it binds itself). Conditions of
+    filters are skipped: they read the items' entries, unknown until run time."""
+    found: set[str] = set()
+
+    def visit(node: Any, bound: frozenset[str]) -> None:
+        if isinstance(node, feel_syntax.Name):
+            if node.name not in bound:
+                found.add(node.name)
+            return
+        if isinstance(node, feel_syntax.Filter):
+            visit(node.target, bound)
+            return
+        if isinstance(node, feel_syntax.For | feel_syntax.Quantified):
+            inner = set(bound) | {"partial"}
+            for iteration in node.iterations:
+                visit(iteration.source, frozenset(inner))
+                if iteration.until is not None:
+                    visit(iteration.until, frozenset(inner))
+                inner.add(iteration.name)
+            visit(node.body if isinstance(node, feel_syntax.For) else node.condition, frozenset(inner))
+            return
+        if isinstance(node, feel_syntax.FunctionDef):
+            visit(node.body, bound | {name for name, _ in node.params})
+            return
+        if isinstance(node, feel_syntax.ContextExpr):
+            inner = set(bound)
+            for key, value in node.entries:
+                visit(value, frozenset(inner))
+                inner.add(key)
+            return
+        for child in feel_interpreter._children(node):
+            visit(child, bound)
+
+    visit(tree, frozenset())
+    return found
 
 
 def _require_unique(what: str, values: Sequence[str]) -> None:
@@ -315,8 +481,8 @@ class HitPolicyViolation(DecisionTableError):
         self.inputs = dict(inputs)
 
 
-Outputs = dict[str, FeelValue]
-DecisionValue = Outputs | list[Outputs] | int | Decimal | float | None
+Outputs = dict[str, Any]
+DecisionValue = Any
 
 
 @dataclass(frozen=True)
@@ -324,26 +490,32 @@ class DecisionResult:
     """What a table decided.
 
     ``value`` is one outputs dict (or None) for single-hit policies, a list of outputs dicts for
-    multiple-hit policies and a number (or None) for an aggregated COLLECT. ``matched_rule_ids``
+    multiple-hit policies and a value (or None) for an aggregated COLLECT. ``matched_rule_ids``
     lists every rule whose inputs matched, in rule order; ``selected_rule_ids`` the rules that make
-    up ``value``, in result order.
+    up ``value``, in result order. ``notes`` are the reasons FEEL gave null somewhere (a function
+    given a wrong argument …).
     """
 
     hit_policy: HitPolicy
     value: DecisionValue
     matched_rule_ids: tuple[str, ...]
     selected_rule_ids: tuple[str, ...]
+    notes: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         """``{"result", "hit_policy", "matched_rules", "selected_rules"}`` with JSON-safe values
-        (see :func:`json_value`)."""
-        return {"result": json_value(self.value), "hit_policy": self.hit_policy.value,
-                "matched_rules": list(self.matched_rule_ids), "selected_rules": list(self.selected_rule_ids)}
+        (see :func:`json_value`); ``notes`` when there are any."""
+        answer = {"result": json_value(self.value), "hit_policy": self.hit_policy.value,
+                  "matched_rules": list(self.matched_rule_ids), "selected_rules": list(self.selected_rule_ids)}
+        if self.notes:
+            answer["notes"] = list(self.notes)
+        return answer
 
 
 def json_value(value: Any) -> Any:
     """A result as plain JSON: whole numbers stay ``int``, other numbers become decimal strings
-    (``"0.15"`` — money is never a float), dates ISO strings; dicts and lists recursively."""
+    (``"0.15"`` — money is never a float), dates ISO strings, times, date-times and durations their
+    FEEL text (``2026-11-11T10:00:00@Asia/Shanghai``, ``P7D``); dicts and lists recursively."""
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, Decimal | float):
@@ -351,8 +523,10 @@ def json_value(value: Any) -> Any:
         if not number.is_finite():
             return str(number)
         return int(number) if number == number.to_integral_value() else format(number.normalize(), "f")
-    if isinstance(value, date):
-        return value.isoformat()
+    if isinstance(value, date | time | timedelta):
+        return feel_temporal.format_value(value)
+    if isinstance(value, YearsMonths | FeelRange | FeelFunction):
+        return str(value)
     if isinstance(value, Mapping):
         return {str(key): json_value(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
@@ -378,13 +552,24 @@ def resolve_path(inputs: Mapping[str, Any], expression: str) -> Any:
     return find_path(inputs, expression)[1]
 
 
-def coerce_input(clause: InputClause, raw: Any) -> FeelValue:
+def coerce_input(clause: InputClause, raw: Any) -> Any:
     """An input value converted to the column's type; raises :class:`DecisionInputError`."""
     kind = type_kind(clause.type_ref)
     if raw is None:
         return None
     if kind is None:
-        return raw if value_kind(raw) is not None else _unsupported(clause, raw)
+        if isinstance(raw, Mapping | list | tuple) and not clause.type_ref:
+            try:
+                return to_feel(raw)
+            except ValueError:
+                pass
+        if clause.type_ref or isinstance(raw, list | tuple | Mapping):
+            if not isinstance(raw, bool | int | float | Decimal | str | date | time | timedelta
+                              | YearsMonths | Mapping | list | tuple | FeelRange | FeelFunction):
+                _unsupported(clause, raw)
+            return to_feel(raw)
+        return raw if value_kind(raw) is not None or isinstance(raw, time | timedelta | YearsMonths) \
+            else _unsupported(clause, raw)
     if isinstance(raw, float):
         raw = Decimal(repr(raw)) if math.isfinite(raw) else raw
     if kind == "number":
@@ -423,77 +608,258 @@ def _unsupported(clause: InputClause, raw: Any) -> NoReturn:
                              "cannot be tested; pass a number, string, boolean or date")
 
 
-def evaluate(table: DecisionTable, inputs: Mapping[str, Any]) -> DecisionResult:
-    """Evaluate the table against ``inputs`` under its hit policy."""
-    values = [coerce_input(clause, resolve_path(inputs, clause.expression)) for clause in table.inputs]
-    matched = [rule for rule in table.rules
-               if all(parse_unary_tests(entry).matches(value)
-                      for entry, value in zip(rule.input_entries, values, strict=True))]
-    shown = {clause.expression: value for clause, value in zip(table.inputs, values, strict=True)}
-    policy = table.hit_policy
-    matched_ids = tuple(rule.id for rule in matched)
+Reader = Callable[[InputClause], Any]
 
-    def result(value: DecisionValue, selected: Sequence[Rule]) -> DecisionResult:
-        return DecisionResult(policy, value, matched_ids, tuple(rule.id for rule in selected))
+
+@dataclass
+class _CompiledRule:
+    rule: Rule
+    tests: list[feel_interpreter.Test]
+    outputs: list[feel_interpreter.Evaluator]
+
+
+@dataclass
+class _CompiledTable:
+    inputs: list[feel_interpreter.Evaluator]
+    by_path: list[bool]  # read by path from the inputs dict (when no scope is given)
+    rules: list[_CompiledRule]
+    defaults: list[feel_interpreter.Evaluator | None]
+    output_types: list[FeelType | None]
+    uses_scope: bool
+    #: the lists compiled (a model_copy(update=…) makes new ones, so a stale compilation is never used)
+    source: tuple[Any, ...] = ()
+
+
+def _compile(table: DecisionTable) -> _CompiledTable:
+    compiled = table._compiled
+    source = (table.inputs, table.outputs, table.rules, table.variables)
+    if compiled is not None and all(a is b for a, b in zip(compiled.source, source, strict=True)):
+        return compiled
+    names = table.feel_names()
+    uses_scope = False
+    inputs: list[feel_interpreter.Evaluator] = []
+    by_path: list[bool] = []
+    for clause in table.inputs:
+        path = not clause.expression or _PATH.fullmatch(clause.expression) is not None
+        by_path.append(path)
+        inputs.append(compile_expression(clause.expression or "null", names).run)
+        uses_scope = uses_scope or not path
+    rules = []
+    for rule in table.rules:
+        tests = []
+        for entry, clause in zip(rule.input_entries, table.inputs, strict=True):
+            variables = [name for name in (clause.input_variable, "cellInput") if name]
+            compiled_tests = compile_unary_tests(entry, names | set(variables))
+            used = [name for name in variables if name in free_names(compiled_tests.tree)]
+            tests.append(_binding(compiled_tests.run, used) if used else compiled_tests.run)
+            uses_scope = uses_scope or bool(free_names(compiled_tests.tree))
+        outputs = []
+        for entry in rule.output_entries:
+            expression = compile_expression(entry.strip() or "null", names)
+            outputs.append(expression.run)
+            uses_scope = uses_scope or bool(free_names(expression.tree))
+        rules.append(_CompiledRule(rule, tests, outputs))
+    defaults = [compile_expression(clause.default, names).run if clause.default.strip() else None
+                for clause in table.outputs]
+    output_types = [resolve(clause.type_ref) if clause.type_ref and type_kind(clause.type_ref) is not None
+                    and type_kind(clause.type_ref) != "number" else None for clause in table.outputs]
+    compiled = _CompiledTable(inputs, by_path, rules, defaults, output_types, uses_scope or any(defaults), source)
+    object.__setattr__(table, "_compiled", compiled)
+    return compiled
+
+
+def _binding(test: feel_interpreter.Test, names: list[str]) -> feel_interpreter.Test:
+    """A test that also sees the input value under ``names`` (Camunda's input variable)."""
+    def bound(value: Any, scope: feel_interpreter.Scope) -> bool | None:
+        return test(value, scope.child(dict.fromkeys(names, value)))
+    return bound
+
+
+def evaluate(table: DecisionTable, inputs: Mapping[str, Any], *, scope: feel_interpreter.Scope | None = None,
+             read: Reader | None = None, budget: Budget | None = None) -> DecisionResult:
+    """Evaluate the table against ``inputs`` under its hit policy.
+
+    ``inputs`` is the variables cells and input expressions read (nested dicts; a flat dotted key
+    such as ``"ticket.amount"`` is read for the input expression of that text). ``scope`` gives a
+    ready FEEL scope instead (a decision graph passes the decision's requirements); ``read``
+    overrides how an input column's value is read (a flow reads legacy Jinja input expressions).
+    """
+    with metered(budget or Budget()) as active:
+        try:
+            return _evaluate(table, inputs, scope, read, active)
+        except RecursionError:  # a safety net: the frame budget (feel.limits.MAX_FRAMES) comes first
+            raise FeelLimitError("the evaluation nests too deeply") from None
+
+
+def _evaluate(table: DecisionTable, inputs: Mapping[str, Any], scope: feel_interpreter.Scope | None,
+              read: Reader | None, budget: Budget) -> DecisionResult:
+    compiled = _compile(table)
+    given_scope = scope is not None
+    if scope is None:
+        scope = feel_interpreter.Scope(_LazyFeel(inputs) if compiled.uses_scope else {})
+    values: list[Any] = []
+    for clause, expression, path in zip(table.inputs, compiled.inputs, compiled.by_path, strict=True):
+        if read is not None:
+            raw = read(clause)
+        elif path and not given_scope:
+            raw = resolve_path(inputs, clause.expression) if clause.expression else None
+        else:
+            raw = expression(scope)
+        value = coerce_input(clause, raw)
+        values.append(value if type(value) in _FEEL_READY else to_feel(value))
+    budget.charge(len(compiled.rules) // 10 + 1)
+    matched: list[_CompiledRule] = []
+    if values:
+        test_scope = scope
+        for rule in compiled.rules:
+            for test, value in zip(rule.tests, values, strict=True):
+                if test(value, test_scope) is not True:
+                    break
+            else:
+                matched.append(rule)
+    else:
+        matched = list(compiled.rules)
+    shown = {clause.expression or clause.id: value for clause, value in zip(table.inputs, values, strict=True)}
+    policy = table.hit_policy
+    matched_ids = tuple(rule.rule.id for rule in matched)
+    output_scope = scope
+
+    def outputs_of(rule: _CompiledRule) -> Outputs:
+        result: Outputs = {}
+        for clause, evaluator, declared in zip(table.outputs, rule.outputs, compiled.output_types, strict=True):
+            value = evaluator(output_scope)
+            result[clause.name] = coerce(value, declared) if declared is not None else value
+        return result
+
+    def result(value: DecisionValue, selected: Sequence[_CompiledRule]) -> DecisionResult:
+        return DecisionResult(policy, value, matched_ids, tuple(rule.rule.id for rule in selected),
+                              tuple(budget.notes))
 
     if policy in SINGLE_HIT_POLICIES:
         if not matched:
+            if any(default is not None for default in compiled.defaults):
+                return result({clause.name: default(output_scope) if default is not None else None
+                               for clause, default in zip(table.outputs, compiled.defaults, strict=True)}, [])
             return result(None, [])
         if policy == HitPolicy.UNIQUE and len(matched) > 1:
             raise HitPolicyViolation(
                 f"decision '{table.name}' has hit policy UNIQUE but rules {_quoted(matched_ids)} all match "
                 f"{_describe(shown)}", matched_ids, shown)
         if policy == HitPolicy.ANY:
-            first = table.rule_outputs(matched[0])
+            first = outputs_of(matched[0])
             for other in matched[1:]:
-                if table.rule_outputs(other) != first:
+                other_outputs = outputs_of(other)
+                if feel_equal(other_outputs, first) is not True:
                     raise HitPolicyViolation(
                         f"decision '{table.name}' has hit policy ANY but matching rules "
-                        f"'{matched[0].id}' and '{other.id}' give different outputs ({_describe(first)} vs "
-                        f"{_describe(table.rule_outputs(other))}) for {_describe(shown)}", matched_ids, shown)
-        chosen = min(matched, key=lambda rule: _priority(table, rule)) if policy == HitPolicy.PRIORITY \
-            else matched[0]
-        return result(table.rule_outputs(chosen), [chosen])
+                        f"'{matched[0].rule.id}' and '{other.rule.id}' give different outputs "
+                        f"({_describe(first)} vs {_describe(other_outputs)}) for {_describe(shown)}",
+                        matched_ids, shown)
+            return result(first, [matched[0]])
+        if policy == HitPolicy.PRIORITY:
+            evaluated = [(rule, outputs_of(rule)) for rule in matched]
+            chosen, chosen_outputs = min(evaluated, key=lambda pair: _priority(table, pair[1]))
+            return result(chosen_outputs, [chosen])
+        return result(outputs_of(matched[0]), [matched[0]])
 
+    rows = [(rule, outputs_of(rule)) for rule in matched]
     if policy == HitPolicy.OUTPUT_ORDER:
-        matched = sorted(matched, key=lambda rule: _priority(table, rule))
+        rows.sort(key=lambda pair: _priority(table, pair[1]))
     if policy == HitPolicy.COLLECT and table.aggregation is not None:
-        return result(_aggregate(table, matched), matched)
-    return result([table.rule_outputs(rule) for rule in matched], matched)
+        if not rows and compiled.defaults[0] is not None:
+            return result(compiled.defaults[0](output_scope), [])
+        return result(_aggregate(table, [row for _, row in rows]), [rule for rule, _ in rows])
+    return result([row for _, row in rows], [rule for rule, _ in rows])
 
 
-def _priority(table: DecisionTable, rule: Rule) -> tuple[int, ...]:
+_FEEL_READY = frozenset({type(None), bool, str, Decimal, date, datetime, time, timedelta, list, dict})
+
+
+class _LazyFeel(dict[str, Any]):
+    """The inputs as FEEL variables, each converted when first read."""
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.raw = raw
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        if dict.__contains__(self, key):
+            return dict.__getitem__(self, key)
+        if key in self.raw:
+            value = to_feel(self.raw[key])
+            self[key] = value
+            return value
+        return default
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, key) or key in self.raw
+
+
+def _priority(table: DecisionTable, outputs: Mapping[str, Any]) -> tuple[int, ...]:
     """Lower sorts first: per output with allowed values, the index of the rule's value in them."""
     key: list[int] = []
-    for clause, entry in zip(table.outputs, rule.output_entries, strict=True):
+    for clause in table.outputs:
         if clause.allowed_values:
-            index = _index_of(parse_literal(entry), clause.allowed_values)
+            index = _priority_index(outputs.get(clause.name), clause.allowed_values)
             key.append(len(clause.allowed_values) if index is None else index)
     return tuple(key)
 
 
-def _aggregate(table: DecisionTable, matched: Sequence[Rule]) -> int | Decimal | float | None:
+def _priority_index(value: Any, allowed: Sequence[FeelValue]) -> int | None:
+    for index, candidate in enumerate(allowed):
+        if feel_equal(value, to_feel(candidate)) is True:
+            return index
+    return None
+
+
+def _aggregate(table: DecisionTable, rows: Sequence[Outputs]) -> Any:
+    name = table.outputs[0].name
     if table.aggregation == Aggregation.COUNT:
-        return len(matched)
-    numbers: list[int | Decimal | float] = []
-    for rule in matched:
-        value = parse_literal(rule.output_entries[0])
-        if value is None:
-            continue
-        if value_kind(value) != "number" or isinstance(value, bool | str | date):
-            raise DecisionTableError(f"decision '{table.name}': COLLECT {table.aggregation} needs numbers, "
-                                     f"rule '{rule.id}' gives {format_literal(value)}")
-        numbers.append(value)
-    if not numbers:
+        return len(rows)
+    values = [row[name] for row in rows if row[name] is not None]
+    if not values:
         return None
     if table.aggregation == Aggregation.SUM:
-        return sum(numbers[1:], start=numbers[0])
-    return min(numbers) if table.aggregation == Aggregation.MIN else max(numbers)
+        total = values[0]
+        for value in values[1:]:
+            total = feel_interpreter.arithmetic("+", total, value) if isinstance(total, Decimal) \
+                and isinstance(value, Decimal) else _not_numbers(table, value)
+        if not isinstance(total, Decimal):
+            _not_numbers(table, total)
+        return total
+    best = values[0]
+    for value in values[1:]:
+        order = feel_compare(value, best)
+        if order is None:
+            raise DecisionTableError(f"decision '{table.name}': COLLECT {table.aggregation} cannot compare "
+                                     f"{format_value(best)} with {format_value(value)}")
+        if (order < 0) if table.aggregation == Aggregation.MIN else (order > 0):
+            best = value
+    return best
 
 
-def _quoted(ids: Sequence[str]) -> str:
+def _not_numbers(table: DecisionTable, value: Any) -> NoReturn:
+    raise DecisionTableError(f"decision '{table.name}': COLLECT {table.aggregation} needs numbers, "
+                             f"a rule gives {format_value(value)}")
+
+
+def format_value(value: Any) -> str:
+    from decisions.feel.values import literal_text
+
+    return literal_text(value)
+
+
+def _quoted(ids: Iterable[str]) -> str:
     return ", ".join(f"'{rule_id}'" for rule_id in ids)
 
 
-def _describe(values: Mapping[str, FeelValue]) -> str:
-    return "{" + ", ".join(f"{key} = {format_literal(value)}" for key, value in values.items()) + "}"
+def _describe(values: Mapping[str, Any]) -> str:
+    return "{" + ", ".join(f"{key} = {format_value(value)}" for key, value in values.items()) + "}"
+
+
+__all__ = [
+    "FLOW_NAMES", "SINGLE_HIT_POLICIES", "Aggregation", "DecisionInputError", "DecisionResult", "DecisionTable",
+    "DecisionTableError", "FeelLimitError", "HitPolicy", "HitPolicyViolation", "InputClause", "OutputClause", "Rule",
+    "coerce_input", "evaluate", "find_path", "free_names", "is_integer_type", "json_value", "resolve_path",
+    "type_kind",
+]

@@ -116,6 +116,7 @@ def run_instant(flow: dict[str, Any], customer_id: str, run_key: str, stats: lis
     registry = default_registry()
     node_id: str | None = flow["trigger"]
     ctx: Context | None = None
+    variables: dict[str, Any] = {}  # journey variables: set by logic nodes (decision tables), passed to actions
     instance = f"broadcast/{flow['flow_id']}/{run_key}/{customer_id}"
     while node_id is not None:
         node = flow["nodes"][node_id]
@@ -133,17 +134,19 @@ def run_instant(flow: dict[str, Any], customer_id: str, run_key: str, stats: lis
         elif category == "logic":
             if ctx is None:
                 with session_factory(services.database_url)() as db:
-                    ctx = Context(customer=customer_view(db, customer_id),
+                    ctx = Context(customer=customer_view(db, customer_id), vars=variables,
                                   journey={"id": instance, "flow": flow["flow_id"]})
             try:
                 port = node_type.decide(config, ctx, instance, node_id)
+                variables = ctx.vars
             except expressions.ExpressionError:
                 stats.append([node_id, "failed", "", 1])
                 return "failed"
         else:
             request = ActionRequest(key=f"{instance}/{node_id}/1", workflow_id=instance, flow_id=flow["flow_id"],
                                     version=flow["version"], node_id=node_id, node_type=node["type"],
-                                    config=node["config"], customer_id=customer_id, settings=flow["settings"])
+                                    config=node["config"], customer_id=customer_id, settings=flow["settings"],
+                                    variables=dict(variables))
             try:
                 result = perform(node_type, request, services)
             except Exception:
@@ -159,7 +162,8 @@ def run_instant(flow: dict[str, Any], customer_id: str, run_key: str, stats: lis
                     stats.append([node_id, "deferred", "", 1])
                     return "deferred"
                 port = str(result.get("port") or "out")
-                ctx = None
+                variables = {**variables, **(result.get("variables") or {})}  # as the interpreter does
+                ctx = None  # the action may have changed the customer: read the view again
         stats.append([node_id, "left", port, 1])
         node_id = node["next"].get(port)
     return "completed"
@@ -222,7 +226,8 @@ def run_page(flow: dict[str, Any], customer_ids: list[str], run_key: str, stats:
     ended: dict[str, str] = {}
     views: dict[str, dict[str, Any]] = {}
     stale: set[str] = set(customer_ids)  # views to read again before they are used
-    variables: dict[str, dict[str, Any]] = {}  # what logic nodes set (logic.decision_table), per customer
+    variables: dict[str, dict[str, Any]] = {}  # journey variables per customer (set by logic nodes, kept across
+    # actions and passed to them, as in a journey)
 
     def instance(cid: str) -> str:
         return f"broadcast/{flow_id}/{run_key}/{cid}"
@@ -269,11 +274,11 @@ def run_page(flow: dict[str, Any], customer_ids: list[str], run_key: str, stats:
             requests = [ActionRequest(key=f"{instance(cid)}/{node_id}/1", workflow_id=instance(cid),
                                       flow_id=flow_id, version=flow["version"], node_id=node_id,
                                       node_type=node["type"], config=node["config"], customer_id=cid,
-                                      settings=flow["settings"]) for cid in group]
+                                      settings=flow["settings"], variables=dict(variables.get(cid, {})))
+                        for cid in group]
             given = {cid: views[cid] for cid in group if cid in views and cid not in stale}
             for cid, result in zip(group, perform_many(node_type, requests, services, given), strict=True):
                 stale.add(cid)
-                variables.pop(cid, None)  # as run_instant: the context starts afresh after an action
                 if isinstance(result, Exception):
                     stats.append([node_id, "failed", "", 1])
                     if node_type.failure_port:
@@ -286,6 +291,8 @@ def run_page(flow: dict[str, Any], customer_ids: list[str], run_key: str, stats:
                     ended[cid] = "deferred"
                 else:
                     ports[cid] = str(result.get("port") or "out")
+                    if result.get("variables"):  # as the interpreter: an action's variables join the journey's
+                        variables[cid] = {**variables.get(cid, {}), **result["variables"]}
         for cid in group:
             at.pop(cid, None)
         left: dict[str, int] = defaultdict(int)

@@ -22,8 +22,8 @@ from engine.tickets_workflow import start_ticket
 
 #: modules the workflow sandbox shares with the host instead of re-importing per run:
 #: deterministic code only (the node types' pure functions, expression sandbox, models)
-PASSTHROUGH = ("engine", "activities", "connectors", "jinja2", "markupsafe", "pydantic", "pydantic_core",
-               "sqlalchemy", "zoneinfo", "tzdata")
+PASSTHROUGH = ("engine", "activities", "connectors", "decisions", "re2", "jinja2", "markupsafe", "pydantic",
+               "pydantic_core", "sqlalchemy", "zoneinfo", "tzdata")
 
 
 def workflows() -> list[type]:

@@ -6,11 +6,13 @@ workflow, like ``logic.switch``. It lives here rather than in :mod:`engine.nodes
 thin shell around the ticket domain's pure decision-table code, and the engine knows activities only
 through the plugin registry (entry point ``tideflow.activities`` → ``builtin-decisions``).
 
-- **Inputs**: each input column's ``expression`` is a flow expression (``event.payload.amount``,
-  ``customer.vip_level``, ``vars.score``), evaluated with :mod:`engine.expressions`, or a path into
-  the ticket (``ticket.refund_amount``: ``vars.ticket`` if the flow keeps it there, else the
-  triggering event's payload); a missing value is null. Values are coerced to the column's
-  ``type_ref`` as in the pure evaluator.
+- **Inputs and cells** are FEEL (:mod:`decisions.feel`) over the flow's variables: ``customer``,
+  ``event``, ``vars``, ``journey`` and ``ticket`` (``vars.ticket`` if the flow keeps it there, else
+  the triggering event's payload). An input column's ``expression`` is e.g. ``event.payload.amount``,
+  ``customer.vip_level`` or ``vars.score``; a cell may compare with another variable
+  (``< vars.limit``) or compute an output (``event.payload.amount * 0.1``). A missing value is null.
+  Values are coerced to the column's ``type_ref`` as in the pure evaluator. ``now()``/``today()``
+  read the journey's clock (workflow time), so replays decide the same.
 - **Outputs → variables**: single-hit policies (UNIQUE, ANY, PRIORITY, FIRST) set
   ``vars.<output name>`` to the matched rule's value, or null when no rule matched; multiple-hit
   policies (RULE ORDER, OUTPUT ORDER, COLLECT) set it to the list of values in result order;
@@ -34,20 +36,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import Undefined
 from pydantic import BaseModel, Field, model_validator
 
 from decisions.analysis import Finding, analyse
-from decisions.feel import FeelValue, parse_literal
+from decisions.feel import FeelLimitError, FeelSyntaxError, FeelValue, compile_expression
+from decisions.feel.limits import Budget
 from decisions.table import (
+    FLOW_NAMES,
     SINGLE_HIT_POLICIES,
     DecisionTable,
     DecisionTableError,
     evaluate,
     json_value,
+    literal_or_none,
     resolve_path,
 )
 from engine import expressions
@@ -94,7 +99,7 @@ def port_values(config: DecisionTableConfig) -> list[str]:
         return []
     index = table.outputs.index(clause)
     values: list[FeelValue] = list(clause.allowed_values) if clause.allowed_values else \
-        [parse_literal(rule.output_entries[index]) for rule in table.rules]
+        [literal_or_none(rule.output_entries[index])[1] for rule in table.rules]
     ports: list[str] = []
     for value in values:
         name = port_name(value)
@@ -137,26 +142,28 @@ def ticket_of(ctx: Context) -> Mapping[str, Any]:
     return payload if isinstance(payload, Mapping) else {}
 
 
+def flow_variables(ctx: Context) -> dict[str, Any]:
+    """What a table's FEEL reads in a flow: customer, event, vars, journey and ticket."""
+    return {"customer": ctx.customer, "event": ctx.event, "vars": ctx.vars, "journey": ctx.journey,
+            TICKET: dict(ticket_of(ctx))}
+
+
 def read_input(expression: str, ctx: Context, scope: Mapping[str, Any]) -> Any:
-    """An input column's value: ``ticket.<path>`` from :func:`ticket_of`, anything else is a flow
-    expression; missing values are None."""
+    """An input column's value in a flow (FEEL over :func:`flow_variables`); missing values are None."""
     root, _, rest = expression.partition(".")
-    if root == TICKET:
+    if root == TICKET and _TICKET_PATH.match(rest or "x"):
         ticket = ticket_of(ctx)
         return resolve_path(ticket, rest) if rest else dict(ticket)
-    value = expressions.evaluate(expression, scope)
-    return None if isinstance(value, Undefined) else value
+    return compile_expression(expression, FLOW_NAMES).evaluate(flow_variables(ctx), now=ctx.now)
 
 
 def check_input(expression: str) -> str | None:
     """Why an input expression cannot be read in a flow, or None."""
-    root, _, rest = expression.partition(".")
-    if root == TICKET:
-        return None if not rest or _TICKET_PATH.match(rest) else \
-            f"'{expression}': after 'ticket.' write a plain path such as ticket.refund_amount"
+    if not expression.strip():
+        return "no expression yet: say what the column reads, e.g. event.payload.amount"
     try:
-        expressions.check(expression)
-    except expressions.ExpressionError as exc:
+        compile_expression(expression, FLOW_NAMES)
+    except FeelSyntaxError as exc:
         return f"expression {exc}"
     return None
 
@@ -232,6 +239,11 @@ class DecisionTableNode(NodeType):
                     None, f"table.inputs.{index}.expression", f"input '{clause.title}': {error}",
                     "write it over the flow's context, e.g. event.payload.amount, customer.vip_level, "
                     "vars.score or ticket.refund_amount", "bad_expression"))
+        for field, where, name in table.unknown_names():
+            problems.append(Problem(
+                None, field, f"{where}: unknown name '{name}'",
+                f"to write text, quote it (\"{name}\"); to read a value, start from customer, event, vars, "
+                "journey or ticket (e.g. vars." + name + ")", "bad_expression"))
         names = [o.name for o in table.outputs]
         if config.port_output is not None:
             if config.port_output not in names:
@@ -268,11 +280,10 @@ class DecisionTableNode(NodeType):
         config and the context) and return the port."""
         assert isinstance(config, DecisionTableConfig)
         table = config.table
-        scope = ctx.as_mapping()
-        inputs = {clause.expression: read_input(clause.expression, ctx, scope) for clause in table.inputs}
+        now = ctx.now if isinstance(ctx.now, datetime) else None
         try:
-            result = evaluate(table, inputs)
-        except DecisionTableError as exc:
+            result = evaluate(table, flow_variables(ctx), budget=Budget(now=now))
+        except (DecisionTableError, FeelLimitError) as exc:
             raise expressions.ExpressionError(f"decision table: {exc}") from None
         values = variables_of(table, result.value)
         if config.result_variable:

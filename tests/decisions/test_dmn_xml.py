@@ -95,8 +95,8 @@ def test_choosing_a_decision() -> None:
     with pytest.raises(DmnImportError,
                        match=r"several decision tables \('refund_routing', 'refund_risk_score'\)"):
         load_decision_table(REFUND_ROUTING)
-    with pytest.raises(DmnImportError, match=r"<decision id='refund_summary'> \(holds <literalExpression>\) "
-                                             "is not a decision table"):
+    with pytest.raises(DmnImportError, match=r"<decision id='refund_summary' name='路由摘要'> \(holds "
+                                             r"<literalExpression>\) is not a decision table"):
         load_decision_table(REFUND_ROUTING, "refund_summary")
     with pytest.raises(DmnImportError, match="no <decision id='nope'>"):
         load_decision_table(REFUND_ROUTING, "nope")
@@ -153,6 +153,7 @@ def small_document(namespace: str, table: str = "", decision: str = "") -> str:
 
 @pytest.mark.parametrize("namespace", [
     "http://www.omg.org/spec/DMN/20151101/dmn.xsd",
+    "http://www.omg.org/spec/DMN/20151101/dmn11.xsd",
     "http://www.omg.org/spec/DMN/20180521/MODEL/",
     "https://www.omg.org/spec/DMN/20191111/MODEL/",
     "http://www.omg.org/spec/DMN/20191111/MODEL/",
@@ -222,11 +223,6 @@ def test_oversized_documents_are_refused() -> None:
      r"<decision id='lit'> \(holds <literalExpression>\)"),
     (small_document(DMN13_NAMESPACE, decision="<inputData id='x'/>"),
      "no <decision> with a <decisionTable>$"),
-    (small_document(DMN13_NAMESPACE, table='<input id="i1"/><output id="o1" name="q"/>'),
-     "<decision id='d'> <input id='i1'> has no <inputExpression>"),
-    (small_document(DMN13_NAMESPACE, table='<input id="i1"><inputExpression typeRef="number"/></input>'
-                                           '<output id="o1" name="q"/>'),
-     "<input id='i1'> <inputExpression> has no <text>"),
     (small_document(DMN13_NAMESPACE,
                     table='<input id="i1"><inputExpression><text>amount</text></inputExpression></input>'),
      "<decisionTable> has no <output>"),
@@ -237,11 +233,9 @@ def test_oversized_documents_are_refused() -> None:
                                              '<decisionTable id="t" hitPolicy="COLLECT" aggregation="AVG">'),
      "aggregation 'AVG' is not one of SUM"),
     (small_document(DMN13_NAMESPACE).replace("&lt; 100", "&lt;&lt; 100"),
-     r"<rule id='r1'> <inputEntry id='ie1'> \(input 'Amount'\): '<< 100': expected a literal"),
-    (small_document(DMN13_NAMESPACE).replace('"small"', "smallQueue"),
-     "<rule id='r1'> <outputEntry id='oe1'>: 'smallQueue': variables and functions are not supported"),
+     r"<decision id='d' name='D'>: rule 'r1', input 'Amount': '<< 100': expected an expression at position 2"),
     (small_document(DMN13_NAMESPACE).replace("&lt; 100", '"one hundred"'),
-     "<decision id='d'>: rule 'r1', input 'Amount': '\"one hundred\"' compares with a string"),
+     "<decision id='d' name='D'>: rule 'r1', input 'Amount': '\"one hundred\"' compares with a string"),
     (small_document(DMN13_NAMESPACE).replace(
         '<rule id="r1"><inputEntry id="ie1"><text>&lt; 100</text></inputEntry>', '<rule id="r1">'),
      "rule 'r1' has 0 input entries for 1 input columns"),
@@ -251,8 +245,6 @@ def test_oversized_documents_are_refused() -> None:
     (small_document(DMN13_NAMESPACE).replace('namespace="urn:x"',
                                              'namespace="urn:x" expressionLanguage="javascript"'),
      "<definitions> uses expression language 'javascript'"),
-    (small_document(DMN13_NAMESPACE).replace("<text>amount</text>", "<text>amount * 1.1</text>"),
-     "must be a dotted path"),
     (small_document(DMN13_NAMESPACE).replace(
         '<output id="o1" name="queue" typeRef="string"/>',
         '<output id="o1" name="queue" typeRef="string">'

@@ -16,6 +16,7 @@ from decisions.table import (
     HitPolicy,
     HitPolicyViolation,
     evaluate,
+    json_value,
     resolve_path,
 )
 
@@ -192,9 +193,10 @@ def test_collect_aggregations_skip_nulls_and_handle_no_match() -> None:
 
 
 def test_collect_sum_of_integers_stays_an_integer() -> None:
+    # FEEL numbers are decimals; what leaves a table as JSON (variables, API answers) is whole again
     scores = table("COLLECT", [("a", ["-", "-"], ["40"]), ("b", ["-", "-"], ["30"])], aggregation="SUM",
                    outputs=SCORE_OUTPUT)
-    value = evaluate(scores, ticket(1)).value
+    value = json_value(evaluate(scores, ticket(1)).value)
     assert value == 70 and isinstance(value, int)
 
 
@@ -268,8 +270,9 @@ def test_untyped_columns_take_values_as_they_are() -> None:
     assert evaluate(routing, {"level": 5}).value == {"o": "a"}
     assert evaluate(routing, {"level": "gold"}).value == {"o": "b"}
     assert evaluate(routing, {"level": "5"}).value is None  # a string is not compared with a number
+    assert evaluate(routing, {"level": [1, 2]}).value is None  # a FEEL list: '> 3' of it is null, no match
     with pytest.raises(DecisionInputError, match="cannot be tested"):
-        evaluate(routing, {"level": [1, 2]})
+        evaluate(routing, {"level": object()})
 
 
 # --------------------------------------------------------------------------------------------- validation
@@ -288,6 +291,8 @@ def test_id_is_derived_from_the_name() -> None:
     ({"outputs": [{"id": "q", "name": "q", "type_ref": "string"}], "hit_policy": "PRIORITY"},
      "give at least one output allowed values"),
     ({"outputs": [{"id": "q", "name": "q", "type_ref": "string"}], "hit_policy": "COLLECT",
+      "aggregation": "SUM"}, "needs a number output"),
+    ({"outputs": [{"id": "q", "name": "q", "type_ref": "boolean"}], "hit_policy": "COLLECT",
       "aggregation": "MAX"}, "needs a number output"),
     ({"outputs": []}, "outputs"),
 ])
@@ -303,10 +308,10 @@ def test_table_level_validation(changes: dict[str, Any], problem: str) -> None:
 @pytest.mark.parametrize(("rule", "problem"), [
     (("r1", ["> 5"], ['"a"', '"high"']), "rule 'r1' has 1 input entries for 2 input columns"),
     (("r1", ["> 5", "-"], ['"a"']), "rule 'r1' has 1 output entries for 2 output columns"),
-    (("r1", [">> 5", "-"], ['"a"', '"high"']), "rule 'r1', input '退款金额': '>> 5': expected a literal"),
+    (("r1", [">> 5", "-"], ['"a"', '"high"']), "rule 'r1', input '退款金额': '>> 5': expected an expression"),
     (("r1", ['"big"', "-"], ['"a"', '"high"']), "compares with a string but the column is a number"),
     (("r1", ["-", "< 3"], ['"a"', '"high"']), "compares with a number but the column is a string"),
-    (("r1", ["-", "-"], ["queue_a", '"high"']), "rule 'r1', output 'queue'"),
+    (("r1", ["-", "-"], ['"queue_a', '"high"']), "rule 'r1', output 'queue'"),
     (("r1", ["-", "-"], ["5", '"high"']), "5 is not a string"),
     (("r1", ["-", "-"], ['"a"', '"hgih"']), 'is not one of the allowed values "urgent", "high", "normal"'),
 ])
@@ -321,7 +326,7 @@ def test_rule_validation_names_the_rule_and_column(rule: tuple[str, list[str], l
     ({"inputs": [{"id": "a", "expression": "a"}, {"id": "a", "expression": "b"}]}, "duplicate input id 'a'"),
     ({"outputs": [{"id": "q", "name": "q"}, {"id": "p", "name": "q"}]}, "duplicate output name 'q'"),
     ({"rules": [{"id": "r", "input_entries": ["-"], "output_entries": ["1"]}] * 2}, "duplicate rule id 'r'"),
-    ({"inputs": [{"id": "a", "expression": "amount * 2"}]}, "must be a dotted path"),
+    ({"inputs": [{"id": "a", "expression": "amount * "}]}, "input 'amount *': expression"),
     ({"inputs": [{"id": "a", "expression": "a", "type_ref": "number", "allowed_values": ["x"]}]},
      'allowed value "x" of column \'a\' is not a number'),
 ])

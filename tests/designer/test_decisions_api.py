@@ -95,7 +95,7 @@ def test_overlaps_name_the_rules(ops: TestClient) -> None:
                  '<decisionTable id="DecisionTable_1kq2v9s" hitPolicy="BEST">'), XML, 400,
      "hitPolicy 'BEST'"),
     (DMN.replace("<text>customer.vip_level</text>", "<text>vip level * 2</text>"), XML, 400,
-     "must be a dotted path"),
+     "'vip level * 2': unexpected text at position 5"),
     ("", XML, 400, "empty"),
     ("{not json", {"Content-Type": "application/json"}, 400, "not valid JSON"),
     ('{"xml": ""}', {"Content-Type": "application/json"}, 422, "xml"),

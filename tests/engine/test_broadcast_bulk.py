@@ -144,15 +144,16 @@ TIERED = flow(
      ("is_a", "logic.condition", {"expr": "vars.tier == 'a'"}),
      ("tag_a", "action.tag", {"add": ["A层"]}),
      ("after", "logic.condition", {"expr": "vars.tier == 'a'"}),
-     ("hello", "action.send_message", {"template": "你好 {{ customer.name }}"})],
+     ("hello", "action.send_message", {"template": "你好 {{ customer.name }}，{{ vars.tier }}层"})],
     [("start", "out", "tiers"), ("tiers", "out", "is_a"), ("is_a", "yes", "tag_a"), ("tag_a", "out", "after"),
-     ("after", "no", "hello")],
+     ("after", "yes", "hello")],
 )
 
 
-def test_variables_from_a_decision_table_reach_the_next_logic_nodes_as_one_at_a_time(
+def test_variables_from_a_decision_table_reach_later_nodes_and_actions_as_one_at_a_time(
         db_url: str, tmp_path: Path) -> None:
-    """A logic node's variables live until the next action, in bulk as one customer at a time."""
+    """A decision table's variables live on through actions and reach them (a message's {{ vars.… }}),
+    in bulk as one customer at a time, as in a journey (issue 17: they used to be dropped)."""
     other = second_db(tmp_path)
     compiled = publish(db_url, TIERED)
     publish(other, TIERED)
@@ -165,8 +166,10 @@ def test_variables_from_a_decision_table_reach_the_next_logic_nodes_as_one_at_a_
     assert bulk == one and totals(bulk_stats) == totals(one_stats)
     assert snapshot(db_url) == snapshot(other)
     assert totals(bulk_stats)[("is_a", "left", "yes")] == 10
-    # after the tag the variables are gone (as one at a time): every tagged customer gets the message
-    assert len(snapshot(db_url)["messages"]) == 10
+    # after the tag the variables are still there: every tagged customer passes 'after' and its message
+    # is written with the table's output
+    messages = snapshot(db_url)["messages"]
+    assert len(messages) == 10 and all(content.endswith("，a层") for *_, content in messages)
 
 
 class Refused(Exception):

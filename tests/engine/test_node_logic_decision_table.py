@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from decisions.dmn_xml import load_decision_table
 from decisions.table import json_value
@@ -112,9 +113,9 @@ def test_runtime_errors_are_expression_errors_naming_rules_and_inputs() -> None:
     typed = config(table("FIRST", [("a", "-", '"x"')]))
     with pytest.raises(ExpressionError, match=r"input 'vars.n' \(vars.n\) is a number, got str 'many'"):
         decide(typed, Context(vars={"n": "many"}))
-    with pytest.raises(ExpressionError, match="cannot be tested"):
-        decide(config({**table("FIRST", [("a", "-", '"x"')]), "inputs": [{"id": "n", "expression": "vars.n"}]}),
-               Context(vars={"n": {"nested": 1}}))
+    # a nested value is a FEEL context now (no longer refused): '-' matches it
+    assert decide(config({**table("FIRST", [("a", "-", '"x"')]), "inputs": [{"id": "n", "expression": "vars.n"}]}),
+                  Context(vars={"n": {"nested": 1}})) == "out"
 
 
 def test_many_findings_are_capped_in_the_problems() -> None:
@@ -133,10 +134,14 @@ def test_unreachable_rules_are_problems() -> None:
     assert "rule 'never' is never selected under FIRST" in problems[0].message
 
 
-def test_ticket_inputs_must_be_plain_paths() -> None:
+def test_inputs_are_feel_so_jinja_filters_are_refused_naming_the_input() -> None:
+    # input expressions are FEEL since decision tables speak DMN: number(ticket.amount), not ticket.amount|int
     bad = {**table("FIRST", [("a", "-", '"x"')]), "inputs": [{"id": "n", "expression": "ticket.amount|int"}]}
-    [problem] = DecisionTableNode.check(config(bad))
-    assert problem.field == "table.inputs.0.expression" and "plain path" in problem.message
+    with pytest.raises(ValidationError, match=r"input 'ticket.amount\|int': expression: .*unexpected '\|'"):
+        config(bad)
+    unknown = {**table("FIRST", [("a", "< limit", '"x"')])}
+    [problem] = [p for p in DecisionTableNode.check(config(unknown)) if p.code == "bad_expression"]
+    assert problem.field == "table.rules" and "unknown name 'limit'" in problem.message and "vars.limit" in problem.fix
 
 
 def test_empty_optional_fields_from_the_form_mean_none() -> None:

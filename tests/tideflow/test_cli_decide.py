@@ -47,8 +47,9 @@ def small(tmp_path: Path) -> Path:
 def test_dmn_file_prints_the_result_as_json(capsys: pytest.CaptureFixture[str], small: Path) -> None:
     code, out, _ = run(capsys, str(small), "--input", '{"amount": 6000, "vip": "gold"}')
     assert code == 0
-    assert out == {"result": {"rate": "0.1"}, "hit_policy": "FIRST", "matched_rules": ["big", "gold"],
-                   "selected_rules": ["big"]}
+    assert out == {"decision": "折扣", "result": {"rate": "0.1"}, "hit_policy": "FIRST",
+                   "matched_rules": ["big", "gold"], "selected_rules": ["big"],
+                   "decisions": {"折扣": "0.1"}}  # the graph's view: a one-output table's value
     code, out, _ = run(capsys, str(DMN), "--decision", "refund_risk_score", "--input",
                        '{"ticket.refund_amount": "6000", "customer": {"refunds_30d": 3, "is_new": true}}')
     assert code == 0 and out["result"] == 90 and out["hit_policy"] == "COLLECT"
@@ -107,7 +108,7 @@ def test_file_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None
     code, _, err = run(capsys, str(tmp_path / "nope.dmn"), "--input", "{}")
     assert code == 1 and "cannot read" in err and "nope.dmn" in err
     code, _, err = run(capsys, str(DMN), "--input", "{}")
-    assert code == 1 and "several decision tables ('refund_routing', 'refund_risk_score')" in err
+    assert code == 1 and "several decisions ('refund_risk_score', 'refund_summary')" in err
     assert "pass --decision ID" in err
 
 

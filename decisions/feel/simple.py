@@ -1,6 +1,9 @@
-"""The subset of FEEL (DMN's expression language) used in decision-table cells.
+"""The literal subset of FEEL cells that the static analysis of tables understands.
 
-Input entries are *unary tests*; output entries are *literals*. Supported forms:
+Tables take full FEEL (:mod:`decisions.feel`); :mod:`decisions.analysis` reasons about the cells
+written in this subset — literal unary tests and literal outputs — and treats the others as
+opaque. This module is also the evaluator Tideflow had before full FEEL (``make bench`` compares
+with it). Input entries are *unary tests*; output entries are *literals*. The forms:
 
 ================================  =====================================================
 ``-`` or an empty cell            any value (including null)
@@ -21,9 +24,9 @@ any test is true, else null if any is null, else false; ``not(...)`` keeps null 
 *matches* only when its value is true, so ``not(< 10)`` does not match a missing amount while
 ``not("gold")`` does.
 
-Not supported (rejected with :class:`FeelSyntaxError`): references to variables (``< maxAmount``),
-arithmetic, function calls other than ``date("…")``, ``date and time``, ``time`` and ``duration``
-literals, and ``?``-expressions.
+Outside the subset (:class:`FeelSyntaxError` here; full FEEL evaluates them): references to
+variables (``< maxAmount``), arithmetic, function calls other than ``date("…")``, ``date and
+time``, ``time`` and ``duration`` literals, and ``?``-expressions.
 """
 
 from __future__ import annotations
@@ -44,9 +47,7 @@ ValueKind = Literal["number", "string", "boolean", "date"]
 ComparisonOperator = Literal["=", "!=", "<", "<=", ">", ">="]
 
 
-class FeelSyntaxError(ValueError):
-    """A cell's text is not in the supported FEEL subset; the message quotes the text and position."""
-
+from decisions.feel.syntax import FeelSyntaxError  # noqa: E402 - one error type for every FEEL parse
 
 _KIND_OF_TYPE: dict[type, ValueKind] = {
     bool: "boolean", int: "number", Decimal: "number", float: "number", str: "string", date: "date"}
