@@ -97,6 +97,7 @@ class FakeYouzan(FakePlatform):
         self.trades: dict[str, dict[str, Any]] = {}
         self.issued: list[str] = []
         self.revoked: set[str] = set()
+        self.client_id, self.kdt = YZ_CLIENT_ID, YZ_KDT  # the app and shop the silent grant is for
         self.routes["/auth/token"] = self._token
         self.routes[YZ_TRADE_GET] = self._trade_get
 
@@ -106,8 +107,8 @@ class FakeYouzan(FakePlatform):
 
     def _token(self, request: Request) -> Reply:
         body = request.json()
-        expected = {"client_id": YZ_CLIENT_ID, "client_secret": YZ_SECRET, "authorize_type": "silent",
-                    "grant_id": str(YZ_KDT), "refresh": False}
+        expected = {"client_id": self.client_id, "client_secret": YZ_SECRET, "authorize_type": "silent",
+                    "grant_id": str(self.kdt), "refresh": False}
         if body != expected:
             self.problems.append(f"auth/token body {sorted(body)} is not the silent-grant shape")
             return Reply(200, {"success": False, "code": 40001, "message": "invalid client"})
@@ -115,7 +116,7 @@ class FakeYouzan(FakePlatform):
         self.issued.append(token)
         expires = int((time.time() + 7 * 86400) * 1000)
         return Reply(200, {"success": True, "code": 200, "data": {"access_token": token, "expires": expires,
-                                                                  "scope": "trade", "authority_id": str(YZ_KDT)}})
+                                                                  "scope": "trade", "authority_id": str(self.kdt)}})
 
     def _trade_get(self, request: Request) -> Reply:
         if request.method != "POST" or not request.headers.get("content-type", "").startswith("application/json"):
