@@ -80,6 +80,7 @@ class StreamReport:
     accepted: int = 0
     duplicates: int = 0
     invalid: int = 0
+    unmapped: int = 0
     position: str = ""
 
 
@@ -145,13 +146,20 @@ def restart_from(database_url: str | None, connector_id: str, position: datetime
 
 def _store_page(database_url: str | None, connector_id: str, page: list[dict[str, Any]], report: StreamReport,
                 result: PollResult) -> None:
+    from engine.connector_ops import store_unmapped
+
+    unmapped: list[Any] = []
     for raw in page:
+        if "unmapped" in raw:  # a record the connector could not map (connectors.base.unmapped_record)
+            unmapped.append(raw["unmapped"])
+            continue
         try:
             event = ingest.EventIn.model_validate({**raw, "source": connector_id})
         except ValidationError as exc:
             report.invalid += 1
             where = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors()[:3])
-            log.warning("%s: an event from the platform is not valid (%s); skipped", connector_id, where)
+            log.warning("%s: an event from the platform is not valid (%s); kept as unmapped", connector_id, where)
+            unmapped.append(_Invalid(f"the mapped event is not valid ({where})", raw))
             continue
         status, payload, needs_routing = ingest.store(event, database_url)
         if status == "accepted":
@@ -160,6 +168,28 @@ def _store_page(database_url: str | None, connector_id: str, page: list[dict[str
             report.duplicates += 1
         if needs_routing:
             result.route_later(payload)
+    if unmapped:
+        report.unmapped += len(unmapped)
+        store_unmapped(database_url, connector_id, unmapped)
+
+
+@dataclass
+class _Invalid:
+    """An event the connector made that the event model refuses: kept raw like an unmapped message."""
+
+    reason: str
+    event: dict[str, Any]
+    kind: str = "invalid-event"
+
+    @property
+    def raw(self) -> str:
+        import json
+
+        return json.dumps(self.event, ensure_ascii=False, default=str)
+
+    @property
+    def message_id(self) -> str:
+        return str(self.event.get("id") or "")
 
 
 def _read_window(database_url: str | None, loaded: configured.LoadedConnector, stream: str, start: datetime,
@@ -180,6 +210,22 @@ def _read_window(database_url: str | None, loaded: configured.LoadedConnector, s
 
 def poll_connector(database_url: str | None, connector_id: str, *, now: datetime | None = None,
                    max_windows: int = MAX_WINDOWS_PER_POLL) -> PollResult:
+    """One poll (:func:`_poll`), its outcome written down for the connector's sync status."""
+    from engine.connector_ops import record_attempt
+
+    try:
+        result = _poll(database_url, connector_id, now=now, max_windows=max_windows)
+    except Exception as exc:
+        said = str(exc) if hasattr(exc, "retryable") or isinstance(exc, ValueError) else type(exc).__name__
+        record_attempt(database_url, connector_id, error=f"{type(exc).__name__}: {said}")
+        raise
+    if not result.stopped:
+        record_attempt(database_url, connector_id, summary=result.summary())
+    return result
+
+
+def _poll(database_url: str | None, connector_id: str, *, now: datetime | None = None,
+          max_windows: int = MAX_WINDOWS_PER_POLL) -> PollResult:
     """One poll of one connector: every stream from its cursor up to ``now``; events stored, cursors moved.
 
     A connector that is gone, disabled or not polled gives ``stopped``. Platform errors propagate

@@ -568,3 +568,6 @@ class TicketReview(Base):
     due_at: Mapped[datetime | None] = mapped_column(nullable=True)
     timeout: Mapped[str | None] = mapped_column(String(40), nullable=True)
     on_timeout: Mapped[str] = mapped_column(String(12), default="reject")
+
+
+from engine.db import connector_models as _connector  # noqa: E402,F401

@@ -195,8 +195,10 @@ class FakeShopify(FakePlatform):
 
     @staticmethod
     def webhook(topic: str, payload: dict[str, Any], webhook_id: str = "b54557e4-8a5f-4d70-bcd0-43a7c9e1a001",
-                *, secret: str = SHOPIFY_SECRET, shop: str = SHOP) -> tuple[bytes, dict[str, str]]:
-        body = json.dumps(payload).encode()
+                *, secret: str = SHOPIFY_SECRET, shop: str = SHOP, raw: bytes | None = None
+                ) -> tuple[bytes, dict[str, str]]:
+        """A signed webhook of ``payload`` (or of the ``raw`` body bytes as given, e.g. a published fixture)."""
+        body = raw if raw is not None else json.dumps(payload).encode()
         return body, {"Content-Type": "application/json", "X-Shopify-Topic": topic, "X-Shopify-Shop-Domain": shop,
                       "X-Shopify-Webhook-Id": webhook_id, "X-Shopify-API-Version": SHOPIFY_VERSION,
                       "X-Shopify-Triggered-At": "2026-11-23T02:05:00.000000Z",

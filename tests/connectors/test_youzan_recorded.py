@@ -14,6 +14,8 @@ from fastapi.testclient import TestClient
 from connectors.youzan.connector import YouzanConnector
 from connectors.youzan.inbound import decode_msg, events_from_push, parse_push
 from connectors.youzan.signing import compute_event_sign
+from engine import connector_ops
+from engine.db.session import session_factory
 from tests.connectors.fake_shops import YZ_SECRET, FakeYouzan, book, fake_youzan, hook_client, stored
 
 __all__ = ["fake_youzan"]
@@ -74,3 +76,7 @@ def test_recorded_pushes_through_the_app_pay_then_ship_partly_then_complete(
     [order], _ = book(db_url)
     assert (order.order_id, order.status, order.amount_fen) == (TID, "completed", 1)
     assert fake_youzan.problems == []
+    with session_factory(db_url)() as db:  # the partial shipment maps to no event: kept raw, counted
+        total, by_kind, [kept] = connector_ops.unmapped(db, "youzan-live")
+    assert (total, by_kind, kept.message_id) == (1, {"trade_TradePartlySellerShip": 1},
+                                                 "ef7b2402-5240-4b40-b223-11cbc0604a6c")
