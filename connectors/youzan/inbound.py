@@ -8,8 +8,8 @@ A push (有赞云 消息推送, "无容器" HTTP push) is a JSON object POSTed w
      "sendCount": 1, "test": false, "mode": 1}
 
 ``msg`` is the business message: URL-encoded (UTF-8, form encoding: a space is ``+``) JSON for the
-``trade_*`` messages, a JSON object for the newer ``youzan_trade_Refund*`` ones. ``trade_TradeCreate`` / ``trade_TradePaid`` /
-``trade_TradeBuyerPay`` carry the whole trade (``full_order_info``); the others are thin (``tid``,
+``trade_*`` messages, a JSON object for the newer ``youzan_trade_Refund*`` ones. ``trade_TradeCreate`` /
+``trade_TradePaid`` / ``trade_TradeBuyerPay`` carry the whole trade (``full_order_info``); the others are thin (``tid``,
 ``update_time``, refund fields) and the connector fetches the trade (``youzan.trade.get``) to learn the
 buyer. Amounts are yuan strings (``"129.00"``) and become integer fen through :class:`~decimal.Decimal`.
 Times are ``yyyy-MM-dd HH:mm:ss`` in China time (UTC+8).
