@@ -72,16 +72,9 @@ def covering_runs(db: Session, plan_key: str, period: Period) -> list[models.Set
         .order_by(models.SettlementRun.id)))
 
 
-def open_run(db: Session, plan: SettlementPlan, period: Period, *, flow_id: str | None = None,
-             created_by: str = "") -> models.SettlementRun:
-    """The run for this plan version and period: the existing one (settling it again changes nothing), or a
-    new one (status ``open``) — for a period that fits the plan's cycle and overlaps no other settled period
-    of the plan, so an order is settled at most once per plan. The same period under a new plan version is a
-    correction: its statements adjust the earlier ones (see :func:`split_run`)."""
-    version = plan.version
-    existing = find_run(db, plan.key, version, period)
-    if existing is not None:
-        return existing
+def check_settleable(db: Session, plan: SettlementPlan, period: Period) -> None:
+    """Refuse a period that does not fit the plan's cycle, or overlaps a period of the plan already settled
+    (other than exactly this one: settling it again is idempotent, under a new version a correction)."""
     check_period(plan.cycle, period)
     overlapping = covering_runs(db, plan.key, period)
     if overlapping:
@@ -93,6 +86,19 @@ def open_run(db: Session, plan: SettlementPlan, period: Period, *, flow_id: str 
             f"the period {period.label} overlaps {first.period_from}..{first.period_to}, already settled for plan "
             f"{plan.key} by run {first.id} ({said}): its orders would be settled twice. Settle the periods of "
             f"the plan's cycle one by one, and correct a settled period with an adjustment")
+
+
+def open_run(db: Session, plan: SettlementPlan, period: Period, *, flow_id: str | None = None,
+             created_by: str = "") -> models.SettlementRun:
+    """The run for this plan version and period: the existing one (settling it again changes nothing), or a
+    new one (status ``open``) — for a period that fits the plan's cycle and overlaps no other settled period
+    of the plan, so an order is settled at most once per plan. The same period under a new plan version is a
+    correction: its statements adjust the earlier ones (see :func:`split_run`)."""
+    version = plan.version
+    existing = find_run(db, plan.key, version, period)
+    if existing is not None:
+        return existing
+    check_settleable(db, plan, period)
     starts_at, ends_at = period_bounds(period, plan.timezone)
     run = models.SettlementRun(plan_key=plan.key, plan_version=version, plan=dump_settlement_plan(plan),
                                flow_id=flow_id, cycle=plan.cycle, period_from=period.start.isoformat(),
