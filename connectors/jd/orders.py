@@ -181,7 +181,7 @@ def asc_service_events(service: dict[str, Any], *, shop: str) -> list[dict[str, 
         if occurred is None:
             raise ValueError("the service has no time")
         refund = CanonicalRefund(refund_id=f"asc-{service_id}", order_id=order_id, shop=shop, channel=CHANNEL,
-                                 status=status, amount_fen=0,  # type: ignore[arg-type]
+                                 status=status, amount_fen=0,
                                  reason=f"{ASC_REFUND_KINDS[kind]}: {service.get('questionDesc') or ''!s}"[:500])
         return [refund_event(refund, identities, occurred, event_id=f"jd:{shop}:asc:{service_id}:{code}")]
     except (ValidationError, ValueError) as exc:

@@ -55,7 +55,7 @@ def test_a_window_with_more_refunds_than_the_api_pages_through_is_halved(
 
     result = shop_sync.poll_connector(db_url, SHOP, now=NOW)
 
-    orders, refunds, returns = result.streams
+    orders, refunds, _returns = result.streams
     assert orders.accepted == 0 and refunds.accepted == 60 and refunds.duplicates == 0
     assert counts(db_url)["refunds"] == 60 and shop_sync.cursor_position(db_url, SHOP, "refunds") == NOW
     spans = {parse_cst(p["applyTimeEnd"]) - parse_cst(p["applyTimeStart"])
