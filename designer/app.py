@@ -19,6 +19,7 @@ from temporalio.client import Client
 
 from designer import auth, errors, hooks, ops, pages
 from designer.api import api
+from designer.api_connector_ops import router as connector_ops_api
 from designer.api_connectors import router as connectors_api
 from designer.api_coupons import router as coupons_api
 from designer.api_decisions import router as decisions_api
@@ -110,6 +111,7 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
     app.include_router(hooks.router)
     app.include_router(editor_router)
     app.include_router(connectors_api)
+    app.include_router(connector_ops_api)
     app.include_router(decisions_api)
     app.include_router(settlement_api)
     app.include_router(settlement_pages)
