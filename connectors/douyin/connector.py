@@ -23,6 +23,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
+from collections import OrderedDict
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -48,7 +51,10 @@ class DouyinSettings(BaseModel):
                          description="the shop that authorised this self-use app (店铺ID); tokens are fetched for it")
     api_base: str = Field(default=DEFAULT_API_BASE, max_length=200, title="API base URL",
                           description="抖店's open API; change only for a proxy or a test server")
-    api_timeout_seconds: float = Field(default=3.0, gt=0, le=30, title="API timeout (s)")
+    api_timeout_seconds: float = Field(default=2.0, gt=0, le=30, title="API timeout (s)")
+    answer_within_seconds: float = Field(default=2.5, gt=0, le=30, title="answer within (s)",
+                                         description="a push with many orders is answered 503 (抖店 pushes it again; "
+                                                     "what was stored is a duplicate then) rather than late")
 
     @field_validator("api_base")
     @classmethod
@@ -96,13 +102,22 @@ class DouyinConnector(Connector):
             {"tag": m.tag, "msg_id": m.msg_id, "data": m.data}, ensure_ascii=False), message_id=m.msg_id, kind=m.tag)
             for m in messages if not m.relevant]
         details: dict[str, dict[str, Any]] = {}
+        started = time.monotonic()
         for message in (m for m in messages if m.relevant):
             order_id = message.order_id
+            if order_id not in details and time.monotonic() - started > settings.answer_within_seconds:
+                log.info("抖店 push: %d of %d messages done within %.1fs; the rest on the next push", len(events),
+                         len(messages), settings.answer_within_seconds)
+                return InboundReply(events=events, unmapped=unmapped, status=503, content_type=JSON,
+                                    body=json.dumps({"code": 503, "msg": "busy: retry later"}))
+            if order_id not in details and (cached := _DETAILS.get(_detail_key(settings, order_id))) is not None:
+                details[order_id] = cached  # fetched for an earlier delivery of this push: no API call
             if order_id not in details:
                 try:
                     client = shared_client(settings.app_key, secret, settings.shop_id, settings.api_base,
                                            settings.api_timeout_seconds)
                     details[order_id] = client.order_detail(order_id)
+                    _DETAILS.put(_detail_key(settings, order_id), details[order_id])
                 except DouyinApiError as exc:
                     log.warning("抖店 push message %s (tag %s) deferred: %s", message.msg_id, message.tag, exc)
                     return InboundReply(events=events, unmapped=unmapped, status=503, content_type=JSON,
@@ -110,6 +125,37 @@ class DouyinConnector(Connector):
                                                         ensure_ascii=False))
             events.append(event_from_message(message, details[order_id]))
         return InboundReply(events=events, unmapped=unmapped, body=SUCCESS, content_type=JSON)
+
+
+class _RecentDetails:
+    """Order details fetched in the last minutes, so a push answered 503 for lack of time progresses on its
+    redelivery instead of fetching the same orders again."""
+
+    def __init__(self, size: int = 2048, ttl: float = 600.0) -> None:
+        self._items: OrderedDict[tuple[str, ...], tuple[float, dict[str, Any]]] = OrderedDict()
+        self._size, self._ttl = size, ttl
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, ...]) -> dict[str, Any] | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is None or time.monotonic() - found[0] > self._ttl:
+                return None
+            return found[1]
+
+    def put(self, key: tuple[str, ...], detail: dict[str, Any]) -> None:
+        with self._lock:
+            self._items[key] = (time.monotonic(), detail)
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+_DETAILS = _RecentDetails()
+
+
+def _detail_key(settings: Any, order_id: str) -> tuple[str, ...]:
+    return settings.api_base, settings.app_key, settings.shop_id, order_id
 
 
 def _answer() -> InboundReply:

@@ -158,3 +158,23 @@ def test_a_numeric_refund_webhook_through_the_app_and_other_topics_kept(
     assert r.status_code == 200
     with session_factory(db_url)() as db:
         assert connector_ops.unmapped(db, "shopify-us")[1] == {"collections/create": 1}
+
+
+def test_a_push_too_big_to_complete_in_time_is_answered_503_and_nothing_is_lost(
+        db_url: str, monkeypatch: pytest.MonkeyPatch, fake_douyin: FakeDouyin) -> None:
+    hooks = hook_client(db_url, monkeypatch, "doudian", DouyinConnector,
+                        {"app_key": DY_APP_KEY, "shop_id": DY_SHOP, "api_base": fake_douyin.url,
+                         "answer_within_seconds": 0.001}, {"app_secret": DY_SECRET})
+    ids = [str(int(P_ID) + i) for i in range(3)]
+    for order_id in ids:
+        fake_douyin.details[order_id] = douyin_detail(order_id, open_id=f"1@#dy{order_id}")
+    body, headers = fake_douyin.push(*[("101", f"m-{i}", {"p_id": int(o), "shop_id": int(DY_SHOP)})
+                                       for i, o in enumerate(ids)])
+    answers = []
+    for _ in range(5):  # 抖店 pushes again until it gets success
+        answers.append(hooks.post("/hooks/doudian", content=body, headers=headers))
+        if answers[-1].status_code == 200:
+            break
+    assert answers[0].status_code == 503 and answers[-1].json() == {"code": 0, "msg": "success"}
+    assert sorted(e.payload["order_id"] for e in stored(db_url, "doudian")) == ids
+    assert len(fake_douyin.calls("/order/orderDetail")) == 3  # each order fetched once across the deliveries
