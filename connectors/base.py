@@ -20,6 +20,7 @@ once (dedupe on source + id) before the platform gets its answer.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -35,11 +36,29 @@ class InboundRequest:
     body: bytes
 
 
+@dataclass(frozen=True)
+class Unmapped:
+    """A message the connector received (signed, well-formed) but cannot turn into a Tideflow event — a type
+    it does not map, a status it does not know. It is stored raw, shown and counted, never dropped."""
+
+    reason: str  # what is missing, for the operator: "tag 108 (address changed) gives no event"
+    raw: str  # the message as the platform sent it (JSON text)
+    message_id: str = ""  # the platform's id of the message (dedupes its redeliveries), if it has one
+    kind: str = ""  # the platform's message type: a tag, topic, status
+
+
+def unmapped_record(reason: str, raw: Any, message_id: str = "", kind: str = "") -> dict[str, Any]:
+    """An unmapped record in a polled connector's page (``poll_window`` yields it among the events)."""
+    text = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False, default=str)
+    return {"unmapped": Unmapped(reason=reason, raw=text, message_id=message_id, kind=kind)}
+
+
 @dataclass
 class InboundReply:
-    """Events to ingest and the answer the platform expects."""
+    """Events to ingest, messages that map to none (``unmapped``) and the answer the platform expects."""
 
     events: list[dict[str, Any]] = field(default_factory=list)
+    unmapped: list[Unmapped] = field(default_factory=list)
     status: int = 200
     body: bytes | str = b"success"
     content_type: str = "text/plain; charset=utf-8"

@@ -17,6 +17,7 @@ from temporalio.client import Client
 
 from designer import audit, auth, errors, home, ops
 from designer.connectors import api as connectors_api
+from designer.connectors import ops_api as connectors_ops_api
 from designer.connectors import pages as connectors_pages
 from designer.coupons import api as coupons_api
 from designer.customers import api as customers_api
@@ -110,7 +111,8 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
                  customers_api.router, customers_pages.router, journeys_api.api, journeys_pages.router,
                  coupons_api.router, tickets_api.router, tickets_setup_api.router, tickets_pages.router,
                  tickets_csat.router,
-                 settlement_api.api, settlement_pages.router, connectors_api.router, connectors_pages.router,
+                 settlement_api.api, settlement_pages.router, connectors_api.router, connectors_ops_api.router,
+                 connectors_pages.router,
                  decisions_api.router, audit.api, audit.router):
         app.include_router(area)
     if (HERE / "static").is_dir():

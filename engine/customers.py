@@ -5,6 +5,13 @@ openid/unionid, a phone number, an email, a shop's buyer id. They all map to one
 customer. When an event links two identities that belonged to different
 customers, those customers are merged into the older one (its id survives; the
 other keeps a ``merged_into`` pointer so old references still resolve).
+
+What moves with a merge (see docs/profiles.md › Merging): identities, tags, events, messages, orders,
+refunds, coupons, tickets and **journeys** — the journey rows are the enrolment and re-entry bookkeeping
+and the list the router signals, so the merged customer's journeys (those still waiting too) receive the
+survivor's events, a ``reentry: never`` flow is not entered again by the merged customer, and the
+customer page shows them. The workflows themselves keep their ids; their customer views follow the
+merge pointer (:func:`canonical`).
 """
 
 from __future__ import annotations
@@ -173,6 +180,23 @@ def resolve(db: Session, identities: Mapping[str, Any], name: str | None = None,
     return survivor
 
 
+#: rows that belong to the surviving customer after a merge (all keyed by ``customer_id``)
+MOVES_WITH_MERGE: tuple[Any, ...] = (models.EventRecord, models.Message, models.Journey, models.Order, models.Refund,
+                                     models.Coupon, models.Ticket)
+
+
+def merged_ids(db: Session, customer_id: str) -> list[str]:
+    """The surviving customer's id and the ids of every customer merged into it (directly or through
+    others): rows written under an old id after the merge (a race with a journey's first checkpoint)
+    still count as the survivor's."""
+    survivor = canonical(db, customer_id)
+    found, frontier = [survivor], [survivor]
+    while frontier and len(found) < 1000:
+        frontier = list(db.scalars(select(models.Customer.id).where(models.Customer.merged_into.in_(frontier))))
+        found += [c for c in frontier if c not in found]
+    return found
+
+
 def _merge(db: Session, owners: list[str]) -> str:
     if len(owners) == 1:
         return owners[0]
@@ -193,7 +217,7 @@ def _merge(db: Session, owners: list[str]) -> str:
             if tag not in have:
                 db.add(models.CustomerTag(customer_id=survivor.id, tag=tag))
         db.execute(delete(models.CustomerTag).where(models.CustomerTag.customer_id == loser.id))
-        for table in (models.EventRecord, models.Message):
+        for table in MOVES_WITH_MERGE:
             db.execute(update(table).where(table.customer_id == loser.id).values(customer_id=survivor.id))
         loser.merged_into = survivor.id
         db.add(models.AuditEntry(actor="system", action="customer.merged", target=survivor.id,

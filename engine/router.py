@@ -22,7 +22,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from engine import expressions
-from engine.customers import customer_view
+from engine.customers import customer_view, merged_ids
 from engine.db import models
 from engine.db.models import utcnow
 from engine.db.session import session_factory
@@ -113,8 +113,9 @@ class Router:
 
     # -- entering ---------------------------------------------------------------------------------
     def _may_enter(self, flow: dict[str, Any], customer_id: str) -> tuple[bool, str]:
-        with session_factory(self.database_url)() as db:
-            history = entry_history(db, flow["flow_id"], [customer_id])[customer_id]
+        with session_factory(self.database_url)() as db:  # a merged customer's past journeys count too
+            ids = merged_ids(db, customer_id)
+            history = [h for found in entry_history(db, flow["flow_id"], ids).values() for h in found]
         return may_enter(flow["settings"]["entry"], history, utcnow())
 
     async def start(self, flow: dict[str, Any], customer_id: str, event: dict[str, Any] | None,
@@ -177,9 +178,10 @@ class Router:
             return customer_view(db, customer_id)
 
     def _running(self, customer_id: str) -> list[str]:
-        with session_factory(self.database_url)() as db:
+        with session_factory(self.database_url)() as db:  # with the journeys of customers merged into this one
             return list(db.scalars(select(models.Journey.workflow_id).where(
-                models.Journey.customer_id == customer_id, models.Journey.status.in_(ACTIVE))).all())
+                models.Journey.customer_id.in_(merged_ids(db, customer_id)),
+                models.Journey.status.in_(ACTIVE))).all())
 
     async def start_for_entry(self, flow: dict[str, Any], customer_id: str, entry_id: str) -> str | None:
         return await self.start(flow, customer_id, None, {}, entry_id)

@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
 
     from engine import connectors as configured
     from engine import events as ingest
+    from engine.connector_ops import is_polled, record_attempt, store_unmapped
     from engine.db import models
     from engine.db.models import utcnow
     from engine.db.session import session_factory, transaction
@@ -57,9 +58,6 @@ REJECTED_PAUSE = timedelta(minutes=10)
 POLLS_PER_RUN = 200
 
 
-def is_polled(connector: Any) -> bool:
-    """Whether a connector (class or instance) is polled for orders (has ``poll_window`` and ``streams``)."""
-    return callable(getattr(connector, "poll_window", None)) and bool(getattr(connector, "streams", ()))
 
 
 def next_window(position: datetime, now: datetime, max_window: timedelta,
@@ -80,6 +78,7 @@ class StreamReport:
     accepted: int = 0
     duplicates: int = 0
     invalid: int = 0
+    unmapped: int = 0
     position: str = ""
 
 
@@ -126,32 +125,22 @@ def advance(database_url: str | None, connector_id: str, stream: str, position: 
                 raise
 
 
-def restart_from(database_url: str | None, connector_id: str, position: datetime) -> None:
-    """Put every cursor of a connector at ``position`` (also backwards): skip a long gap on purpose, or read
-    a period again (re-read events are duplicates)."""
-    with transaction(database_url) as db:
-        rows = {r.stream: r for r in db.scalars(select(models.ConnectorCursor).where(
-            models.ConnectorCursor.connector_id == connector_id))}
-        loaded = configured.load(db, connector_id)
-        streams = set(rows) | set(getattr(loaded.connector, "streams", ()) if loaded else ())
-        for stream in streams:
-            row = rows.get(stream)
-            if row is None:
-                db.add(models.ConnectorCursor(connector_id=connector_id, stream=stream, position=position,
-                                              updated_at=utcnow()))
-            else:
-                row.position, row.updated_at = position, utcnow()
 
 
 def _store_page(database_url: str | None, connector_id: str, page: list[dict[str, Any]], report: StreamReport,
                 result: PollResult) -> None:
+    unmapped: list[Any] = []
     for raw in page:
+        if "unmapped" in raw:  # a record the connector could not map (connectors.base.unmapped_record)
+            unmapped.append(raw["unmapped"])
+            continue
         try:
             event = ingest.EventIn.model_validate({**raw, "source": connector_id})
         except ValidationError as exc:
             report.invalid += 1
             where = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors()[:3])
-            log.warning("%s: an event from the platform is not valid (%s); skipped", connector_id, where)
+            log.warning("%s: an event from the platform is not valid (%s); kept as unmapped", connector_id, where)
+            unmapped.append(_Invalid(f"the mapped event is not valid ({where})", raw))
             continue
         status, payload, needs_routing = ingest.store(event, database_url)
         if status == "accepted":
@@ -160,6 +149,28 @@ def _store_page(database_url: str | None, connector_id: str, page: list[dict[str
             report.duplicates += 1
         if needs_routing:
             result.route_later(payload)
+    if unmapped:
+        report.unmapped += len(unmapped)
+        store_unmapped(database_url, connector_id, unmapped)
+
+
+@dataclass
+class _Invalid:
+    """An event the connector made that the event model refuses: kept raw like an unmapped message."""
+
+    reason: str
+    event: dict[str, Any]
+    kind: str = "invalid-event"
+
+    @property
+    def raw(self) -> str:
+        import json
+
+        return json.dumps(self.event, ensure_ascii=False, default=str)
+
+    @property
+    def message_id(self) -> str:
+        return str(self.event.get("id") or "")
 
 
 def _read_window(database_url: str | None, loaded: configured.LoadedConnector, stream: str, start: datetime,
@@ -180,6 +191,20 @@ def _read_window(database_url: str | None, loaded: configured.LoadedConnector, s
 
 def poll_connector(database_url: str | None, connector_id: str, *, now: datetime | None = None,
                    max_windows: int = MAX_WINDOWS_PER_POLL) -> PollResult:
+    """One poll (:func:`_poll`), its outcome written down for the connector's sync status."""
+    try:
+        result = _poll(database_url, connector_id, now=now, max_windows=max_windows)
+    except Exception as exc:
+        said = str(exc) if hasattr(exc, "retryable") or isinstance(exc, ValueError) else type(exc).__name__
+        record_attempt(database_url, connector_id, error=f"{type(exc).__name__}: {said}")
+        raise
+    if not result.stopped:
+        record_attempt(database_url, connector_id, summary=result.summary())
+    return result
+
+
+def _poll(database_url: str | None, connector_id: str, *, now: datetime | None = None,
+          max_windows: int = MAX_WINDOWS_PER_POLL) -> PollResult:
     """One poll of one connector: every stream from its cursor up to ``now``; events stored, cursors moved.
 
     A connector that is gone, disabled or not polled gives ``stopped``. Platform errors propagate

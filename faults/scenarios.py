@@ -11,6 +11,7 @@ import random
 import signal
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -319,6 +320,60 @@ def webhooks_duplicated(h: Harness, copies: int = 3) -> Row:
                f"answers {hooks.stats.summary()}")
 
 
+def merge_while_waiting(h: Harness) -> Row:
+    """Pairs of customers each in a journey waiting for an event; an event links the two of a pair (a merge);
+    then the awaited event arrives under the *merged-away* customer's own identifier. Every journey — the
+    survivor's and the merged customer's — receives it and finishes with its one message: none stuck."""
+    n, flow, prefix = h.size, "fault-merge", "fault-merge"
+    document = {"schema": "tideflow/flow@1", "id": flow, "name": "fault: merge while waiting", "kind": "journey",
+                "nodes": [{"id": "start", "type": "trigger.event", "config": {"event": "custom.merge_start"}},
+                          {"id": "await", "type": "wait.event", "config": {"event": "custom.merge_done",
+                                                                         "timeout": "P1D"}},
+                          {"id": "done", "type": "action.send_message", "config": dry_run("到了 {{ customer.name }}")}],
+                "edges": [{"from": "start", "to": "await"}, {"from": "await", "port": "event", "to": "done"}]}
+    h.stack.api("POST", "/api/flows", expect=201, json=document)
+    h.stack.api("POST", f"/api/flows/{flow}/publish", expect=201)
+
+    def who(i: int) -> dict[str, str]:  # even: known by an external id; odd: by a phone (its pair's other half)
+        return {"external_id": f"{prefix}-c{i}"} if i % 2 == 0 else {"phone": f"+86139{i:08d}"}
+
+    sender = h.sender()
+    starts = [{"id": f"{prefix}-start-{i}", "type": "custom.merge_start", "source": prefix, "customer": who(i),
+               "profile": {"name": f"客户{i}"}} for i in range(n)]
+    for at in range(0, n, 50):
+        sender.post(starts[at:at + 50])
+    h.wait_progress(lambda: h.count("SELECT COUNT(*) FROM journeys WHERE flow_id = :f AND status = 'waiting'",
+                                    f=flow), n, "journeys waiting", every=0.2)
+    pairs = n // 2
+    links = [{"id": f"{prefix}-link-{k}", "type": "custom.merge_link", "source": prefix,
+              "customer": {**who(2 * k), **who(2 * k + 1)}} for k in range(pairs)]
+    for at in range(0, len(links), 50):
+        sender.post(links[at:at + 50])
+    merged = h.count("SELECT COUNT(*) FROM customers WHERE merged_into IS NOT NULL")
+    # the awaited event, addressed as the merged-away (odd) customer knew it — or the single one's own id
+    dones = [{"id": f"{prefix}-done-{k}", "type": "custom.merge_done", "source": prefix,
+              "customer": who(2 * k + 1) if 2 * k + 1 < n else who(2 * k)} for k in range((n + 1) // 2)]
+    for at in range(0, len(dones), 50):
+        sender.post(dones[at:at + 50])
+    sender.close()
+    if sender.errors:
+        raise RuntimeError(f"callers gave up: {sender.errors[0]}")
+    h.wait_done(flow, n)
+    tally = Tally(events_in=n)
+    with h.engine.connect() as conn:
+        runs = conn.execute(text("SELECT workflow_id, status FROM journeys WHERE flow_id = :f"), {"f": flow}).all()
+        sent = Counter(str(key).split("/done/")[0] for (key,) in conn.execute(text(
+            "SELECT idempotency_key FROM messages WHERE flow_id = :f AND node_id = 'done' AND status = 'sent'"),
+            {"f": flow}))
+        stuck = [f"{wid}: {status}" for wid, status in runs if status != "completed" or sent[str(wid)] == 0]
+        twice = [f"{wid}×{k}" for wid, k in sent.items() if k > 1]
+        missing = max(0, n - len(runs))
+        tally.processed = len(runs) - len(stuck) - len(twice)
+        tally.add(Finding("journey stuck after the merge", "lost", len(stuck) + missing, stuck[:5]))
+        tally.add(Finding("message recorded twice", "duplicate", len(twice), twice[:5]))
+    return Row("", f"{n} journeys waiting, {pairs} merges", tally, f"{merged} customers merged")
+
+
 # -- stacks -----------------------------------------------------------------------------------------------------
 @contextmanager
 def sqlite_stack(root: Path, persist: bool = True) -> Iterator[E2EStack]:
@@ -366,6 +421,7 @@ def run_suite(root: Path, size: int, outage: float, postgres: bool = True,
         h.run(f"Temporal stopped {outage:.0f} s + restarted", lambda x: temporal_restarted(x, outage))
         h.run("SMS gateway slow / 5xx / 429", platform_misbehaving)
         h.run("webhooks duplicated + out of order", webhooks_duplicated)
+        h.run("customers merged while journeys wait", merge_while_waiting)
         found, left = run_checks(engine)
         findings += found
         skipped.update(left)

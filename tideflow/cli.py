@@ -151,9 +151,10 @@ def cmd_events_send(args: argparse.Namespace) -> int:
 def cmd_connectors_sync(args: argparse.Namespace) -> int:
     """Poll a Taobao/JD connector once: store what changed since its cursor and move the cursor. The
     stored events are routed to journeys by the web app's re-router (they wait as ``received``)."""
+    from engine.connector_ops import restart_from
     from engine.db.models import utcnow
     from engine.db.session import upgrade
-    from engine.shop_sync import poll_connector, restart_from
+    from engine.shop_sync import poll_connector
 
     upgrade()
     try:
@@ -311,11 +312,19 @@ def cmd_up(args: argparse.Namespace) -> int:
 def cmd_settle(args: argparse.Namespace) -> int:
     from activities.settlement.command import settle_command
     from activities.settlement.errors import SettlementError
+    from activities.settlement.orders_csv import OrdersFileError
 
     try:
-        _print(settle_command(args.plan, args.start, args.end, orders_path=args.orders, kpis_path=args.kpis))
+        result = settle_command(args.plan, args.start, args.end, orders_path=args.orders, kpis_path=args.kpis,
+                                skip_invalid=args.skip_invalid)
+    except OrdersFileError as exc:  # every problem on its own line, with its line number
+        print(f"tideflow: {exc}", file=sys.stderr)
+        return 1
     except SettlementError as exc:
         raise CliError(" ".join(str(exc).split())) from None
+    _print(result)
+    for skipped in result.get("skipped", []):  # settled without these rows: say so where a person looks
+        print(f"tideflow: skipped line {skipped['line']}: {skipped['problem']}", file=sys.stderr)
     return 0
 
 
@@ -403,6 +412,8 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("--from", dest="start", required=True, metavar="YYYY-MM-DD", help="first day of the period")
     st.add_argument("--to", dest="end", required=True, metavar="YYYY-MM-DD", help="last day of the period")
     st.add_argument("--kpis", help='JSON file: {"party": {"completion_rate": "0.95"}}')
+    st.add_argument("--skip-invalid", action="store_true",
+                    help="settle the file's good rows and report the rest (default: any bad row refuses the file)")
     st.set_defaults(func=cmd_settle)
 
     de = sub.add_parser("decide", help="evaluate a DMN decision table (.dmn, or .json) and print the result as JSON")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Mapping
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from activities.settlement.errors import SettlementError
 from activities.settlement.orders_csv import load_orders_csv
-from activities.settlement.periods import Period, parse_day
+from activities.settlement.periods import Period, check_period, local_today, parse_day
 from activities.settlement.runs import settle, submit_run
 from activities.settlement.settlement_plan import SettlementPlan, load_settlement_plan
 from activities.settlement.statements import run_view
@@ -49,10 +50,17 @@ def read_plan(path: str, kpis_path: str | None = None) -> SettlementPlan:
 
 
 def settle_command(plan_path: str, start: str, end: str, *, orders_path: str | None = None,
-                   kpis_path: str | None = None, database_url: str | None = None) -> dict[str, Any]:
-    """The statements of the period as JSON-ready data (amounts in yuan with 2 decimals)."""
+                   kpis_path: str | None = None, database_url: str | None = None,
+                   skip_invalid: bool = False) -> dict[str, Any]:
+    """The statements of the period as JSON-ready data (amounts in yuan with 2 decimals).
+
+    With ``orders_path`` (a dry run) the file is checked whole first (:func:`load_orders_csv`); refunds
+    completed in the period for orders paid in earlier periods are clawed back as a kept run would: the
+    earlier periods holding those orders are settled first in the throwaway database (they are listed under
+    ``dry_run.earlier_periods``)."""
     plan = read_plan(plan_path, kpis_path)
     period = Period(parse_day(start, "--from"), parse_day(end, "--to"))
+    check_period(plan.cycle, period)
     if orders_path is None:
         from engine.db.session import transaction
 
@@ -63,6 +71,8 @@ def settle_command(plan_path: str, start: str, end: str, *, orders_path: str | N
         text = Path(orders_path).read_text(encoding="utf-8")
     except OSError as exc:
         raise SettlementError(f"cannot read the orders {orders_path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise SettlementError(f"the orders {orders_path} are not UTF-8 text; save the CSV as UTF-8") from None
     from engine.db.models import Base
 
     with tempfile.TemporaryDirectory(prefix="tideflow-settle-") as tmp:
@@ -70,8 +80,37 @@ def settle_command(plan_path: str, start: str, end: str, *, orders_path: str | N
         try:
             Base.metadata.create_all(engine)
             with Session(engine) as db, db.begin():
-                load_orders_csv(db, text, plan)
+                checked = load_orders_csv(db, text, plan, skip_invalid=skip_invalid)
+                earlier = earlier_periods_with_refunds(db, plan, period)
+                for before in earlier:
+                    settle(db, plan, before, created_by="cli dry run")
                 run = settle(db, plan, period, created_by="cli")
-                return run_view(db, run)
+                view = run_view(db, run)
+                view["dry_run"] = {
+                    "orders": len(checked.orders), "refunds": len(checked.refunds),
+                    "earlier_periods": [p.label for p in earlier],
+                    "note": "nothing is kept; refunds of orders from earlier periods are clawed back by settling "
+                            "those periods first, from this file only (in the kept books the earlier statements "
+                            "may differ)"}
+                if checked.problems:
+                    view["skipped"] = [{"line": line, "problem": message} for line, message in checked.problems]
+                return view
         finally:
             engine.dispose()
+
+
+def earlier_periods_with_refunds(db: Session, plan: SettlementPlan, period: Period) -> list[Period]:
+    """The earlier periods of the plan's cycle holding orders refunded within ``period``, oldest first."""
+    from sqlalchemy import and_, select
+
+    from activities.settlement.periods import period_bounds, period_containing
+    from engine.db import models
+
+    starts_at, ends_at = period_bounds(period, plan.timezone)
+    paid = db.scalars(select(models.Order.paid_at).join(models.Refund, and_(
+        models.Refund.channel == models.Order.channel, models.Refund.shop == models.Order.shop,
+        models.Refund.order_id == models.Order.order_id)).where(
+        models.Refund.status == "completed", models.Refund.completed_at >= starts_at,
+        models.Refund.completed_at < ends_at, models.Order.paid_at < starts_at)).all()
+    days = {local_today(at if at.tzinfo else at.replace(tzinfo=UTC), plan.timezone) for at in paid if at is not None}
+    return sorted({period_containing(plan.cycle, day) for day in days}, key=lambda p: p.start)

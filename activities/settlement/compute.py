@@ -221,9 +221,11 @@ def _below_first_tier(tiers: Sequence[Tier], amount_fen: int, component: str, wh
     )
 
 
-def _retroactive(tiers: Sequence[Tier], sales_fen: int, component: str) -> list[_DraftLine]:
-    """All of the sales at the rate of the highest tier reached (sales ≥ its ``from``)."""
-    reached = [index for index, tier in enumerate(tiers) if sales_fen >= tier.from_fen]
+def _retroactive(tiers: Sequence[Tier], sales_fen: int, component: str, above: bool = False) -> list[_DraftLine]:
+    """All of the sales at the rate of the highest tier reached: sales ≥ its ``from`` (至少, the default), or
+    with ``above`` (超过) sales > its ``from``."""
+    reached = [index for index, tier in enumerate(tiers)
+               if (sales_fen > tier.from_fen if above else sales_fen >= tier.from_fen)]
     if not reached:
         return [_below_first_tier(tiers, sales_fen, component, "sales")]
     index = reached[-1]
@@ -326,7 +328,7 @@ def _evaluate(
     if isinstance(plan, TieredPlan):
         if plan.mode == "graduated":
             return _Evaluation(_graduated(plan.tiers, sales_fen, component, "sales"))
-        return _Evaluation(_retroactive(plan.tiers, sales_fen, component))
+        return _Evaluation(_retroactive(plan.tiers, sales_fen, component, plan.strictly_above))
     if isinstance(plan, GuaranteedPlan):
         return _Evaluation(_guaranteed(plan, sales_fen, component))
     if isinstance(plan, CompositionPlan):

@@ -9,17 +9,23 @@ Columns (a header row is required; unknown columns are an error, order does not 
 ``shop``, ``channel``   optional (default ``csv``)
 ``attribution.<role>``  e.g. ``attribution.agent``, ``attribution.anchor``, ``attribution.agency``
 ``amount_fen``          integer fen — or ``amount``: yuan as a decimal string (``"123.45"``)
-``paid_at``             ``2026-11-03T14:20:00+08:00``, or without offset / a bare date: plan timezone
+``paid_at``             required: ``2026-11-03T14:20:00+08:00``, or without offset / a bare date: plan
+                        timezone
 ``status``              default ``paid`` (created, paid, shipped, delivered, completed, cancelled, refunded)
 ``refund_fen``          a completed refund, in fen — or ``refund``: yuan. With ``refunded_at`` (when
                         it completed; default: at ``paid_at``)
 ======================  ========================================================================
+
+The whole file is checked before anything is settled (:func:`read_orders_csv`): the required columns, then
+every row — each problem with its line number. Any problem refuses the file (:class:`OrdersFileError`)
+unless the caller asks to skip the invalid rows (``tideflow settle --skip-invalid``).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -27,7 +33,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from activities.settlement.errors import SettlementInputError
+from activities.settlement.errors import SettlementError, SettlementInputError
 from activities.settlement.money import parse_yuan
 from activities.settlement.settlement_plan import SettlementPlan
 from engine.db import models
@@ -48,7 +54,7 @@ def _when(text: str, zone: ZoneInfo, what: str) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=zone)
 
 
-def _fen(row: dict[str, str], fen_column: str, yuan_column: str, what: str) -> int | None:
+def _fen(row: dict[str, Any], fen_column: str, yuan_column: str, what: str) -> int | None:
     fen_text, yuan_text = (row.get(fen_column) or "").strip(), (row.get(yuan_column) or "").strip()
     if fen_text and yuan_text:
         raise SettlementInputError(f"{what}: give {fen_column} or {yuan_column}, not both")
@@ -62,39 +68,103 @@ def _fen(row: dict[str, str], fen_column: str, yuan_column: str, what: str) -> i
     return None
 
 
-def load_orders_csv(db: Session, text: str, plan: SettlementPlan, *, source: str = "csv") -> int:
-    """Insert the file's orders (and refunds) into ``orders`` / ``refunds``; the number of orders."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = reader.fieldnames or []
-    unknown = [name for name in header if name not in KNOWN and not name.startswith("attribution.")]
-    if unknown:
-        raise SettlementInputError(f"orders CSV: column {unknown[0]!r} is unknown; use order_id, party or shop or "
-                                   f"attribution.<role>, amount_fen or amount, paid_at, status, refund_fen or "
-                                   f"refund, refunded_at")
-    if "order_id" not in header:
-        raise SettlementInputError("orders CSV: the header has no order_id column; add it")
-    if "amount_fen" not in header and "amount" not in header:
-        raise SettlementInputError("orders CSV: add an amount_fen (fen) or amount (yuan) column")
-    zone = ZoneInfo(plan.timezone)
-    orders: list[dict[str, Any]] = []
-    refunds: list[dict[str, Any]] = []
+class OrdersFileError(SettlementInputError):
+    """The orders file has problems: ``problems`` lists ``(line, message)`` for every one of them (line 0: the
+    header). Nothing was settled."""
+
+    def __init__(self, problems: list[tuple[int, str]], good_rows: int = 0) -> None:
+        self.problems = problems
+        self.good_rows = good_rows
+        lines = [f"  line {line}: {message}" if line else f"  header: {message}" for line, message in problems]
+        super().__init__(f"orders CSV: {len(problems)} problem{'s' if len(problems) != 1 else ''}, nothing settled "
+                         f"({good_rows} good row{'s' if good_rows != 1 else ''}); fix the file, or settle the good "
+                         f"rows with --skip-invalid:\n" + "\n".join(lines))
+
+
+@dataclass
+class OrdersFile:
+    """A checked orders file: the rows that are good, and every problem with its line number."""
+
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    refunds: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def skipped_lines(self) -> list[int]:
+        return sorted({line for line, _ in self.problems if line})
+
+
+def _party_columns(plan: SettlementPlan) -> tuple[str, ...]:
+    """The columns that can say who earns on an order under ``plan``."""
+    return ("party", plan.party) if plan.party != "shop" else ("party", "shop")
+
+
+def read_orders_csv(text: str, plan: SettlementPlan, *, source: str = "csv") -> OrdersFile:
+    """Check the whole file: the header (required columns, unknown ones) and every row (order id, amount,
+    paid_at, status, party, refund, duplicates). Returns the good rows and all problems; raises nothing for
+    a row, :class:`OrdersFileError` for a header that makes every row unreadable."""
     from connectors.canonical import ORDER_STATUSES
 
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    header = [name.strip() for name in (reader.fieldnames or [])]
+    reader.fieldnames = header
+    problems: list[tuple[int, str]] = []
+    unknown = [name for name in header if name not in KNOWN and not name.startswith("attribution.")]
+    if unknown:
+        problems.append((0, f"column {unknown[0]!r} is unknown; use order_id, party or shop or attribution.<role>, "
+                            "amount_fen or amount, paid_at, status, channel, refund_fen or refund, refunded_at"))
+    if not header:
+        problems.append((0, "the file is empty: it needs a header row (order_id,party,amount,paid_at)"))
+    elif "order_id" not in header:
+        problems.append((0, "the header has no order_id column; add it"))
+    if header and "amount_fen" not in header and "amount" not in header:
+        problems.append((0, "add an amount_fen (fen) or amount (yuan) column"))
+    if header and "paid_at" not in header:
+        problems.append((0, "the header has no paid_at column: without it no order falls in any period; add it "
+                            "(2026-10-03T14:20:00+08:00, or a date in the plan's timezone)"))
+    wanted = _party_columns(plan)
+    if header and not any(column in header for column in wanted):
+        problems.append((0, f"the plan pays {plan.party}, and the header has no column saying who that is; add "
+                            f"a {' or '.join(repr(c) for c in wanted)} column"))
+    if problems:
+        raise OrdersFileError(problems)
+    zone = ZoneInfo(plan.timezone)
+    checked = OrdersFile()
+    seen: dict[tuple[str, str, str], int] = {}
     for number, row in enumerate(reader, start=2):
-        where = f"orders CSV line {number}"
+        before = len(problems)
+
+        def bad(message: str, number: int = number) -> None:
+            problems.append((number, message))
+
+        if None in row:  # more cells than the header has columns
+            bad(f"{len(row[None]) if isinstance(row[None], list) else 1} cell(s) more than the header's columns")
         order_id = (row.get("order_id") or "").strip()
         if not order_id:
-            raise SettlementInputError(f"{where}: order_id is empty")
-        amount = _fen(row, "amount_fen", "amount", where)
-        if amount is None or amount < 0:
-            raise SettlementInputError(f"{where}: the amount is missing or negative")
+            bad("order_id is empty")
+        amount: int | None = None
+        try:
+            amount = _fen(row, "amount_fen", "amount", "the amount")
+            if amount is None:
+                bad("the amount is empty")
+            elif amount < 0:
+                bad(f"the amount {amount} fen is negative; a refund goes in the refund column")
+        except SettlementError as exc:
+            bad(str(exc))
         status = (row.get("status") or "paid").strip()
         if status not in ORDER_STATUSES:
-            raise SettlementInputError(f"{where}: status {status!r} is unknown; use one of {', '.join(ORDER_STATUSES)}")
+            bad(f"status {status!r} is unknown; use one of {', '.join(ORDER_STATUSES)}")
         paid_text = (row.get("paid_at") or "").strip()
-        paid_at = _when(paid_text, zone, f"{where}: paid_at") if paid_text else None
+        paid_at = None
+        if not paid_text:
+            bad("paid_at is empty: the order would fall in no period; give when it was paid")
+        else:
+            try:
+                paid_at = _when(paid_text, zone, "paid_at")
+            except SettlementError as exc:
+                bad(str(exc))
         attribution = {name.split(".", 1)[1]: value.strip() for name, value in row.items()
-                       if name and name.startswith("attribution.") and value and value.strip()}
+                       if name and name.startswith("attribution.") and isinstance(value, str) and value.strip()}
         shop = (row.get("shop") or "").strip()
         party = (row.get("party") or "").strip()
         if party:
@@ -102,26 +172,57 @@ def load_orders_csv(db: Session, text: str, plan: SettlementPlan, *, source: str
                 shop = shop or party
             else:
                 attribution.setdefault(plan.party.split(".", 1)[1], party)
+        earner = shop if plan.party == "shop" else attribution.get(plan.party.split(".", 1)[1], "")
+        if not earner:
+            bad(f"no party: the {' or '.join(c for c in wanted if c in header)} cell is empty, so the order "
+                "would earn no one")
         channel = (row.get("channel") or "").strip() or "csv"
         shop = shop or "csv"
-        orders.append({"channel": channel, "shop": shop, "order_id": order_id, "source": source,
-                       "customer_id": (row.get("customer_id") or "").strip() or None, "status": status,
-                       "amount_fen": amount, "refunded_fen": 0, "currency": "CNY", "items": [],
-                       "attribution": attribution, "created_at": paid_at, "paid_at": paid_at,
-                       "updated_at": paid_at or models.utcnow()})
-        refund = _fen(row, "refund_fen", "refund", where)
-        if refund:
-            if refund < 0 or refund > amount:
-                raise SettlementInputError(f"{where}: the refund must be between 0 and the order's amount")
+        key = (channel, shop, order_id)
+        if order_id and key in seen:
+            bad(f"order {order_id} (channel {channel}, shop {shop}) is also on line {seen[key]}; an order is "
+                "listed once — put its refund in the refund column")
+        elif order_id:
+            seen[key] = number
+        refund: int | None = None
+        refunded_at = paid_at
+        try:
+            refund = _fen(row, "refund_fen", "refund", "the refund")
             refunded_text = (row.get("refunded_at") or "").strip()
-            refunded_at = _when(refunded_text, zone, f"{where}: refunded_at") if refunded_text else paid_at
-            orders[-1]["refunded_fen"] = refund
-            refunds.append({"channel": channel, "shop": shop, "refund_id": f"{order_id}-r", "order_id": order_id,
-                            "source": source, "customer_id": None, "status": "completed", "amount_fen": refund,
-                            "reason": "", "requested_at": refunded_at or models.utcnow(),
-                            "completed_at": refunded_at, "updated_at": refunded_at or models.utcnow()})
-    if orders:
-        db.execute(insert(models.Order), orders)
-    if refunds:
-        db.execute(insert(models.Refund), refunds)
-    return len(orders)
+            if refunded_text:
+                refunded_at = _when(refunded_text, zone, "refunded_at")
+        except SettlementError as exc:
+            bad(str(exc))
+        if refund and amount is not None and (refund < 0 or refund > amount):
+            bad("the refund must be between 0 and the order's amount")
+        if len(problems) > before or amount is None:
+            continue
+        checked.orders.append({"channel": channel, "shop": shop, "order_id": order_id, "source": source,
+                               "customer_id": (row.get("customer_id") or "").strip() or None, "status": status,
+                               "amount_fen": amount, "refunded_fen": refund or 0, "currency": "CNY", "items": [],
+                               "attribution": attribution, "created_at": paid_at, "paid_at": paid_at,
+                               "updated_at": paid_at or models.utcnow()})
+        if refund:
+            checked.refunds.append({"channel": channel, "shop": shop, "refund_id": f"{order_id}-r",
+                                    "order_id": order_id, "source": source, "customer_id": None,
+                                    "status": "completed", "amount_fen": refund, "reason": "",
+                                    "requested_at": refunded_at or models.utcnow(), "completed_at": refunded_at,
+                                    "updated_at": refunded_at or models.utcnow()})
+    checked.problems = problems
+    return checked
+
+
+def load_orders_csv(db: Session, text: str, plan: SettlementPlan, *, source: str = "csv",
+                    skip_invalid: bool = False) -> OrdersFile:
+    """Check the whole file, then insert its orders (and refunds) into ``orders`` / ``refunds``.
+
+    Any problem raises :class:`OrdersFileError` listing every one with its line, and nothing is inserted —
+    unless ``skip_invalid``: then the good rows are inserted and the problems come back in the result."""
+    checked = read_orders_csv(text, plan, source=source)
+    if checked.problems and not skip_invalid:
+        raise OrdersFileError(checked.problems, len(checked.orders))
+    if checked.orders:
+        db.execute(insert(models.Order), checked.orders)
+    if checked.refunds:
+        db.execute(insert(models.Refund), checked.refunds)
+    return checked

@@ -67,6 +67,18 @@ def period_containing(cycle: Cycle, day: date) -> Period:
     raise SettlementInputError(f"cycle {cycle!r} is unknown; use one of {', '.join(CYCLES)}")
 
 
+def check_period(cycle: Cycle, period: Period) -> None:
+    """Refuse a period that is not exactly one period of ``cycle`` (a T+1 day, a Monday–Sunday week, the
+    1st–15th or 16th–last, a calendar month or quarter), naming the period that would fit."""
+    fitting = period_containing(cycle, period.start)
+    if fitting != period:
+        names = {"daily": "one day (T+1)", "weekly": "Monday to Sunday", "semi_monthly": "the 1st–15th or the "
+                 "16th–last day of a month", "monthly": "a calendar month", "quarterly": "a calendar quarter"}
+        raise SettlementInputError(
+            f"the period {period.label} does not fit the plan's {cycle} cycle ({names[cycle]}); the period "
+            f"that starts with {period.start} is {fitting.label}: settle that, or one period at a time")
+
+
 def period_to_settle(cycle: Cycle, today: date) -> Period:
     """The last complete period before ``today`` — what a run on ``today`` settles (T+1 for daily)."""
     current = period_containing(cycle, today)

@@ -162,8 +162,20 @@ class TieredPlan(PlanFields):
     tiers: list[Tier] = Field(
         description="Tiers ascending by 'from'; below the first tier nothing is earned."
     )
+    boundary: Literal["at_least", "above"] | None = Field(
+        default=None,
+        title="tier boundary / 档位边界",
+        description="When sales reach a tier: at_least (至少, the default) — sales of at least its 'from' "
+        "reach it (¥1,000,000.00 exactly earns the ¥1,000,000 tier); above (超过) — only sales above its "
+        "'from' do. It changes retroactive plans at the exact boundary; graduated plans pay the same "
+        "either way (a band's share at its own boundary is zero).",
+    )
 
     _tiers_ascend = field_validator("tiers")(_check_tiers)
+
+    @property
+    def strictly_above(self) -> bool:
+        return self.boundary == "above"
 
 
 class GuaranteedPlan(PlanFields):

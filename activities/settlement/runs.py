@@ -31,9 +31,10 @@ from sqlalchemy.orm import Session
 
 from activities.settlement.collect import Group, collect_late_refunds, collect_sales, earliest_late_refund
 from activities.settlement.compute import clawback, commission
-from activities.settlement.errors import SettlementError
+from activities.settlement.errors import SettlementError, SettlementInputError
 from activities.settlement.money import format_yuan
-from activities.settlement.periods import Period, period_bounds
+from activities.settlement.periods import Period, check_period, period_bounds
+from activities.settlement.plans import SplitPlan
 from activities.settlement.settlement_plan import SettlementPlan, dump_settlement_plan, load_settlement_plan
 from engine.db import models
 from engine.db.models import utcnow
@@ -57,13 +58,47 @@ def find_run(db: Session, plan_key: str, version: str, period: Period) -> models
         models.SettlementRun.period_to == period.end.isoformat()))
 
 
+class PeriodOverlapError(SettlementInputError):
+    """The period overlaps a period of the same plan that is already settled: its orders would count twice."""
+
+
+def covering_runs(db: Session, plan_key: str, period: Period) -> list[models.SettlementRun]:
+    """Runs of ``plan_key`` (any version) whose period overlaps ``period`` without being exactly it."""
+    start, end = period.start.isoformat(), period.end.isoformat()
+    return list(db.scalars(select(models.SettlementRun).where(
+        models.SettlementRun.plan_key == plan_key, models.SettlementRun.period_from <= end,
+        models.SettlementRun.period_to >= start,
+        ~((models.SettlementRun.period_from == start) & (models.SettlementRun.period_to == end)))
+        .order_by(models.SettlementRun.id)))
+
+
+def check_settleable(db: Session, plan: SettlementPlan, period: Period) -> None:
+    """Refuse a period that does not fit the plan's cycle, or overlaps a period of the plan already settled
+    (other than exactly this one: settling it again is idempotent, under a new version a correction)."""
+    check_period(plan.cycle, period)
+    overlapping = covering_runs(db, plan.key, period)
+    if overlapping:
+        first = overlapping[0]
+        ids = [s for (s,) in db.execute(select(models.Statement.id).where(
+            models.Statement.run_id == first.id).order_by(models.Statement.id).limit(5))]
+        said = f"statement{'s' if len(ids) != 1 else ''} {', '.join(map(str, ids))}" if ids else "no statements yet"
+        raise PeriodOverlapError(
+            f"the period {period.label} overlaps {first.period_from}..{first.period_to}, already settled for plan "
+            f"{plan.key} by run {first.id} ({said}): its orders would be settled twice. Settle the periods of "
+            f"the plan's cycle one by one, and correct a settled period with an adjustment")
+
+
 def open_run(db: Session, plan: SettlementPlan, period: Period, *, flow_id: str | None = None,
              created_by: str = "") -> models.SettlementRun:
-    """The run for this plan version and period: the existing one, or a new one (status ``open``)."""
+    """The run for this plan version and period: the existing one (settling it again changes nothing), or a
+    new one (status ``open``) — for a period that fits the plan's cycle and overlaps no other settled period
+    of the plan, so an order is settled at most once per plan. The same period under a new plan version is a
+    correction: its statements adjust the earlier ones (see :func:`split_run`)."""
     version = plan.version
     existing = find_run(db, plan.key, version, period)
     if existing is not None:
         return existing
+    check_settleable(db, plan, period)
     starts_at, ends_at = period_bounds(period, plan.timezone)
     run = models.SettlementRun(plan_key=plan.key, plan_version=version, plan=dump_settlement_plan(plan),
                                flow_id=flow_id, cycle=plan.cycle, period_from=period.start.isoformat(),
@@ -115,6 +150,7 @@ def collect_run(db: Session, run: models.SettlementRun) -> models.SettlementRun:
     plan = run_plan(run)
     collected = collect_sales(db, plan, run.starts_at, run.ends_at)
     entries: list[dict[str, Any]] = [_group_entry(plan, group) for group in collected.groups]
+    entries += [_group_entry(plan, group) for group in _guaranteed_without_sales(plan, collected.groups)]
     if collected.unattributed_orders:
         entries.append({"kind": "unattributed", "order_count": collected.unattributed_orders,
                         "gross_fen": collected.unattributed_fen})
@@ -139,6 +175,25 @@ def collect_run(db: Session, run: models.SettlementRun) -> models.SettlementRun:
     run.status, run.updated_at = "collected", utcnow()
     db.flush()
     return run
+
+
+def _guaranteed_without_sales(plan: SettlementPlan, groups: list[Group]) -> list[Group]:
+    """Parties of the plan's directory (``party_types``) with no orders in the period whose plan still pays
+    them something on no sales (a guarantee): each gets a zero-sales group, so its statement is written and
+    the guarantee is paid. (A split plan shares a pool of sales: nothing is owed without sales.)"""
+    if isinstance(plan.rate_plan, SplitPlan) or plan.by_channel:
+        return []
+    have = {group.party for group in groups}
+    owed: list[Group] = []
+    for party in sorted(set(plan.party_types) - have):
+        attributes = {"party_type": plan.party_type(party), "channel": "", "party": party}
+        try:
+            result = commission(plan.rate_plan, 0, plan.kpis.get(party), attributes=attributes)
+        except SettlementError:  # e.g. a KPI plan without this party's KPIs: nothing can be said without sales
+            continue
+        if result.total_fen > 0:
+            owed.append(Group(party=party, channel=None, roles={}))
+    return owed
 
 
 def _attributes(entry: Mapping[str, Any]) -> dict[str, str]:

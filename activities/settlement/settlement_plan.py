@@ -25,6 +25,7 @@ from activities.settlement.plans import (
     SplitPlan,
     dump_rate_plan,
 )
+from connectors.canonical import CHANNELS as CANONICAL_CHANNELS
 
 PartyRef = str
 """``"shop"`` or ``"attribution.<role>"``: where an order's party is read from."""
@@ -56,7 +57,8 @@ class SettlementPlan(BaseModel):
     party_types: dict[str, str] = Field(default_factory=dict,
                                         description='Party directory: party id → type, e.g. {"S001": "direct"}.')
     default_party_type: str | None = Field(default=None, description="Type of a party not in party_types.")
-    channels: list[str] | None = Field(default=None, description="Only orders of these channels (default: all).")
+    channels: list[str] | None = Field(default=None, description="Only orders of these channels (default: every "
+                                       "channel, csv included): youzan, taobao, tmall, jd, douyin, shopify, api, csv.")
     statuses: list[str] = Field(default_factory=lambda: list(COUNTED_STATUSES),
                                 description="Order statuses that count as sales.")
     split_parties: dict[str, str] = Field(
@@ -79,6 +81,20 @@ class SettlementPlan(BaseModel):
         if not statuses:
             raise ValueError(f'list at least one order status, e.g. {list(COUNTED_STATUSES)}')
         return statuses
+
+    @field_validator("channels")
+    @classmethod
+    def _known_channels(cls, channels: list[str] | None) -> list[str] | None:
+        if channels is None:
+            return None
+        known = [*CANONICAL_CHANNELS, "csv"]
+        unknown = [channel for channel in channels if channel not in known]
+        if unknown:
+            raise ValueError(f"channel {unknown[0]!r} is unknown; use some of {', '.join(known)} (csv: orders "
+                             "loaded from a file), or leave channels out to count every channel")
+        if not channels:
+            raise ValueError("an empty channel list counts no order; leave channels out to count every channel")
+        return channels
 
     @model_validator(mode="after")
     def _fits(self) -> SettlementPlan:

@@ -61,6 +61,12 @@ def run_statements(db: Session, run: models.SettlementRun) -> list[models.Statem
                            .order_by(models.Statement.party, models.Statement.seq)).all())
 
 
+def run_sales_fen(run: models.SettlementRun) -> int:
+    """The period's sales (GMV net of in-period refunds) counted once: from the run's groups, not from the
+    statements — a split gives every party a statement on the same sales, which must not add up three times."""
+    return sum(int(g.get("sales_fen") or 0) for g in run.groups if g.get("kind") == "sales")
+
+
 def run_view(db: Session, run: models.SettlementRun, *, with_lines: bool = True) -> dict[str, Any]:
     """A run and its statements, as ``tideflow settle`` prints it."""
     statements = run_statements(db, run)
@@ -70,8 +76,11 @@ def run_view(db: Session, run: models.SettlementRun, *, with_lines: bool = True)
         "run_id": run.id, "plan": run.plan_key, "plan_version": run.plan_version, "cycle": run.cycle,
         "period": {"from": run.period_from, "to": run.period_to}, "status": run.status,
         "statements": [statement_view(s, run, lines.get(s.id) if with_lines else None) for s in statements],
-        "totals": {"statements": len(statements), "sales": yuan(sum(s.sales_fen for s in statements if s.seq == 0)),
+        "totals": {"statements": len(statements), "sales": yuan(run_sales_fen(run)),
                    "commission": yuan(sum(s.commission_fen for s in statements)),
+                   "shares": {s.party: yuan(s.commission_fen) for s in statements if s.seq == 0}
+                   if any(g.get("kind") == "sales" and (g.get("result") or {}).get("shares") for g in run.groups)
+                   else {},
                    "clawback": yuan(sum(s.clawback_fen for s in statements)),
                    "total": yuan(sum(s.total_fen for s in statements))},
         "unattributed_orders": unattributed["order_count"] if unattributed else 0,
@@ -148,9 +157,15 @@ def dashboard(db: Session, limit_periods: int = 6) -> dict[str, Any]:
         period["total_fen"] += int(total or 0)
         period["sales_fen"] += int(sales or 0)
         period["statements"] += int(count)
+    gmv: dict[tuple[str, str], int] = {}  # the period's sales once (a split's statements repeat them)
+    for run in db.scalars(select(models.SettlementRun).where(
+            models.SettlementRun.plan_key.in_(list(by_plan)),
+            models.SettlementRun.status.not_in(("open", "collected"))).order_by(models.SettlementRun.id)):
+        gmv[(run.plan_key, run.period_from)] = run_sales_fen(run)
     changes = []
     for plan_key, periods in by_plan.items():
         for period in periods:
+            period["sales_fen"] = gmv.get((plan_key, period["from"]), period["sales_fen"])
             period["total"], period["sales"] = yuan(period["total_fen"]), yuan(period["sales_fen"])
         if len(periods) >= 2:
             latest, before = periods[0], periods[1]

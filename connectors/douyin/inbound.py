@@ -21,8 +21,15 @@ tag     抖店 message                 Tideflow event
 207     售后关闭 RefundClosed           ``refund.rejected``
 ======  ==========================  =====================
 
-Other tags (logistics or address changes, intermediate after-sale steps) are acknowledged without
-events; tag ``0`` is the console's test message.
+Other tags (logistics or address changes, intermediate after-sale steps) give no event: the connector
+stores them raw as *unmapped* (visible and counted at ``GET /api/connectors/<id>/unmapped``).
+
+Tag ``0`` is the console's check when a merchant saves the push URL: one message
+``[{"tag":"0","msg_id":"0","data":"2020-09-10T16:27:56.52842897+08:00"}]`` whose ``data`` is a timestamp
+string, not JSON; it must be answered ``{"code":0,"msg":"success"}`` or the URL cannot be saved.
+
+``order.paid`` is dated by the order's ``pay_time`` (the order detail's, else the message's), never by
+when the push arrived: journeys' waits and settlement periods count from the payment.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Final, Literal
 
 from connectors.canonical import CanonicalOrder, CanonicalRefund, OrderItem, order_event, refund_event
@@ -42,6 +49,8 @@ ORDER_TAGS: Final[dict[str, str]] = {"100": "created", "101": "paid", "102": "sh
 REFUND_TAGS: Final[dict[str, Literal["requested", "completed", "rejected"]]] = {
     "200": "requested", "206": "completed", "204": "rejected", "205": "rejected", "207": "rejected"}
 TEST_TAGS: Final = frozenset({"0"})
+#: China time, for times 抖店 sends as ``yyyy-MM-dd HH:mm:ss`` text rather than unix seconds
+CHINA: Final = timezone(timedelta(hours=8), "Asia/Shanghai")
 #: when each message's change happened (first field present wins)
 TIME_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     "100": ("create_time",), "101": ("pay_time",), "102": ("update_time",), "103": ("complete_time",),
@@ -88,6 +97,9 @@ def parse_messages(body: bytes) -> list[Message]:
             raise ConnectorProtocolError(f"message [{n}] has no tag")
         tag = str(item["tag"])
         raw = item.get("data")
+        if tag in TEST_TAGS:  # the URL check: data is a timestamp string, nothing to parse
+            messages.append(Message(tag=tag, msg_id=str(item.get("msg_id") or ""), data={"check": str(raw)[:80]}))
+            continue
         if isinstance(raw, str):
             try:
                 raw = json.loads(raw) if raw.strip() else {}
@@ -103,12 +115,17 @@ def parse_messages(body: bytes) -> list[Message]:
 
 
 def _time(value: Any) -> datetime | None:
-    if isinstance(value, bool) or value in (None, "", 0):
+    """Unix seconds (or milliseconds), or ``yyyy-MM-dd HH:mm:ss`` China time, as an aware datetime."""
+    if isinstance(value, bool) or value in (None, "", 0, "0"):
         return None
-    try:
-        seconds = int(value)
-    except (TypeError, ValueError):
-        raise ConnectorProtocolError(f"time {str(value)[:30]!r} is not unix seconds") from None
+    text = str(value).strip()
+    if not text.isdigit():
+        try:
+            return datetime.strptime(text[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=CHINA)
+        except ValueError:
+            raise ConnectorProtocolError(f"time {text[:30]!r} is neither unix seconds nor yyyy-MM-dd HH:mm:ss") \
+                from None
+    seconds = int(text)
     return datetime.fromtimestamp(seconds / 1000 if seconds > 10**11 else seconds, UTC)
 
 
@@ -160,12 +177,19 @@ def _items(detail: dict[str, Any], only: str | None = None) -> list[OrderItem]:
     return items
 
 
-def _when(message: Message) -> datetime:
-    for key in TIME_FIELDS.get(message.tag, ()):
-        found = _time(message.data.get(key))
+def _when(message: Message, detail: dict[str, Any]) -> datetime:
+    """When the message's change happened: the payment's own time for ``order.paid`` (the detail's
+    ``pay_time``, else the message's), otherwise the message's time field, then the order's update time."""
+    candidates: list[Any] = []
+    if message.tag == "101":
+        candidates += [detail.get("pay_time"), message.data.get("pay_time")]
+    candidates += [message.data.get(k) for k in TIME_FIELDS.get(message.tag, ())]
+    candidates += [message.data.get("update_time"), detail.get("update_time"), detail.get("create_time")]
+    for value in candidates:
+        found = _time(value)
         if found is not None:
             return found
-    return datetime.now(UTC)
+    raise ConnectorProtocolError(f"message {message.msg_id} (tag {message.tag}) and its order carry no time")
 
 
 def event_from_message(message: Message, detail: dict[str, Any]) -> dict[str, Any]:
@@ -178,7 +202,7 @@ def event_from_message(message: Message, detail: dict[str, Any]) -> dict[str, An
             order_id=message.order_id, shop=shop, channel=CHANNEL, status=ORDER_TAGS[message.tag],  # type: ignore[arg-type,unused-ignore]
             amount_fen=_fen(detail.get("pay_amount", message.data.get("pay_amount")), "pay_amount"),
             items=_items(detail), created_at=_time(detail.get("create_time")), paid_at=_time(detail.get("pay_time")))
-        return order_event(order, buyer_identities(detail), _when(message))
+        return order_event(order, buyer_identities(detail), _when(message, detail))
     if message.tag in REFUND_TAGS:
         aftersale = message.data.get("aftersale_id")
         if aftersale in (None, "", 0):
@@ -189,5 +213,5 @@ def event_from_message(message: Message, detail: dict[str, Any]) -> dict[str, An
             status=REFUND_TAGS[message.tag], amount_fen=_fen(message.data.get("refund_amount"), "refund_amount"),
             reason=str(message.data.get("latest_record") or "")[:500],
             items=_items(detail, str(sub_order)) if sub_order not in (None, "", 0) else [])
-        return refund_event(refund, buyer_identities(detail), _when(message))
+        return refund_event(refund, buyer_identities(detail), _when(message, detail))
     raise ConnectorProtocolError(f"tag {message.tag} gives no event")

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from connectors.jd.signing import format_timestamp, sign, system_params
-from connectors.polling import ShopApiError, ShopApiRejected, ShopApiRetryable
+from connectors.polling import ShopApiError, ShopApiRejected, ShopApiRetryable, http_url
 from connectors.shop_http import GATEWAY_WORDING, OwnedHttp, json_object
 
 DEFAULT_GATEWAY = "https://api.jd.com/routerjson"
@@ -75,12 +75,10 @@ class JosClient(OwnedHttp):
             raise ValueError("app_key must not be empty (JOS console › 应用管理 › App Key)")
         if not app_secret:
             raise ValueError("app_secret must not be empty (JOS console › 应用管理 › App Secret)")
-        if not gateway_url.startswith(("https://", "http://")):
-            raise ValueError(f"gateway_url must be an http(s) URL, got {gateway_url!r}")
         self.app_key = app_key
         self._secret = app_secret
         self._token = access_token
-        self.gateway_url = gateway_url
+        self.gateway_url = http_url(gateway_url)  # the configured URL, exactly as the setting checks it
         self.timeout = timeout
         self._use_http(http, timeout, "Tideflow")
 
@@ -140,6 +138,24 @@ class JosClient(OwnedHttp):
         _check_result(method, result, "success", "errorMessage", "errorCode")
         records = [r for r in result.get("result") or [] if isinstance(r, dict)]
         return records, int(result.get("totalCount") or 0)
+
+
+def asc_services(client: JosClient, by: str, start: datetime, end: datetime, page: int, page_size: int,
+                 vender_id: str, operator: str) -> tuple[list[dict[str, Any]], int]:
+    """``jingdong.asc.query.list``: after-sale service orders applied (``by="apply"``) or approved
+    (``by="approve"``) in ``[start, end]``, one page, and the total."""
+    method = "jingdong.asc.query.list"
+    body = client.call(method, {"buId": vender_id, "operatePin": operator, "operateNick": operator,
+                                f"{by}TimeBegin": format_timestamp(start), f"{by}TimeEnd": format_timestamp(end),
+                                "pageNumber": page, "pageSize": page_size})
+    if str(body.get("code", "0")) != "0":
+        raise ShopApiRejected(f"JD {method} failed: {str(body.get('msg') or body.get('code'))[:200]}", api=method,
+                              code=str(body.get("code")))
+    result = body.get("pageResult")
+    if not isinstance(result, dict):
+        raise ShopApiRejected(f"JD {method}: the answer has no pageResult", api=method)
+    records = [r for r in result.get("data") or [] if isinstance(r, dict)]
+    return records, int(result.get("totalCount") or 0)
 
 
 def _check_result(api: str, result: Any, flag: str, message: str, code: str) -> None:

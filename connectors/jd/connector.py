@@ -3,7 +3,8 @@
 Inbound only, by polling (``engine/shop_sync.py``): orders with ``jingdong.pop.order.search`` (or
 ``jingdong.pop.order.enSearch``, which encrypts the consignee) by modified time; refunds with
 ``jingdong.pop.afs.soa.refundapply.queryPageList``, once by application time and once by review time
-(that API has no modified-time filter), so new applications and decisions both arrive.
+(that API has no modified-time filter), so new applications and decisions both arrive; returns (售后服务单)
+with ``jingdong.asc.query.list`` by application and approval time. What cannot be mapped is kept raw.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from connectors.jd.client import DEFAULT_GATEWAY, JosClient
-from connectors.jd.orders import ORDER_FIELDS, ORDER_STATES, order_events, refund_apply_events
+from connectors.jd.client import DEFAULT_GATEWAY, JosClient, asc_services
+from connectors.jd.orders import ORDER_FIELDS, ORDER_STATES, asc_service_events, order_events, refund_apply_events
 from connectors.polling import PollingConnector, http_url, pages_backward
 
 #: JOS allows a month per query; a day keeps page numbers low, as JOS asks ("页数要尽量少")
@@ -23,6 +24,7 @@ MAX_WINDOW = timedelta(days=1)
 ORDER_PAGE_SIZE = 100
 REFUND_PAGE_SIZE = 50
 REFUND_MAX_PAGES = 100
+RETURN_PAGE_SIZE = 50
 
 
 class JdSettings(BaseModel):
@@ -42,6 +44,12 @@ class JdSettings(BaseModel):
                                 description="the first poll reads this many hours back; 0: only changes from "
                                             "now on. Backfilled orders start journeys too")
     refunds: bool = Field(default=True, description="also poll refund applications")
+    returns: bool = Field(default=True, description="also poll after-sale service orders (售后服务单: returns and "
+                                                    "refund-only services, jingdong.asc.query.list); needs vender_id")
+    vender_id: str = Field(default="", max_length=40, pattern=r"^\d*$",
+                           description="the shop's JD vendor id (商家编号, buId of the after-sale APIs)")
+    operator_pin: str = Field(default="tideflow", min_length=1, max_length=60,
+                              description="the operator name the after-sale APIs record (operatePin / operateNick)")
     attribution: dict[str, str] = Field(default_factory=dict, examples=[{"store": "JD01"}],
                                         description="settlement parties of every order of this shop")
 
@@ -65,6 +73,7 @@ class JdConnector(PollingConnector):
     Settings = JdSettings
     Secrets = JdSecrets
     max_window = MAX_WINDOW
+    streams = ("orders", "refunds", "returns")
 
     def client(self, settings: JdSettings, secrets: JdSecrets) -> JosClient:
         secret = secrets.app_secret.get_secret_value()
@@ -77,7 +86,7 @@ class JdConnector(PollingConnector):
 
     def poll_window(self, stream: str, start: datetime, end: datetime, settings: Any,
                     secrets: Any) -> Iterator[list[dict[str, Any]]]:
-        if stream == "refunds" and not settings.refunds:
+        if (stream == "refunds" and not settings.refunds) or (stream == "returns" and not settings.returns):
             return
         with self.client(settings, secrets) as client:
             if stream == "orders":
@@ -86,6 +95,15 @@ class JdConnector(PollingConnector):
                         ORDER_PAGE_SIZE):
                     yield [e for o in orders for e in order_events(o, shop=settings.shop,
                                                                   attribution=settings.attribution)]
+            elif stream == "returns":
+                if not settings.vender_id:
+                    return  # documented: returns need the vendor id
+                for by in ("apply", "approve"):
+                    for services in pages_backward(
+                            lambda n, by=by: asc_services(client, by, start, end, n, RETURN_PAGE_SIZE,  # type: ignore[misc]
+                                                          settings.vender_id, settings.operator_pin),
+                            RETURN_PAGE_SIZE, REFUND_MAX_PAGES):
+                        yield [e for s in services for e in asc_service_events(s, shop=settings.shop)]
             elif stream == "refunds":
                 for by in ("apply", "check"):
                     for applies in pages_backward(
@@ -93,4 +111,4 @@ class JdConnector(PollingConnector):
                             REFUND_PAGE_SIZE, REFUND_MAX_PAGES):
                         yield [e for a in applies for e in refund_apply_events(a, shop=settings.shop)]
             else:
-                raise ValueError(f"unknown stream '{stream}'; jd polls orders and refunds")
+                raise ValueError(f"unknown stream '{stream}'; jd polls orders, refunds and returns")

@@ -13,10 +13,26 @@ Order state (``orderState``) → canonical order status:
 An order first seen shipped or completed also yields its ``order.paid`` (at
 ``paymentConfirmTime``). Event ids are ``jd:<shop>:<orderId>:<status>``.
 
-Refund application status (``status`` of ``refundapply.queryPageList``): ``0`` 未审核 and ``10``
-物流待跟进 → requested; ``1`` 审核通过, ``3`` 京东财务审核通过, ``5`` 人工审核通过, ``6`` 拦截并退款,
-``9`` 强制关单并退款 → completed; ``2`` 审核不通过, ``4`` 京东财务审核不通过, ``11`` 用户撤销 → rejected.
-``applyRefundSum`` is in fen already.
+Refund application status (``status`` of ``refundapply.queryPageList``), every documented one:
+
+=====================================================================  ==========
+``0`` 未审核, ``7`` 青龙拦截成功 (the parcel is stopped; the refund     requested
+follows), ``8`` 青龙拦截失败 (the buyer must reject or return it),
+``10`` 物流待跟进(线下拦截), ``17`` 协商退货退款, ``19`` 纠纷介入,
+``27`` 京东承诺拦截
+``1`` 审核通过, ``3`` 京东财务审核通过 (退款成功), ``5`` 人工审核通过,        completed
+``6`` 京东拦截并退款, ``9`` 强制关单并退款, ``16`` 拒收后退款
+``2`` 审核不通过, ``4`` 京东财务审核不通过, ``11`` 用户撤销, ``18`` 协商关闭    rejected
+=====================================================================  ==========
+
+A status JD adds later is kept raw as an unmapped record (never dropped). ``applyRefundSum`` is in fen.
+
+After-sale service orders (售后服务单, ``jingdong.asc.query.list``): a return (``customerExpect`` 10 退货)
+or a refund-only service (11 仅退款) becomes ``refund.*`` with the id ``asc-<serviceId>``: ``10010`` 完成 →
+completed, ``10004`` 审核关闭 / ``10011`` 取消 → rejected, any other service status → requested. The list
+carries no refunded amount, so these events say ``amount_fen`` 0: the money moves with the service's
+refund application (the refunds stream), and settlement never counts it twice. Exchanges, repairs and
+the other service kinds are kept raw as unmapped.
 
 The buyer is ``jd_buyer`` = ``open_id_buyer`` (else ``xid_buyer``, else the legacy ``pin``); ``phone``
 when ``consigneeInfo.mobile`` is a full number (``enSearch`` encrypts it, so it is left out).
@@ -29,6 +45,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from connectors.base import unmapped_record
 from connectors.canonical import CanonicalOrder, CanonicalRefund, OrderItem, order_event, refund_event
 from connectors.polling import china_time, mobile, unit_price_fen, yuan_to_fen
 
@@ -41,12 +58,19 @@ ORDER_STATE = {
     "FINISHED_L": "completed",
     "TRADE_CANCELED": "cancelled",
 }
+#: states that hold an order without changing it: no event, nothing to keep
+HOLDS = frozenset({"LOCKED", "PAUSE", "POP_ORDER_PAUSE"})
 #: the states asked for (order_state is required by JOS)
 ORDER_STATES = "WAIT_SELLER_STOCK_OUT,WAIT_GOODS_RECEIVE_CONFIRM,WAIT_SELLER_DELIVERY,FINISHED_L,TRADE_CANCELED"
 ORDER_FIELDS = ("orderId,venderId,orderState,orderTotalPrice,orderSellerPrice,orderPayment,freightPrice,"
                 "orderStartTime,paymentConfirmTime,modified,consigneeInfo,itemInfoList,pin,open_id_buyer,xid_buyer")
-REFUND_STATUS = {0: "requested", 10: "requested", 1: "completed", 3: "completed", 5: "completed", 6: "completed",
-                 9: "completed", 2: "rejected", 4: "rejected", 11: "rejected"}
+REFUND_STATUS = {0: "requested", 7: "requested", 8: "requested", 10: "requested", 17: "requested", 19: "requested",
+                 27: "requested",
+                 1: "completed", 3: "completed", 5: "completed", 6: "completed", 9: "completed", 16: "completed",
+                 2: "rejected", 4: "rejected", 11: "rejected", 18: "rejected"}
+#: 售后服务单 kinds that are refunds (10 退货, 11 仅退款) and service statuses that end one
+ASC_REFUND_KINDS = {10: "return", 11: "refund only"}
+ASC_STATUS = {10010: "completed", 10004: "rejected", 10011: "rejected"}
 _AFTER_PAYMENT = ("shipped", "completed")
 
 
@@ -81,10 +105,13 @@ def order_events(order: dict[str, Any], *, shop: str,
     phone = mobile(consignee.get("mobile")) if isinstance(consignee, dict) else None
     if phone:
         identities["phone"] = phone
+    state = str(order.get("orderState") or "")
+    if status is None and state in HOLDS:
+        return []  # a hold, not a change of state
     if not order_id or status is None or not identities:
-        log.info("JD order %s skipped (state %s%s)", order_id or "?", order.get("orderState"),
-                 "" if identities else ", no buyer id")
-        return []
+        why = "no order id" if not order_id else (f"state {state!r} is not mapped" if status is None
+                                                   else "no buyer id")
+        return [unmapped_record(f"order: {why}", order, order_id, f"order:{state}")]
     try:
         created = china_time(order.get("orderStartTime"))
         paid_at = china_time(order.get("paymentConfirmTime"))
@@ -101,8 +128,8 @@ def order_events(order: dict[str, Any], *, shop: str,
         events.append(order_event(CanonicalOrder(status=status, **base), identities, occurred))
         return events
     except (ValidationError, ValueError) as exc:
-        log.warning("JD order %s skipped: it does not map to a canonical order (%s)", order_id, type(exc).__name__)
-        return []
+        return [unmapped_record(f"order does not map to a canonical order ({type(exc).__name__})", order, order_id,
+                                f"order:{state}")]
 
 
 def refund_apply_events(apply: dict[str, Any], *, shop: str) -> list[dict[str, Any]]:
@@ -115,8 +142,9 @@ def refund_apply_events(apply: dict[str, Any], *, shop: str) -> list[dict[str, A
         status = None
     identities = _buyer(apply, "openIdBuyer", "xidBuyer", "buyerId")
     if not refund_id or not order_id or status is None or not identities:
-        log.info("JD refund application %s skipped (status %s)", refund_id or "?", apply.get("status"))
-        return []
+        why = "no id or order" if not refund_id or not order_id else (
+            f"status {apply.get('status')!r} is not a documented one" if status is None else "no buyer id")
+        return [unmapped_record(f"refund application: {why}", apply, refund_id, f"refundapply:{apply.get('status')}")]
     try:
         amount = int(apply.get("applyRefundSum") or 0)
         occurred = (china_time(apply.get("checkTime")) if status != "requested" else None) \
@@ -127,6 +155,35 @@ def refund_apply_events(apply: dict[str, Any], *, shop: str) -> list[dict[str, A
                                  amount_fen=amount, reason=str(apply.get("reason") or "")[:500])
         return [refund_event(refund, identities, occurred)]
     except (ValidationError, ValueError) as exc:
-        log.warning("JD refund application %s skipped: it does not map to a canonical refund (%s)", refund_id,
-                    type(exc).__name__)
-        return []
+        return [unmapped_record(f"refund application does not map to a refund ({type(exc).__name__})", apply,
+                                refund_id, f"refundapply:{apply.get('status')}")]
+
+
+def asc_service_events(service: dict[str, Any], *, shop: str) -> list[dict[str, Any]]:
+    """The canonical event of one after-sale service order (售后服务单); kept raw when it is no refund."""
+    service_id = str(service.get("serviceId") or "").strip()
+    order_id = str(service.get("orderId") or "").strip()
+    try:
+        kind = int(service.get("customerExpect"))  # type: ignore[arg-type]
+        code = int(service.get("serviceStatus"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        kind = code = -1
+    identities = _buyer(service, "openIdBuyer", "xidBuyer", "customerPin")
+    if kind not in ASC_REFUND_KINDS or not service_id or not order_id or not identities:
+        why = (f"service kind {service.get('customerExpect')!r} is not a return or refund" if kind not in
+               ASC_REFUND_KINDS else "no service id, order or buyer")
+        return [unmapped_record(f"after-sale service: {why}", service, f"asc-{service_id}",
+                                f"asc:{service.get('customerExpect')}")]
+    status = ASC_STATUS.get(code, "requested")
+    try:
+        occurred = (china_time(service.get("updateDate")) or china_time(service.get("approveTime"))
+                    or china_time(service.get("applyTime")))
+        if occurred is None:
+            raise ValueError("the service has no time")
+        refund = CanonicalRefund(refund_id=f"asc-{service_id}", order_id=order_id, shop=shop, channel=CHANNEL,
+                                 status=status, amount_fen=0,
+                                 reason=f"{ASC_REFUND_KINDS[kind]}: {service.get('questionDesc') or ''!s}"[:500])
+        return [refund_event(refund, identities, occurred, event_id=f"jd:{shop}:asc:{service_id}:{code}")]
+    except (ValidationError, ValueError) as exc:
+        return [unmapped_record(f"after-sale service does not map to a refund ({type(exc).__name__})", service,
+                                f"asc-{service_id}", f"asc:{kind}")]

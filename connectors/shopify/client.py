@@ -13,9 +13,11 @@ or missing scope) and 404 are not. The access token is never logged or put in an
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any, Final
 
 import httpx
@@ -99,7 +101,7 @@ class ShopifyAdminClient(OwnedHttp):
             if status != 200:
                 raise ShopifyApiError(f"Shopify {what}: HTTP {status}", status=status)
             try:
-                data = response.json()
+                data = json.loads(response.content, parse_float=Decimal)  # money stays exact
             except ValueError:
                 raise ShopifyApiError(f"Shopify {what}: the answer is not JSON", retryable=True) from None
             if not isinstance(data, dict):

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from connectors.base import Connector, InboundReply, InboundRequest
+from connectors.base import Connector, InboundReply, InboundRequest, Unmapped
 from connectors.errors import ConnectorProtocolError
 from connectors.shopify.client import DEFAULT_API_VERSION, ShopifyAdminClient, ShopifyApiError
 from connectors.shopify.inbound import (
@@ -122,8 +122,10 @@ class ShopifyConnector(Connector):
         if not topic:
             raise ConnectorProtocolError("the X-Shopify-Topic header is missing")
         payload = parse_body(request.body)
-        if topic not in ORDER_TOPICS and topic not in REFUND_TOPICS:
-            return InboundReply(body=b"", status=200)
+        if topic not in ORDER_TOPICS and topic not in REFUND_TOPICS:  # kept raw: visible, counted, not lost
+            return InboundReply(body=b"", status=200, unmapped=[Unmapped(
+                reason=f"topic {topic[:80]} gives no event", raw=request.body.decode("utf-8", "replace"),
+                message_id=webhook_id[:80], kind=topic[:80])])
         if not webhook_id or len(webhook_id) > 80:
             raise ConnectorProtocolError("the X-Shopify-Webhook-Id header is missing or too long")
         triggered = parse_time(headers.get("x-shopify-triggered-at"))

@@ -51,9 +51,10 @@ def exponent(currency: str) -> int:
 
 
 def minor_units(value: Any, currency: str, what: str) -> int:
-    """``"199.00"`` USD → 19900; ``"1200"`` JPY → 1200. Exact (Decimal); a float or extra decimals is an error."""
+    """``"199.00"`` USD → 19900; ``"1200"`` JPY → 1200; a JSON number (``195.66``, parsed exactly as a
+    :class:`~decimal.Decimal` by :func:`parse_body`) the same. A Python float or extra decimals is an error."""
     if isinstance(value, bool) or value is None or isinstance(value, float):
-        raise ConnectorProtocolError(f"{what} must be a decimal string like \"199.00\"")
+        raise ConnectorProtocolError(f"{what} must be a decimal string like \"199.00\" or an exact JSON number")
     try:
         amount = Decimal(str(value).strip())
     except InvalidOperation:
@@ -76,8 +77,10 @@ def parse_time(value: Any) -> datetime | None:
 
 
 def parse_body(body: bytes) -> dict[str, Any]:
+    """The webhook's JSON object. Numbers with a fraction become :class:`~decimal.Decimal` (Shopify sends some
+    money as numbers: a refund line's ``subtotal`` 195.66), so no amount ever passes through a float."""
     try:
-        data = json.loads(body)
+        data = json.loads(body, parse_float=Decimal)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConnectorProtocolError(f"the webhook body is not JSON ({getattr(exc, 'msg', type(exc).__name__)})") \
             from None
@@ -143,14 +146,39 @@ def order_from_payload(order: dict[str, Any], shop: str, status: str, webhook_id
     return order_event(canonical, buyer_identities(order), at, event_id=f"{CHANNEL}:{shop}:{webhook_id}")
 
 
+def _shop_money(holder: dict[str, Any], name: str, currency: str, what: str) -> int:
+    """``<name>_set.shop_money.amount`` (a string, in the shop's currency) when present, else ``<name>``
+    (a string or a number, as older API versions send it)."""
+    money = _obj(_obj(holder.get(f"{name}_set")).get("shop_money"))
+    value = money.get("amount") if money.get("amount") not in (None, "") else holder.get(name)
+    return minor_units(value if value not in (None, "") else "0", currency, what)
+
+
 def refund_amount(refund: dict[str, Any], currency: str) -> int:
-    """What was refunded: the successful ``refund`` transactions, else the refunded lines' subtotals."""
+    """What was refunded: the successful ``refund`` transactions (the money that moved) when there are any;
+    else — ``transactions: []``, a refund recorded without a payment — its parts: each refunded line's
+    subtotal and tax, refunded shipping (``refund_shipping_lines``, or ``shipping_refund`` order
+    adjustments, which Shopify sends negative) and duties."""
     transactions = [t for t in refund.get("transactions") or [] if isinstance(t, dict)
                     and t.get("kind") == "refund" and t.get("status") in ("success", None)]
     if transactions:
         return sum(minor_units(t.get("amount") or "0", currency, "transactions[].amount") for t in transactions)
-    return sum(minor_units(line.get("subtotal") or "0", currency, "refund_line_items[].subtotal")
-               for line in refund.get("refund_line_items") or [] if isinstance(line, dict))
+    total = 0
+    for line in refund.get("refund_line_items") or []:
+        if isinstance(line, dict):
+            total += _shop_money(line, "subtotal", currency, "refund_line_items[].subtotal")
+            total += _shop_money(line, "total_tax", currency, "refund_line_items[].total_tax")
+    for line in refund.get("refund_shipping_lines") or []:
+        if isinstance(line, dict):
+            total += _shop_money(line, "subtotal_amount", currency, "refund_shipping_lines[].subtotal_amount")
+    for adjustment in refund.get("order_adjustments") or []:
+        if isinstance(adjustment, dict) and adjustment.get("kind") == "shipping_refund":
+            money = _obj(_obj(adjustment.get("amount_set")).get("shop_money")).get("amount", adjustment.get("amount"))
+            total += minor_units(str(money or "0").strip().lstrip("-"), currency, "order_adjustments[].amount")
+    duties = _obj(_obj(refund.get("total_duties_set")).get("shop_money")).get("amount")
+    if duties not in (None, ""):
+        total += minor_units(duties, currency, "total_duties_set")
+    return total
 
 
 def refund_from_payload(refund: dict[str, Any], order: dict[str, Any], shop: str,
@@ -165,6 +193,11 @@ def refund_from_payload(refund: dict[str, Any], order: dict[str, Any], shop: str
         item = line.get("line_item") if isinstance(line, dict) and isinstance(line.get("line_item"), dict) else None
         if item is not None:
             items.extend(_items({"line_items": [{**item, "quantity": line.get("quantity") or 1}]}, currency))
+        elif isinstance(line, dict) and line.get("line_item_id") not in (None, ""):  # newer versions: id only
+            quantity = max(1, int(line.get("quantity") or 1))
+            subtotal = _shop_money(line, "subtotal", currency, "refund_line_items[].subtotal")
+            items.append(OrderItem(sku=str(line["line_item_id"])[:120], quantity=quantity,
+                                   price_fen=subtotal // quantity if subtotal % quantity == 0 else subtotal))
     canonical = CanonicalRefund(
         refund_id=str(refund["id"]), order_id=str(refund["order_id"]), shop=shop, channel=CHANNEL, status=status,
         amount_fen=refund_amount(refund, currency), reason=str(refund.get("note") or "")[:500], items=items)

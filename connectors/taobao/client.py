@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from connectors.polling import ShopApiError, ShopApiRejected, ShopApiRetryable
+from connectors.polling import ShopApiError, ShopApiRejected, ShopApiRetryable, http_url
 from connectors.shop_http import GATEWAY_WORDING, OwnedHttp, json_object
 from connectors.taobao.signing import SIGN_METHODS, format_timestamp, sign
 
@@ -92,12 +92,10 @@ class TopClient(OwnedHttp):
             raise ValueError("app_secret must not be empty (控制台 › 应用管理 › 应用证书 › App Secret)")
         if sign_method not in SIGN_METHODS:
             raise ValueError(f"sign_method must be one of {', '.join(SIGN_METHODS)}")
-        if not gateway_url.startswith(("https://", "http://")):
-            raise ValueError(f"gateway_url must be an http(s) URL, got {gateway_url!r}")
         self.app_key = app_key
         self._secret = app_secret
         self._session = session
-        self.gateway_url = gateway_url
+        self.gateway_url = http_url(gateway_url)  # the configured URL, exactly as the setting checks it
         self.sign_method = sign_method
         self.timeout = timeout
         self._use_http(http, timeout, "Tideflow")

@@ -30,6 +30,7 @@ from connectors.wecom.client import DEFAULT_API_BASE, WeComClient, shared_client
 from connectors.wecom.crypto import WeComCrypto, decode_aes_key
 from connectors.wecom.delivery import deliver
 from connectors.wecom.events import events_from_callback
+from connectors.wecom.media import media_for
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,9 @@ class WeComSettings(BaseModel):
     default_sender: str | None = Field(default=None, max_length=64, title="default sender (UserID)",
                                        description="staff member who sends mass-send tasks when the customer's own "
                                                    "staff member is unknown")
+    image_hosts: list[str] = Field(default_factory=list, max_length=20, title="image hosts on private networks",
+                                   description="hosts whose images may be fetched although they resolve to a "
+                                               "private address (an intranet CDN); public hosts need no entry")
     lookup_contacts: bool = Field(default=True, title="look up new contacts",
                                   description="add the customer's name and unionid (externalcontact/get) to "
                                               "contact_added / contact_edited events")
@@ -142,4 +146,6 @@ class WeComConnector(Connector):
             profile["name"] = contact.name[:200]
 
     def deliver(self, message: OutboundMessage, settings: Any, secrets: Any) -> str:
-        return deliver(client_for(settings, secrets), message, default_sender=settings.default_sender)
+        client = client_for(settings, secrets)
+        return deliver(client, message, default_sender=settings.default_sender,
+                       media=media_for(client, settings.image_hosts))

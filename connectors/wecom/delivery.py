@@ -85,7 +85,7 @@ def _mask(external_userid: str) -> str:
 
 
 def deliver(client: WeComClient, message: OutboundMessage, *, default_sender: str | None = None,
-            now: float | None = None) -> str:
+            now: float | None = None, media: Any = None) -> str:
     """Send ``message`` to its customer; the provider message id. Raises ``WeComRetryable`` /
     ``WeComRejected`` (``.retryable`` says which)."""
     external = message.identities.get("wecom_external_userid")
@@ -97,6 +97,8 @@ def deliver(client: WeComClient, message: OutboundMessage, *, default_sender: st
         return done
     now = time.time() if now is None else now
     attachments = attachments_for(message.attachments)
+    if media is not None:  # images go by an uploaded media id: WeCom refuses a pic_url it did not issue
+        attachments = media.with_media_ids(attachments)
     welcome = welcome_code_of(message)
     provider_id: str | None = None
     if welcome is not None:

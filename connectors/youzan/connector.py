@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from connectors.base import Connector, InboundReply, InboundRequest
+from connectors.base import Connector, InboundReply, InboundRequest, Unmapped
 from connectors.errors import ConnectorProtocolError, SignatureVerificationError
 from connectors.youzan.client import DEFAULT_API_BASE, YouzanApiError, shared_client
 from connectors.youzan.inbound import events_from_push, needs_trade, parse_push, trade_id
@@ -108,5 +108,9 @@ class YouzanConnector(Connector):
             except YouzanApiError as exc:
                 log.warning("Youzan push %s (%s) deferred: %s", push.msg_id or push.id, push.type, exc)
                 return _answer(503, f"retry later: {exc}")
-        return InboundReply(events=events_from_push(push, trade), body=SUCCESS,
+        events = events_from_push(push, trade)
+        unmapped = [] if events else [Unmapped(
+            reason=f"type {push.type[:80]} gives no event", raw=request.body.decode("utf-8", "replace"),
+            message_id=push.msg_id or push.id, kind=push.type[:80])]
+        return InboundReply(events=events, unmapped=unmapped, body=SUCCESS,
                             content_type="application/json; charset=utf-8")

@@ -7,9 +7,9 @@ A push (有赞云 消息推送, "无容器" HTTP push) is a JSON object POSTed w
      "status": "TRADE_PAID", "msg": "%7B%22full_order_info%22…", "msg_id": "6dc15f0b-…", "version": 1621946649,
      "sendCount": 1, "test": false, "mode": 1}
 
-``msg`` is the business message: URL-encoded (UTF-8) JSON for the ``trade_*`` messages, a JSON object
-for the newer ``youzan_trade_Refund*`` ones. ``trade_TradeCreate`` / ``trade_TradePaid`` /
-``trade_TradeBuyerPay`` carry the whole trade (``full_order_info``); the others are thin (``tid``,
+``msg`` is the business message: URL-encoded (UTF-8, form encoding: a space is ``+``) JSON for the
+``trade_*`` messages, a JSON object for the newer ``youzan_trade_Refund*`` ones. ``trade_TradeCreate`` /
+``trade_TradePaid`` / ``trade_TradeBuyerPay`` carry the whole trade (``full_order_info``); the others are thin (``tid``,
 ``update_time``, refund fields) and the connector fetches the trade (``youzan.trade.get``) to learn the
 buyer. Amounts are yuan strings (``"129.00"``) and become integer fen through :class:`~decimal.Decimal`.
 Times are ``yyyy-MM-dd HH:mm:ss`` in China time (UTC+8).
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, Literal
-from urllib.parse import unquote
+from urllib.parse import unquote_plus
 
 from connectors.canonical import CanonicalOrder, CanonicalRefund, OrderItem, order_event, refund_event
 from connectors.errors import ConnectorProtocolError
@@ -116,14 +116,14 @@ def decode_msg(msg: Any) -> dict[str, Any]:
         return msg
     if not isinstance(msg, str):
         raise ConnectorProtocolError("'msg' must be a URL-encoded JSON string or an object")
-    text = unquote(msg)
+    # Youzan encodes ``msg`` like Java's URLEncoder (form encoding): a space is '+', a literal '+' is %2B
+    # (recorded pushes: "created":"2021-03-07+17:56:50"). Percent-decoding alone would leave the '+'.
     try:
-        decoded = json.loads(text)
-    except json.JSONDecodeError:
-        try:  # the docs do not say whether a space is %20 or '+'
-            decoded = json.loads(unquote(msg.replace("+", "%20")))
-        except json.JSONDecodeError as exc:
-            raise ConnectorProtocolError(f"'msg' is not URL-encoded JSON ({exc.msg})") from None
+        decoded = json.loads(unquote_plus(msg, errors="strict"))
+    except UnicodeDecodeError:
+        raise ConnectorProtocolError("'msg' is not URL-encoded UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise ConnectorProtocolError(f"'msg' is not URL-encoded JSON ({exc.msg})") from None
     if not isinstance(decoded, dict):
         raise ConnectorProtocolError("'msg' must decode to a JSON object")
     return decoded

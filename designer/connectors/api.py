@@ -32,7 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from connectors.base import Connector
 from designer.auth import get_db_url, require
 from designer.errors import ApiError, validation_problems
-from engine import auth
+from engine import auth, connector_ops
 from engine import connectors as configured
 from engine import secrets as vault
 from engine.db import models
@@ -205,6 +205,7 @@ def delete_connector(db_url: str, user: User, connector_id: str) -> None:
         if row is None:
             raise _not_found(connector_id)
         auth.audit(db, user, "connector.deleted", connector_id, {"kind": row.kind, "name": row.name})
+        connector_ops.forget(db, connector_id)  # its cursors, sync state and unmapped messages go with it
         db.delete(row)
 
 

@@ -20,6 +20,7 @@ from connectors.errors import ConnectorProtocolError, SignatureVerificationError
 from designer.auth import public
 from designer.errors import ApiError
 from designer.events.api import deliver
+from engine import connector_ops
 from engine import connectors as configured
 from engine.db.session import session_factory
 from engine.events import EventIn
@@ -60,6 +61,9 @@ async def inbound(request: Request, connector_id: str) -> Response:
     except (ConnectorProtocolError, ValueError) as exc:
         raise ApiError(400, f"the delivery does not parse: {exc}", "send the platform's documented format",
                        "body") from None
+    if reply.unmapped:  # kept raw, visible and counted: an acknowledged message is never dropped in silence
+        await run_in_threadpool(connector_ops.store_unmapped, request.app.state.database_url, connector_id,
+                                reply.unmapped)
     for raw in reply.events:
         try:
             event = EventIn.model_validate({"source": connector_id, **raw})

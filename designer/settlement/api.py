@@ -26,7 +26,15 @@ from sqlalchemy.orm import Session
 from activities.settlement.errors import SettlementError
 from activities.settlement.money import parse_yuan
 from activities.settlement.periods import Period
-from activities.settlement.runs import StatementStateError, adjust, decide, pay_run, settle, submit_run
+from activities.settlement.runs import (
+    StatementStateError,
+    adjust,
+    check_settleable,
+    decide,
+    pay_run,
+    settle,
+    submit_run,
+)
 from activities.settlement.settlement_plan import load_settlement_plan
 from activities.settlement.statements import (
     dashboard,
@@ -113,6 +121,12 @@ async def start_period(request: Request, db_url: str, body: RunIn, actor: str) -
         raise ApiError(422, f"flow '{body.flow_id}' has no settlement.collect node",
                        "add settlement.collect with the plan and publish again", field="flow_id")
     period = {"from": body.start.isoformat(), "to": body.end.isoformat()}
+    try:  # before a workflow starts: a period off the plan's cycle, or over a settled one, is the caller's to fix
+        with session_factory(db_url)() as db:
+            check_settleable(db, load_settlement_plan(plan_data), Period(body.start, body.end))
+    except SettlementError as exc:
+        raise ApiError(422, str(exc), "pick the dates of one period of the plan's cycle that is not settled yet",
+                       field="from") from None
     router = engine_router(request)
     if router is not None:
         from temporalio.common import WorkflowIDReusePolicy

@@ -97,6 +97,7 @@ class FakeYouzan(FakePlatform):
         self.trades: dict[str, dict[str, Any]] = {}
         self.issued: list[str] = []
         self.revoked: set[str] = set()
+        self.client_id, self.kdt = YZ_CLIENT_ID, YZ_KDT  # the app and shop the silent grant is for
         self.routes["/auth/token"] = self._token
         self.routes[YZ_TRADE_GET] = self._trade_get
 
@@ -106,8 +107,8 @@ class FakeYouzan(FakePlatform):
 
     def _token(self, request: Request) -> Reply:
         body = request.json()
-        expected = {"client_id": YZ_CLIENT_ID, "client_secret": YZ_SECRET, "authorize_type": "silent",
-                    "grant_id": str(YZ_KDT), "refresh": False}
+        expected = {"client_id": self.client_id, "client_secret": YZ_SECRET, "authorize_type": "silent",
+                    "grant_id": str(self.kdt), "refresh": False}
         if body != expected:
             self.problems.append(f"auth/token body {sorted(body)} is not the silent-grant shape")
             return Reply(200, {"success": False, "code": 40001, "message": "invalid client"})
@@ -115,7 +116,7 @@ class FakeYouzan(FakePlatform):
         self.issued.append(token)
         expires = int((time.time() + 7 * 86400) * 1000)
         return Reply(200, {"success": True, "code": 200, "data": {"access_token": token, "expires": expires,
-                                                                  "scope": "trade", "authority_id": str(YZ_KDT)}})
+                                                                  "scope": "trade", "authority_id": str(self.kdt)}})
 
     def _trade_get(self, request: Request) -> Reply:
         if request.method != "POST" or not request.headers.get("content-type", "").startswith("application/json"):
@@ -194,8 +195,10 @@ class FakeShopify(FakePlatform):
 
     @staticmethod
     def webhook(topic: str, payload: dict[str, Any], webhook_id: str = "b54557e4-8a5f-4d70-bcd0-43a7c9e1a001",
-                *, secret: str = SHOPIFY_SECRET, shop: str = SHOP) -> tuple[bytes, dict[str, str]]:
-        body = json.dumps(payload).encode()
+                *, secret: str = SHOPIFY_SECRET, shop: str = SHOP, raw: bytes | None = None
+                ) -> tuple[bytes, dict[str, str]]:
+        """A signed webhook of ``payload`` (or of the ``raw`` body bytes as given, e.g. a published fixture)."""
+        body = raw if raw is not None else json.dumps(payload).encode()
         return body, {"Content-Type": "application/json", "X-Shopify-Topic": topic, "X-Shopify-Shop-Domain": shop,
                       "X-Shopify-Webhook-Id": webhook_id, "X-Shopify-API-Version": SHOPIFY_VERSION,
                       "X-Shopify-Triggered-At": "2026-11-23T02:05:00.000000Z",

@@ -31,6 +31,7 @@ import pytest
 
 from connectors.wechat_oa import compute_url_signature
 from connectors.wecom import WeComCrypto
+from tests.connectors.fake_wecom_media import MediaApis
 from tests.connectors.test_wecom_crypto import OA_APPID, OA_KEY, OA_TOKEN, WECOM_CORP_ID, WECOM_KEY, WECOM_TOKEN
 
 __all__ = ["OA_APPID", "OA_KEY", "OA_TOKEN", "WECOM_CORP_ID", "WECOM_KEY", "WECOM_TOKEN"]
@@ -127,10 +128,15 @@ class FakePlatform:
     # -- dispatch ---------------------------------------------------------------------------------
     routes: dict[str, tuple[str, str]] = {}  # path → (method, api name); handler is ``api_<api name>``
 
-    def handle(self, method: str, path: str, query: dict[str, str], raw: bytes) -> tuple[int, Any, float]:
+    def handle(self, method: str, path: str, query: dict[str, str], raw: bytes,
+               content_type: str = "application/json") -> tuple[int, Any, float]:
         route = self.routes.get(path)
         api = route[1] if route else path
         body: Any = None
+        if api in ("media/upload", "media/uploadimg") and hasattr(self, "upload"):  # multipart, not JSON
+            with self.lock:
+                self.requests.append(Seen(method, path, api, query, None))
+            return 200, self.upload(api, query, content_type, raw), 0.0
         if raw:
             try:
                 body = json.loads(raw)
@@ -162,7 +168,7 @@ def _string_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
 
 
-class FakeWeCom(FakePlatform):
+class FakeWeCom(MediaApis, FakePlatform):
     """qyapi.weixin.qq.com for one corp: gettoken and the 客户联系 APIs Tideflow calls."""
 
     routes = {
@@ -173,6 +179,7 @@ class FakeWeCom(FakePlatform):
         "/cgi-bin/externalcontact/add_corp_tag": ("POST", "add_corp_tag"),
         "/cgi-bin/externalcontact/get_corp_tag_list": ("POST", "get_corp_tag_list"),
         "/cgi-bin/externalcontact/get": ("GET", "externalcontact/get"),
+        **MediaApis.media_routes,
     }
     welcome_ttl = 20.0
 
@@ -188,6 +195,7 @@ class FakeWeCom(FakePlatform):
         self.delivered: list[tuple[str, str, str, list[Any]]] = []
         self.tasks: list[dict[str, Any]] = []
         self.tag_groups: list[dict[str, Any]] = []
+        self._media_init()
 
     def add_contact(self, external_userid: str, user_id: str, name: str = "", unionid: str = "") -> str:
         """A customer who has ``user_id`` as a contact; the welcome_code of that add."""
@@ -444,9 +452,10 @@ def _handler(fake: FakePlatform) -> type[BaseHTTPRequestHandler]:
             query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
-            if raw and not (self.headers.get("Content-Type") or "").startswith("application/json"):
-                fake.problem(f"{url.path}: Content-Type {self.headers.get('Content-Type')!r}")
-            status, answer, delay = fake.handle(self.command, url.path, query, raw)
+            content_type = self.headers.get("Content-Type") or ""
+            if raw and not content_type.startswith(("application/json", "multipart/form-data")):
+                fake.problem(f"{url.path}: Content-Type {content_type!r}")
+            status, answer, delay = fake.handle(self.command, url.path, query, raw, content_type)
             if delay:
                 time.sleep(delay)
             payload = answer if isinstance(answer, bytes) else json.dumps(answer, ensure_ascii=False).encode()

@@ -137,6 +137,7 @@ class FakeJos(Platform):
         super().__init__()
         self.orders: list[dict[str, Any]] = []
         self.applies: list[dict[str, Any]] = []
+        self.services: list[dict[str, Any]] = []  # 售后服务单 (jingdong.asc.query.list)
         self.url += "/routerjson"
 
     @staticmethod
@@ -160,7 +161,25 @@ class FakeJos(Platform):
             return self._orders(method, params)
         if method == "jingdong.pop.afs.soa.refundapply.queryPageList":
             return self._applies(params)
+        if method == "jingdong.asc.query.list":
+            return self._services(params)
         return self.error("15", "不存在的方法名", "Invalid Method")
+
+    def _services(self, params: dict[str, Any]) -> Any:
+        """As the JOS gateway answers jingdong.asc.query.list (``pageResult.data``, ``code`` "0")."""
+        if not params.get("buId") or not params.get("operatePin") or not params.get("operateNick"):
+            return {"jingdong_asc_query_list_responce": {"code": "1", "msg": "buId/operatePin/operateNick 必填"}}
+        by = next((b for b in ("apply", "approve") if f"{b}TimeBegin" in params), None)
+        if by is None:
+            return {"jingdong_asc_query_list_responce": {"code": "1", "msg": "时间条件必填"}}
+        start, end = parse_cst(params[f"{by}TimeBegin"]), parse_cst(params[f"{by}TimeEnd"])
+        size, page = int(params["pageSize"]), int(params["pageNumber"])
+        with self.lock:
+            found = sorted((s for s in self.services if s.get(f"{by}Time")
+                            and start <= parse_cst(s[f"{by}Time"]) <= end), key=lambda s: s[f"{by}Time"])
+        chunk = [dict(s) for s in found[(page - 1) * size:page * size]]
+        return {"jingdong_asc_query_list_responce": {"code": "0", "pageResult": {
+            "totalCount": len(found), "pageNumber": page, "pageSize": size, "data": chunk}}}
 
     def _orders(self, method: str, params: dict[str, Any]) -> Any:
         start, end = parse_cst(params["start_date"]), parse_cst(params["end_date"])

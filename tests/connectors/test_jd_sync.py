@@ -55,7 +55,7 @@ def test_a_window_with_more_refunds_than_the_api_pages_through_is_halved(
 
     result = shop_sync.poll_connector(db_url, SHOP, now=NOW)
 
-    orders, refunds = result.streams
+    orders, refunds, _returns = result.streams
     assert orders.accepted == 0 and refunds.accepted == 60 and refunds.duplicates == 0
     assert counts(db_url)["refunds"] == 60 and shop_sync.cursor_position(db_url, SHOP, "refunds") == NOW
     spans = {parse_cst(p["applyTimeEnd"]) - parse_cst(p["applyTimeStart"])
@@ -86,3 +86,41 @@ def test_the_same_phone_in_a_taobao_and_a_jd_order_is_one_customer(db_url: str, 
     assert identities[("phone", "+8613800138000")] == identities[("taobao_buyer", "AAHk5d-EAAeGwJedwSFu0XXX")] \
         == identities[("jd_buyer", "o-JD-buyer-5f2a")] == same
     assert counts(db_url)["customers"] == 2
+
+
+def test_every_documented_refund_status_and_the_after_sale_returns_are_synced(db_url: str, jos: FakeJos) -> None:
+    """refundapply statuses 0–11, 16–19 and 27 (JOS docs) each map; an undocumented one and an exchange
+    service are kept raw as unmapped, never dropped; returns (售后服务单) arrive from jingdong.asc.query.list."""
+    from engine import connector_ops
+    from tests.connectors.shop_platforms import cst
+
+    configure_jd(db_url, jos, vender_id="10088")
+    documented = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 16, 17, 18, 19, 27]
+    jos.applies.extend(jd_apply(8000 + status, 400000 + status, NOW - timedelta(minutes=5), status)
+                       for status in [*documented, 42])
+    applied = cst(NOW - timedelta(minutes=10))
+    buyer = {"openIdBuyer": "jdOpen-9", "customerPin": "jd_pin_9"}
+    jos.services += [
+        {"serviceId": 6001, "orderId": 500001, "customerExpect": 10, "serviceStatus": 10005, "applyTime": applied,
+         **buyer, "questionDesc": "尺码不合适"},
+        {"serviceId": 6002, "orderId": 500002, "customerExpect": 11, "serviceStatus": 10010, "applyTime": applied,
+         "approveTime": cst(NOW - timedelta(minutes=3)), **buyer},
+        {"serviceId": 6003, "orderId": 500003, "customerExpect": 20, "serviceStatus": 10001, "applyTime": applied,
+         **buyer},  # an exchange: no refund
+    ]
+    result = shop_sync.poll_connector(db_url, SHOP, now=NOW)
+    _orders, refunds, returns = result.streams
+    assert refunds.accepted == len(documented) and refunds.unmapped == 1
+    with session_factory(db_url)() as db:
+        types = {e.payload["refund_id"]: e.type for e in db.scalars(select(models.EventRecord))}
+        total, by_kind, _ = connector_ops.unmapped(db, SHOP)
+    statuses = {int(refund_id) - 8000: kind.removeprefix("refund.") for refund_id, kind in types.items()
+                if not refund_id.startswith("asc-")}
+    assert statuses == {0: "requested", 1: "completed", 2: "rejected", 3: "completed", 4: "rejected",
+                        5: "completed", 6: "completed", 7: "requested", 8: "requested", 9: "completed",
+                        10: "requested", 11: "rejected", 16: "completed", 17: "requested", 18: "rejected",
+                        19: "requested", 27: "requested"}
+    assert types["asc-6001"] == "refund.requested" and types["asc-6002"] == "refund.completed"
+    assert returns.accepted == 2 and (total, by_kind) == (2, {"refundapply:42": 1, "asc:20": 1})
+    calls = [json.loads(c["360buy_param_json"]) for c in jos.calls_of("jingdong.asc.query.list")]
+    assert {c["buId"] for c in calls} == {"10088"} and any("approveTimeBegin" in c for c in calls)

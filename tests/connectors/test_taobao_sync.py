@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from connectors.jd.connector import JdConnector
 from connectors.polling import ShopApiRejected
 from connectors.taobao.connector import TaobaoConnector
+from engine import connector_ops, shop_sync
 from engine import connectors as configured
-from engine import shop_sync
 from engine.db import models
 from engine.db.session import session_factory, transaction
 from tests.connectors.shop_platforms import (
@@ -205,7 +205,7 @@ def test_the_cli_polls_once_and_says_what_is_wrong(db_url: str, top: FakeTop, mo
     assert '"accepted": 1' in capsys.readouterr().out and event_ids(db_url) == [f"tmall:{SHOP}:9101:paid"]
 
     # the sync was off for a week: start again from now instead of catching up
-    shop_sync.restart_from(db_url, SHOP, datetime.now(UTC) - timedelta(days=7))
+    connector_ops.restart_from(db_url, SHOP, datetime.now(UTC) - timedelta(days=7))
     top.trades.append(top_trade(9102, datetime.now(UTC) - timedelta(days=3)))
     assert main(["connectors", "sync", SHOP, "--from-now"]) == 0
     capsys.readouterr()

@@ -57,7 +57,7 @@ def test_yuan_to_fen_refuses(value: Any) -> None:
 
 def test_decode_msg() -> None:
     assert decode_msg(quote('{"tid":"E1","note":"冷萃 咖啡"}')) == {"tid": "E1", "note": "冷萃 咖啡"}
-    assert decode_msg('%7B%22note%22%3A%22a+b%22%7D') == {"note": "a+b"}
+    assert decode_msg('%7B%22note%22%3A%22a+b%2Bc%22%7D') == {"note": "a b+c"}  # form encoding
     assert decode_msg({"refund_id": "R1"}) == {"refund_id": "R1"}
     assert decode_msg("") == {}
     with pytest.raises(ConnectorProtocolError, match="not URL-encoded JSON"):

@@ -114,6 +114,10 @@ def test_api_names_the_field_and_the_fix(app: Any, db_url: str) -> None:
     r = finance.client.post("/api/settlement/runs", json={"flow_id": "store-monthly-settlement", "from": "9999-12-01",
                                                           "to": "9999-12-31"}, headers=headers)
     assert r.status_code == 422 and "2199-12-31" in r.json()["detail"]["message"]
+    r = finance.client.post("/api/settlement/runs", json={"flow_id": "store-monthly-settlement", "from": "2026-10-01",
+                                                          "to": "2026-10-15"}, headers=headers)  # half a month
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "from" and \
+        "2026-10-01..2026-10-31" in r.json()["detail"]["message"]
     r = finance.post_form("/settlement/run", {"flow_id": "store-monthly-settlement", "start": "2026-13-01",
                                               "end": "2026-10-31"})
     assert r.status_code == 303 and "YYYY-MM-DD" in finance.get(r.headers["location"]).text

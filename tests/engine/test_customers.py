@@ -213,3 +213,29 @@ def test_customer_view(db_url: str) -> None:
         view = customer_view(db, cid)
         assert customer_view(db, None) == {} and customer_view(db, "c_nobody") == {}
     assert view == {"birthday": "1990-05-01", "name": "李雷", "id": cid, "timezone": None, "tags": ["尝鲜客"]}
+
+
+def test_a_merge_moves_journeys_orders_and_coupons_and_keeps_the_old_ids_reachable(db_url: str) -> None:
+    """The journeys (the enrolment bookkeeping and what the router signals) move with the merge."""
+    from engine.customers import merged_ids
+
+    with transaction(db_url) as db:
+        a = resolve(db, {"external_id": "A-1"})
+        b = resolve(db, {"phone": "13800138000"})
+        db.add_all([models.Journey(workflow_id=f"journey/f/{cid}", flow_id="f", version=1, customer_id=cid,
+                                   status="waiting", checkpoint=1) for cid in (a, b)])
+        db.add(models.Order(channel="api", shop="s", order_id="o1", source="api", customer_id=b, status="paid",
+                            amount_fen=100))
+    with transaction(db_url) as db:
+        survivor = resolve(db, {"external_id": "A-1", "phone": "+8613800138000"})
+    assert survivor == a
+    with transaction(db_url) as db:
+        journeys = {j.workflow_id: j.customer_id for j in db.scalars(select(models.Journey))}
+        assert journeys == {f"journey/f/{a}": a, f"journey/f/{b}": a}
+        assert db.scalar(select(models.Order.customer_id)) == a
+        assert set(merged_ids(db, b)) == set(merged_ids(db, a)) == {a, b}
+        db.add(models.Journey(workflow_id="journey/g/late", flow_id="g", version=1, customer_id=b, status="running",
+                              checkpoint=0))  # a row written under the old id after the merge (a race)
+    with transaction(db_url) as db:
+        from engine.router import entry_history
+        assert sum(len(h) for h in entry_history(db, "g", merged_ids(db, a)).values()) == 1
