@@ -51,16 +51,17 @@ def test_settle_is_deterministic(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 @pytest.mark.parametrize(("orders", "message"), [
-    ("order_id,party,amount\no1,S001,1.234\n", "orders CSV line 2: amount '1.234' has 3 decimal places"),
-    ("order_id,party,price\no1,S001,1\n", "column 'price' is unknown"),
-    ("order_id,party,amount,paid_at\no1,S001,1,yesterday\n", "paid_at 'yesterday' is not a time"),
+    ("order_id,party,amount,paid_at\no1,S001,1.234,2026-10-03\n", "line 2: the amount: amount '1.234' has 3 decimal places"),
+    ("order_id,party,price,paid_at\no1,S001,1,2026-10-03\n", "column 'price' is unknown"),
+    ("order_id,party,amount,paid_at\no1,S001,1,yesterday\n", "line 2: paid_at 'yesterday' is not a time"),
 ])
-def test_bad_orders_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], orders: str,
-                                        message: str) -> None:
+def test_bad_orders_are_named_with_their_line_and_nothing_is_settled(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], orders: str, message: str) -> None:
     plan, path = _files(tmp_path, orders=orders)
     assert main(["settle", "--plan", plan, "--orders", path, "--from", "2026-10-01", "--to", "2026-10-31"]) == 1
-    err = capsys.readouterr().err
-    assert message in err and len(err.strip().splitlines()) == 1
+    captured = capsys.readouterr()
+    assert message in captured.err and "nothing settled" in captured.err
+    assert "Traceback" not in captured.err and captured.out == ""
 
 
 def test_bad_plan_and_dates_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
