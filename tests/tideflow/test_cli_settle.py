@@ -51,7 +51,8 @@ def test_settle_is_deterministic(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 @pytest.mark.parametrize(("orders", "message"), [
-    ("order_id,party,amount,paid_at\no1,S001,1.234,2026-10-03\n", "line 2: the amount: amount '1.234' has 3 decimal places"),
+    ("order_id,party,amount,paid_at\no1,S001,1.234,2026-10-03\n",
+     "line 2: the amount: amount '1.234' has 3 decimal places"),
     ("order_id,party,price,paid_at\no1,S001,1,2026-10-03\n", "column 'price' is unknown"),
     ("order_id,party,amount,paid_at\no1,S001,1,yesterday\n", "line 2: paid_at 'yesterday' is not a time"),
 ])
