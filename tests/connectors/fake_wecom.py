@@ -31,7 +31,9 @@ import pytest
 
 from connectors.wechat_oa import compute_url_signature
 from connectors.wecom import WeComCrypto
+from tests.connectors.fake_wecom_groupchat import FakeWeComGroupChat
 from tests.connectors.fake_wecom_media import MediaApis
+from tests.connectors.fake_wecom_transfer import FakeWeComTransfer
 from tests.connectors.test_wecom_crypto import OA_APPID, OA_KEY, OA_TOKEN, WECOM_CORP_ID, WECOM_KEY, WECOM_TOKEN
 
 __all__ = ["OA_APPID", "OA_KEY", "OA_TOKEN", "WECOM_CORP_ID", "WECOM_KEY", "WECOM_TOKEN"]
@@ -168,7 +170,7 @@ def _string_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
 
 
-class FakeWeCom(MediaApis, FakePlatform):
+class FakeWeCom(MediaApis, FakePlatform, FakeWeComTransfer, FakeWeComGroupChat):
     """qyapi.weixin.qq.com for one corp: gettoken and the 客户联系 APIs Tideflow calls."""
 
     routes = {
@@ -180,6 +182,8 @@ class FakeWeCom(MediaApis, FakePlatform):
         "/cgi-bin/externalcontact/get_corp_tag_list": ("POST", "get_corp_tag_list"),
         "/cgi-bin/externalcontact/get": ("GET", "externalcontact/get"),
         **MediaApis.media_routes,
+        **FakeWeComTransfer.routes_transfer,
+        **FakeWeComGroupChat.routes_groupchat,
     }
     welcome_ttl = 20.0
 
@@ -259,8 +263,10 @@ class FakeWeCom(MediaApis, FakePlatform):
     def api_add_msg_template(self, query: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
         if (bad := self.check_token(query)) is not None:
             return bad
-        if body.get("chat_type", "single") != "single":
+        if body.get("chat_type", "single") not in ("single", "group"):
             self.problem(f"add_msg_template: chat_type {body.get('chat_type')!r}")
+        if body.get("chat_type") == "group":
+            return self._group_msg_template(body)
         recipients = body.get("external_userid")
         if not isinstance(recipients, list) or not _string_list(recipients) or not 1 <= len(recipients) <= 10_000:
             self.problem(f"add_msg_template: external_userid must be a list of 1..10000 ids, got {recipients!r}")
@@ -279,7 +285,21 @@ class FakeWeCom(MediaApis, FakePlatform):
             for u in recipients:
                 if u not in fail:
                     self.delivered.append((u, f"task:{sender or '*'}", parsed[0], parsed[1]))
+            self.register_template(msgid, "single", sender, recipients, fail, parsed[0], parsed[1])
         return {"errcode": 0, "errmsg": "ok", "fail_list": fail, "msgid": msgid}
+
+    def _group_msg_template(self, body: dict[str, Any]) -> dict[str, Any]:
+        checked = self.group_template(body)
+        if "errcode" in checked:
+            return checked
+        parsed = self._text_and_attachments("add_msg_template", body)
+        if isinstance(parsed, dict):
+            return parsed
+        with self.lock:
+            msgid = f"msg{next(self._serial)}"
+            self.register_template(msgid, "group", body["sender"], checked["recipients"], checked["fail_list"],
+                                   parsed[0], parsed[1])
+        return {"errcode": 0, "errmsg": "ok", "fail_list": checked["fail_list"], "msgid": msgid}
 
     def api_mark_tag(self, query: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
         if (bad := self.check_token(query)) is not None:

@@ -1,0 +1,406 @@
+"""The conversation archive (会话内容存档) through WeCom's Finance SDK: the one boundary Tideflow has
+with the native library, and the decryption around it.
+
+How WeCom hands out archived chats (developer.work.weixin.qq.com/document/path/91774):
+
+1. ``GetChatData(seq, limit)`` returns up to 1,000 records after ``seq``; each carries ``seq``,
+   ``msgid``, ``publickey_ver``, ``encrypt_random_key`` and ``encrypt_chat_msg``.
+2. ``encrypt_random_key`` is base64 of an RSA (2048-bit, PKCS#1 v1.5) encryption under the corp's
+   public key **of version** ``publickey_ver``: decrypt it with the matching private key (several
+   versions stay in use while keys rotate, :class:`Keyring`).
+3. ``DecryptData(random_key, encrypt_chat_msg)`` gives the message JSON (msgid, action, from,
+   tolist, roomid, msgtime, msgtype and a body named after the msgtype).
+4. Media (images, voice, video, files) come by ``sdkfileid`` with ``GetMediaData`` in chunks: each
+   answer carries an ``outindexbuf`` to ask for the next chunk until ``is_finish``.
+
+Only step 1 and 4 reach WeCom; RSA and DecryptData are local. The native library comes from the
+``pywecomarchive`` wheel (why that wrapper: docs/workforce.md); :class:`OfficialSdk` is the only
+code that touches it, behind the :class:`FinanceSdk` protocol that the tests' SDK double
+(tests/connectors/finance_sdk_double.py) implements too. Nothing here logs a key, a secret or a
+message body.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from connectors.wecom.api_errors import ApiRejected, ApiRetryable
+
+#: records per GetChatData call
+MAX_CHAT_DATA_LIMIT = 1000
+#: the msgaudit_notify callback comes at most this often (seconds) while messages arrive
+NOTIFY_INTERVAL_SECONDS = 15
+#: SDK error codes (document path 91774, "错误码")
+SDK_ERRORS: dict[int, str] = {
+    10000: "request parameter error",
+    10001: "network error",
+    10002: "data parse error",
+    10003: "system call failed",
+    10005: "sdkfileid error",
+    10006: "decrypt failed",
+    10008: "DecryptMsg error",
+    10009: "this server's IP is not trusted (ip非法): add it to the archive's trusted IPs",
+    10010: "the requested data has expired",
+    10011: "SSL certificate error",
+}
+RETRYABLE_SDK_ERRORS = frozenset({10001, 10003, 10011})
+
+
+class ArchiveRetryable(ApiRetryable):
+    """The SDK could not reach WeCom (network, system call): try the same pull again later."""
+
+
+class ArchiveRejected(ApiRejected):
+    """The SDK refused the request for good (parameters, untrusted IP, expired data, bad credentials)."""
+
+
+class ArchiveDecryptError(ValueError):
+    """One record could not be decrypted (missing key version, wrong key, corrupt data)."""
+
+    def __init__(self, message: str, *, missing_key: bool = False) -> None:
+        super().__init__(message)
+        self.missing_key = missing_key
+
+
+def sdk_error(operation: str, code: int) -> ApiRejected | ApiRetryable:
+    what = SDK_ERRORS.get(code, "unknown SDK error")
+    text = f"Finance SDK {operation} answered {code} ({what})"
+    if code in RETRYABLE_SDK_ERRORS:
+        return ArchiveRetryable(text + "; retry later", api=operation, errcode=code)
+    return ArchiveRejected(text, api=operation, errcode=code)
+
+
+@dataclass(frozen=True)
+class EncryptedRecord:
+    """One GetChatData record, as the SDK returns it."""
+
+    seq: int
+    msgid: str
+    publickey_ver: int
+    encrypt_random_key: str
+    encrypt_chat_msg: str
+
+
+@dataclass(frozen=True)
+class MediaChunk:
+    data: bytes
+    indexbuf: str
+    is_finish: bool
+
+
+class FinanceSdk(Protocol):
+    """What Tideflow uses of WeCom's Finance SDK."""
+
+    def get_chat_data(self, seq: int, limit: int) -> list[EncryptedRecord]: ...
+
+    def decrypt_data(self, random_key: str, encrypt_chat_msg: str) -> dict[str, Any]: ...
+
+    def get_media_data(self, sdkfileid: str, indexbuf: str) -> MediaChunk: ...
+
+    def close(self) -> None: ...
+
+
+def records_from(answer: Mapping[str, Any]) -> list[EncryptedRecord]:
+    """The records of a GetChatData answer (``{"errcode", "errmsg", "chatdata": [...]}``)."""
+    code = int(answer.get("errcode") or 0)
+    if code:
+        raise sdk_error("GetChatData", code)
+    out = []
+    for row in answer.get("chatdata") or []:
+        if not isinstance(row, Mapping):
+            continue
+        out.append(EncryptedRecord(seq=int(row.get("seq") or 0), msgid=str(row.get("msgid") or ""),
+                                   publickey_ver=int(row.get("publickey_ver") or 0),
+                                   encrypt_random_key=str(row.get("encrypt_random_key") or ""),
+                                   encrypt_chat_msg=str(row.get("encrypt_chat_msg") or "")))
+    return out
+
+
+class OfficialSdk:
+    """WeCom's native Finance SDK through ``pywecomarchive``.
+
+    The wrapper promises no concurrency on one instance, so every call holds this instance's lock;
+    the archive pull runs one pull per corp at a time anyway (one workflow per connector). The native
+    library is loaded when the first instance is made, never at import time.
+    """
+
+    def __init__(self, corp_id: str, secret: str, *, timeout: int = 10, proxy: str = "", proxy_password: str = "",
+                 library_path: str | None = None) -> None:
+        if not corp_id or not secret:
+            raise ValueError("the archive needs the CorpID and the 会话内容存档 Secret")
+        try:
+            from pywecomarchive import SdkCallError, SdkError, WecomArchiveSdk
+        except ImportError:
+            raise ArchiveRejected("the Finance SDK (pywecomarchive) is not installed on this platform; WeCom ships it "
+                                  "for Linux x86_64/ARM64 and Windows x64 only", api="Init") from None
+        self._call_error: type[Exception] = SdkCallError
+        self._sdk_error: type[Exception] = SdkError
+        self._lock = threading.Lock()
+        try:
+            self._sdk = WecomArchiveSdk(corp_id, secret, proxy=proxy, passwd=proxy_password, timeout=timeout,
+                                        library_path=library_path)
+        except SdkCallError as exc:
+            raise sdk_error("Init", int(getattr(exc, "code", 0))) from None
+        except SdkError as exc:
+            raise ArchiveRejected(f"the Finance SDK could not start: {type(exc).__name__}", api="Init") from None
+
+    def __repr__(self) -> str:  # never show the secret
+        return "OfficialSdk()"
+
+    def _wrap(self, operation: str, exc: Exception) -> Exception:
+        if isinstance(exc, self._call_error):
+            return sdk_error(operation, int(getattr(exc, "code", 0)))
+        return ArchiveRetryable(f"Finance SDK {operation} failed: {type(exc).__name__}", api=operation,
+                                outcome_unknown=True)
+
+    def get_chat_data(self, seq: int, limit: int) -> list[EncryptedRecord]:
+        check_limit(limit)
+        with self._lock:
+            try:
+                answer = self._sdk.get_chat_data(seq=seq, limit=limit)
+            except self._sdk_error as exc:
+                raise self._wrap("GetChatData", exc) from None
+        return records_from(answer.model_dump(mode="json"))
+
+    def decrypt_data(self, random_key: str, encrypt_chat_msg: str) -> dict[str, Any]:
+        with self._lock:
+            try:
+                raw = self._sdk._adapter.decrypt_data(random_key, encrypt_chat_msg)
+            except self._sdk_error as exc:
+                error = self._wrap("DecryptData", exc)
+                raise ArchiveDecryptError(str(error)) from None
+        if not isinstance(raw, dict):
+            raise ArchiveDecryptError("DecryptData did not give a JSON object")
+        return raw
+
+    def get_media_data(self, sdkfileid: str, indexbuf: str) -> MediaChunk:
+        with self._lock:
+            try:
+                chunk = self._sdk.get_media_data(sdkfileid, indexbuf)
+            except self._sdk_error as exc:
+                raise self._wrap("GetMediaData", exc) from None
+        return MediaChunk(bytes(chunk.data), str(chunk.indexbuf), bool(chunk.is_finish))
+
+    def close(self) -> None:
+        with self._lock:
+            self._sdk.close()
+
+
+def check_limit(limit: int) -> None:
+    if not 1 <= limit <= MAX_CHAT_DATA_LIMIT:
+        raise ValueError(f"GetChatData takes a limit of 1..{MAX_CHAT_DATA_LIMIT}, got {limit}")
+
+
+# -- keys ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Keyring:
+    """The corp's archive private keys by ``publickey_ver``. Keys stay in memory only as loaded key
+    objects; their PEM text is never kept or shown (``repr`` lists the versions)."""
+
+    _keys: dict[int, rsa.RSAPrivateKey] = field(default_factory=dict)
+
+    @classmethod
+    def from_pems(cls, pems: Mapping[int, str]) -> Keyring:
+        ring = cls()
+        for version, pem in pems.items():
+            ring.add(version, pem)
+        return ring
+
+    def add(self, version: int, pem: str) -> None:
+        self._keys[int(version)] = load_private_key(pem)
+
+    @property
+    def versions(self) -> list[int]:
+        return sorted(self._keys)
+
+    def __repr__(self) -> str:
+        return f"Keyring(versions={self.versions})"
+
+    def random_key(self, record: EncryptedRecord) -> str:
+        """RSA-decrypt (PKCS#1 v1.5) the record's ``encrypt_random_key`` with the key of its version."""
+        key = self._keys.get(record.publickey_ver)
+        if key is None:
+            raise ArchiveDecryptError(f"no private key of version {record.publickey_ver} (have "
+                                      f"{self.versions or 'none'}): add it under the archive settings",
+                                      missing_key=True)
+        try:
+            cipher = base64.b64decode(record.encrypt_random_key, validate=True)
+            plain = key.decrypt(cipher, padding.PKCS1v15())
+        except (binascii.Error, ValueError):
+            raise ArchiveDecryptError(f"encrypt_random_key of {record.msgid or 'a record'} does not decrypt with "
+                                      f"key version {record.publickey_ver}: is it the right key?") from None
+        try:
+            return plain.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ArchiveDecryptError("the decrypted random key is not text") from None
+
+
+def load_private_key(pem: str) -> rsa.RSAPrivateKey:
+    """An RSA private key from PEM (PKCS#1 ``BEGIN RSA PRIVATE KEY`` or PKCS#8), or the bare base64 body
+    that WeCom's admin pages show. Errors never quote the key."""
+    text = pem.strip()
+    if "BEGIN" not in text:
+        body = "".join(text.split())
+        text = "-----BEGIN RSA PRIVATE KEY-----\n" + "\n".join(
+            body[i:i + 64] for i in range(0, len(body), 64)) + "\n-----END RSA PRIVATE KEY-----"
+    try:
+        key = serialization.load_pem_private_key(text.encode("ascii", errors="strict"), password=None)
+    except (ValueError, TypeError, UnicodeEncodeError, UnsupportedAlgorithm):
+        raise ValueError("not an RSA private key in PEM (PKCS#1 or PKCS#8) without a password") from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError("the key is not an RSA key")
+    if key.key_size < 2048:
+        raise ValueError(f"the key has {key.key_size} bits; WeCom's archive keys have 2048")
+    return key
+
+
+# -- messages ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One decrypted archived message, with its readable text (what sensitive words match against)."""
+
+    seq: int
+    msgid: str
+    action: str
+    sender: str
+    tolist: list[str]
+    roomid: str
+    msgtime: int
+    msgtype: str
+    text: str
+    body: dict[str, Any]
+    publickey_ver: int
+
+    @property
+    def sdkfileids(self) -> list[str]:
+        """Media of this message to fetch with GetMediaData."""
+        return list(_file_ids(self.body))
+
+
+MEDIA_TYPES = frozenset({"image", "voice", "video", "file", "emotion", "meeting_voice_call", "voip_doc_share"})
+#: message types that carry money between people
+RED_PACKET_TYPES = frozenset({"redpacket", "external_redpacket"})
+
+
+def _file_ids(body: Any) -> Iterator[str]:
+    if isinstance(body, dict):
+        for key, value in body.items():
+            if key == "sdkfileid" and isinstance(value, str) and value:
+                yield value
+            else:
+                yield from _file_ids(value)
+    elif isinstance(body, list):
+        for item in body:
+            yield from _file_ids(item)
+
+
+def readable_text(msgtype: str, body: Mapping[str, Any]) -> str:
+    """The words a person reads in a message: the text of text/markdown, titles and descriptions of
+    links, mini programs and news, file names, addresses, red-packet wishes, and the items of mixed
+    and chat-record messages — never JSON keys or ids."""
+    part = body.get(msgtype)
+    if msgtype == "chatrecord" and isinstance(part, Mapping):
+        return "\n".join(readable_text(str(i.get("type", "")).removeprefix("ChatRecord").lower(),
+                                       {str(i.get("type", "")).removeprefix("ChatRecord").lower():
+                                        _maybe_json(i.get("content"))})
+                         for i in part.get("item") or [] if isinstance(i, Mapping)).strip()
+    if msgtype == "mixed" and isinstance(part, Mapping):
+        texts = []
+        for item in part.get("item") or []:
+            if isinstance(item, Mapping):
+                kind = str(item.get("type") or "")
+                texts.append(readable_text(kind, {kind: _maybe_json(item.get("content"))}))
+        return "\n".join(t for t in texts if t).strip()
+    if not isinstance(part, Mapping):
+        return ""
+    fields = ("content", "title", "description", "desc", "filename", "address", "wish", "displayname", "topic",
+              "info", "name")
+    texts = [str(part[f]) for f in fields if isinstance(part.get(f), str) and part.get(f)]
+    for item in part.get("item") or []:
+        if isinstance(item, Mapping):
+            texts.extend(str(item[f]) for f in ("title", "description", "content") if isinstance(item.get(f), str))
+    return "\n".join(texts).strip()
+
+
+def _maybe_json(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return {"content": value}
+    return value
+
+
+def message_from(record: EncryptedRecord, plain: Mapping[str, Any]) -> ChatMessage:
+    """A decrypted record as a :class:`ChatMessage` (switch messages have ``action`` switch and no msgtype)."""
+    msgtype = str(plain.get("msgtype") or plain.get("action") or "")
+    tolist = [str(t) for t in plain.get("tolist") or [] if t]
+    return ChatMessage(seq=record.seq, msgid=str(plain.get("msgid") or record.msgid),
+                       action=str(plain.get("action") or "send"), sender=str(plain.get("from") or plain.get("user")
+                                                                              or ""),
+                       tolist=tolist, roomid=str(plain.get("roomid") or ""),
+                       msgtime=int(plain.get("msgtime") or plain.get("time") or 0), msgtype=msgtype,
+                       text=readable_text(msgtype, plain), body=dict(plain), publickey_ver=record.publickey_ver)
+
+
+@dataclass
+class PullResult:
+    """One GetChatData page, decrypted: the messages, the records that could not be decrypted (with
+    why), and the highest seq seen (the cursor moves there once they are all stored)."""
+
+    messages: list[ChatMessage] = field(default_factory=list)
+    failed: list[tuple[EncryptedRecord, str, bool]] = field(default_factory=list)
+    last_seq: int = 0
+    fetched: int = 0
+
+
+def pull_page(sdk: FinanceSdk, keyring: Keyring, seq: int, limit: int = MAX_CHAT_DATA_LIMIT) -> PullResult:
+    """Fetch up to ``limit`` records after ``seq`` and decrypt each; a record that cannot be decrypted
+    is returned in ``failed`` (never dropped), so the caller can keep it for a retry."""
+    check_limit(limit)
+    records = sdk.get_chat_data(seq, limit)
+    result = PullResult(last_seq=seq, fetched=len(records))
+    for record in sorted(records, key=lambda r: r.seq):
+        result.last_seq = max(result.last_seq, record.seq)
+        try:
+            random_key = keyring.random_key(record)
+            plain = sdk.decrypt_data(random_key, record.encrypt_chat_msg)
+        except ArchiveDecryptError as exc:
+            result.failed.append((record, str(exc), exc.missing_key))
+            continue
+        result.messages.append(message_from(record, plain))
+    return result
+
+
+def fetch_media(sdk: FinanceSdk, sdkfileid: str, *, max_bytes: int = 100 * 1024 * 1024,
+                max_chunks: int = 10_000) -> Iterator[bytes]:
+    """The chunks of one media file, following ``indexbuf`` until ``is_finish``; refuses files larger
+    than ``max_bytes`` and an SDK that never finishes or never moves on."""
+    indexbuf = ""
+    total = 0
+    for _ in range(max_chunks):
+        chunk = sdk.get_media_data(sdkfileid, indexbuf)
+        total += len(chunk.data)
+        if total > max_bytes:
+            raise ArchiveRejected(f"the media file is larger than {max_bytes} bytes", api="GetMediaData")
+        yield chunk.data
+        if chunk.is_finish:
+            return
+        if not chunk.indexbuf or chunk.indexbuf == indexbuf:
+            raise ArchiveRejected("GetMediaData is not finished but gave no new indexbuf", api="GetMediaData")
+        indexbuf = chunk.indexbuf
+    raise ArchiveRejected(f"GetMediaData did not finish in {max_chunks} chunks", api="GetMediaData")
