@@ -129,8 +129,8 @@ class FinanceSdkDouble:
         start = int(indexbuf.split("=")[1].split("-")[0]) if indexbuf else 0
         end = min(len(data), start + self.chunk_size)
         finished = end >= len(data)
-        return MediaChunk(data[start:end], "" if finished else f"Range:bytes={end}-{min(len(data), end + self.chunk_size) - 1}",
-                          finished)
+        following = "" if finished else f"Range:bytes={end}-{min(len(data), end + self.chunk_size) - 1}"
+        return MediaChunk(data[start:end], following, finished)
 
     def close(self) -> None:
         self.closed = True

@@ -30,7 +30,7 @@ def test_the_official_library_loads_and_decrypt_errors_map() -> None:
     sdk = OfficialSdk("ww1436e0e65a779aee", "archive-secret")
     try:
         assert "secret" not in repr(sdk)
-        with pytest.raises(ArchiveDecryptError, match="10008|10006|10000"):
+        with pytest.raises(ArchiveDecryptError, match=r"10008|10006|10000"):
             sdk.decrypt_data("0123456789abcdef0123456789abcdef", base64.b64encode(b"not a message").decode())
     finally:
         sdk.close()
@@ -78,7 +78,7 @@ def test_pages_limits_and_sdk_errors() -> None:
     second = pull_page(double, ring, first.last_seq, limit=3)
     assert [m.text for m in first.messages + second.messages] == [f"第{i}条" for i in range(5)]
     assert pull_page(double, ring, second.last_seq).fetched == 0
-    with pytest.raises(ValueError, match="1..1000"):
+    with pytest.raises(ValueError, match=r"1\.\.1000"):
         pull_page(double, ring, 0, limit=1001)
     double.fail_next(10001)
     with pytest.raises(ArchiveRetryable):

@@ -108,7 +108,7 @@ def test_group_qr_code_in_a_welcome_message(corp: FakeWeCom, client: WeComClient
     client.send_welcome_msg(code, "欢迎！扫码加入会员群", attachments_for([qr]))
     assert corp.delivered[-1] == ("wmNew", "welcome", "欢迎！扫码加入会员群",
                                   [{"msgtype": "image", "image": {"pic_url": qr}}])
-    with pytest.raises(ValueError, match="1..5 groups"):
+    with pytest.raises(ValueError, match=r"1\.\.5 groups"):
         add_join_way(client, [f"wr{i}" for i in range(6)])
 
 
