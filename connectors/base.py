@@ -59,6 +59,9 @@ class InboundReply:
 
     events: list[dict[str, Any]] = field(default_factory=list)
     unmapped: list[Unmapped] = field(default_factory=list)
+    #: platform news that is not a customer event (a staff member left, a group changed, new archived
+    #: chats): ``{"kind": …, …}`` dicts handed to the notice handlers (engine/notices.py) after the events
+    notices: list[dict[str, Any]] = field(default_factory=list)
     status: int = 200
     body: bytes | str = b"success"
     content_type: str = "text/plain; charset=utf-8"

@@ -34,7 +34,11 @@ def workflows() -> list[type]:
     from engine.tickets_workflow import TicketWorkflow
 
     default_registry()
-    return [JourneyWorkflow, BroadcastWorkflow, ShopSyncWorkflow, TicketWorkflow]
+    found: list[type] = [JourneyWorkflow, BroadcastWorkflow, ShopSyncWorkflow, TicketWorkflow]
+    # domain workflows (e.g. workforce handovers, archive pulls) the engine knows only by entry point
+    for ep in sorted(entry_points(group="tideflow.worker_workflows"), key=lambda e: e.name):
+        found += ep.load()()
+    return found
 
 
 def activities(services: Services, registry: Registry | None = None) -> list[Callable[..., Any]]:

@@ -29,7 +29,7 @@ from connectors.wecom.api_errors import ApiError
 from connectors.wecom.client import DEFAULT_API_BASE, WeComClient, shared_client
 from connectors.wecom.crypto import WeComCrypto, decode_aes_key
 from connectors.wecom.delivery import deliver
-from connectors.wecom.events import events_from_callback
+from connectors.wecom.events import events_from_callback, notices_from_callback
 from connectors.wecom.media import media_for
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,9 @@ class WeComSecrets(BaseModel):
     encoding_aes_key: SecretStr = Field(title="EncodingAESKey", description="43 characters, from the same page")
     secret: SecretStr = Field(title="Secret", description="the 客户联系 secret, or the secret of a self-built app "
                                                           "listed under 客户联系 › API › 可调用应用")
+    archive_secret: SecretStr | None = Field(default=None, title="Archive secret (会话内容存档 Secret)",
+                                             description="管理工具 › 会话内容存档 › Secret: pulls archived chats "
+                                                         "through the Finance SDK")
 
     @field_validator("encoding_aes_key")
     @classmethod
@@ -130,7 +133,7 @@ class WeComConnector(Connector):
             for event in events:
                 if event["type"] in ("wecom.contact_added", "wecom.contact_edited"):
                     self._enrich(event, settings, secrets)
-        return InboundReply(events=events)
+        return InboundReply(events=events, notices=notices_from_callback(document))
 
     def _enrich(self, event: dict[str, Any], settings: WeComSettings, secrets: WeComSecrets) -> None:
         external = event["customer"]["wecom_external_userid"]

@@ -17,10 +17,13 @@ del_external_contact           ``wecom.contact_deleted``   the staff member dele
 del_follow_user                ``wecom.contact_deleted``   the customer deleted the staff member
 =============================  ==========================  =========================================
 
-Other pushes (transfer_fail, customer-group and corp-tag events, the app's own events) are
-acknowledged and produce no event. A text message to the app becomes ``wecom.message_received``
-only when its sender is an external contact (an ``external_userid``, ``wm…`` / ``wo…``): messages
-staff members send to the app are not customer events.
+``transfer_fail`` becomes ``wecom.transfer_failed`` (payload ``fail_reason``). Pushes that are not about
+one customer become *notices* (:func:`notices_from_callback`): a member left or changed
+(``change_contact``), a customer group changed (``change_external_chat``), new archived chats
+(``msgaudit_notify``). Corp-tag events and the app's own events are acknowledged and produce nothing.
+A text message to the app becomes ``wecom.message_received`` only when its sender is an external
+contact (an ``external_userid``, ``wm…`` / ``wo…``): messages staff members send to the app are not
+customer events.
 
 WeCom callbacks carry no message id; the event id is derived from (ToUserName, ChangeType,
 ExternalUserID, UserID, CreateTime), so WeCom's retries of one push dedupe to one event.
@@ -38,6 +41,9 @@ CONTACT_EVENTS = {
     "edit_external_contact": "wecom.contact_edited",
     "del_external_contact": "wecom.contact_deleted",
     "del_follow_user": "wecom.contact_deleted",
+    # a customer refused a handover or the takeover member's limit was reached (FailReason customer_refused /
+    # customer_limit_exceed; UserID is the takeover member)
+    "transfer_fail": "wecom.transfer_failed",
 }
 WELCOME_CHANGES = frozenset({"add_external_contact", "add_half_external_contact"})
 #: external_userid prefixes (WeChat users ``wm…``, WeCom users of other corps ``wo…``)
@@ -106,3 +112,42 @@ def _text_event(fields: dict[str, str]) -> dict[str, Any] | None:
         "payload": {"msg_type": "text", "content": fields.get("Content", ""), "msg_id": msg_id,
                     "agent_id": fields.get("AgentID", "")},
     }
+
+
+#: change_contact ChangeTypes about members (通讯录回调通知 › 成员变更)
+MEMBER_CHANGES = frozenset({"create_user", "update_user", "delete_user"})
+
+
+def notices_from_callback(document: str | bytes) -> list[dict[str, Any]]:
+    """The notices (not customer events) in one decrypted callback."""
+    fields = parse_message(document)
+    if fields.get("MsgType") != "event":
+        return []
+    event = fields.get("Event", "")
+    at = occurred_at(fields["CreateTime"]) if fields.get("CreateTime") else None
+    if event == "change_contact" and fields.get("ChangeType") in MEMBER_CHANGES and fields.get("UserID"):
+        notice: dict[str, Any] = {"kind": "member_changed", "change_type": fields["ChangeType"],
+                                  "userid": fields["UserID"].strip(), "occurred_at": at}
+        if fields.get("Status"):  # update_user: 1 active, 2 disabled, 5 left (退出企业)
+            notice["status"] = fields["Status"]
+        return [notice]
+    if event == "change_external_chat" and fields.get("ChatId"):
+        members = _member_list(document)
+        return [{"kind": "group_changed", "chat_id": fields["ChatId"].strip(),
+                 "change_type": fields.get("ChangeType", ""), "update_detail": fields.get("UpdateDetail", ""),
+                 "members": members, "occurred_at": at}]
+    if event == "msgaudit_notify":
+        return [{"kind": "archive_notify", "occurred_at": at}]
+    return []
+
+
+def _member_list(document: str | bytes) -> list[str]:
+    """``MemChangeList``: ``<Item>`` children (the current format) or comma-separated text (the old one)."""
+    import xml.etree.ElementTree as ET
+
+    raw = document.encode("utf-8") if isinstance(document, str) else document
+    node = ET.fromstring(raw).find("MemChangeList")  # noqa: S314 - parse_message refused DTDs already
+    if node is None:
+        return []
+    items = [(i.text or "").strip() for i in node.findall("Item") if (i.text or "").strip()]
+    return items or [m.strip() for m in (node.text or "").split(",") if m.strip()]

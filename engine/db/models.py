@@ -545,3 +545,4 @@ class TicketReview(Base):
 
 
 from engine.db import connector_models as _connector  # noqa: E402,F401
+from engine.db import workforce_models as _workforce  # noqa: E402,F401

@@ -178,8 +178,15 @@ def test_a_text_message_from_an_external_contact_is_message_received() -> None:
     assert event["payload"]["content"] == "还有货吗" and event["payload"]["msg_type"] == "text"
 
 
+def test_transfer_fail_is_a_customer_event_with_its_reason() -> None:
+    push = wecom_callback(contact_event_xml("transfer_fail", EXTERNAL, "lisi",
+                                            extra="<FailReason><![CDATA[customer_refused]]></FailReason>"))
+    [event] = inbound(post(push.query, push.body)).events
+    assert event["type"] == "wecom.transfer_failed" and event["customer"] == {"wecom_external_userid": EXTERNAL}
+    assert event["payload"]["fail_reason"] == "customer_refused" and event["payload"]["user_id"] == "lisi"
+
+
 @pytest.mark.parametrize("xml", [
-    contact_event_xml("transfer_fail", EXTERNAL),
     "<xml><ToUserName>ww1</ToUserName><FromUserName>sys</FromUserName><CreateTime>1</CreateTime>"
     "<MsgType>event</MsgType><Event>change_external_tag</Event><ChangeType>create</ChangeType></xml>",
     "<xml><ToUserName>ww1</ToUserName><FromUserName>zhangsan</FromUserName><CreateTime>1</CreateTime>"

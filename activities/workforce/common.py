@@ -1,0 +1,120 @@
+"""What the workforce services share: the corp's WeCom client, its workforce settings, staff rows, the
+customer behind an external_userid, and emitting Tideflow events (store once, then route)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connectors.wecom.client import WeComClient
+from engine import connectors as configured
+from engine import events as ingest
+from engine.db import models
+from engine.db import workforce_models as wf
+from engine.db.models import utcnow
+from engine.db.session import session_factory
+
+log = logging.getLogger(__name__)
+
+#: external_userid prefixes (WeChat users wm…, WeCom users of other corps wo…)
+EXTERNAL_PREFIXES = ("wm", "wo")
+
+
+class WorkforceError(ValueError):
+    """A request that cannot be carried out; ``field`` and ``fix`` say what to change (the API answers 4xx)."""
+
+    def __init__(self, message: str, fix: str = "", field: str | None = None, status: int = 422) -> None:
+        super().__init__(message)
+        self.message, self.fix, self.field, self.status = message, fix, field, status
+
+
+def is_external(userid: str) -> bool:
+    return userid.startswith(EXTERNAL_PREFIXES)
+
+
+def wecom_client(database_url: str | None, connector_id: str) -> tuple[WeComClient, Any]:
+    """The shared client of a configured, enabled WeCom connector, and its settings."""
+    from connectors.wecom.connector import client_for
+
+    with session_factory(database_url)() as db:
+        loaded = configured.load(db, connector_id)
+    if loaded is None or loaded.kind != "wecom":
+        raise WorkforceError(f"no enabled WeCom connector '{connector_id}'", "configure it under Connectors",
+                             "connector_id", 404)
+    return client_for(loaded.settings, loaded.secrets), loaded
+
+
+def settings_of(db: Session, connector_id: str) -> wf.WorkforceSettings:
+    """The connector's workforce settings (defaults until an admin saves some)."""
+    row = db.get(wf.WorkforceSettings, connector_id)
+    if row is None:
+        row = wf.WorkforceSettings(connector_id=connector_id, mass_quota_policy="month_days", at_limit="exclude",
+                                   auto_handover=False, default_strategy={"kind": "round_robin"},
+                                   transfer_success_msg="", default_auditors=[], archive_enabled=False,
+                                   updated_at=utcnow())
+    return row
+
+
+def staff_of(db: Session, connector_id: str, userid: str) -> wf.WeComStaff | None:
+    return db.get(wf.WeComStaff, (connector_id, userid))
+
+
+def customer_ids_of(db: Session, external_userids: Iterable[str]) -> dict[str, str]:
+    """external_userid → Tideflow customer id, for those Tideflow knows."""
+    from engine.customers import canonical
+
+    ids = list(dict.fromkeys(external_userids))
+    found: dict[str, str] = {}
+    for start in range(0, len(ids), 500):
+        for value, customer_id in db.execute(select(models.Identity.value, models.Identity.customer_id).where(
+                models.Identity.kind == "wecom_external_userid", models.Identity.value.in_(ids[start:start + 500]))):
+            found[value] = customer_id
+    return {k: canonical(db, v) for k, v in found.items()}
+
+
+def customer_for(db: Session, external_userid: str) -> str:
+    """The Tideflow customer of an external contact (created when Tideflow has never seen them)."""
+    from engine.customers import resolve
+
+    return resolve(db, {"wecom_external_userid": external_userid})
+
+
+def store_events(database_url: str | None, connector_id: str, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Store events (``POST /api/events`` shape, source = the connector) once; those that still need routing."""
+    to_route: list[dict[str, Any]] = []
+    for raw in events:
+        event = ingest.EventIn.model_validate({"source": connector_id, **raw})
+        _status, payload, needs_routing = ingest.store(event, database_url)
+        if needs_routing:
+            to_route.append(payload)
+    return to_route
+
+
+async def route_events(client: Any, database_url: str | None, task_queue: str, payloads: list[dict[str, Any]]) -> int:
+    """Route stored events to journeys (start flows, signal running journeys); failures stay for the re-router."""
+    from engine.router import Router
+
+    if client is None or not payloads:
+        return 0
+    router = Router(client, database_url, task_queue)
+    routed = 0
+    for payload in payloads:
+        try:
+            await router.route(payload)
+        except Exception as exc:  # Temporal busy: the web app's re-router picks the event up later
+            log.warning("routing of %s deferred: %s", payload["id"], type(exc).__name__)
+            await asyncio.to_thread(ingest.mark_routed, payload["id"], database_url, type(exc).__name__)
+            continue
+        await asyncio.to_thread(ingest.mark_routed, payload["id"], database_url)
+        routed += 1
+    return routed
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

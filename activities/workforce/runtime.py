@@ -1,0 +1,199 @@
+"""The workforce activities the workflows (activities/workforce/workflows.py) call by name, and starting those
+workflows. Registered with the worker through ``tideflow.worker_activities`` / ``tideflow.worker_workflows``.
+
+Activities are ``async`` and run their blocking work (database, WeCom) in a thread; events they produce
+are stored, then routed on the worker's loop with the worker's Temporal client. Errors are mapped once
+(:func:`_mapped`): WeCom busy or rate-limited → retried after WeCom's hint; a request Tideflow or WeCom
+refused for good → non-retryable ``WorkforceRejected`` (the workflow records it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+
+from activities.workforce import chat_archive, compliance, handovers
+from activities.workforce.common import WorkforceError, route_events, settings_of, store_events, wecom_client
+from activities.workforce.workflows import (
+    ARCHIVE_WORKFLOW,
+    HANDOVER_WORKFLOW,
+    MASS_SEND_WORKFLOW,
+    ArchiveInput,
+    ArchiveWorkflow,
+    HandoverInput,
+    HandoverWorkflow,
+    MassSendInput,
+    MassSendWorkflow,
+    archive_workflow_id,
+    handover_workflow_id,
+    mass_send_workflow_id,
+)
+from engine.actions import Services
+from engine.db.models import utcnow
+from engine.db.session import session_factory, transaction
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+async def _mapped(work: Callable[[], T]) -> T:
+    """Run blocking work in a thread and map its errors for Temporal."""
+    try:
+        return await asyncio.to_thread(work)
+    except WorkforceError as exc:
+        raise ApplicationError(exc.message, type="WorkforceRejected", non_retryable=True) from None
+    except Exception as exc:
+        retryable = getattr(exc, "retryable", None)
+        if retryable is None:  # not WeCom: a database error may quote values (PII) — name the type only
+            log.warning("workforce activity failed: %s", type(exc).__name__)
+            raise ApplicationError(f"failed ({type(exc).__name__}); retrying", type=type(exc).__name__) from None
+        if not retryable:
+            raise ApplicationError(str(exc), type="WorkforceRejected", non_retryable=True) from None
+        after = getattr(exc, "retry_after", None)
+        raise ApplicationError(str(exc), type=type(exc).__name__,
+                               next_retry_delay=timedelta(seconds=after) if after else None) from None
+
+
+async def _signal_tickets(ticket_ids: list[int]) -> None:
+    from engine.tickets_workflow import signal_changed
+
+    if not ticket_ids:
+        return
+    client = activity.client()
+    for ticket_id in ticket_ids:
+        try:
+            await signal_changed(client, ticket_id, "reassigned")
+        except Exception as exc:  # the ticket workflow re-reads the ticket on its next wake-up anyway
+            log.info("ticket %s not signalled: %s", ticket_id, type(exc).__name__)
+
+
+class WorkforceActivities:
+    def __init__(self, services: Services) -> None:
+        self.url = services.database_url
+
+    async def _emit(self, connector_id: str, events: list[dict[str, Any]]) -> int:
+        if not events:
+            return 0
+        payloads = await asyncio.to_thread(store_events, self.url, connector_id, events)
+        return await route_events(activity.client(), self.url, activity.info().task_queue, payloads)
+
+    # -- handovers -------------------------------------------------------------------------------------
+    def _connector_of(self, handover_id: int) -> str:
+        with session_factory(self.url)() as db:
+            return handovers.get(db, handover_id).connector_id
+
+    @activity.defn(name="workforce.handover_begin")
+    async def handover_begin(self, handover_id: int) -> dict[str, Any]:
+        moved = await _mapped(lambda: handovers.begin(self.url, handover_id, utcnow()))
+        await _signal_tickets(moved)
+        return {"tickets": moved}
+
+    @activity.defn(name="workforce.handover_send")
+    async def handover_send(self, handover_id: int, day: int) -> dict[str, int]:
+        def work() -> dict[str, int]:
+            client, _ = wecom_client(self.url, self._connector_of(handover_id))
+            return handovers.send_day(self.url, client, handover_id, day, utcnow(), activity.heartbeat)
+
+        return await _mapped(work)
+
+    @activity.defn(name="workforce.handover_poll")
+    async def handover_poll(self, handover_id: int) -> dict[str, Any]:
+        connector_id = await asyncio.to_thread(self._connector_of, handover_id)
+
+        def work() -> dict[str, Any]:
+            client, _ = wecom_client(self.url, connector_id)
+            return handovers.poll(self.url, client, handover_id, utcnow())
+
+        result = await _mapped(work)
+        await self._emit(connector_id, result.pop("events"))
+        await _signal_tickets(result.pop("tickets"))
+        return result
+
+    @activity.defn(name="workforce.handover_finish")
+    async def handover_finish(self, handover_id: int, cancelled: bool) -> dict[str, Any]:
+        return await _mapped(lambda: handovers.finish(self.url, handover_id, utcnow(), cancelled))
+
+
+    # -- archive -----------------------------------------------------------------------------------------
+    @activity.defn(name="workforce.archive_pull")
+    async def archive_pull(self, connector_id: str) -> dict[str, Any]:
+        def work() -> dict[str, Any]:
+            with session_factory(self.url)() as db:
+                enabled = settings_of(db, connector_id).archive_enabled
+            if not enabled:
+                return {"stopped": True}
+            sdk = chat_archive.sdk_for(self.url, connector_id)
+            stats = chat_archive.pull(self.url, connector_id, sdk, utcnow(), heartbeat=activity.heartbeat)
+            stats["alerts"] = compliance.deliver_alerts(self.url, connector_id)
+            return stats
+
+        return await _mapped(work)
+
+
+def worker_activities(services: Services) -> list[Callable[..., Awaitable[Any]]]:
+    """Entry point (``tideflow.worker_activities``)."""
+    acts = WorkforceActivities(services)
+    return [acts.handover_begin, acts.handover_send, acts.handover_poll, acts.handover_finish, acts.archive_pull]
+
+
+def worker_workflows() -> list[type]:
+    """Entry point (``tideflow.worker_workflows``)."""
+    return [HandoverWorkflow, MassSendWorkflow, ArchiveWorkflow]
+
+
+# -- starting workflows ------------------------------------------------------------------------------
+
+
+async def start_handover(client: Client, database_url: str | None, task_queue: str, handover_id: int) -> str:
+    """Execute a planned handover (idempotent: a second start finds the running workflow)."""
+    def read() -> tuple[str, int, str]:
+        with session_factory(database_url)() as db:
+            handover = handovers.get(db, handover_id)
+            if handover.status not in ("planned",):
+                raise WorkforceError(f"handover {handover_id} is {handover.status}", "only a planned handover starts",
+                                     "status", 409)
+            return handover.connector_id, max(1, int(handover.summary.get("days") or 1)), handover.status
+
+    connector_id, days, _ = await asyncio.to_thread(read)
+    wid = handover_workflow_id(handover_id)
+    with contextlib.suppress(WorkflowAlreadyStartedError):
+        await client.start_workflow(HANDOVER_WORKFLOW, HandoverInput(handover_id, connector_id, days), id=wid,
+                                    task_queue=task_queue, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+
+    def mark() -> None:
+        with transaction(database_url) as db:
+            handover = handovers.get(db, handover_id)
+            handover.workflow_id = wid
+
+    await asyncio.to_thread(mark)
+    return wid
+
+
+async def start_mass_send(client: Client, connector_id: str, task_queue: str, mass_send_id: int,
+                          poll_seconds: int = 600) -> str:
+    wid = mass_send_workflow_id(mass_send_id)
+    with contextlib.suppress(WorkflowAlreadyStartedError):
+        await client.start_workflow(MASS_SEND_WORKFLOW, MassSendInput(mass_send_id, connector_id, poll_seconds),
+                                    id=wid, task_queue=task_queue,
+                                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+    return wid
+
+
+async def start_archive(client: Client, connector_id: str, task_queue: str, interval_seconds: int = 300) -> bool:
+    """Start the connector's archive pull (catch-up) workflow unless it runs; whether it was started."""
+    try:
+        await client.start_workflow(ARCHIVE_WORKFLOW, ArchiveInput(connector_id, interval_seconds),
+                                    id=archive_workflow_id(connector_id), task_queue=task_queue,
+                                    id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE)
+    except WorkflowAlreadyStartedError:
+        return False
+    return True
