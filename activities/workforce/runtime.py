@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -63,6 +64,17 @@ async def _mapped(work: Callable[[], T]) -> T:
                                next_retry_delay=timedelta(seconds=after) if after else None) from None
 
 
+def _heartbeat() -> Callable[[Any], None]:
+    """A heartbeat that blocking work in a thread may call (async activities heartbeat on their loop)."""
+    loop = asyncio.get_running_loop()
+    context = contextvars.copy_context()
+
+    def beat(detail: Any) -> None:
+        loop.call_soon_threadsafe(activity.heartbeat, detail, context=context)
+
+    return beat
+
+
 async def _signal_tickets(ticket_ids: list[int]) -> None:
     from engine.tickets_workflow import signal_changed
 
@@ -99,9 +111,11 @@ class WorkforceActivities:
 
     @activity.defn(name="workforce.handover_send")
     async def handover_send(self, handover_id: int, day: int) -> dict[str, int]:
+        beat = _heartbeat()
+
         def work() -> dict[str, int]:
             client, _ = wecom_client(self.url, self._connector_of(handover_id))
-            return handovers.send_day(self.url, client, handover_id, day, utcnow(), activity.heartbeat)
+            return handovers.send_day(self.url, client, handover_id, day, utcnow(), beat)
 
         return await _mapped(work)
 
@@ -126,13 +140,15 @@ class WorkforceActivities:
     # -- archive -----------------------------------------------------------------------------------------
     @activity.defn(name="workforce.archive_pull")
     async def archive_pull(self, connector_id: str) -> dict[str, Any]:
+        beat = _heartbeat()
+
         def work() -> dict[str, Any]:
             with session_factory(self.url)() as db:
                 enabled = settings_of(db, connector_id).archive_enabled
             if not enabled:
                 return {"stopped": True}
             sdk = chat_archive.sdk_for(self.url, connector_id)
-            stats = chat_archive.pull(self.url, connector_id, sdk, utcnow(), heartbeat=activity.heartbeat)
+            stats = chat_archive.pull(self.url, connector_id, sdk, utcnow(), heartbeat=beat)
             stats["alerts"] = compliance.deliver_alerts(self.url, connector_id)
             return stats
 
