@@ -94,7 +94,7 @@ async def corp(time_env: Any, db_url: str, fake_wecom: FakeWeCom, monkeypatch: p
 
 
 def customer(db_url: str, external: str) -> str:
-    status, payload, _ = store(EventIn(id=f"seed-{external}", type="wecom.contact_added",
+    _status, payload, _ = store(EventIn(id=f"seed-{external}", type="wecom.contact_added",
                                        customer={"wecom_external_userid": external},
                                        profile={"attributes": {"wecom_follow_user": "zhangsan"}}), db_url)
     return str(payload["customer_id"])
