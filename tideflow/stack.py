@@ -50,6 +50,7 @@ async def connect(settings: Settings, timeout: float = 60) -> Client:
 
 async def run_worker(stop: asyncio.Event | None = None) -> None:
     """A worker process: interpreter + activities, and schedules kept in sync with published flows."""
+    from activities.workforce.runtime import ensure_running as ensure_workforce_sync
     from engine.db.session import upgrade
     from engine.scheduling import sync_schedules
     from engine.shop_sync import ensure_running as ensure_shop_sync
@@ -67,6 +68,8 @@ async def run_worker(stop: asyncio.Event | None = None) -> None:
                 await sync_schedules(client, url, settings.task_queue)
             with contextlib.suppress(Exception):  # one shop-sync workflow per enabled Taobao/JD connector
                 await ensure_shop_sync(client, url, settings.task_queue)
+            with contextlib.suppress(Exception):  # one workforce sync (archive, groups) per WeCom connector
+                await ensure_workforce_sync(client, url, settings.task_queue)
             if not last_purge or time.monotonic() - last_purge > 86400:
                 last_purge = time.monotonic()
                 with contextlib.suppress(Exception):
@@ -85,13 +88,14 @@ async def run_worker(stop: asyncio.Event | None = None) -> None:
 def purge_archive_now(url: str, days: int) -> int:
     """Delete archived messages older than the retention setting (0 keeps everything)."""
     from activities.profile.archive import purge_archive
+    from activities.workforce.chat_archive import purge as purge_chats
     from engine.db.models import utcnow
     from engine.db.session import transaction
 
     if not days:
         return 0
     with transaction(url) as db:
-        return purge_archive(db, days, utcnow())
+        return purge_archive(db, days, utcnow()) + purge_chats(db, days, utcnow())
 
 
 class Stack:

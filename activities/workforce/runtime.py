@@ -25,18 +25,18 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from activities.workforce import chat_archive, compliance, handovers
 from activities.workforce.common import WorkforceError, route_events, settings_of, store_events, wecom_client
 from activities.workforce.workflows import (
-    ARCHIVE_WORKFLOW,
     HANDOVER_WORKFLOW,
     MASS_SEND_WORKFLOW,
-    ArchiveInput,
-    ArchiveWorkflow,
+    SYNC_WORKFLOW,
     HandoverInput,
     HandoverWorkflow,
     MassSendInput,
     MassSendWorkflow,
-    archive_workflow_id,
+    SyncInput,
+    SyncWorkflow,
     handover_workflow_id,
     mass_send_workflow_id,
+    sync_workflow_id,
 )
 from engine.actions import Services
 from engine.db.models import utcnow
@@ -137,33 +137,51 @@ class WorkforceActivities:
         return await _mapped(lambda: handovers.finish(self.url, handover_id, utcnow(), cancelled))
 
 
-    # -- archive -----------------------------------------------------------------------------------------
-    @activity.defn(name="workforce.archive_pull")
-    async def archive_pull(self, connector_id: str) -> dict[str, Any]:
+    # -- archive and groups ------------------------------------------------------------------------------
+    @activity.defn(name="workforce.sync")
+    async def sync(self, connector_id: str, chats: list[str], full_groups: bool) -> dict[str, Any]:
+        """One round for a connector: changed groups (or all), then the archive pull and pending alerts."""
         beat = _heartbeat()
 
         def work() -> dict[str, Any]:
-            with session_factory(self.url)() as db:
-                enabled = settings_of(db, connector_id).archive_enabled
-            if not enabled:
-                return {"stopped": True}
-            sdk = chat_archive.sdk_for(self.url, connector_id)
-            stats = chat_archive.pull(self.url, connector_id, sdk, utcnow(), heartbeat=beat)
-            stats["alerts"] = compliance.deliver_alerts(self.url, connector_id)
-            return stats
+            from activities.workforce import groups
 
-        return await _mapped(work)
+            with session_factory(self.url)() as db:
+                settings = settings_of(db, connector_id)
+                enabled = settings.archive_enabled
+            try:
+                client, _ = wecom_client(self.url, connector_id)
+            except WorkforceError:
+                return {"stopped": True}
+            now = utcnow()
+            out: dict[str, Any] = {"events": []}
+            if full_groups:
+                synced = groups.sync_all(self.url, client, connector_id, now)
+                out["groups"] = synced["groups"]
+                out["events"] += synced["events"]
+            else:
+                for chat_id in chats:
+                    out["events"] += groups.sync_one(self.url, client, connector_id, chat_id, now)
+            if enabled:
+                sdk = chat_archive.sdk_for(self.url, connector_id)
+                out["archive"] = chat_archive.pull(self.url, connector_id, sdk, now, heartbeat=beat)
+            out["alerts"] = compliance.deliver_alerts(self.url, connector_id)
+            return out
+
+        result = await _mapped(work)
+        result["events"] = await self._emit(connector_id, result.pop("events"))
+        return result
 
 
 def worker_activities(services: Services) -> list[Callable[..., Awaitable[Any]]]:
     """Entry point (``tideflow.worker_activities``)."""
     acts = WorkforceActivities(services)
-    return [acts.handover_begin, acts.handover_send, acts.handover_poll, acts.handover_finish, acts.archive_pull]
+    return [acts.handover_begin, acts.handover_send, acts.handover_poll, acts.handover_finish, acts.sync]
 
 
 def worker_workflows() -> list[type]:
     """Entry point (``tideflow.worker_workflows``)."""
-    return [HandoverWorkflow, MassSendWorkflow, ArchiveWorkflow]
+    return [HandoverWorkflow, MassSendWorkflow, SyncWorkflow]
 
 
 # -- starting workflows ------------------------------------------------------------------------------
@@ -204,12 +222,43 @@ async def start_mass_send(client: Client, connector_id: str, task_queue: str, ma
     return wid
 
 
-async def start_archive(client: Client, connector_id: str, task_queue: str, interval_seconds: int = 300) -> bool:
-    """Start the connector's archive pull (catch-up) workflow unless it runs; whether it was started."""
+async def ensure_sync(client: Client, connector_id: str, task_queue: str, interval_seconds: int = 300) -> bool:
+    """Start the connector's sync workflow (archive catch-up, group sync) unless it runs; whether it started."""
     try:
-        await client.start_workflow(ARCHIVE_WORKFLOW, ArchiveInput(connector_id, interval_seconds),
-                                    id=archive_workflow_id(connector_id), task_queue=task_queue,
+        await client.start_workflow(SYNC_WORKFLOW, SyncInput(connector_id, interval_seconds),
+                                    id=sync_workflow_id(connector_id), task_queue=task_queue,
                                     id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE)
     except WorkflowAlreadyStartedError:
         return False
     return True
+
+
+async def ensure_running(client: Client, database_url: str | None, task_queue: str) -> list[str]:
+    """The sync workflow of every enabled WeCom connector (the worker process calls this every minute)."""
+    from sqlalchemy import select
+
+    from engine.db import models
+
+    def ids() -> list[str]:
+        with session_factory(database_url)() as db:
+            return list(db.scalars(select(models.ConnectorConfig.id).where(
+                models.ConnectorConfig.kind == "wecom", models.ConnectorConfig.enabled.is_(True))))
+
+    started = []
+    for connector_id in await asyncio.to_thread(ids):
+        if await ensure_sync(client, connector_id, task_queue):
+            started.append(connector_id)
+    return started
+
+
+async def signal_sync(client: Client, connector_id: str, task_queue: str, signal: str, *args: Any) -> None:
+    """Signal the connector's sync workflow, starting it first when it does not run."""
+    from temporalio.service import RPCError
+
+    handle = client.get_workflow_handle(sync_workflow_id(connector_id))
+    try:
+        await handle.signal(signal, *args) if args else await handle.signal(signal)
+    except RPCError:
+        await ensure_sync(client, connector_id, task_queue)
+        handle = client.get_workflow_handle(sync_workflow_id(connector_id))
+        await handle.signal(signal, *args) if args else await handle.signal(signal)

@@ -10,9 +10,9 @@ worker through the entry point group ``tideflow.worker_workflows``.
 * :class:`MassSendWorkflow` — ``mass-send/<id>``: creates each sender's task, then polls the tasks
   (waiting for staff confirmation) and per-recipient results until all are final or the deadline
   passes; deferred recipients (at their allowance) are sent when their next window opens.
-* :class:`ArchiveWorkflow` — ``archive/<connector>``: pulls the conversation archive now and then
-  (the catch-up) and whenever ``notify`` is signalled (the msgaudit_notify callback, at most every
-  15 s), continuing as new now and then.
+* :class:`SyncWorkflow` — ``workforce-sync/<connector>``: pulls the conversation archive now and then
+  (the catch-up) and whenever ``archive_notify`` is signalled (the msgaudit_notify callback, at most
+  every 15 s); syncs a group when ``group_changed`` is signalled and all groups now and then.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from temporalio.common import RetryPolicy
 
 HANDOVER_WORKFLOW = "WorkforceHandover"
 MASS_SEND_WORKFLOW = "WorkforceMassSend"
-ARCHIVE_WORKFLOW = "WorkforceArchive"
+SYNC_WORKFLOW = "WorkforceSync"
 
 #: activities retry on busy / rate-limited WeCom for ever (a rate limit sets its own next delay)
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), backoff_coefficient=2.0,
@@ -45,8 +45,8 @@ def mass_send_workflow_id(mass_send_id: int) -> str:
     return f"mass-send/{mass_send_id}"
 
 
-def archive_workflow_id(connector_id: str) -> str:
-    return f"archive/{connector_id}"
+def sync_workflow_id(connector_id: str) -> str:
+    return f"workforce-sync/{connector_id}"
 
 
 def _until(now: datetime, due: str | None, default: timedelta) -> timedelta:
@@ -158,40 +158,51 @@ class MassSendWorkflow:
 
 
 @dataclass
-class ArchiveInput:
+class SyncInput:
     connector_id: str
     interval_seconds: int = 300
+    #: a full group sync every this many rounds (the callbacks sync single groups in between)
+    group_every: int = 12
     rounds: int = 0
 
 
-@workflow.defn(name=ARCHIVE_WORKFLOW)
-class ArchiveWorkflow:
-    """Pull, then sleep until the catch-up interval passes or a ``notify`` comes; continue as new now and then."""
+@workflow.defn(name=SYNC_WORKFLOW)
+class SyncWorkflow:
+    """One per WeCom connector: pull the archive (catch-up every ``interval_seconds``, at once on a
+    ``archive_notify`` signal — the msgaudit_notify callback), sync a group on ``group_changed`` (the
+    change_external_chat callback) and all groups now and then; continue as new now and then."""
 
     def __init__(self) -> None:
         self.notified = False
+        self.chats: list[str] = []
         self.stopped = False
 
     @workflow.signal
-    def notify(self) -> None:
+    def archive_notify(self) -> None:
         self.notified = True
+
+    @workflow.signal
+    def group_changed(self, chat_id: str) -> None:
+        if chat_id not in self.chats:
+            self.chats.append(chat_id)
 
     @workflow.signal
     def stop(self) -> None:
         self.stopped = True
 
     @workflow.run
-    async def run(self, inp: ArchiveInput) -> str:
-        for _ in range(200):
-            self.notified = False
+    async def run(self, inp: SyncInput) -> str:
+        for index in range(200):
+            chats, self.chats, self.notified = list(self.chats), [], False
+            full = (inp.rounds * 200 + index) % max(1, inp.group_every) == 0
             result = await workflow.execute_activity(
-                "workforce.archive_pull", inp.connector_id, start_to_close_timeout=ACTIVITY_TIMEOUT,
+                "workforce.sync", args=[inp.connector_id, chats, full], start_to_close_timeout=ACTIVITY_TIMEOUT,
                 heartbeat_timeout=timedelta(minutes=5), retry_policy=RETRY)
             if result.get("stopped") or self.stopped:
                 return "stopped"
             with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(lambda: self.notified or self.stopped,
+                await workflow.wait_condition(lambda: self.notified or bool(self.chats) or self.stopped,
                                               timeout=timedelta(seconds=max(15, inp.interval_seconds)))
             if self.stopped:
                 return "stopped"
-        workflow.continue_as_new(ArchiveInput(inp.connector_id, inp.interval_seconds, inp.rounds + 1))
+        workflow.continue_as_new(SyncInput(inp.connector_id, inp.interval_seconds, inp.group_every, inp.rounds + 1))
