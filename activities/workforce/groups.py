@@ -91,35 +91,35 @@ def sync_group(db: Session, connector_id: str, chat_id: str, chat: GroupChat | N
     version = chat.member_version or str(int(now.timestamp()))
     base = {"chat_id": chat_id, "group_name": chat.name, "owner": chat.owner}
     current = {m.userid: m for m in chat.members}
-    for userid, member in current.items():
+    for userid, live in current.items():
         existing = stored.get(userid)
-        customer_id = customer_for(db, userid) if member.external else None
+        customer_id = customer_for(db, userid) if live.external else None
         if existing is None:
-            db.add(wf.WeComGroupMember(connector_id=connector_id, chat_id=chat_id, userid=userid, type=member.type,
-                                       customer_id=customer_id, join_time=_when(member.join_time),
-                                       join_scene=member.join_scene))
+            db.add(wf.WeComGroupMember(connector_id=connector_id, chat_id=chat_id, userid=userid, type=live.type,
+                                       customer_id=customer_id, join_time=_when(live.join_time),
+                                       join_scene=live.join_scene))
             if customer_id:
                 _set_groups_attribute(db, customer_id, chat_id, True)
                 if initial:
                     continue
-                joined = _when(member.join_time) or now
+                joined = _when(live.join_time) or now
                 if first:
                     events.append(_event("group_created", f"{chat_id}:created:{userid}", userid,
                                          _when(chat.create_time) or now, base))
                 else:
-                    events.append(_event("group_member_joined", f"{chat_id}:join:{userid}:{member.join_time}", userid,
-                                         joined, {**base, "join_scene": member.join_scene,
-                                                  "invitor": member.invitor}))
-    for userid, member in stored.items():
+                    events.append(_event("group_member_joined", f"{chat_id}:join:{userid}:{live.join_time}", userid,
+                                         joined, {**base, "join_scene": live.join_scene,
+                                                  "invitor": live.invitor}))
+    for userid, gone in stored.items():
         if userid in current:
             continue
-        db.delete(member)
-        if member.type == 2 and member.customer_id:
-            _set_groups_attribute(db, member.customer_id, chat_id, False)
+        db.delete(gone)
+        if gone.type == 2 and gone.customer_id:
+            _set_groups_attribute(db, gone.customer_id, chat_id, False)
             events.append(_event("group_member_left", f"{chat_id}:left:{userid}:{version}", userid, now, base))
     if not first and previous_owner and previous_owner != chat.owner:
-        for userid, member in current.items():
-            if member.external:
+        for userid, live in current.items():
+            if live.external:
                 events.append(_event("group_owner_changed", f"{chat_id}:owner:{chat.owner}:{version}", userid, now,
                                      {**base, "previous_owner": previous_owner}))
     db.flush()

@@ -75,7 +75,8 @@ def test_group_changes_become_customer_events_once(corp: FakeWeCom, db_url: str)
     store_events(db_url, CONNECTOR, events)  # the same changes seen again are duplicates
     assert len(stored(db_url)) == 5
     with session_factory(db_url)() as db:
-        attrs = {i.value: db.get(models.Customer, i.customer_id).attributes for i in db.scalars(select(models.Identity))}
+        attrs = {i.value: db.get(models.Customer, i.customer_id).attributes
+                 for i in db.scalars(select(models.Identity))}
         assert attrs["wmJoin"]["wecom_groups"] == ["wrA"] and attrs["wmOld"]["wecom_groups"] == []
         assert attrs["wmFresh"]["wecom_groups"] == []
         assert db.get(wf.WeComGroup, (CONNECTOR, "wrNew")).status == "dismissed"
