@@ -286,3 +286,92 @@ def deliver_alerts(database_url: str | None, connector_id: str) -> dict[str, int
             mark_alerts(db, alert["ids"], status)
         counts[status.split(":")[0]] += 1
     return dict(counts)
+
+
+# -- word lists ----------------------------------------------------------------------------------------
+
+
+def save_list(db: Session, *, team: str, name: str, direction: str = "both", departments: list[int] | None = None,
+              members: list[str] | None = None, enabled: bool = True, list_id: int | None = None,
+              actor: str = "system", now: datetime | None = None) -> wf.SensitiveWordList:
+    """Create or update a team's word list (its scope); errors name the field."""
+    from activities.workforce.common import WorkforceError
+    from engine.db.models import utcnow
+
+    when = now or utcnow()
+    if direction not in ("staff", "customer", "both"):
+        raise WorkforceError(f"direction '{direction}' is unknown", "use staff, customer or both", "direction")
+    if not team.strip() or not name.strip():
+        raise WorkforceError("a word list needs a team and a name", "fill in team and name", "team" if not
+                             team.strip() else "name")
+    row = db.get(wf.SensitiveWordList, list_id) if list_id is not None else None
+    if list_id is not None and row is None:
+        raise WorkforceError(f"word list {list_id} does not exist", "check the id", "id", 404)
+    if row is None:
+        row = wf.SensitiveWordList(created_by=actor, created_at=when)
+        db.add(row)
+    row.team, row.name, row.direction, row.enabled = team.strip()[:80], name.strip()[:200], direction, enabled
+    row.departments = sorted({int(d) for d in departments or []})
+    row.members = sorted({str(m) for m in members or [] if str(m).strip()})
+    row.updated_at = when
+    db.flush()
+    return row
+
+
+def add_words(db: Session, list_id: int, words: list[tuple[str, str, str]], now: datetime | None = None) -> int:
+    """Add (pattern, kind, severity) words to a list; each is checked (a regex must be RE2), duplicates are
+    skipped. How many were added."""
+    from activities.workforce.common import WorkforceError
+    from activities.workforce.matcher import SEVERITIES, WordError, check_pattern
+    from engine.db.models import utcnow
+
+    row = db.get(wf.SensitiveWordList, list_id)
+    if row is None:
+        raise WorkforceError(f"word list {list_id} does not exist", "check the id", "list_id", 404)
+    existing = {(w.kind, w.pattern) for w in db.scalars(select(wf.SensitiveWord).where(
+        wf.SensitiveWord.list_id == list_id))}
+    added = 0
+    for index, (pattern, kind, severity) in enumerate(words):
+        if severity not in SEVERITIES:
+            raise WorkforceError(f"severity '{severity}' is unknown", f"use one of {', '.join(SEVERITIES)}",
+                                 f"words[{index}].severity")
+        try:
+            clean = check_pattern(pattern, kind)
+        except WordError as exc:
+            raise WorkforceError(str(exc), "fix or remove this word", f"words[{index}].pattern") from None
+        if (kind, clean) in existing:
+            continue
+        existing.add((kind, clean))
+        db.add(wf.SensitiveWord(list_id=list_id, pattern=clean, kind=kind, severity=severity))
+        added += 1
+    row.updated_at = now or utcnow()
+    db.flush()
+    return added
+
+
+def delete_word(db: Session, word_id: int, now: datetime | None = None) -> None:
+    from activities.workforce.common import WorkforceError
+    from engine.db.models import utcnow
+
+    word = db.get(wf.SensitiveWord, word_id)
+    if word is None:
+        raise WorkforceError(f"word {word_id} does not exist", "check the id", "id", 404)
+    owner = db.get(wf.SensitiveWordList, word.list_id)
+    db.delete(word)
+    if owner is not None:
+        owner.updated_at = now or utcnow()
+
+
+def lists_view(db: Session, team: str | None = None) -> list[dict[str, Any]]:
+    query = select(wf.SensitiveWordList)
+    if team:
+        query = query.where(wf.SensitiveWordList.team == team)
+    out = []
+    for row in db.scalars(query.order_by(wf.SensitiveWordList.team, wf.SensitiveWordList.id)):
+        words = db.scalars(select(wf.SensitiveWord).where(wf.SensitiveWord.list_id == row.id)
+                           .order_by(wf.SensitiveWord.id)).all()
+        out.append({"id": row.id, "team": row.team, "name": row.name, "direction": row.direction,
+                    "departments": row.departments, "members": row.members, "enabled": row.enabled,
+                    "words": [{"id": w.id, "pattern": w.pattern, "kind": w.kind, "severity": w.severity}
+                              for w in words]})
+    return out
