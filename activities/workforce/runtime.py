@@ -14,7 +14,7 @@ import contextlib
 import contextvars
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import activity
@@ -22,7 +22,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
-from activities.workforce import chat_archive, compliance, handovers
+from activities.workforce import chat_archive, compliance, handovers, mass_sends
 from activities.workforce.common import WorkforceError, route_events, settings_of, store_events, wecom_client
 from activities.workforce.workflows import (
     HANDOVER_WORKFLOW,
@@ -62,6 +62,11 @@ async def _mapped(work: Callable[[], T]) -> T:
         after = getattr(exc, "retry_after", None)
         raise ApplicationError(str(exc), type=type(exc).__name__,
                                next_retry_delay=timedelta(seconds=after) if after else None) from None
+
+
+def _at(now: str | None) -> datetime:
+    """The workflow's time when it passed one, else the wall clock."""
+    return datetime.fromisoformat(now) if now else utcnow()
 
 
 def _heartbeat() -> Callable[[Any], None]:
@@ -137,6 +142,40 @@ class WorkforceActivities:
         return await _mapped(lambda: handovers.finish(self.url, handover_id, utcnow(), cancelled))
 
 
+    # -- mass sends --------------------------------------------------------------------------------------
+    def _send_connector(self, mass_send_id: int) -> str:
+        from engine.db import workforce_models as wf
+
+        with session_factory(self.url)() as db:
+            send = db.get(wf.MassSend, mass_send_id)
+            if send is None:
+                raise WorkforceError(f"mass send {mass_send_id} does not exist", "check the id", "id", 404)
+            return send.connector_id
+
+    @activity.defn(name="workforce.mass_send_dispatch")
+    async def mass_send_dispatch(self, mass_send_id: int, now: str | None = None) -> dict[str, int]:
+        def work() -> dict[str, int]:
+            client, _ = wecom_client(self.url, self._send_connector(mass_send_id))
+            return mass_sends.dispatch(self.url, client, mass_send_id, _at(now))
+
+        return await _mapped(work)
+
+    @activity.defn(name="workforce.mass_send_collect")
+    async def mass_send_collect(self, mass_send_id: int, now: str | None = None) -> dict[str, Any]:
+        def work() -> dict[str, Any]:
+            client, _ = wecom_client(self.url, self._send_connector(mass_send_id))
+            return mass_sends.collect(self.url, client, mass_send_id, _at(now))
+
+        return await _mapped(work)
+
+    @activity.defn(name="workforce.mass_send_cancel")
+    async def mass_send_cancel(self, mass_send_id: int) -> None:
+        def work() -> None:
+            client, _ = wecom_client(self.url, self._send_connector(mass_send_id))
+            mass_sends.cancel(self.url, client, mass_send_id, utcnow())
+
+        await _mapped(work)
+
     # -- archive and groups ------------------------------------------------------------------------------
     @activity.defn(name="workforce.sync")
     async def sync(self, connector_id: str, chats: list[str], full_groups: bool) -> dict[str, Any]:
@@ -176,7 +215,8 @@ class WorkforceActivities:
 def worker_activities(services: Services) -> list[Callable[..., Awaitable[Any]]]:
     """Entry point (``tideflow.worker_activities``)."""
     acts = WorkforceActivities(services)
-    return [acts.handover_begin, acts.handover_send, acts.handover_poll, acts.handover_finish, acts.sync]
+    return [acts.handover_begin, acts.handover_send, acts.handover_poll, acts.handover_finish, acts.sync,
+            acts.mass_send_dispatch, acts.mass_send_collect, acts.mass_send_cancel]
 
 
 def worker_workflows() -> list[type]:

@@ -142,9 +142,10 @@ class MassSendWorkflow:
                 self.phase = "cancelled"
             else:
                 self.phase = "creating tasks"
-                await self._act("workforce.mass_send_dispatch", inp.mass_send_id)
+                await self._act("workforce.mass_send_dispatch", inp.mass_send_id, workflow.now().isoformat())
             self.phase = "waiting for staff confirmation"
-            result = await self._act("workforce.mass_send_collect", inp.mass_send_id)
+            # the workflow's clock decides deadlines and deferrals (so they hold on a time-skipping server too)
+            result = await self._act("workforce.mass_send_collect", inp.mass_send_id, workflow.now().isoformat())
             if result.get("final"):
                 break
             wake = poll

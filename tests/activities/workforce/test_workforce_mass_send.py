@@ -1,0 +1,164 @@
+"""Mass sends through WeCom's message templates, against the fake: the allowance shown and kept before sending,
+one task per sender waiting for staff confirmation, per-recipient outcomes into the message log, the deadline,
+group sends with per-group results, and recipients following a handover to the new owner."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from activities.workforce import groups, handovers, mass_sends
+from activities.workforce.common import store_events, wecom_client
+from activities.workforce.mass_sends import Audience, MassSendIn
+from activities.workforce.runtime import start_mass_send
+from activities.workforce.workflows import mass_send_workflow_id
+from connectors.wecom.connector import WeComConnector
+from engine import connectors as configured
+from engine.db import models
+from engine.db import workforce_models as wf
+from engine.db.models import utcnow
+from engine.db.session import session_factory, transaction
+from engine.events import EventIn, store
+from engine.worker import build_worker
+from tests.connectors.fake_wecom import WECOM_CORP_ID, WECOM_KEY, WECOM_SECRET, WECOM_TOKEN, FakeWeCom, fake_wecom
+
+__all__ = ["fake_wecom"]
+CONNECTOR = "wecom-main"
+
+
+@pytest.fixture
+def corp(db_url: str, fake_wecom: FakeWeCom, monkeypatch: pytest.MonkeyPatch) -> FakeWeCom:
+    monkeypatch.setattr(configured, "connector_classes", lambda: {"wecom": WeComConnector})
+    with transaction(db_url) as db:
+        configured.save(db, CONNECTOR, "wecom", "企业微信", {"corp_id": WECOM_CORP_ID, "api_base": fake_wecom.url},
+                        {"token": WECOM_TOKEN, "encoding_aes_key": WECOM_KEY, "secret": WECOM_SECRET})
+        db.add(wf.WorkforceSettings(connector_id=CONNECTOR, mass_quota_policy="day_1", at_limit="exclude"))
+    fake_wecom.quota_policy = "day_1"
+    for userid in ("zhangsan", "lisi"):
+        fake_wecom.add_staff(userid)
+    for external, owner in (("wmA", "zhangsan"), ("wmB", "zhangsan"), ("wmC", "zhangsan"), ("wmD", "lisi"),
+                            ("wmE", "")):
+        if owner:
+            fake_wecom.add_contact(external, owner)
+        attributes = {"wecom_follow_user": owner, "vip": external != "wmB"} if owner else {}
+        store(EventIn(id=f"seed-{external}", type="customer.updated", customer={"wecom_external_userid": external},
+                      profile={"name": external, "attributes": attributes}), db_url)
+    return fake_wecom
+
+
+def log(db_url: str) -> dict[str, str]:
+    with session_factory(db_url)() as db:
+        rows = db.execute(select(models.Identity.value, models.Message.status).join(
+            models.Message, models.Message.customer_id == models.Identity.customer_id)).all()
+    return dict(rows)
+
+
+async def test_single_mass_send_with_allowance_confirmation_and_outcomes(time_env: Any, corp: FakeWeCom,
+                                                                         db_url: str) -> None:
+    with transaction(db_url) as db:  # wmC already received a mass message from Tideflow today
+        earlier = wf.MassSend(connector_id=CONNECTOR, chat_type="single", status="done")
+        db.add(earlier)
+        db.flush()
+        db.add(wf.MassSendRecipient(mass_send_id=earlier.id, recipient="wmC", connector_id=CONNECTOR,
+                                    sender="zhangsan", status="sent", counted_at=utcnow() - timedelta(hours=1)))
+    corp.receive_mass_message("wmB")  # … and wmB from a staff member's own mass send, which Tideflow cannot see
+    payload = MassSendIn(connector_id=CONNECTOR, chat_type="single", name="双十二", text="双十二会员专享",
+                         attachments=["https://example.com/poster.png"], audience=Audience(), deadline_hours=2)
+    with session_factory(db_url)() as db:
+        before = mass_sends.preview(db, payload, utcnow())
+    assert (before["recipients"], before["allowed"], before["at_limit"], before["no_owner"]) == (5, 3, 1, 1)
+    assert before["per_sender"] == {"lisi": {"allowed": 1, "at_limit": 0}, "zhangsan": {"allowed": 2, "at_limit": 1}}
+    assert before["window"]["limit"] == 1 and before["tasks"] == 2
+    with transaction(db_url) as db:
+        send_id = mass_sends.create(db, payload, "marketer", utcnow()).id
+    assert log(db_url) == {"wmA": "queued", "wmB": "queued", "wmC": "skipped: at limit", "wmD": "queued",
+                           "wmE": "skipped: no owner"}
+
+    queue = f"mass-{uuid.uuid4().hex[:8]}"
+    async with build_worker(time_env.client, queue, db_url):
+        await start_mass_send(time_env.client, CONNECTOR, queue, send_id, poll_seconds=3600)
+        handle = time_env.client.get_workflow_handle(mass_send_workflow_id(send_id))
+        for _ in range(400):
+            with session_factory(db_url)() as db:
+                tasks = {t.sender: t.status for t in db.scalars(select(wf.MassSendTask))}
+            if tasks == {"zhangsan": "waiting", "lisi": "waiting"}:
+                break
+            await asyncio.sleep(0.05)
+        assert tasks == {"zhangsan": "waiting", "lisi": "waiting"}  # waiting for staff confirmation, per sender
+        msgid = next(m for m, t in corp.gstate.tasks.items() if "zhangsan" in t["senders"])
+        assert corp.gstate.tasks[msgid]["attachments"] == [{"msgtype": "image", "image": {
+            "pic_url": "https://example.com/poster.png"}}]
+        corp.confirm(msgid, "zhangsan")  # lisi never confirms
+        await time_env.sleep(timedelta(minutes=61))
+        for _ in range(400):
+            if log(db_url)["wmA"] == "sent":
+                break
+            await asyncio.sleep(0.05)
+        assert log(db_url)["wmA"] == "sent" and log(db_url)["wmB"] == "skipped: already received"
+        assert log(db_url)["wmD"] == "queued"
+        await time_env.sleep(timedelta(hours=1, minutes=5))  # past the deadline and the next poll
+        result = await handle.result()
+    assert result["final"] and result["counts"] == {"already_received": 1, "not_sent": 1, "sent": 1,
+                                                    "skipped: at limit": 1, "skipped: no owner": 1}
+    assert log(db_url) == {"wmA": "sent", "wmB": "skipped: already received", "wmC": "skipped: at limit",
+                           "wmD": "skipped: not confirmed", "wmE": "skipped: no owner"}
+    with session_factory(db_url)() as db:
+        view = mass_sends.view(db, db.get(wf.MassSend, send_id))
+        allowance = mass_sends.preview(db, payload, utcnow())
+    assert {s["sender"]: s["status"] for s in view["senders"]} == {"zhangsan": "sent", "lisi": "expired"}
+    # the allowance: only what was really received counts (wmA today; wmB's refusal and wmD's non-send do not)
+    assert allowance["allowed"] == 2 and allowance["at_limit"] == 2
+    assert corp.problems == []
+
+
+def test_group_mass_send_per_group_results_and_owner_following(corp: FakeWeCom, db_url: str) -> None:
+    corp.add_group("wrA", "zhangsan", "VIP 群", members=("wmA",))
+    corp.add_group("wrB", "zhangsan", "新品群", members=("wmB",))
+    client, _ = wecom_client(db_url, CONNECTOR)
+    store_events(db_url, CONNECTOR, groups.sync_all(db_url, client, CONNECTOR, utcnow())["events"])
+    with pytest.raises(Exception, match="unknown or dismissed"):
+        with transaction(db_url) as db:
+            mass_sends.create(db, MassSendIn(connector_id=CONNECTOR, chat_type="group", text="hi",
+                                             chat_ids=["wrNope"]), "m", utcnow())
+    with transaction(db_url) as db:
+        send_id = mass_sends.create(db, MassSendIn(connector_id=CONNECTOR, chat_type="group", text="周末上新",
+                                                   chat_ids=["wrA", "wrB"]), "m", utcnow()).id
+    assert mass_sends.dispatch(db_url, client, send_id, utcnow()) == {"tasks": 1}
+    corp.dismiss("wrB")
+    corp.confirm(next(iter(corp.gstate.tasks)), "zhangsan")
+    assert mass_sends.collect(db_url, client, send_id, utcnow())["final"]
+    with session_factory(db_url)() as db:
+        view = mass_sends.view(db, db.get(wf.MassSend, send_id))
+    assert {r["recipient"]: (r["name"], r["status"]) for r in view["recipients"]} == {
+        "wrA": ("VIP 群", "sent"), "wrB": ("新品群", "not_friend")}
+
+    # a single send to group members, whose owner leaves before confirming: the customer follows to lisi's task
+    with transaction(db_url) as db:
+        members = mass_sends.create(db, MassSendIn(connector_id=CONNECTOR, chat_type="single", text="群成员福利",
+                                                   audience=Audience(groups=["wrA"])), "m", utcnow())
+        member_id = members.id
+        assert [(r.recipient, r.sender) for r in db.scalars(select(wf.MassSendRecipient).where(
+            wf.MassSendRecipient.mass_send_id == member_id))] == [("wmA", "zhangsan")]
+        assert handovers.requeue_mass_sends(db, CONNECTOR, "wmA", "zhangsan", "lisi") == 1
+    corp.contacts["wmA"]["follow_users"] = ["lisi"]
+    assert mass_sends.dispatch(db_url, client, member_id, utcnow()) == {"tasks": 1}
+    msgid = list(corp.gstate.tasks)[-1]
+    assert list(corp.gstate.tasks[msgid]["senders"]) == ["lisi"]
+
+
+def test_mass_send_input_is_checked(corp: FakeWeCom, db_url: str) -> None:
+    with pytest.raises(ValueError, match="at most 9 attachments"):
+        MassSendIn(connector_id=CONNECTOR, chat_type="single", text="x",
+                   attachments=[f"https://e.com/{i}.png" for i in range(10)])
+    with pytest.raises(ValueError, match="4000 bytes"):
+        MassSendIn(connector_id=CONNECTOR, chat_type="single", text="字" * 1400)
+    with pytest.raises(ValueError, match="expression"):
+        Audience(expression="customer.vip ==")
+    with transaction(db_url) as db, pytest.raises(Exception, match="nobody to send to"):
+        mass_sends.create(db, MassSendIn(connector_id=CONNECTOR, chat_type="single", text="x",
+                                         audience=Audience(tags_any=["nobody-has-this"])), "m", utcnow())
