@@ -121,10 +121,9 @@ def test_group_mass_send_per_group_results_and_owner_following(corp: FakeWeCom, 
     corp.add_group("wrB", "zhangsan", "新品群", members=("wmB",))
     client, _ = wecom_client(db_url, CONNECTOR)
     store_events(db_url, CONNECTOR, groups.sync_all(db_url, client, CONNECTOR, utcnow())["events"])
-    with pytest.raises(Exception, match="unknown or dismissed"):
-        with transaction(db_url) as db:
-            mass_sends.create(db, MassSendIn(connector_id=CONNECTOR, chat_type="group", text="hi",
-                                             chat_ids=["wrNope"]), "m", utcnow())
+    with pytest.raises(Exception, match="unknown or dismissed"), transaction(db_url) as db:
+        mass_sends.create(db, MassSendIn(connector_id=CONNECTOR, chat_type="group", text="hi",
+                                         chat_ids=["wrNope"]), "m", utcnow())
     with transaction(db_url) as db:
         send_id = mass_sends.create(db, MassSendIn(connector_id=CONNECTOR, chat_type="group", text="周末上新",
                                                    chat_ids=["wrA", "wrB"]), "m", utcnow()).id
