@@ -1,7 +1,7 @@
 """``python -m bench [NAME ...] [--markdown]``: run the benchmarks and print a table of numbers.
 
-Names: compile, interpreter, latency, broadcast, settlement, decisions (default: all, in that order). Sizes scale with
-``BENCH_SCALE`` (default 1; 10 runs the 100,000-customer broadcast of the target) and can be set one
+Names: compile, interpreter, latency, broadcast, settlement, decisions, workforce (default: all, in that order). Sizes
+scale with``BENCH_SCALE`` (default 1; 10 runs the 100,000-customer broadcast of the target) and can be set one
 by one: ``BENCH_JOURNEYS`` (100 per batch), ``BENCH_ROUNDS`` (3), ``BENCH_EVENTS`` (200),
 ``BENCH_CUSTOMERS`` (10,000), ``BENCH_COMPILE_RUNS`` (20), ``BENCH_SETTLE_ORDERS`` (200,000; the
 target is for 1,000,000), ``BENCH_SETTLE_PARTIES`` (1,000, not scaled); ``BENCH_TIMEOUT`` (300 s × scale) stops a
@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import TextIO
 
-from bench import broadcast, compile_time, decisions, interpreter, latency, settlement
+from bench import broadcast, compile_time, decisions, interpreter, latency, settlement, workforce
 from bench.common import Report, Row, Stack, env_int, scale, table
 
 log = logging.getLogger("bench")
@@ -35,6 +35,7 @@ BENCHMARKS: dict[str, Runner] = {
     "broadcast": broadcast.run,
     "settlement": settlement.run,
     "decisions": decisions.run,
+    "workforce": workforce.run,
 }
 #: the benchmarks that need the Temporal dev server
 NEEDS_SERVER = frozenset({"interpreter", "latency", "broadcast"})
