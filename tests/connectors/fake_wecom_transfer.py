@@ -53,6 +53,7 @@ class TransferState:
     #:           "real_name", "customer_limit", "left_at"}
     staff: dict[str, dict[str, Any]] = field(default_factory=dict)
     transfers: list[Transfer] = field(default_factory=list)
+    by_customer: dict[str, list[Transfer]] = field(default_factory=dict)
     refusing: set[str] = field(default_factory=set)
     #: (ExternalUserID, UserID (the takeover member), FailReason, CreateTime) for transfer_fail pushes
     transfer_fail_pushes: list[tuple[str, str, str, int]] = field(default_factory=list)
@@ -137,12 +138,14 @@ class FakeWeComTransfer:
         """Carry out every takeover whose 24 h are over."""
         with self.lock:
             now = self.clock()
-            for t in self.xfer.transfers:
-                if t.status != 2 or t.takeover_time > now:
-                    continue
+            due = [t for t in self.xfer.transfers if t.status == 2 and t.takeover_time <= now]
+            if not due:
+                return
+            counts = self._customer_counts()
+            for t in due:
                 contact = self.contacts.get(t.external_userid)
                 taker = self.xfer.staff.get(t.takeover, {})
-                count = sum(1 for c in self.contacts.values() if t.takeover in c["follow_users"])
+                count = counts.get(t.takeover, 0)
                 if t.external_userid in self.xfer.refusing:
                     t.status = 3
                     self.xfer.transfer_fail_pushes.append((t.external_userid, t.takeover, "customer_refused",
@@ -158,13 +161,22 @@ class FakeWeComTransfer:
                     if contact is not None:
                         if t.handover in contact["follow_users"]:
                             contact["follow_users"].remove(t.handover)
+                            counts[t.handover] = counts.get(t.handover, 1) - 1
                         if t.takeover not in contact["follow_users"]:
                             contact["follow_users"].append(t.takeover)
+                            counts[t.takeover] = counts.get(t.takeover, 0) + 1
                     if not t.resigned:
                         self.delivered.append((t.external_userid, f"transfer:{t.takeover}",
                                                t.message or "default transfer message", []))
 
     # -- helpers --------------------------------------------------------------------------------------
+    def _customer_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for contact in self.contacts.values():
+            for userid in contact["follow_users"]:
+                counts[userid] = counts.get(userid, 0) + 1
+        return counts
+
     def _active_recently(self, userid: str, *, resigned_ok: bool) -> int:
         """0 or the errcode why ``userid`` may not take part in a transfer."""
         member = self.xfer.staff.get(userid)
@@ -269,9 +281,10 @@ class FakeWeComTransfer:
             if not self.xfer.staff[takeover]["real_name"]:
                 return {"errcode": 40098, "errmsg": "takeover member not verified"}
             results = []
+            held = self._customer_counts().get(takeover, 0)
             for external in ids:
                 contact = self.contacts.get(external)
-                history = [t for t in self.xfer.transfers if t.external_userid == external]
+                history = self.xfer.by_customer.get(external, [])
                 if contact is None:
                     code = 40096
                 elif handover not in contact["follow_users"]:
@@ -280,13 +293,13 @@ class FakeWeComTransfer:
                     code = 40129
                 elif sum(1 for t in history if now - t.started_at < 90 * DAY) >= 2:
                     code = 40128
-                elif sum(1 for c in self.contacts.values()
-                         if takeover in c["follow_users"]) >= self.xfer.staff[takeover]["customer_limit"]:
+                elif held >= self.xfer.staff[takeover]["customer_limit"]:
                     code = 40099
                 else:
                     code = 0
-                    self.xfer.transfers.append(Transfer(external, handover, takeover, resigned, now,
-                                                        message or "", 2, now + DAY))
+                    started = Transfer(external, handover, takeover, resigned, now, message or "", 2, now + DAY)
+                    self.xfer.transfers.append(started)
+                    self.xfer.by_customer.setdefault(external, []).append(started)
                 results.append({"external_userid": external, "errcode": code})
         return {"errcode": 0, "errmsg": "ok", "customer": results}
 
