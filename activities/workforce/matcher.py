@@ -58,7 +58,9 @@ class WordError(ValueError):
 
 def normalise(text: str) -> str:
     """NFKC (full-width → half-width, compatibility forms) and case-folded."""
-    return unicodedata.normalize("NFKC", text).casefold()
+    if not unicodedata.is_normalized("NFKC", text):  # the check is much cheaper than normalising
+        text = unicodedata.normalize("NFKC", text)
+    return text.casefold()
 
 
 @dataclass(frozen=True)
@@ -86,10 +88,18 @@ class Hit:
     word: Word
     start: int
     end: int
-    #: the matched words (normalised)
-    matched: str
-    #: the text around the hit, masked (phones and card numbers)
-    passage: str
+    #: the normalised text matched in
+    text: str
+
+    @property
+    def matched(self) -> str:
+        """The words that matched (normalised)."""
+        return self.text[self.start:self.end]
+
+    @property
+    def passage(self) -> str:
+        """The text around the hit, masked (phones and card numbers); made only when asked for."""
+        return passage(self.text, self.start, self.end)
 
 
 def check_pattern(pattern: str, kind: str) -> str:
@@ -142,25 +152,29 @@ class Matcher:
         if not text:
             return []
         plain = normalise(text[:MAX_TEXT])
-        depts = set(departments)
+        depts: set[int] | None = None
         seen: set[int] = set()
         hits: list[Hit] = []
         if self._automaton is not None:
             for end, (length, owners) in self._automaton.iter(plain):
                 for word in owners:
-                    if word.id in seen or not word.covers(direction, staff, depts):
+                    if word.id in seen:
+                        continue
+                    if depts is None:
+                        depts = set(departments)
+                    if not word.covers(direction, staff, depts):
                         continue
                     seen.add(word.id)
-                    start = end + 1 - length
-                    hits.append(Hit(word, start, end + 1, plain[start:end + 1], passage(plain, start, end + 1)))
+                    hits.append(Hit(word, end + 1 - length, end + 1, plain))
         for word, regex in self._regexes:
+            if depts is None:
+                depts = set(departments)
             if word.id in seen or not word.covers(direction, staff, depts):
                 continue
             found = regex.search(plain)
             if found is not None:
                 seen.add(word.id)
-                hits.append(Hit(word, found.start(), found.end(), found.group(), passage(plain, found.start(),
-                                                                                        found.end())))
+                hits.append(Hit(word, found.start(), found.end(), plain))
         return hits
 
     def any_match(self, text: str) -> bool:
