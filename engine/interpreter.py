@@ -32,6 +32,8 @@ with workflow.unsafe.imports_passed_through():
 
 #: journeys continue-as-new once their history is this long (or when Temporal suggests it)
 HISTORY_LIMIT = 4000
+#: the event a staff handover sends each moved customer's journeys (activities/workforce/handovers.py)
+OWNER_CHANGED = "wecom.owner_changed"
 #: at most this many event ids are remembered for de-duplication
 SEEN_LIMIT = 500
 TIMELINE_LIMIT = 200
@@ -66,6 +68,12 @@ class JourneyWorkflow:
         self.inbox.append(evt)
         if self.end_reason is not None:
             return
+        if evt.get("type") == OWNER_CHANGED and workflow.patched("owner-changed-context-v1"):
+            # a handover moved the customer to another staff member: a wait whose filter names the owner
+            # (customer.wecom_follow_user) now waits on the new one, without waiting for the next step
+            new_owner = (evt.get("payload") or {}).get("to")
+            if isinstance(new_owner, str) and new_owner:
+                self.ctx.customer = {**(self.ctx.customer or {}), "wecom_follow_user": new_owner}
         for match in self.settings.get("exit_on") or []:
             if _matches(match, evt, self.ctx):
                 self.end_reason = "exited"
