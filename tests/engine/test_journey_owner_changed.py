@@ -32,8 +32,9 @@ async def test_a_waiting_journey_follows_the_new_owner(time_env: Any, db_url: st
     queue = f"q-{uuid.uuid4().hex[:8]}"
     async with build_worker(time_env.client, queue, db_url):
         handle = await time_env.client.start_workflow(
-            JOURNEY_WORKFLOW, JourneyInput(flow=compiled, customer_id=cid,
-                                           entry_event={"id": f"t:{cid}", "type": "wecom.contact_added", "payload": {}}),
+            JOURNEY_WORKFLOW,
+            JourneyInput(flow=compiled, customer_id=cid,
+                         entry_event={"id": f"t:{cid}", "type": "wecom.contact_added", "payload": {}}),
             id=f"journey/owner-reply/{cid}", task_queue=queue)
         await time_env.sleep(timedelta(hours=2))
         await handle.signal("event", {"id": "h1", "type": "wecom.owner_changed",
