@@ -1,7 +1,7 @@
 """``python -m bench [NAME ...] [--markdown]``: run the benchmarks and print a table of numbers.
 
 Names: compile, interpreter, latency, broadcast, settlement, decisions, workforce (default: all, in that order). Sizes
-scale with``BENCH_SCALE`` (default 1; 10 runs the 100,000-customer broadcast of the target) and can be set one
+scale with ``BENCH_SCALE`` (default 1; 10 runs the 100,000-customer broadcast of the target) and can be set one
 by one: ``BENCH_JOURNEYS`` (100 per batch), ``BENCH_ROUNDS`` (3), ``BENCH_EVENTS`` (200),
 ``BENCH_CUSTOMERS`` (10,000), ``BENCH_COMPILE_RUNS`` (20), ``BENCH_SETTLE_ORDERS`` (200,000; the
 target is for 1,000,000), ``BENCH_SETTLE_PARTIES`` (1,000, not scaled); ``BENCH_TIMEOUT`` (300 s × scale) stops a

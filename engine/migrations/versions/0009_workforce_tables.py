@@ -1,7 +1,7 @@
 """workforce: WeCom staff, handovers, customer groups, mass sends, conversation archive, sensitive words (issue 20)
 
 Revision ID: 0009_workforce
-Revises: 0008
+Revises: 0009_connectors
 Create Date: 2026-12-06 02:58:00.681655
 """
 from alembic import op
@@ -10,7 +10,7 @@ import engine.db.models
 
 
 revision = '0009_workforce'
-down_revision = '0008'
+down_revision = '0009_connectors'
 branch_labels = None
 depends_on = None
 
