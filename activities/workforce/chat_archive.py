@@ -38,8 +38,8 @@ from connectors.wecom.archive import (
     ChatMessage,
     EncryptedRecord,
     FinanceSdk,
+    IsolatedSdk,
     Keyring,
-    OfficialSdk,
     fetch_media,
     load_private_key,
     message_from,
@@ -80,7 +80,7 @@ def _official(connector_id: str, settings: Any, secrets: Any) -> FinanceSdk:
     if not secret:
         raise WorkforceError("the WeCom connector has no archive secret (会话内容存档 Secret)",
                              "add it to the connector's secrets", "archive_secret")
-    return OfficialSdk(settings.corp_id, secret)
+    return IsolatedSdk(settings.corp_id, secret)
 
 
 def sdk_for(database_url: str | None, connector_id: str) -> FinanceSdk:

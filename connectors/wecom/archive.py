@@ -196,6 +196,145 @@ class OfficialSdk:
             self._sdk.close()
 
 
+class IsolatedSdk:
+    """:class:`OfficialSdk` in a child process of its own.
+
+    WeCom's native library links its own OpenSSL, protobuf and curl statically and exports their
+    symbols; loaded into a process that already holds other native libraries with the same symbols
+    (google-re2's abseil, for one) it aborts the process (``free(): invalid pointer``). A worker loads
+    many, so the SDK lives in a spawned child (a fresh interpreter that imports only this module),
+    spoken to over a pipe: a crash of the native code ends the child — the call is retryable and the
+    next one starts a new child — never the worker. The secret goes through the pipe, not the command
+    line or the environment. One call at a time (the wrapper's rule).
+    """
+
+    def __init__(self, corp_id: str, secret: str, *, timeout: int = 10, proxy: str = "", proxy_password: str = "",
+                 library_path: str | None = None, call_timeout: float = 300.0) -> None:
+        if not corp_id or not secret:
+            raise ValueError("the archive needs the CorpID and the 会话内容存档 Secret")
+        self._init = (corp_id, secret, timeout, proxy, proxy_password, library_path)
+        self._call_timeout = call_timeout
+        self._lock = threading.Lock()
+        self._proc: Any = None
+        self._conn: Any = None
+
+    def __repr__(self) -> str:  # never show the secret
+        return "IsolatedSdk()"
+
+    def _start(self) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        parent, child = context.Pipe()
+        proc = context.Process(target=_serve_sdk, args=(child,), daemon=True, name="wecom-finance-sdk")
+        proc.start()
+        child.close()
+        self._proc, self._conn = proc, parent
+        self._exchange("init", self._init)
+
+    def _stop(self) -> None:
+        if self._proc is not None:
+            if self._proc.is_alive():
+                self._proc.kill()
+            self._proc.join(5)
+        if self._conn is not None:
+            self._conn.close()
+        self._proc = self._conn = None
+
+    def _exchange(self, op: str, args: tuple[Any, ...]) -> Any:
+        try:
+            self._conn.send((op, args))
+            if not self._conn.poll(self._call_timeout):
+                self._stop()
+                raise ArchiveRetryable(f"Finance SDK {op}: no answer within {self._call_timeout:.0f}s; the SDK process "
+                                       "was stopped", api=op, outcome_unknown=True)
+            kind, payload = self._conn.recv()
+        except (EOFError, OSError, BrokenPipeError):
+            self._stop()
+            raise ArchiveRetryable(f"Finance SDK {op}: the SDK process ended unexpectedly; it restarts on the next "
+                                   "call", api=op, outcome_unknown=True) from None
+        if kind == "ok":
+            return payload
+        name, message, errcode, missing = payload
+        if name == "ArchiveDecryptError":
+            raise ArchiveDecryptError(message, missing_key=missing)
+        if name == "ArchiveRejected":
+            raise ArchiveRejected(message, api=op, errcode=errcode)
+        if name == "ValueError":
+            raise ValueError(message)
+        raise ArchiveRetryable(message, api=op, errcode=errcode)
+
+    def _call(self, op: str, *args: Any) -> Any:
+        with self._lock:
+            if self._proc is None or not self._proc.is_alive():
+                self._stop()
+                self._start()
+            return self._exchange(op, args)
+
+    def get_chat_data(self, seq: int, limit: int) -> list[EncryptedRecord]:
+        check_limit(limit)
+        return list(self._call("get_chat_data", seq, limit))
+
+    def decrypt_data(self, random_key: str, encrypt_chat_msg: str) -> dict[str, Any]:
+        try:
+            return dict(self._call("decrypt_data", random_key, encrypt_chat_msg))
+        except ArchiveRetryable as exc:
+            # DecryptData is local and deterministic: the native code aborting on a record (it does on some
+            # malformed input) would abort it again on every retry — the record is set aside, not retried
+            raise ArchiveDecryptError(f"the native SDK aborted on this record ({exc})") from None
+
+    def get_media_data(self, sdkfileid: str, indexbuf: str) -> MediaChunk:
+        chunk = self._call("get_media_data", sdkfileid, indexbuf)
+        assert isinstance(chunk, MediaChunk)
+        return chunk
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._proc is not None and self._proc.is_alive():
+                try:
+                    self._conn.send(("close", ()))
+                    self._proc.join(5)
+                except (OSError, BrokenPipeError):
+                    pass
+            self._stop()
+
+
+def _serve_sdk(conn: Any) -> None:
+    """The child process of :class:`IsolatedSdk`: one OfficialSdk, one request at a time."""
+    sdk: OfficialSdk | None = None
+    while True:
+        try:
+            op, args = conn.recv()
+        except (EOFError, OSError):
+            return
+        if op == "close":
+            if sdk is not None:
+                sdk.close()
+            return
+        try:
+            if op == "init":
+                corp_id, secret, timeout, proxy, proxy_password, library_path = args
+                sdk = OfficialSdk(corp_id, secret, timeout=timeout, proxy=proxy, proxy_password=proxy_password,
+                                  library_path=library_path)
+                result: Any = None
+            elif sdk is None:
+                raise ArchiveRejected("the SDK is not initialised", api=op)
+            elif op == "get_chat_data":
+                result = sdk.get_chat_data(*args)
+            elif op == "decrypt_data":
+                result = sdk.decrypt_data(*args)
+            elif op == "get_media_data":
+                result = sdk.get_media_data(*args)
+            else:
+                raise ValueError(f"unknown SDK operation {op!r}")
+            conn.send(("ok", result))
+        except (ArchiveDecryptError, ArchiveRejected, ArchiveRetryable, ValueError) as exc:
+            conn.send(("err", (type(exc).__name__, str(exc), getattr(exc, "errcode", None),
+                               getattr(exc, "missing_key", False))))
+        except Exception as exc:  # the child reports, the parent decides; never a secret in the message
+            conn.send(("err", ("ArchiveRetryable", f"Finance SDK {op} failed: {type(exc).__name__}", None, False)))
+
+
 def check_limit(limit: int) -> None:
     if not 1 <= limit <= MAX_CHAT_DATA_LIMIT:
         raise ValueError(f"GetChatData takes a limit of 1..{MAX_CHAT_DATA_LIMIT}, got {limit}")

@@ -13,8 +13,8 @@ from connectors.wecom.archive import (
     ArchiveDecryptError,
     ArchiveRejected,
     ArchiveRetryable,
+    IsolatedSdk,
     Keyring,
-    OfficialSdk,
     fetch_media,
     load_private_key,
     pull_page,
@@ -24,18 +24,31 @@ from tests.connectors.finance_sdk_double import FinanceSdkDouble, key_pair, priv
 
 
 def test_the_official_library_loads_and_decrypt_errors_map() -> None:
-    """The native libWeWorkFinanceSdk_C.so (x86_64, from the pywecomarchive wheel) is loaded, a handle
-    made and initialised, and DecryptData — local, no WeCom needed — answers a bad message with its
-    error code, which becomes our ArchiveDecryptError."""
-    sdk = OfficialSdk("ww1436e0e65a779aee", "archive-secret")
+    """The native libWeWorkFinanceSdk_C.so (from the pywecomarchive wheel) is loaded — in a child process,
+    because it aborts a process that already holds google-re2 or other libraries sharing its symbols —
+    a handle made and initialised, and DecryptData (local, no WeCom needed) answers a bad message with its
+    SDK error code, which becomes our ArchiveDecryptError."""
+    sdk = IsolatedSdk("ww1436e0e65a779aee", "archive-secret")
     try:
         assert "secret" not in repr(sdk)
         with pytest.raises(ArchiveDecryptError, match=r"10008|10006|10000"):
             sdk.decrypt_data("0123456789abcdef0123456789abcdef", base64.b64encode(b"not a message").decode())
+        with pytest.raises(ValueError, match=r"1\.\.1000"):
+            sdk.get_chat_data(0, 1001)  # refused before anything reaches the SDK (or WeCom)
+        child = sdk._proc
+        assert child is not None and child.is_alive()
+        # the native code aborts its process on some malformed input (std::out_of_range): the child ends,
+        # not us, the record is set aside (not retried for ever), and the next call starts a new child
+        with pytest.raises(ArchiveDecryptError, match="aborted"):
+            sdk.decrypt_data("0123456789abcdef0123456789abcdef", base64.b64encode(b"x").decode())
+        assert not child.is_alive()
+        with pytest.raises(ArchiveDecryptError, match=r"10008|10006|10000"):
+            sdk.decrypt_data("0123456789abcdef0123456789abcdef", base64.b64encode(b"not a message").decode())
+        assert sdk._proc is not child and sdk._proc.is_alive()
     finally:
         sdk.close()
     with pytest.raises(ValueError, match="Secret"):
-        OfficialSdk("ww1436e0e65a779aee", "")
+        IsolatedSdk("ww1436e0e65a779aee", "")
 
 
 def test_keyring_uses_the_version_of_each_record() -> None:
