@@ -36,6 +36,8 @@ from designer.tickets import api as tickets_api
 from designer.tickets import csat as tickets_csat
 from designer.tickets import pages as tickets_pages
 from designer.tickets import setup_api as tickets_setup_api
+from designer.workforce import api as workforce_api
+from designer.workforce import pages as workforce_pages
 from engine import events as ingest
 from engine import logs
 from engine.db.models import User
@@ -113,7 +115,7 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
                  tickets_csat.router,
                  settlement_api.api, settlement_pages.router, connectors_api.router, connectors_ops_api.router,
                  connectors_pages.router,
-                 decisions_api.router, audit.api, audit.router):
+                 decisions_api.router, workforce_api.router, workforce_pages.router, audit.api, audit.router):
         app.include_router(area)
     if (HERE / "static").is_dir():
         app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

@@ -31,3 +31,8 @@ def check_may_edit(user: User, kind: str) -> None:
     if not may_edit_kind(user, kind):
         raise ApiError(403, f"your role '{user.role}' cannot change {kind} flows",
                        "ask an admin, or a user with the right role", "kind")
+#: workforce: who hands staff over and syncs groups (ops, as supervisors), who sends mass messages, who reads the
+#: conversation archive and runs compliance (ops; the archive is personal data: agents and marketers do not see it)
+WORKFORCE_ADMINS = ("ops",)
+MASS_SENDERS = ("marketer", "ops")
+COMPLIANCE_OFFICERS = ("ops",)

@@ -52,6 +52,15 @@ BEHAVIOURS: dict[str, dict[str, str]] = {
 }
 
 
+def _options() -> re2.Options:
+    options = re2.Options()
+    options.log_errors = False  # a refused pattern is reported to the user, not printed by the C++ library
+    return options
+
+
+RE2_OPTIONS = _options()
+
+
 class WordError(ValueError):
     """A word that cannot be used (empty, too long, a regex RE2 cannot run); the message says why."""
 
@@ -111,7 +120,7 @@ def check_pattern(pattern: str, kind: str) -> str:
         raise WordError(f"the word is {len(text)} characters; at most {MAX_PATTERN}")
     if kind == "regex":
         try:
-            compiled = re2.compile(normalise(text))
+            compiled = re2.compile(normalise(text), RE2_OPTIONS)
         except re2.error as exc:
             raise WordError(f"not a regular expression RE2 can run ({exc}); RE2 has no back-references or "
                             "look-arounds") from None
@@ -135,7 +144,7 @@ class Matcher:
         keywords: dict[str, list[Word]] = {}
         for word in self.words:
             if word.kind == "regex":
-                self._regexes.append((word, re2.compile(normalise(word.pattern))))
+                self._regexes.append((word, re2.compile(normalise(word.pattern), RE2_OPTIONS)))
             else:
                 key = normalise(word.pattern.strip())
                 if key:

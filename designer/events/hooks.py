@@ -24,6 +24,7 @@ from engine import connector_ops
 from engine import connectors as configured
 from engine.db.session import session_factory
 from engine.events import EventIn
+from engine.notices import NoticeContext, dispatch
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -71,4 +72,9 @@ async def inbound(request: Request, connector_id: str) -> Response:
             raise ApiError(400, f"the delivery maps to an invalid event: {exc.errors()[0]['msg']}",
                            "report this payload: the connector should have refused it", "body") from None
         await deliver(request, event)
+    if reply.notices:  # platform news that is not a customer event: a member left, a group changed, new chats
+        router_ = request.app.state.router
+        await dispatch(NoticeContext(connector_id, loaded.kind, request.app.state.database_url,
+                                     router_.client if router_ is not None else None,
+                                     router_.task_queue if router_ is not None else "tideflow"), reply.notices)
     return _answer(reply)

@@ -1,0 +1,363 @@
+"""The workforce pages: staff and their handovers (plan, who cannot move, execute, progress), customer groups
+and mass sends (the allowance before sending, per-sender confirmation, per-group results), the conversation
+archive (watermarked with the viewer's name and the time, every view audited) and compliance (word lists,
+the hits dashboard).
+
+Thin routes over :mod:`activities.workforce` (the services) drawn with the page kit; text in
+:mod:`designer.workforce.text`. Every change by a person is audited (``engine.auth.audit``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi.responses import HTMLResponse
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from activities.workforce import chat_archive, compliance, groups, handovers, mass_sends
+from activities.workforce import staff as staff_service
+from activities.workforce.common import WorkforceError, wecom_client
+from activities.workforce.handover import Strategy
+from activities.workforce.mass_sends import Audience, MassSendIn
+from activities.workforce.quota import POLICIES
+from activities.workforce.runtime import start_handover, start_mass_send
+from activities.workforce.workflows import handover_workflow_id
+from designer.i18n import text_for
+from designer.pages import DbUrl, PageProblem, PageRoute, page_user, render, see_other, with_query
+from designer.permissions import COMPLIANCE_OFFICERS, MASS_SENDERS, WORKFORCE_ADMINS
+from designer.workforce import text as _text  # noqa: F401  (the area's strings join the catalogue)
+from engine import auth
+from engine.db import models
+from engine.db import workforce_models as wf
+from engine.db.models import User, utcnow
+from engine.db.session import session_factory, transaction
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+Supervisor = Annotated[User, Depends(page_user(*WORKFORCE_ADMINS))]
+Sender = Annotated[User, Depends(page_user(*MASS_SENDERS))]
+Officer = Annotated[User, Depends(page_user(*COMPLIANCE_OFFICERS))]
+T = TypeVar("T")
+
+
+def connector_ids(db_url: str) -> list[str]:
+    with session_factory(db_url)() as db:
+        return list(db.scalars(select(models.ConnectorConfig.id).where(
+            models.ConnectorConfig.kind == "wecom", models.ConnectorConfig.enabled.is_(True))
+            .order_by(models.ConnectorConfig.id)))
+
+
+def connector_of(user: User, db_url: str, back: str = "/workforce") -> str:
+    found = connector_ids(db_url)
+    if not found:
+        raise PageProblem(409, user, "pg.conflict", "wf.no_connector", back=back)
+    return found[0]
+
+
+async def call(user: User, back: str, work: Callable[[], T]) -> T:
+    """Run a service call in a thread; its refusal becomes the problem page (what and how to fix it)."""
+    try:
+        return await run_in_threadpool(work)
+    except WorkforceError as exc:
+        raise PageProblem(exc.status if 400 <= exc.status < 500 else 409, user, "pg.conflict", "wf.err",
+                          "wf.err.fix", back=back, detail=exc.message, hint=exc.fix) from None
+    except ValueError as exc:  # a WeCom refusal or a limit the client checks
+        raise PageProblem(409, user, "pg.conflict", "wf.err", back=back, detail=str(exc)[:500]) from None
+
+
+def temporal(request: Request, user: User, back: str) -> tuple[Any, str]:
+    router_ = request.app.state.router
+    if router_ is None:
+        raise PageProblem(503, user, "pg.unavailable", "wf.err.temporal", back=back)
+    return router_.client, router_.task_queue
+
+
+def audit(db_url: str, user: User, action: str, target: str, **detail: Any) -> None:
+    with transaction(db_url) as db:
+        auth.audit(db, user, action, target, detail)
+
+
+# -- staff and handovers --------------------------------------------------------------------------------
+
+
+@router.get("/workforce", response_class=HTMLResponse)
+def overview(request: Request, user: Supervisor, db_url: DbUrl) -> HTMLResponse:
+    with session_factory(db_url)() as db:
+        staff = [staff_service.view(s) for s in db.scalars(select(wf.WeComStaff).order_by(
+            wf.WeComStaff.status, wf.WeComStaff.userid))]
+        recent = list(db.scalars(select(wf.Handover).order_by(wf.Handover.id.desc()).limit(30)))
+    return render(request, user, "workforce/overview.html", staff=staff, handovers=recent,
+                  connectors=connector_ids(db_url))
+
+
+@router.post("/workforce/staff/depart", response_class=HTMLResponse)
+async def depart(request: Request, user: Supervisor, db_url: DbUrl,
+                 userid: Annotated[str, Form(min_length=1, max_length=64)],
+                 strategy: Annotated[str, Form(max_length=20)] = "round_robin",
+                 colleague: Annotated[str, Form(max_length=64)] = "",
+                 departed: Annotated[str, Form(max_length=5)] = "yes") -> Response:
+    """Mark a member departed (or reassign an employed member's customers) and plan the handover."""
+    connector_id = connector_of(user, db_url)
+    try:
+        chosen = Strategy.model_validate({"kind": strategy, "colleague": colleague.strip() or None})
+    except ValueError as exc:
+        raise PageProblem(422, user, "pg.conflict", "wf.err", back="/workforce", detail=str(exc)[:300]) from None
+
+    def work() -> int:
+        client, _ = wecom_client(db_url, connector_id)
+        return handovers.create_plan(db_url, connector_id, client, userid.strip(), strategy=chosen, now=utcnow(),
+                                     created_by=user.username, trigger="admin", departed=departed == "yes")
+
+    handover_id = await call(user, "/workforce", work)
+    audit(db_url, user, "workforce.handover_planned", f"handover:{handover_id}", userid=userid,
+          strategy=chosen.kind, departed=departed == "yes")
+    return see_other(f"/workforce/handovers/{handover_id}")
+
+
+@router.get("/workforce/handovers/{handover_id}", response_class=HTMLResponse)
+def handover_page(request: Request, handover_id: int, user: Supervisor, db_url: DbUrl) -> HTMLResponse:
+    with session_factory(db_url)() as db:
+        found = db.get(wf.Handover, handover_id)
+        if found is None:
+            raise PageProblem(404, user, "pg.notfound", "wf.err", back="/workforce",
+                              detail=f"handover {handover_id}")
+        view = handovers.view(db, found, limit=1000)
+        old_user = staff_service.user_id_of(db, found.connector_id, found.handover_userid)
+        moved = list(db.scalars(select(models.TicketEvent).where(
+            models.TicketEvent.actor == "handover", models.TicketEvent.kind.in_(("transferred", "assigned", "queued")))
+            .order_by(models.TicketEvent.id.desc()).limit(50)))
+        tickets = {t.id: t for t in db.scalars(select(models.Ticket).where(
+            models.Ticket.id.in_([e.ticket_id for e in moved])))}
+        names = {u.id: u.display_name or u.username for u in db.scalars(select(models.User))}
+    return render(request, user, "workforce/handover.html", h=view, old_user=old_user,
+                  moved=[{"ticket": tickets[e.ticket_id], "kind": e.kind, "at": e.at,
+                          "to": names.get(tickets[e.ticket_id].assignee_id or 0, "—")}
+                         for e in moved if e.ticket_id in tickets])
+
+
+@router.post("/workforce/handovers/{handover_id}/execute", response_class=HTMLResponse)
+async def execute(request: Request, handover_id: int, user: Supervisor, db_url: DbUrl) -> Response:
+    back = f"/workforce/handovers/{handover_id}"
+    client, queue = temporal(request, user, back)
+    try:
+        await start_handover(client, db_url, queue, handover_id)
+    except WorkforceError as exc:
+        raise PageProblem(exc.status, user, "pg.conflict", "wf.err", "wf.err.fix", back=back, detail=exc.message,
+                          hint=exc.fix) from None
+    audit(db_url, user, "workforce.handover_executed", f"handover:{handover_id}")
+    # the departing member's tickets move in the workflow's first step: give it a moment before showing the page
+    for _ in range(40):
+        with session_factory(db_url)() as db:
+            found = db.get(wf.Handover, handover_id)
+            if found is not None and found.status != "planned":
+                break
+        await asyncio.sleep(0.1)
+    return see_other(back)
+
+
+@router.post("/workforce/handovers/{handover_id}/cancel", response_class=HTMLResponse)
+async def cancel_handover(request: Request, handover_id: int, user: Supervisor, db_url: DbUrl) -> Response:
+    back = f"/workforce/handovers/{handover_id}"
+    client, _ = temporal(request, user, back)
+    await client.get_workflow_handle(handover_workflow_id(handover_id)).signal("cancel")
+    audit(db_url, user, "workforce.handover_cancelled", f"handover:{handover_id}")
+    return see_other(back)
+
+
+# -- groups and mass sends --------------------------------------------------------------------------------
+
+
+@router.get("/workforce/groups", response_class=HTMLResponse)
+def groups_page(request: Request, user: Sender, db_url: DbUrl, synced: str = "") -> HTMLResponse:
+    connector_id = connector_of(user, db_url)
+    with session_factory(db_url)() as db:
+        rows = groups.view(db, connector_id, limit=500)
+    _lang, t = text_for(request)
+    notice = t["wf.synced"].format(groups=synced) if synced.isdigit() else None
+    return render(request, user, "workforce/groups.html", groups=rows, notice=notice)
+
+
+@router.post("/workforce/groups/sync", response_class=HTMLResponse)
+async def sync_groups(request: Request, user: Sender, db_url: DbUrl) -> Response:
+    from activities.workforce.common import route_events, store_events
+
+    connector_id = connector_of(user, db_url)
+
+    def work() -> tuple[int, list[dict[str, Any]]]:
+        client, _ = wecom_client(db_url, connector_id)
+        result = groups.sync_all(db_url, client, connector_id, utcnow())
+        return int(result["groups"]), store_events(db_url, connector_id, result["events"])
+
+    count, payloads = await call(user, "/workforce/groups", work)
+    router_ = request.app.state.router
+    if router_ is not None:
+        await route_events(router_.client, db_url, router_.task_queue, payloads)
+    audit(db_url, user, "workforce.groups_synced", connector_id, groups=count)
+    return see_other(with_query("/workforce/groups", synced=str(count)))
+
+
+def _send_form(chat_type: str, text: str, attachments: str, chat_ids: list[str], expression: str, tags: str,
+               connector_id: str) -> MassSendIn:
+    return MassSendIn.model_validate({"connector_id": connector_id, "chat_type": chat_type, "text": text,
+                                      "attachments": [u.strip() for u in attachments.splitlines() if u.strip()],
+                                      "chat_ids": chat_ids, "audience": Audience(
+                                          expression=expression.strip() or None,
+                                          tags_any=[x.strip() for x in tags.split(",") if x.strip()])})
+
+
+@router.get("/workforce/mass-sends", response_class=HTMLResponse)
+def mass_sends_page(request: Request, user: Sender, db_url: DbUrl) -> HTMLResponse:
+    connector_id = connector_of(user, db_url)
+    with session_factory(db_url)() as db:
+        sends = list(db.scalars(select(wf.MassSend).where(wf.MassSend.connector_id == connector_id)
+                                .order_by(wf.MassSend.id.desc()).limit(50)))
+        group_rows = [g for g in groups.view(db, connector_id, limit=500) if g["status"] == "active"]
+    return render(request, user, "workforce/mass_sends.html", sends=sends, groups=group_rows, preview=None, form={})
+
+
+@router.post("/workforce/mass-sends", response_class=HTMLResponse)
+async def create_send(request: Request, user: Sender, db_url: DbUrl,
+                      chat_type: Annotated[str, Form(max_length=10)] = "group",
+                      text: Annotated[str, Form(max_length=4000)] = "",
+                      attachments: Annotated[str, Form(max_length=9000)] = "",
+                      chat_ids: Annotated[list[str] | None, Form(max_length=2000)] = None,
+                      expression: Annotated[str, Form(max_length=2000)] = "",
+                      tags: Annotated[str, Form(max_length=2000)] = "",
+                      action: Annotated[str, Form(max_length=10)] = "preview") -> Response:
+    """Preview the allowance (action preview) or create the mass send and start it (action send)."""
+    connector_id = connector_of(user, db_url)
+    try:
+        payload = _send_form(chat_type, text, attachments, chat_ids or [], expression, tags, connector_id)
+    except ValueError as exc:
+        raise PageProblem(422, user, "pg.conflict", "wf.err", back="/workforce/mass-sends",
+                          detail=str(exc)[:500]) from None
+    if action != "send":
+        def preview() -> dict[str, Any]:
+            with session_factory(db_url)() as db:
+                return mass_sends.preview(db, payload, utcnow())
+
+        shown = await call(user, "/workforce/mass-sends", preview)
+        with session_factory(db_url)() as db:
+            sends = list(db.scalars(select(wf.MassSend).where(wf.MassSend.connector_id == connector_id)
+                                    .order_by(wf.MassSend.id.desc()).limit(50)))
+            group_rows = [g for g in groups.view(db, connector_id, limit=500) if g["status"] == "active"]
+        _lang, _t = text_for(request)
+        shown["policy_label"] = POLICIES.get(shown["policy"], {}).get(_lang, shown["policy"])
+        return render(request, user, "workforce/mass_sends.html", sends=sends, groups=group_rows, preview=shown,
+                      form={"chat_type": chat_type, "text": text, "attachments": attachments,
+                            "chat_ids": chat_ids or [], "expression": expression, "tags": tags})
+    client, queue = temporal(request, user, "/workforce/mass-sends")
+
+    def create() -> int:
+        with transaction(db_url) as db:
+            return mass_sends.create(db, payload, user.username, utcnow()).id
+
+    send_id = await call(user, "/workforce/mass-sends", create)
+    await start_mass_send(client, connector_id, queue, send_id)
+    audit(db_url, user, "workforce.mass_send_created", f"mass-send:{send_id}", chat_type=chat_type)
+    for _ in range(40):  # the first step creates the senders' tasks: show them when they are there
+        with session_factory(db_url)() as db:
+            if db.scalar(select(wf.MassSendTask.id).where(wf.MassSendTask.mass_send_id == send_id).limit(1)):
+                break
+        await asyncio.sleep(0.1)
+    return see_other(f"/workforce/mass-sends/{send_id}")
+
+
+@router.get("/workforce/mass-sends/{send_id}", response_class=HTMLResponse)
+def mass_send_page(request: Request, send_id: int, user: Sender, db_url: DbUrl) -> HTMLResponse:
+    with session_factory(db_url)() as db:
+        found = db.get(wf.MassSend, send_id)
+        if found is None:
+            raise PageProblem(404, user, "pg.notfound", "wf.err", back="/workforce/mass-sends",
+                              detail=f"mass send {send_id}")
+        view = mass_sends.view(db, found)
+    return render(request, user, "workforce/mass_send.html", s=view)
+
+
+# -- the archive viewer -------------------------------------------------------------------------------------
+
+
+@router.get("/workforce/archive", response_class=HTMLResponse)
+def archive_page(request: Request, user: Officer, db_url: DbUrl, customer_id: str = "") -> HTMLResponse:
+    """One customer's archived chats, watermarked with the viewer and the time; the view is audited."""
+    customer_id = customer_id.strip()[:40]
+    messages: list[dict[str, Any]] = []
+    if customer_id:
+        connector_id = connector_of(user, db_url)
+        with session_factory(db_url)() as db:
+            messages = chat_archive.conversation(db, connector_id, customer_id=customer_id, limit=200)
+        audit(db_url, user, "workforce.archive_viewed", f"customer:{customer_id}", messages=len(messages))
+    now = utcnow()
+    return render(request, user, "workforce/archive.html", customer_id=customer_id, messages=messages,
+                  viewer=user.display_name or user.username, viewed_at=now)
+
+
+# -- compliance -------------------------------------------------------------------------------------------
+
+
+@router.get("/workforce/compliance", response_class=HTMLResponse)
+def compliance_page(request: Request, user: Officer, db_url: DbUrl, pulled: str = "") -> HTMLResponse:
+    now = utcnow()
+    with session_factory(db_url)() as db:
+        lists = compliance.lists_view(db)
+        board = compliance.dashboard(db, now - timedelta(days=30), now)
+        recent = list(db.scalars(select(wf.SensitiveHit).order_by(wf.SensitiveHit.id.desc()).limit(50)))
+    _lang, t = text_for(request)
+    notice = None
+    if pulled:
+        parts = dict(p.split(":", 1) for p in pulled.split(",") if ":" in p)
+        notice = t["wf.pulled"].format(fetched=parts.get("f", "0"), stored=parts.get("s", "0"),
+                                       hits=parts.get("h", "0"))
+    return render(request, user, "workforce/compliance.html", lists=lists, board=board, recent=recent, notice=notice)
+
+
+@router.post("/workforce/compliance/lists", response_class=HTMLResponse)
+async def add_list(request: Request, user: Officer, db_url: DbUrl,
+                   team: Annotated[str, Form(max_length=80)] = "",
+                   name: Annotated[str, Form(max_length=200)] = "",
+                   direction: Annotated[str, Form(max_length=10)] = "both",
+                   departments: Annotated[str, Form(max_length=500)] = "") -> Response:
+    def work() -> int:
+        depts = [int(d) for d in departments.replace("，", ",").split(",") if d.strip().isdigit()]
+        with transaction(db_url) as db:
+            return compliance.save_list(db, team=team, name=name, direction=direction, departments=depts,
+                                        actor=user.username).id
+
+    list_id = await call(user, "/workforce/compliance", work)
+    audit(db_url, user, "workforce.word_list_saved", f"word-list:{list_id}", team=team, name=name)
+    return see_other("/workforce/compliance")
+
+
+@router.post("/workforce/compliance/lists/{list_id}/words", response_class=HTMLResponse)
+async def add_word(request: Request, list_id: int, user: Officer, db_url: DbUrl,
+                   pattern: Annotated[str, Form(max_length=200)] = "",
+                   kind: Annotated[str, Form(max_length=10)] = "keyword",
+                   severity: Annotated[str, Form(max_length=10)] = "medium") -> Response:
+    def work() -> int:
+        with transaction(db_url) as db:
+            return compliance.add_words(db, list_id, [(pattern, kind, severity)])
+
+    added = await call(user, "/workforce/compliance", work)
+    audit(db_url, user, "workforce.word_added", f"word-list:{list_id}", kind=kind, severity=severity, added=added)
+    return see_other("/workforce/compliance")
+
+
+@router.post("/workforce/compliance/pull", response_class=HTMLResponse)
+async def pull_now(request: Request, user: Officer, db_url: DbUrl) -> Response:
+    """Pull the archive now (besides the msgaudit_notify callback and the periodic catch-up), then alert."""
+    connector_id = connector_of(user, db_url)
+
+    def work() -> dict[str, Any]:
+        sdk = chat_archive.sdk_for(db_url, connector_id)
+        stats = chat_archive.pull(db_url, connector_id, sdk, utcnow())
+        compliance.deliver_alerts(db_url, connector_id)
+        return stats
+
+    stats = await call(user, "/workforce/compliance", work)
+    audit(db_url, user, "workforce.archive_pulled", connector_id, fetched=stats["fetched"])
+    return see_other(with_query("/workforce/compliance",
+                                pulled=f"f:{stats['fetched']},s:{stats['stored']},h:{stats['hits']}"))

@@ -1,0 +1,92 @@
+"""The workforce pages and API without a browser: roles (agents and marketers do not read the archive), the
+archive viewer's watermark and its audit entry, a regex RE2 cannot run refused with the field named, the
+handover plan page showing who cannot move, and both languages complete."""
+
+from __future__ import annotations
+
+import pytest
+from argon2 import PasswordHasher
+from fastapi import FastAPI
+
+from connectors.wecom.connector import WeComConnector
+from designer import i18n
+from designer.workforce import text as _text  # noqa: F401
+from engine import auth
+from engine import connectors as configured
+from engine.db import workforce_models as wf
+from engine.db.models import utcnow
+from engine.db.session import transaction
+from tests.connectors.fake_wecom import WECOM_CORP_ID, WECOM_KEY, WECOM_SECRET, WECOM_TOKEN, FakeWeCom, fake_wecom
+from tests.designer.pages_kit import Browser, add_users, audit_entries, build_app
+
+__all__ = ["fake_wecom"]
+
+
+@pytest.fixture
+def app(db_url: str, fake_wecom: FakeWeCom, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
+    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    monkeypatch.setattr(configured, "connector_classes", lambda: {"wecom": WeComConnector})
+    add_users(db_url)
+    with transaction(db_url) as db:
+        configured.save(db, "wecom-main", "wecom", "企业微信", {"corp_id": WECOM_CORP_ID, "api_base": fake_wecom.url},
+                        {"token": WECOM_TOKEN, "encoding_aes_key": WECOM_KEY, "secret": WECOM_SECRET})
+        db.add(wf.WeComStaff(connector_id="wecom-main", userid="lisi", name="李四", departments=[7], status="active",
+                             last_active_at=utcnow()))
+        db.add(wf.ArchivedMessage(connector_id="wecom-main", msgid="m1", seq=1, sender="wmC1", tolist=["lisi"],
+                                  direction="customer", staff_userid="lisi", customer_id="c-1",
+                                  text="我的电话 138****8000", msgtime=utcnow(), msgtype="text"))
+    for userid in ("zhangsan", "lisi"):
+        fake_wecom.add_staff(userid, departments=(7,))
+    fake_wecom.add_contact("wmC1", "zhangsan")
+    return build_app(db_url)
+
+
+def test_the_catalogue_is_complete_in_both_languages() -> None:
+    zh = {k for k in i18n.TEXT["zh-CN"] if k.startswith("wf.")}
+    en = {k for k in i18n.TEXT["en"] if k.startswith("wf.")}
+    assert zh == en and len(zh) > 100
+
+
+def test_roles_and_the_watermarked_audited_archive(app: FastAPI, db_url: str) -> None:
+    for role in ("agent", "marketer", "finance"):
+        page = Browser(app, role).get("/workforce/archive?customer_id=c-1")
+        assert page.status_code == 403, role
+    officer = Browser(app, "ops")
+    page = officer.get("/workforce/archive?customer_id=c-1")
+    assert page.status_code == 200 and "138****8000" in page.text
+    assert 'id="watermark"' in page.text and "ops user ·" in page.text  # the viewer's name and the time
+    [entry] = audit_entries(db_url, "workforce.archive_viewed", "customer:c-1")
+    assert entry.actor == "ops" and entry.detail == {"messages": 1}
+    api = officer.get("/api/workforce/archive", params={"connector_id": "wecom-main", "customer_id": "c-1"})
+    assert api.status_code == 200 and api.json()["viewer"] == "ops user"
+    assert len(audit_entries(db_url, "workforce.archive_viewed")) == 2
+    assert Browser(app, "marketer").get("/workforce/mass-sends").status_code == 200
+
+
+def test_word_lists_refuse_what_re2_cannot_run(app: FastAPI, db_url: str) -> None:
+    officer = Browser(app, "ops")
+    made = officer.client.post("/api/workforce/word-lists", json={"team": "7", "name": "销售"},
+                               headers={"X-CSRF-Token": officer.csrf})
+    assert made.status_code == 201
+    list_id = made.json()["id"]
+    bad = officer.client.post(f"/api/workforce/word-lists/{list_id}/words", json=[{"pattern": r"(a)\1",
+                                                                                   "kind": "regex"}],
+                              headers={"X-CSRF-Token": officer.csrf})
+    assert bad.status_code == 422 and bad.json()["detail"]["field"] == "words[0].pattern"
+    assert "back-references" in bad.json()["detail"]["message"]
+    ok = officer.post_form(f"/workforce/compliance/lists/{list_id}/words", {"pattern": "保证收益", "kind": "keyword",
+                                                                            "severity": "high"})
+    assert ok.status_code == 303
+    assert "保证收益" in officer.get("/workforce/compliance").text
+
+
+def test_marking_a_member_departed_shows_the_plan(app: FastAPI, db_url: str) -> None:
+    supervisor = Browser(app, "ops")
+    answer = supervisor.post_form("/workforce/staff/depart", {"userid": "zhangsan", "strategy": "round_robin"})
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/workforce/handovers/")
+    page = supervisor.get(answer.headers["location"])
+    assert "wmC1" in page.text and "lisi" in page.text and "在职转接" in page.text  # WeCom says he is employed
+    assert audit_entries(db_url, "workforce.handover_planned")
+    refused = supervisor.post_form("/workforce/staff/depart", {"userid": "nobody"})
+    assert refused.status_code == 404 and "nobody" in refused.text
+    assert Browser(app, "marketer").post_form("/workforce/staff/depart", {"userid": "zhangsan"}).status_code == 403
