@@ -411,7 +411,7 @@ def requeue_mass_sends(db: Session, connector_id: str, recipient: str, old: str,
     """Mass-send recipients still waiting on the old member's confirmation go to the new one's next task."""
     result = db.execute(update(wf.MassSendRecipient).where(
         wf.MassSendRecipient.connector_id == connector_id, wf.MassSendRecipient.recipient == recipient,
-        wf.MassSendRecipient.sender == old, wf.MassSendRecipient.status.in_(("queued", "not_sent")))
+        wf.MassSendRecipient.sender == old, wf.MassSendRecipient.status.in_(("queued", "waiting")))
         .values(sender=new, status="requeued"))
     return int(getattr(result, "rowcount", 0) or 0)
 

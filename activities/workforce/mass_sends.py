@@ -46,12 +46,12 @@ from engine.db.session import session_factory, transaction
 from engine.pii import mask_text
 
 #: recipient statuses that hold a reservation of the recipient's allowance
-HOLDING = ("queued", "requeued", "sent")
+HOLDING = ("queued", "requeued", "waiting", "sent")
 #: final recipient statuses
 FINAL = ("sent", "not_friend", "already_received", "not_sent", "failed", "skipped: at limit", "skipped: no owner",
          "cancelled")
 #: what the message log says for each recipient status
-LOG_STATUS = {"queued": "queued", "requeued": "queued", "deferred": "deferred: at limit", "sent": "sent",
+LOG_STATUS = {"queued": "queued", "requeued": "queued", "waiting": "queued", "deferred": "deferred: at limit", "sent": "sent",
               "not_friend": "skipped: not a friend", "already_received": "skipped: already received",
               "not_sent": "skipped: not confirmed", "failed": "failed: rejected", "cancelled": "skipped: cancelled",
               "skipped: at limit": "skipped: at limit", "skipped: no owner": "skipped: no owner"}
@@ -350,9 +350,12 @@ def dispatch(database_url: str | None, client: WeComClient, mass_send_id: int, n
                 found = db.get(wf.MassSendTask, task_id)
                 assert found is not None
                 found.msgid, found.status = result.msgid, "waiting"
-                failed = [r for r in chunk if r in set(result.fail_list)]
+                rejected = set(result.fail_list)
+                failed = [r for r in chunk if r in rejected]
                 if failed:
                     _set(db, mass_send_id, failed, status="failed", counted_at=None)
+                # in a task now: waiting for the sender's confirmation (a later round makes no second task)
+                _set(db, mass_send_id, [r for r in chunk if r not in rejected], status="waiting")
                 made += 1
     return {"tasks": made}
 
@@ -393,7 +396,7 @@ def collect(database_url: str | None, client: WeComClient, mass_send_id: int, no
                 task.status = "expired"
                 pending = list(db.scalars(select(wf.MassSendRecipient.recipient).where(
                     wf.MassSendRecipient.mass_send_id == mass_send_id, wf.MassSendRecipient.sender == sender,
-                    wf.MassSendRecipient.status == "queued")))
+                    wf.MassSendRecipient.status.in_(("queued", "waiting")))))
                 _set(db, mass_send_id, pending, status="not_sent", counted_at=None)
     with transaction(database_url) as db:
         send = db.get(wf.MassSend, mass_send_id)
@@ -441,7 +444,7 @@ def cancel(database_url: str | None, client: WeComClient, mass_send_id: int, now
             return
         pending = list(db.scalars(select(wf.MassSendRecipient.recipient).where(
             wf.MassSendRecipient.mass_send_id == mass_send_id,
-            wf.MassSendRecipient.status.in_(("queued", "requeued", "deferred")))))
+            wf.MassSendRecipient.status.in_(("queued", "requeued", "waiting", "deferred")))))
         _set(db, mass_send_id, pending, status="cancelled", counted_at=None)
         send.status, send.updated_at, send.counts = "cancelled", now, counts(db, mass_send_id)
 

@@ -190,7 +190,8 @@ class MassSendRecipient(Base):
     connector_id: Mapped[str] = mapped_column(String(80))
     sender: Mapped[str] = mapped_column(String(64), default="")
     customer_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
-    #: queued, skipped: at limit, deferred, not_sent, sent, not_friend, already_received, failed
+    #: queued, waiting (in a sender's task), requeued, skipped: at limit, deferred, not_sent, sent, not_friend,
+    #: already_received, failed, cancelled
     status: Mapped[str] = mapped_column(String(24), default="queued")
     deferred_until: Mapped[datetime | None] = mapped_column(nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -128,6 +128,7 @@ def test_group_mass_send_per_group_results_and_owner_following(corp: FakeWeCom, 
         send_id = mass_sends.create(db, MassSendIn(connector_id=CONNECTOR, chat_type="group", text="周末上新",
                                                    chat_ids=["wrA", "wrB"]), "m", utcnow()).id
     assert mass_sends.dispatch(db_url, client, send_id, utcnow()) == {"tasks": 1}
+    assert mass_sends.dispatch(db_url, client, send_id, utcnow()) == {"tasks": 0}  # the next round adds none
     corp.dismiss("wrB")
     corp.confirm(next(iter(corp.gstate.tasks)), "zhangsan")
     assert mass_sends.collect(db_url, client, send_id, utcnow())["final"]
