@@ -51,7 +51,8 @@ HOLDING = ("queued", "requeued", "waiting", "sent")
 FINAL = ("sent", "not_friend", "already_received", "not_sent", "failed", "skipped: at limit", "skipped: no owner",
          "cancelled")
 #: what the message log says for each recipient status
-LOG_STATUS = {"queued": "queued", "requeued": "queued", "waiting": "queued", "deferred": "deferred: at limit", "sent": "sent",
+LOG_STATUS = {"queued": "queued", "requeued": "queued", "waiting": "queued", "deferred": "deferred: at limit",
+              "sent": "sent",
               "not_friend": "skipped: not a friend", "already_received": "skipped: already received",
               "not_sent": "skipped: not confirmed", "failed": "failed: rejected", "cancelled": "skipped: cancelled",
               "skipped: at limit": "skipped: at limit", "skipped: no owner": "skipped: no owner"}

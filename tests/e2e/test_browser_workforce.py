@@ -13,6 +13,7 @@ the Finance SDK double.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import uuid
 from collections.abc import Coroutine, Iterator
@@ -126,10 +127,8 @@ class Corp:
         self.server.stop()
         self.temporal.stop()
         chat_archive.set_sdk_factory(None)
-        try:
+        with contextlib.suppress(StopIteration):
             next(self._serving)
-        except StopIteration:
-            pass
 
 
 @pytest.fixture
