@@ -18,6 +18,8 @@ class ApiError(Exception):
         super().__init__(message)
         self.status = status
         self.body: dict[str, Any] = {"message": message, "fix": fix, "field": field, **extra}
+        #: "come back later" answers (429, 503) say when: clients and platforms retry on Retry-After
+        self.headers: dict[str, str] = {"Retry-After": "5"} if status in (429, 503) else {}
 
 
 def validation_problems(errors: list[Any], prefix: str = "") -> list[dict[str, Any]]:
@@ -39,7 +41,7 @@ def validation_problems(errors: list[Any], prefix: str = "") -> list[dict[str, A
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse({"detail": exc.body}, status_code=exc.status)
+        return JSONResponse({"detail": exc.body}, status_code=exc.status, headers=exc.headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def _request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -41,6 +41,8 @@ def _fuzz(operation: Any, headers: dict[str, str]) -> str | None:
         response = case.call(headers=headers)
         if operation.path in READINESS and response.status_code == 503:
             return  # "not ready" is the answer there: this app runs without Temporal
+        if response.status_code == 503 and response.headers.get("retry-after") and "message" in response.text:
+            return  # a deliberate "come back later" (this app runs without Temporal), not a crash
         assert response.status_code < 500, (
             f"{label} → {response.status_code}\n  {case.as_curl_command()}\n  {response.text[:500]}")
 
