@@ -30,6 +30,7 @@ from activities.sidebar.scripts import (
     search,
 )
 from activities.sidebar.suggestions import Rule, RuleSpec
+from connectors.wecom.media import REFRESH_BEFORE, TEMPORARY_MEDIA_SECONDS
 from engine.auth import audit, has_role
 from engine.db import models
 from engine.db.sidebar_models import Script, ScriptCategory, ScriptImage, ScriptUse, SuggestionRule
@@ -37,8 +38,8 @@ from engine.db.sidebar_models import Script, ScriptCategory, ScriptImage, Script
 #: images WeCom takes as temporary media: JPG/PNG, and we keep them small for a chat (WeCom allows 10 MB)
 MAX_IMAGE_BYTES = 2 * 1024 * 1024
 IMAGE_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
-#: WeCom temporary media live 3 days; upload again once ours is older than this
-MEDIA_REUSE = timedelta(days=2, hours=12)
+#: WeCom temporary media live 3 days; upload again when less than 12 hours are left (as connectors/wecom/media.py)
+MEDIA_REUSE = timedelta(seconds=TEMPORARY_MEDIA_SECONDS - REFRESH_BEFORE)
 USE_STATUSES = ("sent", "failed", "cancelled")
 
 
