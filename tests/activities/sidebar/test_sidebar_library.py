@@ -33,6 +33,13 @@ def db(db_url: str) -> Iterator[Session]:
         yield session
 
 
+@pytest.fixture
+def db_any(any_db_url: str) -> Iterator[Session]:
+    """On SQLite and on PostgreSQL."""
+    with transaction(any_db_url) as session:
+        yield session
+
+
 def _user(db: Session, name: str, role: str, groups: list[str] | None = None) -> models.User:
     user = models.User(username=name, password_hash="x", role=role, display_name=name.title(), failed_logins=0)
     db.add(user)
@@ -44,6 +51,10 @@ def _user(db: Session, name: str, role: str, groups: list[str] | None = None) ->
 
 @pytest.fixture
 def people(db: Session) -> dict[str, models.User]:
+    return _people(db)
+
+
+def _people(db: Session) -> dict[str, models.User]:
     return {"mk": _user(db, "mk", "marketer"), "ops": _user(db, "ops", "ops"), "ops2": _user(db, "ops2", "ops"),
             "agent": _user(db, "agent", "agent", ["wealth"]), "retail": _user(db, "retail", "agent", ["retail"]),
             "fin": _user(db, "fin", "finance")}
@@ -58,7 +69,9 @@ def _customer(db: Session) -> str:
 
 
 def test_a_compliance_script_is_used_only_once_another_reviewer_approved_it(
-        db: Session, people: dict[str, Any]) -> None:
+        db_any: Session) -> None:
+    db = db_any
+    people = _people(db)
     mk, ops, ops2, agent = people["mk"], people["ops"], people["ops2"], people["agent"]
     cid = _customer(db)
     spec = ScriptSpec(title="收益率风险提示", text=DISCLOSURE, keywords=["收益率"], requires_approval=True)
@@ -108,7 +121,9 @@ def test_a_compliance_script_is_used_only_once_another_reviewer_approved_it(
         assert expected in actions
 
 
-def test_staff_see_their_teams_and_the_customer_under_the_read_policy(db: Session, people: dict[str, Any]) -> None:
+def test_staff_see_their_teams_and_the_customer_under_the_read_policy(db_any: Session) -> None:
+    db = db_any
+    people = _people(db)
     mk, agent, retail = people["mk"], people["agent"], people["retail"]
     cid = _customer(db)
     for team, title in (("", "通用问候"), ("wealth", "理财话术"), ("retail", "零售话术")):
