@@ -54,6 +54,8 @@ MAX_CODE_BYTES = 512
 OAUTH_CODE_TTL = 300
 #: OAuth ``state`` — a-zA-Z0-9, at most 128 bytes
 MAX_STATE_BYTES = 128
+#: after an "invalid signature", tickets at least this old are fetched again
+TICKET_RETRY_AFTER = 60.0
 #: refresh a ticket this long before WeCom's expiry
 TICKET_MARGIN = 300.0
 
@@ -184,6 +186,9 @@ class WeComApp:
         self._wall_clock = wall_clock
         self.corp_budget = corp_budget or _corp_budget(self.client.api_base, corp_id, clock)
         self.app_budget = HourlyBudget(APP_TICKETS_PER_HOUR, clock=clock)
+        self._clock = clock
+        #: when each ticket kind was last fetched (monotonic seconds), for :meth:`refresh_tickets`
+        self._fetched_at: dict[str, float] = {}
         self.corp_ticket = AccessTokenCache(lambda timeout: self._fetch_ticket("corp", timeout), margin=TICKET_MARGIN,
                                             clock=clock)
         self.agent_ticket = AccessTokenCache(lambda timeout: self._fetch_ticket("agent", timeout),
@@ -212,7 +217,22 @@ class WeComApp:
         ticket = data.get("ticket")
         if not isinstance(ticket, str) or not ticket:
             raise WeComRetryable(f"WeCom {api} answered without a ticket", api=api)
+        self._fetched_at[kind] = self._clock()
         return ticket, float(data.get("expires_in") or 7200)
+
+    def refresh_tickets(self, min_age: float = TICKET_RETRY_AFTER) -> bool:
+        """The client said "invalid signature" for a signature of ours: forget tickets older than ``min_age``
+        seconds, so the next signature uses fresh ones (WeCom may end a ticket before ``expires_in``).
+        Younger tickets are kept — a page that keeps failing cannot make us fetch more than once a minute,
+        and the hourly budget still applies. True when something was forgotten."""
+        forgot = False
+        for kind, cache in (("corp", self.corp_ticket), ("agent", self.agent_ticket)):
+            fetched = self._fetched_at.get(kind)
+            if fetched is not None and self._clock() - fetched >= min_age:
+                cache.invalidate(cache.get())
+                self._fetched_at.pop(kind, None)
+                forgot = True
+        return forgot
 
     def _sign(self, cache: AccessTokenCache, url: str, timestamp: int | None, nonce: str | None) -> Signature:
         page = sign_url(check_page_url(url))

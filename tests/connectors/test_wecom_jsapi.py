@@ -185,3 +185,18 @@ def test_shared_app_is_one_per_corp_and_app(fake: FakeWeCom) -> None:
     assert WECOM_SECRET not in repr(one)
     with pytest.raises(ValueError, match="AgentId"):
         WeComApp(WECOM_CORP_ID, 0, WECOM_SECRET, api_base=fake.url)
+
+
+def test_a_ticket_wecom_ended_early_is_replaced_at_most_once_a_minute(fake: FakeWeCom, app: WeComApp,
+                                                                      clock: Clock) -> None:
+    stale = app.agent_config_signature(PAGE)
+    app.config_signature(PAGE)
+    expire_all(fake)  # WeCom ended the tickets before their expires_in
+    assert fake.verify_signature("agent", PAGE, stale.timestamp, stale.nonce_str, stale.signature) != ""
+    assert not app.refresh_tickets()  # fetched just now: kept, however often a page retries
+    clock.now += 60
+    assert app.refresh_tickets()
+    fresh = app.agent_config_signature(PAGE)
+    assert fake.verify_signature("agent", PAGE, fresh.timestamp, fresh.nonce_str, fresh.signature) == ""
+    assert len(fake.calls("ticket/get")) == 2 and len(fake.calls("get_jsapi_ticket")) == 1
+    assert not app.refresh_tickets()
