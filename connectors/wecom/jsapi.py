@@ -220,11 +220,12 @@ class WeComApp:
         self._fetched_at[kind] = self._clock()
         return ticket, float(data.get("expires_in") or 7200)
 
-    def refresh_tickets(self, min_age: float = TICKET_RETRY_AFTER) -> bool:
+    def refresh_tickets(self, min_age: float | None = None) -> bool:
         """The client said "invalid signature" for a signature of ours: forget tickets older than ``min_age``
         seconds, so the next signature uses fresh ones (WeCom may end a ticket before ``expires_in``).
         Younger tickets are kept — a page that keeps failing cannot make us fetch more than once a minute,
         and the hourly budget still applies. True when something was forgotten."""
+        min_age = TICKET_RETRY_AFTER if min_age is None else min_age
         forgot = False
         for kind, cache in (("corp", self.corp_ticket), ("agent", self.agent_ticket)):
             fetched = self._fetched_at.get(kind)
