@@ -19,7 +19,7 @@ from activities.sidebar import library
 from activities.sidebar.library import LibraryError
 from activities.sidebar.picture import picture
 from activities.sidebar.scripts import ScriptProblem, preview_text, render_message
-from activities.sidebar.suggestions import Situation, suggest
+from activities.sidebar.suggestions import Reason, Situation, suggest
 from engine.customers import IdentityError, resolve
 from engine.db import models
 from engine.db.sidebar_models import Script, ScriptImage
@@ -43,7 +43,7 @@ def template_context(user: models.User, situation: Situation | None) -> dict[str
             "vars": {"staff": user.display_name or user.username}}
 
 
-def _item(script: Script, context: dict[str, Any], reasons: list[str], categories: dict[int, str]
+def _item(script: Script, context: dict[str, Any], reasons: list[Reason], categories: dict[int, str]
           ) -> dict[str, Any]:
     published = script.published or {}
     item: dict[str, Any] = {"id": script.id, "kind": published.get("kind"), "title": published.get("title"),

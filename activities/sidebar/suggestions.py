@@ -20,7 +20,8 @@ see) and ``vars`` (``vars.latest_message``, ``vars.open_ticket_types``, ``vars.t
 A rule matches when every part it has holds (a rule without keywords ignores the message; a rule
 must have at least one of keywords, situations or condition). Matching rules are ranked by
 ``priority`` (higher first), then a keyword match before a situation-only match, then by rule id;
-each script appears once, at its best rank, with every reason that put it there. A condition that
+each script appears once, at its best rank, with every reason that put it there (structured, so the
+page says it in the staff member's language: "问收益率: 客户提到“收益率”"). A condition that
 fails to evaluate never breaks the sidebar: the rule is skipped and named in ``problems``.
 """
 
@@ -133,11 +134,16 @@ class Situation:
                 "tier": self.tier, "facts": dict(self.facts)}
 
 
+#: why a script is on top, for the page to say in the staff member's language:
+#: {"rule": rule name, "kind": "keyword" | a situation kind | "condition", "value": the word / value / expression}
+Reason = dict[str, str]
+
+
 @dataclass
 class Suggestion:
     script_id: int
     rank: tuple[int, int, int]
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[Reason] = field(default_factory=list)
 
 
 @dataclass
@@ -147,40 +153,42 @@ class Suggestions:
     problems: list[str]
 
 
-def _situation_reason(kind: str, value: str, now: Situation) -> str | None:
+def _situation_value(kind: str, value: str, now: Situation) -> str | None:
+    """What makes the situation true (shown as its reason), or None when it is not."""
     if kind == "open_ticket":
-        if (value == "*" and now.open_ticket_types) or value in now.open_ticket_types:
-            return f"open ticket ({value if value != '*' else ', '.join(sorted(now.open_ticket_types))})"
-        return None
+        if value == "*":
+            return ", ".join(sorted(now.open_ticket_types)) or None
+        return value if value in now.open_ticket_types else None
     if kind == "tag":
-        return f"tag {value}" if value in now.tags else None
+        return value if value in now.tags else None
     if kind == "tier":
-        return f"tier {value}" if now.tier is not None and now.tier == value else None
+        return value if now.tier is not None and now.tier == value else None
     if kind == "campaign_running":
-        return f"campaign {value} running" if value in now.running_campaigns else None
+        return value if value in now.running_campaigns else None
     if kind == "in_journey":
-        return f"in journey {value}" if value in now.journeys else None
+        return value if value in now.journeys else None
     return None
 
 
-def match(rule: Rule, now: Situation) -> list[str] | None:
+def match(rule: Rule, now: Situation) -> list[Reason] | None:
     """The reasons ``rule`` applies now, or None when it does not. Raises ExpressionError from the condition."""
-    reasons: list[str] = []
+    reasons: list[Reason] = []
     if rule.keywords:
         message = normalise(now.latest_message)
         hit = next((k for k in rule.keywords if k and k in message), None)
         if hit is None:
             return None
-        reasons.append(f"the customer wrote “{hit}”")
+        reasons.append({"rule": rule.name, "kind": "keyword", "value": hit})
     for situation in rule.situations:
-        reason = _situation_reason(str(situation.get("kind")), str(situation.get("value")), now)
-        if reason is None:
+        kind = str(situation.get("kind"))
+        value = _situation_value(kind, str(situation.get("value")), now)
+        if value is None:
             return None
-        reasons.append(reason)
+        reasons.append({"rule": rule.name, "kind": kind, "value": value})
     if rule.condition:
         if not expressions.test(rule.condition, {"customer": now.customer, "vars": now.variables()}):
             return None
-        reasons.append(f"condition {rule.condition}")
+        reasons.append({"rule": rule.name, "kind": "condition", "value": rule.condition})
     return reasons
 
 
@@ -201,11 +209,10 @@ def suggest(rules: Iterable[Rule], now: Situation, usable: Iterable[int]) -> Sug
             if script_id not in allowed:
                 continue
             rank = (-rule.priority, 0 if rule.keywords else 1, rule.id * 100 + position)
-            why = [f"{rule.name}: {r}" for r in reasons]
             have = found.get(script_id)
             if have is None:
-                found[script_id] = Suggestion(script_id, rank, why)
+                found[script_id] = Suggestion(script_id, rank, list(reasons))
             else:
                 have.rank = min(have.rank, rank)
-                have.reasons.extend(r for r in why if r not in have.reasons)
+                have.reasons.extend(r for r in reasons if r not in have.reasons)
     return Suggestions(sorted(found.values(), key=lambda s: s.rank), problems)

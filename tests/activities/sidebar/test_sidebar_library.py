@@ -192,7 +192,7 @@ def test_suggestions_follow_the_latest_message_and_the_situation(db: Session, pe
     second = sidebar_for_customer(db, agent, cid, NOW)
     assert [s["title"] for s in second["suggested"]] == ["风险提示", "问候"]
     assert second["suggested"][0]["preview"].startswith("王小明您好：理财")
-    assert second["suggested"][0]["reasons"] == ["问收益率: the customer wrote “收益率”"]
+    assert second["suggested"][0]["reasons"] == [{"rule": "问收益率", "kind": "keyword", "value": "收益率"}]
 
     # a loyalty package adds its panel (tier, points): the VIP rule now applies too
     def loyalty(session: Session, customer_id: str, now: datetime) -> Panel:

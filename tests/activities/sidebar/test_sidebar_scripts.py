@@ -125,8 +125,9 @@ def test_a_question_about_yields_puts_the_approved_disclosure_first() -> None:
                     open_ticket_types=frozenset({"refund"}), running_campaigns=frozenset({"double11"}))
     got = suggest(rules, now, usable=[10, 20, 21, 30, 40, 50])
     assert [s.script_id for s in got.scripts] == [10, 20, 21, 30, 50]
-    assert got.scripts[0].reasons == ["问收益率: the customer wrote “收益率”"]
-    assert "退款安抚: open ticket (refund)" in got.scripts[1].reasons  # script 20 carries both reasons
+    assert got.scripts[0].reasons == [{"rule": "问收益率", "kind": "keyword", "value": "收益率"}]
+    assert {"rule": "退款安抚", "kind": "open_ticket", "value": "refund"} in got.scripts[1].reasons  # both reasons
+    assert {"rule": "大促话术", "kind": "campaign_running", "value": "double11"} in got.scripts[1].reasons
     assert got.problems == []
     # an unapproved (unusable) script is never suggested; no VIP tier without a loyalty panel
     assert [s.script_id for s in suggest(rules, now, usable=[20, 40]).scripts] == [20]
