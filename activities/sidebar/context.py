@@ -100,7 +100,7 @@ def use_script(db: Session, user: models.User, script_id: int, now: datetime, *,
             raise LibraryError(f"script {script_id}'s image is gone", "fix the script in the library", "image_id")
         if media_for is None:
             raise LibraryError("images are sent through WeCom: configure the sidebar's WeCom app",
-                               "set agent_id and app_secret on the WeCom connector", "image_id", 503)
+                               "set agent_id and app_secret on the WeCom connector", "image_id", 409)
         media_id = media_for(image)
     message = library.render_published(script, template_context(user, situation), media_id)
     use = library.record_use(db, user, script, message, now, customer_id=customer_id, chat_id=chat_id)

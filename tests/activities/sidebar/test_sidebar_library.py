@@ -256,7 +256,7 @@ def test_images_are_checked_stored_once_and_sent_as_wecom_media(db: Session, peo
     assert library.cached_media_id(image, "corp/1", NOW + timedelta(days=2, hours=13)) is None  # 3-day media
     with pytest.raises(LibraryError) as unconfigured:
         use_script(db, agent, script.id, NOW, customer_id=None, chat_id="wrChat1")
-    assert unconfigured.value.status == 503
+    assert unconfigured.value.status == 409
 
 
 def test_wecom_members_sign_in_as_their_linked_user_only(db: Session, people: dict[str, Any]) -> None:
