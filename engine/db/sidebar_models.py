@@ -2,7 +2,7 @@
 record of every use, suggestion rules, and which WeCom member is which Tideflow user.
 
 The rules about them live in ``activities/sidebar``; the migration is
-``engine/migrations/versions/0009_sidebar_script_library.py``.
+``engine/migrations/versions/0010_sidebar_script_library.py``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """sidebar: script library, uses, suggestion rules, WeCom staff links
 
-Revision ID: 0009_sidebar
-Revises: 0008
+Revision ID: 0010_sidebar
+Revises: 0009_connectors
 Create Date: 2026-12-06 02:52:49.437449
 """
 from alembic import op
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 import engine.db.models
 
 
-revision = '0009_sidebar'
-down_revision = '0008'
+revision = '0010_sidebar'
+down_revision = '0009_connectors'
 branch_labels = None
 depends_on = None
 
