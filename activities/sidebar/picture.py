@@ -31,9 +31,10 @@ from sqlalchemy.orm import Session
 from activities.coupons.issuance import customer_ids
 from activities.sidebar.suggestions import Situation
 from activities.tickets import service as tickets
-from engine.customers import canonical, customer_view, mask_phone
+from engine import customers
+from engine.customers import canonical, customer_view
 from engine.db import models
-from engine.pii import mask_text
+from engine.pii import mask_text, mask_values
 
 log = logging.getLogger(__name__)
 PANEL_GROUP = "tideflow.sidebar_panels"
@@ -84,14 +85,9 @@ def panel_providers() -> dict[str, PanelProvider]:
 
 
 def mask_identity(user: models.User, kind: str, value: str) -> str:
-    """How ``user`` sees one identity value: masked for everyone today (phones 138****8000, emails w***@…,
-    platform ids with their middle hidden)."""
-    if kind == "phone":
-        return mask_phone(value)
-    if kind == "email" and "@" in value:
-        name, domain = value.split("@", 1)
-        return name[:1] + "***@" + domain
-    return value if len(value) <= 8 else value[:4] + "****" + value[-4:]
+    """How ``user`` sees one identity value: masked for everyone today, as on the customer pages
+    (:func:`engine.customers.mask_identity`: phones 138****8000, emails w***@…, platform ids' middles hidden)."""
+    return customers.mask_identity(kind, value)
 
 
 def mask_message(user: models.User, text: str) -> str:
@@ -183,8 +179,7 @@ def picture(db: Session, user: models.User, customer_id: str, now: datetime,
                                                      models.Message.direction == "in")
                         .order_by(models.Message.id.desc()).limit(1))
     panels = _panels(db, cid, now)
-    attributes = {k: (mask_message(user, v) if isinstance(v, str) else v)
-                  for k, v in sorted(customer.attributes.items())}
+    attributes = {k: mask_values(v) for k, v in sorted(customer.attributes.items())}
     shown: dict[str, Any] = {
         "id": cid, "name": customer.name or "", "tags": view.get("tags") or [],
         "identities": [{"kind": i.kind, "value": mask_identity(user, i.kind, i.value)} for i in identities],
