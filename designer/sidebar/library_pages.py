@@ -26,6 +26,7 @@ from designer.sidebar import text as _text  # noqa: F401
 from engine.auth import AuthError
 from engine.db.models import User
 from engine.db.session import session_factory, transaction
+from engine.db.sidebar_models import SuggestionRule
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Manager = Annotated[User, Depends(page_user(*MANAGERS))]
@@ -189,42 +190,80 @@ def add_category(request: Request, user: Manager, db_url: DbUrl, name: Annotated
 
 @router.get("/library/rules/new", response_class=HTMLResponse)
 def new_rule_page(request: Request, user: Manager, db_url: DbUrl) -> HTMLResponse:
-    return _rule_page(request, user, db_url, {}, [])
+    return _rule_page(request, user, db_url, None, {}, [])
 
 
-def _rule_page(request: Request, user: User, db_url: str, values: dict[str, Any], problems: list[dict[str, Any]],
-               status_code: int = 200) -> HTMLResponse:
+@router.get("/library/rules/{rule_id:int}", response_class=HTMLResponse)
+def rule_page(request: Request, rule_id: int, user: Manager, db_url: DbUrl) -> HTMLResponse:
+    with session_factory(db_url)() as db:
+        rule = db.get(SuggestionRule, rule_id)
+        if rule is None:
+            raise PageProblem(404, user, "pg.notfound", "lib.rule_unknown", back="/library", id=str(rule_id))
+        values = {"name": rule.name, "team": rule.team, "keywords": ", ".join(rule.keywords),
+                  "situations": "\n".join(f"{s['kind']}: {s['value']}" for s in rule.situations),
+                  "condition": rule.condition, "priority": rule.priority, "script_ids": list(rule.script_ids),
+                  "enabled": rule.enabled}
+    return _rule_page(request, user, db_url, rule_id, values, [])
+
+
+def _rule_page(request: Request, user: User, db_url: str, rule_id: int | None, values: dict[str, Any],
+               problems: list[dict[str, Any]], status_code: int = 200) -> HTMLResponse:
     with session_factory(db_url)() as db:
         scripts = library.library(db, None)
-    return render(request, user, "sidebar/rule_form.html", values=values, problems=problems, scripts=scripts,
-                  kinds=SITUATION_KINDS, status_code=status_code)
+    return render(request, user, "sidebar/rule_form.html", rule_id=rule_id, values=values, problems=problems,
+                  scripts=scripts, kinds=SITUATION_KINDS, status_code=status_code)
 
 
-@router.post("/library/rules/new", response_class=HTMLResponse)
-async def create_rule(request: Request, user: Manager, db_url: DbUrl) -> Response:
-    form = await request.form()
-    values = {k: form.get(k) for k in ("name", "team", "keywords", "situations", "condition", "priority")}
+def _rule_from_form(form: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(what the form said, to show it again; the rule as RuleSpec reads it)."""
+    values: dict[str, Any] = {k: form.get(k) for k in ("name", "team", "keywords", "situations", "condition",
+                                                         "priority")}
+    values["script_ids"] = [int(v) for v in form.getlist("script_ids") if isinstance(v, str) and v.isdigit()]
+    switch = form.getlist("enabled")  # a hidden "off" before the checkbox: unchecked sends only "off"
+    values["enabled"] = "on" in switch if switch else True
     situations = []
     for line in str(values.get("situations") or "").splitlines():
         kind, _, value = line.partition(":")
         if line.strip():
             situations.append({"kind": kind.strip(), "value": value.strip()})
-    raw = {"name": str(values.get("name") or ""), "team": str(values.get("team") or ""),
+    priority = str(values.get("priority") or "0").strip()
+    raw = {"name": str(values.get("name") or ""), "team": str(values.get("team") or "").strip(),
            "keywords": _words(str(values.get("keywords") or "")), "situations": situations,
-           "condition": str(values.get("condition") or ""),
-           "script_ids": [int(v) for v in form.getlist("script_ids") if isinstance(v, str) and v.isdigit()],
-           "priority": int(str(values.get("priority") or 0)) if str(values.get("priority") or "0").lstrip("-")
-           .isdigit() else 0}
+           "condition": str(values.get("condition") or ""), "script_ids": values["script_ids"],
+           "priority": int(priority) if priority.lstrip("-").isdigit() and len(priority) < 6 else priority,
+           "enabled": values["enabled"]}
+    return values, raw
+
+
+async def _save_rule(request: Request, user: User, db_url: str, rule_id: int | None) -> Response:
+    values, raw = _rule_from_form(await request.form())
     try:
         spec = RuleSpec.model_validate(raw)
-        with transaction(db_url) as db:
-            library.create_rule(db, user, spec, _now())
+
+        def write() -> None:
+            with transaction(db_url) as db:
+                if rule_id is None:
+                    library.create_rule(db, user, spec, _now())
+                else:
+                    library.update_rule(db, user, rule_id, spec, _now())
+
+        await run_in_threadpool(write)
     except ValidationError as exc:
-        return _rule_page(request, user, db_url, values, validation_problems(list(exc.errors())), 422)
+        return _rule_page(request, user, db_url, rule_id, values, validation_problems(list(exc.errors())), 422)
     except LibraryError as exc:
-        return _rule_page(request, user, db_url, values,
+        return _rule_page(request, user, db_url, rule_id, values,
                           [{"field": exc.field, "message": exc.message, "fix": exc.fix}], exc.status)
     return see_other("/library")
+
+
+@router.post("/library/rules/new", response_class=HTMLResponse)
+async def create_rule(request: Request, user: Manager, db_url: DbUrl) -> Response:
+    return await _save_rule(request, user, db_url, None)
+
+
+@router.post("/library/rules/{rule_id:int}", response_class=HTMLResponse)
+async def update_rule(request: Request, rule_id: int, user: Manager, db_url: DbUrl) -> Response:
+    return await _save_rule(request, user, db_url, rule_id)
 
 
 @router.post("/library/rules/{rule_id}/delete", response_class=HTMLResponse)
@@ -254,4 +293,15 @@ def link_staff(request: Request, user: Admin, db_url: DbUrl, userid: Annotated[s
     except (AuthError, NotConfigured) as exc:
         raise PageProblem(422, user, "pg.conflict", "lib.problem", back="/library/staff", why=str(exc),
                           how="") from None
+    return see_other("/library/staff")
+
+
+@router.post("/library/staff/{userid}/delete", response_class=HTMLResponse)
+def unlink_staff(request: Request, userid: str, user: Admin, db_url: DbUrl) -> Response:
+    with transaction(db_url) as db:
+        try:
+            staff.unlink(db, user, sidebar_app(db).corp_id, userid)
+        except NotConfigured as exc:
+            raise PageProblem(409, user, "pg.conflict", "lib.problem", back="/library/staff", why=str(exc),
+                              how="") from None
     return see_other("/library/staff")

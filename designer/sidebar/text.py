@@ -63,7 +63,8 @@ i18n.add({
         "lib.condition.help": "例如 customer.total_spent_fen > 100000", "lib.rule.scripts": "置顶的话术",
         "lib.priority": "优先级（越大越靠前）",
         "lib.staff.help": "只有绑定了 Tideflow 用户的成员才能登录侧边栏，权限与该用户的角色相同。", "lib.role": "角色",
-        "lib.disabled": "已停用", "lib.link": "绑定",
+        "lib.disabled": "已停用", "lib.link": "绑定", "lib.unlink": "解除绑定", "lib.enabled": "启用这条规则",
+        "lib.rule_unknown": "找不到推荐规则「{id}」。",
     },
     "en": {
         "sb.title": "Customer sidebar", "sb.connecting": "Connecting to WeCom…",
@@ -134,6 +135,7 @@ i18n.add({
         "lib.condition": "Condition (optional)", "lib.condition.help": "e.g. customer.total_spent_fen > 100000",
         "lib.rule.scripts": "Scripts to put on top", "lib.priority": "Priority (higher first)",
         "lib.staff.help": "Only members linked to a Tideflow user can sign in to the sidebar, with that user's role.",
-        "lib.role": "Role", "lib.disabled": "disabled", "lib.link": "Link",
+        "lib.role": "Role", "lib.disabled": "disabled", "lib.link": "Link", "lib.unlink": "Unlink",
+        "lib.enabled": "This rule is on", "lib.rule_unknown": "There is no suggestion rule “{id}”.",
     },
 })

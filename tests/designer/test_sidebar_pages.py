@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from designer.app import create_app
 from engine import auth
 from engine.db.session import transaction
-from engine.db.sidebar_models import Script
+from engine.db.sidebar_models import Script, SuggestionRule
 
 PASSWORD = "a-long-password-1"
 
@@ -80,6 +80,19 @@ def test_rules_and_staff_links_on_their_screens(app_url: str) -> None:
     saved = mk.post("/library/rules/new", data={"csrf_token": csrf, "name": "VIP", "situations": "tier: VIP",
                                                 "script_ids": "1", "priority": "5"})
     assert saved.status_code == 303 and "VIP" in mk.get("/library").text
+    with transaction(app_url) as db:
+        rule_id = db.query(SuggestionRule).one().id
+    form = mk.get(f"/library/rules/{rule_id}").text
+    assert "tier: VIP" in form and 'value="1" checked' in form
+    bad = mk.post(f"/library/rules/{rule_id}", data={"csrf_token": csrf, "name": "VIP", "situations": "mood: sad",
+                                                     "script_ids": "1"})
+    assert bad.status_code == 422 and "situations" in bad.text
+    edited = mk.post(f"/library/rules/{rule_id}", data={"csrf_token": csrf, "name": "VIP 客户", "keywords": "会员",
+                                                        "script_ids": "1", "enabled": "off"})
+    assert edited.status_code == 303
+    with transaction(app_url) as db:
+        rule = db.query(SuggestionRule).one()
+        assert (rule.name, rule.keywords, rule.situations, rule.enabled) == ("VIP 客户", ["会员"], [], False)
     assert mk.get("/library/staff").status_code == 403
     root, _ = _session(app_url, "root")
     assert "企业微信连接器" in root.get("/library/staff").text or "AgentId" in root.get("/library/staff").text
