@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from designer.app import create_app
 from engine import auth
+from engine.customers import resolve
 from engine.db.session import transaction
 from engine.db.sidebar_models import Script, SuggestionRule
 
@@ -104,3 +105,16 @@ def test_the_sidebar_refuses_with_a_reason(app_url: str) -> None:
     assert unconfigured.status_code == 503 and "AgentId" in unconfigured.text
     forged = client.get("/sidebar/oauth?code=abc&state=xyz")
     assert forged.status_code == 403 and 'id="sb-why"' in forged.text
+
+
+def test_the_sidebar_body_escapes_what_customers_and_authors_wrote(app_url: str) -> None:
+    with transaction(app_url) as db:
+        resolve(db, {"wecom_external_userid": "wmXss0001"}, '<img src=x onerror="alert(1)">')
+    mk, csrf = _session(app_url, "mk")
+    mk.post("/library/new", data={"csrf_token": csrf, "kind": "text", "title": "<script>alert(2)</script>",
+                                  "text": "{{ customer.name }}"})
+    body = mk.post("/sidebar/view", json={"external_userid": "wmXss0001"}, headers={"X-CSRF-Token": csrf})
+    assert body.status_code == 200
+    assert "<script>alert(2)" not in body.text and "&lt;script&gt;alert(2)" in body.text
+    assert "<img src=x" not in body.text and "&lt;img src=x" in body.text
+    assert mk.post("/sidebar/view", json={"external_userid": "wmXss0001"}).status_code == 403  # no CSRF token
