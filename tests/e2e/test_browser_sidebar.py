@@ -98,6 +98,7 @@ def test_a_member_opens_the_sidebar_and_sends_the_approved_disclosure(
         expect(page.locator(".sb-facts")).to_contain_text("138****8000")
         expect(page.locator("body")).not_to_contain_text("13800138000")
         expect(page.locator(".sb-latest")).to_contain_text("年化收益率")
+        expect(page.locator("#sb-orders")).to_contain_text("天猫 · flagship · ¥199.00 已付款")
         first = page.locator("#sb-suggested .sb-script").first
         expect(first).to_contain_text("收益率风险提示")
         expect(first.locator(".sb-why")).to_have_text("推荐原因： 问收益率: 客户提到“收益率”")
