@@ -119,6 +119,11 @@ def test_the_library_is_managed_reviewed_and_used_by_the_right_roles(api: Api) -
     assert [(u["user"], u["status"]) for u in uses] == [("ann", "sent")]
     api.call("ann", "GET", f"/api/sidebar/library/{made['id']}/uses", status=403)
     api.call("fay", "POST", "/api/sidebar/context", {"external_userid": "wmKnown01"}, status=403)
+    group = api.call("ann", "POST", "/api/sidebar/context", {"chat_id": "wrGroupChat01", "q": "收益"})
+    assert group["customer"] is None and group["suggested"] == [] and group["chat_id"] == "wrGroupChat01"
+    assert group["scripts"][0]["preview"] == "您好，历史收益不代表未来。"  # no customer: the variable is empty
+    in_group = api.call("ann", "POST", f"/api/sidebar/scripts/{made['id']}/use", {"chat_id": "wrGroupChat01"})
+    assert in_group["message"]["text"]["content"] == "您好，历史收益不代表未来。"
 
 
 def test_malformed_and_hostile_requests_get_a_4xx_naming_the_field(api: Api) -> None:
