@@ -361,30 +361,30 @@ class StaffLink(BaseModel):
     username: str = Field(min_length=1, max_length=80, description="the Tideflow user they sign in as")
 
 
-def _corp(db: Session) -> str:
-    return sidebar_app(db).corp_id
+def _connector(db: Session) -> str:
+    return sidebar_app(db).connector_id
 
 
 @router.get("/staff")
 def list_staff(user: Admin, db_url: DbUrl) -> list[dict[str, Any]]:
-    return _in(db_url, lambda db: staff.links(db, _corp(db)))
+    return _in(db_url, lambda db: staff.links(db, _connector(db)))
 
 
 @router.post("/staff", status_code=201)
 def link_staff(body: StaffLink, user: Admin, db_url: DbUrl) -> dict[str, Any]:
     def work(db: Session) -> dict[str, Any]:
         try:
-            row = staff.link(db, user, _corp(db), body.userid, body.username)
+            row = staff.link(db, user, _connector(db), body.userid, body.username, _now())
         except AuthError as exc:
             raise ApiError(422, str(exc), "check the UserID and the Tideflow username", "userid") from None
-        return {"corp_id": row.corp_id, "userid": row.userid, "username": body.username.strip().lower()}
+        return {"connector_id": row.connector_id, "userid": row.userid, "username": body.username.strip().lower()}
 
     return _in(db_url, work)
 
 
 @router.delete("/staff/{userid}")
 def unlink_staff(userid: str, user: Admin, db_url: DbUrl) -> dict[str, Any]:
-    removed = _in(db_url, lambda db: staff.unlink(db, user, _corp(db), userid))
+    removed = _in(db_url, lambda db: staff.unlink(db, user, _connector(db), userid, _now()))
     if not removed:
         raise ApiError(404, f"the WeCom UserID {userid} is not linked", "list the links with GET /api/sidebar/staff",
                        "userid")

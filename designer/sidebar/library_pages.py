@@ -277,7 +277,7 @@ def delete_rule(request: Request, rule_id: int, user: Manager, db_url: DbUrl) ->
 def staff_page(request: Request, user: Admin, db_url: DbUrl, problem: str = "") -> HTMLResponse:
     with session_factory(db_url)() as db:
         try:
-            corp = sidebar_app(db).corp_id
+            corp = sidebar_app(db).connector_id
         except NotConfigured:
             corp = ""
         links = staff.links(db, corp) if corp else []
@@ -289,7 +289,7 @@ def link_staff(request: Request, user: Admin, db_url: DbUrl, userid: Annotated[s
                username: Annotated[str, Form(max_length=80)]) -> Response:
     try:
         with transaction(db_url) as db:
-            staff.link(db, user, sidebar_app(db).corp_id, userid, username)
+            staff.link(db, user, sidebar_app(db).connector_id, userid, username, _now())
     except (AuthError, NotConfigured) as exc:
         raise PageProblem(422, user, "pg.conflict", "lib.problem", back="/library/staff", why=str(exc),
                           how="") from None
@@ -300,7 +300,7 @@ def link_staff(request: Request, user: Admin, db_url: DbUrl, userid: Annotated[s
 def unlink_staff(request: Request, userid: str, user: Admin, db_url: DbUrl) -> Response:
     with transaction(db_url) as db:
         try:
-            staff.unlink(db, user, sidebar_app(db).corp_id, userid)
+            staff.unlink(db, user, sidebar_app(db).connector_id, userid, _now())
         except NotConfigured as exc:
             raise PageProblem(409, user, "pg.conflict", "lib.problem", back="/library/staff", why=str(exc),
                               how="") from None

@@ -113,7 +113,7 @@ def sidebar_oauth(request: Request, db_url: DbUrl, code: str = "", state: str = 
                         t["sb.reopen"], retry=exc.retryable)
     try:
         with transaction(db_url) as db:
-            _user, session_token, _csrf = staff.sign_in(db, sidebar.corp_id, visitor.userid, auth._now())
+            _user, session_token, _csrf = staff.sign_in(db, sidebar.connector_id, visitor.userid, auth._now())
     except staff.SignInRefused as exc:
         return _refused(request, 403, str(exc), exc.fix)
     lang = request.query_params.get("lang")

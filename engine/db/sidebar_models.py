@@ -1,5 +1,6 @@
 """Tables of the WeCom chat sidebar (聊天工具栏, issue 21): the script library (话术库), its images, the
-record of every use, suggestion rules, and which WeCom member is which Tideflow user.
+record of every use and suggestion rules. Which WeCom member is which Tideflow user is workforce's
+``wecom_staff`` (engine/db/workforce_models.py).
 
 The rules about them live in ``activities/sidebar``; the migration is
 ``engine/migrations/versions/0010_sidebar_script_library.py``.
@@ -116,14 +117,3 @@ class SuggestionRule(Base):
     updated_by: Mapped[str] = mapped_column(String(80), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class WeComStaff(Base):
-    """Which Tideflow user a WeCom member (UserID of a corp) signs in as, set by an admin."""
-
-    __tablename__ = "wecom_staff"
-    corp_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    userid: Mapped[str] = mapped_column(String(64), primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    created_by: Mapped[str] = mapped_column(String(80), default="")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)

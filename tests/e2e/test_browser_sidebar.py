@@ -53,7 +53,7 @@ def _world(database_url: str, fake: FakeWeCom) -> str:
             "corp_id": WECOM_CORP_ID, "agent_id": SIDEBAR_AGENT_ID, "api_base": fake.url, "oauth_base": fake.url},
             {"token": WECOM_TOKEN, "encoding_aes_key": WECOM_KEY, "secret": WECOM_SECRET})
         users = {u.username: u for u in db.query(models.User)}
-        staff.link(db, users["root"], WECOM_CORP_ID, "lina.wecom", "lina")
+        staff.link(db, users["root"], "wecom-main", "lina.wecom", "lina", now)
         db.add(models.Agent(user_id=users["lina"].id, groups=["wealth"], skills=[], contact={}))
         cid = resolve(db, {"wecom_external_userid": CONTACT, "phone": "13800138000"}, "王小明")
         db.add(models.Message(idempotency_key="in-1", customer_id=cid, channel="wecom", direction="in",

@@ -1,7 +1,7 @@
-"""sidebar: script library, uses, suggestion rules, WeCom staff links
+"""sidebar: script library, uses, suggestion rules
 
 Revision ID: 0010_sidebar
-Revises: 0009_connectors
+Revises: 0009_workforce
 Create Date: 2026-12-06 02:52:49.437449
 """
 from alembic import op
@@ -10,7 +10,7 @@ import engine.db.models
 
 
 revision = '0010_sidebar'
-down_revision = '0009_connectors'
+down_revision = '0009_workforce'
 branch_labels = None
 depends_on = None
 
@@ -81,18 +81,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_scripts_category_id'), ['category_id'], unique=False)
         batch_op.create_index('ix_scripts_team_status', ['team', 'status'], unique=False)
 
-    op.create_table('wecom_staff',
-    sa.Column('corp_id', sa.String(length=64), nullable=False),
-    sa.Column('userid', sa.String(length=64), nullable=False),
-    sa.Column('user_id', sa.Integer(), nullable=False),
-    sa.Column('created_by', sa.String(length=80), nullable=False),
-    sa.Column('created_at', engine.db.models.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['user_id'], ['users.id'], ),
-    sa.PrimaryKeyConstraint('corp_id', 'userid')
-    )
-    with op.batch_alter_table('wecom_staff', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_wecom_staff_user_id'), ['user_id'], unique=False)
-
     op.create_table('script_uses',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('script_id', sa.Integer(), nullable=False),
@@ -125,10 +113,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_script_uses_customer_id'))
 
     op.drop_table('script_uses')
-    with op.batch_alter_table('wecom_staff', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_wecom_staff_user_id'))
-
-    op.drop_table('wecom_staff')
     with op.batch_alter_table('scripts', schema=None) as batch_op:
         batch_op.drop_index('ix_scripts_team_status')
         batch_op.drop_index(batch_op.f('ix_scripts_category_id'))

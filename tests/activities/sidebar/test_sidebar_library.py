@@ -17,6 +17,7 @@ from activities.sidebar.library import LibraryError
 from activities.sidebar.picture import Panel, register_panel
 from activities.sidebar.scripts import ScriptSpec
 from activities.sidebar.suggestions import RuleSpec
+from activities.workforce import staff as workforce_staff
 from engine import auth
 from engine.customers import resolve
 from engine.db import models
@@ -261,23 +262,36 @@ def test_images_are_checked_stored_once_and_sent_as_wecom_media(db: Session, peo
 
 def test_wecom_members_sign_in_as_their_linked_user_only(db: Session, people: dict[str, Any]) -> None:
     admin = _user(db, "root", "admin")
-    staff.link(db, admin, "wwcorp", "zhangsan", "agent")
-    staff.link(db, admin, "wwcorp", "caiwu", "fin")
-    user, session_token, csrf = staff.sign_in(db, "wwcorp", "zhangsan", NOW)
+    staff.link(db, admin, "wecom-main", "zhangsan", "agent", NOW)
+    staff.link(db, admin, "wecom-main", "caiwu", "fin", NOW)
+    user, session_token, csrf = staff.sign_in(db, "wecom-main", "zhangsan", NOW)
     assert user.username == "agent" and csrf
     found = auth.session_user(db, session_token, NOW + timedelta(minutes=5))
     assert found is not None and found[0].id == user.id
-    for corp, userid, why in (("wwcorp", None, "not a member"), ("wwcorp", "lisi", "not linked"),
-                              ("other", "zhangsan", "not linked"), ("wwcorp", "caiwu", "role")):
+    for connector, userid, why in (("wecom-main", None, "not a member"), ("wecom-main", "lisi", "not linked"),
+                                   ("other", "zhangsan", "not linked"), ("wecom-main", "caiwu", "role")):
         with pytest.raises(staff.SignInRefused, match=why):
-            staff.sign_in(db, corp, userid, NOW)
-    auth.disable_user(db, "agent", admin)
+            staff.sign_in(db, connector, userid, NOW)
+    # ops set the member on the agent's contact: that links them too (workforce's one home for members)
+    agent = db.get(models.Agent, people["retail"].id)
+    assert agent is not None
+    agent.contact = {"wecom_userid": "wangwu"}
+    db.flush()
+    assert staff.sign_in(db, "wecom-main", "wangwu", NOW)[0].username == "retail"
+    workforce_staff.mark_departed(db, "wecom-main", "zhangsan", NOW)
+    with pytest.raises(staff.SignInRefused, match="left"):
+        staff.sign_in(db, "wecom-main", "zhangsan", NOW)
+    auth.disable_user(db, "fin", admin)
+    staff.link(db, admin, "wecom-main", "caiwu", "mk", NOW)
+    assert staff.sign_in(db, "wecom-main", "caiwu", NOW)[0].username == "mk"
+    auth.disable_user(db, "mk", admin)
     with pytest.raises(staff.SignInRefused, match="disabled"):
-        staff.sign_in(db, "wwcorp", "zhangsan", NOW)
+        staff.sign_in(db, "wecom-main", "caiwu", NOW)
     with pytest.raises(auth.AuthError):
-        staff.link(db, admin, "wwcorp", "has space", "agent")
-    assert staff.unlink(db, admin, "wwcorp", "caiwu") and not staff.unlink(db, admin, "wwcorp", "caiwu")
-    assert [link["userid"] for link in staff.links(db, "wwcorp")] == ["zhangsan"]
+        staff.link(db, admin, "wecom-main", "has space", "agent", NOW)
+    assert staff.unlink(db, admin, "wecom-main", "caiwu", NOW)
+    assert not staff.unlink(db, admin, "wecom-main", "caiwu", NOW)
+    assert [link["userid"] for link in staff.links(db, "wecom-main")] == ["zhangsan"]
 
 
 def test_a_new_contact_becomes_one_customer(db: Session) -> None:
