@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from activities.sidebar import library
 from activities.sidebar.library import LibraryError
-from activities.sidebar.picture import picture
+from activities.sidebar.picture import ArchiveAccess, picture
 from activities.sidebar.scripts import ScriptProblem, preview_text, render_message
 from activities.sidebar.suggestions import Reason, Situation, suggest
 from engine.customers import IdentityError, resolve
@@ -80,8 +80,8 @@ def scripts_for(db: Session, user: models.User, situation: Situation | None, que
 
 
 def sidebar_for_customer(db: Session, user: models.User, customer_id: str, now: datetime, query: str = "",
-                         category_id: int | None = None) -> dict[str, Any]:
-    shown, situation = picture(db, user, customer_id, now)
+                         category_id: int | None = None, archive: ArchiveAccess | None = None) -> dict[str, Any]:
+    shown, situation = picture(db, user, customer_id, now, archive=archive)
     return {"customer": shown, "latest_message": situation.latest_message,
             **scripts_for(db, user, situation, query, category_id)}
 

@@ -31,15 +31,30 @@ from sqlalchemy.orm import Session
 from activities.coupons.issuance import customer_ids
 from activities.sidebar.suggestions import Situation
 from activities.tickets import service as tickets
+from activities.workforce import chat_archive
 from engine import customers
+from engine.auth import audit
 from engine.customers import canonical, customer_view
 from engine.db import models
+from engine.db import workforce_models as wf
 from engine.pii import mask_text, mask_values
 
 log = logging.getLogger(__name__)
 PANEL_GROUP = "tideflow.sidebar_panels"
 #: attributes that say where the customer came from, in the order they are shown
 SOURCE_ATTRIBUTES = ("first_touch", "last_touch", "source", "channel")
+
+
+@dataclass(frozen=True)
+class ArchiveAccess:
+    """The WeCom conversation archive (会话内容存档, workforce) as this viewer may use it: the web app lets only
+    compliance officers read it (``read_all``: the customer's archived conversation is shown, and the view is
+    audited like the archive viewer's); anyone else gets only the latest message the customer wrote to them
+    (``member``, their own WeCom UserID) — what they see in their own chat — for the page and suggestions."""
+
+    connector_id: str
+    member: str | None = None
+    read_all: bool = False
 
 
 @dataclass
@@ -148,8 +163,21 @@ def situation_of(db: Session, customer_id: str, view: dict[str, Any], open_types
                      journeys=frozenset(journeys), facts=facts)
 
 
-def picture(db: Session, user: models.User, customer_id: str, now: datetime,
-            messages: int = 10) -> tuple[dict[str, Any], Situation]:
+def _archived_latest(db: Session, archive: ArchiveAccess, aliases: list[str]) -> tuple[str, datetime] | None:
+    query = select(wf.ArchivedMessage).where(
+        wf.ArchivedMessage.connector_id == archive.connector_id, wf.ArchivedMessage.customer_id.in_(aliases),
+        wf.ArchivedMessage.direction == "customer", wf.ArchivedMessage.status == "stored",
+        wf.ArchivedMessage.roomid == "", wf.ArchivedMessage.text != "")
+    if not archive.read_all:
+        if not archive.member:
+            return None
+        query = query.where(wf.ArchivedMessage.staff_userid == archive.member)
+    row = db.scalar(query.order_by(wf.ArchivedMessage.msgtime.desc()).limit(1))
+    return (row.text, row.msgtime) if row is not None else None
+
+
+def picture(db: Session, user: models.User, customer_id: str, now: datetime, messages: int = 10,
+            archive: ArchiveAccess | None = None) -> tuple[dict[str, Any], Situation]:
     """The sidebar's view of one customer for ``user``, and the customer's situation for suggestions."""
     cid = canonical(db, customer_id)
     customer = db.get(models.Customer, cid)
@@ -202,5 +230,13 @@ def picture(db: Session, user: models.User, customer_id: str, now: datetime,
                    for p in panels],
     }
     open_types = {t.type_key for t in visible}  # a ticket the user may not see does not show through suggestions
-    latest = (last_in.content, last_in.created_at) if last_in is not None else ("", None)
+    latest: tuple[str, datetime | None] = (last_in.content, last_in.created_at) if last_in is not None else ("", None)
+    if archive is not None:
+        archived = _archived_latest(db, archive, aliases)
+        if archived is not None and (latest[1] is None or archived[1] > latest[1]):
+            latest = archived
+        if archive.read_all:
+            shown["archive"] = chat_archive.conversation(db, archive.connector_id, customer_id=cid, limit=messages)
+            audit(db, user, "workforce.archive_viewed", f"customer:{cid}|staff:|room:",
+                  {"via": "sidebar", "messages": len(shown["archive"])}, at=now)
     return shown, situation_of(db, cid, view, open_types, latest, panels, now)

@@ -22,18 +22,26 @@ from sqlalchemy.orm import Session
 from activities.sidebar import library, staff
 from activities.sidebar.context import customer_for_contact, scripts_for, sidebar_for_customer, use_script
 from activities.sidebar.library import LibraryError
+from activities.sidebar.picture import ArchiveAccess
 from activities.sidebar.scripts import MANAGERS, ScriptSpec
 from activities.sidebar.suggestions import RuleSpec
 from activities.sidebar.wecom import NotConfigured, media_for, sidebar_app
 from connectors.wecom.api_errors import ApiError as WeComError
 from designer.auth import get_db_url, require
 from designer.errors import ApiError
-from designer.permissions import COUPON_ISSUERS, CUSTOMER_READERS, EVENT_SENDERS, TICKET_CREATORS
+from designer.permissions import (
+    COMPLIANCE_OFFICERS,
+    COUPON_ISSUERS,
+    CUSTOMER_READERS,
+    EVENT_SENDERS,
+    TICKET_CREATORS,
+)
 from engine.auth import AuthError, has_role
 from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory, transaction
 from engine.db.sidebar_models import ScriptImage
+from engine.db.workforce_models import WeComStaff
 
 router = APIRouter(prefix="/api/sidebar", tags=["sidebar"])
 DbUrl = Annotated[str, Depends(get_db_url)]
@@ -149,6 +157,19 @@ def actions_for(db: Session, user: User) -> dict[str, Any]:
             "ticket": has_role(user, *TICKET_CREATORS), "ticket_types": [{"key": k, "name": n} for k, n in types]}
 
 
+def archive_access(db: Session, user: User) -> ArchiveAccess | None:
+    """How this user may use the WeCom conversation archive in the sidebar: compliance officers read the
+    customer's archived chat (as in the archive viewer); anyone else only the latest message the customer wrote
+    to them, found by their WeCom UserID."""
+    try:
+        connector_id = sidebar_app(db).connector_id
+    except NotConfigured:
+        return None
+    member = db.scalar(select(WeComStaff.userid).where(WeComStaff.connector_id == connector_id,
+                                                       WeComStaff.user_id == user.id).limit(1))
+    return ArchiveAccess(connector_id, member=member, read_all=has_role(user, *COMPLIANCE_OFFICERS))
+
+
 @router.post("/context")
 def context(body: ContextIn, user: Staff, db_url: DbUrl) -> dict[str, Any]:
     """The customer's picture (masked under the read policy), suggested scripts with why, the library's
@@ -158,7 +179,8 @@ def context(body: ContextIn, user: Staff, db_url: DbUrl) -> dict[str, Any]:
     def work(db: Session) -> dict[str, Any]:
         if body.external_userid is not None:
             customer_id = customer_for_contact(db, body.external_userid)
-            out = sidebar_for_customer(db, user, customer_id, _now(), body.q, body.category_id)
+            out = sidebar_for_customer(db, user, customer_id, _now(), body.q, body.category_id,
+                                       archive=archive_access(db, user))
         else:
             out = {"customer": None, "chat_id": body.chat_id, "latest_message": "",
                    **scripts_for(db, user, None, body.q, body.category_id)}

@@ -19,6 +19,7 @@ from engine import auth, connectors
 from engine.customers import resolve
 from engine.db import models
 from engine.db.session import transaction
+from engine.db.workforce_models import ArchivedMessage, WeComStaff
 from tests.connectors.fake_wecom import WECOM_CORP_ID, WECOM_KEY, WECOM_SECRET, WECOM_TOKEN, FakeWeCom, serve
 from tests.connectors.fake_wecom_jsapi import SIDEBAR_AGENT_ID
 
@@ -174,3 +175,19 @@ def test_tags_and_coupons_by_hand_follow_the_web_apps_rules(api: Api) -> None:
     assert limit["status"] == "out_of_stock" and limit["reason"] == "per_customer_limit"
     api.call("fay", "POST", "/api/coupon-campaigns/vip-50/issue", {"customer_id": cid, "request_id": "t-00000003"},
              403)
+
+
+def test_the_archive_is_shown_to_compliance_officers_only(api: Api) -> None:
+    with transaction(api.db_url) as db:
+        cid = resolve(db, {"wecom_external_userid": "wmKnown01"})
+        db.add(WeComStaff(connector_id="wecom-main", userid="ann.wecom", user_id=db.query(models.User)
+                          .filter_by(username="ann").one().id))
+        db.add(ArchivedMessage(connector_id="wecom-main", msgid="a1", seq=1, sender="wmKnown01", tolist=["ann.wecom"],
+                               msgtype="text", direction="customer", staff_userid="ann.wecom", customer_id=cid,
+                               text="我想退款"))
+    ann = api.call("ann", "POST", "/api/sidebar/context", {"external_userid": "wmKnown01"})
+    assert ann["latest_message"] == "我想退款" and "archive" not in ann["customer"]
+    ops = api.call("ops", "POST", "/api/sidebar/context", {"external_userid": "wmKnown01"})
+    assert [m["text"] for m in ops["customer"]["archive"]] == ["我想退款"]
+    mk = api.call("mk", "POST", "/api/sidebar/context", {"external_userid": "wmKnown01"})
+    assert mk["latest_message"] == "" and "archive" not in mk["customer"]  # not linked: not their chat

@@ -14,13 +14,14 @@ from sqlalchemy.orm import Session
 from activities.sidebar import library, staff
 from activities.sidebar.context import customer_for_contact, sidebar_for_customer, use_script
 from activities.sidebar.library import LibraryError
-from activities.sidebar.picture import Panel, register_panel
+from activities.sidebar.picture import ArchiveAccess, Panel, register_panel
 from activities.sidebar.scripts import ScriptSpec
 from activities.sidebar.suggestions import RuleSpec
 from activities.workforce import staff as workforce_staff
 from engine import auth
 from engine.customers import resolve
 from engine.db import models
+from engine.db import workforce_models as wf
 from engine.db.session import transaction
 
 NOW = datetime(2026, 12, 6, 2, 0, tzinfo=UTC)
@@ -299,3 +300,30 @@ def test_a_new_contact_becomes_one_customer(db: Session) -> None:
     assert customer_for_contact(db, "wmNewContact01") == first
     with pytest.raises(LibraryError):
         customer_for_contact(db, "x" * 300)
+
+
+def _archived(db: Session, cid: str, msgid: str, member: str, text: str, minutes_ago: int,
+              direction: str = "customer") -> None:
+    db.add(wf.ArchivedMessage(connector_id="wecom-main", msgid=msgid, seq=minutes_ago, sender="wmCustomerA0001",
+                              tolist=[member], msgtype="text", direction=direction, staff_userid=member,
+                              customer_id=cid, text=text, msgtime=NOW - timedelta(minutes=minutes_ago)))
+
+
+def test_the_archive_feeds_suggestions_and_only_officers_read_it(db: Session, people: dict[str, Any]) -> None:
+    cid = _customer(db)  # its inbound message (in the messages table) is a minute old
+    _archived(db, cid, "m1", "lina", "那这个产品保本吗？", 0)
+    _archived(db, cid, "m2", "bob", "给 bob 的消息：退款什么时候到", 2)
+    db.flush()
+    library.create_rule(db, people["mk"], RuleSpec(name="问保本", keywords=["保本"], script_ids=[
+        library.create_script(db, people["mk"], ScriptSpec(title="不保本提示", text="本产品不保本。"), NOW).id]), NOW)
+    own = sidebar_for_customer(db, people["agent"], cid, NOW, archive=ArchiveAccess("wecom-main", member="lina"))
+    assert own["latest_message"] == "那这个产品保本吗？" and "archive" not in own["customer"]
+    assert [s["title"] for s in own["suggested"]] == ["不保本提示"]
+    stranger = sidebar_for_customer(db, people["agent"], cid, NOW, archive=ArchiveAccess("wecom-main", member=None))
+    assert stranger["latest_message"].endswith("年化收益率多少？")  # not someone else's chat
+    officer = sidebar_for_customer(db, people["ops"], cid, NOW,
+                                   archive=ArchiveAccess("wecom-main", member=None, read_all=True))
+    assert [m["msgid"] for m in officer["customer"]["archive"]] == ["m2", "m1"]  # oldest first
+    assert officer["latest_message"] == "那这个产品保本吗？"
+    viewed = db.scalars(select(models.AuditEntry).where(models.AuditEntry.action == "workforce.archive_viewed"))
+    assert [(a.actor, a.detail["via"]) for a in viewed] == [("ops", "sidebar")]
