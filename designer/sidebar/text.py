@@ -6,7 +6,8 @@ from designer import i18n
 
 i18n.add({
     "zh-CN": {
-        "sb.archive": "会话存档", "sb.archive.audited": "查看会话存档会记入审计日志。", "sb.attributes": "属性",
+        "sb.js.notInWeCom": "请在企业微信的聊天工具栏中打开侧边栏。", "sb.archive": "会话存档",
+        "sb.archive.audited": "查看会话存档会记入审计日志。", "sb.attributes": "属性",
         "sb.ticket_subject": "客户咨询：{message}", "sb.ch.youzan": "有赞", "sb.ch.taobao": "淘宝",
         "sb.ch.tmall": "天猫", "sb.ch.jd": "京东", "sb.ch.douyin": "抖店", "sb.ch.shopify": "Shopify",
         "sb.ch.api": "API", "sb.os.created": "已下单", "sb.os.paid": "已付款", "sb.os.shipped": "已发货",
@@ -72,6 +73,7 @@ i18n.add({
         "lib.rule_unknown": "找不到推荐规则「{id}」。",
     },
     "en": {
+        "sb.js.notInWeCom": "Open the sidebar from the chat toolbar of the WeCom client.",
         "sb.archive": "Conversation archive",
         "sb.archive.audited": "Reading the archive is recorded in the audit log.", "sb.attributes": "Attributes",
         "sb.ticket_subject": "The customer asks: {message}", "sb.ch.youzan": "Youzan", "sb.ch.taobao": "Taobao",

@@ -177,3 +177,19 @@ def test_a_member_nobody_linked_is_told_why(live_server: kit.LiveServer, chromiu
         assert "/sidebar/oauth" in page.url and client.sent == []
     finally:
         page.context.close()
+
+
+def test_outside_the_wecom_client_the_page_says_where_to_open_it(
+        live_server: kit.LiveServer, chromium: Browser, fake: FakeWeCom) -> None:
+    _world(live_server.database_url, fake)
+    context = chromium.new_context(viewport={"width": 360, "height": 800}, locale="zh-CN")  # a plain browser
+    page = context.new_page()
+    try:
+        page.clock.install()
+        page.goto(live_server.url + "/sidebar")  # the fake still signs the member in
+        expect(page.locator("#sb-status")).to_have_text("正在获取当前聊天…")
+        page.clock.fast_forward(11_000)  # nobody answers the JS-SDK outside WeCom
+        expect(page.locator("#sb-status")).to_contain_text("请在企业微信的聊天工具栏中打开侧边栏。")
+    finally:
+        context.close()
+

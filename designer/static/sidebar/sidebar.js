@@ -87,15 +87,24 @@
     }
   }
 
+  function within(promise, ms) {
+    // outside the WeCom client nothing ever answers the JS-SDK: say so instead of waiting forever
+    return Promise.race([promise, new Promise((resolve, reject) => setTimeout(
+      () => reject(new Error(text.notInWeCom)), ms))]);
+  }
+
   async function start() {
     say(text.connecting);
     try {
-      const context = await ww.getContext().catch(() => ({ entry: '' }));
+      const context = await within(ww.getContext().catch((error) => {
+        if (error && error.message === text.notInWeCom) throw error;
+        return { entry: '' };
+      }), 10000);
       if (context.entry === 'group_chat_tools') {
-        const chat = await ww.getCurExternalChat();
+        const chat = await within(ww.getCurExternalChat(), 10000);
         who = { chat_id: chat.chatId };
       } else {
-        const contact = await ww.getCurExternalContact();
+        const contact = await within(ww.getCurExternalContact(), 10000);
         who = { external_userid: contact.userId };
       }
       await load('');
