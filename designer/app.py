@@ -32,6 +32,9 @@ from designer.journeys import api as journeys_api
 from designer.journeys import pages as journeys_pages
 from designer.settlement import api as settlement_api
 from designer.settlement import pages as settlement_pages
+from designer.sidebar import api as sidebar_api
+from designer.sidebar import library_pages as sidebar_library
+from designer.sidebar import pages as sidebar_pages
 from designer.tickets import api as tickets_api
 from designer.tickets import csat as tickets_csat
 from designer.tickets import pages as tickets_pages
@@ -115,7 +118,8 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
                  tickets_csat.router,
                  settlement_api.api, settlement_pages.router, connectors_api.router, connectors_ops_api.router,
                  connectors_pages.router,
-                 decisions_api.router, workforce_api.router, workforce_pages.router, audit.api, audit.router):
+                 decisions_api.router, workforce_api.router, workforce_pages.router, audit.api, audit.router,
+                 sidebar_api.router, sidebar_pages.router, sidebar_library.router):
         app.include_router(area)
     if (HERE / "static").is_dir():
         app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

@@ -14,6 +14,8 @@ EVENT_SENDERS = ("marketer", "ops", "developer")
 CUSTOMER_READERS = ("marketer", "ops", "agent")
 #: every role: catalogues any logged-in user may read (the node and event types)
 EVERY_ROLE = ("marketer", "ops", "agent", "finance", "developer")
+#: who may issue a coupon to one customer by hand (the sidebar); stock and per-customer limits still hold
+COUPON_ISSUERS = ("marketer", "ops", "agent")
 #: tickets: who works them (agents, and ops as supervisors), who may open the console (staff, and approvers of
 #: review chains such as finance, who only decide), who creates them (integrations too), who supervises
 TICKET_STAFF = ("agent", "ops")

@@ -284,14 +284,22 @@ def login(db: Session, username: str, password: str, now: datetime) -> tuple[Use
     user.locked_until = None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
+    session_token, csrf_token = open_session(db, user, now)
+    audit(db, user, "login", f"user:{user.username}", {}, at=now)
+    return user, session_token, csrf_token
+
+
+def open_session(db: Session, user: User, now: datetime) -> tuple[str, str]:
+    """Open a web session for ``user``, who was authenticated by the caller (a password, WeCom sign-in):
+    returns (session token, csrf token). The caller audits how the user got in."""
+    now = _utc(now)
     db.execute(delete(WebSession).where(WebSession.user_id == user.id, WebSession.expires_at <= now))
     session_token = secrets.token_urlsafe(32)
     csrf_token = secrets.token_urlsafe(32)
     db.add(WebSession(token_hash=_sha256(session_token), user_id=user.id, csrf_token=csrf_token,
                       created_at=now, expires_at=now + SESSION_LIFETIME))
     db.flush()
-    audit(db, user, "login", f"user:{user.username}", {}, at=now)
-    return user, session_token, csrf_token
+    return session_token, csrf_token
 
 
 def session_user(db: Session, token: str, now: datetime) -> tuple[User, WebSession] | None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import Field, model_validator
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from engine.actions import ActionContext
 from engine.customers import canonical
@@ -39,14 +41,19 @@ class Tag(NodeType):
     def run(cls, ctx: ActionContext, config: Any) -> ActionResult:
         if ctx.customer_id is None:
             return ActionResult(detail={"skipped": "no customer"})
-        customer_id = canonical(ctx.db, ctx.customer_id)
-        have = set(ctx.db.scalars(select(models.CustomerTag.tag)
-                                  .where(models.CustomerTag.customer_id == customer_id)))
-        added = [t for t in config.add if t not in have]
-        for tag in added:
-            ctx.db.add(models.CustomerTag(customer_id=customer_id, tag=tag))
-        removed = [t for t in config.remove if t in have]
-        if removed:
-            ctx.db.execute(delete(models.CustomerTag).where(models.CustomerTag.customer_id == customer_id,
-                                                            models.CustomerTag.tag.in_(removed)))
-        return ActionResult(detail={"added": added, "removed": removed})
+        return ActionResult(detail=change_tags(ctx.db, ctx.customer_id, config.add, config.remove))
+
+
+def change_tags(db: Session, customer_id: str, add: Sequence[str] = (), remove: Sequence[str] = ()) -> dict[str, Any]:
+    """Add and remove tags of a customer (merged customers: the surviving one), in the caller's transaction.
+    Returns what changed: ``{"added": [...], "removed": [...]}`` (a tag already there is not added again)."""
+    customer_id = canonical(db, customer_id)
+    have = set(db.scalars(select(models.CustomerTag.tag).where(models.CustomerTag.customer_id == customer_id)))
+    added = [t for t in dict.fromkeys(add) if t not in have]
+    for tag in added:
+        db.add(models.CustomerTag(customer_id=customer_id, tag=tag))
+    removed = [t for t in dict.fromkeys(remove) if t in have and t not in added]
+    if removed:
+        db.execute(delete(models.CustomerTag).where(models.CustomerTag.customer_id == customer_id,
+                                                    models.CustomerTag.tag.in_(removed)))
+    return {"added": added, "removed": removed}

@@ -30,6 +30,7 @@ from connectors.wecom.client import DEFAULT_API_BASE, WeComClient, shared_client
 from connectors.wecom.crypto import WeComCrypto, decode_aes_key
 from connectors.wecom.delivery import deliver
 from connectors.wecom.events import events_from_callback, notices_from_callback
+from connectors.wecom.jsapi import DEFAULT_OAUTH_BASE
 from connectors.wecom.media import media_for
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,10 @@ class WeComSettings(BaseModel):
     corp_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$", title="CorpID (企业ID)",
                          description="我的企业 › 企业信息 › 企业ID; also the receive id of the callback encryption")
     agent_id: int | None = Field(default=None, title="AgentId",
-                                 description="the self-built app that receives the callbacks (informational)")
+                                 description="the self-built app that receives the callbacks; the chat sidebar "
+                                             "(聊天工具栏) runs as this app")
+    oauth_base: str = Field(default=DEFAULT_OAUTH_BASE, title="OAuth base URL",
+                            description="WeCom's web sign-in (open.weixin.qq.com); change only for a test server")
     api_base: str = Field(default=DEFAULT_API_BASE, title="API base URL",
                           description="WeCom's server API; change only for a proxy or a test server")
     rate_limit_per_second: float = Field(default=10.0, gt=0, le=500, title="API calls per second",
@@ -66,7 +70,7 @@ class WeComSettings(BaseModel):
                                   description="add the customer's name and unionid (externalcontact/get) to "
                                               "contact_added / contact_edited events")
 
-    @field_validator("api_base")
+    @field_validator("api_base", "oauth_base")
     @classmethod
     def _base(cls, value: str) -> str:
         return _api_base(value)
@@ -82,6 +86,10 @@ class WeComSecrets(BaseModel):
     archive_secret: SecretStr | None = Field(default=None, title="Archive secret (会话内容存档 Secret)",
                                              description="管理工具 › 会话内容存档 › Secret: pulls archived chats "
                                                          "through the Finance SDK")
+    app_secret: SecretStr | None = Field(default=None, title="App Secret (sidebar)",
+                                         description="the Secret of the AgentId app (应用管理 › 自建 › Secret): the "
+                                                     "chat sidebar signs staff in and signs JS-SDK calls with it; "
+                                                     "empty when Secret already is that app's")
 
     @field_validator("encoding_aes_key")
     @classmethod

@@ -18,9 +18,11 @@ from sqlalchemy.orm import Session
 
 from activities.coupons.campaigns import CampaignCounts, counts, value_fen, value_yuan
 from activities.coupons.codes import check_prefix
-from activities.coupons.issuance import CampaignNotFound, lock_campaign
+from activities.coupons.issuance import CampaignNotFound, issue_coupon, lock_campaign
 from designer.auth import get_db_url, require
 from designer.errors import ApiError
+from designer.permissions import COUPON_ISSUERS
+from engine.auth import audit
 from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory, transaction
@@ -28,6 +30,8 @@ from engine.db.session import session_factory, transaction
 router = APIRouter(prefix="/api/coupon-campaigns", tags=["coupons"])
 Marketer = Annotated[User, Depends(require("marketer"))]
 DbUrl = Annotated[str, Depends(get_db_url)]
+#: who may issue a coupon to one customer by hand (the sidebar): the campaign's limits still hold
+Issuer = Annotated[User, Depends(require(*COUPON_ISSUERS))]
 MAX_COUNT = 2_147_483_647  # the columns are 32-bit integers
 
 
@@ -201,3 +205,30 @@ def change_status(campaign_id: str, body: StatusChange, user: Marketer, db_url: 
                                      detail=detail))
         db.flush()
         return _out(db, campaign)
+
+
+class IssueIn(BaseModel):
+    """One coupon for one customer, issued by a staff member (the sidebar, a console)."""
+
+    model_config = ConfigDict(extra="forbid")
+    customer_id: str = Field(min_length=1, max_length=40)
+    request_id: str = Field(min_length=8, max_length=80, pattern=r"^[A-Za-z0-9_\-]+$",
+                            description="your id for this tap: a retry with the same id issues nothing new")
+
+
+@router.post("/{campaign_id}/issue")
+def issue(campaign_id: str, body: IssueIn, user: Issuer, db_url: DbUrl) -> dict[str, Any]:
+    """Issue a coupon of this campaign to a customer: stock, daily budget and the per-customer limit hold
+    exactly as for journeys; the answer says ``issued`` (with the code) or why not. Audited."""
+    with transaction(db_url) as db:
+        if db.get(models.Customer, body.customer_id) is None:
+            raise ApiError(422, f"customer '{body.customer_id}' does not exist", "check the id", "customer_id")
+        try:
+            outcome = issue_coupon(db, campaign_id, body.customer_id, f"staff:{user.id}:{body.request_id}", _now())
+        except CampaignNotFound as exc:
+            raise _missing(exc.campaign_id) from None
+        detail = outcome.as_detail()
+        if not outcome.repeated:
+            audit(db, user, "coupon.issued" if outcome.issued else "coupon.refused", f"coupon-campaign:{campaign_id}",
+                  {**detail, "customer": body.customer_id, "code": (outcome.code or "")[-4:]})
+        return {**detail, "customer_id": body.customer_id}

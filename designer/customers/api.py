@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from activities.profile.auto_tags import TagRuleSpec, install_default_rules
+from activities.profile.tag import change_tags
 from activities.profile.update_profile import ProfileChange, ProfileError, apply_change
 from designer.auth import get_db_url, require
 from designer.errors import ApiError
@@ -234,3 +235,34 @@ def update_customer_profile(customer_id: str, body: ProfileChange, user: Markete
                 "attributes": customer.attributes, "tags": tags_of(db, customer.id),
                 "changed": {"set": sorted(changed["set"]), "incremented": sorted(changed["incremented"]),
                             "unset": changed["unset"]}}
+
+
+class TagChange(BaseModel):
+    """Tags to add and to remove (1–80 characters each)."""
+
+    model_config = ConfigDict(extra="forbid")
+    add: list[str] = Field(default_factory=list, max_length=20)
+    remove: list[str] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _something(self) -> TagChange:
+        if not self.add and not self.remove:
+            raise ValueError("add or remove at least one tag")
+        for tag in [*self.add, *self.remove]:
+            if not tag.strip() or len(tag.strip()) > 80:
+                raise ValueError(f"tag '{tag}' must be 1–80 characters")
+        self.add = [t.strip() for t in self.add]
+        self.remove = [t.strip() for t in self.remove]
+        return self
+
+
+@router.post("/customers/{customer_id}/tags", tags=["customers"])
+def change_customer_tags(customer_id: str, body: TagChange, user: Reader, db_url: DbUrl) -> dict[str, Any]:
+    """Add and remove tags by hand (the sidebar, the customer page). Audited."""
+    with transaction(db_url) as db:
+        customer = _customer_or_404(db, customer_id)
+        changed = change_tags(db, customer.id, body.add, body.remove)
+        if changed["added"] or changed["removed"]:
+            audit(db, user, "customer.tags_changed", customer.id, changed)
+        db.flush()
+        return {"id": customer.id, "tags": tags_of(db, customer.id), **changed}

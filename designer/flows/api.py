@@ -19,6 +19,7 @@ from designer.context import engine_router
 from designer.errors import ApiError
 from designer.permissions import EVENT_SENDERS, EVERY_ROLE, FLOW_READERS, check_may_edit
 from engine import flows as flowsvc
+from engine.auth import audit
 from engine.compiler import FlowInvalid
 from engine.customers import IdentityError, resolve
 from engine.db import models
@@ -261,4 +262,11 @@ async def enroll(request: Request, flow_id: str, body: Enrollment,
         wid = await router.enroll(flow_id, customer_id, body.variables, body.entry_id)
     except EnrollError as exc:
         raise ApiError(409, str(exc), "publish the flow with a trigger.api trigger", "flow") from None
+
+    def _record() -> None:
+        with transaction(get_db_url(request)) as db:
+            audit(db, user, "journey.enrolled" if wid else "journey.not_entered", f"flow:{flow_id}",
+                  {"customer": customer_id, "journey": wid, "entry_id": body.entry_id})
+
+    await run_in_threadpool(_record)
     return {"customer_id": customer_id, "journey": wid, "status": "started" if wid else "not entered"}

@@ -32,6 +32,7 @@ from designer.auth import get_db_url, require
 from designer.errors import ApiError
 from designer.permissions import TICKET_CREATORS, TICKET_REVIEWERS, TICKET_STAFF, TICKET_SUPERVISORS
 from designer.tickets.workflow import changed, start
+from engine.auth import audit
 from engine.customers import IdentityError, resolve
 from engine.db import models
 from engine.db.models import User, utcnow
@@ -137,12 +138,15 @@ async def create_ticket(body: TicketIn, request: Request, user: Creator, url: Db
         elif customer_id is not None and db.get(models.Customer, customer_id) is None:
             raise ApiError(422, f"customer '{customer_id}' does not exist", "check the id or send 'customer' "
                            "identities instead", "customer_id")
-        ticket, _ = service.create_ticket(
+        ticket, created = service.create_ticket(
             db, type_key=body.type, subject=body.subject, description=body.description, customer_id=customer_id,
             fields=body.fields, priority=body.priority, group=body.group, needs=body.needs, source="api",
             channel=body.channel, order=body.order.model_dump() if body.order else None, amount_fen=body.amount_fen,
             dedupe_key=f"api:{user.id}:{body.external_id}" if body.external_id else None,
             actor=service.actor_of(user), now=utcnow())
+        if created:
+            audit(db, user, "ticket.created", f"ticket:{ticket.id}",
+                  {"type": ticket.type_key, "customer": customer_id, "group": ticket.group_key})
         return service.view(ticket)
 
     view = await in_tx(url, work)

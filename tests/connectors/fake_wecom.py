@@ -32,6 +32,7 @@ import pytest
 from connectors.wechat_oa import compute_url_signature
 from connectors.wecom import WeComCrypto
 from tests.connectors.fake_wecom_groupchat import FakeWeComGroupChat
+from tests.connectors.fake_wecom_jsapi import FakeWeComJsApi
 from tests.connectors.fake_wecom_media import MediaApis
 from tests.connectors.fake_wecom_transfer import FakeWeComTransfer
 from tests.connectors.test_wecom_crypto import OA_APPID, OA_KEY, OA_TOKEN, WECOM_CORP_ID, WECOM_KEY, WECOM_TOKEN
@@ -170,7 +171,7 @@ def _string_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
 
 
-class FakeWeCom(MediaApis, FakePlatform, FakeWeComTransfer, FakeWeComGroupChat):
+class FakeWeCom(FakeWeComJsApi, MediaApis, FakePlatform, FakeWeComTransfer, FakeWeComGroupChat):
     """qyapi.weixin.qq.com for one corp: gettoken and the 客户联系 APIs Tideflow calls."""
 
     routes = {
@@ -184,6 +185,7 @@ class FakeWeCom(MediaApis, FakePlatform, FakeWeComTransfer, FakeWeComGroupChat):
         **MediaApis.media_routes,
         **FakeWeComTransfer.routes_transfer,
         **FakeWeComGroupChat.routes_groupchat,
+        **FakeWeComJsApi.jsapi_routes,
     }
     welcome_ttl = 20.0
 

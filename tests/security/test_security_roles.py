@@ -35,6 +35,9 @@ PUBLIC = {
     "GET /healthz", "GET /readyz", "GET /api/health", "GET /api/ready",  # probes: no data
     "GET /hooks/{connector_id}", "POST /hooks/{connector_id}",  # signed by the platform, verified by the connector
     "GET /csat/{ticket_id}/{token}", "POST /csat/{ticket_id}/{token}",  # the customer's survey link: HMAC token
+    # the chat sidebar guards itself: no session → WeCom's sign-in; the sign-in's redirect is checked against the
+    # state cookie this browser got and WeCom's own answer (designer/sidebar/pages.py)
+    "GET /sidebar", "GET /sidebar/oauth",
 }
 HOOK_SECRET = "whsec-roles-0123456789abcdef"
 JOURNEY = {"schema": "tideflow/flow@1", "id": "roles-journey", "name": "roles", "kind": "journey", "settings": {},

@@ -46,7 +46,8 @@ def marketer(db_url: str) -> dict[str, str]:
 def test_every_coupon_route_needs_a_login(client: TestClient) -> None:
     routes = [r for r in router.routes if isinstance(r, APIRoute)]
     assert {r.path for r in routes} == {"/api/coupon-campaigns", "/api/coupon-campaigns/{campaign_id}",
-                                        "/api/coupon-campaigns/{campaign_id}/status"}
+                                        "/api/coupon-campaigns/{campaign_id}/status",
+                                        "/api/coupon-campaigns/{campaign_id}/issue"}
     for route in routes:
         for method in route.methods or ():
             r = client.request(method, route.path.replace("{campaign_id}", "welcome-20"), json={})

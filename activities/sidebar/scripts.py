@@ -1,0 +1,305 @@
+"""Scripts (话术): what one is, how it becomes a message in the chat, how staff find it. Pure, no I/O.
+
+A script is one of four kinds, each sent with the JS-SDK's ``sendChatMessage`` as WeCom defines it
+(@wecom/jssdk types, ``SendChatMessage``):
+
+=============  ==========================================================================================
+kind           message
+=============  ==========================================================================================
+text           ``{"msgtype": "text", "text": {"content"}}`` — the script's text, a template
+image          ``{"msgtype": "image", "image": {"mediaid"}}`` — an uploaded image, sent as WeCom media
+link           ``{"msgtype": "news", "news": {"link", "title", "desc", "imgUrl"}}`` — an H5 card
+miniprogram    ``{"msgtype": "miniprogram", "miniprogram": {"appid", "title", "imgUrl", "page"}}``
+=============  ==========================================================================================
+
+Text, titles, descriptions and the link URL are templates of the flows' language (``{{ customer.name }}``),
+rendered by :func:`engine.expressions.render` — the same sandbox with the same operation budget, so a
+script cannot do in the sidebar what a message template cannot do in a journey. A template is checked
+when the script is saved: a typo is a 422 naming the field, not a broken message in a chat.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from engine import expressions
+
+KINDS = ("text", "image", "link", "miniprogram")
+Kind = Literal["text", "image", "link", "miniprogram"]
+KEY = r"^[a-z0-9][a-z0-9_\-]{0,59}$"
+#: WeCom text messages carry at most 4000 bytes (the same limit as welcome messages and mass sends)
+MAX_TEXT_BYTES = 4000
+MAX_KEYWORDS = 20
+#: who manages the library, and who reviews scripts that need approval (admin may do both)
+MANAGERS = ("marketer", "ops")
+REVIEWERS = ("ops",)
+
+
+class ScriptProblem(ValueError):
+    """A script that cannot be saved or rendered; ``field`` names where (``text``, ``link.url`` …)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _template(value: str, field: str) -> str:
+    try:
+        expressions.check(value, "template")
+    except expressions.ExpressionError as exc:
+        raise ValueError(f"{field}: {exc}") from None
+    return value
+
+
+def _http_url(value: str, field: str, *, template: bool = False) -> str:
+    value = value.strip()
+    if template and "{" in value:
+        _template(value, field)
+        head = value.split("{", 1)[0]
+        if not head.startswith(("https://", "http://")) or not urlsplit(head).hostname:
+            raise ValueError(f"{field} must start with http:// or https:// and a host before any variable")
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
+        raise ValueError(f"{field} must be an http(s) URL without user info, e.g. https://shop.example.com/p/1")
+    return value
+
+
+class LinkCard(BaseModel):
+    """An H5 card (``news``). ``url``, ``title`` and ``desc`` may use variables."""
+
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(min_length=8, max_length=2048, examples=["https://shop.example.com/promo?c={{ customer.id }}"])
+    title: str = Field(min_length=1, max_length=128, examples=["{{ customer.name }}，您的专属福利"])
+    desc: str = Field(default="", max_length=512)
+    image_url: str = Field(default="", max_length=2048, description="cover image (http/https)")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _http_url(value, "link.url", template=True)
+
+    @field_validator("title", "desc")
+    @classmethod
+    def _templates(cls, value: str, info: Any) -> str:
+        return _template(value, f"link.{info.field_name}")
+
+    @field_validator("image_url")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        return _http_url(value, "link.image_url") if value else value
+
+
+class MiniprogramCard(BaseModel):
+    """A mini-program card. The mini program must be bound to the corp (WeCom admin › 小程序)."""
+
+    model_config = ConfigDict(extra="forbid")
+    appid: str = Field(pattern=r"^wx[0-9a-f]{16}$", examples=["wx8bd80126147df384"])
+    title: str = Field(min_length=1, max_length=128)
+    image_url: str = Field(max_length=2048, description="cover image; WeCom requires http:// or https://")
+    page: str = Field(min_length=6, max_length=512, examples=["pages/index/index.html?from=sidebar"],
+                      description="the path to open; WeCom requires the .html suffix")
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str) -> str:
+        return _template(value, "miniprogram.title")
+
+    @field_validator("image_url")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        return _http_url(value, "miniprogram.image_url")
+
+    @field_validator("page")
+    @classmethod
+    def _page(cls, value: str) -> str:
+        if not value.split("?", 1)[0].endswith(".html") or value.startswith(("http:", "https:", "//")):
+            raise ValueError("miniprogram.page must be a path inside the mini program ending in .html, "
+                             "e.g. pages/index/index.html")
+        return value
+
+
+class ScriptSpec(BaseModel):
+    """A script as ops and marketers write it in the web app."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Kind = "text"
+    title: str = Field(min_length=1, max_length=120, examples=["收益率风险提示（合规）"])
+    category_id: int | None = Field(default=None, description="a category of the same team (or of every team)")
+    team: str = Field(default="", max_length=60, description="the agent group it belongs to; '' = every team")
+    text: str = Field(default="", max_length=expressions.MAX_SOURCE,
+                      examples=["{{ customer.name }}您好，理财产品的历史收益率不代表未来表现……"])
+    link: LinkCard | None = None
+    miniprogram: MiniprogramCard | None = None
+    image_id: int | None = Field(default=None, description="an image uploaded with POST /api/sidebar/images")
+    keywords: list[str] = Field(default_factory=list, max_length=MAX_KEYWORDS,
+                                description="words staff search for (the title and text are searched too)")
+    requires_approval: bool = Field(default=False, description="staff may use it only once a reviewer approved "
+                                                               "this version (compliance)")
+
+    @field_validator("team")
+    @classmethod
+    def _team(cls, value: str) -> str:
+        if value and not re.match(KEY, value):
+            raise ValueError("team must be an agent group key (a-z, 0-9, _ or -) or empty for every team")
+        return value
+
+    @field_validator("text")
+    @classmethod
+    def _text(cls, value: str) -> str:
+        return _template(value, "text") if value else value
+
+    @field_validator("keywords")
+    @classmethod
+    def _keywords(cls, value: list[str]) -> list[str]:
+        out: list[str] = []
+        for word in value:
+            cleaned = normalise(word)
+            if not cleaned or len(cleaned) > 40:
+                raise ValueError(f"keyword '{word}' must be 1–40 characters")
+            if cleaned not in out:
+                out.append(cleaned)
+        return out
+
+    @model_validator(mode="after")
+    def _content_fits_kind(self) -> ScriptSpec:
+        needs = {"text": ("text", bool(self.text.strip())), "link": ("link", self.link is not None),
+                 "miniprogram": ("miniprogram", self.miniprogram is not None),
+                 "image": ("image_id", self.image_id is not None)}
+        field, present = needs[self.kind]
+        if not present:
+            raise ValueError(f"a {self.kind} script needs {field}")
+        return self
+
+    def content(self) -> dict[str, Any]:
+        """What is stored (and, once published, used): only the parts of this kind."""
+        if self.kind == "text":
+            return {"text": self.text}
+        if self.kind == "link":
+            assert self.link is not None
+            return {"link": self.link.model_dump()}
+        if self.kind == "miniprogram":
+            assert self.miniprogram is not None
+            return {"miniprogram": self.miniprogram.model_dump()}
+        return {"image_id": self.image_id}
+
+
+# -- rendering ------------------------------------------------------------------------------------------
+
+
+def _render(source: str, context: Mapping[str, Any], field: str) -> str:
+    try:
+        return expressions.render(source, context)
+    except expressions.ExpressionError as exc:
+        raise ScriptProblem(f"{field}: {exc}", field) from None
+
+
+def render_message(kind: str, content: Mapping[str, Any], context: Mapping[str, Any],
+                   media_id: str | None = None) -> dict[str, Any]:
+    """The ``sendChatMessage`` parameters of a published script for one customer.
+
+    ``context`` is what templates see (``customer``, ``vars``). An image script needs the WeCom
+    ``media_id`` of its image. Raises :class:`ScriptProblem` when a template fails or the result breaks
+    a WeCom limit (text over 4000 bytes, a link that is no longer an http(s) URL).
+    """
+    if kind == "text":
+        text = _render(str(content.get("text", "")), context, "text")
+        size = len(text.encode("utf-8"))
+        if size > MAX_TEXT_BYTES:
+            raise ScriptProblem(f"text: the rendered text is {size} bytes; WeCom sends at most {MAX_TEXT_BYTES}",
+                                "text")
+        if not text.strip():
+            raise ScriptProblem("text: the rendered text is empty for this customer", "text")
+        return {"msgtype": "text", "text": {"content": text}}
+    if kind == "link":
+        link = dict(content.get("link") or {})
+        url = _render(str(link.get("url", "")), context, "link.url").strip()
+        try:
+            _http_url(url, "link.url")
+        except ValueError as exc:
+            raise ScriptProblem(f"{exc} (after filling in the variables: {url[:80]!r})", "link.url") from None
+        return {"msgtype": "news", "news": {"link": url, "title": _render(str(link.get("title", "")), context,
+                                                                             "link.title"),
+                                            "desc": _render(str(link.get("desc", "")), context, "link.desc"),
+                                            "imgUrl": str(link.get("image_url", ""))}}
+    if kind == "miniprogram":
+        card = dict(content.get("miniprogram") or {})
+        return {"msgtype": "miniprogram", "miniprogram": {
+            "appid": str(card.get("appid", "")), "title": _render(str(card.get("title", "")), context,
+                                                                  "miniprogram.title"),
+            "imgUrl": str(card.get("image_url", "")), "page": str(card.get("page", ""))}}
+    if kind == "image":
+        if not media_id:
+            raise ScriptProblem("image: the image has no WeCom media id yet", "image_id")
+        return {"msgtype": "image", "image": {"mediaid": media_id}}
+    raise ScriptProblem(f"unknown script kind {kind!r}; the kinds are {', '.join(KINDS)}", "kind")
+
+
+def preview_text(message: Mapping[str, Any]) -> str:
+    """One line for the sidebar list: the text, or the card's title."""
+    kind = message.get("msgtype")
+    body = message.get(str(kind)) or {}
+    if kind == "text":
+        return str(body.get("content", ""))
+    if kind in ("news", "miniprogram"):
+        return str(body.get("title", ""))
+    return ""
+
+
+# -- search ---------------------------------------------------------------------------------------------
+
+
+def normalise(text: str) -> str:
+    """Search form: NFKC (full-width → half-width), lower case, spaces squeezed."""
+    return " ".join(unicodedata.normalize("NFKC", text).lower().split())
+
+
+@dataclass(frozen=True)
+class Searchable:
+    id: int
+    title: str
+    text: str
+    keywords: Sequence[str] = ()
+    category: str = ""
+    uses: int = 0
+
+
+def search(items: Iterable[Searchable], query: str, limit: int = 50) -> list[int]:
+    """Ids of the items matching every word of ``query`` (in title, keywords, text or category), best first:
+    title hits weigh most, then keywords, then text; ties by how often staff used them."""
+    words = normalise(query).split()[:10]
+    scored: list[tuple[int, int, int]] = []
+    for item in items:
+        title, text, category = normalise(item.title), normalise(item.text), normalise(item.category)
+        keywords = [normalise(k) for k in item.keywords]
+        score = 0
+        for word in words:
+            hit = (4 if word in title else 0) + (3 if any(word in k for k in keywords) else 0) + \
+                  (1 if word in text else 0) + (1 if word in category else 0)
+            if not hit:
+                break
+            score += hit
+        else:
+            scored.append((score, item.uses, item.id))
+    scored.sort(key=lambda s: (-s[0], -s[1], s[2]))
+    return [item_id for _, _, item_id in scored[:limit]]
+
+
+# -- review ---------------------------------------------------------------------------------------------
+
+
+def review_refusal(reviewer_role: str, reviewer: str, author: str) -> str | None:
+    """Why ``reviewer`` may not approve or reject a version ``author`` wrote, or None when they may:
+    reviewers are ops (or admin), and never the person who wrote the version (four eyes)."""
+    if reviewer_role not in (*REVIEWERS, "admin"):
+        return f"reviewing scripts needs the role {' or '.join(REVIEWERS)} (or admin); you are {reviewer_role}"
+    if reviewer == author:
+        return "you wrote this version: another reviewer must approve it (four-eyes rule)"
+    return None
