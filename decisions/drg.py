@@ -584,7 +584,7 @@ class Graph:
             if not isinstance(function, FeelFunction):
                 return fi.null(scope, f"{where}: '{boxed.callee}' is not a function")
             scope.budget.charge()
-            return fi.invoke(function, None, {name: value(scope) for name, value in bindings}, scope)
+            return function.invoke(None, {name: value(scope) for name, value in bindings})
 
         return evaluate
 

@@ -64,11 +64,11 @@ from decisions.feel import (
 )
 from decisions.feel import interpreter as feel_interpreter
 from decisions.feel import syntax as feel_syntax
-from decisions.feel import temporal as feel_temporal
 from decisions.feel.library import BUILTINS
 from decisions.feel.limits import Budget, metered
 from decisions.feel.types import FeelType, coerce, resolve
-from decisions.feel.values import FeelFunction, FeelRange, YearsMonths, feel_compare, feel_equal, to_feel
+from decisions.feel.values import FeelFunction, FeelRange, YearsMonths, feel_compare, feel_equal, literal_text, to_feel
+from decisions.feel.values import format_value as temporal_text
 
 
 class HitPolicy(StrEnum):
@@ -524,7 +524,7 @@ def json_value(value: Any) -> Any:
             return str(number)
         return int(number) if number == number.to_integral_value() else format(number.normalize(), "f")
     if isinstance(value, date | time | timedelta):
-        return feel_temporal.format_value(value)
+        return temporal_text(value)
     if isinstance(value, YearsMonths | FeelRange | FeelFunction):
         return str(value)
     if isinstance(value, Mapping):
@@ -844,8 +844,6 @@ def _not_numbers(table: DecisionTable, value: Any) -> NoReturn:
 
 
 def format_value(value: Any) -> str:
-    from decisions.feel.values import literal_text
-
     return literal_text(value)
 
 

@@ -17,15 +17,17 @@ FEEL semantics kept here:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, DecimalException
 from typing import Any
 
 from decisions.feel import syntax as s
 from decisions.feel import temporal
-from decisions.feel.limits import Budget, FeelLimitError, check_items, check_text
+from decisions.feel.library import BUILTINS
+from decisions.feel.limits import Budget, check_items, check_text
 from decisions.feel.limits import current as current_budget
+from decisions.feel.types import TypeRegistry, instance_of
 from decisions.feel.values import (
     NUMBERS,
     UNBOUNDED,
@@ -36,6 +38,8 @@ from decisions.feel.values import (
     feel_compare,
     feel_equal,
     in_range,
+    make_range,
+    negate,
     type_name,
 )
 
@@ -67,8 +71,6 @@ class Scope:
             if value is not _MISSING:
                 return value
             scope = scope.parent
-        from decisions.feel.library import BUILTINS
-
         function = BUILTINS.get(name)
         if function is not None:
             return function
@@ -193,18 +195,6 @@ def _subtract(left: Any, right: Any) -> Any:
     raise FeelError(f"cannot compute {type_name(left)} - {type_name(right)}")
 
 
-def negate(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return NUMBERS.minus(value)
-    if isinstance(value, timedelta):
-        return -value
-    if isinstance(value, YearsMonths):
-        return YearsMonths(-value.months)
-    if value is None:
-        return None
-    raise FeelError(f"cannot negate a {type_name(value)}")
-
-
 _COMPARE: dict[str, Callable[[int], bool]] = {
     "<": lambda order: order < 0, "<=": lambda order: order <= 0,
     ">": lambda order: order > 0, ">=": lambda order: order >= 0,
@@ -290,10 +280,16 @@ _PROPERTIES[("range", "end included")] = lambda v: v.end_included
 
 
 def conforms(value: Any, declared: s.TypeRef, scope: Scope | None = None) -> bool:
-    """``value instance of declared``."""
-    from decisions.feel.types import instance_of
+    """``value instance of declared``, named types resolved against the model's item definitions
+    (the variable ``@types`` that a decision graph puts in scope)."""
+    return instance_of(value, declared, type_registry(scope))
 
-    return instance_of(value, declared, scope)
+
+def type_registry(scope: Scope | None) -> TypeRegistry | None:
+    if scope is None or not scope.defines("@types"):
+        return None
+    found = scope.lookup("@types")
+    return found if isinstance(found, Mapping) else None
 
 
 # --------------------------------------------------------------------------------------------- compiler
@@ -399,12 +395,6 @@ def _filter(node: s.Filter) -> Evaluator:
     return evaluate
 
 
-def node_text(value: Any) -> str:
-    from decisions.feel.values import literal_text
-
-    return literal_text(value)
-
-
 def _index(items: Sequence[Any], index: Decimal, scope: Scope) -> Any:
     if index != index.to_integral_value():
         return null(scope, f"list index {index} is not a whole number")
@@ -428,24 +418,10 @@ def _call(node: s.Call) -> Evaluator:
             return null(scope, f"{label} is not a function")
         scope.budget.charge()
         if named is not None:
-            return invoke(function, None, {name: arg(scope) for name, arg in named}, scope)
-        return invoke(function, [arg(scope) for arg in args], None, scope)
+            return function.invoke(None, {name: arg(scope) for name, arg in named})
+        return function.invoke([arg(scope) for arg in args], None)
 
     return evaluate
-
-
-def invoke(function: FeelFunction, args: list[Any] | None, named: dict[str, Any] | None, scope: Scope) -> Any:
-    """Call a function value; its FeelErrors become null (noted)."""
-    try:
-        return function.call(args, named)
-    except FeelError as error:
-        return null(scope, f"{function.name}: {error}")
-    except DecimalException:
-        return null(scope, f"{function.name}: a number is out of FEEL's range (or divided by zero)")
-    except (OverflowError, ValueError) as error:
-        if isinstance(error, FeelLimitError):
-            raise
-        return null(scope, f"{function.name}: out of range ({error})")
 
 
 def _negation(node: s.Negation) -> Evaluator:
@@ -716,24 +692,12 @@ def _range(node: s.RangeExpr) -> Evaluator:
     def evaluate(scope: Scope) -> Any:
         low = start(scope) if start is not None else None
         high = end(scope) if end is not None else None
-        if low is not None and high is not None:
-            if type_name(low) != type_name(high):
-                return null(scope, f"a range from a {type_name(low)} to a {type_name(high)}")
-            order = feel_compare(low, high)
-            if order is None or order > 0:
-                return null(scope, f"a range must not end before it starts ({node_text(low)} > {node_text(high)})")
-        for bound in (low, high):
-            if bound is not None and type_name(bound) not in _RANGE_TYPES:
-                return null(scope, f"a range of {type_name(bound)} values")
-        if low is None and high is None:
-            return null(scope, "a range needs a start or an end")
-        return FeelRange(low, high, node.start_included, node.end_included)
+        try:
+            return make_range(low, high, node.start_included, node.end_included)
+        except FeelError as error:
+            return null(scope, str(error))
 
     return evaluate
-
-
-_RANGE_TYPES = frozenset({"number", "string", "date", "time", "date and time", "days and time duration",
-                          "years and months duration"})
 
 
 def _unary_test_value(node: s.UnaryTest) -> Evaluator:
@@ -911,7 +875,7 @@ def satisfies(value: Any, result: Any, scope: Scope) -> bool | None:
     if isinstance(result, bool) and not isinstance(value, bool):
         return result
     if isinstance(result, FeelFunction):
-        outcome = invoke(result, [value], None, scope)
+        outcome = result.invoke([value], None)
         return outcome if isinstance(outcome, bool) else None
     if result is None:
         return value is None

@@ -34,7 +34,7 @@ from typing import Any
 
 import re2
 
-from decisions.feel import limits, temporal
+from decisions.feel import limits, syntax, temporal
 from decisions.feel.limits import MAX_TEXT, FeelLimitError, check_items, check_text
 from decisions.feel.values import (
     NUMBERS,
@@ -46,6 +46,8 @@ from decisions.feel.values import (
     feel_compare,
     feel_equal,
     list_contains,
+    make_range,
+    negate,
     to_text,
     type_name,
 )
@@ -800,13 +802,10 @@ def _list_replace(items: Any, position: Any, new_item: Any) -> list[Any]:
     if isinstance(position, FeelFunction):
         if position.params is not None and len(position.params) != 2:
             raise FeelError("list replace(): match must be a function of (item, newItem)")
-        from decisions.feel.interpreter import Scope, invoke
-
-        scope = Scope({})
         current_budget().charge(len(values))
         replaced = []
         for value in values:
-            outcome = invoke(position, [value, new_item], None, scope)
+            outcome = position.invoke([value, new_item], None)
             if not isinstance(outcome, bool):
                 raise FeelError("list replace(): match must give true or false")
             replaced.append(new_item if outcome else value)
@@ -830,15 +829,11 @@ def _sort(items: Any, precedes: Any = None) -> list[Any]:
             return order
         return sorted(values, key=cmp_to_key(natural))
     function = _need(precedes, FeelFunction, "precedes")
-    from decisions.feel.interpreter import Scope, invoke
-
-    scope = Scope({})
-
     def ordered(a: Any, b: Any) -> int:
         current_budget().charge()
-        if invoke(function, [a, b], None, scope) is True:
+        if function.invoke([a, b], None) is True:
             return -1
-        if invoke(function, [b, a], None, scope) is True:
+        if function.invoke([b, a], None) is True:
             return 1
         return 0
 
@@ -1180,9 +1175,6 @@ _point_or_range("coincides", lambda p, q: _cmp(p, q) == 0, None, None,
 
 @builtin("range", ["from"])
 def _range_from(text: Any) -> FeelRange:
-    from decisions.feel import syntax
-    from decisions.feel.interpreter import Scope, compile_expression
-
     source = _string(text, "from").strip()
     try:
         tree = syntax.parse_expression(source)
@@ -1193,15 +1185,16 @@ def _range_from(text: Any) -> FeelRange:
     for part in (tree.start, tree.end):
         if part is not None and not _literal_end(part):
             raise FeelError(f"'{source}': range ends must be literals")
-    value = compile_expression(tree)(Scope({}))
-    if not isinstance(value, FeelRange):
-        raise FeelError(f"'{source}' is not a range")
-    return value
+    low = _literal_value(tree.start) if tree.start is not None else None
+    high = _literal_value(tree.end) if tree.end is not None else None
+    try:
+        return make_range(low, high, tree.start_included, tree.end_included)
+    except FeelError as error:
+        current_budget().note(str(error))
+        raise FeelError(f"'{source}' is not a range") from None
 
 
 def _literal_end(node: Any) -> bool:
-    from decisions.feel import syntax
-
     if isinstance(node, syntax.Literal | syntax.TemporalLiteral):
         return True
     if isinstance(node, syntax.Negation):
@@ -1210,6 +1203,27 @@ def _literal_end(node: Any) -> bool:
             and node.target.name in ("date", "time", "date and time", "duration") and node.named is None
             and len(node.args) == 1 and isinstance(node.args[0], syntax.Literal)
             and isinstance(node.args[0].value, str))
+
+
+def _literal_value(node: Any) -> Any:
+    """The value of a range end that :func:`_literal_end` accepted, as the evaluator gives it (a
+    literal that is not a valid value is null, the reason noted)."""
+    if isinstance(node, syntax.Literal):
+        return node.value
+    if isinstance(node, syntax.Negation):
+        try:
+            return negate(_literal_value(node.operand))
+        except FeelError as error:
+            current_budget().note(str(error))
+            return None
+    if isinstance(node, syntax.TemporalLiteral):
+        try:
+            return temporal.parse_temporal(node.text)
+        except FeelError as error:
+            current_budget().note(str(error))
+            return None
+    current_budget().charge()
+    return BUILTINS[node.target.name].invoke([node.args[0].value], None)
 
 
 # --------------------------------------------------------------------------------------------- contexts

@@ -1,4 +1,5 @@
-"""FEEL's date, time, date and time and duration values: parsing, printing and arithmetic.
+"""FEEL's date, time, date and time and duration values: parsing and arithmetic (their text is
+:func:`decisions.feel.values.format_value`, with every other value's).
 
 Dates and times are Python ``date``/``time``/``datetime`` values, so they hold years 1–9999 and
 microseconds (FEEL allows ±999,999,999 and nanoseconds: such values are refused, giving null).
@@ -17,7 +18,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from decisions.feel.values import NUMBERS, FeelError, YearsMonths
+from decisions.feel.values import NUMBERS, FeelError, YearsMonths, format_duration
 
 _DATE = re.compile(r"(-?)([1-9]\d{4,8}|\d{4})-(\d\d)-(\d\d)")
 _TIME = re.compile(r"(\d\d):(\d\d):(\d\d)(?:\.(\d+))?(?:(Z)|([+-])(\d\d):(\d\d)|@([A-Za-z][A-Za-z0-9_+\-/]*))?")
@@ -139,66 +140,6 @@ def parse_temporal(text: str) -> Any:
     if _TIME.fullmatch(text):
         return parse_time(text)
     raise FeelError(f"@\"{text}\" is not a date, time, date and time or duration literal")
-
-
-# --------------------------------------------------------------------------------------------- printing
-
-
-def _fraction(microsecond: int) -> str:
-    return f".{microsecond:06d}".rstrip("0") if microsecond else ""
-
-
-def _zone_text(tz: tzinfo | None, offset: timedelta | None) -> str:
-    if tz is None:
-        return ""
-    if isinstance(tz, ZoneInfo):
-        return f"@{tz.key}"
-    if offset is None or not offset:
-        return "Z"
-    sign = "-" if offset < timedelta(0) else "+"
-    seconds = int(abs(offset).total_seconds())
-    text = f"{sign}{seconds // 3600:02d}:{seconds // 60 % 60:02d}"
-    return text + (f":{seconds % 60:02d}" if seconds % 60 else "")
-
-
-def format_date(value: date) -> str:
-    return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
-
-
-def format_time(value: time) -> str:
-    offset = value.tzinfo.utcoffset(None) if isinstance(value.tzinfo, timezone) else None
-    return (f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}{_fraction(value.microsecond)}"
-            + _zone_text(value.tzinfo, offset))
-
-
-def format_date_time(value: datetime) -> str:
-    return (f"{format_date(value)}T{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
-            f"{_fraction(value.microsecond)}{_zone_text(value.tzinfo, value.utcoffset())}")
-
-
-def format_duration(value: timedelta) -> str:
-    sign = "-" if value < timedelta(0) else ""
-    value = abs(value)
-    days, seconds, micro = value.days, value.seconds, value.microseconds
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    text = f"{sign}P" + (f"{days}D" if days else "")
-    clock = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "")
-    if secs or micro:
-        clock += f"{secs}{_fraction(micro)}S"
-    if clock:
-        text += "T" + clock
-    return text if (days or clock) else "PT0S"
-
-
-def format_value(value: date | time | timedelta) -> str:
-    if isinstance(value, datetime):
-        return format_date_time(value)
-    if isinstance(value, date):
-        return format_date(value)
-    if isinstance(value, time):
-        return format_time(value)
-    return format_duration(value)
 
 
 # --------------------------------------------------------------------------------------------- arithmetic

@@ -14,13 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from decisions.feel import syntax as s
 from decisions.feel.values import UNBOUNDED, FeelFunction, FeelRange, YearsMonths, type_name
-
-if TYPE_CHECKING:
-    from decisions.feel.interpreter import Scope
 
 #: DMN/XML Schema spellings of the built-in types
 ALIASES = {
@@ -156,16 +153,9 @@ def is_instance(value: Any, kind: FeelType, check_allowed: bool = False) -> bool
     return not (check_allowed and kind.allowed is not None and kind.allowed(value) is not True)
 
 
-def instance_of(value: Any, ref: s.TypeRef, scope: Scope | None = None) -> bool:
-    registry = _registry(scope)
+def instance_of(value: Any, ref: s.TypeRef, registry: TypeRegistry | None = None) -> bool:
+    """``value instance of ref``, named types resolved against ``registry`` (a model's item definitions)."""
     return is_instance(value, resolve(ref, registry))
-
-
-def _registry(scope: Scope | None) -> TypeRegistry | None:
-    if scope is None or not scope.defines("@types"):
-        return None
-    found = scope.lookup("@types")
-    return found if isinstance(found, Mapping) else None
 
 
 _NOT_CONFORMING = object()

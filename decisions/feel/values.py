@@ -33,11 +33,15 @@ from decimal import (
     ROUND_HALF_EVEN,
     Context,
     Decimal,
+    DecimalException,
     DivisionByZero,
     InvalidOperation,
     Overflow,
 )
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from decisions.feel.limits import current as current_budget
 
 #: FEEL's number semantics: IEEE 754-2008 decimal128 (34 digits, half-even rounding). Overflow,
 #: division by zero and invalid operations raise, and the evaluator turns them into null.
@@ -118,6 +122,23 @@ class FeelFunction:
     def __str__(self) -> str:
         return f"function {self.name}"
 
+    def invoke(self, args: list[Any] | None, named: dict[str, Any] | None) -> Any:
+        """Call the function as FEEL does: a FeelError (or a number out of range) becomes null, its
+        reason noted on the running evaluation's budget; a limit error goes through to the caller."""
+        try:
+            return self.call(args, named)
+        except FeelError as error:
+            return _null(f"{self.name}: {error}")
+        except DecimalException:
+            return _null(f"{self.name}: a number is out of FEEL's range (or divided by zero)")
+        except (OverflowError, ValueError) as error:
+            return _null(f"{self.name}: out of range ({error})")
+
+
+def _null(message: str) -> None:
+    current_budget().note(message)
+    return None
+
 
 # --------------------------------------------------------------------------------------------- types
 
@@ -182,6 +203,67 @@ def to_feel(value: Any) -> Any:
 
 
 # --------------------------------------------------------------------------------------------- text
+# every value's text lives here, temporal ones included, so that temporal.py (parsing and
+# arithmetic) builds on this module and not the other way round
+
+
+def _fraction(microsecond: int) -> str:
+    return f".{microsecond:06d}".rstrip("0") if microsecond else ""
+
+
+def _zone_text(tz: tzinfo | None, offset: timedelta | None) -> str:
+    if tz is None:
+        return ""
+    if isinstance(tz, ZoneInfo):
+        return f"@{tz.key}"
+    if offset is None or not offset:
+        return "Z"
+    sign = "-" if offset < timedelta(0) else "+"
+    seconds = int(abs(offset).total_seconds())
+    text = f"{sign}{seconds // 3600:02d}:{seconds // 60 % 60:02d}"
+    return text + (f":{seconds % 60:02d}" if seconds % 60 else "")
+
+
+def format_date(value: date) -> str:
+    return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+
+
+def format_time(value: time) -> str:
+    offset = value.tzinfo.utcoffset(None) if isinstance(value.tzinfo, timezone) else None
+    return (f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}{_fraction(value.microsecond)}"
+            + _zone_text(value.tzinfo, offset))
+
+
+def format_date_time(value: datetime) -> str:
+    return (f"{format_date(value)}T{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
+            f"{_fraction(value.microsecond)}{_zone_text(value.tzinfo, value.utcoffset())}")
+
+
+def format_duration(value: timedelta) -> str:
+    sign = "-" if value < timedelta(0) else ""
+    value = abs(value)
+    days, seconds, micro = value.days, value.seconds, value.microseconds
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{sign}P" + (f"{days}D" if days else "")
+    clock = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "")
+    if secs or micro:
+        clock += f"{secs}{_fraction(micro)}S"
+    if clock:
+        text += "T" + clock
+    return text if (days or clock) else "PT0S"
+
+
+def format_value(value: date | time | timedelta) -> str:
+    """A date, time, date and time or days and time duration as FEEL writes it (``2026-11-11``,
+    ``10:30:00@Asia/Shanghai``, ``P1DT2H``): the text inside an ``@"…"`` literal."""
+    if isinstance(value, datetime):
+        return format_date_time(value)
+    if isinstance(value, date):
+        return format_date(value)
+    if isinstance(value, time):
+        return format_time(value)
+    return format_duration(value)
 
 
 def number_text(value: Decimal) -> str:
@@ -202,8 +284,6 @@ def to_text(value: Any) -> str:
 
 
 def literal_text(value: Any, top: bool = False) -> str:
-    from decisions.feel import temporal
-
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -213,7 +293,7 @@ def literal_text(value: Any, top: bool = False) -> str:
     if isinstance(value, str):
         return value if top else '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, datetime | date | time | timedelta):
-        return temporal.format_value(value)
+        return format_value(value)
     if isinstance(value, YearsMonths | FeelRange | FeelFunction):
         return str(value)
     if isinstance(value, list):
@@ -344,6 +424,40 @@ def in_range(value: Any, rng: FeelRange) -> bool | None:
         if order > 0 or (order == 0 and not rng.end_included):
             return False
     return True
+
+
+RANGE_TYPES = frozenset({"number", "string", "date", "time", "date and time", "days and time duration",
+                         "years and months duration"})
+
+
+def make_range(low: Any, high: Any, start_included: bool, end_included: bool) -> FeelRange:
+    """The range ``[low..high]`` (ends included or not); a null end stays null. FeelError when the
+    ends are of different or unordered types, or the range ends before it starts."""
+    if low is not None and high is not None:
+        if type_name(low) != type_name(high):
+            raise FeelError(f"a range from a {type_name(low)} to a {type_name(high)}")
+        order = feel_compare(low, high)
+        if order is None or order > 0:
+            raise FeelError(f"a range must not end before it starts ({literal_text(low)} > {literal_text(high)})")
+    for bound in (low, high):
+        if bound is not None and type_name(bound) not in RANGE_TYPES:
+            raise FeelError(f"a range of {type_name(bound)} values")
+    if low is None and high is None:
+        raise FeelError("a range needs a start or an end")
+    return FeelRange(low, high, start_included, end_included)
+
+
+def negate(value: Any) -> Any:
+    """``-value`` for numbers and durations; null stays null."""
+    if isinstance(value, Decimal):
+        return NUMBERS.minus(value)
+    if isinstance(value, timedelta):
+        return -value
+    if isinstance(value, YearsMonths):
+        return YearsMonths(-value.months)
+    if value is None:
+        return None
+    raise FeelError(f"cannot negate a {type_name(value)}")
 
 
 def list_contains(items: Sequence[Any], value: Any) -> bool:
