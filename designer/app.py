@@ -23,6 +23,7 @@ from designer.coupons import api as coupons_api
 from designer.customers import api as customers_api
 from designer.customers import pages as customers_pages
 from designer.decisions import api as decisions_api
+from designer.decisions import pages as decisions_pages
 from designer.events import api as events_api
 from designer.events import hooks
 from designer.flows import api as flows_api
@@ -118,7 +119,7 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
                  tickets_csat.router,
                  settlement_api.api, settlement_pages.router, connectors_api.router, connectors_ops_api.router,
                  connectors_pages.router,
-                 decisions_api.router, workforce_api.router, workforce_pages.router, audit.api, audit.router,
+                 decisions_api.router, decisions_pages.router, workforce_api.router, workforce_pages.router, audit.api, audit.router,
                  sidebar_api.router, sidebar_pages.router, sidebar_library.router):
         app.include_router(area)
     if (HERE / "static").is_dir():

@@ -11,6 +11,12 @@
   designer's "test this table" button shows it. A hit-policy violation is a 422 naming the rules.
 - ``POST /api/decisions/export`` ``{"table": ...}`` — the table as a DMN 1.3 document (for Camunda
   Modeler and other DMN tools).
+- ``POST /api/decisions/graph/evaluate`` ``{"xml": "...", "inputs": {"Age": "35"}, "tables": {...}}`` — the
+  whole decision requirement graph of a DMN model evaluated (the designer's decision-graph page): inputs
+  by input-data name, each a FEEL expression; ``tables`` are edited decision tables by the id of the
+  decision (or BKM) that holds them. Answers every decision computed, by name, in dependency order
+  (:func:`decisions.workbench.report`). A problem names its field: ``xml``, ``tables.<id>…``,
+  ``inputs.<name>``.
 
 Nothing is stored: a table lives in its node's config, so flow versions keep it (one concept, one
 home). Every route needs a role that may edit flows (marketer, ops, finance; admin).
@@ -25,8 +31,16 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from decisions import drg, workbench
 from decisions.analysis import Finding
-from decisions.dmn_xml import MAX_DOCUMENT_BYTES, DmnImportError, dump_decision_table, load_decision_table
+from decisions.dmn_xml import (
+    MAX_DOCUMENT_BYTES,
+    DmnImportError,
+    dump_decision_table,
+    load_decision_table,
+    load_definitions,
+)
+from decisions.feel import FeelLimitError
 from decisions.table import DecisionTable, DecisionTableError, HitPolicyViolation, evaluate
 from designer.auth import require
 from designer.decisions import text as _text  # noqa: F401  (the area's strings join the catalogue)
@@ -178,3 +192,58 @@ def export_decision(body: ExportIn, user: Editor) -> Response:
     filename = f"{body.table.id}.dmn".encode("ascii", "replace").decode().replace("?", "_")
     return Response(dump_decision_table(body.table), media_type="application/xml",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+class GraphEvaluateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    xml: str = Field(min_length=1, max_length=MAX_DOCUMENT_BYTES, description="the DMN model (XML)")
+    inputs: dict[str, str | None] = Field(
+        default_factory=dict, examples=[{"Age": "16", "Years of Service": "1"}],
+        description="input data by name, each a FEEL expression (35, \"gold\", date(\"2026-11-11\"), {a: 1}); "
+                    "empty or missing: null")
+    tables: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="edited decision tables by the id of the decision or BKM holding them")
+
+
+class DecisionOutcome(BaseModel):
+    key: str = Field(description="the element id (after its import name and a dot when imported)")
+    name: str
+    value: Any = Field(description="the result as JSON (decimal numbers as strings, dates as ISO text)")
+    text: str = Field(description="the result as FEEL writes it")
+    table: dict[str, Any] | None = Field(description="hit policy, matched and selected rules (decision tables)")
+    error: str | None = Field(description="why a decision table gave no result (hit policy, input type)")
+
+
+class GraphEvaluateOut(BaseModel):
+    decisions: list[DecisionOutcome] = Field(description="every decision computed, in dependency order")
+    notes: list[str] = Field(description="why something became null")
+
+
+def evaluate_model(body: GraphEvaluateIn) -> GraphEvaluateOut:
+    """Load the model, swap the edited tables in, evaluate every decision (see the module docstring)."""
+    try:
+        definitions = load_definitions(body.xml, resolve_import=lambda imported: None)
+    except DmnImportError as exc:
+        raise ApiError(400, str(exc), "fix the model in your DMN tool and import it again", "xml") from None
+    except (ValueError, SyntaxError) as exc:
+        raise ApiError(400, f"not well-formed XML: {exc}", "check the file is a complete DMN document",
+                       "xml") from None
+    try:
+        workbench.replace_tables(definitions, body.tables)
+        graph = definitions.compile()
+        values = workbench.input_values(graph, body.inputs)
+        evaluation = graph.evaluate(values)
+    except workbench.WorkbenchError as exc:
+        raise ApiError(422, exc.message, exc.fix, exc.field) from None
+    except drg.DrgError as exc:
+        raise ApiError(422, str(exc), "correct the edited table (or the model)", "tables") from None
+    except FeelLimitError as exc:
+        raise ApiError(422, f"the evaluation went over a limit: {exc}",
+                       "give smaller inputs, or simplify the expression named", "inputs") from None
+    return GraphEvaluateOut.model_validate(workbench.report(graph, evaluation))
+
+
+@router.post("/graph/evaluate", response_model=GraphEvaluateOut)
+def evaluate_graph(body: GraphEvaluateIn, user: Editor) -> GraphEvaluateOut:
+    """Evaluate every decision of a DMN model from inputs given as FEEL (the decision-graph page)."""
+    return evaluate_model(body)
