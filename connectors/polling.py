@@ -23,6 +23,7 @@ import math
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, ClassVar, TypeVar
@@ -68,8 +69,25 @@ class WindowTooLarge(ShopApiError):
     split_window: ClassVar[bool] = True
 
 
+@dataclass
+class MessageBatch:
+    """Messages taken from a platform's message queue (Taobao's TMC), mapped: canonical events and
+    unmapped records (:func:`connectors.base.unmapped_record`) like a page of ``poll_window``.
+    ``confirm()`` tells the platform they are handled; the engine calls it only after storing ``events``,
+    so a crash in between gets the messages delivered again (duplicates the event store drops)."""
+
+    events: list[dict[str, Any]]
+    confirm: Callable[[], None]
+
+
 class PollingConnector(Connector, ABC):
-    """A connector the engine polls for order and refund changes (see the module docstring)."""
+    """A connector the engine polls for order and refund changes (see the module docstring).
+
+    A connector whose platform also keeps a message queue for the app (Taobao's message service) may
+    consume it on every poll: :meth:`consume_interval` says how often (None: it has none, or it is off)
+    and :meth:`consume` yields the batches. The windows are then read only every
+    :meth:`poll_interval` seconds, as the safety net behind the queue.
+    """
 
     #: streams this connector can poll, in the order they are polled
     streams: ClassVar[tuple[str, ...]] = ("orders", "refunds")
@@ -83,6 +101,14 @@ class PollingConnector(Connector, ABC):
     def backfill(self, settings: Any) -> timedelta:
         """How far back the very first poll of a new configuration starts."""
         return timedelta(hours=int(getattr(settings, "backfill_hours", 0)))
+
+    def consume_interval(self, settings: Any) -> int | None:
+        """Seconds between two reads of the platform's message queue, or None when it is not read."""
+        return None
+
+    def consume(self, settings: Any, secrets: Any) -> Iterator[MessageBatch]:
+        """The messages waiting in the platform's queue, batch by batch (bounded per call)."""
+        return iter(())
 
     @abstractmethod
     def poll_window(self, stream: str, start: datetime, end: datetime, settings: Any,

@@ -94,7 +94,8 @@ def unmapped(db: Session, connector_id: str, *, limit: int = 50, before_id: int 
 def record_attempt(database_url: str | None, connector_id: str, *, error: str | None = None,
                    summary: dict[str, Any] | None = None) -> None:
     """Write down one sync attempt: its summary when it succeeded, its error (one line, no secrets: the
-    connectors' errors never carry them) when it failed."""
+    connectors' errors never carry them) when it failed — both when it succeeded in part (the windows were
+    read but the message queue failed)."""
     now = utcnow()
     with transaction(database_url) as db:
         row = db.get(ConnectorSyncState, connector_id)
@@ -102,11 +103,11 @@ def record_attempt(database_url: str | None, connector_id: str, *, error: str | 
             row = ConnectorSyncState(connector_id=connector_id, last_summary={})
             db.add(row)
         row.last_attempt_at = now
-        if error is None:
+        if summary is not None or error is None:
             row.last_success_at = now
             row.last_summary = dict(summary or {})
             row.last_error = None
-        else:
+        if error is not None:
             row.last_error, row.last_error_at = error[:MAX_ERROR], now
 
 

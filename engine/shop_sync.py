@@ -16,6 +16,14 @@ holds the platform's modified-time watermark (UTC). One poll reads windows from 
 Stored events are routed to journeys at once (the activity has the worker's Temporal client);
 whatever routing misses stays ``received`` for the web app's re-router.
 
+A connector that also reads its platform's message queue (Taobao's message service, ``tmc``) is polled
+every ``consume_interval`` seconds instead: each poll first takes the waiting messages (stored, *then*
+confirmed: a crash in between gets them delivered again, and the duplicates are dropped), and reads the
+windows only when ``poll_interval`` has passed since the cursors last moved — the windows are the safety
+net that catches whatever the queue missed, under the same event ids. A queue that fails (not enabled
+for the app, the platform busy) does not stop the windows: its error is written down as the connector's
+last error and the next poll falls back to ``poll_interval``.
+
 Running it: one Temporal workflow per connector, ``shop-sync/<connector id>``, does one poll (an
 activity) and sleeps ``poll_interval_seconds`` (a durable timer), continuing as new now and then.
 :func:`ensure_running` starts the workflows of every enabled polled connector; the worker process
@@ -56,6 +64,8 @@ POLL_ACTIVITY = "shop_sync_poll"
 #: after a poll failed for good (expired session, wrong secret) the workflow waits this long
 REJECTED_PAUSE = timedelta(minutes=10)
 POLLS_PER_RUN = 200
+#: a cursor whose position is this far behind the moment it was last written was put back (a resync)
+PUT_BACK = timedelta(seconds=60)
 
 
 
@@ -90,6 +100,8 @@ class PollResult:
     streams: list[StreamReport] = field(default_factory=list)
     #: stored events that still need routing (as journeys see them), each once
     to_route: list[dict[str, Any]] = field(default_factory=list)
+    #: what went wrong reading the message queue (the windows were read all the same)
+    queue_error: str = ""
     _routing: set[str] = field(default_factory=set, repr=False)
 
     def route_later(self, payload: dict[str, Any]) -> None:
@@ -98,14 +110,28 @@ class PollResult:
             self.to_route.append(payload)
 
     def summary(self) -> dict[str, Any]:
-        return {"connector_id": self.connector_id, "stopped": self.stopped, "interval": self.interval,
-                "streams": [vars(s) for s in self.streams], "to_route": len(self.to_route)}
+        found = {"connector_id": self.connector_id, "stopped": self.stopped, "interval": self.interval,
+                 "streams": [vars(s) for s in self.streams], "to_route": len(self.to_route)}
+        if self.queue_error:
+            found["queue_error"] = self.queue_error
+        return found
 
 
 def cursor_position(database_url: str | None, connector_id: str, stream: str) -> datetime | None:
     with session_factory(database_url)() as db:
         row = db.get(models.ConnectorCursor, (connector_id, stream))
         return row.position if row is not None else None
+
+
+def windows_due(database_url: str | None, connector_id: str, stream: str, moment: datetime,
+                interval: timedelta) -> bool:
+    """Whether a stream read behind a message queue is due: ``interval`` has passed since its cursor's
+    position (the end of the last window read), or the cursor was put back (a resync) since."""
+    with session_factory(database_url)() as db:
+        row = db.get(models.ConnectorCursor, (connector_id, stream))
+        if row is None:
+            return True
+        return moment - row.position >= interval or row.updated_at - row.position > PUT_BACK
 
 
 def advance(database_url: str | None, connector_id: str, stream: str, position: datetime) -> None:
@@ -199,8 +225,26 @@ def poll_connector(database_url: str | None, connector_id: str, *, now: datetime
         record_attempt(database_url, connector_id, error=f"{type(exc).__name__}: {said}")
         raise
     if not result.stopped:
-        record_attempt(database_url, connector_id, summary=result.summary())
+        record_attempt(database_url, connector_id, summary=result.summary(), error=result.queue_error or None)
     return result
+
+
+def _consume(database_url: str | None, loaded: configured.LoadedConnector, interval: int,
+             result: PollResult) -> None:
+    """Take what waits in the connector's message queue: each batch stored, then confirmed."""
+    report = StreamReport("messages")
+    result.streams.append(report)
+    try:
+        for batch in loaded.connector.consume(loaded.settings, loaded.secrets):
+            _store_page(database_url, loaded.id, batch.events, report, result)
+            batch.confirm()
+            report.windows += 1
+    except Exception as exc:
+        said = str(exc) if hasattr(exc, "retryable") or isinstance(exc, ValueError) else type(exc).__name__
+        result.queue_error = f"message queue: {type(exc).__name__}: {said}"
+        log.warning("%s: reading the message queue failed: %s", loaded.id, type(exc).__name__)
+        return
+    result.interval = min(result.interval, interval)
 
 
 def _poll(database_url: str | None, connector_id: str, *, now: datetime | None = None,
@@ -217,7 +261,11 @@ def _poll(database_url: str | None, connector_id: str, *, now: datetime | None =
         return PollResult(connector_id, stopped=True)
     connector = loaded.connector
     moment = now or utcnow()
-    result = PollResult(connector_id, interval=connector.poll_interval(loaded.settings))
+    poll_interval = connector.poll_interval(loaded.settings)
+    result = PollResult(connector_id, interval=poll_interval)
+    consume_every = getattr(connector, "consume_interval", lambda settings: None)(loaded.settings)
+    if consume_every:
+        _consume(database_url, loaded, int(consume_every), result)
     for stream in connector.streams:
         report = StreamReport(stream)
         result.streams.append(report)
@@ -225,6 +273,10 @@ def _poll(database_url: str | None, connector_id: str, *, now: datetime | None =
         if position is None:
             position = moment - connector.backfill(loaded.settings)
             advance(database_url, connector_id, stream, position)
+        elif consume_every and not windows_due(database_url, connector_id, stream, moment,
+                                               timedelta(seconds=poll_interval)):
+            report.position = position.isoformat()  # the queue is read; the windows are not due yet
+            continue
         while report.windows < max_windows:
             window = next_window(position, moment, connector.max_window)
             if window is None:

@@ -103,11 +103,13 @@ class TopClient(OwnedHttp):
     def __repr__(self) -> str:  # never show the secret or the session
         return f"TopClient(app_key={self.app_key!r}, gateway_url={self.gateway_url!r})"
 
-    def signed_params(self, method: str, params: Mapping[str, Any], now: datetime | None = None) -> dict[str, str]:
-        """System + business parameters of one call, with ``sign``."""
+    def signed_params(self, method: str, params: Mapping[str, Any], now: datetime | None = None, *,
+                      session: bool = True) -> dict[str, str]:
+        """System + business parameters of one call, with ``sign``; ``session=False`` for the app-level
+        APIs that take no shop authorisation (the message service's consume and confirm)."""
         form = {"method": method, "app_key": self.app_key, "timestamp": format_timestamp(now or datetime.now(UTC)),
                 "format": "json", "v": "2.0", "sign_method": self.sign_method}
-        if self._session:
+        if self._session and session:
             form["session"] = self._session
         for name, value in params.items():
             if value is None or value == "":
@@ -116,9 +118,9 @@ class TopClient(OwnedHttp):
         form["sign"] = sign(form, self._secret, self.sign_method)
         return form
 
-    def call(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    def call(self, method: str, params: Mapping[str, Any], *, session: bool = True) -> dict[str, Any]:
         """Call ``method``; the object under ``<api>_response``."""
-        form = self.signed_params(method, params)
+        form = self.signed_params(method, params, session=session)
         data = json_object(lambda: self._http.post(self.gateway_url, data=form, timeout=self.timeout),
                            timeout=self.timeout, where="the gateway", setting="gateway_url",
                            fail=lambda message, retryable: _failure(method, message, retryable),
@@ -157,3 +159,48 @@ class TopClient(OwnedHttp):
         found = listed.get(singular) if isinstance(listed, dict) else listed
         records = [r for r in found or [] if isinstance(r, dict)]
         return records, int(body.get("total_results") or 0)
+
+    # -- single records, for the message service (TMC) -----------------------------------------------------
+
+    def trade_fullinfo(self, tid: str, fields: str) -> dict[str, Any]:
+        """``taobao.trade.fullinfo.get``: one trade of the shop, by ``tid``."""
+        body = self.call("taobao.trade.fullinfo.get", {"tid": tid, "fields": fields})
+        trade = body.get("trade")
+        if not isinstance(trade, dict):
+            raise ShopApiRejected(f"Taobao taobao.trade.fullinfo.get: no trade {tid} in the answer",
+                                  api="taobao.trade.fullinfo.get")
+        return trade
+
+    def refund_get(self, refund_id: str, fields: str) -> dict[str, Any]:
+        """``taobao.refund.get``: one refund the shop received, by ``refund_id``."""
+        body = self.call("taobao.refund.get", {"refund_id": refund_id, "fields": fields})
+        refund = body.get("refund")
+        if not isinstance(refund, dict):
+            raise ShopApiRejected(f"Taobao taobao.refund.get: no refund {refund_id} in the answer",
+                                  api="taobao.refund.get")
+        return refund
+
+    # -- the message service (TMC) over the API --------------------------------------------------------------
+
+    def tmc_consume(self, group_name: str = "", quantity: int = 100) -> list[dict[str, Any]]:
+        """``taobao.tmc.messages.consume``: up to ``quantity`` (10–200) messages of the app's queue (the
+        ``group_name`` user group, or the default group when empty: naming a group the app does not have
+        is an error). The answer lists them as ``{"messages": {"tmc_message": [...]}}``; no messages is
+        ``{}`` or an empty list."""
+        body = self.call("taobao.tmc.messages.consume", {"group_name": group_name or None,
+                                                         "quantity": max(10, min(200, quantity))}, session=False)
+        listed = body.get("messages")
+        found = listed.get("tmc_message") if isinstance(listed, dict) else listed
+        return [m for m in found or [] if isinstance(m, dict)]
+
+    def tmc_confirm(self, group_name: str, done: list[str], failed: list[str]) -> None:
+        """``taobao.tmc.messages.confirm``: ``done`` were handled (``s_message_ids``), ``failed`` must be
+        delivered again (``f_message_ids``); at most 200 of each per call."""
+        for start in range(0, max(len(done), len(failed)), 200):
+            ok, again = done[start:start + 200], failed[start:start + 200]
+            body = self.call("taobao.tmc.messages.confirm", {
+                "group_name": group_name or None, "s_message_ids": ",".join(ok) or None,
+                "f_message_ids": ",".join(again) or None}, session=False)
+            if body.get("is_success") is False:
+                raise ShopApiRetryable("Taobao taobao.tmc.messages.confirm: the message service did not accept "
+                                       "the confirmation; the messages come again", api="taobao.tmc.messages.confirm")

@@ -2,7 +2,9 @@
 
 Inbound only, by polling: the engine asks every ``poll_interval_seconds`` for what changed since its
 cursor (``engine/shop_sync.py``); this class turns TOP's answers into canonical ``order.*`` and
-``refund.*`` events (channel ``tmall`` or ``taobao`` by ``shop_type``).
+``refund.*`` events (channel ``tmall`` or ``taobao`` by ``shop_type``). With ``tmc`` on, it also reads
+Taobao's message service every ``tmc_interval_seconds`` (:mod:`connectors.taobao.tmc`), and the windows
+become the safety net behind it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from connectors.polling import PollingConnector, http_url, pages_backward
+from connectors.polling import MessageBatch, PollingConnector, http_url, pages_backward
+from connectors.taobao import tmc
 from connectors.taobao.client import DEFAULT_GATEWAY, TopClient
 from connectors.taobao.orders import REFUND_FIELDS, TRADE_FIELDS, refund_events, trade_events
 from connectors.taobao.signing import SIGN_METHODS
@@ -44,6 +47,15 @@ class TaobaoSettings(BaseModel):
     refunds: bool = Field(default=True, description="also poll refunds (taobao.refunds.receive.get)")
     attribution: dict[str, str] = Field(default_factory=dict, examples=[{"store": "TM01"}],
                                         description="settlement parties of every order of this shop")
+    tmc: bool = Field(default=False, description="also read Taobao's message service (消息服务, TMC): trade and "
+                                                 "refund messages arrive within tmc_interval_seconds; needs the "
+                                                 "topics subscribed and the shop permitted (taobao.tmc.user.permit)")
+    tmc_group: str = Field(default="", max_length=64, pattern=r"^[A-Za-z0-9_\-]*$",
+                           description="the TMC user group this shop is in; empty: the default group")
+    tmc_interval_seconds: int = Field(default=10, ge=5, le=300, description="seconds between two reads of TMC")
+    seller_nick: str = Field(default="", max_length=120,
+                             description="the shop's seller nick: TMC messages of other sellers are kept as "
+                                         "unmapped (empty: every message of the group is this shop's)")
 
     @field_validator("gateway_url")
     @classmethod
@@ -80,6 +92,16 @@ class TaobaoConnector(PollingConnector):
             raise ValueError("session_key is not set: authorise the app for the shop and paste its session key")
         return TopClient(settings.app_key, secret, session, gateway_url=settings.gateway_url,
                          sign_method=settings.sign_method if settings.sign_method in SIGN_METHODS else "md5")
+
+    def consume_interval(self, settings: TaobaoSettings) -> int | None:
+        return settings.tmc_interval_seconds if settings.tmc else None
+
+    def consume(self, settings: TaobaoSettings, secrets: TaobaoSecrets) -> Iterator[MessageBatch]:
+        if not settings.tmc:
+            return
+        with self.client(settings, secrets) as client:
+            yield from tmc.consume(client, group=settings.tmc_group, shop=settings.shop, channel=settings.channel,
+                                   attribution=settings.attribution, seller_nick=settings.seller_nick)
 
     def poll_window(self, stream: str, start: datetime, end: datetime, settings: Any,
                     secrets: Any) -> Iterator[list[dict[str, Any]]]:

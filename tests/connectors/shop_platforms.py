@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl
 
 from connectors.jd import signing as jd_signing
 from connectors.taobao import signing as top_signing
+from tests.connectors.fake_top_tmc import TmcMixin
 from tests.connectors.loopback import LoopbackServer, Reply, Request
 
 CST = timezone(timedelta(hours=8))
@@ -77,13 +78,15 @@ def _fresh(timestamp: str, limit: timedelta) -> bool:
     return bool(_TS.match(timestamp)) and abs(datetime.now(UTC) - parse_cst(timestamp)) <= limit
 
 
-class FakeTop(Platform):
-    """A TOP router with one Taobao shop: ``trades`` and ``refunds`` as the APIs return them."""
+class FakeTop(TmcMixin, Platform):
+    """A TOP router with one Taobao shop: ``trades`` and ``refunds`` as the APIs return them, and the
+    app's message service (tests/connectors/fake_top_tmc.py)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.trades: list[dict[str, Any]] = []
         self.refunds: list[dict[str, Any]] = []
+        self.init_tmc()
         self.url += "/router/rest"
 
     @staticmethod
@@ -101,6 +104,8 @@ class FakeTop(Platform):
         method = form.get("sign_method", "md5")
         if form.get("sign") != top_signing.sign(form, TOP_SECRET, method):
             return self.error(25, "Invalid signature")
+        if form["method"].startswith("taobao.tmc.") and form.get("format") == "json":
+            return self.tmc_answer(form)  # app-level APIs: no session
         if form.get("session") != TOP_SESSION:
             return self.error(27, "Invalid session", "invalid-sessionkey", "SessionKey非法")
         if form.get("format") != "json" or form.get("v") != "2.0":
@@ -109,6 +114,8 @@ class FakeTop(Platform):
             return self._page(form, self.trades, "trades_sold_increment_get_response", "trades", "trade")
         if form["method"] == "taobao.refunds.receive.get":
             return self._page(form, self.refunds, "refunds_receive_get_response", "refunds", "refund")
+        if form["method"] in ("taobao.trade.fullinfo.get", "taobao.refund.get"):
+            return self.record_answer(form)
         return self.error(22, "Invalid method")
 
     def _page(self, form: dict[str, str], records: list[dict[str, Any]], key: str, outer: str,
