@@ -16,6 +16,13 @@ Fetching an image is outbound HTTP made for a flow: the URL must be http(s), its
 loopback, private, link-local or otherwise reserved address unless allow-listed (``allowed_hosts``), it
 is read with a size cap and a timeout, and it must be a JPG or PNG (checked by its bytes, not its name).
 
+KNOWN GAP (DNS rebinding): :func:`check_public_url` resolves the host once and httpx resolves it again to
+connect, so a name that answers differently the second time is not covered. The project's SSRF guard
+(``engine/outbound.py`` on the ``harden`` branch: resolve once, connect to the checked address, check
+every redirect hop) is not on main yet; connectors may not import the engine, so it is to be handed in
+through the ``http`` client that :func:`fetch_image` and :class:`WeComMedia` take
+(``engine.outbound.guarded_client``), and this check-once guard removed then — not duplicated here.
+
 Other engineers reuse :class:`WeComMedia` for group mass sends: ``media.image_media_id(url)`` gives an id
 ready for ``{"msgtype": "image", "image": {"media_id": ...}}``.
 """
