@@ -19,9 +19,11 @@ is read with a size cap and a timeout, and it must be a JPG or PNG (checked by i
 KNOWN GAP (DNS rebinding): :func:`check_public_url` resolves the host once and httpx resolves it again to
 connect, so a name that answers differently the second time is not covered. The project's SSRF guard
 (``engine/outbound.py`` on the ``harden`` branch: resolve once, connect to the checked address, check
-every redirect hop) is not on main yet; connectors may not import the engine, so it is to be handed in
-through the ``http`` client that :func:`fetch_image` and :class:`WeComMedia` take
-(``engine.outbound.guarded_client``), and this check-once guard removed then — not duplicated here.
+every redirect hop) is not on main yet. Connectors may not import the engine, so it is to be handed in:
+:func:`fetch_image` and :class:`WeComMedia` already take an ``http`` client, and :func:`media_for` (which
+the connector's ``deliver`` calls) needs a way to receive one from the engine side (the channel that calls
+``deliver``, or the composition root) — ``engine.outbound.guarded_client(...)``; this check-once guard is
+removed then, not duplicated here.
 
 Other engineers reuse :class:`WeComMedia` for group mass sends: ``media.image_media_id(url)`` gives an id
 ready for ``{"msgtype": "image", "image": {"media_id": ...}}``.
