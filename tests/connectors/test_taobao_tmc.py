@@ -98,8 +98,9 @@ def test_trade_and_refund_messages_become_the_pollers_events_once(db_url: str, t
     # the buyer pays: TradeBuyerPay (fields as TOP documents them, docId 105), and a refund is requested
     top.trades[0] = top_trade(tid, NOW - timedelta(seconds=10), "WAIT_SELLER_SEND_GOODS")
     top.refunds.append(top_refund(55501, tid, NOW - timedelta(seconds=5)))
-    top.push("taobao_trade_TradeBuyerPay", {"buyer_nick": "sandbox_cilai_c", "buyer_open_uid": "AAHk5d-EAAeGwJedwSFu0XXX",
-                                            "oid": tid, "tid": tid, "payment": "129.00", "type": "guarantee_trade",
+    top.push("taobao_trade_TradeBuyerPay", {"buyer_nick": "sandbox_cilai_c",
+                                            "buyer_open_uid": "AAHk5d-EAAeGwJedwSFu0XXX", "oid": tid, "tid": tid,
+                                            "payment": "129.00", "type": "guarantee_trade",
                                             "seller_nick": "sandbox_c_20"}, message_id=8104300007405429002)
     top.push("taobao_refund_RefundCreated", {"buyer_nick": "sandbox_cilai_c", "refund_id": 55501, "oid": tid,
                                              "tid": tid, "refund_fee": "129.00", "refund_phase": "onsale",

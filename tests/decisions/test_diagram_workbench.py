@@ -51,7 +51,7 @@ def test_the_lending_graph_is_drawn_with_its_knowledge_models_and_both_kinds_of_
         assert arrow.path.startswith(f"M{arrow.start[0]:.1f},{arrow.start[1]:.1f} C")
     boxes = picture.boxes
     assert not [(a.name, b.name) for i, a in enumerate(boxes) for b in boxes[i + 1:] if overlapping(a, b)]
-    assert all(0 <= b.x and b.x + b.width <= picture.width and b.y + b.height <= picture.height for b in boxes)
+    assert all(b.x >= 0 and b.x + b.width <= picture.width and b.y + b.height <= picture.height for b in boxes)
     # the same model always gives the same picture
     again = diagram.layout(graph_of(LENDING))
     assert [(b.key, b.x, b.y) for b in again.boxes] == [(b.key, b.x, b.y) for b in boxes]
