@@ -10,8 +10,8 @@
 - ``GET /api/connectors/{id}/unmapped?limit=50&before_id=…`` — messages kept raw because they map to no
   event: the total, the count per kind (tag / topic / status) and the newest ones with their raw text.
 
-The domain is engine/connector_ops.py; these routes are thin. The connectors page shows the same figures
-once the designer restructure lands (docs/connectors.md).
+The domain is engine/connector_ops.py; these routes are thin. The connectors page
+(:mod:`designer.connectors.pages`) shows the same figures and resyncs through the same functions.
 """
 
 from __future__ import annotations
@@ -57,19 +57,27 @@ async def connector_status(connector_id: str, user: Admin, db_url: DbUrl) -> dic
     return await run_in_threadpool(read)
 
 
+def resync_connector(db_url: str, user: User, connector_id: str, since: datetime | None) -> datetime:
+    """Resync (see :func:`engine.connector_ops.resync`) and write it to the audit log; an ApiError naming
+    the problem (404 no such connector, 409 a pushed one, 422 a bad ``since``)."""
+    try:
+        position = connector_ops.resync(db_url, connector_id, since)
+    except connector_ops.ResyncError as exc:
+        status = 404 if "no connector" in str(exc) else 409 if ("pushed" in str(exc) or "disabled" in str(exc)) \
+            else 422
+        raise ApiError(status, str(exc), "give since with a time zone, in the past" if status == 422 else
+                       "check the connector id and kind", "since" if status == 422 else "id") from None
+    with transaction(db_url) as db:
+        auth.audit(db, user, "connector.resync", connector_id, {"since": position.isoformat()})
+    return position
+
+
 @router.post("/api/connectors/{connector_id}/resync", tags=["connectors"], status_code=202)
 async def connector_resync(connector_id: str, user: Admin, db_url: DbUrl,
                            body: ResyncIn | None = None) -> dict[str, Any]:
     """Put a polled connector's cursors back to ``since``; the next poll reads from there."""
     def run() -> dict[str, Any]:
-        try:
-            position = connector_ops.resync(db_url, connector_id, body.since if body else None)
-        except connector_ops.ResyncError as exc:
-            status = 404 if "no connector" in str(exc) else 409 if "pushed" in str(exc) else 422
-            raise ApiError(status, str(exc), "give since with a time zone, in the past" if status == 422 else
-                           "check the connector id and kind", "since" if status == 422 else "id") from None
-        with transaction(db_url) as db:
-            auth.audit(db, user, "connector.resync", connector_id, {"since": position.isoformat()})
+        position = resync_connector(db_url, user, connector_id, body.since if body else None)
         return {"connector_id": connector_id, "since": position.isoformat()}
 
     return await run_in_threadpool(run)

@@ -2,6 +2,13 @@
 and one per installed kind to add a new one — plain ``<form method="post">`` with the CSRF token,
 answered by a 303; no JavaScript. Secret inputs are always empty and say 已设置 / set when a value is
 stored. Saving goes through the same functions as the JSON API (:mod:`designer.connectors.api`).
+
+Each configured connector also shows its sync status (:func:`engine.connector_ops.sync_status`, the figures
+of ``GET /api/connectors/{id}/status``): the last sync and its result, the last error and when, each
+cursor and how far it is behind, the events not yet routed (the backlog) and those whose routing failed,
+the last event, and how many messages could not be mapped — with **Resync** for a polled connector (from
+a time given in China time, or its backfill) and a page listing the unmapped messages
+(``/settings/connectors/{id}/unmapped``, raw text with phone and card numbers masked).
 """
 
 from __future__ import annotations
@@ -9,9 +16,10 @@ from __future__ import annotations
 import contextlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -29,9 +37,14 @@ from designer.connectors.api import (
     list_connectors,
     save_connector,
 )
+from designer.connectors.ops_api import resync_connector
 from designer.errors import ApiError, validation_problems
-from designer.pages import templates
+from designer.pages import DISPLAY_TZ, PER_PAGE, templates
+from engine import connector_ops
+from engine.db import models
 from engine.db.models import User
+from engine.db.session import session_factory
+from engine.pii import mask_text
 
 router = APIRouter(include_in_schema=False)
 
@@ -142,8 +155,28 @@ class Retry:
     problems: list[dict[str, Any]]
 
 
-async def _render(request: Request, user: User, db_url: str, retry: Retry | None = None) -> HTMLResponse:
+def _statuses(db_url: str, ids: list[str]) -> dict[str, connector_ops.SyncStatus]:
+    with session_factory(db_url)() as db:
+        found = {i: connector_ops.sync_status(db, i) for i in ids}
+    return {i: status for i, status in found.items() if status is not None}
+
+
+def duration(t: Any, seconds: int) -> str:
+    """``3 小时 5 分`` / ``3 h 5 min``: how far behind, to the minute (seconds when under one)."""
+    if seconds < 60:
+        return t["cn.seconds"].format(n=seconds)
+    days, rest = divmod(seconds // 60, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = [t["cn.days"].format(n=days)] if days else []
+    parts += [t["cn.hours"].format(n=hours)] if hours else []
+    parts += [t["cn.minutes"].format(n=minutes)] if minutes and not days else []
+    return " ".join(parts)
+
+
+async def _render(request: Request, user: User, db_url: str, retry: Retry | None = None,
+                  resync_problem: tuple[str, str, int] | None = None) -> HTMLResponse:
     listing = await run_in_threadpool(list_connectors, db_url)
+    statuses = await run_in_threadpool(_statuses, db_url, [c.id for c in listing.connectors])
     kinds = {k.kind: k for k in listing.kinds}
     t = i18n.text_for(request)[1]
     configured_forms = []
@@ -163,10 +196,11 @@ async def _render(request: Request, user: User, db_url: str, retry: Retry | None
                                    new_id=again.new_id if again else "", problems=again.problems if again else None)))
     notice = request.query_params.get("notice")
     context = i18n.page_context(request, user, configured=configured_forms, adding=adding,
-                                base_url=str(request.base_url).rstrip("/"),
-                                notice=notice if notice in ("saved", "deleted") else None)
-    return templates.TemplateResponse(request, "connectors/settings.html", context,
-                                      status_code=422 if retry is not None else 200)
+                                base_url=str(request.base_url).rstrip("/"), statuses=statuses,
+                                duration=lambda seconds: duration(t, seconds), resync_problem=resync_problem,
+                                notice=notice if notice in ("saved", "deleted", "resynced") else None)
+    status_code = 422 if retry is not None else resync_problem[2] if resync_problem is not None else 200
+    return templates.TemplateResponse(request, "connectors/settings.html", context, status_code=status_code)
 
 
 @router.get("/settings/connectors", response_class=HTMLResponse)
@@ -214,3 +248,49 @@ async def delete_from_page(connector_id: str, user: Admin, db_url: DbUrl) -> Res
     with contextlib.suppress(ApiError):  # already gone: the list shows the truth
         await run_in_threadpool(delete_connector, db_url, user, connector_id)
     return RedirectResponse("/settings/connectors?notice=deleted", status_code=303)
+
+
+@router.post("/settings/connectors/{connector_id}/resync")
+async def resync_from_page(connector_id: str, request: Request, user: Admin, db_url: DbUrl) -> Response:
+    """Resync a polled connector from the time in the form (China time), or from its backfill."""
+    form = await request.form()
+    raw = str(form.get("since") or "").strip()
+    t = i18n.text_for(request)[1]
+    since: datetime | None = None
+    if raw:
+        try:
+            since = datetime.fromisoformat(raw).replace(tzinfo=DISPLAY_TZ)
+        except ValueError:
+            return await _render(request, user, db_url, resync_problem=(connector_id, t["cn.resync_bad_time"], 422))
+    try:
+        await run_in_threadpool(resync_connector, db_url, user, connector_id, since)
+    except ApiError as exc:
+        return await _render(request, user, db_url,
+                             resync_problem=(connector_id, str(exc.body.get("message")), exc.status))
+    return RedirectResponse(f"/settings/connectors?notice=resynced#connector-{connector_id}", status_code=303)
+
+
+@router.get("/settings/connectors/{connector_id}/unmapped", response_class=HTMLResponse)
+async def unmapped_page(connector_id: str, request: Request, user: Admin, db_url: DbUrl,
+                        before_id: Annotated[int | None, Query(ge=1)] = None) -> HTMLResponse:
+    """The messages this connector could not map, newest first, 50 a page, raw text with PII masked."""
+    def read() -> tuple[int, dict[str, int], list[connector_ops.UnmappedView]] | None:
+        with session_factory(db_url)() as db:
+            if db.get(models.ConnectorConfig, connector_id) is None:
+                return None
+            return connector_ops.unmapped(db, connector_id, limit=PER_PAGE, before_id=before_id)
+
+    found = await run_in_threadpool(read)
+    t = i18n.text_for(request)[1]
+    if found is None:
+        context = i18n.page_context(request, user, title=t["pg.notfound"],
+                                    message=t["cn.no_connector"].format(id=connector_id), fix="",
+                                    back="/settings/connectors")
+        return templates.TemplateResponse(request, "layout/problem.html", context, status_code=404)
+    total, by_kind, rows = found
+    messages = [{**vars(row), "raw": mask_text(row.raw)} for row in rows]
+    older = f"/settings/connectors/{connector_id}/unmapped?before_id={rows[-1].id}" \
+        if len(rows) == PER_PAGE else None
+    context = i18n.page_context(request, user, connector_id=connector_id, total=total, by_kind=by_kind,
+                                messages=messages, older=older, newest=before_id is not None)
+    return templates.TemplateResponse(request, "connectors/unmapped.html", context)
