@@ -81,6 +81,19 @@ def test_a_file_that_is_no_model_is_explained(ops: Browser, content: bytes, says
     assert says in page and 'role="alert"' in page
 
 
+def test_names_from_the_file_are_text_never_markup(ops: Browser) -> None:
+    hostile = VACATION.replace(b'name="Base Vacation Days"', b'name="&lt;img src=x onerror=alert(1)&gt;"')
+    hostile = hostile.replace(b"Base Vacation Days +", b"22 +")
+    status, page = upload(ops, hostile)
+    assert status == 200, page
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_a_file_over_the_limit_is_refused_before_it_is_parsed(ops: Browser) -> None:
+    status, page = upload(ops, b"<!--" + b"x" * 5_000_000 + b"-->")
+    assert status == 400 and "5 MB" in page
+
+
 def test_only_flow_editors_see_the_page(app: FastAPI) -> None:
     agent = Browser(app, "agent")
     r = agent.get("/decisions")
