@@ -119,7 +119,8 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
                  tickets_csat.router,
                  settlement_api.api, settlement_pages.router, connectors_api.router, connectors_ops_api.router,
                  connectors_pages.router,
-                 decisions_api.router, decisions_pages.router, workforce_api.router, workforce_pages.router, audit.api, audit.router,
+                 decisions_api.router, decisions_pages.router, workforce_api.router, workforce_pages.router,
+                 audit.api, audit.router,
                  sidebar_api.router, sidebar_pages.router, sidebar_library.router):
         app.include_router(area)
     if (HERE / "static").is_dir():
