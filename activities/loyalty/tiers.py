@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any, Literal
 
 
@@ -44,7 +45,7 @@ def check_tiers(tiers: Sequence[Tier]) -> None:
     keys = [t.key for t in tiers]
     if len(set(keys)) != len(keys):
         raise ValueError("tier keys must be unique")
-    if any(b.threshold <= a.threshold for a, b in zip(tiers, tiers[1:], strict=False)):
+    if any(b.threshold <= a.threshold for a, b in pairwise(tiers)):
         raise ValueError("tier thresholds must rise strictly from the lowest tier up")
     if any(t.multiplier <= 0 for t in tiers):
         raise ValueError("tier multipliers must be positive")
