@@ -53,7 +53,8 @@ def invite_rules(campaign: ReferralCampaign) -> invites.InviteRules:
     return invites.InviteRules(
         starts_at=campaign.starts_at, ends_at=campaign.ends_at,
         new_customers_only=bool(rules.get("new_customers_only", True)),
-        min_friend_duration=parse_duration(str(rules.get("min_friend_duration") or "PT0S")),
+        min_friend_duration=parse_duration(str(rules["min_friend_duration"])) if rules.get("min_friend_duration")
+        else timedelta(0),
         no_self_invites=bool(rules.get("no_self_invites", True)),
         deletion_revokes=bool(rules.get("deletion_revokes", True)))
 
