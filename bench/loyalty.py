@@ -41,7 +41,8 @@ def _load(url: str, orders: list[tuple[str, str, int, datetime]]) -> None:
         raw = engine.raw_connection()
         try:
             with raw.cursor() as cur:  # type: ignore[attr-defined]
-                with cur.copy("COPY customers (id, name, attributes, consent, created_at, updated_at) FROM STDIN") as cp:
+                with cur.copy("COPY customers (id, name, attributes, consent, created_at, updated_at) "
+                              "FROM STDIN") as cp:
                     for c in customers:
                         cp.write_row((c, c, "{}", "{}", now, now))
                 with cur.copy("COPY orders (channel, shop, order_id, source, customer_id, status, amount_fen, "

@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from activities.growth import campaigns
 from activities.growth.channels import ChannelError, sync_staff
-from engine.db.growth_models import GrowthChannel
 from engine.actions import ActionContext
+from engine.db.growth_models import GrowthChannel
 from engine.db.session import session_factory, transaction
 from engine.nodes.base import ActionResult, EmptyConfig, NodeType
 

@@ -218,7 +218,7 @@ def register_invite(db: Session, campaign: ReferralCampaign, participant: Referr
         score = risk.score(risk_rules(campaign), risk.RiskFacts(
             added_at=added_at, inviter_recent=recent, inviter_leavers=int(leavers),
             invitee_name=None if attributes.get("wecom_has_nickname") is None else (
-                (customer.name or "") if attributes.get("wecom_has_nickname") else ""),
+                ((customer.name if customer else "") or "") if attributes.get("wecom_has_nickname") else ""),
             invitee_has_avatar=attributes.get("wecom_has_avatar") if isinstance(
                 attributes.get("wecom_has_avatar"), bool) else None,
             invitee_registered_at=datetime.fromisoformat(registered) if isinstance(registered, str) else None,

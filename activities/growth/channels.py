@@ -181,20 +181,24 @@ def create_channel(database_url: str | None, spec: ChannelSpec, actor: str, now:
         channel_id = channel.id
     try:
         with session_factory(database_url)() as db:
-            channel = db.get(GrowthChannel, channel_id)
-            assert channel is not None
-            _, client = (wecom_client if spec.platform == "wecom" else oa_client)(db, channel.connector_id)
-            users = wanted_users(db, channel, now).users if spec.platform == "wecom" else []
+            reserved = db.get(GrowthChannel, channel_id)
+            assert reserved is not None
+            state_of = reserved.state
+            users = wanted_users(db, reserved, now).users if spec.platform == "wecom" else []
+            if spec.platform == "wecom":
+                _, client = wecom_client(db, reserved.connector_id)
+            else:
+                _, oa = oa_client(db, reserved.connector_id)
         if spec.platform == "wecom":
             way = wecom_ways.add_contact_way(
                 client, user=users, party=list(spec.departments), type=1 if len(users) == 1 and not spec.departments
                 and spec.mode != "rotate" and not spec.schedule and spec.daily_cap is None else 2, scene=2,
-                state=channel.state, remark=spec.remark, skip_verify=spec.skip_verify)
+                state=state_of, remark=spec.remark, skip_verify=spec.skip_verify)
             config_id, qr_url = way.config_id, way.qr_code
         else:
             from connectors.wechat_oa.qrcode import create_qrcode
 
-            code = create_qrcode(client, channel.state)
+            code = create_qrcode(oa, state_of)
             config_id, qr_url, users = code.ticket, code.url, []
     except (ApiError, ValueError) as exc:
         with transaction(database_url) as db:
@@ -204,8 +208,9 @@ def create_channel(database_url: str | None, spec: ChannelSpec, actor: str, now:
         raise ChannelError(f"{'WeCom' if spec.platform == 'wecom' else 'WeChat'} refused the code: {exc}",
                            None, 502 if isinstance(exc, ApiError) and exc.retryable else 422) from None
     with transaction(database_url) as db:
-        channel = db.get(GrowthChannel, channel_id)
-        assert channel is not None
+        made = db.get(GrowthChannel, channel_id)
+        assert made is not None
+        channel = made
         channel.config_id, channel.qr_url, channel.current_users = config_id, qr_url, users
         channel.status, channel.sync_error = "active", None
         channel.contact_type = 0 if spec.platform == "wechat_oa" else (

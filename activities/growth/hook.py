@@ -58,9 +58,7 @@ def _record_add(db: Session, channel: GrowthChannel, event: models.EventRecord, 
     key = _event_key(event)
     if db.scalar(select(ChannelAdd.id).where(ChannelAdd.event_key == key)) is not None:
         return None
-    if kind != "add":
-        status = "none"
-    elif not (channel.welcome or {}).get("text") and not (channel.welcome or {}).get("attachments"):
+    if kind != "add" or (not (channel.welcome or {}).get("text") and not (channel.welcome or {}).get("attachments")):
         status = "none"
     else:
         status = "pending" if welcome_code else "no_code"

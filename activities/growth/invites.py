@@ -89,9 +89,9 @@ def after_deletion(rules: InviteRules, status: str, removed_at: datetime, *,
     """What a friend deletion does to an invite (None: nothing changes)."""
     if status in ("pending", "review"):
         return Verdict("left", "deleted_before_min_duration" if status == "pending" else "deleted_in_review")
-    if status == "valid" and rules.deletion_revokes and not rewarded:
-        if rules.ends_at is None or removed_at < rules.ends_at:
-            return Verdict("revoked", "friend_deleted")
+    running = rules.ends_at is None or removed_at < rules.ends_at
+    if status == "valid" and rules.deletion_revokes and not rewarded and running:
+        return Verdict("revoked", "friend_deleted")
     return None
 
 

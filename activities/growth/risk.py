@@ -103,7 +103,8 @@ def score(rules: RiskRules, facts: RiskFacts) -> RiskScore:
         hits.append(Hit("shared_device", rules.weight("shared_device"),
                         f"{', '.join(shared)} shared with other invitees"))
     if facts.blocklisted:
-        hits.append(Hit("blocklisted", rules.weight("blocklisted"), f"on the blocklist ({', '.join(facts.blocklisted)})"))
+        hits.append(Hit("blocklisted", rules.weight("blocklisted"),
+                        f"on the blocklist ({', '.join(facts.blocklisted)})"))
     total = min(100, sum(h.points for h in hits))
     decision: Literal["pass", "review", "reject"] = "pass"
     if rules.reject_at is not None and total >= rules.reject_at:

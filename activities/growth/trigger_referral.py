@@ -10,12 +10,13 @@ from pydantic import Field
 from engine.nodes.base import NodeConfig, NodeType
 
 Change = Literal["pending", "counted", "review", "rejected", "revoked", "left", "goal_reached"]
+DEFAULT_ON: tuple[Change, ...] = ("counted", "goal_reached")
 
 
 class TriggerReferralConfig(NodeConfig):
     campaign: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*$",
                           description="id of the referral campaign (裂变活动)", examples=["laodaixin-2026"])
-    on: list[Change] = Field(default_factory=lambda: ["counted", "goal_reached"], min_length=1,
+    on: list[Change] = Field(default_factory=lambda: list(DEFAULT_ON), min_length=1,
                              description="which changes start the flow: counted (a valid invite), goal_reached "
                                          "(once per participant), pending, review, rejected, revoked, left")
 

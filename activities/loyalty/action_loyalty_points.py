@@ -49,5 +49,6 @@ class LoyaltyPoints(NodeType):
         booked = ledger.earn(ctx.db, ctx.customer_id, int(pts), f"action:{ctx.key}", ctx.now,
                              reason=config.reason or config.action or "action", source_ref=f"flow:{ctx.flow_id}",
                              program=program, notify=not ctx.simulate)
-        return ActionResult(variables={"points_given": booked.entry.points, "points_balance": booked.entry.balance_after},
+        return ActionResult(variables={"points_given": booked.entry.points,
+                                       "points_balance": booked.entry.balance_after},
                             detail={"points": booked.entry.points, "repeated": booked.repeated})

@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from activities.loyalty import points
 from activities.loyalty.program import load
 from engine.db import models
-from engine.db.loyalty_models import LoyaltyAccount, LoyaltyEntry, LoyaltyLot
+from engine.db.loyalty_models import LoyaltyAccount, LoyaltyEntry
 from engine.db.session import transaction
 
 
@@ -63,6 +63,13 @@ def _bulk(db: Any, table: str, columns: tuple[str, ...], rows: list[tuple[Any, .
     db.connection().exec_driver_sql(sql, rows)
 
 
+def _lock_accounts(db: Any, ids: list[str]) -> dict[str, int]:
+    """Lock these members' accounts; member → spendable balance."""
+    acct = LoyaltyAccount.__table__
+    return {r.customer_id: int(r.balance) - int(r.debt) for r in db.execute(
+        select(acct.c.customer_id, acct.c.balance, acct.c.debt).where(acct.c.customer_id.in_(ids)).with_for_update())}
+
+
 def backfill_orders(database_url: str | None, *, batch: int = 5000, after_id: int = 0,
                     progress: Callable[[BackfillStats], None] | None = None) -> BackfillStats:
     stats = BackfillStats()
@@ -94,19 +101,14 @@ def backfill_orders(database_url: str | None, *, batch: int = 5000, after_id: in
             table = LoyaltyEntry.__table__
             customers = sorted({c for c, _, _ in meta.values()})
             acct = LoyaltyAccount.__table__
-
-            def lock(ids: list[str]) -> dict[str, int]:
-                return {r.customer_id: int(r.balance) - int(r.debt) for r in db.execute(
-                    select(acct.c.customer_id, acct.c.balance, acct.c.debt)
-                    .where(acct.c.customer_id.in_(ids)).with_for_update())}
-
-            accounts = lock(customers)
+            assert isinstance(acct, Table)
+            accounts = _lock_accounts(db, customers)
             missing = [c for c in customers if c not in accounts]
             if missing:
                 db.execute(_insert(db, acct).on_conflict_do_nothing(index_elements=["customer_id"]),
                            [{"customer_id": c, "balance": 0, "debt": 0, "lifetime_earned": 0, "updated_at": now}
                             for c in missing])
-                accounts.update(lock(missing))
+                accounts.update(_lock_accounts(db, missing))
             # under the members' locks: orders already booked (live, or an earlier run) are left out
             booked = set(db.scalars(select(table.c.key).where(table.c.key.in_(list(meta)))))
             running = dict(accounts)

@@ -191,7 +191,8 @@ def earn_for_order(db: Session, customer_id: str, order: models.Order, at: datet
                         "boost": str(boost), "bonus": bonus})
 
 
-def reverse_for_refund(db: Session, customer_id: str, order: models.Order, refund_key: str, at: datetime) -> Booked | None:
+def reverse_for_refund(db: Session, customer_id: str, order: models.Order, refund_key: str,
+                       at: datetime) -> Booked | None:
     """Take back the order's points in proportion to what is refunded so far (partial refunds add up)."""
     ref = order_ref(order.channel, order.shop, order.order_id)
     acct = account(db, customer_id)

@@ -85,7 +85,8 @@ def burn_order(lots: Sequence[Lot]) -> list[Lot]:
                                    lot.earned_at.replace(tzinfo=None), lot.id))
 
 
-def allocate(lots: Sequence[Lot], points: int, now: datetime, *, prefer: int | None = None) -> tuple[dict[int, int], int]:
+def allocate(lots: Sequence[Lot], points: int, now: datetime, *,
+             prefer: int | None = None) -> tuple[dict[int, int], int]:
     """Take ``points`` from spendable lots (not expired at ``now``): lot id → points taken, and the
     shortfall. ``prefer`` (a lot id) is taken from first — a refund reverses its own order's lot."""
     if points < 0:

@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy.orm import Session
 
-from activities.loyalty import points, tiers
+from activities.loyalty import points
+from activities.loyalty import tiers as tier_rules
 from engine.db.loyalty_models import LoyaltyProgram
 
 PROGRAM_ID = "default"
@@ -66,11 +67,11 @@ class ProgramConfig(BaseModel):
 
     @model_validator(mode="after")
     def _tiers(self) -> ProgramConfig:
-        tiers.check_tiers(self.tier_list())
+        tier_rules.check_tiers(self.tier_list())
         return self
 
-    def tier_list(self) -> list[tiers.Tier]:
-        return [tiers.Tier(t.key, t.name, t.threshold, t.multiplier, t.upgrade_coupon, t.birthday_coupon)
+    def tier_list(self) -> list[tier_rules.Tier]:
+        return [tier_rules.Tier(t.key, t.name, t.threshold, t.multiplier, t.upgrade_coupon, t.birthday_coupon)
                 for t in self.tiers]
 
     def boost(self, at: datetime) -> tuple[Decimal, int]:

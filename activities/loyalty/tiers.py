@@ -34,7 +34,8 @@ class Tier:
     def parse(cls, data: Mapping[str, Any]) -> Tier:
         return cls(key=str(data["key"]), name=str(data.get("name") or data["key"]), threshold=int(data["threshold"]),
                    multiplier=Decimal(str(data.get("multiplier", "1"))),
-                   upgrade_coupon=data.get("upgrade_coupon") or None, birthday_coupon=data.get("birthday_coupon") or None)
+                   upgrade_coupon=data.get("upgrade_coupon") or None,
+                   birthday_coupon=data.get("birthday_coupon") or None)
 
 
 def check_tiers(tiers: Sequence[Tier]) -> None:

@@ -28,7 +28,8 @@ def connect_wecom(db_url: str, fake: FakeWeCom, monkeypatch: pytest.MonkeyPatch)
                         lambda: {"wecom": WeComConnector, "wechat_oa": WeChatOAConnector})
     with transaction(db_url) as db:
         configured.save(db, SOURCE, "wecom", "企业微信（测试）",
-                        {"corp_id": WECOM_CORP_ID, "agent_id": 1000002, "api_base": fake.url, "rate_limit_per_second": 200},
+                        {"corp_id": WECOM_CORP_ID, "agent_id": 1000002, "api_base": fake.url,
+                         "rate_limit_per_second": 200},
                         {"token": WECOM_TOKEN, "encoding_aes_key": WECOM_KEY, "secret": WECOM_SECRET})
 
 

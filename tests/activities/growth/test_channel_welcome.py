@@ -43,7 +43,8 @@ def welcome(db_url: str, event: dict[str, Any], visit: int = 1) -> dict[str, Any
 
 def add_status(db_url: str) -> list[tuple[str, str]]:
     with session_factory(db_url)() as db:
-        return [(a.welcome_status, a.welcome_detail[:20]) for a in db.scalars(select(ChannelAdd).order_by(ChannelAdd.id))]
+        rows = db.scalars(select(ChannelAdd).order_by(ChannelAdd.id))
+        return [(a.welcome_status, a.welcome_detail[:20]) for a in rows]
 
 
 def test_the_welcome_goes_out_once_with_the_code_and_tags_land_in_wecom(db_url: str, fake_wecom: FakeWeCom,

@@ -127,7 +127,8 @@ def test_channel_stats_count_adds_friends_after_7_days_first_orders_and_gmv(db_u
     deliver(db_url, fake_wecom.customer_deletes("wmS0", member, create_time=old + 3600))  # left within 7 days
     cid = customer_of(db_url, "wecom_external_userid", "wmS1")
     for n, amount in enumerate((12_000, 3_000)):
-        ingest.store(ingest.EventIn.model_validate({"id": f"o{n}", "type": "order.paid", "customer": {"customer_id": cid},
+        ingest.store(ingest.EventIn.model_validate({"id": f"o{n}", "type": "order.paid",
+                                                    "customer": {"customer_id": cid},
                                                     "payload": {"order_id": f"o{n}", "amount_fen": amount}}), db_url)
     with session_factory(db_url)() as db:
         row = db.scalar(select(GrowthChannel).where(GrowthChannel.key == "store-a"))

@@ -19,7 +19,8 @@ from engine import events as ingest
 from engine.actions import Services, perform
 from engine.customers import resolve
 from engine.db import models
-from engine.db.growth_models import GrowthChannel, ReferralInvite, ReferralParticipant, ReferralReward as RewardRow
+from engine.db.growth_models import GrowthChannel, ReferralInvite, ReferralParticipant
+from engine.db.growth_models import ReferralReward as RewardRow
 from engine.db.session import session_factory, transaction
 from engine.runtime import ActionRequest
 from tests.activities.growth.growth_kit import make_campaign

@@ -17,7 +17,7 @@ from engine import events as ingest
 from engine.db import models
 from engine.db.growth_models import GrowthBlock, ReferralInvite
 from engine.db.session import session_factory, transaction
-from tests.activities.growth.growth_kit import connect_wecom, customer_of, deliver, follow_ups, make_campaign
+from tests.activities.growth.growth_kit import connect_wecom, deliver, follow_ups, make_campaign
 from tests.connectors.fake_wecom import FakeWeCom, fake_wecom
 
 __all__ = ["fake_wecom"]
@@ -31,8 +31,8 @@ def join_with_code(db_url: str, fake: FakeWeCom, campaign_id: str, external: str
     with transaction(db_url) as db:
         campaign = campaigns.get_campaign(db, campaign_id)
         participant, _ = campaigns.join(db, campaign, cid, now)
-        state, key, pid = campaigns.participant_state(campaign, participant), participant_key(campaign.no,
-                                                                                                participant.id), participant.id
+        state = campaigns.participant_state(campaign, participant)
+        key, pid = participant_key(campaign.no, participant.id), participant.id
     code = channels.create_channel(db_url, ChannelSpec(key=key, name="personal", staff=["zhangsan", "lisi"]),
                                    "flow:test", now, purpose="referral", campaign_id=campaign_id, state=state)
     with transaction(db_url) as db:
@@ -80,7 +80,8 @@ def test_three_new_friends_reach_the_goal_and_the_rules_hold(db_url: str, wecom:
         row.created_at = datetime.now(UTC) - timedelta(days=30)
     soon = int(datetime.now(UTC).timestamp()) + 5
     deliver(db_url, wecom.scan_and_add(code, "wmOLD", create_time=soon)[0])
-    deliver(db_url, wecom.scan_and_add(code, "wmNEW0", create_time=soon)[0])  # the same new friend adds the other staff member
+    # the same new friend adds the other staff member
+    deliver(db_url, wecom.scan_and_add(code, "wmNEW0", create_time=soon)[0])
     assert invites(db_url)[3:] == [("rejected", "self_invite"), ("rejected", "not_new_customer"),
                                    ("rejected", "duplicate")]
     with session_factory(db_url)() as db:
@@ -155,14 +156,12 @@ def test_risky_invites_wait_for_review_and_decisions_are_audited(db_url: str, we
         queue = campaigns.review_queue(db, "laodaixin")
         assert [q.risk["hits"][-1]["rule"] for q in queue] == ["shared_device", "blocklisted"]
     now = datetime.now(UTC)
-    with transaction(db_url) as db:
-        with pytest.raises(campaigns.CampaignError, match="reason"):
-            campaigns.decide(db, queue[0].id, True, "reviewer", " ", now)
+    with transaction(db_url) as db, pytest.raises(campaigns.CampaignError, match="reason"):
+        campaigns.decide(db, queue[0].id, True, "reviewer", " ", now)
     with transaction(db_url) as db:
         campaigns.decide(db, queue[1].id, False, "reviewer", "黑名单用户", now)
-    with transaction(db_url) as db:
-        with pytest.raises(campaigns.CampaignError, match="not waiting"):
-            campaigns.decide(db, queue[1].id, True, "reviewer", "again", now)
+    with transaction(db_url) as db, pytest.raises(campaigns.CampaignError, match="not waiting"):
+        campaigns.decide(db, queue[1].id, True, "reviewer", "again", now)
     with session_factory(db_url)() as db:
         audit = db.scalar(select(models.AuditEntry).where(models.AuditEntry.action == "referral.invite_rejected"))
         assert audit is not None and audit.actor == "reviewer"
