@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -100,6 +101,111 @@ def known_since(db: Session, customer_ids: list[str], event_id: int | None, adde
 
 
 # -- campaigns and participants ----------------------------------------------------------------------------
+class InviteRulesSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    new_customers_only: bool = True
+    min_friend_duration: str | None = Field(default="P1D", description="ISO 8601, e.g. P1D; null: counts at once")
+    no_self_invites: bool = True
+    deletion_revokes: bool = True
+
+    @field_validator("min_friend_duration")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value:
+            parse_duration(value)
+        return value or None
+
+
+class RiskSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    review_at: int = Field(default=50, ge=1, le=100)
+    reject_at: int | None = Field(default=None, ge=1, le=100)
+    fast_count: int = Field(default=5, ge=2, le=1000)
+    fast_window: str = Field(default="PT10M")
+    leaver_count: int = Field(default=2, ge=1, le=1000)
+    new_account_age: str = Field(default="P7D")
+    shared_count: int = Field(default=2, ge=1, le=1000)
+    points: dict[str, int] = Field(default_factory=dict, description="rule → points, e.g. {\"no_avatar\": 20}")
+
+    @field_validator("fast_window", "new_account_age")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @field_validator("points")
+    @classmethod
+    def _rules(cls, value: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(value) - set(risk.DEFAULT_POINTS))
+        if unknown:
+            raise ValueError(f"unknown risk rules {unknown}; the rules are {sorted(risk.DEFAULT_POINTS)}")
+        if any(not 0 <= v <= 100 for v in value.values()):
+            raise ValueError("rule points are 0 to 100")
+        return value
+
+
+class CampaignSpec(BaseModel):
+    """A referral campaign as the marketer describes it (POST/PUT /api/growth/campaigns)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]{0,79}$", examples=["laodaixin-2026"])
+    name: str = Field(min_length=1, max_length=200, examples=["老带新：邀请 3 位好友得 30 元券"])
+    goal: int = Field(default=3, ge=1, le=1000, description="valid invites needed for the reward")
+    starts_at: datetime
+    ends_at: datetime
+    reward_budget: int | None = Field(default=None, ge=0, le=10_000_000, description="at most this many rewards")
+    connector_id: str | None = None
+    staff: list[str] = Field(min_length=1, max_length=100, description="WeCom UserIDs answering participants' codes")
+    tags: list[str] = Field(default_factory=list, max_length=20)
+    welcome: dict[str, Any] = Field(default_factory=dict, description="welcome for invitees: {text, attachments}")
+    poster: dict[str, Any] = Field(default_factory=dict)
+    rules: InviteRulesSpec = Field(default_factory=InviteRulesSpec)
+    risk: RiskSpec = Field(default_factory=RiskSpec)
+    flow_id: str | None = Field(default=None, description="the campaign's flow (e.g. referral-three-friends)")
+
+    @model_validator(mode="after")
+    def _window(self) -> CampaignSpec:
+        if self.starts_at.tzinfo is None or self.ends_at.tzinfo is None:
+            raise ValueError("starts_at and ends_at need a timezone, e.g. 2026-12-01T00:00:00+08:00")
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+
+def save_campaign(db: Session, spec: CampaignSpec, actor: str, now: datetime, *, status: str | None = None
+                  ) -> ReferralCampaign:
+    """Create or update a campaign (its number stays); audited with before and after."""
+    campaign = db.scalar(select(ReferralCampaign).where(ReferralCampaign.id == spec.id).with_for_update())
+    before = None
+    if campaign is None:
+        campaign = ReferralCampaign(id=spec.id, no=next_campaign_no(db), created_by=actor, created_at=now,
+                                    status="draft")
+        db.add(campaign)
+    else:
+        before = {"goal": campaign.goal, "ends_at": campaign.ends_at.isoformat() if campaign.ends_at else None,
+                  "rules": campaign.rules, "risk": campaign.risk, "reward_budget": campaign.reward_budget,
+                  "status": campaign.status}
+        if campaign.rewards_issued and spec.reward_budget is not None and spec.reward_budget < campaign.rewards_issued:
+            raise CampaignError(f"{campaign.rewards_issued} rewards are already given; the budget cannot be lower")
+    campaign.name, campaign.goal = spec.name, spec.goal
+    campaign.starts_at, campaign.ends_at, campaign.reward_budget = spec.starts_at, spec.ends_at, spec.reward_budget
+    campaign.connector_id, campaign.staff, campaign.tags = spec.connector_id, list(spec.staff), list(spec.tags)
+    campaign.welcome, campaign.poster, campaign.flow_id = dict(spec.welcome), dict(spec.poster), spec.flow_id
+    campaign.rules = spec.rules.model_dump()
+    campaign.risk = spec.risk.model_dump(exclude_none=True)
+    if status is not None:
+        if status not in ("draft", "active", "paused", "ended"):
+            raise CampaignError(f"unknown status '{status}'; use draft, active, paused or ended")
+        campaign.status = status
+    campaign.updated_at = now
+    db.flush()
+    audit(db, actor, "referral.campaign_saved", f"campaign:{spec.id}",
+          {"before": before, "after": {"goal": campaign.goal, "ends_at": spec.ends_at.isoformat(),
+                                       "rules": campaign.rules, "risk": campaign.risk,
+                                       "reward_budget": campaign.reward_budget, "status": campaign.status}})
+    return campaign
+
+
 def get_campaign(db: Session, campaign_id: str, *, lock: bool = False) -> ReferralCampaign:
     query = select(ReferralCampaign).where(ReferralCampaign.id == campaign_id)
     if lock:

@@ -348,6 +348,17 @@ def stats(db: Session, channel: GrowthChannel, now: datetime) -> dict[str, Any]:
             "first_orders": first_orders, "gmv_fen": gmv, "welcome": welcome}
 
 
+def welcome_flow_active(db: Session) -> bool:
+    """Whether a published, active flow sends channel welcomes (``action.channel_welcome`` on a
+    ``wecom.contact_added`` trigger); the channel page warns when none does."""
+    rows = db.execute(select(models.FlowVersion.compiled).join(
+        models.FlowRecord, (models.FlowRecord.id == models.FlowVersion.flow_id)
+        & (models.FlowRecord.current_version == models.FlowVersion.version))
+        .where(models.FlowRecord.status == "active", models.FlowVersion.trigger_event == "wecom.contact_added")).all()
+    return any(node.get("type") == "action.channel_welcome" for (compiled,) in rows
+               for node in (compiled.get("nodes") or {}).values())
+
+
 def describe(channel: GrowthChannel) -> dict[str, Any]:
     return {"key": channel.key, "name": channel.name, "platform": channel.platform, "purpose": channel.purpose,
             "state": channel.state, "status": channel.status, "connector_id": channel.connector_id,

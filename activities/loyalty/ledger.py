@@ -339,6 +339,22 @@ def birthday_gifts(db: Session, now: datetime, program: ProgramConfig | None = N
     return given
 
 
+def find_member(db: Session, identities: dict[str, str]) -> str | None:
+    """The customer one of these identities belongs to (a shop's buyer id, a mini-program's openid, a
+    phone …), following merges; None when none is known. Never creates a customer."""
+    from engine.customers import check_kind, normalise
+
+    for kind, value in identities.items():
+        check_kind(kind)
+        if kind == "customer_id":
+            found = db.get(models.Customer, value)
+            return canonical(db, found.id) if found else None
+        row = db.get(models.Identity, (kind, normalise(kind, value)))
+        if row is not None:
+            return canonical(db, row.customer_id)
+    return None
+
+
 def summary(db: Session, customer_id: str, now: datetime, entries: int = 50) -> dict[str, Any]:
     """Balance, tier, lots and the latest ledger lines (the customer page and the shop API)."""
     ids = aliases(db, customer_id)

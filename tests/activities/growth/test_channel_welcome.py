@@ -85,3 +85,20 @@ def test_no_code_41051_and_41096_are_outcomes_shown_on_the_add(db_url: str, fake
         detail = db.scalar(select(ChannelAdd.welcome_detail).order_by(ChannelAdd.id))
     assert "admin console" in str(detail)
     assert fake_wecom.delivered == []
+
+
+def test_the_channel_page_knows_whether_the_welcome_flow_runs(db_url: str) -> None:
+    import json
+    from pathlib import Path
+
+    from engine import flows as flowsvc
+    from engine.db.session import transaction
+
+    with session_factory(db_url)() as db:
+        assert channels.welcome_flow_active(db) is False
+    doc = json.loads((Path(__file__).resolve().parents[3] / "flows" / "channel-welcome.json").read_text("utf-8"))
+    with transaction(db_url) as db:
+        flowsvc.save_draft(db, doc, "marketer")
+        flowsvc.publish(db, "channel-welcome", "marketer")
+    with session_factory(db_url)() as db:
+        assert channels.welcome_flow_active(db) is True

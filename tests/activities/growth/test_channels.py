@@ -137,3 +137,37 @@ def test_channel_stats_count_adds_friends_after_7_days_first_orders_and_gmv(db_u
     assert (got["adds"], got["matured_7d"], got["still_friends_7d"], got["first_orders"], got["gmv_fen"]) == (
         3, 3, 2, 1, 15_000)
     assert got["scans"] is None  # WeCom does not report scans of contact ways
+
+
+
+def test_oa_parametric_codes_count_scans_and_attribute_followers(db_url: str, fake_wecom: FakeWeCom,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from connectors.wechat_oa.connector import events_from_push
+    from engine import connectors as configured
+    from engine import events as ingest
+    from engine.db.session import transaction
+    from tests.connectors.fake_wecom import OA_APPID, OA_KEY, OA_SECRET, OA_TOKEN, FakeWeChatOA, serve
+
+    connect_wecom(db_url, fake_wecom, monkeypatch)
+    for oa in serve(FakeWeChatOA()):
+        with transaction(db_url) as db:
+            configured.save(db, "oa-main", "wechat_oa", "公众号", {"app_id": OA_APPID, "api_base": oa.url},
+                            {"token": OA_TOKEN, "encoding_aes_key": OA_KEY, "app_secret": OA_SECRET})
+        made = channels.create_channel(db_url, spec("oa-poster", platform="wechat_oa", connector_id="oa-main",
+                                                    staff=[], name="公众号海报"), "marketer", datetime.now(UTC))
+        assert made.qr_url and made.qr_url.startswith("http://weixin.qq.com/q/") and made.contact_type == 0
+        ticket = str(made.config_id)
+        pushes = [oa.scan(ticket, "oNEW", following=False), oa.scan(ticket, "oOLD", following=True)]
+        for n, xml in enumerate(pushes):
+            for event in events_from_push(xml):
+                event["id"] += f"-{n}"
+                ingest.store(ingest.EventIn.model_validate({**event, "source": "oa-main"}), db_url)
+        with session_factory(db_url)() as db:
+            row = db.scalar(select(GrowthChannel).where(GrowthChannel.key == "oa-poster"))
+            assert row is not None and row.scans == 2
+            got = channels.stats(db, row, datetime.now(UTC))
+            follower = db.get(models.Customer, customer_of(db_url, "wechat_openid", "oNEW"))
+            assert follower is not None and follower.attributes["first_touch_channel"] == "oa-poster"
+            assert set(tags_of(db, follower.id)) == {"门店A"}
+        assert (got["scans"], got["adds"]) == (2, 1)  # the follower who only scanned is a scan, not an add
+        assert oa.problems == []

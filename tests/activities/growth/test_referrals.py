@@ -176,3 +176,24 @@ def test_markers(db_url: str) -> None:
 
 def progress_of(items: list[dict[str, Any]]) -> list[str]:
     return [p["change"] for p in items]
+
+
+def test_campaign_specs_are_checked_and_saves_are_audited(db_url: str) -> None:
+    now = datetime.now(UTC)
+    spec = campaigns.CampaignSpec(id="spring-2027", name="春季老带新", starts_at=now, ends_at=now + timedelta(days=14),
+                                  staff=["zhangsan"], reward_budget=100)
+    with transaction(db_url) as db:
+        first = campaigns.save_campaign(db, spec, "marketer", now, status="active")
+        assert (first.no, first.status, first.rules["min_friend_duration"]) == (1, "active", "P1D")
+    with pytest.raises(ValueError, match="after starts_at"):
+        campaigns.CampaignSpec(id="x", name="x", starts_at=now, ends_at=now, staff=["a"])
+    with pytest.raises(ValueError, match="unknown risk rules"):
+        campaigns.RiskSpec(points={"astrology": 10})
+    with transaction(db_url) as db:
+        again = campaigns.save_campaign(db, spec.model_copy(update={"goal": 5}), "marketer", now)
+        assert again.no == 1 and again.goal == 5
+    with session_factory(db_url)() as db:
+        trail = list(db.scalars(select(models.AuditEntry).where(models.AuditEntry.action == "referral.campaign_saved")
+                                .order_by(models.AuditEntry.id)))
+    assert trail[0].detail["before"] is None and trail[1].detail["before"]["goal"] == 3
+    assert trail[1].detail["after"]["goal"] == 5
