@@ -276,8 +276,13 @@ def _progress(db: Session, campaign: ReferralCampaign, participant: ReferralPart
                          payload={**payload, "change": "goal_reached"}, occurred_at=at)
 
 
+#: profile attribute → invite column of the shared-device rule
+MARKERS = {"device_id": "device", "ip": "ip", "address": "address"}
+
+
 def _markers(attributes: dict[str, Any]) -> dict[str, str]:
-    return {k: str(attributes[k]) for k in ("device_id", "ip", "address") if attributes.get(k)}
+    """The invitee's device / IP / address, as the invite stores them (at most 200 characters each)."""
+    return {MARKERS[k]: str(attributes[k])[:200] for k in MARKERS if attributes.get(k)}
 
 
 def _blocklisted(db: Session, pairs: list[tuple[str, str]]) -> list[str]:
@@ -316,8 +321,9 @@ def register_invite(db: Session, campaign: ReferralCampaign, participant: Referr
             ReferralInvite.participant_id == participant.id, ReferralInvite.status == "left")) or 0
         shared: dict[str, int] = {}
         for kind, value in markers.items():
-            others = db.scalars(select(ReferralInvite.markers).where(ReferralInvite.campaign_id == campaign.id))
-            shared[kind] = sum(1 for m in others if (m or {}).get(kind) == value)
+            column = getattr(ReferralInvite, kind)
+            shared[kind] = int(db.scalar(select(func.count()).select_from(ReferralInvite).where(
+                ReferralInvite.campaign_id == campaign.id, column == value)) or 0)
         identities = [(i.kind, i.value) for i in db.scalars(select(models.Identity).where(
             models.Identity.customer_id.in_(invitee_aliases + inviter_aliases)))]
         registered = attributes.get("registered_at")
@@ -338,7 +344,7 @@ def register_invite(db: Session, campaign: ReferralCampaign, participant: Referr
     invite = ReferralInvite(campaign_id=campaign.id, participant_id=participant.id, invitee_id=survivor,
                             claim=None if verdict.status == "rejected" else survivor, user_id=user_id,
                             event_key=event_key, added_at=added_at, status=verdict.status, reason=verdict.reason,
-                            risk_score=score.score, risk=score.as_dict(), markers=markers,
+                            risk_score=score.score, risk=score.as_dict(), **markers,
                             qualifies_at=invites.qualifies_at(rules, added_at) if verdict.status == "pending" else None)
     try:
         with db.begin_nested():
@@ -348,7 +354,7 @@ def register_invite(db: Session, campaign: ReferralCampaign, participant: Referr
         # the same customer was claimed by a concurrent add: this one is a duplicate
         invite = ReferralInvite(campaign_id=campaign.id, participant_id=participant.id, invitee_id=survivor, claim=None,
                                 user_id=user_id, event_key=event_key, added_at=added_at, status="rejected",
-                                reason="duplicate", markers=markers)
+                                reason="duplicate", **markers)
         db.add(invite)
         db.flush()
     if invite.status == "valid":

@@ -138,7 +138,10 @@ class ReferralInvite(Base):
     __tablename__ = "growth_invites"
     __table_args__ = (UniqueConstraint("campaign_id", "claim", name="uq_growth_invites_claim"),
                       Index("ix_growth_invites_participant", "participant_id", "status"),
-                      Index("ix_growth_invites_campaign_status", "campaign_id", "status"))
+                      Index("ix_growth_invites_campaign_status", "campaign_id", "status"),
+                      Index("ix_growth_invites_device", "campaign_id", "device"),
+                      Index("ix_growth_invites_ip", "campaign_id", "ip"),
+                      Index("ix_growth_invites_address", "campaign_id", "address"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     campaign_id: Mapped[str] = mapped_column(ForeignKey("growth_campaigns.id"))
     participant_id: Mapped[int] = mapped_column(ForeignKey("growth_participants.id"))
@@ -157,8 +160,10 @@ class ReferralInvite(Base):
     removed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     reviewed_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
     reviewed_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    #: device / ip / address markers the platform reported, for the shared-device rule
-    markers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: what a mini-program or shop reported of the invitee, for the shared-device rule (indexed)
+    device: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    ip: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    address: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class ReferralReward(Base):

@@ -1,8 +1,8 @@
-"""growth and loyalty (issue 15)
+"""growth: channel codes, referral campaigns, loyalty ledger (issue 15)
 
 Revision ID: 0009_growth
 Revises: 0009_workforce
-Create Date: 2026-12-06 02:50:04.176879
+Create Date: 2026-12-06 03:12:05.113795
 """
 from alembic import op
 import sqlalchemy as sa
@@ -195,7 +195,9 @@ def upgrade() -> None:
     sa.Column('removed_at', engine.db.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('reviewed_by', sa.String(length=80), nullable=True),
     sa.Column('reviewed_at', engine.db.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('markers', sa.JSON(), nullable=False),
+    sa.Column('device', sa.String(length=200), nullable=True),
+    sa.Column('ip', sa.String(length=200), nullable=True),
+    sa.Column('address', sa.String(length=200), nullable=True),
     sa.ForeignKeyConstraint(['campaign_id'], ['growth_campaigns.id'], ),
     sa.ForeignKeyConstraint(['participant_id'], ['growth_participants.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -203,8 +205,11 @@ def upgrade() -> None:
     sa.UniqueConstraint('event_key')
     )
     with op.batch_alter_table('growth_invites', schema=None) as batch_op:
+        batch_op.create_index('ix_growth_invites_address', ['campaign_id', 'address'], unique=False)
         batch_op.create_index('ix_growth_invites_campaign_status', ['campaign_id', 'status'], unique=False)
+        batch_op.create_index('ix_growth_invites_device', ['campaign_id', 'device'], unique=False)
         batch_op.create_index(batch_op.f('ix_growth_invites_invitee_id'), ['invitee_id'], unique=False)
+        batch_op.create_index('ix_growth_invites_ip', ['campaign_id', 'ip'], unique=False)
         batch_op.create_index('ix_growth_invites_participant', ['participant_id', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_growth_invites_qualifies_at'), ['qualifies_at'], unique=False)
 
@@ -240,8 +245,11 @@ def downgrade() -> None:
     with op.batch_alter_table('growth_invites', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_growth_invites_qualifies_at'))
         batch_op.drop_index('ix_growth_invites_participant')
+        batch_op.drop_index('ix_growth_invites_ip')
         batch_op.drop_index(batch_op.f('ix_growth_invites_invitee_id'))
+        batch_op.drop_index('ix_growth_invites_device')
         batch_op.drop_index('ix_growth_invites_campaign_status')
+        batch_op.drop_index('ix_growth_invites_address')
 
     op.drop_table('growth_invites')
     with op.batch_alter_table('loyalty_lots', schema=None) as batch_op:

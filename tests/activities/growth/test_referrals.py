@@ -171,7 +171,7 @@ def test_risky_invites_wait_for_review_and_decisions_are_audited(db_url: str, we
 
 
 def test_markers(db_url: str) -> None:
-    assert campaigns._markers({"device_id": "d", "ip": "", "address": "上海"}) == {"device_id": "d", "address": "上海"}
+    assert campaigns._markers({"device_id": "d", "ip": "", "address": "上海"}) == {"device": "d", "address": "上海"}
 
 
 def progress_of(items: list[dict[str, Any]]) -> list[str]:

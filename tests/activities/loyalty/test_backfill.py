@@ -47,3 +47,17 @@ def test_backfill_books_each_order_once_and_matches_live_earning(any_db_url: str
                                     .order_by(LoyaltyEntry.id)))
             assert lines[-1].balance_after == expected[cid]
             assert ledger.summary(db, cid, datetime.now(UTC))["balance"] == expected[cid]
+
+
+def test_the_cli_runs_the_backfill(db_url: str, capsys: object) -> None:
+    import json
+
+    from tideflow.cli import main
+
+    with transaction(db_url) as db:
+        cid = resolve(db, {"external_id": "cli"}, "命令行")
+        db.add(models.Order(channel="api", shop="s", order_id="x1", source="import", customer_id=cid, status="paid",
+                            amount_fen=2_500, paid_at=datetime.now(UTC)))
+    assert main(["loyalty", "backfill", "--database-url", db_url]) == 0
+    out = json.loads(capsys.readouterr().out)  # type: ignore[attr-defined]
+    assert out == {"orders": 1, "booked": 1, "points": 25, "batches": 1}
