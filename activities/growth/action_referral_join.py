@@ -21,6 +21,10 @@ from engine.db.session import transaction
 from engine.nodes.base import ActionResult, NodeConfig, NodeType
 
 
+class CodeNotReady(RuntimeError):
+    """Another journey of the same participant is making the personal code right now: retried."""
+
+
 class ReferralJoinConfig(NodeConfig):
     campaign: str = Field(min_length=1, max_length=80, description="id of the referral campaign")
 
@@ -81,6 +85,9 @@ class ReferralJoin(NodeType):
         with transaction(url) as db:
             channel_row = db.get(GrowthChannel, channel_id) if channel_id else None
             qr = channel_row.qr_url if channel_row else None
+            if channel_row is None or channel_row.status != "active" or not qr:
+                # a racing journey reserved the code and is still waiting for WeCom: the activity retries
+                raise CodeNotReady(f"the personal code of participant {pid} is being made; retrying")
         return ActionResult(variables={"referral_qr_url": qr, "referral_poster": f"/growth/posters/{spec.key}.png",
                                        "referral_participant": pid},
                             detail={"status": "joined", "participant": pid, "campaign_no": no, "state": state})

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from activities.growth import rotation
@@ -175,8 +176,12 @@ def create_channel(database_url: str | None, spec: ChannelSpec, actor: str, now:
                                 status="creating")
         _apply(channel, spec)
         channel.connector_id = connector_id
-        db.add(channel)
-        db.flush()
+        try:
+            with db.begin_nested():
+                db.add(channel)
+                db.flush()
+        except IntegrityError:  # made by a concurrent request between our check and our insert
+            raise ChannelError(f"a channel with key '{spec.key}' exists; pick another key", "key", 409) from None
         channel.state = state or channel_state(channel.id)
         channel_id = channel.id
     try:
