@@ -52,6 +52,24 @@ class Shift(BaseModel):
     end: str = Field(pattern=r"^\d{2}:\d{2}$", examples=["18:00"])
     users: list[str] = Field(min_length=1, max_length=100)
 
+    @field_validator("days")
+    @classmethod
+    def _days(cls, value: list[int]) -> list[int]:
+        if not value or any(d < 1 or d > 7 for d in value):
+            raise ValueError("days are ISO weekdays: 1 (Monday) to 7 (Sunday)")
+        return sorted(set(value))
+
+    @field_validator("start", "end")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        from datetime import time
+
+        try:
+            time.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"'{value}' is not a time of day; write e.g. 09:00") from None
+        return value
+
 
 class Welcome(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -89,7 +107,10 @@ class ChannelSpec(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, value: str) -> str:
-        ZoneInfo(value)
+        try:
+            ZoneInfo(value)
+        except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+            raise ValueError(f"unknown timezone '{value}'; use an IANA name such as Asia/Shanghai") from None
         return value
 
     @model_validator(mode="after")

@@ -62,7 +62,10 @@ class ProgramConfig(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, value: str) -> str:
-        ZoneInfo(value)
+        try:
+            ZoneInfo(value)
+        except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+            raise ValueError(f"unknown timezone '{value}'; use an IANA name such as Asia/Shanghai") from None
         return value
 
     @model_validator(mode="after")
