@@ -183,3 +183,24 @@ def test_concurrent_redemptions_never_overdraw(any_db_url: str) -> None:
     assert len(fresh) == 3 and all(isinstance(r, ledger.Booked | ledger.InsufficientPoints) for r in results)
     assert refused  # the fourth distinct request found 10 points left
     assert state(any_db_url, cid)["balance"] == 10
+
+
+def test_birthday_gifts_once_a_year_for_tiers_that_have_one(db_url: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    config = ProgramConfig(tiers=[TierSpec(key="member", name="会员", threshold=0, birthday_coupon="bday")])
+    now = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)  # 11:00 in Shanghai
+    today = now.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%m-%d")
+    with transaction(db_url) as db:
+        save(db, config, "admin")
+        db.add(models.CouponCampaign(id="bday", name="生日礼", value_fen=2000, status="active", per_customer_limit=10))
+        born = resolve(db, {"external_id": "b"}, "寿星", {"birthday": f"1990-{today}"})
+        other = resolve(db, {"external_id": "o"}, "路人", {"birthday": "1990-01-01"})
+        for cid in (born, other):
+            ledger.earn(db, cid, 1, f"seed:{cid}", now, reason="seed")
+    with transaction(db_url) as db:
+        assert ledger.birthday_gifts(db, now) == 1
+        assert ledger.birthday_gifts(db, now) == 0  # once a year
+    with session_factory(db_url)() as db:
+        gifts = list(db.scalars(select(models.Coupon).where(models.Coupon.campaign_id == "bday")))
+    assert [g.customer_id for g in gifts] == [born]
