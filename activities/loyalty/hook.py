@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from activities.loyalty import ledger
+from activities.loyalty.program import load
 from engine.db import models
 
 
@@ -20,7 +21,7 @@ def loyalty_from_event(db: Session, event: models.EventRecord) -> None:
     if not order_id:
         return
     order = db.scalar(select(models.Order).filter_by(channel=channel, shop=shop, order_id=order_id))
-    if order is None:
+    if order is None or not load(db).enabled:
         return
     if event.type == "order.paid":
         ledger.earn_for_order(db, event.customer_id, order, event.occurred_at)

@@ -40,6 +40,9 @@ class PointsCampaign(BaseModel):
 
 class ProgramConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    #: paid orders earn points (and refunds take them back) only while the program is enabled; points given
+    #: by flows (action.loyalty_points, referral rewards) and redemptions work either way
+    enabled: bool = False
     points_per_yuan: Decimal = Field(default=Decimal(1), ge=0, le=1000)
     expiry_rule: str = Field(default="end_of_next_year", description="never, end_of_next_year, days:N or months:N")
     timezone: str = "Asia/Shanghai"

@@ -16,8 +16,11 @@ from engine.db.session import session_factory, transaction
 
 
 def test_backfill_books_each_order_once_and_matches_live_earning(any_db_url: str) -> None:
+    from activities.loyalty.program import ProgramConfig, save
+
     paid = datetime.now(UTC) - timedelta(days=40)
     with transaction(any_db_url) as db:
+        save(db, ProgramConfig(enabled=True), "admin")
         customers = [resolve(db, {"external_id": f"m{i}"}, f"会员{i}") for i in range(7)]
         for n in range(50):
             db.add(models.Order(channel="youzan", shop="s1", order_id=f"h{n}", source="import",

@@ -41,7 +41,7 @@ def race(count: int, attempt: Callable[[int], T]) -> list[T | Exception]:
 
 
 def program(db_url: str, **over: Any) -> None:
-    config = ProgramConfig(**{"tiers": [TierSpec(key="member", name="会员", threshold=0),
+    config = ProgramConfig(**{"enabled": True, "tiers": [TierSpec(key="member", name="会员", threshold=0),
                                         TierSpec(key="gold", name="金卡", threshold=100_000, multiplier=Decimal(2),
                                                  upgrade_coupon="gold-gift")], **over})
     with transaction(db_url) as db:
@@ -188,7 +188,8 @@ def test_concurrent_redemptions_never_overdraw(any_db_url: str) -> None:
 def test_birthday_gifts_once_a_year_for_tiers_that_have_one(db_url: str) -> None:
     from zoneinfo import ZoneInfo
 
-    config = ProgramConfig(tiers=[TierSpec(key="member", name="会员", threshold=0, birthday_coupon="bday")])
+    config = ProgramConfig(enabled=True, tiers=[TierSpec(key="member", name="会员", threshold=0,
+                                                         birthday_coupon="bday")])
     now = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)  # 11:00 in Shanghai
     today = now.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%m-%d")
     with transaction(db_url) as db:
@@ -204,3 +205,12 @@ def test_birthday_gifts_once_a_year_for_tiers_that_have_one(db_url: str) -> None
     with session_factory(db_url)() as db:
         gifts = list(db.scalars(select(models.Coupon).where(models.Coupon.campaign_id == "bday")))
     assert [g.customer_id for g in gifts] == [born]
+
+
+def test_orders_earn_nothing_until_the_program_is_enabled(db_url: str) -> None:
+    cid = customer(db_url)
+    send(db_url, "p1", "order.paid", cid, {"order_id": "Z1", "amount_fen": 10_000})
+    assert state(db_url, cid)["balance"] == 0
+    program(db_url)
+    send(db_url, "p2", "order.paid", cid, {"order_id": "Z2", "amount_fen": 10_000})
+    assert state(db_url, cid)["balance"] == 100

@@ -26,7 +26,7 @@ FLOWS = Path(__file__).resolve().parents[3] / "flows"
 
 async def test_an_upgrade_runs_the_tier_care_journey(time_env: Any, db_url: str) -> None:
     with transaction(db_url) as db:
-        save(db, ProgramConfig(tiers=[TierSpec(key="member", name="会员", threshold=0),
+        save(db, ProgramConfig(enabled=True, tiers=[TierSpec(key="member", name="会员", threshold=0),
                                       TierSpec(key="gold", name="金卡", threshold=50_000)]), "admin")
         cid = resolve(db, {"external_id": "vip"}, "林女士")
         flowsvc.save_draft(db, json.loads((FLOWS / "loyalty-tier-upgrade.json").read_text("utf-8")), "test")
