@@ -53,9 +53,24 @@ def _new_ids(db: Any, n: int) -> list[int]:
 def _bulk(db: Any, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]], conflict: str = "") -> None:
     """One driver-level executemany: no per-row ORM or type processing (a million rows in seconds)."""
     sqlite_db = db.get_bind().dialect.name == "sqlite"
-    if sqlite_db:  # the storage format SQLAlchemy's DateTime uses on SQLite (UTC, naive)
-        rows = [tuple(v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(v, datetime) else v
-                      for v in row) for row in rows]
+    if not sqlite_db:
+        # PostgreSQL: COPY. A key that is already booked fails the whole batch (unique index) instead of being
+        # skipped — it cannot happen under the members' locks, and if it did nothing would be booked twice
+        raw = db.connection().connection.driver_connection
+        with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    if sqlite_db:  # the storage format SQLAlchemy's DateTime uses on SQLite (UTC, naive); many values repeat
+        seen: dict[datetime, str] = {}
+
+        def text_of(value: datetime) -> str:
+            found = seen.get(value)
+            if found is None:
+                found = seen[value] = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+            return found
+
+        rows = [tuple(text_of(v) if isinstance(v, datetime) else v for v in row) for row in rows]
     mark = "?" if sqlite_db else "%s"
     sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
     if conflict:
