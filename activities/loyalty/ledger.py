@@ -364,8 +364,11 @@ def summary(db: Session, customer_id: str, now: datetime, entries: int = 50) -> 
     lines = list(db.scalars(select(LoyaltyEntry).where(LoyaltyEntry.customer_id.in_(ids))
                             .order_by(LoyaltyEntry.id.desc()).limit(entries)))
     balance, debt = (acct.balance, acct.debt) if acct else (0, 0)
+    names = {t.key: t.name for t in load(db).tier_list()}
+    tier = acct.tier if acct else None
     return {"customer_id": ids[0], "balance": balance - debt, "points_in_lots": balance, "debt": debt,
-            "tier": acct.tier if acct else None, "lifetime_earned": acct.lifetime_earned if acct else 0,
+            "tier": tier, "tier_name": names.get(tier or "", ""),
+            "lifetime_earned": acct.lifetime_earned if acct else 0,
             "lots": [{"id": lot.id, "points": lot.points, "remaining": lot.remaining,
                       "earned_at": lot.earned_at.isoformat(),
                       "expires_at": lot.expires_at.isoformat() if lot.expires_at else None,

@@ -94,7 +94,7 @@ def customer_page(request: Request, customer_id: str, user: CustomerReader, db_u
                                    .order_by(models.Message.created_at.desc(), models.Message.id.desc()).limit(100)))
         merged = list(db.scalars(select(models.Customer.id).where(models.Customer.merged_into == cid)))
         names = flow_names(db, {j.flow_id for j in journeys} | {m.flow_id for m in messages if m.flow_id})
-        loyalty = ledger.summary(db, cid, datetime.now(UTC))
+        loyalty = _points_view(ledger.summary(db, cid, datetime.now(UTC)))
     return render(request, user, "customers/customer.html", customer=found, identities=identities, tags=tags,
                    attributes=mask_values(dict(found.attributes or {})), consent=dict(found.consent or {}),
                    journeys=journeys, messages=[message_row(t, m) for m in messages], merged=merged,
@@ -110,3 +110,14 @@ def flow_names(db: Session, ids: set[str]) -> dict[str, str]:
         return {}
     return {str(i): str(n) for i, n in db.execute(select(models.FlowRecord.id, models.FlowRecord.name)
                                                   .where(models.FlowRecord.id.in_(ids))).all()}
+
+
+def _points_view(summary: dict[str, object]) -> dict[str, object]:
+    """The loyalty summary with its ISO times as datetimes, so the page shows them in its display timezone."""
+    def at(value: object) -> datetime | None:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+    lots = [{**lot, "earned_at": at(lot["earned_at"]), "expires_at": at(lot["expires_at"])}
+            for lot in summary["lots"]]  # type: ignore[attr-defined]
+    lines = [{**line, "at": at(line["at"])} for line in summary["ledger"]]  # type: ignore[attr-defined]
+    return {**summary, "lots": lots, "ledger": lines}

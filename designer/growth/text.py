@@ -69,6 +69,9 @@ i18n.add({
         "ly.k.adjust": "调整",
         "ly.redeem": "积分兑换", "ly.redeem_points": "兑换积分数", "ly.redeem_reason": "兑换内容",
         "ly.redeemed": "已兑换 {n} 积分。", "ly.short": "积分不足：可用 {n}。",
+        "ly.r.order": "订单", "ly.r.refund": "退款", "ly.r.expired": "到期", "ly.r.backfill": "历史订单导入",
+        "ly.r.redeem": "兑换", "ly.r.signup": "注册", "ly.r.review": "评价", "ly.r.referral": "推荐好友",
+        "gr.tag_list": "标签",
     },
     "en": {
         "nav.growth": "Growth", "gr.unknown_channel": "There is no channel code “{id}”.",
@@ -139,5 +142,8 @@ i18n.add({
         "ly.k.adjust": "Adjusted",
         "ly.redeem": "Redeem points", "ly.redeem_points": "Points to redeem", "ly.redeem_reason": "For",
         "ly.redeemed": "{n} points redeemed.", "ly.short": "Not enough points: {n} available.",
+        "ly.r.order": "Order", "ly.r.refund": "Refund", "ly.r.expired": "Expired", "ly.r.backfill": "Order import",
+        "ly.r.redeem": "Redemption", "ly.r.signup": "Sign-up", "ly.r.review": "Review", "ly.r.referral": "Referral",
+        "gr.tag_list": "Tags",
     },
 })
