@@ -17,9 +17,10 @@ from typing import Any
 from pydantic import Field
 from sqlalchemy import select
 
-from activities.growth.channels import ChannelError, wecom_client
+from activities.growth.channels import ChannelError, wecom_connection
 from connectors.wecom.api_errors import ApiError, WelcomeCodeUnusable
 from connectors.wecom.client import attachments_for
+from connectors.wecom.media import media_for
 from engine import expressions
 from engine.actions import ActionContext, ActionFailed
 from engine.db.growth_models import ChannelAdd, GrowthChannel
@@ -74,7 +75,7 @@ class ChannelWelcome(NodeType):
         if add.welcome_status in ("sent", "sent_unconfirmed"):
             return ActionResult(detail={"status": add.welcome_status, "channel": channel.key})
         try:
-            _, client = wecom_client(ctx.db, channel.connector_id)
+            _, client, settings = wecom_connection(ctx.db, channel.connector_id)
         except ChannelError as exc:
             raise ActionFailed(f"node '{ctx.node_id}': {exc}") from None
         try:
@@ -99,8 +100,13 @@ class ChannelWelcome(NodeType):
             occurred = event.get("occurred_at")
             issued = datetime.fromisoformat(occurred).timestamp() if occurred else None
             try:
-                client.send_welcome_msg(code, text or None, attachments_for(welcome.get("attachments") or []),
-                                        issued_at=issued)
+                # images go as uploaded media ids: WeCom takes pic_url only from its own upload API
+                attachments = media_for(client, getattr(settings, "image_hosts", ())).with_media_ids(
+                    attachments_for(welcome.get("attachments") or []))
+            except ApiError as exc:  # an image that cannot be fetched or uploaded: the text still goes out
+                attachments, detail["attachments_error"] = [], str(exc)
+            try:
+                client.send_welcome_msg(code, text or None, attachments, issued_at=issued)
                 status = "sent"
             except WelcomeCodeUnusable as exc:
                 port = "not_sent"

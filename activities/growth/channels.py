@@ -130,13 +130,19 @@ ClientFor = Callable[[Session, str | None], tuple[str, Any]]
 
 def wecom_client(db: Session, connector_id: str | None) -> tuple[str, WeComClient]:
     """The WeCom client of a configured connector (or the first enabled WeCom connector)."""
+    connector, client, _settings = wecom_connection(db, connector_id)
+    return connector, client
+
+
+def wecom_connection(db: Session, connector_id: str | None) -> tuple[str, WeComClient, Any]:
+    """The connector's id, its WeCom client and its settings (e.g. ``image_hosts`` for media uploads)."""
     from connectors.wecom.connector import client_for
 
     loaded = configured.load(db, connector_id) if connector_id else configured.for_channel(db, "wecom")
     if loaded is None or loaded.kind != "wecom":
         raise ChannelError("no enabled WeCom connector is configured: add one under Connectors first",
                            "connector_id", 409)
-    return loaded.id, client_for(loaded.settings, loaded.secrets)
+    return loaded.id, client_for(loaded.settings, loaded.secrets), loaded.settings
 
 
 def oa_client(db: Session, connector_id: str | None) -> tuple[str, Any]:

@@ -21,7 +21,8 @@ from tests.connectors.fake_wecom import WECOM_CORP_ID, WECOM_KEY, WECOM_SECRET, 
 SOURCE = "wecom-main"
 
 
-def connect_wecom(db_url: str, fake: FakeWeCom, monkeypatch: pytest.MonkeyPatch) -> None:
+def connect_wecom(db_url: str, fake: FakeWeCom, monkeypatch: pytest.MonkeyPatch,
+                  image_hosts: list[str] | None = None) -> None:
     from connectors.wechat_oa.connector import WeChatOAConnector
 
     monkeypatch.setattr(configured, "connector_classes",
@@ -29,7 +30,7 @@ def connect_wecom(db_url: str, fake: FakeWeCom, monkeypatch: pytest.MonkeyPatch)
     with transaction(db_url) as db:
         configured.save(db, SOURCE, "wecom", "企业微信（测试）",
                         {"corp_id": WECOM_CORP_ID, "agent_id": 1000002, "api_base": fake.url,
-                         "rate_limit_per_second": 200},
+                         "rate_limit_per_second": 200, "image_hosts": image_hosts or []},
                         {"token": WECOM_TOKEN, "encoding_aes_key": WECOM_KEY, "secret": WECOM_SECRET})
 
 

@@ -4,13 +4,16 @@ channel's add, not failures; the channel's tags land on the customer in WeCom.""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from activities.growth import channels
+from activities.growth import channels, qr
 from activities.growth.action_channel_welcome import ChannelWelcome
 from activities.growth.channels import ChannelSpec
 from engine.actions import Services, perform
@@ -24,11 +27,35 @@ __all__ = ["fake_wecom"]
 
 
 @pytest.fixture
-def code(db_url: str, fake_wecom: FakeWeCom, monkeypatch: pytest.MonkeyPatch) -> str:
-    connect_wecom(db_url, fake_wecom, monkeypatch)
+def image_url() -> Iterator[str]:
+    """A PNG on a loopback HTTP server (allow-listed in the connector's image hosts)."""
+    body = qr.png("https://example.com/welcome")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/welcome.png"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def code(db_url: str, fake_wecom: FakeWeCom, monkeypatch: pytest.MonkeyPatch, image_url: str) -> str:
+    connect_wecom(db_url, fake_wecom, monkeypatch, image_hosts=["127.0.0.1"])
     made = channels.create_channel(db_url, ChannelSpec(
         key="poster-1", name="地推海报", staff=["zhangsan"], tags=["地推"],
-        welcome={"text": "你好 {{ customer.name }}，欢迎来自地推海报！", "attachments": ["https://cdn.example.com/w.png"]}),
+        welcome={"text": "你好 {{ customer.name }}，欢迎来自地推海报！", "attachments": [image_url]}),
         "marketer", datetime.now(UTC))
     return str(made.config_id)
 
@@ -54,8 +81,10 @@ def test_the_welcome_goes_out_once_with_the_code_and_tags_land_in_wecom(db_url: 
     event["customer"] = {"wecom_external_userid": "wmW1"}
     result = welcome(db_url, event)
     assert result["port"] == "out" and result["detail"]["status"] == "sent"
-    assert fake_wecom.delivered == [("wmW1", "welcome", "你好 小李，欢迎来自地推海报！",
-                                     [{"msgtype": "image", "image": {"pic_url": "https://cdn.example.com/w.png"}}])]
+    (external, how, text, attachments), = fake_wecom.delivered
+    assert (external, how, text) == ("wmW1", "welcome", "你好 小李，欢迎来自地推海报！")
+    media_id = attachments[0]["image"]["media_id"]  # uploaded first: WeCom takes pic_url only from its uploads
+    assert fake_wecom.media[media_id] == qr.png("https://example.com/welcome")
     assert result["detail"]["wecom_tags"] == ["地推"] and len(fake_wecom.contacts["wmW1"]["tags"]) == 1
     # a second journey (another flow on contact_added, or a replay) does not send again
     again = welcome(db_url, event, visit=2)
