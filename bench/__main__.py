@@ -2,12 +2,12 @@
 
 Names: compile, interpreter, latency, broadcast, settlement, decisions, workforce, loyalty (default: all,
 in that order). Sizes scale with ``BENCH_SCALE`` (default 1; 10 runs the 100,000-customer broadcast of the
-target) and can be set one
-by one: ``BENCH_JOURNEYS`` (100 per batch), ``BENCH_ROUNDS`` (3), ``BENCH_EVENTS`` (200),
+target) and can be set one by one: ``BENCH_JOURNEYS`` (100 per batch), ``BENCH_ROUNDS`` (3), ``BENCH_EVENTS`` (200),
 ``BENCH_CUSTOMERS`` (10,000), ``BENCH_COMPILE_RUNS`` (20), ``BENCH_SETTLE_ORDERS`` (200,000; the
 target is for 1,000,000), ``BENCH_SETTLE_PARTIES`` (1,000, not scaled), ``BENCH_LOYALTY_ORDERS``
-(1,000,000: the points ledger backfill); ``BENCH_TIMEOUT`` (300 s × scale) stops a benchmark that hangs. Timing is reported, never asserted: the exit status is 0 whether or not a target
-is met, and non-zero only when a benchmark could not run (or did not finish).
+(1,000,000: the points ledger backfill); ``BENCH_TIMEOUT`` (300 s × scale) stops a benchmark that hangs.
+Timing is reported, never asserted: the exit status is 0 whether or not a target is met, and non-zero only
+when a benchmark could not run (or did not finish).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """growth: channel codes, referral campaigns, loyalty ledger (issue 15)
 
 Revision ID: 0009_growth
-Revises: 0009_workforce
+Revises: 0010_sidebar
 Create Date: 2026-12-06 03:12:05.113795
 """
 from alembic import op
@@ -10,7 +10,7 @@ import engine.db.models
 
 
 revision = '0009_growth'
-down_revision = '0009_workforce'
+down_revision = '0010_sidebar'
 branch_labels = None
 depends_on = None
 
