@@ -214,3 +214,18 @@ def test_orders_earn_nothing_until_the_program_is_enabled(db_url: str) -> None:
     program(db_url)
     send(db_url, "p2", "order.paid", cid, {"order_id": "Z2", "amount_fen": 10_000})
     assert state(db_url, cid)["balance"] == 100
+
+
+def test_the_sidebar_shows_tier_points_and_what_lapses_soon(db_url: str) -> None:
+    from activities.sidebar.picture import panel_providers
+
+    program(db_url, expiry_rule="days:20")
+    cid = customer(db_url)
+    with session_factory(db_url)() as db:
+        assert panel_providers()["loyalty"](db, cid, NOW) is None  # no account yet: no section
+    send(db_url, "p1", "order.paid", cid, {"order_id": "S1", "amount_fen": 120_000})
+    with session_factory(db_url)() as db:
+        panel = panel_providers()["loyalty"](db, cid, datetime.now(UTC))
+    assert panel is not None and panel.facts == {"tier": "金卡", "points": 1200}
+    values = {item["label"]["en"]: item["value"] for item in panel.items}
+    assert values["Tier"] == "金卡" and values["Points"] == "1200" and values["Expiring soon"].startswith("1200 (")

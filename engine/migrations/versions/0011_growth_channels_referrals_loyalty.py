@@ -1,6 +1,6 @@
 """growth: channel codes, referral campaigns, loyalty ledger (issue 15)
 
-Revision ID: 0009_growth
+Revision ID: 0011_growth
 Revises: 0010_sidebar
 Create Date: 2026-12-06 03:12:05.113795
 """
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 import engine.db.models
 
 
-revision = '0009_growth'
+revision = '0011_growth'
 down_revision = '0010_sidebar'
 branch_labels = None
 depends_on = None
