@@ -1,12 +1,13 @@
 """``python -m bench [NAME ...] [--markdown]``: run the benchmarks and print a table of numbers.
 
-Names: compile, interpreter, latency, broadcast, settlement, decisions, workforce (default: all, in that order). Sizes
-scale with ``BENCH_SCALE`` (default 1; 10 runs the 100,000-customer broadcast of the target) and can be set one
-by one: ``BENCH_JOURNEYS`` (100 per batch), ``BENCH_ROUNDS`` (3), ``BENCH_EVENTS`` (200),
+Names: compile, interpreter, latency, broadcast, settlement, decisions, workforce, loyalty (default: all,
+in that order). Sizes scale with ``BENCH_SCALE`` (default 1; 10 runs the 100,000-customer broadcast of the
+target) and can be set one by one: ``BENCH_JOURNEYS`` (100 per batch), ``BENCH_ROUNDS`` (3), ``BENCH_EVENTS`` (200),
 ``BENCH_CUSTOMERS`` (10,000), ``BENCH_COMPILE_RUNS`` (20), ``BENCH_SETTLE_ORDERS`` (200,000; the
-target is for 1,000,000), ``BENCH_SETTLE_PARTIES`` (1,000, not scaled); ``BENCH_TIMEOUT`` (300 s × scale) stops a
-benchmark that hangs. Timing is reported, never asserted: the exit status is 0 whether or not a target
-is met, and non-zero only when a benchmark could not run (or did not finish).
+target is for 1,000,000), ``BENCH_SETTLE_PARTIES`` (1,000, not scaled), ``BENCH_LOYALTY_ORDERS``
+(1,000,000: the points ledger backfill); ``BENCH_TIMEOUT`` (300 s × scale) stops a benchmark that hangs.
+Timing is reported, never asserted: the exit status is 0 whether or not a target is met, and non-zero only
+when a benchmark could not run (or did not finish).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import TextIO
 
-from bench import broadcast, compile_time, decisions, interpreter, latency, settlement, workforce
+from bench import broadcast, compile_time, decisions, interpreter, latency, loyalty, settlement, workforce
 from bench.common import Report, Row, Stack, env_int, scale, table
 
 log = logging.getLogger("bench")
@@ -36,6 +37,7 @@ BENCHMARKS: dict[str, Runner] = {
     "settlement": settlement.run,
     "decisions": decisions.run,
     "workforce": workforce.run,
+    "loyalty": loyalty.run,
 }
 #: the benchmarks that need the Temporal dev server
 NEEDS_SERVER = frozenset({"interpreter", "latency", "broadcast"})

@@ -29,8 +29,12 @@ from designer.events import hooks
 from designer.flows import api as flows_api
 from designer.flows import editor
 from designer.flows import pages as flows_pages
+from designer.growth import api as growth_api
+from designer.growth import pages as growth_pages
 from designer.journeys import api as journeys_api
 from designer.journeys import pages as journeys_pages
+from designer.loyalty import api as loyalty_api
+from designer.loyalty import pages as loyalty_pages
 from designer.settlement import api as settlement_api
 from designer.settlement import pages as settlement_pages
 from designer.sidebar import api as sidebar_api
@@ -121,7 +125,8 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
                  connectors_pages.router,
                  decisions_api.router, decisions_pages.router, workforce_api.router, workforce_pages.router,
                  audit.api, audit.router,
-                 sidebar_api.router, sidebar_pages.router, sidebar_library.router):
+                 sidebar_api.router, sidebar_pages.router, sidebar_library.router,
+                 growth_api.router, growth_pages.router, loyalty_api.router, loyalty_pages.router):
         app.include_router(area)
     if (HERE / "static").is_dir():
         app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

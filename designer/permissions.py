@@ -22,6 +22,12 @@ TICKET_STAFF = ("agent", "ops")
 TICKET_REVIEWERS = ("agent", "ops", "finance")
 TICKET_CREATORS = ("agent", "ops", "developer")
 TICKET_SUPERVISORS = ("ops",)
+#: growth: who makes channel codes and campaigns, who reviews risky invites (防羊毛)
+GROWTH_EDITORS = ("marketer",)
+GROWTH_REVIEWERS = ("marketer", "ops")
+#: loyalty: who reads members' points (the customer page, shops' and mini-programs' API tokens), who redeems
+LOYALTY_READERS = ("marketer", "ops", "agent", "developer")
+LOYALTY_REDEEMERS = ("marketer", "developer")
 
 
 def may_edit_kind(user: User, kind: str) -> bool:

@@ -21,7 +21,7 @@ from engine.db import models
 from engine.db.models import utcnow
 from engine.db.session import session_factory, transaction
 from engine.event_hooks import run_hooks
-from engine.event_types import explain_unknown, is_known
+from engine.event_types import INTERNAL_TYPES, explain_unknown, is_known
 
 
 class Profile(BaseModel):
@@ -50,6 +50,9 @@ class EventIn(BaseModel):
     def _known_type(cls, value: str) -> str:
         if not is_known(value):
             raise ValueError(explain_unknown(value))
+        if value in INTERNAL_TYPES:
+            raise ValueError(f"'{value}' events are produced by Tideflow itself (loyalty, referral campaigns) "
+                             "and cannot be sent in; send the event that causes them (e.g. order.paid)")
         return value
 
     @field_validator("customer")
@@ -110,6 +113,29 @@ def store(event: EventIn, database_url: str | None = None) -> tuple[str, dict[st
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
+
+
+def record_follow_up(db: Any, *, source: str, external_id: str, type: str, customer_id: str,
+                     payload: dict[str, Any], occurred_at: datetime | None = None) -> bool:
+    """Store an event Tideflow itself produces (``loyalty.points_earned``, ``referral.progress`` …) in the
+    caller's transaction, so it exists exactly when the change that caused it does.
+
+    It is stored ``received``; the re-router (:func:`pending`) routes it to flows like any other event.
+    ``(source, external_id)`` is its idempotency key: a second call with the same pair stores nothing
+    and returns False. Event hooks do not run for follow-up events."""
+    found = db.scalar(select(models.EventRecord.id).where(models.EventRecord.source == source,
+                                                         models.EventRecord.external_id == external_id))
+    if found is not None:
+        return False
+    try:
+        with db.begin_nested():
+            db.add(models.EventRecord(source=source, external_id=external_id[:120], type=type, customer_id=customer_id,
+                                      identities={"customer_id": customer_id}, payload=payload,
+                                      occurred_at=occurred_at or utcnow(), status="received"))
+            db.flush()
+    except IntegrityError:
+        return False
+    return True
 
 
 def mark_routed(source_and_id: str, database_url: str | None = None, error: str | None = None) -> None:

@@ -11,7 +11,7 @@ from engine.compiler import compile_flow
 from engine.db import models
 from engine.db.models import utcnow
 from engine.flow import ID_PATTERN
-from engine.registry import Registry
+from engine.registry import Registry, entry_event_of
 from engine.validate import Validation, validate
 
 
@@ -78,10 +78,10 @@ def publish(db: Session, flow_id: str, actor: str, registry: Registry | None = N
                         .where(models.FlowVersion.flow_id == flow_id)) or 0) + 1
     compiled["version"] = number
     trigger = compiled["nodes"][compiled["trigger"]]
+    entry = entry_event_of(trigger, registry)
     version = models.FlowVersion(
         flow_id=flow_id, version=number, hash=compiled["hash"], document=doc, compiled=compiled,
-        trigger_type=trigger["type"], trigger_event=trigger["config"].get("event") if trigger["type"] ==
-        "trigger.event" else None, created_by=actor,
+        trigger_type=trigger["type"], trigger_event=entry[0] if entry else None, created_by=actor,
     )
     db.add(version)
     record.current_version = number

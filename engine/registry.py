@@ -107,3 +107,16 @@ def default_registry() -> Registry:
     if _default is None:
         _default = load_registry()
     return _default
+
+
+def entry_event_of(node: dict[str, Any], registry: Registry | None = None) -> tuple[str, str | None] | None:
+    """For a compiled trigger node (``{"type", "config"}``): the event type that starts its flow and the
+    filter expression (:meth:`NodeType.entry_event`), or None for clock and API triggers."""
+    node_type = (registry or default_registry()).get(str(node.get("type")))
+    if node_type is None or not node_type.is_trigger():
+        return None
+    try:
+        config = node_type.Config.model_validate(node.get("config") or {})
+    except Exception:  # a flow compiled by an older version of the node type: treat as no event entry
+        return None
+    return node_type.entry_event(config)

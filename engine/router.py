@@ -28,6 +28,7 @@ from engine.db.models import utcnow
 from engine.db.session import session_factory
 from engine.durations import parse_duration
 from engine.journeys import ACTIVE
+from engine.registry import entry_event_of
 from engine.runtime import JOURNEY_WORKFLOW, JourneyInput
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,8 @@ class Router:
         self.database_url = database_url
         self.task_queue = task_queue
         self._cache: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+        #: (flow, version) → its trigger's entry event and filter (versions are immutable)
+        self._entries: dict[tuple[str, int], tuple[str, str | None] | None] = {}
 
     def invalidate(self) -> None:
         self._cache.clear()
@@ -163,7 +166,7 @@ class Router:
         """trigger.api (and action.enroll): put a customer into a published flow."""
         flow = await asyncio.to_thread(self._published, flow_id)
         trigger = flow["nodes"][flow["trigger"]]["type"]
-        if trigger not in ("trigger.api", "trigger.event"):
+        if trigger != "trigger.api" and entry_event_of(flow["nodes"][flow["trigger"]]) is None:
             raise EnrollError(f"flow '{flow_id}' starts with {trigger}; only trigger.api flows take enrolments")
         if not await asyncio.to_thread(self._customer_exists, customer_id):
             raise EnrollError(f"customer '{customer_id}' does not exist")
@@ -202,12 +205,16 @@ class Router:
         flows = hit[1] if hit is not None and fresh else await asyncio.to_thread(self._flows_for, event["type"])
         customer: dict[str, Any] | None = None
         for flow in flows:
-            trigger = flow["nodes"][flow["trigger"]]["config"]
-            if trigger.get("filter"):
+            ident = (str(flow["flow_id"]), int(flow.get("version") or 0))
+            if ident not in self._entries:
+                self._entries[ident] = entry_event_of(flow["nodes"][flow["trigger"]])
+            entry = self._entries[ident]
+            condition = entry[1] if entry else None
+            if condition:
                 if customer is None:
                     customer = await asyncio.to_thread(self._customer_view, customer_id)
                 try:
-                    if not expressions.test(trigger["filter"], {"customer": customer, "event": event, "vars": {},
+                    if not expressions.test(condition, {"customer": customer, "event": event, "vars": {},
                                                                 "journey": {}, "now": utcnow()}):
                         continue
                 except expressions.ExpressionError as exc:

@@ -80,12 +80,15 @@ async def preview(document: dict[str, Any], customer: PreviewCustomer | None = N
                 db.add(models.CustomerTag(customer_id=cid, tag=tag))
         trigger = compiled["nodes"][compiled["trigger"]]
         entry: dict[str, Any] | None = None
-        if trigger["type"] == "trigger.event":
-            first = next((e for e in events if e.type == trigger["config"]["event"] and offset_of(e.at) ==
+        from engine.registry import entry_event_of
+
+        entry_event = entry_event_of(trigger)
+        if entry_event is not None:
+            first = next((e for e in events if e.type == entry_event[0] and offset_of(e.at) ==
                           timedelta(0)), None)
             if first is not None:
                 events.remove(first)
-            entry = {"id": "preview:entry", "type": trigger["config"]["event"], "source": "preview",
+            entry = {"id": "preview:entry", "type": entry_event[0], "source": "preview",
                      "customer_id": cid, "payload": first.payload if first else {}}
         env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=test_server_path())
         try:

@@ -338,6 +338,18 @@ def cmd_decide(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_loyalty_backfill(args: argparse.Namespace) -> int:
+    from activities.loyalty.backfill import backfill_orders
+
+    def progress(stats: object) -> None:
+        print(f"… {getattr(stats, 'orders', 0):,} orders read, {getattr(stats, 'booked', 0):,} booked",
+              file=sys.stderr, flush=True)
+
+    stats = backfill_orders(args.database_url, batch=args.batch, progress=progress if args.progress else None)
+    _print({"orders": stats.orders, "booked": stats.booked, "points": stats.points, "batches": stats.batches})
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tideflow", description="Tideflow: SCRM automation engine")
     sub = p.add_subparsers(dest="command", required=True)
@@ -423,6 +435,15 @@ def parser() -> argparse.ArgumentParser:
     de.add_argument("--decision", help="the <decision id> to evaluate when the file holds several")
     de.add_argument("--allow-missing", action="store_true", help="treat inputs not given as null")
     de.set_defaults(func=cmd_decide)
+
+    loyalty = sub.add_parser("loyalty", help="points and tiers").add_subparsers(dest="loyalty_command",
+                                                                              required=True)
+    lb = loyalty.add_parser("backfill", help="book historical paid orders into the points ledger (idempotent: "
+                                             "orders already booked are skipped)")
+    lb.add_argument("--batch", type=int, default=5000, help="orders per transaction (default 5000)")
+    lb.add_argument("--progress", action="store_true", help="print progress to stderr")
+    lb.add_argument("--database-url", default=None, help="default: the configured database")
+    lb.set_defaults(func=cmd_loyalty_backfill)
 
     plugin = sub.add_parser("plugin", help="write your own node types").add_subparsers(
         dest="plugin_command", required=True)

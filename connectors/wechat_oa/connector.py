@@ -19,6 +19,8 @@ push                                   Tideflow event                payload
 =====================================  ============================  =====================================
 Event ``subscribe``                    ``wechat.subscribed``         ``event_key``, ``scene`` (of a
                                                                      ``qrscene_…`` QR code), ``ticket``
+Event ``SCAN``                         ``wechat.qr_scanned``         ``scene`` (a follower scanned a
+                                                                     parametric QR code), ``ticket``
 Event ``unsubscribe``                  ``wechat.unsubscribed``
 Event ``CLICK`` / ``VIEW``             ``wechat.menu_clicked``       ``menu_type``, ``key`` / ``url``
 Event ``TEMPLATESENDJOBFINISH``        ``wechat.template_delivered`` ``msg_id``, ``status``, ``delivered``
@@ -155,6 +157,9 @@ def events_from_push(document: str | bytes) -> list[dict[str, Any]]:
                    "ticket": fields.get("Ticket", "")}
         return [{"id": event_id, "type": "wechat.subscribed", "customer": customer, "occurred_at": when,
                  "payload": payload}]
+    if name == "SCAN":  # a follower scanned a parametric QR code: EventKey is the scene itself
+        return [{"id": event_id, "type": "wechat.qr_scanned", "customer": customer, "occurred_at": when,
+                 "payload": {"event_key": key, "scene": key, "ticket": fields.get("Ticket", "")}}]
     if name == "unsubscribe":
         return [{"id": event_id, "type": "wechat.unsubscribed", "customer": customer, "occurred_at": when,
                  "payload": {}}]

@@ -80,6 +80,7 @@ class ExternalContact:
     #: 1 = a WeChat user, 2 = a WeCom user of another corp
     type: int | None = None
     follow_users: list[str] = field(default_factory=list)
+    avatar: str = ""
 
 
 def attachments_for(urls: Iterable[str]) -> list[dict[str, Any]]:
@@ -305,7 +306,8 @@ class WeComClient(PlatformClient):
         kind = contact.get("type")
         return ExternalContact(external_userid=str(contact.get("external_userid") or external_userid),
                                name=str(contact.get("name") or ""), unionid=str(contact.get("unionid") or ""),
-                               type=kind if isinstance(kind, int) else None, follow_users=follow)
+                               type=kind if isinstance(kind, int) else None, follow_users=follow,
+                               avatar=str(contact.get("avatar") or ""))
 
 
 def _tag_group(group: dict[str, Any]) -> CorpTagGroup:

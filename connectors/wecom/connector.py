@@ -152,9 +152,12 @@ class WeComConnector(Connector):
             return
         if contact.unionid:
             event["customer"]["wechat_unionid"] = contact.unionid
+        profile = event.setdefault("profile", {})
         if contact.name:
-            profile = event.setdefault("profile", {})
             profile["name"] = contact.name[:200]
+        # what the platform says of the account, for referral anti-abuse rules (activities/growth/risk.py)
+        profile.setdefault("attributes", {}).update({"wecom_has_avatar": bool(contact.avatar),
+                                                     "wecom_has_nickname": bool(contact.name.strip())})
 
     def deliver(self, message: OutboundMessage, settings: Any, secrets: Any) -> str:
         client = client_for(settings, secrets)

@@ -7,6 +7,8 @@ kit (:mod:`designer.pages`), text in :mod:`designer.customers.text`.
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -14,12 +16,14 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from activities.loyalty import ledger
 from designer import i18n
 from designer.customers import text as _text  # noqa: F401  (the area's strings join the catalogue)
+from designer.growth import text as _growth_text  # noqa: F401  (the loyalty section's strings)
 from designer.i18n import text_for
 from designer.journeys.pages import message_row
 from designer.pages import DbUrl, PageProblem, Pager, PageRoute, clip, page_number, page_user, render, see_other
-from designer.permissions import CUSTOMER_READERS, FLOW_READERS
+from designer.permissions import CUSTOMER_READERS, FLOW_READERS, LOYALTY_REDEEMERS
 from engine import auth
 from engine.customers import canonical, mask_identity, matching
 from engine.db import models
@@ -90,10 +94,15 @@ def customer_page(request: Request, customer_id: str, user: CustomerReader, db_u
                                    .order_by(models.Message.created_at.desc(), models.Message.id.desc()).limit(100)))
         merged = list(db.scalars(select(models.Customer.id).where(models.Customer.merged_into == cid)))
         names = flow_names(db, {j.flow_id for j in journeys} | {m.flow_id for m in messages if m.flow_id})
+        loyalty = _points_view(ledger.summary(db, cid, datetime.now(UTC)))
     return render(request, user, "customers/customer.html", customer=found, identities=identities, tags=tags,
                    attributes=mask_values(dict(found.attributes or {})), consent=dict(found.consent or {}),
                    journeys=journeys, messages=[message_row(t, m) for m in messages], merged=merged,
-                   flow_names=names, may_see_journeys=auth.has_role(user, *FLOW_READERS))
+                   flow_names=names, may_see_journeys=auth.has_role(user, *FLOW_READERS), loyalty=loyalty,
+                   may_redeem=auth.has_role(user, *LOYALTY_REDEEMERS), redeem_request=uuid.uuid4().hex,
+                   redeemed=clip(request.query_params.get("redeemed", ""), 12),
+                   loyalty_short=clip(request.query_params.get("loyalty_short", ""), 12),
+                   loyalty_error=clip(request.query_params.get("loyalty_error", ""), 200))
 
 
 def flow_names(db: Session, ids: set[str]) -> dict[str, str]:
@@ -101,3 +110,14 @@ def flow_names(db: Session, ids: set[str]) -> dict[str, str]:
         return {}
     return {str(i): str(n) for i, n in db.execute(select(models.FlowRecord.id, models.FlowRecord.name)
                                                   .where(models.FlowRecord.id.in_(ids))).all()}
+
+
+def _points_view(summary: dict[str, object]) -> dict[str, object]:
+    """The loyalty summary with its ISO times as datetimes, so the page shows them in its display timezone."""
+    def at(value: object) -> datetime | None:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+    lots = [{**lot, "earned_at": at(lot["earned_at"]), "expires_at": at(lot["expires_at"])}
+            for lot in summary["lots"]]  # type: ignore[attr-defined]
+    lines = [{**line, "at": at(line["at"])} for line in summary["ledger"]]  # type: ignore[attr-defined]
+    return {**summary, "lots": lots, "ledger": lines}

@@ -171,6 +171,13 @@ class NodeType:
         return []
 
     @classmethod
+    def entry_event(cls, config: Any) -> tuple[str, str | None] | None:
+        """Event-driven triggers: the event type that starts the flow and a filter expression over
+        ``event`` / ``customer`` (or None). The router and the publisher ask this, so a trigger type
+        of a domain (``trigger.referral``) starts flows like ``trigger.event`` does."""
+        return None
+
+    @classmethod
     def is_trigger(cls) -> bool:
         return cls.category == "trigger"
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from engine.nodes.base import Expression, NodeConfig, NodeType
@@ -17,3 +19,7 @@ class TriggerEvent(NodeType):
     description = {"zh-CN": "客户发生某个事件时进入旅程", "en": "A customer enters when an event happens"}
     Config = TriggerEventConfig
     required_ports = ("out",)
+
+    @classmethod
+    def entry_event(cls, config: Any) -> tuple[str, str | None] | None:
+        return config.event, config.filter

@@ -31,6 +31,7 @@ import pytest
 
 from connectors.wechat_oa import compute_url_signature
 from connectors.wecom import WeComCrypto
+from tests.connectors.fake_wecom_contact_way import ContactWayFake, ParamQrFake
 from tests.connectors.fake_wecom_groupchat import FakeWeComGroupChat
 from tests.connectors.fake_wecom_jsapi import FakeWeComJsApi
 from tests.connectors.fake_wecom_media import MediaApis
@@ -171,10 +172,11 @@ def _string_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
 
 
-class FakeWeCom(FakeWeComJsApi, MediaApis, FakePlatform, FakeWeComTransfer, FakeWeComGroupChat):
+class FakeWeCom(FakeWeComJsApi, MediaApis, ContactWayFake, FakePlatform, FakeWeComTransfer, FakeWeComGroupChat):
     """qyapi.weixin.qq.com for one corp: gettoken and the 客户联系 APIs Tideflow calls."""
 
     routes = {
+        **ContactWayFake.contact_way_routes,
         "/cgi-bin/gettoken": ("GET", "gettoken"),
         "/cgi-bin/externalcontact/send_welcome_msg": ("POST", "send_welcome_msg"),
         "/cgi-bin/externalcontact/add_msg_template": ("POST", "add_msg_template"),
@@ -202,6 +204,7 @@ class FakeWeCom(FakeWeComJsApi, MediaApis, FakePlatform, FakeWeComTransfer, Fake
         self.tasks: list[dict[str, Any]] = []
         self.tag_groups: list[dict[str, Any]] = []
         self._media_init()
+        self.init_contact_ways()
 
     def add_contact(self, external_userid: str, user_id: str, name: str = "", unionid: str = "") -> str:
         """A customer who has ``user_id`` as a contact; the welcome_code of that add."""
@@ -360,15 +363,18 @@ class FakeWeCom(FakeWeComJsApi, MediaApis, FakePlatform, FakeWeComTransfer, Fake
             details: dict[str, Any] = {"external_userid": external, "name": contact["name"], "type": 1, "gender": 0}
             if contact["unionid"]:
                 details["unionid"] = contact["unionid"]
+            if contact.get("avatar"):
+                details["avatar"] = contact["avatar"]
             return {"errcode": 0, "errmsg": "ok", "external_contact": details,
                     "follow_user": [{"userid": u, "createtime": int(self.now())} for u in contact["follow_users"]]}
 
 
-class FakeWeChatOA(FakePlatform):
+class FakeWeChatOA(ParamQrFake, FakePlatform):
     """api.weixin.qq.com for one Official Account: stable_token, template and custom messages, user/info."""
 
     invalid_token_errcode = 40001
     routes = {
+        **ParamQrFake.qrcode_routes,
         "/cgi-bin/stable_token": ("POST", "stable_token"),
         "/cgi-bin/message/template/send": ("POST", "message/template/send"),
         "/cgi-bin/message/custom/send": ("POST", "message/custom/send"),
@@ -384,6 +390,7 @@ class FakeWeChatOA(FakePlatform):
         self.templates: set[str] = {"TEMPLATE-ORDER"}
         self.delivered: list[tuple[str, str, Any]] = []  # (openid, "template:<id>" | "custom", data or text)
         self._client_msg_ids: dict[tuple[str, str], tuple[float, int]] = {}
+        self.init_qrcodes()
 
     def follow(self, openid: str, unionid: str = "") -> None:
         with self.lock:

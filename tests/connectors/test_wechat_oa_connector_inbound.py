@@ -114,7 +114,6 @@ def test_event_ids_follow_fromusername_and_createtime() -> None:
 
 
 @pytest.mark.parametrize("xml", [
-    oa_event_xml(OPENID, "SCAN", event_key="123"),
     oa_event_xml(OPENID, "LOCATION"),
     "<xml><ToUserName>gh</ToUserName><FromUserName>o</FromUserName><CreateTime>1</CreateTime>"
     "<MsgType>miniprogrampage</MsgType></xml>",

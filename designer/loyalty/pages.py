@@ -1,0 +1,43 @@
+"""Loyalty on the customer page: redeeming points for a member (积分兑换) by staff. The balance, lots and
+ledger themselves are drawn by the customer page (designer/customers/pages.py) from
+:func:`activities.loyalty.ledger.summary`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form
+from fastapi.responses import RedirectResponse
+
+from activities.loyalty import ledger
+from designer.growth import text as _text  # noqa: F401  (the loyalty strings live with growth's)
+from designer.pages import DbUrl, PageRoute, page_user, see_other
+from designer.permissions import LOYALTY_REDEEMERS
+from engine.db.models import User
+from engine.db.session import transaction
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+RedeemerPage = Annotated[User, Depends(page_user(*LOYALTY_REDEEMERS))]
+
+
+@router.post("/customers/{customer_id}/loyalty/redeem")
+def redeem_page(customer_id: str, user: RedeemerPage, db_url: DbUrl,
+                points: Annotated[str, Form(max_length=12)],
+                request_id: Annotated[str, Form(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9]+$")],
+                reason: Annotated[str, Form(max_length=200)] = "") -> RedirectResponse:
+    """Redeem once per form (the form carries its own request id, so a double submit redeems once)."""
+    back = f"/customers/{quote(customer_id)}"
+    if not points.strip().isdigit() or int(points) < 1:
+        return see_other(f"{back}?loyalty_error={quote('points: a whole number of at least 1')}#loyalty")
+    try:
+        with transaction(db_url) as db:
+            member = ledger.find_member(db, {"customer_id": customer_id})
+            if member is None:
+                return see_other(f"{back}?loyalty_error={quote('unknown customer')}#loyalty")
+            ledger.burn(db, member, int(points), f"redeem:{user.username}:{request_id}", datetime.now(UTC),
+                        reason=reason.strip() or "redeem", detail={"by": user.username})
+    except ledger.InsufficientPoints as exc:
+        return see_other(f"{back}?loyalty_short={exc.available}#loyalty")
+    return see_other(f"{back}?redeemed={int(points)}#loyalty")

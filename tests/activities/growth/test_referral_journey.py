@@ -1,0 +1,101 @@
+"""The shipped 老带新 flow on real Temporal (time-skipping) with the loopback WeCom: three friends add
+through a participant's code, the follow-up ``referral.progress`` events are routed like any event,
+the inviter hears "还差 N 位好友" and gets exactly one coupon when the third friend counts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from activities.growth import campaigns, channels
+from activities.growth.action_referral_join import participant_key
+from activities.growth.channels import ChannelSpec
+from engine import events as ingest
+from engine import flows as flowsvc
+from engine.db import models
+from engine.db.session import session_factory, transaction
+from engine.router import Router
+from engine.worker import build_worker
+from tests.activities.growth.growth_kit import connect_wecom, deliver, make_campaign
+from tests.connectors.fake_wecom import FakeWeCom, fake_wecom
+
+__all__ = ["fake_wecom"]
+FLOWS = Path(__file__).resolve().parents[3] / "flows"
+
+
+async def route_pending(router: Router, db_url: str) -> list[str]:
+    """What the web app's re-router does: route every stored event not yet routed."""
+    routed = []
+    for payload in ingest.pending(db_url, older_than_seconds=0):
+        await router.route(payload)
+        ingest.mark_routed(payload["id"], db_url)
+        routed.append(payload["type"] + ":" + str((payload["payload"] or {}).get("change", "")))
+    return routed
+
+
+async def until(check: Any, timeout: float = 20.0) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        found = check()
+        if found or asyncio.get_running_loop().time() > deadline:
+            return found
+        await asyncio.sleep(0.05)
+
+
+async def test_three_friends_unlock_one_coupon_with_progress_messages(time_env: Any, db_url: str,
+                                                                      fake_wecom: FakeWeCom,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    connect_wecom(db_url, fake_wecom, monkeypatch)
+    make_campaign(db_url, goal=3)
+    with transaction(db_url) as db:
+        db.add(models.CouponCampaign(id="referral-30", name="裂变券", value_fen=3000, status="active"))
+        flowsvc.save_draft(db, json.loads((FLOWS / "referral-three-friends.json").read_text("utf-8")), "test")
+        flowsvc.publish(db, "referral-three-friends", "test")
+    now = datetime.now(UTC)
+    house = channels.create_channel(db_url, ChannelSpec(key="house", name="门店", staff=["zhangsan"]), "t", now)
+    (_, joined), = deliver(db_url, fake_wecom.scan_and_add(str(house.config_id), "wmINVITER", name="老王")[0],
+                           profile={"name": "老王"})
+    inviter = str(joined["customer_id"])
+    with transaction(db_url) as db:
+        campaign = campaigns.get_campaign(db, "laodaixin")
+        participant, _ = campaigns.join(db, campaign, inviter, now)
+        state, key, pid = (campaigns.participant_state(campaign, participant),
+                           participant_key(campaign.no, participant.id), participant.id)
+    code = channels.create_channel(db_url, ChannelSpec(key=key, name="personal", staff=["lisi"]), "t", now,
+                                   purpose="referral", campaign_id="laodaixin", state=state)
+    with transaction(db_url) as db:
+        row = db.get(campaigns.ReferralParticipant, pid)
+        assert row is not None
+        row.channel_id = code.id
+    queue = f"referral-{uuid.uuid4().hex[:8]}"
+    router = Router(time_env.client, db_url, queue)
+    async with build_worker(time_env.client, queue, db_url):
+        for i in range(3):
+            xml = fake_wecom.scan_and_add(str(code.config_id), f"wmFRIEND{i}", name=f"朋友{i}")[0]
+            deliver(db_url, xml)
+        deliver(db_url, xml)  # WeCom redelivers the third add: stored once, counted once
+        routed = await route_pending(router, db_url)
+        assert sorted(r for r in routed if r.startswith("referral")) == [
+            "referral.progress:counted"] * 3 + ["referral.progress:goal_reached"]
+
+        def texts() -> list[str]:
+            return [t for (ext, how, t, _) in fake_wecom.delivered if ext == "wmINVITER" and how.startswith("task")]
+
+        sent = await until(lambda: len(texts()) >= 3 and texts())
+        assert sent, fake_wecom.requests[-5:]
+    reminders = sorted(t for t in texts() if "还差" in t)
+    assert reminders == ["老王，又有一位好友通过你的海报加入啦！还差 1 位好友就能领取 30 元券～",
+                         "老王，又有一位好友通过你的海报加入啦！还差 2 位好友就能领取 30 元券～"]
+    with session_factory(db_url)() as db:
+        coupons = list(db.scalars(select(models.Coupon).where(models.Coupon.customer_id == inviter)))
+        issued = db.scalar(select(func.count()).select_from(models.AuditEntry).where(
+            models.AuditEntry.action == "referral.reward_issued"))
+    assert len(coupons) == 1 and issued == 1
+    assert any(coupons[0].code in t for t in texts())
