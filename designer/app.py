@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
-from designer import audit, auth, errors, home, ops
+from designer import audit, auth, errors, home, ops, pages
 from designer.connectors import api as connectors_api
 from designer.connectors import ops_api as connectors_ops_api
 from designer.connectors import pages as connectors_pages
@@ -31,6 +31,7 @@ from designer.flows import editor
 from designer.flows import pages as flows_pages
 from designer.growth import api as growth_api
 from designer.growth import pages as growth_pages
+from designer.i18n import LanguageMiddleware
 from designer.journeys import api as journeys_api
 from designer.journeys import pages as journeys_pages
 from designer.loyalty import api as loyalty_api
@@ -113,6 +114,8 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
     app.state.router = None
     errors.install(app)
     auth.install(app)
+    pages.install(app)
+    app.add_middleware(LanguageMiddleware)  # every request speaks its caller's language (designer/i18n.py)
     ops.install(app)
     app.include_router(auth.router)
     app.include_router(home.router)

@@ -1,7 +1,7 @@
 """The audit log: who did what, newest first — ``GET /audit`` (the page) and ``GET /api/audit`` (JSON),
 admins only (the API also answers any logged-in user with the ``admin`` role check of :func:`require`).
 
-A small area: its routes and its strings live in this one module.
+A small area: its routes live in this one module (its page: ``templates/audit/audit.html``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import func, select
 
-from designer import i18n
 from designer.auth import get_db_url, require
 from designer.pages import ADMIN, Pager, PageRoute, clip, page_number, page_user, render
 from engine.db import models
@@ -24,17 +23,6 @@ api = APIRouter(prefix="/api", tags=["ops"])
 Admin = Annotated[User, Depends(page_user(*ADMIN))]
 DbUrl = Annotated[str, Depends(get_db_url)]
 
-i18n.add({
-    "zh-CN": {
-        "au.title": "审计日志", "au.actor": "操作人", "au.action": "操作", "au.target": "对象", "au.detail": "详情",
-        "au.empty": "没有审计记录。", "au.actor.q": "按操作人筛选", "au.action.q": "按操作筛选（前缀，例如 flow.）",
-    },
-    "en": {
-        "au.title": "Audit log", "au.actor": "Actor", "au.action": "Action", "au.target": "Target",
-        "au.detail": "Detail", "au.empty": "No audit entries.", "au.actor.q": "Filter by actor",
-        "au.action.q": "Filter by action (prefix, e.g. flow.)",
-    },
-})
 
 
 @router.get("/audit", response_class=HTMLResponse)

@@ -19,7 +19,42 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from designer.i18n import NC_, gettext, pgettext
 from engine.validate import check_expression
+
+#: the label of a config field, by its key (one label per key across all node types and the flow settings)
+FIELD_LABELS: dict[str, str] = {
+    "add": NC_("config field", "Add tags"), "allow_gaps": NC_("config field", "Allow gaps"),
+    "at": NC_("config field", "At"), "attachments": NC_("config field", "Attachments"),
+    "attribute": NC_("config field", "Date attribute"), "audience": NC_("config field", "Audience"),
+    "batch_size": NC_("config field", "Batch size"), "body": NC_("config field", "Body"),
+    "branches": NC_("config field", "Branches"), "campaign": NC_("config field", "Coupon campaign"),
+    "cases": NC_("config field", "Cases"), "category": NC_("config field", "Message category"),
+    "channel": NC_("config field", "Channel"), "cron": NC_("config field", "Cron expression"),
+    "date_attribute": NC_("config field", "Date attribute"),
+    "default_port": NC_("config field", "Port when no rule matches"),
+    "description": NC_("config field", "Description"), "duration": NC_("config field", "Duration"),
+    "end": NC_("config field", "End"), "entry": NC_("config field", "Re-entry"),
+    "event": NC_("config field", "Event type"), "every": NC_("config field", "Every"),
+    "exit_on": NC_("config field", "Exit on events"), "expr": NC_("config field", "Condition"),
+    "fallback_channel": NC_("config field", "Fallback channel"), "filter": NC_("config field", "Filter"),
+    "flow": NC_("config field", "Target flow"), "frequency_capped": NC_("config field", "Frequency capped"),
+    "goal": NC_("config field", "Goal"), "headers": NC_("config field", "Headers"),
+    "increment": NC_("config field", "Increment attributes"), "method": NC_("config field", "Method"),
+    "name": NC_("config field", "Name"), "offset_days": NC_("config field", "Offset (days)"),
+    "port": NC_("config field", "Port name"), "port_output": NC_("config field", "Output that picks the port"),
+    "quiet_hours": NC_("config field", "Quiet hours"), "reentry": NC_("config field", "Re-entry"),
+    "reentry_after": NC_("config field", "After"), "remove": NC_("config field", "Remove tags"),
+    "result_variable": NC_("config field", "Result variable"), "schedule": NC_("config field", "Schedule"),
+    "set": NC_("config field", "Set attributes"), "settings": NC_("config field", "Settings"),
+    "start": NC_("config field", "Start"), "table": NC_("config field", "Decision table"),
+    "tags_any": NC_("config field", "Any of these tags"), "template": NC_("config field", "Message template"),
+    "time": NC_("config field", "Local time"), "timeout": NC_("config field", "Wait at most"),
+    "timezone": NC_("config field", "Timezone"), "unset": NC_("config field", "Remove attributes"),
+    "url": NC_("config field", "URL"), "weekdays": NC_("config field", "Weekdays (1–7)"),
+    "weight": NC_("config field", "Weight"), "within": NC_("config field", "Within"),
+    "yearly": NC_("config field", "Every year"),
+}
 
 
 # -- JSON Schema → form fields ------------------------------------------------------------------------------
@@ -128,9 +163,15 @@ def widget_of(schema: Mapping[str, Any], root: Mapping[str, Any]) -> str:
     return "json"
 
 
-def _label(key: str, schema: Mapping[str, Any], t: Mapping[str, str]) -> str:
-    found = t.get(f"field.{key}")
-    return found if found else str(schema.get("title") or key)
+def field_label(key: str, schema: Mapping[str, Any]) -> str:
+    """A field's label in the reader's language: from :data:`FIELD_LABELS`, else the schema's title."""
+    found = FIELD_LABELS.get(key)
+    return pgettext("config field", found) if found else gettext(str(schema.get("title") or key))
+
+
+def field_help(schema: Mapping[str, Any]) -> str:
+    """A field's help: its schema description (the config model's ``Field(description=...)``), translated."""
+    return gettext(str(schema.get("description") or ""))
 
 
 def _text_of(value: Any, widget: str) -> Any:
@@ -159,11 +200,11 @@ def _picker(key: str, schema: Mapping[str, Any], pickers: Pickers) -> tuple[str 
 
 
 def _field(key: str, name: str, schema: Mapping[str, Any], root: Mapping[str, Any], value: Any,
-           required: bool, t: Mapping[str, str], pickers: Pickers) -> FormField:
+           required: bool, pickers: Pickers) -> FormField:
     s, optional = _unwrap(schema, root)
     widget = widget_of(s, root)
     shown = value if value is not _MISSING and value is not None else s.get("default", _MISSING)
-    f = FormField(name=name, key=key, widget=widget, label=_label(key, s, t), help=str(s.get("description") or ""),
+    f = FormField(name=name, key=key, widget=widget, label=field_label(key, s), help=field_help(s),
                   required=required and not optional, value=_text_of(shown, widget))
     examples = s.get("examples")
     if isinstance(examples, list) and examples and not isinstance(examples[0], dict | list):
@@ -188,7 +229,7 @@ def _field(key: str, name: str, schema: Mapping[str, Any], root: Mapping[str, An
     elif widget == "group":
         current = value if isinstance(value, Mapping) else {}
         needed = set(s.get("required", []))
-        f.children = [_field(k, f"{name}.{k}", p, root, current.get(k, _MISSING), k in needed, t, pickers)
+        f.children = [_field(k, f"{name}.{k}", p, root, current.get(k, _MISSING), k in needed, pickers)
                       for k, p in s["properties"].items()]
     elif widget == "rows":
         items, _ = _unwrap(s["items"], root)
@@ -196,34 +237,34 @@ def _field(key: str, name: str, schema: Mapping[str, Any], root: Mapping[str, An
         current_rows = value if isinstance(value, list) else []
         for i, row in enumerate(current_rows):
             row_map = row if isinstance(row, Mapping) else {}
-            f.rows.append([_field(k, f"{name}.{i}.{k}", p, root, row_map.get(k, _MISSING), k in needed, t, pickers)
+            f.rows.append([_field(k, f"{name}.{i}.{k}", p, root, row_map.get(k, _MISSING), k in needed, pickers)
                            for k, p in items["properties"].items()])
-        f.blank = [_field(k, f"{name}.__i__.{k}", p, root, _MISSING, k in needed, t, pickers)
+        f.blank = [_field(k, f"{name}.__i__.{k}", p, root, _MISSING, k in needed, pickers)
                    for k, p in items["properties"].items()]
     elif widget == "pairs":
         value_schema, _ = _unwrap(s["additionalProperties"], root)
         current_map = value if isinstance(value, Mapping) else {}
         for i, (k, v) in enumerate(current_map.items()):
-            f.rows.append(_pair(f"{name}.{i}", k, value_schema, root, v, t, pickers))
-        f.blank = _pair(f"{name}.__i__", "", value_schema, root, _MISSING, t, pickers)
+            f.rows.append(_pair(f"{name}.{i}", k, value_schema, root, v, pickers))
+        f.blank = _pair(f"{name}.__i__", "", value_schema, root, _MISSING, pickers)
     return f
 
 
 def _pair(prefix: str, key: str, value_schema: Mapping[str, Any], root: Mapping[str, Any], value: Any,
-          t: Mapping[str, str], pickers: Pickers) -> list[FormField]:
-    key_field = FormField(name=f"{prefix}.key", key="key", widget="text", label=t.get("editor.key", "key"), value=key)
-    value_field = _field("value", f"{prefix}.value", value_schema, root, value, False, t, pickers)
-    value_field.label = t.get("editor.value", "value")
+          pickers: Pickers) -> list[FormField]:
+    key_field = FormField(name=f"{prefix}.key", key="key", widget="text", label=gettext("Key"), value=key)
+    value_field = _field("value", f"{prefix}.value", value_schema, root, value, False, pickers)
+    value_field.label = gettext("Value")
     return [key_field, value_field]
 
 
-def build_form(schema: Mapping[str, Any], config: Mapping[str, Any], t: Mapping[str, str],
-               pickers: Pickers | None = None, prefix: str = "") -> list[FormField]:
+def build_form(schema: Mapping[str, Any], config: Mapping[str, Any], pickers: Pickers | None = None,
+               prefix: str = "") -> list[FormField]:
     """The controls for an object schema (a node type's config), filled with ``config``."""
     root = schema
     s = _resolve(schema, root)
     needed = set(s.get("required", []))
-    return [_field(k, f"{prefix}{k}", p, root, config.get(k, _MISSING), k in needed, t, pickers or Pickers())
+    return [_field(k, f"{prefix}{k}", p, root, config.get(k, _MISSING), k in needed, pickers or Pickers())
             for k, p in s.get("properties", {}).items()]
 
 

@@ -9,8 +9,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import func, select
 
 from designer.auth import get_db_url, require
-from designer.i18n import page_context
-from designer.pages import templates
+from designer.pages import render
 from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory
@@ -27,5 +26,4 @@ def home(request: Request, user: Annotated[User, Depends(require())],
             (f, s): n for f, s, n in db.execute(select(models.Journey.flow_id, models.Journey.status, func.count())
                                                 .group_by(models.Journey.flow_id, models.Journey.status)).all()}
         messages = db.scalars(select(models.Message).order_by(models.Message.id.desc()).limit(20)).all()
-    context = page_context(request, user, flows=flows, counts=counts, messages=messages)
-    return templates.TemplateResponse(request, "home.html", context)
+    return render(request, user, "home.html", flows=flows, counts=counts, messages=messages)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import difflib
 import re
 
+from engine.text import Msg
+
 EVENT_TYPES: dict[str, dict[str, str]] = {
     "customer.created": {"zh-CN": "新客户", "en": "Customer created"},
     "customer.updated": {"zh-CN": "客户资料更新", "en": "Customer updated"},
@@ -64,6 +66,10 @@ def is_known(event_type: str) -> bool:
 
 def explain_unknown(event_type: str) -> str:
     close = difflib.get_close_matches(event_type, list(EVENT_TYPES), n=2)
-    hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
-    return (f"unknown event type '{event_type}'; {hint}use a type from GET /api/event-types "
-            f"or your own under 'custom.' (e.g. 'custom.{event_type.replace('.', '_')[:40]}')")
+    example = f"custom.{event_type.replace('.', '_')[:40]}"
+    if close:
+        return Msg("unknown event type '%(type)s'; did you mean %(close)s? use a type from GET /api/event-types "
+                   "or your own under 'custom.' (e.g. '%(example)s')", type=event_type,
+                   close=" or ".join(repr(c) for c in close), example=example)
+    return Msg("unknown event type '%(type)s'; use a type from GET /api/event-types or your own under 'custom.' "
+               "(e.g. '%(example)s')", type=event_type, example=example)

@@ -42,8 +42,8 @@ from decisions.dmn_xml import (
 )
 from decisions.feel import FeelLimitError
 from decisions.table import DecisionTable, DecisionTableError, HitPolicyViolation, evaluate
+from designer import errors
 from designer.auth import require
-from designer.decisions import text as _text  # noqa: F401  (the area's strings join the catalogue)
 from designer.errors import ApiError, validation_problems
 from designer.permissions import FLOW_EDITORS
 from engine.db.models import User
@@ -167,7 +167,7 @@ async def import_decision(request: Request, user: Editor,
                        "xml") from None
     table = rooted(table, wanted.input_prefix)
     config = DecisionTableConfig(table=table)
-    problems = [p.as_dict() for p in DecisionTableNode.check(config)]
+    problems = errors.problem_dicts(DecisionTableNode.check(config))
     return ImportOut(config={"table": table.model_dump(mode="json")}, analysis=analysis_of(table),
                      problems=problems)
 

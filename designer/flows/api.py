@@ -14,6 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from designer import errors
 from designer.auth import get_db_url, require
 from designer.context import engine_router
 from designer.errors import ApiError
@@ -84,7 +85,7 @@ def list_flows(request: Request, user: Reader, kind: str | None = None, status: 
 def validate_flow(document: dict[str, Any], user: Reader) -> dict[str, Any]:
     """Check a flow document without saving it: every problem with node, field and fix."""
     checked = validate(document)
-    return {"ok": checked.ok, "problems": [p.as_dict() for p in checked.problems]}
+    return {"ok": checked.ok, "problems": errors.problem_dicts(checked.problems)}
 
 
 def _save(request: Request, document: dict[str, Any], user: User, must_exist: str | None) -> dict[str, Any]:
@@ -100,7 +101,7 @@ def _save(request: Request, document: dict[str, Any], user: User, must_exist: st
             record, checked = flowsvc.save_draft(db, document, user.username)
         except flowsvc.FlowError as exc:
             raise ApiError(422, str(exc), "fix the document", "id") from None
-        return {"flow": _summary(record).model_dump(), "problems": [p.as_dict() for p in checked.problems]}
+        return {"flow": _summary(record).model_dump(), "problems": errors.problem_dicts(checked.problems)}
 
 
 @api.post("/flows", status_code=201, tags=["flows"])
@@ -119,7 +120,7 @@ def get_flow(request: Request, flow_id: str, user: Reader) -> dict[str, Any]:
         record = _flow_or_404(db, flow_id)
         checked = validate(record.draft)
         return {"flow": _summary(record).model_dump(), "document": record.draft,
-                "problems": [p.as_dict() for p in checked.problems]}
+                "problems": errors.problem_dicts(checked.problems)}
 
 
 @api.put("/flows/{flow_id}", tags=["flows"])
@@ -154,7 +155,7 @@ async def publish_flow(request: Request, flow_id: str, user: Reader) -> dict[str
             try:
                 version = flowsvc.publish(db, flow_id, user.username)
             except FlowInvalid as exc:
-                problems = [p.as_dict() for p in exc.problems]
+                problems = errors.problem_dicts(exc.problems)
                 raise ApiError(422, f"the flow has {len(problems)} problem(s); publishing needs none",
                                "fix the problems listed", None, problems=problems) from None
             return {"flow": flow_id, "version": version.version, "hash": version.hash, "compiled": version.compiled}

@@ -15,11 +15,10 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
-from designer import i18n
+from designer import display
 from designer.auth import safe_next
 from designer.context import engine_router
-from designer.i18n import text_for
-from designer.journeys import text as _text  # noqa: F401  (the area's strings join the catalogue)
+from designer.i18n import _
 from designer.pages import (
     DbUrl,
     PageProblem,
@@ -92,47 +91,55 @@ async def cancel_journey(request: Request, user: FlowReader, db_url: DbUrl,
         with session_factory(db_url)() as db:
             journey = db.get(models.Journey, journey_id)
             if journey is None:
-                raise PageProblem(404, user, "pg.notfound", "err.journey_unknown", back=back, id=journey_id)
+                raise PageProblem(404, user, _("Not found"), _("There is no journey “%(id)s”.") % {"id": journey_id},
+                                  back=back)
             kind = kind_of(db, journey)
             if not may_edit_kind(user, kind):
                 raise forbidden_kind(user, kind, back=back)
             if journey.status not in ACTIVE:
-                raise PageProblem(409, user, "pg.conflict", "err.not_active", back=back, id=journey_id,
-                                  state=journey.status)
+                raise PageProblem(409, user, _("Cannot do that"),
+                                  _("Journey %(id)s is already %(state)s; there is nothing to cancel.")
+                                  % {"id": journey_id, "state": display.label(journey.status, "journey_status")},
+                                  back=back)
 
     await run_in_threadpool(_check)
     router_ = engine_router(request)
     if router_ is None:
-        raise PageProblem(503, user, "pg.unavailable", "err.temporal_down", "err.temporal_down.fix", back=back)
+        raise PageProblem(503, user, _("Not possible right now"),
+                          _("The workflow engine (Temporal) is not connected, so the journey cannot be cancelled "
+                            "right now."),
+                          _("Make sure Temporal and the worker are running (e.g. make run), then try again."),
+                          back=back)
     try:
         await request_cancel(router_.client, journey_id, user, db_url)
     except Exception as exc:
-        raise PageProblem(502, user, "pg.unavailable", "err.signal_failed", "err.signal_failed.fix", back=back,
-                          id=journey_id, error=type(exc).__name__) from None
+        raise PageProblem(502, user, _("Not possible right now"),
+                          _("The cancel signal did not reach journey %(id)s (%(error)s).")
+                          % {"id": journey_id, "error": type(exc).__name__},
+                          _("The workflow may have ended already; reload the page to see its status, or try again "
+                            "later."), back=back) from None
     return see_other(with_query(back, notice="cancel_sent", id=journey_id))
 
 
 @router.get("/journeys/{journey_id:path}", response_class=HTMLResponse)
 def journey_page(request: Request, journey_id: str, user: FlowReader, db_url: DbUrl) -> HTMLResponse:
     """One journey: its flow and version, customer, status, current node and the messages it sent."""
-    _lang, t = text_for(request)
     with session_factory(db_url)() as db:
         journey = db.get(models.Journey, journey_id)
         if journey is None:
-            raise PageProblem(404, user, "pg.notfound", "err.journey_unknown", back="/journeys", id=journey_id)
+            raise PageProblem(404, user, _("Not found"), _("There is no journey “%(id)s”.") % {"id": journey_id},
+                              back="/journeys")
         flow = db.get(models.FlowRecord, journey.flow_id)
         messages = list(db.scalars(select(models.Message).where(models.Message.workflow_id == journey_id)
                                    .order_by(models.Message.id)))
     return render(request, user, "journeys/journey.html", journey=journey, flow=flow,
-                   messages=[message_row(t, m) for m in messages],
+                   messages=[message_row(m) for m in messages],
                    may_cancel=journey.status in ACTIVE and may_edit_kind(user, flow.kind if flow else "journey"),
                    engine_down=engine_router(request) is None,
                    may_see_customers=auth.has_role(user, *CUSTOMER_READERS))
 
 
-def message_row(t: i18n.Text, m: models.Message) -> dict[str, Any]:
-    """A message as the journey and customer pages list it: status in the user's language, content masked."""
-    key = f"ms.{m.status}"
-    return {"at": m.created_at, "channel": m.channel, "status": m.status,
-            "status_label": t.get(key, m.status), "skipped": not m.status.startswith("sent"),
+def message_row(m: models.Message) -> dict[str, Any]:
+    """A message as the journey and customer pages list it: status (labelled by the template), content masked."""
+    return {"at": m.created_at, "channel": m.channel, "status": m.status, "skipped": not m.status.startswith("sent"),
             "content": mask_text(m.content), "flow": m.flow_id, "node": m.node_id, "journey": m.workflow_id}

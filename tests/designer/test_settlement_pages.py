@@ -96,7 +96,7 @@ def test_finance_settles_approves_and_pays_from_the_dashboard(app: Any, db_url: 
     r = finance.post_form(f"/settlement/statements/{s001}/adjust", {"amount": "-1.50", "reason": "多计一单运费"})
     assert r.status_code == 303
     correction = finance.get(r.headers["location"]).text
-    assert "¥-1.50" in correction and f"#{s001}" in correction
+    assert "-¥1.50" in correction and f"#{s001}" in correction
 
 
 def test_api_names_the_field_and_the_fix(app: Any, db_url: str) -> None:

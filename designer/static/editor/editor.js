@@ -12,7 +12,7 @@ const CSRF = document.querySelector('meta[name="csrf-token"]')?.content || '';
 const BASE = `/flows/${encodeURIComponent(FLOW.id)}`;
 const $ = (selector, root = document) => root.querySelector(selector);
 const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
-const T = (key, vars = {}) => (DATA.text[key] ?? key).replace(/\{(\w+)\}/g, (_, name) => vars[name] ?? '');
+const T = (key, vars = {}) => (DATA.text[key] ?? key).replace(/%\((\w+)\)s/g, (_, name) => vars[name] ?? '');
 const escapeHtml = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 // -- state --------------------------------------------------------------------------------------------
@@ -502,7 +502,7 @@ async function publish() {
   const r = await api('POST', `/api/flows/${encodeURIComponent(FLOW.id)}/publish`);
   if (r.ok) {
     FLOW.version = r.body.version;
-    $('#tf-flow-state').textContent = `active · v${r.body.version}`;
+    $('#tf-flow-state').textContent = `${T('active')} · v${r.body.version}`;
     setStatus(T('published', {version: r.body.version}), 'ok');
     if (!$('#tf-panel-versions').hidden) loadVersions();
   } else {
