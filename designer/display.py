@@ -21,7 +21,7 @@ Jinja filters (installed on the designer's template environments by :func:`insta
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -31,7 +31,8 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, get_timezone_gmt, get_timezone_name
 from babel.numbers import format_currency, format_decimal, format_percent
-from jinja2 import Environment
+from jinja2 import Environment, pass_context
+from jinja2.runtime import Context
 
 from designer.i18n import NC_, _, locale, pgettext
 from engine.settings import get_settings
@@ -307,7 +308,18 @@ add_labels("channel", "channel", {
     "sms": NC_("channel", "SMS"), "email": NC_("channel", "Email"), "webhook": NC_("channel", "Webhook"),
     "youzan": NC_("channel", "Youzan"), "shopify": NC_("channel", "Shopify"),
     "douyin": NC_("channel", "Douyin shop"), "taobao": NC_("channel", "Taobao"), "jd": NC_("channel", "JD"),
-    "api": NC_("channel", "API"), "preview": NC_("channel", "preview"),
+    "api": NC_("channel", "API"), "preview": NC_("channel", "preview"), "tmall": NC_("channel", "Tmall"),
+    "dry-run": NC_("channel", "dry run (sends nothing)"), "csv": NC_("channel", "CSV import"),
+})
+add_labels("order_status", "order status", {
+    "created": NC_("order status", "created"), "paid": NC_("order status", "paid"),
+    "shipped": NC_("order status", "shipped"), "delivered": NC_("order status", "delivered"),
+    "completed": NC_("order status", "completed"), "cancelled": NC_("order status", "cancelled"),
+    "refunded": NC_("order status", "refunded"),
+})
+add_labels("refund_status", "refund status", {
+    "requested": NC_("refund status", "requested"), "completed": NC_("refund status", "refunded"),
+    "rejected": NC_("refund status", "rejected or withdrawn"),
 })
 add_labels("connector_state", "connector state", {
     "enabled": NC_("connector state", "enabled"), "disabled": NC_("connector state", "disabled"),
@@ -332,8 +344,21 @@ def identity_label(kind: str) -> str:
 # --- templates -------------------------------------------------------------------------------------
 
 
+def _at_render(function: Callable[..., str]) -> Callable[..., str]:
+    """A filter Jinja must call when the page is drawn: without this, ``{{ "open"|label("ticket_status") }}``
+    would be folded into the template when it is compiled, in the language of the first page ever drawn."""
+
+    @pass_context
+    def filter_(context: Context, value: Any, *args: Any, **kwargs: Any) -> str:
+        return function(value, *args, **kwargs)
+
+    return filter_
+
+
 def install(env: Environment) -> None:
     """The display filters and globals on a template environment."""
-    env.filters.update({"when": when, "day": day, "number": number, "money": money, "money_change": money_change,
-                        "yuan": yuan, "percent": percent, "label": label, "compact": compact, "iso": iso})
+    filters: dict[str, Callable[..., str]] = {
+        "when": when, "day": day, "number": number, "money": money, "money_change": money_change, "yuan": yuan,
+        "percent": percent, "label": label, "compact": compact, "iso": iso}
+    env.filters.update({name: _at_render(function) for name, function in filters.items()})
     env.globals.update({"tz_name": tz_name, "label": label, "identity_label": identity_label})

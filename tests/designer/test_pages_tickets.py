@@ -15,7 +15,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from activities.tickets import review, service
-from designer import i18n
 from designer.auth import unguarded_routes
 from designer.pages import yuan
 from designer.tickets.csat import csat_ok, csat_token
