@@ -229,7 +229,8 @@ def _examples(schema: Any) -> Iterator[Any]:
 
 PAGES = ("/", "/flows", "/flows/new", "/flows/welcome-new-contact/edit", "/customers", "/journeys",
          "/journeys/journey/welcome-new-contact/c1", "/tickets", "/tickets/1", "/tickets/supervisor", "/settlement",
-         "/audit", "/settings/connectors", "/flows/nope/edit", "/journeys/nope", "/flows/welcome-new-contact/settings/form")
+         "/audit", "/settings/connectors", "/flows/nope/edit", "/journeys/nope",
+         "/flows/welcome-new-contact/settings/form")
 
 
 def test_main_pages_render_in_both_languages_without_leftover_keys(app: FastAPI, db_url: str) -> None:
