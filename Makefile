@@ -35,7 +35,7 @@ KEYWORDS := -k NC_:1c,2 -k Msg -k N_
 i18n: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg $(KEYWORDS) --no-wrap --sort-by-file --project Tideflow \
 		--copyright-holder "Tideflow contributors" --msgid-bugs-address "" -o $(LOCALE)/messages.pot .
-	$(BIN)/pybabel update -i $(LOCALE)/messages.pot -d $(LOCALE) -l zh_CN --no-wrap --ignore-obsolete --previous
+	$(BIN)/pybabel update -i $(LOCALE)/messages.pot -d $(LOCALE) -l zh_CN --no-wrap --ignore-obsolete --no-fuzzy-matching
 	$(BIN)/pybabel compile -d $(LOCALE) -l zh_CN --statistics
 	$(BIN)/python -m designer.i18n_check
 

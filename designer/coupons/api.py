@@ -26,6 +26,7 @@ from engine.auth import audit
 from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory, transaction
+from engine.text import Msg
 
 router = APIRouter(prefix="/api/coupon-campaigns", tags=["coupons"])
 Marketer = Annotated[User, Depends(require("marketer"))]
@@ -131,13 +132,13 @@ def _out(db: Session, campaign: models.CouponCampaign) -> CampaignOut:
 
 
 def _exists(campaign_id: str) -> ApiError:
-    return ApiError(409, f"coupon campaign '{campaign_id}' already exists",
-                    "choose another id, or change the existing campaign's status", "id")
+    return ApiError(409, Msg("coupon campaign '%(campaign_id)s' already exists", campaign_id=campaign_id),
+                    Msg("choose another id, or change the existing campaign's status"), "id")
 
 
 def _missing(campaign_id: str) -> ApiError:
-    return ApiError(404, f"coupon campaign '{campaign_id}' does not exist",
-                    "GET /api/coupon-campaigns lists the campaigns", "id")
+    return ApiError(404, Msg("coupon campaign '%(campaign_id)s' does not exist", campaign_id=campaign_id),
+                    Msg("GET /api/coupon-campaigns lists the campaigns"), "id")
 
 
 @router.post("", status_code=201, response_model=CampaignOut)
@@ -196,8 +197,9 @@ def change_status(campaign_id: str, body: StatusChange, user: Marketer, db_url: 
         except CampaignNotFound:
             raise _missing(campaign_id) from None
         if campaign.status == "ended" and body.status != "ended":
-            raise ApiError(409, f"coupon campaign '{campaign_id}' has ended and cannot be {body.status} again",
-                           "create a new campaign to issue more coupons", "status")
+            raise ApiError(409, Msg("coupon campaign '%(campaign_id)s' has ended and cannot be %(status)s again",
+                                    campaign_id=campaign_id, status=body.status),
+                           Msg("create a new campaign to issue more coupons"), "status")
         if campaign.status != body.status:
             detail: dict[str, Any] = {"from": campaign.status, "to": body.status}
             campaign.status = body.status

@@ -20,6 +20,7 @@ from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory
 from engine.journeys import ACTIVE, kind_of, request_cancel
+from engine.text import Msg
 
 api = APIRouter(prefix="/api")
 Reader = Annotated[User, Depends(require(*FLOW_READERS))]
@@ -50,15 +51,16 @@ async def cancel_journey(request: Request, journey_id: str, user: Reader) -> dic
         with session_factory(get_db_url(request))() as db:
             j = db.get(models.Journey, journey_id)
             if j is None:
-                raise ApiError(404, f"journey '{journey_id}' does not exist", "list journeys first", "id")
+                raise ApiError(404, Msg("journey '%(journey_id)s' does not exist", journey_id=journey_id),
+                               Msg("list journeys first"), "id")
             check_may_edit(user, kind_of(db, j))
             return j
 
     journey = await run_in_threadpool(_journey)
     router = engine_router(request)
     if router is None:
-        raise ApiError(503, "the workflow engine is not reachable right now", "retry in a few seconds")
+        raise ApiError(503, Msg("the workflow engine is not reachable right now"), Msg("retry in a few seconds"))
     if journey.status not in ACTIVE:
-        raise ApiError(409, f"journey is already {journey.status}", "nothing to cancel", "id")
+        raise ApiError(409, Msg("journey is already %(status)s", status=journey.status), Msg("nothing to cancel"), "id")
     await request_cancel(router.client, journey_id, user, get_db_url(request))
     return {"id": journey_id, "status": "cancelling"}

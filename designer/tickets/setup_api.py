@@ -25,6 +25,7 @@ from designer.tickets.api import KEY, Creator, Ops, Priority, Staff, in_tx
 from engine.db import models
 from engine.db.models import User, utcnow
 from engine.db.session import session_factory
+from engine.text import Msg
 
 router = APIRouter(prefix="/api", tags=["tickets"])
 DbUrl = Annotated[str, Depends(get_db_url)]
@@ -62,12 +63,13 @@ def _type_view(kind: models.TicketType) -> dict[str, Any]:
 
 def _check_type_refs(db: Session, body: TicketTypeIn) -> None:
     if db.get(models.AgentGroup, body.default_group) is None:
-        raise ApiError(422, f"agent group '{body.default_group}' does not exist", "create it first or use "
-                       "'default'", "default_group")
+        raise ApiError(422, Msg("agent group '%(default_group)s' does not exist", default_group=body.default_group),
+                       Msg("create it first or use 'default'"), "default_group")
     if body.flow_id:
         flow = db.get(models.FlowRecord, body.flow_id)
         if flow is None or flow.kind != "ticket":
-            raise ApiError(422, f"'{body.flow_id}' is not a ticket flow", "name a flow of kind ticket", "flow_id")
+            raise ApiError(422, Msg("'%(flow_id)s' is not a ticket flow", flow_id=body.flow_id),
+                           Msg("name a flow of kind ticket"), "flow_id")
 
 
 @router.get("/ticket-types")
@@ -83,7 +85,7 @@ async def list_types(user: Creator, url: DbUrl) -> list[dict[str, Any]]:
 async def create_type(body: TicketTypeIn, user: Ops, url: DbUrl) -> dict[str, Any]:
     def work(db: Session) -> dict[str, Any]:
         if db.get(models.TicketType, body.key) is not None:
-            raise ApiError(409, f"ticket type '{body.key}' exists", "use PUT to change it", "key")
+            raise ApiError(409, Msg("ticket type '%(key)s' exists", key=body.key), Msg("use PUT to change it"), "key")
         _check_type_refs(db, body)
         kind = models.TicketType(**body.model_dump(mode="json"))
         db.add(kind)
@@ -97,9 +99,9 @@ async def update_type(key: str, body: TicketTypeIn, user: Ops, url: DbUrl) -> di
     def work(db: Session) -> dict[str, Any]:
         kind = db.get(models.TicketType, key)
         if kind is None:
-            raise ApiError(404, f"ticket type '{key}' does not exist", "create it with POST", "key")
+            raise ApiError(404, Msg("ticket type '%(key)s' does not exist", key=key), Msg("create it with POST"), "key")
         if body.key != key:
-            raise ApiError(422, "the key cannot change", f"send key '{key}'", "key")
+            raise ApiError(422, Msg("the key cannot change"), Msg("send key '%(key)s'", key=key), "key")
         _check_type_refs(db, body)
         for name, value in body.model_dump(mode="json").items():
             setattr(kind, name, value)
@@ -116,11 +118,11 @@ async def delete_type(key: str, user: Ops, url: DbUrl) -> None:
     def work(db: Session) -> None:
         kind = db.get(models.TicketType, key)
         if kind is None:
-            raise ApiError(404, f"ticket type '{key}' does not exist", "check the key", "key")
+            raise ApiError(404, Msg("ticket type '%(key)s' does not exist", key=key), Msg("check the key"), "key")
         used = db.scalar(select(func.count()).select_from(models.Ticket).where(models.Ticket.type_key == key))
         if used:
-            raise ApiError(409, f"{used} ticket(s) have the type '{key}'", "keep it, or stop its automatic "
-                           "creation by emptying auto_events", "key")
+            raise ApiError(409, Msg("%(used)s ticket(s) have the type '%(key)s'", used=used, key=key),
+                           Msg("keep it, or stop its automatic creation by emptying auto_events"), "key")
         db.delete(kind)
 
     await in_tx(url, work)
@@ -169,9 +171,11 @@ async def put_group(key: str, body: GroupIn, user: Ops, url: DbUrl) -> dict[str,
 
     def work(db: Session) -> dict[str, Any]:
         if body.key != key:
-            raise ApiError(422, "the key in the body differs from the URL", f"send key '{key}'", "key")
+            raise ApiError(422, Msg("the key in the body differs from the URL"), Msg("send key '%(key)s'", key=key),
+                           "key")
         if body.supervisor_id is not None and db.get(models.User, body.supervisor_id) is None:
-            raise ApiError(422, f"user {body.supervisor_id} does not exist", "pick an existing user", "supervisor_id")
+            raise ApiError(422, Msg("user %(supervisor_id)s does not exist", supervisor_id=body.supervisor_id),
+                           Msg("pick an existing user"), "supervisor_id")
         group = db.get(models.AgentGroup, key) or models.AgentGroup(key=key, rr_last=0)
         for name, value in body.model_dump(mode="json").items():
             setattr(group, name, value)
@@ -223,10 +227,12 @@ async def put_agent(user_id: int, body: AgentIn, user: Ops, url: DbUrl) -> dict[
     def work(db: Session) -> dict[str, Any]:
         target = db.get(User, user_id)
         if target is None:
-            raise ApiError(404, f"user {user_id} does not exist", "create the user first", "user_id")
+            raise ApiError(404, Msg("user %(user_id)s does not exist", user_id=user_id), Msg("create the user first"),
+                           "user_id")
         for group in body.groups:
             if db.get(models.AgentGroup, group) is None:
-                raise ApiError(422, f"agent group '{group}' does not exist", "create it under /api/agent-groups",
+                raise ApiError(422, Msg("agent group '%(group)s' does not exist", group=group),
+                               Msg("create it under /api/agent-groups"),
                                "groups")
         agent = db.get(models.Agent, user_id) or models.Agent(user_id=user_id)
         for name, value in body.model_dump(mode="json").items():
@@ -244,8 +250,8 @@ async def me(user: Staff, url: DbUrl) -> dict[str, Any]:
         with session_factory(url)() as db:
             agent = db.get(models.Agent, user.id)
             if agent is None:
-                raise ApiError(404, "you are not set up as an agent", "ask a supervisor to add you (PUT "
-                               "/api/agents/{user_id})", "user_id")
+                raise ApiError(404, Msg("you are not set up as an agent"),
+                               Msg("ask a supervisor to add you (PUT /api/agents/{user_id})"), "user_id")
             return _agent_view(agent, user, service.loads(db, [user.id])[user.id])
 
     return await run_in_threadpool(work)
@@ -263,7 +269,7 @@ async def my_availability(body: AvailabilityIn, user: Staff, url: DbUrl) -> dict
     def work(db: Session) -> dict[str, Any]:
         agent = db.get(models.Agent, user.id)
         if agent is None:
-            raise ApiError(404, "you are not set up as an agent", "ask a supervisor to add you", "user_id")
+            raise ApiError(404, Msg("you are not set up as an agent"), Msg("ask a supervisor to add you"), "user_id")
         agent.availability = body.availability
         agent.updated_at = utcnow()
         return _agent_view(agent, user)
