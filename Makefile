@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench faults load clean i18n
+.PHONY: run test lint typecheck unit bench faults load clean i18n i18n-convert
 
 $(STAMP): pyproject.toml examples/plugin-lottery/pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required (set PYTHON=...)"; exit 1; }
@@ -38,6 +38,12 @@ i18n: $(STAMP)
 	$(BIN)/pybabel update -i $(LOCALE)/messages.pot -d $(LOCALE) -l zh_CN --no-wrap --ignore-obsolete --no-fuzzy-matching
 	$(BIN)/pybabel compile -d $(LOCALE) -l zh_CN --statistics
 	$(BIN)/python -m designer.i18n_check
+
+# an area written with the old keyed text.py: make i18n-convert AREA=designer/growth (then make i18n)
+i18n-convert: $(STAMP)
+	@test -n "$(AREA)" || { echo "usage: make i18n-convert AREA=designer/<area>"; exit 2; }
+	$(BIN)/python tools/i18n_convert.py $(AREA)
+	$(BIN)/python tools/msg_convert.py $$(find $(AREA) -name '*.py' ! -name text.py)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -1,8 +1,8 @@
 """One shape for every error the API returns: what is wrong, where, and how to fix it.
 
-``message`` and ``fix`` are English unless the request said which language it reads (``?lang=``, the
-designer's language cookie, ``Accept-Language``): then they come in that language wherever the catalogue
-has them (:func:`localized`). Write them as :class:`engine.text.Msg` (``Msg("there is no flow '%(id)s'",
+``message`` and ``fix`` are English unless the request chose a language (``?lang=``, or the designer's
+language cookie): then they come in that language wherever the catalogue has them (:func:`localized`).
+Write them as :class:`engine.text.Msg` (``Msg("there is no flow '%(id)s'",
 id=...)``) so their template can be translated; ``field`` and ``code`` are for programs and never change.
 """
 

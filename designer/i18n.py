@@ -51,8 +51,9 @@ DOMAIN = "messages"
 LOCALES: dict[Language, str] = {"zh-CN": "zh_CN", "en": "en"}
 
 _current: ContextVar[Language] = ContextVar("tideflow_language", default=DEFAULT_LANGUAGE)
-#: did the request say which language it wants (?lang=, the cookie, Accept-Language)? The JSON API answers in
-#: English unless it did; pages default to zh-CN.
+#: did the request choose a language (?lang=, or the cookie of a choice made in the UI)? The JSON API answers in
+#: English unless it did — Accept-Language alone, which every browser and many HTTP libraries send, does not
+#: change what programs read; pages follow Accept-Language and default to zh-CN.
 _stated: ContextVar[bool] = ContextVar("tideflow_language_stated", default=False)
 
 
@@ -98,8 +99,7 @@ class LanguageMiddleware:
             return
         request = Request(scope)
         token = _current.set(request_language(request))
-        stated = _stated.set(bool(request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
-                                  or request.headers.get("accept-language")))
+        stated = _stated.set(bool(request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)))
         try:
             await self.app(scope, receive, send)
         finally:
@@ -113,7 +113,8 @@ def current_language() -> Language:
 
 
 def api_language() -> Language:
-    """The language of the JSON API's messages in this request: the stated one, else English (the API's own)."""
+    """The language of the JSON API's messages in this request: the chosen one (``?lang=``, the cookie), else
+    English (the API's own)."""
     return _current.get() if _stated.get() else "en"
 
 

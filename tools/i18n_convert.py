@@ -207,6 +207,14 @@ class Converter:
 
     # templates
     def template(self, text: str, where: Path) -> str:
+        def get(match: re.Match[str]) -> str:
+            found = self.msgid(match.group(2), template=True)
+            if found is None:
+                return match.group(0)
+            msgid, context = found
+            return f"pgettext({_quote(context)}, {_quote(msgid)})" if context else f"_({_quote(msgid)})"
+
+        text = GET.sub(get, text)
         out, pos = [], 0
         for match in SUBSCRIPT.finditer(text):
             out.append(text[pos:match.start()])

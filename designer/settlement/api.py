@@ -46,7 +46,9 @@ from activities.settlement.statements import (
 )
 from designer.auth import get_db_url, require
 from designer.context import engine_router
+from designer.display import label
 from designer.errors import ApiError
+from designer.i18n import _
 from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory, transaction
@@ -261,7 +263,9 @@ def api_adjust(statement_id: StatementId, body: AdjustmentIn, user: Finance, db_
         raise ApiError(422, str(exc), Msg("fill in 'reason'"), field="reason") from None
 
 
-def csv_download(db_url: str, run_id: int | None, statement_id: int | None) -> Response:
+def csv_download(db_url: str, run_id: int | None, statement_id: int | None, for_people: bool = False) -> Response:
+    """The statements' CSV. ``for_people`` (the page's download): column names and statuses in the reader's
+    language; the API's CSV keeps the stable column names and raw statuses programs read."""
     with session_factory(db_url)() as db:
         query = select(models.Statement, models.SettlementRun).join(models.SettlementRun)
         if run_id is not None:
@@ -272,10 +276,17 @@ def csv_download(db_url: str, run_id: int | None, statement_id: int | None) -> R
         if not rows:
             raise ApiError(404, Msg("no statements match"), Msg("pass run_id or statement_id of an existing statement"),
                            field="run_id" if run_id is not None else "statement_id")
-        text = statements_csv(db, rows)
+        text = statements_csv(db, rows, **(_csv_words() if for_people else {}))
     name = f"statements-run{run_id}.csv" if run_id is not None else f"statement-{statement_id}.csv"
     return PlainTextResponse("\ufeff" + text, media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def _csv_words() -> dict[str, Any]:
+    header = (_("Statement"), _("Plan"), _("Plan version"), _("Period from"), _("Period to"), _("Party"),
+              _("Party type"), _("Status"), _("Line"), _("Kind"), _("Rule"), _("Description"), _("Exact amount (fen)"),
+              _("Amount (yuan)"))
+    return {"header": header, "status": lambda s: label(s, "statement_status"), "total": _("Total")}
 
 
 @api.get("/statements.csv")

@@ -113,12 +113,12 @@ def print_page(request: Request, statement_id: StatementId, user: FinancePage, d
 
 @router.get("/settlement/statements/{statement_id}.csv")
 def statement_csv_page(statement_id: StatementId, user: FinancePage, db_url: DbUrl) -> Response:
-    return csv_download(db_url, None, statement_id)
+    return csv_download(db_url, None, statement_id, for_people=True)
 
 
 @router.get("/settlement/runs/{run_id}.csv")
 def run_csv_page(run_id: RunId, user: FinancePage, db_url: DbUrl) -> Response:
-    return csv_download(db_url, run_id, None)
+    return csv_download(db_url, run_id, None, for_people=True)
 
 
 @router.post("/settlement/statements/{statement_id}/decision")

@@ -300,5 +300,12 @@ def test_the_language_choice_is_remembered_and_the_api_stays_english_unless_aske
     token.headers["Authorization"] = f"Bearer {plaintext}"
     plain = token.post("/api/flows/validate", json=document).json()["problems"][0]
     assert plain["message"] == "the flow has no nodes" and plain["code"] == "no_trigger"
-    chinese = token.post("/api/flows/validate", json=document, headers={"Accept-Language": "zh-CN"}).json()
+    same = token.post("/api/flows/validate", json=document, headers={"Accept-Language": "zh-CN"}).json()
+    assert same["problems"][0]["message"] == "the flow has no nodes"  # a header nobody chose changes nothing
+    chinese = token.post("/api/flows/validate?lang=zh-CN", json=document).json()  # what the canvas sends
     assert chinese["problems"][0]["message"] == "流程中没有节点" and chinese["problems"][0]["code"] == "no_trigger"
+    chinese = admin.client.post("/api/flows/validate", json=document, headers={"X-CSRF-Token": admin.csrf}).json()
+    assert chinese["problems"][0]["message"] == "the flow has no nodes"  # the cookie says en: chosen above
+    admin.get("/flows?lang=zh-CN")
+    chinese = admin.client.post("/api/flows/validate", json=document, headers={"X-CSRF-Token": admin.csrf}).json()
+    assert chinese["problems"][0]["message"] == "流程中没有节点"  # chosen in the UI: the cookie

@@ -86,10 +86,14 @@ def test_finance_settles_approves_and_pays_from_the_dashboard(app: Any, db_url: 
         assert [(p.party, p.amount_fen) for p in db.scalars(select(models.Payout))] == [("S001", 50000)]
     assert _statements(db_url)["S001"].status == "paid"
 
-    text = finance.get(f"/settlement/runs/{run_id}.csv").text.lstrip("\ufeff")
+    text = finance.get(f"/settlement/runs/{run_id}.csv").text.lstrip("\ufeff")  # for finance: their language
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert {(r["party"], r["kind"], r["amount"]) for r in rows} >= {("S001", "flat", "500.00"),
-                                                                   ("S001", "total", "500.00")}
+    assert {(r["结算方"], r["类型"], r["金额（元）"], r["状态"]) for r in rows} >= {
+        ("S001", "flat", "500.00", "已付款"), ("S001", "合计", "500.00", "已付款")}
+    text = finance.get(f"/api/settlement/statements.csv?run_id={run_id}").text.lstrip("\ufeff")  # for programs
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert {(r["party"], r["kind"], r["amount"], r["status"]) for r in rows} >= {("S001", "flat", "500.00", "paid"),
+                                                                                 ("S001", "total", "500.00", "paid")}
     printed = finance.get(f"/settlement/statements/{s001}/print")
     assert printed.status_code == 200 and "<nav" not in printed.text and "¥500.00" in printed.text
 

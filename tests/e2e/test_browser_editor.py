@@ -96,7 +96,7 @@ def test_marketer_draws_previews_and_publishes_the_welcome_journey(live_server: 
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     kit.login(page, live_server.url, "mia", next_path=f"/flows/{FLOW_ID}/edit")
     expect(page.locator("#tf-canvas .drawflow")).to_be_visible()
-    expect(page.locator("#tf-problems")).to_contain_text("no nodes")  # an empty flow cannot be published
+    expect(page.locator("#tf-problems")).to_contain_text("流程中没有节点")  # an empty flow cannot be published
 
     # palette: grouped, labelled in Chinese, searchable
     expect(page.locator('.tf-pal-group[data-category="trigger"] h3')).to_have_text("触发")
@@ -198,7 +198,8 @@ def test_marketer_draws_previews_and_publishes_the_welcome_journey(live_server: 
     timeline = page.locator("#tf-timeline .tf-timeline")
     expect(timeline).to_contain_text("你好 韩梅梅，我是你的专属顾问小潮", timeout=60_000)
     expect(timeline).to_contain_text("达成目标")  # the goal node, by its type's label
-    expect(page.locator("#tf-timeline .tf-preview-status")).to_have_text("converted")
+    expect(page.locator("#tf-timeline .tf-preview-status")).to_have_text("已转化")  # the status, in words
+    expect(page.locator("#tf-timeline .tf-preview-status")).to_have_attribute("data-status", "converted")
     page.locator("#tf-timeline [data-play]").click()  # steps through the timeline, node by node
     expect(page.locator("#tf-timeline li.tf-current")).to_have_count(1)
     page.locator('#tf-timeline li[data-node="send_message_2"]').first.click()
@@ -243,7 +244,7 @@ def test_keyboard_multiselect_undo_redo_and_live_stats(live_server: kit.LiveServ
     # multi-select with shift-click, delete both with the Delete key
     node(page, "delay").click()
     node(page, "wait1").click(modifiers=["Shift"])
-    expect(page.locator("#tf-panel-props")).to_contain_text("2 nodes selected")
+    expect(page.locator("#tf-panel-props")).to_contain_text("Nodes selected: 2")
     page.keyboard.press("Delete")
     expect(page.locator(".drawflow-node")).to_have_count(count - 1)
     assert not {"delay", "wait1"} & {n["id"] for n in _document(page)["nodes"]}
@@ -326,7 +327,7 @@ def test_read_only_and_forbidden(live_server: kit.LiveServer, page: Page) -> Non
         kit.login(agent, live_server.url, "ada")
         response = agent.goto(f"{live_server.url}/flows/welcome-new-contact/edit")
         assert response is not None and response.status == 403
-        expect(agent.locator("h1")).to_contain_text("agent")
+        expect(agent.locator("h1")).to_contain_text("坐席")  # the agent role, named
     finally:
         agent.context.close()
 

@@ -188,7 +188,8 @@ class TableEditor {
   }
 
   async call(url, body, contentType = 'application/json') {
-    const response = await fetch(url, {method: 'POST', body, headers: {'Content-Type': contentType, 'X-CSRF-Token': CSRF, Accept: 'application/json'}});
+    const lang = encodeURIComponent(document.documentElement.lang || 'zh-CN');  // messages in the page's language
+    const response = await fetch(`${url}${url.includes('?') ? '&' : '?'}lang=${lang}`, {method: 'POST', body, headers: {'Content-Type': contentType, 'X-CSRF-Token': CSRF, Accept: 'application/json'}});
     return response;
   }
 

@@ -44,7 +44,7 @@ async function api(method, url, body) {
     init.body = JSON.stringify(body);
   }
   try {
-    const response = await fetch(url, init);
+    const response = await fetch(withLang(url), init);  // problems and errors in the page's language
     const text = await response.text();
     let json = null;
     try { json = text ? JSON.parse(text) : null; } catch { json = {detail: {message: text.slice(0, 200)}}; }
