@@ -308,7 +308,7 @@ def validate(document: Any, registry: Registry | None = None) -> Validation:
             out.add(edge.source, where,
                     Msg("'%(type)s' has no port '%(port)s'", type=checked.node.type, port=edge.port),
                     Msg("use one of: %(ports)s", ports=", ".join(checked.ports)) if checked.ports
-                    else Msg("this node has no output: it ends the path"), "bad_port")
+                    else Msg("use one of: (none: this node ends the path)"), "bad_port")
             continue
         key = (edge.source, edge.port)
         if key in used:
