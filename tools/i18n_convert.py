@@ -37,6 +37,9 @@ from pathlib import Path
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po, write_po
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from msg_convert import wrap
+
 ROOT = Path(__file__).resolve().parent.parent
 PO = ROOT / "designer" / "locale" / "zh_CN" / "LC_MESSAGES" / "messages.po"
 LEGACY = Path(__file__).resolve().parent / "i18n_legacy_keys.json"
@@ -54,6 +57,7 @@ class Report:
     changed: list[Path] = field(default_factory=list)
     todo: list[str] = field(default_factory=list)
     added: list[tuple[str, str | None, str]] = field(default_factory=list)
+    tables: list[str] = field(default_factory=list)
 
 
 # --- reading the old catalogues ------------------------------------------------------------------
@@ -188,12 +192,41 @@ KEY = r"[\w.:\- ]+"
 SUBSCRIPT = re.compile(r"(?<![\w.])t\[(['\"])(" + KEY + r")\1\]")
 ATTRIBUTE = re.compile(r"(?<![\w.])t\.([a-z_]\w*(?:\.\w+)*)")
 GET = re.compile(r"(?<![\w.])t\.get\((['\"])(" + KEY + r")\1(?:\s*,\s*[^()]*?)?\)")
+#: ``t['tk.st.' ~ s]`` / ``t.get('ik.' ~ i.kind, i.kind)`` in a template: prefix, value expression
+COMPUTED_TEMPLATE = re.compile(r"(?<![\w.])t(?:\[|\.get\()(['\"])([\w.:\- ]+\.)\1\s*~\s*([^\],()]+(?:\([^()]*\))?)"
+                               r"(?:\]|\s*(?:,[^()]*)?\))")
+#: ``t[f"role.{r}"]`` / ``t.get(f"tk.sla.{x}", x)`` in Python: prefix, value expression
+COMPUTED_PYTHON = re.compile(r"(?<![\w.])t(?:\[f|\.get\(f)[\"']([\w.:\- ]+\.)\{([^}]+)\}[\"'](?:\]|(?:\s*,[^()]*)?\))")
+#: old key prefixes whose values designer/display.py already labels
+KNOWN_TABLES = {"js.": "journey_status", "fs.": "flow_status", "kind.": "flow_kind", "ss.": "statement_status",
+                "tk.st.": "ticket_status", "tk.rs.": "review_status", "tk.av.": "availability", "role.": "role",
+                "tk.scope.": "ticket_scope", "tk.sla.": "sla_metric", "tk.actor.": "ticket_actor",
+                "tk.esc.": "escalation", "tk.review.outcome.": "review_outcome", "ik.": "identity_kind",
+                "cat.": "node_category", "what.": "preview_step", "ms.": "message_status"}
 FMT_CALL = re.compile(r"(?<![\w.])_fmt\(t,\s*(['\"])(" + KEY + r")\1")
 
 
 class Converter:
     def __init__(self, keys: dict[str, Entry], catalogue: Catalogue, report: Report) -> None:
         self.keys, self.catalogue, self.report = keys, catalogue, report
+        #: label tables for keys built at run time (``t['tk.st.' ~ s]``): prefix → {value: English}
+        self.tables: dict[str, dict[str, str]] = {}
+
+    def table(self, prefix: str) -> str | None:
+        """The label kind for the keys under ``prefix`` (a table made from them), or None if there are none.
+        Kinds main already has (statuses, roles…) are used as they are."""
+        known = KNOWN_TABLES.get(prefix)
+        if known is not None:
+            return known
+        entries = {k[len(prefix):]: e for k, e in self.keys.items() if k.startswith(prefix) and len(k) > len(prefix)}
+        if not entries:
+            return None
+        kind = prefix.rstrip(".")
+        table = self.tables.setdefault(kind, {})
+        for value, entry in entries.items():
+            table[value] = entry.en
+            self.catalogue.add(to_gettext(entry.en, False), to_gettext(entry.zh, False), kind)
+        return kind
 
     def msgid(self, key: str, template: bool) -> tuple[str, str | None] | None:
         entry = self.keys.get(key)
@@ -253,6 +286,21 @@ class Converter:
             return call + rest
 
         text = ATTRIBUTE.sub(attribute, text)
+
+        def computed(match: re.Match[str]) -> str:
+            kind = self.table(match.group(2))
+            if kind is None:
+                return match.group(0)
+            value = match.group(3).strip()
+            value = f"({value})" if re.search(r"[^\w.]", value) else value
+            return f"{value}|label({_quote(kind)})"
+
+        text = COMPUTED_TEMPLATE.sub(computed, text)
+        # a computed label with values: ``x|label("k").format(v=1)`` → ``(x|label("k")) % {"v": 1}``
+        text = re.sub(r"([\w.()]+\|label\(\"[^\"]+\"\))\.format\(([^()]*)\)",
+                      lambda m: f"({m.group(1)}) % {{" + ", ".join(
+                          f'"{k.strip()}": {v.strip()}' for k, v in (kv.split("=", 1) for kv in m.group(2).split(",")))
+                      + "}", text)
         for leftover in re.finditer(r"(?<![\w.])t\[[^]]*\]|(?<![\w.])t\.\w+", text):
             self.report.todo.append(f"{where}: {leftover.group(0)} (computed key: use the label filter or a table)")
         return text
@@ -303,11 +351,86 @@ class Converter:
                 pos = end
             out.append(text[pos:])
             text = "".join(out)
-        if used and not re.search(r"^from designer\.i18n import .*\b_\b", text, re.M):
+        labelled = False
+
+        def computed(match: re.Match[str]) -> str:
+            nonlocal labelled
+            kind = self.table(match.group(1))
+            if kind is None:
+                return match.group(0)
+            labelled = True
+            return f"label({match.group(2)}, {_quote(kind)})"
+
+        text = COMPUTED_PYTHON.sub(computed, text)
+        if labelled and not re.search(r"^from designer\.display import .*\blabel\b", text, re.M):
+            text = re.sub(r"^(from __future__ import annotations\n)", r"\1\nfrom designer.display import label\n", text,
+                          count=1, flags=re.M)
+        text = self.page_problems(text, where)
+        # the language of the request, where the old code asked for it with its catalogue
+        text, asked = re.subn(r"^(\s*)(\w+), _?t = text_for\(request\)$", r"\1\2 = i18n.current_language()", text,
+                              flags=re.M)
+        text = re.sub(r"""(["'])t\1: t, """, "", text)  # {"lang": lang, "t": t, ...}: templates have _() now
+        text = re.sub(r"^from designer\.i18n import text_for\n", "", text, flags=re.M)
+        if asked and not re.search(r"^from designer import (.*, )?i18n\b", text, re.M):
+            text = re.sub(r"^(from __future__ import annotations\n)", r"\1\nfrom designer import i18n\n", text,
+                          count=1, flags=re.M)
+        text = "".join(wrap(line) for line in text.splitlines(keepends=True))
+        if (used or getattr(self, "used_gettext", False)) and not re.search(r"^from designer\.i18n import .*\b_\b",
+                                                                             text, re.M):
             text = re.sub(r"^(from __future__ import annotations\n)", r"\1\nfrom designer.i18n import _\n", text,
                           count=1, flags=re.M)
         for leftover in re.finditer(r"(?<![\w.])t(?:\[[^]]*\]|\.get\([^)]*\))", text):
             self.report.todo.append(f"{where}: {leftover.group(0)} (computed key: use display.label or a table)")
+        return text
+
+
+    def page_problems(self, text: str, where: Path) -> str:
+        """``PageProblem(404, user, "pg.notfound", "x.unknown", back=..., id=i)`` (catalogue keys and their
+        values) → ``PageProblem(404, user, _("Not found"), _("There is no … %(id)s") % {"id": i}, back=...)``."""
+        tree = ast.parse(text)
+        lines = text.splitlines(keepends=True)
+        offsets = [0]
+        for line in lines:
+            offsets.append(offsets[-1] + len(line))
+
+        def at(line: int, byte: int) -> int:
+            return offsets[line - 1] + len(lines[line - 1].encode()[:byte].decode())
+
+        edits = []
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) ==
+                    "PageProblem" and len(node.args) >= 4):
+                continue
+            keys = [a.value for a in node.args[2:5] if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+            if len(keys) != len(node.args[2:5]) or not all(k in self.keys for k in keys if k):
+                continue
+            params = {k.arg: ast.get_source_segment(text, k.value) for k in node.keywords if k.arg and k.arg != "back"}
+            parts = [ast.get_source_segment(text, a) or "" for a in node.args[:2]]
+            for key in keys:
+                if not key:
+                    parts.append('""')
+                    continue
+                found = self.msgid(key, template=bool(PLACEHOLDER.search(self.keys[key].en)))
+                assert found is not None
+                msgid, context = found
+                call = f"pgettext({_quote(context)}, {_quote(msgid)})" if context else f"_({_quote(msgid)})"
+                used = re.findall(r"%\((\w+)\)s", msgid)
+                missing = [u for u in used if u not in params]
+                if missing:
+                    self.report.todo.append(f"{where}: PageProblem {key} needs {missing}")
+                if used:
+                    call += " % {" + ", ".join(f"{_quote(u)}: {params.get(u, 'None')}" for u in used) + "}"
+                parts.append(call)
+            back = next((ast.get_source_segment(text, k.value) for k in node.keywords if k.arg == "back"), None)
+            if back:
+                parts.append(f"back={back}")
+            start = at(node.lineno, node.col_offset)
+            end = at(node.end_lineno or node.lineno, node.end_col_offset or 0)
+            edits.append((start, end, "PageProblem(" + ", ".join(parts) + ")"))
+        for start, end, replacement in sorted(edits, reverse=True):
+            text = text[:start] + replacement + text[end:]
+        if edits:
+            self.used_gettext = True
         return text
 
 
@@ -345,9 +468,42 @@ def convert(paths: list[Path], dry_run: bool = False, po: Path = PO) -> Report:
             if not dry_run:
                 file.write_text(after, encoding="utf-8")
     report.added = catalogue.added
+    report.tables = sorted(converter.tables)
+    if converter.tables:
+        areas = [p for p in paths if p.is_dir() and p.parent.name == "designer" and any(p.glob("*.py"))]
+        if areas:
+            module = areas[0] / "labels.py"
+            report.changed.append(module)
+            if not dry_run:
+                module.write_text(labels_module(areas[0].name, converter.tables), encoding="utf-8")
+                for py in pys:
+                    code = py.read_text(encoding="utf-8")
+                    swapped = re.sub(r"^from designer\.(\w+) import text as \w+.*$",
+                                     r"from designer.\1 import labels as _labels  # noqa: F401  (its status labels)",
+                                     code, flags=re.M)
+                    if swapped != code:
+                        py.write_text(swapped, encoding="utf-8")
+        else:
+            report.todo.append(f"label tables {sorted(converter.tables)}: convert the area package to write labels.py")
     if not dry_run and catalogue.added:
         catalogue.save()
     return report
+
+
+def labels_module(area: str, tables: dict[str, dict[str, str]]) -> str:
+    """``designer/<area>/labels.py``: the area's label tables (``display.add_labels``), one per old key prefix."""
+    lines = [f'"""The labels of the {area} area\'s statuses and other values (``{{{{ x|label("...") }}}}``).',
+             "",
+             "Made by tools/i18n_convert.py from the old keyed catalogue; each table's gettext context is the old",
+             'key prefix. Rename a kind to something clearer (with its uses) whenever you like."""',
+             "", "from __future__ import annotations", "", "from designer.display import add_labels",
+             "from designer.i18n import NC_", ""]
+    for kind, entries in sorted(tables.items()):
+        lines.append(f"add_labels({_quote(kind)}, {_quote(kind)}, {{")
+        for value, english in sorted(entries.items()):
+            lines.append(f"    {_quote(value)}: NC_({_quote(kind)}, {_quote(to_gettext(english, False))}),")
+        lines.append("})")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -359,8 +515,9 @@ def main(argv: list[str] | None = None) -> int:
     for file in report.changed:
         print(f"{'would change' if args.dry_run else 'changed'} {file}")
     print(f"{len(report.added)} translations {'to add' if args.dry_run else 'added'} to {PO.relative_to(ROOT)}")
+    tables = set(report.tables)
     for msgid, context, _zh in report.added:
-        if context:
+        if context and context not in tables:
             print(f"  context {context!r} for {msgid!r}: English already translated differently")
     for todo in dict.fromkeys(report.todo):
         print(f"TODO {todo}")

@@ -21,6 +21,8 @@ from pathlib import Path
 CALLS: dict[str, tuple[tuple[int, ...], tuple[str, ...]]] = {
     "ApiError": ((1, 2), ("message", "fix")),
     "TicketError": ((0, 1), ("message", "fix")),
+    "WorkforceError": ((0, 1), ("message", "fix")),
+    "LibraryError": ((0, 1), ("message", "fix")),
     "FieldProblem": ((1, 2), ("message", "fix")),
     "StatementStateError": ((0,), ()),
     "SettlementError": ((0,), ()),
@@ -132,6 +134,8 @@ def wrap(line: str, width: int = 120) -> str:
                 quote = ""
         elif ch in "'\"":
             quote = ch
+        elif ch == "#":  # a comment (a type: ignore...) stays on its line: leave the line to a person
+            return line
         elif ch in "([{":
             opens.append(i)
         elif ch in ")]}":

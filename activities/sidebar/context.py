@@ -23,6 +23,7 @@ from activities.sidebar.suggestions import Reason, Situation, suggest
 from engine.customers import IdentityError, resolve
 from engine.db import models
 from engine.db.sidebar_models import Script, ScriptImage
+from engine.text import Msg
 
 EXTERNAL_USERID = "wecom_external_userid"
 #: resolves the WeCom media id of an image (uploads it when needed)
@@ -34,7 +35,7 @@ def customer_for_contact(db: Session, external_userid: str) -> str:
     try:
         return resolve(db, {EXTERNAL_USERID: external_userid})
     except IdentityError as exc:
-        raise LibraryError(str(exc), "pass the userId getCurExternalContact returned", "external_userid") from None
+        raise LibraryError(str(exc), Msg("pass the userId getCurExternalContact returned"), "external_userid") from None
 
 
 def template_context(user: models.User, situation: Situation | None) -> dict[str, Any]:
@@ -97,10 +98,11 @@ def use_script(db: Session, user: models.User, script_id: int, now: datetime, *,
     if published.get("kind") == "image":
         image = db.get(ScriptImage, int((published.get("content") or {}).get("image_id") or 0))
         if image is None:
-            raise LibraryError(f"script {script_id}'s image is gone", "fix the script in the library", "image_id")
+            raise LibraryError(Msg("script %(script_id)s's image is gone", script_id=script_id),
+                               Msg("fix the script in the library"), "image_id")
         if media_for is None:
-            raise LibraryError("images are sent through WeCom: configure the sidebar's WeCom app",
-                               "set agent_id and app_secret on the WeCom connector", "image_id", 409)
+            raise LibraryError(Msg("images are sent through WeCom: configure the sidebar's WeCom app"),
+                               Msg("set agent_id and app_secret on the WeCom connector"), "image_id", 409)
         media_id = media_for(image)
     message = library.render_published(script, template_context(user, situation), media_id)
     use = library.record_use(db, user, script, message, now, customer_id=customer_id, chat_id=chat_id)

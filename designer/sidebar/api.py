@@ -42,6 +42,7 @@ from engine.db.models import User
 from engine.db.session import session_factory, transaction
 from engine.db.sidebar_models import ScriptImage
 from engine.db.workforce_models import WeComStaff
+from engine.text import Msg
 
 router = APIRouter(prefix="/api/sidebar", tags=["sidebar"])
 DbUrl = Annotated[str, Depends(get_db_url)]
@@ -61,9 +62,10 @@ def _library_error(exc: LibraryError) -> ApiError:
 
 def _wecom_error(exc: WeComError) -> ApiError:
     if exc.retryable:
-        return ApiError(503, f"WeCom is not answering right now: {exc}", "retry in a minute", None,
+        return ApiError(503, Msg("WeCom is not answering right now: %(exc)s", exc=exc), Msg("retry in a minute"), None,
                         retry_after=exc.retry_after)
-    return ApiError(502, f"WeCom refused: {exc}", "check the WeCom connector's CorpID, AgentId and app secret",
+    return ApiError(502, Msg("WeCom refused: %(exc)s", exc=exc),
+                    Msg("check the WeCom connector's CorpID, AgentId and app secret"),
                     None)
 
 
@@ -76,7 +78,7 @@ def _tx(db_url: str) -> Iterator[Session]:
     except LibraryError as exc:
         raise _library_error(exc) from None
     except NotConfigured as exc:  # a state an admin changes, not an outage: 409
-        raise ApiError(409, str(exc), "configure the WeCom connector (agent_id, app_secret)", None) from None
+        raise ApiError(409, str(exc), Msg("configure the WeCom connector (agent_id, app_secret)"), None) from None
     except WeComError as exc:
         raise _wecom_error(exc) from None
 
@@ -102,7 +104,8 @@ def signatures(request: Request, body: SignIn, user: Staff, db_url: DbUrl) -> di
     jsapi_ticket, cached within WeCom's limits). Only pages of this site are signed."""
     host = request.headers.get("host", "")
     if urlsplit(body.url).netloc != host:
-        raise ApiError(422, "only pages of this site are signed", f"send the sidebar page's own URL (on {host})",
+        raise ApiError(422, Msg("only pages of this site are signed"),
+                       Msg("send the sidebar page's own URL (on %(host)s)", host=host),
                        "url")
 
     def work(db: Session) -> dict[str, Any]:
@@ -112,7 +115,7 @@ def signatures(request: Request, body: SignIn, user: Staff, db_url: DbUrl) -> di
         try:
             corp, agent = sidebar.app.config_signature(body.url), sidebar.app.agent_config_signature(body.url)
         except ValueError as exc:
-            raise ApiError(422, str(exc), "send location.href", "url") from None
+            raise ApiError(422, str(exc), Msg("send location.href"), "url") from None
         return {"corp_id": sidebar.corp_id, "agent_id": sidebar.agent_id,
                 "config": {"timestamp": corp.timestamp, "nonceStr": corp.nonce_str, "signature": corp.signature},
                 "agent_config": {"timestamp": agent.timestamp, "nonceStr": agent.nonce_str,
@@ -202,7 +205,8 @@ def use(script_id: int, body: UseIn, user: Staff, db_url: DbUrl) -> dict[str, An
 
     def work(db: Session) -> dict[str, Any]:
         if body.customer_id is not None and db.get(models.Customer, body.customer_id) is None:
-            raise ApiError(422, f"customer '{body.customer_id}' does not exist", "use the id /context returned",
+            raise ApiError(422, Msg("customer '%(customer_id)s' does not exist", customer_id=body.customer_id),
+                           Msg("use the id /context returned"),
                            "customer_id")
         now = _now()
         try:
@@ -344,7 +348,8 @@ def get_image(image_id: int, user: Staff, db_url: DbUrl) -> Response:
     with session_factory(db_url)() as db:
         image = db.get(ScriptImage, image_id)
         if image is None:
-            raise ApiError(404, f"image {image_id} does not exist", "upload it first", "id")
+            raise ApiError(404, Msg("image %(image_id)s does not exist", image_id=image_id), Msg("upload it first"),
+                           "id")
         return Response(image.data, media_type=image.content_type,
                         headers={"Cache-Control": "private, max-age=86400", "Content-Disposition": "inline"})
 
@@ -398,7 +403,7 @@ def link_staff(body: StaffLink, user: Admin, db_url: DbUrl) -> dict[str, Any]:
         try:
             row = staff.link(db, user, _connector(db), body.userid, body.username, _now())
         except AuthError as exc:
-            raise ApiError(422, str(exc), "check the UserID and the Tideflow username", "userid") from None
+            raise ApiError(422, str(exc), Msg("check the UserID and the Tideflow username"), "userid") from None
         return {"connector_id": row.connector_id, "userid": row.userid, "username": body.username.strip().lower()}
 
     return _in(db_url, work)
@@ -408,6 +413,7 @@ def link_staff(body: StaffLink, user: Admin, db_url: DbUrl) -> dict[str, Any]:
 def unlink_staff(userid: str, user: Admin, db_url: DbUrl) -> dict[str, Any]:
     removed = _in(db_url, lambda db: staff.unlink(db, user, _connector(db), userid, _now()))
     if not removed:
-        raise ApiError(404, f"the WeCom UserID {userid} is not linked", "list the links with GET /api/sidebar/staff",
+        raise ApiError(404, Msg("the WeCom UserID %(userid)s is not linked", userid=userid),
+                       Msg("list the links with GET /api/sidebar/staff"),
                        "userid")
     return {"userid": userid, "unlinked": True}

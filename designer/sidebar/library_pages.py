@@ -21,8 +21,9 @@ from activities.sidebar.scripts import KINDS, MANAGERS, ScriptSpec
 from activities.sidebar.suggestions import RuleSpec
 from activities.sidebar.wecom import NotConfigured, sidebar_app
 from designer.errors import validation_problems
+from designer.i18n import _, translate
 from designer.pages import DbUrl, PageProblem, PageRoute, page_user, render, see_other
-from designer.sidebar import text as _text  # noqa: F401
+from designer.sidebar import labels as _labels  # noqa: F401  (its status labels)
 from engine.auth import AuthError
 from engine.db.models import User
 from engine.db.session import session_factory, transaction
@@ -96,7 +97,8 @@ def script_page(request: Request, script_id: int, user: Manager, db_url: DbUrl) 
         try:
             script = library.get_script(db, script_id)
         except LibraryError:
-            raise PageProblem(404, user, "pg.notfound", "lib.unknown", back="/library", id=str(script_id)) from None
+            raise PageProblem(404, user, _("Not found"), _("There is no script “%(id)s”.") % {"id": str(script_id)},
+                              back="/library") from None
         values = {"kind": script.kind, "title": script.title, "team": script.team, "category_id": script.category_id,
                   "keywords": ", ".join(script.keywords), "requires_approval": script.requires_approval,
                   **_flatten(script.content), "version": script.version}
@@ -164,8 +166,8 @@ def review(request: Request, script_id: int, user: Manager, db_url: DbUrl,
         with transaction(db_url) as db:
             library.review_script(db, user, script_id, version, decision == "approve", note, _now())
     except LibraryError as exc:
-        raise PageProblem(exc.status, user, "pg.conflict", "lib.problem", back=f"/library/{script_id}",
-                          why=exc.message, how=exc.fix) from None
+        raise PageProblem(exc.status, user, _("Cannot do that"), translate(exc.message),
+                          translate(exc.fix), back=f"/library/{script_id}") from None
     return see_other(f"/library/{script_id}")
 
 
@@ -183,8 +185,8 @@ def add_category(request: Request, user: Manager, db_url: DbUrl, name: Annotated
         with transaction(db_url) as db:
             library.create_category(db, user, name, team.strip())
     except LibraryError as exc:
-        raise PageProblem(exc.status, user, "pg.conflict", "lib.problem", back="/library", why=exc.message,
-                          how=exc.fix) from None
+        raise PageProblem(exc.status, user, _("Cannot do that"), translate(exc.message),
+                          translate(exc.fix), back="/library") from None
     return see_other("/library")
 
 
@@ -198,7 +200,8 @@ def rule_page(request: Request, rule_id: int, user: Manager, db_url: DbUrl) -> H
     with session_factory(db_url)() as db:
         rule = db.get(SuggestionRule, rule_id)
         if rule is None:
-            raise PageProblem(404, user, "pg.notfound", "lib.rule_unknown", back="/library", id=str(rule_id))
+            raise PageProblem(404, user, _("Not found"),
+                              _("There is no suggestion rule “%(id)s”.") % {"id": str(rule_id)}, back="/library")
         values = {"name": rule.name, "team": rule.team, "keywords": ", ".join(rule.keywords),
                   "situations": "\n".join(f"{s['kind']}: {s['value']}" for s in rule.situations),
                   "condition": rule.condition, "priority": rule.priority, "script_ids": list(rule.script_ids),
@@ -291,8 +294,8 @@ def link_staff(request: Request, user: Admin, db_url: DbUrl, userid: Annotated[s
         with transaction(db_url) as db:
             staff.link(db, user, sidebar_app(db).connector_id, userid, username, _now())
     except (AuthError, NotConfigured) as exc:
-        raise PageProblem(422, user, "pg.conflict", "lib.problem", back="/library/staff", why=str(exc),
-                          how="") from None
+        raise PageProblem(422, user, _("Cannot do that"), translate(str(exc)),
+                          back="/library/staff") from None
     return see_other("/library/staff")
 
 
@@ -302,6 +305,6 @@ def unlink_staff(request: Request, userid: str, user: Admin, db_url: DbUrl) -> R
         try:
             staff.unlink(db, user, sidebar_app(db).connector_id, userid, _now())
         except NotConfigured as exc:
-            raise PageProblem(409, user, "pg.conflict", "lib.problem", back="/library/staff", why=str(exc),
-                              how="") from None
+            raise PageProblem(409, user, _("Cannot do that"), translate(str(exc)),
+                              back="/library/staff") from None
     return see_other("/library/staff")
