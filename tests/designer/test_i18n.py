@@ -231,7 +231,7 @@ PAGES = ("/", "/flows", "/flows/new", "/flows/welcome-new-contact/edit", "/custo
          "/journeys/journey/welcome-new-contact/c1", "/tickets", "/tickets/1", "/tickets/supervisor", "/settlement",
          "/audit", "/settings/connectors", "/flows/nope/edit", "/journeys/nope",
          "/flows/welcome-new-contact/settings/form", "/workforce", "/workforce/mass-sends", "/workforce/compliance",
-         "/library", "/library/staff")
+         "/library", "/library/staff", "/growth/channels", "/growth/campaigns", "/growth/review", "/decisions")
 
 
 def test_main_pages_render_in_both_languages_without_leftover_keys(app: FastAPI, db_url: str) -> None:
