@@ -39,6 +39,7 @@ from connectors.wecom.groupchat import (
     send_results,
     send_tasks,
 )
+from connectors.wecom.media import WeComMedia, media_for
 from engine import expressions
 from engine.db import models
 from engine.db import workforce_models as wf
@@ -288,8 +289,14 @@ def _set(db: Session, mass_send_id: int, recipients: list[str], **values: Any) -
 # -- executing ------------------------------------------------------------------------------------------
 
 
-def dispatch(database_url: str | None, client: WeComClient, mass_send_id: int, now: datetime) -> dict[str, int]:
-    """Create the WeCom tasks for everyone queued (re-queued after a handover, or deferred and due now)."""
+def dispatch(database_url: str | None, client: WeComClient, mass_send_id: int, now: datetime,
+             media: WeComMedia | None = None) -> dict[str, int]:
+    """Create the WeCom tasks for everyone queued (re-queued after a handover, or deferred and due now).
+
+    Image attachments go by a media id uploaded through ``media`` (connectors/wecom/media.py: fetched from a
+    public host — or one the connector allows —, uploaded once and cached for its 3 days): WeCom refuses a
+    ``pic_url`` its own upload API did not issue. An image that cannot be fetched or uploaded for good fails
+    the task (its recipients end ``failed`` with the reason); one that can be retried retries the activity."""
     with transaction(database_url) as db:
         send = db.get(wf.MassSend, mass_send_id)
         if send is None:
@@ -316,7 +323,8 @@ def dispatch(database_url: str | None, client: WeComClient, mass_send_id: int, n
     for recipient, sender in todo:
         per_sender[str(sender)].append(recipient)
     size = MAX_MASS_RECIPIENTS if chat_type == "single" else MAX_GROUP_RECIPIENTS
-    attachments = attachments_for(urls)
+    links = attachments_for(urls)
+    uploads = media if media is not None else media_for(client)
     made = 0
     for sender, recipients in sorted(per_sender.items()):
         for start in range(0, len(recipients), size):
@@ -330,6 +338,7 @@ def dispatch(database_url: str | None, client: WeComClient, mass_send_id: int, n
                 task_id = task.id
                 _set(db, mass_send_id, chunk, status="queued")
             try:
+                attachments = uploads.with_media_ids(links)  # cached: one upload per image and 3 days
                 if chat_type == "single":
                     result = add_single_template(client, sender, chunk, text or None, attachments)
                 else:

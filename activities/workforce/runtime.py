@@ -155,8 +155,11 @@ class WorkforceActivities:
     @activity.defn(name="workforce.mass_send_dispatch")
     async def mass_send_dispatch(self, mass_send_id: int, now: str | None = None) -> dict[str, int]:
         def work() -> dict[str, int]:
-            client, _ = wecom_client(self.url, self._send_connector(mass_send_id))
-            return mass_sends.dispatch(self.url, client, mass_send_id, _at(now))
+            from connectors.wecom.media import media_for
+
+            client, loaded = wecom_client(self.url, self._send_connector(mass_send_id))
+            media = media_for(client, getattr(loaded.settings, "image_hosts", ()))
+            return mass_sends.dispatch(self.url, client, mass_send_id, _at(now), media)
 
         return await _mapped(work)
 
