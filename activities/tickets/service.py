@@ -514,9 +514,23 @@ def undelivered_notices(db: Session, ticket_id: int) -> list[dict[str, Any]]:
 
 
 def deliver_notice(notice: dict[str, Any], database_url: str | None) -> str:
-    """Send an SLA notice to a staff member over the group's channel (WeCom by default)."""
+    """Send an SLA notice to a staff member over the group's channel (WeCom by default); the status to record.
+
+    On ``wecom`` the notice is a WeCom app message to the member the user is (activities/messaging/staff.py,
+    as compliance alerts): the customer channel would look for a customer's external_userid and reach nobody.
+    ``retry`` means WeCom was busy and nothing went out (the caller tries again). Other channels deliver to the
+    agent's contact (``contact`` of their agent row) as before."""
     from activities.messaging import channels
 
+    if notice["channel"] == "wecom":
+        from activities.messaging.staff import send_app_message, wecom_userid_of
+        from engine.db.session import session_factory
+
+        with session_factory(database_url)() as db:
+            userid = wecom_userid_of(db, int(notice["to"]))
+        if userid is None:
+            return f"skipped: {notice['name']} has no WeCom userid (link the member, or set the agent's contact)"
+        return send_app_message(database_url, [userid], notice["text"]).status
     deliver = channels.delivery(notice["channel"], database_url)
     if deliver is None:
         return "skipped: channel not configured"

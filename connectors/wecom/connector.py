@@ -110,6 +110,14 @@ def client_for(settings: WeComSettings, secrets: WeComSecrets) -> WeComClient:
                          rate_per_second=settings.rate_limit_per_second)
 
 
+def app_client_for(settings: WeComSettings, secrets: WeComSecrets) -> WeComClient:
+    """The client of the AgentId app (``app_secret``, else ``secret`` when that already is the app's): app
+    messages to staff (``message/send``) go out with this app's token."""
+    secret = (secrets.app_secret or secrets.secret).get_secret_value()
+    return shared_client(settings.corp_id, secret, api_base=settings.api_base,
+                         rate_per_second=settings.rate_limit_per_second)
+
+
 class WeComConnector(Connector):
     kind: ClassVar[str] = "wecom"
     label: ClassVar[dict[str, str]] = {"zh-CN": "企业微信", "en": "WeCom"}
