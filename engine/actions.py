@@ -182,7 +182,7 @@ def _record_many(node_type: type[NodeType], requests: list[ActionRequest],
             continue
         # what asdict() gives, without its deep copy (a broadcast page records a thousand of these)
         payload = {"port": result.port, "variables": dict(result.variables), "detail": dict(result.detail),
-                   "defer_until": result.defer_until}
+                   "defer_until": result.defer_until, "awaiting": result.awaiting}
         out[request.key] = payload
         if result.defer_until is None:
             rows.append({"key": request.key, "kind": node_type.type, "result": payload, "created_at": utcnow()})

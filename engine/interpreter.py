@@ -36,6 +36,10 @@ HISTORY_LIMIT = 4000
 OWNER_CHANGED = "wecom.owner_changed"
 #: at most this many event ids are remembered for de-duplication
 SEEN_LIMIT = 500
+#: journeys started from here on end an action's deferral early when the ``wake`` signal names its key
+WAKE_PATCH = "action-wake-v1"
+#: at most this many woken keys are remembered (a journey defers one action at a time)
+WOKEN_LIMIT = 50
 TIMELINE_LIMIT = 200
 
 
@@ -55,6 +59,8 @@ class JourneyWorkflow:
         self.timeline: list[dict[str, Any]] = []
         self.stats: list[list[Any]] = []
         self.checkpoints = 0
+        #: keys of deferred actions whose outside outcome is in (the ``wake`` signal)
+        self.woken: list[str] = []
 
     # -- signals and queries -------------------------------------------------------------------
     @workflow.signal
@@ -83,6 +89,14 @@ class JourneyWorkflow:
         if goal and _matches(goal, evt, self.ctx) and self._within_goal(goal):
             self.end_reason = "converted"
             self._note("goal", {"event": evt.get("type")})
+
+    @workflow.signal
+    def wake(self, key: str) -> None:
+        """The outside outcome an action waits for (``ActionResult.awaiting``) is in: run it again now instead
+        of at its ``defer_until``. A key the journey is not waiting on is remembered and harmless."""
+        if key not in self.woken:
+            self.woken.append(key)
+            del self.woken[:-WOKEN_LIMIT]
 
     @workflow.signal
     def cancel(self, reason: str = "cancelled") -> None:
@@ -308,7 +322,8 @@ class JourneyWorkflow:
         return str(result.get("port") or "out")
 
     async def _defer(self, node_id: str, result: dict[str, Any]) -> bool:
-        """Wait until ``result['defer_until']``; False when the journey ended meanwhile."""
+        """Wait until ``result['defer_until']`` — or, for an outcome from outside (``result['awaiting']``), until
+        the ``wake`` signal names it; False when the journey ended meanwhile."""
         from datetime import datetime
 
         until = datetime.fromisoformat(result["defer_until"])
@@ -316,9 +331,15 @@ class JourneyWorkflow:
         self._count(node_id, "waiting", "", 1)
         await self._checkpoint("waiting")
         delay = until - workflow.now()
-        if delay > timedelta(0):
+        # an outcome from outside (a staff member confirming a WeCom mass send) ends the wait when it is in
+        awaiting = str(result.get("awaiting") or "")
+        wakeable = bool(awaiting) and workflow.patched(WAKE_PATCH)
+        if delay > timedelta(0) and not (wakeable and awaiting in self.woken):
             with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(lambda: self.end_reason is not None, timeout=delay)
+                await workflow.wait_condition(
+                    lambda: self.end_reason is not None or (wakeable and awaiting in self.woken), timeout=delay)
+        if wakeable and awaiting in self.woken:
+            self.woken.remove(awaiting)  # used: a run that is still waiting waits for the next wake
         self._count(node_id, "waiting", "", -1)
         self.status = "running"
         return self.end_reason is None

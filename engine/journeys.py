@@ -112,3 +112,18 @@ async def request_cancel(client: Client, journey_id: str, user: models.User, dat
             auth.audit(db, user, "journey.cancel_requested", journey_id, {})
 
     await asyncio.to_thread(_audit)
+
+
+async def wake(client: Client, journey_id: str, key: str) -> bool:
+    """Tell a journey that the outside outcome its deferred action awaits (``ActionResult.awaiting`` = ``key``)
+    is in, so it runs the action again now. False when the journey runs no more (ended, or never was);
+    other failures (Temporal unreachable) raise, and the caller tries again later."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    try:
+        await client.get_workflow_handle(journey_id).signal("wake", key)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True

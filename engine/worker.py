@@ -70,6 +70,9 @@ def build_worker(client: Client, task_queue: str | None = None, database_url: st
     services.enroll = router.enroll_from_action
     services.start_flow = router.start_for_entry
     services.extras["start_ticket"] = partial(start_ticket, client, services.database_url, router.task_queue)
+    # for actions that start or signal their domain's own workflows (a WeCom mass send from a flow)
+    services.extras["temporal_client"] = client
+    services.extras["task_queue"] = router.task_queue
     return Worker(
         client,
         task_queue=task_queue or get_settings().task_queue,

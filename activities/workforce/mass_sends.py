@@ -19,6 +19,7 @@ owner changed in a handover meanwhile are re-queued to the new owner's next task
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -218,8 +219,12 @@ def preview(db: Session, payload: MassSendIn, now: datetime) -> dict[str, Any]:
                                              else MAX_GROUP_RECIPIENTS)) for v in per_sender.values())}
 
 
-def create(db: Session, payload: MassSendIn, actor: str, now: datetime) -> wf.MassSend:
-    """Store a mass send with every recipient's starting status (the allowance reserved for those queued)."""
+def create(db: Session, payload: MassSendIn, actor: str, now: datetime, *, flow_id: str | None = None,
+           node_id: str | None = None, workflow_ids: Mapping[str, str] | None = None) -> wf.MassSend:
+    """Store a mass send with every recipient's starting status (the allowance reserved for those queued).
+
+    A flow's send (``action.wecom_mass_send``) names its flow and node, and each customer's journey
+    (``workflow_ids``: customer id → workflow id), so the message log says where each message came from."""
     recipients, policy, at_limit = _resolve(db, payload)
     if not recipients:
         raise WorkforceError("nobody to send to", "widen the audience (customers need a WeCom contact)", "audience")
@@ -232,7 +237,7 @@ def create(db: Session, payload: MassSendIn, actor: str, now: datetime) -> wf.Ma
                        audience=payload.audience.model_dump(mode="json") if payload.chat_type == "single"
                        else {"chat_ids": payload.chat_ids}, quota_policy=policy, at_limit=at_limit,
                        status="sending", counts={}, created_by=actor, created_at=now, updated_at=now,
-                       deadline=now + timedelta(hours=payload.deadline_hours))
+                       deadline=now + timedelta(hours=payload.deadline_hours), flow_id=flow_id)
     db.add(send)
     db.flush()
     rows, log = [], []
@@ -253,7 +258,8 @@ def create(db: Session, payload: MassSendIn, actor: str, now: datetime) -> wf.Ma
         if cid is not None:
             log.append({"idempotency_key": f"mass/{send.id}/{recipient}", "customer_id": cid, "channel": "wecom",
                         "content": mask_text(payload.text or "[attachment]"), "status": LOG_STATUS[status],
-                        "flow_id": None, "node_id": None, "workflow_id": f"mass-send/{send.id}", "direction": "out",
+                        "flow_id": flow_id, "node_id": node_id,
+                        "workflow_id": (workflow_ids or {}).get(cid) or f"mass-send/{send.id}", "direction": "out",
                         "category": "promotional", "created_at": now})
     for table, batch in ((wf.MassSendRecipient.__table__, rows), (models.Message.__table__, log)):
         assert isinstance(table, Table)

@@ -131,6 +131,12 @@ class ActionResult:
     detail: dict[str, Any] = field(default_factory=dict)
     #: ISO time: not now — the journey waits (a durable timer) and runs this node again then
     defer_until: str | None = None
+    #: with ``defer_until``: the outcome is not known yet and comes from outside (a staff member confirming a
+    #: WeCom mass send) — the key a ``wake`` signal names when it is in. A journey waits durably until
+    #: ``defer_until`` or that signal, whichever is first, and runs the node again (same idempotency key);
+    #: a broadcast parks the customer at the node and the domain resumes them
+    #: (:func:`engine.broadcast.resume_page`) once the outcome is in
+    awaiting: str | None = None
 
 
 class NodeType:
