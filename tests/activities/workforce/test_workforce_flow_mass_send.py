@@ -25,10 +25,12 @@ from engine.action_context import BulkActionContext, Services
 from engine.actions import perform
 from engine.db import models
 from engine.db import workforce_models as wf
+from engine.db.models import utcnow
 from engine.db.session import session_factory, transaction
+from engine.events import EventIn, store
 from engine.runtime import BROADCAST_WORKFLOW, JOURNEY_WORKFLOW, ActionRequest, BroadcastInput, JourneyInput
 from engine.worker import build_worker
-from tests.activities.workforce.test_workforce_mass_send import corp, log
+from tests.activities.workforce.test_workforce_mass_send import CONNECTOR, corp, log
 from tests.connectors.fake_wecom import FakeWeCom, fake_wecom
 from tests.connectors.test_wecom_media import ImageHost, host
 from tests.engine.flowkit import customer, flow, publish
@@ -86,12 +88,21 @@ async def test_a_journey_waits_for_staff_confirmation_and_takes_the_outcome_port
     compiled = publish(db_url, mass_flow("mass-journey", ("start", "trigger.event", {"event": "custom.go"}),
                                          attachments=[f"{host.url}/poster.png"]))
     corp.receive_mass_message("wmB")  # wmB got a staff member's own mass message today (the corp allows 1 a day)
+    corp.add_contact("wmF", "lisi")  # … and wmF one from Tideflow: at the limit before anything is sent
+    store(EventIn(id="seed-wmF", type="customer.updated", customer={"wecom_external_userid": "wmF"},
+                  profile={"name": "wmF", "attributes": {"wecom_follow_user": "lisi"}}), db_url)
+    with transaction(db_url) as db:
+        earlier = wf.MassSend(connector_id=CONNECTOR, chat_type="single", status="done")
+        db.add(earlier)
+        db.flush()
+        db.add(wf.MassSendRecipient(mass_send_id=earlier.id, recipient="wmF", connector_id=CONNECTOR,
+                                    sender="lisi", status="sent", counted_at=utcnow() - timedelta(minutes=5)))
     with transaction(db_url) as db:  # wmC unsubscribed: the gate stops the send before any mass send is made
         db.get(models.Customer, customer_of(db_url, "wmC")).consent = {"wecom": "opted_out"}  # type: ignore[union-attr]
     queue = f"mass-{uuid.uuid4().hex[:8]}"
     async with build_worker(time_env.client, queue, db_url):
         handles = {}
-        for external in ("wmA", "wmB", "wmC", "wmD", "wmE"):
+        for external in ("wmA", "wmB", "wmC", "wmD", "wmE", "wmF"):
             cid = customer_of(db_url, external)
             handles[external] = await time_env.client.start_workflow(
                 JOURNEY_WORKFLOW, JourneyInput(flow=compiled, customer_id=cid,
@@ -116,9 +127,9 @@ async def test_a_journey_waits_for_staff_confirmation_and_takes_the_outcome_port
     assert {e: port(e) for e in results} == {
         "wmA": ("out", "sent"), "wmB": ("skipped", "skipped: already received"),
         "wmC": ("skipped", "skipped: no consent"), "wmD": ("skipped", "skipped: not confirmed"),
-        "wmE": ("skipped", "skipped: no owner")}
+        "wmE": ("skipped", "skipped: no owner"), "wmF": ("skipped", "skipped: at limit")}
     assert tags(db_url) == {"wmA": ["收到群发"], "wmB": ["未收到群发"], "wmC": ["未收到群发"], "wmD": ["未收到群发"],
-                            "wmE": ["未收到群发"]}
+                            "wmE": ["未收到群发"], "wmF": ["未收到群发"]}
     assert results["wmB"]["variables"]["wecom_mass_send"]["status"] == "already_received"
     # the outcome ended the wait (the wake signal after the next poll), not the 6 h backstop: wmA's journey
     # deferred once and ran the node twice under one key; wmD waited for the 2 h deadline
@@ -133,7 +144,7 @@ async def test_a_journey_waits_for_staff_confirmation_and_takes_the_outcome_port
     assert all([a["msgtype"] for a in t["attachments"]] == ["image"] and t["attachments"][0]["image"]["media_id"]
                in corp.media for t in corp.gstate.tasks.values())
     assert log(db_url) == {"wmA": "sent", "wmB": "skipped: already received", "wmC": "skipped: no consent",
-                           "wmD": "skipped: not confirmed", "wmE": "skipped: no owner"}
+                           "wmD": "skipped: not confirmed", "wmE": "skipped: no owner", "wmF": "skipped: at limit"}
 
 
 async def test_a_broadcast_sends_in_bulk_and_walks_on_when_the_outcomes_come_in(
@@ -183,3 +194,32 @@ async def test_a_broadcast_sends_in_bulk_and_walks_on_when_the_outcomes_come_in(
     assert stats["send"]["entered"] == 6 and stats["send"]["waiting"] == 0
     assert stats["send"]["left"] == {"out": 2, "skipped": 4}
     assert len(corp.calls("add_msg_template")) == 2 and corp.problems == []
+
+
+def test_what_wecom_would_refuse_is_refused_in_the_flow_or_the_journey() -> None:
+    """Bad configs are errors on the canvas (the config model); a text that renders too long or empty for one
+    customer fails that customer's action with the reason, before anything reaches WeCom."""
+    config = WeComMassSend.Config
+    for bad, says in (({"text": "x", "attachments": [f"https://e.com/{i}.png" for i in range(10)]}, "at most 9"),
+                      ({"text": "x", "attachments": ["file:///etc/passwd"]}, "not an http"),
+                      ({"text": "  "}, "a text or an attachment"),
+                      ({"text": "x", "deadline_hours": 0}, "greater than or equal to 1"),
+                      ({"text": "x", "at_limit": "always"}, "exclude"),
+                      ({"text": "x", "surprise": 1}, "Extra inputs")):
+        try:
+            config.model_validate(bad)
+        except ValueError as exc:
+            assert says in str(exc), (bad, str(exc))
+        else:
+            raise AssertionError(f"accepted {bad}")
+    from activities.workforce.mass_send_node import _render
+    from engine.actions import ActionFailed
+
+    long = config.model_validate({"text": "{{ customer.bio }}"})
+    for bio, says in (("字" * 1400, "4200 bytes"), ("", "empty")):
+        try:
+            _render(long, {"customer": {"bio": bio}}, "send")
+        except ActionFailed as exc:
+            assert says in str(exc) and "send" in str(exc)
+        else:
+            raise AssertionError("rendered")
