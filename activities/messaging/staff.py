@@ -52,18 +52,18 @@ def wecom_connector(db: Session, connector_id: str | None = None) -> LoadedConne
     return connectors.for_channel(db, "wecom")
 
 
-def wecom_userid_of(db: Session, user_id: int, connector_id: str | None = None) -> str | None:
-    """The WeCom member a Tideflow user is: the staff row linked to them (workforce › staff, the sidebar's
-    sign-in), else the ``wecom_userid`` of their agent contact (ticket agents); None when neither says."""
-    query = select(wf.WeComStaff.userid).where(wf.WeComStaff.user_id == user_id, wf.WeComStaff.status == "active")
-    if connector_id:
-        query = query.where(wf.WeComStaff.connector_id == connector_id)
-    linked = db.scalars(query.order_by(wf.WeComStaff.connector_id, wf.WeComStaff.userid)).first()
-    if linked:
-        return str(linked)
+def wecom_member_of(db: Session, user_id: int) -> tuple[str | None, str] | None:
+    """The WeCom member a Tideflow user is, as (connector id or None for any, userid): the active staff row linked
+    to them (workforce › staff, the sidebar's sign-in), else the ``wecom_userid`` of their agent contact (ticket
+    agents); None when neither says."""
+    linked = db.execute(select(wf.WeComStaff.connector_id, wf.WeComStaff.userid).where(
+        wf.WeComStaff.user_id == user_id, wf.WeComStaff.status == "active")
+        .order_by(wf.WeComStaff.connector_id, wf.WeComStaff.userid)).first()
+    if linked is not None:
+        return str(linked[0]), str(linked[1])
     agent = db.get(models.Agent, user_id)
     found = str((agent.contact or {}).get("wecom_userid") or "") if agent is not None else ""
-    return found or None
+    return (None, found) if found else None
 
 
 def send_app_message(database_url: str | None, userids: Sequence[str], text: str,

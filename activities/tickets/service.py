@@ -523,14 +523,15 @@ def deliver_notice(notice: dict[str, Any], database_url: str | None) -> str:
     from activities.messaging import channels
 
     if notice["channel"] == "wecom":
-        from activities.messaging.staff import send_app_message, wecom_userid_of
+        from activities.messaging.staff import send_app_message, wecom_member_of
         from engine.db.session import session_factory
 
         with session_factory(database_url)() as db:
-            userid = wecom_userid_of(db, int(notice["to"]))
-        if userid is None:
+            member = wecom_member_of(db, int(notice["to"]))
+        if member is None:
             return f"skipped: {notice['name']} has no WeCom userid (link the member, or set the agent's contact)"
-        return send_app_message(database_url, [userid], notice["text"]).status
+        connector_id, userid = member
+        return send_app_message(database_url, [userid], notice["text"], connector_id).status
     deliver = channels.delivery(notice["channel"], database_url)
     if deliver is None:
         return "skipped: channel not configured"
