@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from activities.workforce.mass_send_node import WeComMassSend
@@ -26,7 +27,7 @@ from engine.actions import perform
 from engine.db import models
 from engine.db import workforce_models as wf
 from engine.db.models import utcnow
-from engine.db.session import session_factory, transaction
+from engine.db.session import session_factory, transaction, upgrade
 from engine.events import EventIn, store
 from engine.runtime import BROADCAST_WORKFLOW, JOURNEY_WORKFLOW, ActionRequest, BroadcastInput, JourneyInput
 from engine.worker import build_worker
@@ -37,6 +38,17 @@ from tests.engine.flowkit import customer, flow, publish
 
 __all__ = ["corp", "fake_wecom", "host"]
 HISTORIES = Path(__file__).resolve().parents[2] / "histories"
+
+
+@pytest.fixture
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """SQLite, or PostgreSQL for a test parametrized ``indirect`` with "postgres" (the bulk path's row locks
+    and upserts differ there)."""
+    if getattr(request, "param", "sqlite") == "postgres":
+        return str(request.getfixturevalue("pg_url"))
+    url = f"sqlite:///{tmp_path / 'tideflow.db'}"
+    upgrade(url)
+    return url
 
 
 def mass_flow(flow_id: str, trigger: tuple[str, str, dict[str, Any]], **config: Any) -> dict[str, Any]:
@@ -147,6 +159,7 @@ async def test_a_journey_waits_for_staff_confirmation_and_takes_the_outcome_port
                            "wmD": "skipped: not confirmed", "wmE": "skipped: no owner", "wmF": "skipped: at limit"}
 
 
+@pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
 async def test_a_broadcast_sends_in_bulk_and_walks_on_when_the_outcomes_come_in(
         time_env: Any, corp: FakeWeCom, db_url: str) -> None:
     compiled = publish(db_url, mass_flow("mass-broadcast", ("start", "trigger.segment", {"audience": "true"}),
