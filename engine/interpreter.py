@@ -30,6 +30,10 @@ with workflow.unsafe.imports_passed_through():
     from engine.registry import default_registry
     from engine.runtime import JOURNEY_WORKFLOW, ActionRequest, Checkpoint, JourneyInput
 
+#: journeys started before expressions were metered op by op replay with the old, looser bound (about the
+#: deadlock detector's 2 s), so a condition that passed then passes on replay too
+COST_PATCH = "expression-cost-v2"
+LEGACY_EXPRESSION_STEPS = 20 * expressions.MAX_STEPS
 #: journeys continue-as-new once their history is this long (or when Temporal suggests it)
 HISTORY_LIMIT = 4000
 #: the event a staff handover sends each moved customer's journeys (activities/workforce/handovers.py)
@@ -61,6 +65,10 @@ class JourneyWorkflow:
         self.checkpoints = 0
         #: keys of deferred actions whose outside outcome is in (the ``wake`` signal)
         self.woken: list[str] = []
+        self.error: str | None = None
+        #: what logic nodes run between two waits (or actions) may cost together: one bound per workflow task
+        self.expression_steps = expressions.MAX_STEPS
+        self.logic_budget = expressions.Budget(self.expression_steps)
 
     # -- signals and queries -------------------------------------------------------------------
     @workflow.signal
@@ -80,13 +88,15 @@ class JourneyWorkflow:
             new_owner = (evt.get("payload") or {}).get("to")
             if isinstance(new_owner, str) and new_owner:
                 self.ctx.customer = {**(self.ctx.customer or {}), "wecom_follow_user": new_owner}
-        for match in self.settings.get("exit_on") or []:
-            if _matches(match, evt, self.ctx):
+        for index, match in enumerate(self.settings.get("exit_on") or []):
+            if self._matches(match, evt, f"settings.exit_on.{index}.filter"):
                 self.end_reason = "exited"
                 self._note("exit", {"event": evt.get("type")})
                 return
+            if self.end_reason is not None:
+                return
         goal = self.settings.get("goal")
-        if goal and _matches(goal, evt, self.ctx) and self._within_goal(goal):
+        if goal and self._matches(goal, evt, "settings.goal.filter") and self._within_goal(goal):
             self.end_reason = "converted"
             self._note("goal", {"event": evt.get("type")})
 
@@ -107,9 +117,23 @@ class JourneyWorkflow:
     @workflow.query
     def state(self) -> dict[str, Any]:
         timeline = self.timeline if self.input.simulate else self.timeline[-50:]
-        return {"status": self.status, "node": self.node, "variables": self.ctx.vars, "timeline": timeline}
+        return {"status": self.status, "node": self.node, "variables": self.ctx.vars, "timeline": timeline,
+                "error": self.error}
 
     # -- helpers --------------------------------------------------------------------------------
+    def _matches(self, match: Any, evt: dict[str, Any], where: str) -> bool:
+        """Whether ``evt`` is what ``match`` waits for; a filter past its bound fails the journey (with the
+        reason) instead of silently never matching."""
+        try:
+            with expressions.shared_budget(expressions.Budget(self.expression_steps)):
+                return _matches(match, evt, self.ctx, raise_too_costly=True)
+        except expressions.ExpressionTooCostly as exc:
+            if self.end_reason is None:
+                self.end_reason = "failed"
+                self.error = f"{where}: {exc}"
+                self._note("failed", {"error": str(exc), "where": where})
+            return False
+
     def _within_goal(self, goal: dict[str, Any]) -> bool:
         within = goal.get("within")
         if not within or not self.started_at:
@@ -136,7 +160,7 @@ class JourneyWorkflow:
             key=f"ckpt/{workflow.info().run_id}/{self.checkpoints}",
             workflow_id=workflow.info().workflow_id, flow_id=flow["flow_id"], version=flow["version"],
             customer_id=self.input.customer_id, status=status, node=self.node, stats=self.stats,
-            simulate=self.input.simulate,
+            simulate=self.input.simulate, error=self.error if status == "failed" else None,
         )
         await workflow.execute_local_activity(
             "journey.checkpoint", cp, start_to_close_timeout=timedelta(seconds=30),
@@ -174,6 +198,9 @@ class JourneyWorkflow:
             self.seen.append(str(inp.entry_event["id"]))
         stale = True
         node_id: str | None = resume.get("node") or flow["trigger"]
+        if not workflow.patched(COST_PATCH):
+            self.expression_steps = LEGACY_EXPRESSION_STEPS
+        self.logic_budget = expressions.Budget(self.expression_steps)
 
         while node_id is not None:
             self.node = node_id
@@ -188,6 +215,7 @@ class JourneyWorkflow:
                 config = node_type.Config.model_validate(node["config"])
             except ValidationError as exc:  # e.g. a plugin upgrade that no longer accepts this config
                 self._count(node_id, "failed")
+                self.error = f"node '{node_id}': config no longer valid for {node['type']}"
                 self._note("failed", {"error": f"config no longer valid: {exc.error_count()} error(s)"}, node_id)
                 await self._checkpoint("failed")
                 raise ApplicationError(f"node '{node_id}': config no longer valid for {node['type']}",
@@ -207,23 +235,29 @@ class JourneyWorkflow:
                     stale = False
                 self.ctx.now = workflow.now()
                 try:
-                    port = node_type.decide(config, self.ctx, info.workflow_id, node_id)
+                    # logic nodes run back to back share one bound, so no chain of them can hold the workflow
+                    # task near the deadlock detector's limit
+                    with expressions.shared_budget(self.logic_budget):
+                        port = node_type.decide(config, self.ctx, info.workflow_id, node_id)
                 except expressions.ExpressionError as exc:
                     self._count(node_id, "failed")
+                    self.error = f"node '{node_id}': {exc}"
                     self._note("failed", {"error": str(exc)}, node_id)
                     await self._checkpoint("failed")
-                    raise ApplicationError(f"node '{node_id}': {exc}", non_retryable=True) from None
+                    raise ApplicationError(self.error, non_retryable=True) from None
             elif category == "wait":
                 if stale:
                     await self._refresh_context()
                     stale = False
                 port = await self._wait(node_id, node_type, config)
                 stale = True
+                self.logic_budget = expressions.Budget(self.expression_steps)
                 if port is None:  # ended while waiting
                     break
             else:
                 port = await self._act(node_id, node, node_type, visit)
                 stale = True
+                self.logic_budget = expressions.Budget(self.expression_steps)
                 if port is None:
                     if self.end_reason is not None:  # exit or goal while the action was deferred
                         break
@@ -261,9 +295,11 @@ class JourneyWorkflow:
                 return True
             for evt in self.inbox[cursor:]:
                 for want in plan.events:
-                    if _matches(want, evt, self.ctx):
+                    if self._matches(want, evt, f"node '{node_id}': filter"):
                         found["event"], found["port"] = evt, want.port
                         return True
+                if self.end_reason is not None:
+                    return True
             return False
 
         self._count(node_id, "waiting", "", 1)
@@ -307,6 +343,7 @@ class JourneyWorkflow:
             except ActivityError as exc:
                 cause = exc.cause
                 message = str(cause) if cause is not None else str(exc)
+                self.error = f"node '{node_id}': {message}"
                 self._count(node_id, "failed")
                 self._note("failed", {"error": message}, node_id)
                 return node_type.failure_port

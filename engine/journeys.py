@@ -68,6 +68,8 @@ def record_checkpoint(cp: Checkpoint, database_url: str | None = None) -> bool:
             journey.checkpoint = journey.checkpoint + 1
             if cp.status in TERMINAL and journey.ended_at is None:
                 journey.ended_at = now
+            if cp.error:
+                journey.error = cp.error[:2000]
             add_stats(db, cp.flow_id, cp.version, cp.stats)
         return True
     except IntegrityError:

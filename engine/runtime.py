@@ -58,6 +58,8 @@ class Checkpoint:
     #: [node id, metric, port, delta]
     stats: list[list[Any]] = field(default_factory=list)
     simulate: bool = False
+    #: why the journey failed (a node's error), for the journey API and page
+    error: str | None = None
 
 
 @dataclass

@@ -139,6 +139,8 @@ class Journey(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None]
     checkpoint: Mapped[int] = mapped_column(Integer, default=0)
+    #: why it failed (the node and its error, e.g. an expression past its bound), for the journey API and page
+    error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_journeys_flow_customer", "flow_id", "customer_id"),)
 
