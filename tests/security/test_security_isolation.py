@@ -93,7 +93,11 @@ def test_a_full_pool_answers_busy_instead_of_queueing_for_ever() -> None:
     try:
         import threading
 
-        started = threading.Thread(target=lambda: pytest.raises(EvaluationTimeout, small.call, spin))
+        def occupy() -> None:
+            with pytest.raises(EvaluationTimeout):
+                small.call(spin)
+
+        started = threading.Thread(target=occupy)
         started.start()
         while not small.pids():
             time.sleep(0.01)
