@@ -26,6 +26,9 @@ from typing import Any
 
 from engine.settings import get_settings
 
+#: how long a new worker process may take to start (imports), not counted against any evaluation
+STARTUP_SECONDS = 60
+
 
 class IsolationError(RuntimeError):
     """The isolated evaluation did not give an answer (timed out, was refused, or its process died)."""
@@ -46,6 +49,9 @@ def _serve(conn: Connection, memory_bytes: int) -> None:
 
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    import engine.expressions  # noqa: F401  (warm: the first call's deadline is for its own work)
+
+    conn.send(("ready", None))
     while True:
         try:
             fn, args, kwargs = conn.recv()
@@ -75,6 +81,10 @@ class _Worker:
                                        name="tideflow-evaluation")
         self.process.start()
         child.close()
+        # wait until it has started up, so start-up time never counts against an evaluation's deadline
+        if not self.conn.poll(STARTUP_SECONDS) or self.conn.recv()[0] != "ready":
+            self.kill()
+            raise IsolationError(f"an evaluation process did not start within {STARTUP_SECONDS} s")
 
     @property
     def pid(self) -> int | None:

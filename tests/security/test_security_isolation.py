@@ -14,21 +14,7 @@ import pytest
 
 from engine import expressions
 from engine.isolation import EvaluationBusy, EvaluationTimeout, IsolatedPool, IsolationError
-
-
-def spin() -> None:
-    """Burn CPU for ever (what a thread-based timeout would leave running)."""
-    while True:
-        pass
-
-
-def hog_memory() -> int:
-    blocks = [bytearray(64 * 1024 * 1024) for _ in range(64)]  # 4 GiB
-    return len(blocks)
-
-
-def pid() -> int:
-    return os.getpid()
+from tests.security.isolation_work import hog_memory, pid, spin
 
 
 @pytest.fixture(scope="module")
