@@ -28,6 +28,9 @@ class Settings(BaseSettings):
                                "empty disables the cap")
     max_batch_events: int = 1000
     stats_flush_every: int = 50
+    outbound_allow: str = Field(default="", description="networks (10.0.0.0/8), host names (crm.internal) and "
+                                "domain suffixes (.corp.example), comma-separated, that webhooks and plugins may "
+                                "call although they are not public (engine/outbound.py)")
     evaluation_workers: int = Field(default=1, ge=1, le=16, description="processes the web app evaluates "
                                     "previews, validations and decisions in (engine/isolation.py)")
     evaluation_timeout_seconds: float = Field(default=2.0, gt=0, le=60, description="an evaluation's process "
