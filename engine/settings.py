@@ -16,6 +16,8 @@ class Settings(BaseSettings):
     database_url: str = Field(default="", description="SQLAlchemy URL; empty means SQLite under data_dir")
     temporal_address: str = Field(default="127.0.0.1:7233", validation_alias="TEMPORAL_ADDRESS")
     temporal_namespace: str = "default"
+    temporal_ui: bool = Field(default=False, description="start the embedded Temporal dev server's web UI (on "
+                              "loopback, served to admins by the web app under /admin/temporal)")
     task_queue: str = "tideflow"
     web_host: str = "127.0.0.1"
     web_port: int = 8000

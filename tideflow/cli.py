@@ -274,8 +274,9 @@ def cmd_plugin_new(args: argparse.Namespace) -> int:
 
 # -- processes --------------------------------------------------------------------------------------------
 def cmd_worker(args: argparse.Namespace) -> int:
-    from tideflow.stack import run_worker
+    from tideflow.stack import private_data_dir, run_worker
 
+    private_data_dir(get_settings().data_dir)
     asyncio.run(run_worker())
     return 0
 
@@ -285,7 +286,9 @@ def cmd_web(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     from engine.db.session import upgrade
+    from tideflow.stack import private_data_dir
 
+    private_data_dir(settings.data_dir)
     upgrade()
     uvicorn.run("designer.app:create_app", factory=True, host=args.host or settings.web_host,
                 port=args.port or settings.web_port, log_level="warning", proxy_headers=True)

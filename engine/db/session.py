@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -18,7 +20,11 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            file = Path(path)
+            file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not file.exists():  # created owner-only; SQLite gives its WAL files the same mode
+                with contextlib.suppress(FileExistsError):
+                    os.close(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         # a worker runs up to 64 activity threads and an action may hold a read session while it opens a
         # write transaction: SQLite connections are cheap, so the pool is sized well above that
         # hide_parameters: statement parameters (phones, e-mails, payloads) stay out of logs and error text
