@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from engine.db.models import ApiToken, AuditEntry, User, WebSession
 
-ROLES: Final[tuple[str, ...]] = ("admin", "marketer", "ops", "agent", "finance", "developer")
+ROLES: Final[tuple[str, ...]] = ("admin", "marketer", "ops", "agent", "finance", "developer", "auditor")
 """Every role a user may have. ``admin`` may do everything the others may."""
 
 MIN_PASSWORD_LENGTH: Final = 8
