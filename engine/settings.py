@@ -25,7 +25,15 @@ class Settings(BaseSettings):
     secure_cookies: bool = Field(default=False, description="mark cookies Secure (behind HTTPS)")
     archive_retention_days: int = Field(default=180, ge=0, description="days the message archive keeps "
                                         "messages; 0 keeps them forever")
-    max_event_bytes: int = 256 * 1024
+    max_event_bytes: int = Field(default=256 * 1024, description="bytes of JSON one event's payload (and its "
+                                 "profile) may take: it travels in workflow histories")
+    max_batch_bytes: int = Field(default=10 * 1024 * 1024, description="bytes a POST /api/events body (one event "
+                                 "or a batch) may have; refused with 413 while it is read")
+    max_hook_bytes: int = Field(default=1024 * 1024, description="bytes a connector push to /hooks may have")
+    max_request_bytes: int = Field(default=10 * 1024 * 1024, description="bytes any other request body may have "
+                                   "(flows, imports, decisions)")
+    max_json_depth: int = Field(default=32, ge=2, le=200, description="nesting levels a JSON body may have")
+    max_json_string: int = Field(default=262_144, ge=1, description="characters one JSON string may have")
     frequency_cap: str = Field(default="3/P7D", description="promotional messages per customer per window; "
                                "empty disables the cap")
     max_batch_events: int = 1000
