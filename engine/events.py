@@ -72,6 +72,11 @@ class EventIn(BaseModel):
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("needs a timezone, e.g. 2026-11-23T10:00:00+08:00")
+        if value is not None:
+            try:  # stored in UTC: 0001-01-01T00:00:00+14:00 has no UTC time
+                value.astimezone(UTC)
+            except OverflowError:
+                raise ValueError("is outside the range of times that can be stored (years 1–9999 in UTC)") from None
         return value
 
 
