@@ -16,6 +16,9 @@ class Settings(BaseSettings):
     database_url: str = Field(default="", description="SQLAlchemy URL; empty means SQLite under data_dir")
     temporal_address: str = Field(default="127.0.0.1:7233", validation_alias="TEMPORAL_ADDRESS")
     temporal_namespace: str = "default"
+    temporal_encryption: bool = Field(default=True, description="encrypt workflow payloads (customer data, "
+                                      "events, messages) stored by Temporal, under a key derived from the "
+                                      "instance key (engine/payload_codec.py)")
     temporal_ui: bool = Field(default=False, description="start the embedded Temporal dev server's web UI (on "
                               "loopback, served to admins by the web app under /admin/temporal)")
     task_queue: str = "tideflow"

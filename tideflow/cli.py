@@ -109,9 +109,9 @@ def cmd_flows_export(args: argparse.Namespace) -> int:
 # -- events -----------------------------------------------------------------------------------------------
 async def _send_events(items: list[Any]) -> list[dict[str, Any]]:
     from pydantic import ValidationError
-    from temporalio.client import Client
 
     from engine import events as ingest
+    from engine import payload_codec
     from engine.router import Router
 
     settings = get_settings()
@@ -121,7 +121,7 @@ async def _send_events(items: list[Any]) -> list[dict[str, Any]]:
         first = exc.errors()[0]
         raise CliError(f"event invalid at {'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
     try:
-        client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+        client = await payload_codec.connect(settings)
         router: Router | None = Router(client, None, settings.task_queue)
     except Exception:
         router = None

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+from engine import payload_codec
 from engine.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ async def connect(settings: Settings, timeout: float = 60) -> Client:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+            return await payload_codec.connect(settings)
         except Exception:
             if time.monotonic() > deadline:
                 raise
