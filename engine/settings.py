@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     secure_cookies: bool = Field(default=False, description="mark cookies Secure (behind HTTPS)")
     archive_retention_days: int = Field(default=180, ge=0, description="days the message archive keeps "
                                         "messages; 0 keeps them forever")
+    csat_link_days: int = Field(default=14, ge=1, le=365, description="days a satisfaction-survey link works "
+                                "after it was sent")
     max_event_bytes: int = Field(default=256 * 1024, description="bytes of JSON one event's payload (and its "
                                  "profile) may take: it travels in workflow histories")
     max_batch_bytes: int = Field(default=10 * 1024 * 1024, description="bytes a POST /api/events body (one event "
