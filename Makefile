@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench faults load clean
+.PHONY: run test lint typecheck unit bench faults load security clean
 
 $(STAMP): pyproject.toml examples/plugin-lottery/pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required (set PYTHON=...)"; exit 1; }
@@ -26,6 +26,11 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q -m "not browser" $(PYTEST_ARGS)
 	$(BIN)/python -m pytest -q -m browser $(PYTEST_ARGS)
+
+# every attack of issue 18 against the real stack (web + worker + Temporal) and in process: all must be
+# refused (tests/security/; they also run in `make test`)
+security: $(STAMP)
+	$(BIN)/python -m pytest -q tests/security $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

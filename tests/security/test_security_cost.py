@@ -173,3 +173,21 @@ def test_validation_passes_ordinary_flows() -> None:
     from tests.engine.flowkit import WELCOME
 
     assert validate(WELCOME).ok
+
+
+@pytest.mark.parametrize(("source", "kind", "cheap"), [
+    ("customer.orders_count > 0 and '尝鲜客' in customer.tags", "expression", True),
+    ("你好 {{ customer.name | default('朋友') }}，{{ vars.coupon | upper }}", "template", True),
+    ("event.payload.amount >= 10000 or customer.vip_level is defined", "expression", True),
+    ("range(10) | list", "expression", False),
+    ("customer.tags | map('upper') | list", "expression", False),
+    ("customer.name * 3", "expression", False),
+    ("{% for t in customer.tags %}{{ t }}{% endfor %}", "template", False),
+    ("{% set a = customer.name %}{{ a ~ a }}", "template", False),
+    ("customer.name.split('a')", "expression", False),
+    ("customer.name[1:]", "expression", False),
+    ("customer.name | title", "expression", False),
+])
+def test_validation_skips_the_sample_run_only_for_shapes_that_cannot_cost(source: str, kind: str,
+                                                                           cheap: bool) -> None:
+    assert expressions.cheap_by_shape(source, kind) is cheap
