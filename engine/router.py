@@ -213,9 +213,9 @@ class Router:
             if condition:
                 if customer is None:
                     customer = await asyncio.to_thread(self._customer_view, customer_id)
-                try:
-                    if not expressions.test(condition, {"customer": customer, "event": event, "vars": {},
-                                                                "journey": {}, "now": utcnow()}):
+                try:  # bounded, but never on the event loop (engine/expressions.py)
+                    if not await asyncio.to_thread(expressions.test, condition, {
+                            "customer": customer, "event": event, "vars": {}, "journey": {}, "now": utcnow()}):
                         continue
                 except expressions.ExpressionError as exc:
                     log.warning("trigger filter of flow %s failed: %s", flow["flow_id"], exc)
