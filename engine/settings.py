@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     task_queue: str = "tideflow"
     web_host: str = "127.0.0.1"
     web_port: int = 8000
+    trusted_proxies: str = Field(default="", description="addresses / networks of reverse proxies whose "
+                                 "X-Forwarded-For and X-Forwarded-Proto are believed (comma-separated, e.g. "
+                                 "10.0.0.5,10.1.0.0/16); empty: none, the client address is the peer's")
     secret_key: SecretStr = Field(default=SecretStr(""), description="signs sessions; generated if empty")
     secure_cookies: bool = Field(default=False, description="mark cookies Secure (behind HTTPS)")
     archive_retention_days: int = Field(default=180, ge=0, description="days the message archive keeps "

@@ -290,8 +290,12 @@ def cmd_web(args: argparse.Namespace) -> int:
 
     private_data_dir(settings.data_dir)
     upgrade()
+    # forwarded headers are believed only from the proxies the operator named: otherwise anyone could
+    # rotate X-Forwarded-For to dodge the login rate limit, or claim https
     uvicorn.run("designer.app:create_app", factory=True, host=args.host or settings.web_host,
-                port=args.port or settings.web_port, log_level="warning", proxy_headers=True)
+                port=args.port or settings.web_port, log_level="warning",
+                proxy_headers=bool(settings.trusted_proxies.strip()),
+                forwarded_allow_ips=settings.trusted_proxies.strip() or "")
     return 0
 
 
