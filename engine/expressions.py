@@ -420,7 +420,7 @@ _FLAT_FILTERS = frozenset({"length", "count", "first", "last", "default", "d", "
 _SORTING_FILTERS = frozenset({"sort", "dictsort", "unique", "groupby", "min", "max"})
 #: filters that run regular expressions or pure-Python text processing: more work per character
 _TEXT_HEAVY_FILTERS = {"urlize": 400, "title": 250, "wordwrap": 300, "striptags": 60, "wordcount": 45,
-                       "urlencode": 20, "pprint": 20, "indent": 25, "truncate": 4, "xmlattr": 4, "tojson": 4,
+                       "urlencode": 20, "pprint": 20, "indent": 50, "truncate": 4, "xmlattr": 4, "tojson": 4,
                        "capitalize": 2, "trim": 2, "format": 2, "escape": 2, "e": 2, "forceescape": 2,
                        "upper": 2, "lower": 2, "string": 2, "replace": SEARCH_FACTOR}
 #: tests whose work does not depend on the size of their arguments
