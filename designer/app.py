@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
-from designer import audit, auth, errors, home, ops
+from designer import audit, auth, errors, home, limits, ops
 from designer.connectors import api as connectors_api
 from designer.connectors import ops_api as connectors_ops_api
 from designer.connectors import pages as connectors_pages
@@ -47,7 +46,7 @@ from designer.tickets import setup_api as tickets_setup_api
 from designer.workforce import api as workforce_api
 from designer.workforce import pages as workforce_pages
 from engine import events as ingest
-from engine import logs
+from engine import logs, payload_codec
 from engine.db.models import User
 from engine.router import Router
 from engine.settings import Settings, get_settings
@@ -55,10 +54,16 @@ from engine.tickets_workflow import start_pending as start_pending_tickets
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
+DOCS_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Tideflow API</title>
+<link rel="stylesheet" href="/static/vendor/swagger-ui/swagger-ui.css"></head>
+<body data-openapi="/openapi.json"><div id="swagger-ui"></div>
+<script src="/static/vendor/swagger-ui/swagger-ui-bundle.js"></script>
+<script src="/static/docs/swagger-init.js"></script></body></html>"""
 
 async def _connect(settings: Settings) -> Client | None:
     try:
-        return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+        return await payload_codec.connect(settings)  # payloads encrypted at rest, as the worker's
     except Exception as exc:
         log.warning("Temporal at %s not reachable yet (%s); events are stored and routed later",
                     settings.temporal_address, type(exc).__name__)
@@ -114,6 +119,7 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
     errors.install(app)
     auth.install(app)
     ops.install(app)
+    app.add_middleware(limits.BodyLimit, settings=settings)  # bodies bounded while they are read
     app.include_router(auth.router)
     app.include_router(home.router)
     # each area: its JSON API and its pages
@@ -137,6 +143,8 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
 
     @app.get("/docs", include_in_schema=False)
     def api_docs(user: Annotated[User, Depends(auth.current_user)]) -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="Tideflow API")
+        # Swagger UI served from the package (static/vendor/swagger-ui), never a CDN, and started from a
+        # file, not an inline script: the page works offline and under the Content-Security-Policy
+        return HTMLResponse(DOCS_PAGE)
 
     return app
