@@ -116,10 +116,10 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
     app.state.database_url = database_url or settings.resolved_database_url()
     app.state.settings = settings
     app.state.router = None
+    app.add_middleware(limits.BodyLimit, settings=settings)  # bodies bounded while read (inside the headers)
     errors.install(app)
     auth.install(app)
     ops.install(app)
-    app.add_middleware(limits.BodyLimit, settings=settings)  # bodies bounded while they are read
     app.include_router(auth.router)
     app.include_router(home.router)
     # each area: its JSON API and its pages

@@ -46,7 +46,23 @@ def _too_large_body(limit: int, setting: str) -> bytes:
         "limit": limit, "setting": setting}}).encode()
 
 
+#: where a JSON string may be as long as the body (a DMN document sent as {"xml": "..."})
+LONG_STRING_PATHS = ("/api/decisions",)
+#: the state key routes read the already parsed JSON body from (``request.state.json_body``)
+PARSED = "json_body"
+
+
+def _is_json(scope: Any) -> bool:
+    media = next((v for k, v in scope.get("headers", []) if k == b"content-type"), b"").split(b";", 1)[0]
+    media = media.strip().lower()
+    return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
+
+
 class BodyLimit:
+    """Bounds every request body while it is read; a JSON body (by its Content-Type) is also parsed
+    within the JSON limits before any route sees it, so FastAPI's own body parsing never meets a body
+    that would make it recurse or fail, and the parsed value is left in ``request.state.json_body``."""
+
     def __init__(self, app: Any, settings: Settings) -> None:
         self.app = app
         self.settings = settings
@@ -56,6 +72,9 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit, setting = limit_for(scope.get("path", ""), self.settings)
+        if scope.get("method") in ("POST", "PUT", "PATCH") and _is_json(scope):
+            await self._json(scope, receive, send, limit, setting)
+            return
         length = next((v for k, v in scope.get("headers", []) if k == b"content-length"), None)
         if length is not None:
             try:
@@ -94,6 +113,48 @@ class BodyLimit:
             if not started:
                 await self._answer(send, 413, _too_large_body(limit, setting))
 
+    async def _json(self, scope: Any, receive: Any, send: Any, limit: int, setting: str) -> None:
+        """Read the whole body (never more than ``limit``), parse it within the JSON limits, then hand the
+        route the same bytes."""
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                await self._answer(send, 413, _too_large_body(limit, setting))
+                return
+            chunks.append(chunk)
+            more = bool(message.get("more_body"))
+        body = b"".join(chunks)
+        path = scope.get("path", "")
+        limits = bounded_json.Limits.from_settings(limit, setting)
+        if path.startswith(LONG_STRING_PATHS):
+            limits = bounded_json.Limits(limit, limits.max_depth, limit, setting)
+        if body.strip():
+            try:
+                scope.setdefault("state", {})[PARSED] = bounded_json.parse(body, limits)
+            except bounded_json.InputRejected as exc:
+                detail = {"message": str(exc), "fix": exc.fix, "field": "body"}
+                if exc.setting:
+                    detail["setting"] = exc.setting
+                await self._answer(send, exc.status, json.dumps({"detail": detail}).encode())
+                return
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
     @staticmethod
     async def _answer(send: Any, status: int, body: bytes) -> None:
         await send({"type": "http.response.start", "status": status,
@@ -110,7 +171,11 @@ def rejected(exc: bounded_json.InputRejected, field: str = "body") -> ApiError:
 
 async def json_body(request: Request, max_bytes: int | None = None, setting: str = "TIDEFLOW_MAX_REQUEST_BYTES"
                     ) -> Any:
-    """The request's JSON body, parsed within the limits (a 4xx :class:`ApiError` otherwise)."""
+    """The request's JSON body, parsed within the limits (a 4xx :class:`ApiError` otherwise); the value
+    the middleware already parsed when the request said it was JSON."""
+    state = request.scope.get("state") or {}
+    if PARSED in state:
+        return state[PARSED]
     body = await request.body()
     limits = bounded_json.Limits.from_settings(max_bytes, setting)
     try:

@@ -40,7 +40,7 @@ class InputRejected(ValueError):
 class Limits:
     max_bytes: int
     max_depth: int = 32
-    max_string: int = 262_144
+    max_string: int = 1_048_576
     #: the setting that raises ``max_bytes`` (named in the 413)
     bytes_setting: str = "TIDEFLOW_MAX_REQUEST_BYTES"
 

@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=10 * 1024 * 1024, description="bytes any other request body may have "
                                    "(flows, imports, decisions)")
     max_json_depth: int = Field(default=32, ge=2, le=200, description="nesting levels a JSON body may have")
-    max_json_string: int = Field(default=262_144, ge=1, description="characters one JSON string may have")
+    max_json_string: int = Field(default=1_048_576, ge=1, description="characters one JSON string may have")
     frequency_cap: str = Field(default="3/P7D", description="promotional messages per customer per window; "
                                "empty disables the cap")
     max_batch_events: int = 1000

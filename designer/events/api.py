@@ -13,10 +13,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from sqlalchemy import select
 
 from designer.auth import get_db_url, require
 from designer.context import engine_router
 from designer.errors import ApiError, validation_problems
+from designer.limits import json_body
 from designer.ops import record_event
 from designer.permissions import EVENT_SENDERS, EVERY_ROLE
 from engine import events as ingest
@@ -44,14 +46,7 @@ class EventResult(BaseModel):
     routing: str = Field(description="done, or pending when Temporal could not be reached (retried)")
 
 
-def _parse_events(raw: bytes, limit_bytes: int, limit_batch: int) -> tuple[list[ingest.EventIn], bool]:
-    if len(raw) > limit_bytes:
-        raise ApiError(413, f"the request body is {len(raw)} bytes; the limit is {limit_bytes}",
-                       "send fewer events per request or a smaller payload", "body")
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(400, f"the body is not valid JSON: {exc}", "send a JSON object or array", "body") from None
+def _parse_events(data: Any, limit_batch: int) -> tuple[list[ingest.EventIn], bool]:
     batch = isinstance(data, list)
     items = data if batch else [data]
     if not items:
@@ -106,9 +101,9 @@ async def post_events(request: Request,
                       user: Annotated[User, Depends(require(*EVENT_SENDERS))]) -> EventResult | list[EventResult]:
     """Ingest one event (object) or a batch (array). Each is stored once (dedupe on source + id)."""
     settings = request.app.state.settings
-    events, batch = _parse_events(await request.body(), settings.max_event_bytes * (
-        settings.max_batch_events if request.headers.get("content-type", "").startswith("application/json") else 1
-    ), settings.max_batch_events)
+    # bounded while read and parsed within the JSON limits (designer/limits.py, engine/bounded_json.py)
+    data = await json_body(request, settings.max_batch_bytes, "TIDEFLOW_MAX_BATCH_BYTES")
+    events, batch = _parse_events(data, settings.max_batch_events)
     for event in events:
         # the whole event counts (payload and profile attributes alike): whatever is accepted here
         # ends up in journeys' workflow histories, which must stay well under Temporal's payload limit
@@ -120,5 +115,29 @@ async def post_events(request: Request,
                 raise ApiError(413, f"event '{event.id}': {field} is {size} bytes; the limit is "
                                f"{settings.max_event_bytes}", "keep it small; store large data elsewhere and send "
                                "a reference", field)
+    await _known_customers(request, events, batch)
     results = [await deliver(request, e) for e in events]
     return results if batch else results[0]
+
+
+async def _known_customers(request: Request, events: list[ingest.EventIn], batch: bool) -> None:
+    """A ``customer_id`` identity must name a customer that exists: checked for the whole request before
+    any event is stored, so a batch is refused whole rather than half stored."""
+    wanted = {str(e.customer["customer_id"]) for e in events if "customer_id" in e.customer}
+    if not wanted:
+        return
+
+    def missing() -> list[str]:
+        from engine.db import models
+        from engine.db.session import session_factory
+
+        with session_factory(get_db_url(request))() as db:
+            found = set(db.scalars(select(models.Customer.id).where(models.Customer.id.in_(wanted))))
+        return sorted(wanted - found)
+
+    unknown = await run_in_threadpool(missing)
+    if unknown:
+        index = next(i for i, e in enumerate(events) if str(e.customer.get("customer_id")) in unknown)
+        raise ApiError(422, f"customer '{unknown[0]}' does not exist", "send the customer's identities (phone, "
+                       "wecom_external_userid …) instead, or an id from GET /api/customers",
+                       f"{index}.customer.customer_id" if batch else "customer.customer_id", unknown=unknown)

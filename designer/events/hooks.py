@@ -17,30 +17,45 @@ from pydantic import ValidationError
 
 from connectors.base import InboundReply, InboundRequest
 from connectors.errors import ConnectorProtocolError, SignatureVerificationError
+from designer import limits
 from designer.auth import public
 from designer.errors import ApiError
 from designer.events.api import deliver
-from engine import connector_ops
+from engine import bounded_json, connector_ops
 from engine import connectors as configured
 from engine.db.session import session_factory
 from engine.events import EventIn
 from engine.notices import NoticeContext, dispatch
+from engine.settings import Settings
 
 log = logging.getLogger(__name__)
 router = APIRouter()
-MAX_BODY = 1024 * 1024
 
 
 def _answer(reply: InboundReply) -> Response:
     return Response(content=reply.body, status_code=reply.status, media_type=reply.content_type)
 
 
+def _bounded(body: bytes, settings: Settings) -> None:
+    """A body that looks like JSON is parsed within the JSON limits before the connector reads it (its own
+    parser would recurse on a 100,000-deep array); XML and form bodies are the connector's to parse."""
+    if body.lstrip()[:1] in (b"{", b"["):
+        try:
+            bounded_json.parse(body, bounded_json.Limits.from_settings(settings.max_hook_bytes,
+                                                                       "TIDEFLOW_MAX_HOOK_BYTES"))
+        except bounded_json.InputRejected as exc:
+            raise limits.rejected(exc) from None
+
+
 @router.api_route("/hooks/{connector_id}", methods=["GET", "POST"], dependencies=[Depends(public)],
                   include_in_schema=False)
 async def inbound(request: Request, connector_id: str) -> Response:
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise ApiError(413, f"the delivery is {len(body)} bytes; the limit is {MAX_BODY}", "", "body")
+    settings: Settings = request.app.state.settings
+    body = await request.body()  # bounded while read (TIDEFLOW_MAX_HOOK_BYTES, designer/limits.py)
+    if len(body) > settings.max_hook_bytes:
+        raise ApiError(413, f"the delivery is {len(body)} bytes; the limit is {settings.max_hook_bytes}",
+                       "ask the operator to raise TIDEFLOW_MAX_HOOK_BYTES", "body")
+    _bounded(body, settings)
 
     def _load() -> Any:
         with session_factory(request.app.state.database_url)() as db:
@@ -65,7 +80,12 @@ async def inbound(request: Request, connector_id: str) -> Response:
     if reply.unmapped:  # kept raw, visible and counted: an acknowledged message is never dropped in silence
         await run_in_threadpool(connector_ops.store_unmapped, request.app.state.database_url, connector_id,
                                 reply.unmapped)
+    event_limits = bounded_json.Limits.from_settings(settings.max_hook_bytes, "TIDEFLOW_MAX_HOOK_BYTES")
     for raw in reply.events:
+        try:  # what a connector made of the delivery is held to the same limits as an API event
+            bounded_json.check_value(raw, event_limits)
+        except bounded_json.InputRejected as exc:
+            raise limits.rejected(exc) from None
         try:
             event = EventIn.model_validate({"source": connector_id, **raw})
         except ValidationError as exc:
