@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import operator
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -920,15 +921,55 @@ def sample_context() -> dict[str, Any]:
     }
 
 
+#: sample costs already measured, by (source, kind): steps, or the message of the limit it went past.
+#: The web app has them measured in its evaluation pool (engine/isolation.py) and remembers the answers,
+#: so its own validation never evaluates anything.
+_SAMPLE_COSTS: OrderedDict[tuple[str, str], int | str] = OrderedDict()
+_SAMPLE_COSTS_MAX = 8192
+_RECORDING: ContextVar[list[tuple[str, str, int | str]] | None] = ContextVar("tideflow_sample_costs", default=None)
+
+
+def remember_sample_costs(costs: Iterable[tuple[str, str, int | str]]) -> None:
+    for source, kind, cost_or_error in costs:
+        _SAMPLE_COSTS[(source, kind)] = cost_or_error
+        _SAMPLE_COSTS.move_to_end((source, kind))
+    while len(_SAMPLE_COSTS) > _SAMPLE_COSTS_MAX:
+        _SAMPLE_COSTS.popitem(last=False)
+
+
+@contextmanager
+def recording_sample_costs() -> Iterator[list[tuple[str, str, int | str]]]:
+    """Collect every sample cost measured inside the block (what the evaluation pool sends back)."""
+    found: list[tuple[str, str, int | str]] = []
+    token = _RECORDING.set(found)
+    try:
+        yield found
+    finally:
+        _RECORDING.reset(token)
+
+
+def _measured_sample_cost(source: str, kind: str) -> int:
+    known = _SAMPLE_COSTS.get((source, kind))
+    if known is None:
+        try:
+            known = 0 if cheap_by_shape(source, kind) else cost_within(source, kind, sample_context(),
+                                                                          Budget(VALIDATION_STEPS))
+        except ExpressionTooCostly as exc:
+            known = str(exc)
+        remember_sample_costs([(source, kind, known)])
+    recording = _RECORDING.get()
+    if recording is not None:
+        recording.append((source, kind, known))
+    if isinstance(known, str):
+        raise ExpressionTooCostly(known)
+    return known
+
+
 def sample_cost(source: str, kind: str, budget: Budget | None = None) -> int:
     """The operations ``source`` takes on :func:`sample_context`, bounded by :data:`VALIDATION_STEPS`
     (and by ``budget``, a flow's running total, when given). :class:`ExpressionTooCostly` names the
-    limit it went past."""
-    if cheap_by_shape(source, kind):
-        return 0
-    context = sample_context()
-    own = Budget(VALIDATION_STEPS)
-    used = cost_within(source, kind, context, own)
+    limit it went past. Measured once per text (the sample is fixed), then remembered."""
+    used = _measured_sample_cost(source, kind)
     if budget is not None:
         budget.steps += used
         if budget.steps > budget.limit:

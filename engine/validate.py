@@ -353,3 +353,12 @@ def validate(document: Any, registry: Registry | None = None) -> Validation:
             out.add(first, None, f"the loop {' → '.join(sorted(comp))} has no wait in it and would spin forever",
                     "put a wait.delay, wait.until or wait.event inside the loop", "loop_without_wait")
     return out
+
+
+def sample_costs(document: Any) -> list[tuple[str, str, int | str]]:
+    """Validate ``document`` and return every sample cost measured on the way (source, kind, steps or
+    the limit's message): what the web app has its evaluation pool compute, then remembers
+    (:func:`engine.expressions.remember_sample_costs`) so its own validation evaluates nothing."""
+    with expressions.recording_sample_costs() as found:
+        validate(document)
+    return found

@@ -27,8 +27,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
+from designer import evaluation
 from designer.auth import get_db_url, require
 from designer.decisions import text as _decision_text  # noqa: F401  (the decision-table field's strings)
+from designer.errors import ApiError
 from designer.flows import text as _text  # noqa: F401  (the editor's strings join the catalogue)
 from designer.forms import Pickers, build_form, parse_form, row_indices, split_list
 from designer.i18n import Text, page_context, text_for
@@ -170,6 +172,7 @@ def editor_page(request: Request, flow_id: str, user: Annotated[User, Depends(re
     registry = default_registry()
     document = dict(record.draft)
     can_edit = _may_change(user, record)
+    evaluation.prime(document)
     checked = validate(document)
     data = {
         "flow": {"id": record.id, "name": record.name, "kind": record.kind, "status": record.status,
@@ -323,9 +326,11 @@ async def template_preview(request: Request, user: Reader, db_url: DbUrl) -> HTM
         return HTMLResponse("")
     customer = await run_in_threadpool(_sample_customer, db_url)
     context = {"customer": customer, "event": SAMPLE_EVENT, "vars": {}, "journey": {"flow": "preview"}, "now": None}
-    try:
-        rendered = expressions.render(source, context)
+    try:  # in the evaluation pool: never on this event loop, killed past its deadline
+        rendered = await evaluation.render(source, context)
     except expressions.ExpressionError as exc:
+        return _fragment(request, "editor/_check.html", ok=False, message=f"template {exc}")
+    except ApiError as exc:
         return _fragment(request, "editor/_check.html", ok=False, message=f"template {exc}")
     return _fragment(request, "editor/_template_preview.html", rendered=rendered,
                      heading=_fmt(t, "editor.preview_for", name=customer.get("name") or customer.get("id")))
@@ -449,7 +454,11 @@ async def preview_run(request: Request, flow_id: str, user: Reader) -> HTMLRespo
         message = str(exc) if isinstance(exc, _BadRequest) else "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False))
         return _fragment(request, "editor/_timeline.html", error=_fmt(t, "editor.preview.bad_input", error=message))
-    checked = validate(document)
+    try:
+        await run_in_threadpool(evaluation.prime, document)
+    except ApiError as exc:
+        return _fragment(request, "editor/_timeline.html", error=str(exc))
+    checked = await run_in_threadpool(validate, document)
     if not checked.ok:
         return _fragment(request, "editor/_timeline.html", problems=[p.as_dict() for p in checked.problems])
     try:
