@@ -18,10 +18,13 @@ from designer.pages import ADMIN, Pager, PageRoute, clip, page_number, page_user
 from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory
+from engine.read_policy import Reader, audit_view
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["ops"])
-Admin = Annotated[User, Depends(page_user(*ADMIN))]
+#: who reads the audit log: admins and auditors (engine/read_policy.py); auditors see personal data masked
+AUDIT_READERS = ("auditor",)
+Admin = Annotated[User, Depends(page_user(*ADMIN, *AUDIT_READERS))]
 DbUrl = Annotated[str, Depends(get_db_url)]
 
 i18n.add({
@@ -40,7 +43,7 @@ i18n.add({
 @router.get("/audit", response_class=HTMLResponse)
 def audit_page(request: Request, user: Admin, db_url: DbUrl, actor: str = "", action: str = "",
                page: str = "") -> HTMLResponse:
-    """Who did what, newest first (admins only)."""
+    """Who did what, newest first (admins, and auditors with personal data masked)."""
     actor, action = clip(actor, 80), clip(action, 60)
     with session_factory(db_url)() as db:
         query = select(models.AuditEntry)
@@ -50,16 +53,20 @@ def audit_page(request: Request, user: Admin, db_url: DbUrl, actor: str = "", ac
             query = query.where(models.AuditEntry.action.startswith(action, autoescape=True))
         total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
         pager = Pager(request, page_number(page), total)
-        entries = list(db.scalars(query.order_by(models.AuditEntry.id.desc()).offset(pager.offset)
-                                  .limit(pager.per)))
+        reader = Reader(user.role, user.id)
+        entries = [audit_view(reader, {"at": a.at, "actor": a.actor, "action": a.action, "target": a.target,
+                                       "detail": a.detail})
+                   for a in db.scalars(query.order_by(models.AuditEntry.id.desc()).offset(pager.offset)
+                                       .limit(pager.per))]
     return render(request, user, "audit/audit.html", entries=entries, pager=pager, actor=actor, action=action)
 
 
 @api.get("/audit")
-def audit_log(request: Request, user: Annotated[User, Depends(require(*ADMIN))], db_url: DbUrl,
+def audit_log(request: Request, user: Annotated[User, Depends(require(*ADMIN, *AUDIT_READERS))], db_url: DbUrl,
               limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
-    """The newest audit entries (admins only, like the page)."""
+    """The newest audit entries (admins and auditors, like the page; auditors see personal data masked)."""
+    reader = Reader(user.role, user.id)
     with session_factory(db_url)() as db:
         rows = db.scalars(select(models.AuditEntry).order_by(models.AuditEntry.id.desc()).limit(limit))
-        return [{"at": a.at.isoformat(), "actor": a.actor, "action": a.action, "target": a.target,
-                 "detail": a.detail} for a in rows]
+        return [audit_view(reader, {"at": a.at.isoformat(), "actor": a.actor, "action": a.action, "target": a.target,
+                                    "detail": a.detail}) for a in rows]

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from engine.customers import mask_identity
 from engine.pii import mask_text
 
 #: roles that read the audit log
@@ -128,24 +129,6 @@ def mask_name(name: str) -> str:
     if not name:
         return name
     return name[0] + "*" * max(1, min(len(name) - 1, 5))
-
-
-def mask_identity(kind: str, value: str) -> str:
-    """How an identity is shown masked: phones ``139****0001``, e-mails ``a***@domain``, long platform
-    ids keep their first and last four characters; our own customer ids stay as they are."""
-    if kind == "customer_id":
-        return value
-    if kind == "phone":
-        digits = re.sub(r"\D", "", value)
-        if len(digits) == 13 and digits.startswith("86"):
-            digits = digits[2:]
-        return digits[:3] + "****" + digits[-4:] if len(digits) >= 7 else "****"
-    if kind == "email" and "@" in value:
-        local, domain = value.split("@", 1)
-        return local[:1] + "***@" + domain
-    if len(value) > 10:
-        return value[:4] + "****" + value[-4:]
-    return value[:2] + "****" + value[-2:] if len(value) > 6 else "****"
 
 
 def _mask_whole(value: Any) -> Any:

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
-from designer import i18n
+from designer import i18n, reading
 from designer.auth import safe_next
 from designer.context import engine_router
 from designer.i18n import text_for
@@ -121,10 +121,11 @@ def journey_page(request: Request, journey_id: str, user: FlowReader, db_url: Db
         if journey is None:
             raise PageProblem(404, user, "pg.notfound", "err.journey_unknown", back="/journeys", id=journey_id)
         flow = db.get(models.FlowRecord, journey.flow_id)
-        messages = list(db.scalars(select(models.Message).where(models.Message.workflow_id == journey_id)
-                                   .order_by(models.Message.id)))
+        messages = reading.messages_for(db, reading.reader_of(db, user), db.scalars(
+            select(models.Message).where(models.Message.workflow_id == journey_id).order_by(models.Message.id)),
+            lambda m: message_row(t, m))
     return render(request, user, "journeys/journey.html", journey=journey, flow=flow,
-                   messages=[message_row(t, m) for m in messages],
+                   messages=messages,
                    may_cancel=journey.status in ACTIVE and may_edit_kind(user, flow.kind if flow else "journey"),
                    engine_down=engine_router(request) is None,
                    may_see_customers=auth.has_role(user, *CUSTOMER_READERS))

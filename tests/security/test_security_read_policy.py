@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from engine import auth
+from engine.customers import mask_identity
 from engine.read_policy import (
     Access,
     MessageFacts,
     Reader,
     audit_view,
     customer_view,
-    mask_identity,
     mask_name,
     may_read_audit,
     message_access,
