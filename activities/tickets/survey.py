@@ -25,6 +25,12 @@ def _mac(ticket_id: int, expires: int, key: str | None) -> str:
     return hmac.new(secret, f"ticket:{ticket_id}:{expires}".encode(), hashlib.sha256).hexdigest()[:40]
 
 
+def _old_form(ticket_id: int, key: str | None) -> str:
+    """The token links had before they expired (no expiry inside): recognised, to say "expired"."""
+    secret = hashlib.sha256(b"tideflow/csat/v1\x00" + (key or instance_key()).encode()).digest()
+    return hmac.new(secret, f"ticket:{ticket_id}".encode(), hashlib.sha256).hexdigest()[:40]
+
+
 def link_token(ticket_id: int, now: datetime, days: int = DEFAULT_DAYS, key: str | None = None) -> str:
     """The token of a link sent at ``now``, valid for ``days``."""
     expires = int((now + timedelta(days=days)).timestamp())
@@ -35,7 +41,8 @@ def check(ticket_id: int, token: str, now: datetime, key: str | None = None) -> 
     """Whether ``token`` opens ticket ``ticket_id``'s survey at ``now``: the signature first, then the expiry."""
     expires_text, _, mac = token[:100].partition(".")
     if not expires_text.isdigit() or not mac:
-        return "expired" if len(token) == 40 and all(c in "0123456789abcdef" for c in token) else "invalid"
+        return "expired" if hmac.compare_digest(_old_form(ticket_id, key).encode(), token[:100].encode()) \
+            else "invalid"
     expires = int(expires_text)
     if not hmac.compare_digest(_mac(ticket_id, expires, key).encode(), mac.encode()):
         return "invalid"

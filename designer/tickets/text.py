@@ -64,6 +64,7 @@ i18n.add({
         "tk.csat.submit": "提交评价",
         "tk.csat.thanks": "感谢您的评价！", "tk.csat.already": "这个工单已经评价过了，感谢！",
         "tk.csat.invalid": "这个评价链接无效或已过期。",
+        "tk.csat.expired": "这个评价链接已过期（发出后 {days} 天内有效）。感谢你的关注！",
         "tk.csat.not_resolved": "工单还没有处理完毕，处理完成后再来评价吧。",
         "tk.csat.bad_score": "请选择 1 到 5 分。",
         "tk.csat.s1": "非常不满意", "tk.csat.s2": "不满意", "tk.csat.s3": "一般", "tk.csat.s4": "满意",
@@ -171,7 +172,9 @@ i18n.add({
         "tk.csat.comment": "Anything you want to tell us (optional)", "tk.csat.submit": "Send rating",
         "tk.csat.thanks": "Thank you for your rating!", "tk.csat.already": "This ticket has been rated already. "
         "Thank you!",
-        "tk.csat.invalid": "This rating link is not valid.", "tk.csat.not_resolved": "The ticket is not resolved "
+        "tk.csat.invalid": "This rating link is not valid.",
+        "tk.csat.expired": "This rating link has expired (it works for {days} days after it was sent). Thank you!",
+        "tk.csat.not_resolved": "The ticket is not resolved "
         "yet; please rate it once it is.",
         "tk.csat.bad_score": "Choose 1 to 5.",
         "tk.csat.s1": "Very dissatisfied", "tk.csat.s2": "Dissatisfied", "tk.csat.s3": "Neutral",
