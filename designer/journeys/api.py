@@ -41,7 +41,8 @@ def list_journeys(request: Request, user: Reader, flow: str | None = None, statu
                 "journeys": [{"id": j.workflow_id, "flow": j.flow_id, "version": j.version,
                               "customer_id": j.customer_id, "status": j.status, "node": j.current_node,
                               "started_at": j.started_at.isoformat(),
-                              "ended_at": j.ended_at.isoformat() if j.ended_at else None} for j in rows]}
+                              "ended_at": j.ended_at.isoformat() if j.ended_at else None,
+                              "error": j.error} for j in rows]}
 
 
 @api.post("/journeys/{journey_id:path}/cancel", tags=["journeys"])
