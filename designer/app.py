@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
-from designer import audit, auth, errors, home, limits, ops
+from designer import audit, auth, errors, home, limits, ops, temporal_ui
 from designer.connectors import api as connectors_api
 from designer.connectors import ops_api as connectors_ops_api
 from designer.connectors import pages as connectors_pages
@@ -132,7 +132,7 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
                  decisions_api.router, decisions_pages.router, workforce_api.router, workforce_pages.router,
                  audit.api, audit.router,
                  sidebar_api.router, sidebar_pages.router, sidebar_library.router,
-                 growth_api.router, growth_pages.router, loyalty_api.router, loyalty_pages.router):
+                 growth_api.router, growth_pages.router, loyalty_api.router, loyalty_pages.router, temporal_ui.router):
         app.include_router(area)
     if (HERE / "static").is_dir():
         app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

@@ -42,15 +42,24 @@ class EvaluationBusy(IsolationError):
     """Every worker process stayed busy for longer than a request may wait."""
 
 
-def _serve(conn: Connection, memory_bytes: int) -> None:
+def warm_up() -> None:
+    """What a worker loads before it says it is ready: the expression sandbox and the node registry (its
+    first import would otherwise eat the first evaluation's deadline)."""
+    import engine.expressions  # noqa: F401
+    from engine.registry import default_registry
+
+    default_registry()
+
+
+def _serve(conn: Connection, memory_bytes: int, warm: Callable[[], None] | None = warm_up) -> None:
     """A worker process: run what arrives, one call at a time, until the pipe closes."""
     if memory_bytes > 0:
         import resource
 
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-    import engine.expressions  # noqa: F401  (warm: the first call's deadline is for its own work)
-
+    if warm is not None:  # the first call's deadline is for its own work, not for imports
+        warm()
     conn.send(("ready", None))
     while True:
         try:
@@ -74,10 +83,10 @@ def _serve(conn: Connection, memory_bytes: int) -> None:
 
 
 class _Worker:
-    def __init__(self, memory_bytes: int) -> None:
+    def __init__(self, memory_bytes: int, warm: Callable[[], None] | None = warm_up) -> None:
         context = multiprocessing.get_context("spawn")
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child, memory_bytes), daemon=True,
+        self.process = context.Process(target=_serve, args=(child, memory_bytes, warm), daemon=True,
                                        name="tideflow-evaluation")
         self.process.start()
         child.close()
@@ -111,8 +120,9 @@ class _Worker:
 class IsolatedPool:
     """``workers`` processes, each answering one call at a time within ``timeout`` seconds."""
 
-    def __init__(self, workers: int = 1, timeout: float = 2.0, memory_mb: int = 1024, queue_wait: float = 10.0
-                 ) -> None:
+    def __init__(self, workers: int = 1, timeout: float = 5.0, memory_mb: int = 1024, queue_wait: float = 10.0,
+                 warm: Callable[[], None] | None = warm_up) -> None:
+        self.warm = warm
         self.size = max(1, workers)
         self.timeout = timeout
         self.memory_bytes = memory_mb * 1024 * 1024 if memory_mb > 0 else 0
@@ -128,7 +138,7 @@ class IsolatedPool:
         with self._lock:
             if self._idle:
                 return self._idle.pop()
-        worker = _Worker(self.memory_bytes)
+        worker = _Worker(self.memory_bytes, self.warm)
         with self._lock:
             self._all.add(worker)
         return worker

@@ -51,7 +51,7 @@ class Settings(BaseSettings):
                                 "call although they are not public (engine/outbound.py)")
     evaluation_workers: int = Field(default=1, ge=1, le=16, description="processes the web app evaluates "
                                     "previews, validations and decisions in (engine/isolation.py)")
-    evaluation_timeout_seconds: float = Field(default=2.0, gt=0, le=60, description="an evaluation's process "
+    evaluation_timeout_seconds: float = Field(default=5.0, gt=0, le=60, description="an evaluation's process "
                                               "is killed past this")
     evaluation_memory_mb: int = Field(default=1024, ge=0, description="address-space cap of an evaluation "
                                       "process (0: none)")

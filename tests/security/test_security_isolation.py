@@ -19,7 +19,7 @@ from tests.security.isolation_work import hog_memory, pid, spin
 
 @pytest.fixture(scope="module")
 def pool() -> Iterator[IsolatedPool]:
-    p = IsolatedPool(workers=1, timeout=1.0, memory_mb=512, queue_wait=30)
+    p = IsolatedPool(workers=1, timeout=1.0, memory_mb=512, queue_wait=30, warm=None)
     yield p
     p.close()
 
@@ -75,7 +75,7 @@ async def test_the_event_loop_is_free_while_it_waits(pool: IsolatedPool) -> None
 
 
 def test_a_full_pool_answers_busy_instead_of_queueing_for_ever() -> None:
-    small = IsolatedPool(workers=1, timeout=1.0, memory_mb=0, queue_wait=0.2)
+    small = IsolatedPool(workers=1, timeout=1.0, memory_mb=0, queue_wait=0.2, warm=None)
     try:
         import threading
 
