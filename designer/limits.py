@@ -72,9 +72,6 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit, setting = limit_for(scope.get("path", ""), self.settings)
-        if scope.get("method") in ("POST", "PUT", "PATCH") and _is_json(scope):
-            await self._json(scope, receive, send, limit, setting)
-            return
         length = next((v for k, v in scope.get("headers", []) if k == b"content-length"), None)
         if length is not None:
             try:
@@ -86,9 +83,12 @@ class BodyLimit:
                     "message": "Content-Length is not a number", "field": "Content-Length",
                     "fix": "send a valid Content-Length or none"}}).encode())
                 return
-            if declared > limit:
+            if declared > limit:  # answered before a byte of the body is read
                 await self._answer(send, 413, _too_large_body(limit, setting))
                 return
+        if scope.get("method") in ("POST", "PUT", "PATCH") and _is_json(scope):
+            await self._json(scope, receive, send, limit, setting)
+            return
         seen = 0
         started = False
 
