@@ -75,19 +75,11 @@ def test_every_page_works_under_the_content_security_policy(live_server: kit.Liv
         page.wait_for_load_state("networkidle")
         visited.append(path)
     assert "/" in visited and "/flows" in visited and "/docs" in visited and len(visited) >= 8, visited
-    assert problems == []
-
-
-def test_the_canvas_and_the_api_reference_still_work(live_server: kit.LiveServer, page: Page) -> None:
-    seed(live_server.database_url)
-    kit.add_user(live_server.database_url, "ada", "admin")
-    blocked: list[str] = []
-    page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
+    # the canvas still draws its nodes, and Swagger UI (from the package, not a CDN) its operations
     outside: list[str] = []
-    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(live_server.url) else None)
-    kit.login(page, live_server.url, "ada")
-    page.goto(f"{live_server.url}/flows/welcome-new-contact/edit")
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(base) else None)
+    page.goto(f"{base}/flows/welcome-new-contact/edit")
     expect(page.locator(".drawflow-node").first).to_be_visible()
-    page.goto(f"{live_server.url}/docs")
-    expect(page.locator(".opblock").first).to_be_visible(timeout=20_000)  # Swagger UI drew the operations
-    assert blocked == [] and outside == []  # and nothing came from a CDN
+    page.goto(f"{base}/docs")
+    expect(page.locator(".opblock").first).to_be_visible(timeout=20_000)
+    assert problems == [] and outside == []
