@@ -361,6 +361,14 @@ def _emit(value: Any) -> Any:
     return value
 
 
+def _printed(value: Any, characters: int) -> None:
+    """Literal text a template prints: counted like ``{{ … }}`` output, without a call per piece."""
+    budget = _charge(1 + characters // CHARS_PER_STEP)
+    budget.emitted += characters
+    if budget.emitted > MAX_EMITTED:
+        raise SecurityError(f"the template prints more than {MAX_EMITTED} characters")
+
+
 def _compare_work(op: str, left: Any, right: Any) -> int:
     """Steps a comparison or membership test of these two values takes, at most."""
     if op in ("in", "notin"):
@@ -475,7 +483,7 @@ def _safe_sum(environment: Any, iterable: Any, attribute: Any = None, start: Any
 #: internal filters the metering inserts; a ':' makes them impossible to name in an expression
 _INTERNAL = {"tideflow:loop": _loop, "tideflow:concat": _concat, "tideflow:emit": _emit,
              "tideflow:value": _bounded, "tideflow:compare": _compare, "tideflow:slice": _slice,
-             "tideflow:static": _static}
+             "tideflow:static": _static, "tideflow:printed": _printed}
 #: syntax nodes the metering adds or that run once per use: not part of a body's static weight
 _UNWEIGHTED = (nodes.Template, nodes.Output, nodes.TemplateData)
 
@@ -561,12 +569,17 @@ class _Metering(NodeTransformer):
 
     visit_List = visit_Tuple = visit_Dict = _literal
 
-    def visit_Output(self, node: nodes.Output) -> nodes.Node:
+    def visit_Output(self, node: nodes.Output) -> nodes.Node | list[nodes.Node]:
         self.generic_visit(node)
-        node.nodes = [self._call("tideflow:emit", [nodes.Const(child.data) if isinstance(child, nodes.TemplateData)
-                                                   else child], node)
+        node.nodes = [child if isinstance(child, nodes.TemplateData) else self._call("tideflow:emit", [child], node)
                       for child in node.nodes]
-        return node
+        literal = sum(len(child.data) for child in node.nodes if isinstance(child, nodes.TemplateData))
+        if not literal:
+            return node
+        # the literal text printed: counted once per output, as it is printed
+        count = nodes.ExprStmt(self._call("tideflow:printed", [nodes.Const(None), nodes.Const(literal)], node),
+                               lineno=node.lineno)
+        return [count, node]
 
 
 class FlowSandbox(ImmutableSandboxedEnvironment):
@@ -602,8 +615,10 @@ class FlowSandbox(ImmutableSandboxedEnvironment):
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         # the call itself, what it is given, and what a method scans of the value it belongs to
         owner = getattr(__obj, "__self__", None) or getattr(getattr(__obj, "__wrapped__", None), "__self__", None)
+        # a text method may search (count, find, replace, split); a list or dict method at most walks once
         work = 8 * sum(_work(a) for a in (*args, *kwargs.values())) + (
-            SEARCH_FACTOR * _work(owner) if isinstance(owner, str | list | tuple | dict) else 0)
+            SEARCH_FACTOR * _work(owner) if isinstance(owner, str) else
+            _work(owner) if isinstance(owner, list | tuple | dict) else 0)
         budget = _charge(1 + work)
         # str.format comes wrapped by the sandbox; the original bound method is __wrapped__
         name = getattr(__obj, "__name__", "")
@@ -820,23 +835,13 @@ def compile_template(source: str) -> Any:
         _BUDGET.reset(token)
 
 
-@contextmanager
-def _evaluating(what: str) -> Iterator[Budget]:
-    """Run the block against the active budget (a fresh one if none is active), turning every
-    failure into an :class:`ExpressionError` (:class:`ExpressionTooCostly` for a limit)."""
-    active = _BUDGET.get()
-    budget = active if active is not None else Budget()
-    token = _BUDGET.set(budget)
-    try:
-        yield budget
-    except ExpressionError:
-        raise
-    except (SecurityError, RecursionError, MemoryError) as exc:
-        raise ExpressionTooCostly(f"{what}: {_reason(exc)}") from None
-    except Exception as exc:  # a sandboxed expression may fail in any way; callers get one error type
-        raise ExpressionError(f"{what}: {_reason(exc)}") from None
-    finally:
-        _BUDGET.reset(token)
+def _failure(what: str, exc: BaseException) -> ExpressionError:
+    """Every failure of an evaluation as an :class:`ExpressionError` (:class:`ExpressionTooCostly` for a limit)."""
+    if isinstance(exc, ExpressionError):
+        return exc
+    if isinstance(exc, SecurityError | RecursionError | MemoryError):
+        return ExpressionTooCostly(f"{what}: {_reason(exc)}")
+    return ExpressionError(f"{what}: {_reason(exc)}")
 
 
 def evaluate(source: str, context: Mapping[str, Any]) -> Any:
@@ -845,8 +850,14 @@ def evaluate(source: str, context: Mapping[str, Any]) -> Any:
     Any failure, a limit included, is an :class:`ExpressionError`; nothing else escapes. The work is
     bounded by the active budget (:func:`shared_budget`), or by a budget of its own."""
     compiled = compile_expression(source)
-    with _evaluating(f"cannot evaluate {source!r}"):
+    # the active budget (a shared one), or a fresh one for this evaluation
+    token = _BUDGET.set(_BUDGET.get() or Budget())
+    try:
         return compiled(**context)
+    except Exception as exc:  # a sandboxed expression may fail in any way; callers get one error type
+        raise _failure(f"cannot evaluate {source!r}", exc) from None
+    finally:
+        _BUDGET.reset(token)
 
 
 def _reason(exc: BaseException) -> str:
@@ -866,8 +877,13 @@ def render(source: str, context: Mapping[str, Any]) -> str:
     """Render a template; the output is capped at MAX_OUTPUT characters. Any failure is an
     :class:`ExpressionError`."""
     template = compile_template(source)
-    with _evaluating("cannot render template"):
+    token = _BUDGET.set(_BUDGET.get() or Budget())
+    try:
         out = str(template.render(**context))
+    except Exception as exc:  # a sandboxed template may fail in any way; callers get one error type
+        raise _failure("cannot render template", exc) from None
+    finally:
+        _BUDGET.reset(token)
     if len(out) > MAX_OUTPUT:
         raise ExpressionTooCostly(f"rendered text is {len(out)} characters; the limit is {MAX_OUTPUT}")
     return out
