@@ -86,7 +86,8 @@ class BodyLimit:
             if declared > limit:  # answered before a byte of the body is read
                 await self._answer(send, 413, _too_large_body(limit, setting))
                 return
-        if scope.get("method") in ("POST", "PUT", "PATCH") and _is_json(scope):
+        if scope.get("method") in ("POST", "PUT", "PATCH") and _is_json(scope) \
+                and not scope.get("path", "").startswith("/hooks/"):  # /hooks checks after the connector's own
             await self._json(scope, receive, send, limit, setting)
             return
         seen = 0
@@ -139,11 +140,18 @@ class BodyLimit:
             try:
                 scope.setdefault("state", {})[PARSED] = bounded_json.parse(body, limits)
             except bounded_json.InputRejected as exc:
+                if exc.syntax:  # not JSON at all: no limit was hit; the route answers in its own words
+                    return await self.app(scope, self._replay(body, receive), send)
                 detail = {"message": str(exc), "fix": exc.fix, "field": "body"}
                 if exc.setting:
                     detail["setting"] = exc.setting
                 await self._answer(send, exc.status, json.dumps({"detail": detail}).encode())
                 return
+        await self.app(scope, self._replay(body, receive), send)
+
+    @staticmethod
+    def _replay(body: bytes, receive: Any) -> Any:
+        """A ``receive`` that hands the route the body already read, then the connection's own messages."""
         replayed = False
 
         async def replay() -> Any:
@@ -153,7 +161,7 @@ class BodyLimit:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        await self.app(scope, replay, send)
+        return replay
 
     @staticmethod
     async def _answer(send: Any, status: int, body: bytes) -> None:

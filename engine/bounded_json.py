@@ -29,11 +29,14 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 class InputRejected(ValueError):
     """A body outside the limits: ``status`` to answer, ``setting`` that raises the limit (if any)."""
 
-    def __init__(self, message: str, status: int = 400, setting: str | None = None, fix: str = "") -> None:
+    def __init__(self, message: str, status: int = 400, setting: str | None = None, fix: str = "",
+                 syntax: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.setting = setting
         self.fix = fix
+        #: the body is simply not JSON (no limit was hit): a caller with its own message for that may use it
+        self.syntax = syntax
 
 
 @dataclass(frozen=True)
@@ -134,7 +137,7 @@ def parse(body: bytes | str, limits: Limits | None = None) -> Any:
         raise _too_deep(limits, "far deeper") from None
     except json.JSONDecodeError as exc:
         raise InputRejected(f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", 400,
-                            None, "send a JSON document") from None
+                            None, "send a JSON document", syntax=True) from None
     except ValueError as exc:  # e.g. an integer with more digits than Python reads
         raise InputRejected(f"the body cannot be read as JSON: {exc}", 400, None, "send a JSON document") from None
     check_value(value, limits)

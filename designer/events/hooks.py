@@ -44,7 +44,8 @@ def _bounded(body: bytes, settings: Settings) -> None:
             bounded_json.parse(body, bounded_json.Limits.from_settings(settings.max_hook_bytes,
                                                                        "TIDEFLOW_MAX_HOOK_BYTES"))
         except bounded_json.InputRejected as exc:
-            raise limits.rejected(exc) from None
+            if not exc.syntax:  # a body that is not JSON at all is the connector's to describe
+                raise limits.rejected(exc) from None
 
 
 @router.api_route("/hooks/{connector_id}", methods=["GET", "POST"], dependencies=[Depends(public)],
