@@ -23,7 +23,17 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import TextIO
 
-from bench import broadcast, compile_time, decisions, expression_cost, interpreter, latency, loyalty, settlement, workforce
+from bench import (
+    broadcast,
+    compile_time,
+    decisions,
+    expression_cost,
+    interpreter,
+    latency,
+    loyalty,
+    settlement,
+    workforce,
+)
 from bench.common import Report, Row, Stack, env_int, scale, table
 
 log = logging.getLogger("bench")
