@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -98,10 +99,11 @@ async def test_a_wait_filter_past_its_bound_fails_the_journey(time_env: Any, db_
     cid = customer(db_url)
     async with build_worker(time_env.client, queue, db_url):
         handle = await _start(time_env, queue, compiled, cid, {"id": "c1", "type": "customer.created", "payload": {}})
+        await time_env.sleep(timedelta(hours=1))  # the journey waits: an event before the wait is not its event
         await handle.signal("event", order(400))
         result = await handle.result()
         assert await _task_failures(handle) == 0
-    assert result["status"] == "failed"
+    assert result["status"] == "failed", result["timeline"]
     journey = _journey(db_url, handle.id)
     assert journey.status == "failed" and journey.error is not None
     assert "node 'wait': filter" in journey.error and "operations" in journey.error
