@@ -1,7 +1,7 @@
 """hardening: why a journey failed (journeys.error)
 
 Revision ID: 0009_harden
-Revises: 0011_growth
+Revises: 0012_wf2
 Create Date: 2026-12-06 03:00:00.000000
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0009_harden'
-down_revision = '0011_growth'
+down_revision = '0012_wf2'
 branch_labels = None
 depends_on = None
 
