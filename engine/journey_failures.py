@@ -208,7 +208,8 @@ async def read_failure(client: Client, workflow_id: str) -> Failure | None:
             result = decoded[0] if decoded and isinstance(decoded[0], dict) else {}
             if result.get("status") != "failed":
                 return None
-            step: dict[str, Any] = next((s for s in reversed(result.get("timeline") or []) if s.get("what") == "failed"), {})
+            timeline = result.get("timeline") or []
+            step: dict[str, Any] = next((s for s in reversed(timeline) if s.get("what") == "failed"), {})
             node = step.get("node") or result.get("node")
             if last is None:
                 last = {"node": node, "type": None, "kind": "action", "error": str(step.get("error") or "failed"),
