@@ -467,6 +467,9 @@ async def preview_run(request: Request, flow_id: str, user: Reader) -> HTMLRespo
               "what_label": t[f"what.{step.get('what')}"] if f"what.{step.get('what')}" in t else step.get("what"),
               "name": names.get(str(step.get("node")), step.get("node")), "text": _step_text(step)}
              for step in result["timeline"]]
+    for step in steps:  # an event scripted after the journey ended: shown at its time, reaching nobody
+        if step.get("what") == "ignored":
+            step["name"], step["text"] = step.get("event"), t["editor.preview.after_end"]
     return _fragment(request, "editor/_timeline.html", result=result, steps=steps)
 
 
