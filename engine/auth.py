@@ -516,11 +516,12 @@ def audit(
     *,
     before: Mapping[str, Any] | None = None,
     after: Mapping[str, Any] | None = None,
+    only_changed: bool = False,
 ) -> AuditEntry:
     """Record who did what to what, and what it looked like before and after. The one home for audit writes.
 
     ``actor`` is a user or a name such as ``"system"``. ``before`` / ``after`` hold the changed thing's
-    fields (only those that matter: :func:`changes` keeps the ones that differ); a ``detail`` with
+    fields (with ``only_changed``, just those that differ — :func:`changes`); a ``detail`` with
     ``before`` / ``after`` keys is read the same way. Never pass secrets; as a safety net, values under keys
     that look secret (``password``, ``token``, ``*_secret``, ``*_key``...) are stored as ``"***"`` — to say
     that a secret changed, name it in ``detail`` (e.g. ``{"secrets_changed": ["app_secret"]}``).
@@ -531,6 +532,8 @@ def audit(
         before = rest.pop("before")
     if after is None and isinstance(rest.get("after"), Mapping):
         after = rest.pop("after")
+    if only_changed:
+        before, after = changes(before or {}, after or {})
     entry = AuditEntry(at=_utc(at), actor=name[:80], action=action[:60],
                        target=target[:200] if target is not None else None, detail=_scrub(rest),
                        before=_scrub(dict(before)) if before is not None else None,

@@ -56,7 +56,7 @@ from designer.tickets.views import (
     user_names,
     waiting_reviews,
 )
-from designer.tickets.workflow import changed, start
+from designer.tickets.workflow import changed, offered, start
 from engine import auth
 from engine.db import models
 from engine.db.models import User, utcnow
@@ -223,21 +223,30 @@ async def claim(request: Request, ticket_id: int, user: Agent, db_url: DbUrl,
 
 
 @router.post("/tickets/me/availability", response_class=HTMLResponse)
-def set_availability(request: Request, user: Console, db_url: DbUrl,
-                     availability: Annotated[str, Form(max_length=20)] = "",
-                     back: Annotated[str, Form(max_length=2000)] = "/tickets") -> Response:
-    """Online / away / offline: only online agents get new tickets."""
+async def set_availability(request: Request, user: Console, db_url: DbUrl,
+                           availability: Annotated[str, Form(max_length=20)] = "",
+                           back: Annotated[str, Form(max_length=2000)] = "/tickets") -> Response:
+    """Online / away / offline: only online agents get new tickets. Coming online, the tickets queued in
+    the agent's groups meanwhile are offered again."""
     if availability not in AVAILABILITY:
         raise PageProblem(422, user, "pg.conflict", "tk.err.availability", "tk.av.help", back="/tickets")
-    with transaction(db_url) as db:
-        agent = db.get(models.Agent, user.id)
-        if agent is None:
-            raise PageProblem(404, user, "pg.notfound", "tk.err.not_agent", "tk.err.not_agent.fix", back="/tickets")
-        agent.availability, agent.updated_at = availability, utcnow()
-        me = agent_me(db, user)
+
+    def work() -> None:
+        with transaction(db_url) as db:
+            agent = db.get(models.Agent, user.id)
+            if agent is None:
+                raise PageProblem(404, user, "pg.notfound", "tk.err.not_agent", "tk.err.not_agent.fix",
+                                  back="/tickets")
+            agent.availability, agent.updated_at = availability, utcnow()
+
+    await run_in_threadpool(work)
+    offered_ids = await offered(request, db_url, user.id) if availability == "online" else []
     if request.headers.get("HX-Request"):
-        return render(request, user, "tickets/availability.html", me=me, availabilities=AVAILABILITY)
-    return see_other(with_query(safe_next(back), done="availability"))
+        with session_factory(db_url)() as db:
+            me = agent_me(db, user)
+        return render(request, user, "tickets/availability.html", me=me, availabilities=AVAILABILITY,
+                      offered=len(offered_ids))
+    return see_other(with_query(safe_next(back), done="availability", id=str(len(offered_ids))))
 
 
 # --- the supervisor's view ------------------------------------------------------------------------------
