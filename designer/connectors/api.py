@@ -181,14 +181,14 @@ def save_connector(db_url: str, user: User, connector_id: str, body: ConnectorIn
         if problems:
             raise ApiError(422, problems[0]["message"], problems[0]["fix"], problems[0]["field"], problems=problems)
         created = row is None
-        before = {"name": row.name, "enabled": row.enabled, "settings": dict(row.settings or {})} if row else {}
+        before = {"name": row.name, "enabled": row.enabled, "settings": dict(row.settings or {})} if row else None
         saved = configured.save(db, connector_id, body.kind, body.name, body.settings, cleared, body.enabled)
         changed = sorted(k for k, v in cleared.items() if v != stored.get(k))
         # secrets never: only which of them changed (their values are neither before nor after)
         auth.audit(db, user, "connector.created" if created else "connector.updated", connector_id,
                    {"kind": body.kind, "changed_secret_fields": changed}, before=before,
                    after={"name": saved.name, "enabled": saved.enabled, "settings": dict(saved.settings or {})},
-                   only_changed=True)
+                   only_changed=not created)
         db.flush()
         return created, _view(saved, classes)
 
