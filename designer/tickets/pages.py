@@ -237,6 +237,9 @@ async def set_availability(request: Request, user: Console, db_url: DbUrl,
             if agent is None:
                 raise PageProblem(404, user, "pg.notfound", "tk.err.not_agent", "tk.err.not_agent.fix",
                                   back="/tickets")
+            if agent.availability != availability:
+                auth.audit(db, user, "agent.availability", f"user:{user.username}", {},
+                           before={"availability": agent.availability}, after={"availability": availability})
             agent.availability, agent.updated_at = availability, utcnow()
 
     await run_in_threadpool(work)

@@ -292,6 +292,9 @@ async def my_availability(body: AvailabilityIn, request: Request, user: Staff, u
         agent = db.get(models.Agent, user.id)
         if agent is None:
             raise ApiError(404, "you are not set up as an agent", "ask a supervisor to add you", "user_id")
+        if agent.availability != body.availability:
+            auth.audit(db, user, "agent.availability", f"user:{user.username}", {},
+                       before={"availability": agent.availability}, after={"availability": body.availability})
         agent.availability = body.availability
         agent.updated_at = utcnow()
         return _agent_view(agent, user)
