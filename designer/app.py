@@ -35,6 +35,8 @@ from designer.journeys import api as journeys_api
 from designer.journeys import pages as journeys_pages
 from designer.loyalty import api as loyalty_api
 from designer.loyalty import pages as loyalty_pages
+from designer.people import api as people_api
+from designer.people import pages as people_pages
 from designer.settlement import api as settlement_api
 from designer.settlement import pages as settlement_pages
 from designer.sidebar import api as sidebar_api
@@ -126,7 +128,8 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
                  decisions_api.router, decisions_pages.router, workforce_api.router, workforce_pages.router,
                  audit.api, audit.router,
                  sidebar_api.router, sidebar_pages.router, sidebar_library.router,
-                 growth_api.router, growth_pages.router, loyalty_api.router, loyalty_pages.router):
+                 growth_api.router, growth_pages.router, loyalty_api.router, loyalty_pages.router,
+                 people_api.router, people_pages.router):
         app.include_router(area)
     if (HERE / "static").is_dir():
         app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

@@ -114,6 +114,11 @@ def check_password_strength(password: str) -> None:
         raise AuthError("the password cannot be only spaces")
 
 
+def random_password() -> str:
+    """A password nobody knows: an invited user's until they set their own through the link."""
+    return secrets.token_urlsafe(24)
+
+
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
