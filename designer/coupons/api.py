@@ -8,7 +8,7 @@ Every route needs the marketer role (admins pass too).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -230,6 +230,7 @@ def issue(campaign_id: str, body: IssueIn, user: Issuer, db_url: DbUrl) -> dict[
             raise _missing(exc.campaign_id) from None
         detail = outcome.as_detail()
         if not outcome.repeated:
-            auth.audit(db, user, "coupon.issued" if outcome.issued else "coupon.refused", f"coupon-campaign:{campaign_id}",
-                  {**detail, "customer": body.customer_id, "code": (outcome.code or "")[-4:]})
+            auth.audit(db, user, "coupon.issued" if outcome.issued else "coupon.refused",
+                       f"coupon-campaign:{campaign_id}",
+                       {**detail, "customer": body.customer_id, "code": (outcome.code or "")[-4:]})
         return {**detail, "customer_id": body.customer_id}

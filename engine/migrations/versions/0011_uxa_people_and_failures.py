@@ -1,6 +1,6 @@
 """uxa: audit before/after, token scopes, password links, journey failures
 
-Revision ID: 0010_uxa
+Revision ID: 0011_uxa
 Revises: 0010_sidebar
 Create Date: 2026-12-06 03:59:59.135296
 """
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 import engine.db.models
 
 
-revision = '0010_uxa'
+revision = '0011_uxa'
 down_revision = '0010_sidebar'
 branch_labels = None
 depends_on = None
