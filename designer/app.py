@@ -100,11 +100,14 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
         temporal = client or (await _connect(settings) if connect else None)
         app.state.router = Router(temporal, app.state.database_url, settings.task_queue) if temporal else None
         task = asyncio.create_task(_reroute_forever(app)) if connect or client else None
+        # failed journeys: their reasons are read from Temporal and kept, within seconds of the failure
+        reasons = asyncio.create_task(journeys_api.keep_reasons_forever(app)) if connect or client else None
         yield
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for running in (task, reasons):
+            if running is not None:
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
 
     # the API reference is for logged-in users too: /docs and /openapi.json are added below, guarded
     app = FastAPI(title="Tideflow", version="0.1.0", lifespan=lifespan,

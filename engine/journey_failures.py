@@ -54,11 +54,12 @@ _NODE_IN_MESSAGE = re.compile(r"node '([^']{1,80})'")
 
 
 class JourneyActionError(ValueError):
-    """A retry or cancel that cannot be done; ``status`` is the HTTP status to answer with."""
+    """A retry or cancel that cannot be done; ``status`` is the HTTP status to answer with, ``code`` names the
+    case for pages that say it in the reader's language."""
 
-    def __init__(self, message: str, fix: str, status: int = 409) -> None:
+    def __init__(self, message: str, fix: str, status: int = 409, code: str = "refused") -> None:
         super().__init__(message)
-        self.message, self.fix, self.status = message, fix, status
+        self.message, self.fix, self.status, self.code = message, fix, status, code
 
 
 @dataclass(frozen=True)
@@ -331,7 +332,8 @@ async def record_new_failures(client: Client, database_url: str | None, limit: i
 def _journey(db: Any, workflow_id: str) -> models.Journey:
     journey = db.get(models.Journey, workflow_id)
     if journey is None:
-        raise JourneyActionError(f"journey '{workflow_id}' does not exist", "list the failed journeys first", 404)
+        raise JourneyActionError(f"journey '{workflow_id}' does not exist", "list the failed journeys first", 404,
+                                 "unknown")
     return journey
 
 
@@ -347,7 +349,7 @@ async def retry(client: Client, database_url: str | None, workflow_id: str, user
         journey = _journey(db, workflow_id)
         if journey.status != "failed":
             raise JourneyActionError(f"the journey is {journey.status}, not failed", "only a failed journey can be "
-                                     "retried; reload the page")
+                                     "retried; reload the page", code="not_failed")
         before = _failure_view(db.get(JourneyFailure, workflow_id))
     try:
         failure = await read_failure(client, workflow_id)
@@ -355,11 +357,11 @@ async def retry(client: Client, database_url: str | None, workflow_id: str, user
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise JourneyActionError("the workflow engine no longer keeps this journey's history, so it cannot be "
                                      "run again from the failed step", "start the customer again (enrol) or cancel "
-                                     "the journey", 409) from None
+                                     "the journey", 409, "history_gone") from None
         raise
     if failure is None or failure.reset_event_id is None:
         raise JourneyActionError("the failed step of this journey cannot be found in its history",
-                                 "cancel the journey, or start the customer again", 409)
+                                 "cancel the journey, or start the customer again", 409, "no_step")
     with transaction(database_url) as db:  # first: the new run's checkpoints must be accepted
         journey = _journey(db, workflow_id)
         journey.status, journey.ended_at, journey.updated_at = "running", None, utcnow()
@@ -395,16 +397,17 @@ async def give_up(client: Client | None, database_url: str | None, workflow_id: 
         before = {"status": status, **(_failure_view(db.get(JourneyFailure, workflow_id)) or {})}
     if status in ("running", "waiting"):
         if client is None:
-            raise JourneyActionError("the workflow engine is not reachable right now", "try again in a minute", 503)
+            raise JourneyActionError("the workflow engine is not reachable right now", "try again in a minute", 503,
+                                     "engine_down")
         trouble = await read_trouble(client, workflow_id)
         if trouble is None:
             raise JourneyActionError("the journey is running normally", "use Cancel on the journey list: it ends at "
-                                     "its next step", 409)
+                                     "its next step", 409, "running_normally")
         await client.get_workflow_handle(workflow_id).terminate(f"cancelled by {user.username}: {trouble.error}"[:500])
         before.update({"node": trouble.node_id, "error": trouble.error, "attempts": trouble.failed_tries})
     elif status != "failed":
         raise JourneyActionError(f"the journey is {status}", "only a failed journey, or one that keeps failing, "
-                                 "is cancelled here; reload the page")
+                                 "is cancelled here; reload the page", code="not_cancellable")
     now = utcnow()
     with transaction(database_url) as db:
         journey = _journey(db, workflow_id)
