@@ -46,6 +46,7 @@ from designer.tickets import api as tickets_api
 from designer.tickets import csat as tickets_csat
 from designer.tickets import pages as tickets_pages
 from designer.tickets import setup_api as tickets_setup_api
+from designer.tickets import setup_pages as tickets_setup_pages
 from designer.workforce import api as workforce_api
 from designer.workforce import pages as workforce_pages
 from engine import events as ingest
@@ -124,7 +125,8 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
     # each area: its JSON API and its pages
     for area in (events_api.api, hooks.router, flows_api.api, flows_pages.router, editor.router,
                  customers_api.router, customers_pages.router, journeys_api.api, journeys_pages.router,
-                 coupons_api.router, tickets_api.router, tickets_setup_api.router, tickets_pages.router,
+                 coupons_api.router, tickets_api.router, tickets_setup_api.router, tickets_setup_pages.router,
+                 tickets_pages.router,
                  tickets_csat.router,
                  settlement_api.api, settlement_pages.router, connectors_api.router, connectors_ops_api.router,
                  connectors_pages.router,
