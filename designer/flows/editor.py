@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
@@ -217,8 +217,26 @@ def node_form(request: Request, flow_id: str, node_id: str, user: Reader, db_url
                      flows=pickers.flows)
 
 
+#: a property form field may carry this much (a 2 MB template is refused here, at its field, not silently dropped)
+FORM_PART_LIMIT = 1024 * 1024
+
+
+class _FormTooLarge(Exception):
+    """A property form with a field over :data:`FORM_PART_LIMIT`: answered 413 naming it (in the user's words)."""
+
+    def answer(self, request: Request) -> JSONResponse:
+        _lang, t = text_for(request)
+        message = _fmt(t, "editor.too_large", limit=f"{FORM_PART_LIMIT // 1024:,} KB")
+        return JSONResponse({"ok": False, "errors": {"_form": message}}, status_code=413)
+
+
 async def _form_data(request: Request) -> FormData:
-    return await request.form()
+    try:
+        return await request.form(max_part_size=FORM_PART_LIMIT)
+    except HTTPException as exc:
+        if exc.status_code == 400 and "maximum size" in str(exc.detail):
+            raise _FormTooLarge() from None
+        raise
 
 
 @router.post("/flows/{flow_id}/nodes/{node_id}/config")
@@ -226,7 +244,10 @@ async def node_config(request: Request, flow_id: str, node_id: str, user: Reader
     """Parse a submitted property form: ``{ok, config, name, ports, errors: {field: message}}``.
 
     Nothing is stored: the browser puts the config into its flow document (a draft may be invalid)."""
-    form = await _form_data(request)
+    try:
+        form = await _form_data(request)
+    except _FormTooLarge as exc:
+        return exc.answer(request)
     type_name = str(form.get("_type") or "")
     node_type = default_registry().get(type_name)
     if node_type is None:
@@ -280,7 +301,10 @@ def settings_form(request: Request, flow_id: str, user: Reader, db_url: DbUrl,
 @router.post("/flows/{flow_id}/settings")
 async def settings_submit(request: Request, flow_id: str, user: Reader) -> JSONResponse:
     """Parse the settings form: ``{ok, config: {name, description, settings}, errors}``."""
-    form = await _form_data(request)
+    try:
+        form = await _form_data(request)
+    except _FormTooLarge as exc:
+        return exc.answer(request)
     try:
         prev = _json_param(str(form.get("_prev") or ""), "_prev")
     except _BadRequest as exc:
