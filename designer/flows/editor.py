@@ -19,13 +19,14 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from designer.auth import get_db_url, require
 from designer.decisions import text as _decision_text  # noqa: F401  (the decision-table field's strings)
@@ -233,7 +234,7 @@ class _FormTooLarge(Exception):
 async def _form_data(request: Request) -> FormData:
     try:
         return await request.form(max_part_size=FORM_PART_LIMIT)
-    except HTTPException as exc:
+    except StarletteHTTPException as exc:  # what Starlette's form parser raises for a part over the limit
         if exc.status_code == 400 and "maximum size" in str(exc.detail):
             raise _FormTooLarge() from None
         raise

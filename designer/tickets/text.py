@@ -85,9 +85,9 @@ i18n.add({
         "tk.dv.no_customer": "工单没有关联客户", "tk.dv.no_channel": "客户没有任何可用渠道", "tk.dv.other": "未知结果",
         "tk.ch.wecom": "企业微信", "tk.ch.wechat_oa": "微信公众号", "tk.ch.sms": "短信", "tk.ch.email": "邮件",
         "tk.ch.webhook": "Webhook", "tk.ch.dry-run": "演练（不真正发送）", "tk.ch.none": "无",
-        "tk.reach.not_configured": "注意：{channel} 渠道还没有配置，回复发不到客户那里。"
+        "tk.reach.not_configured": "注意：{channel}渠道还没有配置，回复发不到客户那里。"
                                    "请管理员在「连接器」里配置，或用其他方式联系客户。",
-        "tk.reach.no_address": "注意：客户没有 {channel} 的联系方式，回复发不到客户那里。",
+        "tk.reach.no_address": "注意：客户没有{channel}的联系方式，回复发不到客户那里。",
         "tk.reach.no_customer": "注意：这张工单没有关联客户，回复只会记在工单里。",
         "tk.reach.no_channel": "注意：客户没有任何可联系的渠道（企业微信、公众号、手机、邮箱），回复只会记在工单里。",
         "tk.ev.created": "创建工单（队列 {group}，{priority}）", "tk.ev.routed": "路由到 {group}（{priority}）",

@@ -376,7 +376,7 @@ def test_a_reply_that_cannot_reach_the_customer_is_said_before_and_after(app: Fa
         service.get_ticket(db, tid).channel = "wecom"
     agent = Browser(app, "agent")
     page = agent.get(f"/tickets/{tid}").text
-    assert 'id="reply-reach" data-reason="not_configured"' in page and "企业微信 渠道还没有配置" in page
+    assert 'id="reply-reach" data-reason="not_configured"' in page and "企业微信渠道还没有配置" in page
     assert "记录回复（不会送达）" in page
     r = agent.post_form(f"/tickets/{tid}/reply", {"body": "您好"})
     assert r.status_code == 303 and "delivery=not_configured" in r.headers["location"]
