@@ -183,7 +183,7 @@ def _agent_form(request: Request, user: User, db_url: str, user_id: int, values:
         groups = {g.key: g.name for g in db.scalars(select(models.AgentGroup).order_by(models.AgentGroup.key))}
         name = person.display_name or person.username
     return render(request, user, "tickets/setup_agent.html", status_code=status_code, **_ctx(
-        user_id=user_id, name=name, a=values, groups=groups, availabilities_all=("online", "away", "offline"),
+        user_id=user_id, agent_name=name, a=values, groups=groups, availabilities_all=("online", "away", "offline"),
         error=error))
 
 

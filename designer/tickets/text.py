@@ -260,6 +260,7 @@ i18n.add({
 i18n.add({
     "zh-CN": {
         "ts.groups": "工单组", "ts.agents": "坐席", "ts.types": "工单类型", "ts.saved": "已保存。",
+        "ts.setup": "工单设置",
         "ts.add_group": "添加工单组", "ts.add_type": "添加工单类型", "ts.add_agent": "添加坐席", "ts.edit": "编辑",
         "ts.key": "标识", "ts.key.help": "字母、数字、- 或 _；保存后不能修改", "ts.name": "名称",
         "ts.strategy": "分配方式", "ts.st.round_robin": "轮流分配", "ts.st.least_loaded": "负载最少优先",
@@ -282,6 +283,7 @@ i18n.add({
     },
     "en": {
         "ts.groups": "Ticket groups", "ts.agents": "Agents", "ts.types": "Ticket types", "ts.saved": "Saved.",
+        "ts.setup": "Ticket set-up",
         "ts.add_group": "Add a ticket group", "ts.add_type": "Add a ticket type", "ts.add_agent": "Add an agent",
         "ts.edit": "Edit", "ts.key": "Key", "ts.key.help": "letters, digits, - or _; it cannot change once saved",
         "ts.name": "Name", "ts.strategy": "Assignment", "ts.st.round_robin": "round robin",

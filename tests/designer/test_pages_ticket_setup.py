@@ -59,6 +59,7 @@ def test_ops_set_up_a_group_an_agent_and_a_type_on_pages(app: Any, db_url: str) 
     agent_id = _uid(db_url, "agent")
     picked = ops.get("/tickets/setup/agents/pick", params={"user_id": str(agent_id)}, follow_redirects=False)
     assert picked.headers["location"] == f"/tickets/setup/agents/{agent_id}"
+    assert ops.get(picked.headers["location"]).status_code == 200
     r = ops.client.post(f"/tickets/setup/agents/{agent_id}", data={
         "csrf_token": ops.csrf, "group": ["after-sales"], "skills": "空调，冰箱", "capacity": "",
         "availability": "away", "contact.wecom_userid": "LiLei"}, follow_redirects=False)
