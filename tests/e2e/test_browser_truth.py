@@ -8,7 +8,7 @@ failed journeys and reopened tickets run on the real stack in test_browser_journ
   agent writes that the channel is not set up, and after sending says the reply did not reach the customer;
   claiming keeps the row and updates it in place; coming online offers the tickets queued while everyone was away;
 - every download and export link gives its file: a statement's and a run's CSV, the audit log's CSV, a decision
-  table's DMN.
+  table's DMN, a channel code's QR code (PNG, SVG) and poster.
 
 Saves docs/screenshots/editor-save-refused.png, ticket-reply-not-sent.png and preview-ignored.png."""
 
@@ -30,6 +30,7 @@ from activities.tickets import service
 from engine import events as ingest
 from engine import flows as flowsvc
 from engine.db import models
+from engine.db.growth_models import GrowthChannel
 from engine.db.models import utcnow
 from engine.db.session import session_factory, transaction
 from tests.activities.settlement.settlement_kit import order
@@ -169,13 +170,18 @@ def test_the_console_says_where_a_reply_goes_and_what_became_of_it(live_server: 
 # -- downloads ---------------------------------------------------------------------------------------------------
 
 
-def _downloaded(page: Page, click: Any) -> tuple[str, str]:
+def _downloaded_bytes(page: Page, click: Any) -> tuple[str, bytes]:
     with page.expect_download() as info:
         click()
     download = info.value
     path = download.path()
     assert path is not None
-    return download.suggested_filename, Path(path).read_text(encoding="utf-8-sig")
+    return download.suggested_filename, Path(path).read_bytes()
+
+
+def _downloaded(page: Page, click: Any) -> tuple[str, str]:
+    name, data = _downloaded_bytes(page, click)
+    return name, data.decode("utf-8-sig")
 
 
 def test_every_download_and_export_link_gives_its_file(live_server: kit.LiveServer, page: Page,
@@ -244,3 +250,17 @@ def test_every_download_and_export_link_gives_its_file(live_server: kit.LiveServ
     name, text = _downloaded(page, form.locator("[data-dmn-export]").click)
     page.context.close()
     assert name.endswith(".dmn") and "<definitions" in text and "&gt;= 5000" in text and "risk" in text
+
+    # a marketer downloads a channel code's QR code (PNG, SVG) and its poster
+    kit.add_user(db_url, "mia", "marketer")
+    with transaction(db_url) as db:
+        db.add(GrowthChannel(key="store-poster", name="门店海报", state="tfc:1", config_id="cfg-1",
+                             qr_url="https://wework.qpic.cn/wwpic/store-poster", staff=["zhangsan"]))
+    page = kit.new_page(chromium)
+    kit.login(page, base, "mia", next_path="/growth/channels/store-poster")
+    for label, suffix, magic in (("PNG", ".png", b"\x89PNG"), ("SVG", ".svg", b"<"), ("海报", ".png", b"\x89PNG")):
+        name, data = _downloaded_bytes(page, page.get_by_role("link", name=label, exact=True).click)
+        assert name.startswith("store-poster") and name.endswith(suffix) and data.startswith(magic), (label, name)
+        if suffix == ".svg":
+            assert b"<svg" in data
+    page.context.close()

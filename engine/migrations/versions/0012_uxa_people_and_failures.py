@@ -1,7 +1,7 @@
 """uxa: audit before/after, token scopes, password links, journey failures
 
-Revision ID: 0011_uxa
-Revises: 0010_sidebar
+Revision ID: 0012_uxa
+Revises: 0011_growth
 Create Date: 2026-12-06 03:59:59.135296
 """
 from alembic import op
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 import engine.db.models
 
 
-revision = '0011_uxa'
-down_revision = '0010_sidebar'
+revision = '0012_uxa'
+down_revision = '0011_growth'
 branch_labels = None
 depends_on = None
 
