@@ -1,7 +1,7 @@
 """uxa: audit before/after, token scopes, password links, journey failures
 
-Revision ID: 0012_uxa
-Revises: 0011_growth
+Revision ID: 0013_uxa
+Revises: 0012_wf2
 Create Date: 2026-12-06 03:59:59.135296
 """
 from alembic import op
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 import engine.db.models
 
 
-revision = '0012_uxa'
-down_revision = '0011_growth'
+revision = '0013_uxa'
+down_revision = '0012_wf2'
 branch_labels = None
 depends_on = None
 
