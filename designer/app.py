@@ -34,6 +34,8 @@ from designer.journeys import api as journeys_api
 from designer.journeys import pages as journeys_pages
 from designer.loyalty import api as loyalty_api
 from designer.loyalty import pages as loyalty_pages
+from designer.people import api as people_api
+from designer.people import pages as people_pages
 from designer.settlement import api as settlement_api
 from designer.settlement import pages as settlement_pages
 from designer.sidebar import api as sidebar_api
@@ -43,6 +45,7 @@ from designer.tickets import api as tickets_api
 from designer.tickets import csat as tickets_csat
 from designer.tickets import pages as tickets_pages
 from designer.tickets import setup_api as tickets_setup_api
+from designer.tickets import setup_pages as tickets_setup_pages
 from designer.workforce import api as workforce_api
 from designer.workforce import pages as workforce_pages
 from engine import events as ingest
@@ -103,11 +106,14 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
         temporal = client or (await _connect(settings) if connect else None)
         app.state.router = Router(temporal, app.state.database_url, settings.task_queue) if temporal else None
         task = asyncio.create_task(_reroute_forever(app)) if connect or client else None
+        # failed journeys: their reasons are read from Temporal and kept, within seconds of the failure
+        reasons = asyncio.create_task(journeys_api.keep_reasons_forever(app)) if connect or client else None
         yield
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for running in (task, reasons):
+            if running is not None:
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
 
     # the API reference is for logged-in users too: /docs and /openapi.json are added below, guarded
     app = FastAPI(title="Tideflow", version="0.1.0", lifespan=lifespan,
@@ -125,14 +131,16 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
     # each area: its JSON API and its pages
     for area in (events_api.api, hooks.router, flows_api.api, flows_pages.router, editor.router,
                  customers_api.router, customers_pages.router, journeys_api.api, journeys_pages.router,
-                 coupons_api.router, tickets_api.router, tickets_setup_api.router, tickets_pages.router,
+                 coupons_api.router, tickets_api.router, tickets_setup_api.router, tickets_setup_pages.router,
+                 tickets_pages.router,
                  tickets_csat.router,
                  settlement_api.api, settlement_pages.router, connectors_api.router, connectors_ops_api.router,
                  connectors_pages.router,
                  decisions_api.router, decisions_pages.router, workforce_api.router, workforce_pages.router,
                  audit.api, audit.router,
                  sidebar_api.router, sidebar_pages.router, sidebar_library.router,
-                 growth_api.router, growth_pages.router, loyalty_api.router, loyalty_pages.router, temporal_ui.router):
+                 growth_api.router, growth_pages.router, loyalty_api.router, loyalty_pages.router,
+                 people_api.router, people_pages.router, temporal_ui.router):
         app.include_router(area)
     if (HERE / "static").is_dir():
         app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

@@ -1,20 +1,28 @@
-"""The audit log: who did what, newest first — ``GET /audit`` (the page) and ``GET /api/audit`` (JSON),
-admins only (the API also answers any logged-in user with the ``admin`` role check of :func:`require`).
+"""The audit log: who did what, when, and what it looked like before → after — ``GET /audit`` (the page, with
+filters), ``GET /audit.csv`` (the same filters, exported) and ``GET /api/audit`` (JSON). Admins, and auditors
+with personal data masked.
 
-A small area: its routes and its strings live in this one module.
+Entries are written by :func:`engine.auth.audit` (which never stores a secret). A small area: its routes and
+its strings live in this one module.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+from collections.abc import Iterator
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse
-from sqlalchemy import func, select
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from sqlalchemy import Select, func, select
 
 from designer import i18n
 from designer.auth import get_db_url, require
-from designer.pages import ADMIN, Pager, PageRoute, clip, page_number, page_user, render
+from designer.errors import ApiError
+from designer.pages import ADMIN, DISPLAY_TZ, Pager, PageRoute, clip, page_number, page_user, render
 from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory
@@ -26,47 +34,162 @@ api = APIRouter(prefix="/api", tags=["ops"])
 AUDIT_READERS = ("auditor",)
 Admin = Annotated[User, Depends(page_user(*ADMIN, *AUDIT_READERS))]
 DbUrl = Annotated[str, Depends(get_db_url)]
+#: an export holds at most this many entries (narrow the filters for older ones)
+EXPORT_LIMIT = 100_000
 
 i18n.add({
     "zh-CN": {
         "au.title": "审计日志", "au.actor": "操作人", "au.action": "操作", "au.target": "对象", "au.detail": "详情",
         "au.empty": "没有审计记录。", "au.actor.q": "按操作人筛选", "au.action.q": "按操作筛选（前缀，例如 flow.）",
+        "au.target.q": "例如 ticket:12、statement:5", "au.from": "从（日期）", "au.to": "到（日期）",
+        "au.change": "变更（之前 → 之后）", "au.export": "导出 CSV", "au.count": "共 {n} 条",
+        "au.bad_date": "日期「{value}」无效：请用 YYYY-MM-DD。", "au.none": "（无）",
     },
     "en": {
         "au.title": "Audit log", "au.actor": "Actor", "au.action": "Action", "au.target": "Target",
         "au.detail": "Detail", "au.empty": "No audit entries.", "au.actor.q": "Filter by actor",
-        "au.action.q": "Filter by action (prefix, e.g. flow.)",
+        "au.action.q": "Filter by action (prefix, e.g. flow.)", "au.target.q": "e.g. ticket:12, statement:5",
+        "au.from": "From (date)", "au.to": "To (date)", "au.change": "Change (before → after)",
+        "au.export": "Export CSV", "au.count": "{n} in all",
+        "au.bad_date": "The date “{value}” is not valid: use YYYY-MM-DD.", "au.none": "(none)",
     },
 })
 
 
+class Filters:
+    """What the page, the export and the API filter on: actor (exact), action (prefix), target (exact, or a
+    prefix when it ends with ``*`` or ``:``), a day range in the display time zone."""
+
+    def __init__(self, actor: str = "", action: str = "", target: str = "", since: str = "", until: str = "") -> None:
+        self.actor, self.action, self.target = clip(actor, 80), clip(action, 60), clip(target, 200)
+        self.since, self.until = clip(since, 10), clip(until, 10)
+        self.bad: str | None = None
+        self.start = self._day(self.since)
+        self.end = self._day(self.until)
+
+    def _day(self, text: str) -> datetime | None:
+        if not text:
+            return None
+        try:
+            return datetime.combine(date.fromisoformat(text), time(0), DISPLAY_TZ)
+        except ValueError:
+            self.bad = text
+            return None
+
+    def apply(self, query: Select[Any]) -> Select[Any]:
+        entry = models.AuditEntry
+        if self.actor:
+            query = query.where(entry.actor == self.actor.lower())
+        if self.action:
+            query = query.where(entry.action.startswith(self.action, autoescape=True))
+        if self.target:
+            if self.target.endswith(("*", ":")):
+                query = query.where(entry.target.startswith(self.target.rstrip("*"), autoescape=True))
+            else:
+                query = query.where(entry.target == self.target)
+        if self.start is not None:
+            query = query.where(entry.at >= self.start)
+        if self.end is not None:
+            query = query.where(entry.at < self.end + timedelta(days=1))
+        return query
+
+    def query_string(self) -> str:
+        from urllib.parse import urlencode
+
+        pairs = {"actor": self.actor, "action": self.action, "target": self.target, "from": self.since,
+                 "to": self.until}
+        return urlencode({k: v for k, v in pairs.items() if v})
+
+    @property
+    def any(self) -> bool:
+        return bool(self.actor or self.action or self.target or self.since or self.until)
+
+
+def _row(entry: models.AuditEntry) -> dict[str, Any]:
+    return {"at": entry.at, "actor": entry.actor, "action": entry.action, "target": entry.target,
+            "before": entry.before, "after": entry.after, "detail": entry.detail}
+
+
+def changes(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """before → after per field, for the page (``entry`` as the reader sees it: see :func:`_row`)."""
+    before, after = entry["before"] or {}, entry["after"] or {}
+    keys = list(dict.fromkeys([*before, *after]))
+    return [{"field": k, "before": before.get(k), "after": after.get(k), "had": k in before, "has": k in after}
+            for k in keys]
+
+
 @router.get("/audit", response_class=HTMLResponse)
-def audit_page(request: Request, user: Admin, db_url: DbUrl, actor: str = "", action: str = "",
+def audit_page(request: Request, user: Admin, db_url: DbUrl, actor: str = "", action: str = "", target: str = "",
+               since: Annotated[str, Query(alias="from")] = "", until: Annotated[str, Query(alias="to")] = "",
                page: str = "") -> HTMLResponse:
-    """Who did what, newest first (admins, and auditors with personal data masked)."""
-    actor, action = clip(actor, 80), clip(action, 60)
+    """Who did what, newest first, filtered; each change before → after (admins, and auditors with personal
+    data masked)."""
+    filters = Filters(actor, action, target, since, until)
     with session_factory(db_url)() as db:
-        query = select(models.AuditEntry)
-        if actor:
-            query = query.where(models.AuditEntry.actor == actor.lower())
-        if action:
-            query = query.where(models.AuditEntry.action.startswith(action, autoescape=True))
+        query = filters.apply(select(models.AuditEntry))
         total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
         pager = Pager(request, page_number(page), total)
         reader = Reader(user.role, user.id)
-        entries = [audit_view(reader, {"at": a.at, "actor": a.actor, "action": a.action, "target": a.target,
-                                       "detail": a.detail})
-                   for a in db.scalars(query.order_by(models.AuditEntry.id.desc()).offset(pager.offset)
-                                       .limit(pager.per))]
-    return render(request, user, "audit/audit.html", entries=entries, pager=pager, actor=actor, action=action)
+        entries = [audit_view(reader, _row(e)) for e in
+                   db.scalars(query.order_by(models.AuditEntry.id.desc()).offset(pager.offset).limit(pager.per))]
+    _lang, t = i18n.text_for(request)
+    error = t["au.bad_date"].format(value=filters.bad) if filters.bad else None
+    return render(request, user, "audit/audit.html", status_code=422 if error else 200,
+                  entries=[{"entry": e, "changes": changes(e)} for e in entries], pager=pager, f=filters,
+                  total=total, error=error, actor=filters.actor, action=filters.action)
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _rows(db_url: str, filters: Filters, reader: Reader) -> Iterator[str]:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["at", "actor", "action", "target", "before", "after", "detail"])
+    yield "\ufeff" + out.getvalue()
+    with session_factory(db_url)() as db:
+        query = filters.apply(select(models.AuditEntry)).order_by(models.AuditEntry.id.desc()).limit(EXPORT_LIMIT)
+        for found in db.scalars(query.execution_options(yield_per=1000)):
+            entry = audit_view(reader, _row(found))
+            out.seek(0)
+            out.truncate()
+            writer.writerow([entry["at"].astimezone(DISPLAY_TZ).isoformat(timespec="seconds"), entry["actor"],
+                             entry["action"], entry["target"] or "", _cell(entry["before"]), _cell(entry["after"]),
+                             _cell(entry["detail"] or None)])
+            yield out.getvalue()
+
+
+@router.get("/audit.csv")
+def audit_export(user: Admin, db_url: DbUrl, actor: str = "", action: str = "", target: str = "",
+                 since: Annotated[str, Query(alias="from")] = "", until: Annotated[str, Query(alias="to")] = ""
+                 ) -> StreamingResponse:
+    """The filtered entries as CSV (UTF-8 with a BOM for Excel; times in the display time zone), newest first."""
+    filters = Filters(actor, action, target, since, until)
+    if filters.bad:
+        raise ApiError(422, f"the date {filters.bad!r} is not valid", "use YYYY-MM-DD", "from")
+    stamp = datetime.now(DISPLAY_TZ).strftime("%Y%m%d-%H%M")
+    return StreamingResponse(_rows(db_url, filters, Reader(user.role, user.id)), media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="audit-{stamp}.csv"'})
 
 
 @api.get("/audit")
-def audit_log(request: Request, user: Annotated[User, Depends(require(*ADMIN, *AUDIT_READERS))], db_url: DbUrl,
-              limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
-    """The newest audit entries (admins and auditors, like the page; auditors see personal data masked)."""
+def audit_log(request: Request, response: Response,
+              user: Annotated[User, Depends(require(*ADMIN, *AUDIT_READERS))], db_url: DbUrl,
+              limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Annotated[int, Query(ge=0)] = 0,
+              actor: str = "", action: str = "", target: str = "",
+              since: Annotated[str, Query(alias="from", description="YYYY-MM-DD, display time zone")] = "",
+              until: Annotated[str, Query(alias="to", description="YYYY-MM-DD, inclusive")] = ""
+              ) -> list[dict[str, Any]]:
+    """The newest audit entries, filtered like the page (admins, and auditors with personal data masked);
+    ``X-Total-Count`` says how many match."""
     reader = Reader(user.role, user.id)
+    filters = Filters(actor, action, target, since, until)
+    if filters.bad:
+        raise ApiError(422, f"the date {filters.bad!r} is not valid", "use YYYY-MM-DD", "from")
     with session_factory(db_url)() as db:
-        rows = db.scalars(select(models.AuditEntry).order_by(models.AuditEntry.id.desc()).limit(limit))
-        return [audit_view(reader, {"at": a.at.isoformat(), "actor": a.actor, "action": a.action, "target": a.target,
-                                    "detail": a.detail}) for a in rows]
+        query = filters.apply(select(models.AuditEntry))
+        total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = db.scalars(query.order_by(models.AuditEntry.id.desc()).offset(offset).limit(limit))
+        response.headers["X-Total-Count"] = str(total)
+        return [audit_view(reader, {**_row(a), "at": a.at.isoformat()}) for a in rows]

@@ -80,6 +80,8 @@ class Authenticated:
     user: User
     method: Literal["session", "token"]
     csrf_token: str | None = None  # the session's CSRF token; None for API tokens
+    #: an API token's scope (engine.auth.TOKEN_SCOPES); sessions may do all their role may
+    scope: str = "full"
 
 
 def csrf_token(request: Request) -> str | None:
@@ -119,9 +121,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _token_user(db_url: str, plaintext: str) -> User | None:
+def _token_user(db_url: str, plaintext: str) -> tuple[User, str] | None:
     with transaction(db_url) as db:
-        return auth.authenticate_token(db, plaintext, _now())
+        return auth.authenticate_token_scoped(db, plaintext, _now())
 
 
 def _session_lookup(db_url: str, token: str) -> tuple[User, str] | None:
@@ -136,10 +138,10 @@ async def _authenticate(request: Request, db_url: str) -> Authenticated | None:
         scheme, _, credentials = header.strip().partition(" ")
         if scheme.lower() != "bearer" or not credentials.strip():
             raise _unauthenticated(request, "the Authorization header must be 'Bearer <token>'")
-        user = await run_in_threadpool(_token_user, db_url, credentials.strip())
-        if user is None:
+        found_token = await run_in_threadpool(_token_user, db_url, credentials.strip())
+        if found_token is None:
             raise _unauthenticated(request, "the API token is unknown, revoked, or its user is disabled")
-        return Authenticated(user, "token")
+        return Authenticated(found_token[0], "token", scope=found_token[1])
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         found = await run_in_threadpool(_session_lookup, db_url, cookie)
@@ -182,6 +184,13 @@ async def _current(request: Request, db_url: str) -> Authenticated:
         request.state.tideflow_auth = found
     if found.method == "session" and request.method in UNSAFE_METHODS:
         await _check_csrf(request, found.csrf_token)
+    if found.method == "token" and not auth.token_allows(found.scope, request.method, request.url.path):
+        raise HTTPException(status_code=403, detail={
+            "message": f"this API token's scope is '{found.scope}': it may not {request.method} {request.url.path}",
+            "fix": "use a token with the scope 'full' (an admin makes one on the users page), or ask for what the "
+                   "scope allows",
+            "field": "scope",
+        })
     return found
 
 
@@ -545,20 +554,25 @@ class Me(BaseModel):
 
 class TokenCreate(BaseModel):
     name: str = Field(min_length=1, max_length=80, description="what the token is for, e.g. 'ci'")
+    scope: Literal["full", "read", "events"] = Field(
+        default="full", description="full: all your role may; read: only reading; events: sending events and reading")
 
 
 class TokenInfo(BaseModel):
     id: int
     name: str
     prefix: str
+    scope: str
     created_at: datetime
+    created_by: str | None = None
     last_used_at: datetime | None
     revoked_at: datetime | None
 
     @classmethod
     def of(cls, token: ApiToken) -> Self:
-        return cls(id=token.id, name=token.name, prefix=token.prefix, created_at=token.created_at,
-                   last_used_at=token.last_used_at, revoked_at=token.revoked_at)
+        return cls(id=token.id, name=token.name, prefix=token.prefix, scope=token.scope or "full",
+                   created_at=token.created_at, created_by=token.created_by, last_used_at=token.last_used_at,
+                   revoked_at=token.revoked_at)
 
 
 class TokenCreated(BaseModel):
@@ -566,6 +580,7 @@ class TokenCreated(BaseModel):
     id: int
     prefix: str
     name: str
+    scope: str
     created_at: datetime
 
 
@@ -594,11 +609,11 @@ def create_api_token(request: Request, body: TokenCreate, user: Annotated[User, 
         })
     try:
         with transaction(db_url) as db:
-            token, plaintext = auth.issue_token(db, user, body.name)
+            token, plaintext = auth.issue_token(db, user, body.name, body.scope)
     except auth.AuthError as exc:
         raise HTTPException(status_code=422, detail={"message": str(exc), "field": "name",
                                                      "fix": "use a short name of 1–80 characters"}) from exc
-    return TokenCreated(token=plaintext, id=token.id, prefix=token.prefix, name=token.name,
+    return TokenCreated(token=plaintext, id=token.id, prefix=token.prefix, name=token.name, scope=token.scope,
                         created_at=token.created_at)
 
 

@@ -43,7 +43,7 @@ DISPLAY_TZ = ZoneInfo("Asia/Shanghai")
 PER_PAGE = 50
 ADMIN = ("admin",)
 #: the notices a redirect may ask a page to show (?notice=...); never free text from the URL
-NOTICES = frozenset({"duplicated", "archived", "restored", "cancel_sent"})
+NOTICES = frozenset({"duplicated", "archived", "restored", "cancel_sent", "cancelled", "retried"})
 LANG_COOKIE = "tideflow_lang"
 
 #: the designer's one template environment (``templates/<area>/...``)

@@ -368,6 +368,41 @@ async def start_pending(client: Client, database_url: str | None, task_queue: st
     return started
 
 
+async def restart_ticket(client: Client, database_url: str | None, task_queue: str, ticket_id: int) -> str | None:
+    """A reopened ticket's workflow ended when it was resolved: start it again (same id, a new run) to keep
+    its SLA timers — the flow's walk is over, so only the SLA watch runs (``walk_done``), with the flow
+    version the ticket ran. Returns the workflow id; None when the ticket runs no flow or is not open."""
+    from temporalio.common import WorkflowIDReusePolicy
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+
+    from engine.db import models
+    from engine.db.session import session_factory
+
+    with session_factory(database_url)() as db:
+        ticket = db.get(models.Ticket, ticket_id)
+        if ticket is None or not ticket.workflow_id or ticket.status in FINAL:
+            return None
+        wid, customer_id = ticket.workflow_id, ticket.customer_id
+    handle = client.get_workflow_handle(wid)
+    try:
+        history = await handle.fetch_history()
+        first = history.events[0].workflow_execution_started_event_attributes
+        decoded = await client.data_converter.decode(list(first.input.payloads), [TicketInput])
+        started: TicketInput = decoded[0]
+    except Exception as exc:  # its history is gone (retention): the ticket keeps its SLA state, no timers
+        log.warning("ticket %s: cannot restart its workflow (%s)", ticket_id, type(exc).__name__)
+        return None
+    try:
+        await client.start_workflow(TICKET_WORKFLOW, TicketInput(flow=started.flow, ticket_id=ticket_id,
+                                                                 customer_id=customer_id, variables=started.variables,
+                                                                 walk_done=True),
+                                    id=wid, task_queue=task_queue,
+                                    id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE)
+    except WorkflowAlreadyStartedError:  # still running (it had not seen the resolution yet): tell it
+        await signal_changed(client, ticket_id, "status")
+    return wid
+
+
 async def signal_changed(client: Client, ticket_id: int, what: str = "") -> bool:
     """Tell the ticket's workflow something changed; False when it is not running (nothing to tell)."""
     from temporalio.service import RPCError

@@ -205,6 +205,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     for step in result["timeline"]:
         detail = step.get("detail") or {}
         text = detail.get("content") or detail.get("status") or step.get("port") or step.get("event") or ""
+        if step["what"] == "ignored":
+            text = f"{step.get('event')}: arrived after the journey had ended; nothing handled it"
         print(f"  day {step['day']:>7.3f}  {step['what']:<8} {step.get('node') or '':<16} {text}")
     return 0
 

@@ -27,6 +27,11 @@ def register(channel: str, deliver: Deliver) -> None:
     _delivery[channel] = deliver
 
 
+def registered(channel: str) -> bool:
+    """A delivery function was registered for ``channel`` in this process (tests, plugins)."""
+    return channel in _delivery
+
+
 def delivery(channel: str, database_url: str | None = None) -> Deliver | None:
     """How to deliver on ``channel``: dry-run, a registered function, or the first enabled connector
     (engine/connectors.py) that delivers this channel; None when nothing is configured."""

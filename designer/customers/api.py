@@ -211,9 +211,12 @@ def install_default_tag_rules(user: Marketer, db_url: DbUrl) -> list[TagRuleOut]
 def update_tag_rule(rule_id: int, body: TagRuleSpec, user: Marketer, db_url: DbUrl) -> TagRuleOut:
     """Replace a rule (every field)."""
     with transaction(db_url) as db:
-        row = body.write_to(_rule_or_404(db, rule_id))
+        found = _rule_or_404(db, rule_id)
+        before = _rule_out(found).model_dump(mode="json")
+        row = body.write_to(found)
         db.flush()
-        audit(db, user, "tag_rule.updated", f"tag-rule:{row.id}", body.model_dump())
+        audit(db, user, "tag_rule.updated", f"tag-rule:{row.id}", {}, before=before,
+              after=_rule_out(row).model_dump(mode="json"), only_changed=True)
         return _rule_out(row)
 
 
@@ -222,7 +225,8 @@ def delete_tag_rule(rule_id: int, user: Marketer, db_url: DbUrl) -> dict[str, An
     """Delete a rule. Tags it gave stay on the customers."""
     with transaction(db_url) as db:
         row = _rule_or_404(db, rule_id)
-        audit(db, user, "tag_rule.deleted", f"tag-rule:{row.id}", {"name": row.name})
+        audit(db, user, "tag_rule.deleted", f"tag-rule:{row.id}", {"name": row.name},
+              before=_rule_out(row).model_dump(mode="json"))
         db.delete(row)
         return {"id": rule_id, "deleted": True}
 
@@ -233,6 +237,7 @@ def update_customer_profile(customer_id: str, body: ProfileChange, user: Markete
     """Set, increment or unset attributes by hand (values are literal: no templates). Audited."""
     with transaction(db_url) as db:
         customer = _customer_or_404(db, customer_id)
+        before = mask_values(dict(customer.attributes or {}))
         try:
             changed = apply_change(db, customer.id, body)
         except ProfileError as exc:
@@ -241,7 +246,8 @@ def update_customer_profile(customer_id: str, body: ProfileChange, user: Markete
             raise ApiError(422, str(exc), "send a value the attribute can hold", field) from None
         audit(db, user, "customer.profile_updated", customer.id, {
             "set": mask_values(changed["set"]),
-            "incremented": changed["incremented"], "unset": changed["unset"]})
+            "incremented": changed["incremented"], "unset": changed["unset"]},
+            before=before, after=mask_values(dict(customer.attributes or {})), only_changed=True)
         db.flush()
         return {"id": customer.id, "name": customer.name, "timezone": customer.timezone,
                 "attributes": customer.attributes, "tags": tags_of(db, customer.id),

@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from designer import evaluation
 from designer.auth import get_db_url, require
@@ -220,8 +221,26 @@ def node_form(request: Request, flow_id: str, node_id: str, user: Reader, db_url
                      flows=pickers.flows)
 
 
+#: a property form field may carry this much (a 2 MB template is refused here, at its field, not silently dropped)
+FORM_PART_LIMIT = 1024 * 1024
+
+
+class _FormTooLarge(Exception):
+    """A property form with a field over :data:`FORM_PART_LIMIT`: answered 413 naming it (in the user's words)."""
+
+    def answer(self, request: Request) -> JSONResponse:
+        _lang, t = text_for(request)
+        message = _fmt(t, "editor.too_large", limit=f"{FORM_PART_LIMIT // 1024:,} KB")
+        return JSONResponse({"ok": False, "errors": {"_form": message}}, status_code=413)
+
+
 async def _form_data(request: Request) -> FormData:
-    return await request.form()
+    try:
+        return await request.form(max_part_size=FORM_PART_LIMIT)
+    except StarletteHTTPException as exc:  # what Starlette's form parser raises for a part over the limit
+        if exc.status_code == 400 and "maximum size" in str(exc.detail):
+            raise _FormTooLarge() from None
+        raise
 
 
 @router.post("/flows/{flow_id}/nodes/{node_id}/config")
@@ -229,7 +248,10 @@ async def node_config(request: Request, flow_id: str, node_id: str, user: Reader
     """Parse a submitted property form: ``{ok, config, name, ports, errors: {field: message}}``.
 
     Nothing is stored: the browser puts the config into its flow document (a draft may be invalid)."""
-    form = await _form_data(request)
+    try:
+        form = await _form_data(request)
+    except _FormTooLarge as exc:
+        return exc.answer(request)
     type_name = str(form.get("_type") or "")
     node_type = default_registry().get(type_name)
     if node_type is None:
@@ -283,7 +305,10 @@ def settings_form(request: Request, flow_id: str, user: Reader, db_url: DbUrl,
 @router.post("/flows/{flow_id}/settings")
 async def settings_submit(request: Request, flow_id: str, user: Reader) -> JSONResponse:
     """Parse the settings form: ``{ok, config: {name, description, settings}, errors}``."""
-    form = await _form_data(request)
+    try:
+        form = await _form_data(request)
+    except _FormTooLarge as exc:
+        return exc.answer(request)
     try:
         prev = _json_param(str(form.get("_prev") or ""), "_prev")
     except _BadRequest as exc:
@@ -476,6 +501,9 @@ async def preview_run(request: Request, flow_id: str, user: Reader) -> HTMLRespo
               "what_label": t[f"what.{step.get('what')}"] if f"what.{step.get('what')}" in t else step.get("what"),
               "name": names.get(str(step.get("node")), step.get("node")), "text": _step_text(step)}
              for step in result["timeline"]]
+    for step in steps:  # an event scripted after the journey ended: shown at its time, reaching nobody
+        if step.get("what") == "ignored":
+            step["name"], step["text"] = step.get("event"), t["editor.preview.after_end"]
     return _fragment(request, "editor/_timeline.html", result=result, steps=steps)
 
 

@@ -30,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from activities.messaging.reach import reach
 from activities.tickets import service
 from activities.tickets.fields import FieldProblem
 from activities.tickets.service import TicketError
@@ -41,10 +42,12 @@ from designer.permissions import CUSTOMER_READERS, TICKET_REVIEWERS, TICKET_STAF
 from designer.tickets import text as _text  # noqa: F401  (the area's strings join the catalogue)
 from designer.tickets.csat import answer_of, csat_url
 from designer.tickets.views import (
+    DELIVERY_CODES,
     LIST_LIMIT,
     agent_me,
     customer_names,
     customer_panel,
+    delivery_code,
     first_queue,
     is_staff,
     order_panel,
@@ -56,7 +59,7 @@ from designer.tickets.views import (
     user_names,
     waiting_reviews,
 )
-from designer.tickets.workflow import changed, start
+from designer.tickets.workflow import changed, offered, start
 from engine import auth
 from engine.db import models
 from engine.db.models import User, utcnow
@@ -115,8 +118,21 @@ def _problem(user: User, exc: TicketError | FieldProblem, back: str) -> PageProb
 
 def _notice(t: i18n.Text, request: Request) -> str | None:
     notice = request.query_params.get("done")
+    if notice in ("replied", "resolved") and request.query_params.get("delivery", "sent") != "sent":
+        return None  # not sent: :func:`_delivery_warning` says so instead
+    if notice == "availability" and (request.query_params.get("id") or "0") != "0":
+        return t["tk.notice.offered"].format(n=request.query_params.get("id", ""))
     if notice in NOTICES:
         return t[f"tk.notice.{notice}"].format(id=request.query_params.get("id", ""))
+    return None
+
+
+def _delivery_warning(t: i18n.Text, request: Request) -> str | None:
+    """After a reply (or a resolution with the survey message) that did not reach the customer: what happened."""
+    code = request.query_params.get("delivery")
+    if request.query_params.get("done") in ("replied", "resolved") and code in {*DELIVERY_CODES.values(), "other"} \
+            and code != "sent":
+        return t["tk.notice.not_sent"].format(reason=t[f"tk.dv.{code}"])
     return None
 
 
@@ -141,8 +157,9 @@ async def _act(request: Request, db_url: str, user: User, ticket_id: int, what: 
     return result
 
 
-def _back(ticket_id: int, done: str) -> Response:
-    return see_other(f"/tickets/{ticket_id}?done={done}")
+def _back(ticket_id: int, done: str, delivery: str | None = None) -> Response:
+    path = f"/tickets/{ticket_id}?done={done}"
+    return see_other(with_query(path, delivery=delivery_code(delivery)) if delivery else path)
 
 
 # --- the queue ----------------------------------------------------------------------------------------
@@ -223,21 +240,36 @@ async def claim(request: Request, ticket_id: int, user: Agent, db_url: DbUrl,
 
 
 @router.post("/tickets/me/availability", response_class=HTMLResponse)
-def set_availability(request: Request, user: Console, db_url: DbUrl,
-                     availability: Annotated[str, Form(max_length=20)] = "",
-                     back: Annotated[str, Form(max_length=2000)] = "/tickets") -> Response:
-    """Online / away / offline: only online agents get new tickets."""
+async def set_availability(request: Request, user: Console, db_url: DbUrl,
+                           availability: Annotated[str, Form(max_length=20)] = "",
+                           back: Annotated[str, Form(max_length=2000)] = "/tickets") -> Response:
+    """Online / away / offline: only online agents get new tickets. Coming online, the tickets queued in
+    the agent's groups meanwhile are offered again."""
     if availability not in AVAILABILITY:
         raise PageProblem(422, user, "pg.conflict", "tk.err.availability", "tk.av.help", back="/tickets")
-    with transaction(db_url) as db:
-        agent = db.get(models.Agent, user.id)
-        if agent is None:
-            raise PageProblem(404, user, "pg.notfound", "tk.err.not_agent", "tk.err.not_agent.fix", back="/tickets")
-        agent.availability, agent.updated_at = availability, utcnow()
-        me = agent_me(db, user)
+
+    def work() -> None:
+        with transaction(db_url) as db:
+            agent = db.get(models.Agent, user.id)
+            if agent is None:
+                raise PageProblem(404, user, "pg.notfound", "tk.err.not_agent", "tk.err.not_agent.fix",
+                                  back="/tickets")
+            if agent.availability != availability:
+                auth.audit(db, user, "agent.availability", f"user:{user.username}", {},
+                           before={"availability": agent.availability}, after={"availability": availability})
+            agent.availability, agent.updated_at = availability, utcnow()
+
+    await run_in_threadpool(work)
+    offered_ids = await offered(request, db_url, user.id) if availability == "online" else []
     if request.headers.get("HX-Request"):
-        return render(request, user, "tickets/availability.html", me=me, availabilities=AVAILABILITY)
-    return see_other(with_query(safe_next(back), done="availability"))
+        with session_factory(db_url)() as db:
+            me = agent_me(db, user)
+        answer = render(request, user, "tickets/availability.html", me=me, availabilities=AVAILABILITY,
+                        offered=len(offered_ids))
+        if offered_ids:
+            answer.headers["HX-Trigger"] = "tickets-changed"  # the list shows the tickets just offered
+        return answer
+    return see_other(with_query(safe_next(back), done="availability", id=str(len(offered_ids))))
 
 
 # --- the supervisor's view ------------------------------------------------------------------------------
@@ -324,8 +356,10 @@ def ticket_page(request: Request, ticket_id: int, user: Console, db_url: DbUrl) 
             "is_staff": is_staff(user), "is_supervisor": auth.has_role(user, *TICKET_SUPERVISORS),
             "may_see_customers": auth.has_role(user, *CUSTOMER_READERS),
             "csat_sent": any(e.kind == "reply" and (e.data or {}).get("csat") for e in events),
+            "reach": reach(db, ticket.customer_id, ticket.channel),
         }
-    return render(request, user, "tickets/detail.html", notice=_notice(t, request), **context)
+    return render(request, user, "tickets/detail.html", notice=_notice(t, request),
+                  warning=_delivery_warning(t, request), **context)
 
 
 @router.post("/tickets/{ticket_id}/reply", response_class=HTMLResponse)
@@ -334,8 +368,8 @@ async def reply(request: Request, ticket_id: int, user: Agent, db_url: DbUrl,
     """A public reply, sent to the customer through the ticket's channel (once)."""
     event_id = await _act(request, db_url, user, ticket_id, "reply",
                           lambda db, tk: service.reply(db, tk, body, utcnow(), service.actor_of(user)).id)
-    await run_in_threadpool(service.deliver_reply, db_url, ticket_id, event_id)
-    return _back(ticket_id, "replied")
+    delivered = await run_in_threadpool(service.deliver_reply, db_url, ticket_id, event_id)
+    return _back(ticket_id, "replied", delivered)  # the page says what really happened to it
 
 
 @router.post("/tickets/{ticket_id}/note", response_class=HTMLResponse)
@@ -402,9 +436,10 @@ async def resolve(request: Request, ticket_id: int, user: Agent, db_url: DbUrl,
         return sent
 
     event_id = await _act(request, db_url, user, ticket_id, "status", work)
+    delivered = None
     if event_id is not None:
-        await run_in_threadpool(service.deliver_reply, db_url, ticket_id, event_id)
-    return _back(ticket_id, "resolved")
+        delivered = await run_in_threadpool(service.deliver_reply, db_url, ticket_id, event_id)
+    return _back(ticket_id, "resolved", delivered)
 
 
 @router.post("/tickets/{ticket_id}/fields", response_class=HTMLResponse)

@@ -234,16 +234,57 @@ function openSettings() {
 }
 
 async function submitForm(form) {
-  const response = await fetch(withLang(form.action), {method: 'POST', body: new FormData(form), headers: {'X-CSRF-Token': CSRF}});
+  // The server's answer decides: only a config it returned is applied; anything else is said at the form,
+  // and the editor does not claim the draft is saved until the form's change has been accepted.
+  const status = $('.tf-form-status', form);
+  let response = null;
   let body = {};
-  try { body = await response.json(); } catch { body = {errors: {_form: `HTTP ${response.status}`}}; }
+  try {
+    response = await fetch(withLang(form.action), {method: 'POST', body: new FormData(form), headers: {'X-CSRF-Token': CSRF}});
+    try { body = await response.json(); } catch { body = {}; }
+  } catch (error) {
+    body = {errors: {_form: String(error)}};
+  }
+  if (!response || !response.ok || !body.config) {
+    const errors = body.errors && Object.keys(body.errors).length ? body.errors
+      : {_form: body.detail?.message || (typeof body.detail === 'string' ? body.detail : '') || `HTTP ${response ? response.status : 0}`};
+    showFieldErrors(form, errors);
+    form.dataset.failed = Object.values(errors)[0];
+    if (status) status.textContent = T('not_applied') + form.dataset.failed;
+    setStatus(T('not_applied') + form.dataset.failed, 'error');
+    return false;
+  }
   showFieldErrors(form, body.errors || {});
-  if (!body.config) return;
+  delete form.dataset.failed;
+  delete form.dataset.edited;
   if (form.dataset.kind === 'node') applyNode(form.dataset.node, body);
   else applySettings(body.config);
   form.querySelector('[name="_prev"]').value = JSON.stringify(body.config);
-  const status = $('.tf-form-status', form);
   if (status) status.textContent = body.ok ? T('applied') : T('invalid_fields');
+  return true;
+}
+
+/** Apply the open property form first when it holds edits not yet answered by the server (a typed-in value
+ * whose change event has not fired, a submit still waiting): false when the server refused them. */
+async function flushForm() {
+  clearTimeout(submitTimer);
+  const waiting = submitPending;
+  submitPending = false;
+  const form = $('#tf-panel-props form.tf-form[data-kind]');
+  if (!form || !CAN_EDIT) return true;
+  if (form.dataset.edited || form.dataset.failed || waiting) return submitForm(form);
+  return true;
+}
+
+/** Problems the server found in the saved draft, shown at the fields of the open form too. */
+function showSavedProblems() {
+  const form = $('#tf-panel-props form.tf-form[data-kind="node"]');
+  if (!form) return;
+  const mine = {};
+  for (const p of problems) {
+    if (p.node === form.dataset.node && p.field) mine[p.field.replace(/^config\./, '')] = `${p.message} ${T('fix')}${p.fix}`;
+  }
+  if (Object.keys(mine).length) showFieldErrors(form, mine);
 }
 
 function applyNode(id, body) {
@@ -487,12 +528,19 @@ $('#tf-canvas').addEventListener('drop', (event) => {
 // -- toolbar --------------------------------------------------------------------------------------------
 async function save() {
   setStatus(T('saving'));
+  if (!(await flushForm())) {
+    const failed = $('#tf-panel-props form.tf-form[data-kind]')?.dataset.failed || '';
+    setStatus(`${T('save_blocked')} ${failed}`, 'error');
+    $('#tf-panel-props [aria-invalid="true"]')?.focus();
+    return false;
+  }
   const r = await api('PUT', `/api/flows/${encodeURIComponent(FLOW.id)}`, doc);
   if (!r.ok) { setStatus(T('save_failed') + messageOf(r), 'error'); return false; }
   problems = r.body.problems;
   showProblems();
+  showSavedProblems();
   dirty = false;
-  setStatus(T('saved'), 'ok');
+  setStatus(problems.length ? T('saved_problems', {n: problems.length}) : T('saved'), problems.length ? 'tf-dirty' : 'ok');
   return true;
 }
 
@@ -630,15 +678,22 @@ document.addEventListener('keydown', (event) => {
 
 // Property and settings forms: applied on submit and on every change.
 let submitTimer = null;
+let submitPending = false;
 function scheduleSubmit(form) {
   clearTimeout(submitTimer);
-  submitTimer = setTimeout(() => submitForm(form), 250);
+  submitPending = true;
+  submitTimer = setTimeout(() => { submitPending = false; submitForm(form); }, 250);
 }
+document.addEventListener('input', (event) => {
+  const form = event.target.closest('form.tf-form[data-kind]');
+  if (form && CAN_EDIT) { form.dataset.edited = '1'; setDirty(true); }
+});
 document.addEventListener('submit', (event) => {
   const form = event.target.closest('form.tf-form[data-kind]');
   if (!form) return;
   event.preventDefault();
   clearTimeout(submitTimer);
+  submitPending = false;
   submitForm(form);
 });
 document.addEventListener('change', (event) => {

@@ -1,6 +1,6 @@
 """hardening: why a journey failed (journeys.error)
 
-Revision ID: 0009_harden
+Revision ID: 0013_harden
 Revises: 0012_wf2
 Create Date: 2026-12-06 03:00:00.000000
 """
@@ -8,7 +8,7 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0009_harden'
+revision = '0013_harden'
 down_revision = '0012_wf2'
 branch_labels = None
 depends_on = None
