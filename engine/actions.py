@@ -52,8 +52,7 @@ def recorded_result(db: Session, key: str) -> dict[str, Any] | None:
     return dict(entry.result) if entry is not None else None
 
 
-def perform(node_type: type[NodeType], request: ActionRequest, services: Services,
-            measure: bool = True) -> dict[str, Any]:
+def perform(node_type: type[NodeType], request: ActionRequest, services: Services) -> dict[str, Any]:
     """Run one action exactly once per key; return its result as a dict (port, variables, detail).
 
     The ledger row, the writes the action asked for with :meth:`ActionContext.record_with`, and — when the
@@ -92,7 +91,8 @@ def perform(node_type: type[NodeType], request: ActionRequest, services: Service
             raise
         return done
     # a first attempt's latency only: a retry's includes its back-off (a flaky platform, not a backlog)
-    if measure and request.measure_from and payload.get("defer_until") is None:
+    first = not activity.in_activity() or activity.info().attempt == 1
+    if first and request.measure_from and payload.get("defer_until") is None:
         with contextlib.suppress(ValueError):
             from engine.metrics import LAG
 
@@ -134,7 +134,7 @@ def make_activity(node_type: type[NodeType], services: Services) -> Callable[[Ac
     @activity.defn(name=node_type.activity_name())
     def run_action(request: ActionRequest) -> dict[str, Any]:
         try:
-            return perform(node_type, request, services, measure=activity.info().attempt == 1)
+            return perform(node_type, request, services)
         except ActionFailed as exc:
             raise ApplicationError(str(exc), type="ActionFailed", non_retryable=True) from None
         except Exception as exc:

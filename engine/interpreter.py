@@ -313,9 +313,9 @@ class JourneyWorkflow:
                     result = await workflow.execute_activity(
                         node_type.activity_name(), request, start_to_close_timeout=node_type.timeout,
                         retry_policy=retry)
-            except ActivityError as exc:
+            except (ActivityError, ApplicationError) as exc:  # a local activity's failure may come unwrapped
                 cause = exc.cause
-                message = str(cause) if cause is not None else str(exc)
+                message = str(cause) if cause is not None and isinstance(exc, ActivityError) else str(exc)
                 self._count(node_id, "failed")
                 self._note("failed", {"error": message}, node_id)
                 return node_type.failure_port
