@@ -284,14 +284,31 @@ async def run(_stack: Any) -> Any:
             plan += [("n8n", lambda: n8n(root / "n8n", sink)),
                      ("raw", lambda: raw_temporal(root / "raw", sink, False)),
                      ("raw-eager", lambda: raw_temporal(root / "raw-eager", sink, True))]
-            for key, make in plan:
-                say(f"… ingest: {key}")
-                try:
-                    async with make() as target:
-                        found[key] = await measure(target, sink, sizes, say)
-                except Exception as exc:  # one target that cannot run does not hide the others
-                    say(f"  {key} could not run: {type(exc).__name__}: {exc}")
-                    report.notes.append(f"ingest: {key} could not run: {type(exc).__name__}: {str(exc)[:300]}")
+            if quick():  # start every target at once (their start-up overlaps), measure them one by one
+                async with contextlib.AsyncExitStack() as started:
+                    async def enter(key: str, make: Callable[[], Any]) -> tuple[str, Target | None]:
+                        try:
+                            return key, await started.enter_async_context(make())
+                        except Exception as exc:
+                            say(f"  {key} could not start: {type(exc).__name__}: {exc}")
+                            report.notes.append(f"ingest: {key} could not run: {type(exc).__name__}: "
+                                                f"{str(exc)[:300]}")
+                            return key, None
+
+                    ready = await asyncio.gather(*(enter(key, make) for key, make in plan))
+                    for key, target in ready:
+                        if target is not None:
+                            say(f"… ingest: {key}")
+                            found[key] = await measure(target, sink, sizes, say)
+            else:
+                for key, make in plan:
+                    say(f"… ingest: {key}")
+                    try:
+                        async with make() as target:
+                            found[key] = await measure(target, sink, sizes, say)
+                    except Exception as exc:  # one target that cannot run does not hide the others
+                        say(f"  {key} could not run: {type(exc).__name__}: {exc}")
+                        report.notes.append(f"ingest: {key} could not run: {type(exc).__name__}: {str(exc)[:300]}")
             if sink.duplicates:
                 report.notes.append(f"ingest: the sink received {sink.duplicates} message(s) twice")
     peer = found.get("n8n")

@@ -309,7 +309,12 @@ class RoutingPipeline:
         try:
             age, count = await task_queue_backlog(router.client, router.task_queue)
         except Exception as exc:  # an older server without task queue stats, or unreachable
+            # unknown is not busy: a sample from before an outage must not refuse events for good (while
+            # Temporal is down, events are stored and routed when it is back)
             log.debug("task queue backlog not available: %s", type(exc).__name__)
+            self.temporal_backlog_age, self.temporal_backlog_count = 0.0, 0
+            metrics.TEMPORAL_BACKLOG_AGE.set(0)
+            metrics.TEMPORAL_BACKLOG.set(0)
             return
         if done > 0:  # the tasks waiting, at the rate the workers finish journeys' first steps
             age = max(age, count / done)
