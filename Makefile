@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench faults load security clean
+.PHONY: run test lint typecheck unit bench bench-quick faults load security clean
 
 $(STAMP): pyproject.toml examples/plugin-lottery/pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required (set PYTHON=...)"; exit 1; }
@@ -34,6 +34,10 @@ security: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# the ingest comparison (Tideflow vs n8n vs Temporal by hand) at reduced sizes, SQLite only: under 2 minutes
+bench-quick: $(STAMP)
+	BENCH_QUICK=1 $(BIN)/python -m bench ingest
 
 # the fault suite: the real stack under load, broken on purpose, then the books checked (exit 1 on any loss)
 faults: $(STAMP)

@@ -36,6 +36,7 @@ from designer.loyalty import api as loyalty_api
 from designer.loyalty import pages as loyalty_pages
 from designer.people import api as people_api
 from designer.people import pages as people_pages
+from designer.quarantine import api as quarantine_api
 from designer.settlement import api as settlement_api
 from designer.settlement import pages as settlement_pages
 from designer.sidebar import api as sidebar_api
@@ -48,9 +49,9 @@ from designer.tickets import setup_api as tickets_setup_api
 from designer.tickets import setup_pages as tickets_setup_pages
 from designer.workforce import api as workforce_api
 from designer.workforce import pages as workforce_pages
-from engine import events as ingest
-from engine import logs, payload_codec
+from engine import logs, payload_codec, tracing
 from engine.db.models import User
+from engine.pipeline import RoutingPipeline, reroute_forever
 from engine.router import Router
 from engine.settings import Settings, get_settings
 from engine.tickets_workflow import start_pending as start_pending_tickets
@@ -73,38 +74,42 @@ async def _connect(settings: Settings) -> Client | None:
         return None
 
 
-async def _reroute_forever(app: FastAPI, every: float = 5.0) -> None:
-    """Route events that were stored but not routed (Temporal was down, or a process died)."""
+def _pipeline(app: FastAPI, router: Router | None) -> RoutingPipeline:
     settings: Settings = app.state.settings
-    while True:
-        await asyncio.sleep(every)
-        try:
-            if app.state.router is None:
-                client = await _connect(settings)
-                if client is None:
-                    continue
-                app.state.router = Router(client, app.state.database_url, settings.task_queue)
-            router: Router = app.state.router
-            for payload in await asyncio.to_thread(ingest.pending, app.state.database_url):
-                await router.route(payload)
-                await asyncio.to_thread(ingest.mark_routed, payload["id"], app.state.database_url)
-            # tickets made by event hooks (refunds) or while Temporal was down: start their workflows
-            await start_pending_tickets(router.client, app.state.database_url, router.task_queue)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("re-routing paused: %s", type(exc).__name__)
+    return RoutingPipeline(app.state.database_url, router, lanes=settings.routing_lanes,
+                           capacity=settings.routing_capacity, latency_bound=settings.latency_bound_seconds)
+
+
+async def _reroute_forever(app: FastAPI) -> None:
+    """Route events that were stored but not routed (Temporal was down, or a process died), and start the
+    workflows of tickets that have none yet; a poison event or ticket is quarantined, never in the way."""
+    settings: Settings = app.state.settings
+    pipeline: RoutingPipeline = app.state.pipeline
+
+    async def reconnect() -> Router | None:
+        client = await _connect(settings)
+        app.state.router = Router(client, app.state.database_url, settings.task_queue) if client else None
+        return app.state.router
+
+    async def tickets(router: Router) -> None:
+        await start_pending_tickets(router.client, app.state.database_url, router.task_queue)
+
+    await reroute_forever(pipeline, settings.reroute_every_seconds, settings.reroute_after_seconds, reconnect,
+                          [tickets])
 
 
 def create_app(database_url: str | None = None, client: Client | None = None, connect: bool = True) -> FastAPI:
     """The app. ``client`` injects a Temporal client (tests); else it connects at startup."""
     settings = get_settings()
     logs.install()  # no secrets or unmasked personal data in any log record
+    tracing.configure("tideflow-web")  # only when TIDEFLOW_OTEL_ENDPOINT is set
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         temporal = client or (await _connect(settings) if connect else None)
         app.state.router = Router(temporal, app.state.database_url, settings.task_queue) if temporal else None
+        app.state.pipeline = _pipeline(app, app.state.router)
+        app.state.pipeline.start()
         task = asyncio.create_task(_reroute_forever(app)) if connect or client else None
         # failed journeys: their reasons are read from Temporal and kept, within seconds of the failure
         reasons = asyncio.create_task(journeys_api.keep_reasons_forever(app)) if connect or client else None
@@ -114,6 +119,7 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
                 running.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await running
+        await app.state.pipeline.stop()
 
     # the API reference is for logged-in users too: /docs and /openapi.json are added below, guarded
     app = FastAPI(title="Tideflow", version="0.1.0", lifespan=lifespan,
@@ -123,9 +129,11 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
     app.state.settings = settings
     app.state.router = None
     app.add_middleware(limits.BodyLimit, settings=settings)  # bodies bounded while read (inside the headers)
+    app.state.pipeline = None
     errors.install(app)
     auth.install(app)
     ops.install(app)
+    app.add_middleware(tracing.TraceRequests)  # outermost: the span covers the whole request
     app.include_router(auth.router)
     app.include_router(home.router)
     # each area: its JSON API and its pages
@@ -140,7 +148,7 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
                  audit.api, audit.router,
                  sidebar_api.router, sidebar_pages.router, sidebar_library.router,
                  growth_api.router, growth_pages.router, loyalty_api.router, loyalty_pages.router,
-                 people_api.router, people_pages.router, temporal_ui.router):
+                 people_api.router, people_pages.router, temporal_ui.router, quarantine_api.router):
         app.include_router(area)
     if (HERE / "static").is_dir():
         app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

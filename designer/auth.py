@@ -41,7 +41,7 @@ from starlette.concurrency import run_in_threadpool
 
 from engine import auth
 from engine.db.models import ApiToken, User
-from engine.db.session import transaction
+from engine.db.session import session_factory, transaction
 from engine.settings import get_settings
 
 SESSION_COOKIE = "tideflow_session"
@@ -122,12 +122,11 @@ def _now() -> datetime:
 
 
 def _token_user(db_url: str, plaintext: str) -> tuple[User, str] | None:
-    with transaction(db_url) as db:
-        return auth.authenticate_token_scoped(db, plaintext, _now())
+    return auth.token_user(db_url, plaintext, _now())
 
 
 def _session_lookup(db_url: str, token: str) -> tuple[User, str] | None:
-    with transaction(db_url) as db:
+    with session_factory(db_url)() as db:  # read-only: no write lock per request
         found = auth.session_user(db, token, _now())
         return (found[0], found[1].csrf_token) if found else None
 

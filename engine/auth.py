@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -194,6 +196,7 @@ def set_role(db: Session, user: User, role: str, by: User | str) -> User:
     before = user.role
     user.role = role
     audit(db, by, "user.role_changed", f"user:{user.username}", {}, before={"role": before}, after={"role": role})
+    forget_tokens()  # a cached token lookup holds the old role
     return user
 
 
@@ -362,6 +365,58 @@ def authenticate_token_scoped(db: Session, plaintext: str, now: datetime | None 
     return user, token.scope or "full"
 
 
+#: a token's user is looked up again at most this often per process; revoking a token or disabling a user in
+#: this process takes effect at once, in other processes within this many seconds
+TOKEN_CACHE_SECONDS: Final = 2.0
+_token_cache: dict[str, tuple[float, User, int, datetime | None, str]] = {}
+_token_cache_lock = threading.Lock()
+
+
+def forget_tokens() -> None:
+    """Drop this process's cached token lookups (after a revocation, a disabled user, a role change)."""
+    with _token_cache_lock:
+        _token_cache.clear()
+
+
+def token_user(database_url: str | None, plaintext: str, now: datetime | None = None) -> tuple[User, str] | None:
+    """:func:`authenticate_token_scoped` for a request (the user and the token's scope), without taking the
+    write lock on every request: the lookup is read-only and cached for :data:`TOKEN_CACHE_SECONDS`, and ``last_used_at`` is written (in a short
+    transaction of its own) at most once a minute per token. The user returned is detached: read it only."""
+    from sqlalchemy import or_, update
+
+    from engine.db.session import session_factory, transaction
+
+    if not plaintext.startswith(TOKEN_PREFIX) or len(plaintext) > 200:
+        return None
+    digest = _sha256(plaintext)
+    now = _utc(now)
+    with _token_cache_lock:
+        hit = _token_cache.get(digest)
+    fetched_at = time.monotonic()
+    if hit is not None and fetched_at - hit[0] < TOKEN_CACHE_SECONDS:
+        fetched_at, user, token_id, last_used, scope = hit
+    else:
+        with session_factory(database_url)() as db:
+            row = db.execute(select(ApiToken, User).join(User, User.id == ApiToken.user_id)
+                             .where(ApiToken.token_hash == digest)).first()
+            if row is None:
+                return None
+            token, user = row
+            if token.revoked_at is not None or user.disabled_at is not None:
+                return None
+            token_id, last_used, scope = token.id, token.last_used_at, token.scope or "full"
+            db.expunge_all()
+    if last_used is None or now - last_used >= TOKEN_TOUCH_INTERVAL:
+        with transaction(database_url) as db:
+            db.execute(update(ApiToken).where(ApiToken.id == token_id, or_(
+                ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= now - TOKEN_TOUCH_INTERVAL))
+                .values(last_used_at=now))
+        last_used = now
+    with _token_cache_lock:
+        _token_cache[digest] = (fetched_at, user, token_id, last_used, scope)
+    return user, scope
+
+
 def list_tokens(db: Session, user: User) -> list[ApiToken]:
     """The user's own tokens, revoked ones included, oldest first."""
     return list(db.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id)))
@@ -382,6 +437,7 @@ def revoke_token(db: Session, token_id: int, by_user: User, now: datetime | None
         audit(db, by_user, "token.revoked", f"token:{token.id}",
               {"prefix": token.prefix, "user": owner.username if owner else None},
               before={"revoked_at": None}, after={"revoked_at": token.revoked_at.isoformat()})
+    forget_tokens()
     return token
 
 
@@ -404,6 +460,7 @@ def disable_user(db: Session, username: str, by: User | str = "system", now: dat
         db.execute(delete(WebSession).where(WebSession.user_id == user.id))
         audit(db, by, "user.disabled", f"user:{user.username}", {}, at=at, before={"disabled_at": None},
               after={"disabled_at": at.isoformat()})
+    forget_tokens()
     return user
 
 

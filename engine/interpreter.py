@@ -69,6 +69,10 @@ class JourneyWorkflow:
         #: what logic nodes run between two waits (or actions) may cost together: one bound per workflow task
         self.expression_steps = expressions.MAX_STEPS
         self.logic_budget = expressions.Budget(self.expression_steps)
+        #: the status the last action already wrote as the journey's last checkpoint (see ``_act``)
+        self.folded: str | None = None
+        #: when the event that leads to the next action was received (event → action latency, worker side)
+        self.measure_from: str | None = None
 
     # -- signals and queries -------------------------------------------------------------------
     @workflow.signal
@@ -196,6 +200,8 @@ class JourneyWorkflow:
                                     "started_at": self.started_at})
         if inp.entry_event and inp.entry_event.get("id"):
             self.seen.append(str(inp.entry_event["id"]))
+        if inp.entry_event and not resume:
+            self.measure_from = inp.entry_event.get("received_at")
         stale = True
         node_id: str | None = resume.get("node") or flow["trigger"]
         if not workflow.patched(COST_PATCH):
@@ -263,7 +269,8 @@ class JourneyWorkflow:
                         break
                     return await self._finish("failed")
 
-            self._count(node_id, "left", port)
+            if self.folded is None:  # else the action wrote it with the journey's last checkpoint
+                self._count(node_id, "left", port)
             self._note("step", {"port": port, "type": node["type"]}, node_id)
             node_id = node["next"].get(port)
             if node_id is not None and self._should_continue_as_new():
@@ -282,7 +289,10 @@ class JourneyWorkflow:
         return info.is_continue_as_new_suggested() or info.get_current_history_length() > HISTORY_LIMIT
 
     async def _finish(self, status: str) -> dict[str, Any]:
-        await self._checkpoint(status)
+        if self.folded == status and not self.stats:
+            self.status = status  # the last action wrote this checkpoint in its own transaction
+        else:
+            await self._checkpoint(status)
         return {"status": status, "node": self.node, "variables": self.ctx.vars, "timeline": self.timeline}
 
     async def _wait(self, node_id: str, node_type: type[NodeType], config: Any) -> str | None:
@@ -314,8 +324,12 @@ class JourneyWorkflow:
             port = found.get("port")
             if port is not None:
                 self.ctx.event = found["event"]
+                self.measure_from = found["event"].get("received_at")
+            else:
+                self.measure_from = None
         except TimeoutError:
             port = plan.timeout_port
+            self.measure_from = None
         self._count(node_id, "waiting", "", -1)
         self.status = "running"
         if self.end_reason is not None:
@@ -325,34 +339,47 @@ class JourneyWorkflow:
     async def _act(self, node_id: str, node: dict[str, Any], node_type: type[NodeType], visit: int) -> str | None:
         info = workflow.info()
         flow = self.input.flow
+        # the journey's last checkpoint goes with its last action (one transaction, no local activity after it)
+        fold = workflow.patched("final-checkpoint-with-action-v1")
         while True:
+            plan = {"continues": sorted(node["next"]), "status": "completed", "stats": self.stats} if fold else None
             request = ActionRequest(
                 key=f"{info.workflow_id}/{node_id}/{visit}", workflow_id=info.workflow_id,
                 flow_id=flow["flow_id"], version=flow["version"], node_id=node_id, node_type=node["type"],
                 config=node["config"], customer_id=self.input.customer_id, variables=self.ctx.vars,
                 event=self.ctx.event, settings=self.settings, simulate=self.input.simulate,
-                now=workflow.now().isoformat(),
+                now=workflow.now().isoformat(), checkpoint=plan, measure_from=self.measure_from,
             )
+            retry = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                                maximum_interval=timedelta(minutes=5), maximum_attempts=node_type.max_attempts)
             try:
-                result: dict[str, Any] = await workflow.execute_activity(
-                    node_type.activity_name(), request, start_to_close_timeout=node_type.timeout,
-                    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                                             maximum_interval=timedelta(minutes=5),
-                                             maximum_attempts=node_type.max_attempts),
-                )
-            except ActivityError as exc:
+                result: dict[str, Any]
+                # short steps idempotent by their key run inside the workflow task: no activity task round trip
+                if node_type.runs_locally() and workflow.patched("local-actions-v1"):
+                    result = await workflow.execute_local_activity(
+                        node_type.activity_name(), request, start_to_close_timeout=node_type.timeout,
+                        retry_policy=retry)
+                else:
+                    result = await workflow.execute_activity(
+                        node_type.activity_name(), request, start_to_close_timeout=node_type.timeout,
+                        retry_policy=retry)
+            except (ActivityError, ApplicationError) as exc:  # a local activity's failure may come unwrapped
                 cause = exc.cause
-                message = str(cause) if cause is not None else str(exc)
+                message = str(cause) if cause is not None and isinstance(exc, ActivityError) else str(exc)
                 self.error = f"node '{node_id}': {message}"
                 self._count(node_id, "failed")
                 self._note("failed", {"error": message}, node_id)
                 return node_type.failure_port
+            self.measure_from = None
             if result.get("defer_until") and workflow.patched("action-deferral-v1"):
                 # quiet hours and the like: wait durably, then run the same node (same key) again
                 if not await self._defer(node_id, result):
                     return None
                 continue
             break
+        if result.get("checkpointed"):
+            self.folded = str(result["checkpointed"])
+            self.stats = []  # written with it
         self.ctx.vars = {**self.ctx.vars, **(result.get("variables") or {})}
         if result.get("detail"):
             self._note("action", {"detail": result["detail"]}, node_id)

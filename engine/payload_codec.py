@@ -22,6 +22,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 from temporalio.converter import DataConverter, PayloadCodec
 
+from engine import tracing
 from engine.settings import Settings, get_settings
 
 ENCODING = b"binary/encrypted"
@@ -73,4 +74,4 @@ async def connect(settings: Settings | None = None) -> Client:
     """A Temporal client for this instance: the configured address and namespace, payloads encrypted."""
     settings = settings or get_settings()
     return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
-                                data_converter=data_converter(settings))
+                                data_converter=data_converter(settings), interceptors=tracing.interceptors())

@@ -55,6 +55,22 @@ class Settings(BaseSettings):
                                               "is killed past this")
     evaluation_memory_mb: int = Field(default=1024, ge=0, description="address-space cap of an evaluation "
                                       "process (0: none)")
+    reroute_after_seconds: float = Field(default=5.0, ge=0, description="age after which an event stored but "
+                                         "not routed (and not claimed by a live router) is routed again")
+    reroute_every_seconds: float = Field(default=5.0, gt=0, description="how often the re-router looks")
+    latency_bound_seconds: float = Field(default=2.0, gt=0, description="ingestion answers 429 + Retry-After "
+                                         "when the backlog would push event-to-action latency past this")
+    routing_lanes: int = Field(default=16, ge=1, le=1024, description="events of this many customers are "
+                               "routed at the same time (each customer's in order)")
+    routing_capacity: int = Field(default=2000, ge=1, description="events a web process holds for routing "
+                                  "at most; beyond it ingestion answers 429")
+    worker_workflow_tasks: int = Field(default=16, ge=2, description="workflow tasks a worker takes at once: "
+                                       "the rest wait in Temporal's task queue, where admission control sees "
+                                       "their age")
+    worker_local_activities: int = Field(default=32, ge=1, description="local activities (short actions) a "
+                                         "worker runs at once")
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535, description="a worker serves Prometheus metrics "
+                                     "on 127.0.0.1:<port> (0: off)")
     metrics_token: SecretStr = Field(default=SecretStr(""), description="bearer token that may scrape "
                                      "/metrics (besides admins); empty: admins only")
 

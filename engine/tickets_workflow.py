@@ -349,20 +349,47 @@ async def start_ticket(client: Client, database_url: str | None, task_queue: str
     return wid
 
 
+#: start failures per ticket in this process (a ticket is quarantined at engine.events.MAX_ATTEMPTS)
+_start_failures: dict[int, int] = {}
+
+
 async def start_pending(client: Client, database_url: str | None, task_queue: str, limit: int = 200) -> list[str]:
     """Start the workflows of tickets that have none yet (created by an event hook, or while Temporal
-    was down). Safe to run from several processes: the workflow id is derived from the ticket."""
+    was down). Safe to run from several processes: the workflow id is derived from the ticket.
+
+    One ticket that cannot be started never holds up the others: its failure is counted and, at the
+    limit, the ticket goes to the quarantine (skipped here until an operator sends it again). An
+    unreachable Temporal or database ends the pass without counting against any ticket."""
     from sqlalchemy import select
 
+    from engine import quarantine
     from engine.db import models
     from engine.db.session import session_factory
+    from engine.events import MAX_ATTEMPTS
+    from engine.router import is_transient
 
-    with session_factory(database_url)() as db:
-        ids = db.scalars(select(models.Ticket.id).where(models.Ticket.workflow_id.is_(None))
-                         .order_by(models.Ticket.id).limit(limit)).all()
+    def waiting() -> list[int]:
+        with session_factory(database_url)() as db:
+            held = {int(ref.split(":", 1)[1]) for ref in quarantine.open_refs(db, "ticket_start")}
+            ids = db.scalars(select(models.Ticket.id).where(models.Ticket.workflow_id.is_(None))
+                             .order_by(models.Ticket.id).limit(limit + len(held))).all()
+            return [i for i in ids if i not in held][:limit]
+
     started = []
-    for ticket_id in ids:
-        wid = await start_ticket(client, database_url, task_queue, ticket_id)
+    for ticket_id in await asyncio.to_thread(waiting):
+        try:
+            wid = await start_ticket(client, database_url, task_queue, ticket_id)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            failures = _start_failures[ticket_id] = _start_failures.get(ticket_id, 0) + 1
+            log.warning("ticket %s: its workflow could not be started (%d): %s", ticket_id, failures,
+                        type(exc).__name__)
+            if failures >= MAX_ATTEMPTS:
+                await asyncio.to_thread(_quarantine_start, database_url, ticket_id, quarantine.reason(exc), failures)
+                _start_failures.pop(ticket_id, None)
+            continue
+        _start_failures.pop(ticket_id, None)
         if wid:
             started.append(wid)
     return started
@@ -401,6 +428,14 @@ async def restart_ticket(client: Client, database_url: str | None, task_queue: s
     except WorkflowAlreadyStartedError:  # still running (it had not seen the resolution yet): tell it
         await signal_changed(client, ticket_id, "status")
     return wid
+
+
+def _quarantine_start(database_url: str | None, ticket_id: int, error: str, attempts: int) -> None:
+    from engine import quarantine
+    from engine.db.session import transaction
+
+    with transaction(database_url) as db:
+        quarantine.put(db, "ticket_start", f"ticket:{ticket_id}", error, {"ticket_id": ticket_id}, attempts=attempts)
 
 
 async def signal_changed(client: Client, ticket_id: int, what: str = "") -> bool:

@@ -93,6 +93,7 @@ async def connect(settings: Settings, timeout: float = 60) -> Client:
 async def run_worker(stop: asyncio.Event | None = None) -> None:
     """A worker process: interpreter + activities, and schedules kept in sync with published flows."""
     from activities.workforce.runtime import ensure_running as ensure_workforce_sync
+    from engine import tracing
     from engine.db.session import upgrade
     from engine.scheduling import sync_schedules
     from engine.shop_sync import ensure_running as ensure_shop_sync
@@ -100,8 +101,13 @@ async def run_worker(stop: asyncio.Event | None = None) -> None:
 
     settings = get_settings()
     upgrade()
+    tracing.configure("tideflow-worker")  # only when TIDEFLOW_OTEL_ENDPOINT is set
     client = await connect(settings)
     url = settings.resolved_database_url()
+    if settings.worker_metrics_port:  # this worker's Prometheus metrics (event → action latency, …)
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
 
     async def keep_schedules() -> None:
         last_purge = 0.0
@@ -118,13 +124,18 @@ async def run_worker(stop: asyncio.Event | None = None) -> None:
                     await asyncio.to_thread(purge_archive_now, url, settings.archive_retention_days)
             await asyncio.sleep(60)
 
+    from engine.pipeline import report_lag
+
     sync = asyncio.create_task(keep_schedules())
+    # the worst event → action latency of each second, for the web processes' admission control
+    lag = asyncio.create_task(report_lag(url, f"{socket.gethostname()}:{os.getpid()}"))
     try:
         async with build_worker(client, settings.task_queue, url):
             print(f"worker on task queue '{settings.task_queue}' ready", flush=True)
             await (stop.wait() if stop else asyncio.Event().wait())
     finally:
         sync.cancel()
+        lag.cancel()
 
 
 def purge_archive_now(url: str, days: int) -> int:

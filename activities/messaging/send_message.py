@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, Literal
 
 from pydantic import Field
@@ -52,6 +54,16 @@ class SendMessage(NodeType):
     #: row is reserved (status "sending") in one transaction with the policy decision, delivered with
     #: the idempotency key, then marked sent; a retry after a crash re-delivers with the same key.
     transactional = False
+    #: a send is short and idempotent by its key (the message row, the platform's dedupe): a local activity
+    local = True
+
+    @classmethod
+    def in_one_transaction(cls, config: Any, simulate: bool) -> bool:
+        """A send that does no I/O (dry-run, and every preview) is one transaction: policy gate, message row
+        as sent, ledger row and — when the journey ends here — its last checkpoint."""
+        candidates = ["dry-run"] if simulate else [config.channel, *([config.fallback_channel]
+                                                                    if config.fallback_channel else [])]
+        return all(c in channels.INSTANT for c in candidates)
 
     @classmethod
     def run(cls, ctx: ActionContext, config: Any) -> ActionResult:
@@ -62,7 +74,8 @@ class SendMessage(NodeType):
         except expressions.ExpressionError as exc:
             raise ActionFailed(f"template of node '{ctx.node_id}': {exc}") from None
         url = ctx.services.database_url
-        ctx.db.rollback()  # done reading (the customer): give the connection back before the write transactions
+        if not ctx.in_ledger_transaction:
+            ctx.db.rollback()  # done reading (the customer): give the connection back before the write transactions
         candidates = ["dry-run"] if ctx.simulate else [config.channel, *(
             [config.fallback_channel] if config.fallback_channel else [])]
         detail: dict[str, Any] = {}
@@ -75,7 +88,7 @@ class SendMessage(NodeType):
                 status=status, category=config.category, flow_id=ctx.flow_id, node_id=ctx.node_id,
                 workflow_id=ctx.workflow_id, created_at=ctx.now)
 
-        with transaction(url) as db:
+        with _reserving(ctx) as db:
             reserved = db.query(models.Message).filter_by(idempotency_key=ctx.key).one_or_none()
             if reserved is not None and reserved.status != "sending":
                 return _result(reserved.status, reserved.channel, detail)
@@ -98,6 +111,14 @@ class SendMessage(NodeType):
                 if not decision.allowed:
                     db.add(row(decision.outcome, channel, ctx.key))
                     return _result(decision.outcome, channel, detail)
+                if ctx.in_ledger_transaction and channel in channels.INSTANT:
+                    # nothing leaves the process: delivered and recorded as sent in this one transaction
+                    deliver_now = channels.delivery(channel, url)
+                    assert deliver_now is not None
+                    detail["provider_id"] = deliver_now(ctx.customer, content, ctx.key,
+                                                        {**config.model_dump(), "channel": channel, "event": ctx.event})
+                    db.add(row("sent", channel, ctx.key))
+                    return _result("sent", channel, detail)
                 db.add(row("sending", channel, ctx.key))
             else:
                 channel = reserved.channel
@@ -111,11 +132,11 @@ class SendMessage(NodeType):
             if getattr(exc, "retryable", True):
                 raise  # busy, rate-limited, network: the activity retries with the same key
             # the platform refused for good (connector errors say so with retryable = False)
-            with transaction(url) as db:
-                db.query(models.Message).filter_by(idempotency_key=ctx.key).update({"status": "failed: rejected"})
+            ctx.record_with(_mark(ctx.key, "failed: rejected"))
             return _result("failed: rejected", channel, {**detail, "error": mask_text(str(exc))[:500]})
-        with transaction(url) as db:
-            db.query(models.Message).filter_by(idempotency_key=ctx.key).update({"status": "sent"})
+        # marked sent in the transaction that records the action (with the ledger row): a crash before it
+        # leaves the row "sending", delivered again with the same key
+        ctx.record_with(_mark(ctx.key, "sent"))
         return _result("sent", channel, detail)
 
 
@@ -218,6 +239,23 @@ class SendMessage(NodeType):
                         db.execute(update(models.Message).where(
                             models.Message.idempotency_key.in_(keys[start:start + 500])).values(status=status))
         return [results[r.key] for r in ctx.requests]
+
+
+@contextmanager
+def _reserving(ctx: ActionContext) -> Iterator[Session]:
+    """The reserving transaction: the ledger's own when the send runs inside it, else one of its own."""
+    if ctx.in_ledger_transaction:
+        yield ctx.db
+        return
+    with transaction(ctx.services.database_url) as db:
+        yield db
+
+
+def _mark(key: str, status: str) -> Callable[[Session], None]:
+    def write(db: Session) -> None:
+        db.execute(update(models.Message).where(models.Message.idempotency_key == key).values(status=status))
+
+    return write
 
 
 #: outside platforms are called on this many threads at once by a bulk send (dry-run is called in line)

@@ -123,9 +123,13 @@ class EventRecord(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     occurred_at: Mapped[datetime]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
-    status: Mapped[str] = mapped_column(String(20), default="received", index=True)  # received, routed
+    status: Mapped[str] = mapped_column(String(20), default="received", index=True)  # received, routed, quarantined
     routed_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+    #: routing attempts that failed for this event (not for the infrastructure): quarantined at the limit
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: a router has taken the event until then; the re-router only takes events whose claim has lapsed
+    claimed_until: Mapped[datetime | None]
 
 
 class Journey(Base):
@@ -561,5 +565,6 @@ from engine.db import failure_models as _failures  # noqa: E402,F401
 from engine.db import growth_models as _growth  # noqa: E402,F401
 from engine.db import loyalty_models as _loyalty  # noqa: E402,F401
 from engine.db import people_models as _people  # noqa: E402,F401
+from engine.db import quarantine_models as _quarantine  # noqa: E402,F401
 from engine.db import sidebar_models as _sidebar  # noqa: E402,F401
 from engine.db import workforce_models as _workforce  # noqa: E402,F401
