@@ -41,7 +41,7 @@ from engine.customers import customer_view
 from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory
-from engine.durations import DurationError, parse_duration
+from engine.durations import DurationError, from_amount, parse_duration
 from engine.event_types import EVENT_TYPES
 from engine.flow import FlowSettings
 from engine.flow_graph import auto_layout, flow_diff, flow_nodes, main_path, ports_of
@@ -300,6 +300,14 @@ async def expression_check(request: Request, user: Reader) -> HTMLResponse:
     name = str(form.get("_field") or "source")
     kind = str(form.get("_kind") or "expression")
     source = str(form.get(name) or "")
+    if kind == "duration" and f"{name}.amount" in form:  # the number + unit widget
+        amount = str(form.get(f"{name}.amount") or "").strip()
+        if not amount:
+            return HTMLResponse("")
+        try:
+            source = from_amount(amount, str(form.get(f"{name}.unit") or "days"))
+        except DurationError as exc:
+            return _fragment(request, "editor/_check.html", ok=False, message=str(exc))
     if not source.strip():
         return HTMLResponse("")
     if kind == "duration":
@@ -307,8 +315,8 @@ async def expression_check(request: Request, user: Reader) -> HTMLResponse:
             value = parse_duration(source.strip())
         except (DurationError, ValueError) as exc:
             return _fragment(request, "editor/_check.html", ok=False, message=str(exc))
-        return _fragment(request, "editor/_check.html", ok=True,
-                         message=_fmt(t, "editor.duration_ok", value=human_duration(value, text_for(request)[0])))
+        return _fragment(request, "editor/_check.html", ok=True, message=_fmt(
+            t, "editor.duration_ok", value=human_duration(value, text_for(request)[0]), iso=source.strip()))
     error = check_expression(source, "template" if kind == "template" else "expression")
     return _fragment(request, "editor/_check.html", ok=error is None, message=error or t["editor.check_ok"])
 
