@@ -184,7 +184,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from engine.compiler import FlowInvalid
-    from engine.simulate import PreviewCustomer, ScriptedEvent, preview
+    from engine.simulate import PreviewCustomer, ScriptedEvent, day_label, preview
 
     document = _read_json(args.file)
     try:
@@ -205,7 +205,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     for step in result["timeline"]:
         detail = step.get("detail") or {}
         text = detail.get("content") or detail.get("status") or step.get("port") or step.get("event") or ""
-        print(f"  day {step['day']:>7.3f}  {step['what']:<8} {step.get('node') or '':<16} {text}")
+        print(f"  {day_label(step['offset_seconds']):>15}  {step['what']:<8} {step.get('node') or '':<16} {text}")
     return 0
 
 

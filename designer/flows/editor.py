@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated, Any
@@ -471,7 +470,7 @@ async def preview_run(request: Request, flow_id: str, user: Reader) -> HTMLRespo
     info = _type_info(text_for(request)[0])
     names = {n: node.get("name") or info.get(str(node.get("type")), {}).get("label") or n
              for n, node in flow_nodes(document).items()}
-    steps = [{**step, "day_label": _fmt(t, "editor.preview.day", day=_day(step.get("day"))),
+    steps = [{**step, "day_label": _day(t, step.get("offset_seconds")),
               "what_label": t[f"what.{step.get('what')}"] if f"what.{step.get('what')}" in t else step.get("what"),
               "name": names.get(str(step.get("node")), step.get("node")), "text": _step_text(step)}
              for step in result["timeline"]]
@@ -487,10 +486,14 @@ def human_duration(value: timedelta, lang: str) -> str:
     return " ".join(words) or ("0 秒" if lang == "zh-CN" else "0 seconds")
 
 
-def _day(value: Any) -> str:
-    if not isinstance(value, int | float):
+def _day(t: Text, seconds: Any) -> str:
+    """"第 7 天 07:26" / "day 7, 07:26" for a step 7 days, 7 hours and 26 minutes after the start."""
+    from engine.simulate import day_and_clock
+
+    if not isinstance(seconds, int | float):
         return "?"
-    return str(int(value)) if math.isclose(value, round(value), abs_tol=1e-3) else f"{value:.2f}"
+    day, clock = day_and_clock(seconds)
+    return _fmt(t, "editor.preview.day", day=day, time=clock)
 
 
 def _step_text(step: Mapping[str, Any]) -> str:

@@ -96,7 +96,7 @@ _STRINGS: tuple[tuple[str, str, str], ...] = (
     ("editor.preview.invalid", "流程还有问题，无法预览：", "The flow has problems and cannot be previewed:"),
     ("editor.preview.failed", "预览失败：{error}", "The preview failed: {error}"),
     ("editor.preview.bad_input", "输入有误：{error}", "Invalid input: {error}"),
-    ("editor.preview.day", "第 {day} 天", "day {day}"),
+    ("editor.preview.day", "第 {day} 天 {time}", "day {day}, {time}"),
     ("what.step", "经过", "passed"),
     ("what.action", "执行", "did"),
     ("what.deferred", "推迟", "deferred"),

@@ -198,7 +198,7 @@ def test_preview_runs_the_canvas_document_and_answers_the_timeline(login: Callab
     assert r.status_code == 200, r.text
     html = r.text
     assert "画布上的欢迎语 韩梅梅" in html  # the canvas document, not the stored draft
-    assert 'data-node="hello"' in html and 'data-node="wait_order"' in html and "第 3 天" in html
+    assert 'data-node="hello"' in html and 'data-node="wait_order"' in html and "第 3 天 00:00" in html
     assert "converted" in html and "data-play" in html
 
 

@@ -106,3 +106,17 @@ def test_the_canonical_text_is_what_the_iso_grammar_parses_back() -> None:
     assert format_duration(timedelta(days=1, hours=2)) == "P1DT2H"
     with pytest.raises(DurationError):
         format_duration(timedelta(0))
+
+
+# -- preview offsets as people read them ---------------------------------------------------------------------
+def test_a_preview_offset_reads_as_a_day_and_a_clock() -> None:
+    from engine.simulate import day_and_clock, day_label, offset_of
+
+    assert day_label(7.31 * 86400) == "day 7, 07:26"  # what used to print as "day 7.31"
+    assert day_and_clock(0) == (0, "00:00") and day_and_clock(86400 - 0.5) == (0, "23:59")
+    assert day_and_clock(3 * 86400) == (3, "00:00") and day_and_clock(30 * 86400 + 61) == (30, "00:01")
+    for text in ("day 3, 07:26", "day 3 07:26", "DAY 3,07:26"):  # what the timeline prints is a valid script time
+        assert offset_of(text) == timedelta(days=3, hours=7, minutes=26)
+    assert offset_of("day 3") == timedelta(days=3) and offset_of("P3DT2H") == timedelta(days=3, hours=2)
+    with pytest.raises(ValueError):
+        offset_of("day 3, 25:00")
