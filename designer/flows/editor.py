@@ -28,6 +28,7 @@ from starlette.datastructures import FormData
 
 from designer.auth import get_db_url, require
 from designer.decisions import text as _decision_text  # noqa: F401  (the decision-table field's strings)
+from designer.events import catalogue as event_catalogue
 from designer.flows import text as _text  # noqa: F401  (the editor's strings join the catalogue)
 from designer.forms import Pickers, build_form, parse_form, row_indices, split_list
 from designer.i18n import Text, page_context, text_for
@@ -41,7 +42,6 @@ from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory
 from engine.durations import DurationError, from_amount, parse_duration
-from engine.event_types import EVENT_TYPES
 from engine.flow import FlowSettings
 from engine.flow_graph import auto_layout, flow_diff, flow_nodes, main_path, ports_of
 from engine.registry import default_registry
@@ -136,8 +136,9 @@ def _sample_customer(db_url: str) -> dict[str, Any]:
     return dict(SAMPLE_CUSTOMER)
 
 
-def _event_types(lang: str) -> list[tuple[str, str]]:
-    return [(k, v.get(lang) or v.get("en") or k) for k, v in sorted(EVENT_TYPES.items())]
+def _event_types(db_url: str, lang: str, t: Text) -> list[dict[str, Any]]:
+    """The event-type picker's options: built-in, plugin and already-seen types (designer.events.catalogue)."""
+    return event_catalogue.options(db_url, lang, t)
 
 
 def _palette(kind: str, lang: str, t: Text) -> list[tuple[str, str, list[dict[str, Any]]]]:
@@ -187,7 +188,7 @@ def editor_page(request: Request, flow_id: str, user: Annotated[User, Depends(re
     preview_customer = {"name": sample.get("name") or "", "tags": sample.get("tags") or [],
                         "attributes": {k: v for k, v in sample.items() if k not in ("id", "name", "timezone", "tags")}}
     context = page_context(request, user, record=record, data=data, can_edit=can_edit, sample=preview_customer,
-                           palette=_palette(record.kind, lang, t), event_types=_event_types(lang))
+                           palette=_palette(record.kind, lang, t), event_types=_event_types(db_url, lang, t))
     return templates.TemplateResponse(request, "editor/page.html", context)
 
 
@@ -212,7 +213,7 @@ def node_form(request: Request, flow_id: str, node_id: str, user: Reader, db_url
                      config_json=json.dumps(current, ensure_ascii=False), kind="node",
                      action=f"/flows/{flow_id}/nodes/{node_id}/config",
                      ports=ports_of(node_type, current), readonly=not _may_change(user, record),
-                     unknown=_fmt(t, "editor.unknown_type", type=type), event_types=_event_types(lang),
+                     unknown=_fmt(t, "editor.unknown_type", type=type), event_types=_event_types(db_url, lang, t),
                      flows=pickers.flows)
 
 
@@ -273,7 +274,7 @@ def settings_form(request: Request, flow_id: str, user: Reader, db_url: DbUrl,
     return _fragment(request, "editor/_form.html", flow_id=flow_id, node_id=None, node_type=None, type_info=None,
                      fields=fields, name="", config_json=json.dumps(values, ensure_ascii=False), kind="settings",
                      action=f"/flows/{flow_id}/settings", ports=[], readonly=not _may_change(user, record),
-                     unknown="", event_types=_event_types(lang), flows=[])
+                     unknown="", event_types=_event_types(db_url, lang, t), flows=[])
 
 
 @router.post("/flows/{flow_id}/settings")

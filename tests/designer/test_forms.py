@@ -236,7 +236,7 @@ def test_durations_are_a_number_and_a_unit_and_stay_iso_8601_in_the_json() -> No
     assert not parsed.errors
     from designer.flows.editor import _settings_schema
 
-    goal = [f for f in build_form(_settings_schema(), {"settings": {"goal": {"event": "order.paid", "within": "P14D"}}},
-                                  ZH) if f.key == "settings"][0]
+    document = {"settings": {"goal": {"event": "order.paid", "within": "P14D"}}}
+    goal = next(f for f in build_form(_settings_schema(), document, ZH) if f.key == "settings")
     within = next(c for c in next(c for c in goal.children if c.key == "goal").children if c.key == "within")
     assert (within.widget, within.attrs["amount"], within.attrs["unit"]) == ("duration", "14", "days")
