@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
 from designer import audit, auth, errors, home, ops
+from designer.calendars import pages as calendars_pages
 from designer.connectors import api as connectors_api
 from designer.connectors import ops_api as connectors_ops_api
 from designer.connectors import pages as connectors_pages
@@ -116,8 +117,8 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
     ops.install(app)
     app.include_router(auth.router)
     app.include_router(home.router)
-    # each area: its JSON API and its pages
-    for area in (events_api.api, hooks.router, flows_api.api, flows_pages.router, editor.router,
+    # each area: its JSON API and its pages (the calendars before the tickets' /tickets/{id})
+    for area in (calendars_pages.router, events_api.api, hooks.router, flows_api.api, flows_pages.router, editor.router,
                  customers_api.router, customers_pages.router, journeys_api.api, journeys_pages.router,
                  coupons_api.router, tickets_api.router, tickets_setup_api.router, tickets_pages.router,
                  tickets_csat.router,
@@ -126,7 +127,8 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
                  decisions_api.router, decisions_pages.router, workforce_api.router, workforce_pages.router,
                  audit.api, audit.router,
                  sidebar_api.router, sidebar_pages.router, sidebar_library.router,
-                 growth_api.router, growth_pages.router, loyalty_api.router, loyalty_pages.router):
+                 growth_api.router, growth_pages.router, loyalty_api.router, loyalty_pages.router,
+                 calendars_pages.api):
         app.include_router(area)
     if (HERE / "static").is_dir():
         app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
