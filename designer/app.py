@@ -36,6 +36,7 @@ from designer.journeys import api as journeys_api
 from designer.journeys import pages as journeys_pages
 from designer.loyalty import api as loyalty_api
 from designer.loyalty import pages as loyalty_pages
+from designer.policies import pages as policies_pages
 from designer.settlement import api as settlement_api
 from designer.settlement import pages as settlement_pages
 from designer.sidebar import api as sidebar_api
@@ -128,7 +129,8 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
                  audit.api, audit.router,
                  sidebar_api.router, sidebar_pages.router, sidebar_library.router,
                  growth_api.router, growth_pages.router, loyalty_api.router, loyalty_pages.router,
-                 calendars_pages.api):
+                 calendars_pages.api,
+                 policies_pages.router, policies_pages.api):
         app.include_router(area)
     if (HERE / "static").is_dir():
         app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

@@ -34,6 +34,7 @@ from designer.forms import Pickers, build_form, parse_form, row_indices, split_l
 from designer.i18n import Text, page_context, text_for
 from designer.pages import templates
 from designer.permissions import FLOW_READERS, may_edit_kind
+from designer.policies.rules import SEND_TYPES, canvas_policy, rules, workspace_policy
 from engine import auth as engine_auth
 from engine import expressions
 from engine import flows as flowsvc
@@ -181,7 +182,9 @@ def editor_page(request: Request, flow_id: str, user: Annotated[User, Depends(re
         "problems": [p.as_dict() for p in checked.problems],
         "canEdit": can_edit,
         "lang": lang,
+        "policy": canvas_policy(workspace_policy(db_url), t),
         "text": {**{k.removeprefix("editor.js."): v for k, v in t.items() if k.startswith("editor.js.")},
+                 **{k: v for k, v in t.items() if k.startswith("pol.badge.")},
                  "no_problems": t["editor.no_problems"]},
     }
     sample = _sample_customer(db_url)
@@ -197,14 +200,19 @@ def editor_page(request: Request, flow_id: str, user: Annotated[User, Depends(re
 def node_form(request: Request, flow_id: str, node_id: str, user: Reader, db_url: DbUrl,
               type: Annotated[str, Query(max_length=200)],
               config: Annotated[str, Query(max_length=100_000)] = "",
-              name: Annotated[str, Query(max_length=200)] = "") -> HTMLResponse:
-    """The property form of one node, generated from its type's config JSON Schema."""
+              name: Annotated[str, Query(max_length=200)] = "",
+              settings: Annotated[str, Query(max_length=20_000)] = "") -> HTMLResponse:
+    """The property form of one node, generated from its type's config JSON Schema. A send node's form
+    also says which sending rules apply (``settings``: the flow's settings as the canvas has them)."""
     lang, t = text_for(request)
     record = _flow(db_url, flow_id)
     try:
         current = _json_param(config, "config")
+        flow_settings = _json_param(settings, "settings") if settings else \
+            dict((record.draft or {}).get("settings") or {}) if record else {}
     except _BadRequest as exc:
         return HTMLResponse(f'<p class="error">{exc}</p>', status_code=422)
+    send_rules = rules(workspace_policy(db_url), flow_settings, current, t) if type in SEND_TYPES else []
     node_type = default_registry().get(type)
     pickers = _pickers(db_url)
     fields = build_form(node_type.schema(), current, t, pickers) if node_type else []
@@ -214,7 +222,7 @@ def node_form(request: Request, flow_id: str, node_id: str, user: Reader, db_url
                      action=f"/flows/{flow_id}/nodes/{node_id}/config",
                      ports=ports_of(node_type, current), readonly=not _may_change(user, record),
                      unknown=_fmt(t, "editor.unknown_type", type=type), event_types=_event_types(db_url, lang, t),
-                     flows=pickers.flows)
+                     flows=pickers.flows, send_rules=send_rules, can_admin=user.role == "admin")
 
 
 async def _form_data(request: Request) -> FormData:

@@ -77,9 +77,24 @@ function nodeHtml(node) {
     <div class="tf-node-kind">${escapeHtml(label)}</div>
     <div class="tf-node-name">${escapeHtml(node.name || label)}</div>
     <div class="tf-node-id">${escapeHtml(node.id)}</div>
+    <div class="tf-node-rules">${escapeHtml(sendRules(node))}</div>
     <div class="tf-node-stats"></div>
     <span class="tf-badge" hidden></span>
   </div>`;
+}
+
+/** The sending rules on a send node, compactly: "频控 3/7 天 · 免打扰 21:00–09:00" (the form says it in full). */
+function sendRules(node) {
+  const policy = DATA.policy;
+  if (!policy?.sendTypes.includes(node.type)) return '';
+  if (node.config?.category === 'transactional') return T('pol.badge.exempt');
+  const settings = doc.settings || {};
+  const parts = [];
+  if (policy.cap && settings.frequency_capped !== false) parts.push(T('pol.badge.cap', {count: policy.cap.count, window: policy.cap.window}));
+  const own = settings.quiet_hours;
+  const quiet = own?.start ? (own.start === own.end ? null : [own.start, own.end]) : policy.quiet;
+  if (quiet) parts.push(T('pol.badge.quiet', {start: quiet[0], end: quiet[1]}));
+  return parts.join(' · ');
 }
 
 function render() {
@@ -221,7 +236,8 @@ function showProperties() {
 
 function loadNodeForm(node) {
   if (!node) return;
-  const query = new URLSearchParams({type: node.type, config: JSON.stringify(node.config || {}), name: node.name || '', lang: LANG});
+  const query = new URLSearchParams({type: node.type, config: JSON.stringify(node.config || {}), name: node.name || '',
+    settings: JSON.stringify(doc.settings || {}), lang: LANG});
   htmx.ajax('GET', `${BASE}/nodes/${encodeURIComponent(node.id)}/form?${query}`, {target: '#tf-panel-props', swap: 'innerHTML'});
 }
 
@@ -267,6 +283,7 @@ function applySettings(config) {
   if (config.description) doc.description = config.description; else delete doc.description;
   doc.settings = config.settings || {};
   $('#tf-flow-name').textContent = doc.name;
+  render();
   commit();
 }
 
