@@ -31,7 +31,10 @@ class Combobox {
     input.autocomplete = 'off';
     this.active = -1;
     this.shown = [];
-    input.addEventListener('input', () => this.open());
+    input.addEventListener('input', () => {
+      if (!this.picking) this.input.dataset.comboTyped = '1'; // typed (IME and paste too): filter by it
+      this.open();
+    });
     input.addEventListener('keydown', (event) => this.key(event));
     input.addEventListener('blur', () => setTimeout(() => this.close(), 120));
     input.addEventListener('click', () => this.open());
@@ -53,7 +56,7 @@ class Combobox {
 
   open() {
     if (this.input.disabled || this.input.readOnly) return;
-    this.typed = document.activeElement === this.input && this.input.dataset.comboTyped === '1';
+    this.typed = this.input.dataset.comboTyped === '1';
     this.shown = this.matches().slice(0, LIMIT);
     this.active = this.shown.length ? 0 : -1;
     this.render();
@@ -119,16 +122,17 @@ class Combobox {
       else this.pick(this.input.value.trim()); // free entry: what was typed
       return;
     }
-    if (event.key === 'Tab') { this.close(); return; }
-    if (event.key.length === 1 || event.key === 'Backspace' || event.key === 'Delete') this.input.dataset.comboTyped = '1';
+    if (event.key === 'Tab') this.close();
   }
 
   pick(value) {
     this.input.value = value;
-    this.input.dataset.comboTyped = '0';
-    this.close();
+    this.picking = true;
     this.input.dispatchEvent(new Event('input', {bubbles: true}));
     this.input.dispatchEvent(new Event('change', {bubbles: true}));
+    this.picking = false;
+    this.input.dataset.comboTyped = '0';
+    this.close();
   }
 }
 
