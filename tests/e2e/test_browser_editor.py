@@ -433,8 +433,8 @@ def test_the_canvas_opens_readable_zooms_at_the_cursor_and_copies_pastes_duplica
     page.keyboard.down("Shift")
     page.mouse.move(hello["x"] - 10, min(hello["y"], wait1["y"]) - 10)
     page.mouse.down()
-    page.mouse.move(wait1["x"] + wait1["width"] + 4, max(hello["y"] + hello["height"], wait1["y"] + wait1["height"]) + 10,
-                    steps=6)
+    bottom = max(hello["y"] + hello["height"], wait1["y"] + wait1["height"])
+    page.mouse.move(wait1["x"] + wait1["width"] + 4, bottom + 10, steps=6)
     page.mouse.up()
     page.keyboard.up("Shift")
     assert set(page.evaluate("() => window.tideflowEditor.selected")) == {"hello", "wait1"}
