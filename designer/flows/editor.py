@@ -33,18 +33,19 @@ from designer.flows import text as _text  # noqa: F401  (the editor's strings jo
 from designer.forms import Pickers, build_form, parse_form, row_indices, split_list
 from designer.i18n import Text, page_context, text_for
 from designer.pages import templates
-from designer.permissions import FLOW_READERS, may_edit_kind
+from designer.permissions import CUSTOMER_READERS, FLOW_READERS, may_edit_kind
 from designer.policies.rules import SEND_TYPES, canvas_policy, rules, workspace_policy
 from engine import auth as engine_auth
 from engine import expressions
 from engine import flows as flowsvc
-from engine.customers import customer_view
+from engine.customers import customer_view, mask_identity, matching
 from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory
 from engine.durations import DurationError, from_amount, parse_duration
 from engine.flow import FlowSettings
 from engine.flow_graph import auto_layout, flow_diff, flow_nodes, main_path, ports_of
+from engine.pii import mask_values
 from engine.registry import default_registry
 from engine.validate import check_expression, validate
 
@@ -56,7 +57,7 @@ DbUrl = Annotated[str, Depends(get_db_url)]
 
 #: a sample customer for template previews when the database has none
 SAMPLE_CUSTOMER: dict[str, Any] = {
-    "id": "sample", "name": "韩梅梅", "orders_count": 0, "vip_level": 1, "days_since_interaction": 3,
+    "id": "sample", "name": "林小溪", "orders_count": 0, "vip_level": 1, "days_since_interaction": 3,
     "birthday": "1992-11-23", "timezone": "Asia/Shanghai", "tags": ["尝鲜客"],
 }
 SAMPLE_EVENT: dict[str, Any] = {"id": "sample", "type": "order.paid", "source": "preview",
@@ -126,15 +127,40 @@ def _fmt(t: Text, key: str, **values: Any) -> str:
 
 
 def _sample_customer(db_url: str) -> dict[str, Any]:
+    """The made-up customer previews use unless the user picks a real one (no one's data by default)."""
+    return dict(SAMPLE_CUSTOMER)
+
+
+#: attributes that hold contact details: masked like identities in a preview of a real customer
+_CONTACT_ATTRIBUTES = {"phone": "phone", "mobile": "phone", "email": "email"}
+
+
+def masked_customer(view: Mapping[str, Any]) -> dict[str, Any]:
+    """A real customer as a template preview shows them: contact attributes masked like identities, phone and
+    card numbers inside any text masked (engine.pii)."""
+    out = {}
+    for key, value in view.items():
+        kind = _CONTACT_ATTRIBUTES.get(key)
+        out[key] = mask_identity(kind, str(value)) if kind and isinstance(value, str) else mask_values(value)
+    return out
+
+
+def may_preview_real(user: User) -> bool:
+    """Only users who may read customers may preview a message for a real one."""
+    return engine_auth.has_role(user, *CUSTOMER_READERS)
+
+
+def preview_choices(db_url: str, q: str = "", limit: int = 20) -> list[tuple[str, str]]:
+    """Real customers to preview a template for: the newest, or those matching ``q`` (name, id, phone, email)."""
     try:
         with session_factory(db_url)() as db:
-            cid = db.scalar(select(models.Customer.id).where(models.Customer.merged_into.is_(None))
-                            .order_by(models.Customer.created_at, models.Customer.id).limit(1))
-            if cid is not None:
-                return customer_view(db, cid)
+            query = select(models.Customer.id, models.Customer.name).where(models.Customer.merged_into.is_(None))
+            if q.strip():
+                query = query.where(matching(q.strip()))
+            rows = db.execute(query.order_by(models.Customer.created_at.desc(), models.Customer.id).limit(limit))
+            return [(cid, f"{name or cid} · {cid}") for cid, name in rows]
     except SQLAlchemyError:
-        log.info("no customers table; using the built-in sample customer")
-    return dict(SAMPLE_CUSTOMER)
+        return []
 
 
 def _event_types(db_url: str, lang: str, t: Text) -> list[dict[str, Any]]:
@@ -216,7 +242,9 @@ def node_form(request: Request, flow_id: str, node_id: str, user: Reader, db_url
     node_type = default_registry().get(type)
     pickers = _pickers(db_url)
     fields = build_form(node_type.schema(), current, t, pickers) if node_type else []
+    choices = preview_choices(db_url) if may_preview_real(user) and any(f.widget == "template" for f in fields) else []
     return _fragment(request, "editor/_form.html", flow_id=flow_id, node_id=node_id, node_type=type,
+                     preview_customers=choices,
                      type_info=node_type.describe() if node_type else None, fields=fields, name=name,
                      config_json=json.dumps(current, ensure_ascii=False), kind="node",
                      action=f"/flows/{flow_id}/nodes/{node_id}/config",
@@ -329,22 +357,46 @@ async def expression_check(request: Request, user: Reader) -> HTMLResponse:
     return _fragment(request, "editor/_check.html", ok=error is None, message=error or t["editor.check_ok"])
 
 
+@router.get("/flows/preview-customers", response_class=HTMLResponse)
+def preview_customers(request: Request, user: Reader, db_url: DbUrl,
+                      q: Annotated[str, Query(alias="_pv_q", max_length=100)] = "") -> HTMLResponse:
+    """The options of a template preview's customer picker: the sample customer, then real ones matching
+    ``_pv_q`` (users who may read customers only)."""
+    choices = preview_choices(db_url, q) if may_preview_real(user) else []
+    return _fragment(request, "editor/_preview_customers.html", choices=choices, chosen="sample")
+
+
+def _preview_customer(db_url: str, user: User, chosen: str) -> tuple[dict[str, Any], bool]:
+    """(the customer a preview renders for, whether it is a real one). A real one only for customer readers,
+    and masked."""
+    if chosen and chosen != "sample" and may_preview_real(user):
+        with session_factory(db_url)() as db:
+            if db.get(models.Customer, chosen) is not None:
+                return masked_customer(customer_view(db, chosen)), True
+    return _sample_customer(db_url), False
+
+
 @router.post("/flows/template/preview", response_class=HTMLResponse)
 async def template_preview(request: Request, user: Reader, db_url: DbUrl) -> HTMLResponse:
-    """Render the template in form field ``_field`` for a sample customer (the first demo customer)."""
+    """Render the template in form field ``_field`` for the customer picked in ``_pv_customer``: the sample
+    customer (default), or a real one, masked."""
     _, t = text_for(request)
     form = await _form_data(request)
     source = str(form.get(str(form.get("_field") or "template")) or "")
     if not source.strip():
         return HTMLResponse("")
-    customer = await run_in_threadpool(_sample_customer, db_url)
+    chosen = str(form.get("_pv_customer") or "sample")[:40]
+    if chosen != "sample" and not may_preview_real(user):
+        return _fragment(request, "editor/_check.html", ok=False, message=t["editor.preview_forbidden"])
+    customer, real = await run_in_threadpool(_preview_customer, db_url, user, chosen)
     context = {"customer": customer, "event": SAMPLE_EVENT, "vars": {}, "journey": {"flow": "preview"}, "now": None}
     try:
         rendered = expressions.render(source, context)
     except expressions.ExpressionError as exc:
         return _fragment(request, "editor/_check.html", ok=False, message=f"template {exc}")
-    return _fragment(request, "editor/_template_preview.html", rendered=rendered,
-                     heading=_fmt(t, "editor.preview_for", name=customer.get("name") or customer.get("id")))
+    heading = _fmt(t, "editor.preview_for_real" if real else "editor.preview_for",
+                   name=customer.get("name") or customer.get("id"))
+    return _fragment(request, "editor/_template_preview.html", rendered=rendered, heading=heading)
 
 
 # -- routes: layout -----------------------------------------------------------------------------------------

@@ -85,7 +85,7 @@ def config_of(page: Page, node_id: str) -> dict[str, Any]:
 
 
 def test_marketer_draws_previews_and_publishes_the_welcome_journey(live_server: kit.LiveServer, page: Page) -> None:
-    seed(live_server.database_url)  # demo customers: the template preview uses the first one (李雷)
+    seed(live_server.database_url)  # demo customers: the template preview may use one of them (李雷)
     kit.add_user(live_server.database_url, "mia", "marketer", display_name="运营 Mia")
     with transaction(live_server.database_url) as db:
         from engine import flows as flowsvc
@@ -145,7 +145,14 @@ def test_marketer_draws_previews_and_publishes_the_welcome_journey(live_server: 
     form.locator('[name="_name"]').fill("欢迎语")
     form.locator('select[name="channel"]').select_option("wecom")
     form.locator('[name="template"]').fill("你好 {{ customer.name }}，我是你的专属顾问小潮")
-    expect(form.locator(".tf-bubble")).to_contain_text("你好 李雷，我是你的专属顾问小潮")  # live template preview
+    # live template preview: the made-up sample customer first; then a real one, picked by name, masked
+    expect(form.locator(".tf-bubble")).to_contain_text("你好 林小溪，我是你的专属顾问小潮")
+    form.locator('[name="_pv_q"]').fill("李雷")
+    who = form.locator('select[name="_pv_customer"]')
+    expect(who.locator("option")).to_have_count(2)
+    who.select_option(index=1)
+    expect(form.locator(".tf-bubble")).to_contain_text("你好 李雷，我是你的专属顾问小潮")
+    expect(form.locator(".tf-tpl-preview small")).to_contain_text("真实客户「李雷」")
     apply(page, form)
     assert config_of(page, "send_message")["channel"] == "wecom"
 
