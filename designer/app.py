@@ -39,6 +39,7 @@ from designer.loyalty import pages as loyalty_pages
 from designer.policies import pages as policies_pages
 from designer.settlement import api as settlement_api
 from designer.settlement import pages as settlement_pages
+from designer.settlement import plan_preview
 from designer.sidebar import api as sidebar_api
 from designer.sidebar import library_pages as sidebar_library
 from designer.sidebar import pages as sidebar_pages
@@ -130,7 +131,8 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
                  sidebar_api.router, sidebar_pages.router, sidebar_library.router,
                  growth_api.router, growth_pages.router, loyalty_api.router, loyalty_pages.router,
                  calendars_pages.api,
-                 policies_pages.router, policies_pages.api):
+                 policies_pages.router, policies_pages.api,
+                 plan_preview.router):
         app.include_router(area)
     if (HERE / "static").is_dir():
         app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

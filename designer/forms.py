@@ -111,6 +111,8 @@ def widget_of(schema: Mapping[str, Any], root: Mapping[str, Any]) -> str:
     kind = s.get("type")
     if fmt == "decision-table":  # logic.decision_table: a grid editor over the table's JSON
         return "decision_table"
+    if fmt == "rate-plan":  # settlement plans: a form over the rate plan's JSON (static/settlement/rate_plan.js)
+        return "rate_plan"
     if kind == "string" and fmt in ("expression", "template", "duration"):
         return str(fmt)
     if kind == "string":
@@ -152,7 +154,7 @@ def _text_of(value: Any, widget: str) -> Any:
         return bool(value)
     if widget in ("tags", "numbers"):
         return ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
-    if widget in ("json", "decision_table"):
+    if widget in ("json", "decision_table", "rate_plan"):
         return json.dumps(value, ensure_ascii=False, indent=1)
     return str(value)
 
@@ -334,7 +336,7 @@ class _Reader:
                 items_schema, _ = _unwrap(s.get("items", {}), self.root)
                 return [_number(p, items_schema.get("type") == "integer") for p in items]
             return items
-        if widget in ("json", "decision_table"):
+        if widget in ("json", "decision_table", "rate_plan"):
             if not raw.strip():
                 return _MISSING
             try:

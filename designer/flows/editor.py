@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -32,7 +32,7 @@ from designer.events import catalogue as event_catalogue
 from designer.flows import text as _text  # noqa: F401  (the editor's strings join the catalogue)
 from designer.forms import Pickers, build_form, parse_form, row_indices, split_list
 from designer.i18n import Text, page_context, text_for
-from designer.pages import templates
+from designer.pages import DISPLAY_TZ, templates
 from designer.permissions import CUSTOMER_READERS, FLOW_READERS, may_edit_kind
 from designer.policies.rules import SEND_TYPES, canvas_policy, rules, workspace_policy
 from engine import auth as engine_auth
@@ -243,14 +243,28 @@ def node_form(request: Request, flow_id: str, node_id: str, user: Reader, db_url
     pickers = _pickers(db_url)
     fields = build_form(node_type.schema(), current, t, pickers) if node_type else []
     choices = preview_choices(db_url) if may_preview_real(user) and any(f.widget == "template" for f in fields) else []
+    sample = _plan_sample(current) if type == "settlement.collect" else ""
     return _fragment(request, "editor/_form.html", flow_id=flow_id, node_id=node_id, node_type=type,
-                     preview_customers=choices,
+                     preview_customers=choices, rate_plan_sample=sample,
                      type_info=node_type.describe() if node_type else None, fields=fields, name=name,
                      config_json=json.dumps(current, ensure_ascii=False), kind="node",
                      action=f"/flows/{flow_id}/nodes/{node_id}/config",
                      ports=ports_of(node_type, current), readonly=not _may_change(user, record),
                      unknown=_fmt(t, "editor.unknown_type", type=type), event_types=_event_types(db_url, lang, t),
                      flows=pickers.flows, send_rules=send_rules, can_admin=user.role == "admin")
+
+
+def _plan_sample(config: Mapping[str, Any]) -> str:
+    """Sample orders for a settlement.collect node's plan (the rate-plan editor's preview); "" when the plan is
+    not valid yet (the editor then asks for one)."""
+    from activities.settlement.samples import sample_orders
+    from activities.settlement.settlement_plan import SettlementPlan
+
+    try:
+        plan = SettlementPlan.model_validate(config.get("plan") or {})
+    except ValidationError:
+        return ""
+    return sample_orders(plan, datetime.now(DISPLAY_TZ).date())
 
 
 async def _form_data(request: Request) -> FormData:

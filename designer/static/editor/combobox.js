@@ -98,7 +98,7 @@ class Combobox {
       }
       html += `<div role="option" id="${this.popup.id}-${i}" data-i="${i}" data-value="${esc(o.value)}" aria-selected="${i === this.active}"
         class="tf-combo-option${i === this.active ? ' tf-active' : ''}"><span class="tf-combo-label">${esc(o.label)}</span>
-        <code>${esc(o.value)}</code>${o.note ? `<small>${esc(o.note)}</small>` : ''}</div>`;
+        ${o.label === o.value ? '' : `<code>${esc(o.value)}</code>`}${o.note ? `<small>${esc(o.note)}</small>` : ''}</div>`;
     });
     this.popup.innerHTML = `${html}</div>`;
     if (this.active >= 0) this.input.setAttribute('aria-activedescendant', `${this.popup.id}-${this.active}`);
