@@ -23,6 +23,8 @@ from designer.connectors import pages as connectors_pages
 from designer.coupons import api as coupons_api
 from designer.customers import api as customers_api
 from designer.customers import pages as customers_pages
+from designer.dashboards import api as dashboards_api
+from designer.dashboards import pages as dashboards_pages
 from designer.decisions import api as decisions_api
 from designer.decisions import pages as decisions_pages
 from designer.events import api as events_api
@@ -132,7 +134,8 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
                  growth_api.router, growth_pages.router, loyalty_api.router, loyalty_pages.router,
                  calendars_pages.api,
                  policies_pages.router, policies_pages.api,
-                 plan_preview.router):
+                 plan_preview.router,
+                 dashboards_api.api, dashboards_pages.router):
         app.include_router(area)
     if (HERE / "static").is_dir():
         app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
