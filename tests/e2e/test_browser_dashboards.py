@@ -175,6 +175,9 @@ def test_the_ops_and_finance_boards_and_who_may_see_them(server: kit.LiveServer,
         expect(row).to_have_text([_yuan(values["settled_fen"]), _yuan(values["pending_fen"]),
                                   _yuan(values["paid_fen"])])
     kit.screenshot(page, "dashboard-finance")
+    page.goto(f"{server.url}/settlement")  # where the pending amounts are decided
+    expect(page.locator("h1")).to_be_visible()
+    kit.screenshot(page, "settlement")
 
     page = _fresh(page)
     kit.login(page, server.url, "ada")

@@ -223,6 +223,9 @@ def test_marketer_draws_previews_and_publishes_the_welcome_journey(live_server: 
     timeline = page.locator("#tf-timeline .tf-timeline")
     expect(timeline).to_contain_text("你好 韩梅梅，我是你的专属顾问小潮", timeout=60_000)
     expect(timeline).to_contain_text("达成目标")  # the goal node, by its type's label
+    # when: a day and a clock, never a fraction of days ("第 3 天 00:00", not "day 3.00")
+    expect(page.locator('#tf-timeline li[data-node="goal"] .tf-day')).to_have_text("第 3 天 00:00")
+    expect(page.locator('#tf-timeline li[data-node="delay"] .tf-day').first).to_have_text("第 1 天 00:00")
     expect(page.locator("#tf-timeline .tf-preview-status")).to_have_text("converted")
     page.locator("#tf-timeline [data-play]").click()  # steps through the timeline, node by node
     expect(page.locator("#tf-timeline li.tf-current")).to_have_count(1)

@@ -122,6 +122,9 @@ def test_an_admin_sets_the_cap_and_quiet_hours_and_send_nodes_show_them(server: 
     page.locator("#pol-cap-count").fill("0")
     page.locator("#pol-save").click()
     expect(page.locator("#pol-errors")).to_contain_text("cap_count")
+    page.goto(server.url + "/audit")  # who changed the rules, and from what to what
+    expect(page.locator("main")).to_contain_text("settings.send_policy")
+    kit.screenshot(page, "audit")
 
     page.goto(server.url + "/flows/welcome-new-contact/edit")
     coupon = page.locator('.drawflow-node[data-tf="coupon"]')
