@@ -267,8 +267,10 @@ def test_keyboard_multiselect_undo_redo_and_live_stats(live_server: kit.LiveServ
     page.keyboard.press("Enter")
     expect(page.locator(".drawflow-node")).to_have_count(count + 1)
     assert "delay" in {n["id"] for n in _document(page)["nodes"]}
+    expect(node(page, "delay")).to_be_in_viewport()  # added off to the right: the canvas pans to it
 
-    # multi-select with shift-click, delete both with the Delete key
+    # multi-select with shift-click, delete both with the Delete key (the whole flow in view first)
+    page.locator("#tf-fit").click()
     node(page, "delay").click()
     node(page, "wait1").click(modifiers=["Shift"])
     expect(page.locator("#tf-panel-props")).to_contain_text("2 nodes selected")
@@ -293,9 +295,10 @@ def test_keyboard_multiselect_undo_redo_and_live_stats(live_server: kit.LiveServ
     node(page, "hello").click(modifiers=["Shift"])
     box = node(page, "start").bounding_box()
     assert box is not None
-    page.mouse.move(box["x"] + 60, box["y"] + 20)
+    grab_x, grab_y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(grab_x, grab_y)
     page.mouse.down()
-    page.mouse.move(box["x"] + 60, box["y"] + 120, steps=5)
+    page.mouse.move(grab_x, grab_y + 100, steps=5)
     page.mouse.up()
     after = {n["id"]: dict(n["ui"]) for n in _document(page)["nodes"]}
     moved = after["start"]["y"] - before["start"]["y"]

@@ -321,6 +321,7 @@ function addNode(type, x, y) {
   render();
   commit();
   select([id]);
+  bringIntoView(id);
   elementOf(id)?.focus({preventScroll: true});
   setStatus(T('node_added', {id}));
 }
@@ -788,6 +789,15 @@ function highlight(id) {
   if (!el) return;
   el.classList.add('tf-highlight');
   const box = $('#tf-canvas').getBoundingClientRect();
+  const at = el.getBoundingClientRect();
+  if (at.left < box.left || at.right > box.right || at.top < box.top || at.bottom > box.bottom) centerOn(nodeById(id));
+}
+
+/** Pan to a node (keeping the zoom) when it is not wholly in view: a node added off screen is shown. */
+function bringIntoView(id) {
+  const el = elementOf(id);
+  if (!el) return;
+  const box = canvasBox();
   const at = el.getBoundingClientRect();
   if (at.left < box.left || at.right > box.right || at.top < box.top || at.bottom > box.bottom) centerOn(nodeById(id));
 }
