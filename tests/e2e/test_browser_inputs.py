@@ -102,6 +102,19 @@ def test_finance_edits_a_rate_plan_as_a_form_and_previews_it_on_sample_orders(se
     result.scroll_into_view_if_needed()
     kit.screenshot(page, "rate-plan")
 
+    # the cycle is a choice, and a split is a table of parties whose shares must total 100 %
+    expect(form.locator('select[name="plan.cycle"] option')).to_have_count(5)
+    editor.locator('select[data-p="type"]').select_option("split")
+    parties = editor.locator("table.tf-rp-parties tbody tr")
+    expect(parties).to_have_count(3)
+    expect(editor.locator("[data-split-total]")).to_have_text("100%")
+    share = editor.locator('input[data-p="parties.2.percent"]')
+    share.fill("10")
+    share.press("Tab")
+    expect(editor.locator("[data-split-total]")).to_have_text("90%")
+    expect(editor.locator("[data-rp-problems]")).to_contain_text("分账比例合计 90%")
+    expect(form.locator(".tf-field-error:not(:empty)").first).to_contain_text("split")  # the server agrees
+
 
 def test_an_admin_sets_the_cap_and_quiet_hours_and_send_nodes_show_them(server: kit.LiveServer, page: Page) -> None:
     kit.login(page, server.url, "root", next_path="/settings/messaging")
