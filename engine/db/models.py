@@ -547,5 +547,6 @@ class TicketReview(Base):
 from engine.db import connector_models as _connector  # noqa: E402,F401
 from engine.db import growth_models as _growth  # noqa: E402,F401
 from engine.db import loyalty_models as _loyalty  # noqa: E402,F401
+from engine.db import policy_models as _policies  # noqa: E402,F401
 from engine.db import sidebar_models as _sidebar  # noqa: E402,F401
 from engine.db import workforce_models as _workforce  # noqa: E402,F401
