@@ -5,8 +5,9 @@ Definitions (docs/dashboards.md):
 
 - **New contact**: a customer first seen in the range (``customers.created_at``; merged-away duplicates are
   not counted twice). Its **channel** comes from the first resolver in :data:`CHANNEL_RESOLVERS` that knows
-  it; the built-in one reads the source of the customer's first event (the connector or ``api``). Channel
-  codes (渠道活码) attribute customers on their profile: their resolver goes in front of the list.
+  it: the channel code (渠道活码) that attributed the customer on their profile (first touch,
+  :mod:`activities.growth.attribution`), else the source of the customer's first event (the connector or
+  ``api``).
 - **Active journeys**: running or waiting now, by flow.
 - **Messages**: outbound messages created in the range by outcome — ``sent``, ``skipped: <reason>``,
   ``deferred: <reason>`` (held for quiet hours, sent later), ``failed: <reason>``; ``sending`` is in flight.
@@ -25,8 +26,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from activities.growth.attribution import FIRST_CHANNEL
 from activities.reports import Range, chunks, series
 from engine.db import models
+from engine.db.growth_models import GrowthChannel
 from engine.journeys import ACTIVE
 
 ChannelResolver = Callable[[Session, list[str]], dict[str, str]]
@@ -48,9 +51,21 @@ def first_event_source(db: Session, customer_ids: list[str]) -> dict[str, str]:
     return found
 
 
-#: how a new contact's channel is found; the first resolver that knows a customer wins. The extension point
-#: for channel codes (渠道活码): their attribution on the customer profile goes in front of the list.
-CHANNEL_RESOLVERS: list[ChannelResolver] = [first_event_source]
+def attributed_channel(db: Session, customer_ids: list[str]) -> dict[str, str]:
+    """Customer id → the channel code that first attributed the customer (``first_touch_channel``)."""
+    found: dict[str, str] = {}
+    for chunk in chunks(customer_ids):
+        for customer_id, attributes in db.execute(select(models.Customer.id, models.Customer.attributes)
+                                                  .where(models.Customer.id.in_(chunk))):
+            channel = (attributes or {}).get(FIRST_CHANNEL)
+            if isinstance(channel, str) and channel:
+                found[str(customer_id)] = channel
+    return found
+
+
+#: how a new contact's channel is found; the first resolver that knows a customer wins: the channel code's
+#: attribution on the profile, then the first event's source. Another attribution goes in front of the list.
+CHANNEL_RESOLVERS: list[ChannelResolver] = [attributed_channel, first_event_source]
 UNKNOWN_CHANNEL = "unknown"
 
 
@@ -77,7 +92,9 @@ def new_contacts(db: Session, r: Range) -> dict[str, Any]:
         per_day[channel[str(cid)]][r.day_of(created)] += 1
     ranked = sorted(per_day.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
     by_channel = {name: sum(days.values()) for name, days in ranked}
-    return {"total": len(rows), "by_channel": by_channel,
+    names = dict(db.execute(select(GrowthChannel.key, GrowthChannel.name)
+                            .where(GrowthChannel.key.in_(list(by_channel)))).all()) if by_channel else {}
+    return {"total": len(rows), "by_channel": by_channel, "channel_names": {str(k): str(v) for k, v in names.items()},
             "series": {name: series(r.days(), dict(per_day[name])) for name in by_channel}}
 
 

@@ -34,9 +34,9 @@ _STRINGS: tuple[tuple[str, str, str], ...] = (
     ("db.channel", "渠道", "Channel"),
     ("db.channel.unknown", "未知", "unknown"),
     ("db.channel.api", "API", "API"),
-    ("db.channel_note", "渠道取自客户的第一条事件的来源；渠道活码上线后改为按客户档案里的归因。",
-     "The channel is the source of the customer's first event, until channel codes attribute customers on "
-     "their profile."),
+    ("db.channel_note", "渠道：客户档案里渠道活码的首次归因；没有归因的客户按其第一条事件的来源（连接器或 API）。",
+     "Channel: the channel code that first attributed the customer on their profile; without one, the source "
+     "of the customer's first event (a connector or the API)."),
     ("db.active_journeys", "进行中的旅程", "Active journeys"),
     ("db.sent", "已发送", "Sent"),
     ("db.skipped", "已跳过", "Skipped"),

@@ -11,6 +11,7 @@ import pytest
 
 from activities.reports import Range, RangeError, finance, marketing, service
 from engine.db import models
+from engine.db.growth_models import GrowthChannel
 from engine.db.session import session_factory, transaction
 from engine.events import EventIn, store
 
@@ -34,9 +35,13 @@ def test_marketing_figures(db_url: str) -> None:
     b = _event(db_url, "e2", "wecom", "13800000002")
     c = _event(db_url, "e3", "youzan", "13800000003")
     _event(db_url, "e4", "api", "13800000001")  # a's second event: a stays a wecom contact
+    d = _event(db_url, "e5", "wecom", "13800000004", "wecom.contact_added")
     with transaction(db_url) as db:
-        for cid, created in ((a, at(2)), (b, at(2, 17)), (c, at(5))):  # b: 01:00 on the 3rd, China time
+        for cid, created in ((a, at(2)), (b, at(2, 17)), (c, at(5)), (d, at(6))):  # b: 01:00 on the 3rd locally
             db.get(models.Customer, cid).created_at = created  # type: ignore[union-attr]
+        # d came through a channel code: growth attributed them on their profile (first touch)
+        db.add(GrowthChannel(key="shop-poster", name="门店海报", state="c:1"))
+        db.get(models.Customer, d).attributes = {"first_touch_channel": "shop-poster"}  # type: ignore[union-attr]
         old = models.Customer(id="cust-old", name="老客", created_at=at(1) - timedelta(days=40))
         db.add(old)
         for i, (status, created) in enumerate([("sent", at(2)), ("sent", at(2, 23, 30)), ("skipped: capped", at(3)),
@@ -64,7 +69,8 @@ def test_marketing_figures(db_url: str) -> None:
                                 status=status, amount_fen=fen, paid_at=paid))
     with session_factory(db_url)() as db:
         contacts = marketing.new_contacts(db, R)
-        assert contacts["total"] == 3 and contacts["by_channel"] == {"wecom": 2, "youzan": 1}
+        assert contacts["total"] == 4 and contacts["by_channel"] == {"wecom": 2, "shop-poster": 1, "youzan": 1}
+        assert contacts["channel_names"] == {"shop-poster": "门店海报"}
         assert contacts["series"]["wecom"][1] == 1 and contacts["series"]["wecom"][2] == 1  # 2nd and 3rd, local
         assert marketing.active_journeys(db) == {"total": 2, "by_flow": {"welcome": 1, "winback": 1}}
         sent = marketing.messages(db, R)
