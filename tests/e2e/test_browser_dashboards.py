@@ -134,6 +134,7 @@ def test_the_marketer_board_shows_the_apis_numbers_for_the_chosen_range_and_refr
     # the time-range picker: the last 7 days drop the contact of 20 days ago and the message of 12 days ago
     page.locator("#db-preset").select_option("7")
     expect(page).to_have_url(re.compile(r"preset=7"))
+    expect(page.locator("#db-preset")).to_have_value("7")
     week = _api(page, server.url, "marketer")
     assert week["range"]["from"] == (datetime.fromisoformat(week["range"]["to"]) - timedelta(days=6)).date().isoformat()
     assert week["new_contacts"]["by_channel"]["youzan"] == 1 and week["messages"]["sent"] == 2
@@ -164,7 +165,9 @@ def test_the_ops_and_finance_boards_and_who_may_see_them(server: kit.LiveServer,
     page = _fresh(page)  # finance, in a browser context of its own
     kit.login(page, server.url, "fay", next_path="/dashboard")
     expect(page).to_have_url(re.compile(r"/dashboard/finance$"))
-    page.locator("#db-preset").select_option("90")
+    page.locator("#db-preset").select_option("90")  # the page reloads with the new range
+    expect(page).to_have_url(re.compile(r"preset=90"))
+    expect(page.locator("#db-preset")).to_have_value("90")
     api = _api(page, server.url, "finance")
     totals = api["totals"]
     assert totals["paid_fen"] > 0 and totals["pending_fen"] > 0 and totals["settled_fen"] >= totals["paid_fen"]
