@@ -15,12 +15,15 @@ from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
 from designer import audit, auth, errors, home, limits, ops, temporal_ui
+from designer.calendars import pages as calendars_pages
 from designer.connectors import api as connectors_api
 from designer.connectors import ops_api as connectors_ops_api
 from designer.connectors import pages as connectors_pages
 from designer.coupons import api as coupons_api
 from designer.customers import api as customers_api
 from designer.customers import pages as customers_pages
+from designer.dashboards import api as dashboards_api
+from designer.dashboards import pages as dashboards_pages
 from designer.decisions import api as decisions_api
 from designer.decisions import pages as decisions_pages
 from designer.events import api as events_api
@@ -36,9 +39,11 @@ from designer.loyalty import api as loyalty_api
 from designer.loyalty import pages as loyalty_pages
 from designer.people import api as people_api
 from designer.people import pages as people_pages
+from designer.policies import pages as policies_pages
 from designer.quarantine import api as quarantine_api
 from designer.settlement import api as settlement_api
 from designer.settlement import pages as settlement_pages
+from designer.settlement import plan_preview
 from designer.sidebar import api as sidebar_api
 from designer.sidebar import library_pages as sidebar_library
 from designer.sidebar import pages as sidebar_pages
@@ -136,8 +141,8 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
     app.add_middleware(tracing.TraceRequests)  # outermost: the span covers the whole request
     app.include_router(auth.router)
     app.include_router(home.router)
-    # each area: its JSON API and its pages
-    for area in (events_api.api, hooks.router, flows_api.api, flows_pages.router, editor.router,
+    # each area: its JSON API and its pages (the calendars before the tickets' /tickets/{id})
+    for area in (calendars_pages.router, events_api.api, hooks.router, flows_api.api, flows_pages.router, editor.router,
                  customers_api.router, customers_pages.router, journeys_api.api, journeys_pages.router,
                  coupons_api.router, tickets_api.router, tickets_setup_api.router, tickets_setup_pages.router,
                  tickets_pages.router,
@@ -148,7 +153,11 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
                  audit.api, audit.router,
                  sidebar_api.router, sidebar_pages.router, sidebar_library.router,
                  growth_api.router, growth_pages.router, loyalty_api.router, loyalty_pages.router,
-                 people_api.router, people_pages.router, temporal_ui.router, quarantine_api.router):
+                 people_api.router, people_pages.router, temporal_ui.router, quarantine_api.router,
+                 calendars_pages.api,
+                 policies_pages.router, policies_pages.api,
+                 plan_preview.router,
+                 dashboards_api.api, dashboards_pages.router):
         app.include_router(area)
     if (HERE / "static").is_dir():
         app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

@@ -380,8 +380,9 @@ def forget_tokens() -> None:
 
 def token_user(database_url: str | None, plaintext: str, now: datetime | None = None) -> tuple[User, str] | None:
     """:func:`authenticate_token_scoped` for a request (the user and the token's scope), without taking the
-    write lock on every request: the lookup is read-only and cached for :data:`TOKEN_CACHE_SECONDS`, and ``last_used_at`` is written (in a short
-    transaction of its own) at most once a minute per token. The user returned is detached: read it only."""
+    write lock on every request: the lookup is read-only and cached for :data:`TOKEN_CACHE_SECONDS`, and
+    ``last_used_at`` is written (in a short transaction of its own) at most once a minute per token.
+    The user returned is detached: read it only."""
     from sqlalchemy import or_, update
 
     from engine.db.session import session_factory, transaction

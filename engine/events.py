@@ -26,13 +26,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from engine.customers import IdentityError, check_kind, normalise, resolve
 from engine.db import models
 from engine.db.models import utcnow
 from engine.db.session import session_factory, transaction
 from engine.event_hooks import run_hooks
-from engine.event_types import INTERNAL_TYPES, explain_unknown, is_known
+from engine.event_types import INTERNAL_TYPES, SeenType, explain_unknown, is_known
 
 
 class Profile(BaseModel):
@@ -280,3 +281,26 @@ def requeue(database_url: str | None, source_and_id: str) -> tuple[int, dict[str
             row.status, row.attempts = "received", 0
         row.claimed_until = utcnow() + CLAIM
         return row.id, signal_payload(row)
+
+
+#: how many of the newest events :func:`seen_types` counts (the busiest types lately, cheaply)
+SEEN_WINDOW = 10_000
+
+
+def seen_types(db: Session, window: int = SEEN_WINDOW) -> dict[str, SeenType]:
+    """The event types in the events table: every distinct type (read from the type index), with how
+    many of the newest ``window`` events had it, when it came last and from which sources."""
+    from sqlalchemy import func
+
+    newest = (select(models.EventRecord.type, models.EventRecord.source, models.EventRecord.received_at)
+              .order_by(models.EventRecord.id.desc()).limit(window).subquery())
+    counted: dict[str, SeenType] = {}
+    rows = db.execute(select(newest.c.type, newest.c.source, func.count(), func.max(newest.c.received_at))
+                      .group_by(newest.c.type, newest.c.source))
+    for kind, source, count, last in rows:
+        before = counted.get(kind, SeenType())
+        when = max((t for t in (before.last, last) if t is not None), default=None)
+        counted[kind] = SeenType(before.count + int(count), when, tuple(sorted({*before.sources, str(source)})))
+    for (kind,) in db.execute(select(models.EventRecord.type).distinct()):
+        counted.setdefault(kind, SeenType())
+    return counted

@@ -51,9 +51,12 @@ class PreviewCustomer(BaseModel):
 
 
 def offset_of(text: str) -> timedelta:
-    match = re.fullmatch(r"\s*day\s+(\d+)\s*", text, re.IGNORECASE)
+    """When a scripted event arrives: ``day 3``, ``day 3, 07:30`` (as the timeline prints it) or an ISO
+    8601 duration from the start (``P3D``, ``PT2H``)."""
+    match = re.fullmatch(r"\s*day\s+(\d{1,4})(?:\s*,?\s*([01]?\d|2[0-3]):([0-5]\d))?\s*", text, re.IGNORECASE)
     if match:
-        return timedelta(days=int(match.group(1)))
+        day, hour, minute = match.groups()
+        return timedelta(days=int(day), hours=int(hour or 0), minutes=int(minute or 0))
     if text.strip().upper() in ("P0D", "PT0S", "0"):
         return timedelta(0)
     return parse_duration(text)
@@ -130,7 +133,9 @@ async def preview(document: dict[str, Any], customer: PreviewCustomer | None = N
                     await handle.terminate("preview horizon reached")
                 timeline = sorted([*timeline, *ignored], key=lambda step: _parse(step["at"]))
                 for entry_ in timeline:
-                    entry_["day"] = round((_parse(entry_["at"]) - start).total_seconds() / 86400, 3)
+                    offset = (_parse(entry_["at"]) - start).total_seconds()
+                    entry_["offset_seconds"] = offset
+                    entry_["day"] = round(offset / 86400, 3)
                 with transaction(url) as db:
                     from sqlalchemy import select
 
@@ -139,6 +144,19 @@ async def preview(document: dict[str, Any], customer: PreviewCustomer | None = N
                 return {"status": status, "timeline": timeline, "messages": messages, "days": days}
         finally:
             get_engine(url).dispose()
+
+
+def day_and_clock(seconds: float) -> tuple[int, str]:
+    """An offset from the start of a preview as a person reads it: (day, "HH:MM") — 7.31 days is
+    (7, "07:26"). Whole minutes, rounded down: a step at 23:59:59 is still on its day."""
+    day, minutes = divmod(int(seconds // 60), 1440)
+    return day, f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def day_label(seconds: float) -> str:
+    """``day 7, 07:26``: how ``tideflow simulate`` (and the editor's English preview) shows an offset."""
+    day, clock = day_and_clock(seconds)
+    return f"day {day}, {clock}"
 
 
 def _parse(text: str) -> Any:

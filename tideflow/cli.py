@@ -184,7 +184,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from engine.compiler import FlowInvalid
-    from engine.simulate import PreviewCustomer, ScriptedEvent, preview
+    from engine.simulate import PreviewCustomer, ScriptedEvent, day_label, preview
 
     document = _read_json(args.file)
     try:
@@ -207,7 +207,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         text = detail.get("content") or detail.get("status") or step.get("port") or step.get("event") or ""
         if step["what"] == "ignored":
             text = f"{step.get('event')}: arrived after the journey had ended; nothing handled it"
-        print(f"  day {step['day']:>7.3f}  {step['what']:<8} {step.get('node') or '':<16} {text}")
+        print(f"  {day_label(step['offset_seconds']):>15}  {step['what']:<8} {step.get('node') or '':<16} {text}")
     return 0
 
 

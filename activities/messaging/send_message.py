@@ -18,9 +18,8 @@ from engine.db import models
 from engine.db.session import transaction
 from engine.nodes.base import ActionResult, NodeConfig, NodeType, Template
 from engine.pii import mask_text
-from engine.policies import Decision, FrequencyCap, gate, gate_many
+from engine.policies import Decision, current_policy, gate, gate_many
 from engine.runtime import ActionRequest
-from engine.settings import get_settings
 
 Channel = Literal["dry-run", "wecom", "wechat_oa", "sms", "email", "webhook"]
 
@@ -34,11 +33,6 @@ class SendMessageConfig(NodeConfig):
     fallback_channel: Channel | None = Field(default=None, description="used when the channel cannot send")
     attachments: list[str] = Field(default_factory=list, max_length=9,
                                    description="URLs of images/files, for channels that carry attachments")
-
-
-def _cap() -> FrequencyCap | None:
-    text = get_settings().frequency_cap
-    return FrequencyCap.parse(text) if text else None
 
 
 class SendMessage(NodeType):
@@ -94,12 +88,13 @@ class SendMessage(NodeType):
                 return _result(reserved.status, reserved.channel, detail)
             if reserved is None:
                 decision, channel = Decision("skipped: channel not configured"), candidates[0]
+                policy = current_policy(db)  # the workspace's cap and default quiet hours (settings page)
                 for candidate in candidates:
                     if channels.delivery(candidate, url) is None:
                         continue
                     channel = candidate
-                    decision = gate(db, ctx.customer_id, candidate, config.category, ctx.request.settings,
-                                    ctx.now, _cap())
+                    decision = gate(db, ctx.customer_id, candidate, config.category,
+                                    policy.flow_settings(ctx.request.settings), ctx.now, policy.cap)
                     if decision.outcome != "skipped: no consent":
                         break
                 if decision.until is not None:
@@ -188,10 +183,12 @@ class SendMessage(NodeType):
                 decided: dict[str, tuple[Decision, str]] = {
                     cid: (Decision("skipped: channel not configured"), candidates[0]) for cid in ids}
                 open_ids = ids
+                policy = current_policy(db)
                 for candidate in configured:
                     if not open_ids:
                         break
-                    verdicts = gate_many(db, open_ids, candidate, config.category, settings, now, _cap())
+                    verdicts = gate_many(db, open_ids, candidate, config.category, policy.flow_settings(settings),
+                                         now, policy.cap)
                     for cid, verdict in verdicts.items():
                         decided[cid] = (verdict, candidate)
                     open_ids = [cid for cid in open_ids if verdicts[cid].outcome == "skipped: no consent"]

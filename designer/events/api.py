@@ -21,12 +21,13 @@ from sqlalchemy import select
 from designer.auth import get_db_url, require
 from designer.context import engine_router
 from designer.errors import ApiError, validation_problems
+from designer.events import catalogue
+from designer.events import text as _text  # noqa: F401  (the picker's strings join the catalogue)
 from designer.limits import json_body
 from designer.ops import record_event
 from designer.permissions import EVENT_SENDERS, EVERY_ROLE
 from engine import events as ingest
 from engine.db.models import User
-from engine.event_types import EVENT_TYPES
 from engine.metrics import STAGE
 from engine.pipeline import Overloaded, RoutingPipeline
 
@@ -37,8 +38,10 @@ Anyone = Annotated[User, Depends(require(*EVERY_ROLE))]
 
 
 @api.get("/event-types", tags=["events"])
-def event_types(user: Anyone) -> list[dict[str, Any]]:
-    return [{"type": t, "label": label} for t, label in EVENT_TYPES.items()]
+def event_types(user: Anyone, db_url: Annotated[str, Depends(get_db_url)]) -> list[dict[str, Any]]:
+    """The event-type catalogue: built-in types (with the connectors that send them), plugin types and
+    the types already seen in the events table (``seen_count`` counts the newest 10,000 events)."""
+    return [e.as_dict() for e in catalogue.entries(db_url)]
 
 
 # -- events -------------------------------------------------------------------------------------------

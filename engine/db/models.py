@@ -565,6 +565,7 @@ from engine.db import failure_models as _failures  # noqa: E402,F401
 from engine.db import growth_models as _growth  # noqa: E402,F401
 from engine.db import loyalty_models as _loyalty  # noqa: E402,F401
 from engine.db import people_models as _people  # noqa: E402,F401
+from engine.db import policy_models as _policies  # noqa: E402,F401
 from engine.db import quarantine_models as _quarantine  # noqa: E402,F401
 from engine.db import sidebar_models as _sidebar  # noqa: E402,F401
 from engine.db import workforce_models as _workforce  # noqa: E402,F401
