@@ -1,5 +1,6 @@
 """One bad event never stalls the others: a poison event (a payload so deep that starting a journey with it
-raises RecursionError — refused at the entrance today, but already stored or imported) is retried a few times, quarantined with its error, and — fixed by an operator through
+raises RecursionError — refused at the entrance today, but already stored or imported) is retried a few
+times, quarantined with its error, and — fixed by an operator through
 the API — sent again; every event around it is routed meanwhile. Real Temporal dev server, real worker."""
 
 from __future__ import annotations
