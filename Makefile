@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench faults load clean i18n i18n-convert
+.PHONY: run test lint typecheck unit bench bench-quick faults load security clean i18n i18n-convert
 
 $(STAMP): pyproject.toml examples/plugin-lottery/pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required (set PYTHON=...)"; exit 1; }
@@ -45,8 +45,17 @@ i18n-convert: $(STAMP)
 	$(BIN)/python tools/i18n_convert.py $(AREA)
 	$(BIN)/python tools/msg_convert.py $$(find $(AREA) -name '*.py' ! -name text.py)
 
+# every attack of issue 18 against the real stack (web + worker + Temporal) and in process: all must be
+# refused (tests/security/; they also run in `make test`)
+security: $(STAMP)
+	$(BIN)/python -m pytest -q tests/security $(PYTEST_ARGS)
+
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# the ingest comparison (Tideflow vs n8n vs Temporal by hand) at reduced sizes, SQLite only: under 2 minutes
+bench-quick: $(STAMP)
+	BENCH_QUICK=1 $(BIN)/python -m bench ingest
 
 # the fault suite: the real stack under load, broken on purpose, then the books checked (exit 1 on any loss)
 faults: $(STAMP)

@@ -1,6 +1,6 @@
 """``python -m bench [NAME ...] [--markdown]``: run the benchmarks and print a table of numbers.
 
-Names: compile, interpreter, latency, broadcast, settlement, decisions, workforce, loyalty (default: all,
+Names: compile, expressions, interpreter, latency, broadcast, settlement, decisions, workforce, loyalty (default: all,
 in that order). Sizes scale with ``BENCH_SCALE`` (default 1; 10 runs the 100,000-customer broadcast of the
 target) and can be set one by one: ``BENCH_JOURNEYS`` (100 per batch), ``BENCH_ROUNDS`` (3), ``BENCH_EVENTS`` (200),
 ``BENCH_CUSTOMERS`` (10,000), ``BENCH_COMPILE_RUNS`` (20), ``BENCH_SETTLE_ORDERS`` (200,000; the
@@ -23,7 +23,20 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import TextIO
 
-from bench import broadcast, compile_time, decisions, interpreter, latency, loyalty, settlement, workforce
+from bench import (
+    broadcast,
+    compile_time,
+    decisions,
+    expression_cost,
+    ingest,
+    interpreter,
+    latency,
+    loyalty,
+    parked,
+    scaleout,
+    settlement,
+    workforce,
+)
 from bench.common import Report, Row, Stack, env_int, scale, table
 
 log = logging.getLogger("bench")
@@ -31,6 +44,7 @@ log = logging.getLogger("bench")
 Runner = Callable[[Stack], Awaitable[Report]]
 BENCHMARKS: dict[str, Runner] = {
     "compile": compile_time.run,
+    "expressions": expression_cost.run,
     "interpreter": interpreter.run,
     "latency": latency.run,
     "broadcast": broadcast.run,
@@ -38,7 +52,12 @@ BENCHMARKS: dict[str, Runner] = {
     "decisions": decisions.run,
     "workforce": workforce.run,
     "loyalty": loyalty.run,
+    "ingest": ingest.run,
+    "parked": parked.run,
+    "scaleout": scaleout.run,
 }
+#: benchmarks that run several stacks of their own take this many times BENCH_TIMEOUT
+SLOW = {"ingest": 5, "parked": 5, "scaleout": 5}
 #: the benchmarks that need the Temporal dev server
 NEEDS_SERVER = frozenset({"interpreter", "latency", "broadcast"})
 
@@ -63,7 +82,7 @@ async def main(names: list[str]) -> list[Report]:
             started = time.perf_counter()
             stack.use_queue(name)
             try:
-                report = await asyncio.wait_for(BENCHMARKS[name](stack), timeout)
+                report = await asyncio.wait_for(BENCHMARKS[name](stack), timeout * SLOW.get(name, 1))
             except TimeoutError:
                 log.error("benchmark %s did not finish within %.0f s (BENCH_TIMEOUT)", name, timeout)
                 report = Report(name, [Row(name, f"did not finish in {timeout:.0f} s")], failed=True)

@@ -34,7 +34,7 @@ from bench.common import (
 )
 from bench.handwritten import TAG, WORKFLOW_NAME, HandWrittenJourney
 
-TARGET = 0.9
+TARGET = 0.95  # issue 14: the interpreter runs at ≥ 0.95× the hand-written workflow
 WARM_UP = 10
 FLOW_ID = "bench-four-steps"
 

@@ -65,6 +65,7 @@ class InboundReply:
     status: int = 200
     body: bytes | str = b"success"
     content_type: str = "text/plain; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -94,9 +95,19 @@ class Connector:
     Secrets: ClassVar[type[BaseModel]] = NoSettings
     #: message channels this connector delivers (names of action.send_message channels)
     channels: ClassVar[tuple[str, ...]] = ()
+    #: the sender shapes the events itself (a generic webhook): an invalid event is the sender's to fix (400);
+    #: otherwise the connector maps a platform's format and an invalid event is quarantined instead
+    sender_shapes_events: ClassVar[bool] = False
 
     def inbound(self, request: InboundRequest, settings: Any, secrets: Any) -> InboundReply:
         raise LookupError(f"{self.kind} takes no inbound deliveries")
+
+    def busy_reply(self, retry_after: int) -> InboundReply:
+        """The answer that makes the platform deliver again later, given when Tideflow is too busy to take a
+        delivery (nothing was stored). Default: 503 with Retry-After, which platforms that retry on any
+        non-2xx answer (WeCom, WeChat, Shopify, our webhook senders) redeliver; a connector whose platform
+        expects a body of its own overrides this."""
+        return InboundReply(status=503, body=b"busy, retry later", headers={"Retry-After": str(retry_after)})
 
     def delivers(self, settings: Any) -> bool:
         """Whether this configuration can send messages (an inbound-only set-up answers False)."""

@@ -43,7 +43,7 @@ from designer import i18n
 from designer.i18n import _, pick_language
 from engine import auth
 from engine.db.models import ApiToken, User
-from engine.db.session import transaction
+from engine.db.session import session_factory, transaction
 from engine.settings import get_settings
 
 SESSION_COOKIE = "tideflow_session"
@@ -82,6 +82,8 @@ class Authenticated:
     user: User
     method: Literal["session", "token"]
     csrf_token: str | None = None  # the session's CSRF token; None for API tokens
+    #: an API token's scope (engine.auth.TOKEN_SCOPES); sessions may do all their role may
+    scope: str = "full"
 
 
 def csrf_token(request: Request) -> str | None:
@@ -139,13 +141,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _token_user(db_url: str, plaintext: str) -> User | None:
-    with transaction(db_url) as db:
-        return auth.authenticate_token(db, plaintext, _now())
+def _token_user(db_url: str, plaintext: str) -> tuple[User, str] | None:
+    return auth.token_user(db_url, plaintext, _now())
 
 
 def _session_lookup(db_url: str, token: str) -> tuple[User, str] | None:
-    with transaction(db_url) as db:
+    with session_factory(db_url)() as db:  # read-only: no write lock per request
         found = auth.session_user(db, token, _now())
         return (found[0], found[1].csrf_token) if found else None
 
@@ -156,10 +157,10 @@ async def _authenticate(request: Request, db_url: str) -> Authenticated | None:
         scheme, _, credentials = header.strip().partition(" ")
         if scheme.lower() != "bearer" or not credentials.strip():
             raise _unauthenticated(request, "the Authorization header must be 'Bearer <token>'")
-        user = await run_in_threadpool(_token_user, db_url, credentials.strip())
-        if user is None:
+        found_token = await run_in_threadpool(_token_user, db_url, credentials.strip())
+        if found_token is None:
             raise _unauthenticated(request, "the API token is unknown, revoked, or its user is disabled")
-        return Authenticated(user, "token")
+        return Authenticated(found_token[0], "token", scope=found_token[1])
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         found = await run_in_threadpool(_session_lookup, db_url, cookie)
@@ -202,6 +203,13 @@ async def _current(request: Request, db_url: str) -> Authenticated:
         request.state.tideflow_auth = found
     if found.method == "session" and request.method in UNSAFE_METHODS:
         await _check_csrf(request, found.csrf_token)
+    if found.method == "token" and not auth.token_allows(found.scope, request.method, request.url.path):
+        raise HTTPException(status_code=403, detail={
+            "message": f"this API token's scope is '{found.scope}': it may not {request.method} {request.url.path}",
+            "fix": "use a token with the scope 'full' (an admin makes one on the users page), or ask for what the "
+                   "scope allows",
+            "field": "scope",
+        })
     return found
 
 
@@ -329,12 +337,21 @@ async def _redirect_to_login(request: Request, exc: Exception) -> Response:
     return response
 
 
+#: scripts, styles, images, fonts and requests only from this origin; no inline script, no eval, no
+#: plugins, no <base>, forms post only here, and no framing. Style *attributes* stay allowed (a few pages
+#: draw bars with width: N%); they cannot run code.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; "
+                           "img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; "
+                           "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
 class SecurityHeaders:
-    """Pure ASGI middleware: every response says not to be framed (clickjacking of forms), not to sniff
-    content types, and to send no referrer to other sites (survey links carry a token in their path).
-    A header the route set itself is kept."""
+    """Pure ASGI middleware: every response carries a strict Content-Security-Policy, says not to be
+    framed (clickjacking of forms), not to sniff content types, and to send no referrer to other sites
+    (survey links carry a token in their path). A header the route set itself is kept."""
 
     HEADERS: tuple[tuple[bytes, bytes], ...] = (
+        (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
         (b"x-frame-options", b"DENY"),
         (b"x-content-type-options", b"nosniff"),
         (b"referrer-policy", b"same-origin"),
@@ -517,20 +534,25 @@ class Me(BaseModel):
 
 class TokenCreate(BaseModel):
     name: str = Field(min_length=1, max_length=80, description="what the token is for, e.g. 'ci'")
+    scope: Literal["full", "read", "events"] = Field(
+        default="full", description="full: all your role may; read: only reading; events: sending events and reading")
 
 
 class TokenInfo(BaseModel):
     id: int
     name: str
     prefix: str
+    scope: str
     created_at: datetime
+    created_by: str | None = None
     last_used_at: datetime | None
     revoked_at: datetime | None
 
     @classmethod
     def of(cls, token: ApiToken) -> Self:
-        return cls(id=token.id, name=token.name, prefix=token.prefix, created_at=token.created_at,
-                   last_used_at=token.last_used_at, revoked_at=token.revoked_at)
+        return cls(id=token.id, name=token.name, prefix=token.prefix, scope=token.scope or "full",
+                   created_at=token.created_at, created_by=token.created_by, last_used_at=token.last_used_at,
+                   revoked_at=token.revoked_at)
 
 
 class TokenCreated(BaseModel):
@@ -538,6 +560,7 @@ class TokenCreated(BaseModel):
     id: int
     prefix: str
     name: str
+    scope: str
     created_at: datetime
 
 
@@ -566,11 +589,11 @@ def create_api_token(request: Request, body: TokenCreate, user: Annotated[User, 
         })
     try:
         with transaction(db_url) as db:
-            token, plaintext = auth.issue_token(db, user, body.name)
+            token, plaintext = auth.issue_token(db, user, body.name, body.scope)
     except auth.AuthError as exc:
         raise HTTPException(status_code=422, detail={"message": str(exc), "field": "name",
                                                      "fix": "use a short name of 1–80 characters"}) from exc
-    return TokenCreated(token=plaintext, id=token.id, prefix=token.prefix, name=token.name,
+    return TokenCreated(token=plaintext, id=token.id, prefix=token.prefix, name=token.name, scope=token.scope,
                         created_at=token.created_at)
 
 

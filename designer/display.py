@@ -279,7 +279,7 @@ add_labels("ticket_actor", "ticket actor", {
     "api": NC_("ticket actor", "API"), "customer": NC_("ticket actor", "customer"),
     "flow": NC_("ticket actor", "flow"), "refund": NC_("ticket actor", "refund request"),
     "review": NC_("ticket actor", "review"), "sla": NC_("ticket actor", "SLA"),
-    "system": NC_("ticket actor", "system"),
+    "system": NC_("ticket actor", "system"), "reoffer": NC_("ticket actor", "re-offered (an agent came online)"),
 })
 add_labels("escalation", "escalation step", {
     "notify_supervisor": NC_("escalation step", "notify the supervisor"),
@@ -289,6 +289,12 @@ add_labels("escalation", "escalation step", {
 add_labels("role", "role", {
     "admin": NC_("role", "admin"), "marketer": NC_("role", "marketer"), "ops": NC_("role", "ops"),
     "agent": NC_("role", "agent"), "finance": NC_("role", "finance"), "developer": NC_("role", "developer"),
+    "auditor": NC_("role", "auditor"),
+})
+add_labels("duration_unit", "duration unit", {
+    "seconds": NC_("duration unit", "seconds"), "minutes": NC_("duration unit", "minutes"),
+    "hours": NC_("duration unit", "hours"), "days": NC_("duration unit", "days"),
+    "weeks": NC_("duration unit", "weeks"),
 })
 add_labels("node_category", "node category", {
     "trigger": NC_("node category", "Triggers"), "wait": NC_("node category", "Waits"),
@@ -310,6 +316,7 @@ add_labels("channel", "channel", {
     "douyin": NC_("channel", "Douyin shop"), "taobao": NC_("channel", "Taobao"), "jd": NC_("channel", "JD"),
     "api": NC_("channel", "API"), "preview": NC_("channel", "preview"), "tmall": NC_("channel", "Tmall"),
     "dry-run": NC_("channel", "dry run (sends nothing)"), "csv": NC_("channel", "CSV import"),
+    "none": NC_("channel", "none"),
 })
 add_labels("order_status", "order status", {
     "created": NC_("order status", "created"), "paid": NC_("order status", "paid"),

@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from designer.i18n import NC_, gettext, pgettext
+from engine.durations import DurationError, from_amount, parse_duration, to_amount
 from engine.validate import check_expression
 
 #: the label of a config field, by its key (one label per key across all node types and the flow settings)
@@ -35,6 +36,8 @@ FIELD_LABELS: dict[str, str] = {
     "calendar": NC_("config field", "Business calendar"), "campaign": NC_("config field", "Coupon campaign"),
     "cases": NC_("config field", "Cases"), "category": NC_("config field", "Message category"),
     "channel": NC_("config field", "Channel"), "channels": NC_("config field", "Channels"),
+    "connector_id": NC_("config field", "Connector"), "at_limit": NC_("config field", "At the receiving limit"),
+    "deadline_hours": NC_("config field", "Staff confirm within (hours)"),
     "coefficient": NC_("config field", "Coefficient"), "components": NC_("config field", "Components"),
     "config": NC_("config field", "Node settings"), "cron": NC_("config field", "Cron expression"),
     "cycle": NC_("config field", "Settlement cycle"), "date_attribute": NC_("config field", "Date attribute"),
@@ -150,7 +153,18 @@ def _resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> dict[str, An
             target = target.get(part, {}) if isinstance(target, Mapping) else {}
         out = {**target, **out}
         seen += 1
-    return out
+    return _keyed(out)
+
+
+def _keyed(s: dict[str, Any]) -> dict[str, Any]:
+    """An object whose keys come from an enum (``dict[Literal["P1", "P2"], Targets]``) is edited like an
+    object with one optional property per key."""
+    names = s.get("propertyNames", {}).get("enum") if isinstance(s.get("propertyNames"), Mapping) else None
+    value = s.get("additionalProperties")
+    if s.get("type") == "object" and not s.get("properties") and isinstance(names, list) and isinstance(value, Mapping):
+        rest = {k: v for k, v in s.items() if k not in ("additionalProperties", "propertyNames")}
+        return {**rest, "properties": {str(n): dict(value, title=str(n)) for n in names}}
+    return s
 
 
 def _unwrap(schema: Mapping[str, Any], root: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -183,6 +197,8 @@ def widget_of(schema: Mapping[str, Any], root: Mapping[str, Any]) -> str:
     kind = s.get("type")
     if fmt == "decision-table":  # logic.decision_table: a grid editor over the table's JSON
         return "decision_table"
+    if fmt == "rate-plan":  # settlement plans: a form over the rate plan's JSON (static/settlement/rate_plan.js)
+        return "rate_plan"
     if kind == "string" and fmt in ("expression", "template", "duration"):
         return str(fmt)
     if kind == "string":
@@ -230,9 +246,20 @@ def _text_of(value: Any, widget: str) -> Any:
         return bool(value)
     if widget in ("tags", "numbers"):
         return ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
-    if widget in ("json", "decision_table"):
+    if widget in ("json", "decision_table", "rate_plan"):
         return json.dumps(value, ensure_ascii=False, indent=1)
     return str(value)
+
+
+def _amount(text: Any) -> tuple[str, str]:
+    """The duration widget's (number, unit) for a stored ISO 8601 duration; a text that is not one is
+    shown as it is (with the unit "days"), so the user sees and fixes it."""
+    if not text:
+        return "", "days"
+    try:
+        return to_amount(str(text))
+    except DurationError:
+        return str(text), "days"
 
 
 def _picker(key: str, schema: Mapping[str, Any], pickers: Pickers) -> tuple[str | None, list[tuple[str, str]]]:
@@ -264,6 +291,8 @@ def _field(key: str, name: str, schema: Mapping[str, Any], root: Mapping[str, An
             f.attrs[target] = s[source]
     if widget == "number":
         f.attrs["step"] = "1" if s.get("type") == "integer" else "any"
+    if widget == "duration":
+        f.attrs["amount"], f.attrs["unit"] = _amount(f.value)
     if widget == "select":
         f.options = [(str(v), str(v)) for v in _choices(s) or []]
         if optional or (not f.required and "default" not in s):
@@ -381,7 +410,9 @@ class _Reader:
         raw = self.text(name)
         if widget == "checkbox":
             return name in self.form
-        if widget in ("text", "expression", "duration"):
+        if widget == "duration":
+            return self.duration(name, raw, prev)
+        if widget in ("text", "expression"):
             return raw.strip() or _MISSING
         if widget == "template":
             return raw if raw.strip() else _MISSING
@@ -397,7 +428,7 @@ class _Reader:
                 items_schema, _ = _unwrap(s.get("items", {}), self.root)
                 return [_number(p, items_schema.get("type") == "integer") for p in items]
             return items
-        if widget in ("json", "decision_table"):
+        if widget in ("json", "decision_table", "rate_plan"):
             if not raw.strip():
                 return _MISSING
             try:
@@ -429,6 +460,27 @@ class _Reader:
                     self.out.names[f"{name}.{key}"] = f"{name}.{index}.value"
             return pairs
         return raw or _MISSING
+
+    def duration(self, name: str, raw: str, prev: Any) -> Any:
+        """The widget posts ``<name>.amount`` and ``<name>.unit``; an API client may post ISO text as
+        ``<name>``. An unchanged amount keeps the stored text (``P1W`` stays ``P1W``)."""
+        if f"{name}.amount" not in self.form:
+            return raw.strip() or _MISSING
+        amount = self.text(f"{name}.amount").strip()
+        if not amount:
+            return _MISSING
+        try:
+            text = from_amount(amount, self.text(f"{name}.unit") or "days")
+        except DurationError as exc:
+            self.out.errors[name] = str(exc)
+            return prev if isinstance(prev, str) else _MISSING
+        if isinstance(prev, str):
+            try:
+                if parse_duration(prev) == parse_duration(text):
+                    return prev
+            except DurationError:
+                pass
+        return text
 
     def group(self, name: str, s: Mapping[str, Any], prev: Mapping[str, Any], optional: bool) -> Any:
         found = self.object(name, s, prev)

@@ -8,11 +8,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import func, select
 
+from designer import reading
 from designer.auth import get_db_url, require
 from designer.pages import render
 from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory
+from engine.pii import mask_text
 
 router = APIRouter(include_in_schema=False)
 
@@ -25,5 +27,9 @@ def home(request: Request, user: Annotated[User, Depends(require())],
         counts: dict[tuple[str, str], int] = {
             (f, s): n for f, s, n in db.execute(select(models.Journey.flow_id, models.Journey.status, func.count())
                                                 .group_by(models.Journey.flow_id, models.Journey.status)).all()}
-        messages = db.scalars(select(models.Message).order_by(models.Message.id.desc()).limit(20)).all()
+        messages = reading.messages_for(
+            db, reading.reader_of(db, user), db.scalars(select(models.Message).order_by(models.Message.id.desc())
+                                                        .limit(20)),
+            lambda m: {"created_at": m.created_at, "customer_id": m.customer_id, "channel": m.channel,
+                       "content": mask_text(m.content), "status": m.status})
     return render(request, user, "home.html", flows=flows, counts=counts, messages=messages)

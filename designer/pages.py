@@ -40,7 +40,7 @@ HTMX = HERE / "static" / "vendor" / "htmx.min.js"
 PER_PAGE = 50
 ADMIN = ("admin",)
 #: the notices a redirect may ask a page to show (?notice=...); never free text from the URL
-NOTICES = frozenset({"duplicated", "archived", "restored", "cancel_sent"})
+NOTICES = frozenset({"duplicated", "archived", "restored", "cancel_sent", "cancelled", "retried"})
 
 #: the designer's one template environment (``templates/<area>/...``)
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -84,7 +84,8 @@ display.install(templates.env)
 
 def page_context(request: Request, user: Any, **extra: Any) -> dict[str, Any]:
     """What every page template gets: language, user, CSRF token, current path (text comes from ``_``)."""
-    return {"lang": i18n.current_language(), "user": user, "csrf": csrf_token(request) or "",
+    lang = i18n.current_language()
+    return {"lang": lang, "t": i18n.Text(i18n.TEXT[lang]), "user": user, "csrf": csrf_token(request) or "",
             "path": request.url.path, **extra}
 
 
@@ -96,6 +97,8 @@ def notice_text(notice: str, id: str) -> str:
         "restored": _("Restored flow %(id)s (it is paused or a draft now; publish it again in the editor when it "
                       "should run)."),
         "cancel_sent": _("Cancel sent to journey %(id)s; its status turns to Cancelled in a few seconds."),
+        "cancelled": _("Journey %(id)s is cancelled."),
+        "retried": _("The failed step of journey %(id)s runs again."),
     }
     return texts[notice] % {"id": id}
 

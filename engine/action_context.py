@@ -52,6 +52,19 @@ class ActionContext:
     db: Session
     services: Services = field(default_factory=Services)
     _customer: dict[str, Any] | None = None
+    #: writes to make in the transaction that records this action's result (see :meth:`record_with`)
+    finishers: list[Callable[[Session], None]] = field(default_factory=list)
+    #: whether ``db`` is that write transaction already (the run is inside it)
+    in_ledger_transaction: bool = False
+
+    def record_with(self, write: Callable[[Session], None]) -> None:
+        """Make ``write(db)`` in the transaction that records this action's result in the ledger — for an
+        action whose effect happened outside the database (a delivery), its bookkeeping (the message marked
+        sent) then costs no transaction of its own. Inside that transaction already, it runs at once."""
+        if self.in_ledger_transaction:
+            write(self.db)
+        else:
+            self.finishers.append(write)
 
     @property
     def key(self) -> str:

@@ -13,10 +13,12 @@ result.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -51,7 +53,11 @@ def recorded_result(db: Session, key: str) -> dict[str, Any] | None:
 
 
 def perform(node_type: type[NodeType], request: ActionRequest, services: Services) -> dict[str, Any]:
-    """Run one action exactly once per key; return its result as a dict (port, variables, detail)."""
+    """Run one action exactly once per key; return its result as a dict (port, variables, detail).
+
+    The ledger row, the writes the action asked for with :meth:`ActionContext.record_with`, and — when the
+    journey ends after this action (``request.checkpoint``) — the journey's last checkpoint are one
+    transaction; a transactional action's own effect is in it too."""
     database_url = services.database_url
     try:
         config = node_type.Config.model_validate(request.config)
@@ -62,20 +68,21 @@ def perform(node_type: type[NodeType], request: ActionRequest, services: Service
     if done is not None:
         return done
     try:
-        if node_type.transactional:
+        if node_type.in_one_transaction(config, request.simulate):
             with transaction(database_url) as db:
-                result = _run(node_type, ActionContext(request, db, services), config)
+                ctx = ActionContext(request, db, services, in_ledger_transaction=True)
+                result = _run(node_type, ctx, config)
                 payload = asdict(result)
                 if result.defer_until is None:  # a deferral is not the node's outcome: it runs again later
-                    db.add(models.LedgerEntry(key=request.key, kind=node_type.type, result=payload))
-            return payload
-        with session_factory(database_url)() as plain:
-            result = _run(node_type, ActionContext(request, plain, services), config)
-        payload = asdict(result)
-        if result.defer_until is None:
-            with transaction(database_url) as db:
-                db.add(models.LedgerEntry(key=request.key, kind=node_type.type, result=payload))
-        return payload
+                    _record(db, ctx, node_type.type, payload)
+        else:
+            with session_factory(database_url)() as plain:
+                ctx = ActionContext(request, plain, services)
+                result = _run(node_type, ctx, config)
+            payload = asdict(result)
+            if result.defer_until is None:
+                with transaction(database_url) as db:
+                    _record(db, ctx, node_type.type, payload)
     except IntegrityError:
         # another attempt committed first; its effect stands, ours was rolled back
         with session_factory(database_url)() as db:
@@ -83,6 +90,35 @@ def perform(node_type: type[NodeType], request: ActionRequest, services: Service
         if done is None:
             raise
         return done
+    # a first attempt's latency only: a retry's includes its back-off (a flaky platform, not a backlog)
+    first = not activity.in_activity() or activity.info().attempt == 1
+    if first and request.measure_from and payload.get("defer_until") is None:
+        with contextlib.suppress(ValueError):
+            from engine.metrics import LAG
+
+            LAG.observe((utcnow() - datetime.fromisoformat(request.measure_from)).total_seconds())
+    return payload
+
+
+def _record(db: Session, ctx: ActionContext, kind: str, payload: dict[str, Any]) -> None:
+    """The action's ledger row with the writes it asked for and, when the journey ends on its port, the
+    journey's last checkpoint (then ``payload["checkpointed"]`` names the status, recorded with it)."""
+    for write in ctx.finishers:
+        write(db)
+    request = ctx.request
+    plan = request.checkpoint
+    port = str(payload.get("port") or "out")
+    if plan and port not in (plan.get("continues") or []):
+        from engine.journeys import apply_checkpoint
+        from engine.runtime import Checkpoint
+
+        status = str(plan.get("status") or "completed")
+        apply_checkpoint(db, Checkpoint(
+            key=request.key, workflow_id=request.workflow_id, flow_id=request.flow_id, version=request.version,
+            customer_id=request.customer_id, status=status, node=request.node_id,
+            stats=[*(plan.get("stats") or []), [request.node_id, "left", port, 1]], simulate=request.simulate))
+        payload["checkpointed"] = status
+    db.add(models.LedgerEntry(key=request.key, kind=kind, result=payload))
 
 
 def _run(node_type: type[NodeType], ctx: ActionContext, config: Any) -> ActionResult:
@@ -182,7 +218,7 @@ def _record_many(node_type: type[NodeType], requests: list[ActionRequest],
             continue
         # what asdict() gives, without its deep copy (a broadcast page records a thousand of these)
         payload = {"port": result.port, "variables": dict(result.variables), "detail": dict(result.detail),
-                   "defer_until": result.defer_until}
+                   "defer_until": result.defer_until, "awaiting": result.awaiting}
         out[request.key] = payload
         if result.defer_until is None:
             rows.append({"key": request.key, "kind": node_type.type, "result": payload, "created_at": utcnow()})

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -35,8 +37,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from engine.db.models import ApiToken, AuditEntry, User, WebSession
+from engine.db.people_models import PasswordLink
 
-ROLES: Final[tuple[str, ...]] = ("admin", "marketer", "ops", "agent", "finance", "developer")
+ROLES: Final[tuple[str, ...]] = ("admin", "marketer", "ops", "agent", "finance", "developer", "auditor")
 """Every role a user may have. ``admin`` may do everything the others may."""
 
 MIN_PASSWORD_LENGTH: Final = 8
@@ -47,6 +50,13 @@ SESSION_LIFETIME: Final = timedelta(hours=12)
 TOKEN_PREFIX: Final = "tf_"  # noqa: S105 - a marker, not a secret
 TOKEN_DISPLAY_CHARS: Final = 8
 TOKEN_TOUCH_INTERVAL: Final = timedelta(minutes=1)
+#: what an API token may do: ``full`` — everything its user's role may; ``read`` — only reading (GET, HEAD);
+#: ``events`` — only sending events (``POST /api/events…``) and reading
+TOKEN_SCOPES: Final[tuple[str, ...]] = ("full", "read", "events")
+#: how long an invitation or a password-reset link works
+INVITE_LIFETIME: Final = timedelta(days=7)
+RESET_LIFETIME: Final = timedelta(days=1)
+LINK_PREFIX: Final = "pl_"
 
 _hasher = PasswordHasher()
 
@@ -106,6 +116,11 @@ def check_password_strength(password: str) -> None:
         raise AuthError("the password cannot be only spaces")
 
 
+def random_password() -> str:
+    """A password nobody knows: an invited user's until they set their own through the link."""
+    return secrets.token_urlsafe(24)
+
+
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
@@ -158,8 +173,124 @@ def create_user(
                 display_name=display_name, failed_logins=0)
     db.add(user)
     db.flush()
-    audit(db, created_by, "user.created", f"user:{name}", {"role": role})
+    audit(db, created_by, "user.created", f"user:{name}", {},
+          after={"role": role, "display_name": display_name})
     return user
+
+
+def user_by_id(db: Session, user_id: int) -> User:
+    user = db.get(User, user_id)
+    if user is None:
+        raise AuthError(f"no user with id {user_id}")
+    return user
+
+
+def set_role(db: Session, user: User, role: str, by: User | str) -> User:
+    """Give ``user`` another role (audited before → after). An admin cannot take the admin role from the
+    last active admin, so the workspace always has someone who can manage it."""
+    check_role(role)
+    if user.role == role:
+        return user
+    if user.role == "admin" and user.disabled_at is None and _active_admins(db) <= 1:
+        raise AuthError("this is the last active admin; make another user admin first")
+    before = user.role
+    user.role = role
+    audit(db, by, "user.role_changed", f"user:{user.username}", {}, before={"role": before}, after={"role": role})
+    forget_tokens()  # a cached token lookup holds the old role
+    return user
+
+
+def set_display_name(db: Session, user: User, display_name: str | None, by: User | str) -> User:
+    name = (display_name or "").strip()[:120] or None
+    if name != user.display_name:
+        audit(db, by, "user.renamed", f"user:{user.username}", {}, before={"display_name": user.display_name},
+              after={"display_name": name})
+        user.display_name = name
+    return user
+
+
+def _active_admins(db: Session) -> int:
+    return int(db.scalar(select(func.count()).select_from(User).where(User.role == "admin",
+                                                                      User.disabled_at.is_(None))) or 0)
+
+
+def enable_user(db: Session, user: User, by: User | str) -> User:
+    """Let a disabled user log in again (their old sessions and tokens stay ended)."""
+    if user.disabled_at is not None:
+        before = user.disabled_at.isoformat()
+        user.disabled_at = None
+        user.failed_logins, user.locked_until = 0, None
+        audit(db, by, "user.enabled", f"user:{user.username}", {}, before={"disabled_at": before},
+              after={"disabled_at": None})
+    return user
+
+
+# --- password links (invitations and resets) ------------------------------------------------------
+
+
+def create_password_link(db: Session, user: User, purpose: str, by: User | str,
+                         now: datetime | None = None) -> tuple[PasswordLink, str]:
+    """A one-time link for ``user`` to set their password: ``invite`` (valid 7 days) or ``reset`` (1 day).
+
+    Returns the row and the token (shown once, stored only as its digest). Earlier unused links of the user
+    stop working, so only the newest link is good."""
+    if purpose not in ("invite", "reset"):
+        raise AuthError(f"unknown purpose {purpose!r}; use invite or reset")
+    if user.disabled_at is not None:
+        raise AuthError("the user is disabled; enable them first")
+    now = _utc(now)
+    for old in db.scalars(select(PasswordLink).where(PasswordLink.user_id == user.id, PasswordLink.used_at.is_(None),
+                                                     PasswordLink.expires_at > now)):
+        old.expires_at = now
+    plaintext = LINK_PREFIX + secrets.token_urlsafe(32)
+    link = PasswordLink(token_hash=_sha256(plaintext), user_id=user.id, purpose=purpose,
+                        created_by=(by.username if isinstance(by, User) else by)[:80], created_at=now,
+                        expires_at=now + (INVITE_LIFETIME if purpose == "invite" else RESET_LIFETIME),
+                        prefix=plaintext[:TOKEN_DISPLAY_CHARS + len(LINK_PREFIX)])
+    db.add(link)
+    db.flush()
+    audit(db, by, f"user.{purpose}_link", f"user:{user.username}", {"expires_at": link.expires_at.isoformat()}, at=now)
+    return link, plaintext
+
+
+def password_link(db: Session, plaintext: str, now: datetime | None = None) -> tuple[PasswordLink, User] | None:
+    """The unused, unexpired link behind ``plaintext`` and its (enabled) user, or None."""
+    if not plaintext.startswith(LINK_PREFIX) or len(plaintext) > 200:
+        return None
+    link = db.get(PasswordLink, _sha256(plaintext))
+    if link is None or link.used_at is not None or link.expires_at <= _utc(now):
+        return None
+    user = db.get(User, link.user_id)
+    if user is None or user.disabled_at is not None:
+        return None
+    return link, user
+
+
+def use_password_link(db: Session, plaintext: str, password: str, now: datetime | None = None) -> User:
+    """Set the password through a link (once). Ends the user's web sessions, clears a lockout. Raises
+    :class:`AuthError` for an unknown, used or expired link, or a weak password."""
+    now = _utc(now)
+    found = password_link(db, plaintext, now)
+    if found is None:
+        raise AuthError("this link is unknown, was used already, or has expired; ask an admin for a new one")
+    link, user = found
+    check_password_strength(password)
+    user.password_hash = hash_password(password)
+    user.failed_logins, user.locked_until = 0, None
+    link.used_at = now
+    db.execute(delete(WebSession).where(WebSession.user_id == user.id))
+    audit(db, user, "user.password_set", f"user:{user.username}", {"via": link.purpose}, at=now)
+    return user
+
+
+def pending_links(db: Session, user_ids: list[int], now: datetime | None = None) -> dict[int, PasswordLink]:
+    """The newest usable link per user (an invitation not yet accepted, a reset not yet used)."""
+    if not user_ids:
+        return {}
+    rows = db.scalars(select(PasswordLink).where(PasswordLink.user_id.in_(user_ids), PasswordLink.used_at.is_(None),
+                                                 PasswordLink.expires_at > _utc(now))
+                      .order_by(PasswordLink.created_at))
+    return {link.user_id: link for link in rows}
 
 
 # --- API tokens --------------------------------------------------------------------------------
@@ -169,19 +300,27 @@ def _sha256(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def issue_token(db: Session, user: User, name: str) -> tuple[ApiToken, str]:
-    """Create an API token for ``user``; returns the row and the plaintext (shown once, never stored)."""
+def issue_token(db: Session, user: User, name: str, scope: str = "full",
+                by: User | None = None) -> tuple[ApiToken, str]:
+    """Create an API token for ``user`` (by ``by``, an admin, or the user themself); returns the row and the
+    plaintext (shown once, never stored). ``scope`` narrows what the token may do (:data:`TOKEN_SCOPES`)."""
     label = name.strip()
     if not label:
         raise AuthError("give the token a name, e.g. 'ci' or 'shop sync'")
     if len(label) > 80:
         raise AuthError("the token name is too long: use at most 80 characters")
+    if scope not in TOKEN_SCOPES:
+        raise AuthError(f"unknown token scope {scope!r}; the scopes are: {', '.join(TOKEN_SCOPES)}")
+    if user.disabled_at is not None:
+        raise AuthError("the user is disabled; a token of theirs would not work")
+    maker = by or user
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(user_id=user.id, name=label, token_hash=_sha256(plaintext),
-                     prefix=plaintext[:TOKEN_DISPLAY_CHARS])
+                     prefix=plaintext[:TOKEN_DISPLAY_CHARS], scope=scope, created_by=maker.username)
     db.add(token)
     db.flush()
-    audit(db, user, "token.created", f"token:{token.id}", {"name": label, "prefix": token.prefix})
+    audit(db, maker, "token.created", f"token:{token.id}", {"user": user.username},
+          after={"name": label, "prefix": token.prefix, "scope": scope})
     return token, plaintext
 
 
@@ -195,6 +334,20 @@ def authenticate_token(db: Session, plaintext: str, now: datetime | None = None)
 
     Records ``last_used_at``, at most once a minute per token to keep reads cheap.
     """
+    found = authenticate_token_scoped(db, plaintext, now)
+    return found[0] if found else None
+
+
+def token_allows(scope: str, method: str, path: str) -> bool:
+    """Whether a token of ``scope`` may make this request (the role check comes on top)."""
+    if scope == "full" or method.upper() in ("GET", "HEAD", "OPTIONS"):
+        return True
+    return scope == "events" and method.upper() == "POST" and (path == "/api/events" or
+                                                                path.startswith("/api/events/"))
+
+
+def authenticate_token_scoped(db: Session, plaintext: str, now: datetime | None = None) -> tuple[User, str] | None:
+    """:func:`authenticate_token` with the token's scope: (user, scope), or None."""
     if not plaintext.startswith(TOKEN_PREFIX) or len(plaintext) > 200:
         return None
     row = db.execute(
@@ -209,7 +362,60 @@ def authenticate_token(db: Session, plaintext: str, now: datetime | None = None)
     now = _utc(now)
     if token.last_used_at is None or now - token.last_used_at >= TOKEN_TOUCH_INTERVAL:
         token.last_used_at = now
-    return user
+    return user, token.scope or "full"
+
+
+#: a token's user is looked up again at most this often per process; revoking a token or disabling a user in
+#: this process takes effect at once, in other processes within this many seconds
+TOKEN_CACHE_SECONDS: Final = 2.0
+_token_cache: dict[str, tuple[float, User, int, datetime | None, str]] = {}
+_token_cache_lock = threading.Lock()
+
+
+def forget_tokens() -> None:
+    """Drop this process's cached token lookups (after a revocation, a disabled user, a role change)."""
+    with _token_cache_lock:
+        _token_cache.clear()
+
+
+def token_user(database_url: str | None, plaintext: str, now: datetime | None = None) -> tuple[User, str] | None:
+    """:func:`authenticate_token_scoped` for a request (the user and the token's scope), without taking the
+    write lock on every request: the lookup is read-only and cached for :data:`TOKEN_CACHE_SECONDS`, and
+    ``last_used_at`` is written (in a short transaction of its own) at most once a minute per token.
+    The user returned is detached: read it only."""
+    from sqlalchemy import or_, update
+
+    from engine.db.session import session_factory, transaction
+
+    if not plaintext.startswith(TOKEN_PREFIX) or len(plaintext) > 200:
+        return None
+    digest = _sha256(plaintext)
+    now = _utc(now)
+    with _token_cache_lock:
+        hit = _token_cache.get(digest)
+    fetched_at = time.monotonic()
+    if hit is not None and fetched_at - hit[0] < TOKEN_CACHE_SECONDS:
+        fetched_at, user, token_id, last_used, scope = hit
+    else:
+        with session_factory(database_url)() as db:
+            row = db.execute(select(ApiToken, User).join(User, User.id == ApiToken.user_id)
+                             .where(ApiToken.token_hash == digest)).first()
+            if row is None:
+                return None
+            token, user = row
+            if token.revoked_at is not None or user.disabled_at is not None:
+                return None
+            token_id, last_used, scope = token.id, token.last_used_at, token.scope or "full"
+            db.expunge_all()
+    if last_used is None or now - last_used >= TOKEN_TOUCH_INTERVAL:
+        with transaction(database_url) as db:
+            db.execute(update(ApiToken).where(ApiToken.id == token_id, or_(
+                ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= now - TOKEN_TOUCH_INTERVAL))
+                .values(last_used_at=now))
+        last_used = now
+    with _token_cache_lock:
+        _token_cache[digest] = (fetched_at, user, token_id, last_used, scope)
+    return user, scope
 
 
 def list_tokens(db: Session, user: User) -> list[ApiToken]:
@@ -228,7 +434,11 @@ def revoke_token(db: Session, token_id: int, by_user: User, now: datetime | None
         raise TokenNotFound(f"no API token with id {token_id}")
     if token.revoked_at is None:
         token.revoked_at = _utc(now)
-        audit(db, by_user, "token.revoked", f"token:{token.id}", {"prefix": token.prefix})
+        owner = db.get(User, token.user_id)
+        audit(db, by_user, "token.revoked", f"token:{token.id}",
+              {"prefix": token.prefix, "user": owner.username if owner else None},
+              before={"revoked_at": None}, after={"revoked_at": token.revoked_at.isoformat()})
+    forget_tokens()
     return token
 
 
@@ -242,12 +452,16 @@ def disable_user(db: Session, username: str, by: User | str = "system", now: dat
     if user is None:
         raise AuthError(f"no user named {normalize_username(username)!r}")
     if user.disabled_at is None:
+        if user.role == "admin" and _active_admins(db) <= 1:
+            raise AuthError("this is the last active admin; make another user admin first")
         at = _utc(now)
         user.disabled_at = at
         for token in db.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))):
             token.revoked_at = at
         db.execute(delete(WebSession).where(WebSession.user_id == user.id))
-        audit(db, by, "user.disabled", f"user:{user.username}", {}, at=at)
+        audit(db, by, "user.disabled", f"user:{user.username}", {}, at=at, before={"disabled_at": None},
+              after={"disabled_at": at.isoformat()})
+    forget_tokens()
     return user
 
 
@@ -362,19 +576,39 @@ def audit(
     target: str | None = None,
     detail: Mapping[str, Any] | None = None,
     at: datetime | None = None,
+    *,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+    only_changed: bool = False,
 ) -> AuditEntry:
-    """Record who did what to what. The one home for audit writes.
+    """Record who did what to what, and what it looked like before and after. The one home for audit writes.
 
-    ``actor`` is a user or a name such as ``"system"``. Never pass secrets in ``detail``; as a
-    safety net, values under keys that look secret (``password``, ``token``, ``*_secret``,
-    ``*_key``...) are stored as ``"***"``.
+    ``actor`` is a user or a name such as ``"system"``. ``before`` / ``after`` hold the changed thing's
+    fields (with ``only_changed``, just those that differ — :func:`changes`); a ``detail`` with
+    ``before`` / ``after`` keys is read the same way. Never pass secrets; as a safety net, values under keys
+    that look secret (``password``, ``token``, ``*_secret``, ``*_key``...) are stored as ``"***"`` — to say
+    that a secret changed, name it in ``detail`` (e.g. ``{"secrets_changed": ["app_secret"]}``).
     """
     name = actor.username if isinstance(actor, User) else actor
+    rest = dict(detail or {})
+    if before is None and isinstance(rest.get("before"), Mapping):
+        before = rest.pop("before")
+    if after is None and isinstance(rest.get("after"), Mapping):
+        after = rest.pop("after")
+    if only_changed:
+        before, after = changes(before or {}, after or {})
     entry = AuditEntry(at=_utc(at), actor=name[:80], action=action[:60],
-                       target=target[:200] if target is not None else None,
-                       detail=_scrub(dict(detail or {})))
+                       target=target[:200] if target is not None else None, detail=_scrub(rest),
+                       before=_scrub(dict(before)) if before is not None else None,
+                       after=_scrub(dict(after)) if after is not None else None)
     db.add(entry)
     return entry
+
+
+def changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The fields that differ between two views of one thing, as (before, after) for :func:`audit`."""
+    keys = [k for k in {**before, **after} if before.get(k) != after.get(k)]
+    return {k: before.get(k) for k in keys}, {k: after.get(k) for k in keys}
 
 
 # --- first run ---------------------------------------------------------------------------------

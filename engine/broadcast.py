@@ -5,6 +5,11 @@ customers do not each get a workflow: a bulk activity walks the flow for a whole
 page of customers, with the same node types and the same idempotent actions
 (key ``broadcast/<flow>/<run>/<customer>/<node>``). When the flow has waits, each
 customer gets a journey, started by the bulk activity with a derived id.
+
+An action whose outcome comes later from outside (``ActionResult.awaiting``: a WeCom mass send waits for
+staff to confirm it) parks its customers at that node — journey row ``waiting`` — and the page goes on; the
+action's domain calls :func:`resume_page` when their outcomes are in, which walks the rest of the flow for
+them from that node, as the page would have.
 """
 
 from __future__ import annotations
@@ -12,11 +17,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 with workflow.unsafe.imports_passed_through():
     from engine.actions import Services
@@ -102,6 +110,20 @@ def _leap(year: int) -> bool:
     return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
 
+def instance_id(flow_id: str, run_key: str, customer_id: str) -> str:
+    """The id a broadcast customer's walk goes by (a journey row, the prefix of its actions' keys)."""
+    return f"broadcast/{flow_id}/{run_key}/{customer_id}"
+
+
+def parse_instance(workflow_id: str, flow_id: str) -> tuple[str, str] | None:
+    """(run key, customer id) of a broadcast walk's id (:func:`instance_id`); None for a journey's."""
+    prefix = f"broadcast/{flow_id}/"
+    if not workflow_id.startswith(prefix) or "/" not in workflow_id[len(prefix):]:
+        return None
+    run_key, customer_id = workflow_id[len(prefix):].rsplit("/", 1)
+    return run_key, customer_id
+
+
 def run_instant(flow: dict[str, Any], customer_id: str, run_key: str, stats: list[list[Any]],
                 services: Services) -> str:
     """Walk a wait-free flow for one customer inside an activity; returns how it ended."""
@@ -117,7 +139,7 @@ def run_instant(flow: dict[str, Any], customer_id: str, run_key: str, stats: lis
     node_id: str | None = flow["trigger"]
     ctx: Context | None = None
     variables: dict[str, Any] = {}  # journey variables: set by logic nodes (decision tables), passed to actions
-    instance = f"broadcast/{flow['flow_id']}/{run_key}/{customer_id}"
+    instance = instance_id(flow["flow_id"], run_key, customer_id)
     while node_id is not None:
         node = flow["nodes"][node_id]
         node_type = registry.get(node["type"])
@@ -156,6 +178,9 @@ def run_instant(flow: dict[str, Any], customer_id: str, run_key: str, stats: lis
                 else:
                     return "failed"
             else:
+                if result.get("defer_until") and result.get("awaiting"):
+                    stats.append([node_id, "waiting", "", 1])  # parked: resume_page continues from here
+                    return "waiting"
                 if result.get("defer_until"):
                     # a bulk run cannot wait per customer: the broadcast itself waits out the flow's
                     # quiet hours; a customer whose own timezone is still quiet is left for the next run
@@ -201,7 +226,9 @@ def _node_order(flow: dict[str, Any]) -> list[str] | None:
 
 
 def run_page(flow: dict[str, Any], customer_ids: list[str], run_key: str, stats: list[list[Any]],
-             services: Services, heartbeat: Callable[[Any], None] | None = None) -> dict[str, str]:
+             services: Services, heartbeat: Callable[[Any], None] | None = None, *, start: str | None = None,
+             variables: dict[str, dict[str, Any]] | None = None,
+             parked: dict[str, str] | None = None) -> dict[str, str]:
     """Walk a wait-free flow for a page of customers at once; returns how each one ended.
 
     The outcomes, statistics, ledger keys and effects are those of :func:`run_instant` for each
@@ -209,7 +236,11 @@ def run_page(flow: dict[str, Any], customer_ids: list[str], run_key: str, stats:
     views are read in a few queries (again after an action, which may have changed them), logic nodes
     decide in memory, and each action node runs once for all the customers who reached it
     (:func:`engine.actions.perform_many`: one ledger look-up, then the node's bulk ``run_many`` if it
-    has one — ``action.send_message`` does — else one ``perform`` per customer)."""
+    has one — ``action.send_message`` does — else one ``perform`` per customer).
+
+    A customer whose action awaits an outside outcome (``ActionResult.awaiting``) ends the page ``waiting``,
+    with the node in ``parked``; :func:`resume_page` walks on from there (``start``: the node the customers
+    are at, counted as leaving its wait rather than entering it; ``variables``: their journey variables)."""
     from engine import expressions
     from engine.actions import customer_views, perform_many
     from engine.db.session import session_factory
@@ -218,19 +249,22 @@ def run_page(flow: dict[str, Any], customer_ids: list[str], run_key: str, stats:
     from engine.runtime import ActionRequest
 
     order = _node_order(flow)
-    if order is None:
+    if order is None and start is None:
         return {cid: run_instant(flow, cid, run_key, stats, services) for cid in customer_ids}
+    if order is None or (start is not None and start not in order):
+        raise ValueError(f"cannot resume flow {flow['flow_id']} at node {start!r}")
     registry = default_registry()
     flow_id = flow["flow_id"]
-    at: dict[str, str] = {cid: flow["trigger"] for cid in customer_ids}  # customer → the node they are at
+    # customer → the node they are at
+    at: dict[str, str] = {cid: start or flow["trigger"] for cid in customer_ids}
     ended: dict[str, str] = {}
     views: dict[str, dict[str, Any]] = {}
     stale: set[str] = set(customer_ids)  # views to read again before they are used
-    variables: dict[str, dict[str, Any]] = {}  # journey variables per customer (set by logic nodes, kept across
-    # actions and passed to them, as in a journey)
+    # journey variables per customer (set by logic nodes, kept across actions and passed to them, as in a journey)
+    variables = {cid: dict(found) for cid, found in (variables or {}).items()}
 
     def instance(cid: str) -> str:
-        return f"broadcast/{flow_id}/{run_key}/{cid}"
+        return instance_id(flow_id, run_key, cid)
 
     def fresh(group: list[str]) -> None:
         wanted = [cid for cid in group if cid in stale]
@@ -249,7 +283,10 @@ def run_page(flow: dict[str, Any], customer_ids: list[str], run_key: str, stats:
             stats.append([node_id, "failed", "", len(group)])
             ended.update((cid, "failed") for cid in group)
             continue
-        stats.append([node_id, "entered", "", len(group)])
+        if node_id == start:  # resumed: they entered it on their page and have waited there since
+            stats.append([node_id, "waiting", "", -len(group)])
+        else:
+            stats.append([node_id, "entered", "", len(group)])
         config = node_type.Config.model_validate(node["config"])
         category = node["category"]
         ports: dict[str, str] = {}
@@ -285,6 +322,12 @@ def run_page(flow: dict[str, Any], customer_ids: list[str], run_key: str, stats:
                         ports[cid] = node_type.failure_port
                     else:
                         ended[cid] = "failed"
+                elif result.get("defer_until") and result.get("awaiting"):
+                    # the outcome comes later from outside: parked here until resume_page
+                    stats.append([node_id, "waiting", "", 1])
+                    ended[cid] = "waiting"
+                    if parked is not None:
+                        parked[cid] = node_id
                 elif result.get("defer_until"):
                     # as in run_instant: a customer whose own timezone is still quiet waits for the next run
                     stats.append([node_id, "deferred", "", 1])
@@ -311,6 +354,62 @@ def run_page(flow: dict[str, Any], customer_ids: list[str], run_key: str, stats:
     return {cid: ended[cid] for cid in customer_ids}
 
 
+def resume_page(flow: dict[str, Any], run_key: str, node_id: str, customer_ids: list[str], services: Services,
+                variables: dict[str, dict[str, Any]] | None = None, heartbeat: Callable[[Any], None] | None = None,
+                claim: Callable[[Session, list[str]], bool] | None = None) -> dict[str, str]:
+    """Walk on for broadcast customers parked at ``node_id`` (an action that awaited an outside outcome):
+    the node runs again for them under the same keys — now with the outcome — and the rest of the flow
+    follows, in bulk, as on their page (:func:`run_page`). Their statistics and journey rows are written in
+    one transaction with ``claim(db, done)``, which the caller uses to mark these customers resumed: when it
+    answers False another attempt already resumed them and nothing is counted twice. Customers still waiting
+    stay parked. Returns how each one ended (``waiting`` for those)."""
+    from engine.db.models import utcnow
+    from engine.db.session import transaction
+    from engine.journeys import add_stats
+
+    stats: list[list[Any]] = []
+    parked: dict[str, str] = {}
+    outcomes = run_page(flow, customer_ids, run_key, stats, services, heartbeat, start=node_id, variables=variables,
+                        parked=parked)
+    done = [cid for cid in customer_ids if cid not in parked]
+    now = utcnow()
+    with transaction(services.database_url) as db:
+        if claim is not None and not claim(db, done):
+            return outcomes
+        add_stats(db, flow["flow_id"], flow["version"], stats)
+        # upserted: an outcome may come in before the page that parked them has written its rows
+        _journey_rows(db, flow, run_key, outcomes, parked, now, replace=True)
+    return outcomes
+
+
+def _journey_rows(db: Session, flow: dict[str, Any], run_key: str, outcomes: dict[str, str],
+                  parked: dict[str, str], now: datetime, replace: bool) -> None:
+    """A journey row per broadcast customer (no workflow): re-entry rules and the customer's history see it.
+    ``replace`` overwrites a row that exists (a resume); otherwise an existing row wins (a page that a resume
+    of its parked customers overtook)."""
+    from sqlalchemy import Table
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from engine.db import models
+
+    if not outcomes:
+        return
+    journeys = models.Journey.__table__
+    assert isinstance(journeys, Table)
+    rows = [{"workflow_id": instance_id(flow["flow_id"], run_key, cid), "flow_id": flow["flow_id"],
+             "version": flow["version"], "customer_id": cid, "status": outcome, "current_node": parked.get(cid),
+             "started_at": now, "updated_at": now, "ended_at": None if cid in parked else now, "checkpoint": 0}
+            for cid, outcome in outcomes.items()]
+    stmt = (postgresql.insert(journeys) if db.get_bind().dialect.name == "postgresql" else sqlite.insert(journeys))
+    if replace:
+        stmt = stmt.on_conflict_do_update(index_elements=["workflow_id"], set_={
+            "status": stmt.excluded.status, "current_node": stmt.excluded.current_node,
+            "updated_at": stmt.excluded.updated_at, "ended_at": stmt.excluded.ended_at})
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=["workflow_id"])
+    db.execute(stmt, rows)
+
+
 class BroadcastActivities:
     """Paging and bulk delivery, bound to one worker's services."""
 
@@ -325,7 +424,6 @@ class BroadcastActivities:
     @activity.defn(name="broadcast.deliver")
     def deliver(self, flow: dict[str, Any], run_key: str, ids: list[str]) -> dict[str, Any]:
         """Run a page of customers through the flow: in bulk when it has no waits, else one journey each."""
-        from sqlalchemy import Table, insert
 
         from engine.compiler import has_waits
         from engine.db.session import transaction
@@ -362,8 +460,10 @@ class BroadcastActivities:
         stats: list[list[Any]] = []
         outcomes: dict[str, int] = defaultdict(int)
         ended: list[tuple[str, str]] = []
+        parked: dict[str, str] = {}
         # node by node for the whole page (bulk actions where a node offers them), as run_instant per customer
-        for cid, outcome in run_page(flow, entering, run_key, stats, services, activity.heartbeat).items():
+        for cid, outcome in run_page(flow, entering, run_key, stats, services, activity.heartbeat,
+                                     parked=parked).items():
             outcomes[outcome] += 1
             ended.append((cid, outcome))
         result = {"done": len(ids), "entered": len(entering), "outcomes": dict(outcomes)}
@@ -371,15 +471,8 @@ class BroadcastActivities:
             if recorded_result(db, page_key) is None:
                 db.add(models.LedgerEntry(key=page_key, kind="broadcast.page", result=result))
                 add_stats(db, flow["flow_id"], flow["version"], stats)
-                # a journey row per customer (no workflow): re-entry rules and the customer's history see it
-                journeys = models.Journey.__table__
-                assert isinstance(journeys, Table)
-                if ended:  # Core insert: a thousand ORM objects cost more than the page's messages
-                    db.execute(insert(journeys), [
-                        {"workflow_id": f"broadcast/{flow['flow_id']}/{run_key}/{cid}", "flow_id": flow["flow_id"],
-                         "version": flow["version"], "customer_id": cid, "status": outcome, "current_node": None,
-                         "started_at": now, "updated_at": now, "ended_at": now, "checkpoint": 0}
-                        for cid, outcome in ended])
+                # Core insert: a thousand ORM objects cost more than the page's messages
+                _journey_rows(db, flow, run_key, dict(ended), parked, now, replace=False)
         return result
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from decimal import Decimal
 
 _PATTERN = re.compile(
     r"^P(?!$)(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
@@ -41,3 +42,53 @@ def parse_duration(text: str) -> timedelta:
     if result <= timedelta(0):
         raise DurationError(f"'{text}' is zero; a duration must be longer than zero")
     return result
+
+
+#: the units a person picks in the duration widget, largest first, with their length in seconds
+UNITS: dict[str, int] = {"weeks": 7 * 86400, "days": 86400, "hours": 3600, "minutes": 60, "seconds": 1}
+#: the units the widget shows a stored duration in (weeks only when the user picks them: "7 天" reads better)
+_SHOWN = ("days", "hours", "minutes", "seconds")
+
+
+def format_duration(value: timedelta) -> str:
+    """The canonical ISO 8601 text of a positive duration: days, then hours, minutes and seconds
+    (``timedelta(days=1, hours=2)`` → ``P1DT2H``, 90 minutes → ``PT1H30M``). Weeks are written as days."""
+    if value <= timedelta(0):
+        raise DurationError("a duration must be longer than zero")
+    micros = value // timedelta(microseconds=1)
+    days, rest = divmod(micros, 86400 * 10**6)
+    hours, rest = divmod(rest, 3600 * 10**6)
+    minutes, rest = divmod(rest, 60 * 10**6)
+    seconds, fraction = divmod(rest, 10**6)
+    clock = "".join(f"{n}{u}" for n, u in ((hours, "H"), (minutes, "M")) if n)
+    if seconds or fraction:
+        clock += f"{seconds}.{fraction:06d}".rstrip("0") + "S" if fraction else f"{seconds}S"
+    return "P" + (f"{days}D" if days else "") + (f"T{clock}" if clock else "")
+
+
+def to_amount(text: str) -> tuple[str, str]:
+    """A stored duration as the widget shows it: (number, unit) in the largest unit that divides it
+    evenly — ``P7D`` → ("7", "days"), ``PT30M`` → ("30", "minutes"), ``P1DT2H`` → ("26", "hours")."""
+    value = parse_duration(text)
+    micros = value // timedelta(microseconds=1)
+    for unit in _SHOWN:
+        size = UNITS[unit] * 10**6
+        if micros % size == 0:
+            return str(micros // size), unit
+    return f"{value.total_seconds():f}".rstrip("0").rstrip("."), "seconds"
+
+
+def from_amount(number: str, unit: str) -> str:
+    """What the widget posts back as ISO 8601: ``("26", "hours")`` → ``P1DT2H``. Raises
+    :class:`DurationError` naming what is wrong (not a number, zero or less, unknown unit, too long)."""
+    if unit not in UNITS:
+        raise DurationError(f"unknown unit '{unit}'; use one of {', '.join(UNITS)}")
+    text = number.strip().replace(",", "")
+    if not re.fullmatch(r"\d{1,9}(\.\d{1,6})?", text):
+        raise DurationError(f"'{number}' is not a number of {unit}; write a positive number such as 7 or 1.5")
+    micros = int(Decimal(text) * UNITS[unit] * 10**6)
+    if micros <= 0:
+        raise DurationError("a duration must be longer than zero")
+    if micros > 3660 * 86400 * 10**6:
+        raise DurationError(f"{number} {unit} is more than ten years; write a shorter duration")
+    return format_duration(timedelta(microseconds=micros))

@@ -1,15 +1,27 @@
 """The catalogue of event types Tideflow understands, with labels for the designer's pickers.
 
-Connectors normalise platform pushes to these types. Your own systems may send
-any type under ``custom.`` (e.g. ``custom.viewed_product``) without declaring it.
+Connectors normalise platform pushes to these types. Plugins declare the types they bring through the
+entry point group ``tideflow.event_types`` (an entry point names a dict ``type → {"zh-CN": label, "en":
+label}``). Your own systems may send any type under ``custom.`` (e.g. ``custom.viewed_product``) without
+declaring it; the types seen in the events table join the pickers' catalogue (:func:`catalogue`).
 """
 
 from __future__ import annotations
 
 import difflib
+import logging
 import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from importlib.metadata import entry_points
 
 from engine.text import Msg
+
+log = logging.getLogger(__name__)
+PLUGIN_GROUP = "tideflow.event_types"
+TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 
 EVENT_TYPES: dict[str, dict[str, str]] = {
     "customer.created": {"zh-CN": "新客户", "en": "Customer created"},
@@ -60,12 +72,100 @@ INTERNAL_TYPES = frozenset({"referral.progress", "loyalty.points_earned", "loyal
 CUSTOM = re.compile(r"^custom\.[a-z0-9_]+(\.[a-z0-9_]+)*$")
 
 
+@lru_cache(maxsize=1)
+def plugin_event_types() -> dict[str, tuple[str, dict[str, str]]]:
+    """Event types declared by installed plugins: type → (distribution, labels). A declaration that is
+    malformed or clashes with a built-in type is logged and left out, never fatal."""
+    found: dict[str, tuple[str, dict[str, str]]] = {}
+    for ep in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
+        dist = getattr(getattr(ep, "dist", None), "name", None) or ep.name
+        try:
+            declared = ep.load()
+            if not isinstance(declared, Mapping):
+                raise TypeError(f"{ep.value} is a {type(declared).__name__}, not a dict of type → labels")
+            for name, labels in declared.items():
+                if not isinstance(name, str) or not TYPE_PATTERN.match(name) or name.startswith("custom."):
+                    raise ValueError(f"{name!r} is not an event type name like 'lottery.prize_claimed'")
+                if name in EVENT_TYPES:
+                    raise ValueError(f"{name!r} is a built-in event type")
+                if not isinstance(labels, Mapping):
+                    raise TypeError(f"the labels of {name!r} must be a dict such as {{'zh-CN': …, 'en': …}}")
+                found[name] = (str(dist), {str(k): str(v) for k, v in labels.items()})
+        except Exception as exc:  # a broken plugin must not take the engine down
+            log.error("event types of plugin %s (%s) left out: %s", ep.name, dist, exc)
+    return found
+
+
 def is_known(event_type: str) -> bool:
-    return event_type in EVENT_TYPES or bool(CUSTOM.match(event_type))
+    return event_type in EVENT_TYPES or bool(CUSTOM.match(event_type)) or event_type in plugin_event_types()
+
+
+#: the families a picker groups types by (the part before the first dot), in this order
+FAMILIES: tuple[str, ...] = ("customer", "wecom", "wechat", "product", "cart", "order", "refund", "coupon",
+                             "survey", "ticket", "referral", "loyalty")
+
+
+@dataclass(frozen=True)
+class SeenType:
+    """What the events table says about one type: how often it came lately, when last, from where."""
+
+    count: int = 0
+    last: datetime | None = None
+    sources: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    """One event type a person can pick: its labels, where it comes from and what was seen of it."""
+
+    type: str
+    labels: dict[str, str]
+    origin: str  # builtin, plugin, custom (only seen)
+    family: str
+    plugin: str | None = None
+    producers: tuple[str, ...] = ()  # the connectors that send it
+    seen: SeenType = field(default_factory=SeenType)
+
+    def label(self, lang: str) -> str:
+        return self.labels.get(lang) or self.labels.get("en") or self.type
+
+    def as_dict(self) -> dict[str, object]:
+        return {"type": self.type, "label": self.labels, "origin": self.origin, "family": self.family,
+                "plugin": self.plugin, "producers": list(self.producers), "seen_count": self.seen.count,
+                "last_seen": self.seen.last.isoformat() if self.seen.last else None,
+                "seen_sources": list(self.seen.sources)}
+
+
+def catalogue(seen: Mapping[str, SeenType] | None = None,
+              producers: Mapping[str, Iterable[str]] | None = None) -> list[CatalogueEntry]:
+    """Every type a picker offers: the built-in ones, the plugins' and the types seen in the events table
+    that neither declares (``custom.*``), grouped by family; within a family the busiest first, then by
+    name. ``producers`` says which connectors send a type (the designer knows the connectors). Pure."""
+    seen = seen or {}
+    producers = producers or {}
+    entries: list[CatalogueEntry] = []
+
+    def family(name: str) -> str:
+        return name.split(".", 1)[0]
+
+    for name, labels in EVENT_TYPES.items():
+        entries.append(CatalogueEntry(name, dict(labels), "builtin", family(name), None,
+                                      tuple(producers.get(name, ())), seen.get(name, SeenType())))
+    for name, (dist, labels) in plugin_event_types().items():
+        entries.append(CatalogueEntry(name, labels, "plugin", family(name), dist, tuple(producers.get(name, ())),
+                                      seen.get(name, SeenType())))
+    known = {e.type for e in entries}
+    for name, what in seen.items():
+        if name not in known and is_known(name):
+            entries.append(CatalogueEntry(name, {}, "custom", "custom", None, (), what))
+    rank = {f: i for i, f in enumerate(FAMILIES)}
+    origin_rank = {"builtin": 0, "plugin": 1, "custom": 2}
+    return sorted(entries, key=lambda e: (origin_rank[e.origin], rank.get(e.family, len(rank)), e.family,
+                                          -e.seen.count, e.type))
 
 
 def explain_unknown(event_type: str) -> str:
-    close = difflib.get_close_matches(event_type, list(EVENT_TYPES), n=2)
+    close = difflib.get_close_matches(event_type, [*EVENT_TYPES, *plugin_event_types()], n=2)
     example = f"custom.{event_type.replace('.', '_')[:40]}"
     if close:
         return Msg("unknown event type '%(type)s'; did you mean %(close)s? use a type from GET /api/event-types "

@@ -5,23 +5,35 @@ an accepted event is never lost: if routing fails (Temporal unreachable), the
 event stays ``received`` and :func:`pending` hands it to the re-router. A
 redelivery (same ``source`` and ``id``) is stored once and reported as
 ``duplicate``.
+
+A request's (or a push's) events are stored in one transaction: all of them or
+none. The process that stores them claims them for a while (``claimed_until``)
+because it routes them right away; the re-router only takes events whose claim
+has lapsed (that process died or gave up), and claims them first, so two routers
+do not route one event at the same time. An event whose routing fails for a
+reason of its own (not an unreachable Temporal or database) is counted; at
+:data:`MAX_ATTEMPTS` it goes to the quarantine (:mod:`engine.quarantine`) and the
+events behind it keep flowing.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from engine.customers import IdentityError, check_kind, normalise, resolve
 from engine.db import models
 from engine.db.models import utcnow
 from engine.db.session import session_factory, transaction
 from engine.event_hooks import run_hooks
-from engine.event_types import INTERNAL_TYPES, explain_unknown, is_known
+from engine.event_types import INTERNAL_TYPES, SeenType, explain_unknown, is_known
 
 
 class Profile(BaseModel):
@@ -72,6 +84,11 @@ class EventIn(BaseModel):
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("needs a timezone, e.g. 2026-11-23T10:00:00+08:00")
+        if value is not None:
+            try:  # stored in UTC: 0001-01-01T00:00:00+14:00 has no UTC time
+                value.astimezone(UTC)
+            except OverflowError:
+                raise ValueError("is outside the range of times that can be stored (years 1–9999 in UTC)") from None
         return value
 
 
@@ -79,7 +96,67 @@ def signal_payload(row: models.EventRecord) -> dict[str, Any]:
     """The event as journeys see it (``event.payload.amount`` in expressions)."""
     return {"id": f"{row.source}:{row.external_id}", "type": row.type, "source": row.source,
             "customer_id": row.customer_id, "occurred_at": row.occurred_at.astimezone(UTC).isoformat(),
-            "payload": row.payload}
+            "received_at": (row.received_at or utcnow()).astimezone(UTC).isoformat(), "payload": row.payload}
+
+
+#: routing attempts (failures of the event itself) before it is quarantined
+MAX_ATTEMPTS = 3
+#: how long a router's claim on the events it routes holds before the re-router may take them over
+CLAIM = timedelta(seconds=60)
+
+
+@dataclass
+class Stored:
+    """One event of a request after storing: its answer, the event as journeys see it, and its row id."""
+
+    status: str  # accepted | duplicate
+    payload: dict[str, Any]
+    needs_routing: bool
+    row_id: int
+    received_at: datetime
+
+
+def _store_one(db: Any, event: EventIn, claim_until: datetime | None) -> Stored:
+    found = db.scalar(select(models.EventRecord).where(
+        models.EventRecord.source == event.source, models.EventRecord.external_id == event.id))
+    if found is not None:
+        # a redelivery of an event not routed yet: route it now, unless a live router holds it
+        now = utcnow()
+        free = found.status == "received" and (found.claimed_until is None or found.claimed_until < now)
+        if free and claim_until is not None:
+            found.claimed_until = claim_until
+        return Stored("duplicate", signal_payload(found), free, found.id, found.received_at)
+    profile = event.profile or Profile()
+    customer_id = resolve(db, event.customer, profile.name, profile.attributes)
+    if profile.timezone:
+        customer = db.get(models.Customer, customer_id)
+        if customer is not None:
+            customer.timezone = profile.timezone
+    row = models.EventRecord(
+        source=event.source, external_id=event.id, type=event.type, customer_id=customer_id,
+        identities={k: str(v) for k, v in event.customer.items()}, payload=event.payload,
+        occurred_at=event.occurred_at or utcnow(), status="received", claimed_until=claim_until, attempts=0,
+    )
+    db.add(row)
+    db.flush()
+    run_hooks(db, row)
+    return Stored("accepted", signal_payload(row), True, row.id, row.received_at)
+
+
+def store_many(events: list[EventIn], database_url: str | None = None, claim: bool = False) -> list[Stored]:
+    """Store a request's events (each once) and resolve their customers, in one transaction: all or none.
+
+    With ``claim``, the events that need routing are claimed for :data:`CLAIM` (the caller routes them now).
+    """
+    for attempt in range(3):
+        try:
+            with transaction(database_url) as db:
+                until = utcnow() + CLAIM if claim else None
+                return [_store_one(db, event, until) for event in events]
+        except IntegrityError:  # another process stored the same event or identity meanwhile: look again
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def store(event: EventIn, database_url: str | None = None) -> tuple[str, dict[str, Any], bool]:
@@ -87,32 +164,13 @@ def store(event: EventIn, database_url: str | None = None) -> tuple[str, dict[st
 
     Returns (``accepted`` | ``duplicate``, the event as journeys see it, whether it still needs routing).
     """
-    for attempt in range(3):
-        try:
-            with transaction(database_url) as db:
-                found = db.scalar(select(models.EventRecord).where(
-                    models.EventRecord.source == event.source, models.EventRecord.external_id == event.id))
-                if found is not None:
-                    return "duplicate", signal_payload(found), found.status != "routed"
-                profile = event.profile or Profile()
-                customer_id = resolve(db, event.customer, profile.name, profile.attributes)
-                if profile.timezone:
-                    customer = db.get(models.Customer, customer_id)
-                    if customer is not None:
-                        customer.timezone = profile.timezone
-                row = models.EventRecord(
-                    source=event.source, external_id=event.id, type=event.type, customer_id=customer_id,
-                    identities={k: str(v) for k, v in event.customer.items()}, payload=event.payload,
-                    occurred_at=event.occurred_at or utcnow(), status="received",
-                )
-                db.add(row)
-                db.flush()
-                run_hooks(db, row)
-                return "accepted", signal_payload(row), True
-        except IntegrityError:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    one = store_many([event], database_url)[0]
+    return one.status, one.payload, one.needs_routing
+
+
+def _split(source_and_id: str) -> tuple[str, str]:
+    source, external_id = source_and_id.split(":", 1)
+    return source, external_id
 
 
 def record_follow_up(db: Any, *, source: str, external_id: str, type: str, customer_id: str,
@@ -139,19 +197,110 @@ def record_follow_up(db: Any, *, source: str, external_id: str, type: str, custo
 
 
 def mark_routed(source_and_id: str, database_url: str | None = None, error: str | None = None) -> None:
-    source, external_id = source_and_id.split(":", 1)
+    """One event's routing outcome: routed, or (with ``error``) left for the re-router, claim released."""
+    source, external_id = _split(source_and_id)
     with transaction(database_url) as db:
-        values: dict[str, Any] = {"error": error} if error else {"status": "routed", "routed_at": utcnow(),
-                                                                  "error": None}
+        values: dict[str, Any] = ({"error": error, "claimed_until": None} if error else
+                                  {"status": "routed", "routed_at": utcnow(), "error": None, "claimed_until": None})
         db.execute(update(models.EventRecord).where(models.EventRecord.source == source,
                                                     models.EventRecord.external_id == external_id).values(**values))
 
 
-def pending(database_url: str | None = None, older_than_seconds: float = 5, limit: int = 500) -> list[dict[str, Any]]:
-    """Events stored but not yet routed (routing failed or the process died in between)."""
-    cutoff = datetime.fromtimestamp(utcnow().timestamp() - older_than_seconds, UTC)
-    with session_factory(database_url)() as db:
-        rows = db.scalars(select(models.EventRecord).where(models.EventRecord.status == "received",
-                                                           models.EventRecord.received_at <= cutoff)
-                          .order_by(models.EventRecord.id).limit(limit)).all()
-        return [signal_payload(r) for r in rows]
+@dataclass
+class Outcome:
+    """How routing one event went, as :func:`record_outcomes` writes it."""
+
+    row_id: int
+    #: routed | deferred (the infrastructure failed: retried later, not counted) | failed (the event failed)
+    kind: str
+    error: str | None = None
+    payload: dict[str, Any] | None = None
+
+
+def record_outcomes(db: Any, outcomes: Iterable[Outcome], now: datetime | None = None) -> list[int]:
+    """Write routing outcomes in the caller's transaction. Returns the row ids that went to the quarantine."""
+    from engine import quarantine
+
+    now = now or utcnow()
+    routed = [o.row_id for o in outcomes if o.kind == "routed"]
+    for start in range(0, len(routed), 500):
+        db.execute(update(models.EventRecord).where(models.EventRecord.id.in_(routed[start:start + 500]))
+                   .values(status="routed", routed_at=now, error=None, claimed_until=None))
+    quarantined: list[int] = []
+    for o in outcomes:
+        if o.kind == "routed":
+            continue
+        row = db.get(models.EventRecord, o.row_id)
+        if row is None or row.status != "received":
+            continue
+        row.claimed_until = None
+        row.error = (o.error or "")[:2000]
+        if o.kind == "failed":
+            row.attempts = (row.attempts or 0) + 1
+            ref = f"{row.source}:{row.external_id}"
+            if row.attempts >= MAX_ATTEMPTS or ref in quarantine.open_refs(db, "event", [ref]):
+                row.status = "quarantined"
+                quarantine.put(db, "event", ref, row.error, signal_payload(row), attempts=row.attempts, now=now)
+                quarantined.append(row.id)
+    return quarantined
+
+
+def pending(database_url: str | None = None, older_than_seconds: float = 5, limit: int = 500,
+            claim: bool = False) -> list[tuple[int, dict[str, Any]]]:
+    """Events stored but not yet routed (routing failed or the process died in between) whose claim has
+    lapsed: (row id, the event as journeys see it), oldest first. With ``claim`` they are claimed for
+    :data:`CLAIM` in the same transaction (the caller routes them now)."""
+    now = utcnow()
+    cutoff = now - timedelta(seconds=older_than_seconds)
+    query = (select(models.EventRecord).where(
+        models.EventRecord.status == "received", models.EventRecord.received_at <= cutoff,
+        (models.EventRecord.claimed_until.is_(None)) | (models.EventRecord.claimed_until < now))
+        .order_by(models.EventRecord.id).limit(limit))
+    if not claim:
+        with session_factory(database_url)() as db:
+            return [(r.id, signal_payload(r)) for r in db.scalars(query).all()]
+    with transaction(database_url) as db:
+        if db.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        rows = db.scalars(query).all()
+        for r in rows:
+            r.claimed_until = now + CLAIM
+        return [(r.id, signal_payload(r)) for r in rows]
+
+
+def requeue(database_url: str | None, source_and_id: str) -> tuple[int, dict[str, Any]]:
+    """Put a quarantined event back for routing (attempts reset, claimed by the caller, who routes it now):
+    (row id, the event as journeys see it)."""
+    source, external_id = _split(source_and_id)
+    with transaction(database_url) as db:
+        row = db.scalar(select(models.EventRecord).where(models.EventRecord.source == source,
+                                                         models.EventRecord.external_id == external_id))
+        if row is None:
+            raise LookupError(f"event {source_and_id} is no longer stored")
+        if row.status == "quarantined":
+            row.status, row.attempts = "received", 0
+        row.claimed_until = utcnow() + CLAIM
+        return row.id, signal_payload(row)
+
+
+#: how many of the newest events :func:`seen_types` counts (the busiest types lately, cheaply)
+SEEN_WINDOW = 10_000
+
+
+def seen_types(db: Session, window: int = SEEN_WINDOW) -> dict[str, SeenType]:
+    """The event types in the events table: every distinct type (read from the type index), with how
+    many of the newest ``window`` events had it, when it came last and from which sources."""
+    from sqlalchemy import func
+
+    newest = (select(models.EventRecord.type, models.EventRecord.source, models.EventRecord.received_at)
+              .order_by(models.EventRecord.id.desc()).limit(window).subquery())
+    counted: dict[str, SeenType] = {}
+    rows = db.execute(select(newest.c.type, newest.c.source, func.count(), func.max(newest.c.received_at))
+                      .group_by(newest.c.type, newest.c.source))
+    for kind, source, count, last in rows:
+        before = counted.get(kind, SeenType())
+        when = max((t for t in (before.last, last) if t is not None), default=None)
+        counted[kind] = SeenType(before.count + int(count), when, tuple(sorted({*before.sources, str(source)})))
+    for (kind,) in db.execute(select(models.EventRecord.type).distinct()):
+        counted.setdefault(kind, SeenType())
+    return counted

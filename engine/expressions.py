@@ -6,15 +6,16 @@ no I/O, so it is deterministic inside workflow code. Everything is compiled once
 per source text and cached; validation compiles every expression of a flow so a
 typo is an error on the canvas rather than a failed journey.
 
-Limits keep a hostile or careless expression from hurting the worker (the
-full list is in docs/security.md): no attribute starting with ``_`` (``__``
-names are refused with an error), no mutation, bounded source length and
-nesting, ``range`` capped, ``**``, ``*``, ``+``, ``~`` and ``%`` refused when the
-result would be huge, and every evaluation gets an *operation budget*: calls,
-filter applications and loop iterations are counted, and so are the characters
-a template emits. The budget counts operations, never wall-clock time, so the
-same expression on the same input succeeds or fails the same way on every
-replay of a workflow.
+Limits keep a hostile or careless expression from hurting the process that evaluates it (the
+full list is in docs/security.md): no attribute starting with ``_`` (``__`` names are refused with an
+error), no mutation, bounded source length and nesting, ``range`` capped, sizes of every value built
+bounded, and every evaluation gets an *operation budget* that every operation is charged to: each
+syntax node a loop body, macro or template runs, each item iterated, each comparison, ``in``,
+slice, ``~``/``+``, repetition, filter, test and call, plus the size of what they touch (a step per
+1,000 characters scanned or copied, per 100 searched, per item of a list). The budget counts
+operations, never wall-clock time, so the same expression on the same input succeeds or fails the
+same way on every replay of a workflow; :func:`shared_budget` lets several evaluations (one node's,
+or a chain of logic nodes) share one bound.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from __future__ import annotations
 import functools
 import operator
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
+from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import (
     ChainableUndefined,
@@ -37,7 +40,7 @@ from jinja2 import (
     pass_eval_context,
 )
 from jinja2.exceptions import SecurityError
-from jinja2.filters import do_batch, do_format, do_indent, do_replace, do_tojson, do_wordwrap
+from jinja2.filters import do_batch, do_format, do_indent, do_replace, do_tojson, do_wordwrap, sync_do_sum
 from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import _PassArg
@@ -49,8 +52,14 @@ MAX_SOURCE = 4000
 MAX_RANGE = 10_000
 MAX_POWER_BITS = 4096
 MAX_OUTPUT = 20_000
-#: operations (calls, filter applications, items iterated by loops and filters) per evaluation
+#: operations per evaluation: every syntax node a loop, macro or template runs, every item iterated, every
+#: comparison, lookup, filter, test and call, plus the size of what they touch (see CHARS_PER_STEP)
 MAX_STEPS = 100_000
+#: characters scanned, compared, copied or built per operation charged
+CHARS_PER_STEP = 1000
+#: searching text (``in``, ``count``, ``replace``, ``split`` …) can take ten times longer per character
+#: than copying it (Python's substring search on repetitive text): it is charged ten times as much
+SEARCH_FACTOR = 10
 #: size of any list or dict an expression builds (characters + items, nested), and of any text
 MAX_VALUE = 100_000
 MAX_TEXT = 1_000_000
@@ -66,6 +75,14 @@ MAX_CALL_DEPTH = 32
 
 class ExpressionError(ValueError):
     """An expression or template that does not compile or cannot be evaluated."""
+
+
+class ExpressionTooCostly(ExpressionError):
+    """An evaluation that went past its bound of operations, size or nesting: it stopped there."""
+
+
+class CostLimitExceeded(SecurityError):
+    """Raised inside an evaluation when the operation budget is used up."""
 
 
 class MissingValue(ChainableUndefined):
@@ -180,32 +197,68 @@ def _safe_range(*args: int) -> range:
 
 
 # --- the operation budget -------------------------------------------------------------------------
+#
+# One *step* is about one Jinja operation (a name looked up, an attribute read, a comparison of two
+# small values). Work that grows with the size of a value is charged by that size: a step per
+# CHARS_PER_STEP characters scanned, copied, compared or searched, and a step per item of a list or
+# dict. Every syntax node a loop body, a macro or the template holds is charged each time it may run
+# (its *static weight*), so no operation is free, however cheap: a loop of 100,000 cheap comparisons
+# costs as much as a loop of 100,000 calls. Charges are made before the work when its size is known
+# up front (searching, slicing, repeating, formatting) and right after it otherwise.
 
 
-class _Budget:
-    """What one evaluation has used so far: operations, characters emitted, call depth."""
+class Budget:
+    """What evaluations have used so far: operations, characters emitted, call depth.
 
-    __slots__ = ("depth", "emitted", "steps")
+    An evaluation makes its own budget unless one is active (see :func:`shared_budget`), so the
+    expressions of one flow node, or of a chain of logic nodes a workflow runs without waiting, can
+    share one bound."""
 
-    def __init__(self) -> None:
+    __slots__ = ("depth", "emitted", "limit", "steps")
+
+    def __init__(self, limit: int | None = None) -> None:
         self.steps = 0
         self.emitted = 0
         self.depth = 0
+        self.limit = MAX_STEPS if limit is None else limit
 
 
-_BUDGET: ContextVar[_Budget | None] = ContextVar("tideflow_expression_budget", default=None)
+_BUDGET: ContextVar[Budget | None] = ContextVar("tideflow_expression_budget", default=None)
 
 
-def _charge(steps: int = 1) -> _Budget:
+@contextmanager
+def shared_budget(budget: Budget | None = None) -> Iterator[Budget]:
+    """Make every evaluation inside the block charge ``budget`` (a new one if not given)."""
+    shared = budget if budget is not None else Budget()
+    token = _BUDGET.set(shared)
+    try:
+        yield shared
+    finally:
+        _BUDGET.reset(token)
+
+
+def _charge(steps: int = 1) -> Budget:
     budget = _BUDGET.get()
     if budget is None:
         # outside evaluate()/render(): Jinja's compile-time constant folding lands here; refusing
         # makes it leave the work to run time, where it is counted
         raise SecurityError("sandbox operations run only inside an evaluation")
     budget.steps += steps
-    if budget.steps > MAX_STEPS:
-        raise SecurityError(f"takes more than {MAX_STEPS} operations (loops, filters, calls); simplify it")
+    if budget.steps > budget.limit:
+        raise CostLimitExceeded(
+            f"takes more than {budget.limit} operations (every comparison, lookup, loop item, filter, call and "
+            f"each {CHARS_PER_STEP} characters searched, compared or built count); simplify it")
     return budget
+
+
+def charge(steps: int) -> None:
+    """Charge work done on an expression's behalf (e.g. a decision table's cells) to the active budget;
+    :class:`ExpressionTooCostly` when that uses it up."""
+    if steps > 0 and _BUDGET.get() is not None:
+        try:
+            _charge(steps)
+        except CostLimitExceeded as exc:
+            raise ExpressionTooCostly(str(exc)) from None
 
 
 def _charge_if_evaluating(steps: int) -> None:
@@ -215,14 +268,16 @@ def _charge_if_evaluating(steps: int) -> None:
 
 def _measure(value: Any, limit: int = MAX_VALUE) -> tuple[int, int]:
     """Characters plus items of ``value``, nested (shared parts counted each time they appear, as
-    printing would), and how many items it looked at; stops counting once past ``limit``."""
-    total = walked = 0
+    printing would), and the steps it takes to walk it (an item each, a step per CHARS_PER_STEP
+    characters); stops once past ``limit``, so the walk never costs more than it charges."""
+    total = work = 0
     stack = [value]
     while stack and total <= limit:
         item = stack.pop()
-        walked += 1
+        work += 1
         if isinstance(item, str):
             total += len(item)
+            work += len(item) // CHARS_PER_STEP
         elif isinstance(item, list | tuple | set | frozenset):
             total += 1
             stack.extend(item)
@@ -232,39 +287,58 @@ def _measure(value: Any, limit: int = MAX_VALUE) -> tuple[int, int]:
             stack.extend(item.values())
         elif isinstance(item, range):
             total += len(item)
+        elif isinstance(item, int):  # turning a big number into text takes time quadratic in its size
+            total += 1
+            work += item.bit_length() ** 2 >> 16
         else:
             total += 1
-    return total, walked
+    return total, work
 
 
 def _size(value: Any, limit: int = MAX_VALUE) -> int:
     return _measure(value, limit)[0]
 
 
+def _work(value: Any) -> int:
+    """Steps to scan ``value`` once (strings by length, lists and dicts item by item, nested)."""
+    if isinstance(value, str):
+        return len(value) // CHARS_PER_STEP
+    if isinstance(value, int):
+        return value.bit_length() ** 2 >> 16
+    if isinstance(value, list | tuple | dict | set | frozenset):
+        return _measure(value)[1]
+    return 0
+
+
 def _bounded(value: Any, what: str = "value") -> Any:
-    """``value`` if it is within the size limits; building it costs one operation per 1,000
-    characters, and checking a list or dict one per 10 items looked at."""
+    """``value`` if it is within the size limits; what it costs to build is charged by its size."""
     if isinstance(value, str):
         if len(value) > MAX_TEXT:
             raise SecurityError(f"{what} would be longer than the limit of {MAX_TEXT} characters")
-        _charge_if_evaluating(len(value) // 1000)
+        _charge_if_evaluating(len(value) // CHARS_PER_STEP)
     elif isinstance(value, list | tuple | dict | set | frozenset):
-        size, walked = _measure(value)
-        _charge_if_evaluating(walked // 10)
+        size, work = _measure(value)
+        _charge_if_evaluating(work)
         if size > MAX_VALUE:
             raise SecurityError(f"{what} would be larger than the limit of {MAX_VALUE} characters/items")
     return value
 
 
-def _counted(items: Iterable[Any]) -> Iterator[Any]:
+def _counted(items: Iterable[Any], each: int = 1) -> Iterator[Any]:
     for item in items:
-        _charge()
+        _charge(each)
         yield item
 
 
-def _loop(items: Any) -> Iterator[Any]:
-    """What a ``{% for %}`` iterates: the same items, one operation each."""
-    return _counted(items)
+def _loop(items: Any, each: int = 1) -> Iterator[Any]:
+    """What a ``{% for %}`` iterates: the same items, ``each`` operations apiece (the loop's filter)."""
+    _charge()
+    return _counted(items, each)
+
+
+def _static(value: Any, steps: int) -> None:
+    """Charge the static weight of a loop body, macro body or whole template as it starts to run."""
+    _charge(steps)
 
 
 def _concat(*parts: Any) -> str:
@@ -273,58 +347,219 @@ def _concat(*parts: Any) -> str:
     total = sum(map(len, texts))
     if total > MAX_TEXT:
         raise SecurityError(f"joined text would be longer than the limit of {MAX_TEXT}")
-    _charge_if_evaluating(total // 1000)
+    _charge(1 + total // CHARS_PER_STEP)
     return "".join(texts)
 
 
 def _emit(value: Any) -> Any:
-    """A ``{{ ... }}`` of a template: counts the characters it will print."""
-    budget = _charge()
-    budget.emitted += len(value) if isinstance(value, str) else _size(value)
+    """What a template prints (a ``{{ ... }}`` or its literal text): counts the characters."""
+    size, work = (len(value), len(value) // CHARS_PER_STEP) if isinstance(value, str) else _measure(value)
+    budget = _charge(1 + work)
+    budget.emitted += size
     if budget.emitted > MAX_EMITTED:
         raise SecurityError(f"the template prints more than {MAX_EMITTED} characters")
     return value
 
 
-def _metered(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """A filter that counts: one operation plus one per item of a list/dict/range it is given, one per
-    item a lazy result yields; its result is size-checked."""
+def _printed(value: Any, characters: int) -> None:
+    """Literal text a template prints: counted like ``{{ … }}`` output, without a call per piece."""
+    budget = _charge(1 + characters // CHARS_PER_STEP)
+    budget.emitted += characters
+    if budget.emitted > MAX_EMITTED:
+        raise SecurityError(f"the template prints more than {MAX_EMITTED} characters")
+
+
+def _compare_work(op: str, left: Any, right: Any) -> int:
+    """Steps a comparison or membership test of these two values takes, at most."""
+    if op in ("in", "notin"):
+        if isinstance(right, str):
+            return (len(right) + (len(left) if isinstance(left, str) else 0)) * SEARCH_FACTOR // CHARS_PER_STEP
+        if isinstance(right, dict | set | frozenset):
+            return _work(left)  # hashing the key
+        if isinstance(right, list | tuple):
+            return _work(right) + len(right) * (_work(left) if isinstance(left, list | tuple | dict) else 0)
+        return 0
+    if isinstance(left, str) and isinstance(right, str):
+        return min(len(left), len(right)) // CHARS_PER_STEP
+    for kind in (list | tuple, dict):
+        if isinstance(left, kind) and isinstance(right, kind):
+            if op in ("eq", "ne") and len(left) != len(right):
+                return 0
+            return _work(left if len(left) <= len(right) else right)
+    return 0
+
+
+_OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
+    "eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "lteq": operator.le, "gt": operator.gt,
+    "gteq": operator.ge, "in": lambda a, b: a in b, "notin": lambda a, b: a not in b,
+}
+
+
+def _compare(value: Any, *chain: Any) -> Any:
+    """``value op1 operand1 op2 operand2 …`` with every comparison charged by the size of what it compares.
+
+    As in Python, a chain stops at the first false comparison (all operands are evaluated first)."""
+    left = value
+    result: Any = True
+    for i in range(0, len(chain), 2):
+        op, right = chain[i], chain[i + 1]
+        _charge(1 + _compare_work(op, left, right))
+        result = _OPERATORS[op](left, right)
+        if not result:
+            return result
+        left = right
+    return result
+
+
+def _slice(value: Any, start: Any, stop: Any, step: Any) -> Any:
+    """``value[start:stop:step]``: charged by the length of the copy, before it is made."""
+    _charge()
+    cut = slice(start, stop, step)
+    if isinstance(value, str | list | tuple):
+        length = len(range(*cut.indices(len(value))))
+        _charge(length // CHARS_PER_STEP if isinstance(value, str) else length)
+    return _ENV.getitem(value, cut)
+
+
+#: filters whose work does not grow with their input (no charge for the input's size)
+_FLAT_FILTERS = frozenset({"length", "count", "first", "last", "default", "d", "attr", "safe", "abs",
+                           "round", "items", "map", "select", "reject", "selectattr",
+                           "rejectattr", "batch", "slice"})
+#: filters that sort (n log n comparisons) or call back per item
+_SORTING_FILTERS = frozenset({"sort", "dictsort", "unique", "groupby", "min", "max"})
+#: filters that run regular expressions or pure-Python text processing: more work per character
+_TEXT_HEAVY_FILTERS = {"urlize": 400, "title": 250, "wordwrap": 300, "striptags": 60, "wordcount": 45,
+                       "urlencode": 20, "pprint": 20, "indent": 50, "truncate": 4, "xmlattr": 4, "tojson": 4,
+                       "capitalize": 2, "trim": 2, "format": 2, "escape": 2, "e": 2, "forceescape": 2,
+                       "upper": 2, "lower": 2, "string": 2, "replace": SEARCH_FACTOR}
+#: tests whose work does not depend on the size of their arguments
+_FLAT_TESTS = frozenset({"defined", "undefined", "none", "boolean", "false", "true", "integer", "float", "number",
+                         "string", "mapping", "iterable", "sequence", "callable", "sameas", "escaped", "filter",
+                         "test", "even", "odd", "divisibleby"})
+
+
+def _metered(name: str, fn: Callable[..., Any], *, test: bool = False) -> Callable[..., Any]:
+    """A filter or test that counts: one operation, plus the size of the values it is given (scaled
+    for sorting and text-heavy ones), plus one per item a lazy result yields; its result is size-checked."""
     skip = 0 if _PassArg.from_obj(fn) is None else 1
+    flat = name in (_FLAT_TESTS if test else _FLAT_FILTERS)
+    factor = _TEXT_HEAVY_FILTERS.get(name, 1)
+    sorting = name in _SORTING_FILTERS
 
     @functools.wraps(fn)
-    def filter_(*args: Any, **kwargs: Any) -> Any:
-        value = args[skip] if len(args) > skip else None
-        _charge(1 + (len(value) if isinstance(value, list | tuple | dict | range | set) else 0))
+    def metered(*args: Any, **kwargs: Any) -> Any:
+        if flat:
+            _charge()
+        else:
+            values = [*args[skip:], *kwargs.values()]
+            if sorting and values and isinstance(values[0], Iterator):
+                args = (*args[:skip], list(_counted(values[0])), *args[skip + 1:])
+                values[0] = args[skip]
+            if test and name == "in" and len(values) == 2:  # ``x is in y``, ``select('in', y)``: as the operator
+                work = _compare_work("in", values[0], values[1])
+            else:
+                work = sum(_work(v) + (len(v) if isinstance(v, range) else 0) for v in values)
+            if name == "int" and values and isinstance(values[0], str):  # parsing digits: quadratic
+                work += len(values[0]) ** 2 >> 14
+            if sorting and values and isinstance(values[0], Sized):
+                work *= max(1, len(values[0]).bit_length())
+            _charge(1 + work * factor)
         result = fn(*args, **kwargs)
+        if test:
+            return result
         if isinstance(result, Iterator) and not isinstance(result, str):
             return _counted(result)
         return _bounded(result, "the filter's result")
 
-    return filter_
+    return metered
+
+
+def _safe_sum(environment: Any, iterable: Any, attribute: Any = None, start: Any = 0) -> Any:
+    if not isinstance(start, int | float):
+        raise SecurityError("sum adds numbers; its start must be a number (join texts with 'join')")
+    return sync_do_sum(environment, iterable, attribute, start)
 
 
 #: internal filters the metering inserts; a ':' makes them impossible to name in an expression
-_INTERNAL = {"tideflow:loop": _loop, "tideflow:concat": _concat, "tideflow:emit": _emit, "tideflow:value": _bounded}
+_INTERNAL = {"tideflow:loop": _loop, "tideflow:concat": _concat, "tideflow:emit": _emit,
+             "tideflow:value": _bounded, "tideflow:compare": _compare, "tideflow:slice": _slice,
+             "tideflow:static": _static, "tideflow:printed": _printed}
+#: syntax nodes the metering adds or that run once per use: not part of a body's static weight
+_UNWEIGHTED = (nodes.Template, nodes.Output, nodes.TemplateData)
+
+
+#: syntax nodes that go through the sandbox's checks (attribute and item look-ups, calls, filters)
+_LOOKUPS = (nodes.Getattr, nodes.Getitem, nodes.Call, nodes.Filter, nodes.Test)
+
+
+def _weight(body: Iterable[nodes.Node]) -> int:
+    """How many syntax nodes a body holds (look-ups count twice): an upper bound of the cheap
+    operations one run of it does."""
+    count = 0
+    for top in body:
+        for node in (top, *top.find_all(nodes.Node)):
+            count += 0 if isinstance(node, _UNWEIGHTED) else 2 if isinstance(node, _LOOKUPS) else 1
+    return count
 
 
 class _Metering(NodeTransformer):
-    """Rewrites a parsed template so loops, ``~``, literals and output go through the budget.
+    """Rewrites a parsed template so every operation goes through the budget.
 
-    The hooks are applied as filters with names no source can spell: Jinja calls a filter
+    Loops, macros and the template itself charge their static weight each time they run; comparisons,
+    ``in``, slices, ``~``, literals, filters, tests and output are charged by the size of what they
+    touch. The hooks are applied as filters with names no source can spell: Jinja calls a filter
     directly, without the sandbox's per-call checks, so metering costs little."""
 
     def _call(self, name: str, args: list[nodes.Expr], node: nodes.Node) -> nodes.Filter:
         return nodes.Filter(args[0], name, args[1:], [], None, None, lineno=node.lineno)
 
+    def _weigh(self, body: list[nodes.Node], node: nodes.Node, extra: int = 0) -> list[nodes.Node]:
+        steps = _weight(body) + extra
+        charge = nodes.ExprStmt(self._call("tideflow:static", [nodes.Const(None), nodes.Const(steps)], node),
+                                lineno=node.lineno)
+        return [charge, *body]
+
+    def visit_Template(self, node: nodes.Template) -> nodes.Node:
+        self.generic_visit(node)
+        node.body = self._weigh(node.body, node)
+        return node
+
     def visit_For(self, node: nodes.For) -> nodes.Node:
         self.generic_visit(node)
         assert isinstance(node.iter, nodes.Expr)
-        node.iter = self._call("tideflow:loop", [node.iter], node)
+        test = 0 if node.test is None else _weight([node.test]) + 1
+        node.iter = self._call("tideflow:loop", [node.iter, nodes.Const(1 + test)], node)
+        node.body = self._weigh(node.body, node)
+        return node
+
+    def visit_Macro(self, node: nodes.Macro) -> nodes.Node:
+        self.generic_visit(node)
+        node.body = self._weigh(node.body, node, _weight(node.defaults))
+        return node
+
+    def visit_CallBlock(self, node: nodes.CallBlock) -> nodes.Node:
+        self.generic_visit(node)
+        node.body = self._weigh(node.body, node, _weight(node.defaults))
         return node
 
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
         self.generic_visit(node)
         return self._call("tideflow:concat", list(node.nodes), node)
+
+    def visit_Compare(self, node: nodes.Compare) -> nodes.Node:
+        self.generic_visit(node)
+        chain: list[nodes.Expr] = [node.expr]
+        for operand in node.ops:
+            chain += [nodes.Const(operand.op), operand.expr]
+        return self._call("tideflow:compare", chain, node)
+
+    def visit_Getitem(self, node: nodes.Getitem) -> nodes.Node:
+        self.generic_visit(node)
+        if isinstance(node.arg, nodes.Slice):
+            bounds = [part if part is not None else nodes.Const(None)
+                      for part in (node.arg.start, node.arg.stop, node.arg.step)]
+            return self._call("tideflow:slice", [node.node, *bounds], node)
+        return node
 
     def _literal(self, node: nodes.Expr) -> nodes.Node:
         self.generic_visit(node)
@@ -334,17 +569,24 @@ class _Metering(NodeTransformer):
 
     visit_List = visit_Tuple = visit_Dict = _literal
 
-    def visit_Output(self, node: nodes.Output) -> nodes.Node:
+    def visit_Output(self, node: nodes.Output) -> nodes.Node | list[nodes.Node]:
         self.generic_visit(node)
         node.nodes = [child if isinstance(child, nodes.TemplateData) else self._call("tideflow:emit", [child], node)
                       for child in node.nodes]
-        return node
+        literal = sum(len(child.data) for child in node.nodes if isinstance(child, nodes.TemplateData))
+        if not literal:
+            return node
+        # the literal text printed: counted once per output, as it is printed
+        count = nodes.ExprStmt(self._call("tideflow:printed", [nodes.Const(None), nodes.Const(literal)], node),
+                               lineno=node.lineno)
+        return [count, node]
 
 
 class FlowSandbox(ImmutableSandboxedEnvironment):
     """Sandbox with size limits on the operators that can allocate without bound, and an operation budget."""
 
-    intercepted_binops = frozenset({"**", "*", "%", "+"})
+    intercepted_binops = frozenset({"**", "*", "%", "+", "-", "/", "//"})
+    intercepted_unops = frozenset({"-", "+"})
 
     def _generate(self, source: nodes.Template, name: str | None, filename: str | None,
                   defer_init: bool = False) -> str:
@@ -365,15 +607,25 @@ class FlowSandbox(ImmutableSandboxedEnvironment):
             _check_widths(obj)
         return super().getattr(obj, attribute)
 
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        if isinstance(argument, str):  # hashing the key
+            _charge_if_evaluating(len(argument) // CHARS_PER_STEP)
+        return super().getitem(obj, argument)
+
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-        budget = _charge()
-        # str.format comes wrapped by the sandbox; the original bound method is __wrapped__
+        # the call itself, what it is given, and what a method scans of the value it belongs to
         owner = getattr(__obj, "__self__", None) or getattr(getattr(__obj, "__wrapped__", None), "__self__", None)
+        # a text method may search (count, find, replace, split); a list or dict method at most walks once
+        work = 8 * sum(_work(a) for a in (*args, *kwargs.values())) + (
+            SEARCH_FACTOR * _work(owner) if isinstance(owner, str) else
+            _work(owner) if isinstance(owner, list | tuple | dict) else 0)
+        budget = _charge(1 + work)
+        # str.format comes wrapped by the sandbox; the original bound method is __wrapped__
         name = getattr(__obj, "__name__", "")
         if isinstance(owner, str):
             if name == "join":
                 __self.is_safe_callable(__obj)
-                return _checked_join(owner, args[0] if args else ())
+                return _checked_join(owner, _counted(args[0]) if args else ())
             if _projected_size(name, owner, args, kwargs) > MAX_OUTPUT:
                 raise SecurityError(f"'{name}' would make text longer than the limit of {MAX_OUTPUT}")
             if name in ("format", "format_map"):
@@ -388,7 +640,12 @@ class FlowSandbox(ImmutableSandboxedEnvironment):
             budget.depth -= 1
         return _bounded(result, "the call's result")
 
+    def call_unop(self, context: Any, operator_name: str, arg: Any) -> Any:
+        _charge()
+        return super().call_unop(context, operator_name, arg)
+
     def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
+        _charge()
         if operator_name == "**":
             if (isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1
                     and right * max(abs(left).bit_length(), 1) > MAX_POWER_BITS):
@@ -396,9 +653,10 @@ class FlowSandbox(ImmutableSandboxedEnvironment):
             return operator.pow(left, right)
         if operator_name == "*":
             for seq, times in ((left, right), (right, left)):
-                if isinstance(seq, str | list | tuple) and isinstance(times, int) and times > 0 and (
-                        len(seq) * times > MAX_OUTPUT or _size(seq) * times > MAX_VALUE):
-                    raise SecurityError("repetition result too large")
+                if isinstance(seq, str | list | tuple) and isinstance(times, int) and times > 0:
+                    if len(seq) * times > MAX_OUTPUT or _size(seq) * times > MAX_VALUE:
+                        raise SecurityError("repetition result too large")
+                    _charge(len(seq) * times // CHARS_PER_STEP if isinstance(seq, str) else len(seq) * times)
             if (isinstance(left, int) and isinstance(right, int)
                     and left.bit_length() + right.bit_length() > MAX_POWER_BITS):
                 raise SecurityError("product too large")
@@ -408,9 +666,11 @@ class FlowSandbox(ImmutableSandboxedEnvironment):
                 if len(left) + len(right) > MAX_TEXT:
                     raise SecurityError(f"sum would be longer than the limit of {MAX_TEXT} characters")
                 return _bounded(operator.add(left, right))
-            if isinstance(left, list | tuple) and isinstance(right, list | tuple) and (
-                    _size(left) + _size(right) > MAX_VALUE):
-                raise SecurityError(f"sum would be larger than the limit of {MAX_VALUE} characters/items")
+            if isinstance(left, list | tuple) and isinstance(right, list | tuple):
+                (left_size, left_work), (right_size, right_work) = _measure(left), _measure(right)
+                if left_size + right_size > MAX_VALUE:
+                    raise SecurityError(f"sum would be larger than the limit of {MAX_VALUE} characters/items")
+                _charge(left_work + right_work)
             return operator.add(left, right)
         if operator_name == "%":
             if isinstance(left, str):
@@ -419,6 +679,8 @@ class FlowSandbox(ImmutableSandboxedEnvironment):
                 if "*" in left and any(isinstance(v, int) and v > MAX_OUTPUT for v in values):
                     raise SecurityError(f"format width larger than the limit of {MAX_OUTPUT}")
                 _bounded(right, "a format argument")
+                _charge(len(left) // CHARS_PER_STEP)
+                return _bounded(operator.mod(left, right))
             return operator.mod(left, right)
         return super().call_binop(context, operator_name, left, right)
 
@@ -428,10 +690,11 @@ _ENV.globals = {"range": _safe_range}
 _ENV.filters.update({"center": _safe_center, "indent": _safe_indent, "format": _safe_format,
                      "join": pass_context(_safe_join), "replace": pass_eval_context(_safe_replace),
                      "batch": _safe_batch, "tojson": pass_eval_context(_safe_tojson),
-                     "wordwrap": pass_environment(_safe_wordwrap)})
+                     "wordwrap": pass_environment(_safe_wordwrap), "sum": pass_environment(_safe_sum)})
 #: ``random`` would differ between a workflow and its replay
 _ENV.filters.pop("random", None)
-_ENV.filters = {**{name: _metered(fn) for name, fn in _ENV.filters.items()}, **_INTERNAL}
+_ENV.filters = {**{name: _metered(name, fn) for name, fn in _ENV.filters.items()}, **_INTERNAL}
+_ENV.tests = {name: _metered(name, cast(Callable[..., Any], fn), test=True) for name, fn in _ENV.tests.items()}
 
 
 def _check_source(source: str) -> None:
@@ -488,6 +751,11 @@ def _loaded_names(node: nodes.Node) -> set[str]:
 def check(source: str, kind: str = "expression") -> None:
     """Parse an expression (or template) and check the names it uses, without compiling it to code:
     what validation needs, at a fraction of the cost. Raises :class:`ExpressionError`."""
+    _checked_tree(source, kind)
+
+
+@lru_cache(maxsize=2048)
+def _checked_tree(source: str, kind: str) -> nodes.Node:
     _check_source(source)
     try:
         _check_nesting(source, kind)
@@ -496,7 +764,7 @@ def check(source: str, kind: str = "expression") -> None:
             _check_tree(ast)
             # statements ({% for %}, {% set %}) bind names of their own: let Jinja work out what is free
             _unknown(set(meta.find_undeclared_variables(ast)) if "{%" in source else _loaded_names(ast))
-            return
+            return ast
         if not source.strip():
             raise ExpressionError("is empty; write an expression such as 'customer.orders_count > 0'")
         parser = Parser(_ENV, source, state="variable")
@@ -506,52 +774,93 @@ def check(source: str, kind: str = "expression") -> None:
                                       parser.stream.current.lineno)
         _check_tree(expr)
         _unknown(_loaded_names(expr))
+        return expr
     except TemplateSyntaxError as exc:
         where = f" on line {exc.lineno}" if kind == "template" else ""
         raise ExpressionError(f"syntax error{where}: {exc.message}") from None
+
+
+#: syntax that can repeat work or grow values: an expression or template with any of it is run on sample data
+_COSTLY_SHAPES = (nodes.For, nodes.Macro, nodes.CallBlock, nodes.FilterBlock, nodes.Assign, nodes.AssignBlock,
+                  nodes.With, nodes.Call, nodes.Mul, nodes.Pow, nodes.Mod, nodes.Slice)
+#: filters whose work is linear in their (small) input and that cannot repeat or grow anything
+_LINEAR_FILTERS = frozenset({"default", "d", "length", "count", "upper", "lower", "string", "int", "float",
+                             "round", "abs", "trim", "e", "escape", "first", "last", "capitalize", "tojson",
+                             "urlencode", "truncate"})
+
+
+def cheap_by_shape(source: str, kind: str) -> bool:
+    """True when the syntax alone bounds the cost far below the validation limit: no loops, macros,
+    assignments, calls, repetition or slicing, and only filters whose work is linear in their input.
+    Such an expression does at most a few operations per syntax node over values no bigger than the
+    source text and the data it reads, so validation need not compile and run it on sample data."""
+    tree = _checked_tree(source, kind)
+    for node in (tree, *tree.find_all(nodes.Node)):
+        if isinstance(node, _COSTLY_SHAPES):
+            return False
+        if isinstance(node, nodes.Filter) and node.name not in _LINEAR_FILTERS:
+            return False
+        if isinstance(node, nodes.Test) and node.name not in _FLAT_TESTS:
+            return False
+    return True
 
 
 @lru_cache(maxsize=4096)
 def compile_expression(source: str) -> Any:
     """Compile an expression; raise :class:`ExpressionError` naming the problem."""
     check(source, "expression")
+    token = _BUDGET.set(None)  # no budget while compiling: constant folding must leave the metering to run time
     try:
         return _ENV.compile_expression(source, undefined_to_none=False)
     except TemplateSyntaxError as exc:
         raise ExpressionError(f"syntax error: {exc.message}") from None
     except (SyntaxError, RecursionError, MemoryError) as exc:  # generated code Python cannot compile
         raise ExpressionError(f"is too complex to compile ({type(exc).__name__}); simplify it") from None
+    finally:
+        _BUDGET.reset(token)
 
 
 @lru_cache(maxsize=4096)
 def compile_template(source: str) -> Any:
     """Compile a message template; raise :class:`ExpressionError` naming the problem."""
     check(source, "template")
+    token = _BUDGET.set(None)  # as in compile_expression
     try:
         return _ENV.from_string(source)
     except TemplateSyntaxError as exc:
         raise ExpressionError(f"syntax error on line {exc.lineno}: {exc.message}") from None
     except (SyntaxError, RecursionError, MemoryError) as exc:  # generated code Python cannot compile
         raise ExpressionError(f"is too complex to compile ({type(exc).__name__}); simplify it") from None
+    finally:
+        _BUDGET.reset(token)
+
+
+def _failure(what: str, exc: BaseException) -> ExpressionError:
+    """Every failure of an evaluation as an :class:`ExpressionError` (:class:`ExpressionTooCostly` for a limit)."""
+    if isinstance(exc, ExpressionError):
+        return exc
+    if isinstance(exc, SecurityError | RecursionError | MemoryError):
+        return ExpressionTooCostly(f"{what}: {_reason(exc)}")
+    return ExpressionError(f"{what}: {_reason(exc)}")
 
 
 def evaluate(source: str, context: Mapping[str, Any]) -> Any:
     """Evaluate an expression against a context (customer, event, vars, journey).
 
-    Any failure, a limit included, is an :class:`ExpressionError`; nothing else escapes."""
+    Any failure, a limit included, is an :class:`ExpressionError`; nothing else escapes. The work is
+    bounded by the active budget (:func:`shared_budget`), or by a budget of its own."""
     compiled = compile_expression(source)
-    token = _BUDGET.set(_Budget())
+    # the active budget (a shared one), or a fresh one for this evaluation
+    token = _BUDGET.set(_BUDGET.get() or Budget())
     try:
         return compiled(**context)
-    except ExpressionError:
-        raise
     except Exception as exc:  # a sandboxed expression may fail in any way; callers get one error type
-        raise ExpressionError(f"cannot evaluate {source!r}: {_reason(exc)}") from None
+        raise _failure(f"cannot evaluate {source!r}", exc) from None
     finally:
         _BUDGET.reset(token)
 
 
-def _reason(exc: Exception) -> str:
+def _reason(exc: BaseException) -> str:
     if isinstance(exc, RecursionError):
         return "it recurses too deeply"
     if isinstance(exc, MemoryError):
@@ -568,15 +877,124 @@ def render(source: str, context: Mapping[str, Any]) -> str:
     """Render a template; the output is capped at MAX_OUTPUT characters. Any failure is an
     :class:`ExpressionError`."""
     template = compile_template(source)
-    token = _BUDGET.set(_Budget())
+    token = _BUDGET.set(_BUDGET.get() or Budget())
     try:
         out = str(template.render(**context))
-    except ExpressionError:
-        raise
     except Exception as exc:  # a sandboxed template may fail in any way; callers get one error type
-        raise ExpressionError(f"cannot render template: {_reason(exc)}") from None
+        raise _failure("cannot render template", exc) from None
     finally:
         _BUDGET.reset(token)
     if len(out) > MAX_OUTPUT:
-        raise ExpressionError(f"rendered text is {len(out)} characters; the limit is {MAX_OUTPUT}")
+        raise ExpressionTooCostly(f"rendered text is {len(out)} characters; the limit is {MAX_OUTPUT}")
     return out
+
+
+def cost(source: str, kind: str, context: Mapping[str, Any]) -> int:
+    """The operations evaluating ``source`` (an ``expression`` or a ``template``) on ``context`` takes.
+
+    Raises :class:`ExpressionTooCostly` when it goes past a limit; any other failure (a missing value
+    the sample data does not have, a type error) is not a cost and gives the operations used until then."""
+    active = _BUDGET.get()
+    with shared_budget(active) as budget:
+        before = budget.steps
+        try:
+            if kind == "template":
+                render(source, context)
+            else:
+                evaluate(source, context)
+        except ExpressionTooCostly:
+            raise
+        except ExpressionError:
+            pass
+        return budget.steps - before
+
+
+#: the share of the budget an expression or template may use on :func:`sample_context` to pass validation:
+#: real customers and events are bigger than the sample, so the rest is headroom
+VALIDATION_STEPS = MAX_STEPS // 10
+#: what all the expressions and templates of one flow may cost together on the sample, at validation
+VALIDATION_FLOW_STEPS = 2 * MAX_STEPS
+
+
+def sample_context() -> dict[str, Any]:
+    """Sample data validation evaluates expressions and templates on: a customer, an order event with
+    a few items, journey variables, like those of the demo data."""
+    from datetime import UTC, datetime
+
+    items = [{"sku": f"SKU-{i}", "name": f"商品 {i}", "price_fen": 1990 * i, "quantity": i} for i in range(1, 4)]
+    return {
+        "customer": {"id": "sample-customer", "name": "李雷", "timezone": "Asia/Shanghai", "orders_count": 2,
+                     "vip_level": 1, "city": "杭州", "tags": ["尝鲜客"], "phone": "13800138000",
+                     "total_spent_fen": 25900, "birthday": "1990-05-01"},
+        "event": {"id": "sample-event", "type": "order.paid", "source": "sample",
+                  "occurred_at": "2026-01-01T10:00:00+08:00",
+                  "payload": {"order_id": "O-1", "amount": 12900, "amount_fen": 12900, "items": items,
+                              "lines": items, "text": "您好，我想问一下订单什么时候发货", "product_type": "服饰"}},
+        "vars": {"coupon": "WELCOME10", "score": 3},
+        "journey": {"id": "journey/sample/sample-customer", "flow": "sample", "version": 1,
+                    "started_at": "2026-01-01T10:00:00+08:00"},
+        "now": datetime(2026, 1, 1, 2, 0, tzinfo=UTC),
+    }
+
+
+#: sample costs already measured, by (source, kind): steps, or the message of the limit it went past.
+#: The web app has them measured in its evaluation pool (engine/isolation.py) and remembers the answers,
+#: so its own validation never evaluates anything.
+_SAMPLE_COSTS: OrderedDict[tuple[str, str], int | str] = OrderedDict()
+_SAMPLE_COSTS_MAX = 8192
+_RECORDING: ContextVar[list[tuple[str, str, int | str]] | None] = ContextVar("tideflow_sample_costs", default=None)
+
+
+def remember_sample_costs(costs: Iterable[tuple[str, str, int | str]]) -> None:
+    for source, kind, cost_or_error in costs:
+        _SAMPLE_COSTS[(source, kind)] = cost_or_error
+        _SAMPLE_COSTS.move_to_end((source, kind))
+    while len(_SAMPLE_COSTS) > _SAMPLE_COSTS_MAX:
+        _SAMPLE_COSTS.popitem(last=False)
+
+
+@contextmanager
+def recording_sample_costs() -> Iterator[list[tuple[str, str, int | str]]]:
+    """Collect every sample cost measured inside the block (what the evaluation pool sends back)."""
+    found: list[tuple[str, str, int | str]] = []
+    token = _RECORDING.set(found)
+    try:
+        yield found
+    finally:
+        _RECORDING.reset(token)
+
+
+def _measured_sample_cost(source: str, kind: str) -> int:
+    known = _SAMPLE_COSTS.get((source, kind))
+    if known is None:
+        try:
+            known = 0 if cheap_by_shape(source, kind) else cost_within(source, kind, sample_context(),
+                                                                          Budget(VALIDATION_STEPS))
+        except ExpressionTooCostly as exc:
+            known = str(exc)
+        remember_sample_costs([(source, kind, known)])
+    recording = _RECORDING.get()
+    if recording is not None:
+        recording.append((source, kind, known))
+    if isinstance(known, str):
+        raise ExpressionTooCostly(known)
+    return known
+
+
+def sample_cost(source: str, kind: str, budget: Budget | None = None) -> int:
+    """The operations ``source`` takes on :func:`sample_context`, bounded by :data:`VALIDATION_STEPS`
+    (and by ``budget``, a flow's running total, when given). :class:`ExpressionTooCostly` names the
+    limit it went past. Measured once per text (the sample is fixed), then remembered."""
+    used = _measured_sample_cost(source, kind)
+    if budget is not None:
+        budget.steps += used
+        if budget.steps > budget.limit:
+            raise ExpressionTooCostly(f"together with the flow's other expressions, costs more than "
+                                      f"{budget.limit} operations on sample data; simplify them")
+    return used
+
+
+def cost_within(source: str, kind: str, context: Mapping[str, Any], budget: Budget) -> int:
+    """:func:`cost` against a given budget."""
+    with shared_budget(budget):
+        return cost(source, kind, context)

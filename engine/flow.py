@@ -20,7 +20,8 @@ ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}$"
 class Reentry(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reentry: Literal["never", "always", "after"] = "never"
-    reentry_after: str | None = Field(default=None, description="ISO 8601 duration, with reentry = 'after'")
+    reentry_after: str | None = Field(default=None, description="ISO 8601 duration, with reentry = 'after'",
+                                      json_schema_extra={"format": "duration"})
 
 
 class EventMatch(BaseModel):
@@ -30,7 +31,8 @@ class EventMatch(BaseModel):
 
 
 class Goal(EventMatch):
-    within: str | None = Field(default=None, description="ISO 8601 duration from entry")
+    within: str | None = Field(default=None, description="ISO 8601 duration from entry",
+                               json_schema_extra={"format": "duration"})
 
 
 class QuietHours(BaseModel):

@@ -30,12 +30,20 @@ with workflow.unsafe.imports_passed_through():
     from engine.registry import default_registry
     from engine.runtime import JOURNEY_WORKFLOW, ActionRequest, Checkpoint, JourneyInput
 
+#: journeys started before expressions were metered op by op replay with the old, looser bound (about the
+#: deadlock detector's 2 s), so a condition that passed then passes on replay too
+COST_PATCH = "expression-cost-v2"
+LEGACY_EXPRESSION_STEPS = 20 * expressions.MAX_STEPS
 #: journeys continue-as-new once their history is this long (or when Temporal suggests it)
 HISTORY_LIMIT = 4000
 #: the event a staff handover sends each moved customer's journeys (activities/workforce/handovers.py)
 OWNER_CHANGED = "wecom.owner_changed"
 #: at most this many event ids are remembered for de-duplication
 SEEN_LIMIT = 500
+#: journeys started from here on end an action's deferral early when the ``wake`` signal names its key
+WAKE_PATCH = "action-wake-v1"
+#: at most this many woken keys are remembered (a journey defers one action at a time)
+WOKEN_LIMIT = 50
 TIMELINE_LIMIT = 200
 
 
@@ -55,6 +63,16 @@ class JourneyWorkflow:
         self.timeline: list[dict[str, Any]] = []
         self.stats: list[list[Any]] = []
         self.checkpoints = 0
+        #: keys of deferred actions whose outside outcome is in (the ``wake`` signal)
+        self.woken: list[str] = []
+        self.error: str | None = None
+        #: what logic nodes run between two waits (or actions) may cost together: one bound per workflow task
+        self.expression_steps = expressions.MAX_STEPS
+        self.logic_budget = expressions.Budget(self.expression_steps)
+        #: the status the last action already wrote as the journey's last checkpoint (see ``_act``)
+        self.folded: str | None = None
+        #: when the event that leads to the next action was received (event → action latency, worker side)
+        self.measure_from: str | None = None
 
     # -- signals and queries -------------------------------------------------------------------
     @workflow.signal
@@ -74,15 +92,25 @@ class JourneyWorkflow:
             new_owner = (evt.get("payload") or {}).get("to")
             if isinstance(new_owner, str) and new_owner:
                 self.ctx.customer = {**(self.ctx.customer or {}), "wecom_follow_user": new_owner}
-        for match in self.settings.get("exit_on") or []:
-            if _matches(match, evt, self.ctx):
+        for index, match in enumerate(self.settings.get("exit_on") or []):
+            if self._matches(match, evt, f"settings.exit_on.{index}.filter"):
                 self.end_reason = "exited"
                 self._note("exit", {"event": evt.get("type")})
                 return
+            if self.end_reason is not None:
+                return
         goal = self.settings.get("goal")
-        if goal and _matches(goal, evt, self.ctx) and self._within_goal(goal):
+        if goal and self._matches(goal, evt, "settings.goal.filter") and self._within_goal(goal):
             self.end_reason = "converted"
             self._note("goal", {"event": evt.get("type")})
+
+    @workflow.signal
+    def wake(self, key: str) -> None:
+        """The outside outcome an action waits for (``ActionResult.awaiting``) is in: run it again now instead
+        of at its ``defer_until``. A key the journey is not waiting on is remembered and harmless."""
+        if key not in self.woken:
+            self.woken.append(key)
+            del self.woken[:-WOKEN_LIMIT]
 
     @workflow.signal
     def cancel(self, reason: str = "cancelled") -> None:
@@ -93,9 +121,23 @@ class JourneyWorkflow:
     @workflow.query
     def state(self) -> dict[str, Any]:
         timeline = self.timeline if self.input.simulate else self.timeline[-50:]
-        return {"status": self.status, "node": self.node, "variables": self.ctx.vars, "timeline": timeline}
+        return {"status": self.status, "node": self.node, "variables": self.ctx.vars, "timeline": timeline,
+                "error": self.error}
 
     # -- helpers --------------------------------------------------------------------------------
+    def _matches(self, match: Any, evt: dict[str, Any], where: str) -> bool:
+        """Whether ``evt`` is what ``match`` waits for; a filter past its bound fails the journey (with the
+        reason) instead of silently never matching."""
+        try:
+            with expressions.shared_budget(expressions.Budget(self.expression_steps)):
+                return _matches(match, evt, self.ctx, raise_too_costly=True)
+        except expressions.ExpressionTooCostly as exc:
+            if self.end_reason is None:
+                self.end_reason = "failed"
+                self.error = f"{where}: {exc}"
+                self._note("failed", {"error": str(exc), "where": where})
+            return False
+
     def _within_goal(self, goal: dict[str, Any]) -> bool:
         within = goal.get("within")
         if not within or not self.started_at:
@@ -122,7 +164,7 @@ class JourneyWorkflow:
             key=f"ckpt/{workflow.info().run_id}/{self.checkpoints}",
             workflow_id=workflow.info().workflow_id, flow_id=flow["flow_id"], version=flow["version"],
             customer_id=self.input.customer_id, status=status, node=self.node, stats=self.stats,
-            simulate=self.input.simulate,
+            simulate=self.input.simulate, error=self.error if status == "failed" else None,
         )
         await workflow.execute_local_activity(
             "journey.checkpoint", cp, start_to_close_timeout=timedelta(seconds=30),
@@ -158,8 +200,13 @@ class JourneyWorkflow:
                                     "started_at": self.started_at})
         if inp.entry_event and inp.entry_event.get("id"):
             self.seen.append(str(inp.entry_event["id"]))
+        if inp.entry_event and not resume:
+            self.measure_from = inp.entry_event.get("received_at")
         stale = True
         node_id: str | None = resume.get("node") or flow["trigger"]
+        if not workflow.patched(COST_PATCH):
+            self.expression_steps = LEGACY_EXPRESSION_STEPS
+        self.logic_budget = expressions.Budget(self.expression_steps)
 
         while node_id is not None:
             self.node = node_id
@@ -174,6 +221,7 @@ class JourneyWorkflow:
                 config = node_type.Config.model_validate(node["config"])
             except ValidationError as exc:  # e.g. a plugin upgrade that no longer accepts this config
                 self._count(node_id, "failed")
+                self.error = f"node '{node_id}': config no longer valid for {node['type']}"
                 self._note("failed", {"error": f"config no longer valid: {exc.error_count()} error(s)"}, node_id)
                 await self._checkpoint("failed")
                 raise ApplicationError(f"node '{node_id}': config no longer valid for {node['type']}",
@@ -193,29 +241,36 @@ class JourneyWorkflow:
                     stale = False
                 self.ctx.now = workflow.now()
                 try:
-                    port = node_type.decide(config, self.ctx, info.workflow_id, node_id)
+                    # logic nodes run back to back share one bound, so no chain of them can hold the workflow
+                    # task near the deadlock detector's limit
+                    with expressions.shared_budget(self.logic_budget):
+                        port = node_type.decide(config, self.ctx, info.workflow_id, node_id)
                 except expressions.ExpressionError as exc:
                     self._count(node_id, "failed")
+                    self.error = f"node '{node_id}': {exc}"
                     self._note("failed", {"error": str(exc)}, node_id)
                     await self._checkpoint("failed")
-                    raise ApplicationError(f"node '{node_id}': {exc}", non_retryable=True) from None
+                    raise ApplicationError(self.error, non_retryable=True) from None
             elif category == "wait":
                 if stale:
                     await self._refresh_context()
                     stale = False
                 port = await self._wait(node_id, node_type, config)
                 stale = True
+                self.logic_budget = expressions.Budget(self.expression_steps)
                 if port is None:  # ended while waiting
                     break
             else:
                 port = await self._act(node_id, node, node_type, visit)
                 stale = True
+                self.logic_budget = expressions.Budget(self.expression_steps)
                 if port is None:
                     if self.end_reason is not None:  # exit or goal while the action was deferred
                         break
                     return await self._finish("failed")
 
-            self._count(node_id, "left", port)
+            if self.folded is None:  # else the action wrote it with the journey's last checkpoint
+                self._count(node_id, "left", port)
             self._note("step", {"port": port, "type": node["type"]}, node_id)
             node_id = node["next"].get(port)
             if node_id is not None and self._should_continue_as_new():
@@ -234,7 +289,10 @@ class JourneyWorkflow:
         return info.is_continue_as_new_suggested() or info.get_current_history_length() > HISTORY_LIMIT
 
     async def _finish(self, status: str) -> dict[str, Any]:
-        await self._checkpoint(status)
+        if self.folded == status and not self.stats:
+            self.status = status  # the last action wrote this checkpoint in its own transaction
+        else:
+            await self._checkpoint(status)
         return {"status": status, "node": self.node, "variables": self.ctx.vars, "timeline": self.timeline}
 
     async def _wait(self, node_id: str, node_type: type[NodeType], config: Any) -> str | None:
@@ -247,9 +305,11 @@ class JourneyWorkflow:
                 return True
             for evt in self.inbox[cursor:]:
                 for want in plan.events:
-                    if _matches(want, evt, self.ctx):
+                    if self._matches(want, evt, f"node '{node_id}': filter"):
                         found["event"], found["port"] = evt, want.port
                         return True
+                if self.end_reason is not None:
+                    return True
             return False
 
         self._count(node_id, "waiting", "", 1)
@@ -264,51 +324,94 @@ class JourneyWorkflow:
             port = found.get("port")
             if port is not None:
                 self.ctx.event = found["event"]
+                self.measure_from = found["event"].get("received_at")
+            else:
+                self.measure_from = None
         except TimeoutError:
             port = plan.timeout_port
+            self.measure_from = None
         self._count(node_id, "waiting", "", -1)
         self.status = "running"
         if self.end_reason is not None:
             return None
         return str(port) if port is not None else plan.timeout_port
 
+    async def _local_then_activity(self, node_type: type[NodeType], request: ActionRequest,
+                                   retry: RetryPolicy) -> dict[str, Any]:
+        """A short action's first try runs inside the workflow task (no activity task round trip); when it
+        fails and may be retried, its retries run as a regular activity with the node's retry policy — so
+        an outside system that is down shows as a pending activity with its attempts and error (the journey
+        page's "retrying", Temporal's own UI) instead of retries hidden inside the workflow task. The
+        idempotency key is the same for every try."""
+        try:
+            return dict(await workflow.execute_local_activity(
+                node_type.activity_name(), request, start_to_close_timeout=node_type.timeout,
+                retry_policy=RetryPolicy(maximum_attempts=1)))
+        except (ActivityError, ApplicationError) as exc:
+            cause = exc.cause if isinstance(exc, ActivityError) else exc
+            if isinstance(cause, ApplicationError) and (
+                    cause.non_retryable or cause.type in (retry.non_retryable_error_types or ())):
+                raise
+            if retry.maximum_attempts == 1:
+                raise
+        return dict(await workflow.execute_activity(
+            node_type.activity_name(), request, start_to_close_timeout=node_type.timeout, retry_policy=retry))
+
     async def _act(self, node_id: str, node: dict[str, Any], node_type: type[NodeType], visit: int) -> str | None:
         info = workflow.info()
         flow = self.input.flow
+        # the journey's last checkpoint goes with its last action (one transaction, no local activity after it)
+        fold = workflow.patched("final-checkpoint-with-action-v1")
         while True:
+            plan = {"continues": sorted(node["next"]), "status": "completed", "stats": self.stats} if fold else None
             request = ActionRequest(
                 key=f"{info.workflow_id}/{node_id}/{visit}", workflow_id=info.workflow_id,
                 flow_id=flow["flow_id"], version=flow["version"], node_id=node_id, node_type=node["type"],
                 config=node["config"], customer_id=self.input.customer_id, variables=self.ctx.vars,
                 event=self.ctx.event, settings=self.settings, simulate=self.input.simulate,
-                now=workflow.now().isoformat(),
+                now=workflow.now().isoformat(), checkpoint=plan, measure_from=self.measure_from,
             )
+            retry = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                                maximum_interval=timedelta(minutes=5), maximum_attempts=node_type.max_attempts)
             try:
-                result: dict[str, Any] = await workflow.execute_activity(
-                    node_type.activity_name(), request, start_to_close_timeout=node_type.timeout,
-                    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                                             maximum_interval=timedelta(minutes=5),
-                                             maximum_attempts=node_type.max_attempts),
-                )
-            except ActivityError as exc:
+                result: dict[str, Any]
+                # short steps idempotent by their key run inside the workflow task: no activity task round trip
+                if node_type.runs_locally() and workflow.patched("local-actions-v1"):
+                    if workflow.patched("local-action-then-activity-v1"):
+                        result = await self._local_then_activity(node_type, request, retry)
+                    else:
+                        result = await workflow.execute_local_activity(
+                            node_type.activity_name(), request, start_to_close_timeout=node_type.timeout,
+                            retry_policy=retry)
+                else:
+                    result = await workflow.execute_activity(
+                        node_type.activity_name(), request, start_to_close_timeout=node_type.timeout,
+                        retry_policy=retry)
+            except (ActivityError, ApplicationError) as exc:  # a local activity's failure may come unwrapped
                 cause = exc.cause
-                message = str(cause) if cause is not None else str(exc)
+                message = str(cause) if cause is not None and isinstance(exc, ActivityError) else str(exc)
+                self.error = f"node '{node_id}': {message}"
                 self._count(node_id, "failed")
                 self._note("failed", {"error": message}, node_id)
                 return node_type.failure_port
+            self.measure_from = None
             if result.get("defer_until") and workflow.patched("action-deferral-v1"):
                 # quiet hours and the like: wait durably, then run the same node (same key) again
                 if not await self._defer(node_id, result):
                     return None
                 continue
             break
+        if result.get("checkpointed"):
+            self.folded = str(result["checkpointed"])
+            self.stats = []  # written with it
         self.ctx.vars = {**self.ctx.vars, **(result.get("variables") or {})}
         if result.get("detail"):
             self._note("action", {"detail": result["detail"]}, node_id)
         return str(result.get("port") or "out")
 
     async def _defer(self, node_id: str, result: dict[str, Any]) -> bool:
-        """Wait until ``result['defer_until']``; False when the journey ended meanwhile."""
+        """Wait until ``result['defer_until']`` — or, for an outcome from outside (``result['awaiting']``), until
+        the ``wake`` signal names it; False when the journey ended meanwhile."""
         from datetime import datetime
 
         until = datetime.fromisoformat(result["defer_until"])
@@ -316,9 +419,15 @@ class JourneyWorkflow:
         self._count(node_id, "waiting", "", 1)
         await self._checkpoint("waiting")
         delay = until - workflow.now()
-        if delay > timedelta(0):
+        # an outcome from outside (a staff member confirming a WeCom mass send) ends the wait when it is in
+        awaiting = str(result.get("awaiting") or "")
+        wakeable = bool(awaiting) and workflow.patched(WAKE_PATCH)
+        if delay > timedelta(0) and not (wakeable and awaiting in self.woken):
             with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(lambda: self.end_reason is not None, timeout=delay)
+                await workflow.wait_condition(
+                    lambda: self.end_reason is not None or (wakeable and awaiting in self.woken), timeout=delay)
+        if wakeable and awaiting in self.woken:
+            self.woken.remove(awaiting)  # used: a run that is still waiting waits for the next wake
         self._count(node_id, "waiting", "", -1)
         self.status = "running"
         return self.end_reason is None

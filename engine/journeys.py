@@ -15,7 +15,7 @@ from temporalio import activity
 from temporalio.client import Client
 
 from engine import auth
-from engine.actions import Services
+from engine.action_context import Services
 from engine.customers import customer_view
 from engine.db import models
 from engine.db.models import utcnow
@@ -47,6 +47,26 @@ def add_stats(db: Session, flow_id: str, version: int, deltas: list[list[Any]]) 
         db.execute(stmt)
 
 
+def apply_checkpoint(db: Session, cp: Checkpoint) -> None:
+    """The journey's status and node statistics, in the caller's transaction (which guards it by a key)."""
+    now = utcnow()
+    journey = db.get(models.Journey, cp.workflow_id)
+    if journey is None:
+        journey = models.Journey(workflow_id=cp.workflow_id, flow_id=cp.flow_id, version=cp.version,
+                                 customer_id=cp.customer_id, status=cp.status, started_at=now, checkpoint=0)
+        db.add(journey)
+    if journey.status not in TERMINAL or cp.status in TERMINAL:
+        journey.status = cp.status
+    journey.current_node = cp.node
+    journey.updated_at = now
+    journey.checkpoint = (journey.checkpoint or 0) + 1
+    if cp.status in TERMINAL and journey.ended_at is None:
+        journey.ended_at = now
+    if cp.error:
+        journey.error = cp.error[:2000]
+    add_stats(db, cp.flow_id, cp.version, cp.stats)
+
+
 def record_checkpoint(cp: Checkpoint, database_url: str | None = None) -> bool:
     """Write one checkpoint exactly once (by key). Returns False when it was already written."""
     try:
@@ -54,21 +74,7 @@ def record_checkpoint(cp: Checkpoint, database_url: str | None = None) -> bool:
             if db.get(models.LedgerEntry, cp.key) is not None:
                 return False
             db.add(models.LedgerEntry(key=cp.key, kind="checkpoint", result={}))
-            now = utcnow()
-            journey = db.get(models.Journey, cp.workflow_id)
-            if journey is None:
-                journey = models.Journey(workflow_id=cp.workflow_id, flow_id=cp.flow_id, version=cp.version,
-                                         customer_id=cp.customer_id, status=cp.status, started_at=now,
-                                         checkpoint=0)
-                db.add(journey)
-            if journey.status not in TERMINAL or cp.status in TERMINAL:
-                journey.status = cp.status
-            journey.current_node = cp.node
-            journey.updated_at = now
-            journey.checkpoint = journey.checkpoint + 1
-            if cp.status in TERMINAL and journey.ended_at is None:
-                journey.ended_at = now
-            add_stats(db, cp.flow_id, cp.version, cp.stats)
+            apply_checkpoint(db, cp)
         return True
     except IntegrityError:
         return False
@@ -112,3 +118,18 @@ async def request_cancel(client: Client, journey_id: str, user: models.User, dat
             auth.audit(db, user, "journey.cancel_requested", journey_id, {})
 
     await asyncio.to_thread(_audit)
+
+
+async def wake(client: Client, journey_id: str, key: str) -> bool:
+    """Tell a journey that the outside outcome its deferred action awaits (``ActionResult.awaiting`` = ``key``)
+    is in, so it runs the action again now. False when the journey runs no more (ended, or never was);
+    other failures (Temporal unreachable) raise, and the caller tries again later."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    try:
+        await client.get_workflow_handle(journey_id).signal("wake", key)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True

@@ -58,6 +58,77 @@ class FrequencyCap:
 
 
 @dataclass(frozen=True)
+class SendPolicy:
+    """The workspace's rules for promotional messages: the cross-flow cap and the default quiet hours
+    (used by flows that set no quiet hours of their own). ``saved`` is False while nobody has saved the
+    settings page: then the cap comes from ``TIDEFLOW_FREQUENCY_CAP`` and there are no default quiet hours."""
+
+    cap: FrequencyCap | None
+    quiet: tuple[str, str] | None = None
+    saved: bool = False
+
+    def flow_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """A flow's settings as the gate applies them: its own quiet hours, else the workspace's. A flow
+        whose quiet hours start and end at the same time has none (it opted out of the default)."""
+        if settings.get("quiet_hours") or self.quiet is None:
+            return settings
+        return {**settings, "quiet_hours": {"start": self.quiet[0], "end": self.quiet[1]}}
+
+
+def env_cap() -> FrequencyCap | None:
+    from engine.settings import get_settings
+
+    text = get_settings().frequency_cap
+    return FrequencyCap.parse(text) if text else None
+
+
+def current_policy(db: Session) -> SendPolicy:
+    """The send policy in force: the saved one, else the environment's cap."""
+    from engine.db.policy_models import SendPolicyRow
+
+    row = db.get(SendPolicyRow, "workspace")
+    if row is None:
+        return SendPolicy(env_cap())
+    cap = FrequencyCap(row.cap_count, parse_duration(row.cap_window)) if row.cap_count else None
+    quiet = (row.quiet_start, row.quiet_end) if row.quiet_start and row.quiet_end else None
+    return SendPolicy(cap, quiet, saved=True)
+
+
+def save_policy(db: Session, actor: str, cap_count: int | None, cap_window: str,
+                quiet: tuple[str, str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Store the workspace's send policy; (before, after) for the audit log."""
+    from engine.db.policy_models import SendPolicyRow
+
+    parse_duration(cap_window)
+    if cap_count is not None and cap_count < 1:
+        raise ValueError("a frequency cap allows at least 1 message; turn the cap off instead")
+    for value in quiet or ():
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError(f"quiet hours '{value}' must be HH:MM, e.g. 21:00")
+    row = db.get(SendPolicyRow, "workspace")
+    before = policy_view(current_policy(db))
+    if row is None:
+        row = SendPolicyRow(id="workspace")
+        db.add(row)
+    row.cap_count, row.cap_window = cap_count, cap_window
+    row.quiet_start, row.quiet_end = quiet if quiet else (None, None)
+    row.updated_by = actor
+    from engine.db.base import utcnow
+
+    row.updated_at = utcnow()
+    db.flush()
+    return before, policy_view(current_policy(db))
+
+
+def policy_view(policy: SendPolicy) -> dict[str, Any]:
+    from engine.durations import format_duration
+
+    return {"cap": {"count": policy.cap.count, "window": format_duration(policy.cap.window)} if policy.cap else None,
+            "quiet_hours": {"start": policy.quiet[0], "end": policy.quiet[1]} if policy.quiet else None,
+            "saved": policy.saved}
+
+
+@dataclass(frozen=True)
 class Decision:
     outcome: str
     until: datetime | None = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +38,29 @@ CACHE_SECONDS = 2.0
 
 class EnrollError(ValueError):
     """The flow cannot take this customer (not published, wrong trigger, unknown customer)."""
+
+
+@dataclass
+class RouteResult:
+    """What routing one event did: journeys it started (each with what the journeys table needs to remember
+    it) and how many running journeys it was signalled to."""
+
+    started: list[str] = field(default_factory=list)
+    signalled: int = 0
+    #: (workflow id, flow id, flow version, customer id) of each journey started
+    journeys: list[tuple[str, str, int, str]] = field(default_factory=list)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a routing failure is the infrastructure's (Temporal or the database unreachable, a timeout):
+    retried later without counting against the event. Anything else is the event's own failure."""
+    from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+    from temporalio.service import RPCStatusCode
+
+    if isinstance(exc, RPCError):
+        return exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED,
+                              RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.ABORTED, RPCStatusCode.CANCELLED)
+    return isinstance(exc, OperationalError | InterfaceError | DisconnectionError | ConnectionError | TimeoutError)
 
 
 def may_enter(entry: dict[str, Any], history: list[tuple[str, datetime | None, datetime]],
@@ -122,9 +146,11 @@ class Router:
         return may_enter(flow["settings"]["entry"], history, utcnow())
 
     async def start(self, flow: dict[str, Any], customer_id: str, event: dict[str, Any] | None,
-                    variables: dict[str, Any] | None = None, entry_id: str | None = None) -> str | None:
+                    variables: dict[str, Any] | None = None, entry_id: str | None = None,
+                    remember: bool = True) -> str | None:
         """Start a journey (or deliver the event to the one running under the same id).
-        Returns the workflow id, or None when the customer may not (re-)enter."""
+        Returns the workflow id, or None when the customer may not (re-)enter. Without ``remember`` the
+        caller writes the journeys row (the routing pipeline does, for many events in one transaction)."""
         ok, why = await asyncio.to_thread(self._may_enter, flow, customer_id)
         if not ok:
             log.debug("not entering %s for %s: %s", flow["flow_id"], customer_id, why)
@@ -145,7 +171,8 @@ class Router:
                                                  id_reuse_policy=policy)
         except WorkflowAlreadyStartedError:
             return None
-        await asyncio.to_thread(self._remember, wid, flow, customer_id)
+        if remember:
+            await asyncio.to_thread(self._remember, wid, flow, customer_id)
         return wid
 
     def _remember(self, wid: str, flow: dict[str, Any], customer_id: str) -> None:
@@ -196,10 +223,16 @@ class Router:
     # -- events ----------------------------------------------------------------------------------
     async def route(self, event: dict[str, Any]) -> dict[str, Any]:
         """Start the flows this event triggers and signal the customer's running journeys."""
+        result = await self.route_event(event, remember=True)
+        return {"started": result.started, "signalled": result.signalled}
+
+    async def route_event(self, event: dict[str, Any], remember: bool = False) -> RouteResult:
+        """:meth:`route`; without ``remember`` the journeys started are returned for the caller to write."""
         customer_id = event.get("customer_id")
-        started: list[str] = []
+        result = RouteResult()
+        started = result.started
         if not customer_id:
-            return {"started": started, "signalled": 0}
+            return result
         hit = self._cache.get(event["type"])
         fresh = hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS
         flows = hit[1] if hit is not None and fresh else await asyncio.to_thread(self._flows_for, event["type"])
@@ -213,16 +246,17 @@ class Router:
             if condition:
                 if customer is None:
                     customer = await asyncio.to_thread(self._customer_view, customer_id)
-                try:
-                    if not expressions.test(condition, {"customer": customer, "event": event, "vars": {},
-                                                                "journey": {}, "now": utcnow()}):
+                try:  # bounded, but never on the event loop (engine/expressions.py)
+                    if not await asyncio.to_thread(expressions.test, condition, {
+                            "customer": customer, "event": event, "vars": {}, "journey": {}, "now": utcnow()}):
                         continue
                 except expressions.ExpressionError as exc:
                     log.warning("trigger filter of flow %s failed: %s", flow["flow_id"], exc)
                     continue
-            wid = await self.start(flow, customer_id, event)
+            wid = await self.start(flow, customer_id, event, remember=remember)
             if wid:
                 started.append(wid)
+                result.journeys.append((wid, flow["flow_id"], int(flow["version"]), customer_id))
         running = await asyncio.to_thread(self._running, customer_id)
         signalled = 0
         for wid in running:
@@ -233,5 +267,8 @@ class Router:
                 await handle.signal("event", event)
                 signalled += 1
             except RPCError as exc:  # finished meanwhile: nothing to deliver
+                if is_transient(exc):
+                    raise
                 log.debug("signal to %s not delivered: %s", wid, exc)
-        return {"started": started, "signalled": signalled}
+        result.signalled = signalled
+        return result

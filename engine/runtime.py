@@ -41,6 +41,13 @@ class ActionRequest:
     simulate: bool = False
     #: the journey's clock (workflow time) when it asked; previews run on simulated time
     now: str | None = None
+    #: {"continues": [ports that lead to another node], "status": "completed", "stats": [pending node
+    #: statistics]}: when the action leaves by another port the journey ends there, and the action writes
+    #: the journey's last checkpoint in the transaction that records its own result (no extra local
+    #: activity); its result says so with ``"checkpointed": <status>``
+    checkpoint: dict[str, Any] | None = None
+    #: when the event that led to this action was received (ISO): the worker observes event → action latency
+    measure_from: str | None = None
 
 
 @dataclass
@@ -58,6 +65,8 @@ class Checkpoint:
     #: [node id, metric, port, delta]
     stats: list[list[Any]] = field(default_factory=list)
     simulate: bool = False
+    #: why the journey failed (a node's error), for the journey API and page
+    error: str | None = None
 
 
 @dataclass

@@ -36,6 +36,7 @@ from datetime import timedelta
 from functools import wraps
 from typing import Any, TypeVar
 
+import httpx
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -44,6 +45,7 @@ from engine import expressions
 from engine.actions import ActionContext, ActionFailed, Services
 from engine.db.models import LedgerEntry
 from engine.nodes.base import ActionResult, Duration, Expression, NodeConfig, NodeType, Template
+from engine.outbound import OutboundRefused, guarded_client
 from engine.runtime import ActionRequest
 
 __all__ = [
@@ -58,10 +60,12 @@ __all__ = [
     "LedgerEntry",
     "NodeConfig",
     "NodeType",
+    "OutboundRefused",
     "Template",
     "action",
     "evaluate",
     "hold_lock",
+    "http_client",
     "make_context",
     "render",
 ]
@@ -250,6 +254,19 @@ def evaluate(expression: str, ctx: ActionContext) -> Any:
         return expressions.evaluate(expression, ctx.expression_context())
     except expressions.ExpressionError as exc:
         raise ActionFailed(f"node '{ctx.node_id}': {exc}") from None
+
+
+def http_client(**kwargs: Any) -> httpx.Client:
+    """An ``httpx.Client`` for calls your node makes on behalf of a flow (use it as a context manager).
+
+    Every connection, redirects included, goes only to public addresses: loopback, private networks,
+    link-local (cloud metadata), carrier-grade NAT, multicast and reserved addresses are refused with
+    :class:`OutboundRefused` — after DNS resolution, connecting to the address that was checked — unless
+    the operator allowed them (``TIDEFLOW_OUTBOUND_ALLOW``). Proxy environment variables are ignored.
+    Keyword arguments go to ``httpx.Client`` (``timeout``, ``headers``, ``follow_redirects`` …).
+    Treat :class:`OutboundRefused` as a permanent failure (raise :class:`ActionFailed`)."""
+    kwargs.setdefault("timeout", httpx.Timeout(10.0))
+    return guarded_client(**kwargs)
 
 
 def lock_id(name: str) -> int:

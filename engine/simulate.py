@@ -3,7 +3,9 @@
 The same interpreter and the same activities run as in production, against a
 throw-away SQLite database, with every channel forced to dry-run. A script of
 events ("order.paid on day 3") is delivered at simulated times; 30 days take
-well under a second. What you preview is what runs.
+well under a second. What you preview is what runs. An event scripted after the
+journey has ended (an order on day 4 after an unsubscribe on day 2) reaches
+nobody, as in production: the timeline shows it as ``ignored`` at its time.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from engine.db.session import get_engine, transaction, upgrade
@@ -48,9 +51,12 @@ class PreviewCustomer(BaseModel):
 
 
 def offset_of(text: str) -> timedelta:
-    match = re.fullmatch(r"\s*day\s+(\d+)\s*", text, re.IGNORECASE)
+    """When a scripted event arrives: ``day 3``, ``day 3, 07:30`` (as the timeline prints it) or an ISO
+    8601 duration from the start (``P3D``, ``PT2H``)."""
+    match = re.fullmatch(r"\s*day\s+(\d{1,4})(?:\s*,?\s*([01]?\d|2[0-3]):([0-5]\d))?\s*", text, re.IGNORECASE)
     if match:
-        return timedelta(days=int(match.group(1)))
+        day, hour, minute = match.groups()
+        return timedelta(days=int(day), hours=int(hour or 0), minutes=int(minute or 0))
     if text.strip().upper() in ("P0D", "PT0S", "0"):
         return timedelta(0)
     return parse_duration(text)
@@ -98,13 +104,21 @@ async def preview(document: dict[str, Any], customer: PreviewCustomer | None = N
                     JOURNEY_WORKFLOW, JourneyInput(flow=compiled, customer_id=cid, entry_event=entry, simulate=True),
                     id=f"preview/{uuid.uuid4().hex[:8]}", task_queue="preview")
                 elapsed = timedelta(0)
+                ignored: list[dict[str, Any]] = []
                 for i, evt in enumerate(events):
                     at = offset_of(evt.at)
                     if at > elapsed:
                         await env.sleep(at - elapsed)
                         elapsed = at
-                    await handle.signal("event", {"id": f"preview:{i}", "type": evt.type, "source": "preview",
-                                                  "customer_id": cid, "payload": evt.payload})
+                    try:
+                        await handle.signal("event", {"id": f"preview:{i}", "type": evt.type, "source": "preview",
+                                                      "customer_id": cid, "payload": evt.payload})
+                    except RPCError as exc:
+                        if exc.status != RPCStatusCode.NOT_FOUND:
+                            raise
+                        # the journey had ended (an exit, its goal, the last node): the event reaches nobody
+                        ignored.append({"at": (start + at).isoformat(), "what": "ignored", "node": None,
+                                        "event": evt.type, "reason": "after_end"})
                 horizon = timedelta(days=days)
                 if horizon > elapsed:
                     await env.sleep(horizon - elapsed)
@@ -117,8 +131,11 @@ async def preview(document: dict[str, Any], customer: PreviewCustomer | None = N
                 else:
                     status, timeline = f"still {state['status']} at day {days}", state["timeline"]
                     await handle.terminate("preview horizon reached")
+                timeline = sorted([*timeline, *ignored], key=lambda step: _parse(step["at"]))
                 for entry_ in timeline:
-                    entry_["day"] = round((_parse(entry_["at"]) - start).total_seconds() / 86400, 3)
+                    offset = (_parse(entry_["at"]) - start).total_seconds()
+                    entry_["offset_seconds"] = offset
+                    entry_["day"] = round(offset / 86400, 3)
                 with transaction(url) as db:
                     from sqlalchemy import select
 
@@ -127,6 +144,19 @@ async def preview(document: dict[str, Any], customer: PreviewCustomer | None = N
                 return {"status": status, "timeline": timeline, "messages": messages, "days": days}
         finally:
             get_engine(url).dispose()
+
+
+def day_and_clock(seconds: float) -> tuple[int, str]:
+    """An offset from the start of a preview as a person reads it: (day, "HH:MM") — 7.31 days is
+    (7, "07:26"). Whole minutes, rounded down: a step at 23:59:59 is still on its day."""
+    day, minutes = divmod(int(seconds // 60), 1440)
+    return day, f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def day_label(seconds: float) -> str:
+    """``day 7, 07:26``: how ``tideflow simulate`` (and the editor's English preview) shows an offset."""
+    day, clock = day_and_clock(seconds)
+    return f"day {day}, {clock}"
 
 
 def _parse(text: str) -> Any:

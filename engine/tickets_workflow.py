@@ -349,23 +349,93 @@ async def start_ticket(client: Client, database_url: str | None, task_queue: str
     return wid
 
 
+#: start failures per ticket in this process (a ticket is quarantined at engine.events.MAX_ATTEMPTS)
+_start_failures: dict[int, int] = {}
+
+
 async def start_pending(client: Client, database_url: str | None, task_queue: str, limit: int = 200) -> list[str]:
     """Start the workflows of tickets that have none yet (created by an event hook, or while Temporal
-    was down). Safe to run from several processes: the workflow id is derived from the ticket."""
+    was down). Safe to run from several processes: the workflow id is derived from the ticket.
+
+    One ticket that cannot be started never holds up the others: its failure is counted and, at the
+    limit, the ticket goes to the quarantine (skipped here until an operator sends it again). An
+    unreachable Temporal or database ends the pass without counting against any ticket."""
     from sqlalchemy import select
+
+    from engine import quarantine
+    from engine.db import models
+    from engine.db.session import session_factory
+    from engine.events import MAX_ATTEMPTS
+    from engine.router import is_transient
+
+    def waiting() -> list[int]:
+        with session_factory(database_url)() as db:
+            held = {int(ref.split(":", 1)[1]) for ref in quarantine.open_refs(db, "ticket_start")}
+            ids = db.scalars(select(models.Ticket.id).where(models.Ticket.workflow_id.is_(None))
+                             .order_by(models.Ticket.id).limit(limit + len(held))).all()
+            return [i for i in ids if i not in held][:limit]
+
+    started = []
+    for ticket_id in await asyncio.to_thread(waiting):
+        try:
+            wid = await start_ticket(client, database_url, task_queue, ticket_id)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            failures = _start_failures[ticket_id] = _start_failures.get(ticket_id, 0) + 1
+            log.warning("ticket %s: its workflow could not be started (%d): %s", ticket_id, failures,
+                        type(exc).__name__)
+            if failures >= MAX_ATTEMPTS:
+                await asyncio.to_thread(_quarantine_start, database_url, ticket_id, quarantine.reason(exc), failures)
+                _start_failures.pop(ticket_id, None)
+            continue
+        _start_failures.pop(ticket_id, None)
+        if wid:
+            started.append(wid)
+    return started
+
+
+async def restart_ticket(client: Client, database_url: str | None, task_queue: str, ticket_id: int) -> str | None:
+    """A reopened ticket's workflow ended when it was resolved: start it again (same id, a new run) to keep
+    its SLA timers — the flow's walk is over, so only the SLA watch runs (``walk_done``), with the flow
+    version the ticket ran. Returns the workflow id; None when the ticket runs no flow or is not open."""
+    from temporalio.common import WorkflowIDReusePolicy
+    from temporalio.exceptions import WorkflowAlreadyStartedError
 
     from engine.db import models
     from engine.db.session import session_factory
 
     with session_factory(database_url)() as db:
-        ids = db.scalars(select(models.Ticket.id).where(models.Ticket.workflow_id.is_(None))
-                         .order_by(models.Ticket.id).limit(limit)).all()
-    started = []
-    for ticket_id in ids:
-        wid = await start_ticket(client, database_url, task_queue, ticket_id)
-        if wid:
-            started.append(wid)
-    return started
+        ticket = db.get(models.Ticket, ticket_id)
+        if ticket is None or not ticket.workflow_id or ticket.status in FINAL:
+            return None
+        wid, customer_id = ticket.workflow_id, ticket.customer_id
+    handle = client.get_workflow_handle(wid)
+    try:
+        history = await handle.fetch_history()
+        first = history.events[0].workflow_execution_started_event_attributes
+        decoded = await client.data_converter.decode(list(first.input.payloads), [TicketInput])
+        started: TicketInput = decoded[0]
+    except Exception as exc:  # its history is gone (retention): the ticket keeps its SLA state, no timers
+        log.warning("ticket %s: cannot restart its workflow (%s)", ticket_id, type(exc).__name__)
+        return None
+    try:
+        await client.start_workflow(TICKET_WORKFLOW, TicketInput(flow=started.flow, ticket_id=ticket_id,
+                                                                 customer_id=customer_id, variables=started.variables,
+                                                                 walk_done=True),
+                                    id=wid, task_queue=task_queue,
+                                    id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE)
+    except WorkflowAlreadyStartedError:  # still running (it had not seen the resolution yet): tell it
+        await signal_changed(client, ticket_id, "status")
+    return wid
+
+
+def _quarantine_start(database_url: str | None, ticket_id: int, error: str, attempts: int) -> None:
+    from engine import quarantine
+    from engine.db.session import transaction
+
+    with transaction(database_url) as db:
+        quarantine.put(db, "ticket_start", f"ticket:{ticket_id}", error, {"ticket_id": ticket_id}, attempts=attempts)
 
 
 async def signal_changed(client: Client, ticket_id: int, what: str = "") -> bool:

@@ -108,6 +108,10 @@ def _marked_strings(model: BaseModel, path: str = "") -> Iterator[tuple[str, str
         kinds = [m.format for m in metadata if m is EXPRESSION or m is TEMPLATE]
         if kinds and isinstance(value, str):
             yield where, kinds[0], value
+        elif kinds and isinstance(value, dict):  # e.g. a webhook's headers: dict[str, Template]
+            for key, item in value.items():
+                if isinstance(item, str):
+                    yield f"{where}.{key}", kinds[0], item
         elif isinstance(value, BaseModel):
             yield from _marked_strings(value, where + ".")
         elif isinstance(value, list):
@@ -116,16 +120,47 @@ def _marked_strings(model: BaseModel, path: str = "") -> Iterator[tuple[str, str
                     yield from _marked_strings(item, f"{where}.{i}.")
 
 
-def check_expression(source: str, kind: str) -> str | None:
-    """The compile error of an expression or template, or None."""
+def check_expression(source: str, kind: str, spent: expressions.Budget | None = None) -> str | None:
+    """The compile error of an expression or template, or why it costs too much on sample data, or None.
+
+    ``spent`` is the flow's running total of sample costs: once it is used up, later expressions are
+    only compiled (the flow already has its cost problem)."""
     try:
         expressions.check(source, kind)
+        if spent is not None and spent.steps <= spent.limit:
+            expressions.sample_cost(source, kind, spent)
+    except expressions.ExpressionTooCostly as exc:
+        return Msg("is too costly on sample data: %(reason)s", reason=str(exc))
     except expressions.ExpressionError as exc:
         return str(exc)
     return None
 
 
-def _settings_problems(settings: FlowSettings, out: Validation) -> None:
+def _too_costly(err: str) -> bool:
+    return err.startswith("is too costly")
+
+
+def _message(kind: str, err: str) -> str:
+    if kind == "template":
+        return Msg("template %(error)s", error=err)
+    return Msg("expression %(error)s", error=err)
+
+
+def _fix(kind: str, err: str) -> str:
+    if _too_costly(err):
+        if kind == "template":
+            return Msg("make the template do less: fewer or smaller loops, no building of long texts or lists, "
+                       "no searching of long texts in a loop (see docs/security.md, 'The expression sandbox')")
+        return Msg("make the expression do less: fewer or smaller loops, no building of long texts or lists, "
+                   "no searching of long texts in a loop (see docs/security.md, 'The expression sandbox')")
+    return Msg("fix the template") if kind == "template" else Msg("fix the expression")
+
+
+def _code(kind: str, err: str) -> str:
+    return "too_costly" if _too_costly(err) else f"bad_{kind}"
+
+
+def _settings_problems(settings: FlowSettings, out: Validation, spent: expressions.Budget) -> None:
     try:
         ZoneInfo(settings.timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -154,8 +189,8 @@ def _settings_problems(settings: FlowSettings, out: Validation) -> None:
     if settings.goal:
         matches.append(("settings.goal.filter", settings.goal.filter))
     for where, source in matches:
-        if source and (err := check_expression(source, "expression")):
-            out.add(None, where, Msg("expression %(error)s", error=err), Msg("fix the expression"), "bad_expression")
+        if source and (err := check_expression(source, "expression", spent)):
+            out.add(None, where, _message("expression", err), _fix("expression", err), _code("expression", err))
 
 
 def _strongly_connected(graph: dict[str, list[str]]) -> list[list[str]]:
@@ -208,6 +243,7 @@ def validate(document: Any, registry: Registry | None = None) -> Validation:
     """Check a flow document (a dict or a :class:`Flow`); return every problem found."""
     reg = registry or default_registry()
     out = Validation()
+    spent = expressions.Budget(expressions.VALIDATION_FLOW_STEPS)  # sample costs of the whole flow
     if isinstance(document, Flow):
         document = document.dump()
     if not isinstance(document, dict):
@@ -246,7 +282,7 @@ def validate(document: Any, registry: Registry | None = None) -> Validation:
     if flow is not None:
         flow = flow.model_copy(update={"nodes": nodes, "edges": edges})
         out.flow = flow
-        _settings_problems(flow.settings, out)
+        _settings_problems(flow.settings, out, spent)
     kind = flow.kind if flow else str(document.get("kind", "journey"))
 
     # nodes: unique ids, known types, valid config, compiling expressions
@@ -277,13 +313,8 @@ def validate(document: Any, registry: Registry | None = None) -> Validation:
         for p in node_type.check(config):
             out.add(node.id, f"config.{p.field}" if p.field else "config", p.message, p.fix, p.code)
         for where, fmt, source in _marked_strings(config):
-            if err := check_expression(source, fmt):
-                if fmt == "template":
-                    out.add(node.id, f"config.{where}", Msg("template %(error)s", error=err), Msg("fix the template"),
-                            "bad_template")
-                else:
-                    out.add(node.id, f"config.{where}", Msg("expression %(error)s", error=err),
-                            Msg("fix the expression"), "bad_expression")
+            if err := check_expression(source, fmt, spent):
+                out.add(node.id, f"config.{where}", _message(fmt, err), _fix(fmt, err), _code(fmt, err))
         event_type = getattr(config, "event", None)
         if isinstance(event_type, str) and not is_known(event_type):
             out.add(node.id, "config.event", explain_unknown(event_type), Msg("pick an event type from the list"),
@@ -372,3 +403,12 @@ def validate(document: Any, registry: Registry | None = None) -> Validation:
                                      nodes=" → ".join(sorted(comp))),
                     Msg("put a wait.delay, wait.until or wait.event inside the loop"), "loop_without_wait")
     return out
+
+
+def sample_costs(document: Any) -> list[tuple[str, str, int | str]]:
+    """Validate ``document`` and return every sample cost measured on the way (source, kind, steps or
+    the limit's message): what the web app has its evaluation pool compute, then remembers
+    (:func:`engine.expressions.remember_sample_costs`) so its own validation evaluates nothing."""
+    with expressions.recording_sample_costs() as found:
+        validate(document)
+    return found

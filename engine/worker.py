@@ -70,13 +70,22 @@ def build_worker(client: Client, task_queue: str | None = None, database_url: st
     services.enroll = router.enroll_from_action
     services.start_flow = router.start_for_entry
     services.extras["start_ticket"] = partial(start_ticket, client, services.database_url, router.task_queue)
+    settings = get_settings()
+    # for actions that start or signal their domain's own workflows (a WeCom mass send from a flow)
+    services.extras["temporal_client"] = client
+    services.extras["task_queue"] = router.task_queue
     return Worker(
         client,
-        task_queue=task_queue or get_settings().task_queue,
+        task_queue=task_queue or settings.task_queue,
         workflows=workflows(),
         activities=[*activities(services), *extra_activities],
-        activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=max_concurrent_activities),
+        activity_executor=concurrent.futures.ThreadPoolExecutor(
+            max_workers=max_concurrent_activities + settings.worker_local_activities),
         max_concurrent_activities=max_concurrent_activities,
+        # few workflow tasks at once: a worker that cannot keep up leaves the rest in Temporal's task queue,
+        # where their age is visible to admission control (engine/pipeline.py), instead of in its own memory
+        max_concurrent_workflow_tasks=settings.worker_workflow_tasks,
+        max_concurrent_local_activities=settings.worker_local_activities,
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)),
     )

@@ -21,13 +21,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outage", type=float, default=10.0,
                         help="seconds Temporal and PostgreSQL stay down (default 10)")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL fault")
+    parser.add_argument("--only", default="", help="comma-separated faults to run: kill, race, reroute, "
+                        "temporal, platform, hooks, merge, postgres (default: all)")
     parser.add_argument("--keep", type=Path, default=None, help="keep the stacks' files and logs here")
     args = parser.parse_args(argv)
     if args.size < 3:
         parser.error("--size must be at least 3")
     root = args.keep or Path(tempfile.mkdtemp(prefix="tideflow-faults-"))
     root.mkdir(parents=True, exist_ok=True)
-    rows, findings, skipped = run_suite(root, args.size, args.outage, postgres=not args.no_postgres)
+    only = {name.strip() for name in args.only.split(",") if name.strip()} or None
+    rows, findings, skipped = run_suite(root, args.size, args.outage, postgres=not args.no_postgres, only=only)
     print()
     print(table(rows))
     for finding in findings:

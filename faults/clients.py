@@ -59,6 +59,8 @@ class EventSender:
         self.retry_cap = retry_cap
         self.stats = SendStats()
         self.acknowledged: set[str] = set()
+        #: the last answer the API gave for each event id (what it says it started and signalled)
+        self.answers: dict[str, dict[str, Any]] = {}
         self.errors: list[str] = []
         self._lock = threading.Lock()
         self._closed = threading.Event()
@@ -75,7 +77,9 @@ class EventSender:
             self.stats.saw(status)
             if status == 202:
                 with self._lock:
-                    self.acknowledged.update(e["id"] for e in r.json() if e["status"] in ACKNOWLEDGED)
+                    answered = r.json()
+                    self.acknowledged.update(e["id"] for e in answered if e["status"] in ACKNOWLEDGED)
+                    self.answers.update((e["id"], e) for e in answered)
                 return
             if status is not None and status < 500 and status != 429:
                 raise RuntimeError(f"POST /api/events answered {status}: {r.text[:500]}")

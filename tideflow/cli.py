@@ -109,9 +109,9 @@ def cmd_flows_export(args: argparse.Namespace) -> int:
 # -- events -----------------------------------------------------------------------------------------------
 async def _send_events(items: list[Any]) -> list[dict[str, Any]]:
     from pydantic import ValidationError
-    from temporalio.client import Client
 
     from engine import events as ingest
+    from engine import payload_codec
     from engine.router import Router
 
     settings = get_settings()
@@ -121,7 +121,7 @@ async def _send_events(items: list[Any]) -> list[dict[str, Any]]:
         first = exc.errors()[0]
         raise CliError(f"event invalid at {'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
     try:
-        client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+        client = await payload_codec.connect(settings)
         router: Router | None = Router(client, None, settings.task_queue)
     except Exception:
         router = None
@@ -184,7 +184,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from engine.compiler import FlowInvalid
-    from engine.simulate import PreviewCustomer, ScriptedEvent, preview
+    from engine.simulate import PreviewCustomer, ScriptedEvent, day_label, preview
 
     document = _read_json(args.file)
     try:
@@ -205,7 +205,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     for step in result["timeline"]:
         detail = step.get("detail") or {}
         text = detail.get("content") or detail.get("status") or step.get("port") or step.get("event") or ""
-        print(f"  day {step['day']:>7.3f}  {step['what']:<8} {step.get('node') or '':<16} {text}")
+        if step["what"] == "ignored":
+            text = f"{step.get('event')}: arrived after the journey had ended; nothing handled it"
+        print(f"  {day_label(step['offset_seconds']):>15}  {step['what']:<8} {step.get('node') or '':<16} {text}")
     return 0
 
 
@@ -274,8 +276,9 @@ def cmd_plugin_new(args: argparse.Namespace) -> int:
 
 # -- processes --------------------------------------------------------------------------------------------
 def cmd_worker(args: argparse.Namespace) -> int:
-    from tideflow.stack import run_worker
+    from tideflow.stack import private_data_dir, run_worker
 
+    private_data_dir(get_settings().data_dir)
     asyncio.run(run_worker())
     return 0
 
@@ -285,10 +288,16 @@ def cmd_web(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     from engine.db.session import upgrade
+    from tideflow.stack import private_data_dir
 
+    private_data_dir(settings.data_dir)
     upgrade()
+    # forwarded headers are believed only from the proxies the operator named: otherwise anyone could
+    # rotate X-Forwarded-For to dodge the login rate limit, or claim https
     uvicorn.run("designer.app:create_app", factory=True, host=args.host or settings.web_host,
-                port=args.port or settings.web_port, log_level="warning", proxy_headers=True)
+                port=args.port or settings.web_port, log_level="warning",
+                proxy_headers=bool(settings.trusted_proxies.strip()),
+                forwarded_allow_ips=settings.trusted_proxies.strip() or "")
     return 0
 
 

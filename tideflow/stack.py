@@ -11,12 +11,54 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from temporalio.client import Client
 
+from engine import payload_codec
 from engine.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
+
+
+#: the Temporal dev server's web UI listens on the frontend port + this, when it is on
+UI_PORT_OFFSET = 1000
+#: where the web app serves the Temporal UI (behind its admin login) when ``TIDEFLOW_TEMPORAL_UI`` is on
+UI_PUBLIC_PATH = "/admin/temporal"
+
+
+def private_data_dir(path: Path) -> Path:
+    """Make the data directory readable by its owner only: the directory 0700, every file in it 0600
+    (databases, their WAL files, the instance key, demo credentials), and files created from now on by
+    this process and its children (the Temporal dev server's database) private too (umask 077)."""
+    os.umask(0o077)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+    for child in path.iterdir():
+        if child.is_file() and not child.is_symlink():
+            child.chmod(0o600)
+    return path
+
+
+def temporal_ui_port(settings: Settings) -> int:
+    return int(settings.temporal_address.rsplit(":", 1)[1]) + UI_PORT_OFFSET
+
+
+def temporal_dev_server_args(settings: Settings, data: Path) -> list[str]:
+    """The dev server's command line: frontend on the configured (loopback) address; its web UI off,
+    or — with ``TIDEFLOW_TEMPORAL_UI=true`` — on loopback only, under the path the web app proxies
+    behind its admin login."""
+    from engine.temporal_bin import dev_server_path
+
+    host, _, port = settings.temporal_address.rpartition(":")
+    args = [dev_server_path(), "server", "start-dev", "--db-filename", str((data / "temporal.db").resolve()),
+            "--ip", host, "--port", port, "--log-level", "warn"]
+    if settings.temporal_ui:
+        args += ["--ui-ip", "127.0.0.1", "--ui-port", str(temporal_ui_port(settings)),
+                 "--ui-public-path", UI_PUBLIC_PATH, "--ui-disable-news-fetch"]
+    else:
+        args.append("--headless")
+    return args
 
 
 def port_open(host: str, port: int) -> bool:
@@ -41,7 +83,7 @@ async def connect(settings: Settings, timeout: float = 60) -> Client:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+            return await payload_codec.connect(settings)
         except Exception:
             if time.monotonic() > deadline:
                 raise
@@ -51,6 +93,7 @@ async def connect(settings: Settings, timeout: float = 60) -> Client:
 async def run_worker(stop: asyncio.Event | None = None) -> None:
     """A worker process: interpreter + activities, and schedules kept in sync with published flows."""
     from activities.workforce.runtime import ensure_running as ensure_workforce_sync
+    from engine import tracing
     from engine.db.session import upgrade
     from engine.scheduling import sync_schedules
     from engine.shop_sync import ensure_running as ensure_shop_sync
@@ -58,8 +101,13 @@ async def run_worker(stop: asyncio.Event | None = None) -> None:
 
     settings = get_settings()
     upgrade()
+    tracing.configure("tideflow-worker")  # only when TIDEFLOW_OTEL_ENDPOINT is set
     client = await connect(settings)
     url = settings.resolved_database_url()
+    if settings.worker_metrics_port:  # this worker's Prometheus metrics (event → action latency, …)
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
 
     async def keep_schedules() -> None:
         last_purge = 0.0
@@ -76,13 +124,18 @@ async def run_worker(stop: asyncio.Event | None = None) -> None:
                     await asyncio.to_thread(purge_archive_now, url, settings.archive_retention_days)
             await asyncio.sleep(60)
 
+    from engine.pipeline import report_lag
+
     sync = asyncio.create_task(keep_schedules())
+    # the worst event → action latency of each second, for the web processes' admission control
+    lag = asyncio.create_task(report_lag(url, f"{socket.gethostname()}:{os.getpid()}"))
     try:
         async with build_worker(client, settings.task_queue, url):
             print(f"worker on task queue '{settings.task_queue}' ready", flush=True)
             await (stop.wait() if stop else asyncio.Event().wait())
     finally:
         sync.cancel()
+        lag.cancel()
 
 
 def purge_archive_now(url: str, days: int) -> int:
@@ -111,20 +164,16 @@ class Stack:
 
     def start(self) -> None:
         from engine.db.session import upgrade
-        from engine.temporal_bin import dev_server_path
         from tideflow.demo import seed
 
-        data = self.settings.data_dir
-        data.mkdir(parents=True, exist_ok=True)
-        host, _, port = self.settings.temporal_address.partition(":")
+        data = private_data_dir(self.settings.data_dir)
+        host, _, port = self.settings.temporal_address.rpartition(":")
         if port_open(host, int(port)):
             print(f"using the Temporal server already at {self.settings.temporal_address}")
         else:
-            temporal = self._spawn("temporal", [
-                dev_server_path(), "server", "start-dev", "--db-filename", str((data / "temporal.db").resolve()),
-                "--ip", host, "--port", port, "--ui-port", str(int(port) + 1000), "--log-level", "warn",
-                "--ui-disable-news-fetch"])
+            temporal = self._spawn("temporal", temporal_dev_server_args(self.settings, data))
             wait_for_port(host, int(port), 60, "temporal dev server", temporal)
+            private_data_dir(data)  # the files the dev server just made
         upgrade()
         report = seed() if self.seed else {}
         python = sys.executable
@@ -136,8 +185,8 @@ class Stack:
     def _announce(self, report: dict[str, object]) -> None:
         url = f"http://{self.settings.web_host}:{self.settings.web_port}"
         lines = ["", f"Tideflow is running: {url}  (API docs: {url}/docs)",
-                 f"Temporal UI: http://{self.settings.temporal_address.split(':')[0]}:"
-                 f"{int(self.settings.temporal_address.split(':')[1]) + 1000}"]
+                 f"Temporal UI: {url}{UI_PUBLIC_PATH}/ (admins only)" if self.settings.temporal_ui else
+                 "Temporal UI: off (TIDEFLOW_TEMPORAL_UI=true serves it to admins)"]
         admin = report.get("admin")
         if isinstance(admin, dict):
             lines += [f"demo admin: {admin['username']} / {admin['password']}", f"API token: {report['token']}"]

@@ -199,10 +199,9 @@ def save_campaign(db: Session, spec: CampaignSpec, actor: str, now: datetime, *,
         campaign.status = status
     campaign.updated_at = now
     db.flush()
-    audit(db, actor, "referral.campaign_saved", f"campaign:{spec.id}",
-          {"before": before, "after": {"goal": campaign.goal, "ends_at": spec.ends_at.isoformat(),
-                                       "rules": campaign.rules, "risk": campaign.risk,
-                                       "reward_budget": campaign.reward_budget, "status": campaign.status}})
+    audit(db, actor, "referral.campaign_saved", f"campaign:{spec.id}", before=before,
+          after={"goal": campaign.goal, "ends_at": spec.ends_at.isoformat(), "rules": campaign.rules,
+                 "risk": campaign.risk, "reward_budget": campaign.reward_budget, "status": campaign.status})
     return campaign
 
 
@@ -453,8 +452,8 @@ def decide(db: Session, invite_id: int, approve: bool, actor: str, reason: str, 
         db.flush()
         _progress(db, campaign, participant, "rejected", invite, now)
     audit(db, actor, "referral.invite_approved" if approve else "referral.invite_rejected",
-          f"invite:{invite.id}", {"campaign": campaign.id, "before": before, "after": invite.status,
-                                  "reason": reason[:500], "risk": invite.risk})
+          f"invite:{invite.id}", {"campaign": campaign.id, "reason": reason[:500], "risk": invite.risk},
+          before={"status": before}, after={"status": invite.status})
     return invite
 
 

@@ -265,8 +265,8 @@ def update_channel(database_url: str | None, key: str, spec: ChannelSpec, actor:
         before = {"staff": channel.staff, "tags": channel.tags, "welcome": channel.welcome}
         _apply(channel, spec)
         channel.updated_at = now
-        audit(db, actor, "growth.channel_updated", f"channel:{key}",
-              {"before": before, "after": {"staff": channel.staff, "tags": channel.tags, "welcome": channel.welcome}})
+        audit(db, actor, "growth.channel_updated", f"channel:{key}", before=before,
+              after={"staff": channel.staff, "tags": channel.tags, "welcome": channel.welcome})
     sync_staff(database_url, key, now, force=True)
     with session_factory(database_url)() as db:
         found = db.scalar(select(GrowthChannel).where(GrowthChannel.key == key))
@@ -326,7 +326,8 @@ def set_status(database_url: str | None, key: str, status: Literal["active", "di
         if client is not None:
             channel.config_id, channel.qr_url = None, None
         channel.status, channel.updated_at = status, now
-        audit(db, actor, f"growth.channel_{status}", f"channel:{key}", {"before": before, "after": status})
+        audit(db, actor, f"growth.channel_{status}", f"channel:{key}", before={"status": before},
+              after={"status": status})
     if status == "active":
         _recreate(database_url, key, now)
     with session_factory(database_url)() as db:

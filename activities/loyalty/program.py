@@ -105,4 +105,4 @@ def save(db: Session, config: ProgramConfig, actor: str) -> None:
         db.add(LoyaltyProgram(id=PROGRAM_ID, config=data, updated_by=actor, updated_at=utcnow()))
     else:
         row.config, row.updated_by, row.updated_at = data, actor, utcnow()
-    audit(db, actor, "loyalty.program_saved", f"loyalty:{PROGRAM_ID}", {"before": before, "after": data})
+    audit(db, actor, "loyalty.program_saved", f"loyalty:{PROGRAM_ID}", before=before, after=data)

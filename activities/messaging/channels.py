@@ -8,6 +8,8 @@ channel that is not configured is recorded as ``skipped: channel not configured`
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +29,11 @@ def register(channel: str, deliver: Deliver) -> None:
     _delivery[channel] = deliver
 
 
+def registered(channel: str) -> bool:
+    """A delivery function was registered for ``channel`` in this process (tests, plugins)."""
+    return channel in _delivery
+
+
 def delivery(channel: str, database_url: str | None = None) -> Deliver | None:
     """How to deliver on ``channel``: dry-run, a registered function, or the first enabled connector
     (engine/connectors.py) that delivers this channel; None when nothing is configured."""
@@ -37,14 +44,36 @@ def delivery(channel: str, database_url: str | None = None) -> Deliver | None:
     return _connector_delivery(channel, database_url)
 
 
+#: a configured channel's connector is looked up (and its secrets decrypted) at most this often per process:
+#: a connector newly configured counts at once, a changed or disabled one within this many seconds
+LOOKUP_SECONDS = 2.0
+_looked_up: dict[tuple[str, str | None], tuple[float, Any]] = {}
+_lookup_lock = threading.Lock()
+
+
+def _configured(channel: str, database_url: str | None) -> Any:
+    from engine import connectors as configured
+    from engine.db.session import session_factory
+
+    now = time.monotonic()
+    with _lookup_lock:
+        hit = _looked_up.get((channel, database_url))
+    if hit is not None and now - hit[0] < LOOKUP_SECONDS:
+        return hit[1]
+    with session_factory(database_url)() as db:
+        loaded = configured.for_channel(db, channel)
+    if loaded is not None:
+        with _lookup_lock:
+            _looked_up[(channel, database_url)] = (now, loaded)
+    return loaded
+
+
 def _connector_delivery(channel: str, database_url: str | None) -> Deliver | None:
     from connectors.base import OutboundMessage
-    from engine import connectors as configured
     from engine.db import models
     from engine.db.session import session_factory
 
-    with session_factory(database_url)() as db:
-        loaded = configured.for_channel(db, channel)
+    loaded = _configured(channel, database_url)
     if loaded is None:
         return None
 

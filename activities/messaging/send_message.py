@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, Literal
 
 from pydantic import Field
@@ -16,9 +18,8 @@ from engine.db import models
 from engine.db.session import transaction
 from engine.nodes.base import ActionResult, NodeConfig, NodeType, Template
 from engine.pii import mask_text
-from engine.policies import Decision, FrequencyCap, gate, gate_many
+from engine.policies import Decision, current_policy, gate, gate_many
 from engine.runtime import ActionRequest
-from engine.settings import get_settings
 
 Channel = Literal["dry-run", "wecom", "wechat_oa", "sms", "email", "webhook"]
 
@@ -34,11 +35,6 @@ class SendMessageConfig(NodeConfig):
                                    description="URLs of images/files, for channels that carry attachments")
 
 
-def _cap() -> FrequencyCap | None:
-    text = get_settings().frequency_cap
-    return FrequencyCap.parse(text) if text else None
-
-
 class SendMessage(NodeType):
     type = "action.send_message"
     category = "action"
@@ -52,6 +48,16 @@ class SendMessage(NodeType):
     #: row is reserved (status "sending") in one transaction with the policy decision, delivered with
     #: the idempotency key, then marked sent; a retry after a crash re-delivers with the same key.
     transactional = False
+    #: a send is short and idempotent by its key (the message row, the platform's dedupe): a local activity
+    local = True
+
+    @classmethod
+    def in_one_transaction(cls, config: Any, simulate: bool) -> bool:
+        """A send that does no I/O (dry-run, and every preview) is one transaction: policy gate, message row
+        as sent, ledger row and — when the journey ends here — its last checkpoint."""
+        candidates = ["dry-run"] if simulate else [config.channel, *([config.fallback_channel]
+                                                                    if config.fallback_channel else [])]
+        return all(c in channels.INSTANT for c in candidates)
 
     @classmethod
     def run(cls, ctx: ActionContext, config: Any) -> ActionResult:
@@ -62,7 +68,8 @@ class SendMessage(NodeType):
         except expressions.ExpressionError as exc:
             raise ActionFailed(f"template of node '{ctx.node_id}': {exc}") from None
         url = ctx.services.database_url
-        ctx.db.rollback()  # done reading (the customer): give the connection back before the write transactions
+        if not ctx.in_ledger_transaction:
+            ctx.db.rollback()  # done reading (the customer): give the connection back before the write transactions
         candidates = ["dry-run"] if ctx.simulate else [config.channel, *(
             [config.fallback_channel] if config.fallback_channel else [])]
         detail: dict[str, Any] = {}
@@ -75,18 +82,19 @@ class SendMessage(NodeType):
                 status=status, category=config.category, flow_id=ctx.flow_id, node_id=ctx.node_id,
                 workflow_id=ctx.workflow_id, created_at=ctx.now)
 
-        with transaction(url) as db:
+        with _reserving(ctx) as db:
             reserved = db.query(models.Message).filter_by(idempotency_key=ctx.key).one_or_none()
             if reserved is not None and reserved.status != "sending":
                 return _result(reserved.status, reserved.channel, detail)
             if reserved is None:
                 decision, channel = Decision("skipped: channel not configured"), candidates[0]
+                policy = current_policy(db)  # the workspace's cap and default quiet hours (settings page)
                 for candidate in candidates:
                     if channels.delivery(candidate, url) is None:
                         continue
                     channel = candidate
-                    decision = gate(db, ctx.customer_id, candidate, config.category, ctx.request.settings,
-                                    ctx.now, _cap())
+                    decision = gate(db, ctx.customer_id, candidate, config.category,
+                                    policy.flow_settings(ctx.request.settings), ctx.now, policy.cap)
                     if decision.outcome != "skipped: no consent":
                         break
                 if decision.until is not None:
@@ -98,6 +106,14 @@ class SendMessage(NodeType):
                 if not decision.allowed:
                     db.add(row(decision.outcome, channel, ctx.key))
                     return _result(decision.outcome, channel, detail)
+                if ctx.in_ledger_transaction and channel in channels.INSTANT:
+                    # nothing leaves the process: delivered and recorded as sent in this one transaction
+                    deliver_now = channels.delivery(channel, url)
+                    assert deliver_now is not None
+                    detail["provider_id"] = deliver_now(ctx.customer, content, ctx.key,
+                                                        {**config.model_dump(), "channel": channel, "event": ctx.event})
+                    db.add(row("sent", channel, ctx.key))
+                    return _result("sent", channel, detail)
                 db.add(row("sending", channel, ctx.key))
             else:
                 channel = reserved.channel
@@ -111,11 +127,11 @@ class SendMessage(NodeType):
             if getattr(exc, "retryable", True):
                 raise  # busy, rate-limited, network: the activity retries with the same key
             # the platform refused for good (connector errors say so with retryable = False)
-            with transaction(url) as db:
-                db.query(models.Message).filter_by(idempotency_key=ctx.key).update({"status": "failed: rejected"})
+            ctx.record_with(_mark(ctx.key, "failed: rejected"))
             return _result("failed: rejected", channel, {**detail, "error": mask_text(str(exc))[:500]})
-        with transaction(url) as db:
-            db.query(models.Message).filter_by(idempotency_key=ctx.key).update({"status": "sent"})
+        # marked sent in the transaction that records the action (with the ledger row): a crash before it
+        # leaves the row "sending", delivered again with the same key
+        ctx.record_with(_mark(ctx.key, "sent"))
         return _result("sent", channel, detail)
 
 
@@ -167,10 +183,12 @@ class SendMessage(NodeType):
                 decided: dict[str, tuple[Decision, str]] = {
                     cid: (Decision("skipped: channel not configured"), candidates[0]) for cid in ids}
                 open_ids = ids
+                policy = current_policy(db)
                 for candidate in configured:
                     if not open_ids:
                         break
-                    verdicts = gate_many(db, open_ids, candidate, config.category, settings, now, _cap())
+                    verdicts = gate_many(db, open_ids, candidate, config.category, policy.flow_settings(settings),
+                                         now, policy.cap)
                     for cid, verdict in verdicts.items():
                         decided[cid] = (verdict, candidate)
                     open_ids = [cid for cid in open_ids if verdicts[cid].outcome == "skipped: no consent"]
@@ -218,6 +236,23 @@ class SendMessage(NodeType):
                         db.execute(update(models.Message).where(
                             models.Message.idempotency_key.in_(keys[start:start + 500])).values(status=status))
         return [results[r.key] for r in ctx.requests]
+
+
+@contextmanager
+def _reserving(ctx: ActionContext) -> Iterator[Session]:
+    """The reserving transaction: the ledger's own when the send runs inside it, else one of its own."""
+    if ctx.in_ledger_transaction:
+        yield ctx.db
+        return
+    with transaction(ctx.services.database_url) as db:
+        yield db
+
+
+def _mark(key: str, status: str) -> Callable[[Session], None]:
+    def write(db: Session) -> None:
+        db.execute(update(models.Message).where(models.Message.idempotency_key == key).values(status=status))
+
+    return write
 
 
 #: outside platforms are called on this many threads at once by a bulk send (dry-run is called in line)

@@ -73,6 +73,13 @@ def settle_command(plan_path: str, start: str, end: str, *, orders_path: str | N
         raise SettlementError(f"cannot read the orders {orders_path}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise SettlementError(f"the orders {orders_path} are not UTF-8 text; save the CSV as UTF-8") from None
+    return dry_run(plan, text, period, skip_invalid=skip_invalid)
+
+
+def dry_run(plan: SettlementPlan, orders_csv: str, period: Period, *, skip_invalid: bool = False) -> dict[str, Any]:
+    """Settle ``period`` of ``plan`` over the orders of a CSV text in a throwaway SQLite database — the same
+    collect, compute and split a kept run does — and answer the statements (:func:`run_view`); nothing is
+    kept. ``tideflow settle --orders`` and the rate-plan editor's preview on sample orders both use it."""
     from engine.db.models import Base
 
     with tempfile.TemporaryDirectory(prefix="tideflow-settle-") as tmp:
@@ -80,7 +87,7 @@ def settle_command(plan_path: str, start: str, end: str, *, orders_path: str | N
         try:
             Base.metadata.create_all(engine)
             with Session(engine) as db, db.begin():
-                checked = load_orders_csv(db, text, plan, skip_invalid=skip_invalid)
+                checked = load_orders_csv(db, orders_csv, plan, skip_invalid=skip_invalid)
                 earlier = earlier_periods_with_refunds(db, plan, period)
                 for before in earlier:
                     settle(db, plan, before, created_by="cli dry run")

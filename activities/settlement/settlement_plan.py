@@ -68,7 +68,8 @@ class SettlementPlan(BaseModel):
     kpis: dict[str, dict[str, KpiNumber]] = Field(
         default_factory=dict, description='KPIs per party for kpi_coefficient plans: {"A01": {"completion_rate": '
                                           '"0.95"}}.')
-    rate_plan: RatePlan = Field(description="The rate plan (docs/settlement.md).")
+    rate_plan: RatePlan = Field(description="The rate plan (docs/settlement.md).",
+                                json_schema_extra={"format": "rate-plan"})
 
     @field_validator("statuses")
     @classmethod

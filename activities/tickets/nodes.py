@@ -144,7 +144,8 @@ class SlaConfig(NodeConfig):
     targets: dict[Priority, sla.SlaTargets] = Field(
         description="business-time targets per priority, e.g. {'P3': {'first_response': 'PT1H', "
                     "'resolution': 'PT4H'}}")
-    warn_before: str | None = Field(default="PT30M", description="warn this much business time before a breach")
+    warn_before: str | None = Field(default="PT30M", description="warn this much business time before a breach",
+                                    json_schema_extra={"format": "duration"})
     escalation: list[sla.Escalation] = Field(default_factory=lambda: list[sla.Escalation](["notify_supervisor"]),
                                              description="on breach: notify_supervisor, raise_priority, reassign")
     calendar: dict[str, Any] | None = Field(default=None, description="a business calendar; default: the group's")
@@ -215,7 +216,8 @@ class StepConfig(NodeConfig):
     instructions: Template = Field(default="", description="what the agent should do")
     outcomes: list[str] = Field(min_length=1, max_length=8, examples=[["in_stock", "out_of_stock"]],
                                 description="the answers the agent can give; each is an output port")
-    timeout: str | None = Field(default=None, description="ISO 8601 duration; then the 'timeout' port")
+    timeout: str | None = Field(default=None, description="ISO 8601 duration; then the 'timeout' port",
+                                json_schema_extra={"format": "duration"})
 
     @model_validator(mode="after")
     def _ports(self) -> StepConfig:

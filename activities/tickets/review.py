@@ -43,7 +43,8 @@ class ReviewStep(BaseModel):
     name: str = Field(min_length=1, max_length=120, examples=["组长复核"])
     approver: str = Field(examples=["supervisor", "role:finance", "user:li.manager"],
                           description="supervisor (the group's), role:<role> or user:<username>")
-    timeout: str | None = Field(default=None, description="ISO 8601 duration the step may wait, e.g. P1D")
+    timeout: str | None = Field(default=None, description="ISO 8601 duration the step may wait, e.g. P1D",
+                                json_schema_extra={"format": "duration"})
     on_timeout: Literal["reject", "approve", "skip"] = "reject"
 
     @field_validator("approver")

@@ -11,12 +11,17 @@ from datetime import datetime
 from typing import Any
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.tickets import service
 from engine.actions import Services
 from engine.customers import customer_view
 from engine.db import models
 from engine.db.session import session_factory, transaction
+
+#: an SLA notice WeCom is too busy to take is tried again by this many attempts of ``ticket.sla_fire`` (the
+#: workflow's retry policy spaces them out, up to 5 minutes apart), then recorded as failed
+NOTICE_ATTEMPTS = 6
 
 
 class TicketActivities:
@@ -49,12 +54,21 @@ class TicketActivities:
             fired = [k for k in ticket.sla.get("fired") or [] if k not in before]
         with session_factory(self.url)() as db:  # these, and any a crashed attempt left undelivered
             notices = service.undelivered_notices(db, int(request["ticket_id"]))
+        busy = 0
         for notice in notices:
             status = service.deliver_notice(notice, self.url)
+            if status == "retry" and activity.info().attempt < NOTICE_ATTEMPTS:
+                busy += 1  # nothing went out: left undelivered, sent by the activity's next attempt
+                continue
+            if status == "retry":
+                status = "failed: WeCom stayed busy"
             with transaction(self.url) as db:
                 event = db.query(models.TicketEvent).filter_by(key=notice["key"]).one_or_none()
                 if event is not None:
                     event.data = {**event.data, "delivery": status}
+        if busy:  # the checkpoints are recorded as fired: the next attempt only delivers what is left
+            raise ApplicationError(f"{busy} SLA notice(s) not delivered yet: WeCom is busy; retrying",
+                                   type="NoticeRetry")
         return {"fired": fired, "notified": len(notices)}
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from activities.tickets import assignment, review, sla
 from activities.tickets.calendar import BusinessCalendar
 from activities.tickets.fields import validate_fields
+from engine import auth
 from engine.db import models
 from engine.durations import parse_duration
 from engine.text import Msg
@@ -147,6 +148,17 @@ def actor_of(user: models.User | None) -> str:
     return f"user:{user.id}" if user is not None else "system"
 
 
+def audit_person(db: Session, ticket: models.Ticket, actor: str, action: str, before: dict[str, Any] | None = None,
+                 after: dict[str, Any] | None = None, **detail: Any) -> None:
+    """A change made by a person (``actor`` ``user:<id>``) goes to the audit log too, before → after; the
+    flow's and the SLA's own changes are on the ticket's trail only."""
+    if not actor.startswith("user:") or not actor[5:].isdigit():
+        return
+    user = db.get(models.User, int(actor[5:]))
+    if user is not None:
+        auth.audit(db, user, f"ticket.{action}", f"ticket:{ticket.id}", detail, before=before, after=after)
+
+
 # -- creating -------------------------------------------------------------------------------------
 
 
@@ -206,6 +218,8 @@ def create_ticket(db: Session, *, type_key: str, subject: str, now: datetime, de
             raise
         return found, False
     record(db, ticket, "created", now, actor, data_source=source, group=ticket.group_key, priority=ticket.priority)
+    audit_person(db, ticket, actor, "created", after={"type": ticket.type_key, "group": ticket.group_key,
+                                                      "priority": ticket.priority, "status": ticket.status})
     return ticket, True
 
 
@@ -216,8 +230,10 @@ def update_fields(db: Session, ticket: models.Ticket, values: dict[str, Any], no
     for key, value in values.items():
         if value is None or value == "":
             merged.pop(key, None)
+    before = dict(ticket.fields or {})
     ticket.fields = merged
     record(db, ticket, "fields", now, actor, changed=sorted(values))
+    audit_person(db, ticket, actor, "fields_changed", *auth.changes(before, merged))
 
 
 # -- routing and assignment ----------------------------------------------------------------------
@@ -296,6 +312,32 @@ def assign(db: Session, ticket: models.Ticket, now: datetime, actor: str = "flow
     return pick
 
 
+def offer_queued(db: Session, agent_id: int, now: datetime, limit: int = 100) -> list[int]:
+    """An agent came online: offer the tickets queued in their groups (unassigned, open or pending; most
+    urgent, then oldest first) again, each by its group's strategy — so a ticket queued while every agent
+    was away does not wait for someone to look. Stops per group when nobody in it can take more. Returns
+    the ids of the tickets assigned (their workflows are told by the caller)."""
+    agent = db.get(models.Agent, agent_id)
+    if agent is None or agent.availability != "online":
+        return []
+    assigned: list[int] = []
+    for group in sorted(str(g) for g in agent.groups or []):
+        waiting = db.scalars(select(models.Ticket.id).where(
+            models.Ticket.group_key == group, models.Ticket.assignee_id.is_(None),
+            models.Ticket.status.in_(OPEN_STATUSES)).order_by(models.Ticket.priority, models.Ticket.created_at,
+                                                               models.Ticket.id).limit(limit)).all()
+        for ticket_id in waiting:
+            ticket = get_ticket(db, ticket_id, lock=True)
+            if ticket.assignee_id is not None or ticket.group_key != group:
+                continue  # taken meanwhile
+            if assign(db, ticket, now, actor="reoffer").user_id is None:
+                break  # nobody in this group can take more now
+            assigned.append(ticket_id)
+            if len(assigned) >= limit:
+                return assigned
+    return assigned
+
+
 def claim(db: Session, ticket: models.Ticket, user: models.User, now: datetime) -> None:
     """An agent takes a ticket of their group (within capacity)."""
     if (queues := queues_of(db, user)) is not None and ticket.group_key not in queues:
@@ -314,6 +356,7 @@ def claim(db: Session, ticket: models.Ticket, user: models.User, now: datetime) 
     previous = ticket.assignee_id
     ticket.assignee_id = user.id
     record(db, ticket, "claimed", now, actor_of(user), assignee_id=user.id, previous=previous)
+    audit_person(db, ticket, actor_of(user), "claimed", {"assignee_id": previous}, {"assignee_id": user.id})
 
 
 def transfer(db: Session, ticket: models.Ticket, now: datetime, actor: str, group: str | None = None,
@@ -321,6 +364,7 @@ def transfer(db: Session, ticket: models.Ticket, now: datetime, actor: str, grou
     """Move a ticket to another group's queue and/or agent."""
     if group is None and assignee_id is None:
         raise TicketError(Msg("say where to transfer to"), Msg("send 'group' and/or 'assignee_id'"), "group")
+    before = {"group": ticket.group_key, "assignee_id": ticket.assignee_id}
     if group is not None and group != ticket.group_key:
         route(db, ticket, group, now, actor)
     if assignee_id is not None:
@@ -331,6 +375,8 @@ def transfer(db: Session, ticket: models.Ticket, now: datetime, actor: str, grou
                               Msg("pick an agent of the ticket's group or transfer to their group"), "assignee_id")
         ticket.assignee_id = assignee_id
     record(db, ticket, "transferred", now, actor, body=note, group=ticket.group_key, assignee_id=ticket.assignee_id)
+    after = {"group": ticket.group_key, "assignee_id": ticket.assignee_id}
+    audit_person(db, ticket, actor, "reassigned", before, after, note=note[:200])
 
 
 # -- conversation and status ---------------------------------------------------------------------
@@ -354,6 +400,7 @@ def reply(db: Session, ticket: models.Ticket, body: str, now: datetime, actor: s
     event = record(db, ticket, "reply", now, actor, body=body, public=True, channel=ticket.channel,
                    delivery="queued", key=key)
     assert event is not None
+    audit_person(db, ticket, actor, "replied", channel=ticket.channel, event=event.id)
     return event
 
 
@@ -386,6 +433,13 @@ def set_status(db: Session, ticket: models.Ticket, status: str, now: datetime, a
     if before == status:
         return
     state = sla.SlaState.load(ticket.sla)
+    reopened = before == "resolved" and status in OPEN_STATUSES
+    if reopened:
+        # the time it stood resolved does not count against its SLA; the customer waits for an answer again
+        if ticket.resolved_at is not None and ticket.resolved_at < now:
+            state.pauses.append([ticket.resolved_at.isoformat(), now.isoformat()])
+        if ticket.first_response_at is not None:
+            state.customer_wrote(now)
     if status == "pending":
         state.pause(now)
     elif before == "pending":
@@ -396,7 +450,9 @@ def set_status(db: Session, ticket: models.Ticket, status: str, now: datetime, a
         ticket.resolved_at = None
     ticket.status = status
     ticket.sla = state.dump()
-    record(db, ticket, "status", now, actor, body=reason, before=before, after=status)
+    record(db, ticket, "status", now, actor, body=reason, before=before, after=status, reopened=reopened)
+    audit_person(db, ticket, actor, "reopened" if reopened else "status_changed", {"status": before},
+                 {"status": status}, reason=reason[:200])
 
 
 def set_priority(db: Session, ticket: models.Ticket, priority: str, now: datetime, actor: str,
@@ -408,6 +464,7 @@ def set_priority(db: Session, ticket: models.Ticket, priority: str, now: datetim
         return
     before, ticket.priority = ticket.priority, priority
     record(db, ticket, "priority", now, actor, key=key, before=before, after=priority)
+    audit_person(db, ticket, actor, "priority_changed", {"priority": before}, {"priority": priority})
 
 
 # -- SLA --------------------------------------------------------------------------------------------
@@ -522,9 +579,24 @@ def undelivered_notices(db: Session, ticket_id: int) -> list[dict[str, Any]]:
 
 
 def deliver_notice(notice: dict[str, Any], database_url: str | None) -> str:
-    """Send an SLA notice to a staff member over the group's channel (WeCom by default)."""
+    """Send an SLA notice to a staff member over the group's channel (WeCom by default); the status to record.
+
+    On ``wecom`` the notice is a WeCom app message to the member the user is (activities/messaging/staff.py,
+    as compliance alerts): the customer channel would look for a customer's external_userid and reach nobody.
+    ``retry`` means WeCom was busy and nothing went out (the caller tries again). Other channels deliver to the
+    agent's contact (``contact`` of their agent row) as before."""
     from activities.messaging import channels
 
+    if notice["channel"] == "wecom":
+        from activities.messaging.staff import send_app_message, wecom_member_of
+        from engine.db.session import session_factory
+
+        with session_factory(database_url)() as db:
+            member = wecom_member_of(db, int(notice["to"]))
+        if member is None:
+            return f"skipped: {notice['name']} has no WeCom userid (link the member, or set the agent's contact)"
+        connector_id, userid = member
+        return send_app_message(database_url, [userid], notice["text"], connector_id).status
     deliver = channels.delivery(notice["channel"], database_url)
     if deliver is None:
         return "skipped: channel not configured"
@@ -538,8 +610,11 @@ def deliver_notice(notice: dict[str, Any], database_url: str | None) -> str:
 
 
 def deliver_reply(database_url: str | None, ticket_id: int, event_id: int) -> str:
-    """Send a public reply through the channel the ticket came from, once (keyed on the reply)."""
+    """Send a public reply through the ticket's channel, once (keyed on the reply); returns what happened:
+    ``sent``, ``failed``, or ``skipped: …`` when it cannot reach the customer (no customer, the channel not
+    set up, no address of the customer on it) — the reply is on the ticket either way."""
     from activities.messaging import channels
+    from activities.messaging.reach import reach
     from engine.customers import customer_view
     from engine.db.session import session_factory, transaction
     from engine.pii import mask_text
@@ -551,15 +626,20 @@ def deliver_reply(database_url: str | None, ticket_id: int, event_id: int) -> st
         assert event is not None
         if db.scalar(select(models.Message.id).where(models.Message.idempotency_key == key)):
             return str(event.data.get("delivery", "sent"))
-        if ticket.customer_id is None:
-            event.data = {**event.data, "delivery": "skipped: no customer"}
-            return "skipped: no customer"
+        can = reach(db, ticket.customer_id, ticket.channel)
+        if not can.ok:
+            event.data = {**event.data, "delivery": can.status}
+            if ticket.customer_id is not None:
+                db.add(models.Message(idempotency_key=key, customer_id=ticket.customer_id, channel=ticket.channel,
+                                      content=mask_text(event.body), status=can.status, category="transactional",
+                                      workflow_id=ticket.workflow_id or None, created_at=event.at))
+            return can.status
         db.add(models.Message(idempotency_key=key, customer_id=ticket.customer_id, channel=ticket.channel,
                               content=mask_text(event.body), status="sending", category="transactional",
                               workflow_id=ticket.workflow_id or None, created_at=event.at))
         channel, body, customer_id = ticket.channel, event.body, ticket.customer_id
     deliver = channels.delivery(channel, database_url)
-    if deliver is None:
+    if deliver is None:  # unconfigured a moment ago
         status = "skipped: channel not configured"
     else:
         with session_factory(database_url)() as db:
@@ -659,6 +739,9 @@ def decide_review(db: Session, ticket: models.Ticket, step: int, decision: str, 
     _apply(db, ticket, rows, move, now)
     record(db, ticket, f"review_{decision}", now, actor_of(user), body=reason, step=step + 1, name=row.name,
            chain=row.chain, round=row.round)
+    audit_person(db, ticket, actor_of(user), "review_decided", {"step": step + 1, "status": "waiting"},
+                 {"step": step + 1, "status": row.status, "decision": decision, "outcome": move.outcome},
+                 name=row.name, chain=row.chain, round=row.round, reason=reason[:500])
     return move
 
 
@@ -676,8 +759,11 @@ def delegate_review(db: Session, ticket: models.Ticket, step: int, to_user: int,
     if db.get(models.User, to_user) is None:
         raise TicketError(Msg("user %(to_user)s does not exist", to_user=to_user), Msg("pick an existing user"),
                           "delegate_to")
+    before = row.delegated_to
     row.delegated_to = to_user
     record(db, ticket, "review_delegated", now, actor_of(user), body=reason, step=step + 1, to=to_user)
+    audit_person(db, ticket, actor_of(user), "review_delegated", {"step": step + 1, "delegated_to": before},
+                 {"step": step + 1, "delegated_to": to_user}, reason=reason[:500])
 
 
 def review_timeouts(db: Session, ticket: models.Ticket, rows: list[models.TicketReview], now: datetime
@@ -769,6 +855,8 @@ def complete_step(db: Session, ticket: models.Ticket, step_id: int, outcome: str
         raise TicketError(Msg("this step is already done"), Msg("refresh the ticket"), "step_id", 409)
     record(db, ticket, "step_done", now, actor, body=note_text, key=key, name=opened.data.get("name"),
            outcome=outcome)
+    audit_person(db, ticket, actor, "step_done", {"step": opened.data.get("name"), "outcome": None},
+                 {"step": opened.data.get("name"), "outcome": outcome})
 
 
 # -- sub-tasks -------------------------------------------------------------------------------------------

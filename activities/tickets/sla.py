@@ -44,9 +44,9 @@ class SlaTargets(BaseModel):
     """Business-time targets of one priority (ISO 8601 durations, e.g. ``PT4H``); null = no target."""
 
     model_config = ConfigDict(extra="forbid")
-    first_response: str | None = None
-    next_response: str | None = None
-    resolution: str | None = None
+    first_response: str | None = Field(default=None, json_schema_extra={"format": "duration"})
+    next_response: str | None = Field(default=None, json_schema_extra={"format": "duration"})
+    resolution: str | None = Field(default=None, json_schema_extra={"format": "duration"})
 
     _check = field_validator("first_response", "next_response", "resolution")(_duration)
 
@@ -57,7 +57,8 @@ class SlaPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     targets: dict[Literal["P1", "P2", "P3", "P4"], SlaTargets] = Field(
         description="per priority, e.g. {'P2': {'first_response': 'PT1H', 'resolution': 'PT4H'}}")
-    warn_before: str | None = Field(default="PT30M", description="warn this much business time before a breach")
+    warn_before: str | None = Field(default="PT30M", description="warn this much business time before a breach",
+                                    json_schema_extra={"format": "duration"})
     escalation: list[Escalation] = Field(
         default_factory=lambda: list[Escalation](["notify_supervisor"]),
         description="on breach, in order: notify the group's supervisor, raise the priority one level, reassign")

@@ -47,6 +47,7 @@ from connectors.webhook.signing import SIGNATURE_HEADER, sign_payload
 from engine import expressions
 from engine.actions import ActionContext, ActionFailed
 from engine.nodes.base import ActionResult, NodeConfig, NodeType, Problem, Template
+from engine.outbound import OutboundGuard, OutboundRefused, guarded_client, literal_ip
 from engine.text import Msg
 
 log = logging.getLogger(__name__)
@@ -353,6 +354,9 @@ class CallWebhook(NodeType):
                                f"{exc}") from None
         safe = _safe_url(url)
         body = cls._body(ctx, config, scope)
+        host = urlsplit(url).hostname or ""
+        if literal_ip(host) is not None:  # an address written out is refused before anything, preview included
+            cls._refuse_unless_allowed(ctx, host, urlsplit(url).port or 80, safe)
         if ctx.simulate:  # preview: render everything, call nothing
             return ActionResult(port="out", detail={"status": "dry-run", "method": config.method, "url": safe})
         secret = cls._secret(ctx, config)
@@ -365,18 +369,29 @@ class CallWebhook(NodeType):
             raise WebhookRetryable(_redact(f"{type(exc).__name__} calling {safe}: {exc}", secret)) from None
 
     @classmethod
+    def _refuse_unless_allowed(cls, ctx: ActionContext, host: str, port: int, safe: str) -> None:
+        try:
+            OutboundGuard.from_settings().check(host, port)
+        except OutboundRefused as exc:
+            raise ActionFailed(f"webhook node '{ctx.node_id}': {safe} refused: {exc}") from None
+
+    @classmethod
     def _call(cls, ctx: ActionContext, config: WebhookConfig, url: str, safe: str, headers: dict[str, str],
               body: bytes | None, secret: str | None) -> ActionResult:
         started = time.monotonic()
         deadline = started + config.timeout_seconds
         where = f"{config.method} {safe}"
         try:
-            with httpx.Client(timeout=httpx.Timeout(config.timeout_seconds), follow_redirects=False) as client, \
+            # the guard resolves the host, refuses loopback/private/metadata addresses and connects to the
+            # address it checked (engine/outbound.py)
+            with guarded_client(timeout=httpx.Timeout(config.timeout_seconds), follow_redirects=False) as client, \
                     client.stream(config.method, url, headers=headers, content=body) as response:
                 status = response.status_code
                 content_type = response.headers.get("content-type", "")
                 wants_body = bool(config.response_map) and 200 <= status < 300
                 raw = cls._read(response, deadline, where, MAX_RESPONSE_BYTES if wants_body else ERROR_SNIPPET)
+        except OutboundRefused as exc:  # not worth a retry: the address will not change its nature
+            raise ActionFailed(f"webhook node '{ctx.node_id}': {where} refused: {exc}") from None
         except httpx.TimeoutException as exc:
             raise WebhookRetryable(f"{where} timed out after {config.timeout_seconds:g} s "
                                    f"({type(exc).__name__})") from None

@@ -29,10 +29,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from activities.messaging.staff import send_app_message
 from activities.tickets import service as tickets
 from activities.workforce.matcher import BEHAVIOURS, Matcher, Word, behaviours
 from engine.db import models
 from engine.db import workforce_models as wf
+from engine.db.session import session_factory, transaction
 from engine.pii import mask_text
 from engine.text import Msg
 
@@ -254,35 +256,23 @@ def dashboard(db: Session, since: datetime, until: datetime, connector_id: str |
 
 
 def deliver_alerts(database_url: str | None, connector_id: str) -> dict[str, int]:
-    """Send the pending supervisor alerts of a connector as WeCom app messages; counts by outcome. An alert
-    that WeCom could not take now (busy) stays pending for the next round; one it refused is marked failed."""
-    from activities.workforce.common import wecom_client
-    from connectors.wecom.api_errors import ApiError
-    from connectors.wecom.app_message import send_text
-    from engine.db.session import session_factory, transaction
-
+    """Send the pending supervisor alerts of a connector as WeCom app messages (activities/messaging/staff.py,
+    the one home of messages to staff); counts by outcome. An alert that WeCom could not take now (busy) stays
+    pending for the next round; one it refused is marked failed."""
     with session_factory(database_url)() as db:
         alerts = pending_alerts(db, connector_id)
     if not alerts:
         return {}
-    client, loaded = wecom_client(database_url, connector_id)
-    agent_id = getattr(loaded.settings, "agent_id", None)
     counts: dict[str, int] = defaultdict(int)
     for alert in alerts:
         if not alert["to"]:
             status = "skipped: nobody to alert (no direct leader, no default auditor)"
-        elif agent_id is None:
-            status = "skipped: the WeCom connector has no AgentId for app messages"
         else:
-            try:
-                result = send_text(client, int(agent_id), alert["to"], alert["text"])
-            except ApiError as exc:
-                if exc.retryable:
-                    counts["retry"] += 1
-                    continue
-                status = f"failed: errcode {exc.errcode}"
-            else:
-                status = "sent" if len(result.invalid_users) < len(alert["to"]) else "failed: no reachable recipient"
+            sent = send_app_message(database_url, alert["to"], alert["text"], connector_id)
+            if sent.retry:
+                counts["retry"] += 1
+                continue
+            status = sent.status
         with transaction(database_url) as db:
             mark_alerts(db, alert["ids"], status)
         counts[status.split(":")[0]] += 1

@@ -19,6 +19,7 @@ owner changed in a handover meanwhile are re-queued to the new owner's next task
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -39,6 +40,7 @@ from connectors.wecom.groupchat import (
     send_results,
     send_tasks,
 )
+from connectors.wecom.media import WeComMedia, media_for
 from engine import expressions
 from engine.db import models
 from engine.db import workforce_models as wf
@@ -218,8 +220,12 @@ def preview(db: Session, payload: MassSendIn, now: datetime) -> dict[str, Any]:
                                              else MAX_GROUP_RECIPIENTS)) for v in per_sender.values())}
 
 
-def create(db: Session, payload: MassSendIn, actor: str, now: datetime) -> wf.MassSend:
-    """Store a mass send with every recipient's starting status (the allowance reserved for those queued)."""
+def create(db: Session, payload: MassSendIn, actor: str, now: datetime, *, flow_id: str | None = None,
+           node_id: str | None = None, workflow_ids: Mapping[str, str] | None = None) -> wf.MassSend:
+    """Store a mass send with every recipient's starting status (the allowance reserved for those queued).
+
+    A flow's send (``action.wecom_mass_send``) names its flow and node, and each customer's journey
+    (``workflow_ids``: customer id → workflow id), so the message log says where each message came from."""
     recipients, policy, at_limit = _resolve(db, payload)
     if not recipients:
         raise WorkforceError(Msg("nobody to send to"), Msg("widen the audience (customers need a WeCom contact)"),
@@ -233,7 +239,7 @@ def create(db: Session, payload: MassSendIn, actor: str, now: datetime) -> wf.Ma
                        audience=payload.audience.model_dump(mode="json") if payload.chat_type == "single"
                        else {"chat_ids": payload.chat_ids}, quota_policy=policy, at_limit=at_limit,
                        status="sending", counts={}, created_by=actor, created_at=now, updated_at=now,
-                       deadline=now + timedelta(hours=payload.deadline_hours))
+                       deadline=now + timedelta(hours=payload.deadline_hours), flow_id=flow_id)
     db.add(send)
     db.flush()
     rows, log = [], []
@@ -254,7 +260,8 @@ def create(db: Session, payload: MassSendIn, actor: str, now: datetime) -> wf.Ma
         if cid is not None:
             log.append({"idempotency_key": f"mass/{send.id}/{recipient}", "customer_id": cid, "channel": "wecom",
                         "content": mask_text(payload.text or "[attachment]"), "status": LOG_STATUS[status],
-                        "flow_id": None, "node_id": None, "workflow_id": f"mass-send/{send.id}", "direction": "out",
+                        "flow_id": flow_id, "node_id": node_id,
+                        "workflow_id": (workflow_ids or {}).get(cid) or f"mass-send/{send.id}", "direction": "out",
                         "category": "promotional", "created_at": now})
     for table, batch in ((wf.MassSendRecipient.__table__, rows), (models.Message.__table__, log)):
         assert isinstance(table, Table)
@@ -290,8 +297,14 @@ def _set(db: Session, mass_send_id: int, recipients: list[str], **values: Any) -
 # -- executing ------------------------------------------------------------------------------------------
 
 
-def dispatch(database_url: str | None, client: WeComClient, mass_send_id: int, now: datetime) -> dict[str, int]:
-    """Create the WeCom tasks for everyone queued (re-queued after a handover, or deferred and due now)."""
+def dispatch(database_url: str | None, client: WeComClient, mass_send_id: int, now: datetime,
+             media: WeComMedia | None = None) -> dict[str, int]:
+    """Create the WeCom tasks for everyone queued (re-queued after a handover, or deferred and due now).
+
+    Image attachments go by a media id uploaded through ``media`` (connectors/wecom/media.py: fetched from a
+    public host — or one the connector allows —, uploaded once and cached for its 3 days): WeCom refuses a
+    ``pic_url`` its own upload API did not issue. An image that cannot be fetched or uploaded for good fails
+    the task (its recipients end ``failed`` with the reason); one that can be retried retries the activity."""
     with transaction(database_url) as db:
         send = db.get(wf.MassSend, mass_send_id)
         if send is None:
@@ -319,7 +332,8 @@ def dispatch(database_url: str | None, client: WeComClient, mass_send_id: int, n
     for recipient, sender in todo:
         per_sender[str(sender)].append(recipient)
     size = MAX_MASS_RECIPIENTS if chat_type == "single" else MAX_GROUP_RECIPIENTS
-    attachments = attachments_for(urls)
+    links = attachments_for(urls)
+    uploads = media if media is not None else media_for(client)
     made = 0
     for sender, recipients in sorted(per_sender.items()):
         for start in range(0, len(recipients), size):
@@ -333,6 +347,7 @@ def dispatch(database_url: str | None, client: WeComClient, mass_send_id: int, n
                 task_id = task.id
                 _set(db, mass_send_id, chunk, status="queued")
             try:
+                attachments = uploads.with_media_ids(links)  # cached: one upload per image and 3 days
                 if chat_type == "single":
                     result = add_single_template(client, sender, chunk, text or None, attachments)
                 else:

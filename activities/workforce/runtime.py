@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -22,7 +23,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
-from activities.workforce import chat_archive, compliance, handovers, mass_sends
+from activities.workforce import chat_archive, compliance, flow_mass_sends, handovers, mass_sends
 from activities.workforce.common import WorkforceError, route_events, settings_of, store_events, wecom_client
 from activities.workforce.workflows import (
     HANDOVER_WORKFLOW,
@@ -41,6 +42,7 @@ from activities.workforce.workflows import (
 from engine.actions import Services
 from engine.db.models import utcnow
 from engine.db.session import session_factory, transaction
+from engine.journeys import wake
 from engine.text import Msg
 
 log = logging.getLogger(__name__)
@@ -97,6 +99,7 @@ async def _signal_tickets(ticket_ids: list[int]) -> None:
 class WorkforceActivities:
     def __init__(self, services: Services) -> None:
         self.url = services.database_url
+        self.services = services
 
     async def _emit(self, connector_id: str, events: list[dict[str, Any]]) -> int:
         if not events:
@@ -157,8 +160,11 @@ class WorkforceActivities:
     @activity.defn(name="workforce.mass_send_dispatch")
     async def mass_send_dispatch(self, mass_send_id: int, now: str | None = None) -> dict[str, int]:
         def work() -> dict[str, int]:
-            client, _ = wecom_client(self.url, self._send_connector(mass_send_id))
-            return mass_sends.dispatch(self.url, client, mass_send_id, _at(now))
+            from connectors.wecom.media import media_for
+
+            client, loaded = wecom_client(self.url, self._send_connector(mass_send_id))
+            media = media_for(client, getattr(loaded.settings, "image_hosts", ()))
+            return mass_sends.dispatch(self.url, client, mass_send_id, _at(now), media)
 
         return await _mapped(work)
 
@@ -168,7 +174,57 @@ class WorkforceActivities:
             client, _ = wecom_client(self.url, self._send_connector(mass_send_id))
             return mass_sends.collect(self.url, client, mass_send_id, _at(now))
 
-        return await _mapped(work)
+        result = await _mapped(work)
+        await self._tell_flows(mass_send_id)
+        return result
+
+    async def _tell_flows(self, mass_send_id: int) -> None:
+        """The flows whose recipients' outcomes came in (flow_mass_sends.follow_up): journeys are woken, broadcast
+        customers resumed. A journey Temporal cannot reach now is told in a later round (or its backstop timer
+        runs the node again); a resume that fails fails this round, which is retried."""
+        def read() -> flow_mass_sends.FollowUp:
+            with session_factory(self.url)() as db:
+                return flow_mass_sends.follow_up(db, mass_send_id)
+
+        follow = await asyncio.to_thread(read)
+        told: list[str] = []
+        for workflow_id, key in follow.wake:
+            try:
+                await wake(activity.client(), workflow_id, key)  # False: the journey ended meanwhile
+            except Exception as exc:
+                log.info("journey %s not woken now: %s", workflow_id, type(exc).__name__)
+                continue
+            told.append(key)
+        if told:
+            def mark() -> None:
+                with transaction(self.url) as db:
+                    flow_mass_sends.mark_notified(db, told, utcnow())
+
+            await asyncio.to_thread(mark)
+        for batch in follow.resume:
+            beat = _heartbeat()
+            await _mapped(functools.partial(self._resume, batch, beat))
+
+    def _resume(self, batch: flow_mass_sends.Batch, beat: Callable[[Any], None]) -> None:
+        from engine.broadcast import resume_page
+        from engine.db.models import FlowVersion
+
+        with session_factory(self.url)() as db:
+            version = db.get(FlowVersion, (batch.flow_id, batch.version))
+            flow = dict(version.compiled) if version is not None else None
+        if flow is None:  # cannot happen (versions are immutable): say so and do not ask again
+            log.warning("flow %s v%s is gone: its mass-send customers cannot be resumed", batch.flow_id,
+                        batch.version)
+            with transaction(self.url) as db:
+                flow_mass_sends.mark_notified(db, list(batch.keys.values()), utcnow())
+            return
+
+        def claim(db: Any, done: list[str]) -> bool:
+            marked = flow_mass_sends.mark_notified(db, [batch.keys[cid] for cid in done], utcnow())
+            return marked > 0 or not done
+
+        resume_page(flow, batch.run_key, batch.node_id, list(batch.keys), self.services, batch.variables, beat,
+                    claim)
 
     @activity.defn(name="workforce.mass_send_cancel")
     async def mass_send_cancel(self, mass_send_id: int) -> None:

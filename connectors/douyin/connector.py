@@ -85,6 +85,11 @@ class DouyinConnector(Connector):
     Settings: ClassVar[type[BaseModel]] = DouyinSettings
     Secrets: ClassVar[type[BaseModel]] = DouyinSecrets
 
+    def busy_reply(self, retry_after: int) -> InboundReply:
+        # the same answer this connector gives when it cannot complete a push now: 抖店 pushes again
+        return InboundReply(status=503, content_type=JSON, headers={"Retry-After": str(retry_after)},
+                            body=json.dumps({"code": 503, "msg": "retry later: busy"}))
+
     def inbound(self, request: InboundRequest, settings: Any, secrets: Any) -> InboundReply:
         if request.method != "POST":
             raise ConnectorProtocolError(f"抖店 pushes with POST, not {request.method}")

@@ -129,6 +129,7 @@ def message_body(message: OutboundMessage) -> bytes:
 class WebhookConnector(Connector):
     kind = "webhook"
     label = {"zh-CN": "通用 Webhook", "en": "Generic webhook"}
+    sender_shapes_events = True
     Settings = WebhookSettings
     Secrets = WebhookSecrets
     channels = ("webhook",)

@@ -40,13 +40,13 @@ or the connector's default), else a customer-service text message.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from connectors.base import Connector, InboundReply, InboundRequest, OutboundMessage
 from connectors.errors import ConnectorProtocolError, SignatureVerificationError
+from connectors.replay import check_fresh
 from connectors.wechat_oa.client import (
     DEFAULT_API_BASE,
     WeChatOAClient,
@@ -225,15 +225,7 @@ class WeChatOAConnector(Connector):
 
     @staticmethod
     def _check_fresh(timestamp: str, window: int) -> None:
-        if not window:
-            return
-        try:
-            age = time.time() - int(timestamp)
-        except ValueError:
-            raise SignatureVerificationError("timestamp is not a number") from None
-        if abs(age) > window:
-            raise SignatureVerificationError(f"a plain-mode push whose timestamp is {age:.0f}s off this server's clock "
-                                             f"(the window is {window}s): a replay, or the server clock is wrong")
+        check_fresh(timestamp, window, what="plain-mode push")
 
     def _enrich(self, event: dict[str, Any], settings: WeChatOASettings, secrets: WeChatOASecrets) -> None:
         openid = event["customer"]["wechat_openid"]

@@ -7,7 +7,8 @@ events):
   → answer the decrypted echostr as plain text.
 * ``POST`` — an encrypted XML callback: verify ``msg_signature``, decrypt (receive id = CorpID),
   normalise (``connectors.wecom.events``) and answer ``success``. A bad signature is a
-  :class:`~connectors.errors.SignatureVerificationError` (401, nothing stored).
+  :class:`~connectors.errors.SignatureVerificationError` (401, nothing stored), and so is a signed
+  ``timestamp`` outside ``max_clock_skew_seconds`` (default 300 s) of this server's clock: a replay.
 
 For a new contact the connector can look the customer up (``externalcontact/get``) to add their
 name and WeChat unionid to the event — best effort, bounded to a short timeout, skipped when the rate
@@ -25,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from connectors.base import Connector, InboundReply, InboundRequest, OutboundMessage
 from connectors.errors import ConnectorProtocolError
+from connectors.replay import DEFAULT_WINDOW_SECONDS, check_fresh
 from connectors.wecom.api_errors import ApiError
 from connectors.wecom.client import DEFAULT_API_BASE, WeComClient, shared_client
 from connectors.wecom.crypto import WeComCrypto, decode_aes_key
@@ -69,6 +71,10 @@ class WeComSettings(BaseModel):
     lookup_contacts: bool = Field(default=True, title="look up new contacts",
                                   description="add the customer's name and unionid (externalcontact/get) to "
                                               "contact_added / contact_edited events")
+    max_clock_skew_seconds: int = Field(default=DEFAULT_WINDOW_SECONDS, ge=0, le=86_400,
+                                        title="callback timestamp window",
+                                        description="signed callbacks whose timestamp is further than this from "
+                                                    "the server's clock are refused as replays (0 = no check)")
 
     @field_validator("api_base", "oauth_base")
     @classmethod
@@ -110,6 +116,14 @@ def client_for(settings: WeComSettings, secrets: WeComSecrets) -> WeComClient:
                          rate_per_second=settings.rate_limit_per_second)
 
 
+def app_client_for(settings: WeComSettings, secrets: WeComSecrets) -> WeComClient:
+    """The client of the AgentId app (``app_secret``, else ``secret`` when that already is the app's): app
+    messages to staff (``message/send``) go out with this app's token."""
+    secret = (secrets.app_secret or secrets.secret).get_secret_value()
+    return shared_client(settings.corp_id, secret, api_base=settings.api_base,
+                         rate_per_second=settings.rate_limit_per_second)
+
+
 class WeComConnector(Connector):
     kind: ClassVar[str] = "wecom"
     label: ClassVar[dict[str, str]] = {"zh-CN": "企业微信", "en": "WeCom"}
@@ -132,10 +146,12 @@ class WeComConnector(Connector):
             # base64 has no spaces: a '+' that reached us unencoded was form-decoded into ' '
             plain = crypto.verify_url(query["msg_signature"], query["timestamp"], query["nonce"],
                                       echostr.replace(" ", "+"))
+            check_fresh(query["timestamp"], settings.max_clock_skew_seconds, what="URL verification")
             return InboundReply(body=plain.encode("utf-8"))
         if request.method != "POST":
             raise ConnectorProtocolError(f"WeCom calls the callback URL with GET or POST, not {request.method}")
         document = crypto.decrypt_callback(query["msg_signature"], query["timestamp"], query["nonce"], request.body)
+        check_fresh(query["timestamp"], settings.max_clock_skew_seconds, what="callback")  # signed, so a replay
         events = events_from_callback(document)
         if settings.lookup_contacts:
             for event in events:

@@ -78,6 +78,12 @@ class YouzanConnector(Connector):
     kind: ClassVar[str] = "youzan"
     label: ClassVar[dict[str, str]] = {"zh-CN": "有赞", "en": "Youzan"}
     Settings: ClassVar[type[BaseModel]] = YouzanSettings
+
+    def busy_reply(self, retry_after: int) -> InboundReply:
+        # 有赞 pushes again unless the answer is {"code":0,"msg":"success"}
+        reply = _answer(503, "busy, retry later")
+        reply.headers["Retry-After"] = str(retry_after)
+        return reply
     Secrets: ClassVar[type[BaseModel]] = YouzanSecrets
 
     def inbound(self, request: InboundRequest, settings: Any, secrets: Any) -> InboundReply:

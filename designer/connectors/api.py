@@ -185,10 +185,14 @@ def save_connector(db_url: str, user: User, connector_id: str, body: ConnectorIn
         if problems:
             raise ApiError(422, problems[0]["message"], problems[0]["fix"], problems[0]["field"], problems=problems)
         created = row is None
+        before = {"name": row.name, "enabled": row.enabled, "settings": dict(row.settings or {})} if row else None
         saved = configured.save(db, connector_id, body.kind, body.name, body.settings, cleared, body.enabled)
         changed = sorted(k for k, v in cleared.items() if v != stored.get(k))
+        # secrets never: only which of them changed (their values are neither before nor after)
         auth.audit(db, user, "connector.created" if created else "connector.updated", connector_id,
-                   {"kind": body.kind, "name": body.name, "enabled": body.enabled, "changed_secret_fields": changed})
+                   {"kind": body.kind, "changed_secret_fields": changed}, before=before,
+                   after={"name": saved.name, "enabled": saved.enabled, "settings": dict(saved.settings or {})},
+                   only_changed=not created)
         db.flush()
         return created, _view(saved, classes)
 
@@ -208,7 +212,8 @@ def delete_connector(db_url: str, user: User, connector_id: str) -> None:
         row = db.get(models.ConnectorConfig, connector_id)
         if row is None:
             raise _not_found(connector_id)
-        auth.audit(db, user, "connector.deleted", connector_id, {"kind": row.kind, "name": row.name})
+        auth.audit(db, user, "connector.deleted", connector_id, {"kind": row.kind, "name": row.name},
+                   before={"name": row.name, "enabled": row.enabled, "settings": dict(row.settings or {})})
         connector_ops.forget(db, connector_id)  # its cursors, sync state and unmapped messages go with it
         db.delete(row)
 

@@ -22,7 +22,7 @@ from activities.coupons.issuance import CampaignNotFound, issue_coupon, lock_cam
 from designer.auth import get_db_url, require
 from designer.errors import ApiError
 from designer.permissions import COUPON_ISSUERS
-from engine.auth import audit
+from engine import auth
 from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory, transaction
@@ -155,9 +155,10 @@ def create_campaign(body: CampaignIn, user: Marketer, db_url: DbUrl) -> Campaign
                 valid_from=body.valid_from, valid_until=body.valid_until, validity_days=body.validity_days,
                 code_prefix=body.code_prefix, status=body.status, created_at=_now())
             db.add(campaign)
-            db.add(models.AuditEntry(actor=user.username, action="coupon_campaign.created", target=body.id,
-                                     detail={"value_fen": body.value, "total_stock": body.total_stock,
-                                             "status": body.status}))
+            auth.audit(db, user, "coupon_campaign.created", body.id, {},
+                       after={"name": body.name, "value_fen": body.value, "total_stock": body.total_stock,
+                              "daily_budget": body.daily_budget, "per_customer_limit": body.per_customer_limit,
+                              "status": body.status})
             db.flush()
             return _out(db, campaign)
     except IntegrityError:  # created concurrently by someone else
@@ -201,10 +202,10 @@ def change_status(campaign_id: str, body: StatusChange, user: Marketer, db_url: 
                                     campaign_id=campaign_id, status=body.status),
                            Msg("create a new campaign to issue more coupons"), "status")
         if campaign.status != body.status:
-            detail: dict[str, Any] = {"from": campaign.status, "to": body.status}
+            before = campaign.status
             campaign.status = body.status
-            db.add(models.AuditEntry(actor=user.username, action="coupon_campaign.status", target=campaign_id,
-                                     detail=detail))
+            auth.audit(db, user, "coupon_campaign.status", campaign_id, {}, before={"status": before},
+                       after={"status": body.status})
         db.flush()
         return _out(db, campaign)
 
@@ -231,6 +232,7 @@ def issue(campaign_id: str, body: IssueIn, user: Issuer, db_url: DbUrl) -> dict[
             raise _missing(exc.campaign_id) from None
         detail = outcome.as_detail()
         if not outcome.repeated:
-            audit(db, user, "coupon.issued" if outcome.issued else "coupon.refused", f"coupon-campaign:{campaign_id}",
-                  {**detail, "customer": body.customer_id, "code": (outcome.code or "")[-4:]})
+            auth.audit(db, user, "coupon.issued" if outcome.issued else "coupon.refused",
+                       f"coupon-campaign:{campaign_id}",
+                       {**detail, "customer": body.customer_id, "code": (outcome.code or "")[-4:]})
         return {**detail, "customer_id": body.customer_id}

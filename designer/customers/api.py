@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from activities.profile.auto_tags import TagRuleSpec, install_default_rules
 from activities.profile.tag import change_tags
 from activities.profile.update_profile import ProfileChange, ProfileError, apply_change
+from designer import reading
 from designer.auth import get_db_url, require
 from designer.errors import ApiError
 from designer.permissions import CUSTOMER_READERS
@@ -60,8 +61,10 @@ def list_customers(request: Request, user: Reader,
         query = select(models.Customer).where(models.Customer.merged_into.is_(None))
         if q:
             query = query.where(matching(q))
-        rows = db.scalars(query.order_by(models.Customer.created_at.desc()).limit(limit))
-        return [{"id": c.id, "name": c.name, "created_at": c.created_at.isoformat()} for c in rows]
+        rows = list(db.scalars(query.order_by(models.Customer.created_at.desc()).limit(limit)))
+        reader = reading.reader_of(db, user)
+        return [reading.customer_for(db, reader, c.id, {"id": c.id, "name": c.name,
+                                                        "created_at": c.created_at.isoformat()}) for c in rows]
 
 
 @router.get("/customers/{customer_id}", tags=["customers"])
@@ -75,14 +78,18 @@ def get_customer(request: Request, customer_id: str,
                               .order_by(models.Journey.started_at.desc()).limit(100))
         messages = db.scalars(select(models.Message).where(models.Message.customer_id == cid)
                               .order_by(models.Message.id.desc()).limit(100))
-        return {
+        reader = reading.reader_of(db, user)
+        customer = reading.customer_for(db, reader, cid, {
             "id": c.id, "name": c.name, "timezone": c.timezone, "attributes": c.attributes, "tags": tags_of(db, cid),
             "identities": [{"kind": i.kind, "value": mask_identity(i.kind, i.value, platform_ids=False)}
-                           for i in identities],
+                           for i in identities]})
+        return {
+            **customer,
             "journeys": [{"id": j.workflow_id, "flow": j.flow_id, "version": j.version, "status": j.status,
                           "node": j.current_node, "started_at": j.started_at.isoformat()} for j in journeys],
-            "messages": [{"channel": m.channel, "content": m.content, "status": m.status, "flow": m.flow_id,
-                          "node": m.node_id, "at": m.created_at.isoformat()} for m in messages],
+            "messages": reading.messages_for(db, reader, messages, lambda m: {
+                "channel": m.channel, "content": m.content, "status": m.status, "flow": m.flow_id,
+                "node": m.node_id, "at": m.created_at.isoformat()}),
         }
 
 
@@ -97,8 +104,9 @@ def list_messages(request: Request, user: Reader,
         if flow:
             query = query.where(models.Message.flow_id == flow)
         rows = db.scalars(query.order_by(models.Message.id.desc()).limit(limit))
-        return [{"customer_id": m.customer_id, "channel": m.channel, "content": m.content, "status": m.status,
-                 "flow": m.flow_id, "node": m.node_id, "at": m.created_at.isoformat()} for m in rows]
+        return reading.messages_for(db, reading.reader_of(db, user), rows, lambda m: {
+            "customer_id": m.customer_id, "channel": m.channel, "content": m.content, "status": m.status,
+            "flow": m.flow_id, "node": m.node_id, "at": m.created_at.isoformat()})
 
 
 # -- the archive --------------------------------------------------------------------------------------------
@@ -106,7 +114,9 @@ class ArchivedMessage(BaseModel):
     id: int
     direction: str = Field(description="in: the customer wrote it; out: a journey sent it")
     channel: str
-    content: str = Field(description="masked: mobile and bank card numbers never appear in clear")
+    content: str | None = Field(description="masked: mobile and bank card numbers never appear in clear; null "
+                                            "when your role may not read it (content_hidden)")
+    content_hidden: bool = False
     status: str
     category: str
     flow: str | None
@@ -134,12 +144,14 @@ def customer_archive(customer_id: str, user: Reader, db_url: DbUrl,
         if before is not None:
             query = query.where(models.Message.id < before)
         rows = list(db.scalars(query.order_by(models.Message.id.desc()).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return ArchivePage(customer_id=customer.id, next_before=rows[-1].id if more else None, messages=[
-        ArchivedMessage(id=m.id, direction=m.direction, channel=m.channel, content=mask_text(m.content),
-                        status=m.status, category=m.category, flow=m.flow_id, node=m.node_id,
-                        at=m.created_at.isoformat()) for m in rows])
+        more = len(rows) > limit
+        rows = rows[:limit]
+        seen = reading.messages_for(db, reading.reader_of(db, user), rows, lambda m: {
+            "id": m.id, "direction": m.direction, "channel": m.channel, "content": mask_text(m.content),
+            "status": m.status, "category": m.category, "flow": m.flow_id, "node": m.node_id,
+            "at": m.created_at.isoformat()})
+    return ArchivePage(customer_id=customer.id, next_before=rows[-1].id if more else None,
+                       messages=[ArchivedMessage.model_validate(m) for m in seen])
 
 
 # -- tag rules ------------------------------------------------------------------------------------------------
@@ -202,9 +214,12 @@ def install_default_tag_rules(user: Marketer, db_url: DbUrl) -> list[TagRuleOut]
 def update_tag_rule(rule_id: int, body: TagRuleSpec, user: Marketer, db_url: DbUrl) -> TagRuleOut:
     """Replace a rule (every field)."""
     with transaction(db_url) as db:
-        row = body.write_to(_rule_or_404(db, rule_id))
+        found = _rule_or_404(db, rule_id)
+        before = _rule_out(found).model_dump(mode="json")
+        row = body.write_to(found)
         db.flush()
-        audit(db, user, "tag_rule.updated", f"tag-rule:{row.id}", body.model_dump())
+        audit(db, user, "tag_rule.updated", f"tag-rule:{row.id}", {}, before=before,
+              after=_rule_out(row).model_dump(mode="json"), only_changed=True)
         return _rule_out(row)
 
 
@@ -213,7 +228,8 @@ def delete_tag_rule(rule_id: int, user: Marketer, db_url: DbUrl) -> dict[str, An
     """Delete a rule. Tags it gave stay on the customers."""
     with transaction(db_url) as db:
         row = _rule_or_404(db, rule_id)
-        audit(db, user, "tag_rule.deleted", f"tag-rule:{row.id}", {"name": row.name})
+        audit(db, user, "tag_rule.deleted", f"tag-rule:{row.id}", {"name": row.name},
+              before=_rule_out(row).model_dump(mode="json"))
         db.delete(row)
         return {"id": rule_id, "deleted": True}
 
@@ -224,6 +240,7 @@ def update_customer_profile(customer_id: str, body: ProfileChange, user: Markete
     """Set, increment or unset attributes by hand (values are literal: no templates). Audited."""
     with transaction(db_url) as db:
         customer = _customer_or_404(db, customer_id)
+        before = mask_values(dict(customer.attributes or {}))
         try:
             changed = apply_change(db, customer.id, body)
         except ProfileError as exc:
@@ -232,7 +249,8 @@ def update_customer_profile(customer_id: str, body: ProfileChange, user: Markete
             raise ApiError(422, str(exc), Msg("send a value the attribute can hold"), field) from None
         audit(db, user, "customer.profile_updated", customer.id, {
             "set": mask_values(changed["set"]),
-            "incremented": changed["incremented"], "unset": changed["unset"]})
+            "incremented": changed["incremented"], "unset": changed["unset"]},
+            before=before, after=mask_values(dict(customer.attributes or {})), only_changed=True)
         db.flush()
         return {"id": customer.id, "name": customer.name, "timezone": customer.timezone,
                 "attributes": customer.attributes, "tags": tags_of(db, customer.id),

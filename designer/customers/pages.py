@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from activities.loyalty import ledger
+from designer import reading
 from designer.display import identity_label
 from designer.growth import labels as _growth_labels  # noqa: F401  (the loyalty section's labels)
 from designer.i18n import _
@@ -59,7 +60,11 @@ def customers_page(request: Request, user: CustomerReader, db_url: DbUrl, q: str
                                        .where(models.CustomerTag.customer_id.in_(ids))
                                        .order_by(models.CustomerTag.tag)).all():
                 tags.setdefault(str(cid), []).append(str(tag))
-    rows = [{"customer": c, "identities": identities.get(c.id, []), "tags": tags.get(c.id, [])} for c in customers]
+        reader = reading.reader_of(db, user)
+        shown = {c.id: reading.customer_for(db, reader, c.id, {"id": c.id, "name": c.name,
+                                                               "created_at": c.created_at}) for c in customers}
+    rows = [{"customer": shown[c.id], "identities": identities.get(c.id, []), "tags": tags.get(c.id, [])}
+            for c in customers]
     return render(request, user, "customers/customers.html", rows=rows, pager=pager, q=q)
 
 
@@ -81,14 +86,20 @@ def customer_page(request: Request, customer_id: str, user: CustomerReader, db_u
                                .order_by(models.CustomerTag.tag)))
         journeys = list(db.scalars(select(models.Journey).where(models.Journey.customer_id == cid)
                                    .order_by(models.Journey.started_at.desc()).limit(100)))
-        messages = list(db.scalars(select(models.Message).where(models.Message.customer_id == cid)
-                                   .order_by(models.Message.created_at.desc(), models.Message.id.desc()).limit(100)))
+        rows = list(db.scalars(select(models.Message).where(models.Message.customer_id == cid)
+                               .order_by(models.Message.created_at.desc(), models.Message.id.desc()).limit(100)))
         merged = list(db.scalars(select(models.Customer.id).where(models.Customer.merged_into == cid)))
-        names = flow_names(db, {j.flow_id for j in journeys} | {m.flow_id for m in messages if m.flow_id})
+        names = flow_names(db, {j.flow_id for j in journeys} | {m.flow_id for m in rows if m.flow_id})
         loyalty = _points_view(ledger.summary(db, cid, datetime.now(UTC)))
-    return render(request, user, "customers/customer.html", customer=found, identities=identities, tags=tags,
-                   attributes=mask_values(dict(found.attributes or {})), consent=dict(found.consent or {}),
-                   journeys=journeys, messages=[message_row(m) for m in messages], merged=merged,
+        reader = reading.reader_of(db, user)
+        messages = reading.messages_for(db, reader, rows, message_row)
+        # identities are shown masked to everyone already; name and attributes follow the read policy
+        shown = reading.customer_for(db, reader, cid, {
+            "id": found.id, "name": found.name, "timezone": found.timezone, "created_at": found.created_at,
+            "attributes": mask_values(dict(found.attributes or {}))})
+    return render(request, user, "customers/customer.html", customer=shown, identities=identities,
+                   tags=tags, attributes=shown["attributes"], consent=dict(found.consent or {}),
+                   pii_masked=bool(shown.get("pii_masked")), journeys=journeys, messages=messages, merged=merged,
                    flow_names=names, may_see_journeys=auth.has_role(user, *FLOW_READERS), loyalty=loyalty,
                    may_redeem=auth.has_role(user, *LOYALTY_REDEEMERS), redeem_request=uuid.uuid4().hex,
                    redeemed=clip(request.query_params.get("redeemed", ""), 12),

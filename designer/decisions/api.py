@@ -24,7 +24,6 @@ home). Every route needs a role that may edit flows (marketer, ops, finance; adm
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -45,6 +44,7 @@ from decisions.table import DecisionTable, DecisionTableError, HitPolicyViolatio
 from designer import errors
 from designer.auth import require
 from designer.errors import ApiError, validation_problems
+from designer.limits import json_body
 from designer.permissions import FLOW_EDITORS
 from engine.db.models import User
 from engine.expressions import CONTEXT_NAMES
@@ -133,13 +133,7 @@ async def _import_request(request: Request, decision_id: str | None, input_prefi
             raise ApiError(422, problems[0]["message"], problems[0]["fix"], problems[0]["field"],
                            problems=problems) from None
     if media == "application/json":
-        try:
-            data = json.loads(body)
-        except json.JSONDecodeError as exc:
-            raise ApiError(400, Msg("the body is not valid JSON: %(msg)s (line %(lineno)s)", msg=exc.msg,
-                                    lineno=exc.lineno),
-                           Msg('send {"xml": "<definitions …>"} or the XML itself as application/xml'),
-                           "body") from None
+        data = await json_body(request)  # UTF-8, depth and size checked (engine/bounded_json.py)
         try:
             found = ImportIn.model_validate(data)
         except ValidationError as exc:

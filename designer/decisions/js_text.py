@@ -22,6 +22,11 @@ JS_TEXT: dict[str, str] = {
     "dmn.clean": N_("no overlaps, no gaps"), "dmn.test": N_("Test this table"), "dmn.test_input": N_("Input (JSON)"),
     "dmn.run_test": N_("Evaluate"), "dmn.bad_input": N_("The input is not valid JSON:"), "dmn.result": N_("Result:"),
     "dmn.matched": N_("Matched rules:"), "dmn.json": N_("JSON (advanced)"),
+    "dmn.summary": N_("%(rules)s rules · %(policy)s · inputs: %(inputs)s · outputs: %(outputs)s"),
+    "dmn.when": N_("When (inputs)"), "dmn.then": N_("Then (outputs)"), "dmn.annotations": N_("Annotations"),
+    "dmn.actions": N_("Actions"), "dmn.rule_n": N_("Rule %(n)s"), "dmn.drag": N_("Drag to reorder the rules"),
+    "dmn.move_down": N_("Move down"), "dmn.insert_below": N_("Insert a rule below"),
+    "dmn.keys_hint": N_("Enter on the last rule adds a rule."),
 }
 
 

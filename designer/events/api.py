@@ -1,6 +1,8 @@
 """Events in through the JSON API: ``POST /api/events`` (one event or a batch) and the event-type
-catalogue. :func:`deliver` stores an event once (dedupe on source + id) and routes it; the signed
-inbound webhooks (:mod:`designer.events.hooks`) deliver through it too.
+catalogue. :func:`deliver_many` stores a request's events once (dedupe on source + id, one transaction) and routes them
+through the app's routing pipeline (:mod:`engine.pipeline`); the signed inbound webhooks
+(:mod:`designer.events.hooks`) deliver through it too. :func:`admit` answers 429 before anything is stored
+when the backlog would break the latency bound.
 """
 
 from __future__ import annotations
@@ -12,16 +14,22 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from sqlalchemy import select
 
 from designer.auth import get_db_url, require
 from designer.context import engine_router
 from designer.errors import ApiError, validation_problems
+from designer.events import catalogue
+from designer.events import text as _text  # noqa: F401  (the picker's strings join the catalogue)
+from designer.limits import json_body
 from designer.ops import record_event
 from designer.permissions import EVENT_SENDERS, EVERY_ROLE
 from engine import events as ingest
 from engine.db.models import User
-from engine.event_types import EVENT_TYPES
+from engine.metrics import STAGE
+from engine.pipeline import Overloaded, RoutingPipeline
 
 log = logging.getLogger(__name__)
 api = APIRouter(prefix="/api")
@@ -30,8 +38,10 @@ Anyone = Annotated[User, Depends(require(*EVERY_ROLE))]
 
 
 @api.get("/event-types", tags=["events"])
-def event_types(user: Anyone) -> list[dict[str, Any]]:
-    return [{"type": t, "label": label} for t, label in EVENT_TYPES.items()]
+def event_types(user: Anyone, db_url: Annotated[str, Depends(get_db_url)]) -> list[dict[str, Any]]:
+    """The event-type catalogue: built-in types (with the connectors that send them), plugin types and
+    the types already seen in the events table (``seen_count`` counts the newest 10,000 events)."""
+    return [e.as_dict() for e in catalogue.entries(db_url)]
 
 
 # -- events -------------------------------------------------------------------------------------------
@@ -41,17 +51,11 @@ class EventResult(BaseModel):
     customer_id: str | None
     started: list[str] = Field(default_factory=list, description="journeys this event started")
     signalled: int = 0
-    routing: str = Field(description="done, or pending when Temporal could not be reached (retried)")
+    routing: str = Field(description="done; pending when it could not be routed now (stored: the re-router "
+                         "retries it); quarantined when routing kept failing (see GET /api/quarantine)")
 
 
-def _parse_events(raw: bytes, limit_bytes: int, limit_batch: int) -> tuple[list[ingest.EventIn], bool]:
-    if len(raw) > limit_bytes:
-        raise ApiError(413, f"the request body is {len(raw)} bytes; the limit is {limit_bytes}",
-                       "send fewer events per request or a smaller payload", "body")
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(400, f"the body is not valid JSON: {exc}", "send a JSON object or array", "body") from None
+def _parse_events(data: Any, limit_batch: int) -> tuple[list[ingest.EventIn], bool]:
     batch = isinstance(data, list)
     items = data if batch else [data]
     if not items:
@@ -70,45 +74,81 @@ def _parse_events(raw: bytes, limit_bytes: int, limit_batch: int) -> tuple[list[
     return parsed, batch
 
 
-async def deliver(request: Request, event: ingest.EventIn) -> EventResult:
-    """Store one event, then route it. Routing failures leave it ``received`` for the re-router."""
-    url = get_db_url(request)
-    started = time.perf_counter()
-    status, payload, needs_routing = await run_in_threadpool(ingest.store, event, url)
-    result = EventResult(id=event.id, status=status, customer_id=payload["customer_id"], routing="done")
-    if not needs_routing:
-        record_event(status, time.perf_counter() - started)
-        return result
+def _pipeline(request: Request) -> RoutingPipeline | None:
+    """The app's routing pipeline, following the app's router (set at startup, or later by a reconnect);
+    made on first use when the app runs without its lifespan (tests drive it through ASGI directly)."""
+    state = request.app.state
+    pipeline: RoutingPipeline | None = getattr(state, "pipeline", None)
     router = engine_router(request)
-    if router is None:
-        result.routing = "pending"
-        record_event(status, time.perf_counter() - started)
-        return result
-    try:
-        routed = await router.route(payload)
-    except Exception as exc:  # Temporal unreachable: the event is stored; the re-router retries
-        log.warning("routing of %s deferred: %s", payload["id"], type(exc).__name__)
-        result.routing = "pending"
-        await run_in_threadpool(ingest.mark_routed, payload["id"], url, f"{type(exc).__name__}")
-        record_event(status, time.perf_counter() - started)
-        return result
-    await run_in_threadpool(ingest.mark_routed, payload["id"], url)
-    result.started, result.signalled = routed["started"], routed["signalled"]
-    record_event(status, time.perf_counter() - started)
-    return result
+    if pipeline is None and router is not None:
+        settings = state.settings
+        pipeline = state.pipeline = RoutingPipeline(
+            get_db_url(request), router, lanes=settings.routing_lanes, capacity=settings.routing_capacity,
+            latency_bound=settings.latency_bound_seconds)
+        pipeline.start()
+    if pipeline is not None and router is not None and pipeline.router is not router:
+        pipeline.router = router
+    return pipeline
+
+
+def admit(request: Request, count: int) -> None:
+    """Refuse (raises :class:`~engine.pipeline.Overloaded`) before anything is stored when the backlog would
+    push event-to-action latency past the bound."""
+    pipeline = _pipeline(request)
+    if pipeline is not None:
+        pipeline.admit(count)
+
+
+def overloaded(exc: Overloaded) -> JSONResponse:
+    return JSONResponse({"detail": {"message": f"busy: {exc.why}; nothing was stored",
+                                    "fix": f"send it again after {exc.retry_after} s (Retry-After)", "field": None}},
+                        status_code=429, headers={"Retry-After": str(exc.retry_after)})
+
+
+async def deliver_many(request: Request, events: list[ingest.EventIn]) -> list[EventResult]:
+    """Store a request's events in one transaction, then route them through the pipeline (each customer's
+    in order, customers concurrently) and answer what each started. Events that could not be routed now
+    stay ``received`` for the re-router (``routing: pending``)."""
+    url = get_db_url(request)
+    pipeline = _pipeline(request)
+    live = pipeline is not None and pipeline.router is not None and pipeline.running
+    started = time.perf_counter()
+    stored = await run_in_threadpool(ingest.store_many, events, url, live)
+    stored_at = time.perf_counter()
+    STAGE.labels("store").observe(stored_at - started)
+    results = [EventResult(id=e.id, status=s.status, customer_id=s.payload["customer_id"],
+                           routing="done" if not s.needs_routing else "pending")
+               for e, s in zip(events, stored, strict=True)]
+    todo = [i for i, s in enumerate(stored) if s.needs_routing]
+    if live and todo:
+        assert pipeline is not None
+        routed = await pipeline.route_stored([(stored[i].row_id, stored[i].payload) for i in todo])
+        for i, answer in zip(todo, routed, strict=True):
+            results[i].started, results[i].signalled = answer.started, answer.signalled
+            results[i].routing = answer.routing
+    seconds = time.perf_counter() - started
+    for result in results:
+        record_event(result.status, seconds)
+    return results
+
+
+async def deliver(request: Request, event: ingest.EventIn) -> EventResult:
+    """Store one event, then route it (see :func:`deliver_many`)."""
+    return (await deliver_many(request, [event]))[0]
 
 
 @api.post("/events", status_code=202, tags=["events"], response_model=EventResult | list[EventResult],
+          responses={429: {"description": "busy: nothing was stored; send again after Retry-After seconds"}},
           openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
               "oneOf": [{"$ref": "#/components/schemas/EventIn"},
                         {"type": "array", "items": {"$ref": "#/components/schemas/EventIn"}}]}}}}})
-async def post_events(request: Request,
-                      user: Annotated[User, Depends(require(*EVENT_SENDERS))]) -> EventResult | list[EventResult]:
+async def post_events(request: Request, user: Annotated[User, Depends(require(*EVENT_SENDERS))]
+                      ) -> EventResult | list[EventResult] | JSONResponse:
     """Ingest one event (object) or a batch (array). Each is stored once (dedupe on source + id)."""
     settings = request.app.state.settings
-    events, batch = _parse_events(await request.body(), settings.max_event_bytes * (
-        settings.max_batch_events if request.headers.get("content-type", "").startswith("application/json") else 1
-    ), settings.max_batch_events)
+    # bounded while read and parsed within the JSON limits (designer/limits.py, engine/bounded_json.py)
+    data = await json_body(request, settings.max_batch_bytes, "TIDEFLOW_MAX_BATCH_BYTES")
+    events, batch = _parse_events(data, settings.max_batch_events)
     for event in events:
         # the whole event counts (payload and profile attributes alike): whatever is accepted here
         # ends up in journeys' workflow histories, which must stay well under Temporal's payload limit
@@ -120,5 +160,33 @@ async def post_events(request: Request,
                 raise ApiError(413, f"event '{event.id}': {field} is {size} bytes; the limit is "
                                f"{settings.max_event_bytes}", "keep it small; store large data elsewhere and send "
                                "a reference", field)
-    results = [await deliver(request, e) for e in events]
+    await _known_customers(request, events, batch)
+    try:
+        admit(request, len(events))
+    except Overloaded as exc:
+        return overloaded(exc)
+    results = await deliver_many(request, events)
     return results if batch else results[0]
+
+
+async def _known_customers(request: Request, events: list[ingest.EventIn], batch: bool) -> None:
+    """A ``customer_id`` identity must name a customer that exists: checked for the whole request before
+    any event is stored, so a batch is refused whole rather than half stored."""
+    wanted = {str(e.customer["customer_id"]) for e in events if "customer_id" in e.customer}
+    if not wanted:
+        return
+
+    def missing() -> list[str]:
+        from engine.db import models
+        from engine.db.session import session_factory
+
+        with session_factory(get_db_url(request))() as db:
+            found = set(db.scalars(select(models.Customer.id).where(models.Customer.id.in_(wanted))))
+        return sorted(wanted - found)
+
+    unknown = await run_in_threadpool(missing)
+    if unknown:
+        index = next(i for i, e in enumerate(events) if str(e.customer.get("customer_id")) in unknown)
+        raise ApiError(422, f"customer '{unknown[0]}' does not exist", "send the customer's identities (phone, "
+                       "wecom_external_userid …) instead, or an id from GET /api/customers",
+                       f"{index}.customer.customer_id" if batch else "customer.customer_id", unknown=unknown)

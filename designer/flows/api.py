@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from designer import errors
+from designer import errors, evaluation
 from designer.auth import get_db_url, require
 from designer.context import engine_router
 from designer.errors import ApiError
@@ -86,12 +86,14 @@ def list_flows(request: Request, user: Reader, kind: str | None = None, status: 
 @api.post("/flows/validate", tags=["flows"])
 def validate_flow(document: dict[str, Any], user: Reader) -> dict[str, Any]:
     """Check a flow document without saving it: every problem with node, field and fix."""
+    evaluation.prime(document)  # expression costs on sample data: measured in the evaluation pool
     checked = validate(document)
     return {"ok": checked.ok, "problems": errors.problem_dicts(checked.problems)}
 
 
 def _save(request: Request, document: dict[str, Any], user: User, must_exist: str | None) -> dict[str, Any]:
     check_may_edit(user, str(document.get("kind") or "journey"))
+    evaluation.prime(document)
     with transaction(get_db_url(request)) as db:
         if must_exist is not None:
             record = _flow_or_404(db, must_exist)
@@ -122,6 +124,7 @@ def create_flow(request: Request, document: dict[str, Any], user: Reader) -> dic
 def get_flow(request: Request, flow_id: str, user: Reader) -> dict[str, Any]:
     with session_factory(get_db_url(request))() as db:
         record = _flow_or_404(db, flow_id)
+        evaluation.prime(record.draft)
         checked = validate(record.draft)
         return {"flow": _summary(record).model_dump(), "document": record.draft,
                 "problems": errors.problem_dicts(checked.problems)}
@@ -156,6 +159,7 @@ async def publish_flow(request: Request, flow_id: str, user: Reader) -> dict[str
         with transaction(get_db_url(request)) as db:
             record = _flow_or_404(db, flow_id)
             check_may_edit(user, record.kind)
+            evaluation.prime(record.draft)
             try:
                 version = flowsvc.publish(db, flow_id, user.username)
             except FlowInvalid as exc:
@@ -199,6 +203,9 @@ async def rollback_flow(request: Request, flow_id: str, body: Rollback, user: Re
     def _rollback() -> dict[str, Any]:
         with transaction(get_db_url(request)) as db:
             check_may_edit(user, _flow_or_404(db, flow_id).kind)
+            old = db.get(models.FlowVersion, (flow_id, body.version))
+            if old is not None:
+                evaluation.prime(old.document)
             try:
                 v = flowsvc.rollback(db, flow_id, body.version, user.username)
             except flowsvc.FlowError as exc:

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -26,26 +25,31 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from designer import display, errors, i18n
+from designer import display, errors, evaluation, i18n
 from designer.auth import get_db_url, require
 from designer.decisions.js_text import js_text as dmn_js_text
+from designer.display import display_zone
+from designer.errors import ApiError
+from designer.events import catalogue as event_catalogue
 from designer.flows.js_text import js_text
 from designer.forms import Pickers, build_form, parse_form, row_indices, split_list
 from designer.i18n import _, ngettext
 from designer.pages import page_context, remember_language, templates
-from designer.permissions import FLOW_READERS, may_edit_kind
+from designer.permissions import CUSTOMER_READERS, FLOW_READERS, may_edit_kind
+from designer.policies.rules import SEND_TYPES, canvas_policy, rules, workspace_policy
 from engine import auth as engine_auth
 from engine import expressions
 from engine import flows as flowsvc
-from engine.customers import customer_view
+from engine.customers import customer_view, mask_identity, matching
 from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory
-from engine.durations import DurationError, parse_duration
-from engine.event_types import EVENT_TYPES
+from engine.durations import DurationError, from_amount, parse_duration
 from engine.flow import FlowSettings
 from engine.flow_graph import auto_layout, flow_diff, flow_nodes, main_path, ports_of
+from engine.pii import mask_values
 from engine.registry import default_registry
 from engine.validate import check_expression, validate
 
@@ -57,7 +61,7 @@ DbUrl = Annotated[str, Depends(get_db_url)]
 
 #: a sample customer for template previews when the database has none
 SAMPLE_CUSTOMER: dict[str, Any] = {
-    "id": "sample", "name": "韩梅梅", "orders_count": 0, "vip_level": 1, "days_since_interaction": 3,
+    "id": "sample", "name": "林小溪", "orders_count": 0, "vip_level": 1, "days_since_interaction": 3,
     "birthday": "1992-11-23", "timezone": "Asia/Shanghai", "tags": ["尝鲜客"],
 }
 SAMPLE_EVENT: dict[str, Any] = {"id": "sample", "type": "order.paid", "source": "preview",
@@ -123,19 +127,45 @@ def _message_page(request: Request, user: User, status_code: int, message: str) 
 
 
 def _sample_customer(db_url: str) -> dict[str, Any]:
-    try:
-        with session_factory(db_url)() as db:
-            cid = db.scalar(select(models.Customer.id).where(models.Customer.merged_into.is_(None))
-                            .order_by(models.Customer.created_at, models.Customer.id).limit(1))
-            if cid is not None:
-                return customer_view(db, cid)
-    except SQLAlchemyError:
-        log.info("no customers table; using the built-in sample customer")
+    """The made-up customer previews use unless the user picks a real one (no one's data by default)."""
     return dict(SAMPLE_CUSTOMER)
 
 
-def _event_types(lang: str) -> list[tuple[str, str]]:
-    return [(k, v.get(lang) or v.get("en") or k) for k, v in sorted(EVENT_TYPES.items())]
+#: attributes that hold contact details: masked like identities in a preview of a real customer
+_CONTACT_ATTRIBUTES = {"phone": "phone", "mobile": "phone", "email": "email"}
+
+
+def masked_customer(view: Mapping[str, Any]) -> dict[str, Any]:
+    """A real customer as a template preview shows them: contact attributes masked like identities, phone and
+    card numbers inside any text masked (engine.pii)."""
+    out = {}
+    for key, value in view.items():
+        kind = _CONTACT_ATTRIBUTES.get(key)
+        out[key] = mask_identity(kind, str(value)) if kind and isinstance(value, str) else mask_values(value)
+    return out
+
+
+def may_preview_real(user: User) -> bool:
+    """Only users who may read customers may preview a message for a real one."""
+    return engine_auth.has_role(user, *CUSTOMER_READERS)
+
+
+def preview_choices(db_url: str, q: str = "", limit: int = 20) -> list[tuple[str, str]]:
+    """Real customers to preview a template for: the newest, or those matching ``q`` (name, id, phone, email)."""
+    try:
+        with session_factory(db_url)() as db:
+            query = select(models.Customer.id, models.Customer.name).where(models.Customer.merged_into.is_(None))
+            if q.strip():
+                query = query.where(matching(q.strip()))
+            rows = db.execute(query.order_by(models.Customer.created_at.desc(), models.Customer.id).limit(limit))
+            return [(cid, f"{name or cid} · {cid}") for cid, name in rows]
+    except SQLAlchemyError:
+        return []
+
+
+def _event_types(db_url: str, lang: str) -> list[dict[str, Any]]:
+    """The event-type picker's options: built-in, plugin and already-seen types (designer.events.catalogue)."""
+    return event_catalogue.options(db_url, lang)
 
 
 def _palette(kind: str, lang: str) -> list[tuple[str, str, list[dict[str, Any]]]]:
@@ -168,6 +198,7 @@ def editor_page(request: Request, flow_id: str, user: Annotated[User, Depends(re
     registry = default_registry()
     document = dict(record.draft)
     can_edit = _may_change(user, record)
+    evaluation.prime(document)
     checked = validate(document)
     data = {
         "flow": {"id": record.id, "name": record.name, "kind": record.kind, "status": record.status,
@@ -179,13 +210,14 @@ def editor_page(request: Request, flow_id: str, user: Annotated[User, Depends(re
         "problems": errors.problem_dicts(checked.problems, lang),
         "canEdit": can_edit,
         "lang": lang,
+        "policy": canvas_policy(workspace_policy(db_url)),
         "text": js_text(),
     }
     sample = _sample_customer(db_url)
     preview_customer = {"name": sample.get("name") or "", "tags": sample.get("tags") or [],
                         "attributes": {k: v for k, v in sample.items() if k not in ("id", "name", "timezone", "tags")}}
     context = page_context(request, user, record=record, data=data, can_edit=can_edit, sample=preview_customer,
-                           palette=_palette(record.kind, lang), event_types=_event_types(lang))
+                           palette=_palette(record.kind, lang), event_types=_event_types(db_url, lang))
     response = templates.TemplateResponse(request, "editor/page.html", context)
     remember_language(request, response)
     return response
@@ -196,29 +228,68 @@ def editor_page(request: Request, flow_id: str, user: Annotated[User, Depends(re
 def node_form(request: Request, flow_id: str, node_id: str, user: Reader, db_url: DbUrl,
               type: Annotated[str, Query(max_length=200)],
               config: Annotated[str, Query(max_length=100_000)] = "",
-              name: Annotated[str, Query(max_length=200)] = "") -> HTMLResponse:
-    """The property form of one node, generated from its type's config JSON Schema."""
+              name: Annotated[str, Query(max_length=200)] = "",
+              settings: Annotated[str, Query(max_length=20_000)] = "") -> HTMLResponse:
+    """The property form of one node, generated from its type's config JSON Schema. A send node's form
+    also says which sending rules apply (``settings``: the flow's settings as the canvas has them)."""
     lang = i18n.current_language()
     record = _flow(db_url, flow_id)
     try:
         current = _json_param(config, "config")
+        flow_settings = _json_param(settings, "settings") if settings else \
+            dict((record.draft or {}).get("settings") or {}) if record else {}
     except _BadRequest as exc:
         return _fragment(request, "editor/_check.html", status_code=422, ok=False, message=str(exc))
+    send_rules = rules(workspace_policy(db_url), flow_settings, current) if type in SEND_TYPES else []
     node_type = default_registry().get(type)
     pickers = _pickers(db_url)
     fields = build_form(node_type.schema(), current, pickers) if node_type else []
+    choices = preview_choices(db_url) if may_preview_real(user) and any(f.widget == "template" for f in fields) else []
+    sample = _plan_sample(current) if type == "settlement.collect" else ""
     return _fragment(request, "editor/_form.html", flow_id=flow_id, node_id=node_id, node_type=type,
+                     preview_customers=choices, rate_plan_sample=sample,
                      type_info=node_type.describe() if node_type else None, fields=fields, name=name,
                      config_json=json.dumps(current, ensure_ascii=False), kind="node",
                      action=f"/flows/{flow_id}/nodes/{node_id}/config",
                      ports=ports_of(node_type, current), readonly=not _may_change(user, record),
                      unknown=_("Unknown node type “%(type)s”: perhaps a plugin that is not installed.")
-                     % {"type": type}, event_types=_event_types(lang),
-                     flows=pickers.flows)
+                     % {"type": type}, event_types=_event_types(db_url, lang),
+                     flows=pickers.flows, send_rules=send_rules, can_admin=user.role == "admin")
+
+
+def _plan_sample(config: Mapping[str, Any]) -> str:
+    """Sample orders for a settlement.collect node's plan (the rate-plan editor's preview); "" when the plan is
+    not valid yet (the editor then asks for one)."""
+    from activities.settlement.samples import sample_orders
+    from activities.settlement.settlement_plan import SettlementPlan
+
+    try:
+        plan = SettlementPlan.model_validate(config.get("plan") or {})
+    except ValidationError:
+        return ""
+    return sample_orders(plan, datetime.now(display_zone()).date())
+
+
+#: a property form field may carry this much (a 2 MB template is refused here, at its field, not silently dropped)
+FORM_PART_LIMIT = 1024 * 1024
+
+
+class _FormTooLarge(Exception):
+    """A property form with a field over :data:`FORM_PART_LIMIT`: answered 413 naming it (in the user's words)."""
+
+    def answer(self, request: Request) -> JSONResponse:
+        message = _("Too large: each field may hold at most %(limit)s. Shorten it and try again.") % {
+            "limit": f"{display.number(FORM_PART_LIMIT // 1024)} KB"}
+        return JSONResponse({"ok": False, "errors": {"_form": message}}, status_code=413)
 
 
 async def _form_data(request: Request) -> FormData:
-    return await request.form()
+    try:
+        return await request.form(max_part_size=FORM_PART_LIMIT)
+    except StarletteHTTPException as exc:  # what Starlette's form parser raises for a part over the limit
+        if exc.status_code == 400 and "maximum size" in str(exc.detail):
+            raise _FormTooLarge() from None
+        raise
 
 
 @router.post("/flows/{flow_id}/nodes/{node_id}/config")
@@ -226,7 +297,10 @@ async def node_config(request: Request, flow_id: str, node_id: str, user: Reader
     """Parse a submitted property form: ``{ok, config, name, ports, errors: {field: message}}``.
 
     Nothing is stored: the browser puts the config into its flow document (a draft may be invalid)."""
-    form = await _form_data(request)
+    try:
+        form = await _form_data(request)
+    except _FormTooLarge as exc:
+        return exc.answer(request)
     type_name = str(form.get("_type") or "")
     node_type = default_registry().get(type_name)
     if node_type is None:
@@ -274,13 +348,16 @@ def settings_form(request: Request, flow_id: str, user: Reader, db_url: DbUrl,
     return _fragment(request, "editor/_form.html", flow_id=flow_id, node_id=None, node_type=None, type_info=None,
                      fields=fields, name="", config_json=json.dumps(values, ensure_ascii=False), kind="settings",
                      action=f"/flows/{flow_id}/settings", ports=[], readonly=not _may_change(user, record),
-                     unknown="", event_types=_event_types(lang), flows=[])
+                     unknown="", event_types=_event_types(db_url, lang), flows=[])
 
 
 @router.post("/flows/{flow_id}/settings")
 async def settings_submit(request: Request, flow_id: str, user: Reader) -> JSONResponse:
     """Parse the settings form: ``{ok, config: {name, description, settings}, errors}``."""
-    form = await _form_data(request)
+    try:
+        form = await _form_data(request)
+    except _FormTooLarge as exc:
+        return exc.answer(request)
     try:
         prev = _json_param(str(form.get("_prev") or ""), "_prev")
     except _BadRequest as exc:
@@ -299,6 +376,14 @@ async def expression_check(request: Request, user: Reader) -> HTMLResponse:
     name = str(form.get("_field") or "source")
     kind = str(form.get("_kind") or "expression")
     source = str(form.get(name) or "")
+    if kind == "duration" and f"{name}.amount" in form:  # the number + unit widget
+        amount = str(form.get(f"{name}.amount") or "").strip()
+        if not amount:
+            return HTMLResponse("")
+        try:
+            source = from_amount(amount, str(form.get(f"{name}.unit") or "days"))
+        except DurationError as exc:
+            return _fragment(request, "editor/_check.html", ok=False, message=str(exc))
     if not source.strip():
         return HTMLResponse("")
     if kind == "duration":
@@ -306,26 +391,56 @@ async def expression_check(request: Request, user: Reader) -> HTMLResponse:
             value = parse_duration(source.strip())
         except (DurationError, ValueError) as exc:
             return _fragment(request, "editor/_check.html", ok=False, message=i18n.translate(str(exc)))
-        return _fragment(request, "editor/_check.html", ok=True, message=f"✓ {human_duration(value)}")
+        return _fragment(request, "editor/_check.html", ok=True,
+                         message=_("✓ %(value)s (%(iso)s)") % {"value": human_duration(value), "iso": source.strip()})
     error = check_expression(source, "template" if kind == "template" else "expression")
     return _fragment(request, "editor/_check.html", ok=error is None, message=error or _("✓ the expression is valid"))
 
 
+@router.get("/flows/preview-customers", response_class=HTMLResponse)
+def preview_customers(request: Request, user: Reader, db_url: DbUrl,
+                      q: Annotated[str, Query(alias="_pv_q", max_length=100)] = "") -> HTMLResponse:
+    """The options of a template preview's customer picker: the sample customer, then real ones matching
+    ``_pv_q`` (users who may read customers only)."""
+    choices = preview_choices(db_url, q) if may_preview_real(user) else []
+    return _fragment(request, "editor/_preview_customers.html", choices=choices, chosen="sample")
+
+
+def _preview_customer(db_url: str, user: User, chosen: str) -> tuple[dict[str, Any], bool]:
+    """(the customer a preview renders for, whether it is a real one). A real one only for customer readers,
+    and masked."""
+    if chosen and chosen != "sample" and may_preview_real(user):
+        with session_factory(db_url)() as db:
+            if db.get(models.Customer, chosen) is not None:
+                return masked_customer(customer_view(db, chosen)), True
+    return _sample_customer(db_url), False
+
+
 @router.post("/flows/template/preview", response_class=HTMLResponse)
 async def template_preview(request: Request, user: Reader, db_url: DbUrl) -> HTMLResponse:
-    """Render the template in form field ``_field`` for a sample customer (the first demo customer)."""
+    """Render the template in form field ``_field`` for the customer picked in ``_pv_customer``: the sample
+    customer (default), or a real one, masked."""
     form = await _form_data(request)
     source = str(form.get(str(form.get("_field") or "template")) or "")
     if not source.strip():
         return HTMLResponse("")
-    customer = await run_in_threadpool(_sample_customer, db_url)
+    chosen = str(form.get("_pv_customer") or "sample")[:40]
+    if chosen != "sample" and not may_preview_real(user):
+        return _fragment(request, "editor/_check.html", ok=False, message=_(
+            "Your role may not see real customers: preview with the sample customer."))
+    customer, real = await run_in_threadpool(_preview_customer, db_url, user, chosen)
     context = {"customer": customer, "event": SAMPLE_EVENT, "vars": {}, "journey": {"flow": "preview"}, "now": None}
-    try:
-        rendered = expressions.render(source, context)
+    try:  # in the evaluation pool: never on this event loop, killed past its deadline
+        rendered = await evaluation.render(source, context)
     except expressions.ExpressionError as exc:
         return _fragment(request, "editor/_check.html", ok=False, message=_("template %(error)s") % {"error": exc})
-    return _fragment(request, "editor/_template_preview.html", rendered=rendered,
-                     heading=_("Preview (for “%(name)s”):") % {"name": customer.get("name") or customer.get("id")})
+    except ApiError as exc:
+        return _fragment(request, "editor/_check.html", ok=False,
+                         message=_("template %(error)s") % {"error": i18n.error_text(exc)})
+    heading = (_("Preview (for the real customer “%(name)s”, contact details masked):") if real
+               else _("Preview (for the sample customer “%(name)s”):")) % {
+        "name": customer.get("name") or customer.get("id")}
+    return _fragment(request, "editor/_template_preview.html", rendered=rendered, heading=heading)
 
 
 # -- routes: layout -----------------------------------------------------------------------------------------
@@ -447,7 +562,11 @@ async def preview_run(request: Request, flow_id: str, user: Reader) -> HTMLRespo
         message = str(exc) if isinstance(exc, _BadRequest) else "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False))
         return _fragment(request, "editor/_timeline.html", error=_("Invalid input: %(error)s") % {"error": message})
-    checked = validate(document)
+    try:
+        await run_in_threadpool(evaluation.prime, document)
+    except ApiError as exc:
+        return _fragment(request, "editor/_timeline.html", error=i18n.error_text(exc))
+    checked = await run_in_threadpool(validate, document)
     if not checked.ok:
         return _fragment(request, "editor/_timeline.html", problems=errors.problem_dicts(checked.problems, lang))
     try:
@@ -461,10 +580,13 @@ async def preview_run(request: Request, flow_id: str, user: Reader) -> HTMLRespo
     info = _type_info(lang)
     names = {n: node.get("name") or info.get(str(node.get("type")), {}).get("label") or n
              for n, node in flow_nodes(document).items()}
-    steps = [{**step, "day_label": _("day %(day)s") % {"day": _day(step.get("day"))},
+    steps = [{**step, "day_label": _day(step.get("offset_seconds")),
               "what_label": display.label(step.get("what"), "preview_step"),
               "name": names.get(str(step.get("node")), step.get("node")), "text": _step_text(step)}
              for step in result["timeline"]]
+    for step in steps:  # an event scripted after the journey ended: shown at its time, reaching nobody
+        if step.get("what") == "ignored":
+            step["name"], step["text"] = step.get("event"), _("arrived after the journey had ended; nothing handled it")
     return _fragment(request, "editor/_timeline.html", result=result, steps=steps)
 
 
@@ -479,10 +601,14 @@ def human_duration(value: timedelta) -> str:
     return " ".join(w for w in words if w)
 
 
-def _day(value: Any) -> str:
-    if not isinstance(value, int | float):
+def _day(seconds: Any) -> str:
+    """"第 7 天 07:26" / "day 7, 07:26" for a step 7 days, 7 hours and 26 minutes after the start."""
+    from engine.simulate import day_and_clock
+
+    if not isinstance(seconds, int | float):
         return "?"
-    return str(int(value)) if math.isclose(value, round(value), abs_tol=1e-3) else f"{value:.2f}"
+    day, clock = day_and_clock(seconds)
+    return _("day %(day)s, %(time)s") % {"day": day, "time": clock}
 
 
 def _step_text(step: Mapping[str, Any]) -> str:

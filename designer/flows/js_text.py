@@ -18,6 +18,16 @@ JS_TEXT: dict[str, str] = {
     "applied": N_("Applied"), "invalid_fields": N_("Some fields need attention (kept in the draft)"),
     "node_added": N_("Added node %(id)s"), "deleted": N_("Nodes deleted: %(n)s"),
     "no_problems": N_("No problems: ready to publish."),
+    "saved_problems": N_("Draft saved (problems left: %(n)s; see Problems)"), "not_applied": N_("Not applied: "),
+    "save_blocked": N_("Not saved: the server did not accept the change in the property form."),
+    "copied": N_("Nodes copied: %(n)s"), "pasted": N_("Nodes pasted: %(n)s"),
+    "pasted_skipped": N_("Nodes pasted: %(n)s; this kind of flow cannot hold: %(types)s"),
+    "paste_none": N_("Nothing to paste (the clipboard is empty, or its nodes do not fit this kind of flow)"),
+    "menu.copy": N_("Copy"), "menu.cut": N_("Cut"), "menu.duplicate": N_("Duplicate"), "menu.paste": N_("Paste"),
+    "menu.delete": N_("Delete"), "menu.select_all": N_("Select all"),
+    # a send node's badge: the sending rules that apply to it (designer/policies)
+    "pol.badge.cap": N_("cap %(count)s/%(window)s"), "pol.badge.quiet": N_("quiet %(start)s–%(end)s"),
+    "pol.badge.exempt": N_("transactional"),
 }
 
 

@@ -107,13 +107,19 @@ def flows_page(request: Request, user: FlowReader, db_url: DbUrl, q: str = "", k
         flows = list(db.scalars(query.order_by(models.FlowRecord.updated_at.desc(), models.FlowRecord.id)
                                 .offset(pager.offset).limit(pager.per)))
         active: dict[str, int] = {}
+        failed: dict[str, int] = {}
         if flows:
             active = {str(f): int(n) for f, n in db.execute(
                 select(models.Journey.flow_id, func.count())
                 .where(models.Journey.flow_id.in_([f.id for f in flows]), models.Journey.status.in_(ACTIVE))
                 .group_by(models.Journey.flow_id)).all()}
+            failed = {str(f): int(n) for f, n in db.execute(
+                select(models.Journey.flow_id, func.count())
+                .where(models.Journey.flow_id.in_([f.id for f in flows]), models.Journey.status == "failed")
+                .group_by(models.Journey.flow_id)).all()}
     copy_suffix = _(" (copy)")
     rows = [{"flow": f, "may_edit": may_edit_kind(user, f.kind), "active": active.get(f.id, 0),
+             "failed": failed.get(f.id, 0),
              "copy_id": f"{f.id[:74]}-copy", "copy_name": f"{f.name}{copy_suffix}"[:200]} for f in flows]
     return render(request, user, "flows/flows.html", rows=rows, pager=pager, q=q, kind=kind, status=status,
                    kinds=KINDS, statuses=FLOW_STATUSES, may_create=bool(_editable_kinds(user)))

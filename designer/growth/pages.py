@@ -194,7 +194,8 @@ def campaign_status_page(campaign_id: str, user: EditorPage, db_url: DbUrl, stat
         if found is None:
             return _back("/growth/campaigns", error=f"campaign '{campaign_id}' does not exist")
         before, found.status, found.updated_at = found.status, status, _now()
-        audit(db, user, "referral.campaign_status", f"campaign:{campaign_id}", {"before": before, "after": status})
+        audit(db, user, "referral.campaign_status", f"campaign:{campaign_id}", before={"status": before},
+              after={"status": status})
     return see_other(f"/growth/campaigns/{campaign_id}")
 
 

@@ -49,6 +49,7 @@ from designer.context import engine_router
 from designer.display import label
 from designer.errors import ApiError
 from designer.i18n import _
+from engine import auth
 from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory, transaction
@@ -109,6 +110,13 @@ class RunIn(BaseModel):
         return self
 
 
+def _audit_run(db_url: str, actor: str, workflow_id: str, body: RunIn) -> None:
+    with transaction(db_url) as db:
+        auth.audit(db, actor, "settlement.run_started", workflow_id,
+                   {"flow_id": body.flow_id, "from": body.start.isoformat(), "to": body.end.isoformat()},
+                   after={"status": "running"})
+
+
 async def start_period(request: Request, db_url: str, body: RunIn, actor: str) -> dict[str, Any]:
     """Start the flow's run for the period on Temporal, or settle in-process when no engine is connected."""
     if body.end < body.start:
@@ -147,12 +155,16 @@ async def start_period(request: Request, db_url: str, body: RunIn, actor: str) -
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE)
         except Exception as exc:  # already running: the same period is being settled
             return {"workflow_id": workflow_id, "started": False, "note": type(exc).__name__}
+        _audit_run(db_url, actor, workflow_id, body)
         return {"workflow_id": workflow_id, "started": True}
     try:
         with transaction(db_url) as db:
             run = settle(db, load_settlement_plan(plan_data), Period(body.start, body.end),
                          flow_id=body.flow_id, created_by=actor)
             submit_run(db, run)
+            auth.audit(db, actor, "settlement.run_started", f"run:{run.id}",
+                       {"flow_id": body.flow_id, "from": body.start.isoformat(), "to": body.end.isoformat()},
+                       after={"status": run.status})
             return {"run_id": run.id, "status": run.status, "started": False}
     except SettlementError as exc:
         raise ApiError(422, str(exc), Msg("check the plan in the flow's settlement.collect node"),
@@ -190,7 +202,12 @@ def api_payout(run_id: RunId, user: Finance, db_url: DbUrl) -> dict[str, Any]:
             raise ApiError(404, Msg("settlement run %(run_id)s does not exist", run_id=run_id),
                            Msg("pick a run from the dashboard"),
                            field="run_id")
+        before = run.status
         made = pay_run(db, run, method="api", target=user.username)
+        auth.audit(db, user, "settlement.paid_out", f"run:{run.id}",
+                   {"payouts": [{"statement_id": p.statement_id, "party": p.party, "amount": yuan(p.amount_fen)}
+                                for p in made]},
+                   before={"status": before}, after={"status": run.status})
         return {"run_id": run.id, "status": run.status,
                 "payouts": [{"statement_id": p.statement_id, "party": p.party, "amount": yuan(p.amount_fen),
                              "idempotency_key": p.idempotency_key} for p in made]}
@@ -212,10 +229,14 @@ class DecisionIn(BaseModel):
 def decide_statement(db_url: str, statement_id: int, decision: str, reason: str, actor: str) -> dict[str, Any]:
     try:
         with transaction(db_url) as db:
-            _statement(db, statement_id)
+            found, _ = _statement(db, statement_id)
+            before = {"status": found.status, "total": yuan(found.total_fen)}
             statement = decide(db, statement_id, decision, reason, actor)
             run = db.get(models.SettlementRun, statement.run_id)
             assert run is not None
+            auth.audit(db, actor, f"statement.{decision}", f"statement:{statement_id}",
+                       {"party": statement.party, "run_id": run.id, "reason": reason[:500]}, before=before,
+                       after={"status": statement.status, "total": yuan(statement.total_fen)})
             return statement_view(statement, run)
     except StatementStateError as exc:
         field = "reason" if "reason" in str(exc) else "decision"
@@ -255,12 +276,21 @@ def api_adjust(statement_id: StatementId, body: AdjustmentIn, user: Finance, db_
     try:
         with transaction(db_url) as db:
             _statement(db, statement_id)
-            statement = adjust(db, statement_id, amount, body.reason, user.username)
+            statement = adjust_statement(db, statement_id, amount, body.reason, user.username)
             run = db.get(models.SettlementRun, statement.run_id)
             assert run is not None
             return statement_view(statement, run, lines_by_statement(db, [statement.id])[statement.id])
     except StatementStateError as exc:
         raise ApiError(422, str(exc), Msg("fill in 'reason'"), field="reason") from None
+
+
+def adjust_statement(db: Session, statement_id: int, amount_fen: int, reason: str, actor: str) -> models.Statement:
+    """A correction of a statement (the API and the page), audited: the new statement and its amount."""
+    made = adjust(db, statement_id, amount_fen, reason, actor)
+    auth.audit(db, actor, "statement.corrected", f"statement:{statement_id}",
+               {"party": made.party, "reason": reason[:500]}, before={"correction": None},
+               after={"correction": made.id, "amount": yuan(amount_fen), "status": made.status})
+    return made
 
 
 def csv_download(db_url: str, run_id: int | None, statement_id: int | None, for_people: bool = False) -> Response:

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from activities.settlement.runs import StatementStateError, adjust
+from activities.settlement.runs import StatementStateError
 from activities.settlement.statements import dashboard, line_orders, lines_by_statement, statement_view, yuan
 from designer.auth import get_db_url
 from designer.errors import ApiError
@@ -27,6 +27,7 @@ from designer.settlement.api import (
     RunId,
     RunIn,
     StatementId,
+    adjust_statement,
     api_payout,
     csv_download,
     decide_statement,
@@ -98,6 +99,18 @@ def _statement_page_data(db_url: str, user: User, statement_id: int) -> dict[str
     return {"s": view, "traced": traced}
 
 
+# the downloads come before /settlement/statements/{statement_id}: "5.csv" is not a statement id (it was a 422)
+@router.get("/settlement/statements/{statement_id}.csv")
+def statement_csv_page(statement_id: StatementId, user: FinancePage, db_url: DbUrl) -> Response:
+    """The statement's lines as CSV (UTF-8 with a BOM, so Excel opens the Chinese right)."""
+    return csv_download(db_url, None, statement_id, for_people=True)
+
+
+@router.get("/settlement/runs/{run_id}.csv")
+def run_csv_page(run_id: RunId, user: FinancePage, db_url: DbUrl) -> Response:
+    return csv_download(db_url, run_id, None, for_people=True)
+
+
 @router.get("/settlement/statements/{statement_id}", response_class=HTMLResponse)
 def statement_page(request: Request, statement_id: StatementId, user: FinancePage, db_url: DbUrl) -> HTMLResponse:
     data = _statement_page_data(db_url, user, statement_id)
@@ -109,16 +122,6 @@ def statement_page(request: Request, statement_id: StatementId, user: FinancePag
 def print_page(request: Request, statement_id: StatementId, user: FinancePage, db_url: DbUrl) -> HTMLResponse:
     data = _statement_page_data(db_url, user, statement_id)
     return render(request, user, "settlement/print.html", **data)
-
-
-@router.get("/settlement/statements/{statement_id}.csv")
-def statement_csv_page(statement_id: StatementId, user: FinancePage, db_url: DbUrl) -> Response:
-    return csv_download(db_url, None, statement_id, for_people=True)
-
-
-@router.get("/settlement/runs/{run_id}.csv")
-def run_csv_page(run_id: RunId, user: FinancePage, db_url: DbUrl) -> Response:
-    return csv_download(db_url, run_id, None, for_people=True)
 
 
 @router.post("/settlement/statements/{statement_id}/decision")
@@ -142,7 +145,7 @@ def adjust_page(statement_id: StatementId, user: FinancePage, db_url: DbUrl,
     try:
         fen = parse_amount(amount)
         with transaction(db_url) as db:
-            made = adjust(db, statement_id, fen, reason, user.username)
+            made = adjust_statement(db, statement_id, fen, reason, user.username)
             new_id = made.id
     except (ApiError, StatementStateError) as exc:
         return see_other(f"/settlement/statements/{statement_id}?error={quote(error_text(exc))}")

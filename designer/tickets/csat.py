@@ -8,9 +8,8 @@ also becomes a ``survey.answered`` event journeys can react to.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -19,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from activities.tickets import service
+from activities.tickets import service, survey
 from designer import i18n
 from designer.auth import get_db_url, public
 from designer.pages import PageRoute, remember_language, templates
@@ -29,22 +28,25 @@ from engine.db import models
 from engine.db.models import utcnow
 from engine.db.session import session_factory, transaction
 from engine.pii import mask_text
-from engine.secrets import instance_key
+from engine.settings import get_settings
 
 log = logging.getLogger(__name__)
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 DbUrl = Annotated[str, Depends(get_db_url)]
 
 
-def csat_token(ticket_id: int, key: str | None = None) -> str:
-    """The unforgeable token of a ticket's satisfaction link: HMAC-SHA256 of the ticket id under a key
-    derived from the instance key (never the key itself)."""
-    secret = hashlib.sha256(b"tideflow/csat/v1\x00" + (key or instance_key()).encode()).digest()
-    return hmac.new(secret, f"ticket:{ticket_id}".encode(), hashlib.sha256).hexdigest()[:40]
+def csat_token(ticket_id: int, key: str | None = None, now: datetime | None = None) -> str:
+    """The token of a ticket's satisfaction link sent ``now``: signed, with its expiry
+    (``TIDEFLOW_CSAT_LINK_DAYS``) inside (activities/tickets/survey.py)."""
+    return survey.link_token(ticket_id, now or utcnow(), get_settings().csat_link_days, key)
+
+
+def csat_check(ticket_id: int, token: str, key: str | None = None, now: datetime | None = None) -> survey.Verdict:
+    return survey.check(ticket_id, token, now or utcnow(), key)
 
 
 def csat_ok(ticket_id: int, token: str, key: str | None = None) -> bool:
-    return hmac.compare_digest(csat_token(ticket_id, key).encode(), token.encode())
+    return csat_check(ticket_id, token, key) == "ok"
 
 
 def csat_url(request: Request, ticket_id: int) -> str:
@@ -67,12 +69,21 @@ def _csat_page(request: Request, status_code: int = 200, **extra: Any) -> HTMLRe
     return response
 
 
-def _csat_ticket(db_url: str, ticket_id: int, token: str) -> tuple[models.Ticket | None, dict[str, Any] | None]:
-    if not csat_ok(ticket_id, token):
-        return None, None
+def _csat_ticket(db_url: str, ticket_id: int, token: str
+                 ) -> tuple[models.Ticket | None, dict[str, Any] | None, survey.Verdict]:
+    verdict = csat_check(ticket_id, token)
+    if verdict != "ok":
+        return None, None, verdict
     with session_factory(db_url)() as db:
         ticket = db.get(models.Ticket, ticket_id)
-        return ticket, (answer_of(db, ticket_id) if ticket else None)
+        return ticket, (answer_of(db, ticket_id) if ticket else None), verdict
+
+
+def _refused(request: Request, verdict: survey.Verdict) -> HTMLResponse:
+    """An expired link is 410 Gone (it was real once); anything else 404, like a ticket that does not exist."""
+    if verdict == "expired":
+        return _csat_page(request, 410, state="expired", days=get_settings().csat_link_days)
+    return _csat_page(request, 404, state="invalid")
 
 
 def survey_event(db_url: str, ticket: models.Ticket, score: int, comment: str) -> None:
@@ -91,10 +102,10 @@ def survey_event(db_url: str, ticket: models.Ticket, score: int, comment: str) -
 @router.get("/csat/{ticket_id}/{token}", response_class=HTMLResponse, dependencies=[Depends(public)])
 def csat_form(request: Request, ticket_id: int, token: str, db_url: DbUrl) -> HTMLResponse:
     """The customer's rating form (no login: the signed link is the credential)."""
-    ticket, answer = _csat_ticket(db_url, ticket_id, token[:100])
+    ticket, answer, verdict = _csat_ticket(db_url, ticket_id, token[:100])
     if ticket is None:
-        return _csat_page(request, 404, state="invalid")
-    if answer is not None:
+        return _refused(request, verdict)
+    if answer is not None:  # single use: once rated, the link only says so
         return _csat_page(request, state="already", answer=answer)
     if ticket.status not in ("resolved", "closed"):
         return _csat_page(request, 409, state="not_resolved")
@@ -106,9 +117,9 @@ async def csat_answer(request: Request, ticket_id: int, token: str, db_url: DbUr
                       score: Annotated[str, Form(max_length=2)] = "",
                       comment: Annotated[str, Form(max_length=2000)] = "") -> HTMLResponse:
     """Store the rating once per ticket (a ``csat`` ticket event keyed ``csat/<id>``)."""
-    ticket, answer = await run_in_threadpool(_csat_ticket, db_url, ticket_id, token[:100])
+    ticket, answer, verdict = await run_in_threadpool(_csat_ticket, db_url, ticket_id, token[:100])
     if ticket is None:
-        return _csat_page(request, 404, state="invalid")
+        return _refused(request, verdict)
     if answer is not None:
         return _csat_page(request, 409, state="already", answer=answer)
     if ticket.status not in ("resolved", "closed"):

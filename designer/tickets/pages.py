@@ -30,20 +30,25 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from activities.messaging.reach import reach
 from activities.tickets import service
 from activities.tickets.fields import FieldProblem
 from activities.tickets.service import TicketError
 from designer import i18n
 from designer.auth import get_db_url, safe_next
-from designer.i18n import _, translate
+from designer.display import label
+from designer.i18n import _, ngettext, translate
 from designer.pages import PageProblem, PageRoute, page_user, render, see_other, with_query
 from designer.permissions import CUSTOMER_READERS, TICKET_REVIEWERS, TICKET_STAFF, TICKET_SUPERVISORS
+from designer.tickets import labels as _labels  # noqa: F401  (reply delivery and reach, in words)
 from designer.tickets.csat import answer_of, csat_url
 from designer.tickets.views import (
+    DELIVERY_CODES,
     LIST_LIMIT,
     agent_me,
     customer_names,
     customer_panel,
+    delivery_code,
     first_queue,
     is_staff,
     order_panel,
@@ -55,7 +60,7 @@ from designer.tickets.views import (
     user_names,
     waiting_reviews,
 )
-from designer.tickets.workflow import changed, start
+from designer.tickets.workflow import changed, offered, start
 from engine import auth
 from engine.db import models
 from engine.db.models import User, utcnow
@@ -123,6 +128,12 @@ def _problem(user: User, exc: TicketError | FieldProblem, back: str) -> PageProb
 def _notice(request: Request) -> str | None:
     """The sentence for ``?done=`` after an action (never free text from the URL)."""
     notice = request.query_params.get("done")
+    if notice in ("replied", "resolved") and request.query_params.get("delivery", "sent") != "sent":
+        return None  # not sent: :func:`_delivery_warning` says so instead
+    if notice == "availability" and (request.query_params.get("id") or "0") != "0":
+        offered = int(request.query_params.get("id", "0")) if request.query_params.get("id", "").isdigit() else 0
+        return ngettext("You are online: %(num)s queued ticket was assigned to an agent.",
+                        "You are online: %(num)s queued tickets were assigned to agents.", offered) % {"num": offered}
     if notice not in NOTICES:
         return None
     texts = {
@@ -135,6 +146,16 @@ def _notice(request: Request) -> str | None:
     }
     text = texts[notice]
     return text % {"id": request.query_params.get("id", "")} if "%(id)s" in text else text
+
+
+def _delivery_warning(request: Request) -> str | None:
+    """After a reply (or a resolution with the survey message) that did not reach the customer: what happened."""
+    code = request.query_params.get("delivery")
+    if request.query_params.get("done") in ("replied", "resolved") and code in {*DELIVERY_CODES.values(), "other"} \
+            and code != "sent":
+        return _("The reply is on the ticket, but it did not reach the customer: %(reason)s") % {
+            "reason": label(code, "reply_delivery")}
+    return None
 
 
 def _change(db_url: str, user: User, ticket_id: int, work: Callable[[Session, models.Ticket], Any],
@@ -158,8 +179,9 @@ async def _act(request: Request, db_url: str, user: User, ticket_id: int, what: 
     return result
 
 
-def _back(ticket_id: int, done: str) -> Response:
-    return see_other(f"/tickets/{ticket_id}?done={done}")
+def _back(ticket_id: int, done: str, delivery: str | None = None) -> Response:
+    path = f"/tickets/{ticket_id}?done={done}"
+    return see_other(with_query(path, delivery=delivery_code(delivery)) if delivery else path)
 
 
 # --- the queue ----------------------------------------------------------------------------------------
@@ -238,23 +260,37 @@ async def claim(request: Request, ticket_id: int, user: Agent, db_url: DbUrl,
 
 
 @router.post("/tickets/me/availability", response_class=HTMLResponse)
-def set_availability(request: Request, user: Console, db_url: DbUrl,
-                     availability: Annotated[str, Form(max_length=20)] = "",
-                     back: Annotated[str, Form(max_length=2000)] = "/tickets") -> Response:
-    """Online / away / offline: only online agents get new tickets."""
+async def set_availability(request: Request, user: Console, db_url: DbUrl,
+                           availability: Annotated[str, Form(max_length=20)] = "",
+                           back: Annotated[str, Form(max_length=2000)] = "/tickets") -> Response:
+    """Online / away / offline: only online agents get new tickets. Coming online, the tickets queued in
+    the agent's groups meanwhile are offered again."""
     if availability not in AVAILABILITY:
         raise PageProblem(422, user, _("Cannot do that"), _("Choose online, away or offline."),
                           _("Only online agents get new tickets assigned."), back="/tickets")
-    with transaction(db_url) as db:
-        agent = db.get(models.Agent, user.id)
-        if agent is None:
-            raise PageProblem(404, user, _("Not found"), _("You are not set up as an agent."),
-                              _("Ask a supervisor to add you to an agent group."), back="/tickets")
-        agent.availability, agent.updated_at = availability, utcnow()
-        me = agent_me(db, user)
+
+    def work() -> None:
+        with transaction(db_url) as db:
+            agent = db.get(models.Agent, user.id)
+            if agent is None:
+                raise PageProblem(404, user, _("Not found"), _("You are not set up as an agent."),
+                                  _("Ask a supervisor to add you to an agent group."), back="/tickets")
+            if agent.availability != availability:
+                auth.audit(db, user, "agent.availability", f"user:{user.username}", {},
+                           before={"availability": agent.availability}, after={"availability": availability})
+            agent.availability, agent.updated_at = availability, utcnow()
+
+    await run_in_threadpool(work)
+    offered_ids = await offered(request, db_url, user.id) if availability == "online" else []
     if request.headers.get("HX-Request"):
-        return render(request, user, "tickets/availability.html", me=me, availabilities=AVAILABILITY)
-    return see_other(with_query(safe_next(back), done="availability"))
+        with session_factory(db_url)() as db:
+            me = agent_me(db, user)
+        answer = render(request, user, "tickets/availability.html", me=me, availabilities=AVAILABILITY,
+                        offered=len(offered_ids))
+        if offered_ids:
+            answer.headers["HX-Trigger"] = "tickets-changed"  # the list shows the tickets just offered
+        return answer
+    return see_other(with_query(safe_next(back), done="availability", id=str(len(offered_ids))))
 
 
 # --- the supervisor's view ------------------------------------------------------------------------------
@@ -339,8 +375,10 @@ def ticket_page(request: Request, ticket_id: int, user: Console, db_url: DbUrl) 
             "is_staff": is_staff(user), "is_supervisor": auth.has_role(user, *TICKET_SUPERVISORS),
             "may_see_customers": auth.has_role(user, *CUSTOMER_READERS),
             "csat_sent": any(e.kind == "reply" and (e.data or {}).get("csat") for e in events),
+            "reach": reach(db, ticket.customer_id, ticket.channel),
         }
-    return render(request, user, "tickets/detail.html", notice=_notice(request), **context)
+    return render(request, user, "tickets/detail.html", notice=_notice(request),
+                  warning=_delivery_warning(request), **context)
 
 
 @router.post("/tickets/{ticket_id}/reply", response_class=HTMLResponse)
@@ -349,8 +387,8 @@ async def reply(request: Request, ticket_id: int, user: Agent, db_url: DbUrl,
     """A public reply, sent to the customer through the ticket's channel (once)."""
     event_id = await _act(request, db_url, user, ticket_id, "reply",
                           lambda db, tk: service.reply(db, tk, body, utcnow(), service.actor_of(user)).id)
-    await run_in_threadpool(service.deliver_reply, db_url, ticket_id, event_id)
-    return _back(ticket_id, "replied")
+    delivered = await run_in_threadpool(service.deliver_reply, db_url, ticket_id, event_id)
+    return _back(ticket_id, "replied", delivered)  # the page says what really happened to it
 
 
 @router.post("/tickets/{ticket_id}/note", response_class=HTMLResponse)
@@ -418,9 +456,10 @@ async def resolve(request: Request, ticket_id: int, user: Agent, db_url: DbUrl,
         return sent
 
     event_id = await _act(request, db_url, user, ticket_id, "status", work)
+    delivered = None
     if event_id is not None:
-        await run_in_threadpool(service.deliver_reply, db_url, ticket_id, event_id)
-    return _back(ticket_id, "resolved")
+        delivered = await run_in_threadpool(service.deliver_reply, db_url, ticket_id, event_id)
+    return _back(ticket_id, "resolved", delivered)
 
 
 @router.post("/tickets/{ticket_id}/fields", response_class=HTMLResponse)

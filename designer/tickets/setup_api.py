@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import func, select
@@ -22,6 +22,8 @@ from activities.tickets.fields import FieldDef
 from designer.auth import get_db_url
 from designer.errors import ApiError
 from designer.tickets.api import KEY, Creator, Ops, Priority, Staff, in_tx
+from designer.tickets.workflow import offered
+from engine import auth
 from engine.db import models
 from engine.db.models import User, utcnow
 from engine.db.session import session_factory
@@ -81,34 +83,43 @@ async def list_types(user: Creator, url: DbUrl) -> list[dict[str, Any]]:
     return await run_in_threadpool(work)
 
 
+def create_type_in(db: Session, body: TicketTypeIn, user: User) -> dict[str, Any]:
+    """Add a ticket type (the API and the setup pages)."""
+    if db.get(models.TicketType, body.key) is not None:
+        raise ApiError(409, Msg("ticket type '%(key)s' exists", key=body.key), Msg("use PUT to change it"), "key")
+    _check_type_refs(db, body)
+    kind = models.TicketType(**body.model_dump(mode="json"))
+    db.add(kind)
+    view = _type_view(kind)
+    auth.audit(db, user, "ticket_type.created", f"ticket_type:{body.key}", {}, after=view)
+    return view
+
+
+def update_type_in(db: Session, key: str, body: TicketTypeIn, user: User) -> dict[str, Any]:
+    """Change a ticket type (the API and the setup pages), audited before → after."""
+    kind = db.get(models.TicketType, key)
+    if kind is None:
+        raise ApiError(404, Msg("ticket type '%(key)s' does not exist", key=key), Msg("create it with POST"), "key")
+    if body.key != key:
+        raise ApiError(422, Msg("the key cannot change"), Msg("send key '%(key)s'", key=key), "key")
+    _check_type_refs(db, body)
+    before = _type_view(kind)
+    for name, value in body.model_dump(mode="json").items():
+        setattr(kind, name, value)
+    kind.updated_at = utcnow()
+    view = _type_view(kind)
+    auth.audit(db, user, "ticket_type.updated", f"ticket_type:{key}", {}, before=before, after=view, only_changed=True)
+    return view
+
+
 @router.post("/ticket-types", status_code=201)
 async def create_type(body: TicketTypeIn, user: Ops, url: DbUrl) -> dict[str, Any]:
-    def work(db: Session) -> dict[str, Any]:
-        if db.get(models.TicketType, body.key) is not None:
-            raise ApiError(409, Msg("ticket type '%(key)s' exists", key=body.key), Msg("use PUT to change it"), "key")
-        _check_type_refs(db, body)
-        kind = models.TicketType(**body.model_dump(mode="json"))
-        db.add(kind)
-        return _type_view(kind)
-
-    return await in_tx(url, work)
+    return await in_tx(url, lambda db: create_type_in(db, body, user))
 
 
 @router.put("/ticket-types/{key}")
 async def update_type(key: str, body: TicketTypeIn, user: Ops, url: DbUrl) -> dict[str, Any]:
-    def work(db: Session) -> dict[str, Any]:
-        kind = db.get(models.TicketType, key)
-        if kind is None:
-            raise ApiError(404, Msg("ticket type '%(key)s' does not exist", key=key), Msg("create it with POST"), "key")
-        if body.key != key:
-            raise ApiError(422, Msg("the key cannot change"), Msg("send key '%(key)s'", key=key), "key")
-        _check_type_refs(db, body)
-        for name, value in body.model_dump(mode="json").items():
-            setattr(kind, name, value)
-        kind.updated_at = utcnow()
-        return _type_view(kind)
-
-    return await in_tx(url, work)
+    return await in_tx(url, lambda db: update_type_in(db, key, body, user))
 
 
 @router.delete("/ticket-types/{key}", status_code=204)
@@ -123,6 +134,7 @@ async def delete_type(key: str, user: Ops, url: DbUrl) -> None:
         if used:
             raise ApiError(409, Msg("%(used)s ticket(s) have the type '%(key)s'", used=used, key=key),
                            Msg("keep it, or stop its automatic creation by emptying auto_events"), "key")
+        auth.audit(db, user, "ticket_type.deleted", f"ticket_type:{key}", {}, before=_type_view(kind))
         db.delete(kind)
 
     await in_tx(url, work)
@@ -165,24 +177,29 @@ async def list_groups(user: Staff, url: DbUrl) -> list[dict[str, Any]]:
     return await run_in_threadpool(work)
 
 
+def save_group(db: Session, key: str, body: GroupIn, user: User) -> dict[str, Any]:
+    """Create or change a group (the API and the setup pages), audited before → after."""
+    if body.key != key:
+        raise ApiError(422, Msg("the key in the body differs from the URL"), Msg("send key '%(key)s'", key=key), "key")
+    if body.supervisor_id is not None and db.get(models.User, body.supervisor_id) is None:
+        raise ApiError(422, Msg("user %(supervisor_id)s does not exist", supervisor_id=body.supervisor_id),
+                       Msg("pick an existing user"), "supervisor_id")
+    found = db.get(models.AgentGroup, key)
+    before = _group_view(found) if found is not None else {}
+    group = found or models.AgentGroup(key=key, rr_last=0)
+    for name, value in body.model_dump(mode="json").items():
+        setattr(group, name, value)
+    db.add(group)
+    view = _group_view(group)
+    auth.audit(db, user, "agent_group.updated" if found is not None else "agent_group.created",
+               f"agent_group:{key}", {}, before=before, after=view, only_changed=True)
+    return view
+
+
 @router.put("/agent-groups/{key}")
 async def put_group(key: str, body: GroupIn, user: Ops, url: DbUrl) -> dict[str, Any]:
     """Create or change a group (queue)."""
-
-    def work(db: Session) -> dict[str, Any]:
-        if body.key != key:
-            raise ApiError(422, Msg("the key in the body differs from the URL"), Msg("send key '%(key)s'", key=key),
-                           "key")
-        if body.supervisor_id is not None and db.get(models.User, body.supervisor_id) is None:
-            raise ApiError(422, Msg("user %(supervisor_id)s does not exist", supervisor_id=body.supervisor_id),
-                           Msg("pick an existing user"), "supervisor_id")
-        group = db.get(models.AgentGroup, key) or models.AgentGroup(key=key, rr_last=0)
-        for name, value in body.model_dump(mode="json").items():
-            setattr(group, name, value)
-        db.add(group)
-        return _group_view(group)
-
-    return await in_tx(url, work)
+    return await in_tx(url, lambda db: save_group(db, key, body, user))
 
 
 class AgentIn(BaseModel):
@@ -220,28 +237,37 @@ async def list_agents(user: Ops, url: DbUrl) -> list[dict[str, Any]]:
     return await run_in_threadpool(work)
 
 
+def save_agent(db: Session, user_id: int, body: AgentIn, user: User) -> dict[str, Any]:
+    """Make a user an agent or change one (the API, the setup pages, the users page), audited before → after."""
+    target = db.get(User, user_id)
+    if target is None:
+        raise ApiError(404, Msg("user %(user_id)s does not exist", user_id=user_id), Msg("create the user first"),
+                       "user_id")
+    for group in body.groups:
+        if db.get(models.AgentGroup, group) is None:
+            raise ApiError(422, Msg("agent group '%(group)s' does not exist", group=group),
+                           Msg("create it under /api/agent-groups"),
+                           "groups")
+    found = db.get(models.Agent, user_id)
+    before = _agent_view(found, target) if found is not None else {}
+    agent = found or models.Agent(user_id=user_id)
+    for name, value in body.model_dump(mode="json").items():
+        setattr(agent, name, value)
+    agent.updated_at = utcnow()
+    db.add(agent)
+    view = _agent_view(agent, target)
+    auth.audit(db, user, "agent.updated" if found is not None else "agent.created", f"user:{target.username}", {},
+               before=before, after=view, only_changed=True)
+    return view
+
+
 @router.put("/agents/{user_id}")
-async def put_agent(user_id: int, body: AgentIn, user: Ops, url: DbUrl) -> dict[str, Any]:
-    """Make a user an agent (or change one): groups, skills (ordered), capacity, hours, contact."""
-
-    def work(db: Session) -> dict[str, Any]:
-        target = db.get(User, user_id)
-        if target is None:
-            raise ApiError(404, Msg("user %(user_id)s does not exist", user_id=user_id), Msg("create the user first"),
-                           "user_id")
-        for group in body.groups:
-            if db.get(models.AgentGroup, group) is None:
-                raise ApiError(422, Msg("agent group '%(group)s' does not exist", group=group),
-                               Msg("create it under /api/agent-groups"),
-                               "groups")
-        agent = db.get(models.Agent, user_id) or models.Agent(user_id=user_id)
-        for name, value in body.model_dump(mode="json").items():
-            setattr(agent, name, value)
-        agent.updated_at = utcnow()
-        db.add(agent)
-        return _agent_view(agent, target)
-
-    return await in_tx(url, work)
+async def put_agent(user_id: int, body: AgentIn, request: Request, user: Ops, url: DbUrl) -> dict[str, Any]:
+    """Make a user an agent (or change one): groups, skills (ordered), capacity, hours, contact. An agent put
+    online gets the tickets queued in their groups offered again (``offered``: their ids)."""
+    view = await in_tx(url, lambda db: save_agent(db, user_id, body, user))
+    view["offered"] = await offered(request, url, user_id) if body.availability == "online" else []
+    return view
 
 
 @router.get("/agents/me")
@@ -263,15 +289,21 @@ class AvailabilityIn(BaseModel):
 
 
 @router.put("/agents/me/availability")
-async def my_availability(body: AvailabilityIn, user: Staff, url: DbUrl) -> dict[str, Any]:
-    """Go online / away / offline. Only online agents (inside their working hours) get new tickets."""
+async def my_availability(body: AvailabilityIn, request: Request, user: Staff, url: DbUrl) -> dict[str, Any]:
+    """Go online / away / offline. Only online agents (inside their working hours) get new tickets; coming
+    online, the tickets queued in your groups meanwhile are offered again (``offered``: their ids)."""
 
     def work(db: Session) -> dict[str, Any]:
         agent = db.get(models.Agent, user.id)
         if agent is None:
             raise ApiError(404, Msg("you are not set up as an agent"), Msg("ask a supervisor to add you"), "user_id")
+        if agent.availability != body.availability:
+            auth.audit(db, user, "agent.availability", f"user:{user.username}", {},
+                       before={"availability": agent.availability}, after={"availability": body.availability})
         agent.availability = body.availability
         agent.updated_at = utcnow()
         return _agent_view(agent, user)
 
-    return await in_tx(url, work)
+    view = await in_tx(url, work)
+    view["offered"] = await offered(request, url, user.id) if body.availability == "online" else []
+    return view

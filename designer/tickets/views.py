@@ -60,6 +60,14 @@ TIMELINE: dict[str, str] = {
     "subtasks": N_("Sub-tasks created %(children)s"),
     "transferred": N_("Transferred to %(group)s%(assignee)s"),
 }
+#: a reply's delivery as the pages name it (the stored status → a short code with a text in both languages)
+DELIVERY_CODES: dict[str, str] = {"sent": "sent", "queued": "queued", "failed": "failed",
+                  "skipped: channel not configured": "not_configured", "skipped: no address": "no_address",
+                  "skipped: no customer": "no_customer", "skipped: no channel": "no_channel"}
+
+
+def delivery_code(status: str | None) -> str:
+    return DELIVERY_CODES.get(status or "", "failed" if (status or "").startswith("failed") else "other")
 
 
 def is_staff(user: User) -> bool:
@@ -228,7 +236,7 @@ def timeline_entry(event: models.TicketEvent, names: dict[int, str], groups: dic
         body = str(data.get("comment") or "")
     return {"id": event.id, "at": event.at, "kind": event.kind, "label": line, "body": mask_text(body),
             "actor": _actor(event.actor, names), "public": event.public, "css": css.get(event.kind, ""),
-            "delivery": data.get("delivery") if event.kind == "reply" else None}
+            "delivery": delivery_code(data.get("delivery")) if event.kind == "reply" and data.get("delivery") else None}
 
 
 def _approver_text(approver: str) -> str:

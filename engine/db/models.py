@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.db.base import Base, UTCDateTime, utcnow  # noqa: F401  (re-exported)
@@ -34,6 +34,10 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    #: what the token may do: ``full`` (all its user may), ``read`` (reading only), ``events`` (send events)
+    scope: Mapped[str] = mapped_column(String(20), default="full", server_default="full")
+    #: who made it (an admin may make a token for another user)
+    created_by: Mapped[str | None] = mapped_column(String(80))
 
 
 class WebSession(Base):
@@ -119,9 +123,13 @@ class EventRecord(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     occurred_at: Mapped[datetime]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
-    status: Mapped[str] = mapped_column(String(20), default="received", index=True)  # received, routed
+    status: Mapped[str] = mapped_column(String(20), default="received", index=True)  # received, routed, quarantined
     routed_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+    #: routing attempts that failed for this event (not for the infrastructure): quarantined at the limit
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: a router has taken the event until then; the re-router only takes events whose claim has lapsed
+    claimed_until: Mapped[datetime | None]
 
 
 class Journey(Base):
@@ -139,6 +147,8 @@ class Journey(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None]
     checkpoint: Mapped[int] = mapped_column(Integer, default=0)
+    #: why it failed (the node and its error, e.g. an expression past its bound), for the journey API and page
+    error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_journeys_flow_customer", "flow_id", "customer_id"),)
 
@@ -194,6 +204,12 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(60))
     target: Mapped[str | None] = mapped_column(String(200))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: what the changed thing looked like before and after (secrets never: engine.auth.audit scrubs them)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+    __table_args__ = (Index("ix_audit_log_actor_at", "actor", "at"), Index("ix_audit_log_action", "action"),
+                      Index("ix_audit_log_target", "target"))
 
 
 class CouponCampaign(Base):
@@ -545,7 +561,11 @@ class TicketReview(Base):
 
 
 from engine.db import connector_models as _connector  # noqa: E402,F401
+from engine.db import failure_models as _failures  # noqa: E402,F401
 from engine.db import growth_models as _growth  # noqa: E402,F401
 from engine.db import loyalty_models as _loyalty  # noqa: E402,F401
+from engine.db import people_models as _people  # noqa: E402,F401
+from engine.db import policy_models as _policies  # noqa: E402,F401
+from engine.db import quarantine_models as _quarantine  # noqa: E402,F401
 from engine.db import sidebar_models as _sidebar  # noqa: E402,F401
 from engine.db import workforce_models as _workforce  # noqa: E402,F401

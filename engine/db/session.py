@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -18,7 +23,11 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            file = Path(path)
+            file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not file.exists():  # created owner-only; SQLite gives its WAL files the same mode
+                with contextlib.suppress(FileExistsError):
+                    os.close(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         # a worker runs up to 64 activity threads and an action may hold a read session while it opens a
         # write transaction: SQLite connections are cheap, so the pool is sized well above that
         # hide_parameters: statement parameters (phones, e-mails, payloads) stay out of logs and error text
@@ -41,12 +50,53 @@ def make_engine(url: str) -> Engine:
             # write transactions take the lock up front: a read-then-write race (frequency caps,
             # stock counters) then waits its turn instead of failing with SQLITE_BUSY
             immediate = conn.get_execution_options().get(IMMEDIATE, False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            if immediate:
+                _begin_immediate(conn.connection.dbapi_connection)
+            else:
+                conn.exec_driver_sql("BEGIN")
 
         return eng
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     return create_engine(url, pool_size=20, max_overflow=40, pool_pre_ping=True, hide_parameters=True)
+
+
+#: SQLite's own busy handler sleeps 1, 2, 5, 10 … up to 100 ms between tries: under contention the lock is
+#: free long before a waiter looks again. A writer waiting for another process polls every BUSY_POLL
+#: seconds instead, for at most BUSY_TIMEOUT seconds.
+BUSY_POLL = 0.0005
+BUSY_TIMEOUT = 30.0
+
+
+def _begin_immediate(dbapi_conn: Any) -> None:
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute("PRAGMA busy_timeout=0")
+        deadline = time.monotonic() + BUSY_TIMEOUT
+        wait = BUSY_POLL
+        while True:
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
+                    raise
+            time.sleep(wait)
+            wait = min(wait * 1.5, 0.004)
+    finally:
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+
+#: one writer per process at a time on a SQLite file: the others wait here (woken in turn) rather than
+#: all polling SQLite's lock; only processes compete for it
+_writers: dict[str, threading.RLock] = {}
+_writers_lock = threading.Lock()
+
+
+def _writer(url: str) -> threading.RLock:
+    with _writers_lock:
+        return _writers.setdefault(url, threading.RLock())
 
 
 @lru_cache(maxsize=8)
@@ -77,7 +127,9 @@ def transaction(url: str | None = None) -> Iterator[Session]:
     On SQLite it starts with ``BEGIN IMMEDIATE`` (writers are serialised from the start);
     on PostgreSQL, code that must serialise on a row locks it (``with_for_update``).
     """
-    with session_factory(url)() as session, session.begin():
+    resolved = url or get_settings().resolved_database_url()
+    writer = _writer(resolved) if resolved.startswith("sqlite") else contextlib.nullcontext()
+    with writer, session_factory(resolved)() as session, session.begin():
         session.connection(execution_options={IMMEDIATE: True})
         yield session
 

@@ -199,6 +199,29 @@ class MassSendRecipient(Base):
     counted_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
+class MassSendRequest(Base):
+    """What a flow's ``action.wecom_mass_send`` made under one idempotency key: the mass send and recipient, and
+    how to tell the flow when the outcome is in (wake the journey, or resume the broadcast customer)."""
+
+    __tablename__ = "mass_send_requests"
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    mass_send_id: Mapped[int] = mapped_column(ForeignKey("mass_sends.id"), index=True)
+    recipient: Mapped[str] = mapped_column(String(120))
+    customer_id: Mapped[str] = mapped_column(String(40))
+    #: journey (a workflow to wake) or broadcast (a customer parked at the node, to resume)
+    mode: Mapped[str] = mapped_column(String(10))
+    workflow_id: Mapped[str] = mapped_column(String(300))
+    flow_id: Mapped[str] = mapped_column(String(80))
+    version: Mapped[int] = mapped_column(Integer)
+    node_id: Mapped[str] = mapped_column(String(80))
+    #: broadcasts: the run's key and the customer's journey variables when parked
+    run_key: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    variables: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: when the flow was told the outcome (journey woken, broadcast customer resumed)
+    notified_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
 class ArchiveKey(Base):
     """A private key of the conversation archive, by ``publickey_ver``: encrypted at rest (engine/secrets)."""
 

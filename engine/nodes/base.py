@@ -131,6 +131,12 @@ class ActionResult:
     detail: dict[str, Any] = field(default_factory=dict)
     #: ISO time: not now — the journey waits (a durable timer) and runs this node again then
     defer_until: str | None = None
+    #: with ``defer_until``: the outcome is not known yet and comes from outside (a staff member confirming a
+    #: WeCom mass send) — the key a ``wake`` signal names when it is in. A journey waits durably until
+    #: ``defer_until`` or that signal, whichever is first, and runs the node again (same idempotency key);
+    #: a broadcast parks the customer at the node and the domain resumes them
+    #: (:func:`engine.broadcast.resume_page`) once the outcome is in
+    awaiting: str | None = None
 
 
 class NodeType:
@@ -156,6 +162,10 @@ class NodeType:
     #: plain session and holds no write lock while it waits on the outside world; the ledger row is
     #: written right after it returns.
     transactional: ClassVar[bool] = True
+    #: actions: run as a Temporal *local* activity (inside the journey's workflow task: no activity task
+    #: round trip through the server) — for short steps idempotent by their key. None: when
+    #: :attr:`transactional` (database effects are short); a send sets it True, long calls False.
+    local: ClassVar[bool | None] = None
     #: where the node type came from (set by the registry: ``builtin`` or the distribution name)
     origin: ClassVar[str] = "builtin"
 
@@ -192,6 +202,17 @@ class NodeType:
     @classmethod
     def activity_name(cls) -> str:
         return f"node:{cls.type}"
+
+    @classmethod
+    def runs_locally(cls) -> bool:
+        return cls.transactional if cls.local is None else cls.local
+
+    @classmethod
+    def in_one_transaction(cls, config: Any, simulate: bool) -> bool:
+        """Whether this run goes inside the ledger's write transaction (default: :attr:`transactional`). A
+        ``transactional = False`` type may say yes for a config that touches nothing outside the database
+        (``action.send_message`` to the dry-run channel)."""
+        return cls.transactional
 
     # -- behaviour -----------------------------------------------------------------------------
     @classmethod

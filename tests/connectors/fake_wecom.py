@@ -239,6 +239,8 @@ class FakeWeCom(FakeWeComJsApi, MediaApis, ContactWayFake, FakePlatform, FakeWeC
         if text is None and not attachments:
             self.problem(f"{api}: neither text nor attachments")
             return {"errcode": 41033, "errmsg": "missing content"}
+        if (refused := self.attachment_problem(api, attachments)) is not None:
+            return refused
         content = text["content"] if text else ""
         if len(content.encode()) > 4000:
             self.problem(f"{api}: text over 4000 bytes")

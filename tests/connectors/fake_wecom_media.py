@@ -1,5 +1,12 @@
 """The loopback WeCom's media APIs: ``media/upload`` (temporary, 3 days) and ``media/uploadimg`` (a
-permanent URL), multipart with the field ``media``, JPG/PNG only, WeCom's size limits and error codes."""
+permanent URL), multipart with the field ``media``, JPG/PNG only, WeCom's size limits and error codes.
+
+Message attachments are checked against them (:meth:`MediaApis.attachment_problem`, called for
+``send_welcome_msg`` and ``add_msg_template``): an image's ``media_id`` must be one this fake issued
+(WeCom's 40007 "invalid media_id" otherwise), and its ``pic_url`` one WeCom serves — "仅可使用上传图片接口得到的
+链接" (document/path/92135) — that is, issued by ``media/uploadimg`` or on WeCom's own image host. What WeCom
+answers for a foreign pic_url is not documented: the fake answers 40058 (invalid parameter), its choice, and
+records a problem. A request-shape test may set ``foreign_pic_urls = True`` to let one through."""
 
 from __future__ import annotations
 
@@ -29,10 +36,30 @@ class MediaApis:
     media_routes = {"/cgi-bin/media/upload": ("POST", "media/upload"),
                     "/cgi-bin/media/uploadimg": ("POST", "media/uploadimg")}
 
+    #: WeCom's own image host: URLs on it are WeCom's (uploadimg answers, group QR codes)
+    wecom_image_host = "https://wework.qpic.cn/"
+
     def _media_init(self) -> None:
         self.media: dict[str, bytes] = {}
         self.images: dict[str, bytes] = {}
         self._media_serial = itertools.count(1)
+        self.foreign_pic_urls = False
+
+    def attachment_problem(self, api: str, attachments: list[Any]) -> dict[str, Any] | None:
+        """WeCom's answer to a message whose image attachment names media it did not issue; None when fine."""
+        for attachment in attachments:
+            image = attachment.get("image") if attachment.get("msgtype") == "image" else None
+            if not isinstance(image, dict):
+                continue
+            media_id, pic_url = image.get("media_id"), image.get("pic_url")
+            if media_id is not None and media_id not in self.media:
+                self.problem(f"{api}: image media_id {str(media_id)[:40]!r} was never uploaded")  # type: ignore[attr-defined]
+                return {"errcode": 40007, "errmsg": "invalid media_id"}
+            if media_id is None and isinstance(pic_url, str) and not self.foreign_pic_urls \
+                    and pic_url not in self.images and not pic_url.startswith(self.wecom_image_host):
+                self.problem(f"{api}: image pic_url {pic_url[:60]!r} is not a URL WeCom issued")  # type: ignore[attr-defined]
+                return {"errcode": 40058, "errmsg": "invalid pic_url: only urls of the uploadimg api"}
+        return None
 
     def upload(self, api: str, query: dict[str, str], content_type: str, raw: bytes) -> dict[str, Any]:
         if (bad := self.check_token(query)) is not None:  # type: ignore[attr-defined]

@@ -210,6 +210,7 @@ def test_a_call_that_would_wait_too_long_for_the_limiter_is_retryable(fake_wecom
 
 def test_send_welcome_msg_request_shape(fake_wecom: FakeWeCom, client: WeComClient) -> None:
     code = fake_wecom.add_contact(EXTERNAL, "zhangsan")
+    fake_wecom.foreign_pic_urls = True  # the request's shape only: WeCom takes its own pic_urls (test_wecom_media)
     client.send_welcome_msg(code, "你好", attachments_for(["https://cdn.example.com/a.png?x=1",
                                                          "https://shop.example.com/p/42"]))
     [call] = fake_wecom.calls("send_welcome_msg")

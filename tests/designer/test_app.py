@@ -53,7 +53,10 @@ def test_catalogue_endpoints(client: TestClient, db_url: str) -> None:
     assert send["label"] == {"zh-CN": "发送消息", "en": "Send message"}
     journey_only = {t["type"] for t in client.get("/api/node-types?kind=settlement", headers=headers).json()}
     assert "trigger.segment" not in journey_only
-    assert any(e["type"] == "order.paid" for e in client.get("/api/event-types", headers=headers).json())
+    catalogue = {e["type"]: e for e in client.get("/api/event-types", headers=headers).json()}
+    assert catalogue["order.paid"]["label"]["zh-CN"] == "订单支付" and "youzan" in catalogue["order.paid"]["producers"]
+    assert catalogue["wecom.contact_added"]["producers"] == ["wecom"]
+    assert catalogue["lottery.prize_claimed"]["origin"] == "plugin"  # the example plugin's declared type
     assert client.get("/api/node-types").status_code == 401
     assert client.post("/api/flows", json={"id": "x", "name": "x"}, headers=headers).status_code == 403
 

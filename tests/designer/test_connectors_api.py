@@ -180,7 +180,9 @@ def test_saves_and_deletes_are_audited_without_secret_values(admin: TestClient, 
         entries = db.scalars(select(models.AuditEntry).where(models.AuditEntry.target == "smtp")
                              .order_by(models.AuditEntry.id)).all()
         actions = [(e.actor, e.action, e.detail.get("changed_secret_fields")) for e in entries]
-        text = repr([e.detail for e in entries])
+        text = repr([(e.detail, e.before, e.after) for e in entries])
+        created, _, deleted = entries
+    assert created.before is None and created.after is not None and created.after["name"] == deleted.before["name"]
     assert actions == [("admin", "connector.created", ["password", "username"]),
                        ("admin", "connector.updated", []), ("admin", "connector.deleted", None)]
     assert SMTP_PASSWORD not in text

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import delete
+from sqlalchemy import select
 
 from designer.flows.editor import SAMPLE_CUSTOMER, human_duration
 from designer.i18n import language
@@ -124,20 +124,32 @@ def test_duration_check_in_the_ui_language(login: Callable[..., Session]) -> Non
     assert 'class="error"' in bad.text
 
 
-def test_template_preview_uses_the_first_demo_customer(login: Callable[..., Session], db_url: str) -> None:
+def test_template_preview_uses_the_sample_or_a_chosen_real_customer_masked(login: Callable[..., Session],
+                                                                          db_url: str) -> None:
     marketer = login("marketer")
     source = "你好 {{ customer.name }}，你有 {{ customer.orders_count }} 单"
     r = marketer.post("/flows/template/preview", data={"_field": "template", "template": source})
-    assert "你好 李雷，你有 3 单" in r.text and "李雷" in r.text
+    assert f"你好 {SAMPLE_CUSTOMER['name']}，你有 0 单" in r.text and "示例客户" in r.text  # nobody's data by default
+    with transaction(db_url) as db:
+        lei = db.scalar(select(models.Customer.id).where(models.Customer.name == "李雷"))
+        db.get(models.Customer, lei).attributes = {"orders_count": 3, "phone": "13912345678",  # type: ignore[union-attr]
+                                                   "note": "卡号 6222 0212 3456 7890 128"}
+    text = "{{ customer.name }} {{ customer.orders_count }} 单 {{ customer.phone }} {{ customer.note }}"
+    real = marketer.post("/flows/template/preview", data={"_field": "t", "t": text, "_pv_customer": lei})
+    assert "李雷 3 单 139****5678 卡号 **** **** **** 0128" in real.text and "真实客户" in real.text
+    assert "13912345678" not in real.text and "6222" not in real.text
+    picker = marketer.get("/flows/preview-customers", params={"_pv_q": "李雷"})
+    assert f'value="{lei}"' in picker.text and 'value="sample"' in picker.text
     escaped = marketer.post("/flows/template/preview", data={"_field": "t", "t": "<b>{{ customer.name }}</b>"})
-    assert "&lt;b&gt;李雷&lt;/b&gt;" in escaped.text  # shown as text, never as HTML
+    assert f"&lt;b&gt;{SAMPLE_CUSTOMER['name']}&lt;/b&gt;" in escaped.text  # shown as text, never as HTML
     broken = marketer.post("/flows/template/preview", data={"_field": "t", "t": "{{ customer.name "})
     assert 'class="error"' in broken.text
-    with transaction(db_url) as db:
-        for table in (models.CustomerTag, models.Identity, models.Customer):
-            db.execute(delete(table))
-    sample = marketer.post("/flows/template/preview", data={"_field": "t", "t": "{{ customer.name }}"})
-    assert SAMPLE_CUSTOMER["name"] in sample.text  # no customers yet: the built-in sample
+    # a role that may not read customers gets the sample customer only
+    finance = login("finance")
+    refused = finance.post("/flows/template/preview", data={"_field": "t", "t": "{{ customer.name }}",
+                                                           "_pv_customer": lei})
+    assert "李雷" not in refused.text and "示例客户" in refused.text
+    assert f'value="{lei}"' not in finance.get("/flows/preview-customers", params={"_pv_q": "李雷"}).text
 
 
 # -- versions, diff, funnel, layout ---------------------------------------------------------------------
@@ -199,7 +211,7 @@ def test_preview_runs_the_canvas_document_and_answers_the_timeline(login: Callab
     assert r.status_code == 200, r.text
     html = r.text
     assert "画布上的欢迎语 韩梅梅" in html  # the canvas document, not the stored draft
-    assert 'data-node="hello"' in html and 'data-node="wait_order"' in html and "第 3 天" in html
+    assert 'data-node="hello"' in html and 'data-node="wait_order"' in html and "第 3 天 00:00" in html
     assert "converted" in html and "data-play" in html
 
 

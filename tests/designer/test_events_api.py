@@ -94,6 +94,26 @@ async def test_event_starts_a_journey_once(api: Api) -> None:
     assert stats["nodes"]["start"]["entered"] == 1 and stats["nodes"]["wait1"]["waiting"] == 1
 
 
+async def test_a_batch_routes_customers_concurrently_and_each_customer_in_order(api: Api) -> None:
+    """One request, four customers with two events each and a repeat: stored in one transaction, routed across
+    customers at once, and each customer's second event reaches the journey its first one started."""
+    await publish(api, WELCOME)
+    phones = [f"1390000010{i}" for i in range(4)]
+    batch = [event(f"b-{i}", phone=p) for i, p in enumerate(phones)]
+    batch += [event(f"b2-{i}", phone=p) for i, p in enumerate(phones)]  # each customer's second event
+    batch.append(event("b-0", phone=phones[0]))  # the same event twice in one batch
+    results = await api.post("/api/events", batch, 202)
+    assert [r["status"] for r in results] == ["accepted"] * 8 + ["duplicate"]
+    for first, second in zip(results[:4], results[4:8], strict=True):
+        assert first["started"] == [f"journey/welcome/{first['customer_id']}"]
+        # routed after the first one started the journey: it reaches the running journey
+        assert second["customer_id"] == first["customer_id"] and second["started"] == [] \
+            and second["signalled"] == 1
+    assert results[8]["started"] == [] and results[8]["signalled"] == 0
+    for r in results[:4]:
+        assert await api.messages_of(r["customer_id"], 1) == ["你好 张三"]
+
+
 async def test_batch_and_identity_merge(api: Api) -> None:
     results = await api.post("/api/events", [
         event("m-1", "customer.interacted", phone="13900000001"),

@@ -103,8 +103,8 @@ def test_each_schema_shape_gets_its_control(login: Callable[..., Session]) -> No
     condition = _form(admin, "logic.condition")
     assert 'hx-post="/flows/expression/check"' in condition and '"_kind": "expression"' in condition
     delay = _form(admin, "wait.delay")
-    assert '"_kind": "duration"' in delay and "ISO 8601 时长：PT30M = 30 分钟，PT2H = 2 小时" in delay
-    assert read_form(delay).fields[-1] == ("duration", "P1D")  # the default is shown
+    assert '"_kind": "duration"' in delay and ">天</option>" in delay  # a number and a unit
+    assert read_form(delay).fields[-2:] == [("duration.amount", "1"), ("duration.unit", "days")]  # the default P1D
     switch = _form(admin, "logic.switch", {"cases": [{"port": "vip", "expr": "true"}]})
     assert "data-add-row" in switch and 'name="cases.__i__.expr"' in switch  # rows, with a blank row template
     assert 'name="cases.0.port"' in switch
@@ -200,3 +200,41 @@ def test_flow_settings_form_renders_and_parses(login: Callable[..., Session]) ->
     changed = admin.post("/flows/welcome-new-contact/settings", data=fields).json()
     assert "quiet_hours" not in changed["config"]["settings"]  # an emptied optional group is removed
     assert changed["config"]["settings"]["timezone"] == "Mars/Olympus"  # the validator reports it on the canvas
+
+
+def test_durations_are_a_number_and_a_unit_and_stay_iso_8601_in_the_json() -> None:
+    """The widget shows P7D as 7 days and PT30M as 30 minutes; what it posts back is ISO 8601 again, an
+    untouched value keeps its text, a changed one is written canonically, and nonsense is a field error."""
+    schema = default_registry().get("wait.event").schema()  # type: ignore[union-attr]
+    sla = default_registry().get("ticket.sla")
+    assert sla is not None
+    for stored, amount, unit in (("P7D", "7", "days"), ("PT30M", "30", "minutes"), ("P1DT2H", "26", "hours"),
+                                 ("P1W", "7", "days")):
+        field = next(f for f in build_form(schema, {"event": "order.paid", "timeout": stored})
+                     if f.key == "timeout")
+        assert (field.widget, field.attrs["amount"], field.attrs["unit"]) == ("duration", amount, unit)
+        posted = {"event": "order.paid", "timeout.amount": amount, "timeout.unit": unit}
+        assert parse_form(schema, posted, {"event": "order.paid", "timeout": stored}).config["timeout"] == stored
+    changed = parse_form(schema, {"event": "order.paid", "timeout.amount": "36", "timeout.unit": "hours"},
+                         {"event": "order.paid", "timeout": "P7D"})
+    assert changed.config["timeout"] == "P1DT12H" and not changed.errors
+    wrong = parse_form(schema, {"event": "order.paid", "timeout.amount": "七", "timeout.unit": "days"},
+                       {"event": "order.paid", "timeout": "P7D"})
+    assert "not a number" in wrong.errors["timeout"] and wrong.config["timeout"] == "P7D"
+    assert parse_form(schema, {"event": "order.paid", "timeout": "PT2H"}).config["timeout"] == "PT2H"  # ISO posted
+    # SLA targets per priority (dict keyed by P1…P4) and flow settings get the same widget
+    targets = next(f for f in build_form(sla.schema(), {"targets": {"P2": {"resolution": "PT4H"}}})
+                   if f.key == "targets")
+    p2 = next(c for c in targets.children if c.key == "P2")
+    assert [(c.key, c.widget, c.attrs["amount"]) for c in p2.children][-1] == ("resolution", "duration", "4")
+    parsed = parse_form(sla.schema(), {"targets.P1.first_response.amount": "15", "targets.P1.first_response.unit":
+                                       "minutes", "targets.P2.resolution.amount": "1", "targets.P2.resolution.unit":
+                                       "days", "escalation": '["notify_supervisor"]'}, model=sla.Config)
+    assert parsed.config["targets"] == {"P1": {"first_response": "PT15M"}, "P2": {"resolution": "P1D"}}
+    assert not parsed.errors
+    from designer.flows.editor import settings_schema
+
+    document = {"settings": {"goal": {"event": "order.paid", "within": "P14D"}}}
+    goal = next(f for f in build_form(settings_schema(), document) if f.key == "settings")
+    within = next(c for c in next(c for c in goal.children if c.key == "goal").children if c.key == "within")
+    assert (within.widget, within.attrs["amount"], within.attrs["unit"]) == ("duration", "14", "days")

@@ -247,7 +247,8 @@ def test_resolving_sends_the_survey_link_and_the_customer_rates_once(app: FastAP
     assert agent.post_form(f"/tickets/{tid}/resolve", {"reason": "已补发", "survey": "1"}).status_code == 303
     assert ticket(db_url, tid).status == "resolved"
     [link] = events(db_url, tid, "reply")
-    assert link.data.get("csat") and f"/csat/{tid}/{token}" in link.body
+    assert link.data.get("csat") and f"/csat/{tid}/" in link.body
+    token = link.body.rsplit(f"/csat/{tid}/", 1)[1].split()[0]  # the link as sent (its expiry is inside)
     # forged or moved tokens are refused
     assert public.get(f"/csat/{tid}/{'0' * 40}").status_code == 404
     assert public.get(f"/csat/{other}/{token}").status_code == 404
@@ -364,3 +365,32 @@ def test_badge_duration_money_and_token_helpers(db_url: str) -> None:
     assert sla_badge(found, now).state == "paused"
     found.sla, found.status = {}, "open"
     assert sla_badge(found, now).state == "none"
+
+
+def test_a_reply_that_cannot_reach_the_customer_is_said_before_and_after(app: FastAPI, db_url: str) -> None:
+    """The channel is WeCom, not set up: the console warns above the reply box, the button says the reply is
+    only recorded, and after sending the page says it did not reach the customer (not "Reply sent")."""
+    tid = make(db_url, customer=True, assignee="agent")
+    with transaction(db_url) as db:
+        service.get_ticket(db, tid).channel = "wecom"
+    agent = Browser(app, "agent")
+    page = agent.get(f"/tickets/{tid}").text
+    assert 'id="reply-reach" data-reason="not_configured"' in page and "企业微信渠道还没有配置" in page
+    assert "记录回复（不会送达）" in page
+    r = agent.post_form(f"/tickets/{tid}/reply", {"body": "您好"})
+    assert r.status_code == 303 and "delivery=not_configured" in r.headers["location"]
+    after = agent.get(r.headers["location"]).text
+    assert 'id="tk-delivery-warning"' in after and "没有发给客户：渠道未配置" in after
+    assert "已回复客户" not in after
+    assert 'data-delivery="not_configured"' in after
+    [reply] = events(db_url, tid, "reply")
+    assert reply.data["delivery"] == "skipped: channel not configured"
+    en = Browser(app, "agent", "en").get(r.headers["location"]).text
+    assert "did not reach the customer: the channel is not set up" in en and "Reply sent" not in en
+    # over a channel that works (dry-run here) the console says sent, and warns about nothing
+    with transaction(db_url) as db:
+        service.get_ticket(db, tid).channel = "dry-run"
+    page = agent.get(f"/tickets/{tid}").text
+    assert 'id="reply-reach"' not in page
+    ok = agent.post_form(f"/tickets/{tid}/reply", {"body": "第二条"})
+    assert "delivery=sent" in ok.headers["location"] and "已回复客户" in agent.get(ok.headers["location"]).text

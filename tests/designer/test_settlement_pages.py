@@ -16,7 +16,7 @@ from designer.settlement import pages as settlement_pages
 from engine.db import models
 from engine.db.session import session_factory, transaction
 from tests.activities.settlement.settlement_kit import order
-from tests.designer.pages_kit import Browser, add_users, build_app
+from tests.designer.pages_kit import Browser, add_users, audit_entries, build_app
 from tests.e2e.browser import include_once
 from tests.engine.flowkit import publish
 
@@ -94,6 +94,10 @@ def test_finance_settles_approves_and_pays_from_the_dashboard(app: Any, db_url: 
     rows = list(csv.DictReader(io.StringIO(text)))
     assert {(r["party"], r["kind"], r["amount"], r["status"]) for r in rows} >= {("S001", "flat", "500.00", "paid"),
                                                                                  ("S001", "total", "500.00", "paid")}
+    one = finance.get(f"/settlement/statements/{s001}.csv")  # was a 422: the page route took "5.csv" for an id
+    assert one.status_code == 200 and one.headers["content-type"].startswith("text/csv")
+    assert f'filename="statement-{s001}.csv"' in one.headers["content-disposition"]
+    assert {r["结算方"] for r in csv.DictReader(io.StringIO(one.text.lstrip("\ufeff")))} == {"S001"}
     printed = finance.get(f"/settlement/statements/{s001}/print")
     assert printed.status_code == 200 and "<nav" not in printed.text and "¥500.00" in printed.text
 
@@ -101,6 +105,21 @@ def test_finance_settles_approves_and_pays_from_the_dashboard(app: Any, db_url: 
     assert r.status_code == 303
     correction = finance.get(r.headers["location"]).text
     assert "-¥1.50" in correction and f"#{s001}" in correction
+
+    # every decision by a person is in the audit log, before → after
+    rejected = audit_entries(db_url, "statement.rejected", f"statement:{s004}")[-1]
+    assert (rejected.actor, rejected.before, rejected.after) == ("finance", {"status": "pending", "total": "100.00"},
+                                                                 {"status": "rejected", "total": "100.00"})
+    assert rejected.detail["reason"] == "加盟费未结清"
+    assert audit_entries(db_url, "statement.approved", f"statement:{s001}")[-1].after == {"status": "approved",
+                                                                                          "total": "500.00"}
+    paid = audit_entries(db_url, "settlement.paid_out", f"run:{run_id}")
+    assert paid[0].before == {"status": "decided"} and paid[0].after == {"status": "paid"}
+    assert paid[0].detail["payouts"] == [{"statement_id": s001, "party": "S001", "amount": "500.00"}]
+    assert paid[1].detail["payouts"] == []  # paying again paid nothing
+    corrected = audit_entries(db_url, "statement.corrected", f"statement:{s001}")[-1]
+    assert corrected.after is not None and corrected.after["amount"] == "-1.50"
+    assert audit_entries(db_url, "settlement.run_started")
 
 
 def test_api_names_the_field_and_the_fix(app: Any, db_url: str) -> None:

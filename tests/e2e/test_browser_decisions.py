@@ -54,15 +54,58 @@ def test_ops_edits_imports_and_tests_a_decision_table(live_server: kit.LiveServe
     page.locator('.drawflow-node[data-tf="route"]').click()
     form = page.locator('form.tf-form[data-node="route"]')
     grid = form.locator("table.tf-dmn-grid")
+    # the side panel says what the table is; the grid itself opens full width, like Camunda's DMN editor
+    expect(form.locator("[data-dmn-summary]")).to_have_text("2 条规则 · FIRST · 输入：退款金额 · 输出：queue")
+    expect(grid).to_be_hidden()
+    form.locator("[data-dmn-open]").click()
     expect(grid).to_be_visible()
+    grid_box, viewport = grid.bounding_box(), page.viewport_size
+    assert grid_box is not None and viewport is not None
+    overlay = form.locator(".tf-field.tf-dmn-full").bounding_box()
+    assert overlay is not None and overlay["width"] > viewport["width"] * 0.9  # full width, not the side panel
+    expect(grid.locator("tbody tr")).to_have_count(2)
+
+    # like a spreadsheet: type, arrows move between cells, Enter on the last rule adds one, Alt+↑ moves it up
+    first = grid.locator('input[data-k="rules.0.input_entries.0"]')
+    first.click()
+    first.press("ArrowDown")
+    expect(grid.locator('input[data-k="rules.1.input_entries.0"]')).to_be_focused()
+    page.keyboard.press("Enter")  # on the last rule: a new rule, the cursor in it
+    expect(grid.locator("tbody tr")).to_have_count(3)
+    expect(grid.locator('input[data-k="rules.2.input_entries.0"]')).to_be_focused()
+    page.keyboard.type("[1000..5000)")
+    page.keyboard.press("ArrowRight")  # at the end of the text: the next cell (the output)
+    expect(grid.locator('input[data-k="rules.2.output_entries.0"]')).to_be_focused()
+    page.keyboard.press("Control+a")
+    page.keyboard.type('"senior"')
+    page.keyboard.press("ArrowRight")  # the annotation column
+    page.keyboard.type("中等金额由高级坐席处理")
+    page.keyboard.press("Alt+ArrowUp")  # the new rule moves above the catch-all rule (FIRST goes by order)
+    expect(grid.locator('input[data-k="rules.1.input_entries.0"]')).to_have_value("[1000..5000)")
+    expect(grid.locator('input[data-k="rules.1.description"]')).to_be_focused()
+    expect(grid.locator('tbody tr').nth(1).locator(".tf-dmn-n")).to_have_text("2")
+    form.locator('select[data-k="hit_policy"]').select_option("PRIORITY")
+    form.locator('select[data-k="hit_policy"]').select_option("FIRST")
+    kit.screenshot(page, "decision_table_full")
+    page.keyboard.press("Escape")  # back to the canvas: the node's config has the edited table
+    expect(grid).to_be_hidden()
+    page.wait_for_function("() => window.tideflowEditor.document.nodes[1].config.table.rules.length === 3")
+    rules = _table(page)["rules"]
+    assert [r["input_entries"] for r in rules] == [[">= 5000"], ["[1000..5000)"], ["-"]]
+    assert rules[1]["output_entries"] == ['"senior"'] and rules[1]["description"] == "中等金额由高级坐席处理"
+    expect(form.locator("[data-dmn-summary]")).to_contain_text("3 条规则")
+    form.locator("[data-dmn-open]").click()
+    page.locator('[data-act="del-rule"][data-i="1"]').click()
     expect(grid.locator("tbody tr")).to_have_count(2)
 
     # edit a cell: the node's config follows once the form is applied
     cell = grid.locator('input[data-k="rules.1.output_entries.0"]')
     cell.fill('"normal"')
     cell.press("Tab")
+    page.wait_for_function("() => window.tideflowEditor.document.nodes[1].config.table.rules[1]"
+                           ".output_entries[0] === '\"normal\"'")
     expect(form.locator(".tf-form-status")).to_have_text("已应用")
-    assert _table(page)["rules"][1]["output_entries"] == ['"normal"']
+    assert [r["id"] for r in _table(page)["rules"]] == ["big", "rest"]
 
     # add a rule with the button: a new row of '-' cells
     form.locator('[data-act="add-rule"]').click()

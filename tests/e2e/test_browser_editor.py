@@ -85,7 +85,7 @@ def config_of(page: Page, node_id: str) -> dict[str, Any]:
 
 
 def test_marketer_draws_previews_and_publishes_the_welcome_journey(live_server: kit.LiveServer, page: Page) -> None:
-    seed(live_server.database_url)  # demo customers: the template preview uses the first one (李雷)
+    seed(live_server.database_url)  # demo customers: the template preview may use one of them (李雷)
     kit.add_user(live_server.database_url, "mia", "marketer", display_name="运营 Mia")
     with transaction(live_server.database_url) as db:
         from engine import flows as flowsvc
@@ -127,7 +127,17 @@ def test_marketer_draws_previews_and_publishes_the_welcome_journey(live_server: 
     # forms generated from the config schemas
     form = open_form(page, "event")
     form.locator('[name="_name"]').fill("添加企微好友")
-    form.locator('[name="event"]').fill("wecom.contact_added")
+    picker = form.locator('[name="event"]')  # the event type: picked from the catalogue, by its Chinese name
+    picker.click()
+    picker.press_sequentially("好友")
+    listbox = page.locator(f'#{picker.get_attribute("aria-controls")}')
+    expect(listbox.locator('[role="group"]').first).to_have_attribute("aria-label", "企业微信")
+    first = listbox.locator('[role="option"]').first
+    expect(first.locator(".tf-combo-label")).to_have_text("添加企微好友")
+    expect(first.locator("code")).to_have_text("wecom.contact_added")
+    picker.press("Enter")
+    expect(picker).to_have_value("wecom.contact_added")
+    expect(listbox).to_be_hidden()
     apply(page, form)
     assert config_of(page, "event") == {"event": "wecom.contact_added"}
 
@@ -135,12 +145,20 @@ def test_marketer_draws_previews_and_publishes_the_welcome_journey(live_server: 
     form.locator('[name="_name"]').fill("欢迎语")
     form.locator('select[name="channel"]').select_option("wecom")
     form.locator('[name="template"]').fill("你好 {{ customer.name }}，我是你的专属顾问小潮")
-    expect(form.locator(".tf-bubble")).to_contain_text("你好 李雷，我是你的专属顾问小潮")  # live template preview
+    # live template preview: the made-up sample customer first; then a real one, picked by name, masked
+    expect(form.locator(".tf-bubble")).to_contain_text("你好 林小溪，我是你的专属顾问小潮")
+    form.locator('[name="_pv_q"]').fill("李雷")
+    who = form.locator('select[name="_pv_customer"]')
+    expect(who.locator("option")).to_have_count(2)
+    who.select_option(index=1)
+    expect(form.locator(".tf-bubble")).to_contain_text("你好 李雷，我是你的专属顾问小潮")
+    expect(form.locator(".tf-tpl-preview small")).to_contain_text("真实客户「李雷」")
     apply(page, form)
     assert config_of(page, "send_message")["channel"] == "wecom"
 
-    form = open_form(page, "delay")
-    expect(form.locator('[name="duration"]')).to_have_value("P1D")
+    form = open_form(page, "delay")  # durations: a number and a unit, ISO 8601 in the JSON
+    expect(form.locator('[name="duration.amount"]')).to_have_value("1")
+    expect(form.locator('[name="duration.unit"]')).to_have_value("days")
     form.locator('[name="_name"]').fill("等待 1 天")
     apply(page, form)
 
@@ -175,9 +193,16 @@ def test_marketer_draws_previews_and_publishes_the_welcome_journey(live_server: 
     form = open_form(page, "event_2")
     form.locator('[name="_name"]').fill("等待首单（7 天）")
     form.locator('[name="event"]').fill("order.paid")
-    form.locator('[name="timeout"]').fill("P7D")
-    expect(form.locator("#f-timeout-check")).to_contain_text("7 天")
+    form.locator('[name="timeout.amount"]').fill("36")
+    form.locator('[name="timeout.unit"]').select_option("hours")
+    expect(form.locator("#f-timeout-check")).to_contain_text("1 天 12 小时（P1DT12H）")
     apply(page, form)
+    assert config_of(page, "event_2")["timeout"] == "P1DT12H"  # ISO 8601 in the document
+    form.locator('[name="timeout.amount"]').fill("7")
+    form.locator('[name="timeout.unit"]').select_option("days")
+    expect(form.locator("#f-timeout-check")).to_contain_text("7 天（P7D）")
+    apply(page, form)
+    assert config_of(page, "event_2")["timeout"] == "P7D"
 
     expect(page.locator("#tf-problem-count")).to_have_text("✓")
     expect(page.locator("#tf-publish")).to_be_enabled()
@@ -198,6 +223,9 @@ def test_marketer_draws_previews_and_publishes_the_welcome_journey(live_server: 
     timeline = page.locator("#tf-timeline .tf-timeline")
     expect(timeline).to_contain_text("你好 韩梅梅，我是你的专属顾问小潮", timeout=60_000)
     expect(timeline).to_contain_text("达成目标")  # the goal node, by its type's label
+    # when: a day and a clock, never a fraction of days ("第 3 天 00:00", not "day 3.00")
+    expect(page.locator('#tf-timeline li[data-node="goal"] .tf-day')).to_have_text("第 3 天 00:00")
+    expect(page.locator('#tf-timeline li[data-node="delay"] .tf-day').first).to_have_text("第 1 天 00:00")
     expect(page.locator("#tf-timeline .tf-preview-status")).to_have_text("已转化")  # the status, in words
     expect(page.locator("#tf-timeline .tf-preview-status")).to_have_attribute("data-status", "converted")
     page.locator("#tf-timeline [data-play]").click()  # steps through the timeline, node by node
@@ -240,8 +268,10 @@ def test_keyboard_multiselect_undo_redo_and_live_stats(live_server: kit.LiveServ
     page.keyboard.press("Enter")
     expect(page.locator(".drawflow-node")).to_have_count(count + 1)
     assert "delay" in {n["id"] for n in _document(page)["nodes"]}
+    expect(node(page, "delay")).to_be_in_viewport()  # added off to the right: the canvas pans to it
 
-    # multi-select with shift-click, delete both with the Delete key
+    # multi-select with shift-click, delete both with the Delete key (the whole flow in view first)
+    page.locator("#tf-fit").click()
     node(page, "delay").click()
     node(page, "wait1").click(modifiers=["Shift"])
     expect(page.locator("#tf-panel-props")).to_contain_text("Nodes selected: 2")
@@ -266,9 +296,10 @@ def test_keyboard_multiselect_undo_redo_and_live_stats(live_server: kit.LiveServ
     node(page, "hello").click(modifiers=["Shift"])
     box = node(page, "start").bounding_box()
     assert box is not None
-    page.mouse.move(box["x"] + 60, box["y"] + 20)
+    grab_x, grab_y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(grab_x, grab_y)
     page.mouse.down()
-    page.mouse.move(box["x"] + 60, box["y"] + 120, steps=5)
+    page.mouse.move(grab_x, grab_y + 100, steps=5)
     page.mouse.up()
     after = {n["id"]: dict(n["ui"]) for n in _document(page)["nodes"]}
     moved = after["start"]["y"] - before["start"]["y"]
@@ -293,7 +324,8 @@ def test_keyboard_multiselect_undo_redo_and_live_stats(live_server: kit.LiveServ
     # flow settings come from FlowSettings' schema, like node forms
     page.locator("#tf-settings").click()
     settings = page.locator('form.tf-form[data-kind="settings"]')
-    settings.locator('[name="settings.goal.within"]').fill("P30D")
+    settings.locator('[name="settings.goal.within.amount"]').fill("30")
+    settings.locator('[name="settings.goal.within.unit"]').select_option("days")
     settings.locator("button[type=submit]").click()
     page.wait_for_function("() => window.tideflowEditor.document.settings.goal.within === 'P30D'")
 
@@ -350,3 +382,125 @@ def test_roll_back_from_the_versions_drawer(live_server: kit.LiveServer, page: P
     expect(page.locator("#tf-flow-state")).to_contain_text("v3")  # rolled back by publishing v1 again as v3
     hello = page.evaluate("() => window.tideflowEditor.document.nodes.find(n => n.id === 'hello').config.template")
     assert "新的欢迎语" not in hello
+
+
+def _centre(locator: Locator) -> tuple[float, float]:
+    box = locator.bounding_box()
+    assert box is not None
+    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
+def _inside(locator: Locator, frame: Locator) -> bool:
+    a, b = locator.bounding_box(), frame.bounding_box()
+    assert a is not None and b is not None
+    return a["x"] >= b["x"] and a["y"] >= b["y"] and a["x"] + a["width"] <= b["x"] + b["width"] \
+        and a["y"] + a["height"] <= b["y"] + b["height"]
+
+
+def test_the_canvas_opens_readable_zooms_at_the_cursor_and_copies_pastes_duplicates_with_undo(
+        live_server: kit.LiveServer, page: Page) -> None:
+    """The canvas as a marketer meets it: readable on opening (never below 80 %), the whole flow one key away,
+    zoom at the mouse pointer, a minimap to move around, a box to select, copy/paste/duplicate of nodes with
+    the edges between them, a right-click menu, undo and redo across all of it, and the shortcuts listed."""
+    seed(live_server.database_url)
+    kit.add_user(live_server.database_url, "mia", "marketer")
+    kit.login(page, live_server.url, "mia", next_path="/flows/welcome-new-contact/edit")
+    canvas = page.locator("#tf-canvas")
+    expect(page.locator(".drawflow-node")).to_have_count(len(_document(page)["nodes"]))
+    count = len(_document(page)["nodes"])
+
+    # readable: at least 80 %, node names at least 12 px on screen, the trigger in view, the rest on the minimap
+    zoom = page.evaluate("() => window.tideflowEditor.view.zoom")
+    assert zoom >= 0.8 and page.locator("#tf-zoom-label").inner_text() == f"{round(zoom * 100)}%"
+    name_px = node(page, "start").locator(".tf-node-name").evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
+    assert name_px * zoom >= 12
+    assert _inside(node(page, "start"), canvas)
+    expect(page.locator("#tf-minimap .tf-mini-node")).to_have_count(count)
+    # zoom at the cursor: the node under the mouse pointer stays under it
+    target = node(page, "hello")
+    x, y = _centre(target)
+    page.mouse.move(x, y)
+    page.keyboard.down("Control")
+    page.mouse.wheel(0, -400)
+    page.keyboard.up("Control")
+    page.wait_for_function(f"() => window.tideflowEditor.view.zoom > {zoom} * 1.5")
+    nx, ny = _centre(target)
+    assert abs(nx - x) < 3 and abs(ny - y) < 3, ((x, y), (nx, ny))
+
+    # "fit" (0) shows every node
+    page.locator("#tf-fit").click()
+    assert all(_inside(node(page, n["id"]), canvas) for n in _document(page)["nodes"])
+    page.keyboard.press("1")  # back to 100 %
+    expect(page.locator("#tf-zoom-label")).to_have_text("100%")
+
+    # the minimap moves the view: a click centres that point
+    before = page.evaluate("() => window.tideflowEditor.view")
+    mini = page.locator("#tf-minimap").bounding_box()
+    assert mini is not None
+    page.mouse.click(mini["x"] + mini["width"] * 0.8, mini["y"] + mini["height"] * 0.5)
+    assert page.evaluate("() => window.tideflowEditor.view")["x"] < before["x"]  # moved right along the flow
+    page.locator("#tf-fit").click()
+
+    # select with a box (shift-drag on the empty canvas): hello and wait1
+    hello, wait1 = node(page, "hello").bounding_box(), node(page, "wait1").bounding_box()
+    assert hello is not None and wait1 is not None
+    page.keyboard.down("Shift")
+    page.mouse.move(hello["x"] - 10, min(hello["y"], wait1["y"]) - 10)
+    page.mouse.down()
+    bottom = max(hello["y"] + hello["height"], wait1["y"] + wait1["height"])
+    page.mouse.move(wait1["x"] + wait1["width"] + 4, bottom + 10, steps=6)
+    page.mouse.up()
+    page.keyboard.up("Shift")
+    assert set(page.evaluate("() => window.tideflowEditor.selected")) == {"hello", "wait1"}
+    expect(page.locator("#tf-panel-props")).to_contain_text("2")
+
+    # copy, then paste at the mouse pointer: two new nodes with fresh ids, the edge between them copied too
+    page.keyboard.press("Control+c")
+    expect(page.locator("#tf-status")).to_contain_text("2")
+    box = canvas.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + 120, box["y"] + box["height"] - 60)
+    page.keyboard.press("Control+v")
+    expect(page.locator(".drawflow-node")).to_have_count(count + 2)
+    ids = {n["id"] for n in _document(page)["nodes"]}
+    assert {"send_message", "delay"} <= ids
+    assert ("send_message", "out", "delay") in _edges(page) and ("hello", "out", "wait1") in _edges(page)
+    assert set(page.evaluate("() => window.tideflowEditor.selected")) == {"send_message", "delay"}
+    pasted = next(n for n in _document(page)["nodes"] if n["id"] == "send_message")
+    assert pasted["config"] == next(n for n in _document(page)["nodes"] if n["id"] == "hello")["config"]
+    # duplicate (Ctrl+D) the pasted pair
+    page.keyboard.press("Control+d")
+    expect(page.locator(".drawflow-node")).to_have_count(count + 4)
+    assert ("send_message_2", "out", "delay_2") in _edges(page)
+
+    # undo and redo walk back and forth over nodes and edges alike
+    page.keyboard.press("Control+z")
+    expect(page.locator(".drawflow-node")).to_have_count(count + 2)
+    assert ("send_message_2", "out", "delay_2") not in _edges(page)
+    page.keyboard.press("Control+z")
+    expect(page.locator(".drawflow-node")).to_have_count(count)
+    assert ("send_message", "out", "delay") not in _edges(page)
+    page.keyboard.press("Control+Shift+z")
+    expect(page.locator(".drawflow-node")).to_have_count(count + 2)
+    assert ("send_message", "out", "delay") in _edges(page)
+
+    # the right-click menu: delete the pasted pair's first node (with its edge), then undo it
+    node(page, "send_message").click(button="right")
+    menu = page.locator("#tf-menu")
+    expect(menu.locator('[data-act="paste"]')).to_be_enabled()
+    menu.locator('[data-act="delete"]').click()
+    expect(page.locator(".drawflow-node")).to_have_count(count + 1)
+    assert ("send_message", "out", "delay") not in _edges(page)
+    page.locator("#tf-undo").click()
+    assert ("send_message", "out", "delay") in _edges(page)
+
+    # the shortcuts, listed in a help overlay (?), closed with Escape
+    page.locator("#tf-canvas").click(position={"x": 5, "y": 5})
+    page.keyboard.press("Shift+?")
+    help_box = page.locator("#tf-help")
+    expect(help_box).to_be_visible()
+    expect(help_box).to_contain_text("Ctrl+D")
+    expect(help_box).to_contain_text("创建副本")
+    kit.screenshot(page, "editor-shortcuts")
+    page.keyboard.press("Escape")
+    expect(help_box).to_be_hidden()

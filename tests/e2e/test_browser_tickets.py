@@ -5,7 +5,9 @@ for a VIP customer, ¥6,880 → one ticket, routed by the 退款工单 template 
 assigned to the least-loaded agent, who finds it in her console → nobody answers, the first-response
 SLA breaches and the ticket is escalated (supervisor notified, priority raised) — visible on the
 ticket → three people approve the three review levels in the console → the flow tells the customer
-→ the agent resolves it, with the satisfaction survey link. Saves docs/screenshots/tickets.png,
+→ the agent resolves it, with the satisfaction survey link. The customer is known by a phone number, so the
+replies go out by SMS (the customer's own channel), through the shop's SMS gateway — a real HTTP server on
+loopback here, which checks what arrived. Saves docs/screenshots/tickets.png,
 ticket.png, ticket-timeline.png and tickets-supervisor.png (1280×800).
 
 The template's SLA targets are hours of business time; this test publishes a copy whose first
@@ -15,9 +17,13 @@ server), and points the shipped ``refund`` ticket type at it. Everything else is
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +62,39 @@ def fast_refund_flow() -> dict[str, Any]:
     return document
 
 
-def setup(stack: E2EStack) -> dict[str, int]:
-    """Queues, agents (ben is busy with an older ticket), approvers, the fast flow, the shop's webhook."""
+class SmsGateway(BaseHTTPRequestHandler):
+    """The shop's SMS gateway: records each message and answers success."""
+
+    received: list[dict[str, Any]] = []
+
+    def do_POST(self) -> None:
+        type(self).received.append(json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0))))
+        body = b'{"code": 0}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def sms_gateway() -> Iterator[str]:
+    SmsGateway.received = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SmsGateway)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/send"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def setup(stack: E2EStack, gateway: str) -> dict[str, int]:
+    """Queues, agents (ben is busy with an older ticket), approvers, the fast flow, the shop's webhook and SMS
+    gateway."""
     for name, role, display in PEOPLE:
         kit.add_user(stack.database_url, name, role, display_name=display)
     with session_factory(stack.database_url)() as db:
@@ -80,6 +117,9 @@ def setup(stack: E2EStack) -> dict[str, int]:
         "default_priority": "P3", "auto_events": ["refund.requested"]})
     stack.api("PUT", "/api/connectors/shop", expect=(200, 201),
               json={"kind": "webhook", "name": "自营商城", "settings": {}, "secrets": {"secret": SECRET}})
+    stack.api("PUT", "/api/connectors/shop-sms", expect=(200, 201),
+              json={"kind": "sms", "name": "商城短信", "settings": {"url": gateway, "verify_tls": False},
+                    "secrets": {"api_key": "sms-key-0123456789"}})
     return ids
 
 
@@ -131,9 +171,9 @@ def _approve(page: Page, base: str, username: str, ticket_id: int, step: int) ->
 
 def test_a_refund_push_is_routed_escalated_reviewed_and_resolved_in_the_console(tmp_path: Path, chromium: Browser,
                                                                               page: Page) -> None:
-    with E2EStack(tmp_path / "stack") as stack:
+    with E2EStack(tmp_path / "stack") as stack, sms_gateway() as gateway:
         stack.start_pieces()  # Temporal, worker and web as separate processes, started in parallel
-        ids = setup(stack)
+        ids = setup(stack, gateway)
         base = stack.base_url
         push_refund(stack)
 
@@ -196,3 +236,10 @@ def test_a_refund_push_is_routed_escalated_reviewed_and_resolved_in_the_console(
         final = detail(stack, tid)
         assert final["status"] == "resolved" and final["review"]["outcome"] == "approved"
         assert any("/csat/" in e["body"] for e in final["events"] if e["kind"] == "reply")
+        # every reply went to the customer's phone by SMS, and says so
+        assert final["channel"] == "sms"
+        assert all(e["data"]["delivery"] == "sent" for e in final["events"] if e["kind"] == "reply")
+        texts = [m["content"] for m in SmsGateway.received]
+        assert {m["phone"] for m in SmsGateway.received} == {"+8613800138000"}
+        assert any("审核通过" in text for text in texts) and any("原路退回" in text for text in texts)
+        assert any("/csat/" in text for text in texts)

@@ -144,7 +144,7 @@ def test_pending_lists_unrouted_events(db_url: str) -> None:
     _, a, _ = store(EventIn.model_validate(_event(id="a")), db_url)
     _, b, _ = store(EventIn.model_validate(_event(id="b")), db_url)
     events.mark_routed(a["id"], db_url)
-    assert [e["id"] for e in events.pending(db_url, older_than_seconds=0)] == [b["id"]]
+    assert [e["id"] for _row, e in events.pending(db_url, older_than_seconds=0)] == [b["id"]]
     assert events.pending(db_url, older_than_seconds=3600) == []
     events.mark_routed(b["id"], db_url, error="temporal unreachable")
     with transaction(db_url) as db:

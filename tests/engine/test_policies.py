@@ -140,3 +140,30 @@ async def test_quiet_hours_defer_the_message_until_morning(time_env: Any, db_url
                                                           .order_by(models.Message.id))]
     assert rows == [("deferred: quiet hours", "早上好"), ("sent", "早上好")]
     assert messages(db_url, cid) == ["早上好", "早上好"]
+
+
+def test_the_saved_workspace_policy_replaces_the_environments_cap_at_once(db_url: str) -> None:
+    """What an admin saves on the messaging settings page is what the next send obeys: the cap (count and
+    window, or none), and the default quiet hours for flows that set none (a flow's 00:00–00:00 opts out)."""
+    from engine.policies import current_policy, policy_view, save_policy
+
+    with session_factory(db_url)() as db:
+        assert policy_view(current_policy(db)) == {"cap": {"count": 3, "window": "P7D"}, "quiet_hours": None,
+                                                   "saved": False}  # TIDEFLOW_FREQUENCY_CAP's default
+    cid = customer(db_url)
+    with transaction(db_url) as db:
+        before, after = save_policy(db, "root", 1, "P1D", None)
+    assert before["cap"] == {"count": 3, "window": "P7D"} and after["cap"] == {"count": 1, "window": "P1D"}
+    assert [_send(db_url, cid, f"p{i}/send/1")["detail"]["status"] for i in range(2)] == ["sent", "skipped: capped"]
+    with transaction(db_url) as db:
+        save_policy(db, "root", None, "P7D", None)  # the cap switched off
+    assert _send(db_url, cid, "p9/send/1")["detail"]["status"] == "sent"
+    with transaction(db_url) as db:  # quiet all day long, by default
+        save_policy(db, "root", None, "P7D", ("00:00", "23:59"))
+    deferred = _send(db_url, cid, "q1/send/1")
+    assert deferred["detail"]["status"] == "deferred: quiet hours" and deferred["defer_until"]
+    assert _send(db_url, cid, "q2/send/1", "transactional")["detail"]["status"] == "sent"
+    opted_out = {"frequency_capped": True, "quiet_hours": {"start": "00:00", "end": "00:00"}}
+    assert _send(db_url, cid, "q3/send/1", settings=opted_out)["detail"]["status"] == "sent"
+    with transaction(db_url) as db, pytest.raises(ValueError, match="HH:MM"):
+        save_policy(db, "root", 2, "P7D", ("9pm", "09:00"))

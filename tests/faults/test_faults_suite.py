@@ -17,6 +17,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 SIZE = int(os.environ.get("TIDEFLOW_FAULTS_SIZE", "20"))
 OUTAGE = float(os.environ.get("TIDEFLOW_FAULTS_OUTAGE", "4"))
 FAULTS = {"worker SIGKILL + restart", "two workers, one task queue", "SMS gateway slow / 5xx / 429",
+          "re-router racing concurrent batches",
           "webhooks duplicated + out of order", "customers merged while journeys wait"}
 
 

@@ -91,7 +91,7 @@ DENIALS = [
     ("range(10000) | map('string') | join('x' * 20000)", "longer than"),
     (" ~ ".join(["('x' * 20000)"] * 51), "longer than the limit of 1000000"),
     (" + ".join(["('x' * 20000)"] * 51), "longer than the limit of 1000000"),
-    (" + ".join(["(['x'] * 20000)"] * 6), "larger than the limit of 100000"),
+    (" + ".join(["(['x'] * 20000)"] * 6), "larger than the limit of 100000|more than 100000 operations"),
     ("[" * 200 + "]" * 200, "nests brackets"),
     ("not " * 900 + "1", "nests brackets or operators"),
     ("-" * 3000 + "1", "nests brackets or operators"),
@@ -117,7 +117,7 @@ TEMPLATE_DENIALS = [
     ("{% for i in range(10000) %}{{ range(10000) | sum }}{% endfor %}", "operations"),
     # doubling a string with {% set %}
     ("{% set a = 'x' * 20000 %}" + "{% set a = a ~ a %}" * 30 + "{{ a | length }}", "longer than"),
-    ("{% set a = ['x'] * 20000 %}" + "{% set a = a + a %}" * 30 + "{{ a | length }}", "larger than"),
+    ("{% set a = ['x'] * 20000 %}" + "{% set a = a + a %}" * 30 + "{{ a | length }}", "larger than|operations"),
     # doubling a number with {% set %}
     ("{% set a = 2 ** 2000 %}" + "{% set a = a * a %}" * 30 + "{{ a > 1 }}", "product too large"),
     # a value shared many times: cheap to build, gigabytes to print
@@ -150,9 +150,9 @@ def test_template_denial_of_service_attempts_are_refused(source: str, message: s
 
 
 def test_limits_count_operations_so_the_outcome_repeats() -> None:
-    loop = "{% for i in range(10000) %}{% for j in range(6) %}{% endfor %}{% endfor %}ok"
-    assert render(loop, CTX) == "ok"  # ~90,000 calls and items: inside the budget
-    over = "{% for i in range(10000) %}{% for j in range(10) %}{% endfor %}{% endfor %}ok"
+    loop = "{% for i in range(1000) %}{% for j in range(60) %}{% endfor %}{% endfor %}ok"
+    assert render(loop, CTX) == "ok"  # ~85,000 items and syntax nodes run: inside the budget
+    over = "{% for i in range(1000) %}{% for j in range(100) %}{% endfor %}{% endfor %}ok"
     for _ in range(3):
         with pytest.raises(ExpressionError, match="operations"):
             render(over, CTX)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -74,13 +75,37 @@ def test_users(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_simulate_prints_the_timeline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     script = tmp_path / "script.json"
-    script.write_text(json.dumps([{"at": "day 3", "type": "order.paid"}]))
+    script.write_text(json.dumps([{"at": "day 3, 07:26", "type": "order.paid"}]))
     customer = tmp_path / "customer.json"
     customer.write_text(json.dumps({"name": "赵六", "attributes": {"orders_count": 0}}))
     assert main(["simulate", str(WELCOME), "--events", str(script), "--customer", str(customer), "--days", "30"]) == 0
     out = capsys.readouterr().out
     assert "赵六" in out and "day" in out
+    # a day and a clock, not a fraction: "day 3, 07:26" (not "day 3.310")
+    assert re.search(r"day 3, 07:26\s+goal\s+wait_order\s+order.paid", out), out
+    assert re.search(r"day 1, 00:00\s+step\s+wait1", out) and not re.search(r"day\s+\d+\.\d", out)
     bad = tmp_path / "bad-script.json"
     bad.write_text(json.dumps([{"at": "someday", "type": "order.paid"}]))
     assert main(["simulate", str(WELCOME), "--events", str(bad)]) == 1
     assert "someday" in capsys.readouterr().err
+
+
+def test_simulate_shows_an_event_after_the_end_as_ignored(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An order on day 4 after an unsubscribe on day 2 (the welcome journey exits on it): no RPCError
+    'Completed workflow', the order is on the timeline at day 4, ignored."""
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps([{"at": "day 2", "type": "customer.unsubscribed"},
+                                  {"at": "day 4", "type": "order.paid", "payload": {"amount_fen": 9900}}]))
+    assert main(["simulate", str(WELCOME), "--events", str(script), "--days", "10"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert ": exited (simulated 10 days)" in lines[0]
+    ignored = [line for line in lines if " ignored " in line]
+    assert len(ignored) == 1 and "day 4, 00:00" in ignored[0]
+    assert "order.paid: arrived after the journey had ended" in ignored[0]
+    assert lines[-1] == ignored[0]  # after the exit on day 2
+    assert main(["simulate", str(WELCOME), "--events", str(script), "--days", "10", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [s["what"] for s in result["timeline"]][-2:] == ["exit", "ignored"]
+    assert result["timeline"][-1] == {**result["timeline"][-1], "event": "order.paid", "reason": "after_end",
+                                      "node": None}

@@ -2,6 +2,7 @@
 // (through adapter.js), the server renders forms, checks and fragments (htmx), and the document is
 // saved as JSON with PUT /api/flows/{id}. No framework; Drawflow and htmx are vendored.
 import {fromDrawflow, remapEdges, toDrawflow, uniqueId} from './adapter.js';
+import {NODE_H, NODE_W, READABLE, bounds, centreOn, copyOf, fitView, nodesIn, pasteInto, viewport, zoomAt} from './canvas.js';
 
 const DATA = JSON.parse(document.getElementById('tf-data').textContent);
 const FLOW = DATA.flow;
@@ -65,9 +66,17 @@ function setStatus(text, kind = '') {
 // -- drawing ------------------------------------------------------------------------------------------
 const editor = new Drawflow($('#tf-canvas'));
 editor.key = () => {}; // Delete, undo and redo are ours (multi-select, history)
+editor.zoom_enter = () => {}; // wheel zoom is ours: at the cursor (Drawflow zooms around the centre)
 editor.reroute = false;
-editor.zoom_min = 0.3;
+editor.zoom_min = 0.2;
+editor.zoom_max = 2;
 editor.start();
+// Drawflow's pinch zoom changes editor.zoom and calls zoom_refresh: keep the canvas centre where it is
+editor.zoom_refresh = () => {
+  const box = canvasBox();
+  const factor = editor.zoom / (editor.zoom_last_value || 1);
+  setView(zoomAt({...currentView(), zoom: editor.zoom_last_value || 1}, factor, box.width / 2, box.height / 2));
+};
 editor.editor_mode = CAN_EDIT ? 'edit' : 'view';
 
 function nodeHtml(node) {
@@ -77,9 +86,24 @@ function nodeHtml(node) {
     <div class="tf-node-kind">${escapeHtml(label)}</div>
     <div class="tf-node-name">${escapeHtml(node.name || label)}</div>
     <div class="tf-node-id">${escapeHtml(node.id)}</div>
+    <div class="tf-node-rules">${escapeHtml(sendRules(node))}</div>
     <div class="tf-node-stats"></div>
     <span class="tf-badge" hidden></span>
   </div>`;
+}
+
+/** The sending rules on a send node, compactly: "频控 3/7 天 · 免打扰 21:00–09:00" (the form says it in full). */
+function sendRules(node) {
+  const policy = DATA.policy;
+  if (!policy?.sendTypes.includes(node.type)) return '';
+  if (node.config?.category === 'transactional') return T('pol.badge.exempt');
+  const settings = doc.settings || {};
+  const parts = [];
+  if (policy.cap && settings.frequency_capped !== false) parts.push(T('pol.badge.cap', {count: policy.cap.count, window: policy.cap.window}));
+  const own = settings.quiet_hours;
+  const quiet = own?.start ? (own.start === own.end ? null : [own.start, own.end]) : policy.quiet;
+  if (quiet) parts.push(T('pol.badge.quiet', {start: quiet[0], end: quiet[1]}));
+  return parts.join(' · ');
 }
 
 function render() {
@@ -110,6 +134,7 @@ function decorate() {
   for (const node of doc.nodes) elementOf(node.id)?.classList.toggle('tf-selected', selected.has(node.id));
   showProblems();
   showStats();
+  drawMinimap();
 }
 
 /** Read positions and connections back from Drawflow into the document. */
@@ -221,7 +246,8 @@ function showProperties() {
 
 function loadNodeForm(node) {
   if (!node) return;
-  const query = new URLSearchParams({type: node.type, config: JSON.stringify(node.config || {}), name: node.name || '', lang: LANG});
+  const query = new URLSearchParams({type: node.type, config: JSON.stringify(node.config || {}), name: node.name || '',
+    settings: JSON.stringify(doc.settings || {}), lang: LANG});
   htmx.ajax('GET', `${BASE}/nodes/${encodeURIComponent(node.id)}/form?${query}`, {target: '#tf-panel-props', swap: 'innerHTML'});
 }
 
@@ -234,16 +260,57 @@ function openSettings() {
 }
 
 async function submitForm(form) {
-  const response = await fetch(withLang(form.action), {method: 'POST', body: new FormData(form), headers: {'X-CSRF-Token': CSRF}});
+  // The server's answer decides: only a config it returned is applied; anything else is said at the form,
+  // and the editor does not claim the draft is saved until the form's change has been accepted.
+  const status = $('.tf-form-status', form);
+  let response = null;
   let body = {};
-  try { body = await response.json(); } catch { body = {errors: {_form: `HTTP ${response.status}`}}; }
+  try {
+    response = await fetch(withLang(form.action), {method: 'POST', body: new FormData(form), headers: {'X-CSRF-Token': CSRF}});
+    try { body = await response.json(); } catch { body = {}; }
+  } catch (error) {
+    body = {errors: {_form: String(error)}};
+  }
+  if (!response || !response.ok || !body.config) {
+    const errors = body.errors && Object.keys(body.errors).length ? body.errors
+      : {_form: body.detail?.message || (typeof body.detail === 'string' ? body.detail : '') || `HTTP ${response ? response.status : 0}`};
+    showFieldErrors(form, errors);
+    form.dataset.failed = Object.values(errors)[0];
+    if (status) status.textContent = T('not_applied') + form.dataset.failed;
+    setStatus(T('not_applied') + form.dataset.failed, 'error');
+    return false;
+  }
   showFieldErrors(form, body.errors || {});
-  if (!body.config) return;
+  delete form.dataset.failed;
+  delete form.dataset.edited;
   if (form.dataset.kind === 'node') applyNode(form.dataset.node, body);
   else applySettings(body.config);
   form.querySelector('[name="_prev"]').value = JSON.stringify(body.config);
-  const status = $('.tf-form-status', form);
   if (status) status.textContent = body.ok ? T('applied') : T('invalid_fields');
+  return true;
+}
+
+/** Apply the open property form first when it holds edits not yet answered by the server (a typed-in value
+ * whose change event has not fired, a submit still waiting): false when the server refused them. */
+async function flushForm() {
+  clearTimeout(submitTimer);
+  const waiting = submitPending;
+  submitPending = false;
+  const form = $('#tf-panel-props form.tf-form[data-kind]');
+  if (!form || !CAN_EDIT) return true;
+  if (form.dataset.edited || form.dataset.failed || waiting) return submitForm(form);
+  return true;
+}
+
+/** Problems the server found in the saved draft, shown at the fields of the open form too. */
+function showSavedProblems() {
+  const form = $('#tf-panel-props form.tf-form[data-kind="node"]');
+  if (!form) return;
+  const mine = {};
+  for (const p of problems) {
+    if (p.node === form.dataset.node && p.field) mine[p.field.replace(/^config\./, '')] = `${p.message} ${T('fix')}${p.fix}`;
+  }
+  if (Object.keys(mine).length) showFieldErrors(form, mine);
 }
 
 function applyNode(id, body) {
@@ -267,6 +334,7 @@ function applySettings(config) {
   if (config.description) doc.description = config.description; else delete doc.description;
   doc.settings = config.settings || {};
   $('#tf-flow-name').textContent = doc.name;
+  render();
   commit();
 }
 
@@ -294,6 +362,7 @@ function addNode(type, x, y) {
   render();
   commit();
   select([id]);
+  bringIntoView(id);
   elementOf(id)?.focus({preventScroll: true});
   setStatus(T('node_added', {id}));
 }
@@ -306,24 +375,66 @@ function nextPosition() {
   return canvasPoint(canvas.left + 120, canvas.top + canvas.height / 3);
 }
 
-/** Zoom (at most 100 %) and pan so that every node is in view. */
-function fit() {
-  if (!doc.nodes.length) return;
-  const box = $('#tf-canvas').getBoundingClientRect();
-  const xs = doc.nodes.map((n) => n.ui?.x ?? 0);
-  const ys = doc.nodes.map((n) => n.ui?.y ?? 0);
-  const [minX, minY] = [Math.min(...xs), Math.min(...ys)];
-  const [width, height] = [Math.max(...xs) + 230 - minX, Math.max(...ys) + 100 - minY];
-  const margin = 40;
-  const zoom = Math.max(0.4, Math.min(1, (box.width - 2 * margin) / width, (box.height - 2 * margin) / height));
-  // Drawflow scales around the canvas centre: screen = centre + (point - centre) * zoom + translate
-  const [cx, cy] = [box.width / 2, box.height / 2];
-  const left = margin + Math.max(0, (box.width - 2 * margin - width * zoom) / 2);
-  const top = margin + Math.max(0, (box.height - 2 * margin - height * zoom) / 2);
-  Object.assign(editor, {zoom, zoom_last_value: zoom, canvas_x: left - cx - (minX - cx) * zoom,
-    canvas_y: top - cy - (minY - cy) * zoom});
-  editor.precanvas.style.transform = `translate(${editor.canvas_x}px, ${editor.canvas_y}px) scale(${zoom})`;
+// -- the view: zoom at the cursor, fit, minimap ----------------------------------------------------------
+const canvasBox = () => $('#tf-canvas').getBoundingClientRect();
+const currentView = () => ({zoom: editor.zoom, x: editor.canvas_x, y: editor.canvas_y});
+/** A node's box as drawn (its element's size), for fitting, the minimap and the rubber band. */
+const sizeOf = (node) => {
+  const el = elementOf(node.id);
+  return el ? [el.offsetWidth || NODE_W, el.offsetHeight || NODE_H] : [NODE_W, NODE_H];
+};
+
+function setView({zoom, x, y}) {
+  Object.assign(editor, {zoom, zoom_last_value: zoom, canvas_x: x, canvas_y: y});
+  editor.precanvas.style.transform = `translate(${x}px, ${y}px) scale(${zoom})`;
   $('#tf-zoom-label').textContent = `${Math.round(zoom * 100)}%`;
+  drawMinimap();
+}
+
+/** Zoom by `factor` keeping the point under the cursor (client coordinates) where it is; no point: the centre. */
+function zoomBy(factor, clientX, clientY) {
+  const box = canvasBox();
+  const sx = clientX === undefined ? box.width / 2 : clientX - box.left;
+  const sy = clientY === undefined ? box.height / 2 : clientY - box.top;
+  setView(zoomAt(currentView(), factor, sx, sy));
+}
+
+/** Show the flow: all of it when it fits readably, else readable from its start (`minZoom` 0: always all). */
+function fit(minZoom = READABLE) {
+  const box = canvasBox();
+  setView(fitView(bounds(doc.nodes, sizeOf), box.width, box.height, minZoom));
+}
+
+let minimapDrag = false;
+function drawMinimap() {
+  const map = $('#tf-minimap');
+  if (!map || !doc) return;
+  const box = canvasBox();
+  const port = viewport(currentView(), box.width, box.height);
+  const all = bounds(doc.nodes, sizeOf) || {x: port.x, y: port.y, w: 1, h: 1};
+  const [x0, y0] = [Math.min(all.x, port.x), Math.min(all.y, port.y)];
+  const [x1, y1] = [Math.max(all.x + all.w, port.x + port.w), Math.max(all.y + all.h, port.y + port.h)];
+  const [w, h] = [map.clientWidth || 180, map.clientHeight || 120];
+  const scale = Math.min(w / (x1 - x0 || 1), h / (y1 - y0 || 1));
+  map.dataset.scale = String(scale);
+  map.dataset.x0 = String(x0);
+  map.dataset.y0 = String(y0);
+  const r = (x, y, rw, rh) => `x="${((x - x0) * scale).toFixed(1)}" y="${((y - y0) * scale).toFixed(1)}" width="${Math.max(rw * scale, 2).toFixed(1)}" height="${Math.max(rh * scale, 2).toFixed(1)}"`;
+  map.querySelector('svg').innerHTML = doc.nodes.map((node) => {
+    const [nw, nh] = sizeOf(node);
+    return `<rect class="tf-mini-node tf-cat-${escapeHtml(typeOf(node)?.category ?? 'unknown')}${selected.has(node.id) ? ' tf-mini-selected' : ''}" data-node="${escapeHtml(node.id)}" ${r(node.ui?.x ?? 0, node.ui?.y ?? 0, nw, nh)}></rect>`;
+  }).join('') + `<rect class="tf-mini-view" ${r(port.x, port.y, port.w, port.h)}></rect>`;
+}
+
+/** Centre the view on the canvas point under a minimap click. */
+function minimapGo(event) {
+  const map = $('#tf-minimap');
+  const at = map.getBoundingClientRect();
+  const scale = Number(map.dataset.scale) || 1;
+  const px = Number(map.dataset.x0) + (event.clientX - at.left) / scale;
+  const py = Number(map.dataset.y0) + (event.clientY - at.top) / scale;
+  const box = canvasBox();
+  setView(centreOn(currentView(), px, py, box.width, box.height));
 }
 
 function canvasPoint(clientX, clientY) {
@@ -368,7 +479,7 @@ async function autoLayout() {
 }
 
 // Drawflow events: the document follows what the user did on the canvas.
-editor.on('nodeMoved', () => { sync(); commit(); });
+editor.on('nodeMoved', () => { sync(); commit(); drawMinimap(); });
 editor.on('nodeRemoved', () => { sync(); commit(); });
 editor.on('connectionRemoved', () => { if (!rendering) { sync(); commit(); } });
 editor.on('connectionStart', () => $('#tf-canvas').classList.add('tf-connecting'));
@@ -385,14 +496,17 @@ editor.on('connectionCreated', ({output_id: out, input_id: into, output_class: p
   commit();
 });
 editor.on('zoom', (zoom) => { $('#tf-zoom-label').textContent = `${Math.round(zoom * 100)}%`; });
+editor.on('translate', () => drawMinimap());
 
 // Multi-select: shift-click adds or removes a node; dragging a selected node moves them all.
 let drag = null;
 $('#tf-canvas').addEventListener('mousedown', (event) => {
+  closeMenu();
   if (event.button !== 0 || event.target.closest('.input, .output')) return;
   const el = event.target.closest('.drawflow-node');
   if (!el) {
-    if (!event.shiftKey && !event.target.closest('.main-path')) select([]);
+    if (event.shiftKey && !event.target.closest('.main-path')) { startBand(event); return; }
+    if (!event.target.closest('.main-path')) select([]);
     return;
   }
   const id = el.dataset.tf;
@@ -430,13 +544,162 @@ document.addEventListener('mouseup', (event) => {
   drag = null;
 });
 
-// Keyboard: Delete, Ctrl+Z / Ctrl+Shift+Z (Ctrl+Y), arrows move the selection, Enter opens a node.
+// Rubber band: shift-drag on the empty canvas selects the nodes it touches (added to the selection).
+let band = null;
+function startBand(event) {
+  event.preventDefault();
+  event.stopPropagation(); // not a pan
+  const box = canvasBox();
+  const el = document.createElement('div');
+  el.className = 'tf-band';
+  $('#tf-canvas-wrap').append(el);
+  band = {x: event.clientX, y: event.clientY, el, box, before: new Set(selected)};
+}
+document.addEventListener('mousemove', (event) => {
+  if (!band) return;
+  const [x, y] = [Math.min(band.x, event.clientX), Math.min(band.y, event.clientY)];
+  const [w, h] = [Math.abs(event.clientX - band.x), Math.abs(event.clientY - band.y)];
+  Object.assign(band.el.style, {left: `${x - band.box.left}px`, top: `${y - band.box.top}px`, width: `${w}px`, height: `${h}px`});
+  const [px, py] = canvasPoint(x, y);
+  const hit = nodesIn(doc.nodes, {x: px, y: py, w: w / editor.zoom, h: h / editor.zoom}, sizeOf);
+  selected = new Set([...band.before, ...hit]);
+  decorate();
+});
+document.addEventListener('mouseup', () => {
+  if (!band) return;
+  band.el.remove();
+  band = null;
+  select([...selected]);
+});
+
+// Wheel: pans; with Ctrl (or a pinch) zooms at the cursor.
+$('#tf-canvas').addEventListener('wheel', (event) => {
+  event.preventDefault();
+  if (event.ctrlKey || event.metaKey) {
+    zoomBy(Math.exp(-event.deltaY * (event.deltaMode === 1 ? 0.05 : 0.0015)), event.clientX, event.clientY);
+  } else {
+    const v = currentView();
+    setView({...v, x: v.x - event.deltaX, y: v.y - event.deltaY});
+  }
+}, {passive: false});
+
+// -- clipboard: copy, cut, paste, duplicate --------------------------------------------------------------
+const CLIPBOARD_KEY = 'tideflow.clipboard';
+let clipboard = null;
+let pasteCount = 0;
+let pointer = null; // the last mouse position over the canvas: where Ctrl+V pastes
+
+function readClipboard() {
+  try { return JSON.parse(localStorage.getItem(CLIPBOARD_KEY) || 'null') || clipboard; } catch { return clipboard; }
+}
+
+function copySelection() {
+  if (!selected.size) return false;
+  clipboard = copyOf(doc, [...selected], portsOf);
+  try { localStorage.setItem(CLIPBOARD_KEY, JSON.stringify(clipboard)); } catch { /* private mode: this tab only */ }
+  pasteCount = 0;
+  setStatus(T('copied', {n: clipboard.nodes.length}));
+  return true;
+}
+
+const allowedHere = (type) => Boolean(TYPES[type]) && (!TYPES[type].kinds?.length || TYPES[type].kinds.includes(FLOW.kind));
+
+function pasteClip(clip, atPointer) {
+  if (!CAN_EDIT || !clip?.nodes?.length) return;
+  let [dx, dy] = [40 * (pasteCount + 1), 40 * (pasteCount + 1)];
+  const box = bounds(clip.nodes);
+  if (atPointer && pointer && box) {
+    const [px, py] = canvasPoint(pointer.x, pointer.y);
+    [dx, dy] = [px - box.x, py - box.y];
+  }
+  const result = pasteInto(doc, clip, dx, dy, allowedHere);
+  if (!result.ids.length) { setStatus(T('paste_none'), 'error'); return; }
+  pasteCount += 1;
+  doc = result.doc;
+  for (const [id, list] of Object.entries(result.ports)) ports.set(id, list);
+  for (const id of result.ids) if (!ports.has(id)) ports.set(id, TYPES[nodeById(id).type].ports);
+  render();
+  commit();
+  select(result.ids);
+  setStatus(result.skipped.length ? T('pasted_skipped', {n: result.ids.length, types: result.skipped.join(', ')})
+    : T('pasted', {n: result.ids.length}), result.skipped.length ? 'error' : 'ok');
+}
+
+function duplicateSelection() {
+  if (!CAN_EDIT || !selected.size) return;
+  const before = pasteCount;
+  pasteCount = 0;
+  pasteClip(copyOf(doc, [...selected], portsOf), false);
+  pasteCount = before;
+}
+
+function selectAll() { select(doc.nodes.map((n) => n.id)); }
+
+// -- context menu (right click): the same actions as the shortcuts ----------------------------------------
+function closeMenu() { $('#tf-menu')?.remove(); }
+$('#tf-canvas').addEventListener('contextmenu', (event) => {
+  event.preventDefault();
+  event.stopPropagation(); // not Drawflow's own delete button
+  closeMenu();
+  const el = event.target.closest('.drawflow-node');
+  if (el && !selected.has(el.dataset.tf)) select([el.dataset.tf]);
+  pointer = {x: event.clientX, y: event.clientY};
+  const items = [
+    ['copy', 'Ctrl+C', selected.size > 0], ['cut', 'Ctrl+X', CAN_EDIT && selected.size > 0],
+    ['duplicate', 'Ctrl+D', CAN_EDIT && selected.size > 0], ['paste', 'Ctrl+V', CAN_EDIT && Boolean(readClipboard()?.nodes?.length)],
+    ['delete', 'Del', CAN_EDIT && selected.size > 0], ['select_all', 'Ctrl+A', doc.nodes.length > 0],
+  ];
+  const menu = document.createElement('div');
+  menu.id = 'tf-menu';
+  menu.className = 'tf-menu';
+  menu.setAttribute('role', 'menu');
+  menu.innerHTML = items.map(([act, keys, on]) => `<button type="button" role="menuitem" data-act="${act}"${on ? '' : ' disabled'}>
+    <span>${escapeHtml(T(`menu.${act}`))}</span><kbd>${keys}</kbd></button>`).join('');
+  const wrap = $('#tf-canvas-wrap').getBoundingClientRect();
+  Object.assign(menu.style, {left: `${event.clientX - wrap.left}px`, top: `${event.clientY - wrap.top}px`});
+  $('#tf-canvas-wrap').append(menu);
+  menu.querySelector('button:not([disabled])')?.focus();
+  menu.addEventListener('click', (click) => {
+    const act = click.target.closest('[data-act]')?.dataset.act;
+    closeMenu();
+    ({copy: copySelection, cut: () => { if (copySelection()) deleteSelection(); }, duplicate: duplicateSelection,
+      paste: () => pasteClip(readClipboard(), true), delete: deleteSelection, select_all: selectAll})[act]?.();
+  });
+  menu.addEventListener('keydown', (key) => {
+    const buttons = [...menu.querySelectorAll('button:not([disabled])')];
+    const at = buttons.indexOf(document.activeElement);
+    if (key.key === 'Escape') { closeMenu(); return; }
+    const step = {ArrowDown: 1, ArrowUp: -1}[key.key];
+    if (step) { key.preventDefault(); buttons[(at + step + buttons.length) % buttons.length]?.focus(); }
+  });
+}, true);
+$('#tf-canvas').addEventListener('mousemove', (event) => { pointer = {x: event.clientX, y: event.clientY}; });
+
+// -- the help overlay ------------------------------------------------------------------------------------
+function openHelp() {
+  const dialog = $('#tf-help');
+  if (!dialog.open) dialog.showModal();
+}
+
+// Keyboard: Delete, Ctrl+Z / Ctrl+Shift+Z (Ctrl+Y), Ctrl+C/X/V/D/A, Ctrl+S, + − 0 1, ?, arrows move the
+// selection, Enter opens a node. The help overlay (?) lists them.
 document.addEventListener('keydown', (event) => {
-  if (event.target.closest('input, textarea, select, [contenteditable]')) return;
+  if (event.target.closest('input, textarea, select, [contenteditable], dialog, .tf-menu')) return;
   const mod = event.ctrlKey || event.metaKey;
   const key = event.key.toLowerCase();
   if (mod && key === 'z') { event.preventDefault(); if (CAN_EDIT) travel(event.shiftKey ? 1 : -1); return; }
   if (mod && key === 'y') { event.preventDefault(); if (CAN_EDIT) travel(1); return; }
+  if (mod && key === 'c') { if (copySelection()) event.preventDefault(); return; }
+  if (mod && key === 'x') { if (CAN_EDIT && copySelection()) { event.preventDefault(); deleteSelection(); } return; }
+  if (mod && key === 'v') { event.preventDefault(); pasteClip(readClipboard(), pointerOverCanvas()); return; }
+  if (mod && key === 'd') { event.preventDefault(); duplicateSelection(); return; }
+  if (mod && key === 'a') { event.preventDefault(); selectAll(); return; }
+  if (mod && key === 's') { event.preventDefault(); if (CAN_EDIT) save(); return; }
+  if (!mod && (event.key === '?' || (event.key === '/' && event.shiftKey))) { event.preventDefault(); openHelp(); return; }
+  if (!mod && (event.key === '+' || event.key === '=')) { zoomBy(1.2); return; }
+  if (!mod && event.key === '-') { zoomBy(1 / 1.2); return; }
+  if (!mod && event.key === '0') { fit(0); return; }
+  if (!mod && event.key === '1') { zoomBy(1 / editor.zoom); return; }
   if (event.key === 'Delete' || (event.key === 'Backspace' && !mod)) {
     if (selected.size || editor.connection_selected) { event.preventDefault(); deleteSelection(); }
     return;
@@ -447,9 +710,17 @@ document.addEventListener('keydown', (event) => {
   const arrows = {ArrowLeft: [-20, 0], ArrowRight: [20, 0], ArrowUp: [0, -20], ArrowDown: [0, 20]};
   if (arrows[event.key] && onNode && selected.size && CAN_EDIT) {
     event.preventDefault();
-    moveSelection(...arrows[event.key]);
+    const [dx, dy] = arrows[event.key];
+    const step = event.shiftKey ? 5 : 1;
+    moveSelection(dx * step, dy * step);
   }
 });
+
+function pointerOverCanvas() {
+  if (!pointer) return false;
+  const box = canvasBox();
+  return pointer.x >= box.left && pointer.x <= box.right && pointer.y >= box.top && pointer.y <= box.bottom;
+}
 $('#tf-canvas').addEventListener('focusin', (event) => {
   const el = event.target.closest('.drawflow-node');
   if (el && !drag && !selected.has(el.dataset.tf)) select([el.dataset.tf]);
@@ -487,12 +758,19 @@ $('#tf-canvas').addEventListener('drop', (event) => {
 // -- toolbar --------------------------------------------------------------------------------------------
 async function save() {
   setStatus(T('saving'));
+  if (!(await flushForm())) {
+    const failed = $('#tf-panel-props form.tf-form[data-kind]')?.dataset.failed || '';
+    setStatus(`${T('save_blocked')} ${failed}`, 'error');
+    $('#tf-panel-props [aria-invalid="true"]')?.focus();
+    return false;
+  }
   const r = await api('PUT', `/api/flows/${encodeURIComponent(FLOW.id)}`, doc);
   if (!r.ok) { setStatus(T('save_failed') + messageOf(r), 'error'); return false; }
   problems = r.body.problems;
   showProblems();
+  showSavedProblems();
   dirty = false;
-  setStatus(T('saved'), 'ok');
+  setStatus(problems.length ? T('saved_problems', {n: problems.length}) : T('saved'), problems.length ? 'tf-dirty' : 'ok');
   return true;
 }
 
@@ -517,9 +795,12 @@ on('#tf-publish', publish);
 on('#tf-undo', () => travel(-1));
 on('#tf-redo', () => travel(1));
 on('#tf-delete', deleteSelection);
-on('#tf-zoom-in', () => editor.zoom_in());
-on('#tf-zoom-out', () => editor.zoom_out());
-on('#tf-zoom-reset', () => editor.zoom_reset());
+on('#tf-zoom-in', () => zoomBy(1.2));
+on('#tf-zoom-out', () => zoomBy(1 / 1.2));
+on('#tf-zoom-reset', () => zoomBy(1 / editor.zoom));
+on('#tf-fit', () => fit(0));
+on('#tf-help-open', openHelp);
+on('#tf-help-close', () => $('#tf-help').close());
 on('#tf-layout', autoLayout);
 on('#tf-settings', openSettings);
 on('#tf-stats', toggleStats);
@@ -560,13 +841,20 @@ function highlight(id) {
   if (at.left < box.left || at.right > box.right || at.top < box.top || at.bottom > box.bottom) centerOn(nodeById(id));
 }
 
+/** Pan to a node (keeping the zoom) when it is not wholly in view: a node added off screen is shown. */
+function bringIntoView(id) {
+  const el = elementOf(id);
+  if (!el) return;
+  const box = canvasBox();
+  const at = el.getBoundingClientRect();
+  if (at.left < box.left || at.right > box.right || at.top < box.top || at.bottom > box.bottom) centerOn(nodeById(id));
+}
+
 /** Pan (keeping the zoom) so that `node` is in the middle of the canvas. */
 function centerOn(node) {
-  const box = $('#tf-canvas').getBoundingClientRect();
-  const zoom = editor.zoom;
-  editor.canvas_x = -((node.ui?.x ?? 0) + 88 - box.width / 2) * zoom;
-  editor.canvas_y = -((node.ui?.y ?? 0) + 30 - box.height / 2) * zoom;
-  editor.precanvas.style.transform = `translate(${editor.canvas_x}px, ${editor.canvas_y}px) scale(${zoom})`;
+  const box = canvasBox();
+  const [w, h] = sizeOf(node);
+  setView(centreOn(currentView(), (node.ui?.x ?? 0) + w / 2, (node.ui?.y ?? 0) + h / 2, box.width, box.height));
 }
 
 let player = null;
@@ -630,15 +918,22 @@ document.addEventListener('keydown', (event) => {
 
 // Property and settings forms: applied on submit and on every change.
 let submitTimer = null;
+let submitPending = false;
 function scheduleSubmit(form) {
   clearTimeout(submitTimer);
-  submitTimer = setTimeout(() => submitForm(form), 250);
+  submitPending = true;
+  submitTimer = setTimeout(() => { submitPending = false; submitForm(form); }, 250);
 }
+document.addEventListener('input', (event) => {
+  const form = event.target.closest('form.tf-form[data-kind]');
+  if (form && CAN_EDIT) { form.dataset.edited = '1'; setDirty(true); }
+});
 document.addEventListener('submit', (event) => {
   const form = event.target.closest('form.tf-form[data-kind]');
   if (!form) return;
   event.preventDefault();
   clearTimeout(submitTimer);
+  submitPending = false;
   submitForm(form);
 });
 document.addEventListener('change', (event) => {
@@ -701,6 +996,12 @@ window.addEventListener('beforeunload', (event) => {
   if (dirty && CAN_EDIT) { event.preventDefault(); event.returnValue = ''; }
 });
 
+// the minimap: click or drag to move the view
+$('#tf-minimap')?.addEventListener('mousedown', (event) => { event.preventDefault(); minimapDrag = true; minimapGo(event); });
+document.addEventListener('mousemove', (event) => { if (minimapDrag) minimapGo(event); });
+document.addEventListener('mouseup', () => { minimapDrag = false; });
+window.addEventListener('resize', () => drawMinimap());
+
 // -- start --------------------------------------------------------------------------------------------
 $('#tf-panel-props').dataset.empty = $('#tf-panel-props').textContent.trim();
 $('#tf-problems-box').dataset.ok = T('no_problems');
@@ -708,4 +1009,5 @@ render();
 fit();
 setDirty(false);
 setStatus('');
-window.tideflowEditor = {get document() { return doc; }, get problems() { return problems; }, save, publish, render};
+window.tideflowEditor = {get document() { return doc; }, get problems() { return problems; },
+  get view() { return currentView(); }, get selected() { return [...selected]; }, save, publish, render};

@@ -150,11 +150,11 @@ def test_status_changes_and_ending_is_final(client: TestClient, marketer: dict[s
     bad = client.post(url, json={"status": "archived"}, headers=marketer)
     assert bad.status_code == 422 and bad.json()["detail"]["field"] == "status"
     with session_factory(db_url)() as db:
-        actions = [a.detail for a in db.scalars(select(models.AuditEntry)
-                                                .where(models.AuditEntry.action == "coupon_campaign.status")
-                                                .order_by(models.AuditEntry.id))]
-    assert actions == [{"from": "active", "to": "paused"}, {"from": "paused", "to": "active"},
-                       {"from": "active", "to": "ended"}]
+        actions = [(a.before, a.after) for a in db.scalars(select(models.AuditEntry)
+                                                           .where(models.AuditEntry.action == "coupon_campaign.status")
+                                                           .order_by(models.AuditEntry.id))]
+    assert actions == [({"status": "active"}, {"status": "paused"}), ({"status": "paused"}, {"status": "active"}),
+                       ({"status": "active"}, {"status": "ended"})]
 
 
 def test_unknown_campaigns_are_404(client: TestClient, marketer: dict[str, str]) -> None:

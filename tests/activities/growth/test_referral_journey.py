@@ -33,7 +33,7 @@ FLOWS = Path(__file__).resolve().parents[3] / "flows"
 async def route_pending(router: Router, db_url: str) -> list[str]:
     """What the web app's re-router does: route every stored event not yet routed."""
     routed = []
-    for payload in ingest.pending(db_url, older_than_seconds=0):
+    for _row, payload in ingest.pending(db_url, older_than_seconds=0):
         await router.route(payload)
         ingest.mark_routed(payload["id"], db_url)
         routed.append(payload["type"] + ":" + str((payload["payload"] or {}).get("change", "")))

@@ -165,7 +165,7 @@ def test_risky_invites_wait_for_review_and_decisions_are_audited(db_url: str, we
     with session_factory(db_url)() as db:
         audit = db.scalar(select(models.AuditEntry).where(models.AuditEntry.action == "referral.invite_rejected"))
         assert audit is not None and audit.actor == "reviewer"
-        assert audit.detail["before"] == "review" and audit.detail["after"] == "rejected"
+        assert audit.before == {"status": "review"} and audit.after == {"status": "rejected"}
         assert audit.detail["reason"] == "黑名单用户"
     assert [p["change"] for p in follow_ups(db_url, inviter)][-1] == "rejected"
 
@@ -195,5 +195,5 @@ def test_campaign_specs_are_checked_and_saves_are_audited(db_url: str) -> None:
     with session_factory(db_url)() as db:
         trail = list(db.scalars(select(models.AuditEntry).where(models.AuditEntry.action == "referral.campaign_saved")
                                 .order_by(models.AuditEntry.id)))
-    assert trail[0].detail["before"] is None and trail[1].detail["before"]["goal"] == 3
-    assert trail[1].detail["after"]["goal"] == 5
+    assert not trail[0].before and trail[1].before["goal"] == 3  # type: ignore[index]
+    assert trail[1].after["goal"] == 5  # type: ignore[index]

@@ -38,7 +38,7 @@ async def test_an_upgrade_runs_the_tier_care_journey(time_env: Any, db_url: str)
     router = Router(time_env.client, db_url, queue)
     async with build_worker(time_env.client, queue, db_url):
         types = []
-        for payload in ingest.pending(db_url, older_than_seconds=0):
+        for _row, payload in ingest.pending(db_url, older_than_seconds=0):
             await router.route(payload)
             ingest.mark_routed(payload["id"], db_url)
             types.append(payload["type"])

@@ -165,8 +165,13 @@ def test_which_statuses_are_retried(db_url: str, receiver: Receiver, status: int
     assert "token=abc" not in str(exc.value)
 
 
-def test_a_connection_refused_is_retryable(db_url: str) -> None:
+def test_a_connection_refused_is_retryable(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import socket
+
+    from engine.settings import get_settings
+
+    monkeypatch.setenv("TIDEFLOW_OUTBOUND_ALLOW", "127.0.0.1/32")  # loopback stands in for an allowed host
+    get_settings.cache_clear()
 
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))

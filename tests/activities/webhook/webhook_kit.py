@@ -123,8 +123,13 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A real HTTP server on a free port of 127.0.0.1, in a background thread."""
+def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
+    """A real HTTP server on a free port of 127.0.0.1, in a background thread. Loopback is refused to
+    flows by default (engine/outbound.py): it stands in for an internal endpoint the operator allowed."""
+    from engine.settings import get_settings
+
+    monkeypatch.setenv("TIDEFLOW_OUTBOUND_ALLOW", "127.0.0.1/32")
+    get_settings.cache_clear()
     rec = Receiver()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(rec))
     server.daemon_threads = True

@@ -26,16 +26,18 @@ from engine.db.session import session_factory, transaction
 from engine.events import EventIn, store
 from engine.worker import build_worker
 from tests.connectors.fake_wecom import WECOM_CORP_ID, WECOM_KEY, WECOM_SECRET, WECOM_TOKEN, FakeWeCom, fake_wecom
+from tests.connectors.test_wecom_media import ImageHost, host
 
-__all__ = ["fake_wecom"]
+__all__ = ["fake_wecom", "host"]
 CONNECTOR = "wecom-main"
 
 
 @pytest.fixture
 def corp(db_url: str, fake_wecom: FakeWeCom, monkeypatch: pytest.MonkeyPatch) -> FakeWeCom:
     monkeypatch.setattr(configured, "connector_classes", lambda: {"wecom": WeComConnector})
-    with transaction(db_url) as db:
-        configured.save(db, CONNECTOR, "wecom", "企业微信", {"corp_id": WECOM_CORP_ID, "api_base": fake_wecom.url},
+    with transaction(db_url) as db:  # images come from a host on 127.0.0.1, allowed for the tests
+        configured.save(db, CONNECTOR, "wecom", "企业微信", {"corp_id": WECOM_CORP_ID, "api_base": fake_wecom.url,
+                                                         "image_hosts": ["127.0.0.1"]},
                         {"token": WECOM_TOKEN, "encoding_aes_key": WECOM_KEY, "secret": WECOM_SECRET})
         db.add(wf.WorkforceSettings(connector_id=CONNECTOR, mass_quota_policy="day_1", at_limit="exclude"))
     fake_wecom.quota_policy = "day_1"
@@ -59,7 +61,7 @@ def log(db_url: str) -> dict[str, str]:
 
 
 async def test_single_mass_send_with_allowance_confirmation_and_outcomes(time_env: Any, corp: FakeWeCom,
-                                                                         db_url: str) -> None:
+                                                                         db_url: str, host: ImageHost) -> None:
     with transaction(db_url) as db:  # wmC already received a mass message from Tideflow today
         earlier = wf.MassSend(connector_id=CONNECTOR, chat_type="single", status="done")
         db.add(earlier)
@@ -68,7 +70,7 @@ async def test_single_mass_send_with_allowance_confirmation_and_outcomes(time_en
                                     sender="zhangsan", status="sent", counted_at=utcnow() - timedelta(hours=1)))
     corp.receive_mass_message("wmB")  # … and wmB from a staff member's own mass send, which Tideflow cannot see
     payload = MassSendIn(connector_id=CONNECTOR, chat_type="single", name="双十二", text="双十二会员专享",
-                         attachments=["https://example.com/poster.png"], audience=Audience(), deadline_hours=2)
+                         attachments=[f"{host.url}/poster.png"], audience=Audience(), deadline_hours=2)
     with session_factory(db_url)() as db:
         before = mass_sends.preview(db, payload, utcnow())
     assert (before["recipients"], before["allowed"], before["at_limit"], before["no_owner"]) == (5, 3, 1, 1)
@@ -91,8 +93,11 @@ async def test_single_mass_send_with_allowance_confirmation_and_outcomes(time_en
             await asyncio.sleep(0.05)
         assert tasks == {"zhangsan": "waiting", "lisi": "waiting"}  # waiting for staff confirmation, per sender
         msgid = next(m for m, t in corp.gstate.tasks.items() if "zhangsan" in t["senders"])
-        assert corp.gstate.tasks[msgid]["attachments"] == [{"msgtype": "image", "image": {
-            "pic_url": "https://example.com/poster.png"}}]
+        # the poster went as WeCom media (a pic_url WeCom did not issue is refused): uploaded once for both tasks
+        [media_id] = list(corp.media)
+        assert corp.media[media_id] == host.files["/poster.png"] and host.fetched == ["/poster.png"]
+        assert {str(t["attachments"]) for t in corp.gstate.tasks.values()} == {
+            str([{"msgtype": "image", "image": {"media_id": media_id}}])}
         corp.confirm(msgid, "zhangsan")  # lisi never confirms
         await time_env.sleep(timedelta(minutes=61))
         for _ in range(400):
@@ -162,3 +167,24 @@ def test_mass_send_input_is_checked(corp: FakeWeCom, db_url: str) -> None:
     with transaction(db_url) as db, pytest.raises(Exception, match="nobody to send to"):
         mass_sends.create(db, MassSendIn(connector_id=CONNECTOR, chat_type="single", text="x",
                                          audience=Audience(tags_any=["nobody-has-this"])), "m", utcnow())
+
+
+def test_an_image_on_a_private_host_fails_the_task_with_the_reason(corp: FakeWeCom, db_url: str,
+                                                                     host: ImageHost) -> None:
+    """An attachment URL into the local network is not fetched unless the connector allows its host: the task
+    fails with the reason and nothing reaches WeCom."""
+    client, _ = wecom_client(db_url, CONNECTOR)
+    with transaction(db_url) as db:
+        send_id = mass_sends.create(db, MassSendIn(connector_id=CONNECTOR, chat_type="single", text="x",
+                                                   attachments=[f"{host.url}/poster.png"]), "m", utcnow()).id
+    # the default uploader allows no private host (the worker passes the connector's image_hosts)
+    assert mass_sends.dispatch(db_url, client, send_id, utcnow()) == {"tasks": 0}
+    with session_factory(db_url)() as db:
+        view = mass_sends.view(db, db.get(wf.MassSend, send_id))
+    assert {s["status"] for s in view["senders"]} == {"failed"}
+    assert all("loopback, private or reserved" in str(s["error"]) for s in view["senders"])
+    assert {r["recipient"]: r["status"] for r in view["recipients"]} == {
+        "wmA": "failed", "wmB": "failed", "wmC": "failed", "wmD": "failed", "wmE": "skipped: no owner"}
+    assert host.fetched == [] and corp.calls("add_msg_template") == [] and corp.calls("media/upload") == []
+    with pytest.raises(ValueError, match="not an http"):
+        MassSendIn(connector_id=CONNECTOR, chat_type="single", text="x", attachments=["file:///etc/passwd"])

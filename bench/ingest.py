@@ -1,0 +1,354 @@
+"""Event in → message at the sink, Tideflow against n8n and a hand-written Temporal pipeline, in one run.
+
+Every target receives the same events from the same load generator (:mod:`bench.sink`) on loopback and sends
+one message per event to the same loopback sink:
+
+- **Tideflow**: the real stack as processes (Temporal dev server, ``tideflow worker``, ``tideflow web``),
+  SQLite (default) or PostgreSQL; ``POST /api/events`` with an API token; a published flow
+  ``trigger.event → action.send_message`` through the ``webhook`` channel to the sink.
+- **n8n** (:mod:`bench.n8n`): installed from npm into a cache outside the repository; a workflow
+  ``Webhook (respond immediately) → HTTP Request`` to the sink, imported and activated through its CLI.
+- **Temporal, hand-written** (:mod:`bench.rawtemporal`): a client starting one workflow per event whose only
+  activity POSTs to the sink — what the dev server and a worker can do with no web process and no database;
+  and the dev server's own ceiling (an empty workflow).
+
+Measured per target: saturated throughput (events offered open-loop in rising steps; the best rate of
+messages arriving at the sink within a second of their step, until a step is no longer delivered in time),
+paced 10 events/s (p50 / p99 event → message), 80 % of its own saturated rate (p99), and
+overload at 2× (p99 of what was accepted, and how many requests were told to come back later).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import percentile
+from bench.sink import Load, Sink, drain, latencies, payload
+
+EVENT_TYPE = "custom.bench_ingest"
+SINK_SECRET = "whsec-bench-sink-0123456789"
+
+
+@dataclass
+class Sizes:
+    #: the capacity ramp: offered rates from ramp_start, × ramp_factor per step of step_seconds, until a step's
+    #: events are not delivered within step_slack seconds after it
+    ramp_start: float = 10
+    ramp_factor: float = 1.3
+    ramp_max: float = 400
+    step_seconds: float = 6
+    step_slack: float = 1.0
+    workers: int = 64
+    paced_events: int = 100
+    partial_seconds: float = 10
+    overload_seconds: float = 10
+    warm_up: int = 30
+
+    @classmethod
+    def quick(cls) -> Sizes:
+        return cls(ramp_start=12, ramp_factor=1.5, step_seconds=3, paced_events=40, partial_seconds=4,
+                   overload_seconds=4, warm_up=15)
+
+
+@dataclass
+class Figures:
+    """What one target did."""
+
+    name: str
+    saturated: float = 0.0  # messages/s at the sink
+    saturated_p50: float = float("nan")  # s
+    paced_p50: float = float("nan")
+    paced_p99: float = float("nan")
+    partial_rate: float = 0.0
+    partial_p99: float = float("nan")
+    overload_rate: float = 0.0
+    overload_p99: float = float("nan")
+    overload_refused: int = 0
+    overload_accepted: int = 0
+    lost: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Target:
+    name: str
+    base_url: str
+    post: Callable[[httpx.AsyncClient, str, int], Awaitable[httpx.Response]]
+    headers: dict[str, str] = field(default_factory=dict)
+    #: process ids by role (for a profiler: ``py-spy record -p``)
+    pids: dict[str, int] = field(default_factory=dict)
+
+
+async def measure(target: Target, sink: Sink, sizes: Sizes, log: Callable[[str], None]) -> Figures:
+    figures = Figures(target.name)
+    loads: list[Load] = []
+    steps: list[Any] = []
+    token = uuid.uuid4().hex[:6]  # runs of different targets never share a marker
+    runs = iter(f"{token}x{i}" for i in range(100))
+
+    def loader(run: str) -> Load:
+        return Load(target.base_url, lambda client, n: target.post(client, run, n),
+                    connections=max(64, sizes.workers * 2), headers=target.headers)
+
+    # warm-up: caches, connections, the first workflow tasks
+    run = next(runs)
+    load = loader(run)
+    sent = await load.paced(run, 20, sizes.warm_up)
+    await drain(sink, sent, 60)
+    await load.close()
+
+    # capacity: offered open-loop in rising steps until a step is no longer delivered in time; the best rate
+    # delivered (messages arriving at the sink per second of the step) is the saturated throughput
+    rate, best = sizes.ramp_start, 0.0
+    pending: list[asyncio.Task[Any]] = []
+    while rate <= sizes.ramp_max:
+        run = next(runs)
+        load = loader(run)
+        began = time.perf_counter()
+        sent, tasks = await load.fire(run, rate, max(1, round(rate * sizes.step_seconds)),
+                                      give_up_after=sizes.step_seconds)
+        pending += tasks
+        steps.append(sent)
+        await asyncio.sleep(max(0.0, began + sizes.step_seconds + sizes.step_slack - time.perf_counter()))
+        in_time = sum(1 for n in sent.sent_at if (t := sink.seen(run, n)) is not None
+                      and t <= began + sizes.step_seconds + sizes.step_slack)
+        delivered = in_time / sizes.step_seconds
+        lat = latencies(sink, sent)
+        log(f"  {target.name}: offered {rate:.0f}/s → {delivered:.1f}/s in time, p50 "
+            f"{percentile(lat, 50) * 1000:.0f} ms, {sent.refused} told to retry")
+        if delivered > best:
+            best, figures.saturated_p50 = delivered, percentile(lat, 50)
+        figures.notes.append(f"{rate:.0f}/s → {delivered:.1f}/s")
+        loads.append(load)
+        if delivered < 0.85 * rate:
+            break
+        rate *= sizes.ramp_factor
+    figures.saturated = best
+    await asyncio.gather(*pending)
+    for extra in loads:
+        await extra.close()
+    for step in steps:  # every acknowledged event still arrives (the backlog drains before the next phase)
+        figures.lost += await drain(sink, step, 120)
+    log(f"  {target.name}: saturated {figures.saturated:.1f} msg/s (p50 {figures.saturated_p50 * 1000:.0f} ms)")
+
+    # paced 10/s
+    run = next(runs)
+    load = loader(run)
+    sent = await load.paced(run, 10, sizes.paced_events)
+    figures.lost += await drain(sink, sent, 60)
+    await load.close()
+    lat = latencies(sink, sent)
+    figures.paced_p50, figures.paced_p99 = percentile(lat, 50), percentile(lat, 99)
+    log(f"  {target.name}: paced 10/s p50 {figures.paced_p50 * 1000:.1f} ms, p99 {figures.paced_p99 * 1000:.1f} ms")
+
+    # 80 % of capacity, then overload at 2×
+    for share, seconds in ((0.8, sizes.partial_seconds), (2.0, sizes.overload_seconds)):
+        rate = max(1.0, share * figures.saturated)
+        run = next(runs)
+        load = loader(run)
+        sent = await load.paced(run, rate, max(1, round(rate * seconds)))
+        figures.lost += await drain(sink, sent, 120)
+        await load.close()
+        lat = latencies(sink, sent)
+        if share < 1:
+            figures.partial_rate, figures.partial_p99 = rate, percentile(lat, 99)
+        else:
+            figures.overload_rate, figures.overload_p99 = rate, percentile(lat, 99)
+            figures.overload_refused, figures.overload_accepted = sent.refused, sent.acked
+        log(f"  {target.name}: {share:.0%} of capacity ({rate:.0f}/s): p99 {percentile(lat, 99) * 1000:.0f} ms, "
+            f"{sent.refused} told to retry")
+    return figures
+
+
+# -- Tideflow --------------------------------------------------------------------------------------------------
+def flow_document() -> dict[str, Any]:
+    return {"schema": "tideflow/flow@1", "id": "bench-ingest", "name": "bench: event → message", "kind": "journey",
+            "nodes": [{"id": "start", "type": "trigger.event", "config": {"event": EVENT_TYPE}},
+                      {"id": "notify", "type": "action.send_message",
+                       "config": {"channel": "webhook", "template": "{{ event.payload.marker }}",
+                                  "category": "transactional"}}],
+            "edges": [{"from": "start", "port": "out", "to": "notify"}]}
+
+
+@contextlib.asynccontextmanager
+async def tideflow(root: Path, sink: Sink, database: str = "sqlite", env: dict[str, str] | None = None
+                   ) -> AsyncIterator[Target]:
+    """The Tideflow stack as processes; ``database`` sqlite or postgres."""
+    from tests.e2e.stack import E2EStack
+
+    stack_cm: Any
+    if database == "postgres":
+        from faults.scenarios import postgres_stack
+
+        @contextlib.contextmanager
+        def pg() -> Any:
+            with postgres_stack(root) as (stack, _cluster):
+                yield stack
+
+        stack_cm = pg()
+    else:
+        stack_cm = E2EStack(root)
+    with stack_cm as stack:
+        stack.env.update(env or {})
+        if database != "postgres":
+            await asyncio.to_thread(stack.start_pieces, 120)
+        stack.api("PUT", "/api/connectors/bench-sink", expect=201, json={
+            "kind": "webhook", "name": "bench sink", "settings": {"url": sink.url, "timeout_seconds": 10},
+            "secrets": {"secret": SINK_SECRET}})
+        stack.api("POST", "/api/flows", expect=201, json=flow_document())
+        stack.api("POST", "/api/flows/bench-ingest/publish", expect=201)
+
+        async def post(client: httpx.AsyncClient, run: str, n: int) -> httpx.Response:
+            return await client.post("/api/events", json={
+                "id": f"{run}-{n}", "type": EVENT_TYPE, "source": "bench", "customer": {"external_id": f"{run}-{n}"},
+                "payload": payload(run, n)})
+
+        yield Target(f"Tideflow ({database})", stack.base_url, post, {"Authorization": f"Bearer {stack.token}"},
+                     {name: proc.pid for name, proc in stack.procs.items()})
+
+
+def quick() -> bool:
+    return os.environ.get("BENCH_QUICK", "") not in ("", "0")
+
+
+# -- the hand-written Temporal pipeline ---------------------------------------------------------------------------
+@contextlib.asynccontextmanager
+async def raw_temporal(root: Path, sink: Sink, eager: bool) -> AsyncIterator[Target]:
+    """:mod:`bench.rawtemporal` as a process, on a Temporal dev server of its own."""
+    import secrets
+    import sys
+
+    from bench.common import free_port
+    from tests.e2e.stack import E2EStack
+
+    with E2EStack(root) as stack:
+        await asyncio.to_thread(stack.start_temporal, False, True, 120)
+        stack.env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)  # the bench package itself
+        port = free_port()
+        stack.spawn("raw", [sys.executable, "-m", "bench.rawtemporal", "--port", str(port), "--temporal",
+                            f"127.0.0.1:{stack.temporal_port}", "--sink", sink.url, "--queue",
+                            f"raw-{secrets.token_hex(3)}", *(["--eager"] if eager else [])])
+        await asyncio.to_thread(stack.wait_log, "raw", "raw pipeline ready", 120)
+
+        async def post(client: httpx.AsyncClient, run: str, n: int) -> httpx.Response:
+            return await client.post("/events", json={"id": f"{run}-{n}", "payload": payload(run, n)})
+
+        yield Target("Temporal by hand" + (" (eager + local activity)" if eager else ""), f"http://127.0.0.1:{port}",
+                     post)
+
+
+# -- the table ----------------------------------------------------------------------------------------------------
+TARGET_PACED_P50 = 0.025
+TARGET_PACED_P99 = 0.100
+TARGET_PARTIAL_P99 = 0.500
+BOUND = 2.0
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds == seconds else "n/a"
+
+
+async def run(_stack: Any) -> Any:
+    """The ingest benchmark for ``python -m bench ingest`` (``BENCH_QUICK=1``: the reduced sizes)."""
+    import tempfile
+
+    from bench.common import Report, Row, at_least, at_most
+    from bench.n8n import n8n
+
+    sizes = Sizes.quick() if quick() else Sizes()
+    databases = [d for d in os.environ.get("BENCH_INGEST_DATABASES", "sqlite" if quick() else "sqlite,postgres")
+                 .split(",") if d]
+    report = Report("ingest")
+    found: dict[str, Figures] = {}
+
+    def say(text: str) -> None:
+        import sys
+
+        print(text, file=sys.stderr, flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="tideflow-ingest-") as tmp:
+        root = Path(tmp)
+        async with Sink() as sink:
+            plan: list[tuple[str, Callable[[], Any]]] = [
+                (f"tideflow-{d}", lambda d=d: tideflow(root / f"tf-{d}", sink, d)) for d in databases]
+            plan += [("n8n", lambda: n8n(root / "n8n", sink)),
+                     ("raw", lambda: raw_temporal(root / "raw", sink, False)),
+                     ("raw-eager", lambda: raw_temporal(root / "raw-eager", sink, True))]
+            if quick():  # start every target at once (their start-up overlaps), measure them one by one
+                async with contextlib.AsyncExitStack() as started:
+                    async def enter(key: str, make: Callable[[], Any]) -> tuple[str, Target | None]:
+                        try:
+                            return key, await started.enter_async_context(make())
+                        except Exception as exc:
+                            say(f"  {key} could not start: {type(exc).__name__}: {exc}")
+                            report.notes.append(f"ingest: {key} could not run: {type(exc).__name__}: "
+                                                f"{str(exc)[:300]}")
+                            return key, None
+
+                    ready = await asyncio.gather(*(enter(key, make) for key, make in plan))
+                    for key, target in ready:
+                        if target is not None:
+                            say(f"… ingest: {key}")
+                            found[key] = await measure(target, sink, sizes, say)
+            else:
+                for key, make in plan:
+                    say(f"… ingest: {key}")
+                    try:
+                        async with make() as target:
+                            found[key] = await measure(target, sink, sizes, say)
+                    except Exception as exc:  # one target that cannot run does not hide the others
+                        say(f"  {key} could not run: {type(exc).__name__}: {exc}")
+                        report.notes.append(f"ingest: {key} could not run: {type(exc).__name__}: {str(exc)[:300]}")
+            if sink.duplicates:
+                report.notes.append(f"ingest: the sink received {sink.duplicates} message(s) twice")
+    peer = found.get("n8n")
+    raw, ceiling = found.get("raw"), found.get("raw-eager")
+    for d in databases:
+        tf = found.get(f"tideflow-{d}")
+        if tf is None:
+            report.failed = True
+            continue
+        versus = f"; {peer.name} {peer.saturated:.1f}/s" if peer else ""
+        ratio = tf.saturated / peer.saturated if peer and peer.saturated else float("nan")
+        report.rows.append(Row(f"ingest saturated, event → message, {d}",
+                               f"{tf.saturated:.1f} msg/s ({ratio:.2f}× n8n{versus})", "≥ 2× n8n",
+                               ratio / 2 if ratio == ratio else None))
+        report.rows.append(Row(f"ingest saturated p50 latency, {d}", f"{_ms(tf.saturated_p50)}"
+                               + (f" (n8n {_ms(peer.saturated_p50)})" if peer else ""), f"≤ {BOUND:g} s",
+                               at_most(tf.saturated_p50, BOUND)))
+        if d == databases[0]:
+            report.rows += [
+                Row("paced 10/s p50", f"{_ms(tf.paced_p50)}" + (f" (n8n {_ms(peer.paced_p50)})" if peer else ""),
+                    f"≤ {_ms(TARGET_PACED_P50)}", at_most(tf.paced_p50, TARGET_PACED_P50)),
+                Row("paced 10/s p99", f"{_ms(tf.paced_p99)}" + (f" (n8n {_ms(peer.paced_p99)})" if peer else ""),
+                    f"≤ {_ms(TARGET_PACED_P99)}", at_most(tf.paced_p99, TARGET_PACED_P99)),
+                Row("80 % of capacity, p99", f"{_ms(tf.partial_p99)} at {tf.partial_rate:.0f}/s"
+                    + (f" (n8n {_ms(peer.partial_p99)} at {peer.partial_rate:.0f}/s)" if peer else ""),
+                    f"≤ {_ms(TARGET_PARTIAL_P99)}", at_most(tf.partial_p99, TARGET_PARTIAL_P99)),
+                Row("overload (2× capacity), p99 of accepted", f"{_ms(tf.overload_p99)}; {tf.overload_refused} "
+                    f"answers 429 + Retry-After" + (f" (n8n {_ms(peer.overload_p99)}, {peer.overload_refused} refused)"
+                                                    if peer else ""),
+                    f"≤ {BOUND:g} s bound", at_most(tf.overload_p99, BOUND)),
+            ]
+            for other, label in ((raw, "hand-written Temporal pipeline"), (ceiling, "dev-server ceiling "
+                                                                                     "(eager start + local activity)")):
+                if other is not None and other.saturated:
+                    report.rows.append(Row(f"Tideflow ÷ {label}", f"{tf.saturated / other.saturated:.2f}× "
+                                           f"({other.saturated:.1f} msg/s)"))
+        if tf.lost:
+            report.notes.append(f"ingest: {tf.lost} acknowledged events of {tf.name} never reached the sink")
+    for f in found.values():
+        report.notes.append(f"ingest, {f.name}: saturated {f.saturated:.1f}/s, p50 {_ms(f.saturated_p50)}; paced 10/s "
+                            f"p50 {_ms(f.paced_p50)} p99 {_ms(f.paced_p99)}; {'; '.join(f.notes)}")
+    _ = at_least
+    return report

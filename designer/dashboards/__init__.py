@@ -1,0 +1,1 @@
+"""The dashboards (看板): a home page per role — marketer, ops, finance — and their figures as JSON."""

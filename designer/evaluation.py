@@ -1,0 +1,47 @@
+"""What the web app evaluates on a user's behalf — the template preview, the sample-data costs of a
+flow's expressions during validation — runs in the evaluation pool (engine/isolation.py), never in
+the web process: a worker process past its deadline is killed, and the web process only waits.
+
+Validation itself still runs here (it is cheap), but every expression cost it needs was measured by
+the pool first (:func:`prime`) and is remembered, so validation evaluates nothing in this process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from designer.errors import ApiError
+from engine import expressions
+from engine import validate as validation
+from engine.isolation import EvaluationBusy, EvaluationTimeout, IsolationError, default_pool
+
+
+def _refused(exc: IsolationError, what: str) -> ApiError:
+    if isinstance(exc, EvaluationBusy):
+        return ApiError(503, f"{what}: {exc}", "retry in a moment", None, retry_after=2)
+    if isinstance(exc, EvaluationTimeout):
+        return ApiError(422, f"{what} {exc}", "make the expressions and templates do less (fewer or smaller "
+                        "loops, no long texts built or searched in loops)", None)
+    return ApiError(422, f"{what} failed: {exc}", "make the expressions and templates do less", None)
+
+
+def prime(document: Any) -> None:
+    """Have the pool measure the sample-data costs of ``document``'s expressions (blocking: call it from
+    a worker thread — sync routes run in one), and remember them for this process's validation."""
+    if not isinstance(document, dict):
+        return
+    try:
+        costs = default_pool().call(validation.sample_costs, document)
+    except IsolationError as exc:
+        raise _refused(exc, "checking the flow's expressions on sample data") from None
+    expressions.remember_sample_costs(costs)
+
+
+async def render(source: str, context: dict[str, Any]) -> str:
+    """Render a template in the pool; :class:`~engine.expressions.ExpressionError` as ``render`` raises
+    it, an :class:`ApiError` when the pool killed the evaluation or is busy."""
+    try:
+        result: str = await default_pool().run(expressions.render, source, context)
+    except IsolationError as exc:
+        raise _refused(exc, "rendering the template") from None
+    return result

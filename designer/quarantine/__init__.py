@@ -1,0 +1,1 @@
+"""The quarantine area: what kept failing (events, ticket starts, connector pushes), for operators."""

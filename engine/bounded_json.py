@@ -1,0 +1,144 @@
+"""Parsing JSON that came from outside, within limits: every entrance (``/api/events``, connector pushes
+under ``/hooks``, imports, ``/api/decisions``) parses request bodies with :func:`parse`, so no body
+can make the parser, the router or the database fail with a 500 or a memory spike.
+
+What is refused, each with a :class:`InputRejected` carrying the HTTP status, the limit's setting and
+a message that names the limit and the fix:
+
+- a body larger than ``max_bytes`` (413) — the web middleware already stops reading at that size;
+- bytes that are not UTF-8 (400), and text with a lone surrogate, raw or as a ``\\ud800`` escape (400):
+  a database cannot store it;
+- nesting deeper than ``max_depth`` (400), however deep (a 100,000-deep array is refused without
+  recursion);
+- a string longer than ``max_string`` characters, and a number with more digits than Python reads (400);
+- ``NaN`` / ``Infinity`` (400): not JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from engine.settings import get_settings
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class InputRejected(ValueError):
+    """A body outside the limits: ``status`` to answer, ``setting`` that raises the limit (if any)."""
+
+    def __init__(self, message: str, status: int = 400, setting: str | None = None, fix: str = "",
+                 syntax: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.setting = setting
+        self.fix = fix
+        #: the body is simply not JSON (no limit was hit): a caller with its own message for that may use it
+        self.syntax = syntax
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int
+    max_depth: int = 32
+    max_string: int = 1_048_576
+    #: the setting that raises ``max_bytes`` (named in the 413)
+    bytes_setting: str = "TIDEFLOW_MAX_REQUEST_BYTES"
+
+    @classmethod
+    def from_settings(cls, max_bytes: int | None = None, bytes_setting: str = "TIDEFLOW_MAX_REQUEST_BYTES"
+                      ) -> Limits:
+        settings = get_settings()
+        return cls(max_bytes=settings.max_request_bytes if max_bytes is None else max_bytes,
+                   max_depth=settings.max_json_depth, max_string=settings.max_json_string, bytes_setting=bytes_setting)
+
+
+def check_size(size: int, limits: Limits) -> None:
+    if size > limits.max_bytes:
+        raise InputRejected(f"the body is larger than the limit of {limits.max_bytes} bytes", 413,
+                            limits.bytes_setting, "send less at a time (split a batch), or raise "
+                            f"{limits.bytes_setting}")
+
+
+def decode(body: bytes) -> str:
+    """The body as text: strict UTF-8 (a BOM is allowed), no lone surrogates."""
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputRejected(f"the body is not UTF-8: byte 0x{body[exc.start]:02x} at position {exc.start} cannot "
+                            "be decoded", 400, None, "send the body encoded as UTF-8") from None
+    return text
+
+
+def _too_deep(limits: Limits, where: str) -> InputRejected:
+    return InputRejected(f"the JSON is nested deeper than the limit of {limits.max_depth} levels ({where})", 400,
+                         "TIDEFLOW_MAX_JSON_DEPTH", "flatten the document")
+
+
+def _no_constant(name: str) -> Any:
+    raise InputRejected(f"{name} is not a JSON value", 400, None, "send numbers as finite numbers (or null)")
+
+
+Path = tuple[Any, str | int] | None  # (parent path, key): built as the walk goes, spelled out only for an error
+
+
+def _path(path: Path) -> str:
+    parts: list[str | int] = []
+    while path is not None:
+        path, key = path
+        parts.append(key)
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in reversed(parts)).lstrip(".") \
+        or "(the document)"
+
+
+def check_value(value: Any, limits: Limits) -> None:
+    """Depth, string lengths and surrogates of an already parsed value (iteratively)."""
+    stack: list[tuple[Any, int, Path]] = [(value, 0, None)]
+    while stack:
+        item, depth, path = stack.pop()
+        if isinstance(item, str):
+            _check_string(item, limits, path)
+        elif isinstance(item, dict | list):
+            if depth >= limits.max_depth:
+                raise _too_deep(limits, f"at {_path(path)}")
+            pairs = item.items() if isinstance(item, dict) else enumerate(item)
+            for key, child in pairs:
+                if isinstance(key, str):
+                    _check_string(key, limits, (path, key))
+                stack.append((child, depth + 1, (path, key)))
+
+
+def _check_string(text: str, limits: Limits, path: Path) -> None:
+    if len(text) > limits.max_string:
+        raise InputRejected(f"the string at {_path(path)} is {len(text)} characters long; the limit is "
+                            f"{limits.max_string}", 400, "TIDEFLOW_MAX_JSON_STRING",
+                            "send shorter text, or a reference to where the long text is kept")
+    if _SURROGATE.search(text):
+        raise InputRejected(f"the string at {_path(path)} holds a lone surrogate (e.g. \\ud800): it is not valid "
+                            "Unicode", 400, None, "send valid Unicode: surrogates only in pairs")
+
+
+def parse(body: bytes | str, limits: Limits | None = None) -> Any:
+    """Parse a JSON body within ``limits`` (default: the settings'); :class:`InputRejected` otherwise."""
+    limits = limits or Limits.from_settings()
+    raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
+    check_size(len(raw), limits)
+    text = decode(raw) if isinstance(body, bytes) else body
+    if _SURROGATE.search(text):
+        raise InputRejected("the body holds a lone surrogate: it is not valid Unicode", 400, None,
+                            "send valid Unicode text")
+    try:
+        value = json.loads(text, parse_constant=_no_constant)
+    except InputRejected:
+        raise
+    except RecursionError:  # the C parser stops safely at Python's recursion limit (~1,000 levels)
+        raise _too_deep(limits, "far deeper") from None
+    except json.JSONDecodeError as exc:
+        raise InputRejected(f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", 400,
+                            None, "send a JSON document", syntax=True) from None
+    except ValueError as exc:  # e.g. an integer with more digits than Python reads
+        raise InputRejected(f"the body cannot be read as JSON: {exc}", 400, None, "send a JSON document") from None
+    check_value(value, limits)
+    return value

@@ -1,0 +1,439 @@
+"""The routing pipeline of a web process: stored events go through a bounded backlog to the router —
+in order per customer, concurrently across customers — and their outcomes are written in group commits.
+
+::
+
+    request ─ admit? ─ store (one transaction per request) ─▶ lane[hash(customer)] ─ route ─▶ commit batch
+                 │                                              (N lanes, each in order)      (one transaction
+                 └─ 429 + Retry-After when the backlog would break the latency bound        for many events)
+
+- **Ordered per customer**: a customer's events always go to the same lane, and a lane routes its next
+  event only after the previous one's outcome (and the journeys it started) is committed, so re-entry
+  checks see the journey an earlier event started.
+- **Concurrent across customers**: ``lanes`` lanes route at the same time; a batch's customers spread
+  over them.
+- **Group commit**: each lane hands its outcome (routed mark, journeys rows) to one committer, which writes
+  whatever has gathered in one transaction — on SQLite one write lock per group instead of two per event.
+- **Isolation**: an event whose routing fails for a reason of its own is counted and, at the limit,
+  quarantined (:mod:`engine.quarantine`); the lane goes on with the next event. Infrastructure failures
+  (Temporal or the database unreachable) leave the event for the re-router without counting.
+- **Admission** (:meth:`RoutingPipeline.admit`): before a request stores anything, the latency it would
+  see is estimated — the web process's own backlog divided by its routing rate, plus the age of the
+  oldest task waiting in Temporal's workflow and activity task queues or their backlog divided by the rate
+  tasks leave them (sampled at most every ``SAMPLE_SECONDS`` while requests come in) — and a request whose
+  predicted wait passes half the bound (``TIDEFLOW_LATENCY_BOUND_SECONDS``, 2 s: the other half is for the
+  work itself) or that overflows the backlog's capacity is refused with :class:`Overloaded` (429 +
+  Retry-After): nothing is stored half-way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+import zlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+
+from engine import events as ingest
+from engine import metrics, tracing
+from engine.db import models
+from engine.db.models import utcnow
+from engine.db.session import transaction
+from engine.router import Router, RouteResult, is_transient
+
+log = logging.getLogger(__name__)
+SAMPLE_SECONDS = 0.25
+#: refuse when the predicted wait passes this share of the bound: the rest is for the work itself (routing,
+#: the workflow task, the action) and for the backlog growing between two samples
+HEADROOM = 0.5
+#: the routing rate is averaged over about this many seconds
+RATE_WINDOW = 2.0
+
+
+class Overloaded(Exception):
+    """Admission refused: the backlog would push event-to-action latency past the bound."""
+
+    def __init__(self, retry_after: int, why: str) -> None:
+        super().__init__(why)
+        self.retry_after = retry_after
+        self.why = why
+
+
+@dataclass
+class Routed:
+    """The routing answer for one event: journeys started, journeys signalled, and whether it is done,
+    ``pending`` (the re-router retries it) or ``quarantined``."""
+
+    started: list[str] = field(default_factory=list)
+    signalled: int = 0
+    routing: str = "done"
+    #: why it is not done (the event's own failure or the infrastructure's)
+    error: str | None = None
+
+
+@dataclass
+class _Item:
+    row_id: int
+    payload: dict[str, Any]
+    future: asyncio.Future[Routed]
+    enqueued: float
+    #: the request's tracing context (None when tracing is off): routing continues its trace
+    trace: Any = None
+
+
+@dataclass
+class _Write:
+    outcome: ingest.Outcome
+    journeys: list[tuple[str, str, int, str]]
+    done: asyncio.Future[list[int]]
+
+
+class RoutingPipeline:
+    """One per web process (or any process that routes). Start it with :meth:`start` on the event loop."""
+
+    def __init__(self, database_url: str, router: Router | None = None, lanes: int = 16, capacity: int = 2000,
+                 latency_bound: float = 2.0) -> None:
+        self.database_url = database_url
+        self.router = router
+        self.lane_count = max(1, lanes)
+        self.capacity = capacity
+        self.latency_bound = latency_bound
+        self._lanes: list[asyncio.Queue[_Item]] = []
+        self._writes: asyncio.Queue[_Write] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.inflight = 0
+        #: (monotonic time, events done) samples for the routing rate
+        self._done_times: list[float] = []
+        self.temporal_backlog_age = 0.0
+        self.temporal_backlog_count = 0
+        #: the worst event → action latency the workers reported lately (engine.metrics.LAG)
+        self.worker_lag = 0.0
+        self._sampled_at = 0.0
+        self._sampling: asyncio.Task[None] | None = None
+
+    # -- life cycle ------------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._tasks:
+            return
+        self._lanes = [asyncio.Queue() for _ in range(self.lane_count)]
+        self._tasks = [asyncio.create_task(self._lane(q)) for q in self._lanes]
+        self._tasks.append(asyncio.create_task(self._commit_loop()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+
+    @property
+    def running(self) -> bool:
+        return bool(self._tasks)
+
+    # -- admission -------------------------------------------------------------------------------------
+    def rate(self) -> float:
+        """Events routed per second over the last :data:`RATE_WINDOW` seconds (0 when unknown)."""
+        now = time.monotonic()
+        cutoff = now - RATE_WINDOW
+        times = self._done_times
+        drop = 0
+        while drop < len(times) and times[drop] < cutoff:
+            drop += 1
+        del times[:drop]
+        if len(times) < 8:
+            return 0.0
+        return len(times) / max(now - times[0], 1e-3)
+
+    def estimate(self, more: int = 0) -> float:
+        """Seconds an event admitted now would wait before its first action: this process's routing backlog
+        over its rate, plus the longer of Temporal's predicted queue wait and what the workers last saw."""
+        rate = self.rate()
+        own = (self.inflight + more) / rate if rate > 0 else 0.0
+        return own + max(self.temporal_backlog_age, self.worker_lag)
+
+    def admit(self, count: int) -> None:
+        """Refuse (:class:`Overloaded`) a request of ``count`` events that would overflow the backlog or push
+        event-to-action latency past the bound; otherwise return (the caller then stores and submits)."""
+        self._maybe_sample()
+        if self.inflight + count > self.capacity:
+            metrics.ADMISSION.labels("capacity").inc()
+            raise Overloaded(self._retry_after(self.estimate(count)),
+                             f"the routing backlog is full ({self.inflight} events waiting; capacity "
+                             f"{self.capacity})")
+        estimate = self.estimate(count)
+        if estimate > self.latency_bound * HEADROOM:
+            metrics.ADMISSION.labels("latency").inc()
+            raise Overloaded(self._retry_after(estimate),
+                             f"events would wait about {estimate:.1f} s for their first action; the bound is "
+                             f"{self.latency_bound:g} s")
+
+    def _retry_after(self, estimate: float) -> int:
+        return max(1, math.ceil(estimate - self.latency_bound * HEADROOM + 0.5))
+
+    # -- submitting ------------------------------------------------------------------------------------
+    def lane_of(self, customer_id: str | None, row_id: int) -> int:
+        key = customer_id or f"#{row_id}"
+        return zlib.crc32(key.encode()) % self.lane_count
+
+    def submit(self, items: Sequence[tuple[int, dict[str, Any]]]) -> list[asyncio.Future[Routed]]:
+        """Queue stored events (row id, the event as journeys see it) for routing; one future each.
+        A request's events keep their order within each customer."""
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[Routed]] = []
+        now = time.perf_counter()
+        trace = tracing.current()
+        for row_id, payload in items:
+            future: asyncio.Future[Routed] = loop.create_future()
+            futures.append(future)
+            if not self._lanes:  # not started (no event loop task yet): the re-router routes it later
+                future.set_result(Routed(routing="pending"))
+                continue
+            self.inflight += 1
+            metrics.BACKLOG.set(self.inflight)
+            self._lanes[self.lane_of(payload.get("customer_id"), row_id)].put_nowait(
+                _Item(row_id, payload, future, now, trace))
+        return futures
+
+    async def route_stored(self, items: Sequence[tuple[int, dict[str, Any]]]) -> list[Routed]:
+        return list(await asyncio.gather(*self.submit(items)))
+
+    # -- the lanes -------------------------------------------------------------------------------------
+    async def _lane(self, queue: asyncio.Queue[_Item]) -> None:
+        while True:
+            item = await queue.get()
+            try:
+                routed = await self._route_one(item)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database is down: the claim lapses and the re-router retries
+                log.warning("routing outcome of %s not recorded: %s", item.payload.get("id"), type(exc).__name__)
+                routed = Routed(routing="pending")
+            finally:
+                self.inflight -= 1
+                metrics.BACKLOG.set(self.inflight)
+                self._done_times.append(time.monotonic())
+            if not item.future.done():
+                item.future.set_result(routed)
+
+    async def _route_one(self, item: _Item) -> Routed:
+        began = time.perf_counter()
+        metrics.STAGE.labels("queue").observe(began - item.enqueued)
+        router = self.router
+        result: RouteResult | None = None
+        if router is None:
+            outcome = ingest.Outcome(item.row_id, "deferred", "Temporal not reachable")
+        else:
+            try:
+                if item.trace is not None:
+                    with tracing.attached(item.trace), tracing.tracer().start_as_current_span(
+                            "route event", attributes={"tideflow.event": str(item.payload.get("id"))}):
+                        result = await router.route_event(item.payload, remember=False)
+                else:
+                    result = await router.route_event(item.payload, remember=False)
+                outcome = ingest.Outcome(item.row_id, "routed")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                kind = "deferred" if is_transient(exc) else "failed"
+                from engine.quarantine import reason
+
+                log.warning("routing of %s %s: %s", item.payload.get("id"),
+                            "deferred" if kind == "deferred" else "failed", type(exc).__name__)
+                outcome = ingest.Outcome(item.row_id, kind, reason(exc))
+        routed_at = time.perf_counter()
+        metrics.STAGE.labels("route").observe(routed_at - began)
+        done: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        self._writes.put_nowait(_Write(outcome, result.journeys if result else [], done))
+        quarantined = await done
+        metrics.STAGE.labels("commit").observe(time.perf_counter() - routed_at)
+        if outcome.kind == "routed" and result is not None:
+            return Routed(result.started, result.signalled, "done")
+        return Routed(routing="quarantined" if item.row_id in quarantined else "pending", error=outcome.error)
+
+    # -- group commit ------------------------------------------------------------------------------------
+    async def _commit_loop(self) -> None:
+        while True:
+            batch = [await self._writes.get()]
+            while not self._writes.empty() and len(batch) < 500:
+                batch.append(self._writes.get_nowait())
+            try:
+                quarantined = await asyncio.to_thread(self._write, batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                for w in batch:
+                    if not w.done.done():
+                        w.done.set_exception(exc)
+                continue
+            metrics.COMMIT_SIZE.observe(len(batch))
+            for w in batch:
+                if not w.done.done():
+                    w.done.set_result(quarantined)
+
+    def _write(self, batch: list[_Write]) -> list[int]:
+        journeys = {wid: (flow_id, version, customer_id) for w in batch for wid, flow_id, version, customer_id
+                    in w.journeys}
+        with transaction(self.database_url) as db:
+            if journeys:
+                remember_journeys(db, journeys)
+            return ingest.record_outcomes(db, [w.outcome for w in batch])
+
+    # -- Temporal's own backlog ----------------------------------------------------------------------------
+    def _maybe_sample(self) -> None:
+        """Sample Temporal's task queue backlog at most every :data:`SAMPLE_SECONDS`, while requests come in
+        (in the background: admission uses the last sample and never waits for Temporal)."""
+        now = time.monotonic()
+        if self.router is None or now - self._sampled_at < SAMPLE_SECONDS:
+            return
+        if self._sampling is not None and not self._sampling.done():
+            return
+        self._sampled_at = now
+        self._sampling = asyncio.get_running_loop().create_task(self._sample(self.router))
+
+    async def _sample(self, router: Router) -> None:
+        done = 0.0
+        try:
+            self.worker_lag, done = await asyncio.to_thread(read_lag, self.database_url)
+            metrics.WORKER_LAG.set(self.worker_lag)
+        except Exception as exc:
+            log.debug("worker lag not available: %s", type(exc).__name__)
+        try:
+            age, count = await task_queue_backlog(router.client, router.task_queue)
+        except Exception as exc:  # an older server without task queue stats, or unreachable
+            # unknown is not busy: a sample from before an outage must not refuse events for good (while
+            # Temporal is down, events are stored and routed when it is back)
+            log.debug("task queue backlog not available: %s", type(exc).__name__)
+            self.temporal_backlog_age, self.temporal_backlog_count = 0.0, 0
+            metrics.TEMPORAL_BACKLOG_AGE.set(0)
+            metrics.TEMPORAL_BACKLOG.set(0)
+            return
+        if done > 0:  # the tasks waiting, at the rate the workers finish journeys' first steps
+            age = max(age, count / done)
+        self.temporal_backlog_age, self.temporal_backlog_count = age, count
+        metrics.TEMPORAL_BACKLOG_AGE.set(age)
+        metrics.TEMPORAL_BACKLOG.set(count)
+
+    # -- the re-router ---------------------------------------------------------------------------------------
+    async def reroute_once(self, older_than_seconds: float, limit: int = 500) -> list[Routed]:
+        """Claim events stored but not routed (whose claim lapsed) and route them through the lanes."""
+        if self.router is None or not self._lanes:
+            return []
+        found = await asyncio.to_thread(ingest.pending, self.database_url, older_than_seconds, limit, True)
+        if not found:
+            return []
+        return await self.route_stored(found)
+
+
+#: a worker's lag report counts for this long (a worker that stopped reporting is not believed forever)
+LAG_FRESH_SECONDS = 5.0
+
+
+def read_lag(database_url: str | None) -> tuple[float, float]:
+    """(the worst event → action latency any worker reported within :data:`LAG_FRESH_SECONDS`, their summed
+    completions per second)."""
+    from sqlalchemy import func, select
+
+    from engine.db.quarantine_models import WorkerLag
+    from engine.db.session import session_factory
+
+    since = utcnow() - timedelta(seconds=LAG_FRESH_SECONDS)
+    with session_factory(database_url)() as db:
+        worst, done = db.execute(select(func.max(WorkerLag.lag_seconds), func.sum(WorkerLag.done_per_second))
+                                 .where(WorkerLag.updated_at >= since)).one()
+    return float(worst or 0.0), float(done or 0.0)
+
+
+def write_lag(database_url: str | None, worker: str, lag: float, done_per_second: float) -> None:
+    from engine.db.quarantine_models import WorkerLag
+
+    with transaction(database_url) as db:
+        row = db.get(WorkerLag, worker)
+        if row is None:
+            db.add(WorkerLag(worker=worker, lag_seconds=lag, done_per_second=done_per_second, updated_at=utcnow()))
+        else:
+            row.lag_seconds, row.done_per_second, row.updated_at = lag, done_per_second, utcnow()
+
+
+async def report_lag(database_url: str | None, worker: str, every: float = 1.0, window: int = 3) -> None:
+    """A worker's loop: every second, write the worst event → action latency of the last ``window`` seconds
+    (a second with nothing done keeps the last worst value, fading by a second per second — a stalled worker
+    does not look idle) and the completions per second over that window."""
+    recent: list[tuple[float, int]] = []
+    carried = 0.0
+    while True:
+        await asyncio.sleep(every)
+        worst, seen = metrics.LAG.take()
+        carried = worst if seen else max(0.0, carried - every)
+        recent = [*recent[-(window - 1):], (carried, seen)]
+        lag = max(w for w, _ in recent)
+        done = sum(n for _, n in recent) / (every * len(recent))
+        try:
+            await asyncio.to_thread(write_lag, database_url, worker, lag, done)
+        except Exception as exc:  # the database is down: admission falls back on Temporal's backlog
+            log.debug("lag report failed: %s", type(exc).__name__)
+
+
+def remember_journeys(db: Any, journeys: dict[str, tuple[str, int, str]]) -> None:
+    """Insert journeys rows for started journeys (a row the journey's own first checkpoint wrote stays)."""
+    table = models.Journey.__table__
+    assert isinstance(table, Table)
+    now = utcnow()
+    insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
+    rows = [{"workflow_id": wid, "flow_id": flow_id, "version": version, "customer_id": customer_id,
+             "status": "running", "current_node": None, "started_at": now, "updated_at": now, "ended_at": None,
+             "checkpoint": 0} for wid, (flow_id, version, customer_id) in sorted(journeys.items())]
+    db.execute(insert(table).on_conflict_do_nothing(index_elements=["workflow_id"]), rows)
+
+
+async def task_queue_backlog(client: Any, task_queue: str) -> tuple[float, int]:
+    """(seconds a task queued now would wait — the oldest waiting task's age, or the backlog divided by the rate
+    tasks are handed out, whichever is longer —, tasks waiting) over the workflow and activity task queues."""
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    wait, count = 0.0, 0
+    for kind in (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY):
+        answer = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
+            namespace=client.namespace, task_queue=TaskQueue(name=task_queue), task_queue_type=kind,
+            report_stats=True), timeout=timedelta(seconds=2))
+        stats = answer.stats
+        waiting = int(stats.approximate_backlog_count)
+        age = stats.approximate_backlog_age.ToTimedelta().total_seconds()
+        # a growing backlog: a task queued now waits for everything before it at the rate tasks leave
+        drain = waiting / stats.tasks_dispatch_rate if stats.tasks_dispatch_rate > 0 else (age if waiting else 0.0)
+        wait = max(wait, age, drain)
+        count += waiting
+    return wait, count
+
+
+Reconnect = Callable[[], Awaitable[Router | None]]
+
+
+async def reroute_forever(pipeline: RoutingPipeline, every: float, older_than: float, reconnect: Reconnect,
+                          extra: Sequence[Callable[[Router], Awaitable[Any]]] = ()) -> None:
+    """The re-router: every ``every`` s, route events whose routing failed or whose router died, then run the
+    ``extra`` passes (starting pending ticket workflows). A failing pass never stops the loop."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            if pipeline.router is None:
+                pipeline.router = await reconnect()
+                if pipeline.router is None:
+                    continue
+            await pipeline.reroute_once(older_than)
+            for run in extra:
+                await run(pipeline.router)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("re-routing paused: %s", type(exc).__name__)
