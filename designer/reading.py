@@ -14,16 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from activities.tickets.service import agent_groups_of
-from designer import i18n
 from engine.db import models
 from engine.db.models import User
 from engine.read_policy import MessageFacts, Reader, customer_view, message_view, sees_pii
-
-i18n.add({
-    "zh-CN": {"rd.hidden": "（你的角色不能查看消息内容）", "rd.masked": "个人信息已按你的角色打码。"},
-    "en": {"rd.hidden": "(your role may not read message content)",
-           "rd.masked": "Personal data is masked for your role."},
-})
 
 
 def reader_of(db: Session, user: User) -> Reader:
