@@ -22,7 +22,6 @@ from designer.auth import get_db_url, require
 from designer.context import engine_router
 from designer.errors import ApiError, validation_problems
 from designer.events import catalogue
-from designer.events import text as _text  # noqa: F401  (the picker's strings join the catalogue)
 from designer.limits import json_body
 from designer.ops import record_event
 from designer.permissions import EVENT_SENDERS, EVERY_ROLE
