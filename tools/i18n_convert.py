@@ -367,8 +367,10 @@ class Converter:
                           count=1, flags=re.M)
         text = self.page_problems(text, where)
         # the language of the request, where the old code asked for it with its catalogue
-        text, asked = re.subn(r"^(\s*)(\w+), _?t = text_for\(request\)$", r"\1\2 = i18n.current_language()", text,
-                              flags=re.M)
+        # (a name starting with "_" was never used: the line goes; "_" itself would hide gettext)
+        text = re.sub(r"^\s*_\w*, _?t = (?:i18n\.)?text_for\(request\)\n", "", text, flags=re.M)
+        text, asked = re.subn(r"^(\s*)(\w+), _?t = (?:i18n\.)?text_for\(request\)$", r"\1\2 = i18n.current_language()",
+                              text, flags=re.M)
         text = re.sub(r"""(["'])t\1: t, """, "", text)  # {"lang": lang, "t": t, ...}: templates have _() now
         text = re.sub(r"^from designer\.i18n import text_for\n", "", text, flags=re.M)
         if asked and not re.search(r"^from designer import (.*, )?i18n\b", text, re.M):
