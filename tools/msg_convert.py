@@ -26,6 +26,9 @@ CALLS: dict[str, tuple[tuple[int, ...], tuple[str, ...]]] = {
     "FieldProblem": ((1, 2), ("message", "fix")),
     "StatementStateError": ((0,), ()),
     "SettlementError": ((0,), ()),
+    "AuthError": ((0,), ()),
+    "JourneyActionError": ((0, 1), ("message", "fix")),
+    "DurationError": ((0,), ()),
 }
 
 

@@ -403,7 +403,8 @@ def link_staff(body: StaffLink, user: Admin, db_url: DbUrl) -> dict[str, Any]:
         try:
             row = staff.link(db, user, _connector(db), body.userid, body.username, _now())
         except AuthError as exc:
-            raise ApiError(422, str(exc), Msg("check the UserID and the Tideflow username"), "userid") from None
+            raise ApiError(422, exc.args[0] if exc.args else str(exc),
+                           Msg("check the UserID and the Tideflow username"), "userid") from None
         return {"connector_id": row.connector_id, "userid": row.userid, "username": body.username.strip().lower()}
 
     return _in(db_url, work)

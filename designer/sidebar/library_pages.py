@@ -21,7 +21,7 @@ from activities.sidebar.scripts import KINDS, MANAGERS, ScriptSpec
 from activities.sidebar.suggestions import RuleSpec
 from activities.sidebar.wecom import NotConfigured, sidebar_app
 from designer.errors import validation_problems
-from designer.i18n import _, translate
+from designer.i18n import _, error_text, translate
 from designer.pages import DbUrl, PageProblem, PageRoute, page_user, render, see_other
 from designer.sidebar import labels as _labels  # noqa: F401  (its status labels)
 from engine.auth import AuthError
@@ -294,7 +294,7 @@ def link_staff(request: Request, user: Admin, db_url: DbUrl, userid: Annotated[s
         with transaction(db_url) as db:
             staff.link(db, user, sidebar_app(db).connector_id, userid, username, _now())
     except (AuthError, NotConfigured) as exc:
-        raise PageProblem(422, user, _("Cannot do that"), translate(str(exc)),
+        raise PageProblem(422, user, _("Cannot do that"), error_text(exc),
                           back="/library/staff") from None
     return see_other("/library/staff")
 
