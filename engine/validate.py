@@ -76,6 +76,10 @@ def pydantic_message(error: Any) -> str:
     """One pydantic error as a sentence: a :class:`Msg` for the common types, else pydantic's own words."""
     template = _PYDANTIC.get(error.get("type", ""))
     ctx = error.get("ctx") or {}
+    cause = ctx.get("error")
+    if error.get("type") == "value_error" and isinstance(cause, Exception) and cause.args and isinstance(
+            cause.args[0], Msg):  # a validator that raised ValueError(Msg(...)): its words, translatable
+        return cause.args[0]
     if template is not None:
         try:
             return Msg(template, **{k: str(v) for k, v in ctx.items()})

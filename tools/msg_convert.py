@@ -29,6 +29,7 @@ CALLS: dict[str, tuple[tuple[int, ...], tuple[str, ...]]] = {
     "AuthError": ((0,), ()),
     "JourneyActionError": ((0, 1), ("message", "fix")),
     "DurationError": ((0,), ()),
+    "HolidaysUnknown": ((0,), ()),
 }
 
 
