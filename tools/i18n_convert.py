@@ -209,6 +209,7 @@ FMT_CALL = re.compile(r"(?<![\w.])_fmt\(t,\s*(['\"])(" + KEY + r")\1")
 class Converter:
     def __init__(self, keys: dict[str, Entry], catalogue: Catalogue, report: Report) -> None:
         self.keys, self.catalogue, self.report = keys, catalogue, report
+        self.used_gettext = False
         #: label tables for keys built at run time (``t['tk.st.' ~ s]``): prefix → {value: English}
         self.tables: dict[str, dict[str, str]] = {}
 
@@ -308,6 +309,7 @@ class Converter:
     # python
     def python(self, text: str, where: Path) -> str:
         used = False
+        self.used_gettext = False  # per file: PageProblem calls rewritten in this one
 
         def call(key: str, kwargs_src: str | None) -> str | None:
             nonlocal used
@@ -377,7 +379,7 @@ class Converter:
             text = re.sub(r"^(from __future__ import annotations\n)", r"\1\nfrom designer import i18n\n", text,
                           count=1, flags=re.M)
         text = "".join(wrap(line) for line in text.splitlines(keepends=True))
-        if (used or getattr(self, "used_gettext", False)) and not re.search(r"^from designer\.i18n import .*\b_\b",
+        if (used or self.used_gettext) and not re.search(r"^from designer\.i18n import .*\b_\b",
                                                                              text, re.M):
             text = re.sub(r"^(from __future__ import annotations\n)", r"\1\nfrom designer.i18n import _\n", text,
                           count=1, flags=re.M)

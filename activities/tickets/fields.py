@@ -29,7 +29,7 @@ class FieldDef(BaseModel):
     @model_validator(mode="after")
     def _choices(self) -> FieldDef:
         if self.type == "choice" and not self.choices:
-            raise ValueError(f"choice field '{self.key}' needs its choices")
+            raise ValueError(Msg("choice field '%(key)s' needs its choices", key=self.key))
         return self
 
 

@@ -1,5 +1,5 @@
-"""The labels of the tickets area's values (``{{ x|label("...") }}``): what became of a reply, and why a reply
-cannot reach the customer."""
+"""The labels of the tickets area's values (``{{ x|label("...") }}``): what became of a reply, why a reply cannot
+reach the customer, how a group assigns its tickets and the types of a ticket type's custom fields."""
 
 from __future__ import annotations
 
@@ -24,4 +24,13 @@ add_labels("reply_reach", "reply reach", {
     "no_customer": NC_("reply reach", "Note: this ticket has no customer; a reply is only recorded on the ticket."),
     "no_channel": NC_("reply reach", "Note: the customer has no channel to reach them on (WeCom, OA, phone, email); "
                                      "a reply is only recorded on the ticket."),
+})
+add_labels("assignment_strategy", "assignment strategy", {
+    "round_robin": NC_("assignment strategy", "round robin"),
+    "least_loaded": NC_("assignment strategy", "least loaded first"),
+    "skill_based": NC_("assignment strategy", "by skills"),
+})
+add_labels("field_type", "custom field type", {
+    "text": NC_("custom field type", "text"), "number": NC_("custom field type", "whole number"),
+    "choice": NC_("custom field type", "choice"), "date": NC_("custom field type", "date"),
 })

@@ -21,6 +21,7 @@ from designer import i18n
 from designer.display import label
 from designer.i18n import N_, _
 from designer.permissions import TICKET_STAFF
+from designer.tickets import labels as _labels  # noqa: F401  (assignment strategies, in words)
 from engine import auth
 from engine.customers import mask_identity
 from engine.db import models
@@ -206,7 +207,8 @@ def timeline_entry(event: models.TicketEvent, names: dict[int, str], groups: dic
     step = _("Level %(n)s") % {"n": data.get("step", "?")}
     values: dict[str, Any] = {
         "group": group(data.get("group")), "priority": data.get("priority", ""),
-        "assignee": person(data.get("assignee_id")), "strategy": data.get("strategy", ""),
+        "assignee": person(data.get("assignee_id")),
+        "strategy": label(data["strategy"], "assignment_strategy") if data.get("strategy") else "",
         "before": label(data.get("before"), "ticket_status"), "after": label(data.get("after"), "ticket_status"),
         "changed": ", ".join(str(c) for c in data.get("changed") or []),
         "metric": label(data.get("metric"), "sla_metric"),
