@@ -95,6 +95,7 @@ FIELD_LABELS: dict[str, str] = {
     "table": NC_("config field", "Decision table"), "tag_in_wecom": NC_("config field", "Tag in WeCom"),
     "tags_any": NC_("config field", "Any of these tags"), "targets": NC_("config field", "Targets"),
     "tasks": NC_("config field", "Sub-tasks"), "template": NC_("config field", "Message template"),
+    "text": NC_("config field", "Message text"),
     "threshold_fen": NC_("config field", "Threshold (fen)"), "thresholds": NC_("config field", "Thresholds"),
     "ticket_type": NC_("config field", "Ticket type"), "tiers": NC_("config field", "Tiers"),
     "time": NC_("config field", "Local time"), "timeout": NC_("config field", "Wait at most"),
