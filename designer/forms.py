@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from designer.i18n import NC_, gettext, pgettext
+from designer.i18n import NC_, error_text, gettext, pgettext
 from engine.durations import DurationError, from_amount, parse_duration, to_amount
 from engine.validate import check_expression
 
@@ -473,7 +473,7 @@ class _Reader:
         try:
             text = from_amount(amount, self.text(f"{name}.unit") or "days")
         except DurationError as exc:
-            self.out.errors[name] = str(exc)
+            self.out.errors[name] = error_text(exc)
             return prev if isinstance(prev, str) else _MISSING
         if isinstance(prev, str):
             try:

@@ -385,14 +385,14 @@ async def expression_check(request: Request, user: Reader) -> HTMLResponse:
         try:
             source = from_amount(amount, str(form.get(f"{name}.unit") or "days"))
         except DurationError as exc:
-            return _fragment(request, "editor/_check.html", ok=False, message=str(exc))
+            return _fragment(request, "editor/_check.html", ok=False, message=i18n.error_text(exc))
     if not source.strip():
         return HTMLResponse("")
     if kind == "duration":
         try:
             value = parse_duration(source.strip())
         except (DurationError, ValueError) as exc:
-            return _fragment(request, "editor/_check.html", ok=False, message=i18n.translate(str(exc)))
+            return _fragment(request, "editor/_check.html", ok=False, message=i18n.error_text(exc))
         return _fragment(request, "editor/_check.html", ok=True,
                          message=_("✓ %(value)s (%(iso)s)") % {"value": human_duration(value), "iso": source.strip()})
     error = check_expression(source, "template" if kind == "template" else "expression")

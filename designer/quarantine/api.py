@@ -17,6 +17,7 @@ from engine import quarantine
 from engine.db.models import User
 from engine.db.quarantine_models import QuarantineEntry
 from engine.db.session import session_factory, transaction
+from engine.text import Msg
 
 router = APIRouter(prefix="/api/quarantine", tags=["quarantine"])
 Operator = Annotated[User, Depends(require("admin"))]
@@ -87,8 +88,9 @@ def fix_payload(request: Request, entry_id: int, body: PayloadFix, user: Operato
 
     size = len(json.dumps(body.payload, ensure_ascii=False, default=str).encode())
     if size > settings.max_event_bytes:
-        raise ApiError(413, f"the payload is {size} bytes; the limit is {settings.max_event_bytes}",
-                       "keep it small", "payload")
+        raise ApiError(413, Msg("the payload is %(size)s bytes; the limit is %(max_event_bytes)s", size=size,
+                                max_event_bytes=settings.max_event_bytes),
+                       Msg("keep it small"), "payload")
     try:
         with transaction(_url(request)) as db:
             return Entry(**quarantine.describe(quarantine.fix_payload(db, entry_id, body.payload, user.username)))
