@@ -97,3 +97,24 @@ def customer_for(db: Session, reader: Reader, customer_id: str, data: Mapping[st
 
 def sees_customer_pii(db: Session, reader: Reader, customer_id: str, aliases: Iterable[str] = ()) -> bool:
     return sees_pii(reader, groups_of_customer(db, reader, [customer_id, *aliases]))
+
+
+def names_for(db: Session, reader: Reader, names: Mapping[str, str]) -> dict[str, str]:
+    """Customers' names (``{customer id: name}``) as ``reader`` may see them: for lists that name customers
+    (journeys, tickets, channel adds, leaderboards, review queues, pickers)."""
+    groups = customer_groups(db, names) if reader.role == "agent" else {}
+    return {cid: str(customer_view(reader, {"name": name}, groups.get(cid, frozenset()))["name"])
+            for cid, name in names.items()}
+
+
+def identities_for(db: Session, reader: Reader, rows: Iterable[tuple[str | None, str, str]]) -> list[str]:
+    """Identity values (``(customer id, kind, value)``) as ``reader`` may see them, in order: in clear when the
+    reader sees that customer's personal data, else masked (phones ``138****8000``, platform ids cut)."""
+    rows = list(rows)
+    groups = customer_groups(db, (c for c, _, _ in rows if c)) if reader.role == "agent" else {}
+    out = []
+    for cid, kind, value in rows:
+        seen = customer_view(reader, {"identities": [{"kind": kind, "value": value}]},
+                             groups.get(cid or "", frozenset()))
+        out.append(str(seen["identities"][0]["value"]))
+    return out

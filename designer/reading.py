@@ -10,15 +10,17 @@ from __future__ import annotations
 from activities.reading import (
     customer_for,
     customer_groups,
+    identities_for,
     messages_for,
+    names_for,
     reader_of,
     sees_customer_pii,
     ticket_of_message,
 )
 from designer import i18n
 
-__all__ = ["customer_for", "customer_groups", "messages_for", "reader_of", "sees_customer_pii",
-           "ticket_of_message"]
+__all__ = ["customer_for", "customer_groups", "identities_for", "messages_for", "names_for", "reader_of",
+           "sees_customer_pii", "ticket_of_message"]
 
 i18n.add({
     "zh-CN": {"rd.hidden": "（你的角色不能查看消息内容）", "rd.masked": "个人信息已按你的角色打码。"},
