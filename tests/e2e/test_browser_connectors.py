@@ -66,7 +66,7 @@ def test_admin_sees_sync_status_resyncs_reads_unmapped_and_deletes(live_server: 
     kit.add_user(db_url, "ada", "admin")
     kit.login(page, live_server.url, "ada", next_path="/settings/connectors")
     shop = page.locator(f'[data-sync-status="{SHOP}"]')
-    expect(shop.locator('[data-fact="last-sync"]')).to_contain_text("北京时间")
+    expect(shop.locator('[data-fact="last-sync"]')).to_contain_text("中国时间 (GMT+08:00)")  # the workspace's zone
     expect(shop.locator('[data-fact="last-error"]')).to_have_text("无")
     expect(shop.locator('[data-fact="cursors"] [data-stream="orders"]')).to_contain_text("落后")
     expect(shop.locator('[data-fact="backlog"]')).to_contain_text("1 个事件尚未路由到旅程")  # the paid order
