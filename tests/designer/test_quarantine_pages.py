@@ -236,3 +236,20 @@ async def test_sending_again_shows_the_error_then_the_journey_it_started(live: t
     assert (done.before, done.after, done.detail["started"]) == ({"status": "open"}, {"status": "redriven"},
                                                                  [journey])
     assert (await api.get("/api/quarantine"))["total"] == 0
+
+
+def test_the_connectors_sync_status_links_to_what_of_theirs_waits_in_the_quarantine(db_url: str,
+                                                                                    seeded: dict[str, int]) -> None:
+    from engine import connectors as configured
+
+    with transaction(db_url) as db:
+        configured.save(db, "youzan-shop", "webhook", "有赞推送", {}, {"secret": "s" * 32}, enabled=True)
+        configured.save(db, "other-hook", "webhook", "其他", {}, {"secret": "s" * 32}, enabled=True)
+    page = Browser(build_app(db_url), "admin", "en").get("/settings/connectors?lang=en").text
+
+    def section(connector: str) -> str:  # one connector's sync status, up to the next one's
+        return page.split(f'data-sync-status="{connector}"', 1)[1].split("data-sync-status=", 1)[0]
+
+    mine = section("youzan-shop")
+    assert 'data-fact="quarantined"' in mine and "1 entry kept failing" in mine and 'href="/quarantine"' in mine
+    assert 'data-fact="quarantined"' not in section("other-hook")
