@@ -316,7 +316,7 @@ add_labels("channel", "channel", {
     "douyin": NC_("channel", "Douyin shop"), "taobao": NC_("channel", "Taobao"), "jd": NC_("channel", "JD"),
     "api": NC_("channel", "API"), "preview": NC_("channel", "preview"), "tmall": NC_("channel", "Tmall"),
     "dry-run": NC_("channel", "dry run (sends nothing)"), "csv": NC_("channel", "CSV import"),
-    "none": NC_("channel", "none"),
+    "none": NC_("channel", "none"), "unknown": NC_("channel", "unknown"),
 })
 add_labels("order_status", "order status", {
     "created": NC_("order status", "created"), "paid": NC_("order status", "paid"),

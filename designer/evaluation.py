@@ -16,15 +16,19 @@ from designer.errors import ApiError
 from engine import expressions
 from engine import validate as validation
 from engine.isolation import EvaluationBusy, EvaluationTimeout, IsolationError, default_pool
+from engine.text import Msg
 
 
 def _refused(exc: IsolationError, what: str) -> ApiError:
     if isinstance(exc, EvaluationBusy):
-        return ApiError(503, f"{what}: {exc}", "retry in a moment", None, retry_after=2)
+        return ApiError(503, Msg("%(what)s: %(exc)s", what=what, exc=exc), Msg("retry in a moment"), None,
+                        retry_after=2)
     if isinstance(exc, EvaluationTimeout):
-        return ApiError(422, f"{what} {exc}", "make the expressions and templates do less (fewer or smaller "
-                        "loops, no long texts built or searched in loops)", None)
-    return ApiError(422, f"{what} failed: {exc}", "make the expressions and templates do less", None)
+        return ApiError(422, Msg("%(what)s %(exc)s", what=what, exc=exc),
+                        Msg("make the expressions and templates do less (fewer or smaller loops, no long texts built "
+                            "or searched in loops)"), None)
+    return ApiError(422, Msg("%(what)s failed: %(exc)s", what=what, exc=exc),
+                    Msg("make the expressions and templates do less"), None)
 
 
 def prime(document: Any) -> None:
@@ -35,7 +39,7 @@ def prime(document: Any) -> None:
     try:
         costs = default_pool().call(validation.sample_costs, document)
     except IsolationError as exc:
-        raise _refused(exc, "checking the flow's expressions on sample data") from None
+        raise _refused(exc, Msg("checking the flow's expressions on sample data")) from None
     expressions.remember_sample_costs(costs)
 
 
@@ -45,7 +49,7 @@ async def render(source: str, context: dict[str, Any]) -> str:
     try:
         result: str = await default_pool().run(expressions.render, source, context)
     except IsolationError as exc:
-        raise _refused(exc, "rendering the template") from None
+        raise _refused(exc, Msg("rendering the template")) from None
     return result
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from designer.i18n import NC_, gettext, pgettext
+from designer.i18n import NC_, error_text, gettext, pgettext
 from engine.durations import DurationError, from_amount, parse_duration, to_amount
 from engine.validate import check_expression
 
@@ -95,6 +95,7 @@ FIELD_LABELS: dict[str, str] = {
     "table": NC_("config field", "Decision table"), "tag_in_wecom": NC_("config field", "Tag in WeCom"),
     "tags_any": NC_("config field", "Any of these tags"), "targets": NC_("config field", "Targets"),
     "tasks": NC_("config field", "Sub-tasks"), "template": NC_("config field", "Message template"),
+    "text": NC_("config field", "Message text"),
     "threshold_fen": NC_("config field", "Threshold (fen)"), "thresholds": NC_("config field", "Thresholds"),
     "ticket_type": NC_("config field", "Ticket type"), "tiers": NC_("config field", "Tiers"),
     "time": NC_("config field", "Local time"), "timeout": NC_("config field", "Wait at most"),
@@ -472,7 +473,7 @@ class _Reader:
         try:
             text = from_amount(amount, self.text(f"{name}.unit") or "days")
         except DurationError as exc:
-            self.out.errors[name] = str(exc)
+            self.out.errors[name] = error_text(exc)
             return prev if isinstance(prev, str) else _MISSING
         if isinstance(prev, str):
             try:

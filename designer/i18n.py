@@ -234,34 +234,3 @@ def install(env: Environment) -> None:
         gettext, ngettext, newstyle=True, pgettext=pgettext, npgettext=npgettext)
     env.globals["current_language"] = current_language
 
-
-
-# --- the old keyed catalogue (transitional) --------------------------------------------------------
-# Areas that main added with ``i18n.add({"zh-CN": {...}, "en": {...}})`` and templates using ``t['key']`` keep
-# working here until they are converted to gettext (tools/i18n_convert.py); nothing new may use it.
-
-TEXT: dict[str, dict[str, str]] = {"zh-CN": {}, "en": {}}
-
-
-class Text(dict[str, str]):
-    """Old-style catalogue access (``t.key``, ``t['key']``); a missing key shows itself."""
-
-    def __getattr__(self, key: str) -> str:
-        return self.get(key, key)
-
-    def __missing__(self, key: str) -> str:
-        return key
-
-
-def add(catalogue: dict[str, dict[str, str]]) -> None:
-    zh, en = catalogue.get("zh-CN", {}), catalogue.get("en", {})
-    if set(zh) != set(en):
-        raise ValueError(f"untranslated keys: {sorted(set(zh) ^ set(en))}")
-    TEXT["zh-CN"].update(zh)
-    TEXT["en"].update(en)
-
-
-def text_for(request: Request) -> tuple[Language, Text]:
-    lang = current_language()
-    return lang, Text(TEXT[lang])
-

@@ -84,8 +84,7 @@ display.install(templates.env)
 
 def page_context(request: Request, user: Any, **extra: Any) -> dict[str, Any]:
     """What every page template gets: language, user, CSRF token, current path (text comes from ``_``)."""
-    lang = i18n.current_language()
-    return {"lang": lang, "t": i18n.Text(i18n.TEXT[lang]), "user": user, "csrf": csrf_token(request) or "",
+    return {"lang": i18n.current_language(), "user": user, "csrf": csrf_token(request) or "",
             "path": request.url.path, **extra}
 
 

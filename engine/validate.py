@@ -196,7 +196,8 @@ def _settings_problems(settings: FlowSettings, out: Validation, spent: expressio
             try:
                 parse_duration(text)
             except DurationError as exc:
-                out.add(None, where, str(exc), Msg("write an ISO 8601 duration such as 'P7D' or 'PT30M'"))
+                out.add(None, where, exc.args[0] if exc.args else str(exc),
+                        Msg("write an ISO 8601 duration such as 'P7D' or 'PT30M'"))
     named = [(f"settings.exit_on.{i}.event", m.event) for i, m in enumerate(settings.exit_on)]
     if settings.goal:
         named.append(("settings.goal.event", settings.goal.event))

@@ -30,6 +30,7 @@ CALLS: dict[str, tuple[tuple[int, ...], tuple[str, ...]]] = {
     "JourneyActionError": ((0, 1), ("message", "fix")),
     "DurationError": ((0,), ()),
     "HolidaysUnknown": ((0,), ()),
+    "RangeError": ((1,), ()),
 }
 
 

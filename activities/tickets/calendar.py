@@ -68,7 +68,7 @@ class WorkingHours(BaseModel):
             raise ValueError(Msg("working hours are local times; put the zone in the calendar's timezone"))
         if self.end != _MIDNIGHT and self.end <= self.start:
             raise ValueError(Msg("working hours %(start)s–%(end)s end before they start",
-                                 start=f"{self.start:%H:%M}", end=f"{self.end:%H:%M}"))
+                                 start=self.start.strftime("%H:%M"), end=self.end.strftime("%H:%M")))
         return self
 
     def seconds_of_day(self) -> tuple[int, int]:

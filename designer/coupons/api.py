@@ -225,7 +225,8 @@ def issue(campaign_id: str, body: IssueIn, user: Issuer, db_url: DbUrl) -> dict[
     exactly as for journeys; the answer says ``issued`` (with the code) or why not. Audited."""
     with transaction(db_url) as db:
         if db.get(models.Customer, body.customer_id) is None:
-            raise ApiError(422, f"customer '{body.customer_id}' does not exist", "check the id", "customer_id")
+            raise ApiError(422, Msg("customer '%(customer_id)s' does not exist", customer_id=body.customer_id),
+                           Msg("check the id"), "customer_id")
         try:
             outcome = issue_coupon(db, campaign_id, body.customer_id, f"staff:{user.id}:{body.request_id}", _now())
         except CampaignNotFound as exc:

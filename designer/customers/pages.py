@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 from activities.loyalty import ledger
 from designer import reading
 from designer.display import identity_label
-from designer.growth import labels as _growth_labels  # noqa: F401  (the loyalty section's labels)
 from designer.i18n import _
 from designer.journeys.pages import message_row
+from designer.loyalty import labels as _loyalty_labels  # noqa: F401  (the points section's labels)
 from designer.pages import DbUrl, PageProblem, Pager, PageRoute, clip, page_number, page_user, render, see_other
 from designer.permissions import CUSTOMER_READERS, FLOW_READERS, LOYALTY_REDEEMERS
 from engine import auth

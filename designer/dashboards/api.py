@@ -17,6 +17,7 @@ from designer.errors import ApiError
 from engine.auth import has_role
 from engine.db.models import User
 from engine.db.session import session_factory
+from engine.text import Msg
 
 api = APIRouter(prefix="/api", tags=["dashboards"])
 DbUrl = Annotated[str, Depends(get_db_url)]
@@ -36,7 +37,8 @@ def _day(text: str | None, field: str) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise RangeError(field, f"'{text}' is not a date; write YYYY-MM-DD, e.g. 2026-11-01") from None
+        raise RangeError(field, Msg("'%(text)s' is not a date; write YYYY-MM-DD, e.g. 2026-11-01",
+                                    text=text)) from None
 
 
 def parse_range(start: str | None, end: str | None, today: date | None = None) -> Range:
@@ -65,12 +67,15 @@ async def dashboard_figures(board: str, user: Annotated[User, Depends(require())
     conversions and GMV by flow), ``ops`` (ticket volume, SLA attainment, backlog, agent load) or ``finance``
     (amounts settled, pending and paid by period and party)."""
     if board not in BOARDS:
-        raise ApiError(404, f"there is no dashboard '{board}'", f"use one of {', '.join(BOARDS)}", "board")
+        raise ApiError(404, Msg("there is no dashboard '%(board)s'", board=board),
+                       Msg("use one of %(boards)s", boards=", ".join(BOARDS)), "board")
     if not has_role(user, *BOARDS[board]):
-        raise ApiError(403, f"your role '{user.role}' may not see the {board} dashboard",
-                       f"it needs the role {' or '.join(BOARDS[board])} (or admin)", "board")
+        raise ApiError(403, Msg("your role '%(role)s' may not see the %(board)s dashboard", role=user.role,
+                                board=board),
+                       Msg("it needs the role %(roles)s (or admin)", roles=" or ".join(BOARDS[board])), "board")
     try:
         r = parse_range(start, end)
     except RangeError as exc:
-        raise ApiError(422, str(exc), "give from and to as YYYY-MM-DD, at most a year apart", exc.field) from None
+        raise ApiError(422, exc.args[0] if exc.args else str(exc),
+                       Msg("give from and to as YYYY-MM-DD, at most a year apart"), exc.field) from None
     return await run_in_threadpool(figures, db_url, board, r)

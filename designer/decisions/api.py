@@ -224,9 +224,10 @@ def evaluate_model(body: GraphEvaluateIn) -> GraphEvaluateOut:
     try:
         definitions = load_definitions(body.xml, resolve_import=lambda imported: None)
     except DmnImportError as exc:
-        raise ApiError(400, str(exc), "fix the model in your DMN tool and import it again", "xml") from None
+        raise ApiError(400, str(exc), Msg("fix the model in your DMN tool and import it again"), "xml") from None
     except (ValueError, SyntaxError) as exc:
-        raise ApiError(400, f"not well-formed XML: {exc}", "check the file is a complete DMN document",
+        raise ApiError(400, Msg("not well-formed XML: %(exc)s", exc=exc),
+                       Msg("check the file is a complete DMN document"),
                        "xml") from None
     try:
         workbench.replace_tables(definitions, body.tables)
@@ -236,10 +237,10 @@ def evaluate_model(body: GraphEvaluateIn) -> GraphEvaluateOut:
     except workbench.WorkbenchError as exc:
         raise ApiError(422, exc.message, exc.fix, exc.field) from None
     except drg.DrgError as exc:
-        raise ApiError(422, str(exc), "correct the edited table (or the model)", "tables") from None
+        raise ApiError(422, str(exc), Msg("correct the edited table (or the model)"), "tables") from None
     except FeelLimitError as exc:
-        raise ApiError(422, f"the evaluation went over a limit: {exc}",
-                       "give smaller inputs, or simplify the expression named", "inputs") from None
+        raise ApiError(422, Msg("the evaluation went over a limit: %(exc)s", exc=exc),
+                       Msg("give smaller inputs, or simplify the expression named"), "inputs") from None
     return GraphEvaluateOut.model_validate(workbench.report(graph, evaluation))
 
 

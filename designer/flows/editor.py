@@ -39,6 +39,7 @@ from designer.i18n import _, ngettext
 from designer.pages import page_context, remember_language, templates
 from designer.permissions import CUSTOMER_READERS, FLOW_READERS, may_edit_kind
 from designer.policies.rules import SEND_TYPES, canvas_policy, rules, workspace_policy
+from designer.settlement.js_text import js_text as rate_plan_js_text
 from engine import auth as engine_auth
 from engine import expressions
 from engine import flows as flowsvc
@@ -114,6 +115,7 @@ class _BadRequest(ValueError):
 
 
 templates.env.globals["dmn_text"] = dmn_js_text  # the decision-table grid's strings (editor/_fields.html)
+templates.env.globals["rate_plan_text"] = rate_plan_js_text  # the rate-plan form's strings (editor/_fields.html)
 
 
 def _fragment(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -383,14 +385,14 @@ async def expression_check(request: Request, user: Reader) -> HTMLResponse:
         try:
             source = from_amount(amount, str(form.get(f"{name}.unit") or "days"))
         except DurationError as exc:
-            return _fragment(request, "editor/_check.html", ok=False, message=str(exc))
+            return _fragment(request, "editor/_check.html", ok=False, message=i18n.error_text(exc))
     if not source.strip():
         return HTMLResponse("")
     if kind == "duration":
         try:
             value = parse_duration(source.strip())
         except (DurationError, ValueError) as exc:
-            return _fragment(request, "editor/_check.html", ok=False, message=i18n.translate(str(exc)))
+            return _fragment(request, "editor/_check.html", ok=False, message=i18n.error_text(exc))
         return _fragment(request, "editor/_check.html", ok=True,
                          message=_("✓ %(value)s (%(iso)s)") % {"value": human_duration(value), "iso": source.strip()})
     error = check_expression(source, "template" if kind == "template" else "expression")

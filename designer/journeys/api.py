@@ -156,7 +156,7 @@ async def failed_journeys(request: Request, user: Reader, flow: str = "", node: 
     """Failed journeys, newest failure first, each with why (``failure``: node, error, attempts)."""
     filters = FailureFilter(flow, node, q, customer, since, until)
     if filters.bad:
-        raise ApiError(422, f"the date {filters.bad!r} is not valid", "use YYYY-MM-DD", "from")
+        raise ApiError(422, Msg("the date %(bad)s is not valid", bad=repr(filters.bad)), Msg("use YYYY-MM-DD"), "from")
     await keep_reasons(request)
 
     def work() -> dict[str, Any]:
@@ -183,7 +183,7 @@ async def retry_journey(request: Request, journey_id: str, user: Reader) -> dict
     await run_in_threadpool(_may_change, request, user, journey_id)
     router = engine_router(request)
     if router is None:
-        raise ApiError(503, "the workflow engine is not reachable right now", "retry in a few seconds")
+        raise ApiError(503, Msg("the workflow engine is not reachable right now"), Msg("retry in a few seconds"))
     try:
         run_id = await journey_failures.retry(router.client, get_db_url(request), journey_id, user)
     except journey_failures.JourneyActionError as exc:

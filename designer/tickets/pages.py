@@ -65,6 +65,7 @@ from engine import auth
 from engine.db import models
 from engine.db.models import User, utcnow
 from engine.db.session import session_factory, transaction
+from engine.text import Msg
 
 STATUS_FILTERS = ("active", "open", "pending", "resolved", "closed", "all")
 SCOPES = ("mine", "groups")
@@ -511,9 +512,10 @@ async def add_subtask(request: Request, ticket_id: int, user: Agent, db_url: DbU
     """A sub-task in another department's queue; the parent shows the combined progress."""
     def work(db: Session, ticket: models.Ticket) -> list[int]:
         if db.get(models.AgentGroup, group) is None:
-            raise TicketError(f"agent group '{group}' does not exist", "pick a queue from the list", "group")
+            raise TicketError(Msg("agent group '%(group)s' does not exist", group=group),
+                              Msg("pick a queue from the list"), "group")
         if not subject.strip():
-            raise TicketError("the sub-task is empty", "write what to do", "body")
+            raise TicketError(Msg("the sub-task is empty"), Msg("write what to do"), "body")
         made = service.create_subtasks(db, ticket, [{"group": group, "subject": subject.strip()}], utcnow(),
                                        service.actor_of(user))
         return [c.id for c in made]

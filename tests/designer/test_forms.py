@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import delete
 
+from designer import i18n
 from designer.forms import Pickers, build_form, parse_form, widget_of
 from engine.db import models
 from engine.db.session import transaction
@@ -220,7 +221,11 @@ def test_durations_are_a_number_and_a_unit_and_stay_iso_8601_in_the_json() -> No
     assert changed.config["timeout"] == "P1DT12H" and not changed.errors
     wrong = parse_form(schema, {"event": "order.paid", "timeout.amount": "七", "timeout.unit": "days"},
                        {"event": "order.paid", "timeout": "P7D"})
-    assert "not a number" in wrong.errors["timeout"] and wrong.config["timeout"] == "P7D"
+    assert "不是有效的数量" in wrong.errors["timeout"] and wrong.config["timeout"] == "P7D"  # the form's language
+    with i18n.language("en"):
+        wrong = parse_form(schema, {"event": "order.paid", "timeout.amount": "七", "timeout.unit": "days"},
+                           {"event": "order.paid", "timeout": "P7D"})
+    assert "not a number" in wrong.errors["timeout"]
     assert parse_form(schema, {"event": "order.paid", "timeout": "PT2H"}).config["timeout"] == "PT2H"  # ISO posted
     # SLA targets per priority (dict keyed by P1…P4) and flow settings get the same widget
     targets = next(f for f in build_form(sla.schema(), {"targets": {"P2": {"resolution": "PT4H"}}})
