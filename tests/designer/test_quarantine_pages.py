@@ -253,3 +253,18 @@ def test_the_connectors_sync_status_links_to_what_of_theirs_waits_in_the_quarant
     mine = section("youzan-shop")
     assert 'data-fact="quarantined"' in mine and "1 entry kept failing" in mine and 'href="/quarantine"' in mine
     assert 'data-fact="quarantined"' not in section("other-hook")
+
+
+def test_a_push_sent_again_without_the_engine_says_it_is_stored_but_not_routed(db_url: str,
+                                                                                seeded: dict[str, int]) -> None:
+    entry = _put(db_url, "push", "youzan-shop:T-2", "type: unknown event type 'order.paid'",
+                 {**PUSH, "id": "T-2", "type": "order.paid"})  # the type became known since (a newer connector)
+    admin = Browser(build_app(db_url), "admin", "en")
+    r = admin.post_form(f"/quarantine/{entry}/redrive")
+    assert r.status_code == 200 and 'id="qt-outcome"' in r.text, r.text[:2000]
+    assert 'id="qt-started"' not in r.text and "It started no journey" in r.text
+    assert 'id="qt-routing"' in r.text  # stored, not routed: said, not hidden
+    with session_factory(db_url)() as db:
+        stored = db.scalar(select(models.EventRecord).where(models.EventRecord.external_id == "T-2"))
+        assert stored is not None and stored.status == "received"
+    assert _entry(db_url, entry).status == "redriven"
