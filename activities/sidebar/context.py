@@ -26,10 +26,11 @@ from activities.sidebar.library import LibraryError
 from activities.sidebar.picture import ArchiveAccess, picture
 from activities.sidebar.scripts import previews
 from activities.sidebar.suggestions import Reason, Situation, Suggestions, suggest
-from engine.customers import IdentityError, resolve
+from engine.customers import IdentityError, customer_view, resolve
 from engine.db import models
 from engine.db.sidebar_models import Script, ScriptImage
 from engine.isolation import IsolationError
+from engine.pii import mask_text
 from engine.text import Msg
 
 EXTERNAL_USERID = "wecom_external_userid"
@@ -103,7 +104,7 @@ def sidebar_for_customer(db: Session, user: models.User, customer_id: str, now: 
                          category_id: int | None = None, archive: ArchiveAccess | None = None,
                          run: Evaluate = here) -> dict[str, Any]:
     shown, situation = picture(db, user, customer_id, now, archive=archive)
-    return {"customer": shown, "latest_message": situation.latest_message,
+    return {"customer": shown, "latest_message": mask_text(situation.latest_message),
             **scripts_for(db, user, situation, query, category_id, run=run)}
 
 
@@ -125,5 +126,14 @@ def use_script(db: Session, user: models.User, script_id: int, now: datetime, *,
                                Msg("set agent_id and app_secret on the WeCom connector"), "image_id", 409)
         media_id = media_for(image)
     message = library.render_published(script, template_context(user, situation), media_id, run=run)
+    if situation is not None and situation.customer.get("pii_masked") and customer_id:
+        # the viewer sees this customer's personal data masked (engine/read_policy.py): a script that fills
+        # some in would send the masked text — or, rendered in clear, show the viewer what they may not read
+        clear = Situation(customer=customer_view(db, customer_id, now), latest_message="")
+        if library.render_published(script, template_context(user, clear), media_id, run=run) != message:
+            raise LibraryError(Msg("script %(script_id)s fills in the customer's personal data, which your role "
+                                   "(%(role)s) sees masked for this customer", script_id=script_id, role=user.role),
+                               Msg("use a script without personal fields, or let a colleague who works this "
+                                   "customer's tickets send it"), "script_id", 403)
     use = library.record_use(db, user, script, message, now, customer_id=customer_id, chat_id=chat_id)
     return {"use_id": use.id, "script_id": script.id, "version": use.version, "message": message}

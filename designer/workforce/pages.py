@@ -32,6 +32,7 @@ from designer.i18n import _, translate
 from designer.pages import DbUrl, PageProblem, PageRoute, page_user, render, see_other, with_query
 from designer.permissions import COMPLIANCE_OFFICERS, MASS_SENDERS, WORKFORCE_ADMINS
 from designer.workforce import labels as _labels  # noqa: F401  (its status labels)
+from designer.workforce.api import mass_send_view
 from engine import auth
 from engine.db import models
 from engine.db import workforce_models as wf
@@ -279,7 +280,7 @@ def mass_send_page(request: Request, send_id: int, user: Sender, db_url: DbUrl) 
         if found is None:
             raise PageProblem(404, user, _("Not found"), _("There is no mass send %(id)s.") % {"id": send_id},
                               back="/workforce/mass-sends")
-        view = mass_sends.view(db, found)
+        view = mass_send_view(db, user, found)
     return render(request, user, "workforce/mass_send.html", s=view)
 
 

@@ -84,12 +84,17 @@ def test_the_web_process_evaluates_no_script_or_rule(api: Api, nothing_evaluated
                     422)["detail"]["field"] == "condition"
     api.call("mk", "POST", "/api/sidebar/rules", rule, 201)
 
-    context = api.call("ann", "POST", "/api/sidebar/context", {"external_userid": "wmKnown01"})
+    # ops read the customer in clear (the read policy), so the scripts are rendered with the real name
+    context = api.call("ops", "POST", "/api/sidebar/context", {"external_userid": "wmKnown01"})
     assert [s["id"] for s in context["suggested"]] == [hello["id"]]  # the rule was evaluated (in the pool)
     assert context["suggested"][0]["preview"] == "您好欢迎，王小明" and context["problems"] == []
-    used = api.call("ann", "POST", f"/api/sidebar/scripts/{hello['id']}/use",
+    used = api.call("ops", "POST", f"/api/sidebar/scripts/{hello['id']}/use",
                     {"customer_id": context["customer"]["id"]})
     assert used["message"] == {"msgtype": "text", "text": {"content": "您好欢迎，王小明"}}
+    # an agent sees this customer masked: a script filling in the name is refused (both renderings in the pool)
+    masked = api.call("ann", "POST", f"/api/sidebar/scripts/{hello['id']}/use",
+                      {"customer_id": context["customer"]["id"]}, 403)["detail"]
+    assert masked["field"] == "script_id"
 
     # a costly script saved before the check existed: stopped in the pool, the sidebar still answers
     with transaction(api.db_url) as db:
@@ -97,9 +102,9 @@ def test_the_web_process_evaluates_no_script_or_rule(api: Api, nothing_evaluated
         assert old is not None
         costly = "{% for i in range(9999) %}{% for j in range(9999) %}{{ i }}{% endfor %}{% endfor %}"
         old.content, old.published = {"text": costly}, {**(old.published or {}), "content": {"text": costly}}
-    listed = api.call("ann", "POST", "/api/sidebar/context", {"external_userid": "wmKnown01"})
+    listed = api.call("ops", "POST", "/api/sidebar/context", {"external_userid": "wmKnown01"})
     assert listed["suggested"][0]["preview"] == "" and "operations" in listed["suggested"][0]["problem"]
-    refused = api.call("ann", "POST", f"/api/sidebar/scripts/{hello['id']}/use",
+    refused = api.call("ops", "POST", f"/api/sidebar/scripts/{hello['id']}/use",
                        {"customer_id": context["customer"]["id"]}, 422)["detail"]
     assert refused["field"] == "text" and "cannot be sent" in refused["message"]
 
