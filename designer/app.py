@@ -42,6 +42,7 @@ from designer.people import api as people_api
 from designer.people import pages as people_pages
 from designer.policies import pages as policies_pages
 from designer.quarantine import api as quarantine_api
+from designer.quarantine import pages as quarantine_pages
 from designer.settlement import api as settlement_api
 from designer.settlement import pages as settlement_pages
 from designer.settlement import plan_preview
@@ -157,6 +158,7 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
                  sidebar_api.router, sidebar_pages.router, sidebar_library.router,
                  growth_api.router, growth_pages.router, loyalty_api.router, loyalty_pages.router,
                  people_api.router, people_pages.router, temporal_ui.router, quarantine_api.router,
+                 quarantine_pages.router,
                  calendars_pages.api,
                  policies_pages.router, policies_pages.api,
                  plan_preview.router,

@@ -1,5 +1,6 @@
 """What the web app evaluates on a user's behalf — the template preview, the sample-data costs of a
-flow's expressions during validation — runs in the evaluation pool (engine/isolation.py), never in
+flow's expressions during validation, the WeCom sidebar's scripts and suggestion rules (their costs when
+saved, their rendering for a customer) — runs in the evaluation pool (engine/isolation.py), never in
 the web process: a worker process past its deadline is killed, and the web process only waits.
 
 Validation itself still runs here (it is cheap), but every expression cost it needs was measured by
@@ -8,6 +9,7 @@ the pool first (:func:`prime`) and is remembered, so validation evaluates nothin
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from designer.errors import ApiError
@@ -49,3 +51,24 @@ async def render(source: str, context: dict[str, Any]) -> str:
     except IsolationError as exc:
         raise _refused(exc, Msg("rendering the template")) from None
     return result
+
+
+def prime_sources(sources: Iterable[tuple[str, str]]) -> None:
+    """Have the pool measure the sample-data costs of ``(source, kind)`` pairs that are not in a flow (a sidebar
+    script's templates, a suggestion rule's condition) and remember them, so the domain's own check at save
+    (:func:`engine.validate.expression_problem`) evaluates nothing here (blocking: call it from a worker thread)."""
+    wanted = [(source, kind) for source, kind in sources if source]
+    if not wanted:
+        return
+    try:
+        costs = default_pool().call(expressions.measure_sample_costs, wanted)
+    except IsolationError as exc:
+        raise _refused(exc, "checking the templates and conditions on sample data") from None
+    expressions.remember_sample_costs(costs)
+
+
+def isolated(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` in the pool (blocking: call it from a worker thread); the ``run`` the sidebar's
+    domain functions take (activities/sidebar/context.py). Errors come back as raised; an
+    :class:`~engine.isolation.IsolationError` when the pool stopped it or is busy."""
+    return default_pool().call(fn, *args, **kwargs)

@@ -164,6 +164,20 @@ def _code(kind: str, err: str) -> str:
     return "too_costly" if _too_costly(err) else f"bad_{kind}"
 
 
+def expression_problem(source: str, kind: str, spent: expressions.Budget | None = None
+                       ) -> tuple[str, str, str] | None:
+    """What is wrong with an expression or template that is not in a flow — a WeCom sidebar script, a
+    suggestion rule's condition — as flow validation words it: ``(message, fix, code)``, or None. It is
+    compiled and run on the same sample data under the same bound as a flow's (:data:`expressions.VALIDATION_STEPS`
+    each; ``spent``, when given, is the running total of the texts saved together, bounded by
+    :data:`expressions.VALIDATION_FLOW_STEPS`)."""
+    err = check_expression(source, kind, spent if spent is not None
+                           else expressions.Budget(expressions.VALIDATION_FLOW_STEPS))
+    if err is None:
+        return None
+    return _message(kind, err), _fix(kind, err), _code(kind, err)
+
+
 def _settings_problems(settings: FlowSettings, out: Validation, spent: expressions.Budget) -> None:
     try:
         ZoneInfo(settings.timezone)

@@ -13,13 +13,15 @@ version that waits for review is invisible to them, and the version they used is
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from activities.sidebar import scripts as script_rules
+from activities.sidebar import suggestions
 from activities.sidebar.scripts import (
     MANAGERS,
     ScriptProblem,
@@ -34,6 +36,7 @@ from connectors.wecom.media import REFRESH_BEFORE, TEMPORARY_MEDIA_SECONDS
 from engine.auth import audit, has_role
 from engine.db import models
 from engine.db.sidebar_models import Script, ScriptCategory, ScriptImage, ScriptUse, SuggestionRule
+from engine.isolation import EvaluationBusy, IsolationError
 from engine.text import Msg
 
 #: images WeCom takes as temporary media: JPG/PNG, and we keep them small for a chat (WeCom allows 10 MB)
@@ -42,6 +45,14 @@ IMAGE_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
 #: WeCom temporary media live 3 days; upload again when less than 12 hours are left (as connectors/wecom/media.py)
 MEDIA_REUSE = timedelta(seconds=TEMPORARY_MEDIA_SECONDS - REFRESH_BEFORE)
 USE_STATUSES = ("sent", "failed", "cancelled")
+#: runs a pure function ``run(fn, *args)`` where the caller wants it: the web app passes its evaluation pool
+#: (``designer.evaluation.isolated``), so rendering a costly script cannot stall the web process
+Evaluate = Callable[..., Any]
+
+
+def here(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run ``fn`` in this process (tests, command-line use)."""
+    return fn(*args, **kwargs)
 
 
 class LibraryError(ValueError):
@@ -130,6 +141,14 @@ def _check_refs(db: Session, spec: ScriptSpec) -> None:
                            Msg("upload the image first"), "image_id")
 
 
+def _check_cost(spec: ScriptSpec) -> None:
+    """A template that costs too much on sample data is refused at save, naming its field (issue 18)."""
+    try:
+        script_rules.check_cost(spec)
+    except ScriptProblem as exc:
+        raise LibraryError(exc.args[0], exc.fix, exc.field, 422) from None
+
+
 def _snapshot(script: Script) -> dict[str, Any]:
     return {"version": script.version, "kind": script.kind, "title": script.title, "content": dict(script.content)}
 
@@ -142,6 +161,7 @@ def _write(script: Script, spec: ScriptSpec) -> None:
 
 def create_script(db: Session, user: models.User, spec: ScriptSpec, now: datetime) -> Script:
     _check_refs(db, spec)
+    _check_cost(spec)
     script = Script(version=1, uses=0, created_at=now, updated_at=now, updated_by=actor(user), review_note="")
     _write(script, spec)
     if spec.requires_approval:
@@ -177,6 +197,7 @@ def update_script(db: Session, user: models.User, script_id: int, spec: ScriptSp
                                expected_version=expected_version),
                            Msg("reload it and make your change again"), "version", 409)
     _check_refs(db, spec)
+    _check_cost(spec)
     _write(script, spec)
     script.version += 1
     script.updated_by, script.updated_at, script.review_note = actor(user), now, ""
@@ -321,10 +342,20 @@ def usable_script(db: Session, user: models.User, script_id: int) -> Script:
     return script
 
 
-def render_published(script: Script, context: dict[str, Any], media_id: str | None = None) -> dict[str, Any]:
+def render_published(script: Script, context: dict[str, Any], media_id: str | None = None,
+                     run: Evaluate = here) -> dict[str, Any]:
+    """The published version's message for ``context``, rendered through ``run``."""
     published = script.published or {}
     try:
-        return render_message(str(published.get("kind")), published.get("content") or {}, context, media_id)
+        message: dict[str, Any] = run(render_message, str(published.get("kind")), published.get("content") or {},
+                                      context, media_id)
+        return message
+    except EvaluationBusy as exc:
+        raise LibraryError(Msg("script %(id)s cannot be rendered right now: %(exc)s", id=script.id, exc=str(exc)),
+                           Msg("try again in a moment"), None, 503) from None
+    except IsolationError as exc:
+        raise LibraryError(Msg("script %(id)s cannot be sent to this customer: %(exc)s", id=script.id,
+                               exc=str(exc)), Msg("fix the script in the library"), "text") from None
     except ScriptProblem as exc:
         raise LibraryError(Msg("script %(id)s cannot be sent to this customer: %(exc)s", id=script.id, exc=exc),
                            Msg("fix the script in the library"), exc.field) from None
@@ -373,6 +404,13 @@ def uses_of(db: Session, script_id: int, limit: int = 100) -> list[ScriptUse]:
 # -- suggestion rules ------------------------------------------------------------------------------------
 
 
+def _check_rule_cost(spec: RuleSpec) -> None:
+    try:
+        suggestions.check_cost(spec)
+    except suggestions.RuleProblem as exc:
+        raise LibraryError(exc.message, exc.fix, exc.field, 422) from None
+
+
 def _check_rule_refs(db: Session, spec: RuleSpec) -> None:
     known = set(db.scalars(select(Script.id).where(Script.id.in_(spec.script_ids))))
     missing = [i for i in spec.script_ids if i not in known]
@@ -391,6 +429,7 @@ def _write_rule(rule: SuggestionRule, spec: RuleSpec, user: models.User, now: da
 
 def create_rule(db: Session, user: models.User, spec: RuleSpec, now: datetime) -> SuggestionRule:
     _check_rule_refs(db, spec)
+    _check_rule_cost(spec)
     rule = SuggestionRule(created_at=now)
     _write_rule(rule, spec, user, now)
     db.add(rule)
@@ -405,6 +444,7 @@ def update_rule(db: Session, user: models.User, rule_id: int, spec: RuleSpec, no
         raise LibraryError(Msg("suggestion rule %(rule_id)s does not exist", rule_id=rule_id), Msg("list the rules"),
                            "id", 404)
     _check_rule_refs(db, spec)
+    _check_rule_cost(spec)
     _write_rule(rule, spec, user, now)
     audit(db, user, "suggestion_rule.updated", f"suggestion-rule:{rule.id}", spec.model_dump())
     return rule

@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from activities.sidebar import library, staff
+from activities.sidebar import library, staff, suggestions
+from activities.sidebar import scripts as script_rules
 from activities.sidebar.context import customer_for_contact, scripts_for, sidebar_for_customer, use_script
 from activities.sidebar.library import LibraryError
 from activities.sidebar.picture import ArchiveAccess
@@ -27,6 +28,7 @@ from activities.sidebar.scripts import MANAGERS, ScriptSpec
 from activities.sidebar.suggestions import RuleSpec
 from activities.sidebar.wecom import NotConfigured, media_for, sidebar_app
 from connectors.wecom.api_errors import ApiError as WeComError
+from designer import evaluation
 from designer.auth import get_db_url, require
 from designer.errors import ApiError
 from designer.permissions import (
@@ -183,10 +185,10 @@ def context(body: ContextIn, user: Staff, db_url: DbUrl) -> dict[str, Any]:
         if body.external_userid is not None:
             customer_id = customer_for_contact(db, body.external_userid)
             out = sidebar_for_customer(db, user, customer_id, _now(), body.q, body.category_id,
-                                       archive=archive_access(db, user))
+                                       archive=archive_access(db, user), run=evaluation.isolated)
         else:
             out = {"customer": None, "chat_id": body.chat_id, "latest_message": "",
-                   **scripts_for(db, user, None, body.q, body.category_id)}
+                   **scripts_for(db, user, None, body.q, body.category_id, run=evaluation.isolated)}
         return {**out, "actions": actions_for(db, user)}
 
     return _in(db_url, work)
@@ -214,7 +216,7 @@ def use(script_id: int, body: UseIn, user: Staff, db_url: DbUrl) -> dict[str, An
         except NotConfigured:
             media = None
         return use_script(db, user, script_id, now, customer_id=body.customer_id, chat_id=body.chat_id,
-                          media_for=media)
+                          media_for=media, run=evaluation.isolated)
 
     return _in(db_url, work)
 
@@ -287,7 +289,9 @@ def list_scripts(user: Manager, db_url: DbUrl, status: Literal["approved", "pend
 
 @router.post("/library", status_code=201)
 def create_script(body: ScriptSpec, user: Manager, db_url: DbUrl) -> dict[str, Any]:
-    """A script; with ``requires_approval`` it waits for a reviewer (ops, not its author)."""
+    """A script; with ``requires_approval`` it waits for a reviewer (ops, not its author). A template that
+    costs too much on sample data is refused (422 naming its field), as in a flow."""
+    evaluation.prime_sources(script_rules.cost_sources(body))  # measured in the evaluation pool, not here
     return _in(db_url, lambda db: library.script_view(library.create_script(db, user, body, _now())))
 
 
@@ -301,6 +305,7 @@ def get_script(script_id: int, user: Manager, db_url: DbUrl) -> dict[str, Any]:
 def update_script(script_id: int, body: ScriptEdit, user: Manager, db_url: DbUrl) -> dict[str, Any]:
     """A new version (published at once, or waiting for review: staff keep the approved one)."""
     spec = ScriptSpec.model_validate(body.model_dump(exclude={"expected_version"}))
+    evaluation.prime_sources(script_rules.cost_sources(spec))
     return _in(db_url, lambda db: library.script_view(
         library.update_script(db, user, script_id, spec, _now(), body.expected_version)))
 
@@ -365,11 +370,14 @@ def list_rules(user: Manager, db_url: DbUrl) -> list[dict[str, Any]]:
 
 @router.post("/rules", status_code=201)
 def create_rule(body: RuleSpec, user: Manager, db_url: DbUrl) -> dict[str, Any]:
+    """A suggestion rule; a condition that costs too much on sample data is refused (422, ``condition``)."""
+    evaluation.prime_sources(suggestions.cost_sources(body))
     return _in(db_url, lambda db: library.rule_view(library.create_rule(db, user, body, _now())))
 
 
 @router.put("/rules/{rule_id}")
 def update_rule(rule_id: int, body: RuleSpec, user: Manager, db_url: DbUrl) -> dict[str, Any]:
+    evaluation.prime_sources(suggestions.cost_sources(body))
     return _in(db_url, lambda db: library.rule_view(library.update_rule(db, user, rule_id, body, _now())))
 
 

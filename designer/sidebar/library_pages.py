@@ -15,12 +15,14 @@ from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from activities.sidebar import library, staff
+from activities.sidebar import library, staff, suggestions
+from activities.sidebar import scripts as script_rules
 from activities.sidebar.library import LibraryError
 from activities.sidebar.scripts import KINDS, MANAGERS, ScriptSpec
 from activities.sidebar.suggestions import RuleSpec
 from activities.sidebar.wecom import NotConfigured, sidebar_app
-from designer.errors import validation_problems
+from designer import evaluation
+from designer.errors import ApiError, validation_problems
 from designer.i18n import _, error_text, translate
 from designer.pages import DbUrl, PageProblem, PageRoute, page_user, render, see_other
 from designer.sidebar import labels as _labels  # noqa: F401  (its status labels)
@@ -135,6 +137,7 @@ async def _save(request: Request, user: User, db_url: str, script_id: int | None
     expected = int(values["version"]) if str(values.get("version") or "").isdigit() else None
 
     def write() -> int:
+        evaluation.prime_sources(script_rules.cost_sources(spec))  # costs measured in the pool, not here
         with transaction(db_url) as db:
             if script_id is None:
                 return library.create_script(db, user, spec, _now()).id
@@ -144,7 +147,12 @@ async def _save(request: Request, user: User, db_url: str, script_id: int | None
         saved = await run_in_threadpool(write)
     except LibraryError as exc:
         return _form_page(request, user, db_url, script_id, values,
-                          [{"field": exc.field or "title", "message": exc.message, "fix": exc.fix}], exc.status)
+                          [{"field": exc.field or "title", "message": translate(exc.message),
+                            "fix": translate(exc.fix)}], exc.status)
+    except ApiError as exc:
+        return _form_page(request, user, db_url, script_id, values,
+                          [{"field": "text", "message": translate(exc.body["message"]),
+                            "fix": translate(exc.body.get("fix") or "")}], exc.status)
     return see_other(f"/library/{saved}")
 
 
@@ -244,6 +252,7 @@ async def _save_rule(request: Request, user: User, db_url: str, rule_id: int | N
         spec = RuleSpec.model_validate(raw)
 
         def write() -> None:
+            evaluation.prime_sources(suggestions.cost_sources(spec))  # measured in the pool, not here
             with transaction(db_url) as db:
                 if rule_id is None:
                     library.create_rule(db, user, spec, _now())
@@ -255,7 +264,12 @@ async def _save_rule(request: Request, user: User, db_url: str, rule_id: int | N
         return _rule_page(request, user, db_url, rule_id, values, validation_problems(list(exc.errors())), 422)
     except LibraryError as exc:
         return _rule_page(request, user, db_url, rule_id, values,
-                          [{"field": exc.field, "message": exc.message, "fix": exc.fix}], exc.status)
+                          [{"field": exc.field, "message": translate(exc.message), "fix": translate(exc.fix)}],
+                          exc.status)
+    except ApiError as exc:
+        return _rule_page(request, user, db_url, rule_id, values,
+                          [{"field": "condition", "message": translate(exc.body["message"]),
+                            "fix": translate(exc.body.get("fix") or "")}], exc.status)
     return see_other("/library")
 
 
