@@ -44,6 +44,7 @@ from engine.db import models
 from engine.db.failure_models import JourneyFailure
 from engine.db.models import User, utcnow
 from engine.db.session import session_factory, transaction
+from engine.interpreter import RETRIES_PREFIX
 from engine.text import Msg
 
 log = logging.getLogger(__name__)
@@ -159,6 +160,7 @@ async def read_failure(client: Client, workflow_id: str) -> Failure | None:
     run_id = history.run_id
     scheduled: dict[int, tuple[str, str | None, int]] = {}  # event id → (activity type, node id, wft completed)
     attempts: dict[int, int] = {}
+    first_tried: set[int] = set()
     last_completed_task: int | None = None
     last: dict[str, Any] | None = None  # the latest failure seen
     for event in events:
@@ -170,9 +172,12 @@ async def read_failure(client: Client, workflow_id: str) -> Failure | None:
             decoded = await _decode(client, attrs.input.payloads)
             node = decoded[0].get("node_id") if decoded and isinstance(decoded[0], dict) else None
             scheduled[event.event_id] = (attrs.activity_type.name, node, attrs.workflow_task_completed_event_id)
+            if attrs.activity_id.startswith(RETRIES_PREFIX):
+                first_tried.add(event.event_id)
         elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
             attrs_s = event.activity_task_started_event_attributes
-            attempts[attrs_s.scheduled_event_id] = attrs_s.attempt
+            # the retries of a short action's first try (run in the workflow task) count that try too
+            attempts[attrs_s.scheduled_event_id] = attrs_s.attempt + (attrs_s.scheduled_event_id in first_tried)
         elif kind in (EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED, EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT):
             if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
                 failed = event.activity_task_failed_event_attributes
@@ -253,10 +258,13 @@ async def read_trouble(client: Client, workflow_id: str) -> Trouble | None:
         node = await _pending_node(client, workflow_id, pending.activity_id)
         next_at = pending.next_attempt_schedule_time.ToDatetime().replace(tzinfo=UTC) \
             if pending.HasField("next_attempt_schedule_time") else None
-        # ``attempt`` is the try running or coming next: the ones before it failed
+        # ``attempt`` is the try running or coming next: the ones before it failed (and, for the retries of a
+        # short action, its first try inside the workflow task, which the node's attempts include)
+        first = 1 if pending.activity_id.startswith(RETRIES_PREFIX) else 0
         return Trouble(state="retrying", node_id=node or _node_from(error), node_type=_node_type(
-            pending.activity_type.name), error=error, failed_tries=max(1, pending.attempt - 1),
-            max_attempts=pending.maximum_attempts, next_attempt_at=next_at)
+            pending.activity_type.name), error=error, failed_tries=max(1, pending.attempt - 1 + first),
+            max_attempts=pending.maximum_attempts + first if pending.maximum_attempts else 0,
+            next_attempt_at=next_at)
     task = raw.pending_workflow_task
     if raw.HasField("pending_workflow_task") and task.attempt > 1:
         history = await handle.fetch_history()
