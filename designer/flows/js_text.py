@@ -15,7 +15,7 @@ JS_TEXT: dict[str, str] = {
                            "the draft."),
     "rolled_back": N_("Rolled back: published as v%(version)s"), "problems_n": N_("Problems: %(n)s"),
     "fix": N_("Fix: "), "flow": N_("Flow"), "entered": N_("in"), "waiting": N_("waiting"), "failed": N_("failed"),
-    "applied": N_("Applied"), "invalid_fields": N_("Some fields need attention (kept in the draft)"),
+    "applied": N_("Applied"), "applying": N_("Applying…"), "invalid_fields": N_("Some fields need attention (kept in the draft)"),
     "node_added": N_("Added node %(id)s"), "deleted": N_("Nodes deleted: %(n)s"),
     "no_problems": N_("No problems: ready to publish."),
     "saved_problems": N_("Draft saved (problems left: %(n)s; see Problems)"), "not_applied": N_("Not applied: "),

@@ -265,12 +265,18 @@ async function submitForm(form) {
   const status = $('.tf-form-status', form);
   let response = null;
   let body = {};
+  // the last answer is not this submit's: until the server answers, the form says it is waiting
+  if (status) status.textContent = T('applying');
+  const mine = (Number(form.dataset.submits) || 0) + 1;
+  form.dataset.submits = String(mine);
   try {
     response = await fetch(withLang(form.action), {method: 'POST', body: new FormData(form), headers: {'X-CSRF-Token': CSRF}});
     try { body = await response.json(); } catch { body = {}; }
   } catch (error) {
     body = {errors: {_form: String(error)}};
   }
+  // answers may arrive out of order: only the newest submit's answer speaks for the form (a newer one is on its way)
+  if (form.dataset.submits !== String(mine)) return true;
   if (!response || !response.ok || !body.config) {
     const errors = body.errors && Object.keys(body.errors).length ? body.errors
       : {_form: body.detail?.message || (typeof body.detail === 'string' ? body.detail : '') || `HTTP ${response ? response.status : 0}`};
