@@ -18,12 +18,12 @@ Two checks, both needed:
   them — their capacity, remembered for ``MEMORY_SECONDS`` and raised whenever they complete more — scaled
   by set point / latency (the set point is half the target): the further their latency is past it the less
   comes in (a backlog that is there drains), and up to ``GROWTH`` × while it is under it (admission follows
-  the workers when they speed up). The open phases of the predicted-wait check then admit at this rate, not
-  at whatever is offered, and the next overload meets the limit at once instead of after the reports' delay
-  (the predicted wait still refuses everything while the workers are past the target: a stalled worker
-  completes nothing, so its reported latency is the first thing to show it). Before any saturation there is no
-  limit: a quiet system takes any burst, and a rising load is never held at a rate measured while it was
-  lower.
+  the workers when they speed up). It applies while their latency is past ``FREE`` × the target, so it
+  comes back four times earlier than the predicted wait reacts, and the open phases of the predicted-wait
+  check admit at this rate, not at whatever is offered (the predicted wait still refuses everything while
+  the workers are past the target: a stalled worker completes nothing, so its reported latency is the
+  first thing to show it). Before any saturation, and while the workers keep up, there is no limit: a
+  quiet system takes any burst, and a rising load is never held at a rate measured while it was lower.
 
 Per web process: with several web processes each admits up to the workers' whole rate (docs/operations.md).
 """
@@ -48,6 +48,10 @@ MEMORY_SECONDS = 600.0
 SETPOINT = 0.5
 #: admit at most this multiple of the capacity (room to follow workers that got faster)
 GROWTH = 1.2
+#: while the workers' latency is under this share of the target the limit does not apply (the capacity stays
+#: remembered): a load the workers keep up with is never held at a rate measured on a busier day, or during a
+#: cold start's first slow seconds
+FREE = 0.25
 #: and at least this share of it (a latency spike past the target throttles, it does not shut the door)
 FLOOR_SHARE = 0.1
 #: never admit less than this many events per second while limiting (a stalled worker's rate reads 0)
@@ -72,6 +76,11 @@ def predicted_wait(own_backlog: int, own_rate: float, temporal_wait: float, work
 def under_pressure(worker_lag: float, bound: float) -> bool:
     """Whether the workers' reported latency says they are saturated (see :data:`PRESSURE`)."""
     return worker_lag >= PRESSURE * target(bound)
+
+
+def limiting(worker_lag: float, bound: float) -> bool:
+    """Whether a remembered capacity limits admission at this latency (see :data:`FREE`)."""
+    return worker_lag >= FREE * target(bound)
 
 
 def capacity(remembered: float, done_per_second: float, new_episode: bool) -> float:

@@ -165,7 +165,7 @@ class RoutingPipeline:
 
     def limit(self, now: float) -> float | None:
         """The admitted rate (events/s) once the workers were seen saturated, for :data:`admission.MEMORY_SECONDS`
-        after; else None (no limit)."""
+        after, while their latency is past :data:`admission.FREE` of the target; else None (no limit)."""
         saturated = admission.under_pressure(self.worker_lag, self.latency_bound)
         if not saturated and now >= self._limit_until:
             return None
@@ -176,7 +176,7 @@ class RoutingPipeline:
             self._bucket = admission.Bucket(admission.burst(rate), now)
         if saturated:
             self._limit_until = now + admission.MEMORY_SECONDS
-        return rate
+        return rate if admission.limiting(self.worker_lag, self.latency_bound) else None
 
     def admit(self, count: int) -> None:
         """Refuse (:class:`Overloaded`) a request of ``count`` events that would overflow the backlog, push

@@ -27,13 +27,14 @@ def test_predicted_wait_adds_own_backlog_to_the_longer_outside_signal() -> None:
     assert predicted_wait(30, 0.0, 0.2, 0.1) == pytest.approx(0.2)
 
 
-def test_saturation_is_a_latency_at_the_target() -> None:
+def test_saturation_is_a_latency_at_the_target_and_the_limit_applies_from_a_quarter_of_it() -> None:
     assert admission.target(BOUND) == 1.0
     assert not under_pressure(0.99, BOUND)
     assert under_pressure(1.0, BOUND)
     assert under_pressure(3.0, BOUND)
     # the bound is configurable: at 10 s the workers are saturated from 5 s
     assert not under_pressure(4.9, 10.0) and under_pressure(5.0, 10.0)
+    assert not admission.limiting(0.24, BOUND) and admission.limiting(0.25, BOUND)
 
 
 def test_capacity_is_remeasured_per_episode_and_only_raised_within_one() -> None:
@@ -126,8 +127,12 @@ def test_the_pipeline_limits_once_saturated_and_remembers_the_capacity_a_while()
     assert pipeline.limit(100.0) is None  # never saturated: no limit, any burst comes in
     pipeline.worker_lag = 2.0  # saturated at 40/s, and 2 s behind: 40 × 0.5 s / 2 s, so the backlog drains
     assert pipeline.limit(101.0) == pytest.approx(10.0)
-    # the backlog is gone, the load went down: the capacity measured under saturation stays, 1.2 × it
+    # the backlog is gone, the load went down: the workers keep up, nothing is limited …
     pipeline.worker_lag, pipeline.worker_done = 0.05, 12.0
+    assert pipeline.limit(200.0) is None
+    # … until their latency rises again (a quarter of the target): then at once 1.2 × the capacity measured under
+    # saturation, not 1.2 × the 12/s they did lately
+    pipeline.worker_lag = 0.3
     assert pipeline.limit(101.0 + admission.MEMORY_SECONDS - 0.5) == pytest.approx(48.0)
     assert pipeline.limit(101.0 + admission.MEMORY_SECONDS) is None  # forgotten after ten minutes
 
@@ -157,8 +162,8 @@ def test_an_overload_after_a_quiet_while_meets_the_remembered_capacity_at_once()
     pipeline = RoutingPipeline("sqlite://", router=None, latency_bound=BOUND)
     pipeline.worker_lag, pipeline.worker_done = 1.2, 8.0  # saturated at 8/s
     assert pipeline.limit(0.0) == pytest.approx(8.0 * 0.5 / 1.2)
-    # quiet since (reports say 0.05 s, 1/s), then a burst: 1.2 × 8/s, a bucket of a quarter second (2.4)
-    pipeline.worker_lag, pipeline.worker_done = 0.05, 1.0
+    # quiet since (1/s), then a burst the workers start to feel (0.3 s): 1.2 × 8/s, a bucket of 2.4
+    pipeline.worker_lag, pipeline.worker_done = 0.3, 1.0
     rate = pipeline.limit(300.0)
     assert rate == pytest.approx(9.6)
     pipeline._bucket = admission.Bucket(admission.burst(rate), 300.0)
