@@ -181,9 +181,10 @@ def flow_document() -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def tideflow(root: Path, sink: Sink, database: str = "sqlite", env: dict[str, str] | None = None
-                   ) -> AsyncIterator[Target]:
-    """The Tideflow stack as processes; ``database`` sqlite or postgres."""
+async def tideflow(root: Path, sink: Sink, database: str = "sqlite", env: dict[str, str] | None = None,
+                   one_process: bool = False) -> AsyncIterator[Target]:
+    """The Tideflow stack as processes; ``database`` sqlite or postgres; ``one_process``: the worker runs in
+    the web process (``TIDEFLOW_WORKER_IN_WEB``, eager workflow start; SQLite only)."""
     from tests.e2e.stack import E2EStack
 
     stack_cm: Any
@@ -201,7 +202,7 @@ async def tideflow(root: Path, sink: Sink, database: str = "sqlite", env: dict[s
     with stack_cm as stack:
         stack.env.update(env or {})
         if database != "postgres":
-            await asyncio.to_thread(stack.start_pieces, 120)
+            await asyncio.to_thread(stack.start_pieces, 120, not one_process)
         stack.api("PUT", "/api/connectors/bench-sink", expect=201, json={
             "kind": "webhook", "name": "bench sink", "settings": {"url": sink.url, "timeout_seconds": 10},
             "secrets": {"secret": SINK_SECRET}})
@@ -213,7 +214,8 @@ async def tideflow(root: Path, sink: Sink, database: str = "sqlite", env: dict[s
                 "id": f"{run}-{n}", "type": EVENT_TYPE, "source": "bench", "customer": {"external_id": f"{run}-{n}"},
                 "payload": payload(run, n)})
 
-        yield Target(f"Tideflow ({database})", stack.base_url, post, {"Authorization": f"Bearer {stack.token}"},
+        name = f"Tideflow ({database}{', one process' if one_process else ''})"
+        yield Target(name, stack.base_url, post, {"Authorization": f"Bearer {stack.token}"},
                      {name: proc.pid for name, proc in stack.procs.items()})
 
 

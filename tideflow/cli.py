@@ -294,7 +294,9 @@ def cmd_web(args: argparse.Namespace) -> int:
     upgrade()
     # forwarded headers are believed only from the proxies the operator named: otherwise anyone could
     # rotate X-Forwarded-For to dodge the login rate limit, or claim https
-    uvicorn.run("designer.app:create_app", factory=True, host=args.host or settings.web_host,
+    # with TIDEFLOW_WORKER_IN_WEB the worker runs in this process, on the client the router starts journeys with
+    app = "tideflow.stack:embedded_app" if settings.worker_in_web else "designer.app:create_app"
+    uvicorn.run(app, factory=True, host=args.host or settings.web_host,
                 port=args.port or settings.web_port, log_level="warning",
                 proxy_headers=bool(settings.trusted_proxies.strip()),
                 forwarded_allow_ips=settings.trusted_proxies.strip() or "")
@@ -304,7 +306,7 @@ def cmd_web(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     from tideflow.stack import Stack
 
-    stack = Stack(get_settings(), seed=not args.no_demo)
+    stack = Stack(get_settings(), seed=not args.no_demo, separate_worker=args.separate_worker)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         stack.start()
@@ -363,8 +365,10 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tideflow", description="Tideflow: SCRM automation engine")
     sub = p.add_subparsers(dest="command", required=True)
 
-    up = sub.add_parser("up", help="start the embedded stack: Temporal dev server, worker, web on :8000")
+    up = sub.add_parser("up", help="start the embedded stack: Temporal dev server, web on :8000 with the worker")
     up.add_argument("--no-demo", action="store_true", help="do not publish demo flows and customers")
+    up.add_argument("--separate-worker", action="store_true", help="run the worker as a process of its own "
+                    "(default: inside the web process, where journeys start eagerly)")
     up.set_defaults(func=cmd_up)
     sub.add_parser("worker", help="run a worker").set_defaults(func=cmd_worker)
     web = sub.add_parser("web", help="run the web app (API and designer)")
