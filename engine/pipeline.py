@@ -201,9 +201,30 @@ class RoutingPipeline:
             self._bucket = bucket
             if wait > 0:
                 metrics.ADMISSION.labels("rate").inc()
-                raise Overloaded(admission.retry_after(wait),
-                                 f"the workers complete about {self._capacity:.0f} events/s at most (now "
-                                 f"{self.worker_lag:.1f} s behind); admitting {rate:.0f}/s")
+                raise Overloaded(admission.retry_after(wait), self._rate_why(rate))
+
+    def precheck(self) -> None:
+        """Refuse (:class:`Overloaded`) at once when even one event would be refused, taking nothing from the
+        bucket: a caller that must parse and validate a request before it knows how many events it holds
+        answers the 429 without that work (under overload most requests are refusals, and what they cost is
+        taken from the workers' CPU)."""
+        now = time.monotonic()
+        rate = self.limit(now)
+        estimate = self.estimate(1)
+        if estimate > admission.target(self.latency_bound):
+            metrics.ADMISSION.labels("latency").inc()
+            raise Overloaded(self._retry_after(estimate),
+                             f"events would wait about {estimate:.1f} s for their first action; the bound is "
+                             f"{self.latency_bound:g} s")
+        if rate is not None:
+            wait = admission.take(self._bucket, rate, 1, now)[1]
+            if wait > 0:
+                metrics.ADMISSION.labels("rate").inc()
+                raise Overloaded(admission.retry_after(wait), self._rate_why(rate))
+
+    def _rate_why(self, rate: float) -> str:
+        return (f"the workers complete about {self._capacity:.0f} events/s at most (now {self.worker_lag:.1f} s "
+                f"behind); admitting {rate:.0f}/s")
 
     def _retry_after(self, estimate: float) -> int:
         return admission.retry_after_for_wait(estimate, self.latency_bound)

@@ -169,3 +169,19 @@ def test_an_overload_after_a_quiet_while_meets_the_remembered_capacity_at_once()
     pipeline._bucket = admission.Bucket(admission.burst(rate), 300.0)
     after, wait = admission.take(pipeline._bucket, rate, 2, 300.0)
     assert wait == 0 and admission.take(after, rate, 1, 300.0)[1] == pytest.approx(0.6 / 9.6)
+
+
+def test_the_precheck_refuses_like_admit_but_takes_nothing() -> None:
+    from engine.pipeline import Overloaded, RoutingPipeline
+
+    pipeline = RoutingPipeline("sqlite://", router=None, latency_bound=BOUND)
+    pipeline.worker_lag, pipeline.worker_done = 1.5, 0.0
+    with pytest.raises(Overloaded):
+        pipeline.precheck()  # the predicted wait; and the saturation is noted (the rate limit holds from now)
+    pipeline.worker_lag = 0.6
+    pipeline.precheck()
+    pipeline.precheck()  # the bucket's one token is still there
+    pipeline.admit(1)  # … until an event is admitted
+    with pytest.raises(Overloaded) as refused:
+        pipeline.precheck()
+    assert "admitting 1/s" in refused.value.why
