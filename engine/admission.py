@@ -15,7 +15,8 @@ Two checks, both needed:
   at 2× capacity it opens and shuts every few seconds, and the events of each open phase wait seconds.
 - **Rate limit** (:func:`limit_rate`, :func:`take`): once the workers were seen saturated (their reported
   latency reached the target), a token bucket admits events at the rate they were measured to complete
-  them — their capacity, remembered for ``MEMORY_SECONDS`` and raised whenever they complete more — scaled
+  them — their capacity, remembered for ``MEMORY_SECONDS``, raised whenever they complete more and probed
+  upwards while they have room — scaled
   by set point / latency (the set point is half the target): the further their latency is past it the less
   comes in (a backlog that is there drains), and up to ``GROWTH`` × while it is under it (admission follows
   the workers when they speed up). It applies while their latency is past ``FREE`` × the target, so it
@@ -48,6 +49,9 @@ MEMORY_SECONDS = 600.0
 SETPOINT = 0.5
 #: admit at most this multiple of the capacity (room to follow workers that got faster)
 GROWTH = 1.2
+#: while the limit holds the workers back although they have room (latency between FREE and the set point)
+#: the capacity estimate grows this share per second
+PROBE = 0.2
 #: while the workers' latency is under this share of the target the limit does not apply (the capacity stays
 #: remembered): a load the workers keep up with is never held at a rate measured on a busier day, or during a
 #: cold start's first slow seconds
@@ -83,10 +87,16 @@ def limiting(worker_lag: float, bound: float) -> bool:
     return worker_lag >= FREE * target(bound)
 
 
-def capacity(remembered: float, done_per_second: float, new_episode: bool) -> float:
-    """The workers' capacity (events/s) as far as it was measured: at the start of a saturation episode what
-    they complete now (an older figure may be from a quieter machine), else the most they completed since."""
-    return done_per_second if new_episode else max(remembered, done_per_second)
+def capacity(remembered: float, done_per_second: float, worker_lag: float, bound: float, elapsed: float) -> float:
+    """The workers' capacity (events/s) as far as it is known, ``elapsed`` seconds after the last estimate: the
+    most they were measured to complete; and while the limit applies but their latency is under the set point
+    (admission holds them back, yet they have room), :data:`PROBE` per second more — a figure measured in a bad
+    moment (a cold start, a stall, a busier machine) must not hold admission down for the ten minutes it is
+    remembered."""
+    known = max(remembered, done_per_second)
+    if limiting(worker_lag, bound) and worker_lag < SETPOINT * target(bound):  # held back, yet with room
+        known *= 1 + PROBE * min(max(elapsed, 0.0), 1.0)
+    return known
 
 
 def limit_rate(capacity_per_second: float, worker_lag: float, bound: float) -> float:

@@ -120,6 +120,7 @@ class RoutingPipeline:
         #: seconds), their capacity as measured, and its token bucket
         self._limit_until = 0.0
         self._capacity = 0.0
+        self._capacity_at = 0.0
         self._bucket = admission.Bucket(0.0, 0.0)
         self._sampled_at = 0.0
         self._sampling: asyncio.Task[None] | None = None
@@ -170,7 +171,10 @@ class RoutingPipeline:
         if not saturated and now >= self._limit_until:
             return None
         new_episode = saturated and now >= self._limit_until
-        self._capacity = admission.capacity(self._capacity, self.worker_done, new_episode)
+        elapsed = 0.0 if new_episode else now - self._capacity_at
+        self._capacity = admission.capacity(self._capacity, self.worker_done, self.worker_lag, self.latency_bound,
+                                            elapsed)
+        self._capacity_at = now
         rate = admission.limit_rate(self._capacity, self.worker_lag, self.latency_bound)
         if new_episode:  # a full bucket at the new rate
             self._bucket = admission.Bucket(admission.burst(rate), now)
@@ -208,6 +212,7 @@ class RoutingPipeline:
         bucket: a caller that must parse and validate a request before it knows how many events it holds
         answers the 429 without that work (under overload most requests are refusals, and what they cost is
         taken from the workers' CPU)."""
+        self._maybe_sample()  # a refusal here must not keep the signals it is based on from being refreshed
         now = time.monotonic()
         rate = self.limit(now)
         estimate = self.estimate(1)

@@ -37,10 +37,16 @@ def test_saturation_is_a_latency_at_the_target_and_the_limit_applies_from_a_quar
     assert not admission.limiting(0.24, BOUND) and admission.limiting(0.25, BOUND)
 
 
-def test_capacity_is_remeasured_per_episode_and_only_raised_within_one() -> None:
-    assert capacity(60.0, 35.0, new_episode=True) == 35.0  # a new overload on a busier machine: 35/s now
-    assert capacity(35.0, 30.0, new_episode=False) == 35.0  # a lull within it does not lower it
-    assert capacity(35.0, 41.0, new_episode=False) == 41.0  # the workers got faster
+def test_capacity_is_the_most_measured_and_grows_while_the_workers_have_room() -> None:
+    # behind (0.8 s, past the 0.5 s set point): the most they completed, a lull does not lower it
+    assert capacity(35.0, 30.0, 0.8, BOUND, 1.0) == 35.0
+    assert capacity(35.0, 41.0, 0.8, BOUND, 1.0) == 41.0
+    # held back with room (0.3 s: the limit applies from 0.25 s): 20 % a second more than measured, so a figure
+    # from a cold start does not hold a minute later
+    assert capacity(10.0, 4.0, 0.1, BOUND, 1.0) == 10.0  # not held back (the limit is off): no growth
+    assert capacity(10.0, 4.0, 0.3, BOUND, 0.5) == pytest.approx(11.0)
+    assert capacity(10.0, 4.0, 0.3, BOUND, 5.0) == pytest.approx(12.0)  # at most a second's growth per look
+    assert capacity(10.0, 4.0, 0.3, BOUND, -1.0) == pytest.approx(10.0)  # a clock going back grows nothing
 
 
 def test_limit_rate_steers_the_latency_to_half_the_target() -> None:
@@ -131,9 +137,9 @@ def test_the_pipeline_limits_once_saturated_and_remembers_the_capacity_a_while()
     pipeline.worker_lag, pipeline.worker_done = 0.05, 12.0
     assert pipeline.limit(200.0) is None
     # … until their latency rises again (a quarter of the target): then at once 1.2 × the capacity measured under
-    # saturation, not 1.2 × the 12/s they did lately
+    # saturation (probed up by a second's 20 %: they still have room), not 1.2 × the 12/s they did lately
     pipeline.worker_lag = 0.3
-    assert pipeline.limit(101.0 + admission.MEMORY_SECONDS - 0.5) == pytest.approx(48.0)
+    assert pipeline.limit(101.0 + admission.MEMORY_SECONDS - 0.5) == pytest.approx(40.0 * 1.2 * 1.2)
     assert pipeline.limit(101.0 + admission.MEMORY_SECONDS) is None  # forgotten after ten minutes
 
 
@@ -162,13 +168,14 @@ def test_an_overload_after_a_quiet_while_meets_the_remembered_capacity_at_once()
     pipeline = RoutingPipeline("sqlite://", router=None, latency_bound=BOUND)
     pipeline.worker_lag, pipeline.worker_done = 1.2, 8.0  # saturated at 8/s
     assert pipeline.limit(0.0) == pytest.approx(8.0 * 0.5 / 1.2)
-    # quiet since (1/s), then a burst the workers start to feel (0.3 s): 1.2 × 8/s, a bucket of 2.4
+    # quiet since (1/s), then a burst the workers start to feel (0.3 s): 1.2 × 8/s (and one second's probe,
+    # 1.2 × that: the workers have room), a bucket of a quarter second
     pipeline.worker_lag, pipeline.worker_done = 0.3, 1.0
     rate = pipeline.limit(300.0)
-    assert rate == pytest.approx(9.6)
+    assert rate == pytest.approx(8.0 * 1.2 * 1.2)
     pipeline._bucket = admission.Bucket(admission.burst(rate), 300.0)
     after, wait = admission.take(pipeline._bucket, rate, 2, 300.0)
-    assert wait == 0 and admission.take(after, rate, 1, 300.0)[1] == pytest.approx(0.6 / 9.6)
+    assert wait == 0 and admission.take(after, rate, 2, 300.0)[1] == pytest.approx((2 - (burst(rate) - 2)) / rate)
 
 
 def test_the_precheck_refuses_like_admit_but_takes_nothing() -> None:
