@@ -1,94 +1,29 @@
 """The read policy (engine/read_policy.py) applied to what the web app answers: every route and page that
 returns messages, customers or audit rows calls these, and none decides on its own who sees what.
 
-This module gathers the facts the pure policy needs from the database — the reader's ticket groups, the
-ticket a message replies to, the groups of a customer's tickets — and shapes the answer.
+The facts the pure policy needs are gathered from the database by :mod:`activities.reading` (shared with the
+chat sidebar, so both apply the one policy); this module adds the pages' words for hidden and masked data.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from activities.tickets.service import agent_groups_of
+from activities.reading import (
+    customer_for,
+    customer_groups,
+    identities_for,
+    messages_for,
+    names_for,
+    reader_of,
+    sees_customer_pii,
+    ticket_of_message,
+)
 from designer import i18n
-from engine.db import models
-from engine.db.models import User
-from engine.read_policy import MessageFacts, Reader, customer_view, message_view, sees_pii
+
+__all__ = ["customer_for", "customer_groups", "identities_for", "messages_for", "names_for", "reader_of",
+           "sees_customer_pii", "ticket_of_message"]
 
 i18n.add({
     "zh-CN": {"rd.hidden": "（你的角色不能查看消息内容）", "rd.masked": "个人信息已按你的角色打码。"},
     "en": {"rd.hidden": "(your role may not read message content)",
            "rd.masked": "Personal data is masked for your role."},
 })
-
-
-def reader_of(db: Session, user: User) -> Reader:
-    groups = frozenset(agent_groups_of(db, user.id)) if user.role == "agent" else frozenset()
-    return Reader(role=user.role, user_id=user.id, groups=groups)
-
-
-def customer_groups(db: Session, customer_ids: Iterable[str]) -> dict[str, frozenset[str]]:
-    """The ticket groups each customer has tickets in."""
-    ids = sorted(set(customer_ids))
-    if not ids:
-        return {}
-    found: dict[str, set[str]] = {}
-    for cid, group in db.execute(select(models.Ticket.customer_id, models.Ticket.group_key)
-                                 .where(models.Ticket.customer_id.in_(ids)).distinct()).all():
-        found.setdefault(str(cid), set()).add(str(group))
-    return {cid: frozenset(found.get(cid, ())) for cid in ids}
-
-
-def ticket_of_message(message: models.Message) -> int | None:
-    """The ticket a message replies to: ticket replies are keyed ``ticket/<id>/reply/<event>``."""
-    parts = (message.idempotency_key or "").split("/")
-    return int(parts[1]) if len(parts) > 2 and parts[0] == "ticket" and parts[1].isdigit() else None
-
-
-def _reply_tickets(db: Session, rows: list[models.Message]) -> dict[int, tuple[str, int | None]]:
-    ids = sorted({t for t in (ticket_of_message(m) for m in rows) if t is not None})
-    if not ids:
-        return {}
-    return {int(i): (str(g), a) for i, g, a in db.execute(
-        select(models.Ticket.id, models.Ticket.group_key, models.Ticket.assignee_id)
-        .where(models.Ticket.id.in_(ids))).all()}
-
-
-def messages_for(db: Session, reader: Reader, messages: Iterable[models.Message],
-                 shape: Callable[[models.Message], Mapping[str, Any]],
-                 content_keys: tuple[str, ...] = ("content", "text", "body")) -> list[dict[str, Any]]:
-    """``shape(message)`` for each message ``reader`` may see, content hidden where the policy says so;
-    messages the reader may not know of are left out."""
-    rows = list(messages)
-    replies = _reply_tickets(db, rows)
-    groups = customer_groups(db, (m.customer_id for m in rows if m.customer_id)) if reader.role == "agent" else {}
-    out = []
-    for m in rows:
-        ticket_id = ticket_of_message(m)
-        ticket = replies.get(ticket_id) if ticket_id is not None else None
-        if ticket_id is not None and ticket is None:
-            ticket = ("(deleted ticket)", None)  # still a ticket reply: never shown as a journey message
-        facts = MessageFacts(direction=m.direction, ticket_group=ticket[0] if ticket else None,
-                             ticket_assignee=ticket[1] if ticket else None,
-                             customer_groups=groups.get(m.customer_id, frozenset()))
-        seen = message_view(reader, shape(m), facts, content_keys)
-        if seen is not None:
-            out.append(seen)
-    return out
-
-
-def customer_for(db: Session, reader: Reader, customer_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
-    """A customer's data as ``reader`` may see it (personal data masked unless the policy says clear)."""
-    groups = customer_groups(db, [customer_id]).get(customer_id, frozenset()) if reader.role == "agent" \
-        else frozenset()
-    return customer_view(reader, data, groups)
-
-
-def sees_customer_pii(db: Session, reader: Reader, customer_id: str) -> bool:
-    groups = customer_groups(db, [customer_id]).get(customer_id, frozenset()) if reader.role == "agent" \
-        else frozenset()
-    return sees_pii(reader, groups)

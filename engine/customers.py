@@ -131,6 +131,19 @@ def canonical(db: Session, customer_id: str) -> str:
     return current
 
 
+def aliases(db: Session, customer_id: str) -> list[str]:
+    """The surviving customer and every customer merged into it (the survivor first): the ids under which one
+    person's history (referrals, points, orders) may be stored."""
+    survivor = canonical(db, customer_id)
+    found, frontier = [survivor], [survivor]
+    while frontier:
+        merged = [c for c in db.scalars(select(models.Customer.id).where(models.Customer.merged_into.in_(frontier)))
+                  if c not in found]
+        found += merged
+        frontier = merged
+    return found
+
+
 def resolve(db: Session, identities: Mapping[str, Any], name: str | None = None,
             attributes: Mapping[str, Any] | None = None) -> str:
     """The customer these identities belong to, creating or merging customers as needed.

@@ -344,6 +344,27 @@ class JourneyWorkflow:
             return None
         return str(port) if port is not None else plan.timeout_port
 
+    async def _local_then_activity(self, node_type: type[NodeType], request: ActionRequest,
+                                   retry: RetryPolicy) -> dict[str, Any]:
+        """A short action's first try runs inside the workflow task (no activity task round trip); when it
+        fails and may be retried, its retries run as a regular activity with the node's retry policy — so
+        an outside system that is down shows as a pending activity with its attempts and error (the journey
+        page's "retrying", Temporal's own UI) instead of retries hidden inside the workflow task. The
+        idempotency key is the same for every try."""
+        try:
+            return dict(await workflow.execute_local_activity(
+                node_type.activity_name(), request, start_to_close_timeout=node_type.timeout,
+                retry_policy=RetryPolicy(maximum_attempts=1)))
+        except (ActivityError, ApplicationError) as exc:
+            cause = exc.cause if isinstance(exc, ActivityError) else exc
+            if isinstance(cause, ApplicationError) and (
+                    cause.non_retryable or cause.type in (retry.non_retryable_error_types or ())):
+                raise
+            if retry.maximum_attempts == 1:
+                raise
+        return dict(await workflow.execute_activity(
+            node_type.activity_name(), request, start_to_close_timeout=node_type.timeout, retry_policy=retry))
+
     async def _act(self, node_id: str, node: dict[str, Any], node_type: type[NodeType], visit: int) -> str | None:
         info = workflow.info()
         flow = self.input.flow
@@ -364,9 +385,12 @@ class JourneyWorkflow:
                 result: dict[str, Any]
                 # short steps idempotent by their key run inside the workflow task: no activity task round trip
                 if node_type.runs_locally() and workflow.patched("local-actions-v1"):
-                    result = await workflow.execute_local_activity(
-                        node_type.activity_name(), request, start_to_close_timeout=node_type.timeout,
-                        retry_policy=retry)
+                    if workflow.patched("local-action-then-activity-v1"):
+                        result = await self._local_then_activity(node_type, request, retry)
+                    else:
+                        result = await workflow.execute_local_activity(
+                            node_type.activity_name(), request, start_to_close_timeout=node_type.timeout,
+                            retry_policy=retry)
                 else:
                     result = await workflow.execute_activity(
                         node_type.activity_name(), request, start_to_close_timeout=node_type.timeout,

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from activities.growth import invites, risk
 from activities.growth.states import referral_state
 from engine.auth import audit
-from engine.customers import canonical
+from engine.customers import aliases, canonical
 from engine.db import models
 from engine.db.growth_models import (
     GrowthBlock,
@@ -73,17 +73,6 @@ def risk_rules(campaign: ReferralCampaign) -> risk.RiskRules:
         kwargs["points"] = {**risk.DEFAULT_POINTS, **{k: int(v) for k, v in data["points"].items()}}
     return risk.RiskRules(**kwargs)
 
-
-def aliases(db: Session, customer_id: str) -> list[str]:
-    """The surviving customer and every customer merged into it (itself first)."""
-    survivor = canonical(db, customer_id)
-    found, frontier = [survivor], [survivor]
-    while frontier:
-        merged = [c for c in db.scalars(select(models.Customer.id).where(models.Customer.merged_into.in_(frontier)))
-                  if c not in found]
-        found += merged
-        frontier = merged
-    return found
 
 
 def known_since(db: Session, customer_ids: list[str], event_id: int | None, added_at: datetime) -> datetime | None:

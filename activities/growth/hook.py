@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from activities.growth import attribution, campaigns
 from activities.growth.states import parse_state
+from engine.customers import aliases
 from engine.db import models
 from engine.db.growth_models import ChannelAdd, GrowthChannel
 
@@ -86,7 +87,7 @@ def growth_from_event(db: Session, event: models.EventRecord) -> None:
         _contact_added(db, event, payload)
     elif event.type == "wecom.contact_deleted":
         user_id = str(payload.get("user_id") or "")
-        ids = campaigns.aliases(db, event.customer_id)
+        ids = aliases(db, event.customer_id)
         query = update(ChannelAdd).where(ChannelAdd.customer_id.in_(ids), ChannelAdd.removed_at.is_(None),
                                          ChannelAdd.kind == "add")
         if user_id:

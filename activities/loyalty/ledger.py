@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from activities.loyalty import points, tiers
 from activities.loyalty.program import ProgramConfig, load
-from engine.customers import canonical
+from engine.customers import aliases, canonical
 from engine.db import models
 from engine.db.loyalty_models import LoyaltyAccount, LoyaltyEntry, LoyaltyLot
 from engine.events import record_follow_up
@@ -50,16 +50,6 @@ class Booked:
     entry: LoyaltyEntry
     repeated: bool
 
-
-def aliases(db: Session, customer_id: str) -> list[str]:
-    survivor = canonical(db, customer_id)
-    found, frontier = [survivor], [survivor]
-    while frontier:
-        merged = [c for c in db.scalars(select(models.Customer.id).where(models.Customer.merged_into.in_(frontier)))
-                  if c not in found]
-        found += merged
-        frontier = merged
-    return found
 
 
 def account(db: Session, customer_id: str) -> LoyaltyAccount:

@@ -14,6 +14,7 @@ import io
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import Field
@@ -37,6 +38,7 @@ from activities.settlement.settlement_plan import SettlementPlan
 from engine.actions import ActionContext, ActionFailed
 from engine.db import models
 from engine.nodes.base import ActionResult, Duration, NodeConfig, NodeType
+from engine.outbound import OutboundGuard, OutboundRefused, guarded_client
 
 RUN_VARIABLE = "settlement_run_id"
 PERIOD_VARIABLE = "settlement_period"
@@ -194,6 +196,19 @@ class PayoutConfig(NodeConfig):
     webhook_url: str | None = Field(default=None, description="For method webhook: where to POST the payouts")
 
 
+def _check_payout_url(url: str) -> None:
+    """Refuse (for good) a payout URL that is not http(s) or whose host is not a public address, unless the
+    operator allows it (``TIDEFLOW_OUTBOUND_ALLOW``)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ActionFailed(f"settlement.payout: webhook_url {url[:80]!r} is not an http(s) URL")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        OutboundGuard.from_settings().check(parts.hostname, port)
+    except (OutboundRefused, ValueError) as exc:
+        raise ActionFailed(f"settlement.payout: webhook_url refused: {exc}") from None
+
+
 def payout_csv(payouts: list[models.Payout]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
@@ -225,6 +240,8 @@ class SettlementPayout(NodeType):
 
         if config.method == "webhook" and not config.webhook_url:
             raise ActionFailed("settlement.payout: method webhook needs webhook_url")
+        if config.method == "webhook" and config.webhook_url:
+            _check_payout_url(config.webhook_url)  # before the run is marked paid: a refused URL changes nothing
         with transaction(ctx.services.database_url) as db:
             run_id = int(ctx.variables.get(RUN_VARIABLE) or 0)
             run = db.get(models.SettlementRun, run_id)
@@ -243,8 +260,14 @@ class SettlementPayout(NodeType):
         path = folder.joinpath(name)
         path.write_text(payout_csv(payouts), encoding="utf-8")  # the same content on every retry
         if config.method == "webhook" and config.webhook_url:
-            response = httpx.post(config.webhook_url, json=instruction, timeout=httpx.Timeout(20),
-                                  headers={"Idempotency-Key": f"settlement-run/{instruction['run_id']}"})
+            # the flow chose the URL: the SSRF guard connects only to public (or allow-listed) addresses, again
+            # at connection time (engine/outbound.py)
+            try:
+                with guarded_client(timeout=httpx.Timeout(20), follow_redirects=False) as client:
+                    response = client.post(config.webhook_url, json=instruction,
+                                           headers={"Idempotency-Key": f"settlement-run/{instruction['run_id']}"})
+            except OutboundRefused as exc:
+                raise ActionFailed(f"settlement.payout: webhook_url refused: {exc}") from None
             if response.status_code >= 400:
                 raise RuntimeError(f"payout webhook answered {response.status_code}")
         return ActionResult(detail={"run": instruction["run_id"], "payouts": len(payouts), "file": str(path)})

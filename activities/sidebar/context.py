@@ -20,9 +20,10 @@ from activities.sidebar.library import LibraryError
 from activities.sidebar.picture import ArchiveAccess, picture
 from activities.sidebar.scripts import ScriptProblem, preview_text, render_message
 from activities.sidebar.suggestions import Reason, Situation, suggest
-from engine.customers import IdentityError, resolve
+from engine.customers import IdentityError, customer_view, resolve
 from engine.db import models
 from engine.db.sidebar_models import Script, ScriptImage
+from engine.pii import mask_text
 
 EXTERNAL_USERID = "wecom_external_userid"
 #: resolves the WeCom media id of an image (uploads it when needed)
@@ -82,7 +83,7 @@ def scripts_for(db: Session, user: models.User, situation: Situation | None, que
 def sidebar_for_customer(db: Session, user: models.User, customer_id: str, now: datetime, query: str = "",
                          category_id: int | None = None, archive: ArchiveAccess | None = None) -> dict[str, Any]:
     shown, situation = picture(db, user, customer_id, now, archive=archive)
-    return {"customer": shown, "latest_message": situation.latest_message,
+    return {"customer": shown, "latest_message": mask_text(situation.latest_message),
             **scripts_for(db, user, situation, query, category_id)}
 
 
@@ -103,5 +104,14 @@ def use_script(db: Session, user: models.User, script_id: int, now: datetime, *,
                                "set agent_id and app_secret on the WeCom connector", "image_id", 409)
         media_id = media_for(image)
     message = library.render_published(script, template_context(user, situation), media_id)
+    if situation is not None and situation.customer.get("pii_masked") and customer_id:
+        # the viewer sees this customer's personal data masked (engine/read_policy.py): a script that fills
+        # some in would send the masked text — or, rendered in clear, show the viewer what they may not read
+        clear = Situation(customer=customer_view(db, customer_id, now), latest_message="")
+        if library.render_published(script, template_context(user, clear), media_id) != message:
+            raise LibraryError(f"script {script_id} fills in the customer's personal data, which your role "
+                               f"({user.role}) sees masked for this customer",
+                               "use a script without personal fields, or let a colleague who works this "
+                               "customer's tickets send it", "script_id", 403)
     use = library.record_use(db, user, script, message, now, customer_id=customer_id, chat_id=chat_id)
     return {"use_id": use.id, "script_id": script.id, "version": use.version, "message": message}

@@ -2,11 +2,13 @@
 orders across shops, coupons held, journeys, open tickets, the last messages — and what is true of them
 now (:class:`~activities.sidebar.suggestions.Situation`) for suggestions.
 
-Read policy: the same as the web app's customer and ticket APIs — customers are read by marketers, ops
-and agents; identities and message text are masked (``engine.pii``, ``engine.customers.mask_phone``);
-tickets are those :func:`activities.tickets.service.may_see` lets the user see. The masking decisions are
-made in :func:`mask_identity` and :func:`mask_message` only, so the policy module being written for the
-web app (clear vs masked by role and ticket group) replaces exactly those two when it lands.
+Read policy: the web app's one policy (engine/read_policy.py, facts from :mod:`activities.reading`), by the
+viewer's role and ticket groups — the customer's name, identities and attributes clear or masked
+(:func:`engine.read_policy.customer_view`), each message listed, shown as metadata only or left out
+(:func:`engine.read_policy.message_view`), phones and cards inside message text masked for everyone as on
+the customer pages; tickets are those :func:`activities.tickets.service.may_see` lets the user see. The
+situation suggestions are computed from is built from the same view (a rule cannot test what the viewer may
+not read), and the latest message counts only when the viewer may read it.
 
 Extension point — panels: a package adds a section (loyalty tier and points, the WeCom conversation
 archive …) by registering a provider in the entry point group ``tideflow.sidebar_panels`` (or with
@@ -28,16 +30,19 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from activities import reading
 from activities.coupons.issuance import customer_ids
 from activities.sidebar.suggestions import Situation
 from activities.tickets import service as tickets
 from activities.workforce import chat_archive
 from engine import customers
+from engine import read_policy as policy
 from engine.auth import audit
 from engine.customers import canonical, customer_view
 from engine.db import models
 from engine.db import workforce_models as wf
 from engine.pii import mask_text, mask_values
+from engine.read_policy import Reader
 
 log = logging.getLogger(__name__)
 PANEL_GROUP = "tideflow.sidebar_panels"
@@ -96,18 +101,24 @@ def panel_providers() -> dict[str, PanelProvider]:
     return {**_entry_point_panels(), **_registered}
 
 
-# -- the read policy's two decisions ----------------------------------------------------------------------
+# -- the read policy ------------------------------------------------------------------------------------------
 
 
-def mask_identity(user: models.User, kind: str, value: str) -> str:
-    """How ``user`` sees one identity value: masked for everyone today, as on the customer pages
-    (:func:`engine.customers.mask_identity`: phones 138****8000, emails w***@…, platform ids' middles hidden)."""
+def viewer(db: Session, user: models.User, aliases: list[str]) -> tuple[Reader, frozenset[str]]:
+    """The policy's reader for ``user``, and the ticket groups of the customer (its merged ids together)."""
+    reader = reading.reader_of(db, user)
+    return reader, reading.groups_of_customer(db, reader, aliases)
+
+
+def _may_read(db: Session, reader: Reader, message: models.Message) -> bool:
+    seen = reading.messages_for(db, reader, [message], lambda m: {"content": m.content})
+    return bool(seen) and seen[0]["content"] is not None
+
+
+def _identity(kind: str, value: str) -> str:
+    """An identity as the sidebar lists it: phones, e-mails and platform ids masked for everyone, as on the
+    customer pages (:func:`engine.customers.mask_identity`)."""
     return customers.mask_identity(kind, value)
-
-
-def mask_message(user: models.User, text: str) -> str:
-    """Message text as ``user`` sees it: phone and card numbers masked."""
-    return mask_text(text)
 
 
 # -- the picture --------------------------------------------------------------------------------------------
@@ -184,7 +195,8 @@ def picture(db: Session, user: models.User, customer_id: str, now: datetime, mes
     if customer is None:
         raise LookupError(f"customer '{customer_id}' does not exist")
     _, aliases = customer_ids(db, cid)
-    view = customer_view(db, cid, now)
+    reader, groups = viewer(db, user, aliases)
+    view = policy.customer_view(reader, customer_view(db, cid, now), groups)
     identities = db.scalars(select(models.Identity).where(models.Identity.customer_id.in_(aliases))
                             .order_by(models.Identity.kind, models.Identity.created_at))
     orders = db.scalars(select(models.Order).where(models.Order.customer_id.in_(aliases))
@@ -207,10 +219,16 @@ def picture(db: Session, user: models.User, customer_id: str, now: datetime, mes
                                                      models.Message.direction == "in")
                         .order_by(models.Message.id.desc()).limit(1))
     panels = _panels(db, cid, now)
-    attributes = {k: mask_values(v) for k, v in sorted(customer.attributes.items())}
+    person = policy.customer_view(reader, {
+        "name": customer.name or "", "identities": [{"kind": i.kind, "value": i.value} for i in identities],
+        "attributes": dict(sorted(customer.attributes.items()))}, groups)
+    masked = bool(person.get("pii_masked"))
+    # and, for every viewer, as on the customer pages: identities masked, phones and cards inside text masked
+    attributes = {k: mask_values(v) for k, v in person["attributes"].items()}
     shown: dict[str, Any] = {
-        "id": cid, "name": customer.name or "", "tags": view.get("tags") or [],
-        "identities": [{"kind": i.kind, "value": mask_identity(user, i.kind, i.value)} for i in identities],
+        "id": cid, "name": person["name"], "tags": view.get("tags") or [], "pii_masked": masked,
+        "identities": person["identities"] if masked else [
+            {"kind": i["kind"], "value": _identity(i["kind"], i["value"])} for i in person["identities"]],
         "attributes": attributes,
         "source": {k: attributes[k] for k in SOURCE_ATTRIBUTES if k in attributes},
         "orders": [{"channel": o.channel, "shop": o.shop, "order_id": o.order_id, "status": o.status,
@@ -224,13 +242,16 @@ def picture(db: Session, user: models.User, customer_id: str, now: datetime, mes
         "tickets": [{"id": t.id, "type": t.type_key, "subject": t.subject, "status": t.status,
                      "priority": t.priority, "group": t.group_key, "created_at": t.created_at.isoformat()}
                     for t in visible],
-        "messages": [{"direction": m.direction, "channel": m.channel, "content": mask_message(user, m.content),
-                      "at": m.created_at.isoformat()} for m in recent],
+        "messages": reading.messages_for(db, reader, recent, lambda m: {
+            "direction": m.direction, "channel": m.channel, "content": mask_text(m.content),
+            "at": m.created_at.isoformat()}),
         "panels": [p if isinstance(p, dict) else {"key": p.key, "title": p.title, "items": p.items}
                    for p in panels],
     }
     open_types = {t.type_key for t in visible}  # a ticket the user may not see does not show through suggestions
-    latest: tuple[str, datetime | None] = (last_in.content, last_in.created_at) if last_in is not None else ("", None)
+    latest: tuple[str, datetime | None] = ("", None)
+    if last_in is not None and _may_read(db, reader, last_in):  # it counts only when the viewer may read it
+        latest = (last_in.content, last_in.created_at)
     if archive is not None:
         archived = _archived_latest(db, archive, aliases)
         if archived is not None and (latest[1] is None or archived[1] > latest[1]):

@@ -21,6 +21,11 @@ change is a new event.
 Refund status → canonical refund status: ``SUCCESS`` → completed; ``SELLER_REFUSE_BUYER`` and
 ``CLOSED`` → rejected; every ``WAIT_*`` state → requested.
 
+A trade or refund that maps to no event — a status Taobao adds later, no buyer id (an app without the
+``buyer_open_uid`` grant sees only ``buyer_nick``), fields that do not parse — is never dropped: it is kept raw
+as an unmapped record (:func:`connectors.base.unmapped_record`, kind ``trade:<status>`` /
+``refund:<status>``), stored and counted by the sync like every connector's (engine/connector_ops.py).
+
 The buyer is ``taobao_buyer`` = ``buyer_open_uid`` (the same for Taobao and Tmall shops of one app);
 ``phone`` only when the API gave a full mobile number (``receiver_mobile`` is usually masked).
 """
@@ -32,6 +37,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from connectors.base import unmapped_record
 from connectors.canonical import CanonicalOrder, CanonicalRefund, OrderItem, order_event, refund_event
 from connectors.polling import china_time, mobile, unit_price_fen, yuan_to_fen
 
@@ -96,15 +102,16 @@ def _items(trade: dict[str, Any]) -> list[OrderItem]:
 
 def trade_events(trade: dict[str, Any], *, shop: str, channel: str,
                  attribution: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """The canonical events of one trade (``taobao.trades.sold.increment.get``); [] for an unknown status
-    or a trade without a buyer."""
+    """The canonical events of one trade (``taobao.trades.sold.increment.get``); one unmapped record for a
+    trade that maps to none (an unknown status, no buyer id, fields that do not parse)."""
     tid = _order_id(trade)
-    status = TRADE_STATUS.get(str(trade.get("status") or ""))
+    raw_status = str(trade.get("status") or "")
+    status = TRADE_STATUS.get(raw_status)
     identities = _identities(trade, "receiver_mobile")
     if not tid or status is None or not identities:
-        log.info("Taobao trade %s skipped (status %s%s)", tid or "?", trade.get("status"),
-                 "" if identities else ", no buyer id")
-        return []
+        why = ("it has no tid" if not tid else f"status {raw_status or '(none)'} is not one Tideflow maps"
+               if status is None else "it has no buyer id (buyer_open_uid)")
+        return [unmapped_record(f"trade {tid or '?'}: {why}", trade, tid, f"trade:{raw_status}"[:80])]
     try:
         created = china_time(trade.get("created"))
         paid_at = china_time(trade.get("pay_time"))
@@ -121,20 +128,26 @@ def trade_events(trade: dict[str, Any], *, shop: str, channel: str,
         events.append(order_event(CanonicalOrder(status=status, **base), identities, occurred))
         return events
     except (ValidationError, ValueError) as exc:
-        log.warning("Taobao trade %s skipped: it does not map to a canonical order (%s)", tid,
+        log.warning("Taobao trade %s kept unmapped: it does not map to a canonical order (%s)", tid,
                     type(exc).__name__)
-        return []
+        return [unmapped_record(f"trade {tid} does not map to a canonical order ({type(exc).__name__})", trade, tid,
+                                f"trade:{raw_status}"[:80])]
 
 
 def refund_events(refund: dict[str, Any], *, shop: str, channel: str) -> list[dict[str, Any]]:
-    """The canonical event of one refund (``taobao.refunds.receive.get``); [] when it cannot be mapped."""
+    """The canonical event of one refund (``taobao.refunds.receive.get``); one unmapped record when it cannot
+    be mapped."""
     refund_id = str(refund.get("refund_id") or "").strip()
-    status = REFUND_STATUS.get(str(refund.get("status") or ""))
+    raw_status = str(refund.get("status") or "")
+    status = REFUND_STATUS.get(raw_status)
     identities = _identities(refund)
     order_id = _order_id(refund)
     if not refund_id or not order_id or status is None or not identities:
-        log.info("Taobao refund %s skipped (status %s)", refund_id or "?", refund.get("status"))
-        return []
+        why = ("it has no refund_id" if not refund_id else "it has no tid" if not order_id
+               else f"status {raw_status or '(none)'} is not one Tideflow maps" if status is None
+               else "it has no buyer id (buyer_open_uid)")
+        return [unmapped_record(f"refund {refund_id or '?'}: {why}", refund, f"refund-{refund_id}" if refund_id
+                                else "", f"refund:{raw_status}"[:80])]
     try:
         quantity = max(1, int(refund.get("num") or 1))
         price = yuan_to_fen(refund.get("price"), "price")
@@ -151,6 +164,7 @@ def refund_events(refund: dict[str, Any], *, shop: str, channel: str) -> list[di
                                              reason=reason, items=items), identities, occurred)
         return [event]
     except (ValidationError, ValueError) as exc:
-        log.warning("Taobao refund %s skipped: it does not map to a canonical refund (%s)", refund_id,
+        log.warning("Taobao refund %s kept unmapped: it does not map to a canonical refund (%s)", refund_id,
                     type(exc).__name__)
-        return []
+        return [unmapped_record(f"refund {refund_id} does not map to a canonical refund ({type(exc).__name__})",
+                                refund, f"refund-{refund_id}", f"refund:{raw_status}"[:80])]

@@ -65,6 +65,16 @@ def _unmapped(message: dict[str, Any], reason: str) -> list[dict[str, Any]]:
     return [unmapped_record(reason, message, message_id(message), str(message.get("topic") or "")[:80])]
 
 
+def _or_unmapped(message: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The record's events; when the record maps to none, the TMC message itself is kept unmapped (under its
+    topic and message id, so it is confirmed and shown once), with the record's reason."""
+    mapped = [e for e in events if "unmapped" not in e]
+    if mapped:
+        return mapped
+    reasons = "; ".join(str(e["unmapped"].reason) for e in events) or "its record maps to no event"
+    return _unmapped(message, f"{reasons}: maps to no order or refund event")
+
+
 def message_events(message: dict[str, Any], fetch_trade: Callable[[str], dict[str, Any]],
                    fetch_refund: Callable[[str], dict[str, Any]], *, shop: str, channel: str,
                    attribution: dict[str, str], seller_nick: str = "") -> list[dict[str, Any]]:
@@ -81,14 +91,10 @@ def message_events(message: dict[str, Any], fetch_trade: Callable[[str], dict[st
     try:
         if topic.startswith("taobao_trade_") and content.get("tid") not in (None, ""):
             trade = fetch_trade(str(content["tid"]))
-            events = trade_events(trade, shop=shop, channel=channel, attribution=attribution)
-            return events or _unmapped(message, f"trade {content['tid']} (status {trade.get('status')}) "
-                                                "maps to no order event")
+            return _or_unmapped(message, trade_events(trade, shop=shop, channel=channel, attribution=attribution))
         if topic.startswith("taobao_refund_") and content.get("refund_id") not in (None, ""):
             refund = fetch_refund(str(content["refund_id"]))
-            events = refund_events(refund, shop=shop, channel=channel)
-            return events or _unmapped(message, f"refund {content['refund_id']} (status {refund.get('status')}) "
-                                                "maps to no refund event")
+            return _or_unmapped(message, refund_events(refund, shop=shop, channel=channel))
     except ShopApiError as exc:
         if exc.retryable or exc.code in CONFIGURATION_CODES:
             raise

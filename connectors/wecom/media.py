@@ -12,18 +12,16 @@ is fetched and uploaded first:
 * ``media/uploadimg`` (上传图片, document/path/90256): JPG/PNG, 5 B–2 MB; answers a permanent ``url`` usable
   as ``pic_url``. Cached for as long as the process lives.
 
-Fetching an image is outbound HTTP made for a flow: the URL must be http(s), its host must not resolve to a
-loopback, private, link-local or otherwise reserved address unless allow-listed (``allowed_hosts``), it
-is read with a size cap and a timeout, and it must be a JPG or PNG (checked by its bytes, not its name).
-
-KNOWN GAP (DNS rebinding): :func:`check_public_url` resolves the host once and httpx resolves it again to
-connect, so a name that answers differently the second time is not covered. The project's SSRF guard
-(``engine/outbound.py`` on the ``harden`` branch: resolve once, connect to the checked address, check
-every redirect hop) is not on main yet. Connectors may not import the engine, so it is to be handed in:
-:func:`fetch_image` and :class:`WeComMedia` already take an ``http`` client, and :func:`media_for` (which
-the connector's ``deliver`` calls) needs a way to receive one from the engine side (the channel that calls
-``deliver``, or the composition root) — ``engine.outbound.guarded_client(...)``; this check-once guard is
-removed then, not duplicated here.
+Fetching an image is outbound HTTP made for a flow (mass sends, channel welcomes, messages with images: the
+URL is typed by a marketer or comes from a flow), so it goes through the project's SSRF guard,
+``engine/outbound.py`` (resolve once, refuse loopback, private, link-local, metadata and other non-public
+addresses, connect to the checked address, check every redirect hop, ignore proxy variables). Connectors
+may not import the engine, so the guard is handed in: the activities layer installs the client factory
+with :func:`install_fetcher` when it is imported (``activities/outbound_images.py``), and until one is
+installed an image URL is refused, never fetched unguarded. The connector's ``image_hosts`` are passed to
+the factory as hosts admitted on purpose, on top of the operator's ``TIDEFLOW_OUTBOUND_ALLOW``. Redirects
+are not followed; the image is read with a size cap and a timeout and must be a JPG or PNG (checked by
+its bytes, not its name).
 
 Other engineers reuse :class:`WeComMedia` for group mass sends: ``media.image_media_id(url)`` gives an id
 ready for ``{"msgtype": "image", "image": {"media_id": ...}}``.
@@ -31,8 +29,6 @@ ready for ``{"msgtype": "image", "image": {"media_id": ...}}``.
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -65,39 +61,40 @@ class Image:
     filename: str
 
 
-def check_public_url(url: str, allowed_hosts: Iterable[str] = (),
-                     resolve: Callable[[str], list[str]] | None = None) -> None:
-    """Refuse a URL that is not http(s) or whose host is (or resolves to) a non-public address, unless the
-    host is allow-listed. Raises :class:`WeComRejected` naming the problem."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if parts.scheme not in ("http", "https") or not host:
-        raise WeComRejected(f"image URL {url[:80]!r} is not an http(s) URL")
-    if host in {h.lower() for h in allowed_hosts}:
-        return
-    addresses = (resolve or _resolve)(host)
-    if not addresses:
-        raise WeComRejected(f"image host {host!r} does not resolve")
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if not ip.is_global or ip.is_multicast:
-            raise WeComRejected(f"image host {host!r} is a loopback, private or reserved address ({ip}); images "
-                                "come from public hosts, or add the host to the connector's image allow-list")
+#: makes the client images are fetched with, given the hosts admitted on purpose (a connector's ``image_hosts``)
+FetchClient = Callable[[Sequence[str]], httpx.Client]
 
 
-def _resolve(host: str) -> list[str]:
-    try:
-        return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, None)})
-    except (socket.gaierror, UnicodeError):
-        return []
+@dataclass
+class _Fetcher:
+    make: FetchClient | None = None
+    #: what the client raises for an address it refuses (not an ``httpx.HTTPError``: never worth a retry)
+    refused: tuple[type[Exception], ...] = ()
+
+
+_fetcher = _Fetcher()
+
+
+def install_fetcher(make: FetchClient, refused: tuple[type[Exception], ...]) -> None:
+    """Fetch image URLs with clients from ``make`` (the engine's SSRF guard); ``refused`` are the exceptions it
+    raises for a forbidden address, turned into :class:`WeComRejected` naming the reason."""
+    _fetcher.make, _fetcher.refused = make, refused
 
 
 def fetch_image(url: str, *, allowed_hosts: Iterable[str] = (), max_bytes: int = MAX_IMAGE_BYTES,
                 http: httpx.Client | None = None, timeout: float = FETCH_TIMEOUT) -> Image:
-    """The image at ``url``: checked to be public (or allowed), at most ``max_bytes``, a JPG or PNG."""
-    check_public_url(url, allowed_hosts)
+    """The image at ``url``, fetched through the installed guard (public addresses, or ``allowed_hosts``), at
+    most ``max_bytes``, a JPG or PNG. ``http``: a client the caller made (and guarded) itself."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise WeComRejected(f"image URL {url[:80]!r} is not an http(s) URL")
     own = http is None
-    client = http or httpx.Client(timeout=timeout, follow_redirects=False, headers={"User-Agent": "Tideflow"})
+    if http is None:
+        if _fetcher.make is None:
+            raise WeComRejected("image URLs cannot be fetched in this process: the outbound guard "
+                                "(engine/outbound.py) was not installed (import activities first)")
+        http = _fetcher.make(tuple(allowed_hosts))
+    client = http
     try:
         with client.stream("GET", url, timeout=timeout) as response:
             if response.status_code >= 500 or response.status_code == 429:
@@ -114,6 +111,9 @@ def fetch_image(url: str, *, allowed_hosts: Iterable[str] = (), max_bytes: int =
                 if size > max_bytes:
                     raise WeComRejected(f"the image is more than {max_bytes} bytes; WeCom takes at most {max_bytes}")
                 chunks.append(chunk)
+    except _fetcher.refused as exc:
+        raise WeComRejected(f"image URL refused: {exc}; images come from public hosts, or add the host to the "
+                            "connector's image hosts (image_hosts)") from None
     except httpx.TimeoutException:
         raise WeComRetryable(f"the image URL did not answer within {timeout:g}s") from None
     except httpx.HTTPError as exc:

@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from designer import evaluation
+from designer import evaluation, reading
 from designer.auth import get_db_url, require
 from designer.decisions import text as _decision_text  # noqa: F401  (the decision-table field's strings)
 from designer.errors import ApiError
@@ -153,15 +153,17 @@ def may_preview_real(user: User) -> bool:
     return engine_auth.has_role(user, *CUSTOMER_READERS)
 
 
-def preview_choices(db_url: str, q: str = "", limit: int = 20) -> list[tuple[str, str]]:
-    """Real customers to preview a template for: the newest, or those matching ``q`` (name, id, phone, email)."""
+def preview_choices(db_url: str, user: User, q: str = "", limit: int = 20) -> list[tuple[str, str]]:
+    """Real customers to preview a template for: the newest, or those matching ``q`` (name, id, phone, email),
+    named as ``user`` may see them (the read policy)."""
     try:
         with session_factory(db_url)() as db:
             query = select(models.Customer.id, models.Customer.name).where(models.Customer.merged_into.is_(None))
             if q.strip():
                 query = query.where(matching(q.strip()))
-            rows = db.execute(query.order_by(models.Customer.created_at.desc(), models.Customer.id).limit(limit))
-            return [(cid, f"{name or cid} · {cid}") for cid, name in rows]
+            rows = db.execute(query.order_by(models.Customer.created_at.desc(), models.Customer.id).limit(limit)).all()
+            names = reading.names_for(db, reading.reader_of(db, user), {str(c): str(n) for c, n in rows if n})
+            return [(cid, f"{names.get(cid) or cid} · {cid}") for cid, _name in rows]
     except SQLAlchemyError:
         return []
 
@@ -246,7 +248,8 @@ def node_form(request: Request, flow_id: str, node_id: str, user: Reader, db_url
     node_type = default_registry().get(type)
     pickers = _pickers(db_url)
     fields = build_form(node_type.schema(), current, t, pickers) if node_type else []
-    choices = preview_choices(db_url) if may_preview_real(user) and any(f.widget == "template" for f in fields) else []
+    choices = preview_choices(db_url, user) if may_preview_real(user) and any(
+        f.widget == "template" for f in fields) else []
     sample = _plan_sample(current) if type == "settlement.collect" else ""
     return _fragment(request, "editor/_form.html", flow_id=flow_id, node_id=node_id, node_type=type,
                      preview_customers=choices, rate_plan_sample=sample,
@@ -404,7 +407,7 @@ def preview_customers(request: Request, user: Reader, db_url: DbUrl,
                       q: Annotated[str, Query(alias="_pv_q", max_length=100)] = "") -> HTMLResponse:
     """The options of a template preview's customer picker: the sample customer, then real ones matching
     ``_pv_q`` (users who may read customers only)."""
-    choices = preview_choices(db_url, q) if may_preview_real(user) else []
+    choices = preview_choices(db_url, user, q) if may_preview_real(user) else []
     return _fragment(request, "editor/_preview_customers.html", choices=choices, chosen="sample")
 
 
@@ -413,8 +416,9 @@ def _preview_customer(db_url: str, user: User, chosen: str) -> tuple[dict[str, A
     and masked."""
     if chosen and chosen != "sample" and may_preview_real(user):
         with session_factory(db_url)() as db:
-            if db.get(models.Customer, chosen) is not None:
-                return masked_customer(customer_view(db, chosen)), True
+            if db.get(models.Customer, chosen) is not None:  # as the read policy lets this user see them
+                seen = reading.customer_for(db, reading.reader_of(db, user), chosen, customer_view(db, chosen))
+                return masked_customer(seen), True
     return _sample_customer(db_url), False
 
 

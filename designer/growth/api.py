@@ -13,9 +13,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from activities.growth import campaigns, channels, qr
 from activities.growth.channels import ChannelError, ChannelSpec
+from designer import reading
 from designer.auth import get_db_url, require
 from designer.errors import ApiError
 from designer.permissions import GROWTH_EDITORS, GROWTH_REVIEWERS
@@ -212,14 +214,22 @@ def get_campaign(campaign_id: str, user: Editor, db_url: DbUrl) -> dict[str, Any
         found = db.get(ReferralCampaign, campaign_id)
         if found is None:
             raise ApiError(404, f"campaign '{campaign_id}' does not exist", "see GET /api/growth/campaigns", "id")
-        return {**_campaign_out(db, found), "leaderboard": campaigns.leaderboard(db, campaign_id)}
+        return {**_campaign_out(db, found),
+                "leaderboard": leaderboard_for(db, user, campaigns.leaderboard(db, campaign_id))}
+
+
+def leaderboard_for(db: Session, user: User, board: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The leaderboard with the participants' names as ``user`` may see them (the read policy)."""
+    names = reading.names_for(db, reading.reader_of(db, user),
+                              {str(r["customer_id"]): str(r["name"]) for r in board if r["name"]})
+    return [{**r, "name": names.get(str(r["customer_id"]), "")} for r in board]
 
 
 @router.get("/campaigns/{campaign_id}/leaderboard")
 def leaderboard(campaign_id: str, user: Editor, db_url: DbUrl,
                 limit: Annotated[int, Query(ge=1, le=200)] = 20) -> list[dict[str, Any]]:
     with session_factory(db_url)() as db:
-        return campaigns.leaderboard(db, campaign_id, limit)
+        return leaderboard_for(db, user, campaigns.leaderboard(db, campaign_id, limit))
 
 
 @router.get("/campaigns/{campaign_id}/funnel")
@@ -270,9 +280,13 @@ class BlockIn(BaseModel):
 
 @router.get("/blocklist")
 def blocklist(user: Reviewer, db_url: DbUrl) -> list[dict[str, Any]]:
+    """Blocked identities, devices, IPs and addresses: personal data, so masked for roles that see customers'
+    personal data masked (the read policy)."""
     with session_factory(db_url)() as db:
-        return [{"kind": b.kind, "value": b.value, "reason": b.reason, "created_by": b.created_by}
-                for b in db.scalars(select(GrowthBlock).order_by(GrowthBlock.created_at.desc()).limit(1000))]
+        rows = list(db.scalars(select(GrowthBlock).order_by(GrowthBlock.created_at.desc()).limit(1000)))
+        values = reading.identities_for(db, reading.reader_of(db, user), ((None, b.kind, b.value) for b in rows))
+        return [{"kind": b.kind, "value": value, "reason": b.reason, "created_by": b.created_by}
+                for b, value in zip(rows, values, strict=True)]
 
 
 @router.post("/blocklist", status_code=201)

@@ -18,7 +18,9 @@ from sqlalchemy import select
 
 from activities.growth import campaigns, channels
 from activities.growth.channels import ChannelError, ChannelSpec
+from designer import reading
 from designer.growth import text as _text  # noqa: F401  (the area's strings join the catalogue)
+from designer.growth.api import leaderboard_for
 from designer.pages import DISPLAY_TZ, DbUrl, PageProblem, PageRoute, clip, page_user, render, see_other
 from designer.permissions import GROWTH_EDITORS, GROWTH_REVIEWERS
 from engine.auth import audit
@@ -94,9 +96,11 @@ def channel_page(request: Request, key: str, user: EditorPage, db_url: DbUrl) ->
         if found is None:
             raise PageProblem(404, user, "pg.notfound", "gr.unknown_channel", back="/growth/channels", id=key)
         figures = channels.stats(db, found, _now())
-        adds = list(db.execute(select(ChannelAdd, models.Customer.name).join(
+        rows = list(db.execute(select(ChannelAdd, models.Customer.name).join(
             models.Customer, models.Customer.id == ChannelAdd.customer_id, isouter=True)
             .where(ChannelAdd.channel_id == found.id).order_by(ChannelAdd.id.desc()).limit(100)).all())
+        names = reading.names_for(db, reading.reader_of(db, user), {a.customer_id: n for a, n in rows if n})
+        adds = [(a, names.get(a.customer_id, "")) for a, _name in rows]
         active = channels.welcome_flow_active(db)
     return render(request, user, "growth/channel.html", channel=found, figures=figures, adds=adds,
                    welcome_flow_active=active, error=clip(request.query_params.get("error", ""), 500),
@@ -157,10 +161,11 @@ def create_campaign_page(user: EditorPage, db_url: DbUrl, campaign_id: Text, nam
     return see_other(f"/growth/campaigns/{spec.id}")
 
 
-def _queue(db: Any, campaign_id: str | None) -> list[dict[str, Any]]:
+def _queue(db: Any, user: User, campaign_id: str | None) -> list[dict[str, Any]]:
     rows = campaigns.review_queue(db, campaign_id)
-    names = dict(db.execute(select(models.Customer.id, models.Customer.name).where(
-        models.Customer.id.in_([r.invitee_id for r in rows]))).all()) if rows else {}
+    names = reading.names_for(db, reading.reader_of(db, user), {str(i): str(n) for i, n in db.execute(
+        select(models.Customer.id, models.Customer.name).where(
+            models.Customer.id.in_([r.invitee_id for r in rows]))).all() if n}) if rows else {}
     return [{"invite": r, "name": names.get(r.invitee_id) or ""} for r in rows]
 
 
@@ -171,9 +176,9 @@ def campaign_page(request: Request, campaign_id: str, user: EditorPage, db_url: 
         if found is None:
             raise PageProblem(404, user, "pg.notfound", "gr.unknown_campaign", back="/growth/campaigns",
                               id=campaign_id)
-        board = campaigns.leaderboard(db, campaign_id, 50)
+        board = leaderboard_for(db, user, campaigns.leaderboard(db, campaign_id, 50))
         funnel = campaigns.funnel(db, campaign_id)
-        queue = _queue(db, campaign_id)
+        queue = _queue(db, user, campaign_id)
         rewards = list(db.scalars(select(ReferralReward).where(ReferralReward.campaign_id == campaign_id)
                                   .order_by(ReferralReward.id.desc()).limit(100)))
     return render(request, user, "growth/campaign.html", campaign=found, board=board, funnel=funnel, queue=queue,
@@ -199,7 +204,7 @@ def campaign_status_page(campaign_id: str, user: EditorPage, db_url: DbUrl, stat
 @router.get("/growth/review", response_class=HTMLResponse)
 def review_page(request: Request, user: ReviewerPage, db_url: DbUrl) -> HTMLResponse:
     with session_factory(db_url)() as db:
-        queue = _queue(db, None)
+        queue = _queue(db, user, None)
     return render(request, user, "growth/review.html", queue=queue,
                    error=clip(request.query_params.get("error", ""), 500),
                    decided=clip(request.query_params.get("decided", ""), 20))

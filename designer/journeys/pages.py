@@ -75,8 +75,9 @@ def journeys_page(request: Request, user: FlowReader, db_url: DbUrl, flow: str =
                                    .offset(pager.offset).limit(pager.per)))
         flows = {f.id: f for f in db.scalars(select(models.FlowRecord).order_by(models.FlowRecord.name))}
         wanted = {j.customer_id for j in journeys if j.customer_id}
-        names = {str(i): str(n) for i, n in db.execute(select(models.Customer.id, models.Customer.name)
-                                                       .where(models.Customer.id.in_(wanted))).all() if n}
+        names = reading.names_for(db, reading.reader_of(db, user), {
+            str(i): str(n) for i, n in db.execute(select(models.Customer.id, models.Customer.name)
+                                                  .where(models.Customer.id.in_(wanted))).all() if n})
     rows = [{"journey": j, "flow": flows.get(j.flow_id), "customer": names.get(j.customer_id or ""),
              "may_cancel": j.status in ACTIVE and may_edit_kind(user, flows[j.flow_id].kind if j.flow_id in flows
                                                                   else "journey")} for j in journeys]
@@ -188,10 +189,9 @@ async def failures_page(request: Request, user: FlowReader, db_url: DbUrl, flow:
                 if key not in names:
                     names[key] = node_names(db, journey.flow_id, journey.version)
             wanted = {j.customer_id for j, _ in rows if j.customer_id}
-            reader = reading.reader_of(db, user)
-            customers = {str(i): str(reading.customer_for(db, reader, str(i), {"id": i, "name": str(n)})["name"])
-                         for i, n in db.execute(select(models.Customer.id, models.Customer.name)
-                                                .where(models.Customer.id.in_(wanted))).all() if n}
+            customers = reading.names_for(db, reading.reader_of(db, user), {
+                str(i): str(n) for i, n in db.execute(select(models.Customer.id, models.Customer.name)
+                                                      .where(models.Customer.id.in_(wanted))).all() if n})
         items = []
         for journey, failure in rows:
             node_id = failure.node_id if failure else journey.current_node

@@ -34,7 +34,7 @@ from activities.messaging.reach import reach
 from activities.tickets import service
 from activities.tickets.fields import FieldProblem
 from activities.tickets.service import TicketError
-from designer import i18n
+from designer import i18n, reading
 from designer.auth import get_db_url, safe_next
 from designer.i18n import text_for
 from designer.pages import PageProblem, PageRoute, page_user, render, see_other, with_query
@@ -50,6 +50,7 @@ from designer.tickets.views import (
     delivery_code,
     first_queue,
     is_staff,
+    message_access,
     order_panel,
     queue_names,
     review_panel,
@@ -197,7 +198,7 @@ def _queue_context(request: Request, user: User, db_url: str, status: str, prior
                                       .limit(LIST_LIMIT)))
             total = len(tickets)
             names = user_names(db, {t_.assignee_id for t_ in tickets if t_.assignee_id is not None})
-            customers = customer_names(db, tickets)
+            customers = customer_names(db, tickets, reading.reader_of(db, user))
             rows = [ticket_row(t, x, user, my_groups, names, customers, now) for x in tickets]
         reviews = waiting_reviews(db, user)
         me = agent_me(db, user)
@@ -232,7 +233,7 @@ async def claim(request: Request, ticket_id: int, user: Agent, db_url: DbUrl,
         with session_factory(db_url)() as db:
             ticket = service.get_ticket(db, ticket_id)
             row = ticket_row(t, ticket, user, service.queues_of(db, user), user_names(db, {user.id}),
-                             customer_names(db, [ticket]), utcnow())
+                             customer_names(db, [ticket], reading.reader_of(db, user)), utcnow())
             groups = queue_names(db)
         return render(request, user, "tickets/row.html", row=row, groups=groups)
     target = safe_next(back) if back else f"/tickets/{ticket_id}"
@@ -290,7 +291,9 @@ def supervisor_page(request: Request, user: Supervisor, db_url: DbUrl) -> HTMLRe
         tickets = {x.id: x for x in db.scalars(select(models.Ticket).where(models.Ticket.id.in_(wanted)))} \
             if wanted else {}
         names = user_names(db, {x.assignee_id for x in tickets.values() if x.assignee_id is not None})
-        risk = sorted((ticket_row(t, x, user, None, names, customer_names(db, [x]), now) for x in tickets.values()),
+        reader = reading.reader_of(db, user)
+        risk = sorted((ticket_row(t, x, user, None, names, customer_names(db, [x], reader), now)
+                       for x in tickets.values()),
                       key=lambda r: (r["sla"].due or now))
         agents = summary["agents"]
         for agent in agents:
@@ -323,6 +326,8 @@ def ticket_page(request: Request, ticket_id: int, user: Console, db_url: DbUrl) 
                     ids.add(int(e.data[k]))
         names = user_names(db, ids)
         groups = queue_names(db)
+        reader = reading.reader_of(db, user)
+        access = message_access(db, reader, ticket)  # an approver outside the group: messages as metadata
         kind = db.get(models.TicketType, ticket.type_key)
         field_defs = list(kind.fields or []) if kind else []
         progress = service.progress(db, ticket_id)
@@ -338,9 +343,9 @@ def ticket_page(request: Request, ticket_id: int, user: Console, db_url: DbUrl) 
                        "groups": list(a.groups or [])} for a in everyone]
         context = {
             "ticket": ticket, "may_work": may_work, "kind": kind, "badge": sla_badge(t, ticket, now),
-            "timeline": [timeline_entry(t, e, names, groups) for e in events],
+            "timeline": [timeline_entry(t, e, names, groups, access) for e in events],
             "assignee": names.get(ticket.assignee_id) if ticket.assignee_id is not None else None,
-            "customer": customer_panel(t, db, ticket), **order_panel(db, ticket),
+            "customer": customer_panel(t, db, ticket, reader), **order_panel(db, ticket),
             "fields": [{"key": f.get("key"), "label": f.get("label") or f.get("key"), "type": f.get("type", "text"),
                         "choices": f.get("choices") or [], "value": (ticket.fields or {}).get(f.get("key"))}
                        for f in field_defs],

@@ -16,15 +16,17 @@ from sqlalchemy.orm import Session
 
 from activities.tickets import review, service, sla
 from activities.tickets.calendar import business_time_between
-from designer import i18n
+from designer import i18n, reading
 from designer.customers import text as _customer_text  # noqa: F401  (identity kinds: ik.*)
 from designer.permissions import TICKET_STAFF
 from engine import auth
+from engine import read_policy as policy
 from engine.customers import mask_identity
 from engine.db import models
 from engine.db.models import User
 from engine.durations import parse_duration
 from engine.pii import mask_text
+from engine.read_policy import Access, MessageFacts, Reader
 
 LIST_LIMIT = 200
 #: a reply's delivery as the pages name it (the stored status → a short code with a text in both languages)
@@ -115,12 +117,28 @@ def queue_names(db: Session) -> dict[str, str]:
     return {g.key: g.name for g in db.scalars(select(models.AgentGroup).order_by(models.AgentGroup.key))}
 
 
-def customer_names(db: Session, tickets: Sequence[models.Ticket]) -> dict[str, str]:
+def customer_names(db: Session, tickets: Sequence[models.Ticket], reader: Reader) -> dict[str, str]:
+    """The tickets' customers' names as ``reader`` may see them (the read policy)."""
     wanted = {t.customer_id for t in tickets if t.customer_id}
     if not wanted:
         return {}
-    return {str(i): str(n) for i, n in db.execute(select(models.Customer.id, models.Customer.name)
-                                                  .where(models.Customer.id.in_(wanted))).all() if n}
+    return reading.names_for(db, reader, {str(i): str(n) for i, n in db.execute(
+        select(models.Customer.id, models.Customer.name).where(models.Customer.id.in_(wanted))).all() if n})
+
+
+#: timeline entries whose text is the customer's or a message to them: shown as the read policy says
+MESSAGE_KINDS = {"reply": "out", "customer_message": "in", "csat": "in"}
+
+
+def message_access(db: Session, reader: Reader, ticket: models.Ticket) -> dict[str, Access]:
+    """How much of the ticket's messages (its replies, the customer's messages) ``reader`` may read — an
+    approver outside the ticket's group (finance) decides from its fields and amounts, not its messages."""
+    groups = reading.customer_groups(db, [ticket.customer_id]).get(ticket.customer_id or "", frozenset()) \
+        if ticket.customer_id and reader.role == "agent" else frozenset()
+    return {kind: policy.message_access(reader, MessageFacts(direction=direction, ticket_group=ticket.group_key,
+                                                             ticket_assignee=ticket.assignee_id,
+                                                             customer_groups=groups))
+            for kind, direction in MESSAGE_KINDS.items()}
 
 
 def ticket_row(t: i18n.Text, ticket: models.Ticket, user: User, my_groups: Sequence[str] | None,
@@ -159,9 +177,10 @@ def first_queue(agent: models.Agent | None) -> str | None:
     return str(agent.groups[0]) if agent is not None and agent.groups else None
 
 
-def timeline_entry(t: i18n.Text, event: models.TicketEvent, names: dict[int, str], groups: dict[str, str]
-                   ) -> dict[str, Any]:
-    """One line of the timeline: who, when, what (localised), the text if any, public or internal."""
+def timeline_entry(t: i18n.Text, event: models.TicketEvent, names: dict[int, str], groups: dict[str, str],
+                   access: dict[str, Access] | None = None) -> dict[str, Any]:
+    """One line of the timeline: who, when, what (localised), the text if any, public or internal; a
+    message's text only when ``access`` (:func:`message_access`) lets the reader read it."""
     data = dict(event.data or {})
 
     def group(key: Any) -> str:
@@ -202,6 +221,8 @@ def timeline_entry(t: i18n.Text, event: models.TicketEvent, names: dict[int, str
                                         "review_delegated", "step_done") else ""
     if event.kind == "csat":
         body = str(data.get("comment") or "")
+    if access is not None and event.kind in MESSAGE_KINDS and body and access[event.kind] is not Access.CLEAR:
+        body = t["rd.hidden"]
     return {"id": event.id, "at": event.at, "kind": event.kind, "label": label, "body": mask_text(body),
             "actor": _actor(t, event.actor, names), "public": event.public, "css": css.get(event.kind, ""),
             "delivery": delivery_code(data.get("delivery")) if event.kind == "reply" and data.get("delivery") else None}
@@ -239,7 +260,7 @@ def review_panel(t: i18n.Text, db: Session, user: User, ticket_id: int) -> dict[
             "outcome_text": t.get(f"tk.review.outcome.{outcome}", outcome or ""), "delegates": delegates}
 
 
-def customer_panel(t: i18n.Text, db: Session, ticket: models.Ticket) -> dict[str, Any] | None:
+def customer_panel(t: i18n.Text, db: Session, ticket: models.Ticket, reader: Reader) -> dict[str, Any] | None:
     if not ticket.customer_id:
         return None
     customer = db.get(models.Customer, ticket.customer_id)
@@ -251,7 +272,8 @@ def customer_panel(t: i18n.Text, db: Session, ticket: models.Ticket) -> dict[str
     tags = list(db.scalars(select(models.CustomerTag.tag).where(models.CustomerTag.customer_id == customer.id)
                            .order_by(models.CustomerTag.tag)))
     attributes = dict(customer.attributes or {})
-    return {"id": customer.id, "name": customer.name, "identities": identities, "tags": tags,
+    name = reading.customer_for(db, reader, customer.id, {"name": customer.name or ""})["name"]
+    return {"id": customer.id, "name": name, "identities": identities, "tags": tags,
             "vip": attributes.get("vip_level")}
 
 

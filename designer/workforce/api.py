@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from activities.workforce import chat_archive, compliance, groups, handovers, mass_sends
 from activities.workforce.common import WorkforceError, wecom_client
@@ -17,6 +18,7 @@ from activities.workforce.handover import Strategy
 from activities.workforce.mass_sends import MassSendIn
 from activities.workforce.runtime import start_handover, start_mass_send
 from activities.workforce.workflows import handover_workflow_id, mass_send_workflow_id
+from designer import reading
 from designer.auth import get_db_url, require
 from designer.errors import ApiError
 from designer.permissions import COMPLIANCE_OFFICERS, MASS_SENDERS, WORKFORCE_ADMINS
@@ -154,7 +156,19 @@ def get_mass_send(send_id: int, user: Sender, db_url: DbUrl) -> dict[str, Any]:
         found = db.get(wf.MassSend, send_id)
         if found is None:
             raise ApiError(404, f"mass send {send_id} does not exist", "check the id", "id")
-        return mass_sends.view(db, found)
+        return mass_send_view(db, user, found)
+
+
+def mass_send_view(db: Session, user: User, send: wf.MassSend) -> dict[str, Any]:
+    """A mass send with its recipients as ``user`` may see them: a one-to-one send's recipients are customers'
+    WeCom ids (``external_userid``), personal data the read policy masks for marketers."""
+    view = mass_sends.view(db, send)
+    if send.chat_type == "single":
+        recipients = view["recipients"]
+        seen = reading.identities_for(db, reading.reader_of(db, user), (
+            (r["customer_id"], "wecom_external_userid", r["recipient"]) for r in recipients))
+        view["recipients"] = [{**r, "recipient": value} for r, value in zip(recipients, seen, strict=True)]
+    return view
 
 
 @router.post("/mass-sends/{send_id}/cancel", status_code=202)

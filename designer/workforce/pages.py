@@ -31,6 +31,7 @@ from designer.i18n import text_for
 from designer.pages import DbUrl, PageProblem, PageRoute, page_user, render, see_other, with_query
 from designer.permissions import COMPLIANCE_OFFICERS, MASS_SENDERS, WORKFORCE_ADMINS
 from designer.workforce import text as _text  # noqa: F401  (the area's strings join the catalogue)
+from designer.workforce.api import mass_send_view
 from engine import auth
 from engine.db import models
 from engine.db import workforce_models as wf
@@ -274,7 +275,7 @@ def mass_send_page(request: Request, send_id: int, user: Sender, db_url: DbUrl) 
         if found is None:
             raise PageProblem(404, user, "pg.notfound", "wf.err", back="/workforce/mass-sends",
                               detail=f"mass send {send_id}")
-        view = mass_sends.view(db, found)
+        view = mass_send_view(db, user, found)
     return render(request, user, "workforce/mass_send.html", s=view)
 
 

@@ -146,8 +146,12 @@ def test_a_trade_maps_to_canonical_events_in_fen() -> None:
     events = trade_events(shipped, shop="tb-flagship", channel="taobao")
     assert [e["type"] for e in events] == ["order.paid", "order.shipped"]
     assert all(e["customer"] == {"taobao_buyer": "AAHk5d-EAAeGwJedwSFu0XXX"} for e in events)
-    assert trade_events({**shipped, "status": "SOMETHING_NEW"}, shop="s", channel="taobao") == []
-    assert trade_events({**shipped, "buyer_open_uid": ""}, shop="s", channel="taobao") == []
+    # a trade that maps to no event is kept raw as one unmapped record, never dropped
+    [[new_status], [no_buyer]] = [trade_events({**shipped, **change}, shop="s", channel="taobao")
+                                  for change in ({"status": "SOMETHING_NEW"}, {"buyer_open_uid": ""})]
+    assert new_status["unmapped"].kind == "trade:SOMETHING_NEW" and new_status["unmapped"].message_id == "77"
+    assert "SOMETHING_NEW is not one Tideflow maps" in new_status["unmapped"].reason
+    assert "no buyer id" in no_buyer["unmapped"].reason and '"tid": 77' in no_buyer["unmapped"].raw
 
 
 def test_the_connector_polls_orders_and_refunds_of_a_window(top: FakeTop) -> None:

@@ -233,3 +233,34 @@ def test_settings_are_checked() -> None:
         settings.model_validate({"app_key": "1", "shop": "s", "tmc_group": "a b"})
     assert TaobaoConnector().consume_interval(settings.model_validate({"app_key": "1", "shop": "s"})) is None
     assert models  # the event store is what dedupes (models.EventRecord, source + id)
+
+
+def test_trades_and_refunds_that_map_to_no_event_are_kept_unmapped_by_the_poller_and_the_queue(
+        db_url: str, top: FakeTop) -> None:
+    """Issue 18: nothing a platform sends is dropped. The recorded sandbox TradeCreate (TOP's sandbox, received
+    with TOP's Java TmcClient) names its buyer only by ``buyer_nick``: an app without the buyer_open_uid grant
+    reads such trades, and a status Taobao adds later maps to nothing either. Through the windows
+    (trades.sold.increment.get, refunds.receive.get) and through TMC, each is stored once as unmapped, with why."""
+    created = json.loads((FIXTURES / "sandbox_trade_create.json").read_text())
+    tid = created["tid"]
+    nick_only = {**top_trade(tid, NOW - timedelta(minutes=2), "WAIT_BUYER_PAY"), "buyer_open_uid": "",
+                 "buyer_nick": created["buyer_nick"], "payment": created["payment"], "type": created["type"]}
+    top.trades.append(nick_only)
+    top.trades.append(top_trade(6001, NOW - timedelta(minutes=3), "WAIT_SOMETHING_NEW"))
+    top.refunds.append(top_refund(66001, 6001, NOW - timedelta(minutes=1), "WAIT_ARBITRATION"))
+    configure_taobao(db_url, top, backfill_hours=1, tmc=True, poll_interval_seconds=600)
+    top.push("taobao_trade_TradeCreate", created, message_id=8104300007405429101, user_nick=created["seller_nick"])
+    poll(db_url)
+    kept = {(u.kind, u.message_id): u for u in unmapped(db_url)}
+    assert set(kept) == {("trade:WAIT_BUYER_PAY", str(tid)), ("trade:WAIT_SOMETHING_NEW", "6001"),
+                         ("refund:WAIT_ARBITRATION", "refund-66001"),
+                         ("taobao_trade_TradeCreate", "8104300007405429101")}
+    assert "no buyer id" in kept[("trade:WAIT_BUYER_PAY", str(tid))].reason
+    assert "WAIT_SOMETHING_NEW is not one Tideflow maps" in kept[("trade:WAIT_SOMETHING_NEW", "6001")].reason
+    assert "no buyer id" in kept[("taobao_trade_TradeCreate", "8104300007405429101")].reason
+    assert top.tmc_confirmed == ["8104300007405429101"] and counts(db_url)["events"] == 0
+    # read again (an overlapping window): counted as a redelivery, not stored twice
+    connector_ops.resync(db_url, SHOP, NOW - timedelta(minutes=10))
+    poll(db_url)
+    again = {(u.kind, u.message_id): u.deliveries for u in unmapped(db_url)}
+    assert len(again) == 4 and again[("trade:WAIT_SOMETHING_NEW", "6001")] == 2

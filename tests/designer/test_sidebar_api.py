@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from activities.sidebar.staff import SIDEBAR_ROLES
 from connectors.wecom.jsapi import reset_shared_apps
@@ -105,11 +106,26 @@ def test_the_library_is_managed_reviewed_and_used_by_the_right_roles(api: Api) -
     assert "four-eyes" in own["detail"]["message"]
     api.call("mk", "POST", f"/api/sidebar/library/{made['id']}/review", {"version": 1, "approve": True}, 403)
     context = api.call("ann", "POST", "/api/sidebar/context", {"external_userid": "wmKnown01"})
-    assert context["scripts"] == [] and context["customer"]["name"] == "王小明"
+    # ann works no ticket of this customer yet: the read policy masks them (engine/read_policy.py)
+    assert context["scripts"] == [] and context["customer"]["name"] == "王**" and context["customer"]["pii_masked"]
     api.call("ops2", "POST", f"/api/sidebar/library/{made['id']}/review", {"version": 1, "approve": True})
     context = api.call("ann", "POST", "/api/sidebar/context", {"external_userid": "wmKnown01", "q": "收益"})
     assert [s["title"] for s in context["scripts"]] == ["收益率风险提示"]
+    assert context["scripts"][0]["preview"] == "王**您好，历史收益不代表未来。"
     assert context["actions"]["tag"] and not context["actions"]["enroll"] and context["actions"]["coupon"]
+    refused = api.call("ann", "POST", f"/api/sidebar/scripts/{made['id']}/use",
+                       {"customer_id": context["customer"]["id"]}, 403)["detail"]
+    assert "personal data" in refused["message"] and refused["field"] == "script_id"
+    with transaction(api.db_url) as db:  # ann joins the group that works the customer's ticket
+        ann = db.scalar(select(models.User).where(models.User.username == "ann"))
+        db.add(models.AgentGroup(key="wealth", name="理财"))
+        db.add(models.TicketType(key="consult", name="咨询", fields=[]))
+        db.flush()
+        db.add(models.Agent(user_id=ann.id, groups=["wealth"], skills=[], contact={}))  # type: ignore[union-attr]
+        db.add(models.Ticket(type_key="consult", subject="开户", customer_id=context["customer"]["id"],
+                             group_key="wealth"))
+    context = api.call("ann", "POST", "/api/sidebar/context", {"external_userid": "wmKnown01", "q": "收益"})
+    assert context["customer"]["name"] == "王小明" and not context["customer"]["pii_masked"]
     used = api.call("ann", "POST", f"/api/sidebar/scripts/{made['id']}/use",
                     {"customer_id": context["customer"]["id"]})
     assert used["message"]["text"]["content"] == "王小明您好，历史收益不代表未来。"

@@ -113,8 +113,11 @@ def test_the_sidebar_body_escapes_what_customers_and_authors_wrote(app_url: str)
     mk, csrf = _session(app_url, "mk")
     mk.post("/library/new", data={"csrf_token": csrf, "kind": "text", "title": "<script>alert(2)</script>",
                                   "text": "{{ customer.name }}"})
-    body = mk.post("/sidebar/view", json={"external_userid": "wmXss0001"}, headers={"X-CSRF-Token": csrf})
+    ops, ops_csrf = _session(app_url, "ops")  # (ops read customers' names in clear: a marketer's view is masked)
+    body = ops.post("/sidebar/view", json={"external_userid": "wmXss0001"}, headers={"X-CSRF-Token": ops_csrf})
     assert body.status_code == 200
     assert "<script>alert(2)" not in body.text and "&lt;script&gt;alert(2)" in body.text
     assert "<img src=x" not in body.text and "&lt;img src=x" in body.text
+    masked = mk.post("/sidebar/view", json={"external_userid": "wmXss0001"}, headers={"X-CSRF-Token": csrf})
+    assert masked.status_code == 200 and "img src" not in masked.text and "onerror" not in masked.text
     assert mk.post("/sidebar/view", json={"external_userid": "wmXss0001"}).status_code == 403  # no CSRF token

@@ -349,14 +349,22 @@ class E2EStack:
         return self._http
 
     def api(self, method: str, path: str, expect: int | tuple[int, ...] = 200, **kwargs: Any) -> Any:
-        """Call the API and check the status; return the JSON body."""
+        """Call the API and check the status; return the JSON body. Told to come back later (admission control:
+        429/503 with Retry-After) when that is not the answer expected, it does — as every real sender does —
+        for up to a minute."""
         started = time.monotonic()
-        try:
-            r = self.http.request(method, path, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise AssertionError(f"{method} {path}: no answer within {time.monotonic() - started:.0f} s "
-                                 f"({type(exc).__name__})") from exc
         wanted = (expect,) if isinstance(expect, int) else expect
+        while True:
+            try:
+                r = self.http.request(method, path, **kwargs)
+            except httpx.TimeoutException as exc:
+                raise AssertionError(f"{method} {path}: no answer within {time.monotonic() - started:.0f} s "
+                                     f"({type(exc).__name__})") from exc
+            if (r.status_code in (429, 503) and r.status_code not in wanted and "Retry-After" in r.headers
+                    and time.monotonic() - started < 60):
+                time.sleep(min(float(r.headers["Retry-After"]), 5.0))
+                continue
+            break
         assert r.status_code in wanted, f"{method} {path} → {r.status_code}: {r.text[:2000]}"
         return r.json()
 

@@ -40,6 +40,8 @@ def _page_paths(app: Any, ids: dict[str, str]) -> list[str]:
         if path.startswith(("/api", "/hooks", "/csat", "/static", "/openapi", "/metrics", "/healthz", "/readyz",
                             "/logout")) or "/fragment" in path or "/partials" in path:
             continue
+        if re.search(r"\.(csv|png|svg|dmn|xml|zip|pdf)$", path) or re.search(r"/(download|export|poster)\b", path):
+            continue  # a file to save, not a page (every download has its own browser test)
         if "{" in path:
             kind = PARAMETERISED.get(path)
             if kind is None or kind not in ids:

@@ -59,6 +59,12 @@ def _world(database_url: str, fake: FakeWeCom) -> str:
         db.add(models.Message(idempotency_key="in-1", customer_id=cid, channel="wecom", direction="in",
                               content="请问这款理财的年化收益率是多少？", status="received",
                               created_at=now - timedelta(minutes=2)))
+        # lina works this customer's ticket in her group: the read policy lets her read them in clear
+        db.add(models.AgentGroup(key="wealth", name="理财"))
+        db.add(models.TicketType(key="consult", name="咨询", fields=[]))
+        db.flush()
+        db.add(models.Ticket(type_key="consult", subject="理财咨询", customer_id=cid, group_key="wealth",
+                             status="resolved"))
         db.add(models.Order(channel="tmall", shop="flagship", order_id="T1001", source="taobao", customer_id=cid,
                             status="paid", amount_fen=19900, paid_at=now - timedelta(days=3)))
         db.add(models.CouponCampaign(id="vip-50", name="VIP 立减50元", value_fen=5000, status="active"))

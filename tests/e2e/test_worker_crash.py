@@ -85,7 +85,14 @@ def test_worker_killed_mid_flight_loses_and_duplicates_nothing(stack: E2EStack, 
     def post(start: int) -> None:
         batch = [event(i) for i in range(start, min(start + BATCH, N))]
         began = time.monotonic()
-        got = stack.api("POST", "/api/events", expect=202, json=batch)
+        while True:  # as a real sender does: told to come back (admission control, 429/503 + Retry-After), it does
+            r = stack.http.post("/api/events", json=batch)
+            if r.status_code in (429, 503) and time.monotonic() - began < COMPLETE_TIMEOUT:
+                time.sleep(min(float(r.headers.get("Retry-After", "1")), 5.0))
+                continue
+            assert r.status_code == 202, f"POST /api/events → {r.status_code}: {r.text[:2000]}"
+            got = r.json()
+            break
         with lock:
             results.extend(got)
             post_seconds.append(time.monotonic() - began)

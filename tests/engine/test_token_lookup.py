@@ -37,12 +37,13 @@ def test_requests_read_the_token_without_writing_and_revocation_is_immediate(db_
         plaintext = auth.create_token(db, user, "ci")
     t0 = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
     with statements(db_url) as first:
-        assert auth.token_user(db_url, plaintext, t0).username == "sender"  # type: ignore[union-attr]
+        first_found = auth.token_user(db_url, plaintext, t0)
+        assert first_found is not None and first_found[0].username == "sender" and first_found[1] == "full"
     assert any(s.startswith("UPDATE") for s in first)  # first use: last_used_at recorded
     with statements(db_url) as later:
         for second in range(1, 50):
             found = auth.token_user(db_url, plaintext, t0 + timedelta(seconds=second))
-            assert found is not None and found.role == "developer"
+            assert found is not None and found[0].role == "developer" and found[1] == "full"
     assert later == [], later[:3]  # within the minute and the cache: no statement at all, no write lock
     auth.forget_tokens()
     with statements(db_url) as after_a_minute:

@@ -38,6 +38,9 @@ PUBLIC = {
     # the chat sidebar guards itself: no session → WeCom's sign-in; the sign-in's redirect is checked against the
     # state cookie this browser got and WeCom's own answer (designer/sidebar/pages.py)
     "GET /sidebar", "GET /sidebar/oauth",
+    # an invited user sets a password through a one-time link: the token is the credential (stored hashed,
+    # expires, used once: engine/auth.py create_password_link / use_password_link)
+    "GET /password/{token}", "POST /password/{token}",
 }
 HOOK_SECRET = "whsec-roles-0123456789abcdef"
 JOURNEY = {"schema": "tideflow/flow@1", "id": "roles-journey", "name": "roles", "kind": "journey", "settings": {},

@@ -242,3 +242,129 @@ def test_the_webhook_action_reaches_an_allowed_internal_endpoint(monkeypatch: py
     _allow(monkeypatch, "127.0.0.1/32")
     result = _webhook(target.url + "/hook", method="GET")
     assert result.port == "out" and target.hits == 1
+
+
+# -- images fetched by URL for WeCom (mass sends, channel welcomes, messages with images) --------------------
+class Recorder:
+    """Replaces the socket layer under the guard: records the address a connection would go to."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.dialled: list[tuple[str, int]] = []
+
+        def connect_tcp(backend: Any, host: str, port: int, **kwargs: Any) -> httpcore.NetworkStream:
+            self.dialled.append((host, port))
+            raise httpcore.ConnectError("test: no packet leaves this machine")
+
+        monkeypatch.setattr(httpcore.SyncBackend, "connect_tcp", connect_tcp)
+
+
+IMAGE_NAMES = {"img.intranet.example": ["10.1.2.3"], "metadata.example": ["169.254.169.254"],
+               "cdn.example": ["93.184.216.34"], "mixed.example": ["93.184.216.34", "10.0.0.7"]}
+
+
+@pytest.mark.parametrize(("host", "address"), [("img.intranet.example", r"10\.1\.2\.3"),
+                                               ("metadata.example", r"169\.254\.169\.254"),
+                                               ("mixed.example", r"10\.0\.0\.7")])
+def test_image_urls_resolving_to_private_or_metadata_addresses_are_refused_before_any_connection(
+        monkeypatch: pytest.MonkeyPatch, host: str, address: str) -> None:
+    import activities  # noqa: F401  (installs the guard for connectors)
+    from connectors.wecom.api_errors import WeComRejected
+    from connectors.wecom.media import fetch_image
+
+    monkeypatch.setattr(outbound, "resolve_host", lambda name, port: IMAGE_NAMES[name])
+    recorder = Recorder(monkeypatch)
+    with pytest.raises(WeComRejected, match=address) as refused:
+        fetch_image(f"https://{host}/poster.png")
+    assert "image_hosts" in str(refused.value)  # says how to admit an intranet CDN on purpose
+    assert recorder.dialled == []
+
+
+def test_an_image_on_a_public_host_is_fetched_from_the_address_that_was_checked(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import activities  # noqa: F401
+    from connectors.wecom.api_errors import WeComRetryable
+    from connectors.wecom.media import fetch_image
+
+    monkeypatch.setattr(outbound, "resolve_host", lambda name, port: IMAGE_NAMES[name])
+    recorder = Recorder(monkeypatch)
+    with pytest.raises(WeComRetryable):  # the recorder connects nowhere
+        fetch_image("https://cdn.example/poster.png")
+    assert recorder.dialled == [("93.184.216.34", 443)]
+
+
+def test_the_connectors_image_hosts_and_the_operator_allowlist_admit_internal_images(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import activities  # noqa: F401
+    from connectors.wecom.api_errors import WeComRejected, WeComRetryable
+    from connectors.wecom.media import fetch_image
+
+    monkeypatch.setattr(outbound, "resolve_host", lambda name, port: IMAGE_NAMES[name])
+    recorder = Recorder(monkeypatch)
+    with pytest.raises(WeComRetryable):
+        fetch_image("http://img.intranet.example/a.png", allowed_hosts=["10.1.2.0/24"])
+    _allow(monkeypatch, "10.1.2.3/32")
+    with pytest.raises(WeComRetryable):
+        fetch_image("http://img.intranet.example/b.png")
+    with pytest.raises(WeComRejected, match=r"169\.254\.169\.254"):  # admitted hosts do not widen to others
+        fetch_image("http://metadata.example/c.png", allowed_hosts=["10.1.2.0/24"])
+    assert recorder.dialled == [("10.1.2.3", 80), ("10.1.2.3", 80)]
+
+
+def test_without_the_guard_installed_image_urls_are_refused_not_fetched(monkeypatch: pytest.MonkeyPatch,
+                                                                        target: Listener) -> None:
+    from connectors.wecom import media
+
+    monkeypatch.setattr(media, "_fetcher", media._Fetcher())
+    with pytest.raises(media.WeComRejected, match="outbound guard"):
+        media.fetch_image(target.url + "/poster.png", allowed_hosts=["127.0.0.1"])
+    assert target.hits == 0
+
+
+def test_a_message_with_an_image_on_loopback_sends_nothing_and_fetches_nothing(target: Listener) -> None:
+    """End to end through the WeCom connector's delivery, against the loopback WeCom: the image URL points at
+    a loopback service (standing for the Temporal UI); it receives nothing, and nothing reaches WeCom."""
+    import activities  # noqa: F401
+    from connectors.base import OutboundMessage
+    from connectors.wecom.api_errors import WeComRejected
+    from connectors.wecom.client import WeComClient
+    from connectors.wecom.delivery import deliver
+    from connectors.wecom.media import WeComMedia
+    from tests.connectors.fake_wecom import WECOM_SECRET, FakeWeCom, serve
+    from tests.connectors.test_wecom_crypto import WECOM_CORP_ID
+
+    fake = FakeWeCom()
+    for wecom in serve(fake):
+        client = WeComClient(WECOM_CORP_ID, WECOM_SECRET, api_base=wecom.url, rate_per_second=1000)
+        wecom.add_contact("wmCust1", "zhangsan")
+        message = OutboundMessage(key="j/1/hello/1", channel="wecom", content="新品上架", customer={},
+                                  identities={"wecom_external_userid": "wmCust1"},
+                                  attachments=[f"{target.url}/api/v1/namespaces/poster.png"],
+                                  options={"sender": "zhangsan"})
+        with pytest.raises(WeComRejected, match="loopback"):
+            deliver(client, message, media=WeComMedia(client))
+        assert wecom.calls("media/upload") == [] and wecom.calls("add_msg_template") == []
+    assert target.hits == 0
+
+
+# -- the settlement payout webhook (its URL is in the flow) -------------------------------------------------
+def test_the_settlement_payout_webhook_refuses_loopback_before_the_run_is_paid(
+        db_url: str, target: Listener, monkeypatch: pytest.MonkeyPatch) -> None:
+    from activities.settlement.nodes import SettlementPayout
+    from engine.actions import Services, perform
+    from engine.runtime import ActionRequest
+
+    def request(url: str) -> ActionRequest:
+        return ActionRequest(key="run/x/payout/1", workflow_id="run/x", flow_id="monthly", version=1,
+                             node_id="payout", node_type="settlement.payout",
+                             config={"method": "webhook", "webhook_url": url}, customer_id=None,
+                             variables={"settlement_run_id": 404})
+
+    # a permanent failure (the node's failed port, never retried), before the run is looked up or marked paid
+    for url in (target.url + "/payouts", "http://2130706433:" + target.url.rsplit(":", 1)[1] + "/payouts"):
+        with pytest.raises(ActionFailed, match=r"webhook_url refused: .*loopback"):
+            perform(SettlementPayout, request(url), Services(database_url=db_url))
+    monkeypatch.setattr(outbound, "resolve_host", lambda name, port: ["169.254.169.254"])
+    recorder = Recorder(monkeypatch)
+    with pytest.raises(ActionFailed, match=r"169\.254\.169\.254"):
+        perform(SettlementPayout, request("http://payouts.bank.example/instruct"), Services(database_url=db_url))
+    assert target.hits == 0 and recorder.dialled == []

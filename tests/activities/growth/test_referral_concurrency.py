@@ -75,7 +75,10 @@ def test_racing_journeys_of_one_participant_issue_one_coupon(any_db_url: str) ->
     results = race(12, lambda i: perform(ReferralReward, reward_request(cid, i % 10), services))
     ports = sorted(r["port"] for r in results if isinstance(r, dict))
     assert not [r for r in results if isinstance(r, Exception)]
-    assert ports.count("out") in (1, 2) and set(ports) <= {"out", "already_rewarded"}
+    # at most the one visit that was granted the reward (answered twice: it raced its own redelivery) goes "out";
+    # when that redelivery, seeing the reward "issuing", answers first, the ledger keeps its "already_rewarded"
+    # for both — the visit's answer is the first one recorded — and still one coupon (below)
+    assert ports.count("out") in (0, 1, 2) and set(ports) <= {"out", "already_rewarded"}
     with session_factory(any_db_url)() as db:
         coupons = db.scalar(select(func.count()).select_from(models.Coupon).where(models.Coupon.customer_id == cid))
         rewards = list(db.scalars(select(RewardRow)))

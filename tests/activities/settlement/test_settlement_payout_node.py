@@ -54,8 +54,13 @@ def _request(run_id: int, url: str, key: str) -> ActionRequest:
                          variables={"settlement_run_id": run_id})
 
 
-def test_payout_writes_a_file_and_posts_once(db_url: str, receiver: tuple[str, list[dict[str, Any]]]) -> None:
+def test_payout_writes_a_file_and_posts_once(db_url: str, receiver: tuple[str, list[dict[str, Any]]],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     url, received = receiver
+    # the payout service is internal: the operator admits it on purpose (the SSRF guard refuses it otherwise,
+    # tests/security/test_security_ssrf.py)
+    monkeypatch.setenv("TIDEFLOW_OUTBOUND_ALLOW", "127.0.0.1/32")
+    get_settings.cache_clear()
     with transaction(db_url) as db:
         order(db, "o1", 100000, "2026-10-03 10:00", shop="S001")
         order(db, "o2", 100000, "2026-10-03 10:00", shop="S002")

@@ -62,12 +62,28 @@ def _people(db: Session) -> dict[str, models.User]:
             "fin": _user(db, "fin", "finance")}
 
 
-def _customer(db: Session) -> str:
+def _customer(db: Session, works_on: str | None = "wealth") -> str:
+    """王小明, with an inbound message; ``works_on``: a group with a ticket of theirs — the agent of that group
+    reads their personal data and messages (engine/read_policy.py), an agent of another group does not."""
     cid = resolve(db, {"wecom_external_userid": "wmCustomerA0001", "phone": "13800138000"}, "王小明")
     db.add(models.Message(idempotency_key="in-1", customer_id=cid, channel="wecom", direction="in",
                           content="我的卡号 6222021234567890128，请问这款产品年化收益率多少？", status="received",
                           created_at=NOW - timedelta(minutes=1)))
+    if works_on:
+        _ticket(db, cid, works_on, "开户咨询", status="resolved")
     return cid
+
+
+def _ticket(db: Session, cid: str, group: str, subject: str, status: str = "new") -> models.Ticket:
+    if db.get(models.TicketType, "refund") is None:
+        db.add(models.TicketType(key="refund", name="退款", fields=[]))
+    if db.get(models.AgentGroup, group) is None:
+        db.add(models.AgentGroup(key=group, name=group))
+    db.flush()
+    ticket = models.Ticket(type_key="refund", subject=subject, customer_id=cid, group_key=group, status=status)
+    db.add(ticket)
+    db.flush()
+    return ticket
 
 
 def test_a_compliance_script_is_used_only_once_another_reviewer_approved_it(
@@ -327,3 +343,65 @@ def test_the_archive_feeds_suggestions_and_only_officers_read_it(db: Session, pe
     assert officer["latest_message"] == "那这个产品保本吗？"
     viewed = db.scalars(select(models.AuditEntry).where(models.AuditEntry.action == "workforce.archive_viewed"))
     assert [(a.actor, a.detail["via"]) for a in viewed] == [("ops", "sidebar")]
+
+
+def test_the_sidebar_shows_each_role_what_the_read_policy_lets_it_read(db: Session,
+                                                                       people: dict[str, Any]) -> None:
+    """Issue 18 item 4 in the chat sidebar: the web app's one policy (engine/read_policy.py), as each role.
+    王小明 has a ticket in group wealth (the agent's) and one in vip (nobody's here); retail's agent works none."""
+    people["admin"] = _user(db, "root", "admin")
+    cid = _customer(db)  # inbound message, and a wealth ticket
+    customer = db.get(models.Customer, cid)
+    assert customer is not None
+    customer.attributes = {"mobile": "13800138000", "note": "她说 13800138000 是新号", "vip_level": 3}
+    own = _ticket(db, cid, "wealth", "赎回咨询")
+    other = _ticket(db, cid, "vip", "VIP 专线")
+    journey = f"journey/welcome/{cid}"
+    for key, text, workflow in ((f"ticket/{own.id}/reply/1", "赎回已受理", None),
+                                (f"ticket/{other.id}/reply/1", "VIP专线回复", None),
+                                (f"{journey}/hello/1", "欢迎礼包", journey)):
+        db.add(models.Message(idempotency_key=key, customer_id=cid, channel="wecom", content=text, direction="out",
+                              status="sent", workflow_id=workflow, created_at=NOW - timedelta(minutes=5)))
+    greeting = library.create_script(db, people["mk"], ScriptSpec(title="问候", text="{{ customer.name }}您好"), NOW)
+    plain = library.create_script(db, people["mk"], ScriptSpec(title="通知", text="活动明天开始"), NOW)
+    library.create_rule(db, people["mk"], RuleSpec(name="猜号码", condition="customer.mobile == '13800138000'",
+                                                   script_ids=[plain.id]), NOW)
+    inbound = "我的卡号 **** **** **** 0128，请问这款产品年化收益率多少？"
+    # role: (clear personal data, message texts it reads, texts listed as metadata only)
+    expected = {
+        "admin": (True, {"赎回已受理", "VIP专线回复", "欢迎礼包", inbound}, set()),
+        "ops": (True, {"赎回已受理", "VIP专线回复", "欢迎礼包", inbound}, set()),
+        "agent": (True, {"赎回已受理", inbound}, {"欢迎礼包"}),
+        "retail": (False, set(), {"欢迎礼包", inbound}),
+        "mk": (False, {"欢迎礼包", inbound}, {"赎回已受理", "VIP专线回复"}),
+    }
+    for who, (clear, reads, metadata) in expected.items():
+        view = sidebar_for_customer(db, people[who], cid, NOW)
+        shown = view["customer"]
+        texts = {m["content"] for m in shown["messages"] if m["content"] is not None}
+        assert texts == reads, who
+        assert sum(1 for m in shown["messages"] if m["content"] is None) == len(metadata), who
+        assert all(m.get("content_hidden") for m in shown["messages"] if m["content"] is None), who
+        everything = repr(view)
+        assert "6222021234567890128" not in everything, who
+        hidden = {"赎回已受理", "VIP专线回复", "欢迎礼包"} - reads | (set() if inbound in reads else {"年化收益率"})
+        for text in hidden:
+            assert text not in everything, (who, text)
+        suggested = [s["title"] for s in view["suggested"]]
+        if clear:
+            assert shown["name"] == "王小明" and shown["attributes"]["mobile"] == "138****8000", who
+            assert not shown["pii_masked"] and suggested == ["通知"], who  # the condition could read the number
+            used = use_script(db, people[who], greeting.id, NOW, customer_id=cid, chat_id=None)
+            assert used["message"]["text"]["content"] == "王小明您好", who
+        else:
+            assert shown["pii_masked"] and "王小明" not in everything and "13800138000" not in everything, who
+            assert shown["name"] == "王**" and shown["attributes"]["mobile"] == "138****8000", who
+            assert shown["attributes"]["vip_level"] == 3 and suggested == [], who  # no oracle on masked data
+            assert all(i["value"] != "13800138000" for i in shown["identities"]), who
+            previews = {s["title"]: s["preview"] for s in view["scripts"]}
+            assert previews["问候"] == "王**您好", who
+            with pytest.raises(LibraryError, match="personal data") as refused:
+                use_script(db, people[who], greeting.id, NOW, customer_id=cid, chat_id=None)
+            assert refused.value.status == 403 and refused.value.field == "script_id"
+            assert use_script(db, people[who], plain.id, NOW, customer_id=cid, chat_id=None)["message"]
+        assert (view["latest_message"] == inbound) == (inbound in reads), who
