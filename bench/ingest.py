@@ -283,7 +283,7 @@ async def run(_stack: Any) -> Any:
         async with Sink() as sink:
             plan: list[tuple[str, Callable[[], Any]]] = [
                 (f"tideflow-{d}", lambda d=d: tideflow(root / f"tf-{d}", sink, d)) for d in databases]
-            if "sqlite" in databases:  # what `tideflow up` runs: the worker in the web process, eager start
+            if "sqlite" in databases:  # `tideflow up --one-process`: the worker in the web process, eager start
                 plan.append(("tideflow-one", lambda: tideflow(root / "tf-one", sink, "sqlite", one_process=True)))
             plan += [("n8n", lambda: n8n(root / "n8n", sink)),
                      ("raw", lambda: raw_temporal(root / "raw", sink, False)),
@@ -347,7 +347,7 @@ async def run(_stack: Any) -> Any:
             one = found.get("tideflow-one")
             if one is not None:
                 report.rows += [
-                    Row("one process (tideflow up: worker in web, eager start), capacity",
+                    Row("one process (tideflow up --one-process: eager start), capacity",
                         f"{one.saturated:.1f} msg/s ({one.saturated / tf.saturated:.2f}× two processes"
                         + (f", {one.saturated / peer.saturated:.2f}× n8n)" if peer and peer.saturated else ")"),
                         "≥ 2× n8n", one.saturated / peer.saturated / 2 if peer and peer.saturated else None),

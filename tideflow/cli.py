@@ -306,7 +306,10 @@ def cmd_web(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     from tideflow.stack import Stack
 
-    stack = Stack(get_settings(), seed=not args.no_demo, separate_worker=args.separate_worker)
+    if args.one_process:  # read by this process's settings and by the web process it starts
+        os.environ["TIDEFLOW_WORKER_IN_WEB"] = "true"
+        get_settings.cache_clear()
+    stack = Stack(get_settings(), seed=not args.no_demo)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         stack.start()
@@ -365,10 +368,10 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tideflow", description="Tideflow: SCRM automation engine")
     sub = p.add_subparsers(dest="command", required=True)
 
-    up = sub.add_parser("up", help="start the embedded stack: Temporal dev server, web on :8000 with the worker")
+    up = sub.add_parser("up", help="start the embedded stack: Temporal dev server, worker, web on :8000")
     up.add_argument("--no-demo", action="store_true", help="do not publish demo flows and customers")
-    up.add_argument("--separate-worker", action="store_true", help="run the worker as a process of its own "
-                    "(default: inside the web process, where journeys start eagerly)")
+    up.add_argument("--one-process", action="store_true", help="run the worker inside the web process, where "
+                    "journeys start eagerly (TIDEFLOW_WORKER_IN_WEB=true)")
     up.set_defaults(func=cmd_up)
     sub.add_parser("worker", help="run a worker").set_defaults(func=cmd_worker)
     web = sub.add_parser("web", help="run the web app (API and designer)")

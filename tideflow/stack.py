@@ -154,7 +154,7 @@ async def worker_running(client: Client) -> AsyncIterator[None]:
 
 def embedded_app() -> FastAPI:
     """The web app with a worker in its own process (``tideflow web`` with ``TIDEFLOW_WORKER_IN_WEB=true``,
-    and ``tideflow up``): the router starts journeys with eager workflow start, so Temporal hands the first
+    ``tideflow up --one-process``): the router starts journeys with eager workflow start, so Temporal hands the first
     workflow task back in the start's answer instead of through the task queue."""
     from designer.app import create_app
 
@@ -175,18 +175,17 @@ def purge_archive_now(url: str, days: int) -> int:
 
 
 class Stack:
-    """``tideflow up``: the Temporal dev server and the web app with the worker in its process (eager workflow
-    start, one Python process fewer on a small machine), or — ``separate_worker`` — the worker as a process of
-    its own (what a deployment with many workers looks like)."""
+    """``tideflow up``: the Temporal dev server, a worker and the web app — or, with ``TIDEFLOW_WORKER_IN_WEB``
+    (``tideflow up --one-process``), the web app with the worker in its process (eager workflow start, one
+    Python process fewer)."""
 
-    def __init__(self, settings: Settings, seed: bool = True, separate_worker: bool = False) -> None:
+    def __init__(self, settings: Settings, seed: bool = True) -> None:
         self.settings = settings
         self.seed = seed
-        self.separate_worker = separate_worker
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
-    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(args, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(args, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self.procs[name] = proc
         return proc
 
@@ -205,10 +204,9 @@ class Stack:
         upgrade()
         report = seed() if self.seed else {}
         python = sys.executable
-        if self.separate_worker:
+        if not self.settings.worker_in_web:  # else `tideflow web` runs it (the environment passes through)
             self._spawn("worker", [python, "-m", "tideflow.cli", "worker"])
-        web = self._spawn("web", [python, "-m", "tideflow.cli", "web"],
-                          {"TIDEFLOW_WORKER_IN_WEB": "false" if self.separate_worker else "true"})
+        web = self._spawn("web", [python, "-m", "tideflow.cli", "web"])
         wait_for_port(self.settings.web_host, self.settings.web_port, 60, "web", web)
         self._announce(report)
 
