@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench bench-quick faults load security clean
+.PHONY: run test lint typecheck unit bench bench-quick faults load security clean i18n i18n-convert
 
 $(STAMP): pyproject.toml examples/plugin-lottery/pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required (set PYTHON=...)"; exit 1; }
@@ -26,6 +26,24 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q -m "not browser" $(PYTEST_ARGS)
 	$(BIN)/python -m pytest -q -m browser $(PYTEST_ARGS)
+
+# page text (docs/i18n.md): extract every marked string into the template, merge it into the zh_CN catalogue
+# (new strings arrive untranslated, changed ones fuzzy), then compile it to check it (placeholders, syntax) and
+# print what is left to translate. The designer reads the .po itself at startup; no .mo is committed.
+LOCALE   := designer/locale
+KEYWORDS := -k NC_:1c,2 -k Msg -k N_
+i18n: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg $(KEYWORDS) --no-wrap --sort-by-file --project Tideflow \
+		--copyright-holder "Tideflow contributors" --msgid-bugs-address "" -o $(LOCALE)/messages.pot .
+	$(BIN)/pybabel update -i $(LOCALE)/messages.pot -d $(LOCALE) -l zh_CN --no-wrap --ignore-obsolete --no-fuzzy-matching
+	$(BIN)/pybabel compile -d $(LOCALE) -l zh_CN --statistics
+	$(BIN)/python -m designer.i18n_check
+
+# an area written with the old keyed text.py: make i18n-convert AREA=designer/growth (then make i18n)
+i18n-convert: $(STAMP)
+	@test -n "$(AREA)" || { echo "usage: make i18n-convert AREA=designer/<area>"; exit 2; }
+	$(BIN)/python tools/i18n_convert.py $(AREA)
+	$(BIN)/python tools/msg_convert.py $$(find $(AREA) -name '*.py' ! -name text.py)
 
 # every attack of issue 18 against the real stack (web + worker + Temporal) and in process: all must be
 # refused (tests/security/; they also run in `make test`)

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
-from designer import audit, auth, errors, home, limits, ops, temporal_ui
+from designer import audit, auth, errors, home, limits, ops, pages, temporal_ui
 from designer.calendars import pages as calendars_pages
 from designer.connectors import api as connectors_api
 from designer.connectors import ops_api as connectors_ops_api
@@ -33,6 +33,7 @@ from designer.flows import editor
 from designer.flows import pages as flows_pages
 from designer.growth import api as growth_api
 from designer.growth import pages as growth_pages
+from designer.i18n import LanguageMiddleware
 from designer.journeys import api as journeys_api
 from designer.journeys import pages as journeys_pages
 from designer.loyalty import api as loyalty_api
@@ -41,6 +42,7 @@ from designer.people import api as people_api
 from designer.people import pages as people_pages
 from designer.policies import pages as policies_pages
 from designer.quarantine import api as quarantine_api
+from designer.quarantine import pages as quarantine_pages
 from designer.settlement import api as settlement_api
 from designer.settlement import pages as settlement_pages
 from designer.settlement import plan_preview
@@ -164,6 +166,8 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
     app.state.pipeline = None
     errors.install(app)
     auth.install(app)
+    pages.install(app)
+    app.add_middleware(LanguageMiddleware)  # every request speaks its caller's language (designer/i18n.py)
     ops.install(app)
     app.add_middleware(tracing.TraceRequests)  # outermost: the span covers the whole request
     app.include_router(auth.router)
@@ -181,6 +185,7 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
                  sidebar_api.router, sidebar_pages.router, sidebar_library.router,
                  growth_api.router, growth_pages.router, loyalty_api.router, loyalty_pages.router,
                  people_api.router, people_pages.router, temporal_ui.router, quarantine_api.router,
+                 quarantine_pages.router,
                  calendars_pages.api,
                  policies_pages.router, policies_pages.api,
                  plan_preview.router,

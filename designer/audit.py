@@ -2,8 +2,8 @@
 filters), ``GET /audit.csv`` (the same filters, exported) and ``GET /api/audit`` (JSON). Admins, and auditors
 with personal data masked.
 
-Entries are written by :func:`engine.auth.audit` (which never stores a secret). A small area: its routes and
-its strings live in this one module.
+Entries are written by :func:`engine.auth.audit` (which never stores a secret). A small area: its routes live in
+this one module (its page: ``templates/audit/audit.html``).
 """
 
 from __future__ import annotations
@@ -19,14 +19,16 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from sqlalchemy import Select, func, select
 
-from designer import i18n
 from designer.auth import get_db_url, require
+from designer.display import display_zone
 from designer.errors import ApiError
-from designer.pages import ADMIN, DISPLAY_TZ, Pager, PageRoute, clip, page_number, page_user, render
+from designer.i18n import _
+from designer.pages import ADMIN, Pager, PageRoute, clip, page_number, page_user, render
 from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory
 from engine.read_policy import Reader, audit_view
+from engine.text import Msg
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["ops"])
@@ -36,24 +38,6 @@ Admin = Annotated[User, Depends(page_user(*ADMIN, *AUDIT_READERS))]
 DbUrl = Annotated[str, Depends(get_db_url)]
 #: an export holds at most this many entries (narrow the filters for older ones)
 EXPORT_LIMIT = 100_000
-
-i18n.add({
-    "zh-CN": {
-        "au.title": "审计日志", "au.actor": "操作人", "au.action": "操作", "au.target": "对象", "au.detail": "详情",
-        "au.empty": "没有审计记录。", "au.actor.q": "按操作人筛选", "au.action.q": "按操作筛选（前缀，例如 flow.）",
-        "au.target.q": "例如 ticket:12、statement:5", "au.from": "从（日期）", "au.to": "到（日期）",
-        "au.change": "变更（之前 → 之后）", "au.export": "导出 CSV", "au.count": "共 {n} 条",
-        "au.bad_date": "日期「{value}」无效：请用 YYYY-MM-DD。", "au.none": "（无）",
-    },
-    "en": {
-        "au.title": "Audit log", "au.actor": "Actor", "au.action": "Action", "au.target": "Target",
-        "au.detail": "Detail", "au.empty": "No audit entries.", "au.actor.q": "Filter by actor",
-        "au.action.q": "Filter by action (prefix, e.g. flow.)", "au.target.q": "e.g. ticket:12, statement:5",
-        "au.from": "From (date)", "au.to": "To (date)", "au.change": "Change (before → after)",
-        "au.export": "Export CSV", "au.count": "{n} in all",
-        "au.bad_date": "The date “{value}” is not valid: use YYYY-MM-DD.", "au.none": "(none)",
-    },
-})
 
 
 class Filters:
@@ -71,7 +55,7 @@ class Filters:
         if not text:
             return None
         try:
-            return datetime.combine(date.fromisoformat(text), time(0), DISPLAY_TZ)
+            return datetime.combine(date.fromisoformat(text), time(0), display_zone())
         except ValueError:
             self.bad = text
             return None
@@ -132,8 +116,8 @@ def audit_page(request: Request, user: Admin, db_url: DbUrl, actor: str = "", ac
         reader = Reader(user.role, user.id)
         entries = [audit_view(reader, _row(e)) for e in
                    db.scalars(query.order_by(models.AuditEntry.id.desc()).offset(pager.offset).limit(pager.per))]
-    _lang, t = i18n.text_for(request)
-    error = t["au.bad_date"].format(value=filters.bad) if filters.bad else None
+    error = (_("The date “%(value)s” is not valid: use YYYY-MM-DD.") % {"value": filters.bad}
+             if filters.bad else None)
     return render(request, user, "audit/audit.html", status_code=422 if error else 200,
                   entries=[{"entry": e, "changes": changes(e)} for e in entries], pager=pager, f=filters,
                   total=total, error=error, actor=filters.actor, action=filters.action)
@@ -154,7 +138,7 @@ def _rows(db_url: str, filters: Filters, reader: Reader) -> Iterator[str]:
             entry = audit_view(reader, _row(found))
             out.seek(0)
             out.truncate()
-            writer.writerow([entry["at"].astimezone(DISPLAY_TZ).isoformat(timespec="seconds"), entry["actor"],
+            writer.writerow([entry["at"].astimezone(display_zone()).isoformat(timespec="seconds"), entry["actor"],
                              entry["action"], entry["target"] or "", _cell(entry["before"]), _cell(entry["after"]),
                              _cell(entry["detail"] or None)])
             yield out.getvalue()
@@ -167,8 +151,9 @@ def audit_export(user: Admin, db_url: DbUrl, actor: str = "", action: str = "", 
     """The filtered entries as CSV (UTF-8 with a BOM for Excel; times in the display time zone), newest first."""
     filters = Filters(actor, action, target, since, until)
     if filters.bad:
-        raise ApiError(422, f"the date {filters.bad!r} is not valid", "use YYYY-MM-DD", "from")
-    stamp = datetime.now(DISPLAY_TZ).strftime("%Y%m%d-%H%M")
+        raise ApiError(422, Msg("the date %(value)s is not valid", value=repr(filters.bad)), Msg("use YYYY-MM-DD"),
+                       "from")
+    stamp = datetime.now(display_zone()).strftime("%Y%m%d-%H%M")
     return StreamingResponse(_rows(db_url, filters, Reader(user.role, user.id)), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": f'attachment; filename="audit-{stamp}.csv"'})
 
@@ -186,7 +171,8 @@ def audit_log(request: Request, response: Response,
     reader = Reader(user.role, user.id)
     filters = Filters(actor, action, target, since, until)
     if filters.bad:
-        raise ApiError(422, f"the date {filters.bad!r} is not valid", "use YYYY-MM-DD", "from")
+        raise ApiError(422, Msg("the date %(value)s is not valid", value=repr(filters.bad)), Msg("use YYYY-MM-DD"),
+                       "from")
     with session_factory(db_url)() as db:
         query = filters.apply(select(models.AuditEntry))
         total = db.scalar(select(func.count()).select_from(query.subquery())) or 0

@@ -39,6 +39,8 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from designer import i18n
+from designer.i18n import _, pick_language
 from engine import auth
 from engine.db.models import ApiToken, User
 from engine.db.session import session_factory, transaction
@@ -101,8 +103,26 @@ class LoginRequired(HTTPException):
         self.next_path = next_path
 
 
+class RoleRequired(HTTPException):
+    """403: the user lacks every one of ``roles``. API clients get the JSON ``detail``; a browser asking for a
+    page gets the HTML page that says which role it needs (``designer.pages.install``)."""
+
+    def __init__(self, user: User, roles: tuple[str, ...], detail: dict[str, str]) -> None:
+        super().__init__(status_code=403, detail=detail)
+        self.user, self.roles = user, roles
+
+
 def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api") or "authorization" in request.headers
+
+
+def wants_html(request: Request) -> bool:
+    """A browser asking for a page: not the API, no token, and ``text/html`` in Accept (curl, scripts and
+    ``fetch`` send ``*/*`` or ``application/json`` and keep getting JSON)."""
+    if _wants_json(request):
+        return False
+    accept = request.headers.get("accept", "").lower()
+    return "text/html" in accept or "application/xhtml+xml" in accept
 
 
 def _local_path(request: Request) -> str:
@@ -214,7 +234,7 @@ def require(*roles: str) -> Callable[..., Awaitable[User]]:
 
     async def dependency(user: Annotated[User, Depends(current_user)]) -> User:
         if not auth.has_role(user, *roles):
-            raise HTTPException(status_code=403, detail={
+            raise RoleRequired(user, roles, detail={
                 "message": f"this needs the role {needed} (or admin); you are {user.role}",
                 "fix": "ask an admin to give your account that role, or use an account that has it",
             })
@@ -369,56 +389,10 @@ def _secure_cookies(request: Request) -> bool:
 
 # --- login page --------------------------------------------------------------------------------
 
-_TEXT: dict[str, dict[str, str]] = {
-    "zh-CN": {
-        "title": "登录",
-        "subtitle": "SCRM 自动化引擎",
-        "username": "用户名",
-        "password": "密码",
-        "submit": "登录",
-        "failed": "用户名或密码错误。",
-        "locked": "登录失败次数过多，账户已锁定，请在 {minutes} 分钟后重试。",
-        "rate_limited": "尝试过于频繁，请在 {seconds} 秒后重试。",
-        "expired": "登录表单已过期，请重新提交。",
-    },
-    "en": {
-        "title": "Log in",
-        "subtitle": "SCRM automation engine",
-        "username": "Username",
-        "password": "Password",
-        "submit": "Log in",
-        "failed": "Wrong username or password.",
-        "locked": "Too many failed logins: the account is locked. Try again in {minutes} minutes.",
-        "rate_limited": "Too many attempts. Try again in {seconds} seconds.",
-        "expired": "The login form expired. Please submit it again.",
-    },
-}
-
 _pages = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"), autoescape=True
 )
-
-
-def pick_language(request: Request, requested: str | None = None) -> Literal["zh-CN", "en"]:
-    """``en`` when asked for (``?lang=en``, a ``lang`` form field) or preferred by Accept-Language;
-    else zh-CN, the default."""
-    requested = requested or request.query_params.get("lang")
-    if requested:
-        return "en" if requested.lower().startswith("en") else "zh-CN"
-    best = {"en": 0.0, "zh": 0.0}
-    for part in request.headers.get("accept-language", "").split(","):
-        tag, _, params = part.strip().partition(";")
-        q = 1.0
-        params = params.strip()
-        if params.startswith("q="):
-            try:
-                q = float(params[2:])
-            except ValueError:
-                q = 0.0
-        family = tag.strip().lower().split("-")[0]
-        if family in best:
-            best[family] = max(best[family], q)
-    return "en" if best["en"] > best["zh"] else "zh-CN"
+i18n.install(_pages)
 
 
 def safe_next(value: str | None) -> str:
@@ -433,16 +407,17 @@ def safe_next(value: str | None) -> str:
     return value
 
 
-def _login_page(request: Request, lang: str, next_path: str, *, status_code: int = 200, error: str = "",
+def _login_page(request: Request, lang: i18n.Language, next_path: str, *, status_code: int = 200, error: str = "",
                 username: str = "", headers: dict[str, str] | None = None) -> HTMLResponse:
     token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not (20 <= len(token) <= 100 and token.replace("-", "").replace("_", "").isalnum()):
         token = secrets.token_urlsafe(32)
     other = "zh-CN" if lang == "en" else "en"
-    html = _pages.get_template("login.html").render(
-        lang=lang, t=_TEXT[lang], error=error, username=username, next=next_path, csrf_token=token,
-        switch_url="/login?" + urlencode({"lang": other, "next": next_path}),
-    )
+    with i18n.language(lang):
+        html = _pages.get_template("login.html").render(
+            lang=lang, error=error, username=username, next=next_path, csrf_token=token,
+            switch_url="/login?" + urlencode({"lang": other, "next": next_path}),
+        )
     response = HTMLResponse(html, status_code=status_code, headers=headers)
     response.headers["Cache-Control"] = "no-store"
     response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=2 * 3600, path="/login", httponly=True,
@@ -476,19 +451,24 @@ def login_submit(
     or this address tried too often, 403 when the form's double-submit token does not match.
     """
     language = pick_language(request, lang)
-    text = _TEXT[language]
+    with i18n.language(language):
+        return _login(request, db_url, language, username, password, csrf_token, next)
+
+
+def _login(request: Request, db_url: str, language: i18n.Language, username: str, password: str, csrf_token: str,
+           next: str) -> Response:
     next_path = safe_next(next)
     client = request.client.host if request.client else "unknown"
     wait = _limiter(request).hit(client)
     if wait is not None:
         seconds = max(1, int(wait + 0.999))
         return _login_page(request, language, next_path, status_code=429, username=username,
-                           error=text["rate_limited"].format(seconds=seconds),
+                           error=_("Too many attempts. Try again in %(seconds)s seconds.") % {"seconds": seconds},
                            headers={"Retry-After": str(seconds)})
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(csrf_token.encode(), expected.encode()):
         return _login_page(request, language, next_path, status_code=403, username=username,
-                           error=text["expired"])
+                           error=_("The login form expired. Please submit it again."))
     now = _now()
     failure: auth.LoginFailed | auth.LoginLocked | None = None
     session_token = ""
@@ -504,11 +484,12 @@ def login_submit(
     if isinstance(failure, auth.LoginLocked):
         seconds = failure.retry_after(now)
         return _login_page(request, language, next_path, status_code=429, username=username,
-                           error=text["locked"].format(minutes=max(1, (seconds + 59) // 60)),
+                           error=_("Too many failed logins: the account is locked. Try again in %(minutes)s minutes.")
+                           % {"minutes": max(1, (seconds + 59) // 60)},
                            headers={"Retry-After": str(seconds)})
     if failure is not None:
         return _login_page(request, language, next_path, status_code=401, username=username,
-                           error=text["failed"])
+                           error=_("Wrong username or password."))
     response = RedirectResponse(next_path, status_code=303)
     response.set_cookie(SESSION_COOKIE, session_token, max_age=int(auth.SESSION_LIFETIME.total_seconds()),
                         path="/", httponly=True, samesite="lax", secure=_secure_cookies(request))

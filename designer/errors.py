@@ -1,4 +1,10 @@
-"""One shape for every error the API returns: what is wrong, where, and how to fix it."""
+"""One shape for every error the API returns: what is wrong, where, and how to fix it.
+
+``message`` and ``fix`` are English unless the request chose a language (``?lang=``, or the designer's
+language cookie): then they come in that language wherever the catalogue has them (:func:`localized`).
+Write them as :class:`engine.text.Msg` (``Msg("there is no flow '%(id)s'",
+id=...)``) so their template can be translated; ``field`` and ``code`` are for programs and never change.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
+
+from designer import i18n
+from engine.nodes.base import Problem
+from engine.text import Msg
+from engine.validate import pydantic_message
 
 
 class ApiError(Exception):
@@ -27,42 +38,59 @@ def validation_problems(errors: list[Any], prefix: str = "") -> list[dict[str, A
     for e in errors:
         loc = [str(p) for p in e.get("loc", ()) if p not in ("body",)]
         field = prefix + ".".join(loc) if loc else (prefix.rstrip(".") or "body")
-        msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+        msg: str = pydantic_message(e)
         if e.get("type") == "missing":
-            fix = f"add '{loc[-1] if loc else field}'"
+            msg, fix = Msg("is required"), Msg("add '%(field)s'", field=loc[-1] if loc else field)
         elif e.get("type") == "extra_forbidden":
-            msg, fix = "unknown field", "remove it or check its spelling"
+            msg, fix = Msg("unknown field"), Msg("remove it or check its spelling")
         else:
-            fix = f"send a valid value for '{field}'"
+            fix = Msg("send a valid value for '%(field)s'", field=field)
         out.append({"field": field, "message": msg, "fix": fix})
     return out
+
+
+def localized(body: dict[str, Any], lang: i18n.Language | None = None) -> dict[str, Any]:
+    """``body`` with its ``message``, ``fix`` (and its problems') in ``lang`` (default: the API's language)."""
+    lang = lang or i18n.api_language()
+    out = dict(body)
+    for key in ("message", "fix"):
+        if isinstance(out.get(key), str):
+            out[key] = i18n.translate(out[key], lang)
+    if isinstance(out.get("problems"), list):
+        out["problems"] = [localized(p, lang) if isinstance(p, dict) else p for p in out["problems"]]
+    return out
+
+
+def problem_dicts(problems: list[Problem], lang: i18n.Language | None = None) -> list[dict[str, Any]]:
+    """A flow's problems as the API shows them (the canvas shows these too), in ``lang``."""
+    return [localized(p.as_dict(), lang) for p in problems]
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse({"detail": exc.body}, status_code=exc.status, headers=exc.headers or None)
+        return JSONResponse({"detail": localized(exc.body)}, status_code=exc.status, headers=exc.headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def _request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = validation_problems(list(exc.errors()))
-        first = problems[0] if problems else {"message": "invalid request", "field": None, "fix": ""}
-        return JSONResponse({"detail": {**first, "problems": problems}}, status_code=422)
+        first = problems[0] if problems else {"message": Msg("invalid request"), "field": None, "fix": ""}
+        return JSONResponse({"detail": localized({**first, "problems": problems})}, status_code=422)
 
     @app.exception_handler(ValidationError)
     async def _model_invalid(request: Request, exc: ValidationError) -> JSONResponse:
         problems = validation_problems(list(exc.errors()))
-        return JSONResponse({"detail": {**problems[0], "problems": problems}}, status_code=422)
+        return JSONResponse({"detail": localized({**problems[0], "problems": problems})}, status_code=422)
 
     @app.exception_handler(OverflowError)
     async def _out_of_range(request: Request, exc: OverflowError) -> JSONResponse:
         # e.g. an id of 2**70 in the path: SQLite and PostgreSQL integers stop at 2**63 - 1
-        return JSONResponse({"detail": {"message": "a number in the request is too large",
-                                        "fix": "use ids and amounts within the 64-bit integer range", "field": None}},
-                            status_code=422)
+        return JSONResponse({"detail": localized({
+            "message": Msg("a number in the request is too large"),
+            "fix": Msg("use ids and amounts within the 64-bit integer range"), "field": None})}, status_code=422)
 
     @app.exception_handler(OperationalError)
     async def _database_down(request: Request, exc: OperationalError) -> JSONResponse:
-        return JSONResponse({"detail": {"message": "the database is not reachable right now; nothing was stored",
-                                        "fix": "retry after a few seconds", "field": None}},
-                            status_code=503, headers={"Retry-After": "5"})
+        return JSONResponse({"detail": localized({
+            "message": Msg("the database is not reachable right now; nothing was stored"),
+            "fix": Msg("retry after a few seconds"), "field": None})}, status_code=503, headers={"Retry-After": "5"})

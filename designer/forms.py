@@ -19,8 +19,95 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from designer.i18n import NC_, error_text, gettext, pgettext
 from engine.durations import DurationError, from_amount, parse_duration, to_amount
 from engine.validate import check_expression
+
+#: the label of a config field, by its key (one label per key across all node types and the flow settings)
+FIELD_LABELS: dict[str, str] = {
+    "action": NC_("config field", "Points action"), "add": NC_("config field", "Add tags"),
+    "aggregation": NC_("config field", "Aggregation"), "allow_gaps": NC_("config field", "Allow gaps"),
+    "allowed_values": NC_("config field", "Allowed values"), "approver": NC_("config field", "Approver"),
+    "at": NC_("config field", "At"), "attachments": NC_("config field", "Attachments"),
+    "attribute": NC_("config field", "Date attribute"), "audience": NC_("config field", "Audience"),
+    "batch_size": NC_("config field", "Batch size"), "better": NC_("config field", "Better when"),
+    "birthday_gifts": NC_("config field", "Birthday gifts"), "body": NC_("config field", "Body"),
+    "boundary": NC_("config field", "Tier boundary"), "branches": NC_("config field", "Branches"),
+    "calendar": NC_("config field", "Business calendar"), "campaign": NC_("config field", "Coupon campaign"),
+    "cases": NC_("config field", "Cases"), "category": NC_("config field", "Message category"),
+    "channel": NC_("config field", "Channel"), "channels": NC_("config field", "Channels"),
+    "connector_id": NC_("config field", "Connector"), "at_limit": NC_("config field", "At the receiving limit"),
+    "deadline_hours": NC_("config field", "Staff confirm within (hours)"),
+    "coefficient": NC_("config field", "Coefficient"), "components": NC_("config field", "Components"),
+    "config": NC_("config field", "Node settings"), "cron": NC_("config field", "Cron expression"),
+    "cycle": NC_("config field", "Settlement cycle"), "date_attribute": NC_("config field", "Date attribute"),
+    "default": NC_("config field", "Default output"), "default_group": NC_("config field", "Default queue"),
+    "default_party_type": NC_("config field", "Default party type"),
+    "default_port": NC_("config field", "Port when no rule matches"),
+    "default_rate": NC_("config field", "Default rate (%)"), "description": NC_("config field", "Description"),
+    "duration": NC_("config field", "Duration"), "end": NC_("config field", "End"),
+    "entry": NC_("config field", "Re-entry"), "escalation": NC_("config field", "On breach"),
+    "event": NC_("config field", "Event type"), "every": NC_("config field", "Every"),
+    "exit_on": NC_("config field", "Exit on events"), "expire": NC_("config field", "Expire lapsed points"),
+    "expr": NC_("config field", "Condition"), "expression": NC_("config field", "Expression"),
+    "fallback_channel": NC_("config field", "Fallback channel"), "fields": NC_("config field", "Custom fields"),
+    "filter": NC_("config field", "Filter"), "first_response": NC_("config field", "First response"),
+    "flow": NC_("config field", "Target flow"), "frequency_capped": NC_("config field", "Frequency capped"),
+    "from": NC_("config field", "From (fen)"), "goal": NC_("config field", "Goal"),
+    "group": NC_("config field", "Queue"), "group_from": NC_("config field", "Queue from expression"),
+    "guarantee_fen": NC_("config field", "Guarantee (fen)"), "headers": NC_("config field", "Headers"),
+    "hit_policy": NC_("config field", "Hit policy"), "id": NC_("config field", "ID"),
+    "if_missing": NC_("config field", "If the KPI is missing"),
+    "increment": NC_("config field", "Increment attributes"), "inner": NC_("config field", "Inner plan"),
+    "input_entries": NC_("config field", "Input cells"), "input_variable": NC_("config field", "Input variable"),
+    "inputs": NC_("config field", "Inputs"), "instructions": NC_("config field", "Instructions"),
+    "key": NC_("config field", "Key"), "kpi": NC_("config field", "KPI"), "kpis": NC_("config field", "KPIs"),
+    "label": NC_("config field", "Label"), "max_coefficient": NC_("config field", "Maximum coefficient"),
+    "method": NC_("config field", "Method"), "min_coefficient": NC_("config field", "Minimum coefficient"),
+    "mode": NC_("config field", "Tier mode"), "name": NC_("config field", "Name"),
+    "needs": NC_("config field", "Skills needed"), "next_response": NC_("config field", "Next response"),
+    "note": NC_("config field", "Internal note"), "notify_expiring": NC_("config field", "Notify expiring points"),
+    "of": NC_("config field", "Split the total of"), "offset_days": NC_("config field", "Offset (days)"),
+    "on": NC_("config field", "Start on"), "on_timeout": NC_("config field", "On timeout"),
+    "otherwise": NC_("config field", "Otherwise"), "outcomes": NC_("config field", "Outcomes"),
+    "output_entries": NC_("config field", "Output cells"), "outputs": NC_("config field", "Outputs"),
+    "parties": NC_("config field", "Parties"), "party": NC_("config field", "Party"),
+    "party_types": NC_("config field", "Party types"), "percent": NC_("config field", "Percentage"),
+    "plan": NC_("config field", "Settlement plan"), "points": NC_("config field", "Points"),
+    "poll": NC_("config field", "Check every"), "port": NC_("config field", "Port name"),
+    "port_output": NC_("config field", "Output that picks the port"), "priority": NC_("config field", "Priority"),
+    "quiet_hours": NC_("config field", "Quiet hours"), "rate": NC_("config field", "Rate (%)"),
+    "rate_plan": NC_("config field", "Rate plan"), "rates": NC_("config field", "Rates (%)"),
+    "rates_by": NC_("config field", "Rate by"), "reason": NC_("config field", "Reason"),
+    "reentry": NC_("config field", "Re-entry"), "reentry_after": NC_("config field", "After"),
+    "remove": NC_("config field", "Remove tags"), "reply": NC_("config field", "Reply to the customer"),
+    "resolution": NC_("config field", "Resolution"), "response_map": NC_("config field", "Save from the response"),
+    "result_variable": NC_("config field", "Result variable"),
+    "retry_on_status": NC_("config field", "Retry on statuses"), "review_tiers": NC_("config field", "Review tiers"),
+    "reward": NC_("config field", "Reward"), "rounding": NC_("config field", "Rounding"),
+    "rules": NC_("config field", "Rules"), "schedule": NC_("config field", "Schedule"),
+    "schema": NC_("config field", "Schema"),
+    "secret_env": NC_("config field", "Signing secret (environment variable)"),
+    "set": NC_("config field", "Set attributes"), "settings": NC_("config field", "Settings"),
+    "split_parties": NC_("config field", "Split parties"), "start": NC_("config field", "Start"),
+    "status": NC_("config field", "Status"), "statuses": NC_("config field", "Order statuses"),
+    "steps": NC_("config field", "Review levels"), "subject": NC_("config field", "Subject"),
+    "table": NC_("config field", "Decision table"), "tag_in_wecom": NC_("config field", "Tag in WeCom"),
+    "tags_any": NC_("config field", "Any of these tags"), "targets": NC_("config field", "Targets"),
+    "tasks": NC_("config field", "Sub-tasks"), "template": NC_("config field", "Message template"),
+    "text": NC_("config field", "Message text"),
+    "threshold_fen": NC_("config field", "Threshold (fen)"), "thresholds": NC_("config field", "Thresholds"),
+    "ticket_type": NC_("config field", "Ticket type"), "tiers": NC_("config field", "Tiers"),
+    "time": NC_("config field", "Local time"), "timeout": NC_("config field", "Wait at most"),
+    "timeout_seconds": NC_("config field", "Timeout (seconds)"), "timezone": NC_("config field", "Timezone"),
+    "type": NC_("config field", "Type"), "type_ref": NC_("config field", "Type"),
+    "unset": NC_("config field", "Remove attributes"), "url": NC_("config field", "URL"),
+    "value": NC_("config field", "Value"), "variables": NC_("config field", "Variables"),
+    "wait": NC_("config field", "Wait for all"), "warn_before": NC_("config field", "Warn before"),
+    "webhook_url": NC_("config field", "Webhook URL"), "weekdays": NC_("config field", "Weekdays (1–7)"),
+    "weight": NC_("config field", "Weight"), "when": NC_("config field", "When"),
+    "within": NC_("config field", "Within"), "yearly": NC_("config field", "Every year"),
+}
 
 
 # -- JSON Schema → form fields ------------------------------------------------------------------------------
@@ -142,9 +229,15 @@ def widget_of(schema: Mapping[str, Any], root: Mapping[str, Any]) -> str:
     return "json"
 
 
-def _label(key: str, schema: Mapping[str, Any], t: Mapping[str, str]) -> str:
-    found = t.get(f"field.{key}")
-    return found if found else str(schema.get("title") or key)
+def field_label(key: str, schema: Mapping[str, Any]) -> str:
+    """A field's label in the reader's language: from :data:`FIELD_LABELS`, else the schema's title."""
+    found = FIELD_LABELS.get(key)
+    return pgettext("config field", found) if found else gettext(str(schema.get("title") or key))
+
+
+def field_help(schema: Mapping[str, Any]) -> str:
+    """A field's help: its schema description (the config model's ``Field(description=...)``), translated."""
+    return gettext(str(schema.get("description") or ""))
 
 
 def _text_of(value: Any, widget: str) -> Any:
@@ -184,11 +277,11 @@ def _picker(key: str, schema: Mapping[str, Any], pickers: Pickers) -> tuple[str 
 
 
 def _field(key: str, name: str, schema: Mapping[str, Any], root: Mapping[str, Any], value: Any,
-           required: bool, t: Mapping[str, str], pickers: Pickers) -> FormField:
+           required: bool, pickers: Pickers) -> FormField:
     s, optional = _unwrap(schema, root)
     widget = widget_of(s, root)
     shown = value if value is not _MISSING and value is not None else s.get("default", _MISSING)
-    f = FormField(name=name, key=key, widget=widget, label=_label(key, s, t), help=str(s.get("description") or ""),
+    f = FormField(name=name, key=key, widget=widget, label=field_label(key, s), help=field_help(s),
                   required=required and not optional, value=_text_of(shown, widget))
     examples = s.get("examples")
     if isinstance(examples, list) and examples and not isinstance(examples[0], dict | list):
@@ -215,7 +308,7 @@ def _field(key: str, name: str, schema: Mapping[str, Any], root: Mapping[str, An
     elif widget == "group":
         current = value if isinstance(value, Mapping) else {}
         needed = set(s.get("required", []))
-        f.children = [_field(k, f"{name}.{k}", p, root, current.get(k, _MISSING), k in needed, t, pickers)
+        f.children = [_field(k, f"{name}.{k}", p, root, current.get(k, _MISSING), k in needed, pickers)
                       for k, p in s["properties"].items()]
     elif widget == "rows":
         items, _ = _unwrap(s["items"], root)
@@ -223,34 +316,34 @@ def _field(key: str, name: str, schema: Mapping[str, Any], root: Mapping[str, An
         current_rows = value if isinstance(value, list) else []
         for i, row in enumerate(current_rows):
             row_map = row if isinstance(row, Mapping) else {}
-            f.rows.append([_field(k, f"{name}.{i}.{k}", p, root, row_map.get(k, _MISSING), k in needed, t, pickers)
+            f.rows.append([_field(k, f"{name}.{i}.{k}", p, root, row_map.get(k, _MISSING), k in needed, pickers)
                            for k, p in items["properties"].items()])
-        f.blank = [_field(k, f"{name}.__i__.{k}", p, root, _MISSING, k in needed, t, pickers)
+        f.blank = [_field(k, f"{name}.__i__.{k}", p, root, _MISSING, k in needed, pickers)
                    for k, p in items["properties"].items()]
     elif widget == "pairs":
         value_schema, _ = _unwrap(s["additionalProperties"], root)
         current_map = value if isinstance(value, Mapping) else {}
         for i, (k, v) in enumerate(current_map.items()):
-            f.rows.append(_pair(f"{name}.{i}", k, value_schema, root, v, t, pickers))
-        f.blank = _pair(f"{name}.__i__", "", value_schema, root, _MISSING, t, pickers)
+            f.rows.append(_pair(f"{name}.{i}", k, value_schema, root, v, pickers))
+        f.blank = _pair(f"{name}.__i__", "", value_schema, root, _MISSING, pickers)
     return f
 
 
 def _pair(prefix: str, key: str, value_schema: Mapping[str, Any], root: Mapping[str, Any], value: Any,
-          t: Mapping[str, str], pickers: Pickers) -> list[FormField]:
-    key_field = FormField(name=f"{prefix}.key", key="key", widget="text", label=t.get("editor.key", "key"), value=key)
-    value_field = _field("value", f"{prefix}.value", value_schema, root, value, False, t, pickers)
-    value_field.label = t.get("editor.value", "value")
+          pickers: Pickers) -> list[FormField]:
+    key_field = FormField(name=f"{prefix}.key", key="key", widget="text", label=gettext("Key"), value=key)
+    value_field = _field("value", f"{prefix}.value", value_schema, root, value, False, pickers)
+    value_field.label = gettext("Value")
     return [key_field, value_field]
 
 
-def build_form(schema: Mapping[str, Any], config: Mapping[str, Any], t: Mapping[str, str],
-               pickers: Pickers | None = None, prefix: str = "") -> list[FormField]:
+def build_form(schema: Mapping[str, Any], config: Mapping[str, Any], pickers: Pickers | None = None,
+               prefix: str = "") -> list[FormField]:
     """The controls for an object schema (a node type's config), filled with ``config``."""
     root = schema
     s = _resolve(schema, root)
     needed = set(s.get("required", []))
-    return [_field(k, f"{prefix}{k}", p, root, config.get(k, _MISSING), k in needed, t, pickers or Pickers())
+    return [_field(k, f"{prefix}{k}", p, root, config.get(k, _MISSING), k in needed, pickers or Pickers())
             for k, p in s.get("properties", {}).items()]
 
 
@@ -380,7 +473,7 @@ class _Reader:
         try:
             text = from_amount(amount, self.text(f"{name}.unit") or "days")
         except DurationError as exc:
-            self.out.errors[name] = str(exc)
+            self.out.errors[name] = error_text(exc)
             return prev if isinstance(prev, str) else _MISSING
         if isinstance(prev, str):
             try:

@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 
 from designer import reading
 from designer.auth import get_db_url, require
-from designer.i18n import page_context
-from designer.pages import templates
+from designer.pages import render
 from engine.db import models
 from engine.db.models import User
+from engine.db.quarantine_models import QuarantineEntry
 from engine.db.session import session_factory
 from engine.pii import mask_text
 
@@ -33,5 +33,7 @@ def home(request: Request, user: Annotated[User, Depends(require())],
                                                         .limit(20)),
             lambda m: {"created_at": m.created_at, "customer_id": m.customer_id, "channel": m.channel,
                        "content": mask_text(m.content), "status": m.status})
-    context = page_context(request, user, flows=flows, counts=counts, messages=messages)
-    return templates.TemplateResponse(request, "home.html", context)
+        # admins are told when work kept failing and waits for them in the quarantine (/quarantine)
+        quarantined = int(db.scalar(select(func.count()).select_from(QuarantineEntry)
+                                    .where(QuarantineEntry.status == "open")) or 0) if user.role == "admin" else 0
+    return render(request, user, "home.html", flows=flows, counts=counts, messages=messages, quarantined=quarantined)

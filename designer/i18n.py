@@ -1,64 +1,236 @@
-"""UI text in zh-CN (default) and English. One catalogue; pages add their keys here."""
+"""The designer's language: gettext catalogues (Babel), English source strings, zh-CN by default.
+
+Every user-facing string is written in English in the code and the templates and marked for
+translation: ``_("Flows")`` in Python, ``{{ _("Flows") }}`` or ``{% trans %}…{% endtrans %}`` in Jinja,
+``ngettext`` for plurals, ``pgettext(context, text)`` where one English word means two things
+("Open" the button vs "Open" the ticket status). Placeholders are ``%(name)s``:
+``_("There is no flow “%(id)s”.") % {"id": flow_id}`` in Python, ``_("… %(id)s …", id=flow_id)`` in Jinja.
+Strings defined at import time (tables of labels) are marked with :func:`N_` / :func:`NC_` and translated
+where they are shown.
+
+The Chinese catalogue is ``designer/locale/zh_CN/LC_MESSAGES/messages.po``; ``make i18n`` extracts the
+strings (``babel.cfg``), updates the catalogue, compiles it (``messages.mo``, not committed) and checks it.
+The designer reads the ``.mo`` when it is at least as new as the ``.po``, else compiles the ``.po`` in memory
+the first time the language is used — so a fresh clone needs no build step and no binary is committed.
+A string without a translation shows in English; fuzzy entries count as untranslated.
+
+The language is chosen per request (``?lang=`` remembered in a cookie, then the cookie, then
+Accept-Language; zh-CN by default) by :class:`LanguageMiddleware`, and kept in a context variable for the
+request, so ``_()`` anywhere below a route speaks the caller's language. Outside a request (the CLI, a
+message to a customer) say which language you mean: ``with language("zh-CN"): ...``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import gettext as _gettext
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import cache
+from io import BytesIO
+from pathlib import Path
+from typing import Literal
 
-from fastapi import Request
+from babel.core import Locale
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
+from jinja2 import Environment
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from designer.auth import pick_language
+from engine.text import Msg
 
-TEXT: dict[str, dict[str, str]] = {
-    "zh-CN": {
-        "app": "Tideflow 自动化", "nav.flows": "流程", "nav.customers": "客户", "nav.journeys": "旅程",
-        "nav.audit": "审计日志", "nav.tickets": "工单", "nav.settlement": "结算",
-        "nav.connectors": "连接器", "nav.home": "概览", "logout": "退出", "lang.switch": "English",
-        "flows": "流程", "journeys": "旅程", "messages": "最近消息", "status": "状态", "version": "版本",
-        "name": "名称", "kind": "类型", "customer": "客户", "channel": "渠道", "content": "内容", "at": "时间",
-        "none": "暂无", "api": "API 文档", "kind.journey": "客户旅程", "kind.ticket": "工单路由",
-        "kind.settlement": "结算", "skip": "跳到正文",
-    },
-    "en": {
-        "app": "Tideflow automation", "nav.flows": "Flows", "nav.customers": "Customers", "nav.journeys": "Journeys",
-        "nav.audit": "Audit log", "nav.tickets": "Tickets", "nav.settlement": "Settlement",
-        "nav.connectors": "Connectors", "nav.home": "Overview", "logout": "Log out", "lang.switch": "中文",
-        "flows": "Flows", "journeys": "Journeys", "messages": "Recent messages", "status": "Status",
-        "version": "Version", "name": "Name", "kind": "Kind", "customer": "Customer", "channel": "Channel",
-        "content": "Content", "at": "At", "none": "Nothing yet", "api": "API docs", "kind.journey": "Journey",
-        "kind.ticket": "Ticket routing", "kind.settlement": "Settlement", "skip": "Skip to content",
-    },
-}
+Language = Literal["zh-CN", "en"]
+LANGUAGES: tuple[Language, ...] = ("zh-CN", "en")
+DEFAULT_LANGUAGE: Language = "zh-CN"
+LANG_COOKIE = "tideflow_lang"
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+DOMAIN = "messages"
+#: the Babel/CLDR locale of each UI language (numbers, dates, currency, plural rules)
+LOCALES: dict[Language, str] = {"zh-CN": "zh_CN", "en": "en"}
 
-
-class Text(dict[str, str]):
-    """Attribute access for templates (``t.flows``) and dotted keys (``t['nav.flows']``); a missing key
-    shows itself, so an untranslated string is visible rather than blank."""
-
-    def __getattr__(self, key: str) -> str:
-        return self.get(key, key)
-
-    def __missing__(self, key: str) -> str:
-        return key
+_current: ContextVar[Language] = ContextVar("tideflow_language", default=DEFAULT_LANGUAGE)
+#: did the request choose a language (?lang=, or the cookie of a choice made in the UI)? The JSON API answers in
+#: English unless it did — Accept-Language alone, which every browser and many HTTP libraries send, does not
+#: change what programs read; pages follow Accept-Language and default to zh-CN.
+_stated: ContextVar[bool] = ContextVar("tideflow_language_stated", default=False)
 
 
-def add(catalogue: dict[str, dict[str, str]]) -> None:
-    """Merge a module's strings into the catalogue (both languages must have the same keys)."""
-    zh, en = catalogue.get("zh-CN", {}), catalogue.get("en", {})
-    if set(zh) != set(en):
-        raise ValueError(f"untranslated keys: {sorted(set(zh) ^ set(en))}")
-    TEXT["zh-CN"].update(zh)
-    TEXT["en"].update(en)
+# --- choosing the language -------------------------------------------------------------------------
 
 
-def text_for(request: Request) -> tuple[str, Text]:
-    lang = pick_language(request, request.query_params.get("lang") or request.cookies.get("tideflow_lang"))
-    return lang, Text(TEXT[lang])
+def pick_language(request: Request, requested: str | None = None) -> Language:
+    """``en`` when asked for (``requested``: a ``lang`` form field or cookie; ``?lang=en``) or preferred by
+    Accept-Language; else zh-CN, the default."""
+    requested = request.query_params.get("lang") or requested
+    if requested:
+        return "en" if requested.lower().startswith("en") else "zh-CN"
+    best = {"en": 0.0, "zh": 0.0}
+    for part in request.headers.get("accept-language", "").split(","):
+        tag, _sep, params = part.strip().partition(";")
+        q = 1.0
+        params = params.strip()
+        if params.startswith("q="):
+            try:
+                q = float(params[2:])
+            except ValueError:
+                q = 0.0
+        family = tag.strip().lower().split("-")[0]
+        if family in best:
+            best[family] = max(best[family], q)
+    return "en" if best["en"] > best["zh"] else "zh-CN"
 
 
-def page_context(request: Request, user: Any, **extra: Any) -> dict[str, Any]:
-    """What every page template gets: language, text, user, CSRF token, current path."""
-    from designer.auth import csrf_token
+def request_language(request: Request) -> Language:
+    """The language of a request: ``?lang=``, then the remembered choice (cookie), then Accept-Language."""
+    return pick_language(request, request.cookies.get(LANG_COOKIE))
 
-    lang, t = text_for(request)
-    return {"lang": lang, "t": t, "user": user, "csrf": csrf_token(request) or "", "path": request.url.path,
-            **extra}
+
+class LanguageMiddleware:
+    """Sets the request's language for everything below it (routes, exception handlers, templates)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        token = _current.set(request_language(request))
+        stated = _stated.set(bool(request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _stated.reset(stated)
+            _current.reset(token)
+
+
+def current_language() -> Language:
+    """The language of the pages of this request (zh-CN unless the request prefers English)."""
+    return _current.get()
+
+
+def api_language() -> Language:
+    """The language of the JSON API's messages in this request: the chosen one (``?lang=``, the cookie), else
+    English (the API's own)."""
+    return _current.get() if _stated.get() else "en"
+
+
+@contextmanager
+def language(lang: Language) -> Iterator[None]:
+    """Speak ``lang`` inside the block (e.g. a message that goes to a customer, whoever sends it)."""
+    token = _current.set(lang)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def locale() -> Locale:
+    """The Babel locale of the current language (for numbers, dates and currency)."""
+    return _locale(current_language())
+
+
+@cache
+def _locale(lang: Language) -> Locale:
+    return Locale.parse(LOCALES[lang])
+
+
+# --- the catalogues --------------------------------------------------------------------------------
+
+
+def po_path(lang: Language = "zh-CN") -> Path:
+    return LOCALE_DIR / LOCALES[lang] / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+@cache
+def translations(lang: Language) -> _gettext.NullTranslations:
+    """The catalogue of ``lang``: English is the source language (no catalogue); others are read from
+    their ``.po`` and compiled in memory, leaving out fuzzy entries."""
+    path = po_path(lang)
+    if lang == "en" or not path.is_file():
+        return _gettext.NullTranslations()
+    mo = path.with_suffix(".mo")
+    if mo.is_file() and mo.stat().st_mtime >= path.stat().st_mtime:  # compiled by make i18n and still current
+        with mo.open("rb") as handle:
+            return Translations(handle, domain=DOMAIN)
+    with path.open("rb") as handle:
+        catalog = read_po(handle, locale=LOCALES[lang], domain=DOMAIN)
+    compiled = BytesIO()
+    write_mo(compiled, catalog, use_fuzzy=False)
+    compiled.seek(0)
+    return Translations(compiled, domain=DOMAIN)
+
+
+def gettext(message: str) -> str:
+    return translations(current_language()).gettext(message)
+
+
+_ = gettext
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    return translations(current_language()).ngettext(singular, plural, n)
+
+
+def pgettext(context: str, message: str) -> str:
+    return translations(current_language()).pgettext(context, message)
+
+
+def npgettext(context: str, singular: str, plural: str, n: int) -> str:
+    return translations(current_language()).npgettext(context, singular, plural, n)
+
+
+def N_(message: str) -> str:
+    """Mark a string for extraction without translating it now (translate it where it is shown)."""
+    return message
+
+
+def NC_(context: str, message: str) -> str:
+    """:func:`N_` with a context (translate with ``pgettext(context, message)`` where it is shown)."""
+    return message
+
+
+def translate(text: str, lang: Language | None = None) -> str:
+    """``text`` in ``lang`` (default: the page's language). A :class:`~engine.text.Msg` is translated from its
+    template, its values filled in (translated too when they are ``Msg``); a plain string is looked up as a
+    msgid; whatever the catalogue does not know stays English."""
+    if not text:
+        return text
+    catalogue = translations(lang or current_language())
+    if isinstance(text, Msg):
+        values = {k: translate(v, lang) if isinstance(v, Msg) else v for k, v in text.values.items()}
+        translated = catalogue.gettext(text.template)
+        if not values:
+            return translated
+        try:
+            return translated % values
+        except (KeyError, ValueError, TypeError):  # a broken translation must not hide the message
+            return str(text)
+    return catalogue.gettext(text)
+
+
+def error_text(exc: BaseException) -> str:
+    """What went wrong, for a page: the exception's message (a ``Msg`` if it was raised with one) translated."""
+    first = exc.args[0] if exc.args else ""
+    return translate(first) if isinstance(first, str) and first else str(exc)
+
+
+def listing(items: list[str]) -> str:
+    """Items joined the way the language lists them (``a、b、c`` / ``a, b, c``)."""
+    return ("、" if current_language() == "zh-CN" else ", ").join(items)
+
+
+# --- templates -------------------------------------------------------------------------------------
+
+
+def install(env: Environment) -> None:
+    """Give a Jinja environment ``_``, ``gettext``, ``ngettext``, ``pgettext``, ``{% trans %}`` in the
+    request's language (new-style: ``_("… %(n)s", n=3)`` formats and escapes its values)."""
+    env.add_extension("jinja2.ext.i18n")
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext, ngettext, newstyle=True, pgettext=pgettext, npgettext=npgettext)
+    env.globals["current_language"] = current_language
+

@@ -5,97 +5,62 @@ without JavaScript: every action is a plain ``<form method="post">`` carrying th
 answered by a 303 redirect (post/redirect/get) or by the page again with the problem explained. When
 htmx is vendored (``static/vendor/htmx.min.js``) lists search as you type; nothing depends on it.
 
-This module holds what the areas share: the one template environment and its display filters
-(``when``, ``compact``, ``yuan``), :func:`render`, the friendly problem page (:class:`PageProblem`,
-raised anywhere in a route whose class is :class:`PageRoute`), the role guard :func:`page_user`
-(who may do what comes from :mod:`designer.permissions`, the table the JSON API reads too), the
-:class:`Pager` and the redirect helpers. A user without the role gets a 403 page in their language,
+This module holds what the areas share: the one template environment (with gettext from
+:mod:`designer.i18n` and the display filters of :mod:`designer.display`), :func:`render`, the friendly
+problem page (:class:`PageProblem`, raised anywhere in a route whose class is :class:`PageRoute`), the
+role guard :func:`page_user` (who may do what comes from :mod:`designer.permissions`, the table the JSON
+API reads too), the :class:`Pager` and the redirect helpers. A user without the role gets a 403 page in their language,
 not a JSON error.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
-from zoneinfo import ZoneInfo
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
-from designer import i18n
-from designer.auth import current_user, get_db_url
+from designer import display, i18n
+from designer.auth import RoleRequired, csrf_token, current_user, get_db_url, wants_html
+from designer.i18n import _
 from designer.permissions import KIND_EDITORS
 from engine import auth
 from engine.db.models import User
 
 HERE = Path(__file__).resolve().parent
 HTMX = HERE / "static" / "vendor" / "htmx.min.js"
-#: times are stored in UTC and shown in the designer's display timezone (the flows' default)
-DISPLAY_TZ = ZoneInfo("Asia/Shanghai")
 PER_PAGE = 50
 ADMIN = ("admin",)
 #: the notices a redirect may ask a page to show (?notice=...); never free text from the URL
 NOTICES = frozenset({"duplicated", "archived", "restored", "cancel_sent", "cancelled", "retried"})
-LANG_COOKIE = "tideflow_lang"
 
 #: the designer's one template environment (``templates/<area>/...``)
 templates = Jinja2Templates(directory=str(HERE / "templates"))
-
-
-# --- text ------------------------------------------------------------------------------------------
-
-i18n.add({
-    "zh-CN": {
-        "pg.search": "搜索", "pg.filter": "筛选", "pg.reset": "清除筛选", "pg.all": "全部", "pg.actions": "操作",
-        "pg.prev": "上一页", "pg.next": "下一页", "pg.pages": "第 {page} / {pages} 页，共 {total} 条",
-        "pg.pagination": "分页", "pg.tz": "北京时间", "pg.back": "返回", "pg.home": "回到概览",
-        "pg.forbidden": "没有权限",
-        "pg.forbidden.page": "这个页面需要以下角色之一：{roles}（管理员也可以）。你当前的角色是「{role}」。",
-        "pg.forbidden.kind": "你的角色「{role}」不能修改「{kind}」类型的流程，这需要：{roles}（管理员也可以）。",
-        "pg.forbidden.fix": "如需访问，请联系管理员为你的账号分配相应角色。",
-        "pg.forbidden.admin": "只有管理员可以查看这个页面。你当前的角色是「{role}」。", "pg.notfound": "找不到",
-        "pg.conflict": "无法完成", "pg.unavailable": "暂时无法完成", "pg.yes": "是", "pg.no": "否",
-        "pg.detail": "详情", "pg.view": "查看", "role.admin": "管理员", "role.marketer": "运营",
-        "role.ops": "客服主管", "role.agent": "坐席", "role.finance": "财务", "role.developer": "开发",
-    },
-    "en": {
-        "pg.search": "Search", "pg.filter": "Filter", "pg.reset": "Clear filters", "pg.all": "All",
-        "pg.actions": "Actions", "pg.prev": "Previous", "pg.next": "Next",
-        "pg.pages": "Page {page} of {pages} · {total} in all", "pg.pagination": "Pages", "pg.tz": "China time",
-        "pg.back": "Back", "pg.home": "Back to the overview", "pg.forbidden": "Access denied",
-        "pg.forbidden.page": "This page needs one of these roles: {roles} (or admin). Your role is “{role}”.",
-        "pg.forbidden.kind": "Your role “{role}” cannot change “{kind}” flows; that needs {roles} (or admin).",
-        "pg.forbidden.fix": "Ask an admin to give your account one of these roles.",
-        "pg.forbidden.admin": "Only admins may see this page. Your role is “{role}”.", "pg.notfound": "Not found",
-        "pg.conflict": "Cannot do that", "pg.unavailable": "Not possible right now", "pg.yes": "yes", "pg.no": "no",
-        "pg.detail": "Details", "pg.view": "View", "role.admin": "admin", "role.marketer": "marketer",
-        "role.ops": "ops", "role.agent": "agent", "role.finance": "finance", "role.developer": "developer",
-    },
-})
+yuan = display.yuan  # the fen → ¥ filter, for code that formats outside a template
 
 
 # --- rendering -------------------------------------------------------------------------------------
 
 
 class PageProblem(Exception):
-    """Raised anywhere in a page route: answered with the friendly problem page in the user's language.
+    """Raised anywhere in a page route: answered with the friendly problem page.
 
-    ``message`` and ``fix`` are catalogue keys, formatted with ``params``.
+    ``title``, ``message`` and ``fix`` are already in the reader's language (``_("...") % {...}``).
     """
 
-    def __init__(self, status: int, user: User, title: str, message: str, fix: str = "",
-                 back: str = "/", **params: str) -> None:
+    def __init__(self, status: int, user: User | None, title: str, message: str, fix: str = "",
+                 back: str = "/") -> None:
         super().__init__(message)
         self.status, self.user, self.title, self.message, self.fix = status, user, title, message, fix
-        self.back, self.params = back, params
+        self.back = back
 
 
 class PageRoute(APIRoute):
@@ -108,73 +73,79 @@ class PageRoute(APIRoute):
             try:
                 return await handler(request)
             except PageProblem as problem:
-                return _problem_page(request, problem)
+                return problem_page(request, problem)
 
         return route
 
 
-def _when(value: datetime | None) -> str:
-    return value.astimezone(DISPLAY_TZ).strftime("%Y-%m-%d %H:%M") if value else "—"
+i18n.install(templates.env)
+display.install(templates.env)
 
 
-def _compact_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+def page_context(request: Request, user: Any, **extra: Any) -> dict[str, Any]:
+    """What every page template gets: language, user, CSRF token, current path (text comes from ``_``)."""
+    return {"lang": i18n.current_language(), "user": user, "csrf": csrf_token(request) or "",
+            "path": request.url.path, **extra}
 
 
-def yuan(fen: int | None) -> str:
-    """¥1,234.56 from integer fen (exact: no floats)."""
-    if fen is None:
-        return "—"
-    sign = "-" if fen < 0 else ""
-    whole, cents = divmod(abs(fen), 100)
-    return f"{sign}¥{whole:,}.{cents:02d}"
+def notice_text(notice: str, id: str) -> str:
+    """The sentence a redirect's ``?notice=`` asks a page to show."""
+    texts = {
+        "duplicated": _("Duplicated as the new draft %(id)s."),
+        "archived": _("Archived flow %(id)s; it takes no new customers."),
+        "restored": _("Restored flow %(id)s (it is paused or a draft now; publish it again in the editor when it "
+                      "should run)."),
+        "cancel_sent": _("Cancel sent to journey %(id)s; its status turns to Cancelled in a few seconds."),
+        "cancelled": _("Journey %(id)s is cancelled."),
+        "retried": _("The failed step of journey %(id)s runs again."),
+    }
+    return texts[notice] % {"id": id}
 
 
-templates.env.filters["when"] = _when
-templates.env.filters["compact"] = _compact_json
-templates.env.filters["yuan"] = yuan
-
-
-def render(request: Request, user: User, name: str, status_code: int = 200, **extra: Any) -> HTMLResponse:
-    context = i18n.page_context(request, user, htmx=HTMX.is_file(), **extra)
-    t: i18n.Text = context["t"]
+def render(request: Request, user: User | None, name: str, status_code: int = 200, **extra: Any) -> HTMLResponse:
+    context = page_context(request, user, htmx=HTMX.is_file(), **extra)
     notice = request.query_params.get("notice")
     if notice in NOTICES and "notice" not in extra:
-        context["notice"] = t[f"notice.{notice}"].format(id=request.query_params.get("id", ""))
+        context["notice"] = notice_text(notice, request.query_params.get("id", ""))
     response = templates.TemplateResponse(request, name, context, status_code=status_code)
-    asked = request.query_params.get("lang")
-    if asked:  # remember an explicit choice, so the next page keeps the language
-        response.set_cookie(LANG_COOKIE, context["lang"], max_age=365 * 24 * 3600, path="/", samesite="lax")
+    remember_language(request, response)
     return response
 
 
-def _problem_page(request: Request, problem: PageProblem) -> HTMLResponse:
-    lang, t = i18n.text_for(request)
-    params = dict(problem.params)
-    if "roles" in params:
-        params["roles"] = ("、" if lang == "zh-CN" else ", ").join(t[f"role.{r}"] for r in params["roles"].split(","))
-    if "role" in params:
-        params["role"] = t[f"role.{params['role']}"]
-    if "kind" in params:
-        params["kind"] = t[f"kind.{params['kind']}"]
-    if "state" in params:
-        params["state"] = t[f"js.{params['state']}"]
+def remember_language(request: Request, response: Response) -> None:
+    """An explicit ``?lang=`` is remembered (cookie), so the next page keeps the language."""
+    if request.query_params.get("lang"):
+        response.set_cookie(i18n.LANG_COOKIE, i18n.current_language(), max_age=365 * 24 * 3600, path="/",
+                            samesite="lax")
+
+
+def problem_page(request: Request, problem: PageProblem) -> HTMLResponse:
     return render(request, problem.user, "layout/problem.html", status_code=problem.status,
-                   title=t[problem.title], message=t[problem.message].format(**params),
-                   fix=t[problem.fix].format(**params) if problem.fix else "", back=problem.back)
+                  title=problem.title, message=problem.message, fix=problem.fix, back=problem.back)
+
+
+def _roles(roles: Iterable[str]) -> str:
+    return i18n.listing([display.label(r, "role") for r in roles])
 
 
 def forbidden(user: User, roles: Iterable[str], back: str = "/") -> PageProblem:
     roles = tuple(roles)
+    role = display.label(user.role, "role")
     if roles == ADMIN:
-        return PageProblem(403, user, "pg.forbidden", "pg.forbidden.admin", back=back, role=user.role)
-    return PageProblem(403, user, "pg.forbidden", "pg.forbidden.page", "pg.forbidden.fix", back=back,
-                       roles=",".join(roles), role=user.role)
+        return PageProblem(403, user, _("Access denied"),
+                           _("Only admins may see this page. Your role is “%(role)s”.") % {"role": role}, back=back)
+    return PageProblem(403, user, _("Access denied"),
+                       _("This page needs one of these roles: %(roles)s (or admin). Your role is “%(role)s”.")
+                       % {"roles": _roles(roles), "role": role},
+                       _("Ask an admin to give your account one of these roles."), back=back)
 
 
 def forbidden_kind(user: User, kind: str, back: str = "/flows") -> PageProblem:
-    return PageProblem(403, user, "pg.forbidden", "pg.forbidden.kind", "pg.forbidden.fix", back=back,
-                       roles=",".join(KIND_EDITORS.get(kind, ())), role=user.role, kind=kind)
+    return PageProblem(403, user, _("Access denied"),
+                       _("Your role “%(role)s” cannot change “%(kind)s” flows; that needs %(roles)s (or admin).")
+                       % {"role": display.label(user.role, "role"), "kind": display.label(kind, "flow_kind"),
+                          "roles": _roles(KIND_EDITORS.get(kind, ()))},
+                       _("Ask an admin to give your account one of these roles."), back=back)
 
 
 def page_user(*roles: str) -> Callable[..., Awaitable[User]]:
@@ -190,6 +161,17 @@ def page_user(*roles: str) -> Callable[..., Awaitable[User]]:
 
     dependency.__name__ = f"page_user_{'_'.join(roles) or 'any'}"
     return dependency
+
+
+def install(app: FastAPI) -> None:
+    """A browser opening a page its role may not see gets the 403 page saying which role it needs; API
+    clients (``/api``, a token, or no ``text/html`` in Accept) keep the JSON error."""
+
+    @app.exception_handler(RoleRequired)
+    async def _role_required(request: Request, exc: RoleRequired) -> Response:
+        if wants_html(request):
+            return problem_page(request, forbidden(exc.user, exc.roles, back="/"))
+        return await http_exception_handler(request, exc)
 
 
 DbUrl = Annotated[str, Depends(get_db_url)]

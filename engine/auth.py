@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from engine.db.models import ApiToken, AuditEntry, User, WebSession
 from engine.db.people_models import PasswordLink
+from engine.text import Msg
 
 ROLES: Final[tuple[str, ...]] = ("admin", "marketer", "ops", "agent", "finance", "developer", "auditor")
 """Every role a user may have. ``admin`` may do everything the others may."""
@@ -95,7 +96,8 @@ class TokenNotFound(AuthError):
 
 def check_role(role: str) -> str:
     if role not in ROLES:
-        raise AuthError(f"unknown role {role!r}; the roles are: {', '.join(ROLES)}")
+        raise AuthError(Msg("unknown role %(role)s; the roles are: %(roles)s", role=repr(role),
+                            roles=", ".join(ROLES)))
     return role
 
 
@@ -109,11 +111,11 @@ def has_role(user: User, *roles: str) -> bool:
 
 def check_password_strength(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise AuthError(f"the password is too short: use at least {MIN_PASSWORD_LENGTH} characters")
+        raise AuthError(Msg("the password is too short: use at least %(n)s characters", n=MIN_PASSWORD_LENGTH))
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise AuthError(f"the password is too long: use at most {MAX_PASSWORD_LENGTH} characters")
+        raise AuthError(Msg("the password is too long: use at most %(n)s characters", n=MAX_PASSWORD_LENGTH))
     if not password.strip():
-        raise AuthError("the password cannot be only spaces")
+        raise AuthError(Msg("the password cannot be only spaces"))
 
 
 def random_password() -> str:
@@ -158,15 +160,15 @@ def create_user(
     """
     name = normalize_username(username)
     if not name:
-        raise AuthError("the username is empty")
+        raise AuthError(Msg("the username is empty"))
     if len(name) > 80:
-        raise AuthError("the username is too long: use at most 80 characters")
+        raise AuthError(Msg("the username is too long: use at most 80 characters"))
     if any(ch.isspace() or not ch.isprintable() for ch in name):
-        raise AuthError("the username cannot contain spaces or control characters")
+        raise AuthError(Msg("the username cannot contain spaces or control characters"))
     check_role(role)
     check_password_strength(password)
     if find_user(db, name) is not None:
-        raise AuthError(f"the username {name!r} is already taken")
+        raise AuthError(Msg("the username %(name)s is already taken", name=repr(name)))
     if display_name is not None:
         display_name = display_name.strip()[:120] or None
     user = User(username=name, password_hash=hash_password(password), role=role,
@@ -181,7 +183,7 @@ def create_user(
 def user_by_id(db: Session, user_id: int) -> User:
     user = db.get(User, user_id)
     if user is None:
-        raise AuthError(f"no user with id {user_id}")
+        raise AuthError(Msg("no user with id %(user_id)s", user_id=user_id))
     return user
 
 
@@ -192,7 +194,7 @@ def set_role(db: Session, user: User, role: str, by: User | str) -> User:
     if user.role == role:
         return user
     if user.role == "admin" and user.disabled_at is None and _active_admins(db) <= 1:
-        raise AuthError("this is the last active admin; make another user admin first")
+        raise AuthError(Msg("this is the last active admin; make another user admin first"))
     before = user.role
     user.role = role
     audit(db, by, "user.role_changed", f"user:{user.username}", {}, before={"role": before}, after={"role": role})
@@ -235,9 +237,9 @@ def create_password_link(db: Session, user: User, purpose: str, by: User | str,
     Returns the row and the token (shown once, stored only as its digest). Earlier unused links of the user
     stop working, so only the newest link is good."""
     if purpose not in ("invite", "reset"):
-        raise AuthError(f"unknown purpose {purpose!r}; use invite or reset")
+        raise AuthError(Msg("unknown purpose %(purpose)s; use invite or reset", purpose=repr(purpose)))
     if user.disabled_at is not None:
-        raise AuthError("the user is disabled; enable them first")
+        raise AuthError(Msg("the user is disabled; enable them first"))
     now = _utc(now)
     for old in db.scalars(select(PasswordLink).where(PasswordLink.user_id == user.id, PasswordLink.used_at.is_(None),
                                                      PasswordLink.expires_at > now)):
@@ -272,7 +274,7 @@ def use_password_link(db: Session, plaintext: str, password: str, now: datetime 
     now = _utc(now)
     found = password_link(db, plaintext, now)
     if found is None:
-        raise AuthError("this link is unknown, was used already, or has expired; ask an admin for a new one")
+        raise AuthError(Msg("this link is unknown, was used already, or has expired; ask an admin for a new one"))
     link, user = found
     check_password_strength(password)
     user.password_hash = hash_password(password)
@@ -306,13 +308,14 @@ def issue_token(db: Session, user: User, name: str, scope: str = "full",
     plaintext (shown once, never stored). ``scope`` narrows what the token may do (:data:`TOKEN_SCOPES`)."""
     label = name.strip()
     if not label:
-        raise AuthError("give the token a name, e.g. 'ci' or 'shop sync'")
+        raise AuthError(Msg("give the token a name, e.g. 'ci' or 'shop sync'"))
     if len(label) > 80:
-        raise AuthError("the token name is too long: use at most 80 characters")
+        raise AuthError(Msg("the token name is too long: use at most 80 characters"))
     if scope not in TOKEN_SCOPES:
-        raise AuthError(f"unknown token scope {scope!r}; the scopes are: {', '.join(TOKEN_SCOPES)}")
+        raise AuthError(Msg("unknown token scope %(scope)s; the scopes are: %(scopes)s", scope=repr(scope),
+                            scopes=", ".join(TOKEN_SCOPES)))
     if user.disabled_at is not None:
-        raise AuthError("the user is disabled; a token of theirs would not work")
+        raise AuthError(Msg("the user is disabled; a token of theirs would not work"))
     maker = by or user
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(user_id=user.id, name=label, token_hash=_sha256(plaintext),
@@ -450,10 +453,10 @@ def disable_user(db: Session, username: str, by: User | str = "system", now: dat
     """
     user = find_user(db, username)
     if user is None:
-        raise AuthError(f"no user named {normalize_username(username)!r}")
+        raise AuthError(Msg("no user named %(name)s", name=repr(normalize_username(username))))
     if user.disabled_at is None:
         if user.role == "admin" and _active_admins(db) <= 1:
-            raise AuthError("this is the last active admin; make another user admin first")
+            raise AuthError(Msg("this is the last active admin; make another user admin first"))
         at = _utc(now)
         user.disabled_at = at
         for token in db.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))):

@@ -22,6 +22,7 @@ from engine import connectors as configured
 from engine.db import models
 from engine.db.connector_models import ConnectorSyncState, UnmappedMessage
 from engine.db.models import utcnow
+from engine.db.quarantine_models import QuarantineEntry
 from engine.db.session import session_factory, transaction
 
 #: the raw text kept per unmapped message (the hook already bounds a body to 1 MiB)
@@ -139,6 +140,9 @@ class SyncStatus:
     routing_errors: int = 0
     last_event_at: datetime | None = None
     unmapped_messages: int = 0
+    #: this connector's work waiting in the quarantine (its events routing kept failing for, its invalid
+    #: pushes) — shown with a link to /quarantine
+    quarantined: int = 0
 
 def is_polled(connector: Any) -> bool:
     """Whether a connector (class or instance) is polled for orders (has ``poll_window`` and ``streams``)."""
@@ -191,6 +195,9 @@ def sync_status(db: Session, connector_id: str, now: datetime | None = None) -> 
     status.last_event_at = db.scalar(select(func.max(events.received_at)).where(events.source == connector_id))
     status.unmapped_messages = int(db.scalar(select(func.count()).select_from(UnmappedMessage).where(
         UnmappedMessage.connector_id == connector_id)) or 0)
+    status.quarantined = int(db.scalar(select(func.count()).select_from(QuarantineEntry).where(
+        QuarantineEntry.status == "open", QuarantineEntry.kind.in_(("event", "push")),
+        QuarantineEntry.ref.startswith(f"{connector_id}:", autoescape=True))) or 0)
     return status
 
 

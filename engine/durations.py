@@ -11,6 +11,8 @@ import re
 from datetime import timedelta
 from decimal import Decimal
 
+from engine.text import Msg
+
 _PATTERN = re.compile(
     r"^P(?!$)(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
     r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
@@ -24,13 +26,16 @@ class DurationError(ValueError):
 def parse_duration(text: str) -> timedelta:
     """Parse an ISO 8601 duration such as ``P1DT2H`` into a timedelta."""
     if not isinstance(text, str):
-        raise DurationError(f"expected an ISO 8601 duration string such as 'P1D', got {type(text).__name__}")
+        raise DurationError(Msg("expected an ISO 8601 duration string such as 'P1D', got %(name)s",
+                                name=type(text).__name__))
     value = text.strip().upper()
     if re.search(r"^P[^T]*\d+[MY]", value):
-        raise DurationError(f"'{text}': months and years have no fixed length; write days instead, e.g. 'P30D'")
+        raise DurationError(Msg("'%(text)s': months and years have no fixed length; write days instead, e.g. 'P30D'",
+                                text=text))
     match = _PATTERN.match(value)
     if not match:
-        raise DurationError(f"'{text}' is not an ISO 8601 duration; write e.g. 'PT30M', 'P1D' or 'P1DT12H'")
+        raise DurationError(Msg("'%(text)s' is not an ISO 8601 duration; write e.g. 'PT30M', 'P1D' or 'P1DT12H'",
+                                text=text))
     parts = {k: float(v) if v else 0.0 for k, v in match.groupdict().items()}
     result = timedelta(
         weeks=parts["weeks"],
@@ -40,7 +45,7 @@ def parse_duration(text: str) -> timedelta:
         seconds=parts["seconds"],
     )
     if result <= timedelta(0):
-        raise DurationError(f"'{text}' is zero; a duration must be longer than zero")
+        raise DurationError(Msg("'%(text)s' is zero; a duration must be longer than zero", text=text))
     return result
 
 
@@ -54,7 +59,7 @@ def format_duration(value: timedelta) -> str:
     """The canonical ISO 8601 text of a positive duration: days, then hours, minutes and seconds
     (``timedelta(days=1, hours=2)`` → ``P1DT2H``, 90 minutes → ``PT1H30M``). Weeks are written as days."""
     if value <= timedelta(0):
-        raise DurationError("a duration must be longer than zero")
+        raise DurationError(Msg("a duration must be longer than zero"))
     micros = value // timedelta(microseconds=1)
     days, rest = divmod(micros, 86400 * 10**6)
     hours, rest = divmod(rest, 3600 * 10**6)
@@ -82,13 +87,15 @@ def from_amount(number: str, unit: str) -> str:
     """What the widget posts back as ISO 8601: ``("26", "hours")`` → ``P1DT2H``. Raises
     :class:`DurationError` naming what is wrong (not a number, zero or less, unknown unit, too long)."""
     if unit not in UNITS:
-        raise DurationError(f"unknown unit '{unit}'; use one of {', '.join(UNITS)}")
+        raise DurationError(Msg("unknown unit '%(unit)s'; use one of %(units)s", unit=unit, units=", ".join(UNITS)))
     text = number.strip().replace(",", "")
     if not re.fullmatch(r"\d{1,9}(\.\d{1,6})?", text):
-        raise DurationError(f"'{number}' is not a number of {unit}; write a positive number such as 7 or 1.5")
+        raise DurationError(Msg("'%(number)s' is not a number of %(unit)s; write a positive number such as 7 or 1.5",
+                                number=number, unit=unit))
     micros = int(Decimal(text) * UNITS[unit] * 10**6)
     if micros <= 0:
-        raise DurationError("a duration must be longer than zero")
+        raise DurationError(Msg("a duration must be longer than zero"))
     if micros > 3660 * 86400 * 10**6:
-        raise DurationError(f"{number} {unit} is more than ten years; write a shorter duration")
+        raise DurationError(Msg("%(number)s %(unit)s is more than ten years; write a shorter duration", number=number,
+                                unit=unit))
     return format_duration(timedelta(microseconds=micros))

@@ -17,6 +17,8 @@ from datetime import datetime
 from functools import lru_cache
 from importlib.metadata import entry_points
 
+from engine.text import Msg
+
 log = logging.getLogger(__name__)
 PLUGIN_GROUP = "tideflow.event_types"
 TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
@@ -164,6 +166,10 @@ def catalogue(seen: Mapping[str, SeenType] | None = None,
 
 def explain_unknown(event_type: str) -> str:
     close = difflib.get_close_matches(event_type, [*EVENT_TYPES, *plugin_event_types()], n=2)
-    hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
-    return (f"unknown event type '{event_type}'; {hint}use a type from GET /api/event-types "
-            f"or your own under 'custom.' (e.g. 'custom.{event_type.replace('.', '_')[:40]}')")
+    example = f"custom.{event_type.replace('.', '_')[:40]}"
+    if close:
+        return Msg("unknown event type '%(type)s'; did you mean %(close)s? use a type from GET /api/event-types "
+                   "or your own under 'custom.' (e.g. '%(example)s')", type=event_type,
+                   close=" or ".join(repr(c) for c in close), example=example)
+    return Msg("unknown event type '%(type)s'; use a type from GET /api/event-types or your own under 'custom.' "
+               "(e.g. '%(example)s')", type=event_type, example=example)

@@ -25,7 +25,7 @@ import operator
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any, cast
@@ -918,7 +918,9 @@ VALIDATION_FLOW_STEPS = 2 * MAX_STEPS
 
 def sample_context() -> dict[str, Any]:
     """Sample data validation evaluates expressions and templates on: a customer, an order event with
-    a few items, journey variables, like those of the demo data."""
+    a few items, journey variables, like those of the demo data — and the variables the WeCom sidebar's
+    scripts and suggestion rules read (``vars.staff``, ``vars.latest_message``, ``vars.open_ticket_types``,
+    ``vars.tier``, ``vars.facts``: activities/sidebar), which are checked on the same sample when saved."""
     from datetime import UTC, datetime
 
     items = [{"sku": f"SKU-{i}", "name": f"商品 {i}", "price_fen": 1990 * i, "quantity": i} for i in range(1, 4)]
@@ -930,7 +932,10 @@ def sample_context() -> dict[str, Any]:
                   "occurred_at": "2026-01-01T10:00:00+08:00",
                   "payload": {"order_id": "O-1", "amount": 12900, "amount_fen": 12900, "items": items,
                               "lines": items, "text": "您好，我想问一下订单什么时候发货", "product_type": "服饰"}},
-        "vars": {"coupon": "WELCOME10", "score": 3},
+        "vars": {"coupon": "WELCOME10", "score": 3,
+                 "staff": "客服小王", "latest_message": "您好，请问这款理财产品的年化收益率是多少？什么时候发货？",
+                 "open_ticket_types": ["refund"], "tier": "gold", "facts": {"loyalty": {"tier": "gold",
+                                                                                       "points": 1200}}},
         "journey": {"id": "journey/sample/sample-customer", "flow": "sample", "version": 1,
                     "started_at": "2026-01-01T10:00:00+08:00"},
         "now": datetime(2026, 1, 1, 2, 0, tzinfo=UTC),
@@ -979,6 +984,17 @@ def _measured_sample_cost(source: str, kind: str) -> int:
     if isinstance(known, str):
         raise ExpressionTooCostly(known)
     return known
+
+
+def measure_sample_costs(sources: Iterable[tuple[str, str]]) -> list[tuple[str, str, int | str]]:
+    """The sample costs of ``(source, kind)`` pairs (steps, or the message of the limit each went past): what
+    the web app has its evaluation pool compute for texts that are not flows (the sidebar's scripts and rules),
+    then remembers (:func:`remember_sample_costs`) so checking them in the web process evaluates nothing."""
+    with recording_sample_costs() as found:
+        for source, kind in sources:
+            with suppress(ExpressionError):  # recorded; a syntax error is the caller's check to report
+                _measured_sample_cost(source, kind)
+    return found
 
 
 def sample_cost(source: str, kind: str, budget: Budget | None = None) -> int:

@@ -13,12 +13,16 @@ guarded with ``workflow.patched`` and covered by the replay test
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
+
+#: the activity id of the retries of a short action's first try (see ``_local_then_activity``)
+RETRIES_PREFIX = "retries-"
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -69,6 +73,8 @@ class JourneyWorkflow:
         #: keys of deferred actions whose outside outcome is in (the ``wake`` signal)
         self.woken: list[str] = []
         self.error: str | None = None
+        #: regular activities started to retry a short action's failed first try (their activity ids)
+        self.retry_activities = 0
         #: what logic nodes run between two waits (or actions) may cost together: one bound per workflow task
         self.expression_steps = expressions.MAX_STEPS
         self.logic_budget = expressions.Budget(self.expression_steps)
@@ -347,7 +353,8 @@ class JourneyWorkflow:
     async def _local_then_activity(self, node_type: type[NodeType], request: ActionRequest,
                                    retry: RetryPolicy) -> dict[str, Any]:
         """A short action's first try runs inside the workflow task (no activity task round trip); when it
-        fails and may be retried, its retries run as a regular activity with the node's retry policy — so
+        fails and may be retried, its retries run as a regular activity (the node's retry policy, one attempt
+        fewer: the first try counts) — so
         an outside system that is down shows as a pending activity with its attempts and error (the journey
         page's "retrying", Temporal's own UI) instead of retries hidden inside the workflow task. The
         idempotency key is the same for every try."""
@@ -362,8 +369,14 @@ class JourneyWorkflow:
                 raise
             if retry.maximum_attempts == 1:
                 raise
+        # the node's attempts in all: this first try and the activity's; the id says which activities are the
+        # retries of a first try (engine/journey_failures.py counts that try with them)
+        self.retry_activities += 1
+        rest = replace(retry, maximum_attempts=max(1, retry.maximum_attempts - 1)) if retry.maximum_attempts \
+            else retry
         return dict(await workflow.execute_activity(
-            node_type.activity_name(), request, start_to_close_timeout=node_type.timeout, retry_policy=retry))
+            node_type.activity_name(), request, start_to_close_timeout=node_type.timeout, retry_policy=rest,
+            activity_id=f"{RETRIES_PREFIX}{self.retry_activities}"))
 
     async def _act(self, node_id: str, node: dict[str, Any], node_type: type[NodeType], visit: int) -> str | None:
         info = workflow.info()

@@ -44,6 +44,8 @@ from engine.db import models
 from engine.db.failure_models import JourneyFailure
 from engine.db.models import User, utcnow
 from engine.db.session import session_factory, transaction
+from engine.interpreter import RETRIES_PREFIX
+from engine.text import Msg
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +160,7 @@ async def read_failure(client: Client, workflow_id: str) -> Failure | None:
     run_id = history.run_id
     scheduled: dict[int, tuple[str, str | None, int]] = {}  # event id → (activity type, node id, wft completed)
     attempts: dict[int, int] = {}
+    first_tried: set[int] = set()
     last_completed_task: int | None = None
     last: dict[str, Any] | None = None  # the latest failure seen
     for event in events:
@@ -169,9 +172,12 @@ async def read_failure(client: Client, workflow_id: str) -> Failure | None:
             decoded = await _decode(client, attrs.input.payloads)
             node = decoded[0].get("node_id") if decoded and isinstance(decoded[0], dict) else None
             scheduled[event.event_id] = (attrs.activity_type.name, node, attrs.workflow_task_completed_event_id)
+            if attrs.activity_id.startswith(RETRIES_PREFIX):
+                first_tried.add(event.event_id)
         elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
             attrs_s = event.activity_task_started_event_attributes
-            attempts[attrs_s.scheduled_event_id] = attrs_s.attempt
+            # the retries of a short action's first try (run in the workflow task) count that try too
+            attempts[attrs_s.scheduled_event_id] = attrs_s.attempt + (attrs_s.scheduled_event_id in first_tried)
         elif kind in (EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED, EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT):
             if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
                 failed = event.activity_task_failed_event_attributes
@@ -252,10 +258,13 @@ async def read_trouble(client: Client, workflow_id: str) -> Trouble | None:
         node = await _pending_node(client, workflow_id, pending.activity_id)
         next_at = pending.next_attempt_schedule_time.ToDatetime().replace(tzinfo=UTC) \
             if pending.HasField("next_attempt_schedule_time") else None
-        # ``attempt`` is the try running or coming next: the ones before it failed
+        # ``attempt`` is the try running or coming next: the ones before it failed (and, for the retries of a
+        # short action, its first try inside the workflow task, which the node's attempts include)
+        first = 1 if pending.activity_id.startswith(RETRIES_PREFIX) else 0
         return Trouble(state="retrying", node_id=node or _node_from(error), node_type=_node_type(
-            pending.activity_type.name), error=error, failed_tries=max(1, pending.attempt - 1),
-            max_attempts=pending.maximum_attempts, next_attempt_at=next_at)
+            pending.activity_type.name), error=error, failed_tries=max(1, pending.attempt - 1 + first),
+            max_attempts=pending.maximum_attempts + first if pending.maximum_attempts else 0,
+            next_attempt_at=next_at)
     task = raw.pending_workflow_task
     if raw.HasField("pending_workflow_task") and task.attempt > 1:
         history = await handle.fetch_history()
@@ -332,7 +341,8 @@ async def record_new_failures(client: Client, database_url: str | None, limit: i
 def _journey(db: Any, workflow_id: str) -> models.Journey:
     journey = db.get(models.Journey, workflow_id)
     if journey is None:
-        raise JourneyActionError(f"journey '{workflow_id}' does not exist", "list the failed journeys first", 404,
+        raise JourneyActionError(Msg("journey '%(workflow_id)s' does not exist", workflow_id=workflow_id),
+                                 Msg("list the failed journeys first"), 404,
                                  "unknown")
     return journey
 
@@ -348,20 +358,21 @@ async def retry(client: Client, database_url: str | None, workflow_id: str, user
     with session_factory(database_url)() as db:
         journey = _journey(db, workflow_id)
         if journey.status != "failed":
-            raise JourneyActionError(f"the journey is {journey.status}, not failed", "only a failed journey can be "
-                                     "retried; reload the page", code="not_failed")
+            raise JourneyActionError(Msg("the journey is %(status)s, not failed", status=journey.status),
+                                     Msg("only a failed journey can be retried; reload the page"), code="not_failed")
         before = _failure_view(db.get(JourneyFailure, workflow_id))
     try:
         failure = await read_failure(client, workflow_id)
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
-            raise JourneyActionError("the workflow engine no longer keeps this journey's history, so it cannot be "
-                                     "run again from the failed step", "start the customer again (enrol) or cancel "
-                                     "the journey", 409, "history_gone") from None
+            raise JourneyActionError(Msg("the workflow engine no longer keeps this journey's history, so it cannot be "
+                                         "run again from the failed step"),
+                                     Msg("start the customer again (enrol) or cancel the journey"), 409,
+                                     "history_gone") from None
         raise
     if failure is None or failure.reset_event_id is None:
-        raise JourneyActionError("the failed step of this journey cannot be found in its history",
-                                 "cancel the journey, or start the customer again", 409, "no_step")
+        raise JourneyActionError(Msg("the failed step of this journey cannot be found in its history"),
+                                 Msg("cancel the journey, or start the customer again"), 409, "no_step")
     with transaction(database_url) as db:  # first: the new run's checkpoints must be accepted
         journey = _journey(db, workflow_id)
         journey.status, journey.ended_at, journey.updated_at = "running", None, utcnow()
@@ -397,17 +408,20 @@ async def give_up(client: Client | None, database_url: str | None, workflow_id: 
         before = {"status": status, **(_failure_view(db.get(JourneyFailure, workflow_id)) or {})}
     if status in ("running", "waiting"):
         if client is None:
-            raise JourneyActionError("the workflow engine is not reachable right now", "try again in a minute", 503,
+            raise JourneyActionError(Msg("the workflow engine is not reachable right now"),
+                                     Msg("try again in a minute"), 503,
                                      "engine_down")
         trouble = await read_trouble(client, workflow_id)
         if trouble is None:
-            raise JourneyActionError("the journey is running normally", "use Cancel on the journey list: it ends at "
-                                     "its next step", 409, "running_normally")
+            raise JourneyActionError(Msg("the journey is running normally"),
+                                     Msg("use Cancel on the journey list: it ends at its next step"), 409,
+                                     "running_normally")
         await client.get_workflow_handle(workflow_id).terminate(f"cancelled by {user.username}: {trouble.error}"[:500])
         before.update({"node": trouble.node_id, "error": trouble.error, "attempts": trouble.failed_tries})
     elif status != "failed":
-        raise JourneyActionError(f"the journey is {status}", "only a failed journey, or one that keeps failing, "
-                                 "is cancelled here; reload the page", code="not_cancellable")
+        raise JourneyActionError(Msg("the journey is %(status)s", status=status),
+                                 Msg("only a failed journey, or one that keeps failing, is cancelled here; reload "
+                                     "the page"), code="not_cancellable")
     now = utcnow()
     with transaction(database_url) as db:
         journey = _journey(db, workflow_id)

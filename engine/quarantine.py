@@ -9,8 +9,10 @@ Temporal or database is not the work's fault and is retried without counting):
 * ``push`` — a verified connector delivery whose mapped event is not a valid event. Re-driving validates the
   (possibly fixed) event again and stores it like any other event of that connector.
 
-An operator lists entries (``GET /api/quarantine``), fixes an event's payload (``PUT …/payload``) and sends
-it again (``POST …/redrive``); a re-drive that fails again stays in the quarantine with the new error.
+An operator lists entries (``GET /api/quarantine``, or the page ``/quarantine``), fixes an event's payload
+(``PUT …/payload``) and sends it again (``POST …/redrive``); a re-drive that fails again stays in the quarantine
+with the new error. The API and the page call the same functions here (:func:`check_payload`,
+:func:`fix_payload`, :func:`redrive`, :func:`drop`); each change is audited with what it was before and after.
 """
 
 from __future__ import annotations
@@ -24,9 +26,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine import bounded_json
 from engine.db.models import utcnow
 from engine.db.quarantine_models import QuarantineEntry
 from engine.pii import mask_text
+from engine.read_policy import Reader, mask_value, sees_pii
+from engine.settings import get_settings
+from engine.text import Msg
 
 log = logging.getLogger(__name__)
 KINDS = ("event", "ticket_start", "push")
@@ -85,6 +91,14 @@ class Page:
     by_status: dict[str, int]
 
 
+def counts_by_kind(db: Session, status: str | None = "open") -> dict[str, int]:
+    """How many entries of each kind there are (with ``status``, or all)."""
+    query = select(QuarantineEntry.kind, func.count()).group_by(QuarantineEntry.kind)
+    if status:
+        query = query.where(QuarantineEntry.status == status)
+    return {str(k): int(n) for k, n in db.execute(query)}
+
+
 def listing(db: Session, kind: str | None = None, status: str | None = "open", limit: int = 100,
             offset: int = 0) -> Page:
     query = select(QuarantineEntry)
@@ -104,22 +118,71 @@ def listing(db: Session, kind: str | None = None, status: str | None = "open", l
 def get_open(db: Session, entry_id: int) -> QuarantineEntry:
     entry = db.get(QuarantineEntry, entry_id)
     if entry is None:
-        raise QuarantineError(404, f"quarantine entry {entry_id} does not exist",
-                              "list the entries with GET /api/quarantine")
+        raise QuarantineError(404, Msg("quarantine entry %(id)s does not exist", id=entry_id),
+                              Msg("list the entries with GET /api/quarantine"))
     if entry.status != "open":
-        raise QuarantineError(409, f"quarantine entry {entry_id} is {entry.status}, not open",
-                              "only open entries can be changed or sent again", "status")
+        raise QuarantineError(409, Msg("quarantine entry %(id)s is %(status)s, not open", id=entry_id,
+                                       status=entry.status),
+                              Msg("only open entries can be changed or sent again"), "status")
     return entry
+
+
+def _limits() -> bounded_json.Limits:
+    return bounded_json.Limits.from_settings(get_settings().max_event_bytes, "TIDEFLOW_MAX_EVENT_BYTES")
+
+
+def _refused(exc: bounded_json.InputRejected, field: str = "payload") -> QuarantineError:
+    fix = (Msg("make the payload smaller or flatter (the limit is %(setting)s)", setting=exc.setting)
+           if exc.setting else Msg("fix the payload"))
+    reason = str(exc).replace("the body", "the payload")
+    return QuarantineError(422 if exc.status == 400 else exc.status,
+                           Msg("the payload is refused: %(reason)s", reason=reason), fix, field)
+
+
+def check_payload(payload: Any) -> dict[str, Any]:
+    """``payload`` if it may replace an event's payload: a JSON object within the entrance's limits (size
+    ``TIDEFLOW_MAX_EVENT_BYTES``, depth, string length — the limits ``/api/events`` applies); else a
+    :class:`QuarantineError` (422 or 413) naming the field and the fix."""
+    import json
+
+    if not isinstance(payload, dict):
+        raise QuarantineError(422, Msg("the payload must be a JSON object ({…}), not %(type)s",
+                                       type=type(payload).__name__),
+                              Msg('write the payload as an object, e.g. {"order_id": "O-1"}'), "payload")
+    limits = _limits()
+    try:
+        bounded_json.check_value(payload, limits)
+        bounded_json.check_size(len(json.dumps(payload, ensure_ascii=False, default=str).encode()), limits)
+    except bounded_json.InputRejected as exc:
+        raise _refused(exc) from None
+    return payload
+
+
+def parse_payload(text: str) -> dict[str, Any]:
+    """A payload written as JSON text (the page's editor), parsed within the entrance's limits and checked
+    by :func:`check_payload`; a syntax error names its line and column."""
+    try:
+        value = bounded_json.parse(text, _limits())
+    except bounded_json.InputRejected as exc:
+        if exc.syntax:
+            raise QuarantineError(422, Msg("the payload is not valid JSON: %(reason)s",
+                                           reason=str(exc).split(": ", 1)[-1]),
+                                  Msg("fix the JSON at that place (quotes around keys and texts, commas between "
+                                      "items, no comma after the last one)"), "payload") from None
+        raise _refused(exc) from None
+    return check_payload(value)
 
 
 def fix_payload(db: Session, entry_id: int, payload: dict[str, Any], actor: str) -> QuarantineEntry:
     """Replace the event payload of an open ``event`` or ``push`` entry (and of the stored event)."""
     from engine.db import models
 
+    check_payload(payload)
     entry = get_open(db, entry_id)
     if entry.kind == "ticket_start":
-        raise QuarantineError(422, "a ticket start has no payload to fix", "fix the ticket or its flow, then "
-                              "send it again", "kind")
+        raise QuarantineError(422, Msg("a ticket start has no payload to fix"),
+                              Msg("fix the ticket or its flow, then send it again"), "kind")
+    before = entry.payload.get("payload")
     entry.payload = {**entry.payload, "payload": payload}
     entry.updated_at = utcnow()
     if entry.kind == "event":
@@ -130,7 +193,8 @@ def fix_payload(db: Session, entry_id: int, payload: dict[str, Any], actor: str)
             row.payload = payload
     from engine.auth import audit
 
-    audit(db, actor, "quarantine.fixed", f"quarantine:{entry.id}", {"kind": entry.kind, "ref": entry.ref})
+    audit(db, actor, "quarantine.fixed", f"quarantine:{entry.id}", {"kind": entry.kind, "ref": entry.ref},
+          before={"payload": shallow(before)}, after={"payload": shallow(payload)})
     return entry
 
 
@@ -156,8 +220,9 @@ async def redrive(database_url: str | None, entry_id: int, actor: str, redrivers
     entry = await asyncio.to_thread(load)
     run = redrivers.get(entry.kind)
     if run is None:
-        raise QuarantineError(503, f"{entry.kind} entries cannot be sent again from this process right now",
-                              "try again in a moment (Temporal may be unreachable)", "kind")
+        raise QuarantineError(503, Msg("%(kind)s entries cannot be sent again from this process right now",
+                                       kind=entry.kind),
+                              Msg("try again in a moment (Temporal may be unreachable)"), "kind")
     try:
         outcome = await run(entry)
     except QuarantineError:
@@ -169,20 +234,31 @@ async def redrive(database_url: str | None, entry_id: int, actor: str, redrivers
             with transaction(database_url) as db:
                 row = db.get(QuarantineEntry, entry_id)
                 if row is not None:
-                    row.attempts, row.error, row.updated_at = row.attempts + 1, error, utcnow()
-                    audit(db, actor, "quarantine.redrive_failed", f"quarantine:{entry_id}", {"kind": row.kind})
+                    was = {"attempts": entry.attempts, "error": entry.error}
+                    # the work may have recorded its failure itself (the router puts a failing event back
+                    # into its open entry): one re-drive is one attempt, counted once
+                    counted = row.attempts > entry.attempts
+                    row.attempts, row.error, row.updated_at = row.attempts + (0 if counted else 1), error, utcnow()
+                    audit(db, actor, "quarantine.redrive_failed", f"quarantine:{entry_id}",
+                          {"kind": row.kind, "ref": row.ref}, before=was,
+                          after={"attempts": row.attempts, "error": row.error})
 
         await asyncio.to_thread(failed)
-        raise QuarantineError(409, f"sending quarantine entry {entry_id} again failed: {error}",
-                              "fix the cause (the payload with PUT …/payload, or the flow), then send it again",
+        raise QuarantineError(409, Msg("sending quarantine entry %(id)s again failed: %(error)s", id=entry_id,
+                                       error=error),
+                              Msg("fix the cause (the payload, or the flow), then send it again"),
                               "payload") from None
 
     def done() -> QuarantineEntry:
         with transaction(database_url) as db:
             row = db.get(QuarantineEntry, entry_id)
             assert row is not None
+            was = row.status
             row.status, row.redriven_at, row.redriven_by, row.updated_at = "redriven", utcnow(), actor, utcnow()
-            audit(db, actor, "quarantine.redriven", f"quarantine:{entry_id}", {"kind": row.kind, "ref": row.ref})
+            audit(db, actor, "quarantine.redriven", f"quarantine:{entry_id}",
+                  {"kind": row.kind, "ref": row.ref, "started": list(outcome.get("started") or [])},
+                  before={"status": was},
+                  after={"status": row.status})
             db.flush()
             db.expunge(row)
             return row
@@ -195,8 +271,10 @@ def drop(db: Session, entry_id: int, actor: str) -> QuarantineEntry:
     from engine.auth import audit
 
     entry = get_open(db, entry_id)
+    was = entry.status
     entry.status, entry.updated_at = "dropped", utcnow()
-    audit(db, actor, "quarantine.dropped", f"quarantine:{entry.id}", {"kind": entry.kind, "ref": entry.ref})
+    audit(db, actor, "quarantine.dropped", f"quarantine:{entry.id}", {"kind": entry.kind, "ref": entry.ref},
+          before={"status": was}, after={"status": entry.status})
     return entry
 
 
@@ -225,9 +303,33 @@ def shallow(value: Any, depth: int = SHOWN_DEPTH) -> Any:
     return root[0]
 
 
-def describe(entry: QuarantineEntry) -> dict[str, Any]:
+def describe(entry: QuarantineEntry, reader: Reader | None = None) -> dict[str, Any]:
+    """An entry as ``reader`` may see it (engine/read_policy.py): the payload holds the customer's identities
+    and profile, so a role that sees personal data masked gets it masked (admins read it in clear)."""
+    payload = shallow(entry.payload)
+    if reader is not None and not sees_pii(reader):
+        payload = mask_value(payload)
     return {"id": entry.id, "kind": entry.kind, "ref": entry.ref, "status": entry.status,
-            "attempts": entry.attempts, "error": entry.error, "payload": shallow(entry.payload),
+            "attempts": entry.attempts, "error": entry.error, "payload": payload,
+            "pii_masked": reader is not None and not sees_pii(reader),
             "created_at": entry.created_at.isoformat(), "updated_at": entry.updated_at.isoformat(),
             "redriven_at": entry.redriven_at.isoformat() if entry.redriven_at else None,
             "redriven_by": entry.redriven_by}
+
+
+#: what an entry's error means, for the page to say in words (the raw error is shown beside it)
+ERROR_KINDS = ("too_deep", "invalid_event", "not_startable", "too_costly", "other")
+
+
+def error_kind(kind: str, error: str) -> str:
+    """Which of :data:`ERROR_KINDS` ``error`` (of an entry of ``kind``) is."""
+    text = error.lower()
+    if "recursion" in text or "nested deeper" in text or "too deep" in text:
+        return "too_deep"
+    if "too costly" in text or ("operations" in text and "simplify" in text):
+        return "too_costly"
+    if kind == "push" or "not a valid event" in text or "unknown event type" in text:
+        return "invalid_event"
+    if kind == "ticket_start":
+        return "not_startable"
+    return "other"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -46,6 +47,8 @@ class Settings(BaseSettings):
                                "empty disables the cap")
     max_batch_events: int = 1000
     stats_flush_every: int = 50
+    display_timezone: str = Field(default="Asia/Shanghai", description="the workspace's time zone: every time on "
+                                  "the designer's pages is shown in it, with its name")
     outbound_allow: str = Field(default="", description="networks (10.0.0.0/8), host names (crm.internal) and "
                                 "domain suffixes (.corp.example), comma-separated, that webhooks and plugins may "
                                 "call although they are not public (engine/outbound.py)")
@@ -76,6 +79,15 @@ class Settings(BaseSettings):
                                      "on 127.0.0.1:<port> (0: off)")
     metrics_token: SecretStr = Field(default=SecretStr(""), description="bearer token that may scrape "
                                      "/metrics (besides admins); empty: admins only")
+
+    @field_validator("display_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{value}' is not an IANA time zone; use e.g. 'Asia/Shanghai'") from None
+        return value
 
     def resolved_database_url(self) -> str:
         if self.database_url:

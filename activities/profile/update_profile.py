@@ -43,6 +43,7 @@ from engine.customers import canonical
 from engine.db import models
 from engine.db.models import utcnow
 from engine.nodes.base import ActionResult, NodeConfig, NodeType, Problem
+from engine.text import Msg
 
 ATTRIBUTE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 #: names that are not attributes and cannot be written
@@ -272,8 +273,8 @@ class UpdateProfile(NodeType):
                 try:
                     expressions.compile_template(source)
                 except expressions.ExpressionError as exc:
-                    problems.append(Problem(None, f"set.{name}", f"template {exc}", "fix the template",
-                                            "bad_template"))
+                    problems.append(Problem(None, f"set.{name}", Msg("template %(error)s", error=str(exc)),
+                                            Msg("fix the template"), "bad_template"))
         return problems
 
     @classmethod

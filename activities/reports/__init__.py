@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from engine.text import Msg
+
 #: the longest range a dashboard shows (a year and a day)
 MAX_DAYS = 366
 
@@ -36,9 +38,10 @@ class Range:
 
     def __post_init__(self) -> None:
         if self.end < self.start:
-            raise RangeError("to", f"the range ends ({self.end}) before it starts ({self.start}); swap the dates")
+            raise RangeError("to", Msg("the range ends (%(end)s) before it starts (%(start)s); swap the dates",
+                                       end=self.end, start=self.start))
         if (self.end - self.start).days + 1 > MAX_DAYS:
-            raise RangeError("from", f"the range is longer than {MAX_DAYS} days; pick a shorter one")
+            raise RangeError("from", Msg("the range is longer than %(n)s days; pick a shorter one", n=MAX_DAYS))
 
     @classmethod
     def last(cls, days: int, today: date, timezone: str = "Asia/Shanghai") -> Range:

@@ -24,6 +24,7 @@ from activities.settlement.periods import Period, check_period, local_today, par
 from activities.settlement.runs import settle, submit_run
 from activities.settlement.settlement_plan import SettlementPlan, load_settlement_plan
 from activities.settlement.statements import run_view
+from engine.text import Msg
 
 
 def read_plan(path: str, kpis_path: str | None = None) -> SettlementPlan:
@@ -31,20 +32,24 @@ def read_plan(path: str, kpis_path: str | None = None) -> SettlementPlan:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
-        raise SettlementError(f"cannot read the plan {path}: {exc.strerror}") from None
+        raise SettlementError(Msg("cannot read the plan %(path)s: %(strerror)s", path=path,
+                                  strerror=exc.strerror)) from None
     except json.JSONDecodeError as exc:
-        raise SettlementError(f"the plan {path} is not JSON: {exc.msg} at line {exc.lineno}") from None
+        raise SettlementError(Msg("the plan %(path)s is not JSON: %(msg)s at line %(lineno)s", path=path, msg=exc.msg,
+                                  lineno=exc.lineno)) from None
     if not isinstance(data, dict):
-        raise SettlementError(f"the plan {path} must be a JSON object with key, party and rate_plan")
+        raise SettlementError(Msg("the plan %(path)s must be a JSON object with key, party and rate_plan", path=path))
     if "rate_plan" not in data and "type" in data:
-        raise SettlementError(f"{path} is a bare rate plan; wrap it: {{\"key\": \"my-plan\", \"rate_plan\": {{...}}}}")
+        raise SettlementError(Msg("%(path)s is a bare rate plan; wrap it: {\"key\": \"my-plan\", \"rate_plan\": "
+                                  "{...}}", path=path))
     if kpis_path:
         try:
             kpis = json.loads(Path(kpis_path).read_text(encoding="utf-8"), parse_float=str)
         except (OSError, json.JSONDecodeError) as exc:
-            raise SettlementError(f"cannot read the KPIs {kpis_path}: {exc}") from None
+            raise SettlementError(Msg("cannot read the KPIs %(kpis_path)s: %(exc)s", kpis_path=kpis_path,
+                                      exc=exc)) from None
         if not isinstance(kpis, Mapping):
-            raise SettlementError(f'{kpis_path} must map party → {{"kpi": "value"}}')
+            raise SettlementError(Msg("%(kpis_path)s must map party → {\"kpi\": \"value\"}", kpis_path=kpis_path))
         data["kpis"] = {**dict(data.get("kpis") or {}), **dict(kpis)}
     return load_settlement_plan(data)
 
@@ -70,9 +75,11 @@ def settle_command(plan_path: str, start: str, end: str, *, orders_path: str | N
     try:
         text = Path(orders_path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise SettlementError(f"cannot read the orders {orders_path}: {exc.strerror}") from None
+        raise SettlementError(Msg("cannot read the orders %(orders_path)s: %(strerror)s", orders_path=orders_path,
+                                  strerror=exc.strerror)) from None
     except UnicodeDecodeError:
-        raise SettlementError(f"the orders {orders_path} are not UTF-8 text; save the CSV as UTF-8") from None
+        raise SettlementError(Msg("the orders %(orders_path)s are not UTF-8 text; save the CSV as UTF-8",
+                                  orders_path=orders_path)) from None
     return dry_run(plan, text, period, skip_invalid=skip_invalid)
 
 

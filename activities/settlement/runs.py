@@ -38,6 +38,7 @@ from activities.settlement.plans import SplitPlan
 from activities.settlement.settlement_plan import SettlementPlan, dump_settlement_plan, load_settlement_plan
 from engine.db import models
 from engine.db.models import utcnow
+from engine.text import Msg
 
 STATUS_ORDER: Final = ("open", "collected", "computed", "split", "pending_approval", "decided", "paid")
 DECISIONS: Final = ("approved", "rejected")
@@ -219,7 +220,8 @@ def compute_run(db: Session, run: models.SettlementRun) -> models.SettlementRun:
             if earlier_id not in plans:
                 earlier = db.get(models.SettlementRun, earlier_id)
                 if earlier is None:
-                    raise SettlementError(f"run {earlier_id} that a clawback refers to is gone")
+                    raise SettlementError(Msg("run %(earlier_id)s that a clawback refers to is gone",
+                                              earlier_id=earlier_id))
                 plans[earlier_id] = run_plan(earlier)
             earlier_plan = plans[earlier_id]
             settled = int(entry["settled_sales_fen"])
@@ -415,17 +417,18 @@ def pending_count(db: Session, run: models.SettlementRun) -> int:
 def decide(db: Session, statement_id: int, decision: str, reason: str, actor: str) -> models.Statement:
     """Finance's decision on a pending statement. A rejection needs a reason."""
     if decision not in DECISIONS:
-        raise StatementStateError(f"decision {decision!r} is unknown; use approved or rejected")
+        raise StatementStateError(Msg("decision %(decision)s is unknown; use approved or rejected",
+                                      decision=repr(decision)))
     reason = reason.strip()
     if decision == "rejected" and not reason:
-        raise StatementStateError("say why the statement is rejected: fill in 'reason'")
+        raise StatementStateError(Msg("say why the statement is rejected: fill in 'reason'"))
     statement = db.scalar(select(models.Statement).where(models.Statement.id == statement_id).with_for_update())
     if statement is None:
-        raise StatementStateError(f"statement {statement_id} does not exist")
+        raise StatementStateError(Msg("statement %(statement_id)s does not exist", statement_id=statement_id))
     if statement.status != "pending":
-        raise StatementStateError(f"statement {statement_id} is {statement.status}, not pending; only a pending "
-                                  f"statement can be approved or rejected (correct a decided one with an "
-                                  f"adjustment)")
+        raise StatementStateError(Msg("statement %(statement_id)s is %(status)s, not pending; only a pending statement "
+                                      "can be approved or rejected (correct a decided one with an adjustment)",
+                                      statement_id=statement_id, status=statement.status))
     statement.status, statement.reason = decision, reason[:2000]
     statement.decided_by, statement.decided_at = actor[:80], utcnow()
     run = db.get(models.SettlementRun, statement.run_id)
@@ -438,10 +441,10 @@ def decide(db: Session, statement_id: int, decision: str, reason: str, actor: st
 def adjust(db: Session, statement_id: int, amount_fen: int, reason: str, actor: str) -> models.Statement:
     """A correction: a new pending statement in the same run, linked to ``statement_id``, for ``amount_fen``."""
     if not reason.strip():
-        raise StatementStateError("say why the statement is corrected: fill in 'reason'")
+        raise StatementStateError(Msg("say why the statement is corrected: fill in 'reason'"))
     original = db.get(models.Statement, statement_id)
     if original is None:
-        raise StatementStateError(f"statement {statement_id} does not exist")
+        raise StatementStateError(Msg("statement %(statement_id)s does not exist", statement_id=statement_id))
     seq = int(db.scalar(select(func.max(models.Statement.seq)).where(
         models.Statement.run_id == original.run_id, models.Statement.party == original.party)) or 0) + 1
     statement = models.Statement(run_id=original.run_id, seq=seq, party=original.party,

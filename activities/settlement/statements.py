@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -91,19 +91,22 @@ CSV_COLUMNS = ("statement_id", "plan", "plan_version", "period_from", "period_to
                "line", "kind", "rule", "description", "exact_fen", "amount")
 
 
-def statements_csv(db: Session, statements: Sequence[tuple[models.Statement, models.SettlementRun]]) -> str:
-    """One CSV row per statement line (plus a total row per statement); amounts in yuan."""
+def statements_csv(db: Session, statements: Sequence[tuple[models.Statement, models.SettlementRun]],
+                   header: Sequence[str] = CSV_COLUMNS, status: Callable[[str], str] = str,
+                   total: str = "total") -> str:
+    """One CSV row per statement line (plus a total row per statement); amounts in yuan. The API keeps the
+    column names and raw statuses (programs read them); a page passes them in the reader's words."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(header)
     lines = lines_by_statement(db, [s.id for s, _ in statements])
     for statement, run in statements:
         head = [statement.id, run.plan_key, run.plan_version, run.period_from, run.period_to, statement.party,
-                statement.party_type, statement.status]
+                statement.party_type, status(statement.status)]
         for line in lines.get(statement.id, []):
             writer.writerow([*head, line.position + 1, line.kind, line.rule, line.description, line.exact_fen,
                              yuan(line.amount_fen)])
-        writer.writerow([*head, "total", "total", "", "", "", yuan(statement.total_fen)])
+        writer.writerow([*head, total, total, "", "", "", yuan(statement.total_fen)])
     return out.getvalue()
 
 

@@ -13,13 +13,15 @@ version that waits for review is invisible to them, and the version they used is
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from activities.sidebar import scripts as script_rules
+from activities.sidebar import suggestions
 from activities.sidebar.scripts import (
     MANAGERS,
     ScriptProblem,
@@ -34,6 +36,8 @@ from connectors.wecom.media import REFRESH_BEFORE, TEMPORARY_MEDIA_SECONDS
 from engine.auth import audit, has_role
 from engine.db import models
 from engine.db.sidebar_models import Script, ScriptCategory, ScriptImage, ScriptUse, SuggestionRule
+from engine.isolation import EvaluationBusy, IsolationError
+from engine.text import Msg
 
 #: images WeCom takes as temporary media: JPG/PNG, and we keep them small for a chat (WeCom allows 10 MB)
 MAX_IMAGE_BYTES = 2 * 1024 * 1024
@@ -41,6 +45,14 @@ IMAGE_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
 #: WeCom temporary media live 3 days; upload again when less than 12 hours are left (as connectors/wecom/media.py)
 MEDIA_REUSE = timedelta(seconds=TEMPORARY_MEDIA_SECONDS - REFRESH_BEFORE)
 USE_STATUSES = ("sent", "failed", "cancelled")
+#: runs a pure function ``run(fn, *args)`` where the caller wants it: the web app passes its evaluation pool
+#: (``designer.evaluation.isolated``), so rendering a costly script cannot stall the web process
+Evaluate = Callable[..., Any]
+
+
+def here(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run ``fn`` in this process (tests, command-line use)."""
+    return fn(*args, **kwargs)
 
 
 class LibraryError(ValueError):
@@ -80,9 +92,10 @@ def _in_teams(column: Any, teams: set[str] | None) -> Any:
 def create_category(db: Session, user: models.User, name: str, team: str = "", position: int = 0) -> ScriptCategory:
     name = name.strip()
     if not 1 <= len(name) <= 80:
-        raise LibraryError("a category name must be 1–80 characters", "give it a short name", "name")
+        raise LibraryError(Msg("a category name must be 1–80 characters"), Msg("give it a short name"), "name")
     if db.scalar(select(ScriptCategory).where(ScriptCategory.team == team, ScriptCategory.name == name)):
-        raise LibraryError(f"team '{team or '*'}' already has a category '{name}'", "pick another name", "name", 409)
+        raise LibraryError(Msg("team '%(value)s' already has a category '%(name)s'", value=team or '*', name=name),
+                           Msg("pick another name"), "name", 409)
     row = ScriptCategory(team=team, name=name, position=position)
     db.add(row)
     db.flush()
@@ -98,11 +111,13 @@ def categories(db: Session, teams: set[str] | None) -> list[ScriptCategory]:
 def delete_category(db: Session, user: models.User, category_id: int) -> None:
     row = db.get(ScriptCategory, category_id)
     if row is None:
-        raise LibraryError(f"category {category_id} does not exist", "list them first", "id", 404)
+        raise LibraryError(Msg("category %(category_id)s does not exist", category_id=category_id),
+                           Msg("list them first"), "id", 404)
     used = db.scalar(select(func.count()).select_from(Script).where(Script.category_id == category_id,
                                                                      Script.status != "archived"))
     if used:
-        raise LibraryError(f"category '{row.name}' still holds {used} scripts", "move or archive them first", "id",
+        raise LibraryError(Msg("category '%(name)s' still holds %(used)s scripts", name=row.name, used=used),
+                           Msg("move or archive them first"), "id",
                            409)
     audit(db, user, "script_category.deleted", f"script-category:{row.id}", {"name": row.name})
     db.execute(delete(ScriptCategory).where(ScriptCategory.id == category_id))
@@ -115,12 +130,23 @@ def _check_refs(db: Session, spec: ScriptSpec) -> None:
     if spec.category_id is not None:
         category = db.get(ScriptCategory, spec.category_id)
         if category is None:
-            raise LibraryError(f"category {spec.category_id} does not exist", "list the categories", "category_id")
+            raise LibraryError(Msg("category %(category_id)s does not exist", category_id=spec.category_id),
+                               Msg("list the categories"), "category_id")
         if category.team not in ("", spec.team):
-            raise LibraryError(f"category '{category.name}' belongs to team '{category.team}'",
-                               "use a category of the script's team or of every team", "category_id")
+            raise LibraryError(Msg("category '%(name)s' belongs to team '%(team)s'", name=category.name,
+                                   team=category.team),
+                               Msg("use a category of the script's team or of every team"), "category_id")
     if spec.image_id is not None and db.get(ScriptImage, spec.image_id) is None:
-        raise LibraryError(f"image {spec.image_id} does not exist", "upload the image first", "image_id")
+        raise LibraryError(Msg("image %(image_id)s does not exist", image_id=spec.image_id),
+                           Msg("upload the image first"), "image_id")
+
+
+def _check_cost(spec: ScriptSpec) -> None:
+    """A template that costs too much on sample data is refused at save, naming its field (issue 18)."""
+    try:
+        script_rules.check_cost(spec)
+    except ScriptProblem as exc:
+        raise LibraryError(exc.args[0], exc.fix, exc.field, 422) from None
 
 
 def _snapshot(script: Script) -> dict[str, Any]:
@@ -135,6 +161,7 @@ def _write(script: Script, spec: ScriptSpec) -> None:
 
 def create_script(db: Session, user: models.User, spec: ScriptSpec, now: datetime) -> Script:
     _check_refs(db, spec)
+    _check_cost(spec)
     script = Script(version=1, uses=0, created_at=now, updated_at=now, updated_by=actor(user), review_note="")
     _write(script, spec)
     if spec.requires_approval:
@@ -152,7 +179,8 @@ def get_script(db: Session, script_id: int, lock: bool = False) -> Script:
     query = select(Script).where(Script.id == script_id)
     script = db.scalar(query.with_for_update() if lock else query)
     if script is None:
-        raise LibraryError(f"script {script_id} does not exist", "list the library", "id", 404)
+        raise LibraryError(Msg("script %(script_id)s does not exist", script_id=script_id), Msg("list the library"),
+                           "id", 404)
     return script
 
 
@@ -161,11 +189,15 @@ def update_script(db: Session, user: models.User, script_id: int, spec: ScriptSp
     """A new version. With approval required it waits for review and staff keep the last approved one."""
     script = get_script(db, script_id, lock=True)
     if script.status == "archived":
-        raise LibraryError(f"script {script_id} is archived", "create a new script instead", "id", 409)
+        raise LibraryError(Msg("script %(script_id)s is archived", script_id=script_id),
+                           Msg("create a new script instead"), "id", 409)
     if expected_version is not None and expected_version != script.version:
-        raise LibraryError(f"script {script_id} changed meanwhile (now version {script.version}, you edited "
-                           f"{expected_version})", "reload it and make your change again", "version", 409)
+        raise LibraryError(Msg("script %(script_id)s changed meanwhile (now version %(version)s, you edited "
+                               "%(expected_version)s)", script_id=script_id, version=script.version,
+                               expected_version=expected_version),
+                           Msg("reload it and make your change again"), "version", 409)
     _check_refs(db, spec)
+    _check_cost(spec)
     _write(script, spec)
     script.version += 1
     script.updated_by, script.updated_at, script.review_note = actor(user), now, ""
@@ -184,16 +216,18 @@ def review_script(db: Session, user: models.User, script_id: int, version: int, 
     """Approve (publish) or reject the pending ``version``; the four-eyes rule applies."""
     script = get_script(db, script_id, lock=True)
     if script.status != "pending":
-        raise LibraryError(f"script {script_id} has no version waiting for review (it is {script.status})",
-                           "only pending scripts are reviewed", "id", 409)
+        raise LibraryError(Msg("script %(script_id)s has no version waiting for review (it is %(status)s)",
+                               script_id=script_id, status=script.status),
+                           Msg("only pending scripts are reviewed"), "id", 409)
     if version != script.version:
-        raise LibraryError(f"version {version} is not the one waiting (version {script.version} is)",
-                           "reload and review the current version", "version", 409)
+        raise LibraryError(Msg("version %(version)s is not the one waiting (version %(version2)s is)", version=version,
+                               version2=script.version),
+                           Msg("reload and review the current version"), "version", 409)
     refusal = review_refusal(user.role, actor(user), script.updated_by)
     if refusal:
-        raise LibraryError(refusal, "ask another reviewer", None, 403)
+        raise LibraryError(refusal, Msg("ask another reviewer"), None, 403)
     if not approve and not note.strip():
-        raise LibraryError("say why the version is rejected", "write a note the author can act on", "note")
+        raise LibraryError(Msg("say why the version is rejected"), Msg("write a note the author can act on"), "note")
     script.status = "approved" if approve else "rejected"
     script.review_note, script.reviewed_by, script.reviewed_at = note.strip()[:2000], actor(user), now
     if approve:
@@ -255,13 +289,15 @@ def _searchable_text(published: dict[str, Any]) -> str:
 def store_image(db: Session, user: models.User, data: bytes) -> ScriptImage:
     """Keep an uploaded image (PNG or JPEG, at most 2 MB), once per content."""
     if not data:
-        raise LibraryError("the image is empty", "upload a PNG or JPEG file", "file")
+        raise LibraryError(Msg("the image is empty"), Msg("upload a PNG or JPEG file"), "file")
     if len(data) > MAX_IMAGE_BYTES:
-        raise LibraryError(f"the image is {len(data)} bytes; the limit is {MAX_IMAGE_BYTES}",
-                           "make it smaller (at most 2 MB)", "file", 413)
+        raise LibraryError(Msg("the image is %(value)s bytes; the limit is %(MAX_IMAGE_BYTES)s", value=len(data),
+                               MAX_IMAGE_BYTES=MAX_IMAGE_BYTES),
+                           Msg("make it smaller (at most 2 MB)"), "file", 413)
     content_type = next((t for magic, t in IMAGE_TYPES.items() if data.startswith(magic)), None)
     if content_type is None:
-        raise LibraryError("this is not a PNG or JPEG image", "WeCom sends PNG and JPEG images in chats", "file", 415)
+        raise LibraryError(Msg("this is not a PNG or JPEG image"), Msg("WeCom sends PNG and JPEG images in chats"),
+                           "file", 415)
     digest = hashlib.sha256(data).hexdigest()
     found = db.scalar(select(ScriptImage).where(ScriptImage.sha256 == digest))
     if found is not None:
@@ -297,20 +333,32 @@ def usable_script(db: Session, user: models.User, script_id: int) -> Script:
     script = get_script(db, script_id)
     teams = visible_teams(db, user)
     if script.status == "archived" or (teams is not None and script.team not in teams):
-        raise LibraryError(f"script {script_id} does not exist", "search the library", "id", 404)
+        raise LibraryError(Msg("script %(script_id)s does not exist", script_id=script_id), Msg("search the library"),
+                           "id", 404)
     if script.published is None:
-        raise LibraryError(f"script {script_id} is waiting for approval and cannot be used yet",
-                           "use another script or ask a reviewer", "id", 409)
+        raise LibraryError(Msg("script %(script_id)s is waiting for approval and cannot be used yet",
+                               script_id=script_id),
+                           Msg("use another script or ask a reviewer"), "id", 409)
     return script
 
 
-def render_published(script: Script, context: dict[str, Any], media_id: str | None = None) -> dict[str, Any]:
+def render_published(script: Script, context: dict[str, Any], media_id: str | None = None,
+                     run: Evaluate = here) -> dict[str, Any]:
+    """The published version's message for ``context``, rendered through ``run``."""
     published = script.published or {}
     try:
-        return render_message(str(published.get("kind")), published.get("content") or {}, context, media_id)
+        message: dict[str, Any] = run(render_message, str(published.get("kind")), published.get("content") or {},
+                                      context, media_id)
+        return message
+    except EvaluationBusy as exc:
+        raise LibraryError(Msg("script %(id)s cannot be rendered right now: %(exc)s", id=script.id, exc=str(exc)),
+                           Msg("try again in a moment"), None, 503) from None
+    except IsolationError as exc:
+        raise LibraryError(Msg("script %(id)s cannot be sent to this customer: %(exc)s", id=script.id,
+                               exc=str(exc)), Msg("fix the script in the library"), "text") from None
     except ScriptProblem as exc:
-        raise LibraryError(f"script {script.id} cannot be sent to this customer: {exc}",
-                           "fix the script in the library", exc.field) from None
+        raise LibraryError(Msg("script %(id)s cannot be sent to this customer: %(exc)s", id=script.id, exc=exc),
+                           Msg("fix the script in the library"), exc.field) from None
 
 
 def record_use(db: Session, user: models.User, script: Script, message: dict[str, Any], now: datetime, *,
@@ -330,15 +378,18 @@ def record_use(db: Session, user: models.User, script: Script, message: dict[str
 def finish_use(db: Session, user: models.User, use_id: int, status: str, error: str, now: datetime) -> ScriptUse:
     """What the WeCom client answered to sendChatMessage: sent, failed (with its errMsg) or cancelled."""
     if status not in USE_STATUSES:
-        raise LibraryError(f"status must be one of {', '.join(USE_STATUSES)}", "report what sendChatMessage said",
+        raise LibraryError(Msg("status must be one of %(value)s", value=', '.join(USE_STATUSES)),
+                           Msg("report what sendChatMessage said"),
                            "status")
     use = db.get(ScriptUse, use_id)
     if use is None or use.user_id != user.id:
-        raise LibraryError(f"use {use_id} does not exist", "report the use id the use call returned", "id", 404)
+        raise LibraryError(Msg("use %(use_id)s does not exist", use_id=use_id),
+                           Msg("report the use id the use call returned"), "id", 404)
     if use.status != "rendered":
         if use.status == status:
             return use  # a retried report changes nothing
-        raise LibraryError(f"use {use_id} was already reported as {use.status}", "report each use once", "status",
+        raise LibraryError(Msg("use %(use_id)s was already reported as %(status)s", use_id=use_id, status=use.status),
+                           Msg("report each use once"), "status",
                            409)
     use.status, use.error, use.finished_at = status, error.strip()[:500], now
     audit(db, user, f"script.{status}", f"script:{use.script_id}", {"use": use.id, "error": use.error})
@@ -353,11 +404,19 @@ def uses_of(db: Session, script_id: int, limit: int = 100) -> list[ScriptUse]:
 # -- suggestion rules ------------------------------------------------------------------------------------
 
 
+def _check_rule_cost(spec: RuleSpec) -> None:
+    try:
+        suggestions.check_cost(spec)
+    except suggestions.RuleProblem as exc:
+        raise LibraryError(exc.message, exc.fix, exc.field, 422) from None
+
+
 def _check_rule_refs(db: Session, spec: RuleSpec) -> None:
     known = set(db.scalars(select(Script.id).where(Script.id.in_(spec.script_ids))))
     missing = [i for i in spec.script_ids if i not in known]
     if missing:
-        raise LibraryError(f"scripts {missing} do not exist", "pick scripts from the library", "script_ids")
+        raise LibraryError(Msg("scripts %(missing)s do not exist", missing=missing),
+                           Msg("pick scripts from the library"), "script_ids")
 
 
 def _write_rule(rule: SuggestionRule, spec: RuleSpec, user: models.User, now: datetime) -> None:
@@ -370,6 +429,7 @@ def _write_rule(rule: SuggestionRule, spec: RuleSpec, user: models.User, now: da
 
 def create_rule(db: Session, user: models.User, spec: RuleSpec, now: datetime) -> SuggestionRule:
     _check_rule_refs(db, spec)
+    _check_rule_cost(spec)
     rule = SuggestionRule(created_at=now)
     _write_rule(rule, spec, user, now)
     db.add(rule)
@@ -381,8 +441,10 @@ def create_rule(db: Session, user: models.User, spec: RuleSpec, now: datetime) -
 def update_rule(db: Session, user: models.User, rule_id: int, spec: RuleSpec, now: datetime) -> SuggestionRule:
     rule = db.get(SuggestionRule, rule_id)
     if rule is None:
-        raise LibraryError(f"suggestion rule {rule_id} does not exist", "list the rules", "id", 404)
+        raise LibraryError(Msg("suggestion rule %(rule_id)s does not exist", rule_id=rule_id), Msg("list the rules"),
+                           "id", 404)
     _check_rule_refs(db, spec)
+    _check_rule_cost(spec)
     _write_rule(rule, spec, user, now)
     audit(db, user, "suggestion_rule.updated", f"suggestion-rule:{rule.id}", spec.model_dump())
     return rule
@@ -391,7 +453,8 @@ def update_rule(db: Session, user: models.User, rule_id: int, spec: RuleSpec, no
 def delete_rule(db: Session, user: models.User, rule_id: int) -> None:
     rule = db.get(SuggestionRule, rule_id)
     if rule is None:
-        raise LibraryError(f"suggestion rule {rule_id} does not exist", "list the rules", "id", 404)
+        raise LibraryError(Msg("suggestion rule %(rule_id)s does not exist", rule_id=rule_id), Msg("list the rules"),
+                           "id", 404)
     audit(db, user, "suggestion_rule.deleted", f"suggestion-rule:{rule.id}", {"name": rule.name})
     db.delete(rule)
     db.flush()

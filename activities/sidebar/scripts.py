@@ -15,7 +15,12 @@ miniprogram    ``{"msgtype": "miniprogram", "miniprogram": {"appid", "title", "i
 Text, titles, descriptions and the link URL are templates of the flows' language (``{{ customer.name }}``),
 rendered by :func:`engine.expressions.render` — the same sandbox with the same operation budget, so a
 script cannot do in the sidebar what a message template cannot do in a journey. A template is checked
-when the script is saved: a typo is a 422 naming the field, not a broken message in a chat.
+when the script is saved: a typo is a 422 naming the field, not a broken message in a chat — and so is a
+template that costs too much on sample data (:func:`check_cost`: the flows' check, the same sample and
+bound, :func:`engine.validate.expression_problem`).
+
+Rendering is pure; the web app runs it in its evaluation pool (engine/isolation.py) — :func:`previews` and
+:func:`render_message` are what it sends there — so a costly script cannot stall the web process.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from engine import expressions
+from engine import validate as validation
 
 KINDS = ("text", "image", "link", "miniprogram")
 Kind = Literal["text", "image", "link", "miniprogram"]
@@ -45,9 +51,12 @@ REVIEWERS = ("ops",)
 class ScriptProblem(ValueError):
     """A script that cannot be saved or rendered; ``field`` names where (``text``, ``link.url`` …)."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(self, message: str, field: str | None = None, fix: str = "") -> None:
         super().__init__(message)
-        self.field = field
+        self.field, self.fix = field, fix
+
+    def __reduce__(self) -> tuple[Any, ...]:  # it comes back from the evaluation pool with its field
+        return (ScriptProblem, (str(self.args[0]) if self.args else "", self.field, self.fix))
 
 
 def _template(value: str, field: str) -> str:
@@ -191,6 +200,40 @@ class ScriptSpec(BaseModel):
         return {"image_id": self.image_id}
 
 
+# -- cost on sample data --------------------------------------------------------------------------------
+
+
+def template_fields(kind: str, content: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The templates of a script's content, each with the field it is in (``text``, ``link.title`` …)."""
+    if kind == "text":
+        found = [("text", str(content.get("text", "")))]
+    elif kind == "link":
+        link = dict(content.get("link") or {})
+        found = [(f"link.{k}", str(link.get(k, ""))) for k in ("url", "title", "desc")]
+    elif kind == "miniprogram":
+        found = [("miniprogram.title", str(dict(content.get("miniprogram") or {}).get("title", "")))]
+    else:
+        found = []
+    return [(field, source) for field, source in found if source.strip()]
+
+
+def cost_sources(spec: ScriptSpec) -> list[tuple[str, str]]:
+    """``(source, kind)`` of every template of ``spec``: what the web app has measured in its evaluation pool
+    before it saves (``engine.expressions.measure_sample_costs``)."""
+    return [(source, "template") for _field, source in template_fields(spec.kind, spec.content())]
+
+
+def check_cost(spec: ScriptSpec) -> None:
+    """:class:`ScriptProblem` naming the field when a template of ``spec`` costs more on sample data than a
+    flow's template may (the check flow validation makes; the script's templates count together as a flow's do)."""
+    spent = expressions.Budget(expressions.VALIDATION_FLOW_STEPS)
+    for field, source in template_fields(spec.kind, spec.content()):
+        problem = validation.expression_problem(source, "template", spent)
+        if problem is not None:
+            message, fix, _code = problem
+            raise ScriptProblem(message, field, fix)
+
+
 # -- rendering ------------------------------------------------------------------------------------------
 
 
@@ -240,6 +283,22 @@ def render_message(kind: str, content: Mapping[str, Any], context: Mapping[str, 
             raise ScriptProblem("image: the image has no WeCom media id yet", "image_id")
         return {"msgtype": "image", "image": {"mediaid": media_id}}
     raise ScriptProblem(f"unknown script kind {kind!r}; the kinds are {', '.join(KINDS)}", "kind")
+
+
+def previews(items: Sequence[tuple[int, str, Mapping[str, Any]]], context: Mapping[str, Any]
+             ) -> dict[int, tuple[str, str | None]]:
+    """``{script id: (one-line preview, problem or None)}`` of published scripts ``(id, kind, content)`` for one
+    customer: what the sidebar lists. Pure — the web app runs it in its evaluation pool."""
+    out: dict[int, tuple[str, str | None]] = {}
+    for script_id, kind, content in items:
+        if kind == "image":
+            out[script_id] = ("", None)
+            continue
+        try:
+            out[script_id] = (preview_text(render_message(kind, content, context, media_id=None)), None)
+        except ScriptProblem as exc:
+            out[script_id] = ("", str(exc))
+    return out
 
 
 def preview_text(message: Mapping[str, Any]) -> str:

@@ -22,7 +22,9 @@ must have at least one of keywords, situations or condition). Matching rules are
 ``priority`` (higher first), then a keyword match before a situation-only match, then by rule id;
 each script appears once, at its best rank, with every reason that put it there (structured, so the
 page says it in the staff member's language: "问收益率: 客户提到“收益率”"). A condition that
-fails to evaluate never breaks the sidebar: the rule is skipped and named in ``problems``.
+fails to evaluate never breaks the sidebar: the rule is skipped and named in ``problems``. A condition
+that costs more on sample data than a flow's may is refused when the rule is saved (:func:`check_cost`), and
+the web app evaluates rules in its evaluation pool (:func:`suggest` is pure), never in the web process.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from activities.sidebar.scripts import KEY, normalise
 from engine import expressions
+from engine import validate as validation
 
 SituationKind = Literal["open_ticket", "tag", "tier", "campaign_running", "in_journey"]
 MAX_RULE_SCRIPTS = 20
@@ -100,6 +103,28 @@ class RuleSpec(BaseModel):
         if not self.keywords and not self.situations and not self.condition:
             raise ValueError("a rule needs keywords, situations or a condition: say when its scripts come first")
         return self
+
+
+class RuleProblem(ValueError):
+    """A rule that cannot be saved: ``field`` names where, ``fix`` says what to do."""
+
+    def __init__(self, message: str, field: str, fix: str) -> None:
+        super().__init__(message)
+        self.message, self.field, self.fix = message, field, fix
+
+
+def cost_sources(spec: RuleSpec) -> list[tuple[str, str]]:
+    """``(source, kind)`` of what :func:`check_cost` evaluates (for the web app's evaluation pool)."""
+    return [(spec.condition, "expression")] if spec.condition else []
+
+
+def check_cost(spec: RuleSpec) -> None:
+    """:class:`RuleProblem` (field ``condition``) when the condition costs more on sample data than a flow's
+    condition may — the check flow validation makes, on the same sample (it has the sidebar's ``vars``)."""
+    if spec.condition:
+        problem = validation.expression_problem(spec.condition, "expression")
+        if problem is not None:
+            raise RuleProblem(problem[0], "condition", problem[1])
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
 
+from engine.text import Msg
+
 Window = tuple[datetime, datetime]
 Pause = tuple[datetime, datetime | None]
 
@@ -63,9 +65,10 @@ class WorkingHours(BaseModel):
     @model_validator(mode="after")
     def _ordered(self) -> WorkingHours:
         if self.start.tzinfo is not None or self.end.tzinfo is not None:
-            raise ValueError("working hours are local times; put the zone in the calendar's timezone")
+            raise ValueError(Msg("working hours are local times; put the zone in the calendar's timezone"))
         if self.end != _MIDNIGHT and self.end <= self.start:
-            raise ValueError(f"working hours {self.start:%H:%M}–{self.end:%H:%M} end before they start")
+            raise ValueError(Msg("working hours %(start)s–%(end)s end before they start",
+                                 start=self.start.strftime("%H:%M"), end=self.end.strftime("%H:%M")))
         return self
 
     def seconds_of_day(self) -> tuple[int, int]:
@@ -102,7 +105,7 @@ class BusinessCalendar(BaseModel):
         try:
             ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"'{name}' is not an IANA time zone such as 'Asia/Shanghai'") from None
+            raise ValueError(Msg("'%(name)s' is not an IANA time zone such as 'Asia/Shanghai'", name=name)) from None
         return name
 
     @field_validator("working_days")
@@ -110,7 +113,7 @@ class BusinessCalendar(BaseModel):
     def _iso_weekdays(cls, days: frozenset[int]) -> frozenset[int]:
         wrong = sorted(day for day in days if not 1 <= day <= 7)
         if wrong:
-            raise ValueError(f"working days are ISO weekdays 1 (Monday) … 7 (Sunday), not {wrong}")
+            raise ValueError(Msg("working days are ISO weekdays 1 (Monday) … 7 (Sunday), not %(wrong)s", wrong=wrong))
         return days
 
     @field_validator("working_hours")
@@ -132,16 +135,17 @@ class BusinessCalendar(BaseModel):
     def _consistent(self) -> BusinessCalendar:
         for weekday in self.weekday_hours:
             if not 1 <= weekday <= 7:
-                raise ValueError(f"weekday_hours key {weekday} is not an ISO weekday 1 … 7")
+                raise ValueError(Msg("weekday_hours key %(weekday)s is not an ISO weekday 1 … 7", weekday=weekday))
         for hours in [self.working_hours, *self.weekday_hours.values()]:
             spans = [interval.seconds_of_day() for interval in hours]
             for (_, previous_end), (start, _) in pairwise(spans):
                 if start < previous_end:
-                    raise ValueError("working hours overlap: " + ", ".join(
-                        f"{interval.start:%H:%M}–{interval.end:%H:%M}" for interval in hours))
+                    raise ValueError(Msg("working hours overlap: %(hours)s", hours=", ".join(
+                        f"{interval.start:%H:%M}–{interval.end:%H:%M}" for interval in hours)))
         both = sorted(self.holidays & self.extra_working_days)
         if both:
-            raise ValueError(f"{', '.join(map(str, both))} cannot be both a holiday and an extra working day")
+            raise ValueError(Msg("%(days)s cannot be both a holiday and an extra working day",
+                                 days=", ".join(map(str, both))))
         return self
 
     @property

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from engine.text import Msg
+
 FieldType = Literal["text", "number", "choice", "date"]
 
 
@@ -27,7 +29,7 @@ class FieldDef(BaseModel):
     @model_validator(mode="after")
     def _choices(self) -> FieldDef:
         if self.type == "choice" and not self.choices:
-            raise ValueError(f"choice field '{self.key}' needs its choices")
+            raise ValueError(Msg("choice field '%(key)s' needs its choices", key=self.key))
         return self
 
 
@@ -40,27 +42,28 @@ class FieldProblem(ValueError):
 def _one(spec: FieldDef, value: Any) -> Any:
     if spec.type == "text":
         if not isinstance(value, str):
-            raise FieldProblem(spec.key, f"'{spec.key}' must be text", "send a string")
+            raise FieldProblem(spec.key, Msg("'%(key)s' must be text", key=spec.key), Msg("send a string"))
         if len(value) > spec.max_length:
-            raise FieldProblem(spec.key, f"'{spec.key}' is longer than {spec.max_length} characters", "shorten it")
+            raise FieldProblem(spec.key, Msg("'%(key)s' is longer than %(max_length)s characters", key=spec.key,
+                                             max_length=spec.max_length), Msg("shorten it"))
         return value
     if spec.type == "number":
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, str) and value.strip().lstrip("-").isdigit():
                 return int(value)
-            raise FieldProblem(spec.key, f"'{spec.key}' must be a whole number",
-                               "send an integer (money in fen, e.g. 520000 for ¥5,200.00)")
+            raise FieldProblem(spec.key, Msg("'%(key)s' must be a whole number", key=spec.key),
+                               Msg("send an integer (money in fen, e.g. 520000 for ¥5,200.00)"))
         return value
     if spec.type == "choice":
         if value not in spec.choices:
-            raise FieldProblem(spec.key, f"'{value}' is not a choice of '{spec.key}'",
-                               f"use one of: {', '.join(spec.choices)}")
+            raise FieldProblem(spec.key, Msg("'%(value)s' is not a choice of '%(key)s'", value=value, key=spec.key),
+                               Msg("use one of: %(value)s", value=', '.join(spec.choices)))
         return value
     try:
         return date.fromisoformat(str(value)).isoformat()
     except ValueError:
-        raise FieldProblem(spec.key, f"'{spec.key}' must be a date",
-                           "write it as YYYY-MM-DD, e.g. 2026-11-23") from None
+        raise FieldProblem(spec.key, Msg("'%(key)s' must be a date", key=spec.key),
+                           Msg("write it as YYYY-MM-DD, e.g. 2026-11-23")) from None
 
 
 def validate_fields(specs: list[dict[str, Any]], values: dict[str, Any], partial: bool = False) -> dict[str, Any]:
@@ -70,16 +73,18 @@ def validate_fields(specs: list[dict[str, Any]], values: dict[str, Any], partial
     known = {d.key: d for d in defs}
     for key in values:
         if key not in known:
-            raise FieldProblem(key, f"'{key}' is not a field of this ticket type",
-                               f"use one of: {', '.join(known) or '(this type has no custom fields)'}")
+            raise FieldProblem(key, Msg("'%(key)s' is not a field of this ticket type", key=key),
+                               Msg("use one of: %(value)s",
+                                   value=', '.join(known) or '(this type has no custom fields)'))
     out: dict[str, Any] = {}
     for spec in defs:
         value = values.get(spec.key)
         if value is None or value == "":
             if spec.required and not partial:
-                raise FieldProblem(spec.key, f"'{spec.key}' is required", f"fill in '{spec.label or spec.key}'")
+                raise FieldProblem(spec.key, Msg("'%(key)s' is required", key=spec.key),
+                                   Msg("fill in '%(value)s'", value=spec.label or spec.key))
             if spec.key in values and spec.required:
-                raise FieldProblem(spec.key, f"'{spec.key}' is required", "it cannot be emptied")
+                raise FieldProblem(spec.key, Msg("'%(key)s' is required", key=spec.key), Msg("it cannot be emptied"))
             continue
         out[spec.key] = _one(spec, value)
     return out

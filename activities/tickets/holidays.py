@@ -22,6 +22,7 @@ from typing import Any
 import chinese_calendar
 
 from activities.tickets.calendar import BusinessCalendar
+from engine.text import Msg
 
 #: chinese-calendar's holiday names (English) → the names the State Council's notice uses
 _ZH = {holiday.value: holiday.chinese for holiday in chinese_calendar.Holiday}
@@ -63,9 +64,10 @@ def official_year(year: int) -> OfficialYear:
     """The official days of ``year``; :class:`HolidaysUnknown` when the package does not have them yet."""
     if year not in years_known():
         known = years_known()
-        raise HolidaysUnknown(f"the installed chinese-calendar has the State Council's schedule for {known.start}–"
-                              f"{known.stop - 1} only, not {year}: enter {year}'s holidays by hand, or upgrade the "
-                              f"package once the notice is out (each November)")
+        raise HolidaysUnknown(Msg("the installed chinese-calendar has the State Council's schedule for %(first)s–"
+                                  "%(last)s only, not %(year)s: enter %(year)s's holidays by hand, or upgrade the "
+                                  "package once the notice is out (each November)", first=known.start,
+                                  last=known.stop - 1, year=year))
     holidays: list[OfficialDay] = []
     workdays: list[OfficialDay] = []
     for day in _days(year):

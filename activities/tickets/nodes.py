@@ -25,6 +25,7 @@ from engine.db import models
 from engine.db.session import transaction
 from engine.flow import ID_PATTERN
 from engine.nodes.base import ActionResult, Expression, NodeConfig, NodeType, Problem, Template
+from engine.text import Msg
 
 Priority = Literal["P1", "P2", "P3", "P4"]
 #: how long a waiting node sleeps before looking again when nothing tells it (a missed signal)
@@ -254,7 +255,7 @@ class TicketStep(NodeType):
     @classmethod
     def check(cls, config: Any) -> list[Problem]:
         if len(set(config.outcomes)) != len(config.outcomes):
-            return [Problem(None, "outcomes", "outcomes repeat", "give each outcome its own name")]
+            return [Problem(None, "outcomes", Msg("outcomes repeat"), Msg("give each outcome its own name"))]
         return []
 
     @classmethod

@@ -29,6 +29,7 @@ from activities.tickets.fields import validate_fields
 from engine import auth
 from engine.db import models
 from engine.durations import parse_duration
+from engine.text import Msg
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,8 @@ def get_ticket(db: Session, ticket_id: int, lock: bool = False) -> models.Ticket
         query = query.with_for_update(key_share=True).execution_options(populate_existing=True)
     ticket = db.scalar(query)
     if ticket is None:
-        raise TicketError(f"ticket {ticket_id} does not exist", "check the ticket id", "id", 404)
+        raise TicketError(Msg("ticket %(ticket_id)s does not exist", ticket_id=ticket_id), Msg("check the ticket id"),
+                          "id", 404)
     return ticket
 
 
@@ -163,8 +165,8 @@ def audit_person(db: Session, ticket: models.Ticket, actor: str, action: str, be
 def ticket_type(db: Session, key: str) -> models.TicketType:
     found = db.get(models.TicketType, key)
     if found is None:
-        raise TicketError(f"ticket type '{key}' does not exist", "create it under /api/ticket-types or pick "
-                          "another type", "type", 422)
+        raise TicketError(Msg("ticket type '%(key)s' does not exist", key=key),
+                          Msg("create it under /api/ticket-types or pick another type"), "type", 422)
     return found
 
 
@@ -193,7 +195,8 @@ def create_ticket(db: Session, *, type_key: str, subject: str, now: datetime, de
     kind = ticket_type(db, type_key)
     values = validate_fields(kind.fields, fields or {}) if check_fields else dict(fields or {})
     if priority is not None and priority not in PRIORITIES:
-        raise TicketError(f"priority '{priority}' is unknown", "use P1, P2, P3 or P4", "priority")
+        raise TicketError(Msg("priority '%(priority)s' is unknown", priority=priority), Msg("use P1, P2, P3 or P4"),
+                          "priority")
     order = order or {}
     ticket = models.Ticket(
         type_key=kind.key, subject=subject[:300], description=description, customer_id=customer_id,
@@ -240,8 +243,8 @@ def route(db: Session, ticket: models.Ticket, group: str, now: datetime, actor: 
           needs: Sequence[str] | None = None, priority: str | None = None, key: str | None = None) -> None:
     """Put the ticket in ``group``'s queue (unassigning it when the group changes)."""
     if db.get(models.AgentGroup, group) is None:
-        raise TicketError(f"agent group '{group}' does not exist", "create it under /api/agent-groups or fix the "
-                          "routing", "group", 422)
+        raise TicketError(Msg("agent group '%(group)s' does not exist", group=group),
+                          Msg("create it under /api/agent-groups or fix the routing"), "group", 422)
     moved = ticket.group_key != group
     ticket.group_key = group
     if moved:
@@ -338,16 +341,18 @@ def offer_queued(db: Session, agent_id: int, now: datetime, limit: int = 100) ->
 def claim(db: Session, ticket: models.Ticket, user: models.User, now: datetime) -> None:
     """An agent takes a ticket of their group (within capacity)."""
     if (queues := queues_of(db, user)) is not None and ticket.group_key not in queues:
-        raise TicketError("this ticket is not in one of your groups", "ask a supervisor to transfer it", "id", 403)
+        raise TicketError(Msg("this ticket is not in one of your groups"), Msg("ask a supervisor to transfer it"),
+                          "id", 403)
     if ticket.status in ("resolved", "closed"):
-        raise TicketError(f"the ticket is {ticket.status}", "reopen it first (status open)", "status", 409)
+        raise TicketError(Msg("the ticket is %(status)s", status=ticket.status), Msg("reopen it first (status open)"),
+                          "status", 409)
     agent = db.scalar(select(models.Agent).where(models.Agent.user_id == user.id).with_for_update(key_share=True)
                       .execution_options(populate_existing=True))
     if agent is not None and ticket.assignee_id != user.id:
         capacity = capacity_of(db, agent, ticket.group_key)
         if loads(db, [user.id])[user.id] >= capacity:
-            raise TicketError(f"you already have {capacity} open tickets (your capacity)",
-                              "resolve or transfer one first", "capacity", 409)
+            raise TicketError(Msg("you already have %(capacity)s open tickets (your capacity)", capacity=capacity),
+                              Msg("resolve or transfer one first"), "capacity", 409)
     previous = ticket.assignee_id
     ticket.assignee_id = user.id
     record(db, ticket, "claimed", now, actor_of(user), assignee_id=user.id, previous=previous)
@@ -358,15 +363,16 @@ def transfer(db: Session, ticket: models.Ticket, now: datetime, actor: str, grou
              assignee_id: int | None = None, note: str = "") -> None:
     """Move a ticket to another group's queue and/or agent."""
     if group is None and assignee_id is None:
-        raise TicketError("say where to transfer to", "send 'group' and/or 'assignee_id'", "group")
+        raise TicketError(Msg("say where to transfer to"), Msg("send 'group' and/or 'assignee_id'"), "group")
     before = {"group": ticket.group_key, "assignee_id": ticket.assignee_id}
     if group is not None and group != ticket.group_key:
         route(db, ticket, group, now, actor)
     if assignee_id is not None:
         agent = db.get(models.Agent, assignee_id)
         if agent is None or ticket.group_key not in (agent.groups or []):
-            raise TicketError(f"user {assignee_id} is not an agent of group '{ticket.group_key}'",
-                              "pick an agent of the ticket's group or transfer to their group", "assignee_id")
+            raise TicketError(Msg("user %(assignee_id)s is not an agent of group '%(group_key)s'",
+                                  assignee_id=assignee_id, group_key=ticket.group_key),
+                              Msg("pick an agent of the ticket's group or transfer to their group"), "assignee_id")
         ticket.assignee_id = assignee_id
     record(db, ticket, "transferred", now, actor, body=note, group=ticket.group_key, assignee_id=ticket.assignee_id)
     after = {"group": ticket.group_key, "assignee_id": ticket.assignee_id}
@@ -381,7 +387,7 @@ def reply(db: Session, ticket: models.Ticket, body: str, now: datetime, actor: s
     """A public reply to the customer: stops the first/next response clocks. Delivery: :func:`deliver_reply`.
     With ``key`` (a flow's reply), a retry returns the reply already made."""
     if not body.strip():
-        raise TicketError("the reply is empty", "write the reply text", "body")
+        raise TicketError(Msg("the reply is empty"), Msg("write the reply text"), "body")
     if key is not None:
         done = db.scalar(select(models.TicketEvent).where(models.TicketEvent.key == key))
         if done is not None:
@@ -412,16 +418,17 @@ def customer_message(db: Session, ticket: models.Ticket, body: str, now: datetim
 
 def note(db: Session, ticket: models.Ticket, body: str, now: datetime, actor: str) -> None:
     if not body.strip():
-        raise TicketError("the note is empty", "write the note text", "body")
+        raise TicketError(Msg("the note is empty"), Msg("write the note text"), "body")
     record(db, ticket, "note", now, actor, body=body, public=False)
 
 
 def set_status(db: Session, ticket: models.Ticket, status: str, now: datetime, actor: str, reason: str = "") -> None:
     """open / pending (waiting on the customer: SLA clocks pause) / resolved / closed."""
     if status not in STATUSES:
-        raise TicketError(f"status '{status}' is unknown", "use open, pending, resolved or closed", "status")
+        raise TicketError(Msg("status '%(status)s' is unknown", status=status),
+                          Msg("use open, pending, resolved or closed"), "status")
     if ticket.status == "closed" and status != "closed":
-        raise TicketError("a closed ticket cannot change", "create a follow-up ticket instead", "status", 409)
+        raise TicketError(Msg("a closed ticket cannot change"), Msg("create a follow-up ticket instead"), "status", 409)
     before = ticket.status
     if before == status:
         return
@@ -451,7 +458,8 @@ def set_status(db: Session, ticket: models.Ticket, status: str, now: datetime, a
 def set_priority(db: Session, ticket: models.Ticket, priority: str, now: datetime, actor: str,
                  key: str | None = None) -> None:
     if priority not in PRIORITIES:
-        raise TicketError(f"priority '{priority}' is unknown", "use P1, P2, P3 or P4", "priority")
+        raise TicketError(Msg("priority '%(priority)s' is unknown", priority=priority), Msg("use P1, P2, P3 or P4"),
+                          "priority")
     if ticket.priority == priority:
         return
     before, ticket.priority = ticket.priority, priority
@@ -714,17 +722,19 @@ def decide_review(db: Session, ticket: models.Ticket, step: int, decision: str, 
                   now: datetime) -> review.Transition:
     rows = review_rows(db, ticket.id)
     if not rows:
-        raise TicketError("this ticket has no review", "reviews are opened by the ticket's flow", "step", 404)
+        raise TicketError(Msg("this ticket has no review"), Msg("reviews are opened by the ticket's flow"), "step", 404)
     if not 0 <= step < len(rows):
-        raise TicketError(f"step {step + 1} does not exist", f"use a step from 1 to {len(rows)}", "step", 404)
+        raise TicketError(Msg("step %(value)s does not exist", value=step + 1), Msg("use a step from 1 to %(value)s",
+                                                                                    value=len(rows)), "step", 404)
     row = rows[step]
     if not review.may_decide(user.id, user.role, user.username, row.approver, row.approver_id, row.delegated_to):
-        raise TicketError(f"you are not the approver of step {step + 1} ({row.name})",
-                          f"the approver is {row.approver}; they may delegate it to you", "step", 403)
+        raise TicketError(Msg("you are not the approver of step %(value)s (%(name)s)", value=step + 1, name=row.name),
+                          Msg("the approver is %(approver)s; they may delegate it to you",
+                              approver=row.approver), "step", 403)
     try:
         move = review.decide([r.status for r in rows], step, decision, reason)
     except review.ReviewError as exc:
-        raise TicketError(str(exc), "refresh the review and decide the waiting step", "decision", 409) from None
+        raise TicketError(str(exc), Msg("refresh the review and decide the waiting step"), "decision", 409) from None
     row.decided_by, row.decided_at, row.reason = user.id, now, reason
     _apply(db, ticket, rows, move, now)
     record(db, ticket, f"review_{decision}", now, actor_of(user), body=reason, step=step + 1, name=row.name,
@@ -739,13 +749,16 @@ def delegate_review(db: Session, ticket: models.Ticket, step: int, to_user: int,
                     now: datetime, reason: str = "") -> None:
     rows = review_rows(db, ticket.id)
     if not 0 <= step < len(rows) or rows[step].status != "waiting":
-        raise TicketError(f"step {step + 1} is not waiting for a decision", "delegate the waiting step", "step", 409)
+        raise TicketError(Msg("step %(value)s is not waiting for a decision", value=step + 1),
+                          Msg("delegate the waiting step"), "step", 409)
     row = rows[step]
     if not review.may_decide(user.id, user.role, user.username, row.approver, row.approver_id, row.delegated_to):
-        raise TicketError(f"you are not the approver of step {step + 1}", "only the approver may delegate", "step",
+        raise TicketError(Msg("you are not the approver of step %(value)s", value=step + 1),
+                          Msg("only the approver may delegate"), "step",
                           403)
     if db.get(models.User, to_user) is None:
-        raise TicketError(f"user {to_user} does not exist", "pick an existing user", "delegate_to")
+        raise TicketError(Msg("user %(to_user)s does not exist", to_user=to_user), Msg("pick an existing user"),
+                          "delegate_to")
     before = row.delegated_to
     row.delegated_to = to_user
     record(db, ticket, "review_delegated", now, actor_of(user), body=reason, step=step + 1, to=to_user)
@@ -829,15 +842,17 @@ def complete_step(db: Session, ticket: models.Ticket, step_id: int, outcome: str
                   actor: str) -> None:
     opened = db.get(models.TicketEvent, step_id)
     if opened is None or opened.ticket_id != ticket.id or opened.kind != "step_open" or not opened.key:
-        raise TicketError(f"step {step_id} is not a step of this ticket", "use a step_id from open_steps", "step_id",
+        raise TicketError(Msg("step %(step_id)s is not a step of this ticket", step_id=step_id),
+                          Msg("use a step_id from open_steps"), "step_id",
                           404)
     outcomes = list(opened.data.get("outcomes") or [])
     if outcome not in outcomes:
-        raise TicketError(f"'{outcome}' is not an outcome of this step", f"use one of: {', '.join(outcomes)}",
+        raise TicketError(Msg("'%(outcome)s' is not an outcome of this step", outcome=outcome),
+                          Msg("use one of: %(value)s", value=', '.join(outcomes)),
                           "outcome")
     key = opened.key.removesuffix("/open") + "/done"
     if db.scalar(select(models.TicketEvent.id).where(models.TicketEvent.key == key)):
-        raise TicketError("this step is already done", "refresh the ticket", "step_id", 409)
+        raise TicketError(Msg("this step is already done"), Msg("refresh the ticket"), "step_id", 409)
     record(db, ticket, "step_done", now, actor, body=note_text, key=key, name=opened.data.get("name"),
            outcome=outcome)
     audit_person(db, ticket, actor, "step_done", {"step": opened.data.get("name"), "outcome": None},

@@ -48,6 +48,7 @@ from engine import expressions
 from engine.actions import ActionContext, ActionFailed
 from engine.nodes.base import ActionResult, NodeConfig, NodeType, Problem, Template
 from engine.outbound import OutboundGuard, OutboundRefused, guarded_client, literal_ip
+from engine.text import Msg
 
 log = logging.getLogger(__name__)
 
@@ -272,8 +273,8 @@ class CallWebhook(NodeType):
             try:
                 expressions.compile_template(source)
             except expressions.ExpressionError as exc:
-                problems.append(Problem(None, f"headers.{name}", f"template {exc}", "fix the template",
-                                        "bad_template"))
+                problems.append(Problem(None, f"headers.{name}", Msg("template %(error)s", error=str(exc)),
+                                        Msg("fix the template"), "bad_template"))
         return problems
 
     # -- request ---------------------------------------------------------------------------------

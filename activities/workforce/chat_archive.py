@@ -51,6 +51,7 @@ from engine.db import workforce_models as wf
 from engine.db.session import session_factory, transaction
 from engine.pii import mask_text
 from engine.settings import get_settings
+from engine.text import Msg
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +79,8 @@ def set_sdk_factory(factory: SdkFactory | None) -> None:
 def _official(connector_id: str, settings: Any, secrets: Any) -> FinanceSdk:
     secret = secrets.archive_secret.get_secret_value() if getattr(secrets, "archive_secret", None) else ""
     if not secret:
-        raise WorkforceError("the WeCom connector has no archive secret (会话内容存档 Secret)",
-                             "add it to the connector's secrets", "archive_secret")
+        raise WorkforceError(Msg("the WeCom connector has no archive secret (会话内容存档 Secret)"),
+                             Msg("add it to the connector's secrets"), "archive_secret")
     return IsolatedSdk(settings.corp_id, secret)
 
 
@@ -92,7 +93,8 @@ def sdk_for(database_url: str | None, connector_id: str) -> FinanceSdk:
     with session_factory(database_url)() as db:
         loaded = configured.load(db, connector_id)
     if loaded is None or loaded.kind != "wecom":
-        raise WorkforceError(f"no enabled WeCom connector '{connector_id}'", "configure it", "connector_id", 404)
+        raise WorkforceError(Msg("no enabled WeCom connector '%(connector_id)s'", connector_id=connector_id),
+                             Msg("configure it"), "connector_id", 404)
     sdk = (_factory or _official)(connector_id, loaded.settings, loaded.secrets)
     with _sdk_lock:
         _sdks.setdefault(connector_id, sdk)
@@ -106,11 +108,12 @@ def add_key(db: Session, connector_id: str, version: int, pem: str, actor: str, 
     """Store a private key version (validated, encrypted at rest); its fingerprint. Replacing a version is
     allowed (a corrected key)."""
     if version < 1:
-        raise WorkforceError("the key version (publickey_ver) starts at 1", "use the version WeCom shows", "version")
+        raise WorkforceError(Msg("the key version (publickey_ver) starts at 1"), Msg("use the version WeCom shows"),
+                             "version")
     try:
         key = load_private_key(pem)
     except ValueError as exc:
-        raise WorkforceError(str(exc), "paste the private key that matches the public key set in WeCom",
+        raise WorkforceError(str(exc), Msg("paste the private key that matches the public key set in WeCom"),
                              "pem") from None
     from cryptography.hazmat.primitives import serialization
 
@@ -326,7 +329,8 @@ def conversation(db: Session, connector_id: str, *, customer_id: str | None = No
                  roomid: str | None = None, limit: int = 100, before: datetime | None = None) -> list[dict[str, Any]]:
     """Archived messages of a customer, a member or a group chat, oldest first (masked as stored)."""
     if not (customer_id or staff or roomid):
-        raise WorkforceError("say whose conversation to show", "send customer_id, staff or roomid", "customer_id")
+        raise WorkforceError(Msg("say whose conversation to show"), Msg("send customer_id, staff or roomid"),
+                             "customer_id")
     query = select(wf.ArchivedMessage).where(wf.ArchivedMessage.connector_id == connector_id,
                                              wf.ArchivedMessage.status == "stored")
     if customer_id:

@@ -19,6 +19,7 @@ from engine.db import models
 from engine.db import workforce_models as wf
 from engine.db.models import utcnow
 from engine.db.session import session_factory
+from engine.text import Msg
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,8 @@ def wecom_client(database_url: str | None, connector_id: str) -> tuple[WeComClie
     with session_factory(database_url)() as db:
         loaded = configured.load(db, connector_id)
     if loaded is None or loaded.kind != "wecom":
-        raise WorkforceError(f"no enabled WeCom connector '{connector_id}'", "configure it under Connectors",
+        raise WorkforceError(Msg("no enabled WeCom connector '%(connector_id)s'", connector_id=connector_id),
+                             Msg("configure it under Connectors"),
                              "connector_id", 404)
     return client_for(loaded.settings, loaded.secrets), loaded
 

@@ -36,6 +36,7 @@ from engine.db import models
 from engine.db import workforce_models as wf
 from engine.db.session import session_factory, transaction
 from engine.pii import mask_text
+from engine.text import Msg
 
 TICKET_TYPE = "compliance"
 TICKET_GROUP = "compliance"
@@ -290,13 +291,15 @@ def save_list(db: Session, *, team: str, name: str, direction: str = "both", dep
 
     when = now or utcnow()
     if direction not in ("staff", "customer", "both"):
-        raise WorkforceError(f"direction '{direction}' is unknown", "use staff, customer or both", "direction")
+        raise WorkforceError(Msg("direction '%(direction)s' is unknown", direction=direction),
+                             Msg("use staff, customer or both"), "direction")
     if not team.strip() or not name.strip():
-        raise WorkforceError("a word list needs a team and a name", "fill in team and name", "team" if not
+        raise WorkforceError(Msg("a word list needs a team and a name"), Msg("fill in team and name"), "team" if not
                              team.strip() else "name")
     row = db.get(wf.SensitiveWordList, list_id) if list_id is not None else None
     if list_id is not None and row is None:
-        raise WorkforceError(f"word list {list_id} does not exist", "check the id", "id", 404)
+        raise WorkforceError(Msg("word list %(list_id)s does not exist", list_id=list_id), Msg("check the id"), "id",
+                             404)
     if row is None:
         row = wf.SensitiveWordList(created_by=actor, created_at=when)
         db.add(row)
@@ -317,18 +320,20 @@ def add_words(db: Session, list_id: int, words: list[tuple[str, str, str]], now:
 
     row = db.get(wf.SensitiveWordList, list_id)
     if row is None:
-        raise WorkforceError(f"word list {list_id} does not exist", "check the id", "list_id", 404)
+        raise WorkforceError(Msg("word list %(list_id)s does not exist", list_id=list_id), Msg("check the id"),
+                             "list_id", 404)
     existing = {(w.kind, w.pattern) for w in db.scalars(select(wf.SensitiveWord).where(
         wf.SensitiveWord.list_id == list_id))}
     added = 0
     for index, (pattern, kind, severity) in enumerate(words):
         if severity not in SEVERITIES:
-            raise WorkforceError(f"severity '{severity}' is unknown", f"use one of {', '.join(SEVERITIES)}",
+            raise WorkforceError(Msg("severity '%(severity)s' is unknown", severity=severity),
+                                 Msg("use one of %(value)s", value=', '.join(SEVERITIES)),
                                  f"words[{index}].severity")
         try:
             clean = check_pattern(pattern, kind)
         except WordError as exc:
-            raise WorkforceError(str(exc), "fix or remove this word", f"words[{index}].pattern") from None
+            raise WorkforceError(str(exc), Msg("fix or remove this word"), f"words[{index}].pattern") from None
         if (kind, clean) in existing:
             continue
         existing.add((kind, clean))
@@ -345,7 +350,7 @@ def delete_word(db: Session, word_id: int, now: datetime | None = None) -> None:
 
     word = db.get(wf.SensitiveWord, word_id)
     if word is None:
-        raise WorkforceError(f"word {word_id} does not exist", "check the id", "id", 404)
+        raise WorkforceError(Msg("word %(word_id)s does not exist", word_id=word_id), Msg("check the id"), "id", 404)
     owner = db.get(wf.SensitiveWordList, word.list_id)
     db.delete(word)
     if owner is not None:

@@ -62,6 +62,7 @@ from connectors.wecom.transfer import (
 from engine.db import models
 from engine.db import workforce_models as wf
 from engine.db.session import session_factory, transaction
+from engine.text import Msg
 
 #: item statuses that count as a transfer WeCom started (for the 90-day rule)
 STARTED = ("sent", "done", "refused", "limit_reached")
@@ -129,11 +130,12 @@ def create_plan(database_url: str | None, connector_id: str, client: WeComClient
     reassigned (在职转接 of some or all customers). The API mode follows WeCom: a member WeCom reports as
     left uses the resigned APIs, one still employed the in-service APIs (the customer is told)."""
     if not userid:
-        raise WorkforceError("say whose customers to hand over", "send 'userid'", "userid")
+        raise WorkforceError(Msg("say whose customers to hand over"), Msg("send 'userid'"), "userid")
     try:
         member = get_member(client, userid)
     except ApiError as exc:
-        raise WorkforceError(f"WeCom does not know member '{userid}': {exc}", "check the userid", "userid",
+        raise WorkforceError(Msg("WeCom does not know member '%(userid)s': %(exc)s", userid=userid, exc=exc),
+                             Msg("check the userid"), "userid",
                              404 if exc.errcode == 60111 else 502) from None
     resigned = member.resigned
     customers, groups = gather(client, userid, resigned)
@@ -185,7 +187,8 @@ def create_plan(database_url: str | None, connector_id: str, client: WeComClient
 def get(db: Session, handover_id: int) -> wf.Handover:
     found = db.get(wf.Handover, handover_id)
     if found is None:
-        raise WorkforceError(f"handover {handover_id} does not exist", "check the id", "id", 404)
+        raise WorkforceError(Msg("handover %(handover_id)s does not exist", handover_id=handover_id),
+                             Msg("check the id"), "id", 404)
     return found
 
 

@@ -46,6 +46,7 @@ from engine.db import models
 from engine.db import workforce_models as wf
 from engine.db.session import session_factory, transaction
 from engine.pii import mask_text
+from engine.text import Msg
 
 #: recipient statuses that hold a reservation of the recipient's allowance
 HOLDING = ("queued", "requeued", "waiting", "sent")
@@ -160,13 +161,13 @@ def _single_recipients(db: Session, connector_id: str, audience: Audience) -> li
 
 def _group_recipients(db: Session, connector_id: str, chat_ids: list[str]) -> list[tuple[str, None, str]]:
     if not chat_ids:
-        raise WorkforceError("a group mass send needs at least one group", "pick groups", "chat_ids")
+        raise WorkforceError(Msg("a group mass send needs at least one group"), Msg("pick groups"), "chat_ids")
     rows = {g.chat_id: g for g in db.scalars(select(wf.WeComGroup).where(
         wf.WeComGroup.connector_id == connector_id, wf.WeComGroup.chat_id.in_(chat_ids)))}
     missing = [c for c in chat_ids if c not in rows or rows[c].status != "active"]
     if missing:
-        raise WorkforceError(f"unknown or dismissed group(s): {', '.join(missing[:5])}",
-                             "sync the groups, or pick active ones", "chat_ids")
+        raise WorkforceError(Msg("unknown or dismissed group(s): %(value)s", value=', '.join(missing[:5])),
+                             Msg("sync the groups, or pick active ones"), "chat_ids")
     return [(c, None, rows[c].owner_userid) for c in dict.fromkeys(chat_ids)]
 
 
@@ -187,7 +188,7 @@ def _resolve(db: Session, payload: MassSendIn) -> tuple[list[tuple[str, str | No
     policy: Policy = settings.mass_quota_policy if settings.mass_quota_policy in POLICIES else "month_days"  # type: ignore[assignment]
     at_limit = payload.at_limit or settings.at_limit or "exclude"
     if not payload.text and not payload.attachments:
-        raise WorkforceError("a mass send needs a text or an attachment", "write the text", "text")
+        raise WorkforceError(Msg("a mass send needs a text or an attachment"), Msg("write the text"), "text")
     recipients: list[tuple[str, str | None, str]]
     if payload.chat_type == "single":
         recipients = list(_single_recipients(db, payload.connector_id, payload.audience))
@@ -227,7 +228,8 @@ def create(db: Session, payload: MassSendIn, actor: str, now: datetime, *, flow_
     (``workflow_ids``: customer id → workflow id), so the message log says where each message came from."""
     recipients, policy, at_limit = _resolve(db, payload)
     if not recipients:
-        raise WorkforceError("nobody to send to", "widen the audience (customers need a WeCom contact)", "audience")
+        raise WorkforceError(Msg("nobody to send to"), Msg("widen the audience (customers need a WeCom contact)"),
+                             "audience")
     w = window(policy, now)
     ids = [r[0] for r in recipients if r[2]]
     history = _history(db, payload.connector_id, ids, w.start - timedelta(days=31))
@@ -306,7 +308,8 @@ def dispatch(database_url: str | None, client: WeComClient, mass_send_id: int, n
     with transaction(database_url) as db:
         send = db.get(wf.MassSend, mass_send_id)
         if send is None:
-            raise WorkforceError(f"mass send {mass_send_id} does not exist", "check the id", "id", 404)
+            raise WorkforceError(Msg("mass send %(mass_send_id)s does not exist", mass_send_id=mass_send_id),
+                                 Msg("check the id"), "id", 404)
         if send.status in ("cancelled", "done"):
             return {"tasks": 0}
         due = db.execute(select(wf.MassSendRecipient.recipient, wf.MassSendRecipient.counted_at).where(
@@ -381,7 +384,8 @@ def collect(database_url: str | None, client: WeComClient, mass_send_id: int, no
     with session_factory(database_url)() as db:
         send = db.get(wf.MassSend, mass_send_id)
         if send is None:
-            raise WorkforceError(f"mass send {mass_send_id} does not exist", "check the id", "id", 404)
+            raise WorkforceError(Msg("mass send %(mass_send_id)s does not exist", mass_send_id=mass_send_id),
+                                 Msg("check the id"), "id", 404)
         tasks = [(t.id, t.msgid, t.sender) for t in db.scalars(select(wf.MassSendTask).where(
             wf.MassSendTask.mass_send_id == mass_send_id, wf.MassSendTask.status == "waiting"))]
         expired = send.deadline is not None and send.deadline <= now

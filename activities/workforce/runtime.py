@@ -43,6 +43,7 @@ from engine.actions import Services
 from engine.db.models import utcnow
 from engine.db.session import session_factory, transaction
 from engine.journeys import wake
+from engine.text import Msg
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -152,7 +153,8 @@ class WorkforceActivities:
         with session_factory(self.url)() as db:
             send = db.get(wf.MassSend, mass_send_id)
             if send is None:
-                raise WorkforceError(f"mass send {mass_send_id} does not exist", "check the id", "id", 404)
+                raise WorkforceError(Msg("mass send %(mass_send_id)s does not exist", mass_send_id=mass_send_id),
+                                     Msg("check the id"), "id", 404)
             return send.connector_id
 
     @activity.defn(name="workforce.mass_send_dispatch")
@@ -289,7 +291,8 @@ async def start_handover(client: Client, database_url: str | None, task_queue: s
         with session_factory(database_url)() as db:
             handover = handovers.get(db, handover_id)
             if handover.status not in ("planned",):
-                raise WorkforceError(f"handover {handover_id} is {handover.status}", "only a planned handover starts",
+                raise WorkforceError(Msg("handover %(handover_id)s is %(status)s", handover_id=handover_id,
+                                         status=handover.status), Msg("only a planned handover starts"),
                                      "status", 409)
             return handover.connector_id, max(1, int(handover.summary.get("days") or 1)), handover.status
 

@@ -13,6 +13,7 @@ from activities.workforce.common import WorkforceError
 from connectors.wecom.transfer import Member
 from engine.db import models
 from engine.db import workforce_models as wf
+from engine.text import Msg
 
 
 def upsert_member(db: Session, connector_id: str, member: Member, now: datetime) -> wf.WeComStaff:
@@ -69,7 +70,8 @@ def user_id_of(db: Session, connector_id: str, userid: str) -> int | None:
 
 def link_user(db: Session, connector_id: str, userid: str, user_id: int | None, now: datetime) -> wf.WeComStaff:
     if user_id is not None and db.get(models.User, user_id) is None:
-        raise WorkforceError(f"user {user_id} does not exist", "pick an existing Tideflow user", "user_id", 422)
+        raise WorkforceError(Msg("user %(user_id)s does not exist", user_id=user_id),
+                             Msg("pick an existing Tideflow user"), "user_id", 422)
     row = ensure_staff(db, connector_id, userid, now)
     row.user_id, row.updated_at = user_id, now
     return row

@@ -29,16 +29,20 @@ from activities.tickets.holidays import (
     prefill,
     years_known,
 )
+from designer import i18n
 from designer.auth import require
-from designer.calendars import text as _text  # noqa: F401  (the area's strings join the catalogue)
+from designer.calendars import labels as _labels  # noqa: F401  (its status labels)
+from designer.display import display_zone
 from designer.errors import ApiError
-from designer.i18n import text_for
-from designer.pages import DISPLAY_TZ, DbUrl, PageProblem, PageRoute, page_user, render, see_other
+from designer.i18n import _
+from designer.pages import DbUrl, PageProblem, PageRoute, page_user, render, see_other
 from designer.permissions import EVERY_ROLE, TICKET_SUPERVISORS
 from engine import auth
 from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory, transaction
+from engine.text import Msg
+from engine.validate import pydantic_message
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["tickets"])
@@ -47,7 +51,7 @@ HOUR_ROWS = 4
 
 
 def _this_year() -> int:
-    return datetime.now(DISPLAY_TZ).year
+    return datetime.now(display_zone()).year
 
 
 def _years(calendar: BusinessCalendar) -> list[int]:
@@ -77,14 +81,15 @@ def _group(db_url: str, key: str, user: User) -> models.AgentGroup:
     with session_factory(db_url)() as db:
         group = db.get(models.AgentGroup, key)
         if group is None:
-            raise PageProblem(404, user, "pg.notfound", "cal.unknown", back="/tickets/calendars", key=key)
+            raise PageProblem(404, user, _("Not found"), _("There is no group “%(key)s”.") % {"key": key},
+                              back="/tickets/calendars")
         db.expunge(group)
         return group
 
 
 def _render_edit(request: Request, user: User, group: models.AgentGroup, calendar: BusinessCalendar,
                  status_code: int = 200, error: str = "", notice: str | None = None) -> HTMLResponse:
-    lang, _ = text_for(request)
+    lang = i18n.current_language()
     hours = list(calendar.working_hours) + [None] * max(0, HOUR_ROWS - len(calendar.working_hours))
     return render(request, user, "calendars/edit.html", status_code=status_code, group=group, calendar=calendar,
                   hours=hours, years=[_year_view(calendar, y, lang) for y in _years(calendar)], error=error,
@@ -94,7 +99,7 @@ def _render_edit(request: Request, user: User, group: models.AgentGroup, calenda
 @router.get("/tickets/calendars", response_class=HTMLResponse)
 def calendars_page(request: Request, user: OpsPage, db_url: DbUrl) -> HTMLResponse:
     """Every group's calendar at a glance: zone, hours, and whether this year's holidays are in."""
-    lang, _ = text_for(request)
+    lang = i18n.current_language()
     year = _this_year()
     with session_factory(db_url)() as db:
         groups = list(db.scalars(select(models.AgentGroup).order_by(models.AgentGroup.key)))
@@ -115,8 +120,8 @@ def calendar_page(request: Request, key: str, user: OpsPage, db_url: DbUrl) -> H
         calendar = BusinessCalendar.model_validate(group.calendar or {})
     except ValidationError:
         calendar = BusinessCalendar()
-    return _render_edit(request, user, group, calendar, notice=request.query_params.get("saved") and
-                        text_for(request)[1]["cal.saved"])
+    return _render_edit(request, user, group, calendar,
+                        notice=_("Calendar saved.") if request.query_params.get("saved") else None)
 
 
 class _FormError(ValueError):
@@ -127,7 +132,7 @@ def _day(text: str, what: str) -> date:
     try:
         return date.fromisoformat(text.strip())
     except ValueError:
-        raise _FormError(f"{what}: '{text}' is not a date (YYYY-MM-DD)") from None
+        raise _FormError(_("%(what)s: “%(text)s” is not a date (YYYY-MM-DD)") % {"what": what, "text": text}) from None
 
 
 def calendar_from_form(form: FormData) -> BusinessCalendar:
@@ -138,16 +143,16 @@ def calendar_from_form(form: FormData) -> BusinessCalendar:
         start, end = str(form.get(f"hours.{i}.start") or "").strip(), str(form.get(f"hours.{i}.end") or "").strip()
         if start or end:
             if not (start and end):
-                raise _FormError(f"working hours row {i + 1}: give both a start and an end")
+                raise _FormError(_("working hours row %(n)s: give both a start and an end") % {"n": i + 1})
             hours.append(WorkingHours.model_validate({"start": start, "end": end}))
     if not hours:
-        raise _FormError("give at least one span of working hours, e.g. 09:00–18:00")
-    holidays = {_day(str(d), "holiday") for d in form.getlist("holiday") if str(d).strip()}
-    workdays = {_day(str(d), "make-up workday") for d in form.getlist("workday") if str(d).strip()}
+        raise _FormError(_("give at least one span of working hours, e.g. 09:00–18:00"))
+    holidays = {_day(str(d), _("day off")) for d in form.getlist("holiday") if str(d).strip()}
+    workdays = {_day(str(d), _("make-up workday")) for d in form.getlist("workday") if str(d).strip()}
     for name, into in (("add_holiday", holidays), ("add_workday", workdays)):
         for text in str(form.get(name) or "").replace("，", ",").split(","):
             if text.strip():
-                into.add(_day(text, "the day to add"))
+                into.add(_day(text, _("the day to add")))
     return BusinessCalendar.model_validate({
         "timezone": str(form.get("timezone") or "Asia/Shanghai").strip(), "working_days": days,
         "working_hours": hours, "holidays": holidays, "extra_working_days": workdays})
@@ -157,15 +162,14 @@ def _message(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"])
-        return f"{where + ': ' if where else ''}{str(first['msg']).removeprefix('Value error, ')}"
-    return str(exc)
+        return f"{where + ': ' if where else ''}{i18n.translate(pydantic_message(first))}"
+    return i18n.error_text(exc)
 
 
 @router.post("/tickets/calendars/{key}", response_class=HTMLResponse)
 async def calendar_submit(request: Request, key: str, user: OpsPage, db_url: DbUrl) -> Response:
     """``action=save`` stores the calendar; ``action=prefill:<year>`` fills the form with that year's
     official days and shows it again, unsaved."""
-    _, t = text_for(request)
     form = await request.form()
     group = _group(db_url, key, user)
     action = str(form.get("action") or "save")
@@ -181,13 +185,17 @@ async def calendar_submit(request: Request, key: str, user: OpsPage, db_url: DbU
         except (HolidaysUnknown, ValueError) as exc:
             return _render_edit(request, user, group, calendar, 422, _message(exc))
         official = official_year(int(year_text))
-        return _render_edit(request, user, group, filled, notice=t["cal.prefilled"].format(
-            year=year_text, holidays=len(official.holidays), workdays=len(official.workdays)))
+        return _render_edit(request, user, group, filled,
+                            notice=_("Filled in %(year)s from the notice: %(holidays)s weekdays off, %(workdays)s "
+                                     "make-up workdays. Check, then Save.")
+                            % {"year": year_text, "holidays": len(official.holidays),
+                               "workdays": len(official.workdays)})
     stored = calendar.model_dump(mode="json")
     with transaction(db_url) as db:
         row = db.get(models.AgentGroup, key)
         if row is None:
-            raise PageProblem(404, user, "pg.notfound", "cal.unknown", back="/tickets/calendars", key=key)
+            raise PageProblem(404, user, _("Not found"), _("There is no group “%(key)s”.") % {"key": key},
+                              back="/tickets/calendars")
         before = dict(row.calendar or {})
         row.calendar = stored
         if before != stored:
@@ -202,7 +210,8 @@ def official_days(year: int, user: Annotated[User, Depends(require(*EVERY_ROLE))
     try:
         official = official_year(year)
     except HolidaysUnknown as exc:
-        raise ApiError(404, str(exc), "enter the year's days by hand in the group's calendar", "year") from None
+        raise ApiError(404, exc.args[0] if exc.args else str(exc),
+                       Msg("enter the year's days by hand in the group's calendar"), "year") from None
     def listed(days: tuple[OfficialDay, ...]) -> list[dict[str, str]]:
         return [{"date": d.day.isoformat(), "name": d.name_en, "name_zh": d.name_zh} for d in days]
 

@@ -38,6 +38,7 @@ from engine import secrets as vault
 from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory, transaction
+from engine.text import Msg
 
 router = APIRouter()
 Admin = Annotated[User, Depends(require("admin"))]
@@ -133,13 +134,14 @@ def _view(row: models.ConnectorConfig, classes: dict[str, Any]) -> ConnectorOut:
 
 def _check_id(connector_id: str) -> None:
     if not ID_PATTERN.match(connector_id):
-        raise ApiError(422, f"connector id '{connector_id[:80]}' is not allowed",
-                       "use 1–60 lower-case letters, digits, '-' or '_', starting with a letter (e.g. smtp-main); "
-                       "it becomes the events' source and the URL /hooks/<id>", "id")
+        raise ApiError(422, Msg("connector id '%(value)s' is not allowed", value=connector_id[:80]),
+                       Msg("use 1–60 lower-case letters, digits, '-' or '_', starting with a letter (e.g. smtp-main); "
+                           "it becomes the events' source and the URL /hooks/<id>"), "id")
 
 
 def _not_found(connector_id: str) -> ApiError:
-    return ApiError(404, f"no connector '{connector_id}'", "GET /api/connectors lists the configured ones", "id")
+    return ApiError(404, Msg("no connector '%(connector_id)s'", connector_id=connector_id),
+                    Msg("GET /api/connectors lists the configured ones"), "id")
 
 
 def list_connectors(db_url: str) -> ConnectorList:
@@ -157,17 +159,19 @@ def save_connector(db_url: str, user: User, connector_id: str, body: ConnectorIn
     cls = classes.get(body.kind)
     if cls is None:
         installed = ", ".join(sorted(classes)) or "none"
-        raise ApiError(422, f"unknown connector kind '{body.kind}'", f"use an installed kind: {installed}", "kind")
+        raise ApiError(422, Msg("unknown connector kind '%(kind)s'", kind=body.kind),
+                       Msg("use an installed kind: %(installed)s", installed=installed), "kind")
     cleared = {k: ("" if v is None else v) for k, v in body.secrets.items()}
     with transaction(db_url) as db:
         row = db.get(models.ConnectorConfig, connector_id)
         if row is not None and row.kind != body.kind:
-            raise ApiError(409, f"connector '{connector_id}' is a {row.kind} connector; its kind cannot change",
-                           "delete it and create a new one, or use another id", "kind")
+            raise ApiError(409, Msg("connector '%(connector_id)s' is a %(kind)s connector; its kind cannot change",
+                                    connector_id=connector_id, kind=row.kind),
+                           Msg("delete it and create a new one, or use another id"), "kind")
         try:
             stored = vault.decrypt(row.secrets) if row is not None else {}
         except vault.SecretsError as exc:
-            raise ApiError(409, str(exc), "delete the connector and create it again with all its secrets",
+            raise ApiError(409, str(exc), Msg("delete the connector and create it again with all its secrets"),
                            "secrets") from None
         problems: list[dict[str, Any]] = []
         try:
@@ -198,8 +202,8 @@ def create_connector(db_url: str, user: User, connector_id: str, body: Connector
     _check_id(connector_id)
     with session_factory(db_url)() as db:
         if db.get(models.ConnectorConfig, connector_id) is not None:
-            raise ApiError(409, f"a connector with id '{connector_id}' already exists",
-                           "choose another id, or edit that connector above", "id")
+            raise ApiError(409, Msg("a connector with id '%(connector_id)s' already exists", connector_id=connector_id),
+                           Msg("choose another id, or edit that connector above"), "id")
     return save_connector(db_url, user, connector_id, body)[1]
 
 

@@ -28,6 +28,7 @@ from designer.errors import ApiError
 from engine import auth, connector_ops
 from engine.db.models import User
 from engine.db.session import session_factory, transaction
+from engine.text import Msg
 
 router = APIRouter()
 Admin = Annotated[User, Depends(require("admin"))]
@@ -41,7 +42,8 @@ class ResyncIn(BaseModel):
 
 
 def _missing(connector_id: str) -> ApiError:
-    return ApiError(404, f"no connector '{connector_id}'", "GET /api/connectors lists the configured ones", "id")
+    return ApiError(404, Msg("no connector '%(connector_id)s'", connector_id=connector_id),
+                    Msg("GET /api/connectors lists the configured ones"), "id")
 
 
 @router.get("/api/connectors/{connector_id}/status", tags=["connectors"])

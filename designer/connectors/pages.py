@@ -7,7 +7,7 @@ Each configured connector also shows its sync status (:func:`engine.connector_op
 of ``GET /api/connectors/{id}/status``): the last sync and its result, the last error and when, each
 cursor and how far it is behind, the events not yet routed (the backlog) and those whose routing failed,
 the last event, and how many messages could not be mapped — with **Resync** for a polled connector (from
-a time given in China time, or its backfill) and a page listing the unmapped messages
+a time given in the workspace's display time zone, or its backfill) and a page listing the unmapped messages
 (``/settings/connectors/{id}/unmapped``, raw text with phone and card numbers masked).
 """
 
@@ -24,8 +24,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from designer import i18n
-from designer.connectors import text as _text  # noqa: F401  (the area's strings join the catalogue)
+from designer import errors, i18n
 from designer.connectors.api import (
     Admin,
     ConnectorIn,
@@ -38,13 +37,16 @@ from designer.connectors.api import (
     save_connector,
 )
 from designer.connectors.ops_api import resync_connector
+from designer.display import display_zone
 from designer.errors import ApiError, validation_problems
-from designer.pages import DISPLAY_TZ, PER_PAGE, templates
+from designer.i18n import _, gettext
+from designer.pages import PER_PAGE, page_context, remember_language, templates
 from engine import connector_ops
 from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory
 from engine.pii import mask_text
+from engine.text import Msg
 
 router = APIRouter(include_in_schema=False)
 
@@ -80,24 +82,28 @@ def _shown(widget: str, value: Any) -> Any:
     return value
 
 
-def _form(t: Any, kind: ConnectorKind, form_id: str, action: str, values: dict[str, Any], name: str,
+def _form(kind: ConnectorKind, form_id: str, action: str, values: dict[str, Any], name: str,
           enabled: bool, secrets_set: dict[str, bool], new_id: str | None = None,
           problems: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """What the template needs to draw one connector form: every input, typed from the JSON Schemas."""
     def field(prefix: str, key: str, spec: dict[str, Any], required: bool, value: Any = None) -> dict[str, Any]:
         widget = "password" if prefix == "secrets" else _widget(key, spec)
-        return {"id": f"{form_id}-{prefix}-{key}", "name": f"{prefix}.{key}", "label": spec.get("title") or key,
+        return {"id": f"{form_id}-{prefix}-{key}", "name": f"{prefix}.{key}",
+                "label": gettext(spec.get("title") or key),
                 "widget": widget, "value": _shown(widget, value), "options": spec.get("enum", []),
-                "required": required, "help": spec.get("description", ""), "is_set": secrets_set.get(key, False),
+                "required": required, "help": gettext(spec.get("description", "")),
+                "is_set": secrets_set.get(key, False),
                 "step": "any" if _spec_type(spec) == "number" else "1"}
 
     head = []
     if new_id is not None:
-        head.append({"id": f"{form_id}-id", "name": "id", "label": t["cn.id"], "widget": "text", "value": new_id,
-                     "required": True, "help": t["cn.id_hint"]})
-    head += [{"id": f"{form_id}-name", "name": "name", "label": t["cn.name"], "widget": "text", "value": name,
+        head.append({"id": f"{form_id}-id", "name": "id", "label": _("Connector id"), "widget": "text",
+                     "value": new_id, "required": True,
+                     "help": _("lower-case letters, digits, - or _, starting with a letter; the events' source and "
+                               "the callback URL")})
+    head += [{"id": f"{form_id}-name", "name": "name", "label": _("Name"), "widget": "text", "value": name,
               "required": True, "help": ""},
-             {"id": f"{form_id}-enabled", "name": "enabled", "label": t["cn.enabled"], "widget": "checkbox",
+             {"id": f"{form_id}-enabled", "name": "enabled", "label": _("Enabled"), "widget": "checkbox",
               "value": enabled, "required": False, "help": ""}]
     settings_schema, secrets_schema = kind.settings_schema, kind.secrets_schema
     return {
@@ -130,14 +136,15 @@ def _form_settings(schema: dict[str, Any], form: dict[str, str]) -> tuple[dict[s
             try:
                 values[name] = int(raw) if kind == "integer" else float(raw)
             except ValueError:
-                problems.append({"field": f"settings.{name}", "message": f"'{raw[:40]}' is not a number",
-                                 "fix": "enter a number"})
+                problems.append({"field": f"settings.{name}", "message": Msg("'%(value)s' is not a number",
+                                                                             value=raw[:40]),
+                                 "fix": Msg("enter a number")})
         elif kind in ("object", "array"):
             try:
                 values[name] = json.loads(raw)
             except json.JSONDecodeError as exc:
-                problems.append({"field": f"settings.{name}", "message": f"not JSON ({exc.msg})",
-                                 "fix": 'enter a JSON object such as {"X-Tenant": "shop-01"}'})
+                problems.append({"field": f"settings.{name}", "message": Msg("not JSON (%(error)s)", error=exc.msg),
+                                 "fix": Msg('enter a JSON object such as {"X-Tenant": "shop-01"}')})
         else:
             values[name] = raw
     return values, problems
@@ -161,15 +168,15 @@ def _statuses(db_url: str, ids: list[str]) -> dict[str, connector_ops.SyncStatus
     return {i: status for i, status in found.items() if status is not None}
 
 
-def duration(t: Any, seconds: int) -> str:
+def duration(seconds: int) -> str:
     """``3 小时 5 分`` / ``3 h 5 min``: how far behind, to the minute (seconds when under one)."""
     if seconds < 60:
-        return t["cn.seconds"].format(n=seconds)
+        return _("%(n)s s") % {"n": seconds}
     days, rest = divmod(seconds // 60, 24 * 60)
     hours, minutes = divmod(rest, 60)
-    parts = [t["cn.days"].format(n=days)] if days else []
-    parts += [t["cn.hours"].format(n=hours)] if hours else []
-    parts += [t["cn.minutes"].format(n=minutes)] if minutes and not days else []
+    parts = [_("%(n)s d") % {"n": days}] if days else []
+    parts += [_("%(n)s h") % {"n": hours}] if hours else []
+    parts += [_("%(n)s min") % {"n": minutes}] if minutes and not days else []
     return " ".join(parts)
 
 
@@ -178,29 +185,38 @@ async def _render(request: Request, user: User, db_url: str, retry: Retry | None
     listing = await run_in_threadpool(list_connectors, db_url)
     statuses = await run_in_threadpool(_statuses, db_url, [c.id for c in listing.connectors])
     kinds = {k.kind: k for k in listing.kinds}
-    t = i18n.text_for(request)[1]
     configured_forms = []
     for c in listing.connectors:
         kind = kinds.get(c.kind)
         again = retry if retry is not None and retry.target == c.id else None
         form = None if kind is None else _form(
-            t, kind, c.id, f"/settings/connectors/{c.id}", again.values if again else c.settings,
+            kind, c.id, f"/settings/connectors/{c.id}", again.values if again else c.settings,
             again.name if again else c.name, again.enabled if again else c.enabled, c.secrets_set,
-            problems=again.problems if again else None)
+            problems=_localized(again.problems) if again else None)
         configured_forms.append((c, form))
     adding = []
     for kind in listing.kinds:
         again = retry if retry is not None and retry.target == f"new:{kind.kind}" else None
-        adding.append((kind, _form(t, kind, f"new-{kind.kind}", "/settings/connectors", again.values if again else {},
+        adding.append((kind, _form(kind, f"new-{kind.kind}", "/settings/connectors", again.values if again else {},
                                    again.name if again else "", again.enabled if again else True, {},
-                                   new_id=again.new_id if again else "", problems=again.problems if again else None)))
+                                   new_id=again.new_id if again else "",
+                                   problems=_localized(again.problems) if again else None)))
     notice = request.query_params.get("notice")
-    context = i18n.page_context(request, user, configured=configured_forms, adding=adding,
-                                base_url=str(request.base_url).rstrip("/"), statuses=statuses,
-                                duration=lambda seconds: duration(t, seconds), resync_problem=resync_problem,
-                                notice=notice if notice in ("saved", "deleted", "resynced") else None)
+    lang = i18n.current_language()
+    kind_labels = {k.kind: k.label.get(lang) or k.label.get("en") or k.kind for k in listing.kinds}
+    context = page_context(request, user, configured=configured_forms, adding=adding, kind_labels=kind_labels,
+                           base_url=str(request.base_url).rstrip("/"), statuses=statuses,
+                           duration=duration, resync_problem=resync_problem,
+                           notice=notice if notice in ("saved", "deleted", "resynced") else None)
     status_code = 422 if retry is not None else resync_problem[2] if resync_problem is not None else 200
-    return templates.TemplateResponse(request, "connectors/settings.html", context, status_code=status_code)
+    response = templates.TemplateResponse(request, "connectors/settings.html", context, status_code=status_code)
+    remember_language(request, response)
+    return response
+
+
+def _localized(problems: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The problems of a form that did not save, in the page's language."""
+    return [errors.localized(p, i18n.current_language()) for p in problems]
 
 
 @router.get("/settings/connectors", response_class=HTMLResponse)
@@ -216,7 +232,8 @@ async def _save_from_form(request: Request, user: User, db_url: str, connector_i
     name, enabled = form.get("name", "").strip(), form.get("enabled") == "true"
     cls = installed_kinds().get(kind)
     settings, problems = _form_settings(cls.Settings.model_json_schema(), form) if cls is not None else ({}, [
-        {"field": "kind", "message": f"unknown connector kind '{kind}'", "fix": "pick an installed kind"}])
+        {"field": "kind", "message": Msg("unknown connector kind '%(kind)s'", kind=kind),
+         "fix": Msg("pick an installed kind")}])
     secrets: dict[str, Any] = {
         k.removeprefix("secrets."): v for k, v in form.items() if k.startswith("secrets.") and v != ""}
     if not problems:
@@ -252,21 +269,22 @@ async def delete_from_page(connector_id: str, user: Admin, db_url: DbUrl) -> Res
 
 @router.post("/settings/connectors/{connector_id}/resync")
 async def resync_from_page(connector_id: str, request: Request, user: Admin, db_url: DbUrl) -> Response:
-    """Resync a polled connector from the time in the form (China time), or from its backfill."""
+    """Resync a polled connector from the time in the form (the display time zone), or from its backfill."""
     form = await request.form()
     raw = str(form.get("since") or "").strip()
-    t = i18n.text_for(request)[1]
     since: datetime | None = None
     if raw:
         try:
-            since = datetime.fromisoformat(raw).replace(tzinfo=DISPLAY_TZ)
+            since = datetime.fromisoformat(raw).replace(tzinfo=display_zone())
         except ValueError:
-            return await _render(request, user, db_url, resync_problem=(connector_id, t["cn.resync_bad_time"], 422))
+            problem = _("The resync start is not a valid time: give year-month-day hour:minute.")
+            return await _render(request, user, db_url, resync_problem=(connector_id, problem, 422))
     try:
         await run_in_threadpool(resync_connector, db_url, user, connector_id, since)
     except ApiError as exc:
         return await _render(request, user, db_url,
-                             resync_problem=(connector_id, str(exc.body.get("message")), exc.status))
+                             resync_problem=(connector_id, i18n.translate(exc.body.get("message") or ""),
+                                             exc.status))
     return RedirectResponse(f"/settings/connectors?notice=resynced#connector-{connector_id}", status_code=303)
 
 
@@ -281,16 +299,15 @@ async def unmapped_page(connector_id: str, request: Request, user: Admin, db_url
             return connector_ops.unmapped(db, connector_id, limit=PER_PAGE, before_id=before_id)
 
     found = await run_in_threadpool(read)
-    t = i18n.text_for(request)[1]
     if found is None:
-        context = i18n.page_context(request, user, title=t["pg.notfound"],
-                                    message=t["cn.no_connector"].format(id=connector_id), fix="",
+        context = page_context(request, user, title=_("Not found"),
+                                    message=_("There is no connector %(id)s.") % {"id": connector_id}, fix="",
                                     back="/settings/connectors")
         return templates.TemplateResponse(request, "layout/problem.html", context, status_code=404)
     total, by_kind, rows = found
     messages = [{**vars(row), "raw": mask_text(row.raw)} for row in rows]
     older = f"/settings/connectors/{connector_id}/unmapped?before_id={rows[-1].id}" \
         if len(rows) == PER_PAGE else None
-    context = i18n.page_context(request, user, connector_id=connector_id, total=total, by_kind=by_kind,
+    context = page_context(request, user, connector_id=connector_id, total=total, by_kind=by_kind,
                                 messages=messages, older=older, newest=before_id is not None)
     return templates.TemplateResponse(request, "connectors/unmapped.html", context)

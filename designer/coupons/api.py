@@ -26,6 +26,7 @@ from engine import auth
 from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory, transaction
+from engine.text import Msg
 
 router = APIRouter(prefix="/api/coupon-campaigns", tags=["coupons"])
 Marketer = Annotated[User, Depends(require("marketer"))]
@@ -131,13 +132,13 @@ def _out(db: Session, campaign: models.CouponCampaign) -> CampaignOut:
 
 
 def _exists(campaign_id: str) -> ApiError:
-    return ApiError(409, f"coupon campaign '{campaign_id}' already exists",
-                    "choose another id, or change the existing campaign's status", "id")
+    return ApiError(409, Msg("coupon campaign '%(campaign_id)s' already exists", campaign_id=campaign_id),
+                    Msg("choose another id, or change the existing campaign's status"), "id")
 
 
 def _missing(campaign_id: str) -> ApiError:
-    return ApiError(404, f"coupon campaign '{campaign_id}' does not exist",
-                    "GET /api/coupon-campaigns lists the campaigns", "id")
+    return ApiError(404, Msg("coupon campaign '%(campaign_id)s' does not exist", campaign_id=campaign_id),
+                    Msg("GET /api/coupon-campaigns lists the campaigns"), "id")
 
 
 @router.post("", status_code=201, response_model=CampaignOut)
@@ -197,8 +198,9 @@ def change_status(campaign_id: str, body: StatusChange, user: Marketer, db_url: 
         except CampaignNotFound:
             raise _missing(campaign_id) from None
         if campaign.status == "ended" and body.status != "ended":
-            raise ApiError(409, f"coupon campaign '{campaign_id}' has ended and cannot be {body.status} again",
-                           "create a new campaign to issue more coupons", "status")
+            raise ApiError(409, Msg("coupon campaign '%(campaign_id)s' has ended and cannot be %(status)s again",
+                                    campaign_id=campaign_id, status=body.status),
+                           Msg("create a new campaign to issue more coupons"), "status")
         if campaign.status != body.status:
             before = campaign.status
             campaign.status = body.status
@@ -223,7 +225,8 @@ def issue(campaign_id: str, body: IssueIn, user: Issuer, db_url: DbUrl) -> dict[
     exactly as for journeys; the answer says ``issued`` (with the code) or why not. Audited."""
     with transaction(db_url) as db:
         if db.get(models.Customer, body.customer_id) is None:
-            raise ApiError(422, f"customer '{body.customer_id}' does not exist", "check the id", "customer_id")
+            raise ApiError(422, Msg("customer '%(customer_id)s' does not exist", customer_id=body.customer_id),
+                           Msg("check the id"), "customer_id")
         try:
             outcome = issue_coupon(db, campaign_id, body.customer_id, f"staff:{user.id}:{body.request_id}", _now())
         except CampaignNotFound as exc:

@@ -26,6 +26,7 @@ from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory, transaction
 from engine.pii import mask_text, mask_values
+from engine.text import Msg
 
 router = APIRouter(prefix="/api")
 DbUrl = Annotated[str, Depends(get_db_url)]
@@ -35,7 +36,8 @@ Reader = Annotated[User, Depends(require(*CUSTOMER_READERS))]
 
 def _customer_or_404(db: Session, customer_id: str) -> models.Customer:
     if db.get(models.Customer, customer_id) is None:
-        raise ApiError(404, f"customer '{customer_id}' does not exist", "search with GET /api/customers", "id")
+        raise ApiError(404, Msg("customer '%(customer_id)s' does not exist", customer_id=customer_id),
+                       Msg("search with GET /api/customers"), "id")
     found = db.get(models.Customer, canonical(db, customer_id))
     assert found is not None
     return found
@@ -173,7 +175,8 @@ def _rule_out(row: models.TagRule) -> TagRuleOut:
 def _rule_or_404(db: Session, rule_id: int) -> models.TagRule:
     row = db.get(models.TagRule, rule_id)
     if row is None:
-        raise ApiError(404, f"tag rule {rule_id} does not exist", "list the rules with GET /api/tag-rules", "id")
+        raise ApiError(404, Msg("tag rule %(rule_id)s does not exist", rule_id=rule_id),
+                       Msg("list the rules with GET /api/tag-rules"), "id")
     return row
 
 
@@ -243,7 +246,7 @@ def update_customer_profile(customer_id: str, body: ProfileChange, user: Markete
         except ProfileError as exc:
             op = next((op for op in ("set", "increment", "unset") if exc.attribute in getattr(body, op)), "set")
             field = f"{op}.{exc.attribute}" if exc.attribute else None
-            raise ApiError(422, str(exc), "send a value the attribute can hold", field) from None
+            raise ApiError(422, str(exc), Msg("send a value the attribute can hold"), field) from None
         audit(db, user, "customer.profile_updated", customer.id, {
             "set": mask_values(changed["set"]),
             "incremented": changed["incremented"], "unset": changed["unset"]},

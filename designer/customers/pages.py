@@ -17,11 +17,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from activities.loyalty import ledger
-from designer import i18n, reading
-from designer.customers import text as _text  # noqa: F401  (the area's strings join the catalogue)
-from designer.growth import text as _growth_text  # noqa: F401  (the loyalty section's strings)
-from designer.i18n import text_for
+from designer import reading
+from designer.display import identity_label
+from designer.i18n import _
 from designer.journeys.pages import message_row
+from designer.loyalty import labels as _loyalty_labels  # noqa: F401  (the points section's labels)
 from designer.pages import DbUrl, PageProblem, Pager, PageRoute, clip, page_number, page_user, render, see_other
 from designer.permissions import CUSTOMER_READERS, FLOW_READERS, LOYALTY_REDEEMERS
 from engine import auth
@@ -35,19 +35,11 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 CustomerReader = Annotated[User, Depends(page_user(*CUSTOMER_READERS))]
 
 
-def identity_label(t: i18n.Text, kind: str) -> str:
-    if kind.endswith("_buyer"):
-        return t["ik.buyer"].format(shop=kind.removesuffix("_buyer"))
-    key = f"ik.{kind}"
-    return t.get(key, kind)
-
-
 @router.get("/customers", response_class=HTMLResponse)
 def customers_page(request: Request, user: CustomerReader, db_url: DbUrl, q: str = "",
                    page: str = "") -> HTMLResponse:
     """Customers, newest first; search by name, id, phone or email."""
     q = clip(q)
-    _lang, t = text_for(request)
     with session_factory(db_url)() as db:
         query = select(models.Customer).where(models.Customer.merged_into.is_(None))
         if q:
@@ -63,7 +55,7 @@ def customers_page(request: Request, user: CustomerReader, db_url: DbUrl, q: str
             for row in db.scalars(select(models.Identity).where(models.Identity.customer_id.in_(ids))
                                   .order_by(models.Identity.kind)):
                 identities.setdefault(row.customer_id, []).append(
-                    (identity_label(t, row.kind), mask_identity(row.kind, row.value)))
+                    (identity_label(row.kind), mask_identity(row.kind, row.value)))
             for cid, tag in db.execute(select(models.CustomerTag.customer_id, models.CustomerTag.tag)
                                        .where(models.CustomerTag.customer_id.in_(ids))
                                        .order_by(models.CustomerTag.tag)).all():
@@ -79,15 +71,15 @@ def customers_page(request: Request, user: CustomerReader, db_url: DbUrl, q: str
 @router.get("/customers/{customer_id}", response_class=HTMLResponse)
 def customer_page(request: Request, customer_id: str, user: CustomerReader, db_url: DbUrl) -> Response:
     """One customer: profile, masked identities, tags, journeys and the messages they got."""
-    _lang, t = text_for(request)
     with session_factory(db_url)() as db:
         found = db.get(models.Customer, customer_id)
         if found is None:
-            raise PageProblem(404, user, "pg.notfound", "err.customer_unknown", back="/customers", id=customer_id)
+            raise PageProblem(404, user, _("Not found"), _("There is no customer “%(id)s”.") % {"id": customer_id},
+                              back="/customers")
         cid = canonical(db, customer_id)
         if cid != customer_id:
             return see_other(f"/customers/{cid}")
-        identities = [{"kind": identity_label(t, i.kind), "value": mask_identity(i.kind, i.value)}
+        identities = [{"kind": identity_label(i.kind), "value": mask_identity(i.kind, i.value)}
                       for i in db.scalars(select(models.Identity).where(models.Identity.customer_id == cid)
                                           .order_by(models.Identity.kind))]
         tags = list(db.scalars(select(models.CustomerTag.tag).where(models.CustomerTag.customer_id == cid)
@@ -100,7 +92,7 @@ def customer_page(request: Request, customer_id: str, user: CustomerReader, db_u
         names = flow_names(db, {j.flow_id for j in journeys} | {m.flow_id for m in rows if m.flow_id})
         loyalty = _points_view(ledger.summary(db, cid, datetime.now(UTC)))
         reader = reading.reader_of(db, user)
-        messages = reading.messages_for(db, reader, rows, lambda m: message_row(t, m))
+        messages = reading.messages_for(db, reader, rows, message_row)
         # identities are shown masked to everyone already; name and attributes follow the read policy
         shown = reading.customer_for(db, reader, cid, {
             "id": found.id, "name": found.name, "timezone": found.timezone, "created_at": found.created_at,

@@ -12,11 +12,12 @@ from starlette.concurrency import run_in_threadpool
 
 from activities.reports import Range, RangeError, finance, marketing, service
 from designer.auth import get_db_url, require
+from designer.display import display_zone
 from designer.errors import ApiError
-from designer.pages import DISPLAY_TZ
 from engine.auth import has_role
 from engine.db.models import User
 from engine.db.session import session_factory
+from engine.text import Msg
 
 api = APIRouter(prefix="/api", tags=["dashboards"])
 DbUrl = Annotated[str, Depends(get_db_url)]
@@ -36,20 +37,21 @@ def _day(text: str | None, field: str) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise RangeError(field, f"'{text}' is not a date; write YYYY-MM-DD, e.g. 2026-11-01") from None
+        raise RangeError(field, Msg("'%(text)s' is not a date; write YYYY-MM-DD, e.g. 2026-11-01",
+                                    text=text)) from None
 
 
 def parse_range(start: str | None, end: str | None, today: date | None = None) -> Range:
     """The range asked for: ``from`` / ``to`` (either may be left out), else the last 30 days."""
-    today = today or datetime.now(DISPLAY_TZ).date()
+    today = today or datetime.now(display_zone()).date()
     first, last = _day(start, "from"), _day(end, "to")
     if first is None and last is None:
-        return Range.last(DEFAULT_DAYS, today, str(DISPLAY_TZ))
+        return Range.last(DEFAULT_DAYS, today, str(display_zone()))
     if last is None:
         last = max(first or today, today)
     if first is None:
         first = last.replace(day=1)
-    return Range(first, last, str(DISPLAY_TZ))
+    return Range(first, last, str(display_zone()))
 
 
 def figures(db_url: str, board: str, r: Range) -> dict[str, Any]:
@@ -65,12 +67,15 @@ async def dashboard_figures(board: str, user: Annotated[User, Depends(require())
     conversions and GMV by flow), ``ops`` (ticket volume, SLA attainment, backlog, agent load) or ``finance``
     (amounts settled, pending and paid by period and party)."""
     if board not in BOARDS:
-        raise ApiError(404, f"there is no dashboard '{board}'", f"use one of {', '.join(BOARDS)}", "board")
+        raise ApiError(404, Msg("there is no dashboard '%(board)s'", board=board),
+                       Msg("use one of %(boards)s", boards=", ".join(BOARDS)), "board")
     if not has_role(user, *BOARDS[board]):
-        raise ApiError(403, f"your role '{user.role}' may not see the {board} dashboard",
-                       f"it needs the role {' or '.join(BOARDS[board])} (or admin)", "board")
+        raise ApiError(403, Msg("your role '%(role)s' may not see the %(board)s dashboard", role=user.role,
+                                board=board),
+                       Msg("it needs the role %(roles)s (or admin)", roles=" or ".join(BOARDS[board])), "board")
     try:
         r = parse_range(start, end)
     except RangeError as exc:
-        raise ApiError(422, str(exc), "give from and to as YYYY-MM-DD, at most a year apart", exc.field) from None
+        raise ApiError(422, exc.args[0] if exc.args else str(exc),
+                       Msg("give from and to as YYYY-MM-DD, at most a year apart"), exc.field) from None
     return await run_in_threadpool(figures, db_url, board, r)

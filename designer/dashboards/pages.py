@@ -13,11 +13,13 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from activities.reports import Range, RangeError
+from designer import i18n
 from designer.auth import require
-from designer.dashboards import text as _text  # noqa: F401  (the area's strings join the catalogue)
+from designer.dashboards import labels as _labels  # noqa: F401  (boards, tabs and presets in words)
 from designer.dashboards.api import BOARDS, boards_for, figures, parse_range
-from designer.i18n import text_for
-from designer.pages import DISPLAY_TZ, DbUrl, PageProblem, PageRoute, forbidden, render, see_other
+from designer.display import display_zone
+from designer.i18n import _
+from designer.pages import DbUrl, PageProblem, PageRoute, forbidden, render, see_other
 from engine.auth import has_role
 from engine.db.models import User
 
@@ -29,7 +31,7 @@ PRESETS = ("7", "30", "90", "month", "last_month")
 
 def preset_range(preset: str, today: datetime) -> Range | None:
     day = today.date()
-    zone = str(DISPLAY_TZ)
+    zone = str(display_zone())
     if preset.isdigit():
         return Range.last(int(preset), day, zone)
     if preset == "month":
@@ -42,7 +44,8 @@ def preset_range(preset: str, today: datetime) -> Range | None:
 
 def _board(user: User, board: str) -> None:
     if board not in BOARDS:
-        raise PageProblem(404, user, "pg.notfound", "db.unknown", back="/dashboard", board=board)
+        raise PageProblem(404, user, _("Not found"), _("There is no dashboard “%(board)s”.") % {"board": board},
+                          back="/dashboard")
     if not has_role(user, *BOARDS[board]):
         raise forbidden(user, BOARDS[board], back="/")
 
@@ -50,15 +53,14 @@ def _board(user: User, board: str) -> None:
 def _range(request: Request, user: User, board: str) -> tuple[Range, str]:
     preset = request.query_params.get("preset", "")
     if preset in PRESETS and not (request.query_params.get("from") or request.query_params.get("to")):
-        chosen = preset_range(preset, datetime.now(DISPLAY_TZ))
+        chosen = preset_range(preset, datetime.now(display_zone()))
         assert chosen is not None
         return chosen, preset
     try:
         return parse_range(request.query_params.get("from"), request.query_params.get("to")), \
             "custom" if request.query_params.get("from") else "30"
     except RangeError as exc:
-        raise PageProblem(422, user, "db.bad_range", "db.bad_range_text", back=f"/dashboard/{board}",
-                          error=str(exc)) from None
+        raise PageProblem(422, user, _("Wrong time range"), i18n.error_text(exc), back=f"/dashboard/{board}") from None
 
 
 @router.get("/dashboard")
@@ -74,7 +76,7 @@ def _context(request: Request, user: User, db_url: str, board: str) -> dict[str,
     r, preset = _range(request, user, board)
     data = figures(db_url, board, r)
     return {"board": board, "boards": boards_for(user), "figures": data, "range": r, "preset": preset,
-            "presets": PRESETS, "refresh": REFRESH_SECONDS, "updated": datetime.now(DISPLAY_TZ),
+            "presets": PRESETS, "refresh": REFRESH_SECONDS, "updated": datetime.now(display_zone()),
             "query": f"from={r.start.isoformat()}&to={r.end.isoformat()}"}
 
 
@@ -90,7 +92,4 @@ async def dashboard_live(request: Request, board: str, user: Anyone, db_url: DbU
     """The figures part of the page, for htmx polling."""
     _board(user, board)
     context = await run_in_threadpool(_context, request, user, db_url, board)
-    lang, t = text_for(request)
-    from designer.pages import templates
-
-    return templates.TemplateResponse(request, "dashboards/_live.html", {"lang": lang, "t": t, **context})
+    return render(request, user, "dashboards/_live.html", **context)

@@ -41,14 +41,15 @@ from decisions.dmn_xml import (
 )
 from decisions.feel import FeelLimitError
 from decisions.table import DecisionTable, DecisionTableError, HitPolicyViolation, evaluate
+from designer import errors
 from designer.auth import require
-from designer.decisions import text as _text  # noqa: F401  (the area's strings join the catalogue)
 from designer.errors import ApiError, validation_problems
 from designer.limits import json_body
 from designer.permissions import FLOW_EDITORS
 from engine.db.models import User
 from engine.expressions import CONTEXT_NAMES
 from engine.nodes.logic_decision_table import TICKET, DecisionTableConfig, DecisionTableNode, findings
+from engine.text import Msg
 
 router = APIRouter(prefix="/api/decisions", tags=["decisions"])
 
@@ -122,11 +123,11 @@ async def _import_request(request: Request, decision_id: str | None, input_prefi
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media in XML_TYPES or media.endswith("+xml"):
         if not body.strip():
-            raise ApiError(400, "the request body is empty", "send the DMN XML document as the body", "body")
+            raise ApiError(400, Msg("the request body is empty"), Msg("send the DMN XML document as the body"), "body")
         try:
             return ImportIn(xml=body.decode("utf-8"), decision_id=decision_id, input_prefix=input_prefix)
         except UnicodeDecodeError:
-            raise ApiError(400, "the XML is not UTF-8", "save the .dmn file as UTF-8", "body") from None
+            raise ApiError(400, Msg("the XML is not UTF-8"), Msg("save the .dmn file as UTF-8"), "body") from None
         except ValidationError as exc:
             problems = validation_problems(list(exc.errors()))
             raise ApiError(422, problems[0]["message"], problems[0]["fix"], problems[0]["field"],
@@ -141,8 +142,9 @@ async def _import_request(request: Request, decision_id: str | None, input_prefi
                            problems=problems) from None
         return found.model_copy(update={"decision_id": found.decision_id or decision_id,
                                         "input_prefix": found.input_prefix or input_prefix})
-    raise ApiError(415, f"cannot read a body of type '{media or '(none)'}'",
-                   'send the DMN file as application/xml (or text/xml), or JSON {"xml": "..."}', "content-type")
+    raise ApiError(415, Msg("cannot read a body of type '%(value)s'", value=media or '(none)'),
+                   Msg('send the DMN file as application/xml (or text/xml), or JSON {"xml": "..."}'),
+                   "content-type")
 
 
 @router.post("", response_model=ImportOut, openapi_extra={"requestBody": {"content": {
@@ -156,14 +158,16 @@ async def import_decision(request: Request, user: Editor,
     try:
         table = load_decision_table(wanted.xml, wanted.decision_id)
     except DmnImportError as exc:
-        raise ApiError(400, str(exc), "fix the document in your DMN tool (Camunda Modeler) and import it again; "
-                       "see docs/decisions.md for the supported subset", "xml") from None
+        raise ApiError(400, str(exc),
+                       Msg("fix the document in your DMN tool (Camunda Modeler) and import it again; see "
+                           "docs/decisions.md for the supported subset"), "xml") from None
     except (ValueError, SyntaxError) as exc:  # ElementTree's ParseError is a SyntaxError
-        raise ApiError(400, f"not well-formed XML: {exc}", "check the file is a complete DMN document",
+        raise ApiError(400, Msg("not well-formed XML: %(exc)s", exc=exc),
+                       Msg("check the file is a complete DMN document"),
                        "xml") from None
     table = rooted(table, wanted.input_prefix)
     config = DecisionTableConfig(table=table)
-    problems = [p.as_dict() for p in DecisionTableNode.check(config)]
+    problems = errors.problem_dicts(DecisionTableNode.check(config))
     return ImportOut(config={"table": table.model_dump(mode="json")}, analysis=analysis_of(table),
                      problems=problems)
 
@@ -174,10 +178,10 @@ def evaluate_decision(body: EvaluateIn, user: Editor) -> EvaluateOut:
     try:
         result = evaluate(body.table, body.input)
     except HitPolicyViolation as exc:
-        raise ApiError(422, str(exc), "make the rules exclusive, or choose hit policy FIRST or PRIORITY",
+        raise ApiError(422, str(exc), Msg("make the rules exclusive, or choose hit policy FIRST or PRIORITY"),
                        "table.rules", rule_ids=list(exc.rule_ids)) from None
     except DecisionTableError as exc:
-        raise ApiError(422, str(exc), "send a value of the column's type", "input") from None
+        raise ApiError(422, str(exc), Msg("send a value of the column's type"), "input") from None
     return EvaluateOut.model_validate(result.as_json())
 
 
@@ -220,9 +224,10 @@ def evaluate_model(body: GraphEvaluateIn) -> GraphEvaluateOut:
     try:
         definitions = load_definitions(body.xml, resolve_import=lambda imported: None)
     except DmnImportError as exc:
-        raise ApiError(400, str(exc), "fix the model in your DMN tool and import it again", "xml") from None
+        raise ApiError(400, str(exc), Msg("fix the model in your DMN tool and import it again"), "xml") from None
     except (ValueError, SyntaxError) as exc:
-        raise ApiError(400, f"not well-formed XML: {exc}", "check the file is a complete DMN document",
+        raise ApiError(400, Msg("not well-formed XML: %(exc)s", exc=exc),
+                       Msg("check the file is a complete DMN document"),
                        "xml") from None
     try:
         workbench.replace_tables(definitions, body.tables)
@@ -232,10 +237,10 @@ def evaluate_model(body: GraphEvaluateIn) -> GraphEvaluateOut:
     except workbench.WorkbenchError as exc:
         raise ApiError(422, exc.message, exc.fix, exc.field) from None
     except drg.DrgError as exc:
-        raise ApiError(422, str(exc), "correct the edited table (or the model)", "tables") from None
+        raise ApiError(422, str(exc), Msg("correct the edited table (or the model)"), "tables") from None
     except FeelLimitError as exc:
-        raise ApiError(422, f"the evaluation went over a limit: {exc}",
-                       "give smaller inputs, or simplify the expression named", "inputs") from None
+        raise ApiError(422, Msg("the evaluation went over a limit: %(exc)s", exc=exc),
+                       Msg("give smaller inputs, or simplify the expression named"), "inputs") from None
     return GraphEvaluateOut.model_validate(workbench.report(graph, evaluation))
 
 

@@ -23,8 +23,9 @@ from starlette.datastructures import UploadFile
 
 from decisions import diagram, drg, workbench
 from decisions.dmn_xml import MAX_DOCUMENT_BYTES, DmnImportError, load_graph
-from designer import i18n
-from designer.decisions import text as _text  # noqa: F401  (the area's strings join the catalogue)
+from designer.decisions import labels as _labels  # noqa: F401  (its status labels)
+from designer.decisions.js_text import js_text as dmn_js_text
+from designer.i18n import _
 from designer.pages import PageRoute, page_user, render
 from designer.permissions import FLOW_EDITORS
 from engine.db.models import User
@@ -141,15 +142,14 @@ def model_view(xml: str, graph: drg.Graph) -> Model:
                  {b.key: box_lines(b.name) for b in picture.boxes}, elements, inputs)
 
 
-def _dmn_text(t: i18n.Text) -> str:
-    return json.dumps({key: t[key] for key in t if key.startswith("dmn.")}, ensure_ascii=False)
+def _dmn_text() -> str:
+    return json.dumps(dmn_js_text(), ensure_ascii=False)
 
 
 def _page(request: Request, user: User, model: Model | None = None, problem: str = "",
           status_code: int = 200) -> HTMLResponse:
-    t = i18n.text_for(request)[1]
     return render(request, user, "decisions/graph.html", status_code=status_code, model=model, problem=problem,
-                  dmn_text=_dmn_text(t), max_mb=MAX_DOCUMENT_BYTES // 1_000_000)
+                  dmn_text=_dmn_text(), max_mb=MAX_DOCUMENT_BYTES // 1_000_000)
 
 
 @router.get("/decisions", response_class=HTMLResponse)
@@ -160,18 +160,17 @@ def graph_page(request: Request, user: Editor) -> HTMLResponse:
 
 async def _uploaded(request: Request) -> tuple[str, str]:
     """(the document's text, a problem) from the form's file."""
-    t = i18n.text_for(request)[1]
     form = await request.form()
     upload = form.get("dmn")
     raw = await upload.read(MAX_DOCUMENT_BYTES + 1) if isinstance(upload, UploadFile) else b""
     if not raw.strip():
-        return "", t["drg.no_file"]
+        return "", _("Choose a DMN file.")
     if len(raw) > MAX_DOCUMENT_BYTES:
-        return "", t["drg.too_big"].format(mb=MAX_DOCUMENT_BYTES // 1_000_000)
+        return "", _("The file is larger than %(mb)s MB.") % {"mb": MAX_DOCUMENT_BYTES // 1000000}
     try:
         return raw.decode("utf-8"), ""
     except UnicodeDecodeError:
-        return "", t["drg.not_utf8"]
+        return "", _("The file is not UTF-8: save it as UTF-8 in your DMN tool.")
 
 
 @router.post("/decisions", response_class=HTMLResponse)
@@ -180,11 +179,12 @@ async def import_model(request: Request, user: Editor) -> HTMLResponse:
     xml, problem = await _uploaded(request)
     if problem:
         return _page(request, user, problem=problem, status_code=400)
-    t = i18n.text_for(request)[1]
     try:
         graph = load_graph(xml, resolve_import=lambda imported: None)
     except DmnImportError as exc:
-        return _page(request, user, problem=t["drg.refused"].format(reason=exc), status_code=400)
+        return _page(request, user, problem=_("This model cannot be read: %(reason)s") % {"reason": exc},
+                     status_code=400)
     except (ValueError, SyntaxError) as exc:
-        return _page(request, user, problem=t["drg.not_xml"].format(reason=exc), status_code=400)
+        return _page(request, user, problem=_("Not a complete XML document: %(reason)s") % {"reason": exc},
+                     status_code=400)
     return _page(request, user, model_view(xml, graph))

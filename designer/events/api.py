@@ -22,7 +22,6 @@ from designer.auth import get_db_url, require
 from designer.context import engine_router
 from designer.errors import ApiError, validation_problems
 from designer.events import catalogue
-from designer.events import text as _text  # noqa: F401  (the picker's strings join the catalogue)
 from designer.limits import json_body
 from designer.ops import record_event
 from designer.permissions import EVENT_SENDERS, EVERY_ROLE
@@ -30,6 +29,7 @@ from engine import events as ingest
 from engine.db.models import User
 from engine.metrics import STAGE
 from engine.pipeline import Overloaded, RoutingPipeline
+from engine.text import Msg
 
 log = logging.getLogger(__name__)
 api = APIRouter(prefix="/api")
@@ -59,10 +59,10 @@ def _parse_events(data: Any, limit_batch: int) -> tuple[list[ingest.EventIn], bo
     batch = isinstance(data, list)
     items = data if batch else [data]
     if not items:
-        raise ApiError(422, "the batch is empty", "send at least one event", "body")
+        raise ApiError(422, Msg("the batch is empty"), Msg("send at least one event"), "body")
     if len(items) > limit_batch:
-        raise ApiError(413, f"{len(items)} events in one batch; the limit is {limit_batch}",
-                       "split the batch", "body")
+        raise ApiError(413, Msg("%(n)s events in one batch; the limit is %(limit)s", n=len(items), limit=limit_batch),
+                       Msg("split the batch"), "body")
     parsed, problems = [], []
     for i, item in enumerate(items):
         try:
@@ -168,9 +168,10 @@ async def post_events(request: Request, user: Annotated[User, Depends(require(*E
         for field, part in parts:
             size = len(json.dumps(part, ensure_ascii=False, default=str).encode())
             if size > settings.max_event_bytes:
-                raise ApiError(413, f"event '{event.id}': {field} is {size} bytes; the limit is "
-                               f"{settings.max_event_bytes}", "keep it small; store large data elsewhere and send "
-                               "a reference", field)
+                raise ApiError(413,
+                               Msg("event '%(id)s': %(field)s is %(size)s bytes; the limit is %(max_event_bytes)s",
+                                   id=event.id, field=field, size=size, max_event_bytes=settings.max_event_bytes),
+                               Msg("keep it small; store large data elsewhere and send a reference"), field)
     await _known_customers(request, events, batch)
     try:
         admit(request, len(events))
@@ -198,6 +199,7 @@ async def _known_customers(request: Request, events: list[ingest.EventIn], batch
     unknown = await run_in_threadpool(missing)
     if unknown:
         index = next(i for i, e in enumerate(events) if str(e.customer.get("customer_id")) in unknown)
-        raise ApiError(422, f"customer '{unknown[0]}' does not exist", "send the customer's identities (phone, "
-                       "wecom_external_userid …) instead, or an id from GET /api/customers",
+        raise ApiError(422, Msg("customer '%(customer)s' does not exist", customer=unknown[0]),
+                       Msg("send the customer's identities (phone, wecom_external_userid …) instead, or an id from "
+                           "GET /api/customers"),
                        f"{index}.customer.customer_id" if batch else "customer.customer_id", unknown=unknown)

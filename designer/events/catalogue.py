@@ -12,7 +12,9 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.canonical import CHANNELS, ORDER_EVENT_STATUS, REFUND_EVENT_STATUS
-from designer.i18n import Text
+from designer.display import label, number
+from designer.events import labels as _labels  # noqa: F401  (the families' names)
+from designer.i18n import _
 from engine.db.session import session_factory
 from engine.event_types import EVENT_TYPES, CatalogueEntry, SeenType, catalogue
 from engine.events import seen_types
@@ -62,21 +64,22 @@ def entries(db_url: str) -> list[CatalogueEntry]:
     return catalogue(_seen(db_url), producers())
 
 
-def options(db_url: str, lang: str, t: Text) -> list[dict[str, Any]]:
-    """What a picker lists: value, label, group heading and a note (who sends it, how often it came)."""
+def options(db_url: str, lang: str) -> list[dict[str, Any]]:
+    """What a picker lists: value, label, group heading and a note (who sends it, how often it came), in the
+    request's language."""
     out = []
     for entry in entries(db_url):
         if entry.origin == "plugin":
-            group = t["evt.group.plugin"].replace("{name}", entry.plugin or "")
+            group = _("Plugin: %(name)s") % {"name": entry.plugin or ""}
         else:
-            group = t.get(f"evt.group.{entry.family}") or entry.family
+            group = label(entry.family, "event_family")
         notes = []
         if entry.producers:
-            notes.append(" / ".join(t.get(f"evt.sender.{p}") or p for p in entry.producers))
+            notes.append(" / ".join(label(p, "channel") for p in entry.producers))
         if entry.seen.count:
-            notes.append(t["evt.seen"].replace("{n}", f"{entry.seen.count:,}"))
+            notes.append(_("%(n)s received lately") % {"n": number(entry.seen.count)})
         elif entry.origin == "custom":
-            notes.append(t["evt.seen_before"])
+            notes.append(_("received before"))
         out.append({"value": entry.type, "label": entry.label(lang) if entry.labels else entry.type,
                     "group": group, "note": " · ".join(notes), "origin": entry.origin})
     return out

@@ -32,6 +32,7 @@ from engine.events import EventIn
 from engine.notices import NoticeContext, dispatch
 from engine.pipeline import Overloaded
 from engine.settings import Settings
+from engine.text import Msg
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -69,8 +70,9 @@ async def inbound(request: Request, connector_id: str) -> Response:
     settings: Settings = request.app.state.settings
     body = await request.body()  # bounded while read (TIDEFLOW_MAX_HOOK_BYTES, designer/limits.py)
     if len(body) > settings.max_hook_bytes:
-        raise ApiError(413, f"the delivery is {len(body)} bytes; the limit is {settings.max_hook_bytes}",
-                       "ask the operator to raise TIDEFLOW_MAX_HOOK_BYTES", "body")
+        raise ApiError(413, Msg("the delivery is %(size)s bytes; the limit is %(limit)s", size=len(body),
+                                limit=settings.max_hook_bytes),
+                       Msg("ask the operator to raise TIDEFLOW_MAX_HOOK_BYTES"), "body")
     _bounded(body, settings)
 
     def _load() -> Any:
@@ -79,7 +81,8 @@ async def inbound(request: Request, connector_id: str) -> Response:
 
     loaded = await run_in_threadpool(_load)
     if loaded is None:
-        raise ApiError(404, f"no enabled connector '{connector_id}'", "check the URL configured on the platform",
+        raise ApiError(404, Msg("no enabled connector '%(connector_id)s'", connector_id=connector_id),
+                       Msg("check the URL configured on the platform"),
                        "connector_id")
     try:
         admit(request, 1)
@@ -92,10 +95,11 @@ async def inbound(request: Request, connector_id: str) -> Response:
                                                       loaded.secrets)
     except SignatureVerificationError as exc:
         log.warning("rejected a delivery to %s (%s): %s", connector_id, loaded.kind, exc)
-        raise ApiError(401, f"signature check failed: {exc}", "check the token/secret configured for this "
-                       "connector on both sides", "signature") from None
+        raise ApiError(401, Msg("signature check failed: %(exc)s", exc=exc),
+                       Msg("check the token/secret configured for this connector on both sides"), "signature") from None
     except (ConnectorProtocolError, ValueError) as exc:
-        raise ApiError(400, f"the delivery does not parse: {exc}", "send the platform's documented format",
+        raise ApiError(400, Msg("the delivery does not parse: %(exc)s", exc=exc),
+                       Msg("send the platform's documented format"),
                        "body") from None
     if reply.unmapped:  # kept raw, visible and counted: an acknowledged message is never dropped in silence
         await run_in_threadpool(connector_ops.store_unmapped, request.app.state.database_url, connector_id,
@@ -113,8 +117,8 @@ async def inbound(request: Request, connector_id: str) -> Response:
         except ValidationError as exc:
             first = exc.errors()[0]
             if loaded.connector.sender_shapes_events:
-                raise ApiError(400, f"the delivery maps to an invalid event: {first['msg']}",
-                               "send a valid event (see docs/webhooks.md)", "body") from None
+                raise ApiError(400, Msg("the delivery maps to an invalid event: %(msg)s", msg=first['msg']),
+                               Msg("send a valid event (see docs/webhooks.md)"), "body") from None
             invalid.append((raw, f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"))
     if invalid:  # verified, but the connector mapped it to something that is not an event: kept, not lost
         log.warning("%d event(s) of a delivery to %s are invalid; quarantined", len(invalid), connector_id)

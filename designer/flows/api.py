@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from designer import evaluation
+from designer import errors, evaluation
 from designer.auth import get_db_url, require
 from designer.context import engine_router
 from designer.errors import ApiError
@@ -29,6 +29,7 @@ from engine.db.session import session_factory, transaction
 from engine.registry import default_registry
 from engine.router import EnrollError
 from engine.scheduling import CLOCK_TRIGGERS, sync_flow
+from engine.text import Msg
 from engine.validate import validate
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,8 @@ def _summary(r: models.FlowRecord) -> FlowSummary:
 def _flow_or_404(db: Any, flow_id: str) -> models.FlowRecord:
     record = db.get(models.FlowRecord, flow_id)
     if record is None:
-        raise ApiError(404, f"flow '{flow_id}' does not exist", "check the id with GET /api/flows", "id")
+        raise ApiError(404, Msg("flow '%(flow_id)s' does not exist", flow_id=flow_id),
+                       Msg("check the id with GET /api/flows"), "id")
     return record
 
 
@@ -86,7 +88,7 @@ def validate_flow(document: dict[str, Any], user: Reader) -> dict[str, Any]:
     """Check a flow document without saving it: every problem with node, field and fix."""
     evaluation.prime(document)  # expression costs on sample data: measured in the evaluation pool
     checked = validate(document)
-    return {"ok": checked.ok, "problems": [p.as_dict() for p in checked.problems]}
+    return {"ok": checked.ok, "problems": errors.problem_dicts(checked.problems)}
 
 
 def _save(request: Request, document: dict[str, Any], user: User, must_exist: str | None) -> dict[str, Any]:
@@ -97,13 +99,14 @@ def _save(request: Request, document: dict[str, Any], user: User, must_exist: st
             record = _flow_or_404(db, must_exist)
             check_may_edit(user, record.kind)
             if document.get("id") != must_exist:
-                raise ApiError(422, f"the document's id '{document.get('id')}' differs from the URL's",
-                               f"set \"id\": \"{must_exist}\"", "id")
+                raise ApiError(422, Msg("the document's id '%(value)s' differs from the URL's",
+                                        value=document.get('id')),
+                               Msg("set \"id\": \"%(must_exist)s\"", must_exist=must_exist), "id")
         try:
             record, checked = flowsvc.save_draft(db, document, user.username)
         except flowsvc.FlowError as exc:
-            raise ApiError(422, str(exc), "fix the document", "id") from None
-        return {"flow": _summary(record).model_dump(), "problems": [p.as_dict() for p in checked.problems]}
+            raise ApiError(422, str(exc), Msg("fix the document"), "id") from None
+        return {"flow": _summary(record).model_dump(), "problems": errors.problem_dicts(checked.problems)}
 
 
 @api.post("/flows", status_code=201, tags=["flows"])
@@ -111,7 +114,8 @@ def create_flow(request: Request, document: dict[str, Any], user: Reader) -> dic
     """Save a new draft (it may have problems; they are returned)."""
     with session_factory(get_db_url(request))() as db:
         if isinstance(document.get("id"), str) and db.get(models.FlowRecord, document["id"]) is not None:
-            raise ApiError(409, f"flow '{document['id']}' already exists", "use PUT /api/flows/{id} to change it",
+            raise ApiError(409, Msg("flow '%(id)s' already exists", id=document['id']),
+                           Msg("use PUT /api/flows/{id} to change it"),
                            "id")
     return _save(request, document, user, None)
 
@@ -123,7 +127,7 @@ def get_flow(request: Request, flow_id: str, user: Reader) -> dict[str, Any]:
         evaluation.prime(record.draft)
         checked = validate(record.draft)
         return {"flow": _summary(record).model_dump(), "document": record.draft,
-                "problems": [p.as_dict() for p in checked.problems]}
+                "problems": errors.problem_dicts(checked.problems)}
 
 
 @api.put("/flows/{flow_id}", tags=["flows"])
@@ -159,9 +163,10 @@ async def publish_flow(request: Request, flow_id: str, user: Reader) -> dict[str
             try:
                 version = flowsvc.publish(db, flow_id, user.username)
             except FlowInvalid as exc:
-                problems = [p.as_dict() for p in exc.problems]
-                raise ApiError(422, f"the flow has {len(problems)} problem(s); publishing needs none",
-                               "fix the problems listed", None, problems=problems) from None
+                problems = errors.problem_dicts(exc.problems)
+                raise ApiError(422, Msg("the flow has %(value)s problem(s); publishing needs none",
+                                        value=len(problems)),
+                               Msg("fix the problems listed"), None, problems=problems) from None
             return {"flow": flow_id, "version": version.version, "hash": version.hash, "compiled": version.compiled}
 
     result = await run_in_threadpool(_publish)
@@ -184,7 +189,8 @@ def get_version(request: Request, flow_id: str, version: int, user: Reader) -> d
     with session_factory(get_db_url(request))() as db:
         row = db.get(models.FlowVersion, (flow_id, version))
         if row is None:
-            raise ApiError(404, f"flow '{flow_id}' has no version {version}", "list versions first", "version")
+            raise ApiError(404, Msg("flow '%(flow_id)s' has no version %(version)s", flow_id=flow_id, version=version),
+                           Msg("list versions first"), "version")
         return {"version": row.version, "hash": row.hash, "document": row.document, "compiled": row.compiled}
 
 
@@ -203,7 +209,7 @@ async def rollback_flow(request: Request, flow_id: str, body: Rollback, user: Re
             try:
                 v = flowsvc.rollback(db, flow_id, body.version, user.username)
             except flowsvc.FlowError as exc:
-                raise ApiError(404, str(exc), "pick an existing version", "version") from None
+                raise ApiError(404, str(exc), Msg("pick an existing version"), "version") from None
             return {"flow": flow_id, "version": v.version, "compiled": v.compiled}
 
     result = await run_in_threadpool(_rollback)
@@ -223,7 +229,7 @@ async def change_status(request: Request, flow_id: str, body: StatusChange, user
             try:
                 record = flowsvc.set_status(db, flow_id, body.status, user.username)
             except flowsvc.FlowError as exc:
-                raise ApiError(409, str(exc), "publish it first", "status") from None
+                raise ApiError(409, str(exc), Msg("publish it first"), "status") from None
             compiled = None
             if record.status == "active" and record.current_version:
                 version = db.get(models.FlowVersion, (flow_id, record.current_version))
@@ -242,7 +248,7 @@ def flow_stats(request: Request, flow_id: str, user: Reader, version: int | None
         try:
             return flowsvc.stats(db, flow_id, version)
         except flowsvc.FlowError as exc:
-            raise ApiError(404, str(exc), "check the id", "id") from None
+            raise ApiError(404, str(exc), Msg("check the id"), "id") from None
 
 
 class Enrollment(BaseModel):
@@ -260,16 +266,16 @@ async def enroll(request: Request, flow_id: str, body: Enrollment,
             try:
                 return resolve(db, body.customer)
             except IdentityError as exc:
-                raise ApiError(422, str(exc), "send valid identities", "customer") from None
+                raise ApiError(422, str(exc), Msg("send valid identities"), "customer") from None
 
     customer_id = await run_in_threadpool(_customer)
     router = engine_router(request)
     if router is None:
-        raise ApiError(503, "the workflow engine is not reachable right now", "retry in a few seconds")
+        raise ApiError(503, Msg("the workflow engine is not reachable right now"), Msg("retry in a few seconds"))
     try:
         wid = await router.enroll(flow_id, customer_id, body.variables, body.entry_id)
     except EnrollError as exc:
-        raise ApiError(409, str(exc), "publish the flow with a trigger.api trigger", "flow") from None
+        raise ApiError(409, str(exc), Msg("publish the flow with a trigger.api trigger"), "flow") from None
 
     def _record() -> None:
         with transaction(get_db_url(request)) as db:

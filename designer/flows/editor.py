@@ -27,17 +27,19 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from designer import evaluation, reading
+from designer import display, errors, evaluation, i18n, reading
 from designer.auth import get_db_url, require
-from designer.decisions import text as _decision_text  # noqa: F401  (the decision-table field's strings)
+from designer.decisions.js_text import js_text as dmn_js_text
+from designer.display import display_zone
 from designer.errors import ApiError
 from designer.events import catalogue as event_catalogue
-from designer.flows import text as _text  # noqa: F401  (the editor's strings join the catalogue)
+from designer.flows.js_text import js_text
 from designer.forms import Pickers, build_form, parse_form, row_indices, split_list
-from designer.i18n import Text, page_context, text_for
-from designer.pages import DISPLAY_TZ, templates
+from designer.i18n import _, ngettext
+from designer.pages import page_context, remember_language, templates
 from designer.permissions import CUSTOMER_READERS, FLOW_READERS, may_edit_kind
 from designer.policies.rules import SEND_TYPES, canvas_policy, rules, workspace_policy
+from designer.settlement.js_text import js_text as rate_plan_js_text
 from engine import auth as engine_auth
 from engine import expressions
 from engine import flows as flowsvc
@@ -112,21 +114,18 @@ class _BadRequest(ValueError):
     pass
 
 
+templates.env.globals["dmn_text"] = dmn_js_text  # the decision-table grid's strings (editor/_fields.html)
+templates.env.globals["rate_plan_text"] = rate_plan_js_text  # the rate-plan form's strings (editor/_fields.html)
+
+
 def _fragment(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    lang, t = text_for(request)
-    return templates.TemplateResponse(request, template, {"lang": lang, "t": t, **context}, status_code=status_code)
+    return templates.TemplateResponse(request, template, {"lang": i18n.current_language(), **context},
+                                      status_code=status_code)
 
 
 def _message_page(request: Request, user: User, status_code: int, message: str) -> HTMLResponse:
     context = page_context(request, user, message=message)
     return templates.TemplateResponse(request, "editor/message.html", context, status_code=status_code)
-
-
-def _fmt(t: Text, key: str, **values: Any) -> str:
-    text = t[key]
-    for k, v in values.items():
-        text = text.replace("{" + k + "}", str(v))
-    return text
 
 
 def _sample_customer(db_url: str) -> dict[str, Any]:
@@ -168,18 +167,18 @@ def preview_choices(db_url: str, user: User, q: str = "", limit: int = 20) -> li
         return []
 
 
-def _event_types(db_url: str, lang: str, t: Text) -> list[dict[str, Any]]:
+def _event_types(db_url: str, lang: str) -> list[dict[str, Any]]:
     """The event-type picker's options: built-in, plugin and already-seen types (designer.events.catalogue)."""
-    return event_catalogue.options(db_url, lang, t)
+    return event_catalogue.options(db_url, lang)
 
 
-def _palette(kind: str, lang: str, t: Text) -> list[tuple[str, str, list[dict[str, Any]]]]:
+def _palette(kind: str, lang: str) -> list[tuple[str, str, list[dict[str, Any]]]]:
     groups: dict[str, list[dict[str, Any]]] = {}
     for d in default_registry().describe(kind):
         groups.setdefault(d["category"], []).append(d)
     ordered = sorted(groups, key=lambda c: (CATEGORY_ORDER.index(c) if c in CATEGORY_ORDER else 50, c))
-    return [(c, t.get(f"cat.{c}", c), sorted(groups[c], key=lambda d: d["label"].get(lang, d["type"])))
-            for c in ordered]
+    return [(c, display.label(c, "node_category"),
+             sorted(groups[c], key=lambda d: d["label"].get(lang, d["type"]))) for c in ordered]
 
 
 def _type_info(lang: str) -> dict[str, dict[str, Any]]:
@@ -193,12 +192,13 @@ def _type_info(lang: str) -> dict[str, dict[str, Any]]:
 def editor_page(request: Request, flow_id: str, user: Annotated[User, Depends(require())],
                 db_url: DbUrl) -> HTMLResponse:
     """The canvas editor of one flow: editable for the kind's editors, read-only for other flow readers."""
-    lang, t = text_for(request)
+    lang = i18n.current_language()
     if not engine_auth.has_role(user, *FLOW_READERS):
-        return _message_page(request, user, 403, _fmt(t, "editor.forbidden", role=user.role))
+        return _message_page(request, user, 403, _("Your role (%(role)s) cannot open the flow editor.")
+                             % {"role": display.label(user.role, "role")})
     record = _flow(db_url, flow_id)
     if record is None:
-        return _message_page(request, user, 404, _fmt(t, "editor.not_found", id=flow_id))
+        return _message_page(request, user, 404, _("There is no flow “%(id)s”.") % {"id": flow_id})
     registry = default_registry()
     document = dict(record.draft)
     can_edit = _may_change(user, record)
@@ -211,20 +211,20 @@ def editor_page(request: Request, flow_id: str, user: Annotated[User, Depends(re
         "types": _type_info(lang),
         "ports": {str(n["id"]): ports_of(registry.get(str(n.get("type"))), n.get("config") or {})
                   for n in document.get("nodes") or [] if isinstance(n, dict) and "id" in n},
-        "problems": [p.as_dict() for p in checked.problems],
+        "problems": errors.problem_dicts(checked.problems, lang),
         "canEdit": can_edit,
         "lang": lang,
-        "policy": canvas_policy(workspace_policy(db_url), t),
-        "text": {**{k.removeprefix("editor.js."): v for k, v in t.items() if k.startswith("editor.js.")},
-                 **{k: v for k, v in t.items() if k.startswith("pol.badge.")},
-                 "no_problems": t["editor.no_problems"]},
+        "policy": canvas_policy(workspace_policy(db_url)),
+        "text": js_text(),
     }
     sample = _sample_customer(db_url)
     preview_customer = {"name": sample.get("name") or "", "tags": sample.get("tags") or [],
                         "attributes": {k: v for k, v in sample.items() if k not in ("id", "name", "timezone", "tags")}}
     context = page_context(request, user, record=record, data=data, can_edit=can_edit, sample=preview_customer,
-                           palette=_palette(record.kind, lang, t), event_types=_event_types(db_url, lang, t))
-    return templates.TemplateResponse(request, "editor/page.html", context)
+                           palette=_palette(record.kind, lang), event_types=_event_types(db_url, lang))
+    response = templates.TemplateResponse(request, "editor/page.html", context)
+    remember_language(request, response)
+    return response
 
 
 # -- routes: property forms ---------------------------------------------------------------------------------
@@ -236,18 +236,18 @@ def node_form(request: Request, flow_id: str, node_id: str, user: Reader, db_url
               settings: Annotated[str, Query(max_length=20_000)] = "") -> HTMLResponse:
     """The property form of one node, generated from its type's config JSON Schema. A send node's form
     also says which sending rules apply (``settings``: the flow's settings as the canvas has them)."""
-    lang, t = text_for(request)
+    lang = i18n.current_language()
     record = _flow(db_url, flow_id)
     try:
         current = _json_param(config, "config")
         flow_settings = _json_param(settings, "settings") if settings else \
             dict((record.draft or {}).get("settings") or {}) if record else {}
     except _BadRequest as exc:
-        return HTMLResponse(f'<p class="error">{exc}</p>', status_code=422)
-    send_rules = rules(workspace_policy(db_url), flow_settings, current, t) if type in SEND_TYPES else []
+        return _fragment(request, "editor/_check.html", status_code=422, ok=False, message=str(exc))
+    send_rules = rules(workspace_policy(db_url), flow_settings, current) if type in SEND_TYPES else []
     node_type = default_registry().get(type)
     pickers = _pickers(db_url)
-    fields = build_form(node_type.schema(), current, t, pickers) if node_type else []
+    fields = build_form(node_type.schema(), current, pickers) if node_type else []
     choices = preview_choices(db_url, user) if may_preview_real(user) and any(
         f.widget == "template" for f in fields) else []
     sample = _plan_sample(current) if type == "settlement.collect" else ""
@@ -257,7 +257,8 @@ def node_form(request: Request, flow_id: str, node_id: str, user: Reader, db_url
                      config_json=json.dumps(current, ensure_ascii=False), kind="node",
                      action=f"/flows/{flow_id}/nodes/{node_id}/config",
                      ports=ports_of(node_type, current), readonly=not _may_change(user, record),
-                     unknown=_fmt(t, "editor.unknown_type", type=type), event_types=_event_types(db_url, lang, t),
+                     unknown=_("Unknown node type “%(type)s”: perhaps a plugin that is not installed.")
+                     % {"type": type}, event_types=_event_types(db_url, lang),
                      flows=pickers.flows, send_rules=send_rules, can_admin=user.role == "admin")
 
 
@@ -271,7 +272,7 @@ def _plan_sample(config: Mapping[str, Any]) -> str:
         plan = SettlementPlan.model_validate(config.get("plan") or {})
     except ValidationError:
         return ""
-    return sample_orders(plan, datetime.now(DISPLAY_TZ).date())
+    return sample_orders(plan, datetime.now(display_zone()).date())
 
 
 #: a property form field may carry this much (a 2 MB template is refused here, at its field, not silently dropped)
@@ -282,8 +283,8 @@ class _FormTooLarge(Exception):
     """A property form with a field over :data:`FORM_PART_LIMIT`: answered 413 naming it (in the user's words)."""
 
     def answer(self, request: Request) -> JSONResponse:
-        _lang, t = text_for(request)
-        message = _fmt(t, "editor.too_large", limit=f"{FORM_PART_LIMIT // 1024:,} KB")
+        message = _("Too large: each field may hold at most %(limit)s. Shorten it and try again.") % {
+            "limit": f"{display.number(FORM_PART_LIMIT // 1024)} KB"}
         return JSONResponse({"ok": False, "errors": {"_form": message}}, status_code=413)
 
 
@@ -331,7 +332,7 @@ class _SettingsForm(BaseModel):
     settings: FlowSettings
 
 
-def _settings_schema() -> dict[str, Any]:
+def settings_schema() -> dict[str, Any]:
     schema = _SettingsForm.model_json_schema()
     schema["properties"]["name"].update({"minLength": 1, "maxLength": 200})
     return schema
@@ -341,18 +342,18 @@ def _settings_schema() -> dict[str, Any]:
 def settings_form(request: Request, flow_id: str, user: Reader, db_url: DbUrl,
                   document: Annotated[str, Query(max_length=200_000)] = "") -> HTMLResponse:
     """The form for the flow's name, description and settings (timezone, re-entry, exit, goal, quiet hours)."""
-    lang, t = text_for(request)
+    lang = i18n.current_language()
     record = _flow(db_url, flow_id)
     try:
         current = _json_param(document, "document") or (dict(record.draft) if record else {})
     except _BadRequest as exc:
-        return HTMLResponse(f'<p class="error">{exc}</p>', status_code=422)
+        return _fragment(request, "editor/_check.html", status_code=422, ok=False, message=str(exc))
     values = {k: current.get(k) for k in ("name", "description", "settings") if current.get(k) is not None}
-    fields = build_form(_settings_schema(), values, t, _pickers(db_url))
+    fields = build_form(settings_schema(), values, _pickers(db_url))
     return _fragment(request, "editor/_form.html", flow_id=flow_id, node_id=None, node_type=None, type_info=None,
                      fields=fields, name="", config_json=json.dumps(values, ensure_ascii=False), kind="settings",
                      action=f"/flows/{flow_id}/settings", ports=[], readonly=not _may_change(user, record),
-                     unknown="", event_types=_event_types(db_url, lang, t), flows=[])
+                     unknown="", event_types=_event_types(db_url, lang), flows=[])
 
 
 @router.post("/flows/{flow_id}/settings")
@@ -366,7 +367,7 @@ async def settings_submit(request: Request, flow_id: str, user: Reader) -> JSONR
         prev = _json_param(str(form.get("_prev") or ""), "_prev")
     except _BadRequest as exc:
         return JSONResponse({"ok": False, "errors": {"_prev": str(exc)}}, status_code=422)
-    parsed = parse_form(_settings_schema(), form, prev, model=_SettingsForm)
+    parsed = parse_form(settings_schema(), form, prev, model=_SettingsForm)
     parsed.config.setdefault("settings", {})
     return JSONResponse({"ok": not parsed.errors, "config": parsed.config, "errors": parsed.errors})
 
@@ -376,7 +377,6 @@ async def settings_submit(request: Request, flow_id: str, user: Reader) -> JSONR
 async def expression_check(request: Request, user: Reader) -> HTMLResponse:
     """Check one field of a form: ``_field`` names it, ``_kind`` is expression (default), template or
     duration. Answers a small fragment: ✓ or the error."""
-    _, t = text_for(request)
     form = await _form_data(request)
     name = str(form.get("_field") or "source")
     kind = str(form.get("_kind") or "expression")
@@ -388,18 +388,18 @@ async def expression_check(request: Request, user: Reader) -> HTMLResponse:
         try:
             source = from_amount(amount, str(form.get(f"{name}.unit") or "days"))
         except DurationError as exc:
-            return _fragment(request, "editor/_check.html", ok=False, message=str(exc))
+            return _fragment(request, "editor/_check.html", ok=False, message=i18n.error_text(exc))
     if not source.strip():
         return HTMLResponse("")
     if kind == "duration":
         try:
             value = parse_duration(source.strip())
         except (DurationError, ValueError) as exc:
-            return _fragment(request, "editor/_check.html", ok=False, message=str(exc))
-        return _fragment(request, "editor/_check.html", ok=True, message=_fmt(
-            t, "editor.duration_ok", value=human_duration(value, text_for(request)[0]), iso=source.strip()))
+            return _fragment(request, "editor/_check.html", ok=False, message=i18n.error_text(exc))
+        return _fragment(request, "editor/_check.html", ok=True,
+                         message=_("✓ %(value)s (%(iso)s)") % {"value": human_duration(value), "iso": source.strip()})
     error = check_expression(source, "template" if kind == "template" else "expression")
-    return _fragment(request, "editor/_check.html", ok=error is None, message=error or t["editor.check_ok"])
+    return _fragment(request, "editor/_check.html", ok=error is None, message=error or _("✓ the expression is valid"))
 
 
 @router.get("/flows/preview-customers", response_class=HTMLResponse)
@@ -426,24 +426,26 @@ def _preview_customer(db_url: str, user: User, chosen: str) -> tuple[dict[str, A
 async def template_preview(request: Request, user: Reader, db_url: DbUrl) -> HTMLResponse:
     """Render the template in form field ``_field`` for the customer picked in ``_pv_customer``: the sample
     customer (default), or a real one, masked."""
-    _, t = text_for(request)
     form = await _form_data(request)
     source = str(form.get(str(form.get("_field") or "template")) or "")
     if not source.strip():
         return HTMLResponse("")
     chosen = str(form.get("_pv_customer") or "sample")[:40]
     if chosen != "sample" and not may_preview_real(user):
-        return _fragment(request, "editor/_check.html", ok=False, message=t["editor.preview_forbidden"])
+        return _fragment(request, "editor/_check.html", ok=False, message=_(
+            "Your role may not see real customers: preview with the sample customer."))
     customer, real = await run_in_threadpool(_preview_customer, db_url, user, chosen)
     context = {"customer": customer, "event": SAMPLE_EVENT, "vars": {}, "journey": {"flow": "preview"}, "now": None}
     try:  # in the evaluation pool: never on this event loop, killed past its deadline
         rendered = await evaluation.render(source, context)
     except expressions.ExpressionError as exc:
-        return _fragment(request, "editor/_check.html", ok=False, message=f"template {exc}")
+        return _fragment(request, "editor/_check.html", ok=False, message=_("template %(error)s") % {"error": exc})
     except ApiError as exc:
-        return _fragment(request, "editor/_check.html", ok=False, message=f"template {exc}")
-    heading = _fmt(t, "editor.preview_for_real" if real else "editor.preview_for",
-                   name=customer.get("name") or customer.get("id"))
+        return _fragment(request, "editor/_check.html", ok=False,
+                         message=_("template %(error)s") % {"error": i18n.error_text(exc)})
+    heading = (_("Preview (for the real customer “%(name)s”, contact details masked):") if real
+               else _("Preview (for the sample customer “%(name)s”):")) % {
+        "name": customer.get("name") or customer.get("id")}
     return _fragment(request, "editor/_template_preview.html", rendered=rendered, heading=heading)
 
 
@@ -490,8 +492,7 @@ def diff_fragment(request: Request, flow_id: str, user: Reader, db_url: DbUrl,
         if old is None or new is None:
             return HTMLResponse('<p class="error">?</p>', status_code=404)
         before = dict(old.document)
-    _, t = text_for(request)
-    label_b = f"v{b}" if b != "draft" else t["editor.versions.draft"]
+    label_b = f"v{b}" if b != "draft" else _("current draft")
     return _fragment(request, "editor/_diff.html", diff=flow_diff(before, new), a=a, b=label_b,
                      names={**{n: node.get("name") or n for n, node in flow_nodes(before).items()},
                             **{n: node.get("name") or n for n, node in flow_nodes(new).items()}})
@@ -510,7 +511,7 @@ def funnel_fragment(request: Request, flow_id: str, user: Reader, db_url: DbUrl)
         document = dict(version.document)
         counts = flowsvc.stats(db, flow_id, version.version)["nodes"]
     nodes = flow_nodes(document)
-    info = _type_info(text_for(request)[0])
+    info = _type_info(i18n.current_language())
     steps = []
     path = main_path(document)
     top = max((int(counts.get(path[0], {}).get("entered", 0)) if path else 0), 0)
@@ -531,22 +532,24 @@ def _preview_input(form: FormData) -> tuple[dict[str, Any], Any, list[Any], int]
     document = _json_param(str(form.get("document") or ""), "the flow document")
     attributes = _json_param(str(form.get("attributes") or ""), "attributes")
     tags = split_list(str(form.get("tags") or ""))
-    customer = PreviewCustomer(name=str(form.get("name") or "").strip() or "预览客户", attributes=attributes, tags=tags)
+    customer = PreviewCustomer(name=str(form.get("name") or "").strip() or _("Preview customer"), attributes=attributes,
+                               tags=tags)
     keys = list(form.keys())
     script = []
     for index in row_indices("events", keys):
         kind = str(form.get(f"events.{index}.type") or "").strip()
         if not kind:
             continue
-        payload = _json_param(str(form.get(f"events.{index}.payload") or ""), f"the payload of {kind}")
+        payload = _json_param(str(form.get(f"events.{index}.payload") or ""),
+                              _("the payload of %(type)s") % {"type": kind})
         script.append(ScriptedEvent(at=str(form.get(f"events.{index}.at") or "day 0").strip() or "day 0",
                                     type=kind, payload=payload))
     try:
         days = int(str(form.get("days") or "30"))
     except ValueError:
-        raise _BadRequest("days must be a whole number") from None
+        raise _BadRequest(_("Days to simulate must be a whole number.")) from None
     if not 1 <= days <= PREVIEW_MAX_DAYS:
-        raise _BadRequest(f"days must be between 1 and {PREVIEW_MAX_DAYS}")
+        raise _BadRequest(_("Days to simulate must be between 1 and %(max)s.") % {"max": PREVIEW_MAX_DAYS})
     return document, customer, script, days
 
 
@@ -557,59 +560,61 @@ async def preview_run(request: Request, flow_id: str, user: Reader) -> HTMLRespo
     from engine.compiler import FlowInvalid
     from engine.simulate import preview
 
-    _, t = text_for(request)
+    lang = i18n.current_language()
     form = await _form_data(request)
     try:
         document, customer, script, days = _preview_input(form)
     except (_BadRequest, ValidationError) as exc:
         message = str(exc) if isinstance(exc, _BadRequest) else "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False))
-        return _fragment(request, "editor/_timeline.html", error=_fmt(t, "editor.preview.bad_input", error=message))
+        return _fragment(request, "editor/_timeline.html", error=_("Invalid input: %(error)s") % {"error": message})
     try:
         await run_in_threadpool(evaluation.prime, document)
     except ApiError as exc:
-        return _fragment(request, "editor/_timeline.html", error=str(exc))
+        return _fragment(request, "editor/_timeline.html", error=i18n.error_text(exc))
     checked = await run_in_threadpool(validate, document)
     if not checked.ok:
-        return _fragment(request, "editor/_timeline.html", problems=[p.as_dict() for p in checked.problems])
+        return _fragment(request, "editor/_timeline.html", problems=errors.problem_dicts(checked.problems, lang))
     try:
         result = await preview(document, customer, script, days)
     except FlowInvalid as exc:
-        return _fragment(request, "editor/_timeline.html", problems=[p.as_dict() for p in exc.problems])
+        return _fragment(request, "editor/_timeline.html", problems=errors.problem_dicts(exc.problems, lang))
     except Exception as exc:  # the preview must answer with a message, never a stack trace
         log.exception("preview of %s failed", flow_id)
         return _fragment(request, "editor/_timeline.html",
-                         error=_fmt(t, "editor.preview.failed", error=f"{type(exc).__name__}: {exc}"))
-    info = _type_info(text_for(request)[0])
+                         error=_("The preview failed: %(error)s") % {"error": f"{type(exc).__name__}: {exc}"})
+    info = _type_info(lang)
     names = {n: node.get("name") or info.get(str(node.get("type")), {}).get("label") or n
              for n, node in flow_nodes(document).items()}
-    steps = [{**step, "day_label": _day(t, step.get("offset_seconds")),
-              "what_label": t[f"what.{step.get('what')}"] if f"what.{step.get('what')}" in t else step.get("what"),
+    steps = [{**step, "day_label": _day(step.get("offset_seconds")),
+              "what_label": display.label(step.get("what"), "preview_step"),
               "name": names.get(str(step.get("node")), step.get("node")), "text": _step_text(step)}
              for step in result["timeline"]]
     for step in steps:  # an event scripted after the journey ended: shown at its time, reaching nobody
         if step.get("what") == "ignored":
-            step["name"], step["text"] = step.get("event"), t["editor.preview.after_end"]
+            step["name"], step["text"] = step.get("event"), _("arrived after the journey had ended; nothing handled it")
     return _fragment(request, "editor/_timeline.html", result=result, steps=steps)
 
 
-def human_duration(value: timedelta, lang: str) -> str:
+def human_duration(value: timedelta) -> str:
     """``P1DT2H`` → "1 天 2 小时" / "1 day 2 hours"."""
     seconds = int(value.total_seconds())
-    parts = [(seconds // 86400, "天", "day"), (seconds % 86400 // 3600, "小时", "hour"),
-             (seconds % 3600 // 60, "分钟", "minute"), (seconds % 60, "秒", "second")]
-    words = [f"{n} {zh}" if lang == "zh-CN" else f"{n} {en}{'' if n == 1 else 's'}" for n, zh, en in parts if n]
-    return " ".join(words) or ("0 秒" if lang == "zh-CN" else "0 seconds")
+    days, hours, minutes, rest = seconds // 86400, seconds % 86400 // 3600, seconds % 3600 // 60, seconds % 60
+    words = [ngettext("%(n)s day", "%(n)s days", days) % {"n": days} if days else "",
+             ngettext("%(n)s hour", "%(n)s hours", hours) % {"n": hours} if hours else "",
+             ngettext("%(n)s minute", "%(n)s minutes", minutes) % {"n": minutes} if minutes else "",
+             ngettext("%(n)s second", "%(n)s seconds", rest) % {"n": rest} if rest or not seconds else ""]
+    return " ".join(w for w in words if w)
 
 
-def _day(t: Text, seconds: Any) -> str:
+def _day(seconds: Any) -> str:
     """"第 7 天 07:26" / "day 7, 07:26" for a step 7 days, 7 hours and 26 minutes after the start."""
     from engine.simulate import day_and_clock
 
     if not isinstance(seconds, int | float):
         return "?"
     day, clock = day_and_clock(seconds)
-    return _fmt(t, "editor.preview.day", day=day, time=clock)
+    return _("day %(day)s, %(time)s") % {"day": day, "time": clock}
 
 
 def _step_text(step: Mapping[str, Any]) -> str:

@@ -18,10 +18,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from designer import i18n
 from designer.auth import safe_next
-from designer.flows import text as _text  # noqa: F401  (the area's strings join the catalogue)
 from designer.flows.api import flow_changed
-from designer.i18n import text_for
+from designer.i18n import _
 from designer.pages import (
     DbUrl,
     PageProblem,
@@ -72,14 +72,15 @@ def _free_id(db: Session, wanted: str) -> str:
     return stem + "-" + utcnow().strftime("%H%M%S")
 
 
-def _id_error(db: Session, flow_id: str) -> tuple[str, dict[str, str]] | None:
-    """A catalogue key and its parameters when ``flow_id`` cannot be used for a new flow."""
+def _id_error(db: Session, flow_id: str) -> tuple[int, str] | None:
+    """(status, what is wrong, in the reader's language) when ``flow_id`` cannot be used for a new flow."""
     if not re.fullmatch(ID_PATTERN, flow_id):
-        return "err.id_invalid", {}
+        return 422, _("An id has letters, digits, '-', '_' and '.', starts with a letter or digit and has at most "
+                      "80 characters.")
     if flow_id.lower() in RESERVED_IDS:
-        return "err.id_reserved", {"id": flow_id}
+        return 422, _("“%(id)s” is reserved; choose another id.") % {"id": flow_id}
     if db.get(models.FlowRecord, flow_id) is not None:
-        return "err.id_taken", {"id": flow_id}
+        return 409, _("The id “%(id)s” is taken; choose another.") % {"id": flow_id}
     return None
 
 
@@ -116,8 +117,7 @@ def flows_page(request: Request, user: FlowReader, db_url: DbUrl, q: str = "", k
                 select(models.Journey.flow_id, func.count())
                 .where(models.Journey.flow_id.in_([f.id for f in flows]), models.Journey.status == "failed")
                 .group_by(models.Journey.flow_id)).all()}
-    _lang, t = text_for(request)
-    copy_suffix = t["fl.copy_suffix"]
+    copy_suffix = _(" (copy)")
     rows = [{"flow": f, "may_edit": may_edit_kind(user, f.kind), "active": active.get(f.id, 0),
              "failed": failed.get(f.id, 0),
              "copy_id": f"{f.id[:74]}-copy", "copy_name": f"{f.name}{copy_suffix}"[:200]} for f in flows]
@@ -128,7 +128,7 @@ def flows_page(request: Request, user: FlowReader, db_url: DbUrl, q: str = "", k
 def _new_flow_page(request: Request, user: User, db_url: str, status_code: int = 200, *,
                    error: str = "", error_field: str = "", form: Mapping[str, str] | None = None,
                    template_error: tuple[str, str] | None = None) -> HTMLResponse:
-    lang, _t = text_for(request)
+    lang = i18n.current_language()
     kinds = _editable_kinds(user)
     with session_factory(db_url)() as db:
         shown = [{"template": tpl, "trigger": _node_label(tpl.trigger, lang), "suggested_id": _free_id(db, tpl.id)}
@@ -142,7 +142,8 @@ def _new_flow_page(request: Request, user: User, db_url: str, status_code: int =
 def new_flow_page(request: Request, user: FlowReader, db_url: DbUrl, kind: str = "") -> HTMLResponse:
     """Create a flow: from blank (id, name, kind) or from one of the shipped templates."""
     if not _editable_kinds(user):
-        raise PageProblem(403, user, "pg.forbidden", "nf.no_kinds", "pg.forbidden.fix", back="/flows")
+        raise PageProblem(403, user, _("Access denied"), _("Your role cannot create flows."),
+                          _("Ask an admin to give your account one of these roles."), back="/flows")
     return _new_flow_page(request, user, db_url, form={"kind": kind if kind in KINDS else ""})
 
 
@@ -161,19 +162,17 @@ def create_blank(request: Request, user: FlowReader, db_url: DbUrl,
     """A blank draft of ``kind`` with just its trigger; then the editor."""
     flow_id, name = flow_id.strip(), name.strip()
     form = {"id": flow_id, "name": name, "kind": kind}
-    _lang, t = text_for(request)
     if kind not in KINDS:
-        return _new_flow_page(request, user, db_url, 422, error=t["err.kind_invalid"], error_field="kind", form=form)
+        return _new_flow_page(request, user, db_url, 422, error=_("Choose a kind of flow."), error_field="kind",
+                              form=form)
     if not may_edit_kind(user, kind):
         raise forbidden_kind(user, kind, back="/flows/new")
     with session_factory(db_url)() as db:
         problem = _id_error(db, flow_id)
     if problem is not None:
-        status = 409 if problem[0] == "err.id_taken" else 422
-        return _new_flow_page(request, user, db_url, status, error=t[problem[0]].format(**problem[1]),
-                              error_field="id", form=form)
+        return _new_flow_page(request, user, db_url, problem[0], error=problem[1], error_field="id", form=form)
     if not name:
-        return _new_flow_page(request, user, db_url, 422, error=t["err.name_required"], error_field="name", form=form)
+        return _new_flow_page(request, user, db_url, 422, error=_("Enter a name."), error_field="name", form=form)
     _create(db_url, user, blank_flow(flow_id, name[:200], kind), None)
     return see_other(f"/flows/{flow_id}/edit")
 
@@ -185,18 +184,16 @@ def create_from_template(request: Request, user: FlowReader, db_url: DbUrl,
                          name: Annotated[str, Form(max_length=400)] = "") -> Response:
     """Copy a shipped template into a new draft under the id the user chose; then the editor."""
     flow_id, name = flow_id.strip(), name.strip()
-    _lang, t = text_for(request)
     found = next((tpl for tpl in flow_templates() if tpl.key == template), None)
     if found is None:
-        raise PageProblem(404, user, "pg.notfound", "err.template_unknown", back="/flows/new", id=template)
+        raise PageProblem(404, user, _("Not found"), _("There is no template “%(id)s”.") % {"id": template},
+                          back="/flows/new")
     if not may_edit_kind(user, found.kind):
         raise forbidden_kind(user, found.kind, back="/flows/new")
     with session_factory(db_url)() as db:
         problem = _id_error(db, flow_id)
     if problem is not None:
-        status = 409 if problem[0] == "err.id_taken" else 422
-        return _new_flow_page(request, user, db_url, status,
-                              template_error=(found.key, t[problem[0]].format(**problem[1])))
+        return _new_flow_page(request, user, db_url, problem[0], template_error=(found.key, problem[1]))
     document = copy.deepcopy(found.document)
     document["id"], document["name"] = flow_id, (name or found.name)[:200]
     _create(db_url, user, document, ("flow.created_from_template", {"template": found.key}))
@@ -206,7 +203,7 @@ def create_from_template(request: Request, user: FlowReader, db_url: DbUrl,
 def _flow_or_problem(db: Session, user: User, flow_id: str) -> models.FlowRecord:
     record = db.get(models.FlowRecord, flow_id)
     if record is None:
-        raise PageProblem(404, user, "pg.notfound", "err.flow_unknown", back="/flows", id=flow_id)
+        raise PageProblem(404, user, _("Not found"), _("There is no flow “%(id)s”.") % {"id": flow_id}, back="/flows")
     if not may_edit_kind(user, record.kind):
         raise forbidden_kind(user, record.kind)
     return record
@@ -219,17 +216,15 @@ def duplicate_flow(request: Request, flow_id: str, user: FlowReader, db_url: DbU
                    back: Annotated[str, Form(max_length=2000)] = "/flows") -> Response:
     """Copy a flow's current draft into a new draft with a new id."""
     new_id, name = new_id.strip(), name.strip()
-    _lang, t = text_for(request)
     with session_factory(db_url)() as db:
         source = _flow_or_problem(db, user, flow_id)
         problem = _id_error(db, new_id)
         document = copy.deepcopy(source.draft)
         source_name, version = source.name, source.current_version
     if problem is not None:
-        status = 409 if problem[0] == "err.id_taken" else 422
-        raise PageProblem(status, user, "pg.conflict", problem[0], back=safe_next(back), **problem[1])
+        raise PageProblem(problem[0], user, _("Cannot do that"), problem[1], back=safe_next(back))
     document["id"] = new_id
-    document["name"] = (name or f"{source_name}{t['fl.copy_suffix']}")[:200]
+    document["name"] = (name or source_name + _(" (copy)"))[:200]
     _create(db_url, user, document, ("flow.duplicated", {"from": flow_id, "from_version": version}))
     return see_other(with_query(safe_next(back), notice="duplicated", id=new_id))
 

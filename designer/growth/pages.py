@@ -19,9 +19,11 @@ from sqlalchemy import select
 from activities.growth import campaigns, channels
 from activities.growth.channels import ChannelError, ChannelSpec
 from designer import reading
-from designer.growth import text as _text  # noqa: F401  (the area's strings join the catalogue)
+from designer.display import display_zone
+from designer.growth import labels as _labels  # noqa: F401  (its status labels)
 from designer.growth.api import leaderboard_for
-from designer.pages import DISPLAY_TZ, DbUrl, PageProblem, PageRoute, clip, page_user, render, see_other
+from designer.i18n import _
+from designer.pages import DbUrl, PageProblem, PageRoute, clip, page_user, render, see_other
 from designer.permissions import GROWTH_EDITORS, GROWTH_REVIEWERS
 from engine.auth import audit
 from engine.db import models
@@ -94,7 +96,8 @@ def channel_page(request: Request, key: str, user: EditorPage, db_url: DbUrl) ->
     with session_factory(db_url)() as db:
         found = db.scalar(select(GrowthChannel).where(GrowthChannel.key == key, GrowthChannel.status != "deleted"))
         if found is None:
-            raise PageProblem(404, user, "pg.notfound", "gr.unknown_channel", back="/growth/channels", id=key)
+            raise PageProblem(404, user, _("Not found"), _("There is no channel code “%(id)s”.") % {"id": key},
+                              back="/growth/channels")
         figures = channels.stats(db, found, _now())
         rows = list(db.execute(select(ChannelAdd, models.Customer.name).join(
             models.Customer, models.Customer.id == ChannelAdd.customer_id, isouter=True)
@@ -134,7 +137,7 @@ def _when(value: str, field: str) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{field}: write a time such as 2026-12-01T00:00") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=DISPLAY_TZ)
+    return moment if moment.tzinfo else moment.replace(tzinfo=display_zone())
 
 
 @router.post("/growth/campaigns")
@@ -174,8 +177,9 @@ def campaign_page(request: Request, campaign_id: str, user: EditorPage, db_url: 
     with session_factory(db_url)() as db:
         found = db.get(ReferralCampaign, campaign_id)
         if found is None:
-            raise PageProblem(404, user, "pg.notfound", "gr.unknown_campaign", back="/growth/campaigns",
-                              id=campaign_id)
+            raise PageProblem(404, user, _("Not found"),
+                              _("There is no referral campaign “%(id)s”.") % {"id": campaign_id},
+                              back="/growth/campaigns")
         board = leaderboard_for(db, user, campaigns.leaderboard(db, campaign_id, 50))
         funnel = campaigns.funnel(db, campaign_id)
         queue = _queue(db, user, campaign_id)

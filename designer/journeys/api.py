@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from designer.auth import get_db_url, require
 from designer.context import engine_router
+from designer.display import display_zone
 from designer.errors import ApiError
-from designer.pages import DISPLAY_TZ
 from designer.permissions import FLOW_READERS, check_may_edit
 from engine import journey_failures
 from engine.db import models
@@ -30,6 +30,7 @@ from engine.db.failure_models import JourneyFailure
 from engine.db.models import User
 from engine.db.session import session_factory
 from engine.journeys import ACTIVE, kind_of, request_cancel
+from engine.text import Msg
 
 log = logging.getLogger(__name__)
 api = APIRouter(prefix="/api")
@@ -55,7 +56,7 @@ class FailureFilter:
         if not text:
             return None
         try:
-            return datetime.combine(date.fromisoformat(text), time(0), DISPLAY_TZ)
+            return datetime.combine(date.fromisoformat(text), time(0), display_zone())
         except ValueError:
             self.bad = text
             return None
@@ -155,7 +156,7 @@ async def failed_journeys(request: Request, user: Reader, flow: str = "", node: 
     """Failed journeys, newest failure first, each with why (``failure``: node, error, attempts)."""
     filters = FailureFilter(flow, node, q, customer, since, until)
     if filters.bad:
-        raise ApiError(422, f"the date {filters.bad!r} is not valid", "use YYYY-MM-DD", "from")
+        raise ApiError(422, Msg("the date %(bad)s is not valid", bad=repr(filters.bad)), Msg("use YYYY-MM-DD"), "from")
     await keep_reasons(request)
 
     def work() -> dict[str, Any]:
@@ -170,7 +171,8 @@ def _may_change(request: Request, user: User, journey_id: str) -> models.Journey
     with session_factory(get_db_url(request))() as db:
         journey = db.get(models.Journey, journey_id)
         if journey is None:
-            raise ApiError(404, f"journey '{journey_id}' does not exist", "list journeys first", "id")
+            raise ApiError(404, Msg("journey '%(journey_id)s' does not exist", journey_id=journey_id),
+                               Msg("list journeys first"), "id")
         check_may_edit(user, kind_of(db, journey))
         return journey
 
@@ -181,7 +183,7 @@ async def retry_journey(request: Request, journey_id: str, user: Reader) -> dict
     await run_in_threadpool(_may_change, request, user, journey_id)
     router = engine_router(request)
     if router is None:
-        raise ApiError(503, "the workflow engine is not reachable right now", "retry in a few seconds")
+        raise ApiError(503, Msg("the workflow engine is not reachable right now"), Msg("retry in a few seconds"))
     try:
         run_id = await journey_failures.retry(router.client, get_db_url(request), journey_id, user)
     except journey_failures.JourneyActionError as exc:
@@ -195,7 +197,8 @@ async def cancel_journey(request: Request, journey_id: str, user: Reader) -> dic
         with session_factory(get_db_url(request))() as db:
             j = db.get(models.Journey, journey_id)
             if j is None:
-                raise ApiError(404, f"journey '{journey_id}' does not exist", "list journeys first", "id")
+                raise ApiError(404, Msg("journey '%(journey_id)s' does not exist", journey_id=journey_id),
+                               Msg("list journeys first"), "id")
             check_may_edit(user, kind_of(db, j))
             return j
 
@@ -209,9 +212,9 @@ async def cancel_journey(request: Request, journey_id: str, user: Reader) -> dic
             raise _action_error(exc) from None
         return {"id": journey_id, "status": status}
     if router is None:
-        raise ApiError(503, "the workflow engine is not reachable right now", "retry in a few seconds")
+        raise ApiError(503, Msg("the workflow engine is not reachable right now"), Msg("retry in a few seconds"))
     if journey.status not in ACTIVE:
-        raise ApiError(409, f"journey is already {journey.status}", "nothing to cancel", "id")
+        raise ApiError(409, Msg("journey is already %(status)s", status=journey.status), Msg("nothing to cancel"), "id")
     try:
         trouble = await journey_failures.read_trouble(router.client, journey_id)
     except Exception:  # the engine could not describe it: the cancel signal still goes out
@@ -231,7 +234,8 @@ async def get_journey(request: Request, journey_id: str, user: Reader) -> dict[s
         with session_factory(get_db_url(request))() as db:
             journey = db.get(models.Journey, journey_id)
             if journey is None:
-                raise ApiError(404, f"journey '{journey_id}' does not exist", "list journeys first", "id")
+                raise ApiError(404, Msg("journey '%(journey_id)s' does not exist", journey_id=journey_id),
+                               Msg("list journeys first"), "id")
             return _journey_json(journey, db.get(JourneyFailure, journey_id))
 
     if (await run_in_threadpool(work))["status"] == "failed":

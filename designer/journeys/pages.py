@@ -18,11 +18,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from designer import i18n, reading
+from designer import display, reading
 from designer.auth import safe_next
 from designer.context import engine_router
-from designer.i18n import text_for
-from designer.journeys import text as _text  # noqa: F401  (the area's strings join the catalogue)
+from designer.i18n import N_, _
+from designer.journeys import labels as _labels  # noqa: F401  (why a journey failed, in words)
 from designer.journeys.api import FailureFilter, failed_page, keep_reasons
 from designer.pages import (
     DbUrl,
@@ -101,16 +101,22 @@ async def cancel_journey(request: Request, user: FlowReader, db_url: DbUrl,
             router_.client if router_ else None, db_url, journey_id, user))
         return see_other(with_query(back, notice="cancelled", id=journey_id))
     if router_ is None:
-        raise PageProblem(503, user, "pg.unavailable", "err.temporal_down", "err.temporal_down.fix", back=back)
-    if await _in_trouble(router_.client, journey_id):
+        raise PageProblem(503, user, _("Not possible right now"),
+                          _("The workflow engine (Temporal) is not connected, so the journey cannot be cancelled "
+                            "right now."),
+                          _("Make sure Temporal and the worker are running (e.g. make run), then try again."),
+                          back=back)
         # retrying an outside system, or stuck: it would not reach its next step to hear the signal
         await _failure_action(user, back, journey_failures.give_up(router_.client, db_url, journey_id, user))
         return see_other(with_query(back, notice="cancelled", id=journey_id))
     try:
         await request_cancel(router_.client, journey_id, user, db_url)
     except Exception as exc:
-        raise PageProblem(502, user, "pg.unavailable", "err.signal_failed", "err.signal_failed.fix", back=back,
-                          id=journey_id, error=type(exc).__name__) from None
+        raise PageProblem(502, user, _("Not possible right now"),
+                          _("The cancel signal did not reach journey %(id)s (%(error)s).")
+                          % {"id": journey_id, "error": type(exc).__name__},
+                          _("The workflow may have ended already; reload the page to see its status, or try again "
+                            "later."), back=back) from None
     return see_other(with_query(back, notice="cancel_sent", id=journey_id))
 
 
@@ -127,23 +133,44 @@ def _changeable(user: User, db_url: str, journey_id: str, back: str, states: tup
     with session_factory(db_url)() as db:
         journey = db.get(models.Journey, journey_id)
         if journey is None:
-            raise PageProblem(404, user, "pg.notfound", "err.journey_unknown", back=back, id=journey_id)
+            raise PageProblem(404, user, _("Not found"), _("There is no journey “%(id)s”.") % {"id": journey_id},
+                              back=back)
         kind = kind_of(db, journey)
         if not may_edit_kind(user, kind):
             raise forbidden_kind(user, kind, back=back)
         if journey.status not in states:
-            raise PageProblem(409, user, "pg.conflict", "err.not_active" if "failed" in states and len(states) > 1
-                              else "err.not_failed", back=back, id=journey_id, state=journey.status)
+            values = {"id": journey_id, "state": display.label(journey.status, "journey_status")}
+            message = (_("Journey %(id)s is already %(state)s; there is nothing to cancel.")
+                       if "failed" in states and len(states) > 1
+                       else _("Journey %(id)s is %(state)s, not failed: there is nothing to retry."))
+            raise PageProblem(409, user, _("Cannot do that"), message % values, back=back)
         db.expunge(journey)
         return journey
+
+
+#: what a page says when a retry or give-up cannot be done (engine.journey_failures.JourneyActionError.code)
+ACTION_ERRORS: dict[str, tuple[str, str]] = {
+    "unknown": (N_("There is no such journey."), N_("Reload the list of failed journeys.")),
+    "not_failed": (N_("This journey is no longer failed."), N_("Reload the page to see its status.")),
+    "history_gone": (N_("The workflow engine no longer keeps this journey's history, so its failed step cannot run "
+                        "again."), N_("Cancel the journey, or let the customer enter the flow again.")),
+    "no_step": (N_("The failed step cannot be found in the journey's history."),
+                N_("Cancel the journey, or let the customer enter the flow again.")),
+    "engine_down": (N_("The workflow engine (Temporal) is not connected."), N_("Try again in a minute.")),
+    "running_normally": (N_("This journey runs normally; nothing is failing."),
+                         N_("Use Cancel journey on the journey list: it ends at its next step.")),
+    "not_cancellable": (N_("This journey has ended; there is nothing to cancel."),
+                        N_("Reload the page to see its status.")),
+    "refused": (N_("This cannot be done."), N_("Reload the page and try again.")),
+}
 
 
 async def _failure_action(user: User, back: str, action: Any) -> Any:
     try:
         return await action
     except journey_failures.JourneyActionError as exc:
-        raise PageProblem(exc.status, user, "pg.conflict", f"err.jf.{exc.code}", f"err.jf.{exc.code}.fix",
-                          back=back) from None
+        message, fix = ACTION_ERRORS.get(exc.code, ACTION_ERRORS["refused"])
+        raise PageProblem(exc.status, user, _("Cannot do that"), _(message), _(fix), back=back) from None
 
 
 @router.post("/journeys/retry", response_class=HTMLResponse)
@@ -155,7 +182,11 @@ async def retry_journey(request: Request, user: FlowReader, db_url: DbUrl,
     await run_in_threadpool(_changeable, user, db_url, journey_id, back, ("failed",))
     router_ = engine_router(request)
     if router_ is None:
-        raise PageProblem(503, user, "pg.unavailable", "err.temporal_down", "err.temporal_down.fix", back=back)
+        raise PageProblem(503, user, _("Not possible right now"),
+                          _("The workflow engine (Temporal) is not connected, so the journey cannot be cancelled "
+                            "right now."),
+                          _("Make sure Temporal and the worker are running (e.g. make run), then try again."),
+                          back=back)
     await _failure_action(user, back, journey_failures.retry(router_.client, db_url, journey_id, user))
     return see_other(with_query(back, notice="retried", id=journey_id))
 
@@ -203,8 +234,8 @@ async def failures_page(request: Request, user: FlowReader, db_url: DbUrl, flow:
         return {"rows": items, "pager": pager, "total": total, "flows": list(flows.values())}
 
     context = await run_in_threadpool(work)
-    _lang, t = text_for(request)
-    error = t["jo.f.bad_date"].format(value=filters.bad) if filters.bad else None
+    error = (_("The date “%(value)s” is not valid: use YYYY-MM-DD.") % {"value": filters.bad}
+             if filters.bad else None)
     return render(request, user, "journeys/failures.html", f=filters, error=error, kept=kept,
                   engine_down=engine_router(request) is None,
                   may_see_customers=auth.has_role(user, *CUSTOMER_READERS), **context)
@@ -213,17 +244,17 @@ async def failures_page(request: Request, user: FlowReader, db_url: DbUrl, flow:
 @router.get("/journeys/{journey_id:path}", response_class=HTMLResponse)
 async def journey_page(request: Request, journey_id: str, user: FlowReader, db_url: DbUrl) -> HTMLResponse:
     """One journey: its flow and version, customer, status, current node and the messages it sent."""
-    _lang, t = text_for(request)
 
     def load() -> dict[str, Any]:
         with session_factory(db_url)() as db:
             journey = db.get(models.Journey, journey_id)
             if journey is None:
-                raise PageProblem(404, user, "pg.notfound", "err.journey_unknown", back="/journeys", id=journey_id)
+                raise PageProblem(404, user, _("Not found"), _("There is no journey “%(id)s”.") % {"id": journey_id},
+                                  back="/journeys")
             flow = db.get(models.FlowRecord, journey.flow_id)
             messages = reading.messages_for(db, reading.reader_of(db, user), db.scalars(
                 select(models.Message).where(models.Message.workflow_id == journey_id).order_by(models.Message.id)),
-                lambda m: message_row(t, m))
+                message_row)
             return {"journey": journey, "flow": flow, "messages": messages,
                     "failure": db.get(JourneyFailure, journey_id),
                     "names": node_names(db, journey.flow_id, journey.version)}
@@ -248,9 +279,7 @@ async def journey_page(request: Request, journey_id: str, user: FlowReader, db_u
                   engine_down=router_ is None, may_see_customers=auth.has_role(user, *CUSTOMER_READERS))
 
 
-def message_row(t: i18n.Text, m: models.Message) -> dict[str, Any]:
-    """A message as the journey and customer pages list it: status in the user's language, content masked."""
-    key = f"ms.{m.status}"
-    return {"at": m.created_at, "channel": m.channel, "status": m.status,
-            "status_label": t.get(key, m.status), "skipped": not m.status.startswith("sent"),
+def message_row(m: models.Message) -> dict[str, Any]:
+    """A message as the journey and customer pages list it: status (labelled by the template), content masked."""
+    return {"at": m.created_at, "channel": m.channel, "status": m.status, "skipped": not m.status.startswith("sent"),
             "content": mask_text(m.content), "flow": m.flow_id, "node": m.node_id, "journey": m.workflow_id}

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Form
 from fastapi.responses import RedirectResponse
 
 from activities.loyalty import ledger
-from designer.growth import text as _text  # noqa: F401  (the loyalty strings live with growth's)
+from designer.growth import labels as _labels  # noqa: F401  (the loyalty labels live with growth's)
 from designer.pages import DbUrl, PageRoute, page_user, see_other
 from designer.permissions import LOYALTY_REDEEMERS
 from engine.db.models import User

@@ -24,6 +24,7 @@ from engine import auth
 from engine.db import models
 from engine.db.models import User, utcnow
 from engine.db.session import session_factory, transaction
+from engine.text import Msg
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 Admin = Annotated[User, Depends(require("admin"))]
@@ -82,7 +83,8 @@ class UserCreated(BaseModel):
 
 
 def _auth_error(exc: auth.AuthError, field: str, fix: str) -> ApiError:
-    return ApiError(422 if not str(exc).startswith("this is the last") else 409, str(exc), fix, field)
+    message = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)  # a Msg keeps its template
+    return ApiError(422 if not message.startswith("this is the last") else 409, message, fix, field)
 
 
 def link_url(request: Request, token: str) -> str:
@@ -92,7 +94,8 @@ def link_url(request: Request, token: str) -> str:
 def target_user(db: Session, user_id: int) -> User:
     found = db.get(User, user_id)
     if found is None:
-        raise ApiError(404, f"user {user_id} does not exist", "GET /api/users lists the users", "id")
+        raise ApiError(404, Msg("user %(user_id)s does not exist", user_id=user_id),
+                       Msg("GET /api/users lists the users"), "id")
     return found
 
 
@@ -106,10 +109,10 @@ def create(db: Session, request: Request, admin: User, username: str, role: str,
     except auth.AuthError as exc:
         text = str(exc)
         field = "role" if "role" in text else "password" if "password" in text else "username"
-        raise _auth_error(exc, field, "pick another username" if field == "username" else
-                          "use one of the listed roles" if field == "role" else
-                          f"use at least {auth.MIN_PASSWORD_LENGTH} characters, or leave it empty to invite") \
-            from None
+        raise _auth_error(exc, field, Msg("pick another username") if field == "username" else
+                          Msg("use one of the listed roles") if field == "role" else
+                          Msg("use at least %(n)s characters, or leave it empty to invite",
+                              n=auth.MIN_PASSWORD_LENGTH)) from None
     if not invited:
         return user, None
     link, token = auth.create_password_link(db, user, "invite", admin)
@@ -123,7 +126,7 @@ def change(db: Session, admin: User, user: User, role: str | None = None, displa
         if role is not None:
             auth.set_role(db, user, role, admin)
     except auth.AuthError as exc:
-        raise _auth_error(exc, "role", "make another user admin first") from None
+        raise _auth_error(exc, "role", Msg("make another user admin first")) from None
     if display_name is not None:
         auth.set_display_name(db, user, display_name, admin)
     if groups is not None:
@@ -136,7 +139,8 @@ def set_groups(db: Session, admin: User, user: User, groups: list[str]) -> None:
     wanted = sorted(dict.fromkeys(g.strip() for g in groups if g.strip()))
     for key in wanted:
         if db.get(models.AgentGroup, key) is None:
-            raise ApiError(422, f"ticket group '{key}' does not exist", "create it on the ticket groups page first",
+            raise ApiError(422, Msg("ticket group '%(key)s' does not exist", key=key),
+                           Msg("create it on the ticket groups page first"),
                            "groups")
     agent = db.get(models.Agent, user.id)
     before = sorted(str(g) for g in (agent.groups if agent else []))
@@ -155,18 +159,18 @@ def set_groups(db: Session, admin: User, user: User, groups: list[str]) -> None:
 
 def disable(db: Session, admin: User, user: User) -> User:
     if user.id == admin.id:
-        raise ApiError(409, "you cannot disable yourself", "ask another admin", "id")
+        raise ApiError(409, Msg("you cannot disable yourself"), Msg("ask another admin"), "id")
     try:
         return auth.disable_user(db, user.username, admin)
     except auth.AuthError as exc:
-        raise _auth_error(exc, "id", "make another user admin first") from None
+        raise _auth_error(exc, "id", Msg("make another user admin first")) from None
 
 
 def password_link(db: Session, request: Request, admin: User, user: User, purpose: str = "reset") -> LinkOut:
     try:
         link, token = auth.create_password_link(db, user, purpose, admin)
     except auth.AuthError as exc:
-        raise _auth_error(exc, "id", "enable the user first") from None
+        raise _auth_error(exc, "id", Msg("enable the user first")) from None
     return LinkOut(url=link_url(request, token), purpose="invite" if purpose == "invite" else "reset",
                    expires_at=link.expires_at)
 
@@ -180,7 +184,7 @@ def make_token(db: Session, admin: User, user: User, name: str, scope: str) -> T
         token, plaintext = auth.issue_token(db, user, name, scope, by=admin)
     except auth.AuthError as exc:
         raise _auth_error(exc, "scope" if "scope" in str(exc) else "name",
-                          "name it (1–80 characters) and pick full, read or events") from None
+                          Msg("name it (1–80 characters) and pick full, read or events")) from None
     return TokenCreated(token=plaintext, id=token.id, prefix=token.prefix, name=token.name, scope=token.scope,
                         created_at=token.created_at)
 
@@ -188,7 +192,8 @@ def make_token(db: Session, admin: User, user: User, name: str, scope: str) -> T
 def revoke(db: Session, admin: User, user: User, token_id: int) -> TokenInfo:
     token = db.get(models.ApiToken, token_id)
     if token is None or token.user_id != user.id:
-        raise ApiError(404, f"user {user.id} has no API token {token_id}", "GET its tokens for their ids", "token_id")
+        raise ApiError(404, Msg("user %(id)s has no API token %(token_id)s", id=user.id, token_id=token_id),
+                       Msg("GET its tokens for their ids"), "token_id")
     return TokenInfo.of(auth.revoke_token(db, token_id, admin))
 
 

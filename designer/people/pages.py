@@ -19,11 +19,12 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from designer import i18n
-from designer.auth import get_db_url, pick_language, public
-from designer.errors import ApiError
+from designer.auth import get_db_url, public
+from designer.errors import ApiError, localized
+from designer.i18n import _
 from designer.pages import ADMIN, PageProblem, PageRoute, page_user, render, see_other, templates, with_query
 from designer.people import api
-from designer.people import text as _text  # noqa: F401  (the area's strings join the catalogue)
+from designer.people import labels as _labels  # noqa: F401  (user statuses, token scopes, link purposes)
 from engine import auth
 from engine.db import models
 from engine.db.models import User
@@ -39,18 +40,19 @@ def _groups(db: Session) -> dict[str, str]:
     return {g.key: g.name for g in db.scalars(select(models.AgentGroup).order_by(models.AgentGroup.key))}
 
 
-def _notice(t: i18n.Text, request: Request) -> str | None:
-    done = request.query_params.get("done")
-    return t[f"us.notice.{done}"] if done in NOTICES else None
+def _notice(request: Request) -> str | None:
+    """The sentence for ``?done=`` after an action (never free text from the URL)."""
+    texts = {"saved": _("Saved."), "disabled": _("The user is disabled: sessions ended, tokens revoked."),
+             "enabled": _("The user is enabled again."), "revoked": _("The token is revoked.")}
+    return texts.get(request.query_params.get("done") or "")
 
 
 def _list(request: Request, user: User, db_url: str, status_code: int = 200, **extra: Any) -> HTMLResponse:
-    _lang, t = i18n.text_for(request)
     with session_factory(db_url)() as db:
         users = [api.user_out(db, u) for u in db.scalars(select(User).order_by(User.username))]
         groups = _groups(db)
     return render(request, user, "people/users.html", status_code=status_code, users=users, groups=groups,
-                  roles=auth.ROLES, notice=_notice(t, request), **extra)
+                  roles=auth.ROLES, notice=_notice(request), **extra)
 
 
 @router.get("/settings/users", response_class=HTMLResponse)
@@ -75,7 +77,8 @@ async def add_user(request: Request, user: Admin, db_url: DbUrl,
     try:
         user_id, link = await run_in_threadpool(work)
     except ApiError as exc:
-        return _list(request, user, db_url, status_code=exc.status, error=exc.body,
+        return _list(request, user, db_url, status_code=exc.status,
+                     error=localized(exc.body, i18n.current_language()),
                      form={"username": username, "display_name": display_name, "role": role})
     if link is None:
         return see_other(f"/settings/users/{user_id}?done=saved")
@@ -84,17 +87,17 @@ async def add_user(request: Request, user: Admin, db_url: DbUrl,
 
 def _detail(request: Request, user: User, db_url: str, user_id: int, status_code: int = 200,
             **extra: Any) -> HTMLResponse:
-    _lang, t = i18n.text_for(request)
     with session_factory(db_url)() as db:
         target = db.get(User, user_id)
         if target is None:
-            raise PageProblem(404, user, "pg.notfound", "us.none", back="/settings/users")
+            raise PageProblem(404, user, _("Not found"), _("There is no user %(id)s.") % {"id": user_id},
+                              back="/settings/users")
         shown = api.user_out(db, target)
         tokens = api.tokens_of(db, target)
         groups = _groups(db)
     return render(request, user, "people/user.html", status_code=status_code, target=shown, tokens=tokens,
                   groups=groups, roles=auth.ROLES, scopes=auth.TOKEN_SCOPES, is_self=user_id == user.id,
-                  notice=_notice(t, request), **extra)
+                  notice=_notice(request), **extra)
 
 
 @router.get("/settings/users/{user_id}", response_class=HTMLResponse)
@@ -113,7 +116,8 @@ async def _act(request: Request, user: User, db_url: str, user_id: int, work: An
     try:
         made = await run_in_threadpool(run)
     except ApiError as exc:
-        return _detail(request, user, db_url, user_id, status_code=exc.status, error=exc.body)
+        return _detail(request, user, db_url, user_id, status_code=exc.status,
+                       error=localized(exc.body, i18n.current_language()))
     if show is not None:
         return _detail(request, user, db_url, user_id, **{show: made})
     return see_other(with_query(f"/settings/users/{user_id}", done=done))
@@ -168,15 +172,15 @@ async def revoke_token(request: Request, user_id: int, token_id: int, user: Admi
 
 def _password_page(request: Request, token: str, db_url: str, status_code: int = 200,
                    error: str = "", done: bool = False) -> HTMLResponse:
-    lang = pick_language(request)
-    t = i18n.Text(i18n.TEXT[lang])
+    lang = i18n.current_language()
     with session_factory(db_url)() as db:
         found = auth.password_link(db, token)
         username = found[1].username if found else ""
     if found is None and not done:
-        status_code, error = 410, t["pw.gone"]
+        status_code, error = 410, _("This link is unknown, was used already, or has expired. Ask an admin for a new "
+                                    "one.")
     response = templates.TemplateResponse(request, "people/password.html", {
-        "lang": lang, "t": t, "token": token, "username": username, "error": error, "usable": found is not None,
+        "lang": lang, "token": token, "username": username, "error": error, "usable": found is not None,
         "done": done, "min": auth.MIN_PASSWORD_LENGTH}, status_code=status_code)
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
@@ -192,15 +196,15 @@ def password_page(request: Request, token: str, db_url: DbUrl) -> HTMLResponse:
 def set_password(request: Request, token: str, db_url: DbUrl,
                  password: Annotated[str, Form(max_length=auth.MAX_PASSWORD_LENGTH)] = "",
                  confirm: Annotated[str, Form(max_length=auth.MAX_PASSWORD_LENGTH)] = "") -> Response:
-    t = i18n.Text(i18n.TEXT[pick_language(request)])
     if password != confirm:
-        return _password_page(request, token[:200], db_url, 422, t["pw.mismatch"])
+        return _password_page(request, token[:200], db_url, 422, _("The two passwords differ."))
     try:
         with transaction(db_url) as db:
             auth.use_password_link(db, token[:200], password)
     except auth.AuthError as exc:
-        message = str(exc)
-        if "too short" in message:
-            message = t["pw.weak"].format(n=auth.MIN_PASSWORD_LENGTH)
+        message = i18n.error_text(exc)
+        if "too short" in str(exc):
+            message = _("The password is too short: use at least %(n)s characters.") % {
+                "n": auth.MIN_PASSWORD_LENGTH}
         return _password_page(request, token[:200], db_url, 422, message)
     return _password_page(request, token[:200], db_url, done=True)

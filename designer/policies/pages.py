@@ -15,9 +15,8 @@ from sqlalchemy import select
 from designer.auth import require
 from designer.errors import ApiError
 from designer.forms import build_form, parse_form
-from designer.i18n import text_for
+from designer.i18n import _
 from designer.pages import ADMIN, DbUrl, PageRoute, page_user, render, see_other
-from designer.policies import text as _text  # noqa: F401  (the area's strings join the catalogue)
 from designer.policies.rules import workspace_policy
 from engine import auth
 from engine.db import models
@@ -28,6 +27,7 @@ from engine.durations import DurationError
 from engine.flow import QuietHours
 from engine.nodes.base import Duration
 from engine.policies import policy_view, save_policy
+from engine.text import Msg
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["settings"])
@@ -51,7 +51,7 @@ def _store(db_url: str, user: User, body: SendPolicyIn) -> dict[str, Any]:
         try:
             before, after = save_policy(db, user.username, body.cap_count, body.cap_window, quiet)
         except (ValueError, DurationError) as exc:
-            raise ApiError(422, str(exc), "see the field's description", "body") from None
+            raise ApiError(422, str(exc), Msg("see the field's description"), "body") from None
         if before != after:
             auth.audit(db, user, "settings.send_policy", "send_policy", before=before, after=after)
     return after
@@ -84,13 +84,12 @@ def _flow_rows(db_url: str) -> list[dict[str, Any]]:
 
 def _page(request: Request, user: User, db_url: str, values: dict[str, Any], errors: dict[str, str] | None = None,
           status_code: int = 200, notice: str | None = None) -> HTMLResponse:
-    _, t = text_for(request)
     policy = workspace_policy(db_url)
     with session_factory(db_url)() as db:
         row = db.get(SendPolicyRow, "workspace")
         updated = (row.updated_by, row.updated_at) if row is not None else None
-    window = next(f for f in build_form(SendPolicyIn.model_json_schema(), values, t) if f.key == "cap_window")
-    window.label, window.help = t["pol.cap_window"], ""
+    window = next(f for f in build_form(SendPolicyIn.model_json_schema(), values) if f.key == "cap_window")
+    window.label, window.help = _("Within"), ""
     return render(request, user, "policies/settings.html", status_code=status_code, values=values,
                   window=window, errors=errors or {}, flows=_flow_rows(db_url), policy=policy, updated=updated,
                   notice=notice)
@@ -106,9 +105,9 @@ def _values(db_url: str) -> dict[str, Any]:
 
 @router.get("/settings/messaging", response_class=HTMLResponse)
 def policy_page(request: Request, user: AdminPage, db_url: DbUrl) -> HTMLResponse:
-    _, t = text_for(request)
     return _page(request, user, db_url, _values(db_url),
-                 notice=t["pol.saved"] if request.query_params.get("saved") else None)
+                 notice=_("Rules saved; they apply from the next message on.") if request.query_params.get("saved")
+                 else None)
 
 
 @router.post("/settings/messaging", response_class=HTMLResponse)

@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from designer.i18n import Text
-from designer.policies import text as _text  # noqa: F401  (the rules' strings join the catalogue)
+from designer.display import label
+from designer.i18n import _
 from engine.db.session import session_factory
 from engine.durations import to_amount
 from engine.policies import SendPolicy, current_policy, env_cap
@@ -27,44 +27,50 @@ def workspace_policy(db_url: str) -> SendPolicy:
         return SendPolicy(env_cap())
 
 
-def window_text(t: Text, iso: str) -> str:
+def window_text(iso: str) -> str:
+    """``P7D`` → "7 天" / "7 days"."""
     amount, unit = to_amount(iso)
-    return f"{amount} {t['editor.unit.' + unit]}"
+    return f"{amount} {label(unit, 'duration_unit')}"
 
 
-def rules(policy: SendPolicy, settings: Mapping[str, Any], config: Mapping[str, Any], t: Text) -> list[dict[str, str]]:
-    """The rules a send node's messages meet, each ``{"kind", "text"}``: consent, the frequency cap and
-    quiet hours — or why they do not apply (a transactional message, a flow that turned the cap off)."""
+def rules(policy: SendPolicy, settings: Mapping[str, Any], config: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The rules a send node's messages meet, each ``{"kind", "text"}`` in the reader's language: consent, the
+    frequency cap and quiet hours — or why they do not apply (a transactional message, a flow that turned the cap
+    off)."""
     from engine.durations import format_duration
 
-    out = [{"kind": "consent", "text": t["pol.rule.consent"]}]
+    out = [{"kind": "consent", "text": _("Not sent to customers who opted out")}]
     if config.get("category") == "transactional":
-        out.append({"kind": "exempt", "text": t["pol.rule.transactional"]})
+        out.append({"kind": "exempt", "text": _("Transactional: exempt from the cap and quiet hours")})
         return out
     if policy.cap is None:
-        out.append({"kind": "cap-off", "text": t["pol.rule.no_cap"]})
+        out.append({"kind": "cap-off", "text": _("Frequency cap: off")})
     elif settings.get("frequency_capped", True) is False:
-        out.append({"kind": "cap-off", "text": t["pol.rule.flow_uncapped"]})
+        out.append({"kind": "cap-off", "text": _("Frequency cap: turned off for this flow")})
     else:
-        out.append({"kind": "cap", "text": t["pol.rule.cap"].format(
-            count=policy.cap.count, window=window_text(t, format_duration(policy.cap.window)))})
+        out.append({"kind": "cap", "text": _("Frequency cap: at most %(count)s promotional messages per customer in "
+                                             "%(window)s (all flows); more are skipped") % {
+            "count": policy.cap.count, "window": window_text(format_duration(policy.cap.window))}})
     own = settings.get("quiet_hours")
     if isinstance(own, Mapping) and own.get("start") and own.get("start") == own.get("end"):
-        out.append({"kind": "quiet-off", "text": t["pol.rule.flow_no_quiet"]})
+        out.append({"kind": "quiet-off", "text": _("Quiet hours: none for this flow")})
     elif isinstance(own, Mapping) and own.get("start"):
-        out.append({"kind": "quiet", "text": t["pol.rule.quiet_flow"].format(start=own["start"], end=own["end"])})
+        out.append({"kind": "quiet", "text": _("Quiet hours: %(start)s–%(end)s (this flow's, customer's time zone); "
+                                               "messages wait until they end") % {"start": own["start"],
+                                                                                  "end": own["end"]}})
     elif policy.quiet:
-        out.append({"kind": "quiet", "text": t["pol.rule.quiet_default"].format(start=policy.quiet[0],
-                                                                               end=policy.quiet[1])})
+        out.append({"kind": "quiet", "text": _("Quiet hours: %(start)s–%(end)s (the default, customer's time zone); "
+                                               "messages wait until they end") % {"start": policy.quiet[0],
+                                                                                  "end": policy.quiet[1]}})
     else:
-        out.append({"kind": "quiet-off", "text": t["pol.rule.no_quiet"]})
+        out.append({"kind": "quiet-off", "text": _("Quiet hours: none")})
     return out
 
 
-def canvas_policy(policy: SendPolicy, t: Text) -> dict[str, Any]:
+def canvas_policy(policy: SendPolicy) -> dict[str, Any]:
     """What the canvas needs to label send nodes itself (it knows the flow settings and node configs)."""
     from engine.durations import format_duration
 
-    return {"cap": {"count": policy.cap.count, "window": window_text(t, format_duration(policy.cap.window))}
+    return {"cap": {"count": policy.cap.count, "window": window_text(format_duration(policy.cap.window))}
             if policy.cap else None,
             "quiet": list(policy.quiet) if policy.quiet else None, "sendTypes": sorted(SEND_TYPES)}

@@ -1,5 +1,8 @@
 """The quarantine API: what kept failing (events, ticket starts, connector pushes), for an operator to see,
-fix and send again. Thin routes over :mod:`engine.quarantine`; admins only (entries hold event payloads)."""
+fix and send again. Thin routes over :mod:`engine.quarantine`; admins only (entries hold event payloads).
+
+:func:`redrive_entry` (how each kind is done again from the web app) is shared with the page
+(:mod:`designer.quarantine.pages`), so the page and the API send an entry again the same way."""
 
 from __future__ import annotations
 
@@ -9,14 +12,16 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, ValidationError
 
+from designer import reading
 from designer.auth import require
-from designer.errors import ApiError, validation_problems
-from designer.events.api import deliver_many
+from designer.errors import ApiError
+from designer.events.api import _pipeline, deliver_many
 from engine import events as ingest
 from engine import quarantine
 from engine.db.models import User
 from engine.db.quarantine_models import QuarantineEntry
 from engine.db.session import session_factory, transaction
+from engine.text import Msg
 
 router = APIRouter(prefix="/api/quarantine", tags=["quarantine"])
 Operator = Annotated[User, Depends(require("admin"))]
@@ -35,6 +40,7 @@ class Entry(BaseModel):
     updated_at: str
     redriven_at: str | None
     redriven_by: str | None
+    pii_masked: bool = Field(default=False, description="the payload is shown masked (engine/read_policy.py)")
 
 
 class EntryPage(BaseModel):
@@ -60,6 +66,10 @@ def _url(request: Request) -> str:
     return str(request.app.state.database_url)
 
 
+def _describe(db: Any, entry: QuarantineEntry, user: User) -> Entry:
+    return Entry(**quarantine.describe(entry, reading.reader_of(db, user)))
+
+
 @router.get("")
 def list_entries(request: Request, user: Operator,
                  kind: Literal["event", "ticket_start", "push"] | None = None,
@@ -70,28 +80,15 @@ def list_entries(request: Request, user: Operator,
     with session_factory(_url(request))() as db:
         page = quarantine.listing(db, kind, None if status == "all" else status, limit, offset)
         return EntryPage(total=page.total, by_status=page.by_status,
-                         entries=[Entry(**quarantine.describe(e)) for e in page.entries])
+                         entries=[_describe(db, e, user) for e in page.entries])
 
 
 @router.put("/{entry_id}/payload")
 def fix_payload(request: Request, entry_id: int, body: PayloadFix, user: Operator) -> Entry:
     """Replace the payload of an open event or push entry (and of the stored event), before sending it again."""
-    settings = request.app.state.settings
-    try:
-        ingest.EventIn.model_validate({"id": "check", "type": "custom.check", "customer": {"external_id": "x"},
-                                       "payload": body.payload})
-    except ValidationError as exc:
-        problems = validation_problems(list(exc.errors()), "payload.")
-        raise ApiError(422, problems[0]["message"], problems[0]["fix"], problems[0]["field"]) from None
-    import json
-
-    size = len(json.dumps(body.payload, ensure_ascii=False, default=str).encode())
-    if size > settings.max_event_bytes:
-        raise ApiError(413, f"the payload is {size} bytes; the limit is {settings.max_event_bytes}",
-                       "keep it small", "payload")
     try:
         with transaction(_url(request)) as db:
-            return Entry(**quarantine.describe(quarantine.fix_payload(db, entry_id, body.payload, user.username)))
+            return _describe(db, quarantine.fix_payload(db, entry_id, body.payload, user.username), user)
     except quarantine.QuarantineError as exc:
         raise _problem(exc) from None
 
@@ -101,7 +98,7 @@ def drop(request: Request, entry_id: int, user: Operator) -> Entry:
     """Give up on an open entry: it leaves the open list and stays on record as ``dropped``."""
     try:
         with transaction(_url(request)) as db:
-            return Entry(**quarantine.describe(quarantine.drop(db, entry_id, user.username)))
+            return _describe(db, quarantine.drop(db, entry_id, user.username), user)
     except quarantine.QuarantineError as exc:
         raise _problem(exc) from None
 
@@ -110,14 +107,29 @@ def drop(request: Request, entry_id: int, user: Operator) -> Entry:
 async def redrive(request: Request, entry_id: int, user: Operator) -> Redriven:
     """Send an open entry again: route the event, start the ticket's workflow, or store the push's event.
     Success closes the entry (``redriven``); a failure keeps it open with the new error (409)."""
+    try:
+        entry, outcome = await redrive_entry(request, entry_id, user)
+    except quarantine.QuarantineError as exc:
+        raise _problem(exc) from None
+    def shown() -> Redriven:
+        with session_factory(_url(request))() as db:
+            return Redriven(entry=_describe(db, entry, user), outcome=outcome)
+
+    return await run_in_threadpool(shown)
+
+
+async def redrive_entry(request: Request, entry_id: int, user: User) -> tuple[QuarantineEntry, dict[str, Any]]:
+    """Send an open entry again from this web process (:func:`engine.quarantine.redrive` with this app's
+    router and pipeline): the entry and the outcome (``started`` journeys, ``signalled`` ones), or a
+    :class:`~engine.quarantine.QuarantineError` saying why not (409 when the work failed again)."""
     url = _url(request)
     app = request.app
 
     async def event(entry: QuarantineEntry) -> dict[str, Any]:
-        pipeline = getattr(app.state, "pipeline", None)
+        pipeline = _pipeline(request)  # made on first use, as /api/events does
         if pipeline is None or pipeline.router is None or not pipeline.running:
-            raise quarantine.QuarantineError(503, "Temporal is not reachable from this process right now",
-                                             "try again in a moment")
+            raise quarantine.QuarantineError(503, Msg("Temporal is not reachable from this process right now"),
+                                             Msg("try again in a moment"))
         row_id, payload = await run_in_threadpool(ingest.requeue, url, entry.ref)
         routed = (await pipeline.route_stored([(row_id, payload)]))[0]
         if routed.routing != "done":
@@ -129,8 +141,8 @@ async def redrive(request: Request, entry_id: int, user: Operator) -> Redriven:
 
         router_ = getattr(app.state, "router", None)
         if router_ is None:
-            raise quarantine.QuarantineError(503, "Temporal is not reachable from this process right now",
-                                             "try again in a moment")
+            raise quarantine.QuarantineError(503, Msg("Temporal is not reachable from this process right now"),
+                                             Msg("try again in a moment"))
         wid = await start_ticket(router_.client, url, router_.task_queue, int(entry.payload["ticket_id"]))
         if wid is None:
             raise RuntimeError("the ticket's flow is not an active, published ticket flow")
@@ -141,15 +153,12 @@ async def redrive(request: Request, entry_id: int, user: Operator) -> Redriven:
             event_in = ingest.EventIn.model_validate(entry.payload)
         except ValidationError as exc:
             first = exc.errors()[0]
-            raise quarantine.QuarantineError(422, f"still not a valid event: {'.'.join(str(p) for p in first['loc'])}"
-                                             f": {first['msg']}", "fix the payload with PUT …/payload",
-                                             "payload") from None
+            raise quarantine.QuarantineError(
+                422, Msg("still not a valid event: %(field)s: %(reason)s",
+                         field=".".join(str(p) for p in first["loc"]), reason=first["msg"]),
+                Msg("fix the event (its payload with PUT …/payload), or drop it"), "payload") from None
         result = (await deliver_many(request, [event_in]))[0]
         return result.model_dump()
 
-    try:
-        entry, outcome = await quarantine.redrive(url, entry_id, user.username,
-                                                  {"event": event, "ticket_start": ticket, "push": push})
-    except quarantine.QuarantineError as exc:
-        raise _problem(exc) from None
-    return Redriven(entry=Entry(**quarantine.describe(entry)), outcome=outcome)
+    return await quarantine.redrive(url, entry_id, user.username,
+                                    {"event": event, "ticket_start": ticket, "push": push})

@@ -46,11 +46,14 @@ from activities.settlement.statements import (
 )
 from designer.auth import get_db_url, require
 from designer.context import engine_router
+from designer.display import label
 from designer.errors import ApiError
+from designer.i18n import _
 from engine import auth
 from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory, transaction
+from engine.text import Msg
 
 FINANCE = ("finance",)
 api = APIRouter(prefix="/api/settlement", tags=["settlement"])
@@ -66,7 +69,8 @@ def _statement(db: Session, statement_id: int) -> tuple[models.Statement, models
     statement = db.get(models.Statement, statement_id)
     run = db.get(models.SettlementRun, statement.run_id) if statement is not None else None
     if statement is None or run is None:
-        raise ApiError(404, f"statement {statement_id} does not exist", "pick a statement from the dashboard",
+        raise ApiError(404, Msg("statement %(statement_id)s does not exist", statement_id=statement_id),
+                       Msg("pick a statement from the dashboard"),
                        field="statement_id")
     return statement, run
 
@@ -116,24 +120,25 @@ def _audit_run(db_url: str, actor: str, workflow_id: str, body: RunIn) -> None:
 async def start_period(request: Request, db_url: str, body: RunIn, actor: str) -> dict[str, Any]:
     """Start the flow's run for the period on Temporal, or settle in-process when no engine is connected."""
     if body.end < body.start:
-        raise ApiError(422, f"the period ends on {body.end} before it starts on {body.start}",
-                       "swap 'from' and 'to'", field="to")
+        raise ApiError(422, Msg("the period ends on %(end)s before it starts on %(start)s", end=body.end,
+                                start=body.start),
+                       Msg("swap 'from' and 'to'"), field="to")
     with session_factory(db_url)() as db:
         found = next(((f, v) for f, v in published_settlement_flows(db) if f.id == body.flow_id), None)
     if found is None:
-        raise ApiError(404, f"no published settlement flow '{body.flow_id}'",
-                       "publish the flow first, or pick one from the dashboard", field="flow_id")
+        raise ApiError(404, Msg("no published settlement flow '%(flow_id)s'", flow_id=body.flow_id),
+                       Msg("publish the flow first, or pick one from the dashboard"), field="flow_id")
     compiled = dict(found[1].compiled)
     plan_data = _collect_plan(compiled)
     if plan_data is None:
-        raise ApiError(422, f"flow '{body.flow_id}' has no settlement.collect node",
-                       "add settlement.collect with the plan and publish again", field="flow_id")
+        raise ApiError(422, Msg("flow '%(flow_id)s' has no settlement.collect node", flow_id=body.flow_id),
+                       Msg("add settlement.collect with the plan and publish again"), field="flow_id")
     period = {"from": body.start.isoformat(), "to": body.end.isoformat()}
     try:  # before a workflow starts: a period off the plan's cycle, or over a settled one, is the caller's to fix
         with session_factory(db_url)() as db:
             check_settleable(db, load_settlement_plan(plan_data), Period(body.start, body.end))
     except SettlementError as exc:
-        raise ApiError(422, str(exc), "pick the dates of one period of the plan's cycle that is not settled yet",
+        raise ApiError(422, str(exc), Msg("pick the dates of one period of the plan's cycle that is not settled yet"),
                        field="from") from None
     router = engine_router(request)
     if router is not None:
@@ -162,7 +167,8 @@ async def start_period(request: Request, db_url: str, body: RunIn, actor: str) -
                        after={"status": run.status})
             return {"run_id": run.id, "status": run.status, "started": False}
     except SettlementError as exc:
-        raise ApiError(422, str(exc), "check the plan in the flow's settlement.collect node", field="plan") from None
+        raise ApiError(422, str(exc), Msg("check the plan in the flow's settlement.collect node"),
+                       field="plan") from None
 
 
 # --- JSON API ----------------------------------------------------------------------------------------------
@@ -182,7 +188,8 @@ def api_run(run_id: RunId, user: Finance, db_url: DbUrl) -> dict[str, Any]:
     with session_factory(db_url)() as db:
         run = db.get(models.SettlementRun, run_id)
         if run is None:
-            raise ApiError(404, f"settlement run {run_id} does not exist", "pick a run from the dashboard",
+            raise ApiError(404, Msg("settlement run %(run_id)s does not exist", run_id=run_id),
+                           Msg("pick a run from the dashboard"),
                            field="run_id")
         return run_view(db, run)
 
@@ -192,7 +199,8 @@ def api_payout(run_id: RunId, user: Finance, db_url: DbUrl) -> dict[str, Any]:
     with transaction(db_url) as db:
         run = db.get(models.SettlementRun, run_id)
         if run is None:
-            raise ApiError(404, f"settlement run {run_id} does not exist", "pick a run from the dashboard",
+            raise ApiError(404, Msg("settlement run %(run_id)s does not exist", run_id=run_id),
+                           Msg("pick a run from the dashboard"),
                            field="run_id")
         before = run.status
         made = pay_run(db, run, method="api", target=user.username)
@@ -253,9 +261,11 @@ def parse_amount(value: str | int) -> int:
     try:
         fen = value if isinstance(value, int) else parse_yuan(value, what="amount")
     except SettlementError as exc:
-        raise ApiError(422, str(exc), 'write yuan with at most 2 decimals, e.g. "-12.50"', field="amount") from None
+        raise ApiError(422, str(exc), Msg("write yuan with at most 2 decimals, e.g. \"-12.50\""),
+                       field="amount") from None
     if abs(fen) > MAX_FEN:
-        raise ApiError(422, f"amount {value} is out of range", "an adjustment is at most ¥10,000,000,000,000.00",
+        raise ApiError(422, Msg("amount %(value)s is out of range", value=value),
+                       Msg("an adjustment is at most ¥10,000,000,000,000.00"),
                        field="amount")
     return fen
 
@@ -271,7 +281,7 @@ def api_adjust(statement_id: StatementId, body: AdjustmentIn, user: Finance, db_
             assert run is not None
             return statement_view(statement, run, lines_by_statement(db, [statement.id])[statement.id])
     except StatementStateError as exc:
-        raise ApiError(422, str(exc), "fill in 'reason'", field="reason") from None
+        raise ApiError(422, str(exc), Msg("fill in 'reason'"), field="reason") from None
 
 
 def adjust_statement(db: Session, statement_id: int, amount_fen: int, reason: str, actor: str) -> models.Statement:
@@ -283,7 +293,9 @@ def adjust_statement(db: Session, statement_id: int, amount_fen: int, reason: st
     return made
 
 
-def csv_download(db_url: str, run_id: int | None, statement_id: int | None) -> Response:
+def csv_download(db_url: str, run_id: int | None, statement_id: int | None, for_people: bool = False) -> Response:
+    """The statements' CSV. ``for_people`` (the page's download): column names and statuses in the reader's
+    language; the API's CSV keeps the stable column names and raw statuses programs read."""
     with session_factory(db_url)() as db:
         query = select(models.Statement, models.SettlementRun).join(models.SettlementRun)
         if run_id is not None:
@@ -292,12 +304,19 @@ def csv_download(db_url: str, run_id: int | None, statement_id: int | None) -> R
             query = query.where(models.Statement.id == statement_id)
         rows = [(s, r) for s, r in db.execute(query.order_by(models.Statement.party, models.Statement.seq)).all()]
         if not rows:
-            raise ApiError(404, "no statements match", "pass run_id or statement_id of an existing statement",
+            raise ApiError(404, Msg("no statements match"), Msg("pass run_id or statement_id of an existing statement"),
                            field="run_id" if run_id is not None else "statement_id")
-        text = statements_csv(db, rows)
+        text = statements_csv(db, rows, **(_csv_words() if for_people else {}))
     name = f"statements-run{run_id}.csv" if run_id is not None else f"statement-{statement_id}.csv"
     return PlainTextResponse("\ufeff" + text, media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def _csv_words() -> dict[str, Any]:
+    header = (_("Statement"), _("Plan"), _("Plan version"), _("Period from"), _("Period to"), _("Party"),
+              _("Party type"), _("Status"), _("Line"), _("Kind"), _("Rule"), _("Description"), _("Exact amount (fen)"),
+              _("Amount (yuan)"))
+    return {"header": header, "status": lambda s: label(s, "statement_status"), "total": _("Total")}
 
 
 @api.get("/statements.csv")
@@ -305,5 +324,5 @@ def api_csv(user: Finance, db_url: DbUrl,
             run_id: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
             statement_id: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None) -> Response:
     if run_id is None and statement_id is None:
-        raise ApiError(422, "say which statements", "pass ?run_id=… or ?statement_id=…", field="run_id")
+        raise ApiError(422, Msg("say which statements"), Msg("pass ?run_id=… or ?statement_id=…"), field="run_id")
     return csv_download(db_url, run_id, statement_id)

@@ -3,7 +3,8 @@ party type, changes against the previous period, recent runs, "settle a period")
 traced to their orders, approve / reject, a correction, CSV, a print view).
 
 Thin routes over the same functions as the JSON API (:mod:`designer.settlement.api`, which calls
-:mod:`activities.settlement`); drawn with the page kit, text in :mod:`designer.settlement.text`.
+:mod:`activities.settlement`); drawn with the page kit. Errors travel to the page they redirect to already in the
+reader's language.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from activities.settlement.runs import StatementStateError
 from activities.settlement.statements import dashboard, line_orders, lines_by_statement, statement_view, yuan
 from designer.auth import get_db_url
 from designer.errors import ApiError
+from designer.i18n import _, error_text
 from designer.pages import PageProblem, PageRoute, page_user, render, see_other
-from designer.settlement import text as _text  # noqa: F401  (the area's strings join the catalogue)
 from designer.settlement.api import (
     FINANCE,
     RunId,
@@ -50,7 +51,18 @@ def dashboard_page(request: Request, user: FinancePage, db_url: DbUrl) -> HTMLRe
         flows = [(f.id, f.name, v.version) for f, v in published_settlement_flows(db)]
     error = request.query_params.get("error", "")[:300]
     return render(request, user, "settlement/dashboard.html", board=board, flows=flows, error=error,
-                   notice=request.query_params.get("done", "")[:200] or None)
+                   notice=_done(request.query_params.get("done", ""), request.query_params.get("id", "")[:80]))
+
+
+def _done(what: str, id: str) -> str | None:
+    """The notice after an action (``?done=run&id=7``): never free text from the URL."""
+    if what == "run":
+        return _("Settlement run %(id)s started.") % {"id": id}
+    if what == "workflow":
+        return _("The settlement workflow %(id)s is running.") % {"id": id}
+    if what == "payout":
+        return _("Payout of run %(id)s instructed.") % {"id": id}
+    return None
 
 
 @router.post("/settlement/run")
@@ -61,15 +73,16 @@ async def run_page(request: Request, user: FinancePage, db_url: DbUrl,
         body = RunIn.model_validate({"flow_id": flow_id, "from": start, "to": end})
         result = await start_period(request, db_url, body, user.username)
     except ApiError as exc:
-        return see_other(f"/settlement?error={quote(str(exc))}")
+        return see_other(f"/settlement?error={quote(error_text(exc))}")
     except ValidationError as exc:
         first = exc.errors()[0]
         message = str(first.get("msg", "")).removeprefix("Value error, ")
         if first.get("type", "").startswith("date"):
-            message = "dates must be YYYY-MM-DD / 日期格式为 YYYY-MM-DD"
+            message = _("Dates are written YYYY-MM-DD, e.g. 2026-11-01.")
         return see_other(f"/settlement?error={quote(message)}")
-    done = f"run {result['run_id']}" if "run_id" in result else str(result.get("workflow_id"))
-    return see_other(f"/settlement?done={quote(done)}")
+    if "run_id" in result:
+        return see_other(f"/settlement?done=run&id={result['run_id']}")
+    return see_other(f"/settlement?done=workflow&id={quote(str(result.get('workflow_id')))}")
 
 
 def _statement_page_data(db_url: str, user: User, statement_id: int) -> dict[str, Any]:
@@ -77,7 +90,8 @@ def _statement_page_data(db_url: str, user: User, statement_id: int) -> dict[str
         statement = db.get(models.Statement, statement_id)
         run = db.get(models.SettlementRun, statement.run_id) if statement is not None else None
         if statement is None or run is None:
-            raise PageProblem(404, user, "pg.notfound", "st.notfound", back="/settlement", id=str(statement_id))
+            raise PageProblem(404, user, _("Not found"), _("There is no statement #%(id)s.") % {"id": statement_id},
+                              back="/settlement")
         lines = lines_by_statement(db, [statement.id])[statement.id]
         view = statement_view(statement, run, lines)
         traced = {line.position: [(o.order_id, o.channel, yuan(o.amount_fen), o.paid_at)
@@ -89,12 +103,12 @@ def _statement_page_data(db_url: str, user: User, statement_id: int) -> dict[str
 @router.get("/settlement/statements/{statement_id}.csv")
 def statement_csv_page(statement_id: StatementId, user: FinancePage, db_url: DbUrl) -> Response:
     """The statement's lines as CSV (UTF-8 with a BOM, so Excel opens the Chinese right)."""
-    return csv_download(db_url, None, statement_id)
+    return csv_download(db_url, None, statement_id, for_people=True)
 
 
 @router.get("/settlement/runs/{run_id}.csv")
 def run_csv_page(run_id: RunId, user: FinancePage, db_url: DbUrl) -> Response:
-    return csv_download(db_url, run_id, None)
+    return csv_download(db_url, run_id, None, for_people=True)
 
 
 @router.get("/settlement/statements/{statement_id}", response_class=HTMLResponse)
@@ -120,7 +134,7 @@ def decide_page(statement_id: StatementId, user: FinancePage, db_url: DbUrl,
         decide_statement(db_url, statement_id, decision, reason, user.username)
     except ApiError as exc:
         separator = "&" if "?" in target else "?"
-        return see_other(f"{target}{separator}error={quote(str(exc))}")
+        return see_other(f"{target}{separator}error={quote(error_text(exc))}")
     return see_other(target)
 
 
@@ -134,11 +148,11 @@ def adjust_page(statement_id: StatementId, user: FinancePage, db_url: DbUrl,
             made = adjust_statement(db, statement_id, fen, reason, user.username)
             new_id = made.id
     except (ApiError, StatementStateError) as exc:
-        return see_other(f"/settlement/statements/{statement_id}?error={quote(str(exc))}")
+        return see_other(f"/settlement/statements/{statement_id}?error={quote(error_text(exc))}")
     return see_other(f"/settlement/statements/{new_id}")
 
 
 @router.post("/settlement/runs/{run_id}/payout")
 def payout_page(run_id: RunId, user: FinancePage, db_url: DbUrl) -> RedirectResponse:
     api_payout(run_id, user, db_url)
-    return see_other(f"/settlement?done=payout+run+{run_id}")
+    return see_other(f"/settlement?done=payout&id={run_id}")

@@ -23,12 +23,13 @@ from activities.settlement.nodes import CollectConfig
 from activities.settlement.orders_csv import OrdersFileError
 from activities.settlement.samples import preview_period, sample_orders
 from activities.settlement.settlement_plan import SettlementPlan
+from designer import i18n
 from designer.auth import require
+from designer.display import display_zone
 from designer.forms import parse_form
-from designer.i18n import text_for
-from designer.pages import DISPLAY_TZ, templates
+from designer.i18n import _, error_text, translate
+from designer.pages import remember_language, templates
 from designer.permissions import FLOW_READERS
-from designer.settlement import plan_text as _text  # noqa: F401  (the editor's strings join the catalogue)
 from engine.db.models import User
 
 router = APIRouter(include_in_schema=False)
@@ -53,8 +54,9 @@ def plan_of(form: Any) -> tuple[SettlementPlan | None, dict[str, str]]:
 
 
 def _fragment(request: Request, name: str, **context: Any) -> HTMLResponse:
-    lang, t = text_for(request)
-    return templates.TemplateResponse(request, name, {"lang": lang, "t": t, **context})
+    response = templates.TemplateResponse(request, name, {"lang": i18n.current_language(), **context})
+    remember_language(request, response)
+    return response
 
 
 def _rate_plan_fid(form: Any) -> str:
@@ -66,8 +68,8 @@ def _rate_plan_fid(form: Any) -> str:
 async def new_sample(request: Request, user: Reader) -> HTMLResponse:
     """Sample orders for the plan as the form has it (parties of the directory, sales around its tiers)."""
     form = await request.form()
-    plan, _ = plan_of(form)
-    today = datetime.now(DISPLAY_TZ).date()
+    plan, _errors = plan_of(form)
+    today = datetime.now(display_zone()).date()
     sample = sample_orders(plan, today) if plan is not None else str(form.get("_orders") or "")
     return _fragment(request, "settlement/_sample_orders.html", fid=_rate_plan_fid(form), rate_plan_sample=sample)
 
@@ -94,23 +96,23 @@ def _preview(plan: SettlementPlan, orders: str) -> dict[str, Any]:
 @router.post("/settlement/plan/preview", response_class=HTMLResponse)
 async def preview(request: Request, user: Reader) -> HTMLResponse:
     """Settle the sample orders with the plan as the form has it; the statements, or what is wrong."""
-    _, t = text_for(request)
     form = await request.form()
     orders = str(form.get("_orders") or "")
     if len(orders.encode()) > MAX_ORDERS_BYTES:
-        return _fragment(request, "settlement/_plan_preview.html", problems=[t["rp.too_big"]])
+        return _fragment(request, "settlement/_plan_preview.html",
+                         problems=[_("Too many sample orders (200 KB at most).")])
     plan, errors = plan_of(form)
     if plan is None:
         return _fragment(request, "settlement/_plan_preview.html",
                          problems=[f"{name}: {message}" for name, message in errors.items()])
     if not orders.strip():
-        return _fragment(request, "settlement/_plan_preview.html", problems=[t["rp.no_orders"]])
+        return _fragment(request, "settlement/_plan_preview.html", problems=[_("Add some sample orders.")])
     try:
         view = await run_in_threadpool(_preview, plan, orders)
     except OrdersFileError as exc:
         return _fragment(request, "settlement/_plan_preview.html",
-                         problems=[f"{t['rp.line'].format(n=line)}: {message}" if line else message
-                                   for line, message in exc.problems])
+                         problems=[_("line %(n)s: %(problem)s") % {"n": line, "problem": translate(message)} if line
+                                   else translate(message) for line, message in exc.problems])
     except (SettlementError, ValidationError, ValueError) as exc:
-        return _fragment(request, "settlement/_plan_preview.html", problems=[str(exc)])
+        return _fragment(request, "settlement/_plan_preview.html", problems=[error_text(exc)])
     return _fragment(request, "settlement/_plan_preview.html", view=view, plan=plan)

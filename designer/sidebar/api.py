@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from activities.sidebar import library, staff
+from activities.sidebar import library, staff, suggestions
+from activities.sidebar import scripts as script_rules
 from activities.sidebar.context import customer_for_contact, scripts_for, sidebar_for_customer, use_script
 from activities.sidebar.library import LibraryError
 from activities.sidebar.picture import ArchiveAccess
@@ -27,6 +28,7 @@ from activities.sidebar.scripts import MANAGERS, ScriptSpec
 from activities.sidebar.suggestions import RuleSpec
 from activities.sidebar.wecom import NotConfigured, media_for, sidebar_app
 from connectors.wecom.api_errors import ApiError as WeComError
+from designer import evaluation
 from designer.auth import get_db_url, require
 from designer.errors import ApiError
 from designer.permissions import (
@@ -42,6 +44,7 @@ from engine.db.models import User
 from engine.db.session import session_factory, transaction
 from engine.db.sidebar_models import ScriptImage
 from engine.db.workforce_models import WeComStaff
+from engine.text import Msg
 
 router = APIRouter(prefix="/api/sidebar", tags=["sidebar"])
 DbUrl = Annotated[str, Depends(get_db_url)]
@@ -61,9 +64,10 @@ def _library_error(exc: LibraryError) -> ApiError:
 
 def _wecom_error(exc: WeComError) -> ApiError:
     if exc.retryable:
-        return ApiError(503, f"WeCom is not answering right now: {exc}", "retry in a minute", None,
+        return ApiError(503, Msg("WeCom is not answering right now: %(exc)s", exc=exc), Msg("retry in a minute"), None,
                         retry_after=exc.retry_after)
-    return ApiError(502, f"WeCom refused: {exc}", "check the WeCom connector's CorpID, AgentId and app secret",
+    return ApiError(502, Msg("WeCom refused: %(exc)s", exc=exc),
+                    Msg("check the WeCom connector's CorpID, AgentId and app secret"),
                     None)
 
 
@@ -76,7 +80,7 @@ def _tx(db_url: str) -> Iterator[Session]:
     except LibraryError as exc:
         raise _library_error(exc) from None
     except NotConfigured as exc:  # a state an admin changes, not an outage: 409
-        raise ApiError(409, str(exc), "configure the WeCom connector (agent_id, app_secret)", None) from None
+        raise ApiError(409, str(exc), Msg("configure the WeCom connector (agent_id, app_secret)"), None) from None
     except WeComError as exc:
         raise _wecom_error(exc) from None
 
@@ -102,7 +106,8 @@ def signatures(request: Request, body: SignIn, user: Staff, db_url: DbUrl) -> di
     jsapi_ticket, cached within WeCom's limits). Only pages of this site are signed."""
     host = request.headers.get("host", "")
     if urlsplit(body.url).netloc != host:
-        raise ApiError(422, "only pages of this site are signed", f"send the sidebar page's own URL (on {host})",
+        raise ApiError(422, Msg("only pages of this site are signed"),
+                       Msg("send the sidebar page's own URL (on %(host)s)", host=host),
                        "url")
 
     def work(db: Session) -> dict[str, Any]:
@@ -112,7 +117,7 @@ def signatures(request: Request, body: SignIn, user: Staff, db_url: DbUrl) -> di
         try:
             corp, agent = sidebar.app.config_signature(body.url), sidebar.app.agent_config_signature(body.url)
         except ValueError as exc:
-            raise ApiError(422, str(exc), "send location.href", "url") from None
+            raise ApiError(422, str(exc), Msg("send location.href"), "url") from None
         return {"corp_id": sidebar.corp_id, "agent_id": sidebar.agent_id,
                 "config": {"timestamp": corp.timestamp, "nonceStr": corp.nonce_str, "signature": corp.signature},
                 "agent_config": {"timestamp": agent.timestamp, "nonceStr": agent.nonce_str,
@@ -180,10 +185,10 @@ def context(body: ContextIn, user: Staff, db_url: DbUrl) -> dict[str, Any]:
         if body.external_userid is not None:
             customer_id = customer_for_contact(db, body.external_userid)
             out = sidebar_for_customer(db, user, customer_id, _now(), body.q, body.category_id,
-                                       archive=archive_access(db, user))
+                                       archive=archive_access(db, user), run=evaluation.isolated)
         else:
             out = {"customer": None, "chat_id": body.chat_id, "latest_message": "",
-                   **scripts_for(db, user, None, body.q, body.category_id)}
+                   **scripts_for(db, user, None, body.q, body.category_id, run=evaluation.isolated)}
         return {**out, "actions": actions_for(db, user)}
 
     return _in(db_url, work)
@@ -202,7 +207,8 @@ def use(script_id: int, body: UseIn, user: Staff, db_url: DbUrl) -> dict[str, An
 
     def work(db: Session) -> dict[str, Any]:
         if body.customer_id is not None and db.get(models.Customer, body.customer_id) is None:
-            raise ApiError(422, f"customer '{body.customer_id}' does not exist", "use the id /context returned",
+            raise ApiError(422, Msg("customer '%(customer_id)s' does not exist", customer_id=body.customer_id),
+                           Msg("use the id /context returned"),
                            "customer_id")
         now = _now()
         try:
@@ -210,7 +216,7 @@ def use(script_id: int, body: UseIn, user: Staff, db_url: DbUrl) -> dict[str, An
         except NotConfigured:
             media = None
         return use_script(db, user, script_id, now, customer_id=body.customer_id, chat_id=body.chat_id,
-                          media_for=media)
+                          media_for=media, run=evaluation.isolated)
 
     return _in(db_url, work)
 
@@ -283,7 +289,9 @@ def list_scripts(user: Manager, db_url: DbUrl, status: Literal["approved", "pend
 
 @router.post("/library", status_code=201)
 def create_script(body: ScriptSpec, user: Manager, db_url: DbUrl) -> dict[str, Any]:
-    """A script; with ``requires_approval`` it waits for a reviewer (ops, not its author)."""
+    """A script; with ``requires_approval`` it waits for a reviewer (ops, not its author). A template that
+    costs too much on sample data is refused (422 naming its field), as in a flow."""
+    evaluation.prime_sources(script_rules.cost_sources(body))  # measured in the evaluation pool, not here
     return _in(db_url, lambda db: library.script_view(library.create_script(db, user, body, _now())))
 
 
@@ -297,6 +305,7 @@ def get_script(script_id: int, user: Manager, db_url: DbUrl) -> dict[str, Any]:
 def update_script(script_id: int, body: ScriptEdit, user: Manager, db_url: DbUrl) -> dict[str, Any]:
     """A new version (published at once, or waiting for review: staff keep the approved one)."""
     spec = ScriptSpec.model_validate(body.model_dump(exclude={"expected_version"}))
+    evaluation.prime_sources(script_rules.cost_sources(spec))
     return _in(db_url, lambda db: library.script_view(
         library.update_script(db, user, script_id, spec, _now(), body.expected_version)))
 
@@ -344,7 +353,8 @@ def get_image(image_id: int, user: Staff, db_url: DbUrl) -> Response:
     with session_factory(db_url)() as db:
         image = db.get(ScriptImage, image_id)
         if image is None:
-            raise ApiError(404, f"image {image_id} does not exist", "upload it first", "id")
+            raise ApiError(404, Msg("image %(image_id)s does not exist", image_id=image_id), Msg("upload it first"),
+                           "id")
         return Response(image.data, media_type=image.content_type,
                         headers={"Cache-Control": "private, max-age=86400", "Content-Disposition": "inline"})
 
@@ -360,11 +370,14 @@ def list_rules(user: Manager, db_url: DbUrl) -> list[dict[str, Any]]:
 
 @router.post("/rules", status_code=201)
 def create_rule(body: RuleSpec, user: Manager, db_url: DbUrl) -> dict[str, Any]:
+    """A suggestion rule; a condition that costs too much on sample data is refused (422, ``condition``)."""
+    evaluation.prime_sources(suggestions.cost_sources(body))
     return _in(db_url, lambda db: library.rule_view(library.create_rule(db, user, body, _now())))
 
 
 @router.put("/rules/{rule_id}")
 def update_rule(rule_id: int, body: RuleSpec, user: Manager, db_url: DbUrl) -> dict[str, Any]:
+    evaluation.prime_sources(suggestions.cost_sources(body))
     return _in(db_url, lambda db: library.rule_view(library.update_rule(db, user, rule_id, body, _now())))
 
 
@@ -398,7 +411,8 @@ def link_staff(body: StaffLink, user: Admin, db_url: DbUrl) -> dict[str, Any]:
         try:
             row = staff.link(db, user, _connector(db), body.userid, body.username, _now())
         except AuthError as exc:
-            raise ApiError(422, str(exc), "check the UserID and the Tideflow username", "userid") from None
+            raise ApiError(422, exc.args[0] if exc.args else str(exc),
+                           Msg("check the UserID and the Tideflow username"), "userid") from None
         return {"connector_id": row.connector_id, "userid": row.userid, "username": body.username.strip().lower()}
 
     return _in(db_url, work)
@@ -408,6 +422,7 @@ def link_staff(body: StaffLink, user: Admin, db_url: DbUrl) -> dict[str, Any]:
 def unlink_staff(userid: str, user: Admin, db_url: DbUrl) -> dict[str, Any]:
     removed = _in(db_url, lambda db: staff.unlink(db, user, _connector(db), userid, _now()))
     if not removed:
-        raise ApiError(404, f"the WeCom UserID {userid} is not linked", "list the links with GET /api/sidebar/staff",
+        raise ApiError(404, Msg("the WeCom UserID %(userid)s is not linked", userid=userid),
+                       Msg("list the links with GET /api/sidebar/staff"),
                        "userid")
     return {"userid": userid, "unlinked": True}

@@ -15,14 +15,17 @@ from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from activities.sidebar import library, staff
+from activities.sidebar import library, staff, suggestions
+from activities.sidebar import scripts as script_rules
 from activities.sidebar.library import LibraryError
 from activities.sidebar.scripts import KINDS, MANAGERS, ScriptSpec
 from activities.sidebar.suggestions import RuleSpec
 from activities.sidebar.wecom import NotConfigured, sidebar_app
-from designer.errors import validation_problems
+from designer import evaluation
+from designer.errors import ApiError, validation_problems
+from designer.i18n import _, error_text, translate
 from designer.pages import DbUrl, PageProblem, PageRoute, page_user, render, see_other
-from designer.sidebar import text as _text  # noqa: F401
+from designer.sidebar import labels as _labels  # noqa: F401  (its status labels)
 from engine.auth import AuthError
 from engine.db.models import User
 from engine.db.session import session_factory, transaction
@@ -96,7 +99,8 @@ def script_page(request: Request, script_id: int, user: Manager, db_url: DbUrl) 
         try:
             script = library.get_script(db, script_id)
         except LibraryError:
-            raise PageProblem(404, user, "pg.notfound", "lib.unknown", back="/library", id=str(script_id)) from None
+            raise PageProblem(404, user, _("Not found"), _("There is no script “%(id)s”.") % {"id": str(script_id)},
+                              back="/library") from None
         values = {"kind": script.kind, "title": script.title, "team": script.team, "category_id": script.category_id,
                   "keywords": ", ".join(script.keywords), "requires_approval": script.requires_approval,
                   **_flatten(script.content), "version": script.version}
@@ -133,6 +137,7 @@ async def _save(request: Request, user: User, db_url: str, script_id: int | None
     expected = int(values["version"]) if str(values.get("version") or "").isdigit() else None
 
     def write() -> int:
+        evaluation.prime_sources(script_rules.cost_sources(spec))  # costs measured in the pool, not here
         with transaction(db_url) as db:
             if script_id is None:
                 return library.create_script(db, user, spec, _now()).id
@@ -142,7 +147,12 @@ async def _save(request: Request, user: User, db_url: str, script_id: int | None
         saved = await run_in_threadpool(write)
     except LibraryError as exc:
         return _form_page(request, user, db_url, script_id, values,
-                          [{"field": exc.field or "title", "message": exc.message, "fix": exc.fix}], exc.status)
+                          [{"field": exc.field or "title", "message": translate(exc.message),
+                            "fix": translate(exc.fix)}], exc.status)
+    except ApiError as exc:
+        return _form_page(request, user, db_url, script_id, values,
+                          [{"field": "text", "message": translate(exc.body["message"]),
+                            "fix": translate(exc.body.get("fix") or "")}], exc.status)
     return see_other(f"/library/{saved}")
 
 
@@ -164,8 +174,8 @@ def review(request: Request, script_id: int, user: Manager, db_url: DbUrl,
         with transaction(db_url) as db:
             library.review_script(db, user, script_id, version, decision == "approve", note, _now())
     except LibraryError as exc:
-        raise PageProblem(exc.status, user, "pg.conflict", "lib.problem", back=f"/library/{script_id}",
-                          why=exc.message, how=exc.fix) from None
+        raise PageProblem(exc.status, user, _("Cannot do that"), translate(exc.message),
+                          translate(exc.fix), back=f"/library/{script_id}") from None
     return see_other(f"/library/{script_id}")
 
 
@@ -183,8 +193,8 @@ def add_category(request: Request, user: Manager, db_url: DbUrl, name: Annotated
         with transaction(db_url) as db:
             library.create_category(db, user, name, team.strip())
     except LibraryError as exc:
-        raise PageProblem(exc.status, user, "pg.conflict", "lib.problem", back="/library", why=exc.message,
-                          how=exc.fix) from None
+        raise PageProblem(exc.status, user, _("Cannot do that"), translate(exc.message),
+                          translate(exc.fix), back="/library") from None
     return see_other("/library")
 
 
@@ -198,7 +208,8 @@ def rule_page(request: Request, rule_id: int, user: Manager, db_url: DbUrl) -> H
     with session_factory(db_url)() as db:
         rule = db.get(SuggestionRule, rule_id)
         if rule is None:
-            raise PageProblem(404, user, "pg.notfound", "lib.rule_unknown", back="/library", id=str(rule_id))
+            raise PageProblem(404, user, _("Not found"),
+                              _("There is no suggestion rule “%(id)s”.") % {"id": str(rule_id)}, back="/library")
         values = {"name": rule.name, "team": rule.team, "keywords": ", ".join(rule.keywords),
                   "situations": "\n".join(f"{s['kind']}: {s['value']}" for s in rule.situations),
                   "condition": rule.condition, "priority": rule.priority, "script_ids": list(rule.script_ids),
@@ -241,6 +252,7 @@ async def _save_rule(request: Request, user: User, db_url: str, rule_id: int | N
         spec = RuleSpec.model_validate(raw)
 
         def write() -> None:
+            evaluation.prime_sources(suggestions.cost_sources(spec))  # measured in the pool, not here
             with transaction(db_url) as db:
                 if rule_id is None:
                     library.create_rule(db, user, spec, _now())
@@ -252,7 +264,12 @@ async def _save_rule(request: Request, user: User, db_url: str, rule_id: int | N
         return _rule_page(request, user, db_url, rule_id, values, validation_problems(list(exc.errors())), 422)
     except LibraryError as exc:
         return _rule_page(request, user, db_url, rule_id, values,
-                          [{"field": exc.field, "message": exc.message, "fix": exc.fix}], exc.status)
+                          [{"field": exc.field, "message": translate(exc.message), "fix": translate(exc.fix)}],
+                          exc.status)
+    except ApiError as exc:
+        return _rule_page(request, user, db_url, rule_id, values,
+                          [{"field": "condition", "message": translate(exc.body["message"]),
+                            "fix": translate(exc.body.get("fix") or "")}], exc.status)
     return see_other("/library")
 
 
@@ -291,8 +308,8 @@ def link_staff(request: Request, user: Admin, db_url: DbUrl, userid: Annotated[s
         with transaction(db_url) as db:
             staff.link(db, user, sidebar_app(db).connector_id, userid, username, _now())
     except (AuthError, NotConfigured) as exc:
-        raise PageProblem(422, user, "pg.conflict", "lib.problem", back="/library/staff", why=str(exc),
-                          how="") from None
+        raise PageProblem(422, user, _("Cannot do that"), error_text(exc),
+                          back="/library/staff") from None
     return see_other("/library/staff")
 
 
@@ -302,6 +319,6 @@ def unlink_staff(request: Request, userid: str, user: Admin, db_url: DbUrl) -> R
         try:
             staff.unlink(db, user, sidebar_app(db).connector_id, userid, _now())
         except NotConfigured as exc:
-            raise PageProblem(409, user, "pg.conflict", "lib.problem", back="/library/staff", why=str(exc),
-                              how="") from None
+            raise PageProblem(409, user, _("Cannot do that"), translate(str(exc)),
+                              back="/library/staff") from None
     return see_other("/library/staff")

@@ -21,12 +21,13 @@ from activities.sidebar import staff
 from activities.sidebar.wecom import NotConfigured, sidebar_app
 from connectors.wecom.api_errors import ApiError as WeComError
 from connectors.wecom.jsapi import check_code, oauth_url
-from designer import auth
+from designer import auth, i18n
 from designer.auth import SESSION_COOKIE, current_user, get_db_url, public, require
-from designer.i18n import text_for
+from designer.display import label
+from designer.i18n import _
 from designer.pages import render, templates
 from designer.permissions import CUSTOMER_READERS
-from designer.sidebar import text as _text  # noqa: F401  (the area's strings join the catalogue)
+from designer.sidebar import labels as _labels  # noqa: F401  (its status labels)
 from designer.sidebar.api import ContextIn, context
 from engine import auth as engine_auth
 from engine.db.models import User
@@ -42,9 +43,9 @@ JS_TEXT = ("connecting", "noChat", "configFailed", "sending", "sent", "sendFaile
 
 
 def _refused(request: Request, status: int, message: str, fix: str = "", retry: bool = False) -> HTMLResponse:
-    lang, t = text_for(request)
+    lang = i18n.current_language()
     response = templates.TemplateResponse(request, "sidebar/refused.html",
-                                          {"lang": lang, "t": t, "message": message, "fix": fix, "retry": retry},
+                                          {"lang": lang, "message": message, "fix": fix, "retry": retry},
                                           status_code=status)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -60,11 +61,12 @@ async def _user_or_none(request: Request, db_url: str) -> User | None:
 @router.get("/sidebar", response_class=HTMLResponse, dependencies=[Depends(public)])
 async def sidebar_page(request: Request, db_url: DbUrl) -> Response:
     """The page; signs the member in through WeCom first (public: it guards itself)."""
-    _lang, t = text_for(request)
+    _lang = i18n.current_language()
     try:
         sidebar = await run_in_threadpool(_app, db_url)
     except NotConfigured:
-        return _refused(request, 503, t["sb.not_configured"], t["sb.not_configured.fix"])
+        return _refused(request, 503, _("The sidebar is not set up: no WeCom connector has an AgentId."),
+                        _("Ask an admin to fill in the AgentId and the app Secret of the WeCom connector."))
     user = await _user_or_none(request, db_url)
     if user is None:
         state = secrets.token_urlsafe(24).replace("-", "").replace("_", "")[:32]
@@ -77,8 +79,11 @@ async def sidebar_page(request: Request, db_url: DbUrl) -> Response:
                             secure=request.url.scheme == "https")
         return redirect
     if not engine_auth.has_role(user, *CUSTOMER_READERS):
-        return _refused(request, 403, t["sb.role"].format(role=user.role), t["pg.forbidden.fix"])
-    js = {key: t[f"sb.js.{key}"] for key in JS_TEXT}
+        return _refused(request, 403,
+                        _("The sidebar needs the marketer, ops or agent role; your role is “%(role)s”.")
+                        % {"role": label(user.role, "role")},
+                        _("Ask an admin to give your account one of these roles."))
+    js = {key: label(key, "sb.js") for key in JS_TEXT}
     response = render(request, user, "sidebar/sidebar.html", corp_id=sidebar.corp_id, agent_id=sidebar.agent_id,
                       js_text=js)
     response.headers["Cache-Control"] = "no-store"
@@ -93,24 +98,28 @@ def _app(db_url: str) -> Any:
 @router.get("/sidebar/oauth", response_class=HTMLResponse, dependencies=[Depends(public)])
 def sidebar_oauth(request: Request, db_url: DbUrl, code: str = "", state: str = "") -> Response:
     """WeCom sends the member back here with ``code`` and ``state`` (public: WeCom's redirect)."""
-    _lang, t = text_for(request)
+    _lang = i18n.current_language()
     expected = request.cookies.get(STATE_COOKIE, "")
     if not state or not expected or not hmac.compare_digest(state.encode(), expected.encode()):
-        return _refused(request, 403, t["sb.state"], t["sb.reopen"], retry=True)
+        return _refused(request, 403, _("This sign-in was not started from this browser, so it was refused."),
+                        _("Open the sidebar again from the WeCom chat toolbar."), retry=True)
     try:
         check_code(code)
     except ValueError:
-        return _refused(request, 400, t["sb.no_code"], t["sb.reopen"], retry=True)
+        return _refused(request, 400, _("WeCom sent no sign-in code."),
+                        _("Open the sidebar again from the WeCom chat toolbar."), retry=True)
     try:
         sidebar = _app(db_url)
         visitor = sidebar.app.visitor(code)
     except NotConfigured:
-        return _refused(request, 503, t["sb.not_configured"], t["sb.not_configured.fix"])
+        return _refused(request, 503, _("The sidebar is not set up: no WeCom connector has an AgentId."),
+                        _("Ask an admin to fill in the AgentId and the app Secret of the WeCom connector."))
     except WeComError as exc:
         if exc.errcode == 40029:
-            return _refused(request, 403, t["sb.code_used"], t["sb.reopen"], retry=True)
-        return _refused(request, 503 if exc.retryable else 502, t["sb.wecom_failed"].format(why=str(exc)),
-                        t["sb.reopen"], retry=exc.retryable)
+            return _refused(request, 403, _("The sign-in code was used or expired (5 minutes)."),
+                            _("Open the sidebar again from the WeCom chat toolbar."), retry=True)
+        return _refused(request, 503 if exc.retryable else 502, _("WeCom sign-in failed: %(why)s") % {"why": str(exc)},
+                        _("Open the sidebar again from the WeCom chat toolbar."), retry=exc.retryable)
     try:
         with transaction(db_url) as db:
             _user, session_token, _csrf = staff.sign_in(db, sidebar.connector_id, visitor.userid, auth._now())

@@ -37,6 +37,7 @@ from engine.customers import IdentityError, resolve
 from engine.db import models
 from engine.db.models import User, utcnow
 from engine.db.session import session_factory, transaction
+from engine.text import Msg
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["tickets"])
@@ -75,7 +76,8 @@ async def in_tx(url: str, work: Callable[[Session], T]) -> T:
 def _visible(db: Session, user: User, ticket_id: int, lock: bool = False) -> models.Ticket:
     ticket = service.get_ticket(db, ticket_id, lock=lock)
     if not service.may_see(db, user, ticket):
-        raise TicketError(f"ticket {ticket_id} does not exist", "check the ticket id", "id", 404)
+        raise TicketError(Msg("ticket %(ticket_id)s does not exist", ticket_id=ticket_id), Msg("check the ticket id"),
+                          "id", 404)
     return ticket
 
 
@@ -133,11 +135,11 @@ async def create_ticket(body: TicketIn, request: Request, user: Creator, url: Db
             try:
                 customer_id = resolve(db, body.customer, None, {})
             except IdentityError as exc:
-                raise ApiError(422, str(exc), "send valid identities, e.g. {'phone': '13800138000'}",
+                raise ApiError(422, str(exc), Msg("send valid identities, e.g. {'phone': '13800138000'}"),
                                "customer") from None
         elif customer_id is not None and db.get(models.Customer, customer_id) is None:
-            raise ApiError(422, f"customer '{customer_id}' does not exist", "check the id or send 'customer' "
-                           "identities instead", "customer_id")
+            raise ApiError(422, Msg("customer '%(customer_id)s' does not exist", customer_id=customer_id),
+                           Msg("check the id or send 'customer' identities instead"), "customer_id")
         ticket, created = service.create_ticket(
             db, type_key=body.type, subject=body.subject, description=body.description, customer_id=customer_id,
             fields=body.fields, priority=body.priority, group=body.group, needs=body.needs, source="api",
@@ -179,7 +181,8 @@ async def list_tickets(user: Staff, url: DbUrl, queue: str | None = None,
                 query = query.where(models.Ticket.assignee_id.is_(None))
             elif assignee:
                 if not assignee.isdigit():
-                    raise ApiError(422, f"assignee '{assignee}' is not me, none or a user id", "fix the filter",
+                    raise ApiError(422, Msg("assignee '%(assignee)s' is not me, none or a user id", assignee=assignee),
+                                   Msg("fix the filter"),
                                    "assignee")
                 query = query.where(models.Ticket.assignee_id == int(assignee))
             if priority:
@@ -371,7 +374,8 @@ def _reviewer(db: Session, user: User, ticket_id: int) -> models.Ticket:
     """Approvers (finance, a department head) may not be agents of the group: they see the ticket to decide."""
     ticket = service.get_ticket(db, ticket_id, lock=True)
     if not service.may_review(user, service.review_rows(db, ticket_id)) and not service.may_see(db, user, ticket):
-        raise TicketError(f"ticket {ticket_id} does not exist", "check the ticket id", "id", 404)
+        raise TicketError(Msg("ticket %(ticket_id)s does not exist", ticket_id=ticket_id), Msg("check the ticket id"),
+                          "id", 404)
     return ticket
 
 
@@ -464,8 +468,8 @@ async def add_subtasks(ticket_id: int, body: SubtasksIn, request: Request, user:
         parent = _visible(db, user, ticket_id, lock=True)
         for task in body.tasks:
             if db.get(models.AgentGroup, task.group) is None:
-                raise TicketError(f"agent group '{task.group}' does not exist", "use a group from "
-                                  "/api/agent-groups", "tasks.group")
+                raise TicketError(Msg("agent group '%(group)s' does not exist", group=task.group),
+                                  Msg("use a group from /api/agent-groups"), "tasks.group")
         children = service.create_subtasks(db, parent, [t.model_dump() for t in body.tasks], utcnow(),
                                            service.actor_of(user))
         made.extend(c.id for c in children)

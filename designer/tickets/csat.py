@@ -19,10 +19,9 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from activities.tickets import service, survey
+from designer import i18n
 from designer.auth import get_db_url, public
-from designer.i18n import text_for
-from designer.pages import PageRoute, templates
-from designer.tickets import text as _text  # noqa: F401  (the area's strings join the catalogue)
+from designer.pages import PageRoute, remember_language, templates
 from designer.tickets.workflow import changed
 from engine import events as ingest
 from engine.db import models
@@ -64,9 +63,10 @@ def answer_of(db: Session, ticket_id: int) -> dict[str, Any] | None:
 
 
 def _csat_page(request: Request, status_code: int = 200, **extra: Any) -> HTMLResponse:
-    lang, t = text_for(request)
-    return templates.TemplateResponse(request, "tickets/csat.html", {"lang": lang, "t": t, **extra},
-                                      status_code=status_code)
+    response = templates.TemplateResponse(request, "tickets/csat.html",
+                                          {"lang": i18n.current_language(), **extra}, status_code=status_code)
+    remember_language(request, response)
+    return response
 
 
 def _csat_ticket(db_url: str, ticket_id: int, token: str

@@ -36,10 +36,11 @@ from activities.tickets.fields import FieldProblem
 from activities.tickets.service import TicketError
 from designer import i18n, reading
 from designer.auth import get_db_url, safe_next
-from designer.i18n import text_for
+from designer.display import label
+from designer.i18n import _, ngettext, translate
 from designer.pages import PageProblem, PageRoute, page_user, render, see_other, with_query
 from designer.permissions import CUSTOMER_READERS, TICKET_REVIEWERS, TICKET_STAFF, TICKET_SUPERVISORS
-from designer.tickets import text as _text  # noqa: F401  (the area's strings join the catalogue)
+from designer.tickets import labels as _labels  # noqa: F401  (reply delivery and reach, in words)
 from designer.tickets.csat import answer_of, csat_url
 from designer.tickets.views import (
     DELIVERY_CODES,
@@ -65,6 +66,7 @@ from engine import auth
 from engine.db import models
 from engine.db.models import User, utcnow
 from engine.db.session import session_factory, transaction
+from engine.text import Msg
 
 STATUS_FILTERS = ("active", "open", "pending", "resolved", "closed", "all")
 SCOPES = ("mine", "groups")
@@ -97,43 +99,64 @@ def _ticket_for(db: Session, user: User, ticket_id: int, lock: bool = False) -> 
 
 
 def _unknown(user: User, ticket_id: int) -> PageProblem:
-    return PageProblem(404, user, "pg.notfound", "tk.err.unknown", back="/tickets", id=str(ticket_id))
+    return PageProblem(404, user, _("Not found"), _("There is no ticket #%(id)s.") % {"id": ticket_id},
+                       back="/tickets")
 
 
 def _problem(user: User, exc: TicketError | FieldProblem, back: str) -> PageProblem:
-    """A refused change as the problem page, in the user's language where we know the case."""
+    """A refused change as the problem page, in the user's language (worded for the cases agents meet)."""
     status = exc.status if isinstance(exc, TicketError) else 422
-    known = {"capacity": "tk.err.capacity", "body": "tk.err.empty"}
-    key = known.get(exc.field or "")
+    title = _("Cannot do that")
+    if exc.field == "capacity":
+        return PageProblem(status, user, title,
+                           _("You already hold as many open tickets as your capacity allows."),
+                           _("Resolve or transfer one first."), back=back)
+    if exc.field == "body":
+        return PageProblem(status, user, title, _("The text is empty."), _("Write something, then send it."),
+                           back=back)
     if isinstance(exc, TicketError) and exc.field == "decision" and "reason" in exc.message:
-        key = "tk.err.reason"
-    elif isinstance(exc, TicketError) and exc.field == "step" and status == 403:
-        key = "tk.err.approver"
-    elif isinstance(exc, TicketError) and exc.field == "id" and status == 403:
-        key = "tk.err.group"
-    if key:
-        return PageProblem(status, user, "pg.conflict", key, f"{key}.fix", back=back)
-    return PageProblem(status, user, "pg.conflict", "tk.err.failed", "tk.err.fix" if exc.fix else "", back=back,
-                       detail=exc.message, hint=exc.fix)
+        return PageProblem(status, user, title, _("Rejecting or sending back needs a reason."),
+                           _("Write the reason in the reason box, then decide again."), back=back)
+    if isinstance(exc, TicketError) and exc.field == "step" and status == 403:
+        return PageProblem(status, user, title, _("You are not the approver of this level."),
+                           _("Its approver decides it, or delegates it to you."), back=back)
+    if isinstance(exc, TicketError) and exc.field == "id" and status == 403:
+        return PageProblem(status, user, title, _("The ticket is not in one of your queues."),
+                           _("Ask a supervisor to transfer it to your queue."), back=back)
+    return PageProblem(status, user, title, _("That did not work: %(detail)s") % {"detail": translate(exc.message)},
+                       translate(exc.fix) if exc.fix else "", back=back)
 
 
-def _notice(t: i18n.Text, request: Request) -> str | None:
+def _notice(request: Request) -> str | None:
+    """The sentence for ``?done=`` after an action (never free text from the URL)."""
     notice = request.query_params.get("done")
     if notice in ("replied", "resolved") and request.query_params.get("delivery", "sent") != "sent":
         return None  # not sent: :func:`_delivery_warning` says so instead
     if notice == "availability" and (request.query_params.get("id") or "0") != "0":
-        return t["tk.notice.offered"].format(n=request.query_params.get("id", ""))
-    if notice in NOTICES:
-        return t[f"tk.notice.{notice}"].format(id=request.query_params.get("id", ""))
-    return None
+        offered = int(request.query_params.get("id", "0")) if request.query_params.get("id", "").isdigit() else 0
+        return ngettext("You are online: %(num)s queued ticket was assigned to an agent.",
+                        "You are online: %(num)s queued tickets were assigned to agents.", offered) % {"num": offered}
+    if notice not in NOTICES:
+        return None
+    texts = {
+        "availability": _("Your status is updated."), "claimed": _("You claimed ticket #%(id)s."),
+        "decided": _("Your review decision is recorded."), "delegated": _("Delegated."),
+        "fields": _("Fields saved."), "noted": _("Note added."), "priority": _("Priority changed."),
+        "replied": _("Reply sent to the customer."), "resolved": _("Ticket resolved."),
+        "status": _("Status changed."), "step": _("Step done."), "subtasks": _("Sub-task created."),
+        "transferred": _("Transferred."),
+    }
+    text = texts[notice]
+    return text % {"id": request.query_params.get("id", "")} if "%(id)s" in text else text
 
 
-def _delivery_warning(t: i18n.Text, request: Request) -> str | None:
+def _delivery_warning(request: Request) -> str | None:
     """After a reply (or a resolution with the survey message) that did not reach the customer: what happened."""
     code = request.query_params.get("delivery")
     if request.query_params.get("done") in ("replied", "resolved") and code in {*DELIVERY_CODES.values(), "other"} \
             and code != "sent":
-        return t["tk.notice.not_sent"].format(reason=t[f"tk.dv.{code}"])
+        return _("The reply is on the ticket, but it did not reach the customer: %(reason)s") % {
+            "reason": label(code, "reply_delivery")}
     return None
 
 
@@ -168,7 +191,6 @@ def _back(ticket_id: int, done: str, delivery: str | None = None) -> Response:
 
 def _queue_context(request: Request, user: User, db_url: str, status: str, priority: str, queue: str,
                    scope: str) -> dict[str, Any]:
-    _lang, t = text_for(request)
     now = utcnow()
     with session_factory(db_url)() as db:
         groups = queue_names(db)
@@ -199,7 +221,7 @@ def _queue_context(request: Request, user: User, db_url: str, status: str, prior
             total = len(tickets)
             names = user_names(db, {t_.assignee_id for t_ in tickets if t_.assignee_id is not None})
             customers = customer_names(db, tickets, reading.reader_of(db, user))
-            rows = [ticket_row(t, x, user, my_groups, names, customers, now) for x in tickets]
+            rows = [ticket_row(x, user, my_groups, names, customers, now) for x in tickets]
         reviews = waiting_reviews(db, user)
         me = agent_me(db, user)
     shown_groups = {k: v for k, v in groups.items() if my_groups is None or k in my_groups}
@@ -207,7 +229,7 @@ def _queue_context(request: Request, user: User, db_url: str, status: str, prior
             "all_groups": groups, "status": status, "priority": priority, "queue": queue, "scope": scope,
             "statuses": STATUS_FILTERS, "priorities": service.PRIORITIES, "scopes": SCOPES,
             "is_staff": is_staff(user), "is_supervisor": auth.has_role(user, *TICKET_SUPERVISORS),
-            "availabilities": AVAILABILITY, "notice": _notice(t, request)}
+            "availabilities": AVAILABILITY, "notice": _notice(request)}
 
 
 @router.get("/tickets", response_class=HTMLResponse)
@@ -229,10 +251,9 @@ async def claim(request: Request, ticket_id: int, user: Agent, db_url: DbUrl,
     """Take the ticket. htmx gets the ticket's row back; a plain form goes back where it came from."""
     await _act(request, db_url, user, ticket_id, "claim", lambda db, tk: service.claim(db, tk, user, utcnow()))
     if request.headers.get("HX-Request"):
-        _lang, t = text_for(request)
         with session_factory(db_url)() as db:
             ticket = service.get_ticket(db, ticket_id)
-            row = ticket_row(t, ticket, user, service.queues_of(db, user), user_names(db, {user.id}),
+            row = ticket_row(ticket, user, service.queues_of(db, user), user_names(db, {user.id}),
                              customer_names(db, [ticket], reading.reader_of(db, user)), utcnow())
             groups = queue_names(db)
         return render(request, user, "tickets/row.html", row=row, groups=groups)
@@ -247,14 +268,15 @@ async def set_availability(request: Request, user: Console, db_url: DbUrl,
     """Online / away / offline: only online agents get new tickets. Coming online, the tickets queued in
     the agent's groups meanwhile are offered again."""
     if availability not in AVAILABILITY:
-        raise PageProblem(422, user, "pg.conflict", "tk.err.availability", "tk.av.help", back="/tickets")
+        raise PageProblem(422, user, _("Cannot do that"), _("Choose online, away or offline."),
+                          _("Only online agents get new tickets assigned."), back="/tickets")
 
     def work() -> None:
         with transaction(db_url) as db:
             agent = db.get(models.Agent, user.id)
             if agent is None:
-                raise PageProblem(404, user, "pg.notfound", "tk.err.not_agent", "tk.err.not_agent.fix",
-                                  back="/tickets")
+                raise PageProblem(404, user, _("Not found"), _("You are not set up as an agent."),
+                                  _("Ask a supervisor to add you to an agent group."), back="/tickets")
             if agent.availability != availability:
                 auth.audit(db, user, "agent.availability", f"user:{user.username}", {},
                            before={"availability": agent.availability}, after={"availability": availability})
@@ -279,20 +301,19 @@ async def set_availability(request: Request, user: Console, db_url: DbUrl,
 @router.get("/tickets/supervisor", response_class=HTMLResponse)
 def supervisor_page(request: Request, user: Supervisor, db_url: DbUrl) -> HTMLResponse:
     """Queues with counts, SLA risk (due within the hour or breached) and agent load vs capacity."""
-    _lang, t = text_for(request)
     now = utcnow()
     with session_factory(db_url)() as db:
         summary = service.summary(db, now)
         groups = queue_names(db)
         risk_ids = [r["id"] for r in summary["sla_at_risk"]]
         breached = [x for x in db.scalars(select(models.Ticket).where(
-            models.Ticket.status.in_(service.OPEN_STATUSES))) if sla_badge(t, x, now).state == "breached"]
+            models.Ticket.status.in_(service.OPEN_STATUSES))) if sla_badge(x, now).state == "breached"]
         wanted = {x.id for x in breached} | set(risk_ids)
         tickets = {x.id: x for x in db.scalars(select(models.Ticket).where(models.Ticket.id.in_(wanted)))} \
             if wanted else {}
         names = user_names(db, {x.assignee_id for x in tickets.values() if x.assignee_id is not None})
         reader = reading.reader_of(db, user)
-        risk = sorted((ticket_row(t, x, user, None, names, customer_names(db, [x], reader), now)
+        risk = sorted((ticket_row(x, user, None, names, customer_names(db, [x], reader), now)
                        for x in tickets.values()),
                       key=lambda r: (r["sla"].due or now))
         agents = summary["agents"]
@@ -302,7 +323,7 @@ def supervisor_page(request: Request, user: Supervisor, db_url: DbUrl) -> HTMLRe
             agent["percent"] = min(100, round(100 * agent["load"] / agent["capacity"])) if agent["capacity"] else 0
     queues = [{"key": k, "name": groups.get(k, k), **v} for k, v in sorted(summary["queues"].items())]
     return render(request, user, "tickets/supervisor.html", queues=queues, risk=risk, agents=agents,
-                   groups=groups, is_staff=True, is_supervisor=True, notice=_notice(t, request))
+                   groups=groups, is_staff=True, is_supervisor=True, notice=_notice(request))
 
 
 # --- one ticket ---------------------------------------------------------------------------------------
@@ -311,7 +332,6 @@ def supervisor_page(request: Request, user: Supervisor, db_url: DbUrl) -> HTMLRe
 @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
 def ticket_page(request: Request, ticket_id: int, user: Console, db_url: DbUrl) -> HTMLResponse:
     """One ticket: customer, order, fields, timeline, actions, review chain, steps and sub-tasks."""
-    _lang, t = text_for(request)
     now = utcnow()
     with session_factory(db_url)() as db:
         ticket, may_work = _ticket_for(db, user, ticket_id)
@@ -342,16 +362,16 @@ def ticket_page(request: Request, ticket_id: int, user: Console, db_url: DbUrl) 
             agents = [{"id": a.user_id, "name": agent_names.get(a.user_id, str(a.user_id)),
                        "groups": list(a.groups or [])} for a in everyone]
         context = {
-            "ticket": ticket, "may_work": may_work, "kind": kind, "badge": sla_badge(t, ticket, now),
-            "timeline": [timeline_entry(t, e, names, groups, access) for e in events],
+            "ticket": ticket, "may_work": may_work, "kind": kind, "badge": sla_badge(ticket, now),
+            "timeline": [timeline_entry(e, names, groups, access) for e in events],
             "assignee": names.get(ticket.assignee_id) if ticket.assignee_id is not None else None,
-            "customer": customer_panel(t, db, ticket, reader), **order_panel(db, ticket),
+            "customer": customer_panel(db, ticket, reader), **order_panel(db, ticket),
             "fields": [{"key": f.get("key"), "label": f.get("label") or f.get("key"), "type": f.get("type", "text"),
                         "choices": f.get("choices") or [], "value": (ticket.fields or {}).get(f.get("key"))}
                        for f in field_defs],
             "extra_fields": {k: v for k, v in (ticket.fields or {}).items()
                              if k not in {f.get("key") for f in field_defs}},
-            "review": review_panel(t, db, user, ticket_id), "steps": service.open_steps(db, ticket_id),
+            "review": review_panel(db, user, ticket_id), "steps": service.open_steps(db, ticket_id),
             "progress": progress, "csat": answer_of(db, ticket_id), "groups": groups, "agents": agents,
             "group_name": groups.get(ticket.group_key, ticket.group_key),
             "parent": db.get(models.Ticket, ticket.parent_id) if ticket.parent_id else None,
@@ -363,8 +383,8 @@ def ticket_page(request: Request, ticket_id: int, user: Console, db_url: DbUrl) 
             "csat_sent": any(e.kind == "reply" and (e.data or {}).get("csat") for e in events),
             "reach": reach(db, ticket.customer_id, ticket.channel),
         }
-    return render(request, user, "tickets/detail.html", notice=_notice(t, request),
-                  warning=_delivery_warning(t, request), **context)
+    return render(request, user, "tickets/detail.html", notice=_notice(request),
+                  warning=_delivery_warning(request), **context)
 
 
 @router.post("/tickets/{ticket_id}/reply", response_class=HTMLResponse)
@@ -426,15 +446,16 @@ async def resolve(request: Request, ticket_id: int, user: Agent, db_url: DbUrl,
                   reason: Annotated[str, Form(max_length=2000)] = "",
                   survey: Annotated[str, Form(max_length=10)] = "") -> Response:
     """Resolve; with ``survey``, the resolution message to the customer carries the rating link."""
-    zh = i18n.Text(i18n.TEXT["zh-CN"])  # customers get Chinese (the shops' language)
     link = csat_url(request, ticket_id)
+    with i18n.language("zh-CN"):  # customers get Chinese (the shops' language), whoever resolves
+        survey_text = _("Your ticket #%(id)s is resolved. Please rate our service: %(url)s") % {"id": ticket_id,
+                                                                                               "url": link}
 
     def work(db: Session, ticket: models.Ticket) -> int | None:
         now = utcnow()
         sent: int | None = None
         if survey and ticket.customer_id and ticket.status not in ("resolved", "closed"):
-            made = service.reply(db, ticket, zh["tk.csat.message"].format(id=ticket_id, url=link), now,
-                                 service.actor_of(user))
+            made = service.reply(db, ticket, survey_text, now, service.actor_of(user))
             made.data = {**made.data, "csat": True}
             sent = made.id
         service.set_status(db, ticket, "resolved", now, service.actor_of(user), reason)
@@ -496,9 +517,10 @@ async def add_subtask(request: Request, ticket_id: int, user: Agent, db_url: DbU
     """A sub-task in another department's queue; the parent shows the combined progress."""
     def work(db: Session, ticket: models.Ticket) -> list[int]:
         if db.get(models.AgentGroup, group) is None:
-            raise TicketError(f"agent group '{group}' does not exist", "pick a queue from the list", "group")
+            raise TicketError(Msg("agent group '%(group)s' does not exist", group=group),
+                              Msg("pick a queue from the list"), "group")
         if not subject.strip():
-            raise TicketError("the sub-task is empty", "write what to do", "body")
+            raise TicketError(Msg("the sub-task is empty"), Msg("write what to do"), "body")
         made = service.create_subtasks(db, ticket, [{"group": group, "subject": subject.strip()}], utcnow(),
                                        service.actor_of(user))
         return [c.id for c in made]

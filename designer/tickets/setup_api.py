@@ -27,6 +27,7 @@ from engine import auth
 from engine.db import models
 from engine.db.models import User, utcnow
 from engine.db.session import session_factory
+from engine.text import Msg
 
 router = APIRouter(prefix="/api", tags=["tickets"])
 DbUrl = Annotated[str, Depends(get_db_url)]
@@ -64,12 +65,13 @@ def _type_view(kind: models.TicketType) -> dict[str, Any]:
 
 def _check_type_refs(db: Session, body: TicketTypeIn) -> None:
     if db.get(models.AgentGroup, body.default_group) is None:
-        raise ApiError(422, f"agent group '{body.default_group}' does not exist", "create it first or use "
-                       "'default'", "default_group")
+        raise ApiError(422, Msg("agent group '%(default_group)s' does not exist", default_group=body.default_group),
+                       Msg("create it first or use 'default'"), "default_group")
     if body.flow_id:
         flow = db.get(models.FlowRecord, body.flow_id)
         if flow is None or flow.kind != "ticket":
-            raise ApiError(422, f"'{body.flow_id}' is not a ticket flow", "name a flow of kind ticket", "flow_id")
+            raise ApiError(422, Msg("'%(flow_id)s' is not a ticket flow", flow_id=body.flow_id),
+                           Msg("name a flow of kind ticket"), "flow_id")
 
 
 @router.get("/ticket-types")
@@ -84,7 +86,7 @@ async def list_types(user: Creator, url: DbUrl) -> list[dict[str, Any]]:
 def create_type_in(db: Session, body: TicketTypeIn, user: User) -> dict[str, Any]:
     """Add a ticket type (the API and the setup pages)."""
     if db.get(models.TicketType, body.key) is not None:
-        raise ApiError(409, f"ticket type '{body.key}' exists", "use PUT to change it", "key")
+        raise ApiError(409, Msg("ticket type '%(key)s' exists", key=body.key), Msg("use PUT to change it"), "key")
     _check_type_refs(db, body)
     kind = models.TicketType(**body.model_dump(mode="json"))
     db.add(kind)
@@ -97,9 +99,9 @@ def update_type_in(db: Session, key: str, body: TicketTypeIn, user: User) -> dic
     """Change a ticket type (the API and the setup pages), audited before → after."""
     kind = db.get(models.TicketType, key)
     if kind is None:
-        raise ApiError(404, f"ticket type '{key}' does not exist", "create it with POST", "key")
+        raise ApiError(404, Msg("ticket type '%(key)s' does not exist", key=key), Msg("create it with POST"), "key")
     if body.key != key:
-        raise ApiError(422, "the key cannot change", f"send key '{key}'", "key")
+        raise ApiError(422, Msg("the key cannot change"), Msg("send key '%(key)s'", key=key), "key")
     _check_type_refs(db, body)
     before = _type_view(kind)
     for name, value in body.model_dump(mode="json").items():
@@ -127,11 +129,11 @@ async def delete_type(key: str, user: Ops, url: DbUrl) -> None:
     def work(db: Session) -> None:
         kind = db.get(models.TicketType, key)
         if kind is None:
-            raise ApiError(404, f"ticket type '{key}' does not exist", "check the key", "key")
+            raise ApiError(404, Msg("ticket type '%(key)s' does not exist", key=key), Msg("check the key"), "key")
         used = db.scalar(select(func.count()).select_from(models.Ticket).where(models.Ticket.type_key == key))
         if used:
-            raise ApiError(409, f"{used} ticket(s) have the type '{key}'", "keep it, or stop its automatic "
-                           "creation by emptying auto_events", "key")
+            raise ApiError(409, Msg("%(used)s ticket(s) have the type '%(key)s'", used=used, key=key),
+                           Msg("keep it, or stop its automatic creation by emptying auto_events"), "key")
         auth.audit(db, user, "ticket_type.deleted", f"ticket_type:{key}", {}, before=_type_view(kind))
         db.delete(kind)
 
@@ -178,9 +180,10 @@ async def list_groups(user: Staff, url: DbUrl) -> list[dict[str, Any]]:
 def save_group(db: Session, key: str, body: GroupIn, user: User) -> dict[str, Any]:
     """Create or change a group (the API and the setup pages), audited before → after."""
     if body.key != key:
-        raise ApiError(422, "the key in the body differs from the URL", f"send key '{key}'", "key")
+        raise ApiError(422, Msg("the key in the body differs from the URL"), Msg("send key '%(key)s'", key=key), "key")
     if body.supervisor_id is not None and db.get(models.User, body.supervisor_id) is None:
-        raise ApiError(422, f"user {body.supervisor_id} does not exist", "pick an existing user", "supervisor_id")
+        raise ApiError(422, Msg("user %(supervisor_id)s does not exist", supervisor_id=body.supervisor_id),
+                       Msg("pick an existing user"), "supervisor_id")
     found = db.get(models.AgentGroup, key)
     before = _group_view(found) if found is not None else {}
     group = found or models.AgentGroup(key=key, rr_last=0)
@@ -238,10 +241,12 @@ def save_agent(db: Session, user_id: int, body: AgentIn, user: User) -> dict[str
     """Make a user an agent or change one (the API, the setup pages, the users page), audited before → after."""
     target = db.get(User, user_id)
     if target is None:
-        raise ApiError(404, f"user {user_id} does not exist", "create the user first", "user_id")
+        raise ApiError(404, Msg("user %(user_id)s does not exist", user_id=user_id), Msg("create the user first"),
+                       "user_id")
     for group in body.groups:
         if db.get(models.AgentGroup, group) is None:
-            raise ApiError(422, f"agent group '{group}' does not exist", "create it under /api/agent-groups",
+            raise ApiError(422, Msg("agent group '%(group)s' does not exist", group=group),
+                           Msg("create it under /api/agent-groups"),
                            "groups")
     found = db.get(models.Agent, user_id)
     before = _agent_view(found, target) if found is not None else {}
@@ -271,8 +276,8 @@ async def me(user: Staff, url: DbUrl) -> dict[str, Any]:
         with session_factory(url)() as db:
             agent = db.get(models.Agent, user.id)
             if agent is None:
-                raise ApiError(404, "you are not set up as an agent", "ask a supervisor to add you (PUT "
-                               "/api/agents/{user_id})", "user_id")
+                raise ApiError(404, Msg("you are not set up as an agent"),
+                               Msg("ask a supervisor to add you (PUT /api/agents/{user_id})"), "user_id")
             return _agent_view(agent, user, service.loads(db, [user.id])[user.id])
 
     return await run_in_threadpool(work)
@@ -291,7 +296,7 @@ async def my_availability(body: AvailabilityIn, request: Request, user: Staff, u
     def work(db: Session) -> dict[str, Any]:
         agent = db.get(models.Agent, user.id)
         if agent is None:
-            raise ApiError(404, "you are not set up as an agent", "ask a supervisor to add you", "user_id")
+            raise ApiError(404, Msg("you are not set up as an agent"), Msg("ask a supervisor to add you"), "user_id")
         if agent.availability != body.availability:
             auth.audit(db, user, "agent.availability", f"user:{user.username}", {},
                        before={"availability": agent.availability}, after={"availability": body.availability})

@@ -25,11 +25,13 @@ from starlette.datastructures import FormData
 
 from activities.tickets import service
 from activities.tickets.assignment import STRATEGIES
+from designer import i18n
 from designer.auth import get_db_url
-from designer.errors import ApiError, validation_problems
+from designer.errors import ApiError, localized, validation_problems
+from designer.i18n import _
 from designer.pages import PageProblem, PageRoute, page_user, render, see_other
 from designer.permissions import TICKET_SUPERVISORS
-from designer.tickets import text as _text  # noqa: F401  (the area's strings join the catalogue)
+from designer.tickets import labels as _labels  # noqa: F401  (strategies and field types, in words)
 from designer.tickets.setup_api import (
     AgentIn,
     GroupIn,
@@ -46,6 +48,7 @@ from designer.tickets.workflow import offered
 from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory, transaction
+from engine.text import Msg
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Ops = Annotated[User, Depends(page_user(*TICKET_SUPERVISORS))]
@@ -59,9 +62,10 @@ NEW_FIELD_ROWS = 2
 def _problem(exc: ApiError | ValidationError) -> dict[str, Any]:
     """The first problem of a refused save as ``{message, fix, field}`` (the page names the field)."""
     if isinstance(exc, ApiError):
-        return dict(exc.body)
+        return localized(exc.body, i18n.current_language())
     first = validation_problems(list(exc.errors(include_input=False)))[0]
-    return {"message": first["message"], "fix": first.get("fix", ""), "field": first.get("field")}
+    return localized({"message": first["message"], "fix": first.get("fix", ""), "field": first.get("field")},
+                     i18n.current_language())
 
 
 def _users(db: Session) -> dict[int, str]:
@@ -94,10 +98,7 @@ def groups_page(request: Request, user: Ops, db_url: DbUrl) -> HTMLResponse:
 
 
 def _saved(request: Request) -> str | None:
-    from designer.i18n import text_for
-
-    _lang, t = text_for(request)
-    return t["ts.saved"] if request.query_params.get("done") == "saved" else None
+    return _("Saved.") if request.query_params.get("done") == "saved" else None
 
 
 def _group_form(request: Request, user: User, db_url: str, key: str | None, values: dict[str, Any],
@@ -117,7 +118,8 @@ def group_page(request: Request, key: str, user: Ops, db_url: DbUrl) -> HTMLResp
     with session_factory(db_url)() as db:
         group = db.get(models.AgentGroup, key)
         if group is None:
-            raise PageProblem(404, user, "pg.notfound", "ts.group.unknown", back="/tickets/setup/groups", key=key)
+            raise PageProblem(404, user, _("Not found"), _("There is no ticket group “%(key)s”.") % {"key": key},
+                              back="/tickets/setup/groups")
         values = _group_view(group)
     return _group_form(request, user, db_url, key, values)
 
@@ -138,8 +140,8 @@ async def save_group_page(request: Request, key: str, user: Ops, db_url: DbUrl) 
         with transaction(db_url) as db:
             existing = db.get(models.AgentGroup, target)
             if new and existing is not None:
-                raise ApiError(409, f"ticket group '{target}' already exists", "choose another key, or edit that "
-                               "group", "key")
+                raise ApiError(409, Msg("ticket group '%(target)s' already exists", target=target),
+                               Msg("choose another key, or edit that group"), "key")
             body = GroupIn.model_validate({**raw, "calendar": dict(existing.calendar or {}) if existing else {}})
             save_group(db, target, body, user)
 
@@ -178,8 +180,8 @@ def _agent_form(request: Request, user: User, db_url: str, user_id: int, values:
     with session_factory(db_url)() as db:
         person = db.get(User, user_id)
         if person is None:
-            raise PageProblem(404, user, "pg.notfound", "ts.agent.unknown", back="/tickets/setup/agents",
-                              id=str(user_id))
+            raise PageProblem(404, user, _("Not found"), _("There is no user %(id)s.") % {"id": str(user_id)},
+                              back="/tickets/setup/agents")
         groups = {g.key: g.name for g in db.scalars(select(models.AgentGroup).order_by(models.AgentGroup.key))}
         name = person.display_name or person.username
     return render(request, user, "tickets/setup_agent.html", status_code=status_code, **_ctx(
@@ -268,7 +270,8 @@ def type_page(request: Request, key: str, user: Ops, db_url: DbUrl) -> HTMLRespo
     with session_factory(db_url)() as db:
         kind = db.get(models.TicketType, key)
         if kind is None:
-            raise PageProblem(404, user, "pg.notfound", "ts.type.unknown", back="/tickets/setup/types", key=key)
+            raise PageProblem(404, user, _("Not found"), _("There is no ticket type “%(key)s”.") % {"key": key},
+                              back="/tickets/setup/types")
         values = _type_view(kind)
     return _type_form(request, user, db_url, key, values)
 

@@ -26,6 +26,7 @@ from engine import auth
 from engine.db import workforce_models as wf
 from engine.db.models import User, utcnow
 from engine.db.session import session_factory, transaction
+from engine.text import Msg
 
 router = APIRouter(prefix="/api/workforce", tags=["workforce"])
 DbUrl = Annotated[str, Depends(get_db_url)]
@@ -48,7 +49,8 @@ async def _run(work: Any) -> Any:
 def _temporal(request: Request) -> tuple[Any, str]:
     router_ = request.app.state.router
     if router_ is None:
-        raise ApiError(503, "the workflow service (Temporal) is not reachable", "try again shortly", "temporal")
+        raise ApiError(503, Msg("the workflow service (Temporal) is not reachable"), Msg("try again shortly"),
+                       "temporal")
     return router_.client, router_.task_queue
 
 
@@ -155,7 +157,7 @@ def get_mass_send(send_id: int, user: Sender, db_url: DbUrl) -> dict[str, Any]:
     with session_factory(db_url)() as db:
         found = db.get(wf.MassSend, send_id)
         if found is None:
-            raise ApiError(404, f"mass send {send_id} does not exist", "check the id", "id")
+            raise ApiError(404, Msg("mass send %(send_id)s does not exist", send_id=send_id), Msg("check the id"), "id")
         return mass_send_view(db, user, found)
 
 
@@ -259,7 +261,7 @@ def create_word_list(body: WordListIn, user: Officer, db_url: DbUrl) -> dict[str
 def add_words(list_id: int, body: list[WordIn], user: Officer, db_url: DbUrl) -> dict[str, int]:
     """Add words (a regex must be one RE2 can run; duplicates are skipped)."""
     if len(body) > 10_000:
-        raise ApiError(413, "at most 10,000 words per request", "send them in parts", "body")
+        raise ApiError(413, Msg("at most 10,000 words per request"), Msg("send them in parts"), "body")
     with transaction(db_url) as db:
         try:
             added = compliance.add_words(db, list_id, [(w.pattern, w.kind, w.severity) for w in body])

@@ -27,10 +27,11 @@ from activities.workforce.mass_sends import Audience, MassSendIn
 from activities.workforce.quota import POLICIES
 from activities.workforce.runtime import start_handover, start_mass_send
 from activities.workforce.workflows import handover_workflow_id
-from designer.i18n import text_for
+from designer import i18n
+from designer.i18n import _, translate
 from designer.pages import DbUrl, PageProblem, PageRoute, page_user, render, see_other, with_query
 from designer.permissions import COMPLIANCE_OFFICERS, MASS_SENDERS, WORKFORCE_ADMINS
-from designer.workforce import text as _text  # noqa: F401  (the area's strings join the catalogue)
+from designer.workforce import labels as _labels  # noqa: F401  (its status labels)
 from designer.workforce.api import mass_send_view
 from engine import auth
 from engine.db import models
@@ -55,7 +56,8 @@ def connector_ids(db_url: str) -> list[str]:
 def connector_of(user: User, db_url: str, back: str = "/workforce") -> str:
     found = connector_ids(db_url)
     if not found:
-        raise PageProblem(409, user, "pg.conflict", "wf.no_connector", back=back)
+        raise PageProblem(409, user, _("Cannot do that"),
+                          _("No WeCom connector is enabled yet: configure one under Connectors first."), back=back)
     return found[0]
 
 
@@ -64,16 +66,18 @@ async def call(user: User, back: str, work: Callable[[], T]) -> T:
     try:
         return await run_in_threadpool(work)
     except WorkforceError as exc:
-        raise PageProblem(exc.status if 400 <= exc.status < 500 else 409, user, "pg.conflict", "wf.err",
-                          "wf.err.fix", back=back, detail=exc.message, hint=exc.fix) from None
+        raise PageProblem(exc.status if 400 <= exc.status < 500 else 409, user, _("Cannot do that"),
+                          translate(exc.message), translate(exc.fix), back=back) from None
     except ValueError as exc:  # a WeCom refusal or a limit the client checks
-        raise PageProblem(409, user, "pg.conflict", "wf.err", back=back, detail=str(exc)[:500]) from None
+        raise PageProblem(409, user, _("Cannot do that"), translate(str(exc)[:500]),
+                          back=back) from None
 
 
 def temporal(request: Request, user: User, back: str) -> tuple[Any, str]:
     router_ = request.app.state.router
     if router_ is None:
-        raise PageProblem(503, user, "pg.unavailable", "wf.err.temporal", back=back)
+        raise PageProblem(503, user, _("Not possible right now"),
+                          _("The workflow service is not reachable; try again shortly."), back=back)
     return router_.client, router_.task_queue
 
 
@@ -106,7 +110,8 @@ async def depart(request: Request, user: Supervisor, db_url: DbUrl,
     try:
         chosen = Strategy.model_validate({"kind": strategy, "colleague": colleague.strip() or None})
     except ValueError as exc:
-        raise PageProblem(422, user, "pg.conflict", "wf.err", back="/workforce", detail=str(exc)[:300]) from None
+        raise PageProblem(422, user, _("Cannot do that"), translate(str(exc)[:300]),
+                          back="/workforce") from None
 
     def work() -> int:
         client, _ = wecom_client(db_url, connector_id)
@@ -124,8 +129,8 @@ def handover_page(request: Request, handover_id: int, user: Supervisor, db_url: 
     with session_factory(db_url)() as db:
         found = db.get(wf.Handover, handover_id)
         if found is None:
-            raise PageProblem(404, user, "pg.notfound", "wf.err", back="/workforce",
-                              detail=f"handover {handover_id}")
+            raise PageProblem(404, user, _("Not found"), _("There is no handover %(id)s.") % {"id": handover_id},
+                              back="/workforce")
         view = handovers.view(db, found, limit=1000)
         old_user = staff_service.user_id_of(db, found.connector_id, found.handover_userid)
         moved = list(db.scalars(select(models.TicketEvent).where(
@@ -147,11 +152,11 @@ async def execute(request: Request, handover_id: int, user: Supervisor, db_url: 
     try:
         await start_handover(client, db_url, queue, handover_id)
     except WorkforceError as exc:
-        raise PageProblem(exc.status, user, "pg.conflict", "wf.err", "wf.err.fix", back=back, detail=exc.message,
-                          hint=exc.fix) from None
+        raise PageProblem(exc.status, user, _("Cannot do that"), translate(exc.message),
+                          translate(exc.fix), back=back) from None
     audit(db_url, user, "workforce.handover_executed", f"handover:{handover_id}")
     # the departing member's tickets move in the workflow's first step: give it a moment before showing the page
-    for _ in range(40):
+    for _attempt in range(40):
         with session_factory(db_url)() as db:
             found = db.get(wf.Handover, handover_id)
             if found is not None and found.status != "planned":
@@ -177,8 +182,8 @@ def groups_page(request: Request, user: Sender, db_url: DbUrl, synced: str = "")
     connector_id = connector_of(user, db_url)
     with session_factory(db_url)() as db:
         rows = groups.view(db, connector_id, limit=500)
-    _lang, t = text_for(request)
-    notice = t["wf.synced"].format(groups=synced) if synced.isdigit() else None
+    _lang = i18n.current_language()
+    notice = _("%(groups)s groups synced.") % {"groups": synced} if synced.isdigit() else None
     return render(request, user, "workforce/groups.html", groups=rows, notice=notice)
 
 
@@ -234,8 +239,8 @@ async def create_send(request: Request, user: Sender, db_url: DbUrl,
     try:
         payload = _send_form(chat_type, text, attachments, chat_ids or [], expression, tags, connector_id)
     except ValueError as exc:
-        raise PageProblem(422, user, "pg.conflict", "wf.err", back="/workforce/mass-sends",
-                          detail=str(exc)[:500]) from None
+        raise PageProblem(422, user, _("Cannot do that"), translate(str(exc)[:500]),
+                          back="/workforce/mass-sends") from None
     if action != "send":
         def preview() -> dict[str, Any]:
             with session_factory(db_url)() as db:
@@ -246,7 +251,7 @@ async def create_send(request: Request, user: Sender, db_url: DbUrl,
             sends = list(db.scalars(select(wf.MassSend).where(wf.MassSend.connector_id == connector_id)
                                     .order_by(wf.MassSend.id.desc()).limit(50)))
             group_rows = [g for g in groups.view(db, connector_id, limit=500) if g["status"] == "active"]
-        _lang, _t = text_for(request)
+        _lang = i18n.current_language()
         shown["policy_label"] = POLICIES.get(shown["policy"], {}).get(_lang, shown["policy"])
         return render(request, user, "workforce/mass_sends.html", sends=sends, groups=group_rows, preview=shown,
                       form={"chat_type": chat_type, "text": text, "attachments": attachments,
@@ -260,7 +265,7 @@ async def create_send(request: Request, user: Sender, db_url: DbUrl,
     send_id = await call(user, "/workforce/mass-sends", create)
     await start_mass_send(client, connector_id, queue, send_id)
     audit(db_url, user, "workforce.mass_send_created", f"mass-send:{send_id}", chat_type=chat_type)
-    for _ in range(40):  # the first step creates the senders' tasks: show them when they are there
+    for _attempt in range(40):  # the first step creates the senders' tasks: show them when they are there
         with session_factory(db_url)() as db:
             if db.scalar(select(wf.MassSendTask.id).where(wf.MassSendTask.mass_send_id == send_id).limit(1)):
                 break
@@ -273,8 +278,8 @@ def mass_send_page(request: Request, send_id: int, user: Sender, db_url: DbUrl) 
     with session_factory(db_url)() as db:
         found = db.get(wf.MassSend, send_id)
         if found is None:
-            raise PageProblem(404, user, "pg.notfound", "wf.err", back="/workforce/mass-sends",
-                              detail=f"mass send {send_id}")
+            raise PageProblem(404, user, _("Not found"), _("There is no mass send %(id)s.") % {"id": send_id},
+                              back="/workforce/mass-sends")
         view = mass_send_view(db, user, found)
     return render(request, user, "workforce/mass_send.html", s=view)
 
@@ -307,12 +312,12 @@ def compliance_page(request: Request, user: Officer, db_url: DbUrl, pulled: str 
         lists = compliance.lists_view(db)
         board = compliance.dashboard(db, now - timedelta(days=30), now)
         recent = list(db.scalars(select(wf.SensitiveHit).order_by(wf.SensitiveHit.id.desc()).limit(50)))
-    _lang, t = text_for(request)
+    _lang = i18n.current_language()
     notice = None
     if pulled:
         parts = dict(p.split(":", 1) for p in pulled.split(",") if ":" in p)
-        notice = t["wf.pulled"].format(fetched=parts.get("f", "0"), stored=parts.get("s", "0"),
-                                       hits=parts.get("h", "0"))
+        notice = _("%(fetched)s fetched, %(stored)s stored, %(hits)s hits.") % {
+            "fetched": parts.get("f", "0"), "stored": parts.get("s", "0"), "hits": parts.get("h", "0")}
     return render(request, user, "workforce/compliance.html", lists=lists, board=board, recent=recent, notice=notice)
 
 

@@ -58,6 +58,7 @@ from decisions.table import (
 from engine import expressions
 from engine.flow import ID_PATTERN
 from engine.nodes.base import Context, NodeConfig, NodeType, Problem
+from engine.text import Msg
 
 VARIABLE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,79}$"
 _PORT = re.compile(ID_PATTERN)
@@ -182,8 +183,8 @@ def _capped(problems: list[Problem], what: str) -> list[Problem]:
     if len(problems) <= MAX_PROBLEMS_PER_KIND:
         return problems
     first = problems[0]
-    more = Problem(first.node, first.field, f"… and {len(problems) - MAX_PROBLEMS_PER_KIND} more {what}",
-                   first.fix, first.code)
+    more = Problem(first.node, first.field, Msg("… and %(n)s more %(what)s", n=len(problems) - MAX_PROBLEMS_PER_KIND,
+                                                what=what), first.fix, first.code)
     return [*problems[:MAX_PROBLEMS_PER_KIND], more]
 
 
@@ -194,17 +195,18 @@ def analysis_problems(table: DecisionTable, allow_gaps: bool) -> list[Problem]:
         if finding.kind == "overlap":
             overlaps.append(Problem(
                 None, "table.rules", finding.message,
-                f"narrow rule '{finding.rule_ids[1]}' or '{finding.rule_ids[0]}' so they cannot both match, "
-                "or use hit policy FIRST or PRIORITY", "decision_overlap"))
+                Msg("narrow rule '%(second)s' or '%(first)s' so they cannot both match, or use hit policy FIRST "
+                    "or PRIORITY", second=finding.rule_ids[1], first=finding.rule_ids[0]), "decision_overlap"))
         elif finding.kind == "unreachable":
             unreachable.append(Problem(
                 None, "table.rules", finding.message,
-                f"delete rule '{finding.rule_ids[0]}' or change its conditions", "decision_unreachable"))
+                Msg("delete rule '%(rule)s' or change its conditions", rule=finding.rule_ids[0]),
+                "decision_unreachable"))
         elif finding.kind == "gap" and not allow_gaps:
             gaps.append(Problem(
                 None, "table.rules", finding.message,
-                "add a rule for these inputs (or a catch-all rule with '-' in every input under FIRST), "
-                "or tick allow_gaps and connect the default port", "decision_gap"))
+                Msg("add a rule for these inputs (or a catch-all rule with '-' in every input under FIRST), "
+                    "or tick allow_gaps and connect the default port"), "decision_gap"))
     return [*_capped(overlaps, "overlaps"), *_capped(unreachable, "unreachable rules"),
             *_capped(gaps, "gaps")]
 
@@ -236,24 +238,27 @@ class DecisionTableNode(NodeType):
         for index, clause in enumerate(table.inputs):
             if error := check_input(clause.expression):
                 problems.append(Problem(
-                    None, f"table.inputs.{index}.expression", f"input '{clause.title}': {error}",
-                    "write it over the flow's context, e.g. event.payload.amount, customer.vip_level, "
-                    "vars.score or ticket.refund_amount", "bad_expression"))
+                    None, f"table.inputs.{index}.expression",
+                    Msg("input '%(input)s': %(error)s", input=clause.title, error=str(error)),
+                    Msg("write it over the flow's context, e.g. event.payload.amount, customer.vip_level, "
+                        "vars.score or ticket.refund_amount"), "bad_expression"))
         for field, where, name in table.unknown_names():
             problems.append(Problem(
-                None, field, f"{where}: unknown name '{name}'",
-                f"to write text, quote it (\"{name}\"); to read a value, start from customer, event, vars, "
-                "journey or ticket (e.g. vars." + name + ")", "bad_expression"))
+                None, field, Msg("%(where)s: unknown name '%(name)s'", where=where, name=name),
+                Msg("to write text, quote it (\"%(name)s\"); to read a value, start from customer, event, vars, "
+                    "journey or ticket (e.g. vars.%(name)s)", name=name), "bad_expression"))
         names = [o.name for o in table.outputs]
         if config.port_output is not None:
             if config.port_output not in names:
-                problems.append(Problem(None, "port_output", f"'{config.port_output}' is not an output of the table",
-                                        f"use one of: {', '.join(names)}", "bad_value"))
+                problems.append(Problem(None, "port_output",
+                                        Msg("'%(name)s' is not an output of the table", name=config.port_output),
+                                        Msg("use one of: %(ports)s", ports=", ".join(names)), "bad_value"))
             elif table.hit_policy not in SINGLE_HIT_POLICIES:
                 problems.append(Problem(
-                    None, "port_output", f"hit policy {table.hit_policy} gives several results, so no single "
-                    "value can pick the port", "clear port_output (the node leaves by 'out'), or use a "
-                    "single-hit policy (UNIQUE, ANY, PRIORITY, FIRST)", "bad_value"))
+                    None, "port_output", Msg("hit policy %(policy)s gives several results, so no single value can "
+                                             "pick the port", policy=table.hit_policy),
+                    Msg("clear port_output (the node leaves by 'out'), or use a single-hit policy (UNIQUE, ANY, "
+                        "PRIORITY, FIRST)"), "bad_value"))
             else:
                 problems += cls._port_problems(config)
         problems += analysis_problems(table, config.allow_gaps)
@@ -265,13 +270,13 @@ class DecisionTableNode(NodeType):
         for name in port_values(config):
             if not _PORT.match(name):
                 problems.append(Problem(
-                    None, "port_output", f"output value '{name}' cannot be a port name",
-                    "use values made of letters, digits, '_', '-' and '.' (keep Chinese text in labels), "
-                    "or clear port_output and branch on the variable with logic.switch", "bad_value"))
+                    None, "port_output", Msg("output value '%(name)s' cannot be a port name", name=name),
+                    Msg("use values made of letters, digits, '_', '-' and '.' (keep Chinese text in labels), "
+                        "or clear port_output and branch on the variable with logic.switch"), "bad_value"))
             elif name == config.default_port:
                 problems.append(Problem(
-                    None, "default_port", f"the default port '{name}' is also an output value",
-                    "give default_port another name, e.g. no_match", "bad_value"))
+                    None, "default_port", Msg("the default port '%(name)s' is also an output value", name=name),
+                    Msg("give default_port another name, e.g. no_match"), "bad_value"))
         return problems
 
     @classmethod

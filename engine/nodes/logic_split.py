@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 
 from engine.flow import ID_PATTERN
 from engine.nodes.base import Context, NodeConfig, NodeType, Problem, stable_fraction
+from engine.text import Msg
 
 
 class SplitBranch(NodeConfig):
@@ -48,9 +49,10 @@ class Split(NodeType):
         names = [b.port for b in config.branches]
         problems = []
         if len(set(names)) != len(names):
-            problems.append(Problem(None, "branches", "branch port names repeat", "name each branch once"))
+            problems.append(Problem(None, "branches", Msg("branch port names repeat"), Msg("name each branch once")))
         if sum(b.weight for b in config.branches) <= 0:
-            problems.append(Problem(None, "branches", "all weights are zero", "give a branch a weight above 0"))
+            problems.append(Problem(None, "branches", Msg("all weights are zero"),
+                                    Msg("give a branch a weight above 0")))
         return problems
 
     @classmethod

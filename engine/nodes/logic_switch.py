@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 from engine import expressions
 from engine.flow import ID_PATTERN
 from engine.nodes.base import Context, Expression, NodeConfig, NodeType, Problem
+from engine.text import Msg
 
 
 class SwitchCase(NodeConfig):
@@ -36,8 +37,8 @@ class Switch(NodeType):
         names = [c.port for c in config.cases]
         dupes = sorted({n for n in names if names.count(n) > 1 or n == "default"})
         if dupes:
-            return [Problem(None, "cases", f"case port names repeat or use 'default': {dupes}",
-                            "give every case its own port name")]
+            return [Problem(None, "cases", Msg("case port names repeat or use 'default': %(ports)s", ports=str(dupes)),
+                            Msg("give every case its own port name"))]
         return []
 
     @classmethod

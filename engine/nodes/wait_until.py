@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field
 
 from engine.nodes.base import Context, NodeConfig, NodeType, WaitPlan
+from engine.text import Msg
 
 
 class WaitUntilConfig(NodeConfig):
@@ -47,7 +48,8 @@ class WaitUntil(NodeType):
 
         bad = [d for d in config.weekdays if not 1 <= d <= 7]
         if bad:
-            return [Problem(None, "weekdays", f"{bad} are not weekdays", "use 1 (Monday) to 7 (Sunday)")]
+            return [Problem(None, "weekdays", Msg("%(days)s are not weekdays", days=str(bad)),
+                            Msg("use 1 (Monday) to 7 (Sunday)"))]
         return []
 
     @classmethod

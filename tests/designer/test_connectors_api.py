@@ -255,7 +255,7 @@ def test_settings_page_adds_and_deletes(app: FastAPI, db_url: str) -> None:
     row = stored_row(db_url, "erp")
     assert row is not None and row.kind == "webhook" and HOOK_SECRET not in row.secrets
     again = b.post_form("/settings/connectors", form)
-    assert again.status_code == 422 and "already exists" in again.text
+    assert again.status_code == 422 and "ID 为「erp」的连接器已存在" in again.text  # the API's problem, in Chinese
     bad_id = b.post_form("/settings/connectors", {**form, "id": "ERP 2"})
     assert bad_id.status_code == 422 and re.search(r"<details id=\"add-webhook\" open>", bad_id.text)
     assert HOOK_SECRET not in bad_id.text

@@ -49,7 +49,9 @@ def test_ranges_are_checked_and_the_page_shows_the_apis_figures(app: FastAPI) ->
     live = admin.get("/dashboard/finance/live?from=2026-11-01&to=2026-11-30")
     assert live.status_code == 200 and 'hx-trigger="every 15s"' in live.text
     bad = admin.get("/dashboard/ops?from=2026-11-10&to=2026-11-01")
-    assert bad.status_code == 422 and "swap the dates" in bad.text
+    assert bad.status_code == 422 and "请交换两个日期" in bad.text  # the reason, in the page's language
+    english = Browser(app, "admin", "en").get("/dashboard/ops?from=2026-11-10&to=2026-11-01")
+    assert english.status_code == 422 and "swap the dates" in english.text
 
 
 def test_open_ended_ranges() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from decisions.dmn_xml import load_decision_table
 from designer.forms import build_form, parse_form, widget_of
-from designer.i18n import TEXT
+from designer.i18n import language
 from engine.nodes.logic_decision_table import DecisionTableNode
 from tests.designer.test_editor_kit import Session, editor_app, login, read_form
 
@@ -31,7 +31,8 @@ def _form(session: Session, config: dict[str, Any]) -> str:
 def test_the_table_is_one_json_control_the_grid_works_on() -> None:
     schema = DecisionTableNode.schema()
     assert widget_of(schema["properties"]["table"], schema) == "decision_table"
-    [table, port_output, default_port, result_variable, allow_gaps] = build_form(schema, CONFIG, TEXT["en"])
+    with language("en"):
+        [table, port_output, default_port, result_variable, allow_gaps] = build_form(schema, CONFIG)
     assert table.widget == "decision_table" and json.loads(table.value) == TABLE and table.required
     assert table.label == "Decision table" and port_output.label == "Output that picks the port"
     assert (default_port.value, allow_gaps.value, result_variable.value) == ("default", True, "")

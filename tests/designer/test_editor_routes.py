@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from designer.flows.editor import SAMPLE_CUSTOMER, human_duration
+from designer.i18n import language
 from engine.db import models
 from engine.db.session import transaction
 from tests.designer.test_editor_kit import Session, editor_app, login
@@ -236,6 +237,8 @@ def test_preview_explains_problems_and_bad_input(login: Callable[..., Session]) 
 
 
 def test_human_duration() -> None:
-    assert human_duration(timedelta(days=7), "zh-CN") == "7 天"
-    assert human_duration(timedelta(days=1, hours=2, minutes=30), "en") == "1 day 2 hours 30 minutes"
-    assert human_duration(timedelta(0), "en") == "0 seconds"
+    assert human_duration(timedelta(days=7)) == "7 天"  # zh-CN unless a request asks for English
+    with language("en"):
+        assert human_duration(timedelta(days=1, hours=2, minutes=30)) == "1 day 2 hours 30 minutes"
+        assert human_duration(timedelta(days=1, seconds=1)) == "1 day 1 second"
+        assert human_duration(timedelta(0)) == "0 seconds"

@@ -62,7 +62,7 @@ def test_ops_prefills_overrides_and_saves_a_calendar(app: FastAPI, db_url: str) 
 
 
 def test_bad_calendars_are_refused_naming_the_field(app: FastAPI) -> None:
-    ops = Browser(app, "ops")
+    ops = Browser(app, "ops", "en")
     for extra, message in ((dict(add_holiday="2026-13-01"), "is not a date"),
                            ({"hours.0.end": ""}, "give both a start and an end"),
                            ({"timezone": "Mars/Base"}, "not an IANA time zone"),
@@ -76,6 +76,12 @@ def test_bad_calendars_are_refused_naming_the_field(app: FastAPI) -> None:
                                                             "csrf_token": ops.csrf})
     assert r.status_code == 422 and "by hand" in r.text
     assert ops.get("/tickets/calendars/nope").status_code == 404
+    chinese = Browser(app, "ops")  # the same refusals in the page's language
+    for extra, message in ((dict(add_holiday="2026-13-01"), "不是日期"), ({"hours.1.start": "11:00"}, "工作时间重叠"),
+                           ({"timezone": "Mars/Base"}, "不是 IANA 时区")):
+        r = chinese.client.post("/tickets/calendars/default", data={**_form(**extra), "action": "save",  # type: ignore[arg-type]
+                                                                    "csrf_token": chinese.csrf})
+        assert r.status_code == 422 and message in r.text, (extra, r.text[:300])
 
 
 def test_who_may_see_calendars_and_the_holidays_api(app: FastAPI) -> None:

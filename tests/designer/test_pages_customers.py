@@ -75,7 +75,7 @@ def test_customer_profile_in_both_languages(app: FastAPI, customer: str) -> None
     # a marketer reads the journey's messages but the customer's own name is masked (the read policy)
     assert "<h1>王* " in text
     for shown in ("王芳", "Asia/Urumqi", "vip_level", "139****0001", "a***@example.com", "wmAB****3456",
-                  "youzan 买家 ID", "尝鲜客", "VIP", "新客欢迎旅程", "等待中", "wait1", "你好 王芳", "已发送",
+                  "有赞 买家 ID", "尝鲜客", "VIP", "新客欢迎旅程", "等待中", "wait1", "你好 王芳", "已发送",
                   "已跳过：超出频次上限", "skipped: capped", "139****5678"):
         assert shown in text, shown
     for hidden in ("13900000001", "alice@", "wmABCDEFGH123456", "yz-778899", "13912345678"):

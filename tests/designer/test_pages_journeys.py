@@ -231,7 +231,7 @@ def test_audit_log_is_for_admins_newest_first_and_paginated(app: FastAPI, db_url
         other = Browser(app, role)
         r = other.get("/audit")
         # admins and auditors read the audit log (engine/read_policy.py): the page names both roles
-        assert r.status_code == 403 and "auditor" in r.text and "test.step" not in r.text
+        assert r.status_code == 403 and "审计员" in r.text and "test.step" not in r.text
         # the JSON API has the same rule as the page
         r = other.get("/api/audit")
         assert r.status_code == 403 and "test.step" not in r.text

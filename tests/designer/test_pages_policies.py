@@ -18,8 +18,6 @@ from engine.policies import SendPolicy, current_policy, policy_view
 from tests.designer.pages_kit import Browser, add_users, audit_entries, build_app
 from tideflow.demo import seed
 
-ZH = i18n.Text(i18n.TEXT["zh-CN"])
-
 
 @pytest.fixture
 def app(db_url: str, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
@@ -80,13 +78,18 @@ def test_a_send_node_says_which_rules_apply(app: FastAPI) -> None:
     from engine.policies import FrequencyCap
 
     policy = SendPolicy(FrequencyCap(3, timedelta(days=7)), ("21:00", "09:00"), saved=True)
-    texts = [r["text"] for r in rules(policy, {}, {"category": "promotional"}, ZH)]
+    with i18n.language("zh-CN"):
+        texts = [r["text"] for r in rules(policy, {}, {"category": "promotional"})]
     assert texts[1] == "频次上限：每位客户 7 天内最多 3 条营销消息（所有流程合计），超出则跳过"
     assert texts[2].startswith("免打扰：21:00–09:00（默认规则")
     own = [r["kind"] for r in rules(policy, {"quiet_hours": {"start": "20:00", "end": "08:00"},
-                                             "frequency_capped": False}, {}, ZH)]
+                                             "frequency_capped": False}, {})]
     assert own == ["consent", "cap-off", "quiet"]
-    assert [r["kind"] for r in rules(policy, {}, {"category": "transactional"}, ZH)] == ["consent", "exempt"]
+    assert [r["kind"] for r in rules(policy, {}, {"category": "transactional"})] == ["consent", "exempt"]
+    with i18n.language("en"):
+        english = [r["text"] for r in rules(policy, {}, {"category": "promotional"})]
+    assert english[1] == ("Frequency cap: at most 3 promotional messages per customer in 7 days (all flows); "
+                          "more are skipped")
     marketer = Browser(app, "marketer")
     form = marketer.get("/flows/welcome-new-contact/nodes/hello/form", params={
         "type": "action.send_message", "config": json.dumps({"template": "hi"}),

@@ -44,7 +44,7 @@ def test_ops_set_up_a_group_an_agent_and_a_type_on_pages(app: Any, db_url: str) 
     assert 'data-group="after-sales"' in listing and "负载最少优先" in listing
     again = ops.post_form("/tickets/setup/groups/new", {"key": "after-sales", "name": "x", "strategy": "round_robin",
                                                         "capacity": "5", "notify_channel": "dry-run"})
-    assert again.status_code == 409 and "already exists" in again.text
+    assert again.status_code == 409 and "工单组「after-sales」已存在" in again.text  # the reason, in the page's words
     edited = ops.post_form("/tickets/setup/groups/after-sales", {"name": "售后一组", "strategy": "round_robin",
                                                                  "capacity": "0", "notify_channel": "dry-run"})
     assert edited.status_code == 422 and 'data-field="capacity"' in edited.text
@@ -77,7 +77,7 @@ def test_ops_set_up_a_group_an_agent_and_a_type_on_pages(app: Any, db_url: str) 
         "fields.0.key": "model", "fields.0.label": "型号", "fields.0.type": "text",
         "fields.1.key": "kind", "fields.1.label": "故障类型", "fields.1.type": "choice", "fields.1.choices": "",
         "fields.2.key": "", "fields.2.label": "", "fields.2.type": "text"}, follow_redirects=False)
-    assert r.status_code == 422 and "needs its choices" in r.text  # a choice field without choices
+    assert r.status_code == 422 and "需要填写选项" in r.text  # a choice field without choices
     r = ops.client.post("/tickets/setup/types/new", data={
         "csrf_token": ops.csrf, "key": "repair", "name": "设备报修", "flow_id": "", "default_group": "after-sales",
         "default_priority": "P2", "auto_refund": "1",

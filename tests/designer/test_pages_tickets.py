@@ -15,7 +15,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from activities.tickets import review, service
-from designer import i18n
 from designer.auth import unguarded_routes
 from designer.pages import yuan
 from designer.tickets.csat import csat_ok, csat_token
@@ -32,7 +31,6 @@ ALWAYS = {"timezone": "Asia/Shanghai", "working_days": [1, 2, 3, 4, 5, 6, 7],
 POLICY = {"targets": {"P2": {"first_response": "PT1H", "resolution": "PT4H"},
                       "P3": {"first_response": "PT2H", "resolution": "PT8H"}},
           "warn_before": "PT30M", "escalation": ["notify_supervisor"]}
-ZH = i18n.Text(i18n.TEXT["zh-CN"])
 
 
 @pytest.fixture
@@ -351,8 +349,8 @@ def test_supervisor_view_queues_risk_and_load(app: FastAPI, db_url: str) -> None
 
 
 def test_badge_duration_money_and_token_helpers(db_url: str) -> None:
-    assert duration_text(ZH, timedelta(hours=2, minutes=5)) == "2小时5分"
-    assert duration_text(ZH, timedelta(seconds=42)) == "42秒"
+    assert duration_text(timedelta(hours=2, minutes=5)) == "2小时5分"
+    assert duration_text(timedelta(seconds=42)) == "42秒"
     assert yuan(680000) == "¥6,800.00" and yuan(-5) == "-¥0.05" and yuan(None) == "—"
     assert csat_token(7, "k1") != csat_token(7, "k2") and csat_token(7, "k1") != csat_token(8, "k1")
     assert csat_ok(7, csat_token(7, "k1"), "k1") and not csat_ok(7, csat_token(7, "k1")[:-1] + "x", "k1")
@@ -360,13 +358,13 @@ def test_badge_duration_money_and_token_helpers(db_url: str) -> None:
     found = models.Ticket(id=1, status="open", priority="P3", created_at=now - timedelta(hours=7, minutes=45),
                           updated_at=now,
                           sla={"policy": POLICY, "calendar": ALWAYS}, first_response_at=now)
-    badge = sla_badge(ZH, found, now)
+    badge = sla_badge(found, now)
     assert (badge.state, badge.text, badge.metric) == ("warning", "剩余 15分钟", "解决")
     found.status = "pending"
     found.sla = {"policy": POLICY, "calendar": ALWAYS, "pauses": [[now.isoformat(), None]]}
-    assert sla_badge(ZH, found, now).state == "paused"
+    assert sla_badge(found, now).state == "paused"
     found.sla, found.status = {}, "open"
-    assert sla_badge(ZH, found, now).state == "none"
+    assert sla_badge(found, now).state == "none"
 
 
 def test_a_reply_that_cannot_reach_the_customer_is_said_before_and_after(app: FastAPI, db_url: str) -> None:

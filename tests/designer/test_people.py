@@ -163,7 +163,10 @@ def test_the_users_pages_create_invite_and_make_tokens(app: Any, db_url: str) ->
     assert shown.status_code == 200 and "邀请链接" in shown.text
     assert re.search(r'value="http://testserver/password/pl_[\w-]+"', shown.text)
     bad = admin.post_form("/settings/users", {"username": "wei", "role": "finance", "password": ""})
-    assert bad.status_code == 422 and "already taken" in bad.text
+    assert bad.status_code == 422 and "用户名 'wei' 已被占用" in html.unescape(bad.text)  # in the page's words
+    english = Browser(app, "admin", "en").post_form("/settings/users", {"username": "wei", "role": "finance",
+                                                                         "password": ""})
+    assert english.status_code == 422 and "the username 'wei' is already taken" in html.unescape(english.text)
     with session_factory(db_url)() as db:
         wei = db.scalar(select(models.User).where(models.User.username == "wei"))
         assert wei is not None

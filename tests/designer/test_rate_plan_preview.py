@@ -95,7 +95,7 @@ def test_what_is_wrong_is_said_not_settled(app: FastAPI) -> None:
     assert "add up to 90, not 100" in r.text
     bad_csv = finance.post_form("/settlement/plan/preview",
                                 _form(plan, "order_id,party,amount,paid_at\nX,a,ab,2026-11-01\n"))
-    assert "第 2 行: " in bad_csv.text and "amount" in bad_csv.text  # the line and what is wrong with it
+    assert "第 2 行：" in bad_csv.text and "amount" in bad_csv.text  # the line and what is wrong with it
     huge = finance.post_form("/settlement/plan/preview", _form(plan, "x" * 300_000))
     assert "200 KB" in huge.text
     assert Browser(app, "agent").post_form("/settlement/plan/preview", _form(plan, ORDERS)).status_code == 403

@@ -86,21 +86,25 @@ def test_finance_settles_approves_and_pays_from_the_dashboard(app: Any, db_url: 
         assert [(p.party, p.amount_fen) for p in db.scalars(select(models.Payout))] == [("S001", 50000)]
     assert _statements(db_url)["S001"].status == "paid"
 
-    text = finance.get(f"/settlement/runs/{run_id}.csv").text.lstrip("\ufeff")
+    text = finance.get(f"/settlement/runs/{run_id}.csv").text.lstrip("\ufeff")  # for finance: their language
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert {(r["party"], r["kind"], r["amount"]) for r in rows} >= {("S001", "flat", "500.00"),
-                                                                   ("S001", "total", "500.00")}
+    assert {(r["结算方"], r["类型"], r["金额（元）"], r["状态"]) for r in rows} >= {
+        ("S001", "flat", "500.00", "已付款"), ("S001", "合计", "500.00", "已付款")}
+    text = finance.get(f"/api/settlement/statements.csv?run_id={run_id}").text.lstrip("\ufeff")  # for programs
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert {(r["party"], r["kind"], r["amount"], r["status"]) for r in rows} >= {("S001", "flat", "500.00", "paid"),
+                                                                                 ("S001", "total", "500.00", "paid")}
     one = finance.get(f"/settlement/statements/{s001}.csv")  # was a 422: the page route took "5.csv" for an id
     assert one.status_code == 200 and one.headers["content-type"].startswith("text/csv")
     assert f'filename="statement-{s001}.csv"' in one.headers["content-disposition"]
-    assert {r["party"] for r in csv.DictReader(io.StringIO(one.text.lstrip("\ufeff")))} == {"S001"}
+    assert {r["结算方"] for r in csv.DictReader(io.StringIO(one.text.lstrip("\ufeff")))} == {"S001"}
     printed = finance.get(f"/settlement/statements/{s001}/print")
     assert printed.status_code == 200 and "<nav" not in printed.text and "¥500.00" in printed.text
 
     r = finance.post_form(f"/settlement/statements/{s001}/adjust", {"amount": "-1.50", "reason": "多计一单运费"})
     assert r.status_code == 303
     correction = finance.get(r.headers["location"]).text
-    assert "¥-1.50" in correction and f"#{s001}" in correction
+    assert "-¥1.50" in correction and f"#{s001}" in correction
 
     # every decision by a person is in the audit log, before → after
     rejected = audit_entries(db_url, "statement.rejected", f"statement:{s004}")[-1]

@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from designer.pages import DISPLAY_TZ
+from designer.display import display_zone
 from engine import shop_sync
 from engine.db import models
 from engine.db.session import session_factory
@@ -66,7 +66,7 @@ def test_admin_sees_sync_status_resyncs_reads_unmapped_and_deletes(live_server: 
     kit.add_user(db_url, "ada", "admin")
     kit.login(page, live_server.url, "ada", next_path="/settings/connectors")
     shop = page.locator(f'[data-sync-status="{SHOP}"]')
-    expect(shop.locator('[data-fact="last-sync"]')).to_contain_text("北京时间")
+    expect(shop.locator('[data-fact="last-sync"]')).to_contain_text("中国时间 (GMT+08:00)")  # the workspace's zone
     expect(shop.locator('[data-fact="last-error"]')).to_have_text("无")
     expect(shop.locator('[data-fact="cursors"] [data-stream="orders"]')).to_contain_text("落后")
     expect(shop.locator('[data-fact="backlog"]')).to_contain_text("1 个事件尚未路由到旅程")  # the paid order
@@ -88,7 +88,7 @@ def test_admin_sees_sync_status_resyncs_reads_unmapped_and_deletes(live_server: 
     page.locator("a", has_text="连接器").first.click()
 
     # resync the shop from a time two days ago (China time): its cursors move there
-    since = (now - timedelta(days=2)).astimezone(DISPLAY_TZ).replace(tzinfo=None)
+    since = (now - timedelta(days=2)).astimezone(display_zone()).replace(tzinfo=None)
     page.locator(f"#resync-{SHOP}").fill(since.strftime("%Y-%m-%dT%H:%M:%S"))
     page.locator(f'[data-sync-status="{SHOP}"] form.resync button').click()
     expect(page.locator('p.ok[role="status"]')).to_contain_text("已安排重新同步")

@@ -96,7 +96,7 @@ def test_marketer_draws_previews_and_publishes_the_welcome_journey(live_server: 
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     kit.login(page, live_server.url, "mia", next_path=f"/flows/{FLOW_ID}/edit")
     expect(page.locator("#tf-canvas .drawflow")).to_be_visible()
-    expect(page.locator("#tf-problems")).to_contain_text("no nodes")  # an empty flow cannot be published
+    expect(page.locator("#tf-problems")).to_contain_text("流程中没有节点")  # an empty flow cannot be published
 
     # palette: grouped, labelled in Chinese, searchable
     expect(page.locator('.tf-pal-group[data-category="trigger"] h3')).to_have_text("触发")
@@ -227,7 +227,8 @@ def test_marketer_draws_previews_and_publishes_the_welcome_journey(live_server: 
     # when: a day and a clock, never a fraction of days ("第 3 天 00:00", not "day 3.00")
     expect(page.locator('#tf-timeline li[data-node="goal"] .tf-day')).to_have_text("第 3 天 00:00")
     expect(page.locator('#tf-timeline li[data-node="delay"] .tf-day').first).to_have_text("第 1 天 00:00")
-    expect(page.locator("#tf-timeline .tf-preview-status")).to_have_text("converted")
+    expect(page.locator("#tf-timeline .tf-preview-status")).to_have_text("已转化")  # the status, in words
+    expect(page.locator("#tf-timeline .tf-preview-status")).to_have_attribute("data-status", "converted")
     page.locator("#tf-timeline [data-play]").click()  # steps through the timeline, node by node
     expect(page.locator("#tf-timeline li.tf-current")).to_have_count(1)
     page.locator('#tf-timeline li[data-node="send_message_2"]').first.click()
@@ -274,7 +275,7 @@ def test_keyboard_multiselect_undo_redo_and_live_stats(live_server: kit.LiveServ
     page.locator("#tf-fit").click()
     node(page, "delay").click()
     node(page, "wait1").click(modifiers=["Shift"])
-    expect(page.locator("#tf-panel-props")).to_contain_text("2 nodes selected")
+    expect(page.locator("#tf-panel-props")).to_contain_text("Nodes selected: 2")
     page.keyboard.press("Delete")
     expect(page.locator(".drawflow-node")).to_have_count(count - 1)
     assert not {"delay", "wait1"} & {n["id"] for n in _document(page)["nodes"]}
@@ -359,7 +360,7 @@ def test_read_only_and_forbidden(live_server: kit.LiveServer, page: Page) -> Non
         kit.login(agent, live_server.url, "ada")
         response = agent.goto(f"{live_server.url}/flows/welcome-new-contact/edit")
         assert response is not None and response.status == 403
-        expect(agent.locator("h1")).to_contain_text("agent")
+        expect(agent.locator("h1")).to_contain_text("坐席")  # the agent role, named
     finally:
         agent.context.close()
 

@@ -101,7 +101,8 @@ def test_a_refused_template_is_never_called_saved_and_an_event_after_the_end_is_
     expect(ignored).to_contain_text("order.paid")
     expect(ignored).to_contain_text("已忽略")
     expect(ignored).to_contain_text("旅程结束后才到达")
-    expect(timeline.locator(".tf-preview-status")).to_have_text("exited")
+    expect(timeline.locator(".tf-preview-status")).to_have_text("已退出")  # the status, in words
+    expect(timeline.locator(".tf-preview-status")).to_have_attribute("data-status", "exited")
     expect(timeline.locator(".error")).to_have_count(0)
     kit.screenshot(page, "preview-ignored")
     assert errors == []
@@ -207,14 +208,14 @@ def test_every_download_and_export_link_gives_its_file(live_server: kit.LiveServ
     expect(run_link).to_be_visible()
     name, text = _downloaded(page, run_link.click)
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert name.startswith("statements-run") and {r["party"] for r in rows} == {"S001", "S004"}
+    assert name.startswith("statements-run") and {r["结算方"] for r in rows} == {"S001", "S004"}  # finance's words
     with session_factory(db_url)() as db:
         s001 = db.scalar(select(models.Statement.id).where(models.Statement.party == "S001"))
     page.goto(f"{base}/settlement/statements/{s001}")
     name, text = _downloaded(page, page.get_by_role("link", name="下载 CSV").click)  # was a raw 422
     assert name == f"statement-{s001}.csv"
     lines = list(csv.DictReader(io.StringIO(text)))
-    assert {r["party"] for r in lines} == {"S001"} and any(r["amount"] == "500.00" for r in lines)
+    assert {r["结算方"] for r in lines} == {"S001"} and any(r["金额（元）"] == "500.00" for r in lines)
     page.locator('button[value="approved"]').first.click()
 
     # the admin exports the audit log, filtered

@@ -116,7 +116,7 @@ class TableEditor {
         <input data-k="outputs.${i}.allowed_values" value="${esc(valuesText(c.allowed_values, c.type_ref))}" placeholder="${esc(this.t('dmn.priority_values'))}" aria-label="${esc(this.t('dmn.priority_values'))}"${ro}>
         ${this.readonly || t.outputs.length < 2 ? '' : `<button type="button" class="tf-row-remove" data-act="del-output" data-i="${i}" title="${esc(this.t('dmn.remove_output'))}" aria-label="${esc(this.t('dmn.remove_output'))}">×</button>`}</th>`),
     ];
-    const cell = (ri, ci, key, value, cls) => `<td class="${cls}"><input data-k="${key}" data-row="${ri}" data-col="${ci}" class="tf-code tf-dmn-cell" value="${esc(value)}" aria-label="${esc(this.t('dmn.rule_n').replace('{n}', ri + 1))} · ${esc(this.columnName(ci))}"${ro}></td>`;
+    const cell = (ri, ci, key, value, cls) => `<td class="${cls}"><input data-k="${key}" data-row="${ri}" data-col="${ci}" class="tf-code tf-dmn-cell" value="${esc(value)}" aria-label="${esc(this.t('dmn.rule_n').replace('%(n)s', ri + 1))} · ${esc(this.columnName(ci))}"${ro}></td>`;
     const rows = t.rules.map((r, ri) => `<tr data-rule="${ri}">
       <th scope="row" class="tf-dmn-num"${this.readonly ? '' : ` draggable="true" data-drag="${ri}" title="${esc(this.t('dmn.drag'))}"`}><span class="tf-dmn-n">${ri + 1}</span>
         <input data-k="rules.${ri}.id" class="tf-code tf-dmn-id" value="${esc(r.id)}" aria-label="${esc(this.t('dmn.rule_id'))}"${ro}></th>
@@ -158,9 +158,10 @@ class TableEditor {
     const line = this.field?.querySelector('[data-dmn-summary]');
     if (!line) return;
     const t = this.table;
-    line.textContent = this.t('dmn.summary').replace('{rules}', t.rules.length).replace('{policy}', t.hit_policy)
-      .replace('{inputs}', t.inputs.map((c) => c.label || c.expression).join('、') || '—')
-      .replace('{outputs}', t.outputs.map((c) => c.name).join('、'));
+    const sep = (document.documentElement.lang || 'zh-CN').startsWith('zh') ? '、' : ', ';  // as the page lists
+    line.textContent = this.t('dmn.summary').replace('%(rules)s', t.rules.length).replace('%(policy)s', t.hit_policy)
+      .replace('%(inputs)s', t.inputs.map((c) => c.label || c.expression).join(sep) || '—')
+      .replace('%(outputs)s', t.outputs.map((c) => c.name).join(sep));
   }
 
   /** Open the grid full width (Camunda-style), or back into the side panel. */
@@ -298,7 +299,8 @@ class TableEditor {
   }
 
   async call(url, body, contentType = 'application/json') {
-    const response = await fetch(url, {method: 'POST', body, headers: {'Content-Type': contentType, 'X-CSRF-Token': CSRF, Accept: 'application/json'}});
+    const lang = encodeURIComponent(document.documentElement.lang || 'zh-CN');  // messages in the page's language
+    const response = await fetch(`${url}${url.includes('?') ? '&' : '?'}lang=${lang}`, {method: 'POST', body, headers: {'Content-Type': contentType, 'X-CSRF-Token': CSRF, Accept: 'application/json'}});
     return response;
   }
 

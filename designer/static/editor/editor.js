@@ -13,7 +13,7 @@ const CSRF = document.querySelector('meta[name="csrf-token"]')?.content || '';
 const BASE = `/flows/${encodeURIComponent(FLOW.id)}`;
 const $ = (selector, root = document) => root.querySelector(selector);
 const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
-const T = (key, vars = {}) => (DATA.text[key] ?? key).replace(/\{(\w+)\}/g, (_, name) => vars[name] ?? '');
+const T = (key, vars = {}) => (DATA.text[key] ?? key).replace(/%\((\w+)\)s/g, (_, name) => vars[name] ?? '');
 const escapeHtml = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 // -- state --------------------------------------------------------------------------------------------
@@ -45,7 +45,7 @@ async function api(method, url, body) {
     init.body = JSON.stringify(body);
   }
   try {
-    const response = await fetch(url, init);
+    const response = await fetch(withLang(url), init);  // problems and errors in the page's language
     const text = await response.text();
     let json = null;
     try { json = text ? JSON.parse(text) : null; } catch { json = {detail: {message: text.slice(0, 200)}}; }
@@ -780,7 +780,7 @@ async function publish() {
   const r = await api('POST', `/api/flows/${encodeURIComponent(FLOW.id)}/publish`);
   if (r.ok) {
     FLOW.version = r.body.version;
-    $('#tf-flow-state').textContent = `active · v${r.body.version}`;
+    $('#tf-flow-state').textContent = `${T('active')} · v${r.body.version}`;
     setStatus(T('published', {version: r.body.version}), 'ok');
     if (!$('#tf-panel-versions').hidden) loadVersions();
   } else {

@@ -43,16 +43,16 @@ export function problems(plan, t, where = '') {
   if ((plan.type === 'tiered' || plan.type === 'guaranteed')) {
     if (!tiers.length) out.push(at(t('rp.err.no_tiers')));
     tiers.forEach((tier, i) => {
-      if (!Number.isInteger(tier.from)) out.push(at(t('rp.err.amount').replace('{n}', i + 1)));
-      if (!PERCENT.test(String(tier.rate ?? '')) || Number(tier.rate) > 100) out.push(at(t('rp.err.rate').replace('{n}', i + 1)));
+      if (!Number.isInteger(tier.from)) out.push(at(t('rp.err.amount').replace('%(n)s', i + 1)));
+      if (!PERCENT.test(String(tier.rate ?? '')) || Number(tier.rate) > 100) out.push(at(t('rp.err.rate').replace('%(n)s', i + 1)));
       if (i > 0 && Number.isInteger(tier.from) && Number.isInteger(tiers[i - 1].from) && tier.from <= tiers[i - 1].from) {
-        out.push(at(t('rp.err.order').replace('{n}', i + 1)));
+        out.push(at(t('rp.err.order').replace('%(n)s', i + 1)));
       }
     });
   }
   if (plan.type === 'split') {
     const total = (plan.parties || []).reduce((sum, p) => sum + Math.round(Number(p.percent || 0) * 1e6), 0) / 1e6;
-    if (total !== 100) out.push(at(t('rp.err.split').replace('{total}', String(total))));
+    if (total !== 100) out.push(at(t('rp.err.split').replace('%(total)s', String(total))));
     const names = (plan.parties || []).map((p) => p.party);
     if (new Set(names).size !== names.length) out.push(at(t('rp.err.twice')));
     if (plan.of) out.push(...problems(plan.of, t, t('rp.of')));

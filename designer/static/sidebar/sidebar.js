@@ -175,7 +175,7 @@
       let message = text['done_' + kind] || text.done;
       if (kind === 'coupon' && answer.status !== 'issued') message = text.couponRefused + ' ' + (answer.message || answer.reason || '');
       if (kind === 'enroll' && answer.status !== 'started') message = text.notEntered;
-      if (kind === 'ticket') message = message.replace('{id}', answer.id);
+      if (kind === 'ticket') message = message.replace('%(id)s', answer.id);
       await load(body.querySelector('#sb-q') ? body.querySelector('#sb-q').value : '');
       say(message, kind === 'coupon' && answer.status !== 'issued');
     } catch (error) {

@@ -237,8 +237,15 @@ def test_suggestions_follow_the_latest_message_and_the_situation(db: Session, pe
 
 def test_hostile_scripts_fail_for_the_customer_without_recording_a_use(db: Session, people: dict[str, Any]) -> None:
     cid = _customer(db)
-    burn = library.create_script(db, people["mk"], ScriptSpec(
-        title="慢", text="{% for i in range(9999) %}{% for j in range(9999) %}{{ i }}{% endfor %}{% endfor %}"), NOW)
+    costly = "{% for i in range(9999) %}{% for j in range(9999) %}{{ i }}{% endfor %}{% endfor %}"
+    with pytest.raises(LibraryError, match="too costly on sample data") as refused:  # refused when saved now ...
+        library.create_script(db, people["mk"], ScriptSpec(title="慢", text=costly), NOW)
+    assert (refused.value.field, refused.value.status) == ("text", 422)
+    # ... but one saved before that check existed is still bounded where it is rendered
+    burn = library.create_script(db, people["mk"], ScriptSpec(title="慢", text="{{ customer.name }}"), NOW)
+    burn.content = {"text": costly}
+    burn.published = {**(burn.published or {}), "content": {"text": costly}}
+    db.flush()
     with pytest.raises(LibraryError, match="cannot be sent") as refused:
         use_script(db, people["agent"], burn.id, NOW, customer_id=cid, chat_id=None)
     assert refused.value.status == 422 and library.uses_of(db, burn.id) == []

@@ -3,6 +3,8 @@ flows' sandbox (and its limits), search, the four-eyes rule, and suggestion rank
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
 
@@ -148,3 +150,38 @@ def test_broken_conditions_are_reported_not_raised() -> None:
         RuleSpec(name="x", script_ids=[1])
     with pytest.raises(ValidationError, match="condition"):
         RuleSpec(name="x", condition="customer.__class__", script_ids=[1])
+
+
+# -- the cost of a script or rule on sample data (issue 18): the flows' check, naming the field ---------------
+LOOP = "{% for i in range(5000) %}{% for j in range(5) %}{{ i }}{% endfor %}{% endfor %}"
+
+
+@pytest.mark.parametrize(("spec", "field"), [
+    ({"kind": "text", "text": LOOP}, "text"),
+    ({"kind": "link", "link": {"url": "https://shop.example.com/p", "title": "卡片", "desc": LOOP}}, "link.desc"),
+    ({"kind": "miniprogram", "miniprogram": {"appid": "wx8bd80126147df384", "title": LOOP,
+                                             "image_url": "https://img.example.com/a.png",
+                                             "page": "pages/index/index.html"}}, "miniprogram.title"),
+])
+def test_a_costly_template_is_named_by_its_field(spec: dict[str, Any], field: str) -> None:
+    from activities.sidebar.scripts import check_cost
+
+    parsed = ScriptSpec.model_validate({"title": "t", **spec})
+    with pytest.raises(ScriptProblem, match="too costly on sample data") as refused:
+        check_cost(parsed)
+    assert refused.value.field == field and "loops" in refused.value.fix
+    check_cost(ScriptSpec(title="t", text="{% for t in customer.tags %}{{ t }}{% endfor %}{{ vars.staff }}"))
+
+
+def test_a_costly_condition_is_refused_and_a_problem_keeps_its_field_across_processes() -> None:
+    import pickle
+
+    from activities.sidebar.suggestions import RuleProblem, check_cost
+
+    costly = RuleSpec(name="r", condition="range(9000) | map('string') | list | length > 0", script_ids=[1])
+    with pytest.raises(RuleProblem) as refused:
+        check_cost(costly)
+    assert refused.value.field == "condition" and "too costly" in refused.value.message
+    check_cost(RuleSpec(name="r", condition="'收益率' in vars.latest_message and vars.tier == 'gold'", script_ids=[1]))
+    back = pickle.loads(pickle.dumps(ScriptProblem("text: too long", "text", "shorten it")))  # noqa: S301
+    assert (str(back), back.field, back.fix) == ("text: too long", "text", "shorten it")
