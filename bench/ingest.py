@@ -181,9 +181,10 @@ def flow_document() -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def tideflow(root: Path, sink: Sink, database: str = "sqlite", env: dict[str, str] | None = None
-                   ) -> AsyncIterator[Target]:
-    """The Tideflow stack as processes; ``database`` sqlite or postgres."""
+async def tideflow(root: Path, sink: Sink, database: str = "sqlite", env: dict[str, str] | None = None,
+                   one_process: bool = False) -> AsyncIterator[Target]:
+    """The Tideflow stack as processes; ``database`` sqlite or postgres; ``one_process``: the worker runs in
+    the web process (``TIDEFLOW_WORKER_IN_WEB``, eager workflow start; SQLite only)."""
     from tests.e2e.stack import E2EStack
 
     stack_cm: Any
@@ -201,7 +202,7 @@ async def tideflow(root: Path, sink: Sink, database: str = "sqlite", env: dict[s
     with stack_cm as stack:
         stack.env.update(env or {})
         if database != "postgres":
-            await asyncio.to_thread(stack.start_pieces, 120)
+            await asyncio.to_thread(stack.start_pieces, 120, not one_process)
         stack.api("PUT", "/api/connectors/bench-sink", expect=201, json={
             "kind": "webhook", "name": "bench sink", "settings": {"url": sink.url, "timeout_seconds": 10},
             "secrets": {"secret": SINK_SECRET}})
@@ -213,7 +214,8 @@ async def tideflow(root: Path, sink: Sink, database: str = "sqlite", env: dict[s
                 "id": f"{run}-{n}", "type": EVENT_TYPE, "source": "bench", "customer": {"external_id": f"{run}-{n}"},
                 "payload": payload(run, n)})
 
-        yield Target(f"Tideflow ({database})", stack.base_url, post, {"Authorization": f"Bearer {stack.token}"},
+        name = f"Tideflow ({database}{', one process' if one_process else ''})"
+        yield Target(name, stack.base_url, post, {"Authorization": f"Bearer {stack.token}"},
                      {name: proc.pid for name, proc in stack.procs.items()})
 
 
@@ -281,6 +283,8 @@ async def run(_stack: Any) -> Any:
         async with Sink() as sink:
             plan: list[tuple[str, Callable[[], Any]]] = [
                 (f"tideflow-{d}", lambda d=d: tideflow(root / f"tf-{d}", sink, d)) for d in databases]
+            if "sqlite" in databases:  # `tideflow up --one-process`: the worker in the web process, eager start
+                plan.append(("tideflow-one", lambda: tideflow(root / "tf-one", sink, "sqlite", one_process=True)))
             plan += [("n8n", lambda: n8n(root / "n8n", sink)),
                      ("raw", lambda: raw_temporal(root / "raw", sink, False)),
                      ("raw-eager", lambda: raw_temporal(root / "raw-eager", sink, True))]
@@ -340,6 +344,20 @@ async def run(_stack: Any) -> Any:
                                                     if peer else ""),
                     f"≤ {BOUND:g} s bound", at_most(tf.overload_p99, BOUND)),
             ]
+            one = found.get("tideflow-one")
+            if one is not None:
+                report.rows += [
+                    Row("one process (tideflow up --one-process: eager start), capacity",
+                        f"{one.saturated:.1f} msg/s ({one.saturated / tf.saturated:.2f}× two processes"
+                        + (f", {one.saturated / peer.saturated:.2f}× n8n)" if peer and peer.saturated else ")"),
+                        "≥ 2× n8n", one.saturated / peer.saturated / 2 if peer and peer.saturated else None),
+                    Row("one process, paced 10/s p50 / p99", f"{_ms(one.paced_p50)} / {_ms(one.paced_p99)}",
+                        f"≤ {_ms(TARGET_PACED_P50)} / {_ms(TARGET_PACED_P99)}",
+                        min(at_most(one.paced_p50, TARGET_PACED_P50), at_most(one.paced_p99, TARGET_PACED_P99))),
+                    Row("one process, 80 % / 2× capacity p99", f"{_ms(one.partial_p99)} at {one.partial_rate:.0f}/s; "
+                        f"{_ms(one.overload_p99)} at {one.overload_rate:.0f}/s ({one.overload_refused} answers 429)",
+                        f"≤ {_ms(TARGET_PARTIAL_P99)}; ≤ {BOUND:g} s", at_most(one.overload_p99, BOUND)),
+                ]
             for other, label in ((raw, "hand-written Temporal pipeline"), (ceiling, "dev-server ceiling "
                                                                                      "(eager start + local activity)")):
                 if other is not None and other.saturated:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -81,6 +81,20 @@ async def _connect(settings: Settings) -> Client | None:
         return None
 
 
+async def _connect_for_worker(settings: Settings, timeout: float = 60) -> Client:
+    """The embedded worker cannot start later the way routing can: wait for Temporal (``tideflow up`` starts
+    it just before), then give up loudly, as a worker process does."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        await asyncio.sleep(0.5)
+        found = await _connect(settings)
+        if found is not None:
+            return found
+        if asyncio.get_running_loop().time() > deadline:
+            raise RuntimeError(f"Temporal at {settings.temporal_address} not reachable within {timeout:.0f} s; the "
+                               "worker in the web process needs it")
+
+
 def _pipeline(app: FastAPI, router: Router | None) -> RoutingPipeline:
     settings: Settings = app.state.settings
     return RoutingPipeline(app.state.database_url, router, lanes=settings.routing_lanes,
@@ -105,8 +119,15 @@ async def _reroute_forever(app: FastAPI) -> None:
                           [tickets])
 
 
-def create_app(database_url: str | None = None, client: Client | None = None, connect: bool = True) -> FastAPI:
-    """The app. ``client`` injects a Temporal client (tests); else it connects at startup."""
+#: runs a worker on a connected client while its block lasts (tideflow.stack.worker_running)
+EmbeddedWorker = Callable[[Client], contextlib.AbstractAsyncContextManager[None]]
+
+
+def create_app(database_url: str | None = None, client: Client | None = None, connect: bool = True,
+               worker: EmbeddedWorker | None = None) -> FastAPI:
+    """The app. ``client`` injects a Temporal client (tests); else it connects at startup. ``worker`` runs a
+    worker in this process on the same client: journeys are then started eagerly (their first workflow task
+    comes back with the start's answer, not through the task queue)."""
     settings = get_settings()
     logs.install()  # no secrets or unmasked personal data in any log record
     tracing.configure("tideflow-web")  # only when TIDEFLOW_OTEL_ENDPOINT is set
@@ -114,19 +135,25 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         temporal = client or (await _connect(settings) if connect else None)
-        app.state.router = Router(temporal, app.state.database_url, settings.task_queue) if temporal else None
-        app.state.pipeline = _pipeline(app, app.state.router)
-        app.state.pipeline.start()
-        task = asyncio.create_task(_reroute_forever(app)) if connect or client else None
-        # failed journeys: their reasons are read from Temporal and kept, within seconds of the failure
-        reasons = asyncio.create_task(journeys_api.keep_reasons_forever(app)) if connect or client else None
-        yield
-        for running in (task, reasons):
-            if running is not None:
-                running.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await running
-        await app.state.pipeline.stop()
+        if worker is not None and temporal is None and connect:
+            temporal = await _connect_for_worker(settings)
+        async with contextlib.AsyncExitStack() as embedded:
+            if worker is not None and temporal is not None:
+                await embedded.enter_async_context(worker(temporal))
+            app.state.router = Router(temporal, app.state.database_url, settings.task_queue,
+                                      eager=worker is not None) if temporal else None
+            app.state.pipeline = _pipeline(app, app.state.router)
+            app.state.pipeline.start()
+            task = asyncio.create_task(_reroute_forever(app)) if connect or client else None
+            # failed journeys: their reasons are read from Temporal and kept, within seconds of the failure
+            reasons = asyncio.create_task(journeys_api.keep_reasons_forever(app)) if connect or client else None
+            yield
+            for running in (task, reasons):
+                if running is not None:
+                    running.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await running
+            await app.state.pipeline.stop()
 
     # the API reference is for logged-in users too: /docs and /openapi.json are added below, guarded
     app = FastAPI(title="Tideflow", version="0.1.0", lifespan=lifespan,

@@ -46,6 +46,9 @@ OWNER_CHANGED = "wecom.owner_changed"
 SEEN_LIMIT = 500
 #: journeys started from here on end an action's deferral early when the ``wake`` signal names its key
 WAKE_PATCH = "action-wake-v1"
+#: journeys started from here on without a start signal (eager start) take their entry event as the signal
+#: would have delivered it; journeys signalled-with-start had it before ``run`` and never ask
+ENTRY_EVENT_PATCH = "entry-event-without-signal-v1"
 #: at most this many woken keys are remembered (a journey defers one action at a time)
 WOKEN_LIMIT = 50
 TIMELINE_LIMIT = 200
@@ -204,8 +207,13 @@ class JourneyWorkflow:
         self.ctx = Context(event=inp.entry_event or {}, vars=dict(inp.variables),
                            journey={"id": info.workflow_id, "flow": flow["flow_id"], "version": flow["version"],
                                     "started_at": self.started_at})
-        if inp.entry_event and inp.entry_event.get("id"):
-            self.seen.append(str(inp.entry_event["id"]))
+        entry_id = str((inp.entry_event or {}).get("id") or "")
+        if entry_id and not resume and entry_id not in self.seen and workflow.patched(ENTRY_EVENT_PATCH):
+            # started without the start signal (eager start cannot carry one): the entry event goes through
+            # what the signal does — de-duplication, exit and goal — as for a journey signalled-with-start
+            self.event(dict(inp.entry_event or {}))
+        if entry_id:
+            self.seen.append(entry_id)
         if inp.entry_event and not resume:
             self.measure_from = inp.entry_event.get("received_at")
         stale = True

@@ -18,7 +18,8 @@ TEMPORAL_BACKLOG = Gauge("tideflow_temporal_backlog_tasks", "Tasks waiting in Te
 TEMPORAL_BACKLOG_AGE = Gauge("tideflow_temporal_backlog_age_seconds", "Age of the oldest task waiting in "
                              "Temporal's workflow or activity task queue")
 ADMISSION = Counter("tideflow_admission_refused_total", "Ingestion requests refused with 429 because the backlog "
-                    "would break the latency bound (latency) or overflow (capacity)", ["reason"])
+                    "would break the latency bound (latency), overflow (capacity) or exceed the rate the "
+                    "workers complete events at while they are behind (rate)", ["reason"])
 STAGE = Histogram("tideflow_stage_seconds", "Time per pipeline stage: store (request's events in one transaction), "
                   "queue (waiting for a routing lane), route (flows started, journeys signalled), commit (group "
                   "commit of routing outcomes), pickup (event received → its first action starts, worker), "
@@ -28,7 +29,7 @@ EVENT_TO_ACTION = Histogram("tideflow_event_to_action_seconds", "Event received 
                             "triggered)", buckets=LATENCY_BUCKETS)
 COMMIT_SIZE = Histogram("tideflow_routing_commit_events", "Events whose routing outcome one group commit wrote",
                         buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
-for _reason in ("latency", "capacity"):
+for _reason in ("latency", "capacity", "rate"):
     ADMISSION.labels(_reason)
 
 

@@ -17,13 +17,15 @@ in order per customer, concurrently across customers — and their outcomes are 
 - **Isolation**: an event whose routing fails for a reason of its own is counted and, at the limit,
   quarantined (:mod:`engine.quarantine`); the lane goes on with the next event. Infrastructure failures
   (Temporal or the database unreachable) leave the event for the re-router without counting.
-- **Admission** (:meth:`RoutingPipeline.admit`): before a request stores anything, the latency it would
-  see is estimated — the web process's own backlog divided by its routing rate, plus the age of the
-  oldest task waiting in Temporal's workflow and activity task queues or their backlog divided by the rate
-  tasks leave them (sampled at most every ``SAMPLE_SECONDS`` while requests come in) — and a request whose
-  predicted wait passes half the bound (``TIDEFLOW_LATENCY_BOUND_SECONDS``, 2 s: the other half is for the
-  work itself) or that overflows the backlog's capacity is refused with :class:`Overloaded` (429 +
-  Retry-After): nothing is stored half-way.
+- **Admission** (:meth:`RoutingPipeline.admit`, the maths in :mod:`engine.admission`): before a request
+  stores anything, the latency it would see is estimated — the web process's own backlog divided by its
+  routing rate, plus the age of the oldest task waiting in Temporal's workflow and activity task queues or
+  their backlog divided by the rate tasks leave them (sampled at most every ``SAMPLE_SECONDS`` while
+  requests come in) — and while the workers report that they fall behind, a token bucket admits events at
+  the rate they complete them. A request whose predicted wait passes half the bound
+  (``TIDEFLOW_LATENCY_BOUND_SECONDS``, 2 s: the other half is for the work itself), that finds the bucket
+  empty, or that overflows the backlog's capacity is refused with :class:`Overloaded` (429 + Retry-After):
+  nothing is stored half-way.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
@@ -42,8 +43,8 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 
+from engine import admission, metrics, tracing
 from engine import events as ingest
-from engine import metrics, tracing
 from engine.db import models
 from engine.db.models import utcnow
 from engine.db.session import transaction
@@ -51,9 +52,6 @@ from engine.router import Router, RouteResult, is_transient
 
 log = logging.getLogger(__name__)
 SAMPLE_SECONDS = 0.25
-#: refuse when the predicted wait passes this share of the bound: the rest is for the work itself (routing,
-#: the workflow task, the action) and for the backlog growing between two samples
-HEADROOM = 0.5
 #: the routing rate is averaged over about this many seconds
 RATE_WINDOW = 2.0
 
@@ -114,8 +112,16 @@ class RoutingPipeline:
         self._done_times: list[float] = []
         self.temporal_backlog_age = 0.0
         self.temporal_backlog_count = 0
-        #: the worst event → action latency the workers reported lately (engine.metrics.LAG)
+        #: the worst event → action latency the workers reported lately (engine.metrics.LAG), and the first
+        #: actions after an event they complete per second, summed over the workers
         self.worker_lag = 0.0
+        self.worker_done = 0.0
+        #: the rate limit once the workers were saturated (engine.admission): until when it holds (monotonic
+        #: seconds), their capacity as measured, and its token bucket
+        self._limit_until = 0.0
+        self._capacity = 0.0
+        self._capacity_at = 0.0
+        self._bucket = admission.Bucket(0.0, 0.0)
         self._sampled_at = 0.0
         self._sampling: asyncio.Task[None] | None = None
 
@@ -154,30 +160,79 @@ class RoutingPipeline:
         return len(times) / max(now - times[0], 1e-3)
 
     def estimate(self, more: int = 0) -> float:
-        """Seconds an event admitted now would wait before its first action: this process's routing backlog
-        over its rate, plus the longer of Temporal's predicted queue wait and what the workers last saw."""
-        rate = self.rate()
-        own = (self.inflight + more) / rate if rate > 0 else 0.0
-        return own + max(self.temporal_backlog_age, self.worker_lag)
+        """Seconds an event admitted now would wait before its first action (:func:`admission.predicted_wait`)."""
+        return admission.predicted_wait(self.inflight + more, self.rate(), self.temporal_backlog_age,
+                                        self.worker_lag)
+
+    def limit(self, now: float) -> float | None:
+        """The admitted rate (events/s) once the workers were seen saturated, for :data:`admission.MEMORY_SECONDS`
+        after, while their latency is past :data:`admission.FREE` of the target; else None (no limit)."""
+        saturated = admission.under_pressure(self.worker_lag, self.latency_bound)
+        if not saturated and now >= self._limit_until:
+            return None
+        new_episode = saturated and now >= self._limit_until
+        elapsed = 0.0 if new_episode else now - self._capacity_at
+        self._capacity = admission.capacity(self._capacity, self.worker_done, self.worker_lag, self.latency_bound,
+                                            elapsed)
+        self._capacity_at = now
+        rate = admission.limit_rate(self._capacity, self.worker_lag, self.latency_bound)
+        if new_episode:  # a full bucket at the new rate
+            self._bucket = admission.Bucket(admission.burst(rate), now)
+        if saturated:
+            self._limit_until = now + admission.MEMORY_SECONDS
+        return rate if admission.limiting(self.worker_lag, self.latency_bound) else None
 
     def admit(self, count: int) -> None:
-        """Refuse (:class:`Overloaded`) a request of ``count`` events that would overflow the backlog or push
-        event-to-action latency past the bound; otherwise return (the caller then stores and submits)."""
+        """Refuse (:class:`Overloaded`) a request of ``count`` events that would overflow the backlog, push
+        event-to-action latency past the bound, or exceed the rate the workers complete events at while they
+        are under pressure; otherwise return (the caller then stores and submits)."""
         self._maybe_sample()
+        now = time.monotonic()
+        rate = self.limit(now)  # first: a saturation seen while the checks below refuse still counts
         if self.inflight + count > self.capacity:
             metrics.ADMISSION.labels("capacity").inc()
             raise Overloaded(self._retry_after(self.estimate(count)),
                              f"the routing backlog is full ({self.inflight} events waiting; capacity "
                              f"{self.capacity})")
         estimate = self.estimate(count)
-        if estimate > self.latency_bound * HEADROOM:
+        if estimate > admission.target(self.latency_bound):
             metrics.ADMISSION.labels("latency").inc()
             raise Overloaded(self._retry_after(estimate),
                              f"events would wait about {estimate:.1f} s for their first action; the bound is "
                              f"{self.latency_bound:g} s")
+        if rate is not None:
+            bucket, wait = admission.take(self._bucket, rate, count, now)
+            self._bucket = bucket
+            if wait > 0:
+                metrics.ADMISSION.labels("rate").inc()
+                raise Overloaded(admission.retry_after(wait), self._rate_why(rate))
+
+    def precheck(self) -> None:
+        """Refuse (:class:`Overloaded`) at once when even one event would be refused, taking nothing from the
+        bucket: a caller that must parse and validate a request before it knows how many events it holds
+        answers the 429 without that work (under overload most requests are refusals, and what they cost is
+        taken from the workers' CPU)."""
+        self._maybe_sample()  # a refusal here must not keep the signals it is based on from being refreshed
+        now = time.monotonic()
+        rate = self.limit(now)
+        estimate = self.estimate(1)
+        if estimate > admission.target(self.latency_bound):
+            metrics.ADMISSION.labels("latency").inc()
+            raise Overloaded(self._retry_after(estimate),
+                             f"events would wait about {estimate:.1f} s for their first action; the bound is "
+                             f"{self.latency_bound:g} s")
+        if rate is not None:
+            wait = admission.take(self._bucket, rate, 1, now)[1]
+            if wait > 0:
+                metrics.ADMISSION.labels("rate").inc()
+                raise Overloaded(admission.retry_after(wait), self._rate_why(rate))
+
+    def _rate_why(self, rate: float) -> str:
+        return (f"the workers complete about {self._capacity:.0f} events/s at most (now {self.worker_lag:.1f} s "
+                f"behind); admitting {rate:.0f}/s")
 
     def _retry_after(self, estimate: float) -> int:
-        return max(1, math.ceil(estimate - self.latency_bound * HEADROOM + 0.5))
+        return admission.retry_after_for_wait(estimate, self.latency_bound)
 
     # -- submitting ------------------------------------------------------------------------------------
     def lane_of(self, customer_id: str | None, row_id: int) -> int:
@@ -303,6 +358,7 @@ class RoutingPipeline:
         done = 0.0
         try:
             self.worker_lag, done = await asyncio.to_thread(read_lag, self.database_url)
+            self.worker_done = done
             metrics.WORKER_LAG.set(self.worker_lag)
         except Exception as exc:
             log.debug("worker lag not available: %s", type(exc).__name__)

@@ -98,8 +98,11 @@ def journey_id(flow_id: str, customer_id: str, reentry: str, entry_id: str | Non
 
 
 class Router:
-    def __init__(self, client: Client, database_url: str | None, task_queue: str) -> None:
+    def __init__(self, client: Client, database_url: str | None, task_queue: str, eager: bool = False) -> None:
+        """``eager``: a worker for ``task_queue`` runs on ``client`` in this process, so journeys are started
+        with eager workflow start (the first workflow task comes back in the start's answer)."""
         self.client = client
+        self.eager = eager
         self.database_url = database_url
         self.task_queue = task_queue
         self._cache: dict[str, tuple[float, list[dict[str, Any]]]] = {}
@@ -162,18 +165,28 @@ class Router:
                   else WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY)
         inp = JourneyInput(flow=flow, customer_id=customer_id, entry_event=event, variables=variables or {})
         try:
-            if event is not None:
-                await self.client.start_workflow(JOURNEY_WORKFLOW, inp, id=wid, task_queue=self.task_queue,
-                                                 id_reuse_policy=policy, start_signal="event",
-                                                 start_signal_args=[event])
+            if event is not None and not self.eager:
+                await self._signal_with_start(inp, wid, policy, event)
             else:
-                await self.client.start_workflow(JOURNEY_WORKFLOW, inp, id=wid, task_queue=self.task_queue,
-                                                 id_reuse_policy=policy)
+                try:
+                    await self.client.start_workflow(JOURNEY_WORKFLOW, inp, id=wid, task_queue=self.task_queue,
+                                                     id_reuse_policy=policy, request_eager_start=self.eager)
+                except WorkflowAlreadyStartedError:
+                    if event is None:
+                        raise
+                    # eager start cannot carry a signal: the journey under this id runs already, so the event
+                    # goes to it as signal-with-start delivers it (still refused if it has ended)
+                    await self._signal_with_start(inp, wid, policy, event)
         except WorkflowAlreadyStartedError:
             return None
         if remember:
             await asyncio.to_thread(self._remember, wid, flow, customer_id)
         return wid
+
+    async def _signal_with_start(self, inp: JourneyInput, wid: str, policy: WorkflowIDReusePolicy,
+                                 event: dict[str, Any]) -> None:
+        await self.client.start_workflow(JOURNEY_WORKFLOW, inp, id=wid, task_queue=self.task_queue,
+                                         id_reuse_policy=policy, start_signal="event", start_signal_args=[event])
 
     def _remember(self, wid: str, flow: dict[str, Any], customer_id: str) -> None:
         from sqlalchemy.exc import IntegrityError

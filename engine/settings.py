@@ -72,6 +72,9 @@ class Settings(BaseSettings):
                                        "their age")
     worker_local_activities: int = Field(default=32, ge=1, description="local activities (short actions) a "
                                          "worker runs at once")
+    worker_in_web: bool = Field(default=False, description="``tideflow web`` runs a worker in its own process too "
+                                "(one process instead of two; journeys start eagerly, saving Temporal a task "
+                                "dispatch per event); separate workers may still poll the same task queue")
     worker_metrics_port: int = Field(default=0, ge=0, le=65535, description="a worker serves Prometheus metrics "
                                      "on 127.0.0.1:<port> (0: off)")
     metrics_token: SecretStr = Field(default=SecretStr(""), description="bearer token that may scrape "

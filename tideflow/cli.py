@@ -294,7 +294,9 @@ def cmd_web(args: argparse.Namespace) -> int:
     upgrade()
     # forwarded headers are believed only from the proxies the operator named: otherwise anyone could
     # rotate X-Forwarded-For to dodge the login rate limit, or claim https
-    uvicorn.run("designer.app:create_app", factory=True, host=args.host or settings.web_host,
+    # with TIDEFLOW_WORKER_IN_WEB the worker runs in this process, on the client the router starts journeys with
+    app = "tideflow.stack:embedded_app" if settings.worker_in_web else "designer.app:create_app"
+    uvicorn.run(app, factory=True, host=args.host or settings.web_host,
                 port=args.port or settings.web_port, log_level="warning",
                 proxy_headers=bool(settings.trusted_proxies.strip()),
                 forwarded_allow_ips=settings.trusted_proxies.strip() or "")
@@ -304,6 +306,9 @@ def cmd_web(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     from tideflow.stack import Stack
 
+    if args.one_process:  # read by this process's settings and by the web process it starts
+        os.environ["TIDEFLOW_WORKER_IN_WEB"] = "true"
+        get_settings.cache_clear()
     stack = Stack(get_settings(), seed=not args.no_demo)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
@@ -365,6 +370,8 @@ def parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="start the embedded stack: Temporal dev server, worker, web on :8000")
     up.add_argument("--no-demo", action="store_true", help="do not publish demo flows and customers")
+    up.add_argument("--one-process", action="store_true", help="run the worker inside the web process, where "
+                    "journeys start eagerly (TIDEFLOW_WORKER_IN_WEB=true)")
     up.set_defaults(func=cmd_up)
     sub.add_parser("worker", help="run a worker").set_defaults(func=cmd_worker)
     web = sub.add_parser("web", help="run the web app (API and designer)")

@@ -11,8 +11,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+from fastapi import FastAPI
 from temporalio.client import Client
 
 from engine import payload_codec
@@ -92,17 +94,31 @@ async def connect(settings: Settings, timeout: float = 60) -> Client:
 
 async def run_worker(stop: asyncio.Event | None = None) -> None:
     """A worker process: interpreter + activities, and schedules kept in sync with published flows."""
-    from activities.workforce.runtime import ensure_running as ensure_workforce_sync
     from engine import tracing
     from engine.db.session import upgrade
-    from engine.scheduling import sync_schedules
-    from engine.shop_sync import ensure_running as ensure_shop_sync
-    from engine.worker import build_worker
 
     settings = get_settings()
     upgrade()
     tracing.configure("tideflow-worker")  # only when TIDEFLOW_OTEL_ENDPOINT is set
     client = await connect(settings)
+    async with worker_running(client):
+        await (stop.wait() if stop else asyncio.Event().wait())
+
+
+@contextlib.asynccontextmanager
+async def worker_running(client: Client) -> AsyncIterator[None]:
+    """Everything a worker runs on a connected client, until the block ends: the interpreter and activities
+    polling the task queue, schedules (and shop / workforce syncs) kept in sync with what is published, and
+    the lag reports admission control reads. A ``tideflow worker`` process runs it on its own client; with
+    ``TIDEFLOW_WORKER_IN_WEB`` the web process runs it on the client its router starts journeys with, so
+    they start eagerly (:func:`embedded_app`)."""
+    from activities.workforce.runtime import ensure_running as ensure_workforce_sync
+    from engine.pipeline import report_lag
+    from engine.scheduling import sync_schedules
+    from engine.shop_sync import ensure_running as ensure_shop_sync
+    from engine.worker import build_worker
+
+    settings = get_settings()
     url = settings.resolved_database_url()
     if settings.worker_metrics_port:  # this worker's Prometheus metrics (event → action latency, …)
         from prometheus_client import start_http_server
@@ -124,18 +140,25 @@ async def run_worker(stop: asyncio.Event | None = None) -> None:
                     await asyncio.to_thread(purge_archive_now, url, settings.archive_retention_days)
             await asyncio.sleep(60)
 
-    from engine.pipeline import report_lag
-
     sync = asyncio.create_task(keep_schedules())
     # the worst event → action latency of each second, for the web processes' admission control
     lag = asyncio.create_task(report_lag(url, f"{socket.gethostname()}:{os.getpid()}"))
     try:
         async with build_worker(client, settings.task_queue, url):
             print(f"worker on task queue '{settings.task_queue}' ready", flush=True)
-            await (stop.wait() if stop else asyncio.Event().wait())
+            yield
     finally:
         sync.cancel()
         lag.cancel()
+
+
+def embedded_app() -> FastAPI:
+    """The web app with a worker in its own process (``tideflow web`` with ``TIDEFLOW_WORKER_IN_WEB=true``,
+    ``tideflow up --one-process``): the router starts journeys with eager workflow start, so Temporal hands the first
+    workflow task back in the start's answer instead of through the task queue."""
+    from designer.app import create_app
+
+    return create_app(worker=worker_running)
 
 
 def purge_archive_now(url: str, days: int) -> int:
@@ -152,6 +175,10 @@ def purge_archive_now(url: str, days: int) -> int:
 
 
 class Stack:
+    """``tideflow up``: the Temporal dev server, a worker and the web app — or, with ``TIDEFLOW_WORKER_IN_WEB``
+    (``tideflow up --one-process``), the web app with the worker in its process (eager workflow start, one
+    Python process fewer)."""
+
     def __init__(self, settings: Settings, seed: bool = True) -> None:
         self.settings = settings
         self.seed = seed
@@ -177,7 +204,8 @@ class Stack:
         upgrade()
         report = seed() if self.seed else {}
         python = sys.executable
-        self._spawn("worker", [python, "-m", "tideflow.cli", "worker"])
+        if not self.settings.worker_in_web:  # else `tideflow web` runs it (the environment passes through)
+            self._spawn("worker", [python, "-m", "tideflow.cli", "worker"])
         web = self._spawn("web", [python, "-m", "tideflow.cli", "web"])
         wait_for_port(self.settings.web_host, self.settings.web_port, 60, "web", web)
         self._announce(report)

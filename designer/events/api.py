@@ -99,6 +99,13 @@ def admit(request: Request, count: int) -> None:
         pipeline.admit(count)
 
 
+def precheck(request: Request) -> None:
+    """:func:`admit` for one event, taking nothing: a 429 before the request's events are validated."""
+    pipeline = _pipeline(request)
+    if pipeline is not None:
+        pipeline.precheck()
+
+
 def overloaded(exc: Overloaded) -> JSONResponse:
     return JSONResponse({"detail": {"message": f"busy: {exc.why}; nothing was stored",
                                     "fix": f"send it again after {exc.retry_after} s (Retry-After)", "field": None}},
@@ -146,6 +153,10 @@ async def post_events(request: Request, user: Annotated[User, Depends(require(*E
                       ) -> EventResult | list[EventResult] | JSONResponse:
     """Ingest one event (object) or a batch (array). Each is stored once (dedupe on source + id)."""
     settings = request.app.state.settings
+    try:  # busy: answered before the events are validated (nothing is stored either way)
+        precheck(request)
+    except Overloaded as exc:
+        return overloaded(exc)
     # bounded while read and parsed within the JSON limits (designer/limits.py, engine/bounded_json.py)
     data = await json_body(request, settings.max_batch_bytes, "TIDEFLOW_MAX_BATCH_BYTES")
     events, batch = _parse_events(data, settings.max_batch_events)

@@ -22,6 +22,7 @@ from engine.db import models
 from engine.db.session import session_factory, transaction
 from engine.router import Router
 from engine.settings import get_settings
+from engine.worker import build_worker
 from tests.designer.test_events_api import cheap_passwords, event
 
 __all__ = ["cheap_passwords"]
@@ -88,3 +89,13 @@ async def test_a_backlog_past_the_bound_is_answered_429_and_nothing_is_stored(
         assert r.status_code == 503 and int(r.headers["Retry-After"]) >= 1, r.text
         with session_factory(db_url)() as db:
             assert db.scalar(select(models.EventRecord).where(models.EventRecord.source == "hook")) is None
+
+        # a worker comes and drains the backlog: the refusals end (they keep the signals they are based on
+        # fresh) and the event told to come back is taken
+        async with build_worker(dev_env.client, queue, db_url):
+            deadline = time.monotonic() + 60
+            again = await http.post("/api/events", json=event(f"e-{i}", phone=f"1380000{i:04d}"))
+            while again.status_code == 429 and time.monotonic() < deadline:
+                await asyncio.sleep(float(again.headers["Retry-After"]))
+                again = await http.post("/api/events", json=event(f"e-{i}", phone=f"1380000{i:04d}"))
+            assert again.status_code == 202 and len(again.json()["started"]) == 1, again.text

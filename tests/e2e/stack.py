@@ -251,16 +251,23 @@ class E2EStack:
             self.wait_healthy("web", timeout)
         return proc
 
-    def start_pieces(self, timeout: float = 60) -> None:
+    def start_pieces(self, timeout: float = 60, worker: bool = True) -> None:
         """Temporal, an admin with a token, web and worker: as separate processes, started in parallel
-        where they can be (the admin is created, and the schema migrated, while Temporal boots)."""
+        where they can be (the admin is created, and the schema migrated, while Temporal boots). Without
+        ``worker`` the web process runs the worker itself (``TIDEFLOW_WORKER_IN_WEB``)."""
         self.start_temporal(wait=False)
         self.create_admin()
         self.wait_temporal(timeout)
-        self.start_worker(wait=False)
+        if worker:
+            self.start_worker(wait=False)
+        else:
+            self.env["TIDEFLOW_WORKER_IN_WEB"] = "true"
         self.start_web(wait=False)
         self.wait_healthy("web", timeout)
-        self.wait_worker(timeout)
+        if worker:
+            self.wait_worker(timeout)
+        else:
+            self.wait_log("web", "worker on task queue", timeout)
 
     def create_admin(self, username: str = "e2e-admin") -> str:
         """Create an admin with an API token through the CLI (it also migrates the database)."""

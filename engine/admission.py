@@ -1,0 +1,154 @@
+"""Admission maths: whether an ingestion request may come in now, as pure functions (no clock, no I/O).
+
+The routing pipeline (:mod:`engine.pipeline`) feeds these with what it measures — its own backlog and
+routing rate, Temporal's task queue backlog, and the workers' reports (the worst event → action latency they
+saw lately, ``lag``, and the first actions they completed per second, ``done``) — and turns a refusal into
+``429 + Retry-After`` (connectors: their platform's retry answer) before anything is stored.
+
+Two checks, both needed:
+
+- **Predicted wait** (:func:`predicted_wait`): the backlog in front of an event divided by the rate it
+  drains. Refuse when it passes the ``target`` (half the latency bound: the other half is for the work
+  itself). It sees a backlog only once it is there, and the workers' reports only a second or more later
+  (their latency is measured when an action runs, and they report the worst of the last three seconds): on
+  its own it admits everything offered until the reports arrive, then refuses everything until they clear —
+  at 2× capacity it opens and shuts every few seconds, and the events of each open phase wait seconds.
+- **Rate limit** (:func:`limit_rate`, :func:`take`): once the workers were seen saturated (their reported
+  latency reached the target), a token bucket admits events at the rate they were measured to complete
+  them — their capacity, remembered for ``MEMORY_SECONDS``, raised whenever they complete more and probed
+  upwards while they have room — scaled
+  by set point / latency (the set point is half the target): the further their latency is past it the less
+  comes in (a backlog that is there drains), and up to ``GROWTH`` × while it is under it (admission follows
+  the workers when they speed up). It applies while their latency is past ``FREE`` × the target, so it
+  comes back four times earlier than the predicted wait reacts, and the open phases of the predicted-wait
+  check admit at this rate, not at whatever is offered (the predicted wait still refuses everything while
+  the workers are past the target: a stalled worker completes nothing, so its reported latency is the
+  first thing to show it). Before any saturation, and while the workers keep up, there is no limit: a
+  quiet system takes any burst, and a rising load is never held at a rate measured while it was lower.
+
+Per web process: with several web processes each admits up to the workers' whole rate (docs/operations.md).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+#: refuse when the predicted wait passes this share of the bound: the rest is for the work itself (routing,
+#: the workflow task, the action) and for the backlog growing between two samples
+HEADROOM = 0.5
+#: the workers are saturated when their reported latency reaches this share of the target (then their
+#: completion rate is their capacity: there is a backlog in front of them) …
+PRESSURE = 1.0
+#: … and their capacity is remembered this long after the last time they were (peaks come in waves; a
+#: deployment's capacity changes slowly, and each new saturation measures it again)
+MEMORY_SECONDS = 600.0
+#: the limit steers the workers' latency towards this share of the target: there it admits their capacity,
+#: past it less (a backlog drains, the faster the further past), under it more (up to GROWTH) — half, so
+#: that a worker stalling for a second or so still finds its events within the bound
+SETPOINT = 0.5
+#: admit at most this multiple of the capacity (room to follow workers that got faster)
+GROWTH = 1.2
+#: while the limit holds the workers back although they have room (latency between FREE and the set point)
+#: the capacity estimate grows this share per second
+PROBE = 0.2
+#: while the workers' latency is under this share of the target the limit does not apply (the capacity stays
+#: remembered): a load the workers keep up with is never held at a rate measured on a busier day, or during a
+#: cold start's first slow seconds
+FREE = 0.25
+#: and at least this share of it (a latency spike past the target throttles, it does not shut the door)
+FLOOR_SHARE = 0.1
+#: never admit less than this many events per second while limiting (a stalled worker's rate reads 0)
+MIN_RATE = 1.0
+#: the bucket holds this many seconds of the admitted rate: short bursts pass, a backlog does not build
+BURST_SECONDS = 0.25
+
+
+def target(bound: float) -> float:
+    """The wait an admitted event may see before its work starts: :data:`HEADROOM` of the bound."""
+    return bound * HEADROOM
+
+
+def predicted_wait(own_backlog: int, own_rate: float, temporal_wait: float, worker_lag: float) -> float:
+    """Seconds an event admitted now would wait before its first action: this process's routing backlog over
+    its routing rate (0 while the rate is unknown), plus the longer of Temporal's predicted queue wait and the
+    latency the workers last reported."""
+    own = own_backlog / own_rate if own_rate > 0 else 0.0
+    return own + max(temporal_wait, worker_lag)
+
+
+def under_pressure(worker_lag: float, bound: float) -> bool:
+    """Whether the workers' reported latency says they are saturated (see :data:`PRESSURE`)."""
+    return worker_lag >= PRESSURE * target(bound)
+
+
+def limiting(worker_lag: float, bound: float) -> bool:
+    """Whether a remembered capacity limits admission at this latency (see :data:`FREE`)."""
+    return worker_lag >= FREE * target(bound)
+
+
+def capacity(remembered: float, done_per_second: float, worker_lag: float, bound: float, elapsed: float) -> float:
+    """The workers' capacity (events/s) as far as it is known, ``elapsed`` seconds after the last estimate: the
+    most they were measured to complete; and while the limit applies but their latency is under the set point
+    (admission holds them back, yet they have room), :data:`PROBE` per second more — a figure measured in a bad
+    moment (a cold start, a stall, a busier machine) must not hold admission down for the ten minutes it is
+    remembered."""
+    known = max(remembered, done_per_second)
+    if limiting(worker_lag, bound) and worker_lag < SETPOINT * target(bound):  # held back, yet with room
+        known *= 1 + PROBE * min(max(elapsed, 0.0), 1.0)
+    return known
+
+
+def limit_rate(capacity_per_second: float, worker_lag: float, bound: float) -> float:
+    """Events per second to admit once the workers were saturated: their capacity × (set point / latency), the
+    set point being :data:`SETPOINT` × the target, kept within [:data:`FLOOR_SHARE`, :data:`GROWTH`] and never
+    below :data:`MIN_RATE`.
+
+    At the set point the rate equals what the workers complete (a backlog holds still); past it less (it
+    drains, the faster the further past); under it a little more."""
+    goal = SETPOINT * target(bound)
+    share = GROWTH if worker_lag <= 0 else min(GROWTH, max(FLOOR_SHARE, goal / worker_lag))
+    return max(MIN_RATE, capacity_per_second * share)
+
+
+def burst(rate: float) -> float:
+    """How many events the bucket holds at ``rate``: :data:`BURST_SECONDS` of it, at least one."""
+    return max(1.0, rate * BURST_SECONDS)
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """A token bucket: ``tokens`` available at time ``at`` (seconds on any monotonic clock). Tokens may go
+    negative: a request larger than the bucket is admitted when the bucket is full, and the debt is paid
+    before the next one."""
+
+    tokens: float
+    at: float
+
+
+def refill(bucket: Bucket, rate: float, now: float) -> Bucket:
+    """The bucket at ``now``: topped up at ``rate`` per second since ``bucket.at``, up to :func:`burst`."""
+    elapsed = max(0.0, now - bucket.at)
+    return Bucket(min(burst(rate), bucket.tokens + elapsed * rate), now)
+
+
+def take(bucket: Bucket, rate: float, count: int, now: float) -> tuple[Bucket, float]:
+    """Try to admit ``count`` events at ``now``: (the bucket after, 0.0) when admitted; otherwise (the bucket,
+    seconds until they would be). A request larger than the bucket needs a full bucket, not ``count`` tokens
+    (else a big batch could never come in)."""
+    current = refill(bucket, rate, now)
+    need = min(float(count), burst(rate))
+    if current.tokens >= need:
+        return Bucket(current.tokens - count, now), 0.0
+    return current, (need - current.tokens) / rate
+
+
+def retry_after(wait: float) -> int:
+    """Whole seconds for a Retry-After header: the wait rounded up, at least 1."""
+    return max(1, math.ceil(wait))
+
+
+def retry_after_for_wait(estimate: float, bound: float) -> int:
+    """Retry-After when the predicted wait is past the target: until the excess has drained, plus half a
+    second of margin."""
+    return max(1, math.ceil(estimate - target(bound) + 0.5))

@@ -1,0 +1,194 @@
+"""Admission maths (engine/admission.py): pure functions, worked by hand; no clock, no timing asserts."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine import admission
+from engine.admission import (
+    Bucket,
+    burst,
+    capacity,
+    limit_rate,
+    predicted_wait,
+    refill,
+    retry_after,
+    take,
+    under_pressure,
+)
+
+BOUND = 2.0  # the default latency bound: target 1 s
+
+
+def test_predicted_wait_adds_own_backlog_to_the_longer_outside_signal() -> None:
+    # 30 events waiting in this process at 60/s = 0.5 s, then the longer of Temporal's 0.2 s and the workers' 0.7 s
+    assert predicted_wait(30, 60.0, 0.2, 0.7) == pytest.approx(1.2)
+    # an unknown routing rate (too few samples) counts the own backlog as nothing, not as infinite
+    assert predicted_wait(30, 0.0, 0.2, 0.1) == pytest.approx(0.2)
+
+
+def test_saturation_is_a_latency_at_the_target_and_the_limit_applies_from_a_quarter_of_it() -> None:
+    assert admission.target(BOUND) == 1.0
+    assert not under_pressure(0.99, BOUND)
+    assert under_pressure(1.0, BOUND)
+    assert under_pressure(3.0, BOUND)
+    # the bound is configurable: at 10 s the workers are saturated from 5 s
+    assert not under_pressure(4.9, 10.0) and under_pressure(5.0, 10.0)
+    assert not admission.limiting(0.24, BOUND) and admission.limiting(0.25, BOUND)
+
+
+def test_capacity_is_the_most_measured_and_grows_while_the_workers_have_room() -> None:
+    # behind (0.8 s, past the 0.5 s set point): the most they completed, a lull does not lower it
+    assert capacity(35.0, 30.0, 0.8, BOUND, 1.0) == 35.0
+    assert capacity(35.0, 41.0, 0.8, BOUND, 1.0) == 41.0
+    # held back with room (0.3 s: the limit applies from 0.25 s): 20 % a second more than measured, so a figure
+    # from a cold start does not hold a minute later
+    assert capacity(10.0, 4.0, 0.1, BOUND, 1.0) == 10.0  # not held back (the limit is off): no growth
+    assert capacity(10.0, 4.0, 0.3, BOUND, 0.5) == pytest.approx(11.0)
+    assert capacity(10.0, 4.0, 0.3, BOUND, 5.0) == pytest.approx(12.0)  # at most a second's growth per look
+    assert capacity(10.0, 4.0, 0.3, BOUND, -1.0) == pytest.approx(10.0)  # a clock going back grows nothing
+
+
+def test_limit_rate_steers_the_latency_to_half_the_target() -> None:
+    # latency at the set point (0.5 s): admit the capacity (a backlog holds still)
+    assert limit_rate(40.0, 0.5, BOUND) == pytest.approx(40.0)
+    # at the target (1 s): half of it, so a backlog drains at 20/s
+    assert limit_rate(40.0, 1.0, BOUND) == pytest.approx(20.0)
+    # far past it: less still, but never below a tenth (a spike throttles, it does not shut the door) …
+    assert limit_rate(40.0, 2.0, BOUND) == pytest.approx(10.0)
+    assert limit_rate(40.0, 20.0, BOUND) == pytest.approx(4.0)
+    # … under it: more, up to 1.2× (room to follow workers that got faster), not 0.5/0.1 = 5×
+    assert limit_rate(40.0, 0.45, BOUND) == pytest.approx(40.0 * 0.5 / 0.45)
+    assert limit_rate(40.0, 0.1, BOUND) == pytest.approx(48.0)
+    assert limit_rate(40.0, 0.0, BOUND) == pytest.approx(48.0)
+    # never measured above 0/s (a stalled worker): still one event a second, so it can show it recovered
+    assert limit_rate(0.0, 3.0, BOUND) == pytest.approx(admission.MIN_RATE)
+
+
+def test_bucket_admits_at_the_rate_with_a_short_burst() -> None:
+    rate = 40.0
+    assert burst(rate) == pytest.approx(10.0)  # a quarter of a second
+    assert burst(1.0) == 1.0  # never less than one event
+    bucket = Bucket(burst(rate), 0.0)
+    admitted = 0
+    # 100 requests of one event offered at t = 0 (a burst): only the bucket's 10 come in …
+    for _ in range(100):
+        after, wait = take(bucket, rate, 1, 0.0)
+        if wait == 0:
+            admitted += 1
+            bucket = after
+    assert admitted == 10
+    # … the 11th would come in 1/40 s later, and that is what the refusal says
+    _, wait = take(bucket, rate, 1, 0.0)
+    assert wait == pytest.approx(1 / 40)
+    # one second later 40 more tokens, but the bucket holds at most 10
+    assert refill(bucket, rate, 1.0).tokens == pytest.approx(10.0)
+
+
+def test_bucket_over_a_second_of_steady_overload_admits_the_rate() -> None:
+    # offered 80/s (every 12.5 ms) for 2 s against a 40/s limit: about 40/s come in, plus the first burst
+    rate, bucket, admitted = 40.0, Bucket(burst(40.0), 0.0), 0
+    for i in range(160):
+        now = i / 80
+        after, wait = take(bucket, rate, 1, now)
+        if wait == 0:
+            admitted += 1
+            bucket = after
+    assert 80 <= admitted <= 80 + burst(rate) + 1
+
+
+def test_a_batch_larger_than_the_bucket_needs_a_full_bucket_then_pays_its_debt() -> None:
+    rate = 8.0  # bucket of 2
+    bucket = Bucket(1.0, 0.0)
+    after, wait = take(bucket, rate, 50, 0.0)
+    assert wait == pytest.approx(1 / 8)  # refused until the bucket is full (2 tokens), not until 50 are there
+    after, wait = take(bucket, rate, 50, 0.125)
+    assert wait == 0 and after.tokens == pytest.approx(-48.0)
+    # the debt: the next single event waits for 49 tokens at 8/s
+    _, wait = take(after, rate, 1, 0.125)
+    assert wait == pytest.approx(49 / 8)
+
+
+def test_time_going_backwards_does_not_drain_or_fill() -> None:
+    bucket = Bucket(3.0, 10.0)
+    assert refill(bucket, 40.0, 9.0).tokens == 3.0
+
+
+@pytest.mark.parametrize(("wait", "header"), [(0.001, 1), (0.9, 1), (1.0, 1), (1.01, 2), (6.1, 7)])
+def test_retry_after_rounds_up_to_whole_seconds(wait: float, header: int) -> None:
+    assert retry_after(wait) == header
+
+
+def test_retry_after_for_a_predicted_wait_counts_the_excess() -> None:
+    # predicted 3.2 s against a 1 s target: 2.2 s too much, + 0.5 s margin → 3 s
+    assert admission.retry_after_for_wait(3.2, BOUND) == 3
+    assert admission.retry_after_for_wait(1.01, BOUND) == 1
+
+
+def test_the_pipeline_limits_once_saturated_and_remembers_the_capacity_a_while() -> None:
+    from engine.pipeline import RoutingPipeline
+
+    pipeline = RoutingPipeline("sqlite://", router=None, latency_bound=BOUND)
+    pipeline.worker_lag, pipeline.worker_done = 0.7, 40.0
+    assert pipeline.limit(100.0) is None  # never saturated: no limit, any burst comes in
+    pipeline.worker_lag = 2.0  # saturated at 40/s, and 2 s behind: 40 × 0.5 s / 2 s, so the backlog drains
+    assert pipeline.limit(101.0) == pytest.approx(10.0)
+    # the backlog is gone, the load went down: the workers keep up, nothing is limited …
+    pipeline.worker_lag, pipeline.worker_done = 0.05, 12.0
+    assert pipeline.limit(200.0) is None
+    # … until their latency rises again (a quarter of the target): then at once 1.2 × the capacity measured under
+    # saturation (probed up by a second's 20 %: they still have room), not 1.2 × the 12/s they did lately
+    pipeline.worker_lag = 0.3
+    assert pipeline.limit(101.0 + admission.MEMORY_SECONDS - 0.5) == pytest.approx(40.0 * 1.2 * 1.2)
+    assert pipeline.limit(101.0 + admission.MEMORY_SECONDS) is None  # forgotten after ten minutes
+
+
+def test_the_pipeline_refuses_past_the_rate_with_retry_after_and_stores_nothing() -> None:
+    from engine.pipeline import Overloaded, RoutingPipeline
+
+    pipeline = RoutingPipeline("sqlite://", router=None, latency_bound=BOUND)
+    # workers behind by 1.5 s: the predicted wait refuses everything, and the rate limit starts
+    pipeline.worker_lag, pipeline.worker_done = 1.5, 0.0
+    with pytest.raises(Overloaded) as refused:
+        pipeline.admit(1)
+    assert "would wait about 1.5 s" in refused.value.why and refused.value.retry_after == 1
+    # a stalled worker (it completed nothing) whose latency faded under the target: the limit lets one event a
+    # second through (MIN_RATE), not everything that is offered
+    pipeline.worker_lag = 0.6
+    pipeline.admit(1)
+    with pytest.raises(Overloaded) as refused:
+        pipeline.admit(1)
+    assert refused.value.retry_after == 1 and "admitting 1/s" in refused.value.why
+    assert pipeline.inflight == 0  # admission stores and queues nothing
+
+
+def test_an_overload_after_a_quiet_while_meets_the_remembered_capacity_at_once() -> None:
+    from engine.pipeline import RoutingPipeline
+
+    pipeline = RoutingPipeline("sqlite://", router=None, latency_bound=BOUND)
+    pipeline.worker_lag, pipeline.worker_done = 1.2, 8.0  # saturated at 8/s
+    assert pipeline.limit(0.0) == pytest.approx(8.0 * 0.5 / 1.2)
+    # quiet since (1/s), then a burst the workers start to feel (0.3 s): 1.2 × 8/s (and one second's probe,
+    # 1.2 × that: the workers have room), a bucket of a quarter second
+    pipeline.worker_lag, pipeline.worker_done = 0.3, 1.0
+    rate = pipeline.limit(300.0)
+    assert rate == pytest.approx(8.0 * 1.2 * 1.2)
+    pipeline._bucket = admission.Bucket(admission.burst(rate), 300.0)
+    after, wait = admission.take(pipeline._bucket, rate, 2, 300.0)
+    assert wait == 0 and admission.take(after, rate, 2, 300.0)[1] == pytest.approx((2 - (burst(rate) - 2)) / rate)
+
+
+def test_the_precheck_refuses_like_admit_but_takes_nothing() -> None:
+    from engine.pipeline import Overloaded, RoutingPipeline
+
+    pipeline = RoutingPipeline("sqlite://", router=None, latency_bound=BOUND)
+    pipeline.worker_lag, pipeline.worker_done = 1.5, 0.0
+    with pytest.raises(Overloaded):
+        pipeline.precheck()  # the predicted wait; and the saturation is noted (the rate limit holds from now)
+    pipeline.worker_lag = 0.6
+    pipeline.precheck()
+    pipeline.precheck()  # the bucket's one token is still there
+    pipeline.admit(1)  # … until an event is admitted
+    with pytest.raises(Overloaded) as refused:
+        pipeline.precheck()
+    assert "admitting 1/s" in refused.value.why
