@@ -24,7 +24,7 @@ from connectors.errors import ConnectorProtocolError, SignatureVerificationError
 from designer import limits
 from designer.auth import public
 from designer.errors import ApiError
-from designer.events.api import admit, deliver_many
+from designer.events.api import admit, deliver_many, precheck
 from engine import bounded_json, connector_ops
 from engine import connectors as configured
 from engine.db.session import session_factory, transaction
@@ -84,8 +84,8 @@ async def inbound(request: Request, connector_id: str) -> Response:
         raise ApiError(404, Msg("no enabled connector '%(connector_id)s'", connector_id=connector_id),
                        Msg("check the URL configured on the platform"),
                        "connector_id")
-    try:
-        admit(request, 1)
+    try:  # under overload, refuse before the work of verifying and decoding; taking nothing yet
+        precheck(request)
     except Overloaded as exc:
         return _answer(loaded.connector.busy_reply(exc.retry_after))
     incoming = InboundRequest(method=request.method, path=request.url.path, query=dict(request.query_params),
@@ -101,6 +101,10 @@ async def inbound(request: Request, connector_id: str) -> Response:
         raise ApiError(400, Msg("the delivery does not parse: %(exc)s", exc=exc),
                        Msg("send the platform's documented format"),
                        "body") from None
+    try:  # only a verified delivery takes from the admission budget: unsigned requests cannot spend it
+        admit(request, 1)
+    except Overloaded as exc:
+        return _answer(loaded.connector.busy_reply(exc.retry_after))
     if reply.unmapped:  # kept raw, visible and counted: an acknowledged message is never dropped in silence
         await run_in_threadpool(connector_ops.store_unmapped, request.app.state.database_url, connector_id,
                                 reply.unmapped)

@@ -20,6 +20,7 @@ from designer.app import create_app
 from engine import auth
 from engine.db import models
 from engine.db.session import session_factory, transaction
+from engine.pipeline import RoutingPipeline
 from engine.router import Router
 from engine.settings import get_settings
 from engine.worker import build_worker
@@ -99,3 +100,35 @@ async def test_a_backlog_past_the_bound_is_answered_429_and_nothing_is_stored(
                 await asyncio.sleep(float(again.headers["Retry-After"]))
                 again = await http.post("/api/events", json=event(f"e-{i}", phone=f"1380000{i:04d}"))
             assert again.status_code == 202 and len(again.json()["started"]) == 1, again.text
+
+
+async def test_unsigned_pushes_do_not_spend_the_admission_budget(db_url: str) -> None:
+    """While the workers are saturated, admission hands out a token bucket's worth of events. A flood of
+    requests with a bad signature must be answered 401 and take none of it, or an attacker without the
+    secret could keep the platform's genuine pushes answered "busy"."""
+    with transaction(db_url) as db:
+        token = auth.create_token(db, auth.create_user(db, "admin-2", "a-long-password", "admin"), "t")
+    app = create_app(db_url, connect=False)
+    pipeline = app.state.pipeline = RoutingPipeline(db_url, None, latency_bound=2.0)
+    # the workers report 1 s behind (saturated at a 2 s bound) completing 2 events/s: admission limits to
+    # 1 event/s, a bucket of one event (engine/admission.py)
+    pipeline.worker_lag, pipeline.worker_done = 1.0, 2.0
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+        r = await http.put("/api/connectors/hook", headers={"Authorization": f"Bearer {token}"},
+                           json={"kind": "webhook", "name": "hook", "settings": {}, "secrets": {"secret": SECRET}})
+        assert r.status_code == 201, r.text
+        body = json.dumps(event("pushed-2", phone="13700000002")).encode()
+        forged = {"Content-Type": "application/json",
+                  "X-Tideflow-Signature": sign_payload("not-the-secret-0123456789", body, int(time.time()))}
+        for _ in range(10):
+            r = await http.post("/hooks/hook", content=body, headers=forged)
+            assert r.status_code == 401, r.text
+        signed = {"Content-Type": "application/json",
+                  "X-Tideflow-Signature": sign_payload(SECRET, body, int(time.time()))}
+        r = await http.post("/hooks/hook", content=body, headers=signed)
+        assert r.status_code < 300, r.text  # the genuine push still finds its token
+        r = await http.post("/hooks/hook", content=body, headers=signed)
+        assert r.status_code == 503 and int(r.headers["Retry-After"]) >= 1, r.text  # and the budget is real
+    with session_factory(db_url)() as db:
+        assert db.scalar(select(func.count()).select_from(models.EventRecord)
+                         .where(models.EventRecord.source == "hook")) == 1
