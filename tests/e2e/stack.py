@@ -271,8 +271,9 @@ class E2EStack:
 
     def create_admin(self, username: str = "e2e-admin") -> str:
         """Create an admin with an API token through the CLI (it also migrates the database)."""
-        out = subprocess.run([*self.tideflow(), "users", "create", username, "--role", "admin", "--password",
-                              secrets.token_urlsafe(16), "--token"], env=self.env, cwd=self.root,
+        out = subprocess.run([*self.tideflow(), "users", "create", username, "--role", "admin",
+                              # one argument: a generated password may begin with '-' (argparse would read an option)
+                              f"--password={secrets.token_urlsafe(16)}", "--token"], env=self.env, cwd=self.root,
                              capture_output=True, text=True, timeout=120, check=False)
         assert out.returncode == 0, out.stdout + out.stderr
         token = next(line.split(":", 1)[1].strip() for line in out.stdout.splitlines()
