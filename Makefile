@@ -60,6 +60,7 @@ bench-quick: $(STAMP)
 # the fault suite: the real stack under load, broken on purpose, then the books checked (exit 1 on any loss)
 faults: $(STAMP)
 	$(BIN)/python -m faults $(FAULTS_ARGS)
+	TIDEFLOW_CRASH_N=1000 $(BIN)/python -m pytest -q tests/e2e/test_worker_crash.py
 
 # wrk against POST /api/events and a webhook endpoint, on SQLite and on PostgreSQL (needs wrk)
 load: $(STAMP)
