@@ -1,8 +1,9 @@
 """kill -9 the worker while journeys are in flight: after a restart every journey completes, and
 the books hold exactly one message per (customer, node) — nothing lost, nothing sent twice.
 
-N journeys (``TIDEFLOW_CRASH_N``, default 400; ``make faults`` runs 1,000) run trigger → message → 2 s delay → message → tag
-on a Temporal dev server, web and worker started as separate processes sharing one data dir.
+N journeys (``TIDEFLOW_CRASH_N``, default 400; ``make faults`` runs 1,000) run
+trigger → message → 2 s delay → message → tag on a Temporal dev server, web and worker started as
+separate processes sharing one data dir.
 """
 
 from __future__ import annotations
