@@ -24,7 +24,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,6 +64,25 @@ def _mark(fn: _F, **extra: Any) -> _F:
     fn.__dict__[AUTH_MARKER] = True
     fn.__dict__.update({f"__tideflow_{k}__": v for k, v in extra.items()})
     return fn
+
+
+def mark_guard(fn: _F, roles: tuple[str, ...]) -> _F:
+    """Tag a role guard built elsewhere (the pages' :func:`designer.pages.page_user`) like :func:`require`'s,
+    so :func:`guard_roles` reads the roles a route needs from the route itself (the navigation does)."""
+    return _mark(fn, roles=roles)
+
+
+def guard_roles(dependant: Dependant) -> tuple[str, ...] | None:
+    """The roles the role guard among ``dependant``'s dependencies admits (admin always passes); ``()`` for
+    any logged-in user; ``None`` when no role guard is there (a public route, or one that checks in its body)."""
+    for dep in dependant.dependencies:
+        roles = getattr(dep.call, "__tideflow_roles__", None)
+        if roles is not None:
+            return tuple(roles)
+        inner = guard_roles(dep)
+        if inner is not None:
+            return inner
+    return None
 
 
 # --- request context ---------------------------------------------------------------------------
@@ -255,20 +274,34 @@ def _has_guard(dependant: Dependant) -> bool:
     return any(getattr(dep.call, AUTH_MARKER, False) or _has_guard(dep) for dep in dependant.dependencies)
 
 
-def unguarded_routes(app: FastAPI) -> list[str]:
-    """``"METHOD /path"`` for every API route with no auth dependency (``current_user``, ``require``,
-    ``public``). FastAPI's own /docs and /openapi.json and mounted static files are not API routes."""
-    found: list[str] = []
+def _routes(app: FastAPI) -> Iterator[Any]:
+    """Every API route of ``app`` (with ``dependant``, ``path`` and ``methods``), in the app's order."""
     for route in app.routes:
         # routers included with include_router appear as one entry holding their effective routes
         contexts = route.effective_route_contexts() if hasattr(route, "effective_route_contexts") else [route]
         for ctx in contexts:
             dependant = getattr(ctx, "dependant", None)
-            if dependant is None or not (isinstance(ctx, APIRoute) or hasattr(ctx, "original_route")):
-                continue
-            if not _has_guard(dependant):
-                path = getattr(ctx, "path", "?")
-                found.extend(f"{method} {path}" for method in sorted(getattr(ctx, "methods", None) or ()))
+            if dependant is not None and (isinstance(ctx, APIRoute) or hasattr(ctx, "original_route")):
+                yield ctx
+
+
+def get_route_roles(app: FastAPI, path: str) -> tuple[str, ...] | None:
+    """The roles the first ``GET path`` route of ``app`` admits (:func:`guard_roles`); None when there is no
+    such route or it has no role guard."""
+    for ctx in _routes(app):
+        if getattr(ctx, "path", None) == path and "GET" in (getattr(ctx, "methods", None) or ()):
+            return guard_roles(ctx.dependant)
+    return None
+
+
+def unguarded_routes(app: FastAPI) -> list[str]:
+    """``"METHOD /path"`` for every API route with no auth dependency (``current_user``, ``require``,
+    ``public``). FastAPI's own /docs and /openapi.json and mounted static files are not API routes."""
+    found: list[str] = []
+    for ctx in _routes(app):
+        if not _has_guard(ctx.dependant):
+            path = getattr(ctx, "path", "?")
+            found.extend(f"{method} {path}" for method in sorted(getattr(ctx, "methods", None) or ()))
     return found
 
 

@@ -28,8 +28,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
-from designer import display, i18n
-from designer.auth import RoleRequired, csrf_token, current_user, get_db_url, wants_html
+from designer import display, i18n, nav
+from designer.auth import RoleRequired, csrf_token, current_user, get_db_url, mark_guard, wants_html
 from designer.i18n import _
 from designer.permissions import KIND_EDITORS
 from engine import auth
@@ -80,6 +80,7 @@ class PageRoute(APIRoute):
 
 i18n.install(templates.env)
 display.install(templates.env)
+templates.env.globals["nav_menu"] = nav.menu  # the main menu (designer/nav.py), drawn by base.html
 
 
 def page_context(request: Request, user: Any, **extra: Any) -> dict[str, Any]:
@@ -160,7 +161,7 @@ def page_user(*roles: str) -> Callable[..., Awaitable[User]]:
         return user
 
     dependency.__name__ = f"page_user_{'_'.join(roles) or 'any'}"
-    return dependency
+    return mark_guard(dependency, roles)
 
 
 def install(app: FastAPI) -> None:

@@ -19,12 +19,14 @@ from designer.dashboards import labels as _labels  # noqa: F401  (boards, tabs a
 from designer.dashboards.api import BOARDS, boards_for, figures, parse_range
 from designer.display import display_zone
 from designer.i18n import _
-from designer.pages import DbUrl, PageProblem, PageRoute, forbidden, render, see_other
+from designer.pages import DbUrl, PageProblem, PageRoute, forbidden, page_user, render, see_other
 from engine.auth import has_role
 from engine.db.models import User
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Anyone = Annotated[User, Depends(require())]
+#: who has a board at all: /dashboard answers them their board, anyone else the 403 page (and no menu link)
+Viewer = Annotated[User, Depends(page_user(*sorted({role for roles in BOARDS.values() for role in roles})))]
 REFRESH_SECONDS = 15
 PRESETS = ("7", "30", "90", "month", "last_month")
 
@@ -64,7 +66,7 @@ def _range(request: Request, user: User, board: str) -> tuple[Range, str]:
 
 
 @router.get("/dashboard")
-def my_dashboard(user: Anyone) -> Response:
+def my_dashboard(user: Viewer) -> Response:
     """The board of the user's role (admins: the marketer's, with the others a tab away)."""
     mine = boards_for(user)
     if not mine:
