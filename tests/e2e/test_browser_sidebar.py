@@ -1,12 +1,14 @@
 """The chat sidebar in real Chromium, as WeCom opens it: signed in through WeCom's OAuth (the fake's authorize
 page), the real vendored @wecom/jssdk running against a stand-in for the WeCom client (tests/e2e/wecom_client.py)
 whose config/agentConfig check is the fake WeCom's own signature check; the customer's picture, the approved
-compliance script suggested for the customer's question, one tap sending it, actions through the web app's API.
+compliance script suggested for the customer's question, one tap sending it, actions through the web app's API
+(tag, coupon, ticket; enrolment in a flow with a real Temporal behind the app, answer and audit record checked).
 Narrow desktop pane and a phone; an old client (config + agentConfig) and a new one (agentConfig only).
 Saves docs/screenshots/sidebar.png."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -18,7 +20,7 @@ from activities.sidebar.scripts import ScriptSpec
 from activities.sidebar.suggestions import RuleSpec
 from connectors.wecom import jsapi
 from connectors.wecom.jsapi import reset_shared_apps
-from engine import connectors
+from engine import connectors, flows
 from engine.customers import resolve
 from engine.db import models
 from engine.db.models import utcnow
@@ -199,3 +201,82 @@ def test_outside_the_wecom_client_the_page_says_where_to_open_it(
     finally:
         context.close()
 
+
+
+@pytest.fixture
+def engine_server(db_url: str, fake: FakeWeCom, monkeypatch: pytest.MonkeyPatch) -> Iterator[kit.LiveServer]:
+    """The designer with a real Temporal (the time-skipping server and Tideflow's worker, on a loop of their own),
+    so an enrolment starts a real journey."""
+    from argon2 import PasswordHasher
+
+    from designer.app import create_app
+    from engine import auth
+    from tests.e2e.test_browser_workforce import Temporal
+
+    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    temporal = Temporal(db_url)
+    server = kit.LiveServer(db_url, app=create_app(db_url, client=temporal.env.client))
+    server.app.state.settings = server.app.state.settings.model_copy(update={"task_queue": temporal.queue})
+    server.start()
+    try:
+        for _ in range(100):  # the app's lifespan sets its router when uvicorn starts it
+            if server.app.state.router is not None:
+                server.app.state.router.task_queue = temporal.queue
+                break
+            threading.Event().wait(0.05)
+        yield server
+    finally:
+        server.stop()
+        temporal.stop()
+
+
+def test_a_marketer_enrols_the_customer_in_a_flow_from_the_sidebar(
+        engine_server: kit.LiveServer, chromium: Browser, fake: FakeWeCom) -> None:
+    """The enrol form posts to the web app's own /api/flows/{id}/enroll (its role rule: marketers, ops and
+    developers, so agents do not see the form); the status line shows the server's answer, the journey appears
+    in the customer's list and runs, the audit log records who enrolled whom — and a second enrolment of a
+    flow that admits a customer once is answered "not enrolled", and recorded as such."""
+    database_url = engine_server.database_url
+    cid = _world(database_url, fake)
+    with transaction(database_url) as db:
+        root = db.query(models.User).filter_by(username="root").one()
+        staff.link(db, root, "wecom-main", "mk.wecom", "mk", utcnow())
+        flows.save_draft(db, {
+            "schema": "tideflow/flow@1", "id": "wealth-followup", "name": "理财回访", "kind": "journey",
+            "settings": {"entry": {"reentry": "never"}},
+            "nodes": [{"id": "start", "type": "trigger.api", "config": {}},
+                      {"id": "tag", "type": "action.tag", "config": {"add": ["理财回访中"]}},
+                      {"id": "later", "type": "wait.delay", "config": {"duration": "P7D"}},
+                      {"id": "done", "type": "logic.exit", "config": {}}],
+            "edges": [{"from": "start", "to": "tag"}, {"from": "tag", "to": "later"},
+                      {"from": "later", "to": "done"}]}, "mk")
+        flows.publish(db, "wealth-followup", "mk")
+    fake.client_user = "mk.wecom"
+    page, _client = _open(chromium, fake, mobile=False, version="4.1.22")
+    try:
+        page.goto(engine_server.url + "/sidebar")
+        expect(page.locator("#sb-name")).to_have_text("王**")  # a marketer reads the profile masked
+        form = page.locator("form[data-action=enroll]")
+        expect(form.locator("#sb-fl option")).to_have_text(["理财回访"])
+        form.locator("button").click()
+        expect(page.locator("#sb-status")).to_have_text("已加入流程")
+        expect(page.locator("#sb-journeys")).to_contain_text("理财回访")  # running, then waiting its 7 days
+        # the journey runs: its tag node tags the customer
+        for _ in range(100):
+            with transaction(database_url) as db:
+                if db.get(models.CustomerTag, (cid, "理财回访中")) is not None:
+                    break
+            threading.Event().wait(0.1)
+        else:
+            raise AssertionError("the enrolled journey did not tag the customer")
+
+        page.locator("form[data-action=enroll] button").click()  # the flow admits a customer once
+        expect(page.locator("#sb-status")).to_have_text("未加入：客户已在该流程中或不满足进入条件")
+        with transaction(database_url) as db:
+            entries = [(a.action, a.actor, a.target, a.detail.get("customer"))
+                       for a in db.query(models.AuditEntry).filter(models.AuditEntry.action.like("journey.%"))
+                       .order_by(models.AuditEntry.id)]
+        assert entries == [("journey.enrolled", "mk", "flow:wealth-followup", cid),
+                           ("journey.not_entered", "mk", "flow:wealth-followup", cid)]
+    finally:
+        page.context.close()
