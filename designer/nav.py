@@ -9,7 +9,8 @@ ops, the mass sends for marketers): a person sees the first one their role may o
 
 Where the links go: a person whose links all fit (:data:`INLINE_MAX`) sees them all in the bar; someone with
 more (admins) sees the primary ones in the bar and the others under "More" (a ``<details>`` menu: keyboard
-accessible, no script, fine under the Content-Security-Policy). A new screen goes here: add an entry, and its
+accessible and working without script; ``static/nav.js``, a file as the Content-Security-Policy wants, only
+closes it on Escape or a click elsewhere). A new screen goes here: add an entry, and its
 label to the catalogue (``make i18n``).
 """
 
@@ -87,6 +88,10 @@ class Menu:
     @property
     def links(self) -> list[Link]:
         return self.inline + self.more
+
+    def current_in_more(self, path: str) -> bool:
+        """The screen at ``path`` is one of those under "More" (the summary is marked, as the link would be)."""
+        return any(link.current(path) for link in self.more)
 
 
 class NavError(RuntimeError):

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from connectors.wecom.connector import WeComConnector
 from designer import nav
+from designer.auth import guard_roles
 from engine import auth
 from engine import connectors as configured
 from engine.auth import ROLES
@@ -113,3 +114,33 @@ def test_the_menu_is_split_only_when_it_does_not_fit(app: FastAPI) -> None:
         menu = resolved.menu(user)
         assert len(menu.inline) <= nav.INLINE_MAX, role
         assert bool(menu.more) == (len(menu.links) > nav.INLINE_MAX), role
+
+
+def _screens(app: FastAPI) -> list[tuple[str, tuple[str, ...]]]:
+    """Every page a role guard admits to a GET without ids in its path (no API, no downloads): path and roles."""
+    found = []
+    for route in app.routes:
+        for ctx in route.effective_route_contexts() if hasattr(route, "effective_route_contexts") else [route]:
+            path, methods = getattr(ctx, "path", ""), getattr(ctx, "methods", None) or ()
+            if "GET" not in methods or "{" in path or path.startswith("/api") or "." in path.rsplit("/", 1)[-1]:
+                continue
+            roles = guard_roles(ctx.dependant) if hasattr(ctx, "dependant") else None
+            if roles is not None and path != "/":
+                found.append((path, roles))
+    return found
+
+
+def test_every_screen_lies_under_a_menu_entry_each_of_its_roles_sees(app: FastAPI) -> None:
+    """A new screen either gets an entry in designer/nav.py or lives under an area its readers reach from the menu
+    (the ticket set-up under Tickets, the archive under Workforce, ...)."""
+    resolved = nav.resolve(app)
+    screens = _screens(app)
+    assert {"/tickets/setup/groups", "/workforce/archive", "/library/staff", "/journeys/failures"} <= {
+        p for p, _ in screens}
+    for path, roles in screens:
+        for role in ROLES:
+            user = auth.User(username=role, role=role)  # type: ignore[call-arg]
+            if auth.has_role(user, *roles):
+                links = resolved.menu(user).links
+                assert any(link.current(path) for link in links), f"{role} may open {path}; no menu entry leads there"
+

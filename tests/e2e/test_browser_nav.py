@@ -3,8 +3,8 @@
 
 - the bar is one row: every link and the "More" summary share one line box, the header is one line high, the
   menu does not run under the user's name on the right and the page does not scroll sideways;
-- the More menu opens (by mouse, and by keyboard: Enter on its summary, Tab to a link, Enter) and its links
-  navigate;
+- the More menu opens (by mouse, and by keyboard: Enter on its summary, Tab to a link, Enter), closes on Escape
+  and on a click elsewhere, and its links navigate;
 - every link shown answers 200 for that role (none answers 403).
 
 Saves docs/screenshots/nav-more.png (the admin's open More menu, in Chinese)."""
@@ -97,6 +97,13 @@ def test_the_menu_is_one_row_and_more_opens_and_navigates(server: kit.LiveServer
             expect(inside.first).to_be_visible()
             if role == "admin" and lang == "zh-CN":
                 kit.screenshot(page, "nav-more")
+            page.mouse.click(1000, 700)  # a click elsewhere closes it, as Escape does (static/nav.js)
+            expect(inside.first).to_be_hidden()
+            more.locator("summary").click()
+            page.keyboard.press("Escape")
+            expect(inside.first).to_be_hidden()
+            expect(more.locator("summary")).to_be_focused()
+            more.locator("summary").click()
             last = inside.last
             target = str(last.get_attribute("href"))
             with page.expect_navigation():
