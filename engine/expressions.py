@@ -46,6 +46,8 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import _PassArg
 from jinja2.visitor import NodeTransformer
 
+from engine.text import Msg, MsgError, message_of, verbatim
+
 #: Names an expression or template may refer to.
 CONTEXT_NAMES = frozenset({"customer", "event", "vars", "journey", "now"})
 MAX_SOURCE = 4000
@@ -73,7 +75,7 @@ MAX_LOOP_NESTING = 8
 MAX_CALL_DEPTH = 32
 
 
-class ExpressionError(ValueError):
+class ExpressionError(MsgError):
     """An expression or template that does not compile or cannot be evaluated."""
 
 
@@ -258,7 +260,7 @@ def charge(steps: int) -> None:
         try:
             _charge(steps)
         except CostLimitExceeded as exc:
-            raise ExpressionTooCostly(str(exc)) from None
+            raise ExpressionTooCostly(message_of(exc)) from None
 
 
 def _charge_if_evaluating(steps: int) -> None:
@@ -699,7 +701,8 @@ _ENV.tests = {name: _metered(name, cast(Callable[..., Any], fn), test=True) for 
 
 def _check_source(source: str) -> None:
     if len(source) > MAX_SOURCE:
-        raise ExpressionError(f"is {len(source)} characters long; the limit is {MAX_SOURCE}")
+        raise ExpressionError(Msg("is %(count)s characters long; the limit is %(limit)s",
+                                  count=len(source), limit=MAX_SOURCE))
 
 
 _OPENERS = frozenset({"lparen", "lbracket", "lbrace"})
@@ -717,7 +720,9 @@ def _check_nesting(source: str, kind: str) -> None:
             depth = max(0, depth - 1)
         run = run + 1 if token.type in ("add", "sub") or token.test("name:not") else 0
         if depth > MAX_NESTING or run > MAX_NESTING:
-            raise ExpressionError(f"nests brackets or operators more than {MAX_NESTING} deep; simplify it")
+            raise ExpressionError(Msg("nests brackets or operators more than %(limit)s deep; simplify "
+                                      "it",
+                                      limit=MAX_NESTING))
 
 
 def _check_tree(tree: nodes.Node) -> None:
@@ -726,12 +731,13 @@ def _check_tree(tree: nodes.Node) -> None:
     while stack:
         node, depth, loops = stack.pop()
         if isinstance(node, nodes.Getattr) and node.attr.startswith("__"):
-            raise ExpressionError(f"the attribute {node.attr!r} is not allowed: names starting with '__' "
-                                  "are Python internals; for a field of that name write ['" + node.attr + "']")
+            raise ExpressionError(Msg("the attribute '%(attr)s' is not allowed: names starting with '__' are Python "
+                                      "internals; for a field of that name write ['%(attr)s']", attr=node.attr))
         loops += isinstance(node, nodes.For | nodes.Macro | nodes.CallBlock | nodes.FilterBlock)
         if depth > MAX_DEPTH or loops > MAX_LOOP_NESTING:
-            raise ExpressionError(f"is nested too deeply (more than {MAX_DEPTH} levels or {MAX_LOOP_NESTING} "
-                                  "nested loops/macros); simplify it")
+            raise ExpressionError(Msg("is nested too deeply (more than %(depth)s levels or "
+                                      "%(loops)s nested loops/macros); simplify it",
+                                      depth=MAX_DEPTH, loops=MAX_LOOP_NESTING))
         stack.extend((child, depth + 1, loops) for child in node.iter_child_nodes())
 
 
@@ -739,7 +745,8 @@ def _unknown(names: set[str]) -> None:
     unknown = sorted(names - CONTEXT_NAMES - set(_ENV.globals))
     if unknown:
         allowed = ", ".join(sorted(CONTEXT_NAMES))
-        raise ExpressionError(f"unknown name {', '.join(repr(n) for n in unknown)}; use one of {allowed}")
+        raise ExpressionError(Msg("unknown name %(names)s; use one of %(allowed)s",
+                                  names=', '.join(repr(n) for n in unknown), allowed=allowed))
 
 
 def _loaded_names(node: nodes.Node) -> set[str]:
@@ -766,7 +773,7 @@ def _checked_tree(source: str, kind: str) -> nodes.Node:
             _unknown(set(meta.find_undeclared_variables(ast)) if "{%" in source else _loaded_names(ast))
             return ast
         if not source.strip():
-            raise ExpressionError("is empty; write an expression such as 'customer.orders_count > 0'")
+            raise ExpressionError(Msg("is empty; write an expression such as 'customer.orders_count > 0'"))
         parser = Parser(_ENV, source, state="variable")
         expr = parser.parse_expression()
         if not parser.stream.eos:
@@ -777,7 +784,8 @@ def _checked_tree(source: str, kind: str) -> nodes.Node:
         return expr
     except TemplateSyntaxError as exc:
         where = f" on line {exc.lineno}" if kind == "template" else ""
-        raise ExpressionError(f"syntax error{where}: {exc.message}") from None
+        raise ExpressionError(Msg("syntax error%(where)s: %(message)s",
+                                  where=where, message=exc.message)) from None
 
 
 #: syntax that can repeat work or grow values: an expression or template with any of it is run on sample data
@@ -813,9 +821,10 @@ def compile_expression(source: str) -> Any:
     try:
         return _ENV.compile_expression(source, undefined_to_none=False)
     except TemplateSyntaxError as exc:
-        raise ExpressionError(f"syntax error: {exc.message}") from None
+        raise ExpressionError(Msg("syntax error: %(message)s", message=exc.message)) from None
     except (SyntaxError, RecursionError, MemoryError) as exc:  # generated code Python cannot compile
-        raise ExpressionError(f"is too complex to compile ({type(exc).__name__}); simplify it") from None
+        raise ExpressionError(Msg("is too complex to compile (%(error_type)s); simplify it",
+                                  error_type=type(exc).__name__)) from None
     finally:
         _BUDGET.reset(token)
 
@@ -828,9 +837,11 @@ def compile_template(source: str) -> Any:
     try:
         return _ENV.from_string(source)
     except TemplateSyntaxError as exc:
-        raise ExpressionError(f"syntax error on line {exc.lineno}: {exc.message}") from None
+        raise ExpressionError(Msg("syntax error on line %(lineno)s: %(message)s",
+                                  lineno=exc.lineno, message=exc.message)) from None
     except (SyntaxError, RecursionError, MemoryError) as exc:  # generated code Python cannot compile
-        raise ExpressionError(f"is too complex to compile ({type(exc).__name__}); simplify it") from None
+        raise ExpressionError(Msg("is too complex to compile (%(error_type)s); simplify it",
+                                  error_type=type(exc).__name__)) from None
     finally:
         _BUDGET.reset(token)
 
@@ -840,8 +851,8 @@ def _failure(what: str, exc: BaseException) -> ExpressionError:
     if isinstance(exc, ExpressionError):
         return exc
     if isinstance(exc, SecurityError | RecursionError | MemoryError):
-        return ExpressionTooCostly(f"{what}: {_reason(exc)}")
-    return ExpressionError(f"{what}: {_reason(exc)}")
+        return ExpressionTooCostly(Msg("%(what)s: %(reason)s", what=what, reason=_reason(exc)))
+    return ExpressionError(Msg("%(what)s: %(reason)s", what=what, reason=_reason(exc)))
 
 
 def evaluate(source: str, context: Mapping[str, Any]) -> Any:
@@ -885,7 +896,8 @@ def render(source: str, context: Mapping[str, Any]) -> str:
     finally:
         _BUDGET.reset(token)
     if len(out) > MAX_OUTPUT:
-        raise ExpressionTooCostly(f"rendered text is {len(out)} characters; the limit is {MAX_OUTPUT}")
+        raise ExpressionTooCostly(Msg("rendered text is %(count)s characters; the limit is %(limit)s",
+                                      count=len(out), limit=MAX_OUTPUT))
     return out
 
 
@@ -982,7 +994,7 @@ def _measured_sample_cost(source: str, kind: str) -> int:
     if recording is not None:
         recording.append((source, kind, known))
     if isinstance(known, str):
-        raise ExpressionTooCostly(known)
+        raise ExpressionTooCostly(verbatim(known))
     return known
 
 
@@ -1005,8 +1017,9 @@ def sample_cost(source: str, kind: str, budget: Budget | None = None) -> int:
     if budget is not None:
         budget.steps += used
         if budget.steps > budget.limit:
-            raise ExpressionTooCostly(f"together with the flow's other expressions, costs more than "
-                                      f"{budget.limit} operations on sample data; simplify them")
+            raise ExpressionTooCostly(Msg("together with the flow's other expressions, costs more than %(limit)s "
+                                          "operations on sample data; simplify them",
+                                          limit=budget.limit))
     return used
 
 

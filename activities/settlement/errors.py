@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from engine.text import Msg, MsgError
 
-class SettlementError(ValueError):
+
+class SettlementError(MsgError):
     """Base class: something in a rate plan, an amount or a settlement input cannot be settled."""
 
 
@@ -17,7 +19,7 @@ class RatePlanError(SettlementError):
     def __init__(self, problems: list[tuple[str, str]]) -> None:
         self.problems = problems
         lines = [f"{path or '(plan)'}: {message}" for path, message in problems]
-        super().__init__("invalid rate plan:\n" + "\n".join(f"  - {line}" for line in lines))
+        super().__init__(Msg("invalid rate plan:\n%(problems)s", problems="\n".join(f"  - {line}" for line in lines)))
 
 
 class SettlementInputError(SettlementError):

@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from activities.sidebar.scripts import KEY, normalise
 from engine import expressions
 from engine import validate as validation
+from engine.text import Msg
 
 SituationKind = Literal["open_ticket", "tag", "tier", "campaign_running", "in_journey"]
 MAX_RULE_SCRIPTS = 20
@@ -108,7 +109,7 @@ class RuleSpec(BaseModel):
 class RuleProblem(ValueError):
     """A rule that cannot be saved: ``field`` names where, ``fix`` says what to do."""
 
-    def __init__(self, message: str, field: str, fix: str) -> None:
+    def __init__(self, message: Msg, field: str, fix: Msg) -> None:
         super().__init__(message)
         self.message, self.field, self.fix = message, field, fix
 

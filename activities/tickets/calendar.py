@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
 
-from engine.text import Msg
+from engine.text import Msg, MsgError
 
 Window = tuple[datetime, datetime]
 Pause = tuple[datetime, datetime | None]
@@ -45,7 +45,7 @@ Pause = tuple[datetime, datetime | None]
 _MIDNIGHT = time(0)
 
 
-class CalendarError(ValueError):
+class CalendarError(MsgError):
     """The calendar cannot answer, e.g. it has no business time left after a date."""
 
 
@@ -225,8 +225,9 @@ def add_business_time(calendar: BusinessCalendar, start: datetime, duration: tim
         if remaining <= available:
             return (begin + remaining).astimezone(calendar.zone)
         remaining -= available
-    raise CalendarError(f"the calendar has no business time left after {start.isoformat()} "
-                        f"({remaining} of {duration} still to go)")
+    raise CalendarError(Msg("the calendar has no business time left after %(start)s (%(remaining)s "
+                            "of %(duration)s still to go)",
+                            start=start.isoformat(), remaining=remaining, duration=duration))
 
 
 def business_time_between(calendar: BusinessCalendar, start: datetime, end: datetime) -> timedelta:

@@ -51,7 +51,7 @@ from engine.db import workforce_models as wf
 from engine.db.session import session_factory, transaction
 from engine.pii import mask_text
 from engine.settings import get_settings
-from engine.text import Msg
+from engine.text import Msg, message_of
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def add_key(db: Session, connector_id: str, version: int, pem: str, actor: str, 
     try:
         key = load_private_key(pem)
     except ValueError as exc:
-        raise WorkforceError(str(exc), Msg("paste the private key that matches the public key set in WeCom"),
+        raise WorkforceError(message_of(exc), Msg("paste the private key that matches the public key set in WeCom"),
                              "pem") from None
     from cryptography.hazmat.primitives import serialization
 
