@@ -71,7 +71,7 @@ def decode(body: bytes) -> str:
     except UnicodeDecodeError as exc:
         raise InputRejected(Msg("the body is not UTF-8: byte 0x%(byte)s at position %(start)s cannot "
                                 "be decoded",
-                                byte=f"{body[exc.start]:02x}", start=exc.start),
+                                byte=format(body[exc.start], "02x"), start=exc.start),
                             400, None, Msg("send the body encoded as UTF-8")) from None
     return text
 

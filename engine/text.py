@@ -33,8 +33,10 @@ def N_(message: str) -> str:
     return message
 
 
-#: the fix of an error that has none to offer (an empty ``Msg``: shown as nothing in either language)
-NO_FIX = Msg("")
+#: the fix of an error that has none to offer (an empty ``Msg``: shown as nothing in either language; not
+#: written ``Msg("")``, which the catalogue would extract as the reserved empty msgid)
+_NOTHING = ""
+NO_FIX = Msg(_NOTHING)
 
 
 class MsgError(ValueError):
