@@ -29,7 +29,7 @@ def save_draft(db: Session, document: dict[str, Any], actor: str) -> tuple[model
     import re
 
     if not isinstance(document, dict):
-        raise FlowError("a flow must be a JSON object")
+        raise FlowError(Msg("a flow must be a JSON object"))
     flow_id = document.get("id")
     if not isinstance(flow_id, str) or not re.match(ID_PATTERN, flow_id):
         raise FlowError(Msg("field 'id' is required: letters, digits, '-', '_' or '.', at most 80 "

@@ -88,7 +88,8 @@ def parse_yuan(value: str | Decimal | int, *, what: str = "amount") -> int:
                                  what=what, value=value))
         return int(whole)
     if not isinstance(value, str):
-        raise MoneyError(f'{what} must be a decimal string such as "123.45", got {type(value).__name__}')
+        raise MoneyError(Msg('%(what)s must be a decimal string such as "123.45", got %(type)s',
+                             what=what, type=type(value).__name__))
     text = value.strip()
     match = _YUAN_TEXT.fullmatch(text)
     if match is None:
@@ -180,7 +181,8 @@ def exact_decimal(value: Decimal | int | str, what: str) -> Decimal:
             raise MoneyError(Msg('%(what)s \'%(value)s\' is not a number; write it like "0.95"',
                                  what=what, value=value)) from None
     else:
-        raise MoneyError(f"{what} must be a Decimal, int or decimal string, got {type(value).__name__}")
+        raise MoneyError(Msg("%(what)s must be a Decimal, int or decimal string, got %(type)s",
+                             what=what, type=type(value).__name__))
     if not result.is_finite():
         raise MoneyError(Msg("%(what)s is '%(value)s'; it must be a finite number",
                              what=what, value=value))

@@ -67,7 +67,8 @@ def period_containing(cycle: Cycle, day: date) -> Period:
     if cycle == "quarterly":
         first = ((day.month - 1) // 3) * 3 + 1
         return Period(date(day.year, first, 1), date(day.year, first + 2, _last_day(day.year, first + 2)))
-    raise SettlementInputError(f"cycle {cycle!r} is unknown; use one of {', '.join(CYCLES)}")
+    raise SettlementInputError(Msg("cycle '%(cycle)s' is unknown; use one of %(cycles)s",
+                                   cycle=cycle, cycles=", ".join(CYCLES)))
 
 
 def check_period(cycle: Cycle, period: Period) -> None:
