@@ -12,7 +12,7 @@ catalogue by ``make i18n`` (``Msg`` is an extraction keyword), never translated 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -67,3 +67,15 @@ def verbatim(text: str) -> Msg:
     """``text`` shown as it is in every language: words that are not ours (a platform's ``errmsg``, a parser's
     detail, a library's exception) — a ``Msg`` only so it can go where one is required."""
     return text if isinstance(text, Msg) else Msg("%(detail)s", detail=text)
+
+
+def joined(parts: Sequence[str], separator: str = "\n") -> Msg:
+    """``parts`` joined by ``separator`` as one :class:`Msg` whose parts are translated one by one (a list of
+    problems under one heading). Nested as a balanced tree, so a long list stays shallow."""
+    if not parts:
+        return Msg(_NOTHING)
+    if len(parts) == 1:
+        return parts[0] if isinstance(parts[0], Msg) else verbatim(parts[0])
+    middle = len(parts) // 2
+    return Msg("%(before)s%(separator)s%(after)s", before=joined(parts[:middle], separator), separator=separator,
+               after=joined(parts[middle:], separator))

@@ -37,7 +37,7 @@ from activities.settlement.errors import SettlementError, SettlementInputError
 from activities.settlement.money import parse_yuan
 from activities.settlement.settlement_plan import SettlementPlan
 from engine.db import models
-from engine.text import Msg
+from engine.text import Msg, joined
 
 KNOWN: Final = {"order_id", "party", "shop", "channel", "amount_fen", "amount", "paid_at", "status", "refund_fen",
                 "refund", "refunded_at", "customer_id"}
@@ -80,14 +80,15 @@ class OrdersFileError(SettlementInputError):
     def __init__(self, problems: list[tuple[int, str]], good_rows: int = 0) -> None:
         self.problems = problems
         self.good_rows = good_rows
-        lines = [f"  line {line}: {message}" if line else f"  header: {message}" for line, message in problems]
+        lines = [Msg("  line %(line)s: %(message)s", line=line, message=message) if line else
+                 Msg("  header: %(message)s", message=message) for line, message in problems]
         n = len(problems)  # Msg has no plural forms: the count's noun is a Msg of its own (translated as a value)
         counted = Msg("%(count)s problem", count=n) if n == 1 else Msg("%(count)s problems", count=n)
         good = Msg("%(count)s good row", count=good_rows) if good_rows == 1 else \
             Msg("%(count)s good rows", count=good_rows)
         super().__init__(Msg("orders CSV: %(problems)s, nothing settled (%(good)s); fix the file, or settle the good "
                              "rows with --skip-invalid:\n%(lines)s",
-                             problems=counted, good=good, lines="\n".join(lines)))
+                             problems=counted, good=good, lines=joined(lines)))
 
 
 @dataclass
