@@ -634,5 +634,5 @@ def _utc(now: datetime | None) -> datetime:
     if now is None:
         return datetime.now(UTC)
     if now.tzinfo is None:
-        raise ValueError("naive datetime given; pass a timezone-aware UTC time")
+        raise ValueError(Msg("naive datetime given; pass a timezone-aware UTC time"))
     return now.astimezone(UTC)

@@ -128,9 +128,10 @@ class RiskSpec(BaseModel):
     def _rules(cls, value: dict[str, int]) -> dict[str, int]:
         unknown = sorted(set(value) - set(risk.DEFAULT_POINTS))
         if unknown:
-            raise ValueError(f"unknown risk rules {unknown}; the rules are {sorted(risk.DEFAULT_POINTS)}")
+            raise ValueError(Msg("unknown risk rules %(unknown)s; the rules are %(value)s",
+                                 unknown=unknown, value=sorted(risk.DEFAULT_POINTS)))
         if any(not 0 <= v <= 100 for v in value.values()):
-            raise ValueError("rule points are 0 to 100")
+            raise ValueError(Msg("rule points are 0 to 100"))
         return value
 
 
@@ -156,9 +157,9 @@ class CampaignSpec(BaseModel):
     @model_validator(mode="after")
     def _window(self) -> CampaignSpec:
         if self.starts_at.tzinfo is None or self.ends_at.tzinfo is None:
-            raise ValueError("starts_at and ends_at need a timezone, e.g. 2026-12-01T00:00:00+08:00")
+            raise ValueError(Msg("starts_at and ends_at need a timezone, e.g. 2026-12-01T00:00:00+08:00"))
         if self.ends_at <= self.starts_at:
-            raise ValueError("ends_at must be after starts_at")
+            raise ValueError(Msg("ends_at must be after starts_at"))
         return self
 
 

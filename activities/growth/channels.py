@@ -55,7 +55,7 @@ class Shift(BaseModel):
     @classmethod
     def _days(cls, value: list[int]) -> list[int]:
         if not value or any(d < 1 or d > 7 for d in value):
-            raise ValueError("days are ISO weekdays: 1 (Monday) to 7 (Sunday)")
+            raise ValueError(Msg("days are ISO weekdays: 1 (Monday) to 7 (Sunday)"))
         return sorted(set(value))
 
     @field_validator("start", "end")
@@ -66,7 +66,8 @@ class Shift(BaseModel):
         try:
             time.fromisoformat(value)
         except ValueError:
-            raise ValueError(f"'{value}' is not a time of day; write e.g. 09:00") from None
+            raise ValueError(Msg("'%(value)s' is not a time of day; write e.g. 09:00",
+                                 value=value)) from None
         return value
 
 
@@ -100,7 +101,8 @@ class ChannelSpec(BaseModel):
     @classmethod
     def _key(cls, value: str) -> str:
         if not KEY.match(value):
-            raise ValueError("use 1-60 lower-case letters, digits, - or _, starting with a letter or digit")
+            raise ValueError(Msg("use 1-60 lower-case letters, digits, - or _, starting with a letter "
+                                 "or digit"))
         return value
 
     @field_validator("timezone")
@@ -109,18 +111,21 @@ class ChannelSpec(BaseModel):
         try:
             ZoneInfo(value)
         except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
-            raise ValueError(f"unknown timezone '{value}'; use an IANA name such as Asia/Shanghai") from None
+            raise ValueError(Msg("unknown timezone '%(value)s'; use an IANA name such as Asia/Shanghai",
+                                 value=value)) from None
         return value
 
     @model_validator(mode="after")
     def _members(self) -> ChannelSpec:
         if self.platform == "wecom":
             if not self.staff and not self.departments and not self.schedule:
-                raise ValueError("a WeCom channel code needs staff (WeCom UserIDs), departments or a schedule")
+                raise ValueError(Msg("a WeCom channel code needs staff (WeCom UserIDs), departments or a "
+                                     "schedule"))
             everyone = {*self.staff, *self.backup, *(u for s in self.schedule for u in s.users)}
             if len(everyone) > wecom_ways.MAX_MEMBERS:
-                raise ValueError(f"{len(everyone)} staff members in all; WeCom allows at most "
-                                 f"{wecom_ways.MAX_MEMBERS} per contact way: split them over several codes")
+                raise ValueError(Msg("%(count)s staff members in all; WeCom allows at most %(limit)s "
+                                     "per contact way: split them over several codes",
+                                     count=len(everyone), MAX_MEMBERS=wecom_ways.MAX_MEMBERS))
         return self
 
 

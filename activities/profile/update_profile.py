@@ -90,8 +90,9 @@ def check_attribute(name: str, op: str = "set") -> None:
 
 def _no_floats(value: Any, where: str) -> None:
     if isinstance(value, float):
-        raise ValueError(f"{where}: {value!r} is a float; store money as integer fen and decimals as "
-                         f"{{\"value\": \"{value}\", \"type\": \"decimal\"}}")
+        raise ValueError(Msg("%(where)s: %(value)s is a float; store money as integer fen and "
+                             'decimals as {"value": "%(example)s", "type": "decimal"}',
+                             where=where, value=value, example=value))
     if isinstance(value, dict) and isinstance(value.get("value"), float):
         _no_floats(value["value"], where)
 
@@ -114,7 +115,7 @@ class ProfileChange(NodeConfig):
     @model_validator(mode="after")
     def _valid_names(self) -> ProfileChange:
         if not (self.set or self.increment or self.unset):
-            raise ValueError("set, increment or unset at least one attribute")
+            raise ValueError(Msg("set, increment or unset at least one attribute"))
         seen: dict[str, str] = {}
         for op, names in (("set", list(self.set)), ("increment", list(self.increment)), ("unset", self.unset)):
             for name in names:
@@ -123,7 +124,9 @@ class ProfileChange(NodeConfig):
                 except ProfileError as exc:
                     raise ValueError(str(exc)) from None
                 if name in seen:
-                    raise ValueError(f"attribute '{name}' appears in both {seen[name]} and {op}; change it once")
+                    raise ValueError(Msg("attribute '%(name)s' appears in both %(value)s and %(op)s; change it "
+                                         "once",
+                                         name=name, value=seen[name], op=op))
                 seen[name] = op
         return self
 

@@ -55,11 +55,11 @@ def exact_arithmetic() -> AbstractContextManager[Context]:
 
 def _refuse_non_money(value: object, what: str) -> None:
     if isinstance(value, bool):
-        raise MoneyError(Msg("%(what)s must be an amount, not the boolean '%(value)s'",
+        raise MoneyError(Msg("%(what)s must be an amount, not the boolean %(value)s",
                              what=what, value=value))
     if isinstance(value, float):
         raise MoneyError(
-            Msg("%(what)s is the float '%(value)s'; floats cannot hold money exactly — "
+            Msg("%(what)s is the float %(value)s; floats cannot hold money exactly — "
                 'pass a decimal string such as "%(example)s" or an integer number of fen',
                 what=what, value=value, example=value)
         )

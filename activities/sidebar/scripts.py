@@ -64,7 +64,7 @@ def _template(value: str, field: str) -> str:
     try:
         expressions.check(value, "template")
     except expressions.ExpressionError as exc:
-        raise ValueError(f"{field}: {exc}") from None
+        raise ValueError(Msg("%(field)s: %(exc)s", field=field, exc=exc)) from None
     return value
 
 
@@ -74,11 +74,15 @@ def _http_url(value: str, field: str, *, template: bool = False) -> str:
         _template(value, field)
         head = value.split("{", 1)[0]
         if not head.startswith(("https://", "http://")) or not urlsplit(head).hostname:
-            raise ValueError(f"{field} must start with http:// or https:// and a host before any variable")
+            raise ValueError(Msg("%(field)s must start with http:// or https:// and a host before any "
+                                 "variable",
+                                 field=field))
         return value
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
-        raise ValueError(f"{field} must be an http(s) URL without user info, e.g. https://shop.example.com/p/1")
+        raise ValueError(Msg("%(field)s must be an http(s) URL without user info, e.g. "
+                             "https://shop.example.com/p/1",
+                             field=field))
     return value
 
 
@@ -131,8 +135,8 @@ class MiniprogramCard(BaseModel):
     @classmethod
     def _page(cls, value: str) -> str:
         if not value.split("?", 1)[0].endswith(".html") or value.startswith(("http:", "https:", "//")):
-            raise ValueError("miniprogram.page must be a path inside the mini program ending in .html, "
-                             "e.g. pages/index/index.html")
+            raise ValueError(Msg("miniprogram.page must be a path inside the mini program ending in "
+                                 ".html, e.g. pages/index/index.html"))
         return value
 
 
@@ -158,7 +162,8 @@ class ScriptSpec(BaseModel):
     @classmethod
     def _team(cls, value: str) -> str:
         if value and not re.match(KEY, value):
-            raise ValueError("team must be an agent group key (a-z, 0-9, _ or -) or empty for every team")
+            raise ValueError(Msg("team must be an agent group key (a-z, 0-9, _ or -) or empty for every "
+                                 "team"))
         return value
 
     @field_validator("text")
@@ -173,7 +178,7 @@ class ScriptSpec(BaseModel):
         for word in value:
             cleaned = normalise(word)
             if not cleaned or len(cleaned) > 40:
-                raise ValueError(f"keyword '{word}' must be 1–40 characters")
+                raise ValueError(Msg("keyword '%(word)s' must be 1–40 characters", word=word))
             if cleaned not in out:
                 out.append(cleaned)
         return out
@@ -185,7 +190,8 @@ class ScriptSpec(BaseModel):
                  "image": ("image_id", self.image_id is not None)}
         field, present = needs[self.kind]
         if not present:
-            raise ValueError(f"a {self.kind} script needs {field}")
+            raise ValueError(Msg("a %(kind)s script needs %(field)s",
+                                 kind=self.kind, field=field))
         return self
 
     def content(self) -> dict[str, Any]:
@@ -258,8 +264,8 @@ def render_message(kind: str, content: Mapping[str, Any], context: Mapping[str, 
         size = len(text.encode("utf-8"))
         if size > MAX_TEXT_BYTES:
             raise ScriptProblem(Msg("text: the rendered text is %(size)s bytes; WeCom sends at most "
-                                    "%(MAX_TEXT_BYTES)s",
-                                    size=size, MAX_TEXT_BYTES=MAX_TEXT_BYTES),
+                                    "%(limit)s",
+                                    size=size, limit=MAX_TEXT_BYTES),
                                 "text")
         if not text.strip():
             raise ScriptProblem(Msg("text: the rendered text is empty for this customer"), "text")

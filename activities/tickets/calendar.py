@@ -200,7 +200,8 @@ class BusinessCalendar(BaseModel):
 
 def _utc(moment: datetime, name: str) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{name} {moment.isoformat()} must be timezone-aware")
+        raise ValueError(Msg("%(name)s %(value)s must be timezone-aware",
+                             name=name, value=moment.isoformat()))
     return moment.astimezone(UTC)
 
 
@@ -215,7 +216,7 @@ def add_business_time(calendar: BusinessCalendar, start: datetime, duration: tim
     """The earliest instant by which ``duration`` of business time has passed since ``start``."""
     cursor = _utc(start, "start")
     if duration < timedelta(0):
-        raise ValueError(f"duration {duration} is negative")
+        raise ValueError(Msg("duration %(duration)s is negative", duration=duration))
     if duration == timedelta(0):
         return cursor.astimezone(calendar.zone)
     remaining = duration
@@ -250,7 +251,8 @@ def _merged_pauses(start: datetime, pauses: Sequence[Pause]) -> list[Pause]:
         begin = _utc(pause_start, "pause start")
         finish = None if pause_end is None else _utc(pause_end, "pause end")
         if finish is not None and finish < begin:
-            raise ValueError(f"pause {pause_start.isoformat()} – {pause_end} ends before it starts")
+            raise ValueError(Msg("pause %(value)s – %(pause_end)s ends before it starts",
+                                 value=pause_start.isoformat(), pause_end=pause_end))
         if finish is None or finish > start:
             normalised.append((begin, finish))
     normalised.sort(key=lambda pause: pause[0])
@@ -275,7 +277,7 @@ def deadline_with_pauses(calendar: BusinessCalendar, start: datetime, target: ti
     """
     cursor = _utc(start, "start")
     if target < timedelta(0):
-        raise ValueError(f"target {target} is negative")
+        raise ValueError(Msg("target %(target)s is negative", target=target))
     if target == timedelta(0):
         return cursor.astimezone(calendar.zone)
     remaining = target

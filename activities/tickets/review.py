@@ -52,7 +52,9 @@ class ReviewStep(BaseModel):
     @classmethod
     def _approver(cls, value: str) -> str:
         if not APPROVER.match(value):
-            raise ValueError(f"'{value}' is not an approver; write supervisor, role:<role> or user:<username>")
+            raise ValueError(Msg("'%(value)s' is not an approver; write supervisor, role:<role> or "
+                                 "user:<username>",
+                                 value=value))
         return value
 
     @field_validator("timeout")

@@ -310,7 +310,8 @@ def retry_undecryptable(database_url: str | None, connector_id: str, sdk: Financ
 def purge(db: Session, older_than_days: int, now: datetime) -> int:
     """Delete archived chats older than the retention (in batches); how many."""
     if older_than_days < 1:
-        raise ValueError("older_than_days must be at least 1; a retention of 0 means: do not purge")
+        raise ValueError(Msg("older_than_days must be at least 1; a retention of 0 means: do not "
+                             "purge"))
     cutoff = now - timedelta(days=older_than_days)
     total = 0
     while True:
