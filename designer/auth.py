@@ -40,18 +40,21 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from designer import i18n
+from designer.errors import detail
 from designer.i18n import _, pick_language
 from engine import auth
 from engine.db.models import ApiToken, User
 from engine.db.session import session_factory, transaction
 from engine.settings import get_settings
+from engine.text import Msg
 
 SESSION_COOKIE = "tideflow_session"
 LOGIN_CSRF_COOKIE = "tideflow_login_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-LOGIN_FIX = "log in or send Authorization: Bearer <token>"
+LOGIN_FIX = Msg("log in or send Authorization: Bearer <token>")
+NOT_LOGGED_IN = Msg("you are not logged in")
 AUTH_MARKER = "__tideflow_auth__"
 
 router = APIRouter()
@@ -117,8 +120,8 @@ class LoginRequired(HTTPException):
     It is a 401 ``HTTPException``, so an app that forgot ``install`` still answers 401, not 500.
     """
 
-    def __init__(self, next_path: str, message: str = "you are not logged in") -> None:
-        super().__init__(status_code=401, detail={"message": message, "fix": LOGIN_FIX})
+    def __init__(self, next_path: str, message: Msg = NOT_LOGGED_IN) -> None:
+        super().__init__(status_code=401, detail=detail(message, LOGIN_FIX))
         self.next_path = next_path
 
 
@@ -126,7 +129,7 @@ class RoleRequired(HTTPException):
     """403: the user lacks every one of ``roles``. API clients get the JSON ``detail``; a browser asking for a
     page gets the HTML page that says which role it needs (``designer.pages.install``)."""
 
-    def __init__(self, user: User, roles: tuple[str, ...], detail: dict[str, str]) -> None:
+    def __init__(self, user: User, roles: tuple[str, ...], detail: dict[str, Any]) -> None:
         super().__init__(status_code=403, detail=detail)
         self.user, self.roles = user, roles
 
@@ -149,9 +152,9 @@ def _local_path(request: Request) -> str:
     return request.url.path + (f"?{query}" if query else "")
 
 
-def _unauthenticated(request: Request, message: str) -> HTTPException:
+def _unauthenticated(request: Request, message: Msg) -> HTTPException:
     if _wants_json(request):
-        return HTTPException(status_code=401, detail={"message": message, "fix": LOGIN_FIX},
+        return HTTPException(status_code=401, detail=detail(message, LOGIN_FIX),
                              headers={"WWW-Authenticate": "Bearer"})
     return LoginRequired(_local_path(request), message)
 
@@ -175,16 +178,16 @@ async def _authenticate(request: Request, db_url: str) -> Authenticated | None:
     if header is not None:
         scheme, _, credentials = header.strip().partition(" ")
         if scheme.lower() != "bearer" or not credentials.strip():
-            raise _unauthenticated(request, "the Authorization header must be 'Bearer <token>'")
+            raise _unauthenticated(request, Msg("the Authorization header must be 'Bearer <token>'"))
         found_token = await run_in_threadpool(_token_user, db_url, credentials.strip())
         if found_token is None:
-            raise _unauthenticated(request, "the API token is unknown, revoked, or its user is disabled")
+            raise _unauthenticated(request, Msg("the API token is unknown, revoked, or its user is disabled"))
         return Authenticated(found_token[0], "token", scope=found_token[1])
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         found = await run_in_threadpool(_session_lookup, db_url, cookie)
         if found is None:
-            raise _unauthenticated(request, "your session has expired; log in again")
+            raise _unauthenticated(request, Msg("your session has expired; log in again"))
         return Authenticated(found[0], "session", found[1])
     return None
 
@@ -203,11 +206,11 @@ async def _sent_csrf(request: Request) -> str | None:
 async def _check_csrf(request: Request, expected: str | None) -> None:
     sent = await _sent_csrf(request)
     if not sent or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
-        raise HTTPException(status_code=403, detail={
-            "message": "this request changes data but carries no valid CSRF token",
-            "fix": f"send the {CSRF_HEADER} header or a {CSRF_FIELD} form field with the session's "
-                   "CSRF token (GET /api/me returns it), or authenticate with Authorization: Bearer <token>",
-        })
+        raise HTTPException(status_code=403, detail=detail(
+            Msg("this request changes data but carries no valid CSRF token"),
+            Msg("send the %(header)s header or a %(field)s form field with the session's CSRF token (GET /api/me "
+                "returns it), or authenticate with Authorization: Bearer <token>",
+                header=CSRF_HEADER, field=CSRF_FIELD)))
 
 
 # --- dependencies ------------------------------------------------------------------------------
@@ -218,17 +221,16 @@ async def _current(request: Request, db_url: str) -> Authenticated:
     if not isinstance(found, Authenticated):
         found = await _authenticate(request, db_url)
         if found is None:
-            raise _unauthenticated(request, "you are not logged in")
+            raise _unauthenticated(request, NOT_LOGGED_IN)
         request.state.tideflow_auth = found
     if found.method == "session" and request.method in UNSAFE_METHODS:
         await _check_csrf(request, found.csrf_token)
     if found.method == "token" and not auth.token_allows(found.scope, request.method, request.url.path):
-        raise HTTPException(status_code=403, detail={
-            "message": f"this API token's scope is '{found.scope}': it may not {request.method} {request.url.path}",
-            "fix": "use a token with the scope 'full' (an admin makes one on the users page), or ask for what the "
-                   "scope allows",
-            "field": "scope",
-        })
+        raise HTTPException(status_code=403, detail=detail(
+            Msg("this API token's scope is '%(scope)s': it may not %(method)s %(path)s",
+                scope=found.scope, method=request.method, path=request.url.path),
+            Msg("use a token with the scope 'full' (an admin makes one on the users page), or ask for what the "
+                "scope allows"), "scope"))
     return found
 
 
@@ -253,10 +255,9 @@ def require(*roles: str) -> Callable[..., Awaitable[User]]:
 
     async def dependency(user: Annotated[User, Depends(current_user)]) -> User:
         if not auth.has_role(user, *roles):
-            raise RoleRequired(user, roles, detail={
-                "message": f"this needs the role {needed} (or admin); you are {user.role}",
-                "fix": "ask an admin to give your account that role, or use an account that has it",
-            })
+            raise RoleRequired(user, roles, detail=detail(
+                Msg("this needs the role %(roles)s (or admin); you are %(role)s", roles=needed, role=user.role),
+                Msg("ask an admin to give your account that role, or use an account that has it")))
         return user
 
     dependency.__name__ = f"require_{'_'.join(roles) or 'user'}"
@@ -616,16 +617,15 @@ def create_api_token(request: Request, body: TokenCreate, user: Annotated[User, 
     """Create an API token for yourself. Only from a logged-in browser session, so a leaked token
     cannot mint more tokens that outlive its revocation."""
     if _authenticated(request).method != "session":
-        raise HTTPException(status_code=403, detail={
-            "message": "API tokens are created from a logged-in browser session, not with another token",
-            "fix": "log in to the designer and create the token there",
-        })
+        raise HTTPException(status_code=403, detail=detail(
+            Msg("API tokens are created from a logged-in browser session, not with another token"),
+            Msg("log in to the designer and create the token there")))
     try:
         with transaction(db_url) as db:
             token, plaintext = auth.issue_token(db, user, body.name, body.scope)
     except auth.AuthError as exc:
-        raise HTTPException(status_code=422, detail={"message": str(exc), "field": "name",
-                                                     "fix": "use a short name of 1–80 characters"}) from exc
+        raise HTTPException(status_code=422, detail=detail(exc.message, Msg("use a short name of 1–80 characters"),
+                                                           "name")) from exc
     return TokenCreated(token=plaintext, id=token.id, prefix=token.prefix, name=token.name, scope=token.scope,
                         created_at=token.created_at)
 
@@ -646,6 +646,5 @@ def revoke_api_token(token_id: int, user: Annotated[User, Depends(current_user)]
         with transaction(db_url) as db:
             return TokenInfo.of(auth.revoke_token(db, token_id, user))
     except auth.TokenNotFound as exc:
-        raise HTTPException(status_code=404, detail={
-            "message": str(exc), "fix": "GET /api/auth/tokens lists the ids of your tokens",
-        }) from exc
+        raise HTTPException(status_code=404, detail=detail(
+            exc.message, Msg("GET /api/auth/tokens lists the ids of your tokens"))) from exc

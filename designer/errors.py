@@ -2,43 +2,81 @@
 
 ``message`` and ``fix`` are English unless the request chose a language (``?lang=``, or the designer's
 language cookie): then they come in that language wherever the catalogue has them (:func:`localized`).
-Write them as :class:`engine.text.Msg` (``Msg("there is no flow '%(id)s'",
-id=...)``) so their template can be translated; ``field`` and ``code`` are for programs and never change.
+They must be :class:`engine.text.Msg` (``Msg("there is no flow '%(id)s'", id=...)``, mypy checks it) so
+their template can be translated; a platform's or a parser's own words go in as a value
+(``Msg("WeCom refused the call: %(detail)s", detail=errmsg)``) and stay verbatim. ``field`` and ``code``
+are for programs and never change.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException
 
 from designer import i18n
 from engine.nodes.base import Problem
-from engine.text import Msg
+from engine.text import NO_FIX, Msg, MsgError
 from engine.validate import pydantic_message
+
+
+class ProblemDict(TypedDict):
+    """One problem of a refused request, as the API shows it."""
+
+    field: str
+    message: Msg
+    fix: Msg
 
 
 class ApiError(Exception):
     """Raise from a route: becomes ``{"detail": {"message", "field", "fix", ...}}`` with ``status``."""
 
-    def __init__(self, status: int, message: str, fix: str = "", field: str | None = None, **extra: Any) -> None:
+    def __init__(self, status: int, message: Msg, fix: Msg = NO_FIX, field: str | None = None,
+                 **extra: Any) -> None:
         super().__init__(message)
         self.status = status
         self.body: dict[str, Any] = {"message": message, "fix": fix, "field": field, **extra}
         #: "come back later" answers (429, 503) say when: clients and platforms retry on Retry-After
         self.headers: dict[str, str] = {"Retry-After": "5"} if status in (429, 503) else {}
 
+    @classmethod
+    def of(cls, exc: MsgError, field: str | None = None, status: int | None = None, **extra: Any) -> ApiError:
+        """The API's answer to a domain refusal: its message, fix, field (unless ``field`` is given) and status."""
+        return cls(status or exc.status, exc.message, exc.fix, field or exc.field, **extra)
 
-def validation_problems(errors: list[Any], prefix: str = "") -> list[dict[str, Any]]:
-    out = []
+    @classmethod
+    def invalid(cls, problems: list[ProblemDict], status: int = 422) -> ApiError:
+        """A request with ``problems`` (:func:`validation_problems`): the first one leads, all are listed."""
+        first = problems[0]
+        return cls(status, first["message"], first["fix"], first["field"], problems=problems)
+
+
+def detail(message: Msg, fix: Msg = NO_FIX, field: str | None = None, **extra: Any) -> dict[str, Any]:
+    """The ``detail`` of an ``HTTPException`` people read (login, roles, CSRF, tokens): the same shape as an
+    :class:`ApiError`'s body, translated the same way (:func:`http_error`)."""
+    return {"message": message, "fix": fix, **({"field": field} if field is not None else {}), **extra}
+
+
+async def http_error(request: Request, exc: HTTPException) -> Response:
+    """An ``HTTPException``'s answer: a :func:`detail` dict in the API's language, anything else as FastAPI
+    answers it."""
+    if isinstance(exc.detail, dict):
+        return JSONResponse({"detail": localized(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+    return await http_exception_handler(request, exc)
+
+
+def validation_problems(errors: list[Any], prefix: str = "") -> list[ProblemDict]:
+    out: list[ProblemDict] = []
     for e in errors:
         loc = [str(p) for p in e.get("loc", ()) if p not in ("body",)]
         field = prefix + ".".join(loc) if loc else (prefix.rstrip(".") or "body")
-        msg: str = pydantic_message(e)
+        msg = pydantic_message(e)
         if e.get("type") == "missing":
             msg, fix = Msg("is required"), Msg("add '%(field)s'", field=loc[-1] if loc else field)
         elif e.get("type") == "extra_forbidden":
@@ -67,6 +105,8 @@ def problem_dicts(problems: list[Problem], lang: i18n.Language | None = None) ->
 
 
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(HTTPException, http_error)  # type: ignore[arg-type]  # Starlette types it loosely
+
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse({"detail": localized(exc.body)}, status_code=exc.status, headers=exc.headers or None)

@@ -174,7 +174,7 @@ class BodyLimit:
 def rejected(exc: bounded_json.InputRejected, field: str = "body") -> ApiError:
     """The API's error for a body outside the limits."""
     extra: dict[str, Any] = {"setting": exc.setting} if exc.setting else {}
-    return ApiError(exc.status, str(exc), exc.fix, field, **extra)
+    return ApiError.of(exc, field, **extra)
 
 
 async def json_body(request: Request, max_bytes: int | None = None, setting: str = "TIDEFLOW_MAX_REQUEST_BYTES"

@@ -33,9 +33,11 @@ from sqlalchemy import func, select
 
 from designer.auth import AUTH_MARKER, SESSION_COOKIE, current_user, get_db_url, public
 from designer.context import engine_router
+from designer.errors import detail
 from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory
+from engine.text import Msg
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["ops"])
@@ -165,14 +167,14 @@ async def metrics_reader(request: Request) -> None:
         return
     if "authorization" not in request.headers and SESSION_COOKIE not in request.cookies:
         # a scraper is not a browser: 401, not a redirect to the login page
-        raise HTTPException(status_code=401, headers={"WWW-Authenticate": "Bearer"}, detail={
-            "message": "metrics need a bearer token", "fix": "send Authorization: Bearer <TIDEFLOW_METRICS_TOKEN> "
-                                                             "or an admin's API token"})
+        raise HTTPException(status_code=401, headers={"WWW-Authenticate": "Bearer"}, detail=detail(
+            Msg("metrics need a bearer token"),
+            Msg("send Authorization: Bearer <TIDEFLOW_METRICS_TOKEN> or an admin's API token")))
     user: User = await current_user(request, get_db_url(request))
     if user.role != "admin":
-        raise HTTPException(status_code=403, detail={
-            "message": f"metrics need the metrics token or an admin; you are {user.role}",
-            "fix": "scrape with Authorization: Bearer <TIDEFLOW_METRICS_TOKEN>, or an admin's API token"})
+        raise HTTPException(status_code=403, detail=detail(
+            Msg("metrics need the metrics token or an admin; you are %(role)s", role=user.role),
+            Msg("scrape with Authorization: Bearer <TIDEFLOW_METRICS_TOKEN>, or an admin's API token")))
 
 
 setattr(metrics_reader, AUTH_MARKER, True)  # the route-table test sees the route as guarded

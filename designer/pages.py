@@ -23,13 +23,13 @@ from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import Depends, FastAPI, Request, Response
-from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
 from designer import display, i18n, nav
 from designer.auth import RoleRequired, csrf_token, current_user, get_db_url, mark_guard, wants_html
+from designer.errors import http_error
 from designer.i18n import _
 from designer.permissions import KIND_EDITORS
 from engine import auth
@@ -172,7 +172,7 @@ def install(app: FastAPI) -> None:
     async def _role_required(request: Request, exc: RoleRequired) -> Response:
         if wants_html(request):
             return problem_page(request, forbidden(exc.user, exc.roles, back="/"))
-        return await http_exception_handler(request, exc)
+        return await http_error(request, exc)
 
 
 DbUrl = Annotated[str, Depends(get_db_url)]

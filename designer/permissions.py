@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from designer.errors import ApiError
 from engine.db.models import User
+from engine.text import Msg
 
 #: roles that may edit and publish flows of each kind (admin may do everything)
 KIND_EDITORS = {"journey": ("marketer",), "ticket": ("ops",), "settlement": ("finance",)}
@@ -37,8 +38,9 @@ def may_edit_kind(user: User, kind: str) -> bool:
 def check_may_edit(user: User, kind: str) -> None:
     """The JSON API's guard for changing a flow of ``kind`` (or its journeys): 403 naming the role."""
     if not may_edit_kind(user, kind):
-        raise ApiError(403, f"your role '{user.role}' cannot change {kind} flows",
-                       "ask an admin, or a user with the right role", "kind")
+        raise ApiError(403, Msg("your role '%(role)s' cannot change %(kind)s flows",
+                                role=user.role, kind=kind),
+                       Msg("ask an admin, or a user with the right role"), "kind")
 #: workforce: who hands staff over and syncs groups (ops, as supervisors), who sends mass messages, who reads the
 #: conversation archive and runs compliance (ops; the archive is personal data: agents and marketers do not see it)
 WORKFORCE_ADMINS = ("ops",)

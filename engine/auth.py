@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from engine.db.models import ApiToken, AuditEntry, User, WebSession
 from engine.db.people_models import PasswordLink
-from engine.text import Msg
+from engine.text import Msg, MsgError
 
 ROLES: Final[tuple[str, ...]] = ("admin", "marketer", "ops", "agent", "finance", "developer", "auditor")
 """Every role a user may have. ``admin`` may do everything the others may."""
@@ -62,7 +62,7 @@ LINK_PREFIX: Final = "pl_"
 _hasher = PasswordHasher()
 
 
-class AuthError(ValueError):
+class AuthError(MsgError):
     """A request about users, tokens or sessions that cannot be honoured; the message says why."""
 
 
@@ -70,7 +70,7 @@ class LoginFailed(AuthError):
     """Wrong username or password (deliberately not saying which)."""
 
     def __init__(self) -> None:
-        super().__init__("wrong username or password")
+        super().__init__(Msg("wrong username or password"))
 
 
 class LoginLocked(AuthError):
@@ -79,7 +79,8 @@ class LoginLocked(AuthError):
     def __init__(self, until: datetime) -> None:
         self.until = until
         super().__init__(
-            f"too many failed logins; the account is locked until {until.strftime('%Y-%m-%d %H:%M:%S')} UTC"
+            Msg("too many failed logins; the account is locked until %(until)s UTC",
+                until=until.strftime('%Y-%m-%d %H:%M:%S'))
         )
 
     def retry_after(self, now: datetime) -> int:
@@ -434,7 +435,7 @@ def revoke_token(db: Session, token_id: int, by_user: User, now: datetime | None
     """
     token = db.get(ApiToken, token_id)
     if token is None or (token.user_id != by_user.id and by_user.role != "admin"):
-        raise TokenNotFound(f"no API token with id {token_id}")
+        raise TokenNotFound(Msg("no API token with id %(token_id)s", token_id=token_id))
     if token.revoked_at is None:
         token.revoked_at = _utc(now)
         owner = db.get(User, token.user_id)
@@ -633,5 +634,5 @@ def _utc(now: datetime | None) -> datetime:
     if now is None:
         return datetime.now(UTC)
     if now.tzinfo is None:
-        raise ValueError("naive datetime given; pass a timezone-aware UTC time")
+        raise ValueError(Msg("naive datetime given; pass a timezone-aware UTC time"))
     return now.astimezone(UTC)

@@ -22,16 +22,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.settings import get_settings
+from engine.text import NO_FIX, Msg, MsgError
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-class InputRejected(ValueError):
+class InputRejected(MsgError):
     """A body outside the limits: ``status`` to answer, ``setting`` that raises the limit (if any)."""
 
-    def __init__(self, message: str, status: int = 400, setting: str | None = None, fix: str = "",
+    def __init__(self, message: Msg, status: int = 400, setting: str | None = None, fix: Msg = NO_FIX,
                  syntax: bool = False) -> None:
-        super().__init__(message)
+        super().__init__(message, fix, None, status)
         self.status = status
         self.setting = setting
         self.fix = fix
@@ -57,9 +58,10 @@ class Limits:
 
 def check_size(size: int, limits: Limits) -> None:
     if size > limits.max_bytes:
-        raise InputRejected(f"the body is larger than the limit of {limits.max_bytes} bytes", 413,
-                            limits.bytes_setting, "send less at a time (split a batch), or raise "
-                            f"{limits.bytes_setting}")
+        raise InputRejected(Msg("the body is larger than the limit of %(max_bytes)s bytes",
+                                max_bytes=limits.max_bytes), 413,
+                            limits.bytes_setting, Msg("send less at a time (split a batch), or raise %(bytes_setting)s",
+                                                      bytes_setting=limits.bytes_setting))
 
 
 def decode(body: bytes) -> str:
@@ -67,18 +69,23 @@ def decode(body: bytes) -> str:
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InputRejected(f"the body is not UTF-8: byte 0x{body[exc.start]:02x} at position {exc.start} cannot "
-                            "be decoded", 400, None, "send the body encoded as UTF-8") from None
+        raise InputRejected(Msg("the body is not UTF-8: byte 0x%(byte)s at position %(start)s cannot "
+                                "be decoded",
+                                byte=format(body[exc.start], "02x"), start=exc.start),
+                            400, None, Msg("send the body encoded as UTF-8")) from None
     return text
 
 
 def _too_deep(limits: Limits, where: str) -> InputRejected:
-    return InputRejected(f"the JSON is nested deeper than the limit of {limits.max_depth} levels ({where})", 400,
-                         "TIDEFLOW_MAX_JSON_DEPTH", "flatten the document")
+    return InputRejected(Msg("the JSON is nested deeper than the limit of %(max_depth)s levels "
+                             "(%(where)s)",
+                             max_depth=limits.max_depth, where=where), 400,
+                         "TIDEFLOW_MAX_JSON_DEPTH", Msg("flatten the document"))
 
 
 def _no_constant(name: str) -> Any:
-    raise InputRejected(f"{name} is not a JSON value", 400, None, "send numbers as finite numbers (or null)")
+    raise InputRejected(Msg("%(name)s is not a JSON value", name=name), 400, None,
+                        Msg("send numbers as finite numbers (or null)"))
 
 
 Path = tuple[Any, str | int] | None  # (parent path, key): built as the walk goes, spelled out only for an error
@@ -112,12 +119,15 @@ def check_value(value: Any, limits: Limits) -> None:
 
 def _check_string(text: str, limits: Limits, path: Path) -> None:
     if len(text) > limits.max_string:
-        raise InputRejected(f"the string at {_path(path)} is {len(text)} characters long; the limit is "
-                            f"{limits.max_string}", 400, "TIDEFLOW_MAX_JSON_STRING",
-                            "send shorter text, or a reference to where the long text is kept")
+        raise InputRejected(Msg("the string at %(path)s is %(count)s characters long; the limit is "
+                                "%(max_string)s",
+                                path=_path(path), count=len(text), max_string=limits.max_string),
+                            400, "TIDEFLOW_MAX_JSON_STRING",
+                            Msg("send shorter text, or a reference to where the long text is kept"))
     if _SURROGATE.search(text):
-        raise InputRejected(f"the string at {_path(path)} holds a lone surrogate (e.g. \\ud800): it is not valid "
-                            "Unicode", 400, None, "send valid Unicode: surrogates only in pairs")
+        raise InputRejected(Msg("the string at %(path)s holds a lone surrogate (e.g. \\ud800): it is "
+                                "not valid Unicode",
+                                path=_path(path)), 400, None, Msg("send valid Unicode: surrogates only in pairs"))
 
 
 def parse(body: bytes | str, limits: Limits | None = None) -> Any:
@@ -127,8 +137,8 @@ def parse(body: bytes | str, limits: Limits | None = None) -> Any:
     check_size(len(raw), limits)
     text = decode(raw) if isinstance(body, bytes) else body
     if _SURROGATE.search(text):
-        raise InputRejected("the body holds a lone surrogate: it is not valid Unicode", 400, None,
-                            "send valid Unicode text")
+        raise InputRejected(Msg("the body holds a lone surrogate: it is not valid Unicode"), 400, None,
+                            Msg("send valid Unicode text"))
     try:
         value = json.loads(text, parse_constant=_no_constant)
     except InputRejected:
@@ -136,9 +146,12 @@ def parse(body: bytes | str, limits: Limits | None = None) -> Any:
     except RecursionError:  # the C parser stops safely at Python's recursion limit (~1,000 levels)
         raise _too_deep(limits, "far deeper") from None
     except json.JSONDecodeError as exc:
-        raise InputRejected(f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", 400,
-                            None, "send a JSON document", syntax=True) from None
+        raise InputRejected(Msg("the body is not valid JSON: %(msg)s at line %(lineno)s column "
+                                "%(colno)s",
+                                msg=exc.msg, lineno=exc.lineno, colno=exc.colno), 400,
+                            None, Msg("send a JSON document"), syntax=True) from None
     except ValueError as exc:  # e.g. an integer with more digits than Python reads
-        raise InputRejected(f"the body cannot be read as JSON: {exc}", 400, None, "send a JSON document") from None
+        raise InputRejected(Msg("the body cannot be read as JSON: %(detail)s", detail=str(exc)), 400, None,
+                            Msg("send a JSON document")) from None
     check_value(value, limits)
     return value

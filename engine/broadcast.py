@@ -23,6 +23,8 @@ from zoneinfo import ZoneInfo
 from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
 
+from engine.text import Msg
+
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
@@ -252,7 +254,8 @@ def run_page(flow: dict[str, Any], customer_ids: list[str], run_key: str, stats:
     if order is None and start is None:
         return {cid: run_instant(flow, cid, run_key, stats, services) for cid in customer_ids}
     if order is None or (start is not None and start not in order):
-        raise ValueError(f"cannot resume flow {flow['flow_id']} at node {start!r}")
+        raise ValueError(Msg("cannot resume flow %(flow_id)s at node '%(start)s'",
+                             flow_id=flow['flow_id'], start=start))
     registry = default_registry()
     flow_id = flow["flow_id"]
     # customer → the node they are at

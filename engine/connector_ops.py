@@ -24,6 +24,7 @@ from engine.db.connector_models import ConnectorSyncState, UnmappedMessage
 from engine.db.models import utcnow
 from engine.db.quarantine_models import QuarantineEntry
 from engine.db.session import session_factory, transaction
+from engine.text import Msg, MsgError
 
 #: the raw text kept per unmapped message (the hook already bounds a body to 1 MiB)
 MAX_RAW = 64 * 1024
@@ -201,7 +202,7 @@ def sync_status(db: Session, connector_id: str, now: datetime | None = None) -> 
     return status
 
 
-class ResyncError(ValueError):
+class ResyncError(MsgError):
     """A resync that cannot be done as asked (not configured, not polled, a start in the future)."""
 
 
@@ -214,18 +215,22 @@ def resync(database_url: str | None, connector_id: str, since: datetime | None =
     with session_factory(database_url)() as db:
         loaded = configured.load(db, connector_id)
         if db.get(models.ConnectorConfig, connector_id) is None:
-            raise ResyncError(f"no connector '{connector_id}'")
+            raise ResyncError(Msg("no connector '%(connector_id)s'", connector_id=connector_id))
     if loaded is None:
-        raise ResyncError(f"connector '{connector_id}' is disabled or its kind is not installed; enable it first")
+        raise ResyncError(Msg("connector '%(connector_id)s' is disabled or its kind is not "
+                              "installed; enable it first",
+                              connector_id=connector_id))
     if not _polled(loaded.kind):
-        raise ResyncError(f"connector '{connector_id}' ({loaded.kind}) is pushed, not polled: the platform resends "
-                          "what was not acknowledged; re-route its stored events instead")
+        raise ResyncError(Msg("connector '%(connector_id)s' (%(kind)s) is pushed, not polled: the "
+                              "platform resends what was not acknowledged; re-route its stored "
+                              "events instead",
+                              connector_id=connector_id, kind=loaded.kind))
     if since is None:
         since = moment - max(timedelta(hours=1), loaded.connector.backfill(loaded.settings))
     if since.tzinfo is None:
-        raise ResyncError("since needs a time zone, e.g. 2026-11-23T00:00:00+08:00")
+        raise ResyncError(Msg("since needs a time zone, e.g. 2026-11-23T00:00:00+08:00"))
     if since > moment:
-        raise ResyncError("since is in the future; give a time in the past")
+        raise ResyncError(Msg("since is in the future; give a time in the past"))
     restart_from(database_url, connector_id, since)
     with transaction(database_url) as db:
         state = db.get(ConnectorSyncState, connector_id)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from engine import secrets as vault
 from engine.db import models
+from engine.text import Msg
 
 GROUP = "tideflow.connectors"
 
@@ -65,7 +66,8 @@ def save(db: Session, connector_id: str, kind: str, name: str, settings: dict[st
     """Create or update a connector; ``secrets=None`` keeps the stored ones. Validates both models."""
     cls = connector_classes().get(kind)
     if cls is None:
-        raise ValueError(f"unknown connector kind '{kind}'; installed: {', '.join(sorted(connector_classes()))}")
+        raise ValueError(Msg("unknown connector kind '%(kind)s'; installed: %(value)s",
+                             kind=kind, value=', '.join(sorted(connector_classes()))))
     parsed_settings = cls.Settings.model_validate(settings)
     row = db.get(models.ConnectorConfig, connector_id)
     stored = vault.decrypt(row.secrets) if row is not None else {}

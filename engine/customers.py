@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from engine.db import models
 from engine.db.models import utcnow
+from engine.text import Msg, MsgError
 
 #: identity kinds with their meaning; shop buyer ids use ``<shop>_buyer`` (e.g. ``youzan_buyer``)
 KNOWN_KINDS = {
@@ -45,17 +46,17 @@ SHOP_BUYER = re.compile(r"^(youzan|taobao|tmall|jd|douyin|shopify|shop)_buyer$")
 KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 
 
-class IdentityError(ValueError):
+class IdentityError(MsgError):
     """An identity that cannot be used: unknown kind or malformed value."""
 
 
 def normalise(kind: str, value: Any) -> str:
     """The canonical form of an identity value (phones in E.164, emails lower-case)."""
     if not isinstance(value, str | int) or isinstance(value, bool):
-        raise IdentityError(f"identity '{kind}' must be a string")
+        raise IdentityError(Msg("identity '%(kind)s' must be a string", kind=kind))
     text = str(value).strip()
     if not text or len(text) > 200:
-        raise IdentityError(f"identity '{kind}' must be 1–200 characters")
+        raise IdentityError(Msg("identity '%(kind)s' must be 1–200 characters", kind=kind))
     if kind == "phone":
         digits = re.sub(r"[\s\-()]", "", text)
         if re.fullmatch(r"1\d{10}", digits):
@@ -63,11 +64,12 @@ def normalise(kind: str, value: Any) -> str:
         elif re.fullmatch(r"86\d{11}", digits):
             digits = "+" + digits
         if not re.fullmatch(r"\+\d{6,15}", digits):
-            raise IdentityError(f"phone '{mask_phone(text)}' is not a phone number; use e.g. +8613800138000")
+            raise IdentityError(Msg("phone '%(phone)s' is not a phone number; use e.g. +8613800138000",
+                                    phone=mask_phone(text)))
         return digits
     if kind == "email":
         if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", text):
-            raise IdentityError("email is not an email address")
+            raise IdentityError(Msg("email is not an email address"))
         return text.lower()
     return text
 
@@ -76,7 +78,9 @@ def check_kind(kind: str) -> None:
     if kind in KNOWN_KINDS or SHOP_BUYER.match(kind):
         return
     raise IdentityError(
-        f"unknown identity kind '{kind}'; use one of {', '.join(sorted(KNOWN_KINDS))} or '<shop>_buyer'"
+        Msg("unknown identity kind '%(kind)s'; use one of %(kinds)s or "
+            "'<shop>_buyer'",
+            kind=kind, kinds=', '.join(sorted(KNOWN_KINDS)))
     )
 
 
@@ -162,7 +166,7 @@ def resolve(db: Session, identities: Mapping[str, Any], name: str | None = None,
     owners: list[str] = []
     if direct:
         if db.get(models.Customer, direct) is None:
-            raise IdentityError(f"customer '{direct}' does not exist")
+            raise IdentityError(Msg("customer '%(direct)s' does not exist", direct=direct))
         owners.append(canonical(db, direct))
     existing: dict[tuple[str, str], str] = {}
     for kind, value in pairs.items():

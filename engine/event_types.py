@@ -85,9 +85,10 @@ def plugin_event_types() -> dict[str, tuple[str, dict[str, str]]]:
                 raise TypeError(f"{ep.value} is a {type(declared).__name__}, not a dict of type → labels")
             for name, labels in declared.items():
                 if not isinstance(name, str) or not TYPE_PATTERN.match(name) or name.startswith("custom."):
-                    raise ValueError(f"{name!r} is not an event type name like 'lottery.prize_claimed'")
+                    raise ValueError(Msg("'%(name)s' is not an event type name like 'lottery.prize_claimed'",
+                                         name=name))
                 if name in EVENT_TYPES:
-                    raise ValueError(f"{name!r} is a built-in event type")
+                    raise ValueError(Msg("'%(name)s' is a built-in event type", name=name))
                 if not isinstance(labels, Mapping):
                     raise TypeError(f"the labels of {name!r} must be a dict such as {{'zh-CN': …, 'en': …}}")
                 found[name] = (str(dist), {str(k): str(v) for k, v in labels.items()})

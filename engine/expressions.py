@@ -46,6 +46,8 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import _PassArg
 from jinja2.visitor import NodeTransformer
 
+from engine.text import Msg, MsgError, message_of, verbatim
+
 #: Names an expression or template may refer to.
 CONTEXT_NAMES = frozenset({"customer", "event", "vars", "journey", "now"})
 MAX_SOURCE = 4000
@@ -73,7 +75,7 @@ MAX_LOOP_NESTING = 8
 MAX_CALL_DEPTH = 32
 
 
-class ExpressionError(ValueError):
+class ExpressionError(MsgError):
     """An expression or template that does not compile or cannot be evaluated."""
 
 
@@ -111,25 +113,27 @@ def _check_widths(fmt: str) -> None:
     for match in _WIDTH.finditer(fmt):
         for group in match.groups():
             if group and int(group) > MAX_OUTPUT:
-                raise SecurityError(f"format width {group} is larger than the limit of {MAX_OUTPUT}")
+                raise SecurityError(Msg("format width %(group)s is larger than the limit of %(limit)s",
+                                        group=group, limit=MAX_OUTPUT))
 
 
 def _safe_center(value: Any, width: int = 80) -> str:
     if width > MAX_OUTPUT:
-        raise SecurityError(f"center width {width} is larger than the limit of {MAX_OUTPUT}")
+        raise SecurityError(Msg("center width %(width)s is larger than the limit of %(limit)s",
+                                width=width, limit=MAX_OUTPUT))
     return str(value).center(width)
 
 
 def _safe_indent(value: Any, width: int | str = 4, first: bool = False, blank: bool = False) -> str:
     if (isinstance(width, int) and width > 100) or (isinstance(width, str) and len(width) > 100):
-        raise SecurityError("indent width too large")
+        raise SecurityError(Msg("indent width too large"))
     return str(do_indent(str(value), width, first, blank))
 
 
 def _safe_format(value: str, *args: Any, **kwargs: Any) -> str:
     _check_widths(value)
     for arg in (*args, *kwargs.values()):
-        _bounded(arg, "a format argument")
+        _bounded(arg, Msg("a format argument"))
     return str(do_format(value, *args, **kwargs))
 
 
@@ -137,19 +141,21 @@ def _safe_replace(eval_ctx: Any, value: Any, old: Any, new: Any, count: int | No
     text, old_text, new_text = str(value), str(old), str(new)
     times = text.count(old_text) if count is None or count < 0 else min(count, text.count(old_text))
     if len(text) + times * max(0, len(new_text) - len(old_text)) > MAX_TEXT:
-        raise SecurityError(f"replace would make text longer than the limit of {MAX_TEXT}")
+        raise SecurityError(Msg("replace would make text longer than the limit of %(limit)s",
+                                limit=MAX_TEXT))
     return do_replace(eval_ctx, value, old, new, count)
 
 
 def _safe_batch(value: Any, linecount: int, fill_with: Any = None) -> Any:
     if linecount > MAX_RANGE:
-        raise SecurityError(f"batch size {linecount} is larger than the limit of {MAX_RANGE}")
+        raise SecurityError(Msg("batch size %(linecount)s is larger than the limit of %(limit)s",
+                                linecount=linecount, limit=MAX_RANGE))
     return do_batch(value, linecount, fill_with)
 
 
 def _safe_tojson(eval_ctx: Any, value: Any, indent: int | None = None) -> Any:
     if indent is not None and not 0 <= indent <= 100:
-        raise SecurityError("tojson indent must be between 0 and 100")
+        raise SecurityError(Msg("tojson indent must be between 0 and 100"))
     return do_tojson(eval_ctx, value, indent)
 
 
@@ -157,7 +163,8 @@ def _safe_wordwrap(environment: Any, s: str, width: int = 79, break_long_words: 
                    wrapstring: str | None = None, break_on_hyphens: bool = True) -> str:
     lines = len(str(s)) // max(int(width), 1) + 1 + str(s).count("\n")
     if wrapstring is not None and lines * len(str(wrapstring)) > MAX_TEXT:
-        raise SecurityError(f"wordwrap would make text longer than the limit of {MAX_TEXT}")
+        raise SecurityError(Msg("wordwrap would make text longer than the limit of %(limit)s",
+                                limit=MAX_TEXT))
     return do_wordwrap(environment, s, width, break_long_words, wrapstring, break_on_hyphens)
 
 
@@ -178,7 +185,8 @@ def _projected_size(method: str, text: str, args: tuple[Any, ...], kwargs: dict[
 def _checked_join(separator: str, items: Any) -> str:
     parts = [str(i) for i in items]
     if sum(map(len, parts)) + len(separator) * max(0, len(parts) - 1) > MAX_OUTPUT:
-        raise SecurityError(f"joined text would be longer than the limit of {MAX_OUTPUT}")
+        raise SecurityError(Msg("joined text would be longer than the limit of %(limit)s",
+                                limit=MAX_OUTPUT))
     return separator.join(parts)
 
 
@@ -192,7 +200,8 @@ def _safe_join(context: Any, value: Any, d: str = "", attribute: Any = None) -> 
 def _safe_range(*args: int) -> range:
     result = range(*args)
     if len(result) > MAX_RANGE:
-        raise SecurityError(f"range of {len(result)} items is larger than the limit of {MAX_RANGE}")
+        raise SecurityError(Msg("range of %(count)s items is larger than the limit of %(limit)s",
+                                count=len(result), limit=MAX_RANGE))
     return result
 
 
@@ -242,7 +251,7 @@ def _charge(steps: int = 1) -> Budget:
     if budget is None:
         # outside evaluate()/render(): Jinja's compile-time constant folding lands here; refusing
         # makes it leave the work to run time, where it is counted
-        raise SecurityError("sandbox operations run only inside an evaluation")
+        raise SecurityError(Msg("sandbox operations run only inside an evaluation"))
     budget.steps += steps
     if budget.steps > budget.limit:
         raise CostLimitExceeded(
@@ -258,7 +267,7 @@ def charge(steps: int) -> None:
         try:
             _charge(steps)
         except CostLimitExceeded as exc:
-            raise ExpressionTooCostly(str(exc)) from None
+            raise ExpressionTooCostly(message_of(exc)) from None
 
 
 def _charge_if_evaluating(steps: int) -> None:
@@ -310,17 +319,24 @@ def _work(value: Any) -> int:
     return 0
 
 
-def _bounded(value: Any, what: str = "value") -> Any:
+#: what a size limit names when the caller does not say
+VALUE = Msg("a value")
+
+
+def _bounded(value: Any, what: Msg = VALUE) -> Any:
     """``value`` if it is within the size limits; what it costs to build is charged by its size."""
     if isinstance(value, str):
         if len(value) > MAX_TEXT:
-            raise SecurityError(f"{what} would be longer than the limit of {MAX_TEXT} characters")
+            raise SecurityError(Msg("%(what)s would be longer than the limit of %(limit)s characters",
+                                    what=what, limit=MAX_TEXT))
         _charge_if_evaluating(len(value) // CHARS_PER_STEP)
     elif isinstance(value, list | tuple | dict | set | frozenset):
         size, work = _measure(value)
         _charge_if_evaluating(work)
         if size > MAX_VALUE:
-            raise SecurityError(f"{what} would be larger than the limit of {MAX_VALUE} characters/items")
+            raise SecurityError(Msg("%(what)s would be larger than the limit of %(limit)s "
+                                    "characters/items",
+                                    what=what, limit=MAX_VALUE))
     return value
 
 
@@ -346,7 +362,8 @@ def _concat(*parts: Any) -> str:
     texts = [str(_bounded(part)) for part in parts]
     total = sum(map(len, texts))
     if total > MAX_TEXT:
-        raise SecurityError(f"joined text would be longer than the limit of {MAX_TEXT}")
+        raise SecurityError(Msg("joined text would be longer than the limit of %(limit)s",
+                                limit=MAX_TEXT))
     _charge(1 + total // CHARS_PER_STEP)
     return "".join(texts)
 
@@ -357,7 +374,8 @@ def _emit(value: Any) -> Any:
     budget = _charge(1 + work)
     budget.emitted += size
     if budget.emitted > MAX_EMITTED:
-        raise SecurityError(f"the template prints more than {MAX_EMITTED} characters")
+        raise SecurityError(Msg("the template prints more than %(limit)s characters",
+                                limit=MAX_EMITTED))
     return value
 
 
@@ -366,7 +384,8 @@ def _printed(value: Any, characters: int) -> None:
     budget = _charge(1 + characters // CHARS_PER_STEP)
     budget.emitted += characters
     if budget.emitted > MAX_EMITTED:
-        raise SecurityError(f"the template prints more than {MAX_EMITTED} characters")
+        raise SecurityError(Msg("the template prints more than %(limit)s characters",
+                                limit=MAX_EMITTED))
 
 
 def _compare_work(op: str, left: Any, right: Any) -> int:
@@ -469,14 +488,14 @@ def _metered(name: str, fn: Callable[..., Any], *, test: bool = False) -> Callab
             return result
         if isinstance(result, Iterator) and not isinstance(result, str):
             return _counted(result)
-        return _bounded(result, "the filter's result")
+        return _bounded(result, Msg("the filter's result"))
 
     return metered
 
 
 def _safe_sum(environment: Any, iterable: Any, attribute: Any = None, start: Any = 0) -> Any:
     if not isinstance(start, int | float):
-        raise SecurityError("sum adds numbers; its start must be a number (join texts with 'join')")
+        raise SecurityError(Msg("sum adds numbers; its start must be a number (join texts with 'join')"))
     return sync_do_sum(environment, iterable, attribute, start)
 
 
@@ -596,7 +615,9 @@ class FlowSandbox(ImmutableSandboxedEnvironment):
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
         if attribute.startswith("_"):  # Python internals: an escape attempt, not a missing field
-            raise SecurityError(f"access to attribute {attribute!r} of a {type(obj).__name__} value is not allowed")
+            raise SecurityError(Msg("access to attribute '%(attribute)s' of a %(type)s value is not "
+                                    "allowed",
+                                    attribute=attribute, type=type(obj).__name__))
         return super().unsafe_undefined(obj, attribute)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
@@ -627,18 +648,20 @@ class FlowSandbox(ImmutableSandboxedEnvironment):
                 __self.is_safe_callable(__obj)
                 return _checked_join(owner, _counted(args[0]) if args else ())
             if _projected_size(name, owner, args, kwargs) > MAX_OUTPUT:
-                raise SecurityError(f"'{name}' would make text longer than the limit of {MAX_OUTPUT}")
+                raise SecurityError(Msg("'%(name)s' would make text longer than the limit of %(limit)s",
+                                        name=name, limit=MAX_OUTPUT))
             if name in ("format", "format_map"):
                 for arg in (*args, *kwargs.values()):
-                    _bounded(arg, "a format argument")
+                    _bounded(arg, Msg("a format argument"))
         if budget.depth >= MAX_CALL_DEPTH:
-            raise SecurityError(f"calls nest deeper than {MAX_CALL_DEPTH} (a recursive macro or loop?)")
+            raise SecurityError(Msg("calls nest deeper than %(limit)s (a recursive macro or loop?)",
+                                    limit=MAX_CALL_DEPTH))
         budget.depth += 1
         try:
             result = super().call(__context, __obj, *args, **kwargs)
         finally:
             budget.depth -= 1
-        return _bounded(result, "the call's result")
+        return _bounded(result, Msg("the call's result"))
 
     def call_unop(self, context: Any, operator_name: str, arg: Any) -> Any:
         _charge()
@@ -649,27 +672,29 @@ class FlowSandbox(ImmutableSandboxedEnvironment):
         if operator_name == "**":
             if (isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1
                     and right * max(abs(left).bit_length(), 1) > MAX_POWER_BITS):
-                raise SecurityError("exponent too large")
+                raise SecurityError(Msg("exponent too large"))
             return operator.pow(left, right)
         if operator_name == "*":
             for seq, times in ((left, right), (right, left)):
                 if isinstance(seq, str | list | tuple) and isinstance(times, int) and times > 0:
                     if len(seq) * times > MAX_OUTPUT or _size(seq) * times > MAX_VALUE:
-                        raise SecurityError("repetition result too large")
+                        raise SecurityError(Msg("repetition result too large"))
                     _charge(len(seq) * times // CHARS_PER_STEP if isinstance(seq, str) else len(seq) * times)
             if (isinstance(left, int) and isinstance(right, int)
                     and left.bit_length() + right.bit_length() > MAX_POWER_BITS):
-                raise SecurityError("product too large")
+                raise SecurityError(Msg("product too large"))
             return operator.mul(left, right)
         if operator_name == "+":
             if isinstance(left, str) and isinstance(right, str):
                 if len(left) + len(right) > MAX_TEXT:
-                    raise SecurityError(f"sum would be longer than the limit of {MAX_TEXT} characters")
+                    raise SecurityError(Msg("sum would be longer than the limit of %(limit)s characters",
+                                            limit=MAX_TEXT))
                 return _bounded(operator.add(left, right))
             if isinstance(left, list | tuple) and isinstance(right, list | tuple):
                 (left_size, left_work), (right_size, right_work) = _measure(left), _measure(right)
                 if left_size + right_size > MAX_VALUE:
-                    raise SecurityError(f"sum would be larger than the limit of {MAX_VALUE} characters/items")
+                    raise SecurityError(Msg("sum would be larger than the limit of %(limit)s characters/items",
+                                            limit=MAX_VALUE))
                 _charge(left_work + right_work)
             return operator.add(left, right)
         if operator_name == "%":
@@ -677,8 +702,9 @@ class FlowSandbox(ImmutableSandboxedEnvironment):
                 _check_widths(left)
                 values = right if isinstance(right, tuple) else (right,)
                 if "*" in left and any(isinstance(v, int) and v > MAX_OUTPUT for v in values):
-                    raise SecurityError(f"format width larger than the limit of {MAX_OUTPUT}")
-                _bounded(right, "a format argument")
+                    raise SecurityError(Msg("format width larger than the limit of %(limit)s",
+                                            limit=MAX_OUTPUT))
+                _bounded(right, Msg("a format argument"))
                 _charge(len(left) // CHARS_PER_STEP)
                 return _bounded(operator.mod(left, right))
             return operator.mod(left, right)
@@ -699,7 +725,8 @@ _ENV.tests = {name: _metered(name, cast(Callable[..., Any], fn), test=True) for 
 
 def _check_source(source: str) -> None:
     if len(source) > MAX_SOURCE:
-        raise ExpressionError(f"is {len(source)} characters long; the limit is {MAX_SOURCE}")
+        raise ExpressionError(Msg("is %(count)s characters long; the limit is %(limit)s",
+                                  count=len(source), limit=MAX_SOURCE))
 
 
 _OPENERS = frozenset({"lparen", "lbracket", "lbrace"})
@@ -717,7 +744,9 @@ def _check_nesting(source: str, kind: str) -> None:
             depth = max(0, depth - 1)
         run = run + 1 if token.type in ("add", "sub") or token.test("name:not") else 0
         if depth > MAX_NESTING or run > MAX_NESTING:
-            raise ExpressionError(f"nests brackets or operators more than {MAX_NESTING} deep; simplify it")
+            raise ExpressionError(Msg("nests brackets or operators more than %(limit)s deep; simplify "
+                                      "it",
+                                      limit=MAX_NESTING))
 
 
 def _check_tree(tree: nodes.Node) -> None:
@@ -726,12 +755,13 @@ def _check_tree(tree: nodes.Node) -> None:
     while stack:
         node, depth, loops = stack.pop()
         if isinstance(node, nodes.Getattr) and node.attr.startswith("__"):
-            raise ExpressionError(f"the attribute {node.attr!r} is not allowed: names starting with '__' "
-                                  "are Python internals; for a field of that name write ['" + node.attr + "']")
+            raise ExpressionError(Msg("the attribute '%(attr)s' is not allowed: names starting with '__' are Python "
+                                      "internals; for a field of that name write ['%(attr)s']", attr=node.attr))
         loops += isinstance(node, nodes.For | nodes.Macro | nodes.CallBlock | nodes.FilterBlock)
         if depth > MAX_DEPTH or loops > MAX_LOOP_NESTING:
-            raise ExpressionError(f"is nested too deeply (more than {MAX_DEPTH} levels or {MAX_LOOP_NESTING} "
-                                  "nested loops/macros); simplify it")
+            raise ExpressionError(Msg("is nested too deeply (more than %(depth)s levels or "
+                                      "%(loops)s nested loops/macros); simplify it",
+                                      depth=MAX_DEPTH, loops=MAX_LOOP_NESTING))
         stack.extend((child, depth + 1, loops) for child in node.iter_child_nodes())
 
 
@@ -739,7 +769,8 @@ def _unknown(names: set[str]) -> None:
     unknown = sorted(names - CONTEXT_NAMES - set(_ENV.globals))
     if unknown:
         allowed = ", ".join(sorted(CONTEXT_NAMES))
-        raise ExpressionError(f"unknown name {', '.join(repr(n) for n in unknown)}; use one of {allowed}")
+        raise ExpressionError(Msg("unknown name %(names)s; use one of %(allowed)s",
+                                  names=', '.join(repr(n) for n in unknown), allowed=allowed))
 
 
 def _loaded_names(node: nodes.Node) -> set[str]:
@@ -766,7 +797,7 @@ def _checked_tree(source: str, kind: str) -> nodes.Node:
             _unknown(set(meta.find_undeclared_variables(ast)) if "{%" in source else _loaded_names(ast))
             return ast
         if not source.strip():
-            raise ExpressionError("is empty; write an expression such as 'customer.orders_count > 0'")
+            raise ExpressionError(Msg("is empty; write an expression such as 'customer.orders_count > 0'"))
         parser = Parser(_ENV, source, state="variable")
         expr = parser.parse_expression()
         if not parser.stream.eos:
@@ -777,7 +808,8 @@ def _checked_tree(source: str, kind: str) -> nodes.Node:
         return expr
     except TemplateSyntaxError as exc:
         where = f" on line {exc.lineno}" if kind == "template" else ""
-        raise ExpressionError(f"syntax error{where}: {exc.message}") from None
+        raise ExpressionError(Msg("syntax error%(where)s: %(message)s",
+                                  where=where, message=exc.message)) from None
 
 
 #: syntax that can repeat work or grow values: an expression or template with any of it is run on sample data
@@ -813,9 +845,10 @@ def compile_expression(source: str) -> Any:
     try:
         return _ENV.compile_expression(source, undefined_to_none=False)
     except TemplateSyntaxError as exc:
-        raise ExpressionError(f"syntax error: {exc.message}") from None
+        raise ExpressionError(Msg("syntax error: %(message)s", message=exc.message)) from None
     except (SyntaxError, RecursionError, MemoryError) as exc:  # generated code Python cannot compile
-        raise ExpressionError(f"is too complex to compile ({type(exc).__name__}); simplify it") from None
+        raise ExpressionError(Msg("is too complex to compile (%(error_type)s); simplify it",
+                                  error_type=type(exc).__name__)) from None
     finally:
         _BUDGET.reset(token)
 
@@ -828,20 +861,22 @@ def compile_template(source: str) -> Any:
     try:
         return _ENV.from_string(source)
     except TemplateSyntaxError as exc:
-        raise ExpressionError(f"syntax error on line {exc.lineno}: {exc.message}") from None
+        raise ExpressionError(Msg("syntax error on line %(lineno)s: %(message)s",
+                                  lineno=exc.lineno, message=exc.message)) from None
     except (SyntaxError, RecursionError, MemoryError) as exc:  # generated code Python cannot compile
-        raise ExpressionError(f"is too complex to compile ({type(exc).__name__}); simplify it") from None
+        raise ExpressionError(Msg("is too complex to compile (%(error_type)s); simplify it",
+                                  error_type=type(exc).__name__)) from None
     finally:
         _BUDGET.reset(token)
 
 
-def _failure(what: str, exc: BaseException) -> ExpressionError:
+def _failure(what: Msg, exc: BaseException) -> ExpressionError:
     """Every failure of an evaluation as an :class:`ExpressionError` (:class:`ExpressionTooCostly` for a limit)."""
     if isinstance(exc, ExpressionError):
         return exc
     if isinstance(exc, SecurityError | RecursionError | MemoryError):
-        return ExpressionTooCostly(f"{what}: {_reason(exc)}")
-    return ExpressionError(f"{what}: {_reason(exc)}")
+        return ExpressionTooCostly(Msg("%(what)s: %(reason)s", what=what, reason=_reason(exc)))
+    return ExpressionError(Msg("%(what)s: %(reason)s", what=what, reason=_reason(exc)))
 
 
 def evaluate(source: str, context: Mapping[str, Any]) -> Any:
@@ -855,17 +890,17 @@ def evaluate(source: str, context: Mapping[str, Any]) -> Any:
     try:
         return compiled(**context)
     except Exception as exc:  # a sandboxed expression may fail in any way; callers get one error type
-        raise _failure(f"cannot evaluate {source!r}", exc) from None
+        raise _failure(Msg("cannot evaluate '%(source)s'", source=source), exc) from None
     finally:
         _BUDGET.reset(token)
 
 
-def _reason(exc: BaseException) -> str:
+def _reason(exc: BaseException) -> Msg:
     if isinstance(exc, RecursionError):
-        return "it recurses too deeply"
+        return Msg("it recurses too deeply")
     if isinstance(exc, MemoryError):
-        return "it needs too much memory"
-    return str(exc) or type(exc).__name__
+        return Msg("it needs too much memory")
+    return message_of(exc)  # ours (the sandbox's refusals are Msg), else Jinja's or Python's words as they are
 
 
 def test(source: str, context: Mapping[str, Any]) -> bool:
@@ -881,11 +916,12 @@ def render(source: str, context: Mapping[str, Any]) -> str:
     try:
         out = str(template.render(**context))
     except Exception as exc:  # a sandboxed template may fail in any way; callers get one error type
-        raise _failure("cannot render template", exc) from None
+        raise _failure(Msg("cannot render template"), exc) from None
     finally:
         _BUDGET.reset(token)
     if len(out) > MAX_OUTPUT:
-        raise ExpressionTooCostly(f"rendered text is {len(out)} characters; the limit is {MAX_OUTPUT}")
+        raise ExpressionTooCostly(Msg("rendered text is %(count)s characters; the limit is %(limit)s",
+                                      count=len(out), limit=MAX_OUTPUT))
     return out
 
 
@@ -982,7 +1018,7 @@ def _measured_sample_cost(source: str, kind: str) -> int:
     if recording is not None:
         recording.append((source, kind, known))
     if isinstance(known, str):
-        raise ExpressionTooCostly(known)
+        raise ExpressionTooCostly(verbatim(known))
     return known
 
 
@@ -1005,8 +1041,9 @@ def sample_cost(source: str, kind: str, budget: Budget | None = None) -> int:
     if budget is not None:
         budget.steps += used
         if budget.steps > budget.limit:
-            raise ExpressionTooCostly(f"together with the flow's other expressions, costs more than "
-                                      f"{budget.limit} operations on sample data; simplify them")
+            raise ExpressionTooCostly(Msg("together with the flow's other expressions, costs more than %(limit)s "
+                                          "operations on sample data; simplify them",
+                                          limit=budget.limit))
     return used
 
 

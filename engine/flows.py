@@ -12,10 +12,11 @@ from engine.db import models
 from engine.db.models import utcnow
 from engine.flow import ID_PATTERN
 from engine.registry import Registry, entry_event_of
+from engine.text import Msg, MsgError
 from engine.validate import Validation, validate
 
 
-class FlowError(ValueError):
+class FlowError(MsgError):
     """A flow operation that cannot be done (unknown flow, bad document)."""
 
 
@@ -28,10 +29,11 @@ def save_draft(db: Session, document: dict[str, Any], actor: str) -> tuple[model
     import re
 
     if not isinstance(document, dict):
-        raise FlowError("a flow must be a JSON object")
+        raise FlowError(Msg("a flow must be a JSON object"))
     flow_id = document.get("id")
     if not isinstance(flow_id, str) or not re.match(ID_PATTERN, flow_id):
-        raise FlowError("field 'id' is required: letters, digits, '-', '_' or '.', at most 80 characters")
+        raise FlowError(Msg("field 'id' is required: letters, digits, '-', '_' or '.', at most 80 "
+                            "characters"))
     checked = validate(document)
     record = db.get(models.FlowRecord, flow_id)
     name = str(document.get("name") or flow_id)[:200]
@@ -43,7 +45,8 @@ def save_draft(db: Session, document: dict[str, Any], actor: str) -> tuple[model
         _audit(db, actor, "flow.created", flow_id, {})
     else:
         if record.status == "archived":
-            raise FlowError(f"flow '{flow_id}' is archived; restore it before editing")
+            raise FlowError(Msg("flow '%(flow_id)s' is archived; restore it before editing",
+                                flow_id=flow_id))
         record.draft, record.name, record.kind = document, name, kind
         record.updated_at, record.updated_by = utcnow(), actor
         _audit(db, actor, "flow.saved", flow_id, {})
@@ -65,10 +68,11 @@ def publish(db: Session, flow_id: str, actor: str, registry: Registry | None = N
     """
     record = db.get(models.FlowRecord, flow_id)
     if record is None:
-        raise FlowError(f"flow '{flow_id}' does not exist")
+        raise FlowError(Msg("flow '%(flow_id)s' does not exist", flow_id=flow_id))
     doc = document if document is not None else record.draft
     if doc.get("id") != flow_id:
-        raise FlowError(f"the document's id '{doc.get('id')}' is not '{flow_id}'")
+        raise FlowError(Msg("the document's id '%(document_id)s' is not '%(flow_id)s'",
+                            document_id=doc.get('id'), flow_id=flow_id))
     compiled = compile_flow(doc, registry)
     current = latest_version(db, flow_id)
     if current is not None and current.hash == compiled["hash"] and record.current_version == current.version:
@@ -96,7 +100,8 @@ def rollback(db: Session, flow_id: str, to_version: int, actor: str) -> models.F
     """Publish an older version's document again, as the next version."""
     old = db.get(models.FlowVersion, (flow_id, to_version))
     if old is None:
-        raise FlowError(f"flow '{flow_id}' has no version {to_version}")
+        raise FlowError(Msg("flow '%(flow_id)s' has no version %(to_version)s",
+                            flow_id=flow_id, to_version=to_version))
     record = db.get(models.FlowRecord, flow_id)
     assert record is not None
     record.draft = old.document
@@ -107,12 +112,13 @@ def rollback(db: Session, flow_id: str, to_version: int, actor: str) -> models.F
 
 def set_status(db: Session, flow_id: str, status: str, actor: str) -> models.FlowRecord:
     if status not in ("active", "paused", "archived", "draft"):
-        raise FlowError(f"unknown status '{status}'; use active, paused or archived")
+        raise FlowError(Msg("unknown status '%(status)s'; use active, paused or archived",
+                            status=status))
     record = db.get(models.FlowRecord, flow_id)
     if record is None:
-        raise FlowError(f"flow '{flow_id}' does not exist")
+        raise FlowError(Msg("flow '%(flow_id)s' does not exist", flow_id=flow_id))
     if status == "active" and record.current_version is None:
-        raise FlowError(f"flow '{flow_id}' has never been published")
+        raise FlowError(Msg("flow '%(flow_id)s' has never been published", flow_id=flow_id))
     record.status = status
     _audit(db, actor, f"flow.{status}", flow_id, {})
     return record
@@ -122,7 +128,7 @@ def stats(db: Session, flow_id: str, version: int | None = None) -> dict[str, An
     """Per-node counters of a version (default: current): entered, left per port, waiting, failed."""
     record = db.get(models.FlowRecord, flow_id)
     if record is None:
-        raise FlowError(f"flow '{flow_id}' does not exist")
+        raise FlowError(Msg("flow '%(flow_id)s' does not exist", flow_id=flow_id))
     number = version or record.current_version
     nodes: dict[str, dict[str, Any]] = {}
     if number is not None:

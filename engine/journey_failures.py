@@ -45,7 +45,7 @@ from engine.db.failure_models import JourneyFailure
 from engine.db.models import User, utcnow
 from engine.db.session import session_factory, transaction
 from engine.interpreter import RETRIES_PREFIX
-from engine.text import Msg
+from engine.text import Msg, MsgError
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +55,13 @@ ERROR_LIMIT = 2000
 _NODE_IN_MESSAGE = re.compile(r"node '([^']{1,80})'")
 
 
-class JourneyActionError(ValueError):
+class JourneyActionError(MsgError):
     """A retry or cancel that cannot be done; ``status`` is the HTTP status to answer with, ``code`` names the
     case for pages that say it in the reader's language."""
 
-    def __init__(self, message: str, fix: str, status: int = 409, code: str = "refused") -> None:
-        super().__init__(message)
-        self.message, self.fix, self.status, self.code = message, fix, status, code
+    def __init__(self, message: Msg, fix: Msg, status: int = 409, code: str = "refused") -> None:
+        super().__init__(message, fix, "id", status)
+        self.code = code
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from engine.db import models
 from engine.durations import parse_duration
+from engine.text import Msg
 
 ALL_CHANNELS = "all"
 #: events that withdraw consent, and for which channel (None: the channel in payload.channel, else all)
@@ -53,7 +54,8 @@ class FrequencyCap:
     def parse(cls, text: str) -> FrequencyCap:
         match = re.fullmatch(r"\s*(\d+)\s*/\s*(P\S+)\s*", text or "")
         if not match:
-            raise ValueError(f"frequency cap '{text}' must look like '3/P7D' (count / ISO duration)")
+            raise ValueError(Msg("frequency cap '%(text)s' must look like '3/P7D' (count / ISO duration)",
+                                 text=text))
         return cls(int(match.group(1)), parse_duration(match.group(2)))
 
 
@@ -101,10 +103,11 @@ def save_policy(db: Session, actor: str, cap_count: int | None, cap_window: str,
 
     parse_duration(cap_window)
     if cap_count is not None and cap_count < 1:
-        raise ValueError("a frequency cap allows at least 1 message; turn the cap off instead")
+        raise ValueError(Msg("a frequency cap allows at least 1 message; turn the cap off instead"))
     for value in quiet or ():
         if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
-            raise ValueError(f"quiet hours '{value}' must be HH:MM, e.g. 21:00")
+            raise ValueError(Msg("quiet hours '%(value)s' must be HH:MM, e.g. 21:00",
+                                 value=value))
     row = db.get(SendPolicyRow, "workspace")
     before = policy_view(current_policy(db))
     if row is None:

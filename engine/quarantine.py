@@ -32,19 +32,18 @@ from engine.db.quarantine_models import QuarantineEntry
 from engine.pii import mask_text
 from engine.read_policy import Reader, mask_value, sees_pii
 from engine.settings import get_settings
-from engine.text import Msg
+from engine.text import Msg, MsgError
 
 log = logging.getLogger(__name__)
 KINDS = ("event", "ticket_start", "push")
 STATUSES = ("open", "redriven", "dropped")
 
 
-class QuarantineError(ValueError):
+class QuarantineError(MsgError):
     """An operator's request on the quarantine that cannot be done (unknown entry, wrong state, bad payload)."""
 
-    def __init__(self, status: int, message: str, fix: str, field: str = "id") -> None:
-        super().__init__(message)
-        self.status, self.message, self.fix, self.field = status, message, fix, field
+    def __init__(self, status: int, message: Msg, fix: Msg, field: str = "id") -> None:
+        super().__init__(message, fix, field, status)
 
 
 class AttemptFailed(Exception):

@@ -17,9 +17,10 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken
 
 from engine.settings import get_settings
+from engine.text import Msg, MsgError
 
 
-class SecretsError(ValueError):
+class SecretsError(MsgError):
     """Secrets that cannot be decrypted (wrong instance key) or a malformed key."""
 
 
@@ -32,8 +33,9 @@ def _fernet(key: str) -> Fernet:
     try:
         return Fernet(key.encode())
     except (ValueError, TypeError):
-        raise SecretsError("TIDEFLOW_SECRET_KEY is not a Fernet key; generate one with "
-                           "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+        raise SecretsError(Msg("TIDEFLOW_SECRET_KEY is not a Fernet key; generate one with python -c "
+                               "'from cryptography.fernet import Fernet; "
+                               "print(Fernet.generate_key().decode())'")
                            ) from None
 
 
@@ -65,8 +67,8 @@ def decrypt(token: str) -> dict[str, Any]:
     try:
         data = json.loads(_fernet(instance_key()).decrypt(token.encode()))
     except InvalidToken:
-        raise SecretsError("stored secrets cannot be decrypted with this instance key; "
-                           "restore the key file or re-enter the connector's secrets") from None
+        raise SecretsError(Msg("stored secrets cannot be decrypted with this instance key; restore "
+                               "the key file or re-enter the connector's secrets")) from None
     if not isinstance(data, dict):
-        raise SecretsError("stored secrets are not an object")
+        raise SecretsError(Msg("stored secrets are not an object"))
     return data

@@ -42,6 +42,8 @@ from temporalio import activity, workflow
 from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
+from engine.text import Msg
+
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
     from sqlalchemy import select
@@ -75,7 +77,9 @@ def next_window(position: datetime, now: datetime, max_window: timedelta,
     """The next window to read after the cursor ``position``: ``[position - overlap, at most max_window
     later, at most now]``; None when there is nothing to read."""
     if max_window <= overlap:
-        raise ValueError(f"max_window ({max_window}) must be longer than the overlap ({overlap})")
+        raise ValueError(Msg("max_window (%(max_window)s) must be longer than the overlap "
+                             "(%(overlap)s)",
+                             max_window=max_window, overlap=overlap))
     start = position - overlap
     end = min(start + max_window, now)
     return (start, end) if end > start else None

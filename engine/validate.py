@@ -21,7 +21,7 @@ from engine.event_types import explain_unknown, is_known
 from engine.flow import Edge, Flow, FlowSettings, Node
 from engine.nodes.base import EXPRESSION, TEMPLATE, NodeType, Problem
 from engine.registry import Registry, default_registry
-from engine.text import N_, Msg
+from engine.text import N_, Msg, verbatim
 
 
 @dataclass
@@ -72,7 +72,7 @@ _PYDANTIC: dict[str, str] = {
 }
 
 
-def pydantic_message(error: Any) -> str:
+def pydantic_message(error: Any) -> Msg:
     """One pydantic error as a sentence: a :class:`Msg` for the common types, else pydantic's own words."""
     template = _PYDANTIC.get(error.get("type", ""))
     ctx = error.get("ctx") or {}
@@ -85,7 +85,7 @@ def pydantic_message(error: Any) -> str:
             return Msg(template, **{k: str(v) for k, v in ctx.items()})
         except (KeyError, TypeError, ValueError):
             pass
-    return str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    return verbatim(str(error.get("msg", "invalid")).removeprefix("Value error, "))  # pydantic's words, as they are
 
 
 def _pydantic_problems(err: ValidationError, node: str | None, prefix: str, out: Validation) -> None:
@@ -124,7 +124,7 @@ def _marked_strings(model: BaseModel, path: str = "") -> Iterator[tuple[str, str
                     yield from _marked_strings(item, f"{where}.{i}.")
 
 
-def check_expression(source: str, kind: str, spent: expressions.Budget | None = None) -> str | None:
+def check_expression(source: str, kind: str, spent: expressions.Budget | None = None) -> Msg | None:
     """The compile error of an expression or template, or why it costs too much on sample data, or None.
 
     ``spent`` is the flow's running total of sample costs: once it is used up, later expressions are
@@ -134,9 +134,9 @@ def check_expression(source: str, kind: str, spent: expressions.Budget | None = 
         if spent is not None and spent.steps <= spent.limit:
             expressions.sample_cost(source, kind, spent)
     except expressions.ExpressionTooCostly as exc:
-        return Msg("is too costly on sample data: %(reason)s", reason=str(exc))
+        return Msg("is too costly on sample data: %(reason)s", reason=exc.message)
     except expressions.ExpressionError as exc:
-        return str(exc)
+        return exc.message
     return None
 
 
@@ -144,13 +144,13 @@ def _too_costly(err: str) -> bool:
     return err.startswith("is too costly")
 
 
-def _message(kind: str, err: str) -> str:
+def _message(kind: str, err: str) -> Msg:
     if kind == "template":
         return Msg("template %(error)s", error=err)
     return Msg("expression %(error)s", error=err)
 
 
-def _fix(kind: str, err: str) -> str:
+def _fix(kind: str, err: str) -> Msg:
     if _too_costly(err):
         if kind == "template":
             return Msg("make the template do less: fewer or smaller loops, no building of long texts or lists, "
@@ -165,7 +165,7 @@ def _code(kind: str, err: str) -> str:
 
 
 def expression_problem(source: str, kind: str, spent: expressions.Budget | None = None
-                       ) -> tuple[str, str, str] | None:
+                       ) -> tuple[Msg, Msg, str] | None:
     """What is wrong with an expression or template that is not in a flow — a WeCom sidebar script, a
     suggestion rule's condition — as flow validation words it: ``(message, fix, code)``, or None. It is
     compiled and run on the same sample data under the same bound as a flow's (:data:`expressions.VALIDATION_STEPS`

@@ -17,6 +17,7 @@ from activities.coupons.validity import BUDGET_TIMEZONE, day_key
 from activities.settlement.errors import MoneyError
 from activities.settlement.money import format_yuan, parse_yuan
 from engine.db import models
+from engine.text import Msg
 
 #: the largest face value a campaign may have: ¥100,000,000.00
 MAX_VALUE_FEN: Final = 10_000_000_000
@@ -29,8 +30,9 @@ def value_fen(value: object) -> int:
     Floats, booleans, negative amounts and fractions of a fen raise ValueError saying what to send.
     """
     if isinstance(value, bool | float):
-        raise ValueError(f"{value!r} is not an amount of money: send integer fen (2000) "
-                         'or a decimal string of yuan ("20.00"), never a float')
+        raise ValueError(Msg("'%(value)s' is not an amount of money: send integer fen (2000) or a "
+                             'decimal string of yuan ("20.00"), never a float',
+                             value=value))
     if isinstance(value, int):
         fen = value
     elif isinstance(value, str):
@@ -39,11 +41,12 @@ def value_fen(value: object) -> int:
         except MoneyError as exc:
             raise ValueError(str(exc)) from None
     else:
-        raise ValueError('send integer fen (2000) or a decimal string of yuan ("20.00")')
+        raise ValueError(Msg('send integer fen (2000) or a decimal string of yuan ("20.00")'))
     if fen < 0:
-        raise ValueError("a coupon's value cannot be negative")
+        raise ValueError(Msg("a coupon's value cannot be negative"))
     if fen > MAX_VALUE_FEN:
-        raise ValueError(f"a coupon's value is at most {format_yuan(MAX_VALUE_FEN)} yuan")
+        raise ValueError(Msg("a coupon's value is at most %(value)s yuan",
+                             value=format_yuan(MAX_VALUE_FEN)))
     return fen
 
 

@@ -15,6 +15,8 @@ import secrets
 from collections.abc import Callable
 from typing import Final
 
+from engine.text import Msg
+
 #: Crockford base32: digits and letters without I, L, O, U
 ALPHABET: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 #: random characters per code: 32**10 ≈ 10**15 codes per prefix
@@ -36,14 +38,16 @@ class CodeSpaceExhausted(RuntimeError):
 def check_prefix(prefix: str) -> str:
     """The prefix if it is usable (upper-case letters, digits and ``-``, at most 12), else ValueError."""
     if not PREFIX_PATTERN.fullmatch(prefix):
-        raise ValueError(f"code prefix {prefix!r} may hold only A–Z, 0–9 and '-', at most {MAX_PREFIX} characters")
+        raise ValueError(Msg("code prefix '%(prefix)s' may hold only A–Z, 0–9 and '-', at most "
+                             "%(limit)s characters",
+                             prefix=prefix, limit=MAX_PREFIX))
     return prefix
 
 
 def generate_code(prefix: str = "", length: int = CODE_LENGTH, choice: Chooser = secrets.choice) -> str:
     """``prefix`` plus ``length`` random Crockford characters from a cryptographic source."""
     if length < 4:
-        raise ValueError("a coupon code needs at least 4 random characters")
+        raise ValueError(Msg("a coupon code needs at least 4 random characters"))
     return check_prefix(prefix) + "".join(choice(ALPHABET) for _ in range(length))
 
 

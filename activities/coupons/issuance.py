@@ -27,6 +27,7 @@ from activities.coupons.codes import unique_code
 from activities.coupons.validity import BUDGET_TIMEZONE, day_key, expiry, window_problem
 from engine.customers import canonical
 from engine.db import models
+from engine.text import Msg
 
 
 class OutOfStock(StrEnum):
@@ -111,7 +112,7 @@ def issue_coupon(db: Session, campaign_id: str, customer_id: str, key: str, now:
     ``timezone`` decides which calendar day the daily budget counts.
     """
     if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
+        raise ValueError(Msg("now must be timezone-aware"))
     campaign = lock_campaign(db, campaign_id)
     value = campaign.value_fen
 

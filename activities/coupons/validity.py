@@ -15,13 +15,16 @@ from datetime import datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
+from engine.text import Msg
+
 #: the timezone whose calendar days daily budgets count in
 BUDGET_TIMEZONE: Final = "Asia/Shanghai"
 
 
 def _aware(moment: datetime, name: str) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{name} {moment.isoformat()} must be timezone-aware")
+        raise ValueError(Msg("%(name)s %(value)s must be timezone-aware",
+                             name=name, value=moment.isoformat()))
     return moment
 
 
@@ -29,7 +32,8 @@ def expiry(issued_at: datetime, validity_days: int | None, valid_until: datetime
     """When a coupon issued at ``issued_at`` stops being usable (None: never)."""
     _aware(issued_at, "issued_at")
     if validity_days is not None and validity_days < 1:
-        raise ValueError(f"validity_days must be at least 1, got {validity_days}")
+        raise ValueError(Msg("validity_days must be at least 1, got %(validity_days)s",
+                             validity_days=validity_days))
     ends = issued_at + timedelta(days=validity_days) if validity_days is not None else None
     if valid_until is not None:
         _aware(valid_until, "valid_until")

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.text import Msg
+
 FIRST_CHANNEL, FIRST_AT = "first_touch_channel", "first_touch_at"
 LAST_CHANNEL, LAST_AT = "last_touch_channel", "last_touch_at"
 
@@ -34,7 +36,7 @@ def _when(value: Any) -> datetime | None:
 def touch(attributes: Mapping[str, Any], channel: str, at: datetime) -> dict[str, Any]:
     """The attribute changes that record a touch of ``channel`` at ``at`` (empty when nothing changes)."""
     if at.tzinfo is None:
-        raise ValueError("at must be timezone-aware")
+        raise ValueError(Msg("at must be timezone-aware"))
     stamp = at.astimezone(UTC).isoformat()
     changes: dict[str, Any] = {}
     first = _when(attributes.get(FIRST_AT))

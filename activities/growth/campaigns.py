@@ -40,11 +40,12 @@ from engine.db.growth_models import (
 )
 from engine.durations import parse_duration
 from engine.events import record_follow_up
+from engine.text import Msg, MsgError
 
 SOURCE = "referral"
 
 
-class CampaignError(ValueError):
+class CampaignError(MsgError):
     """A campaign operation that cannot be done, said so a person can act on it."""
 
 
@@ -127,9 +128,10 @@ class RiskSpec(BaseModel):
     def _rules(cls, value: dict[str, int]) -> dict[str, int]:
         unknown = sorted(set(value) - set(risk.DEFAULT_POINTS))
         if unknown:
-            raise ValueError(f"unknown risk rules {unknown}; the rules are {sorted(risk.DEFAULT_POINTS)}")
+            raise ValueError(Msg("unknown risk rules %(unknown)s; the rules are %(value)s",
+                                 unknown=unknown, value=sorted(risk.DEFAULT_POINTS)))
         if any(not 0 <= v <= 100 for v in value.values()):
-            raise ValueError("rule points are 0 to 100")
+            raise ValueError(Msg("rule points are 0 to 100"))
         return value
 
 
@@ -155,9 +157,9 @@ class CampaignSpec(BaseModel):
     @model_validator(mode="after")
     def _window(self) -> CampaignSpec:
         if self.starts_at.tzinfo is None or self.ends_at.tzinfo is None:
-            raise ValueError("starts_at and ends_at need a timezone, e.g. 2026-12-01T00:00:00+08:00")
+            raise ValueError(Msg("starts_at and ends_at need a timezone, e.g. 2026-12-01T00:00:00+08:00"))
         if self.ends_at <= self.starts_at:
-            raise ValueError("ends_at must be after starts_at")
+            raise ValueError(Msg("ends_at must be after starts_at"))
         return self
 
 
@@ -175,7 +177,9 @@ def save_campaign(db: Session, spec: CampaignSpec, actor: str, now: datetime, *,
                   "rules": campaign.rules, "risk": campaign.risk, "reward_budget": campaign.reward_budget,
                   "status": campaign.status}
         if campaign.rewards_issued and spec.reward_budget is not None and spec.reward_budget < campaign.rewards_issued:
-            raise CampaignError(f"{campaign.rewards_issued} rewards are already given; the budget cannot be lower")
+            raise CampaignError(Msg("%(rewards_issued)s rewards are already given; the budget cannot be "
+                                    "lower",
+                                    rewards_issued=campaign.rewards_issued))
     campaign.name, campaign.goal = spec.name, spec.goal
     campaign.starts_at, campaign.ends_at, campaign.reward_budget = spec.starts_at, spec.ends_at, spec.reward_budget
     campaign.connector_id, campaign.staff, campaign.tags = spec.connector_id, list(spec.staff), list(spec.tags)
@@ -184,7 +188,8 @@ def save_campaign(db: Session, spec: CampaignSpec, actor: str, now: datetime, *,
     campaign.risk = spec.risk.model_dump(exclude_none=True)
     if status is not None:
         if status not in ("draft", "active", "paused", "ended"):
-            raise CampaignError(f"unknown status '{status}'; use draft, active, paused or ended")
+            raise CampaignError(Msg("unknown status '%(status)s'; use draft, active, paused or ended",
+                                    status=status))
         campaign.status = status
     campaign.updated_at = now
     db.flush()
@@ -200,7 +205,8 @@ def get_campaign(db: Session, campaign_id: str, *, lock: bool = False) -> Referr
         query = query.with_for_update().execution_options(populate_existing=True)
     campaign = db.scalar(query)
     if campaign is None:
-        raise CampaignError(f"referral campaign '{campaign_id}' does not exist; create it first")
+        raise CampaignError(Msg("referral campaign '%(campaign_id)s' does not exist; create it first",
+                                campaign_id=campaign_id))
     return campaign
 
 
@@ -217,9 +223,12 @@ def join(db: Session, campaign: ReferralCampaign, customer_id: str, now: datetim
     """The customer's participation (created once): (participant, created). The personal code is made by
     activities/growth/channels.py (it calls WeCom), which fills ``channel_id``."""
     if campaign.status != "active":
-        raise CampaignError(f"campaign '{campaign.id}' is {campaign.status}; only active campaigns take participants")
+        raise CampaignError(Msg("campaign '%(id)s' is %(status)s; only active campaigns take "
+                                "participants",
+                                id=campaign.id, status=campaign.status))
     if campaign.ends_at is not None and now >= campaign.ends_at:
-        raise CampaignError(f"campaign '{campaign.id}' ended at {campaign.ends_at.isoformat()}")
+        raise CampaignError(Msg("campaign '%(id)s' ended at %(ends_at)s",
+                                id=campaign.id, ends_at=campaign.ends_at.isoformat()))
     survivor = canonical(db, customer_id)
     found = participant_of(db, campaign.id, survivor)
     if found is not None:
@@ -417,11 +426,13 @@ def decide(db: Session, invite_id: int, approve: bool, actor: str, reason: str, 
     invite = db.scalar(select(ReferralInvite).where(ReferralInvite.id == invite_id).with_for_update()
                        .execution_options(populate_existing=True))
     if invite is None:
-        raise CampaignError(f"invite {invite_id} does not exist")
+        raise CampaignError(Msg("invite %(invite_id)s does not exist", invite_id=invite_id))
     if invite.status != "review":
-        raise CampaignError(f"invite {invite_id} is {invite.status}, not waiting for review; reload the queue")
+        raise CampaignError(Msg("invite %(invite_id)s is %(status)s, not waiting for review; reload "
+                                "the queue",
+                                invite_id=invite_id, status=invite.status))
     if not reason.strip():
-        raise CampaignError("say why (reason): decisions are audited")
+        raise CampaignError(Msg("say why (reason): decisions are audited"))
     campaign = get_campaign(db, invite.campaign_id)
     participant = _lock_participant(db, invite.participant_id)
     before = invite.status

@@ -32,17 +32,16 @@ from engine.auth import audit
 from engine.db import models
 from engine.db.growth_models import ChannelAdd, GrowthChannel
 from engine.db.session import session_factory, transaction
+from engine.text import NO_FIX, Msg, MsgError
 
 KEY = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,59}$")
 
 
-class ChannelError(ValueError):
+class ChannelError(MsgError):
     """A channel operation that cannot be done; ``field`` names the input at fault."""
 
-    def __init__(self, message: str, field: str | None = None, status: int = 422) -> None:
-        super().__init__(message)
-        self.field = field
-        self.status = status
+    def __init__(self, message: Msg, field: str | None = None, status: int = 422) -> None:
+        super().__init__(message, NO_FIX, field, status)
 
 
 class Shift(BaseModel):
@@ -56,7 +55,7 @@ class Shift(BaseModel):
     @classmethod
     def _days(cls, value: list[int]) -> list[int]:
         if not value or any(d < 1 or d > 7 for d in value):
-            raise ValueError("days are ISO weekdays: 1 (Monday) to 7 (Sunday)")
+            raise ValueError(Msg("days are ISO weekdays: 1 (Monday) to 7 (Sunday)"))
         return sorted(set(value))
 
     @field_validator("start", "end")
@@ -67,7 +66,8 @@ class Shift(BaseModel):
         try:
             time.fromisoformat(value)
         except ValueError:
-            raise ValueError(f"'{value}' is not a time of day; write e.g. 09:00") from None
+            raise ValueError(Msg("'%(value)s' is not a time of day; write e.g. 09:00",
+                                 value=value)) from None
         return value
 
 
@@ -101,7 +101,8 @@ class ChannelSpec(BaseModel):
     @classmethod
     def _key(cls, value: str) -> str:
         if not KEY.match(value):
-            raise ValueError("use 1-60 lower-case letters, digits, - or _, starting with a letter or digit")
+            raise ValueError(Msg("use 1-60 lower-case letters, digits, - or _, starting with a letter "
+                                 "or digit"))
         return value
 
     @field_validator("timezone")
@@ -110,18 +111,21 @@ class ChannelSpec(BaseModel):
         try:
             ZoneInfo(value)
         except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
-            raise ValueError(f"unknown timezone '{value}'; use an IANA name such as Asia/Shanghai") from None
+            raise ValueError(Msg("unknown timezone '%(value)s'; use an IANA name such as Asia/Shanghai",
+                                 value=value)) from None
         return value
 
     @model_validator(mode="after")
     def _members(self) -> ChannelSpec:
         if self.platform == "wecom":
             if not self.staff and not self.departments and not self.schedule:
-                raise ValueError("a WeCom channel code needs staff (WeCom UserIDs), departments or a schedule")
+                raise ValueError(Msg("a WeCom channel code needs staff (WeCom UserIDs), departments or a "
+                                     "schedule"))
             everyone = {*self.staff, *self.backup, *(u for s in self.schedule for u in s.users)}
             if len(everyone) > wecom_ways.MAX_MEMBERS:
-                raise ValueError(f"{len(everyone)} staff members in all; WeCom allows at most "
-                                 f"{wecom_ways.MAX_MEMBERS} per contact way: split them over several codes")
+                raise ValueError(Msg("%(count)s staff members in all; WeCom allows at most %(limit)s "
+                                     "per contact way: split them over several codes",
+                                     count=len(everyone), MAX_MEMBERS=wecom_ways.MAX_MEMBERS))
         return self
 
 
@@ -140,7 +144,8 @@ def wecom_connection(db: Session, connector_id: str | None) -> tuple[str, WeComC
 
     loaded = configured.load(db, connector_id) if connector_id else configured.for_channel(db, "wecom")
     if loaded is None or loaded.kind != "wecom":
-        raise ChannelError("no enabled WeCom connector is configured: add one under Connectors first",
+        raise ChannelError(Msg("no enabled WeCom connector is configured: add one under Connectors "
+                               "first"),
                            "connector_id", 409)
     return loaded.id, client_for(loaded.settings, loaded.secrets), loaded.settings
 
@@ -150,7 +155,7 @@ def oa_client(db: Session, connector_id: str | None) -> tuple[str, Any]:
 
     loaded = configured.load(db, connector_id) if connector_id else configured.for_channel(db, "wechat_oa")
     if loaded is None or loaded.kind != "wechat_oa":
-        raise ChannelError("no enabled WeChat Official Account connector is configured", "connector_id", 409)
+        raise ChannelError(Msg("no enabled WeChat Official Account connector is configured"), "connector_id", 409)
     return loaded.id, client_for(loaded.settings, loaded.secrets)
 
 
@@ -193,11 +198,13 @@ def create_channel(database_url: str | None, spec: ChannelSpec, actor: str, now:
     platform's refusal) — nothing half-made is left behind."""
     with transaction(database_url) as db:
         if db.scalar(select(GrowthChannel.id).where(GrowthChannel.key == spec.key)) is not None:
-            raise ChannelError(f"a channel with key '{spec.key}' exists; pick another key", "key", 409)
+            raise ChannelError(Msg("a channel with key '%(key)s' exists; pick another key",
+                                   key=spec.key), "key", 409)
         connector_id, _client = (wecom_client if spec.platform == "wecom" else oa_client)(db, spec.connector_id)
         if spec.platform == "wecom" and count_contact_ways(db, connector_id) >= wecom_ways.MAX_CONTACT_WAYS:
-            raise ChannelError(f"this corp has {wecom_ways.MAX_CONTACT_WAYS} contact ways made through the API, "
-                               "WeCom's limit: delete unused codes first", None, 409)
+            raise ChannelError(Msg("this corp has %(limit)s contact ways made through the API, "
+                                   "WeCom's limit: delete unused codes first",
+                                   limit=wecom_ways.MAX_CONTACT_WAYS), None, 409)
         channel = GrowthChannel(key=spec.key, name=spec.name, state="pending:" + spec.key, purpose=purpose,
                                 campaign_id=campaign_id, created_by=actor, created_at=now, updated_at=now,
                                 status="creating")
@@ -208,7 +215,8 @@ def create_channel(database_url: str | None, spec: ChannelSpec, actor: str, now:
                 db.add(channel)
                 db.flush()
         except IntegrityError:  # made by a concurrent request between our check and our insert
-            raise ChannelError(f"a channel with key '{spec.key}' exists; pick another key", "key", 409) from None
+            raise ChannelError(Msg("a channel with key '%(key)s' exists; pick another key",
+                                   key=spec.key), "key", 409) from None
         channel.state = state or channel_state(channel.id)
         channel_id = channel.id
     try:
@@ -237,7 +245,8 @@ def create_channel(database_url: str | None, spec: ChannelSpec, actor: str, now:
             row = db.get(GrowthChannel, channel_id)
             if row is not None:
                 db.delete(row)
-        raise ChannelError(f"{'WeCom' if spec.platform == 'wecom' else 'WeChat'} refused the code: {exc}",
+        raise ChannelError(Msg("%(platform)s refused the code: %(detail)s",
+                               platform='WeCom' if spec.platform == 'wecom' else 'WeChat', detail=exc),
                            None, 502 if isinstance(exc, ApiError) and exc.retryable else 422) from None
     with transaction(database_url) as db:
         made = db.get(GrowthChannel, channel_id)
@@ -257,11 +266,11 @@ def update_channel(database_url: str | None, key: str, spec: ChannelSpec, actor:
     with transaction(database_url) as db:
         channel = db.scalar(select(GrowthChannel).where(GrowthChannel.key == key, GrowthChannel.status != "deleted"))
         if channel is None:
-            raise ChannelError(f"channel '{key}' does not exist", "key", 404)
+            raise ChannelError(Msg("channel '%(key)s' does not exist", key=key), "key", 404)
         if spec.key != key:
-            raise ChannelError("the key of a channel cannot change (journeys filter on it)", "key")
+            raise ChannelError(Msg("the key of a channel cannot change (journeys filter on it)"), "key")
         if spec.platform != channel.platform:
-            raise ChannelError("the platform of a channel cannot change; make a new channel", "platform")
+            raise ChannelError(Msg("the platform of a channel cannot change; make a new channel"), "platform")
         before = {"staff": channel.staff, "tags": channel.tags, "welcome": channel.welcome}
         _apply(channel, spec)
         channel.updated_at = now
@@ -307,7 +316,7 @@ def set_status(database_url: str | None, key: str, status: Literal["active", "di
     with session_factory(database_url)() as db:
         channel = db.scalar(select(GrowthChannel).where(GrowthChannel.key == key, GrowthChannel.status != "deleted"))
         if channel is None:
-            raise ChannelError(f"channel '{key}' does not exist", "key", 404)
+            raise ChannelError(Msg("channel '%(key)s' does not exist", key=key), "key", 404)
         platform, config_id, connector_id = channel.platform, channel.config_id, channel.connector_id
         if platform == "wecom" and config_id and status in ("disabled", "deleted"):
             _, client = wecom_client(db, connector_id)
@@ -318,7 +327,7 @@ def set_status(database_url: str | None, key: str, status: Literal["active", "di
             wecom_ways.del_contact_way(client, config_id)
         except ApiError as exc:
             if exc.errcode != 41044:  # already gone on WeCom's side: fine
-                raise ChannelError(f"WeCom refused to delete the code: {exc}", None, 502) from None
+                raise ChannelError(Msg("WeCom refused to delete the code: %(exc)s", exc=exc), None, 502) from None
     with transaction(database_url) as db:
         channel = db.scalar(select(GrowthChannel).where(GrowthChannel.key == key))
         assert channel is not None

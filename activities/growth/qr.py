@@ -15,6 +15,8 @@ from typing import Literal
 import segno
 from PIL import Image, ImageDraw, ImageFont
 
+from engine.text import Msg
+
 #: error correction H survives a logo or print damage over up to ~30 % of the symbol
 ERROR = "h"
 MAX_CONTENT = 1000
@@ -23,13 +25,14 @@ MAX_POSTER_SIDE = 4000
 
 def _qr(content: str) -> segno.QRCode:
     if not content or len(content) > MAX_CONTENT:
-        raise ValueError(f"QR content must be 1 to {MAX_CONTENT} characters")
+        raise ValueError(Msg("QR content must be 1 to %(limit)s characters",
+                             limit=MAX_CONTENT))
     return segno.make_qr(content, error=ERROR)
 
 
 def png(content: str, *, scale: int = 10, border: int = 4) -> bytes:
     if not 1 <= scale <= 40 or not 0 <= border <= 10:
-        raise ValueError("scale is 1 to 40 pixels per module, border 0 to 10 modules")
+        raise ValueError(Msg("scale is 1 to 40 pixels per module, border 0 to 10 modules"))
     out = io.BytesIO()
     _qr(content).save(out, kind="png", scale=scale, border=border)
     return out.getvalue()
@@ -37,7 +40,7 @@ def png(content: str, *, scale: int = 10, border: int = 4) -> bytes:
 
 def svg(content: str, *, scale: int = 10, border: int = 4, title: str = "") -> bytes:
     if not 1 <= scale <= 40 or not 0 <= border <= 10:
-        raise ValueError("scale is 1 to 40 pixels per module, border 0 to 10 modules")
+        raise ValueError(Msg("scale is 1 to 40 pixels per module, border 0 to 10 modules"))
     out = io.BytesIO()
     _qr(content).save(out, kind="svg", scale=scale, border=border, title=title[:100] or None, xmldecl=False)
     return out.getvalue()
@@ -75,18 +78,21 @@ def poster(content: str, layout: PosterLayout = PosterLayout(), *, background: b
     if background is not None:
         with Image.open(io.BytesIO(background)) as opened:
             if max(opened.size) > MAX_POSTER_SIDE:
-                raise ValueError(f"the background is {opened.size[0]}×{opened.size[1]}; at most {MAX_POSTER_SIDE} "
-                                 "pixels a side")
+                raise ValueError(Msg("the background is %(width)s×%(height)s; at most %(limit)s "
+                                     "pixels a side",
+                                     width=opened.size[0], height=opened.size[1], limit=MAX_POSTER_SIDE))
             canvas = opened.convert("RGB")
     else:
         if not 100 <= layout.width <= MAX_POSTER_SIDE or not 100 <= layout.height <= MAX_POSTER_SIDE:
-            raise ValueError(f"the poster is 100 to {MAX_POSTER_SIDE} pixels a side")
+            raise ValueError(Msg("the poster is 100 to %(limit)s pixels a side",
+                                 limit=MAX_POSTER_SIDE))
         canvas = Image.new("RGB", (layout.width, layout.height), layout.background_color)
     w, h = canvas.size
     if layout.qr_size < 100 or layout.qr_x < 0 or layout.qr_y < 0 or layout.qr_x + layout.qr_size > w \
             or layout.qr_y + layout.qr_size > h:
-        raise ValueError(f"the QR code ({layout.qr_size}px at {layout.qr_x},{layout.qr_y}) must fit inside the "
-                         f"{w}×{h} poster and be at least 100px")
+        raise ValueError(Msg("the QR code (%(qr_size)spx at %(qr_x)s,%(qr_y)s) must fit inside the "
+                             "%(w)s×%(h)s poster and be at least 100px",
+                             qr_size=layout.qr_size, qr_x=layout.qr_x, qr_y=layout.qr_y, w=w, h=h))
     with Image.open(io.BytesIO(png(content, scale=10, border=2))) as code:
         canvas.paste(code.convert("RGB").resize((layout.qr_size, layout.qr_size), Image.Resampling.NEAREST),
                      (layout.qr_x, layout.qr_y))

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any, Literal
 
+from engine.text import Msg
+
 
 @dataclass(frozen=True)
 class Shift:
@@ -34,10 +36,10 @@ class Shift:
     def parse(cls, entry: Mapping[str, Any]) -> Shift:
         days = tuple(int(d) for d in entry.get("days") or range(1, 8))
         if any(d < 1 or d > 7 for d in days):
-            raise ValueError("schedule days are ISO weekdays 1 (Monday) .. 7 (Sunday)")
+            raise ValueError(Msg("schedule days are ISO weekdays 1 (Monday) .. 7 (Sunday)"))
         users = tuple(str(u) for u in entry.get("users") or [])
         if not users:
-            raise ValueError("a schedule entry needs at least one user")
+            raise ValueError(Msg("a schedule entry needs at least one user"))
         return cls(days, time.fromisoformat(str(entry.get("start", "00:00"))),
                    time.fromisoformat(str(entry.get("end", "23:59"))), users)
 
@@ -73,7 +75,7 @@ def pick_staff(staff: Sequence[str], local: datetime, *, schedule: Sequence[Mapp
     """The members the code should offer at ``local`` (the code's local time)."""
     candidates, reason = on_duty(staff, schedule, local)
     if not candidates:
-        raise ValueError("a channel code needs at least one staff member")
+        raise ValueError(Msg("a channel code needs at least one staff member"))
     counts = adds_today or {}
     capped = [u for u in candidates if daily_cap is not None and counts.get(u, 0) >= daily_cap]
     free = [u for u in candidates if u not in capped]

@@ -22,6 +22,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from engine.text import Msg
+
 #: WeCom: state ≤ 30 characters; the OA's scene_str is 1–64 characters, so the same codes fit both
 MAX_STATE = 30
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -40,7 +42,7 @@ class State:
 
 def base36(number: int) -> str:
     if number < 0 or number > _MAX_NUMBER:
-        raise ValueError(f"{number} is outside 0..36**12-1")
+        raise ValueError(Msg("%(number)s is outside 0..36**12-1", number=number))
     out = ""
     while True:
         number, rest = divmod(number, 36)
@@ -72,5 +74,6 @@ def parse_state(state: str) -> State | None:
 def check_length(value: str, what: str = "state") -> str:
     """WeCom refuses a state or remark over 30 characters: say so before calling it."""
     if len(value) > MAX_STATE:
-        raise ValueError(f"{what} is {len(value)} characters; WeCom takes at most {MAX_STATE}")
+        raise ValueError(Msg("%(what)s is %(count)s characters; WeCom takes at most %(limit)s",
+                             what=what, count=len(value), limit=MAX_STATE))
     return value

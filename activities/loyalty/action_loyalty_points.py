@@ -10,6 +10,7 @@ from activities.loyalty import ledger
 from activities.loyalty.program import load
 from engine.actions import ActionContext, ActionFailed
 from engine.nodes.base import ActionResult, NodeConfig, NodeType
+from engine.text import Msg
 
 
 class LoyaltyPointsConfig(NodeConfig):
@@ -21,7 +22,7 @@ class LoyaltyPointsConfig(NodeConfig):
     @model_validator(mode="after")
     def _one(self) -> LoyaltyPointsConfig:
         if (self.action is None) == (self.points is None):
-            raise ValueError("set exactly one of 'action' (from the program's table) or 'points'")
+            raise ValueError(Msg("set exactly one of 'action' (from the program's table) or 'points'"))
         return self
 
 

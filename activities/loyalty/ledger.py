@@ -31,17 +31,19 @@ from engine.customers import aliases, canonical
 from engine.db import models
 from engine.db.loyalty_models import LoyaltyAccount, LoyaltyEntry, LoyaltyLot
 from engine.events import record_follow_up
+from engine.text import Msg, MsgError
 
 SOURCE = "loyalty"
 
 
-class LoyaltyError(ValueError):
+class LoyaltyError(MsgError):
     """A ledger operation that cannot be done (not enough points, bad amount)."""
 
 
 class InsufficientPoints(LoyaltyError):
     def __init__(self, wanted: int, available: int) -> None:
-        super().__init__(f"{wanted} points wanted, {available} available")
+        super().__init__(Msg("%(wanted)s points wanted, %(available)s available",
+                             wanted=wanted, available=available))
         self.wanted, self.available = wanted, available
 
 
@@ -108,7 +110,7 @@ def earn(db: Session, customer_id: str, pts: int, key: str, at: datetime, *, rea
          detail: dict[str, Any] | None = None, program: ProgramConfig | None = None, notify: bool = True) -> Booked:
     """Add ``pts`` points as a new lot (expiring by the program's rule); a debt is repaid first."""
     if pts < 0:
-        raise LoyaltyError("points to earn must not be negative")
+        raise LoyaltyError(Msg("points to earn must not be negative"))
     acct = account(db, customer_id)
     found = _existing(db, key)
     if found is not None:
@@ -139,7 +141,7 @@ def burn(db: Session, customer_id: str, pts: int, key: str, at: datetime, *, rea
     """Spend ``pts`` points (a redemption), from the lots that expire first. Raises
     :class:`InsufficientPoints` when the member has fewer."""
     if pts <= 0:
-        raise LoyaltyError("points to redeem must be a positive whole number")
+        raise LoyaltyError(Msg("points to redeem must be a positive whole number"))
     acct = account(db, customer_id)
     found = _existing(db, key)
     if found is not None:

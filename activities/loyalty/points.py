@@ -23,12 +23,16 @@ from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from zoneinfo import ZoneInfo
 
+from engine.text import Msg
+
 _RULE = re.compile(r"^(never|end_of_next_year|days:[1-9]\d{0,4}|months:[1-9]\d{0,2})$")
 
 
 def check_rule(rule: str) -> str:
     if not _RULE.match(rule):
-        raise ValueError(f"unknown expiry rule '{rule}'; use never, end_of_next_year, days:N or months:N")
+        raise ValueError(Msg("unknown expiry rule '%(rule)s'; use never, end_of_next_year, days:N "
+                             "or months:N",
+                             rule=rule))
     return rule
 
 
@@ -36,7 +40,7 @@ def expiry(earned_at: datetime, rule: str, timezone: str = "Asia/Shanghai") -> d
     """When a lot earned at ``earned_at`` expires (the instant it is no longer spendable)."""
     check_rule(rule)
     if earned_at.tzinfo is None:
-        raise ValueError("earned_at must be timezone-aware")
+        raise ValueError(Msg("earned_at must be timezone-aware"))
     if rule == "never":
         return None
     local = earned_at.astimezone(ZoneInfo(timezone))
@@ -54,7 +58,7 @@ def earned_points(amount_fen: int, points_per_yuan: Decimal | int | str, *, tier
                   campaign_multiplier: Decimal | str = "1", bonus: int = 0) -> int:
     """Points for spending ``amount_fen``: whole points, rounded down."""
     if amount_fen < 0:
-        raise ValueError("amount_fen must not be negative")
+        raise ValueError(Msg("amount_fen must not be negative"))
     exact = (Decimal(amount_fen) / 100 * Decimal(str(points_per_yuan)) * Decimal(str(tier_multiplier))
              * Decimal(str(campaign_multiplier)))
     return int(exact.to_integral_value(rounding=ROUND_FLOOR)) + bonus
@@ -90,7 +94,7 @@ def allocate(lots: Sequence[Lot], points: int, now: datetime, *,
     """Take ``points`` from spendable lots (not expired at ``now``): lot id → points taken, and the
     shortfall. ``prefer`` (a lot id) is taken from first — a refund reverses its own order's lot."""
     if points < 0:
-        raise ValueError("points must not be negative")
+        raise ValueError(Msg("points must not be negative"))
     usable = [lot for lot in lots if lot.expires_at is None or lot.expires_at > now]
     ordered = burn_order(usable)
     if prefer is not None:

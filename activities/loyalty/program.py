@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from activities.loyalty import points
 from activities.loyalty import tiers as tier_rules
 from engine.db.loyalty_models import LoyaltyProgram
+from engine.text import Msg
 
 PROGRAM_ID = "default"
 
@@ -68,7 +69,8 @@ class ProgramConfig(BaseModel):
         try:
             ZoneInfo(value)
         except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
-            raise ValueError(f"unknown timezone '{value}'; use an IANA name such as Asia/Shanghai") from None
+            raise ValueError(Msg("unknown timezone '%(value)s'; use an IANA name such as Asia/Shanghai",
+                                 value=value)) from None
         return value
 
     @model_validator(mode="after")

@@ -19,6 +19,8 @@ from decimal import Decimal
 from itertools import pairwise
 from typing import Any, Literal
 
+from engine.text import Msg
+
 
 @dataclass(frozen=True)
 class Tier:
@@ -40,16 +42,16 @@ class Tier:
 
 def check_tiers(tiers: Sequence[Tier]) -> None:
     if not tiers:
-        raise ValueError("a program needs at least one tier")
+        raise ValueError(Msg("a program needs at least one tier"))
     if tiers[0].threshold != 0:
-        raise ValueError("the first tier is where everyone starts: its threshold must be 0")
+        raise ValueError(Msg("the first tier is where everyone starts: its threshold must be 0"))
     keys = [t.key for t in tiers]
     if len(set(keys)) != len(keys):
-        raise ValueError("tier keys must be unique")
+        raise ValueError(Msg("tier keys must be unique"))
     if any(b.threshold <= a.threshold for a, b in pairwise(tiers)):
-        raise ValueError("tier thresholds must rise strictly from the lowest tier up")
+        raise ValueError(Msg("tier thresholds must rise strictly from the lowest tier up"))
     if any(t.multiplier <= 0 for t in tiers):
-        raise ValueError("tier multipliers must be positive")
+        raise ValueError(Msg("tier multipliers must be positive"))
 
 
 def tier_for(value: int, tiers: Sequence[Tier]) -> Tier:

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from engine.text import Msg
+
 CHANNELS = ("dry-run", "wecom", "wechat_oa", "sms", "email", "webhook")
 #: channels whose delivery does no I/O and cannot fail: a bulk send delivers them inside the write
 #: transaction that reserves the messages (``SendMessage.run_many``)
@@ -25,7 +27,8 @@ _delivery: dict[str, Deliver] = {}
 
 def register(channel: str, deliver: Deliver) -> None:
     if channel not in CHANNELS:
-        raise ValueError(f"unknown channel '{channel}'; channels are {', '.join(CHANNELS)}")
+        raise ValueError(Msg("unknown channel '%(channel)s'; channels are %(value)s",
+                             channel=channel, value=', '.join(CHANNELS)))
     _delivery[channel] = deliver
 
 

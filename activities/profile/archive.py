@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from engine.customers import canonical
 from engine.db import models
 from engine.pii import mask_text
+from engine.text import Msg
 
 #: event types whose payload carries a message the customer wrote, and the channel it came by
 INBOUND_TYPES: dict[str, str] = {
@@ -71,7 +72,8 @@ def purge_archive(db: Session, older_than_days: int, now: datetime) -> int:
     """Delete archived messages (both directions) created before ``now - older_than_days``; returns how
     many. Deletes in batches so a large backlog never holds one huge lock."""
     if older_than_days < 1:
-        raise ValueError("older_than_days must be at least 1; a retention of 0 means: do not purge")
+        raise ValueError(Msg("older_than_days must be at least 1; a retention of 0 means: do not "
+                             "purge"))
     cutoff = now - timedelta(days=older_than_days)
     total = 0
     while True:

@@ -29,6 +29,7 @@ from engine.db.models import utcnow
 from engine.event_types import explain_unknown, is_known
 from engine.events import signal_payload
 from engine.nodes.base import Expression
+from engine.text import Msg
 
 log = logging.getLogger(__name__)
 MAX_TAGS = 20
@@ -39,7 +40,8 @@ def _tags(value: list[str], field: str) -> list[str]:
     for tag in value:
         cleaned = tag.strip()
         if not cleaned or len(cleaned) > 80:
-            raise ValueError(f"tag '{tag}' in {field} must be 1–80 characters")
+            raise ValueError(Msg("tag '%(tag)s' in %(field)s must be 1–80 characters",
+                                 tag=tag, field=field))
         if cleaned not in out:
             out.append(cleaned)
     return out
@@ -62,7 +64,7 @@ class TagRuleSpec(BaseModel):
     @classmethod
     def _name(cls, value: str) -> str:
         if not value.strip():
-            raise ValueError("the name is empty")
+            raise ValueError(Msg("the name is empty"))
         return value.strip()
 
     @field_validator("event_type")
@@ -78,7 +80,7 @@ class TagRuleSpec(BaseModel):
         try:
             expressions.compile_expression(value)
         except expressions.ExpressionError as exc:
-            raise ValueError(f"expression {exc}") from None
+            raise ValueError(Msg("expression %(exc)s", exc=exc)) from None
         return value
 
     @field_validator("add_tags")
@@ -94,10 +96,11 @@ class TagRuleSpec(BaseModel):
     @model_validator(mode="after")
     def _some_tags(self) -> TagRuleSpec:
         if not self.add_tags and not self.remove_tags:
-            raise ValueError("add or remove at least one tag")
+            raise ValueError(Msg("add or remove at least one tag"))
         both = sorted(set(self.add_tags) & set(self.remove_tags))
         if both:
-            raise ValueError(f"tag '{both[0]}' is both added and removed; keep it in one list")
+            raise ValueError(Msg("tag '%(value)s' is both added and removed; keep it in one list",
+                                 value=both[0]))
         return self
 
     def write_to(self, row: models.TagRule) -> models.TagRule:

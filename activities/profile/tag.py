@@ -13,6 +13,7 @@ from engine.actions import ActionContext
 from engine.customers import canonical
 from engine.db import models
 from engine.nodes.base import ActionResult, NodeConfig, NodeType
+from engine.text import Msg
 
 
 class TagConfig(NodeConfig):
@@ -22,10 +23,10 @@ class TagConfig(NodeConfig):
     @model_validator(mode="after")
     def _something(self) -> TagConfig:
         if not self.add and not self.remove:
-            raise ValueError("add or remove at least one tag")
+            raise ValueError(Msg("add or remove at least one tag"))
         for tag in [*self.add, *self.remove]:
             if not tag.strip() or len(tag) > 80:
-                raise ValueError(f"tag '{tag}' must be 1–80 characters")
+                raise ValueError(Msg("tag '%(tag)s' must be 1–80 characters", tag=tag))
         return self
 
 

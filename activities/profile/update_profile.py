@@ -43,7 +43,7 @@ from engine.customers import canonical
 from engine.db import models
 from engine.db.models import utcnow
 from engine.nodes.base import ActionResult, NodeConfig, NodeType, Problem
-from engine.text import Msg
+from engine.text import Msg, MsgError
 
 ATTRIBUTE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 #: names that are not attributes and cannot be written
@@ -56,11 +56,11 @@ _TRUE = {"true", "1", "yes", "y", "是"}
 _FALSE = {"false", "0", "no", "n", "否"}
 
 
-class ProfileError(ValueError):
+class ProfileError(MsgError):
     """A change that cannot be applied: a bad value, or an attribute that cannot hold it."""
 
-    def __init__(self, message: str, attribute: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: Msg, attribute: str | None = None) -> None:
+        super().__init__(message, field=attribute)
         self.attribute = attribute
 
 
@@ -78,18 +78,21 @@ SetValue = StrictInt | StrictBool | StrictStr | TypedValue | None
 def check_attribute(name: str, op: str = "set") -> None:
     """Raise :class:`ProfileError` unless ``name`` may be written by ``op`` (set, increment, unset)."""
     if not ATTRIBUTE.match(name):
-        raise ProfileError(f"attribute '{name}' is not a valid name: start with a letter, then letters, digits "
-                           f"or '_' (at most 64)", name)
+        raise ProfileError(Msg("attribute '%(name)s' is not a valid name: start with a letter, then "
+                               "letters, digits or '_' (at most 64)",
+                               name=name), name)
     if name in RESERVED:
-        raise ProfileError(f"attribute '{name}' is reserved and cannot be written", name)
+        raise ProfileError(Msg("attribute '%(name)s' is reserved and cannot be written",
+                               name=name), name)
     if name in COLUMNS and op == "increment":
-        raise ProfileError(f"'{name}' is text; it cannot be incremented", name)
+        raise ProfileError(Msg("'%(name)s' is text; it cannot be incremented", name=name), name)
 
 
 def _no_floats(value: Any, where: str) -> None:
     if isinstance(value, float):
-        raise ValueError(f"{where}: {value!r} is a float; store money as integer fen and decimals as "
-                         f"{{\"value\": \"{value}\", \"type\": \"decimal\"}}")
+        raise ValueError(Msg("%(where)s: %(value)s is a float; store money as integer fen and "
+                             'decimals as {"value": "%(example)s", "type": "decimal"}',
+                             where=where, value=value, example=value))
     if isinstance(value, dict) and isinstance(value.get("value"), float):
         _no_floats(value["value"], where)
 
@@ -112,7 +115,7 @@ class ProfileChange(NodeConfig):
     @model_validator(mode="after")
     def _valid_names(self) -> ProfileChange:
         if not (self.set or self.increment or self.unset):
-            raise ValueError("set, increment or unset at least one attribute")
+            raise ValueError(Msg("set, increment or unset at least one attribute"))
         seen: dict[str, str] = {}
         for op, names in (("set", list(self.set)), ("increment", list(self.increment)), ("unset", self.unset)):
             for name in names:
@@ -121,7 +124,9 @@ class ProfileChange(NodeConfig):
                 except ProfileError as exc:
                     raise ValueError(str(exc)) from None
                 if name in seen:
-                    raise ValueError(f"attribute '{name}' appears in both {seen[name]} and {op}; change it once")
+                    raise ValueError(Msg("attribute '%(name)s' appears in both %(value)s and %(op)s; change it "
+                                         "once",
+                                         name=name, value=seen[name], op=op))
                 seen[name] = op
         return self
 
@@ -166,7 +171,8 @@ def convert(value: str | int | bool | None, kind: ValueType, name: str) -> Any:
     shown = text if len(text) <= 40 else text[:40] + "…"
     hint = {"int": "a whole number such as 3", "decimal": "a decimal such as 12.50",
             "date": "a date such as 2024-05-01", "bool": "true or false"}[kind]
-    raise ProfileError(f"attribute '{name}': '{shown}' is not {hint}", name)
+    raise ProfileError(Msg("attribute '%(name)s': '%(shown)s' is not %(hint)s",
+                           name=name, shown=shown, hint=hint), name)
 
 
 def resolve_values(change: ProfileChange, render: Callable[[str], str] | None) -> tuple[dict[str, Any], list[str]]:
@@ -185,8 +191,9 @@ def resolve_values(change: ProfileChange, render: Callable[[str], str] | None) -
         else:
             values[name] = convert(raw, kind, name)
         if isinstance(values.get(name), str) and len(values[name]) > MAX_STRING:
-            raise ProfileError(f"attribute '{name}': the value is {len(values[name])} characters; "
-                               f"the limit is {MAX_STRING}", name)
+            raise ProfileError(Msg("attribute '%(name)s': the value is %(count)s characters; the limit is "
+                                   "%(limit)s",
+                                   name=name, count=len(values[name]), limit=MAX_STRING), name)
     return values, empty
 
 
@@ -198,7 +205,9 @@ def _incremented(current: Any, by: int, name: str) -> int:
     if isinstance(current, str) and re.fullmatch(r"\s*-?\d+\s*", current):
         return int(current) + by
     shown = repr(current) if len(repr(current)) <= 40 else repr(current)[:40] + "…"
-    raise ProfileError(f"attribute '{name}' holds {shown}, not a whole number; it cannot be incremented", name)
+    raise ProfileError(Msg("attribute '%(name)s' holds %(shown)s, not a whole number; it cannot "
+                           "be incremented",
+                           name=name, shown=shown), name)
 
 
 def locked_customer(db: Session, customer_id: str) -> models.Customer | None:
@@ -225,13 +234,15 @@ def apply_change(db: Session, customer_id: str, change: ProfileChange,
     incremented = {name: _incremented(attributes.get(name), by, name) for name, by in change.increment.items()}
     for name, value in values.items():
         if name in COLUMNS and value is not None and not isinstance(value, str):
-            raise ProfileError(f"'{name}' must be text, not {value!r}", name)
+            raise ProfileError(Msg("'%(name)s' must be text, not '%(kind)s'",
+                                   name=name, kind=value), name)
     if values.get("timezone"):
         try:
             ZoneInfo(values["timezone"])
         except (ZoneInfoNotFoundError, ValueError):
-            raise ProfileError(f"timezone '{values['timezone']}' is not known; use an IANA name such as "
-                               f"'Asia/Shanghai'", "timezone") from None
+            raise ProfileError(Msg("timezone '%(timezone)s' is not known; use an IANA name such as "
+                                   "'Asia/Shanghai'",
+                                   timezone=values['timezone']), "timezone") from None
     for name, value in values.items():
         if name == "name":
             customer.name = value[:200] if value else None

@@ -14,18 +14,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from engine.text import Msg
+from engine.text import Msg, MsgError
 
 #: the longest range a dashboard shows (a year and a day)
 MAX_DAYS = 366
 
 
-class RangeError(ValueError):
+class RangeError(MsgError):
     """A range a dashboard cannot show; ``field`` names the parameter."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+    def __init__(self, field: str, message: Msg) -> None:
+        super().__init__(message, field=field)
 
 
 @dataclass(frozen=True)

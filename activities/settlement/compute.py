@@ -42,6 +42,7 @@ from activities.settlement.plans import (
     describe_percent,
     describe_tier_band,
 )
+from engine.text import Msg
 
 KpiValue = Decimal | int | str
 """A KPI value: a ``Decimal``, an int or a decimal string (``"0.95"``); never a float."""
@@ -253,12 +254,15 @@ def _flat(plan: FlatPlan, sales_fen: int, attributes: Mapping[str, str], compone
     if rate is None:
         if value is None:
             raise SettlementInputError(
-                f"{component}: the rate depends on {plan.rates_by!r}, which was not given; pass "
-                f"attributes={{{plan.rates_by!r}: ...}} or set 'default_rate' on the plan"
+                Msg("%(component)s: the rate depends on '%(rates_by)s', which was not "
+                    "given; pass attributes={'%(rates_by)s': ...} or set 'default_rate' on "
+                    "the plan",
+                    component=component, rates_by=plan.rates_by)
             )
         raise SettlementInputError(
-            f"{component}: no rate for {plan.rates_by} {value!r} and no default_rate; add {value!r} to "
-            f"'rates' or set 'default_rate'"
+            Msg("%(component)s: no rate for %(rates_by)s '%(value)s' and no "
+                "default_rate; add '%(value)s' to 'rates' or set 'default_rate'",
+                component=component, rates_by=plan.rates_by, value=value)
         )
     chosen = f"{plan.rates_by} {value}" if value is not None and value in plan.rates else "default rate"
     return [
@@ -296,8 +300,9 @@ def _kpi_coefficient(
         if raw is None:
             if rule.if_missing is None:
                 raise SettlementInputError(
-                    f"{component}: KPI {rule.kpi!r} was not given; pass kpis={{{rule.kpi!r}: ...}} or set "
-                    f"'if_missing' on its rule"
+                    Msg("%(component)s: KPI '%(kpi)s' was not given; pass kpis={'%(kpi)s': "
+                        "...} or set 'if_missing' on its rule",
+                        component=component, kpi=rule.kpi)
                 )
             value, coefficient = None, rule.if_missing
             reason = f"{rule.kpi} not given → ×{coefficient} (if_missing)"
@@ -388,8 +393,10 @@ def largest_remainder(total_fen: int, exact_parts: Sequence[Decimal]) -> list[in
     fractional = sum(1 for remainder in remainders if remainder > 0)
     if not 0 <= missing <= fractional:
         raise SettlementInputError(
-            f"cannot hand out {total_fen} fen over parts whose floors sum to {sum(floors)} "
-            f"({fractional} of them fractional); the total must be the rounded sum of the parts"
+            Msg("cannot hand out %(total_fen)s fen over parts whose floors sum to "
+                "%(floors)s (%(fractional)s of them fractional); the total must be the "
+                "rounded sum of the parts",
+                total_fen=total_fen, floors=sum(floors), fractional=fractional)
         )
     order = sorted(range(len(floors)), key=lambda index: (-remainders[index], index))
     amounts = list(floors)
@@ -416,7 +423,7 @@ def _split_parties(parties: Sequence[SplitParty] | Mapping[str, Decimal | int | 
             ]
         return check_split_parties(parties)
     except (ValidationError, ValueError) as error:
-        raise SettlementInputError(f"split parties: {error}") from error
+        raise SettlementInputError(Msg("split parties: %(error)s", error=error)) from error
 
 
 def split(
@@ -498,8 +505,10 @@ def clawback(
     previously = require_fen(previously_refunded_fen, "previously_refunded_fen", allow_negative=False)
     if previously + refunded > settled:
         raise SettlementInputError(
-            f"refunds of {_yuan(previously)} earlier and {_yuan(refunded)} now exceed the period's settled "
-            f"sales of {_yuan(settled)}; check that the refunds belong to this period"
+            Msg("refunds of %(previously)s earlier and %(refunded)s now exceed the period's "
+                "settled sales of %(settled)s; check that the refunds belong to this "
+                "period",
+                previously=_yuan(previously), refunded=_yuan(refunded), settled=_yuan(settled))
         )
     earned = commission(plan, settled - previously, kpis, attributes=attributes)
     recomputed = commission(plan, settled - previously - refunded, kpis, attributes=attributes)

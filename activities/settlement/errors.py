@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from engine.text import Msg, MsgError, joined
 
-class SettlementError(ValueError):
+
+class SettlementError(MsgError):
     """Base class: something in a rate plan, an amount or a settlement input cannot be settled."""
 
 
@@ -14,10 +16,10 @@ class MoneyError(SettlementError):
 class RatePlanError(SettlementError):
     """A rate plan document is invalid. ``problems`` lists (field path, message with the fix)."""
 
-    def __init__(self, problems: list[tuple[str, str]]) -> None:
+    def __init__(self, problems: list[tuple[str, Msg]]) -> None:
         self.problems = problems
-        lines = [f"{path or '(plan)'}: {message}" for path, message in problems]
-        super().__init__("invalid rate plan:\n" + "\n".join(f"  - {line}" for line in lines))
+        lines = [Msg("  - %(path)s: %(message)s", path=path or "(plan)", message=message) for path, message in problems]
+        super().__init__(Msg("invalid rate plan:\n%(problems)s", problems=joined(lines)))
 
 
 class SettlementInputError(SettlementError):

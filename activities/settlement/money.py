@@ -28,6 +28,7 @@ from decimal import (
 from typing import Final, Literal
 
 from activities.settlement.errors import MoneyError
+from engine.text import Msg
 
 Rounding = Literal["half_up", "half_even"]
 """``half_up``: halves away from zero (0.5 → 1, −0.5 → −1). ``half_even``: banker's (0.5 → 0, 1.5 → 2)."""
@@ -54,11 +55,13 @@ def exact_arithmetic() -> AbstractContextManager[Context]:
 
 def _refuse_non_money(value: object, what: str) -> None:
     if isinstance(value, bool):
-        raise MoneyError(f"{what} must be an amount, not the boolean {value!r}")
+        raise MoneyError(Msg("%(what)s must be an amount, not the boolean %(value)s",
+                             what=what, value=value))
     if isinstance(value, float):
         raise MoneyError(
-            f"{what} is the float {value!r}; floats cannot hold money exactly — "
-            f'pass a decimal string such as "{value}" or an integer number of fen'
+            Msg("%(what)s is the float %(value)s; floats cannot hold money exactly — "
+                'pass a decimal string such as "%(example)s" or an integer number of fen',
+                what=what, value=value, example=value)
         )
 
 
@@ -74,28 +77,35 @@ def parse_yuan(value: str | Decimal | int, *, what: str = "amount") -> int:
         return value * FEN_PER_YUAN
     if isinstance(value, Decimal):
         if not value.is_finite():
-            raise MoneyError(f'{what} is {value}; write a finite amount such as "123.45"')
+            raise MoneyError(Msg('%(what)s is %(value)s; write a finite amount such as "123.45"',
+                                 what=what, value=value))
         with exact_arithmetic():
             fen = value.scaleb(2)
             whole = fen.to_integral_value(rounding=ROUND_FLOOR)
         if fen != whole:
-            raise MoneyError(f"{what} {value} has fractions of a fen; yuan amounts have at most 2 decimals")
+            raise MoneyError(Msg("%(what)s %(value)s has fractions of a fen; yuan amounts have at most "
+                                 "2 decimals",
+                                 what=what, value=value))
         return int(whole)
     if not isinstance(value, str):
-        raise MoneyError(f'{what} must be a decimal string such as "123.45", got {type(value).__name__}')
+        raise MoneyError(Msg('%(what)s must be a decimal string such as "123.45", got %(type)s',
+                             what=what, type=type(value).__name__))
     text = value.strip()
     match = _YUAN_TEXT.fullmatch(text)
     if match is None:
         raise MoneyError(
-            f"{what} {value!r} is not a yuan amount; write digits with an optional sign and at most "
-            f'2 decimals, e.g. "123.45" or "-0.50" (no currency sign, no thousands separator)'
+            Msg("%(what)s '%(value)s' is not a yuan amount; write digits with an "
+                'optional sign and at most 2 decimals, e.g. "123.45" or "-0.50" (no '
+                "currency sign, no thousands separator)",
+                what=what, value=value)
         )
     sign, whole_text, decimals = match.groups()
     decimals = decimals or ""
     if len(decimals) > 2:
         raise MoneyError(
-            f"{what} {value!r} has {len(decimals)} decimal places; yuan amounts have at most 2 (fen), "
-            f"round it explicitly first"
+            Msg("%(what)s '%(value)s' has %(count)s decimal places; yuan amounts have "
+                "at most 2 (fen), round it explicitly first",
+                what=what, value=value, count=len(decimals))
         )
     amount = int(whole_text) * FEN_PER_YUAN + int(decimals.ljust(2, "0"))
     return -amount if sign == "-" else amount
@@ -131,11 +141,13 @@ def round_fen(amount: Decimal | int, rounding: Rounding = DEFAULT_ROUNDING) -> i
     if isinstance(amount, int):
         return amount
     if not isinstance(amount, Decimal) or not amount.is_finite():
-        raise MoneyError(f"cannot round {amount!r} to fen; pass a finite Decimal")
+        raise MoneyError(Msg("cannot round '%(amount)s' to fen; pass a finite Decimal",
+                             amount=amount))
     try:
         mode = _DECIMAL_ROUNDING[rounding]
     except KeyError:
-        raise MoneyError(f'rounding {rounding!r} is unknown; use "half_up" or "half_even"') from None
+        raise MoneyError(Msg('rounding \'%(rounding)s\' is unknown; use "half_up" or "half_even"',
+                             rounding=rounding)) from None
     with exact_arithmetic():
         return int(amount.to_integral_value(rounding=mode))
 
@@ -156,8 +168,9 @@ def exact_decimal(value: Decimal | int | str, what: str) -> Decimal:
     """A KPI value, rate or coefficient as an exact ``Decimal``; floats are refused."""
     if isinstance(value, bool | float):
         raise MoneyError(
-            f'{what} is {value!r}; pass a Decimal, an int or a decimal string such as "0.95" — floats '
-            f"are not exact"
+            Msg("%(what)s is '%(value)s'; pass a Decimal, an int or a decimal string "
+                'such as "0.95" — floats are not exact',
+                what=what, value=value)
         )
     if isinstance(value, Decimal):
         result = value
@@ -165,11 +178,14 @@ def exact_decimal(value: Decimal | int | str, what: str) -> Decimal:
         try:
             result = Decimal(value)
         except InvalidOperation:
-            raise MoneyError(f'{what} {value!r} is not a number; write it like "0.95"') from None
+            raise MoneyError(Msg('%(what)s \'%(value)s\' is not a number; write it like "0.95"',
+                                 what=what, value=value)) from None
     else:
-        raise MoneyError(f"{what} must be a Decimal, int or decimal string, got {type(value).__name__}")
+        raise MoneyError(Msg("%(what)s must be a Decimal, int or decimal string, got %(type)s",
+                             what=what, type=type(value).__name__))
     if not result.is_finite():
-        raise MoneyError(f"{what} is {value!r}; it must be a finite number")
+        raise MoneyError(Msg("%(what)s is '%(value)s'; it must be a finite number",
+                             what=what, value=value))
     return result
 
 
@@ -178,9 +194,11 @@ def require_fen(value: object, what: str, *, allow_negative: bool = True) -> int
     _refuse_non_money(value, what)
     if not isinstance(value, int):
         raise MoneyError(
-            f"{what} must be an integer number of fen (分), got {type(value).__name__} {value!r}; "
-            f"convert yuan text with parse_yuan()"
+            Msg("%(what)s must be an integer number of fen (分), got %(type)s "
+                "'%(value)s'; convert yuan text with parse_yuan()",
+                what=what, type=type(value).__name__, value=value)
         )
     if not allow_negative and value < 0:
-        raise MoneyError(f"{what} is {value} fen; it cannot be negative")
+        raise MoneyError(Msg("%(what)s is %(value)s fen; it cannot be negative",
+                             what=what, value=value))
     return value

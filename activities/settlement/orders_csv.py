@@ -37,6 +37,7 @@ from activities.settlement.errors import SettlementError, SettlementInputError
 from activities.settlement.money import parse_yuan
 from activities.settlement.settlement_plan import SettlementPlan
 from engine.db import models
+from engine.text import Msg, joined
 
 KNOWN: Final = {"order_id", "party", "shop", "channel", "amount_fen", "amount", "paid_at", "status", "refund_fen",
                 "refund", "refunded_at", "customer_id"}
@@ -49,19 +50,23 @@ def _when(text: str, zone: ZoneInfo, what: str) -> datetime:
             return datetime.combine(date.fromisoformat(text), time(0), tzinfo=zone)
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise SettlementInputError(f"{what} {text!r} is not a time; write 2026-11-03T14:20:00+08:00 or "
-                                   f"2026-11-03") from None
+        raise SettlementInputError(Msg("%(what)s '%(text)s' is not a time; write 2026-11-03T14:20:00+08:00 or "
+                                       "2026-11-03",
+                                       what=what, text=text)) from None
     return value if value.tzinfo is not None else value.replace(tzinfo=zone)
 
 
 def _fen(row: dict[str, Any], fen_column: str, yuan_column: str, what: str) -> int | None:
     fen_text, yuan_text = (row.get(fen_column) or "").strip(), (row.get(yuan_column) or "").strip()
     if fen_text and yuan_text:
-        raise SettlementInputError(f"{what}: give {fen_column} or {yuan_column}, not both")
+        raise SettlementInputError(Msg("%(what)s: give %(fen_column)s or %(yuan_column)s, not both",
+                                       what=what, fen_column=fen_column, yuan_column=yuan_column))
     if fen_text:
         if not fen_text.lstrip("-").isdigit():
-            raise SettlementInputError(f"{what}: {fen_column} {fen_text!r} is not a whole number of fen; "
-                                       f"write e.g. 12345, or use the {yuan_column} column for yuan")
+            raise SettlementInputError(Msg("%(what)s: %(fen_column)s '%(fen_text)s' is not a whole number of fen; "
+                                           "write e.g. 12345, or use the %(yuan_column)s column for yuan",
+                                           what=what, fen_column=fen_column, fen_text=fen_text,
+                                           yuan_column=yuan_column))
         return int(fen_text)
     if yuan_text:
         return parse_yuan(yuan_text, what=f"{what}: {yuan_column}")
@@ -75,10 +80,15 @@ class OrdersFileError(SettlementInputError):
     def __init__(self, problems: list[tuple[int, str]], good_rows: int = 0) -> None:
         self.problems = problems
         self.good_rows = good_rows
-        lines = [f"  line {line}: {message}" if line else f"  header: {message}" for line, message in problems]
-        super().__init__(f"orders CSV: {len(problems)} problem{'s' if len(problems) != 1 else ''}, nothing settled "
-                         f"({good_rows} good row{'s' if good_rows != 1 else ''}); fix the file, or settle the good "
-                         f"rows with --skip-invalid:\n" + "\n".join(lines))
+        lines = [Msg("  line %(line)s: %(message)s", line=line, message=message) if line else
+                 Msg("  header: %(message)s", message=message) for line, message in problems]
+        n = len(problems)  # Msg has no plural forms: the count's noun is a Msg of its own (translated as a value)
+        counted = Msg("%(count)s problem", count=n) if n == 1 else Msg("%(count)s problems", count=n)
+        good = Msg("%(count)s good row", count=good_rows) if good_rows == 1 else \
+            Msg("%(count)s good rows", count=good_rows)
+        super().__init__(Msg("orders CSV: %(problems)s, nothing settled (%(good)s); fix the file, or settle the good "
+                             "rows with --skip-invalid:\n%(lines)s",
+                             problems=counted, good=good, lines=joined(lines)))
 
 
 @dataclass

@@ -21,6 +21,7 @@ from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
 from activities.settlement.errors import SettlementInputError
+from engine.text import Msg
 
 Cycle = Literal["daily", "weekly", "semi_monthly", "monthly", "quarterly"]
 CYCLES: Final = ("daily", "weekly", "semi_monthly", "monthly", "quarterly")
@@ -36,7 +37,9 @@ class Period:
     def __post_init__(self) -> None:
         if self.end < self.start:
             raise SettlementInputError(
-                f"the period ends on {self.end} before it starts on {self.start}; swap --from and --to"
+                Msg("the period ends on %(end)s before it starts on %(start)s; swap --from "
+                    "and --to",
+                    end=self.end, start=self.start)
             )
 
     @property
@@ -64,7 +67,8 @@ def period_containing(cycle: Cycle, day: date) -> Period:
     if cycle == "quarterly":
         first = ((day.month - 1) // 3) * 3 + 1
         return Period(date(day.year, first, 1), date(day.year, first + 2, _last_day(day.year, first + 2)))
-    raise SettlementInputError(f"cycle {cycle!r} is unknown; use one of {', '.join(CYCLES)}")
+    raise SettlementInputError(Msg("cycle '%(cycle)s' is unknown; use one of %(cycles)s",
+                                   cycle=cycle, cycles=", ".join(CYCLES)))
 
 
 def check_period(cycle: Cycle, period: Period) -> None:
@@ -75,8 +79,10 @@ def check_period(cycle: Cycle, period: Period) -> None:
         names = {"daily": "one day (T+1)", "weekly": "Monday to Sunday", "semi_monthly": "the 1st–15th or the "
                  "16th–last day of a month", "monthly": "a calendar month", "quarterly": "a calendar quarter"}
         raise SettlementInputError(
-            f"the period {period.label} does not fit the plan's {cycle} cycle ({names[cycle]}); the period "
-            f"that starts with {period.start} is {fitting.label}: settle that, or one period at a time")
+            Msg("the period %(label)s does not fit the plan's %(cycle)s cycle "
+                "(%(cycle_name)s); the period that starts with %(start)s is %(fitting)s: "
+                "settle that, or one period at a time",
+                label=period.label, cycle=cycle, cycle_name=names[cycle], start=period.start, fitting=fitting.label))
 
 
 def period_to_settle(cycle: Cycle, today: date) -> Period:
@@ -88,7 +94,7 @@ def period_to_settle(cycle: Cycle, today: date) -> Period:
 def local_today(now: datetime, timezone: str) -> date:
     """The local date of an aware instant in ``timezone``."""
     if now.tzinfo is None:
-        raise SettlementInputError("a run's time must be timezone-aware")
+        raise SettlementInputError(Msg("a run's time must be timezone-aware"))
     return now.astimezone(ZoneInfo(timezone)).date()
 
 
@@ -105,4 +111,6 @@ def parse_day(text: str, what: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise SettlementInputError(f"{what} {text!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-11-01") from None
+        raise SettlementInputError(Msg("%(what)s '%(text)s' is not a date; write it as YYYY-MM-DD, e.g. "
+                                       "2026-11-01",
+                                       what=what, text=text)) from None

@@ -35,19 +35,26 @@ from pydantic_core import ErrorDetails
 
 from activities.settlement.errors import RatePlanError
 from activities.settlement.money import DEFAULT_ROUNDING, Rounding, exact_arithmetic, format_yuan
+from engine.text import Msg
+from engine.validate import pydantic_message
 
 
 def _refuse_float(value: object) -> object:
     if isinstance(value, bool):
-        raise ValueError(f'{value!r} is not a number; write a decimal string such as "5"')
+        raise ValueError(Msg('\'%(number)s\' is not a number; write a decimal string such as "5"',
+                             number=value))
     if isinstance(value, float):
-        raise ValueError(f'write this number as a decimal string, e.g. "{value}"; floats are not exact')
+        raise ValueError(Msg('write this number as a decimal string, e.g. "%(number)s"; floats are '
+                             "not exact",
+                             number=value))
     return value
 
 
 def _whole_fen(value: object) -> object:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"amounts are whole fen (分) integers, e.g. 5000000 for ¥50,000.00; got {value!r}")
+        raise ValueError(Msg("amounts are whole fen (分) integers, e.g. 5000000 for ¥50,000.00; got "
+                             "'%(got)s'",
+                             got=value))
     return value
 
 
@@ -85,13 +92,14 @@ class Tier(BaseModel):
 
 def _check_tiers(tiers: list[Tier]) -> list[Tier]:
     if not tiers:
-        raise ValueError('add at least one tier, e.g. [{"from": 0, "rate": "3"}]')
+        raise ValueError(Msg('add at least one tier, e.g. [{"from": 0, "rate": "3"}]'))
     for number, (lower, upper) in enumerate(pairwise(tiers), start=2):
         if upper.from_fen <= lower.from_fen:
             raise ValueError(
-                f"tiers must ascend by 'from': tier {number} starts at {upper.from_fen} fen, which is not "
-                f"above tier {number - 1}'s {lower.from_fen} fen; sort the tiers by 'from' and remove "
-                f"duplicates"
+                Msg("tiers must ascend by 'from': tier %(number)s starts at %(from_fen)s "
+                    "fen, which is not above tier %(previous)s's %(previous_from_fen)s fen; sort the "
+                    "tiers by 'from' and remove duplicates",
+                    number=number, from_fen=upper.from_fen, previous=number - 1, previous_from_fen=lower.from_fen)
             )
     return tiers
 
@@ -139,8 +147,8 @@ class FlatPlan(PlanFields):
     def _has_a_rate(self) -> FlatPlan:
         if not self.rates and self.default_rate is None:
             raise ValueError(
-                'a flat plan needs a rate: set "default_rate" (e.g. "5") and/or "rates" '
-                '(e.g. {"direct": "5", "franchise": "3"})'
+                Msg('a flat plan needs a rate: set "default_rate" (e.g. "5") and/or '
+                    '"rates" (e.g. {"direct": "5", "franchise": "3"})')
             )
         return self
 
@@ -222,12 +230,13 @@ class KpiRule(BaseModel):
     @classmethod
     def _thresholds_ascend(cls, thresholds: list[KpiThreshold]) -> list[KpiThreshold]:
         if not thresholds:
-            raise ValueError('add at least one threshold, e.g. [{"at": "0.9", "coefficient": "1.1"}]')
+            raise ValueError(Msg('add at least one threshold, e.g. [{"at": "0.9", "coefficient": "1.1"}]'))
         for lower, upper in pairwise(thresholds):
             if upper.at <= lower.at:
                 raise ValueError(
-                    f"thresholds must ascend by 'at': {upper.at} follows {lower.at}; sort them by 'at' "
-                    f"and remove duplicates"
+                    Msg("thresholds must ascend by 'at': %(at)s follows %(previous)s; sort them by "
+                        "'at' and remove duplicates",
+                        at=upper.at, previous=lower.at)
                 )
         return thresholds
 
@@ -266,12 +275,14 @@ class KpiCoefficientPlan(PlanFields):
     def _one_rule_per_kpi(cls, rules: list[KpiRule]) -> list[KpiRule]:
         if not rules:
             raise ValueError(
-                'add at least one KPI rule, e.g. {"kpi": "completion_rate", "thresholds": [...]}'
+                Msg('add at least one KPI rule, e.g. {"kpi": "completion_rate", '
+                    '"thresholds": [...]}')
             )
         seen: set[str] = set()
         for rule in rules:
             if rule.kpi in seen:
-                raise ValueError(f"KPI {rule.kpi!r} has two rules; merge their thresholds into one rule")
+                raise ValueError(Msg("KPI '%(kpi)s' has two rules; merge their thresholds into one rule",
+                                     kpi=rule.kpi))
             seen.add(rule.kpi)
         return rules
 
@@ -279,8 +290,9 @@ class KpiCoefficientPlan(PlanFields):
     def _bounds_ordered(self) -> KpiCoefficientPlan:
         if self.min_coefficient > self.max_coefficient:
             raise ValueError(
-                f"min_coefficient {self.min_coefficient} is above max_coefficient {self.max_coefficient}; "
-                f"swap them"
+                Msg("min_coefficient %(min_coefficient)s is above max_coefficient "
+                    "%(max_coefficient)s; swap them",
+                    min_coefficient=self.min_coefficient, max_coefficient=self.max_coefficient)
             )
         return self
 
@@ -301,16 +313,19 @@ class SplitParty(BaseModel):
 def check_split_parties(parties: Sequence[SplitParty]) -> list[SplitParty]:
     """Parties must be named once each, and their percentages must add up to exactly 100."""
     if not parties:
-        raise ValueError('add the parties, e.g. [{"party": "anchor", "percent": "50"}, ...]')
+        raise ValueError(Msg('add the parties, e.g. [{"party": "anchor", "percent": "50"}, ...]'))
     names = [party.party for party in parties]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
-        raise ValueError(f"party {duplicates[0]!r} is listed twice; list each party once")
+        raise ValueError(Msg("party '%(party)s' is listed twice; list each party once",
+                             party=duplicates[0]))
     with exact_arithmetic():
         total = sum((party.percent for party in parties), Decimal(0))
     if total != 100:
         raise ValueError(
-            f"the percentages add up to {total.normalize():f}, not 100; adjust them so they total exactly 100"
+            Msg("the percentages add up to %(total)s, not 100; adjust them so they "
+                "total exactly 100",
+                total=format(total.normalize(), "f"))
         )
     return list(parties)
 
@@ -346,7 +361,8 @@ class CompositionPlan(PlanFields):
     @classmethod
     def _components_nest(cls, components: list[RatePlan]) -> list[RatePlan]:
         if not components:
-            raise ValueError('add at least one component plan, e.g. [{"type": "flat", "default_rate": "5"}]')
+            raise ValueError(Msg('add at least one component plan, e.g. [{"type": "flat", '
+                                 '"default_rate": "5"}]'))
         for index, component in enumerate(components):
             _check_nested(component, f"components[{index}]")
         return components
@@ -364,13 +380,16 @@ PLAN_TYPES: Final = ("flat", "tiered", "guaranteed", "kpi_coefficient", "split",
 def _check_nested(plan: RatePlan, where: str) -> None:
     if isinstance(plan, SplitPlan):
         raise ValueError(
-            f"{where} is a split plan; a split must be the outermost plan: move it to the top and put "
-            f'this plan in its "of"'
+            Msg("%(where)s is a split plan; a split must be the outermost plan: move "
+                'it to the top and put this plan in its "of"',
+                where=where)
         )
     if plan.rounding is not None:
         raise ValueError(
-            f'{where} sets "rounding"; the total is rounded once, with the outermost plan\'s rounding: '
-            f"remove it here and set it on the outermost plan"
+            Msg('%(where)s sets "rounding"; the total is rounded once, with the '
+                "outermost plan's rounding: remove it here and set it on the outermost "
+                "plan",
+                where=where)
         )
 
 
@@ -399,21 +418,21 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return ".".join(parts)
 
 
-def _problem(error: ErrorDetails) -> tuple[str, str]:
+def _problem(error: ErrorDetails) -> tuple[str, Msg]:
     path = _field_path(tuple(error["loc"]))
     kind = error["type"]
     choices = ", ".join(PLAN_TYPES)
     if kind == "union_tag_not_found":
-        message = f'say which plan this is: add "type", one of {choices}'
+        message = Msg('say which plan this is: add "type", one of %(choices)s', choices=choices)
     elif kind == "union_tag_invalid":
         tag = (error.get("ctx") or {}).get("tag")
-        message = f'"type" {tag!r} is not a plan type; use one of {choices}'
+        message = Msg('"type" \'%(tag)s\' is not a plan type; use one of %(choices)s', tag=tag, choices=choices)
     elif kind == "extra_forbidden":
-        message = "unknown field; remove it or check its spelling"
+        message = Msg("unknown field; remove it or check its spelling")
     elif kind == "missing":
-        message = "required field is missing; add it"
-    else:
-        message = error["msg"].removeprefix("Value error, ")
+        message = Msg("required field is missing; add it")
+    else:  # a validator's ValueError(Msg(...)) keeps its Msg; pydantic's own wording stays as it is
+        message = pydantic_message(error)
     return path, message
 
 

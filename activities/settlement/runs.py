@@ -82,11 +82,16 @@ def check_settleable(db: Session, plan: SettlementPlan, period: Period) -> None:
         first = overlapping[0]
         ids = [s for (s,) in db.execute(select(models.Statement.id).where(
             models.Statement.run_id == first.id).order_by(models.Statement.id).limit(5))]
-        said = f"statement{'s' if len(ids) != 1 else ''} {', '.join(map(str, ids))}" if ids else "no statements yet"
+        listed = ", ".join(map(str, ids))
+        said = Msg("no statements yet") if not ids else Msg("statement %(ids)s", ids=listed) if len(ids) == 1 else \
+            Msg("statements %(ids)s", ids=listed)
         raise PeriodOverlapError(
-            f"the period {period.label} overlaps {first.period_from}..{first.period_to}, already settled for plan "
-            f"{plan.key} by run {first.id} ({said}): its orders would be settled twice. Settle the periods of "
-            f"the plan's cycle one by one, and correct a settled period with an adjustment")
+            Msg("the period %(label)s overlaps %(period_from)s..%(period_to)s, already "
+                "settled for plan %(key)s by run %(id)s (%(said)s): its orders would "
+                "be settled twice. Settle the periods of the plan's cycle one by one, "
+                "and correct a settled period with an adjustment",
+                label=period.label, period_from=first.period_from, period_to=first.period_to, key=plan.key,
+                id=first.id, said=said))
 
 
 def open_run(db: Session, plan: SettlementPlan, period: Period, *, flow_id: str | None = None,

@@ -20,6 +20,7 @@ from activities.settlement.orders_csv import OrdersFileError, read_orders_csv
 from activities.settlement.periods import Period, period_containing, period_to_settle
 from activities.settlement.plans import CompositionPlan, GuaranteedPlan, KpiCoefficientPlan, SplitPlan, TieredPlan
 from activities.settlement.settlement_plan import SettlementPlan
+from engine.text import Msg
 
 #: sales when the plan has no tier boundary to show: a small and a large party
 _PLAIN = (1_234_567, 8_800_000)
@@ -100,5 +101,5 @@ def preview_period(plan: SettlementPlan, orders_csv: str) -> Period:
     if not days:
         from activities.settlement.errors import SettlementInputError
 
-        raise SettlementInputError("the sample has no paid order: add rows with paid_at and an amount")
+        raise SettlementInputError(Msg("the sample has no paid order: add rows with paid_at and an amount"))
     return period_containing(plan.cycle, min(days))

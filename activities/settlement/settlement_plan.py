@@ -26,6 +26,7 @@ from activities.settlement.plans import (
     dump_rate_plan,
 )
 from connectors.canonical import CHANNELS as CANONICAL_CHANNELS
+from engine.text import Msg
 
 PartyRef = str
 """``"shop"`` or ``"attribution.<role>"``: where an order's party is read from."""
@@ -78,9 +79,11 @@ class SettlementPlan(BaseModel):
 
         unknown = [status for status in statuses if status not in ORDER_STATUSES]
         if unknown:
-            raise ValueError(f"order status {unknown[0]!r} is unknown; use some of {', '.join(ORDER_STATUSES)}")
+            raise ValueError(Msg("order status '%(status)s' is unknown; use some of %(statuses)s",
+                                 status=unknown[0], statuses=', '.join(ORDER_STATUSES)))
         if not statuses:
-            raise ValueError(f'list at least one order status, e.g. {list(COUNTED_STATUSES)}')
+            raise ValueError(Msg("list at least one order status, e.g. %(example)s",
+                                 example=list(COUNTED_STATUSES)))
         return statuses
 
     @field_validator("channels")
@@ -91,10 +94,12 @@ class SettlementPlan(BaseModel):
         known = [*CANONICAL_CHANNELS, "csv"]
         unknown = [channel for channel in channels if channel not in known]
         if unknown:
-            raise ValueError(f"channel {unknown[0]!r} is unknown; use some of {', '.join(known)} (csv: orders "
-                             "loaded from a file), or leave channels out to count every channel")
+            raise ValueError(Msg("channel '%(channel)s' is unknown; use some of %(channels)s (csv: orders "
+                                 "loaded from a file), or leave channels out to count every channel",
+                                 channel=unknown[0], channels=', '.join(known)))
         if not channels:
-            raise ValueError("an empty channel list counts no order; leave channels out to count every channel")
+            raise ValueError(Msg("an empty channel list counts no order; leave channels out to count "
+                                 "every channel"))
         return channels
 
     @model_validator(mode="after")
@@ -104,24 +109,29 @@ class SettlementPlan(BaseModel):
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f'timezone {self.timezone!r} is unknown; use an IANA name such as "Asia/Shanghai"') \
+            raise ValueError(Msg("timezone '%(timezone)s' is unknown; use an IANA name such as "
+                                 '"Asia/Shanghai"',
+                                 timezone=self.timezone)) \
                 from None
         for flat in flat_plans(self.rate_plan):
             if flat.rates_by not in RATE_ATTRIBUTES:
-                raise ValueError(f"rate_plan: rates_by {flat.rates_by!r} cannot be read from orders; use one of "
-                                 f"{', '.join(RATE_ATTRIBUTES)}")
+                raise ValueError(Msg("rate_plan: rates_by '%(rates_by)s' cannot be read from orders; use "
+                                     "one of %(attributes)s",
+                                     rates_by=flat.rates_by, attributes=', '.join(RATE_ATTRIBUTES)))
         plan = self.rate_plan
         if isinstance(plan, SplitPlan):
             named = {party.party for party in plan.parties}
             missing = sorted(named - set(self.split_parties))
             if missing:
-                raise ValueError(f"split_parties: say who the split party {missing[0]!r} is, e.g. "
-                                 f'{{"{missing[0]}": "attribution.{missing[0]}"}} or a fixed party id')
+                raise ValueError(Msg("split_parties: say who the split party '%(party)s' is, e.g. "
+                                     '{"%(party)s": "attribution.%(party)s"} or a fixed party id',
+                                     party=missing[0]))
             extra = sorted(set(self.split_parties) - named)
             if extra:
-                raise ValueError(f"split_parties: {extra[0]!r} is not a party of the split; remove it")
+                raise ValueError(Msg("split_parties: '%(party)s' is not a party of the split; remove it",
+                                     party=extra[0]))
         elif self.split_parties:
-            raise ValueError("split_parties is only for a split rate plan; remove it")
+            raise ValueError(Msg("split_parties is only for a split rate plan; remove it"))
         return self
 
     @property

@@ -46,7 +46,8 @@ def customer_for_contact(db: Session, external_userid: str) -> str:
     try:
         return resolve(db, {EXTERNAL_USERID: external_userid})
     except IdentityError as exc:
-        raise LibraryError(str(exc), Msg("pass the userId getCurExternalContact returned"), "external_userid") from None
+        raise LibraryError(exc.message, Msg("pass the userId getCurExternalContact returned"),
+                           "external_userid") from None
 
 
 def template_context(user: models.User, situation: Situation | None) -> dict[str, Any]:

@@ -37,7 +37,7 @@ from engine.auth import audit, has_role
 from engine.db import models
 from engine.db.sidebar_models import Script, ScriptCategory, ScriptImage, ScriptUse, SuggestionRule
 from engine.isolation import EvaluationBusy, IsolationError
-from engine.text import Msg
+from engine.text import Msg, MsgError, message_of
 
 #: images WeCom takes as temporary media: JPG/PNG, and we keep them small for a chat (WeCom allows 10 MB)
 MAX_IMAGE_BYTES = 2 * 1024 * 1024
@@ -55,12 +55,8 @@ def here(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return fn(*args, **kwargs)
 
 
-class LibraryError(ValueError):
+class LibraryError(MsgError):
     """A change that cannot be made; ``status`` is the HTTP status the API answers with."""
-
-    def __init__(self, message: str, fix: str = "", field: str | None = None, status: int = 422) -> None:
-        super().__init__(message)
-        self.message, self.fix, self.field, self.status = message, fix, field, status
 
 
 def actor(user: models.User) -> str:
@@ -146,7 +142,7 @@ def _check_cost(spec: ScriptSpec) -> None:
     try:
         script_rules.check_cost(spec)
     except ScriptProblem as exc:
-        raise LibraryError(exc.args[0], exc.fix, exc.field, 422) from None
+        raise LibraryError(message_of(exc), exc.fix, exc.field, 422) from None
 
 
 def _snapshot(script: Script) -> dict[str, Any]:

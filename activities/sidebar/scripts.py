@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from engine import expressions
 from engine import validate as validation
+from engine.text import NO_FIX, Msg
 
 KINDS = ("text", "image", "link", "miniprogram")
 Kind = Literal["text", "image", "link", "miniprogram"]
@@ -51,19 +52,19 @@ REVIEWERS = ("ops",)
 class ScriptProblem(ValueError):
     """A script that cannot be saved or rendered; ``field`` names where (``text``, ``link.url`` …)."""
 
-    def __init__(self, message: str, field: str | None = None, fix: str = "") -> None:
+    def __init__(self, message: Msg, field: str | None = None, fix: Msg = NO_FIX) -> None:
         super().__init__(message)
-        self.field, self.fix = field, fix
+        self.message, self.field, self.fix = message, field, fix
 
-    def __reduce__(self) -> tuple[Any, ...]:  # it comes back from the evaluation pool with its field
-        return (ScriptProblem, (str(self.args[0]) if self.args else "", self.field, self.fix))
+    def __reduce__(self) -> tuple[Any, ...]:  # it comes back from the evaluation pool with its field (a Msg pickles)
+        return (ScriptProblem, (self.message, self.field, self.fix))
 
 
 def _template(value: str, field: str) -> str:
     try:
         expressions.check(value, "template")
     except expressions.ExpressionError as exc:
-        raise ValueError(f"{field}: {exc}") from None
+        raise ValueError(Msg("%(field)s: %(exc)s", field=field, exc=exc)) from None
     return value
 
 
@@ -73,11 +74,15 @@ def _http_url(value: str, field: str, *, template: bool = False) -> str:
         _template(value, field)
         head = value.split("{", 1)[0]
         if not head.startswith(("https://", "http://")) or not urlsplit(head).hostname:
-            raise ValueError(f"{field} must start with http:// or https:// and a host before any variable")
+            raise ValueError(Msg("%(field)s must start with http:// or https:// and a host before any "
+                                 "variable",
+                                 field=field))
         return value
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
-        raise ValueError(f"{field} must be an http(s) URL without user info, e.g. https://shop.example.com/p/1")
+        raise ValueError(Msg("%(field)s must be an http(s) URL without user info, e.g. "
+                             "https://shop.example.com/p/1",
+                             field=field))
     return value
 
 
@@ -130,8 +135,8 @@ class MiniprogramCard(BaseModel):
     @classmethod
     def _page(cls, value: str) -> str:
         if not value.split("?", 1)[0].endswith(".html") or value.startswith(("http:", "https:", "//")):
-            raise ValueError("miniprogram.page must be a path inside the mini program ending in .html, "
-                             "e.g. pages/index/index.html")
+            raise ValueError(Msg("miniprogram.page must be a path inside the mini program ending in "
+                                 ".html, e.g. pages/index/index.html"))
         return value
 
 
@@ -157,7 +162,8 @@ class ScriptSpec(BaseModel):
     @classmethod
     def _team(cls, value: str) -> str:
         if value and not re.match(KEY, value):
-            raise ValueError("team must be an agent group key (a-z, 0-9, _ or -) or empty for every team")
+            raise ValueError(Msg("team must be an agent group key (a-z, 0-9, _ or -) or empty for every "
+                                 "team"))
         return value
 
     @field_validator("text")
@@ -172,7 +178,7 @@ class ScriptSpec(BaseModel):
         for word in value:
             cleaned = normalise(word)
             if not cleaned or len(cleaned) > 40:
-                raise ValueError(f"keyword '{word}' must be 1–40 characters")
+                raise ValueError(Msg("keyword '%(word)s' must be 1–40 characters", word=word))
             if cleaned not in out:
                 out.append(cleaned)
         return out
@@ -184,7 +190,8 @@ class ScriptSpec(BaseModel):
                  "image": ("image_id", self.image_id is not None)}
         field, present = needs[self.kind]
         if not present:
-            raise ValueError(f"a {self.kind} script needs {field}")
+            raise ValueError(Msg("a %(kind)s script needs %(field)s",
+                                 kind=self.kind, field=field))
         return self
 
     def content(self) -> dict[str, Any]:
@@ -241,7 +248,7 @@ def _render(source: str, context: Mapping[str, Any], field: str) -> str:
     try:
         return expressions.render(source, context)
     except expressions.ExpressionError as exc:
-        raise ScriptProblem(f"{field}: {exc}", field) from None
+        raise ScriptProblem(Msg("%(field)s: %(exc)s", field=field, exc=exc), field) from None
 
 
 def render_message(kind: str, content: Mapping[str, Any], context: Mapping[str, Any],
@@ -256,10 +263,12 @@ def render_message(kind: str, content: Mapping[str, Any], context: Mapping[str, 
         text = _render(str(content.get("text", "")), context, "text")
         size = len(text.encode("utf-8"))
         if size > MAX_TEXT_BYTES:
-            raise ScriptProblem(f"text: the rendered text is {size} bytes; WeCom sends at most {MAX_TEXT_BYTES}",
+            raise ScriptProblem(Msg("text: the rendered text is %(size)s bytes; WeCom sends at most "
+                                    "%(limit)s",
+                                    size=size, limit=MAX_TEXT_BYTES),
                                 "text")
         if not text.strip():
-            raise ScriptProblem("text: the rendered text is empty for this customer", "text")
+            raise ScriptProblem(Msg("text: the rendered text is empty for this customer"), "text")
         return {"msgtype": "text", "text": {"content": text}}
     if kind == "link":
         link = dict(content.get("link") or {})
@@ -267,7 +276,8 @@ def render_message(kind: str, content: Mapping[str, Any], context: Mapping[str, 
         try:
             _http_url(url, "link.url")
         except ValueError as exc:
-            raise ScriptProblem(f"{exc} (after filling in the variables: {url[:80]!r})", "link.url") from None
+            raise ScriptProblem(Msg("%(exc)s (after filling in the variables: '%(value)s')",
+                                    exc=exc, value=url[:80]), "link.url") from None
         return {"msgtype": "news", "news": {"link": url, "title": _render(str(link.get("title", "")), context,
                                                                              "link.title"),
                                             "desc": _render(str(link.get("desc", "")), context, "link.desc"),
@@ -280,9 +290,10 @@ def render_message(kind: str, content: Mapping[str, Any], context: Mapping[str, 
             "imgUrl": str(card.get("image_url", "")), "page": str(card.get("page", ""))}}
     if kind == "image":
         if not media_id:
-            raise ScriptProblem("image: the image has no WeCom media id yet", "image_id")
+            raise ScriptProblem(Msg("image: the image has no WeCom media id yet"), "image_id")
         return {"msgtype": "image", "image": {"mediaid": media_id}}
-    raise ScriptProblem(f"unknown script kind {kind!r}; the kinds are {', '.join(KINDS)}", "kind")
+    raise ScriptProblem(Msg("unknown script kind '%(kind)s'; the kinds are %(value)s",
+                            kind=kind, value=', '.join(KINDS)), "kind")
 
 
 def previews(items: Sequence[tuple[int, str, Mapping[str, Any]]], context: Mapping[str, Any]
@@ -354,11 +365,12 @@ def search(items: Iterable[Searchable], query: str, limit: int = 50) -> list[int
 # -- review ---------------------------------------------------------------------------------------------
 
 
-def review_refusal(reviewer_role: str, reviewer: str, author: str) -> str | None:
+def review_refusal(reviewer_role: str, reviewer: str, author: str) -> Msg | None:
     """Why ``reviewer`` may not approve or reject a version ``author`` wrote, or None when they may:
     reviewers are ops (or admin), and never the person who wrote the version (four eyes)."""
     if reviewer_role not in (*REVIEWERS, "admin"):
-        return f"reviewing scripts needs the role {' or '.join(REVIEWERS)} (or admin); you are {reviewer_role}"
+        return Msg("reviewing scripts needs the role %(roles)s (or admin); you are %(role)s",
+                   roles=" or ".join(REVIEWERS), role=reviewer_role)
     if reviewer == author:
-        return "you wrote this version: another reviewer must approve it (four-eyes rule)"
+        return Msg("you wrote this version: another reviewer must approve it (four-eyes rule)")
     return None

@@ -20,6 +20,7 @@ from activities.workforce import staff as members
 from engine.auth import AuthError, audit, find_user, has_role, open_session
 from engine.db import models
 from engine.db import workforce_models as wf
+from engine.text import Msg
 
 #: who may use the sidebar: the roles that read customers in the web app (and admin)
 SIDEBAR_ROLES = ("marketer", "ops", "agent")
@@ -28,15 +29,15 @@ SIDEBAR_ROLES = ("marketer", "ops", "agent")
 class SignInRefused(AuthError):
     """WeCom said who the visitor is, and that person may not use the sidebar; ``fix`` says what to do."""
 
-    def __init__(self, message: str, fix: str) -> None:
-        super().__init__(message)
-        self.fix = fix
+    def __init__(self, message: Msg, fix: Msg) -> None:
+        super().__init__(message, fix)
 
 
 def _check_userid(userid: str) -> str:
     userid = userid.strip()
     if not userid or len(userid) > 64 or any(ch.isspace() for ch in userid):
-        raise AuthError("the WeCom UserID must be 1–64 characters without spaces (通讯录 › 成员 › 账号)")
+        raise AuthError(Msg("the WeCom UserID must be 1–64 characters without spaces (通讯录 › 成员 › "
+                            "账号)"))
     return userid
 
 
@@ -46,7 +47,7 @@ def link(db: Session, by: models.User, connector_id: str, userid: str, username:
     userid = _check_userid(userid)
     user = find_user(db, username)
     if user is None:
-        raise AuthError(f"no Tideflow user named {username!r}")
+        raise AuthError(Msg("no Tideflow user named '%(username)s'", username=username))
     before = db.get(wf.WeComStaff, (connector_id, userid))
     replaced = before.user_id if before is not None else None
     row = members.link_user(db, connector_id, userid, user.id, now)
@@ -78,23 +79,29 @@ def links(db: Session, connector_id: str) -> list[dict[str, Any]]:
 def sign_in(db: Session, connector_id: str, userid: str | None, now: datetime) -> tuple[models.User, str, str]:
     """Open a web session for the Tideflow user this WeCom member is: (user, session, csrf)."""
     if not userid:
-        raise SignInRefused("WeCom says you are not a member of this corp",
-                            "open the sidebar from the WeCom client of the corp, signed in as a member")
+        raise SignInRefused(Msg("WeCom says you are not a member of this corp"),
+                            Msg("open the sidebar from the WeCom client of the corp, signed in as a "
+                                "member"))
     user_id = members.user_id_of(db, connector_id, userid)
     user = db.get(models.User, user_id) if user_id is not None else None
     if user is None:
         audit(db, "anonymous", "sidebar.sign_in_refused", f"wecom:{connector_id}/{userid}", {"why": "not linked"},
               at=now)
-        raise SignInRefused(f"the WeCom member {userid} is not linked to a Tideflow user",
-                            f"ask an admin to link the WeCom UserID {userid} to your Tideflow account")
+        raise SignInRefused(Msg("the WeCom member %(userid)s is not linked to a Tideflow user",
+                                userid=userid),
+                            Msg("ask an admin to link the WeCom UserID %(userid)s to your Tideflow "
+                                "account",
+                                userid=userid))
     member = db.get(wf.WeComStaff, (connector_id, userid))
     if member is not None and member.status == "resigned":
-        raise SignInRefused(f"the WeCom member {userid} has left the corp", "ask an admin")
+        raise SignInRefused(Msg("the WeCom member %(userid)s has left the corp", userid=userid), Msg("ask an admin"))
     if user.disabled_at is not None:
-        raise SignInRefused(f"the Tideflow user {user.username} is disabled", "ask an admin to enable the account")
+        raise SignInRefused(Msg("the Tideflow user %(username)s is disabled",
+                                username=user.username), Msg("ask an admin to enable the account"))
     if not has_role(user, *SIDEBAR_ROLES):
-        raise SignInRefused(f"the sidebar needs the role {', '.join(SIDEBAR_ROLES)} (or admin); "
-                            f"{user.username} is {user.role}", "ask an admin for a role that reads customers")
+        raise SignInRefused(Msg("the sidebar needs the role %(roles)s (or admin); %(username)s is %(role)s",
+                                roles=", ".join(SIDEBAR_ROLES), username=user.username, role=user.role),
+                            Msg("ask an admin for a role that reads customers"))
     session_token, csrf = open_session(db, user, now)
     audit(db, user, "login", f"user:{user.username}", {"via": "wecom", "wecom_userid": userid}, at=now)
     return user, session_token, csrf

@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from activities.sidebar.scripts import KEY, normalise
 from engine import expressions
 from engine import validate as validation
+from engine.text import Msg
 
 SituationKind = Literal["open_ticket", "tag", "tier", "campaign_running", "in_journey"]
 MAX_RULE_SCRIPTS = 20
@@ -68,7 +69,7 @@ class RuleSpec(BaseModel):
     @classmethod
     def _team(cls, value: str) -> str:
         if value and not re.match(KEY, value):
-            raise ValueError("team must be an agent group key or empty for every team")
+            raise ValueError(Msg("team must be an agent group key or empty for every team"))
         return value
 
     @field_validator("keywords")
@@ -78,7 +79,7 @@ class RuleSpec(BaseModel):
         for word in value:
             cleaned = normalise(word)
             if not cleaned or len(cleaned) > 40:
-                raise ValueError(f"keyword '{word}' must be 1–40 characters")
+                raise ValueError(Msg("keyword '%(word)s' must be 1–40 characters", word=word))
             if cleaned not in out:
                 out.append(cleaned)
         return out
@@ -90,7 +91,7 @@ class RuleSpec(BaseModel):
             try:
                 expressions.check(value, "expression")
             except expressions.ExpressionError as exc:
-                raise ValueError(f"condition: {exc}") from None
+                raise ValueError(Msg("condition: %(exc)s", exc=exc)) from None
         return value.strip()
 
     @field_validator("script_ids")
@@ -101,14 +102,15 @@ class RuleSpec(BaseModel):
     @model_validator(mode="after")
     def _says_when(self) -> RuleSpec:
         if not self.keywords and not self.situations and not self.condition:
-            raise ValueError("a rule needs keywords, situations or a condition: say when its scripts come first")
+            raise ValueError(Msg("a rule needs keywords, situations or a condition: say when its "
+                                 "scripts come first"))
         return self
 
 
 class RuleProblem(ValueError):
     """A rule that cannot be saved: ``field`` names where, ``fix`` says what to do."""
 
-    def __init__(self, message: str, field: str, fix: str) -> None:
+    def __init__(self, message: Msg, field: str, fix: Msg) -> None:
         super().__init__(message)
         self.message, self.field, self.fix = message, field, fix
 

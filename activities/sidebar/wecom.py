@@ -20,6 +20,7 @@ from connectors.wecom.media import Image, WeComMedia
 from engine import connectors
 from engine.db import models
 from engine.db.sidebar_models import ScriptImage
+from engine.text import Msg
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,8 @@ def sidebar_app(db: Session, connector_id: str | None = None) -> SidebarApp:
         app = shared_app(settings.corp_id, int(settings.agent_id), secret, api_base=settings.api_base,
                          rate_per_second=settings.rate_limit_per_second)
         return SidebarApp(loaded.id, settings.corp_id, int(settings.agent_id), settings.oauth_base, app)
-    raise NotConfigured("no enabled WeCom connector has an AgentId: set agent_id (and app_secret) on the WeCom "
-                        "connector the chat sidebar belongs to")
+    raise NotConfigured(Msg("no enabled WeCom connector has an AgentId: set agent_id (and app_secret) on the WeCom "
+                            "connector the chat sidebar belongs to"))
 
 
 def media_for(db: Session, sidebar: SidebarApp, now: datetime) -> MediaFor:

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Literal
 
 from activities.tickets.calendar import BusinessCalendar, is_business_time
+from engine.text import Msg
 
 Strategy = Literal["round_robin", "least_loaded", "skill_based"]
 STRATEGIES: tuple[str, ...] = ("round_robin", "least_loaded", "skill_based")
@@ -75,7 +76,8 @@ def pick_agent(strategy: str, agents: Sequence[AgentSnapshot], needs: Sequence[s
                rr_last: int = 0, exclude: Sequence[int] = ()) -> Pick:
     """The agent to assign, or ``Pick(None, why)``. ``exclude``: agents not to pick (a reassignment)."""
     if strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy '{strategy}'; use one of {', '.join(STRATEGIES)}")
+        raise ValueError(Msg("unknown strategy '%(strategy)s'; use one of %(value)s",
+                             strategy=strategy, value=', '.join(STRATEGIES)))
     skipped: dict[int, str] = {}
     ready: list[AgentSnapshot] = []
     for agent in agents:

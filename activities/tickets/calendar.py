@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
 
-from engine.text import Msg
+from engine.text import Msg, MsgError
 
 Window = tuple[datetime, datetime]
 Pause = tuple[datetime, datetime | None]
@@ -45,7 +45,7 @@ Pause = tuple[datetime, datetime | None]
 _MIDNIGHT = time(0)
 
 
-class CalendarError(ValueError):
+class CalendarError(MsgError):
     """The calendar cannot answer, e.g. it has no business time left after a date."""
 
 
@@ -200,7 +200,8 @@ class BusinessCalendar(BaseModel):
 
 def _utc(moment: datetime, name: str) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{name} {moment.isoformat()} must be timezone-aware")
+        raise ValueError(Msg("%(name)s %(value)s must be timezone-aware",
+                             name=name, value=moment.isoformat()))
     return moment.astimezone(UTC)
 
 
@@ -215,7 +216,7 @@ def add_business_time(calendar: BusinessCalendar, start: datetime, duration: tim
     """The earliest instant by which ``duration`` of business time has passed since ``start``."""
     cursor = _utc(start, "start")
     if duration < timedelta(0):
-        raise ValueError(f"duration {duration} is negative")
+        raise ValueError(Msg("duration %(duration)s is negative", duration=duration))
     if duration == timedelta(0):
         return cursor.astimezone(calendar.zone)
     remaining = duration
@@ -225,8 +226,9 @@ def add_business_time(calendar: BusinessCalendar, start: datetime, duration: tim
         if remaining <= available:
             return (begin + remaining).astimezone(calendar.zone)
         remaining -= available
-    raise CalendarError(f"the calendar has no business time left after {start.isoformat()} "
-                        f"({remaining} of {duration} still to go)")
+    raise CalendarError(Msg("the calendar has no business time left after %(start)s (%(remaining)s "
+                            "of %(duration)s still to go)",
+                            start=start.isoformat(), remaining=remaining, duration=duration))
 
 
 def business_time_between(calendar: BusinessCalendar, start: datetime, end: datetime) -> timedelta:
@@ -249,7 +251,8 @@ def _merged_pauses(start: datetime, pauses: Sequence[Pause]) -> list[Pause]:
         begin = _utc(pause_start, "pause start")
         finish = None if pause_end is None else _utc(pause_end, "pause end")
         if finish is not None and finish < begin:
-            raise ValueError(f"pause {pause_start.isoformat()} – {pause_end} ends before it starts")
+            raise ValueError(Msg("pause %(value)s – %(pause_end)s ends before it starts",
+                                 value=pause_start.isoformat(), pause_end=pause_end))
         if finish is None or finish > start:
             normalised.append((begin, finish))
     normalised.sort(key=lambda pause: pause[0])
@@ -274,7 +277,7 @@ def deadline_with_pauses(calendar: BusinessCalendar, start: datetime, target: ti
     """
     cursor = _utc(start, "start")
     if target < timedelta(0):
-        raise ValueError(f"target {target} is negative")
+        raise ValueError(Msg("target %(target)s is negative", target=target))
     if target == timedelta(0):
         return cursor.astimezone(calendar.zone)
     remaining = target

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from engine.text import Msg
+from engine.text import Msg, MsgError
 
 FieldType = Literal["text", "number", "choice", "date"]
 
@@ -33,10 +33,9 @@ class FieldDef(BaseModel):
         return self
 
 
-class FieldProblem(ValueError):
-    def __init__(self, key: str, message: str, fix: str) -> None:
-        super().__init__(message)
-        self.field, self.message, self.fix = f"fields.{key}", message, fix
+class FieldProblem(MsgError):
+    def __init__(self, key: str, message: Msg, fix: Msg) -> None:
+        super().__init__(message, fix, f"fields.{key}")
 
 
 def _one(spec: FieldDef, value: Any) -> Any:

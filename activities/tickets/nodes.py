@@ -225,7 +225,9 @@ class StepConfig(NodeConfig):
 
         for outcome in self.outcomes:
             if not re.match(ID_PATTERN, outcome) or outcome == "timeout":
-                raise ValueError(f"outcome '{outcome}' must be a port name (letters, digits, _ -), not 'timeout'")
+                raise ValueError(Msg("outcome '%(outcome)s' must be a port name (letters, digits, _ -), not "
+                                     "'timeout'",
+                                     outcome=outcome))
         if self.timeout:
             from engine.durations import parse_duration
 

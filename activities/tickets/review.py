@@ -29,6 +29,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from engine.durations import parse_duration
+from engine.text import Msg, MsgError
 
 Decision = Literal["approve", "reject", "send_back"]
 DECISIONS: tuple[str, ...] = ("approve", "reject", "send_back")
@@ -51,7 +52,9 @@ class ReviewStep(BaseModel):
     @classmethod
     def _approver(cls, value: str) -> str:
         if not APPROVER.match(value):
-            raise ValueError(f"'{value}' is not an approver; write supervisor, role:<role> or user:<username>")
+            raise ValueError(Msg("'%(value)s' is not an approver; write supervisor, role:<role> or "
+                                 "user:<username>",
+                                 value=value))
         return value
 
     @field_validator("timeout")
@@ -62,7 +65,7 @@ class ReviewStep(BaseModel):
         return value
 
 
-class ReviewError(ValueError):
+class ReviewError(MsgError):
     """A decision that cannot apply (wrong step, chain already decided, missing reason)."""
 
 
@@ -76,7 +79,7 @@ class Transition:
 
 def start(steps: int) -> Transition:
     if steps < 1:
-        raise ReviewError("a review chain needs at least one step")
+        raise ReviewError(Msg("a review chain needs at least one step"))
     return Transition(("waiting", *("queued",) * (steps - 1)), 0, None)
 
 
@@ -87,14 +90,16 @@ def waiting_step(statuses: Sequence[str]) -> int | None:
 def decide(statuses: Sequence[str], step: int, decision: str, reason: str = "") -> Transition:
     """Apply ``decision`` to ``step`` (which must be the waiting one)."""
     if decision not in DECISIONS:
-        raise ReviewError(f"unknown decision '{decision}'; use approve, reject or send_back")
+        raise ReviewError(Msg("unknown decision '%(decision)s'; use approve, reject or send_back",
+                              decision=decision))
     current = waiting_step(statuses)
     if current is None:
-        raise ReviewError("the review is already decided")
+        raise ReviewError(Msg("the review is already decided"))
     if step != current:
-        raise ReviewError(f"step {step + 1} is not waiting for a decision; step {current + 1} is")
+        raise ReviewError(Msg("step %(step)s is not waiting for a decision; step %(current)s is",
+                              step=step + 1, current=current + 1))
     if decision in ("reject", "send_back") and not reason.strip():
-        raise ReviewError(f"a {decision.replace('_', ' ')} needs a reason")
+        raise ReviewError(Msg("a %(decision)s needs a reason", decision=decision.replace('_', ' ')))
     new = list(statuses)
     if decision == "approve":
         return _advance(new, step, "approved")
@@ -111,7 +116,7 @@ def decide(statuses: Sequence[str], step: int, decision: str, reason: str = "") 
 def time_out(statuses: Sequence[str], step: int, on_timeout: str) -> Transition:
     """The waiting ``step`` ran out of time: act by its ``on_timeout``."""
     if waiting_step(statuses) != step:
-        raise ReviewError(f"step {step + 1} is not waiting")
+        raise ReviewError(Msg("step %(step)s is not waiting", step=step + 1))
     new = list(statuses)
     if on_timeout == "reject":
         new[step] = "timed_out"

@@ -29,7 +29,7 @@ from activities.tickets.fields import validate_fields
 from engine import auth
 from engine.db import models
 from engine.durations import parse_duration
-from engine.text import Msg
+from engine.text import Msg, MsgError
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +39,8 @@ PRIORITIES = sla.PRIORITIES
 DEFAULT_GROUP = "default"
 
 
-class TicketError(ValueError):
+class TicketError(MsgError):
     """A change that cannot be made; ``status`` is the HTTP status the API answers with."""
-
-    def __init__(self, message: str, fix: str = "", field: str | None = None, status: int = 422) -> None:
-        super().__init__(message)
-        self.message, self.fix, self.field, self.status = message, fix, field, status
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -734,7 +730,7 @@ def decide_review(db: Session, ticket: models.Ticket, step: int, decision: str, 
     try:
         move = review.decide([r.status for r in rows], step, decision, reason)
     except review.ReviewError as exc:
-        raise TicketError(str(exc), Msg("refresh the review and decide the waiting step"), "decision", 409) from None
+        raise TicketError(exc.message, Msg("refresh the review and decide the waiting step"), "decision", 409) from None
     row.decided_by, row.decided_at, row.reason = user.id, now, reason
     _apply(db, ticket, rows, move, now)
     record(db, ticket, f"review_{decision}", now, actor_of(user), body=reason, step=step + 1, name=row.name,

@@ -90,20 +90,21 @@ def _check_url_text(url: str, *, rendered: bool) -> str:
     """
     url = url.strip()
     if not url.lower().startswith(("http://", "https://")):
-        raise ValueError("the URL must start with http:// or https://")
+        raise ValueError(Msg("the URL must start with http:// or https://"))
     if not rendered and ("{{" in url or "{%" in url):
         if url.split("//", 1)[1][:1] in ("", "/", "?", "#"):
-            raise ValueError("the URL has no host")
+            raise ValueError(Msg("the URL has no host"))
         return url
     if any(c.isspace() for c in url):
-        raise ValueError("the URL must not contain spaces or line breaks (use the urlencode filter)")
+        raise ValueError(Msg("the URL must not contain spaces or line breaks (use the urlencode "
+                             "filter)"))
     try:
         parts = urlsplit(url)
         _ = parts.port  # raises on a bad port
     except ValueError as exc:
-        raise ValueError(f"the URL is not valid: {exc}") from None
+        raise ValueError(Msg("the URL is not valid: %(exc)s", exc=exc)) from None
     if not parts.hostname:
-        raise ValueError("the URL has no host")
+        raise ValueError(Msg("the URL has no host"))
     return url
 
 
@@ -152,17 +153,20 @@ class WebhookConfig(NodeConfig):
     def _headers(cls, value: dict[str, str]) -> dict[str, str]:
         for name in value:
             if not _HEADER_NAME.match(name):
-                raise ValueError(f"'{name}' is not a valid header name")
+                raise ValueError(Msg("'%(name)s' is not a valid header name", name=name))
             if name.lower() in RESERVED_HEADERS:
-                raise ValueError(f"header '{name}' is set by Tideflow and cannot be configured")
+                raise ValueError(Msg("header '%(name)s' is set by Tideflow and cannot be configured",
+                                     name=name))
         return value
 
     @field_validator("secret_env")
     @classmethod
     def _secret_env(cls, value: str | None) -> str | None:
         if value is not None and not _ENV_NAME.match(value):
-            raise ValueError(f"must be the name of an environment variable starting with {SECRET_ENV_PREFIX} "
-                             f"(upper case letters, digits, _), e.g. {SECRET_ENV_PREFIX}SECRET_CRM")
+            raise ValueError(Msg("must be the name of an environment variable starting with "
+                                 "%(SECRET_ENV_PREFIX)s (upper case letters, digits, _), e.g. "
+                                 "%(SECRET_ENV_PREFIX)sSECRET_CRM",
+                                 SECRET_ENV_PREFIX=SECRET_ENV_PREFIX))
         return value
 
     @field_validator("response_map")
@@ -170,9 +174,13 @@ class WebhookConfig(NodeConfig):
     def _response_map(cls, value: dict[str, str]) -> dict[str, str]:
         for name, path in value.items():
             if not _VARIABLE.match(name):
-                raise ValueError(f"variable name '{name}' must be letters, digits and _, starting with a letter")
+                raise ValueError(Msg("variable name '%(name)s' must be letters, digits and _, starting with "
+                                     "a letter",
+                                     name=name))
             if not _PATH.match(path):
-                raise ValueError(f"path '{path}' for '{name}' must be dotted keys like 'data.points' or 'items.0.id'")
+                raise ValueError(Msg("path '%(path)s' for '%(name)s' must be dotted keys like 'data.points' "
+                                     "or 'items.0.id'",
+                                     path=path, name=name))
         return value
 
     @field_validator("retry_on_status")
@@ -183,16 +191,18 @@ class WebhookConfig(NodeConfig):
             if isinstance(rule, str) and rule.isdigit():
                 rule = int(rule)
             if isinstance(rule, int) and not 400 <= rule <= 599:
-                raise ValueError(f"status {rule} is not an error status (400–599)")
+                raise ValueError(Msg("status %(rule)s is not an error status (400–599)",
+                                     rule=rule))
             if isinstance(rule, str) and not _STATUS_CLASS.match(rule.lower()):
-                raise ValueError(f"'{rule}' must be a status 400–599, '4xx' or '5xx'")
+                raise ValueError(Msg("'%(rule)s' must be a status 400–599, '4xx' or '5xx'",
+                                     rule=rule))
             out.append(rule.lower() if isinstance(rule, str) else rule)
         return out
 
     @model_validator(mode="after")
     def _body_and_method(self) -> WebhookConfig:
         if self.method == "GET" and self.body is not None:
-            raise ValueError("a GET request has no body: remove 'body' or use POST")
+            raise ValueError(Msg("a GET request has no body: remove 'body' or use POST"))
         return self
 
 

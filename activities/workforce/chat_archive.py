@@ -51,7 +51,7 @@ from engine.db import workforce_models as wf
 from engine.db.session import session_factory, transaction
 from engine.pii import mask_text
 from engine.settings import get_settings
-from engine.text import Msg
+from engine.text import Msg, message_of
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def add_key(db: Session, connector_id: str, version: int, pem: str, actor: str, 
     try:
         key = load_private_key(pem)
     except ValueError as exc:
-        raise WorkforceError(str(exc), Msg("paste the private key that matches the public key set in WeCom"),
+        raise WorkforceError(message_of(exc), Msg("paste the private key that matches the public key set in WeCom"),
                              "pem") from None
     from cryptography.hazmat.primitives import serialization
 
@@ -310,7 +310,8 @@ def retry_undecryptable(database_url: str | None, connector_id: str, sdk: Financ
 def purge(db: Session, older_than_days: int, now: datetime) -> int:
     """Delete archived chats older than the retention (in batches); how many."""
     if older_than_days < 1:
-        raise ValueError("older_than_days must be at least 1; a retention of 0 means: do not purge")
+        raise ValueError(Msg("older_than_days must be at least 1; a retention of 0 means: do not "
+                             "purge"))
     cutoff = now - timedelta(days=older_than_days)
     total = 0
     while True:

@@ -19,7 +19,7 @@ from engine.db import models
 from engine.db import workforce_models as wf
 from engine.db.models import utcnow
 from engine.db.session import session_factory
-from engine.text import Msg
+from engine.text import Msg, MsgError
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +27,8 @@ log = logging.getLogger(__name__)
 EXTERNAL_PREFIXES = ("wm", "wo")
 
 
-class WorkforceError(ValueError):
+class WorkforceError(MsgError):
     """A request that cannot be carried out; ``field`` and ``fix`` say what to change (the API answers 4xx)."""
-
-    def __init__(self, message: str, fix: str = "", field: str | None = None, status: int = 422) -> None:
-        super().__init__(message)
-        self.message, self.fix, self.field, self.status = message, fix, field, status
 
 
 def is_external(userid: str) -> bool:

@@ -333,7 +333,7 @@ def add_words(db: Session, list_id: int, words: list[tuple[str, str, str]], now:
         try:
             clean = check_pattern(pattern, kind)
         except WordError as exc:
-            raise WorkforceError(str(exc), Msg("fix or remove this word"), f"words[{index}].pattern") from None
+            raise WorkforceError(exc.message, Msg("fix or remove this word"), f"words[{index}].pattern") from None
         if (kind, clean) in existing:
             continue
         existing.add((kind, clean))

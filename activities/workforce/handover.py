@@ -36,6 +36,7 @@ from connectors.wecom.transfer import (
     MAX_TRANSFERS_IN_WINDOW,
     TRANSFER_WINDOW_DAYS,
 )
+from engine.text import Msg
 
 WINDOW = timedelta(days=TRANSFER_WINDOW_DAYS)
 LOGIN_WINDOW = timedelta(days=LOGIN_WITHIN_DAYS)
@@ -80,11 +81,11 @@ class Strategy(BaseModel):
     @model_validator(mode="after")
     def _complete(self) -> Strategy:
         if self.kind == "colleague" and not self.colleague:
-            raise ValueError("strategy 'colleague' needs 'colleague' (the takeover member's userid)")
+            raise ValueError(Msg("strategy 'colleague' needs 'colleague' (the takeover member's userid)"))
         if self.kind == "by_tag" and not self.tag_rules:
-            raise ValueError("strategy 'by_tag' needs at least one tag rule")
+            raise ValueError(Msg("strategy 'by_tag' needs at least one tag rule"))
         if self.kind in ("by_tag", "by_team") and self.fallback == "colleague" and not self.colleague:
-            raise ValueError("fallback 'colleague' needs 'colleague'")
+            raise ValueError(Msg("fallback 'colleague' needs 'colleague'"))
         return self
 
 

@@ -45,6 +45,7 @@ from engine.pii import mask_text
 from engine.policies import Decision, FrequencyCap, gate_many
 from engine.runtime import ActionRequest
 from engine.settings import get_settings
+from engine.text import Msg
 
 #: a journey whose outcome is pending runs the node again after at most this long even without a ``wake``
 BACKSTOP = timedelta(hours=6)
@@ -76,13 +77,14 @@ class WeComMassSendConfig(NodeConfig):
     def _urls(cls, value: list[str]) -> list[str]:
         for url in value:
             if not url.startswith(("https://", "http://")):
-                raise ValueError(f"attachment {url[:60]!r} is not an http(s) URL")
+                raise ValueError(Msg("attachment '%(value)s' is not an http(s) URL",
+                                     value=url[:60]))
         return value
 
     @model_validator(mode="after")
     def _content(self) -> WeComMassSendConfig:
         if not self.text.strip() and not self.attachments:
-            raise ValueError("a mass send needs a text or an attachment")
+            raise ValueError(Msg("a mass send needs a text or an attachment"))
         return self
 
 

@@ -100,17 +100,19 @@ class MassSendIn(BaseModel):
     @classmethod
     def _attachments(cls, value: list[str]) -> list[str]:
         if len(value) > MAX_ATTACHMENTS:
-            raise ValueError(f"WeCom takes at most {MAX_ATTACHMENTS} attachments per mass send")
+            raise ValueError(Msg("WeCom takes at most %(limit)s attachments per mass send",
+                                 limit=MAX_ATTACHMENTS))
         for url in value:
             if not url.startswith(("https://", "http://")):
-                raise ValueError(f"attachment {url[:60]!r} is not an http(s) URL")
+                raise ValueError(Msg("attachment '%(value)s' is not an http(s) URL",
+                                     value=url[:60]))
         return value
 
     @field_validator("text")
     @classmethod
     def _text(cls, value: str) -> str:
         if len(value.encode("utf-8")) > 4000:
-            raise ValueError("WeCom takes at most 4000 bytes of text")
+            raise ValueError(Msg("WeCom takes at most 4000 bytes of text"))
         return value
 
 

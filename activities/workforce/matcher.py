@@ -31,6 +31,7 @@ import ahocorasick
 import re2
 
 from engine.pii import mask_bank_card, mask_phone, mask_text
+from engine.text import Msg, MsgError
 
 Direction = Literal["staff", "customer", "both"]
 Severity = Literal["low", "medium", "high", "critical"]
@@ -61,7 +62,7 @@ def _options() -> re2.Options:
 RE2_OPTIONS = _options()
 
 
-class WordError(ValueError):
+class WordError(MsgError):
     """A word that cannot be used (empty, too long, a regex RE2 cannot run); the message says why."""
 
 
@@ -115,19 +116,22 @@ def check_pattern(pattern: str, kind: str) -> str:
     """The pattern as stored, or :class:`WordError`."""
     text = pattern.strip()
     if not text:
-        raise WordError("the word is empty")
+        raise WordError(Msg("the word is empty"))
     if len(text) > MAX_PATTERN:
-        raise WordError(f"the word is {len(text)} characters; at most {MAX_PATTERN}")
+        raise WordError(Msg("the word is %(count)s characters; at most %(limit)s",
+                            count=len(text), limit=MAX_PATTERN))
     if kind == "regex":
         try:
             compiled = re2.compile(normalise(text), RE2_OPTIONS)
         except re2.error as exc:
-            raise WordError(f"not a regular expression RE2 can run ({exc}); RE2 has no back-references or "
-                            "look-arounds") from None
+            raise WordError(Msg("not a regular expression RE2 can run (%(exc)s); RE2 has no "
+                                "back-references or look-arounds",
+                                exc=exc)) from None
         if compiled.search("") is not None:
-            raise WordError("the regular expression matches the empty text, so it would match every message")
+            raise WordError(Msg("the regular expression matches the empty text, so it would match "
+                                "every message"))
     elif kind != "keyword":
-        raise WordError(f"kind must be keyword or regex, not {kind!r}")
+        raise WordError(Msg("kind must be keyword or regex, not '%(kind)s'", kind=kind))
     return text
 
 

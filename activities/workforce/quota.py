@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Literal
 
+from engine.text import Msg
+
 CHINA = timezone(timedelta(hours=8))
 Policy = Literal["month_days", "week_7", "day_1"]
 POLICIES: dict[str, dict[str, str]] = {
@@ -40,7 +42,7 @@ class Window:
 def window(policy: Policy, at: datetime) -> Window:
     """The receiving window around ``at`` and its limit."""
     if at.tzinfo is None:
-        raise ValueError("at must be timezone-aware")
+        raise ValueError(Msg("at must be timezone-aware"))
     local = at.astimezone(CHINA)
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
     if policy == "day_1":
@@ -52,7 +54,8 @@ def window(policy: Policy, at: datetime) -> Window:
         days = calendar.monthrange(local.year, local.month)[1]
         start = midnight.replace(day=1)
         return Window(start, start + timedelta(days=days), days)
-    raise ValueError(f"unknown quota policy {policy!r}; use one of {', '.join(POLICIES)}")
+    raise ValueError(Msg("unknown quota policy '%(policy)s'; use one of %(value)s",
+                         policy=policy, value=', '.join(POLICIES)))
 
 
 def received_in(window_: Window, times: Iterable[datetime]) -> int:

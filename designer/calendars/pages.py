@@ -41,7 +41,7 @@ from engine import auth
 from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory, transaction
-from engine.text import Msg
+from engine.text import Msg, message_of
 from engine.validate import pydantic_message
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -210,7 +210,7 @@ def official_days(year: int, user: Annotated[User, Depends(require(*EVERY_ROLE))
     try:
         official = official_year(year)
     except HolidaysUnknown as exc:
-        raise ApiError(404, exc.args[0] if exc.args else str(exc),
+        raise ApiError(404, message_of(exc),
                        Msg("enter the year's days by hand in the group's calendar"), "year") from None
     def listed(days: tuple[OfficialDay, ...]) -> list[dict[str, str]]:
         return [{"date": d.day.isoformat(), "name": d.name_en, "name_zh": d.name_zh} for d in days]

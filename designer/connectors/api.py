@@ -31,14 +31,14 @@ from starlette.concurrency import run_in_threadpool
 
 from connectors.base import Connector
 from designer.auth import get_db_url, require
-from designer.errors import ApiError, validation_problems
+from designer.errors import ApiError, ProblemDict, validation_problems
 from engine import auth, connector_ops
 from engine import connectors as configured
 from engine import secrets as vault
 from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory, transaction
-from engine.text import Msg
+from engine.text import Msg, message_of
 
 router = APIRouter()
 Admin = Annotated[User, Depends(require("admin"))]
@@ -171,9 +171,9 @@ def save_connector(db_url: str, user: User, connector_id: str, body: ConnectorIn
         try:
             stored = vault.decrypt(row.secrets) if row is not None else {}
         except vault.SecretsError as exc:
-            raise ApiError(409, str(exc), Msg("delete the connector and create it again with all its secrets"),
+            raise ApiError(409, message_of(exc), Msg("delete the connector and create it again with all its secrets"),
                            "secrets") from None
-        problems: list[dict[str, Any]] = []
+        problems: list[ProblemDict] = []
         try:
             cls.Settings.model_validate(body.settings)
         except ValidationError as exc:
@@ -183,7 +183,7 @@ def save_connector(db_url: str, user: User, connector_id: str, body: ConnectorIn
         except ValidationError as exc:
             problems += validation_problems(list(exc.errors(include_input=False)), "secrets.")
         if problems:
-            raise ApiError(422, problems[0]["message"], problems[0]["fix"], problems[0]["field"], problems=problems)
+            raise ApiError.invalid(problems)
         created = row is None
         before = {"name": row.name, "enabled": row.enabled, "settings": dict(row.settings or {})} if row else None
         saved = configured.save(db, connector_id, body.kind, body.name, body.settings, cleared, body.enabled)

@@ -67,8 +67,8 @@ def resync_connector(db_url: str, user: User, connector_id: str, since: datetime
     except connector_ops.ResyncError as exc:
         status = 404 if "no connector" in str(exc) else 409 if ("pushed" in str(exc) or "disabled" in str(exc)) \
             else 422
-        raise ApiError(status, str(exc), "give since with a time zone, in the past" if status == 422 else
-                       "check the connector id and kind", "since" if status == 422 else "id") from None
+        raise ApiError(status, exc.message, Msg("give since with a time zone, in the past") if status == 422 else
+                       Msg("check the connector id and kind"), "since" if status == 422 else "id") from None
     with transaction(db_url) as db:
         auth.audit(db, user, "connector.resync", connector_id, {"since": position.isoformat()})
     return position

@@ -241,7 +241,7 @@ async def _save_from_form(request: Request, user: User, db_url: str, connector_i
             body = ConnectorIn(kind=kind, name=name, enabled=enabled, settings=settings, secrets=secrets)
             await run_in_threadpool(create_connector if new else save_connector, db_url, user, target, body)
         except ValidationError as exc:
-            problems = validation_problems(list(exc.errors(include_input=False)))
+            problems = [dict(p) for p in validation_problems(list(exc.errors(include_input=False)))]
         except ApiError as exc:
             problems = exc.body.get("problems") or [exc.body]
     if problems:

@@ -26,7 +26,7 @@ from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory, transaction
 from engine.pii import mask_text, mask_values
-from engine.text import Msg
+from engine.text import Msg, message_of
 
 router = APIRouter(prefix="/api")
 DbUrl = Annotated[str, Depends(get_db_url)]
@@ -246,7 +246,7 @@ def update_customer_profile(customer_id: str, body: ProfileChange, user: Markete
         except ProfileError as exc:
             op = next((op for op in ("set", "increment", "unset") if exc.attribute in getattr(body, op)), "set")
             field = f"{op}.{exc.attribute}" if exc.attribute else None
-            raise ApiError(422, str(exc), Msg("send a value the attribute can hold"), field) from None
+            raise ApiError(422, message_of(exc), Msg("send a value the attribute can hold"), field) from None
         audit(db, user, "customer.profile_updated", customer.id, {
             "set": mask_values(changed["set"]),
             "incremented": changed["incremented"], "unset": changed["unset"]},

@@ -17,7 +17,7 @@ from designer.errors import ApiError
 from engine.auth import has_role
 from engine.db.models import User
 from engine.db.session import session_factory
-from engine.text import Msg
+from engine.text import Msg, message_of
 
 api = APIRouter(prefix="/api", tags=["dashboards"])
 DbUrl = Annotated[str, Depends(get_db_url)]
@@ -76,6 +76,6 @@ async def dashboard_figures(board: str, user: Annotated[User, Depends(require())
     try:
         r = parse_range(start, end)
     except RangeError as exc:
-        raise ApiError(422, exc.args[0] if exc.args else str(exc),
+        raise ApiError(422, message_of(exc),
                        Msg("give from and to as YYYY-MM-DD, at most a year apart"), exc.field) from None
     return await run_in_threadpool(figures, db_url, board, r)

@@ -49,7 +49,7 @@ from designer.permissions import FLOW_EDITORS
 from engine.db.models import User
 from engine.expressions import CONTEXT_NAMES
 from engine.nodes.logic_decision_table import TICKET, DecisionTableConfig, DecisionTableNode, findings
-from engine.text import Msg
+from engine.text import Msg, verbatim
 
 router = APIRouter(prefix="/api/decisions", tags=["decisions"])
 
@@ -130,16 +130,14 @@ async def _import_request(request: Request, decision_id: str | None, input_prefi
             raise ApiError(400, Msg("the XML is not UTF-8"), Msg("save the .dmn file as UTF-8"), "body") from None
         except ValidationError as exc:
             problems = validation_problems(list(exc.errors()))
-            raise ApiError(422, problems[0]["message"], problems[0]["fix"], problems[0]["field"],
-                           problems=problems) from None
+            raise ApiError.invalid(problems) from None
     if media == "application/json":
         data = await json_body(request)  # UTF-8, depth and size checked (engine/bounded_json.py)
         try:
             found = ImportIn.model_validate(data)
         except ValidationError as exc:
             problems = validation_problems(list(exc.errors()))
-            raise ApiError(422, problems[0]["message"], problems[0]["fix"], problems[0]["field"],
-                           problems=problems) from None
+            raise ApiError.invalid(problems) from None
         return found.model_copy(update={"decision_id": found.decision_id or decision_id,
                                         "input_prefix": found.input_prefix or input_prefix})
     raise ApiError(415, Msg("cannot read a body of type '%(value)s'", value=media or '(none)'),
@@ -158,7 +156,7 @@ async def import_decision(request: Request, user: Editor,
     try:
         table = load_decision_table(wanted.xml, wanted.decision_id)
     except DmnImportError as exc:
-        raise ApiError(400, str(exc),
+        raise ApiError(400, Msg("the DMN document cannot be imported: %(detail)s", detail=str(exc)),
                        Msg("fix the document in your DMN tool (Camunda Modeler) and import it again; see "
                            "docs/decisions.md for the supported subset"), "xml") from None
     except (ValueError, SyntaxError) as exc:  # ElementTree's ParseError is a SyntaxError
@@ -178,10 +176,12 @@ def evaluate_decision(body: EvaluateIn, user: Editor) -> EvaluateOut:
     try:
         result = evaluate(body.table, body.input)
     except HitPolicyViolation as exc:
-        raise ApiError(422, str(exc), Msg("make the rules exclusive, or choose hit policy FIRST or PRIORITY"),
+        raise ApiError(422, Msg("more than one rule matches: %(detail)s", detail=str(exc)),
+                       Msg("make the rules exclusive, or choose hit policy FIRST or PRIORITY"),
                        "table.rules", rule_ids=list(exc.rule_ids)) from None
     except DecisionTableError as exc:
-        raise ApiError(422, str(exc), Msg("send a value of the column's type"), "input") from None
+        raise ApiError(422, Msg("the table cannot be evaluated: %(detail)s", detail=str(exc)),
+                       Msg("send a value of the column's type"), "input") from None
     return EvaluateOut.model_validate(result.as_json())
 
 
@@ -224,7 +224,8 @@ def evaluate_model(body: GraphEvaluateIn) -> GraphEvaluateOut:
     try:
         definitions = load_definitions(body.xml, resolve_import=lambda imported: None)
     except DmnImportError as exc:
-        raise ApiError(400, str(exc), Msg("fix the model in your DMN tool and import it again"), "xml") from None
+        raise ApiError(400, Msg("the DMN document cannot be imported: %(detail)s", detail=str(exc)),
+                       Msg("fix the model in your DMN tool and import it again"), "xml") from None
     except (ValueError, SyntaxError) as exc:
         raise ApiError(400, Msg("not well-formed XML: %(exc)s", exc=exc),
                        Msg("check the file is a complete DMN document"),
@@ -235,9 +236,10 @@ def evaluate_model(body: GraphEvaluateIn) -> GraphEvaluateOut:
         values = workbench.input_values(graph, body.inputs)
         evaluation = graph.evaluate(values)
     except workbench.WorkbenchError as exc:
-        raise ApiError(422, exc.message, exc.fix, exc.field) from None
+        raise ApiError(422, verbatim(exc.message), verbatim(exc.fix), exc.field) from None
     except drg.DrgError as exc:
-        raise ApiError(422, str(exc), Msg("correct the edited table (or the model)"), "tables") from None
+        raise ApiError(422, Msg("the decision model cannot be evaluated: %(detail)s", detail=str(exc)),
+                       Msg("correct the edited table (or the model)"), "tables") from None
     except FeelLimitError as exc:
         raise ApiError(422, Msg("the evaluation went over a limit: %(exc)s", exc=exc),
                        Msg("give smaller inputs, or simplify the expression named"), "inputs") from None

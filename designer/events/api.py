@@ -70,7 +70,7 @@ def _parse_events(data: Any, limit_batch: int) -> tuple[list[ingest.EventIn], bo
         except ValidationError as exc:
             problems += validation_problems(list(exc.errors()), f"{i}." if batch else "")
     if problems:
-        raise ApiError(422, problems[0]["message"], problems[0]["fix"], problems[0]["field"], problems=problems)
+        raise ApiError.invalid(problems)
     return parsed, batch
 
 

@@ -29,7 +29,7 @@ from engine.db.session import session_factory, transaction
 from engine.registry import default_registry
 from engine.router import EnrollError
 from engine.scheduling import CLOCK_TRIGGERS, sync_flow
-from engine.text import Msg
+from engine.text import Msg, message_of
 from engine.validate import validate
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def _save(request: Request, document: dict[str, Any], user: User, must_exist: st
         try:
             record, checked = flowsvc.save_draft(db, document, user.username)
         except flowsvc.FlowError as exc:
-            raise ApiError(422, str(exc), Msg("fix the document"), "id") from None
+            raise ApiError(422, message_of(exc), Msg("fix the document"), "id") from None
         return {"flow": _summary(record).model_dump(), "problems": errors.problem_dicts(checked.problems)}
 
 
@@ -209,7 +209,7 @@ async def rollback_flow(request: Request, flow_id: str, body: Rollback, user: Re
             try:
                 v = flowsvc.rollback(db, flow_id, body.version, user.username)
             except flowsvc.FlowError as exc:
-                raise ApiError(404, str(exc), Msg("pick an existing version"), "version") from None
+                raise ApiError(404, message_of(exc), Msg("pick an existing version"), "version") from None
             return {"flow": flow_id, "version": v.version, "compiled": v.compiled}
 
     result = await run_in_threadpool(_rollback)
@@ -229,7 +229,7 @@ async def change_status(request: Request, flow_id: str, body: StatusChange, user
             try:
                 record = flowsvc.set_status(db, flow_id, body.status, user.username)
             except flowsvc.FlowError as exc:
-                raise ApiError(409, str(exc), Msg("publish it first"), "status") from None
+                raise ApiError(409, message_of(exc), Msg("publish it first"), "status") from None
             compiled = None
             if record.status == "active" and record.current_version:
                 version = db.get(models.FlowVersion, (flow_id, record.current_version))
@@ -248,7 +248,7 @@ def flow_stats(request: Request, flow_id: str, user: Reader, version: int | None
         try:
             return flowsvc.stats(db, flow_id, version)
         except flowsvc.FlowError as exc:
-            raise ApiError(404, str(exc), Msg("check the id"), "id") from None
+            raise ApiError(404, message_of(exc), Msg("check the id"), "id") from None
 
 
 class Enrollment(BaseModel):
@@ -266,7 +266,7 @@ async def enroll(request: Request, flow_id: str, body: Enrollment,
             try:
                 return resolve(db, body.customer)
             except IdentityError as exc:
-                raise ApiError(422, str(exc), Msg("send valid identities"), "customer") from None
+                raise ApiError(422, message_of(exc), Msg("send valid identities"), "customer") from None
 
     customer_id = await run_in_threadpool(_customer)
     router = engine_router(request)
@@ -275,7 +275,7 @@ async def enroll(request: Request, flow_id: str, body: Enrollment,
     try:
         wid = await router.enroll(flow_id, customer_id, body.variables, body.entry_id)
     except EnrollError as exc:
-        raise ApiError(409, str(exc), Msg("publish the flow with a trigger.api trigger"), "flow") from None
+        raise ApiError(409, message_of(exc), Msg("publish the flow with a trigger.api trigger"), "flow") from None
 
     def _record() -> None:
         with transaction(get_db_url(request)) as db:

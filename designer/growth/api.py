@@ -26,6 +26,7 @@ from engine.customers import mask_identity
 from engine.db.growth_models import ChannelAdd, GrowthBlock, GrowthChannel, ReferralCampaign, ReferralInvite
 from engine.db.models import User
 from engine.db.session import session_factory, transaction
+from engine.text import Msg, message_of
 
 router = APIRouter(prefix="/api/growth", tags=["growth"])
 Editor = Annotated[User, Depends(require(*GROWTH_EDITORS))]
@@ -39,17 +40,18 @@ def _now() -> datetime:
 
 
 def channel_error(exc: ChannelError) -> ApiError:
-    fix = {409: "see the message: pick another key, configure the connector, or free codes on WeCom",
-           404: "check the channel key in GET /api/growth/channels",
-           502: "WeCom refused or could not be reached: check the connector, then try again"}.get(
-        exc.status, "correct the field and send again")
-    return ApiError(exc.status, str(exc), fix, exc.field)
+    fix = {409: Msg("see the message: pick another key, configure the connector, or free codes on WeCom"),
+           404: Msg("check the channel key in GET /api/growth/channels"),
+           502: Msg("WeCom refused or could not be reached: check the connector, then try again")}.get(
+        exc.status, Msg("correct the field and send again"))
+    return ApiError(exc.status, exc.message, fix, exc.field)
 
 
 def _channel(db: Any, key: str) -> GrowthChannel:
     found = db.scalar(select(GrowthChannel).where(GrowthChannel.key == key, GrowthChannel.status != "deleted"))
     if found is None:
-        raise ApiError(404, f"channel '{key}' does not exist", "check the key in GET /api/growth/channels", "key")
+        raise ApiError(404, Msg("channel '%(key)s' does not exist", key=key),
+                       Msg("check the key in GET /api/growth/channels"), "key")
     return found
 
 
@@ -133,8 +135,9 @@ def _qr_content(db_url: str, key: str) -> tuple[str, str]:
     with session_factory(db_url)() as db:
         found = _channel(db, key)
         if not found.qr_url:
-            raise ApiError(409, f"channel '{key}' has no code on the platform (it is {found.status})",
-                           "enable the channel to make a new code", "key")
+            raise ApiError(409, Msg("channel '%(key)s' has no code on the platform (it is %(status)s)",
+                                    key=key, status=found.status),
+                           Msg("enable the channel to make a new code"), "key")
         return found.qr_url, found.name
 
 
@@ -186,15 +189,17 @@ def _save(db_url: str, body: CampaignIn, user: User, must_exist: str | None) -> 
     with transaction(db_url) as db:
         exists = db.get(ReferralCampaign, body.id) is not None
         if must_exist is None and exists:
-            raise ApiError(409, f"campaign '{body.id}' exists", "PUT /api/growth/campaigns/{id} to change it", "id")
+            raise ApiError(409, Msg("campaign '%(id)s' exists", id=body.id),
+                           Msg("PUT /api/growth/campaigns/{id} to change it"), "id")
         if must_exist is not None and (body.id != must_exist or not exists):
-            raise ApiError(404 if not exists else 422, f"campaign '{must_exist}' does not exist or the id changed",
-                           "keep the id of the campaign you change", "id")
+            raise ApiError(404 if not exists else 422, Msg("campaign '%(must_exist)s' does not exist or the id changed",
+                                                           must_exist=must_exist),
+                           Msg("keep the id of the campaign you change"), "id")
         spec = campaigns.CampaignSpec.model_validate(body.model_dump(exclude={"status"}))
         try:
             saved = campaigns.save_campaign(db, spec, user.username, _now(), status=body.status)
         except campaigns.CampaignError as exc:
-            raise ApiError(422, str(exc), "correct the field and send again", "reward_budget") from None
+            raise ApiError(422, message_of(exc), Msg("correct the field and send again"), "reward_budget") from None
         return _campaign_out(db, saved)
 
 
@@ -213,7 +218,8 @@ def get_campaign(campaign_id: str, user: Editor, db_url: DbUrl) -> dict[str, Any
     with session_factory(db_url)() as db:
         found = db.get(ReferralCampaign, campaign_id)
         if found is None:
-            raise ApiError(404, f"campaign '{campaign_id}' does not exist", "see GET /api/growth/campaigns", "id")
+            raise ApiError(404, Msg("campaign '%(campaign_id)s' does not exist",
+                                    campaign_id=campaign_id), Msg("see GET /api/growth/campaigns"), "id")
         return {**_campaign_out(db, found),
                 "leaderboard": leaderboard_for(db, user, campaigns.leaderboard(db, campaign_id))}
 
@@ -267,7 +273,7 @@ def decide(invite_id: int, body: DecisionIn, user: Reviewer, db_url: DbUrl) -> d
             return invite_out(campaigns.decide(db, invite_id, body.approve, user.username, body.reason, _now()))
     except campaigns.CampaignError as exc:
         status = 404 if "does not exist" in str(exc) else 409
-        raise ApiError(status, str(exc), "reload the review queue", "invite_id") from None
+        raise ApiError(status, message_of(exc), Msg("reload the review queue"), "invite_id") from None
 
 
 class BlockIn(BaseModel):

@@ -22,6 +22,7 @@ from designer.permissions import LOYALTY_READERS, LOYALTY_REDEEMERS
 from engine.customers import IdentityError, check_kind
 from engine.db.models import User
 from engine.db.session import session_factory, transaction
+from engine.text import Msg, message_of
 
 router = APIRouter(prefix="/api/loyalty", tags=["loyalty"])
 Reader = Annotated[User, Depends(require(*LOYALTY_READERS))]
@@ -47,8 +48,8 @@ def put_program(body: ProgramConfig, user: Marketer, db_url: DbUrl) -> dict[str,
 def _member(db: Any, customer_id: str) -> str:
     found = ledger.find_member(db, {"customer_id": customer_id})
     if found is None:
-        raise ApiError(404, f"customer '{customer_id}' does not exist", "look the member up by an identity: "
-                       "GET /api/loyalty/balance?phone=…", "customer_id")
+        raise ApiError(404, Msg("customer '%(customer_id)s' does not exist", customer_id=customer_id),
+                       Msg("look the member up by an identity: GET /api/loyalty/balance?phone=…"), "customer_id")
     return found
 
 
@@ -65,18 +66,20 @@ def balance(request: Request, user: Reader, db_url: DbUrl) -> dict[str, Any]:
     ``?youzan_buyer=…``, ``?customer_id=…``."""
     identities = {k: v for k, v in request.query_params.items() if k != "lang"}
     if len(identities) != 1:
-        raise ApiError(422, "give exactly one identity, e.g. ?phone=13800138000", "one query parameter", "query")
+        raise ApiError(422, Msg("give exactly one identity, e.g. ?phone=13800138000"), Msg("one query parameter"),
+                       "query")
     kind, value = next(iter(identities.items()))
     try:
         check_kind(kind)
         with session_factory(db_url)() as db:
             found = ledger.find_member(db, {kind: value[:200]})
             if found is None:
-                raise ApiError(404, f"no member with this {kind}", "check the identity, or enrol the customer first",
+                raise ApiError(404, Msg("no member with this %(kind)s", kind=kind),
+                               Msg("check the identity, or enrol the customer first"),
                                kind)
             return ledger.summary(db, found, datetime.now(UTC), entries=20)
     except IdentityError as exc:
-        raise ApiError(422, str(exc), "use a known identity kind", kind) from None
+        raise ApiError(422, message_of(exc), Msg("use a known identity kind"), kind) from None
 
 
 class RedeemIn(BaseModel):
@@ -100,6 +103,7 @@ def redeem(customer_id: str, body: RedeemIn, user: Redeemer, db_url: DbUrl) -> d
             return {"customer_id": cid, "points": -entry.points, "balance": entry.balance_after,
                     "entry": entry.id, "repeated": booked.repeated}
     except ledger.InsufficientPoints as exc:
-        raise ApiError(409, f"the member has {exc.available} points; {exc.wanted} were asked",
-                       "redeem fewer points", "points", available=exc.available) from None
+        raise ApiError(409, Msg("the member has %(available)s points; %(wanted)s were asked",
+                                available=exc.available, wanted=exc.wanted),
+                       Msg("redeem fewer points"), "points", available=exc.available) from None
 

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from designer.auth import TokenCreated, TokenInfo, get_db_url, require
-from designer.errors import ApiError
+from designer.errors import ApiError, detail
 from engine import auth
 from engine.db import models
 from engine.db.models import User, utcnow
@@ -82,9 +82,8 @@ class UserCreated(BaseModel):
 # -- the work (shared with the pages) -------------------------------------------------------------------
 
 
-def _auth_error(exc: auth.AuthError, field: str, fix: str) -> ApiError:
-    message = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)  # a Msg keeps its template
-    return ApiError(422 if not message.startswith("this is the last") else 409, message, fix, field)
+def _auth_error(exc: auth.AuthError, field: str, fix: Msg) -> ApiError:
+    return ApiError(422 if not exc.message.startswith("this is the last") else 409, exc.message, fix, field)
 
 
 def link_url(request: Request, token: str) -> str:
@@ -200,9 +199,9 @@ def revoke(db: Session, admin: User, user: User, token_id: int) -> TokenInfo:
 def _session_only(request: Request) -> None:
     found = getattr(request.state, "tideflow_auth", None)
     if getattr(found, "method", None) != "session":
-        raise HTTPException(status_code=403, detail={
-            "message": "API tokens are made from a logged-in browser session, not with another token",
-            "fix": "log in to the designer as an admin and make the token on the users page"})
+        raise HTTPException(status_code=403, detail=detail(
+            Msg("API tokens are made from a logged-in browser session, not with another token"),
+            Msg("log in to the designer as an admin and make the token on the users page")))
 
 
 # -- routes ------------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from engine.durations import DurationError
 from engine.flow import QuietHours
 from engine.nodes.base import Duration
 from engine.policies import policy_view, save_policy
-from engine.text import Msg
+from engine.text import Msg, message_of
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["settings"])
@@ -51,7 +51,7 @@ def _store(db_url: str, user: User, body: SendPolicyIn) -> dict[str, Any]:
         try:
             before, after = save_policy(db, user.username, body.cap_count, body.cap_window, quiet)
         except (ValueError, DurationError) as exc:
-            raise ApiError(422, str(exc), Msg("see the field's description"), "body") from None
+            raise ApiError(422, message_of(exc), Msg("see the field's description"), "body") from None
         if before != after:
             auth.audit(db, user, "settings.send_policy", "send_policy", before=before, after=after)
     return after

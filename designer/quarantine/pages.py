@@ -90,7 +90,7 @@ def _entry_page(request: Request, user: User, db_url: str, entry_id: int, status
                   **extra)
 
 
-def _problem(exc: quarantine.QuarantineError) -> dict[str, str]:
+def _problem(exc: quarantine.QuarantineError) -> dict[str, str | None]:
     return {"field": exc.field, "message": translate(exc.message), "fix": translate(exc.fix)}
 
 

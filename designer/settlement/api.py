@@ -53,7 +53,7 @@ from engine import auth
 from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory, transaction
-from engine.text import Msg
+from engine.text import Msg, message_of
 
 FINANCE = ("finance",)
 api = APIRouter(prefix="/api/settlement", tags=["settlement"])
@@ -138,7 +138,8 @@ async def start_period(request: Request, db_url: str, body: RunIn, actor: str) -
         with session_factory(db_url)() as db:
             check_settleable(db, load_settlement_plan(plan_data), Period(body.start, body.end))
     except SettlementError as exc:
-        raise ApiError(422, str(exc), Msg("pick the dates of one period of the plan's cycle that is not settled yet"),
+        raise ApiError(422, message_of(exc),
+                       Msg("pick the dates of one period of the plan's cycle that is not settled yet"),
                        field="from") from None
     router = engine_router(request)
     if router is not None:
@@ -167,7 +168,7 @@ async def start_period(request: Request, db_url: str, body: RunIn, actor: str) -
                        after={"status": run.status})
             return {"run_id": run.id, "status": run.status, "started": False}
     except SettlementError as exc:
-        raise ApiError(422, str(exc), Msg("check the plan in the flow's settlement.collect node"),
+        raise ApiError(422, message_of(exc), Msg("check the plan in the flow's settlement.collect node"),
                        field="plan") from None
 
 
@@ -240,8 +241,9 @@ def decide_statement(db_url: str, statement_id: int, decision: str, reason: str,
             return statement_view(statement, run)
     except StatementStateError as exc:
         field = "reason" if "reason" in str(exc) else "decision"
-        raise ApiError(422 if field == "reason" else 409, str(exc),
-                       "write why in 'reason'" if field == "reason" else "reload the statement", field=field) \
+        raise ApiError(422 if field == "reason" else 409, message_of(exc),
+                       Msg("write why in 'reason'") if field == "reason" else Msg("reload the statement"),
+                       field=field) \
             from None
 
 
@@ -261,7 +263,7 @@ def parse_amount(value: str | int) -> int:
     try:
         fen = value if isinstance(value, int) else parse_yuan(value, what="amount")
     except SettlementError as exc:
-        raise ApiError(422, str(exc), Msg("write yuan with at most 2 decimals, e.g. \"-12.50\""),
+        raise ApiError(422, message_of(exc), Msg("write yuan with at most 2 decimals, e.g. \"-12.50\""),
                        field="amount") from None
     if abs(fen) > MAX_FEN:
         raise ApiError(422, Msg("amount %(value)s is out of range", value=value),
@@ -281,7 +283,7 @@ def api_adjust(statement_id: StatementId, body: AdjustmentIn, user: Finance, db_
             assert run is not None
             return statement_view(statement, run, lines_by_statement(db, [statement.id])[statement.id])
     except StatementStateError as exc:
-        raise ApiError(422, str(exc), Msg("fill in 'reason'"), field="reason") from None
+        raise ApiError(422, message_of(exc), Msg("fill in 'reason'"), field="reason") from None
 
 
 def adjust_statement(db: Session, statement_id: int, amount_fen: int, reason: str, actor: str) -> models.Statement:

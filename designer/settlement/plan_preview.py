@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from activities.settlement.command import dry_run
-from activities.settlement.errors import SettlementError
+from activities.settlement.errors import RatePlanError, SettlementError
 from activities.settlement.nodes import CollectConfig
 from activities.settlement.orders_csv import OrdersFileError
 from activities.settlement.samples import preview_period, sample_orders
@@ -113,6 +113,9 @@ async def preview(request: Request, user: Reader) -> HTMLResponse:
         return _fragment(request, "settlement/_plan_preview.html",
                          problems=[_("line %(n)s: %(problem)s") % {"n": line, "problem": translate(message)} if line
                                    else translate(message) for line, message in exc.problems])
+    except RatePlanError as exc:
+        return _fragment(request, "settlement/_plan_preview.html",
+                         problems=[f"{path or _('(plan)')}: {translate(message)}" for path, message in exc.problems])
     except (SettlementError, ValidationError, ValueError) as exc:
         return _fragment(request, "settlement/_plan_preview.html", problems=[error_text(exc)])
     return _fragment(request, "settlement/_plan_preview.html", view=view, plan=plan)

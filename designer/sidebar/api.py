@@ -44,7 +44,7 @@ from engine.db.models import User
 from engine.db.session import session_factory, transaction
 from engine.db.sidebar_models import ScriptImage
 from engine.db.workforce_models import WeComStaff
-from engine.text import Msg
+from engine.text import Msg, message_of
 
 router = APIRouter(prefix="/api/sidebar", tags=["sidebar"])
 DbUrl = Annotated[str, Depends(get_db_url)]
@@ -80,7 +80,8 @@ def _tx(db_url: str) -> Iterator[Session]:
     except LibraryError as exc:
         raise _library_error(exc) from None
     except NotConfigured as exc:  # a state an admin changes, not an outage: 409
-        raise ApiError(409, str(exc), Msg("configure the WeCom connector (agent_id, app_secret)"), None) from None
+        raise ApiError(409, message_of(exc), Msg("configure the WeCom connector (agent_id, app_secret)"),
+                       None) from None
     except WeComError as exc:
         raise _wecom_error(exc) from None
 
@@ -117,7 +118,8 @@ def signatures(request: Request, body: SignIn, user: Staff, db_url: DbUrl) -> di
         try:
             corp, agent = sidebar.app.config_signature(body.url), sidebar.app.agent_config_signature(body.url)
         except ValueError as exc:
-            raise ApiError(422, str(exc), Msg("send location.href"), "url") from None
+            raise ApiError(422, Msg("the page address cannot be signed: %(detail)s", detail=str(exc)),
+                           Msg("send location.href"), "url") from None
         return {"corp_id": sidebar.corp_id, "agent_id": sidebar.agent_id,
                 "config": {"timestamp": corp.timestamp, "nonceStr": corp.nonce_str, "signature": corp.signature},
                 "agent_config": {"timestamp": agent.timestamp, "nonceStr": agent.nonce_str,
@@ -411,7 +413,7 @@ def link_staff(body: StaffLink, user: Admin, db_url: DbUrl) -> dict[str, Any]:
         try:
             row = staff.link(db, user, _connector(db), body.userid, body.username, _now())
         except AuthError as exc:
-            raise ApiError(422, exc.args[0] if exc.args else str(exc),
+            raise ApiError(422, message_of(exc),
                            Msg("check the UserID and the Tideflow username"), "userid") from None
         return {"connector_id": row.connector_id, "userid": row.userid, "username": body.username.strip().lower()}
 

@@ -7,6 +7,7 @@ Thin routes over :mod:`activities.sidebar.library` and :mod:`activities.sidebar.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -78,7 +79,7 @@ def _spec_from_form(form: dict[str, Any]) -> dict[str, Any]:
 
 
 def _form_page(request: Request, user: User, db_url: str, script_id: int | None, values: dict[str, Any],
-               problems: list[dict[str, Any]], status_code: int = 200) -> HTMLResponse:
+               problems: Sequence[Mapping[str, Any]], status_code: int = 200) -> HTMLResponse:
     with session_factory(db_url)() as db:
         script = library.get_script(db, script_id) if script_id else None
         uses = library.uses_of(db, script_id, 50) if script_id else []
@@ -218,7 +219,7 @@ def rule_page(request: Request, rule_id: int, user: Manager, db_url: DbUrl) -> H
 
 
 def _rule_page(request: Request, user: User, db_url: str, rule_id: int | None, values: dict[str, Any],
-               problems: list[dict[str, Any]], status_code: int = 200) -> HTMLResponse:
+               problems: Sequence[Mapping[str, Any]], status_code: int = 200) -> HTMLResponse:
     with session_factory(db_url)() as db:
         scripts = library.library(db, None)
     return render(request, user, "sidebar/rule_form.html", rule_id=rule_id, values=values, problems=problems,

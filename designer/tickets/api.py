@@ -37,7 +37,7 @@ from engine.customers import IdentityError, resolve
 from engine.db import models
 from engine.db.models import User, utcnow
 from engine.db.session import session_factory, transaction
-from engine.text import Msg
+from engine.text import Msg, message_of
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["tickets"])
@@ -135,7 +135,7 @@ async def create_ticket(body: TicketIn, request: Request, user: Creator, url: Db
             try:
                 customer_id = resolve(db, body.customer, None, {})
             except IdentityError as exc:
-                raise ApiError(422, str(exc), Msg("send valid identities, e.g. {'phone': '13800138000'}"),
+                raise ApiError(422, message_of(exc), Msg("send valid identities, e.g. {'phone': '13800138000'}"),
                                "customer") from None
         elif customer_id is not None and db.get(models.Customer, customer_id) is None:
             raise ApiError(422, Msg("customer '%(customer_id)s' does not exist", customer_id=customer_id),

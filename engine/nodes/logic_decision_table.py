@@ -289,7 +289,7 @@ class DecisionTableNode(NodeType):
         try:
             result = evaluate(table, flow_variables(ctx), budget=Budget(now=now))
         except (DecisionTableError, FeelLimitError) as exc:
-            raise expressions.ExpressionError(f"decision table: {exc}") from None
+            raise expressions.ExpressionError(Msg("decision table: %(exc)s", exc=exc)) from None
         values = variables_of(table, result.value)
         if config.result_variable:
             ctx.vars = {**ctx.vars, config.result_variable: values}

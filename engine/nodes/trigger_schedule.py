@@ -3,6 +3,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from engine.nodes.base import Duration, NodeConfig, NodeType
+from engine.text import Msg
 
 
 class TriggerScheduleConfig(NodeConfig):
@@ -13,9 +14,9 @@ class TriggerScheduleConfig(NodeConfig):
     @model_validator(mode="after")
     def _one_of(self) -> TriggerScheduleConfig:
         if bool(self.cron) == bool(self.every):
-            raise ValueError("set exactly one of 'cron' or 'every'")
+            raise ValueError(Msg("set exactly one of 'cron' or 'every'"))
         if self.cron and len(self.cron.split()) != 5:
-            raise ValueError("cron needs 5 fields: minute hour day-of-month month day-of-week")
+            raise ValueError(Msg("cron needs 5 fields: minute hour day-of-month month day-of-week"))
         return self
 
 

@@ -31,7 +31,7 @@ def next_local_time(now: datetime, tz: str, at: str, weekdays: list[int], on: da
         if candidate >= local_now and (not weekdays or candidate.isoweekday() in weekdays):
             return candidate.astimezone(now.tzinfo)
         day += timedelta(days=1)
-    raise ValueError("no allowed weekday")  # unreachable: weekdays are validated to 1..7
+    raise ValueError(Msg("no allowed weekday"))  # unreachable: weekdays are validated to 1..7
 
 
 class WaitUntil(NodeType):

@@ -42,7 +42,7 @@ def test_a_pushed_connector_shows_its_backlog_but_no_resync(db_url: str, app: Fa
     assert "0 个事件尚未路由到旅程" in section and "2 条未映射的消息" in section
     assert f'action="/settings/connectors/{HOOK}/resync"' not in page
     r = admin.post_form(f"/settings/connectors/{HOOK}/resync")  # sent anyway: said why, where the user looks
-    assert r.status_code == 409 and "pushed, not polled" in r.text and 'role="alert"' in r.text
+    assert r.status_code == 409 and "由平台推送而非轮询" in r.text and 'role="alert"' in r.text
     assert not audit_entries(db_url, "connector.resync")
 
 

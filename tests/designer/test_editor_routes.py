@@ -224,7 +224,7 @@ def test_preview_explains_problems_and_bad_input(login: Callable[..., Session]) 
     broken = copy.deepcopy(WELCOME)
     next(n for n in broken["nodes"] if n["id"] == "bought")["config"]["expr"] = "customer.orders_count >"
     r = marketer.post("/flows/welcome-new-contact/preview", data={"document": json.dumps(broken), "days": "5"})
-    assert "无法预览" in r.text and 'data-node="bought"' in r.text and "syntax error" in r.text
+    assert "无法预览" in r.text and 'data-node="bought"' in r.text and "语法错误" in r.text
     bad = marketer.post("/flows/welcome-new-contact/preview",
                         data={"document": json.dumps(WELCOME), "attributes": "[1, 2]", "days": "5"})
     assert "输入有误" in bad.text and "attributes" in bad.text
