@@ -8,7 +8,8 @@ its database (:func:`install`); then
 1. ``record_follow_up`` stores the event *claimed* (``claimed_until`` = now + :data:`engine.events.CLAIM`, in
    that same transaction) and notes its row id on the session (:func:`note`);
 2. when the session's outermost transaction commits, the ids go to the installed router (:func:`_committed`),
-   which routes them through the pipeline's lanes — the one home for routing stored events;
+   which routes them through the pipeline's lanes — the one home for routing stored events — or, inside
+   :func:`held`, to the caller, which routes them after the events that caused them;
 3. the pipeline writes the outcome as for any event: routed (claim cleared), or left for the re-router.
 
 The re-router only takes events whose claim lapsed, so it never routes a follow-up this process is routing,
@@ -24,9 +25,11 @@ A savepoint rolled back after the event was noted removes the row; the router re
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +84,25 @@ def _router(database_url: Any, ready_only: bool) -> FollowUpRouter | None:
     return next((r for r in reversed(candidates) if r.ready() or not ready_only), None)
 
 
+_held: ContextVar[list[int] | None] = ContextVar("tideflow_follow_ups_held", default=None)
+
+
+@contextlib.contextmanager
+def held() -> Iterator[list[int]]:
+    """Within the block (and in threads it starts with a copy of its context, as ``asyncio.to_thread`` and
+    FastAPI's thread pool do), follow-up events committed are collected in the list yielded instead of being
+    routed: the caller routes them right after the events that caused them (the events API stores an
+    ``order.paid`` whose hook earns points; a journey the order starts must exist before the
+    ``loyalty.points_earned`` it waits for is routed)."""
+    token = _held.set([])
+    try:
+        found = _held.get()
+        assert found is not None
+        yield found
+    finally:
+        _held.reset(token)
+
+
 def note(db: Session, row_id: int) -> None:
     """Remember a follow-up event stored (claimed) in this session's transaction, to route after the commit."""
     db.info.setdefault(NOTED, []).append(row_id)
@@ -95,6 +117,10 @@ def _committed(session: Session) -> None:
     if NOTED not in session.info or not _outermost(session):  # a savepoint released: not committed yet
         return
     ids: list[int] = session.info.pop(NOTED)
+    bucket = _held.get()
+    if bucket is not None:  # the caller routes them after the events that caused them
+        bucket.extend(ids)
+        return
     dispatch(session.info.get(DATABASE_URL), ids)
 
 

@@ -61,7 +61,7 @@ def earn(db_url: str, cid: str, points: int = 150) -> None:
 @pytest.fixture
 def routings(monkeypatch: pytest.MonkeyPatch) -> collections.Counter[str]:
     """How often each event was routed (Router.route_event calls, any router of this process), and the
-    journeys each routing started (``started:<event>``)."""
+    journeys each routing started (``started:<event>``) and signalled (``signalled:<event>``)."""
     seen: collections.Counter[str] = collections.Counter()
     route_event = Router.route_event
 
@@ -69,6 +69,7 @@ def routings(monkeypatch: pytest.MonkeyPatch) -> collections.Counter[str]:
         seen[event["id"]] += 1
         result = await route_event(self, event, remember)
         seen[f"started:{event['id']}"] += len(result.started)
+        seen[f"signalled:{event['id']}"] += result.signalled
         return result
 
     monkeypatch.setattr(Router, "route_event", counting)
@@ -232,3 +233,39 @@ async def test_a_process_dying_after_the_commit_leaves_the_event_to_the_re_route
     assert [j.customer_id for j in journeys_of(db_url, UPGRADE)] == [cid]
     ref = f"loyalty:{changed.external_id}"
     assert routings[ref] == 1 and routings[f"started:{ref}"] == 1
+
+
+async def test_an_orders_follow_ups_reach_the_journey_the_order_started(
+        time_env: Any, db_url: str, monkeypatch: pytest.MonkeyPatch, routings: collections.Counter[str]) -> None:
+    """order.paid starts "thanks → wait for the points → tell the balance"; the loyalty.points_earned its hook
+    stored must be routed after the order (same customer lane), so the journey is there to hear it."""
+    from designer.app import create_app
+    from engine.worker import build_worker
+
+    queue = worker_settings(monkeypatch, db_url)
+    program(db_url, basis="spend_12m", gold=10_000_000)
+    with transaction(db_url) as db:
+        token = auth.create_token(db, auth.create_user(db, "shop-bot", "a-long-password", "admin"), "test")
+        flowsvc.save_draft(db, {
+            "schema": "tideflow/flow@1", "id": "points-after-order", "name": "下单得积分", "kind": "journey",
+            "nodes": [{"id": "start", "type": "trigger.event", "config": {"event": "order.paid"}},
+                      {"id": "points", "type": "wait.event",
+                       "config": {"event": "loyalty.points_earned", "timeout": "P1D"}}],
+            "edges": [{"from": "start", "to": "points"}]}, "test")
+        flowsvc.publish(db, "points-after-order", "test")
+    app = create_app(db_url, client=time_env.client)
+    async with build_worker(time_env.client, queue, db_url), app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test",
+            headers={"Authorization": f"Bearer {token}"}) as http:
+        for n in range(5):
+            answer = await http.post("/api/events", json={
+                "id": f"o-{n}", "type": "order.paid", "customer": {"external_id": f"buyer-{n}"},
+                "payload": {"order_id": f"o-{n}", "amount_fen": 9_900}})
+            assert answer.status_code == 202 and answer.json()["started"], answer.text
+        routed = await until(lambda: len(follow_up_events(db_url, "loyalty.points_earned")) == 5 and all(
+            e.status == "routed" for e in follow_up_events(db_url, "loyalty.points_earned")))
+    assert routed
+    for e in follow_up_events(db_url, "loyalty.points_earned"):
+        ref = f"loyalty:{e.external_id}"
+        assert routings[ref] == 1 and routings[f"signalled:{ref}"] == 1, f"{ref} did not reach its order's journey"
+    get_settings.cache_clear()
