@@ -143,5 +143,3 @@ def _rolled_back(session: Session) -> None:
     # gone, and the router reads rows back before routing); the outermost rollback drops everything
     if NOTED in session.info and _outermost(session):
         session.info.pop(NOTED, None)
-
-
