@@ -71,6 +71,18 @@ def install(database_url: str, router: FollowUpRouter) -> Callable[[], None]:
     return uninstall
 
 
+def routes_here(database_url: str | None) -> bool:
+    """Whether this process routes events committed on this database as soon as they commit (then a caller
+    that stores events outside an ingestion request claims them and hands them to :func:`dispatch`)."""
+    return _router(_resolved(database_url), ready_only=True) is not None
+
+
+def _resolved(database_url: str | None) -> str:
+    from engine.settings import get_settings
+
+    return database_url or get_settings().resolved_database_url()
+
+
 def router_for(db: Session) -> FollowUpRouter | None:
     """The ready router of this session's database, if this process installed one."""
     return _router(db.info.get(DATABASE_URL), ready_only=True)
@@ -127,7 +139,8 @@ def _committed(session: Session) -> None:
 def dispatch(database_url: str | None, ids: list[int]) -> None:
     """Hand committed follow-up events to this process's router for their database (the ready one, else the
     latest installed, which releases their claims for the re-router); never raises."""
-    router = _router(database_url, ready_only=True) or _router(database_url, ready_only=False)
+    url = _resolved(database_url)
+    router = _router(url, ready_only=True) or _router(url, ready_only=False)
     if router is None:  # uninstalled meanwhile: the claims lapse and the re-router routes them
         log.info("%d follow-up events left for the re-router (no router)", len(ids))
         return
