@@ -96,9 +96,11 @@ def store_events(database_url: str | None, connector_id: str, events: list[dict[
     if not parsed:
         return 0
     at_once = follow_ups.routes_here(database_url)
-    todo = [s.row_id for s in ingest.store_many(parsed, database_url, claim=at_once) if s.needs_routing]
-    if at_once and todo:
-        follow_ups.dispatch(database_url, todo)
+    with follow_ups.held() as caused:  # their hooks' follow-ups (a deletion revoking an invite …)
+        stored = ingest.store_many(parsed, database_url, claim=at_once)
+    todo = [s.row_id for s in stored if s.needs_routing]
+    if (at_once and todo) or caused:  # routed in id order: each event before the follow-ups it caused
+        follow_ups.dispatch(database_url, [*todo, *caused] if at_once else caused)
     return len(todo)
 
 
