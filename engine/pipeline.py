@@ -162,7 +162,10 @@ class RoutingPipeline:
 
             url = self.database_url or get_settings().resolved_database_url()
             self._uninstall = follow_ups.install(url, follow_ups.FollowUpRouter(
-                ready=lambda: self.router is not None and self.running, route=self.route_follow_ups))
+                ready=self._routes_now, route=self.route_follow_ups))
+
+    def _routes_now(self) -> bool:
+        return self.router is not None and self.running and self._loop is not None and not self._loop.is_closed()
 
     def route_follow_ups(self, row_ids: list[int]) -> None:
         """Route these stored follow-up events (claimed by the transaction that stored them) through the lanes;
