@@ -160,6 +160,20 @@ def store_many(events: list[EventIn], database_url: str | None = None, claim: bo
     raise AssertionError("unreachable")
 
 
+def store_and_hand_on(events: list[EventIn], database_url: str | None = None) -> list[Stored]:
+    """Store events that arrive outside an ingestion request (a workforce sync, a survey answer) in one
+    transaction and, when this process routes on commit (:mod:`engine.follow_ups`), claim the ones that need
+    routing and hand them to its routing pipeline — with the follow-ups their hooks stored right after them.
+    Otherwise the re-router routes them."""
+    at_once = follow_ups.routes_here(database_url)
+    with follow_ups.held() as caused:
+        stored = store_many(events, database_url, claim=at_once)
+    todo = [s.row_id for s in stored if s.needs_routing] if at_once else []
+    if todo or caused:  # routed in id order: each event before the follow-ups it caused
+        follow_ups.dispatch(database_url, [*todo, *caused])
+    return stored
+
+
 def store(event: EventIn, database_url: str | None = None) -> tuple[str, dict[str, Any], bool]:
     """Store one event (once) and resolve its customer.
 

@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 from connectors.wecom.client import WeComClient
 from engine import connectors as configured
 from engine import events as ingest
-from engine import follow_ups
 from engine.db import models
 from engine.db import workforce_models as wf
 from engine.db.models import utcnow
@@ -93,15 +92,7 @@ def store_events(database_url: str | None, connector_id: str, events: list[dict[
     (:mod:`engine.follow_ups`: the web process's, or a worker's) — claimed, so the re-router leaves them
     alone; without one they wait for the re-router. Returns how many were handed on."""
     parsed = [ingest.EventIn.model_validate({"source": connector_id, **raw}) for raw in events]
-    if not parsed:
-        return 0
-    at_once = follow_ups.routes_here(database_url)
-    with follow_ups.held() as caused:  # their hooks' follow-ups (a deletion revoking an invite …)
-        stored = ingest.store_many(parsed, database_url, claim=at_once)
-    todo = [s.row_id for s in stored if s.needs_routing]
-    if (at_once and todo) or caused:  # routed in id order: each event before the follow-ups it caused
-        follow_ups.dispatch(database_url, [*todo, *caused] if at_once else caused)
-    return len(todo)
+    return sum(s.needs_routing for s in ingest.store_and_hand_on(parsed, database_url)) if parsed else 0
 
 
 def iso(value: datetime | None) -> str | None:
