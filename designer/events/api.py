@@ -117,7 +117,8 @@ def overloaded(exc: Overloaded) -> JSONResponse:
 async def deliver_many(request: Request, events: list[ingest.EventIn]) -> list[EventResult]:
     """Store a request's events in one transaction, then route them through the pipeline (each customer's
     in order, customers concurrently) and answer what each started. Events that could not be routed now
-    stay ``received`` for the re-router (``routing: pending``)."""
+    stay ``received`` for the re-router (``routing: pending``). The follow-up events their hooks stored
+    (``loyalty.points_earned`` of an ``order.paid`` …) are routed right behind them (engine/follow_ups.py)."""
     url = get_db_url(request)
     pipeline = _pipeline(request)
     live = pipeline is not None and pipeline.router is not None and pipeline.running
