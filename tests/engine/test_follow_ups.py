@@ -17,16 +17,16 @@ from engine.db.session import session_factory, transaction
 
 
 @pytest.fixture
-def handed(db_url: str) -> Iterator[list[list[int]]]:
+def handed(any_db_url: str) -> Iterator[list[list[int]]]:
     """A router installed for the test's database that records what it is handed."""
     got: list[list[int]] = []
-    uninstall = follow_ups.install(db_url, follow_ups.FollowUpRouter(ready=lambda: True, route=got.append))
+    uninstall = follow_ups.install(any_db_url, follow_ups.FollowUpRouter(ready=lambda: True, route=got.append))
     yield got
     uninstall()
 
 
-def customer(db_url: str) -> str:
-    with transaction(db_url) as db:
+def customer(url: str) -> str:
+    with transaction(url) as db:
         return resolve(db, {"external_id": "c1"}, "c1")
 
 
@@ -35,58 +35,58 @@ def record(db: object, key: str, cid: str) -> bool:
                                    customer_id=cid, payload={"points": 1})
 
 
-def rows(db_url: str) -> dict[str, models.EventRecord]:
-    with session_factory(db_url)() as db:
+def rows(url: str) -> dict[str, models.EventRecord]:
+    with session_factory(url)() as db:
         return {r.external_id: r for r in db.scalars(select(models.EventRecord).where(
             models.EventRecord.source == "test"))}
 
 
-def test_without_a_router_follow_ups_wait_unclaimed_for_the_re_router(db_url: str) -> None:
-    cid = customer(db_url)
-    with transaction(db_url) as db:
+def test_without_a_router_follow_ups_wait_unclaimed_for_the_re_router(any_db_url: str) -> None:
+    cid = customer(any_db_url)
+    with transaction(any_db_url) as db:
         assert record(db, "a", cid)
-    assert rows(db_url)["a"].claimed_until is None
-    assert [p["id"] for _, p in ingest.pending(db_url, older_than_seconds=0)] == ["test:a"]
+    assert rows(any_db_url)["a"].claimed_until is None
+    assert [p["id"] for _, p in ingest.pending(any_db_url, older_than_seconds=0)] == ["test:a"]
 
 
-def test_handed_on_after_the_outermost_commit_only(db_url: str, handed: list[list[int]]) -> None:
-    cid = customer(db_url)
-    with transaction(db_url) as db:
+def test_handed_on_after_the_outermost_commit_only(any_db_url: str, handed: list[list[int]]) -> None:
+    cid = customer(any_db_url)
+    with transaction(any_db_url) as db:
         assert record(db, "a", cid)  # its own savepoint was released: not committed yet
         with db.begin_nested():
             assert record(db, "b", cid)
         assert not record(db, "a", cid)  # the same key stores nothing
         assert handed == []
-    stored = rows(db_url)
+    stored = rows(any_db_url)
     assert handed == [[stored["a"].id, stored["b"].id]]
     assert all(r.claimed_until is not None for r in stored.values())
-    assert ingest.pending(db_url, older_than_seconds=0) == []  # claimed: not the re-router's
+    assert ingest.pending(any_db_url, older_than_seconds=0) == []  # claimed: not the re-router's
 
 
-def test_nothing_handed_on_after_a_rollback(db_url: str, handed: list[list[int]]) -> None:
-    cid = customer(db_url)
-    with pytest.raises(RuntimeError), transaction(db_url) as db:
+def test_nothing_handed_on_after_a_rollback(any_db_url: str, handed: list[list[int]]) -> None:
+    cid = customer(any_db_url)
+    with pytest.raises(RuntimeError), transaction(any_db_url) as db:
         record(db, "a", cid)
         raise RuntimeError("the change fails")
-    with transaction(db_url) as db:  # the next transaction of a session starts with nothing noted
+    with transaction(any_db_url) as db:  # the next transaction of a session starts with nothing noted
         record(db, "b", cid)
-    assert set(rows(db_url)) == {"b"} and handed == [[rows(db_url)["b"].id]]
+    assert set(rows(any_db_url)) == {"b"} and handed == [[rows(any_db_url)["b"].id]]
 
 
-def test_rows_a_rolled_back_savepoint_removed_are_not_routed(db_url: str, handed: list[list[int]]) -> None:
-    cid = customer(db_url)
-    with transaction(db_url) as db:
+def test_rows_a_rolled_back_savepoint_removed_are_not_routed(any_db_url: str, handed: list[list[int]]) -> None:
+    cid = customer(any_db_url)
+    with transaction(any_db_url) as db:
         record(db, "kept", cid)
         savepoint = db.begin_nested()
         record(db, "undone", cid)
         savepoint.rollback()
     [ids] = handed
     assert len(ids) == 2  # both were noted; only the committed one is read back for routing
-    assert [p["id"] for _, p in ingest.stored_unrouted(db_url, ids)] == ["test:kept"]
+    assert [p["id"] for _, p in ingest.stored_unrouted(any_db_url, ids)] == ["test:kept"]
 
 
-def test_held_collects_instead_of_handing_on(db_url: str, handed: list[list[int]]) -> None:
-    cid = customer(db_url)
-    with follow_ups.held() as caused, transaction(db_url) as db:
+def test_held_collects_instead_of_handing_on(any_db_url: str, handed: list[list[int]]) -> None:
+    cid = customer(any_db_url)
+    with follow_ups.held() as caused, transaction(any_db_url) as db:
         record(db, "a", cid)
-    assert handed == [] and caused == [rows(db_url)["a"].id]
+    assert handed == [] and caused == [rows(any_db_url)["a"].id]

@@ -163,8 +163,10 @@ async def test_an_order_sent_to_the_events_api_starts_the_tier_journey_at_once(
 
 
 async def test_immediate_routing_and_the_re_router_race_and_route_each_event_once(
-        time_env: Any, db_url: str, routings: collections.Counter[str]) -> None:
+        time_env: Any, any_db_url: str, routings: collections.Counter[str]) -> None:
     from engine.pipeline import RoutingPipeline, follow_ups_routed
+
+    db_url = any_db_url  # SQLite and PostgreSQL (the re-router claims with SKIP LOCKED there)
 
     queue = f"race-{uuid.uuid4().hex[:8]}"
     program(db_url)
@@ -203,9 +205,11 @@ async def test_immediate_routing_and_the_re_router_race_and_route_each_event_onc
 
 
 async def test_a_process_dying_after_the_commit_leaves_the_event_to_the_re_router_after_its_claim(
-        time_env: Any, db_url: str, routings: collections.Counter[str]) -> None:
+        time_env: Any, any_db_url: str, routings: collections.Counter[str]) -> None:
     from engine import follow_ups
     from engine.pipeline import RoutingPipeline
+
+    db_url = any_db_url
 
     queue = f"died-{uuid.uuid4().hex[:8]}"
     program(db_url)
