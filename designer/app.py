@@ -144,6 +144,9 @@ def create_app(database_url: str | None = None, client: Client | None = None, co
                                       eager=worker is not None) if temporal else None
             app.state.pipeline = _pipeline(app, app.state.router)
             app.state.pipeline.start()
+            # follow-up events (points earned, tier changed, referral progress) committed by this process's
+            # requests are routed as soon as they commit, not by the re-router seconds later
+            app.state.pipeline.routes_follow_ups()
             task = asyncio.create_task(_reroute_forever(app)) if connect or client else None
             # failed journeys: their reasons are read from Temporal and kept, within seconds of the failure
             reasons = asyncio.create_task(journeys_api.keep_reasons_forever(app)) if connect or client else None

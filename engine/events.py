@@ -28,6 +28,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from engine import follow_ups
 from engine.customers import IdentityError, check_kind, normalise, resolve
 from engine.db import models
 from engine.db.models import utcnow
@@ -159,6 +160,20 @@ def store_many(events: list[EventIn], database_url: str | None = None, claim: bo
     raise AssertionError("unreachable")
 
 
+def store_and_hand_on(events: list[EventIn], database_url: str | None = None) -> list[Stored]:
+    """Store events that arrive outside an ingestion request (a workforce sync, a survey answer) in one
+    transaction and, when this process routes on commit (:mod:`engine.follow_ups`), claim the ones that need
+    routing and hand them to its routing pipeline — with the follow-ups their hooks stored right after them.
+    Otherwise the re-router routes them."""
+    at_once = follow_ups.routes_here(database_url)
+    with follow_ups.held() as caused:
+        stored = store_many(events, database_url, claim=at_once)
+    todo = [s.row_id for s in stored if s.needs_routing] if at_once else []
+    if todo or caused:  # routed in id order: each event before the follow-ups it caused
+        follow_ups.dispatch(database_url, [*todo, *caused])
+    return stored
+
+
 def store(event: EventIn, database_url: str | None = None) -> tuple[str, dict[str, Any], bool]:
     """Store one event (once) and resolve its customer.
 
@@ -178,22 +193,39 @@ def record_follow_up(db: Any, *, source: str, external_id: str, type: str, custo
     """Store an event Tideflow itself produces (``loyalty.points_earned``, ``referral.progress`` …) in the
     caller's transaction, so it exists exactly when the change that caused it does.
 
-    It is stored ``received``; the re-router (:func:`pending`) routes it to flows like any other event.
+    It is stored ``received``. When this process routes follow-ups (:mod:`engine.follow_ups`: a web process
+    or a worker installed its routing pipeline) it is stored claimed and routed as soon as the caller's
+    transaction commits; otherwise the re-router (:func:`pending`) routes it within seconds.
     ``(source, external_id)`` is its idempotency key: a second call with the same pair stores nothing
     and returns False. Event hooks do not run for follow-up events."""
     found = db.scalar(select(models.EventRecord.id).where(models.EventRecord.source == source,
                                                          models.EventRecord.external_id == external_id))
     if found is not None:
         return False
+    at_once = follow_ups.router_for(db) is not None
+    row = models.EventRecord(source=source, external_id=external_id[:120], type=type, customer_id=customer_id,
+                             identities={"customer_id": customer_id}, payload=payload,
+                             occurred_at=occurred_at or utcnow(), status="received",
+                             claimed_until=utcnow() + CLAIM if at_once else None)
     try:
         with db.begin_nested():
-            db.add(models.EventRecord(source=source, external_id=external_id[:120], type=type, customer_id=customer_id,
-                                      identities={"customer_id": customer_id}, payload=payload,
-                                      occurred_at=occurred_at or utcnow(), status="received"))
+            db.add(row)
             db.flush()
     except IntegrityError:
         return False
+    if at_once:
+        follow_ups.note(db, row.id)
     return True
+
+
+def stored_unrouted(database_url: str | None, row_ids: list[int]) -> list[tuple[int, dict[str, Any]]]:
+    """The events of these rows still waiting for routing (``received``), as journeys see them, in id order —
+    what committed of the follow-up events a transaction noted (:mod:`engine.follow_ups`)."""
+    with session_factory(database_url)() as db:
+        rows = db.scalars(select(models.EventRecord).where(models.EventRecord.id.in_(row_ids),
+                                                           models.EventRecord.status == "received")
+                          .order_by(models.EventRecord.id)).all()
+        return [(r.id, signal_payload(r)) for r in rows]
 
 
 def mark_routed(source_and_id: str, database_url: str | None = None, error: str | None = None) -> None:

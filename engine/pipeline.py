@@ -35,7 +35,7 @@ import contextlib
 import logging
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -43,7 +43,7 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 
-from engine import admission, metrics, tracing
+from engine import admission, follow_ups, metrics, tracing
 from engine import events as ingest
 from engine.db import models
 from engine.db.models import utcnow
@@ -124,17 +124,25 @@ class RoutingPipeline:
         self._bucket = admission.Bucket(0.0, 0.0)
         self._sampled_at = 0.0
         self._sampling: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        #: follow-up routings under way (held so they are not garbage-collected mid-flight)
+        self._follow_ups: set[asyncio.Task[Any]] = set()
+        self._uninstall: Callable[[], None] | None = None
 
     # -- life cycle ------------------------------------------------------------------------------------
     def start(self) -> None:
         if self._tasks:
             return
+        self._loop = asyncio.get_running_loop()
         self._lanes = [asyncio.Queue() for _ in range(self.lane_count)]
         self._tasks = [asyncio.create_task(self._lane(q)) for q in self._lanes]
         self._tasks.append(asyncio.create_task(self._commit_loop()))
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        if self._uninstall is not None:
+            self._uninstall()
+            self._uninstall = None
+        for task in [*self._tasks, *self._follow_ups]:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -144,6 +152,43 @@ class RoutingPipeline:
     @property
     def running(self) -> bool:
         return bool(self._tasks)
+
+    # -- follow-up events ------------------------------------------------------------------------------
+    def routes_follow_ups(self) -> None:
+        """Route the follow-up events this process commits on this pipeline's database as soon as their
+        transaction commits (:mod:`engine.follow_ups`), until :meth:`stop`. Call after :meth:`start`."""
+        if self._uninstall is None:
+            from engine.settings import get_settings
+
+            url = self.database_url or get_settings().resolved_database_url()
+            self._uninstall = follow_ups.install(url, follow_ups.FollowUpRouter(
+                ready=self._routes_now, route=self.route_follow_ups))
+
+    def _routes_now(self) -> bool:
+        return self.router is not None and self.running and self._loop is not None and not self._loop.is_closed()
+
+    def route_follow_ups(self, row_ids: list[int]) -> None:
+        """Route these stored follow-up events (claimed by the transaction that stored them) through the lanes;
+        callable from any thread, returns at once. Rows that did not commit are skipped."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            raise RuntimeError("the routing pipeline is not running")
+        loop.call_soon_threadsafe(self._spawn_follow_ups, list(row_ids))
+
+    def _spawn_follow_ups(self, row_ids: list[int]) -> None:
+        task = asyncio.get_running_loop().create_task(self._route_follow_ups(row_ids))
+        self._follow_ups.add(task)
+        task.add_done_callback(self._follow_ups.discard)
+
+    async def _route_follow_ups(self, row_ids: list[int]) -> None:
+        try:
+            found = await asyncio.to_thread(ingest.stored_unrouted, self.database_url, row_ids)
+            if found:
+                await self.route_stored(found)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the database is down: the claims lapse and the re-router routes them
+            log.warning("follow-up events left for the re-router: %s", type(exc).__name__)
 
     # -- admission -------------------------------------------------------------------------------------
     def rate(self) -> float:
@@ -387,6 +432,24 @@ class RoutingPipeline:
         if not found:
             return []
         return await self.route_stored(found)
+
+
+@contextlib.asynccontextmanager
+async def follow_ups_routed(router: Router, lanes: int = 4) -> AsyncIterator[RoutingPipeline]:
+    """Route the follow-up events this process commits as soon as their transaction commits, while the block
+    lasts: for a process without a web app's pipeline (a worker, whose actions award points and count
+    invites), a small pipeline of its own on ``router``."""
+    pipeline = RoutingPipeline(router.database_url or "", router, lanes=lanes)
+    if not router.database_url:
+        from engine.settings import get_settings
+
+        pipeline.database_url = get_settings().resolved_database_url()
+    pipeline.start()
+    pipeline.routes_follow_ups()
+    try:
+        yield pipeline
+    finally:
+        await pipeline.stop()
 
 
 #: a worker's lag report counts for this long (a worker that stopped reporting is not believed forever)

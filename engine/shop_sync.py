@@ -13,8 +13,10 @@ holds the platform's modified-time watermark (UTC). One poll reads windows from 
 * **events are stored first, the cursor moves after** (in its own transaction): a crash in between
   re-reads the window on the next poll and stores nothing twice; nothing is ever skipped.
 
-Stored events are routed to journeys at once (the activity has the worker's Temporal client);
-whatever routing misses stays ``received`` for the web app's re-router.
+Stored events are routed to journeys as soon as each is stored, by the worker's routing pipeline
+(:func:`engine.events.store_and_hand_on`, :mod:`engine.follow_ups`), with the follow-ups their hooks stored
+(points earned) right behind them; whatever routing misses — and what a process without a routing pipeline
+stores (``tideflow connectors sync``) — stays ``received`` for the web app's re-router.
 
 A connector that also reads its platform's message queue (Taobao's message service, ``tmc``) is polled
 every ``consume_interval`` seconds instead: each poll first takes the waiting messages (stored, *then*
@@ -102,7 +104,8 @@ class PollResult:
     stopped: bool = False
     interval: int = 60
     streams: list[StreamReport] = field(default_factory=list)
-    #: stored events that still need routing (as journeys see them), each once
+    #: stored events that needed routing (as journeys see them), each once: handed to this process's routing
+    #: pipeline as they were stored, or left for the re-router
     to_route: list[dict[str, Any]] = field(default_factory=list)
     #: what went wrong reading the message queue (the windows were read all the same)
     queue_error: str = ""
@@ -172,13 +175,15 @@ def _store_page(database_url: str | None, connector_id: str, page: list[dict[str
             log.warning("%s: an event from the platform is not valid (%s); kept as unmapped", connector_id, where)
             unmapped.append(_Invalid(f"the mapped event is not valid ({where})", raw))
             continue
-        status, payload, needs_routing = ingest.store(event, database_url)
-        if status == "accepted":
+        # routed as soon as it is stored when this process routes (a worker; engine/follow_ups.py), with the
+        # follow-ups its hooks stored (points earned …) right behind it; else by the re-router
+        [stored] = ingest.store_and_hand_on([event], database_url)
+        if stored.status == "accepted":
             report.accepted += 1
         else:
             report.duplicates += 1
-        if needs_routing:
-            result.route_later(payload)
+        if stored.needs_routing:
+            result.route_later(stored.payload)
     if unmapped:
         report.unmapped += len(unmapped)
         store_unmapped(database_url, connector_id, unmapped)
@@ -344,11 +349,10 @@ class ShopSyncWorkflow:
 
 
 class ShopSyncActivities:
-    """The poll activity: store (in a thread), then route on the worker's event loop."""
+    """The poll activity: store (in a thread); the worker's routing pipeline routes what was stored."""
 
     def __init__(self, database_url: str | None) -> None:
         self.database_url = database_url
-        self._router: Any = None
 
     @activity.defn(name=POLL_ACTIVITY)
     async def poll(self, connector_id: str) -> dict[str, Any]:
@@ -366,24 +370,7 @@ class ShopSyncActivities:
             after = getattr(exc, "retry_after", None)  # a rate limit says how long it lasts
             raise ApplicationError(f"{connector_id}: {exc}", type=type(exc).__name__,
                                    next_retry_delay=timedelta(seconds=after) if after else None) from None
-        await self._route(result.to_route)
         return result.summary()
-
-    async def _route(self, payloads: list[dict[str, Any]]) -> None:
-        from engine.router import Router
-
-        if not payloads:
-            return
-        if self._router is None:
-            self._router = Router(activity.client(), self.database_url, activity.info().task_queue)
-        for payload in payloads:
-            try:
-                await self._router.route(payload)
-            except Exception as exc:  # Temporal busy: the re-router picks the event up later
-                log.warning("routing of %s deferred: %s", payload["id"], type(exc).__name__)
-                await asyncio.to_thread(ingest.mark_routed, payload["id"], self.database_url, type(exc).__name__)
-                continue
-            await asyncio.to_thread(ingest.mark_routed, payload["id"], self.database_url)
 
 
 async def ensure_running(client: Any, database_url: str | None, task_queue: str) -> list[str]:

@@ -113,7 +113,8 @@ async def worker_running(client: Client) -> AsyncIterator[None]:
     ``TIDEFLOW_WORKER_IN_WEB`` the web process runs it on the client its router starts journeys with, so
     they start eagerly (:func:`embedded_app`)."""
     from activities.workforce.runtime import ensure_running as ensure_workforce_sync
-    from engine.pipeline import report_lag
+    from engine.pipeline import follow_ups_routed, report_lag
+    from engine.router import Router
     from engine.scheduling import sync_schedules
     from engine.shop_sync import ensure_running as ensure_shop_sync
     from engine.worker import build_worker
@@ -144,7 +145,9 @@ async def worker_running(client: Client) -> AsyncIterator[None]:
     # the worst event → action latency of each second, for the web processes' admission control
     lag = asyncio.create_task(report_lag(url, f"{socket.gethostname()}:{os.getpid()}"))
     try:
-        async with build_worker(client, settings.task_queue, url):
+        # the follow-up events its actions commit (points, tiers, referral progress) are routed at once
+        async with follow_ups_routed(Router(client, url, settings.task_queue)), \
+                build_worker(client, settings.task_queue, url):
             print(f"worker on task queue '{settings.task_queue}' ready", flush=True)
             yield
     finally:

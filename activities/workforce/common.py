@@ -1,9 +1,8 @@
 """What the workforce services share: the corp's WeCom client, its workforce settings, staff rows, the
-customer behind an external_userid, and emitting Tideflow events (store once, then route)."""
+customer behind an external_userid, and emitting Tideflow events (store once; routed on commit)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable
 from datetime import datetime
@@ -83,35 +82,13 @@ def customer_for(db: Session, external_userid: str) -> str:
     return resolve(db, {"wecom_external_userid": external_userid})
 
 
-def store_events(database_url: str | None, connector_id: str, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Store events (``POST /api/events`` shape, source = the connector) once; those that still need routing."""
-    to_route: list[dict[str, Any]] = []
-    for raw in events:
-        event = ingest.EventIn.model_validate({"source": connector_id, **raw})
-        _status, payload, needs_routing = ingest.store(event, database_url)
-        if needs_routing:
-            to_route.append(payload)
-    return to_route
-
-
-async def route_events(client: Any, database_url: str | None, task_queue: str, payloads: list[dict[str, Any]]) -> int:
-    """Route stored events to journeys (start flows, signal running journeys); failures stay for the re-router."""
-    from engine.router import Router
-
-    if client is None or not payloads:
-        return 0
-    router = Router(client, database_url, task_queue)
-    routed = 0
-    for payload in payloads:
-        try:
-            await router.route(payload)
-        except Exception as exc:  # Temporal busy: the web app's re-router picks the event up later
-            log.warning("routing of %s deferred: %s", payload["id"], type(exc).__name__)
-            await asyncio.to_thread(ingest.mark_routed, payload["id"], database_url, type(exc).__name__)
-            continue
-        await asyncio.to_thread(ingest.mark_routed, payload["id"], database_url)
-        routed += 1
-    return routed
+def store_events(database_url: str | None, connector_id: str, events: list[dict[str, Any]]) -> int:
+    """Store events (``POST /api/events`` shape, source = the connector) once, in one transaction, and hand
+    those that still need routing to this process's routing pipeline as soon as they commit
+    (:mod:`engine.follow_ups`: the web process's, or a worker's) — claimed, so the re-router leaves them
+    alone; without one they wait for the re-router. Returns how many were handed on."""
+    parsed = [ingest.EventIn.model_validate({"source": connector_id, **raw}) for raw in events]
+    return sum(s.needs_routing for s in ingest.store_and_hand_on(parsed, database_url)) if parsed else 0
 
 
 def iso(value: datetime | None) -> str | None:

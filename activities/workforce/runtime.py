@@ -24,7 +24,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from activities.workforce import chat_archive, compliance, flow_mass_sends, handovers, mass_sends
-from activities.workforce.common import WorkforceError, route_events, settings_of, store_events, wecom_client
+from activities.workforce.common import WorkforceError, settings_of, store_events, wecom_client
 from activities.workforce.workflows import (
     HANDOVER_WORKFLOW,
     MASS_SEND_WORKFLOW,
@@ -104,8 +104,7 @@ class WorkforceActivities:
     async def _emit(self, connector_id: str, events: list[dict[str, Any]]) -> int:
         if not events:
             return 0
-        payloads = await asyncio.to_thread(store_events, self.url, connector_id, events)
-        return await route_events(activity.client(), self.url, activity.info().task_queue, payloads)
+        return await asyncio.to_thread(store_events, self.url, connector_id, events)
 
     # -- handovers -------------------------------------------------------------------------------------
     def _connector_of(self, handover_id: int) -> str:

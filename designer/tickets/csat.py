@@ -88,13 +88,13 @@ def _refused(request: Request, verdict: survey.Verdict) -> HTMLResponse:
 
 def survey_event(db_url: str, ticket: models.Ticket, score: int, comment: str) -> None:
     """The rating as a ``survey.answered`` event of the customer (once: its id is derived from the
-    ticket), so journeys can react to it; the web app's re-router routes it like any stored event."""
+    ticket), so journeys can react to it; routed as soon as it is stored (engine/follow_ups.py)."""
     try:
-        ingest.store(ingest.EventIn(
+        ingest.store_and_hand_on([ingest.EventIn(
             id=f"csat:{ticket.id}", type="survey.answered", source="tickets",
             customer={"customer_id": str(ticket.customer_id)}, occurred_at=utcnow(),
             payload={"survey": "csat", "ticket_id": ticket.id, "ticket_type": ticket.type_key, "score": score,
-                     "comment": comment}), db_url)
+                     "comment": comment})], db_url)
     except Exception as exc:  # the rating itself is stored on the ticket; the event is a convenience
         log.warning("ticket %s: survey.answered not stored (%s)", ticket.id, type(exc).__name__)
 

@@ -189,19 +189,17 @@ def groups_page(request: Request, user: Sender, db_url: DbUrl, synced: str = "")
 
 @router.post("/workforce/groups/sync", response_class=HTMLResponse)
 async def sync_groups(request: Request, user: Sender, db_url: DbUrl) -> Response:
-    from activities.workforce.common import route_events, store_events
+    from activities.workforce.common import store_events
 
     connector_id = connector_of(user, db_url)
 
-    def work() -> tuple[int, list[dict[str, Any]]]:
+    def work() -> int:  # the events are routed by this process's pipeline as soon as they are stored
         client, _ = wecom_client(db_url, connector_id)
         result = groups.sync_all(db_url, client, connector_id, utcnow())
-        return int(result["groups"]), store_events(db_url, connector_id, result["events"])
+        store_events(db_url, connector_id, result["events"])
+        return int(result["groups"])
 
-    count, payloads = await call(user, "/workforce/groups", work)
-    router_ = request.app.state.router
-    if router_ is not None:
-        await route_events(router_.client, db_url, router_.task_queue, payloads)
+    count = await call(user, "/workforce/groups", work)
     audit(db_url, user, "workforce.groups_synced", connector_id, groups=count)
     return see_other(with_query("/workforce/groups", synced=str(count)))
 

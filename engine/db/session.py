@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.follow_ups import DATABASE_URL
 from engine.settings import get_settings
 
 
@@ -110,7 +111,9 @@ def get_engine(url: str | None = None) -> Engine:
 
 @lru_cache(maxsize=8)
 def _factory(url: str) -> sessionmaker[Session]:
-    return sessionmaker(bind=_engine_for(url), expire_on_commit=False)
+    # sessions know their database: follow-up events committed in them are routed by this process's router
+    # for it (engine/follow_ups.py)
+    return sessionmaker(bind=_engine_for(url), expire_on_commit=False, info={DATABASE_URL: url})
 
 
 def session_factory(url: str | None = None) -> sessionmaker[Session]:

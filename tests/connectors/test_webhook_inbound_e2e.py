@@ -38,6 +38,7 @@ from engine import auth
 from engine import connectors as configured
 from engine.db import models
 from engine.db.session import session_factory, transaction
+from engine.pipeline import follow_ups_routed
 from engine.router import Router
 from engine.worker import build_worker
 from tests.connectors.test_sms_gateway import Loopback, Reply
@@ -113,7 +114,9 @@ async def admin_api(time_env: Any, db_url: str, queue: str) -> AsyncIterator[htt
     app = create_app(db_url, connect=False)
     include_once(app, api_connectors.router)
     app.state.router = Router(time_env.client, db_url, queue)
-    async with build_worker(time_env.client, queue, db_url), httpx.AsyncClient(
+    # the worker as `tideflow worker` runs it: what its activities store (polled orders …) is routed on commit
+    async with follow_ups_routed(Router(time_env.client, db_url, queue)), build_worker(
+            time_env.client, queue, db_url), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://tideflow.test",
             headers={"Authorization": f"Bearer {token}"}) as http:
         yield http

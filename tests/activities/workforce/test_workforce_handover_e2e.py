@@ -33,6 +33,8 @@ from engine.db import workforce_models as wf
 from engine.db.models import utcnow
 from engine.db.session import session_factory, transaction
 from engine.events import EventIn, store
+from engine.pipeline import follow_ups_routed
+from engine.router import Router
 from engine.worker import build_worker
 from tests.connectors.fake_wecom import WECOM_CORP_ID, WECOM_KEY, WECOM_SECRET, WECOM_TOKEN, FakeWeCom, fake_wecom
 
@@ -89,7 +91,8 @@ async def corp(time_env: Any, db_url: str, fake_wecom: FakeWeCom, monkeypatch: p
         flowsvc.save_draft(db, GREETING_FLOW, "test")
         flowsvc.publish(db, "new-owner-hello", "test")
     queue = f"handover-{uuid.uuid4().hex[:8]}"
-    async with build_worker(time_env.client, queue, db_url):
+    # as `tideflow worker` runs it: the events its activities store (owner changed) are routed on commit
+    async with follow_ups_routed(Router(time_env.client, db_url, queue)), build_worker(time_env.client, queue, db_url):
         yield Corp(time_env, db_url, fake_wecom, queue)
 
 

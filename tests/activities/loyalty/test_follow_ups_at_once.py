@@ -1,0 +1,275 @@
+"""Follow-up events are routed as soon as their transaction commits (engine/follow_ups.py), with no re-router
+running: a journey's points that lift a member to gold start the 会员升级关怀 journey on the worker, an order
+sent to ``POST /api/events`` does the same in the web process — each once. Immediate routing and the re-router
+racing over the same events route each once; an event whose process died after the commit is routed by the
+re-router once its claim lapses.
+
+All on real Temporal (time-skipping test server) and a real SQLite file. "At once" is shown by switching the
+re-router off (no timing asserts): on main these journeys never start."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+
+from activities.loyalty import ledger
+from activities.loyalty.program import ProgramConfig, TierSpec, save
+from engine import auth
+from engine import flows as flowsvc
+from engine.customers import resolve
+from engine.db import models
+from engine.db.session import session_factory, transaction
+from engine.router import Router, RouteResult
+from engine.settings import get_settings
+from tests.designer.test_events_api import cheap_passwords
+
+__all__ = ["cheap_passwords"]
+FLOWS = Path(__file__).resolve().parents[3] / "flows"
+UPGRADE = "loyalty-tier-upgrade"
+
+
+def program(db_url: str, basis: str = "points_12m", gold: int = 100) -> None:
+    with transaction(db_url) as db:
+        save(db, ProgramConfig(enabled=True, tier_basis=basis,  # type: ignore[arg-type]
+                               tiers=[TierSpec(key="member", name="会员", threshold=0),
+                                      TierSpec(key="gold", name="金卡", threshold=gold)]), "admin")
+        flowsvc.save_draft(db, json.loads((FLOWS / f"{UPGRADE}.json").read_text("utf-8")), "test")
+        flowsvc.publish(db, UPGRADE, "test")
+
+
+def customer(db_url: str, name: str) -> str:
+    with transaction(db_url) as db:
+        return resolve(db, {"external_id": name}, name)
+
+
+def earn(db_url: str, cid: str, points: int = 150) -> None:
+    """What an activity or an API call does: points in one transaction, follow-ups recorded in it."""
+    with transaction(db_url) as db:
+        ledger.earn(db, cid, points, f"test:{cid}:{uuid.uuid4().hex[:6]}", datetime.now(UTC), reason="test")
+
+
+@pytest.fixture
+def routings(monkeypatch: pytest.MonkeyPatch) -> collections.Counter[str]:
+    """How often each event was routed (Router.route_event calls, any router of this process), and the
+    journeys each routing started (``started:<event>``) and signalled (``signalled:<event>``)."""
+    seen: collections.Counter[str] = collections.Counter()
+    route_event = Router.route_event
+
+    async def counting(self: Router, event: dict[str, Any], remember: bool = False) -> RouteResult:
+        seen[event["id"]] += 1
+        result = await route_event(self, event, remember)
+        seen[f"started:{event['id']}"] += len(result.started)
+        seen[f"signalled:{event['id']}"] += result.signalled
+        return result
+
+    monkeypatch.setattr(Router, "route_event", counting)
+    return seen
+
+
+async def until(check: Callable[[], Any], timeout: float = 30.0) -> Any:
+    """Poll ``check`` until it answers (the bound only keeps a broken build from hanging)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        found = check()
+        if found or asyncio.get_running_loop().time() > deadline:
+            return found
+        await asyncio.sleep(0.02)
+
+
+def journeys_of(db_url: str, flow_id: str) -> list[models.Journey]:
+    with session_factory(db_url)() as db:
+        return list(db.scalars(select(models.Journey).where(models.Journey.flow_id == flow_id)))
+
+
+def follow_up_events(db_url: str, kind: str) -> list[models.EventRecord]:
+    with session_factory(db_url)() as db:
+        return list(db.scalars(select(models.EventRecord).where(models.EventRecord.type == kind)
+                               .order_by(models.EventRecord.id)))
+
+
+def worker_settings(monkeypatch: pytest.MonkeyPatch, db_url: str) -> str:
+    queue = f"follow-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("TIDEFLOW_TASK_QUEUE", queue)
+    monkeypatch.setenv("TIDEFLOW_DATABASE_URL", db_url)
+    monkeypatch.setenv("TIDEFLOW_REROUTE_EVERY_SECONDS", "3600")  # the re-router (web processes) is off
+    get_settings.cache_clear()
+    return queue
+
+
+async def test_points_from_a_journey_start_the_tier_journey_on_the_worker_at_once(
+        time_env: Any, db_url: str, monkeypatch: pytest.MonkeyPatch, routings: collections.Counter[str]) -> None:
+    from tideflow.stack import worker_running
+
+    queue = worker_settings(monkeypatch, db_url)
+    program(db_url)
+    with transaction(db_url) as db:  # a journey that gives 150 points: the member crosses gold (100)
+        flowsvc.save_draft(db, {"schema": "tideflow/flow@1", "id": "give-points", "name": "送积分", "kind": "journey",
+                                "nodes": [{"id": "start", "type": "trigger.api", "config": {}},
+                                          {"id": "give", "type": "action.loyalty_points",
+                                           "config": {"points": 150, "reason": "sign-up"}}],
+                                "edges": [{"from": "start", "to": "give"}]}, "test")
+        flowsvc.publish(db, "give-points", "test")
+    cid = customer(db_url, "林女士")
+    async with worker_running(time_env.client):  # the worker process's composition: tideflow worker
+        await Router(time_env.client, db_url, queue).enroll("give-points", cid)
+        started = await until(lambda: journeys_of(db_url, UPGRADE))
+        [changed] = follow_up_events(db_url, "loyalty.tier_changed")
+        routed = await until(lambda: all(e.status == "routed" for e in follow_up_events(db_url, "loyalty.tier_changed")
+                                         + follow_up_events(db_url, "loyalty.points_earned")))
+    assert started, "the tier journey did not start: follow-up events wait for a re-router that is off"
+    assert routed
+    assert [j.customer_id for j in started] == [cid]
+    ref = f"{changed.source}:{changed.external_id}"
+    assert changed.payload["direction"] == "up" and changed.claimed_until is None
+    assert routings[ref] == 1 and routings[f"started:{ref}"] == 1
+    get_settings.cache_clear()
+
+
+async def test_an_order_sent_to_the_events_api_starts_the_tier_journey_at_once(
+        time_env: Any, db_url: str, monkeypatch: pytest.MonkeyPatch, routings: collections.Counter[str]) -> None:
+    from designer.app import create_app
+
+    worker_settings(monkeypatch, db_url)
+    program(db_url, basis="spend_12m", gold=50_000)
+    with transaction(db_url) as db:
+        token = auth.create_token(db, auth.create_user(db, "shop-bot", "a-long-password", "admin"), "test")
+    app = create_app(db_url, client=time_env.client)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test",
+            headers={"Authorization": f"Bearer {token}"}) as http:
+        answer = await http.post("/api/events", json={
+            "id": "o-1", "type": "order.paid", "customer": {"external_id": "vip-1"},
+            "payload": {"order_id": "o-1", "amount_fen": 60_000}})
+        assert answer.status_code == 202, answer.text
+        cid = answer.json()["customer_id"]
+        started = await until(lambda: journeys_of(db_url, UPGRADE))
+    assert started, "the tier journey did not start: follow-up events wait for a re-router that is off"
+    assert [j.customer_id for j in started] == [cid]
+    [changed] = follow_up_events(db_url, "loyalty.tier_changed")
+    ref = f"{changed.source}:{changed.external_id}"
+    assert changed.status == "routed" and routings[ref] == 1 and routings[f"started:{ref}"] == 1
+    assert routings["api:o-1"] == 1
+    get_settings.cache_clear()
+
+
+async def test_immediate_routing_and_the_re_router_race_and_route_each_event_once(
+        time_env: Any, any_db_url: str, routings: collections.Counter[str]) -> None:
+    from engine.pipeline import RoutingPipeline, follow_ups_routed
+
+    db_url = any_db_url  # SQLite and PostgreSQL (the re-router claims with SKIP LOCKED there)
+
+    queue = f"race-{uuid.uuid4().hex[:8]}"
+    program(db_url)
+    members = [customer(db_url, f"m{i}") for i in range(8)]
+    rerouter = RoutingPipeline(db_url, Router(time_env.client, db_url, queue))
+    rerouter.start()
+    stop = asyncio.Event()
+
+    async def reroute_hard() -> int:  # another process's re-router, looking all the time, at any age
+        passes = 0
+        while not stop.is_set():
+            await rerouter.reroute_once(older_than_seconds=0)
+            passes += 1
+            await asyncio.sleep(0)
+        return passes
+
+    try:
+        async with follow_ups_routed(Router(time_env.client, db_url, queue)):
+            racing = asyncio.create_task(reroute_hard())
+            await asyncio.gather(*[asyncio.to_thread(earn, db_url, cid) for cid in members])
+            started = await until(lambda: len(journeys_of(db_url, UPGRADE)) == len(members) and all(
+                e.status == "routed" for e in follow_up_events(db_url, "loyalty.tier_changed")))
+            stop.set()
+            passes = await racing
+            await rerouter.reroute_once(older_than_seconds=0)  # and once more when everything is done
+    finally:
+        await rerouter.stop()
+    assert started and passes > 0
+    assert sorted(j.customer_id for j in journeys_of(db_url, UPGRADE)) == sorted(members)
+    events = follow_up_events(db_url, "loyalty.tier_changed") + follow_up_events(db_url, "loyalty.points_earned")
+    assert len(events) == 2 * len(members)
+    for e in events:
+        ref = f"{e.source}:{e.external_id}"
+        assert routings[ref] == 1, f"{ref} routed {routings[ref]} times"
+    assert sum(routings[f"started:loyalty:{e.external_id}"] for e in events) == len(members)
+
+
+async def test_a_process_dying_after_the_commit_leaves_the_event_to_the_re_router_after_its_claim(
+        time_env: Any, any_db_url: str, routings: collections.Counter[str]) -> None:
+    from engine import follow_ups
+    from engine.pipeline import RoutingPipeline
+
+    db_url = any_db_url
+
+    queue = f"died-{uuid.uuid4().hex[:8]}"
+    program(db_url)
+    cid = customer(db_url, "gone")
+    # a process that claims its follow-ups and dies before routing them
+    uninstall = follow_ups.install(db_url, follow_ups.FollowUpRouter(ready=lambda: True, route=lambda ids: None))
+    try:
+        await asyncio.to_thread(earn, db_url, cid)
+    finally:
+        uninstall()
+    [changed] = follow_up_events(db_url, "loyalty.tier_changed")
+    assert changed.status == "received" and changed.claimed_until is not None
+    rerouter = RoutingPipeline(db_url, Router(time_env.client, db_url, queue))
+    rerouter.start()
+    try:
+        assert await rerouter.reroute_once(older_than_seconds=0) == []  # claimed: not the re-router's yet
+        with transaction(db_url) as db:  # the claim lapses (60 s after the commit)
+            db.execute(update(models.EventRecord).where(models.EventRecord.source == "loyalty")
+                       .values(claimed_until=models.utcnow() - timedelta(seconds=1)))
+        again = await rerouter.reroute_once(older_than_seconds=0)
+        assert sorted(r.routing for r in again) == ["done", "done"]
+        assert await rerouter.reroute_once(older_than_seconds=0) == []
+    finally:
+        await rerouter.stop()
+    assert [j.customer_id for j in journeys_of(db_url, UPGRADE)] == [cid]
+    ref = f"loyalty:{changed.external_id}"
+    assert routings[ref] == 1 and routings[f"started:{ref}"] == 1
+
+
+async def test_an_orders_follow_ups_reach_the_journey_the_order_started(
+        time_env: Any, db_url: str, monkeypatch: pytest.MonkeyPatch, routings: collections.Counter[str]) -> None:
+    """order.paid starts "thanks → wait for the points → tell the balance"; the loyalty.points_earned its hook
+    stored must be routed after the order (same customer lane), so the journey is there to hear it."""
+    from designer.app import create_app
+    from engine.worker import build_worker
+
+    queue = worker_settings(monkeypatch, db_url)
+    program(db_url, basis="spend_12m", gold=10_000_000)
+    with transaction(db_url) as db:
+        token = auth.create_token(db, auth.create_user(db, "shop-bot", "a-long-password", "admin"), "test")
+        flowsvc.save_draft(db, {
+            "schema": "tideflow/flow@1", "id": "points-after-order", "name": "下单得积分", "kind": "journey",
+            "nodes": [{"id": "start", "type": "trigger.event", "config": {"event": "order.paid"}},
+                      {"id": "points", "type": "wait.event",
+                       "config": {"event": "loyalty.points_earned", "timeout": "P1D"}}],
+            "edges": [{"from": "start", "to": "points"}]}, "test")
+        flowsvc.publish(db, "points-after-order", "test")
+    app = create_app(db_url, client=time_env.client)
+    async with build_worker(time_env.client, queue, db_url), app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test",
+            headers={"Authorization": f"Bearer {token}"}) as http:
+        for n in range(5):
+            answer = await http.post("/api/events", json={
+                "id": f"o-{n}", "type": "order.paid", "customer": {"external_id": f"buyer-{n}"},
+                "payload": {"order_id": f"o-{n}", "amount_fen": 9_900}})
+            assert answer.status_code == 202 and answer.json()["started"], answer.text
+        routed = await until(lambda: len(follow_up_events(db_url, "loyalty.points_earned")) == 5 and all(
+            e.status == "routed" for e in follow_up_events(db_url, "loyalty.points_earned")))
+    assert routed
+    for e in follow_up_events(db_url, "loyalty.points_earned"):
+        ref = f"loyalty:{e.external_id}"
+        assert routings[ref] == 1 and routings[f"signalled:{ref}"] == 1, f"{ref} did not reach its order's journey"
+    get_settings.cache_clear()
