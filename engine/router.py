@@ -31,13 +31,14 @@ from engine.durations import parse_duration
 from engine.journeys import ACTIVE
 from engine.registry import entry_event_of
 from engine.runtime import JOURNEY_WORKFLOW, JourneyInput
+from engine.text import Msg, MsgError
 
 log = logging.getLogger(__name__)
 CACHE_SECONDS = 2.0
 
 
-class EnrollError(ValueError):
-    """The flow cannot take this customer (not published, wrong trigger, unknown customer)."""
+class EnrollError(MsgError):
+    """The flow cannot take this customer (not published, wrong trigger, unknown customer): a 409 on the API."""
 
 
 @dataclass
@@ -134,9 +135,11 @@ class Router:
         with session_factory(self.database_url)() as db:
             flow = db.get(models.FlowRecord, flow_id)
             if flow is None:
-                raise EnrollError(f"flow '{flow_id}' does not exist")
+                raise EnrollError(Msg("flow '%(flow)s' does not exist", flow=flow_id),
+                                  Msg("check the flow id in GET /api/flows"), "flow", 404)
             if flow.status != "active" or flow.current_version is None:
-                raise EnrollError(f"flow '{flow_id}' is not published and active")
+                raise EnrollError(Msg("flow '%(flow)s' is not published and active", flow=flow_id),
+                                  Msg("publish the flow (or resume it) first"), "flow", 409)
             version = db.get(models.FlowVersion, (flow_id, flow.current_version))
             assert version is not None
             return dict(version.compiled)
@@ -207,9 +210,12 @@ class Router:
         flow = await asyncio.to_thread(self._published, flow_id)
         trigger = flow["nodes"][flow["trigger"]]["type"]
         if trigger != "trigger.api" and entry_event_of(flow["nodes"][flow["trigger"]]) is None:
-            raise EnrollError(f"flow '{flow_id}' starts with {trigger}; only trigger.api flows take enrolments")
+            raise EnrollError(Msg("flow '%(flow)s' starts with %(trigger)s; only trigger.api flows take enrolments",
+                                  flow=flow_id, trigger=trigger),
+                              Msg("publish the flow with a trigger.api trigger"), "flow", 409)
         if not await asyncio.to_thread(self._customer_exists, customer_id):
-            raise EnrollError(f"customer '{customer_id}' does not exist")
+            raise EnrollError(Msg("customer '%(customer)s' does not exist", customer=customer_id),
+                              Msg("send an identity of a known customer"), "customer", 409)
         return await self.start(flow, customer_id, None, variables, entry_id)
 
     def _customer_exists(self, customer_id: str) -> bool:

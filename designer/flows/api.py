@@ -275,7 +275,7 @@ async def enroll(request: Request, flow_id: str, body: Enrollment,
     try:
         wid = await router.enroll(flow_id, customer_id, body.variables, body.entry_id)
     except EnrollError as exc:
-        raise ApiError(409, message_of(exc), Msg("publish the flow with a trigger.api trigger"), "flow") from None
+        raise ApiError.of(exc) from None
 
     def _record() -> None:
         with transaction(get_db_url(request)) as db:

@@ -18,8 +18,9 @@ from engine.db.session import session_factory, transaction
 from engine.nodes.base import stable_fraction
 from engine.nodes.logic_split import SplitBranch, pick_branch
 from engine.nodes.wait_until import next_local_time
-from engine.router import Router
+from engine.router import EnrollError, Router
 from engine.runtime import BROADCAST_WORKFLOW, BroadcastInput
+from engine.text import Msg
 from engine.worker import build_worker
 from tests.engine.flowkit import flow
 
@@ -120,6 +121,25 @@ async def test_enroll_and_reentry(time_env: Any, db_url: str) -> None:
         assert again == f"journey/vip-care/{cid}/manual-2"
         await time_env.client.get_workflow_handle(again).result()
     assert count_messages(db_url, "vip-care") == 2
+
+
+async def test_enrolment_refusals_name_the_field_and_the_fix(time_env: Any, db_url: str) -> None:
+    """Each refusal is a translatable Msg with its field, fix and HTTP status (the API answers ApiError.of)."""
+    publish(db_url, flow("by-cron", [("start", "trigger.schedule", {"cron": "0 9 * * 1"}),
+                                      ("hi", "action.send_message", {"template": "hi"})], [("start", "out", "hi")]))
+    publish(db_url, flow("by-api", [("start", "trigger.api", {}), ("hi", "action.send_message", {"template": "hi"})],
+                         [("start", "out", "hi")]))
+    (cid,) = customers(db_url, 1)
+    router = Router(time_env.client, db_url, f"e-{uuid.uuid4().hex[:6]}")
+    cases = [(("nope", cid), "flow", 404, "flow '%(flow)s' does not exist"),
+             (("by-cron", cid), "flow", 409, "flow '%(flow)s' starts with %(trigger)s; only trigger.api flows "
+                                              "take enrolments"),
+             (("by-api", "c_missing"), "customer", 409, "customer '%(customer)s' does not exist")]
+    for args, field, status, template in cases:
+        with pytest.raises(EnrollError) as caught:
+            await router.enroll(*args)
+        assert (caught.value.field, caught.value.status, caught.value.message.template) == (field, status, template)
+        assert caught.value.fix and isinstance(caught.value.fix, Msg)
 
 
 async def test_schedules_follow_published_flows(dev_env: Any, db_url: str) -> None:
