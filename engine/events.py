@@ -35,6 +35,7 @@ from engine.db.models import utcnow
 from engine.db.session import session_factory, transaction
 from engine.event_hooks import run_hooks
 from engine.event_types import INTERNAL_TYPES, SeenType, explain_unknown, is_known
+from engine.text import Msg
 
 
 class Profile(BaseModel):
@@ -64,8 +65,9 @@ class EventIn(BaseModel):
         if not is_known(value):
             raise ValueError(explain_unknown(value))
         if value in INTERNAL_TYPES:
-            raise ValueError(f"'{value}' events are produced by Tideflow itself (loyalty, referral campaigns) "
-                             "and cannot be sent in; send the event that causes them (e.g. order.paid)")
+            raise ValueError(Msg("'%(type)s' events are produced by Tideflow itself (loyalty, referral campaigns) "
+                                 "and cannot be sent in; send the event that causes them (e.g. order.paid)",
+                                 type=value))
         return value
 
     @field_validator("customer")
@@ -77,19 +79,20 @@ class EventIn(BaseModel):
                 if kind != "customer_id":
                     normalise(kind, ident)
             except IdentityError as exc:
-                raise ValueError(str(exc)) from None
+                raise ValueError(exc.message) from None
         return value
 
     @field_validator("occurred_at")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
-            raise ValueError("needs a timezone, e.g. 2026-11-23T10:00:00+08:00")
+            raise ValueError(Msg("needs a timezone, e.g. 2026-11-23T10:00:00+08:00"))
         if value is not None:
             try:  # stored in UTC: 0001-01-01T00:00:00+14:00 has no UTC time
                 value.astimezone(UTC)
             except OverflowError:
-                raise ValueError("is outside the range of times that can be stored (years 1–9999 in UTC)") from None
+                raise ValueError(
+                    Msg("is outside the range of times that can be stored (years 1–9999 in UTC)")) from None
         return value
 
 

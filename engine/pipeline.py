@@ -49,6 +49,7 @@ from engine.db import models
 from engine.db.models import utcnow
 from engine.db.session import transaction
 from engine.router import Router, RouteResult, is_transient
+from engine.text import Msg
 
 log = logging.getLogger(__name__)
 SAMPLE_SECONDS = 0.25
@@ -59,7 +60,7 @@ RATE_WINDOW = 2.0
 class Overloaded(Exception):
     """Admission refused: the backlog would push event-to-action latency past the bound."""
 
-    def __init__(self, retry_after: int, why: str) -> None:
+    def __init__(self, retry_after: int, why: Msg) -> None:
         super().__init__(why)
         self.retry_after = retry_after
         self.why = why
@@ -237,14 +238,13 @@ class RoutingPipeline:
         if self.inflight + count > self.capacity:
             metrics.ADMISSION.labels("capacity").inc()
             raise Overloaded(self._retry_after(self.estimate(count)),
-                             f"the routing backlog is full ({self.inflight} events waiting; capacity "
-                             f"{self.capacity})")
+                             Msg("the routing backlog is full (%(waiting)s events waiting; capacity %(capacity)s)",
+                                 waiting=self.inflight, capacity=self.capacity))
         estimate = self.estimate(count)
         if estimate > admission.target(self.latency_bound):
             metrics.ADMISSION.labels("latency").inc()
             raise Overloaded(self._retry_after(estimate),
-                             f"events would wait about {estimate:.1f} s for their first action; the bound is "
-                             f"{self.latency_bound:g} s")
+                             self._latency_why(estimate))
         if rate is not None:
             bucket, wait = admission.take(self._bucket, rate, count, now)
             self._bucket = bucket
@@ -264,17 +264,20 @@ class RoutingPipeline:
         if estimate > admission.target(self.latency_bound):
             metrics.ADMISSION.labels("latency").inc()
             raise Overloaded(self._retry_after(estimate),
-                             f"events would wait about {estimate:.1f} s for their first action; the bound is "
-                             f"{self.latency_bound:g} s")
+                             self._latency_why(estimate))
         if rate is not None:
             wait = admission.take(self._bucket, rate, 1, now)[1]
             if wait > 0:
                 metrics.ADMISSION.labels("rate").inc()
                 raise Overloaded(admission.retry_after(wait), self._rate_why(rate))
 
-    def _rate_why(self, rate: float) -> str:
-        return (f"the workers complete about {self._capacity:.0f} events/s at most (now {self.worker_lag:.1f} s "
-                f"behind); admitting {rate:.0f}/s")
+    def _rate_why(self, rate: float) -> Msg:
+        return Msg("the workers complete about %(capacity).0f events/s at most (now %(lag).1f s behind); admitting "
+                   "%(rate).0f/s", capacity=self._capacity, lag=self.worker_lag, rate=rate)
+
+    def _latency_why(self, estimate: float) -> Msg:
+        return Msg("events would wait about %(estimate).1f s for their first action; the bound is %(bound)g s",
+                   estimate=estimate, bound=self.latency_bound)
 
     def _retry_after(self, estimate: float) -> int:
         return admission.retry_after_for_wait(estimate, self.latency_bound)

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from designer.auth import get_db_url, require
 from designer.context import engine_router
-from designer.errors import ApiError, validation_problems
+from designer.errors import ApiError, localized, validation_problems
 from designer.events import catalogue
 from designer.limits import json_body
 from designer.ops import record_event
@@ -109,9 +109,9 @@ def precheck(request: Request) -> None:
 
 
 def overloaded(exc: Overloaded) -> JSONResponse:
-    return JSONResponse({"detail": {"message": f"busy: {exc.why}; nothing was stored",
-                                    "fix": f"send it again after {exc.retry_after} s (Retry-After)", "field": None}},
-                        status_code=429, headers={"Retry-After": str(exc.retry_after)})
+    body = {"message": Msg("busy: %(why)s; nothing was stored", why=exc.why),
+            "fix": Msg("send it again after %(seconds)s s (Retry-After)", seconds=exc.retry_after), "field": None}
+    return JSONResponse({"detail": localized(body)}, status_code=429, headers={"Retry-After": str(exc.retry_after)})
 
 
 async def deliver_many(request: Request, events: list[ingest.EventIn]) -> list[EventResult]:

@@ -61,6 +61,10 @@ async def test_a_backlog_past_the_bound_is_answered_429_and_nothing_is_stored(
         r = await http.post("/api/events", json=[event(f"big-{i}", phone=f"1390000040{i}") for i in range(6)])
         assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1, r.text
         assert "nothing was stored" in r.json()["detail"]["message"] and stored(db_url) == 0
+        big = [event(f"big-{i}", phone=f"1390000040{i}") for i in range(6)]
+        r = await http.post("/api/events?lang=zh-CN", json=big)
+        assert r.status_code == 429 and "路由积压已满" in r.json()["detail"]["message"], r.text
+        assert "秒后重新发送" in r.json()["detail"]["fix"] and stored(db_url) == 0
 
         # journeys start but nobody runs them: soon the predicted wait passes the bound
         refused: httpx.Response | None = None
