@@ -251,13 +251,14 @@ def require(*roles: str) -> Callable[..., Awaitable[User]]:
     """
     for role in roles:
         auth.check_role(role)
-    needed = " or ".join(roles)
+    needed = " or ".join(r for r in roles if r != "admin")
 
     async def dependency(user: Annotated[User, Depends(current_user)]) -> User:
         if not auth.has_role(user, *roles):
+            why = (Msg("this needs the role %(roles)s (or admin); you are %(role)s", roles=needed, role=user.role)
+                   if needed else Msg("this needs the admin role; you are %(role)s", role=user.role))
             raise RoleRequired(user, roles, detail=detail(
-                Msg("this needs the role %(roles)s (or admin); you are %(role)s", roles=needed, role=user.role),
-                Msg("ask an admin to give your account that role, or use an account that has it")))
+                why, Msg("ask an admin to give your account that role, or use an account that has it")))
         return user
 
     dependency.__name__ = f"require_{'_'.join(roles) or 'user'}"

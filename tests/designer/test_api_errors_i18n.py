@@ -243,7 +243,7 @@ REFUSALS: dict[str, tuple[str, str, str, dict[str, Any], int, str]] = {
                                                    "headers": {"Content-Type": "application/xml"}}, 400, ""),
     "connectors": ("admin", "POST", "/api/connectors/no-such-connector/resync", {"json": {}}, 404,
                    "no connector 'no-such-connector'"),
-    "users": ("marketer", "GET", "/api/users", {}, 403, "this needs the role admin (or admin); you are marketer"),
+    "users": ("marketer", "GET", "/api/users", {}, 403, "this needs the admin role; you are marketer"),
 }
 
 

@@ -154,7 +154,7 @@ def test_a_browser_gets_an_html_403_naming_the_role_and_api_clients_keep_json(ap
     english = marketer.get("/settings/connectors?lang=en", headers={"Accept": "text/html"})
     assert english.status_code == 403 and "Only admins may see this page" in english.text and "marketer" in english.text
     as_json = marketer.get("/settings/connectors", headers={"Accept": "application/json"})
-    assert as_json.status_code == 403 and as_json.json()["detail"]["message"].startswith("this needs the role admin")
+    assert as_json.status_code == 403 and as_json.json()["detail"]["message"].startswith("this needs the admin role")
     api = marketer.get("/api/connectors", headers={"Accept": "text/html"})  # the API answers JSON whatever it is asked
     assert api.status_code == 403 and api.headers["content-type"].startswith("application/json")
     with transaction(str(app.state.database_url)) as db:
