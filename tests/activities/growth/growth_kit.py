@@ -3,7 +3,9 @@ delivered through the real parsing and ingest path (connectors.wecom.events → 
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +21,7 @@ from engine.db.session import session_factory, transaction
 from tests.connectors.fake_wecom import WECOM_CORP_ID, WECOM_KEY, WECOM_SECRET, WECOM_TOKEN, FakeWeCom
 
 SOURCE = "wecom-main"
+FLOWS = Path(__file__).resolve().parents[3] / "flows"
 
 
 def connect_wecom(db_url: str, fake: FakeWeCom, monkeypatch: pytest.MonkeyPatch,
@@ -73,3 +76,35 @@ def customer_of(db_url: str, kind: str, value: str) -> str:
         row = db.get(models.Identity, (kind, value))
         assert row is not None, f"no customer with {kind}={value}"
         return row.customer_id
+
+
+def three_friends_campaign(db_url: str, fake: FakeWeCom) -> tuple[str, Any]:
+    """The shipped 老带新 set-up: the campaign (goal 3), its coupon, the published referral-three-friends flow,
+    an inviter who added through the house code and joined, and the inviter's personal code; (inviter, code)."""
+    from activities.growth import campaigns, channels
+    from activities.growth.action_referral_join import participant_key
+    from activities.growth.channels import ChannelSpec
+    from engine import flows as flowsvc
+
+    make_campaign(db_url, goal=3)
+    with transaction(db_url) as db:
+        db.add(models.CouponCampaign(id="referral-30", name="裂变券", value_fen=3000, status="active"))
+        flowsvc.save_draft(db, json.loads((FLOWS / "referral-three-friends.json").read_text("utf-8")), "test")
+        flowsvc.publish(db, "referral-three-friends", "test")
+    now = datetime.now(UTC)
+    house = channels.create_channel(db_url, ChannelSpec(key="house", name="门店", staff=["zhangsan"]), "t", now)
+    (_, joined), = deliver(db_url, fake.scan_and_add(str(house.config_id), "wmINVITER", name="老王")[0],
+                           profile={"name": "老王"})
+    inviter = str(joined["customer_id"])
+    with transaction(db_url) as db:
+        campaign = campaigns.get_campaign(db, "laodaixin")
+        participant, _ = campaigns.join(db, campaign, inviter, now)
+        state, key, pid = (campaigns.participant_state(campaign, participant),
+                           participant_key(campaign.no, participant.id), participant.id)
+    code = channels.create_channel(db_url, ChannelSpec(key=key, name="personal", staff=["lisi"]), "t", now,
+                                   purpose="referral", campaign_id="laodaixin", state=state)
+    with transaction(db_url) as db:
+        row = db.get(campaigns.ReferralParticipant, pid)
+        assert row is not None
+        row.channel_id = code.id
+    return inviter, code

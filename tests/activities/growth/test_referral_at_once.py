@@ -6,28 +6,20 @@ the inviter's one coupon. Real Temporal (time-skipping), the loopback WeCom, SQL
 from __future__ import annotations
 
 import collections
-import json
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from activities.growth import campaigns, channels
-from activities.growth.action_referral_join import participant_key
-from activities.growth.channels import ChannelSpec
-from engine import flows as flowsvc
 from engine.db import models
-from engine.db.session import session_factory, transaction
+from engine.db.session import session_factory
 from engine.settings import get_settings
 from engine.worker import build_worker
-from tests.activities.growth.growth_kit import connect_wecom, deliver, make_campaign
+from tests.activities.growth.growth_kit import connect_wecom, deliver, three_friends_campaign
 from tests.activities.loyalty.test_follow_ups_at_once import routings, until, worker_settings
 from tests.connectors.fake_wecom import FakeWeCom, fake_wecom
 
 __all__ = ["fake_wecom", "routings"]
-FLOWS = Path(__file__).resolve().parents[3] / "flows"
 
 
 async def test_the_third_friend_starts_the_reward_journey_at_once(
@@ -37,27 +29,7 @@ async def test_the_third_friend_starts_the_reward_journey_at_once(
 
     connect_wecom(db_url, fake_wecom, monkeypatch)
     queue = worker_settings(monkeypatch, db_url)  # the re-router is off
-    make_campaign(db_url, goal=3)
-    with transaction(db_url) as db:
-        db.add(models.CouponCampaign(id="referral-30", name="裂变券", value_fen=3000, status="active"))
-        flowsvc.save_draft(db, json.loads((FLOWS / "referral-three-friends.json").read_text("utf-8")), "test")
-        flowsvc.publish(db, "referral-three-friends", "test")
-    now = datetime.now(UTC)
-    house = channels.create_channel(db_url, ChannelSpec(key="house", name="门店", staff=["zhangsan"]), "t", now)
-    (_, joined), = deliver(db_url, fake_wecom.scan_and_add(str(house.config_id), "wmINVITER", name="老王")[0],
-                           profile={"name": "老王"})
-    inviter = str(joined["customer_id"])
-    with transaction(db_url) as db:
-        campaign = campaigns.get_campaign(db, "laodaixin")
-        participant, _ = campaigns.join(db, campaign, inviter, now)
-        state, key, pid = (campaigns.participant_state(campaign, participant),
-                           participant_key(campaign.no, participant.id), participant.id)
-    code = channels.create_channel(db_url, ChannelSpec(key=key, name="personal", staff=["lisi"]), "t", now,
-                                   purpose="referral", campaign_id="laodaixin", state=state)
-    with transaction(db_url) as db:
-        row = db.get(campaigns.ReferralParticipant, pid)
-        assert row is not None
-        row.channel_id = code.id
+    inviter, code = three_friends_campaign(db_url, fake_wecom)
 
     def coupons() -> list[models.Coupon]:
         with session_factory(db_url)() as db:
