@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -13,7 +15,7 @@ from sqlalchemy import select
 from designer.app import create_app
 from engine import auth
 from engine.db import models
-from engine.db.session import session_factory, transaction
+from engine.db.session import session_factory, transaction, upgrade
 
 PASSWORD = "a-long-password"
 ROLES = ("admin", "marketer", "ops", "agent", "finance", "developer")
@@ -30,6 +32,17 @@ def add_users(db_url: str) -> None:
     with transaction(db_url) as db:
         for role in ROLES:
             auth.create_user(db, role, PASSWORD, role, f"{role} user")
+
+
+def role_tokens(db_url: str) -> dict[str, str]:
+    """Migrate a fresh database, add one user per role (:func:`add_users`, hashed cheaply) and answer an API
+    token for each, by username."""
+    upgrade(db_url)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+        add_users(db_url)
+        with transaction(db_url) as db:
+            return {user.username: auth.create_token(db, user, "test") for user in db.scalars(select(models.User))}
 
 
 class Browser:

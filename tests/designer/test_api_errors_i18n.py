@@ -18,15 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
-from engine import auth
-from engine.db import models
-from engine.db.session import transaction, upgrade
-from tests.designer.pages_kit import add_users, build_app
+from tests.designer.pages_kit import build_app, role_tokens
 
 ROOT = Path(__file__).resolve().parents[2]
 DESIGNER = ROOT / "designer"
@@ -213,12 +208,7 @@ def test_reverting_a_real_conversion_fails_the_check() -> None:
 def tokens(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FastAPI, dict[str, str]]]:
     """One app and one API token per role (these calls are all refused: nothing is stored)."""
     url = f"sqlite:///{tmp_path_factory.mktemp('errors') / 'tideflow.db'}"
-    upgrade(url)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-        add_users(url)
-        with transaction(url) as db:
-            found = {user.username: auth.create_token(db, user, "test") for user in db.scalars(select(models.User))}
+    found = role_tokens(url)
     yield build_app(url), found
 
 

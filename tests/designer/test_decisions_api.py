@@ -7,18 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
 from decisions.dmn_xml import load_decision_table
 from designer.app import create_app
 from designer.decisions import api as api_decisions
-from engine import auth
-from engine.db import models
-from engine.db.session import transaction, upgrade
-from tests.designer.pages_kit import add_users
+from tests.designer.pages_kit import role_tokens
 from tests.e2e.browser import include_once
 
 DMN = (Path(__file__).resolve().parents[1] / "decisions" / "data" / "refund_routing.dmn").read_text()
@@ -29,12 +24,7 @@ XML = {"Content-Type": "application/xml"}
 def tokens(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FastAPI, dict[str, str]]]:
     """One app and one API token per role for the whole module: these routes store nothing."""
     url = f"sqlite:///{tmp_path_factory.mktemp('decisions') / 'tideflow.db'}"
-    upgrade(url)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-        add_users(url)
-        with transaction(url) as db:
-            found = {user.username: auth.create_token(db, user, "test") for user in db.scalars(select(models.User))}
+    found = role_tokens(url)
     app = create_app(url, connect=False)
     include_once(app, api_decisions.router)
     yield app, found
