@@ -21,6 +21,14 @@ re-router, as before.
 
 A savepoint rolled back after the event was noted removes the row; the router reads the rows back by id
 (``status = received``) before routing, so a row that did not commit is never routed.
+
+**Tickets to start** are the second kind of work noted on a session. A ticket whose type runs a flow is
+stored with ``workflow_id`` NULL (by an event hook, the ``action.create_ticket`` node, a page or the API);
+:func:`note_ticket` remembers its id, and after the outermost commit the ids go to the installed router's
+``start_tickets`` (never held: starting a ticket's workflow waits for nothing). It starts each ticket whose
+``workflow_id`` is still NULL (:func:`engine.tickets_workflow.start_ticket`: derived id, once).
+:func:`engine.tickets_workflow.start_pending` (the re-router) stays the safety net for a process that dies
+between the commit and the start, an unreachable Temporal, or a process with nothing installed.
 """
 
 from __future__ import annotations
@@ -40,6 +48,8 @@ log = logging.getLogger(__name__)
 
 #: where a session keeps the row ids of the follow-up events its transaction stored
 NOTED = "tideflow.follow_ups"
+#: where a session keeps the ids of the tickets its transaction created that are to start a workflow
+TICKETS = "tideflow.tickets_to_start"
 #: the database URL a session belongs to (set by :func:`engine.db.session.session_factory`)
 DATABASE_URL = "tideflow.database_url"
 
@@ -50,6 +60,8 @@ class FollowUpRouter:
 
     ready: Callable[[], bool]
     route: Callable[[list[int]], None]
+    #: start the workflows of these committed tickets (None: this process leaves them to the re-router)
+    start_tickets: Callable[[list[int]], None] | None = None
 
 
 _routers: dict[str, list[FollowUpRouter]] = {}
@@ -120,13 +132,22 @@ def note(db: Session, row_id: int) -> None:
     db.info.setdefault(NOTED, []).append(row_id)
 
 
+def note_ticket(db: Session, ticket_id: int) -> None:
+    """Remember a ticket created in this session's transaction, to start its workflow after the commit."""
+    db.info.setdefault(TICKETS, []).append(ticket_id)
+
+
 def _outermost(session: Session) -> bool:
     return session.get_nested_transaction() is None
 
 
 @event.listens_for(Session, "after_commit")
 def _committed(session: Session) -> None:
-    if NOTED not in session.info or not _outermost(session):  # a savepoint released: not committed yet
+    if not _outermost(session):  # a savepoint released: not committed yet
+        return
+    if TICKETS in session.info:
+        start_tickets(session.info.get(DATABASE_URL), session.info.pop(TICKETS))
+    if NOTED not in session.info:
         return
     ids: list[int] = session.info.pop(NOTED)
     bucket = _held.get()
@@ -150,9 +171,26 @@ def dispatch(database_url: str | None, ids: list[int]) -> None:
         log.warning("follow-up events not handed to routing: %s", type(exc).__name__)
 
 
+def start_tickets(database_url: str | None, ids: list[int]) -> None:
+    """Hand committed tickets to this process's ready ticket starter for their database; without one they
+    wait for the re-router's :func:`engine.tickets_workflow.start_pending`. Never raises."""
+    url = _resolved(database_url)
+    with _lock:
+        candidates = list(_routers.get(url, ()))
+    starter = next((r.start_tickets for r in reversed(candidates) if r.start_tickets is not None and r.ready()), None)
+    if starter is None:
+        log.info("%d tickets left for the re-router to start (no starter)", len(ids))
+        return
+    try:
+        starter(ids)
+    except Exception as exc:  # never fail a commit that happened; the re-router starts them
+        log.warning("tickets not handed to their start: %s", type(exc).__name__)
+
+
 @event.listens_for(Session, "after_rollback")
 def _rolled_back(session: Session) -> None:
     # a savepoint's rollback keeps the list (rows noted before it are still to commit; rows inside it are
     # gone, and the router reads rows back before routing); the outermost rollback drops everything
-    if NOTED in session.info and _outermost(session):
+    if _outermost(session):
         session.info.pop(NOTED, None)
+        session.info.pop(TICKETS, None)

@@ -157,13 +157,14 @@ class RoutingPipeline:
     # -- follow-up events ------------------------------------------------------------------------------
     def routes_follow_ups(self) -> None:
         """Route the follow-up events this process commits on this pipeline's database as soon as their
-        transaction commits (:mod:`engine.follow_ups`), until :meth:`stop`. Call after :meth:`start`."""
+        transaction commits, and start the workflows of the tickets it commits (:mod:`engine.follow_ups`),
+        until :meth:`stop`. Call after :meth:`start`."""
         if self._uninstall is None:
             from engine.settings import get_settings
 
             url = self.database_url or get_settings().resolved_database_url()
             self._uninstall = follow_ups.install(url, follow_ups.FollowUpRouter(
-                ready=self._routes_now, route=self.route_follow_ups))
+                ready=self._routes_now, route=self.route_follow_ups, start_tickets=self.start_tickets))
 
     def _routes_now(self) -> bool:
         return self.router is not None and self.running and self._loop is not None and not self._loop.is_closed()
@@ -190,6 +191,38 @@ class RoutingPipeline:
             raise
         except Exception as exc:  # the database is down: the claims lapse and the re-router routes them
             log.warning("follow-up events left for the re-router: %s", type(exc).__name__)
+
+    def start_tickets(self, ticket_ids: list[int]) -> None:
+        """Start the workflows of these committed tickets on this pipeline's router; callable from any thread,
+        returns at once. A ticket that already has one (or runs no flow) is left alone."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            raise RuntimeError("the routing pipeline is not running")
+        loop.call_soon_threadsafe(self._spawn_starts, list(ticket_ids))
+
+    def _spawn_starts(self, ticket_ids: list[int]) -> None:
+        task = asyncio.get_running_loop().create_task(self._start_tickets(ticket_ids))
+        self._follow_ups.add(task)
+        task.add_done_callback(self._follow_ups.discard)
+
+    async def _start_tickets(self, ticket_ids: list[int]) -> None:
+        from engine.tickets_workflow import start_ticket
+
+        router = self.router
+        if router is None:  # Temporal went away: the re-router starts them
+            return
+        try:  # read back: rows that did not commit are gone, a sub-task assigned at once has "" (no workflow)
+            waiting = await asyncio.to_thread(_without_workflow, self.database_url, ticket_ids)
+        except Exception as exc:
+            log.warning("ticket workflows left for the re-router: %s", type(exc).__name__)
+            return
+        for ticket_id in waiting:
+            try:
+                await start_ticket(router.client, self.database_url, router.task_queue, ticket_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the re-router's start_pending tries again (and quarantines a poison one)
+                log.warning("ticket %s: workflow start left for the re-router: %s", ticket_id, type(exc).__name__)
 
     # -- admission -------------------------------------------------------------------------------------
     def rate(self) -> float:
@@ -435,6 +468,17 @@ class RoutingPipeline:
         if not found:
             return []
         return await self.route_stored(found)
+
+
+def _without_workflow(database_url: str | None, ticket_ids: list[int]) -> list[int]:
+    from sqlalchemy import select
+
+    from engine.db.session import session_factory
+
+    with session_factory(database_url)() as db:
+        return list(db.scalars(select(models.Ticket.id).where(models.Ticket.id.in_(ticket_ids),
+                                                              models.Ticket.workflow_id.is_(None))
+                               .order_by(models.Ticket.id)))
 
 
 @contextlib.asynccontextmanager

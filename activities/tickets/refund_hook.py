@@ -7,9 +7,10 @@ exists exactly when the event does: never lost. Its dedupe key ``refund:<channel
 is unique, so a redelivered event — or the same refund reported twice under different event ids —
 never makes a second ticket. Public replies on the ticket go over the customer's own channel
 (:func:`activities.messaging.reach.customer_channel`: the first of WeCom, WeChat OA, SMS, email they have an
-address on and that is set up). The ticket's workflow is started right after by
-:func:`engine.tickets_workflow.start_pending` (the web app's re-router loop), with a derived
-workflow id, so it starts once.
+address on and that is set up). The ticket's workflow is started right after the event's transaction
+commits, by the process that committed it (:mod:`engine.follow_ups`, the ticket kind), else by
+:func:`engine.tickets_workflow.start_pending` (the re-router loop); the workflow id is derived, so it
+starts once.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from activities.tickets import assignment, review, sla
 from activities.tickets.calendar import BusinessCalendar
 from activities.tickets.fields import validate_fields
-from engine import auth
+from engine import auth, follow_ups
 from engine.db import models
 from engine.durations import parse_duration
 from engine.text import Msg, MsgError
@@ -213,6 +213,8 @@ def create_ticket(db: Session, *, type_key: str, subject: str, now: datetime, de
         if found is None:
             raise
         return found, False
+    if ticket.workflow_id is None:  # its flow's workflow starts right after the commit (engine/follow_ups.py)
+        follow_ups.note_ticket(db, ticket.id)
     record(db, ticket, "created", now, actor, data_source=source, group=ticket.group_key, priority=ticket.priority)
     audit_person(db, ticket, actor, "created", after={"type": ticket.type_key, "group": ticket.group_key,
                                                       "priority": ticket.priority, "status": ticket.status})
