@@ -10,12 +10,14 @@ the account's ``balance`` / ``debt`` are derived state kept in the same transact
 ``balance`` is the points in unexpired lots; ``debt`` is what refunds took back after the points were
 spent (the next earn repays it first); what a member may spend is ``balance - debt``.
 
-Journeys hear about it through follow-up events: ``loyalty.points_earned``, ``loyalty.tier_changed``
-(``direction`` up/down) and ``loyalty.points_expiring`` (from :func:`notify_expiring`).
+Journeys hear about it through follow-up events: ``loyalty.points_earned``, ``loyalty.points_redeemed``
+(from :func:`burn`), ``loyalty.tier_changed`` (``direction`` up/down) and ``loyalty.points_expiring`` (from
+:func:`notify_expiring`).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -137,9 +139,10 @@ def earn(db: Session, customer_id: str, pts: int, key: str, at: datetime, *, rea
 
 
 def burn(db: Session, customer_id: str, pts: int, key: str, at: datetime, *, reason: str,
-         detail: dict[str, Any] | None = None) -> Booked:
+         detail: dict[str, Any] | None = None, notify: bool = True) -> Booked:
     """Spend ``pts`` points (a redemption), from the lots that expire first. Raises
-    :class:`InsufficientPoints` when the member has fewer."""
+    :class:`InsufficientPoints` when the member has fewer. A fresh redemption records
+    ``loyalty.points_redeemed`` in the same transaction (once per ``key``: a repeated one records nothing)."""
     if pts <= 0:
         raise LoyaltyError(Msg("points to redeem must be a positive whole number"))
     acct = account(db, customer_id)
@@ -157,8 +160,21 @@ def burn(db: Session, customer_id: str, pts: int, key: str, at: datetime, *, rea
     for lot_id, n in taken.items():
         by_id[lot_id].remaining -= n
     acct.balance -= pts
-    return Booked(_book(db, acct, key=key, kind="burn", pts=-pts, at=at, reason=reason,
-                        detail={**(detail or {}), "lots": {str(k): v for k, v in taken.items()}}), False)
+    entry = _book(db, acct, key=key, kind="burn", pts=-pts, at=at, reason=reason,
+                  detail={**(detail or {}), "lots": {str(k): v for k, v in taken.items()}})
+    if notify:
+        record_follow_up(db, source=SOURCE, external_id=redeemed_id(key), type="loyalty.points_redeemed",
+                         customer_id=acct.customer_id, occurred_at=at,
+                         payload={"points": pts, "balance": entry.balance_after, "reason": reason,
+                                  "request_id": str((detail or {}).get("request_id", "")), "source": key})
+    return Booked(entry, False)
+
+
+def redeemed_id(key: str) -> str:
+    """The ``loyalty.points_redeemed`` event's external id for the redemption booked under ledger ``key``
+    (``redeemed:<key>``; a key too long for the events table's 120 characters by its SHA-256 instead)."""
+    ident = f"redeemed:{key}"
+    return ident if len(ident) <= 120 else f"redeemed:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
 
 
 def order_ref(channel: str, shop: str, order_id: str) -> str:

@@ -37,7 +37,7 @@ def redeem_page(customer_id: str, user: RedeemerPage, db_url: DbUrl,
             if member is None:
                 return see_other(f"{back}?loyalty_error={quote('unknown customer')}#loyalty")
             ledger.burn(db, member, int(points), f"redeem:{user.username}:{request_id}", datetime.now(UTC),
-                        reason=reason.strip() or "redeem", detail={"by": user.username})
+                        reason=reason.strip() or "redeem", detail={"by": user.username, "request_id": request_id})
     except ledger.InsufficientPoints as exc:
         return see_other(f"{back}?loyalty_short={exc.available}#loyalty")
     return see_other(f"{back}?redeemed={int(points)}#loyalty")

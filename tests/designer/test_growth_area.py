@@ -16,6 +16,7 @@ from sqlalchemy import select
 from activities.growth import campaigns
 from engine import events as ingest
 from engine.customers import resolve
+from engine.db import models
 from engine.db.growth_models import GrowthChannel
 from engine.db.session import session_factory, transaction
 from tests.activities.growth.growth_kit import connect_wecom, deliver, make_campaign
@@ -141,6 +142,11 @@ def test_points_api_and_the_customer_page(app: Any, db_url: str) -> None:
     short = dev.client.post(f"/api/loyalty/members/{cid}/redeem", json={"points": 999, "request_id": "mp-2"},
                             headers=dheaders)
     assert short.status_code == 409 and short.json()["detail"]["available"] == 300
+    # journeys hear of the redemption once: not again for the retry, not for the refused one
+    [told] = redeemed_events(db_url)
+    assert told.customer_id == cid and told.external_id == "redeemed:redeem:developer:mp-1"
+    assert told.payload == {"points": 200, "balance": 300, "reason": "redeem", "request_id": "mp-1",
+                            "source": "redeem:developer:mp-1"}
     assert Browser(app, "agent").client.post(f"/api/loyalty/members/{cid}/redeem", json={
         "points": 1, "request_id": "x"}).status_code == 403
     page = mia.get(f"/customers/{cid}")
@@ -150,6 +156,15 @@ def test_points_api_and_the_customer_page(app: Any, db_url: str) -> None:
     assert form.status_code == 303 and "redeemed=100" in form.headers["location"]
     mia.post_form(f"/customers/{cid}/loyalty/redeem", {"points": "100", "request_id": "abcdef123456"})
     assert 'id="points-balance">200<' in mia.get(f"/customers/{cid}").text  # the double submit redeemed once
+    by_page = redeemed_events(db_url)[1:]  # the staff's redemption on the customer page tells journeys once too
+    assert [(e.payload["points"], e.payload["balance"], e.payload["reason"], e.payload["request_id"])
+            for e in by_page] == [(100, 200, "保温杯", "abcdef123456")]
+
+
+def redeemed_events(db_url: str) -> list[models.EventRecord]:
+    with session_factory(db_url)() as db:
+        return list(db.scalars(select(models.EventRecord).where(
+            models.EventRecord.type == "loyalty.points_redeemed").order_by(models.EventRecord.id)))
 
 
 def test_growth_pages_name_unknown_things(app: Any) -> None:

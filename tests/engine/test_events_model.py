@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from engine import events
 from engine.db import models
 from engine.db.session import transaction
+from engine.event_types import EVENT_TYPES, INTERNAL_TYPES
 from engine.events import EventIn, Profile, store
 
 
@@ -60,6 +61,14 @@ def test_custom_types_need_no_declaration() -> None:
     assert EventIn.model_validate(_event(type="custom.loyalty.points_added")).type == "custom.loyalty.points_added"
     where, _ = _error(_event(type="custom.Bad Name"))
     assert where == "type"
+
+
+@pytest.mark.parametrize("kind", sorted(INTERNAL_TYPES))
+def test_types_tideflow_produces_itself_cannot_be_sent_in(kind: str) -> None:
+    assert {"loyalty.points_redeemed", "loyalty.points_earned", "referral.progress"} <= INTERNAL_TYPES
+    assert kind in EVENT_TYPES  # a built-in type: journeys can be drawn on it in the picker
+    where, message = _error(_event(type=kind))
+    assert where == "type" and "produced by Tideflow itself" in message
 
 
 def test_naive_occurred_at_is_rejected() -> None:

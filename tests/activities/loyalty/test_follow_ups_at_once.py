@@ -2,7 +2,7 @@
 running: a journey's points that lift a member to gold start the 会员升级关怀 journey on the worker, an order
 sent to ``POST /api/events`` does the same in the web process — each once. Immediate routing and the re-router
 racing over the same events route each once; an event whose process died after the commit is routed by the
-re-router once its claim lapses.
+re-router once its claim lapses. A redemption through the API starts the 积分兑换感谢 journey the same way.
 
 All on real Temporal (time-skipping test server) and a real SQLite file. "At once" is shown by switching the
 re-router off (no timing asserts): on main these journeys never start."""
@@ -36,6 +36,7 @@ from tests.designer.test_events_api import cheap_passwords
 __all__ = ["cheap_passwords"]
 FLOWS = Path(__file__).resolve().parents[3] / "flows"
 UPGRADE = "loyalty-tier-upgrade"
+REDEEMED = "loyalty-points-redeemed"
 
 
 def program(db_url: str, basis: str = "points_12m", gold: int = 100) -> None:
@@ -272,4 +273,47 @@ async def test_an_orders_follow_ups_reach_the_journey_the_order_started(
     for e in follow_up_events(db_url, "loyalty.points_earned"):
         ref = f"loyalty:{e.external_id}"
         assert routings[ref] == 1 and routings[f"signalled:{ref}"] == 1, f"{ref} did not reach its order's journey"
+    get_settings.cache_clear()
+
+
+async def test_a_redemption_through_the_api_starts_the_redeemed_journey_once(
+        time_env: Any, db_url: str, monkeypatch: pytest.MonkeyPatch, routings: collections.Counter[str]) -> None:
+    """POST /api/loyalty/members/{id}/redeem records loyalty.points_redeemed in the burn's transaction; the
+    shipped 积分兑换感谢 journey starts from it at once — once, though the request came twice at the same time
+    and once more later; a refused redemption tells nobody; nobody outside can send the type."""
+    from designer.app import create_app
+
+    worker_settings(monkeypatch, db_url)
+    program(db_url, basis="spend_12m", gold=10_000_000)
+    with transaction(db_url) as db:
+        token = auth.create_token(db, auth.create_user(db, "shop-bot", "a-long-password", "admin"), "test")
+        flowsvc.save_draft(db, json.loads((FLOWS / f"{REDEEMED}.json").read_text("utf-8")), "test")
+        flowsvc.publish(db, REDEEMED, "test")
+    cid = customer(db_url, "周先生")
+    earn(db_url, cid, 500)
+    app = create_app(db_url, client=time_env.client)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test",
+            headers={"Authorization": f"Bearer {token}"}) as http:
+        forged = await http.post("/api/events", json={
+            "id": "f-1", "type": "loyalty.points_redeemed", "customer": {"customer_id": cid},
+            "payload": {"points": 1, "balance": 0}})
+        assert forged.status_code == 422 and "loyalty.points_redeemed" in forged.text, forged.text
+        body = {"points": 200, "request_id": "mall-7", "reason": "积分兑换：保温杯"}
+        url = f"/api/loyalty/members/{cid}/redeem"
+        both = await asyncio.gather(http.post(url, json=body), http.post(url, json=body))  # a double tap
+        retried = await http.post(url, json=body)
+        short = await http.post(url, json={"points": 10_000, "request_id": "mall-8"})
+        started = await until(lambda: journeys_of(db_url, REDEEMED) and all(
+            e.status == "routed" for e in follow_up_events(db_url, "loyalty.points_redeemed")))
+    assert [r.status_code for r in both] == [200, 200] and sorted(r.json()["repeated"] for r in both) == [False, True]
+    assert retried.json()["repeated"] and retried.json()["balance"] == 300
+    assert short.status_code == 409
+    assert started, "the redeemed journey did not start: follow-up events wait for a re-router that is off"
+    assert [j.customer_id for j in journeys_of(db_url, REDEEMED)] == [cid]
+    [told] = follow_up_events(db_url, "loyalty.points_redeemed")
+    assert told.payload == {"points": 200, "balance": 300, "reason": "积分兑换：保温杯", "request_id": "mall-7",
+                            "source": "redeem:shop-bot:mall-7"}
+    ref = f"{told.source}:{told.external_id}"
+    assert routings[ref] == 1 and routings[f"started:{ref}"] == 1
     get_settings.cache_clear()

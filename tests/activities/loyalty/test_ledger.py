@@ -66,6 +66,18 @@ def state(db_url: str, cid: str) -> dict[str, Any]:
         return ledger.summary(db, cid, datetime.now(UTC))
 
 
+def redeemed_events(db_url: str) -> list[models.EventRecord]:
+    with session_factory(db_url)() as db:
+        return list(db.scalars(select(models.EventRecord).where(
+            models.EventRecord.type == "loyalty.points_redeemed").order_by(models.EventRecord.id)))
+
+
+def test_a_long_redemption_key_gets_a_short_stable_event_id() -> None:
+    key = "redeem:" + "u" * 50 + ":" + "r" * 100
+    assert ledger.redeemed_id(key) == ledger.redeemed_id(key) != ledger.redeemed_id(key + "x")
+    assert len(ledger.redeemed_id(key)) <= 120 and ledger.redeemed_id("redeem:a:1") == "redeemed:redeem:a:1"
+
+
 def test_earn_refund_redeem_and_tier(any_db_url: str) -> None:
     program(any_db_url)
     cid = customer(any_db_url)
@@ -95,6 +107,10 @@ def test_earn_refund_redeem_and_tier(any_db_url: str) -> None:
             models.EventRecord.type.like("loyalty.%")))}
         coupon = db.scalar(select(models.Coupon).where(models.Coupon.customer_id == cid))
     assert events["loyalty.tier_changed"]["after"] == "gold" and events["loyalty.tier_changed"]["direction"] == "up"
+    # the redemption told journeys once (the repeat and the refused one did not)
+    assert events["loyalty.points_redeemed"] == {"points": 300, "balance": 869, "reason": "兑换", "request_id": "",
+                                                 "source": "redeem:shop-1:42"}
+    assert [e.external_id for e in redeemed_events(any_db_url)] == ["redeemed:redeem:shop-1:42"]
     assert coupon is not None and coupon.campaign_id == "gold-gift"
 
 
@@ -183,6 +199,10 @@ def test_concurrent_redemptions_never_overdraw(any_db_url: str) -> None:
     assert len(fresh) == 3 and all(isinstance(r, ledger.Booked | ledger.InsufficientPoints) for r in results)
     assert refused  # the fourth distinct request found 10 points left
     assert state(any_db_url, cid)["balance"] == 10
+    # one loyalty.points_redeemed per redemption booked: none for the repeats, none for the refused one
+    told = redeemed_events(any_db_url)
+    assert sorted(e.external_id for e in told) == sorted(f"redeemed:{r.entry.key}" for r in fresh)
+    assert sorted(e.payload["balance"] for e in told) == [10, 40, 70]
 
 
 def test_birthday_gifts_once_a_year_for_tiers_that_have_one(db_url: str) -> None:
