@@ -317,3 +317,36 @@ async def test_a_redemption_through_the_api_starts_the_redeemed_journey_once(
     ref = f"{told.source}:{told.external_id}"
     assert routings[ref] == 1 and routings[f"started:{ref}"] == 1
     get_settings.cache_clear()
+
+
+async def test_redeeming_ends_the_points_expiring_reminder(
+        time_env: Any, db_url: str, monkeypatch: pytest.MonkeyPatch, routings: collections.Counter[str]) -> None:
+    """The shipped 积分即将过期提醒 flow says a redemption ends it: ``loyalty.points_redeemed`` is in its
+    ``exit_on``, so the journey that the upkeep's ``loyalty.points_expiring`` started exits when the member
+    redeems, before its last reminder (the re-router is off: both events are routed on commit)."""
+    from tideflow.stack import worker_running
+
+    worker_settings(monkeypatch, db_url)
+    program(db_url, gold=10_000)
+    expiring = "loyalty-points-expiring"
+    with transaction(db_url) as db:
+        flowsvc.save_draft(db, json.loads((FLOWS / f"{expiring}.json").read_text("utf-8")), "test")
+        flowsvc.publish(db, expiring, "test")
+    cid = customer(db_url, "吴女士")
+    earn(db_url, cid, 300)
+    now = datetime.now(UTC)
+    async with worker_running(time_env.client):
+        with transaction(db_url) as db:  # what loyalty-upkeep does: the lot lapses within the notice window
+            assert ledger.notify_expiring(db, now, days=800) == 1
+        started = await until(lambda: [j for j in journeys_of(db_url, expiring) if j.status == "waiting"])
+        with transaction(db_url) as db:
+            ledger.burn(db, cid, 100, f"test:redeem:{cid}", now, reason="积分兑换")
+        ended = await until(lambda: [j for j in journeys_of(db_url, expiring) if j.status not in ("running",
+                                                                                                 "waiting")])
+    assert started and [j.customer_id for j in started] == [cid]
+    assert [j.status for j in ended] == ["exited"], [(j.status, j.node) for j in ended]
+    with session_factory(db_url)() as db:
+        assert db.scalar(select(models.Message).where(models.Message.node_id == "again")) is None
+    [redeemed] = follow_up_events(db_url, "loyalty.points_redeemed")
+    assert routings[f"{redeemed.source}:{redeemed.external_id}"] == 1
+    get_settings.cache_clear()
