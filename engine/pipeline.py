@@ -35,7 +35,7 @@ import contextlib
 import logging
 import time
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -172,15 +172,20 @@ class RoutingPipeline:
     def route_follow_ups(self, row_ids: list[int]) -> None:
         """Route these stored follow-up events (claimed by the transaction that stored them) through the lanes;
         callable from any thread, returns at once. Rows that did not commit are skipped."""
+        self._from_any_thread(self._route_follow_ups, list(row_ids))
+
+    def _from_any_thread(self, work: Callable[[list[int]], Coroutine[Any, Any, None]], ids: list[int]) -> None:
+        """Run ``work(ids)`` as a task on the pipeline's loop (kept until done, cancelled by :meth:`stop`)."""
         loop = self._loop
         if loop is None or loop.is_closed():
             raise RuntimeError("the routing pipeline is not running")
-        loop.call_soon_threadsafe(self._spawn_follow_ups, list(row_ids))
 
-    def _spawn_follow_ups(self, row_ids: list[int]) -> None:
-        task = asyncio.get_running_loop().create_task(self._route_follow_ups(row_ids))
-        self._follow_ups.add(task)
-        task.add_done_callback(self._follow_ups.discard)
+        def spawn() -> None:
+            task = asyncio.get_running_loop().create_task(work(ids))
+            self._follow_ups.add(task)
+            task.add_done_callback(self._follow_ups.discard)
+
+        loop.call_soon_threadsafe(spawn)
 
     async def _route_follow_ups(self, row_ids: list[int]) -> None:
         try:
@@ -195,15 +200,7 @@ class RoutingPipeline:
     def start_tickets(self, ticket_ids: list[int]) -> None:
         """Start the workflows of these committed tickets on this pipeline's router; callable from any thread,
         returns at once. A ticket that already has one (or runs no flow) is left alone."""
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            raise RuntimeError("the routing pipeline is not running")
-        loop.call_soon_threadsafe(self._spawn_starts, list(ticket_ids))
-
-    def _spawn_starts(self, ticket_ids: list[int]) -> None:
-        task = asyncio.get_running_loop().create_task(self._start_tickets(ticket_ids))
-        self._follow_ups.add(task)
-        task.add_done_callback(self._follow_ups.discard)
+        self._from_any_thread(self._start_tickets, list(ticket_ids))
 
     async def _start_tickets(self, ticket_ids: list[int]) -> None:
         from engine.tickets_workflow import start_ticket
