@@ -26,12 +26,15 @@ Two checks, both needed:
   first thing to show it). Before any saturation, and while the workers keep up, there is no limit: a
   quiet system takes any burst, and a rising load is never held at a rate measured while it was lower.
 
-Per web process: with several web processes each admits up to the workers' whole rate (docs/operations.md).
+Shared by the web processes: the workers' capacity is theirs together, so each web process admits its share
+(:func:`share`) — the capacity divided by the web processes that admitted events lately (:func:`web_processes`,
+from the heartbeats they write when they sample the workers' lag; docs/operations.md).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 #: refuse when the predicted wait passes this share of the bound: the rest is for the work itself (routing,
@@ -109,6 +112,19 @@ def limit_rate(capacity_per_second: float, worker_lag: float, bound: float) -> f
     goal = SETPOINT * target(bound)
     share = GROWTH if worker_lag <= 0 else min(GROWTH, max(FLOOR_SHARE, goal / worker_lag))
     return max(MIN_RATE, capacity_per_second * share)
+
+
+def web_processes(heartbeats: Iterable[tuple[str, float]], me: str, fresh: float) -> int:
+    """How many web processes share the workers' capacity: this one (``me``, always, whether or not its own
+    heartbeat is among them yet) and every other whose heartbeat — (process, its age in seconds) — is at most
+    ``fresh`` seconds old (one that stopped admitting, or died, drops out after that)."""
+    return 1 + len({process for process, age in heartbeats if process != me and age <= fresh})
+
+
+def share(rate: float, processes: int) -> float:
+    """This web process's share of an admission ``rate`` that ``processes`` web processes admit together: an
+    even split (a load balancer spreads requests evenly), never below :data:`MIN_RATE`."""
+    return max(MIN_RATE, rate / max(1, processes))
 
 
 def burst(rate: float) -> float:

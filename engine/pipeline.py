@@ -22,7 +22,8 @@ in order per customer, concurrently across customers — and their outcomes are 
   routing rate, plus the age of the oldest task waiting in Temporal's workflow and activity task queues or
   their backlog divided by the rate tasks leave them (sampled at most every ``SAMPLE_SECONDS`` while
   requests come in) — and while the workers report that they fall behind, a token bucket admits events at
-  the rate they complete them. A request whose predicted wait passes half the bound
+  the rate they complete them, shared evenly by the web processes that admit events (each writes a
+  heartbeat when it samples, at most every ``HEARTBEAT_SECONDS``). A request whose predicted wait passes half the bound
   (``TIDEFLOW_LATENCY_BOUND_SECONDS``, 2 s: the other half is for the work itself), that finds the bucket
   empty, or that overflows the backlog's capacity is refused with :class:`Overloaded` (429 + Retry-After):
   nothing is stored half-way.
@@ -33,7 +34,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
+import uuid
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +57,10 @@ from engine.text import Msg
 
 log = logging.getLogger(__name__)
 SAMPLE_SECONDS = 0.25
+#: a web process that samples writes its heartbeat (engine.db.quarantine_models.WebHeartbeat) at most this often
+HEARTBEAT_SECONDS = 1.0
+#: heartbeats older than this are deleted (processes that were restarted get a new id)
+HEARTBEAT_FORGET_SECONDS = 3600.0
 #: the routing rate is averaged over about this many seconds
 RATE_WINDOW = 2.0
 
@@ -117,6 +125,11 @@ class RoutingPipeline:
         #: actions after an event they complete per second, summed over the workers
         self.worker_lag = 0.0
         self.worker_done = 0.0
+        #: this pipeline's id in the web heartbeats, and how many web processes (itself included) admitted
+        #: events lately: each admits its share of the workers' capacity (admission.share)
+        self.process_id = f"{socket.gethostname()[:80]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.web_processes = 1
+        self._beat_at: float | None = None
         #: the rate limit once the workers were saturated (engine.admission): until when it holds (monotonic
         #: seconds), their capacity as measured, and its token bucket
         self._limit_until = 0.0
@@ -149,6 +162,10 @@ class RoutingPipeline:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
+        if self._beat_at is not None:  # the other web processes take over this one's share at once
+            self._beat_at = None
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(forget_heartbeat, self.database_url, self.process_id)
 
     @property
     def running(self) -> bool:
@@ -251,7 +268,8 @@ class RoutingPipeline:
         self._capacity = admission.capacity(self._capacity, self.worker_done, self.worker_lag, self.latency_bound,
                                             elapsed)
         self._capacity_at = now
-        rate = admission.limit_rate(self._capacity, self.worker_lag, self.latency_bound)
+        rate = admission.share(admission.limit_rate(self._capacity, self.worker_lag, self.latency_bound),
+                               self.web_processes)
         if new_episode:  # a full bucket at the new rate
             self._bucket = admission.Bucket(admission.burst(rate), now)
         if saturated:
@@ -435,7 +453,12 @@ class RoutingPipeline:
     async def _sample(self, router: Router) -> None:
         done = 0.0
         try:
-            self.worker_lag, done = await asyncio.to_thread(read_lag, self.database_url)
+            now = time.monotonic()
+            beat = self._beat_at is None or now - self._beat_at >= HEARTBEAT_SECONDS
+            self.worker_lag, done, self.web_processes = await asyncio.to_thread(
+                sample_lag, self.database_url, self.process_id, beat)
+            if beat:
+                self._beat_at = now
             self.worker_done = done
             metrics.WORKER_LAG.set(self.worker_lag)
         except Exception as exc:
@@ -513,6 +536,46 @@ def read_lag(database_url: str | None) -> tuple[float, float]:
         worst, done = db.execute(select(func.max(WorkerLag.lag_seconds), func.sum(WorkerLag.done_per_second))
                                  .where(WorkerLag.updated_at >= since)).one()
     return float(worst or 0.0), float(done or 0.0)
+
+
+def sample_lag(database_url: str | None, process: str, beat: bool) -> tuple[float, float, int]:
+    """A web process's sample, in one transaction: its heartbeat written when ``beat`` (forgotten ones
+    deleted), then :func:`read_lag`'s two figures and how many web processes share the workers' capacity —
+    ``process`` and every other whose heartbeat is within :data:`LAG_FRESH_SECONDS`
+    (:func:`admission.web_processes`)."""
+    from sqlalchemy import delete, func, select
+
+    from engine.db.quarantine_models import WebHeartbeat, WorkerLag
+    from engine.db.session import session_factory
+
+    now = utcnow()
+    since = now - timedelta(seconds=LAG_FRESH_SECONDS)
+    # a write transaction only when there is a heartbeat to write (on SQLite it takes the write lock)
+    with transaction(database_url) if beat else session_factory(database_url)() as db:
+        if beat:
+            row = db.get(WebHeartbeat, process)
+            if row is None:
+                db.add(WebHeartbeat(process=process, updated_at=now))
+            else:
+                row.updated_at = now
+            db.execute(delete(WebHeartbeat).where(
+                WebHeartbeat.updated_at < now - timedelta(seconds=HEARTBEAT_FORGET_SECONDS)))
+        worst, done = db.execute(select(func.max(WorkerLag.lag_seconds), func.sum(WorkerLag.done_per_second))
+                                 .where(WorkerLag.updated_at >= since)).one()
+        beats = [(other, (now - at).total_seconds()) for other, at in
+                 db.execute(select(WebHeartbeat.process, WebHeartbeat.updated_at)
+                            .where(WebHeartbeat.updated_at >= since))]
+    return float(worst or 0.0), float(done or 0.0), admission.web_processes(beats, process, LAG_FRESH_SECONDS)
+
+
+def forget_heartbeat(database_url: str | None, process: str) -> None:
+    """Delete a web process's heartbeat (it stops): the others admit its share from their next sample."""
+    from sqlalchemy import delete
+
+    from engine.db.quarantine_models import WebHeartbeat
+
+    with transaction(database_url) as db:
+        db.execute(delete(WebHeartbeat).where(WebHeartbeat.process == process))
 
 
 def write_lag(database_url: str | None, worker: str, lag: float, done_per_second: float) -> None:

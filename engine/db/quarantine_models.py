@@ -47,3 +47,13 @@ class WorkerLag(Base):
     #: first actions after an event it completed per second, lately
     done_per_second: Mapped[float] = mapped_column(Float, default=0.0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebHeartbeat(Base):
+    """Each web process that admitted events lately, and when it last sampled the workers' lag: admission
+    counts the fresh ones and each admits its share of the workers' capacity (engine.admission.share)."""
+
+    __tablename__ = "web_heartbeat"
+
+    process: Mapped[str] = mapped_column(String(120), primary_key=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

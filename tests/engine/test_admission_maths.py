@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from engine import admission
@@ -192,3 +194,86 @@ def test_the_precheck_refuses_like_admit_but_takes_nothing() -> None:
     with pytest.raises(Overloaded) as refused:
         pipeline.precheck()
     assert "admitting 1/s" in refused.value.why
+
+
+def test_web_processes_count_themselves_and_the_fresh_others() -> None:
+    fresh = 5.0
+    # alone: itself, with or without its own heartbeat among them yet
+    assert admission.web_processes([], "a", fresh) == 1
+    assert admission.web_processes([("a", 0.2)], "a", fresh) == 1
+    # two and three: the others' heartbeats within the freshness window (5 s old still counts)
+    assert admission.web_processes([("a", 0.2), ("b", 1.0)], "a", fresh) == 2
+    assert admission.web_processes([("a", 0.2), ("b", 1.0), ("c", 5.0)], "a", fresh) == 3
+    # a process that stopped admitting (or died) 5.1 s ago no longer counts; itself always does, however old
+    assert admission.web_processes([("a", 60.0), ("b", 5.1), ("c", 4.0)], "a", fresh) == 2
+    # one process seen twice is one
+    assert admission.web_processes([("b", 1.0), ("b", 2.0)], "a", fresh) == 2
+
+
+def test_each_web_process_admits_its_share_of_the_rate() -> None:
+    # the workers complete 36/s: one web process admits all of it, two 18/s each, three 12/s each
+    assert admission.share(36.0, 1) == 36.0
+    assert admission.share(36.0, 2) == 18.0
+    assert admission.share(36.0, 3) == 12.0
+    # never below MIN_RATE (a stalled worker still lets one event a second into each), nor divided by nothing
+    assert admission.share(1.5, 3) == admission.MIN_RATE
+    assert admission.share(36.0, 0) == 36.0
+
+
+class _NoTemporal:
+    """A router stand-in without a Temporal client: sampling reads the workers' lag and writes the heartbeat,
+    Temporal's backlog reads as unknown (0)."""
+
+    client = None
+    task_queue = "none"
+
+
+async def test_web_processes_on_one_database_share_the_workers_capacity(
+        db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import timedelta
+
+    from engine import pipeline as pipeline_module
+    from engine.db.base import utcnow
+    from engine.db.quarantine_models import WebHeartbeat
+    from engine.db.session import transaction
+    from engine.pipeline import RoutingPipeline, write_lag
+
+    monkeypatch.setattr(pipeline_module, "HEARTBEAT_SECONDS", 0.0)  # a heartbeat with every sample
+    router: Any = _NoTemporal()
+    one, two = (RoutingPipeline(db_url, router=router, latency_bound=BOUND) for _ in range(2))
+    assert one.process_id != two.process_id
+    # two workers complete 40/s together, saturated (1 s behind: the target)
+    write_lag(db_url, "worker-1", 1.0, 25.0)
+    write_lag(db_url, "worker-2", 1.0, 15.0)
+    for pipeline in (one, two):
+        await pipeline._sample(router)
+    await one._sample(router)  # the first sampled before the second's heartbeat was there
+    assert (one.web_processes, two.web_processes) == (2, 2)
+    # at the target the whole limit is 40 × 0.5 s / 1 s = 20/s: 10/s each
+    assert one.limit(0.0) == pytest.approx(10.0) and two.limit(0.0) == pytest.approx(10.0)
+    # the workers back at the set point: the whole limit is their capacity, 40/s, half of it each
+    write_lag(db_url, "worker-1", 0.5, 25.0)
+    write_lag(db_url, "worker-2", 0.5, 15.0)
+    for pipeline in (one, two):
+        await pipeline._sample(router)
+    assert one.limit(1.0) == pytest.approx(20.0) and two.limit(1.0) == pytest.approx(20.0)
+    # over one second each admits about 20 events, together the workers' 40, not 80
+    admitted = 0
+    for pipeline in (one, two):
+        bucket = admission.Bucket(0.0, 1.0)
+        for tick in range(1, 101):
+            bucket, wait = admission.take(bucket, pipeline.limit(1.0 + tick / 100) or 0.0, 1, 1.0 + tick / 100)
+            admitted += wait == 0
+    assert 36 <= admitted <= 44
+    # the second stops admitting: once its heartbeat is older than the freshness window the first admits it all
+    with transaction(db_url) as db:
+        db.get_one(WebHeartbeat, two.process_id).updated_at = utcnow() - timedelta(seconds=6)
+    await one._sample(router)
+    assert one.web_processes == 1 and one.limit(2.0) == pytest.approx(40.0)
+    # a web process that stops deletes its heartbeat: the other takes over its share at its next sample
+    await two._sample(router)
+    await one._sample(router)
+    assert one.limit(3.0) == pytest.approx(20.0)
+    await two.stop()
+    await one._sample(router)
+    assert one.limit(4.0) == pytest.approx(40.0)
