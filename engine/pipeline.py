@@ -130,6 +130,7 @@ class RoutingPipeline:
         self.process_id = f"{socket.gethostname()[:80]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.web_processes = 1
         self._beat_at: float | None = None
+        self._beating: asyncio.Task[None] | None = None
         #: the rate limit once the workers were saturated (engine.admission): until when it holds (monotonic
         #: seconds), their capacity as measured, and its token bucket
         self._limit_until = 0.0
@@ -165,6 +166,8 @@ class RoutingPipeline:
         if self._beat_at is not None:  # the other web processes take over this one's share at once
             self._beat_at = None
             with contextlib.suppress(Exception):
+                if self._beating is not None:  # a heartbeat being written lands first, then goes
+                    await self._beating
                 await asyncio.to_thread(forget_heartbeat, self.database_url, self.process_id)
 
     @property
@@ -220,23 +223,17 @@ class RoutingPipeline:
         self._from_any_thread(self._start_tickets, list(ticket_ids))
 
     async def _start_tickets(self, ticket_ids: list[int]) -> None:
-        from engine.tickets_workflow import start_ticket
+        from engine.tickets_workflow import start_pending
 
         router = self.router
         if router is None:  # Temporal went away: the re-router starts them
             return
-        try:  # read back: rows that did not commit are gone, a sub-task assigned at once has "" (no workflow)
-            waiting = await asyncio.to_thread(_without_workflow, self.database_url, ticket_ids)
-        except Exception as exc:
+        try:  # the re-router's own pass over just these tickets: failures counted, a poison one quarantined
+            await start_pending(router.client, self.database_url, router.task_queue, only=ticket_ids)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # Temporal or the database unreachable: the re-router's pass starts them
             log.warning("ticket workflows left for the re-router: %s", type(exc).__name__)
-            return
-        for ticket_id in waiting:
-            try:
-                await start_ticket(router.client, self.database_url, router.task_queue, ticket_id)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the re-router's start_pending tries again (and quarantines a poison one)
-                log.warning("ticket %s: workflow start left for the re-router: %s", ticket_id, type(exc).__name__)
 
     # -- admission -------------------------------------------------------------------------------------
     def rate(self) -> float:
@@ -449,16 +446,23 @@ class RoutingPipeline:
             return
         self._sampled_at = now
         self._sampling = asyncio.get_running_loop().create_task(self._sample(self.router))
+        if (self._beat_at is None or now - self._beat_at >= HEARTBEAT_SECONDS) and (
+                self._beating is None or self._beating.done()):
+            # its own task: on SQLite the heartbeat waits for the write lock, which the samples must never do
+            self._beat_at = now
+            self._beating = asyncio.get_running_loop().create_task(self._beat())
+
+    async def _beat(self) -> None:
+        try:
+            await asyncio.to_thread(write_heartbeat, self.database_url, self.process_id)
+        except Exception as exc:  # the others count this process as gone until the next heartbeat
+            log.debug("web heartbeat not written: %s", type(exc).__name__)
 
     async def _sample(self, router: Router) -> None:
         done = 0.0
         try:
-            now = time.monotonic()
-            beat = self._beat_at is None or now - self._beat_at >= HEARTBEAT_SECONDS
             self.worker_lag, done, self.web_processes = await asyncio.to_thread(
-                sample_lag, self.database_url, self.process_id, beat)
-            if beat:
-                self._beat_at = now
+                read_lag, self.database_url, self.process_id)
             self.worker_done = done
             metrics.WORKER_LAG.set(self.worker_lag)
         except Exception as exc:
@@ -490,17 +494,6 @@ class RoutingPipeline:
         return await self.route_stored(found)
 
 
-def _without_workflow(database_url: str | None, ticket_ids: list[int]) -> list[int]:
-    from sqlalchemy import select
-
-    from engine.db.session import session_factory
-
-    with session_factory(database_url)() as db:
-        return list(db.scalars(select(models.Ticket.id).where(models.Ticket.id.in_(ticket_ids),
-                                                              models.Ticket.workflow_id.is_(None))
-                               .order_by(models.Ticket.id)))
-
-
 @contextlib.asynccontextmanager
 async def follow_ups_routed(router: Router, lanes: int = 4) -> AsyncIterator[RoutingPipeline]:
     """Route the follow-up events this process commits as soon as their transaction commits, while the block
@@ -523,49 +516,43 @@ async def follow_ups_routed(router: Router, lanes: int = 4) -> AsyncIterator[Rou
 LAG_FRESH_SECONDS = 5.0
 
 
-def read_lag(database_url: str | None) -> tuple[float, float]:
-    """(the worst event → action latency any worker reported within :data:`LAG_FRESH_SECONDS`, their summed
-    completions per second)."""
-    from sqlalchemy import func, select
-
-    from engine.db.quarantine_models import WorkerLag
-    from engine.db.session import session_factory
-
-    since = utcnow() - timedelta(seconds=LAG_FRESH_SECONDS)
-    with session_factory(database_url)() as db:
-        worst, done = db.execute(select(func.max(WorkerLag.lag_seconds), func.sum(WorkerLag.done_per_second))
-                                 .where(WorkerLag.updated_at >= since)).one()
-    return float(worst or 0.0), float(done or 0.0)
-
-
-def sample_lag(database_url: str | None, process: str, beat: bool) -> tuple[float, float, int]:
-    """A web process's sample, in one transaction: its heartbeat written when ``beat`` (forgotten ones
-    deleted), then :func:`read_lag`'s two figures and how many web processes share the workers' capacity —
-    ``process`` and every other whose heartbeat is within :data:`LAG_FRESH_SECONDS`
+def read_lag(database_url: str | None, process: str) -> tuple[float, float, int]:
+    """A web process's sample (read only: it never waits for a writer): the worst event → action latency any
+    worker reported within :data:`LAG_FRESH_SECONDS`, their summed completions per second, and how many web
+    processes share the workers' capacity — ``process`` and every other whose heartbeat is that fresh
     (:func:`admission.web_processes`)."""
-    from sqlalchemy import delete, func, select
+    from sqlalchemy import func, select
 
     from engine.db.quarantine_models import WebHeartbeat, WorkerLag
     from engine.db.session import session_factory
 
     now = utcnow()
     since = now - timedelta(seconds=LAG_FRESH_SECONDS)
-    # a write transaction only when there is a heartbeat to write (on SQLite it takes the write lock)
-    with transaction(database_url) if beat else session_factory(database_url)() as db:
-        if beat:
-            row = db.get(WebHeartbeat, process)
-            if row is None:
-                db.add(WebHeartbeat(process=process, updated_at=now))
-            else:
-                row.updated_at = now
-            db.execute(delete(WebHeartbeat).where(
-                WebHeartbeat.updated_at < now - timedelta(seconds=HEARTBEAT_FORGET_SECONDS)))
+    with session_factory(database_url)() as db:
         worst, done = db.execute(select(func.max(WorkerLag.lag_seconds), func.sum(WorkerLag.done_per_second))
                                  .where(WorkerLag.updated_at >= since)).one()
         beats = [(other, (now - at).total_seconds()) for other, at in
                  db.execute(select(WebHeartbeat.process, WebHeartbeat.updated_at)
                             .where(WebHeartbeat.updated_at >= since))]
     return float(worst or 0.0), float(done or 0.0), admission.web_processes(beats, process, LAG_FRESH_SECONDS)
+
+
+def write_heartbeat(database_url: str | None, process: str) -> None:
+    """A web process that admits events says so (at most every :data:`HEARTBEAT_SECONDS`); heartbeats older
+    than :data:`HEARTBEAT_FORGET_SECONDS` are deleted (a restarted process has a new id)."""
+    from sqlalchemy import delete
+
+    from engine.db.quarantine_models import WebHeartbeat
+
+    now = utcnow()
+    with transaction(database_url) as db:
+        row = db.get(WebHeartbeat, process)
+        if row is None:
+            db.add(WebHeartbeat(process=process, updated_at=now))
+        else:
+            row.updated_at = now
+        db.execute(delete(WebHeartbeat).where(
+            WebHeartbeat.updated_at < now - timedelta(seconds=HEARTBEAT_FORGET_SECONDS)))
 
 
 def forget_heartbeat(database_url: str | None, process: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -221,7 +222,7 @@ def test_each_web_process_admits_its_share_of_the_rate() -> None:
 
 
 class _NoTemporal:
-    """A router stand-in without a Temporal client: sampling reads the workers' lag and writes the heartbeat,
+    """A router stand-in without a Temporal client: sampling reads the workers' lag and the heartbeats,
     Temporal's backlog reads as unknown (0)."""
 
     client = None
@@ -229,25 +230,31 @@ class _NoTemporal:
 
 
 async def test_web_processes_on_one_database_share_the_workers_capacity(
-        db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        db_url: str) -> None:
     from datetime import timedelta
 
-    from engine import pipeline as pipeline_module
     from engine.db.base import utcnow
     from engine.db.quarantine_models import WebHeartbeat
     from engine.db.session import transaction
     from engine.pipeline import RoutingPipeline, write_lag
 
-    monkeypatch.setattr(pipeline_module, "HEARTBEAT_SECONDS", 0.0)  # a heartbeat with every sample
     router: Any = _NoTemporal()
+
+    async def sample(pipeline: RoutingPipeline) -> None:
+        """What a request starts (``_maybe_sample``), in order: the heartbeat (its own task), then the sample."""
+        pipeline._beat_at = 0.0
+        pipeline._beating = asyncio.create_task(pipeline._beat())
+        await pipeline._beating
+        await pipeline._sample(router)
+
     one, two = (RoutingPipeline(db_url, router=router, latency_bound=BOUND) for _ in range(2))
     assert one.process_id != two.process_id
     # two workers complete 40/s together, saturated (1 s behind: the target)
     write_lag(db_url, "worker-1", 1.0, 25.0)
     write_lag(db_url, "worker-2", 1.0, 15.0)
     for pipeline in (one, two):
-        await pipeline._sample(router)
-    await one._sample(router)  # the first sampled before the second's heartbeat was there
+        await sample(pipeline)
+    await sample(one)  # the first sampled before the second's heartbeat was there
     assert (one.web_processes, two.web_processes) == (2, 2)
     # at the target the whole limit is 40 × 0.5 s / 1 s = 20/s: 10/s each
     assert one.limit(0.0) == pytest.approx(10.0) and two.limit(0.0) == pytest.approx(10.0)
@@ -255,7 +262,7 @@ async def test_web_processes_on_one_database_share_the_workers_capacity(
     write_lag(db_url, "worker-1", 0.5, 25.0)
     write_lag(db_url, "worker-2", 0.5, 15.0)
     for pipeline in (one, two):
-        await pipeline._sample(router)
+        await sample(pipeline)
     assert one.limit(1.0) == pytest.approx(20.0) and two.limit(1.0) == pytest.approx(20.0)
     # over one second each admits about 20 events, together the workers' 40, not 80
     admitted = 0
@@ -268,12 +275,12 @@ async def test_web_processes_on_one_database_share_the_workers_capacity(
     # the second stops admitting: once its heartbeat is older than the freshness window the first admits it all
     with transaction(db_url) as db:
         db.get_one(WebHeartbeat, two.process_id).updated_at = utcnow() - timedelta(seconds=6)
-    await one._sample(router)
+    await sample(one)
     assert one.web_processes == 1 and one.limit(2.0) == pytest.approx(40.0)
     # a web process that stops deletes its heartbeat: the other takes over its share at its next sample
-    await two._sample(router)
-    await one._sample(router)
+    await sample(two)
+    await sample(one)
     assert one.limit(3.0) == pytest.approx(20.0)
     await two.stop()
-    await one._sample(router)
+    await sample(one)
     assert one.limit(4.0) == pytest.approx(40.0)
