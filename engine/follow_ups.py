@@ -174,10 +174,8 @@ def dispatch(database_url: str | None, ids: list[int]) -> None:
 def start_tickets(database_url: str | None, ids: list[int]) -> None:
     """Hand committed tickets to this process's ready ticket starter for their database; without one they
     wait for the re-router's :func:`engine.tickets_workflow.start_pending`. Never raises."""
-    url = _resolved(database_url)
-    with _lock:
-        candidates = list(_routers.get(url, ()))
-    starter = next((r.start_tickets for r in reversed(candidates) if r.start_tickets is not None and r.ready()), None)
+    router = _router(_resolved(database_url), ready_only=True)
+    starter = router.start_tickets if router is not None else None
     if starter is None:
         log.info("%d tickets left for the re-router to start (no starter)", len(ids))
         return

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -353,9 +354,12 @@ async def start_ticket(client: Client, database_url: str | None, task_queue: str
 _start_failures: dict[int, int] = {}
 
 
-async def start_pending(client: Client, database_url: str | None, task_queue: str, limit: int = 200) -> list[str]:
+async def start_pending(client: Client, database_url: str | None, task_queue: str, limit: int = 200,
+                        only: Sequence[int] | None = None) -> list[str]:
     """Start the workflows of tickets that have none yet (created by an event hook, or while Temporal
-    was down). Safe to run from several processes: the workflow id is derived from the ticket.
+    was down) — of the tickets ``only`` when given (those a transaction just committed: engine/follow_ups.py;
+    rows that did not commit, and sub-tasks marked ``""``, are skipped). Safe to run from several processes:
+    the workflow id is derived from the ticket.
 
     One ticket that cannot be started never holds up the others: its failure is counted and, at the
     limit, the ticket goes to the quarantine (skipped here until an operator sends it again). An
@@ -371,8 +375,10 @@ async def start_pending(client: Client, database_url: str | None, task_queue: st
     def waiting() -> list[int]:
         with session_factory(database_url)() as db:
             held = {int(ref.split(":", 1)[1]) for ref in quarantine.open_refs(db, "ticket_start")}
-            ids = db.scalars(select(models.Ticket.id).where(models.Ticket.workflow_id.is_(None))
-                             .order_by(models.Ticket.id).limit(limit + len(held))).all()
+            query = select(models.Ticket.id).where(models.Ticket.workflow_id.is_(None))
+            if only is not None:
+                query = query.where(models.Ticket.id.in_(only))
+            ids = db.scalars(query.order_by(models.Ticket.id).limit(limit + len(held))).all()
             return [i for i in ids if i not in held][:limit]
 
     started = []
