@@ -133,7 +133,7 @@ def _safe_indent(value: Any, width: int | str = 4, first: bool = False, blank: b
 def _safe_format(value: str, *args: Any, **kwargs: Any) -> str:
     _check_widths(value)
     for arg in (*args, *kwargs.values()):
-        _bounded(arg, Msg("a format argument"))
+        _bounded(arg, FORMAT_ARGUMENT)
     return str(do_format(value, *args, **kwargs))
 
 
@@ -319,8 +319,11 @@ def _work(value: Any) -> int:
     return 0
 
 
-#: what a size limit names when the caller does not say
+#: what a size limit names (built once: the checks run on every call of an evaluation)
 VALUE = Msg("a value")
+FORMAT_ARGUMENT = Msg("a format argument")
+CALL_RESULT = Msg("the call's result")
+FILTER_RESULT = Msg("the filter's result")
 
 
 def _bounded(value: Any, what: Msg = VALUE) -> Any:
@@ -488,7 +491,7 @@ def _metered(name: str, fn: Callable[..., Any], *, test: bool = False) -> Callab
             return result
         if isinstance(result, Iterator) and not isinstance(result, str):
             return _counted(result)
-        return _bounded(result, Msg("the filter's result"))
+        return _bounded(result, FILTER_RESULT)
 
     return metered
 
@@ -652,7 +655,7 @@ class FlowSandbox(ImmutableSandboxedEnvironment):
                                         name=name, limit=MAX_OUTPUT))
             if name in ("format", "format_map"):
                 for arg in (*args, *kwargs.values()):
-                    _bounded(arg, Msg("a format argument"))
+                    _bounded(arg, FORMAT_ARGUMENT)
         if budget.depth >= MAX_CALL_DEPTH:
             raise SecurityError(Msg("calls nest deeper than %(limit)s (a recursive macro or loop?)",
                                     limit=MAX_CALL_DEPTH))
@@ -661,7 +664,7 @@ class FlowSandbox(ImmutableSandboxedEnvironment):
             result = super().call(__context, __obj, *args, **kwargs)
         finally:
             budget.depth -= 1
-        return _bounded(result, Msg("the call's result"))
+        return _bounded(result, CALL_RESULT)
 
     def call_unop(self, context: Any, operator_name: str, arg: Any) -> Any:
         _charge()
@@ -704,7 +707,7 @@ class FlowSandbox(ImmutableSandboxedEnvironment):
                 if "*" in left and any(isinstance(v, int) and v > MAX_OUTPUT for v in values):
                     raise SecurityError(Msg("format width larger than the limit of %(limit)s",
                                             limit=MAX_OUTPUT))
-                _bounded(right, Msg("a format argument"))
+                _bounded(right, FORMAT_ARGUMENT)
                 _charge(len(left) // CHARS_PER_STEP)
                 return _bounded(operator.mod(left, right))
             return operator.mod(left, right)
@@ -1012,13 +1015,13 @@ def _measured_sample_cost(source: str, kind: str) -> int:
             known = 0 if cheap_by_shape(source, kind) else cost_within(source, kind, sample_context(),
                                                                           Budget(VALIDATION_STEPS))
         except ExpressionTooCostly as exc:
-            known = str(exc)
+            known = exc.message  # a Msg (a str that pickles with its template): translated where it is shown
         remember_sample_costs([(source, kind, known)])
     recording = _RECORDING.get()
     if recording is not None:
         recording.append((source, kind, known))
     if isinstance(known, str):
-        raise ExpressionTooCostly(verbatim(known))
+        raise ExpressionTooCostly(known if isinstance(known, Msg) else verbatim(known))
     return known
 
 
