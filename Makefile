@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench bench-quick faults load security clean i18n i18n-convert
+.PHONY: run test screenshots lint typecheck unit bench bench-quick faults load security clean i18n i18n-convert
 
 $(STAMP): pyproject.toml examples/plugin-lottery/pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required (set PYTHON=...)"; exit 1; }
@@ -26,6 +26,10 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q -m "not browser" $(PYTEST_ARGS)
 	$(BIN)/python -m pytest -q -m browser $(PYTEST_ARGS)
+
+# the browser tests, saving their screenshots into docs/screenshots (make test writes them to a scratch dir)
+screenshots: $(STAMP)
+	TIDEFLOW_SCREENSHOTS=1 $(BIN)/python -m pytest -q -m browser $(PYTEST_ARGS)
 
 # page text (docs/i18n.md): extract every marked string into the template, merge it into the zh_CN catalogue
 # (new strings arrive untranslated, changed ones fuzzy), then compile it to check it (placeholders, syntax) and

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -55,7 +56,11 @@ CHROMIUM = os.environ.get("TIDEFLOW_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+#: where the docs' screenshots live; the tests write there only when TIDEFLOW_SCREENSHOTS=1 (``make screenshots``)
+#: so that ``make test`` leaves the checkout as it found it; otherwise into a scratch directory
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SCREENSHOTS = (DOCS_SCREENSHOTS if os.environ.get("TIDEFLOW_SCREENSHOTS") == "1"
+               else Path(tempfile.gettempdir()) / "tideflow-screenshots")
 #: the password of users made by :func:`add_user`
 PASSWORD = "browser-test-password"
 HOST = "127.0.0.1"
@@ -163,7 +168,8 @@ def login(page: Page, base_url: str, username: str, password: str = PASSWORD, ne
 
 
 def screenshot(page: Page, name: str) -> Path:
-    """Save the visible 1280×800 viewport as ``docs/screenshots/<name>.png`` (shown in README.md)."""
+    """Save the visible 1280×800 viewport as ``<name>.png``: in ``docs/screenshots`` (shown in README.md)
+    with TIDEFLOW_SCREENSHOTS=1, else in a scratch directory; the page is rendered and saved either way."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=False, animations="disabled", caret="hide")
