@@ -108,10 +108,15 @@ def cmd_flows_export(args: argparse.Namespace) -> int:
 
 # -- events -----------------------------------------------------------------------------------------------
 async def _send_events(items: list[Any]) -> list[dict[str, Any]]:
+    """Store the events (all or none) and route them the way the web app does: claimed when stored and routed
+    through a routing pipeline (engine/pipeline.py, the one home for routing stored events), so a re-router
+    running meanwhile skips them and each is routed once; the follow-ups their hooks stored right behind
+    them. Without Temporal they are stored unclaimed and the web app's re-router routes them."""
     from pydantic import ValidationError
 
     from engine import events as ingest
-    from engine import payload_codec
+    from engine import follow_ups, payload_codec
+    from engine.pipeline import follow_ups_routed
     from engine.router import Router
 
     settings = get_settings()
@@ -122,18 +127,29 @@ async def _send_events(items: list[Any]) -> list[dict[str, Any]]:
         raise CliError(f"event invalid at {'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
     try:
         client = await payload_codec.connect(settings)
-        router: Router | None = Router(client, None, settings.task_queue)
     except Exception:
-        router = None
         print(f"Temporal at {settings.temporal_address} not reachable: events are stored and routed later",
               file=sys.stderr)
+        stored = await asyncio.to_thread(ingest.store_many, parsed)
+        return [{"id": e.id, "status": s.status, "customer_id": s.payload["customer_id"],
+                 "routing": "pending" if s.needs_routing else "done"} for e, s in zip(parsed, stored, strict=True)]
+    url = settings.resolved_database_url()
+    async with follow_ups_routed(Router(client, url, settings.task_queue)) as pipeline:
+        with follow_ups.held() as caused:  # the follow-ups the events' hooks stored (points earned …)
+            stored = await asyncio.to_thread(ingest.store_many, parsed, url, True)
+        todo = [s for s in stored if s.needs_routing]
+        follow = await asyncio.to_thread(ingest.stored_unrouted, url, caused) if caused else []
+        routed = await pipeline.route_stored([*[(s.row_id, s.payload) for s in todo], *follow])
+    answers = dict(zip((s.row_id for s in todo), routed, strict=False))
     out = []
-    for event in parsed:
-        status, payload, needs = ingest.store(event)
-        result: dict[str, Any] = {"id": event.id, "status": status, "customer_id": payload["customer_id"]}
-        if needs and router is not None:
-            result.update(await router.route(payload))
-            ingest.mark_routed(payload["id"])
+    for event, one in zip(parsed, stored, strict=True):
+        result: dict[str, Any] = {"id": event.id, "status": one.status, "customer_id": one.payload["customer_id"],
+                                  "routing": "done"}
+        answer = answers.get(one.row_id)
+        if answer is not None:
+            result.update(started=answer.started, signalled=answer.signalled, routing=answer.routing)
+            if answer.error:
+                result["error"] = answer.error
         out.append(result)
     return out
 
