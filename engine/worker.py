@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections.abc import Callable, Sequence
-from functools import partial
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -18,7 +17,6 @@ from engine.actions import Services, make_activity
 from engine.interpreter import JourneyWorkflow
 from engine.registry import Registry, default_registry
 from engine.settings import get_settings
-from engine.tickets_workflow import start_ticket
 
 #: modules the workflow sandbox shares with the host instead of re-importing per run:
 #: deterministic code only (the node types' pure functions, expression sandbox, models)
@@ -69,7 +67,6 @@ def build_worker(client: Client, task_queue: str | None = None, database_url: st
     router = Router(client, services.database_url, task_queue or get_settings().task_queue)
     services.enroll = router.enroll_from_action
     services.start_flow = router.start_for_entry
-    services.extras["start_ticket"] = partial(start_ticket, client, services.database_url, router.task_queue)
     settings = get_settings()
     # for actions that start or signal their domain's own workflows (a WeCom mass send from a flow)
     services.extras["temporal_client"] = client

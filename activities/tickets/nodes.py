@@ -374,8 +374,8 @@ class CreateTicket(NodeType):
     description = {"zh-CN": "为客户创建一张工单，工单按其类型的流程处理",
                    "en": "Create a ticket for the customer; it runs its type's ticket flow"}
     Config = CreateTicketConfig
-    #: the ticket row is written in its own transaction (deduplicated by this action's key), then its
-    #: workflow is started — an outside call, so no write lock is held meanwhile
+    #: the ticket row is written in its own transaction (deduplicated by this action's key); its workflow is
+    #: started after that commit, outside it, so no write lock is held meanwhile
     transactional = False
 
     @classmethod
@@ -393,9 +393,8 @@ class CreateTicket(NodeType):
                 fields=fields, priority=config.priority, group=config.group, needs=config.needs,
                 source="flow", channel=config.channel, dedupe_key=f"flow:{ctx.key}", actor="flow", now=ctx.now)
             ticket_id = ticket.id
-        starter = ctx.services.extras.get("start_ticket")
-        if starter is not None and not ctx.simulate:
-            ctx.services.run_async(starter(ticket_id))
+        # its workflow is started once, after this commit, by the process's routing pipeline (engine/follow_ups.py;
+        # create_ticket noted it), or by the re-router's start_pending if this process dies first
         return ActionResult(variables={"ticket_id": ticket_id}, detail={"ticket_id": ticket_id, "created": created})
 
 
