@@ -35,6 +35,17 @@ def test_each_role_sees_its_board(app: FastAPI, role: str, boards: list[str]) ->
         assert landing.headers["location"] == f"/dashboard/{boards[0]}"
 
 
+@pytest.mark.parametrize("role", auth.ROLES)
+def test_dashboard_lets_in_exactly_the_roles_with_a_board(role: str) -> None:
+    """/dashboard's guard is the only refusal: whoever it lets in has a board to be sent to."""
+    from designer.dashboards.api import boards_for
+    from designer.dashboards.pages import VIEWERS
+    from engine.db.models import User
+
+    user = User(username=role, role=role)
+    assert auth.has_role(user, *VIEWERS) == bool(boards_for(user))
+
+
 def test_ranges_are_checked_and_the_page_shows_the_apis_figures(app: FastAPI) -> None:
     admin = Browser(app, "admin")
     for query, field in (("from=2026-13-01", "from"), ("from=2026-11-10&to=2026-11-01", "to"),
