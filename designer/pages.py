@@ -61,6 +61,8 @@ class PageProblem(Exception):
         super().__init__(message)
         self.status, self.user, self.title, self.message, self.fix = status, user, title, message, fix
         self.back = back
+        #: "come back later" pages (429, 503) say when, as the API's answers do (designer/errors.py)
+        self.headers: dict[str, str] = {"Retry-After": "5"} if status in (429, 503) else {}
 
 
 class PageRoute(APIRoute):
@@ -121,8 +123,10 @@ def remember_language(request: Request, response: Response) -> None:
 
 
 def problem_page(request: Request, problem: PageProblem) -> HTMLResponse:
-    return render(request, problem.user, "layout/problem.html", status_code=problem.status,
-                  title=problem.title, message=problem.message, fix=problem.fix, back=problem.back)
+    response = render(request, problem.user, "layout/problem.html", status_code=problem.status,
+                      title=problem.title, message=problem.message, fix=problem.fix, back=problem.back)
+    response.headers.update(problem.headers)
+    return response
 
 
 def _roles(roles: Iterable[str]) -> str:

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from activities.workforce.common import WorkforceError, iso, settings_of
@@ -272,6 +272,16 @@ def create(db: Session, payload: MassSendIn, actor: str, now: datetime, *, flow_
                 db.execute(insert(table), batch[start:start + 1000])
     send.counts = counts(db, send.id)
     return send
+
+
+def withdraw(db: Session, mass_send_id: int) -> None:
+    """Take back a mass send whose workflow could not be started (nothing was sent: its WeCom tasks are created
+    by the workflow): the send, its recipients (their allowance with them) and its message-log rows go, as if it
+    had never been created. Only for a send no workflow runs for, and not one a flow asked for."""
+    db.execute(delete(models.Message).where(models.Message.idempotency_key.like(f"mass/{mass_send_id}/%")))
+    db.execute(delete(wf.MassSendRecipient).where(wf.MassSendRecipient.mass_send_id == mass_send_id))
+    db.execute(delete(wf.MassSendTask).where(wf.MassSendTask.mass_send_id == mass_send_id))
+    db.execute(delete(wf.MassSend).where(wf.MassSend.id == mass_send_id))
 
 
 def counts(db: Session, mass_send_id: int) -> dict[str, int]:

@@ -25,6 +25,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from activities.workforce import chat_archive, compliance, flow_mass_sends, handovers, mass_sends
 from activities.workforce.common import WorkforceError, settings_of, store_events, wecom_client
+from activities.workforce.mass_sends import MassSendIn
 from activities.workforce.workflows import (
     HANDOVER_WORKFLOW,
     MASS_SEND_WORKFLOW,
@@ -318,6 +319,41 @@ async def start_mass_send(client: Client, connector_id: str, task_queue: str, ma
                                     id=wid, task_queue=task_queue,
                                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
     return wid
+
+
+#: why a mass send was refused when Temporal did not take its workflow (the API's 503, the page's problem)
+ENGINE_UNREACHABLE = Msg("the workflow engine (Temporal) is not reachable, so the mass send was not created: nothing "
+                         "was stored or sent")
+ENGINE_UNREACHABLE_FIX = Msg("send it again in a minute; if this keeps happening, ask an admin to check that Temporal "
+                             "and the tideflow worker are running")
+
+
+async def create_mass_send(client: Client, database_url: str | None, task_queue: str, payload: MassSendIn,
+                           actor: str, now: datetime) -> int:
+    """Store a person's mass send and start its workflow — both or neither: when Temporal does not take the
+    workflow the stored send is withdrawn (:func:`mass_sends.withdraw`) and a 503 :class:`WorkforceError` says
+    so (nothing re-starts a mass send later, and one left ``sending`` would hold its recipients' allowance)."""
+    from engine.router import is_transient
+
+    def store() -> int:
+        with transaction(database_url) as db:
+            return mass_sends.create(db, payload, actor, now).id
+
+    send_id = await asyncio.to_thread(store)
+    try:
+        await start_mass_send(client, payload.connector_id, task_queue, send_id)
+    except Exception as exc:
+        def take_back() -> None:
+            with transaction(database_url) as db:
+                mass_sends.withdraw(db, send_id)
+
+        await asyncio.to_thread(take_back)
+        if is_transient(exc):
+            log.warning("mass send %s withdrawn: Temporal did not take its workflow (%s)", send_id,
+                        type(exc).__name__)
+            raise WorkforceError(ENGINE_UNREACHABLE, ENGINE_UNREACHABLE_FIX, "temporal", 503) from None
+        raise
+    return send_id
 
 
 async def ensure_sync(client: Client, connector_id: str, task_queue: str, interval_seconds: int = 300) -> bool:

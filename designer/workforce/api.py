@@ -16,7 +16,8 @@ from activities.workforce import chat_archive, compliance, groups, handovers, ma
 from activities.workforce.common import WorkforceError, wecom_client
 from activities.workforce.handover import Strategy
 from activities.workforce.mass_sends import MassSendIn
-from activities.workforce.runtime import start_handover, start_mass_send
+from activities.workforce.runtime import create_mass_send as create_mass_send_started
+from activities.workforce.runtime import start_handover
 from activities.workforce.workflows import handover_workflow_id, mass_send_workflow_id
 from designer import reading
 from designer.auth import get_db_url, require
@@ -49,8 +50,9 @@ async def _run(work: Any) -> Any:
 def _temporal(request: Request) -> tuple[Any, str]:
     router_ = request.app.state.router
     if router_ is None:
-        raise ApiError(503, Msg("the workflow service (Temporal) is not reachable"), Msg("try again shortly"),
-                       "temporal")
+        raise ApiError(503, Msg("the workflow engine (Temporal) is not reachable: nothing was stored or started"),
+                       Msg("send the request again after Retry-After seconds; if this keeps happening, check that "
+                           "Temporal is running and reachable at TEMPORAL_ADDRESS (GET /readyz says)"), "temporal")
     return router_.client, router_.task_queue
 
 
@@ -134,16 +136,16 @@ async def preview_mass_send(body: MassSendIn, user: Sender, db_url: DbUrl) -> di
     return dict(await _run(work))
 
 
-@router.post("/mass-sends", status_code=201)
+@router.post("/mass-sends", status_code=201, responses={
+    503: {"description": "the workflow engine is not reachable: nothing was stored; send again after Retry-After"}})
 async def create_mass_send(request: Request, body: MassSendIn, user: Sender, db_url: DbUrl) -> dict[str, Any]:
+    """Store the mass send and start its workflow, both or neither (a 503 with Retry-After when Temporal is not
+    reachable)."""
     client, queue = _temporal(request)
-
-    def work() -> int:
-        with transaction(db_url) as db:
-            return mass_sends.create(db, body, user.username, utcnow()).id
-
-    send_id = await _run(work)
-    await start_mass_send(client, body.connector_id, queue, send_id)
+    try:
+        send_id = await create_mass_send_started(client, db_url, queue, body, user.username, utcnow())
+    except WorkforceError as exc:
+        raise _refused(exc) from None
     _audit(db_url, user, "workforce.mass_send_created", f"mass-send:{send_id}", chat_type=body.chat_type)
     with session_factory(db_url)() as db:
         found = db.get(wf.MassSend, send_id)

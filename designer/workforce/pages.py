@@ -25,7 +25,7 @@ from activities.workforce.common import WorkforceError, wecom_client
 from activities.workforce.handover import Strategy
 from activities.workforce.mass_sends import Audience, MassSendIn
 from activities.workforce.quota import POLICIES
-from activities.workforce.runtime import start_handover, start_mass_send
+from activities.workforce.runtime import create_mass_send, start_handover
 from activities.workforce.workflows import handover_workflow_id
 from designer import i18n
 from designer.i18n import _, translate
@@ -61,13 +61,22 @@ def connector_of(user: User, db_url: str, back: str = "/workforce") -> str:
     return found[0]
 
 
+def problem(user: User, back: str, exc: WorkforceError) -> PageProblem:
+    """A service's refusal as the problem page: its own status (a 503 says "not possible right now", with
+    Retry-After), never a 5xx turned into a conflict."""
+    if exc.status == 503:
+        return PageProblem(503, user, _("Not possible right now"), translate(exc.message), translate(exc.fix),
+                           back=back)
+    return PageProblem(exc.status if 400 <= exc.status < 500 else 409, user, _("Cannot do that"),
+                       translate(exc.message), translate(exc.fix), back=back)
+
+
 async def call(user: User, back: str, work: Callable[[], T]) -> T:
     """Run a service call in a thread; its refusal becomes the problem page (what and how to fix it)."""
     try:
         return await run_in_threadpool(work)
     except WorkforceError as exc:
-        raise PageProblem(exc.status if 400 <= exc.status < 500 else 409, user, _("Cannot do that"),
-                          translate(exc.message), translate(exc.fix), back=back) from None
+        raise problem(user, back, exc) from None
     except ValueError as exc:  # a WeCom refusal or a limit the client checks
         raise PageProblem(409, user, _("Cannot do that"), translate(str(exc)[:500]),
                           back=back) from None
@@ -77,7 +86,9 @@ def temporal(request: Request, user: User, back: str) -> tuple[Any, str]:
     router_ = request.app.state.router
     if router_ is None:
         raise PageProblem(503, user, _("Not possible right now"),
-                          _("The workflow service is not reachable; try again shortly."), back=back)
+                          _("The workflow engine (Temporal) is not reachable, so nothing was done or saved."),
+                          _("Try again in a minute. If this keeps happening, ask an admin to check that Temporal "
+                            "and the tideflow worker are running."), back=back)
     return router_.client, router_.task_queue
 
 
@@ -255,13 +266,13 @@ async def create_send(request: Request, user: Sender, db_url: DbUrl,
                       form={"chat_type": chat_type, "text": text, "attachments": attachments,
                             "chat_ids": chat_ids or [], "expression": expression, "tags": tags})
     client, queue = temporal(request, user, "/workforce/mass-sends")
-
-    def create() -> int:
-        with transaction(db_url) as db:
-            return mass_sends.create(db, payload, user.username, utcnow()).id
-
-    send_id = await call(user, "/workforce/mass-sends", create)
-    await start_mass_send(client, connector_id, queue, send_id)
+    try:  # stored and started, or neither (the page says Temporal is not reachable and nothing was saved)
+        send_id = await create_mass_send(client, db_url, queue, payload, user.username, utcnow())
+    except WorkforceError as exc:
+        raise problem(user, "/workforce/mass-sends", exc) from None
+    except ValueError as exc:  # as call(): a limit the client checks
+        raise PageProblem(409, user, _("Cannot do that"), translate(str(exc)[:500]),
+                          back="/workforce/mass-sends") from None
     audit(db_url, user, "workforce.mass_send_created", f"mass-send:{send_id}", chat_type=chat_type)
     for _attempt in range(40):  # the first step creates the senders' tasks: show them when they are there
         with session_factory(db_url)() as db:
