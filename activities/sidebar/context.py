@@ -29,7 +29,7 @@ from activities.sidebar.suggestions import Reason, Situation, Suggestions, sugge
 from engine.customers import IdentityError, customer_view, resolve
 from engine.db import models
 from engine.db.sidebar_models import Script, ScriptImage
-from engine.isolation import IsolationError
+from engine.isolation import EvaluationTimeout, IsolationError
 from engine.pii import mask_text
 from engine.text import Msg
 
@@ -71,6 +71,37 @@ def _item(script: Script, shown: tuple[str, str | None], reasons: list[Reason], 
     return item
 
 
+#: after a batch of previews overran its deadline, at most this many single scripts may overrun theirs too
+#: before the rest are left unpreviewed (each overrun costs the sidebar a whole deadline)
+MAX_SLOW_PREVIEWS = 2
+
+
+def _previews(run: Evaluate, items: list[tuple[int, str, Any]], context: dict[str, Any]
+              ) -> dict[int, tuple[str, Any]]:
+    """Each script's preview, or why it has none. One pool call for all of them; when that call overruns its
+    deadline (a script too slow for it), each script again on its own, so the others are previewed and the
+    slow one says its own reason. A busy pool evaluated none of them, which is what each then says."""
+    try:
+        shown: dict[int, tuple[str, Any]] = run(previews, items, context)
+        return shown
+    except EvaluationTimeout:
+        pass
+    except IsolationError as exc:
+        reason = Msg("not previewed: %(reason)s", reason=str(exc))
+        return {script_id: ("", reason) for script_id, _kind, _content in items}
+    shown, slow = {}, 0
+    for item in items:
+        if slow >= MAX_SLOW_PREVIEWS:
+            shown[item[0]] = ("", Msg("not previewed: %(n)s other scripts took too long to preview", n=slow))
+            continue
+        try:
+            shown.update(run(previews, [item], context))
+        except IsolationError as exc:
+            slow += isinstance(exc, EvaluationTimeout)
+            shown[item[0]] = ("", Msg("not previewed: %(reason)s", reason=str(exc)))
+    return shown
+
+
 def scripts_for(db: Session, user: models.User, situation: Situation | None, query: str = "",
                 category_id: int | None = None, limit: int = 50, run: Evaluate = here) -> dict[str, Any]:
     """Suggested scripts (with why) and the library's matches for ``query``, rendered for this customer
@@ -91,11 +122,7 @@ def scripts_for(db: Session, user: models.User, situation: Situation | None, que
     wanted = {s.id: s for s in [*(script for script, _ in top), *matches]}
     items = [(s.id, str((s.published or {}).get("kind")), (s.published or {}).get("content") or {})
              for s in wanted.values()]
-    try:
-        shown: dict[int, tuple[str, str | None]] = run(previews, items, context) if items else {}
-    except IsolationError as exc:
-        reason = Msg("not previewed: %(reason)s", reason=str(exc))
-        shown = {script_id: ("", reason) for script_id, _kind, _content in items}
+    shown = _previews(run, items, context) if items else {}
     return {"suggested": [_item(script, shown[script.id], reasons, categories) for script, reasons in top],
             "scripts": [_item(s, shown[s.id], [], categories) for s in matches],
             "categories": [{"id": i, "name": n} for i, n in categories.items()], "problems": found.problems}

@@ -412,3 +412,37 @@ def test_the_sidebar_shows_each_role_what_the_read_policy_lets_it_read(db: Sessi
             assert refused.value.status == 403 and refused.value.field == "script_id"
             assert use_script(db, people[who], plain.id, NOW, customer_id=cid, chat_id=None)["message"]
         assert (view["latest_message"] == inbound) == (inbound in reads), who
+
+
+def test_one_slow_script_leaves_the_others_previewed_and_says_its_own_reason(db: Session,
+                                                                             people: dict[str, Any]) -> None:
+    """The previews are evaluated in one pool call; when that call overruns its deadline (one script too slow),
+    each script is evaluated on its own, so the others show their preview and only the slow one is not
+    previewed, with the reason. A busy pool evaluated none of them: each says so."""
+    from activities.sidebar.context import scripts_for
+    from engine.isolation import EvaluationBusy, EvaluationTimeout
+
+    cid = _customer(db)
+    good = library.create_script(db, people["mk"], ScriptSpec(title="问候", text="{{ customer.name }}您好"), NOW)
+    slow = library.create_script(db, people["mk"], ScriptSpec(title="慢", text="慢 {{ customer.name }}"), NOW)
+    calls: list[int] = []
+
+    def pool(fn: Any, *args: Any, **kwargs: Any) -> Any:  # the evaluation pool, with a deadline
+        if fn.__name__ == "previews":
+            calls.append(len(args[0]))
+            if any(script_id == slow.id for script_id, _kind, _content in args[0]):
+                raise EvaluationTimeout("the evaluation took longer than 2 s and was stopped")
+        return fn(*args, **kwargs)
+
+    listed = {s["id"]: s for s in sidebar_for_customer(db, people["agent"], cid, NOW, run=pool)["scripts"]}
+    assert listed[good.id]["preview"] == "王小明您好" and "problem" not in listed[good.id]
+    assert listed[slow.id]["preview"] == "" and "took longer than 2 s" in str(listed[slow.id]["problem"])
+    assert calls[0] == 2 and sorted(calls[1:]) == [1, 1]  # the batch, then each on its own
+
+    def busy(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if fn.__name__ == "previews":
+            raise EvaluationBusy("every evaluation process is busy")
+        return fn(*args, **kwargs)
+
+    listed = {s["id"]: s for s in scripts_for(db, people["agent"], None, run=busy)["scripts"]}
+    assert all("busy" in str(s["problem"]) for s in listed.values()) and len(listed) == 2
