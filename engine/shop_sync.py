@@ -104,17 +104,19 @@ class PollResult:
     stopped: bool = False
     interval: int = 60
     streams: list[StreamReport] = field(default_factory=list)
-    #: stored events that needed routing (as journeys see them), each once: handed to this process's routing
-    #: pipeline as they were stored, or left for the re-router
-    to_route: list[dict[str, Any]] = field(default_factory=list)
+    #: ids of the stored events that needed routing, each once, in the order stored. The events themselves
+    #: were handed to this process's routing pipeline as they were stored (``store_and_hand_on``), or are left
+    #: for the re-router; the poll only counts them, so it keeps no payloads (a large backfill window would
+    #: otherwise hold every event of the poll in memory until it ends)
+    to_route: list[str] = field(default_factory=list)
     #: what went wrong reading the message queue (the windows were read all the same)
     queue_error: str = ""
     _routing: set[str] = field(default_factory=set, repr=False)
 
-    def route_later(self, payload: dict[str, Any]) -> None:
-        if payload["id"] not in self._routing:
-            self._routing.add(payload["id"])
-            self.to_route.append(payload)
+    def route_later(self, event_id: str) -> None:
+        if event_id not in self._routing:
+            self._routing.add(event_id)
+            self.to_route.append(event_id)
 
     def summary(self) -> dict[str, Any]:
         found = {"connector_id": self.connector_id, "stopped": self.stopped, "interval": self.interval,
@@ -183,7 +185,7 @@ def _store_page(database_url: str | None, connector_id: str, page: list[dict[str
         else:
             report.duplicates += 1
         if stored.needs_routing:
-            result.route_later(stored.payload)
+            result.route_later(str(stored.payload["id"]))
     if unmapped:
         report.unmapped += len(unmapped)
         store_unmapped(database_url, connector_id, unmapped)

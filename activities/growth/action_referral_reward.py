@@ -6,6 +6,10 @@ set as ``reward: {"type": …, "config": {…}}``. The node first claims the par
 then runs the reward node under the key ``referral-reward/<campaign>/<participant>`` through the same
 idempotency ledger every action uses. So duplicate callbacks, two journeys racing for the same
 participant, and retries after a crash all end with one reward; the issuance is audited.
+
+Each journey gets the port that says what happened to it: ``out`` for the journey visit that holds the claim
+(its retries and redeliveries included), ``already_rewarded`` for one that lost the race for the same
+participant's reward, ``budget_exhausted`` for a participant that lost the race for the last reward.
 """
 
 from __future__ import annotations
@@ -80,28 +84,33 @@ class ReferralReward(NodeType):
         ctx.db.rollback()
         try:
             with transaction(url) as db:
-                claim = campaigns.claim_reward(db, config.campaign, ctx.customer_id, config.reward.type, ctx.now)
+                claim = campaigns.claim_reward(db, config.campaign, ctx.customer_id, config.reward.type, ctx.now,
+                                               claimant=ctx.key)
         except campaigns.CampaignError as exc:
             raise ActionFailed(f"node '{ctx.node_id}': {exc}") from None
         if claim.status in ("goal_not_reached", "not_participant"):
             return ActionResult(port="not_eligible", detail={"status": claim.status, "message": claim.message})
         if claim.status == "budget_exhausted":
             return ActionResult(port="budget_exhausted", detail={"status": claim.status, "message": claim.message})
-        if claim.status == "issued":
+        if claim.status == "issued":  # given through another journey's claim
             return ActionResult(port="already_rewarded", detail={"status": "already_rewarded", "key": claim.key})
-        # granted now, or claimed by an attempt that did not finish: run the reward under the participant's key
+        # ours (claimed now, or our own claim resumed after a crash or a redelivery of this visit), or another
+        # journey's claim that has not finished: run the reward under the participant's key — the ledger gives
+        # it once, and whoever runs second gets the first one's outcome
         request = replace(ctx.request, key=claim.key, node_type=node_type.type, config=dict(config.reward.config))
         try:
             result = perform(node_type, request, ctx.services)
         except ActionFailed as exc:
             with transaction(url) as db:
-                campaigns.finish_reward(db, claim.key, {"error": str(exc)}, False, f"flow:{ctx.flow_id}", ctx.now)
+                campaigns.finish_reward(db, claim.key, {"error": str(exc)}, False, f"flow:{ctx.flow_id}", ctx.now,
+                                        claimant=ctx.key)
             return ActionResult(port="failed", detail={"status": "failed", "message": str(exc)})
         inner_port = str(result.get("port") or "out")
         ok = inner_port == "out"
         with transaction(url) as db:
             campaigns.finish_reward(db, claim.key, {"port": inner_port, "detail": result.get("detail") or {}}, ok,
-                                    f"flow:{ctx.flow_id}", ctx.now)
+                                    f"flow:{ctx.flow_id}", ctx.now, claimant=ctx.key)
+        # "out" is the claim holder's answer only: a journey that finished another's claim did not win it
         if claim.status != "granted" and ok:
             return ActionResult(port="already_rewarded", variables=dict(result.get("variables") or {}),
                                 detail={"status": "already_rewarded", "key": claim.key})

@@ -460,8 +460,10 @@ def decide(db: Session, invite_id: int, approve: bool, actor: str, reason: str, 
 # -- rewards --------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Claim:
-    """The outcome of claiming a participant's reward: ``granted`` (this caller runs the reward under
-    ``key``), ``issued`` / ``issuing`` (an earlier claim), or a refusal."""
+    """The outcome of claiming a participant's reward: ``granted`` (this caller holds the claim and runs the
+    reward under ``key`` — claimed now, its own claim resumed after a crash or redelivery, or one whose
+    reward failed taken over), ``issued`` / ``issuing`` (another caller's claim: given, or not finished),
+    or a refusal."""
 
     status: str
     key: str = ""
@@ -473,8 +475,19 @@ def reward_key(campaign_id: str, participant_id: int) -> str:
     return f"referral-reward/{campaign_id}/{participant_id}"
 
 
-def claim_reward(db: Session, campaign_id: str, customer_id: str, reward_type: str, now: datetime) -> Claim:
-    """Claim the one reward of this participant: budget and goal checked under the campaign's lock."""
+def claimant_of(reward: ReferralReward) -> str:
+    """Who holds the reward's claim: the idempotency key of the journey visit that claimed it (kept in
+    ``result``, beside the reward node's outcome), "" for a claim made before claimants were recorded."""
+    return str((reward.result or {}).get("claimant") or "")
+
+
+def claim_reward(db: Session, campaign_id: str, customer_id: str, reward_type: str, now: datetime,
+                 claimant: str = "") -> Claim:
+    """Claim the one reward of this participant: budget and goal checked under the campaign's lock.
+
+    ``claimant`` names the caller (a journey visit's idempotency key). The claim is the claimant's: its own
+    retry or redelivery gets ``granted`` back (it is the one that gives the reward, however often it asks),
+    every other caller ``issued`` / ``issuing``. A claim whose reward failed passes to the next caller."""
     campaign = get_campaign(db, campaign_id, lock=True)
     participant = participant_of(db, campaign.id, customer_id)
     if participant is None:
@@ -483,6 +496,12 @@ def claim_reward(db: Session, campaign_id: str, customer_id: str, reward_type: s
     existing = db.scalar(select(ReferralReward).where(ReferralReward.campaign_id == campaign.id,
                                                       ReferralReward.participant_id == participant.id))
     if existing is not None:
+        if claimant and claimant_of(existing) == claimant:
+            return Claim("granted", existing.key, existing, "this caller's claim, resumed")
+        if existing.status == "failed" and claimant:
+            existing.status, existing.result, existing.issued_at = "issuing", {"claimant": claimant}, None
+            db.flush()
+            return Claim("granted", existing.key, existing, "a failed reward taken over")
         return Claim(existing.status if existing.status != "failed" else "issuing", existing.key, existing,
                      "one reward per participant")
     if participant.valid_count < campaign.goal:
@@ -497,18 +516,26 @@ def claim_reward(db: Session, campaign_id: str, customer_id: str, reward_type: s
         return Claim("budget_exhausted", message=f"all {campaign.reward_budget} rewards are given out")
     key = reward_key(campaign.id, participant.id)
     reward = ReferralReward(campaign_id=campaign.id, participant_id=participant.id, customer_id=participant.customer_id,
-                            status="issuing", reward_type=reward_type, key=key, created_at=now)
+                            status="issuing", reward_type=reward_type, key=key, created_at=now,
+                            result={"claimant": claimant} if claimant else {})
     db.add(reward)
     db.flush()
     return Claim("granted", key, reward)
 
 
-def finish_reward(db: Session, key: str, result: dict[str, Any], ok: bool, actor: str, now: datetime) -> None:
+def finish_reward(db: Session, key: str, result: dict[str, Any], ok: bool, actor: str, now: datetime,
+                  claimant: str = "") -> None:
+    """Write down the reward node's outcome. A failure seen by a caller that does not hold the claim leaves
+    the claim alone: its holder is still running (or will be retried) and settles it."""
     reward = db.scalar(select(ReferralReward).where(ReferralReward.key == key).with_for_update()
                        .execution_options(populate_existing=True))
     if reward is None or reward.status == "issued":
         return
-    reward.status, reward.result = ("issued" if ok else "failed"), result
+    holder = claimant_of(reward)
+    if not ok and claimant and holder and holder != claimant:
+        return
+    reward.status = "issued" if ok else "failed"
+    reward.result = {**result, "claimant": holder} if holder else result
     reward.issued_at = now if ok else None
     audit(db, actor, "referral.reward_issued" if ok else "referral.reward_failed", f"reward:{reward.id}",
           {"campaign": reward.campaign_id, "customer": reward.customer_id, "type": reward.reward_type,

@@ -181,6 +181,8 @@ class ReferralReward(Base):
     reward_type: Mapped[str] = mapped_column(String(120))
     #: the idempotency key the reward node runs under (one per participant)
     key: Mapped[str] = mapped_column(String(200), unique=True)
+    #: the reward node's outcome, and ``claimant``: the journey visit (its idempotency key) holding the claim,
+    #: the one whose answer is ``out`` (activities/growth/campaigns.py: claim_reward)
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     issued_at: Mapped[datetime | None] = mapped_column(nullable=True)
