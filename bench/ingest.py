@@ -32,7 +32,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import percentile
+from bench.common import cpu_seconds, percentile
 from bench.sink import Load, Sink, drain, latencies, payload
 
 EVENT_TYPE = "custom.bench_ingest"
@@ -76,6 +76,11 @@ class Figures:
     overload_refused: int = 0
     overload_accepted: int = 0
     lost: int = 0
+    #: CPU milliseconds per event (every process of the target: for Tideflow Temporal, web and worker) over
+    #: the capacity ramp and over the paced run; by process for the ramp
+    cpu_ramp: float = float("nan")
+    cpu_paced: float = float("nan")
+    cpu_by_process: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -107,10 +112,16 @@ async def measure(target: Target, sink: Sink, sizes: Sizes, log: Callable[[str],
     await drain(sink, sent, 60)
     await load.close()
 
+    def cpu_per_event(before: dict[str, float], events: int) -> tuple[float, dict[str, float]]:
+        after = cpu_seconds(target.pids)
+        each = {name: (after[name] - before[name]) * 1000 / max(1, events) for name in after}
+        return (sum(each.values()) if each else float("nan")), each
+
     # capacity: offered open-loop in rising steps until a step is no longer delivered in time; the best rate
     # delivered (messages arriving at the sink per second of the step) is the saturated throughput
     rate, best = sizes.ramp_start, 0.0
     pending: list[asyncio.Task[Any]] = []
+    cpu_before = cpu_seconds(target.pids)
     while rate <= sizes.ramp_max:
         run = next(runs)
         load = loader(run)
@@ -139,17 +150,23 @@ async def measure(target: Target, sink: Sink, sizes: Sizes, log: Callable[[str],
         await extra.close()
     for step in steps:  # every acknowledged event still arrives (the backlog drains before the next phase)
         figures.lost += await drain(sink, step, 120)
+    figures.cpu_ramp, figures.cpu_by_process = cpu_per_event(cpu_before, sum(step.acked for step in steps))
     log(f"  {target.name}: saturated {figures.saturated:.1f} msg/s (p50 {figures.saturated_p50 * 1000:.0f} ms)")
 
     # paced 10/s
     run = next(runs)
     load = loader(run)
+    cpu_before = cpu_seconds(target.pids)
     sent = await load.paced(run, 10, sizes.paced_events)
     figures.lost += await drain(sink, sent, 60)
+    figures.cpu_paced, _ = cpu_per_event(cpu_before, sent.acked)
     await load.close()
     lat = latencies(sink, sent)
     figures.paced_p50, figures.paced_p99 = percentile(lat, 50), percentile(lat, 99)
-    log(f"  {target.name}: paced 10/s p50 {figures.paced_p50 * 1000:.1f} ms, p99 {figures.paced_p99 * 1000:.1f} ms")
+    log(f"  {target.name}: paced 10/s p50 {figures.paced_p50 * 1000:.1f} ms, p99 {figures.paced_p99 * 1000:.1f} ms; "
+        f"CPU per event {figures.cpu_ramp:.1f} ms over the ramp ("
+        + ", ".join(f"{name} {ms:.1f}" for name, ms in figures.cpu_by_process.items())
+        + f"), {figures.cpu_paced:.1f} ms paced")
 
     # 80 % of capacity, then overload at 2×
     for share, seconds in ((0.8, sizes.partial_seconds), (2.0, sizes.overload_seconds)):
@@ -246,7 +263,7 @@ async def raw_temporal(root: Path, sink: Sink, eager: bool) -> AsyncIterator[Tar
             return await client.post("/events", json={"id": f"{run}-{n}", "payload": payload(run, n)})
 
         yield Target("Temporal by hand" + (" (eager + local activity)" if eager else ""), f"http://127.0.0.1:{port}",
-                     post)
+                     post, pids={name: proc.pid for name, proc in stack.procs.items()})
 
 
 # -- the table ----------------------------------------------------------------------------------------------------
@@ -358,6 +375,15 @@ async def run(_stack: Any) -> Any:
                         f"{_ms(one.overload_p99)} at {one.overload_rate:.0f}/s ({one.overload_refused} answers 429)",
                         f"≤ {_ms(TARGET_PARTIAL_P99)}; ≤ {BOUND:g} s", at_most(one.overload_p99, BOUND)),
                 ]
+            if peer is not None:
+                others = "; ".join(f"{f.name} {f.cpu_ramp:.1f} ms" for f in (raw, ceiling) if f is not None)
+                report.rows.append(Row(
+                    "CPU per event over the capacity ramp, all processes",
+                    f"{tf.cpu_ramp:.1f} ms (" + ", ".join(f"{name} {ms:.1f}" for name, ms in tf.cpu_by_process.items())
+                    + f"); n8n {peer.cpu_ramp:.1f} ms" + (f"; {others}" if others else "")
+                    + f"; paced 10/s {tf.cpu_paced:.1f} ms vs n8n {peer.cpu_paced:.1f} ms",
+                    "≤ ½ n8n's (2× its throughput on the same cores)",
+                    peer.cpu_ramp / tf.cpu_ramp / 2 if tf.cpu_ramp else None))
             for other, label in ((raw, "hand-written Temporal pipeline"), (ceiling, "dev-server ceiling "
                                                                                      "(eager start + local activity)")):
                 if other is not None and other.saturated:

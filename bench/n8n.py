@@ -120,7 +120,8 @@ async def n8n(root: Path, sink: Sink) -> AsyncIterator[Target]:
         async def post(client: httpx.AsyncClient, run: str, n: int) -> httpx.Response:
             return await client.post("/webhook/bench", json={"id": f"{run}-{n}", "payload": payload(run, n)})
 
-        yield Target(f"n8n {json.loads((home() / 'node_modules/n8n/package.json').read_text())['version']}", base, post)
+        yield Target(f"n8n {json.loads((home() / 'node_modules/n8n/package.json').read_text())['version']}", base, post,
+                     pids={"n8n": proc.pid})
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
