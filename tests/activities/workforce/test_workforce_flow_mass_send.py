@@ -11,7 +11,6 @@ import asyncio
 import json
 import os
 import uuid
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from tests.activities.workforce.test_workforce_mass_send import CONNECTOR, corp,
 from tests.connectors.fake_wecom import FakeWeCom, fake_wecom
 from tests.connectors.test_wecom_media import ImageHost, host
 from tests.engine.flowkit import customer, flow, publish
+from tests.waiting import until
 
 __all__ = ["corp", "fake_wecom", "host"]
 HISTORIES = Path(__file__).resolve().parents[2] / "histories"
@@ -85,14 +85,6 @@ def tasks(db_url: str) -> list[tuple[str, str]]:
     """(sender, status) of every WeCom task made."""
     with session_factory(db_url)() as db:
         return sorted((t.sender, t.status) for t in db.scalars(select(wf.MassSendTask)))
-
-
-async def until(check: Callable[[], Any], what: str) -> Any:
-    for _ in range(400):
-        if value := check():
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def test_a_journey_waits_for_staff_confirmation_and_takes_the_outcome_port(
