@@ -4,13 +4,10 @@ a journey retrying an outside system can be given up, every action is audited be
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,9 +20,8 @@ from engine.db.session import session_factory, transaction
 from engine.runtime import JOURNEY_WORKFLOW, JourneyInput
 from engine.worker import build_worker
 from tests.engine.flowkit import customer, flow, publish
+from tests.engine.historykit import record
 from tests.waiting import until
-
-HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 
 #: a template a customer's own data can break: a division by their bag count
 SPLIT = flow("split-bill", [
@@ -187,10 +183,7 @@ async def test_the_receiver_down_for_every_attempt_fails_the_journey_with_the_co
     async with build_worker(dev_env.client, queue, db_url):
         wid = await _start(dev_env, queue, compiled, cid, db_url)
         assert (await dev_env.client.get_workflow_handle(wid).result())["status"] == "failed"
-        if os.environ.get("TIDEFLOW_RECORD_HISTORIES") == "1":  # kept for tests/engine/test_replay.py
-            history = await dev_env.client.get_workflow_handle(wid).fetch_history()
-            (HISTORIES / "send_local_try_then_activity_retries.json").write_text(
-                json.dumps(json.loads(history.to_json()), indent=1))
+        await record(dev_env.client.get_workflow_handle(wid), "send_local_try_then_activity_retries")
         failure = await journey_failures.read_failure(dev_env.client, wid)
         assert failure is not None
         assert (failure.node_id, failure.attempts, failure.retryable) == ("tell", 5, True)

@@ -4,11 +4,8 @@ weekend and a holiday, a customer-wait pause, a warning once, a breach once with
 
 from __future__ import annotations
 
-import json
-import os
 import uuid
 from datetime import date, datetime, time, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,10 +18,10 @@ from engine.db.session import transaction
 from engine.tickets_workflow import signal_changed, start_ticket
 from engine.worker import PASSTHROUGH, build_worker, workflows
 from tests.engine import ticketkit as kit
+from tests.engine.historykit import keep
 from tests.waiting import until
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 
 
 @pytest.fixture
@@ -133,9 +130,7 @@ async def test_sla_across_weekend_and_holiday_with_pause_warns_and_escalates_onc
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)))
         history = await handle.fetch_history()
         await replayer.replay_workflow(history)
-        if os.environ.get("TIDEFLOW_RECORD_HISTORIES") == "1":  # kept for tests/engine/test_replay.py
-            (HISTORIES / "ticket_sla_weekend_holiday.json").write_text(
-                json.dumps(json.loads(history.to_json()), indent=1))
+        keep(history, "ticket_sla_weekend_holiday")
     assert len(kit.events(db_url, ticket_id, "sla_warning")) == 1
     assert len(kit.events(db_url, ticket_id, "sla_breach")) == 1
     assert len(kit.events(db_url, ticket_id, "escalated")) == 1
