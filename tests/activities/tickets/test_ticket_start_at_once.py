@@ -28,12 +28,10 @@ from engine.db.session import session_factory, transaction
 from engine.router import Router
 from engine.settings import get_settings
 from engine.tickets_workflow import start_pending
-from tests.designer.test_events_api import cheap_passwords
 from tests.engine import ticketkit as kit
 from tests.engine.flowkit import publish
 from tests.waiting import until
 
-__all__ = ["cheap_passwords"]
 FLOWS = Path(__file__).resolve().parents[3] / "flows"
 
 
