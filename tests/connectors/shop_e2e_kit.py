@@ -3,7 +3,6 @@ platform gateway, and an SMS gateway on loopback for what the journeys send."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -20,6 +19,7 @@ from engine.db import models
 from tests.connectors.fake_sms_gateway import Loopback
 from tests.connectors.inbound_kit import Stack, admin_api, install
 from tests.connectors.loopback import Reply
+from tests.waiting import until
 
 INSTALLED = {"taobao": TaobaoConnector, "jd": JdConnector, "sms": SmsConnector}
 
@@ -38,12 +38,10 @@ class ShopStack(Stack):
         """Start the connector's sync workflow and wait until it stored and routed an event of ``source_type``."""
         assert await shop_sync.ensure_running(self.client, self.db_url, self.queue) == [connector_id]
         assert await shop_sync.ensure_running(self.client, self.db_url, self.queue) == []  # already running
-        for _ in range(600):
-            found = [e for e in self.stored(connector_id) if e.type == source_type and e.status == "routed"]
-            if found:
-                return found[0]
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"no {source_type} event from {connector_id}")
+        found = await until(lambda: [e for e in self.stored(connector_id)
+                                     if e.type == source_type and e.status == "routed"],
+                            f"a routed {source_type} event from {connector_id}", timeout=30)
+        return found[0]
 
     async def stop_sync(self, connector_id: str) -> None:
         await self.client.get_workflow_handle(shop_sync.workflow_id(connector_id)).terminate("test over")
