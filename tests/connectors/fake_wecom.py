@@ -12,7 +12,7 @@ an unknown external contact (84061).
 
 The callback builders produce real-format pushes: the WeCom event XML of the 客户联系 docs,
 encrypted with :class:`connectors.wecom.WeComCrypto` under the official sample's token, key and
-CorpID (tests/connectors/test_wecom_crypto.py).
+CorpID (tests/connectors/wecom_vectors.py).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from tests.connectors.fake_wecom_groupchat import FakeWeComGroupChat
 from tests.connectors.fake_wecom_jsapi import FakeWeComJsApi
 from tests.connectors.fake_wecom_media import MediaApis
 from tests.connectors.fake_wecom_transfer import FakeWeComTransfer
-from tests.connectors.test_wecom_crypto import OA_APPID, OA_KEY, OA_TOKEN, WECOM_CORP_ID, WECOM_KEY, WECOM_TOKEN
+from tests.connectors.wecom_vectors import OA_APPID, OA_KEY, OA_TOKEN, WECOM_CORP_ID, WECOM_KEY, WECOM_TOKEN
 
 __all__ = ["OA_APPID", "OA_KEY", "OA_TOKEN", "WECOM_CORP_ID", "WECOM_KEY", "WECOM_TOKEN"]
 

@@ -1,7 +1,7 @@
 """The HTTP plumbing of the test servers: a server on 127.0.0.1 in a daemon thread that turns every request
 into a :class:`Request` and answers with the :class:`Reply` its ``serve`` returns.
 
-Used by the SMS gateway loopback (:mod:`tests.connectors.test_sms_gateway`), the fake Youzan / Shopify /
+Used by the SMS gateway loopback (:mod:`tests.connectors.fake_sms_gateway`), the fake Youzan / Shopify /
 抖店 platforms (:mod:`tests.connectors.fake_shops`) and the fake TOP / JOS gateways
 (:mod:`tests.connectors.shop_platforms`).
 """

@@ -15,9 +15,9 @@ from designer.app import create_app
 from engine import auth, shop_sync
 from engine.db import models
 from engine.db.session import session_factory, transaction
+from tests.connectors.jd_sync_kit import NOW, SHOP, configure_jd, jos
 from tests.connectors.shop_platforms import FakeJos, jd_apply
-from tests.connectors.test_jd_sync import NOW, SHOP, configure_jd, jos
-from tests.connectors.test_taobao_sync import polled_kinds
+from tests.connectors.taobao_sync_kit import polled_kinds
 from tests.designer.pages_kit import add_users
 
 __all__ = ["jos", "polled_kinds"]

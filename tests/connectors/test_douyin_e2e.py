@@ -15,8 +15,9 @@ from connectors.douyin.connector import DouyinConnector
 from connectors.webhook.connector import WebhookConnector
 from connectors.webhook.signing import verify_signature
 from tests.connectors.fake_shops import DY_APP_KEY, DY_SECRET, DY_SHOP, FakeDouyin, book, douyin_detail, fake_douyin
-from tests.connectors.test_sms_gateway import Loopback, Reply
-from tests.connectors.test_webhook_inbound_e2e import Stack, install, stack
+from tests.connectors.fake_sms_gateway import Loopback
+from tests.connectors.inbound_kit import Stack, install, stack
+from tests.connectors.loopback import Reply
 
 __all__ = ["fake_douyin", "stack"]
 P_ID = "6920000000000005678"

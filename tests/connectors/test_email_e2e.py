@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from connectors.email import message_id
-from tests.connectors.test_email_smtp import PASSWORD, USER, SmtpServer, self_signed
-from tests.connectors.test_webhook_inbound_e2e import HOOK, HOOK_SECRET, Stack, event_body, registered, stack
+from tests.connectors.fake_smtp import PASSWORD, USER, SmtpServer, self_signed
+from tests.connectors.inbound_kit import HOOK, HOOK_SECRET, Stack, event_body, registered, stack
 
 __all__ = ["registered", "stack"]  # fixtures
 

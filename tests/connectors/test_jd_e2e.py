@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from engine.db import models
 from engine.db.session import session_factory
+from tests.connectors.fake_sms_gateway import Loopback
+from tests.connectors.shop_e2e_kit import ShopStack, gateway, shop_kinds, shop_stack
 from tests.connectors.shop_platforms import JOS_APP_KEY, JOS_SECRET, JOS_TOKEN, FakeJos, jd_order
-from tests.connectors.test_sms_gateway import Loopback
-from tests.connectors.test_taobao_e2e import ShopStack, gateway, shop_kinds, shop_stack
 
 __all__ = ["gateway", "shop_kinds", "shop_stack"]  # fixtures
 

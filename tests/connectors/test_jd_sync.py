@@ -4,8 +4,7 @@ page through is halved; the same phone in a Taobao order and a JD order is one c
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -14,10 +13,8 @@ from connectors.jd import connector as jd_connector
 from engine import shop_sync
 from engine.db import models
 from engine.db.session import session_factory
+from tests.connectors.jd_sync_kit import NOW, SHOP, configure_jd, jos
 from tests.connectors.shop_platforms import (
-    JOS_APP_KEY,
-    JOS_SECRET,
-    JOS_TOKEN,
     TOP_APP_KEY,
     TOP_SECRET,
     TOP_SESSION,
@@ -28,23 +25,9 @@ from tests.connectors.shop_platforms import (
     parse_cst,
     top_trade,
 )
-from tests.connectors.test_taobao_sync import configure, counts, polled_kinds
+from tests.connectors.taobao_sync_kit import configure, counts, polled_kinds
 
-__all__ = ["polled_kinds"]  # fixture
-NOW = datetime(2026, 11, 23, 7, 30, tzinfo=UTC)
-SHOP = "jd-pop"
-
-
-@pytest.fixture
-def jos() -> Iterator[FakeJos]:
-    with FakeJos() as server:
-        yield server  # type: ignore[misc]
-
-
-def configure_jd(db_url: str, jos: FakeJos, **settings: object) -> None:
-    configure(db_url, SHOP, "jd", {"app_key": JOS_APP_KEY, "shop": SHOP, "gateway_url": jos.url,
-                                   "backfill_hours": 1, **settings},
-              {"app_secret": JOS_SECRET, "access_token": JOS_TOKEN})
+__all__ = ["jos", "polled_kinds"]
 
 
 def test_a_window_with_more_refunds_than_the_api_pages_through_is_halved(

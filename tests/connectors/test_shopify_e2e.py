@@ -28,8 +28,9 @@ from tests.connectors.fake_shops import (
     shopify_order,
     youzan_trade,
 )
-from tests.connectors.test_sms_gateway import Loopback, Reply
-from tests.connectors.test_webhook_inbound_e2e import Stack, install, stack
+from tests.connectors.fake_sms_gateway import Loopback
+from tests.connectors.inbound_kit import Stack, install, stack
+from tests.connectors.loopback import Reply
 
 __all__ = ["fake_shopify", "fake_youzan", "stack"]
 ORDER_ID = 5560001234

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.connectors.test_sms_gateway import Loopback, Reply
-from tests.connectors.test_webhook_inbound_e2e import HOOK, HOOK_SECRET, Stack, event_body, registered, stack
+from tests.connectors.fake_sms_gateway import Loopback
+from tests.connectors.inbound_kit import HOOK, HOOK_SECRET, Stack, event_body, registered, stack
+from tests.connectors.loopback import Reply
 
 __all__ = ["registered", "stack"]  # fixtures
 API_KEY = "sms-key-5a5a5a5a"

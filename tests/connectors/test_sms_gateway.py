@@ -7,7 +7,6 @@ webhook and end-to-end tests.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,38 +16,11 @@ from pydantic import ValidationError
 from connectors.base import OutboundMessage
 from connectors.sms import MissingRecipient, SmsConnector, SmsDeliveryError, SmsSecrets, SmsSettings, render
 from connectors.sms.gateway import lookup, matches, national
-from tests.connectors.loopback import LoopbackServer, Reply, Request
+from tests.connectors.fake_sms_gateway import Loopback
+from tests.connectors.loopback import Reply
 
 API_KEY = "sk-test-0123456789"
 KEY = "journey/birthday/c_0001/greet/1"
-
-
-class Loopback(LoopbackServer):
-    """An HTTP server on 127.0.0.1: answers with the scripted replies in order, then ``default``."""
-
-    def __init__(self) -> None:
-        self.script: list[Reply] = []
-        self.default = Reply()
-        self.requests: list[Request] = []
-        self.lock = threading.Lock()
-        self.arrived = threading.Condition(self.lock)
-        super().__init__()
-
-    def serve(self, request: Request) -> Reply:
-        with self.arrived:
-            self.requests.append(request)
-            reply = self.script.pop(0) if self.script else self.default
-            self.arrived.notify_all()
-        return reply
-
-    def reply(self, *replies: Reply) -> None:
-        with self.lock:
-            self.script.extend(replies)
-
-    def wait_for(self, count: int, timeout: float = 20) -> list[Request]:
-        with self.arrived:
-            self.arrived.wait_for(lambda: len(self.requests) >= count, timeout)
-            return list(self.requests)
 
 
 @pytest.fixture

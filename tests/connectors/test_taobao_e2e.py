@@ -8,72 +8,20 @@ starts a published journey whose text reaches a loopback SMS gateway.
 from __future__ import annotations
 
 import asyncio
-import json
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
-from connectors.jd.connector import JdConnector
-from connectors.sms import SmsConnector
-from connectors.taobao.connector import TaobaoConnector
 from engine import connectors as configured
 from engine import shop_sync
 from engine.db import models
 from engine.db.session import session_factory, transaction
+from tests.connectors.fake_sms_gateway import Loopback
+from tests.connectors.shop_e2e_kit import ShopStack, gateway, shop_kinds, shop_stack
 from tests.connectors.shop_platforms import TOP_APP_KEY, TOP_SECRET, TOP_SESSION, FakeTop, top_trade
-from tests.connectors.test_sms_gateway import Loopback, Reply
-from tests.connectors.test_webhook_inbound_e2e import Stack, admin_api, install
 
-INSTALLED = {"taobao": TaobaoConnector, "jd": JdConnector, "sms": SmsConnector}
-
-
-@dataclass
-class ShopStack(Stack):
-    queue: str = ""
-
-    async def configure_sms(self, gateway: Loopback) -> None:
-        await self.configure("sms-gw", "sms", {
-            "url": gateway.url + "/api/send", "phone_format": "national",
-            "body_template": json.dumps({"mobile": "{phone}", "content": "{content}", "outId": "{key}"}),
-            "success_path": "code", "success_value": "0"}, {"api_key": "sms-key-0001"})
-
-    async def sync_once(self, connector_id: str, source_type: str = "order.paid") -> models.EventRecord:
-        """Start the connector's sync workflow and wait until it stored and routed an event of ``source_type``."""
-        assert await shop_sync.ensure_running(self.client, self.db_url, self.queue) == [connector_id]
-        assert await shop_sync.ensure_running(self.client, self.db_url, self.queue) == []  # already running
-        for _ in range(600):
-            found = [e for e in self.stored(connector_id) if e.type == source_type and e.status == "routed"]
-            if found:
-                return found[0]
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"no {source_type} event from {connector_id}")
-
-    async def stop_sync(self, connector_id: str) -> None:
-        await self.client.get_workflow_handle(shop_sync.workflow_id(connector_id)).terminate("test over")
-
-
-@pytest.fixture
-def shop_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
-    install(monkeypatch, INSTALLED)
-
-
-@pytest.fixture
-async def shop_stack(time_env: Any, db_url: str, shop_kinds: None) -> AsyncIterator[ShopStack]:
-    queue = f"shops-{uuid.uuid4().hex[:8]}"
-    async with admin_api(time_env, db_url, queue) as http:
-        yield ShopStack(http, db_url, time_env.client, queue)
-
-
-@pytest.fixture
-def gateway() -> Iterator[Loopback]:
-    with Loopback() as server:
-        server.default = Reply(200, {"code": 0})
-        yield server
+__all__ = ["gateway", "shop_kinds", "shop_stack"]  # fixtures
 
 
 async def test_a_paid_tmall_order_is_polled_stored_booked_and_starts_a_journey(

@@ -1,25 +1,21 @@
 """Order sync by polling (engine/shop_sync.py) with the taobao connector against a loopback TOP router:
 cursors, pages, windows, the overlap, a crash between storing and moving the cursor, errors.
 
-``configure`` and ``counts`` are reused by tests/connectors/test_jd_sync.py."""
+The set-up and read-back helpers, shared with the JD, TMC and ops tests, are in taobao_sync_kit.py."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from connectors.jd.connector import JdConnector
 from connectors.polling import ShopApiRejected
-from connectors.taobao.connector import TaobaoConnector
 from engine import connector_ops, shop_sync
-from engine import connectors as configured
 from engine.db import models
-from engine.db.session import session_factory, transaction
+from engine.db.session import session_factory
 from tests.connectors.shop_platforms import (
     TOP_APP_KEY,
     TOP_SECRET,
@@ -29,50 +25,17 @@ from tests.connectors.shop_platforms import (
     top_refund,
     top_trade,
 )
+from tests.connectors.taobao_sync_kit import SHOP, configure, configure_taobao, counts, cursor, event_ids, polled_kinds
+
+__all__ = ["polled_kinds"]
 
 NOW = datetime(2026, 11, 23, 7, 30, tzinfo=UTC)  # 15:30 in Shanghai
-SHOP = "tb-main"
-
-
-@pytest.fixture(autouse=True)
-def polled_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(configured, "connector_classes", lambda: {"taobao": TaobaoConnector, "jd": JdConnector})
 
 
 @pytest.fixture
 def top() -> Iterator[FakeTop]:
     with FakeTop() as server:
         yield server  # type: ignore[misc]
-
-
-def configure(db_url: str, connector_id: str, kind: str, settings: dict[str, Any], secrets: dict[str, Any],
-              enabled: bool = True) -> None:
-    with transaction(db_url) as db:
-        configured.save(db, connector_id, kind, connector_id, settings, secrets, enabled=enabled)
-
-
-def configure_taobao(db_url: str, top: FakeTop, backfill_hours: int = 1, **settings: Any) -> None:
-    configure(db_url, SHOP, "taobao", {"app_key": TOP_APP_KEY, "shop": SHOP, "shop_type": "tmall",
-                                       "gateway_url": top.url, "backfill_hours": backfill_hours, **settings},
-              {"app_secret": TOP_SECRET, "session_key": TOP_SESSION})
-
-
-def counts(db_url: str) -> dict[str, int]:
-    with session_factory(db_url)() as db:
-        def n(model: Any) -> int:
-            return int(db.scalar(select(func.count()).select_from(model)) or 0)
-        return {"events": n(models.EventRecord), "orders": n(models.Order), "refunds": n(models.Refund),
-                "customers": n(models.Customer)}
-
-
-def event_ids(db_url: str, source: str = SHOP) -> list[str]:
-    with session_factory(db_url)() as db:
-        return list(db.scalars(select(models.EventRecord.external_id).where(models.EventRecord.source == source)
-                               .order_by(models.EventRecord.external_id)))
-
-
-def cursor(db_url: str, stream: str, connector_id: str = SHOP) -> datetime | None:
-    return shop_sync.cursor_position(db_url, connector_id, stream)
 
 
 def test_two_pages_are_stored_and_then_the_cursor_moves(db_url: str, top: FakeTop) -> None:

@@ -24,7 +24,7 @@ from engine.db import models
 from engine.db.connector_models import UnmappedMessage
 from engine.db.session import session_factory
 from tests.connectors.shop_platforms import TOP_APP_KEY, TOP_SECRET, TOP_SESSION, FakeTop, top_refund, top_trade
-from tests.connectors.test_taobao_sync import SHOP, configure_taobao, counts, cursor, event_ids
+from tests.connectors.taobao_sync_kit import SHOP, configure_taobao, counts, cursor, event_ids
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "taobao"
 NOW = datetime.now(UTC).replace(microsecond=0)

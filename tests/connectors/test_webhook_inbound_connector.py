@@ -27,7 +27,8 @@ from connectors.webhook.signing import (
     sign_payload,
     verify_signature,
 )
-from tests.connectors.test_sms_gateway import Loopback, Reply
+from tests.connectors.fake_sms_gateway import Loopback
+from tests.connectors.loopback import Reply
 
 SECRET = "whsec-0123456789abcdef"
 OLD_SECRET = "whsec-old-fedcba9876543210"

@@ -1,7 +1,7 @@
 """WeChat Official Account: the URL signature and the safe-mode alias.
 
 Vector: the Official Account 消息加解密 sample values (token ``spamtest``, timestamp ``1409735669``,
-nonce ``1320562132``; see test_wecom_crypto.py). The matching URL ``signature``
+nonce ``1320562132``; see wecom_vectors.py). The matching URL ``signature``
 ``16120ec1b8dbb870f510d87ce6bc2463eae6ca1a`` is the value public test suites pair with them (e.g. a
 WeChat-platform test in the code search corpus); it is a third-party value, and re-derivable as
 SHA1("1320562132" + "1409735669" + "spamtest").

@@ -1,7 +1,7 @@
 """WeChat Official Account inbound: URL check, plain and safe-mode pushes → Tideflow events.
 
 The safe-mode test runs the Official Account sample's own values (token ``spamtest``, AppID
-``wx2c2769f8efd9abc2``; see test_wecom_crypto.py); the other pushes are built in the documented
+``wx2c2769f8efd9abc2``; see wecom_vectors.py); the other pushes are built in the documented
 format (接收事件推送 / 接收普通消息) and signed like WeChat signs them.
 """
 
@@ -31,7 +31,7 @@ from tests.connectors.fake_wecom import (
     oa_safe_push,
     oa_text_xml,
 )
-from tests.connectors.test_wecom_crypto import OA_ENCRYPT, OA_NONCE, OA_SIG, OA_TS
+from tests.connectors.wecom_vectors import OA_ENCRYPT, OA_NONCE, OA_SIG, OA_TS
 
 __all__ = ["fake_oa"]
 

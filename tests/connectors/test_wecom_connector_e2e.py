@@ -36,6 +36,7 @@ from tests.connectors.fake_wecom import (
     wecom_callback,
     wecom_url_check,
 )
+from tests.waiting import until
 
 __all__ = ["fake_wecom"]
 
@@ -50,14 +51,6 @@ class Stack:
     http: httpx.AsyncClient
     db_url: str
     fake: FakeWeCom
-
-    async def until(self, check: Any, timeout: float = 15.0) -> Any:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            found = check()
-            if found or asyncio.get_running_loop().time() > deadline:
-                return found
-            await asyncio.sleep(0.05)
 
     def scalar(self, query: Any) -> Any:
         with session_factory(self.db_url)() as db:
@@ -96,7 +89,7 @@ async def test_a_wecom_callback_runs_the_welcome_journey_to_send_welcome_msg(sta
     assert answer.status_code == 200 and answer.text == "success"
     assert answer.headers["content-type"].startswith("text/plain")
 
-    sent = await stack.until(lambda: fake.calls("send_welcome_msg"))
+    sent = await until(lambda: fake.calls("send_welcome_msg"), "the welcome message", timeout=15)
     assert len(sent) == 1, fake.requests
     request = sent[0]
     assert request.method == "POST" and request.path == "/cgi-bin/externalcontact/send_welcome_msg"
@@ -113,8 +106,9 @@ async def test_a_wecom_callback_runs_the_welcome_journey_to_send_welcome_msg(sta
     assert customer.name == "张三"
     assert customer.attributes["wecom_follow_user"] == "zhangsan"
     assert customer.attributes["wecom_add_state"] == "shop-qr-7"
-    message = await stack.until(lambda: stack.scalar(select(models.Message).where(
-        models.Message.customer_id == event.customer_id, models.Message.status == "sent")))
+    message = await until(lambda: stack.scalar(select(models.Message).where(
+        models.Message.customer_id == event.customer_id, models.Message.status == "sent")),
+        "the sent message", timeout=15)
     assert message.channel == "wecom" and message.node_id == "hello"
     assert message.workflow_id == f"journey/welcome-new-contact/{event.customer_id}"
 

@@ -31,7 +31,7 @@ from tests.connectors.fake_wecom import (
     wecom_callback,
     wecom_url_check,
 )
-from tests.connectors.test_wecom_crypto import (
+from tests.connectors.wecom_vectors import (
     QY_CORP_ID,
     QY_KEY,
     QY_TOKEN,

@@ -13,8 +13,9 @@ import pytest
 from connectors.sms import SmsConnector
 from connectors.youzan.connector import YouzanConnector
 from tests.connectors.fake_shops import YZ_CLIENT_ID, YZ_KDT, YZ_SECRET, FakeYouzan, book, fake_youzan, youzan_trade
-from tests.connectors.test_sms_gateway import Loopback, Reply
-from tests.connectors.test_webhook_inbound_e2e import Stack, install, stack
+from tests.connectors.fake_sms_gateway import Loopback
+from tests.connectors.inbound_kit import Stack, install, stack
+from tests.connectors.loopback import Reply
 
 __all__ = ["fake_youzan", "stack"]
 TID = "E20261123100000012300077"

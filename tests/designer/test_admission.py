@@ -24,9 +24,8 @@ from engine.pipeline import RoutingPipeline
 from engine.router import Router
 from engine.settings import get_settings
 from engine.worker import build_worker
-from tests.designer.test_events_api import cheap_passwords, event
+from tests.designer.events_kit import event
 
-__all__ = ["cheap_passwords"]
 pytestmark = pytest.mark.usefixtures("cheap_passwords")
 SECRET = "whsec-admission-0123456789"
 

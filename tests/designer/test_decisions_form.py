@@ -13,7 +13,7 @@ from decisions.dmn_xml import load_decision_table
 from designer.forms import build_form, parse_form, widget_of
 from designer.i18n import language
 from engine.nodes.logic_decision_table import DecisionTableNode
-from tests.designer.test_editor_kit import Session, editor_app, login, read_form
+from tests.designer.editor_kit import Session, editor_app, login, read_form
 
 __all__ = ["editor_app", "login"]  # fixtures used by this module
 DMN = Path(__file__).resolve().parents[1] / "decisions" / "data" / "refund_routing.dmn"

@@ -19,7 +19,7 @@ from designer.flows.editor import SAMPLE_CUSTOMER, human_duration
 from designer.i18n import language
 from engine.db import models
 from engine.db.session import transaction
-from tests.designer.test_editor_kit import Session, editor_app, login
+from tests.designer.editor_kit import Session, editor_app, login
 
 __all__ = ["editor_app", "login"]  # fixtures used by this module
 WELCOME: dict[str, Any] = json.loads(

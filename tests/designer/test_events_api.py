@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from argon2 import PasswordHasher
 
 from designer.app import create_app
 from engine import auth
@@ -19,38 +18,10 @@ from engine.db.session import transaction
 from engine.router import Router
 from engine.settings import get_settings
 from engine.worker import build_worker
+from tests.designer.events_kit import Api, event, publish
 from tests.engine.flowkit import WELCOME
 
 pytestmark = pytest.mark.usefixtures("cheap_passwords")
-
-
-@pytest.fixture
-def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-
-
-class Api:
-    def __init__(self, http: httpx.AsyncClient, url: str) -> None:
-        self.http, self.url = http, url
-
-    async def post(self, path: str, body: Any, status: int | None = None) -> Any:
-        r = await self.http.post(path, json=body)
-        if status is not None:
-            assert r.status_code == status, r.text
-        return r.json()
-
-    async def get(self, path: str) -> Any:
-        r = await self.http.get(path)
-        assert r.status_code == 200, r.text
-        return r.json()
-
-    async def messages_of(self, customer_id: str, want: int, timeout: float = 15) -> list[str]:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            found = [m["content"] for m in reversed(await self.get(f"/api/messages?customer_id={customer_id}"))]
-            if len(found) >= want or asyncio.get_running_loop().time() > deadline:
-                return found
-            await asyncio.sleep(0.1)
 
 
 @pytest.fixture
@@ -67,16 +38,6 @@ async def api(dev_env: Any, any_db_url: str, monkeypatch: pytest.MonkeyPatch) ->
             transport=httpx.ASGITransport(app=app), base_url="http://test",
             headers={"Authorization": f"Bearer {token}"}) as http:
         yield Api(http, any_db_url)
-
-
-def event(event_id: str, event_type: str = "wecom.contact_added", **identities: str) -> dict[str, Any]:
-    return {"id": event_id, "type": event_type, "customer": identities or {"phone": "13800138000"},
-            "profile": {"name": "张三", "attributes": {"orders_count": 0}}}
-
-
-async def publish(api: Api, document: dict[str, Any]) -> int:
-    await api.post("/api/flows", document, 201)
-    return int((await api.post(f"/api/flows/{document['id']}/publish", None, 201))["version"])
 
 
 async def test_event_starts_a_journey_once(api: Api) -> None:

@@ -17,7 +17,7 @@ from engine.db import models
 from engine.db.session import transaction
 from engine.flow_graph import ports_of
 from engine.registry import default_registry
-from tests.designer.test_editor_kit import Session, editor_app, login, read_form
+from tests.designer.editor_kit import Session, editor_app, login, read_form
 
 __all__ = ["editor_app", "login"]  # fixtures used by this module
 FLOWS = Path(__file__).resolve().parents[2] / "flows"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from engine.settings import get_settings
 from engine.worker import build_worker
 from tests.designer.pages_kit import PASSWORD, Browser, add_users, audit_entries, build_app
 from tests.engine.flowkit import WELCOME
+from tests.waiting import until
 
 
 @pytest.fixture
@@ -173,14 +173,12 @@ async def _login(http: httpx.AsyncClient, username: str) -> str:
 
 
 async def _journey_status(db_url: str, wid: str, want: str, timeout: float = 20) -> str:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
+    def status() -> str:
         with session_factory(db_url)() as db:
             journey = db.get(models.Journey, wid)
-            status = journey.status if journey else "missing"
-        if status == want or asyncio.get_running_loop().time() > deadline:
-            return status
-        await asyncio.sleep(0.1)
+            return journey.status if journey else "missing"
+
+    return str(await until(lambda: status() == want and want, f"journey {wid} to be {want}", timeout, interval=0.1))
 
 
 async def test_cancel_on_the_temporal_dev_server(dev_env: Any, db_url: str, queue: str, cheap_passwords: None) -> None:

@@ -25,20 +25,10 @@ from engine.pipeline import RoutingPipeline
 from engine.router import Router
 from engine.settings import get_settings
 from engine.worker import build_worker
-from tests.designer.test_events_api import WELCOME, Api, cheap_passwords, event, publish
+from tests.designer.events_kit import Api, event, nested, publish
+from tests.engine.flowkit import WELCOME
 
-__all__ = ["cheap_passwords"]
 pytestmark = pytest.mark.usefixtures("cheap_passwords")
-
-
-def nested(depth: int) -> dict[str, Any]:
-    """{"a": {"a": … {}}}: 600 levels make the journey's start arguments too deep to encode."""
-    root: dict[str, Any] = {}
-    cur = root
-    for _ in range(depth):
-        cur["a"] = {}
-        cur = cur["a"]
-    return root
 
 
 @dataclass

@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from engine import auth, quarantine
@@ -23,14 +22,11 @@ from engine.db.quarantine_models import QuarantineEntry
 from engine.db.session import session_factory, transaction
 from engine.events import MAX_ATTEMPTS, EventIn
 from engine.settings import get_settings
+from tests.designer.events_kit import Api, event, nested, publish
 from tests.designer.pages_kit import PASSWORD, ROLES, Browser, add_users, audit_entries, build_app
-from tests.designer.test_events_api import WELCOME, Api, event, publish
-from tests.designer.test_quarantine_api import nested
+from tests.engine.flowkit import WELCOME
 
-
-@pytest.fixture(autouse=True)
-def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+pytestmark = pytest.mark.usefixtures("cheap_passwords")
 
 
 def _put(db_url: str, kind: str, ref: str, error: str, payload: dict[str, Any]) -> int:

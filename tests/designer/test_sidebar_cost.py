@@ -18,9 +18,10 @@ from engine import auth, expressions
 from engine.db.session import transaction
 from engine.db.sidebar_models import Script
 from tests.designer.pages_kit import PASSWORD, Browser
-from tests.designer.test_sidebar_api import Api, api, cheap_passwords, fake
+from tests.designer.sidebar_kit import Api, api, fake
 
-__all__ = ["api", "cheap_passwords", "fake"]
+__all__ = ["api", "fake"]
+pytestmark = pytest.mark.usefixtures("cheap_passwords")
 
 #: a loop the sample data cannot make cheap: far past the 10,000 operations validation allows
 COSTLY_TEMPLATE = "{% for i in range(5000) %}{% for j in range(5) %}{{ i }}{% endfor %}{% endfor %}"

@@ -28,7 +28,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -36,6 +36,7 @@ from typing import Any
 import httpx
 
 from engine.temporal_bin import dev_server_path
+from tests.waiting import wait_until
 
 HOST = "127.0.0.1"
 #: ports are picked below the kernel's ephemeral range, so outgoing connections never take them
@@ -102,19 +103,6 @@ def _kill_leftovers() -> None:
 
 
 atexit.register(_kill_leftovers)
-
-
-def wait_until(check: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
-    """Call ``check`` until it returns something truthy; return that, or fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        last = check()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:.0f} s (last: {last!r})")
-        time.sleep(every)
 
 
 class E2EStack:

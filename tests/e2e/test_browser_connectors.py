@@ -21,9 +21,9 @@ from engine import shop_sync
 from engine.db import models
 from engine.db.session import session_factory
 from engine.pii import mask_text
+from tests.connectors.jd_sync_kit import configure_jd
 from tests.connectors.shop_platforms import FakeJos, FakeTop, top_trade
-from tests.connectors.test_jd_sync import configure_jd
-from tests.connectors.test_taobao_sync import SHOP, configure_taobao
+from tests.connectors.taobao_sync_kit import SHOP, configure_taobao
 from tests.e2e import browser as kit
 
 pytestmark = pytest.mark.browser

@@ -39,7 +39,8 @@ from tests.connectors.fake_wecom import (
     wecom_callback,
 )
 from tests.e2e import browser as kit
-from tests.e2e.stack import E2EStack, wait_until
+from tests.e2e.stack import E2EStack
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.browser
 

@@ -18,7 +18,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e import browser as kit
-from tests.e2e.stack import E2EStack, wait_until
+from tests.e2e.stack import E2EStack
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.browser
 

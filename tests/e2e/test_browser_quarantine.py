@@ -8,15 +8,16 @@ started — whose welcome message went out. Saves docs/screenshots/quarantine.pn
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from engine import events as ingest
 from engine.events import EventIn
+from tests.designer.events_kit import nested
 from tests.e2e import browser as kit
-from tests.e2e.stack import E2EStack, wait_until
+from tests.e2e.stack import E2EStack
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -27,15 +28,6 @@ HELLO = {
                "config": {"template": "你好 {{ customer.name }}", "channel": "dry-run"}}],
     "edges": [{"from": "start", "to": "hello"}],
 }
-
-
-def nested(depth: int) -> dict[str, Any]:
-    root: dict[str, Any] = {}
-    cur = root
-    for _ in range(depth):
-        cur["a"] = {}
-        cur = cur["a"]
-    return root
 
 
 @pytest.fixture(scope="module")

@@ -211,7 +211,7 @@ def engine_server(db_url: str, fake: FakeWeCom, monkeypatch: pytest.MonkeyPatch)
 
     from designer.app import create_app
     from engine import auth
-    from tests.e2e.test_browser_workforce import Temporal
+    from tests.e2e.temporal_thread import Temporal
 
     monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     temporal = Temporal(db_url)

@@ -39,7 +39,8 @@ from engine.db import models
 from engine.db.models import utcnow
 from engine.db.session import session_factory, transaction
 from tests.e2e import browser as kit
-from tests.e2e.stack import E2EStack, wait_until
+from tests.e2e.stack import E2EStack
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.browser
 FLOWS = Path(__file__).resolve().parents[2] / "flows"

@@ -12,14 +12,11 @@ the Finance SDK double.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import threading
-import uuid
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -38,49 +35,11 @@ from engine.events import EventIn, store
 from tests.connectors.fake_wecom import WECOM_CORP_ID, WECOM_KEY, WECOM_SECRET, WECOM_TOKEN, FakeWeCom, serve
 from tests.connectors.finance_sdk_double import FinanceSdkDouble, private_pem
 from tests.e2e import browser as kit
+from tests.e2e.temporal_thread import Temporal
 
 pytestmark = pytest.mark.browser
-T = TypeVar("T")
 CONNECTOR = "wecom-main"
 DAY = 86_400
-
-
-class Temporal:
-    """Temporal's time-skipping server and Tideflow's worker, on an event loop of their own in a thread (the
-    browser tests' main thread belongs to Playwright)."""
-
-    def __init__(self, database_url: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="temporal", daemon=True)
-        self.thread.start()
-        self.queue = f"wf-browser-{uuid.uuid4().hex[:6]}"
-        self.env: Any = self.run(self._start(database_url))
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 120) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    async def _start(self, database_url: str) -> Any:
-        from temporalio.testing import WorkflowEnvironment
-
-        from engine.temporal_bin import test_server_path
-        from engine.worker import build_worker
-
-        env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=test_server_path())
-        self.worker = build_worker(env.client, self.queue, database_url)
-        self.running = asyncio.ensure_future(self.worker.run())
-        return env
-
-    def skip(self, duration: timedelta) -> None:
-        self.run(self.env.sleep(duration))
-
-    def stop(self) -> None:
-        async def _stop() -> None:
-            await self.worker.shutdown()
-            await self.env.shutdown()
-
-        self.run(_stop())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
 
 
 class Corp:

@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.stack import E2EStack, group_members, wait_until
+from tests.e2e.stack import E2EStack, group_members
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 

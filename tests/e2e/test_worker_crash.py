@@ -19,7 +19,8 @@ import pytest
 from sqlalchemy import Engine, create_engine, func, select
 
 from engine.db import models
-from tests.e2e.stack import E2EStack, wait_until
+from tests.e2e.stack import E2EStack
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 

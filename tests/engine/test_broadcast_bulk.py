@@ -22,8 +22,7 @@ from engine.broadcast import BroadcastActivities, run_instant, run_page
 from engine.db import models
 from engine.db.session import session_factory, transaction, upgrade
 from engine.runtime import ActionRequest
-from tests.engine.flowkit import flow
-from tests.engine.test_triggers import publish
+from tests.engine.flowkit import flow, publish
 
 NOW = datetime.now(UTC)
 #: the flow's quiet window is the two hours around now in UTC: customers living in UTC are inside it,

@@ -4,7 +4,6 @@ whichever way it was started. The eager history is kept for the replay test (tes
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -13,7 +12,7 @@ from temporalio.api.enums.v1 import EventType
 from engine.router import Router
 from engine.worker import build_worker
 from tests.engine.flowkit import WELCOME, customer, flow, messages, publish
-from tests.engine.test_journey_workflow import HISTORIES, RECORD
+from tests.engine.historykit import keep
 
 
 def contact_added(event_id: str, cid: str) -> dict[str, Any]:
@@ -50,9 +49,7 @@ async def test_an_eager_journey_dedupes_redeliveries_and_exits_like_a_signalled_
                if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
                and e.marker_recorded_event_attributes.marker_name == "core_patch"]
     assert markers, "the eager start's entry-event patch marker is missing"
-    if RECORD:
-        (HISTORIES / "eager_start_redelivery_exit.json").write_text(json.dumps(json.loads(history.to_json()),
-                                                                               indent=1))
+    keep(history, "eager_start_redelivery_exit")
 
 
 async def test_an_entry_event_that_meets_the_goal_converts_however_the_journey_was_started(

@@ -4,14 +4,10 @@ a journey retrying an outside system can be given up, every action is audited be
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
 import threading
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,8 +20,8 @@ from engine.db.session import session_factory, transaction
 from engine.runtime import JOURNEY_WORKFLOW, JourneyInput
 from engine.worker import build_worker
 from tests.engine.flowkit import customer, flow, publish
-
-HISTORIES = Path(__file__).resolve().parent.parent / "histories"
+from tests.engine.historykit import record
+from tests.waiting import until
 
 #: a template a customer's own data can break: a division by their bag count
 SPLIT = flow("split-bill", [
@@ -98,15 +94,6 @@ def _journey(db_url: str, wid: str) -> models.Journey:
         return found
 
 
-async def _until(check: Any, what: str, seconds: float = 60) -> Any:
-    for _ in range(int(seconds * 10)):
-        found = await check() if asyncio.iscoroutinefunction(check) else check()
-        if found:
-            return found
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{what}: not within {seconds} s")
-
-
 async def test_a_failed_step_says_why_and_runs_again_after_the_data_is_fixed(dev_env: Any, db_url: str,
                                                                              admin: models.User) -> None:
     queue = f"q-{uuid.uuid4().hex[:8]}"
@@ -138,7 +125,8 @@ async def test_a_failed_step_says_why_and_runs_again_after_the_data_is_fixed(dev
         assert run_id != failure.run_id
         done = await dev_env.client.get_workflow_handle(wid, run_id=run_id).result()
         assert done["status"] == "exited", done
-        await _until(lambda: _journey(db_url, wid).status == "exited", "the retried journey's checkpoint")
+        await until(lambda: _journey(db_url, wid).status == "exited", "the retried journey's checkpoint",
+                    timeout=60, interval=0.1)
     with session_factory(db_url)() as db:
         sent = db.scalars(select(models.Message.content).where(models.Message.customer_id == cid)).all()
         assert sent == ["每袋 25 元"]  # sent once, by the retried step
@@ -167,7 +155,7 @@ async def test_an_outside_system_down_shows_the_attempts_and_can_be_given_up(dev
             found = await journey_failures.read_trouble(dev_env.client, wid)
             return found
 
-        trouble = await _until(retrying, "the first failed try")
+        trouble = await until(retrying, "the first failed try", timeout=60, interval=0.1)
         assert (trouble.state, trouble.node_id, trouble.max_attempts) == ("retrying", "tell", 5)
         assert "HTTP 503" in trouble.error and "maintenance" in trouble.error
 
@@ -195,10 +183,7 @@ async def test_the_receiver_down_for_every_attempt_fails_the_journey_with_the_co
     async with build_worker(dev_env.client, queue, db_url):
         wid = await _start(dev_env, queue, compiled, cid, db_url)
         assert (await dev_env.client.get_workflow_handle(wid).result())["status"] == "failed"
-        if os.environ.get("TIDEFLOW_RECORD_HISTORIES") == "1":  # kept for tests/engine/test_replay.py
-            history = await dev_env.client.get_workflow_handle(wid).fetch_history()
-            (HISTORIES / "send_local_try_then_activity_retries.json").write_text(
-                json.dumps(json.loads(history.to_json()), indent=1))
+        await record(dev_env.client.get_workflow_handle(wid), "send_local_try_then_activity_retries")
         failure = await journey_failures.read_failure(dev_env.client, wid)
         assert failure is not None
         assert (failure.node_id, failure.attempts, failure.retryable) == ("tell", 5, True)

@@ -3,18 +3,14 @@
 
 from __future__ import annotations
 
-import json
-import os
 import uuid
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from engine.runtime import JOURNEY_WORKFLOW, JourneyInput
 from engine.worker import build_worker
 from tests.engine.flowkit import customer, flow, messages, publish
-
-HISTORIES = Path(__file__).resolve().parent.parent / "histories"
+from tests.engine.historykit import record
 
 WAIT_FOR_OWNER = flow(
     "owner-reply",
@@ -42,9 +38,7 @@ async def test_a_waiting_journey_follows_the_new_owner(time_env: Any, db_url: st
         await handle.signal("event", {"id": "r0", "type": "custom.staff_replied", "payload": {"user_id": "zhangsan"}})
         await handle.signal("event", {"id": "r1", "type": "custom.staff_replied", "payload": {"user_id": "lisi"}})
         result = await handle.result()
-        if os.environ.get("TIDEFLOW_RECORD_HISTORIES") == "1":
-            history = await handle.fetch_history()
-            (HISTORIES / "owner_changed_wait.json").write_text(json.dumps(json.loads(history.to_json()), indent=1))
+        await record(handle, "owner_changed_wait")
     assert result["status"] == "completed"
     # after the handover the old owner's reply no longer counts; the new owner's does
     assert messages(db_url, cid) == ["lisi 已回复"]

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,10 +15,7 @@ from engine.db.session import session_factory
 from engine.runtime import JOURNEY_WORKFLOW, JourneyInput
 from engine.worker import build_worker
 from tests.engine.flowkit import WELCOME, customer, flow, messages, publish
-
-HISTORIES = Path(__file__).resolve().parent.parent / "histories"
-RECORD = os.environ.get("TIDEFLOW_RECORD_HISTORIES") == "1"
-
+from tests.engine.historykit import record
 
 
 async def start(env: Any, queue: str, compiled: dict[str, Any], cid: str, entry: str = "wecom.contact_added",
@@ -30,13 +24,6 @@ async def start(env: Any, queue: str, compiled: dict[str, Any], cid: str, entry:
         JOURNEY_WORKFLOW,
         JourneyInput(flow=compiled, customer_id=cid, entry_event={"id": f"t:{cid}", "type": entry, "payload": {}}),
         id=wid or f"journey/{compiled['flow_id']}/{cid}", task_queue=queue)
-
-
-async def record(handle: WorkflowHandle[Any, Any], name: str) -> None:
-    """With TIDEFLOW_RECORD_HISTORIES=1, keep this run's history for the replay test."""
-    if RECORD:
-        history = await handle.fetch_history()
-        (HISTORIES / f"{name}.json").write_text(json.dumps(json.loads(history.to_json()), indent=1))
 
 
 @pytest.fixture

@@ -4,10 +4,7 @@ and a replay of the recorded history (the node issues no commands of its own).""
 
 from __future__ import annotations
 
-import json
-import os
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,9 +17,7 @@ from engine.runtime import JOURNEY_WORKFLOW, JourneyInput
 from engine.validate import validate
 from engine.worker import PASSTHROUGH, build_worker, workflows
 from tests.engine.flowkit import customer, flow, messages, publish
-
-HISTORIES = Path(__file__).resolve().parent.parent / "histories"
-RECORD = os.environ.get("TIDEFLOW_RECORD_HISTORIES") == "1"
+from tests.engine.historykit import HISTORIES, keep
 
 ROUTING: dict[str, Any] = {
     "name": "退款路由", "hit_policy": "UNIQUE",
@@ -91,8 +86,7 @@ async def test_routes_by_output_value_and_sets_variables(time_env: Any, db_url: 
     replayer = Replayer(workflows=workflows(), workflow_runner=SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)))
     await replayer.replay_workflow(history)
-    if RECORD:
-        (HISTORIES / "decision_table_route.json").write_text(json.dumps(json.loads(history.to_json()), indent=1))
+    keep(history, "decision_table_route")
     recorded = HISTORIES / "decision_table_route.json"
     assert recorded.exists(), "record it with TIDEFLOW_RECORD_HISTORIES=1 (the replay test then guards it)"
     await replayer.replay_workflow(WorkflowHistory.from_json("recorded", recorded.read_text()))

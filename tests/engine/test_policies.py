@@ -19,8 +19,8 @@ from engine.db.session import session_factory, transaction
 from engine.policies import FrequencyCap, has_consent, quiet_until
 from engine.runtime import JOURNEY_WORKFLOW, ActionRequest, JourneyInput
 from engine.worker import build_worker
-from tests.engine.flowkit import flow
-from tests.engine.test_journey_workflow import customer, messages, publish, record
+from tests.engine.flowkit import customer, flow, messages, publish
+from tests.engine.historykit import record
 
 
 def test_quiet_window_spanning_midnight() -> None:

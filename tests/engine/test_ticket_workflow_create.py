@@ -20,6 +20,7 @@ from engine.runtime import JOURNEY_WORKFLOW, JourneyInput
 from engine.worker import build_worker
 from tests.engine import ticketkit as kit
 from tests.engine.flowkit import customer, flow, publish
+from tests.waiting import until
 
 
 async def test_a_journey_creates_a_ticket_that_runs_its_flow(time_env: Any, db_url: str,
@@ -51,7 +52,7 @@ async def test_a_journey_creates_a_ticket_that_runs_its_flow(time_env: Any, db_u
             JOURNEY_WORKFLOW, JourneyInput(flow=journey, customer_id=cid, variables={"stars": 1}),
             id=f"journey/complaints/{cid}", task_queue=queue)).result()
         ticket_id = result["variables"]["ticket_id"]
-        made = await kit.until(lambda: kit.ticket(db_url, ticket_id).assignee_id, "the ticket's flow to assign it")
+        made = await until(lambda: kit.ticket(db_url, ticket_id).assignee_id, "the ticket's flow to assign it")
         assert made == agent
     assert attempts[f"ticket/{ticket_id}"] == 1, f"the ticket's workflow was started {attempts} times"
     with session_factory(db_url)() as db:

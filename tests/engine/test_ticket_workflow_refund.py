@@ -22,6 +22,7 @@ from engine.tickets_workflow import signal_changed, start_pending
 from engine.worker import build_worker
 from tests.engine import ticketkit as kit
 from tests.engine.flowkit import publish
+from tests.waiting import until
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 FLOWS = Path(__file__).resolve().parents[2] / "flows"
@@ -85,13 +86,13 @@ async def test_refund_template_end_to_end(time_env: Any, db_url: str, queue: str
     async with build_worker(client, queue, db_url):
         assert await start_pending(client, db_url, queue) == [f"ticket/{ticket_id}"]
         assert await start_pending(client, db_url, queue) == []
-        await kit.until(lambda: service_review(db_url, ticket_id), "the review to open")
+        await until(lambda: service_review(db_url, ticket_id), "the review to open")
         made = kit.ticket(db_url, ticket_id)
         assert (made.group_key, made.priority, made.assignee_id) == ("refund-vip", "P2", idle)
 
         # nobody answers: the first-response SLA (P2: 1 h) breaches at 10:00 and escalates
         await time_env.sleep(timedelta(hours=1, minutes=10))
-        await kit.until(lambda: kit.events(db_url, ticket_id, "escalated"), "the escalation")
+        await until(lambda: kit.events(db_url, ticket_id, "escalated"), "the escalation")
         escalated = kit.ticket(db_url, ticket_id)
         assert escalated.priority == "P1"
         assert escalated.assignee_id == busy  # reassigned away from idle
@@ -110,10 +111,10 @@ async def test_refund_template_end_to_end(time_env: Any, db_url: str, queue: str
         assert refused.value.status == 403
         decide(db_url, ticket_id, 2, "approve", fin, at)
         await signal_changed(client, ticket_id)
-        await kit.until(lambda: kit.events(db_url, ticket_id, "reply"), "the approval reply")
+        await until(lambda: kit.events(db_url, ticket_id, "reply"), "the approval reply")
         reply = kit.events(db_url, ticket_id, "reply")[0]
         assert reply.public and "审核通过" in reply.body
-        await kit.until(lambda: kit.events(db_url, ticket_id, "reply")[0].data.get("delivery") is not None
+        await until(lambda: kit.events(db_url, ticket_id, "reply")[0].data.get("delivery") is not None
                         and kit.events(db_url, ticket_id, "reply")[0].data["delivery"] != "queued", "delivery")
 
         with transaction(db_url) as db:

@@ -12,6 +12,7 @@ from engine.db.session import transaction
 from engine.tickets_workflow import restart_ticket, signal_changed, start_ticket
 from engine.worker import build_worker
 from tests.engine import ticketkit as kit
+from tests.waiting import until
 
 ALWAYS = {"timezone": "UTC", "working_days": [1, 2, 3, 4, 5, 6, 7], "working_hours": [{"start": "00:00",
                                                                                        "end": "24:00"}]}
@@ -35,7 +36,7 @@ async def test_a_reopened_ticket_gets_its_workflow_and_its_sla_back(time_env: An
     async with build_worker(client, queue, db_url):
         wid = await start_ticket(client, db_url, queue, tid)
         assert wid is not None
-        await kit.until(lambda: kit.events(db_url, tid, "sla_started"), "SLA started")
+        await until(lambda: kit.events(db_url, tid, "sla_started"), "SLA started")
         await time_env.sleep(timedelta(hours=1))
         with transaction(db_url) as db:
             service.set_status(db, service.get_ticket(db, tid), "resolved", await time_env.get_current_time(), "user:1")
@@ -56,7 +57,7 @@ async def test_a_reopened_ticket_gets_its_workflow_and_its_sla_back(time_env: An
         await time_env.sleep(timedelta(hours=2, minutes=50))
         assert kit.events(db_url, tid, "sla_breach") == []
         await time_env.sleep(timedelta(minutes=20))
-        breaches = await kit.until(lambda: kit.events(db_url, tid, "sla_breach"), "the breach after reopening")
+        breaches = await until(lambda: kit.events(db_url, tid, "sla_breach"), "the breach after reopening")
         assert len(breaches) == 1 and kit.ticket(db_url, tid).priority == "P2"
         # restarting while it runs only tells it
         assert await restart_ticket(client, db_url, queue, tid) == wid

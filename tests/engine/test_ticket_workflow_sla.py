@@ -4,11 +4,8 @@ weekend and a holiday, a customer-wait pause, a warning once, a breach once with
 
 from __future__ import annotations
 
-import json
-import os
 import uuid
 from datetime import date, datetime, time, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,9 +18,10 @@ from engine.db.session import transaction
 from engine.tickets_workflow import signal_changed, start_ticket
 from engine.worker import PASSTHROUGH, build_worker, workflows
 from tests.engine import ticketkit as kit
+from tests.engine.historykit import keep
+from tests.waiting import until
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 
 
 @pytest.fixture
@@ -80,7 +78,7 @@ async def test_sla_across_weekend_and_holiday_with_pause_warns_and_escalates_onc
         wid = await start_ticket(client, db_url, queue, ticket_id)
         assert wid == f"ticket/{ticket_id}"
         assert await start_ticket(client, db_url, queue, ticket_id) == wid  # once
-        await kit.until(lambda: kit.events(db_url, ticket_id, "sla_started"), "SLA started")
+        await until(lambda: kit.events(db_url, ticket_id, "sla_started"), "SLA started")
         owner = kit.ticket(db_url, ticket_id).assignee_id
         assert owner in (first, second)
 
@@ -99,23 +97,23 @@ async def test_sla_across_weekend_and_holiday_with_pause_warns_and_escalates_onc
 
         # 3.5 h left from Tue 10:00 → warning at 13:00, breach at 13:30 (Shanghai)
         await sleep_until(time_env, at(tuesday, 13, 10))
-        warnings = await kit.until(lambda: kit.events(db_url, ticket_id, "sla_warning"), "the warning")
+        warnings = await until(lambda: kit.events(db_url, ticket_id, "sla_warning"), "the warning")
         assert kit.events(db_url, ticket_id, "sla_breach") == []
         # (the test's own steps take a few real milliseconds on the server's clock: allow a minute)
         assert at(tuesday, 12, 59) <= warnings[0].at.astimezone(SHANGHAI) < at(tuesday, 13, 10)
 
         await sleep_until(time_env, at(tuesday, 13, 40))
-        breaches = await kit.until(lambda: kit.events(db_url, ticket_id, "sla_breach"), "the breach")
+        breaches = await until(lambda: kit.events(db_url, ticket_id, "sla_breach"), "the breach")
         breach_at = breaches[0].at.astimezone(SHANGHAI)
         assert at(tuesday, 13, 29) <= breach_at < at(tuesday, 14, 0)
-        await kit.until(lambda: kit.events(db_url, ticket_id, "escalated"), "the escalation")
+        await until(lambda: kit.events(db_url, ticket_id, "escalated"), "the escalation")
         after = kit.ticket(db_url, ticket_id)
         assert after.priority == "P2"
         assert after.assignee_id not in (None, owner)
         notified = [e.data for e in kit.events(db_url, ticket_id, "notified")]
         assert [n["to"] for n in notified] == [owner, supervisor]  # warning → assignee, breach → supervisor
         assert all(n["channel"] == "dry-run" for n in notified)
-        await kit.until(lambda: all(e.data.get("delivery") == "sent"
+        await until(lambda: all(e.data.get("delivery") == "sent"
                                     for e in kit.events(db_url, ticket_id, "notified")), "notices delivered")
 
         # P2's shorter target and a day passing never fire the same checkpoint again
@@ -132,9 +130,7 @@ async def test_sla_across_weekend_and_holiday_with_pause_warns_and_escalates_onc
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)))
         history = await handle.fetch_history()
         await replayer.replay_workflow(history)
-        if os.environ.get("TIDEFLOW_RECORD_HISTORIES") == "1":  # kept for tests/engine/test_replay.py
-            (HISTORIES / "ticket_sla_weekend_holiday.json").write_text(
-                json.dumps(json.loads(history.to_json()), indent=1))
+        keep(history, "ticket_sla_weekend_holiday")
     assert len(kit.events(db_url, ticket_id, "sla_warning")) == 1
     assert len(kit.events(db_url, ticket_id, "sla_breach")) == 1
     assert len(kit.events(db_url, ticket_id, "escalated")) == 1

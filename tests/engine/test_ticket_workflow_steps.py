@@ -18,6 +18,7 @@ from engine.tickets_workflow import signal_changed, start_ticket
 from engine.worker import build_worker
 from tests.engine import ticketkit as kit
 from tests.engine.flowkit import publish
+from tests.waiting import until
 
 FLOWS = Path(__file__).resolve().parents[2] / "flows"
 
@@ -42,7 +43,7 @@ async def test_repair_template_routes_by_skill_and_waits_for_the_parts_check(
     client = time_env.client
     async with build_worker(client, queue, db_url):
         await start_ticket(client, db_url, queue, tid)
-        steps = await kit.until(lambda: open_steps(db_url, tid), "the spare-part check")
+        steps = await until(lambda: open_steps(db_url, tid), "the spare-part check")
         routed = kit.ticket(db_url, tid)
         assert routed.assignee_id == aircon and routed.needs == ["空调", "制冷"]
         assert steps[0]["outcomes"] == ["in_stock", "order_parts"]
@@ -52,13 +53,13 @@ async def test_repair_template_routes_by_skill_and_waits_for_the_parts_check(
             service.complete_step(db, service.get_ticket(db, tid), steps[0]["step_id"], "order_parts", "缺压缩机",
                                   utcnow(), "t")
         await signal_changed(client, tid)
-        children = await kit.until(lambda: progress(db_url, tid)["subtasks"], "the purchasing sub-task")
+        children = await until(lambda: progress(db_url, tid)["subtasks"], "the purchasing sub-task")
         assert [(c["group"], c["assignee_id"]) for c in children] == [("purchasing", buyer)]
         assert not kit.events(db_url, tid, "reply")  # still waiting for the part
         with transaction(db_url) as db:
             service.set_status(db, service.get_ticket(db, children[0]["id"]), "resolved", utcnow(), "t")
         await signal_changed(client, tid)
-        await kit.until(lambda: kit.events(db_url, tid, "reply"), "the visit reply")
+        await until(lambda: kit.events(db_url, tid, "reply"), "the visit reply")
         assert progress(db_url, tid)["percent"] == 100
         with transaction(db_url) as db:
             service.set_status(db, service.get_ticket(db, tid), "resolved", utcnow(), "t")
@@ -83,9 +84,9 @@ async def test_review_steps_time_out_by_their_rule(time_env: Any, db_url: str, q
     client = time_env.client
     async with build_worker(client, queue, db_url):
         await start_ticket(client, db_url, queue, tid)
-        await kit.until(lambda: reviews(db_url, tid), "the review")
+        await until(lambda: reviews(db_url, tid), "the review")
         await time_env.sleep(timedelta(hours=4))
-        await kit.until(lambda: kit.events(db_url, tid, "note"), "the rejection note")
+        await until(lambda: kit.events(db_url, tid, "note"), "the rejection note")
         assert kit.ticket(db_url, tid).priority == "P1"
     timeouts = [(e.data["step"], e.data["on_timeout"]) for e in kit.events(db_url, tid, "review_timeout")]
     assert timeouts == [(1, "skip"), (2, "reject")]
@@ -128,7 +129,7 @@ async def test_resolving_while_the_flow_waits_ends_the_workflow(time_env: Any, d
     client = time_env.client
     async with build_worker(client, queue, db_url):
         await start_ticket(client, db_url, queue, tid)
-        await kit.until(lambda: reviews(db_url, tid), "the review")
+        await until(lambda: reviews(db_url, tid), "the review")
         with transaction(db_url) as db:
             service.set_status(db, service.get_ticket(db, tid), "closed", utcnow(), "t")
         await signal_changed(client, tid)

@@ -22,13 +22,7 @@ from engine.router import EnrollError, Router
 from engine.runtime import BROADCAST_WORKFLOW, BroadcastInput
 from engine.text import Msg
 from engine.worker import build_worker
-from tests.engine.flowkit import flow
-
-
-def publish(db_url: str, document: dict[str, Any]) -> dict[str, Any]:
-    with transaction(db_url) as db:
-        flowsvc.save_draft(db, document, "test")
-        return dict(flowsvc.publish(db, document["id"], "test").compiled)
+from tests.engine.flowkit import flow, publish
 
 
 def customers(db_url: str, n: int, **attributes: Any) -> list[str]:

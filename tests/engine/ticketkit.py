@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -67,15 +65,3 @@ def ticket(db_url: str, ticket_id: int) -> models.Ticket:
         assert found is not None
         return found
 
-
-async def until(check: Callable[[], Any], what: str, timeout: float = 20) -> Any:
-    """Wait (real time) until ``check()`` is truthy; fail naming ``what`` otherwise."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for: {what}")
-        await asyncio.sleep(0.05)

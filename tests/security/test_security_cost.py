@@ -17,17 +17,8 @@ from engine import expressions
 from engine.expressions import MAX_STEPS, Budget, ExpressionTooCostly, cost, render, shared_budget
 from engine.validate import validate
 from tests.engine.flowkit import flow
+from tests.security.cost_kit import CONDITION_38S, TEMPLATE_231
 
-#: a template to the template preview that ran 76 s on the old sandbox and froze the web process
-#: (reconstructed, 231 characters: the issue did not quote it; its 1 MB text and 21,600 searches of it
-#: took 3.5 ms each there, none of them counted)
-TEMPLATE_231 = ("{% set a = '退款' * 10000 %}{% set b = a ~ a ~ a ~ a ~ a ~ a ~ a ~ a ~ a ~ a %}"
-                "{% set c = b ~ b ~ b ~ b ~ b %}{% for i in range(2400) %}{% for j in range(9) %}"
-                "{% if '退款退货' in c %}{{ customer.name }}{% endif %}{% endfor %}{% endfor %}")
-#: a condition that passed validation and took 3.8 s at run time on a 1 MB event: 3,000 searches,
-#: counted as 3,000 cheap items
-CONDITION_38S = ("range(3000) | map('string') | map('replace', '', 'ab') | select('in', event.payload.text) "
-                 "| list | length > 0")
 BIG_EVENT: dict[str, Any] = {"event": {"type": "message.received", "payload": {"text": "ab" * 500_000}}}
 
 

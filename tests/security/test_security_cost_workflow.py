@@ -8,11 +8,8 @@ running journey. Runs on Temporal's time-skipping server.
 
 from __future__ import annotations
 
-import json
-import os
 import uuid
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,18 +21,8 @@ from engine.db.session import session_factory
 from engine.runtime import JOURNEY_WORKFLOW, JourneyInput
 from engine.worker import build_worker
 from tests.engine.flowkit import customer, flow, publish
-
-HISTORIES = Path(__file__).resolve().parent.parent / "histories"
-RECORD = os.environ.get("TIDEFLOW_RECORD_HISTORIES") == "1"
-
-#: every line's sku looked up in the list of all skus: n² comparisons
-QUADRATIC = ("event.payload.lines | map(attribute='sku') | select('in', event.payload.lines | map(attribute='sku') "
-             "| list) | list | length > {n}")
-
-
-def order(lines: int, event_id: str = "big-order") -> dict[str, Any]:
-    return {"id": event_id, "type": "order.paid",
-            "payload": {"lines": [{"sku": f"SKU-{i:05d}"} for i in range(lines)]}}
+from tests.engine.historykit import record
+from tests.security.cost_kit import QUADRATIC, order
 
 
 @pytest.fixture
@@ -75,10 +62,7 @@ async def test_a_condition_past_its_bound_fails_the_node_with_the_reason(time_en
         with pytest.raises(WorkflowFailureError) as failure:
             await handle.result()
         state = await handle.query("state")
-        if RECORD:
-            history = await handle.fetch_history()
-            (HISTORIES / "expression_too_costly.json").write_text(
-                json.dumps(json.loads(history.to_json()), indent=1))
+        await record(handle, "expression_too_costly")
         assert await _task_failures(handle) == 0  # failed once, cleanly: no workflow task retried
     reason = str(failure.value.cause)
     assert "node 'check'" in reason and "operations" in reason

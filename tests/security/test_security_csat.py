@@ -40,7 +40,7 @@ from fastapi import FastAPI  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 from designer.tickets.csat import csat_token  # noqa: E402
-from tests.designer.test_pages_tickets import app, make  # noqa: E402,F401  (the ticket pages' fixture)
+from tests.designer.ticket_pages_kit import app, make  # noqa: E402,F401  (the ticket pages' fixture)
 
 
 def test_an_expired_link_is_gone_and_a_used_link_rates_nothing_more(app: FastAPI, db_url: str) -> None:  # noqa: F811

@@ -34,7 +34,8 @@ from engine import secrets as vault
 from engine.db.session import transaction
 from engine.router import Router
 from engine.worker import build_worker
-from tests.connectors.test_sms_gateway import Loopback, Reply
+from tests.connectors.fake_sms_gateway import Loopback
+from tests.connectors.loopback import Reply
 
 PASSWORD = "Sup3r-secret-passw0rd!"
 HOOK_SECRET = "whsec-logscan-0123456789abcdef"

@@ -330,7 +330,7 @@ def test_a_message_with_an_image_on_loopback_sends_nothing_and_fetches_nothing(t
     from connectors.wecom.delivery import deliver
     from connectors.wecom.media import WeComMedia
     from tests.connectors.fake_wecom import WECOM_SECRET, FakeWeCom, serve
-    from tests.connectors.test_wecom_crypto import WECOM_CORP_ID
+    from tests.connectors.wecom_vectors import WECOM_CORP_ID
 
     fake = FakeWeCom()
     for wecom in serve(fake):

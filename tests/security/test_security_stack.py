@@ -26,9 +26,9 @@ import httpx
 import pytest
 
 from connectors.webhook.signing import SIGNATURE_HEADER, sign_payload
-from tests.e2e.stack import E2EStack, group_members, wait_until
-from tests.security.test_security_cost import CONDITION_38S, TEMPLATE_231
-from tests.security.test_security_cost_workflow import QUADRATIC, order
+from tests.e2e.stack import E2EStack, group_members
+from tests.security.cost_kit import CONDITION_38S, QUADRATIC, TEMPLATE_231, order
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -14,11 +14,10 @@ from designer.app import create_app
 from engine import auth
 from engine.db.session import transaction
 from engine.settings import get_settings
-from tests.designer.test_events_api import Api, cheap_passwords, event, publish
+from tests.designer.events_kit import Api, event, publish
 from tests.engine.flowkit import WELCOME
 from tideflow.stack import worker_running
 
-__all__ = ["cheap_passwords"]
 pytestmark = pytest.mark.usefixtures("cheap_passwords")
 
 

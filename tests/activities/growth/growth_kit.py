@@ -18,7 +18,13 @@ from engine import events as ingest
 from engine.db import models
 from engine.db.growth_models import ReferralCampaign
 from engine.db.session import session_factory, transaction
-from tests.connectors.fake_wecom import WECOM_CORP_ID, WECOM_KEY, WECOM_SECRET, WECOM_TOKEN, FakeWeCom
+from tests.connectors.fake_wecom import (
+    WECOM_CORP_ID,
+    WECOM_KEY,
+    WECOM_SECRET,
+    WECOM_TOKEN,
+    FakeWeCom,
+)
 
 SOURCE = "wecom-main"
 FLOWS = Path(__file__).resolve().parents[3] / "flows"
@@ -108,3 +114,9 @@ def three_friends_campaign(db_url: str, fake: FakeWeCom) -> tuple[str, Any]:
         assert row is not None
         row.channel_id = code.id
     return inviter, code
+
+
+def store_one(db_url: str, xml: str) -> Any:
+    """Store the first event of one decrypted callback as the connector would; what ``ingest.store`` answers."""
+    event = events_from_callback(xml)[0]
+    return ingest.store(ingest.EventIn.model_validate({**event, "source": SOURCE}), db_url)

@@ -17,8 +17,7 @@ from activities.loyalty.program import ProgramConfig, TierSpec
 from engine.customers import resolve
 from engine.db.growth_models import ChannelAdd, GrowthChannel, ReferralInvite
 from engine.db.session import session_factory, transaction
-from tests.activities.growth.growth_kit import make_campaign
-from tests.activities.growth.test_referral_concurrency import _store
+from tests.activities.growth.growth_kit import make_campaign, store_one
 from tests.connectors.fake_wecom import contact_event_xml
 
 
@@ -33,7 +32,7 @@ def test_forged_oversized_and_foreign_states_attribute_nothing(db_url: str) -> N
     # participant 1 belongs to campaign 2: a state naming campaign 1 with that participant is not theirs
     for i, state in enumerate([f"tfr1.{participant.id}", "tfc" + "z" * 5000, "x" * 20_000, "tfc1'; DROP TABLE x;--",
                                "tfr1.999999", "tfc999"]):
-        status, _, _ = _store(db_url, contact_event_xml("add_external_contact", f"wmATK{i}", "zhangsan",
+        status, _, _ = store_one(db_url, contact_event_xml("add_external_contact", f"wmATK{i}", "zhangsan",
                                                         create_time=now + i, state=state))
         assert status == "accepted"
     with session_factory(db_url)() as db:

@@ -24,8 +24,8 @@ from engine.db.growth_models import GrowthChannel, ReferralInvite, ReferralParti
 from engine.db.session import session_factory, transaction
 from engine.runtime import ActionRequest
 from tests.activities.growth.growth_kit import connect_wecom, deliver, make_campaign
-from tests.activities.growth.test_referral_concurrency import race
 from tests.connectors.fake_wecom import FakeWeCom, fake_wecom
+from tests.racing import race
 
 __all__ = ["fake_wecom"]
 

@@ -16,8 +16,9 @@ from engine.db.session import session_factory
 from engine.settings import get_settings
 from engine.worker import build_worker
 from tests.activities.growth.growth_kit import connect_wecom, deliver, three_friends_campaign
-from tests.activities.loyalty.test_follow_ups_at_once import routings, until, worker_settings
 from tests.connectors.fake_wecom import FakeWeCom, fake_wecom
+from tests.engine.follow_ups_kit import routings, worker_settings
+from tests.waiting import until
 
 __all__ = ["fake_wecom", "routings"]
 
@@ -39,8 +40,9 @@ async def test_the_third_friend_starts_the_reward_journey_at_once(
     async with build_worker(time_env.client, queue, db_url), app.router.lifespan_context(app):
         for i in range(3):  # the adds are stored by this (web) process, as its /hooks endpoint would
             deliver(db_url, fake_wecom.scan_and_add(str(code.config_id), f"wmFRIEND{i}", name=f"朋友{i}")[0])
-        rewarded = await until(coupons)
-    assert len(rewarded) == 1, "the reward journey did not run: referral.progress waits for a re-router that is off"
+        rewarded = await until(coupons, "the reward journey's coupon (referral.progress must not wait for the "
+                                        "re-router, which is off)", timeout=30, interval=0.02)
+    assert len(rewarded) == 1
     with session_factory(db_url)() as db:
         goal = db.scalar(select(models.EventRecord).where(models.EventRecord.type == "referral.progress",
                                                           models.EventRecord.external_id.like("%:goal")))

@@ -4,11 +4,7 @@ participants, and the same add callback (or the same invitee through two staff) 
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import delete, func, select
@@ -16,8 +12,6 @@ from sqlalchemy import delete, func, select
 from activities.growth import action_referral_reward as reward_module
 from activities.growth import campaigns
 from activities.growth.action_referral_reward import ReferralReward
-from connectors.wecom.events import events_from_callback
-from engine import events as ingest
 from engine.actions import Services, perform
 from engine.customers import resolve
 from engine.db import models
@@ -25,24 +19,9 @@ from engine.db.growth_models import GrowthChannel, ReferralInvite, ReferralParti
 from engine.db.growth_models import ReferralReward as RewardRow
 from engine.db.session import session_factory, transaction
 from engine.runtime import ActionRequest
-from tests.activities.growth.growth_kit import make_campaign
+from tests.activities.growth.growth_kit import make_campaign, store_one
 from tests.connectors.fake_wecom import contact_event_xml
-
-T = TypeVar("T")
-
-
-def race(count: int, attempt: Callable[[int], T]) -> list[T | Exception]:
-    barrier = threading.Barrier(count)
-
-    def one(i: int) -> T | Exception:
-        barrier.wait(timeout=60)
-        try:
-            return attempt(i)
-        except Exception as exc:
-            return exc
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(one, range(count)))
+from tests.racing import race
 
 
 def coupon_campaign(db_url: str, stock: int | None = None) -> None:
@@ -210,11 +189,6 @@ def test_goal_not_reached_and_strangers_get_no_reward(db_url: str) -> None:
     assert perform(ReferralReward, reward_request(stranger, 0), services)["detail"]["status"] == "not_participant"
 
 
-def _store(db_url: str, xml: str) -> Any:
-    event = events_from_callback(xml)[0]
-    return ingest.store(ingest.EventIn.model_validate({**event, "source": "wecom-main"}), db_url)
-
-
 def test_duplicate_and_concurrent_add_callbacks_count_once(any_db_url: str) -> None:
     make_campaign(any_db_url, goal=5)
     cid = participant_at_goal(any_db_url, "laodaixin", "inviter")
@@ -233,7 +207,7 @@ def test_duplicate_and_concurrent_add_callbacks_count_once(any_db_url: str) -> N
     same = contact_event_xml("add_external_contact", "wmDUP", "zhangsan", create_time=now, state=state)
     # WeCom retries the same push while the first is in flight; and the invitee adds two staff at once
     pushes = [same] * 6 + [contact_event_xml("add_external_contact", "wmDUP", "lisi", create_time=now + 1, state=state)]
-    results = race(len(pushes), lambda i: _store(any_db_url, pushes[i]))
+    results = race(len(pushes), lambda i: store_one(any_db_url, pushes[i]))
     assert not [r for r in results if isinstance(r, Exception)], results
     with session_factory(any_db_url)() as db:
         rows = list(db.scalars(select(ReferralInvite).order_by(ReferralInvite.id)))

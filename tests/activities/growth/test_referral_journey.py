@@ -4,7 +4,6 @@ the inviter hears "还差 N 位好友" and gets exactly one coupon when the thir
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -18,6 +17,7 @@ from engine.router import Router
 from engine.worker import build_worker
 from tests.activities.growth.growth_kit import connect_wecom, deliver, three_friends_campaign
 from tests.connectors.fake_wecom import FakeWeCom, fake_wecom
+from tests.waiting import until
 
 __all__ = ["fake_wecom"]
 
@@ -30,15 +30,6 @@ async def route_pending(router: Router, db_url: str) -> list[str]:
         ingest.mark_routed(payload["id"], db_url)
         routed.append(payload["type"] + ":" + str((payload["payload"] or {}).get("change", "")))
     return routed
-
-
-async def until(check: Any, timeout: float = 20.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        found = check()
-        if found or asyncio.get_running_loop().time() > deadline:
-            return found
-        await asyncio.sleep(0.05)
 
 
 async def test_three_friends_unlock_one_coupon_with_progress_messages(time_env: Any, db_url: str,
@@ -60,8 +51,7 @@ async def test_three_friends_unlock_one_coupon_with_progress_messages(time_env: 
         def texts() -> list[str]:
             return [t for (ext, how, t, _) in fake_wecom.delivered if ext == "wmINVITER" and how.startswith("task")]
 
-        sent = await until(lambda: len(texts()) >= 3 and texts())
-        assert sent, fake_wecom.requests[-5:]
+        await until(lambda: len(texts()) >= 3 and texts(), "three task messages to the inviter")
     reminders = sorted(t for t in texts() if "还差" in t)
     assert reminders == ["老王，又有一位好友通过你的海报加入啦！还差 1 位好友就能领取 30 元券～",
                          "老王，又有一位好友通过你的海报加入啦！还差 2 位好友就能领取 30 元券～"]

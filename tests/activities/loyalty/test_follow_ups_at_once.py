@@ -13,7 +13,6 @@ import asyncio
 import collections
 import json
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,14 +28,17 @@ from engine import flows as flowsvc
 from engine.customers import resolve
 from engine.db import models
 from engine.db.session import session_factory, transaction
-from engine.router import Router, RouteResult
+from engine.router import Router
 from engine.settings import get_settings
-from tests.designer.test_events_api import cheap_passwords
+from tests.engine.follow_ups_kit import routings, worker_settings
+from tests.waiting import until
 
-__all__ = ["cheap_passwords"]
+__all__ = ["routings"]
 FLOWS = Path(__file__).resolve().parents[3] / "flows"
 UPGRADE = "loyalty-tier-upgrade"
 REDEEMED = "loyalty-points-redeemed"
+TIER_JOURNEY = "the tier journey (follow-up events must not wait for the re-router, which is off)"
+POLL: dict[str, float] = {"timeout": 30.0, "interval": 0.02}  # checks are cheap; 30 s only bounds a broken build
 
 
 def program(db_url: str, basis: str = "points_12m", gold: int = 100) -> None:
@@ -59,34 +61,6 @@ def earn(db_url: str, cid: str, points: int = 150) -> None:
         ledger.earn(db, cid, points, f"test:{cid}:{uuid.uuid4().hex[:6]}", datetime.now(UTC), reason="test")
 
 
-@pytest.fixture
-def routings(monkeypatch: pytest.MonkeyPatch) -> collections.Counter[str]:
-    """How often each event was routed (Router.route_event calls, any router of this process), and the
-    journeys each routing started (``started:<event>``) and signalled (``signalled:<event>``)."""
-    seen: collections.Counter[str] = collections.Counter()
-    route_event = Router.route_event
-
-    async def counting(self: Router, event: dict[str, Any], remember: bool = False) -> RouteResult:
-        seen[event["id"]] += 1
-        result = await route_event(self, event, remember)
-        seen[f"started:{event['id']}"] += len(result.started)
-        seen[f"signalled:{event['id']}"] += result.signalled
-        return result
-
-    monkeypatch.setattr(Router, "route_event", counting)
-    return seen
-
-
-async def until(check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    """Poll ``check`` until it answers (the bound only keeps a broken build from hanging)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        found = check()
-        if found or asyncio.get_running_loop().time() > deadline:
-            return found
-        await asyncio.sleep(0.02)
-
-
 def journeys_of(db_url: str, flow_id: str) -> list[models.Journey]:
     with session_factory(db_url)() as db:
         return list(db.scalars(select(models.Journey).where(models.Journey.flow_id == flow_id)))
@@ -96,15 +70,6 @@ def follow_up_events(db_url: str, kind: str) -> list[models.EventRecord]:
     with session_factory(db_url)() as db:
         return list(db.scalars(select(models.EventRecord).where(models.EventRecord.type == kind)
                                .order_by(models.EventRecord.id)))
-
-
-def worker_settings(monkeypatch: pytest.MonkeyPatch, db_url: str) -> str:
-    queue = f"follow-{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("TIDEFLOW_TASK_QUEUE", queue)
-    monkeypatch.setenv("TIDEFLOW_DATABASE_URL", db_url)
-    monkeypatch.setenv("TIDEFLOW_REROUTE_EVERY_SECONDS", "3600")  # the re-router (web processes) is off
-    get_settings.cache_clear()
-    return queue
 
 
 async def test_points_from_a_journey_start_the_tier_journey_on_the_worker_at_once(
@@ -123,10 +88,11 @@ async def test_points_from_a_journey_start_the_tier_journey_on_the_worker_at_onc
     cid = customer(db_url, "林女士")
     async with worker_running(time_env.client):  # the worker process's composition: tideflow worker
         await Router(time_env.client, db_url, queue).enroll("give-points", cid)
-        started = await until(lambda: journeys_of(db_url, UPGRADE))
+        started = await until(lambda: journeys_of(db_url, UPGRADE), TIER_JOURNEY, **POLL)
         [changed] = follow_up_events(db_url, "loyalty.tier_changed")
         routed = await until(lambda: all(e.status == "routed" for e in follow_up_events(db_url, "loyalty.tier_changed")
-                                         + follow_up_events(db_url, "loyalty.points_earned")))
+                                         + follow_up_events(db_url, "loyalty.points_earned")),
+                             "the follow-up events to be routed", **POLL)
     assert started, "the tier journey did not start: follow-up events wait for a re-router that is off"
     assert routed
     assert [j.customer_id for j in started] == [cid]
@@ -153,7 +119,7 @@ async def test_an_order_sent_to_the_events_api_starts_the_tier_journey_at_once(
             "payload": {"order_id": "o-1", "amount_fen": 60_000}})
         assert answer.status_code == 202, answer.text
         cid = answer.json()["customer_id"]
-        started = await until(lambda: journeys_of(db_url, UPGRADE))
+        started = await until(lambda: journeys_of(db_url, UPGRADE), TIER_JOURNEY, **POLL)
     assert started, "the tier journey did not start: follow-up events wait for a re-router that is off"
     assert [j.customer_id for j in started] == [cid]
     [changed] = follow_up_events(db_url, "loyalty.tier_changed")
@@ -189,7 +155,8 @@ async def test_immediate_routing_and_the_re_router_race_and_route_each_event_onc
             racing = asyncio.create_task(reroute_hard())
             await asyncio.gather(*[asyncio.to_thread(earn, db_url, cid) for cid in members])
             started = await until(lambda: len(journeys_of(db_url, UPGRADE)) == len(members) and all(
-                e.status == "routed" for e in follow_up_events(db_url, "loyalty.tier_changed")))
+                e.status == "routed" for e in follow_up_events(db_url, "loyalty.tier_changed")),
+                "a tier journey per member and every tier change routed", **POLL)
             stop.set()
             passes = await racing
             await rerouter.reroute_once(older_than_seconds=0)  # and once more when everything is done
@@ -268,7 +235,8 @@ async def test_an_orders_follow_ups_reach_the_journey_the_order_started(
                 "payload": {"order_id": f"o-{n}", "amount_fen": 9_900}})
             assert answer.status_code == 202 and answer.json()["started"], answer.text
         routed = await until(lambda: len(follow_up_events(db_url, "loyalty.points_earned")) == 5 and all(
-            e.status == "routed" for e in follow_up_events(db_url, "loyalty.points_earned")))
+            e.status == "routed" for e in follow_up_events(db_url, "loyalty.points_earned")),
+            "five points_earned follow-ups, routed", **POLL)
     assert routed
     for e in follow_up_events(db_url, "loyalty.points_earned"):
         ref = f"loyalty:{e.external_id}"
@@ -305,7 +273,8 @@ async def test_a_redemption_through_the_api_starts_the_redeemed_journey_once(
         retried = await http.post(url, json=body)
         short = await http.post(url, json={"points": 10_000, "request_id": "mall-8"})
         started = await until(lambda: journeys_of(db_url, REDEEMED) and all(
-            e.status == "routed" for e in follow_up_events(db_url, "loyalty.points_redeemed")))
+            e.status == "routed" for e in follow_up_events(db_url, "loyalty.points_redeemed")),
+            "the redeemed journey (follow-up events must not wait for the re-router, which is off)", **POLL)
     assert [r.status_code for r in both] == [200, 200] and sorted(r.json()["repeated"] for r in both) == [False, True]
     assert retried.json()["repeated"] and retried.json()["balance"] == 300
     assert short.status_code == 409
@@ -338,11 +307,13 @@ async def test_redeeming_ends_the_points_expiring_reminder(
     async with worker_running(time_env.client):
         with transaction(db_url) as db:  # what loyalty-upkeep does: the lot lapses within the notice window
             assert ledger.notify_expiring(db, now, days=800) == 1
-        started = await until(lambda: [j for j in journeys_of(db_url, expiring) if j.status == "waiting"])
+        started = await until(lambda: [j for j in journeys_of(db_url, expiring) if j.status == "waiting"],
+                              "the expiring reminder to wait", **POLL)
         with transaction(db_url) as db:
             ledger.burn(db, cid, 100, f"test:redeem:{cid}", now, reason="积分兑换")
         ended = await until(lambda: [j for j in journeys_of(db_url, expiring) if j.status not in ("running",
-                                                                                                 "waiting")])
+                                                                                                 "waiting")],
+                            "the expiring reminder to end", **POLL)
     assert started and [j.customer_id for j in started] == [cid]
     assert [j.status for j in ended] == ["exited"], [(j.status, j.node) for j in ended]
     with session_factory(db_url)() as db:

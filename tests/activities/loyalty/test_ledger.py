@@ -4,12 +4,9 @@ duplicates that never book twice."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -21,23 +18,9 @@ from engine.customers import resolve
 from engine.db import models
 from engine.db.loyalty_models import LoyaltyAccount, LoyaltyEntry, LoyaltyLot
 from engine.db.session import session_factory, transaction
+from tests.racing import race
 
-T = TypeVar("T")
 NOW = datetime.now(UTC)
-
-
-def race(count: int, attempt: Callable[[int], T]) -> list[T | Exception]:
-    barrier = threading.Barrier(count)
-
-    def one(i: int) -> T | Exception:
-        barrier.wait(timeout=60)
-        try:
-            return attempt(i)
-        except Exception as exc:
-            return exc
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(one, range(count)))
 
 
 def program(db_url: str, **over: Any) -> None:

@@ -21,6 +21,7 @@ from engine.tickets_workflow import start_ticket
 from engine.worker import build_worker
 from tests.connectors.fake_wecom import WECOM_CORP_ID, WECOM_KEY, WECOM_SECRET, WECOM_TOKEN, FakeWeCom, fake_wecom
 from tests.engine import ticketkit as kit
+from tests.waiting import until
 
 __all__ = ["fake_wecom"]
 ALWAYS = {"timezone": "Asia/Shanghai", "working_days": [1, 2, 3, 4, 5, 6, 7],
@@ -66,9 +67,9 @@ async def test_an_sla_breach_reaches_the_supervisor_as_a_wecom_app_message(time_
     queue = f"tickets-{uuid.uuid4().hex[:8]}"
     async with build_worker(time_env.client, queue, db_url):
         await start_ticket(time_env.client, db_url, queue, ticket_id)
-        await kit.until(lambda: kit.events(db_url, ticket_id, "sla_started"), "SLA started")
+        await until(lambda: kit.events(db_url, ticket_id, "sla_started"), "SLA started")
         await time_env.sleep(timedelta(minutes=70))
-        await kit.until(lambda: len([e for e in kit.events(db_url, ticket_id, "notified")
+        await until(lambda: len([e for e in kit.events(db_url, ticket_id, "notified")
                                      if e.data.get("delivery")]) == 2, "both notices delivered")
     notified = {e.data["to"]: e.data["delivery"] for e in kit.events(db_url, ticket_id, "notified")}
     assert notified == {agent: "sent", supervisor: "sent"}

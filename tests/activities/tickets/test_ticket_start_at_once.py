@@ -28,11 +28,10 @@ from engine.db.session import session_factory, transaction
 from engine.router import Router
 from engine.settings import get_settings
 from engine.tickets_workflow import start_pending
-from tests.designer.test_events_api import cheap_passwords
 from tests.engine import ticketkit as kit
 from tests.engine.flowkit import publish
+from tests.waiting import until
 
-__all__ = ["cheap_passwords"]
 FLOWS = Path(__file__).resolve().parents[3] / "flows"
 
 
@@ -89,9 +88,9 @@ async def test_a_refund_sent_to_the_events_api_has_its_ticket_routed_without_the
         assert answer.status_code == 202, answer.text
         [ticket] = refund_tickets(db_url)
         wid = f"ticket/{ticket.id}"
-        started = await kit.until(lambda: kit.ticket(db_url, ticket.id).workflow_id == wid,
+        started = await until(lambda: kit.ticket(db_url, ticket.id).workflow_id == wid,
                                   "the ticket's workflow to start (it waits for a re-router that is off)")
-        routed = await kit.until(lambda: kit.events(db_url, ticket.id, "routed"), "the ticket to be routed")
+        routed = await until(lambda: kit.events(db_url, ticket.id, "routed"), "the ticket to be routed")
         described = await time_env.client.get_workflow_handle(wid).describe()
     assert started and routed
     assert described.status == WorkflowExecutionStatus.RUNNING  # SLA timers and the review wait in it
@@ -126,7 +125,7 @@ async def test_the_immediate_start_and_start_pending_race_and_start_each_workflo
     async with follow_ups_routed(Router(client, db_url, queue)):
         racing = asyncio.create_task(start_pending_hard())
         ids = await asyncio.gather(*[asyncio.to_thread(create, n) for n in range(8)])
-        done = await kit.until(lambda: all(kit.ticket(db_url, i).workflow_id == f"ticket/{i}" for i in ids),
+        done = await until(lambda: all(kit.ticket(db_url, i).workflow_id == f"ticket/{i}" for i in ids),
                                "every ticket's workflow to start")
         stop.set()
         passes = await racing

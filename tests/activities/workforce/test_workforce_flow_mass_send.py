@@ -8,10 +8,7 @@ when the action runs again under its key."""
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import uuid
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,13 +28,14 @@ from engine.db.session import session_factory, transaction, upgrade
 from engine.events import EventIn, store
 from engine.runtime import BROADCAST_WORKFLOW, JOURNEY_WORKFLOW, ActionRequest, BroadcastInput, JourneyInput
 from engine.worker import build_worker
-from tests.activities.workforce.test_workforce_mass_send import CONNECTOR, corp, log
+from tests.activities.workforce.mass_send_kit import CONNECTOR, corp, log
 from tests.connectors.fake_wecom import FakeWeCom, fake_wecom
-from tests.connectors.test_wecom_media import ImageHost, host
+from tests.connectors.image_host import ImageHost, host
 from tests.engine.flowkit import customer, flow, publish
+from tests.engine.historykit import record
+from tests.waiting import until
 
 __all__ = ["corp", "fake_wecom", "host"]
-HISTORIES = Path(__file__).resolve().parents[2] / "histories"
 
 
 @pytest.fixture
@@ -87,14 +85,6 @@ def tasks(db_url: str) -> list[tuple[str, str]]:
         return sorted((t.sender, t.status) for t in db.scalars(select(wf.MassSendTask)))
 
 
-async def until(check: Callable[[], Any], what: str) -> Any:
-    for _ in range(400):
-        if value := check():
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 async def test_a_journey_waits_for_staff_confirmation_and_takes_the_outcome_port(
         time_env: Any, corp: FakeWeCom, db_url: str, host: ImageHost) -> None:
     compiled = publish(db_url, mass_flow("mass-journey", ("start", "trigger.event", {"event": "custom.go"}),
@@ -127,9 +117,7 @@ async def test_a_journey_waits_for_staff_confirmation_and_takes_the_outcome_port
             if "zhangsan" in task["senders"]:
                 corp.confirm(msgid, "zhangsan")  # lisi never confirms
         results = {external: await handle.result() for external, handle in handles.items()}
-        if os.environ.get("TIDEFLOW_RECORD_HISTORIES") == "1":  # kept for tests/engine/test_replay.py
-            history = await handles["wmA"].fetch_history()
-            (HISTORIES / "wecom_mass_send_wake.json").write_text(json.dumps(json.loads(history.to_json()), indent=1))
+        await record(handles["wmA"], "wecom_mass_send_wake")
 
     def port(external: str) -> tuple[str | None, Any]:
         steps = [s for s in results[external]["timeline"] if s.get("node") == "send"]

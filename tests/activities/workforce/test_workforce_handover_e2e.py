@@ -37,6 +37,7 @@ from engine.pipeline import follow_ups_routed
 from engine.router import Router
 from engine.worker import build_worker
 from tests.connectors.fake_wecom import WECOM_CORP_ID, WECOM_KEY, WECOM_SECRET, WECOM_TOKEN, FakeWeCom, fake_wecom
+from tests.waiting import until
 
 __all__ = ["fake_wecom"]
 DAY = 86_400
@@ -66,13 +67,6 @@ class Corp:
         with session_factory(self.db_url)() as db:
             return db.execute(query).all()
 
-    async def until(self, check: Any, timeout: float = 20.0) -> Any:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            found = await asyncio.to_thread(check)
-            if found or asyncio.get_running_loop().time() > deadline:
-                return found
-            await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -177,8 +171,9 @@ async def test_a_departed_members_customers_tickets_and_journeys_move(corp: Corp
         refused = db.scalar(select(wf.HandoverItem).where(wf.HandoverItem.external_id == "wmC001"))
     assert owners[ids["wmC000"]] == "lisi" and owners[ids["wmC003"]] == "wangwu"
     assert owners[ids["wmC001"]] == "zhangsan" and refused.reason == "customer_refused"
-    greeted = await corp.until(lambda: corp.q(select(models.Message.customer_id, models.Message.content).where(
-        models.Message.flow_id == "new-owner-hello")))
+    greeted = await until(lambda: asyncio.to_thread(corp.q, select(models.Message.customer_id, models.Message.content)
+                                                    .where(models.Message.flow_id == "new-owner-hello")),
+                          "the new owners' greetings")
     assert sorted(greeted) == sorted([(ids["wmC000"], "您好，我是lisi，以后由我为您服务"),
                                       (ids["wmC002"], "您好，我是lisi，以后由我为您服务"),
                                       (ids["wmC003"], "您好，我是wangwu，以后由我为您服务"),
