@@ -4,7 +4,9 @@ participants, and the same add callback (or the same invitee through two staff) 
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, func, select
