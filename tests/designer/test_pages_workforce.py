@@ -4,40 +4,14 @@ handover plan page showing who cannot move, and both languages complete."""
 
 from __future__ import annotations
 
-import pytest
-from argon2 import PasswordHasher
 from fastapi import FastAPI
 
-from connectors.wecom.connector import WeComConnector
 from designer.i18n_check import missing
-from engine import auth
-from engine import connectors as configured
-from engine.db import workforce_models as wf
-from engine.db.models import utcnow
-from engine.db.session import transaction
-from tests.connectors.fake_wecom import WECOM_CORP_ID, WECOM_KEY, WECOM_SECRET, WECOM_TOKEN, FakeWeCom, fake_wecom
-from tests.designer.pages_kit import Browser, add_users, audit_entries, build_app
+from tests.connectors.fake_wecom import fake_wecom
+from tests.designer.pages_kit import Browser, audit_entries
+from tests.designer.workforce_pages_kit import app
 
-__all__ = ["fake_wecom"]
-
-
-@pytest.fixture
-def app(db_url: str, fake_wecom: FakeWeCom, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-    monkeypatch.setattr(configured, "connector_classes", lambda: {"wecom": WeComConnector})
-    add_users(db_url)
-    with transaction(db_url) as db:
-        configured.save(db, "wecom-main", "wecom", "企业微信", {"corp_id": WECOM_CORP_ID, "api_base": fake_wecom.url},
-                        {"token": WECOM_TOKEN, "encoding_aes_key": WECOM_KEY, "secret": WECOM_SECRET})
-        db.add(wf.WeComStaff(connector_id="wecom-main", userid="lisi", name="李四", departments=[7], status="active",
-                             last_active_at=utcnow()))
-        db.add(wf.ArchivedMessage(connector_id="wecom-main", msgid="m1", seq=1, sender="wmC1", tolist=["lisi"],
-                                  direction="customer", staff_userid="lisi", customer_id="c-1",
-                                  text="我的电话 138****8000", msgtime=utcnow(), msgtype="text"))
-    for userid in ("zhangsan", "lisi"):
-        fake_wecom.add_staff(userid, departments=(7,))
-    fake_wecom.add_contact("wmC1", "zhangsan")
-    return build_app(db_url)
+__all__ = ["app", "fake_wecom"]
 
 
 def test_the_catalogue_is_complete_in_both_languages() -> None:

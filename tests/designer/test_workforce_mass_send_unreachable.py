@@ -20,7 +20,7 @@ from engine.db.session import session_factory, transaction
 from engine.events import EventIn, store
 from tests.connectors.fake_wecom import FakeWeCom
 from tests.designer.pages_kit import Browser, audit_entries
-from tests.designer.test_pages_workforce import app, fake_wecom
+from tests.designer.workforce_pages_kit import app, fake_wecom
 
 __all__ = ["app", "fake_wecom"]
 SEND = {"connector_id": "wecom-main", "chat_type": "single", "text": "双十一会员专享"}
