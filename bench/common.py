@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import math
@@ -46,6 +47,21 @@ def cpu_seconds(groups: dict[str, int]) -> dict[str, float]:
         if name is not None:
             used[name] += sum(int(f) for f in fields[11:15]) / tick
     return used
+
+
+async def quiet_down(groups: dict[str, int], busy: float = 0.15, calm_seconds: int = 2, limit: float = 60) -> float:
+    """Wait until the process groups together use less than ``busy`` of a core for ``calm_seconds`` seconds
+    in a row (at most ``limit`` s): after an overload, a target still works off what it queued (Temporal's
+    own task backlog, re-routing), and a measurement started then measures that recovery. Returns the wait."""
+    began = time.monotonic()
+    calm = 0
+    before = cpu_seconds(groups)
+    while calm < calm_seconds and time.monotonic() - began < limit:
+        await asyncio.sleep(1)
+        after = cpu_seconds(groups)
+        calm = calm + 1 if sum(after.values()) - sum(before.values()) < busy else 0
+        before = after
+    return time.monotonic() - began
 
 
 # -- scale ------------------------------------------------------------------------------------------------

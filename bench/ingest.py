@@ -32,8 +32,8 @@ from typing import Any
 
 import httpx
 
-from bench.common import cpu_seconds, percentile
-from bench.sink import Load, Sink, drain, latencies, payload
+from bench.common import cpu_seconds, percentile, quiet_down
+from bench.sink import Load, Sent, Sink, drain, latencies, payload
 
 EVENT_TYPE = "custom.bench_ingest"
 SINK_SECRET = "whsec-bench-sink-0123456789"
@@ -76,6 +76,9 @@ class Figures:
     overload_refused: int = 0
     overload_accepted: int = 0
     lost: int = 0
+    #: requests that got no answer or an error answer (the first one's text)
+    errors: int = 0
+    first_error: str = ""
     #: CPU milliseconds per event (every process of the target: for Tideflow Temporal, web and worker) over
     #: the capacity ramp and over the paced run; by process for the ramp
     cpu_ramp: float = float("nan")
@@ -105,17 +108,23 @@ async def measure(target: Target, sink: Sink, sizes: Sizes, log: Callable[[str],
         return Load(target.base_url, lambda client, n: target.post(client, run, n),
                     connections=max(64, sizes.workers * 2), headers=target.headers)
 
-    # warm-up: caches, connections, the first workflow tasks
-    run = next(runs)
-    load = loader(run)
-    sent = await load.paced(run, 20, sizes.warm_up)
-    await drain(sink, sent, 60)
-    await load.close()
+    async def settle(sent: Sent, timeout: float) -> None:
+        """Wait for a run's acknowledged events at the sink; count what is missing and what went wrong."""
+        figures.lost += await drain(sink, sent, timeout)
+        figures.errors += sent.errors
+        figures.first_error = figures.first_error or sent.first_error
 
     def cpu_per_event(before: dict[str, float], events: int) -> tuple[float, dict[str, float]]:
         after = cpu_seconds(target.pids)
         each = {name: (after[name] - before[name]) * 1000 / max(1, events) for name in after}
         return (sum(each.values()) if each else float("nan")), each
+
+    # warm-up: caches, connections, the first workflow tasks
+    run = next(runs)
+    load = loader(run)
+    sent = await load.paced(run, 20, sizes.warm_up)
+    await settle(sent, 60)
+    await load.close()
 
     # capacity: offered open-loop in rising steps until a step is no longer delivered in time; the best rate
     # delivered (messages arriving at the sink per second of the step) is the saturated throughput
@@ -149,16 +158,19 @@ async def measure(target: Target, sink: Sink, sizes: Sizes, log: Callable[[str],
     for extra in loads:
         await extra.close()
     for step in steps:  # every acknowledged event still arrives (the backlog drains before the next phase)
-        figures.lost += await drain(sink, step, 120)
+        await settle(step, 120)
     figures.cpu_ramp, figures.cpu_by_process = cpu_per_event(cpu_before, sum(step.acked for step in steps))
     log(f"  {target.name}: saturated {figures.saturated:.1f} msg/s (p50 {figures.saturated_p50 * 1000:.0f} ms)")
 
-    # paced 10/s
+    # paced 10/s, once the target has worked off the ramp's overload (the same rule for every target)
+    if target.pids:
+        waited = await quiet_down(target.pids)
+        log(f"  {target.name}: quiet again {waited:.0f} s after the ramp")
     run = next(runs)
     load = loader(run)
     cpu_before = cpu_seconds(target.pids)
     sent = await load.paced(run, 10, sizes.paced_events)
-    figures.lost += await drain(sink, sent, 60)
+    await settle(sent, 60)
     figures.cpu_paced, _ = cpu_per_event(cpu_before, sent.acked)
     await load.close()
     lat = latencies(sink, sent)
@@ -174,7 +186,7 @@ async def measure(target: Target, sink: Sink, sizes: Sizes, log: Callable[[str],
         run = next(runs)
         load = loader(run)
         sent = await load.paced(run, rate, max(1, round(rate * seconds)))
-        figures.lost += await drain(sink, sent, 120)
+        await settle(sent, 120)
         await load.close()
         lat = latencies(sink, sent)
         if share < 1:
@@ -391,6 +403,10 @@ async def run(_stack: Any) -> Any:
                                            f"({other.saturated:.1f} msg/s)"))
         if tf.lost:
             report.notes.append(f"ingest: {tf.lost} acknowledged events of {tf.name} never reached the sink")
+    for f in found.values():
+        if f.errors:
+            report.notes.append(f"ingest, {f.name}: {f.errors} requests got no answer or an error (sent again "
+                                f"with the same id); the first: {f.first_error[:200]}")
     for f in found.values():
         report.notes.append(f"ingest, {f.name}: saturated {f.saturated:.1f}/s, p50 {_ms(f.saturated_p50)}; paced 10/s "
                             f"p50 {_ms(f.paced_p50)} p99 {_ms(f.paced_p99)}; {'; '.join(f.notes)}")

@@ -113,9 +113,16 @@ class Load:
             try:
                 r = await self.post(self.client, n)
             except httpx.HTTPError as exc:
+                # no answer (a connection reset or timed out): the event may or may not be stored, so it is sent
+                # again with the same id, as a client should (duplicates are acknowledged, not stored twice);
+                # past the deadline it was never acknowledged and is not counted as lost
                 sent.errors += 1
                 sent.first_error = sent.first_error or f"{type(exc).__name__}: {exc}"
-                return
+                if time.perf_counter() + 1 > deadline:
+                    sent.sent_at.pop(n, None)
+                    return
+                await asyncio.sleep(1)
+                continue
             if r.status_code in (429, 503):
                 sent.refused += 1
                 wait = float(r.headers.get("Retry-After", "1") or 1)

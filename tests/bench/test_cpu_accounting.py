@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from bench.common import cpu_seconds
+from bench.common import cpu_seconds, quiet_down
 
 BURN = """
 import os, subprocess, sys, time
@@ -43,5 +43,19 @@ def test_a_group_and_its_children_are_counted_an_idle_group_is_not() -> None:
         assert after["gone"] == 0.0  # no such group: nothing, not an error
     finally:
         for proc in (busy, idle):
+            proc.kill()
+            proc.wait()
+
+
+async def test_quiet_down_waits_for_a_busy_group_and_not_for_an_idle_one() -> None:
+    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True)
+    try:
+        # a group that never calms down is waited for until the limit, not longer
+        assert 2.0 <= await quiet_down({"spin": spin.pid}, limit=2) < 10
+        # an idle group: two calm seconds in a row, well before the limit
+        assert await quiet_down({"idle": idle.pid}, limit=30) < 30
+    finally:
+        for proc in (spin, idle):
             proc.kill()
             proc.wait()
