@@ -56,7 +56,20 @@ async def deployment(root: Path, sink: Sink, workers: int, webs: int) -> AsyncIt
                 "payload": payload(run, n)})
 
         yield Target(f"PostgreSQL, {webs} web + {workers} worker", stack.base_url, post,
-                     {"Authorization": f"Bearer {stack.token}"})
+                     {"Authorization": f"Bearer {stack.token}"}, {name: proc.pid for name, proc in stack.procs.items()})
+
+
+def stacks() -> list[tuple[int, int]]:
+    """(web processes, workers) to measure: BENCH_SCALEOUT="1-1,2-2" picks some, default all four."""
+    import os
+
+    chosen = os.environ.get("BENCH_SCALEOUT", "").strip()
+    if not chosen:
+        return [(1, 1), (1, 2), (1, 4), (2, 2)]
+    try:
+        return [(int(pair.split("-")[0]), int(pair.split("-")[1])) for pair in chosen.split(",")]
+    except (ValueError, IndexError):
+        raise SystemExit(f"BENCH_SCALEOUT must look like 1-1,2-2 (web-workers pairs), not {chosen!r}") from None
 
 
 async def run(_stack: Any) -> Any:
@@ -67,10 +80,14 @@ async def run(_stack: Any) -> Any:
     report = Report("scaleout")
     with tempfile.TemporaryDirectory(prefix="tideflow-scaleout-") as tmp:
         async with Sink() as sink:
-            for webs, workers in ((1, 1), (1, 2), (1, 4), (2, 2)):
+            for webs, workers in stacks():
                 print(f"… scale-out: {webs} web, {workers} worker", file=sys.stderr, flush=True)
                 async with deployment(Path(tmp) / f"{webs}-{workers}", sink, workers, webs) as target:
                     figures = await measure(target, sink, sizes, lambda text: print(text, file=sys.stderr))
-                report.rows.append(Row(f"scale-out: {webs} web + {workers} worker (PostgreSQL)",
-                                       f"{figures.saturated:.1f} msg/s, paced p50 {figures.paced_p50 * 1000:.0f} ms"))
+                report.rows.append(Row(
+                    f"scale-out: {webs} web + {workers} worker (PostgreSQL)",
+                    f"{figures.saturated:.1f} msg/s, paced p50 {figures.paced_p50 * 1000:.0f} ms, 2× capacity p99 "
+                    f"{figures.overload_p99 * 1000:.0f} ms ({figures.overload_refused} × 429), CPU per event "
+                    f"{figures.cpu_ramp:.1f} ms (" + ", ".join(f"{name} {ms:.1f}" for name, ms
+                                                             in figures.cpu_by_process.items()) + ")"))
     return report
