@@ -31,20 +31,14 @@ def cpu_seconds(groups: dict[str, int]) -> dict[str, float]:
     """CPU time (user + system, seconds) used so far by each named process group (a target's processes are
     started in sessions of their own, so a group id is the leader's pid): its live members, the dead
     children they reaped included. On a busy machine this stays comparable where wall-clock rates do not."""
+    from tests.e2e.stack import process_stats
+
     tick = os.sysconf("SC_CLK_TCK")
     used = dict.fromkeys(groups, 0.0)
     by_group = {pgid: name for name, pgid in groups.items()}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime
-        fields = stat[stat.rindex(")") + 2:].split()
+    for _pid, fields in process_stats():
         name = by_group.get(int(fields[2]))
-        if name is not None:
+        if name is not None:  # utime, stime, and cutime, cstime: the children it reaped
             used[name] += sum(int(f) for f in fields[11:15]) / tick
     return used
 

@@ -74,9 +74,9 @@ def port_open(port: int) -> bool:
         return s.connect_ex((HOST, port)) == 0
 
 
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes in the process group ``pgid`` (Linux /proc)."""
-    found = []
+def process_stats() -> Iterator[tuple[int, list[str]]]:
+    """Every process's /proc/<pid>/stat fields after the command name: state, ppid, pgrp, session, tty_nr,
+    tpgid, flags, minflt, cminflt, majflt, cmajflt, utime, stime, cutime, cstime, … (Linux)."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -85,10 +85,12 @@ def group_members(pgid: int) -> list[int]:
         except OSError:
             continue
         # pid (comm) state ppid pgrp ...; comm may contain spaces and parentheses
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            found.append(int(entry.name))
-    return found
+        yield int(entry.name), stat[stat.rindex(")") + 2:].split()
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes in the process group ``pgid`` (Linux /proc)."""
+    return [pid for pid, fields in process_stats() if int(fields[2]) == pgid and fields[0] != "Z"]
 
 
 def _killpg(pgid: int, sig: int) -> None:
