@@ -171,9 +171,12 @@ async def test_a_departed_members_customers_tickets_and_journeys_move(corp: Corp
         refused = db.scalar(select(wf.HandoverItem).where(wf.HandoverItem.external_id == "wmC001"))
     assert owners[ids["wmC000"]] == "lisi" and owners[ids["wmC003"]] == "wangwu"
     assert owners[ids["wmC001"]] == "zhangsan" and refused.reason == "customer_refused"
-    greeted = await until(lambda: asyncio.to_thread(corp.q, select(models.Message.customer_id, models.Message.content)
-                                                    .where(models.Message.flow_id == "new-owner-hello")),
-                          "the new owners' greetings")
+    async def greetings() -> list[Any] | None:  # all four journeys greet: one found is not yet the answer
+        rows = await asyncio.to_thread(corp.q, select(models.Message.customer_id, models.Message.content)
+                                       .where(models.Message.flow_id == "new-owner-hello"))
+        return rows if len(rows) >= 4 else None
+
+    greeted = await until(greetings, "the four new owners' greetings")
     assert sorted(greeted) == sorted([(ids["wmC000"], "您好，我是lisi，以后由我为您服务"),
                                       (ids["wmC002"], "您好，我是lisi，以后由我为您服务"),
                                       (ids["wmC003"], "您好，我是wangwu，以后由我为您服务"),
