@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import anyio.to_thread
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -492,6 +493,34 @@ class RoutingPipeline:
         if not found:
             return []
         return await self.route_stored(found)
+
+
+async def store_and_route(pipeline: RoutingPipeline | None, events: list[ingest.EventIn], database_url: str
+                          ) -> list[tuple[ingest.Stored, Routed | None]]:
+    """Store events in one transaction (all or none), then route those that need it through ``pipeline`` —
+    each customer's in order, customers concurrently — and answer each with its routing (None: nothing to
+    route, or no running pipeline: the re-router routes it). The follow-up events their hooks stored
+    (``loyalty.points_earned`` of an ``order.paid`` …) are routed right behind them, not waited for. The one
+    home of "store, then route" for a web request and ``tideflow events send``."""
+    live = pipeline is not None and pipeline.router is not None and pipeline.running
+    started = time.perf_counter()
+    with follow_ups.held() as caused:  # follow-ups the events' hooks stored (points earned, invites counted)
+        # anyio's thread pool (the web's run_in_threadpool): requests' stores are not held to asyncio's few threads
+        stored = await anyio.to_thread.run_sync(ingest.store_many, events, database_url, live)
+    metrics.STAGE.labels("store").observe(time.perf_counter() - started)
+    todo = [i for i, one in enumerate(stored) if one.needs_routing] if live else []
+    follow: list[tuple[int, dict[str, Any]]] = []
+    if caused and pipeline is not None and pipeline.running:
+        follow = await anyio.to_thread.run_sync(ingest.stored_unrouted, database_url, caused)
+    elif caused:
+        follow_ups.dispatch(database_url, caused)
+    answers: dict[int, Routed] = {}
+    if pipeline is not None and (todo or follow):
+        # the follow-ups right behind the events that caused them, in their customers' lanes (a journey the
+        # order.paid starts exists when its loyalty.points_earned arrives)
+        futures = pipeline.submit([*[(stored[i].row_id, stored[i].payload) for i in todo], *follow])
+        answers = dict(zip(todo, await asyncio.gather(*futures[:len(todo)]), strict=True))
+    return [(one, answers.get(i)) for i, one in enumerate(stored)]
 
 
 @contextlib.asynccontextmanager

@@ -115,8 +115,8 @@ async def _send_events(items: list[Any]) -> list[dict[str, Any]]:
     from pydantic import ValidationError
 
     from engine import events as ingest
-    from engine import follow_ups, payload_codec
-    from engine.pipeline import follow_ups_routed
+    from engine import payload_codec
+    from engine.pipeline import follow_ups_routed, store_and_route
     from engine.router import Router
 
     settings = get_settings()
@@ -135,17 +135,11 @@ async def _send_events(items: list[Any]) -> list[dict[str, Any]]:
                  "routing": "pending" if s.needs_routing else "done"} for e, s in zip(parsed, stored, strict=True)]
     url = settings.resolved_database_url()
     async with follow_ups_routed(Router(client, url, settings.task_queue)) as pipeline:
-        with follow_ups.held() as caused:  # the follow-ups the events' hooks stored (points earned …)
-            stored = await asyncio.to_thread(ingest.store_many, parsed, url, True)
-        todo = [s for s in stored if s.needs_routing]
-        follow = await asyncio.to_thread(ingest.stored_unrouted, url, caused) if caused else []
-        routed = await pipeline.route_stored([*[(s.row_id, s.payload) for s in todo], *follow])
-    answers = dict(zip((s.row_id for s in todo), routed, strict=False))
+        done = await store_and_route(pipeline, parsed, url)
     out = []
-    for event, one in zip(parsed, stored, strict=True):
+    for event, (one, answer) in zip(parsed, done, strict=True):
         result: dict[str, Any] = {"id": event.id, "status": one.status, "customer_id": one.payload["customer_id"],
                                   "routing": "done"}
-        answer = answers.get(one.row_id)
         if answer is not None:
             result.update(started=answer.started, signalled=answer.signalled, routing=answer.routing)
             if answer.error:

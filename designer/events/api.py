@@ -7,7 +7,6 @@ when the backlog would break the latency bound.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -27,10 +26,8 @@ from designer.limits import json_body
 from designer.ops import record_event
 from designer.permissions import EVENT_SENDERS, EVERY_ROLE
 from engine import events as ingest
-from engine import follow_ups
 from engine.db.models import User
-from engine.metrics import STAGE
-from engine.pipeline import Overloaded, RoutingPipeline
+from engine.pipeline import Overloaded, RoutingPipeline, store_and_route
 from engine.text import Msg
 
 log = logging.getLogger(__name__)
@@ -115,35 +112,17 @@ def overloaded(exc: Overloaded) -> JSONResponse:
 
 
 async def deliver_many(request: Request, events: list[ingest.EventIn]) -> list[EventResult]:
-    """Store a request's events in one transaction, then route them through the pipeline (each customer's
-    in order, customers concurrently) and answer what each started. Events that could not be routed now
-    stay ``received`` for the re-router (``routing: pending``). The follow-up events their hooks stored
-    (``loyalty.points_earned`` of an ``order.paid`` …) are routed right behind them (engine/follow_ups.py)."""
-    url = get_db_url(request)
-    pipeline = _pipeline(request)
-    live = pipeline is not None and pipeline.router is not None and pipeline.running
+    """Store a request's events and route them (:func:`engine.pipeline.store_and_route`); answer what each
+    started. Events that could not be routed now stay ``received`` for the re-router (``routing: pending``)."""
     started = time.perf_counter()
-    with follow_ups.held() as caused:  # follow-ups the events' hooks stored (points earned, invites counted)
-        stored = await run_in_threadpool(ingest.store_many, events, url, live)
-    stored_at = time.perf_counter()
-    STAGE.labels("store").observe(stored_at - started)
-    results = [EventResult(id=e.id, status=s.status, customer_id=s.payload["customer_id"],
-                           routing="done" if not s.needs_routing else "pending")
-               for e, s in zip(events, stored, strict=True)]
-    todo = [i for i, s in enumerate(stored) if s.needs_routing] if live else []
-    follow = []
-    if caused and pipeline is not None and pipeline.running:
-        follow = await run_in_threadpool(ingest.stored_unrouted, url, caused)
-    elif caused:
-        follow_ups.dispatch(url, caused)
-    if pipeline is not None and (todo or follow):
-        # the follow-ups right behind the events that caused them, in their customers' lanes (a journey the
-        # order.paid starts exists when its loyalty.points_earned arrives); the answer does not wait for them
-        futures = pipeline.submit([*[(stored[i].row_id, stored[i].payload) for i in todo], *follow])
-        routed = await asyncio.gather(*futures[:len(todo)])
-        for i, answer in zip(todo, routed, strict=True):
-            results[i].started, results[i].signalled = answer.started, answer.signalled
-            results[i].routing = answer.routing
+    results = []
+    for event, (stored, routed) in zip(events, await store_and_route(_pipeline(request), events,
+                                                                     get_db_url(request)), strict=True):
+        result = EventResult(id=event.id, status=stored.status, customer_id=stored.payload["customer_id"],
+                             routing="pending" if stored.needs_routing else "done")
+        if routed is not None:
+            result.started, result.signalled, result.routing = routed.started, routed.signalled, routed.routing
+        results.append(result)
     seconds = time.perf_counter() - started
     for result in results:
         record_event(result.status, seconds)
