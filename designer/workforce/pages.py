@@ -61,9 +61,12 @@ def connector_of(user: User, db_url: str, back: str = "/workforce") -> str:
     return found[0]
 
 
-def problem(user: User, back: str, exc: WorkforceError) -> PageProblem:
-    """A service's refusal as the problem page: its own status (a 503 says "not possible right now", with
-    Retry-After), never a 5xx turned into a conflict."""
+def problem(user: User, back: str, exc: ValueError) -> PageProblem:
+    """A service's refusal as the problem page: a WorkforceError with its own status (a 503 says "not possible
+    right now", with Retry-After; never a 5xx turned into a conflict), any other ValueError (a WeCom refusal
+    or a limit the client checks) as a 409."""
+    if not isinstance(exc, WorkforceError):
+        return PageProblem(409, user, _("Cannot do that"), translate(str(exc)[:500]), back=back)
     if exc.status == 503:
         return PageProblem(503, user, _("Not possible right now"), translate(exc.message), translate(exc.fix),
                            back=back)
@@ -75,11 +78,8 @@ async def call(user: User, back: str, work: Callable[[], T]) -> T:
     """Run a service call in a thread; its refusal becomes the problem page (what and how to fix it)."""
     try:
         return await run_in_threadpool(work)
-    except WorkforceError as exc:
+    except ValueError as exc:
         raise problem(user, back, exc) from None
-    except ValueError as exc:  # a WeCom refusal or a limit the client checks
-        raise PageProblem(409, user, _("Cannot do that"), translate(str(exc)[:500]),
-                          back=back) from None
 
 
 def temporal(request: Request, user: User, back: str) -> tuple[Any, str]:
@@ -268,11 +268,8 @@ async def create_send(request: Request, user: Sender, db_url: DbUrl,
     client, queue = temporal(request, user, "/workforce/mass-sends")
     try:  # stored and started, or neither (the page says Temporal is not reachable and nothing was saved)
         send_id = await create_mass_send(client, db_url, queue, payload, user.username, utcnow())
-    except WorkforceError as exc:
+    except ValueError as exc:
         raise problem(user, "/workforce/mass-sends", exc) from None
-    except ValueError as exc:  # as call(): a limit the client checks
-        raise PageProblem(409, user, _("Cannot do that"), translate(str(exc)[:500]),
-                          back="/workforce/mass-sends") from None
     audit(db_url, user, "workforce.mass_send_created", f"mass-send:{send_id}", chat_type=chat_type)
     for _attempt in range(40):  # the first step creates the senders' tasks: show them when they are there
         with session_factory(db_url)() as db:
