@@ -89,7 +89,11 @@ def test_ops_edits_imports_and_tests_a_decision_table(live_server: kit.LiveServe
     kit.screenshot(page, "decision_table_full")
     page.keyboard.press("Escape")  # back to the canvas: the node's config has the edited table
     expect(grid).to_be_hidden()
-    page.wait_for_function("() => window.tideflowEditor.document.nodes[1].config.table.rules.length === 3")
+    # the grid applies its edits as it goes (each keystroke schedules a submit): on a slow machine an answer
+    # with the rule half typed comes first, so wait for the table as it was left, not for any third rule
+    page.wait_for_function("() => { const rules = window.tideflowEditor.document.nodes[1].config.table.rules;"
+                           " return rules.length === 3 && rules[1].input_entries[0] === '[1000..5000)'"
+                           " && rules[1].description === '中等金额由高级坐席处理'; }")
     rules = _table(page)["rules"]
     assert [r["input_entries"] for r in rules] == [[">= 5000"], ["[1000..5000)"], ["-"]]
     assert rules[1]["output_entries"] == ['"senior"'] and rules[1]["description"] == "中等金额由高级坐席处理"

@@ -36,6 +36,7 @@ from tests.connectors.fake_wecom import WECOM_CORP_ID, WECOM_KEY, WECOM_SECRET, 
 from tests.connectors.finance_sdk_double import FinanceSdkDouble, private_pem
 from tests.e2e import browser as kit
 from tests.e2e.temporal_thread import Temporal
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.browser
 CONNECTOR = "wecom-main"
@@ -138,7 +139,12 @@ def test_a_departed_members_open_ticket_and_customers_move(corp: Corp, page: Pag
         page.locator("#execute").click()
     expect(page.locator("#moved-tickets")).to_contain_text("退货未到账")
     expect(page.locator("#moved-tickets .assignee")).to_contain_text("李四 坐席")
-    expect(page.locator('#items tr[data-id="wmC01"] .status')).to_contain_text("等待接替")
+    # the transfer is the handover workflow's call: the page says 发送中 until it has answered
+    def waiting() -> bool:
+        page.reload()
+        return "等待接替" in page.locator('#items tr[data-id="wmC01"] .status').inner_text()
+
+    wait_until(waiting, 30, "the customer waiting for the takeover")
     with session_factory(corp.db_url)() as db:
         assert db.get(models.Ticket, ticket_id).assignee_id == ls_id
 
