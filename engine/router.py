@@ -146,18 +146,31 @@ class Router:
 
     # -- entering ---------------------------------------------------------------------------------
     def _may_enter(self, flow: dict[str, Any], customer_id: str) -> tuple[bool, str]:
-        with session_factory(self.database_url)() as db:  # a merged customer's past journeys count too
+        return self._customer_state([flow], customer_id, running=False)[0][0]
+
+    def _customer_state(self, flows: list[dict[str, Any]], customer_id: str, running: bool
+                        ) -> tuple[list[tuple[bool, str]], list[str]]:
+        """Whether the customer may enter each of ``flows``, and (with ``running``) the workflow ids of its
+        running journeys: one session and one thread hop for an event's routing. A merged customer's journeys
+        count as the survivor's."""
+        with session_factory(self.database_url)() as db:
             ids = merged_ids(db, customer_id)
-            history = [h for found in entry_history(db, flow["flow_id"], ids).values() for h in found]
-        return may_enter(flow["settings"]["entry"], history, utcnow())
+            now = utcnow()
+            verdicts = [may_enter(flow["settings"]["entry"],
+                                  [h for found in entry_history(db, flow["flow_id"], ids).values() for h in found], now)
+                        for flow in flows]
+            active = list(db.scalars(select(models.Journey.workflow_id).where(
+                models.Journey.customer_id.in_(ids), models.Journey.status.in_(ACTIVE))).all()) if running else []
+        return verdicts, active
 
     async def start(self, flow: dict[str, Any], customer_id: str, event: dict[str, Any] | None,
                     variables: dict[str, Any] | None = None, entry_id: str | None = None,
-                    remember: bool = True) -> str | None:
+                    remember: bool = True, checked: tuple[bool, str] | None = None) -> str | None:
         """Start a journey (or deliver the event to the one running under the same id).
         Returns the workflow id, or None when the customer may not (re-)enter. Without ``remember`` the
-        caller writes the journeys row (the routing pipeline does, for many events in one transaction)."""
-        ok, why = await asyncio.to_thread(self._may_enter, flow, customer_id)
+        caller writes the journeys row (the routing pipeline does, for many events in one transaction).
+        ``checked``: the caller has already read whether the customer may enter (:meth:`_customer_state`)."""
+        ok, why = checked if checked is not None else await asyncio.to_thread(self._may_enter, flow, customer_id)
         if not ok:
             log.debug("not entering %s for %s: %s", flow["flow_id"], customer_id, why)
             return None
@@ -226,12 +239,6 @@ class Router:
         with session_factory(self.database_url)() as db:
             return customer_view(db, customer_id)
 
-    def _running(self, customer_id: str) -> list[str]:
-        with session_factory(self.database_url)() as db:  # with the journeys of customers merged into this one
-            return list(db.scalars(select(models.Journey.workflow_id).where(
-                models.Journey.customer_id.in_(merged_ids(db, customer_id)),
-                models.Journey.status.in_(ACTIVE))).all())
-
     async def start_for_entry(self, flow: dict[str, Any], customer_id: str, entry_id: str) -> str | None:
         return await self.start(flow, customer_id, None, {}, entry_id)
 
@@ -256,6 +263,7 @@ class Router:
         fresh = hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS
         flows = hit[1] if hit is not None and fresh else await asyncio.to_thread(self._flows_for, event["type"])
         customer: dict[str, Any] | None = None
+        entering: list[dict[str, Any]] = []
         for flow in flows:
             ident = (str(flow["flow_id"]), int(flow.get("version") or 0))
             if ident not in self._entries:
@@ -272,11 +280,16 @@ class Router:
                 except expressions.ExpressionError as exc:
                     log.warning("trigger filter of flow %s failed: %s", flow["flow_id"], exc)
                     continue
-            wid = await self.start(flow, customer_id, event, remember=remember)
+            entering.append(flow)
+        # entry checks and the running journeys in one read, before the starts: a customer's events are routed
+        # one after another (the pipeline's lanes), so no journey of this customer starts in between but these
+        # (which are in ``started`` and not signalled twice)
+        verdicts, running = await asyncio.to_thread(self._customer_state, entering, customer_id, True)
+        for flow, verdict in zip(entering, verdicts, strict=True):
+            wid = await self.start(flow, customer_id, event, remember=remember, checked=verdict)
             if wid:
                 started.append(wid)
                 result.journeys.append((wid, flow["flow_id"], int(flow["version"]), customer_id))
-        running = await asyncio.to_thread(self._running, customer_id)
         signalled = 0
         for wid in running:
             if wid in started:
