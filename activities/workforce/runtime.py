@@ -311,14 +311,36 @@ async def start_handover(client: Client, database_url: str | None, task_queue: s
     return wid
 
 
+#: how often a mass send's workflow start is tried when Temporal's answer is a transient error, and the pauses
+#: between the tries: a start is idempotent by workflow id (REJECT_DUPLICATE, "already started" is success), so
+#: a start that was applied but whose reply was lost (a deadline, a dropped connection) is found by the next try
+START_ATTEMPTS = 3
+START_PAUSES = (0.2, 0.8)
+
+
 async def start_mass_send(client: Client, connector_id: str, task_queue: str, mass_send_id: int,
                           poll_seconds: int = 600) -> str:
+    """Start the mass send's workflow, or find it started; a transient error (:func:`engine.router.is_transient`)
+    is tried again up to :data:`START_ATTEMPTS` times, then raised (the start may or may not have been applied)."""
+    from engine.router import is_transient
+
     wid = mass_send_workflow_id(mass_send_id)
-    with contextlib.suppress(WorkflowAlreadyStartedError):
-        await client.start_workflow(MASS_SEND_WORKFLOW, MassSendInput(mass_send_id, connector_id, poll_seconds),
-                                    id=wid, task_queue=task_queue,
-                                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
-    return wid
+    attempt = 1
+    while True:
+        try:
+            with contextlib.suppress(WorkflowAlreadyStartedError):
+                await client.start_workflow(MASS_SEND_WORKFLOW, MassSendInput(mass_send_id, connector_id,
+                                                                              poll_seconds),
+                                            id=wid, task_queue=task_queue,
+                                            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+            return wid
+        except Exception as exc:
+            if attempt >= START_ATTEMPTS or not is_transient(exc):
+                raise
+            log.info("mass send %s: starting its workflow failed (%s), trying again", mass_send_id,
+                     type(exc).__name__)
+        await asyncio.sleep(START_PAUSES[min(attempt, len(START_PAUSES)) - 1])
+        attempt += 1
 
 
 #: why a mass send was refused when Temporal did not take its workflow (the API's 503, the page's problem)
