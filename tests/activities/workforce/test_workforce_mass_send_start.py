@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from activities.workforce import runtime
 from activities.workforce.mass_sends import Audience, MassSendIn
 from activities.workforce.runtime import create_mass_send
 from activities.workforce.workflows import mass_send_workflow_id
@@ -71,3 +72,25 @@ async def test_a_lost_reply_keeps_the_send_and_it_runs_once(time_env: Any, corp:
         result = await time_env.client.get_workflow_handle(mass_send_workflow_id(send_id)).result()
     assert result["final"] and result["counts"] == {"not_sent": 4, "skipped: no owner": 1}  # nobody confirmed
     assert len(corp.calls("add_msg_template")) == 2 and status(db_url, send_id) == "done"  # once per sender
+
+
+@BOTH
+async def test_a_send_whose_workflow_made_its_tasks_is_kept_though_no_reply_came(time_env: Any, corp: FakeWeCom,
+                                                                                   db_url: str) -> None:
+    """Every reply lost, but the worker ran the workflow meanwhile and WeCom has the tasks: withdrawing the send
+    would leave WeCom messages going out for a send Tideflow forgot. It is kept and followed."""
+    queue = f"mass-{uuid.uuid4().hex[:8]}"
+
+    async def tasks_made() -> None:
+        await until(lambda: len(tasks(db_url)) == 2, "the workflow's WeCom tasks")
+
+    lost = LostReplies(lose=100, before_loss=tasks_made)
+    async with build_worker(time_env.client, queue, db_url):
+        send_id = await create_mass_send(lost.client(time_env.client), db_url, queue, SEND, "marketer", utcnow())
+        assert lost.starts == runtime.START_ATTEMPTS and status(db_url, send_id) == "sending"
+        await until(lambda: tasks(db_url) == [(send_id, "lisi", "waiting"), (send_id, "zhangsan", "waiting")],
+                    "a task per sender, waiting for confirmation")
+        await time_env.sleep(PAST_DEADLINE)
+        result = await time_env.client.get_workflow_handle(mass_send_workflow_id(send_id)).result()
+    assert result["final"] and status(db_url, send_id) == "done" and stored(db_url) == (1, 5, 5)
+    assert len(corp.calls("add_msg_template")) == 2
