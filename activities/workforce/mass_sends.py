@@ -280,8 +280,9 @@ def withdraw(db: Session, mass_send_id: int) -> bool:
     and whether it was withdrawn is returned. Not when its workflow has begun after all (the start was applied,
     only the answer was lost) and made a WeCom task: then it runs, is kept, and ``False`` is returned. The send's
     row is locked first and :func:`dispatch` makes each task under the same lock after checking that the send is
-    still there, so a task is made either before the withdrawal (which then keeps the send) or not at all. A workflow
-    started for it finds no send and ends. Not for a send a flow asked for."""
+    still there, so a task is made either before the withdrawal (which then keeps the send) or not at all. Its id
+    is never given to another send (``mass_sends`` ids are not reused, engine/db/workforce_models.py), so a
+    workflow started for it finds no send and ends. Not for a send a flow asked for."""
     send = db.get(wf.MassSend, mass_send_id, with_for_update=True)
     if send is None:
         return True

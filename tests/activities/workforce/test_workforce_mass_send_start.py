@@ -15,8 +15,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.workforce import runtime
+from activities.workforce.common import WorkforceError
 from activities.workforce.mass_sends import Audience, MassSendIn
 from activities.workforce.runtime import create_mass_send
 from activities.workforce.workflows import mass_send_workflow_id
@@ -75,6 +77,33 @@ async def test_a_lost_reply_keeps_the_send_and_it_runs_once(time_env: Any, corp:
 
 
 @BOTH
+async def test_a_send_withdrawn_after_its_start_was_applied_ends_its_workflow_and_the_next_send_runs(
+        time_env: Any, corp: FakeWeCom, db_url: str) -> None:
+    lost = LostReplies(lose=100)  # Temporal starts the workflow each time; no reply ever comes back
+    queue = f"mass-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(WorkforceError) as refused:
+        await create_mass_send(lost.client(time_env.client), db_url, queue, SEND, "marketer", utcnow())
+    assert refused.value.status == 503 and refused.value.field == "temporal"
+    assert lost.starts == runtime.START_ATTEMPTS and len(set(lost.ids)) == 1
+    assert stored(db_url) == (0, 0, 0)  # withdrawn: the workflow had made no WeCom task yet
+    [withdrawn] = set(lost.ids)
+    async with build_worker(time_env.client, queue, db_url):
+        # the withdrawn send's workflow runs (the worker was away): it finds no send, ends and sends nothing
+        zombie = await time_env.client.get_workflow_handle(withdrawn).result()
+        assert zombie["final"] and zombie["withdrawn"] and corp.calls("add_msg_template") == []
+        # the next send, in the same database, gets an id of its own: its workflow is started, not taken for
+        # the withdrawn send's finished one
+        send_id = await create_mass_send(time_env.client, db_url, queue, SEND, "marketer", utcnow())
+        assert mass_send_workflow_id(send_id) != withdrawn
+        await until(lambda: tasks(db_url) == [(send_id, "lisi", "waiting"), (send_id, "zhangsan", "waiting")],
+                    "a task per sender, waiting for confirmation")
+        await time_env.sleep(PAST_DEADLINE)
+        result = await time_env.client.get_workflow_handle(mass_send_workflow_id(send_id)).result()
+    assert result["final"] and status(db_url, send_id) == "done"
+    assert len(corp.calls("add_msg_template")) == 2 and stored(db_url) == (1, 5, 5)
+
+
+@BOTH
 async def test_a_send_whose_workflow_made_its_tasks_is_kept_though_no_reply_came(time_env: Any, corp: FakeWeCom,
                                                                                    db_url: str) -> None:
     """Every reply lost, but the worker ran the workflow meanwhile and WeCom has the tasks: withdrawing the send
@@ -94,3 +123,22 @@ async def test_a_send_whose_workflow_made_its_tasks_is_kept_though_no_reply_came
         result = await time_env.client.get_workflow_handle(mass_send_workflow_id(send_id)).result()
     assert result["final"] and status(db_url, send_id) == "done" and stored(db_url) == (1, 5, 5)
     assert len(corp.calls("add_msg_template")) == 2
+
+
+@BOTH
+async def test_when_temporal_is_not_reachable_the_send_is_refused_and_nothing_is_kept(
+        time_env: Any, corp: FakeWeCom, db_url: str) -> None:
+    lost = LostReplies(lose=100, reach=False)
+    queue = f"mass-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(WorkforceError) as refused:
+        await create_mass_send(lost.client(time_env.client), db_url, queue, SEND, "marketer", utcnow())
+    assert refused.value.status == 503 and "nothing was stored or sent" in str(refused.value)
+    assert lost.starts == runtime.START_ATTEMPTS  # tried a few times, then gave up
+    assert stored(db_url) == (0, 0, 0)
+    [never] = set(lost.ids)
+    with pytest.raises(RPCError) as missing:
+        await time_env.client.get_workflow_handle(never).describe()
+    assert missing.value.status == RPCStatusCode.NOT_FOUND
+    send_id = await create_mass_send(time_env.client, db_url, queue, SEND, "marketer", utcnow())
+    assert mass_send_workflow_id(send_id) != never  # ids are not handed out twice
+    assert corp.calls("add_msg_template") == []
