@@ -274,14 +274,30 @@ def create(db: Session, payload: MassSendIn, actor: str, now: datetime, *, flow_
     return send
 
 
-def withdraw(db: Session, mass_send_id: int) -> None:
-    """Take back a mass send whose workflow could not be started (nothing was sent: its WeCom tasks are created
-    by the workflow): the send, its recipients (their allowance with them) and its message-log rows go, as if it
-    had never been created. Only for a send no workflow runs for, and not one a flow asked for."""
+def withdraw(db: Session, mass_send_id: int) -> bool:
+    """Take back a mass send whose workflow may not have been started (Temporal did not answer the start): the
+    send, its recipients (their allowance with them) and its message-log rows go, as if it had never been created,
+    and whether it was withdrawn is returned. Not when its workflow has begun after all (the start was applied,
+    only the answer was lost) and made a WeCom task: then it runs, is kept, and ``False`` is returned. The send's
+    row is locked first and :func:`dispatch` makes each task under the same lock after checking that the send is
+    still there, so a task is made either before the withdrawal (which then keeps the send) or not at all. Its id
+    is never given to another send (``mass_sends`` ids are not reused, engine/db/workforce_models.py), so a
+    workflow started for it finds no send and ends. Not for a send a flow asked for."""
+    send = db.get(wf.MassSend, mass_send_id, with_for_update=True)
+    if send is None:
+        return True
+    if db.scalar(select(wf.MassSendTask.id).where(wf.MassSendTask.mass_send_id == mass_send_id).limit(1)):
+        return False
     db.execute(delete(models.Message).where(models.Message.idempotency_key.like(f"mass/{mass_send_id}/%")))
     db.execute(delete(wf.MassSendRecipient).where(wf.MassSendRecipient.mass_send_id == mass_send_id))
-    db.execute(delete(wf.MassSendTask).where(wf.MassSendTask.mass_send_id == mass_send_id))
     db.execute(delete(wf.MassSend).where(wf.MassSend.id == mass_send_id))
+    return True
+
+
+#: what :func:`dispatch` and :func:`collect` answer for a send that is not there (withdrawn, :func:`withdraw`): its
+#: workflow ends without sending anything
+WITHDRAWN: dict[str, Any] = {"final": True, "withdrawn": True, "waiting_tasks": 0, "next_deferred": None,
+                             "counts": {}}
 
 
 def counts(db: Session, mass_send_id: int) -> dict[str, int]:
@@ -319,9 +335,8 @@ def dispatch(database_url: str | None, client: WeComClient, mass_send_id: int, n
     the task (its recipients end ``failed`` with the reason); one that can be retried retries the activity."""
     with transaction(database_url) as db:
         send = db.get(wf.MassSend, mass_send_id)
-        if send is None:
-            raise WorkforceError(Msg("mass send %(mass_send_id)s does not exist", mass_send_id=mass_send_id),
-                                 Msg("check the id"), "id", 404)
+        if send is None:  # withdrawn (its workflow was started though Temporal's answer was lost): nothing to do
+            return {"tasks": 0, "withdrawn": 1}
         if send.status in ("cancelled", "done"):
             return {"tasks": 0}
         due = db.execute(select(wf.MassSendRecipient.recipient, wf.MassSendRecipient.counted_at).where(
@@ -352,6 +367,9 @@ def dispatch(database_url: str | None, client: WeComClient, mass_send_id: int, n
             chunk = recipients[start:start + size]
             batch_no += 1
             with transaction(database_url) as db:
+                # under the send's lock, as withdraw() takes it: a send withdrawn meanwhile gets no task
+                if db.get(wf.MassSend, mass_send_id, with_for_update=True) is None:
+                    return {"tasks": made, "withdrawn": 1}
                 task = wf.MassSendTask(mass_send_id=mass_send_id, sender=sender, batch=batch_no, status="pending",
                                        recipients=len(chunk), created_at=now)
                 db.add(task)
@@ -396,8 +414,7 @@ def collect(database_url: str | None, client: WeComClient, mass_send_id: int, no
     with session_factory(database_url)() as db:
         send = db.get(wf.MassSend, mass_send_id)
         if send is None:
-            raise WorkforceError(Msg("mass send %(mass_send_id)s does not exist", mass_send_id=mass_send_id),
-                                 Msg("check the id"), "id", 404)
+            return dict(WITHDRAWN)
         tasks = [(t.id, t.msgid, t.sender) for t in db.scalars(select(wf.MassSendTask).where(
             wf.MassSendTask.mass_send_id == mass_send_id, wf.MassSendTask.status == "waiting"))]
         expired = send.deadline is not None and send.deadline <= now
@@ -432,7 +449,8 @@ def collect(database_url: str | None, client: WeComClient, mass_send_id: int, no
                 _set(db, mass_send_id, pending, status="not_sent", counted_at=None)
     with transaction(database_url) as db:
         send = db.get(wf.MassSend, mass_send_id)
-        assert send is not None
+        if send is None:  # withdrawn meanwhile (it had no task)
+            return dict(WITHDRAWN)
         waiting = db.scalar(select(func.count()).select_from(wf.MassSendTask).where(
             wf.MassSendTask.mass_send_id == mass_send_id, wf.MassSendTask.status.in_(("waiting", "pending")))) or 0
         open_ = db.scalar(select(func.count()).select_from(wf.MassSendRecipient).where(

@@ -147,22 +147,23 @@ class WorkforceActivities:
 
 
     # -- mass sends --------------------------------------------------------------------------------------
-    def _send_connector(self, mass_send_id: int) -> str:
+    def _send_connector(self, mass_send_id: int) -> str | None:
+        """The send's connector; None when there is no such send (withdrawn: ``mass_sends.withdraw``)."""
         from engine.db import workforce_models as wf
 
         with session_factory(self.url)() as db:
             send = db.get(wf.MassSend, mass_send_id)
-            if send is None:
-                raise WorkforceError(Msg("mass send %(mass_send_id)s does not exist", mass_send_id=mass_send_id),
-                                     Msg("check the id"), "id", 404)
-            return send.connector_id
+            return None if send is None else send.connector_id
 
     @activity.defn(name="workforce.mass_send_dispatch")
     async def mass_send_dispatch(self, mass_send_id: int, now: str | None = None) -> dict[str, int]:
         def work() -> dict[str, int]:
             from connectors.wecom.media import media_for
 
-            client, loaded = wecom_client(self.url, self._send_connector(mass_send_id))
+            connector_id = self._send_connector(mass_send_id)
+            if connector_id is None:  # a workflow whose send was withdrawn: it sends nothing
+                return {"tasks": 0, "withdrawn": 1}
+            client, loaded = wecom_client(self.url, connector_id)
             media = media_for(client, getattr(loaded.settings, "image_hosts", ()))
             return mass_sends.dispatch(self.url, client, mass_send_id, _at(now), media)
 
@@ -170,12 +171,17 @@ class WorkforceActivities:
 
     @activity.defn(name="workforce.mass_send_collect")
     async def mass_send_collect(self, mass_send_id: int, now: str | None = None) -> dict[str, Any]:
+        """A round of outcomes; a send that is not there (withdrawn) is final at once and ends its workflow."""
         def work() -> dict[str, Any]:
-            client, _ = wecom_client(self.url, self._send_connector(mass_send_id))
+            connector_id = self._send_connector(mass_send_id)
+            if connector_id is None:
+                return dict(mass_sends.WITHDRAWN)
+            client, _ = wecom_client(self.url, connector_id)
             return mass_sends.collect(self.url, client, mass_send_id, _at(now))
 
         result = await _mapped(work)
-        await self._tell_flows(mass_send_id)
+        if not result.get("withdrawn"):
+            await self._tell_flows(mass_send_id)
         return result
 
     async def _tell_flows(self, mass_send_id: int) -> None:
@@ -229,7 +235,10 @@ class WorkforceActivities:
     @activity.defn(name="workforce.mass_send_cancel")
     async def mass_send_cancel(self, mass_send_id: int) -> None:
         def work() -> None:
-            client, _ = wecom_client(self.url, self._send_connector(mass_send_id))
+            connector_id = self._send_connector(mass_send_id)
+            if connector_id is None:  # withdrawn: nothing to cancel
+                return
+            client, _ = wecom_client(self.url, connector_id)
             mass_sends.cancel(self.url, client, mass_send_id, utcnow())
 
         await _mapped(work)
@@ -311,14 +320,36 @@ async def start_handover(client: Client, database_url: str | None, task_queue: s
     return wid
 
 
+#: how often a mass send's workflow start is tried when Temporal's answer is a transient error, and the pauses
+#: between the tries: a start is idempotent by workflow id (REJECT_DUPLICATE, "already started" is success), so
+#: a start that was applied but whose reply was lost (a deadline, a dropped connection) is found by the next try
+START_ATTEMPTS = 3
+START_PAUSES = (0.2, 0.8)
+
+
 async def start_mass_send(client: Client, connector_id: str, task_queue: str, mass_send_id: int,
                           poll_seconds: int = 600) -> str:
+    """Start the mass send's workflow, or find it started; a transient error (:func:`engine.router.is_transient`)
+    is tried again up to :data:`START_ATTEMPTS` times, then raised (the start may or may not have been applied)."""
+    from engine.router import is_transient
+
     wid = mass_send_workflow_id(mass_send_id)
-    with contextlib.suppress(WorkflowAlreadyStartedError):
-        await client.start_workflow(MASS_SEND_WORKFLOW, MassSendInput(mass_send_id, connector_id, poll_seconds),
-                                    id=wid, task_queue=task_queue,
-                                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
-    return wid
+    attempt = 1
+    while True:
+        try:
+            with contextlib.suppress(WorkflowAlreadyStartedError):
+                await client.start_workflow(MASS_SEND_WORKFLOW, MassSendInput(mass_send_id, connector_id,
+                                                                              poll_seconds),
+                                            id=wid, task_queue=task_queue,
+                                            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+            return wid
+        except Exception as exc:
+            if attempt >= START_ATTEMPTS or not is_transient(exc):
+                raise
+            log.info("mass send %s: starting its workflow failed (%s), trying again", mass_send_id,
+                     type(exc).__name__)
+        await asyncio.sleep(START_PAUSES[min(attempt, len(START_PAUSES)) - 1])
+        attempt += 1
 
 
 #: why a mass send was refused when Temporal did not take its workflow (the API's 503, the page's problem)
@@ -330,9 +361,14 @@ ENGINE_UNREACHABLE_FIX = Msg("send it again in a minute; if this keeps happening
 
 async def create_mass_send(client: Client, database_url: str | None, task_queue: str, payload: MassSendIn,
                            actor: str, now: datetime) -> int:
-    """Store a person's mass send and start its workflow — both or neither: when Temporal does not take the
-    workflow the stored send is withdrawn (:func:`mass_sends.withdraw`) and a 503 :class:`WorkforceError` says
-    so (nothing re-starts a mass send later, and one left ``sending`` would hold its recipients' allowance)."""
+    """Store a person's mass send and start its workflow — both or neither.
+
+    The start is tried again on a transient error (:func:`start_mass_send`): a start Temporal applied but whose
+    answer was lost is found by the next try, and the send is kept. When Temporal still does not answer, the send
+    is withdrawn (:func:`mass_sends.withdraw`) and a 503 :class:`WorkforceError` says so (nothing re-starts a mass
+    send later, and one left ``sending`` would hold its recipients' allowance) — unless its workflow did start
+    and has made a WeCom task meanwhile: then the send is kept and its id returned, since it is being sent. A
+    workflow started for a withdrawn send finds no send and ends without sending (its id is never reused)."""
     from engine.router import is_transient
 
     def store() -> int:
@@ -343,11 +379,14 @@ async def create_mass_send(client: Client, database_url: str | None, task_queue:
     try:
         await start_mass_send(client, payload.connector_id, task_queue, send_id)
     except Exception as exc:
-        def take_back() -> None:
+        def take_back() -> bool:
             with transaction(database_url) as db:
-                mass_sends.withdraw(db, send_id)
+                return mass_sends.withdraw(db, send_id)
 
-        await asyncio.to_thread(take_back)
+        if not await asyncio.to_thread(take_back):
+            log.warning("mass send %s kept: its workflow runs though starting it failed (%s)", send_id,
+                        type(exc).__name__)
+            return send_id
         if is_transient(exc):
             log.warning("mass send %s withdrawn: Temporal did not take its workflow (%s)", send_id,
                         type(exc).__name__)

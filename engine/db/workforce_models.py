@@ -136,9 +136,15 @@ class WeComGroupMember(Base):
 
 
 class MassSend(Base):
-    """An enterprise mass send (企业群发): to customers through their owning staff, or to groups."""
+    """An enterprise mass send (企业群发): to customers through their owning staff, or to groups.
+
+    Its id names its workflow (``mass-send/<id>``) and its message-log rows (``mass/<id>/<recipient>``), so an id
+    is never handed out twice, not even after the send was withdrawn (``mass_sends.withdraw``): SQLite needs
+    AUTOINCREMENT for that (without it the newest row's id is reused once the row is deleted; migration 0018),
+    PostgreSQL's sequence never reuses one."""
 
     __tablename__ = "mass_sends"
+    __table_args__ = {"sqlite_autoincrement": True}
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     connector_id: Mapped[str] = mapped_column(String(80), index=True)
     chat_type: Mapped[str] = mapped_column(String(10))  # single, group

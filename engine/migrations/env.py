@@ -22,6 +22,13 @@ def run_migrations_online() -> None:
     url = config.get_main_option("sqlalchemy.url") or ""
     connectable = make_engine(url)
     with connectable.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # a table rebuilt in batch mode (create a copy, drop the old one, rename the copy) must not take the
+            # rows referring to it along: SQLite's DROP TABLE deletes them first when foreign keys are on. The
+            # pragma only takes effect outside a transaction, so it is set on the raw connection before the
+            # migrations begin theirs (this engine is disposed of afterwards); a migration that rebuilds a table
+            # checks the references itself (PRAGMA foreign_key_check)
+            connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
         context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
         with context.begin_transaction():
             context.run_migrations()

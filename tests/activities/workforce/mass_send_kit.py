@@ -1,20 +1,41 @@
 """For the WeCom mass-send tests: the loopback WeCom set up as a corp with staff and customers (``corp``; the
-test module must also offer ``fake_wecom``), and the send log per customer."""
+test module must also offer ``fake_wecom``), the send log per customer, a database that is SQLite or PostgreSQL
+(``db_url`` parametrized ``indirect``), and a Temporal client whose workflow starts lose their reply
+(:class:`LostReplies`)."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
 import pytest
 from sqlalchemy import select
+from temporalio.client import Client, Interceptor, OutboundInterceptor, StartWorkflowInput, WorkflowHandle
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from connectors.wecom.connector import WeComConnector
 from engine import connectors as configured
 from engine.db import models
 from engine.db import workforce_models as wf
-from engine.db.session import session_factory, transaction
+from engine.db.session import session_factory, transaction, upgrade
 from engine.events import EventIn, store
 from tests.connectors.fake_wecom import WECOM_CORP_ID, WECOM_KEY, WECOM_SECRET, WECOM_TOKEN, FakeWeCom
 
 CONNECTOR = "wecom-main"
+
+
+@pytest.fixture
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """SQLite, or PostgreSQL for a test parametrized ``indirect`` with "postgres" (row locks, upserts and id
+    sequences differ there)."""
+    if getattr(request, "param", "sqlite") == "postgres":
+        return str(request.getfixturevalue("pg_url"))
+    url = f"sqlite:///{tmp_path / 'tideflow.db'}"
+    upgrade(url)
+    return url
 
 
 @pytest.fixture
@@ -43,3 +64,49 @@ def log(db_url: str) -> dict[str, str]:
         rows = db.execute(select(models.Identity.value, models.Message.status).join(
             models.Message, models.Message.customer_id == models.Identity.customer_id)).all()
     return dict(rows)
+
+
+class LostReplies(Interceptor):
+    """A Temporal client interceptor for mass-send workflow starts: the first ``lose`` starts reach the real server,
+    which applies them, and then their reply is lost (``DEADLINE_EXCEEDED``, as when the connection drops after
+    the request went out); the starts after those go through. With ``reach=False`` those starts never leave
+    (``UNAVAILABLE``: Temporal is not reachable at all). ``before_loss`` runs between a start being applied and
+    its reply being lost. ``ids``: the workflow ids asked for, one per start."""
+
+    def __init__(self, lose: int, *, reach: bool = True,
+                 before_loss: Callable[[], Awaitable[Any]] | None = None) -> None:
+        self.lose, self.reach, self.before_loss = lose, reach, before_loss
+        self.ids: list[str] = []
+
+    @property
+    def starts(self) -> int:
+        return len(self.ids)
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        return _LosingOutbound(self, next)
+
+    def client(self, client: Client) -> Client:
+        """``client`` (its connection, namespace and interceptors) with this interceptor too."""
+        config = client.config()
+        return Client(**{**config, "interceptors": [*config["interceptors"], self]})
+
+
+class _LosingOutbound(OutboundInterceptor):
+    def __init__(self, owner: LostReplies, next: OutboundInterceptor) -> None:
+        super().__init__(next)
+        self.owner = owner
+
+    async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any, Any]:
+        owner = self.owner
+        if not input.id.startswith("mass-send/"):
+            return await super().start_workflow(input)
+        owner.ids.append(input.id)
+        if owner.starts > owner.lose:
+            return await super().start_workflow(input)
+        if not owner.reach:
+            raise RPCError("failed to connect: connection refused", RPCStatusCode.UNAVAILABLE, b"")
+        with contextlib.suppress(WorkflowAlreadyStartedError):  # that answer is lost too
+            await super().start_workflow(input)
+        if owner.before_loss is not None:
+            await owner.before_loss()
+        raise RPCError("deadline exceeded: the reply did not come", RPCStatusCode.DEADLINE_EXCEEDED, b"")

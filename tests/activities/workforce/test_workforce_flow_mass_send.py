@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,29 +23,18 @@ from engine.actions import perform
 from engine.db import models
 from engine.db import workforce_models as wf
 from engine.db.models import utcnow
-from engine.db.session import session_factory, transaction, upgrade
+from engine.db.session import session_factory, transaction
 from engine.events import EventIn, store
 from engine.runtime import BROADCAST_WORKFLOW, JOURNEY_WORKFLOW, ActionRequest, BroadcastInput, JourneyInput
 from engine.worker import build_worker
-from tests.activities.workforce.mass_send_kit import CONNECTOR, corp, log
+from tests.activities.workforce.mass_send_kit import CONNECTOR, corp, db_url, log
 from tests.connectors.fake_wecom import FakeWeCom, fake_wecom
 from tests.connectors.image_host import ImageHost, host
 from tests.engine.flowkit import customer, flow, publish
 from tests.engine.historykit import record
 from tests.waiting import until
 
-__all__ = ["corp", "fake_wecom", "host"]
-
-
-@pytest.fixture
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """SQLite, or PostgreSQL for a test parametrized ``indirect`` with "postgres" (the bulk path's row locks
-    and upserts differ there)."""
-    if getattr(request, "param", "sqlite") == "postgres":
-        return str(request.getfixturevalue("pg_url"))
-    url = f"sqlite:///{tmp_path / 'tideflow.db'}"
-    upgrade(url)
-    return url
+__all__ = ["corp", "db_url", "fake_wecom", "host"]
 
 
 def mass_flow(flow_id: str, trigger: tuple[str, str, dict[str, Any]], **config: Any) -> dict[str, Any]:
