@@ -25,14 +25,9 @@ TEMPLATE = Path(__file__).resolve().parents[2] / "flows" / "store-monthly-settle
 
 
 @pytest.fixture
-def app(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+def app(db_url: str, cheap_passwords: None) -> Any:
     import json
 
-    from argon2 import PasswordHasher
-
-    from engine import auth
-
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     add_users(db_url)
     publish(db_url, json.loads(TEMPLATE.read_text(encoding="utf-8")))
     with transaction(db_url) as db:

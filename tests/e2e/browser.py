@@ -40,7 +40,6 @@ from typing import Any
 
 import pytest
 import uvicorn
-from argon2 import PasswordHasher
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from playwright.sync_api import Browser, Page, Playwright, ViewportSize, sync_playwright
@@ -212,9 +211,8 @@ def live_routers() -> list[APIRouter]:
 
 
 @pytest.fixture
-def live_server(db_url: str, live_routers: list[APIRouter], monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveServer]:
+def live_server(db_url: str, live_routers: list[APIRouter], cheap_passwords: None) -> Iterator[LiveServer]:
     """The designer on a free port over the test's migrated database (``db_url``), with cheap password
     hashing so logging in takes milliseconds."""
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     with LiveServer(db_url, live_routers) as server:
         yield server

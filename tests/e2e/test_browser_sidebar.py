@@ -204,16 +204,12 @@ def test_outside_the_wecom_client_the_page_says_where_to_open_it(
 
 
 @pytest.fixture
-def engine_server(db_url: str, fake: FakeWeCom, monkeypatch: pytest.MonkeyPatch) -> Iterator[kit.LiveServer]:
+def engine_server(db_url: str, fake: FakeWeCom, cheap_passwords: None) -> Iterator[kit.LiveServer]:
     """The designer with a real Temporal (the time-skipping server and Tideflow's worker, on a loop of their own),
     so an enrolment starts a real journey."""
-    from argon2 import PasswordHasher
-
     from designer.app import create_app
-    from engine import auth
     from tests.e2e.temporal_thread import Temporal
 
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     temporal = Temporal(db_url)
     server = kit.LiveServer(db_url, app=create_app(db_url, client=temporal.env.client))
     server.app.state.settings = server.app.state.settings.model_copy(update={"task_queue": temporal.queue})

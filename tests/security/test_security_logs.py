@@ -20,7 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from connectors.email import EmailConnector
@@ -95,9 +94,8 @@ class App:
 
 
 @pytest.fixture
-async def app(time_env: Any, db_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[App]:
+async def app(time_env: Any, db_url: str, monkeypatch: pytest.MonkeyPatch, cheap_passwords: None) -> AsyncIterator[App]:
     monkeypatch.setattr(configured, "connector_classes", lambda: dict(INSTALLED))
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     queue = f"logscan-{uuid.uuid4().hex[:8]}"
     with transaction(db_url) as db:
         admin = auth.create_user(db, "boss", PASSWORD, "admin")
