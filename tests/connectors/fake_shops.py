@@ -338,16 +338,13 @@ def customers(db_url: str) -> list[models.Customer]:
 def add_through_settings_page(db_url: str, monkeypatch: pytest.MonkeyPatch, cls: type[Connector], connector_id: str,
                               form: dict[str, str]) -> str:
     """Add ``cls`` through the admin's settings page form (as a person would) after checking the page
-    offers its kind with every Settings and Secrets field; returns the page showing the saved connector."""
-    from argon2 import PasswordHasher
-
+    offers its kind with every Settings and Secrets field; returns the page showing the saved connector. It
+    creates users and logs in: the calling test asks for ``cheap_passwords``."""
     from designer.connectors import api as api_connectors
-    from engine import auth
     from tests.designer.pages_kit import Browser, add_users
     from tests.e2e.browser import include_once
 
     monkeypatch.setattr(configured, "connector_classes", lambda: {cls.kind: cls})
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     app = create_app(db_url, connect=False)
     include_once(app, api_connectors.router)
     add_users(db_url)

@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from connectors.base import Connector
@@ -89,9 +88,8 @@ class Stack:
 
 
 def install(monkeypatch: pytest.MonkeyPatch, installed: Mapping[str, type[Connector]]) -> None:
-    """Only these connector kinds are installed; passwords hash cheaply."""
+    """Only these connector kinds are installed."""
     monkeypatch.setattr(configured, "connector_classes", lambda: dict(installed))
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @asynccontextmanager
@@ -117,7 +115,7 @@ def registered(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def stack(time_env: Any, db_url: str, registered: None) -> AsyncIterator[Stack]:
+async def stack(time_env: Any, db_url: str, registered: None, cheap_passwords: None) -> AsyncIterator[Stack]:
     async with admin_api(time_env, db_url, f"hooks-{uuid.uuid4().hex[:8]}") as http:
         yield Stack(http, db_url, time_env.client)
 

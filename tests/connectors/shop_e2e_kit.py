@@ -53,7 +53,7 @@ def shop_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def shop_stack(time_env: Any, db_url: str, shop_kinds: None) -> AsyncIterator[ShopStack]:
+async def shop_stack(time_env: Any, db_url: str, shop_kinds: None, cheap_passwords: None) -> AsyncIterator[ShopStack]:
     queue = f"shops-{uuid.uuid4().hex[:8]}"
     async with admin_api(time_env, db_url, queue) as http:
         yield ShopStack(http, db_url, time_env.client, queue)

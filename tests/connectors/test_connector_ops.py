@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -24,8 +23,7 @@ __all__ = ["jos", "polled_kinds"]
 
 
 @pytest.fixture
-def clients(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, TestClient]]:
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+def clients(db_url: str, cheap_passwords: None) -> Iterator[dict[str, TestClient]]:
     add_users(db_url)
     with transaction(db_url) as db:
         tokens = {u.username: auth.create_token(db, u, "test") for u in db.scalars(select(models.User))}

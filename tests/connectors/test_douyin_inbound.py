@@ -165,6 +165,7 @@ def test_a_message_for_a_payload_that_fails_validation(hooks: TestClient, fake_d
     assert r.status_code == 400 and "pay_amount" in r.json()["detail"]["message"]
 
 
+@pytest.mark.usefixtures("cheap_passwords")
 def test_the_settings_page_adds_a_douyin_connector(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     add_through_settings_page(db_url, monkeypatch, DouyinConnector, "doudian", {
         "settings.app_key": DY_APP_KEY, "settings.shop_id": DY_SHOP,

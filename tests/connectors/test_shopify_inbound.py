@@ -155,6 +155,7 @@ def test_other_topics_test_orders_and_bad_bodies(hooks: TestClient, db_url: str,
     assert json.loads(hooks.get(HOOK).text)["detail"]["message"].startswith("the delivery does not parse")
 
 
+@pytest.mark.usefixtures("cheap_passwords")
 def test_the_settings_page_adds_a_shopify_connector(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     add_through_settings_page(db_url, monkeypatch, ShopifyConnector, "shopify-us", {
         "settings.shop_domain": SHOP, "settings.api_version": "2025-07", "settings.api_base": "",

@@ -20,6 +20,7 @@ from engine.db.session import session_factory, transaction
 from tests.connectors.fake_sms_gateway import Loopback
 from tests.connectors.shop_e2e_kit import ShopStack, gateway, shop_kinds, shop_stack
 from tests.connectors.shop_platforms import TOP_APP_KEY, TOP_SECRET, TOP_SESSION, FakeTop, top_trade
+from tests.waiting import until
 
 __all__ = ["gateway", "shop_kinds", "shop_stack"]  # fixtures
 
@@ -64,10 +65,7 @@ async def test_a_refused_session_is_not_hammered_and_disabling_the_connector_end
                                                           "gateway_url": top.url},
                                    {"app_secret": TOP_SECRET, "session_key": "expired-session-key"})
         assert await shop_sync.ensure_running(shop_stack.client, shop_stack.db_url, shop_stack.queue) == ["tb-stale"]
-        for _ in range(600):
-            if top.calls:
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: top.calls, "the refused session's first call to the TOP gateway", timeout=30)
         with transaction(shop_stack.db_url) as db:
             configured.save(db, "tb-stale", "taobao", "tb-stale", {"app_key": TOP_APP_KEY, "shop": "tb-stale",
                                                                    "gateway_url": top.url}, None, enabled=False)

@@ -3,7 +3,6 @@ Temporal → the fake api.weixin.qq.com receives the customer-service message; a
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -23,6 +22,7 @@ from engine.worker import build_worker
 from tests.connectors.fake_wecom import OA_APPID, OA_KEY, OA_SECRET, OA_TOKEN, FakeWeChatOA, fake_oa, oa_event_xml
 from tests.connectors.fake_wecom import oa_safe_push as safe_push
 from tests.engine.flowkit import flow
+from tests.waiting import until
 
 __all__ = ["fake_oa"]
 
@@ -66,9 +66,7 @@ async def test_a_subscribe_push_sends_the_welcome_through_the_official_account(
     answer = await http.post(HOOK, params=push.query, content=push.body)
     assert answer.status_code == 200 and answer.text == "success"
 
-    deadline = asyncio.get_running_loop().time() + 15
-    while not fake_oa.delivered and asyncio.get_running_loop().time() < deadline:
-        await asyncio.sleep(0.05)
+    await until(lambda: fake_oa.delivered, "the welcome sent through the official account", timeout=15)
     assert fake_oa.delivered == [(OPENID, "custom", "感谢关注！回复「券」领取新人礼")]
     [call] = fake_oa.calls("message/custom/send")
     assert call.body == {"touser": OPENID, "msgtype": "text", "text": {"content": "感谢关注！回复「券」领取新人礼"}}

@@ -210,6 +210,7 @@ def test_when_youzan_cannot_be_reached_the_push_is_answered_503_and_kept_for_lat
     assert [e.type for e in stored(db_url, "youzan-main")] == ["order.completed"]
 
 
+@pytest.mark.usefixtures("cheap_passwords")
 def test_the_settings_page_adds_a_youzan_connector(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     add_through_settings_page(db_url, monkeypatch, YouzanConnector, "youzan-main", {
         "settings.client_id": YZ_CLIENT_ID, "settings.api_base": "https://open.youzanyun.com",

@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
@@ -72,10 +71,9 @@ class Session:
 
 
 @pytest.fixture
-def editor_app(db_url: str, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
+def editor_app(db_url: str, cheap_passwords: None) -> FastAPI:
     """The app over a database with one user per role (named after the role), the shipped flows and
     the demo customers."""
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     with transaction(db_url) as db:
         for role in ROLES:
             auth.create_user(db, role, PASSWORD, role, f"{role} user")

@@ -38,6 +38,8 @@ def role_tokens(db_url: str) -> dict[str, str]:
     """Migrate a fresh database, add one user per role (:func:`add_users`, hashed cheaply) and answer an API
     token for each, by username."""
     upgrade(db_url)
+    # cheap_passwords' hasher, set here: the callers are module-scoped fixtures, which cannot ask for that
+    # function-scoped fixture
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
         add_users(db_url)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from designer.app import create_app
@@ -15,8 +14,7 @@ from tideflow.demo import seed
 
 
 @pytest.fixture
-def client(db_url: str, monkeypatch: pytest.MonkeyPatch) -> TestClient:
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+def client(db_url: str, cheap_passwords: None) -> TestClient:
     return TestClient(create_app(db_url, connect=False))
 
 

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 import httpx
 import pytest
-from argon2 import PasswordHasher
 from fastapi import Depends, FastAPI, Form
 from fastapi.responses import HTMLResponse
 from fastapi.testclient import TestClient
@@ -30,6 +29,7 @@ from engine.db.models import User, WebSession
 from engine.db.session import transaction
 
 PASSWORD = "correct horse battery"
+pytestmark = pytest.mark.usefixtures("cheap_passwords")  # these tests are about HTTP: cheap argon2 keeps them fast
 
 
 def build_app(db_url: str) -> FastAPI:
@@ -60,12 +60,6 @@ def build_app(db_url: str) -> FastAPI:
         return {"status": "ok"}
 
     return app
-
-
-@pytest.fixture(autouse=True)
-def _fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These tests are about HTTP behaviour; cheap argon2 parameters keep them fast."""
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import re
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -29,10 +28,9 @@ HOOK_SECRET = "whsec-0123456789abcdef"
 
 
 @pytest.fixture(autouse=True)
-def installed(monkeypatch: pytest.MonkeyPatch) -> None:
+def installed(monkeypatch: pytest.MonkeyPatch, cheap_passwords: None) -> None:
     """The three connectors as if registered under the ``tideflow.connectors`` entry point group."""
     monkeypatch.setattr(configured, "connector_classes", lambda: dict(INSTALLED))
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @pytest.fixture

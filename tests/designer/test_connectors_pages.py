@@ -3,15 +3,13 @@ what a pushed connector shows and refuses, bad resync times, an unknown connecto
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi import FastAPI
 
 from connectors.base import Unmapped
-from engine import auth, connector_ops
+from engine import connector_ops
 from engine import connectors as configured
 from engine.db.session import transaction
 from tests.designer.pages_kit import Browser, add_users, audit_entries, build_app
@@ -20,13 +18,11 @@ HOOK = "shop-hook"
 
 
 @pytest.fixture
-def app(db_url: str) -> Iterator[FastAPI]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-        add_users(db_url)
-        with transaction(db_url) as db:
-            configured.save(db, HOOK, "webhook", "Shop webhook", {}, {"secret": "s" * 32}, enabled=True)
-        yield build_app(db_url)
+def app(db_url: str, cheap_passwords: None) -> FastAPI:
+    add_users(db_url)
+    with transaction(db_url) as db:
+        configured.save(db, HOOK, "webhook", "Shop webhook", {}, {"secret": "s" * 32}, enabled=True)
+    return build_app(db_url)
 
 
 def kept(count: int, start: int = 0) -> list[Any]:

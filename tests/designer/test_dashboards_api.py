@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi import FastAPI
 
 from designer.dashboards.api import parse_range
@@ -13,8 +12,7 @@ from tests.designer.pages_kit import Browser, add_users, build_app
 
 
 @pytest.fixture
-def app(db_url: str, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+def app(db_url: str, cheap_passwords: None) -> FastAPI:
     add_users(db_url)
     return build_app(db_url)
 

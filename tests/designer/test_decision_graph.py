@@ -26,6 +26,7 @@ IMPORTING = (TCK / "0086-import" / "0086-import.dmn").read_bytes()
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
     url = f"sqlite:///{tmp_path_factory.mktemp('drg') / 'tideflow.db'}"
     upgrade(url)
+    # cheap_passwords' hasher, set by hand: a module-scoped fixture cannot ask for that function-scoped fixture
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
         add_users(url)

@@ -11,7 +11,6 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from jinja2 import Environment
@@ -113,8 +112,7 @@ def test_filters_follow_the_language_of_each_render() -> None:
 
 
 @pytest.fixture
-def app(db_url: str, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+def app(db_url: str, cheap_passwords: None) -> FastAPI:
     add_users(db_url)
     with transaction(db_url) as db:
         db.add(models.FlowRecord(id="welcome", name="新客欢迎", kind="journey", status="active", draft={},

@@ -14,7 +14,6 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from babel.messages.pofile import read_po
 from fastapi import FastAPI
 from sqlalchemy import select
@@ -170,8 +169,7 @@ def english_phrases(parts: list[str], data: set[str]) -> list[str]:
 
 
 @pytest.fixture
-def app(db_url: str, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+def app(db_url: str, cheap_passwords: None) -> FastAPI:
     add_users(db_url)
     seed(db_url)
     with transaction(db_url) as db:

@@ -11,7 +11,6 @@ import re
 from html import unescape
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi import FastAPI
 
 from connectors.wecom.connector import WeComConnector
@@ -29,8 +28,7 @@ HREF = re.compile(r'<a href="([^"]+)"')
 
 
 @pytest.fixture
-def app(db_url: str, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+def app(db_url: str, monkeypatch: pytest.MonkeyPatch, cheap_passwords: None) -> FastAPI:
     monkeypatch.setattr(configured, "connector_classes", lambda: {"wecom": WeComConnector})
     with transaction(db_url) as db:
         for role in ROLES:

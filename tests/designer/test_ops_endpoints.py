@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
@@ -35,8 +34,7 @@ def _token(db_url: str, name: str, role: str) -> str:
 
 
 @pytest.fixture
-def client(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+def client(db_url: str, monkeypatch: pytest.MonkeyPatch, cheap_passwords: None) -> Iterator[TestClient]:
     monkeypatch.setattr(configured, "connector_classes", lambda: {"webhook": WebhookConnector})
     with TestClient(create_app(db_url, connect=False)) as c:
         yield c

@@ -7,20 +7,17 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi import FastAPI
 
 from activities.tickets.calendar import BusinessCalendar
 from activities.tickets.holidays import official_year, years_known
-from engine import auth
 from engine.db import models
 from engine.db.session import session_factory
 from tests.designer.pages_kit import Browser, add_users, audit_entries, build_app
 
 
 @pytest.fixture
-def app(db_url: str, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+def app(db_url: str, cheap_passwords: None) -> FastAPI:
     add_users(db_url)
     return build_app(db_url)
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi import FastAPI
 
-from engine import auth
 from engine.customers import mask_identity, resolve
 from engine.db import models
 from engine.db.models import utcnow
@@ -18,8 +16,7 @@ from tideflow.demo import seed
 
 
 @pytest.fixture
-def app(db_url: str, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+def app(db_url: str, cheap_passwords: None) -> FastAPI:
     add_users(db_url)
     seed(db_url)
     return build_app(db_url)

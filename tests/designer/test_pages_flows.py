@@ -6,11 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi import FastAPI
 
 from designer.auth import unguarded_routes
-from engine import auth
 from engine.db.session import transaction
 from engine.flow_templates import blank_flow, flow_templates
 from engine.validate import validate
@@ -19,8 +17,7 @@ from tideflow.demo import seed
 
 
 @pytest.fixture
-def app(db_url: str, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+def app(db_url: str, cheap_passwords: None) -> FastAPI:
     add_users(db_url)  # before seeding, so the demo admin is ours
     seed(db_url)
     return build_app(db_url)
@@ -234,11 +231,10 @@ def test_forms_need_the_csrf_token(app: FastAPI, db_url: str) -> None:
     assert record is not None and record.status == "active"
 
 
-def test_every_page_and_action_on_sqlite_and_postgresql(any_db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_page_and_action_on_sqlite_and_postgresql(any_db_url: str, cheap_passwords: None) -> None:
     from engine.customers import resolve
     from engine.db import models
 
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     add_users(any_db_url)
     seed(any_db_url)
     with transaction(any_db_url) as db:

@@ -9,9 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 
-from engine import auth
 from engine import flows as flowsvc
 from engine.db import models
 from engine.db.failure_models import JourneyFailure
@@ -23,8 +21,7 @@ FAILED_AT = datetime(2026, 12, 5, 2, 30, tzinfo=UTC)  # 10:30 in Shanghai
 
 
 @pytest.fixture
-def app(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+def app(db_url: str, cheap_passwords: None) -> Any:
     add_users(db_url)
     with transaction(db_url) as db:
         flowsvc.save_draft(db, WELCOME, "marketer")

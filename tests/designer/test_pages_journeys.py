@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from argon2 import PasswordHasher
 from fastapi import FastAPI
 
 from engine import auth
@@ -25,11 +24,6 @@ from engine.worker import build_worker
 from tests.designer.pages_kit import PASSWORD, Browser, add_users, audit_entries, build_app
 from tests.engine.flowkit import WELCOME
 from tests.waiting import until
-
-
-@pytest.fixture
-def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @pytest.fixture

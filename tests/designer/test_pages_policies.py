@@ -7,12 +7,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi import FastAPI
 
 from designer import i18n
 from designer.policies.rules import rules
-from engine import auth
 from engine.db.session import session_factory
 from engine.policies import SendPolicy, current_policy, policy_view
 from tests.designer.pages_kit import Browser, add_users, audit_entries, build_app
@@ -20,8 +18,7 @@ from tideflow.demo import seed
 
 
 @pytest.fixture
-def app(db_url: str, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+def app(db_url: str, cheap_passwords: None) -> FastAPI:
     add_users(db_url)
     seed(db_url)
     return build_app(db_url)

@@ -6,18 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import select
 
-from engine import auth
 from engine.db import models
 from engine.db.session import session_factory
 from tests.designer.pages_kit import Browser, add_users, audit_entries, build_app
 
 
 @pytest.fixture
-def app(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+def app(db_url: str, cheap_passwords: None) -> Any:
     add_users(db_url)  # (the migrations made the "default" ticket group)
     return build_app(db_url)
 

@@ -14,17 +14,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from engine import auth
 from engine.db import models
 from engine.db.session import session_factory, transaction
 from tests.designer.pages_kit import PASSWORD, Browser, add_users, audit_entries, build_app
 
 
 @pytest.fixture
-def app(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    from argon2 import PasswordHasher
-
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+def app(db_url: str, cheap_passwords: None) -> Any:
     add_users(db_url)
     with transaction(db_url) as db:
         db.add(models.AgentGroup(key="refund", name="退款组", rr_last=0))

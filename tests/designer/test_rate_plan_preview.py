@@ -11,14 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from activities.settlement.samples import boundaries, preview_period, sample_orders, sample_sales
 from activities.settlement.settlement_plan import load_settlement_plan
 from designer.settlement.plan_preview import grouped
-from engine import auth
 from engine.db import models
 from engine.db.session import session_factory
 from tests.designer.pages_kit import Browser, add_users, build_app
@@ -45,8 +43,7 @@ def _form(plan: dict[str, Any], orders: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def app(db_url: str, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+def app(db_url: str, cheap_passwords: None) -> FastAPI:
     add_users(db_url)
     return build_app(db_url)
 

@@ -19,19 +19,15 @@ from tests.activities.settlement.settlement_kit import order
 from tests.designer.pages_kit import Browser, add_users, audit_entries, build_app
 from tests.e2e.browser import include_once
 from tests.engine.flowkit import publish
+from tests.waiting import until
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "flows" / "store-monthly-settlement.json"
 
 
 @pytest.fixture
-def app(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+def app(db_url: str, cheap_passwords: None) -> Any:
     import json
 
-    from argon2 import PasswordHasher
-
-    from engine import auth
-
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     add_users(db_url)
     publish(db_url, json.loads(TEMPLATE.read_text(encoding="utf-8")))
     with transaction(db_url) as db:
@@ -178,7 +174,6 @@ def test_only_finance_and_admin_see_settlement(app: Any) -> None:
 async def test_settle_a_period_from_the_api_runs_the_flow_on_temporal(app: Any, db_url: str, time_env: Any) -> None:
     """With Temporal connected, "settle a period" starts the flow's run, which waits for the decisions
     and pays out — the same run a schedule starts."""
-    import asyncio
     import uuid
 
     import httpx
@@ -200,13 +195,12 @@ async def test_settle_a_period_from_the_api_runs_the_flow_on_temporal(app: Any, 
                                                             "from": "2026-10-01", "to": "2026-10-31"})
         assert r.status_code == 200 and r.json()["started"] is True, r.text
         workflow_id = r.json()["workflow_id"]
-        for _ in range(400):
+
+        async def asking() -> list[dict[str, Any]] | None:
             pending = (await client.get("/api/settlement/dashboard")).json()["pending"]
-            if len(pending) == 2:
-                break
-            await asyncio.sleep(0.05)
-        else:
-            pytest.fail("the run never asked for approval")
+            return pending if len(pending) == 2 else None
+
+        pending = await until(asking, "the run to ask for approval of its two statements", timeout=20)
         for statement in pending:
             r = await client.post(f"/api/settlement/statements/{statement['id']}/decision",
                                   json={"decision": "approved"})
@@ -214,17 +208,15 @@ async def test_settle_a_period_from_the_api_runs_the_flow_on_temporal(app: Any, 
         from datetime import timedelta
 
         await time_env.sleep(timedelta(hours=1, minutes=1))  # the approval node's next check (poll PT1H)
-        for _ in range(400):
+
+        def payouts() -> list[tuple[str, int]]:
             with session_factory(db_url)() as db:
-                payouts = sorted((p.party, p.amount_fen) for p in db.scalars(select(models.Payout)))
-            if payouts:
-                break
-            await asyncio.sleep(0.05)
-        assert payouts == [("S001", 50000), ("S004", 10000)]
-        description = await time_env.client.get_workflow_handle(workflow_id).describe()
-        for _ in range(100):
-            if description.status is not None and description.status.name == "COMPLETED":
-                break
-            await asyncio.sleep(0.05)
+                return sorted((p.party, p.amount_fen) for p in db.scalars(select(models.Payout)))
+
+        assert await until(payouts, "the approved run's payouts", timeout=20) == [("S001", 50000), ("S004", 10000)]
+
+        async def completed() -> bool:
             description = await time_env.client.get_workflow_handle(workflow_id).describe()
-        assert description.status is not None and description.status.name == "COMPLETED"
+            return description.status is not None and description.status.name == "COMPLETED"
+
+        await until(completed, "the settlement run's workflow to complete", timeout=5)

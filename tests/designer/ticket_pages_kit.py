@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi import FastAPI
 from sqlalchemy import select
 
@@ -29,10 +28,9 @@ POLICY = {"targets": {"P2": {"first_response": "PT1H", "resolution": "PT4H"},
 
 
 @pytest.fixture
-def app(db_url: str, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
+def app(db_url: str, cheap_passwords: None) -> FastAPI:
     """Users of every role (named after it) plus ``bob``, an agent of group beta; ``agent`` works alpha,
     whose supervisor is ``ops``."""
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     add_users(db_url)
     with transaction(db_url) as db:
         bob = auth.create_user(db, "bob", PASSWORD, "agent", "Bob 坐席")

@@ -33,7 +33,6 @@ import os
 import shutil
 import tempfile
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
@@ -41,7 +40,6 @@ from typing import Any
 
 import pytest
 import uvicorn
-from argon2 import PasswordHasher
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from playwright.sync_api import Browser, Page, Playwright, ViewportSize, sync_playwright
@@ -49,6 +47,7 @@ from playwright.sync_api import Browser, Page, Playwright, ViewportSize, sync_pl
 from designer.app import create_app
 from engine import auth
 from engine.db.session import transaction
+from tests.waiting import wait_until
 
 #: the browser binary; TIDEFLOW_CHROMIUM overrides it (e.g. a developer's own Chromium build)
 CHROMIUM = os.environ.get("TIDEFLOW_CHROMIUM", "/usr/bin/chromium")
@@ -117,13 +116,13 @@ class LiveServer:
 
     def start(self, timeout: float = 20.0) -> LiveServer:
         self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
+
+        def started() -> bool:
             if not self._thread.is_alive():
                 raise RuntimeError("the live server stopped while starting; see the log above")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the live server did not start within {timeout} s")
-            time.sleep(0.02)
+            return bool(self._server.started)
+
+        wait_until(started, timeout, "the live server to start", every=0.02)
         sockets = [s for server in self._server.servers for s in server.sockets]
         port = sockets[0].getsockname()[1]
         self.url = f"http://{HOST}:{port}"
@@ -212,9 +211,8 @@ def live_routers() -> list[APIRouter]:
 
 
 @pytest.fixture
-def live_server(db_url: str, live_routers: list[APIRouter], monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveServer]:
+def live_server(db_url: str, live_routers: list[APIRouter], cheap_passwords: None) -> Iterator[LiveServer]:
     """The designer on a free port over the test's migrated database (``db_url``), with cheap password
     hashing so logging in takes milliseconds."""
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     with LiveServer(db_url, live_routers) as server:
         yield server

@@ -67,6 +67,7 @@ def _data(url: str) -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[kit.LiveServer]:
+    # cheap_passwords' hasher, set by hand: a module-scoped fixture cannot ask for that function-scoped fixture
     hasher, refresh = auth._hasher, dashboard_pages.REFRESH_SECONDS
     auth._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     dashboard_pages.REFRESH_SECONDS = 1  # the page polls every second here (15 s in use)

@@ -28,6 +28,7 @@ USERS = (("fay", "finance"), ("root", "admin"), ("olive", "ops"), ("mia", "marke
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[kit.LiveServer]:
     """One designer for the module: migrated, seeded with the demo data, four users."""
+    # cheap_passwords' hasher, set by hand: a module-scoped fixture cannot ask for that function-scoped fixture
     hasher = auth._hasher
     auth._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     url = f"sqlite:///{Path(tmp_path_factory.mktemp('inputs')) / 'tideflow.db'}"

@@ -8,7 +8,6 @@ Saves docs/screenshots/sidebar.png."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -30,6 +29,7 @@ from tests.connectors.fake_wecom import WECOM_CORP_ID, WECOM_KEY, WECOM_SECRET, 
 from tests.connectors.fake_wecom_jsapi import SIDEBAR_AGENT_ID, expire_all
 from tests.e2e import browser as kit
 from tests.e2e import wecom_client
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.browser
 CONTACT = "wmSidebarCustomer01"
@@ -204,26 +204,20 @@ def test_outside_the_wecom_client_the_page_says_where_to_open_it(
 
 
 @pytest.fixture
-def engine_server(db_url: str, fake: FakeWeCom, monkeypatch: pytest.MonkeyPatch) -> Iterator[kit.LiveServer]:
+def engine_server(db_url: str, fake: FakeWeCom, cheap_passwords: None) -> Iterator[kit.LiveServer]:
     """The designer with a real Temporal (the time-skipping server and Tideflow's worker, on a loop of their own),
     so an enrolment starts a real journey."""
-    from argon2 import PasswordHasher
-
     from designer.app import create_app
-    from engine import auth
     from tests.e2e.temporal_thread import Temporal
 
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     temporal = Temporal(db_url)
     server = kit.LiveServer(db_url, app=create_app(db_url, client=temporal.env.client))
     server.app.state.settings = server.app.state.settings.model_copy(update={"task_queue": temporal.queue})
     server.start()
     try:
-        for _ in range(100):  # the app's lifespan sets its router when uvicorn starts it
-            if server.app.state.router is not None:
-                server.app.state.router.task_queue = temporal.queue
-                break
-            threading.Event().wait(0.05)
+        router = wait_until(lambda: server.app.state.router, 5,
+                            "the app's router (its lifespan sets it when uvicorn starts it)", every=0.05)
+        router.task_queue = temporal.queue
         yield server
     finally:
         server.stop()
@@ -261,14 +255,12 @@ def test_a_marketer_enrols_the_customer_in_a_flow_from_the_sidebar(
         form.locator("button").click()
         expect(page.locator("#sb-status")).to_have_text("已加入流程")
         expect(page.locator("#sb-journeys")).to_contain_text("理财回访")  # running, then waiting its 7 days
-        # the journey runs: its tag node tags the customer
-        for _ in range(100):
+
+        def tagged() -> bool:  # the journey runs: its tag node tags the customer
             with transaction(database_url) as db:
-                if db.get(models.CustomerTag, (cid, "理财回访中")) is not None:
-                    break
-            threading.Event().wait(0.1)
-        else:
-            raise AssertionError("the enrolled journey did not tag the customer")
+                return db.get(models.CustomerTag, (cid, "理财回访中")) is not None
+
+        wait_until(tagged, 10, "the enrolled journey to tag the customer", every=0.1)
 
         page.locator("form[data-action=enroll] button").click()  # the flow admits a customer once
         expect(page.locator("#sb-status")).to_have_text("未加入：客户已在该流程中或不满足进入条件")

@@ -13,7 +13,6 @@ the Finance SDK double.
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -101,11 +100,9 @@ def corp(tmp_path: Path) -> Iterator[Corp]:
 
 
 def wait_router(corp: Corp) -> None:
-    for _ in range(100):  # the app's lifespan sets its router when uvicorn starts it
-        if corp.server.app.state.router is not None:
-            corp.server.app.state.router.task_queue = corp.temporal.queue
-            return
-        threading.Event().wait(0.05)
+    router = wait_until(lambda: corp.server.app.state.router, 5,
+                        "the app's router (its lifespan sets it when uvicorn starts it)", every=0.05)
+    router.task_queue = corp.temporal.queue
 
 
 def test_a_departed_members_open_ticket_and_customers_move(corp: Corp, page: Page) -> None:
@@ -150,12 +147,12 @@ def test_a_departed_members_open_ticket_and_customers_move(corp: Corp, page: Pag
 
     corp.fake.advance(DAY + 120)  # the 24 h pass at WeCom …
     corp.temporal.skip(timedelta(days=1, minutes=5))  # … and on the workflow's timer
-    for _ in range(100):
+
+    def taken_over() -> bool:
         page.reload()
-        if "已接替" in page.locator('#items tr[data-id="wmC01"] .status').inner_text():
-            break
-        threading.Event().wait(0.1)
-    expect(page.locator('#items tr[data-id="wmC01"] .status')).to_contain_text("已接替")
+        return "已接替" in page.locator('#items tr[data-id="wmC01"] .status').inner_text()
+
+    wait_until(taken_over, 30, "the customer taken over (已接替) after the 24 h", every=0.1)
     expect(page.locator("#progress")).to_contain_text("100%")
     assert corp.fake.owner_of("wmC01") == ["lisi"]
     kit.screenshot(page, "workforce-handover")
@@ -189,13 +186,13 @@ def test_a_group_mass_send_waits_for_the_owner_then_shows_per_group_results(corp
     msgid = next(m for m, task in corp.fake.gstate.tasks.items() if task["chat_type"] == "group")
     corp.fake.confirm(msgid, "zhangsan")  # the owner presses send in the WeCom client
     corp.temporal.skip(timedelta(minutes=11))  # the next poll of the send's results
-    for _ in range(100):
+
+    def sent() -> bool:
         page.reload()
-        if "已发送" in page.locator('#recipients tr[data-recipient="wrVIP"] .status').inner_text():
-            break
-        threading.Event().wait(0.1)
+        return "已发送" in page.locator('#recipients tr[data-recipient="wrVIP"] .status').inner_text()
+
+    wait_until(sent, 30, "the VIP group's send shown as sent (已发送) after the owner confirmed", every=0.1)
     expect(page.locator('#senders tr[data-sender="zhangsan"] .status')).to_contain_text("已确认发送")
-    expect(page.locator('#recipients tr[data-recipient="wrVIP"] .status')).to_contain_text("已发送")
     expect(page.locator('#recipients tr[data-recipient="wrNEW"] .status')).to_contain_text("非好友/群已解散")
     expect(page.locator("#recipients")).to_contain_text("VIP 会员群")
     kit.screenshot(page, "workforce-mass-send")

@@ -24,6 +24,7 @@ from engine.router import Router
 from engine.settings import get_settings
 from engine.worker import build_worker
 from tests.engine.flowkit import publish
+from tests.waiting import until
 
 
 @pytest.fixture
@@ -61,11 +62,12 @@ async def test_an_event_is_one_trace_from_http_to_the_message(dev_env: Any, db_u
         r = await http.post("/api/events", headers={"Authorization": f"Bearer {token}", "traceparent": traceparent},
                             json={"id": "t-1", "type": "custom.traced", "customer": {"external_id": "traced-1"}})
         assert r.status_code == 202 and len(r.json()["started"]) == 1, r.text
-        for _ in range(200):
+
+        def sent() -> int | None:
             with session_factory(db_url)() as db:
-                if db.scalar(select(models.Message.id).where(models.Message.flow_id == "traced")) is not None:
-                    break
-            await asyncio.sleep(0.05)
+                return db.scalar(select(models.Message.id).where(models.Message.flow_id == "traced"))
+
+        await until(sent, "the traced journey's message", timeout=10)
         await asyncio.sleep(0.3)  # the worker's spans end when its tasks complete
     ours = [s for s in spans.get_finished_spans() if s.context is not None and f"{s.context.trace_id:032x}" == trace_id]
     names = {s.name for s in ours}

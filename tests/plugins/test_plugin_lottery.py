@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -88,8 +87,7 @@ def test_discovered_through_its_entry_point() -> None:
     assert found.label == {"zh-CN": "抽奖", "en": "Lottery draw"}
 
 
-def test_listed_by_the_api_with_its_form_schema(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+def test_listed_by_the_api_with_its_form_schema(db_url: str, cheap_passwords: None) -> None:
     with transaction(db_url) as db:
         user = auth.create_user(db, "marketer", "a-long-password", "marketer")
         token = auth.create_token(db, user, "t")

@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 import schemathesis
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.core.result import Ok
@@ -62,8 +61,7 @@ def _fuzz(operation: Any, headers: dict[str, str]) -> str | None:
 
 
 @pytest.mark.fuzz
-def test_no_generated_request_gets_a_server_error(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+def test_no_generated_request_gets_a_server_error(db_url: str, cheap_passwords: None) -> None:
     seed(db_url)
     with transaction(db_url) as db:
         token = auth.create_token(db, auth.create_user(db, "fuzzer", "a-long-password", "admin"), "fuzz")
@@ -99,10 +97,9 @@ EXPLICIT: list[tuple[str, str, str, bytes, int, str]] = [
 
 @pytest.mark.fuzz
 def test_the_explicit_examples_of_the_issue_get_a_4xx_naming_the_problem(db_url: str,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                         cheap_passwords: None) -> None:
     """Through schemathesis' own cases on the same in-process app as the fuzzing above, so the explicit
     examples run wherever the fuzzing runs (and against the real stack in test_security_stack.py)."""
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     with transaction(db_url) as db:
         token = auth.create_token(db, auth.create_user(db, "fuzzer", "a-long-password", "admin"), "fuzz")
         connectors.save(db, "atk-hook", "webhook", "atk", {}, {"secret": HOOK_SECRET})

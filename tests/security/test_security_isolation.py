@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from engine import expressions
 from engine.isolation import EvaluationBusy, EvaluationTimeout, IsolatedPool, IsolationError
 from tests.security.isolation_work import hog_memory, pid, spin
+from tests.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +85,7 @@ def test_a_full_pool_answers_busy_instead_of_queueing_for_ever() -> None:
 
         started = threading.Thread(target=occupy)
         started.start()
-        while not small.pids():
-            time.sleep(0.01)
+        wait_until(small.pids, 20, "the pool's worker process to start for the spinning evaluation", every=0.01)
         with pytest.raises(EvaluationBusy, match="busy"):
             small.call(pid)
         started.join()

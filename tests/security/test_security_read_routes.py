@@ -45,8 +45,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Case]:
     patch.setenv("TIDEFLOW_SECRET_KEY", Fernet.generate_key().decode())
     db_url = f"sqlite:///{tmp_path_factory.mktemp('read') / 'tideflow.db'}"
     upgrade(db_url)
-    hasher = auth._hasher
-    auth._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    # cheap_passwords' hasher, set by hand: a module-scoped fixture cannot ask for that function-scoped fixture
+    patch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     tokens: dict[str, str] = {}
     with transaction(db_url) as db:
         users = {role: auth.create_user(db, role, "a-long-password", role) for role in ROLES}
@@ -81,7 +81,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Case]:
         more = _more_world(db, users, cid, tickets, now)
     app = create_app(db_url, connect=False)
     yield {"app": app, "tokens": tokens, "cid": cid, "db_url": db_url, "tickets": tickets, **more}
-    auth._hasher = hasher
     patch.undo()
 
 

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -29,6 +28,8 @@ from engine import connectors as configured
 from engine.db.session import transaction
 from engine.settings import get_settings
 from tests.designer.pages_kit import PASSWORD, ROLES, Browser, add_users
+
+pytestmark = pytest.mark.usefixtures("cheap_passwords")
 
 PUBLIC = {
     "GET /login", "POST /login", "POST /logout",  # the login page itself; logout checks CSRF for live sessions
@@ -47,11 +48,6 @@ JOURNEY = {"schema": "tideflow/flow@1", "id": "roles-journey", "name": "roles", 
            "nodes": [{"id": "start", "type": "trigger.event", "config": {"event": "order.paid"}},
                      {"id": "tag", "type": "action.tag", "config": {"add": ["x"]}}],
            "edges": [{"from": "start", "port": "out", "to": "tag"}]}
-
-
-@pytest.fixture(autouse=True)
-def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @pytest.fixture

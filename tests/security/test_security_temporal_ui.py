@@ -10,7 +10,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from designer.app import create_app
@@ -53,7 +52,6 @@ def ui(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
 def _clients(db_url: str, monkeypatch: pytest.MonkeyPatch, on: bool) -> dict[str, TestClient]:
     monkeypatch.setenv("TIDEFLOW_TEMPORAL_UI", "true" if on else "false")
     get_settings.cache_clear()
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     app = create_app(db_url, connect=False)
     with transaction(db_url) as db:
         tokens = {role: auth.create_token(db, auth.create_user(db, role, "a-long-password", role), "t")
@@ -63,6 +61,7 @@ def _clients(db_url: str, monkeypatch: pytest.MonkeyPatch, on: bool) -> dict[str
     return clients
 
 
+@pytest.mark.usefixtures("cheap_passwords")
 def test_only_admins_reach_the_ui_and_only_to_read(db_url: str, ui: int, monkeypatch: pytest.MonkeyPatch) -> None:
     clients = _clients(db_url, monkeypatch, on=True)
     page = clients["admin"].get("/admin/temporal/namespaces/default/workflows")
@@ -76,6 +75,7 @@ def test_only_admins_reach_the_ui_and_only_to_read(db_url: str, ui: int, monkeyp
     assert SEEN == [("GET", "/admin/temporal/namespaces/default/workflows")]  # nothing else reached it
 
 
+@pytest.mark.usefixtures("cheap_passwords")
 def test_the_ui_is_off_by_default(db_url: str, ui: int, monkeypatch: pytest.MonkeyPatch) -> None:
     clients = _clients(db_url, monkeypatch, on=False)
     assert clients["admin"].get("/admin/temporal/namespaces").status_code == 404

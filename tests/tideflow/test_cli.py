@@ -7,9 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 
-from engine import auth
 from engine.flow_templates import FLOWS_DIR
 from tideflow.cli import main
 
@@ -17,12 +15,11 @@ WELCOME = FLOWS_DIR / "welcome-new-contact.json"
 
 
 @pytest.fixture(autouse=True)
-def _database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cheap_passwords: None) -> None:
     from engine.settings import get_settings
 
     monkeypatch.setenv("TIDEFLOW_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.setenv("TEMPORAL_ADDRESS", "127.0.0.1:1")  # nothing listens: routing is deferred
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     get_settings.cache_clear()
 
 

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -25,8 +24,7 @@ BODY: dict[str, Any] = {"id": "welcome-20", "name": "新客立减20元", "value"
 
 
 @pytest.fixture
-def client(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+def client(db_url: str, cheap_passwords: None) -> Iterator[TestClient]:
     app = create_app(db_url, connect=False)
     with TestClient(app) as test_client:
         yield test_client

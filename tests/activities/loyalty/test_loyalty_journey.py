@@ -3,7 +3,6 @@ re-router routes it, and the shipped 会员升级关怀 flow congratulates the m
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from engine.db import models
 from engine.db.session import session_factory, transaction
 from engine.router import Router
 from engine.worker import build_worker
+from tests.waiting import until
 
 FLOWS = Path(__file__).resolve().parents[3] / "flows"
 
@@ -43,11 +43,11 @@ async def test_an_upgrade_runs_the_tier_care_journey(time_env: Any, db_url: str)
             ingest.mark_routed(payload["id"], db_url)
             types.append(payload["type"])
         assert sorted(types) == ["loyalty.points_earned", "loyalty.tier_changed", "order.paid"]
-        deadline = asyncio.get_running_loop().time() + 20
-        message = None
-        while message is None and asyncio.get_running_loop().time() < deadline:
+
+        def congrats() -> models.Message | None:
             with session_factory(db_url)() as db:
-                message = db.scalar(select(models.Message).where(models.Message.node_id == "congrats"))
-            await asyncio.sleep(0.05)
-    assert message is not None and message.customer_id == cid
+                return db.scalar(select(models.Message).where(models.Message.node_id == "congrats"))
+
+        message = await until(congrats, "the tier care journey's congratulation message", timeout=20)
+    assert message.customer_id == cid
     assert "林女士，恭喜升级为金卡" in message.content

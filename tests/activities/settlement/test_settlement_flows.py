@@ -4,7 +4,6 @@ period, and a re-run of a settled period that changes nothing."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from engine.settings import get_settings
 from engine.worker import build_worker
 from tests.activities.settlement.settlement_kit import order, refund
 from tests.engine.flowkit import publish
+from tests.waiting import until
 
 FLOWS = Path(__file__).resolve().parents[3] / "flows"
 OCTOBER = {"from": "2026-10-01", "to": "2026-10-31"}
@@ -69,14 +69,13 @@ async def _run_period(env: Any, queue: str, compiled: dict[str, Any], db_url: st
     handle = await env.client.start_workflow(
         JOURNEY_WORKFLOW, JourneyInput(flow=compiled, customer_id=None, variables={"settlement_period": period}),
         id=f"run/{compiled['flow_id']}/{period['from']}/{uuid.uuid4().hex[:6]}", task_queue=queue)
-    for _ in range(400):  # the run submits its statements, then waits for finance
+
+    def asking() -> models.SettlementRun | None:  # the run submits its statements, then waits for finance
         with session_factory(db_url)() as db:
             run = db.scalar(select(models.SettlementRun).where(models.SettlementRun.period_from == period["from"]))
-            if run is not None and run.status in ("pending_approval", "decided", "paid"):
-                break
-        await asyncio.sleep(0.05)
-    else:
-        pytest.fail(f"the run for {period} never asked for approval")
+            return run if run is not None and run.status in ("pending_approval", "decided", "paid") else None
+
+    run = await until(asking, f"the run for {period} to ask for approval", timeout=20)
     from activities.settlement.runs import decide as decide_statement
 
     with transaction(db_url) as db:
