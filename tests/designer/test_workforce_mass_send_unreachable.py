@@ -11,14 +11,13 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.workforce.runtime import START_ATTEMPTS
-from engine.db import models
 from engine.db import workforce_models as wf
-from engine.db.session import session_factory, transaction
+from engine.db.session import transaction
 from engine.events import EventIn, store
+from tests.activities.workforce.mass_send_kit import stored
 from tests.connectors.fake_wecom import FakeWeCom
 from tests.designer.pages_kit import Browser, audit_entries
 from tests.designer.workforce_pages_kit import app, fake_wecom
@@ -45,15 +44,6 @@ def contact(db_url: str, fake_wecom: FakeWeCom) -> None:
         db.add(wf.WorkforceSettings(connector_id="wecom-main", mass_quota_policy="day_1", at_limit="exclude"))
     store(EventIn(id="seed-wmC1", type="customer.updated", customer={"wecom_external_userid": "wmC1"},
                   profile={"name": "林女士", "attributes": {"wecom_follow_user": "zhangsan"}}), db_url)
-
-
-def stored(db_url: str) -> tuple[int, int, int]:
-    """Mass sends, their recipients, and mass-send rows in the message log."""
-    with session_factory(db_url)() as db:
-        return (int(db.scalar(select(func.count()).select_from(wf.MassSend)) or 0),
-                int(db.scalar(select(func.count()).select_from(wf.MassSendRecipient)) or 0),
-                int(db.scalar(select(func.count()).select_from(models.Message)
-                              .where(models.Message.idempotency_key.like("mass/%"))) or 0))
 
 
 def check_refusals(app: FastAPI, db_url: str) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from temporalio.client import Client, Interceptor, OutboundInterceptor, StartWorkflowInput, WorkflowHandle
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -64,6 +64,15 @@ def log(db_url: str) -> dict[str, str]:
         rows = db.execute(select(models.Identity.value, models.Message.status).join(
             models.Message, models.Message.customer_id == models.Identity.customer_id)).all()
     return dict(rows)
+
+
+def stored(db_url: str) -> tuple[int, int, int]:
+    """Mass sends, their recipients, and mass-send rows in the message log."""
+    with session_factory(db_url)() as db:
+        return (int(db.scalar(select(func.count()).select_from(wf.MassSend)) or 0),
+                int(db.scalar(select(func.count()).select_from(wf.MassSendRecipient)) or 0),
+                int(db.scalar(select(func.count()).select_from(models.Message)
+                              .where(models.Message.idempotency_key.like("mass/%"))) or 0))
 
 
 class LostReplies(Interceptor):

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.workforce import runtime
@@ -22,12 +22,11 @@ from activities.workforce.common import WorkforceError
 from activities.workforce.mass_sends import Audience, MassSendIn
 from activities.workforce.runtime import create_mass_send
 from activities.workforce.workflows import mass_send_workflow_id
-from engine.db import models
 from engine.db import workforce_models as wf
 from engine.db.models import utcnow
 from engine.db.session import session_factory
 from engine.worker import build_worker
-from tests.activities.workforce.mass_send_kit import CONNECTOR, LostReplies, corp, db_url
+from tests.activities.workforce.mass_send_kit import CONNECTOR, LostReplies, corp, db_url, stored
 from tests.connectors.fake_wecom import FakeWeCom, fake_wecom
 from tests.waiting import until
 
@@ -36,15 +35,6 @@ SEND = MassSendIn(connector_id=CONNECTOR, chat_type="single", name="双十二", 
                   deadline_hours=2)
 BOTH = pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
 PAST_DEADLINE = timedelta(hours=2, minutes=15)  # and its next poll: the send ends, nobody having confirmed
-
-
-def stored(db_url: str) -> tuple[int, int, int]:
-    """Mass sends, their recipients, and mass-send rows in the message log."""
-    with session_factory(db_url)() as db:
-        return (int(db.scalar(select(func.count()).select_from(wf.MassSend)) or 0),
-                int(db.scalar(select(func.count()).select_from(wf.MassSendRecipient)) or 0),
-                int(db.scalar(select(func.count()).select_from(models.Message)
-                              .where(models.Message.idempotency_key.like("mass/%"))) or 0))
 
 
 def tasks(db_url: str) -> list[tuple[int, str, str]]:
