@@ -294,6 +294,12 @@ def withdraw(db: Session, mass_send_id: int) -> bool:
     return True
 
 
+def withdrawn_dispatch(made: int = 0) -> dict[str, int]:
+    """What :func:`dispatch` answers for a send that is not there (withdrawn, :func:`withdraw`): the tasks it made
+    before it found the send gone (none when it was gone from the start)."""
+    return {"tasks": made, "withdrawn": 1}
+
+
 #: what :func:`dispatch` and :func:`collect` answer for a send that is not there (withdrawn, :func:`withdraw`): its
 #: workflow ends without sending anything
 WITHDRAWN: dict[str, Any] = {"final": True, "withdrawn": True, "waiting_tasks": 0, "next_deferred": None,
@@ -336,7 +342,7 @@ def dispatch(database_url: str | None, client: WeComClient, mass_send_id: int, n
     with transaction(database_url) as db:
         send = db.get(wf.MassSend, mass_send_id)
         if send is None:  # withdrawn (its workflow was started though Temporal's answer was lost): nothing to do
-            return {"tasks": 0, "withdrawn": 1}
+            return withdrawn_dispatch()
         if send.status in ("cancelled", "done"):
             return {"tasks": 0}
         due = db.execute(select(wf.MassSendRecipient.recipient, wf.MassSendRecipient.counted_at).where(
@@ -369,7 +375,7 @@ def dispatch(database_url: str | None, client: WeComClient, mass_send_id: int, n
             with transaction(database_url) as db:
                 # under the send's lock, as withdraw() takes it: a send withdrawn meanwhile gets no task
                 if db.get(wf.MassSend, mass_send_id, with_for_update=True) is None:
-                    return {"tasks": made, "withdrawn": 1}
+                    return withdrawn_dispatch(made)
                 task = wf.MassSendTask(mass_send_id=mass_send_id, sender=sender, batch=batch_no, status="pending",
                                        recipients=len(chunk), created_at=now)
                 db.add(task)

@@ -162,7 +162,7 @@ class WorkforceActivities:
 
             connector_id = self._send_connector(mass_send_id)
             if connector_id is None:  # a workflow whose send was withdrawn: it sends nothing
-                return {"tasks": 0, "withdrawn": 1}
+                return mass_sends.withdrawn_dispatch()
             client, loaded = wecom_client(self.url, connector_id)
             media = media_for(client, getattr(loaded.settings, "image_hosts", ()))
             return mass_sends.dispatch(self.url, client, mass_send_id, _at(now), media)
