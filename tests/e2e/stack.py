@@ -340,11 +340,17 @@ class E2EStack:
         return self._http
 
     def api(self, method: str, path: str, expect: int | tuple[int, ...] = 200, **kwargs: Any) -> Any:
-        """Call the API and check the status; return the JSON body. Told to come back later (admission control:
-        429/503 with Retry-After) when that is not the answer expected, it does — as every real sender does —
+        """Call the API and check the status; return the JSON body (see :meth:`request` for "come back later")."""
+        wanted = (expect,) if isinstance(expect, int) else expect
+        r = self.request(method, path, wanted, **kwargs)
+        assert r.status_code in wanted, f"{method} {path} → {r.status_code}: {r.text[:2000]}"
+        return r.json()
+
+    def request(self, method: str, path: str, wanted: tuple[int, ...] = (200,), **kwargs: Any) -> httpx.Response:
+        """Send a request to the web app. Told to come back later (admission control: 429/503 with Retry-After)
+        when that is not the answer ``wanted``, it does — as every real sender (and a platform's push) does —
         for up to a minute."""
         started = time.monotonic()
-        wanted = (expect,) if isinstance(expect, int) else expect
         while True:
             try:
                 r = self.http.request(method, path, **kwargs)
@@ -355,9 +361,7 @@ class E2EStack:
                     and time.monotonic() - started < 60):
                 time.sleep(min(float(r.headers["Retry-After"]), 5.0))
                 continue
-            break
-        assert r.status_code in wanted, f"{method} {path} → {r.status_code}: {r.text[:2000]}"
-        return r.json()
+            return r
 
 
 @contextlib.contextmanager
