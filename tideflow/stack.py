@@ -50,11 +50,11 @@ def temporal_dev_server_args(settings: Settings, data: Path) -> list[str]:
     """The dev server's command line: frontend on the configured (loopback) address; its web UI off,
     or — with ``TIDEFLOW_TEMPORAL_UI=true`` — on loopback only, under the path the web app proxies
     behind its admin login."""
-    from engine.temporal_bin import dev_server_path
+    from engine.temporal_bin import dev_server_path, dev_server_tuning
 
     host, _, port = settings.temporal_address.rpartition(":")
     args = [dev_server_path(), "server", "start-dev", "--db-filename", str((data / "temporal.db").resolve()),
-            "--ip", host, "--port", port, "--log-level", "warn"]
+            "--ip", host, "--port", port, "--log-level", "warn", *dev_server_tuning()]
     if settings.temporal_ui:
         args += ["--ui-ip", "127.0.0.1", "--ui-port", str(temporal_ui_port(settings)),
                  "--ui-public-path", UI_PUBLIC_PATH, "--ui-disable-news-fetch"]

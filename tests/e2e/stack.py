@@ -35,7 +35,7 @@ from typing import Any
 
 import httpx
 
-from engine.temporal_bin import dev_server_path
+from engine.temporal_bin import dev_server_path, dev_server_tuning
 from tests.waiting import wait_until
 
 HOST = "127.0.0.1"
@@ -208,7 +208,8 @@ class E2EStack:
                        ) -> subprocess.Popen[bytes]:
         """The Temporal dev server (in memory, or in <data_dir>/temporal.db with ``persist``)."""
         args = [dev_server_path(), "server", "start-dev", "--ip", HOST, "--port", str(self.temporal_port),
-                "--ui-port", str(self.temporal_port + UI_OFFSET), "--headless", "--log-level", "error"]
+                "--ui-port", str(self.temporal_port + UI_OFFSET), "--headless", "--log-level", "error",
+                *dev_server_tuning()]
         if persist:
             args += ["--db-filename", str((self.data_dir / "temporal.db").resolve())]
         proc = self.spawn("temporal", args)
