@@ -25,6 +25,18 @@ Two checks, both needed:
   the workers are past the target: a stalled worker completes nothing, so its reported latency is the
   first thing to show it). Before any saturation, and while the workers keep up, there is no limit: a
   quiet system takes any burst, and a rising load is never held at a rate measured while it was lower.
+- **Modelled queue** (:func:`drained`, :func:`queue_wait`): the workers' reports are a second or more old, so
+  at the onset of an overload both checks above see nothing for a second or two, and everything offered
+  comes in. Once a capacity is known, each web process also counts the events it admitted as a queue in
+  front of the workers, draining at its share of their capacity, and takes the wait that queue predicts as
+  the workers' latency whenever it is the longer: the limit applies as soon as admitted events pile up, not
+  when the workers report it, and a burst (a crowd of refused callers coming back after the same
+  Retry-After) is admitted only as far as the queue has room.
+
+Refused callers are told when to come back (Retry-After) so that they do not come back together
+(:func:`book_return`): each refusal books its events into the first second, from the one its wait says, that
+has fewer than the capacity booked — a crowd refused while the door is shut returns spread over the seconds
+after it opens, at the rate the workers can take, instead of all in the first.
 
 Shared by the web processes: the workers' capacity is theirs together, so each web process admits its share
 (:func:`share`) — the capacity divided by the web processes that admitted events lately (:func:`web_processes`,
@@ -34,7 +46,7 @@ from the heartbeats they write when they sample the workers' lag; docs/operation
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 #: refuse when the predicted wait passes this share of the bound: the rest is for the work itself (routing,
@@ -61,6 +73,10 @@ PROBE = 0.2
 FREE = 0.25
 #: and at least this share of it (a latency spike past the target throttles, it does not shut the door)
 FLOOR_SHARE = 0.1
+#: the capacity is probed upwards only while the workers complete at least this share of it (they do all that
+#: is let in, with room): a load that rose from 80 % of the capacity to twice it, while the reports still show
+#: the 80 %, does not raise it
+PROBE_BUSY = 0.9
 #: never admit less than this many events per second while limiting (a stalled worker's rate reads 0)
 MIN_RATE = 1.0
 #: the bucket holds this many seconds of the admitted rate: short bursts pass, a backlog does not build
@@ -90,14 +106,15 @@ def limiting(worker_lag: float, bound: float) -> bool:
     return worker_lag >= FREE * target(bound)
 
 
-def capacity(remembered: float, done_per_second: float, worker_lag: float, bound: float, elapsed: float) -> float:
+def capacity(remembered: float, done_per_second: float, worker_lag: float, bound: float, elapsed: float,
+             held: bool) -> float:
     """The workers' capacity (events/s) as far as it is known, ``elapsed`` seconds after the last estimate: the
-    most they were measured to complete; and while the limit applies but their latency is under the set point
-    (admission holds them back, yet they have room), :data:`PROBE` per second more — a figure measured in a bad
-    moment (a cold start, a stall, a busier machine) must not hold admission down for the ten minutes it is
-    remembered."""
+    most they were measured to complete; and while the limit holds them back (``held``: it applies), yet they
+    have room — their reported latency under the set point while they complete at least :data:`PROBE_BUSY` of
+    the capacity —, :data:`PROBE` per second more: a figure measured in a bad moment (a cold start, a stall, a
+    busier machine) must not hold admission down for the ten minutes it is remembered."""
     known = max(remembered, done_per_second)
-    if limiting(worker_lag, bound) and worker_lag < SETPOINT * target(bound):  # held back, yet with room
+    if held and worker_lag < SETPOINT * target(bound) and done_per_second >= PROBE_BUSY * known:
         known *= 1 + PROBE * min(max(elapsed, 0.0), 1.0)
     return known
 
@@ -112,6 +129,18 @@ def limit_rate(capacity_per_second: float, worker_lag: float, bound: float) -> f
     goal = SETPOINT * target(bound)
     share = GROWTH if worker_lag <= 0 else min(GROWTH, max(FLOOR_SHARE, goal / worker_lag))
     return max(MIN_RATE, capacity_per_second * share)
+
+
+def drained(queued: float, rate: float, elapsed: float) -> float:
+    """The modelled queue ``elapsed`` seconds later: ``queued`` events drained at ``rate`` per second, never
+    below empty (a clock going back drains nothing)."""
+    return max(0.0, queued - rate * max(0.0, elapsed))
+
+
+def queue_wait(queued: float, rate: float) -> float:
+    """Seconds the last of ``queued`` events waits at ``rate`` per second (0 while no rate is known: nothing is
+    modelled then)."""
+    return queued / rate if rate > 0 else 0.0
 
 
 def web_processes(heartbeats: Iterable[tuple[str, float]], me: str, fresh: float) -> int:
@@ -157,6 +186,24 @@ def take(bucket: Bucket, rate: float, count: int, now: float) -> tuple[Bucket, f
     if current.tokens >= need:
         return Bucket(current.tokens - count, now), 0.0
     return current, (need - current.tokens) / rate
+
+
+#: a refused caller is never told to wait more than this many seconds past what its own wait says
+SPREAD_SECONDS = 30
+
+
+def book_return(booked: Mapping[int, int], second: int, per_second: float, count: int) -> int:
+    """The second (on the caller's clock, whole seconds) to tell ``count`` refused events to come back in: the
+    first from ``second`` on whose booked events, with these, stay within ``per_second`` (an empty second always
+    takes them: a request larger than a second's share is not pushed back for good), at most
+    :data:`SPREAD_SECONDS` later. ``per_second`` 0 (no capacity known): ``second`` itself."""
+    if per_second <= 0:
+        return second
+    for candidate in range(second, second + SPREAD_SECONDS):
+        already = booked.get(candidate, 0)
+        if already == 0 or already + count <= per_second:
+            return candidate
+    return second + SPREAD_SECONDS
 
 
 def retry_after(wait: float) -> int:

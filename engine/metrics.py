@@ -59,4 +59,8 @@ class LagTracker:
 LAG = LagTracker()
 WORKER_LAG = Gauge("tideflow_worker_lag_seconds", "Worst event → action latency the workers reported in the last "
                    "second (as the web process reads it for admission control)")
+ADMISSION_CAPACITY = Gauge("tideflow_admission_capacity_events_per_second", "The workers' capacity as admission "
+                           "remembers it since their last saturation (0: never saturated, or forgotten)")
+ADMISSION_MODELLED_WAIT = Gauge("tideflow_admission_modelled_wait_seconds", "Wait before the first action that "
+                                "this web process's admitted events predict, queued at its share of that capacity")
 _ = time

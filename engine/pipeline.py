@@ -23,7 +23,10 @@ in order per customer, concurrently across customers — and their outcomes are 
   their backlog divided by the rate tasks leave them (sampled at most every ``SAMPLE_SECONDS`` while
   requests come in) — and while the workers report that they fall behind, a token bucket admits events at
   the rate they complete them, shared evenly by the web processes that admit events (each writes a
-  heartbeat when it samples, at most every ``HEARTBEAT_SECONDS``). A request whose predicted wait passes half the bound
+  heartbeat when it samples, at most every ``HEARTBEAT_SECONDS``). Between those samples, the events the
+  process admitted count as a queue draining at its share of the workers' capacity (once that is known), so
+  the limit applies at the onset of an overload, not a second later when the reports show it. A request whose
+  predicted wait passes half the bound
   (``TIDEFLOW_LATENCY_BOUND_SECONDS``, 2 s: the other half is for the work itself), that finds the bucket
   empty, or that overflows the backlog's capacity is refused with :class:`Overloaded` (429 + Retry-After):
   nothing is stored half-way.
@@ -34,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import socket
 import time
@@ -138,6 +142,15 @@ class RoutingPipeline:
         self._capacity = 0.0
         self._capacity_at = 0.0
         self._bucket = admission.Bucket(0.0, 0.0)
+        #: the events this process admitted, modelled as a queue in front of the workers draining at its share
+        #: of their capacity (admission.drained), as of ``_queued_at``; whether the limit applied at the last
+        #: look (the capacity is probed upwards only then), and the latency it was steered by
+        self._queued = 0.0
+        self._queued_at = 0.0
+        self._held = False
+        self._latency = 0.0
+        #: refused events booked to come back, by the (monotonic, whole) second they were told to
+        self._returns: dict[int, int] = {}
         self._sampled_at = 0.0
         self._sampling: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -250,29 +263,53 @@ class RoutingPipeline:
             return 0.0
         return len(times) / max(now - times[0], 1e-3)
 
-    def estimate(self, more: int = 0) -> float:
-        """Seconds an event admitted now would wait before its first action (:func:`admission.predicted_wait`)."""
-        return admission.predicted_wait(self.inflight + more, self.rate(), self.temporal_backlog_age,
-                                        self.worker_lag)
+    def estimate(self, more: int = 0, now: float | None = None) -> float:
+        """Seconds an event admitted now would wait before its first action (:func:`admission.predicted_wait`),
+        or the wait the modelled queue predicts with ``more`` events in it, whichever is longer."""
+        outside = admission.predicted_wait(self.inflight + more, self.rate(), self.temporal_backlog_age,
+                                           self.worker_lag)
+        return max(outside, admission.queue_wait(self._queued + more, self._queue_rate(now)))
+
+    def _queue_rate(self, now: float | None) -> float:
+        """The rate the modelled queue drains at: this process's share of the workers' capacity while it is
+        remembered; 0 (nothing modelled) before any saturation and once it is forgotten."""
+        if self._capacity <= 0 or (now if now is not None else time.monotonic()) >= self._limit_until:
+            return 0.0
+        return admission.share(self._capacity, self.web_processes)
+
+    def _modelled(self, now: float) -> float:
+        """The modelled queue drained up to ``now``; the wait it predicts (0 while nothing is modelled)."""
+        rate = self._queue_rate(now)
+        self._queued = admission.drained(self._queued, rate, now - self._queued_at) if rate > 0 else 0.0
+        self._queued_at = now
+        return admission.queue_wait(self._queued, rate)
 
     def limit(self, now: float) -> float | None:
         """The admitted rate (events/s) once the workers were seen saturated, for :data:`admission.MEMORY_SECONDS`
-        after, while their latency is past :data:`admission.FREE` of the target; else None (no limit)."""
+        after, while their latency — reported, or as the modelled queue predicts it, whichever is longer — is
+        past :data:`admission.FREE` of the target; else None (no limit)."""
         saturated = admission.under_pressure(self.worker_lag, self.latency_bound)
         if not saturated and now >= self._limit_until:
+            self._queued, self._held = 0.0, False
+            metrics.ADMISSION_MODELLED_WAIT.set(0)
             return None
         new_episode = saturated and now >= self._limit_until
         elapsed = 0.0 if new_episode else now - self._capacity_at
         self._capacity = admission.capacity(self._capacity, self.worker_done, self.worker_lag, self.latency_bound,
-                                            elapsed)
+                                            elapsed, self._held)
         self._capacity_at = now
-        rate = admission.share(admission.limit_rate(self._capacity, self.worker_lag, self.latency_bound),
+        if saturated:
+            self._limit_until = now + admission.MEMORY_SECONDS
+        modelled = self._modelled(now)
+        self._latency = max(self.worker_lag, modelled)
+        metrics.ADMISSION_CAPACITY.set(self._capacity)
+        metrics.ADMISSION_MODELLED_WAIT.set(modelled)
+        rate = admission.share(admission.limit_rate(self._capacity, self._latency, self.latency_bound),
                                self.web_processes)
         if new_episode:  # a full bucket at the new rate
             self._bucket = admission.Bucket(admission.burst(rate), now)
-        if saturated:
-            self._limit_until = now + admission.MEMORY_SECONDS
-        return rate if admission.limiting(self.worker_lag, self.latency_bound) else None
+        self._held = admission.limiting(self._latency, self.latency_bound)
+        return rate if self._held else None
 
     def admit(self, count: int) -> None:
         """Refuse (:class:`Overloaded`) a request of ``count`` events that would overflow the backlog, push
@@ -283,20 +320,20 @@ class RoutingPipeline:
         rate = self.limit(now)  # first: a saturation seen while the checks below refuse still counts
         if self.inflight + count > self.capacity:
             metrics.ADMISSION.labels("capacity").inc()
-            raise Overloaded(self._retry_after(self.estimate(count)),
-                             Msg("the routing backlog is full (%(waiting)s events waiting; capacity %(capacity)s)",
-                                 waiting=self.inflight, capacity=self.capacity))
-        estimate = self.estimate(count)
+            raise self._refusal(self._retry_after(self.estimate(count)), count, now,
+                                Msg("the routing backlog is full (%(waiting)s events waiting; capacity %(capacity)s)",
+                                    waiting=self.inflight, capacity=self.capacity))
+        estimate = self.estimate(count, now)
         if estimate > admission.target(self.latency_bound):
             metrics.ADMISSION.labels("latency").inc()
-            raise Overloaded(self._retry_after(estimate),
-                             self._latency_why(estimate))
+            raise self._refusal(self._retry_after(estimate), count, now, self._latency_why(estimate))
         if rate is not None:
             bucket, wait = admission.take(self._bucket, rate, count, now)
             self._bucket = bucket
             if wait > 0:
                 metrics.ADMISSION.labels("rate").inc()
-                raise Overloaded(admission.retry_after(wait), self._rate_why(rate))
+                raise self._refusal(admission.retry_after(wait), count, now, self._rate_why(rate))
+        self._queued += count
 
     def precheck(self) -> None:
         """Refuse (:class:`Overloaded`) at once when even one event would be refused, taking nothing from the
@@ -306,20 +343,30 @@ class RoutingPipeline:
         self._maybe_sample()  # a refusal here must not keep the signals it is based on from being refreshed
         now = time.monotonic()
         rate = self.limit(now)
-        estimate = self.estimate(1)
+        estimate = self.estimate(1, now)
         if estimate > admission.target(self.latency_bound):
             metrics.ADMISSION.labels("latency").inc()
-            raise Overloaded(self._retry_after(estimate),
-                             self._latency_why(estimate))
+            raise self._refusal(self._retry_after(estimate), 1, now, self._latency_why(estimate))
         if rate is not None:
             wait = admission.take(self._bucket, rate, 1, now)[1]
             if wait > 0:
                 metrics.ADMISSION.labels("rate").inc()
-                raise Overloaded(admission.retry_after(wait), self._rate_why(rate))
+                raise self._refusal(admission.retry_after(wait), 1, now, self._rate_why(rate))
+
+    def _refusal(self, retry_after: int, count: int, now: float, why: Msg) -> Overloaded:
+        """The refusal of ``count`` events told to come back in ``retry_after`` s or, when that second is booked
+        full already, in the first later one that is not (:func:`admission.book_return`, at this process's share
+        of the workers' capacity): callers refused together do not come back together."""
+        second = math.floor(now)
+        for past in [s for s in self._returns if s < second]:
+            del self._returns[past]
+        back = admission.book_return(self._returns, second + retry_after, self._queue_rate(now), count)
+        self._returns[back] = self._returns.get(back, 0) + count
+        return Overloaded(back - second, why)
 
     def _rate_why(self, rate: float) -> Msg:
         return Msg("the workers complete about %(capacity).0f events/s at most (now %(lag).1f s behind); admitting "
-                   "%(rate).0f/s", capacity=self._capacity, lag=self.worker_lag, rate=rate)
+                   "%(rate).0f/s", capacity=self._capacity, lag=self._latency, rate=rate)
 
     def _latency_why(self, estimate: float) -> Msg:
         return Msg("events would wait about %(estimate).1f s for their first action; the bound is %(bound)g s",

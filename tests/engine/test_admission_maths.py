@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import math
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -42,14 +44,29 @@ def test_saturation_is_a_latency_at_the_target_and_the_limit_applies_from_a_quar
 
 def test_capacity_is_the_most_measured_and_grows_while_the_workers_have_room() -> None:
     # behind (0.8 s, past the 0.5 s set point): the most they completed, a lull does not lower it
-    assert capacity(35.0, 30.0, 0.8, BOUND, 1.0) == 35.0
-    assert capacity(35.0, 41.0, 0.8, BOUND, 1.0) == 41.0
-    # held back with room (0.3 s: the limit applies from 0.25 s): 20 % a second more than measured, so a figure
-    # from a cold start does not hold a minute later
-    assert capacity(10.0, 4.0, 0.1, BOUND, 1.0) == 10.0  # not held back (the limit is off): no growth
-    assert capacity(10.0, 4.0, 0.3, BOUND, 0.5) == pytest.approx(11.0)
-    assert capacity(10.0, 4.0, 0.3, BOUND, 5.0) == pytest.approx(12.0)  # at most a second's growth per look
-    assert capacity(10.0, 4.0, 0.3, BOUND, -1.0) == pytest.approx(10.0)  # a clock going back grows nothing
+    assert capacity(35.0, 30.0, 0.8, BOUND, 1.0, True) == 35.0
+    assert capacity(35.0, 41.0, 0.8, BOUND, 1.0, True) == 41.0
+    # held back with room (0.3 s, under the set point, while they complete 9.5/s of the 10/s known): 20 % a
+    # second more than measured, so a figure from a cold start does not hold a minute later
+    assert capacity(10.0, 9.5, 0.3, BOUND, 0.5, True) == pytest.approx(11.0)
+    assert capacity(10.0, 9.5, 0.3, BOUND, 5.0, True) == pytest.approx(12.0)  # at most a second's growth per look
+    assert capacity(10.0, 9.5, 0.3, BOUND, -1.0, True) == pytest.approx(10.0)  # a clock going back grows nothing
+    assert capacity(10.0, 9.5, 0.1, BOUND, 1.0, False) == 10.0  # not held back (the limit is off): no growth
+    # they complete less than 90 % of it (4/s of 10/s): the load is what holds them, not the limit — no growth;
+    # nor at the onset of an overload, while the reports still show the 80 % load before it
+    assert capacity(10.0, 4.0, 0.3, BOUND, 1.0, True) == 10.0
+    assert capacity(30.0, 24.0, 0.1, BOUND, 1.0, True) == 30.0
+    assert capacity(10.0, 9.0, 0.3, BOUND, 1.0, True) == pytest.approx(12.0)  # 90 % exactly: room
+
+
+def test_the_modelled_queue_drains_at_the_capacity() -> None:
+    # 30 events at 40/s: after 0.5 s 10 are left, the last of which waits a quarter second
+    assert admission.drained(30.0, 40.0, 0.5) == pytest.approx(10.0)
+    assert admission.queue_wait(10.0, 40.0) == pytest.approx(0.25)
+    # never below empty; a clock going back drains nothing; no rate known: nothing modelled
+    assert admission.drained(30.0, 40.0, 5.0) == 0.0
+    assert admission.drained(30.0, 40.0, -1.0) == 30.0
+    assert admission.queue_wait(30.0, 0.0) == 0.0
 
 
 def test_limit_rate_steers_the_latency_to_half_the_target() -> None:
@@ -122,6 +139,23 @@ def test_retry_after_rounds_up_to_whole_seconds(wait: float, header: int) -> Non
     assert retry_after(wait) == header
 
 
+def test_refused_callers_are_booked_to_come_back_at_the_capacity() -> None:
+    booked: dict[int, int] = {}
+    # 40 a second: the first 40 refused for second 11 get it, the 41st the next second
+    for _ in range(40):
+        second = admission.book_return(booked, 11, 40.0, 1)
+        booked[second] = booked.get(second, 0) + 1
+    assert booked == {11: 40}
+    assert admission.book_return(booked, 11, 40.0, 1) == 12
+    # a batch larger than a second's share takes the first empty second, not never
+    assert admission.book_return(booked, 11, 40.0, 100) == 12
+    # never further than SPREAD_SECONDS past its own wait
+    full = {s: 40 for s in range(11, 100)}
+    assert admission.book_return(full, 11, 40.0, 1) == 11 + admission.SPREAD_SECONDS
+    # no capacity known: the wait as it is
+    assert admission.book_return(full, 11, 0.0, 1) == 11
+
+
 def test_retry_after_for_a_predicted_wait_counts_the_excess() -> None:
     # predicted 3.2 s against a 1 s target: 2.2 s too much, + 0.5 s margin → 3 s
     assert admission.retry_after_for_wait(3.2, BOUND) == 3
@@ -140,9 +174,9 @@ def test_the_pipeline_limits_once_saturated_and_remembers_the_capacity_a_while()
     pipeline.worker_lag, pipeline.worker_done = 0.05, 12.0
     assert pipeline.limit(200.0) is None
     # … until their latency rises again (a quarter of the target): then at once 1.2 × the capacity measured under
-    # saturation (probed up by a second's 20 %: they still have room), not 1.2 × the 12/s they did lately
+    # saturation, not 1.2 × the 12/s they did lately (and no probe upwards: they complete less than it)
     pipeline.worker_lag = 0.3
-    assert pipeline.limit(101.0 + admission.MEMORY_SECONDS - 0.5) == pytest.approx(40.0 * 1.2 * 1.2)
+    assert pipeline.limit(101.0 + admission.MEMORY_SECONDS - 0.5) == pytest.approx(40.0 * 1.2)
     assert pipeline.limit(101.0 + admission.MEMORY_SECONDS) is None  # forgotten after ten minutes
 
 
@@ -171,14 +205,119 @@ def test_an_overload_after_a_quiet_while_meets_the_remembered_capacity_at_once()
     pipeline = RoutingPipeline("sqlite://", router=None, latency_bound=BOUND)
     pipeline.worker_lag, pipeline.worker_done = 1.2, 8.0  # saturated at 8/s
     assert pipeline.limit(0.0) == pytest.approx(8.0 * 0.5 / 1.2)
-    # quiet since (1/s), then a burst the workers start to feel (0.3 s): 1.2 × 8/s (and one second's probe,
-    # 1.2 × that: the workers have room), a bucket of a quarter second
+    # quiet since (1/s), then a burst the workers start to feel (0.3 s): 1.2 × 8/s, a bucket of a quarter second
     pipeline.worker_lag, pipeline.worker_done = 0.3, 1.0
     rate = pipeline.limit(300.0)
-    assert rate == pytest.approx(8.0 * 1.2 * 1.2)
+    assert rate == pytest.approx(8.0 * 1.2)
     pipeline._bucket = admission.Bucket(admission.burst(rate), 300.0)
     after, wait = admission.take(pipeline._bucket, rate, 2, 300.0)
     assert wait == 0 and admission.take(after, rate, 2, 300.0)[1] == pytest.approx((2 - (burst(rate) - 2)) / rate)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _saturated_once(monkeypatch: pytest.MonkeyPatch, capacity_per_second: float) -> tuple[Any, _Clock]:
+    """A pipeline whose workers were saturated at ``capacity_per_second`` a minute ago, on a clock of the test's."""
+    import engine.pipeline
+    from engine.pipeline import RoutingPipeline
+
+    clock = _Clock()
+    monkeypatch.setattr(engine.pipeline.time, "monotonic", clock)
+    pipeline = RoutingPipeline("sqlite://", router=None, latency_bound=BOUND)
+    pipeline.worker_lag, pipeline.worker_done = 1.0, capacity_per_second
+    assert pipeline.limit(clock.now) is not None
+    clock.now += 60.0
+    return pipeline, clock
+
+
+def _offer(pipeline: Any, clock: _Clock, times: list[float]) -> tuple[list[float], list[tuple[float, int]]]:
+    """Offer one event at each of ``times``: (when each admitted one came in, (when, Retry-After) of each
+    refusal)."""
+    from engine.pipeline import Overloaded
+
+    admitted: list[float] = []
+    refused: list[tuple[float, int]] = []
+    for at in times:
+        clock.now = at
+        try:
+            pipeline.admit(1)
+        except Overloaded as exc:
+            refused.append((at, exc.retry_after))
+        else:
+            admitted.append(at)
+    return admitted, refused
+
+
+def _returning(refused: list[tuple[float, int]]) -> Counter[int]:
+    """How many refused events were told to come back in each whole second (the pipeline's clock)."""
+    return Counter(math.floor(at) + retry for at, retry in refused)
+
+
+def _waits(admitted: list[float], rate: float) -> list[float]:
+    """How long each admitted event waits in a queue served first come, first served at ``rate`` per second."""
+    free, waits = 0.0, []
+    for at in admitted:
+        start = max(at, free)
+        waits.append(start - at)
+        free = start + 1 / rate
+    return waits
+
+
+def test_the_onset_of_an_overload_is_limited_before_the_reports_show_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # saturated at 30/s once; now at 80 % of it, the workers keep up and say so (0.1 s, 24/s) — and their
+    # reports stay that old for the whole overload: 60/s offered for 3 s
+    pipeline, clock = _saturated_once(monkeypatch, 30.0)
+    pipeline.worker_lag, pipeline.worker_done = 0.1, 24.0
+    start = clock.now
+    admitted, refused = _offer(pipeline, clock, [start + i / 60 for i in range(180)])
+    # served at the 30/s the workers can do, no admitted event waits past the target (1 s): the queue holds near
+    # the set point (0.5 s). Without the modelled queue all 180 came in, the last waiting 3 s
+    waits = _waits(admitted, 30.0)
+    assert max(waits) <= admission.target(BOUND)
+    assert 90 <= len(admitted) <= 90 + 30 * 0.7
+    # the refused 70-odd are told to come back a second later or, once that second has its 30 booked, the next:
+    # at most 30 a second, as the workers can take them
+    back = _returning(refused)
+    assert min(retry for _, retry in refused) == 1 and max(back.values()) <= 30
+    assert sum(back.values()) == len(refused) == 180 - len(admitted)
+
+
+def test_a_crowd_coming_back_at_once_is_admitted_only_as_far_as_the_queue_has_room(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # saturated at 40/s once; quiet now (the workers report nothing behind): 200 callers told the same
+    # Retry-After send again in the same millisecond
+    pipeline, clock = _saturated_once(monkeypatch, 40.0)
+    pipeline.worker_lag, pipeline.worker_done = 0.0, 0.0
+    at = clock.now
+    admitted, refused = _offer(pipeline, clock, [at + i / 200_000 for i in range(200)])
+    # a quarter second's queue comes in before the limit applies (10), then its bucket's quarter second at
+    # 1.2 × 40/s (12): 22, not 200 — each waits at most 22/40 s
+    assert 20 <= len(admitted) <= 24 and len(refused) == 200 - len(admitted)
+    assert max(_waits(admitted, 40.0)) <= 0.6
+    # they are told to come back 40 a second (the capacity): 1 s, 2 s, … 5 s later
+    back = _returning(refused)
+    assert sorted(back.values()) == sorted([40] * 4 + [len(refused) - 160])
+    assert sorted(back) == [int(at) + s for s in range(1, 6)]
+    # a second later the queue has drained and the bucket refilled: the first 40 back get the same again
+    wave = [(t, r) for t, r in refused if math.floor(t) + r == int(at) + 1]
+    again, _ = _offer(pipeline, clock, [at + 1.0 + i / 200_000 for i in range(len(wave))])
+    assert 20 <= len(again) <= 24
+
+
+def test_the_precheck_adds_nothing_to_the_modelled_queue(monkeypatch: pytest.MonkeyPatch) -> None:
+    pipeline, _ = _saturated_once(monkeypatch, 40.0)
+    pipeline.worker_lag, pipeline.worker_done = 0.0, 0.0
+    for _ in range(100):
+        pipeline.precheck()
+    assert pipeline._queued == 0.0
+    pipeline.admit(5)
+    assert pipeline._queued == 5.0
 
 
 def test_the_precheck_refuses_like_admit_but_takes_nothing() -> None:
