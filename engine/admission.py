@@ -28,10 +28,12 @@ Two checks, both needed:
 - **Modelled queue** (:func:`drained`, :func:`queue_wait`): the workers' reports are a second or more old, so
   at the onset of an overload both checks above see nothing for a second or two, and everything offered
   comes in. Once a capacity is known, each web process also counts the events it admitted as a queue in
-  front of the workers, draining at its share of their capacity, and takes the wait that queue predicts as
-  the workers' latency whenever it is the longer: the limit applies as soon as admitted events pile up, not
-  when the workers report it, and a burst (a crowd of refused callers coming back after the same
-  Retry-After) is admitted only as far as the queue has room.
+  front of the workers, draining at its share of their capacity, and — once the workers show pressure
+  (tasks waiting in Temporal's task queue, sampled four times a second, or their latency past ``FREE``) —
+  takes the wait that queue predicts as the workers' latency whenever it is the longer: the limit applies as
+  soon as admitted events pile up, not when the workers report it. While no task waits and their latency is
+  low, the model is emptied and unused, so a capacity measured in a bad moment never holds back a load the
+  workers take.
 
 Refused callers are told when to come back (Retry-After) so that they do not come back together
 (:func:`book_return`): each refusal books its events into the first second, from the one its wait says, that
@@ -141,6 +143,15 @@ def queue_wait(queued: float, rate: float) -> float:
     """Seconds the last of ``queued`` events waits at ``rate`` per second (0 while no rate is known: nothing is
     modelled then)."""
     return queued / rate if rate > 0 else 0.0
+
+
+def modelled_wait(queued: float, more: int, rate: float, bound: float) -> float:
+    """The wait the last of ``more`` events admitted now would see behind ``queued`` in the modelled queue
+    draining at ``rate``. A request too large to pass within the target at all is admitted into an empty
+    queue (less than one event in it): its wait counts as the target then, not past it — else a batch larger
+    than the target's worth of events could never come in (the bucket does the same, :func:`take`)."""
+    wait = queue_wait(queued + more, rate)
+    return min(wait, target(bound)) if queued < 1 else wait
 
 
 def web_processes(heartbeats: Iterable[tuple[str, float]], me: str, fresh: float) -> int:

@@ -149,6 +149,9 @@ class RoutingPipeline:
         self._queued_at = 0.0
         self._held = False
         self._latency = 0.0
+        #: whether the workers showed pressure at the last sample (tasks waiting in Temporal, or their latency
+        #: past admission.FREE of the target): only then does the modelled queue count
+        self._pressed = False
         #: refused events booked to come back, by the (monotonic, whole) second they were told to
         self._returns: dict[int, int] = {}
         self._sampled_at = 0.0
@@ -268,7 +271,9 @@ class RoutingPipeline:
         or the wait the modelled queue predicts with ``more`` events in it, whichever is longer."""
         outside = admission.predicted_wait(self.inflight + more, self.rate(), self.temporal_backlog_age,
                                            self.worker_lag)
-        return max(outside, admission.queue_wait(self._queued + more, self._queue_rate(now)))
+        if not self._pressed:
+            return outside
+        return max(outside, admission.modelled_wait(self._queued, more, self._queue_rate(now), self.latency_bound))
 
     def _queue_rate(self, now: float | None) -> float:
         """The rate the modelled queue drains at: this process's share of the workers' capacity while it is
@@ -278,11 +283,26 @@ class RoutingPipeline:
         return admission.share(self._capacity, self.web_processes)
 
     def _modelled(self, now: float) -> float:
-        """The modelled queue drained up to ``now``; the wait it predicts (0 while nothing is modelled)."""
+        """The modelled queue drained up to ``now``; the wait it predicts — 0 while nothing is modelled, and
+        while the workers show no pressure (see :meth:`observed_backlog`)."""
         rate = self._queue_rate(now)
         self._queued = admission.drained(self._queued, rate, now - self._queued_at) if rate > 0 else 0.0
         self._queued_at = now
-        return admission.queue_wait(self._queued, rate)
+        return admission.queue_wait(self._queued, rate) if self._pressed else 0.0
+
+    def observed_backlog(self, tasks: int, now: float) -> None:
+        """Temporal says ``tasks`` wait in its task queue (sampled every :data:`SAMPLE_SECONDS`).
+
+        While none wait and the workers' latency is under :data:`admission.FREE` of the target, the workers
+        keep up: the modelled queue is emptied and not used until the next sample — a capacity remembered
+        from a bad moment (a worker killed, a cold start) must not hold back a load the workers take. Once
+        tasks wait, the model goes by at least this process's share of them (it drains at the capacity
+        remembered; when the workers do less, as under a storm of refusals on the same cores, the queue
+        Temporal counts is the truer one)."""
+        self._pressed = tasks > 0 or admission.limiting(self.worker_lag, self.latency_bound)
+        if self._queue_rate(now) > 0:
+            self._modelled(now)
+            self._queued = max(self._queued, tasks / max(1, self.web_processes)) if self._pressed else 0.0
 
     def limit(self, now: float) -> float | None:
         """The admitted rate (events/s) once the workers were seen saturated, for :data:`admission.MEMORY_SECONDS`
@@ -524,10 +544,12 @@ class RoutingPipeline:
             self.temporal_backlog_age, self.temporal_backlog_count = 0.0, 0
             metrics.TEMPORAL_BACKLOG_AGE.set(0)
             metrics.TEMPORAL_BACKLOG.set(0)
+            self.observed_backlog(0, time.monotonic())
             return
         if done > 0:  # the tasks waiting, at the rate the workers finish journeys' first steps
             age = max(age, count / done)
         self.temporal_backlog_age, self.temporal_backlog_count = age, count
+        self.observed_backlog(count, time.monotonic())
         metrics.TEMPORAL_BACKLOG_AGE.set(age)
         metrics.TEMPORAL_BACKLOG.set(count)
 
