@@ -24,8 +24,9 @@ in order per customer, concurrently across customers — and their outcomes are 
   requests come in) — and while the workers report that they fall behind, a token bucket admits events at
   the rate they complete them, shared evenly by the web processes that admit events (each writes a
   heartbeat when it samples, at most every ``HEARTBEAT_SECONDS``). Between those samples, the events the
-  process admitted count as a queue draining at its share of the workers' capacity (once that is known), so
-  the limit applies at the onset of an overload, not a second later when the reports show it. A request whose
+  process admitted count as a queue draining at its share of the workers' capacity (once that is known and
+  tasks wait in Temporal), so the limit applies at the onset of an overload, not a second later when the
+  reports show it; refused callers are told to come back spread over the following seconds. A request whose
   predicted wait passes half the bound
   (``TIDEFLOW_LATENCY_BOUND_SECONDS``, 2 s: the other half is for the work itself), that finds the bucket
   empty, or that overflows the backlog's capacity is refused with :class:`Overloaded` (429 + Retry-After):
