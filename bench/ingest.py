@@ -132,6 +132,7 @@ async def measure(target: Target, sink: Sink, sizes: Sizes, log: Callable[[str],
     sent = await load.paced(run, 20, sizes.warm_up)
     await settle(sent, 60)
     await load.close()
+    log(f"  {target.name}: warmed up ({sizes.warm_up} events)")
 
     # capacity: offered open-loop in rising steps until a step is no longer delivered in time; the best rate
     # delivered (messages arriving at the sink per second of the step) is the saturated throughput
@@ -186,6 +187,7 @@ async def measure(target: Target, sink: Sink, sizes: Sizes, log: Callable[[str],
         lat = latencies(sink, sent)
         if recovering:
             figures.recovering_p50, figures.recovering_p99 = percentile(lat, 50), percentile(lat, 99)
+            log(f"  {target.name}: paced right after the ramp done; resting {sizes.rest_seconds:.0f} s")
             continue
         figures.cpu_paced, _ = cpu_per_event(cpu_before, sent.acked)
         figures.paced_p50, figures.paced_p99 = percentile(lat, 50), percentile(lat, 99)
@@ -317,10 +319,13 @@ async def run(_stack: Any) -> Any:
     report = Report("ingest")
     found: dict[str, Figures] = {}
 
+    began = time.perf_counter()
+
     def say(text: str) -> None:
+        """A log line on stderr, stamped with the wall clock and the seconds since the benchmark began."""
         import sys
 
-        print(text, file=sys.stderr, flush=True)
+        print(f"{time.strftime('%H:%M:%S')} +{time.perf_counter() - began:5.1f}s {text}", file=sys.stderr, flush=True)
 
     with tempfile.TemporaryDirectory(prefix="tideflow-ingest-") as tmp:
         root = Path(tmp)
