@@ -43,18 +43,20 @@ def cpu_seconds(groups: dict[str, int]) -> dict[str, float]:
     return used
 
 
-async def quiet_down(groups: dict[str, int], busy: float = 0.15, calm_seconds: int = 2, limit: float = 60) -> float:
+async def quiet_down(groups: dict[str, int], busy: float = 0.15, calm_seconds: float = 2, limit: float = 60,
+                     interval: float = 1.0) -> float:
     """Wait until the process groups together use less than ``busy`` of a core for ``calm_seconds`` seconds
-    in a row (at most ``limit`` s): after an overload, a target still works off what it queued (Temporal's
-    own task backlog, re-routing), and a measurement started then measures that recovery. Returns the wait."""
-    began = time.monotonic()
-    calm = 0
+    in a row (at most ``limit`` s), looking every ``interval`` s: after an overload, a target still works off
+    what it queued (Temporal's own task backlog, re-routing), and a measurement started then measures that
+    recovery. Returns the wait."""
+    began = last = time.monotonic()
+    calm = 0.0
     before = cpu_seconds(groups)
-    while calm < calm_seconds and time.monotonic() - began < limit:
-        await asyncio.sleep(1)
-        after = cpu_seconds(groups)
-        calm = calm + 1 if sum(after.values()) - sum(before.values()) < busy else 0
-        before = after
+    while calm < calm_seconds - 1e-3 and last - began < limit:
+        await asyncio.sleep(interval)
+        after, now = cpu_seconds(groups), time.monotonic()
+        calm = calm + (now - last) if sum(after.values()) - sum(before.values()) < busy * (now - last) else 0.0
+        before, last = after, now
     return time.monotonic() - began
 
 
