@@ -50,6 +50,8 @@ class SendMessage(NodeType):
     transactional = False
     #: a send is short and idempotent by its key (the message row, the platform's dedupe): a local activity
     local = True
+    #: the reserving transaction finds an earlier attempt's message row under the key: no ledger read before it
+    finds_own_outcome = True
 
     @classmethod
     def in_one_transaction(cls, config: Any, simulate: bool) -> bool:
