@@ -286,7 +286,9 @@ def customer_view(db: Session, customer_id: str | None, now: datetime | None = N
     ``days_since_interaction``), then the fixed fields."""
     if not customer_id:
         return {}
-    customer = db.get(models.Customer, canonical(db, customer_id))
+    customer = db.get(models.Customer, customer_id)  # a survivor almost always: its row is the one
+    if customer is not None and customer.merged_into:
+        customer = db.get(models.Customer, canonical(db, customer_id))
     if customer is None:
         return {}
     attributes = {**customer.attributes, **derived_attributes(customer.attributes, now or utcnow())}
