@@ -63,10 +63,11 @@ def perform(node_type: type[NodeType], request: ActionRequest, services: Service
         config = node_type.Config.model_validate(request.config)
     except ValidationError as exc:
         raise ActionFailed(f"node '{request.node_id}': config no longer valid: {exc}") from None
-    with session_factory(database_url)() as check:
-        done = recorded_result(check, request.key)
-    if done is not None:
-        return done
+    if not node_type.finds_own_outcome:
+        with session_factory(database_url)() as check:
+            done = recorded_result(check, request.key)
+        if done is not None:
+            return done
     try:
         if node_type.in_one_transaction(config, request.simulate):
             with transaction(database_url) as db:
@@ -83,8 +84,12 @@ def perform(node_type: type[NodeType], request: ActionRequest, services: Service
             if result.defer_until is None:
                 with transaction(database_url) as db:
                     _record(db, ctx, node_type.type, payload)
-    except IntegrityError:
-        # another attempt committed first; its effect stands, ours was rolled back
+    except Exception as exc:
+        # another attempt committed first (IntegrityError on the ledger's key): its effect stands, ours was rolled
+        # back. A type that finds its own outcome ran without reading the ledger first: whatever it raised, an
+        # outcome recorded under the key is the answer (a retry of a sent message whose template fails now)
+        if not isinstance(exc, IntegrityError) and not node_type.finds_own_outcome:
+            raise
         with session_factory(database_url)() as db:
             done = recorded_result(db, request.key)
         if done is None:

@@ -382,6 +382,24 @@ def forget_tokens() -> None:
         _token_cache.clear()
 
 
+def _fresh_lookup(digest: str) -> tuple[float, User, int, datetime | None, str] | None:
+    with _token_cache_lock:
+        hit = _token_cache.get(digest)
+    return hit if hit is not None and time.monotonic() - hit[0] < TOKEN_CACHE_SECONDS else None
+
+
+def cached_token_user(plaintext: str, now: datetime | None = None) -> tuple[User, str] | None:
+    """What :func:`token_user` answers when that needs no database — the token's lookup is cached and fresh and
+    its ``last_used_at`` needs no writing —, else None: then call :func:`token_user` (off the event loop, it may
+    wait for the database). An unknown token is never cached, so it is always None here."""
+    if not plaintext.startswith(TOKEN_PREFIX) or len(plaintext) > 200:
+        return None
+    hit = _fresh_lookup(_sha256(plaintext))
+    if hit is None or hit[3] is None or _utc(now) - hit[3] >= TOKEN_TOUCH_INTERVAL:
+        return None
+    return hit[1], hit[4]
+
+
 def token_user(database_url: str | None, plaintext: str, now: datetime | None = None) -> tuple[User, str] | None:
     """:func:`authenticate_token_scoped` for a request (the user and the token's scope), without taking the
     write lock on every request: the lookup is read-only and cached for :data:`TOKEN_CACHE_SECONDS`, and
@@ -395,10 +413,9 @@ def token_user(database_url: str | None, plaintext: str, now: datetime | None = 
         return None
     digest = _sha256(plaintext)
     now = _utc(now)
-    with _token_cache_lock:
-        hit = _token_cache.get(digest)
+    hit = _fresh_lookup(digest)
     fetched_at = time.monotonic()
-    if hit is not None and fetched_at - hit[0] < TOKEN_CACHE_SECONDS:
+    if hit is not None:
         fetched_at, user, token_id, last_used, scope = hit
     else:
         with session_factory(database_url)() as db:

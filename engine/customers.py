@@ -206,8 +206,16 @@ def merged_ids(db: Session, customer_id: str) -> list[str]:
     """The surviving customer's id and the ids of every customer merged into it (directly or through
     others): rows written under an old id after the merge (a race with a journey's first checkpoint)
     still count as the survivor's."""
-    survivor = canonical(db, customer_id)
-    found, frontier = [survivor], [survivor]
+    # one query for the customer's own merge pointer and the customers merged into it (a router reads this per
+    # event: almost always a survivor, with nothing or only direct merges below it)
+    c = models.Customer
+    rows = db.execute(select(c.id, c.merged_into).where((c.id == customer_id) | (c.merged_into == customer_id))).all()
+    if any(cid == customer_id and into for cid, into in rows):  # merged itself: from its survivor down
+        survivor = canonical(db, customer_id)
+        found, frontier = [survivor], [survivor]
+    else:
+        found = [customer_id, *[cid for cid, _ in rows if cid != customer_id]]
+        frontier = found[1:]
     while frontier and len(found) < 1000:
         frontier = list(db.scalars(select(models.Customer.id).where(models.Customer.merged_into.in_(frontier))))
         found += [c for c in frontier if c not in found]
@@ -278,7 +286,9 @@ def customer_view(db: Session, customer_id: str | None, now: datetime | None = N
     ``days_since_interaction``), then the fixed fields."""
     if not customer_id:
         return {}
-    customer = db.get(models.Customer, canonical(db, customer_id))
+    customer = db.get(models.Customer, customer_id)  # a survivor almost always: its row is the one
+    if customer is not None and customer.merged_into:
+        customer = db.get(models.Customer, canonical(db, customer_id))
     if customer is None:
         return {}
     attributes = {**customer.attributes, **derived_attributes(customer.attributes, now or utcnow())}

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -153,14 +153,21 @@ class Router:
         """Whether the customer may enter each of ``flows``, and (with ``running``) the workflow ids of its
         running journeys: one session and one thread hop for an event's routing. A merged customer's journeys
         count as the survivor's."""
+        wanted = sorted({str(flow["flow_id"]) for flow in flows})
+        j = models.Journey
         with session_factory(self.database_url)() as db:
             ids = merged_ids(db, customer_id)
             now = utcnow()
-            verdicts = [may_enter(flow["settings"]["entry"],
-                                  [h for found in entry_history(db, flow["flow_id"], ids).values() for h in found], now)
-                        for flow in flows]
-            active = list(db.scalars(select(models.Journey.workflow_id).where(
-                models.Journey.customer_id.in_(ids), models.Journey.status.in_(ACTIVE))).all()) if running else []
+            # the past journeys in these flows and the running ones in any flow: one query
+            which = [j.flow_id.in_(wanted)] if wanted else []
+            if running:
+                which.append(j.status.in_(ACTIVE))
+            rows = db.execute(select(j.workflow_id, j.flow_id, j.status, j.ended_at, j.started_at).where(
+                j.customer_id.in_(ids), or_(*which))).all() if which else []
+        verdicts = [may_enter(flow["settings"]["entry"], [(status, ended, started) for _, flow_id, status, ended,
+                                                          started in rows if flow_id == flow["flow_id"]], now)
+                    for flow in flows]
+        active = [wid for wid, _, status, _, _ in rows if status in ACTIVE] if running else []
         return verdicts, active
 
     async def start(self, flow: dict[str, Any], customer_id: str, event: dict[str, Any] | None,

@@ -71,9 +71,24 @@ def _configured(channel: str, database_url: str | None) -> Any:
     return loaded
 
 
+#: a delivery's ``config`` may carry the customer's identities (kind → value) its caller has read already, in a
+#: session it had open anyway: a connector's delivery then reads none
+IDENTITIES = "identities"
+
+
+def through_connector(channel: str) -> bool:
+    """Whether a delivery on ``channel`` goes through a configured connector (which needs the identities)."""
+    return channel != "dry-run" and channel not in _delivery
+
+
+def identities_of(db: Any, customer_id: str | None) -> dict[str, str]:
+    from engine.db import models
+
+    return {i.kind: i.value for i in db.query(models.Identity).filter_by(customer_id=customer_id)}
+
+
 def _connector_delivery(channel: str, database_url: str | None) -> Deliver | None:
     from connectors.base import OutboundMessage
-    from engine.db import models
     from engine.db.session import session_factory
 
     loaded = _configured(channel, database_url)
@@ -81,11 +96,13 @@ def _connector_delivery(channel: str, database_url: str | None) -> Deliver | Non
         return None
 
     def deliver(customer: dict[str, Any], content: str, key: str, config: dict[str, Any]) -> str:
-        with session_factory(database_url)() as db:
-            identities = {i.kind: i.value for i in db.query(models.Identity).filter_by(customer_id=customer.get("id"))}
+        identities = config.get(IDENTITIES)
+        if identities is None:
+            with session_factory(database_url)() as db:
+                identities = identities_of(db, customer.get("id"))
         message = OutboundMessage(key=key, channel=channel, content=content, customer=customer,
-                                  identities=identities, attachments=list(config.get("attachments") or []),
-                                  options={k: v for k, v in config.items() if k != "event"},
+                                  identities=dict(identities), attachments=list(config.get("attachments") or []),
+                                  options={k: v for k, v in config.items() if k not in ("event", IDENTITIES)},
                                   event=dict(config.get("event") or {}))
         return str(loaded.connector.deliver(message, loaded.settings, loaded.secrets))
 

@@ -50,6 +50,8 @@ class SendMessage(NodeType):
     transactional = False
     #: a send is short and idempotent by its key (the message row, the platform's dedupe): a local activity
     local = True
+    #: the reserving transaction finds an earlier attempt's message row under the key: no ledger read before it
+    finds_own_outcome = True
 
     @classmethod
     def in_one_transaction(cls, config: Any, simulate: bool) -> bool:
@@ -68,10 +70,13 @@ class SendMessage(NodeType):
         except expressions.ExpressionError as exc:
             raise ActionFailed(f"template of node '{ctx.node_id}': {exc}") from None
         url = ctx.services.database_url
-        if not ctx.in_ledger_transaction:
-            ctx.db.rollback()  # done reading (the customer): give the connection back before the write transactions
         candidates = ["dry-run"] if ctx.simulate else [config.channel, *(
             [config.fallback_channel] if config.fallback_channel else [])]
+        # a connector's delivery needs the identities: read in this session, open anyway, not in one of its own
+        identities = channels.identities_of(ctx.db, ctx.customer.get("id")) if any(
+            channels.through_connector(c) for c in candidates) else None
+        if not ctx.in_ledger_transaction:
+            ctx.db.rollback()  # done reading (the customer): give the connection back before the write transactions
         detail: dict[str, Any] = {}
         if ctx.simulate:  # the preview timeline shows the text; real journeys keep it out of workflow history
             detail["content"] = content
@@ -121,6 +126,8 @@ class SendMessage(NodeType):
         if deliver is None:  # unconfigured between reservation and delivery
             raise RuntimeError(f"channel '{channel}' is no longer configured")
         options = {**config.model_dump(), "channel": channel, "event": ctx.event}
+        if identities is not None:
+            options[channels.IDENTITIES] = identities
         try:
             detail["provider_id"] = deliver(ctx.customer, content, ctx.key, options)
         except Exception as exc:

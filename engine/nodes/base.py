@@ -166,6 +166,11 @@ class NodeType:
     #: round trip through the server) — for short steps idempotent by their key. None: when
     #: :attr:`transactional` (database effects are short); a send sets it True, long calls False.
     local: ClassVar[bool | None] = None
+    #: actions: ``run`` finds an earlier attempt's outcome under the request's key by itself (a send finds its
+    #: message row in the transaction that reserves it) and then ends without a second effect; the engine reads
+    #: no ledger before ``run`` (a read less on every first attempt) and answers with the ledger's recorded
+    #: result when recording collides with it or when ``run`` fails
+    finds_own_outcome: ClassVar[bool] = False
     #: where the node type came from (set by the registry: ``builtin`` or the distribution name)
     origin: ClassVar[str] = "builtin"
 

@@ -57,3 +57,26 @@ def test_requests_read_the_token_without_writing_and_revocation_is_immediate(db_
         auth.revoke_token(db, token.id, db.merge(user))
     assert auth.token_user(db_url, plaintext, t0 + timedelta(seconds=62)) is None
     assert auth.token_user(db_url, "tf_" + "x" * 300) is None
+
+
+def test_a_cached_lookup_is_answered_without_the_database_until_it_needs_it(db_url: str) -> None:
+    """The web answers most requests' tokens on its event loop (no thread hop): only from a fresh cached lookup
+    whose last use needs no writing; anything else is None, and the caller asks :func:`auth.token_user`."""
+    auth.forget_tokens()
+    with transaction(db_url) as db:
+        user = auth.create_user(db, "cached", "a-long-password-2", "developer")
+        plaintext = auth.create_token(db, user, "ci")
+    t0 = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
+    assert auth.cached_token_user(plaintext, t0) is None  # never looked up in this process
+    assert auth.token_user(db_url, plaintext, t0) is not None
+    with statements(db_url) as seen:
+        found = auth.cached_token_user(plaintext, t0 + timedelta(seconds=30))
+        assert found is not None and found[0].username == "cached" and found[1] == "full"
+    assert seen == []
+    # last used a minute ago: the touch is due, so the database is needed
+    assert auth.cached_token_user(plaintext, t0 + timedelta(seconds=61)) is None
+    assert auth.cached_token_user("tf_" + "x" * 300, t0) is None
+    assert auth.cached_token_user("not-a-token", t0) is None
+    with transaction(db_url) as db:
+        auth.revoke_token(db, db.query(ApiToken).one().id, db.merge(user))
+    assert auth.cached_token_user(plaintext, t0 + timedelta(seconds=31)) is None  # revoked here: at once
