@@ -66,3 +66,23 @@ async def dev_env() -> Any:
                                                 dev_server_extra_args=["--log-level", "error", *dev_server_tuning()])
     yield env
     await env.shutdown()
+
+
+@pytest.fixture
+def sms() -> Iterator[list[str]]:
+    """A configured ``sms`` channel that records every delivery's idempotency key (a test's own deliveries)."""
+    import threading
+
+    from activities.messaging import channels
+
+    delivered: list[str] = []
+    lock = threading.Lock()
+
+    def deliver(customer: dict[str, Any], content: str, key: str, config: dict[str, Any]) -> str:
+        with lock:
+            delivered.append(key)
+        return f"sms:{key}"
+
+    channels.register("sms", deliver)
+    yield delivered
+    channels._delivery.pop("sms", None)

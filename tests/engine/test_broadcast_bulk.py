@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import delete, func, insert, select, update
 from temporalio.testing import ActivityEnvironment
 
@@ -43,22 +41,6 @@ MIXED = flow(
      ("mark", "out", "tagged"), ("tagged", "yes", "thanks")],
     timezone="Etc/GMT-12", quiet_hours=QUIET, frequency_capped=True,
 )
-
-
-@pytest.fixture
-def sms() -> Iterator[list[str]]:
-    """A configured ``sms`` channel that records every delivery's idempotency key."""
-    delivered: list[str] = []
-    lock = threading.Lock()
-
-    def deliver(customer: dict[str, Any], content: str, key: str, config: dict[str, Any]) -> str:
-        with lock:
-            delivered.append(key)
-        return f"sms:{key}"
-
-    channels.register("sms", deliver)
-    yield delivered
-    channels._delivery.pop("sms", None)
 
 
 def mixed_customers(db_url: str, n: int = 24) -> list[str]:

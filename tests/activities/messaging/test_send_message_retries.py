@@ -4,36 +4,17 @@ finds its own message row in the transaction that reserves it: one read less on 
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import event
 
-from activities.messaging import channels
 from activities.messaging.send_message import SendMessage
 from engine.actions import Services, perform
 from engine.db import models
 from engine.db.session import get_engine, session_factory
 from engine.runtime import ActionRequest
 from tests.engine.flowkit import customer
-
-
-@pytest.fixture
-def sms() -> Iterator[list[str]]:
-    """A configured ``sms`` channel that records every delivery's idempotency key."""
-    delivered: list[str] = []
-    lock = threading.Lock()
-
-    def deliver(customer: dict[str, Any], content: str, key: str, config: dict[str, Any]) -> str:
-        with lock:
-            delivered.append(key)
-        return f"sms:{key}:{len(delivered)}"
-
-    channels.register("sms", deliver)
-    yield delivered
-    channels._delivery.pop("sms", None)
 
 
 def send(db_url: str, cid: str, key: str, channel: str = "sms", template: str = "你好 {{ customer.name }}",
