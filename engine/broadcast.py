@@ -457,9 +457,10 @@ class BroadcastActivities:
         from engine.router import entry_history, may_enter
 
         with session_factory(services.database_url)() as db:
-            history = entry_history(db, flow["flow_id"], ids)
+            history = entry_history(db, [flow["flow_id"]], ids)
         now = utcnow()
-        entering = [cid for cid in ids if may_enter(flow["settings"]["entry"], history[cid], now)[0]]
+        entry = flow["settings"]["entry"]
+        entering = [cid for cid in ids if may_enter(entry, history.of(flow["flow_id"], cid), now)[0]]
         stats: list[list[Any]] = []
         outcomes: dict[str, int] = defaultdict(int)
         ended: list[tuple[str, str]] = []

@@ -64,8 +64,11 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError | InterfaceError | DisconnectionError | ConnectionError | TimeoutError)
 
 
-def may_enter(entry: dict[str, Any], history: list[tuple[str, datetime | None, datetime]],
-              now: datetime) -> tuple[bool, str]:
+#: a customer's past journeys in one flow, each as (status, ended_at, started_at), for :func:`may_enter`
+History = list[tuple[str, datetime | None, datetime]]
+
+
+def may_enter(entry: dict[str, Any], history: History, now: datetime) -> tuple[bool, str]:
     """Whether a customer with these past journeys (status, ended_at, started_at) may enter again."""
     if not history:
         return True, ""
@@ -80,16 +83,34 @@ def may_enter(entry: dict[str, Any], history: list[tuple[str, datetime | None, d
     return True, ""
 
 
-def entry_history(db: Any, flow_id: str, customer_ids: list[str]
-                  ) -> dict[str, list[tuple[str, datetime | None, datetime]]]:
-    """Past journeys of these customers in this flow, for :func:`may_enter`."""
-    found: dict[str, list[tuple[str, datetime | None, datetime]]] = {cid: [] for cid in customer_ids}
-    rows = db.execute(select(models.Journey.customer_id, models.Journey.status, models.Journey.ended_at,
-                             models.Journey.started_at)
-                      .where(models.Journey.flow_id == flow_id, models.Journey.customer_id.in_(customer_ids))).all()
-    for cid, status, ended, started in rows:
-        found[cid].append((status, ended, started))
-    return found
+@dataclass(frozen=True)
+class EntryHistory:
+    """What :func:`may_enter` needs about some customers in some flows, read in one query
+    (:func:`entry_history`), and, when asked, the workflow ids of their running journeys in any flow."""
+    journeys: dict[tuple[str, str], History]  # (flow id, customer id) → its journeys there
+    running: list[str]
+
+    def of(self, flow_id: str, *customer_ids: str) -> History:
+        """The journeys of these customer ids (one customer and those merged into it) in this flow."""
+        return [journey for cid in customer_ids for journey in self.journeys.get((flow_id, cid), ())]
+
+
+def entry_history(db: Any, flow_ids: list[str], customer_ids: list[str], running: bool = False) -> EntryHistory:
+    """Past journeys of these customers in these flows, for :func:`may_enter`, and with ``running`` the
+    workflow ids of their running journeys in any flow: one query."""
+    j = models.Journey
+    which = [j.flow_id.in_(sorted(set(flow_ids)))] if flow_ids else []
+    if running:
+        which.append(j.status.in_(ACTIVE))
+    rows = db.execute(select(j.workflow_id, j.customer_id, j.flow_id, j.status, j.ended_at, j.started_at).where(
+        j.customer_id.in_(customer_ids), or_(*which))).all() if which and customer_ids else []
+    wanted = set(flow_ids)
+    journeys: dict[tuple[str, str], History] = {}
+    for _, cid, flow_id, status, ended, started in rows:
+        if flow_id in wanted:
+            journeys.setdefault((flow_id, cid), []).append((status, ended, started))
+    active = [wid for wid, _, _, status, _, _ in rows if status in ACTIVE] if running else []
+    return EntryHistory(journeys, active)
 
 
 def journey_id(flow_id: str, customer_id: str, reentry: str, entry_id: str | None) -> str:
@@ -153,22 +174,12 @@ class Router:
         """Whether the customer may enter each of ``flows``, and (with ``running``) the workflow ids of its
         running journeys: one session and one thread hop for an event's routing. A merged customer's journeys
         count as the survivor's."""
-        wanted = sorted({str(flow["flow_id"]) for flow in flows})
-        j = models.Journey
         with session_factory(self.database_url)() as db:
             ids = merged_ids(db, customer_id)
             now = utcnow()
-            # the past journeys in these flows and the running ones in any flow: one query
-            which = [j.flow_id.in_(wanted)] if wanted else []
-            if running:
-                which.append(j.status.in_(ACTIVE))
-            rows = db.execute(select(j.workflow_id, j.flow_id, j.status, j.ended_at, j.started_at).where(
-                j.customer_id.in_(ids), or_(*which))).all() if which else []
-        verdicts = [may_enter(flow["settings"]["entry"], [(status, ended, started) for _, flow_id, status, ended,
-                                                          started in rows if flow_id == flow["flow_id"]], now)
-                    for flow in flows]
-        active = [wid for wid, _, status, _, _ in rows if status in ACTIVE] if running else []
-        return verdicts, active
+            history = entry_history(db, [str(flow["flow_id"]) for flow in flows], ids, running)
+        verdicts = [may_enter(flow["settings"]["entry"], history.of(flow["flow_id"], *ids), now) for flow in flows]
+        return verdicts, history.running
 
     async def start(self, flow: dict[str, Any], customer_id: str, event: dict[str, Any] | None,
                     variables: dict[str, Any] | None = None, entry_id: str | None = None,

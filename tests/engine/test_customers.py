@@ -238,4 +238,4 @@ def test_a_merge_moves_journeys_orders_and_coupons_and_keeps_the_old_ids_reachab
                               checkpoint=0))  # a row written under the old id after the merge (a race)
     with transaction(db_url) as db:
         from engine.router import entry_history
-        assert sum(len(h) for h in entry_history(db, "g", merged_ids(db, a)).values()) == 1
+        assert len(entry_history(db, ["g"], merged_ids(db, a)).of("g", *merged_ids(db, a))) == 1

@@ -72,3 +72,24 @@ def test_merged_ids_follows_merges_below_and_above(db_url: str) -> None:
             assert sorted(merged_ids(db, asked)) == sorted([top, mid, low])
         assert merged_ids(db, lone) == [lone]
         assert merged_ids(db, "c_nobody") == ["c_nobody"]
+
+
+def test_entry_history_keeps_each_customer_and_flow_apart(db_url: str) -> None:
+    """A broadcast page reads every customer's history in one flow at once: each gets its own journeys only."""
+    from engine.router import entry_history, may_enter
+
+    with transaction(db_url) as db:
+        c1, c2, c3 = (resolve(db, {"external_id": f"page-{n}"}) for n in range(3))
+        db.add_all([journey("p-f-1", "f", c1, "completed", datetime.now(UTC) - timedelta(hours=1)),
+                    journey("p-g-2", "g", c2, "running"), journey("p-f-3", "f", c3, "waiting")])
+    with session_factory(db_url)() as db:
+        history = entry_history(db, ["f"], [c1, c2, c3])
+    assert history.running == []
+    assert [status for status, _, _ in history.of("f", c1)] == ["completed"]
+    assert history.of("f", c2) == [] and history.of("g", c2) == []  # flow g was not asked for
+    now = datetime.now(UTC)
+    assert [may_enter(entry("after", "PT30M"), history.of("f", c), now) for c in (c1, c2, c3)] == [
+        (True, ""), (True, ""), (False, "still in the flow")]
+    with session_factory(db_url)() as db:
+        assert entry_history(db, ["f"], []).journeys == {}
+        assert sorted(entry_history(db, [], [c1, c2, c3], running=True).running) == ["p-f-3", "p-g-2"]
