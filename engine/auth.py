@@ -388,6 +388,11 @@ def _fresh_lookup(digest: str) -> tuple[float, User, int, datetime | None, str] 
     return hit if hit is not None and time.monotonic() - hit[0] < TOKEN_CACHE_SECONDS else None
 
 
+def _needs_touch(last_used: datetime | None, now: datetime) -> bool:
+    """Whether a token's ``last_used_at`` is to be written now (at most once per :data:`TOKEN_TOUCH_INTERVAL`)."""
+    return last_used is None or now - last_used >= TOKEN_TOUCH_INTERVAL
+
+
 def cached_token_user(plaintext: str, now: datetime | None = None) -> tuple[User, str] | None:
     """What :func:`token_user` answers when that needs no database — the token's lookup is cached and fresh and
     its ``last_used_at`` needs no writing —, else None: then call :func:`token_user` (off the event loop, it may
@@ -395,7 +400,7 @@ def cached_token_user(plaintext: str, now: datetime | None = None) -> tuple[User
     if not plaintext.startswith(TOKEN_PREFIX) or len(plaintext) > 200:
         return None
     hit = _fresh_lookup(_sha256(plaintext))
-    if hit is None or hit[3] is None or _utc(now) - hit[3] >= TOKEN_TOUCH_INTERVAL:
+    if hit is None or _needs_touch(hit[3], _utc(now)):
         return None
     return hit[1], hit[4]
 
@@ -409,11 +414,14 @@ def token_user(database_url: str | None, plaintext: str, now: datetime | None = 
 
     from engine.db.session import session_factory, transaction
 
+    answer = cached_token_user(plaintext, now)
+    if answer is not None:
+        return answer
     if not plaintext.startswith(TOKEN_PREFIX) or len(plaintext) > 200:
         return None
     digest = _sha256(plaintext)
     now = _utc(now)
-    hit = _fresh_lookup(digest)
+    hit = _fresh_lookup(digest)  # fresh, but its last_used_at is due
     fetched_at = time.monotonic()
     if hit is not None:
         fetched_at, user, token_id, last_used, scope = hit
@@ -428,7 +436,7 @@ def token_user(database_url: str | None, plaintext: str, now: datetime | None = 
                 return None
             token_id, last_used, scope = token.id, token.last_used_at, token.scope or "full"
             db.expunge_all()
-    if last_used is None or now - last_used >= TOKEN_TOUCH_INTERVAL:
+    if _needs_touch(last_used, now):
         with transaction(database_url) as db:
             db.execute(update(ApiToken).where(ApiToken.id == token_id, or_(
                 ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= now - TOKEN_TOUCH_INTERVAL))
