@@ -12,12 +12,15 @@ reversals. Pure: no I/O — activities/loyalty/ledger.py applies the results und
 * **reverse** — a refund takes back ``floor(earned × refunded ÷ paid)`` in all, so partial refunds
   add up to exactly the order's points and never more; what was already spent leaves a debt that
   the next earn repays.
+* **give back** — a cancelled redemption returns its points to the lots it took them from, each lot
+  keeping its own expiry; points of a lot that has expired since are not revived, and the returned
+  points repay a debt first (as an earn does), the soonest-expiring first.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
@@ -109,6 +112,56 @@ def allocate(lots: Sequence[Lot], points: int, now: datetime, *,
             taken[lot.id] = take
             left -= take
     return taken, left
+
+
+@dataclass(frozen=True)
+class GiveBack:
+    """How a cancelled redemption's points go back: ``restored`` (lot id → points put back in that lot),
+    ``lapsed`` (lot id → points not revived: the lot has expired since) and ``repaid`` (points that paid
+    the member's debt instead of going back to a lot)."""
+
+    restored: dict[int, int]
+    lapsed: dict[int, int]
+    repaid: int
+
+    @property
+    def returned(self) -> int:
+        """What the member gets back: the points restored to lots plus the debt they repaid."""
+        return sum(self.restored.values()) + self.repaid
+
+
+def give_back(taken: Mapping[int, int], lots: Sequence[Lot], now: datetime, debt: int = 0, *,
+              closed: Collection[int] = ()) -> GiveBack:
+    """Split the points a redemption ``taken`` (lot id → points, the burn's record) back over those lots.
+
+    A lot that has expired at ``now`` — or whose expiry is already booked (``closed``) — gets nothing
+    back: its points lapse, as they would have had they never been spent. The rest repay ``debt`` first,
+    taken from the lots that expire soonest (the order a burn spends in), so the member keeps the
+    longest-lived points; what is left goes back to each lot."""
+    if debt < 0 or any(n < 0 for n in taken.values()):
+        raise ValueError(Msg("points and debt must not be negative"))
+    known = {lot.id: lot for lot in lots}
+    missing = sorted(set(taken) - set(known))
+    if missing:
+        raise ValueError(Msg("lots %(ids)s are unknown", ids=", ".join(map(str, missing))))
+    lapsed: dict[int, int] = {}
+    alive: list[Lot] = []
+    for lot_id, n in taken.items():
+        if n == 0:
+            continue
+        lot = known[lot_id]
+        if lot_id in closed or (lot.expires_at is not None and lot.expires_at <= now):
+            lapsed[lot_id] = n
+        else:
+            alive.append(Lot(lot_id, n, lot.earned_at, lot.expires_at))
+    restored: dict[int, int] = {}
+    owed = debt
+    for lot in burn_order(alive):
+        repay = min(owed, lot.remaining)
+        owed -= repay
+        if lot.remaining - repay:
+            restored[lot.id] = lot.remaining - repay
+    return GiveBack(restored, lapsed, debt - owed)
 
 
 def expiring(lots: Sequence[Lot], now: datetime) -> list[Lot]:

@@ -76,6 +76,49 @@ def test_reversals_never_exceed_earned(earned: int, paid: int, refunds: list[int
         assert done == earned
 
 
+def test_a_cancelled_redemption_goes_back_to_its_lots_and_expired_ones_lapse() -> None:
+    # lot 1 expires on day 100, lot 2 on day 300, lot 3 never, lot 4 expired on day 2; it is day 20
+    lots = [lot(1, 0, 0, 100), lot(2, 5, 5, 300), lot(3, 0, 10, None), lot(4, 0, 1, 2)]
+    now = T0 + timedelta(days=20)
+    taken = {4: 10, 1: 50, 2: 30, 3: 20}  # the burn's record: 110 points from four lots
+    # no debt: every lot that is still alive gets exactly what it gave; lot 4's 10 are not revived
+    back = points.give_back(taken, lots, now)
+    assert back == points.GiveBack(restored={1: 50, 2: 30, 3: 20}, lapsed={4: 10}, repaid=0)
+    assert back.returned == 100
+    # a debt of 60 is repaid first from the points that expire soonest: all of lot 1's 50, then 10 of lot 2's
+    back = points.give_back(taken, lots, now, 60)
+    assert back == points.GiveBack(restored={2: 20, 3: 20}, lapsed={4: 10}, repaid=60)
+    assert back.returned == 100  # 20 + 20 back in lots, 60 off the debt
+    # a debt larger than what comes back takes it all; nothing goes back to a lot
+    assert points.give_back(taken, lots, now, 500) == points.GiveBack({}, {4: 10}, 100)
+    # a lot whose expiry is already booked is closed even if its date has not come (nothing revives it)
+    assert points.give_back({2: 30, 3: 20}, lots, now, closed={2}) == points.GiveBack({3: 20}, {2: 30}, 0)
+    # the instant a lot expires it is no longer alive (as in allocate: expires_at > now is spendable)
+    assert points.give_back({1: 50}, lots, T0 + timedelta(days=100)) == points.GiveBack({}, {1: 50}, 0)
+    assert points.give_back({}, lots, now, 60) == points.GiveBack({}, {}, 0)
+
+
+def test_giving_back_refuses_what_it_cannot_place() -> None:
+    lots = [lot(1, 0, 0, 100)]
+    with pytest.raises(ValueError, match="unknown"):
+        points.give_back({1: 5, 9: 5}, lots, T0)
+    with pytest.raises(ValueError):
+        points.give_back({1: -5}, lots, T0)
+    with pytest.raises(ValueError):
+        points.give_back({1: 5}, lots, T0, -1)
+
+
+@given(st.dictionaries(st.integers(1, 8), st.integers(0, 1000), max_size=8), st.integers(0, 5000),
+       st.integers(0, 40))
+def test_giving_back_accounts_for_every_point(taken: dict[int, int], debt: int, day: int) -> None:
+    lots = [lot(i, 0, 0, None if i % 4 == 0 else i * 5) for i in range(1, 9)]
+    back = points.give_back(taken, lots, T0 + timedelta(days=day), debt)
+    assert back.returned + sum(back.lapsed.values()) == sum(taken.values())
+    assert back.repaid == min(debt, back.returned)
+    assert all(0 < n <= taken[i] for i, n in back.restored.items())
+    assert not set(back.restored) & set(back.lapsed)
+
+
 TIERS = [tiers.Tier("silver", "银卡", 0), tiers.Tier("gold", "金卡", 500_000, Decimal("1.5")),
          tiers.Tier("black", "黑金", 2_000_000, Decimal(2))]
 
