@@ -64,12 +64,13 @@ EVENT_TYPES: dict[str, dict[str, str]] = {
     "referral.progress": {"zh-CN": "裂变邀请进度", "en": "Referral progress"},
     "loyalty.points_earned": {"zh-CN": "获得积分", "en": "Points earned"},
     "loyalty.points_redeemed": {"zh-CN": "积分兑换", "en": "Points redeemed"},
+    "loyalty.redemption_cancelled": {"zh-CN": "积分兑换撤销（积分退回）", "en": "Redemption cancelled (points back)"},
     "loyalty.tier_changed": {"zh-CN": "会员等级变化", "en": "Tier changed"},
     "loyalty.points_expiring": {"zh-CN": "积分即将过期", "en": "Points expiring"},
 }
 #: types only Tideflow itself produces (follow-up events): refused at POST /api/events
 INTERNAL_TYPES = frozenset({"referral.progress", "loyalty.points_earned", "loyalty.points_redeemed",
-                            "loyalty.tier_changed", "loyalty.points_expiring"})
+                            "loyalty.redemption_cancelled", "loyalty.tier_changed", "loyalty.points_expiring"})
 CUSTOM = re.compile(r"^custom\.[a-z0-9_]+(\.[a-z0-9_]+)*$")
 
 

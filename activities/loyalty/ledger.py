@@ -10,8 +10,12 @@ the account's ``balance`` / ``debt`` are derived state kept in the same transact
 ``balance`` is the points in unexpired lots; ``debt`` is what refunds took back after the points were
 spent (the next earn repays it first); what a member may spend is ``balance - debt``.
 
+A redemption can be cancelled once (:func:`cancel_redemption`): its points go back to the lots they
+were taken from, with those lots' own expiry; points of a lot that expired since are not revived.
+
 Journeys hear about it through follow-up events: ``loyalty.points_earned``, ``loyalty.points_redeemed``
-(from :func:`burn`), ``loyalty.tier_changed`` (``direction`` up/down) and ``loyalty.points_expiring`` (from
+(from :func:`burn`), ``loyalty.redemption_cancelled`` (from :func:`cancel_redemption`),
+``loyalty.tier_changed`` (``direction`` up/down) and ``loyalty.points_expiring`` (from
 :func:`notify_expiring`).
 """
 
@@ -47,6 +51,15 @@ class InsufficientPoints(LoyaltyError):
         super().__init__(Msg("%(wanted)s points wanted, %(available)s available",
                              wanted=wanted, available=available))
         self.wanted, self.available = wanted, available
+
+
+class RedemptionNotFound(LoyaltyError):
+    """No redemption of this member is booked under the key (none at all, another kind of entry, or
+    another member's)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(Msg("the member has no redemption '%(key)s'", key=key[:200]))
+        self.key = key
 
 
 @dataclass(frozen=True)
@@ -170,11 +183,79 @@ def burn(db: Session, customer_id: str, pts: int, key: str, at: datetime, *, rea
     return Booked(entry, False)
 
 
+def _short(prefix: str, key: str, limit: int) -> str:
+    ident = f"{prefix}:{key}"
+    return ident if len(ident) <= limit else f"{prefix}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+
+
 def redeemed_id(key: str) -> str:
     """The ``loyalty.points_redeemed`` event's external id for the redemption booked under ledger ``key``
     (``redeemed:<key>``; a key too long for the events table's 120 characters by its SHA-256 instead)."""
-    ident = f"redeemed:{key}"
-    return ident if len(ident) <= 120 else f"redeemed:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+    return _short("redeemed", key, 120)
+
+
+def cancelled_id(key: str) -> str:
+    """The ``loyalty.redemption_cancelled`` event's external id for the redemption booked under ``key``
+    (``cancelled:<key>``, or by its SHA-256 when too long)."""
+    return _short("cancelled", key, 120)
+
+
+def cancel_key(key: str) -> str:
+    """The ledger key of the one cancellation the redemption booked under ``key`` may have."""
+    return _short("cancel", key, 300)
+
+
+def redemption_key(db: Session, customer_id: str, entry_id: int) -> str | None:
+    """The ledger key of the member's redemption entry ``entry_id`` (None when it is no redemption of theirs)."""
+    entry = db.get(LoyaltyEntry, entry_id)
+    if entry is None or entry.kind != "burn" or entry.customer_id not in aliases(db, customer_id):
+        return None
+    return entry.key
+
+
+def cancel_redemption(db: Session, customer_id: str, key: str, at: datetime, *, reason: str = "cancelled",
+                      by: str = "", notify: bool = True) -> Booked:
+    """Cancel the member's redemption booked under ledger ``key``: give its points back, whole.
+
+    The points go back to the lots the burn took them from (its ``lots``), each keeping its expiry; the
+    points of a lot that has expired by ``at`` (or whose expiry is booked) are not revived — they lapse
+    as they would have unspent, and the entry's detail names them (``lapsed``). Points that come back
+    repay a debt first, as an earn does (``debt_repaid``). Once per redemption, under the member's lock:
+    a retried or concurrent cancellation books nothing and gets the first one's entry (``repeated``).
+    A fresh one records ``loyalty.redemption_cancelled`` in the same transaction. Raises
+    :class:`RedemptionNotFound` when ``key`` is not a redemption of this member."""
+    acct = account(db, customer_id)
+    redemption = _existing(db, key)
+    if redemption is None or redemption.kind != "burn" or redemption.customer_id != acct.customer_id:
+        raise RedemptionNotFound(key)
+    found = _existing(db, cancel_key(key))
+    if found is not None:
+        return Booked(found, True)
+    taken = {int(k): int(v) for k, v in dict((redemption.detail or {}).get("lots") or {}).items()}
+    rows = {lot.id: lot for lot in db.scalars(select(LoyaltyLot).where(LoyaltyLot.id.in_(list(taken)))
+                                              .execution_options(populate_existing=True))}
+    closed = {int(k.split(":", 1)[1]) for k in db.scalars(select(LoyaltyEntry.key).where(
+        LoyaltyEntry.key.in_([f"expire:{lot_id}" for lot_id in taken])))}
+    back = points.give_back(taken, [points.Lot(lot.id, lot.remaining, lot.earned_at, lot.expires_at)
+                                    for lot in rows.values()], at, acct.debt, closed=closed)
+    for lot_id, n in back.restored.items():
+        rows[lot_id].remaining += n
+    acct.debt -= back.repaid
+    acct.balance += back.returned - back.repaid
+    request_id = str((redemption.detail or {}).get("request_id", ""))
+    entry = _book(db, acct, key=cancel_key(key), kind="cancel", pts=back.returned, at=at,
+                  source_ref=key if len(key) <= 200 else "", reason=reason,
+                  detail={"redemption": redemption.id, "redemption_key": key, "redeemed": -redemption.points,
+                          "lots": {str(k): v for k, v in back.restored.items()},
+                          "lapsed": {str(k): v for k, v in back.lapsed.items()}, "debt_repaid": back.repaid,
+                          "by": by, "request_id": request_id})
+    if notify:
+        record_follow_up(db, source=SOURCE, external_id=cancelled_id(key), type="loyalty.redemption_cancelled",
+                         customer_id=acct.customer_id, occurred_at=at,
+                         payload={"points": back.returned, "lapsed": sum(back.lapsed.values()),
+                                  "redeemed": -redemption.points, "balance": entry.balance_after,
+                                  "reason": reason, "request_id": request_id, "source": key})
+    return Booked(entry, False)
 
 
 def order_ref(channel: str, shop: str, order_id: str) -> str:
@@ -371,6 +452,8 @@ def summary(db: Session, customer_id: str, now: datetime, entries: int = 50) -> 
                            .order_by(LoyaltyLot.expires_at.asc().nulls_last(), LoyaltyLot.id)))
     lines = list(db.scalars(select(LoyaltyEntry).where(LoyaltyEntry.customer_id.in_(ids))
                             .order_by(LoyaltyEntry.id.desc()).limit(entries)))
+    cancelled = set(db.scalars(select(LoyaltyEntry.key).where(
+        LoyaltyEntry.key.in_([cancel_key(e.key) for e in lines if e.kind == "burn"])))) if lines else set()
     balance, debt = (acct.balance, acct.debt) if acct else (0, 0)
     names = {t.key: t.name for t in load(db).tier_list()}
     tier = acct.tier if acct else None
@@ -382,4 +465,7 @@ def summary(db: Session, customer_id: str, now: datetime, entries: int = 50) -> 
                       "expires_at": lot.expires_at.isoformat() if lot.expires_at else None,
                       "expired": lot.expires_at is not None and lot.expires_at <= now} for lot in lots],
             "ledger": [{"id": e.id, "kind": e.kind, "points": e.points, "balance_after": e.balance_after,
-                        "reason": e.reason, "source": e.source_ref, "at": e.at.isoformat()} for e in lines]}
+                        "reason": e.reason, "source": e.source_ref, "at": e.at.isoformat(),
+                        **({"request_id": str((e.detail or {}).get("request_id", "")),
+                            "cancelled": cancel_key(e.key) in cancelled} if e.kind == "burn" else {})}
+                       for e in lines]}

@@ -38,8 +38,8 @@ class LoyaltyAccount(Base):
 
 class LoyaltyEntry(Base):
     """One line of the append-only points ledger. ``key`` is the idempotency key of the source
-    (``order:<channel>:<shop>:<order>``, ``refund:…``, ``redeem:<request>``, ``expire:<lot>``,
-    ``action:<journey key>``): the same source never books twice."""
+    (``order:<channel>:<shop>:<order>``, ``refund:…``, ``redeem:<request>``, ``cancel:<redeem key>``,
+    ``expire:<lot>``, ``action:<journey key>``): the same source never books twice."""
 
     __tablename__ = "loyalty_ledger"
     __table_args__ = (Index("ix_loyalty_ledger_customer_at", "customer_id", "at"),)
@@ -47,7 +47,7 @@ class LoyaltyEntry(Base):
                                     autoincrement=True)
     customer_id: Mapped[str] = mapped_column(String(40))
     key: Mapped[str] = mapped_column(String(300), unique=True)
-    #: earn, burn, reverse, expire, adjust
+    #: earn, burn, reverse, expire, adjust, cancel (a redemption given back: ``cancel:<redeem key>``)
     kind: Mapped[str] = mapped_column(String(10))
     points: Mapped[int] = mapped_column(BigInteger)
     balance_after: Mapped[int] = mapped_column(BigInteger)
