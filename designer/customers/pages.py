@@ -104,7 +104,16 @@ def customer_page(request: Request, customer_id: str, user: CustomerReader, db_u
                    may_redeem=auth.has_role(user, *LOYALTY_REDEEMERS), redeem_request=uuid.uuid4().hex,
                    redeemed=clip(request.query_params.get("redeemed", ""), 12),
                    loyalty_short=clip(request.query_params.get("loyalty_short", ""), 12),
-                   loyalty_error=clip(request.query_params.get("loyalty_error", ""), 200))
+                   loyalty_error=clip(request.query_params.get("loyalty_error", ""), 200),
+                   cancelled=_count(request.query_params.get("cancelled")),
+                   cancel_lapsed=_count(request.query_params.get("cancel_lapsed")),
+                   cancel_repeated=request.query_params.get("cancel_repeated") == "1",
+                   cancel_missing=_count(request.query_params.get("cancel_missing")))
+
+
+def _count(value: str | None) -> int | None:
+    """A whole number from the query (what a redirect after a points change says), None otherwise."""
+    return int(value) if value and value.isdigit() and len(value) <= 19 else None
 
 
 def flow_names(db: Session, ids: set[str]) -> dict[str, str]:

@@ -3,7 +3,9 @@ and redemption — for the designer and for shops and mini-programs (API tokens 
 
 ``GET /api/loyalty/balance?phone=…`` (any identity kind) finds the member without creating one;
 ``POST /api/loyalty/members/{id}/redeem`` burns points once per ``request_id`` (a retried request gets
-the first answer back; two different requests never overdraw: 409 with what is available).
+the first answer back; two different requests never overdraw: 409 with what is available);
+``POST /api/loyalty/members/{id}/redemptions/{request_id}/cancel`` gives a redemption's points back once
+(a retry answers 200 with the same booking, ``repeated: true``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Body, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from activities.loyalty import ledger
@@ -82,10 +84,13 @@ def balance(request: Request, user: Reader, db_url: DbUrl) -> dict[str, Any]:
         raise ApiError(422, message_of(exc), Msg("use a known identity kind"), kind) from None
 
 
+REQUEST_ID = r"^[A-Za-z0-9_\-:.]+$"
+
+
 class RedeemIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     points: int = Field(ge=1, le=100_000_000, description="whole points to spend")
-    request_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_\-:.]+$",
+    request_id: str = Field(min_length=1, max_length=100, pattern=REQUEST_ID,
                             description="your id for this redemption: a retry with the same id redeems once")
     reason: str = Field(default="", max_length=200, examples=["积分兑换：保温杯"])
 
@@ -107,3 +112,46 @@ def redeem(customer_id: str, body: RedeemIn, user: Redeemer, db_url: DbUrl) -> d
                                 available=exc.available, wanted=exc.wanted),
                        Msg("redeem fewer points"), "points", available=exc.available) from None
 
+
+
+class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(default="", max_length=200, description="why the exchange is cancelled (kept on the ledger)",
+                        examples=["赠品缺货"])
+
+
+RequestId = Annotated[str, Path(min_length=1, max_length=100, pattern=REQUEST_ID,
+                                description="the `request_id` your redeem call used")]
+
+
+@router.post("/members/{customer_id}/redemptions/{request_id}/cancel")
+def cancel_redemption(customer_id: str, request_id: RequestId, user: Redeemer, db_url: DbUrl,
+                      body: Annotated[CancelIn | None, Body()] = None) -> dict[str, Any]:
+    """Cancel a redemption you made (the gift is out of stock, its order was cancelled, a mistake): its
+    points go back, whole, to the lots they were taken from, each with its own expiry. Points of a lot
+    that has expired since are not revived (``lapsed``); points that come back repay a debt left by
+    refunds first (``debt_repaid``). Once per redemption: a retried or concurrent cancel books nothing
+    more and answers 200 with the same booking (``repeated: true``). 404 when the member has no
+    redemption with this ``request_id`` made by the caller (redeem ids belong to the user or token that
+    redeemed, as they do for the redeem call)."""
+    reason = (body.reason.strip() if body else "") or "cancelled"
+    try:
+        with transaction(db_url) as db:
+            cid = _member(db, customer_id)
+            booked = ledger.cancel_redemption(db, cid, f"redeem:{user.username}:{request_id}", datetime.now(UTC),
+                                              reason=reason, by=user.username)
+            return cancelled(cid, booked)
+    except ledger.RedemptionNotFound:
+        raise ApiError(404, Msg("customer '%(customer_id)s' has no redemption '%(request_id)s' made by you",
+                                customer_id=customer_id, request_id=request_id),
+                       Msg("give the request_id of a redemption you made for this member"), "request_id") from None
+
+
+def cancelled(customer_id: str, booked: ledger.Booked) -> dict[str, Any]:
+    """The answer to a cancellation, the same for the first call and every retry."""
+    entry = booked.entry
+    detail = entry.detail or {}
+    return {"customer_id": customer_id, "request_id": detail.get("request_id", ""), "points": entry.points,
+            "redeemed": detail.get("redeemed", 0), "lapsed": sum(dict(detail.get("lapsed") or {}).values()),
+            "debt_repaid": detail.get("debt_repaid", 0), "balance": entry.balance_after,
+            "redemption": detail.get("redemption"), "entry": entry.id, "repeated": booked.repeated}
