@@ -445,7 +445,9 @@ def find_member(db: Session, identities: dict[str, str]) -> str | None:
 
 
 def summary(db: Session, customer_id: str, now: datetime, entries: int = 50) -> dict[str, Any]:
-    """Balance, tier, lots and the latest ledger lines (the customer page and the shop API)."""
+    """Balance, tier, lots and the latest ledger lines (the customer page and the shop API). ``balance`` is
+    what the member may spend at ``now``: the points in lots not expired by then (also before
+    :func:`expire_due` books the lapse) minus the debt."""
     ids = aliases(db, customer_id)
     acct = db.get(LoyaltyAccount, ids[0])
     lots = list(db.scalars(select(LoyaltyLot).where(LoyaltyLot.customer_id.in_(ids), LoyaltyLot.remaining > 0)
@@ -455,6 +457,8 @@ def summary(db: Session, customer_id: str, now: datetime, entries: int = 50) -> 
     cancelled = set(db.scalars(select(LoyaltyEntry.key).where(
         LoyaltyEntry.key.in_([cancel_key(e.key) for e in lines if e.kind == "burn"])))) if lines else set()
     balance, debt = (acct.balance, acct.debt) if acct else (0, 0)
+    # lots past their expiry whose lapse the upkeep has not booked yet hold no spendable points
+    balance -= sum(lot.remaining for lot in lots if lot.expires_at is not None and lot.expires_at <= now)
     names = {t.key: t.name for t in load(db).tier_list()}
     tier = acct.tier if acct else None
     return {"customer_id": ids[0], "balance": balance - debt, "points_in_lots": balance, "debt": debt,

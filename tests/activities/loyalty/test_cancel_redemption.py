@@ -178,6 +178,9 @@ def test_points_of_lots_that_expired_since_are_not_revived(db_url: str) -> None:
     booked = cancel(db_url, cid, "redeem:mia:early", day6)
     assert booked.entry.points == 10 and booked.entry.detail["lapsed"] == {str(first): 50}
     assert lots(db_url, cid) == {first: 0, second: 20, third: 40}
+    # day 11, before the upkeep runs: the second lot's 20 are past their expiry and not spendable
+    with session_factory(db_url)() as db:
+        assert ledger.summary(db, cid, NOW + timedelta(days=11))["balance"] == 40
     assert books_balance(db_url, cid, day6)["balance"] == 60
     # day 11: the second lot expired and the upkeep booked it (20 points); the late redemption's 10 lapse too
     day11 = NOW + timedelta(days=11)
