@@ -132,6 +132,37 @@ def test_concurrent_cancels_give_back_once(any_db_url: str) -> None:
     assert books_balance(any_db_url, cid, NOW)["balance"] == 100
 
 
+def test_cancels_racing_new_redemptions_never_overdraw_nor_give_back_twice(any_db_url: str) -> None:
+    program(any_db_url)
+    cid = customer(any_db_url, "会员")
+    paid(any_db_url, cid, "M1", 10_000, NOW)  # 100 points
+    redeem(any_db_url, cid, 100, "redeem:shop:all")
+
+    def attempt(i: int) -> Any:  # half cancel the same redemption, half spend what it gives back
+        if i % 2:
+            return cancel(any_db_url, cid, "redeem:shop:all")
+        return redeem(any_db_url, cid, 40, f"redeem:shop:n{i}")
+
+    results = race(8, attempt)
+    assert all(isinstance(r, ledger.Booked | ledger.InsufficientPoints) for r in results), results
+    spent = [r for r in results if isinstance(r, ledger.Booked) and r.entry.kind == "burn"]
+    assert len(spent) <= 2  # 100 points came back once: at most two redemptions of 40
+    summary = books_balance(any_db_url, cid, NOW)
+    assert summary["balance"] == 100 - 40 * len(spent) and len(cancelled_events(any_db_url)) == 1
+
+
+def test_a_cancellation_rolled_back_leaves_no_trace(db_url: str) -> None:
+    program(db_url)
+    cid = customer(db_url, "会员")
+    paid(db_url, cid, "N1", 10_000, NOW)
+    redeem(db_url, cid, 50, "redeem:shop:n")
+    with pytest.raises(RuntimeError), transaction(db_url) as db:
+        ledger.cancel_redemption(db, cid, "redeem:shop:n", NOW)
+        raise RuntimeError("the caller's transaction fails after the cancel")
+    assert cancelled_events(db_url) == [] and books_balance(db_url, cid, NOW)["balance"] == 50
+    assert not cancel(db_url, cid, "redeem:shop:n").repeated  # the event and the entry come together, later
+
+
 def test_only_a_redemption_of_this_member_can_be_cancelled(db_url: str) -> None:
     program(db_url)
     cid, other = customer(db_url, "会员"), customer(db_url, "别人")
