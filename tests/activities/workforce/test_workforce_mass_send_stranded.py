@@ -25,7 +25,7 @@ from activities.workforce.runtime import create_mass_send
 from activities.workforce.workflows import mass_send_workflow_id
 from engine.db import workforce_models as wf
 from engine.db.models import utcnow
-from engine.db.session import session_factory
+from engine.db.session import session_factory, transaction
 from engine.worker import build_worker
 from tests.activities.workforce.mass_send_kit import CONNECTOR, LostReplies, corp, db_url, log, stored
 from tests.connectors.fake_wecom import FakeWeCom, fake_wecom
@@ -134,3 +134,24 @@ async def test_the_sweep_leaves_a_send_whose_workflow_runs(time_env: Any, corp: 
     async with build_worker(time_env.client, queue, db_url):
         await until(lambda: len(corp.calls("add_msg_template")) == 2, "a task per sender")
     assert send_row(db_url)[:2] == (send_id, "sending") and stored(db_url) == (1, 5, 5)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
+async def test_the_sweep_ends_a_send_stored_without_a_workflow_once(time_env: Any, corp: FakeWeCom,
+                                                                    db_url: str) -> None:
+    """A send stored and never started (its start and its withdrawal both failed, or a process died in between),
+    on SQLite and PostgreSQL (the row lock differs): ended failed once, its allowance free, a flow's send left
+    alone (its activity starts it, and is retried)."""
+    created = utcnow()
+    with transaction(db_url) as db:
+        stranded = mass_sends.create(db, SEND, "marketer", created).id
+        flows = mass_sends.create(db, SEND.model_copy(update={"name": "flow"}), "system", created,
+                                  flow_id="welcome").id
+    later = created + runtime.STRANDED_AFTER + timedelta(seconds=1)
+    assert await runtime.fail_stranded_mass_sends(time_env.client, db_url, later) == [stranded]
+    assert await runtime.fail_stranded_mass_sends(time_env.client, db_url, later) == []
+    with session_factory(db_url)() as db:
+        ended, kept = db.get(wf.MassSend, stranded), db.get(wf.MassSend, flows)
+        assert ended is not None and kept is not None
+        assert (ended.status, ended.error, kept.status) == ("failed", str(mass_sends.NOT_STARTED), "sending")
+        assert mass_sends.counts(db, stranded) == {"not_started": 4, "skipped: no owner": 1}
