@@ -113,6 +113,8 @@ async def worker_running(client: Client) -> AsyncIterator[None]:
     ``TIDEFLOW_WORKER_IN_WEB`` the web process runs it on the client its router starts journeys with, so
     they start eagerly (:func:`embedded_app`)."""
     from activities.workforce.runtime import ensure_running as ensure_workforce_sync
+    from activities.workforce.runtime import fail_stranded_mass_sends
+    from engine.db.models import utcnow
     from engine.pipeline import follow_ups_routed, report_lag
     from engine.router import Router
     from engine.scheduling import sync_schedules
@@ -135,6 +137,8 @@ async def worker_running(client: Client) -> AsyncIterator[None]:
                 await ensure_shop_sync(client, url, settings.task_queue)
             with contextlib.suppress(Exception):  # one workforce sync (archive, groups) per WeCom connector
                 await ensure_workforce_sync(client, url, settings.task_queue)
+            with contextlib.suppress(Exception):  # a mass send whose start and withdrawal both failed: failed
+                await fail_stranded_mass_sends(client, url, utcnow())
             if not last_purge or time.monotonic() - last_purge > 86400:
                 last_purge = time.monotonic()
                 with contextlib.suppress(Exception):

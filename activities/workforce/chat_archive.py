@@ -80,7 +80,8 @@ def _official(connector_id: str, settings: Any, secrets: Any) -> FinanceSdk:
     secret = secrets.archive_secret.get_secret_value() if getattr(secrets, "archive_secret", None) else ""
     if not secret:
         raise WorkforceError(Msg("the WeCom connector has no archive secret (会话内容存档 Secret)"),
-                             Msg("add it to the connector's secrets"), "archive_secret")
+                             Msg("an admin adds it to the WeCom connector under Connectors (its archive_secret), "
+                                 "from WeCom's 管理工具 › 会话内容存档"), "archive_secret", 409)
     return IsolatedSdk(settings.corp_id, secret)
 
 

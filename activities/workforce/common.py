@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connectors.wecom.api_errors import ApiError, WeComCredentialsRejected
 from connectors.wecom.client import WeComClient
 from engine import connectors as configured
 from engine import events as ingest
@@ -18,7 +19,7 @@ from engine.db import models
 from engine.db import workforce_models as wf
 from engine.db.models import utcnow
 from engine.db.session import session_factory
-from engine.text import Msg, MsgError
+from engine.text import Msg, MsgError, verbatim
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,30 @@ EXTERNAL_PREFIXES = ("wm", "wo")
 
 class WorkforceError(MsgError):
     """A request that cannot be carried out; ``field`` and ``fix`` say what to change (the API answers 4xx)."""
+
+
+def wecom_refusal(exc: ApiError) -> WorkforceError:
+    """A WeCom (or Finance SDK) error answer as a refusal people read, by what it means for them:
+
+    * busy, rate-limited, no answer (``retryable``) → 503: not now, try again in a minute;
+    * the connector's credentials or its app's permissions (40001, 40013, 40091, 48002, 60020) → 502: WeCom
+      refused, fix the connector (``connector_id``);
+    * anything else WeCom refused → 502: WeCom refused, its errcode and words, what to check (``wecom``).
+
+    WeCom's own words (errcode, errmsg and the hint of connectors/wecom/api_errors.py) stay as they are."""
+    detail = verbatim(str(exc)[:400])
+    if exc.retryable:
+        return WorkforceError(Msg("WeCom is busy or rate-limited right now (%(detail)s)", detail=detail),
+                              Msg("try again in a minute"), "wecom", 503)
+    if isinstance(exc, WeComCredentialsRejected):
+        return WorkforceError(Msg("WeCom refused the request: the connector's credentials or permissions are not "
+                                  "accepted (%(detail)s)", detail=detail),
+                              Msg("check the WeCom connector under Connectors: its CorpID and Secret, and that its "
+                                  "app may call the 客户联系 APIs"), "connector_id", 502)
+    return WorkforceError(Msg("WeCom refused the request: %(detail)s", detail=detail),
+                          Msg("check what WeCom says (look its errcode up at "
+                              "developer.work.weixin.qq.com/devtool/query), put it right, then try again"),
+                          "wecom", 502)
 
 
 def is_external(userid: str) -> bool:

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from activities.tickets import service as tickets
 from activities.workforce import staff as staff_service
-from activities.workforce.common import WorkforceError, customer_ids_of, iso, settings_of
+from activities.workforce.common import WorkforceError, customer_ids_of, iso, settings_of, wecom_refusal
 from activities.workforce.handover import (
     BLOCK_REASONS,
     Colleague,
@@ -134,9 +134,10 @@ def create_plan(database_url: str | None, connector_id: str, client: WeComClient
     try:
         member = get_member(client, userid)
     except ApiError as exc:
+        if exc.errcode != 60111:  # busy, or WeCom refused to say (a permission): not an unknown member
+            raise wecom_refusal(exc) from None
         raise WorkforceError(Msg("WeCom does not know member '%(userid)s': %(exc)s", userid=userid, exc=exc),
-                             Msg("check the userid"), "userid",
-                             404 if exc.errcode == 60111 else 502) from None
+                             Msg("check the userid"), "userid", 404) from None
     resigned = member.resigned
     customers, groups = gather(client, userid, resigned)
     with transaction(database_url) as db:

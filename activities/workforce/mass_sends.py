@@ -52,13 +52,14 @@ from engine.text import Msg
 HOLDING = ("queued", "requeued", "waiting", "sent")
 #: final recipient statuses
 FINAL = ("sent", "not_friend", "already_received", "not_sent", "failed", "skipped: at limit", "skipped: no owner",
-         "cancelled")
+         "cancelled", "not_started")
 #: what the message log says for each recipient status
 LOG_STATUS = {"queued": "queued", "requeued": "queued", "waiting": "queued", "deferred": "deferred: at limit",
               "sent": "sent",
               "not_friend": "skipped: not a friend", "already_received": "skipped: already received",
               "not_sent": "skipped: not confirmed", "failed": "failed: rejected", "cancelled": "skipped: cancelled",
-              "skipped: at limit": "skipped: at limit", "skipped: no owner": "skipped: no owner"}
+              "skipped: at limit": "skipped: at limit", "skipped: no owner": "skipped: no owner",
+              "not_started": "failed: not started"}
 PAGE = 1000
 
 
@@ -294,6 +295,34 @@ def withdraw(db: Session, mass_send_id: int) -> bool:
     return True
 
 
+#: why a person's mass send ended ``failed`` (its ``error``, shown on its page): its workflow was not started and
+#: withdrawing it failed too (:func:`fail_unstarted`)
+NOT_STARTED = Msg("the workflow engine (Temporal) did not start this mass send and it could not be withdrawn, so it "
+                  "was stopped: nothing was sent, and its recipients' allowance is free again")
+
+
+def fail_unstarted(db: Session, mass_send_id: int, now: datetime) -> bool:
+    """End a mass send ``failed`` (:data:`NOT_STARTED`) when its workflow was not started and :func:`withdraw` did
+    not take it back: recipients still waiting to go end ``not_started`` (their allowance released, the message
+    log saying so), and whether it is failed is returned. Like :func:`withdraw`, not when its workflow has made a
+    WeCom task under the send's lock (it is being sent: ``False``); a workflow that starts later finds the send
+    failed and ends without sending (:func:`dispatch`). A send already closed is left as it is."""
+    send = db.get(wf.MassSend, mass_send_id, with_for_update=True)
+    if send is None:
+        return True
+    if send.status != "sending":
+        return send.status == "failed"
+    if db.scalar(select(wf.MassSendTask.id).where(wf.MassSendTask.mass_send_id == mass_send_id).limit(1)):
+        return False
+    pending = list(db.scalars(select(wf.MassSendRecipient.recipient).where(
+        wf.MassSendRecipient.mass_send_id == mass_send_id,
+        wf.MassSendRecipient.status.in_(("queued", "requeued", "waiting", "deferred")))))
+    _set(db, mass_send_id, pending, status="not_started", counted_at=None, deferred_until=None)
+    send.status, send.error, send.updated_at = "failed", str(NOT_STARTED), now
+    send.counts = counts(db, mass_send_id)
+    return True
+
+
 def withdrawn_dispatch(made: int = 0) -> dict[str, int]:
     """What :func:`dispatch` answers for a send that is not there (withdrawn, :func:`withdraw`): the tasks it made
     before it found the send gone (none when it was gone from the start)."""
@@ -343,7 +372,7 @@ def dispatch(database_url: str | None, client: WeComClient, mass_send_id: int, n
         send = db.get(wf.MassSend, mass_send_id)
         if send is None:  # withdrawn (its workflow was started though Temporal's answer was lost): nothing to do
             return withdrawn_dispatch()
-        if send.status in ("cancelled", "done"):
+        if send.status in ("cancelled", "done", "failed"):
             return {"tasks": 0}
         due = db.execute(select(wf.MassSendRecipient.recipient, wf.MassSendRecipient.counted_at).where(
             wf.MassSendRecipient.mass_send_id == mass_send_id, wf.MassSendRecipient.status == "deferred",
@@ -373,9 +402,13 @@ def dispatch(database_url: str | None, client: WeComClient, mass_send_id: int, n
             chunk = recipients[start:start + size]
             batch_no += 1
             with transaction(database_url) as db:
-                # under the send's lock, as withdraw() takes it: a send withdrawn meanwhile gets no task
-                if db.get(wf.MassSend, mass_send_id, with_for_update=True) is None:
+                # under the send's lock, as withdraw() and fail_unstarted() take it: a send withdrawn or failed
+                # meanwhile gets no task
+                locked = db.get(wf.MassSend, mass_send_id, with_for_update=True)
+                if locked is None:
                     return withdrawn_dispatch(made)
+                if locked.status == "failed":
+                    return {"tasks": made}
                 task = wf.MassSendTask(mass_send_id=mass_send_id, sender=sender, batch=batch_no, status="pending",
                                        recipients=len(chunk), created_at=now)
                 db.add(task)
@@ -513,7 +546,8 @@ def view(db: Session, send: wf.MassSend, limit: int = 500) -> dict[str, Any]:
     names = {g.chat_id: g.name for g in db.scalars(select(wf.WeComGroup).where(
         wf.WeComGroup.chat_id.in_([r.recipient for r in recipients])))} if send.chat_type == "group" else {}
     return {"id": send.id, "connector_id": send.connector_id, "chat_type": send.chat_type, "name": send.name,
-            "text": send.text, "attachments": send.attachments, "status": send.status, "counts": counts(db, send.id),
+            "text": send.text, "attachments": send.attachments, "status": send.status, "error": send.error,
+            "counts": counts(db, send.id),
             "quota_policy": send.quota_policy, "at_limit": send.at_limit, "deadline": iso(send.deadline),
             "created_by": send.created_by, "created_at": iso(send.created_at),
             "senders": [{"sender": t.sender, "batch": t.batch, "status": t.status, "recipients": t.recipients,

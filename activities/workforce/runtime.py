@@ -44,7 +44,7 @@ from engine.actions import Services
 from engine.db.models import utcnow
 from engine.db.session import session_factory, transaction
 from engine.journeys import wake
-from engine.text import Msg
+from engine.text import N_, Msg
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -357,6 +357,38 @@ ENGINE_UNREACHABLE = Msg("the workflow engine (Temporal) is not reachable, so th
                          "was stored or sent")
 ENGINE_UNREACHABLE_FIX = Msg("send it again in a minute; if this keeps happening, ask an admin to check that Temporal "
                              "and the tideflow worker are running")
+#: the same when the send could not be withdrawn either and was ended failed instead (mass_sends.fail_unstarted)
+ENGINE_UNREACHABLE_FAILED = N_("the workflow engine (Temporal) is not reachable, so mass send %(id)s was not started: "
+                               "it is marked failed and nothing was sent")
+#: the same when the database took neither the withdrawal nor the failure: the worker's sweep ends it
+ENGINE_UNREACHABLE_STRANDED = N_(
+    "the workflow engine (Temporal) is not reachable, so mass send %(id)s was not started, and the database did not "
+    "take it back: nothing was sent, and within %(minutes)s minutes the worker marks it failed (until then it shows "
+    "as sending)")
+#: a person's mass send still ``sending`` without a WeCom task this long after it was stored, whose workflow Temporal
+#: does not run, was left by a start and a withdrawal that both failed: :func:`fail_stranded_mass_sends` ends it
+STRANDED_AFTER = timedelta(minutes=10)
+#: how often the worker's sweep runs (tideflow/stack.py: every minute), for the wait the user is told of
+SWEEP_MINUTES = 1
+
+
+def _take_back(database_url: str | None, send_id: int) -> str:
+    """After its workflow's start failed: withdraw the send (``withdrawn``), or else end it failed (``failed``),
+    or find it kept because its workflow made a WeCom task (``kept``); ``stranded`` when the database took
+    neither, for :func:`fail_stranded_mass_sends` to end later."""
+    try:
+        with transaction(database_url) as db:
+            return "withdrawn" if mass_sends.withdraw(db, send_id) else "kept"
+    except Exception as exc:
+        log.warning("mass send %s: withdrawing it failed (%s); marking it failed instead", send_id,
+                    type(exc).__name__)
+    try:
+        with transaction(database_url) as db:
+            return "failed" if mass_sends.fail_unstarted(db, send_id, utcnow()) else "kept"
+    except Exception as exc:
+        log.error("mass send %s is left sending without a workflow (%s): the worker's sweep marks it failed",
+                  send_id, type(exc).__name__)
+        return "stranded"
 
 
 async def create_mass_send(client: Client, database_url: str | None, task_queue: str, payload: MassSendIn,
@@ -368,7 +400,12 @@ async def create_mass_send(client: Client, database_url: str | None, task_queue:
     is withdrawn (:func:`mass_sends.withdraw`) and a 503 :class:`WorkforceError` says so (nothing re-starts a mass
     send later, and one left ``sending`` would hold its recipients' allowance) — unless its workflow did start
     and has made a WeCom task meanwhile: then the send is kept and its id returned, since it is being sent. A
-    workflow started for a withdrawn send finds no send and ends without sending (its id is never reused)."""
+    workflow started for a withdrawn send finds no send and ends without sending (its id is never reused).
+
+    When the withdrawal fails too (the database refused or did not answer), the send is ended ``failed`` with
+    its reason (:func:`mass_sends.fail_unstarted`) and the 503 names it; when the database takes that neither, the
+    503 says the worker will mark it failed, which :func:`fail_stranded_mass_sends` does. Never is a send left
+    ``sending`` with no workflow to send it."""
     from engine.router import is_transient
 
     def store() -> int:
@@ -379,20 +416,61 @@ async def create_mass_send(client: Client, database_url: str | None, task_queue:
     try:
         await start_mass_send(client, payload.connector_id, task_queue, send_id)
     except Exception as exc:
-        def take_back() -> bool:
-            with transaction(database_url) as db:
-                return mass_sends.withdraw(db, send_id)
-
-        if not await asyncio.to_thread(take_back):
+        outcome = await asyncio.to_thread(_take_back, database_url, send_id)
+        if outcome == "kept":
             log.warning("mass send %s kept: its workflow runs though starting it failed (%s)", send_id,
                         type(exc).__name__)
             return send_id
         if is_transient(exc):
-            log.warning("mass send %s withdrawn: Temporal did not take its workflow (%s)", send_id,
+            log.warning("mass send %s %s: Temporal did not take its workflow (%s)", send_id, outcome,
                         type(exc).__name__)
-            raise WorkforceError(ENGINE_UNREACHABLE, ENGINE_UNREACHABLE_FIX, "temporal", 503) from None
+            message = ENGINE_UNREACHABLE if outcome == "withdrawn" else \
+                Msg(ENGINE_UNREACHABLE_FAILED, id=send_id) if outcome == "failed" else \
+                Msg(ENGINE_UNREACHABLE_STRANDED, id=send_id,
+                    minutes=int(STRANDED_AFTER.total_seconds() // 60) + SWEEP_MINUTES)
+            raise WorkforceError(message, ENGINE_UNREACHABLE_FIX, "temporal", 503) from None
         raise
     return send_id
+
+
+async def fail_stranded_mass_sends(client: Client, database_url: str | None, now: datetime) -> list[int]:
+    """End ``failed`` (:func:`mass_sends.fail_unstarted`) each person's mass send left ``sending`` with no
+    workflow — its start and its withdrawal both failed (:func:`create_mass_send`) —, the ids ended. A send
+    counts as stranded when it was stored :data:`STRANDED_AFTER` ago or more, has no WeCom task, and Temporal
+    has no running workflow for it; one Temporal cannot tell about now is asked again at the next sweep. The
+    worker runs this every minute (tideflow/stack.py). A flow's mass send is started by a retried activity, not
+    here."""
+    from sqlalchemy import select
+    from temporalio.client import WorkflowExecutionStatus
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from engine.db import workforce_models as wf
+
+    def candidates() -> list[int]:
+        with session_factory(database_url)() as db:
+            has_task = select(wf.MassSendTask.id).where(wf.MassSendTask.mass_send_id == wf.MassSend.id).exists()
+            return list(db.scalars(select(wf.MassSend.id).where(
+                wf.MassSend.status == "sending", wf.MassSend.flow_id.is_(None),
+                wf.MassSend.created_at <= now - STRANDED_AFTER, ~has_task).order_by(wf.MassSend.id).limit(100)))
+
+    def end(send_id: int) -> bool:
+        with transaction(database_url) as db:
+            return mass_sends.fail_unstarted(db, send_id, now)
+
+    ended = []
+    for send_id in await asyncio.to_thread(candidates):
+        try:
+            described = await client.get_workflow_handle(mass_send_workflow_id(send_id)).describe()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                continue
+        else:
+            if described.status == WorkflowExecutionStatus.RUNNING:
+                continue
+        if await asyncio.to_thread(end, send_id):
+            log.warning("mass send %s was left sending without a workflow: marked failed", send_id)
+            ended.append(send_id)
+    return ended
 
 
 async def ensure_sync(client: Client, connector_id: str, task_queue: str, interval_seconds: int = 300) -> bool:

@@ -308,9 +308,10 @@ def link_staff(request: Request, user: Admin, db_url: DbUrl, userid: Annotated[s
     try:
         with transaction(db_url) as db:
             staff.link(db, user, sidebar_app(db).connector_id, userid, username, _now())
-    except (AuthError, NotConfigured) as exc:
-        raise PageProblem(422, user, _("Cannot do that"), error_text(exc),
-                          back="/library/staff") from None
+    except NotConfigured as exc:  # the configuration does not allow it (the message says what to set): 409
+        raise PageProblem(409, user, _("Cannot do that"), error_text(exc), back="/library/staff") from None
+    except AuthError as exc:  # the form's UserID or username: 422
+        raise PageProblem(422, user, _("Cannot do that"), error_text(exc), back="/library/staff") from None
     return see_other("/library/staff")
 
 
@@ -319,7 +320,6 @@ def unlink_staff(request: Request, userid: str, user: Admin, db_url: DbUrl) -> R
     with transaction(db_url) as db:
         try:
             staff.unlink(db, user, sidebar_app(db).connector_id, userid, _now())
-        except NotConfigured as exc:
-            raise PageProblem(409, user, _("Cannot do that"), translate(str(exc)),
-                              back="/library/staff") from None
+        except NotConfigured as exc:  # as in link_staff: the configuration, not the request, is what is missing
+            raise PageProblem(409, user, _("Cannot do that"), error_text(exc), back="/library/staff") from None
     return see_other("/library/staff")

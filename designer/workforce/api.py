@@ -13,12 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from activities.workforce import chat_archive, compliance, groups, handovers, mass_sends
-from activities.workforce.common import WorkforceError, wecom_client
+from activities.workforce.common import WorkforceError, wecom_client, wecom_refusal
 from activities.workforce.handover import Strategy
 from activities.workforce.mass_sends import MassSendIn
 from activities.workforce.runtime import create_mass_send as create_mass_send_started
 from activities.workforce.runtime import start_handover
 from activities.workforce.workflows import handover_workflow_id, mass_send_workflow_id
+from connectors.wecom.api_errors import ApiError as PlatformError
 from designer import reading
 from designer.auth import get_db_url, require
 from designer.errors import ApiError
@@ -41,10 +42,14 @@ def _refused(exc: WorkforceError) -> ApiError:
 
 
 async def _run(work: Any) -> Any:
+    """Run a service call in a thread; a refusal answers with its status, a WeCom error answer as
+    :func:`~activities.workforce.common.wecom_refusal` reads it (502 refused, 503 busy)."""
     try:
         return await run_in_threadpool(work)
     except WorkforceError as exc:
         raise _refused(exc) from None
+    except PlatformError as exc:
+        raise _refused(wecom_refusal(exc)) from None
 
 
 def _temporal(request: Request) -> tuple[Any, str]:

@@ -44,6 +44,13 @@ add_labels("wf.mode", "wf.mode", {
     "onjob": NC_("wf.mode", "in service (the customer is told)"),
     "resigned": NC_("wf.mode", "departed member (离职继承)"),
 })
+add_labels("wf.ms", "wf.ms", {
+    "cancelled": NC_("wf.ms", "cancelled"),
+    "done": NC_("wf.ms", "done"),
+    "draft": NC_("wf.ms", "draft"),
+    "failed": NC_("wf.ms", "failed"),
+    "sending": NC_("wf.ms", "sending"),
+})
 add_labels("wf.rs", "wf.rs", {
     "already_received": NC_("wf.rs", "already received another mass message"),
     "cancelled": NC_("wf.rs", "cancelled"),
@@ -51,6 +58,7 @@ add_labels("wf.rs", "wf.rs", {
     "failed": NC_("wf.rs", "failed"),
     "not_friend": NC_("wf.rs", "not a friend / group dismissed"),
     "not_sent": NC_("wf.rs", "not sent"),
+    "not_started": NC_("wf.rs", "not sent: the mass send was not started"),
     "queued": NC_("wf.rs", "queued"),
     "requeued": NC_("wf.rs", "moved to the new owner"),
     "sent": NC_("wf.rs", "sent"),

@@ -16,18 +16,21 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import HTMLResponse
+from pydantic import ValidationError
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from activities.workforce import chat_archive, compliance, groups, handovers, mass_sends
 from activities.workforce import staff as staff_service
-from activities.workforce.common import WorkforceError, wecom_client
+from activities.workforce.common import WorkforceError, wecom_client, wecom_refusal
 from activities.workforce.handover import Strategy
 from activities.workforce.mass_sends import Audience, MassSendIn
 from activities.workforce.quota import POLICIES
 from activities.workforce.runtime import create_mass_send, start_handover
 from activities.workforce.workflows import handover_workflow_id
+from connectors.wecom.api_errors import ApiError as PlatformError
 from designer import i18n
+from designer.errors import validation_problems
 from designer.i18n import _, translate
 from designer.pages import DbUrl, PageProblem, PageRoute, page_user, render, see_other, with_query
 from designer.permissions import COMPLIANCE_OFFICERS, MASS_SENDERS, WORKFORCE_ADMINS
@@ -38,6 +41,7 @@ from engine.db import models
 from engine.db import workforce_models as wf
 from engine.db.models import User, utcnow
 from engine.db.session import session_factory, transaction
+from engine.text import MsgError
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Supervisor = Annotated[User, Depends(page_user(*WORKFORCE_ADMINS))]
@@ -61,24 +65,33 @@ def connector_of(user: User, db_url: str, back: str = "/workforce") -> str:
     return found[0]
 
 
-def problem(user: User, back: str, exc: ValueError) -> PageProblem:
-    """A service's refusal as the problem page: a WorkforceError with its own status (a 503 says "not possible
-    right now", with Retry-After; never a 5xx turned into a conflict), any other ValueError (a WeCom refusal
-    or a limit the client checks) as a 409."""
-    if not isinstance(exc, WorkforceError):
-        return PageProblem(409, user, _("Cannot do that"), translate(str(exc)[:500]), back=back)
-    if exc.status == 503:
-        return PageProblem(503, user, _("Not possible right now"), translate(exc.message), translate(exc.fix),
-                           back=back)
-    return PageProblem(exc.status if 400 <= exc.status < 500 else 409, user, _("Cannot do that"),
-                       translate(exc.message), translate(exc.fix), back=back)
+def problem(user: User, back: str, exc: MsgError | PlatformError) -> PageProblem:
+    """A service's refusal as the problem page, with the status of what kind of refusal it is (docs/workforce.md,
+    "Refusals"): bad input 422 and something missing 404 (the field and the fix), a state that does not allow it
+    409, WeCom refused 502 ("WeCom refused", its errcode and what to check), WeCom busy or Temporal not reachable
+    503 (with Retry-After). A WeCom error answer is read by :func:`~activities.workforce.common.wecom_refusal`.
+    Any other ValueError is not a refusal but a fault of Tideflow's: it is not caught, and answers 500."""
+    refused = wecom_refusal(exc) if isinstance(exc, PlatformError) else exc
+    status = refused.status if 400 <= refused.status < 600 else 500
+    title = _("Not possible right now") if status == 503 else _("WeCom refused") if status == 502 \
+        else _("Cannot do that")
+    return PageProblem(status, user, title, translate(refused.message), translate(refused.fix), back=back)
+
+
+def invalid(user: User, back: str, exc: ValidationError) -> PageProblem:
+    """A form the services' models refused: 422, each problem with its field, and how to fix the first."""
+    problems = validation_problems(list(exc.errors()))
+    said = [translate(p["message"]) if p["field"] in ("", "body") else f"{p['field']}: {translate(p['message'])}"
+            for p in problems]
+    return PageProblem(422, user, _("Cannot do that"), "; ".join(said)[:500], translate(problems[0]["fix"]),
+                       back=back)
 
 
 async def call(user: User, back: str, work: Callable[[], T]) -> T:
     """Run a service call in a thread; its refusal becomes the problem page (what and how to fix it)."""
     try:
         return await run_in_threadpool(work)
-    except ValueError as exc:
+    except (MsgError, PlatformError) as exc:
         raise problem(user, back, exc) from None
 
 
@@ -120,9 +133,8 @@ async def depart(request: Request, user: Supervisor, db_url: DbUrl,
     connector_id = connector_of(user, db_url)
     try:
         chosen = Strategy.model_validate({"kind": strategy, "colleague": colleague.strip() or None})
-    except ValueError as exc:
-        raise PageProblem(422, user, _("Cannot do that"), translate(str(exc)[:300]),
-                          back="/workforce") from None
+    except ValidationError as exc:
+        raise invalid(user, "/workforce", exc) from None
 
     def work() -> int:
         client, _ = wecom_client(db_url, connector_id)
@@ -163,8 +175,7 @@ async def execute(request: Request, handover_id: int, user: Supervisor, db_url: 
     try:
         await start_handover(client, db_url, queue, handover_id)
     except WorkforceError as exc:
-        raise PageProblem(exc.status, user, _("Cannot do that"), translate(exc.message),
-                          translate(exc.fix), back=back) from None
+        raise problem(user, back, exc) from None
     audit(db_url, user, "workforce.handover_executed", f"handover:{handover_id}")
     # the departing member's tickets move in the workflow's first step: give it a moment before showing the page
     for _attempt in range(40):
@@ -247,9 +258,8 @@ async def create_send(request: Request, user: Sender, db_url: DbUrl,
     connector_id = connector_of(user, db_url)
     try:
         payload = _send_form(chat_type, text, attachments, chat_ids or [], expression, tags, connector_id)
-    except ValueError as exc:
-        raise PageProblem(422, user, _("Cannot do that"), translate(str(exc)[:500]),
-                          back="/workforce/mass-sends") from None
+    except ValidationError as exc:
+        raise invalid(user, "/workforce/mass-sends", exc) from None
     if action != "send":
         def preview() -> dict[str, Any]:
             with session_factory(db_url)() as db:
@@ -268,7 +278,7 @@ async def create_send(request: Request, user: Sender, db_url: DbUrl,
     client, queue = temporal(request, user, "/workforce/mass-sends")
     try:  # stored and started, or neither (the page says Temporal is not reachable and nothing was saved)
         send_id = await create_mass_send(client, db_url, queue, payload, user.username, utcnow())
-    except ValueError as exc:
+    except MsgError as exc:
         raise problem(user, "/workforce/mass-sends", exc) from None
     audit(db_url, user, "workforce.mass_send_created", f"mass-send:{send_id}", chat_type=chat_type)
     for _attempt in range(40):  # the first step creates the senders' tasks: show them when they are there

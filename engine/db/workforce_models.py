@@ -54,7 +54,16 @@ class WeComStaff(Base):
 
 
 class Handover(Base):
-    """One handover of a member's customers and groups: planned, then executed by a workflow."""
+    """One handover of a member's customers and groups: planned, then executed by a workflow.
+
+    Its id names its workflow (``handover/<id>``, started REJECT_DUPLICATE), yet the table needs no AUTOINCREMENT,
+    unlike ``mass_sends``: SQLite hands out a used id again only when the row holding the largest id is gone, and
+    no handover row ever goes — nothing deletes from ``handovers`` (a handover ends ``done``, ``cancelled`` or
+    ``failed`` and stays, its items refer to it, and removing a connector leaves them). An insert rolled back
+    before its commit frees its id, but nothing was named by it: the workflow is started only for a committed,
+    ``planned`` handover read back from the table (``runtime.start_handover``), and no message-log key or other
+    id is built from a handover id (its items' ids name nothing). Should handovers ever be deleted (a retention
+    purge), give the table ``sqlite_autoincrement`` first, as migration 0018 did for ``mass_sends``."""
 
     __tablename__ = "handovers"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -10,10 +10,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from designer.app import create_app
-from engine import auth
+from engine import auth, connectors
 from engine.customers import resolve
 from engine.db.session import transaction
 from engine.db.sidebar_models import Script, SuggestionRule
+from tests.connectors.fake_wecom import WECOM_CORP_ID, WECOM_KEY, WECOM_SECRET, WECOM_TOKEN
+from tests.connectors.fake_wecom_jsapi import SIDEBAR_AGENT_ID
 
 PASSWORD = "a-long-password-1"
 pytestmark = pytest.mark.usefixtures("cheap_passwords")
@@ -116,3 +118,23 @@ def test_the_sidebar_body_escapes_what_customers_and_authors_wrote(app_url: str)
     masked = mk.post("/sidebar/view", json={"external_userid": "wmXss0001"}, headers={"X-CSRF-Token": csrf})
     assert masked.status_code == 200 and "img src" not in masked.text and "onerror" not in masked.text
     assert mk.post("/sidebar/view", json={"external_userid": "wmXss0001"}).status_code == 403  # no CSRF token
+
+
+def test_linking_staff_without_a_sidebar_app_is_a_409_and_a_bad_userid_a_422(app_url: str) -> None:
+    """No WeCom connector has an AgentId: linking or unlinking a member conflicts with that configuration (409,
+    saying what to set), whatever the form says; a UserID WeCom cannot have is the form's fault (422)."""
+    root, csrf = _session(app_url, "root")
+    linked = root.post("/library/staff", data={"csrf_token": csrf, "userid": "zhangsan", "username": "ann"})
+    assert linked.status_code == 409 and "AgentId" in linked.text and "agent_id" in linked.text
+    unlinked = root.post("/library/staff/zhangsan/delete", data={"csrf_token": csrf})
+    assert unlinked.status_code == 409 and "AgentId" in unlinked.text
+    with transaction(app_url) as db:  # the sidebar's app is set up: what is left is the form
+        connectors.save(db, "wecom-main", "wecom", "企业微信", {
+            "corp_id": WECOM_CORP_ID, "agent_id": SIDEBAR_AGENT_ID, "api_base": "http://127.0.0.1:9"},
+            {"token": WECOM_TOKEN, "encoding_aes_key": WECOM_KEY, "secret": WECOM_SECRET})
+    bad = root.post("/library/staff", data={"csrf_token": csrf, "userid": "zhang san", "username": "ann"})
+    assert bad.status_code == 422 and "UserID" in bad.text
+    nobody = root.post("/library/staff", data={"csrf_token": csrf, "userid": "zhangsan", "username": "nobody"})
+    assert nobody.status_code == 422 and "nobody" in nobody.text
+    assert root.post("/library/staff", data={"csrf_token": csrf, "userid": "zhangsan",
+                                             "username": "ann"}).status_code == 303

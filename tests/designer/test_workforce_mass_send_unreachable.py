@@ -6,16 +6,18 @@ fails when the workflow is started (Temporal went away after the mass send was s
 
 from __future__ import annotations
 
+import sqlite3
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.workforce.runtime import START_ATTEMPTS
 from engine.db import workforce_models as wf
-from engine.db.session import transaction
+from engine.db.session import session_factory, transaction
 from engine.events import EventIn, store
 from tests.activities.workforce.mass_send_kit import stored
 from tests.connectors.fake_wecom import FakeWeCom
@@ -81,3 +83,30 @@ def test_when_temporal_refuses_the_start_the_stored_send_is_withdrawn(app: FastA
                                    headers={"X-CSRF-Token": marketer.csrf})
     assert preview.status_code == 200, preview.text
     assert (preview.json()["allowed"], preview.json()["at_limit"]) == (1, 0)
+
+
+def test_a_send_that_cannot_be_withdrawn_is_shown_failed_with_its_reason(app: FastAPI, db_url: str,
+                                                                         contact: None) -> None:
+    """The withdrawal is refused by the database too (a trigger, as a disk error would): the send ends failed, the
+    problem page names it and says nothing was sent, and its page shows it failed and why — not "sending"."""
+    app.state.router = SimpleNamespace(client=GoneTemporal(), task_queue="q")
+    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as db:
+        db.execute("CREATE TRIGGER refuse_delete BEFORE DELETE ON mass_sends "
+                   "BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END")
+    marketer = Browser(app, "marketer")
+    page = marketer.post_form("/workforce/mass-sends", {"chat_type": "single", "text": SEND["text"], "action": "send"})
+    with session_factory(db_url)() as db:
+        [send] = db.scalars(select(wf.MassSend))
+    assert page.status_code == 503 and page.headers["Retry-After"] == "5"
+    assert f"群发 {send.id} 未能启动" in page.text and "已标记为失败" in page.text and "没有发出任何消息" in page.text
+    assert send.status == "failed"
+    shown = marketer.get(f"/workforce/mass-sends/{send.id}")
+    assert shown.status_code == 200
+    assert "失败" in shown.text and "发送中" not in shown.text and "收件人的群发额度已释放" in shown.text
+    assert "未发送：群发未能启动" in shown.text
+    english = Browser(app, "marketer", "en").get(f"/workforce/mass-sends/{send.id}")
+    assert "did not start this mass send" in english.text and "not sent: the mass send was not started" in english.text
+    api = marketer.client.post("/api/workforce/mass-sends", json=SEND, headers={"X-CSRF-Token": marketer.csrf})
+    assert api.status_code == 503 and api.json()["detail"]["field"] == "temporal"
+    assert "was not started: it is marked failed" in api.json()["detail"]["message"]
+    assert audit_entries(db_url, "workforce.mass_send_created") == []
