@@ -298,9 +298,12 @@ class Measurement:
             steps.append(step)
             kept = step.kept_up(sizes.growth_limit)
             log(f"  {target.name}: offered {rate:.0f}/s → {step.delivered:.1f}/s in time, p50 "
-                f"{step.p50 * 1000:.0f} ms, latency growing {step.growth * 1000:.0f} ms/s, {sent.refused} told to "
-                f"retry: {'kept up' if kept else 'fell behind'}")
-            figures.notes.append(f"{rate:.0f}/s → {step.delivered:.1f}/s" + ("" if kept else " (fell behind)"))
+                f"{step.p50 * 1000:.0f} ms, latency growing {step.growth * 1000:.0f} ms/s (p75), {sent.refused} told "
+                f"to retry: {'kept up' if kept else 'fell behind'}")
+            behind = ("late or missing messages" if step.delivered < IN_TIME * rate or math.isinf(step.growth)
+                      else f"latency growing {step.growth * 1000:.0f} ms/s")
+            figures.notes.append(f"{rate:.0f}/s → {step.delivered:.1f}/s" + (
+                "" if kept else f" (fell behind: {behind})"))
             rate = next_rate(steps, sizes)
         best, kept = capacity_of(steps, sizes.growth_limit)
         if best is not None:
