@@ -38,6 +38,7 @@ def test_the_last_steady_half_comes_last() -> None:
 def test_the_full_bench_keeps_its_sizes() -> None:
     full = Sizes()
     assert (full.ramp_start, full.ramp_factor, full.step_seconds, full.step_slack) == (10, 1.3, 6, 1.0)
+    assert (full.growth_limit, full.ramp_down) == (0.1, 2)
     assert (full.paced_events, full.partial_seconds, full.overload_seconds, full.warm_up) == (100, 10, 10, 30)
     assert (full.rest_seconds, full.give_up_seconds, full.drain_seconds) == (20, 120, float("inf"))
     assert (full.calm_seconds, full.calm_interval, full.calm_limit, full.others_ramp_start) == (2, 1.0, 60, None)
