@@ -27,6 +27,7 @@ from engine.db.session import session_factory, transaction
 from engine.worker import build_worker
 from tests.connectors.fake_wecom import WECOM_CORP_ID, WECOM_KEY, WECOM_SECRET, WECOM_TOKEN, FakeWeCom, fake_wecom
 from tests.connectors.finance_sdk_double import FinanceSdkDouble, private_pem
+from tests.waiting import until
 
 __all__ = ["fake_wecom"]
 CONNECTOR = "wecom-main"
@@ -165,17 +166,12 @@ async def test_msgaudit_notify_pulls_through_the_sync_workflow(time_env: Any, co
 
             return await asyncio.to_thread(n)
 
-        for _ in range(200):
-            if await count() == 1:
-                break
-            await asyncio.sleep(0.05)
-        assert await count() == 1
+        async def count_is(wanted: int) -> bool:
+            return await count() == wanted
+
+        await until(lambda: count_is(1), "1 archived message")
         double.text("zhangsan", ["wmCust03"], "在的")
         await handle.signal("archive_notify")  # the msgaudit_notify callback
-        for _ in range(200):
-            if await count() == 2:
-                break
-            await asyncio.sleep(0.05)
-        assert await count() == 2
+        await until(lambda: count_is(2), "2 archived messages")
         await handle.signal("stop")
         assert await handle.result() == "stopped"

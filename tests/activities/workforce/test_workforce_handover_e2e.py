@@ -148,10 +148,10 @@ async def test_a_departed_members_customers_tickets_and_journeys_move(corp: Corp
     async def phase() -> str:
         return str((await handle.query("state"))["phase"])
 
-    deadline = asyncio.get_running_loop().time() + 20
-    while not (await phase()).startswith("waiting for takeovers"):
-        assert asyncio.get_running_loop().time() < deadline, await phase()
-        await asyncio.sleep(0.05)
+    async def waiting_for_takeovers() -> bool:
+        return (await phase()).startswith("waiting for takeovers")
+
+    await until(waiting_for_takeovers, "the handover waiting for takeovers")
     # the tickets moved at once: the customer's ticket to the colleague who takes the customer, the other one
     # back through the group's assignment (the departed agent excluded and offline)
     rows = dict(corp.q(select(models.Ticket.id, models.Ticket.assignee_id)))

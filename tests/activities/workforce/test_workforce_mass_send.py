@@ -4,7 +4,6 @@ group sends with per-group results, and recipients following a handover to the n
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -24,6 +23,7 @@ from engine.worker import build_worker
 from tests.activities.workforce.mass_send_kit import CONNECTOR, corp, log
 from tests.connectors.fake_wecom import FakeWeCom, fake_wecom
 from tests.connectors.image_host import ImageHost, host
+from tests.waiting import until
 
 __all__ = ["corp", "fake_wecom", "host"]
 
@@ -53,13 +53,13 @@ async def test_single_mass_send_with_allowance_confirmation_and_outcomes(time_en
     async with build_worker(time_env.client, queue, db_url):
         await start_mass_send(time_env.client, CONNECTOR, queue, send_id, poll_seconds=3600)
         handle = time_env.client.get_workflow_handle(mass_send_workflow_id(send_id))
-        for _ in range(400):
+
+        def tasks() -> dict[str, str]:
             with session_factory(db_url)() as db:
-                tasks = {t.sender: t.status for t in db.scalars(select(wf.MassSendTask))}
-            if tasks == {"zhangsan": "waiting", "lisi": "waiting"}:
-                break
-            await asyncio.sleep(0.05)
-        assert tasks == {"zhangsan": "waiting", "lisi": "waiting"}  # waiting for staff confirmation, per sender
+                return {t.sender: t.status for t in db.scalars(select(wf.MassSendTask))}
+
+        # waiting for staff confirmation, per sender
+        await until(lambda: tasks() == {"zhangsan": "waiting", "lisi": "waiting"}, "both senders' tasks waiting")
         msgid = next(m for m, t in corp.gstate.tasks.items() if "zhangsan" in t["senders"])
         # the poster went as WeCom media (a pic_url WeCom did not issue is refused): uploaded once for both tasks
         [media_id] = list(corp.media)
@@ -68,11 +68,8 @@ async def test_single_mass_send_with_allowance_confirmation_and_outcomes(time_en
             str([{"msgtype": "image", "image": {"media_id": media_id}}])}
         corp.confirm(msgid, "zhangsan")  # lisi never confirms
         await time_env.sleep(timedelta(minutes=61))
-        for _ in range(400):
-            if log(db_url)["wmA"] == "sent":
-                break
-            await asyncio.sleep(0.05)
-        assert log(db_url)["wmA"] == "sent" and log(db_url)["wmB"] == "skipped: already received"
+        await until(lambda: log(db_url)["wmA"] == "sent", "wmA's message sent")
+        assert log(db_url)["wmB"] == "skipped: already received"
         assert log(db_url)["wmD"] == "queued"
         await time_env.sleep(timedelta(hours=1, minutes=5))  # past the deadline and the next poll
         result = await handle.result()
