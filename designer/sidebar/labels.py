@@ -63,6 +63,7 @@ add_labels("sb.js", "sb.js", {
     "noChat": NC_("sb.js", "Cannot tell who this chat is with:"),
     "notEntered": NC_("sb.js", "Not enrolled: the customer is already in this flow or does not qualify"),
     "notInWeCom": NC_("sb.js", "Open the sidebar from the chat toolbar of the WeCom client."),
+    "notRecorded": NC_("sb.js", "Tideflow could not record this, do not send it again:"),
     "sendFailed": NC_("sb.js", "Not sent:"),
     "sending": NC_("sb.js", "Sending…"),
     "sent": NC_("sb.js", "Sent to the chat"),

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from activities.sidebar import library, staff
 from activities.sidebar.scripts import ScriptSpec
@@ -270,5 +270,46 @@ def test_a_marketer_enrols_the_customer_in_a_flow_from_the_sidebar(
                        .order_by(models.AuditEntry.id)]
         assert entries == [("journey.enrolled", "mk", "flow:wealth-followup", cid),
                            ("journey.not_entered", "mk", "flow:wealth-followup", cid)]
+    finally:
+        page.context.close()
+
+
+def test_a_sent_script_whose_report_is_lost_says_so_instead_of_inviting_a_second_send(
+        live_server: kit.LiveServer, chromium: Browser, fake: FakeWeCom) -> None:
+    """The message is in the chat before the page reports it: a report the server did not get is tried again
+    (a repeat changes nothing there), and when it never gets through the line says the message was sent and
+    not recorded — not 'failed', which would have the member send it to the customer a second time."""
+    _world(live_server.database_url, fake)
+    page, client = _open(chromium, fake, mobile=False, version="4.1.22")
+    refused: list[str] = []
+    refuse = {"left": 2}
+
+    def flaky(route: Route) -> None:
+        if refuse["left"] > 0:
+            refuse["left"] -= 1
+            refused.append(route.request.url)
+            route.fulfill(status=503, json={"detail": {"message": "the database is busy", "fix": "try again"}})
+        else:
+            route.continue_()
+
+    try:
+        page.route("**/api/sidebar/uses/*", flaky)
+        page.goto(live_server.url + "/sidebar")
+        first = page.locator("#sb-suggested .sb-script").first
+        first.locator("button[data-send]").click()
+        expect(first.locator(".sb-sent")).to_have_text("已发送到聊天")  # the third try got through
+        assert len(refused) == 2 and len(client.sent) == 1
+        with transaction(live_server.database_url) as db:
+            assert [u.status for u in db.query(ScriptUse)] == ["sent"]
+
+        refuse["left"] = 99  # now the server never hears of it
+        library_item = page.locator("#sb-library .sb-script").first
+        library_item.locator("button[data-send]").click()
+        sent = library_item.locator(".sb-sent")
+        expect(sent).to_contain_text("已发送到聊天 · Tideflow 未能记录此次发送，请勿重复发送： the database is busy")
+        expect(sent).to_have_class("sb-sent sent unrecorded")
+        assert len(refused) == 5 and len(client.sent) == 2
+        with transaction(live_server.database_url) as db:
+            assert sorted(u.status for u in db.query(ScriptUse)) == ["rendered", "sent"]  # as the line says
     finally:
         page.context.close()

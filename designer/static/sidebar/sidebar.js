@@ -114,6 +114,25 @@
     }
   }
 
+  function pause(ms) {
+    return new Promise((resolve) => setTimeout(resolve, ms));
+  }
+
+  async function report(useId, outcome, error) {
+    // the message is in the chat (or refused) already: its outcome is worth a few tries, and a repeat
+    // changes nothing on the server. A failure is not a reason to send again, and is said as such.
+    let last = null;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (attempt) await pause(800 * attempt);
+      try {
+        return await call('/api/sidebar/uses/' + useId, { status: outcome, error: error });
+      } catch (failure) {
+        last = failure;
+      }
+    }
+    throw last;
+  }
+
   async function send(button) {
     const item = button.closest('[data-script]');
     const status = item.querySelector('.sb-sent');
@@ -130,10 +149,16 @@
         error = failure.errMsg || String(failure);
         outcome = /:cancel/.test(error) ? 'cancelled' : 'failed';
       }
-      await call('/api/sidebar/uses/' + use.use_id, { status: outcome, error: error });
-      status.textContent = outcome === 'sent' ? text.sent : (outcome === 'cancelled' ? text.cancelled
-                                                                                      : text.sendFailed + ' ' + error);
-      status.className = 'sb-sent ' + outcome;
+      let unrecorded = '';
+      try {
+        await report(use.use_id, outcome, error);
+      } catch (failure) {
+        unrecorded = ' · ' + text.notRecorded + ' ' + failure.message;
+      }
+      status.textContent = (outcome === 'sent' ? text.sent : (outcome === 'cancelled' ? text.cancelled
+                                                                                       : text.sendFailed + ' ' + error))
+                           + unrecorded;
+      status.className = 'sb-sent ' + outcome + (unrecorded ? ' unrecorded' : '');
     } catch (error) {
       status.textContent = error.message;
       status.className = 'sb-sent failed';
