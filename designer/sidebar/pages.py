@@ -39,7 +39,8 @@ Staff = Annotated[User, Depends(require(*CUSTOMER_READERS))]
 STATE_COOKIE = "tideflow_sidebar_state"
 JS_TEXT = ("connecting", "noChat", "configFailed", "sending", "sent", "sendFailed", "cancelled", "failed",
            "signedOut", "done", "done_tag", "done_untag", "done_enroll", "done_coupon", "done_ticket",
-           "couponRefused", "notEntered", "notInWeCom", "notRecorded")
+           "couponRefused", "notEntered", "notInWeCom", "notRecorded",
+           "notRecordedSent")
 
 
 def _refused(request: Request, status: int, message: str, fix: str = "", retry: bool = False) -> HTMLResponse:

@@ -153,7 +153,8 @@
       try {
         await report(use.use_id, outcome, error);
       } catch (failure) {
-        unrecorded = ' · ' + text.notRecorded + ' ' + failure.message;
+        // sent but not recorded: say it was sent, so nobody sends it to the customer again
+        unrecorded = ' · ' + (outcome === 'sent' ? text.notRecordedSent : text.notRecorded) + ' ' + failure.message;
       }
       status.textContent = (outcome === 'sent' ? text.sent : (outcome === 'cancelled' ? text.cancelled
                                                                                        : text.sendFailed + ' ' + error))
