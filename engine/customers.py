@@ -149,11 +149,13 @@ def aliases(db: Session, customer_id: str) -> list[str]:
 
 
 def resolve(db: Session, identities: Mapping[str, Any], name: str | None = None,
-            attributes: Mapping[str, Any] | None = None) -> str:
+            attributes: Mapping[str, Any] | None = None, flush: bool = True) -> str:
     """The customer these identities belong to, creating or merging customers as needed.
 
     Runs inside the caller's transaction. A concurrent insert of the same new identity
-    raises IntegrityError on commit; the caller retries and then finds it.
+    raises IntegrityError on flush or commit; the caller retries and then finds it. With ``flush=False`` a new
+    customer and new identities are left pending, written by the caller's next flush (or the session's
+    autoflush before its next query): an event's store writes them with the event row in one flush.
     """
     pairs: dict[str, str] = {}
     direct: str | None = None
@@ -178,8 +180,7 @@ def resolve(db: Session, identities: Mapping[str, Any], name: str | None = None,
                 owners.append(owner)
     if not owners:
         customer = models.Customer(id=new_customer_id(), name=name, attributes=dict(attributes or {}), consent={})
-        db.add(customer)
-        db.flush()
+        db.add(customer)  # its id is ours: no flush needed to know it
         survivor = customer.id
     else:
         survivor = _merge(db, owners)
@@ -193,7 +194,8 @@ def resolve(db: Session, identities: Mapping[str, Any], name: str | None = None,
     for (kind, value) in pairs.items():
         if (kind, value) not in existing:
             db.add(models.Identity(kind=kind, value=value, customer_id=survivor))
-    db.flush()
+    if flush:
+        db.flush()
     return survivor
 
 
