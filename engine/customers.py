@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, or_, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, delete, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 
 from engine.db import models
@@ -149,11 +149,13 @@ def aliases(db: Session, customer_id: str) -> list[str]:
 
 
 def resolve(db: Session, identities: Mapping[str, Any], name: str | None = None,
-            attributes: Mapping[str, Any] | None = None) -> str:
+            attributes: Mapping[str, Any] | None = None, flush: bool = True) -> str:
     """The customer these identities belong to, creating or merging customers as needed.
 
     Runs inside the caller's transaction. A concurrent insert of the same new identity
-    raises IntegrityError on commit; the caller retries and then finds it.
+    raises IntegrityError on flush or commit; the caller retries and then finds it. With ``flush=False`` a new
+    customer and new identities are left pending, written by the caller's next flush (or the session's
+    autoflush before its next query): an event's store writes them with the event row in one flush.
     """
     pairs: dict[str, str] = {}
     direct: str | None = None
@@ -178,8 +180,7 @@ def resolve(db: Session, identities: Mapping[str, Any], name: str | None = None,
                 owners.append(owner)
     if not owners:
         customer = models.Customer(id=new_customer_id(), name=name, attributes=dict(attributes or {}), consent={})
-        db.add(customer)
-        db.flush()
+        db.add(customer)  # its id is ours: no flush needed to know it
         survivor = customer.id
     else:
         survivor = _merge(db, owners)
@@ -193,7 +194,8 @@ def resolve(db: Session, identities: Mapping[str, Any], name: str | None = None,
     for (kind, value) in pairs.items():
         if (kind, value) not in existing:
             db.add(models.Identity(kind=kind, value=value, customer_id=survivor))
-    db.flush()
+    if flush:
+        db.flush()
     return survivor
 
 
@@ -202,24 +204,29 @@ MOVES_WITH_MERGE: tuple[Any, ...] = (models.EventRecord, models.Message, models.
                                      models.Coupon, models.Ticket)
 
 
+def _merged_ids_query() -> Select[tuple[str]]:
+    """Up the merge pointers from ``:customer_id`` to its survivor, then down through every customer merged into
+    it (directly or through others): the survivor first. One statement, built once (building it per call costs
+    more than running it)."""
+    c = models.Customer.__table__
+    up = select(c.c.id, c.c.merged_into).where(c.c.id == bindparam("customer_id")).cte("up", recursive=True)
+    up = up.union(select(c.c.id, c.c.merged_into).join(up, c.c.id == up.c.merged_into))
+    survivor = select(up.c.id, literal_column("0").label("depth")).where(up.c.merged_into.is_(None))
+    down = survivor.cte("down", recursive=True)
+    down = down.union_all(select(c.c.id, down.c.depth + literal_column("1"))
+                          .join(down, c.c.merged_into == down.c.id))
+    return select(down.c.id).order_by(down.c.depth).limit(1000)
+
+
+_MERGED_IDS = _merged_ids_query()
+
+
 def merged_ids(db: Session, customer_id: str) -> list[str]:
     """The surviving customer's id and the ids of every customer merged into it (directly or through
     others): rows written under an old id after the merge (a race with a journey's first checkpoint)
-    still count as the survivor's."""
-    # one query for the customer's own merge pointer and the customers merged into it (a router reads this per
-    # event: almost always a survivor, with nothing or only direct merges below it)
-    c = models.Customer
-    rows = db.execute(select(c.id, c.merged_into).where((c.id == customer_id) | (c.merged_into == customer_id))).all()
-    if any(cid == customer_id and into for cid, into in rows):  # merged itself: from its survivor down
-        survivor = canonical(db, customer_id)
-        found, frontier = [survivor], [survivor]
-    else:
-        found = [customer_id, *[cid for cid, _ in rows if cid != customer_id]]
-        frontier = found[1:]
-    while frontier and len(found) < 1000:
-        frontier = list(db.scalars(select(models.Customer.id).where(models.Customer.merged_into.in_(frontier))))
-        found += [c for c in frontier if c not in found]
-    return found
+    still count as the survivor's. The survivor comes first; an unknown id (or a merge pointer cycle, which
+    has no survivor) is answered as itself. One query: a router reads this per event."""
+    return list(db.scalars(_MERGED_IDS, {"customer_id": customer_id})) or [customer_id]
 
 
 def _merge(db: Session, owners: list[str]) -> str:

@@ -131,7 +131,8 @@ def _store_one(db: Any, event: EventIn, claim_until: datetime | None) -> Stored:
             found.claimed_until = claim_until
         return Stored("duplicate", signal_payload(found), free, found.id, found.received_at)
     profile = event.profile or Profile()
-    customer_id = resolve(db, event.customer, profile.name, profile.attributes)
+    # the new customer and identities are written with the event row: one flush for the three
+    customer_id = resolve(db, event.customer, profile.name, profile.attributes, flush=False)
     if profile.timezone:
         customer = db.get(models.Customer, customer_id)
         if customer is not None:
