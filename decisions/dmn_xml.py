@@ -57,6 +57,11 @@ class DmnImportError(ValueError):
     """The document is not a supported DMN decision table; the message names the element."""
 
 
+class SeveralDecisionTables(DmnImportError):
+    """The document holds several decision tables and no ``decision_id`` said which one (callers ask which; the
+    message, translated, is no test for this)."""
+
+
 # --------------------------------------------------------------------------------------------- import
 
 
@@ -497,7 +502,8 @@ def load_decision_table(source: str | bytes, decision_id: str | None = None) -> 
                                  decision_id=decision_id, ids=ids or "none"))
     tables = load_decision_tables(source)
     if len(tables) > 1:
-        raise DmnImportError(Msg("the document has several decision tables (%(ids)s); say which decision_id to load",
+        raise SeveralDecisionTables(Msg("the document has several decision tables (%(ids)s); say which decision_id to "
+                                        "load",
                                  ids=", ".join(repr(t.id) for t in tables)))
     return tables[0]
 

@@ -35,6 +35,7 @@ from decisions.analysis import Finding
 from decisions.dmn_xml import (
     MAX_DOCUMENT_BYTES,
     DmnImportError,
+    SeveralDecisionTables,
     dump_decision_table,
     load_decision_table,
     load_definitions,
@@ -156,6 +157,9 @@ async def import_decision(request: Request, user: Editor,
     wanted = await _import_request(request, decision_id, input_prefix)
     try:
         table = load_decision_table(wanted.xml, wanted.decision_id)
+    except SeveralDecisionTables as exc:  # field decision_id: the editor asks which (it reads the field, not words)
+        raise ApiError(400, Msg("the DMN document cannot be imported: %(detail)s", detail=message_of(exc)),
+                       Msg("send ?decision_id= with the id of the decision to import"), "decision_id") from None
     except DmnImportError as exc:
         raise ApiError(400, Msg("the DMN document cannot be imported: %(detail)s", detail=message_of(exc)),
                        Msg("fix the document in your DMN tool (Camunda Modeler) and import it again; see "
