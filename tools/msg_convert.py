@@ -45,6 +45,17 @@ CALLS: dict[str, tuple[tuple[int, ...], tuple[str, ...]]] = {
     "WorkbenchError": ((1, 2), ("message", "fix")),
     "error": ((0,), ()),  # the FEEL parsers' ``self.error(problem, token)``
     "null": ((1,), ()),  # FEEL's null with its reason noted (``fi.null(scope, reason)``)
+    # the errors of connectors/ (a platform's own errmsg goes in as a value, never as the template)
+    **{name: ((0,), ()) for name in (
+        "ConnectorProtocolError", "SignatureVerificationError", "WebhookSignatureError", "MalformedSignatureHeader",
+        "WebhookSignatureMismatch", "TimestampOutsideTolerance", "ShopifyWebhookError", "ShopifyApiError",
+        "DouyinApiError", "DouyinSignatureError", "SmsDeliveryError", "MissingRecipient", "WeComCryptoError",
+        "BadKey", "SignatureMismatch", "BadCiphertext", "ReceiveIdMismatch", "BadEnvelope", "MalformedMessage",
+        "WeComRetryable", "WeComRejected", "WeComCredentialsRejected", "WelcomeCodeUnusable", "WeChatOARetryable",
+        "WeChatOARejected", "ArchiveRetryable", "ArchiveRejected", "ArchiveDecryptError", "EmailDeliveryError",
+        "ShopApiError", "ShopApiRetryable", "ShopApiRejected", "WindowTooLarge", "YouzanApiError",
+        "YouzanSignatureError", "WebhookDeliveryError", "ApiRetryable", "ApiRejected", "retryable_error",
+        "rejected_error", "fail", "LookupError")},
     "note": ((0,), ()),  # a reason noted on the evaluation's budget
 }
 
