@@ -22,19 +22,27 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from connectors.errors import SignatureVerificationError
+from connectors.webhook.signing import sign_payload, verify_signature
+from connectors.wecom.api_errors import wecom_error
 from decisions.dmn_xml import load_decision_table
 from designer.app import create_app
 from designer.decisions import api as api_decisions
+from designer.i18n import translate
 from tests.designer.pages_kit import role_tokens
 from tests.e2e.browser import include_once
+from wording import Msg, message_of
 
 ROOT = Path(__file__).resolve().parents[2]
 #: the packages below the engine whose raises are checked
-CHECKED = ("decisions",)
+CHECKED = ("decisions", "connectors")
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
-#: exceptions whose first argument is not a text (``WorkbenchError(field, message, fix)``)
-FIELD_FIRST = {"WorkbenchError"}
+#: exceptions (and the helpers that make them) whose first argument is not a text: ``WorkbenchError(field, message,
+#: fix)``, ``wecom_error(api, errcode, errmsg)`` …
+FIELD_FIRST = {"WorkbenchError", "wecom_error", "oa_error", "top_error", "jos_error", "sdk_error", "_wrap", "error_for"}
+#: not a text people read: a bug's own assertion
+NOT_READ = {"AssertionError"}
 #: calls that note a reason people read: ``fi.null(scope, reason)``, ``budget.note(reason)``
 NOTES = {"null": 1, "_null": 0, "note": 0}
 
@@ -79,7 +87,7 @@ def english_texts(source: str, filename: str = "<source>") -> list[str]:
         for statement in body:
             for node in ast.walk(statement):
                 args: list[ast.expr] = []
-                if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+                if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and _name(node.exc) not in NOT_READ:
                     call = node.exc
                     args = call.args[1:] if _name(call) in FIELD_FIRST else list(call.args)
                     args += [k.value for k in call.keywords if k.arg in ("message", "fix")]
@@ -189,3 +197,26 @@ def test_a_hit_policy_violation_answers_in_the_chosen_language(ops: TestClient) 
     assert chinese["message"].startswith("有多条规则同时匹配：决策「")
     assert "的命中策略是 UNIQUE，但规则" in chinese["message"]
     assert "'again'" in chinese["message"]  # the rule ids are values: as they are
+
+
+# --- connectors: a refused signature and a platform's refusal, as the designer words them ----------------------
+
+
+def test_a_refused_signature_reads_in_chinese_around_the_values() -> None:
+    body = b'{"id": "e1"}'
+    with pytest.raises(SignatureVerificationError) as caught:
+        verify_signature("the-secret", body, sign_payload("another-secret", body, 1_790_000_000), 1_790_000_000)
+    answer = Msg("signature check failed: %(exc)s", exc=message_of(caught.value))  # as designer/events/hooks.py
+    english, chinese = translate(answer, "en"), translate(answer, "zh-CN")
+    assert english == str(answer) and english.startswith("signature check failed: no v1 signature in ")
+    assert not CJK.search(english)
+    assert chinese.startswith("签名校验失败：") and "的 HMAC-SHA256 相符的 v1 签名" in chinese, chinese
+
+
+def test_a_platform_errmsg_stays_verbatim_inside_our_chinese_sentence() -> None:
+    refusal = wecom_error("externalcontact/add_contact_way", 40001, "invalid secret, hint: [1790000000]")
+    english, chinese = translate(message_of(refusal), "en"), translate(message_of(refusal), "zh-CN")
+    assert english.startswith("WeCom externalcontact/add_contact_way answered errcode 40001: the secret is wrong")
+    assert english.endswith(" (invalid secret, hint: [1790000000])")
+    assert chinese.startswith("企业微信 externalcontact/add_contact_way 返回 errcode 40001：Secret 错误")
+    assert chinese.endswith(" (invalid secret, hint: [1790000000])")  # WeCom's own words, untranslated
