@@ -177,7 +177,7 @@ class EmailConnector(Connector):
             raise EmailDeliveryError(Msg("%(where)s refused the recipient (%(said)s)", where=where, said=said),
                                      retryable=bool(codes) and all(_transient(c) for c in codes)) from None
         except smtplib.SMTPResponseException as exc:  # sender refused, data refused, HELO refused, connect refused
-            retry = "try again later" if _transient(exc.smtp_code) else "retrying will not help"
+            retry = Msg("try again later") if _transient(exc.smtp_code) else Msg("retrying will not help")
             raise EmailDeliveryError(Msg("%(where)s answered %(value)s (%(retry)s)", where=where, value=_reply(exc),
                                          retry=retry),
                                      retryable=_transient(exc.smtp_code)) from None

@@ -181,12 +181,13 @@ class SmsConnector(Connector):
                                        timeout_seconds=format(settings.timeout_seconds,
                                                               'g'), name=type(exc).__name__), retryable=True) from None
         except httpx.TransportError as exc:
-            raise SmsDeliveryError(clean(f"{where} failed: {type(exc).__name__}: {exc}; will retry"),
-                                   retryable=True) from None
+            raise SmsDeliveryError(Msg("%(where)s failed: %(name)s: %(exc)s; will retry", where=clean(where),
+                                       name=type(exc).__name__, exc=clean(str(exc))), retryable=True) from None
         said = clean(" ".join(response.text[:SNIPPET].split()))
         verdict = classify(response.status_code)
         if verdict is not None:
-            hint = "will retry" if verdict else "retrying will not help: check the gateway settings and the number"
+            hint = Msg("will retry") if verdict else \
+                Msg("retrying will not help: check the gateway settings and the number")
             raise SmsDeliveryError(Msg("%(where)s answered HTTP %(status_code)s: %(said)s (%(hint)s)", where=where,
                                        status_code=response.status_code, said=repr(said), hint=hint),
                                    retryable=verdict, status=response.status_code)

@@ -195,9 +195,10 @@ class WebhookConnector(Connector):
             return found if isinstance(found, str) and found else message.key
         said = " ".join(response.text[:SNIPPET].split()).replace(secret, "[redacted]")
         retryable = status in (408, 425, 429) or status >= 500
-        hint = "will retry" if retryable else "retrying will not help"
+        hint = Msg("will retry") if retryable else Msg("retrying will not help")
         if 300 <= status < 400:
-            hint = f"redirects are not followed; configure the final URL ({response.headers.get('location', '?')})"
+            hint = Msg("redirects are not followed; configure the final URL (%(location)s)",
+                       location=response.headers.get("location", "?"))
         raise WebhookDeliveryError(Msg("%(where)s answered HTTP %(status)s: %(said)s (%(hint)s)", where=where,
                                        status=status, said=repr(said), hint=hint), retryable=retryable,
                                    status=status)

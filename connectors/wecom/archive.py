@@ -182,7 +182,7 @@ class OfficialSdk:
                 raw = self._sdk._adapter.decrypt_data(random_key, encrypt_chat_msg)
             except self._sdk_error as exc:
                 error = self._wrap("DecryptData", exc)
-                raise ArchiveDecryptError(str(error)) from None
+                raise ArchiveDecryptError(message_of(error)) from None
         if not isinstance(raw, dict):
             raise ArchiveDecryptError(Msg("DecryptData did not give a JSON object"))
         return raw

@@ -41,6 +41,8 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 #: exceptions (and the helpers that make them) whose first argument is not a text: ``WorkbenchError(field, message,
 #: fix)``, ``wecom_error(api, errcode, errmsg)`` …
 FIELD_FIRST = {"WorkbenchError", "wecom_error", "oa_error", "top_error", "jos_error", "sdk_error", "_wrap", "error_for"}
+#: calls that make a Msg: their arguments are templates and values
+MSG_MAKERS = {"Msg", "N_", "message_of", "verbatim", "joined"}
 #: not a text people read: a bug's own assertion
 NOT_READ = {"AssertionError"}
 #: calls that note a reason people read: ``fi.null(scope, reason)``, ``budget.note(reason)``
@@ -71,6 +73,9 @@ def _is_text(node: ast.expr, texts: set[str]) -> bool:
         return _is_text(node.left, texts) or (isinstance(node.op, ast.Add) and _is_text(node.right, texts))
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format":
         return _is_text(node.func.value, texts)
+    if isinstance(node, ast.Call) and _name(node) not in MSG_MAKERS:  # clean(f"…"): still English (a plain "key"
+        return any(isinstance(arg, ast.JoinedStr | ast.BinOp) and _is_text(arg, texts)  # argument is not a text)
+                   for arg in node.args)
     if isinstance(node, ast.IfExp):
         return _is_text(node.body, texts) or _is_text(node.orelse, texts)
     return isinstance(node, ast.Name) and node.id in texts
@@ -113,6 +118,7 @@ def test_every_raise_below_the_engine_is_a_msg(package: str) -> None:
     'raise WorkbenchError(f"inputs.{name}", f"the model has no input {name}", Msg("fix"))',
     'def f(scope):\n    return fi.null(scope, f"{where}: the condition is not a boolean")',
     'budget.note("no variable")',
+    'raise SmsDeliveryError(clean(f"{where} failed: {exc}; will retry"), retryable=True)',
 ])
 def test_the_static_check_catches_an_english_text(source: str) -> None:
     assert len(english_texts(source)) == 1
