@@ -26,6 +26,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from wording import Msg
+
 
 @dataclass(frozen=True)
 class InboundRequest:
@@ -100,7 +102,7 @@ class Connector:
     sender_shapes_events: ClassVar[bool] = False
 
     def inbound(self, request: InboundRequest, settings: Any, secrets: Any) -> InboundReply:
-        raise LookupError(f"{self.kind} takes no inbound deliveries")
+        raise LookupError(Msg("%(kind)s takes no inbound deliveries", kind=self.kind))
 
     def busy_reply(self, retry_after: int) -> InboundReply:
         """The answer that makes the platform deliver again later, given when Tideflow is too busy to take a
@@ -114,4 +116,4 @@ class Connector:
         return bool(self.channels)
 
     def deliver(self, message: OutboundMessage, settings: Any, secrets: Any) -> str:
-        raise LookupError(f"{self.kind} delivers no messages")
+        raise LookupError(Msg("%(kind)s delivers no messages", kind=self.kind))

@@ -19,6 +19,8 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from wording import Msg
+
 #: order statuses in the order they happen; an older status never overwrites a newer one
 #: (a late ``order.paid`` after ``order.shipped`` leaves the order shipped). ``cancelled`` and
 #: ``refunded`` are final.
@@ -36,7 +38,8 @@ _ID = Field(min_length=1, max_length=80)
 
 def check_channel(value: str) -> str:
     if value not in CHANNELS:
-        raise ValueError(f"unknown channel '{value}'; use one of {', '.join(CHANNELS)}")
+        raise ValueError(Msg("unknown channel '%(value)s'; use one of %(value2)s", value=value,
+                             value2=', '.join(CHANNELS)))
     return value
 
 
@@ -76,7 +79,7 @@ class CanonicalOrder(BaseModel):
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
-            raise ValueError("needs a timezone, e.g. 2026-11-23T10:00:00+08:00")
+            raise ValueError(Msg("needs a timezone, e.g. 2026-11-23T10:00:00+08:00"))
         return value
 
 
@@ -104,7 +107,7 @@ def order_event(order: CanonicalOrder, identities: dict[str, str], occurred_at: 
     status change a duplicate, while each status change is its own event.
     """
     if order.status == "refunded":
-        raise ValueError("a refunded order is reported with a refund event (refund_event), not order.refunded")
+        raise ValueError(Msg("a refunded order is reported with a refund event (refund_event), not order.refunded"))
     return {"id": event_id or f"{order.channel}:{order.shop}:{order.order_id}:{order.status}",
             "type": f"order.{order.status}", "customer": dict(identities),
             "occurred_at": occurred_at.isoformat(), "payload": order.model_dump(mode="json", exclude_none=True)}

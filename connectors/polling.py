@@ -29,6 +29,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, ClassVar, TypeVar
 
 from connectors.base import Connector
+from wording import Msg
 
 T = TypeVar("T")
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "GMT+8")
@@ -121,7 +122,7 @@ def http_url(value: str) -> str:
     """A ``gateway_url`` setting: stripped, absolute http(s), no spaces."""
     value = value.strip()
     if not value.startswith(("https://", "http://")) or any(c.isspace() for c in value):
-        raise ValueError("must be an absolute http:// or https:// URL")
+        raise ValueError(Msg("must be an absolute http:// or https:// URL"))
     return value
 
 
@@ -136,7 +137,8 @@ def pages_backward(fetch: Callable[[int], tuple[list[T], int]], page_size: int,
     first, total = fetch(1)
     last = max(1, math.ceil(total / page_size))
     if max_pages is not None and last > max_pages:
-        raise WindowTooLarge(f"{total} records in one window, more than {max_pages} pages of {page_size}")
+        raise WindowTooLarge(Msg("%(total)s records in one window, more than %(max_pages)s pages of %(page_size)s",
+                                 total=total, max_pages=max_pages, page_size=page_size))
     yield first
     if total <= page_size:
         return
@@ -154,9 +156,10 @@ def yuan_to_fen(value: Any, field: str) -> int:
     try:
         amount = Decimal(str(value).strip())
     except InvalidOperation:
-        raise ValueError(f"{field} is not an amount in yuan: {str(value)[:20]!r}") from None
+        raise ValueError(Msg("%(field)s is not an amount in yuan: %(value)s", field=field,
+                             value=repr(str(value)[:20]))) from None
     if not amount.is_finite() or amount < 0:
-        raise ValueError(f"{field} must be a non-negative amount in yuan")
+        raise ValueError(Msg("%(field)s must be a non-negative amount in yuan", field=field))
     return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
@@ -174,7 +177,7 @@ def china_time(value: Any) -> datetime | None:
     text = str(value).strip()
     match = re.match(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})", text)
     if not match:
-        raise ValueError(f"not a yyyy-MM-dd HH:mm:ss time: {text[:30]!r}")
+        raise ValueError(Msg("not a yyyy-MM-dd HH:mm:ss time: %(value)s", value=repr(text[:30])))
     naive = datetime.strptime(f"{match.group(1)} {match.group(2)}", "%Y-%m-%d %H:%M:%S")
     return naive.replace(tzinfo=CHINA_STANDARD_TIME)
 

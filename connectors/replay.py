@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 from connectors.errors import SignatureVerificationError
+from wording import Msg
 
 #: the window platforms' retries fit in easily (WeCom retries a callback three times within seconds)
 DEFAULT_WINDOW_SECONDS = 300
@@ -24,8 +25,9 @@ def check_fresh(timestamp: str | int, window: int, now: float | None = None, wha
     try:
         age = (time.time() if now is None else now) - int(timestamp)
     except (TypeError, ValueError):
-        raise SignatureVerificationError(f"the {what}'s timestamp is not a number of seconds") from None
+        raise SignatureVerificationError(Msg("the %(what)s's timestamp is not a number of seconds",
+                                             what=what)) from None
     if abs(age) > window:
         raise SignatureVerificationError(
-            f"a {what} whose timestamp is {age:.0f} s off this server's clock (the window is {window} s): "
-            "a replay, or the server clock is wrong")
+            Msg("a %(what)s whose timestamp is %(age)s s off this server's clock (the window is %(window)s s): a "
+                "replay, or the server clock is wrong", what=what, age=format(age, '.0f'), window=window))

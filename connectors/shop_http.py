@@ -15,6 +15,8 @@ from typing import Any, Self
 
 import httpx
 
+from wording import N_, Msg
+
 
 class OwnedHttp:
     """The ``httpx.Client`` a shop API client sends with: the one it was given (the caller closes it) or
@@ -40,21 +42,22 @@ class OwnedHttp:
 
 @dataclass(frozen=True)
 class Wording:
-    """What to say for each failure; ``{where}``, ``{setting}`` and ``{status}`` are filled in."""
+    """What to say for each failure: ``Msg`` templates (marked for the catalogue) in which ``%(where)s``,
+    ``%(setting)s``, ``%(status)s`` and ``%(name)s`` (the exception's type) are filled in."""
 
-    unreachable: str = "cannot reach {where}"
-    busy: str = "HTTP {status}; retry later"
-    refused: str = "HTTP {status} from {where}: is {setting} right?"
-    not_json: str = "the answer is not JSON"
-    not_object: str = "the answer is not a JSON object"
+    unreachable: str = N_("cannot reach %(where)s (%(name)s)")
+    busy: str = N_("HTTP %(status)s; retry later")
+    refused: str = N_("HTTP %(status)s from %(where)s: is %(setting)s right?")
+    not_json: str = N_("the answer is not JSON")
+    not_object: str = N_("the answer is not a JSON object")
 
 
 #: the wording of the REST-style APIs (抖店, Youzan)
 PLAIN_WORDING = Wording()
 #: the wording of the router-style gateways (JD JOS, Taobao TOP)
-GATEWAY_WORDING = Wording(busy="HTTP {status} from {where}; retry later",
-                          not_json="the answer is not JSON (a proxy page?)",
-                          not_object="the answer is JSON but not an object")
+GATEWAY_WORDING = Wording(busy=N_("HTTP %(status)s from %(where)s; retry later"),
+                          not_json=N_("the answer is not JSON (a proxy page?)"),
+                          not_object=N_("the answer is JSON but not an object"))
 
 
 def json_object(send: Callable[[], httpx.Response], *, timeout: float, where: str, setting: str,
@@ -67,18 +70,19 @@ def json_object(send: Callable[[], httpx.Response], *, timeout: float, where: st
     try:
         response = send()
     except httpx.TimeoutException as exc:
-        raise fail(f"no answer within {timeout:g}s ({type(exc).__name__})", True) from None
+        raise fail(Msg("no answer within %(timeout)ss (%(name)s)", timeout=format(timeout, 'g'),
+                       name=type(exc).__name__), True) from None
     except httpx.HTTPError as exc:
-        raise fail(wording.unreachable.format(where=where) + f" ({type(exc).__name__})", True) from None
+        raise fail(Msg(wording.unreachable, where=where, name=type(exc).__name__), True) from None
     status = response.status_code
     if status == 429 or status >= 500:
-        raise fail(wording.busy.format(status=status, where=where), True)
+        raise fail(Msg(wording.busy, status=status, where=where), True)
     if status != 200:
-        raise fail(wording.refused.format(status=status, where=where, setting=setting), False)
+        raise fail(Msg(wording.refused, status=status, where=where, setting=setting), False)
     try:
         data = response.json()
     except ValueError:
-        raise fail(wording.not_json, True) from None
+        raise fail(Msg(wording.not_json), True) from None
     if not isinstance(data, dict):
-        raise fail(wording.not_object, False)
+        raise fail(Msg(wording.not_object), False)
     return data

@@ -42,7 +42,7 @@ from datetime import date, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
 from decisions.feel import (
     Comparison,
@@ -62,6 +62,7 @@ from decisions.table import (
     is_integer_type,
     type_kind,
 )
+from wording import Msg, joined
 
 MAX_GAP_FINDINGS = 50
 MAX_SEARCH_STEPS = 20_000
@@ -79,7 +80,7 @@ class Finding(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     kind: FindingKind
-    message: str
+    message: SkipValidation[str]  # a wording.Msg, kept as it is so the designer can translate it
     rule_ids: list[str] = Field(default_factory=list)
     example: dict[str, str] = Field(default_factory=dict)
 
@@ -186,15 +187,15 @@ def _build_column(clause: InputClause, entries: Sequence[UnaryTests]) -> _Column
     if not kinds:  # only -, null and not(null): one atom for every non-null value
         return _Column(clause, [_Atom("any", "any value"), *null_atoms])
     if len(kinds) > 1:
-        return _unanalysable(clause, f"its entries mix {' and '.join(sorted(kinds))} literals")
+        return _unanalysable(clause, Msg("its entries mix %(kinds)s literals", kinds=" and ".join(sorted(kinds))))
     kind = kinds.pop()
     if kind == "boolean":
         return _Column(clause, [_Atom("value", True), _Atom("value", False), *null_atoms])
     if kind == "string":
         if any(isinstance(test, Range) or (isinstance(test, Comparison) and test.operator not in ("=", "!="))
                for tests in entries for test in tests.tests):
-            return _unanalysable(clause, "string comparisons and ranges are not analysed (give the input "
-                                         "allowed values)")
+            return _unanalysable(clause, Msg("string comparisons and ranges are not analysed (give the input "
+                                             "allowed values)"))
         mentioned = _mentioned_values(entries)
         other = "other"
         while other in mentioned:
@@ -206,7 +207,7 @@ def _build_column(clause: InputClause, entries: Sequence[UnaryTests]) -> _Column
     return _Column(clause, _ordered_atoms(_endpoints(entries), discrete) + null_atoms, ordered=True)
 
 
-def _unanalysable(clause: InputClause, reason: str) -> _Column:
+def _unanalysable(clause: InputClause, reason: Msg) -> _Column:
     return _Column(clause, [_Atom("unknown")], unanalysable_reason=reason)
 
 
@@ -338,7 +339,8 @@ def analyse(table: DecisionTable) -> list[Finding]:
                               for r in range(len(table.rules))]
     findings: list[Finding] = [
         Finding(kind="unanalysable",
-                message=f"input '{column.title}' is not analysed: {column.unanalysable_reason}")
+                message=Msg("input '%(title)s' is not analysed: %(reason)s", title=column.title,
+                            reason=column.unanalysable_reason))
         for column in columns if column.unanalysable_reason]
     for clause, column_entries in zip(table.inputs, entries, strict=True):
         opaque = [rule.input_entries[table.inputs.index(clause)] for rule, entry in
@@ -346,8 +348,9 @@ def analyse(table: DecisionTable) -> list[Finding]:
         if opaque:
             findings.append(Finding(
                 kind="unanalysable",
-                message=f"input '{clause.title}': {len(opaque)} cell(s) such as '{opaque[0]}' read variables or "
-                        "compute, so they are not analysed (overlaps involving them are only possible ones)"))
+                message=Msg("input '%(title)s': %(count)s cell(s) such as '%(cell)s' read variables or compute, so "
+                            "they are not analysed (overlaps involving them are only possible ones)",
+                            title=clause.title, count=len(opaque), cell=opaque[0])))
     findings += _empty_rules(table, columns, membership)
     if table.hit_policy in (HitPolicy.UNIQUE, HitPolicy.ANY):
         findings += _overlaps(table, columns, membership)
@@ -376,9 +379,9 @@ def _example(columns: Sequence[_Column], region: Sequence[Sequence[int]]) -> dic
     return {key: column.describe(atoms) for key, column, atoms in zip(keys, columns, region, strict=True)}
 
 
-def _spoken(example: dict[str, str]) -> str:
+def _spoken(example: dict[str, str]) -> Msg:
     narrowed = [f"{title}: {tests}" for title, tests in example.items() if tests != "-"]
-    return "; ".join(narrowed) if narrowed else "every input"
+    return joined(narrowed, "; ") if narrowed else Msg("every input")
 
 
 def _empty_rules(table: DecisionTable, columns: Sequence[_Column], membership: Membership) -> list[Finding]:
@@ -388,9 +391,9 @@ def _empty_rules(table: DecisionTable, columns: Sequence[_Column], membership: M
             if not any(member is not False for member in membership[index][column_index]):
                 findings.append(Finding(
                     kind="unreachable", rule_ids=[rule.id],
-                    message=f"rule '{rule.id}' matches no possible input: "
-                            f"'{rule.input_entries[column_index]}' excludes every value of "
-                            f"input '{column.title}'"))
+                    message=Msg("rule '%(rule)s' matches no possible input: '%(entry)s' excludes every value of "
+                                "input '%(title)s'", rule=rule.id, entry=rule.input_entries[column_index],
+                                title=column.title)))
                 break
     return findings
 
@@ -416,17 +419,20 @@ def _overlaps(table: DecisionTable, columns: Sequence[_Column], membership: Memb
             else:
                 ids = [table.rules[first].id, table.rules[second].id]
                 example = _example(columns, shared)
-                reason = "" if table.hit_policy == HitPolicy.UNIQUE else " with different outputs"
+                unique = table.hit_policy == HitPolicy.UNIQUE
+                values = {"first": ids[0], "second": ids[1], "inputs": _spoken(example)}
                 if certain:
-                    findings.append(Finding(
-                        kind="overlap", rule_ids=ids, example=example,
-                        message=f"rules '{ids[0]}' and '{ids[1]}' both match{reason} ({_spoken(example)}), "
-                                f"which hit policy {table.hit_policy} forbids"))
+                    message = Msg("rules '%(first)s' and '%(second)s' both match (%(inputs)s), which hit policy "
+                                  "%(policy)s forbids", policy=table.hit_policy, **values) if unique else \
+                        Msg("rules '%(first)s' and '%(second)s' both match with different outputs (%(inputs)s), "
+                            "which hit policy %(policy)s forbids", policy=table.hit_policy, **values)
+                    findings.append(Finding(kind="overlap", rule_ids=ids, example=example, message=message))
                 else:
-                    findings.append(Finding(
-                        kind="possible_overlap", rule_ids=ids, example=example,
-                        message=f"rules '{ids[0]}' and '{ids[1]}' may both match{reason} "
-                                f"({_spoken(example)}); a column involved is not analysed"))
+                    message = Msg("rules '%(first)s' and '%(second)s' may both match (%(inputs)s); a column involved "
+                                  "is not analysed", **values) if unique else \
+                        Msg("rules '%(first)s' and '%(second)s' may both match with different outputs (%(inputs)s); "
+                            "a column involved is not analysed", **values)
+                    findings.append(Finding(kind="possible_overlap", rule_ids=ids, example=example, message=message))
     return findings
 
 
@@ -446,8 +452,8 @@ def _shadowed(table: DecisionTable, columns: Sequence[_Column], membership: Memb
         rule_id = table.rules[index].id
         findings.append(Finding(
             kind="unreachable", rule_ids=[rule_id, *earlier],
-            message=f"rule '{rule_id}' is never selected under FIRST: earlier rules "
-                    f"{', '.join(repr(r) for r in earlier)} match every input it matches"))
+            message=Msg("rule '%(rule)s' is never selected under FIRST: earlier rules %(earlier)s match every "
+                        "input it matches", rule=rule_id, earlier=", ".join(repr(r) for r in earlier))))
     return findings
 
 
@@ -459,16 +465,17 @@ def _intersects(covering: list[list[bool | None]], covered: list[list[bool | Non
 
 def _gaps(table: DecisionTable, columns: Sequence[_Column], membership: Membership) -> list[Finding]:
     if not table.rules:
-        return [Finding(kind="gap", message="the table has no rules, so no input matches")]
+        return [Finding(kind="gap", message=Msg("the table has no rules, so no input matches"))]
     search = _Search(list(columns), membership, covers=lambda member: member is not False)
     search.run([list(range(len(column.atoms))) for column in columns], list(range(len(table.rules))))
     findings = []
     for region in search.regions:
         example = _example(columns, region)
-        findings.append(Finding(kind="gap", example=example, message=f"no rule matches {_spoken(example)}"))
+        findings.append(Finding(kind="gap", example=example,
+                                message=Msg("no rule matches %(inputs)s", inputs=_spoken(example))))
     if search.truncated:
         findings.append(Finding(
             kind="truncated",
-            message=f"gap search stopped after {len(search.regions)} gaps / {search.steps} steps; "
-                    "more gaps may exist"))
+            message=Msg("gap search stopped after %(gaps)s gaps / %(steps)s steps; more gaps may exist",
+                        gaps=len(search.regions), steps=search.steps)))
     return findings

@@ -35,7 +35,9 @@ from decisions.table import (
     evaluate,
     find_path,
     json_value,
+    validation_message,
 )
+from wording import Msg, message_of
 
 
 class DecideError(Exception):
@@ -50,14 +52,16 @@ def load_table(path: str, decision_id: str | None = None) -> DecisionTable:
         node = _target(graph, path, decision_id)
         expression = node.element.expression if isinstance(node.element, drg.Decision) else None
         if not isinstance(expression, drg.TableBoxed) or expression.table is None:
-            raise DecideError(f"{path}: {node.element.describe()} is not a decision table")
+            raise DecideError(Msg("%(path)s: %(element)s is not a decision table", path=path,
+                                  element=node.element.describe()))
         return expression.table
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
-        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
-        raise DecideError(f"{path} is not valid JSON: {reason}{where}") from None
+        if isinstance(exc, json.JSONDecodeError):
+            raise DecideError(Msg("%(source)s is not valid JSON: %(msg)s at line %(lineno)s column %(colno)s",
+                                  source=path, msg=exc.msg, lineno=exc.lineno, colno=exc.colno)) from None
+        raise DecideError(Msg("%(path)s is not valid JSON: not UTF-8", path=path)) from None
     if isinstance(data, Mapping) and isinstance(data.get("table"), Mapping):
         data = data["table"]
     try:
@@ -65,16 +69,18 @@ def load_table(path: str, decision_id: str | None = None) -> DecisionTable:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "table"
-        message = str(first["msg"]).removeprefix("Value error, ")
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise DecideError(f"{path}: {where}: {message}{more}") from None
+        message = validation_message(first)
+        if exc.error_count() > 1:
+            raise DecideError(Msg("%(path)s: %(where)s: %(message)s (and %(more)s more)", path=path, where=where,
+                                  message=message, more=exc.error_count() - 1)) from None
+        raise DecideError(Msg("%(path)s: %(where)s: %(message)s", path=path, where=where, message=message)) from None
 
 
 def _read(path: str) -> bytes:
     try:
         return Path(path).read_bytes()
     except OSError as exc:
-        raise DecideError(f"cannot read {path}: {exc.strerror}") from None
+        raise DecideError(Msg("cannot read %(path)s: %(strerror)s", path=path, strerror=exc.strerror)) from None
 
 
 def load_graph_file(path: str, raw: bytes | None = None) -> drg.Graph:
@@ -95,7 +101,7 @@ def load_graph_file(path: str, raw: bytes | None = None) -> drg.Graph:
         definitions = load_definitions(raw if raw is not None else _read(path), resolve_import=resolve)
         return definitions.compile()
     except (DmnImportError, drg.DrgError) as exc:
-        raise DecideError(f"{path}: {exc}") from None
+        raise DecideError(Msg("%(path)s: %(exc)s", path=path, exc=message_of(exc))) from None
 
 
 def _target(graph: drg.Graph, path: str, decision_id: str | None) -> Any:
@@ -105,15 +111,16 @@ def _target(graph: drg.Graph, path: str, decision_id: str | None) -> Any:
             if decision_id in (node.element.id, node.element.name):
                 return node
         known = ", ".join(repr(node.element.id) for node in nodes)
-        raise DecideError(f"{path}: no decision '{decision_id}' (decisions: {known or 'none'})")
+        raise DecideError(Msg("%(path)s: no decision '%(decision_id)s' (decisions: %(known)s)", path=path,
+                              decision_id=decision_id, known=known or "none"))
     required = {id(r) for node in nodes for r in node.information}
     tops = [node for node in nodes if id(node) not in required]
     if len(tops) == 1:
         return tops[0]
     if not tops:
-        raise DecideError(f"{path} holds no decision")
-    raise DecideError(f"{path} holds several decisions ({', '.join(repr(n.element.id) for n in tops)}); "
-                      "pass --decision ID")
+        raise DecideError(Msg("%(path)s holds no decision", path=path))
+    raise DecideError(Msg("%(path)s holds several decisions (%(ids)s); pass --decision ID", path=path,
+                          ids=", ".join(repr(n.element.id) for n in tops)))
 
 
 def parse_input(text: str) -> dict[str, Any]:
@@ -124,13 +131,16 @@ def parse_input(text: str) -> dict[str, Any]:
         try:
             text = Path(source).read_text(encoding="utf-8")
         except OSError as exc:
-            raise DecideError(f"cannot read {source}: {exc.strerror}") from None
+            raise DecideError(Msg("cannot read %(source)s: %(strerror)s", source=source,
+                                  strerror=exc.strerror)) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DecideError(f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise DecideError(Msg("%(source)s is not valid JSON: %(msg)s at line %(lineno)s column %(colno)s",
+                              source=source, msg=exc.msg, lineno=exc.lineno, colno=exc.colno)) from None
     if not isinstance(data, dict):
-        raise DecideError(f'{source} must be a JSON object such as {{"amount": 6000, "vip": "gold"}}')
+        raise DecideError(Msg("%(source)s must be a JSON object such as {\"amount\": 6000, \"vip\": \"gold\"}",
+                              source=source))
     return data
 
 
@@ -214,15 +224,17 @@ def decide(path: str, input_text: str, decision_id: str | None = None,
         missing = _missing(graph, node, inputs)
         if missing:
             names = ", ".join(f"'{name}'" + (f" ({label})" if label else "") for name, label in missing)
-            raise DecideError(f"--input lacks {names}; add it, e.g. {_example(missing[0][0])} "
-                              "(null for unknown), or pass --allow-missing")
+            raise DecideError(Msg("--input lacks %(names)s; add it, e.g. %(example)s (null for unknown), or pass "
+                                  "--allow-missing", names=names, example=_example(missing[0][0])))
     try:
         evaluation = graph.evaluate(nested(inputs), [node.element.id])
     except FeelLimitError as exc:
-        raise DecideError(f"{path}: {node.element.describe()}: {exc}") from None
+        raise DecideError(Msg("%(path)s: %(element)s: %(exc)s", path=path, element=node.element.describe(),
+                              exc=message_of(exc))) from None
     failed = [error for error in evaluation.tables.values() if isinstance(error, DecisionTableError)]
     if failed:  # a hit policy violated or an input of the wrong type: an error, not a null result
-        raise DecideError(str(failed[0]) if isinstance(failed[0], HitPolicyViolation) else f"{path}: {failed[0]}")
+        raise DecideError(message_of(failed[0]) if isinstance(failed[0], HitPolicyViolation)
+                          else Msg("%(path)s: %(exc)s", path=path, exc=message_of(failed[0])))
     table_result = evaluation.tables.get(node.element.id)
     report: dict[str, Any] = {"decision": node.element.name}
     if table_result is not None and isinstance(node.element.expression, drg.TableBoxed):
@@ -241,12 +253,12 @@ def _decide_table(path: str, table: DecisionTable, inputs: dict[str, Any], allow
         missing = [clause for clause in table.inputs if clause.expression and not has_path(inputs, clause.expression)]
         if missing:
             names = ", ".join(f"'{c.expression}'" + (f" ({c.label})" if c.label else "") for c in missing)
-            raise DecideError(f"--input lacks {names}; add it, e.g. {_example(missing[0].expression)} "
-                              "(null for unknown), or pass --allow-missing")
+            raise DecideError(Msg("--input lacks %(names)s; add it, e.g. %(example)s (null for unknown), or pass "
+                                  "--allow-missing", names=names, example=_example(missing[0].expression)))
     try:
         result = evaluate(table, inputs)
     except HitPolicyViolation as exc:
-        raise DecideError(str(exc)) from None
+        raise DecideError(message_of(exc)) from None
     except (DecisionTableError, FeelLimitError) as exc:
-        raise DecideError(f"{path}: {exc}") from None
+        raise DecideError(Msg("%(path)s: %(exc)s", path=path, exc=message_of(exc))) from None
     return result.as_json()

@@ -32,7 +32,8 @@ from decisions.feel import (
     format_literal,
     parse_unary_tests,
 )
-from decisions.table import Aggregation, DecisionTable, HitPolicy
+from decisions.table import Aggregation, DecisionTable, HitPolicy, validation_message
+from wording import Msg, joined, message_of
 
 DMN_NAMESPACES: dict[str, str] = {
     "http://www.omg.org/spec/DMN/20151101/dmn.xsd": "1.1",
@@ -56,28 +57,34 @@ class DmnImportError(ValueError):
     """The document is not a supported DMN decision table; the message names the element."""
 
 
+class SeveralDecisionTables(DmnImportError):
+    """The document holds several decision tables and no ``decision_id`` said which one (callers ask which; the
+    message, translated, is no test for this)."""
+
+
 # --------------------------------------------------------------------------------------------- import
 
 
 def _parse(source: str | bytes) -> tuple[ET.Element, str]:
     if len(source) > MAX_DOCUMENT_BYTES:
-        raise DmnImportError(f"the document is larger than {MAX_DOCUMENT_BYTES} bytes")
+        raise DmnImportError(Msg("the document is larger than %(limit)s bytes", limit=MAX_DOCUMENT_BYTES))
     _refuse_dtd(source)
     root = ET.fromstring(source)  # noqa: S314 - no DTD, hence no entities (checked above)
     _require_feel(root, "<definitions>")
     namespace, _, local = root.tag[1:].partition("}") if root.tag.startswith("{") else ("", "", root.tag)
     if local != "definitions":
-        raise DmnImportError(f"the root element is <{local}>, not a DMN <definitions>")
+        raise DmnImportError(Msg("the root element is <%(local)s>, not a DMN <definitions>", local=local))
     if namespace.split("://", 1)[-1] not in _BY_SCHEMELESS:
         supported = ", ".join(sorted(DMN_NAMESPACES))
-        raise DmnImportError(f"<definitions> has namespace '{namespace or '(none)'}', "
-                             f"which is not DMN 1.1–1.5 ({supported})")
+        raise DmnImportError(Msg("<definitions> has namespace '%(namespace)s', which is not DMN 1.1–1.5 "
+                                 "(%(supported)s)",
+                                 namespace=namespace or "(none)", supported=supported))
     return root, namespace
 
 
 def _refuse_dtd(source: str | bytes) -> None:
     def refuse(*_: object) -> None:
-        raise DmnImportError("DMN documents with a DTD (<!DOCTYPE …>) or entity declarations are refused")
+        raise DmnImportError(Msg("DMN documents with a DTD (<!DOCTYPE …>) or entity declarations are refused"))
 
     parser = ParserCreate()
     parser.StartDoctypeDeclHandler = refuse
@@ -85,7 +92,7 @@ def _refuse_dtd(source: str | bytes) -> None:
     try:
         parser.Parse(source, True)
     except ExpatError as error:
-        raise DmnImportError(f"not well-formed XML: {error}") from None
+        raise DmnImportError(Msg("not well-formed XML: %(error)s", error=message_of(error))) from None
 
 
 _NOT_LOGIC = frozenset({"description", "extensionElements", "question", "allowedAnswers", "variable",
@@ -168,14 +175,15 @@ class _Reader:
                 built = self.decision_service(element)
             if built is not None:
                 if built.id in definitions.elements:
-                    raise DmnImportError(f"{built.describe()}: the id '{built.id}' is used twice")
+                    raise DmnImportError(Msg("%(element)s: the id '%(id)s' is used twice", element=built.describe(),
+                                             id=built.id))
                 definitions.elements[built.id] = built
         return definitions
 
     def element_id(self, element: ET.Element) -> str:
         found = element.get("id") or element.get("name")  # ids are optional in DMN; names are unique
         if not found:
-            raise DmnImportError(f"a <{self.local(element)}> has neither an id nor a name")
+            raise DmnImportError(Msg("a <%(tag)s> has neither an id nor a name", tag=self.local(element)))
         return found
 
     def collect_names(self, root: ET.Element) -> set[str]:
@@ -226,7 +234,8 @@ class _Reader:
         unknown = [self.local(child) for child in element
                    if self.local(child) not in _LOGIC and self.local(child) not in _NOT_LOGIC]
         if unknown and not logic:
-            raise DmnImportError(f"{where} holds <{unknown[0]}>, which Tideflow does not evaluate")
+            raise DmnImportError(Msg("%(where)s holds <%(tag)s>, which Tideflow does not evaluate", where=where,
+                                     tag=unknown[0]))
         if logic:
             decision.expression = self.boxed(logic[0], where, decision.name)
         return decision
@@ -264,7 +273,8 @@ class _Reader:
         type_ref = self.type_ref(element)
         if tag == "literalExpression":
             if element.find(self.q("importedValues")) is not None:
-                raise DmnImportError(f"{where} <literalExpression>: imported values are not supported")
+                raise DmnImportError(Msg("%(where)s <literalExpression>: imported values are not supported",
+                                         where=where))
             return drg.LiteralBoxed(element_id, type_ref, self.text(element))
         if tag == "decisionTable":
             return self.table(element, where, name)
@@ -314,7 +324,7 @@ class _Reader:
                                      self.child_expression(element.find(self.q("in")), f"{where} in", name),
                                      self.child_expression(element.find(self.q(body_tag)), f"{where} {body_tag}",
                                                            name))
-        raise DmnImportError(f"{where}: <{tag}> is not supported")
+        raise DmnImportError(Msg("%(where)s: <%(tag)s> is not supported", where=where, tag=tag))
 
     def function(self, element: ET.Element, where: str, name: str) -> drg.FunctionBoxed:
         kind = element.get("kind", "FEEL").strip() or "FEEL"
@@ -322,7 +332,8 @@ class _Reader:
                       for p in element.findall(self.q("formalParameter"))]
         body = self.child_expression(element, f"{where} body", name)
         if kind.upper() != "FEEL" and not self.lenient:
-            raise DmnImportError(f"{where}: functions of kind {kind} (Java, PMML) are not supported")
+            raise DmnImportError(Msg("%(where)s: functions of kind %(kind)s (Java, PMML) are not supported",
+                                     where=where, kind=kind))
         return drg.FunctionBoxed(element.get("id", ""), self.type_ref(element), parameters, body, kind)
 
     def table(self, table: ET.Element, where: str, name: str) -> drg.TableBoxed:
@@ -330,12 +341,12 @@ class _Reader:
         hit_policy = table.get("hitPolicy", "UNIQUE").strip().upper()
         hit_policy = _HIT_POLICY_ABBREVIATIONS.get(hit_policy, hit_policy)
         if hit_policy not in HitPolicy.__members__.values():
-            raise DmnImportError(f"{where} <decisionTable>: hitPolicy '{hit_policy}' is not one of "
-                                 f"{', '.join(HitPolicy)}")
+            raise DmnImportError(Msg("%(where)s <decisionTable>: hitPolicy '%(hit_policy)s' is not one of %(known)s",
+                                     where=where, hit_policy=hit_policy, known=", ".join(HitPolicy)))
         aggregation = table.get("aggregation")
         if aggregation is not None and aggregation.strip().upper() not in Aggregation.__members__:
-            raise DmnImportError(f"{where} <decisionTable>: aggregation '{aggregation}' is not one of "
-                                 f"{', '.join(Aggregation)}")
+            raise DmnImportError(Msg("%(where)s <decisionTable>: aggregation '%(aggregation)s' is not one of "
+                                     "%(known)s", where=where, aggregation=aggregation, known=", ".join(Aggregation)))
 
         inputs = []
         for number, element in enumerate(table.findall(q("input")), start=1):
@@ -366,7 +377,7 @@ class _Reader:
                 "default": self.text(default),
             })
         if not outputs:
-            raise DmnImportError(f"{where} <decisionTable> has no <output>")
+            raise DmnImportError(Msg("%(where)s <decisionTable> has no <output>", where=where))
         single_output = len(outputs) == 1
 
         rules = []
@@ -394,8 +405,8 @@ class _Reader:
         try:
             table = DecisionTable.model_validate(data, context={"feel_names": self.names})
         except ValidationError as error:
-            problems = "; ".join(_problem(detail) for detail in error.errors())
-            raise DmnImportError(f"{where}: {problems}") from None
+            problems = joined([_problem(detail) for detail in error.errors()], "; ")
+            raise DmnImportError(Msg("%(where)s: %(problems)s", where=where, problems=problems)) from None
         used = _multi_word_names(table, self.names)
         if used:
             table = table.model_copy(update={"variables": sorted(used)})
@@ -428,11 +439,12 @@ def load_definitions(source: str | bytes, *, resolve_import: ImportResolver | No
     definitions = reader.definitions()
     for imported in definitions.imports:
         if _depth > 8:
-            raise DmnImportError("imports nest more than 8 documents deep")
+            raise DmnImportError(Msg("imports nest more than 8 documents deep"))
         document = resolve_import(imported) if resolve_import is not None else None
         if document is None:
-            raise DmnImportError(f"<import name='{imported.name}' namespace='{imported.namespace}'>: the imported "
-                                 "model is not available; import the models it needs together")
+            raise DmnImportError(Msg("<import name='%(name)s' namespace='%(namespace)s'>: the imported model is not "
+                                     "available; import the models it needs together", name=imported.name,
+                                     namespace=imported.namespace))
         definitions.imported[imported.name] = load_definitions(document, resolve_import=resolve_import,
                                                                lenient=lenient, _depth=_depth + 1)
     return definitions
@@ -446,7 +458,7 @@ def load_graph(source: str | bytes, *, resolve_import: ImportResolver | None = N
     try:
         return definitions.compile(lenient=lenient)
     except drg.DrgError as error:
-        raise DmnImportError(str(error)) from None
+        raise DmnImportError(message_of(error)) from None
 
 
 def load_decision_tables(source: str | bytes) -> list[DecisionTable]:
@@ -455,9 +467,12 @@ def load_decision_tables(source: str | bytes) -> list[DecisionTable]:
     tables = [decision.expression.table for decision in definitions.decisions()
               if isinstance(decision.expression, drg.TableBoxed) and decision.expression.table is not None]
     if not tables:
-        others = [f"{d.describe()} (holds {_kind(d.expression)})" for d in definitions.decisions()]
-        found = f" (decisions found: {', '.join(others)})" if others else ""
-        raise DmnImportError(f"the document has no <decision> with a <decisionTable>{found}")
+        others = [Msg("%(element)s (holds %(kind)s)", element=d.describe(), kind=_kind(d.expression))
+                  for d in definitions.decisions()]
+        if others:
+            raise DmnImportError(Msg("the document has no <decision> with a <decisionTable> (decisions found: "
+                                     "%(found)s)", found=joined(others, ", ")))
+        raise DmnImportError(Msg("the document has no <decision> with a <decisionTable>"))
     return tables
 
 
@@ -479,28 +494,32 @@ def load_decision_table(source: str | bytes, decision_id: str | None = None) -> 
         for decision in definitions.decisions():
             if decision.id == decision_id:
                 if not isinstance(decision.expression, drg.TableBoxed) or decision.expression.table is None:
-                    raise DmnImportError(f"{decision.describe()} (holds {_kind(decision.expression)}) "
-                                         "is not a decision table")
+                    raise DmnImportError(Msg("%(element)s (holds %(kind)s) is not a decision table",
+                                             element=decision.describe(), kind=_kind(decision.expression)))
                 return decision.expression.table
         ids = ", ".join(repr(d.id) for d in definitions.decisions())
-        raise DmnImportError(f"no <decision id='{decision_id}'> in the document (decisions: {ids or 'none'})")
+        raise DmnImportError(Msg("no <decision id='%(decision_id)s'> in the document (decisions: %(ids)s)",
+                                 decision_id=decision_id, ids=ids or "none"))
     tables = load_decision_tables(source)
     if len(tables) > 1:
-        raise DmnImportError("the document has several decision tables "
-                             f"({', '.join(repr(t.id) for t in tables)}); say which decision_id to load")
+        raise SeveralDecisionTables(Msg("the document has several decision tables (%(ids)s); say which decision_id to "
+                                        "load",
+                                 ids=", ".join(repr(t.id) for t in tables)))
     return tables[0]
 
 
-def _problem(detail: ErrorDetails) -> str:
-    message = detail["msg"].removeprefix("Value error, ")
+def _problem(detail: ErrorDetails) -> Msg:
+    message = validation_message(detail)
     location = ".".join(str(part) for part in detail["loc"])
-    return f"{location}: {message}" if location else message
+    return Msg("%(where)s: %(error)s", where=location, error=message) if location else message
+
 
 
 def _require_feel(element: ET.Element, where: str) -> None:
     language = element.get("expressionLanguage")
     if language and "feel" not in language.lower():
-        raise DmnImportError(f"{where} uses expression language '{language}'; only FEEL is supported")
+        raise DmnImportError(Msg("%(where)s uses expression language '%(language)s'; only FEEL is supported",
+                                 where=where, language=language))
 
 
 def _value_list(element: ET.Element | None, text_of: Callable[[ET.Element | None], str], where: str,
@@ -515,12 +534,13 @@ def _value_list(element: ET.Element | None, text_of: Callable[[ET.Element | None
     except FeelSyntaxError as error:
         if not strict:
             return None
-        raise DmnImportError(f"{where}: {error}") from None
+        raise DmnImportError(Msg("%(where)s: %(error)s", where=where, error=message_of(error))) from None
     literals = all(isinstance(test, Comparison) and test.operator == "=" for test in tests.tests)
     if tests.negated or not literals:
         if not strict:
             return None
-        raise DmnImportError(f"{where}: '{text}' must be a list of literals such as \"a\",\"b\"")
+        raise DmnImportError(Msg("%(where)s: '%(text)s' must be a list of literals such as \"a\",\"b\"", where=where,
+                                 text=text))
     return [test.value for test in tests.tests if isinstance(test, Comparison)]
 
 
@@ -536,7 +556,7 @@ def dump_decision_tables(tables: Sequence[DecisionTable], *, definitions_id: str
     when the file comes back."""
     ids = [table.id for table in tables]
     if len(set(ids)) != len(ids):
-        raise ValueError(f"decision ids must be unique in one document: {', '.join(ids)}")
+        raise ValueError(Msg("decision ids must be unique in one document: %(ids)s", ids=", ".join(ids)))
 
     def q(tag: str) -> str:  # elements are written unprefixed in the default namespace set on the root
         return tag

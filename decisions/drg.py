@@ -42,6 +42,7 @@ from decisions.table import (
     DecisionTableError,
 )
 from decisions.table import evaluate as evaluate_table
+from wording import Msg, message_of
 
 
 class DrgError(ValueError):
@@ -332,31 +333,34 @@ class Graph:
         if node is None:
             node = next((n for (ns, i), n in self.nodes.items() if i == local), None)
         if node is None:
-            raise DrgError(f"{where.describe()} requires {what} '{href}', which is not in the model")
+            raise DrgError(Msg("%(element)s requires %(what)s '%(href)s', which is not in the model",
+                               element=where.describe(), what=what, href=href))
         return node
 
     def _link(self) -> None:
         for node in self.nodes.values():
             element = node.element
             if isinstance(element, Decision):
-                node.information = [self._find(node.model, href, element, "the decision or input data")
+                node.information = [self._find(node.model, href, element, Msg("the decision or input data"))
                                     for href in element.information]
                 for required in node.information:
                     if not isinstance(required.element, Decision | InputData):
-                        raise DrgError(f"{element.describe()} has an information requirement on "
-                                       f"{required.element.describe()}, which is not a decision or input data")
-                node.knowledge = [self._find(node.model, href, element, "the knowledge model")
+                        raise DrgError(Msg("%(element)s has an information requirement on %(required)s, which is not "
+                                           "a decision or input data", element=element.describe(),
+                                           required=required.element.describe()))
+                node.knowledge = [self._find(node.model, href, element, Msg("the knowledge model"))
                                   for href in element.knowledge]
             elif isinstance(element, BusinessKnowledgeModel):
-                node.knowledge = [self._find(node.model, href, element, "the knowledge model")
+                node.knowledge = [self._find(node.model, href, element, Msg("the knowledge model"))
                                   for href in element.knowledge]
             elif isinstance(element, DecisionService):
                 for href in [*element.outputs, *element.encapsulated, *element.input_decisions, *element.input_data]:
-                    self._find(node.model, href, element, "the element")
+                    self._find(node.model, href, element, Msg("the element"))
             for required in node.knowledge:
                 if not isinstance(required.element, BusinessKnowledgeModel | DecisionService):
-                    raise DrgError(f"{element.describe()} has a knowledge requirement on "
-                                   f"{required.element.describe()}, which is not a BKM or decision service")
+                    raise DrgError(Msg("%(element)s has a knowledge requirement on %(required)s, which is not a BKM "
+                                       "or decision service", element=element.describe(),
+                                       required=required.element.describe()))
 
     def _check_cycles(self) -> None:
         """Decisions must not require each other in a cycle (BKMs may recurse: the budget bounds it)."""
@@ -380,8 +384,9 @@ class Graph:
                     if state.get(id(following)) == 1:
                         cycle = [*path[path.index(following):], following]
                         names = " → ".join(f"'{n.name}'" for n in cycle)
-                        raise DrgError(f"{following.element.describe()} requires itself through {names}; "
-                                       "decisions must not require each other in a cycle")
+                        raise DrgError(Msg("%(element)s requires itself through %(names)s; decisions must not "
+                                           "require each other in a cycle", element=following.element.describe(),
+                                           names=names))
                     if state.get(id(following)) != 2:
                         stack.append((following, 0))
                 else:
@@ -438,7 +443,8 @@ class Graph:
             try:
                 tests = compile_unary_tests(constraint, self.names if hasattr(self, "names") else ())
             except FeelSyntaxError as error:
-                raise DrgError(f"<itemDefinition name='{item.name}'> allowed values: {error}") from None
+                raise DrgError(Msg("<itemDefinition name='%(name)s'> allowed values: %(error)s", name=item.name,
+                                   error=message_of(error))) from None
             base.allowed = lambda value, tests=tests: tests.run(value, fi.Scope({}))
         if item.is_collection:
             return FeelType("list", item.name, element=base)
@@ -451,9 +457,9 @@ class Graph:
             return compile_expression(text, self.names).run
         except FeelSyntaxError as error:
             if self.lenient:
-                message = f"{where}: {error}"
+                message = Msg("%(where)s: %(error)s", where=where, error=message_of(error))
                 return lambda scope: fi.null(scope, message)
-            raise DrgError(f"{where}: {error}") from None
+            raise DrgError(Msg("%(where)s: %(error)s", where=where, error=message_of(error))) from None
 
     def _boxed(self, boxed: Boxed | None, where: str, prefix: str) -> Compiled:
         compiled = self._boxed_logic(boxed, where, prefix)
@@ -467,7 +473,8 @@ class Graph:
             value = compiled(scope)
             converted = coerce(value, kind)
             if converted is None and value is not None:
-                fi.null(scope, f"{where}: the value does not conform to {kind}, so it is null")
+                fi.null(scope, Msg("%(where)s: the value does not conform to %(kind)s, so it is null", where=where,
+                                   kind=kind))
             return converted
 
         return typed
@@ -488,8 +495,8 @@ class Graph:
         if isinstance(boxed, FunctionBoxed):
             return self._function_value(boxed, where, prefix)
         if isinstance(boxed, RelationBoxed):
-            cells = [[self._boxed(cell, f"{where} relation row {r + 1}", prefix) for cell in row]
-                     for r, row in enumerate(boxed.rows)]
+            cells = [[self._boxed(cell, Msg("%(where)s relation row %(row)s", where=where, row=r + 1), prefix)
+                      for cell in row] for r, row in enumerate(boxed.rows)]
             columns = boxed.columns
 
             def relation(scope: fi.Scope) -> list[dict[str, Any]]:
@@ -497,7 +504,8 @@ class Graph:
                 return [{column: cell(scope) for column, cell in zip(columns, row, strict=False)} for row in cells]
             return relation
         if isinstance(boxed, ListBoxed):
-            items = [self._boxed(item, f"{where} list item {i + 1}", prefix) for i, item in enumerate(boxed.items)]
+            items = [self._boxed(item, Msg("%(where)s list item %(item)s", where=where, item=i + 1), prefix)
+                     for i, item in enumerate(boxed.items)]
             return lambda scope: [item(scope) for item in items]
         if isinstance(boxed, ConditionalBoxed):
             condition = self._boxed(boxed.condition, f"{where} if", prefix)
@@ -510,13 +518,13 @@ class Graph:
                     return then(scope)
                 if decided is False or decided is None:
                     return otherwise(scope)
-                return fi.null(scope, f"{where}: the condition is not a boolean")
+                return fi.null(scope, Msg("%(where)s: the condition is not a boolean", where=where))
             return conditional
         if isinstance(boxed, FilterBoxed):
             return self._filter(boxed, where, prefix)
         if isinstance(boxed, IteratorBoxed):
             return self._iterator(boxed, where, prefix)
-        raise DrgError(f"{where}: a {type(boxed).__name__} cannot be evaluated")
+        raise DrgError(Msg("%(where)s: a %(name)s cannot be evaluated", where=where, name=type(boxed).__name__))
 
     def _coerce_to(self, type_ref: str, prefix: str) -> Callable[[Any], Any]:
         kind = self.type_of(type_ref, prefix)
@@ -544,7 +552,7 @@ class Graph:
             except DecisionTableError as error:
                 if scope.defines("@tables"):
                     scope.lookup("@tables")[table.id] = error
-                return fi.null(scope, f"{where}: {error}")
+                return fi.null(scope, Msg("%(where)s: %(error)s", where=where, error=message_of(error)))
             if scope.defines("@tables"):
                 scope.lookup("@tables")[table.id] = result  # for the report: rules matched, policy
             value = result.value
@@ -559,7 +567,7 @@ class Graph:
 
     def _context(self, boxed: ContextBoxed, where: str, prefix: str) -> Compiled:
         entries = [(name, self._coerce_to(type_ref, prefix),
-                    self._boxed(value, f"{where} entry '{name or 'result'}'", prefix))
+                    self._boxed(value, Msg("%(where)s entry '%(name)s'", where=where, name=name or "result"), prefix))
                    for name, type_ref, value in boxed.entries]
         has_result = any(name is None for name, _, _ in boxed.entries)
 
@@ -576,13 +584,15 @@ class Graph:
         return evaluate
 
     def _invocation(self, boxed: InvocationBoxed, where: str, prefix: str) -> Compiled:
-        callee = self._feel(boxed.callee, f"{where} invocation") if boxed.callee.strip() else None
-        bindings = [(name, self._boxed(value, f"{where} binding '{name}'", prefix)) for name, value in boxed.bindings]
+        callee = self._feel(boxed.callee, Msg("%(where)s invocation", where=where)) if boxed.callee.strip() else None
+        bindings = [(name, self._boxed(value, Msg("%(where)s binding '%(name)s'", where=where, name=name), prefix))
+                    for name, value in boxed.bindings]
 
         def evaluate(scope: fi.Scope) -> Any:
             function = callee(scope) if callee is not None else None
             if not isinstance(function, FeelFunction):
-                return fi.null(scope, f"{where}: '{boxed.callee}' is not a function")
+                return fi.null(scope, Msg("%(where)s: '%(callee)s' is not a function", where=where,
+                                          callee=boxed.callee))
             scope.budget.charge()
             return function.invoke(None, {name: value(scope) for name, value in bindings})
 
@@ -590,11 +600,11 @@ class Graph:
 
     def _function_value(self, boxed: FunctionBoxed, where: str, prefix: str) -> Compiled:
         if boxed.kind.upper() != "FEEL":
-            message = f"{where}: functions of kind {boxed.kind} are not supported"
+            message = Msg("%(where)s: functions of kind %(kind)s are not supported", where=where, kind=boxed.kind)
             if not self.lenient:
                 raise DrgError(message)
             return lambda scope: fi.null(scope, message)
-        body = self._boxed(boxed.body, f"{where} body", prefix)
+        body = self._boxed(boxed.body, Msg("%(where)s body", where=where), prefix)
         names = [name for name, _ in boxed.parameters]
         types = [fs.TypeRef(t) if t else None for _, t in boxed.parameters]
         frames = self._frames(boxed.body)
@@ -606,7 +616,8 @@ class Graph:
                     given = inner.vars.get(name)
                     converted = coerce_param(given)
                     if converted is None and given is not None:
-                        raise FeelError(f"{where}: argument '{name}' does not conform to its type")
+                        raise FeelError(Msg("%(where)s: argument '%(name)s' does not conform to its type", where=where,
+                                            name=name))
                     inner.vars[name] = converted
                 return body(inner)
             return fi.user_function(where, names, [None] * len(types), run, frames, scope)
@@ -661,7 +672,7 @@ class Graph:
                 if outcome is True:
                     kept.append(item)
                 elif outcome is not False and outcome is not None:
-                    return fi.null(scope, f"{where}: the match is not a boolean")
+                    return fi.null(scope, Msg("%(where)s: the match is not a boolean", where=where))
             return kept
 
         return evaluate
@@ -685,7 +696,7 @@ class Graph:
                 if kind == "for":
                     results.append(outcome)
                 elif not isinstance(outcome, bool) and outcome is not None:
-                    return fi.null(scope, f"{where}: the condition is not a boolean")
+                    return fi.null(scope, Msg("%(where)s: the condition is not a boolean", where=where))
                 elif outcome is (kind == "some"):
                     return kind == "some"
                 elif outcome is not (kind != "some"):
@@ -735,9 +746,9 @@ class Graph:
         element = node.element
         assert isinstance(element, DecisionService)
         model = node.model
-        inputs = [self._find(model, href, element, "the input") for href in [*element.input_data,
+        inputs = [self._find(model, href, element, Msg("the input")) for href in [*element.input_data,
                                                                              *element.input_decisions]]
-        outputs = [self._find(model, href, element, "the output decision") for href in element.outputs]
+        outputs = [self._find(model, href, element, Msg("the output decision")) for href in element.outputs]
         params = [required.element.name for required in inputs]
 
         def call(args: list[Any] | None, named: dict[str, Any] | None) -> Any:
@@ -745,18 +756,21 @@ class Graph:
                 values = {name: named.get(name) for name in params}
                 unknown = set(named) - set(params)
                 if unknown:
-                    raise FeelError(f"{element.name} has no parameter {', '.join(sorted(unknown))}")
+                    raise FeelError(Msg("%(name)s has no parameter %(names)s", name=element.name,
+                                        names=", ".join(sorted(unknown))))
             else:
                 assert args is not None
                 if len(args) != len(params):
-                    raise FeelError(f"{element.name} takes {len(params)} arguments, got {len(args)}")
+                    raise FeelError(Msg("%(name)s takes %(count)s arguments, got %(given)s", name=element.name,
+                                        count=len(params), given=len(args)))
                 values = dict(zip(params, args, strict=True))
             inner = _Run(self, run.variables, run.now)
             for required in inputs:
                 value = values[required.element.name]
                 converted = coerce(value, required.type) if required.type else value
                 if converted is None and value is not None:
-                    raise FeelError(f"{element.name}: '{required.element.name}' must be a {required.type}")
+                    raise FeelError(Msg("%(name)s: '%(required)s' must be a %(type)s", name=element.name,
+                                        required=required.element.name, type=required.type))
                 inner.values[id(required)] = converted
             results = [inner.value(output) for output in outputs]
             value = results[0] if len(outputs) == 1 else \
@@ -778,7 +792,7 @@ class Graph:
                 for node in wanted:
                     results[node.name] = run.value(node)
             except RecursionError:  # a safety net: the frame budget (feel.limits.MAX_FRAMES) comes first
-                raise FeelLimitError("the evaluation nests too deeply") from None
+                raise FeelLimitError(Msg("the evaluation nests too deeply")) from None
             order = [self.nodes_by_id[key].name for key in run.order]
             return Evaluation(results, {self.nodes_by_id[key].name: value for key, value in run.decided.items()},
                               order, list(active.notes), dict(run.tables))
@@ -788,7 +802,7 @@ class Graph:
         node = next((n for n in self.nodes.values() if isinstance(n.element, DecisionService)
                      and n.name == name), None)
         if node is None:
-            raise DrgError(f"no decision service named '{name}'")
+            raise DrgError(Msg("no decision service named '%(name)s'", name=name))
         with metered(Budget(now=now)):
             run = _Run(self, to_feel(dict(inputs)), now)
             function = self._service_function(node, run)
@@ -809,7 +823,7 @@ class Graph:
                          and (n.name == name or n.element.id == name)), None)
             if node is None:
                 known = ", ".join(repr(n.name) for n in main)
-                raise DrgError(f"no decision named '{name}' (decisions: {known})")
+                raise DrgError(Msg("no decision named '%(name)s' (decisions: %(known)s)", name=name, known=known))
             chosen.append(node)
         return chosen
 
@@ -877,7 +891,7 @@ class _Run:
             self.values[key] = value
             return value
         if not isinstance(element, Decision):
-            raise DrgError(f"{element.describe()} is not a decision")
+            raise DrgError(Msg("%(element)s is not a decision", element=element.describe()))
         variables = self.base_variables()
         for required in node.information:
             value = self.value(required)
@@ -900,18 +914,18 @@ class _Run:
         try:
             result = node.compiled(fi.Scope(variables))
         except (FeelError, DecisionTableError) as error:
-            fi.current_budget().note(f"{element.describe()}: {error}")
+            fi.current_budget().note(Msg("%(element)s: %(error)s", element=element.describe(), error=message_of(error)))
             result = None
         except FeelLimitError:
             raise
         except (ValidationError, ArithmeticError) as error:
-            fi.current_budget().note(f"{element.describe()}: {error}")
+            fi.current_budget().note(Msg("%(element)s: %(error)s", element=element.describe(), error=message_of(error)))
             result = None
         if node.type is not None:
             converted = coerce(result, node.type)
             if converted is None and result is not None:
-                fi.current_budget().note(f"{element.describe()}: the result does not conform to its type "
-                                         f"{node.type}, so it is null")
+                fi.current_budget().note(Msg("%(element)s: the result does not conform to its type %(type)s, so it is "
+                                         "null", element=element.describe(), type=node.type))
             result = converted
         self.values[key] = result
         self.decided[key] = result

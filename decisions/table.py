@@ -49,6 +49,7 @@ from enum import StrEnum
 from typing import Any, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from decisions.feel import (
     FeelLimitError,
@@ -69,6 +70,7 @@ from decisions.feel.limits import Budget, metered
 from decisions.feel.types import FeelType, coerce, resolve
 from decisions.feel.values import FeelFunction, FeelRange, YearsMonths, feel_compare, feel_equal, literal_text, to_feel
 from decisions.feel.values import format_value as temporal_text
+from wording import Msg, message_of, verbatim
 
 
 class HitPolicy(StrEnum):
@@ -246,27 +248,29 @@ class DecisionTable(_Frozen):
     def _consistent(self, info: ValidationInfo) -> DecisionTable:
         context = info.context if isinstance(info.context, Mapping) else {}
         outer = context.get("feel_names")
-        _require_unique("input id", [clause.id for clause in self.inputs])
-        _require_unique("output id", [clause.id for clause in self.outputs])
-        _require_unique("output name", [clause.name for clause in self.outputs])
-        _require_unique("rule id", [rule.id for rule in self.rules])
+        _require_unique(Msg("input id"), [clause.id for clause in self.inputs])
+        _require_unique(Msg("output id"), [clause.id for clause in self.outputs])
+        _require_unique(Msg("output name"), [clause.name for clause in self.outputs])
+        _require_unique(Msg("rule id"), [rule.id for rule in self.rules])
         self._check_policy()
         clauses: list[InputClause | OutputClause] = [*self.inputs, *self.outputs]
         for clause in clauses:
             kind = type_kind(clause.type_ref)
             for value in clause.allowed_values or []:
                 if value is None or (kind is not None and value_kind(value) != kind):
-                    raise ValueError(f"allowed value {format_literal(value)} of column '{clause.id}' "
-                                     f"is not a {clause.type_ref}")
+                    raise ValueError(Msg("allowed value %(value)s of column '%(id)s' is not a %(type_ref)s",
+                                         value=format_literal(value), id=clause.id, type_ref=clause.type_ref))
         names = self.input_names() | FLOW_NAMES | frozenset(self.variables) | frozenset(outer or ())
         object.__setattr__(self, "_names", names)
         check_names = bool(context.get("check_names", False))
         for clause in self.inputs:
             if clause.expression:
-                self._check_feel(clause.expression, f"input '{clause.title}': expression", names, check_names)
+                self._check_feel(clause.expression, Msg("input '%(title)s': expression", title=clause.title), names,
+                                 check_names)
         for clause in self.outputs:
             if clause.default.strip():
-                self._check_feel(clause.default, f"output '{clause.name}': default", names, check_names)
+                self._check_feel(clause.default, Msg("output '%(name)s': default", name=clause.name), names,
+                                 check_names)
         for rule in self.rules:
             self._check_rule(rule, names, check_names)
         return self
@@ -295,14 +299,18 @@ class DecisionTable(_Frozen):
         allowed = outer | self.input_names() | {"cellInput"}
         found: list[tuple[str, str, str]] = []
         cells: list[tuple[str, str, str, bool, frozenset[str]]] = [
-            (clause.expression, f"table.inputs.{index}.expression", f"input '{clause.title}'", False, outer)
+            (clause.expression, f"table.inputs.{index}.expression", Msg("input '%(title)s'", title=clause.title), False,
+             outer)
             for index, clause in enumerate(self.inputs) if clause.expression]
-        cells += [(clause.default, f"table.outputs.{index}.default", f"output '{clause.name}': default", False,
-                   allowed) for index, clause in enumerate(self.outputs) if clause.default.strip()]
+        cells += [(clause.default, f"table.outputs.{index}.default",
+                   Msg("output '%(name)s': default", name=clause.name), False, allowed)
+                  for index, clause in enumerate(self.outputs) if clause.default.strip()]
         for rule in self.rules:
-            cells += [(entry, "table.rules", f"rule '{rule.id}', input '{clause.title}'", True, allowed)
+            cells += [(entry, "table.rules",
+                       Msg("rule '%(rule)s', input '%(title)s'", rule=rule.id, title=clause.title), True, allowed)
                       for entry, clause in zip(rule.input_entries, self.inputs, strict=True)]
-            cells += [(entry, "table.rules", f"rule '{rule.id}', output '{clause.name}'", False, allowed)
+            cells += [(entry, "table.rules", Msg("rule '%(rule)s', output '%(name)s'", rule=rule.id, name=clause.name),
+                       False, allowed)
                       for entry, clause in zip(rule.output_entries, self.outputs, strict=True)
                       if not literal_or_none(entry)[0]]
         for text, field, where, tests, names in cells:
@@ -320,43 +328,47 @@ class DecisionTable(_Frozen):
             tree: feel_syntax.Node = feel_syntax.parse_unary_tests(text, names) if tests \
                 else feel_syntax.parse_expression(text, names)
         except FeelSyntaxError as error:
-            raise ValueError(f"{where}: {error}") from None
+            raise ValueError(Msg("%(where)s: %(error)s", where=where, error=message_of(error))) from None
         if check_names:
             unknown = sorted(free_names(tree) - names - BUILTINS.keys() - {"cellInput"})
             if unknown:
-                hint = f"; to write text, quote it: \"{unknown[0]}\"" if len(unknown) == 1 else ""
-                raise ValueError(f"{where}: '{text}' uses unknown name{'s' if len(unknown) > 1 else ''} "
-                                 f"{', '.join(repr(n) for n in unknown)}{hint}")
+                if len(unknown) == 1:
+                    raise ValueError(Msg("%(where)s: '%(text)s' uses unknown name '%(name)s'; to write text, quote "
+                                         "it: \"%(name)s\"", where=where, text=text, name=unknown[0]))
+                raise ValueError(Msg("%(where)s: '%(text)s' uses unknown names %(names)s", where=where, text=text,
+                                     names=", ".join(repr(n) for n in unknown)))
 
     def _check_policy(self) -> None:
         if self.aggregation is not None and self.hit_policy != HitPolicy.COLLECT:
-            raise ValueError(f"aggregation {self.aggregation} needs hit policy COLLECT, "
-                             f"not {self.hit_policy}")
+            raise ValueError(Msg("aggregation %(aggregation)s needs hit policy COLLECT, not %(hit_policy)s",
+                                 aggregation=self.aggregation, hit_policy=self.hit_policy))
         if self.aggregation in (Aggregation.SUM, Aggregation.MIN, Aggregation.MAX, Aggregation.COUNT) \
                 and len(self.outputs) != 1:
-            raise ValueError(f"COLLECT {self.aggregation} needs exactly one output column, "
-                             f"this table has {len(self.outputs)}")
+            raise ValueError(Msg("COLLECT %(aggregation)s needs exactly one output column, this table has %(count)s",
+                                 aggregation=self.aggregation, count=len(self.outputs)))
         if self.aggregation == Aggregation.SUM and type_kind(self.outputs[0].type_ref) not in (None, "number"):
-            raise ValueError(f"COLLECT {self.aggregation} needs a number output, "
-                             f"'{self.outputs[0].name}' is a {self.outputs[0].type_ref}")
+            raise ValueError(Msg("COLLECT %(aggregation)s needs a number output, '%(name)s' is a %(type_ref)s",
+                                 aggregation=self.aggregation, name=self.outputs[0].name,
+                                 type_ref=self.outputs[0].type_ref))
         if self.aggregation in (Aggregation.MIN, Aggregation.MAX) \
                 and type_kind(self.outputs[0].type_ref) not in (None, "number", "string", "date"):
-            raise ValueError(f"COLLECT {self.aggregation} needs a number output, "
-                             f"'{self.outputs[0].name}' is a {self.outputs[0].type_ref}")
+            raise ValueError(Msg("COLLECT %(aggregation)s needs a number output, '%(name)s' is a %(type_ref)s",
+                                 aggregation=self.aggregation, name=self.outputs[0].name,
+                                 type_ref=self.outputs[0].type_ref))
         if self.hit_policy in (HitPolicy.PRIORITY, HitPolicy.OUTPUT_ORDER) and not any(
                 clause.allowed_values for clause in self.outputs):
-            raise ValueError(f"hit policy {self.hit_policy} orders by the outputs' allowed values; "
-                             "give at least one output allowed values, highest priority first")
+            raise ValueError(Msg("hit policy %(hit_policy)s orders by the outputs' allowed values; give at least one "
+                                 "output allowed values, highest priority first", hit_policy=self.hit_policy))
 
     def _check_rule(self, rule: Rule, names: frozenset[str], check_names: bool) -> None:
         if len(rule.input_entries) != len(self.inputs):
-            raise ValueError(f"rule '{rule.id}' has {len(rule.input_entries)} input entries "
-                             f"for {len(self.inputs)} input columns")
+            raise ValueError(Msg("rule '%(id)s' has %(entries)s input entries for %(columns)s input columns",
+                                 id=rule.id, entries=len(rule.input_entries), columns=len(self.inputs)))
         if len(rule.output_entries) != len(self.outputs):
-            raise ValueError(f"rule '{rule.id}' has {len(rule.output_entries)} output entries "
-                             f"for {len(self.outputs)} output columns")
+            raise ValueError(Msg("rule '%(id)s' has %(entries)s output entries for %(columns)s output columns",
+                                 id=rule.id, entries=len(rule.output_entries), columns=len(self.outputs)))
         for entry, input_clause in zip(rule.input_entries, self.inputs, strict=True):
-            where = f"rule '{rule.id}', input '{input_clause.title}'"
+            where = Msg("rule '%(rule)s', input '%(title)s'", rule=rule.id, title=input_clause.title)
             try:
                 tests = parse_unary_tests(entry)
             except FeelSyntaxError:
@@ -365,22 +377,24 @@ class DecisionTable(_Frozen):
             kind = type_kind(input_clause.type_ref)
             wrong = tests.literal_kinds() - {kind} if kind else set()
             if wrong:
-                raise ValueError(f"{where}: '{entry}' compares with a "
-                                 f"{' and a '.join(sorted(wrong))} but the column is a "
-                                 f"{input_clause.type_ref}")
+                raise ValueError(Msg("%(where)s: '%(entry)s' compares with a %(kinds)s but the column is a "
+                                     "%(type_ref)s", where=where, entry=entry, kinds=" and a ".join(sorted(wrong)),
+                                     type_ref=input_clause.type_ref))
         for entry, output_clause in zip(rule.output_entries, self.outputs, strict=True):
-            where = f"rule '{rule.id}', output '{output_clause.name}'"
+            where = Msg("rule '%(rule)s', output '%(name)s'", rule=rule.id, name=output_clause.name)
             literal, value = literal_or_none(entry)
             if not literal:
                 self._check_feel(entry, where, names, check_names)
                 continue
             kind = type_kind(output_clause.type_ref)
             if value is not None and kind is not None and value_kind(value) != kind:
-                raise ValueError(f"{where}: {entry} is not a {output_clause.type_ref}")
+                raise ValueError(Msg("%(where)s: %(entry)s is not a %(type_ref)s", where=where, entry=entry,
+                                     type_ref=output_clause.type_ref))
             if value is not None and output_clause.allowed_values is not None \
                     and _index_of(value, output_clause.allowed_values) is None:
                 allowed = ", ".join(format_literal(v) for v in output_clause.allowed_values)
-                raise ValueError(f"{where}: {entry} is not one of the allowed values {allowed}")
+                raise ValueError(Msg("%(where)s: %(entry)s is not one of the allowed values %(allowed)s", where=where,
+                                     entry=entry, allowed=allowed))
 
     def rule_outputs(self, rule: Rule) -> dict[str, FeelValue]:
         """The rule's outputs as ``{output name: value}`` when they are literals; an expression
@@ -450,8 +464,17 @@ def _require_unique(what: str, values: Sequence[str]) -> None:
     seen: set[str] = set()
     for value in values:
         if value in seen:
-            raise ValueError(f"duplicate {what} '{value}'")
+            raise ValueError(Msg("duplicate %(what)s '%(value)s'", what=what, value=value))
         seen.add(value)
+
+
+def validation_message(detail: ErrorDetails) -> Msg:
+    """A pydantic error's words: the validator's own ``Msg`` (``raise ValueError(Msg(…))``), else pydantic's
+    own, verbatim."""
+    cause = (detail.get("ctx") or {}).get("error")
+    if detail["type"] == "value_error" and isinstance(cause, Exception):
+        return message_of(cause)
+    return verbatim(detail["msg"].removeprefix("Value error, "))
 
 
 def _index_of(value: FeelValue, allowed: Sequence[FeelValue]) -> int | None:
@@ -599,13 +622,15 @@ def coerce_input(clause: InputClause, raw: Any) -> Any:
                 return date.fromisoformat(raw.strip())
             except ValueError:
                 pass
-    raise DecisionInputError(f"input '{clause.title}' ({clause.expression}) is a {clause.type_ref}, "
-                             f"got {type(raw).__name__} {raw!r}")
+    raise DecisionInputError(Msg("input '%(title)s' (%(expression)s) is a %(type_ref)s, got %(kind)s %(raw)s",
+                                 title=clause.title, expression=clause.expression, type_ref=clause.type_ref,
+                                 kind=type(raw).__name__, raw=repr(raw)))
 
 
 def _unsupported(clause: InputClause, raw: Any) -> NoReturn:
-    raise DecisionInputError(f"input '{clause.title}' ({clause.expression}): a {type(raw).__name__} "
-                             "cannot be tested; pass a number, string, boolean or date")
+    raise DecisionInputError(Msg("input '%(title)s' (%(expression)s): a %(kind)s cannot be tested; pass a number, "
+                                 "string, boolean or date", title=clause.title, expression=clause.expression,
+                                 kind=type(raw).__name__))
 
 
 Reader = Callable[[InputClause], Any]
@@ -688,7 +713,7 @@ def evaluate(table: DecisionTable, inputs: Mapping[str, Any], *, scope: feel_int
         try:
             return _evaluate(table, inputs, scope, read, active)
         except RecursionError:  # a safety net: the frame budget (feel.limits.MAX_FRAMES) comes first
-            raise FeelLimitError("the evaluation nests too deeply") from None
+            raise FeelLimitError(Msg("the evaluation nests too deeply")) from None
 
 
 def _evaluate(table: DecisionTable, inputs: Mapping[str, Any], scope: feel_interpreter.Scope | None,
@@ -743,17 +768,18 @@ def _evaluate(table: DecisionTable, inputs: Mapping[str, Any], scope: feel_inter
             return result(None, [])
         if policy == HitPolicy.UNIQUE and len(matched) > 1:
             raise HitPolicyViolation(
-                f"decision '{table.name}' has hit policy UNIQUE but rules {_quoted(matched_ids)} all match "
-                f"{_describe(shown)}", matched_ids, shown)
+                Msg("decision '%(name)s' has hit policy UNIQUE but rules %(rules)s all match %(inputs)s",
+                    name=table.name, rules=_quoted(matched_ids), inputs=_describe(shown)), matched_ids, shown)
         if policy == HitPolicy.ANY:
             first = outputs_of(matched[0])
             for other in matched[1:]:
                 other_outputs = outputs_of(other)
                 if feel_equal(other_outputs, first) is not True:
                     raise HitPolicyViolation(
-                        f"decision '{table.name}' has hit policy ANY but matching rules "
-                        f"'{matched[0].rule.id}' and '{other.rule.id}' give different outputs "
-                        f"({_describe(first)} vs {_describe(other_outputs)}) for {_describe(shown)}",
+                        Msg("decision '%(name)s' has hit policy ANY but matching rules '%(rule)s' and '%(other)s' "
+                            "give different outputs (%(outputs)s vs %(other_outputs)s) for %(inputs)s",
+                            name=table.name, rule=matched[0].rule.id, other=other.rule.id, outputs=_describe(first),
+                            other_outputs=_describe(other_outputs), inputs=_describe(shown)),
                         matched_ids, shown)
             return result(first, [matched[0]])
         if policy == HitPolicy.PRIORITY:
@@ -831,16 +857,17 @@ def _aggregate(table: DecisionTable, rows: Sequence[Outputs]) -> Any:
     for value in values[1:]:
         order = feel_compare(value, best)
         if order is None:
-            raise DecisionTableError(f"decision '{table.name}': COLLECT {table.aggregation} cannot compare "
-                                     f"{format_value(best)} with {format_value(value)}")
+            raise DecisionTableError(Msg("decision '%(name)s': COLLECT %(aggregation)s cannot compare %(best)s with "
+                                         "%(value)s", name=table.name, aggregation=table.aggregation,
+                                         best=format_value(best), value=format_value(value)))
         if (order < 0) if table.aggregation == Aggregation.MIN else (order > 0):
             best = value
     return best
 
 
 def _not_numbers(table: DecisionTable, value: Any) -> NoReturn:
-    raise DecisionTableError(f"decision '{table.name}': COLLECT {table.aggregation} needs numbers, "
-                             f"a rule gives {format_value(value)}")
+    raise DecisionTableError(Msg("decision '%(name)s': COLLECT %(aggregation)s needs numbers, a rule gives %(value)s",
+                                 name=table.name, aggregation=table.aggregation, value=format_value(value)))
 
 
 def format_value(value: Any) -> str:

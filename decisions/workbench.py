@@ -26,7 +26,8 @@ from decisions import drg
 from decisions.feel import FeelLimitError, FeelSyntaxError, compile_expression
 from decisions.feel.limits import Budget
 from decisions.feel.values import literal_text
-from decisions.table import DecisionTable, DecisionTableError, json_value
+from decisions.table import DecisionTable, DecisionTableError, json_value, validation_message
+from wording import Msg, joined, message_of
 
 #: the longest FEEL text one input may be
 MAX_INPUT_TEXT = 20_000
@@ -35,8 +36,8 @@ MAX_INPUT_TEXT = 20_000
 @dataclass
 class WorkbenchError(Exception):
     field: str
-    message: str
-    fix: str
+    message: Msg
+    fix: Msg
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}"
@@ -73,16 +74,15 @@ def replace_tables(definitions: drg.Definitions, tables: Mapping[str, Any]) -> N
         element = definitions.elements.get(key)
         boxed = table_boxed(element) if element is not None else None
         if element is None or boxed is None:
-            raise WorkbenchError(f"tables.{key}", f"the model has no decision table '{key}'",
-                                 "send the tables by the ids of the decisions or BKMs that hold them")
+            raise WorkbenchError(f"tables.{key}", Msg("the model has no decision table '%(key)s'", key=key),
+                                 Msg("send the tables by the ids of the decisions or BKMs that hold them"))
         try:
             table = DecisionTable.model_validate(data, context={"feel_names": names})
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(part) for part in first["loc"])
-            message = str(first["msg"]).removeprefix("Value error, ")
-            raise WorkbenchError(f"tables.{key}" + (f".{where}" if where else ""), message,
-                                 f"correct the table of {element.describe()}") from None
+            raise WorkbenchError(f"tables.{key}" + (f".{where}" if where else ""), validation_message(first),
+                                 Msg("correct the table of %(element)s", element=element.describe())) from None
         if len(table.outputs) != len(boxed.output_type_refs):
             boxed.output_type_refs = [output.type_ref for output in table.outputs]
         boxed.table = table
@@ -95,30 +95,31 @@ def input_values(graph: drg.Graph, texts: Mapping[str, str | None]) -> dict[str,
     values: dict[str, Any] = {}
     for name, text in texts.items():
         if name not in known:
-            raise WorkbenchError(f"inputs.{name}", f"the model has no input data named '{name}'",
-                                 f"give values for {', '.join(sorted(known)) or 'no inputs'}")
+            raise WorkbenchError(f"inputs.{name}", Msg("the model has no input data named '%(name)s'", name=name),
+                                 Msg("give values for %(names)s", names=", ".join(sorted(known)))
+                                 if known else Msg("the model has no inputs"))
         source = (text or "").strip()
         if not source or source == "null":
             values[name] = None
             continue
         if len(source) > MAX_INPUT_TEXT:
-            raise WorkbenchError(f"inputs.{name}", f"the value is {len(source)} characters long",
-                                 f"give at most {MAX_INPUT_TEXT}")
+            raise WorkbenchError(f"inputs.{name}", Msg("the value is %(length)s characters long", length=len(source)),
+                                 Msg("give at most %(limit)s", limit=MAX_INPUT_TEXT))
         try:
             expression = compile_expression(source)
         except FeelSyntaxError as exc:
-            raise WorkbenchError(f"inputs.{name}", f"not a FEEL value: {exc}",
-                                 'write text in quotes ("gold"), numbers as 35, dates as date("2026-11-11"), '
-                                 "contexts as {a: 1}") from None
+            raise WorkbenchError(f"inputs.{name}", Msg("not a FEEL value: %(exc)s", exc=message_of(exc)),
+                                 Msg('write text in quotes ("gold"), numbers as 35, dates as date("2026-11-11"), '
+                                     "contexts as {a: 1}")) from None
         budget = Budget()
         try:
             value = expression.evaluate(budget=budget)
         except FeelLimitError as exc:
-            raise WorkbenchError(f"inputs.{name}", str(exc), "give a smaller value") from None
+            raise WorkbenchError(f"inputs.{name}", message_of(exc), Msg("give a smaller value")) from None
         if value is None:
-            why = "; ".join(budget.notes[:2]) or "it is null"
-            raise WorkbenchError(f"inputs.{name}", f"'{source[:80]}' has no value ({why})",
-                                 'write text in quotes ("gold"), or leave the field empty for null')
+            why = joined(budget.notes[:2], "; ") or Msg("it is null")
+            raise WorkbenchError(f"inputs.{name}", Msg("'%(text)s' has no value (%(why)s)", text=source[:80], why=why),
+                                 Msg('write text in quotes ("gold"), or leave the field empty for null'))
         values[name] = value
     return values
 
@@ -135,7 +136,7 @@ def report(graph: drg.Graph, evaluation: drg.Evaluation) -> dict[str, Any]:
         if boxed is not None and boxed.table is not None:
             outcome = evaluation.tables.get(boxed.table.id)
             if isinstance(outcome, DecisionTableError):
-                entry["error"] = str(outcome)
+                entry["error"] = message_of(outcome)
             elif outcome is not None:
                 entry["table"] = {"hit_policy": outcome.hit_policy.value,
                                   "matched_rules": list(outcome.matched_rule_ids),

@@ -31,7 +31,36 @@ CALLS: dict[str, tuple[tuple[int, ...], tuple[str, ...]]] = {
     "DurationError": ((0,), ()),
     "HolidaysUnknown": ((0,), ()),
     "RangeError": ((1,), ()),
+    # a validator's refusal (pydantic hands a Msg on) and the errors of decisions/ (FEEL, tables, DRG, DMN import)
+    "ValueError": ((0,), ()),
+    "FeelError": ((0,), ()),
+    "FeelSyntaxError": ((0,), ()),
+    "FeelLimitError": ((0,), ()),
+    "DrgError": ((0,), ()),
+    "DmnImportError": ((0,), ()),
+    "DecideError": ((0,), ()),
+    "DecisionTableError": ((0,), ()),
+    "DecisionInputError": ((0,), ()),
+    "HitPolicyViolation": ((0,), ()),
+    "WorkbenchError": ((1, 2), ("message", "fix")),
+    "error": ((0,), ()),  # the FEEL parsers' ``self.error(problem, token)``
+    "null": ((1,), ()),  # FEEL's null with its reason noted (``fi.null(scope, reason)``)
+    # the errors of connectors/ (a platform's own errmsg goes in as a value, never as the template)
+    **{name: ((0,), ()) for name in (
+        "ConnectorProtocolError", "SignatureVerificationError", "WebhookSignatureError", "MalformedSignatureHeader",
+        "WebhookSignatureMismatch", "TimestampOutsideTolerance", "ShopifyWebhookError", "ShopifyApiError",
+        "DouyinApiError", "DouyinSignatureError", "SmsDeliveryError", "MissingRecipient", "WeComCryptoError",
+        "BadKey", "SignatureMismatch", "BadCiphertext", "ReceiveIdMismatch", "BadEnvelope", "MalformedMessage",
+        "WeComRetryable", "WeComRejected", "WeComCredentialsRejected", "WelcomeCodeUnusable", "WeChatOARetryable",
+        "WeChatOARejected", "ArchiveRetryable", "ArchiveRejected", "ArchiveDecryptError", "EmailDeliveryError",
+        "ShopApiError", "ShopApiRetryable", "ShopApiRejected", "WindowTooLarge", "YouzanApiError",
+        "YouzanSignatureError", "WebhookDeliveryError", "ApiRetryable", "ApiRejected", "retryable_error",
+        "rejected_error", "fail", "LookupError")},
+    "note": ((0,), ()),  # a reason noted on the evaluation's budget
 }
+
+#: packages below the engine (the layers contract) take Msg from its own home
+BELOW_ENGINE = ("decisions", "connectors")
 
 
 def _name(expr: ast.expr, taken: dict[str, str], source: str) -> str:
@@ -115,8 +144,13 @@ def convert(path: Path) -> int:
     for start, end, replacement in sorted(edits, reverse=True):
         text = text[:start] + replacement + text[end:]
     text = "".join(wrap(line) for line in text.splitlines(keepends=True))
-    if edits and not re.search(r"^from engine\.text import .*\bMsg\b", text, re.M):
-        text = re.sub(r"^(from __future__ import annotations\n)", r"\1\nfrom engine.text import Msg\n", text, count=1,
+    try:
+        top = path.resolve().relative_to(Path.cwd()).parts[0]
+    except (ValueError, IndexError):
+        top = ""
+    home = "wording" if top in BELOW_ENGINE else "engine.text"
+    if edits and not re.search(rf"^from {re.escape(home)} import .*\bMsg\b", text, re.M):
+        text = re.sub(r"^(from __future__ import annotations\n)", rf"\1\nfrom {home} import Msg\n", text, count=1,
                       flags=re.M)
     path.write_text(text, encoding="utf-8")
     return len(edits)

@@ -32,7 +32,7 @@ from engine.auth import audit
 from engine.db import models
 from engine.db.growth_models import ChannelAdd, GrowthChannel
 from engine.db.session import session_factory, transaction
-from engine.text import NO_FIX, Msg, MsgError
+from engine.text import NO_FIX, Msg, MsgError, message_of
 
 KEY = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,59}$")
 
@@ -327,7 +327,8 @@ def set_status(database_url: str | None, key: str, status: Literal["active", "di
             wecom_ways.del_contact_way(client, config_id)
         except ApiError as exc:
             if exc.errcode != 41044:  # already gone on WeCom's side: fine
-                raise ChannelError(Msg("WeCom refused to delete the code: %(exc)s", exc=exc), None, 502) from None
+                raise ChannelError(Msg("WeCom refused to delete the code: %(exc)s", exc=message_of(exc)), None,
+                                   502) from None
     with transaction(database_url) as db:
         channel = db.scalar(select(GrowthChannel).where(GrowthChannel.key == key))
         assert channel is not None

@@ -62,7 +62,7 @@ from connectors.wecom.transfer import (
 from engine.db import models
 from engine.db import workforce_models as wf
 from engine.db.session import session_factory, transaction
-from engine.text import Msg
+from engine.text import Msg, message_of
 
 #: item statuses that count as a transfer WeCom started (for the 90-day rule)
 STARTED = ("sent", "done", "refused", "limit_reached")
@@ -136,7 +136,8 @@ def create_plan(database_url: str | None, connector_id: str, client: WeComClient
     except ApiError as exc:
         if exc.errcode != 60111:  # busy, or WeCom refused to say (a permission): not an unknown member
             raise wecom_refusal(exc) from None
-        raise WorkforceError(Msg("WeCom does not know member '%(userid)s': %(exc)s", userid=userid, exc=exc),
+        raise WorkforceError(Msg("WeCom does not know member '%(userid)s': %(exc)s", userid=userid,
+                                 exc=message_of(exc)),
                              Msg("check the userid"), "userid", 404) from None
     resigned = member.resigned
     customers, groups = gather(client, userid, resigned)

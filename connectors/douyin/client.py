@@ -31,6 +31,7 @@ from connectors.douyin.signing import API_VERSION, marshal_param_json, sign_requ
 from connectors.shop_http import OwnedHttp, json_object
 from connectors.wecom.tokens import AccessTokenCache
 from connectors.wecom.transport import SharedClients
+from wording import Msg
 
 log = logging.getLogger(__name__)
 DEFAULT_API_BASE: Final = "https://openapi-fxg.jinritemai.com"
@@ -55,7 +56,7 @@ class DouyinClient(OwnedHttp):
                  timeout: float = 5.0, http: httpx.Client | None = None,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
         if not app_key or not app_secret or not shop_id:
-            raise ValueError("app_key, app_secret and shop_id must not be empty (抖店开放平台 › 应用 › 应用凭证)")
+            raise ValueError(Msg("app_key, app_secret and shop_id must not be empty (抖店开放平台 › 应用 › 应用凭证)"))
         self.app_key = app_key
         self._secret = app_secret
         self.shop_id = shop_id
@@ -83,7 +84,8 @@ class DouyinClient(OwnedHttp):
                                                    headers={"Content-Type": "application/json;charset=UTF-8"},
                                                    timeout=self.timeout),
                            timeout=self.timeout, where=self.api_base, setting="api_base",
-                           fail=lambda message, retryable: DouyinApiError(f"抖店 {method}: {message}",
+                           fail=lambda message, retryable: DouyinApiError(Msg("抖店 %(method)s: %(message)s",
+                                                                              method=method, message=message),
                                                                           retryable=retryable))
 
     @staticmethod
@@ -104,13 +106,15 @@ class DouyinClient(OwnedHttp):
         failure = self._failure(data)
         if failure is not None:
             code, sub_code, message = failure
-            raise DouyinApiError(f"抖店 token.create refused a token for shop {self.shop_id} (code {code} {sub_code}: "
-                                 f"{message}): check the app_key/app_secret and that the shop authorised the app",
+            raise DouyinApiError(Msg("抖店 token.create refused a token for shop %(shop_id)s (code %(code)s "
+                                     "%(sub_code)s: %(message)s): check the app_key/app_secret and that the shop "
+                                     "authorised the app", shop_id=self.shop_id, code=code, sub_code=sub_code,
+                                     message=message),
                                  code=code, sub_code=sub_code, retryable=code is not None and code >= 50000)
         token_data: dict[str, Any] = data["data"] if isinstance(data.get("data"), dict) else {}
         token = token_data.get("access_token")
         if not isinstance(token, str) or not token:
-            raise DouyinApiError("抖店 token.create answered without an access_token", retryable=True)
+            raise DouyinApiError(Msg("抖店 token.create answered without an access_token"), retryable=True)
         try:
             lifetime = float(token_data.get("expires_in") or 3600)
         except (TypeError, ValueError):
@@ -131,7 +135,8 @@ class DouyinClient(OwnedHttp):
                 log.info("抖店 %s: the access token was refused (%s); fetching a new one", method, sub_code)
                 self.tokens.invalidate(token)
                 continue
-            raise DouyinApiError(f"抖店 {method} answered code {code} {sub_code}: {message or 'no message'}",
+            raise DouyinApiError(Msg("抖店 %(method)s answered code %(code)s %(sub_code)s: %(value)s", method=method,
+                                     code=code, sub_code=sub_code, value=message or 'no message'),
                                  code=code, sub_code=sub_code,
                                  retryable=(code is not None and code >= 50000) or "busy" in sub_code)
         raise AssertionError("unreachable")
@@ -140,7 +145,8 @@ class DouyinClient(OwnedHttp):
         """``order.orderDetail``: the order's ``shop_order_detail``."""
         detail = self.call("order.orderDetail", {"shop_order_id": order_id}).get("shop_order_detail")
         if not isinstance(detail, dict):
-            raise DouyinApiError(f"抖店 order.orderDetail has no shop_order_detail for order {order_id}",
+            raise DouyinApiError(Msg("抖店 order.orderDetail has no shop_order_detail for order %(order_id)s",
+                                     order_id=order_id),
                                  retryable=True)
         return detail
 

@@ -35,6 +35,7 @@ from connectors.douyin.client import DEFAULT_API_BASE, DouyinApiError, shared_cl
 from connectors.douyin.inbound import TEST_TAGS, event_from_message, parse_messages
 from connectors.douyin.signing import DouyinSignatureError, SignMethod, verify_event_sign
 from connectors.errors import ConnectorProtocolError
+from wording import Msg
 
 log = logging.getLogger(__name__)
 JSON = "application/json; charset=utf-8"
@@ -61,7 +62,7 @@ class DouyinSettings(BaseModel):
     def _base(cls, value: str) -> str:
         value = value.strip().rstrip("/")
         if not value.startswith(("https://", "http://")):
-            raise ValueError("must be an http(s) URL such as https://openapi-fxg.jinritemai.com")
+            raise ValueError(Msg("must be an http(s) URL such as https://openapi-fxg.jinritemai.com"))
         return value
 
 
@@ -75,7 +76,7 @@ class DouyinSecrets(BaseModel):
     @classmethod
     def _filled(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value().strip():
-            raise ValueError("must not be empty")
+            raise ValueError(Msg("must not be empty"))
         return value
 
 
@@ -92,13 +93,13 @@ class DouyinConnector(Connector):
 
     def inbound(self, request: InboundRequest, settings: Any, secrets: Any) -> InboundReply:
         if request.method != "POST":
-            raise ConnectorProtocolError(f"抖店 pushes with POST, not {request.method}")
+            raise ConnectorProtocolError(Msg("抖店 pushes with POST, not %(method)s", method=request.method))
         secret = secrets.app_secret.get_secret_value()
         sign = request.headers.get("event-sign", "").strip()
         if not sign:
             if is_url_check(request.body):  # the console's check when the URL is saved: nothing to store
                 return _answer()
-            raise DouyinSignatureError("the event-sign header is missing: this request did not come from 抖店")
+            raise DouyinSignatureError(Msg("the event-sign header is missing: this request did not come from 抖店"))
         verify_event_sign(settings.app_key, secret, request.body, sign, app_id=request.headers.get("app-id"),
                           method=push_sign_method(request.headers, sign))
         messages = [m for m in parse_messages(request.body) if m.tag not in TEST_TAGS]
@@ -186,5 +187,6 @@ def push_sign_method(headers: dict[str, str], sign: str) -> SignMethod:
             return "hmac-sha256"
         if method == "md5":
             return "md5"
-        raise DouyinSignatureError(f"unknown sign method {declared[:20]!r}; 抖店 signs with md5 or hmac-sha256")
+        raise DouyinSignatureError(Msg("unknown sign method %(value)s; 抖店 signs with md5 or hmac-sha256",
+                                       value=repr(declared[:20])))
     return "hmac-sha256" if len(sign) == 64 else "md5"

@@ -42,6 +42,7 @@ from typing import Any, Final, Literal
 
 from connectors.canonical import CanonicalOrder, CanonicalRefund, OrderItem, order_event, refund_event
 from connectors.errors import ConnectorProtocolError
+from wording import Msg
 
 CHANNEL: Final = "douyin"
 ORDER_TAGS: Final[dict[str, str]] = {"100": "created", "101": "paid", "102": "shipped", "103": "completed",
@@ -71,7 +72,8 @@ class Message:
     def order_id(self) -> str:
         value = self.data.get("p_id") or self.data.get("order_id")
         if value in (None, "", 0):
-            raise ConnectorProtocolError(f"message {self.msg_id} (tag {self.tag}) has no p_id (the order)")
+            raise ConnectorProtocolError(Msg("message %(msg_id)s (tag %(tag)s) has no p_id (the order)",
+                                             msg_id=self.msg_id, tag=self.tag))
         return str(value)
 
     @property
@@ -84,17 +86,19 @@ def parse_messages(body: bytes) -> list[Message]:
     try:
         data = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConnectorProtocolError(f"the push is not JSON ({getattr(exc, 'msg', type(exc).__name__)})") from None
+        raise ConnectorProtocolError(Msg("the push is not JSON (%(value)s)",
+                                         value=getattr(exc, 'msg', type(exc).__name__))) from None
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list) or not data:
-        raise ConnectorProtocolError("the push must be a JSON array of messages {tag, msg_id, data}")
+        raise ConnectorProtocolError(Msg("the push must be a JSON array of messages {tag, msg_id, data}"))
     if len(data) > MAX_MESSAGES:
-        raise ConnectorProtocolError(f"the push has {len(data)} messages; at most {MAX_MESSAGES} are accepted")
+        raise ConnectorProtocolError(Msg("the push has %(value)s messages; at most %(max_messages)s are accepted",
+                                         value=len(data), max_messages=MAX_MESSAGES))
     messages = []
     for n, item in enumerate(data):
         if not isinstance(item, dict) or item.get("tag") in (None, ""):
-            raise ConnectorProtocolError(f"message [{n}] has no tag")
+            raise ConnectorProtocolError(Msg("message [%(n)s] has no tag", n=n))
         tag = str(item["tag"])
         raw = item.get("data")
         if tag in TEST_TAGS:  # the URL check: data is a timestamp string, nothing to parse
@@ -104,12 +108,13 @@ def parse_messages(body: bytes) -> list[Message]:
             try:
                 raw = json.loads(raw) if raw.strip() else {}
             except json.JSONDecodeError as exc:
-                raise ConnectorProtocolError(f"message [{n}] (tag {tag}): data is not a JSON string ({exc.msg})") \
+                raise ConnectorProtocolError(Msg("message [%(n)s] (tag %(tag)s): data is not a JSON string (%(msg)s)",
+                                                 n=n, tag=tag, msg=exc.msg)) \
                     from None
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):
-            raise ConnectorProtocolError(f"message [{n}] (tag {tag}): data must be a JSON object")
+            raise ConnectorProtocolError(Msg("message [%(n)s] (tag %(tag)s): data must be a JSON object", n=n, tag=tag))
         messages.append(Message(tag=tag, msg_id=str(item.get("msg_id") or ""), data=raw))
     return messages
 
@@ -123,7 +128,8 @@ def _time(value: Any) -> datetime | None:
         try:
             return datetime.strptime(text[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=CHINA)
         except ValueError:
-            raise ConnectorProtocolError(f"time {text[:30]!r} is neither unix seconds nor yyyy-MM-dd HH:mm:ss") \
+            raise ConnectorProtocolError(Msg("time %(value)s is neither unix seconds nor yyyy-MM-dd HH:mm:ss",
+                                             value=repr(text[:30]))) \
                 from None
     seconds = int(text)
     return datetime.fromtimestamp(seconds / 1000 if seconds > 10**11 else seconds, UTC)
@@ -131,13 +137,14 @@ def _time(value: Any) -> datetime | None:
 
 def _fen(value: Any, what: str) -> int:
     if isinstance(value, bool | float):
-        raise ConnectorProtocolError(f"{what} must be an integer amount in fen")
+        raise ConnectorProtocolError(Msg("%(what)s must be an integer amount in fen", what=what))
     try:
         fen = int(value or 0)
     except (TypeError, ValueError):
-        raise ConnectorProtocolError(f"{what} is not an amount in fen: {str(value)[:30]!r}") from None
+        raise ConnectorProtocolError(Msg("%(what)s is not an amount in fen: %(value)s", what=what,
+                                         value=repr(str(value)[:30]))) from None
     if fen < 0:
-        raise ConnectorProtocolError(f"{what} is negative")
+        raise ConnectorProtocolError(Msg("%(what)s is negative", what=what))
     return fen
 
 
@@ -157,7 +164,8 @@ def buyer_identities(detail: dict[str, Any]) -> dict[str, str]:
             identities["douyin_buyer"] = str(value)
             break
     if not identities:
-        raise ConnectorProtocolError(f"order {detail.get('order_id')} has no buyer (no doudian_open_id)")
+        raise ConnectorProtocolError(Msg("order %(value)s has no buyer (no doudian_open_id)",
+                                         value=detail.get('order_id')))
     return identities
 
 
@@ -189,14 +197,15 @@ def _when(message: Message, detail: dict[str, Any]) -> datetime:
         found = _time(value)
         if found is not None:
             return found
-    raise ConnectorProtocolError(f"message {message.msg_id} (tag {message.tag}) and its order carry no time")
+    raise ConnectorProtocolError(Msg("message %(msg_id)s (tag %(tag)s) and its order carry no time",
+                                     msg_id=message.msg_id, tag=message.tag))
 
 
 def event_from_message(message: Message, detail: dict[str, Any]) -> dict[str, Any]:
     """The canonical event of one order or refund message, with its order's detail (``shop_order_detail``)."""
     shop = str(detail.get("shop_id") or message.data.get("shop_id") or "")
     if not shop:
-        raise ConnectorProtocolError(f"message {message.msg_id} names no shop_id")
+        raise ConnectorProtocolError(Msg("message %(msg_id)s names no shop_id", msg_id=message.msg_id))
     if message.tag in ORDER_TAGS:
         order = CanonicalOrder(
             order_id=message.order_id, shop=shop, channel=CHANNEL, status=ORDER_TAGS[message.tag],  # type: ignore[arg-type,unused-ignore]
@@ -206,7 +215,8 @@ def event_from_message(message: Message, detail: dict[str, Any]) -> dict[str, An
     if message.tag in REFUND_TAGS:
         aftersale = message.data.get("aftersale_id")
         if aftersale in (None, "", 0):
-            raise ConnectorProtocolError(f"message {message.msg_id} (tag {message.tag}) has no aftersale_id")
+            raise ConnectorProtocolError(Msg("message %(msg_id)s (tag %(tag)s) has no aftersale_id",
+                                             msg_id=message.msg_id, tag=message.tag))
         sub_order = message.data.get("s_id")
         refund = CanonicalRefund(
             refund_id=str(aftersale), order_id=message.order_id, shop=shop, channel=CHANNEL,
@@ -214,4 +224,4 @@ def event_from_message(message: Message, detail: dict[str, Any]) -> dict[str, An
             reason=str(message.data.get("latest_record") or "")[:500],
             items=_items(detail, str(sub_order)) if sub_order not in (None, "", 0) else [])
         return refund_event(refund, buyer_identities(detail), _when(message, detail))
-    raise ConnectorProtocolError(f"tag {message.tag} gives no event")
+    raise ConnectorProtocolError(Msg("tag %(tag)s gives no event", tag=message.tag))

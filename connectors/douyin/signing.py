@@ -39,6 +39,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from connectors.errors import SignatureVerificationError
+from wording import Msg
 
 API_VERSION = "2"
 SignMethod = Literal["hmac-sha256", "md5"]
@@ -79,7 +80,8 @@ def sign_request(
         return hmac.new(app_secret.encode("utf-8"), text, hashlib.sha256).hexdigest()
     if sign_method == "md5":
         return hashlib.md5(text).hexdigest()  # noqa: S324 - the legacy protocol method
-    raise ValueError(f"unknown 抖店 sign_method {sign_method!r}; allowed: 'hmac-sha256', 'md5'")
+    raise ValueError(Msg("unknown 抖店 sign_method %(sign_method)s; allowed: 'hmac-sha256', 'md5'",
+                         sign_method=repr(sign_method)))
 
 
 def compute_event_sign(app_key: str, app_secret: str, body: bytes, method: SignMethod = "md5") -> str:
@@ -90,7 +92,8 @@ def compute_event_sign(app_key: str, app_secret: str, body: bytes, method: SignM
         return hmac.new(app_secret.encode("utf-8"), data, hashlib.sha256).hexdigest()
     if method == "md5":
         return hashlib.md5(data).hexdigest()  # noqa: S324 - MD5 is what the push protocol specifies
-    raise DouyinSignatureError(f"unknown event-sign-method {str(method)[:20]!r}; allowed: 'md5', 'hmac-sha256'")
+    raise DouyinSignatureError(Msg("unknown event-sign-method %(value)s; allowed: 'md5', 'hmac-sha256'",
+                                   value=repr(str(method)[:20])))
 
 
 def verify_event_sign(
@@ -104,13 +107,13 @@ def verify_event_sign(
     """
     if app_id is not None and app_id.strip() != app_key:
         raise DouyinSignatureError(
-            f"the push is for app-id {app_id.strip()!r}, not this app's app_key: route pushes by "
-            "their app-id header, or check which app's push URL points here"
+            Msg("the push is for app-id %(value)s, not this app's app_key: route pushes by their app-id header, or "
+                "check which app's push URL points here", value=repr(app_id.strip()))
         )
     expected = compute_event_sign(app_key, app_secret, body, method).encode("ascii")
     if not hmac.compare_digest(expected, event_sign.strip().lower().encode("utf-8")):
         digest = "MD5" if method == "md5" else "HMAC-SHA256"
         raise DouyinSignatureError(
-            f"event-sign does not match {digest}(app_key + body + app_secret): check the app_secret, and verify "
-            "the raw body bytes as received, before any JSON parsing or re-encoding"
+            Msg("event-sign does not match %(digest)s(app_key + body + app_secret): check the app_secret, and verify "
+                "the raw body bytes as received, before any JSON parsing or re-encoding", digest=digest)
         )

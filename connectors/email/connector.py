@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from connectors.base import Connector, OutboundMessage
 from connectors.email.errors import EmailDeliveryError, MissingRecipient
 from connectors.email.message import compose
+from wording import Msg, message_of
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _HOST = re.compile(r"^[A-Za-z0-9.\-:\[\]]+$")
@@ -53,7 +54,7 @@ class EmailSettings(BaseModel):
     def _host(cls, value: str) -> str:
         value = value.strip()
         if value and not _HOST.match(value):
-            raise ValueError("must be a host name or IP address, without scheme, port or spaces")
+            raise ValueError(Msg("must be a host name or IP address, without scheme, port or spaces"))
         return value
 
     @field_validator("from_address")
@@ -61,7 +62,7 @@ class EmailSettings(BaseModel):
     def _address(cls, value: str) -> str:
         value = value.strip()
         if not _EMAIL.match(value):
-            raise ValueError("must be an email address such as hello@shop.example.com")
+            raise ValueError(Msg("must be an email address such as hello@shop.example.com"))
         return value
 
     @field_validator("list_unsubscribe")
@@ -69,13 +70,13 @@ class EmailSettings(BaseModel):
     def _unsubscribe(cls, value: str) -> str:
         value = value.strip()
         if value and not value.startswith(("mailto:", "https:", "http:")):
-            raise ValueError("must be a mailto:, https: or http: URL")
+            raise ValueError(Msg("must be a mailto:, https: or http: URL"))
         return value
 
     @model_validator(mode="after")
     def _one_tls_mode(self) -> EmailSettings:
         if self.ssl and self.starttls:
-            raise ValueError("choose one: ssl (implicit TLS, port 465) or starttls (port 587), not both")
+            raise ValueError(Msg("choose one: ssl (implicit TLS, port 465) or starttls (port 587), not both"))
         return self
 
 
@@ -100,11 +101,11 @@ def recipient(identities: dict[str, str]) -> str:
     """The customer's email address, or :class:`MissingRecipient`."""
     address = str(identities.get("email") or "").strip()
     if not address:
-        raise MissingRecipient("the customer has no email identity, so there is nowhere to send this email; "
-                               "collect an email address (events with customer.email) or use another channel")
+        raise MissingRecipient(Msg("the customer has no email identity, so there is nowhere to send this email; "
+                                   "collect an email address (events with customer.email) or use another channel"))
     if not _EMAIL.match(address) or any(c in address for c in "\r\n<>,"):
-        raise MissingRecipient("the customer's email identity is not a deliverable address; correct it on the "
-                               "customer's profile")
+        raise MissingRecipient(Msg("the customer's email identity is not a deliverable address; correct it on the "
+                                   "customer's profile"))
     return address
 
 
@@ -137,8 +138,8 @@ def login(smtp: smtplib.SMTP, username: str, password: str) -> None:
         if code == 334:
             code, reply = smtp.docmd(_b64(secret))
     else:
-        raise smtplib.SMTPException("the server offers neither AUTH PLAIN nor AUTH LOGIN, which a non-ASCII "
-                                    "username or password needs")
+        raise smtplib.SMTPException(Msg("the server offers neither AUTH PLAIN nor AUTH LOGIN, which a non-ASCII "
+                                        "username or password needs"))
     if code != 235:
         raise smtplib.SMTPAuthenticationError(code, reply)
 
@@ -157,44 +158,49 @@ class EmailConnector(Connector):
                        attachments=list(message.attachments), list_unsubscribe=settings.list_unsubscribe)
         password = secrets.password.get_secret_value() if secrets.password else ""
         if secrets.username and not (settings.starttls or settings.ssl):
-            raise EmailDeliveryError("refusing to send the SMTP password over an unencrypted connection: turn on "
-                                     "starttls (port 587) or ssl (port 465), or remove the username for a relay "
-                                     "that needs no login")
+            raise EmailDeliveryError(Msg("refusing to send the SMTP password over an unencrypted connection: turn on "
+                                         "starttls (port 587) or ssl (port 465), or remove the username for a relay "
+                                         "that needs no login"))
         where = f"SMTP server {settings.host}:{settings.port}"
         try:
             self._send(mail, to, settings, secrets.username, password)
         except EmailDeliveryError:
             raise
         except smtplib.SMTPAuthenticationError as exc:
-            raise EmailDeliveryError(f"{where} refused the login ({_reply(exc)}): check the username and password "
-                                     "(many providers need an app password for SMTP)",
+            raise EmailDeliveryError(Msg("%(where)s refused the login (%(value)s): check the username and password "
+                                         "(many providers need an app password for SMTP)", where=where,
+                                         value=_reply(exc)),
                                      retryable=_transient(exc.smtp_code)) from None
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             said = "; ".join(f"{code} {msg.decode('utf-8', 'replace')[:200]}" for code, msg in exc.recipients.values())
-            raise EmailDeliveryError(f"{where} refused the recipient ({said})",
+            raise EmailDeliveryError(Msg("%(where)s refused the recipient (%(said)s)", where=where, said=said),
                                      retryable=bool(codes) and all(_transient(c) for c in codes)) from None
         except smtplib.SMTPResponseException as exc:  # sender refused, data refused, HELO refused, connect refused
-            retry = "try again later" if _transient(exc.smtp_code) else "retrying will not help"
-            raise EmailDeliveryError(f"{where} answered {_reply(exc)} ({retry})",
+            retry = Msg("try again later") if _transient(exc.smtp_code) else Msg("retrying will not help")
+            raise EmailDeliveryError(Msg("%(where)s answered %(value)s (%(retry)s)", where=where, value=_reply(exc),
+                                         retry=retry),
                                      retryable=_transient(exc.smtp_code)) from None
         except smtplib.SMTPNotSupportedError as exc:
-            raise EmailDeliveryError(f"{where} does not support what the settings ask for: {exc} — turn off "
-                                     "starttls for a server without it (only without a username), or use the "
-                                     "provider's submission port") from None
+            raise EmailDeliveryError(Msg("%(where)s does not support what the settings ask for: %(exc)s — turn off "
+                                         "starttls for a server without it (only without a username), or use the "
+                                         "provider's submission port", where=where, exc=message_of(exc))) from None
         except ssl.SSLCertVerificationError as exc:
-            raise EmailDeliveryError(f"{where} presented a certificate that did not verify ({exc.verify_message}): "
-                                     "fix the server's certificate or the host name; verify_tls=false is for test "
-                                     "servers only") from None
+            raise EmailDeliveryError(Msg("%(where)s presented a certificate that did not verify "
+                                         "(%(verify_message)s): fix the server's certificate or the host name; "
+                                         "verify_tls=false is for test servers only", where=where,
+                                         verify_message=exc.verify_message)) from None
         except ssl.SSLError as exc:
-            raise EmailDeliveryError(f"TLS with {where} failed ({exc.reason or exc}): check the port matches the TLS "
-                                     "mode (465: ssl, 587: starttls)") from None
+            raise EmailDeliveryError(Msg("TLS with %(where)s failed (%(value)s): check the port matches the TLS mode "
+                                         "(465: ssl, 587: starttls)", where=where, value=exc.reason or exc)) from None
         except smtplib.SMTPServerDisconnected as exc:
-            raise EmailDeliveryError(f"{where} closed the connection ({exc}); will retry", retryable=True) from None
+            raise EmailDeliveryError(Msg("%(where)s closed the connection (%(exc)s); will retry", where=where,
+                                         exc=message_of(exc)), retryable=True) from None
         except smtplib.SMTPException as exc:  # e.g. no AUTH mechanism in common (before OSError: its subclass)
-            raise EmailDeliveryError(f"{where}: {exc}") from None
+            raise EmailDeliveryError(Msg("%(where)s: %(exc)s", where=where, exc=message_of(exc))) from None
         except (TimeoutError, OSError) as exc:
-            raise EmailDeliveryError(f"could not talk to {where}: {type(exc).__name__}: {exc}; will retry",
+            raise EmailDeliveryError(Msg("could not talk to %(where)s: %(name)s: %(exc)s; will retry", where=where,
+                                         name=type(exc).__name__, exc=message_of(exc)),
                                      retryable=True) from None
         return str(mail["Message-ID"])
 

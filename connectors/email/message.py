@@ -24,6 +24,7 @@ from email.utils import format_datetime
 from typing import Any
 
 from connectors.email.errors import EmailDeliveryError
+from wording import Msg, message_of
 
 SUBJECT_LIMIT = 200
 _LINE_BREAKS = re.compile(r"[\r\n\t]+")
@@ -66,13 +67,14 @@ def compose(*, key: str, content: str, to: str, from_address: str, from_name: st
     try:
         mail["From"] = Address(display_name=one_line(from_name), addr_spec=from_address)
     except (ValueError, IndexError, MessageError) as exc:
-        raise EmailDeliveryError(f"the sender address {from_address!r} is not an email address ({exc}); "
-                                 "fix from_address in the email connector's settings") from None
+        raise EmailDeliveryError(Msg("the sender address %(from_address)s is not an email address (%(exc)s); fix "
+                                     "from_address in the email connector's settings", from_address=repr(from_address),
+                                     exc=message_of(exc))) from None
     try:
         mail["To"] = Address(addr_spec=to)
     except (ValueError, IndexError, MessageError):
-        raise EmailDeliveryError("the customer's email identity is not a deliverable address; "
-                                 "correct it on the customer's profile") from None
+        raise EmailDeliveryError(Msg("the customer's email identity is not a deliverable address; correct it on the "
+                                     "customer's profile")) from None
     mail["Subject"] = title
     mail["Date"] = format_datetime(now or datetime.now(UTC))
     mail["Message-ID"] = message_id(key, from_address)

@@ -24,6 +24,7 @@ import httpx
 from connectors.jd.signing import format_timestamp, sign, system_params
 from connectors.polling import ShopApiError, ShopApiRejected, ShopApiRetryable, http_url
 from connectors.shop_http import GATEWAY_WORDING, OwnedHttp, json_object
+from wording import N_, Msg
 
 DEFAULT_GATEWAY = "https://api.jd.com/routerjson"
 DEFAULT_TIMEOUT = 20.0
@@ -31,14 +32,14 @@ DEFAULT_TIMEOUT = 20.0
 #: gateway codes worth retrying: service unavailable (1), call limit (2), processing timeouts (33, 65)
 RETRYABLE_CODES = {"1", "2", "33", "65", "66", "67"}
 HINTS = {
-    "8": "invalid timestamp: this server's clock is more than 6 minutes off; fix its time (NTP)",
-    "10": "invalid app_key: copy the App Key from the JOS console (应用管理)",
-    "12": "invalid signature: check app_secret (JOS console › 应用管理 › App Secret)",
-    "15": "this API does not exist or the app may not call it",
-    "18": "no access_token: authorise the app for the shop and paste its access token",
-    "19": "invalid or expired access_token: the shop must authorise the app again; paste the new access token",
-    "21": "invalid app_key: copy the App Key from the JOS console (应用管理)",
-    "24": "the shop (vender) may not call this API: check the app's API permissions and the shop's authorisation",
+    "8": N_("invalid timestamp: this server's clock is more than 6 minutes off; fix its time (NTP)"),
+    "10": N_("invalid app_key: copy the App Key from the JOS console (应用管理)"),
+    "12": N_("invalid signature: check app_secret (JOS console › 应用管理 › App Secret)"),
+    "15": N_("this API does not exist or the app may not call it"),
+    "18": N_("no access_token: authorise the app for the shop and paste its access token"),
+    "19": N_("invalid or expired access_token: the shop must authorise the app again; paste the new access token"),
+    "21": N_("invalid app_key: copy the App Key from the JOS console (应用管理)"),
+    "24": N_("the shop (vender) may not call this API: check the app's API permissions and the shop's authorisation"),
 }
 
 
@@ -51,19 +52,20 @@ def jos_error(api: str, error: Mapping[str, Any]) -> ShopApiError:
     """The exception for a JOS ``error_response``."""
     code = str(error.get("code") or "")
     desc = str(error.get("zh_desc") or error.get("en_desc") or error.get("msg") or "")
-    said = f"JD {api} answered code {code}"
-    detail = f" ({desc})" if desc else ""
+    said = Msg("JD %(api)s answered code %(code)s", api=api, code=code)
+    detail = f" ({desc})" if desc else ""  # the platform's own words, as they are
     if code in RETRYABLE_CODES:
-        return ShopApiRetryable(f"{said}: the platform is busy or the call limit is reached; retry later{detail}",
+        return ShopApiRetryable(Msg("%(said)s: the platform is busy or the call limit is reached; retry "
+                                    "later%(detail)s", said=said, detail=detail),
                                 api=api, code=code, retry_after=60.0 if code == "2" else None)
-    hint = HINTS.get(code, "the request was refused; see the JOS error code list")
-    return ShopApiRejected(f"{said}: {hint}{detail}", api=api, code=code)
+    hint = Msg(HINTS.get(code, N_("the request was refused; see the JOS error code list")))
+    return ShopApiRejected(Msg("%(said)s: %(hint)s%(detail)s", said=said, hint=hint, detail=detail), api=api, code=code)
 
 
 def _failure(api: str, message: str, retryable: bool) -> ShopApiError:
     """The exception for a failed HTTP call to the gateway."""
     error = ShopApiRetryable if retryable else ShopApiRejected
-    return error(f"JD {api}: {message}", api=api)
+    return error(Msg("JD %(api)s: %(message)s", api=api, message=message), api=api)
 
 
 class JosClient(OwnedHttp):
@@ -72,9 +74,9 @@ class JosClient(OwnedHttp):
     def __init__(self, app_key: str, app_secret: str, access_token: str, *, gateway_url: str = DEFAULT_GATEWAY,
                  timeout: float = DEFAULT_TIMEOUT, http: httpx.Client | None = None) -> None:
         if not app_key:
-            raise ValueError("app_key must not be empty (JOS console › 应用管理 › App Key)")
+            raise ValueError(Msg("app_key must not be empty (JOS console › 应用管理 › App Key)"))
         if not app_secret:
-            raise ValueError("app_secret must not be empty (JOS console › 应用管理 › App Secret)")
+            raise ValueError(Msg("app_secret must not be empty (JOS console › 应用管理 › App Secret)"))
         self.app_key = app_key
         self._secret = app_secret
         self._token = access_token
@@ -105,7 +107,8 @@ class JosClient(OwnedHttp):
         if body is None:
             body = data.get(method.replace(".", "_") + "_response")
         if not isinstance(body, dict):
-            raise ShopApiRejected(f"JD {method}: the answer has no {response_key(method)}", api=method)
+            raise ShopApiRejected(Msg("JD %(method)s: the answer has no %(value)s", method=method,
+                                      value=response_key(method)), api=method)
         return body
 
     # -- the APIs the order sync uses ------------------------------------------------------------------
@@ -120,7 +123,8 @@ class JosClient(OwnedHttp):
             "sortType": 0})
         result = body.get("searchorderinfo_result")
         if not isinstance(result, dict):
-            raise ShopApiRejected(f"JD {method}: the answer has no searchorderinfo_result", api=method)
+            raise ShopApiRejected(Msg("JD %(method)s: the answer has no searchorderinfo_result", method=method),
+                                  api=method)
         _check_result(method, result.get("apiResult"), "success", "chineseErrCode", "englishErrCode")
         orders = [o for o in result.get("orderInfoList") or [] if isinstance(o, dict)]
         return orders, int(result.get("orderTotal") or 0)
@@ -134,7 +138,7 @@ class JosClient(OwnedHttp):
                                   "pageIndex": page, "pageSize": page_size})
         result = body.get("queryResult")
         if not isinstance(result, dict):
-            raise ShopApiRejected(f"JD {method}: the answer has no queryResult", api=method)
+            raise ShopApiRejected(Msg("JD %(method)s: the answer has no queryResult", method=method), api=method)
         _check_result(method, result, "success", "errorMessage", "errorCode")
         records = [r for r in result.get("result") or [] if isinstance(r, dict)]
         return records, int(result.get("totalCount") or 0)
@@ -149,11 +153,12 @@ def asc_services(client: JosClient, by: str, start: datetime, end: datetime, pag
                                 f"{by}TimeBegin": format_timestamp(start), f"{by}TimeEnd": format_timestamp(end),
                                 "pageNumber": page, "pageSize": page_size})
     if str(body.get("code", "0")) != "0":
-        raise ShopApiRejected(f"JD {method} failed: {str(body.get('msg') or body.get('code'))[:200]}", api=method,
+        raise ShopApiRejected(Msg("JD %(method)s failed: %(value)s", method=method,
+                                  value=str(body.get('msg') or body.get('code'))[:200]), api=method,
                               code=str(body.get("code")))
     result = body.get("pageResult")
     if not isinstance(result, dict):
-        raise ShopApiRejected(f"JD {method}: the answer has no pageResult", api=method)
+        raise ShopApiRejected(Msg("JD %(method)s: the answer has no pageResult", method=method), api=method)
     records = [r for r in result.get("data") or [] if isinstance(r, dict)]
     return records, int(result.get("totalCount") or 0)
 
@@ -162,4 +167,5 @@ def _check_result(api: str, result: Any, flag: str, message: str, code: str) -> 
     """Raise when a business result object says it failed (``success: false``)."""
     if isinstance(result, dict) and result.get(flag) is False:
         said = str(result.get(message) or result.get(code) or "no reason given")
-        raise ShopApiRejected(f"JD {api} failed: {said[:200]}", api=api, code=str(result.get(code) or ""))
+        raise ShopApiRejected(Msg("JD %(api)s failed: %(value)s", api=api, value=said[:200]), api=api,
+                              code=str(result.get(code) or ""))

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from connectors.jd.client import DEFAULT_GATEWAY, JosClient, asc_services
 from connectors.jd.orders import ORDER_FIELDS, ORDER_STATES, asc_service_events, order_events, refund_apply_events
 from connectors.polling import PollingConnector, http_url, pages_backward
+from wording import Msg
 
 #: JOS allows a month per query; a day keeps page numbers low, as JOS asks ("页数要尽量少")
 MAX_WINDOW = timedelta(days=1)
@@ -79,9 +80,9 @@ class JdConnector(PollingConnector):
         secret = secrets.app_secret.get_secret_value()
         token = secrets.access_token.get_secret_value()
         if not secret:
-            raise ValueError("app_secret is not set: paste the App Secret of the JOS app")
+            raise ValueError(Msg("app_secret is not set: paste the App Secret of the JOS app"))
         if not token:
-            raise ValueError("access_token is not set: authorise the app for the shop and paste its access token")
+            raise ValueError(Msg("access_token is not set: authorise the app for the shop and paste its access token"))
         return JosClient(settings.app_key, secret, token, gateway_url=settings.gateway_url)
 
     def poll_window(self, stream: str, start: datetime, end: datetime, settings: Any,
@@ -111,4 +112,5 @@ class JdConnector(PollingConnector):
                             REFUND_PAGE_SIZE, REFUND_MAX_PAGES):
                         yield [e for a in applies for e in refund_apply_events(a, shop=settings.shop)]
             else:
-                raise ValueError(f"unknown stream '{stream}'; jd polls orders, refunds and returns")
+                raise ValueError(Msg("unknown stream '%(stream)s'; jd polls orders, refunds and returns",
+                                     stream=stream))

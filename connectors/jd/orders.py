@@ -48,6 +48,7 @@ from pydantic import ValidationError
 from connectors.base import unmapped_record
 from connectors.canonical import CanonicalOrder, CanonicalRefund, OrderItem, order_event, refund_event
 from connectors.polling import china_time, mobile, unit_price_fen, yuan_to_fen
+from wording import Msg
 
 log = logging.getLogger(__name__)
 CHANNEL = "jd"
@@ -117,7 +118,7 @@ def order_events(order: dict[str, Any], *, shop: str,
         paid_at = china_time(order.get("paymentConfirmTime"))
         modified = china_time(order.get("modified")) or paid_at or created
         if modified is None:
-            raise ValueError("the order has neither modified nor orderStartTime")
+            raise ValueError(Msg("the order has neither modified nor orderStartTime"))
         base = {"order_id": order_id, "shop": shop, "channel": CHANNEL,
                 "amount_fen": yuan_to_fen(order.get("orderPayment"), "orderPayment"), "items": _items(order),
                 "created_at": created, "paid_at": paid_at, "attribution": dict(attribution or {})}
@@ -150,7 +151,7 @@ def refund_apply_events(apply: dict[str, Any], *, shop: str) -> list[dict[str, A
         occurred = (china_time(apply.get("checkTime")) if status != "requested" else None) \
             or china_time(apply.get("applyTime"))
         if occurred is None:
-            raise ValueError("the application has no applyTime")
+            raise ValueError(Msg("the application has no applyTime"))
         refund = CanonicalRefund(refund_id=refund_id, order_id=order_id, shop=shop, channel=CHANNEL, status=status,
                                  amount_fen=amount, reason=str(apply.get("reason") or "")[:500])
         return [refund_event(refund, identities, occurred)]
@@ -179,7 +180,7 @@ def asc_service_events(service: dict[str, Any], *, shop: str) -> list[dict[str, 
         occurred = (china_time(service.get("updateDate")) or china_time(service.get("approveTime"))
                     or china_time(service.get("applyTime")))
         if occurred is None:
-            raise ValueError("the service has no time")
+            raise ValueError(Msg("the service has no time"))
         refund = CanonicalRefund(refund_id=f"asc-{service_id}", order_id=order_id, shop=shop, channel=CHANNEL,
                                  status=status, amount_fen=0,
                                  reason=f"{ASC_REFUND_KINDS[kind]}: {service.get('questionDesc') or ''!s}"[:500])

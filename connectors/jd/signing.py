@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from wording import Msg
+
 PARAM_JSON = "360buy_param_json"
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "GMT+8")
 API_VERSION = "2.0"
@@ -46,7 +48,7 @@ def param_json(business_params: Mapping[str, Any]) -> str:
 def format_timestamp(moment: datetime, *, millis: bool = False) -> str:
     """``moment`` in GMT+8 as ``yyyy-MM-dd HH:mm:ss`` (or ``…ss.SSS+0800`` with ``millis``)."""
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError("timestamp needs a timezone-aware datetime, e.g. datetime.now(timezone.utc)")
+        raise ValueError(Msg("timestamp needs a timezone-aware datetime, e.g. datetime.now(timezone.utc)"))
     local = moment.astimezone(CHINA_STANDARD_TIME)
     if millis:
         return local.strftime("%Y-%m-%d %H:%M:%S.") + f"{local.microsecond // 1000:03d}+0800"

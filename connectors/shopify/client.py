@@ -23,6 +23,7 @@ from typing import Any, Final
 import httpx
 
 from connectors.shop_http import OwnedHttp
+from wording import Msg
 
 DEFAULT_API_VERSION: Final = "2025-07"
 USER_AGENT: Final = "Tideflow/0.1"
@@ -53,9 +54,10 @@ class ShopifyAdminClient(OwnedHttp):
                  api_base: str = "", timeout: float = 5.0, max_wait: float = 4.0, http: httpx.Client | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         if not access_token:
-            raise ValueError("the Admin API access token must not be empty (custom app › API credentials)")
+            raise ValueError(Msg("the Admin API access token must not be empty (custom app › API credentials)"))
         if not re.fullmatch(r"\d{4}-\d{2}|unstable", api_version):
-            raise ValueError(f"api_version {api_version!r} is not a Shopify API version like 2025-07")
+            raise ValueError(Msg("api_version %(api_version)s is not a Shopify API version like 2025-07",
+                                 api_version=repr(api_version)))
         self.shop_domain = shop_domain
         self.api_version = api_version
         self.api_base = (api_base or f"https://{shop_domain}").rstrip("/")
@@ -77,44 +79,51 @@ class ShopifyAdminClient(OwnedHttp):
                 response = self._http.get(url, headers={"X-Shopify-Access-Token": self._token,
                                                         "Accept": "application/json"}, timeout=self.timeout)
             except httpx.TimeoutException as exc:
-                raise ShopifyApiError(f"Shopify {what}: no answer within {self.timeout:g}s ({type(exc).__name__})",
+                raise ShopifyApiError(Msg("Shopify %(what)s: no answer within %(timeout)ss (%(name)s)", what=what,
+                                          timeout=format(self.timeout, 'g'), name=type(exc).__name__),
                                       retryable=True) from None
             except httpx.HTTPError as exc:
-                raise ShopifyApiError(f"Shopify {what}: cannot reach {self.api_base} ({type(exc).__name__})",
+                raise ShopifyApiError(Msg("Shopify %(what)s: cannot reach %(api_base)s (%(name)s)", what=what,
+                                          api_base=self.api_base, name=type(exc).__name__),
                                       retryable=True) from None
             status = response.status_code
             if status == 429:
                 pause = retry_after(response.headers.get("Retry-After"))
                 if waited + pause > self.max_wait:
-                    raise ShopifyApiError(f"Shopify {what}: rate limited (429, Retry-After {pause:g}s); retry later",
+                    raise ShopifyApiError(Msg("Shopify %(what)s: rate limited (429, Retry-After %(pause)ss); retry "
+                                              "later", what=what, pause=format(pause, 'g')),
                                           retryable=True, status=429)
                 self._sleep(pause)
                 waited += pause
                 continue
             if status >= 500:
-                raise ShopifyApiError(f"Shopify {what}: HTTP {status}; retry later", retryable=True, status=status)
+                raise ShopifyApiError(Msg("Shopify %(what)s: HTTP %(status)s; retry later", what=what, status=status),
+                                      retryable=True, status=status)
             if status in (401, 403):
-                raise ShopifyApiError(f"Shopify {what}: HTTP {status}: check the Admin API access token and that the "
-                                      "app has the read_orders scope", status=status)
+                raise ShopifyApiError(Msg("Shopify %(what)s: HTTP %(status)s: check the Admin API access token and "
+                                          "that the app has the read_orders scope", what=what, status=status),
+                                      status=status)
             if status == 404:
-                raise ShopifyApiError(f"Shopify {what}: not found (404)", status=status)
+                raise ShopifyApiError(Msg("Shopify %(what)s: not found (404)", what=what), status=status)
             if status != 200:
-                raise ShopifyApiError(f"Shopify {what}: HTTP {status}", status=status)
+                raise ShopifyApiError(Msg("Shopify %(what)s: HTTP %(status)s", what=what, status=status), status=status)
             try:
                 data = json.loads(response.content, parse_float=Decimal)  # money stays exact
             except ValueError:
-                raise ShopifyApiError(f"Shopify {what}: the answer is not JSON", retryable=True) from None
+                raise ShopifyApiError(Msg("Shopify %(what)s: the answer is not JSON", what=what),
+                                      retryable=True) from None
             if not isinstance(data, dict):
-                raise ShopifyApiError(f"Shopify {what}: the answer is not a JSON object")
+                raise ShopifyApiError(Msg("Shopify %(what)s: the answer is not a JSON object", what=what))
             return data
-        raise ShopifyApiError(f"Shopify {what}: still rate limited after {MAX_ATTEMPTS} attempts", retryable=True,
+        raise ShopifyApiError(Msg("Shopify %(what)s: still rate limited after %(max_attempts)s attempts", what=what,
+                                  max_attempts=MAX_ATTEMPTS), retryable=True,
                               status=429)
 
     def get_order(self, order_id: str | int) -> dict[str, Any]:
         """The order with this id (``GET orders/<id>.json``)."""
         if not re.fullmatch(r"\d{1,20}", str(order_id)):
-            raise ValueError(f"order id {str(order_id)[:30]!r} is not a Shopify order id")
+            raise ValueError(Msg("order id %(value)s is not a Shopify order id", value=repr(str(order_id)[:30])))
         order = self.get(f"orders/{order_id}.json", f"orders/{order_id}").get("order")
         if not isinstance(order, dict):
-            raise ShopifyApiError(f"Shopify orders/{order_id}: the answer has no order")
+            raise ShopifyApiError(Msg("Shopify orders/%(order_id)s: the answer has no order", order_id=order_id))
         return order

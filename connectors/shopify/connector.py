@@ -37,6 +37,7 @@ from connectors.shopify.inbound import (
     refund_from_payload,
 )
 from connectors.shopify.verify import ShopifyWebhookError, verify_webhook
+from wording import Msg, message_of
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class ShopifySettings(BaseModel):
     def _domain(cls, value: str) -> str:
         value = value.strip().lower().removeprefix("https://").rstrip("/")
         if not DOMAIN.match(value):
-            raise ValueError("must be the shop's myshopify.com domain, e.g. tideflow-demo.myshopify.com")
+            raise ValueError(Msg("must be the shop's myshopify.com domain, e.g. tideflow-demo.myshopify.com"))
         return value
 
     @field_validator("api_base")
@@ -68,7 +69,7 @@ class ShopifySettings(BaseModel):
     def _base(cls, value: str) -> str:
         value = value.strip().rstrip("/")
         if value and not value.startswith(("https://", "http://")):
-            raise ValueError("must be empty or an http(s) URL")
+            raise ValueError(Msg("must be empty or an http(s) URL"))
         return value
 
 
@@ -87,7 +88,7 @@ class ShopifySecrets(BaseModel):
     @classmethod
     def _filled(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value().strip():
-            raise ValueError("must not be empty")
+            raise ValueError(Msg("must not be empty"))
         return value
 
 
@@ -110,24 +111,25 @@ class ShopifyConnector(Connector):
 
     def inbound(self, request: InboundRequest, settings: Any, secrets: Any) -> InboundReply:
         if request.method != "POST":
-            raise ConnectorProtocolError(f"Shopify sends webhooks with POST, not {request.method}")
+            raise ConnectorProtocolError(Msg("Shopify sends webhooks with POST, not %(method)s", method=request.method))
         headers = request.headers
         verify(secrets, request.body, headers.get("x-shopify-hmac-sha256"))
         shop = headers.get("x-shopify-shop-domain", "").strip().lower()
         if shop != settings.shop_domain:
-            raise ShopifyWebhookError(f"the webhook is from shop {shop[:80]!r}, not {settings.shop_domain}: check "
-                                      "which connector's URL the subscription points to")
+            raise ShopifyWebhookError(Msg("the webhook is from shop %(value)s, not %(shop_domain)s: check which "
+                                          "connector's URL the subscription points to", value=repr(shop[:80]),
+                                          shop_domain=settings.shop_domain))
         topic = headers.get("x-shopify-topic", "").strip()
         webhook_id = headers.get("x-shopify-webhook-id", "").strip()
         if not topic:
-            raise ConnectorProtocolError("the X-Shopify-Topic header is missing")
+            raise ConnectorProtocolError(Msg("the X-Shopify-Topic header is missing"))
         payload = parse_body(request.body)
         if topic not in ORDER_TOPICS and topic not in REFUND_TOPICS:  # kept raw: visible, counted, not lost
             return InboundReply(body=b"", status=200, unmapped=[Unmapped(
                 reason=f"topic {topic[:80]} gives no event", raw=request.body.decode("utf-8", "replace"),
                 message_id=webhook_id[:80], kind=topic[:80])])
         if not webhook_id or len(webhook_id) > 80:
-            raise ConnectorProtocolError("the X-Shopify-Webhook-Id header is missing or too long")
+            raise ConnectorProtocolError(Msg("the X-Shopify-Webhook-Id header is missing or too long"))
         triggered = parse_time(headers.get("x-shopify-triggered-at"))
         if topic in ORDER_TOPICS:
             if settings.ignore_test_orders and payload.get("test") is True:
@@ -140,7 +142,7 @@ class ShopifyConnector(Connector):
         try:
             order = client.get_order(str(payload.get("order_id") or ""))
         except ValueError as exc:
-            raise ConnectorProtocolError(f"refunds/create: {exc}") from None
+            raise ConnectorProtocolError(Msg("refunds/create: %(exc)s", exc=message_of(exc))) from None
         except ShopifyApiError as exc:
             log.warning("Shopify webhook %s (%s) deferred: %s", webhook_id, topic, exc)
             return InboundReply(status=503, body=json.dumps({"error": f"retry later: {exc}"}),

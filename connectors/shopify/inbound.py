@@ -20,6 +20,7 @@ from typing import Any, Final, Literal
 
 from connectors.canonical import CanonicalOrder, CanonicalRefund, OrderItem, order_event, refund_event
 from connectors.errors import ConnectorProtocolError
+from wording import Msg
 
 CHANNEL: Final = "shopify"
 ORDER_TOPICS: Final[dict[str, str]] = {
@@ -54,14 +55,17 @@ def minor_units(value: Any, currency: str, what: str) -> int:
     """``"199.00"`` USD → 19900; ``"1200"`` JPY → 1200; a JSON number (``195.66``, parsed exactly as a
     :class:`~decimal.Decimal` by :func:`parse_body`) the same. A Python float or extra decimals is an error."""
     if isinstance(value, bool) or value is None or isinstance(value, float):
-        raise ConnectorProtocolError(f"{what} must be a decimal string like \"199.00\" or an exact JSON number")
+        raise ConnectorProtocolError(Msg("%(what)s must be a decimal string like \"199.00\" or an exact JSON number",
+                                         what=what))
     try:
         amount = Decimal(str(value).strip())
     except InvalidOperation:
-        raise ConnectorProtocolError(f"{what} is not an amount: {str(value)[:40]!r}") from None
+        raise ConnectorProtocolError(Msg("%(what)s is not an amount: %(value)s", what=what,
+                                         value=repr(str(value)[:40]))) from None
     scaled = amount.scaleb(exponent(currency))
     if not amount.is_finite() or scaled != scaled.to_integral_value() or scaled < 0:
-        raise ConnectorProtocolError(f"{what} {str(value)[:40]!r} is not a non-negative {currency} amount")
+        raise ConnectorProtocolError(Msg("%(what)s %(value)s is not a non-negative %(currency)s amount", what=what,
+                                         value=repr(str(value)[:40]), currency=currency))
     return int(scaled)
 
 
@@ -72,7 +76,7 @@ def parse_time(value: Any) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise ConnectorProtocolError(f"time {value[:40]!r} is not ISO 8601") from None
+        raise ConnectorProtocolError(Msg("time %(value)s is not ISO 8601", value=repr(value[:40]))) from None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
@@ -82,10 +86,11 @@ def parse_body(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body, parse_float=Decimal)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConnectorProtocolError(f"the webhook body is not JSON ({getattr(exc, 'msg', type(exc).__name__)})") \
+        raise ConnectorProtocolError(Msg("the webhook body is not JSON (%(value)s)",
+                                         value=getattr(exc, 'msg', type(exc).__name__))) \
             from None
     if not isinstance(data, dict):
-        raise ConnectorProtocolError("the webhook body must be a JSON object")
+        raise ConnectorProtocolError(Msg("the webhook body must be a JSON object"))
     return data
 
 
@@ -103,14 +108,15 @@ def buyer_identities(order: dict[str, Any]) -> dict[str, str]:
     if customer.get("id") not in (None, "", 0):
         identities["shopify_buyer"] = str(customer["id"])
     if not identities:
-        raise ConnectorProtocolError(f"order {order.get('id')} has no buyer (no customer, email or phone)")
+        raise ConnectorProtocolError(Msg("order %(value)s has no buyer (no customer, email or phone)",
+                                         value=order.get('id')))
     return identities
 
 
 def _currency(order: dict[str, Any]) -> str:
     currency = str(order.get("currency") or order.get("presentment_currency") or "").upper()
     if not re.fullmatch(r"[A-Z]{3}", currency):
-        raise ConnectorProtocolError("the order has no currency (ISO 4217 code)")
+        raise ConnectorProtocolError(Msg("the order has no currency (ISO 4217 code)"))
     return currency
 
 
@@ -133,7 +139,7 @@ def order_from_payload(order: dict[str, Any], shop: str, status: str, webhook_id
                        triggered_at: datetime | None) -> dict[str, Any]:
     """An ``order.<status>`` event from an order webhook payload."""
     if order.get("id") in (None, ""):
-        raise ConnectorProtocolError("the order has no id")
+        raise ConnectorProtocolError(Msg("the order has no id"))
     currency = _currency(order)
     codes = [c.get("code") for c in order.get("discount_codes") or [] if isinstance(c, dict) and c.get("code")]
     canonical = CanonicalOrder(
@@ -186,7 +192,7 @@ def refund_from_payload(refund: dict[str, Any], order: dict[str, Any], shop: str
                         triggered_at: datetime | None) -> dict[str, Any]:
     """A ``refund.<status>`` event from a ``refunds/create`` payload and its order (for the buyer)."""
     if refund.get("id") in (None, "") or refund.get("order_id") in (None, ""):
-        raise ConnectorProtocolError("the refund has no id or order_id")
+        raise ConnectorProtocolError(Msg("the refund has no id or order_id"))
     currency = _currency(order)
     items = []
     for line in refund.get("refund_line_items") or []:

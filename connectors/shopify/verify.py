@@ -13,6 +13,7 @@ import hashlib
 import hmac
 
 from connectors.errors import SignatureVerificationError
+from wording import Msg
 
 HMAC_HEADER = "X-Shopify-Hmac-Sha256"
 
@@ -29,14 +30,16 @@ def compute_hmac(secret: str, body: bytes) -> str:
 def verify_webhook(secret: str, body: bytes, hmac_header: str | None) -> None:
     """Raise :class:`ShopifyWebhookError` unless ``hmac_header`` signs ``body`` (constant time)."""
     if not hmac_header or not hmac_header.strip():
-        raise ShopifyWebhookError(f"the {HMAC_HEADER} header is missing: this request did not come from Shopify")
+        raise ShopifyWebhookError(Msg("the %(hmac_header)s header is missing: this request did not come from Shopify",
+                                      hmac_header=HMAC_HEADER))
     try:
         given = base64.b64decode(hmac_header.strip(), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise ShopifyWebhookError(f"the {HMAC_HEADER} header is not base64") from exc
+        raise ShopifyWebhookError(Msg("the %(hmac_header)s header is not base64", hmac_header=HMAC_HEADER)) from exc
     expected = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).digest()
     if not hmac.compare_digest(expected, given):
         raise ShopifyWebhookError(
-            f"{HMAC_HEADER} does not match HMAC-SHA256 of the body: check that the secret is the app's "
-            "client secret (API secret key), and verify the raw body bytes before any JSON parsing"
+            Msg("%(hmac_header)s does not match HMAC-SHA256 of the body: check that the secret is the app's client "
+                "secret (API secret key), and verify the raw body bytes before any JSON parsing",
+                hmac_header=HMAC_HEADER)
         )

@@ -35,6 +35,7 @@ from connectors.sms.gateway import (
     parse_template,
     render,
 )
+from wording import Msg
 
 DEFAULT_TEMPLATE = '{"phone": "{phone}", "content": "{content}", "id": "{key}"}'
 _TOKEN = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
@@ -82,7 +83,7 @@ class SmsSettings(BaseModel):
     def _url(cls, value: str) -> str:
         value = value.strip()
         if not re.match(r"^https?://[^\s/?#]+", value) or any(c.isspace() for c in value):
-            raise ValueError("must be an absolute http:// or https:// URL without spaces")
+            raise ValueError(Msg("must be an absolute http:// or https:// URL without spaces"))
         return value
 
     @field_validator("body_template")
@@ -96,23 +97,24 @@ class SmsSettings(BaseModel):
     def _headers(cls, value: dict[str, str]) -> dict[str, str]:
         for name, text in value.items():
             if not _TOKEN.match(name) or name.lower() in _RESERVED:
-                raise ValueError(f"header {name!r} is not allowed (not a header name, or set by Tideflow)")
+                raise ValueError(Msg("header %(name)s is not allowed (not a header name, or set by Tideflow)",
+                                     name=repr(name)))
             if any(c in text for c in "\r\n") or not text.isascii():
-                raise ValueError(f"header {name!r} must be ASCII without line breaks")
+                raise ValueError(Msg("header %(name)s must be ASCII without line breaks", name=repr(name)))
         return value
 
     @field_validator("auth_header")
     @classmethod
     def _auth_header(cls, value: str) -> str:
         if value and (not _TOKEN.match(value) or value.lower() in _RESERVED):
-            raise ValueError("must be a header name such as Authorization or X-Api-Key")
+            raise ValueError(Msg("must be a header name such as Authorization or X-Api-Key"))
         return value
 
     @field_validator("auth_scheme")
     @classmethod
     def _scheme(cls, value: str) -> str:
         if value and not _TOKEN.match(value):
-            raise ValueError("must be one word such as Bearer")
+            raise ValueError(Msg("must be one word such as Bearer"))
         return value
 
     @model_validator(mode="after")
@@ -120,10 +122,10 @@ class SmsSettings(BaseModel):
         if self.method == "GET":
             parsed = parse_template(self.body_template)
             if not isinstance(parsed, dict) or any(isinstance(v, dict | list) for v in parsed.values()):
-                raise ValueError("with method GET, body_template must be a flat JSON object (its fields become "
-                                 "query parameters)")
+                raise ValueError(Msg("with method GET, body_template must be a flat JSON object (its fields become "
+                                     "query parameters)"))
         if self.success_value is not None and not self.success_path:
-            raise ValueError("success_value needs success_path (where to find the value in the answer)")
+            raise ValueError(Msg("success_value needs success_path (where to find the value in the answer)"))
         return self
 
 
@@ -144,8 +146,8 @@ class SmsConnector(Connector):
     def deliver(self, message: OutboundMessage, settings: Any, secrets: Any) -> str:
         phone = str(message.identities.get("phone") or "").strip()
         if not phone:
-            raise MissingRecipient("the customer has no phone identity, so there is nowhere to send this text; "
-                                   "collect a phone number (events with customer.phone) or use another channel")
+            raise MissingRecipient(Msg("the customer has no phone identity, so there is nowhere to send this text; "
+                                       "collect a phone number (events with customer.phone) or use another channel"))
         number = national(phone) if settings.phone_format == "national" else phone
         body = render(parse_template(settings.body_template),
                       {"phone": number, "content": message.content, "key": message.key})
@@ -174,16 +176,20 @@ class SmsConnector(Connector):
                 response = client.request(settings.method, settings.url, content=content, headers=headers,
                                           timeout=settings.timeout_seconds)
         except httpx.TimeoutException as exc:
-            raise SmsDeliveryError(f"{where} timed out after {settings.timeout_seconds:g} s ({type(exc).__name__}); "
-                                   "will retry with the same key", retryable=True) from None
+            raise SmsDeliveryError(Msg("%(where)s timed out after %(timeout_seconds)s s (%(name)s); will retry with "
+                                       "the same key", where=where,
+                                       timeout_seconds=format(settings.timeout_seconds,
+                                                              'g'), name=type(exc).__name__), retryable=True) from None
         except httpx.TransportError as exc:
-            raise SmsDeliveryError(clean(f"{where} failed: {type(exc).__name__}: {exc}; will retry"),
-                                   retryable=True) from None
+            raise SmsDeliveryError(Msg("%(where)s failed: %(name)s: %(exc)s; will retry", where=clean(where),
+                                       name=type(exc).__name__, exc=clean(str(exc))), retryable=True) from None
         said = clean(" ".join(response.text[:SNIPPET].split()))
         verdict = classify(response.status_code)
         if verdict is not None:
-            hint = "will retry" if verdict else "retrying will not help: check the gateway settings and the number"
-            raise SmsDeliveryError(f"{where} answered HTTP {response.status_code}: {said!r} ({hint})",
+            hint = Msg("will retry") if verdict else \
+                Msg("retrying will not help: check the gateway settings and the number")
+            raise SmsDeliveryError(Msg("%(where)s answered HTTP %(status_code)s: %(said)s (%(hint)s)", where=where,
+                                       status_code=response.status_code, said=repr(said), hint=hint),
                                    retryable=verdict, status=response.status_code)
         if not (settings.success_path or settings.message_id_path):
             return message.key
@@ -191,17 +197,21 @@ class SmsConnector(Connector):
             data = response.json()
         except ValueError:
             if settings.success_path:
-                raise SmsDeliveryError(f"{where} answered HTTP {response.status_code} but not JSON ({said!r}), so "
-                                       f"success_path {settings.success_path!r} cannot be checked; not retried, the "
-                                       "text may have been sent", status=response.status_code) from None
+                raise SmsDeliveryError(Msg("%(where)s answered HTTP %(status_code)s but not JSON (%(said)s), so "
+                                           "success_path %(success_path)s cannot be checked; not retried, the text "
+                                           "may have been sent", where=where, status_code=response.status_code,
+                                           said=repr(said), success_path=repr(settings.success_path)),
+                                       status=response.status_code) from None
             return message.key
         if settings.success_path:
             found, value = lookup(data, settings.success_path)
             if not found or not matches(value, settings.success_value):
                 want = "truthy" if settings.success_value is None else repr(settings.success_value)
-                raise SmsDeliveryError(f"{where} did not confirm the send: {settings.success_path!r} is "
-                                       f"{clean(json.dumps(value, ensure_ascii=False)) if found else 'missing'}, "
-                                       f"expected {want}; the gateway said {said!r}", status=response.status_code)
+                raise SmsDeliveryError(Msg("%(where)s did not confirm the send: %(success_path)s is %(value)s, "
+                                           "expected %(want)s; the gateway said %(said)s", where=where,
+                                           success_path=repr(settings.success_path),
+                                           value=clean(json.dumps(value, ensure_ascii=False)) if found else 'missing',
+                                           want=want, said=repr(said)), status=response.status_code)
         if settings.message_id_path:
             found, value = lookup(data, settings.message_id_path)
             if found and isinstance(value, str | int) and not isinstance(value, bool) and str(value):

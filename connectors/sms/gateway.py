@@ -14,6 +14,8 @@ import json
 import re
 from typing import Any
 
+from wording import Msg
+
 PLACEHOLDER = re.compile(r"\{(phone|content|key)\}")
 REQUIRED_PLACEHOLDERS = ("phone", "content")
 
@@ -39,12 +41,14 @@ def parse_template(text: str) -> Any:
     try:
         parsed = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"body_template is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); put the "
-                         'placeholders inside JSON strings: {"mobile": "{phone}", "text": "{content}"}') from None
+        raise ValueError(Msg("body_template is not JSON (%(msg)s at line %(lineno)s column %(colno)s); put the "
+                             "placeholders inside JSON strings: {\"mobile\": \"{phone}\", \"text\": \"{content}\"}",
+                             msg=exc.msg, lineno=exc.lineno, colno=exc.colno)) from None
     found = set(_placeholders(parsed))
     missing = [p for p in REQUIRED_PLACEHOLDERS if p not in found]
     if missing:
-        raise ValueError(f"body_template must use {', '.join('{' + m + '}' for m in missing)} inside a JSON string")
+        raise ValueError(Msg("body_template must use %(value)s inside a JSON string",
+                             value=', '.join('{' + m + '}' for m in missing)))
     return parsed
 
 

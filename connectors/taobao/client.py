@@ -25,6 +25,7 @@ import httpx
 from connectors.polling import ShopApiError, ShopApiRejected, ShopApiRetryable, http_url
 from connectors.shop_http import GATEWAY_WORDING, OwnedHttp, json_object
 from connectors.taobao.signing import SIGN_METHODS, format_timestamp, sign
+from wording import N_, Msg
 
 DEFAULT_GATEWAY = "https://eco.taobao.com/router/rest"
 DEFAULT_TIMEOUT = 20.0
@@ -33,19 +34,19 @@ DEFAULT_TIMEOUT = 20.0
 RETRYABLE_CODES = {"4", "5", "6", "7", "8", "10"}
 #: what to do about the codes a person has to fix
 HINTS = {
-    "11": "the app lacks the permission for this API: apply for the 交易 / 退款 API permission package on "
-          "open.taobao.com (控制台 › 应用管理 › API权限)",
-    "12": "the shop's authorisation does not cover this API: authorise the app again as the shop's main account",
-    "25": "invalid signature: check app_secret (控制台 › 应用管理 › 应用证书) and sign_method",
-    "26": "no session key: authorise the app for the shop and paste the session key (access_token)",
-    "27": "invalid or expired session key: the shop must authorise the app again; paste the new session key",
-    "28": "app_key is missing",
-    "29": "invalid app_key: copy the App Key from 控制台 › 应用管理 › 应用证书",
-    "31": "invalid timestamp: this server's clock is more than 10 minutes off; fix its time (NTP)",
-    "22": "this API does not exist for the app (Invalid Method)",
-    "40": "a required parameter is missing",
-    "41": "a parameter is invalid",
-    "43": "a parameter is invalid",
+    "11": N_("the app lacks the permission for this API: apply for the 交易 / 退款 API permission package on "
+             "open.taobao.com (控制台 › 应用管理 › API权限)"),
+    "12": N_("the shop's authorisation does not cover this API: authorise the app again as the shop's main account"),
+    "25": N_("invalid signature: check app_secret (控制台 › 应用管理 › 应用证书) and sign_method"),
+    "26": N_("no session key: authorise the app for the shop and paste the session key (access_token)"),
+    "27": N_("invalid or expired session key: the shop must authorise the app again; paste the new session key"),
+    "28": N_("app_key is missing"),
+    "29": N_("invalid app_key: copy the App Key from 控制台 › 应用管理 › 应用证书"),
+    "31": N_("invalid timestamp: this server's clock is more than 10 minutes off; fix its time (NTP)"),
+    "22": N_("this API does not exist for the app (Invalid Method)"),
+    "40": N_("a required parameter is missing"),
+    "41": N_("a parameter is invalid"),
+    "43": N_("a parameter is invalid"),
 }
 _BAN = re.compile(r"(\d+)\s*(?:more\s*)?seconds?", re.I)
 
@@ -62,22 +63,25 @@ def top_error(api: str, error: Mapping[str, Any]) -> ShopApiError:
     sub_code = str(error.get("sub_code") or "")
     msg = str(error.get("msg") or "")
     sub_msg = str(error.get("sub_msg") or "")
-    said = f"Taobao {api} answered code {code}" + (f" / {sub_code}" if sub_code else "")
-    detail = f" ({msg}{': ' + sub_msg if sub_msg else ''})" if msg or sub_msg else ""
+    said = Msg("Taobao %(api)s answered code %(code)s / %(sub_code)s", api=api, code=code, sub_code=sub_code) \
+        if sub_code else Msg("Taobao %(api)s answered code %(code)s", api=api, code=code)
+    detail = f" ({msg}{': ' + sub_msg if sub_msg else ''})" if msg or sub_msg else ""  # the platform's words
     limited = code in RETRYABLE_CODES or sub_code.startswith(("isp.", "accesscontrol."))
     if limited or sub_code.endswith("-service-unavailable") or "timeout" in sub_code:
         ban = _BAN.search(sub_msg)
         after = float(ban.group(1)) if ban else (60.0 if code == "7" or "limited" in sub_code else None)
-        return ShopApiRetryable(f"{said}: the platform is busy or the call limit is reached; retry later{detail}",
+        return ShopApiRetryable(Msg("%(said)s: the platform is busy or the call limit is reached; retry "
+                                    "later%(detail)s", said=said, detail=detail),
                                 api=api, code=code, sub_code=sub_code, retry_after=after)
-    hint = HINTS.get(code, "the request was refused; see open.taobao.com 错误码 for this code")
-    return ShopApiRejected(f"{said}: {hint}{detail}", api=api, code=code, sub_code=sub_code)
+    hint = Msg(HINTS.get(code, N_("the request was refused; see open.taobao.com 错误码 for this code")))
+    return ShopApiRejected(Msg("%(said)s: %(hint)s%(detail)s", said=said, hint=hint, detail=detail), api=api,
+                           code=code, sub_code=sub_code)
 
 
 def _failure(api: str, message: str, retryable: bool) -> ShopApiError:
     """The exception for a failed HTTP call to the gateway."""
     error = ShopApiRetryable if retryable else ShopApiRejected
-    return error(f"Taobao {api}: {message}", api=api)
+    return error(Msg("Taobao %(api)s: %(message)s", api=api, message=message), api=api)
 
 
 class TopClient(OwnedHttp):
@@ -87,11 +91,11 @@ class TopClient(OwnedHttp):
                  sign_method: str = "hmac-sha256", timeout: float = DEFAULT_TIMEOUT,
                  http: httpx.Client | None = None) -> None:
         if not app_key:
-            raise ValueError("app_key must not be empty (控制台 › 应用管理 › 应用证书 › App Key)")
+            raise ValueError(Msg("app_key must not be empty (控制台 › 应用管理 › 应用证书 › App Key)"))
         if not app_secret:
-            raise ValueError("app_secret must not be empty (控制台 › 应用管理 › 应用证书 › App Secret)")
+            raise ValueError(Msg("app_secret must not be empty (控制台 › 应用管理 › 应用证书 › App Secret)"))
         if sign_method not in SIGN_METHODS:
-            raise ValueError(f"sign_method must be one of {', '.join(SIGN_METHODS)}")
+            raise ValueError(Msg("sign_method must be one of %(value)s", value=', '.join(SIGN_METHODS)))
         self.app_key = app_key
         self._secret = app_secret
         self._session = session
@@ -130,7 +134,8 @@ class TopClient(OwnedHttp):
             raise top_error(method, error)
         body = data.get(response_key(method))
         if not isinstance(body, dict):
-            raise ShopApiRejected(f"Taobao {method}: the answer has no {response_key(method)}", api=method)
+            raise ShopApiRejected(Msg("Taobao %(method)s: the answer has no %(value)s", method=method,
+                                      value=response_key(method)), api=method)
         return body
 
     # -- the APIs the order sync uses ------------------------------------------------------------------
@@ -167,7 +172,7 @@ class TopClient(OwnedHttp):
         body = self.call("taobao.trade.fullinfo.get", {"tid": tid, "fields": fields})
         trade = body.get("trade")
         if not isinstance(trade, dict):
-            raise ShopApiRejected(f"Taobao taobao.trade.fullinfo.get: no trade {tid} in the answer",
+            raise ShopApiRejected(Msg("Taobao taobao.trade.fullinfo.get: no trade %(tid)s in the answer", tid=tid),
                                   api="taobao.trade.fullinfo.get")
         return trade
 
@@ -176,7 +181,8 @@ class TopClient(OwnedHttp):
         body = self.call("taobao.refund.get", {"refund_id": refund_id, "fields": fields})
         refund = body.get("refund")
         if not isinstance(refund, dict):
-            raise ShopApiRejected(f"Taobao taobao.refund.get: no refund {refund_id} in the answer",
+            raise ShopApiRejected(Msg("Taobao taobao.refund.get: no refund %(refund_id)s in the answer",
+                                      refund_id=refund_id),
                                   api="taobao.refund.get")
         return refund
 
@@ -202,5 +208,6 @@ class TopClient(OwnedHttp):
                 "group_name": group_name or None, "s_message_ids": ",".join(ok) or None,
                 "f_message_ids": ",".join(again) or None}, session=False)
             if body.get("is_success") is False:
-                raise ShopApiRetryable("Taobao taobao.tmc.messages.confirm: the message service did not accept "
-                                       "the confirmation; the messages come again", api="taobao.tmc.messages.confirm")
+                raise ShopApiRetryable(Msg("Taobao taobao.tmc.messages.confirm: the message service did not accept "
+                                           "the confirmation; the messages come again"),
+                                       api="taobao.tmc.messages.confirm")

@@ -20,6 +20,7 @@ from connectors.taobao import tmc
 from connectors.taobao.client import DEFAULT_GATEWAY, TopClient
 from connectors.taobao.orders import REFUND_FIELDS, TRADE_FIELDS, refund_events, trade_events
 from connectors.taobao.signing import SIGN_METHODS
+from wording import Msg
 
 #: TOP: end_modified - start_modified ≤ 1 day
 MAX_WINDOW = timedelta(days=1)
@@ -87,9 +88,9 @@ class TaobaoConnector(PollingConnector):
         secret = secrets.app_secret.get_secret_value()
         session = secrets.session_key.get_secret_value()
         if not secret:
-            raise ValueError("app_secret is not set: paste the App Secret (控制台 › 应用管理 › 应用证书)")
+            raise ValueError(Msg("app_secret is not set: paste the App Secret (控制台 › 应用管理 › 应用证书)"))
         if not session:
-            raise ValueError("session_key is not set: authorise the app for the shop and paste its session key")
+            raise ValueError(Msg("session_key is not set: authorise the app for the shop and paste its session key"))
         return TopClient(settings.app_key, secret, session, gateway_url=settings.gateway_url,
                          sign_method=settings.sign_method if settings.sign_method in SIGN_METHODS else "md5")
 
@@ -118,4 +119,4 @@ class TaobaoConnector(PollingConnector):
                         lambda n: client.refunds_receive(start, end, n, PAGE_SIZE, REFUND_FIELDS), PAGE_SIZE):
                     yield [e for r in refunds for e in refund_events(r, shop=settings.shop, channel=settings.channel)]
             else:
-                raise ValueError(f"unknown stream '{stream}'; taobao polls orders and refunds")
+                raise ValueError(Msg("unknown stream '%(stream)s'; taobao polls orders and refunds", stream=stream))

@@ -40,6 +40,7 @@ from pydantic import ValidationError
 from connectors.base import unmapped_record
 from connectors.canonical import CanonicalOrder, CanonicalRefund, OrderItem, order_event, refund_event
 from connectors.polling import china_time, mobile, unit_price_fen, yuan_to_fen
+from wording import Msg
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ def trade_events(trade: dict[str, Any], *, shop: str, channel: str,
             events.append(order_event(CanonicalOrder(status="paid", **base), identities, paid_at))
         occurred = paid_at if status == "paid" and paid_at else modified
         if occurred is None:
-            raise ValueError("the trade has neither modified nor created")
+            raise ValueError(Msg("the trade has neither modified nor created"))
         events.append(order_event(CanonicalOrder(status=status, **base), identities, occurred))
         return events
     except (ValidationError, ValueError) as exc:
@@ -157,7 +158,7 @@ def refund_events(refund: dict[str, Any], *, shop: str, channel: str) -> list[di
         reason = " — ".join(str(part) for part in (refund.get("reason"), refund.get("desc")) if part)[:500]
         occurred = china_time(refund.get("modified")) or china_time(refund.get("created"))
         if occurred is None:
-            raise ValueError("the refund has neither modified nor created")
+            raise ValueError(Msg("the refund has neither modified nor created"))
         event = refund_event(CanonicalRefund(refund_id=refund_id, order_id=order_id, shop=shop, channel=channel,
                                              status=status, amount_fen=yuan_to_fen(refund.get("refund_fee"),
                                                                                    "refund_fee"),

@@ -25,6 +25,8 @@ import hmac
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
 
+from wording import Msg
+
 SIGN_METHODS = ("md5", "hmac", "hmac-sha256")
 """The ``sign_method`` values TOP accepts."""
 
@@ -43,7 +45,8 @@ def sign(params: Mapping[str, str | None], secret: str, sign_method: str) -> str
     """The upper-case hex ``sign`` of ``params`` under ``secret`` with ``sign_method``."""
     if sign_method not in SIGN_METHODS:
         allowed = ", ".join(repr(m) for m in SIGN_METHODS)
-        raise ValueError(f"unknown TOP sign_method {sign_method!r}; allowed: {allowed}")
+        raise ValueError(Msg("unknown TOP sign_method %(sign_method)s; allowed: %(allowed)s",
+                             sign_method=repr(sign_method), allowed=allowed))
     data = canonical_string(params).encode("utf-8")
     key = secret.encode("utf-8")
     if sign_method == "md5":
@@ -61,7 +64,7 @@ def format_timestamp(moment: datetime) -> str:
     ``moment`` must be timezone-aware, so a server running in UTC cannot sign an 8-hour-old request.
     """
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError("timestamp needs a timezone-aware datetime, e.g. datetime.now(UTC)")
+        raise ValueError(Msg("timestamp needs a timezone-aware datetime, e.g. datetime.now(UTC)"))
     return moment.astimezone(CHINA_STANDARD_TIME).strftime(TIMESTAMP_FORMAT)
 
 

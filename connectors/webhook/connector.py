@@ -35,6 +35,7 @@ from connectors.webhook.signing import (
     sign_payload,
     verify_signature,
 )
+from wording import Msg, message_of
 
 MAX_EVENTS = 1000
 USER_AGENT = "Tideflow/0.1"
@@ -70,7 +71,7 @@ class WebhookSettings(BaseModel):
     def _url(cls, value: str) -> str:
         value = value.strip()
         if value and (not value.startswith(("http://", "https://")) or any(c.isspace() for c in value)):
-            raise ValueError("must be an absolute http:// or https:// URL without spaces")
+            raise ValueError(Msg("must be an absolute http:// or https:// URL without spaces"))
         return value
 
 
@@ -88,27 +89,30 @@ def parse_events(body: bytes) -> list[dict[str, Any]]:
     try:
         data = json.loads(body.decode("utf-8"))
     except UnicodeDecodeError:
-        raise ConnectorProtocolError("the body is not UTF-8 JSON") from None
+        raise ConnectorProtocolError(Msg("the body is not UTF-8 JSON")) from None
     except json.JSONDecodeError as exc:
-        raise ConnectorProtocolError(f"the body is not valid JSON ({exc.msg} at line {exc.lineno} column "
-                                     f"{exc.colno})") from None
+        raise ConnectorProtocolError(Msg("the body is not valid JSON (%(msg)s at line %(lineno)s column %(colno)s)",
+                                         msg=exc.msg, lineno=exc.lineno, colno=exc.colno)) from None
     items = data if isinstance(data, list) else [data]
     if not items:
-        raise ConnectorProtocolError("the body is an empty list: send one event or a list of events")
+        raise ConnectorProtocolError(Msg("the body is an empty list: send one event or a list of events"))
     if len(items) > MAX_EVENTS:
-        raise ConnectorProtocolError(f"the body holds {len(items)} events; at most {MAX_EVENTS} per request")
+        raise ConnectorProtocolError(Msg("the body holds %(value)s events; at most %(max_events)s per request",
+                                         value=len(items), max_events=MAX_EVENTS))
     events: list[dict[str, Any]] = []
     for index, item in enumerate(items):
         where = f"event {index}" if isinstance(data, list) else "the event"
         if not isinstance(item, dict):
-            raise ConnectorProtocolError(f"{where} is {type(item).__name__}, not an object like "
-                                         '{"id": "…", "type": "order.paid", "customer": {"phone": "…"}}')
+            raise ConnectorProtocolError(Msg("%(where)s is %(name)s, not an object like {\"id\": \"…\", \"type\": "
+                                             "\"order.paid\", \"customer\": {\"phone\": \"…\"}}", where=where,
+                                             name=type(item).__name__))
         for name in ("id", "type"):
             if not isinstance(item.get(name), str) or not item[name]:
-                raise ConnectorProtocolError(f"{where}: '{name}' must be a non-empty string")
+                raise ConnectorProtocolError(Msg("%(where)s: '%(name)s' must be a non-empty string", where=where,
+                                                 name=name))
         if not isinstance(item.get("customer"), dict) or not item["customer"]:
-            raise ConnectorProtocolError(f"{where}: 'customer' must be an object of identities, e.g. "
-                                         '{"phone": "13800138000"}')
+            raise ConnectorProtocolError(Msg("%(where)s: 'customer' must be an object of identities, e.g. "
+                                             "{\"phone\": \"13800138000\"}", where=where))
         events.append({k: v for k, v in item.items() if k != "source"})
     return events
 
@@ -160,8 +164,8 @@ class WebhookConnector(Connector):
 
     def deliver(self, message: OutboundMessage, settings: Any, secrets: Any) -> str:
         if not settings.url:
-            raise WebhookDeliveryError("this webhook connector has no url, so the webhook channel has nowhere to "
-                                       "send; set url in its settings")
+            raise WebhookDeliveryError(Msg("this webhook connector has no url, so the webhook channel has nowhere to "
+                                           "send; set url in its settings"))
         secret = secrets.secret.get_secret_value()
         body = message_body(message)
         headers = {"Content-Type": "application/json; charset=utf-8", "Accept": "application/json",
@@ -172,11 +176,14 @@ class WebhookConnector(Connector):
             response = http_client(settings.verify_tls).post(settings.url, content=body, headers=headers,
                                                              timeout=settings.timeout_seconds)
         except httpx.TimeoutException as exc:
-            raise WebhookDeliveryError(f"{where} timed out after {settings.timeout_seconds:g} s "
-                                       f"({type(exc).__name__}); will retry with the same key",
+            raise WebhookDeliveryError(Msg("%(where)s timed out after %(timeout_seconds)s s (%(name)s); will retry "
+                                           "with the same key", where=where,
+                                           timeout_seconds=format(settings.timeout_seconds, 'g'),
+                                           name=type(exc).__name__),
                                        retryable=True) from None
         except httpx.TransportError as exc:
-            raise WebhookDeliveryError(f"{where} failed: {type(exc).__name__}: {exc}; will retry",
+            raise WebhookDeliveryError(Msg("%(where)s failed: %(name)s: %(exc)s; will retry", where=where,
+                                           name=type(exc).__name__, exc=message_of(exc)),
                                        retryable=True) from None
         status = response.status_code
         if 200 <= status < 300:
@@ -188,8 +195,10 @@ class WebhookConnector(Connector):
             return found if isinstance(found, str) and found else message.key
         said = " ".join(response.text[:SNIPPET].split()).replace(secret, "[redacted]")
         retryable = status in (408, 425, 429) or status >= 500
-        hint = "will retry" if retryable else "retrying will not help"
+        hint = Msg("will retry") if retryable else Msg("retrying will not help")
         if 300 <= status < 400:
-            hint = f"redirects are not followed; configure the final URL ({response.headers.get('location', '?')})"
-        raise WebhookDeliveryError(f"{where} answered HTTP {status}: {said!r} ({hint})", retryable=retryable,
+            hint = Msg("redirects are not followed; configure the final URL (%(location)s)",
+                       location=response.headers.get("location", "?"))
+        raise WebhookDeliveryError(Msg("%(where)s answered HTTP %(status)s: %(said)s (%(hint)s)", where=where,
+                                       status=status, said=repr(said), hint=hint), retryable=retryable,
                                    status=status)

@@ -21,6 +21,7 @@ import hmac
 import re
 
 from connectors.errors import SignatureVerificationError
+from wording import Msg
 
 SIGNATURE_HEADER = "X-Tideflow-Signature"
 SCHEME = "v1"
@@ -47,14 +48,15 @@ class TimestampOutsideTolerance(WebhookSignatureError):
 def _key(secret: str | bytes) -> bytes:
     key = secret.encode("utf-8") if isinstance(secret, str) else secret
     if not key:
-        raise ValueError("the webhook secret must not be empty")
+        raise ValueError(Msg("the webhook secret must not be empty"))
     return key
 
 
 def compute_signature(secret: str | bytes, body: bytes, timestamp: int) -> str:
     """Lower-case hex HMAC-SHA256 of ``f"{timestamp}." + body``."""
     if isinstance(timestamp, bool) or not isinstance(timestamp, int) or timestamp < 0:
-        raise ValueError(f"timestamp must be a non-negative int of unix seconds, got {timestamp!r}")
+        raise ValueError(Msg("timestamp must be a non-negative int of unix seconds, got %(timestamp)s",
+                             timestamp=repr(timestamp)))
     return hmac.new(_key(secret), f"{timestamp}.".encode("ascii") + body, hashlib.sha256).hexdigest()
 
 
@@ -66,7 +68,8 @@ def sign_payload(secret: str | bytes, body: bytes, timestamp: int) -> str:
 def parse_signature_header(header: str | None) -> tuple[int, list[str]]:
     """Split a header into ``(t, [v1 signatures])``, or raise :class:`MalformedSignatureHeader`."""
     if not header or not header.strip():
-        raise MalformedSignatureHeader(f"the {SIGNATURE_HEADER} header is missing")
+        raise MalformedSignatureHeader(Msg("the %(signature_header)s header is missing",
+                                           signature_header=SIGNATURE_HEADER))
     timestamp: int | None = None
     signatures: list[str] = []
     for item in header.split(","):
@@ -74,20 +77,25 @@ def parse_signature_header(header: str | None) -> tuple[int, list[str]]:
         name, value = name.strip(), value.strip()
         if not sep:
             raise MalformedSignatureHeader(
-                f"{SIGNATURE_HEADER} must be 't=<unix seconds>,{SCHEME}=<hex>'; found an entry without '='"
+                Msg("%(signature_header)s must be 't=<unix seconds>,%(scheme)s=<hex>'; found an entry without '='",
+                    signature_header=SIGNATURE_HEADER, scheme=SCHEME)
             )
         if name == "t":
             if timestamp is not None:
-                raise MalformedSignatureHeader(f"{SIGNATURE_HEADER} has more than one t= entry")
+                raise MalformedSignatureHeader(Msg("%(signature_header)s has more than one t= entry",
+                                                   signature_header=SIGNATURE_HEADER))
             if not _TIMESTAMP.fullmatch(value):
-                raise MalformedSignatureHeader(f"{SIGNATURE_HEADER} t= must be unix seconds, got {value!r}")
+                raise MalformedSignatureHeader(Msg("%(signature_header)s t= must be unix seconds, got %(value)s",
+                                                   signature_header=SIGNATURE_HEADER, value=repr(value)))
             timestamp = int(value)
         elif name == SCHEME and value:
             signatures.append(value)
     if timestamp is None:
-        raise MalformedSignatureHeader(f"{SIGNATURE_HEADER} has no t=<unix seconds> entry")
+        raise MalformedSignatureHeader(Msg("%(signature_header)s has no t=<unix seconds> entry",
+                                           signature_header=SIGNATURE_HEADER))
     if not signatures:
-        raise MalformedSignatureHeader(f"{SIGNATURE_HEADER} has no {SCHEME}=<hex> entry")
+        raise MalformedSignatureHeader(Msg("%(signature_header)s has no %(scheme)s=<hex> entry",
+                                           signature_header=SIGNATURE_HEADER, scheme=SCHEME))
     return timestamp, signatures
 
 
@@ -100,7 +108,7 @@ def verify_signature(
     seconds ``t`` may differ from ``now`` either way.
     """
     if tolerance < 0:
-        raise ValueError(f"tolerance must be >= 0 seconds, got {tolerance}")
+        raise ValueError(Msg("tolerance must be >= 0 seconds, got %(tolerance)s", tolerance=tolerance))
     timestamp, signatures = parse_signature_header(header)
     expected = compute_signature(secret, body, timestamp).encode("ascii")
     matched = False
@@ -108,11 +116,13 @@ def verify_signature(
         matched |= hmac.compare_digest(expected, candidate.lower().encode("utf-8"))
     if not matched:
         raise WebhookSignatureMismatch(
-            f"no {SCHEME} signature in {SIGNATURE_HEADER} matches HMAC-SHA256 of '<t>.<body>': check that "
-            "both sides use the same webhook secret and that the raw body is verified before any parsing"
+            Msg("no %(scheme)s signature in %(signature_header)s matches HMAC-SHA256 of '<t>.<body>': check that "
+                "both sides use the same webhook secret and that the raw body is verified before any parsing",
+                scheme=SCHEME, signature_header=SIGNATURE_HEADER)
         )
     if abs(now - timestamp) > tolerance:
         raise TimestampOutsideTolerance(
-            f"the signature was made at t={timestamp}, {now - timestamp:+d} s from now, outside the "
-            f"±{tolerance} s window: a replayed request, or the sender's or receiver's clock is wrong"
+            Msg("the signature was made at t=%(timestamp)s, %(value)s s from now, outside the ±%(tolerance)s s "
+                "window: a replayed request, or the sender's or receiver's clock is wrong", timestamp=timestamp,
+                value=format(now - timestamp, '+d'), tolerance=tolerance)
         )

@@ -35,6 +35,7 @@ import httpx
 
 from connectors.wecom.api_errors import ApiError, ApiRejected, ApiRetryable
 from connectors.wecom.transport import DEFAULT_MAX_WAIT, DEFAULT_TIMEOUT, PlatformClient, SharedClients, errcode_of
+from wording import N_, Msg
 
 DEFAULT_API_BASE = "https://api.weixin.qq.com"
 MAX_TEXT_BYTES = 2048
@@ -49,38 +50,41 @@ class WeChatOARejected(ApiRejected):
 
 
 OA_RETRYABLE: dict[int, tuple[str, float | None]] = {
-    -1: ("system busy (系统繁忙)", 1.0),
-    45009: ("the account's daily API quota is used up (reach max api daily quota limit)", 3600.0),
-    45011: ("the per-minute API quota is used up (api minute-quota reach limit)", 60.0),
-    45033: ("too many concurrent calls", 1.0),
+    -1: (N_("system busy (系统繁忙)"), 1.0),
+    45009: (N_("the account's daily API quota is used up (reach max api daily quota limit)"), 3600.0),
+    45011: (N_("the per-minute API quota is used up (api minute-quota reach limit)"), 60.0),
+    45033: (N_("too many concurrent calls"), 1.0),
 }
 OA_TOKEN_ERRCODES = frozenset({40001, 40014, 42001, 41001})
 OA_HINTS: dict[int, str] = {
-    40013: "the AppID is wrong (设置与开发 › 基本配置 › 开发者ID)",
-    40125: "the AppSecret is wrong: reset or copy it again under 基本配置",
-    40164: "this server's IP is not whitelisted: add it under 基本配置 › IP白名单",
-    61004: "this server's IP is not whitelisted: add it under 基本配置 › IP白名单",
-    40003: "the openid does not belong to this account's followers",
-    43004: "the user does not follow the account (require subscribe)",
-    43101: "the user refuses messages from the account",
-    40037: "the template_id is wrong, or the template was removed from 模板消息 › 我的模板",
-    47003: "the template data does not match the template's fields (argument invalid)",
-    45015: "the follower has not interacted within 48 hours, so customer-service messages are refused; "
-           "use a template message",
-    45047: "too many customer-service messages since the follower's last interaction",
-    48001: "the account has no permission for this API (is it a verified service account?)",
+    40013: N_("the AppID is wrong (设置与开发 › 基本配置 › 开发者ID)"),
+    40125: N_("the AppSecret is wrong: reset or copy it again under 基本配置"),
+    40164: N_("this server's IP is not whitelisted: add it under 基本配置 › IP白名单"),
+    61004: N_("this server's IP is not whitelisted: add it under 基本配置 › IP白名单"),
+    40003: N_("the openid does not belong to this account's followers"),
+    43004: N_("the user does not follow the account (require subscribe)"),
+    43101: N_("the user refuses messages from the account"),
+    40037: N_("the template_id is wrong, or the template was removed from 模板消息 › 我的模板"),
+    47003: N_("the template data does not match the template's fields (argument invalid)"),
+    45015: N_("the follower has not interacted within 48 hours, so customer-service messages are refused; "
+              "use a template message"),
+    45047: N_("too many customer-service messages since the follower's last interaction"),
+    48001: N_("the account has no permission for this API (is it a verified service account?)"),
 }
 
 
 def oa_error(api: str, errcode: int, errmsg: str) -> ApiError:
-    said = f"WeChat OA {api} answered errcode {errcode}"
-    detail = f" ({errmsg})" if errmsg else ""
+    said = Msg("WeChat OA %(api)s answered errcode %(errcode)s", api=api, errcode=errcode)
+    detail = f" ({errmsg})" if errmsg else ""  # the platform's own words, as they are
     if errcode in OA_RETRYABLE:
         what, after = OA_RETRYABLE[errcode]
-        return WeChatOARetryable(f"{said}: {what}; retry later{detail}", api=api, errcode=errcode, errmsg=errmsg,
+        return WeChatOARetryable(Msg("%(said)s: %(what)s; retry later%(detail)s", said=said, what=Msg(what),
+                                     detail=detail),
+                                 api=api, errcode=errcode, errmsg=errmsg,
                                  retry_after=after)
-    hint = OA_HINTS.get(errcode, "see the 全局返回码 list of the Official Account docs")
-    return WeChatOARejected(f"{said}: {hint}{detail}", api=api, errcode=errcode, errmsg=errmsg)
+    hint = Msg(OA_HINTS.get(errcode, N_("see the 全局返回码 list of the Official Account docs")))
+    return WeChatOARejected(Msg("%(said)s: %(hint)s%(detail)s", said=said, hint=hint, detail=detail), api=api,
+                            errcode=errcode, errmsg=errmsg)
 
 
 @dataclass(frozen=True)
@@ -108,9 +112,9 @@ class WeChatOAClient(PlatformClient):
                  max_wait: float = DEFAULT_MAX_WAIT, http: httpx.Client | None = None,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         if not app_id:
-            raise ValueError("app_id must not be empty (基本配置 › 开发者ID(AppID))")
+            raise ValueError(Msg("app_id must not be empty (基本配置 › 开发者ID(AppID))"))
         if not app_secret:
-            raise ValueError("app_secret must not be empty (基本配置 › 开发者密码(AppSecret))")
+            raise ValueError(Msg("app_secret must not be empty (基本配置 › 开发者密码(AppSecret))"))
         self.app_id = app_id
         self._secret = app_secret
         self._rejected_token: str | None = None
@@ -136,7 +140,7 @@ class WeChatOAClient(PlatformClient):
             raise oa_error("stable_token", code, str(data.get("errmsg") or ""))
         token = data.get("access_token")
         if not isinstance(token, str) or not token:
-            raise WeChatOARetryable("WeChat OA stable_token answered without an access_token", api="stable_token")
+            raise WeChatOARetryable(Msg("WeChat OA stable_token answered without an access_token"), api="stable_token")
         return token, float(data.get("expires_in") or 7200)
 
     def _fetch_token(self, timeout: float | None = None) -> tuple[str, float]:
@@ -152,7 +156,7 @@ class WeChatOAClient(PlatformClient):
                       miniprogram: Mapping[str, str] | None = None, client_msg_id: str | None = None) -> str:
         """Send a template message; the platform's ``msgid`` (as a string)."""
         if not openid or not template_id:
-            raise ValueError("send_template needs an openid and a template_id")
+            raise ValueError(Msg("send_template needs an openid and a template_id"))
         body: dict[str, Any] = {"touser": openid, "template_id": template_id, "data": template_data(data)}
         if url:
             body["url"] = url
@@ -166,10 +170,11 @@ class WeChatOAClient(PlatformClient):
     def send_custom_text(self, openid: str, content: str) -> None:
         """Send a customer-service text message (only within 48 h of the follower's last interaction)."""
         if not openid or not content:
-            raise ValueError("send_custom_text needs an openid and a content")
+            raise ValueError(Msg("send_custom_text needs an openid and a content"))
         if len(content.encode("utf-8")) > MAX_TEXT_BYTES:
-            raise WeChatOARejected(f"the text is {len(content.encode('utf-8'))} bytes; customer-service text "
-                                   f"messages take at most {MAX_TEXT_BYTES}", api="message/custom/send")
+            raise WeChatOARejected(Msg("the text is %(value)s bytes; customer-service text messages take at most "
+                                       "%(max_text_bytes)s", value=len(content.encode('utf-8')),
+                                       max_text_bytes=MAX_TEXT_BYTES), api="message/custom/send")
         self.call("POST", "/cgi-bin/message/custom/send", "message/custom/send",
                   body={"touser": openid, "msgtype": "text", "text": {"content": content}})
 
@@ -186,7 +191,7 @@ def template_data(data: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     for key, value in data.items():
         if isinstance(value, Mapping):
             if "value" not in value:
-                raise ValueError(f"template data field {key!r} needs a 'value'")
+                raise ValueError(Msg("template data field %(key)s needs a 'value'", key=repr(key)))
             out[str(key)] = {k: str(v) for k, v in value.items() if k in ("value", "color")}
         else:
             out[str(key)] = {"value": "" if value is None else str(value)}

@@ -58,6 +58,7 @@ from connectors.wechat_oa.signature import verify_url_signature
 from connectors.wecom.api_errors import ApiError
 from connectors.wecom.crypto import WeComCrypto, decode_aes_key
 from connectors.wecom.message_xml import occurred_at, parse_message, require, stable_id
+from wording import Msg
 
 log = logging.getLogger(__name__)
 LOOKUP_TIMEOUT = 2.0
@@ -97,7 +98,7 @@ class WeChatOASettings(BaseModel):
     def _base(cls, value: str) -> str:
         value = value.strip().rstrip("/")
         if not value.startswith(("https://", "http://")):
-            raise ValueError("must be an http(s) URL such as https://api.weixin.qq.com")
+            raise ValueError(Msg("must be an http(s) URL such as https://api.weixin.qq.com"))
         return value
 
 
@@ -120,7 +121,7 @@ class WeChatOASecrets(BaseModel):
     @classmethod
     def _filled(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value().strip():
-            raise ValueError("must not be empty")
+            raise ValueError(Msg("must not be empty"))
         return value
 
 
@@ -188,32 +189,33 @@ class WeChatOAConnector(Connector):
         query = request.query
         missing = [name for name in ("signature", "timestamp", "nonce") if not query.get(name)]
         if missing:
-            raise ConnectorProtocolError(f"the query string lacks {', '.join(missing)}: is this URL the account's "
-                                         "服务器地址(URL)?")
+            raise ConnectorProtocolError(Msg("the query string lacks %(names)s: is this URL the account's "
+                                             "服务器地址(URL)?", names=", ".join(missing)))
         token = secrets.token.get_secret_value()
         verify_url_signature(token, query["signature"], query["timestamp"], query["nonce"])
         if request.method == "GET":
             echostr = query.get("echostr", "")
             if not echostr:
-                raise ConnectorProtocolError("URL check without echostr")
+                raise ConnectorProtocolError(Msg("URL check without echostr"))
             return InboundReply(body=echostr.encode("utf-8"))
         if request.method != "POST":
-            raise ConnectorProtocolError(f"WeChat calls the server URL with GET or POST, not {request.method}")
+            raise ConnectorProtocolError(Msg("WeChat calls the server URL with GET or POST, not %(method)s",
+                                             method=request.method))
         key = secrets.encoding_aes_key.get_secret_value()
         if query.get("encrypt_type", "raw") == "aes":
             if not key:
-                raise ConnectorProtocolError("the push is encrypted (安全模式) but no EncodingAESKey is configured: "
-                                             "copy it from 服务器配置")
+                raise ConnectorProtocolError(Msg("the push is encrypted (安全模式) but no EncodingAESKey is "
+                                                 "configured: copy it from 服务器配置"))
             if not query.get("msg_signature"):
-                raise SignatureVerificationError("an encrypted push without msg_signature")
+                raise SignatureVerificationError(Msg("an encrypted push without msg_signature"))
             crypto = WeComCrypto(token, key, settings.app_id)
             document: str | bytes = crypto.decrypt_callback(query["msg_signature"], query["timestamp"],
                                                             query["nonce"], request.body)
         else:
             if key:
-                raise SignatureVerificationError("an unencrypted push, but this connector is set up for safe mode "
-                                                 "(an EncodingAESKey is configured): switch the account to 安全模式 or "
-                                                 "clear the key")
+                raise SignatureVerificationError(Msg("an unencrypted push, but this connector is set up for safe "
+                                                     "mode (an EncodingAESKey is configured): switch the account to "
+                                                     "安全模式 or clear the key"))
             self._check_fresh(query["timestamp"], settings.max_clock_skew_seconds)
             document = request.body
         events = events_from_push(document)
@@ -240,8 +242,8 @@ class WeChatOAConnector(Connector):
     def deliver(self, message: OutboundMessage, settings: Any, secrets: Any) -> str:
         openid = message.identities.get("wechat_openid")
         if not openid:
-            raise WeChatOARejected("the customer has no WeChat openid for this account (they never followed it), "
-                                   "so the Official Account cannot reach them; use a fallback channel")
+            raise WeChatOARejected(Msg("the customer has no WeChat openid for this account (they never followed it), "
+                                       "so the Official Account cannot reach them; use a fallback channel"))
         client = client_for(settings, secrets)
         done = client.delivered.get(message.key)
         if done is not None:
@@ -256,8 +258,8 @@ class WeChatOAConnector(Connector):
             if content_key:
                 data[content_key] = message.content
             if not data:
-                raise WeChatOARejected("a template message needs data: set data in the message options or "
-                                       "template_content_key on the connector")
+                raise WeChatOARejected(Msg("a template message needs data: set data in the message options or "
+                                           "template_content_key on the connector"))
             msgid = client.send_template(openid, str(template_id), data,
                                          url=options.get("url") or settings.default_template_url,
                                          miniprogram=options.get("miniprogram"),

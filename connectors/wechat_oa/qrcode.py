@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from connectors.wechat_oa.client import WeChatOAClient, WeChatOARejected
+from wording import Msg
 
 MAX_SCENE_STR = 64
 MAX_TEMP_SECONDS = 30 * 24 * 3600
@@ -33,16 +34,18 @@ class ParamQrCode:
 def create_qrcode(client: WeChatOAClient, scene_str: str, *, permanent: bool = True,
                   expire_seconds: int = MAX_TEMP_SECONDS) -> ParamQrCode:
     if not 1 <= len(scene_str) <= MAX_SCENE_STR:
-        raise ValueError(f"scene_str is {len(scene_str)} characters; WeChat takes 1 to {MAX_SCENE_STR}")
+        raise ValueError(Msg("scene_str is %(value)s characters; WeChat takes 1 to %(max_scene_str)s",
+                             value=len(scene_str), max_scene_str=MAX_SCENE_STR))
     body: dict[str, object] = {"action_name": "QR_LIMIT_STR_SCENE" if permanent else "QR_STR_SCENE",
                                "action_info": {"scene": {"scene_str": scene_str}}}
     if not permanent:
         if not 60 <= expire_seconds <= MAX_TEMP_SECONDS:
-            raise ValueError(f"expire_seconds of a temporary code is 60 to {MAX_TEMP_SECONDS} (30 days)")
+            raise ValueError(Msg("expire_seconds of a temporary code is 60 to %(max_temp_seconds)s (30 days)",
+                                 max_temp_seconds=MAX_TEMP_SECONDS))
         body["expire_seconds"] = expire_seconds
     data = client.call("POST", "/cgi-bin/qrcode/create", "qrcode/create", body=body)
     ticket, url = data.get("ticket"), data.get("url")
     if not isinstance(ticket, str) or not ticket or not isinstance(url, str) or not url:
-        raise WeChatOARejected("WeChat qrcode/create answered without a ticket and url", api="qrcode/create")
+        raise WeChatOARejected(Msg("WeChat qrcode/create answered without a ticket and url"), api="qrcode/create")
     expires = data.get("expire_seconds")
     return ParamQrCode(ticket=ticket, url=url, expire_seconds=int(expires) if isinstance(expires, int) else None)

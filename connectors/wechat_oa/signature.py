@@ -14,6 +14,7 @@ import hashlib
 import hmac
 
 from connectors.wecom.errors import SignatureMismatch
+from wording import Msg
 
 
 def compute_url_signature(token: str, timestamp: str | int, nonce: str) -> str:
@@ -27,6 +28,6 @@ def verify_url_signature(token: str, signature: str, timestamp: str | int, nonce
     expected = compute_url_signature(token, timestamp, nonce).encode("ascii")
     if not hmac.compare_digest(expected, signature.strip().lower().encode("utf-8")):
         raise SignatureMismatch(
-            "signature does not match SHA1(sort(token, timestamp, nonce)): check that the Token equals "
-            "the one on the 公众号 服务器配置 page and that timestamp and nonce are passed as received"
+            Msg("signature does not match SHA1(sort(token, timestamp, nonce)): check that the Token equals the one "
+                "on the 公众号 服务器配置 page and that timestamp and nonce are passed as received")
         )

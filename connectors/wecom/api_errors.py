@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from wording import N_, Msg
+
 
 class ApiError(Exception):
     """An error answer (or no answer) from a WeCom / WeChat server API."""
@@ -66,37 +68,41 @@ class WelcomeCodeUnusable(WeComRejected):
 
 #: WeCom errcodes that are worth retrying, with a hint for how long to wait
 WECOM_RETRYABLE: dict[int, tuple[str, float | None]] = {
-    -1: ("system busy (系统繁忙)", 1.0),
-    45009: ("API frequency limit reached (接口调用超过限制)", 60.0),
-    45033: ("API concurrency limit reached (接口并发调用超过限制)", 1.0),
+    -1: (N_("system busy (系统繁忙)"), 1.0),
+    45009: (N_("API frequency limit reached (接口调用超过限制)"), 60.0),
+    45033: (N_("API concurrency limit reached (接口并发调用超过限制)"), 1.0),
 }
 #: errcodes meaning "this access_token is no good": fetch a new one and try once more
 WECOM_TOKEN_ERRCODES = frozenset({40014, 42001, 41001})
 #: errcodes about the credentials or the app's permissions, with what to check
 WECOM_HINTS: dict[int, str] = {
-    40001: "the secret is wrong: copy the 客户联系 Secret (客户联系 › API › Secret) or the self-built app's "
-           "Secret again",
-    40013: "the CorpID is wrong: see 我的企业 › 企业信息 › 企业ID",
-    40091: "the secret belongs to another corp or app: copy it again",
-    48002: "this secret's app may not call the API: add the app to 客户联系 › API › 可调用应用 and give it the "
-           "客户联系 permission",
-    60020: "this server's IP is not a trusted IP of the app: add it under 应用管理 › 企业可信IP",
-    41051: "the welcome_code was already used — by this app, another app of the corp, or because the customer "
-           "and the staff member have started chatting",
+    40001: N_("the secret is wrong: copy the 客户联系 Secret (客户联系 › API › Secret) or the self-built app's "
+              "Secret again"),
+    40013: N_("the CorpID is wrong: see 我的企业 › 企业信息 › 企业ID"),
+    40091: N_("the secret belongs to another corp or app: copy it again"),
+    48002: N_("this secret's app may not call the API: add the app to 客户联系 › API › 可调用应用 and give it the "
+              "客户联系 permission"),
+    60020: N_("this server's IP is not a trusted IP of the app: add it under 应用管理 › 企业可信IP"),
+    41051: N_("the welcome_code was already used — by this app, another app of the corp, or because the customer "
+              "and the staff member have started chatting"),
 }
 WECOM_CREDENTIAL_ERRCODES = frozenset({40001, 40013, 40091, 48002, 60020})
 
 
 def wecom_error(api: str, errcode: int, errmsg: str) -> ApiError:
     """The exception for a WeCom ``errcode`` (never 0) answered by ``api``."""
-    said = f"WeCom {api} answered errcode {errcode}"
-    detail = f" ({errmsg})" if errmsg else ""
+    said = Msg("WeCom %(api)s answered errcode %(errcode)s", api=api, errcode=errcode)
+    detail = f" ({errmsg})" if errmsg else ""  # the platform's own words, as they are
     if errcode in WECOM_RETRYABLE:
         what, after = WECOM_RETRYABLE[errcode]
-        return WeComRetryable(f"{said}: {what}; retry later{detail}", api=api, errcode=errcode, errmsg=errmsg,
+        return WeComRetryable(Msg("%(said)s: %(what)s; retry later%(detail)s", said=said, what=Msg(what),
+                                  detail=detail),
+                              api=api, errcode=errcode, errmsg=errmsg,
                               retry_after=after)
-    hint = WECOM_HINTS.get(errcode, "see developer.work.weixin.qq.com/devtool/query for this errcode")
+    hint = Msg(WECOM_HINTS.get(errcode, N_("see developer.work.weixin.qq.com/devtool/query for this errcode")))
     if api == "send_welcome_msg" and (errcode == 41051 or "welcome" in errmsg.lower()):
-        return WelcomeCodeUnusable(f"{said}: {hint}{detail}", api=api, errcode=errcode, errmsg=errmsg)
+        return WelcomeCodeUnusable(Msg("%(said)s: %(hint)s%(detail)s", said=said, hint=hint, detail=detail), api=api,
+                                   errcode=errcode, errmsg=errmsg)
     cls = WeComCredentialsRejected if errcode in WECOM_CREDENTIAL_ERRCODES else WeComRejected
-    return cls(f"{said}: {hint}{detail}", api=api, errcode=errcode, errmsg=errmsg)
+    return cls(Msg("%(said)s: %(hint)s%(detail)s", said=said, hint=hint, detail=detail), api=api, errcode=errcode,
+               errmsg=errmsg)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from connectors.wecom.client import WeComClient
+from wording import Msg
 
 MAX_APP_MESSAGE_USERS = 1000
 #: text messages are at most 2048 bytes
@@ -28,11 +29,12 @@ def send_text(client: WeComClient, agent_id: int, users: Sequence[str], text: st
     """Send ``text`` from app ``agent_id`` to these members; text longer than WeCom takes is cut with "…"."""
     touser = list(dict.fromkeys(u for u in users if u))
     if not touser:
-        raise ValueError("an app message needs at least one userid")
+        raise ValueError(Msg("an app message needs at least one userid"))
     if len(touser) > MAX_APP_MESSAGE_USERS:
-        raise ValueError(f"WeCom takes at most {MAX_APP_MESSAGE_USERS} users per app message")
+        raise ValueError(Msg("WeCom takes at most %(max_app_message_users)s users per app message",
+                             max_app_message_users=MAX_APP_MESSAGE_USERS))
     if not text.strip():
-        raise ValueError("an app message needs a text")
+        raise ValueError(Msg("an app message needs a text"))
     data = text.encode("utf-8")
     if len(data) > MAX_APP_TEXT_BYTES:
         text = data[:MAX_APP_TEXT_BYTES - 3].decode("utf-8", errors="ignore") + "…"

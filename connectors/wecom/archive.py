@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from connectors.wecom.api_errors import ApiRejected, ApiRetryable
+from wording import N_, Msg, message_of
 
 #: records per GetChatData call
 MAX_CHAT_DATA_LIMIT = 1000
@@ -42,16 +43,16 @@ MAX_CHAT_DATA_LIMIT = 1000
 NOTIFY_INTERVAL_SECONDS = 15
 #: SDK error codes (document path 91774, "错误码")
 SDK_ERRORS: dict[int, str] = {
-    10000: "request parameter error",
-    10001: "network error",
-    10002: "data parse error",
-    10003: "system call failed",
-    10005: "sdkfileid error",
-    10006: "decrypt failed",
-    10008: "DecryptMsg error",
-    10009: "this server's IP is not trusted (ip非法): add it to the archive's trusted IPs",
-    10010: "the requested data has expired",
-    10011: "SSL certificate error",
+    10000: N_("request parameter error"),
+    10001: N_("network error"),
+    10002: N_("data parse error"),
+    10003: N_("system call failed"),
+    10005: N_("sdkfileid error"),
+    10006: N_("decrypt failed"),
+    10008: N_("DecryptMsg error"),
+    10009: N_("this server's IP is not trusted (ip非法): add it to the archive's trusted IPs"),
+    10010: N_("the requested data has expired"),
+    10011: N_("SSL certificate error"),
 }
 RETRYABLE_SDK_ERRORS = frozenset({10001, 10003, 10011})
 
@@ -73,11 +74,12 @@ class ArchiveDecryptError(ValueError):
 
 
 def sdk_error(operation: str, code: int) -> ApiRejected | ApiRetryable:
-    what = SDK_ERRORS.get(code, "unknown SDK error")
-    text = f"Finance SDK {operation} answered {code} ({what})"
+    what = Msg(SDK_ERRORS.get(code, N_("unknown SDK error")))
     if code in RETRYABLE_SDK_ERRORS:
-        return ArchiveRetryable(text + "; retry later", api=operation, errcode=code)
-    return ArchiveRejected(text, api=operation, errcode=code)
+        return ArchiveRetryable(Msg("Finance SDK %(operation)s answered %(code)s (%(what)s); retry later",
+                                    operation=operation, code=code, what=what), api=operation, errcode=code)
+    return ArchiveRejected(Msg("Finance SDK %(operation)s answered %(code)s (%(what)s)", operation=operation,
+                               code=code, what=what), api=operation, errcode=code)
 
 
 @dataclass(frozen=True)
@@ -137,12 +139,12 @@ class OfficialSdk:
     def __init__(self, corp_id: str, secret: str, *, timeout: int = 10, proxy: str = "", proxy_password: str = "",
                  library_path: str | None = None) -> None:
         if not corp_id or not secret:
-            raise ValueError("the archive needs the CorpID and the 会话内容存档 Secret")
+            raise ValueError(Msg("the archive needs the CorpID and the 会话内容存档 Secret"))
         try:
             from pywecomarchive import SdkCallError, SdkError, WecomArchiveSdk
         except ImportError:
-            raise ArchiveRejected("the Finance SDK (pywecomarchive) is not installed on this platform; WeCom ships it "
-                                  "for Linux x86_64/ARM64 and Windows x64 only", api="Init") from None
+            raise ArchiveRejected(Msg("the Finance SDK (pywecomarchive) is not installed on this platform; WeCom "
+                                      "ships it for Linux x86_64/ARM64 and Windows x64 only"), api="Init") from None
         self._call_error: type[Exception] = SdkCallError
         self._sdk_error: type[Exception] = SdkError
         self._lock = threading.Lock()
@@ -152,7 +154,8 @@ class OfficialSdk:
         except SdkCallError as exc:
             raise sdk_error("Init", int(getattr(exc, "code", 0))) from None
         except SdkError as exc:
-            raise ArchiveRejected(f"the Finance SDK could not start: {type(exc).__name__}", api="Init") from None
+            raise ArchiveRejected(Msg("the Finance SDK could not start: %(name)s", name=type(exc).__name__),
+                                  api="Init") from None
 
     def __repr__(self) -> str:  # never show the secret
         return "OfficialSdk()"
@@ -160,7 +163,8 @@ class OfficialSdk:
     def _wrap(self, operation: str, exc: Exception) -> Exception:
         if isinstance(exc, self._call_error):
             return sdk_error(operation, int(getattr(exc, "code", 0)))
-        return ArchiveRetryable(f"Finance SDK {operation} failed: {type(exc).__name__}", api=operation,
+        return ArchiveRetryable(Msg("Finance SDK %(operation)s failed: %(name)s", operation=operation,
+                                    name=type(exc).__name__), api=operation,
                                 outcome_unknown=True)
 
     def get_chat_data(self, seq: int, limit: int) -> list[EncryptedRecord]:
@@ -178,9 +182,9 @@ class OfficialSdk:
                 raw = self._sdk._adapter.decrypt_data(random_key, encrypt_chat_msg)
             except self._sdk_error as exc:
                 error = self._wrap("DecryptData", exc)
-                raise ArchiveDecryptError(str(error)) from None
+                raise ArchiveDecryptError(message_of(error)) from None
         if not isinstance(raw, dict):
-            raise ArchiveDecryptError("DecryptData did not give a JSON object")
+            raise ArchiveDecryptError(Msg("DecryptData did not give a JSON object"))
         return raw
 
     def get_media_data(self, sdkfileid: str, indexbuf: str) -> MediaChunk:
@@ -211,7 +215,7 @@ class IsolatedSdk:
     def __init__(self, corp_id: str, secret: str, *, timeout: int = 10, proxy: str = "", proxy_password: str = "",
                  library_path: str | None = None, call_timeout: float = 300.0) -> None:
         if not corp_id or not secret:
-            raise ValueError("the archive needs the CorpID and the 会话内容存档 Secret")
+            raise ValueError(Msg("the archive needs the CorpID and the 会话内容存档 Secret"))
         self._init = (corp_id, secret, timeout, proxy, proxy_password, library_path)
         self._call_timeout = call_timeout
         self._lock = threading.Lock()
@@ -246,13 +250,14 @@ class IsolatedSdk:
             self._conn.send((op, args))
             if not self._conn.poll(self._call_timeout):
                 self._stop()
-                raise ArchiveRetryable(f"Finance SDK {op}: no answer within {self._call_timeout:.0f}s; the SDK process "
-                                       "was stopped", api=op, outcome_unknown=True)
+                raise ArchiveRetryable(Msg("Finance SDK %(op)s: no answer within %(call_timeout)ss; the SDK process "
+                                           "was stopped", op=op, call_timeout=format(self._call_timeout, ".0f")),
+                                       api=op, outcome_unknown=True)
             kind, payload = self._conn.recv()
         except (EOFError, OSError, BrokenPipeError):
             self._stop()
-            raise ArchiveRetryable(f"Finance SDK {op}: the SDK process ended unexpectedly; it restarts on the next "
-                                   "call", api=op, outcome_unknown=True) from None
+            raise ArchiveRetryable(Msg("Finance SDK %(op)s: the SDK process ended unexpectedly; it restarts on the "
+                                       "next call", op=op), api=op, outcome_unknown=True) from None
         if kind == "ok":
             return payload
         name, message, errcode, missing = payload
@@ -281,7 +286,8 @@ class IsolatedSdk:
         except ArchiveRetryable as exc:
             # DecryptData is local and deterministic: the native code aborting on a record (it does on some
             # malformed input) would abort it again on every retry — the record is set aside, not retried
-            raise ArchiveDecryptError(f"the native SDK aborted on this record ({exc})") from None
+            raise ArchiveDecryptError(Msg("the native SDK aborted on this record (%(exc)s)",
+                                          exc=message_of(exc))) from None
 
     def get_media_data(self, sdkfileid: str, indexbuf: str) -> MediaChunk:
         chunk = self._call("get_media_data", sdkfileid, indexbuf)
@@ -318,7 +324,7 @@ def _serve_sdk(conn: Any) -> None:
                                   library_path=library_path)
                 result: Any = None
             elif sdk is None:
-                raise ArchiveRejected("the SDK is not initialised", api=op)
+                raise ArchiveRejected(Msg("the SDK is not initialised"), api=op)
             elif op == "get_chat_data":
                 result = sdk.get_chat_data(*args)
             elif op == "decrypt_data":
@@ -326,7 +332,7 @@ def _serve_sdk(conn: Any) -> None:
             elif op == "get_media_data":
                 result = sdk.get_media_data(*args)
             else:
-                raise ValueError(f"unknown SDK operation {op!r}")
+                raise ValueError(Msg("unknown SDK operation %(op)s", op=repr(op)))
             conn.send(("ok", result))
         except (ArchiveDecryptError, ArchiveRejected, ArchiveRetryable, ValueError) as exc:
             conn.send(("err", (type(exc).__name__, str(exc), getattr(exc, "errcode", None),
@@ -337,7 +343,8 @@ def _serve_sdk(conn: Any) -> None:
 
 def check_limit(limit: int) -> None:
     if not 1 <= limit <= MAX_CHAT_DATA_LIMIT:
-        raise ValueError(f"GetChatData takes a limit of 1..{MAX_CHAT_DATA_LIMIT}, got {limit}")
+        raise ValueError(Msg("GetChatData takes a limit of 1..%(max_chat_data_limit)s, got %(limit)s",
+                             max_chat_data_limit=MAX_CHAT_DATA_LIMIT, limit=limit))
 
 
 # -- keys ----------------------------------------------------------------------------------------------
@@ -371,19 +378,21 @@ class Keyring:
         """RSA-decrypt (PKCS#1 v1.5) the record's ``encrypt_random_key`` with the key of its version."""
         key = self._keys.get(record.publickey_ver)
         if key is None:
-            raise ArchiveDecryptError(f"no private key of version {record.publickey_ver} (have "
-                                      f"{self.versions or 'none'}): add it under the archive settings",
+            raise ArchiveDecryptError(Msg("no private key of version %(publickey_ver)s (have %(value)s): add it "
+                                          "under the archive settings", publickey_ver=record.publickey_ver,
+                                          value=self.versions or 'none'),
                                       missing_key=True)
         try:
             cipher = base64.b64decode(record.encrypt_random_key, validate=True)
             plain = key.decrypt(cipher, padding.PKCS1v15())
         except (binascii.Error, ValueError):
-            raise ArchiveDecryptError(f"encrypt_random_key of {record.msgid or 'a record'} does not decrypt with "
-                                      f"key version {record.publickey_ver}: is it the right key?") from None
+            raise ArchiveDecryptError(Msg("encrypt_random_key of %(value)s does not decrypt with key version "
+                                          "%(publickey_ver)s: is it the right key?", value=record.msgid or 'a record',
+                                          publickey_ver=record.publickey_ver)) from None
         try:
             return plain.decode("utf-8")
         except UnicodeDecodeError:
-            raise ArchiveDecryptError("the decrypted random key is not text") from None
+            raise ArchiveDecryptError(Msg("the decrypted random key is not text")) from None
 
 
 def load_private_key(pem: str) -> rsa.RSAPrivateKey:
@@ -397,11 +406,11 @@ def load_private_key(pem: str) -> rsa.RSAPrivateKey:
     try:
         key = serialization.load_pem_private_key(text.encode("ascii", errors="strict"), password=None)
     except (ValueError, TypeError, UnicodeEncodeError, UnsupportedAlgorithm):
-        raise ValueError("not an RSA private key in PEM (PKCS#1 or PKCS#8) without a password") from None
+        raise ValueError(Msg("not an RSA private key in PEM (PKCS#1 or PKCS#8) without a password")) from None
     if not isinstance(key, rsa.RSAPrivateKey):
-        raise ValueError("the key is not an RSA key")
+        raise ValueError(Msg("the key is not an RSA key"))
     if key.key_size < 2048:
-        raise ValueError(f"the key has {key.key_size} bits; WeCom's archive keys have 2048")
+        raise ValueError(Msg("the key has %(key_size)s bits; WeCom's archive keys have 2048", key_size=key.key_size))
     return key
 
 
@@ -535,11 +544,13 @@ def fetch_media(sdk: FinanceSdk, sdkfileid: str, *, max_bytes: int = 100 * 1024 
         chunk = sdk.get_media_data(sdkfileid, indexbuf)
         total += len(chunk.data)
         if total > max_bytes:
-            raise ArchiveRejected(f"the media file is larger than {max_bytes} bytes", api="GetMediaData")
+            raise ArchiveRejected(Msg("the media file is larger than %(max_bytes)s bytes", max_bytes=max_bytes),
+                                  api="GetMediaData")
         yield chunk.data
         if chunk.is_finish:
             return
         if not chunk.indexbuf or chunk.indexbuf == indexbuf:
-            raise ArchiveRejected("GetMediaData is not finished but gave no new indexbuf", api="GetMediaData")
+            raise ArchiveRejected(Msg("GetMediaData is not finished but gave no new indexbuf"), api="GetMediaData")
         indexbuf = chunk.indexbuf
-    raise ArchiveRejected(f"GetMediaData did not finish in {max_chunks} chunks", api="GetMediaData")
+    raise ArchiveRejected(Msg("GetMediaData did not finish in %(max_chunks)s chunks", max_chunks=max_chunks),
+                          api="GetMediaData")

@@ -45,6 +45,7 @@ from connectors.wecom.api_errors import (
     wecom_error,
 )
 from connectors.wecom.transport import DEFAULT_MAX_WAIT, DEFAULT_TIMEOUT, PlatformClient, SharedClients, errcode_of
+from wording import Msg
 
 DEFAULT_API_BASE = "https://qyapi.weixin.qq.com"
 #: a welcome_code may be used within 20 seconds of the callback that carried it, once
@@ -94,13 +95,15 @@ def attachments_for(urls: Iterable[str]) -> list[dict[str, Any]]:
             title = url.rstrip("/").rsplit("/", 1)[-1][:64] or url[:64]
             out.append({"msgtype": "link", "link": {"title": title, "url": url}})
     if len(out) > MAX_ATTACHMENTS:
-        raise WeComRejected(f"WeCom takes at most {MAX_ATTACHMENTS} attachments per message, got {len(out)}")
+        raise WeComRejected(Msg("WeCom takes at most %(max_attachments)s attachments per message, got %(value)s",
+                                max_attachments=MAX_ATTACHMENTS, value=len(out)))
     return out
 
 
 def _check_text(text: str | None) -> None:
     if text is not None and len(text.encode("utf-8")) > MAX_TEXT_BYTES:
-        raise WeComRejected(f"the text is {len(text.encode('utf-8'))} bytes; WeCom takes at most {MAX_TEXT_BYTES}")
+        raise WeComRejected(Msg("the text is %(value)s bytes; WeCom takes at most %(max_text_bytes)s",
+                                value=len(text.encode('utf-8')), max_text_bytes=MAX_TEXT_BYTES))
 
 
 def _welcome_key(code: str) -> str:
@@ -120,9 +123,9 @@ class WeComClient(PlatformClient):
                  http: httpx.Client | None = None, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep, wall_clock: Callable[[], float] = time.time) -> None:
         if not corp_id:
-            raise ValueError("corp_id must not be empty (我的企业 › 企业信息 › 企业ID)")
+            raise ValueError(Msg("corp_id must not be empty (我的企业 › 企业信息 › 企业ID)"))
         if not secret:
-            raise ValueError("secret must not be empty (客户联系 › API › Secret)")
+            raise ValueError(Msg("secret must not be empty (客户联系 › API › Secret)"))
         self.corp_id = corp_id
         self._secret = secret
         self._wall_clock = wall_clock
@@ -146,7 +149,7 @@ class WeComClient(PlatformClient):
             raise wecom_error("gettoken", code, str(data.get("errmsg") or ""))
         token = data.get("access_token")
         if not isinstance(token, str) or not token:
-            raise WeComRetryable("WeCom gettoken answered without an access_token", api="gettoken")
+            raise WeComRetryable(Msg("WeCom gettoken answered without an access_token"), api="gettoken")
         return token, float(data.get("expires_in") or 7200)
 
     # -- welcome messages ---------------------------------------------------------------------------
@@ -175,21 +178,22 @@ class WeComClient(PlatformClient):
         timed out is tried again (WeCom tells whether it went through).
         """
         if not welcome_code:
-            raise ValueError("welcome_code must not be empty")
+            raise ValueError(Msg("welcome_code must not be empty"))
         if not text and not attachments:
-            raise ValueError("a welcome message needs a text or at least one attachment")
+            raise ValueError(Msg("a welcome message needs a text or at least one attachment"))
         _check_text(text)
         state = self.welcome_state(welcome_code)
         if state in ("sent", "used"):
-            raise WelcomeCodeUnusable("this welcome_code was already used to send a welcome message; each code works "
-                                      "once", api="send_welcome_msg")
+            raise WelcomeCodeUnusable(Msg("this welcome_code was already used to send a welcome message; each code "
+                                          "works once"), api="send_welcome_msg")
         remaining = None
         if issued_at is not None:
             remaining = issued_at + WELCOME_CODE_TTL - self._wall_clock()
             if remaining <= 0 and state is None:
                 raise WelcomeCodeUnusable(
-                    f"the welcome_code is {WELCOME_CODE_TTL - remaining:.0f}s old; WeCom accepts it only within "
-                    f"{WELCOME_CODE_TTL:.0f}s of the add-contact callback", api="send_welcome_msg")
+                    Msg("the welcome_code is %(value)ss old; WeCom accepts it only within %(welcome_code_ttl)ss of "
+                        "the add-contact callback", value=format(WELCOME_CODE_TTL - remaining, '.0f'),
+                        welcome_code_ttl=format(WELCOME_CODE_TTL, '.0f')), api="send_welcome_msg")
         body: dict[str, Any] = {"welcome_code": welcome_code}
         if text:
             body["text"] = {"content": text}
@@ -219,11 +223,12 @@ class WeComClient(PlatformClient):
         """
         recipients = list(dict.fromkeys(u for u in external_userids if u))
         if not recipients:
-            raise ValueError("add_msg_template needs at least one external_userid")
+            raise ValueError(Msg("add_msg_template needs at least one external_userid"))
         if len(recipients) > MAX_MASS_RECIPIENTS:
-            raise ValueError(f"add_msg_template takes at most {MAX_MASS_RECIPIENTS} customers per call")
+            raise ValueError(Msg("add_msg_template takes at most %(max_mass_recipients)s customers per call",
+                                 max_mass_recipients=MAX_MASS_RECIPIENTS))
         if not text and not attachments:
-            raise ValueError("a mass send needs a text or at least one attachment")
+            raise ValueError(Msg("a mass send needs a text or at least one attachment"))
         _check_text(text)
         body: dict[str, Any] = {"chat_type": "single", "external_userid": recipients, "allow_select": allow_select}
         if sender:
@@ -235,7 +240,7 @@ class WeComClient(PlatformClient):
         data = self.call("POST", "/cgi-bin/externalcontact/add_msg_template", "add_msg_template", body=body)
         msgid = data.get("msgid")
         if not isinstance(msgid, str) or not msgid:
-            raise WeComRejected("WeCom add_msg_template answered without a msgid", api="add_msg_template")
+            raise WeComRejected(Msg("WeCom add_msg_template answered without a msgid"), api="add_msg_template")
         fail_list = [str(u) for u in data.get("fail_list") or []]
         return MassSendResult(msgid=msgid, fail_list=fail_list)
 
@@ -245,7 +250,7 @@ class WeComClient(PlatformClient):
                  remove_tag: Sequence[str] = ()) -> None:
         """Add / remove corp tags (by tag id) on a customer as seen by staff member ``userid``."""
         if not add_tag and not remove_tag:
-            raise ValueError("mark_tag needs add_tag or remove_tag")
+            raise ValueError(Msg("mark_tag needs add_tag or remove_tag"))
         body: dict[str, Any] = {"userid": userid, "external_userid": external_userid}
         if add_tag:
             body["add_tag"] = list(add_tag)
@@ -266,9 +271,9 @@ class WeComClient(PlatformClient):
                      group_id: str | None = None) -> CorpTagGroup:
         """Create tags in a group (a new group named ``group_name``, or the existing ``group_id``)."""
         if not tags:
-            raise ValueError("add_corp_tag needs at least one tag name")
+            raise ValueError(Msg("add_corp_tag needs at least one tag name"))
         if not group_name and not group_id:
-            raise ValueError("add_corp_tag needs group_name (a new group) or group_id (an existing one)")
+            raise ValueError(Msg("add_corp_tag needs group_name (a new group) or group_id (an existing one)"))
         body: dict[str, Any] = {"tag": [{"name": name} for name in tags]}
         if group_id:
             body["group_id"] = group_id
@@ -277,7 +282,7 @@ class WeComClient(PlatformClient):
         data = self.call("POST", "/cgi-bin/externalcontact/add_corp_tag", "add_corp_tag", body=body)
         group = data.get("tag_group")
         if not isinstance(group, dict):
-            raise WeComRejected("WeCom add_corp_tag answered without a tag_group", api="add_corp_tag")
+            raise WeComRejected(Msg("WeCom add_corp_tag answered without a tag_group"), api="add_corp_tag")
         return _tag_group(group)
 
     def ensure_corp_tags(self, group_name: str, names: Sequence[str]) -> dict[str, str]:

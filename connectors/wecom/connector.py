@@ -34,6 +34,7 @@ from connectors.wecom.delivery import deliver
 from connectors.wecom.events import events_from_callback, notices_from_callback
 from connectors.wecom.jsapi import DEFAULT_OAUTH_BASE
 from connectors.wecom.media import media_for
+from wording import Msg
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ LOOKUP_TIMEOUT = 2.0
 def _api_base(value: str) -> str:
     value = value.strip().rstrip("/")
     if not value.startswith(("https://", "http://")):
-        raise ValueError("must be an http(s) URL such as https://qyapi.weixin.qq.com")
+        raise ValueError(Msg("must be an http(s) URL such as https://qyapi.weixin.qq.com"))
     return value
 
 
@@ -107,7 +108,7 @@ class WeComSecrets(BaseModel):
     @classmethod
     def _filled(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value().strip():
-            raise ValueError("must not be empty")
+            raise ValueError(Msg("must not be empty"))
         return value
 
 
@@ -137,19 +138,20 @@ class WeComConnector(Connector):
         query = request.query
         missing = [name for name in ("msg_signature", "timestamp", "nonce") if not query.get(name)]
         if missing:
-            raise ConnectorProtocolError(f"the query string lacks {', '.join(missing)}: is this URL configured as "
-                                         "the app's callback URL (接收事件服务器)?")
+            raise ConnectorProtocolError(Msg("the query string lacks %(value)s: is this URL configured as the app's "
+                                             "callback URL (接收事件服务器)?", value=', '.join(missing)))
         if request.method == "GET":
             echostr = query.get("echostr", "")
             if not echostr:
-                raise ConnectorProtocolError("URL verification without echostr")
+                raise ConnectorProtocolError(Msg("URL verification without echostr"))
             # base64 has no spaces: a '+' that reached us unencoded was form-decoded into ' '
             plain = crypto.verify_url(query["msg_signature"], query["timestamp"], query["nonce"],
                                       echostr.replace(" ", "+"))
             check_fresh(query["timestamp"], settings.max_clock_skew_seconds, what="URL verification")
             return InboundReply(body=plain.encode("utf-8"))
         if request.method != "POST":
-            raise ConnectorProtocolError(f"WeCom calls the callback URL with GET or POST, not {request.method}")
+            raise ConnectorProtocolError(Msg("WeCom calls the callback URL with GET or POST, not %(method)s",
+                                             method=request.method))
         document = crypto.decrypt_callback(query["msg_signature"], query["timestamp"], query["nonce"], request.body)
         check_fresh(query["timestamp"], settings.max_clock_skew_seconds, what="callback")  # signed, so a replay
         events = events_from_callback(document)

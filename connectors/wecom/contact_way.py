@@ -31,6 +31,7 @@ from typing import Any
 
 from connectors.wecom.api_errors import WeComRejected
 from connectors.wecom.client import WeComClient
+from wording import Msg
 
 MAX_STATE = 30
 MAX_REMARK = 30
@@ -59,29 +60,33 @@ def check_fields(*, type: int | None = None, scene: int | None = None, state: st
                  expires_in: int | None = None, chat_expires_in: int | None = None) -> None:
     """Refuse what WeCom would refuse, with the rule in the message (a ValueError)."""
     if type is not None and type not in (1, 2):
-        raise ValueError("type is 1 (one member) or 2 (several members)")
+        raise ValueError(Msg("type is 1 (one member) or 2 (several members)"))
     if scene is not None and scene not in (1, 2):
-        raise ValueError("scene is 1 (a mini-program button) or 2 (a QR code)")
+        raise ValueError(Msg("scene is 1 (a mini-program button) or 2 (a QR code)"))
     if state is not None and len(state) > MAX_STATE:
-        raise ValueError(f"state is {len(state)} characters; WeCom takes at most {MAX_STATE}")
+        raise ValueError(Msg("state is %(value)s characters; WeCom takes at most %(max_state)s", value=len(state),
+                             max_state=MAX_STATE))
     if remark is not None and len(remark) > MAX_REMARK:
-        raise ValueError(f"remark is {len(remark)} characters; WeCom takes at most {MAX_REMARK}")
+        raise ValueError(Msg("remark is %(value)s characters; WeCom takes at most %(max_remark)s", value=len(remark),
+                             max_remark=MAX_REMARK))
     users = list(dict.fromkeys(user or []))
     parties = list(dict.fromkeys(party or []))
     if type == 1 and (len(users) != 1 or parties):
-        raise ValueError("a single-person contact way (type 1) has exactly one user and no departments")
+        raise ValueError(Msg("a single-person contact way (type 1) has exactly one user and no departments"))
     if type == 2 and user is not None and party is not None and not users and not parties:
-        raise ValueError("a contact way needs at least one member or department")
+        raise ValueError(Msg("a contact way needs at least one member or department"))
     members = len(users) + sum((department_sizes or {}).get(p, 0) for p in parties)
     if members > MAX_MEMBERS:
-        raise ValueError(f"{members} members (departments' members counted); WeCom allows at most {MAX_MEMBERS} "
-                         "per contact way: split the staff over several codes")
+        raise ValueError(Msg("%(members)s members (departments' members counted); WeCom allows at most "
+                             "%(max_members)s per contact way: split the staff over several codes", members=members,
+                             max_members=MAX_MEMBERS))
     if is_temp:
         if type != 1:
-            raise ValueError("a temporary contact way is single-person (type 1)")
+            raise ValueError(Msg("a temporary contact way is single-person (type 1)"))
         for name, value in (("expires_in", expires_in), ("chat_expires_in", chat_expires_in)):
             if value is not None and not 0 < value <= MAX_TEMP_SECONDS:
-                raise ValueError(f"{name} is at most 14 days ({MAX_TEMP_SECONDS} s)")
+                raise ValueError(Msg("%(name)s is at most 14 days (%(max_temp_seconds)s s)", name=name,
+                                     max_temp_seconds=MAX_TEMP_SECONDS))
 
 
 def _parse(data: Mapping[str, Any]) -> ContactWay:
@@ -120,7 +125,7 @@ def add_contact_way(client: WeComClient, *, user: Sequence[str] = (), party: Seq
     data = client.call("POST", "/cgi-bin/externalcontact/add_contact_way", "add_contact_way", body=body)
     config_id = data.get("config_id")
     if not isinstance(config_id, str) or not config_id:
-        raise WeComRejected("WeCom add_contact_way answered without a config_id", api="add_contact_way")
+        raise WeComRejected(Msg("WeCom add_contact_way answered without a config_id"), api="add_contact_way")
     return ContactWay(config_id=config_id, qr_code=str(data.get("qr_code") or ""), type=type, scene=scene,
                       state=state, remark=remark, skip_verify=skip_verify, user=list(user), party=list(party),
                       is_temp=is_temp)
@@ -131,7 +136,7 @@ def update_contact_way(client: WeComClient, config_id: str, *, user: Sequence[st
                        skip_verify: bool | None = None, department_sizes: Mapping[int, int] | None = None) -> None:
     """Change a contact way; fields left None keep their value. ``user``/``party`` replace the lists."""
     if not config_id:
-        raise ValueError("config_id must not be empty")
+        raise ValueError(Msg("config_id must not be empty"))
     check_fields(state=state, remark=remark, user=user, party=party, department_sizes=department_sizes)
     body: dict[str, Any] = {"config_id": config_id}
     for name, value in (("state", state), ("remark", remark), ("skip_verify", skip_verify)):
@@ -149,11 +154,11 @@ def get_contact_way(client: WeComClient, config_id: str) -> ContactWay:
                        body={"config_id": config_id})
     way = data.get("contact_way")
     if not isinstance(way, dict):
-        raise WeComRejected("WeCom get_contact_way answered without a contact_way", api="get_contact_way")
+        raise WeComRejected(Msg("WeCom get_contact_way answered without a contact_way"), api="get_contact_way")
     return _parse(way)
 
 
 def del_contact_way(client: WeComClient, config_id: str) -> None:
     if not config_id:
-        raise ValueError("config_id must not be empty")
+        raise ValueError(Msg("config_id must not be empty"))
     client.call("POST", "/cgi-bin/externalcontact/del_contact_way", "del_contact_way", body={"config_id": config_id})

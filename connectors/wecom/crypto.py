@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from connectors.wecom.envelope import CallbackEnvelope, build_reply_xml, parse_callback_xml
 from connectors.wecom.errors import BadCiphertext, BadKey, ReceiveIdMismatch, SignatureMismatch
+from wording import Msg
 
 ENCODING_AES_KEY_LENGTH = 43
 """An EncodingAESKey is 43 characters of base64 (a 32-byte key without its trailing ``=``)."""
@@ -65,18 +66,21 @@ def decode_aes_key(encoding_aes_key: str) -> bytes:
     where = "copy it again from the admin console (应用 › 接收消息 › 设置API接收, or 服务器配置)"
     if len(encoding_aes_key) != ENCODING_AES_KEY_LENGTH:
         raise BadKey(
-            f"EncodingAESKey must be exactly {ENCODING_AES_KEY_LENGTH} characters, got "
-            f"{len(encoding_aes_key)}; {where} without quotes, spaces or a trailing '='"
+            Msg("EncodingAESKey must be exactly %(encoding_aes_key_length)s characters, got %(value)s; %(where)s "
+                "without quotes, spaces or a trailing '='", encoding_aes_key_length=ENCODING_AES_KEY_LENGTH,
+                value=len(encoding_aes_key), where=where)
         )
     bad = [i for i, ch in enumerate(encoding_aes_key) if ch not in _BASE64_ALPHABET]
     if bad:
-        raise BadKey(f"EncodingAESKey has characters outside base64 (A-Z a-z 0-9 + /) at positions {bad}; {where}")
+        raise BadKey(Msg("EncodingAESKey has characters outside base64 (A-Z a-z 0-9 + /) at positions %(bad)s; "
+                         "%(where)s", bad=bad, where=where))
     try:
         key = base64.b64decode(encoding_aes_key + "=", validate=True)
     except binascii.Error as exc:  # pragma: no cover - unreachable after the checks above
-        raise BadKey(f"EncodingAESKey is not valid base64; {where}") from exc
+        raise BadKey(Msg("EncodingAESKey is not valid base64; %(where)s", where=where)) from exc
     if len(key) != 32:  # pragma: no cover - 43 base64 characters always give 32 bytes
-        raise BadKey(f"EncodingAESKey decodes to {len(key)} bytes instead of 32; {where}")
+        raise BadKey(Msg("EncodingAESKey decodes to %(value)s bytes instead of 32; %(where)s", value=len(key),
+                         where=where))
     return key
 
 
@@ -89,8 +93,8 @@ def _pkcs7_unpad(data: bytes) -> bytes:
     amount = data[-1] if data else 0
     if not 1 <= amount <= PAD_BLOCK_SIZE or amount > len(data) or data[-amount:] != bytes([amount]) * amount:
         raise BadCiphertext(
-            "the message decrypted to invalid padding: the EncodingAESKey does not match the one "
-            "configured in the admin console (the signature was fine, so the token is right)"
+            Msg("the message decrypted to invalid padding: the EncodingAESKey does not match the one configured in "
+                "the admin console (the signature was fine, so the token is right)")
         )
     return data[:-amount]
 
@@ -105,7 +109,7 @@ class WeComCrypto:
 
     def __init__(self, token: str, encoding_aes_key: str, receive_id: str) -> None:
         if not token:
-            raise ValueError("token must not be empty: use the Token configured next to the EncodingAESKey")
+            raise ValueError(Msg("token must not be empty: use the Token configured next to the EncodingAESKey"))
         self._token = token
         self._key = decode_aes_key(encoding_aes_key)
         self._receive_id = receive_id
@@ -129,17 +133,16 @@ class WeComCrypto:
         given = msg_signature.strip().lower().encode("utf-8")
         if hmac.compare_digest(expected, given):
             return
-        hint = ""
         if " " in encrypt:
-            hint = (
-                " The encrypted value contains a space: a '+' was probably form-decoded into ' ';"
-                " URL-decode the query string exactly once, with percent-decoding only."
-            )
-        raise SignatureMismatch(
+            raise SignatureMismatch(Msg(
+                "msg_signature does not match SHA1(sort(token, timestamp, nonce, encrypt)): check that the "
+                "Token matches the admin console and that timestamp, nonce and the encrypted value are passed "
+                "exactly as received. The encrypted value contains a space: a '+' was probably form-decoded into "
+                "' '; URL-decode the query string exactly once, with percent-decoding only."))
+        raise SignatureMismatch(Msg(
             "msg_signature does not match SHA1(sort(token, timestamp, nonce, encrypt)): check that the "
             "Token matches the admin console and that timestamp, nonce and the encrypted value are passed "
-            "exactly as received." + hint
-        )
+            "exactly as received."))
 
     # --- the three operations of the official sample code ---------------------------------------------
 
@@ -165,7 +168,8 @@ class WeComCrypto:
         if random_prefix is None:
             random_prefix = secrets.token_bytes(RANDOM_PREFIX_LENGTH)
         elif len(random_prefix) != RANDOM_PREFIX_LENGTH:
-            raise ValueError(f"random_prefix must be {RANDOM_PREFIX_LENGTH} bytes, got {len(random_prefix)}")
+            raise ValueError(Msg("random_prefix must be %(random_prefix_length)s bytes, got %(value)s",
+                                 random_prefix_length=RANDOM_PREFIX_LENGTH, value=len(random_prefix)))
         message = plaintext.encode("utf-8")
         block = random_prefix + _LENGTH_PREFIX.pack(len(message)) + message + self._receive_id.encode("utf-8")
         encryptor = self._cipher().encryptor()
@@ -195,34 +199,35 @@ class WeComCrypto:
             ciphertext = base64.b64decode(encrypt, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise BadCiphertext(
-                "the encrypted value is not valid base64: pass the <Encrypt> text or the URL-decoded "
-                "echostr exactly as received"
+                Msg("the encrypted value is not valid base64: pass the <Encrypt> text or the URL-decoded echostr "
+                    "exactly as received")
             ) from exc
         if not ciphertext or len(ciphertext) % _AES_BLOCK:
             raise BadCiphertext(
-                f"the encrypted value decodes to {len(ciphertext)} bytes, not a non-zero multiple of the "
-                f"AES block size {_AES_BLOCK}: it was truncated or altered in transit"
+                Msg("the encrypted value decodes to %(value)s bytes, not a non-zero multiple of the AES block size "
+                    "%(aes_block)s: it was truncated or altered in transit", value=len(ciphertext),
+                    aes_block=_AES_BLOCK)
             )
         decryptor = self._cipher().decryptor()
         block = _pkcs7_unpad(decryptor.update(ciphertext) + decryptor.finalize())
         header = RANDOM_PREFIX_LENGTH + _LENGTH_PREFIX.size
         if len(block) < header:
-            raise BadCiphertext("the decrypted message is shorter than its 20-byte header: wrong EncodingAESKey?")
+            raise BadCiphertext(Msg("the decrypted message is shorter than its 20-byte header: wrong EncodingAESKey?"))
         (length,) = _LENGTH_PREFIX.unpack_from(block, RANDOM_PREFIX_LENGTH)
         if length > len(block) - header:
             raise BadCiphertext(
-                f"the decrypted message claims {length} bytes but only {len(block) - header} follow: "
-                "wrong EncodingAESKey?"
+                Msg("the decrypted message claims %(length)s bytes but only %(value)s follow: wrong EncodingAESKey?",
+                    length=length, value=len(block) - header)
             )
         message, receive_id = block[header : header + length], block[header + length :]
         if not hmac.compare_digest(receive_id, self._receive_id.encode("utf-8")):
             raise ReceiveIdMismatch(
-                f"the message is addressed to receive id {receive_id.decode('utf-8', 'replace')!r}, but this "
-                f"crypto was set up for {self._receive_id!r}: use the CorpID for a self-built WeCom app, the "
-                "suite_id for third-party suite callbacks, the AppID for a WeChat Official Account, or '' "
-                "for a smart robot"
+                Msg("the message is addressed to receive id %(value)s, but this crypto was set up for "
+                    "%(receive_id)s: use the CorpID for a self-built WeCom app, the suite_id for third-party suite "
+                    "callbacks, the AppID for a WeChat Official Account, or '' for a smart robot",
+                    value=repr(receive_id.decode('utf-8', 'replace')), receive_id=repr(self._receive_id))
             )
         try:
             return message.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise BadCiphertext("the decrypted message is not UTF-8 text") from exc
+            raise BadCiphertext(Msg("the decrypted message is not UTF-8 text")) from exc

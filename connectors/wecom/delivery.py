@@ -25,6 +25,7 @@ from typing import Any
 from connectors.base import OutboundMessage
 from connectors.wecom.api_errors import WeComRejected, WelcomeCodeUnusable
 from connectors.wecom.client import WELCOME_CODE_TTL, WeComClient, attachments_for
+from wording import Msg
 
 #: events whose payload may carry a usable welcome_code
 WELCOME_EVENT_TYPES = frozenset({"wecom.contact_added"})
@@ -90,8 +91,8 @@ def deliver(client: WeComClient, message: OutboundMessage, *, default_sender: st
     ``WeComRejected`` (``.retryable`` says which)."""
     external = message.identities.get("wecom_external_userid")
     if not external:
-        raise WeComRejected("the customer has no WeCom external_userid (they never added a staff member), so "
-                            "WeCom cannot reach them; use a fallback channel")
+        raise WeComRejected(Msg("the customer has no WeCom external_userid (they never added a staff member), so "
+                                "WeCom cannot reach them; use a fallback channel"))
     done = client.delivered.get(message.key)
     if done is not None:
         return done
@@ -118,9 +119,9 @@ def deliver(client: WeComClient, message: OutboundMessage, *, default_sender: st
         sender = sender_of(message, default_sender)
         result = client.add_msg_template([external], message.content or None, sender=sender, attachments=attachments)
         if external in result.fail_list:
-            raise WeComRejected(f"WeCom did not queue the message for customer {_mask(external)}: they are not a "
-                                f"contact of {sender or 'any staff member'} any more, or have reached WeCom's limit "
-                                "of mass messages", api="add_msg_template")
+            raise WeComRejected(Msg("WeCom did not queue the message for customer %(value)s: they are not a contact "
+                                    "of %(value2)s any more, or have reached WeCom's limit of mass messages",
+                                    value=_mask(external), value2=sender or 'any staff member'), api="add_msg_template")
         provider_id = result.msgid
     client.delivered.put(message.key, provider_id)
     return provider_id

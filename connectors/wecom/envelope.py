@@ -22,6 +22,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 from connectors.wecom.errors import BadEnvelope
+from wording import Msg, message_of
 
 _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 
@@ -47,18 +48,19 @@ def parse_callback_xml(body: str | bytes) -> CallbackEnvelope:
     """
     raw = _as_bytes(body)
     if _DTD.search(raw):
-        raise BadEnvelope("the callback XML contains a DOCTYPE/ENTITY declaration, which WeCom never sends")
+        raise BadEnvelope(Msg("the callback XML contains a DOCTYPE/ENTITY declaration, which WeCom never sends"))
     try:
         root = ET.fromstring(raw)  # noqa: S314 - DTDs refused above; expat does not fetch external entities
     except ET.ParseError as exc:
-        raise BadEnvelope(f"the callback body is not well-formed XML ({exc}); pass the raw request body") from exc
+        raise BadEnvelope(Msg("the callback body is not well-formed XML (%(exc)s); pass the raw request body",
+                              exc=message_of(exc))) from exc
     if root.tag != "xml":
-        raise BadEnvelope(f"the callback XML root is <{root.tag}>, expected <xml>")
+        raise BadEnvelope(Msg("the callback XML root is <%(tag)s>, expected <xml>", tag=root.tag))
     encrypt = root.findtext("Encrypt")
     if not encrypt:
         raise BadEnvelope(
-            "the callback XML has no <Encrypt> element: the push is in plaintext mode, or this is not "
-            "an encrypted callback (switch the app to safe mode / 安全模式)"
+            Msg("the callback XML has no <Encrypt> element: the push is in plaintext mode, or this is not an "
+                "encrypted callback (switch the app to safe mode / 安全模式)")
         )
     return CallbackEnvelope(
         encrypt=encrypt, to_user_name=root.findtext("ToUserName"), agent_id=root.findtext("AgentID")
@@ -67,14 +69,14 @@ def parse_callback_xml(body: str | bytes) -> CallbackEnvelope:
 
 def _cdata(value: str) -> str:
     if "]]>" in value:
-        raise ValueError(f"{value!r} cannot be put in a CDATA section (it contains ']]>')")
+        raise ValueError(Msg("%(value)s cannot be put in a CDATA section (it contains ']]>')", value=repr(value)))
     return f"<![CDATA[{value}]]>"
 
 
 def _timestamp(timestamp: str | int) -> str:
     text = str(timestamp)
     if not text.isascii() or not text.isdigit():
-        raise ValueError(f"timestamp must be a string of digits (unix seconds), got {text!r}")
+        raise ValueError(Msg("timestamp must be a string of digits (unix seconds), got %(text)s", text=repr(text)))
     return text
 
 
@@ -93,12 +95,13 @@ def parse_callback_json(body: str | bytes) -> CallbackEnvelope:
     try:
         data = json.loads(_as_bytes(body))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadEnvelope(f"the callback body is not JSON ({exc}); pass the raw request body") from exc
+        raise BadEnvelope(Msg("the callback body is not JSON (%(exc)s); pass the raw request body",
+                              exc=message_of(exc))) from exc
     if not isinstance(data, dict):
-        raise BadEnvelope("the callback JSON is not an object")
+        raise BadEnvelope(Msg("the callback JSON is not an object"))
     encrypt = data.get("encrypt")
     if not isinstance(encrypt, str) or not encrypt:
-        raise BadEnvelope('the callback JSON has no "encrypt" string: is this an encrypted callback?')
+        raise BadEnvelope(Msg("the callback JSON has no \"encrypt\" string: is this an encrypted callback?"))
     to_user, agent = data.get("tousername"), data.get("agentid")
     return CallbackEnvelope(
         encrypt=encrypt,

@@ -33,6 +33,7 @@ from typing import Any
 
 from connectors.wecom.api_errors import WeComRejected
 from connectors.wecom.client import MAX_ATTACHMENTS, MAX_MASS_RECIPIENTS, WeComClient, _check_text
+from wording import Msg
 
 #: chat ids per group mass-send task
 MAX_GROUP_RECIPIENTS = 2000
@@ -115,16 +116,17 @@ def _paged(fetch: Any, what: str) -> Iterator[Any]:
         yield from rows
         if not cursor:
             return
-    raise WeComRejected(f"WeCom {what} kept answering a next_cursor", api=what)
+    raise WeComRejected(Msg("WeCom %(what)s kept answering a next_cursor", what=what), api=what)
 
 
 def list_groups_page(client: WeComClient, *, owners: Sequence[str] = (), status_filter: int = 0, cursor: str = "",
                      limit: int = MAX_LIST_PAGE) -> tuple[list[tuple[str, int]], str]:
     """One page of (chat_id, status) and the next cursor."""
     if not 1 <= limit <= MAX_LIST_PAGE:
-        raise ValueError(f"groupchat/list pages hold 1..{MAX_LIST_PAGE} groups, got {limit}")
+        raise ValueError(Msg("groupchat/list pages hold 1..%(max_list_page)s groups, got %(limit)s",
+                             max_list_page=MAX_LIST_PAGE, limit=limit))
     if status_filter not in GROUP_STATUS:
-        raise ValueError(f"status_filter must be one of {sorted(GROUP_STATUS)}")
+        raise ValueError(Msg("status_filter must be one of %(value)s", value=sorted(GROUP_STATUS)))
     body: dict[str, Any] = {"status_filter": status_filter, "limit": limit}
     if owners:
         body["owner_filter"] = {"userid_list": list(owners)}
@@ -146,12 +148,12 @@ def list_groups(client: WeComClient, *, owners: Sequence[str] = (), status_filte
 def get_group(client: WeComClient, chat_id: str) -> GroupChat:
     """One group with its members (groupchat/get, need_name 1)."""
     if not chat_id:
-        raise ValueError("get_group needs a chat_id")
+        raise ValueError(Msg("get_group needs a chat_id"))
     data = client.call("POST", "/cgi-bin/externalcontact/groupchat/get", "groupchat/get",
                        body={"chat_id": chat_id, "need_name": 1})
     chat = data.get("group_chat")
     if not isinstance(chat, dict):
-        raise WeComRejected("WeCom groupchat/get answered without a group_chat", api="groupchat/get")
+        raise WeComRejected(Msg("WeCom groupchat/get answered without a group_chat"), api="groupchat/get")
     members = []
     for m in chat.get("member_list") or []:
         if not isinstance(m, dict) or not m.get("userid"):
@@ -170,9 +172,10 @@ def get_group(client: WeComClient, chat_id: str) -> GroupChat:
 
 def _content(body: dict[str, Any], text: str | None, attachments: Sequence[dict[str, Any]]) -> None:
     if not text and not attachments:
-        raise ValueError("a mass send needs a text or at least one attachment")
+        raise ValueError(Msg("a mass send needs a text or at least one attachment"))
     if len(attachments) > MAX_ATTACHMENTS:
-        raise ValueError(f"WeCom takes at most {MAX_ATTACHMENTS} attachments per mass send, got {len(attachments)}")
+        raise ValueError(Msg("WeCom takes at most %(max_attachments)s attachments per mass send, got %(value)s",
+                             max_attachments=MAX_ATTACHMENTS, value=len(attachments)))
     _check_text(text)
     if text:
         body["text"] = {"content": text}
@@ -185,12 +188,12 @@ def add_single_template(client: WeComClient, sender: str, external_userids: Sequ
     """A 1:1 mass-send task (chat_type single) from ``sender`` to at most 10,000 of their customers."""
     recipients = list(dict.fromkeys(u for u in external_userids if u))
     if not sender:
-        raise ValueError("a mass send through owning staff needs the sender")
+        raise ValueError(Msg("a mass send through owning staff needs the sender"))
     if not recipients:
-        raise ValueError("a single mass send needs at least one external_userid")
+        raise ValueError(Msg("a single mass send needs at least one external_userid"))
     if len(recipients) > MAX_MASS_RECIPIENTS:
-        raise ValueError(f"WeCom takes at most {MAX_MASS_RECIPIENTS} customers per mass-send task, "
-                         f"got {len(recipients)}")
+        raise ValueError(Msg("WeCom takes at most %(max_mass_recipients)s customers per mass-send task, got %(value)s",
+                             max_mass_recipients=MAX_MASS_RECIPIENTS, value=len(recipients)))
     body: dict[str, Any] = {"chat_type": "single", "sender": sender, "external_userid": recipients}
     _content(body, text, attachments)
     return _template(client, body)
@@ -201,12 +204,12 @@ def add_group_template(client: WeComClient, sender: str, chat_ids: Sequence[str]
     """A group mass-send task (chat_type group) from the groups' owner ``sender`` to at most 2,000 groups."""
     chats = list(dict.fromkeys(c for c in chat_ids if c))
     if not sender:
-        raise ValueError("a group mass send needs the sender (the groups' owner)")
+        raise ValueError(Msg("a group mass send needs the sender (the groups' owner)"))
     if not chats:
-        raise ValueError("a group mass send needs at least one chat_id")
+        raise ValueError(Msg("a group mass send needs at least one chat_id"))
     if len(chats) > MAX_GROUP_RECIPIENTS:
-        raise ValueError(f"WeCom takes at most {MAX_GROUP_RECIPIENTS} groups per group mass-send task, "
-                         f"got {len(chats)}")
+        raise ValueError(Msg("WeCom takes at most %(max_group_recipients)s groups per group mass-send task, got "
+                             "%(value)s", max_group_recipients=MAX_GROUP_RECIPIENTS, value=len(chats)))
     body: dict[str, Any] = {"chat_type": "group", "sender": sender, "chat_id_list": chats}
     _content(body, text, attachments)
     return _template(client, body)
@@ -216,7 +219,7 @@ def _template(client: WeComClient, body: dict[str, Any]) -> TemplateResult:
     data = client.call("POST", "/cgi-bin/externalcontact/add_msg_template", "add_msg_template", body=body)
     msgid = data.get("msgid")
     if not isinstance(msgid, str) or not msgid:
-        raise WeComRejected("WeCom add_msg_template answered without a msgid", api="add_msg_template")
+        raise WeComRejected(Msg("WeCom add_msg_template answered without a msgid"), api="add_msg_template")
     return TemplateResult(msgid, [str(u) for u in data.get("fail_list") or [] if u])
 
 
@@ -265,9 +268,10 @@ def add_join_way(client: WeComClient, chat_ids: Sequence[str], *, state: str = "
     """A group QR code (scene 2) for 1–5 groups; its config_id."""
     chats = list(dict.fromkeys(c for c in chat_ids if c))
     if not 1 <= len(chats) <= MAX_JOIN_WAY_CHATS:
-        raise ValueError(f"a group QR code covers 1..{MAX_JOIN_WAY_CHATS} groups, got {len(chats)}")
+        raise ValueError(Msg("a group QR code covers 1..%(max_join_way_chats)s groups, got %(value)s",
+                             max_join_way_chats=MAX_JOIN_WAY_CHATS, value=len(chats)))
     if len(state) > 30:
-        raise ValueError("state is at most 30 characters")
+        raise ValueError(Msg("state is at most 30 characters"))
     body: dict[str, Any] = {"scene": 2, "chat_id_list": chats}
     if state:
         body["state"] = state
@@ -276,7 +280,8 @@ def add_join_way(client: WeComClient, chat_ids: Sequence[str], *, state: str = "
     data = client.call("POST", "/cgi-bin/externalcontact/groupchat/add_join_way", "groupchat/add_join_way", body=body)
     config_id = data.get("config_id")
     if not isinstance(config_id, str) or not config_id:
-        raise WeComRejected("WeCom groupchat/add_join_way answered without a config_id", api="groupchat/add_join_way")
+        raise WeComRejected(Msg("WeCom groupchat/add_join_way answered without a config_id"),
+                            api="groupchat/add_join_way")
     return config_id
 
 
@@ -287,5 +292,6 @@ def join_way_qr(client: WeComClient, config_id: str) -> str:
     way = data.get("join_way") if isinstance(data.get("join_way"), dict) else {}
     qr = (way or {}).get("qr_code")
     if not isinstance(qr, str) or not qr:
-        raise WeComRejected("WeCom groupchat/get_join_way answered without a qr_code", api="groupchat/get_join_way")
+        raise WeComRejected(Msg("WeCom groupchat/get_join_way answered without a qr_code"),
+                            api="groupchat/get_join_way")
     return qr

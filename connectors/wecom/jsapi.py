@@ -44,6 +44,7 @@ from connectors.wecom.api_errors import WeComRejected, WeComRetryable
 from connectors.wecom.client import DEFAULT_API_BASE, WeComClient
 from connectors.wecom.tokens import AccessTokenCache
 from connectors.wecom.transport import SharedClients
+from wording import Msg
 
 DEFAULT_OAUTH_BASE = "https://open.weixin.qq.com"
 #: WeCom's hourly limits for fetching jsapi tickets (document/path/96909)
@@ -80,12 +81,12 @@ def new_nonce() -> str:
 def check_page_url(url: str) -> str:
     """A page URL the sidebar may ask to have signed: absolute http(s), no user info, bounded."""
     if len(url) > 2048:
-        raise ValueError("the page URL is longer than 2048 characters")
+        raise ValueError(Msg("the page URL is longer than 2048 characters"))
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("the page URL must be an absolute http(s) URL (location.href of the sidebar page)")
+        raise ValueError(Msg("the page URL must be an absolute http(s) URL (location.href of the sidebar page)"))
     if parts.username or parts.password or any(ord(ch) < 0x20 for ch in url):
-        raise ValueError("the page URL must not carry user info or control characters")
+        raise ValueError(Msg("the page URL must not carry user info or control characters"))
     return url
 
 
@@ -116,7 +117,7 @@ def oauth_url(corp_id: str, redirect_uri: str, *, state: str, agent_id: int | st
               scope: str = "snsapi_base", base: str = DEFAULT_OAUTH_BASE) -> str:
     """The 构造网页授权链接 URL: WeCom sends the member back to ``redirect_uri?code=CODE&state=STATE``."""
     if not state.isascii() or not state.isalnum() or len(state) > MAX_STATE_BYTES:
-        raise ValueError("state must be 1–128 letters and digits")
+        raise ValueError(Msg("state must be 1–128 letters and digits"))
     query: dict[str, str] = {"appid": corp_id, "redirect_uri": redirect_uri, "response_type": "code",
                              "scope": scope, "state": state}
     if agent_id is not None:
@@ -127,7 +128,7 @@ def oauth_url(corp_id: str, redirect_uri: str, *, state: str, agent_id: int | st
 def check_code(code: str) -> str:
     """An OAuth code as WeCom hands it out: 1–512 bytes of printable ASCII."""
     if not code or len(code.encode("utf-8")) > MAX_CODE_BYTES or not code.isascii() or not code.isprintable():
-        raise ValueError("the OAuth code must be 1–512 printable ASCII characters")
+        raise ValueError(Msg("the OAuth code must be 1–512 printable ASCII characters"))
     return code
 
 
@@ -178,7 +179,7 @@ class WeComApp:
                  clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time,
                  corp_budget: HourlyBudget | None = None) -> None:
         if agent_id is None or int(agent_id) <= 0:
-            raise ValueError("agent_id must be the AgentId of the self-built app (应用管理 › 自建 › AgentId)")
+            raise ValueError(Msg("agent_id must be the AgentId of the self-built app (应用管理 › 自建 › AgentId)"))
         self.corp_id = corp_id
         self.agent_id = int(agent_id)
         self.client = client or WeComClient(corp_id, secret, api_base=api_base, rate_per_second=rate_per_second,
@@ -207,8 +208,9 @@ class WeComApp:
         for budget, whose in ((self.app_budget, "this app"), (self.corp_budget, "this corp")):
             wait = budget.take()
             if wait is not None:
-                raise WeComRetryable(f"WeCom {api}: {whose} already fetched {budget.limit} jsapi tickets in the last "
-                                     f"hour (WeCom's limit); retry in {wait:.0f}s", api=api, retry_after=wait)
+                raise WeComRetryable(Msg("WeCom %(api)s: %(whose)s already fetched %(limit)s jsapi tickets in the "
+                                         "last hour (WeCom's limit); retry in %(wait)ss", api=api, whose=whose,
+                                         limit=budget.limit, wait=format(wait, '.0f')), api=api, retry_after=wait)
         if kind == "corp":
             data = self.client.call("GET", "/cgi-bin/get_jsapi_ticket", api, timeout=timeout)
         else:
@@ -216,7 +218,7 @@ class WeComApp:
                                     timeout=timeout)
         ticket = data.get("ticket")
         if not isinstance(ticket, str) or not ticket:
-            raise WeComRetryable(f"WeCom {api} answered without a ticket", api=api)
+            raise WeComRetryable(Msg("WeCom %(api)s answered without a ticket", api=api), api=api)
         self._fetched_at[kind] = self._clock()
         return ticket, float(data.get("expires_in") or 7200)
 
@@ -262,7 +264,7 @@ class WeComApp:
         userid = data.get("userid") or data.get("UserId")
         openid = data.get("openid") or data.get("OpenId")
         if not userid and not openid:
-            raise WeComRejected("WeCom auth/getuserinfo answered neither a userid nor an openid",
+            raise WeComRejected(Msg("WeCom auth/getuserinfo answered neither a userid nor an openid"),
                                 api="auth/getuserinfo")
         return Visitor(userid=str(userid) if userid else None, openid=str(openid) if openid else None,
                        external_userid=str(data["external_userid"]) if data.get("external_userid") else None)

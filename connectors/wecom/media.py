@@ -41,6 +41,7 @@ import httpx
 from connectors.wecom.api_errors import WeComRejected, WeComRetryable
 from connectors.wecom.client import WeComClient
 from connectors.wecom.transport import errcode_of
+from wording import Msg, message_of
 
 #: how long WeCom keeps a temporary media id (document/path/90253: "媒体文件在后台保存时间为3天")
 TEMPORARY_MEDIA_SECONDS: Final = 3 * 24 * 3600
@@ -87,37 +88,42 @@ def fetch_image(url: str, *, allowed_hosts: Iterable[str] = (), max_bytes: int =
     most ``max_bytes``, a JPG or PNG. ``http``: a client the caller made (and guarded) itself."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise WeComRejected(f"image URL {url[:80]!r} is not an http(s) URL")
+        raise WeComRejected(Msg("image URL %(value)s is not an http(s) URL", value=repr(url[:80])))
     own = http is None
     if http is None:
         if _fetcher.make is None:
-            raise WeComRejected("image URLs cannot be fetched in this process: the outbound guard "
-                                "(engine/outbound.py) was not installed (import activities first)")
+            raise WeComRejected(Msg("image URLs cannot be fetched in this process: the outbound guard "
+                                    "(engine/outbound.py) was not installed (import activities first)"))
         http = _fetcher.make(tuple(allowed_hosts))
     client = http
     try:
         with client.stream("GET", url, timeout=timeout) as response:
             if response.status_code >= 500 or response.status_code == 429:
-                raise WeComRetryable(f"image URL answered HTTP {response.status_code}; retry later")
+                raise WeComRetryable(Msg("image URL answered HTTP %(status_code)s; retry later",
+                                         status_code=response.status_code))
             if response.status_code != 200:
-                raise WeComRejected(f"image URL answered HTTP {response.status_code} (redirects are not followed)")
+                raise WeComRejected(Msg("image URL answered HTTP %(status_code)s (redirects are not followed)",
+                                        status_code=response.status_code))
             declared = int(response.headers.get("content-length") or 0)
             if declared > max_bytes:
-                raise WeComRejected(f"the image is {declared} bytes; WeCom takes at most {max_bytes}")
+                raise WeComRejected(Msg("the image is %(declared)s bytes; WeCom takes at most %(max_bytes)s",
+                                        declared=declared, max_bytes=max_bytes))
             chunks: list[bytes] = []
             size = 0
             for chunk in response.iter_bytes():
                 size += len(chunk)
                 if size > max_bytes:
-                    raise WeComRejected(f"the image is more than {max_bytes} bytes; WeCom takes at most {max_bytes}")
+                    raise WeComRejected(Msg("the image is more than %(max_bytes)s bytes; WeCom takes at most "
+                                            "%(max_bytes)s", max_bytes=max_bytes))
                 chunks.append(chunk)
     except _fetcher.refused as exc:
-        raise WeComRejected(f"image URL refused: {exc}; images come from public hosts, or add the host to the "
-                            "connector's image hosts (image_hosts)") from None
+        raise WeComRejected(Msg("image URL refused: %(exc)s; images come from public hosts, or add the host to the "
+                                "connector's image hosts (image_hosts)", exc=message_of(exc))) from None
     except httpx.TimeoutException:
-        raise WeComRetryable(f"the image URL did not answer within {timeout:g}s") from None
+        raise WeComRetryable(Msg("the image URL did not answer within %(timeout)ss", timeout=format(timeout,
+                                                                                                    'g'))) from None
     except httpx.HTTPError as exc:
-        raise WeComRetryable(f"cannot fetch the image ({type(exc).__name__})") from None
+        raise WeComRetryable(Msg("cannot fetch the image (%(name)s)", name=type(exc).__name__)) from None
     finally:
         if own:
             client.close()
@@ -126,7 +132,7 @@ def fetch_image(url: str, *, allowed_hosts: Iterable[str] = (), max_bytes: int =
         if content.startswith(magic):
             name = (urlsplit(url).path.rsplit("/", 1)[-1] or "image").rsplit(".", 1)[0][:60] or "image"
             return Image(content, content_type, f"{name}.{suffix}")
-    raise WeComRejected("the image is not a JPG or PNG (WeCom takes only these)")
+    raise WeComRejected(Msg("the image is not a JPG or PNG (WeCom takes only these)"))
 
 
 class WeComMedia:
@@ -150,22 +156,25 @@ class WeComMedia:
         for attempt in range(2):
             token = self.client.tokens.get()
             if not self.client.limiter.acquire(timeout=self.client.max_wait):
-                raise WeComRetryable(f"WeCom {api}: the client-side rate limit would delay this upload; retry later",
+                raise WeComRetryable(Msg("WeCom %(api)s: the client-side rate limit would delay this upload; retry "
+                                         "later", api=api),
                                      api=api)
             try:  # the client's own connection pool, as every WeCom call (transport.PlatformClient)
                 response = self.client._http.post(
                     f"{self.client.api_base}{path}", params={**params, "access_token": token},
                     files={"media": (image.filename, image.content, image.content_type)}, timeout=self.client.timeout)
             except httpx.HTTPError as exc:
-                raise WeComRetryable(f"WeCom {api}: transport error ({type(exc).__name__})", api=api) from None
+                raise WeComRetryable(Msg("WeCom %(api)s: transport error (%(name)s)", api=api,
+                                         name=type(exc).__name__), api=api) from None
             if response.status_code >= 500 or response.status_code == 429:
-                raise WeComRetryable(f"WeCom {api}: HTTP {response.status_code}; retry later", api=api)
+                raise WeComRetryable(Msg("WeCom %(api)s: HTTP %(status_code)s; retry later", api=api,
+                                         status_code=response.status_code), api=api)
             try:
                 data = response.json()
             except ValueError:
-                raise WeComRetryable(f"WeCom {api}: the answer is not JSON", api=api) from None
+                raise WeComRetryable(Msg("WeCom %(api)s: the answer is not JSON", api=api), api=api) from None
             if not isinstance(data, dict):
-                raise WeComRejected(f"WeCom {api}: the answer is not a JSON object", api=api)
+                raise WeComRejected(Msg("WeCom %(api)s: the answer is not a JSON object", api=api), api=api)
             code = errcode_of(data)
             if code in self.client.token_errcodes and attempt == 0:
                 self.client.token_rejected(token)
@@ -180,7 +189,7 @@ class WeComMedia:
         data = self._post_file("/cgi-bin/media/upload", "media/upload", image, {"type": "image"})
         media_id = str(data.get("media_id") or "")
         if not media_id:
-            raise WeComRejected("WeCom media/upload: the answer has no media_id", api="media/upload")
+            raise WeComRejected(Msg("WeCom media/upload: the answer has no media_id"), api="media/upload")
         self.uploads += 1
         created = float(data.get("created_at") or self.clock())
         return media_id, created
@@ -190,7 +199,7 @@ class WeComMedia:
         data = self._post_file("/cgi-bin/media/uploadimg", "media/uploadimg", image, {})
         url = str(data.get("url") or "")
         if not url:
-            raise WeComRejected("WeCom media/uploadimg: the answer has no url", api="media/uploadimg")
+            raise WeComRejected(Msg("WeCom media/uploadimg: the answer has no url"), api="media/uploadimg")
         self.uploads += 1
         return url
 

@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
 from connectors.errors import ConnectorProtocolError
+from wording import Msg, message_of
 
 _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 #: the largest decrypted message we read; pushes are a few hundred bytes
@@ -31,15 +32,17 @@ def parse_message(document: str | bytes) -> dict[str, str]:
     """
     raw = document.encode("utf-8") if isinstance(document, str) else document
     if len(raw) > MAX_MESSAGE_BYTES:
-        raise MalformedMessage(f"the message is {len(raw)} bytes; pushes are never larger than {MAX_MESSAGE_BYTES}")
+        raise MalformedMessage(Msg("the message is %(value)s bytes; pushes are never larger than "
+                                   "%(max_message_bytes)s", value=len(raw), max_message_bytes=MAX_MESSAGE_BYTES))
     if _DTD.search(raw):
-        raise MalformedMessage("the message XML contains a DOCTYPE/ENTITY declaration, which the platform never sends")
+        raise MalformedMessage(Msg("the message XML contains a DOCTYPE/ENTITY declaration, which the platform never "
+                                   "sends"))
     try:
         root = ET.fromstring(raw)  # noqa: S314 - DTDs refused above; expat fetches no external entities
     except ET.ParseError as exc:
-        raise MalformedMessage(f"the message is not well-formed XML ({exc})") from None
+        raise MalformedMessage(Msg("the message is not well-formed XML (%(exc)s)", exc=message_of(exc))) from None
     if root.tag != "xml":
-        raise MalformedMessage(f"the message root is <{root.tag}>, expected <xml>")
+        raise MalformedMessage(Msg("the message root is <%(tag)s>, expected <xml>", tag=root.tag))
     fields: dict[str, str] = {}
     for child in root:
         fields[child.tag] = (child.text or "").strip() if len(child) else (child.text or "")
@@ -52,7 +55,7 @@ def require(fields: dict[str, str], *names: str) -> None:
     """Raise :class:`MalformedMessage` naming the first of ``names`` that is missing or empty."""
     for name in names:
         if not fields.get(name, "").strip():
-            raise MalformedMessage(f"the message has no <{name}>")
+            raise MalformedMessage(Msg("the message has no <%(name)s>", name=name))
 
 
 def occurred_at(create_time: str | None) -> str | None:

@@ -16,6 +16,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from wording import Msg
+
 
 class TokenBucket:
     """``rate`` requests per second on average, bursts of up to ``capacity``."""
@@ -23,11 +25,11 @@ class TokenBucket:
     def __init__(self, rate: float, capacity: float | None = None, *, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         if rate <= 0:
-            raise ValueError(f"rate must be positive requests per second, got {rate}")
+            raise ValueError(Msg("rate must be positive requests per second, got %(rate)s", rate=rate))
         self.rate = float(rate)
         self.capacity = float(capacity) if capacity is not None else max(1.0, self.rate)
         if self.capacity < 1:
-            raise ValueError(f"capacity must be at least 1 token, got {self.capacity}")
+            raise ValueError(Msg("capacity must be at least 1 token, got %(capacity)s", capacity=self.capacity))
         self._clock = clock
         self._sleep = sleep
         self._tokens = self.capacity

@@ -42,6 +42,7 @@ from typing import Any
 
 from connectors.wecom.api_errors import WeComRejected
 from connectors.wecom.client import WeComClient
+from wording import Msg
 
 #: external_userid per transfer call (both transfer_customer APIs)
 MAX_CUSTOMERS_PER_CALL = 100
@@ -144,18 +145,18 @@ class Member:
 def _ids(values: Sequence[str], what: str, limit: int) -> list[str]:
     unique = list(dict.fromkeys(v for v in values if v))
     if not unique:
-        raise ValueError(f"a transfer needs at least one {what}")
+        raise ValueError(Msg("a transfer needs at least one %(what)s", what=what))
     if len(unique) > limit:
-        raise ValueError(f"WeCom takes at most {limit} {what}s per transfer call, got {len(unique)}; "
-                         "split the batch (the handover planner does)")
+        raise ValueError(Msg("WeCom takes at most %(limit)s %(what)ss per transfer call, got %(value)s; split the "
+                             "batch (the handover planner does)", limit=limit, what=what, value=len(unique)))
     return unique
 
 
 def _check_members(handover_userid: str, takeover_userid: str) -> None:
     if not handover_userid or not takeover_userid:
-        raise ValueError("a transfer needs handover_userid and takeover_userid")
+        raise ValueError(Msg("a transfer needs handover_userid and takeover_userid"))
     if handover_userid == takeover_userid:
-        raise ValueError("the handover and the takeover member are the same (WeCom errcode 40130)")
+        raise ValueError(Msg("the handover and the takeover member are the same (WeCom errcode 40130)"))
 
 
 def _outcomes(data: dict[str, Any], key: str, id_key: str) -> list[TransferOutcome]:
@@ -176,14 +177,15 @@ def transfer_customers(client: WeComClient, handover_userid: str, takeover_useri
                             "external_userid": ids}
     if resigned:
         if transfer_success_msg:
-            raise ValueError("transfer_success_msg is for in-service transfers; a resigned member's customers are "
-                             "not told")
+            raise ValueError(Msg("transfer_success_msg is for in-service transfers; a resigned member's customers "
+                                 "are not told"))
         api, path = "resigned/transfer_customer", "/cgi-bin/externalcontact/resigned/transfer_customer"
     else:
         if transfer_success_msg:
             if len(transfer_success_msg) > MAX_SUCCESS_MSG_CHARS:
-                raise ValueError(f"transfer_success_msg is {len(transfer_success_msg)} characters; WeCom takes at "
-                                 f"most {MAX_SUCCESS_MSG_CHARS}")
+                raise ValueError(Msg("transfer_success_msg is %(value)s characters; WeCom takes at most "
+                                     "%(max_success_msg_chars)s", value=len(transfer_success_msg),
+                                     max_success_msg_chars=MAX_SUCCESS_MSG_CHARS))
             body["transfer_success_msg"] = transfer_success_msg
         api, path = "transfer_customer", "/cgi-bin/externalcontact/transfer_customer"
     data = client.call("POST", path, api, body=body)
@@ -191,7 +193,8 @@ def transfer_customers(client: WeComClient, handover_userid: str, takeover_useri
     answered = {o.id for o in outcomes}
     missing = [i for i in ids if i not in answered]
     if missing:
-        raise WeComRejected(f"WeCom {api} answered without a result for {len(missing)} customer(s)", api=api)
+        raise WeComRejected(Msg("WeCom %(api)s answered without a result for %(value)s customer(s)", api=api,
+                                value=len(missing)), api=api)
     return outcomes
 
 
@@ -223,14 +226,15 @@ def transfer_results(client: WeComClient, handover_userid: str, takeover_userid:
         yield from states
         if not cursor:
             return
-    raise WeComRejected("WeCom transfer_result kept answering a next_cursor", api="transfer_result")
+    raise WeComRejected(Msg("WeCom transfer_result kept answering a next_cursor"), api="transfer_result")
 
 
 def unassigned_page(client: WeComClient, *, cursor: str = "", page_size: int = MAX_PAGE
                     ) -> tuple[list[UnassignedCustomer], str, bool]:
     """One page of resigned members' customers still to assign: (rows, next cursor, is_last)."""
     if not 1 <= page_size <= MAX_PAGE:
-        raise ValueError(f"get_unassigned_list pages hold 1..{MAX_PAGE} rows, got {page_size}")
+        raise ValueError(Msg("get_unassigned_list pages hold 1..%(max_page)s rows, got %(page_size)s",
+                             max_page=MAX_PAGE, page_size=page_size))
     body: dict[str, Any] = {"page_size": page_size}
     if cursor:
         body["cursor"] = cursor
@@ -250,13 +254,13 @@ def unassigned_customers(client: WeComClient, handover_userid: str | None = None
         yield from (r for r in rows if handover_userid is None or r.handover_userid == handover_userid)
         if last:
             return
-    raise WeComRejected("WeCom get_unassigned_list kept answering a next_cursor", api="get_unassigned_list")
+    raise WeComRejected(Msg("WeCom get_unassigned_list kept answering a next_cursor"), api="get_unassigned_list")
 
 
 def customers_of(client: WeComClient, userid: str) -> list[str]:
     """The external_userids a member has as contacts (externalcontact/list)."""
     if not userid:
-        raise ValueError("customers_of needs a userid")
+        raise ValueError(Msg("customers_of needs a userid"))
     data = client.call("GET", "/cgi-bin/externalcontact/list", "externalcontact/list", params={"userid": userid})
     return [str(u) for u in data.get("external_userid") or [] if u]
 
@@ -267,7 +271,7 @@ def transfer_groups(client: WeComClient, chat_ids: Sequence[str], new_owner: str
 
     Group owner transfers take effect at once (no 24 h wait)."""
     if not new_owner:
-        raise ValueError("a group transfer needs new_owner")
+        raise ValueError(Msg("a group transfer needs new_owner"))
     ids = _ids(chat_ids, "chat_id", MAX_CHATS_PER_CALL)
     if resigned:
         api, path = "groupchat/transfer", "/cgi-bin/externalcontact/groupchat/transfer"
@@ -280,7 +284,7 @@ def transfer_groups(client: WeComClient, chat_ids: Sequence[str], new_owner: str
 def get_member(client: WeComClient, userid: str) -> Member:
     """A staff member's departments, leaders and status (user/get)."""
     if not userid:
-        raise ValueError("get_member needs a userid")
+        raise ValueError(Msg("get_member needs a userid"))
     data = client.call("GET", "/cgi-bin/user/get", "user/get", params={"userid": userid})
     departments = [int(d) for d in data.get("department") or [] if isinstance(d, int | str) and str(d).isdigit()]
     main = data.get("main_department")

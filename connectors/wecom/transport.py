@@ -26,6 +26,7 @@ import httpx
 from connectors.wecom.api_errors import ApiError, ApiRejected, ApiRetryable
 from connectors.wecom.ratelimit import TokenBucket
 from connectors.wecom.tokens import AccessTokenCache
+from wording import Msg
 
 
 class _Closeable(Protocol):
@@ -79,7 +80,7 @@ class PlatformClient:
                  http: httpx.Client | None = None, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         if not api_base.startswith(("https://", "http://")):
-            raise ValueError(f"api_base must be an http(s) URL, got {api_base!r}")
+            raise ValueError(Msg("api_base must be an http(s) URL, got %(api_base)s", api_base=repr(api_base)))
         self.api_base = api_base.rstrip("/")
         self.timeout = timeout
         self.max_wait = max_wait
@@ -100,7 +101,8 @@ class PlatformClient:
 
     def error_for(self, api: str, errcode: int, errmsg: str) -> ApiError:
         """The exception for a non-zero errcode."""
-        return self.rejected_error(f"{self.platform} {api} answered errcode {errcode} ({errmsg})", api=api,
+        return self.rejected_error(Msg("%(platform)s %(api)s answered errcode %(errcode)s (%(errmsg)s)",
+                                       platform=self.platform, api=api, errcode=errcode, errmsg=errmsg), api=api,
                                    errcode=errcode, errmsg=errmsg)
 
     def token_rejected(self, token: str) -> None:
@@ -135,36 +137,45 @@ class PlatformClient:
         limit = self.max_wait if wait is None else wait
         if not self.limiter.acquire(timeout=limit):
             raise self.retryable_error(
-                f"{self.platform} {api}: the client-side rate limit ({self.limiter.rate:g}/s) would delay this call "
-                f"more than {limit:g}s; retry later", api=api, retry_after=1 / self.limiter.rate)
+                Msg("%(platform)s %(api)s: the client-side rate limit (%(rate)s/s) would delay this call more than "
+                    "%(limit)ss; retry later", platform=self.platform, api=api, rate=format(self.limiter.rate, 'g'),
+                    limit=format(limit, 'g')), api=api, retry_after=1 / self.limiter.rate)
         try:
             response = self._http.request(method, f"{self.api_base}{path}", params=dict(params or {}),
                                           json=dict(body) if body is not None else None,
                                           timeout=timeout if timeout is not None else self.timeout)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise self.retryable_error(f"{self.platform} {api}: cannot connect to {self.api_base} "
-                                       f"({type(exc).__name__})", api=api) from None
+            raise self.retryable_error(Msg("%(platform)s %(api)s: cannot connect to %(api_base)s (%(name)s)",
+                                           platform=self.platform, api=api, api_base=self.api_base,
+                                           name=type(exc).__name__), api=api) from None
         except httpx.TimeoutException as exc:
-            raise self.retryable_error(f"{self.platform} {api}: no answer within the timeout ({type(exc).__name__}); "
-                                       "the request may have been carried out", api=api,
+            raise self.retryable_error(Msg("%(platform)s %(api)s: no answer within the timeout (%(name)s); the "
+                                           "request may have been carried out", platform=self.platform, api=api,
+                                           name=type(exc).__name__), api=api,
                                        outcome_unknown=True) from None
         except httpx.HTTPError as exc:
-            raise self.retryable_error(f"{self.platform} {api}: transport error ({type(exc).__name__})", api=api,
+            raise self.retryable_error(Msg("%(platform)s %(api)s: transport error (%(name)s)", platform=self.platform,
+                                           api=api, name=type(exc).__name__), api=api,
                                        outcome_unknown=True) from None
         status = response.status_code
         if status >= 500 or status == 429:
-            raise self.retryable_error(f"{self.platform} {api}: HTTP {status} from {self.api_base}; retry later",
+            raise self.retryable_error(Msg("%(platform)s %(api)s: HTTP %(status)s from %(api_base)s; retry later",
+                                           platform=self.platform, api=api, status=status, api_base=self.api_base),
                                        api=api, outcome_unknown=status != 429)
         if status != 200:
-            raise self.rejected_error(f"{self.platform} {api}: HTTP {status} from {self.api_base}: is api_base right?",
+            raise self.rejected_error(Msg("%(platform)s %(api)s: HTTP %(status)s from %(api_base)s: is api_base "
+                                          "right?", platform=self.platform, api=api, status=status,
+                                          api_base=self.api_base),
                                       api=api)
         try:
             data = response.json()
         except ValueError:
-            raise self.retryable_error(f"{self.platform} {api}: the answer is not JSON (a proxy or gateway page?)",
+            raise self.retryable_error(Msg("%(platform)s %(api)s: the answer is not JSON (a proxy or gateway page?)",
+                                           platform=self.platform, api=api),
                                        api=api, outcome_unknown=True) from None
         if not isinstance(data, dict):
-            raise self.rejected_error(f"{self.platform} {api}: the answer is JSON but not an object", api=api)
+            raise self.rejected_error(Msg("%(platform)s %(api)s: the answer is JSON but not an object",
+                                          platform=self.platform, api=api), api=api)
         return data
 
 

@@ -29,6 +29,7 @@ import httpx
 from connectors.shop_http import OwnedHttp, json_object
 from connectors.wecom.tokens import AccessTokenCache
 from connectors.wecom.transport import SharedClients
+from wording import Msg
 
 log = logging.getLogger(__name__)
 DEFAULT_API_BASE: Final = "https://open.youzanyun.com"
@@ -60,7 +61,7 @@ class YouzanClient(OwnedHttp):
                  timeout: float = 5.0, http: httpx.Client | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if not client_id or not client_secret:
-            raise ValueError("client_id and client_secret must not be empty (有赞云控制台 › 应用 › 应用凭证)")
+            raise ValueError(Msg("client_id and client_secret must not be empty (有赞云控制台 › 应用 › 应用凭证)"))
         self.client_id = client_id
         self._secret = client_secret
         self.api_base = api_base.rstrip("/")
@@ -80,7 +81,8 @@ class YouzanClient(OwnedHttp):
         return json_object(lambda: self._http.post(f"{self.api_base}{path}", json=dict(body),
                                                    params=dict(params or {}), timeout=self.timeout),
                            timeout=self.timeout, where=self.api_base, setting="api_base",
-                           fail=lambda message, retryable: YouzanApiError(f"Youzan {what}: {message}",
+                           fail=lambda message, retryable: YouzanApiError(Msg("Youzan %(what)s: %(message)s",
+                                                                              what=what, message=message),
                                                                           retryable=retryable))
 
     @staticmethod
@@ -105,13 +107,14 @@ class YouzanClient(OwnedHttp):
         problem = self._error(data)
         if problem is not None:
             code, message = problem
-            raise YouzanApiError(f"Youzan auth/token refused a token for shop {kdt_id} (code {code}: {message}): "
-                                 "check the client_id/client_secret and that the shop authorised this app",
+            raise YouzanApiError(Msg("Youzan auth/token refused a token for shop %(kdt_id)s (code %(code)s: "
+                                     "%(message)s): check the client_id/client_secret and that the shop authorised "
+                                     "this app", kdt_id=kdt_id, code=code, message=message),
                                  code=code)
         token_data: dict[str, Any] = data["data"] if isinstance(data.get("data"), dict) else {}
         token = token_data.get("access_token")
         if not isinstance(token, str) or not token:
-            raise YouzanApiError("Youzan auth/token answered without an access_token", retryable=True)
+            raise YouzanApiError(Msg("Youzan auth/token answered without an access_token"), retryable=True)
         expires: Any = token_data.get("expires") or token_data.get("expires_in")
         try:
             value = float(expires)
@@ -148,7 +151,8 @@ class YouzanClient(OwnedHttp):
                 log.info("Youzan %s: the access token was refused (code %s); fetching a new one", api, code)
                 tokens.invalidate(token)
                 continue
-            raise YouzanApiError(f"Youzan {api} answered code {code}: {message or 'no message'}", code=code,
+            raise YouzanApiError(Msg("Youzan %(api)s answered code %(code)s: %(value)s", api=api, code=code,
+                                     value=message or 'no message'), code=code,
                                  retryable=code is not None and code >= 5000)
         raise AssertionError("unreachable")
 
@@ -157,8 +161,9 @@ class YouzanClient(OwnedHttp):
         data = self.call(kdt_id, *TRADE_GET, {"tid": tid})
         info = data.get("full_order_info")
         if not isinstance(info, dict) or not isinstance(info.get("order_info"), dict):
-            raise YouzanApiError(f"Youzan youzan.trade.get found no trade {tid} in shop {kdt_id} (Youzan says to "
-                                 "retry: a new trade can take ~30 s to show)", retryable=True)
+            raise YouzanApiError(Msg("Youzan youzan.trade.get found no trade %(tid)s in shop %(kdt_id)s (Youzan says "
+                                     "to retry: a new trade can take ~30 s to show)", tid=tid, kdt_id=kdt_id),
+                                 retryable=True)
         return info
 
 

@@ -30,6 +30,7 @@ from connectors.errors import ConnectorProtocolError, SignatureVerificationError
 from connectors.youzan.client import DEFAULT_API_BASE, YouzanApiError, shared_client
 from connectors.youzan.inbound import events_from_push, needs_trade, parse_push, trade_id
 from connectors.youzan.signing import verify_event_sign
+from wording import Msg
 
 log = logging.getLogger(__name__)
 SUCCESS = json.dumps({"code": 0, "msg": "success"})
@@ -50,7 +51,7 @@ class YouzanSettings(BaseModel):
     def _base(cls, value: str) -> str:
         value = value.strip().rstrip("/")
         if not value.startswith(("https://", "http://")):
-            raise ValueError("must be an http(s) URL such as https://open.youzanyun.com")
+            raise ValueError(Msg("must be an http(s) URL such as https://open.youzanyun.com"))
         return value
 
 
@@ -64,7 +65,7 @@ class YouzanSecrets(BaseModel):
     @classmethod
     def _filled(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value().strip():
-            raise ValueError("must not be empty")
+            raise ValueError(Msg("must not be empty"))
         return value
 
 
@@ -88,7 +89,7 @@ class YouzanConnector(Connector):
 
     def inbound(self, request: InboundRequest, settings: Any, secrets: Any) -> InboundReply:
         if request.method != "POST":
-            raise ConnectorProtocolError(f"Youzan pushes with POST, not {request.method}")
+            raise ConnectorProtocolError(Msg("Youzan pushes with POST, not %(method)s", method=request.method))
         secret = secrets.client_secret.get_secret_value()
         sign = request.headers.get("event-sign", "")
         if not sign.strip():
@@ -98,8 +99,8 @@ class YouzanConnector(Connector):
                 test = False
             if test:  # the console's URL check: nothing is stored
                 return _answer()
-            raise SignatureVerificationError("the Event-Sign header is missing: this request did not come from "
-                                             "Youzan's message push")
+            raise SignatureVerificationError(Msg("the Event-Sign header is missing: this request did not come from "
+                                                 "Youzan's message push"))
         verify_event_sign(settings.client_id, secret, request.body, sign,
                           header_client_id=request.headers.get("client-id"))
         push = parse_push(request.body)

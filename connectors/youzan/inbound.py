@@ -27,6 +27,7 @@ from urllib.parse import unquote_plus
 
 from connectors.canonical import CanonicalOrder, CanonicalRefund, OrderItem, order_event, refund_event
 from connectors.errors import ConnectorProtocolError
+from wording import Msg
 
 CHINA: Final = timezone(timedelta(hours=8), "Asia/Shanghai")
 CHANNEL: Final = "youzan"
@@ -86,15 +87,17 @@ class Push:
 def yuan_to_fen(value: Any, what: str) -> int:
     """``"129.00"`` (or 129, "129.5") → 12900 fen, exactly; more than 2 decimals or a negative is an error."""
     if isinstance(value, bool) or value is None or isinstance(value, float):
-        raise ConnectorProtocolError(f"{what} must be a yuan amount like \"129.00\", got {type(value).__name__}")
+        raise ConnectorProtocolError(Msg("%(what)s must be a yuan amount like \"129.00\", got %(name)s", what=what,
+                                         name=type(value).__name__))
     try:
         amount = Decimal(str(value).strip())
     except InvalidOperation:
-        raise ConnectorProtocolError(f"{what} is not a yuan amount: {str(value)[:40]!r}") from None
+        raise ConnectorProtocolError(Msg("%(what)s is not a yuan amount: %(value)s", what=what,
+                                         value=repr(str(value)[:40]))) from None
     fen = amount * 100
     if not amount.is_finite() or fen != fen.to_integral_value() or fen < 0:
-        raise ConnectorProtocolError(f"{what} {str(value)[:40]!r} is not a non-negative amount in yuan with at "
-                                     "most 2 decimals")
+        raise ConnectorProtocolError(Msg("%(what)s %(value)s is not a non-negative amount in yuan with at most 2 "
+                                         "decimals", what=what, value=repr(str(value)[:40])))
     return int(fen)
 
 
@@ -105,7 +108,7 @@ def china_time(text: Any) -> datetime | None:
     try:
         return datetime.strptime(text.strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=CHINA)
     except ValueError:
-        raise ConnectorProtocolError(f"time {text[:40]!r} is not yyyy-MM-dd HH:mm:ss") from None
+        raise ConnectorProtocolError(Msg("time %(value)s is not yyyy-MM-dd HH:mm:ss", value=repr(text[:40]))) from None
 
 
 def decode_msg(msg: Any) -> dict[str, Any]:
@@ -115,17 +118,17 @@ def decode_msg(msg: Any) -> dict[str, Any]:
     if isinstance(msg, dict):
         return msg
     if not isinstance(msg, str):
-        raise ConnectorProtocolError("'msg' must be a URL-encoded JSON string or an object")
+        raise ConnectorProtocolError(Msg("'msg' must be a URL-encoded JSON string or an object"))
     # Youzan encodes ``msg`` like Java's URLEncoder (form encoding): a space is '+', a literal '+' is %2B
     # (recorded pushes: "created":"2021-03-07+17:56:50"). Percent-decoding alone would leave the '+'.
     try:
         decoded = json.loads(unquote_plus(msg, errors="strict"))
     except UnicodeDecodeError:
-        raise ConnectorProtocolError("'msg' is not URL-encoded UTF-8") from None
+        raise ConnectorProtocolError(Msg("'msg' is not URL-encoded UTF-8")) from None
     except json.JSONDecodeError as exc:
-        raise ConnectorProtocolError(f"'msg' is not URL-encoded JSON ({exc.msg})") from None
+        raise ConnectorProtocolError(Msg("'msg' is not URL-encoded JSON (%(msg)s)", msg=exc.msg)) from None
     if not isinstance(decoded, dict):
-        raise ConnectorProtocolError("'msg' must decode to a JSON object")
+        raise ConnectorProtocolError(Msg("'msg' must decode to a JSON object"))
     return decoded
 
 
@@ -134,19 +137,20 @@ def parse_push(body: bytes) -> Push:
     try:
         data = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConnectorProtocolError(f"the push is not JSON ({getattr(exc, 'msg', type(exc).__name__)})") from None
+        raise ConnectorProtocolError(Msg("the push is not JSON (%(value)s)",
+                                         value=getattr(exc, 'msg', type(exc).__name__))) from None
     if not isinstance(data, dict):
-        raise ConnectorProtocolError("the push must be a JSON object")
+        raise ConnectorProtocolError(Msg("the push must be a JSON object"))
     test = data.get("test") in (True, "true", 1, "1")
     if test:
         return Push(type=str(data.get("type") or ""), kdt_id=str(data.get("kdt_id") or ""), id="", msg_id="",
                     version=None, test=True)
     kind = data.get("type")
     if not isinstance(kind, str) or not kind:
-        raise ConnectorProtocolError("the push has no 'type' (e.g. trade_TradePaid)")
+        raise ConnectorProtocolError(Msg("the push has no 'type' (e.g. trade_TradePaid)"))
     kdt_id = data.get("kdt_id")
     if kdt_id in (None, "") or isinstance(kdt_id, bool):
-        raise ConnectorProtocolError("the push has no 'kdt_id' (the shop)")
+        raise ConnectorProtocolError(Msg("the push has no 'kdt_id' (the shop)"))
     version = data.get("version")
     return Push(type=kind, kdt_id=str(kdt_id), id=str(data.get("id") or ""), msg_id=str(data.get("msg_id") or ""),
                 version=int(version) if isinstance(version, int) and not isinstance(version, bool) else None,
@@ -165,7 +169,7 @@ def trade_id(push: Push) -> str:
     tid = (info or {}).get("order_info", {}).get("tid") or push.msg.get("tid") or (
         push.id if push.type in ORDER_TYPES else "")
     if not tid:
-        raise ConnectorProtocolError(f"the {push.type} message names no trade (tid)")
+        raise ConnectorProtocolError(Msg("the %(type)s message names no trade (tid)", type=push.type))
     return str(tid)
 
 
@@ -186,7 +190,8 @@ def buyer_identities(info: dict[str, Any]) -> dict[str, str]:
             identities["youzan_buyer"] = str(value)
             break
     if not identities:
-        raise ConnectorProtocolError("the trade has no buyer (buyer_info has no buyer_phone, yz_open_id or fans_id)")
+        raise ConnectorProtocolError(Msg("the trade has no buyer (buyer_info has no buyer_phone, yz_open_id or "
+                                         "fans_id)"))
     return identities
 
 
@@ -236,7 +241,7 @@ def refund_from_message(msg: dict[str, Any], info: dict[str, Any], shop: str,
     """A ``refund.<status>`` event from a refund message and its trade."""
     refund_id = msg.get("refund_id")
     if not refund_id:
-        raise ConnectorProtocolError(f"the {push.type} message has no refund_id")
+        raise ConnectorProtocolError(Msg("the %(type)s message has no refund_id", type=push.type))
     oids_text = str(msg.get("oids") or "")
     oids = {o.strip() for o in oids_text.split(",") if o.strip()} or None
     reason = str(msg.get("refund_reason_desc") or msg.get("refund_reason") or "")
@@ -264,10 +269,12 @@ def events_from_push(push: Push, trade: dict[str, Any] | None = None) -> list[di
     info = full_order_info(push.msg) or trade
     if push.type in ORDER_TYPES:
         if info is None:
-            raise ConnectorProtocolError(f"the {push.type} message carries no trade and none was fetched")
+            raise ConnectorProtocolError(Msg("the %(type)s message carries no trade and none was fetched",
+                                             type=push.type))
         return [order_from_trade(info, push.kdt_id, ORDER_TYPES[push.type], push)]
     if push.type in REFUND_TYPES:
         if info is None:
-            raise ConnectorProtocolError(f"the {push.type} message needs its trade, and none was fetched")
+            raise ConnectorProtocolError(Msg("the %(type)s message needs its trade, and none was fetched",
+                                             type=push.type))
         return [refund_from_message(push.msg, info, push.kdt_id, REFUND_TYPES[push.type], push)]
     return []

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 
 from connectors.errors import SignatureVerificationError
+from wording import Msg
 
 
 class YouzanSignatureError(SignatureVerificationError):
@@ -36,12 +37,12 @@ def verify_event_sign(
     """
     if header_client_id is not None and header_client_id.strip() != client_id:
         raise YouzanSignatureError(
-            f"the push is for Client-Id {header_client_id.strip()!r}, not this app's client_id: check which "
-            "app's push URL points here"
+            Msg("the push is for Client-Id %(value)s, not this app's client_id: check which app's push URL points "
+                "here", value=repr(header_client_id.strip()))
         )
     expected = compute_event_sign(client_id, client_secret, body).encode("ascii")
     if not hmac.compare_digest(expected, event_sign.strip().lower().encode("utf-8")):
         raise YouzanSignatureError(
-            "Event-Sign does not match MD5(client_id + body + client_secret): check the client_secret, and "
-            "verify the raw body bytes as received, before any decoding or JSON parsing"
+            Msg("Event-Sign does not match MD5(client_id + body + client_secret): check the client_secret, and "
+                "verify the raw body bytes as received, before any decoding or JSON parsing")
         )

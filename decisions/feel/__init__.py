@@ -40,6 +40,7 @@ from decisions.feel.simple import (
 )
 from decisions.feel.syntax import FeelSyntaxError
 from decisions.feel.values import FeelError, FeelFunction, FeelRange, YearsMonths, to_feel, to_text, type_name
+from wording import Msg
 
 __all__ = [
     "Budget", "Comparison", "ComparisonOperator", "Expression", "FeelError", "FeelFunction", "FeelLimitError",
@@ -69,7 +70,7 @@ class Expression:
             try:
                 return self.run(scope)
             except RecursionError:  # a safety net: the frame budget (limits.MAX_FRAMES) comes first
-                raise FeelLimitError("the evaluation nests too deeply") from None
+                raise FeelLimitError(Msg("the evaluation nests too deeply")) from None
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from decisions.feel.values import (
     negate,
     type_name,
 )
+from wording import Msg, message_of
 
 Evaluator = Callable[["Scope"], Any]
 Test = Callable[[Any, "Scope"], "bool | None"]
@@ -74,7 +75,7 @@ class Scope:
         function = BUILTINS.get(name)
         if function is not None:
             return function
-        self.budget.note(f"no variable named '{name}'")
+        self.budget.note(Msg("no variable named '%(name)s'", name=name))
         return None
 
     def defines(self, name: str) -> bool:
@@ -144,7 +145,8 @@ def arithmetic(operator: str, left: Any, right: Any) -> Any:
             return NUMBERS.divide(temporal.duration_seconds(left), temporal.duration_seconds(right))
         if isinstance(left, YearsMonths) and isinstance(right, YearsMonths):
             return NUMBERS.divide(Decimal(left.months), Decimal(right.months))
-    raise FeelError(f"cannot compute {type_name(left)} {operator} {type_name(right)}")
+    raise FeelError(Msg("cannot compute %(left)s %(operator)s %(right)s", left=type_name(left), operator=operator,
+                        right=type_name(right)))
 
 
 def _add(left: Any, right: Any) -> Any:
@@ -167,7 +169,7 @@ def _add(left: Any, right: Any) -> Any:
             return left.replace(year=moved.year, month=moved.month, day=moved.day)
         if isinstance(left, date):
             return temporal.add_months(left, right.months)
-    raise FeelError(f"cannot compute {type_name(left)} + {type_name(right)}")
+    raise FeelError(Msg("cannot compute %(left)s + %(right)s", left=type_name(left), right=type_name(right)))
 
 
 def _subtract(left: Any, right: Any) -> Any:
@@ -187,12 +189,12 @@ def _subtract(left: Any, right: Any) -> Any:
             a = left if isinstance(left, datetime) else temporal.as_date_time(left)
             b = right if isinstance(right, datetime) else temporal.as_date_time(right)
             if (a.tzinfo is None) != (b.tzinfo is None):
-                raise FeelError("cannot subtract a date and time without a time zone and one with a time zone")
+                raise FeelError(Msg("cannot subtract a date and time without a time zone and one with a time zone"))
             return temporal.instant(a) - temporal.instant(b)
         return timedelta(days=(left - right).days)
     if isinstance(left, time) and isinstance(right, time):
         return temporal.subtract_times(left, right)
-    raise FeelError(f"cannot compute {type_name(left)} - {type_name(right)}")
+    raise FeelError(Msg("cannot compute %(left)s - %(right)s", left=type_name(left), right=type_name(right)))
 
 
 _COMPARE: dict[str, Callable[[int], bool]] = {
@@ -221,7 +223,7 @@ def member(value: Any, name: str, scope: Scope) -> Any:
     if isinstance(value, dict):
         if name in value:
             return value[name]
-        return null(scope, f"the context has no entry '{name}'")
+        return null(scope, Msg("the context has no entry '%(name)s'", name=name))
     if isinstance(value, list):
         scope.budget.charge(len(value))
         return [member(item, name, scope) for item in value]
@@ -229,7 +231,7 @@ def member(value: Any, name: str, scope: Scope) -> Any:
         return None
     found = _PROPERTIES.get((type_name(value), name))
     if found is None:
-        return null(scope, f"a {type_name(value)} has no property '{name}'")
+        return null(scope, Msg("a %(type)s has no property '%(name)s'", type=type_name(value), name=name))
     return found(value)
 
 
@@ -303,7 +305,7 @@ def compile_expression(node: s.Node) -> Evaluator:
     """``f(scope) -> value`` for a tree. FeelErrors inside become null (noted); limits propagate."""
     compiler = _COMPILERS.get(type(node))
     if compiler is None:
-        raise s.FeelSyntaxError(f"cannot evaluate a {type(node).__name__}")
+        raise s.FeelSyntaxError(Msg("cannot evaluate a %(name)s", name=type(node).__name__))
     return compiler(node)
 
 
@@ -314,11 +316,11 @@ def _guarded(evaluate: Evaluator) -> Evaluator:
         try:
             return evaluate(scope)
         except FeelError as error:
-            return null(scope, str(error))
+            return null(scope, message_of(error))
         except DecimalException:
-            return null(scope, "a number is out of FEEL's range (or divided by zero)")
+            return null(scope, Msg("a number is out of FEEL's range (or divided by zero)"))
         except (OverflowError, ValueError) as error:
-            return null(scope, f"out of range: {error}")
+            return null(scope, Msg("out of range: %(error)s", error=error))
 
     return guarded
 
@@ -354,7 +356,7 @@ def _temporal(node: s.TemporalLiteral) -> Evaluator:
     try:
         value = temporal.parse_temporal(node.text)
     except FeelError as error:
-        message = str(error)
+        message = message_of(error)
         return lambda scope: null(scope, message)
     return lambda scope: value
 
@@ -397,13 +399,14 @@ def _filter(node: s.Filter) -> Evaluator:
 
 def _index(items: Sequence[Any], index: Decimal, scope: Scope) -> Any:
     if index != index.to_integral_value():
-        return null(scope, f"list index {index} is not a whole number")
+        return null(scope, Msg("list index %(index)s is not a whole number", index=index))
     position = int(index)
     if position > 0 and position <= len(items):
         return items[position - 1]
     if position < 0 and -position <= len(items):
         return items[position]
-    return null(scope, f"list index {position} is out of range (the list has {len(items)} items)")
+    return null(scope, Msg("list index %(position)s is out of range (the list has %(count)s items)", position=position,
+                           count=len(items)))
 
 
 def _call(node: s.Call) -> Evaluator:
@@ -415,7 +418,7 @@ def _call(node: s.Call) -> Evaluator:
     def evaluate(scope: Scope) -> Any:
         function = target(scope)
         if not isinstance(function, FeelFunction):
-            return null(scope, f"{label} is not a function")
+            return null(scope, Msg("%(label)s is not a function", label=label))
         scope.budget.charge()
         if named is not None:
             return function.invoke(None, {name: arg(scope) for name, arg in named})
@@ -441,17 +444,19 @@ def _arithmetic(node: s.Arithmetic) -> Evaluator:
             try:
                 return _number_op(operator, a, b)
             except DecimalException:
-                return null(scope, f"{operator}: a number is out of FEEL's range (or divided by zero)")
+                return null(scope, Msg("%(operator)s: a number is out of FEEL's range (or divided by zero)",
+                                       operator=operator))
         if a is None or b is None:
             return None
         try:
             return arithmetic(operator, a, b)
         except FeelError as error:
-            return null(scope, str(error))
+            return null(scope, message_of(error))
         except DecimalException:
-            return null(scope, f"{operator}: a number is out of FEEL's range (or divided by zero)")
+            return null(scope, Msg("%(operator)s: a number is out of FEEL's range (or divided by zero)",
+                                   operator=operator))
         except (OverflowError, ValueError) as error:
-            return null(scope, f"{operator}: out of range ({error})")
+            return null(scope, Msg("%(operator)s: out of range (%(error)s)", operator=operator, error=error))
 
     return evaluate
 
@@ -465,7 +470,8 @@ def _comparison(node: s.Comparison) -> Evaluator:
         a, b = left(scope), right(scope)
         outcome = compare(operator, a, b)
         if outcome is None and not (operator in ("=", "!=") and (a is None or b is None)):
-            scope.budget.note(f"cannot compare a {type_name(a)} with a {type_name(b)} ({operator})")
+            scope.budget.note(Msg("cannot compare a %(type)s with a %(other)s (%(operator)s)", type=type_name(a),
+                                  other=type_name(b), operator=operator))
         return outcome
 
     return evaluate
@@ -547,7 +553,7 @@ def _iteration_sources(iteration: s.Iteration) -> Callable[[Scope], Sequence[Any
 def _span(start: Any, end: Any, start_included: bool, end_included: bool, scope: Scope) -> Sequence[Any] | None:
     if isinstance(start, Decimal) and isinstance(end, Decimal):
         if start != start.to_integral_value() or end != end.to_integral_value():
-            return null(scope, "a range to iterate over needs whole numbers")
+            return null(scope, Msg("a range to iterate over needs whole numbers"))
         a, b = int(start), int(end)
         step = 1 if b >= a else -1
         if not start_included:
@@ -564,12 +570,13 @@ def _span(start: Any, end: Any, start_included: bool, end_included: bool, scope:
         step = 1 if days >= 0 else -1
         return [start + timedelta(days=offset) for offset in range(0, days + step, step)
                 if (start_included or offset) and (end_included or offset != days)]
-    return null(scope, f"cannot iterate from a {type_name(start)} to a {type_name(end)}")
+    return null(scope, Msg("cannot iterate from a %(low)s to a %(high)s", low=type_name(start),
+                           high=type_name(end)))
 
 
 def _range_items(value: FeelRange, scope: Scope) -> Sequence[Any] | None:
     if value.start in (None, UNBOUNDED) or value.end in (None, UNBOUNDED) or value.operator:
-        return null(scope, "cannot iterate over a range without a start and an end")
+        return null(scope, Msg("cannot iterate over a range without a start and an end"))
     return _span(value.start, value.end, value.start_included, value.end_included, scope)
 
 
@@ -695,7 +702,7 @@ def _range(node: s.RangeExpr) -> Evaluator:
         try:
             return make_range(low, high, node.start_included, node.end_included)
         except FeelError as error:
-            return null(scope, str(error))
+            return null(scope, message_of(error))
 
     return evaluate
 
@@ -724,7 +731,7 @@ def _function(node: s.FunctionDef) -> Evaluator:
     if node.external:
         def external(scope: Scope) -> Any:
             def refuse(args: list[Any] | None, named: dict[str, Any] | None) -> Any:
-                raise FeelError("external (Java/PMML) functions are not supported")
+                raise FeelError(Msg("external (Java/PMML) functions are not supported"))
             return FeelFunction("external function", names, refuse, declared)
         return external
     body = compile_expression(node.body)
@@ -745,19 +752,20 @@ def user_function(label: str, names: list[str], param_types: Sequence[s.TypeRef 
         if named is not None:
             unknown = set(named) - set(names)
             if unknown:
-                raise FeelError(f"no parameter named {', '.join(sorted(unknown))}")
+                raise FeelError(Msg("no parameter named %(names)s", names=", ".join(sorted(unknown))))
             values = [named.get(name) for name in names]
         else:
             assert args is not None
             if len(args) != len(names):
-                raise FeelError(f"expects {len(names)} arguments, got {len(args)}")
+                raise FeelError(Msg("expects %(count)s arguments, got %(given)s", count=len(names), given=len(args)))
             values = list(args)
         budget = current_budget()
         for index, (value, declared) in enumerate(zip(values, param_types, strict=True)):
             if declared is not None and value is not None:
                 coerced = _coerce_argument(value, declared, closure)
                 if coerced is _MISSING:
-                    raise FeelError(f"argument '{names[index]}' is not a {declared}")
+                    raise FeelError(Msg("argument '%(name)s' is not a %(declared)s", name=names[index],
+                                        declared=declared))
                 values[index] = coerced
         budget.enter(frames)
         try:

@@ -51,6 +51,7 @@ from decisions.feel.values import (
     to_text,
     type_name,
 )
+from wording import Msg, message_of
 
 BUILTINS: dict[str, FeelFunction] = {}
 _NUMBER_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
@@ -107,7 +108,7 @@ def _bind(name: str, signatures: list[_Signature], args: list[Any] | None,
                 if sig.variadic:
                     return [named.get(sig.names[0])] if len(sig.names) == 1 else [named.get(n) for n in sig.names]
                 return [named.get(n, ABSENT) for n in sig.names]
-        raise FeelError(f"{name}() has no parameters named {', '.join(sorted(named))}")
+        raise FeelError(Msg("%(name)s() has no parameters named %(names)s", name=name, names=', '.join(sorted(named))))
     assert args is not None
     for sig in signatures:
         if sig.variadic:
@@ -119,7 +120,8 @@ def _bind(name: str, signatures: list[_Signature], args: list[Any] | None,
         if sig.required <= len(args) <= len(sig.names):
             return list(args) + [ABSENT] * (len(sig.names) - len(args))
     counts = sorted({len(sig.names) for sig in signatures})
-    raise FeelError(f"{name}() takes {' or '.join(map(str, counts))} arguments, not {len(args)}")
+    raise FeelError(Msg("%(name)s() takes %(counts)s arguments, not %(given)s", name=name,
+                        counts=" or ".join(map(str, counts)), given=len(args)))
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -127,14 +129,15 @@ def _bind(name: str, signatures: list[_Signature], args: list[Any] | None,
 
 def _need(value: Any, kind: type | tuple[type, ...], what: str) -> Any:
     if value is None:
-        raise FeelError(f"{what} is null")
+        raise FeelError(Msg("%(what)s is null", what=what))
     if isinstance(value, list) and len(value) == 1 and kind is not list:
         value = value[0]  # a singleton list is its item where a list is not expected (DMN 1.5 §10.3.2.9.4)
         if value is None:
-            raise FeelError(f"{what} is null")
+            raise FeelError(Msg("%(what)s is null", what=what))
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool and bool not in (
             kind if isinstance(kind, tuple) else (kind,))):
-        raise FeelError(f"{what} must be a {_kind_name(kind)}, not a {type_name(value)}")
+        raise FeelError(Msg("%(what)s must be a %(kind)s, not a %(type)s", what=what, kind=_kind_name(kind),
+                            type=type_name(value)))
     return value
 
 
@@ -162,7 +165,7 @@ def _integer(value: Any, what: str) -> int:
 
 def _items(value: Any, what: str = "list") -> list[Any]:
     if value is None:
-        raise FeelError(f"{what} is null")
+        raise FeelError(Msg("%(what)s is null", what=what))
     items = value if isinstance(value, list) else [value]
     current_budget().charge(len(items))
     return items
@@ -185,18 +188,19 @@ def _date(a: Any, month: Any = None, day: Any = None, *_: Any) -> date:
             return value.date()
         if isinstance(value, date):
             return value
-        raise FeelError(f"date() needs a string, date or date and time, not a {type_name(value)}")
+        raise FeelError(Msg("date() needs a string, date or date and time, not a %(type)s", type=type_name(value)))
     year, month_number, day_number = (_integer(a, "year"), _integer(month, "month"), _integer(day, "day"))
     try:
         return date(year, month_number, day_number)
     except ValueError:
-        raise FeelError(f"{year}-{month_number}-{day_number} is not a date (years 1..9999)") from None
+        raise FeelError(Msg("%(year)s-%(month)s-%(day)s is not a date (years 1..9999)", year=year,
+                            month=month_number, day=day_number)) from None
 
 
 @builtin("date and time", ["from"], ["date", "time"], absent=True)
 def _date_and_time(a: Any, b: Any = ABSENT) -> datetime:
     if b is None:
-        raise FeelError("date and time(): time is null")
+        raise FeelError(Msg("date and time(): time is null"))
     if b is ABSENT:
         if isinstance(a, str):
             return temporal.parse_date_time(a)
@@ -204,7 +208,7 @@ def _date_and_time(a: Any, b: Any = ABSENT) -> datetime:
             return a
         if isinstance(a, date):
             return datetime(a.year, a.month, a.day)
-        raise FeelError(f"date and time() needs a string, not a {type_name(a)}")
+        raise FeelError(Msg("date and time() needs a string, not a %(type)s", type=type_name(a)))
     day = _need(a, date, "date")
     clock = _need(b, time, "time")
     return datetime(day.year, day.month, day.day, clock.hour, clock.minute, clock.second, clock.microsecond,
@@ -222,7 +226,7 @@ def _time(a: Any, minute: Any = None, second: Any = None, offset: Any = None) ->
             return a
         if isinstance(a, date):
             return time(0, 0, 0, tzinfo=UTC)
-        raise FeelError(f"time() needs a string, time or date and time, not a {type_name(a)}")
+        raise FeelError(Msg("time() needs a string, time or date and time, not a %(type)s", type=type_name(a)))
     hour, minute_number = _integer(a, "hour"), _integer(minute, "minute")
     seconds = _number(second, "second")
     whole = int(seconds.to_integral_value(ROUND_FLOOR))
@@ -233,18 +237,19 @@ def _time(a: Any, minute: Any = None, second: Any = None, offset: Any = None) ->
     try:
         return time(hour, minute_number, whole, micro, tzinfo=zone)
     except ValueError:
-        raise FeelError(f"{hour}:{minute_number}:{seconds} is not a time") from None
+        raise FeelError(Msg("%(hour)s:%(minute)s:%(second)s is not a time", hour=hour,
+                            minute=minute_number, second=seconds)) from None
 
 
 @builtin("number", ["from", "grouping separator", "decimal separator"], _Signature(["from"], 1))
 def _to_number(text: Any, grouping: Any = None, decimal_separator: Any = None) -> Decimal:
     source = _string(text, "from")
     if grouping is not None and grouping not in (" ", ",", "."):
-        raise FeelError("the grouping separator must be ' ', ',' or '.'")
+        raise FeelError(Msg("the grouping separator must be ' ', ',' or '.'"))
     if decimal_separator is not None and decimal_separator not in (",", "."):
-        raise FeelError("the decimal separator must be ',' or '.'")
+        raise FeelError(Msg("the decimal separator must be ',' or '.'"))
     if grouping is not None and grouping == decimal_separator:
-        raise FeelError("the grouping and decimal separators must differ")
+        raise FeelError(Msg("the grouping and decimal separators must differ"))
     if grouping is not None:
         source = source.replace(grouping, "")
     if decimal_separator is not None and decimal_separator != ".":
@@ -254,7 +259,7 @@ def _to_number(text: Any, grouping: Any = None, decimal_separator: Any = None) -
     except DecimalException:
         number = None
     if number is None:
-        raise FeelError(f"'{text}' is not a number")
+        raise FeelError(Msg("'%(text)s' is not a number", text=text))
     return number
 
 
@@ -290,7 +295,7 @@ def _not(value: Any) -> bool | None:
         return not value
     if value is None:
         return None
-    raise FeelError(f"not() needs a boolean, not a {type_name(value)}")
+    raise FeelError(Msg("not() needs a boolean, not a %(type)s", type=type_name(value)))
 
 
 @builtin("is defined", ["value"])
@@ -312,14 +317,14 @@ def _substring(text: Any, start: Any, length: Any = None) -> str:
     position = _integer(start, "start position")
     if position == 0 or abs(position) > len(source):
         if position == 0 or position > len(source):
-            raise FeelError(f"start position {position} is outside the string")
+            raise FeelError(Msg("start position %(position)s is outside the string", position=position))
         position = 1 if position < -len(source) else position
     begin = position - 1 if position > 0 else len(source) + position
     if length is None:
         return source[begin:]
     count = _number(length, "length")
     if count < 0:
-        raise FeelError("length must not be negative")
+        raise FeelError(Msg("length must not be negative"))
     return source[begin:begin + int(count.to_integral_value(ROUND_DOWN))]
 
 
@@ -376,7 +381,7 @@ _FLAGS = frozenset("smixq")
 def _regex(pattern: str, flags: str) -> Any:
     """An XPath regular expression (with its flags) compiled for RE2."""
     if set(flags) - _FLAGS:
-        raise FeelError(f"regular expression flags must be among s, m, i, x, q; got '{flags}'")
+        raise FeelError(Msg("regular expression flags must be among s, m, i, x, q; got '%(flags)s'", flags=flags))
     options = re2.Options()
     options.log_errors = False
     options.max_mem = 8 << 20
@@ -396,7 +401,8 @@ def _regex(pattern: str, flags: str) -> Any:
     try:
         return re2.compile(prefix + pattern, options)
     except re2.error as error:
-        raise FeelError(f"'{pattern}' is not a supported regular expression ({error})") from None
+        raise FeelError(Msg("'%(pattern)s' is not a supported regular expression (%(error)s)", pattern=pattern,
+                            error=message_of(error))) from None
 
 
 def _strip_whitespace(pattern: str) -> str:
@@ -424,9 +430,9 @@ def _translate(pattern: str, dot_all: bool = False) -> str:
         if char == "\\" and index + 1 < len(pattern):
             following = pattern[index + 1]
             if following.isdigit():
-                raise FeelError("back-references (\\1 …) are not supported in regular expressions")
+                raise FeelError(Msg("back-references (\\1 …) are not supported in regular expressions"))
             if following in "pP" and pattern[index + 2:index + 5] == "{Is":
-                raise FeelError("Unicode block names (\\p{IsBasicLatin}) are not supported")
+                raise FeelError(Msg("Unicode block names (\\p{IsBasicLatin}) are not supported"))
             out.append(pattern[index:index + 2])
             index += 2
             continue
@@ -435,7 +441,7 @@ def _translate(pattern: str, dot_all: bool = False) -> str:
         elif char == "]" and in_class:
             in_class = False
         elif char == "-" and in_class and pattern[index + 1:index + 2] == "[":
-            raise FeelError("character class subtraction ([a-z-[aeiou]]) is not supported")
+            raise FeelError(Msg("character class subtraction ([a-z-[aeiou]]) is not supported"))
         elif char == "." and not in_class and not dot_all:
             out.append("[^\\n\\r]")  # XPath's '.' matches neither \n nor \r
             index += 1
@@ -473,7 +479,8 @@ def _replace(text: Any, pattern: Any, replacement: Any, flags: Any = None) -> st
         out.append(piece)
         size += len(piece) + match.start() - position
         if size > MAX_TEXT:
-            raise FeelLimitError(f"replace() would make a text longer than the limit of {MAX_TEXT} characters")
+            raise FeelLimitError(Msg("replace() would make a text longer than the limit of %(limit)s characters",
+                                     limit=MAX_TEXT))
         position = match.end()
     out.append(source[position:])
     return check_text("".join(out))
@@ -492,7 +499,8 @@ def _expand(template: str, match: Any) -> str:
             out.append(match.group(group) or "" if group <= (match.re.groups or 0) else "")
             index += 2
         elif char in "\\$":
-            raise FeelError(f"'{template}': a '{char}' in a replacement must be escaped")
+            raise FeelError(Msg("'%(template)s': a '%(char)s' in a replacement must be escaped", template=template,
+                                char=char))
         else:
             out.append(char)
             index += 1
@@ -525,11 +533,12 @@ def _string_join(items: Any, delimiter: Any = None) -> str:
         if value is None:
             continue
         if not isinstance(value, str):
-            raise FeelError(f"string join() joins strings, not a {type_name(value)}")
+            raise FeelError(Msg("string join() joins strings, not a %(type)s", type=type_name(value)))
         texts.append(value)
     total = sum(map(len, texts)) + len(separator) * max(0, len(texts) - 1)
     if total > MAX_TEXT:
-        raise FeelLimitError(f"string join() would make a text longer than the limit of {MAX_TEXT} characters")
+        raise FeelLimitError(Msg("string join() would make a text longer than the limit of %(limit)s characters",
+                                 limit=MAX_TEXT))
     return separator.join(texts)
 
 
@@ -550,18 +559,19 @@ def _numbers(items: Any, what: str) -> list[Decimal]:
     values = _items(items)
     for value in values:
         if not isinstance(value, Decimal):
-            raise FeelError(f"{what}() needs numbers, got a {type_name(value)}")
+            raise FeelError(Msg("%(what)s() needs numbers, got a %(type)s", what=what, type=type_name(value)))
     return values
 
 
 def _comparable(items: Any, what: str) -> list[Any]:
     values = [value for value in _items(items) if value is not None]  # nulls are skipped
     if not values:
-        raise FeelError(f"{what}() of an empty list")
+        raise FeelError(Msg("%(what)s() of an empty list", what=what))
     first = values[0]
     for value in values[1:]:
         if feel_compare(first, value) is None:
-            raise FeelError(f"{what}() cannot compare a {type_name(first)} with a {type_name(value)}")
+            raise FeelError(Msg("%(what)s() cannot compare a %(type)s with a %(other)s", what=what,
+                                type=type_name(first), other=type_name(value)))
     return values
 
 
@@ -611,7 +621,7 @@ def _product(items: Any) -> Decimal | None:
 def _mean(items: Any) -> Decimal:
     values = _numbers(items, "mean")
     if not values:
-        raise FeelError("mean() of an empty list")
+        raise FeelError(Msg("mean() of an empty list"))
     return NUMBERS.divide(_sum(values), Decimal(len(values)))
 
 
@@ -630,7 +640,7 @@ def _median(items: Any) -> Decimal | None:
 def _stddev(items: Any) -> Decimal:
     values = _numbers(items, "stddev")
     if len(values) < 2:
-        raise FeelError("stddev() needs at least two numbers")
+        raise FeelError(Msg("stddev() needs at least two numbers"))
     mean = NUMBERS.divide(_sum(values), Decimal(len(values)))
     squares = ZERO
     for value in values:
@@ -680,13 +690,13 @@ def _sublist(items: Any, start: Any, length: Any = None) -> list[Any]:
     values = _need(items, list, "list")
     position = _integer(start, "start position")
     if position == 0 or abs(position) > len(values):
-        raise FeelError(f"start position {position} is outside the list")
+        raise FeelError(Msg("start position %(position)s is outside the list", position=position))
     begin = position - 1 if position > 0 else len(values) + position
     if length is None:
         return values[begin:]
     count = _integer(length, "length")
     if count < 0 or begin + count > len(values):
-        raise FeelError(f"length {count} goes past the end of the list")
+        raise FeelError(Msg("length %(count)s goes past the end of the list", count=count))
     return values[begin:begin + count]
 
 
@@ -714,7 +724,7 @@ def _insert_before(items: Any, position: Any, new_item: Any) -> list[Any]:
     values = list(_items(items))
     index = _integer(position, "position")
     if index == 0 or abs(index) > len(values):
-        raise FeelError(f"position {index} is outside the list")
+        raise FeelError(Msg("position %(index)s is outside the list", index=index))
     values.insert(index - 1 if index > 0 else len(values) + index, new_item)
     check_items(len(values))
     return values
@@ -725,7 +735,7 @@ def _remove(items: Any, position: Any) -> list[Any]:
     values = list(_items(items))
     index = _integer(position, "position")
     if index == 0 or abs(index) > len(values):
-        raise FeelError(f"position {index} is outside the list")
+        raise FeelError(Msg("position %(index)s is outside the list", index=index))
     del values[index - 1 if index > 0 else index]
     return values
 
@@ -801,18 +811,18 @@ def _list_replace(items: Any, position: Any, new_item: Any) -> list[Any]:
     values = list(_items(items))
     if isinstance(position, FeelFunction):
         if position.params is not None and len(position.params) != 2:
-            raise FeelError("list replace(): match must be a function of (item, newItem)")
+            raise FeelError(Msg("list replace(): match must be a function of (item, newItem)"))
         current_budget().charge(len(values))
         replaced = []
         for value in values:
             outcome = position.invoke([value, new_item], None)
             if not isinstance(outcome, bool):
-                raise FeelError("list replace(): match must give true or false")
+                raise FeelError(Msg("list replace(): match must give true or false"))
             replaced.append(new_item if outcome else value)
         return replaced
     index = _integer(position, "position")
     if index == 0 or abs(index) > len(values):
-        raise FeelError(f"position {index} is outside the list")
+        raise FeelError(Msg("position %(index)s is outside the list", index=index))
     values[index - 1 if index > 0 else index] = new_item
     return values
 
@@ -825,7 +835,8 @@ def _sort(items: Any, precedes: Any = None) -> list[Any]:
         def natural(a: Any, b: Any) -> int:
             order = feel_compare(a, b)
             if order is None:
-                raise FeelError(f"sort() cannot compare a {type_name(a)} with a {type_name(b)}")
+                raise FeelError(Msg("sort() cannot compare a %(type)s with a %(other)s", type=type_name(a),
+                                    other=type_name(b)))
             return order
         return sorted(values, key=cmp_to_key(natural))
     function = _need(precedes, FeelFunction, "precedes")
@@ -846,7 +857,7 @@ def _sort(items: Any, precedes: Any = None) -> list[Any]:
 def _scale(value: Any) -> int:
     scale = _integer(value, "scale")
     if not -6111 <= scale <= 6176:
-        raise FeelError(f"scale {scale} is outside -6111..6176")
+        raise FeelError(Msg("scale %(scale)s is outside -6111..6176", scale=scale))
     return scale
 
 
@@ -904,14 +915,14 @@ def _abs(value: Any) -> Any:
         return abs(value)
     if isinstance(value, YearsMonths):
         return YearsMonths(abs(value.months))
-    raise FeelError(f"abs() needs a number or duration, not a {type_name(value)}")
+    raise FeelError(Msg("abs() needs a number or duration, not a %(type)s", type=type_name(value)))
 
 
 @builtin("modulo", ["dividend", "divisor"])
 def _modulo(dividend: Any, divisor: Any) -> Decimal:
     a, b = _number(dividend, "dividend"), _number(divisor, "divisor")
     if b == 0:
-        raise FeelError("modulo by zero")
+        raise FeelError(Msg("modulo by zero"))
     quotient = NUMBERS.divide(a, b).to_integral_value(ROUND_FLOOR)
     return NUMBERS.subtract(a, NUMBERS.multiply(b, quotient))
 
@@ -920,7 +931,7 @@ def _modulo(dividend: Any, divisor: Any) -> Decimal:
 def _sqrt(value: Any) -> Decimal:
     number = _number(value, "number")
     if number < 0:
-        raise FeelError("sqrt() of a negative number")
+        raise FeelError(Msg("sqrt() of a negative number"))
     return NUMBERS.sqrt(number)
 
 
@@ -928,7 +939,7 @@ def _sqrt(value: Any) -> Decimal:
 def _log(value: Any) -> Decimal:
     number = _number(value, "number")
     if number <= 0:
-        raise FeelError("log() of a number that is not positive")
+        raise FeelError(Msg("log() of a number that is not positive"))
     return NUMBERS.ln(number)
 
 
@@ -941,7 +952,7 @@ def _exp(value: Any) -> Decimal:
 def _odd(value: Any) -> bool:
     number = _number(value, "number")
     if number != number.to_integral_value():
-        raise FeelError("odd() needs a whole number")
+        raise FeelError(Msg("odd() needs a whole number"))
     return int(number) % 2 == 1
 
 
@@ -949,7 +960,7 @@ def _odd(value: Any) -> bool:
 def _even(value: Any) -> bool:
     number = _number(value, "number")
     if number != number.to_integral_value():
-        raise FeelError("even() needs a whole number")
+        raise FeelError(Msg("even() needs a whole number"))
     return int(number) % 2 == 0
 
 
@@ -1027,14 +1038,14 @@ def _as_range(value: Any, what: str) -> FeelRange:
     if isinstance(value, FeelRange):
         return value
     if value is None:
-        raise FeelError(f"{what} is null")
+        raise FeelError(Msg("%(what)s is null", what=what))
     return FeelRange(value, value, True, True)
 
 
 def _cmp(a: Any, b: Any) -> int:
     order = feel_compare(a, b)
     if order is None:
-        raise FeelError(f"cannot compare a {type_name(a)} with a {type_name(b)}")
+        raise FeelError(Msg("cannot compare a %(type)s with a %(other)s", type=type_name(a), other=type_name(b)))
     return order
 
 
@@ -1050,16 +1061,17 @@ def _point_or_range(name: str, point_point: Callable[[Any, Any], bool] | None,
             keys = set(named)
             sig = next((sig for sig in signatures if keys == set(sig.names)), None)
             if sig is None:
-                raise FeelError(f"{name}() has no parameters named {', '.join(sorted(keys))}")
+                raise FeelError(Msg("%(name)s() has no parameters named %(names)s", name=name,
+                                    names=', '.join(sorted(keys))))
             a, b = named[sig.names[0]], named[sig.names[1]]
             kinds = (sig.names[0].startswith("range"), sig.names[1].startswith("range"))
         else:
             if args is None or len(args) != 2:
-                raise FeelError(f"{name}() takes 2 arguments")
+                raise FeelError(Msg("%(name)s() takes 2 arguments", name=name))
             a, b = args
             kinds = (isinstance(a, FeelRange), isinstance(b, FeelRange))
         if a is None or b is None:
-            raise FeelError(f"{name}() of null")
+            raise FeelError(Msg("%(name)s() of null", name=name))
         if kinds == (False, False):
             if point_point is None:
                 return range_range(_as_range(a, "point1"), _as_range(b, "point2"))
@@ -1179,19 +1191,19 @@ def _range_from(text: Any) -> FeelRange:
     try:
         tree = syntax.parse_expression(source)
     except syntax.FeelSyntaxError:
-        raise FeelError(f"'{source}' is not a range") from None
+        raise FeelError(Msg("'%(source)s' is not a range", source=source)) from None
     if not isinstance(tree, syntax.RangeExpr):
-        raise FeelError(f"'{source}' is not a range such as [1..10]")
+        raise FeelError(Msg("'%(source)s' is not a range such as [1..10]", source=source))
     for part in (tree.start, tree.end):
         if part is not None and not _literal_end(part):
-            raise FeelError(f"'{source}': range ends must be literals")
+            raise FeelError(Msg("'%(source)s': range ends must be literals", source=source))
     low = _literal_value(tree.start) if tree.start is not None else None
     high = _literal_value(tree.end) if tree.end is not None else None
     try:
         return make_range(low, high, tree.start_included, tree.end_included)
     except FeelError as error:
-        current_budget().note(str(error))
-        raise FeelError(f"'{source}' is not a range") from None
+        current_budget().note(message_of(error))
+        raise FeelError(Msg("'%(source)s' is not a range", source=source)) from None
 
 
 def _literal_end(node: Any) -> bool:
@@ -1214,13 +1226,13 @@ def _literal_value(node: Any) -> Any:
         try:
             return negate(_literal_value(node.operand))
         except FeelError as error:
-            current_budget().note(str(error))
+            current_budget().note(message_of(error))
             return None
     if isinstance(node, syntax.TemporalLiteral):
         try:
             return temporal.parse_temporal(node.text)
         except FeelError as error:
-            current_budget().note(str(error))
+            current_budget().note(message_of(error))
             return None
     current_budget().charge()
     return BUILTINS[node.target.name].invoke([node.args[0].value], None)
@@ -1254,10 +1266,10 @@ def _context(entries: Any) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for entry in _items(entries):
         if not isinstance(entry, dict) or "key" not in entry or "value" not in entry:
-            raise FeelError("context() needs entries like {key: \"a\", value: 1}")
+            raise FeelError(Msg("context() needs entries like {key: \"a\", value: 1}"))
         key = _string(entry["key"], "key")
         if key in result:
-            raise FeelError(f"context(): the key '{key}' appears twice")
+            raise FeelError(Msg("context(): the key '%(key)s' appears twice", key=key))
         result[key] = entry["value"]
     return result
 
@@ -1268,9 +1280,9 @@ def _context_put_call(args: list[Any] | None, named: dict[str, Any] | None) -> A
             return _context_put(named["context"], _string(named["key"], "key"), named["value"])
         if set(named) == {"context", "keys", "value"}:
             return _context_put(named["context"], _need(named["keys"], list, "keys"), named["value"])
-        raise FeelError(f"context put() has no parameters named {', '.join(sorted(named))}")
+        raise FeelError(Msg("context put() has no parameters named %(names)s", names=', '.join(sorted(named))))
     if args is None or len(args) != 3:
-        raise FeelError("context put() takes 3 arguments")
+        raise FeelError(Msg("context put() takes 3 arguments"))
     return _context_put(*args)
 
 
@@ -1278,13 +1290,13 @@ def _context_put(context: Any, key: Any, value: Any) -> dict[str, Any]:
     mapping = _need(context, dict, "context")
     if isinstance(key, list):
         if not key:
-            raise FeelError("context put(): keys is empty")
+            raise FeelError(Msg("context put(): keys is empty"))
         first = _string(key[0], "keys")
         if len(key) == 1:
             return {**mapping, first: value}
         inner = mapping.get(first)
         if inner is not None and not isinstance(inner, dict):
-            raise FeelError(f"context put(): '{first}' is not a context")
+            raise FeelError(Msg("context put(): '%(first)s' is not a context", first=first))
         return {**mapping, first: _context_put(inner or {}, key[1:], value)}
     return {**mapping, _string(key, "key"): value}
 

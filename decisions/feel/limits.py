@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from wording import Msg
+
 MAX_STEPS = 100_000
 MAX_TEXT = 1_000_000
 MAX_ITEMS = 100_000
@@ -48,8 +50,8 @@ class Budget:
     def charge(self, steps: int = 1) -> None:
         self.steps += steps
         if self.steps > self.max_steps:
-            raise FeelLimitError(f"the evaluation takes more than {self.max_steps} steps (loops, calls, "
-                                 "items built); simplify it")
+            raise FeelLimitError(Msg("the evaluation takes more than %(limit)s steps (loops, calls, items built); "
+                                     "simplify it", limit=self.max_steps))
 
     def note(self, message: str) -> None:
         if len(self.notes) < MAX_NOTES:
@@ -59,9 +61,11 @@ class Budget:
         self.calls += 1
         self.frames += frames
         if self.calls > MAX_CALL_DEPTH:
-            raise FeelLimitError(f"function calls nest deeper than {MAX_CALL_DEPTH} (a recursive BKM or function?)")
+            raise FeelLimitError(Msg("function calls nest deeper than %(limit)s (a recursive BKM or function?)",
+                                     limit=MAX_CALL_DEPTH))
         if self.frames > MAX_FRAMES:
-            raise FeelLimitError("function calls nest too deeply for their size (a recursive BKM or function?)")
+            raise FeelLimitError(Msg("function calls nest too deeply for their size (a recursive BKM or "
+                                     "function?)"))
 
     def leave(self, frames: int) -> None:
         self.calls -= 1
@@ -70,13 +74,13 @@ class Budget:
 
 def check_text(text: str) -> str:
     if len(text) > MAX_TEXT:
-        raise FeelLimitError(f"a text would be longer than the limit of {MAX_TEXT} characters")
+        raise FeelLimitError(Msg("a text would be longer than the limit of %(limit)s characters", limit=MAX_TEXT))
     return text
 
 
 def check_items(count: int) -> None:
     if count > MAX_ITEMS:
-        raise FeelLimitError(f"a list would have more than the limit of {MAX_ITEMS} items")
+        raise FeelLimitError(Msg("a list would have more than the limit of %(limit)s items", limit=MAX_ITEMS))
 
 
 _CURRENT: ContextVar[Budget | None] = ContextVar("tideflow_feel_budget", default=None)

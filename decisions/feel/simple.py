@@ -38,6 +38,8 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any, Literal
 
+from wording import Msg
+
 #: A FEEL value as this module represents it. Numbers parsed from FEEL text are ``int`` when
 #: integral in the text (``42``) and ``Decimal`` otherwise (``1.5``); floats never come out of a
 #: parse, but are accepted as input values and compared exactly.
@@ -238,6 +240,10 @@ class _Token:
     position: int
 
 
+def _quoted(text: str) -> str:
+    return f"'{text}'"
+
+
 def _tokenize(text: str) -> list[_Token]:
     tokens: list[_Token] = []
     position = 0
@@ -248,8 +254,9 @@ def _tokenize(text: str) -> list[_Token]:
         if match is None or match.lastgroup is None:
             offset = position + len(text[position:]) - len(text[position:].lstrip())
             char = text[offset]
-            problem = "an unterminated string" if char == '"' else f"unexpected '{char}'"
-            raise FeelSyntaxError(f"'{text}': {problem} at position {offset + 1}")
+            problem = Msg("an unterminated string") if char == '"' else Msg("unexpected '%(char)s'", char=char)
+            raise FeelSyntaxError(Msg("%(expression)s: %(problem)s at position %(position)s", expression=_quoted(text),
+                                      problem=problem, position=offset + 1))
         tokens.append(_Token(match.lastgroup, match.group(match.lastgroup), match.start(match.lastgroup)))
         position = match.end()
     return tokens
@@ -289,14 +296,14 @@ class _Parser:
     def take(self) -> _Token:
         token = self.peek()
         if token is None:
-            raise self.error("unexpected end")
+            raise self.error(Msg("unexpected end"))
         self.index += 1
         return token
 
     def expect(self, text: str) -> None:
         token = self.peek()
         if token is None or token.text != text:
-            raise self.error(f"expected '{text}'", token)
+            raise self.error(Msg("expected '%(text)s'", text=text), token)
         self.index += 1
 
     def peek_is(self, text: str, offset: int = 0) -> bool:
@@ -306,11 +313,15 @@ class _Parser:
     def at_end(self) -> bool:
         return self.index >= len(self.tokens)
 
-    def error(self, problem: str, token: _Token | None = None) -> FeelSyntaxError:
+    def error(self, problem: Msg, token: _Token | None = None) -> FeelSyntaxError:
         if token is None:
             token = self.peek()
-        where = f"at position {token.position + 1} ('{token.text}')" if token else "at the end"
-        return FeelSyntaxError(f"'{self.text}': {problem} {where}")
+        if token is None:
+            return FeelSyntaxError(Msg("%(expression)s: %(problem)s at the end", expression=_quoted(self.text),
+                                       problem=problem))
+        return FeelSyntaxError(Msg("%(expression)s: %(problem)s at position %(position)s ('%(token)s')",
+                                   expression=_quoted(self.text), problem=problem, position=token.position + 1,
+                                   token=token.text))
 
     # grammar
     def unary_tests(self) -> UnaryTests:
@@ -324,19 +335,19 @@ class _Parser:
         if negated:
             self.expect(")")
         if not self.at_end():
-            raise self.error("unexpected text")
+            raise self.error(Msg("unexpected text"))
         return UnaryTests(self.text, tuple(tests), negated)
 
     def positive_test(self) -> PositiveTest:
         token = self.peek()
         if token is None:
-            raise self.error("expected a test")
+            raise self.error(Msg("expected a test"))
         if token.kind == "op":
             self.index += 1
             operator = _OPERATORS[token.text]
             value = self.literal()
             if operator not in ("=", "!=") and (value is None or isinstance(value, bool)):
-                raise self.error(f"'{operator}' needs a number, string or date", token)
+                raise self.error(Msg("'%(operator)s' needs a number, string or date", operator=operator), token)
             if value is None:
                 return NullTest() if operator == "=" else Comparison("!=", None)
             return Comparison(operator, value)
@@ -355,19 +366,19 @@ class _Parser:
         high = self.endpoint()
         closing = self.take()
         if closing.text not in ("]", ")", "["):
-            raise self.error("expected ']', ')' or '[' to close the range", closing)
+            raise self.error(Msg("expected ']', ')' or '[' to close the range"), closing)
         if value_kind(low) != value_kind(high):
-            raise self.error("the range's ends are of different types", opening)
+            raise self.error(Msg("the range's ends are of different types"), opening)
         low_closed, high_closed = opening.text == "[", closing.text == "]"
         if _order(low, high) > 0 or (low == high and not (low_closed and high_closed)):
-            raise self.error("the range is empty", opening)
+            raise self.error(Msg("the range is empty"), opening)
         return Range(low, high, low_closed, high_closed)
 
     def endpoint(self) -> FeelValue:
         token = self.peek()
         value = self.literal()
         if value is None or isinstance(value, bool):
-            raise self.error("a range end must be a number, string or date", token)
+            raise self.error(Msg("a range end must be a number, string or date"), token)
         return value
 
     def literal(self) -> FeelValue:
@@ -377,7 +388,7 @@ class _Parser:
         if token.text == "-":
             number = self.take()
             if number.kind != "number":
-                raise self.error("expected a number after '-'", number)
+                raise self.error(Msg("expected a number after '-'"), number)
             return -_number(number.text)
         if token.kind == "number":
             return _number(token.text)
@@ -390,14 +401,14 @@ class _Parser:
                 self.index += 1
                 argument = self.take()
                 if argument.kind != "string":
-                    raise self.error('date(…) takes a string such as "2024-01-01"', argument)
+                    raise self.error(Msg("date(…) takes a string such as \"2024-01-01\""), argument)
                 self.expect(")")
                 try:
                     return date.fromisoformat(_unescape(argument.text))
                 except ValueError:
-                    raise self.error("not a date (expected YYYY-MM-DD)", argument) from None
-            raise self.error("variables and functions are not supported, only literals", token)
-        raise self.error("expected a literal", token)
+                    raise self.error(Msg("not a date (expected YYYY-MM-DD)"), argument) from None
+            raise self.error(Msg("variables and functions are not supported, only literals"), token)
+        raise self.error(Msg("expected a literal"), token)
 
 
 def _number(text: str) -> int | Decimal:
@@ -406,7 +417,7 @@ def _number(text: str) -> int | Decimal:
     try:
         return Decimal(text)
     except InvalidOperation:  # pragma: no cover - the tokenizer only lets digits through
-        raise FeelSyntaxError(f"'{text}' is not a number") from None
+        raise FeelSyntaxError(Msg("'%(text)s' is not a number", text=text)) from None
 
 
 @lru_cache(maxsize=8192)
@@ -425,5 +436,5 @@ def parse_literal(text: str) -> FeelValue:
     parser = _Parser(text)
     value = parser.literal()
     if not parser.at_end():
-        raise parser.error("an output entry must be a single literal")
+        raise parser.error(Msg("an output entry must be a single literal"))
     return value

@@ -21,6 +21,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from decisions.feel.values import NUMBERS
+from wording import Msg
 
 MAX_SOURCE = 20_000
 MAX_NESTING = 48
@@ -67,10 +68,11 @@ def tokenize(text: str) -> list[Token]:
         match = _TOKEN.match(text, position)
         if match is None or match.lastgroup is None:
             char = text[position]
-            problem = "an unterminated string" if char == '"' else f"unexpected '{char}'"
+            problem = Msg("an unterminated string") if char == '"' else Msg("unexpected '%(char)s'", char=char)
             if text.startswith("/*", position):
-                problem = "an unterminated comment"
-            raise FeelSyntaxError(f"{_quote(text)}: {problem} at position {position + 1}")
+                problem = Msg("an unterminated comment")
+            raise FeelSyntaxError(Msg("%(expression)s: %(problem)s at position %(position)s", expression=_quote(text),
+                                      problem=problem, position=position + 1))
         kind = match.lastgroup
         if kind == "space":
             spaced = True
@@ -336,7 +338,8 @@ class Parser:
 
     def __init__(self, text: str, names: Iterable[str] = ()) -> None:
         if len(text) > MAX_SOURCE:
-            raise FeelSyntaxError(f"the expression is {len(text)} characters long; the limit is {MAX_SOURCE}")
+            raise FeelSyntaxError(Msg("the expression is %(length)s characters long; the limit is %(limit)s",
+                                      length=len(text), limit=MAX_SOURCE))
         self.text = text
         self.tokens = tokenize(text)
         self.index = 0
@@ -372,35 +375,41 @@ class Parser:
 
     def expect(self, text: str) -> Token:
         if not self.at(text):
-            raise self.error(f"expected '{text}'")
+            raise self.error(Msg("expected '%(text)s'", text=text))
         return self.advance()
 
-    def error(self, problem: str, token: Token | None = None) -> FeelSyntaxError:
+    def error(self, problem: Msg, token: Token | None = None) -> FeelSyntaxError:
         token = token or self.token
-        where = f"at position {token.start + 1} ('{token.text}')" if token.kind != "end" else "at the end"
-        return FeelSyntaxError(f"{_quote(self.text)}: {problem} {where}")
+        if token.kind == "end":
+            return FeelSyntaxError(Msg("%(expression)s: %(problem)s at the end", expression=_quote(self.text),
+                                       problem=problem))
+        return FeelSyntaxError(Msg("%(expression)s: %(problem)s at position %(position)s ('%(token)s')",
+                                   expression=_quote(self.text), problem=problem, position=token.start + 1,
+                                   token=token.text))
 
     def enter(self) -> None:
         self.depth += 1
         if self.depth > MAX_NESTING:
-            raise FeelSyntaxError(f"{_quote(self.text)} nests more than {MAX_NESTING} levels deep; simplify it")
+            raise FeelSyntaxError(Msg("%(expression)s nests more than %(limit)s levels deep; simplify it",
+                                      expression=_quote(self.text), limit=MAX_NESTING))
 
     def leave(self) -> None:
         self.depth -= 1
 
     def finish(self, node: Node) -> Node:
         if self.token.kind != "end":
-            raise self.error("unexpected text")
+            raise self.error(Msg("unexpected text"))
         if tree_height(node) > MAX_HEIGHT:
-            raise FeelSyntaxError(f"{_quote(self.text)} is too deeply composed (more than {MAX_HEIGHT} levels "
-                                  "of operators and calls); split it, e.g. into context entries")
+            raise FeelSyntaxError(Msg("%(expression)s is too deeply composed (more than %(limit)s levels of operators "
+                                      "and calls); split it, e.g. into context entries", expression=_quote(self.text),
+                                      limit=MAX_HEIGHT))
         return node
 
     # --------------------------------------------------------------------- entry points
 
     def parse_expression(self) -> Node:
         if self.token.kind == "end":
-            raise self.error("expected an expression")
+            raise self.error(Msg("expected an expression"))
         return self.finish(self.expression())
 
     def parse_unary_tests(self) -> UnaryTests:
@@ -435,7 +444,7 @@ class Parser:
         if self.token.kind == "op" and self.token.text in _COMPARISONS:
             operator = self.advance().text
             if self.token.kind == "op" and self.token.text in _COMPARISONS:
-                raise self.error("expected an expression")
+                raise self.error(Msg("expected an expression"))
             return UnaryTest(operator, self.additive())
         return UnaryTest(None, self.expression())
 
@@ -472,7 +481,7 @@ class Parser:
 
     def expect_word(self, word: str) -> None:
         if not self.at_word(word):
-            raise self.error(f"expected '{word}'")
+            raise self.error(Msg("expected '%(word)s'", word=word))
         self.advance()
 
     def iterations(self, allow_range: bool) -> list[Iteration]:
@@ -484,7 +493,7 @@ class Parser:
             until = None
             if self.at(".."):
                 if not allow_range:
-                    raise self.error("a range 'a..b' iterates only in 'for'")
+                    raise self.error(Msg("a range 'a..b' iterates only in 'for'"))
                 self.advance()
                 until = self.expression()
             iterations.append(Iteration(name, source, until))
@@ -529,7 +538,7 @@ class Parser:
                 break
             self.advance()
         if self.index == start:
-            raise self.error("expected a name")
+            raise self.error(Msg("expected a name"))
         return normalise_name(self.text[self.tokens[start].start:self.tokens[self.index - 1].end])
 
     def function_definition(self) -> Node:
@@ -643,7 +652,7 @@ class Parser:
                 self.advance()
                 return TypeRef(normalise_name(token.text[1:-1]))
             if token.kind != "name":
-                raise self.error("expected a type name")
+                raise self.error(Msg("expected a type name"))
             _, words = self.longest_name(self.index, types=True)
             name = normalise_name(self.text[token.start:self.tokens[self.index + words - 1].end])
             self.index += words
@@ -739,14 +748,14 @@ class Parser:
                 named.append((name, self.expression()))
             else:
                 if named:
-                    raise self.error("positional arguments cannot follow named ones")
+                    raise self.error(Msg("positional arguments cannot follow named ones"))
                 args.append(self.expression())
             if not self.at(","):
                 break
             self.advance()
         self.expect(")")
         if named and args:
-            raise self.error("a call takes either positional or named arguments, not both")
+            raise self.error(Msg("a call takes either positional or named arguments, not both"))
         return Call(target, args, named or None)
 
     def named_argument_colon(self) -> int | None:
@@ -789,7 +798,7 @@ class Parser:
             try:
                 return Literal(NUMBERS.create_decimal(token.text))
             except (InvalidOperation, ArithmeticError):
-                raise self.error("the number is out of range", token) from None
+                raise self.error(Msg("the number is out of range"), token) from None
         if kind == "string":
             self.advance()
             return Literal(unescape(token.text))
@@ -811,7 +820,7 @@ class Parser:
             if token.text in ("if", "for", "some", "every", "function") and token.text not in self.names:
                 return self.expression()
             if token.text in _KEYWORDS and token.text not in self.names:
-                raise self.error(f"'{token.text}' cannot start an expression")
+                raise self.error(Msg("'%(text)s' cannot start an expression", text=token.text))
             self.advance()
             return Name(token.text)
         if kind == "op":
@@ -823,7 +832,7 @@ class Parser:
             if text == "@":
                 self.advance()
                 if self.token.kind != "string":
-                    raise self.error('expected a string after @, such as @"2026-11-11"')
+                    raise self.error(Msg("expected a string after @, such as @\"2026-11-11\""))
                 return TemporalLiteral(unescape(self.advance().text))
             if text == "(":
                 return self.parenthesised()
@@ -836,7 +845,7 @@ class Parser:
             if text in _COMPARISONS:  # a range value such as < 10 (DMN 1.4)
                 self.advance()
                 return UnaryTest(text, self.additive())
-        raise self.error("expected an expression")
+        raise self.error(Msg("expected an expression"))
 
     def parenthesised(self) -> Node:
         self.enter()
@@ -886,7 +895,7 @@ class Parser:
             self.range_end = outer
         closing = self.advance()
         if closing.text not in ("]", ")", "["):
-            raise self.error("expected ']', ')' or '[' to close the range", closing)
+            raise self.error(Msg("expected ']', ')' or '[' to close the range"), closing)
         return RangeExpr(start, end, start_included, closing.text == "]")
 
     def context(self) -> Node:
@@ -908,7 +917,8 @@ class Parser:
             keys = [key for key, _ in entries]
             if len(set(keys)) != len(keys):
                 duplicate = next(key for key in keys if keys.count(key) > 1)
-                raise FeelSyntaxError(f"{_quote(self.text)}: the context has the key '{duplicate}' twice")
+                raise FeelSyntaxError(Msg("%(expression)s: the context has the key '%(key)s' twice",
+                                          expression=_quote(self.text), key=duplicate))
             return ContextExpr(entries)
         finally:
             self.leave()

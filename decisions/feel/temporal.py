@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from decisions.feel.values import NUMBERS, FeelError, YearsMonths, format_duration
+from wording import Msg
 
 _DATE = re.compile(r"(-?)([1-9]\d{4,8}|\d{4})-(\d\d)-(\d\d)")
 _TIME = re.compile(r"(\d\d):(\d\d):(\d\d)(?:\.(\d+))?(?:(Z)|([+-])(\d\d):(\d\d)|@([A-Za-z][A-Za-z0-9_+\-/]*))?")
@@ -35,16 +36,16 @@ def zone(name: str) -> tzinfo:
     if name in ("Z", "UTC") or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_+\-/]*", name) or ".." in name:
         if name in ("Z", "UTC"):
             return ZoneInfo("UTC")
-        raise FeelError(f"'{name}' is not a time zone")
+        raise FeelError(Msg("'%(name)s' is not a time zone", name=name))
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise FeelError(f"'{name}' is not a time zone") from None
+        raise FeelError(Msg("'%(name)s' is not a time zone", name=name)) from None
 
 
 def offset_zone(offset: timedelta) -> tzinfo:
     if abs(offset) > MAX_OFFSET:
-        raise FeelError(f"a time offset must be within ±18 hours, not {format_duration(offset)}")
+        raise FeelError(Msg("a time offset must be within ±18 hours, not %(offset)s", offset=format_duration(offset)))
     return _UTC if not offset else timezone(offset)
 
 
@@ -54,18 +55,18 @@ def offset_zone(offset: timedelta) -> tzinfo:
 def _year(sign: str, digits: str) -> int:
     year = int(digits) * (-1 if sign else 1)
     if not 1 <= year <= 9999:
-        raise FeelError(f"year {year} is outside 1..9999, the years Tideflow's dates hold")
+        raise FeelError(Msg("year %(year)s is outside 1..9999, the years Tideflow's dates hold", year=year))
     return year
 
 
 def parse_date(text: str) -> date:
     match = _DATE.fullmatch(text)
     if match is None:
-        raise FeelError(f"'{text}' is not a date (YYYY-MM-DD)")
+        raise FeelError(Msg("'%(text)s' is not a date (YYYY-MM-DD)", text=text))
     try:
         return date(_year(match[1], match[2]), int(match[3]), int(match[4]))
     except ValueError:
-        raise FeelError(f"'{text}' is not a date") from None
+        raise FeelError(Msg("'%(text)s' is not a date", text=text)) from None
 
 
 def _micro(fraction: str | None) -> int:
@@ -78,7 +79,7 @@ def _time_zone(match: re.Match[str]) -> tzinfo | None:
     if match[6]:
         hours, minutes = int(match[7]), int(match[8])
         if minutes > 59:
-            raise FeelError("offset minutes above 59")
+            raise FeelError(Msg("offset minutes above 59"))
         offset = timedelta(hours=hours, minutes=minutes) * (-1 if match[6] == "-" else 1)
         return offset_zone(offset)
     if match[9]:
@@ -89,10 +90,10 @@ def _time_zone(match: re.Match[str]) -> tzinfo | None:
 def parse_time(text: str) -> time:
     match = _TIME.fullmatch(text)
     if match is None:
-        raise FeelError(f"'{text}' is not a time (hh:mm:ss)")
+        raise FeelError(Msg("'%(text)s' is not a time (hh:mm:ss)", text=text))
     hour, minute, second = int(match[1]), int(match[2]), int(match[3])
     if hour > 23 or minute > 59 or second > 59:
-        raise FeelError(f"'{text}' is not a time")
+        raise FeelError(Msg("'%(text)s' is not a time", text=text))
     return time(hour, minute, second, _micro(match[4]), tzinfo=_time_zone(match))
 
 
@@ -108,19 +109,19 @@ def parse_date_time(text: str) -> datetime:
         try:
             value += timedelta(days=1)
         except OverflowError:
-            raise FeelError(f"'{text}' is outside the years 1..9999") from None
+            raise FeelError(Msg("'%(text)s' is outside the years 1..9999", text=text)) from None
     return value
 
 
 def parse_duration(text: str) -> timedelta | YearsMonths:
     match = _DURATION.fullmatch(text)
     if match is None or text in ("P", "-P") or text.endswith("T"):
-        raise FeelError(f"'{text}' is not a duration (such as P1D, PT2H30M or P1Y2M)")
+        raise FeelError(Msg("'%(text)s' is not a duration (such as P1D, PT2H30M or P1Y2M)", text=text))
     negative = -1 if match[1] else 1
     years, months = match[2], match[3]
     day_time = [match[4], match[5], match[6], match[7]]
     if (years or months) and any(day_time):
-        raise FeelError(f"'{text}' mixes years/months with days/time; FEEL has no such duration")
+        raise FeelError(Msg("'%(text)s' mixes years/months with days/time; FEEL has no such duration", text=text))
     if years or months:
         return YearsMonths(negative * (int(years or 0) * 12 + int(months or 0)))
     seconds = Decimal(match[7] if match[7] and match[7] != "." else "0")
@@ -139,7 +140,7 @@ def parse_temporal(text: str) -> Any:
         return parse_date(text)
     if _TIME.fullmatch(text):
         return parse_time(text)
-    raise FeelError(f"@\"{text}\" is not a date, time, date and time or duration literal")
+    raise FeelError(Msg("@\"%(text)s\" is not a date, time, date and time or duration literal", text=text))
 
 
 # --------------------------------------------------------------------------------------------- arithmetic
@@ -150,7 +151,7 @@ def add_months(value: date, months: int) -> date:
     total = value.year * 12 + (value.month - 1) + months
     year, month = divmod(total, 12)
     if not 1 <= year <= 9999:
-        raise FeelError("the date is outside the years 1..9999")
+        raise FeelError(Msg("the date is outside the years 1..9999"))
     day = min(value.day, _month_days(year, month + 1))
     return value.replace(year=year, month=month + 1, day=day)
 
@@ -174,7 +175,7 @@ def instant(value: datetime) -> datetime:
 
 def subtract_date_times(left: datetime, right: datetime) -> timedelta:
     if (left.tzinfo is None) != (right.tzinfo is None):
-        raise FeelError("cannot subtract a date and time without a time zone and one with a time zone")
+        raise FeelError(Msg("cannot subtract a date and time without a time zone and one with a time zone"))
     return instant(left) - instant(right)
 
 
@@ -185,7 +186,7 @@ def add_duration(value: datetime, duration: timedelta) -> datetime:
             return (value.astimezone(_UTC) + duration).astimezone(value.tzinfo)
         return value + duration
     except OverflowError:
-        raise FeelError("the date is outside the years 1..9999") from None
+        raise FeelError(Msg("the date is outside the years 1..9999")) from None
 
 
 def time_seconds(value: time) -> int:
@@ -206,7 +207,7 @@ def subtract_times(left: time, right: time) -> timedelta:
         return base - (int(offset.total_seconds()) * 1_000_000 if offset else 0)
 
     if (left.tzinfo is None) != (right.tzinfo is None):
-        raise FeelError("cannot subtract a local time and a time with an offset")
+        raise FeelError(Msg("cannot subtract a local time and a time with an offset"))
     return timedelta(microseconds=micros(left) - micros(right))
 
 
@@ -219,7 +220,7 @@ def seconds_duration(seconds: Decimal) -> timedelta:
     try:
         return timedelta(microseconds=int(micro))
     except OverflowError:
-        raise FeelError("the duration is too long") from None
+        raise FeelError(Msg("the duration is too long")) from None
 
 
 def scale_duration(value: timedelta, factor: Decimal) -> timedelta:

@@ -42,6 +42,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from decisions.feel.limits import current as current_budget
+from wording import Msg, message_of
 
 #: FEEL's number semantics: IEEE 754-2008 decimal128 (34 digits, half-even rounding). Overflow,
 #: division by zero and invalid operations raise, and the evaluator turns them into null.
@@ -128,11 +129,12 @@ class FeelFunction:
         try:
             return self.call(args, named)
         except FeelError as error:
-            return _null(f"{self.name}: {error}")
+            return _null(Msg("%(function)s: %(error)s", function=self.name, error=message_of(error)))
         except DecimalException:
-            return _null(f"{self.name}: a number is out of FEEL's range (or divided by zero)")
+            return _null(Msg("%(function)s: a number is out of FEEL's range (or divided by zero)",
+                             function=self.name))
         except (OverflowError, ValueError) as error:
-            return _null(f"{self.name}: out of range ({error})")
+            return _null(Msg("%(function)s: out of range (%(error)s)", function=self.name, error=error))
 
 
 def _null(message: str) -> None:
@@ -181,7 +183,7 @@ def number(value: int | float | str | Decimal) -> Decimal:
     """A Python number (or numeric text) as a FEEL number, rounded to 34 digits."""
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise FeelError(f"{value} is not a FEEL number")
+            raise FeelError(Msg("%(value)s is not a FEEL number", value=value))
         value = repr(value)
     return NUMBERS.plus(Decimal(value)) if not isinstance(value, int) or abs(value) >= 10 ** 34 \
         else Decimal(value)
@@ -199,7 +201,7 @@ def to_feel(value: Any) -> Any:
         return {str(key): to_feel(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [to_feel(item) for item in value]
-    raise FeelError(f"a {type(value).__name__} is not a FEEL value")
+    raise FeelError(Msg("a %(name)s is not a FEEL value", name=type(value).__name__))
 
 
 # --------------------------------------------------------------------------------------------- text
@@ -435,15 +437,17 @@ def make_range(low: Any, high: Any, start_included: bool, end_included: bool) ->
     ends are of different or unordered types, or the range ends before it starts."""
     if low is not None and high is not None:
         if type_name(low) != type_name(high):
-            raise FeelError(f"a range from a {type_name(low)} to a {type_name(high)}")
+            raise FeelError(Msg("a range from a %(low)s to a %(high)s", low=type_name(low),
+                                high=type_name(high)))
         order = feel_compare(low, high)
         if order is None or order > 0:
-            raise FeelError(f"a range must not end before it starts ({literal_text(low)} > {literal_text(high)})")
+            raise FeelError(Msg("a range must not end before it starts (%(low)s > %(high)s)",
+                                low=literal_text(low), high=literal_text(high)))
     for bound in (low, high):
         if bound is not None and type_name(bound) not in RANGE_TYPES:
-            raise FeelError(f"a range of {type_name(bound)} values")
+            raise FeelError(Msg("a range of %(type)s values", type=type_name(bound)))
     if low is None and high is None:
-        raise FeelError("a range needs a start or an end")
+        raise FeelError(Msg("a range needs a start or an end"))
     return FeelRange(low, high, start_included, end_included)
 
 
@@ -457,7 +461,7 @@ def negate(value: Any) -> Any:
         return YearsMonths(-value.months)
     if value is None:
         return None
-    raise FeelError(f"cannot negate a {type_name(value)}")
+    raise FeelError(Msg("cannot negate a %(type)s", type=type_name(value)))
 
 
 def list_contains(items: Sequence[Any], value: Any) -> bool:

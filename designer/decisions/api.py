@@ -35,13 +35,14 @@ from decisions.analysis import Finding
 from decisions.dmn_xml import (
     MAX_DOCUMENT_BYTES,
     DmnImportError,
+    SeveralDecisionTables,
     dump_decision_table,
     load_decision_table,
     load_definitions,
 )
 from decisions.feel import FeelLimitError
 from decisions.table import DecisionTable, DecisionTableError, HitPolicyViolation, evaluate
-from designer import errors
+from designer import errors, i18n
 from designer.auth import require
 from designer.errors import ApiError, validation_problems
 from designer.limits import json_body
@@ -49,7 +50,7 @@ from designer.permissions import FLOW_EDITORS
 from engine.db.models import User
 from engine.expressions import CONTEXT_NAMES
 from engine.nodes.logic_decision_table import TICKET, DecisionTableConfig, DecisionTableNode, findings
-from engine.text import Msg, verbatim
+from engine.text import Msg, message_of
 
 router = APIRouter(prefix="/api/decisions", tags=["decisions"])
 
@@ -101,7 +102,8 @@ class ExportIn(BaseModel):
 
 
 def analysis_of(table: DecisionTable) -> Analysis:
-    found = findings(table)
+    lang = i18n.api_language()  # the findings in the API's language, like its error messages
+    found = [f.model_copy(update={"message": i18n.translate(f.message, lang)}) for f in findings(table)]
     return Analysis(overlaps=[f for f in found if f.kind == "overlap"],
                     gaps=[f for f in found if f.kind in ("gap", "truncated")],
                     other=[f for f in found if f.kind not in ("overlap", "gap", "truncated")])
@@ -155,12 +157,15 @@ async def import_decision(request: Request, user: Editor,
     wanted = await _import_request(request, decision_id, input_prefix)
     try:
         table = load_decision_table(wanted.xml, wanted.decision_id)
+    except SeveralDecisionTables as exc:  # field decision_id: the editor asks which (it reads the field, not words)
+        raise ApiError(400, Msg("the DMN document cannot be imported: %(detail)s", detail=message_of(exc)),
+                       Msg("send ?decision_id= with the id of the decision to import"), "decision_id") from None
     except DmnImportError as exc:
-        raise ApiError(400, Msg("the DMN document cannot be imported: %(detail)s", detail=str(exc)),
+        raise ApiError(400, Msg("the DMN document cannot be imported: %(detail)s", detail=message_of(exc)),
                        Msg("fix the document in your DMN tool (Camunda Modeler) and import it again; see "
                            "docs/decisions.md for the supported subset"), "xml") from None
     except (ValueError, SyntaxError) as exc:  # ElementTree's ParseError is a SyntaxError
-        raise ApiError(400, Msg("not well-formed XML: %(exc)s", exc=exc),
+        raise ApiError(400, Msg("not well-formed XML: %(exc)s", exc=message_of(exc)),
                        Msg("check the file is a complete DMN document"),
                        "xml") from None
     table = rooted(table, wanted.input_prefix)
@@ -176,11 +181,11 @@ def evaluate_decision(body: EvaluateIn, user: Editor) -> EvaluateOut:
     try:
         result = evaluate(body.table, body.input)
     except HitPolicyViolation as exc:
-        raise ApiError(422, Msg("more than one rule matches: %(detail)s", detail=str(exc)),
+        raise ApiError(422, Msg("more than one rule matches: %(detail)s", detail=message_of(exc)),
                        Msg("make the rules exclusive, or choose hit policy FIRST or PRIORITY"),
                        "table.rules", rule_ids=list(exc.rule_ids)) from None
     except DecisionTableError as exc:
-        raise ApiError(422, Msg("the table cannot be evaluated: %(detail)s", detail=str(exc)),
+        raise ApiError(422, Msg("the table cannot be evaluated: %(detail)s", detail=message_of(exc)),
                        Msg("send a value of the column's type"), "input") from None
     return EvaluateOut.model_validate(result.as_json())
 
@@ -224,10 +229,10 @@ def evaluate_model(body: GraphEvaluateIn) -> GraphEvaluateOut:
     try:
         definitions = load_definitions(body.xml, resolve_import=lambda imported: None)
     except DmnImportError as exc:
-        raise ApiError(400, Msg("the DMN document cannot be imported: %(detail)s", detail=str(exc)),
+        raise ApiError(400, Msg("the DMN document cannot be imported: %(detail)s", detail=message_of(exc)),
                        Msg("fix the model in your DMN tool and import it again"), "xml") from None
     except (ValueError, SyntaxError) as exc:
-        raise ApiError(400, Msg("not well-formed XML: %(exc)s", exc=exc),
+        raise ApiError(400, Msg("not well-formed XML: %(exc)s", exc=message_of(exc)),
                        Msg("check the file is a complete DMN document"),
                        "xml") from None
     try:
@@ -236,14 +241,20 @@ def evaluate_model(body: GraphEvaluateIn) -> GraphEvaluateOut:
         values = workbench.input_values(graph, body.inputs)
         evaluation = graph.evaluate(values)
     except workbench.WorkbenchError as exc:
-        raise ApiError(422, verbatim(exc.message), verbatim(exc.fix), exc.field) from None
+        raise ApiError(422, exc.message, exc.fix, exc.field) from None
     except drg.DrgError as exc:
-        raise ApiError(422, Msg("the decision model cannot be evaluated: %(detail)s", detail=str(exc)),
+        raise ApiError(422, Msg("the decision model cannot be evaluated: %(detail)s", detail=message_of(exc)),
                        Msg("correct the edited table (or the model)"), "tables") from None
     except FeelLimitError as exc:
-        raise ApiError(422, Msg("the evaluation went over a limit: %(exc)s", exc=exc),
+        raise ApiError(422, Msg("the evaluation went over a limit: %(exc)s", exc=message_of(exc)),
                        Msg("give smaller inputs, or simplify the expression named"), "inputs") from None
-    return GraphEvaluateOut.model_validate(workbench.report(graph, evaluation))
+    report = workbench.report(graph, evaluation)
+    lang = i18n.api_language()  # the table errors and null reasons in the API's language, like its error messages
+    for decision in report["decisions"]:
+        if decision["error"]:
+            decision["error"] = i18n.translate(decision["error"], lang)
+    report["notes"] = [i18n.translate(note, lang) for note in report["notes"]]
+    return GraphEvaluateOut.model_validate(report)
 
 
 @router.post("/graph/evaluate", response_model=GraphEvaluateOut)

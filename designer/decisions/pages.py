@@ -25,10 +25,11 @@ from decisions import diagram, drg, workbench
 from decisions.dmn_xml import MAX_DOCUMENT_BYTES, DmnImportError, load_graph
 from designer.decisions import labels as _labels  # noqa: F401  (its status labels)
 from designer.decisions.js_text import js_text as dmn_js_text
-from designer.i18n import _
+from designer.i18n import _, translate
 from designer.pages import PageRoute, page_user, render
 from designer.permissions import FLOW_EDITORS
 from engine.db.models import User
+from engine.text import message_of
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Editor = Annotated[User, Depends(page_user(*FLOW_EDITORS))]
@@ -182,7 +183,8 @@ async def import_model(request: Request, user: Editor) -> HTMLResponse:
     try:
         graph = load_graph(xml, resolve_import=lambda imported: None)
     except DmnImportError as exc:
-        return _page(request, user, problem=_("This model cannot be read: %(reason)s") % {"reason": exc},
+        reason = translate(message_of(exc))
+        return _page(request, user, problem=_("This model cannot be read: %(reason)s") % {"reason": reason},
                      status_code=400)
     except (ValueError, SyntaxError) as exc:
         return _page(request, user, problem=_("Not a complete XML document: %(reason)s") % {"reason": exc},

@@ -32,7 +32,7 @@ from engine.events import EventIn
 from engine.notices import NoticeContext, dispatch
 from engine.pipeline import Overloaded
 from engine.settings import Settings
-from engine.text import Msg
+from engine.text import Msg, message_of
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -95,10 +95,10 @@ async def inbound(request: Request, connector_id: str) -> Response:
                                                       loaded.secrets)
     except SignatureVerificationError as exc:
         log.warning("rejected a delivery to %s (%s): %s", connector_id, loaded.kind, exc)
-        raise ApiError(401, Msg("signature check failed: %(exc)s", exc=exc),
+        raise ApiError(401, Msg("signature check failed: %(exc)s", exc=message_of(exc)),
                        Msg("check the token/secret configured for this connector on both sides"), "signature") from None
     except (ConnectorProtocolError, ValueError) as exc:
-        raise ApiError(400, Msg("the delivery does not parse: %(exc)s", exc=exc),
+        raise ApiError(400, Msg("the delivery does not parse: %(exc)s", exc=message_of(exc)),
                        Msg("send the platform's documented format"),
                        "body") from None
     try:  # only a verified delivery takes from the admission budget: unsigned requests cannot spend it

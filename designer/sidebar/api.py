@@ -64,9 +64,10 @@ def _library_error(exc: LibraryError) -> ApiError:
 
 def _wecom_error(exc: WeComError) -> ApiError:
     if exc.retryable:
-        return ApiError(503, Msg("WeCom is not answering right now: %(exc)s", exc=exc), Msg("retry in a minute"), None,
+        return ApiError(503, Msg("WeCom is not answering right now: %(exc)s", exc=message_of(exc)), Msg("retry in a "
+                                                                                                        "minute"), None,
                         retry_after=exc.retry_after)
-    return ApiError(502, Msg("WeCom refused: %(exc)s", exc=exc),
+    return ApiError(502, Msg("WeCom refused: %(exc)s", exc=message_of(exc)),
                     Msg("check the WeCom connector's CorpID, AgentId and app secret"),
                     None)
 
@@ -118,7 +119,7 @@ def signatures(request: Request, body: SignIn, user: Staff, db_url: DbUrl) -> di
         try:
             corp, agent = sidebar.app.config_signature(body.url), sidebar.app.agent_config_signature(body.url)
         except ValueError as exc:
-            raise ApiError(422, Msg("the page address cannot be signed: %(detail)s", detail=str(exc)),
+            raise ApiError(422, Msg("the page address cannot be signed: %(detail)s", detail=message_of(exc)),
                            Msg("send location.href"), "url") from None
         return {"corp_id": sidebar.corp_id, "agent_id": sidebar.agent_id,
                 "config": {"timestamp": corp.timestamp, "nonceStr": corp.nonce_str, "signature": corp.signature},

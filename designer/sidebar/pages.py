@@ -24,7 +24,7 @@ from connectors.wecom.jsapi import check_code, oauth_url
 from designer import auth, i18n
 from designer.auth import SESSION_COOKIE, current_user, get_db_url, public, require
 from designer.display import label
-from designer.i18n import _
+from designer.i18n import _, translate
 from designer.pages import render, templates
 from designer.permissions import CUSTOMER_READERS
 from designer.sidebar import labels as _labels  # noqa: F401  (its status labels)
@@ -32,6 +32,7 @@ from designer.sidebar.api import ContextIn, context
 from engine import auth as engine_auth
 from engine.db.models import User
 from engine.db.session import session_factory, transaction
+from engine.text import message_of
 
 router = APIRouter(include_in_schema=False)
 DbUrl = Annotated[str, Depends(get_db_url)]
@@ -119,7 +120,8 @@ def sidebar_oauth(request: Request, db_url: DbUrl, code: str = "", state: str = 
         if exc.errcode == 40029:
             return _refused(request, 403, _("The sign-in code was used or expired (5 minutes)."),
                             _("Open the sidebar again from the WeCom chat toolbar."), retry=True)
-        return _refused(request, 503 if exc.retryable else 502, _("WeCom sign-in failed: %(why)s") % {"why": str(exc)},
+        why = translate(message_of(exc))
+        return _refused(request, 503 if exc.retryable else 502, _("WeCom sign-in failed: %(why)s") % {"why": why},
                         _("Open the sidebar again from the WeCom chat toolbar."), retry=exc.retryable)
     try:
         with transaction(db_url) as db:

@@ -58,7 +58,7 @@ from decisions.table import (
 from engine import expressions
 from engine.flow import ID_PATTERN
 from engine.nodes.base import Context, NodeConfig, NodeType, Problem
-from engine.text import Msg
+from engine.text import Msg, message_of
 
 VARIABLE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,79}$"
 _PORT = re.compile(ID_PATTERN)
@@ -158,14 +158,14 @@ def read_input(expression: str, ctx: Context, scope: Mapping[str, Any]) -> Any:
     return compile_expression(expression, FLOW_NAMES).evaluate(flow_variables(ctx), now=ctx.now)
 
 
-def check_input(expression: str) -> str | None:
+def check_input(expression: str) -> Msg | None:
     """Why an input expression cannot be read in a flow, or None."""
     if not expression.strip():
-        return "no expression yet: say what the column reads, e.g. event.payload.amount"
+        return Msg("no expression yet: say what the column reads, e.g. event.payload.amount")
     try:
         compile_expression(expression, FLOW_NAMES)
     except FeelSyntaxError as exc:
-        return f"expression {exc}"
+        return Msg("expression %(error)s", error=message_of(exc))
     return None
 
 
@@ -239,7 +239,7 @@ class DecisionTableNode(NodeType):
             if error := check_input(clause.expression):
                 problems.append(Problem(
                     None, f"table.inputs.{index}.expression",
-                    Msg("input '%(input)s': %(error)s", input=clause.title, error=str(error)),
+                    Msg("input '%(input)s': %(error)s", input=clause.title, error=error),
                     Msg("write it over the flow's context, e.g. event.payload.amount, customer.vip_level, "
                         "vars.score or ticket.refund_amount"), "bad_expression"))
         for field, where, name in table.unknown_names():
@@ -289,7 +289,7 @@ class DecisionTableNode(NodeType):
         try:
             result = evaluate(table, flow_variables(ctx), budget=Budget(now=now))
         except (DecisionTableError, FeelLimitError) as exc:
-            raise expressions.ExpressionError(Msg("decision table: %(exc)s", exc=exc)) from None
+            raise expressions.ExpressionError(Msg("decision table: %(exc)s", exc=message_of(exc))) from None
         values = variables_of(table, result.value)
         if config.result_variable:
             ctx.vars = {**ctx.vars, config.result_variable: values}

@@ -1,4 +1,5 @@
-"""The connectors' protocol layer stays pure: stdlib + ``cryptography`` only, never the engine.
+"""The connectors' protocol layer stays pure: stdlib + ``cryptography`` only (and ``wording``, the bottom layer
+that gives its errors translatable English), never the engine.
 
 DESIGN.md: dependencies point ``designer → engine ← activities → connectors``, so nothing under
 ``connectors/`` may import the engine, the designer, the activities or the CLI package.
@@ -37,7 +38,7 @@ def test_there_are_sources() -> None:
 def test_only_stdlib_cryptography_and_connectors(path: Path) -> None:
     roots = _imported_roots(path)
     assert not roots & FORBIDDEN
-    outside = roots - set(sys.stdlib_module_names) - ALLOWED_THIRD_PARTY - {"connectors", "__future__"}
+    outside = roots - set(sys.stdlib_module_names) - ALLOWED_THIRD_PARTY - {"connectors", "wording", "__future__"}
     assert not outside, f"{path.name} imports {sorted(outside)}"
 
 

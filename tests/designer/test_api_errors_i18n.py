@@ -280,10 +280,13 @@ def test_the_login_answer_speaks_the_chosen_language(tokens: tuple[FastAPI, dict
 
 def test_a_foreign_detail_stays_verbatim_inside_the_chinese_sentence(tokens: tuple[FastAPI, dict[str, str]]) -> None:
     app, found = tokens
-    case = REFUSALS["decisions"]
+    role, method, path, _kwargs, status, english_text = REFUSALS["decisions"]
+    case = (role, method, path, {"content": b"<definitions", "headers": {"Content-Type": "application/xml"}}, status,
+            english_text)
     english = _call(app, found["ops"], case)
     chinese = _call(app, found["ops"], case, "?lang=zh-CN")
-    prefix = "the DMN document cannot be imported: "
+    prefix = "the DMN document cannot be imported: not well-formed XML: "
     assert english["message"].startswith(prefix)
-    detail = english["message"].removeprefix(prefix)
-    assert chinese["message"] == f"无法导入该 DMN 文档：{detail}"  # the importer's own words, untranslated
+    detail = english["message"].removeprefix(prefix)  # the XML parser's own words
+    assert detail and not CJK.search(detail)
+    assert chinese["message"] == f"无法导入该 DMN 文档：XML 格式不正确：{detail}"  # ours translated, the parser's not

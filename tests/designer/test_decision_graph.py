@@ -71,7 +71,7 @@ def test_the_model_travels_with_the_page_escaped(ops: Browser) -> None:
 
 @pytest.mark.parametrize(("content", "says", "name"), [
     (b"", "请选择一个 DMN 文件", "empty.dmn"),
-    (b"<definitions", "not well-formed XML", "cut.dmn"),
+    (b"<definitions", "XML 格式不正确", "cut.dmn"),  # the importer's sentence, in the page's language
     (b"\xff\xfe<x/>", "UTF-8", "utf16.dmn"),
     (b"<html><body>hello</body></html>", "无法读取此模型", "page.html"),
     (IMPORTING, "import", "0086-import.dmn"),  # it needs another model: said, not crashed

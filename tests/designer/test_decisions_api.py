@@ -101,6 +101,14 @@ def test_bad_documents_are_4xx_naming_the_problem(ops: TestClient, body: str, he
     assert detail["fix"]
 
 
+def test_a_file_of_several_tables_names_the_decision_id_field_in_any_language(ops: TestClient) -> None:
+    """The editor asks which table by the field (its words are translated, so no script may read them)."""
+    for query, words in (("", "several decision tables"), ("?lang=zh-CN", "文档中有多个决策表")):
+        r = ops.post(f"/api/decisions{query}", content=DMN.encode(), headers=XML)
+        assert r.status_code == 400, r.text
+        assert r.json()["detail"]["field"] == "decision_id" and words in r.json()["detail"]["message"]
+
+
 def _table(hit_policy: str = "UNIQUE") -> dict[str, Any]:
     table = load_decision_table(DMN, "refund_routing").model_dump(mode="json")
     return {**table, "hit_policy": hit_policy}

@@ -315,8 +315,11 @@ class TableEditor {
     input.value = '';
     let response = await this.call('/api/decisions', xml, 'application/xml');
     if (response.status === 400) {
-      const message = await TableEditor.detail(response);
-      if (!message.includes('several decision tables')) { this.say(esc(message), 'error'); return; }
+      let detail = null;
+      try { detail = (await response.json()).detail; } catch { detail = null; }
+      const message = detail?.message || `HTTP ${response.status}`;
+      // several decision tables in the file: the API names the field decision_id (its words are translated)
+      if (detail?.field !== 'decision_id') { this.say(esc(message), 'error'); return; }
       const chosen = window.prompt(`${message}\n\n${this.t('dmn.which')}`);
       if (!chosen) return;
       response = await this.call(`/api/decisions?decision_id=${encodeURIComponent(chosen.trim())}`, xml, 'application/xml');

@@ -84,7 +84,8 @@ async function evaluate(event) {
   }
   const xml = root.querySelector('[data-drg-xml]').value;
   say('…');
-  const response = await fetch('/api/decisions/graph/evaluate', {
+  const lang = encodeURIComponent(document.documentElement.lang || 'zh-CN');  // messages in the page's language
+  const response = await fetch(`/api/decisions/graph/evaluate?lang=${lang}`, {
     method: 'POST', body: JSON.stringify({xml, inputs, tables}),
     headers: {'Content-Type': 'application/json', 'X-CSRF-Token': CSRF, Accept: 'application/json'}});
   let body;
