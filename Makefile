@@ -61,7 +61,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 # the ingest comparison (Tideflow vs n8n vs Temporal by hand) at reduced sizes, SQLite only: five targets one after
-# another, about 6 minutes on 2 cores (the first run installs n8n from npm: a few minutes more)
+# another, under 2 minutes on 2 cores (the first run installs n8n from npm: a few minutes more)
 bench-quick: $(STAMP)
 	BENCH_QUICK=1 $(BIN)/python -m bench ingest
 
