@@ -16,9 +16,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -33,7 +34,7 @@ from engine.action_context import ActionContext, BulkActionContext, Services
 from engine.customers import customer_views
 from engine.db import models
 from engine.db.models import utcnow
-from engine.db.session import session_factory, transaction
+from engine.db.session import database_unavailable, session_factory, transaction
 from engine.nodes.base import ActionResult, NodeType
 from engine.runtime import ActionRequest
 
@@ -133,20 +134,45 @@ def _run(node_type: type[NodeType], ctx: ActionContext, config: Any) -> ActionRe
     return result
 
 
+#: within one attempt an action waits for the database to come back for at most this share of the attempt's
+#: start-to-close time (a restart, a fail-over), trying again every DB_RETRY_FIRST … DB_RETRY_MAX seconds,
+#: before the attempt fails: our own database down is not the action's failure, and must not use up the
+#: node's attempts in seconds (five attempts 1, 2, 4, 8 s apart are over in 15 s; a database restart under
+#: load takes longer). Finishing before the timeout, a thread is never left running beside the next attempt.
+DB_PATIENCE_SHARE = 0.8
+DB_RETRY_FIRST, DB_RETRY_MAX = 0.25, 4.0
+
+
+def _patience(timeout: timedelta | None) -> float:
+    """Seconds an attempt may wait for the database (:data:`DB_PATIENCE_SHARE` of its start-to-close time)."""
+    return (timeout.total_seconds() if timeout else 0.0) * DB_PATIENCE_SHARE
+
+
 def make_activity(node_type: type[NodeType], services: Services) -> Callable[[ActionRequest], dict[str, Any]]:
     """The Temporal activity for an action node type (sync: runs in the worker's thread pool)."""
 
     @activity.defn(name=node_type.activity_name())
     def run_action(request: ActionRequest) -> dict[str, Any]:
-        try:
-            return perform(node_type, request, services)
-        except ActionFailed as exc:
-            raise ApplicationError(str(exc), type="ActionFailed", non_retryable=True) from None
-        except Exception as exc:
-            # a crashing action (or plugin) fails its node and is retried by its policy;
-            # it never takes the worker down
-            log.warning("action %s at %s failed: %s: %s", node_type.type, request.key, type(exc).__name__, exc)
-            raise ApplicationError(f"{type(exc).__name__}: {exc}", type=type(exc).__name__) from None
+        deadline = time.monotonic() + _patience(activity.info().start_to_close_timeout or node_type.timeout)
+        pause = DB_RETRY_FIRST
+        while True:
+            try:
+                return perform(node_type, request, services)
+            except ActionFailed as exc:
+                raise ApplicationError(str(exc), type="ActionFailed", non_retryable=True) from None
+            except Exception as exc:
+                left = deadline - time.monotonic()
+                if database_unavailable(exc) and left > 0:
+                    # the same try again, as Temporal's retry would (perform is once per key), without an attempt
+                    log.warning("action %s at %s: the database is unavailable (%s); trying again in %.2f s",
+                                node_type.type, request.key, type(exc).__name__, min(pause, left))
+                    time.sleep(min(pause, left))
+                    pause = min(pause * 2, DB_RETRY_MAX)
+                    continue
+                # a crashing action (or plugin) fails its node and is retried by its policy;
+                # it never takes the worker down
+                log.warning("action %s at %s failed: %s: %s", node_type.type, request.key, type(exc).__name__, exc)
+                raise ApplicationError(f"{type(exc).__name__}: {exc}", type=type(exc).__name__) from None
 
     return run_action
 

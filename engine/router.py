@@ -26,7 +26,7 @@ from engine import expressions
 from engine.customers import customer_view, merged_ids
 from engine.db import models
 from engine.db.models import utcnow
-from engine.db.session import session_factory
+from engine.db.session import database_unavailable, session_factory
 from engine.durations import parse_duration
 from engine.journeys import ACTIVE
 from engine.registry import entry_event_of
@@ -55,13 +55,12 @@ class RouteResult:
 def is_transient(exc: BaseException) -> bool:
     """Whether a routing failure is the infrastructure's (Temporal or the database unreachable, a timeout):
     retried later without counting against the event. Anything else is the event's own failure."""
-    from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
     from temporalio.service import RPCStatusCode
 
     if isinstance(exc, RPCError):
         return exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED,
                               RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.ABORTED, RPCStatusCode.CANCELLED)
-    return isinstance(exc, OperationalError | InterfaceError | DisconnectionError | ConnectionError | TimeoutError)
+    return database_unavailable(exc) or isinstance(exc, ConnectionError | TimeoutError)
 
 
 #: a customer's past journeys in one flow, each as (status, ended_at, started_at), for :func:`may_enter`

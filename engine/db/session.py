@@ -137,6 +137,15 @@ def transaction(url: str | None = None) -> Iterator[Session]:
         yield session
 
 
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database could not be reached or dropped the connection (refused, shutting
+    down, restarting, a lost connection, SQLite busy past its wait): the infrastructure's failure, worth trying
+    again as it is, never the request's own."""
+    from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+
+    return isinstance(exc, OperationalError | InterfaceError | DisconnectionError)
+
+
 def upgrade(url: str | None = None) -> None:
     """Bring the schema to the newest Alembic revision."""
     from alembic import command
