@@ -67,6 +67,11 @@ class Booked:
     entry: LoyaltyEntry
     repeated: bool
 
+    @property
+    def lapsed(self) -> int:
+        """Of a cancellation: the points that did not come back because their lot had expired."""
+        return sum(dict((self.entry.detail or {}).get("lapsed") or {}).values())
+
 
 
 def account(db: Session, customer_id: str) -> LoyaltyAccount:

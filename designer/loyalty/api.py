@@ -152,6 +152,6 @@ def cancelled(customer_id: str, booked: ledger.Booked) -> dict[str, Any]:
     entry = booked.entry
     detail = entry.detail or {}
     return {"customer_id": customer_id, "request_id": detail.get("request_id", ""), "points": entry.points,
-            "redeemed": detail.get("redeemed", 0), "lapsed": sum(dict(detail.get("lapsed") or {}).values()),
+            "redeemed": detail.get("redeemed", 0), "lapsed": booked.lapsed,
             "debt_repaid": detail.get("debt_repaid", 0), "balance": entry.balance_after,
             "redemption": detail.get("redemption"), "entry": entry.id, "repeated": booked.repeated}

@@ -58,7 +58,7 @@ def cancel_page(customer_id: str, entry_id: Annotated[int, Path(ge=1, le=2**62)]
                 raise ledger.RedemptionNotFound(str(entry_id))
             booked = ledger.cancel_redemption(db, member, key, datetime.now(UTC),
                                               reason=reason.strip() or "cancelled", by=user.username)
-            lapsed = sum(dict(booked.entry.detail.get("lapsed") or {}).values())
+            lapsed = booked.lapsed
     except ledger.RedemptionNotFound:
         return see_other(f"{back}?cancel_missing={entry_id}#loyalty")
     again = "&cancel_repeated=1" if booked.repeated else ""
