@@ -87,6 +87,15 @@ def validation_problems(errors: list[Any], prefix: str = "") -> list[ProblemDict
     return out
 
 
+def validation_text(exc: ValidationError, limit: int = 500) -> tuple[str, str]:
+    """A form that a service's model refused, for a page in the reader's language: every problem with its
+    field (``field: message``, joined by ``; ``, at most ``limit`` characters) and how to fix the first."""
+    problems = validation_problems(list(exc.errors(include_input=False)))
+    said = [i18n.translate(p["message"]) if p["field"] in ("", "body")
+            else f"{p['field']}: {i18n.translate(p['message'])}" for p in problems]
+    return "; ".join(said)[:limit], i18n.translate(problems[0]["fix"]) if problems else ""
+
+
 def localized(body: dict[str, Any], lang: i18n.Language | None = None) -> dict[str, Any]:
     """``body`` with its ``message``, ``fix`` (and its problems') in ``lang`` (default: the API's language)."""
     lang = lang or i18n.api_language()

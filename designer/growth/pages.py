@@ -20,6 +20,7 @@ from activities.growth import campaigns, channels
 from activities.growth.channels import ChannelError, ChannelSpec
 from designer import reading
 from designer.display import display_zone
+from designer.errors import validation_text
 from designer.growth import labels as _labels  # noqa: F401  (its status labels)
 from designer.growth.api import leaderboard_for
 from designer.i18n import _
@@ -46,9 +47,8 @@ def _list(value: str) -> list[str]:
 
 
 def _problem(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first.get("loc", ()))
-    return f"{where}: {str(first.get('msg', '')).removeprefix('Value error, ')}"
+    """The form's refusal, each problem with its field, in the reader's language."""
+    return validation_text(exc, 300)[0]
 
 
 def _back(path: str, **params: str) -> RedirectResponse:

@@ -30,7 +30,7 @@ from activities.workforce.runtime import create_mass_send, start_handover
 from activities.workforce.workflows import handover_workflow_id
 from connectors.wecom.api_errors import ApiError as PlatformError
 from designer import i18n
-from designer.errors import validation_problems
+from designer.errors import validation_text
 from designer.i18n import _, translate
 from designer.pages import DbUrl, PageProblem, PageRoute, page_user, render, see_other, with_query
 from designer.permissions import COMPLIANCE_OFFICERS, MASS_SENDERS, WORKFORCE_ADMINS
@@ -80,11 +80,8 @@ def problem(user: User, back: str, exc: MsgError | PlatformError) -> PageProblem
 
 def invalid(user: User, back: str, exc: ValidationError) -> PageProblem:
     """A form the services' models refused: 422, each problem with its field, and how to fix the first."""
-    problems = validation_problems(list(exc.errors()))
-    said = [translate(p["message"]) if p["field"] in ("", "body") else f"{p['field']}: {translate(p['message'])}"
-            for p in problems]
-    return PageProblem(422, user, _("Cannot do that"), "; ".join(said)[:500], translate(problems[0]["fix"]),
-                       back=back)
+    said, fix = validation_text(exc)
+    return PageProblem(422, user, _("Cannot do that"), said, fix, back=back)
 
 
 async def call(user: User, back: str, work: Callable[[], T]) -> T:
