@@ -59,7 +59,8 @@ def test_a_marketer_makes_a_channel_code_from_the_page(app: Any, db_url: str, fa
     assert "Not sent: no WelcomeCode" in en.text
     bad = mia.post_form("/growth/channels", {"name": "x", "key": "store-b", "staff": "a", "remark": "备" * 31})
     assert bad.status_code == 303 and "error=" in bad.headers["location"]
-    assert "remark: 最多 30 个字符" in mia.get(bad.headers["location"]).text  # the field and why, in the page's language
+    # the field and why, in the page's language (English since ?lang=en above)
+    assert "remark: should have at most 30 characters" in mia.get(bad.headers["location"]).text
     off = mia.post_form("/growth/channels/store-a/status", {"status": "disabled"})
     assert off.status_code == 303 and fake_wecom.contact_ways == {}
     assert audit_entries(db_url, "growth.channel_disabled")[0].actor == "marketer"
