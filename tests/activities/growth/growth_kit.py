@@ -57,6 +57,13 @@ def deliver(db_url: str, xml: str, *, profile: dict[str, Any] | None = None,
     return out
 
 
+def midday_zone(now: datetime) -> str:
+    """An IANA zone whose clock reads about noon at ``now``, so a test that moves a few hours on stays
+    within one local day (a cap counted per Shanghai day resets at 16:00 UTC)."""
+    offset = 12 - now.astimezone(UTC).hour  # -11..12
+    return "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"  # the Etc names' sign is inverted
+
+
 def make_campaign(db_url: str, campaign_id: str = "laodaixin", *, goal: int = 3, rules: dict[str, Any] | None = None,
                   risk: dict[str, Any] | None = None, budget: int | None = None, no: int = 1,
                   staff: tuple[str, ...] = ("zhangsan",), starts: datetime | None = None,

@@ -23,7 +23,7 @@ from engine.db import models
 from engine.db.growth_models import GrowthChannel, ReferralInvite, ReferralParticipant
 from engine.db.session import session_factory, transaction
 from engine.runtime import ActionRequest
-from tests.activities.growth.growth_kit import connect_wecom, deliver, make_campaign
+from tests.activities.growth.growth_kit import connect_wecom, deliver, make_campaign, midday_zone
 from tests.connectors.fake_wecom import FakeWeCom, fake_wecom
 from tests.racing import race
 
@@ -83,10 +83,11 @@ def test_upkeep_counts_due_invites_and_applies_caps(db_url: str, fake_wecom: Fak
     perform(ReferralJoin, request(ReferralJoin.type, cid, {"campaign": "laodaixin"}), services)
     code = next(w["config_id"] for w in fake_wecom.contact_ways.values() if w["state"].startswith("tfr"))
     deliver(db_url, fake_wecom.scan_and_add(code, "wmUP1")[0])
-    capped = channels.create_channel(db_url, ChannelSpec(key="capped", name="限量", staff=["a", "b"], daily_cap=1),
-                                     "t", datetime.now(UTC))
+    now = datetime.now(UTC)
+    capped = channels.create_channel(db_url, ChannelSpec(key="capped", name="限量", staff=["a", "b"], daily_cap=1,
+                                                         timezone=midday_zone(now)), "t", now)
     deliver(db_url, fake_wecom.scan_and_add(str(capped.config_id), "wmUP2")[0])
-    later = datetime.now(UTC) + timedelta(hours=2)
+    later = now + timedelta(hours=2)  # past the invite's hour, still the cap's day
     result = perform(GrowthUpkeep, request(GrowthUpkeep.type, None, {}, now=later), services)
     assert result["detail"]["invites_counted"] == 1 and result["detail"]["channels_updated"] == ["capped"]
     assert fake_wecom.contact_ways[str(capped.config_id)]["user"] == ["b"]
