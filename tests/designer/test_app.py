@@ -71,3 +71,21 @@ def test_the_route_guard_check_sees_routes_of_included_routers(db_url: str) -> N
 
     app.include_router(extra)
     assert unguarded_routes(app) == ["GET /api/open"]
+
+
+def test_every_whole_page_starts_its_head_from_the_shared_one(client: TestClient) -> None:
+    """Pages that are whole documents (base.html and the standalone ones: login, print, sidebar, …) include
+    layout/_head.html, so each carries the charset and the icon (a page without one makes the browser ask for
+    /favicon.ico, a 404 in the console)."""
+    from pathlib import Path
+
+    templates = Path(create_app.__code__.co_filename).parent / "templates"
+    whole = [p for p in templates.rglob("*.html") if p.read_text(encoding="utf-8").lstrip().lower()
+             .startswith("<!doctype html")]
+    assert len(whole) >= 7
+    missing = [str(p.relative_to(templates)) for p in whole
+               if '{% include "layout/_head.html" %}' not in p.read_text(encoding="utf-8")]
+    assert missing == []
+    login = client.get("/login")
+    assert login.status_code == 200 and '<link rel="icon" href="/static/favicon.svg"' in login.text
+    assert client.get("/static/favicon.svg").status_code == 200
