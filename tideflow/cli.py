@@ -321,6 +321,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         get_settings.cache_clear()
     stack = Stack(get_settings(), seed=not args.no_demo)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # Ctrl-C stops the stack even when this process was handed SIGINT ignored (started with `&` from a
+    # script): its children re-enable SIGINT and stop, and a supervisor still ignoring it would read that as
+    # a crash. Set before the children start, so they begin with the default too (exec resets a handler).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         stack.start()
         while stack.healthy():

@@ -193,9 +193,16 @@ class E2EStack:
 
         wait_until(healthy, timeout, f"GET {self.base_url}/api/health")
 
-    def up(self, demo: bool = True, timeout: float = 90) -> subprocess.Popen[bytes]:
-        """``tideflow up``: wait for the web app, the worker and (with demo data) the credentials file."""
-        proc = self.spawn("up", [*self.tideflow(), "up", *([] if demo else ["--no-demo"])])
+    def up(self, demo: bool = True, timeout: float = 90, *, sigint_ignored: bool = False) -> subprocess.Popen[bytes]:
+        """``tideflow up``: wait for the web app, the worker and (with demo data) the credentials file.
+
+        With ``sigint_ignored`` it starts with SIGINT ignored, as a command started with ``&`` from a script
+        (a non-interactive shell) does: the same process (an exec), only the inherited disposition differs."""
+        args = [*self.tideflow(), "up", *([] if demo else ["--no-demo"])]
+        if sigint_ignored:
+            args = [sys.executable, "-c", "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+                    "os.execv(sys.argv[1], sys.argv[1:])", *args]
+        proc = self.spawn("up", args)
         self.wait_healthy("up", timeout)
         self.wait_log("up", "worker on task queue", timeout)
         if demo:
