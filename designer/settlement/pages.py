@@ -20,7 +20,7 @@ from activities.settlement.runs import StatementStateError
 from activities.settlement.statements import dashboard, line_orders, lines_by_statement, statement_view, yuan
 from designer.auth import get_db_url
 from designer.errors import ApiError
-from designer.i18n import _, error_text
+from designer.i18n import _, error_text, translate
 from designer.pages import PageProblem, PageRoute, page_user, render, see_other
 from designer.settlement.api import (
     FINANCE,
@@ -38,6 +38,7 @@ from designer.settlement.api import (
 from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory, transaction
+from engine.validate import pydantic_message
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 FinancePage = Annotated[User, Depends(page_user(*FINANCE))]
@@ -76,7 +77,7 @@ async def run_page(request: Request, user: FinancePage, db_url: DbUrl,
         return see_other(f"/settlement?error={quote(error_text(exc))}")
     except ValidationError as exc:
         first = exc.errors()[0]
-        message = str(first.get("msg", "")).removeprefix("Value error, ")
+        message = translate(pydantic_message(first))
         if first.get("type", "").startswith("date"):
             message = _("Dates are written YYYY-MM-DD, e.g. 2026-11-01.")
         return see_other(f"/settlement?error={quote(message)}")

@@ -227,7 +227,7 @@ def test_preview_explains_problems_and_bad_input(login: Callable[..., Session]) 
     assert "无法预览" in r.text and 'data-node="bought"' in r.text and "语法错误" in r.text
     bad = marketer.post("/flows/welcome-new-contact/preview",
                         data={"document": json.dumps(WELCOME), "attributes": "[1, 2]", "days": "5"})
-    assert "输入有误" in bad.text and "attributes" in bad.text
+    assert "输入有误" in bad.text and "客户属性" in bad.text
     too_long = marketer.post("/flows/welcome-new-contact/preview",
                              data={"document": json.dumps(WELCOME), "days": "400"})
     assert "输入有误" in too_long.text
