@@ -330,6 +330,9 @@ add_labels("channel", "channel", {
     "api": NC_("channel", "API"), "preview": NC_("channel", "preview"), "tmall": NC_("channel", "Tmall"),
     "dry-run": NC_("channel", "dry run (sends nothing)"), "csv": NC_("channel", "CSV import"),
     "none": NC_("channel", "none"), "unknown": NC_("channel", "unknown"),
+    # the sources of the events Tideflow itself records (a customer's first event may be one of them)
+    "loyalty": NC_("channel", "loyalty points"), "referral": NC_("channel", "referral campaign"),
+    "tickets": NC_("channel", "satisfaction survey"),
 })
 add_labels("order_status", "order status", {
     "created": NC_("order status", "created"), "paid": NC_("order status", "paid"),

@@ -15,7 +15,9 @@ from designer.connectors.api import installed_kinds
 from designer.i18n_check import catalogue
 from designer.i18n_extract import node_schemas
 from engine.db import models
+from engine.db.growth_models import GrowthChannel, ReferralCampaign
 from engine.db.session import session_factory
+from engine.db.sidebar_models import Script
 from engine.flow_templates import flow_templates
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -28,10 +30,11 @@ TECHNICAL = {"Tideflow", "SCRM", "API", "SLA", "JSON", "DMN", "FEEL", "URL", "IS
              "Shopify", "Admin", "Bearer", "FIRST", "UNIQUE", "ANY", "PRIORITY", "RULE", "ORDER", "OUTPUT",
              "COLLECT", "Ctrl", "Shift", "Delete", "PT30M", "PT2H", "P1D", "P7D", "HMAC", "Event", "Sign"}
 #: products and vendors' own words, kept as they are in the Chinese text: the DMN tools we import from, WeCom's
-#: field names (what its console and API call them), a DMN element; and the keys and names of fields that Chinese
-#: help quotes as they must be typed (a referral event's payload, the sidebar rules' condition types)
+#: field names (what its console and API call them: a channel code's ``state``), a DMN element; and the keys and
+#: names of fields that Chinese help quotes as they must be typed (a referral event's payload, the sidebar rules'
+#: condition types)
 TECHNICAL |= {"WeCom", "Camunda", "Drools", "Trisotech", "UserID", "WelcomeCode", "errcode", "errmsg", "import",
-              "valid", "goal", "remaining", "tag", "tier", "type"}
+              "valid", "goal", "remaining", "tag", "tier", "type", "state"}
 #: vendors' own English names for things, kept in the Chinese help (that is what their consoles say)
 VENDOR_TERMS = ("API secret key",)
 WORDS = re.compile(r"[A-Za-z][A-Za-z'’]*(?:[ \t]+[A-Za-z][A-Za-z'’]*)+")
@@ -71,6 +74,12 @@ def data_strings(db_url: str) -> set[str]:
         names |= {t.tag for t in db.scalars(select(models.CustomerTag))}
         names |= {m.content for m in db.scalars(select(models.Message))}
         names |= {c.name for c in db.scalars(select(models.CouponCampaign))}
+        names |= {c.name for c in db.scalars(select(GrowthChannel))}
+        names |= {c.name for c in db.scalars(select(ReferralCampaign))}
+        names |= {t for c in db.scalars(select(GrowthChannel)) for t in c.tags or []}
+        names |= {t for c in db.scalars(select(ReferralCampaign)) for t in c.tags or []}
+        names |= {s.title for s in db.scalars(select(Script))} | {str(s.content.get("text") or "")
+                                                                   for s in db.scalars(select(Script))}
     names |= {t.description for t in flow_templates()} | {t.name for t in flow_templates()}  # shipped content
     names |= {str(v) for cls in installed_kinds().values() for v in (getattr(cls, "label", {}) or {}).values()}
     names |= {str(e) for _, schema in node_schemas() for e in _examples(schema)}  # example values as placeholders
@@ -147,6 +156,8 @@ def identifiers(db_url: str) -> set[str]:
         words |= {t.key for t in db.scalars(select(models.TicketType))}
         words |= {t.tag for t in db.scalars(select(models.CustomerTag))}
         words |= {c.id for c in db.scalars(select(models.CouponCampaign))}
+        words |= {c.id for c in db.scalars(select(ReferralCampaign))}
+        words |= {c.key for c in db.scalars(select(GrowthChannel))}
     return words
 
 

@@ -27,11 +27,15 @@ from playwright.sync_api import Browser, Page
 from sqlalchemy import select
 from starlette.routing import Match
 
+from activities.loyalty import ledger
+from activities.sidebar import library
+from activities.sidebar.scripts import ScriptSpec
 from activities.tickets import service
 from connectors.wecom.connector import WeComConnector
 from engine import connectors as configured
 from engine.db import models
 from engine.db.failure_models import JourneyFailure
+from engine.db.growth_models import GrowthChannel, ReferralCampaign
 from engine.db.models import utcnow
 from engine.db.session import session_factory, transaction
 from tests.connectors.fake_wecom import WECOM_CORP_ID, WECOM_KEY, WECOM_SECRET, WECOM_TOKEN
@@ -77,7 +81,8 @@ READ_TEXT = """() => {
 def server(live_server: kit.LiveServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[kit.LiveServer, str]]:
     """The live designer on the demo data (:func:`tideflow.demo.seed`), plus what its lists need for a row to
     follow: a WeCom connector (the workforce screens open only with one), a ticket, a waiting and a failed
-    journey. Yields the server and the demo admin's password."""
+    journey, points on a customer, a channel code, a referral campaign and a script. Yields the server and the
+    demo admin's password."""
     report = seed(live_server.database_url)
     monkeypatch.setattr(configured, "connector_classes", lambda: {"wecom": WeComConnector})
     with transaction(live_server.database_url) as db:
@@ -100,9 +105,20 @@ def server(live_server: kit.LiveServer, monkeypatch: pytest.MonkeyPatch) -> Iter
                            channel="wecom", content="李雷你好，欢迎关注！", status="sent",
                            flow_id="welcome-new-contact", node_id="hello",
                            workflow_id=f"journey/welcome-new-contact/{cid}", created_at=now),
+            GrowthChannel(key="store-a", name="门店 A 收银台", state="audit-store-a", connector_id="wecom-main",
+                          staff=["zhangsan"], tags=["门店A"], created_at=now, updated_at=now),
+            ReferralCampaign(id="laodaixin", no=1, name="老带新", status="active", goal=3,
+                             starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=7),
+                             connector_id="wecom-main", staff=["zhangsan"], tags=["老带新"],
+                             welcome={"text": "欢迎 {{ customer.name }}"}),
         ])
         service.create_ticket(db, type_key="repair", subject="空调不制冷", group="repair", now=now, customer_id=cid,
                               fields={"device": "空调"}, channel="dry-run")
+        ledger.earn(db, cid, 120, "audit/signup", now, reason="signup")
+        admin = db.scalar(select(models.User).where(models.User.username == "admin"))
+        assert admin is not None
+        script = ScriptSpec(title="售后安抚话术", text="{{ customer.name }}您好，给您添麻烦了。")
+        library.create_script(db, admin, script, now)
     yield live_server, str(report["admin"]["password"])
 
 
@@ -171,8 +187,8 @@ def _audit(page: Page, app: Any, lang: str, data: set[str], words: set[str]) -> 
             problems += [f"{path}: English: {leak}" for leak in english_words(parts, data, words)]
         else:
             problems += [f"{path}: Chinese: {p!r}" for p in parts if CJK.search(strip(p, data))]
-        if follow:
-            queue += [(link, False) for link in _links(page, "main a[href]")]
+        if follow:  # a screen's own tabs (a route without parameters) are followed too, its rows are not
+            queue += [(link, "{" not in (_route(app, link) or "{")) for link in _links(page, "main a[href]")]
     return problems, seen
 
 
@@ -187,6 +203,7 @@ def stored_english(db_url: str) -> set[str]:
 MUST_READ = {"/", "/flows", "/flows/{flow_id}/edit", "/flows/new", "/journeys", "/journeys/{journey_id:path}",
              "/journeys/failures", "/customers", "/customers/{customer_id}", "/tickets", "/tickets/{ticket_id}",
              "/settlement", "/settlement/statements/{statement_id}", "/growth/channels", "/growth/campaigns",
+             "/growth/channels/{key}", "/growth/campaigns/{campaign_id}", "/library/{script_id:int}",
              "/decisions", "/workforce", "/settings/connectors", "/quarantine", "/settings/users",
              "/settings/users/{user_id}", "/dashboard", "/dashboard/{board}", "/audit", "/library"}
 #: a bound on the crawl: one page per route, so this grows only with new screens
