@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
+from activities.settlement.line_text import described
 from activities.settlement.runs import StatementStateError
 from activities.settlement.statements import dashboard, line_orders, lines_by_statement, statement_view, yuan
 from designer.auth import get_db_url
@@ -95,6 +96,8 @@ def _statement_page_data(db_url: str, user: User, statement_id: int) -> dict[str
                               back="/settlement")
         lines = lines_by_statement(db, [statement.id])[statement.id]
         view = statement_view(statement, run, lines)
+        for line in view["lines"]:
+            line["shown"] = translate(described(line))  # how it came about, in the reader's language
         traced = {line.position: [(o.order_id, o.channel, yuan(o.amount_fen), o.paid_at)
                                   for o in line_orders(db, line, limit=50)] for line in lines}
     return {"s": view, "traced": traced}

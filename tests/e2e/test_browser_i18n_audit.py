@@ -37,7 +37,7 @@ from engine.db import models
 from engine.db.failure_models import JourneyFailure
 from engine.db.growth_models import GrowthChannel, ReferralCampaign
 from engine.db.models import utcnow
-from engine.db.session import session_factory, transaction
+from engine.db.session import transaction
 from tests.connectors.fake_wecom import WECOM_CORP_ID, WECOM_KEY, WECOM_SECRET, WECOM_TOKEN
 from tests.designer.page_text import CJK, data_strings, english_words, identifiers, strip
 from tests.e2e import browser as kit
@@ -192,20 +192,14 @@ def _audit(page: Page, app: Any, lang: str, data: set[str], words: set[str]) -> 
     return problems, seen
 
 
-def stored_english(db_url: str) -> set[str]:
-    """Known gap: a statement line's description is English written when the run computed it (``5% of sales
-    ¥303,557.54 (party_type direct)``) and stored as such; until it keeps its template, it passes as data."""
-    with session_factory(db_url)() as db:
-        return set(db.scalars(select(models.StatementLine.description)))
-
-
 #: what the crawl must reach on the demo data (else a list stopped linking its rows, or the data changed)
 MUST_READ = {"/", "/flows", "/flows/{flow_id}/edit", "/flows/new", "/journeys", "/journeys/{journey_id:path}",
              "/journeys/failures", "/customers", "/customers/{customer_id}", "/tickets", "/tickets/{ticket_id}",
-             "/settlement", "/settlement/statements/{statement_id}", "/growth/channels", "/growth/campaigns",
-             "/growth/channels/{key}", "/growth/campaigns/{campaign_id}", "/library/{script_id:int}",
-             "/decisions", "/workforce", "/settings/connectors", "/quarantine", "/settings/users",
-             "/settings/users/{user_id}", "/dashboard", "/dashboard/{board}", "/audit", "/library"}
+             "/tickets/setup/types/{key}", "/settlement", "/settlement/statements/{statement_id}", "/growth/channels",
+             "/growth/campaigns", "/growth/channels/{key}", "/growth/campaigns/{campaign_id}", "/library",
+             "/library/{script_id:int}", "/decisions", "/workforce", "/workforce/mass-sends", "/settings/connectors",
+             "/quarantine", "/settings/users", "/settings/users/{user_id}", "/dashboard", "/dashboard/{board}",
+             "/audit"}
 #: a bound on the crawl: one page per route, so this grows only with new screens
 MAX_PAGES = 60
 
@@ -215,7 +209,6 @@ def test_every_screen_speaks_the_chosen_language_and_logs_no_error(server: tuple
                                                                   chromium: Browser, lang: str) -> None:
     live, password = server
     data, words = data_strings(live.database_url), identifiers(live.database_url)
-    data |= stored_english(live.database_url)
     page = kit.new_page(chromium, locale=lang)
     try:
         kit.login(page, live.url, "admin", password)
