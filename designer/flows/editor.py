@@ -399,7 +399,8 @@ async def expression_check(request: Request, user: Reader) -> HTMLResponse:
         return _fragment(request, "editor/_check.html", ok=True,
                          message=_("✓ %(value)s (%(iso)s)") % {"value": human_duration(value), "iso": source.strip()})
     error = check_expression(source, "template" if kind == "template" else "expression")
-    return _fragment(request, "editor/_check.html", ok=error is None, message=error or _("✓ the expression is valid"))
+    return _fragment(request, "editor/_check.html", ok=error is None,
+                     message=i18n.translate(error) if error else _("✓ the expression is valid"))
 
 
 @router.get("/flows/preview-customers", response_class=HTMLResponse)
@@ -439,7 +440,8 @@ async def template_preview(request: Request, user: Reader, db_url: DbUrl) -> HTM
     try:  # in the evaluation pool: never on this event loop, killed past its deadline
         rendered = await evaluation.render(source, context)
     except expressions.ExpressionError as exc:
-        return _fragment(request, "editor/_check.html", ok=False, message=_("template %(error)s") % {"error": exc})
+        return _fragment(request, "editor/_check.html", ok=False,
+                         message=_("template %(error)s") % {"error": i18n.error_text(exc)})
     except ApiError as exc:
         return _fragment(request, "editor/_check.html", ok=False,
                          message=_("template %(error)s") % {"error": i18n.error_text(exc)})

@@ -105,9 +105,11 @@ def test_expression_check(login: Callable[..., Session]) -> None:
                        data={"_field": "cases.0.expr", "cases.0.expr": "customer.vip_level > 2", "other": "x"})
     assert 'class="ok"' in ok.text and "✓" in ok.text
     bad = marketer.post("/flows/expression/check", data={"_field": "expr", "expr": "customer.orders_count >"})
-    assert 'class="error"' in bad.text and "syntax error" in bad.text
+    assert 'class="error"' in bad.text and "语法错误" in bad.text  # in the page's language (zh-CN here)
     unknown = marketer.post("/flows/expression/check", data={"_field": "expr", "expr": "cusomer.x == 1"})
-    assert "unknown name" in unknown.text and "cusomer" in unknown.text
+    assert "未知名称" in unknown.text and "cusomer" in unknown.text
+    english = marketer.post("/flows/expression/check?lang=en", data={"_field": "expr", "expr": "cusomer.x == 1"})
+    assert "unknown name" in english.text
     assert marketer.post("/flows/expression/check", data={"_field": "expr", "expr": " "}).text == ""
     template = marketer.post("/flows/expression/check", data={"_field": "t", "_kind": "template", "t": "{{ x"})
     assert 'class="error"' in template.text
