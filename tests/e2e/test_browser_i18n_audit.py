@@ -1,18 +1,19 @@
 """Every screen in both languages, as Chromium draws it (scripts run, htmx swapped in): the demo admin on the demo
-data opens every page of the main menu and, one level deeper, the first link of each kind on those pages (a flow
-and its canvas, a customer, a journey, a ticket, a statement, a campaign, a connector …), in Chinese and in
-English, and for each page the audit asserts:
+data opens every page of the main menu and the screens' own tabs and, one level deeper, the first link of each
+kind on those pages (a flow's canvas, a customer, a journey, a ticket, a statement, a campaign, a script …), in
+Chinese and in English, and for each page the audit asserts:
 
-- the page answers below 400 and logs no script error and no console error (a failed load, a CSP refusal);
+- the page answers below 400 in the language asked for (``<html lang>``) and logs no script error and no console
+  error (a failed load, a CSP refusal);
 - in Chinese, the text a person reads — text of visible elements and their ``title`` / ``placeholder`` /
   ``aria-label`` / ``alt`` — holds no English word outside the allow-list (:data:`TECHNICAL`: product names,
   protocols, units …) and the data (names and ids from the database: flows, customers, groups, tickets …);
   ``<code>``, ``<pre>``, ``<kbd>``, form fields' values and anything marked ``translate="no"`` are not read;
 - in English, no Chinese outside that data.
 
-docs/i18n.md ("The browser audit") says how to extend the allow-list. Bounded: about 40 pages per language
+docs/i18n.md ("The browser audit") says how to extend the allow-list. Bounded: about 46 pages per language
 (one per route, at most :data:`MAX_PAGES`), one Chromium context per language, each page read once its ``load``
-event fired, htmx's requests settled and the canvas drew its nodes; about 10 s a language."""
+event fired, htmx's requests settled and the canvas drew its nodes; 10–20 s a language."""
 
 from __future__ import annotations
 
