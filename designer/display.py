@@ -240,6 +240,13 @@ add_labels("run_status", "settlement run status", {
     "pending_approval": NC_("settlement run status", "pending approval"),
     "decided": NC_("settlement run status", "decided"), "paid": NC_("settlement run status", "paid"),
 })
+add_labels("rate_plan_type", "rate plan type", {
+    "flat": NC_("rate plan type", "Flat percentage"), "tiered": NC_("rate plan type", "Tiered"),
+    "guaranteed": NC_("rate plan type", "Guarantee + excess bonus"),
+    "split": NC_("rate plan type", "Split among parties"),
+    "composition": NC_("rate plan type", "Composition (plans added up)"),
+    "kpi_coefficient": NC_("rate plan type", "KPI coefficient"),
+})
 add_labels("payout_status", "payout status", {
     "instructed": NC_("payout status", "instructed"), "offset": NC_("payout status", "offset against a debt"),
 })
@@ -281,6 +288,12 @@ add_labels("ticket_actor", "ticket actor", {
     "review": NC_("ticket actor", "review"), "sla": NC_("ticket actor", "SLA"),
     "system": NC_("ticket actor", "system"), "reoffer": NC_("ticket actor", "re-offered (an agent came online)"),
 })
+add_labels("ticket_source", "ticket source", {
+    "api": NC_("ticket source", "API"), "flow": NC_("ticket source", "a flow"),
+    "refund": NC_("ticket source", "refund request"), "subtask": NC_("ticket source", "sub-task"),
+    "compliance": NC_("ticket source", "compliance alert"),
+})
+add_labels("audit_actor", "audit actor", {"system": NC_("audit actor", "system")})
 add_labels("escalation", "escalation step", {
     "notify_supervisor": NC_("escalation step", "notify the supervisor"),
     "raise_priority": NC_("escalation step", "raise the priority"),
@@ -317,6 +330,9 @@ add_labels("channel", "channel", {
     "api": NC_("channel", "API"), "preview": NC_("channel", "preview"), "tmall": NC_("channel", "Tmall"),
     "dry-run": NC_("channel", "dry run (sends nothing)"), "csv": NC_("channel", "CSV import"),
     "none": NC_("channel", "none"), "unknown": NC_("channel", "unknown"),
+    # the sources of the events Tideflow itself records (a customer's first event may be one of them)
+    "loyalty": NC_("channel", "loyalty points"), "referral": NC_("channel", "referral campaign"),
+    "tickets": NC_("channel", "satisfaction survey"),
 })
 add_labels("order_status", "order status", {
     "created": NC_("order status", "created"), "paid": NC_("order status", "paid"),
@@ -348,6 +364,13 @@ def identity_label(kind: str) -> str:
     return label(kind, "identity_kind")
 
 
+def plan_part(component: str) -> str:
+    """Which part of a rate plan made a statement line (``flat``, ``composition / bonus``): the plan's types in
+    words, the names people gave and the paths into a plan (``components[1]``) as they are."""
+    types = LABELS["rate_plan_type"].entries
+    return " / ".join(label(part, "rate_plan_type") if part in types else part for part in component.split(" / "))
+
+
 # --- templates -------------------------------------------------------------------------------------
 
 
@@ -366,6 +389,7 @@ def install(env: Environment) -> None:
     """The display filters and globals on a template environment."""
     filters: dict[str, Callable[..., str]] = {
         "when": when, "day": day, "number": number, "money": money, "money_change": money_change, "yuan": yuan,
-        "percent": percent, "label": label, "compact": compact, "iso": iso}
+        "percent": percent, "label": label, "compact": compact, "iso": iso,
+        "plan_part": plan_part}
     env.filters.update({name: _at_render(function) for name, function in filters.items()})
     env.globals.update({"tz_name": tz_name, "label": label, "identity_label": identity_label})

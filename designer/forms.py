@@ -19,9 +19,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from designer.i18n import NC_, error_text, gettext, pgettext
+from designer.i18n import NC_, error_text, gettext, pgettext, translate
 from engine.durations import DurationError, from_amount, parse_duration, to_amount
-from engine.validate import check_expression
+from engine.text import Msg
+from engine.validate import check_expression, pydantic_message
 
 #: the label of a config field, by its key (one label per key across all node types and the flow settings)
 FIELD_LABELS: dict[str, str] = {
@@ -435,7 +436,8 @@ class _Reader:
             try:
                 return json.loads(raw)
             except json.JSONDecodeError as exc:
-                self.out.errors[name] = f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+                self.out.errors[name] = translate(Msg("not valid JSON: %(error)s (line %(line)s, column %(column)s)",
+                                                      error=exc.msg, line=exc.lineno, column=exc.colno))
                 return prev if prev is not None else _MISSING
         if widget == "group":
             return self.group(name, s, prev if isinstance(prev, Mapping) else {}, optional)
@@ -507,7 +509,8 @@ class _Reader:
             out[key] = value
             fmt = p.get("format")
             if isinstance(value, str) and fmt in ("expression", "template") and (err := check_expression(value, fmt)):
-                self.out.errors[name] = f"{fmt} {err}"
+                self.out.errors[name] = translate(Msg("template %(error)s", error=err) if fmt == "template"
+                                                  else Msg("expression %(error)s", error=err))
         return out
 
 
@@ -530,6 +533,6 @@ def parse_form(schema: Mapping[str, Any], form: Mapping[str, Any], prev: Mapping
             for e in exc.errors(include_url=False):
                 path = ".".join(str(p) for p in e["loc"])
                 name = out.form_name(path) if path else "_form"
-                message = "is required" if e["type"] == "missing" else str(e["msg"]).removeprefix("Value error, ")
+                message = translate(Msg("is required") if e["type"] == "missing" else pydantic_message(e))
                 out.errors.setdefault(prefix + name if path else name, message)
     return out

@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from activities.settlement.errors import SettlementInputError
+from activities.settlement.line_text import stored
 from activities.settlement.money import (
     Rounding,
     exact_arithmetic,
@@ -42,7 +43,7 @@ from activities.settlement.plans import (
     describe_percent,
     describe_tier_band,
 )
-from engine.text import Msg
+from engine.text import Msg, joined, verbatim
 
 KpiValue = Decimal | int | str
 """A KPI value: a ``Decimal``, an int or a decimal string (``"0.95"``); never a float."""
@@ -64,6 +65,9 @@ class StatementLine(BaseModel):
     """Which (sub-)plan produced the line: its name, or its type / position, joined with " / "."""
     kind: LineKind
     description: str
+    """How the amount came about, in English."""
+    text: dict[str, Any] | None = None
+    """The description's template and values (:mod:`activities.settlement.line_text`), for a page in Chinese."""
     base_fen: Decimal | None = None
     """What the rate or coefficient applied to: sales, the portion in a tier, the excess, an inner total."""
     rate_percent: Decimal | None = None
@@ -157,6 +161,7 @@ class _DraftLine:
             component=self.component,
             kind=self.kind,
             description=self.description,
+            text=stored(self.description),
             base_fen=self.base_fen,
             rate_percent=self.rate_percent,
             coefficient=self.coefficient,
@@ -183,7 +188,18 @@ def _yuan(fen: int) -> str:
     return format_yuan(fen, grouping=True, symbol=True)
 
 
-def _graduated(tiers: Sequence[Tier], amount_fen: int, component: str, what: str) -> list[_DraftLine]:
+def _band(lower_fen: int, upper_fen: int | None) -> Msg:
+    """A tier's band in words: ``¥500,000.00–¥1,000,000.00``, ``from ¥1,000,000.00``."""
+    if upper_fen is None:
+        return Msg("from %(amount)s", amount=_yuan(lower_fen))
+    return verbatim(describe_tier_band(lower_fen, upper_fen))
+
+
+#: what a tier's rate applies to (graduated tiers of a guarantee apply to the excess)
+_SALES = Msg("sales")
+
+
+def _graduated(tiers: Sequence[Tier], amount_fen: int, component: str, what: Msg) -> list[_DraftLine]:
     """Each band of ``amount_fen`` at its tier's rate; one line per band reached."""
     lines: list[_DraftLine] = []
     for index, tier in enumerate(tiers):
@@ -195,8 +211,9 @@ def _graduated(tiers: Sequence[Tier], amount_fen: int, component: str, what: str
             _DraftLine(
                 component=component,
                 kind="tier",
-                description=f"tier {index + 1} ({describe_tier_band(tier.from_fen, upper)} of {what}): "
-                f"{describe_percent(tier.rate)} of {_yuan(portion)}",
+                description=Msg("tier %(number)s (%(band)s of %(what)s): %(rate)s of %(amount)s", number=index + 1,
+                                band=_band(tier.from_fen, upper), what=what, rate=describe_percent(tier.rate),
+                                amount=_yuan(portion)),
                 exact_fen=percent_of(portion, tier.rate),
                 base_fen=Decimal(portion),
                 rate_percent=tier.rate,
@@ -210,12 +227,12 @@ def _graduated(tiers: Sequence[Tier], amount_fen: int, component: str, what: str
     return lines
 
 
-def _below_first_tier(tiers: Sequence[Tier], amount_fen: int, component: str, what: str) -> _DraftLine:
+def _below_first_tier(tiers: Sequence[Tier], amount_fen: int, component: str, what: Msg) -> _DraftLine:
     return _DraftLine(
         component=component,
         kind="tier",
-        description=f"{what} of {_yuan(amount_fen)} does not pass the first tier "
-        f"({_yuan(tiers[0].from_fen)}): nothing earned",
+        description=Msg("%(what)s of %(amount)s does not pass the first tier (%(first)s): nothing earned",
+                        what=what, amount=_yuan(amount_fen), first=_yuan(tiers[0].from_fen)),
         exact_fen=Decimal(0),
         base_fen=Decimal(amount_fen),
         rate_percent=Decimal(0),
@@ -228,7 +245,7 @@ def _retroactive(tiers: Sequence[Tier], sales_fen: int, component: str, above: b
     reached = [index for index, tier in enumerate(tiers)
                if (sales_fen > tier.from_fen if above else sales_fen >= tier.from_fen)]
     if not reached:
-        return [_below_first_tier(tiers, sales_fen, component, "sales")]
+        return [_below_first_tier(tiers, sales_fen, component, _SALES)]
     index = reached[-1]
     tier = tiers[index]
     upper = tiers[index + 1].from_fen if index + 1 < len(tiers) else None
@@ -236,8 +253,9 @@ def _retroactive(tiers: Sequence[Tier], sales_fen: int, component: str, above: b
         _DraftLine(
             component=component,
             kind="tier",
-            description=f"tier {index + 1} reached ({describe_tier_band(tier.from_fen, upper)}): "
-            f"{describe_percent(tier.rate)} of all sales, {_yuan(sales_fen)}",
+            description=Msg("tier %(number)s reached (%(band)s): %(rate)s of all sales, %(amount)s",
+                            number=index + 1, band=_band(tier.from_fen, upper), rate=describe_percent(tier.rate),
+                            amount=_yuan(sales_fen)),
             exact_fen=percent_of(sales_fen, tier.rate),
             base_fen=Decimal(sales_fen),
             rate_percent=tier.rate,
@@ -264,12 +282,14 @@ def _flat(plan: FlatPlan, sales_fen: int, attributes: Mapping[str, str], compone
                 "default_rate; add '%(value)s' to 'rates' or set 'default_rate'",
                 component=component, rates_by=plan.rates_by, value=value)
         )
-    chosen = f"{plan.rates_by} {value}" if value is not None and value in plan.rates else "default rate"
+    chosen = verbatim(f"{plan.rates_by} {value}") if value is not None and value in plan.rates \
+        else Msg("default rate")
     return [
         _DraftLine(
             component=component,
             kind="flat",
-            description=f"{describe_percent(rate)} of sales {_yuan(sales_fen)} ({chosen})",
+            description=Msg("%(rate)s of sales %(amount)s (%(chosen)s)", rate=describe_percent(rate),
+                            amount=_yuan(sales_fen), chosen=chosen),
             exact_fen=percent_of(sales_fen, rate),
             base_fen=Decimal(sales_fen),
             rate_percent=rate,
@@ -282,18 +302,20 @@ def _guaranteed(plan: GuaranteedPlan, sales_fen: int, component: str) -> list[_D
     guarantee = _DraftLine(
         component=component,
         kind="guarantee",
-        description=f"guaranteed {_yuan(plan.guarantee_fen)}",
+        description=Msg("guaranteed %(amount)s", amount=_yuan(plan.guarantee_fen)),
         exact_fen=Decimal(plan.guarantee_fen),
     )
-    what = f"the excess over {_yuan(plan.threshold_fen)}"
+    what = Msg("the excess over %(threshold)s", threshold=_yuan(plan.threshold_fen))
     return [guarantee, *_graduated(plan.tiers, excess, component, what)]
 
 
 def _kpi_coefficient(
     plan: KpiCoefficientPlan, kpis: Mapping[str, KpiValue], component: str
-) -> tuple[Decimal, list[KpiFactor]]:
+) -> tuple[Decimal, list[KpiFactor], list[Msg]]:
+    """The product of the rules' coefficients, each rule's factor and, one per factor, why (a ``Msg``)."""
     product = Decimal(1)
     factors: list[KpiFactor] = []
+    reasons: list[Msg] = []
     for rule in plan.rules:
         raw = kpis.get(rule.kpi)
         value: Decimal | None
@@ -305,7 +327,7 @@ def _kpi_coefficient(
                         component=component, kpi=rule.kpi)
                 )
             value, coefficient = None, rule.if_missing
-            reason = f"{rule.kpi} not given → ×{coefficient} (if_missing)"
+            reason = Msg("%(kpi)s not given → ×%(coefficient)s (if_missing)", kpi=rule.kpi, coefficient=coefficient)
         else:
             value = exact_decimal(raw, f"KPI {rule.kpi!r}")
             coefficient, reason = rule.coefficient_for(value)
@@ -314,7 +336,8 @@ def _kpi_coefficient(
         factors.append(
             KpiFactor(component=component, kpi=rule.kpi, value=value, coefficient=coefficient, reason=reason)
         )
-    return product, factors
+        reasons.append(reason)
+    return product, factors, reasons
 
 
 def _label(plan: RatePlan, fallback: str) -> str:
@@ -332,7 +355,7 @@ def _evaluate(
         return _Evaluation(_flat(plan, sales_fen, attributes, component))
     if isinstance(plan, TieredPlan):
         if plan.mode == "graduated":
-            return _Evaluation(_graduated(plan.tiers, sales_fen, component, "sales"))
+            return _Evaluation(_graduated(plan.tiers, sales_fen, component, _SALES))
         return _Evaluation(_retroactive(plan.tiers, sales_fen, component, plan.strictly_above))
     if isinstance(plan, GuaranteedPlan):
         return _Evaluation(_guaranteed(plan, sales_fen, component))
@@ -347,17 +370,18 @@ def _evaluate(
     if isinstance(plan, KpiCoefficientPlan):
         inner_label = f"{component} / {_label(plan.inner, 'inner')}"
         inner = _evaluate(plan.inner, sales_fen, kpis, attributes, inner_label)
-        product, factors = _kpi_coefficient(plan, kpis, component)
+        product, factors, reasons = _kpi_coefficient(plan, kpis, component)
         coefficient = plan.clamp(product)
         inner_exact = inner.exact_fen
-        clamped = "" if coefficient == product else f", clamped from ×{product}"
+        clamped = "" if coefficient == product else Msg(", clamped from ×%(product)s", product=product)
         with exact_arithmetic():
             adjustment = inner_exact * (coefficient - 1)
         line = _DraftLine(
             component=component,
             kind="kpi_adjustment",
-            description=f"KPI coefficient ×{coefficient}{clamped} on {format_exact_yuan(inner_exact)}: "
-            + "; ".join(factor.reason for factor in factors),
+            description=Msg("KPI coefficient ×%(coefficient)s%(clamped)s on %(amount)s: %(reasons)s",
+                            coefficient=coefficient, clamped=clamped, amount=format_exact_yuan(inner_exact),
+                            reasons=joined(reasons, "; ")),
             exact_fen=adjustment,
             base_fen=inner_exact,
             coefficient=coefficient,
@@ -369,7 +393,7 @@ def _evaluate(
         sales = _DraftLine(
             component=component,
             kind="sales",
-            description=f"sales {_yuan(sales_fen)}, split among the parties",
+            description=Msg("sales %(amount)s, split among the parties", amount=_yuan(sales_fen)),
             exact_fen=Decimal(sales_fen),
             base_fen=Decimal(sales_fen),
         )

@@ -35,7 +35,7 @@ from pydantic_core import ErrorDetails
 
 from activities.settlement.errors import RatePlanError
 from activities.settlement.money import DEFAULT_ROUNDING, Rounding, exact_arithmetic, format_yuan
-from engine.text import Msg
+from engine.text import Msg, verbatim
 from engine.validate import pydantic_message
 
 
@@ -240,19 +240,21 @@ class KpiRule(BaseModel):
                 )
         return thresholds
 
-    def coefficient_for(self, value: Decimal) -> tuple[Decimal, str]:
+    def coefficient_for(self, value: Decimal) -> tuple[Decimal, Msg]:
         """The coefficient for a KPI value and a sentence saying why."""
         if self.better == "higher":
             reached = [threshold for threshold in self.thresholds if value >= threshold.at]
             if reached:
                 chosen = reached[-1]
-                return chosen.coefficient, f"{self.kpi} {value} ≥ {chosen.at} → ×{chosen.coefficient}"
-            return self.otherwise, f"{self.kpi} {value} is below every threshold → ×{self.otherwise}"
+                return chosen.coefficient, verbatim(f"{self.kpi} {value} ≥ {chosen.at} → ×{chosen.coefficient}")
+            return self.otherwise, Msg("%(kpi)s %(value)s is below every threshold → ×%(coefficient)s",
+                                       kpi=self.kpi, value=value, coefficient=self.otherwise)
         within = [threshold for threshold in self.thresholds if value <= threshold.at]
         if within:
             chosen = within[0]
-            return chosen.coefficient, f"{self.kpi} {value} ≤ {chosen.at} → ×{chosen.coefficient}"
-        return self.otherwise, f"{self.kpi} {value} is above every threshold → ×{self.otherwise}"
+            return chosen.coefficient, verbatim(f"{self.kpi} {value} ≤ {chosen.at} → ×{chosen.coefficient}")
+        return self.otherwise, Msg("%(kpi)s %(value)s is above every threshold → ×%(coefficient)s",
+                                   kpi=self.kpi, value=value, coefficient=self.otherwise)
 
 
 class KpiCoefficientPlan(PlanFields):

@@ -29,6 +29,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from activities.settlement import line_text
 from activities.settlement.collect import Group, collect_late_refunds, collect_sales, earliest_late_refund
 from activities.settlement.compute import clawback, commission
 from activities.settlement.errors import SettlementError, SettlementInputError
@@ -38,7 +39,7 @@ from activities.settlement.plans import SplitPlan
 from activities.settlement.settlement_plan import SettlementPlan, dump_settlement_plan, load_settlement_plan
 from engine.db import models
 from engine.db.models import utcnow
-from engine.text import Msg
+from engine.text import Msg, joined
 
 STATUS_ORDER: Final = ("open", "collected", "computed", "split", "pending_approval", "decided", "paid")
 DECISIONS: Final = ("approved", "rejected")
@@ -255,8 +256,10 @@ class _Draft:
     lines: list[dict[str, Any]] = field(default_factory=list)
 
     def line(self, kind: str, rule: str, description: str, exact: str, amount: int, refs: dict[str, Any]) -> None:
-        self.lines.append({"kind": kind, "rule": rule[:200], "description": description, "exact_fen": exact,
-                           "amount_fen": amount, "refs": refs})
+        """Add a line; a ``Msg`` description keeps its template too (``refs["text"]``, :mod:`line_text`)."""
+        text = line_text.stored(description)
+        self.lines.append({"kind": kind, "rule": rule[:200], "description": str(description), "exact_fen": exact,
+                           "amount_fen": amount, "refs": {**refs, line_text.KEY: text} if text else refs})
 
     @property
     def total_fen(self) -> int:
@@ -291,8 +294,9 @@ def _drafts(run: models.SettlementRun, plan: SettlementPlan) -> dict[str, _Draft
             result = entry["result"]
             refs = _order_refs(run, plan, entry)
             channel = f" [{entry['channel']}]" if entry.get("channel") else ""
+            described = [line_text.restored(line.get("text"), line["description"]) for line in result["lines"]]
             if result["shares"]:
-                pool = "; ".join(line["description"] for line in result["lines"])
+                pool = joined(described, "; ")
                 for share in result["shares"]:
                     party = entry["roles"][share["party"]]  # typed by the directory, else by its split role
                     target = draft(party, plan.party_types.get(party) or share["party"])
@@ -300,8 +304,10 @@ def _drafts(run: models.SettlementRun, plan: SettlementPlan) -> dict[str, _Draft
                     target.order_count += int(entry["order_count"])
                     target.commission_fen += int(share["amount_fen"])
                     target.line("share", f"split / {share['party']} {share['percent']}%",
-                                f"{share['party']} {share['percent']}% of {_yuan(int(result['total_fen']))} on "
-                                f"{entry['party']}'s sales{channel} ({pool})",
+                                Msg("%(role)s %(percent)s%% of %(total)s on %(party)s's sales%(channel)s (%(pool)s)",
+                                    role=share["party"], percent=share["percent"],
+                                    total=_yuan(int(result["total_fen"])), party=entry["party"], channel=channel,
+                                    pool=pool),
                                 str(share["exact_fen"]), int(share["amount_fen"]),
                                 {**refs, "pool_fen": result["total_fen"], "split_party": share["party"]})
             else:
@@ -309,8 +315,10 @@ def _drafts(run: models.SettlementRun, plan: SettlementPlan) -> dict[str, _Draft
                 target.sales_fen += int(entry["sales_fen"])
                 target.order_count += int(entry["order_count"])
                 target.commission_fen += int(result["total_fen"])
-                for line in result["lines"]:
-                    target.line(line["kind"], line["component"], f"{line['description']}{channel}",
+                for line, description in zip(result["lines"], described, strict=True):
+                    target.line(line["kind"], line["component"],
+                                Msg("%(line)s%(channel)s", line=description, channel=channel) if channel
+                                else description,
                                 str(line["exact_fen"]), int(line["amount_fen"]), refs)
         elif entry["kind"] == "clawback":
             shares = entry.get("shares_clawback") or {}
@@ -323,10 +331,11 @@ def _drafts(run: models.SettlementRun, plan: SettlementPlan) -> dict[str, _Draft
                 target.clawback_fen += int(amount)
                 target.line(
                     "clawback", "clawback",
-                    f"refunds of {_yuan(int(entry['clawed_refund_fen']))} completed this period for "
-                    f"{entry['party']}'s orders of {entry['period_from']}..{entry['period_to']} (run "
-                    f"{entry['run_id']}): that period's commission falls from {_yuan(int(entry['earned_fen']))} "
-                    f"to {_yuan(int(entry['recomputed_fen']))}",
+                    Msg("refunds of %(refunds)s completed this period for %(party)s's orders of %(start)s..%(end)s "
+                        "(run %(run)s): that period's commission falls from %(earned)s to %(recomputed)s",
+                        refunds=_yuan(int(entry["clawed_refund_fen"])), party=entry["party"],
+                        start=entry["period_from"], end=entry["period_to"], run=entry["run_id"],
+                        earned=_yuan(int(entry["earned_fen"])), recomputed=_yuan(int(entry["recomputed_fen"]))),
                     str(-int(amount)), -int(amount),
                     {"clawback_of_run": entry["run_id"], "period_from": entry["period_from"],
                      "period_to": entry["period_to"], "party": entry["party"], "channel": entry.get("channel"),
@@ -361,8 +370,8 @@ def split_run(db: Session, run: models.SettlementRun) -> models.SettlementRun:
         settled = sum(row.total_fen for row in earlier)
         adjusts[party] = earlier[-1].id
         target.line("adjustment", "correction",
-                    f"this period was settled before under an earlier plan version (statement "
-                    f"{earlier[-1].id}): {_yuan(settled)} already settled is deducted",
+                    Msg("this period was settled before under an earlier plan version (statement %(id)s): "
+                        "%(settled)s already settled is deducted", id=earlier[-1].id, settled=_yuan(settled)),
                     str(-settled), -settled, {"replaces_statements": [row.id for row in earlier]})
     statements = [models.Statement(run_id=run.id, seq=0, party=d.party, party_type=d.party_type, sales_fen=d.sales_fen,
                                    order_count=d.order_count, commission_fen=d.commission_fen,
@@ -458,10 +467,11 @@ def adjust(db: Session, statement_id: int, amount_fen: int, reason: str, actor: 
                                  decided_by=None)
     db.add(statement)
     db.flush()
+    description = Msg("correction of statement %(id)s by %(actor)s: %(reason)s", id=original.id, actor=actor,
+                      reason=reason.strip())
     db.add(models.StatementLine(statement_id=statement.id, position=0, kind="adjustment", rule="correction",
-                                description=f"correction of statement {original.id} by {actor}: {reason.strip()}",
-                                exact_fen=str(amount_fen), amount_fen=amount_fen,
-                                refs={"adjusts_statement": original.id}))
+                                description=str(description), exact_fen=str(amount_fen), amount_fen=amount_fen,
+                                refs={"adjusts_statement": original.id, line_text.KEY: line_text.stored(description)}))
     run = db.get(models.SettlementRun, original.run_id)
     if run is not None and run.status in ("decided", "paid"):
         run.status = "pending_approval"

@@ -106,7 +106,7 @@ def _json_param(text: str | None, what: str) -> dict[str, Any]:
     except json.JSONDecodeError:
         value = None
     if not isinstance(value, dict):
-        raise _BadRequest(f"{what} must be a JSON object")
+        raise _BadRequest(_("%(what)s must be a JSON object") % {"what": what})
     return value
 
 
@@ -399,7 +399,8 @@ async def expression_check(request: Request, user: Reader) -> HTMLResponse:
         return _fragment(request, "editor/_check.html", ok=True,
                          message=_("✓ %(value)s (%(iso)s)") % {"value": human_duration(value), "iso": source.strip()})
     error = check_expression(source, "template" if kind == "template" else "expression")
-    return _fragment(request, "editor/_check.html", ok=error is None, message=error or _("✓ the expression is valid"))
+    return _fragment(request, "editor/_check.html", ok=error is None,
+                     message=i18n.translate(error) if error else _("✓ the expression is valid"))
 
 
 @router.get("/flows/preview-customers", response_class=HTMLResponse)
@@ -439,7 +440,8 @@ async def template_preview(request: Request, user: Reader, db_url: DbUrl) -> HTM
     try:  # in the evaluation pool: never on this event loop, killed past its deadline
         rendered = await evaluation.render(source, context)
     except expressions.ExpressionError as exc:
-        return _fragment(request, "editor/_check.html", ok=False, message=_("template %(error)s") % {"error": exc})
+        return _fragment(request, "editor/_check.html", ok=False,
+                         message=_("template %(error)s") % {"error": i18n.error_text(exc)})
     except ApiError as exc:
         return _fragment(request, "editor/_check.html", ok=False,
                          message=_("template %(error)s") % {"error": i18n.error_text(exc)})
@@ -529,8 +531,8 @@ def funnel_fragment(request: Request, flow_id: str, user: Reader, db_url: DbUrl)
 def _preview_input(form: FormData) -> tuple[dict[str, Any], Any, list[Any], int]:
     from engine.simulate import PreviewCustomer, ScriptedEvent
 
-    document = _json_param(str(form.get("document") or ""), "the flow document")
-    attributes = _json_param(str(form.get("attributes") or ""), "attributes")
+    document = _json_param(str(form.get("document") or ""), _("the flow document"))
+    attributes = _json_param(str(form.get("attributes") or ""), _("the customer's attributes"))
     tags = split_list(str(form.get("tags") or ""))
     customer = PreviewCustomer(name=str(form.get("name") or "").strip() or _("Preview customer"), attributes=attributes,
                                tags=tags)
@@ -565,8 +567,7 @@ async def preview_run(request: Request, flow_id: str, user: Reader) -> HTMLRespo
     try:
         document, customer, script, days = _preview_input(form)
     except (_BadRequest, ValidationError) as exc:
-        message = str(exc) if isinstance(exc, _BadRequest) else "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False))
+        message = str(exc) if isinstance(exc, _BadRequest) else errors.validation_text(exc)[0]
         return _fragment(request, "editor/_timeline.html", error=_("Invalid input: %(error)s") % {"error": message})
     try:
         await run_in_threadpool(evaluation.prime, document)

@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse
 
 from activities.loyalty import ledger
 from designer.growth import labels as _labels  # noqa: F401  (the loyalty labels live with growth's)
+from designer.i18n import _
 from designer.pages import DbUrl, PageRoute, page_user, see_other
 from designer.permissions import LOYALTY_REDEEMERS
 from engine.db.models import User
@@ -30,12 +31,14 @@ def redeem_page(customer_id: str, user: RedeemerPage, db_url: DbUrl,
     """Redeem once per form (the form carries its own request id, so a double submit redeems once)."""
     back = f"/customers/{quote(customer_id)}"
     if not points.strip().isdigit() or int(points) < 1:
-        return see_other(f"{back}?loyalty_error={quote('points: a whole number of at least 1')}#loyalty")
+        why = _("the points to redeem are a whole number of at least 1")
+        return see_other(f"{back}?loyalty_error={quote(why)}#loyalty")
     try:
         with transaction(db_url) as db:
             member = ledger.find_member(db, {"customer_id": customer_id})
             if member is None:
-                return see_other(f"{back}?loyalty_error={quote('unknown customer')}#loyalty")
+                why = _("there is no such customer")
+                return see_other(f"{back}?loyalty_error={quote(why)}#loyalty")
             ledger.burn(db, member, int(points), f"redeem:{user.username}:{request_id}", datetime.now(UTC),
                         reason=reason.strip() or "redeem", detail={"by": user.username, "request_id": request_id})
     except ledger.InsufficientPoints as exc:

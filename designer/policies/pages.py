@@ -15,7 +15,7 @@ from sqlalchemy import select
 from designer.auth import require
 from designer.errors import ApiError
 from designer.forms import build_form, parse_form
-from designer.i18n import _
+from designer.i18n import _, translate
 from designer.pages import ADMIN, DbUrl, PageRoute, page_user, render, see_other
 from designer.policies.rules import workspace_policy
 from engine import auth
@@ -28,6 +28,7 @@ from engine.flow import QuietHours
 from engine.nodes.base import Duration
 from engine.policies import policy_view, save_policy
 from engine.text import Msg, message_of
+from engine.validate import pydantic_message
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["settings"])
@@ -129,7 +130,7 @@ async def policy_submit(request: Request, user: AdminPage, db_url: DbUrl) -> Res
         except ValidationError as exc:
             for e in exc.errors(include_url=False):
                 name = {"quiet_hours": "quiet_" + str(e["loc"][-1])}.get(str(e["loc"][0]), str(e["loc"][0]))
-                errors.setdefault(name, str(e["msg"]).removeprefix("Value error, "))
+                errors.setdefault(name, translate(pydantic_message(e)))
     if body is None:
         return _page(request, user, db_url, values, errors, 422)
     _store(db_url, user, body)

@@ -16,11 +16,12 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
+from activities.settlement.line_text import described
 from activities.settlement.runs import StatementStateError
 from activities.settlement.statements import dashboard, line_orders, lines_by_statement, statement_view, yuan
 from designer.auth import get_db_url
 from designer.errors import ApiError
-from designer.i18n import _, error_text
+from designer.i18n import _, error_text, translate
 from designer.pages import PageProblem, PageRoute, page_user, render, see_other
 from designer.settlement.api import (
     FINANCE,
@@ -38,6 +39,7 @@ from designer.settlement.api import (
 from engine.db import models
 from engine.db.models import User
 from engine.db.session import session_factory, transaction
+from engine.validate import pydantic_message
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 FinancePage = Annotated[User, Depends(page_user(*FINANCE))]
@@ -76,7 +78,7 @@ async def run_page(request: Request, user: FinancePage, db_url: DbUrl,
         return see_other(f"/settlement?error={quote(error_text(exc))}")
     except ValidationError as exc:
         first = exc.errors()[0]
-        message = str(first.get("msg", "")).removeprefix("Value error, ")
+        message = translate(pydantic_message(first))
         if first.get("type", "").startswith("date"):
             message = _("Dates are written YYYY-MM-DD, e.g. 2026-11-01.")
         return see_other(f"/settlement?error={quote(message)}")
@@ -94,6 +96,8 @@ def _statement_page_data(db_url: str, user: User, statement_id: int) -> dict[str
                               back="/settlement")
         lines = lines_by_statement(db, [statement.id])[statement.id]
         view = statement_view(statement, run, lines)
+        for line in view["lines"]:
+            line["shown"] = translate(described(line))  # how it came about, in the reader's language
         traced = {line.position: [(o.order_id, o.channel, yuan(o.amount_fen), o.paid_at)
                                   for o in line_orders(db, line, limit=50)] for line in lines}
     return {"s": view, "traced": traced}

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from activities.settlement.command import dry_run
 from activities.settlement.errors import RatePlanError, SettlementError
+from activities.settlement.line_text import described
 from activities.settlement.nodes import CollectConfig
 from activities.settlement.orders_csv import OrdersFileError
 from activities.settlement.samples import preview_period, sample_orders
@@ -89,6 +90,7 @@ def _preview(plan: SettlementPlan, orders: str) -> dict[str, Any]:
             statement[key] = grouped(statement[key])
         for line in statement.get("lines", []):
             line["amount"] = grouped(line["amount"])
+            line["shown"] = translate(described(line))
     view["totals"] = {k: grouped(v) if isinstance(v, str) else v for k, v in view["totals"].items()}
     return view
 

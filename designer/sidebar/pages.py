@@ -127,7 +127,7 @@ def sidebar_oauth(request: Request, db_url: DbUrl, code: str = "", state: str = 
         with transaction(db_url) as db:
             _user, session_token, _csrf = staff.sign_in(db, sidebar.connector_id, visitor.userid, auth._now())
     except staff.SignInRefused as exc:
-        return _refused(request, 403, str(exc), exc.fix)
+        return _refused(request, 403, translate(exc.message), translate(exc.fix))
     lang = request.query_params.get("lang")
     response = RedirectResponse(f"/sidebar?lang={lang}" if lang in ("en", "zh-CN") else "/sidebar", status_code=303)
     response.set_cookie(SESSION_COOKIE, session_token, max_age=int(engine_auth.SESSION_LIFETIME.total_seconds()),

@@ -41,7 +41,7 @@ def test_the_table_is_one_json_control_the_grid_works_on() -> None:
     assert parsed.config == CONFIG and parsed.errors == {}
     broken = parse_form(schema, {"table": '{"name": ', "default_port": "default"}, CONFIG,
                         model=DecisionTableNode.Config)
-    assert broken.errors["table"].startswith("not valid JSON") and broken.config["table"] == TABLE
+    assert broken.errors["table"].startswith("不是有效的 JSON") and broken.config["table"] == TABLE
 
 
 def test_the_form_renders_the_grid_tools_round_trips_and_reports_errors(login: Callable[..., Session]) -> None:
@@ -70,7 +70,7 @@ def test_the_form_renders_the_grid_tools_round_trips_and_reports_errors(login: C
     fields = [(name, json.dumps(bad) if name == "table" else value) for name, value in fields]
     answer = ops.post("/flows/welcome-new-contact/nodes/route/config", data=fields).json()
     assert answer["ok"] is False and answer["ports"] is None
-    assert "aggregation SUM needs hit policy COLLECT" in answer["errors"]["table"]
+    assert "聚合方式 SUM 需要命中策略 COLLECT" in answer["errors"]["table"]
 
     # the editor page loads the grid's script and style
     html = ops.get("/flows/welcome-new-contact/edit").text

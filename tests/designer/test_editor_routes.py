@@ -105,9 +105,11 @@ def test_expression_check(login: Callable[..., Session]) -> None:
                        data={"_field": "cases.0.expr", "cases.0.expr": "customer.vip_level > 2", "other": "x"})
     assert 'class="ok"' in ok.text and "✓" in ok.text
     bad = marketer.post("/flows/expression/check", data={"_field": "expr", "expr": "customer.orders_count >"})
-    assert 'class="error"' in bad.text and "syntax error" in bad.text
+    assert 'class="error"' in bad.text and "语法错误" in bad.text  # in the page's language (zh-CN here)
     unknown = marketer.post("/flows/expression/check", data={"_field": "expr", "expr": "cusomer.x == 1"})
-    assert "unknown name" in unknown.text and "cusomer" in unknown.text
+    assert "未知名称" in unknown.text and "cusomer" in unknown.text
+    english = marketer.post("/flows/expression/check?lang=en", data={"_field": "expr", "expr": "cusomer.x == 1"})
+    assert "unknown name" in english.text
     assert marketer.post("/flows/expression/check", data={"_field": "expr", "expr": " "}).text == ""
     template = marketer.post("/flows/expression/check", data={"_field": "t", "_kind": "template", "t": "{{ x"})
     assert 'class="error"' in template.text
@@ -227,7 +229,7 @@ def test_preview_explains_problems_and_bad_input(login: Callable[..., Session]) 
     assert "无法预览" in r.text and 'data-node="bought"' in r.text and "语法错误" in r.text
     bad = marketer.post("/flows/welcome-new-contact/preview",
                         data={"document": json.dumps(WELCOME), "attributes": "[1, 2]", "days": "5"})
-    assert "输入有误" in bad.text and "attributes" in bad.text
+    assert "输入有误" in bad.text and "客户属性" in bad.text
     too_long = marketer.post("/flows/welcome-new-contact/preview",
                              data={"document": json.dumps(WELCOME), "days": "400"})
     assert "输入有误" in too_long.text

@@ -141,16 +141,16 @@ def test_submitting_answers_errors_per_field_and_ports(login: Callable[..., Sess
         ("cases.5.port", "b b"), ("cases.5.expr", "true"), ("cases.7.port", ""), ("cases.7.expr", ""),
     ])
     assert answer["ok"] is False and answer["ports"] is None  # the invalid config keeps the canvas's ports
-    assert "syntax error" in answer["errors"]["cases.0.expr"]
+    assert "语法错误" in answer["errors"]["cases.0.expr"]  # in the page's language (zh-CN by default)
     assert "cases.5.port" in answer["errors"]  # the row's form index, though it is item 1 of the list
     assert answer["config"] == {"cases": [{"port": "vip", "expr": "customer.vip >"}, {"port": "b b", "expr": "true"}]}
     good = _submit(admin, "logic.switch", [("_type", "logic.switch"), ("cases.0.port", "vip"),
                                            ("cases.0.expr", "customer.vip_level > 1")])
     assert good["ok"] and good["ports"] == ["vip", "default"]
     missing = _submit(admin, "action.send_message", [("_type", "action.send_message"), ("channel", "wecom")])
-    assert missing["errors"] == {"template": "is required"} and missing["config"] == {"channel": "wecom"}
+    assert missing["errors"] == {"template": "必填"} and missing["config"] == {"channel": "wecom"}
     bad_json = _submit(admin, "action.update_profile", [("_type", "action.update_profile"), ("set", "{oops")])
-    assert bad_json["errors"]["set"].startswith("not valid JSON")
+    assert bad_json["errors"]["set"].startswith("不是有效的 JSON")
     wrong = admin.post("/flows/welcome-new-contact/nodes/n1/config", data={"_type": "no.such"})
     assert wrong.status_code == 422
 

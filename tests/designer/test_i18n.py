@@ -20,7 +20,6 @@ from sqlalchemy import select
 
 from activities.tickets import service
 from designer import i18n
-from designer.connectors.api import installed_kinds
 from designer.forms import FIELD_LABELS
 from designer.i18n_check import catalogue, extract, missing
 from designer.i18n_extract import node_schemas, schema_strings
@@ -30,13 +29,10 @@ from engine.db import models
 from engine.db.failure_models import JourneyFailure
 from engine.db.models import utcnow
 from engine.db.session import session_factory, transaction
-from engine.flow_templates import flow_templates
 from engine.registry import default_registry
+from tests.designer.page_text import CJK, data_strings, english_phrases, english_words, strip
 from tests.designer.pages_kit import PASSWORD, Browser, add_users, build_app
 from tideflow.demo import seed
-
-CJK = re.compile(r"[\u4e00-\u9fff]")
-
 
 # --- the catalogue --------------------------------------------------------------------------------------
 
@@ -105,15 +101,6 @@ def test_node_types_carry_both_languages_and_every_form_field_is_labelled() -> N
 
 # --- pages in both languages ----------------------------------------------------------------------------
 
-#: identifiers and names of things, not sentences: allowed in a Chinese page
-TECHNICAL = {"Tideflow", "SCRM", "API", "SLA", "JSON", "DMN", "FEEL", "URL", "ISO", "HTTP", "CSV", "ID", "VIP",
-             "Cron", "cron", "Webhook", "webhook", "Temporal", "GMT", "UTC", "English", "openid", "unionid",
-             "App", "Key", "Secret", "AppID", "AppSecret", "Token", "EncodingAESKey", "AgentId", "CorpID",
-             "client_id", "client_secret", "Session", "SMTP", "STARTTLS", "SSL", "TLS", "HELO", "EHLO", "TOP",
-             "Shopify", "Admin", "Bearer", "FIRST", "UNIQUE", "ANY", "PRIORITY", "RULE", "ORDER", "OUTPUT",
-             "COLLECT", "Ctrl", "Shift", "Delete", "PT30M", "PT2H", "P1D", "P7D", "HMAC", "Event", "Sign"}
-#: vendors' own English names for things, kept in the Chinese help (that is what their consoles say)
-VENDOR_TERMS = ("API secret key",)
 OLD_KEY = re.compile(r"\b(?:pg|fl|nf|tk|st|ss|cn|cu|jo|js|fs|ms|ik|au|editor|nav|field|cat|what|dmn|role|kind|"
                      r"notice|err|lang)\.[a-z_]+\b")
 
@@ -148,24 +135,6 @@ def visible(html: str) -> list[str]:
     parser = _Visible()
     parser.feed(html)
     return parser.parts
-
-
-WORDS = re.compile(r"[A-Za-z][A-Za-z'’]*(?:[ \t]+[A-Za-z][A-Za-z'’]*)+")
-
-
-def english_phrases(parts: list[str], data: set[str]) -> list[str]:
-    """Runs of two or more plain English words (separated by spaces only) that are not technical names or
-    our data: in a Chinese page, these are untranslated sentences."""
-    found = []
-    names = sorted(data | set(VENDOR_TERMS[:1]), key=len, reverse=True)
-    for part in parts:
-        for name in names:
-            part = part.replace(name, " · ")
-        for run in WORDS.findall(part):
-            words = [w for w in run.split() if w not in TECHNICAL and re.fullmatch(r"[A-Za-z][a-z'’]*|[A-Z]+", w)]
-            if len(words) >= 2 and not all(w.isupper() for w in words):
-                found.append(f"{run}  ⟵  {part[:120]}")
-    return found
 
 
 @pytest.fixture
@@ -203,39 +172,6 @@ def app(db_url: str, cheap_passwords: None) -> FastAPI:
     return build_app(db_url)
 
 
-def _data(db_url: str) -> set[str]:
-    """Names and ids the pages show as they are (flows, users, customers): data, not page text."""
-    with session_factory(db_url)() as db:
-        names = {f.name for f in db.scalars(select(models.FlowRecord))}
-        names |= {f.id for f in db.scalars(select(models.FlowRecord))}
-        names |= {u.display_name or u.username for u in db.scalars(select(models.User))}
-        names |= {g.name for g in db.scalars(select(models.AgentGroup))}
-        names |= {t.name for t in db.scalars(select(models.TicketType))}
-        names |= {str(f.get("label") or "") for t in db.scalars(select(models.TicketType)) for f in t.fields or []}
-        names |= {", ".join(a.skills or []) for a in db.scalars(select(models.Agent))}  # as the agents page lists them
-        names |= {str(n.get("name") or "") for v in db.scalars(select(models.FlowVersion))
-                  for n in (v.document or {}).get("nodes") or [] if isinstance(n, dict)}  # node names people gave
-        names |= {t.subject for t in db.scalars(select(models.Ticket))}
-        names |= {c.name or "" for c in db.scalars(select(models.Customer))}
-        names |= {t.tag for t in db.scalars(select(models.CustomerTag))}
-        names |= {m.content for m in db.scalars(select(models.Message))}
-        names |= {c.name for c in db.scalars(select(models.CouponCampaign))}
-    names |= {t.description for t in flow_templates()} | {t.name for t in flow_templates()}  # shipped content
-    names |= {str(v) for cls in installed_kinds().values() for v in (getattr(cls, "label", {}) or {}).values()}
-    names |= {str(e) for _, schema in node_schemas() for e in _examples(schema)}  # example values as placeholders
-    return {n for n in names if n}
-
-
-def _examples(schema: Any) -> Iterator[Any]:
-    if isinstance(schema, dict):
-        yield from schema.get("examples", []) if isinstance(schema.get("examples"), list) else []
-        for value in schema.values():
-            yield from _examples(value)
-    elif isinstance(schema, list):
-        for item in schema:
-            yield from _examples(item)
-
-
 PAGES = ("/", "/flows", "/flows/new", "/flows/welcome-new-contact/edit", "/customers", "/journeys",
          "/journeys/journey/welcome-new-contact/c1", "/tickets", "/tickets/1", "/tickets/supervisor", "/settlement",
          "/audit", "/settings/connectors", "/flows/nope/edit", "/journeys/nope",
@@ -250,7 +186,7 @@ PAGES = ("/", "/flows", "/flows/new", "/flows/welcome-new-contact/edit", "/custo
 
 
 def test_main_pages_render_in_both_languages_without_leftover_keys(app: FastAPI, db_url: str) -> None:
-    data = _data(db_url)
+    data = data_strings(db_url)
     with session_factory(db_url)() as db:
         customer = db.scalar(select(models.Customer.id))
         wang = db.scalar(select(models.Journey.customer_id).where(models.Journey.status == "failed"))
@@ -275,17 +211,6 @@ def test_main_pages_render_in_both_languages_without_leftover_keys(app: FastAPI,
             else:
                 wrong += [(path, p) for p in parts if CJK.search(strip(p, data))]
     assert wrong == [], "\n".join(map(str, wrong))
-
-
-def strip(text: str, data: set[str]) -> str:
-    """``text`` without our data and without English source strings that quote Chinese (a vendor console's
-    menu path such as 抖店开放平台 › 控制台 is written in Chinese in every language)."""
-    for name in sorted(data | {"中文"} | _CJK_SOURCES, key=len, reverse=True):
-        text = text.replace(name, " ")
-    return text
-
-
-_CJK_SOURCES = {m.id for m in catalogue() if isinstance(m.id, str) and CJK.search(m.id)}
 
 
 def test_the_login_page_and_its_errors_speak_the_chosen_language(app: FastAPI) -> None:
@@ -328,3 +253,11 @@ def test_the_language_choice_is_remembered_and_the_api_stays_english_unless_aske
     admin.get("/flows?lang=zh-CN")
     chinese = admin.client.post("/api/flows/validate", json=document, headers={"X-CSRF-Token": admin.csrf}).json()
     assert chinese["problems"][0]["message"] == "流程中没有节点"  # chosen in the UI: the cookie
+
+
+def test_the_audit_finds_one_english_word_but_not_names_ids_addresses_or_data() -> None:
+    parts = ["保存", "Save", "按 ID 搜索", "wm****01", "d***@example.com", "journey/welcome/c_1", "2026-12-07 22:42",
+             "李雷 Li Lei", "中国时间 (GMT+08:00)", "走 out 端口", "已下单？ (bought)", "WeCom 企业微信", "GMV",
+             "每 15 秒 refresh", "Sent to the customer"]
+    found = english_words(parts, {"李雷 Li Lei"}, {"out", "bought"})
+    assert [f.split("  ⟵  ")[0] for f in found] == ["Save", "refresh", "Sent to the customer"]

@@ -79,7 +79,7 @@ def test_what_is_wrong_is_said_not_settled(app: FastAPI) -> None:
     unordered = {**plan, "rate_plan": {**plan["rate_plan"], "tiers": [{"from": 100000000, "rate": "5"},
                                                                      {"from": 50000000, "rate": "3"}]}}
     r = finance.post_form("/settlement/plan/preview", _form(unordered, ORDERS))
-    assert "无法预览" in r.text and "tiers must ascend by &#39;from&#39;" in r.text
+    assert "无法预览" in r.text and "阶梯须按「from」升序" in r.text
     split = _plan("anchor-three-way-split")
     wrong = {**split, "rate_plan": {**split["rate_plan"], "parties": [{"party": "anchor", "percent": "50"},
                                                                      {"party": "agency", "percent": "30"},
@@ -89,7 +89,7 @@ def test_what_is_wrong_is_said_not_settled(app: FastAPI) -> None:
         index = list(split["split_parties"]).index(key)
         form[f"plan.split_parties.{index}.key"], form[f"plan.split_parties.{index}.value"] = key, value
     r = finance.post_form("/settlement/plan/preview", form)
-    assert "add up to 90, not 100" in r.text
+    assert "比例合计为 90，不是 100" in r.text
     bad_csv = finance.post_form("/settlement/plan/preview",
                                 _form(plan, "order_id,party,amount,paid_at\nX,a,ab,2026-11-01\n"))
     assert "第 2 行：" in bad_csv.text and "amount" in bad_csv.text  # the line and what is wrong with it

@@ -64,7 +64,9 @@ def test_finance_settles_approves_and_pays_from_the_dashboard(app: Any, db_url: 
 
     s001, s004 = statements["S001"].id, statements["S004"].id
     detail = finance.get(f"/settlement/statements/{s001}")
-    assert detail.status_code == 200 and "5% of sales ¥10,000.00" in detail.text and "<code>o1</code>" in detail.text
+    assert detail.status_code == 200 and "销售额 ¥10,000.00 × 5%" in detail.text and "<code>o1</code>" in detail.text
+    assert "5% of sales ¥10,000.00" in finance.get(f"/settlement/statements/{s001}?lang=en").text  # as it was written
+    finance.get("/settlement?lang=zh-CN")
     r = finance.post_form(f"/settlement/statements/{s004}/decision", {"decision": "rejected", "reason": ""})
     assert r.status_code == 303 and "error=" in r.headers["location"]
     assert "reason" in finance.get(r.headers["location"]).text

@@ -167,9 +167,9 @@ def test_marketer_draws_previews_and_publishes_the_welcome_journey(live_server: 
     form = open_form(page, "condition")
     form.locator('[name="_name"]').fill("已下单？")
     form.locator('[name="expr"]').fill("customer.orders_count >")
-    expect(form.locator("#f-expr-check")).to_contain_text("syntax error")  # live expression check
+    expect(form.locator("#f-expr-check")).to_contain_text("语法错误")  # live expression check, in the page's language
     apply(page, form, expect_ok=False)
-    expect(form.locator('[data-error-for="expr"]')).to_contain_text("syntax error")
+    expect(form.locator('[data-error-for="expr"]')).to_contain_text("语法错误")
     expect(node(page, "condition").locator(".tf-badge")).to_be_visible()
     expect(node(page, "condition")).to_have_class(re.compile(r"\btf-invalid\b"))
     expect(page.locator("#tf-problems")).to_contain_text("condition")

@@ -74,8 +74,8 @@ def test_finance_edits_a_rate_plan_as_a_form_and_previews_it_on_sample_orders(se
     start.fill("400,000")
     start.press("Tab")
     expect(editor.locator("[data-rp-problems]")).to_contain_text("第 3 档的起点必须高于上一档")
-    expect(form.locator(".tf-form-status")).to_contain_text("有字段需要修改")  # the server refused it too
-    expect(form.locator(".tf-field-error:not(:empty)").first).to_contain_text("tiers must ascend")
+    expect(form.locator(".tf-form-status")).to_contain_text("有字段需要修改")  # the server refused it too, in Chinese
+    expect(form.locator(".tf-field-error:not(:empty)").first).to_contain_text("阶梯须按「from」升序")
     start.fill("2,000,000")
     start.press("Tab")
     editor.locator('input[data-p="tiers.2.rate"]').fill("8")

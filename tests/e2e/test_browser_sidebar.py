@@ -181,7 +181,7 @@ def test_a_member_nobody_linked_is_told_why(live_server: kit.LiveServer, chromiu
     page, client = _open(chromium, fake, mobile=False, version="4.1.22")
     try:
         page.goto(live_server.url + "/sidebar")
-        expect(page.locator("#sb-why")).to_contain_text("stranger is not linked to a Tideflow user")
+        expect(page.locator("#sb-why")).to_contain_text("企业微信成员 stranger 未关联 Tideflow 用户")  # in its language
         assert "/sidebar/oauth" in page.url and client.sent == []
     finally:
         page.context.close()
