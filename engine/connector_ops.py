@@ -25,6 +25,7 @@ from engine.db.models import utcnow
 from engine.db.quarantine_models import QuarantineEntry
 from engine.db.session import session_factory, transaction
 from engine.text import Msg, MsgError
+from wording.stored import read_stored, stored
 
 #: the raw text kept per unmapped message (the hook already bounds a body to 1 MiB)
 MAX_RAW = 64 * 1024
@@ -97,7 +98,8 @@ def record_attempt(database_url: str | None, connector_id: str, *, error: str | 
                    summary: dict[str, Any] | None = None) -> None:
     """Write down one sync attempt: its summary when it succeeded, its error (one line, no secrets: the
     connectors' errors never carry them) when it failed — both when it succeeded in part (the windows were
-    read but the message queue failed)."""
+    read but the message queue failed). The error is kept as a ``Msg`` (``wording.stored``: its values clipped
+    to :data:`MAX_ERROR`), so the connector page shows it in the reader's language."""
     now = utcnow()
     with transaction(database_url) as db:
         row = db.get(ConnectorSyncState, connector_id)
@@ -110,7 +112,7 @@ def record_attempt(database_url: str | None, connector_id: str, *, error: str | 
             row.last_summary = dict(summary or {})
             row.last_error = None
         if error is not None:
-            row.last_error, row.last_error_at = error[:MAX_ERROR], now
+            row.last_error, row.last_error_at = stored(error, MAX_ERROR), now
 
 
 @dataclass
@@ -130,7 +132,8 @@ class SyncStatus:
     enabled: bool
     last_attempt_at: datetime | None = None
     last_success_at: datetime | None = None
-    last_error: str | None = None
+    #: read back as the Msg it was saved as: English in the API's JSON, translated on the page (``said``)
+    last_error: Msg | None = None
     last_error_at: datetime | None = None
     last_summary: dict[str, Any] = field(default_factory=dict)
     resync_requested_at: datetime | None = None
@@ -182,7 +185,7 @@ def sync_status(db: Session, connector_id: str, now: datetime | None = None) -> 
     state = db.get(ConnectorSyncState, connector_id)
     if state is not None:
         status.last_attempt_at, status.last_success_at = state.last_attempt_at, state.last_success_at
-        status.last_error, status.last_error_at = state.last_error, state.last_error_at
+        status.last_error, status.last_error_at = read_stored(state.last_error), state.last_error_at
         status.last_summary, status.resync_requested_at = dict(state.last_summary or {}), state.resync_requested_at
     for cursor in db.scalars(select(models.ConnectorCursor).where(models.ConnectorCursor.connector_id == connector_id)
                              .order_by(models.ConnectorCursor.stream)):
