@@ -153,3 +153,29 @@ def test_a_journeys_failure_is_shown_in_the_readers_language(db_url: str, app: F
     assert one["failure"]["error"].startswith("the reason is no longer known: the workflow engine")
     failed = Browser(app, "marketer").get("/api/journeys/failed").json()
     assert failed["journeys"][0]["failure"]["error"] == one["failure"]["error"]
+
+
+def test_growth_page_refusals_come_back_in_the_readers_language(db_url: str, app: FastAPI) -> None:
+    """A growth form's refusal travels to the page in ``?error=``: it is put there in the reader's language."""
+    from tests.activities.growth.growth_kit import make_campaign
+
+    make_campaign(db_url, "spring")
+    for lang, expected in (("zh-CN", ("状态只能是", "活动「spring」已存在", "活动「nope」不存在", "审核结果只能是")),
+                           ("en", ("the status must be active, paused or ended", "campaign &#39;spring&#39; exists",
+                                   "campaign &#39;nope&#39; does not exist", "the decision must be approve or reject"))):
+        mia = Browser(app, "marketer", lang)
+        mia.get(f"/growth/campaigns?lang={lang}")  # the choice, remembered for the posts
+        shown = []
+        for path, form in (("/growth/campaigns/spring/status", {"status": "bogus"}),
+                           ("/growth/campaigns", {"name": "x", "campaign_id": "spring", "goal": "3",
+                                                  "starts_at": "2026-12-01T10:00", "ends_at": "2026-12-20T10:00",
+                                                  "staff": "zhangsan"}),
+                           ("/growth/campaigns/nope/status", {"status": "paused"}),
+                           ("/growth/review/1", {"decision": "maybe"})):
+            moved = mia.post_form(path, form)
+            assert moved.status_code == 303 and "error=" in moved.headers["location"], (path, moved.text[-300:])
+            shown.append(mia.get(moved.headers["location"]).text)
+        for page, words in zip(shown, expected, strict=True):
+            assert words in page, (lang, words)
+        assert "status: active" not in "".join(shown)
+    assert Browser(app, "ops").get("/growth/review").status_code == 200
