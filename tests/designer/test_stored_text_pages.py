@@ -160,9 +160,10 @@ def test_growth_page_refusals_come_back_in_the_readers_language(db_url: str, app
     from tests.activities.growth.growth_kit import make_campaign
 
     make_campaign(db_url, "spring")
+    english = ("the status must be active, paused or ended", "campaign &#39;spring&#39; exists",
+               "campaign &#39;nope&#39; does not exist", "the decision must be approve or reject")
     for lang, expected in (("zh-CN", ("状态只能是", "活动「spring」已存在", "活动「nope」不存在", "审核结果只能是")),
-                           ("en", ("the status must be active, paused or ended", "campaign &#39;spring&#39; exists",
-                                   "campaign &#39;nope&#39; does not exist", "the decision must be approve or reject"))):
+                           ("en", english)):
         mia = Browser(app, "marketer", lang)
         mia.get(f"/growth/campaigns?lang={lang}")  # the choice, remembered for the posts
         shown = []
