@@ -30,6 +30,8 @@ from wording.stored import read_stored, stored
 #: the raw text kept per unmapped message (the hook already bounds a body to 1 MiB)
 MAX_RAW = 64 * 1024
 MAX_ERROR = 2000
+#: the longest kept reason of an unmapped message (a Msg in its stored form, values clipped: wording.stored)
+MAX_REASON = 2000
 
 
 def _key(connector_id: str, message_id: str, raw: str) -> str:
@@ -54,7 +56,8 @@ def store_unmapped(database_url: str | None, connector_id: str, items: Iterable[
                         row.last_received_at = utcnow()
                     else:
                         db.add(UnmappedMessage(connector_id=connector_id, key=key, kind=str(item.kind)[:80],
-                                               message_id=str(item.message_id)[:200], reason=str(item.reason)[:2000],
+                                               message_id=str(item.message_id)[:200],
+                                               reason=stored(item.reason, MAX_REASON),
                                                raw=raw))
                         new += 1
                 break
@@ -69,7 +72,8 @@ class UnmappedView:
     id: int
     kind: str
     message_id: str
-    reason: str
+    #: why it maps to no event: a Msg (English in the API, translated on the page)
+    reason: Msg
     raw: str
     deliveries: int
     received_at: datetime
@@ -87,7 +91,7 @@ def unmapped(db: Session, connector_id: str, *, limit: int = 50, before_id: int 
     if before_id is not None:
         query = query.where(table.id < before_id)
     rows = db.scalars(query.order_by(table.id.desc()).limit(limit))
-    return int(total), by_kind, [UnmappedView(r.id, r.kind, r.message_id, r.reason, r.raw, r.deliveries,
+    return int(total), by_kind, [UnmappedView(r.id, r.kind, r.message_id, read_stored(r.reason), r.raw, r.deliveries,
                                               r.received_at, r.last_received_at) for r in rows]
 
 

@@ -175,7 +175,7 @@ def _store_page(database_url: str | None, connector_id: str, page: list[dict[str
             report.invalid += 1
             where = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors()[:3])
             log.warning("%s: an event from the platform is not valid (%s); kept as unmapped", connector_id, where)
-            unmapped.append(_Invalid(f"the mapped event is not valid ({where})", raw))
+            unmapped.append(_Invalid(Msg("the mapped event is not valid (%(where)s)", where=where), raw))
             continue
         # routed as soon as it is stored when this process routes (a worker; engine/follow_ups.py), with the
         # follow-ups its hooks stored (points earned …) right behind it; else by the re-router

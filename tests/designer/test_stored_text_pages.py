@@ -84,6 +84,18 @@ def test_a_long_connector_error_is_clipped_and_still_translated(db_url: str, app
     assert "ShopApiError：xxx" in chinese and "…" in chinese and "ShopApiError: xxx" in english
 
 
+def test_an_unmapped_orders_reason_is_shown_in_the_readers_language(db_url: str, app: FastAPI) -> None:
+    from connectors.jd.orders import order_events
+
+    [record] = order_events({"orderId": "J-1", "orderState": "LOCKED_FOREVER", "pin": "buyer-1"}, shop="jd-1")
+    connector_ops.store_unmapped(db_url, HOOK, [record["unmapped"]])
+    chinese, english = _both(app, "admin", f"/settings/connectors/{HOOK}/unmapped")
+    assert "订单：订单状态 &#39;LOCKED_FOREVER&#39; 没有对应的事件" in chinese and "is not mapped" not in chinese
+    assert "order: state &#39;LOCKED_FOREVER&#39; is not mapped" in english
+    api = Browser(app, "admin", "en").get(f"/api/connectors/{HOOK}/unmapped").json()
+    assert api["messages"][0]["reason"] == "order: state 'LOCKED_FOREVER' is not mapped"
+
+
 def test_a_channels_staff_sync_refusal_is_shown_in_the_readers_language(db_url: str, app: FastAPI,
                                                                         fake_wecom: FakeWeCom,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
