@@ -43,7 +43,9 @@ class Unmapped:
     """A message the connector received (signed, well-formed) but cannot turn into a Tideflow event — a type
     it does not map, a status it does not know. It is stored raw, shown and counted, never dropped."""
 
-    reason: str  # what is missing, for the operator: "tag 108 (address changed) gives no event"
+    #: what is missing, for the operator: ``Msg("tag %(tag)s gives no event", tag=108)`` — kept translatable
+    #: (engine.connector_ops stores it with wording.stored), so the page shows it in the reader's language
+    reason: str
     raw: str  # the message as the platform sent it (JSON text)
     message_id: str = ""  # the platform's id of the message (dedupes its redeliveries), if it has one
     kind: str = ""  # the platform's message type: a tag, topic, status

@@ -15,7 +15,8 @@ locale, and a human label for every status and other enum value. The one home of
 Jinja filters (installed on the designer's template environments by :func:`install`):
 ``when`` (date and time), ``day`` (date), ``number``, ``money`` (a yuan amount: Decimal or decimal string),
 ``money_change`` (the same, signed),
-``yuan`` (integer fen), ``percent``, ``label(kind)``, ``compact`` (JSON); globals ``tz_name()`` and ``label``.
+``yuan`` (integer fen), ``percent``, ``label(kind)``, ``compact`` (JSON), ``said`` (a reason saved when it
+happened, in the reader's language); globals ``tz_name()`` and ``label``.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ from babel.numbers import format_currency, format_decimal, format_percent
 from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
 
-from designer.i18n import NC_, _, locale, pgettext
+from designer.i18n import NC_, _, locale, pgettext, translate
 from engine.settings import get_settings
+from wording.stored import read_stored
 
 MISSING = "—"
 
@@ -371,6 +373,16 @@ def plan_part(component: str) -> str:
     return " / ".join(label(part, "rate_plan_type") if part in types else part for part in component.split(" / "))
 
 
+# --- texts saved when they happened ----------------------------------------------------------------
+
+
+def said(text: str | None) -> str:
+    """A reason, an error, a refusal saved when it happened (a connector's last error, a quarantined delivery's
+    reason, a journey's failure: ``wording.stored``), in the reader's language. Legacy English and words that are
+    not ours show as they are; empty shows as nothing."""
+    return translate(read_stored(text)) if text else ""
+
+
 # --- templates -------------------------------------------------------------------------------------
 
 
@@ -390,6 +402,6 @@ def install(env: Environment) -> None:
     filters: dict[str, Callable[..., str]] = {
         "when": when, "day": day, "number": number, "money": money, "money_change": money_change, "yuan": yuan,
         "percent": percent, "label": label, "compact": compact, "iso": iso,
-        "plan_part": plan_part}
+        "plan_part": plan_part, "said": said}
     env.filters.update({name: _at_render(function) for name, function in filters.items()})
     env.globals.update({"tz_name": tz_name, "label": label, "identity_label": identity_label})

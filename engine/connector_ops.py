@@ -25,10 +25,13 @@ from engine.db.models import utcnow
 from engine.db.quarantine_models import QuarantineEntry
 from engine.db.session import session_factory, transaction
 from engine.text import Msg, MsgError
+from wording.stored import read_stored, stored
 
 #: the raw text kept per unmapped message (the hook already bounds a body to 1 MiB)
 MAX_RAW = 64 * 1024
 MAX_ERROR = 2000
+#: the longest kept reason of an unmapped message (a Msg in its stored form, values clipped: wording.stored)
+MAX_REASON = 2000
 
 
 def _key(connector_id: str, message_id: str, raw: str) -> str:
@@ -53,7 +56,8 @@ def store_unmapped(database_url: str | None, connector_id: str, items: Iterable[
                         row.last_received_at = utcnow()
                     else:
                         db.add(UnmappedMessage(connector_id=connector_id, key=key, kind=str(item.kind)[:80],
-                                               message_id=str(item.message_id)[:200], reason=str(item.reason)[:2000],
+                                               message_id=str(item.message_id)[:200],
+                                               reason=stored(item.reason, MAX_REASON),
                                                raw=raw))
                         new += 1
                 break
@@ -68,7 +72,8 @@ class UnmappedView:
     id: int
     kind: str
     message_id: str
-    reason: str
+    #: why it maps to no event: a Msg (English in the API, translated on the page)
+    reason: Msg
     raw: str
     deliveries: int
     received_at: datetime
@@ -86,7 +91,7 @@ def unmapped(db: Session, connector_id: str, *, limit: int = 50, before_id: int 
     if before_id is not None:
         query = query.where(table.id < before_id)
     rows = db.scalars(query.order_by(table.id.desc()).limit(limit))
-    return int(total), by_kind, [UnmappedView(r.id, r.kind, r.message_id, r.reason, r.raw, r.deliveries,
+    return int(total), by_kind, [UnmappedView(r.id, r.kind, r.message_id, read_stored(r.reason), r.raw, r.deliveries,
                                               r.received_at, r.last_received_at) for r in rows]
 
 
@@ -97,7 +102,8 @@ def record_attempt(database_url: str | None, connector_id: str, *, error: str | 
                    summary: dict[str, Any] | None = None) -> None:
     """Write down one sync attempt: its summary when it succeeded, its error (one line, no secrets: the
     connectors' errors never carry them) when it failed — both when it succeeded in part (the windows were
-    read but the message queue failed)."""
+    read but the message queue failed). The error is kept as a ``Msg`` (``wording.stored``: its values clipped
+    to :data:`MAX_ERROR`), so the connector page shows it in the reader's language."""
     now = utcnow()
     with transaction(database_url) as db:
         row = db.get(ConnectorSyncState, connector_id)
@@ -110,7 +116,7 @@ def record_attempt(database_url: str | None, connector_id: str, *, error: str | 
             row.last_summary = dict(summary or {})
             row.last_error = None
         if error is not None:
-            row.last_error, row.last_error_at = error[:MAX_ERROR], now
+            row.last_error, row.last_error_at = stored(error, MAX_ERROR), now
 
 
 @dataclass
@@ -130,7 +136,8 @@ class SyncStatus:
     enabled: bool
     last_attempt_at: datetime | None = None
     last_success_at: datetime | None = None
-    last_error: str | None = None
+    #: read back as the Msg it was saved as: English in the API's JSON, translated on the page (``said``)
+    last_error: Msg | None = None
     last_error_at: datetime | None = None
     last_summary: dict[str, Any] = field(default_factory=dict)
     resync_requested_at: datetime | None = None
@@ -182,7 +189,7 @@ def sync_status(db: Session, connector_id: str, now: datetime | None = None) -> 
     state = db.get(ConnectorSyncState, connector_id)
     if state is not None:
         status.last_attempt_at, status.last_success_at = state.last_attempt_at, state.last_success_at
-        status.last_error, status.last_error_at = state.last_error, state.last_error_at
+        status.last_error, status.last_error_at = read_stored(state.last_error), state.last_error_at
         status.last_summary, status.resync_requested_at = dict(state.last_summary or {}), state.resync_requested_at
     for cursor in db.scalars(select(models.ConnectorCursor).where(models.ConnectorCursor.connector_id == connector_id)
                              .order_by(models.ConnectorCursor.stream)):

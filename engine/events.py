@@ -270,7 +270,7 @@ def record_outcomes(db: Any, outcomes: Iterable[Outcome], now: datetime | None =
         if row is None or row.status != "received":
             continue
         row.claimed_until = None
-        row.error = (o.error or "")[:2000]
+        row.error = quarantine.kept(o.error)  # a Msg kept translatable (wording.stored), clipped to fit
         if o.kind == "failed":
             row.attempts = (row.attempts or 0) + 1
             ref = f"{row.source}:{row.external_id}"

@@ -45,7 +45,8 @@ from engine.db.failure_models import JourneyFailure
 from engine.db.models import User, utcnow
 from engine.db.session import session_factory, transaction
 from engine.interpreter import RETRIES_PREFIX
-from engine.text import Msg, MsgError
+from engine.text import Msg, MsgError, verbatim
+from wording.stored import stored, stored_english
 
 log = logging.getLogger(__name__)
 
@@ -124,9 +125,9 @@ async def _decode(client: Client, payloads: Iterable[Payload]) -> list[Any]:
         return []
 
 
-async def _failure_text(client: Client, failure: FailureProto) -> tuple[str, bool]:
-    """The innermost failure's message (what went wrong, in the failing code's words) and whether retrying
-    may help."""
+async def _failure_text(client: Client, failure: FailureProto) -> tuple[Msg, bool]:
+    """The innermost failure's message (what went wrong, in the failing code's words: shown verbatim) and whether
+    retrying may help."""
     while failure.HasField("cause") and (failure.HasField("activity_failure_info") or not failure.message):
         failure = failure.cause
     try:
@@ -135,9 +136,10 @@ async def _failure_text(client: Client, failure: FailureProto) -> tuple[str, boo
     except Exception:
         message = failure.message
     retryable = not (failure.HasField("application_failure_info") and failure.application_failure_info.non_retryable)
-    if failure.HasField("timeout_failure_info"):
-        message = message or "timed out"
-    return " ".join(message.split())[:ERROR_LIMIT] or "failed without a message", retryable
+    said = " ".join(message.split())[:ERROR_LIMIT]
+    if said:
+        return verbatim(said), retryable
+    return Msg("timed out") if failure.HasField("timeout_failure_info") else Msg("failed without a message"), retryable
 
 
 def _node_from(message: str) -> str | None:
@@ -254,7 +256,7 @@ async def read_trouble(client: Client, workflow_id: str) -> Trouble | None:
         if pending.attempt <= 1 and not pending.HasField("last_failure"):
             continue
         error, _ = await _failure_text(client, pending.last_failure) if pending.HasField("last_failure") \
-            else ("", True)
+            else (verbatim(""), True)
         node = await _pending_node(client, workflow_id, pending.activity_id)
         next_at = pending.next_attempt_schedule_time.ToDatetime().replace(tzinfo=UTC) \
             if pending.HasField("next_attempt_schedule_time") else None
@@ -270,7 +272,7 @@ async def read_trouble(client: Client, workflow_id: str) -> Trouble | None:
         history = await handle.fetch_history()
         failed = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED]
         error = (await _failure_text(client, failed[-1].workflow_task_failed_event_attributes.failure))[0] \
-            if failed else "the workflow task keeps failing"
+            if failed else Msg("the workflow task keeps failing")
         return Trouble(state="stuck", node_id=_node_from(error), node_type=None, error=error,
                        failed_tries=task.attempt - 1, max_attempts=0, next_attempt_at=None)
     return None
@@ -297,15 +299,15 @@ def store(database_url: str | None, failure: Failure, flow_id: str) -> None:
     with transaction(database_url) as db:
         row = db.get(JourneyFailure, failure.workflow_id) or JourneyFailure(workflow_id=failure.workflow_id)
         row.run_id, row.flow_id, row.node_id = failure.run_id, flow_id, failure.node_id
-        row.node_type, row.kind, row.error = failure.node_type, failure.kind, failure.error
+        row.node_type, row.kind, row.error = failure.node_type, failure.kind, stored(failure.error, ERROR_LIMIT)
         row.attempts, row.failed_at = failure.attempts, failure.failed_at
         row.recorded_at = utcnow()
         db.add(row)
 
 
 def _history_gone(workflow_id: str, run_id: str = "") -> Failure:
-    return Failure(workflow_id=workflow_id, run_id=run_id, node_id=None, node_type=None, kind="engine",
-                   error="the reason is no longer known: the workflow engine no longer keeps this journey's history",
+    gone = Msg("the reason is no longer known: the workflow engine no longer keeps this journey's history")
+    return Failure(workflow_id=workflow_id, run_id=run_id, node_id=None, node_type=None, kind="engine", error=gone,
                    attempts=1, retryable=False, failed_at=utcnow(), reset_event_id=None)
 
 
@@ -350,7 +352,7 @@ def _journey(db: Any, workflow_id: str) -> models.Journey:
 def _failure_view(row: JourneyFailure | None) -> dict[str, Any] | None:
     if row is None:
         return None
-    return {"node": row.node_id, "error": row.error, "attempts": row.attempts, "kind": row.kind}
+    return {"node": row.node_id, "error": stored_english(row.error), "attempts": row.attempts, "kind": row.kind}
 
 
 async def retry(client: Client, database_url: str | None, workflow_id: str, user: User) -> str:
@@ -441,7 +443,8 @@ def failures_of(db: Any, workflow_ids: Iterable[str]) -> dict[str, JourneyFailur
 def as_json(failure: JourneyFailure | None) -> dict[str, Any] | None:
     if failure is None:
         return None
-    return {"node": failure.node_id, "node_type": failure.node_type, "kind": failure.kind, "error": failure.error,
+    return {"node": failure.node_id, "node_type": failure.node_type, "kind": failure.kind,
+            "error": stored_english(failure.error),
             "attempts": failure.attempts, "failed_at": failure.failed_at.isoformat()}
 
 

@@ -13,6 +13,8 @@ An operator lists entries (``GET /api/quarantine``, or the page ``/quarantine``)
 (``PUT …/payload``) and sends it again (``POST …/redrive``); a re-drive that fails again stays in the quarantine
 with the new error. The API and the page call the same functions here (:func:`check_payload`,
 :func:`fix_payload`, :func:`redrive`, :func:`drop`); each change is audited with what it was before and after.
+An entry's error is kept as a ``Msg`` (``wording.stored``): the page shows it in the reader's language, the API
+in English (:func:`describe`).
 """
 
 from __future__ import annotations
@@ -32,11 +34,14 @@ from engine.db.quarantine_models import QuarantineEntry
 from engine.pii import mask_text
 from engine.read_policy import Reader, mask_value, sees_pii
 from engine.settings import get_settings
-from engine.text import Msg, MsgError
+from engine.text import Msg, MsgError, message_of, verbatim
+from wording.stored import read_stored, stored, stored_english
 
 log = logging.getLogger(__name__)
 KINDS = ("event", "ticket_start", "push")
 STATUSES = ("open", "redriven", "dropped")
+#: the longest error kept (values are clipped to fit, wording.stored)
+MAX_ERROR = 2000
 
 
 class QuarantineError(MsgError):
@@ -50,18 +55,36 @@ class AttemptFailed(Exception):
     """Doing the work again failed; the message is the reason as recorded (already short and masked)."""
 
 
-def reason(exc: BaseException) -> str:
-    """What went wrong, short and safe to show (no personal data)."""
+def reason(exc: BaseException) -> Msg:
+    """What went wrong, safe to show (no personal data): the exception's type and its message, a ``Msg`` when it
+    was raised with one (so it is kept translatable, :func:`put`), phones and card numbers masked in its values."""
     if isinstance(exc, AttemptFailed):
-        return str(exc)[:2000]
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return mask_text(text)[:2000]
+        return message_of(exc)
+    if not str(exc):
+        return verbatim(type(exc).__name__)
+    return Msg("%(error)s: %(detail)s", error=type(exc).__name__, detail=_masked(message_of(exc)))
+
+
+def _masked(message: Msg) -> Msg:
+    """``message`` with every text value masked (``engine.pii.mask_text``); the template is ours, never personal."""
+    if not message.values:
+        return message
+    return Msg(message.template, **{name: _masked(value) if isinstance(value, Msg) else
+                                    mask_text(value) if isinstance(value, str) else value
+                                    for name, value in message.values.items()})
+
+
+def kept(error: str | None) -> str:
+    """``error`` — a ``Msg``, the stored form of one (an event row's error), or plain text — as an entry keeps it."""
+    return stored(read_stored(error or ""), MAX_ERROR)
 
 
 def put(db: Session, kind: str, ref: str, error: str, payload: dict[str, Any], attempts: int = 1,
         now: datetime | None = None) -> QuarantineEntry:
-    """Quarantine ``ref`` (or update its open entry) in the caller's transaction."""
+    """Quarantine ``ref`` (or update its open entry) in the caller's transaction. ``error`` is a ``Msg``, its stored
+    form or plain text (words that are not ours, shown as they are)."""
     now = now or utcnow()
+    error = kept(error)
     entry = db.scalar(select(QuarantineEntry).where(QuarantineEntry.kind == kind, QuarantineEntry.ref == ref,
                                                     QuarantineEntry.status == "open"))
     if entry is None:
@@ -71,7 +94,7 @@ def put(db: Session, kind: str, ref: str, error: str, payload: dict[str, Any], a
     else:  # failed again (after a re-drive): the latest error counts
         entry.attempts, entry.error, entry.payload, entry.updated_at = entry.attempts + 1, error, payload, now
     db.flush()
-    log.warning("quarantined %s %s after %d attempts: %s", kind, ref, attempts, error[:200])
+    log.warning("quarantined %s %s after %d attempts: %s", kind, ref, attempts, stored_english(error)[:200])
     return entry
 
 
@@ -233,14 +256,15 @@ async def redrive(database_url: str | None, entry_id: int, actor: str, redrivers
             with transaction(database_url) as db:
                 row = db.get(QuarantineEntry, entry_id)
                 if row is not None:
-                    was = {"attempts": entry.attempts, "error": entry.error}
+                    was = {"attempts": entry.attempts, "error": stored_english(entry.error)}
                     # the work may have recorded its failure itself (the router puts a failing event back
                     # into its open entry): one re-drive is one attempt, counted once
                     counted = row.attempts > entry.attempts
-                    row.attempts, row.error, row.updated_at = row.attempts + (0 if counted else 1), error, utcnow()
+                    row.attempts, row.updated_at = row.attempts + (0 if counted else 1), utcnow()
+                    row.error = kept(error)
                     audit(db, actor, "quarantine.redrive_failed", f"quarantine:{entry_id}",
                           {"kind": row.kind, "ref": row.ref}, before=was,
-                          after={"attempts": row.attempts, "error": row.error})
+                          after={"attempts": row.attempts, "error": str(error)})
 
         await asyncio.to_thread(failed)
         raise QuarantineError(409, Msg("sending quarantine entry %(id)s again failed: %(error)s", id=entry_id,
@@ -309,7 +333,7 @@ def describe(entry: QuarantineEntry, reader: Reader | None = None) -> dict[str, 
     if reader is not None and not sees_pii(reader):
         payload = mask_value(payload)
     return {"id": entry.id, "kind": entry.kind, "ref": entry.ref, "status": entry.status,
-            "attempts": entry.attempts, "error": entry.error, "payload": payload,
+            "attempts": entry.attempts, "error": read_stored(entry.error), "payload": payload,
             "pii_masked": reader is not None and not sees_pii(reader),
             "created_at": entry.created_at.isoformat(), "updated_at": entry.updated_at.isoformat(),
             "redriven_at": entry.redriven_at.isoformat() if entry.redriven_at else None,
@@ -321,8 +345,8 @@ ERROR_KINDS = ("too_deep", "invalid_event", "not_startable", "too_costly", "othe
 
 
 def error_kind(kind: str, error: str) -> str:
-    """Which of :data:`ERROR_KINDS` ``error`` (of an entry of ``kind``) is."""
-    text = error.lower()
+    """Which of :data:`ERROR_KINDS` ``error`` (of an entry of ``kind``, as stored) is: read from its English."""
+    text = stored_english(error).lower()
     if "recursion" in text or "nested deeper" in text or "too deep" in text:
         return "too_deep"
     if "too costly" in text or ("operations" in text and "simplify" in text):

@@ -44,7 +44,7 @@ from temporalio import activity, workflow
 from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
-from engine.text import Msg
+from engine.text import Msg, message_of, verbatim
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -110,7 +110,7 @@ class PollResult:
     #: otherwise hold every event of the poll in memory until it ends)
     to_route: list[str] = field(default_factory=list)
     #: what went wrong reading the message queue (the windows were read all the same)
-    queue_error: str = ""
+    queue_error: Msg | str = ""
     _routing: set[str] = field(default_factory=set, repr=False)
 
     def route_later(self, event_id: str) -> None:
@@ -175,7 +175,7 @@ def _store_page(database_url: str | None, connector_id: str, page: list[dict[str
             report.invalid += 1
             where = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors()[:3])
             log.warning("%s: an event from the platform is not valid (%s); kept as unmapped", connector_id, where)
-            unmapped.append(_Invalid(f"the mapped event is not valid ({where})", raw))
+            unmapped.append(_Invalid(Msg("the mapped event is not valid (%(where)s)", where=where), raw))
             continue
         # routed as soon as it is stored when this process routes (a worker; engine/follow_ups.py), with the
         # follow-ups its hooks stored (points earned …) right behind it; else by the re-router
@@ -226,14 +226,21 @@ def _read_window(database_url: str | None, loaded: configured.LoadedConnector, s
         _read_window(database_url, loaded, stream, middle, end, report, result)
 
 
+def _said(exc: BaseException) -> Msg:
+    """What a failed poll says about ``exc``: a connector's own refusal (a shop API error, a ``ValueError``, in
+    our words when it was raised with a ``Msg``); of anything else only its type (its text may hold secrets)."""
+    return message_of(exc) if hasattr(exc, "retryable") or isinstance(exc, ValueError) else verbatim(
+        type(exc).__name__)
+
+
 def poll_connector(database_url: str | None, connector_id: str, *, now: datetime | None = None,
                    max_windows: int = MAX_WINDOWS_PER_POLL) -> PollResult:
     """One poll (:func:`_poll`), its outcome written down for the connector's sync status."""
     try:
         result = _poll(database_url, connector_id, now=now, max_windows=max_windows)
     except Exception as exc:
-        said = str(exc) if hasattr(exc, "retryable") or isinstance(exc, ValueError) else type(exc).__name__
-        record_attempt(database_url, connector_id, error=f"{type(exc).__name__}: {said}")
+        record_attempt(database_url, connector_id, error=Msg("%(error)s: %(detail)s", error=type(exc).__name__,
+                                                             detail=_said(exc)))
         raise
     if not result.stopped:
         record_attempt(database_url, connector_id, summary=result.summary(), error=result.queue_error or None)
@@ -251,8 +258,7 @@ def _consume(database_url: str | None, loaded: configured.LoadedConnector, inter
             batch.confirm()
             report.windows += 1
     except Exception as exc:
-        said = str(exc) if hasattr(exc, "retryable") or isinstance(exc, ValueError) else type(exc).__name__
-        result.queue_error = f"message queue: {type(exc).__name__}: {said}"
+        result.queue_error = Msg("message queue: %(error)s: %(detail)s", error=type(exc).__name__, detail=_said(exc))
         log.warning("%s: reading the message queue failed: %s", loaded.id, type(exc).__name__)
         return
     result.interval = min(result.interval, interval)

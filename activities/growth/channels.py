@@ -33,7 +33,10 @@ from engine.db import models
 from engine.db.growth_models import ChannelAdd, GrowthChannel
 from engine.db.session import session_factory, transaction
 from engine.text import NO_FIX, Msg, MsgError, message_of
+from wording.stored import stored, stored_english
 
+#: how long a kept staff-sync refusal may be (its values are clipped, wording.stored)
+MAX_SYNC_ERROR = 2000
 KEY = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,59}$")
 
 
@@ -298,8 +301,8 @@ def sync_staff(database_url: str | None, key: str, now: datetime, *, force: bool
     error: str | None = None
     try:
         wecom_ways.update_contact_way(client, config_id, user=pick.users, party=departments)
-    except (ApiError, ValueError) as exc:
-        error = f"WeCom refused the staff change: {exc}"
+    except (ApiError, ValueError) as exc:  # kept as a Msg (wording.stored): the channel page translates it
+        error = stored(Msg("WeCom refused the staff change: %(detail)s", detail=message_of(exc)), MAX_SYNC_ERROR)
     with transaction(database_url) as db:
         channel = db.scalar(select(GrowthChannel).where(GrowthChannel.key == key))
         assert channel is not None
@@ -409,7 +412,7 @@ def describe(channel: GrowthChannel) -> dict[str, Any]:
             "departments": channel.departments, "schedule": channel.schedule, "daily_cap": channel.daily_cap,
             "backup": channel.backup, "mode": channel.mode, "current_users": channel.current_users,
             "skip_verify": channel.skip_verify, "tags": channel.tags, "welcome": channel.welcome,
-            "remark": channel.remark, "timezone": channel.timezone, "sync_error": channel.sync_error,
+            "remark": channel.remark, "timezone": channel.timezone, "sync_error": stored_english(channel.sync_error),
             "campaign_id": channel.campaign_id}
 
 

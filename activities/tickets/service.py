@@ -29,7 +29,8 @@ from activities.tickets.fields import validate_fields
 from engine import auth, follow_ups
 from engine.db import models
 from engine.durations import parse_duration
-from engine.text import Msg, MsgError
+from engine.text import N_, Msg, MsgError
+from wording.stored import stored, stored_english
 
 log = logging.getLogger(__name__)
 
@@ -733,7 +734,7 @@ def decide_review(db: Session, ticket: models.Ticket, step: int, decision: str, 
         move = review.decide([r.status for r in rows], step, decision, reason)
     except review.ReviewError as exc:
         raise TicketError(exc.message, Msg("refresh the review and decide the waiting step"), "decision", 409) from None
-    row.decided_by, row.decided_at, row.reason = user.id, now, reason
+    row.decided_by, row.decided_at, row.reason = user.id, now, stored(reason)  # the reviewer's words, kept as typed
     _apply(db, ticket, rows, move, now)
     record(db, ticket, f"review_{decision}", now, actor_of(user), body=reason, step=step + 1, name=row.name,
            chain=row.chain, round=row.round)
@@ -764,6 +765,12 @@ def delegate_review(db: Session, ticket: models.Ticket, step: int, to_user: int,
                  {"step": step + 1, "delegated_to": to_user}, reason=reason[:500])
 
 
+#: what a step that ran out of time says it did (its ``on_timeout``), kept translatable (wording.stored)
+TIMEOUT_REASONS = {"reject": N_("no decision in time: rejected, as the step says on timeout"),
+                   "approve": N_("no decision in time: approved, as the step says on timeout"),
+                   "skip": N_("no decision in time: skipped, as the step says on timeout")}
+
+
 def review_timeouts(db: Session, ticket: models.Ticket, rows: list[models.TicketReview], now: datetime
                     ) -> str | None:
     """Apply ``on_timeout`` to waiting steps past due; the chain's outcome if it now has one."""
@@ -775,7 +782,7 @@ def review_timeouts(db: Session, ticket: models.Ticket, rows: list[models.Ticket
         if row.due_at is None or row.due_at > now:
             return None
         move = review.time_out([r.status for r in rows], current, row.on_timeout)
-        row.decided_at, row.reason = now, f"timeout ({row.on_timeout})"
+        row.decided_at, row.reason = now, stored(Msg(TIMEOUT_REASONS.get(row.on_timeout, TIMEOUT_REASONS["reject"])))
         record(db, ticket, "review_timeout", now, "review", step=current + 1, name=row.name,
                on_timeout=row.on_timeout)
         _apply(db, ticket, rows, move, now)
@@ -801,7 +808,7 @@ def review_view(rows: Sequence[models.TicketReview]) -> dict[str, Any]:
         "chain": rows[0].chain if rows else None, "round": rows[0].round if rows else None,
         "outcome": outcome_of(rows) if rows else None,
         "steps": [{"step": r.step + 1, "name": r.name, "approver": r.approver, "approver_id": r.approver_id,
-                   "delegated_to": r.delegated_to, "status": r.status, "reason": r.reason,
+                   "delegated_to": r.delegated_to, "status": r.status, "reason": stored_english(r.reason),
                    "decided_by": r.decided_by, "decided_at": r.decided_at.isoformat() if r.decided_at else None,
                    "due_at": r.due_at.isoformat() if r.due_at else None} for r in rows],
     }

@@ -46,7 +46,8 @@ from engine.db import models
 from engine.db import workforce_models as wf
 from engine.db.session import session_factory, transaction
 from engine.pii import mask_text
-from engine.text import Msg
+from engine.text import Msg, message_of
+from wording.stored import read_stored, stored
 
 #: recipient statuses that hold a reservation of the recipient's allowance
 HOLDING = ("queued", "requeued", "waiting", "sent")
@@ -431,7 +432,8 @@ def dispatch(database_url: str | None, client: WeComClient, mass_send_id: int, n
                 with transaction(database_url) as db:
                     found = db.get(wf.MassSendTask, task_id)
                     assert found is not None
-                    found.status, found.error = "failed", str(exc)[:500]
+                    # kept as a Msg (wording.stored): WeCom's refusal in the reader's language on the page
+                    found.status, found.error = "failed", stored(message_of(exc), 500)
                     _set(db, mass_send_id, chunk, status="failed", counted_at=None)
                 continue
             with transaction(database_url) as db:
@@ -551,7 +553,8 @@ def view(db: Session, send: wf.MassSend, limit: int = 500) -> dict[str, Any]:
             "quota_policy": send.quota_policy, "at_limit": send.at_limit, "deadline": iso(send.deadline),
             "created_by": send.created_by, "created_at": iso(send.created_at),
             "senders": [{"sender": t.sender, "batch": t.batch, "status": t.status, "recipients": t.recipients,
-                         "msgid": t.msgid, "confirmed_at": iso(t.confirmed_at), "error": t.error} for t in tasks],
+                         "msgid": t.msgid, "confirmed_at": iso(t.confirmed_at),
+                         "error": read_stored(t.error)} for t in tasks],
             "recipients": [{"recipient": r.recipient, "name": names.get(r.recipient, ""), "sender": r.sender,
                             "customer_id": r.customer_id, "status": r.status, "sent_at": iso(r.sent_at),
                             "deferred_until": iso(r.deferred_until)} for r in recipients]}

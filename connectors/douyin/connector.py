@@ -104,7 +104,7 @@ class DouyinConnector(Connector):
                           method=push_sign_method(request.headers, sign))
         messages = [m for m in parse_messages(request.body) if m.tag not in TEST_TAGS]
         events: list[dict[str, Any]] = []
-        unmapped = [Unmapped(reason=f"tag {m.tag} gives no event", raw=json.dumps(
+        unmapped = [Unmapped(reason=Msg("tag %(tag)s gives no event", tag=m.tag), raw=json.dumps(
             {"tag": m.tag, "msg_id": m.msg_id, "data": m.data}, ensure_ascii=False), message_id=m.msg_id, kind=m.tag)
             for m in messages if not m.relevant]
         details: dict[str, dict[str, Any]] = {}

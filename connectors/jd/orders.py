@@ -110,9 +110,9 @@ def order_events(order: dict[str, Any], *, shop: str,
     if status is None and state in HOLDS:
         return []  # a hold, not a change of state
     if not order_id or status is None or not identities:
-        why = "no order id" if not order_id else (f"state {state!r} is not mapped" if status is None
-                                                   else "no buyer id")
-        return [unmapped_record(f"order: {why}", order, order_id, f"order:{state}")]
+        why = Msg("no order id") if not order_id else (Msg("state %(state)s is not mapped", state=repr(state))
+                                                        if status is None else Msg("no buyer id"))
+        return [unmapped_record(Msg("order: %(why)s", why=why), order, order_id, f"order:{state}")]
     try:
         created = china_time(order.get("orderStartTime"))
         paid_at = china_time(order.get("paymentConfirmTime"))
@@ -129,8 +129,8 @@ def order_events(order: dict[str, Any], *, shop: str,
         events.append(order_event(CanonicalOrder(status=status, **base), identities, occurred))
         return events
     except (ValidationError, ValueError) as exc:
-        return [unmapped_record(f"order does not map to a canonical order ({type(exc).__name__})", order, order_id,
-                                f"order:{state}")]
+        return [unmapped_record(Msg("order does not map to a canonical order (%(error)s)", error=type(exc).__name__),
+                                order, order_id, f"order:{state}")]
 
 
 def refund_apply_events(apply: dict[str, Any], *, shop: str) -> list[dict[str, Any]]:
@@ -143,9 +143,11 @@ def refund_apply_events(apply: dict[str, Any], *, shop: str) -> list[dict[str, A
         status = None
     identities = _buyer(apply, "openIdBuyer", "xidBuyer", "buyerId")
     if not refund_id or not order_id or status is None or not identities:
-        why = "no id or order" if not refund_id or not order_id else (
-            f"status {apply.get('status')!r} is not a documented one" if status is None else "no buyer id")
-        return [unmapped_record(f"refund application: {why}", apply, refund_id, f"refundapply:{apply.get('status')}")]
+        why = Msg("no id or order") if not refund_id or not order_id else (
+            Msg("status %(status)s is not a documented one", status=repr(apply.get("status"))) if status is None
+            else Msg("no buyer id"))
+        return [unmapped_record(Msg("refund application: %(why)s", why=why), apply, refund_id,
+                                f"refundapply:{apply.get('status')}")]
     try:
         amount = int(apply.get("applyRefundSum") or 0)
         occurred = (china_time(apply.get("checkTime")) if status != "requested" else None) \
@@ -156,7 +158,8 @@ def refund_apply_events(apply: dict[str, Any], *, shop: str) -> list[dict[str, A
                                  amount_fen=amount, reason=str(apply.get("reason") or "")[:500])
         return [refund_event(refund, identities, occurred)]
     except (ValidationError, ValueError) as exc:
-        return [unmapped_record(f"refund application does not map to a refund ({type(exc).__name__})", apply,
+        return [unmapped_record(Msg("refund application does not map to a refund (%(error)s)",
+                                    error=type(exc).__name__), apply,
                                 refund_id, f"refundapply:{apply.get('status')}")]
 
 
@@ -171,9 +174,9 @@ def asc_service_events(service: dict[str, Any], *, shop: str) -> list[dict[str, 
         kind = code = -1
     identities = _buyer(service, "openIdBuyer", "xidBuyer", "customerPin")
     if kind not in ASC_REFUND_KINDS or not service_id or not order_id or not identities:
-        why = (f"service kind {service.get('customerExpect')!r} is not a return or refund" if kind not in
-               ASC_REFUND_KINDS else "no service id, order or buyer")
-        return [unmapped_record(f"after-sale service: {why}", service, f"asc-{service_id}",
+        why = (Msg("service kind %(kind)s is not a return or refund", kind=repr(service.get("customerExpect")))
+               if kind not in ASC_REFUND_KINDS else Msg("no service id, order or buyer"))
+        return [unmapped_record(Msg("after-sale service: %(why)s", why=why), service, f"asc-{service_id}",
                                 f"asc:{service.get('customerExpect')}")]
     status = ASC_STATUS.get(code, "requested")
     try:
@@ -186,5 +189,6 @@ def asc_service_events(service: dict[str, Any], *, shop: str) -> list[dict[str, 
                                  reason=f"{ASC_REFUND_KINDS[kind]}: {service.get('questionDesc') or ''!s}"[:500])
         return [refund_event(refund, identities, occurred, event_id=f"jd:{shop}:asc:{service_id}:{code}")]
     except (ValidationError, ValueError) as exc:
-        return [unmapped_record(f"after-sale service does not map to a refund ({type(exc).__name__})", service,
+        return [unmapped_record(Msg("after-sale service does not map to a refund (%(error)s)",
+                                    error=type(exc).__name__), service,
                                 f"asc-{service_id}", f"asc:{kind}")]

@@ -126,7 +126,8 @@ class ShopifyConnector(Connector):
         payload = parse_body(request.body)
         if topic not in ORDER_TOPICS and topic not in REFUND_TOPICS:  # kept raw: visible, counted, not lost
             return InboundReply(body=b"", status=200, unmapped=[Unmapped(
-                reason=f"topic {topic[:80]} gives no event", raw=request.body.decode("utf-8", "replace"),
+                reason=Msg("topic %(topic)s gives no event", topic=topic[:80]),
+                raw=request.body.decode("utf-8", "replace"),
                 message_id=webhook_id[:80], kind=topic[:80])])
         if not webhook_id or len(webhook_id) > 80:
             raise ConnectorProtocolError(Msg("the X-Shopify-Webhook-Id header is missing or too long"))

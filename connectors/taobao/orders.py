@@ -110,9 +110,11 @@ def trade_events(trade: dict[str, Any], *, shop: str, channel: str,
     status = TRADE_STATUS.get(raw_status)
     identities = _identities(trade, "receiver_mobile")
     if not tid or status is None or not identities:
-        why = ("it has no tid" if not tid else f"status {raw_status or '(none)'} is not one Tideflow maps"
-               if status is None else "it has no buyer id (buyer_open_uid)")
-        return [unmapped_record(f"trade {tid or '?'}: {why}", trade, tid, f"trade:{raw_status}"[:80])]
+        why = (Msg("it has no tid") if not tid else Msg("status %(status)s is not one Tideflow maps",
+                                                          status=raw_status or "(none)")
+               if status is None else Msg("it has no buyer id (buyer_open_uid)"))
+        return [unmapped_record(Msg("trade %(tid)s: %(why)s", tid=tid or "?", why=why), trade, tid,
+                                f"trade:{raw_status}"[:80])]
     try:
         created = china_time(trade.get("created"))
         paid_at = china_time(trade.get("pay_time"))
@@ -131,8 +133,8 @@ def trade_events(trade: dict[str, Any], *, shop: str, channel: str,
     except (ValidationError, ValueError) as exc:
         log.warning("Taobao trade %s kept unmapped: it does not map to a canonical order (%s)", tid,
                     type(exc).__name__)
-        return [unmapped_record(f"trade {tid} does not map to a canonical order ({type(exc).__name__})", trade, tid,
-                                f"trade:{raw_status}"[:80])]
+        return [unmapped_record(Msg("trade %(tid)s does not map to a canonical order (%(error)s)", tid=tid,
+                                    error=type(exc).__name__), trade, tid, f"trade:{raw_status}"[:80])]
 
 
 def refund_events(refund: dict[str, Any], *, shop: str, channel: str) -> list[dict[str, Any]]:
@@ -144,11 +146,11 @@ def refund_events(refund: dict[str, Any], *, shop: str, channel: str) -> list[di
     identities = _identities(refund)
     order_id = _order_id(refund)
     if not refund_id or not order_id or status is None or not identities:
-        why = ("it has no refund_id" if not refund_id else "it has no tid" if not order_id
-               else f"status {raw_status or '(none)'} is not one Tideflow maps" if status is None
-               else "it has no buyer id (buyer_open_uid)")
-        return [unmapped_record(f"refund {refund_id or '?'}: {why}", refund, f"refund-{refund_id}" if refund_id
-                                else "", f"refund:{raw_status}"[:80])]
+        why = (Msg("it has no refund_id") if not refund_id else Msg("it has no tid") if not order_id
+               else Msg("status %(status)s is not one Tideflow maps", status=raw_status or "(none)")
+               if status is None else Msg("it has no buyer id (buyer_open_uid)"))
+        return [unmapped_record(Msg("refund %(refund_id)s: %(why)s", refund_id=refund_id or "?", why=why), refund,
+                                f"refund-{refund_id}" if refund_id else "", f"refund:{raw_status}"[:80])]
     try:
         quantity = max(1, int(refund.get("num") or 1))
         price = yuan_to_fen(refund.get("price"), "price")
@@ -167,5 +169,6 @@ def refund_events(refund: dict[str, Any], *, shop: str, channel: str) -> list[di
     except (ValidationError, ValueError) as exc:
         log.warning("Taobao refund %s kept unmapped: it does not map to a canonical refund (%s)", refund_id,
                     type(exc).__name__)
-        return [unmapped_record(f"refund {refund_id} does not map to a canonical refund ({type(exc).__name__})",
+        return [unmapped_record(Msg("refund %(refund_id)s does not map to a canonical refund (%(error)s)",
+                                    refund_id=refund_id, error=type(exc).__name__),
                                 refund, f"refund-{refund_id}", f"refund:{raw_status}"[:80])]

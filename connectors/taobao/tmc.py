@@ -38,6 +38,7 @@ from connectors.base import unmapped_record
 from connectors.polling import MessageBatch, ShopApiError
 from connectors.taobao.client import TopClient
 from connectors.taobao.orders import REFUND_FIELDS, TRADE_FIELDS, refund_events, trade_events
+from wording import Msg, joined, message_of
 
 #: TOP codes that mean the configuration is wrong, not the record: the whole batch comes again later
 CONFIGURATION_CODES = frozenset({"11", "12", "25", "26", "27", "28", "29", "31"})
@@ -71,8 +72,8 @@ def _or_unmapped(message: dict[str, Any], events: list[dict[str, Any]]) -> list[
     mapped = [e for e in events if "unmapped" not in e]
     if mapped:
         return mapped
-    reasons = "; ".join(str(e["unmapped"].reason) for e in events) or "its record maps to no event"
-    return _unmapped(message, f"{reasons}: maps to no order or refund event")
+    reasons = joined([e["unmapped"].reason for e in events], "; ") if events else Msg("its record maps to no event")
+    return _unmapped(message, Msg("%(reasons)s: maps to no order or refund event", reasons=reasons))
 
 
 def message_events(message: dict[str, Any], fetch_trade: Callable[[str], dict[str, Any]],
@@ -83,11 +84,12 @@ def message_events(message: dict[str, Any], fetch_trade: Callable[[str], dict[st
     topic = str(message.get("topic") or "")
     content = _content(message)
     if content is None:
-        return _unmapped(message, "the message content is not a JSON object")
+        return _unmapped(message, Msg("the message content is not a JSON object"))
     nick = str(message.get("user_nick") or content.get("seller_nick") or "")
     if seller_nick and nick and nick != seller_nick:
-        return _unmapped(message, f"a message for seller '{nick}', not this shop ('{seller_nick}'): give each "
-                                  "shop its own TMC group (taobao.tmc.group.add) and set tmc_group")
+        return _unmapped(message, Msg("a message for seller '%(nick)s', not this shop ('%(seller_nick)s'): give each "
+                                      "shop its own TMC group (taobao.tmc.group.add) and set tmc_group", nick=nick,
+                                      seller_nick=seller_nick))
     try:
         if topic.startswith("taobao_trade_") and content.get("tid") not in (None, ""):
             trade = fetch_trade(str(content["tid"]))
@@ -98,8 +100,8 @@ def message_events(message: dict[str, Any], fetch_trade: Callable[[str], dict[st
     except ShopApiError as exc:
         if exc.retryable or exc.code in CONFIGURATION_CODES:
             raise
-        return _unmapped(message, f"its record cannot be read: {exc}")
-    return _unmapped(message, f"topic {topic or '(none)'} gives no order or refund event")
+        return _unmapped(message, Msg("its record cannot be read: %(error)s", error=message_of(exc)))
+    return _unmapped(message, Msg("topic %(topic)s gives no order or refund event", topic=topic or "(none)"))
 
 
 def _confirmer(client: TopClient, group: str, done: list[str], again: list[str]) -> Callable[[], None]:

@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from connectors.wecom.api_errors import ApiRejected, ApiRetryable
 from wording import N_, Msg, message_of
+from wording.stored import read_stored, stored
 
 #: records per GetChatData call
 MAX_CHAT_DATA_LIMIT = 1000
@@ -260,7 +261,8 @@ class IsolatedSdk:
                                        "next call", op=op), api=op, outcome_unknown=True) from None
         if kind == "ok":
             return payload
-        name, message, errcode, missing = payload
+        name, said, errcode, missing = payload
+        message = read_stored(said)  # the child's Msg, template and values, so it is still translatable here
         if name == "ArchiveDecryptError":
             raise ArchiveDecryptError(message, missing_key=missing)
         if name == "ArchiveRejected":
@@ -335,10 +337,12 @@ def _serve_sdk(conn: Any) -> None:
                 raise ValueError(Msg("unknown SDK operation %(op)s", op=repr(op)))
             conn.send(("ok", result))
         except (ArchiveDecryptError, ArchiveRejected, ArchiveRetryable, ValueError) as exc:
-            conn.send(("err", (type(exc).__name__, str(exc), getattr(exc, "errcode", None),
+            # a pipe carries text: the Msg goes as its stored form (wording.stored) and is read back by the parent
+            conn.send(("err", (type(exc).__name__, stored(message_of(exc)), getattr(exc, "errcode", None),
                                getattr(exc, "missing_key", False))))
         except Exception as exc:  # the child reports, the parent decides; never a secret in the message
-            conn.send(("err", ("ArchiveRetryable", f"Finance SDK {op} failed: {type(exc).__name__}", None, False)))
+            conn.send(("err", ("ArchiveRetryable", stored(Msg("Finance SDK %(op)s failed: %(error)s", op=op,
+                                                              error=type(exc).__name__)), None, False)))
 
 
 def check_limit(limit: int) -> None:

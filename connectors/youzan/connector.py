@@ -117,7 +117,8 @@ class YouzanConnector(Connector):
                 return _answer(503, f"retry later: {exc}")
         events = events_from_push(push, trade)
         unmapped = [] if events else [Unmapped(
-            reason=f"type {push.type[:80]} gives no event", raw=request.body.decode("utf-8", "replace"),
+            reason=Msg("type %(type)s gives no event", type=push.type[:80]),
+            raw=request.body.decode("utf-8", "replace"),
             message_id=push.msg_id or push.id, kind=push.type[:80])]
         return InboundReply(events=events, unmapped=unmapped, body=SUCCESS,
                             content_type="application/json; charset=utf-8")

@@ -23,7 +23,7 @@ from designer.display import display_zone
 from designer.errors import validation_text
 from designer.growth import labels as _labels  # noqa: F401  (its status labels)
 from designer.growth.api import leaderboard_for
-from designer.i18n import _
+from designer.i18n import _, translate
 from designer.pages import DbUrl, PageProblem, PageRoute, clip, page_user, render, see_other
 from designer.permissions import GROWTH_EDITORS, GROWTH_REVIEWERS
 from engine.auth import audit
@@ -31,6 +31,7 @@ from engine.db import models
 from engine.db.growth_models import ChannelAdd, GrowthChannel, ReferralCampaign, ReferralReward
 from engine.db.models import User
 from engine.db.session import session_factory, transaction
+from engine.text import Msg, message_of
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 EditorPage = Annotated[User, Depends(page_user(*GROWTH_EDITORS))]
@@ -49,6 +50,12 @@ def _list(value: str) -> list[str]:
 def _problem(exc: ValidationError) -> str:
     """The form's refusal, each problem with its field, in the reader's language."""
     return validation_text(exc, 300)[0]
+
+
+def _refused(message: Msg | BaseException) -> str:
+    """A refusal for ``?error=``, in the reader's language: the page it redirects to shows the text as it comes
+    (the POST and that GET are the same reader's, so they speak the same language)."""
+    return translate(message_of(message) if isinstance(message, BaseException) else message)
 
 
 def _back(path: str, **params: str) -> RedirectResponse:
@@ -87,7 +94,7 @@ def create_channel_page(user: EditorPage, db_url: DbUrl, key: Text, name: Text, 
     except ValidationError as exc:
         return _back("/growth/channels", error=_problem(exc))
     except ChannelError as exc:
-        return _back("/growth/channels", error=str(exc))
+        return _back("/growth/channels", error=_refused(exc))
     return _back(f"/growth/channels/{made.key}", created=made.name)
 
 
@@ -113,11 +120,11 @@ def channel_page(request: Request, key: str, user: EditorPage, db_url: DbUrl) ->
 @router.post("/growth/channels/{key}/status")
 def channel_status_page(key: str, user: EditorPage, db_url: DbUrl, status: Text) -> RedirectResponse:
     if status not in ("active", "disabled", "deleted"):
-        return _back(f"/growth/channels/{key}", error="status: active, disabled or deleted")
+        return _back(f"/growth/channels/{key}", error=_refused(Msg("the status must be active, disabled or deleted")))
     try:
         channels.set_status(db_url, key, status, user.username, _now())  # type: ignore[arg-type]
     except ChannelError as exc:
-        return _back(f"/growth/channels/{key}", error=str(exc))
+        return _back(f"/growth/channels/{key}", error=_refused(exc))
     return see_other("/growth/channels" if status == "deleted" else f"/growth/channels/{key}")
 
 
@@ -155,12 +162,12 @@ def create_campaign_page(user: EditorPage, db_url: DbUrl, campaign_id: Text, nam
             "risk": {"review_at": review_at.strip() or "50"}, "flow_id": flow_id.strip() or None})
         with transaction(db_url) as db:
             if db.get(ReferralCampaign, spec.id) is not None:
-                return _back("/growth/campaigns", error=f"campaign '{spec.id}' exists")
+                return _back("/growth/campaigns", error=_refused(Msg("campaign '%(id)s' exists", id=spec.id)))
             campaigns.save_campaign(db, spec, user.username, _now(), status="active")
     except ValidationError as exc:
         return _back("/growth/campaigns", error=_problem(exc))
     except (ValueError, campaigns.CampaignError) as exc:
-        return _back("/growth/campaigns", error=str(exc))
+        return _back("/growth/campaigns", error=_refused(exc))
     return see_other(f"/growth/campaigns/{spec.id}")
 
 
@@ -193,11 +200,13 @@ def campaign_page(request: Request, campaign_id: str, user: EditorPage, db_url: 
 @router.post("/growth/campaigns/{campaign_id}/status")
 def campaign_status_page(campaign_id: str, user: EditorPage, db_url: DbUrl, status: Text) -> RedirectResponse:
     if status not in ("active", "paused", "ended"):
-        return _back(f"/growth/campaigns/{campaign_id}", error="status: active, paused or ended")
+        return _back(f"/growth/campaigns/{campaign_id}",
+                     error=_refused(Msg("the status must be active, paused or ended")))
     with transaction(db_url) as db:
         found = db.get(ReferralCampaign, campaign_id)
         if found is None:
-            return _back("/growth/campaigns", error=f"campaign '{campaign_id}' does not exist")
+            return _back("/growth/campaigns", error=_refused(Msg("campaign '%(campaign_id)s' does not exist",
+                                                                  campaign_id=campaign_id)))
         before, found.status, found.updated_at = found.status, status, _now()
         audit(db, user, "referral.campaign_status", f"campaign:{campaign_id}", before={"status": before},
               after={"status": status})
@@ -219,10 +228,10 @@ def decide_page(invite_id: int, user: ReviewerPage, db_url: DbUrl, decision: Tex
                 back: Text = "") -> RedirectResponse:
     target = back if back.startswith("/growth/") else "/growth/review"
     if decision not in ("approve", "reject"):
-        return _back(target, error="decision: approve or reject")
+        return _back(target, error=_refused(Msg("the decision must be approve or reject")))
     try:
         with transaction(db_url) as db:
             campaigns.decide(db, invite_id, decision == "approve", user.username, reason, _now())
     except campaigns.CampaignError as exc:
-        return _back(target, error=str(exc))
+        return _back(target, error=_refused(exc))
     return _back(target, decided=str(invite_id))

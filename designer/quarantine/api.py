@@ -133,7 +133,7 @@ async def redrive_entry(request: Request, entry_id: int, user: User) -> tuple[Qu
         row_id, payload = await run_in_threadpool(ingest.requeue, url, entry.ref)
         routed = (await pipeline.route_stored([(row_id, payload)]))[0]
         if routed.routing != "done":
-            raise quarantine.AttemptFailed(routed.error or f"routing is {routed.routing}")
+            raise quarantine.AttemptFailed(routed.error or Msg("routing is %(state)s", state=routed.routing))
         return {"started": routed.started, "signalled": routed.signalled}
 
     async def ticket(entry: QuarantineEntry) -> dict[str, Any]:

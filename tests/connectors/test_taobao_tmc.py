@@ -25,6 +25,7 @@ from engine.db.connector_models import UnmappedMessage
 from engine.db.session import session_factory
 from tests.connectors.shop_platforms import TOP_APP_KEY, TOP_SECRET, TOP_SESSION, FakeTop, top_refund, top_trade
 from tests.connectors.taobao_sync_kit import SHOP, configure_taobao, counts, cursor, event_ids
+from wording.stored import stored_english
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "taobao"
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -46,8 +47,13 @@ def with_tmc(db_url: str, top: FakeTop, **settings: Any) -> None:
 
 
 def unmapped(db_url: str) -> list[UnmappedMessage]:
+    """The kept messages, each reason as the English it says (it is stored as a Msg: wording.stored)."""
     with session_factory(db_url)() as db:
-        return list(db.scalars(select(UnmappedMessage).order_by(UnmappedMessage.id)))
+        rows = list(db.scalars(select(UnmappedMessage).order_by(UnmappedMessage.id)))
+        for row in rows:
+            db.expunge(row)
+            row.reason = stored_english(row.reason)
+        return rows
 
 
 def fail_after(top: FakeTop, after: Any, body: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -20,7 +21,11 @@ from connectors.wecom.archive import (
     pull_page,
     readable_text,
 )
+from designer.i18n import translate
 from tests.connectors.finance_sdk_double import FinanceSdkDouble, key_pair, private_pem
+from wording import message_of
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 def test_the_official_library_loads_and_decrypt_errors_map() -> None:
@@ -31,8 +36,12 @@ def test_the_official_library_loads_and_decrypt_errors_map() -> None:
     sdk = IsolatedSdk("ww1436e0e65a779aee", "archive-secret")
     try:
         assert "secret" not in repr(sdk)
-        with pytest.raises(ArchiveDecryptError, match=r"10008|10006|10000"):
+        with pytest.raises(ArchiveDecryptError, match=r"10008|10006|10000") as refused:
             sdk.decrypt_data("0123456789abcdef0123456789abcdef", base64.b64encode(b"not a message").decode())
+        # the child's Msg crossed the pipe as its stored form (wording.stored): still a template with values
+        said = message_of(refused.value)
+        assert said.template != "%(detail)s" and "%(" in said.template and str(said) == str(refused.value)
+        assert CJK.search(translate(said, "zh-CN")) and not CJK.search(translate(said, "en"))
         with pytest.raises(ValueError, match=r"1\.\.1000"):
             sdk.get_chat_data(0, 1001)  # refused before anything reaches the SDK (or WeCom)
         child = sdk._proc

@@ -5,7 +5,9 @@ and the designer shows them in the reader's language (docs/i18n.md). Two halves,
 ``test_api_errors_i18n.py``:
 
 * a static walk (``ast``): no ``raise`` there builds its exception from a plain string literal or an f-string
-  (nor notes a FEEL null's reason with one): it is ``Msg("… %(name)s …", name=value)``;
+  (nor notes a FEEL null's reason, nor the reason of a message a connector keeps unmapped, with one): it is
+  ``Msg("… %(name)s …", name=value)`` — an unmapped message's reason is stored and shown later, translated
+  (``wording.stored``);
 * real HTTP calls: a FEEL error and a hit-policy violation answer in Chinese with ``?lang=zh-CN`` and in English
   by default.
 """
@@ -45,8 +47,11 @@ FIELD_FIRST = {"WorkbenchError", "wecom_error", "oa_error", "top_error", "jos_er
 MSG_MAKERS = {"Msg", "N_", "message_of", "verbatim", "joined"}
 #: not a text people read: a bug's own assertion
 NOT_READ = {"AssertionError"}
-#: calls that note a reason people read: ``fi.null(scope, reason)``, ``budget.note(reason)``
-NOTES = {"null": 1, "_null": 0, "note": 0}
+#: calls that note a reason people read: ``fi.null(scope, reason)``, ``budget.note(reason)``, a connector's
+#: ``unmapped_record(reason, raw)`` / ``_unmapped(message, reason)`` (kept, and shown later in the reader's language)
+NOTES = {"null": 1, "_null": 0, "note": 0, "unmapped_record": 0, "_unmapped": 1}
+#: calls whose ``reason=`` keyword is a reason people read: ``Unmapped(reason=…, raw=…)``
+REASON_KEYWORD = {"Unmapped", "unmapped_record"}
 
 
 def _name(call: ast.Call) -> str:
@@ -98,6 +103,8 @@ def english_texts(source: str, filename: str = "<source>") -> list[str]:
                     args += [k.value for k in call.keywords if k.arg in ("message", "fix")]
                 elif isinstance(node, ast.Call) and _name(node) in NOTES and len(node.args) > NOTES[_name(node)]:
                     args = [node.args[NOTES[_name(node)]]]
+                if isinstance(node, ast.Call) and _name(node) in REASON_KEYWORD:
+                    args += [k.value for k in node.keywords if k.arg == "reason"]
                 if any(_is_text(arg, texts) for arg in args):
                     found.append(f"{filename}:{node.lineno}: {ast.unparse(node)[:100]}")
     return sorted(set(found))
@@ -119,6 +126,9 @@ def test_every_raise_below_the_engine_is_a_msg(package: str) -> None:
     'def f(scope):\n    return fi.null(scope, f"{where}: the condition is not a boolean")',
     'budget.note("no variable")',
     'raise SmsDeliveryError(clean(f"{where} failed: {exc}; will retry"), retryable=True)',
+    'unmapped_record(f"order: {why}", order, order_id)',
+    'Unmapped(reason=f"tag {m.tag} gives no event", raw=text)',
+    'def f(message):\n    return _unmapped(message, "the message content is not a JSON object")',
 ])
 def test_the_static_check_catches_an_english_text(source: str) -> None:
     assert len(english_texts(source)) == 1
@@ -131,6 +141,8 @@ def test_the_static_check_catches_an_english_text(source: str) -> None:
     'raise WorkbenchError(f"inputs.{name}", Msg("no input"), Msg("fix"))',
     'raise KeyError(rule_id)',
     'def f(scope):\n    return fi.null(scope, message_of(error))',
+    'unmapped_record(Msg("order: %(why)s", why=why), order, order_id, f"order:{state}")',
+    'Unmapped(reason=Msg("tag %(tag)s gives no event", tag=m.tag), raw=text, kind=f"{m.tag}")',
 ])
 def test_the_static_check_accepts_a_msg(source: str) -> None:
     assert english_texts(source) == []

@@ -342,3 +342,25 @@ def test_a_reply_that_cannot_reach_the_customer_is_said_before_and_after(app: Fa
     assert 'id="reply-reach"' not in page
     ok = agent.post_form(f"/tickets/{tid}/reply", {"body": "第二条"})
     assert "delivery=sent" in ok.headers["location"] and "已回复客户" in agent.get(ok.headers["location"]).text
+
+
+def test_a_timed_out_review_step_says_why_in_the_readers_language(app: FastAPI, db_url: str) -> None:
+    """The reason a step that ran out of time keeps is ours (wording.stored): Chinese or English on the page, English
+    in the API; a reviewer's own words are kept as typed, even when they look like the stored form."""
+    tid = make(db_url, "大额退款", assignee="agent", amount_fen=800000)
+    now = utcnow()
+    with transaction(db_url) as db:
+        steps = [review.ReviewStep(name="组长复核", approver="supervisor", timeout="PT1H", on_timeout="skip"),
+                 review.ReviewStep(name="财务复核", approver="role:finance")]
+        service.open_review(db, service.get_ticket(db, tid), "review", 1, steps, now)
+        service.review_timeouts(db, service.get_ticket(db, tid), service.review_rows(db, tid), now + timedelta(hours=2))
+    typed = 'tideflow-msg:{"t":"approved by the CEO","v":{}}'
+    assert Browser(app, "finance").post_form(f"/tickets/{tid}/reviews/2/decision",
+                                             {"decision": "approve", "reason": typed}).status_code == 303
+    chinese = Browser(app, "agent").get(f"/tickets/{tid}?lang=zh-CN").text
+    english = Browser(app, "agent", "en").get(f"/tickets/{tid}?lang=en").text
+    assert "未及时决定：按该级的超时规则跳过" in chinese and "no decision in time" not in chinese
+    assert "no decision in time: skipped, as the step says on timeout" in english
+    assert "tideflow-msg:{&#34;t&#34;:&#34;approved by the CEO" in chinese  # shown as typed, not as our sentence
+    api = Browser(app, "agent", "en").get(f"/api/tickets/{tid}/reviews").json()
+    assert [s["reason"] for s in api["steps"]] == ["no decision in time: skipped, as the step says on timeout", typed]

@@ -81,7 +81,7 @@ def test_admin_sees_sync_status_resyncs_reads_unmapped_and_deletes(live_server: 
     expect(page.locator("h1")).to_contain_text(SHOP)
     row = page.locator('tr[data-message="7104300007405429232"]')
     expect(row).to_contain_text("taobao_item_ItemStockChanged")
-    expect(row).to_contain_text("gives no order or refund event")
+    expect(row).to_contain_text("主题 taobao_item_ItemStockChanged 不产生订单或退款事件")  # the kept reason, translated
     expect(row.locator("pre")).to_contain_text("139****5678")
     expect(row.locator("pre")).not_to_contain_text("13912345678")
     assert mask_text("13912345678") == "139****5678"

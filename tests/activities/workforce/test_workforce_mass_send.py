@@ -4,6 +4,7 @@ group sends with per-group results, and recipients following a handover to the n
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from activities.workforce.common import store_events, wecom_client
 from activities.workforce.mass_sends import Audience, MassSendIn
 from activities.workforce.runtime import start_mass_send
 from activities.workforce.workflows import mass_send_workflow_id
+from designer.i18n import translate
 from engine.db import workforce_models as wf
 from engine.db.models import utcnow
 from engine.db.session import session_factory, transaction
@@ -148,6 +150,10 @@ def test_an_image_on_a_private_host_fails_the_task_with_the_reason(corp: FakeWeC
         view = mass_sends.view(db, db.get(wf.MassSend, send_id))
     assert {s["status"] for s in view["senders"]} == {"failed"}
     assert all("loopback" in str(s["error"]) and "image_hosts" in str(s["error"]) for s in view["senders"])
+    # kept as a Msg (wording.stored), so the page shows the reason in the reader's language
+    said = view["senders"][0]["error"]
+    assert said.template != "%(detail)s" and translate(said, "en") == str(said)
+    assert re.search(r"[\u4e00-\u9fff]", translate(said, "zh-CN")), translate(said, "zh-CN")
     assert {r["recipient"]: r["status"] for r in view["recipients"]} == {
         "wmA": "failed", "wmB": "failed", "wmC": "failed", "wmD": "failed", "wmE": "skipped: no owner"}
     assert host.fetched == [] and corp.calls("add_msg_template") == [] and corp.calls("media/upload") == []
