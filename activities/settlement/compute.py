@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -66,7 +66,7 @@ class StatementLine(BaseModel):
     kind: LineKind
     description: str
     """How the amount came about, in English."""
-    text: dict[str, Any] | None = None
+    text: str | None = None
     """The description's template and values (:mod:`activities.settlement.line_text`), for a page in Chinese."""
     base_fen: Decimal | None = None
     """What the rate or coefficient applied to: sales, the portion in a tier, the excess, an inner total."""

@@ -16,7 +16,7 @@ def test_a_description_round_trips_through_json_with_its_nested_parts() -> None:
     what = Msg("the excess over %(threshold)s", threshold="¥1.00")
     text = Msg("%(what)s of %(amount)s does not pass the first tier (%(first)s): nothing earned", what=what,
                amount="¥0.50", first="¥2.00")
-    kept = json.loads(json.dumps(line_text.stored(text)))
+    kept = json.loads(json.dumps(line_text.stored(text)))  # a JSON column and back
     back = line_text.restored(kept, str(text))
     assert isinstance(back, Msg) and back == text and back.values["what"].template == what.template
     assert line_text.stored("plain") is None
@@ -25,7 +25,9 @@ def test_a_description_round_trips_through_json_with_its_nested_parts() -> None:
 def test_what_does_not_match_the_english_kept_falls_back_to_it() -> None:
     kept = line_text.stored(Msg("guaranteed %(amount)s", amount="¥1.00"))
     assert not isinstance(line_text.restored(kept, "guaranteed ¥2.00"), Msg)  # edited since: the English wins
-    assert line_text.restored({"t": "%(missing)s", "v": {}}, "old line") == "old line"
+    assert line_text.restored('tideflow-msg:{"t":"%(missing)s","v":{}}', "old line") == "old line"
+    assert line_text.restored({"t": "guaranteed %(amount)s", "v": {"amount": "¥1.00"}}, "guaranteed ¥1.00") \
+        == "guaranteed ¥1.00" and not isinstance(line_text.restored({}, "x"), Msg)  # not the stored form
     assert line_text.restored(None, "written before templates were kept") == "written before templates were kept"
     assert line_text.described({"description": "x", "refs": {"text": kept}}) == "x"
 
