@@ -46,6 +46,7 @@ from playwright.sync_api import Browser, Page, Playwright, ViewportSize, sync_pl
 
 from designer.app import create_app
 from engine import auth
+from engine.db import models
 from engine.db.session import transaction
 from tests.waiting import wait_until
 
@@ -216,3 +217,10 @@ def live_server(db_url: str, live_routers: list[APIRouter], cheap_passwords: Non
     hashing so logging in takes milliseconds."""
     with LiveServer(db_url, live_routers) as server:
         yield server
+
+
+def demo_customer(db: Any) -> str:
+    """The id of the first demo customer (李雷, phone 13800000001) that ``tideflow.demo.seed`` made."""
+    identity = db.get(models.Identity, ("phone", "+8613800000001"))
+    assert identity is not None, "the demo customers were not seeded"
+    return str(identity.customer_id)

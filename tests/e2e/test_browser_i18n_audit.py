@@ -89,9 +89,7 @@ def server(live_server: kit.LiveServer, monkeypatch: pytest.MonkeyPatch) -> Iter
     with transaction(live_server.database_url) as db:
         configured.save(db, "wecom-main", "wecom", "企业微信", {"corp_id": WECOM_CORP_ID, "api_base": "http://127.0.0.1:9"},
                         {"token": WECOM_TOKEN, "encoding_aes_key": WECOM_KEY, "secret": WECOM_SECRET})
-        identity = db.get(models.Identity, ("phone", "+8613800000001"))
-        assert identity is not None, "the demo customers were not seeded"
-        cid = identity.customer_id
+        cid = kit.demo_customer(db)
         now = utcnow()
         db.add_all([
             models.Journey(workflow_id=f"journey/welcome-new-contact/{cid}", flow_id="welcome-new-contact",

@@ -29,9 +29,7 @@ def live_routers() -> list[APIRouter]:
 def _history(database_url: str) -> str:
     """Give the first demo customer (李雷) two journeys and three messages; return their id."""
     with transaction(database_url) as db:
-        identity = db.get(models.Identity, ("phone", "+8613800000001"))
-        assert identity is not None, "the demo customers were not seeded"
-        cid = identity.customer_id
+        cid = kit.demo_customer(db)
         now = utcnow()
         db.add_all([
             models.Journey(workflow_id=f"journey/welcome-new-contact/{cid}", flow_id="welcome-new-contact",
