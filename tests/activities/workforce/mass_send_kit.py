@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,12 @@ from temporalio.client import Client, Interceptor, OutboundInterceptor, StartWor
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.workforce import quota
 from connectors.wecom.connector import WeComConnector
 from engine import connectors as configured
 from engine.db import models
 from engine.db import workforce_models as wf
+from engine.db.models import utcnow
 from engine.db.session import session_factory, transaction, upgrade
 from engine.events import EventIn, store
 from tests.connectors.fake_wecom import WECOM_CORP_ID, WECOM_KEY, WECOM_SECRET, WECOM_TOKEN, FakeWeCom
@@ -119,3 +122,11 @@ class _LosingOutbound(OutboundInterceptor):
         if owner.before_loss is not None:
             await owner.before_loss()
         raise RPCError("deadline exceeded: the reply did not come", RPCStatusCode.DEADLINE_EXCEEDED, b"")
+
+
+def earlier_today(ago: timedelta) -> datetime:
+    """``ago`` before now, but not before today began in China time (the allowance's day, quota.window): in the
+    first hour after Chinese midnight (16:00 UTC) "an hour ago" is yesterday, and a test counting what a
+    recipient already got today would count nothing."""
+    now = utcnow()
+    return max(now - ago, quota.window("day_1", now).start)

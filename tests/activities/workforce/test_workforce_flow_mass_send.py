@@ -22,12 +22,11 @@ from engine.action_context import BulkActionContext, Services
 from engine.actions import perform
 from engine.db import models
 from engine.db import workforce_models as wf
-from engine.db.models import utcnow
 from engine.db.session import session_factory, transaction
 from engine.events import EventIn, store
 from engine.runtime import BROADCAST_WORKFLOW, JOURNEY_WORKFLOW, ActionRequest, BroadcastInput, JourneyInput
 from engine.worker import build_worker
-from tests.activities.workforce.mass_send_kit import CONNECTOR, corp, db_url, log
+from tests.activities.workforce.mass_send_kit import CONNECTOR, corp, db_url, earlier_today, log
 from tests.connectors.fake_wecom import FakeWeCom, fake_wecom
 from tests.connectors.image_host import ImageHost, host
 from tests.engine.flowkit import customer, flow, publish
@@ -86,7 +85,7 @@ async def test_a_journey_waits_for_staff_confirmation_and_takes_the_outcome_port
         db.add(earlier)
         db.flush()
         db.add(wf.MassSendRecipient(mass_send_id=earlier.id, recipient="wmF", connector_id=CONNECTOR,
-                                    sender="lisi", status="sent", counted_at=utcnow() - timedelta(minutes=5)))
+                                    sender="lisi", status="sent", counted_at=earlier_today(timedelta(minutes=5))))
     with transaction(db_url) as db:  # wmC unsubscribed: the gate stops the send before any mass send is made
         db.get(models.Customer, customer_of(db_url, "wmC")).consent = {"wecom": "opted_out"}  # type: ignore[union-attr]
     queue = f"mass-{uuid.uuid4().hex[:8]}"

@@ -22,7 +22,7 @@ from engine.db import workforce_models as wf
 from engine.db.models import utcnow
 from engine.db.session import session_factory, transaction
 from engine.worker import build_worker
-from tests.activities.workforce.mass_send_kit import CONNECTOR, corp, log
+from tests.activities.workforce.mass_send_kit import CONNECTOR, corp, earlier_today, log
 from tests.connectors.fake_wecom import FakeWeCom, fake_wecom
 from tests.connectors.image_host import ImageHost, host
 from tests.waiting import until
@@ -37,7 +37,7 @@ async def test_single_mass_send_with_allowance_confirmation_and_outcomes(time_en
         db.add(earlier)
         db.flush()
         db.add(wf.MassSendRecipient(mass_send_id=earlier.id, recipient="wmC", connector_id=CONNECTOR,
-                                    sender="zhangsan", status="sent", counted_at=utcnow() - timedelta(hours=1)))
+                                    sender="zhangsan", status="sent", counted_at=earlier_today(timedelta(hours=1))))
     corp.receive_mass_message("wmB")  # … and wmB from a staff member's own mass send, which Tideflow cannot see
     payload = MassSendIn(connector_id=CONNECTOR, chat_type="single", name="双十二", text="双十二会员专享",
                          attachments=[f"{host.url}/poster.png"], audience=Audience(), deadline_hours=2)
