@@ -154,7 +154,8 @@ class Plan:
     resigned: bool
     moves: list[Move] = field(default_factory=list)
     batches: list[Batch] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    #: what the planner should know before executing, in words people read in their language
+    warnings: list[Msg] = field(default_factory=list)
 
     def blocked(self) -> list[Move]:
         return [m for m in self.moves if m.blocked]
@@ -231,18 +232,20 @@ def plan(departing: Departing, customers: Iterable[CustomerRef], groups: Iterabl
     usable = [c for c in colleagues if eligible(c, departing, now)]
     for c in colleagues:
         if c.userid != departing.userid and c.active and c.last_active_at is not None and c not in usable:
-            result.warnings.append(f"{c.userid} has not been seen in WeCom for over a year and is left out "
-                                   "(WeCom refuses a takeover member who has not logged in within a year)")
+            result.warnings.append(Msg("%(userid)s has not been seen in WeCom for over a year and is left out "
+                                       "(WeCom refuses a takeover member who has not logged in within a year)",
+                                       userid=c.userid))
     unknown = [c.userid for c in usable if c.last_active_at is None]
     if unknown:
-        result.warnings.append(f"last login unknown for {', '.join(sorted(unknown)[:10])}"
-                               f"{' …' if len(unknown) > 10 else ''}: WeCom refuses a member who has not logged in "
-                               "within a year")
+        result.warnings.append(Msg("last login unknown for %(userids)s: WeCom refuses a member who has not logged "
+                                   "in within a year",
+                                   userids=", ".join(sorted(unknown)[:10]) + (" …" if len(unknown) > 10 else "")))
     for named in filter(None, [strategy.colleague, strategy.groups_to, *[r.to for r in strategy.tag_rules]]):
         if named not in by_id:
-            result.warnings.append(f"{named} is not a known staff member")
+            result.warnings.append(Msg("%(userid)s is not a known staff member", userid=named))
         elif not eligible(by_id[named], departing, now):
-            result.warnings.append(f"{named} cannot take over (inactive, the departing member, or not seen for a year)")
+            result.warnings.append(Msg("%(userid)s cannot take over (inactive, the departing member, or not seen "
+                                       "for a year)", userid=named))
     usable_ids = {c.userid for c in usable}
 
     inactive = departing.resigned and departing.left_at is not None and (

@@ -63,6 +63,7 @@ from engine.db import models
 from engine.db import workforce_models as wf
 from engine.db.session import session_factory, transaction
 from engine.text import Msg, message_of
+from wording.stored import stored, stored_english
 
 #: item statuses that count as a transfer WeCom started (for the 90-day rule)
 STARTED = ("sent", "done", "refused", "limit_reached")
@@ -167,7 +168,8 @@ def create_plan(database_url: str | None, connector_id: str, client: WeComClient
         handover = wf.Handover(connector_id=connector_id, handover_userid=userid,
                                mode="resigned" if resigned else "onjob", strategy=chosen.model_dump(mode="json"),
                                status="planned", trigger=trigger, summary={**result.summary(), "departed": departed},
-                               warnings=result.warnings, transfer_success_msg="" if resigned else (message or ""),
+                               warnings=[stored(w) for w in result.warnings],  # said in the reader's language
+                               transfer_success_msg="" if resigned else (message or ""),
                                created_by=created_by, created_at=now, updated_at=now)
         db.add(handover)
         db.flush()
@@ -215,7 +217,8 @@ def view(db: Session, handover: wf.Handover, *, items_status: str | None = None,
                 if s in ("done", "refused", "limit_reached", "failed", "blocked", "cancelled"))
     return {"id": handover.id, "connector_id": handover.connector_id, "userid": handover.handover_userid,
             "mode": handover.mode, "status": handover.status, "trigger": handover.trigger,
-            "strategy": handover.strategy, "summary": handover.summary, "warnings": handover.warnings,
+            "strategy": handover.strategy, "summary": handover.summary,
+            "warnings": [stored_english(w) for w in handover.warnings],
             "progress": done, "percent": round(100 * final / total) if total else 100,
             "workflow_id": handover.workflow_id, "error": handover.error,
             "created_by": handover.created_by, "created_at": iso(handover.created_at),

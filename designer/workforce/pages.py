@@ -159,7 +159,8 @@ def handover_page(request: Request, handover_id: int, user: Supervisor, db_url: 
         tickets = {t.id: t for t in db.scalars(select(models.Ticket).where(
             models.Ticket.id.in_([e.ticket_id for e in moved])))}
         names = {u.id: u.display_name or u.username for u in db.scalars(select(models.User))}
-    return render(request, user, "workforce/handover.html", h=view, old_user=old_user,
+        warnings = list(found.warnings)  # as kept (wording.stored): the page says them in the reader's language
+    return render(request, user, "workforce/handover.html", h=view, old_user=old_user, warnings=warnings,
                   moved=[{"ticket": tickets[e.ticket_id], "kind": e.kind, "at": e.at,
                           "to": names.get(tickets[e.ticket_id].assignee_id or 0, "—")}
                          for e in moved if e.ticket_id in tickets])

@@ -15,10 +15,13 @@ from designer.connectors.api import installed_kinds
 from designer.i18n_check import catalogue
 from designer.i18n_extract import node_schemas
 from engine.db import models
+from engine.db import workforce_models as wf
 from engine.db.growth_models import GrowthChannel, ReferralCampaign
+from engine.db.quarantine_models import QuarantineEntry
 from engine.db.session import session_factory
-from engine.db.sidebar_models import Script
+from engine.db.sidebar_models import Script, SuggestionRule
 from engine.flow_templates import flow_templates
+from wording.stored import read_stored
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -80,6 +83,9 @@ def data_strings(db_url: str) -> set[str]:
         names |= {t for c in db.scalars(select(ReferralCampaign)) for t in c.tags or []}
         names |= {s.title for s in db.scalars(select(Script))} | {str(s.content.get("text") or "")
                                                                    for s in db.scalars(select(Script))}
+        for rule in db.scalars(select(SuggestionRule)):  # the library lists a rule's keywords as one text
+            names |= {rule.name, ", ".join(rule.keywords)} | {str(k) for k in rule.keywords}
+        names |= {t for send in db.scalars(select(wf.MassSend)) for t in (send.name, send.text)}
     names |= {t.description for t in flow_templates()} | {t.name for t in flow_templates()}  # shipped content
     names |= {str(v) for cls in installed_kinds().values() for v in (getattr(cls, "label", {}) or {}).values()}
     names |= {str(e) for _, schema in node_schemas() for e in _examples(schema)}  # example values as placeholders
@@ -117,7 +123,9 @@ def identifiers(db_url: str) -> set[str]:
     """The single words of our data, shown as they are: the flows' node ids, the ports each node draws on the
     canvas (``out``, ``timeout``, a switch's case names) and the types of a settlement plan's parties, the ports
     of every node type (the palette's descriptions name them), usernames and whoever else the audit log names,
-    group and ticket type keys, customers' tags, coupon campaign ids."""
+    group and ticket type keys, customers' tags, coupon campaign ids, the WeCom userids of handovers (the
+    departing member and who takes over), the exception types quarantined reasons name
+    (``LookupError``)."""
     from engine.flow_graph import ports_of
     from engine.registry import default_registry
 
@@ -158,6 +166,12 @@ def identifiers(db_url: str) -> set[str]:
         words |= {c.id for c in db.scalars(select(models.CouponCampaign))}
         words |= {c.id for c in db.scalars(select(ReferralCampaign))}
         words |= {c.key for c in db.scalars(select(GrowthChannel))}
+        words |= set(db.scalars(select(wf.Handover.handover_userid)))  # WeCom userids a handover names
+        words |= {u for u in db.scalars(select(wf.HandoverItem.takeover_userid)) if u}
+        for error in db.scalars(select(QuarantineEntry.error)):  # the exception's type a kept reason names
+            reason = read_stored(error)
+            if reason.template == "%(error)s: %(detail)s":
+                words.add(str(reason.values["error"]))
     return words
 
 
