@@ -34,6 +34,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -224,3 +225,10 @@ def demo_customer(db: Any) -> str:
     identity = db.get(models.Identity, ("phone", "+8613800000001"))
     assert identity is not None, "the demo customers were not seeded"
     return str(identity.customer_id)
+
+
+def waiting_welcome(customer_id: str, now: datetime) -> models.Journey:
+    """The demo customer's 新客欢迎 journey, started two days ago and waiting for an order."""
+    return models.Journey(workflow_id=f"journey/welcome-new-contact/{customer_id}", flow_id="welcome-new-contact",
+                          version=1, customer_id=customer_id, status="waiting", current_node="wait_order",
+                          started_at=now - timedelta(days=2))

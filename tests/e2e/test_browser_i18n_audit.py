@@ -106,9 +106,7 @@ def server(live_server: kit.LiveServer, monkeypatch: pytest.MonkeyPatch) -> Iter
         cid = kit.demo_customer(db)
         now = utcnow()
         db.add_all([
-            models.Journey(workflow_id=f"journey/welcome-new-contact/{cid}", flow_id="welcome-new-contact",
-                           version=1, customer_id=cid, status="waiting", current_node="wait_order",
-                           started_at=now - timedelta(days=2)),
+            kit.waiting_welcome(cid, now),
             models.Journey(workflow_id=f"journey/birthday-care/{cid}", flow_id="welcome-new-contact", version=1,
                            customer_id=cid, status="failed", current_node="hello", started_at=now - timedelta(days=1)),
             JourneyFailure(workflow_id=f"journey/birthday-care/{cid}", run_id="r1", flow_id="welcome-new-contact",

@@ -32,9 +32,7 @@ def _history(database_url: str) -> str:
         cid = kit.demo_customer(db)
         now = utcnow()
         db.add_all([
-            models.Journey(workflow_id=f"journey/welcome-new-contact/{cid}", flow_id="welcome-new-contact",
-                           version=1, customer_id=cid, status="waiting", current_node="wait_order",
-                           started_at=now - timedelta(days=2)),
+            kit.waiting_welcome(cid, now),
             models.Journey(workflow_id=f"journey/delivered-survey/{cid}/o-1001", flow_id="delivered-survey",
                            version=1, customer_id=cid, status="completed", current_node=None,
                            started_at=now - timedelta(days=9), ended_at=now - timedelta(days=6)),
