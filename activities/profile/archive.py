@@ -13,16 +13,16 @@ retention (``TIDEFLOW_ARCHIVE_RETENTION_DAYS``, 180 by default).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.customers import canonical
 from engine.db import models
+from engine.db.retention import purge_older
 from engine.pii import mask_text
-from engine.text import Msg
 
 #: event types whose payload carries a message the customer wrote, and the channel it came by
 INBOUND_TYPES: dict[str, str] = {
@@ -31,7 +31,6 @@ INBOUND_TYPES: dict[str, str] = {
 }
 MAX_CONTENT = 20_000
 DEFAULT_RETENTION_DAYS = 180
-PURGE_BATCH = 1000
 
 
 def inbound_content(payload: dict[str, Any] | None) -> str | None:
@@ -71,15 +70,4 @@ def archive_inbound(db: Session, event: models.EventRecord) -> None:
 def purge_archive(db: Session, older_than_days: int, now: datetime) -> int:
     """Delete archived messages (both directions) created before ``now - older_than_days``; returns how
     many. Deletes in batches so a large backlog never holds one huge lock."""
-    if older_than_days < 1:
-        raise ValueError(Msg("older_than_days must be at least 1; a retention of 0 means: do not "
-                             "purge"))
-    cutoff = now - timedelta(days=older_than_days)
-    total = 0
-    while True:
-        ids = list(db.scalars(select(models.Message.id).where(models.Message.created_at < cutoff)
-                              .order_by(models.Message.id).limit(PURGE_BATCH)))
-        if not ids:
-            return total
-        db.execute(delete(models.Message).where(models.Message.id.in_(ids)))
-        total += len(ids)
+    return purge_older(db, models.Message, models.Message.created_at, older_than_days, now)

@@ -174,14 +174,7 @@ class ScriptSpec(BaseModel):
     @field_validator("keywords")
     @classmethod
     def _keywords(cls, value: list[str]) -> list[str]:
-        out: list[str] = []
-        for word in value:
-            cleaned = normalise(word)
-            if not cleaned or len(cleaned) > 40:
-                raise ValueError(Msg("keyword '%(word)s' must be 1–40 characters", word=word))
-            if cleaned not in out:
-                out.append(cleaned)
-        return out
+        return clean_keywords(value)
 
     @model_validator(mode="after")
     def _content_fits_kind(self) -> ScriptSpec:
@@ -329,6 +322,19 @@ def preview_text(message: Mapping[str, Any]) -> str:
 def normalise(text: str) -> str:
     """Search form: NFKC (full-width → half-width), lower case, spaces squeezed."""
     return " ".join(unicodedata.normalize("NFKC", text).lower().split())
+
+
+def clean_keywords(words: Iterable[str]) -> list[str]:
+    """``words`` as a script or a suggestion rule keeps them: each in :func:`normalise`'s form, 1–40
+    characters, each once, in the order given."""
+    out: list[str] = []
+    for word in words:
+        cleaned = normalise(word)
+        if not cleaned or len(cleaned) > 40:
+            raise ValueError(Msg("keyword '%(word)s' must be 1–40 characters", word=word))
+        if cleaned not in out:
+            out.append(cleaned)
+    return out
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from activities.sidebar.scripts import KEY, normalise
+from activities.sidebar.scripts import KEY, clean_keywords, normalise
 from engine import expressions
 from engine import validate as validation
 from engine.text import Msg
@@ -75,14 +75,7 @@ class RuleSpec(BaseModel):
     @field_validator("keywords")
     @classmethod
     def _keywords(cls, value: list[str]) -> list[str]:
-        out: list[str] = []
-        for word in value:
-            cleaned = normalise(word)
-            if not cleaned or len(cleaned) > 40:
-                raise ValueError(Msg("keyword '%(word)s' must be 1–40 characters", word=word))
-            if cleaned not in out:
-                out.append(cleaned)
-        return out
+        return clean_keywords(value)
 
     @field_validator("condition")
     @classmethod

@@ -22,11 +22,11 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from activities.workforce import compliance
@@ -48,6 +48,7 @@ from connectors.wecom.archive import (
 from engine import connectors as configured
 from engine import secrets as vault
 from engine.db import workforce_models as wf
+from engine.db.retention import purge_older
 from engine.db.session import session_factory, transaction
 from engine.pii import mask_text
 from engine.settings import get_settings
@@ -58,7 +59,6 @@ log = logging.getLogger(__name__)
 #: body fields holding what people wrote (masked before storing)
 TEXT_FIELDS = frozenset({"content", "title", "description", "desc", "wish", "address", "filename", "name", "info"})
 MAX_MEDIA_BYTES = 50 * 1024 * 1024
-PURGE_BATCH = 1000
 
 SdkFactory = Callable[[str, Any, Any], FinanceSdk]
 _factory: SdkFactory | None = None
@@ -310,18 +310,7 @@ def retry_undecryptable(database_url: str | None, connector_id: str, sdk: Financ
 
 def purge(db: Session, older_than_days: int, now: datetime) -> int:
     """Delete archived chats older than the retention (in batches); how many."""
-    if older_than_days < 1:
-        raise ValueError(Msg("older_than_days must be at least 1; a retention of 0 means: do not "
-                             "purge"))
-    cutoff = now - timedelta(days=older_than_days)
-    total = 0
-    while True:
-        ids = list(db.scalars(select(wf.ArchivedMessage.id).where(wf.ArchivedMessage.msgtime < cutoff)
-                              .order_by(wf.ArchivedMessage.id).limit(PURGE_BATCH)))
-        if not ids:
-            return total
-        db.execute(delete(wf.ArchivedMessage).where(wf.ArchivedMessage.id.in_(ids)))
-        total += len(ids)
+    return purge_older(db, wf.ArchivedMessage, wf.ArchivedMessage.msgtime, older_than_days, now)
 
 
 # -- viewing ------------------------------------------------------------------------------------------

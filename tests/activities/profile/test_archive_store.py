@@ -13,7 +13,7 @@ from activities.profile import archive
 from activities.profile.archive import archive_inbound, inbound_content, purge_archive
 from engine import event_hooks
 from engine.customers import resolve
-from engine.db import models
+from engine.db import models, retention
 from engine.db.session import session_factory, transaction
 from engine.events import EventIn, store
 from engine.policies import FrequencyCap, gate
@@ -100,7 +100,7 @@ def _message(db: Any, customer_id: str, at: datetime, direction: str = "out") ->
 
 
 def test_purge_deletes_what_is_older_than_the_retention(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(archive, "PURGE_BATCH", 3)
+    monkeypatch.setattr(retention, "PURGE_BATCH", 3)
     now = T0
     with transaction(db_url) as db:
         cid = resolve(db, {"external_id": "x"})
