@@ -633,26 +633,9 @@ class Graph:
                 return 2 * compile_expression(boxed.text, self.names).tree_height() + 4 if boxed.text.strip() else 4
             except FeelSyntaxError:
                 return 4
-        parts: list[Boxed | None] = []
-        if isinstance(boxed, ContextBoxed):
-            parts = [value for _, _, value in boxed.entries]
-        elif isinstance(boxed, InvocationBoxed):
-            parts = [value for _, value in boxed.bindings]
-        elif isinstance(boxed, ListBoxed):
-            parts = list(boxed.items)
-        elif isinstance(boxed, RelationBoxed):
-            parts = [cell for row in boxed.rows for cell in row]
-        elif isinstance(boxed, ConditionalBoxed):
-            parts = [boxed.condition, boxed.then, boxed.otherwise]
-        elif isinstance(boxed, FilterBoxed):
-            parts = [boxed.source, boxed.match]
-        elif isinstance(boxed, IteratorBoxed):
-            parts = [boxed.source, boxed.body]
-        elif isinstance(boxed, FunctionBoxed):
-            parts = [boxed.body]
-        elif isinstance(boxed, TableBoxed):
+        if isinstance(boxed, TableBoxed):
             return 24
-        return 6 + max((self._frames(part) for part in parts), default=0)
+        return 6 + max((self._frames(part) for part in boxed_parts(boxed)), default=0)
 
     def _filter(self, boxed: FilterBoxed, where: str, prefix: str) -> Compiled:
         source = self._boxed(boxed.source, f"{where} in", prefix)
@@ -959,21 +942,26 @@ def boxed_texts(boxed: Boxed | None) -> list[str]:
         table = boxed.table
         cells = [entry for rule in table.rules for entry in rule.input_entries + rule.output_entries]
         return [clause.expression for clause in table.inputs] + cells
-    if isinstance(boxed, InvocationBoxed):
-        return [boxed.callee] + [t for _, value in boxed.bindings for t in boxed_texts(value)]
-    parts: list[Boxed | None] = []
+    texts = [boxed.callee] if isinstance(boxed, InvocationBoxed) else []
+    return texts + [text for part in boxed_parts(boxed) for text in boxed_texts(part)]
+
+
+def boxed_parts(boxed: Boxed) -> list[Boxed | None]:
+    """The boxed expressions directly inside ``boxed`` (none in a literal or a decision table)."""
     if isinstance(boxed, ContextBoxed):
-        parts = [value for _, _, value in boxed.entries]
-    elif isinstance(boxed, ListBoxed):
-        parts = list(boxed.items)
-    elif isinstance(boxed, RelationBoxed):
-        parts = [cell for row in boxed.rows for cell in row]
-    elif isinstance(boxed, ConditionalBoxed):
-        parts = [boxed.condition, boxed.then, boxed.otherwise]
-    elif isinstance(boxed, FilterBoxed):
-        parts = [boxed.source, boxed.match]
-    elif isinstance(boxed, IteratorBoxed):
-        parts = [boxed.source, boxed.body]
-    elif isinstance(boxed, FunctionBoxed):
-        parts = [boxed.body]
-    return [text for part in parts for text in boxed_texts(part)]
+        return [value for _, _, value in boxed.entries]
+    if isinstance(boxed, InvocationBoxed):
+        return [value for _, value in boxed.bindings]
+    if isinstance(boxed, ListBoxed):
+        return list(boxed.items)
+    if isinstance(boxed, RelationBoxed):
+        return [cell for row in boxed.rows for cell in row]
+    if isinstance(boxed, ConditionalBoxed):
+        return [boxed.condition, boxed.then, boxed.otherwise]
+    if isinstance(boxed, FilterBoxed):
+        return [boxed.source, boxed.match]
+    if isinstance(boxed, IteratorBoxed):
+        return [boxed.source, boxed.body]
+    if isinstance(boxed, FunctionBoxed):
+        return [boxed.body]
+    return []
