@@ -49,7 +49,7 @@ ValueKind = Literal["number", "string", "boolean", "date"]
 ComparisonOperator = Literal["=", "!=", "<", "<=", ">", ">="]
 
 
-from decisions.feel.syntax import FeelSyntaxError  # noqa: E402 - one error type for every FEEL parse
+from decisions.feel.syntax import FeelSyntaxError, unescape  # noqa: E402 - one error type, one string grammar
 
 _KIND_OF_TYPE: dict[type, ValueKind] = {
     bool: "boolean", int: "number", Decimal: "number", float: "number", str: "string", date: "date"}
@@ -230,7 +230,6 @@ _TOKEN = re.compile(
 )
 _OPERATORS: dict[str, ComparisonOperator] = {
     "=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
-_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r", "'": "'"}
 
 
 @dataclass(frozen=True)
@@ -260,26 +259,6 @@ def _tokenize(text: str) -> list[_Token]:
         tokens.append(_Token(match.lastgroup, match.group(match.lastgroup), match.start(match.lastgroup)))
         position = match.end()
     return tokens
-
-
-def _unescape(quoted: str) -> str:
-    body = quoted[1:-1]
-    out: list[str] = []
-    index = 0
-    while index < len(body):
-        char = body[index]
-        if char != "\\":
-            out.append(char)
-            index += 1
-            continue
-        following = body[index + 1]
-        if following == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", body[index + 2:index + 6]):
-            out.append(chr(int(body[index + 2:index + 6], 16)))
-            index += 6
-        else:
-            out.append(_ESCAPES.get(following, following))
-            index += 2
-    return "".join(out)
 
 
 class _Parser:
@@ -384,7 +363,7 @@ class _Parser:
     def literal(self) -> FeelValue:
         token = self.take()
         if token.kind == "string":
-            return _unescape(token.text)
+            return unescape(token.text)
         if token.text == "-":
             number = self.take()
             if number.kind != "number":
@@ -404,7 +383,7 @@ class _Parser:
                     raise self.error(Msg("date(…) takes a string such as \"2024-01-01\""), argument)
                 self.expect(")")
                 try:
-                    return date.fromisoformat(_unescape(argument.text))
+                    return date.fromisoformat(unescape(argument.text))
                 except ValueError:
                     raise self.error(Msg("not a date (expected YYYY-MM-DD)"), argument) from None
             raise self.error(Msg("variables and functions are not supported, only literals"), token)
