@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from decisions.analysis import Finding, analyse
-from decisions.feel import parse_unary_tests
+from decisions.feel import compile_unary_tests, parse_unary_tests
 from decisions.table import DecisionTable, HitPolicyViolation, evaluate
 
 
@@ -268,3 +268,12 @@ def test_columns_that_only_test_for_null() -> None:
     assert analyse(table([("none", ["null"], '"a"'), ("some", ["not(null)"], '"b"')], inputs=inputs)) == []
     findings = analyse(table([("none", ["null"], '"a"')], inputs=inputs))
     assert [finding.example for finding in findings] == [{"note": "not(null)"}]
+
+
+def test_the_analysis_reads_string_literals_as_the_evaluator_does() -> None:
+    """One string grammar: an unknown escape keeps its backslash, ``\\U`` takes six digits, a surrogate pair
+    written as two ``\\u`` escapes is one character — what the analysis compares is what a rule matches."""
+    text = r'"a\qb", "x\U01F600", "\ud83d\ude00", "t\bf\f"'
+    analysed = [test.value for test in parse_unary_tests(text).tests]  # type: ignore[union-attr]
+    evaluated = [test.operand.value for test in compile_unary_tests(text).tree.tests]  # type: ignore[attr-defined]
+    assert analysed == evaluated == ["a\\qb", "x😀", "😀", "t\bf\f"]
