@@ -31,6 +31,7 @@ from engine.db.models import User
 from engine.db.session import session_factory
 from engine.journeys import ACTIVE, kind_of, request_cancel
 from engine.text import Msg
+from wording.stored import stored_english
 
 log = logging.getLogger(__name__)
 api = APIRouter(prefix="/api")
@@ -143,7 +144,7 @@ def list_journeys(request: Request, user: Reader, flow: str | None = None, statu
                               "customer_id": j.customer_id, "status": j.status, "node": j.current_node,
                               "started_at": j.started_at.isoformat(),
                               "ended_at": j.ended_at.isoformat() if j.ended_at else None,
-                              "error": j.error} for j in rows]}
+                              "error": stored_english(j.error)} for j in rows]}
 
 
 @api.get("/journeys/failed", tags=["journeys"])
