@@ -157,6 +157,17 @@ async def test_a_failed_journeys_reason_reads_in_each_language_and_the_api_stays
     listed = english.get("/api/journeys", params={"flow": "split-check"}).json()["journeys"]
     assert [j["error"] for j in listed] == [ENGLISH]
 
+    # the words of the error match what the reader sees, never the saved form
+    def found(browser: Browser, words: str, lang: str) -> int:
+        return int(browser.get("/api/journeys/failed", params={"q": words, "lang": lang}).json()["total"])
+
+    assert found(english, "DIVISION or modulo", "en") == 1
+    assert found(chinese, "无法计算", "zh-CN") == 1 and found(chinese, "division", "zh-CN") == 1
+    assert found(english, "无法计算", "en") == 0  # the reader's language and English: not every language
+    assert found(english, PREFIX, "en") == found(english, "%(node)s", "en") == found(english, '"v"', "en") == 0
+    page = html.unescape(chinese.get("/journeys/failures", params={"q": "节点「check」"}).text)
+    assert "共 1 个失败的旅程" in page and CHINESE in page
+
 
 # -- replaying runs that failed before the reason was a Msg ----------------------------------------------------
 
