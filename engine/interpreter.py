@@ -33,6 +33,8 @@ with workflow.unsafe.imports_passed_through():
     from engine.nodes.base import Context, NodeType
     from engine.registry import default_registry
     from engine.runtime import JOURNEY_WORKFLOW, ActionRequest, Checkpoint, JourneyInput
+    from wording import Msg, message_of, verbatim
+    from wording.stored import stored, stored_english
 
 #: journeys started before expressions were metered op by op replay with the old, looser bound (about the
 #: deadlock detector's 2 s), so a condition that passed then passes on replay too
@@ -49,6 +51,11 @@ WAKE_PATCH = "action-wake-v1"
 #: journeys started from here on without a start signal (eager start) take their entry event as the signal
 #: would have delivered it; journeys signalled-with-start had it before ``run`` and never ask
 ENTRY_EVENT_PATCH = "entry-event-without-signal-v1"
+#: journeys failing from here on keep why as a stored ``Msg`` (``wording.stored``: shown in the reader's language);
+#: a run that failed before replays with the English text it had
+REASON_PATCH = "journey-reason-msg-v1"
+#: the longest reason kept (``Journey.error`` holds 2000 characters): values are clipped to fit
+REASON_LIMIT = 2000
 #: at most this many woken keys are remembered (a journey defers one action at a time)
 WOKEN_LIMIT = 50
 TIMELINE_LIMIT = 200
@@ -72,7 +79,11 @@ class JourneyWorkflow:
         self.checkpoints = 0
         #: keys of deferred actions whose outside outcome is in (the ``wake`` signal)
         self.woken: list[str] = []
+        #: why the journey failed, as saved: a stored ``Msg`` (``wording.stored``), or the English text of a run
+        #: that failed before ``REASON_PATCH``
         self.error: str | None = None
+        #: whether ``error`` is a stored Msg (journeys failing since ``REASON_PATCH``)
+        self.reason_kept = False
         #: regular activities started to retry a short action's failed first try (their activity ids)
         self.retry_activities = 0
         #: what logic nodes run between two waits (or actions) may cost together: one bound per workflow task
@@ -102,14 +113,14 @@ class JourneyWorkflow:
             if isinstance(new_owner, str) and new_owner:
                 self.ctx.customer = {**(self.ctx.customer or {}), "wecom_follow_user": new_owner}
         for index, match in enumerate(self.settings.get("exit_on") or []):
-            if self._matches(match, evt, f"settings.exit_on.{index}.filter"):
+            if self._matches(match, evt, Msg("settings.exit_on.%(index)s.filter", index=index)):
                 self.end_reason = "exited"
                 self._note("exit", {"event": evt.get("type")})
                 return
             if self.end_reason is not None:
                 return
         goal = self.settings.get("goal")
-        if goal and self._matches(goal, evt, "settings.goal.filter") and self._within_goal(goal):
+        if goal and self._matches(goal, evt, Msg("settings.goal.filter")) and self._within_goal(goal):
             self.end_reason = "converted"
             self._note("goal", {"event": evt.get("type")})
 
@@ -130,11 +141,12 @@ class JourneyWorkflow:
     @workflow.query
     def state(self) -> dict[str, Any]:
         timeline = self.timeline if self.input.simulate else self.timeline[-50:]
+        # "error" stays the English sentence it always was; "reason" is what is saved (wording.stored)
         return {"status": self.status, "node": self.node, "variables": self.ctx.vars, "timeline": timeline,
-                "error": self.error}
+                "error": stored_english(self.error), "reason": self.error}
 
     # -- helpers --------------------------------------------------------------------------------
-    def _matches(self, match: Any, evt: dict[str, Any], where: str) -> bool:
+    def _matches(self, match: Any, evt: dict[str, Any], where: Msg) -> bool:
         """Whether ``evt`` is what ``match`` waits for; a filter past its bound fails the journey (with the
         reason) instead of silently never matching."""
         try:
@@ -143,9 +155,27 @@ class JourneyWorkflow:
         except expressions.ExpressionTooCostly as exc:
             if self.end_reason is None:
                 self.end_reason = "failed"
-                self.error = f"{where}: {exc}"
-                self._note("failed", {"error": str(exc), "where": where})
+                self._fail(Msg("%(where)s: %(detail)s", where=where, detail=message_of(exc)))
+                self._note("failed", {"error": str(exc), "where": str(where)})
             return False
+
+    def _fail(self, reason: Msg) -> None:
+        """Keep why the journey failed: a stored ``Msg`` (its template and values — the node, the node type, the
+        exception's own words — so each reader sees it in their language); replaying a run that failed before
+        ``REASON_PATCH``, the English text it had."""
+        if workflow.patched(REASON_PATCH):
+            self.error, self.reason_kept = stored(reason, REASON_LIMIT), True
+        else:
+            self.error = str(reason)
+
+    def _failure(self) -> ApplicationError:
+        """The workflow's failure for the reason kept: the English as its message (Temporal's UI, logs, clients: as
+        before) and, since ``REASON_PATCH``, the stored Msg as its only detail (``engine.journey_failures`` reads it
+        back)."""
+        english = stored_english(self.error) or ""
+        if self.reason_kept:
+            return ApplicationError(english, self.error, non_retryable=True)
+        return ApplicationError(english, non_retryable=True)
 
     def _within_goal(self, goal: dict[str, Any]) -> bool:
         within = goal.get("within")
@@ -191,7 +221,10 @@ class JourneyWorkflow:
     def _node_type(self, name: str) -> type[NodeType]:
         node_type = default_registry().get(name)
         if node_type is None:
-            raise ApplicationError(f"node type '{name}' is not installed on this worker", non_retryable=True)
+            reason = Msg("node type '%(type)s' is not installed on this worker", type=name)
+            if workflow.patched(REASON_PATCH):
+                raise ApplicationError(str(reason), stored(reason, REASON_LIMIT), non_retryable=True)
+            raise ApplicationError(str(reason), non_retryable=True)
         return node_type
 
     # -- the walk -------------------------------------------------------------------------------
@@ -235,11 +268,11 @@ class JourneyWorkflow:
                 config = node_type.Config.model_validate(node["config"])
             except ValidationError as exc:  # e.g. a plugin upgrade that no longer accepts this config
                 self._count(node_id, "failed")
-                self.error = f"node '{node_id}': config no longer valid for {node['type']}"
+                self._fail(Msg("node '%(node)s': config no longer valid for %(type)s", node=node_id,
+                               type=node["type"]))
                 self._note("failed", {"error": f"config no longer valid: {exc.error_count()} error(s)"}, node_id)
                 await self._checkpoint("failed")
-                raise ApplicationError(f"node '{node_id}': config no longer valid for {node['type']}",
-                                       non_retryable=True) from None
+                raise self._failure() from None
             category = node["category"]
             port: str | None
 
@@ -261,10 +294,11 @@ class JourneyWorkflow:
                         port = node_type.decide(config, self.ctx, info.workflow_id, node_id)
                 except expressions.ExpressionError as exc:
                     self._count(node_id, "failed")
-                    self.error = f"node '{node_id}': {exc}"
+                    self._fail(Msg("node '%(node)s': %(detail)s", node=node_id, type=node["type"],
+                                   detail=message_of(exc)))
                     self._note("failed", {"error": str(exc)}, node_id)
                     await self._checkpoint("failed")
-                    raise ApplicationError(self.error, non_retryable=True) from None
+                    raise self._failure() from None
             elif category == "wait":
                 if stale:
                     await self._refresh_context()
@@ -307,19 +341,23 @@ class JourneyWorkflow:
             self.status = status  # the last action wrote this checkpoint in its own transaction
         else:
             await self._checkpoint(status)
-        return {"status": status, "node": self.node, "variables": self.ctx.vars, "timeline": self.timeline}
+        result = {"status": status, "node": self.node, "variables": self.ctx.vars, "timeline": self.timeline}
+        if status == "failed" and self.reason_kept:
+            result["reason"] = self.error  # the stored Msg, for engine.journey_failures
+        return result
 
     async def _wait(self, node_id: str, node_type: type[NodeType], config: Any) -> str | None:
         plan = node_type.wait_plan(config, self.ctx, workflow.now(), self.settings.get("timezone", "UTC"))
         cursor = len(self.inbox)
         found: dict[str, Any] = {}
+        where = Msg("node '%(node)s': filter", node=node_id, type=self.input.flow["nodes"][node_id]["type"])
 
         def ready() -> bool:
             if self.end_reason is not None:
                 return True
             for evt in self.inbox[cursor:]:
                 for want in plan.events:
-                    if self._matches(want, evt, f"node '{node_id}': filter"):
+                    if self._matches(want, evt, where):
                         found["event"], found["port"] = evt, want.port
                         return True
                 if self.end_reason is not None:
@@ -411,7 +449,9 @@ class JourneyWorkflow:
             except (ActivityError, ApplicationError) as exc:  # a local activity's failure may come unwrapped
                 cause = exc.cause
                 message = str(cause) if cause is not None and isinstance(exc, ActivityError) else str(exc)
-                self.error = f"node '{node_id}': {message}"
+                # an activity's exception crosses Temporal as text: its words, shown as they are
+                self._fail(Msg("node '%(node)s': %(detail)s", node=node_id, type=node["type"],
+                               detail=verbatim(message)))
                 self._count(node_id, "failed")
                 self._note("failed", {"error": message}, node_id)
                 return node_type.failure_port

@@ -4,9 +4,15 @@ The interpreter (:mod:`engine.interpreter`) ends a journey whose node failed wit
 (an action out of retries or refused for good) or fails its workflow (an expression that cannot be
 evaluated). The reason is in Temporal's history of the run: the activity's (or local activity's) failure
 with its attempt count, the workflow's failure, and the journey's own result (its timeline ends with a
-``failed`` step naming the node and the error). This module reads it from there — the interpreter is not
-changed — and keeps it in ``journey_failures`` (:class:`engine.db.failure_models.JourneyFailure`) so the
-failure list can filter on it and the reason outlives Temporal's retention.
+``failed`` step naming the node and the error). This module reads it from there and keeps it in
+``journey_failures`` (:class:`engine.db.failure_models.JourneyFailure`) so the failure list can filter on it and
+the reason outlives Temporal's retention.
+
+The interpreter's own reason (an expression that cannot be evaluated, a config no longer valid, a filter past its
+bound, a node type not installed) is a stored :class:`Msg` since ``engine.interpreter.REASON_PATCH`` — the detail of
+the workflow's failure, or the ``reason`` of its result — kept as that Msg, so pages say it in the reader's
+language; its node and node type are its values. Runs from before have English text, the node parsed out of it
+(``node '…'``). An activity's failure crosses Temporal as text: its words, shown as they are.
 
 A journey still running can be in trouble too: an action being retried right now (Temporal's pending
 activity says the attempt and the last error), or a workflow task failing over and over (a bug; the
@@ -46,7 +52,7 @@ from engine.db.models import User, utcnow
 from engine.db.session import session_factory, transaction
 from engine.interpreter import RETRIES_PREFIX
 from engine.text import Msg, MsgError, verbatim
-from wording.stored import stored, stored_english
+from wording.stored import PREFIX, read_stored, stored, stored_english
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +149,34 @@ async def _failure_text(client: Client, failure: FailureProto) -> tuple[Msg, boo
 
 
 def _node_from(message: str) -> str | None:
-    found = _NODE_IN_MESSAGE.search(message)
-    return found.group(1) if found else None
+    """The node named in a failure's text (``node '…'``: legacy English, an activity's words)."""
+    named = _NODE_IN_MESSAGE.search(message)
+    return named.group(1) if named else None
+
+
+def _named(reason: Msg) -> tuple[str | None, str | None]:
+    """The node and the node type the interpreter's own reason names (:mod:`engine.interpreter` keeps them as the
+    ``node`` and ``type`` values of its Msg, or of its ``where`` for a filter) — never parsed out of the words."""
+    for holder in (reason, reason.values.get("where")):
+        values = getattr(holder, "values", None)
+        if isinstance(holder, Msg) and isinstance(values, dict) and (values.get("node") or values.get("type")):
+            node, node_type = values.get("node"), values.get("type")
+            return (str(node) if node else None), (str(node_type) if node_type else None)
+    return None, None
+
+
+async def _journey_reason(client: Client, failure: FailureProto) -> Msg | None:
+    """The interpreter's own reason a journey's workflow failed with, read back as the Msg: since
+    ``engine.interpreter.REASON_PATCH`` the workflow's failure (raised by the workflow's code, never an activity's:
+    those arrive wrapped) carries the stored Msg as its detail. None for any other failure (a run from before, a
+    bug in the workflow's code)."""
+    info = failure.application_failure_info
+    if not failure.HasField("application_failure_info") or failure.HasField("cause"):
+        return None
+    details = await _decode(client, info.details.payloads)
+    if not details or not isinstance(details[0], str) or not details[0].startswith(PREFIX):
+        return None
+    return read_stored(details[0])
 
 
 def _node_type(activity_type: str) -> str | None:
@@ -207,9 +239,14 @@ async def read_failure(client: Client, workflow_id: str) -> Failure | None:
                     "reset": last_completed_task}
         elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
             attrs_f = event.workflow_execution_failed_event_attributes
-            error, retryable = await _failure_text(client, attrs_f.failure)
-            node = _node_from(error)
-            last = {"node": node, "type": None, "kind": "logic" if node else "engine", "error": error,
+            reason = await _journey_reason(client, attrs_f.failure)
+            if reason is not None:  # the interpreter's stored Msg: the node and its type are its values
+                error, retryable = reason, False
+                node, node_type = _named(reason)
+            else:  # a run from before, or the workflow's own code: the node, if any, is in the text
+                error, retryable = await _failure_text(client, attrs_f.failure)
+                node, node_type = _node_from(error), None
+            last = {"node": node, "type": node_type, "kind": "logic" if node else "engine", "error": error,
                     "retryable": False, "attempts": 1, "at": _when(event),
                     "reset": attrs_f.workflow_task_completed_event_id or last_completed_task}
         elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
@@ -221,7 +258,12 @@ async def read_failure(client: Client, workflow_id: str) -> Failure | None:
             step: dict[str, Any] = next((s for s in reversed(timeline) if s.get("what") == "failed"), {})
             node = step.get("node") or result.get("node")
             if last is None:
-                last = {"node": node, "type": None, "kind": "action", "error": str(step.get("error") or "failed"),
+                # the interpreter's stored reason (a filter past its bound); from a run before it, the step's words
+                kept = result.get("reason")
+                error = read_stored(kept) if isinstance(kept, str) and kept.startswith(PREFIX) \
+                    else verbatim(str(step.get("error") or "failed"))
+                named, node_type = _named(error)
+                last = {"node": node or named, "type": node_type, "kind": "action", "error": error,
                         "retryable": True, "attempts": 1, "at": _when(event), "reset": None}
             elif node:
                 last["node"] = node

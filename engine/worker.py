@@ -21,7 +21,7 @@ from engine.settings import get_settings
 #: modules the workflow sandbox shares with the host instead of re-importing per run:
 #: deterministic code only (the node types' pure functions, expression sandbox, models)
 PASSTHROUGH = ("engine", "activities", "connectors", "decisions", "re2", "jinja2", "markupsafe", "pydantic",
-               "pydantic_core", "sqlalchemy", "zoneinfo", "tzdata")
+               "pydantic_core", "sqlalchemy", "zoneinfo", "tzdata", "wording")
 
 
 def workflows() -> list[type]:

@@ -16,13 +16,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from designer.auth import get_db_url, require
 from designer.context import engine_router
 from designer.display import display_zone
 from designer.errors import ApiError
+from designer.i18n import Language, api_language, current_language, translate
 from designer.permissions import FLOW_READERS, check_may_edit
 from engine import journey_failures
 from engine.db import models
@@ -31,23 +32,35 @@ from engine.db.models import User
 from engine.db.session import session_factory
 from engine.journeys import ACTIVE, kind_of, request_cancel
 from engine.text import Msg
+from wording.stored import PREFIX, read_stored, stored_english
 
 log = logging.getLogger(__name__)
 api = APIRouter(prefix="/api")
 Reader = Annotated[User, Depends(require(*FLOW_READERS))]
 #: how often the web app looks for newly failed journeys and keeps their reasons (seconds)
 KEEP_REASONS_EVERY = 10.0
+#: the words of the error (``q``) are matched against this many different reasons saved as a ``Msg`` at most (the
+#: ones of the latest failures): read back and said in English and in the reader's language
+MAX_REASONS_READ = 5000
 
 
 # -- failed journeys: the filter (shared with the pages) --------------------------------------------------
 
 
 class FailureFilter:
-    """Failed journeys by flow, node, words of the error, customer and the days they failed (display TZ)."""
+    """Failed journeys by flow, node, words of the error, customer and the days they failed (display TZ).
+
+    The words (``q``) match the reason as people read it, ignoring case: its English (what the API answers) and its
+    text in ``lang`` (the reader's: the page's language, the API's chosen one) — never the saved form
+    (``wording.stored``'s ``tideflow-msg:`` JSON). A reason saved as plain text (an activity's words, one from
+    before) is matched in SQL; the different reasons saved as a ``Msg`` (the interpreter's, "timed out" …) are few,
+    so they are read back and said in both languages here (at most :data:`MAX_REASONS_READ`, the latest)."""
 
     def __init__(self, flow: str = "", node: str = "", q: str = "", customer: str = "", since: str = "",
-                 until: str = "") -> None:
+                 until: str = "", lang: Language | None = None) -> None:
         self.flow, self.node, self.q = flow.strip()[:80], node.strip()[:80], q.strip()[:200]
+        self.lang = lang
+        self._said: list[str] | None = None
         self.customer, self.since, self.until = customer.strip()[:40], since.strip()[:10], until.strip()[:10]
         self.bad: str | None = None
         self.start, self.end = self._day(self.since), self._day(self.until)
@@ -61,7 +74,24 @@ class FailureFilter:
             self.bad = text
             return None
 
-    def query(self) -> Select[models.Journey, JourneyFailure]:
+    def said_matching(self, db: Session) -> list[str]:
+        """The reasons saved as a ``Msg`` whose English or reader's-language text holds the words (as saved)."""
+        if self._said is not None:
+            return self._said
+        failure = JourneyFailure
+        latest = (select(failure.error).join(models.Journey, models.Journey.workflow_id == failure.workflow_id)
+                  .where(models.Journey.status == "failed", failure.error.startswith(PREFIX, autoescape=True))
+                  .group_by(failure.error).order_by(func.max(failure.failed_at).desc()).limit(MAX_REASONS_READ))
+        words, lang = self.q.casefold(), self.lang or current_language()
+        found = []
+        for text in db.scalars(latest):
+            reason = read_stored(text)
+            if words in str(reason).casefold() or words in translate(reason, lang).casefold():
+                found.append(text)
+        self._said = found
+        return found
+
+    def query(self, db: Session) -> Select[models.Journey, JourneyFailure]:
         journey, failure = models.Journey, JourneyFailure
         query = (select(journey, failure).outerjoin(failure, failure.workflow_id == journey.workflow_id)
                  .where(journey.status == "failed"))
@@ -70,7 +100,9 @@ class FailureFilter:
         if self.node:
             query = query.where(func.coalesce(failure.node_id, journey.current_node) == self.node)
         if self.q:
-            query = query.where(failure.error.contains(self.q, autoescape=True))
+            query = query.where(or_(
+                ~failure.error.startswith(PREFIX, autoescape=True) & failure.error.icontains(self.q, autoescape=True),
+                failure.error.in_(self.said_matching(db))))
         if self.customer:
             query = query.where(journey.customer_id == self.customer)
         if self.start is not None:
@@ -86,7 +118,7 @@ class FailureFilter:
 
 def failed_page(db: Session, filters: FailureFilter, limit: int, offset: int
                 ) -> tuple[int, list[tuple[models.Journey, JourneyFailure | None]]]:
-    query = filters.query()
+    query = filters.query(db)
     total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = db.execute(query.order_by(func.coalesce(JourneyFailure.failed_at, models.Journey.ended_at).desc(),
                                      models.Journey.workflow_id).offset(offset).limit(limit)).all()
@@ -143,7 +175,7 @@ def list_journeys(request: Request, user: Reader, flow: str | None = None, statu
                               "customer_id": j.customer_id, "status": j.status, "node": j.current_node,
                               "started_at": j.started_at.isoformat(),
                               "ended_at": j.ended_at.isoformat() if j.ended_at else None,
-                              "error": j.error} for j in rows]}
+                              "error": stored_english(j.error)} for j in rows]}
 
 
 @api.get("/journeys/failed", tags=["journeys"])
@@ -154,7 +186,7 @@ async def failed_journeys(request: Request, user: Reader, flow: str = "", node: 
                           limit: Annotated[int, Query(ge=1, le=500)] = 100,
                           offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
     """Failed journeys, newest failure first, each with why (``failure``: node, error, attempts)."""
-    filters = FailureFilter(flow, node, q, customer, since, until)
+    filters = FailureFilter(flow, node, q, customer, since, until, api_language())
     if filters.bad:
         raise ApiError(422, Msg("the date %(bad)s is not valid", bad=repr(filters.bad)), Msg("use YYYY-MM-DD"), "from")
     await keep_reasons(request)

@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from designer import display, reading
 from designer.auth import safe_next
 from designer.context import engine_router
-from designer.i18n import N_, _
+from designer.i18n import N_, _, current_language
 from designer.journeys import labels as _labels  # noqa: F401  (why a journey failed, in words)
 from designer.journeys.api import FailureFilter, failed_page, keep_reasons
 from designer.pages import (
@@ -205,12 +205,12 @@ async def failures_page(request: Request, user: FlowReader, db_url: DbUrl, flow:
                         q: str = "", customer: str = "", since: Annotated[str, Query(alias="from")] = "",
                         until: Annotated[str, Query(alias="to")] = "", page: str = "") -> HTMLResponse:
     """The failed journeys, newest failure first: node, error in words, attempts; Retry and Cancel."""
-    filters = FailureFilter(flow, node, q, customer, since, until)
+    filters = FailureFilter(flow, node, q, customer, since, until, current_language())
     kept = await keep_reasons(request)  # a journey that failed a moment ago shows its reason at once
 
     def work() -> dict[str, Any]:
         with session_factory(db_url)() as db:
-            total = db.scalar(select(func.count()).select_from(filters.query().subquery())) or 0
+            total = db.scalar(select(func.count()).select_from(filters.query(db).subquery())) or 0
             pager = Pager(request, page_number(page), total)
             _total, rows = failed_page(db, filters, pager.per, pager.offset)
             flows = {f.id: f for f in db.scalars(select(models.FlowRecord).order_by(models.FlowRecord.name))}

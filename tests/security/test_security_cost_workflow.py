@@ -23,6 +23,7 @@ from engine.worker import build_worker
 from tests.engine.flowkit import customer, flow, publish
 from tests.engine.historykit import record
 from tests.security.cost_kit import QUADRATIC, order
+from wording.stored import stored_english
 
 
 @pytest.fixture
@@ -70,7 +71,7 @@ async def test_a_condition_past_its_bound_fails_the_node_with_the_reason(time_en
     assert [s["node"] for s in state["timeline"] if s["what"] == "failed"] == ["check"]
     journey = _journey(db_url, handle.id)
     assert journey.status == "failed" and journey.error is not None
-    assert "node 'check'" in journey.error and "operations" in journey.error
+    assert "node 'check'" in stored_english(journey.error) and "operations" in stored_english(journey.error)
 
 
 async def test_a_wait_filter_past_its_bound_fails_the_journey(time_env: Any, db_url: str, queue: str) -> None:
@@ -90,7 +91,7 @@ async def test_a_wait_filter_past_its_bound_fails_the_journey(time_env: Any, db_
     assert result["status"] == "failed", result["timeline"]
     journey = _journey(db_url, handle.id)
     assert journey.status == "failed" and journey.error is not None
-    assert "node 'wait': filter" in journey.error and "operations" in journey.error
+    assert "node 'wait': filter" in stored_english(journey.error) and "operations" in stored_english(journey.error)
 
 
 async def test_cancel_works_while_costly_filters_run(time_env: Any, db_url: str, queue: str) -> None:
