@@ -35,13 +35,11 @@ from engine.pii import mask_text
 from engine.read_policy import Reader, mask_value, sees_pii
 from engine.settings import get_settings
 from engine.text import Msg, MsgError, message_of, verbatim
-from wording.stored import read_stored, stored, stored_english
+from wording.stored import MAX_REASON, read_stored, stored, stored_english
 
 log = logging.getLogger(__name__)
 KINDS = ("event", "ticket_start", "push")
 STATUSES = ("open", "redriven", "dropped")
-#: the longest error kept (values are clipped to fit, wording.stored)
-MAX_ERROR = 2000
 
 
 class QuarantineError(MsgError):
@@ -76,7 +74,7 @@ def _masked(message: Msg) -> Msg:
 
 def kept(error: str | None) -> str:
     """``error`` — a ``Msg``, the stored form of one (an event row's error), or plain text — as an entry keeps it."""
-    return stored(read_stored(error or ""), MAX_ERROR)
+    return stored(read_stored(error or ""), MAX_REASON)
 
 
 def put(db: Session, kind: str, ref: str, error: str, payload: dict[str, Any], attempts: int = 1,
