@@ -80,12 +80,20 @@ def read_stored(text: str | None) -> Msg | None:
         return None
     if isinstance(text, Msg):
         return text
+    message = stored_msg(text)
+    return verbatim(text) if message is None else message
+
+
+def stored_msg(text: str) -> Msg | None:
+    """The :class:`Msg` ``text`` holds in the stored form; None when it is plain text — a reason saved before the
+    form, a platform's words, something broken or hostile. For code that sorts reasons by what they are (their
+    template and values) and reads the words only of plain text. Never raises."""
     if not text.startswith(PREFIX) or len(text) > MAX_STORED:
-        return verbatim(text)
+        return None
     try:
         return _build(_decode(text), 0)
-    except Exception:  # broken, hostile or from a future form: show what is there
-        return verbatim(text)
+    except Exception:  # broken, hostile or from a future form: not one of ours
+        return None
 
 
 @overload
