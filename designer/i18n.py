@@ -39,6 +39,8 @@ from jinja2 import Environment
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from engine.text import N_ as N_  # marks for the catalogue: one home in wording, re-exported here
+from engine.text import NC_ as NC_
 from engine.text import Msg
 
 Language = Literal["zh-CN", "en"]
@@ -181,16 +183,6 @@ def pgettext(context: str, message: str) -> str:
 
 def npgettext(context: str, singular: str, plural: str, n: int) -> str:
     return translations(current_language()).npgettext(context, singular, plural, n)
-
-
-def N_(message: str) -> str:
-    """Mark a string for extraction without translating it now (translate it where it is shown)."""
-    return message
-
-
-def NC_(context: str, message: str) -> str:
-    """:func:`N_` with a context (translate with ``pgettext(context, message)`` where it is shown)."""
-    return message
 
 
 def translate(text: str, lang: Language | None = None) -> str:

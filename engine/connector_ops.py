@@ -25,13 +25,10 @@ from engine.db.models import utcnow
 from engine.db.quarantine_models import QuarantineEntry
 from engine.db.session import session_factory, transaction
 from engine.text import Msg, MsgError
-from wording.stored import read_stored, stored
+from wording.stored import MAX_REASON, read_stored, stored
 
 #: the raw text kept per unmapped message (the hook already bounds a body to 1 MiB)
 MAX_RAW = 64 * 1024
-MAX_ERROR = 2000
-#: the longest kept reason of an unmapped message (a Msg in its stored form, values clipped: wording.stored)
-MAX_REASON = 2000
 
 
 def _key(connector_id: str, message_id: str, raw: str) -> str:
@@ -103,7 +100,7 @@ def record_attempt(database_url: str | None, connector_id: str, *, error: str | 
     """Write down one sync attempt: its summary when it succeeded, its error (one line, no secrets: the
     connectors' errors never carry them) when it failed — both when it succeeded in part (the windows were
     read but the message queue failed). The error is kept as a ``Msg`` (``wording.stored``: its values clipped
-    to :data:`MAX_ERROR`), so the connector page shows it in the reader's language."""
+    to :data:`wording.stored.MAX_REASON`), so the connector page shows it in the reader's language."""
     now = utcnow()
     with transaction(database_url) as db:
         row = db.get(ConnectorSyncState, connector_id)
@@ -116,7 +113,7 @@ def record_attempt(database_url: str | None, connector_id: str, *, error: str | 
             row.last_summary = dict(summary or {})
             row.last_error = None
         if error is not None:
-            row.last_error, row.last_error_at = stored(error, MAX_ERROR), now
+            row.last_error, row.last_error_at = stored(error, MAX_REASON), now
 
 
 @dataclass

@@ -31,17 +31,16 @@ from sqlalchemy.orm import Session
 from engine import bounded_json
 from engine.db.models import utcnow
 from engine.db.quarantine_models import QuarantineEntry
+from engine.expressions import CostLimitExceeded, ExpressionTooCostly
 from engine.pii import mask_text
 from engine.read_policy import Reader, mask_value, sees_pii
 from engine.settings import get_settings
-from engine.text import Msg, MsgError, message_of, verbatim
-from wording.stored import read_stored, stored, stored_english
+from engine.text import N_, Msg, MsgError, message_of
+from wording.stored import MAX_REASON, read_stored, stored, stored_english, stored_msg
 
 log = logging.getLogger(__name__)
 KINDS = ("event", "ticket_start", "push")
 STATUSES = ("open", "redriven", "dropped")
-#: the longest error kept (values are clipped to fit, wording.stored)
-MAX_ERROR = 2000
 
 
 class QuarantineError(MsgError):
@@ -55,14 +54,21 @@ class AttemptFailed(Exception):
     """Doing the work again failed; the message is the reason as recorded (already short and masked)."""
 
 
+#: how :func:`reason` words an exception: its class's name (``error``, which :func:`error_kind` reads) and what it
+#: said; the second for an exception that said nothing
+CAUGHT = N_("%(error)s: %(detail)s")
+CAUGHT_SILENT = N_("%(error)s")
+
+
 def reason(exc: BaseException) -> Msg:
     """What went wrong, safe to show (no personal data): the exception's type and its message, a ``Msg`` when it
-    was raised with one (so it is kept translatable, :func:`put`), phones and card numbers masked in its values."""
+    was raised with one (so it is kept translatable, :func:`put`), phones and card numbers masked in its values.
+    The type is a value of its own, so :func:`error_kind` reads what the error is, not its words."""
     if isinstance(exc, AttemptFailed):
         return message_of(exc)
     if not str(exc):
-        return verbatim(type(exc).__name__)
-    return Msg("%(error)s: %(detail)s", error=type(exc).__name__, detail=_masked(message_of(exc)))
+        return Msg(CAUGHT_SILENT, error=type(exc).__name__)
+    return Msg(CAUGHT, error=type(exc).__name__, detail=_masked(message_of(exc)))
 
 
 def _masked(message: Msg) -> Msg:
@@ -76,7 +82,7 @@ def _masked(message: Msg) -> Msg:
 
 def kept(error: str | None) -> str:
     """``error`` — a ``Msg``, the stored form of one (an event row's error), or plain text — as an entry keeps it."""
-    return stored(read_stored(error or ""), MAX_ERROR)
+    return stored(read_stored(error or ""), MAX_REASON)
 
 
 def put(db: Session, kind: str, ref: str, error: str, payload: dict[str, Any], attempts: int = 1,
@@ -342,11 +348,34 @@ def describe(entry: QuarantineEntry, reader: Reader | None = None) -> dict[str, 
 
 #: what an entry's error means, for the page to say in words (the raw error is shown beside it)
 ERROR_KINDS = ("too_deep", "invalid_event", "not_startable", "too_costly", "other")
+#: what an error means when an exception of this class caused it (:func:`reason` records the class's name)
+CAUSES: dict[type[BaseException], str] = {
+    RecursionError: "too_deep",
+    ExpressionTooCostly: "too_costly",
+    CostLimitExceeded: "too_costly",
+}
+_CAUSE_NAMES = {cause.__name__: meaning for cause, meaning in CAUSES.items()}
+#: what an error means otherwise, by the kind of entry (a push is quarantined because its event is not valid)
+_BY_KIND = {"push": "invalid_event", "ticket_start": "not_startable"}
 
 
 def error_kind(kind: str, error: str) -> str:
-    """Which of :data:`ERROR_KINDS` ``error`` (of an entry of ``kind``, as stored) is: read from its English."""
-    text = stored_english(error).lower()
+    """Which of :data:`ERROR_KINDS` ``error`` (of an entry of ``kind``, as stored) is: by the exception that caused
+    it (:data:`CAUSES`, its class as :func:`reason` recorded it), else by the entry's kind — never by its words,
+    which a platform's or a customer's text may fill with anything. An error saved as plain text (before the
+    stored form, ``wording.stored``) is read from its English, as it was then (:func:`_legacy_kind`)."""
+    message = stored_msg(error)
+    if message is None:
+        return _legacy_kind(kind, error)
+    cause = message.values.get("error") if message.template in (CAUGHT, CAUGHT_SILENT) else None
+    if isinstance(cause, str) and cause in _CAUSE_NAMES:
+        return _CAUSE_NAMES[cause]
+    return _BY_KIND.get(kind, "other")
+
+
+def _legacy_kind(kind: str, text: str) -> str:
+    """:func:`error_kind` of an error saved as plain English: what its words say (only for rows written before)."""
+    text = text.lower()
     if "recursion" in text or "nested deeper" in text or "too deep" in text:
         return "too_deep"
     if "too costly" in text or ("operations" in text and "simplify" in text):

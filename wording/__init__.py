@@ -36,6 +36,13 @@ def N_(message: str) -> str:
     return message
 
 
+def NC_(context: str, message: str) -> str:
+    """:func:`N_` with a gettext context: one English text that means two things gets one per meaning; translated
+    where shown with ``pgettext(context, message)`` (a table of labels below the designer, e.g. why a handover
+    item cannot move)."""
+    return message
+
+
 #: the fix of an error that has none to offer (an empty ``Msg``: shown as nothing in either language; not
 #: written ``Msg("")``, which the catalogue would extract as the reserved empty msgid)
 _NOTHING = ""

@@ -12,7 +12,7 @@ Reading never fails: stored text that is too long, not JSON, of the wrong shape,
 does not fill with its values reads back verbatim (a page shows what is there, it does not answer 500). Limits are
 kept by clipping the *values* (a long platform message), never the encoded text, so what is saved always decodes.
 
-    row.last_error = stored(Msg("the shop refused the login: %(detail)s", detail=errmsg), limit=MAX_ERROR)
+    row.last_error = stored(Msg("the shop refused the login: %(detail)s", detail=errmsg), MAX_REASON)
     stored_english(row.last_error)      # the JSON API: the plain English sentence, as before
     read_stored(row.last_error)         # a Msg again: designer.i18n.translate shows it in the reader's language
 """
@@ -36,6 +36,11 @@ MAX_DEPTH = 16
 MAX_RENDERED = 2 * MAX_STORED
 #: what replaces the end of a clipped value
 ELLIPSIS = "…"
+#: how long a reason saved when it happened may be, in characters of the saved text (the encoded form): a connector's
+#: last sync error, an unmapped message's reason, a quarantined entry's error, a channel's staff-sync refusal, a
+#: journey's failure. The columns are text (no migration follows it); the bound keeps a row, a log line and a page's
+#: cell reasonable when a platform answers with pages of words — :func:`stored` clips the values to fit.
+MAX_REASON = 2000
 
 #: one conversion of a template: ``%%`` or ``%(name)s`` with at most a small width or precision (``%(n).2f``);
 #: anything else (``%s``, ``%(x)999999999s``) is not a template we write
@@ -75,12 +80,20 @@ def read_stored(text: str | None) -> Msg | None:
         return None
     if isinstance(text, Msg):
         return text
+    message = stored_msg(text)
+    return verbatim(text) if message is None else message
+
+
+def stored_msg(text: str) -> Msg | None:
+    """The :class:`Msg` ``text`` holds in the stored form; None when it is plain text — a reason saved before the
+    form, a platform's words, something broken or hostile. For code that sorts reasons by what they are (their
+    template and values) and reads the words only of plain text. Never raises."""
     if not text.startswith(PREFIX) or len(text) > MAX_STORED:
-        return verbatim(text)
+        return None
     try:
         return _build(_decode(text), 0)
-    except Exception:  # broken, hostile or from a future form: show what is there
-        return verbatim(text)
+    except Exception:  # broken, hostile or from a future form: not one of ours
+        return None
 
 
 @overload

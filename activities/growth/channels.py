@@ -33,10 +33,8 @@ from engine.db import models
 from engine.db.growth_models import ChannelAdd, GrowthChannel
 from engine.db.session import session_factory, transaction
 from engine.text import NO_FIX, Msg, MsgError, message_of
-from wording.stored import stored, stored_english
+from wording.stored import MAX_REASON, stored, stored_english
 
-#: how long a kept staff-sync refusal may be (its values are clipped, wording.stored)
-MAX_SYNC_ERROR = 2000
 KEY = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,59}$")
 
 
@@ -302,7 +300,7 @@ def sync_staff(database_url: str | None, key: str, now: datetime, *, force: bool
     try:
         wecom_ways.update_contact_way(client, config_id, user=pick.users, party=departments)
     except (ApiError, ValueError) as exc:  # kept as a Msg (wording.stored): the channel page translates it
-        error = stored(Msg("WeCom refused the staff change: %(detail)s", detail=message_of(exc)), MAX_SYNC_ERROR)
+        error = stored(Msg("WeCom refused the staff change: %(detail)s", detail=message_of(exc)), MAX_REASON)
     with transaction(database_url) as db:
         channel = db.scalar(select(GrowthChannel).where(GrowthChannel.key == key))
         assert channel is not None

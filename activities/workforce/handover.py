@@ -36,19 +36,20 @@ from connectors.wecom.transfer import (
     MAX_TRANSFERS_IN_WINDOW,
     TRANSFER_WINDOW_DAYS,
 )
-from engine.text import Msg
+from engine.text import NC_, Msg
 
 WINDOW = timedelta(days=TRANSFER_WINDOW_DAYS)
 LOGIN_WINDOW = timedelta(days=LOGIN_WITHIN_DAYS)
 
-#: why a customer or group cannot move now (the plan's ``blocked`` values), zh-CN and en
-BLOCK_REASONS: dict[str, dict[str, str]] = {
-    "transferred_twice": {"zh-CN": "90天内已转接2次", "en": "already transferred twice in 90 days"},
-    "in_transfer": {"zh-CN": "正在转接中", "en": "already being transferred"},
-    "no_colleague": {"zh-CN": "没有可接替的同事", "en": "no colleague can take over"},
-    "colleague_full": {"zh-CN": "接替同事客户数已达上限", "en": "the colleague's customer limit is reached"},
-    "handover_inactive": {"zh-CN": "原跟进成员离职超过1年或1年内未登录", "en": "the member left over a year ago or had "
-                          "not logged in for a year"},
+#: why a customer or group cannot move now (the plan's ``blocked`` values), in English: an item keeps it as its
+#: ``detail`` (the JSON API's words); pages show it in the reader's language (``pgettext("wf.block", …)``: the
+#: ``wf.block`` labels of designer/workforce/labels.py are this table, the Chinese is in the catalogue)
+BLOCK_REASONS: dict[str, str] = {
+    "transferred_twice": NC_("wf.block", "already transferred twice in 90 days"),
+    "in_transfer": NC_("wf.block", "already being transferred"),
+    "no_colleague": NC_("wf.block", "no colleague can take over"),
+    "colleague_full": NC_("wf.block", "the colleague's customer limit is reached"),
+    "handover_inactive": NC_("wf.block", "the member left over a year ago or had not logged in for a year"),
 }
 
 

@@ -177,7 +177,7 @@ def create_plan(database_url: str | None, connector_id: str, client: WeComClient
         assert isinstance(table, Table)
         rows = [{"handover_id": handover.id, "kind": m.kind, "external_id": m.id, "customer_id": m.customer_id,
                  "takeover_userid": m.to, "status": "blocked" if m.blocked else "planned", "reason": m.blocked or "",
-                 "detail": (BLOCK_REASONS.get(m.blocked or "", {}).get("en", "") if m.blocked else m.rule),
+                 "detail": BLOCK_REASONS.get(m.blocked, "") if m.blocked else m.rule,
                  "errcode": None, "movable_from": m.movable_from, "day": m.day, "sent_at": None, "takeover_at": None,
                  "final_at": None, "work_moved": False} for m in result.moves]
         for start in range(0, len(rows), 1000):

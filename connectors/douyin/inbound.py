@@ -93,8 +93,8 @@ def parse_messages(body: bytes) -> list[Message]:
     if not isinstance(data, list) or not data:
         raise ConnectorProtocolError(Msg("the push must be a JSON array of messages {tag, msg_id, data}"))
     if len(data) > MAX_MESSAGES:
-        raise ConnectorProtocolError(Msg("the push has %(value)s messages; at most %(max_messages)s are accepted",
-                                         value=len(data), max_messages=MAX_MESSAGES))
+        raise ConnectorProtocolError(Msg("the push has %(count)s messages; at most %(max_messages)s are accepted",
+                                         count=len(data), max_messages=MAX_MESSAGES))
     messages = []
     for n, item in enumerate(data):
         if not isinstance(item, dict) or item.get("tag") in (None, ""):

@@ -97,8 +97,8 @@ def parse_events(body: bytes) -> list[dict[str, Any]]:
     if not items:
         raise ConnectorProtocolError(Msg("the body is an empty list: send one event or a list of events"))
     if len(items) > MAX_EVENTS:
-        raise ConnectorProtocolError(Msg("the body holds %(value)s events; at most %(max_events)s per request",
-                                         value=len(items), max_events=MAX_EVENTS))
+        raise ConnectorProtocolError(Msg("the body holds %(count)s events; at most %(max_events)s per request",
+                                         count=len(items), max_events=MAX_EVENTS))
     events: list[dict[str, Any]] = []
     for index, item in enumerate(items):
         where = f"event {index}" if isinstance(data, list) else "the event"

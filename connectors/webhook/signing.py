@@ -122,7 +122,7 @@ def verify_signature(
         )
     if abs(now - timestamp) > tolerance:
         raise TimestampOutsideTolerance(
-            Msg("the signature was made at t=%(timestamp)s, %(value)s s from now, outside the ±%(tolerance)s s "
+            Msg("the signature was made at t=%(timestamp)s, %(seconds)s s from now, outside the ±%(tolerance)s s "
                 "window: a replayed request, or the sender's or receiver's clock is wrong", timestamp=timestamp,
-                value=format(now - timestamp, '+d'), tolerance=tolerance)
+                seconds=format(now - timestamp, '+d'), tolerance=tolerance)
         )

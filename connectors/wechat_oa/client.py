@@ -172,8 +172,8 @@ class WeChatOAClient(PlatformClient):
         if not openid or not content:
             raise ValueError(Msg("send_custom_text needs an openid and a content"))
         if len(content.encode("utf-8")) > MAX_TEXT_BYTES:
-            raise WeChatOARejected(Msg("the text is %(value)s bytes; customer-service text messages take at most "
-                                       "%(max_text_bytes)s", value=len(content.encode('utf-8')),
+            raise WeChatOARejected(Msg("the text is %(count)s bytes; customer-service text messages take at most "
+                                       "%(max_text_bytes)s", count=len(content.encode('utf-8')),
                                        max_text_bytes=MAX_TEXT_BYTES), api="message/custom/send")
         self.call("POST", "/cgi-bin/message/custom/send", "message/custom/send",
                   body={"touser": openid, "msgtype": "text", "text": {"content": content}})

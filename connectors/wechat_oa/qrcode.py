@@ -34,8 +34,8 @@ class ParamQrCode:
 def create_qrcode(client: WeChatOAClient, scene_str: str, *, permanent: bool = True,
                   expire_seconds: int = MAX_TEMP_SECONDS) -> ParamQrCode:
     if not 1 <= len(scene_str) <= MAX_SCENE_STR:
-        raise ValueError(Msg("scene_str is %(value)s characters; WeChat takes 1 to %(max_scene_str)s",
-                             value=len(scene_str), max_scene_str=MAX_SCENE_STR))
+        raise ValueError(Msg("scene_str is %(count)s characters; WeChat takes 1 to %(max_scene_str)s",
+                             count=len(scene_str), max_scene_str=MAX_SCENE_STR))
     body: dict[str, object] = {"action_name": "QR_LIMIT_STR_SCENE" if permanent else "QR_STR_SCENE",
                                "action_info": {"scene": {"scene_str": scene_str}}}
     if not permanent:

@@ -95,15 +95,15 @@ def attachments_for(urls: Iterable[str]) -> list[dict[str, Any]]:
             title = url.rstrip("/").rsplit("/", 1)[-1][:64] or url[:64]
             out.append({"msgtype": "link", "link": {"title": title, "url": url}})
     if len(out) > MAX_ATTACHMENTS:
-        raise WeComRejected(Msg("WeCom takes at most %(max_attachments)s attachments per message, got %(value)s",
-                                max_attachments=MAX_ATTACHMENTS, value=len(out)))
+        raise WeComRejected(Msg("WeCom takes at most %(max_attachments)s attachments per message, got %(count)s",
+                                max_attachments=MAX_ATTACHMENTS, count=len(out)))
     return out
 
 
 def _check_text(text: str | None) -> None:
     if text is not None and len(text.encode("utf-8")) > MAX_TEXT_BYTES:
-        raise WeComRejected(Msg("the text is %(value)s bytes; WeCom takes at most %(max_text_bytes)s",
-                                value=len(text.encode('utf-8')), max_text_bytes=MAX_TEXT_BYTES))
+        raise WeComRejected(Msg("the text is %(count)s bytes; WeCom takes at most %(max_text_bytes)s",
+                                count=len(text.encode('utf-8')), max_text_bytes=MAX_TEXT_BYTES))
 
 
 def _welcome_key(code: str) -> str:
@@ -191,8 +191,8 @@ class WeComClient(PlatformClient):
             remaining = issued_at + WELCOME_CODE_TTL - self._wall_clock()
             if remaining <= 0 and state is None:
                 raise WelcomeCodeUnusable(
-                    Msg("the welcome_code is %(value)ss old; WeCom accepts it only within %(welcome_code_ttl)ss of "
-                        "the add-contact callback", value=format(WELCOME_CODE_TTL - remaining, '.0f'),
+                    Msg("the welcome_code is %(seconds)ss old; WeCom accepts it only within %(welcome_code_ttl)ss of "
+                        "the add-contact callback", seconds=format(WELCOME_CODE_TTL - remaining, '.0f'),
                         welcome_code_ttl=format(WELCOME_CODE_TTL, '.0f')), api="send_welcome_msg")
         body: dict[str, Any] = {"welcome_code": welcome_code}
         if text:

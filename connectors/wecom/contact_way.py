@@ -64,10 +64,10 @@ def check_fields(*, type: int | None = None, scene: int | None = None, state: st
     if scene is not None and scene not in (1, 2):
         raise ValueError(Msg("scene is 1 (a mini-program button) or 2 (a QR code)"))
     if state is not None and len(state) > MAX_STATE:
-        raise ValueError(Msg("state is %(value)s characters; WeCom takes at most %(max_state)s", value=len(state),
+        raise ValueError(Msg("state is %(count)s characters; WeCom takes at most %(max_state)s", count=len(state),
                              max_state=MAX_STATE))
     if remark is not None and len(remark) > MAX_REMARK:
-        raise ValueError(Msg("remark is %(value)s characters; WeCom takes at most %(max_remark)s", value=len(remark),
+        raise ValueError(Msg("remark is %(count)s characters; WeCom takes at most %(max_remark)s", count=len(remark),
                              max_remark=MAX_REMARK))
     users = list(dict.fromkeys(user or []))
     parties = list(dict.fromkeys(party or []))

@@ -66,9 +66,9 @@ def decode_aes_key(encoding_aes_key: str) -> bytes:
     where = "copy it again from the admin console (应用 › 接收消息 › 设置API接收, or 服务器配置)"
     if len(encoding_aes_key) != ENCODING_AES_KEY_LENGTH:
         raise BadKey(
-            Msg("EncodingAESKey must be exactly %(encoding_aes_key_length)s characters, got %(value)s; %(where)s "
+            Msg("EncodingAESKey must be exactly %(encoding_aes_key_length)s characters, got %(count)s; %(where)s "
                 "without quotes, spaces or a trailing '='", encoding_aes_key_length=ENCODING_AES_KEY_LENGTH,
-                value=len(encoding_aes_key), where=where)
+                count=len(encoding_aes_key), where=where)
         )
     bad = [i for i, ch in enumerate(encoding_aes_key) if ch not in _BASE64_ALPHABET]
     if bad:
@@ -79,7 +79,7 @@ def decode_aes_key(encoding_aes_key: str) -> bytes:
     except binascii.Error as exc:  # pragma: no cover - unreachable after the checks above
         raise BadKey(Msg("EncodingAESKey is not valid base64; %(where)s", where=where)) from exc
     if len(key) != 32:  # pragma: no cover - 43 base64 characters always give 32 bytes
-        raise BadKey(Msg("EncodingAESKey decodes to %(value)s bytes instead of 32; %(where)s", value=len(key),
+        raise BadKey(Msg("EncodingAESKey decodes to %(count)s bytes instead of 32; %(where)s", count=len(key),
                          where=where))
     return key
 
@@ -168,8 +168,8 @@ class WeComCrypto:
         if random_prefix is None:
             random_prefix = secrets.token_bytes(RANDOM_PREFIX_LENGTH)
         elif len(random_prefix) != RANDOM_PREFIX_LENGTH:
-            raise ValueError(Msg("random_prefix must be %(random_prefix_length)s bytes, got %(value)s",
-                                 random_prefix_length=RANDOM_PREFIX_LENGTH, value=len(random_prefix)))
+            raise ValueError(Msg("random_prefix must be %(random_prefix_length)s bytes, got %(count)s",
+                                 random_prefix_length=RANDOM_PREFIX_LENGTH, count=len(random_prefix)))
         message = plaintext.encode("utf-8")
         block = random_prefix + _LENGTH_PREFIX.pack(len(message)) + message + self._receive_id.encode("utf-8")
         encryptor = self._cipher().encryptor()
@@ -204,8 +204,8 @@ class WeComCrypto:
             ) from exc
         if not ciphertext or len(ciphertext) % _AES_BLOCK:
             raise BadCiphertext(
-                Msg("the encrypted value decodes to %(value)s bytes, not a non-zero multiple of the AES block size "
-                    "%(aes_block)s: it was truncated or altered in transit", value=len(ciphertext),
+                Msg("the encrypted value decodes to %(count)s bytes, not a non-zero multiple of the AES block size "
+                    "%(aes_block)s: it was truncated or altered in transit", count=len(ciphertext),
                     aes_block=_AES_BLOCK)
             )
         decryptor = self._cipher().decryptor()
@@ -216,8 +216,8 @@ class WeComCrypto:
         (length,) = _LENGTH_PREFIX.unpack_from(block, RANDOM_PREFIX_LENGTH)
         if length > len(block) - header:
             raise BadCiphertext(
-                Msg("the decrypted message claims %(length)s bytes but only %(value)s follow: wrong EncodingAESKey?",
-                    length=length, value=len(block) - header)
+                Msg("the decrypted message claims %(length)s bytes but only %(count)s follow: wrong EncodingAESKey?",
+                    length=length, count=len(block) - header)
             )
         message, receive_id = block[header : header + length], block[header + length :]
         if not hmac.compare_digest(receive_id, self._receive_id.encode("utf-8")):

@@ -174,8 +174,8 @@ def _content(body: dict[str, Any], text: str | None, attachments: Sequence[dict[
     if not text and not attachments:
         raise ValueError(Msg("a mass send needs a text or at least one attachment"))
     if len(attachments) > MAX_ATTACHMENTS:
-        raise ValueError(Msg("WeCom takes at most %(max_attachments)s attachments per mass send, got %(value)s",
-                             max_attachments=MAX_ATTACHMENTS, value=len(attachments)))
+        raise ValueError(Msg("WeCom takes at most %(max_attachments)s attachments per mass send, got %(count)s",
+                             max_attachments=MAX_ATTACHMENTS, count=len(attachments)))
     _check_text(text)
     if text:
         body["text"] = {"content": text}
@@ -192,8 +192,8 @@ def add_single_template(client: WeComClient, sender: str, external_userids: Sequ
     if not recipients:
         raise ValueError(Msg("a single mass send needs at least one external_userid"))
     if len(recipients) > MAX_MASS_RECIPIENTS:
-        raise ValueError(Msg("WeCom takes at most %(max_mass_recipients)s customers per mass-send task, got %(value)s",
-                             max_mass_recipients=MAX_MASS_RECIPIENTS, value=len(recipients)))
+        raise ValueError(Msg("WeCom takes at most %(max_mass_recipients)s customers per mass-send task, got %(count)s",
+                             max_mass_recipients=MAX_MASS_RECIPIENTS, count=len(recipients)))
     body: dict[str, Any] = {"chat_type": "single", "sender": sender, "external_userid": recipients}
     _content(body, text, attachments)
     return _template(client, body)
@@ -209,7 +209,7 @@ def add_group_template(client: WeComClient, sender: str, chat_ids: Sequence[str]
         raise ValueError(Msg("a group mass send needs at least one chat_id"))
     if len(chats) > MAX_GROUP_RECIPIENTS:
         raise ValueError(Msg("WeCom takes at most %(max_group_recipients)s groups per group mass-send task, got "
-                             "%(value)s", max_group_recipients=MAX_GROUP_RECIPIENTS, value=len(chats)))
+                             "%(count)s", max_group_recipients=MAX_GROUP_RECIPIENTS, count=len(chats)))
     body: dict[str, Any] = {"chat_type": "group", "sender": sender, "chat_id_list": chats}
     _content(body, text, attachments)
     return _template(client, body)
@@ -268,8 +268,8 @@ def add_join_way(client: WeComClient, chat_ids: Sequence[str], *, state: str = "
     """A group QR code (scene 2) for 1–5 groups; its config_id."""
     chats = list(dict.fromkeys(c for c in chat_ids if c))
     if not 1 <= len(chats) <= MAX_JOIN_WAY_CHATS:
-        raise ValueError(Msg("a group QR code covers 1..%(max_join_way_chats)s groups, got %(value)s",
-                             max_join_way_chats=MAX_JOIN_WAY_CHATS, value=len(chats)))
+        raise ValueError(Msg("a group QR code covers 1..%(max_join_way_chats)s groups, got %(count)s",
+                             max_join_way_chats=MAX_JOIN_WAY_CHATS, count=len(chats)))
     if len(state) > 30:
         raise ValueError(Msg("state is at most 30 characters"))
     body: dict[str, Any] = {"scene": 2, "chat_id_list": chats}

@@ -32,8 +32,8 @@ def parse_message(document: str | bytes) -> dict[str, str]:
     """
     raw = document.encode("utf-8") if isinstance(document, str) else document
     if len(raw) > MAX_MESSAGE_BYTES:
-        raise MalformedMessage(Msg("the message is %(value)s bytes; pushes are never larger than "
-                                   "%(max_message_bytes)s", value=len(raw), max_message_bytes=MAX_MESSAGE_BYTES))
+        raise MalformedMessage(Msg("the message is %(count)s bytes; pushes are never larger than "
+                                   "%(max_message_bytes)s", count=len(raw), max_message_bytes=MAX_MESSAGE_BYTES))
     if _DTD.search(raw):
         raise MalformedMessage(Msg("the message XML contains a DOCTYPE/ENTITY declaration, which the platform never "
                                    "sends"))

@@ -147,8 +147,8 @@ def _ids(values: Sequence[str], what: str, limit: int) -> list[str]:
     if not unique:
         raise ValueError(Msg("a transfer needs at least one %(what)s", what=what))
     if len(unique) > limit:
-        raise ValueError(Msg("WeCom takes at most %(limit)s %(what)ss per transfer call, got %(value)s; split the "
-                             "batch (the handover planner does)", limit=limit, what=what, value=len(unique)))
+        raise ValueError(Msg("WeCom takes at most %(limit)s %(what)ss per transfer call, got %(count)s; split the "
+                             "batch (the handover planner does)", limit=limit, what=what, count=len(unique)))
     return unique
 
 
@@ -183,8 +183,8 @@ def transfer_customers(client: WeComClient, handover_userid: str, takeover_useri
     else:
         if transfer_success_msg:
             if len(transfer_success_msg) > MAX_SUCCESS_MSG_CHARS:
-                raise ValueError(Msg("transfer_success_msg is %(value)s characters; WeCom takes at most "
-                                     "%(max_success_msg_chars)s", value=len(transfer_success_msg),
+                raise ValueError(Msg("transfer_success_msg is %(count)s characters; WeCom takes at most "
+                                     "%(max_success_msg_chars)s", count=len(transfer_success_msg),
                                      max_success_msg_chars=MAX_SUCCESS_MSG_CHARS))
             body["transfer_success_msg"] = transfer_success_msg
         api, path = "transfer_customer", "/cgi-bin/externalcontact/transfer_customer"
@@ -193,8 +193,8 @@ def transfer_customers(client: WeComClient, handover_userid: str, takeover_useri
     answered = {o.id for o in outcomes}
     missing = [i for i in ids if i not in answered]
     if missing:
-        raise WeComRejected(Msg("WeCom %(api)s answered without a result for %(value)s customer(s)", api=api,
-                                value=len(missing)), api=api)
+        raise WeComRejected(Msg("WeCom %(api)s answered without a result for %(count)s customer(s)", api=api,
+                                count=len(missing)), api=api)
     return outcomes
 
 

@@ -33,6 +33,7 @@ from engine.notices import NoticeContext, dispatch
 from engine.pipeline import Overloaded
 from engine.settings import Settings
 from engine.text import Msg, message_of
+from engine.validate import pydantic_message
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -43,7 +44,7 @@ def _answer(reply: InboundReply) -> Response:
                     headers=reply.headers or None)
 
 
-def _quarantine_invalid(database_url: str, connector_id: str, invalid: list[tuple[dict[str, Any], str]]) -> None:
+def _quarantine_invalid(database_url: str, connector_id: str, invalid: list[tuple[dict[str, Any], Msg]]) -> None:
     from engine import quarantine
 
     with transaction(database_url) as db:
@@ -110,7 +111,7 @@ async def inbound(request: Request, connector_id: str) -> Response:
                                 reply.unmapped)
     event_limits = bounded_json.Limits.from_settings(settings.max_hook_bytes, "TIDEFLOW_MAX_HOOK_BYTES")
     events: list[EventIn] = []
-    invalid: list[tuple[dict[str, Any], str]] = []
+    invalid: list[tuple[dict[str, Any], Msg]] = []
     for raw in reply.events:
         try:  # what a connector made of the delivery is held to the same limits as an API event
             bounded_json.check_value(raw, event_limits)
@@ -123,7 +124,8 @@ async def inbound(request: Request, connector_id: str) -> Response:
             if loaded.connector.sender_shapes_events:
                 raise ApiError(400, Msg("the delivery maps to an invalid event: %(msg)s", msg=first['msg']),
                                Msg("send a valid event (see docs/webhooks.md)"), "body") from None
-            invalid.append((raw, f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"))
+            invalid.append((raw, Msg("%(field)s: %(reason)s", field=".".join(str(p) for p in first["loc"]),
+                                     reason=pydantic_message(first))))
     if invalid:  # verified, but the connector mapped it to something that is not an event: kept, not lost
         log.warning("%d event(s) of a delivery to %s are invalid; quarantined", len(invalid), connector_id)
         await run_in_threadpool(_quarantine_invalid, request.app.state.database_url, connector_id, invalid)

@@ -5,17 +5,12 @@ key prefix. Rename a kind to something clearer (with its uses) whenever you like
 
 from __future__ import annotations
 
+from activities.workforce.handover import BLOCK_REASONS
 from designer.display import add_labels
 from designer.i18n import NC_
 
-#: why a handover item cannot move (activities.workforce.handover.BLOCK_REASONS, whose English the item keeps)
-add_labels("wf.block", "wf.block", {
-    "colleague_full": NC_("wf.block", "the colleague's customer limit is reached"),
-    "handover_inactive": NC_("wf.block", "the member left over a year ago or had not logged in for a year"),
-    "in_transfer": NC_("wf.block", "already being transferred"),
-    "no_colleague": NC_("wf.block", "no colleague can take over"),
-    "transferred_twice": NC_("wf.block", "already transferred twice in 90 days"),
-})
+#: why a handover item cannot move: the planner's own table (its English is what the item keeps)
+add_labels("wf.block", "wf.block", BLOCK_REASONS)
 add_labels("wf.ct", "wf.ct", {
     "group": NC_("wf.ct", "customer groups (from their owner)"),
     "single": NC_("wf.ct", "customers (from their own staff member)"),

@@ -156,6 +156,42 @@ def test_reverting_a_real_conversion_fails_the_check() -> None:
     assert len(english_texts(source.replace(converted, 'raise FeelError("modulo by zero")'))) == 1
 
 
+def counted_values(source: str, filename: str = "<source>") -> list[str]:
+    """Every ``Msg`` whose placeholder named ``value`` (``values``, ``value2`` …) is filled with a count — ``len(…)``,
+    or arithmetic on one: the translator reads ``%(value)s`` and cannot tell it is a number (``%(count)s`` says so;
+    a duration is ``%(seconds)s``)."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source, filename)):
+        if isinstance(node, ast.Call) and _name(node) == "Msg":
+            found += [f"{filename}:{node.lineno}: {ast.unparse(node)[:100]}" for k in node.keywords
+                      if k.arg and re.fullmatch(r"values?\d*", k.arg) and _is_count(k.value)]
+    return found
+
+
+def _is_count(node: ast.expr) -> bool:
+    if isinstance(node, ast.BinOp):
+        return _is_count(node.left) or _is_count(node.right)
+    return isinstance(node, ast.Call) and _name(node) == "len"
+
+
+@pytest.mark.parametrize("package", CHECKED)
+def test_a_count_is_never_a_placeholder_named_value(package: str) -> None:
+    found = [hit for path in sorted((ROOT / package).rglob("*.py"))
+             for hit in counted_values(path.read_text(encoding="utf-8"), str(path.relative_to(ROOT)))]
+    assert found == [], "name the placeholder %(count)s (and carry the Chinese over in messages.po):\n" + \
+        "\n".join(found)
+
+
+@pytest.mark.parametrize(("source", "hits"), [
+    ('Msg("the push has %(value)s messages", value=len(data))', 1),
+    ('Msg("only %(value)s follow", value=len(block) - header)', 1),
+    ('Msg("the push has %(count)s messages", count=len(data))', 0),
+    ('Msg("time %(value)s is not ISO 8601", value=repr(text[:40]))', 0),  # a value, shown as it came
+])
+def test_the_count_check_tells_a_count_from_a_value(source: str, hits: int) -> None:
+    assert len(counted_values(source)) == hits
+
+
 # --- the HTTP half: FEEL and decision-table errors through the designer's API ---------------------------------
 
 DMN = (ROOT / "tests" / "decisions" / "data" / "refund_routing.dmn").read_text()

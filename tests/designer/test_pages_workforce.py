@@ -4,9 +4,15 @@ handover plan page showing who cannot move, and both languages complete."""
 
 from __future__ import annotations
 
+import re
+
 from fastapi import FastAPI
 
+from activities.workforce.handover import BLOCK_REASONS
+from designer.display import LABELS, label
+from designer.i18n import language
 from designer.i18n_check import missing
+from designer.workforce import labels as _labels  # noqa: F401  (registers the wf.* labels)
 from tests.connectors.fake_wecom import fake_wecom
 from tests.designer.pages_kit import Browser, audit_entries
 from tests.designer.workforce_pages_kit import app
@@ -17,6 +23,16 @@ __all__ = ["app", "fake_wecom"]
 def test_the_catalogue_is_complete_in_both_languages() -> None:
     gaps = [str(g) for g in missing() if "workforce" in g.where]  # test_i18n.py checks the whole tree
     assert gaps == []
+
+
+def test_why_an_item_cannot_move_is_the_planners_english_translated_by_the_catalogue() -> None:
+    assert LABELS["wf.block"].entries == BLOCK_REASONS  # one table: the planner's, whose English an item keeps
+    for key, english in BLOCK_REASONS.items():
+        with language("en"):
+            assert label(key, "wf.block") == english
+        with language("zh-CN"):
+            chinese = label(key, "wf.block")
+        assert re.search("[\u4e00-\u9fff]", chinese) and not re.search("[a-z]", chinese), (key, chinese)
 
 
 def test_roles_and_the_watermarked_audited_archive(app: FastAPI, db_url: str) -> None:

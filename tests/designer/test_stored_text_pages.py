@@ -25,6 +25,7 @@ from tests.activities.growth.growth_kit import connect_wecom
 from tests.connectors.fake_wecom import FakeWeCom, Reply, fake_wecom
 from tests.designer.pages_kit import Browser, add_users, build_app
 from tests.engine.flowkit import WELCOME
+from wording.stored import MAX_REASON
 
 __all__ = ["fake_wecom"]
 
@@ -79,7 +80,7 @@ def test_a_long_connector_error_is_clipped_and_still_translated(db_url: str, app
                                                          detail=verbatim("x" * 10_000)))
     with session_factory(db_url)() as db:
         row = db.get(ConnectorSyncState, HOOK)
-        assert row is not None and row.last_error and len(row.last_error) <= connector_ops.MAX_ERROR
+        assert row is not None and row.last_error and len(row.last_error) <= MAX_REASON
     chinese, english = _both(app, "admin", "/settings/connectors")
     assert "ShopApiError：xxx" in chinese and "…" in chinese and "ShopApiError: xxx" in english
 

@@ -174,7 +174,7 @@ def _handover(db: Session, now: datetime) -> None:
     db.flush()
     db.add_all([wf.HandoverItem(handover_id=handover.id, kind=m.kind, external_id=m.id, takeover_userid=m.to,
                                 status="blocked" if m.blocked else "planned", reason=m.blocked or "",
-                                detail=BLOCK_REASONS[m.blocked]["en"] if m.blocked else m.rule,
+                                detail=BLOCK_REASONS[m.blocked] if m.blocked else m.rule,
                                 movable_from=m.movable_from) for m in moves])
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from designer.i18n import translate
 from wording import Msg, joined, verbatim
-from wording.stored import MAX_STORED, PREFIX, read_stored, stored, stored_english
+from wording.stored import MAX_STORED, PREFIX, read_stored, stored, stored_english, stored_msg
 
 REFUSED = "WeCom refused the call: %(detail)s"
 
@@ -118,3 +118,12 @@ def test_a_stored_msg_is_translated_where_it_is_shown() -> None:
     assert translate(read_stored(text), "en") == "sending quarantine entry 3 again failed: no connector 'shop-1'"
     chinese = translate(read_stored(text), "zh-CN")
     assert "没有连接器「shop-1」" in chinese and "failed" not in chinese
+
+
+def test_stored_msg_is_the_msg_of_the_stored_form_and_none_for_plain_text() -> None:
+    message = Msg("WeCom refused the call: %(detail)s", detail="recursion")
+    found = stored_msg(stored(message))
+    assert found is not None and found.template == message.template and found.values == {"detail": "recursion"}
+    for plain in ("RecursionError: maximum recursion depth exceeded", stored(verbatim("ECONNRESET")),
+                  PREFIX + "{not json", PREFIX + '{"t": "%(x)s", "v": {}, "k": 1}', PREFIX + "x" * MAX_STORED):
+        assert stored_msg(plain) is None, plain
