@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from engine.registry import default_registry
     from engine.runtime import JOURNEY_WORKFLOW, ActionRequest, Checkpoint, JourneyInput
     from wording import Msg, message_of, verbatim
-    from wording.stored import stored, stored_english
+    from wording.stored import MAX_REASON, stored, stored_english
 
 #: journeys started before expressions were metered op by op replay with the old, looser bound (about the
 #: deadlock detector's 2 s), so a condition that passed then passes on replay too
@@ -54,8 +54,6 @@ ENTRY_EVENT_PATCH = "entry-event-without-signal-v1"
 #: journeys failing from here on keep why as a stored ``Msg`` (``wording.stored``: shown in the reader's language);
 #: a run that failed before replays with the English text it had
 REASON_PATCH = "journey-reason-msg-v1"
-#: the longest reason kept (``Journey.error`` holds 2000 characters): values are clipped to fit
-REASON_LIMIT = 2000
 #: at most this many woken keys are remembered (a journey defers one action at a time)
 WOKEN_LIMIT = 50
 TIMELINE_LIMIT = 200
@@ -164,7 +162,7 @@ class JourneyWorkflow:
         exception's own words — so each reader sees it in their language); replaying a run that failed before
         ``REASON_PATCH``, the English text it had."""
         if workflow.patched(REASON_PATCH):
-            self.error, self.reason_kept = stored(reason, REASON_LIMIT), True
+            self.error, self.reason_kept = stored(reason, MAX_REASON), True
         else:
             self.error = str(reason)
 
@@ -223,7 +221,7 @@ class JourneyWorkflow:
         if node_type is None:
             reason = Msg("node type '%(type)s' is not installed on this worker", type=name)
             if workflow.patched(REASON_PATCH):
-                raise ApplicationError(str(reason), stored(reason, REASON_LIMIT), non_retryable=True)
+                raise ApplicationError(str(reason), stored(reason, MAX_REASON), non_retryable=True)
             raise ApplicationError(str(reason), non_retryable=True)
         return node_type
 

@@ -52,13 +52,11 @@ from engine.db.models import User, utcnow
 from engine.db.session import session_factory, transaction
 from engine.interpreter import RETRIES_PREFIX
 from engine.text import Msg, MsgError, verbatim
-from wording.stored import PREFIX, read_stored, stored, stored_english
+from wording.stored import MAX_REASON, PREFIX, read_stored, stored, stored_english
 
 log = logging.getLogger(__name__)
 
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
-#: errors are kept to this many characters (a stack of causes can be long)
-ERROR_LIMIT = 2000
 _NODE_IN_MESSAGE = re.compile(r"node '([^']{1,80})'")
 
 
@@ -142,7 +140,7 @@ async def _failure_text(client: Client, failure: FailureProto) -> tuple[Msg, boo
     except Exception:
         message = failure.message
     retryable = not (failure.HasField("application_failure_info") and failure.application_failure_info.non_retryable)
-    said = " ".join(message.split())[:ERROR_LIMIT]
+    said = " ".join(message.split())[:MAX_REASON]
     if said:
         return verbatim(said), retryable
     return Msg("timed out") if failure.HasField("timeout_failure_info") else Msg("failed without a message"), retryable
@@ -341,7 +339,7 @@ def store(database_url: str | None, failure: Failure, flow_id: str) -> None:
     with transaction(database_url) as db:
         row = db.get(JourneyFailure, failure.workflow_id) or JourneyFailure(workflow_id=failure.workflow_id)
         row.run_id, row.flow_id, row.node_id = failure.run_id, flow_id, failure.node_id
-        row.node_type, row.kind, row.error = failure.node_type, failure.kind, stored(failure.error, ERROR_LIMIT)
+        row.node_type, row.kind, row.error = failure.node_type, failure.kind, stored(failure.error, MAX_REASON)
         row.attempts, row.failed_at = failure.attempts, failure.failed_at
         row.recorded_at = utcnow()
         db.add(row)

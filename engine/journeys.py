@@ -21,12 +21,10 @@ from engine.db import models
 from engine.db.models import utcnow
 from engine.db.session import session_factory, transaction
 from engine.runtime import Checkpoint
-from wording.stored import read_stored, stored
+from wording.stored import MAX_REASON, read_stored, stored
 
 TERMINAL = frozenset({"completed", "converted", "exited", "failed", "cancelled"})
 ACTIVE = frozenset({"running", "waiting"})
-#: the longest ``Journey.error`` kept
-ERROR_LIMIT = 2000
 
 
 def add_stats(db: Session, flow_id: str, version: int, deltas: list[list[Any]]) -> None:
@@ -66,7 +64,7 @@ def apply_checkpoint(db: Session, cp: Checkpoint) -> None:
     if cp.status in TERMINAL and journey.ended_at is None:
         journey.ended_at = now
     if cp.error:  # a stored Msg (wording.stored) or, from a run that failed before, English: clip values, not text
-        journey.error = stored(read_stored(cp.error), ERROR_LIMIT)
+        journey.error = stored(read_stored(cp.error), MAX_REASON)
     add_stats(db, cp.flow_id, cp.version, cp.stats)
 
 
