@@ -1,4 +1,5 @@
-"""Shared fixtures: a migrated SQLite database per test, a throwaway PostgreSQL cluster per session."""
+"""Shared fixtures: a migrated SQLite database per test (a copy of one migrated once per process), a throwaway
+PostgreSQL cluster per session."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from engine import auth
-from engine.db.session import upgrade
+from tests.dbtemplate import migrated_sqlite
 
 pytest_plugins = ["tests.pg_fixtures", "tests.e2e.browser"]
 
@@ -18,9 +19,7 @@ pytest_plugins = ["tests.pg_fixtures", "tests.e2e.browser"]
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
     """A fresh SQLite database, migrated to the newest schema."""
-    url = f"sqlite:///{tmp_path / 'tideflow.db'}"
-    upgrade(url)
-    return url
+    return migrated_sqlite(f"sqlite:///{tmp_path / 'tideflow.db'}")
 
 
 @pytest.fixture(autouse=True)
