@@ -15,6 +15,31 @@ from tests.dbtemplate import migrated_sqlite
 
 pytest_plugins = ["tests.pg_fixtures", "tests.e2e.browser"]
 
+#: the markers of the longest tests (a whole stack as subprocesses, the fault suite, fuzzing): their modules run
+#: first, so that no worker is left alone with one of them at the end of the run
+LONG = ("e2e", "fuzz")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook, which reads the xdist_group marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Schedule for ``make test`` (``-n 2 --dist loadgroup --no-loadscope-reorder``):
+
+    - the tests of a module that has a module-scoped fixture (a stack, a seeded app) are one group, run by one
+      worker: shared among workers, each would build the fixture again (a stack takes 15–40 s to start);
+    - the modules of the long tests come first.
+
+    Everything else is handed out test by test, as with ``--dist load``."""
+    def module(item: pytest.Item) -> str:
+        return item.nodeid.split("::", 1)[0]
+
+    long = {module(item) for item in items if any(item.get_closest_marker(mark) for mark in LONG)}
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)  # pytest's own: the fixtures the item uses, by name
+        scopes = {defs[-1].scope for defs in info.name2fixturedefs.values() if defs} if info else set()
+        if "module" in scopes or "class" in scopes:
+            item.add_marker(pytest.mark.xdist_group(module(item)))
+    items.sort(key=lambda item: module(item) not in long)  # stable: the order within each part is kept
+
 
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
