@@ -25,13 +25,12 @@ lint: $(STAMP)
 # browser tests run in a process of their own: Playwright's sync API keeps an event loop running.
 # TEST_WORKERS pytest-xdist processes share the tests (each has its own databases, servers and ports); on
 # CI's 2 cores two workers take the suite from ~24 to ~14 minutes. TEST_WORKERS=0 runs it in one process.
-# loadgroup: tests go out one by one, except that a module with a module-scoped fixture (a stack, a seeded app)
-# goes to one worker whole, and the modules of the longest tests are handed out first (tests/conftest.py)
+# The tests go out one by one, except that a module with a module-scoped fixture (a stack, a seeded app) goes to
+# one worker whole, and the modules of the longest tests are handed out first (tests/conftest.py).
 TEST_WORKERS ?= 2
-TEST_DIST    := --dist loadgroup --no-loadscope-reorder
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) $(TEST_DIST) -m "not browser" $(PYTEST_ARGS)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) $(TEST_DIST) -m browser $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not browser" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m browser $(PYTEST_ARGS)
 
 # the browser tests, saving their screenshots into docs/screenshots (make test writes them to a scratch dir)
 screenshots: $(STAMP)
