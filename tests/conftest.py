@@ -1,7 +1,13 @@
-"""Shared fixtures: a migrated SQLite database per test, a throwaway PostgreSQL cluster per session."""
+"""Shared fixtures: a migrated SQLite database per test (a copy of one migrated once per process), a throwaway
+PostgreSQL cluster per session."""
 
 from __future__ import annotations
 
+import atexit
+import json
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,17 +16,80 @@ import pytest
 from argon2 import PasswordHasher
 
 from engine import auth
-from engine.db.session import upgrade
+from tests.dbtemplate import migrated_sqlite
 
 pytest_plugins = ["tests.pg_fixtures", "tests.e2e.browser"]
+
+#: the markers of the longest tests (a whole stack as subprocesses, the fault suite, fuzzing): their modules run
+#: first, so that no worker is left alone with one of them at the end of the run
+LONG = ("e2e", "fuzz")
+#: where the workers of one run write which modules are grouped (see _GroupedModules); the controller sets it
+GROUPS_FILE = "TIDEFLOW_TEST_GROUPS_FILE"
+
+
+def _module(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order (every run) and grouping (runs with -n) for the xdist schedule of ``_GroupedModules``:
+
+    - the modules of the long tests come first;
+    - the modules with a module- or class-scoped fixture (a stack, a seeded app) are noted in the file that
+      ``GROUPS_FILE`` names: the controller hands each of them to one worker whole."""
+    long = {_module(item.nodeid) for item in items if any(item.get_closest_marker(mark) for mark in LONG)}
+    items.sort(key=lambda item: _module(item.nodeid) not in long)  # stable: the order within each part is kept
+    target = os.environ.get(GROUPS_FILE)
+    if target and os.environ.get("PYTEST_XDIST_WORKER"):
+        grouped = set()
+        for item in items:
+            info = getattr(item, "_fixtureinfo", None)  # pytest's own: the fixtures the item uses, by name
+            if info and any(defs and defs[-1].scope in ("module", "class") for defs in info.name2fixturedefs.values()):
+                grouped.add(_module(item.nodeid))
+        partial = Path(f"{target}.{os.environ['PYTEST_XDIST_WORKER']}")
+        partial.write_text(json.dumps(sorted(grouped)), "utf-8")
+        partial.replace(target)  # the workers collect the same tests: whichever is last writes the same list
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.hasplugin("xdist") and getattr(config.option, "numprocesses", None) \
+            and not os.environ.get("PYTEST_XDIST_WORKER"):
+        # the controller, before it starts the workers (they inherit the environment)
+        folder = Path(tempfile.mkdtemp(prefix="tideflow-xdist-"))
+        atexit.register(shutil.rmtree, folder, True)
+        os.environ[GROUPS_FILE] = str(folder / "groups.json")
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``-n N`` (``--dist load``, make test) hands the tests out with :class:`_GroupedModules`."""
+    if config.getvalue("dist") != "load" or not os.environ.get(GROUPS_FILE):
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class _GroupedModules(LoadScopeScheduling):  # type: ignore[misc]
+        """``--dist load`` (one test at a time to whichever worker is nearly idle, in collection order), except
+        that a module with a module- or class-scoped fixture goes to one worker whole: spread over both, each
+        worker built the fixture again (an e2e stack takes 15–40 s to start). pytest-xdist's own
+        ``--dist loadgroup`` cannot do this with pytest 9 (it renames ``item._nodeid``, which pytest 9 no
+        longer reads)."""
+
+        _grouped: frozenset[str] | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self._grouped is None:  # read once every worker has collected (xdist schedules only then)
+                self._grouped = frozenset(json.loads(Path(os.environ[GROUPS_FILE]).read_text("utf-8")))
+            module = _module(nodeid)
+            return module if module in self._grouped else nodeid
+
+    config.option.loadscopereorder = False  # keep the collection order (long tests first), not largest first
+    return _GroupedModules(config, log)
 
 
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
     """A fresh SQLite database, migrated to the newest schema."""
-    url = f"sqlite:///{tmp_path / 'tideflow.db'}"
-    upgrade(url)
-    return url
+    return migrated_sqlite(f"sqlite:///{tmp_path / 'tideflow.db'}")
 
 
 @pytest.fixture(autouse=True)

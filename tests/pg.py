@@ -276,11 +276,17 @@ class PostgresCluster:
                              autocommit=True, connect_timeout=10) as conn:
             conn.execute(statement)
 
-    def create_database(self, name: str) -> str:
-        """CREATE DATABASE ``name`` (lower-case identifier) and return its URL."""
-        if not _DB_NAME.match(name):
-            raise ValueError(f"invalid database name {name!r}: use [a-z_][a-z0-9_]*, at most 63 characters")
-        self._admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """CREATE DATABASE ``name`` (lower-case identifier), a copy of the database ``template`` if given (which
+        nobody may be connected to), and return its URL."""
+        for given in (name, template or name):
+            if not _DB_NAME.match(given):
+                raise ValueError(f"invalid database name {given!r}: use [a-z_][a-z0-9_]*, at most 63 characters")
+        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template:
+            statement = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name),
+                                                                       sql.Identifier(template))
+        self._admin(statement)
         return self.url(name)
 
     def drop_database(self, name: str) -> None:

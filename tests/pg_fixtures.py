@@ -1,7 +1,8 @@
 """Pytest fixtures for the throwaway PostgreSQL cluster (see tests/pg.py).
 
 - ``pg_cluster`` (session): the running cluster; started on first use, killed and removed at session end.
-- ``pg_url`` (function): a fresh database per test, migrated to the newest schema, dropped afterwards.
+- ``pg_url`` (function): a fresh database per test, migrated to the newest schema, dropped afterwards. It is a
+  copy (``CREATE DATABASE … TEMPLATE``) of one database migrated once per cluster.
 - ``any_db_url`` (function, parametrized): the same test on a migrated SQLite file and on ``pg_url``.
 
 Missing server binaries make these fixtures FAIL (never skip), so CI cannot silently lose its PostgreSQL
@@ -18,6 +19,7 @@ import pytest
 from sqlalchemy import Engine
 
 from engine.db.session import get_engine, session_factory, upgrade
+from tests.dbtemplate import migrated_sqlite
 from tests.pg import INSTALL_HINT, PostgresCluster, PostgresError, missing_binaries
 
 PG_FIXTURES = frozenset({"pg_cluster", "pg_url"})
@@ -58,13 +60,25 @@ def _dispose_engines(url: str) -> None:
         engine.dispose()
 
 
+MIGRATED_TEMPLATE = "tideflow_migrated"
+
+
+@pytest.fixture(scope="session")
+def _pg_migrated(pg_cluster: PostgresCluster) -> str:
+    """The name of a database of ``pg_cluster`` migrated to the newest schema, copied by ``pg_url``; nothing
+    stays connected to it (a template must have no connections while it is copied)."""
+    url = pg_cluster.create_database(MIGRATED_TEMPLATE)
+    upgrade(url)
+    _dispose_engines(url)
+    return MIGRATED_TEMPLATE
+
+
 @pytest.fixture
-def pg_url(pg_cluster: PostgresCluster) -> Iterator[str]:
-    """A fresh PostgreSQL database for one test, migrated to the newest schema."""
+def pg_url(pg_cluster: PostgresCluster, _pg_migrated: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, migrated to the newest schema (a copy of ``_pg_migrated``)."""
     name = f"test_{uuid.uuid4().hex[:16]}"
-    url = pg_cluster.create_database(name)
+    url = pg_cluster.create_database(name, template=_pg_migrated)
     try:
-        upgrade(url)
         yield url
     finally:
         _dispose_engines(url)
@@ -76,6 +90,4 @@ def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A migrated database URL, once on SQLite and once on PostgreSQL."""
     if request.param == "postgres":
         return str(request.getfixturevalue("pg_url"))
-    url = f"sqlite:///{tmp_path / 'tideflow.db'}"
-    upgrade(url)
-    return url
+    return migrated_sqlite(f"sqlite:///{tmp_path / 'tideflow.db'}")

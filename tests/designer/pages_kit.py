@@ -15,7 +15,8 @@ from sqlalchemy import select
 from designer.app import create_app
 from engine import auth
 from engine.db import models
-from engine.db.session import session_factory, transaction, upgrade
+from engine.db.session import session_factory, transaction
+from tests.dbtemplate import migrated_sqlite
 
 PASSWORD = "a-long-password"
 ROLES = ("admin", "marketer", "ops", "agent", "finance", "developer")
@@ -37,7 +38,7 @@ def add_users(db_url: str) -> None:
 def role_tokens(db_url: str) -> dict[str, str]:
     """Migrate a fresh database, add one user per role (:func:`add_users`, hashed cheaply) and answer an API
     token for each, by username."""
-    upgrade(db_url)
+    migrated_sqlite(db_url)
     # cheap_passwords' hasher, set here: the callers are module-scoped fixtures, which cannot ask for that
     # function-scoped fixture
     with pytest.MonkeyPatch.context() as patch:

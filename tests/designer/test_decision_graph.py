@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from designer.decisions.pages import box_lines
 from engine import auth
-from engine.db.session import upgrade
+from tests.dbtemplate import migrated_sqlite
 from tests.designer.pages_kit import Browser, add_users, build_app
 
 TCK = Path(__file__).resolve().parents[1] / "decisions" / "tck" / "compliance-level-3"
@@ -25,7 +25,7 @@ IMPORTING = (TCK / "0086-import" / "0086-import.dmn").read_bytes()
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
     url = f"sqlite:///{tmp_path_factory.mktemp('drg') / 'tideflow.db'}"
-    upgrade(url)
+    migrated_sqlite(url)
     # cheap_passwords' hasher, set by hand: a module-scoped fixture cannot ask for that function-scoped fixture
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))

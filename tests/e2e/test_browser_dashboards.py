@@ -20,8 +20,9 @@ from designer.dashboards import pages as dashboard_pages
 from engine import auth
 from engine.db import models
 from engine.db.models import utcnow
-from engine.db.session import transaction, upgrade
+from engine.db.session import transaction
 from engine.events import EventIn, store
+from tests.dbtemplate import migrated_sqlite
 from tests.e2e import browser as kit
 from tideflow.demo import seed
 
@@ -72,7 +73,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[kit.LiveServer]
     auth._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     dashboard_pages.REFRESH_SECONDS = 1  # the page polls every second here (15 s in use)
     url = f"sqlite:///{Path(tmp_path_factory.mktemp('dash')) / 'tideflow.db'}"
-    upgrade(url)
+    migrated_sqlite(url)
     for username, role in USERS:
         kit.add_user(url, username, role)
     seed(url)

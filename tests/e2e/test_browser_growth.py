@@ -41,7 +41,7 @@ from tests.e2e import browser as kit
 from tests.e2e.stack import E2EStack
 from tests.waiting import wait_until
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]  # e2e: it starts the stack as subprocesses
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ from argon2 import PasswordHasher
 from playwright.sync_api import Page, expect
 
 from engine import auth
-from engine.db.session import upgrade
 from engine.events import EventIn, store
+from tests.dbtemplate import migrated_sqlite
 from tests.e2e import browser as kit
 from tideflow.demo import seed
 
@@ -32,7 +32,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[kit.LiveServer]
     hasher = auth._hasher
     auth._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     url = f"sqlite:///{Path(tmp_path_factory.mktemp('inputs')) / 'tideflow.db'}"
-    upgrade(url)
+    migrated_sqlite(url)
     for username, role in USERS:
         kit.add_user(url, username, role)
     seed(url)

@@ -21,7 +21,7 @@ from tests.e2e import browser as kit
 from tests.e2e.stack import E2EStack
 from tests.waiting import wait_until
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]  # e2e: it starts the stack as subprocesses
 
 SPLIT = {
     "schema": "tideflow/flow@1", "id": "split-bill", "name": "分袋提醒", "kind": "journey",

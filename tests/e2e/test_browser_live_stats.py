@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 from tests.e2e import browser as kit
 from tests.e2e.stack import E2EStack
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]  # e2e: it starts the stack as subprocesses
 
 
 def test_an_event_moves_the_counts_on_the_canvas(tmp_path: Path, page: Page) -> None:

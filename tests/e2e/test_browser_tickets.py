@@ -42,7 +42,7 @@ from tests.e2e import browser as kit
 from tests.e2e.stack import E2EStack
 from tests.waiting import wait_until
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]  # e2e: it starts the stack as subprocesses
 FLOWS = Path(__file__).resolve().parents[2] / "flows"
 ALWAYS = {"timezone": "Asia/Shanghai", "working_days": [1, 2, 3, 4, 5, 6, 7],
           "working_hours": [{"start": "00:00", "end": "24:00"}]}

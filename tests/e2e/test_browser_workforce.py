@@ -29,10 +29,11 @@ from engine.auth import create_user
 from engine.db import models
 from engine.db import workforce_models as wf
 from engine.db.models import utcnow
-from engine.db.session import session_factory, transaction, upgrade
+from engine.db.session import session_factory, transaction
 from engine.events import EventIn, store
 from tests.connectors.fake_wecom import WECOM_CORP_ID, WECOM_KEY, WECOM_SECRET, WECOM_TOKEN, FakeWeCom, serve
 from tests.connectors.finance_sdk_double import FinanceSdkDouble, private_pem
+from tests.dbtemplate import migrated_sqlite
 from tests.e2e import browser as kit
 from tests.e2e.temporal_thread import Temporal
 from tests.waiting import wait_until
@@ -45,7 +46,7 @@ DAY = 86_400
 class Corp:
     def __init__(self, root: Path) -> None:
         self.db_url = f"sqlite:///{root / 'workforce.db'}"
-        upgrade(self.db_url)
+        migrated_sqlite(self.db_url)
         self._serving = serve(FakeWeCom())
         self.fake = next(self._serving)
         self.double = FinanceSdkDouble()

@@ -20,8 +20,9 @@ from engine.action_context import Services
 from engine.actions import make_activity
 from engine.customers import resolve
 from engine.db import models
-from engine.db.session import get_engine, session_factory, transaction, upgrade
+from engine.db.session import get_engine, session_factory, transaction
 from engine.runtime import ActionRequest
+from tests.dbtemplate import migrated_sqlite
 
 
 def _request(customer_id: str) -> ActionRequest:
@@ -39,7 +40,7 @@ def test_an_action_waits_for_its_database_within_the_attempt(tmp_path: Path) -> 
     prepared = tmp_path / "prepared"
     prepared.mkdir()
     ready_url = f"sqlite:///{prepared}/tideflow.db"
-    upgrade(ready_url)
+    migrated_sqlite(ready_url)
     with transaction(ready_url) as db:
         cid = resolve(db, {"external_id": "outage-1"})
     get_engine(ready_url).dispose()

@@ -18,8 +18,9 @@ from activities.messaging.send_message import SendMessage
 from engine.actions import Services, perform
 from engine.broadcast import BroadcastActivities, run_instant, run_page
 from engine.db import models
-from engine.db.session import session_factory, transaction, upgrade
+from engine.db.session import session_factory, transaction
 from engine.runtime import ActionRequest
+from tests.dbtemplate import migrated_sqlite
 from tests.engine.flowkit import flow, publish
 
 NOW = datetime.now(UTC)
@@ -81,7 +82,7 @@ def totals(stats: list[list[Any]]) -> Counter[tuple[str, str, str]]:
 
 def second_db(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'per-customer.db'}"
-    upgrade(url)
+    migrated_sqlite(url)
     return url
 
 

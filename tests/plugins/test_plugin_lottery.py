@@ -159,14 +159,14 @@ async def test_budget_holds_over_many_concurrent_journeys(time_env: Any, db_url:
 
 # -- the draw itself --------------------------------------------------------------------------------------------
 def test_same_key_draws_the_same(tmp_path: Any) -> None:
-    from engine.db.session import upgrade
+    from tests.dbtemplate import migrated_sqlite
 
     config = {"prizes": [{"name": "a", "weight": 1, "budget": 100}, {"name": "b", "weight": 1, "budget": 100}],
               "lose_weight": 1}
     urls = []
     for n in range(2):
         urls.append(f"sqlite:///{tmp_path / f'd{n}.db'}")
-        upgrade(urls[-1])
+        migrated_sqlite(urls[-1])
     keys = [f"journey/f/c{i}/draw/1" for i in range(30)]
     first = [draw(urls[0], config, k)["detail"] for k in keys]
     again = [draw(urls[1], config, k)["detail"] for k in keys]  # a fresh database: the same draws

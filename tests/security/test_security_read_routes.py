@@ -39,12 +39,12 @@ Case = dict[str, Any]
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Case]:
     from cryptography.fernet import Fernet
 
-    from engine.db.session import upgrade
+    from tests.dbtemplate import migrated_sqlite
 
     patch = pytest.MonkeyPatch()  # one instance key for the module (the WeCom connector's secrets)
     patch.setenv("TIDEFLOW_SECRET_KEY", Fernet.generate_key().decode())
     db_url = f"sqlite:///{tmp_path_factory.mktemp('read') / 'tideflow.db'}"
-    upgrade(db_url)
+    migrated_sqlite(db_url)
     # cheap_passwords' hasher, set by hand: a module-scoped fixture cannot ask for that function-scoped fixture
     patch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     tokens: dict[str, str] = {}

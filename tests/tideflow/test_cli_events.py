@@ -16,11 +16,12 @@ from sqlalchemy import select
 from engine import flows as flowsvc
 from engine import payload_codec
 from engine.db import models
-from engine.db.session import session_factory, transaction, upgrade
+from engine.db.session import session_factory, transaction
 from engine.flow_templates import FLOWS_DIR
 from engine.pipeline import RoutingPipeline
 from engine.router import Router, RouteResult
 from engine.settings import get_settings
+from tests.dbtemplate import migrated_sqlite
 from tideflow.cli import _send_events
 
 WELCOME = FLOWS_DIR / "welcome-new-contact.json"
@@ -32,7 +33,7 @@ def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
     monkeypatch.setenv("TIDEFLOW_DATABASE_URL", url)
     monkeypatch.setenv("TIDEFLOW_TASK_QUEUE", queue)
     get_settings.cache_clear()
-    upgrade(url)
+    migrated_sqlite(url)
     with transaction(url) as db:
         flowsvc.save_draft(db, json.loads(WELCOME.read_text("utf-8")), "test")
         flowsvc.publish(db, "welcome-new-contact", "test")

@@ -23,9 +23,10 @@ from engine import connectors as configured
 from engine.db import models
 from engine.db import workforce_models as wf
 from engine.db.models import utcnow
-from engine.db.session import session_factory, transaction, upgrade
+from engine.db.session import session_factory, transaction
 from engine.events import EventIn, store
 from tests.connectors.fake_wecom import WECOM_CORP_ID, WECOM_KEY, WECOM_SECRET, WECOM_TOKEN, FakeWeCom
+from tests.dbtemplate import migrated_sqlite
 
 CONNECTOR = "wecom-main"
 
@@ -37,7 +38,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if getattr(request, "param", "sqlite") == "postgres":
         return str(request.getfixturevalue("pg_url"))
     url = f"sqlite:///{tmp_path / 'tideflow.db'}"
-    upgrade(url)
+    migrated_sqlite(url)
     return url
 
 
