@@ -29,12 +29,16 @@ from engine.db.models import utcnow
 from engine.db.session import database_unavailable, session_factory
 from engine.durations import parse_duration
 from engine.journeys import ACTIVE
+from engine.metrics import PICKUP
 from engine.registry import entry_event_of
 from engine.runtime import JOURNEY_WORKFLOW, JourneyInput
 from engine.text import Msg, MsgError
 
 log = logging.getLogger(__name__)
 CACHE_SECONDS = 2.0
+#: the attribute the Temporal client sets on a handle whose start came back with its first workflow task
+#: (temporalio.client, 1.x): it is set on every handle a start returns, False when the start was not eager
+EAGERLY_STARTED = "__temporal_eagerly_started"
 
 
 class EnrollError(MsgError):
@@ -202,8 +206,13 @@ class Router:
                 await self._signal_with_start(inp, wid, policy, event)
             else:
                 try:
-                    await self.client.start_workflow(JOURNEY_WORKFLOW, inp, id=wid, task_queue=self.task_queue,
-                                                     id_reuse_policy=policy, request_eager_start=self.eager)
+                    handle = await self.client.start_workflow(JOURNEY_WORKFLOW, inp, id=wid,
+                                                              task_queue=self.task_queue, id_reuse_policy=policy,
+                                                              request_eager_start=self.eager)
+                    # its first workflow task came back with the answer: it waits in this process's worker, not
+                    # in Temporal's task queue (when no slot was free it went there, where admission counts it)
+                    if self.eager and getattr(handle, EAGERLY_STARTED, False):
+                        PICKUP.started(wid, time.monotonic())
                 except WorkflowAlreadyStartedError:
                     if event is None:
                         raise
