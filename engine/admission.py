@@ -35,6 +35,13 @@ Two checks, both needed:
   low, the model is emptied and unused, so a capacity measured in a bad moment never holds back a load the
   workers take.
 
+In one process (the worker in the web process, journeys started eagerly) no task waits in Temporal's queue:
+the first workflow task comes back in the start's answer and waits in the worker's memory. There the web
+process reads how long the oldest journey it started has waited for its first step, at once, and takes it as
+the workers' latency whenever it is the longer (:func:`worker_latency`) — for the predicted wait, the
+saturation, the limit and the pressure that makes the modelled queue count. With workers in other processes it
+is 0, and nothing changes.
+
 Refused callers are told when to come back (Retry-After) so that they do not come back together
 (:func:`book_return`): each refusal books its events into the first second, from the one its wait says, that
 has fewer than the capacity booked — a crowd refused while the door is shut returns spread over the seconds
@@ -88,6 +95,16 @@ BURST_SECONDS = 0.25
 def target(bound: float) -> float:
     """The wait an admitted event may see before its work starts: :data:`HEADROOM` of the bound."""
     return bound * HEADROOM
+
+
+def worker_latency(reported: float, pickup_wait: float) -> float:
+    """The workers' latency admission goes by: the worst they reported, or — in one process (the worker in the
+    web process, journeys started eagerly) — how long the oldest journey started here has waited for its first
+    step, whichever is longer. Eager start hands the first workflow task to the worker in the start's answer, so
+    no task waits in Temporal's queue, where the web process would see it within a quarter second; the reports
+    show a backlog only once its events' actions have run, a second or more later. The wait for a first step
+    is there as it grows (0 with workers in other processes: nothing is started eagerly)."""
+    return max(reported, pickup_wait)
 
 
 def predicted_wait(own_backlog: int, own_rate: float, temporal_wait: float, worker_lag: float) -> float:

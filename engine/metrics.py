@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -57,6 +58,49 @@ class LagTracker:
 
 
 LAG = LagTracker()
+
+
+class PickupTracker:
+    """Journeys this process started eagerly whose first step has not started yet: in one process (the worker
+    in the web process, ``TIDEFLOW_WORKER_IN_WEB``) what Temporal's task queue holds for workers elsewhere.
+    Eager start hands a journey's first workflow task to the worker in the start's answer, so it never waits
+    where Temporal counts it (engine.pipeline.task_queue_backlog); it waits here, and admission reads its age
+    at once instead of the worker's latency reports a second or more later (engine.admission.worker_latency).
+
+    The router notes a journey it started eagerly (:meth:`started`), the worker's activity interceptor its
+    first step (:meth:`picked`: every journey's first workflow task runs a local activity — its action, its
+    customer's profile, or a checkpoint). Both run on the event loop the web app and its worker share, so
+    there is no lock; in a process without an embedded worker nothing is ever noted."""
+
+    def __init__(self) -> None:
+        #: workflow id → monotonic seconds it was started, oldest first
+        self._started: OrderedDict[str, float] = OrderedDict()
+
+    def started(self, workflow_id: str, at: float) -> None:
+        self._started.pop(workflow_id, None)
+        self._started[workflow_id] = at
+
+    def picked(self, workflow_id: str) -> None:
+        if self._started:
+            self._started.pop(workflow_id, None)
+
+    def oldest(self, now: float, horizon: float) -> float:
+        """Seconds the oldest journey still waiting for its first step has waited at ``now`` (0: none). One
+        waiting longer than ``horizon`` is forgotten (a first workflow task that keeps failing never runs a
+        step; by then the worker's own latency reports show a real backlog)."""
+        started = self._started
+        while started:
+            workflow_id, at = next(iter(started.items()))
+            if now - at <= horizon:
+                return max(0.0, now - at)
+            del started[workflow_id]
+        return 0.0
+
+    def __len__(self) -> int:
+        return len(self._started)
+
+
+PICKUP = PickupTracker()
 WORKER_LAG = Gauge("tideflow_worker_lag_seconds", "Worst event → action latency the workers reported in the last "
                    "second (as the web process reads it for admission control)")
 ADMISSION_CAPACITY = Gauge("tideflow_admission_capacity_events_per_second", "The workers' capacity as admission "

@@ -131,6 +131,9 @@ class RoutingPipeline:
         #: actions after an event they complete per second, summed over the workers
         self.worker_lag = 0.0
         self.worker_done = 0.0
+        #: journeys this process started eagerly, waiting for their first step in its own worker (one process:
+        #: what Temporal's task queue is to workers elsewhere; empty without an embedded worker)
+        self.pickup: metrics.PickupTracker = metrics.PICKUP
         #: this pipeline's id in the web heartbeats, and how many web processes (itself included) admitted
         #: events lately: each admits its share of the workers' capacity (admission.share)
         self.process_id = f"{socket.gethostname()[:80]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -271,10 +274,17 @@ class RoutingPipeline:
         """Seconds an event admitted now would wait before its first action (:func:`admission.predicted_wait`),
         or the wait the modelled queue predicts with ``more`` events in it, whichever is longer."""
         outside = admission.predicted_wait(self.inflight + more, self.rate(), self.temporal_backlog_age,
-                                           self.worker_lag)
+                                           self.lag(now))
         if not self._pressed:
             return outside
         return max(outside, admission.modelled_wait(self._queued, more, self._queue_rate(now), self.latency_bound))
+
+    def lag(self, now: float | None = None) -> float:
+        """The workers' latency as admission goes by (:func:`admission.worker_latency`): the worst they reported,
+        or the wait of the oldest journey this process started eagerly for its first step, whichever is longer
+        (one waiting past the bound is forgotten: the reports show it by then)."""
+        at = now if now is not None else time.monotonic()
+        return admission.worker_latency(self.worker_lag, self.pickup.oldest(at, self.latency_bound))
 
     def _queue_rate(self, now: float | None) -> float:
         """The rate the modelled queue drains at: this process's share of the workers' capacity while it is
@@ -300,7 +310,7 @@ class RoutingPipeline:
         tasks wait, the model goes by at least this process's share of them (it drains at the capacity
         remembered; when the workers do less, as under a storm of refusals on the same cores, the queue
         Temporal counts is the truer one)."""
-        self._pressed = tasks > 0 or admission.limiting(self.worker_lag, self.latency_bound)
+        self._pressed = tasks > 0 or admission.limiting(self.lag(now), self.latency_bound)
         if self._queue_rate(now) > 0:
             self._modelled(now)
             self._queued = max(self._queued, tasks / max(1, self.web_processes)) if self._pressed else 0.0
@@ -309,20 +319,24 @@ class RoutingPipeline:
         """The admitted rate (events/s) once the workers were seen saturated, for :data:`admission.MEMORY_SECONDS`
         after, while their latency — reported, or as the modelled queue predicts it, whichever is longer — is
         past :data:`admission.FREE` of the target; else None (no limit)."""
-        saturated = admission.under_pressure(self.worker_lag, self.latency_bound)
+        lag = self.lag(now)
+        # in one process the first steps' wait shows pressure between two samples (with workers elsewhere the
+        # reported latency changes only at a sample, which saw it already)
+        self._pressed = self._pressed or admission.limiting(lag, self.latency_bound)
+        saturated = admission.under_pressure(lag, self.latency_bound)
         if not saturated and now >= self._limit_until:
             self._queued, self._held = 0.0, False
             metrics.ADMISSION_MODELLED_WAIT.set(0)
             return None
         new_episode = saturated and now >= self._limit_until
         elapsed = 0.0 if new_episode else now - self._capacity_at
-        self._capacity = admission.capacity(self._capacity, self.worker_done, self.worker_lag, self.latency_bound,
+        self._capacity = admission.capacity(self._capacity, self.worker_done, lag, self.latency_bound,
                                             elapsed, self._held)
         self._capacity_at = now
         if saturated:
             self._limit_until = now + admission.MEMORY_SECONDS
         modelled = self._modelled(now)
-        self._latency = max(self.worker_lag, modelled)
+        self._latency = max(lag, modelled)
         metrics.ADMISSION_CAPACITY.set(self._capacity)
         metrics.ADMISSION_MODELLED_WAIT.set(modelled)
         rate = admission.share(admission.limit_rate(self._capacity, self._latency, self.latency_bound),

@@ -29,12 +29,16 @@ from engine.db.models import utcnow
 from engine.db.session import database_unavailable, session_factory
 from engine.durations import parse_duration
 from engine.journeys import ACTIVE
+from engine.metrics import PICKUP
 from engine.registry import entry_event_of
 from engine.runtime import JOURNEY_WORKFLOW, JourneyInput
 from engine.text import Msg, MsgError
 
 log = logging.getLogger(__name__)
 CACHE_SECONDS = 2.0
+#: the attribute the Temporal client sets on a handle whose start came back with its first workflow task
+#: (temporalio.client, 1.x): it is set on every handle a start returns, False when the start was not eager
+EAGERLY_STARTED = "__temporal_eagerly_started"
 
 
 class EnrollError(MsgError):
@@ -201,15 +205,27 @@ class Router:
             if event is not None and not self.eager:
                 await self._signal_with_start(inp, wid, policy, event)
             else:
+                # noted before the start: its first step may start in this process's worker before the start's
+                # answer is back here
+                if self.eager:
+                    PICKUP.started(wid, time.monotonic())
+                eager = False
                 try:
-                    await self.client.start_workflow(JOURNEY_WORKFLOW, inp, id=wid, task_queue=self.task_queue,
-                                                     id_reuse_policy=policy, request_eager_start=self.eager)
+                    handle = await self.client.start_workflow(JOURNEY_WORKFLOW, inp, id=wid,
+                                                              task_queue=self.task_queue, id_reuse_policy=policy,
+                                                              request_eager_start=self.eager)
+                    # its first workflow task came back with the answer: it waits in this process's worker; when
+                    # no slot was free it went to Temporal's task queue, where admission counts it already
+                    eager = bool(getattr(handle, EAGERLY_STARTED, False))
                 except WorkflowAlreadyStartedError:
                     if event is None:
                         raise
                     # eager start cannot carry a signal: the journey under this id runs already, so the event
                     # goes to it as signal-with-start delivers it (still refused if it has ended)
                     await self._signal_with_start(inp, wid, policy, event)
+                finally:
+                    if self.eager and not eager:  # not waiting here after all
+                        PICKUP.picked(wid)
         except WorkflowAlreadyStartedError:
             return None
         if remember:

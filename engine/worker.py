@@ -8,13 +8,20 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from typing import Any
 
+from temporalio import activity
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    ExecuteActivityInput,
+    Interceptor,
+    Worker,
+)
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from engine import journeys
 from engine.actions import Services, make_activity
 from engine.interpreter import JourneyWorkflow
+from engine.metrics import PICKUP
 from engine.registry import Registry, default_registry
 from engine.settings import get_settings
 
@@ -22,6 +29,20 @@ from engine.settings import get_settings
 #: deterministic code only (the node types' pure functions, expression sandbox, models)
 PASSTHROUGH = ("engine", "activities", "connectors", "decisions", "re2", "jinja2", "markupsafe", "pydantic",
                "pydantic_core", "sqlalchemy", "zoneinfo", "tzdata", "wording")
+
+
+class _NotePickup(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        PICKUP.picked(activity.info().workflow_id or "")
+        return await super().execute_activity(input)
+
+
+class PickupInterceptor(Interceptor):
+    """Notes each activity's journey as picked up (engine.metrics.PICKUP) as the activity starts, on the
+    worker's event loop: a journey started eagerly in this process stops waiting at its first step."""
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _NotePickup(next)
 
 
 def workflows() -> list[type]:
@@ -76,6 +97,7 @@ def build_worker(client: Client, task_queue: str | None = None, database_url: st
         task_queue=task_queue or settings.task_queue,
         workflows=workflows(),
         activities=[*activities(services), *extra_activities],
+        interceptors=[PickupInterceptor()],
         activity_executor=concurrent.futures.ThreadPoolExecutor(
             max_workers=max_concurrent_activities + settings.worker_local_activities),
         max_concurrent_activities=max_concurrent_activities,

@@ -71,3 +71,52 @@ async def test_an_entry_event_that_meets_the_goal_converts_however_the_journey_w
             result = await time_env.client.get_workflow_handle(routed.started[0]).result()
             outcomes.append((result["status"], messages(db_url, cid)))
     assert outcomes[0] == outcomes[1] == ("converted", [])
+
+
+async def test_a_journey_started_eagerly_waits_for_its_first_step_where_admission_sees_it(
+        dev_env: Any, db_url: str, monkeypatch: Any) -> None:
+    import engine.router
+    import engine.worker
+    from engine.metrics import PickupTracker
+
+    class Recording(PickupTracker):
+        def __init__(self) -> None:
+            super().__init__()
+            self.noted: list[str] = []
+            self.picks: list[str] = []
+
+        def started(self, workflow_id: str, at: float) -> None:
+            self.noted.append(workflow_id)
+            super().started(workflow_id, at)
+
+        def picked(self, workflow_id: str) -> None:
+            self.picks.append(workflow_id)
+            super().picked(workflow_id)
+
+    pickup = Recording()
+    monkeypatch.setattr(engine.router, "PICKUP", pickup)
+    monkeypatch.setattr(engine.worker, "PICKUP", pickup)
+    compiled = publish(db_url, WELCOME)
+    queue = f"eager-{uuid.uuid4().hex[:6]}"
+    async with build_worker(dev_env.client, queue, db_url):
+        # the worker in this process: the dev server hands the first workflow task back with the start's answer,
+        # so the router notes the journey as waiting here (Temporal's task queue never holds it) …
+        cid = customer(db_url, orders_count=0)
+        eager = await Router(dev_env.client, db_url, queue, eager=True).route_event(
+            contact_added("p-1", cid), remember=False)
+        wid = f"journey/{compiled['flow_id']}/{cid}"
+        assert eager.started == [wid] and pickup.noted == [wid]
+        # … until its first step starts in the worker (its greeting, or the checkpoint of its leaving: the
+        # journey would wait a day after the greeting, so it is told to leave)
+        await _leave(dev_env.client.get_workflow_handle(wid))
+        assert wid in pickup.picks and len(pickup) == 0
+        # started the usual way (workers elsewhere): nothing is noted, the task queue holds it
+        other = customer(db_url, orders_count=0)
+        plain = await Router(dev_env.client, db_url, queue).route_event(contact_added("p-2", other), remember=False)
+        await _leave(dev_env.client.get_workflow_handle(plain.started[0]))
+    assert pickup.noted == [wid]
+
+
+async def _leave(handle: Any) -> None:
+    await handle.signal("event", {"id": f"u-{uuid.uuid4().hex[:6]}", "type": "customer.unsubscribed", "payload": {}})
+    assert (await handle.result())["status"] == "exited"
