@@ -105,6 +105,10 @@ def cli(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    if "ingest" in names:
+        from bench.ingest import check_targets
+
+        check_targets()  # a target that does not exist is refused before any stack starts
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # only the table goes to stdout: the dev server (a child process) and Temporal's core write to file
     # descriptor 1 too, so that becomes stderr and the table is written to a copy of the real stdout

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import os
 import time
@@ -546,6 +547,39 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds == seconds else "n/a"
 
 
+def chosen_databases() -> list[str]:
+    """The databases Tideflow is measured on: ``BENCH_INGEST_DATABASES`` (default SQLite, PostgreSQL too in the
+    full run)."""
+    return [d for d in os.environ.get("BENCH_INGEST_DATABASES", "sqlite" if quick() else "sqlite,postgres")
+            .split(",") if d]
+
+
+def target_keys(databases: list[str]) -> list[str]:
+    """The keys of the targets :func:`run` plans, in its order (``BENCH_INGEST_TARGETS`` picks among them)."""
+    return [f"tideflow-{d}" for d in databases] + (["tideflow-one"] if "sqlite" in databases else []) \
+        + ["n8n", "raw", "raw-eager"]
+
+
+def check_targets() -> None:
+    """Refuse a ``BENCH_INGEST_TARGETS`` key before anything starts (``python -m bench`` calls it)."""
+    selected([(key, lambda: None) for key in target_keys(chosen_databases())],
+             os.environ.get("BENCH_INGEST_TARGETS", ""))
+
+
+def selected(plan: list[tuple[str, Callable[[], Any]]], wanted: str) -> list[tuple[str, Callable[[], Any]]]:
+    """The targets of ``plan`` that ``wanted`` names (``BENCH_INGEST_TARGETS``, comma-separated keys such as
+    ``tideflow-one,tideflow-sqlite``; empty: all), in the plan's order. A key the plan does not have is refused,
+    naming the keys it has."""
+    keys = [key.strip() for key in wanted.split(",") if key.strip()]
+    if not keys:
+        return plan
+    known = [key for key, _ in plan]
+    unknown = [key for key in keys if key not in known]
+    if unknown:
+        raise SystemExit(f"BENCH_INGEST_TARGETS: no target {', '.join(unknown)}; the targets are {', '.join(known)}")
+    return [(key, make) for key, make in plan if key in keys]
+
+
 async def run(_stack: Any) -> Any:
     """The ingest benchmark for ``python -m bench ingest`` (``BENCH_QUICK=1``: the reduced sizes)."""
     import tempfile
@@ -554,8 +588,7 @@ async def run(_stack: Any) -> Any:
     from bench.n8n import n8n
 
     sizes = Sizes.quick() if quick() else Sizes()
-    databases = [d for d in os.environ.get("BENCH_INGEST_DATABASES", "sqlite" if quick() else "sqlite,postgres")
-                 .split(",") if d]
+    databases = chosen_databases()
     report = Report("ingest")
     found: dict[str, Figures] = {}
 
@@ -570,13 +603,16 @@ async def run(_stack: Any) -> Any:
     with tempfile.TemporaryDirectory(prefix="tideflow-ingest-") as tmp:
         root = Path(tmp)
         async with Sink() as sink:
-            plan: list[tuple[str, Callable[[], Any]]] = [
-                (f"tideflow-{d}", lambda d=d: tideflow(root / f"tf-{d}", sink, d)) for d in databases]
-            if "sqlite" in databases:  # `tideflow up --one-process`: the worker in the web process, eager start
-                plan.append(("tideflow-one", lambda: tideflow(root / "tf-one", sink, "sqlite", one_process=True)))
-            plan += [("n8n", lambda: n8n(root / "n8n", sink)),
-                     ("raw", lambda: raw_temporal(root / "raw", sink, False)),
-                     ("raw-eager", lambda: raw_temporal(root / "raw-eager", sink, True))]
+            makers: dict[str, Callable[[], Any]] = {
+                **{f"tideflow-{d}": functools.partial(tideflow, root / f"tf-{d}", sink, d) for d in databases},
+                # `tideflow up --one-process`: the worker in the web process, eager start
+                "tideflow-one": lambda: tideflow(root / "tf-one", sink, "sqlite", one_process=True),
+                "n8n": lambda: n8n(root / "n8n", sink),
+                "raw": lambda: raw_temporal(root / "raw", sink, False),
+                "raw-eager": lambda: raw_temporal(root / "raw-eager", sink, True)}
+            plan = selected([(key, makers[key]) for key in target_keys(databases)],
+                            os.environ.get("BENCH_INGEST_TARGETS", ""))
+            planned = {key for key, _ in plan}
             if quick():  # what the table shows: the first database's paced and overload rows, n8n's beside them
                 first = f"tideflow-{databases[0]}"
                 found.update(await measure_quick(plan, sink, sizes, say, report.notes, recovering={first, "n8n"},
@@ -597,7 +633,7 @@ async def run(_stack: Any) -> Any:
     for d in databases:
         tf = found.get(f"tideflow-{d}")
         if tf is None:
-            report.failed = True
+            report.failed = report.failed or f"tideflow-{d}" in planned
             continue
         versus = f"; {peer.name} {peer.saturated:.1f}/s" if peer else ""
         ratio = tf.saturated / peer.saturated if peer and peer.saturated else float("nan")
@@ -624,20 +660,6 @@ async def run(_stack: Any) -> Any:
                                                     if peer else ""),
                     f"≤ {BOUND:g} s bound", at_most(tf.overload_p99, BOUND)),
             ]
-            one = found.get("tideflow-one")
-            if one is not None:
-                report.rows += [
-                    Row("one process (tideflow up --one-process: eager start), capacity",
-                        f"{one.saturated:.1f} msg/s ({one.saturated / tf.saturated:.2f}× two processes"
-                        + (f", {one.saturated / peer.saturated:.2f}× n8n)" if peer and peer.saturated else ")"),
-                        "≥ 2× n8n", one.saturated / peer.saturated / 2 if peer and peer.saturated else None),
-                    Row("one process, paced 10/s p50 / p99", f"{_ms(one.paced_p50)} / {_ms(one.paced_p99)}",
-                        f"≤ {_ms(TARGET_PACED_P50)} / {_ms(TARGET_PACED_P99)}",
-                        min(at_most(one.paced_p50, TARGET_PACED_P50), at_most(one.paced_p99, TARGET_PACED_P99))),
-                    Row("one process, 80 % / 2× capacity p99", f"{_ms(one.partial_p99)} at {one.partial_rate:.0f}/s; "
-                        f"{_ms(one.overload_p99)} at {one.overload_rate:.0f}/s ({one.overload_refused} answers 429)",
-                        f"≤ {_ms(TARGET_PARTIAL_P99)}; ≤ {BOUND:g} s", at_most(one.overload_p99, BOUND)),
-                ]
             if peer is not None:
                 others = "; ".join(f"{f.name} {f.cpu_ramp:.1f} ms" for f in (raw, ceiling) if f is not None)
                 report.rows.append(Row(
@@ -654,6 +676,21 @@ async def run(_stack: Any) -> Any:
                                            f"({other.saturated:.1f} msg/s)"))
         if tf.lost:
             report.notes.append(f"ingest: {tf.lost} acknowledged events of {tf.name} never reached the sink")
+    one, two = found.get("tideflow-one"), found.get(f"tideflow-{databases[0]}")
+    if one is not None:
+        ratios = ", ".join(f"{one.saturated / other.saturated:.2f}× {label}" for other, label in
+                           ((two, "two processes"), (peer, "n8n")) if other is not None and other.saturated)
+        report.rows += [
+            Row("one process (tideflow up --one-process: eager start), capacity",
+                f"{one.saturated:.1f} msg/s" + (f" ({ratios})" if ratios else ""),
+                "≥ 2× n8n", one.saturated / peer.saturated / 2 if peer and peer.saturated else None),
+            Row("one process, paced 10/s p50 / p99", f"{_ms(one.paced_p50)} / {_ms(one.paced_p99)}",
+                f"≤ {_ms(TARGET_PACED_P50)} / {_ms(TARGET_PACED_P99)}",
+                min(at_most(one.paced_p50, TARGET_PACED_P50), at_most(one.paced_p99, TARGET_PACED_P99))),
+            Row("one process, 80 % / 2× capacity p99", f"{_ms(one.partial_p99)} at {one.partial_rate:.0f}/s; "
+                f"{_ms(one.overload_p99)} at {one.overload_rate:.0f}/s ({one.overload_refused} answers 429)",
+                f"≤ {_ms(TARGET_PARTIAL_P99)}; ≤ {BOUND:g} s", at_most(one.overload_p99, BOUND)),
+        ]
     for f in found.values():
         if f.errors:
             report.notes.append(f"ingest, {f.name}: {f.errors} requests got no answer or an error (sent again "
