@@ -52,7 +52,7 @@ from engine.db.models import User, utcnow
 from engine.db.session import session_factory, transaction
 from engine.interpreter import RETRIES_PREFIX
 from engine.text import Msg, MsgError, verbatim
-from wording.stored import MAX_REASON, PREFIX, read_stored, stored, stored_english
+from wording.stored import MAX_REASON, stored, stored_english, stored_msg
 
 log = logging.getLogger(__name__)
 
@@ -172,9 +172,7 @@ async def _journey_reason(client: Client, failure: FailureProto) -> Msg | None:
     if not failure.HasField("application_failure_info") or failure.HasField("cause"):
         return None
     details = await _decode(client, info.details.payloads)
-    if not details or not isinstance(details[0], str) or not details[0].startswith(PREFIX):
-        return None
-    return read_stored(details[0])
+    return stored_msg(details[0]) if details and isinstance(details[0], str) else None
 
 
 def _node_type(activity_type: str) -> str | None:
@@ -258,8 +256,8 @@ async def read_failure(client: Client, workflow_id: str) -> Failure | None:
             if last is None:
                 # the interpreter's stored reason (a filter past its bound); from a run before it, the step's words
                 kept = result.get("reason")
-                error = read_stored(kept) if isinstance(kept, str) and kept.startswith(PREFIX) \
-                    else verbatim(str(step.get("error") or "failed"))
+                error = (stored_msg(kept) if isinstance(kept, str) else None) \
+                    or verbatim(str(step.get("error") or "failed"))
                 named, node_type = _named(error)
                 last = {"node": node or named, "type": node_type, "kind": "action", "error": error,
                         "retryable": True, "attempts": 1, "at": _when(event), "reset": None}
