@@ -24,6 +24,7 @@ from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
 
 from engine.text import Msg
+from engine.zones import zone_or
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -98,7 +99,7 @@ def date_matches(customer: dict[str, Any], config: dict[str, Any], flow: dict[st
         return False
     if when is None:
         return False
-    tz = ZoneInfo(str(customer.get("timezone") or flow["settings"].get("timezone") or "UTC"))
+    tz = ZoneInfo(zone_or(customer.get("timezone"), str(flow["settings"].get("timezone") or "UTC")))
     local_today = today or datetime.now(tz).date()
     target = local_today - timedelta(days=int(config.get("offset_days", 0)))
     if config.get("yearly", True):

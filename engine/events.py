@@ -36,6 +36,7 @@ from engine.db.session import session_factory, transaction
 from engine.event_hooks import run_hooks
 from engine.event_types import INTERNAL_TYPES, SeenType, explain_unknown, is_known
 from engine.text import Msg
+from engine.zones import check_zone
 
 
 class Profile(BaseModel):
@@ -43,6 +44,11 @@ class Profile(BaseModel):
     name: str | None = Field(default=None, max_length=200)
     timezone: str | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return None if value is None else check_zone(value)
 
 
 class EventIn(BaseModel):

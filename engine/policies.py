@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from engine.db import models
 from engine.durations import parse_duration
 from engine.text import Msg
+from engine.zones import zone_or
 
 ALL_CHANNELS = "all"
 #: events that withdraw consent, and for which channel (None: the channel in payload.channel, else all)
@@ -187,7 +188,7 @@ def gate(db: Session, customer_id: str, channel: str, category: str, settings: d
         return Decision("skipped: no consent")
     quiet = settings.get("quiet_hours")
     if quiet and category == "promotional":
-        tz = customer.timezone or settings.get("timezone") or "UTC"
+        tz = zone_or(customer.timezone, settings.get("timezone") or "UTC")
         until = quiet_until(now, tz, quiet["start"], quiet["end"])
         if until is not None:
             return Decision("deferred: quiet hours", until)
@@ -229,7 +230,7 @@ def gate_many(db: Session, customer_ids: list[str], channel: str, category: str,
             decisions[cid] = Decision("skipped: no consent")
             continue
         if quiet and category == "promotional":
-            until = quiet_until(now, tz or settings.get("timezone") or "UTC", quiet["start"], quiet["end"])
+            until = quiet_until(now, zone_or(tz, settings.get("timezone") or "UTC"), quiet["start"], quiet["end"])
             if until is not None:
                 decisions[cid] = Decision("deferred: quiet hours", until)
                 continue

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from engine.zones import check_zone
 
 
 class Settings(BaseSettings):
@@ -83,11 +84,7 @@ class Settings(BaseSettings):
     @field_validator("display_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"'{value}' is not an IANA time zone; use e.g. 'Asia/Shanghai'") from None
-        return value
+        return check_zone(value)
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -25,6 +25,7 @@ from engine.db.session import get_engine, transaction, upgrade
 from engine.durations import parse_duration
 from engine.runtime import JOURNEY_WORKFLOW, JourneyInput
 from engine.temporal_bin import test_server_path
+from engine.zones import check_zone
 
 
 class ScriptedEvent(BaseModel):
@@ -48,6 +49,11 @@ class PreviewCustomer(BaseModel):
     timezone: str | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return None if value is None else check_zone(value)
 
 
 def offset_of(text: str) -> timedelta:

@@ -11,7 +11,6 @@ import typing
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ValidationError
 
@@ -22,6 +21,7 @@ from engine.flow import Edge, Flow, FlowSettings, Node
 from engine.nodes.base import EXPRESSION, TEMPLATE, NodeType, Problem
 from engine.registry import Registry, default_registry
 from engine.text import N_, Msg, verbatim
+from engine.zones import known_zone, zone_problem
 
 
 @dataclass
@@ -179,10 +179,8 @@ def expression_problem(source: str, kind: str, spent: expressions.Budget | None 
 
 
 def _settings_problems(settings: FlowSettings, out: Validation, spent: expressions.Budget) -> None:
-    try:
-        ZoneInfo(settings.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        out.add(None, "settings.timezone", Msg("'%(zone)s' is not a known timezone", zone=settings.timezone),
+    if not known_zone(settings.timezone):
+        out.add(None, "settings.timezone", zone_problem(settings.timezone),
                 Msg("use an IANA name such as 'Asia/Shanghai'"))
     entry = settings.entry
     if entry.reentry == "after" and not entry.reentry_after:

@@ -33,6 +33,7 @@ from engine.db import models
 from engine.db.growth_models import ChannelAdd, GrowthChannel
 from engine.db.session import session_factory, transaction
 from engine.text import NO_FIX, Msg, MsgError, message_of
+from engine.zones import check_zone
 from wording.stored import MAX_REASON, stored, stored_english
 
 KEY = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,59}$")
@@ -109,12 +110,7 @@ class ChannelSpec(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
-            raise ValueError(Msg("unknown timezone '%(value)s'; use an IANA name such as Asia/Shanghai",
-                                 value=value)) from None
-        return value
+        return check_zone(value)
 
     @model_validator(mode="after")
     def _members(self) -> ChannelSpec:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy.orm import Session
@@ -13,7 +12,7 @@ from sqlalchemy.orm import Session
 from activities.loyalty import points
 from activities.loyalty import tiers as tier_rules
 from engine.db.loyalty_models import LoyaltyProgram
-from engine.text import Msg
+from engine.zones import check_zone
 
 PROGRAM_ID = "default"
 
@@ -66,12 +65,7 @@ class ProgramConfig(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
-            raise ValueError(Msg("unknown timezone '%(value)s'; use an IANA name such as Asia/Shanghai",
-                                 value=value)) from None
-        return value
+        return check_zone(value)
 
     @model_validator(mode="after")
     def _tiers(self) -> ProgramConfig:

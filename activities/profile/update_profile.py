@@ -31,7 +31,6 @@ from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator, model_validator
 from sqlalchemy import select
@@ -44,6 +43,7 @@ from engine.db import models
 from engine.db.models import utcnow
 from engine.nodes.base import ActionResult, NodeConfig, NodeType, Problem
 from engine.text import Msg, MsgError
+from engine.zones import known_zone, zone_problem
 
 ATTRIBUTE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 #: names that are not attributes and cannot be written
@@ -236,13 +236,8 @@ def apply_change(db: Session, customer_id: str, change: ProfileChange,
         if name in COLUMNS and value is not None and not isinstance(value, str):
             raise ProfileError(Msg("'%(name)s' must be text, not '%(kind)s'",
                                    name=name, kind=value), name)
-    if values.get("timezone"):
-        try:
-            ZoneInfo(values["timezone"])
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ProfileError(Msg("timezone '%(timezone)s' is not known; use an IANA name such as "
-                                   "'Asia/Shanghai'",
-                                   timezone=values['timezone']), "timezone") from None
+    if values.get("timezone") and not known_zone(values["timezone"]):
+        raise ProfileError(zone_problem(values["timezone"]), "timezone")
     for name, value in values.items():
         if name == "name":
             customer.name = value[:200] if value else None

@@ -27,6 +27,7 @@ from activities.settlement.plans import (
 )
 from connectors.canonical import CHANNELS as CANONICAL_CHANNELS
 from engine.text import Msg
+from engine.zones import check_zone
 
 PartyRef = str
 """``"shop"`` or ``"attribution.<role>"``: where an order's party is read from."""
@@ -104,15 +105,7 @@ class SettlementPlan(BaseModel):
 
     @model_validator(mode="after")
     def _fits(self) -> SettlementPlan:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(Msg("timezone '%(timezone)s' is unknown; use an IANA name such as "
-                                 '"Asia/Shanghai"',
-                                 timezone=self.timezone)) \
-                from None
+        check_zone(self.timezone)
         for flat in flat_plans(self.rate_plan):
             if flat.rates_by not in RATE_ATTRIBUTES:
                 raise ValueError(Msg("rate_plan: rates_by '%(rates_by)s' cannot be read from orders; use "

@@ -33,11 +33,12 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
 
 from engine.text import Msg, MsgError
+from engine.zones import check_zone
 
 Window = tuple[datetime, datetime]
 Pause = tuple[datetime, datetime | None]
@@ -102,11 +103,7 @@ class BusinessCalendar(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, name: str) -> str:
-        try:
-            ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(Msg("'%(name)s' is not an IANA time zone such as 'Asia/Shanghai'", name=name)) from None
-        return name
+        return check_zone(name)
 
     @field_validator("working_days")
     @classmethod

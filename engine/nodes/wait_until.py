@@ -5,9 +5,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import Field
+from temporalio import workflow
 
 from engine.nodes.base import Context, NodeConfig, NodeType, WaitPlan
 from engine.text import Msg
+from engine.zones import known_zone
 
 
 class WaitUntilConfig(NodeConfig):
@@ -54,7 +56,12 @@ class WaitUntil(NodeType):
 
     @classmethod
     def wait_plan(cls, config: Any, ctx: Context, now: datetime, timezone: str) -> WaitPlan:
-        tz = str(ctx.customer.get("timezone") or timezone)
+        own = ctx.customer.get("timezone")
+        tz = str(own or timezone)
+        if own and not known_zone(own) and workflow.patched("customer-zone-fallback-v1"):
+            # a customer's zone stored unchecked by an older release: ZoneInfo raised here, so the journey's
+            # task failed for ever; it goes by the flow's zone, as for a customer without one
+            tz = timezone
         on = None
         if config.date_attribute:
             raw = ctx.customer.get(config.date_attribute)
