@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, text
 
+from engine.events import CLAIM
 from faults import pg
 from faults.books import Expectation, Finding, Tally, audit, run_checks
 from faults.clients import EventSender, FlakyGateway, HookSender
@@ -228,7 +229,28 @@ def _web_and_worker_killed(h: Harness, sender: EventSender, events: list[dict[st
                   f"one process: web + worker killed at {at_kill}/{2 * n} messages", _coupons_once(sender))
     if sender.stats.transport_errors == refused_before:
         row.error = "no caller was refused a connection while the web process was down"
+    # what the kill caught: events the dead process had stored but not answered (sent again: `duplicate`), and
+    # stored but not routed (routed later by the re-router, once the dead process's claim lapsed)
+    again = sum(1 for answer in sender.answers.values() if answer.get("status") == "duplicate")
+    with h.engine.connect() as conn:
+        times = conn.execute(text("SELECT received_at, routed_at FROM events WHERE source = :s"), {"s": prefix}).all()
+    late = sum(1 for received, routed in times if routed is not None and _seconds(routed, received) >= CLAIM_SECONDS)
+    row.notes += f"; {again} stored before the kill and answered duplicate when sent again, {late} routed by the " \
+                 "re-router"
     return row
+
+
+#: how long the process that stores an event holds it for routing (engine.events.CLAIM): an event routed this
+#: long after it arrived was routed by the re-router, its first router gone
+CLAIM_SECONDS = CLAIM.total_seconds()
+
+
+def _seconds(later: datetime | str, earlier: datetime | str) -> float:
+    """Seconds between two stored times (SQLite hands them back as text)."""
+    def read(value: datetime | str) -> datetime:
+        return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+    return (read(later) - read(earlier)).total_seconds()
 
 
 def workers_racing(h: Harness) -> Row:
