@@ -90,13 +90,21 @@ class Harness:
     def messages(self, flow_id: str) -> int:
         return self.count("SELECT COUNT(*) FROM messages WHERE flow_id = :f AND status = 'sent'", f=flow_id)
 
-    def wait_done(self, flow_id: str, journeys: int, statuses: tuple[str, ...] = ("completed",)) -> None:
-        """Until ``journeys`` journeys of the flow ended (as the books audit afterwards, whatever this says)."""
+    def wait_done(self, flow_id: str, journeys: int, statuses: tuple[str, ...] = ("completed",),
+                  source: str | None = None) -> None:
+        """Until ``journeys`` journeys of the flow ended and, with ``source``, as many of its events are no longer
+        waiting to be routed (as the books audit afterwards, whatever this says). A journey can end long before
+        its event is marked routed: when the process routing it dies after the start, the event waits for the
+        re-router until the dead process's claim lapses (engine.events.CLAIM)."""
         placeholders = ", ".join(f"'{s}'" for s in statuses)
         try:
             self.wait_progress(lambda: self.count(f"SELECT COUNT(*) FROM journeys WHERE flow_id = :f "
                                                   f"AND status IN ({placeholders})", f=flow_id),
                                journeys, f"finished journeys of {flow_id}", every=1)
+            if source is not None:
+                self.wait_progress(lambda: self.count("SELECT COUNT(*) FROM events WHERE source = :s "
+                                                      "AND status <> 'received'", s=source),
+                                   journeys, f"events of {source} routed", every=1)
         except AssertionError as exc:
             self.log(f"  {exc}")
 
@@ -159,7 +167,7 @@ def _finish(h: Harness, sender: EventSender, pool: Any, fault: str, source: str,
     sender.close()
     if sender.errors:
         raise RuntimeError(f"callers gave up: {sender.errors[0]}")
-    h.wait_done(expect.flow_id, len(sender.acknowledged), expect.statuses)
+    h.wait_done(expect.flow_id, len(sender.acknowledged), expect.statuses, source)
     tally = audit(h.engine, source, sender.acknowledged, expect, extra)
     return Row(fault, _load(n, parallel, batch), tally, f"{notes}; answers {sender.stats.summary()}")
 
@@ -423,7 +431,7 @@ def webhooks_duplicated(h: Harness, copies: int = 3) -> Row:
         hooks.deliver_all(bodies, parallel)
     finally:
         hooks.close()
-    h.wait_done(flow, len(hooks.acknowledged))
+    h.wait_done(flow, len(hooks.acknowledged), source=connector)
     tally = audit(h.engine, connector, hooks.acknowledged, Expectation(flow, ("hello",)))
     return Row("", f"{n} events × {copies} deliveries, shuffled, {parallel} clients", tally,
                f"answers {hooks.stats.summary()}")

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from faults.__main__ import main
-from faults.scenarios import ONE_PROCESS, run_suite, sqlite_faults, table
+from faults.scenarios import ONE_PROCESS, Harness, engine_for, run_suite, sqlite_faults, table
+from tests.e2e.stack import E2EStack
 
 SIZE = 12
 
@@ -28,6 +29,33 @@ def test_an_unknown_fault_is_refused_not_passed(capsys: pytest.CaptureFixture[st
         main(["--one-process", "--only", "kill,kil"])
     assert exit_.value.code == 2
     assert "no such fault: kil" in capsys.readouterr().err
+
+
+def test_the_books_wait_for_an_event_whose_journey_ended_before_it_was_routed(db_url: str, tmp_path: Path) -> None:
+    """The one-process kill's first find: the process died after starting a journey and before marking its
+    event routed. The journey ended (its task went to the new process), the event waited for the re-router
+    until the dead process's claim lapsed — and the audit, which had waited for the journeys only, counted it
+    lost. The wait is for both now."""
+    engine = engine_for(db_url)
+    try:
+        with engine.begin() as c:
+            c.exec_driver_sql("INSERT INTO events (source, external_id, type, customer_id, identities, payload, "
+                              "occurred_at, received_at, status) VALUES ('t', 'e1', 'custom.x', 'c1', '{}', '{}', "
+                              "'2026-01-01', '2026-01-01', 'received')")
+            c.exec_driver_sql("INSERT INTO journeys (workflow_id, flow_id, version, customer_id, status, started_at, "
+                              "updated_at, checkpoint) VALUES ('journey/f/c1', 'f', 1, 'c1', 'completed', "
+                              "'2026-01-01', '2026-01-01', 1)")
+        said: list[str] = []
+        h = Harness(E2EStack(tmp_path), engine, 1, said.append, stall=0.3)  # a stack never started
+        h.wait_done("f", 1, source="t")
+        assert said == ["  events of t routed: 0 of 1, no progress for 0 s"]  # it waited, then gave up
+        with engine.begin() as c:
+            c.exec_driver_sql("UPDATE events SET status = 'routed', routed_at = '2026-01-01' WHERE external_id = 'e1'")
+        said.clear()
+        h.wait_done("f", 1, source="t")
+        assert said == []
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.e2e
