@@ -1,7 +1,8 @@
 """``python -m faults`` (``make faults``): run every fault against the real stack and print the table.
 
 Exits 1 when anything was duplicated or lost (or a scenario could not run). ``--size`` sets the events per
-fault (CI runs a reduced size through tests/faults/test_faults_suite.py).
+fault (CI runs a reduced size through tests/faults/test_faults_suite.py). ``--one-process`` runs every fault
+against stacks whose worker runs inside the web process (``tideflow up --one-process``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from faults.scenarios import run_suite, table
+from faults.scenarios import ONE_PROCESS, run_suite, sqlite_faults, table
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,13 +25,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated faults to run: kill, race, reroute, "
                         "temporal, platform, hooks, merge, postgres (default: all)")
     parser.add_argument("--keep", type=Path, default=None, help="keep the stacks' files and logs here")
+    parser.add_argument("--one-process", action="store_true",
+                        help="run the worker inside the web process, as `tideflow up --one-process` does "
+                        "(TIDEFLOW_WORKER_IN_WEB=true): the worker kill kills the web process too, the second "
+                        "worker is a worker process beside it")
     args = parser.parse_args(argv)
     if args.size < 3:
         parser.error("--size must be at least 3")
     root = args.keep or Path(tempfile.mkdtemp(prefix="tideflow-faults-"))
     root.mkdir(parents=True, exist_ok=True)
     only = {name.strip() for name in args.only.split(",") if name.strip()} or None
-    rows, findings, skipped = run_suite(root, args.size, args.outage, postgres=not args.no_postgres, only=only)
+    unknown = sorted((only or set()) - {*sqlite_faults(args.outage), "postgres"})
+    if unknown:
+        parser.error(f"--only: no such fault: {', '.join(unknown)}")
+    if args.one_process:
+        print("one process: the worker runs inside the web process (TIDEFLOW_WORKER_IN_WEB=true); every fault "
+              "applies, changed to fit: " + "; ".join(f"{key} → {label}" for key, label in ONE_PROCESS.items()))
+    rows, findings, skipped = run_suite(root, args.size, args.outage, postgres=not args.no_postgres, only=only,
+                                        one_process=args.one_process)
     print()
     print(table(rows))
     for finding in findings:

@@ -2,6 +2,11 @@
 
 Each scenario publishes its own flow, sends its own events (ids prefixed by the scenario), breaks something
 while they are in flight, waits until the journeys are done and audits the books (:mod:`faults.books`).
+
+In one process (``python -m faults --one-process``: the worker inside the web process, ``TIDEFLOW_WORKER_IN_WEB``,
+as ``tideflow up --one-process`` runs it) every fault applies, two of them changed to fit (:data:`ONE_PROCESS`):
+killing the worker kills the web process with it, so the callers meet a refused connection and send again; the
+second worker on the task queue is a ``tideflow worker`` beside the one process.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, text
 
+from engine.events import CLAIM
 from faults import pg
 from faults.books import Expectation, Finding, Tally, audit, run_checks
 from faults.clients import EventSender, FlakyGateway, HookSender
@@ -56,6 +62,8 @@ class Harness:
     #: give up waiting when nothing moved for this long (a worker that died mid-action is noticed by Temporal
     #: after the action's 30 s timeout; retries back off): a slow machine is waited for, a stuck run is not
     stall: float = 180
+    #: the worker runs inside the web process (``TIDEFLOW_WORKER_IN_WEB``): there is no worker process
+    one_process: bool = False
     rows: list[Row] = field(default_factory=list)
     senders: list[EventSender] = field(default_factory=list)
 
@@ -82,13 +90,21 @@ class Harness:
     def messages(self, flow_id: str) -> int:
         return self.count("SELECT COUNT(*) FROM messages WHERE flow_id = :f AND status = 'sent'", f=flow_id)
 
-    def wait_done(self, flow_id: str, journeys: int, statuses: tuple[str, ...] = ("completed",)) -> None:
-        """Until ``journeys`` journeys of the flow ended (as the books audit afterwards, whatever this says)."""
+    def wait_done(self, flow_id: str, journeys: int, statuses: tuple[str, ...] = ("completed",),
+                  source: str | None = None) -> None:
+        """Until ``journeys`` journeys of the flow ended and, with ``source``, as many of its events are no longer
+        waiting to be routed (as the books audit afterwards, whatever this says). A journey can end long before
+        its event is marked routed: when the process routing it dies after the start, the event waits for the
+        re-router until the dead process's claim lapses (engine.events.CLAIM)."""
         placeholders = ", ".join(f"'{s}'" for s in statuses)
         try:
             self.wait_progress(lambda: self.count(f"SELECT COUNT(*) FROM journeys WHERE flow_id = :f "
                                                   f"AND status IN ({placeholders})", f=flow_id),
                                journeys, f"finished journeys of {flow_id}", every=1)
+            if source is not None:
+                self.wait_progress(lambda: self.count("SELECT COUNT(*) FROM events WHERE source = :s "
+                                                      "AND status <> 'received'", s=source),
+                                   journeys, f"events of {source} routed", every=1)
         except AssertionError as exc:
             self.log(f"  {exc}")
 
@@ -151,7 +167,7 @@ def _finish(h: Harness, sender: EventSender, pool: Any, fault: str, source: str,
     sender.close()
     if sender.errors:
         raise RuntimeError(f"callers gave up: {sender.errors[0]}")
-    h.wait_done(expect.flow_id, len(sender.acknowledged), expect.statuses)
+    h.wait_done(expect.flow_id, len(sender.acknowledged), expect.statuses, source)
     tally = audit(h.engine, source, sender.acknowledged, expect, extra)
     return Row(fault, _load(n, parallel, batch), tally, f"{notes}; answers {sender.stats.summary()}")
 
@@ -170,11 +186,21 @@ def worker_killed(h: Harness) -> Row:
         ("second", "action.send_message", dry_run("第二条 {{ customer.name }}")),
         ("coupon", "action.issue_coupon", {"campaign": "fault-kill-coupon"})])
     sender = h.sender()
-    pool = sender.send([event(prefix, i, "custom.fault_kill") for i in range(n)], batch, parallel)
+    events = [event(prefix, i, "custom.fault_kill") for i in range(n)]
+    if h.one_process:
+        return _web_and_worker_killed(h, sender, events, flow, prefix, batch, parallel)
+    pool = sender.send(events, batch, parallel)
     h.wait_messages(flow, max(1, 2 * n // 3))
     h.stack.kill("worker")
     at_kill = h.messages(flow)
     h.stack.start_worker()
+
+    return _finish(h, sender, pool, "", prefix, Expectation(flow, ("first", "second")), n, parallel, batch,
+                   f"killed at {at_kill}/{2 * n} messages", _coupons_once(sender))
+
+
+def _coupons_once(sender: EventSender) -> Callable[[Connection, Tally], None]:
+    """The kill fault's own books: one coupon per acknowledged customer, none twice."""
 
     def coupons(conn: Connection, tally: Tally) -> None:
         rows = conn.execute(text("SELECT customer_id, COUNT(*) FROM coupons WHERE campaign_id = 'fault-kill-coupon' "
@@ -184,12 +210,61 @@ def worker_killed(h: Harness) -> Row:
         missing = len(sender.acknowledged) - len(rows)
         tally.add(Finding("coupon not issued", "lost", max(0, missing), []))
 
-    return _finish(h, sender, pool, "", prefix, Expectation(flow, ("first", "second")), n, parallel, batch,
-                   f"killed at {at_kill}/{2 * n} messages", coupons)
+    return coupons
+
+
+def _web_and_worker_killed(h: Harness, sender: EventSender, events: list[dict[str, Any]], flow: str, prefix: str,
+                           batch: int, parallel: int) -> Row:
+    """The kill fault in one process: the worker dies with the web process. Half the events are sent; once a
+    third of their messages exist the process is killed (journeys at every step, requests in flight, events
+    stored and not yet routed, journeys started eagerly whose first task this process held); the other half
+    is sent while it is down — the callers are refused a connection and send again — and it is started again."""
+    n = len(events)
+    first = sender.send(events[:n // 2], batch, parallel)
+    h.wait_messages(flow, max(1, n // 3))
+    h.stack.kill("web")
+    at_kill = h.messages(flow)
+    refused_before = sender.stats.transport_errors
+    pool = sender.send(events[n // 2:], batch, parallel)
+    offset = h.stack.log_size("web")
+    # the callers find the port closed (nothing listens until the new process is up); the restart's own start-up
+    # takes seconds more, every one of them retried
+    h.stack.start_web(wait=False)
+    h.stack.wait_log("web", "worker on task queue", 120, after=offset)
+    h.stack.wait_healthy("web", 120)
+    first.shutdown(wait=True)
+    row = _finish(h, sender, pool, "", prefix, Expectation(flow, ("first", "second")), n, parallel, batch,
+                  f"one process: web + worker killed at {at_kill}/{2 * n} messages", _coupons_once(sender))
+    if sender.stats.transport_errors == refused_before:
+        row.error = "no caller was refused a connection while the web process was down"
+    # what the kill caught: events the dead process had stored but not answered (sent again: `duplicate`), and
+    # stored but not routed (routed later by the re-router, once the dead process's claim lapsed)
+    again = sum(1 for answer in sender.answers.values() if answer.get("status") == "duplicate")
+    with h.engine.connect() as conn:
+        times = conn.execute(text("SELECT received_at, routed_at FROM events WHERE source = :s"), {"s": prefix}).all()
+    late = sum(1 for received, routed in times if routed is not None and _seconds(routed, received) >= CLAIM_SECONDS)
+    row.notes += f"; {again} stored before the kill and answered duplicate when sent again, {late} routed by the " \
+                 "re-router"
+    return row
+
+
+#: how long the process that stores an event holds it for routing (engine.events.CLAIM): an event routed this
+#: long after it arrived was routed by the re-router, its first router gone
+CLAIM_SECONDS = CLAIM.total_seconds()
+
+
+def _seconds(later: datetime | str, earlier: datetime | str) -> float:
+    """Seconds between two stored times (SQLite hands them back as text)."""
+    def read(value: datetime | str) -> datetime:
+        return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+    return (read(later) - read(earlier)).total_seconds()
 
 
 def workers_racing(h: Harness) -> Row:
-    """A second worker on the same task queue: the two take activities and timers from each other."""
+    """A second worker on the same task queue: the two take activities and timers from each other. In one
+    process the second is a ``tideflow worker`` beside the web process's own (journeys start eagerly on the
+    web process's worker; their later tasks go to either)."""
     n, parallel, batch = h.size, 4, max(5, h.size // 25)
     flow, prefix = "fault-race", "fault-race"
     h.publish(flow, "custom.fault_race", [
@@ -204,7 +279,7 @@ def workers_racing(h: Harness) -> Row:
         sender = h.sender()
         pool = sender.send([event(prefix, i, "custom.fault_race") for i in range(n)], batch, parallel)
         return _finish(h, sender, pool, "", prefix, Expectation(flow, ("first", "second")), n, parallel, batch,
-                       "2 workers, 1 task queue")
+                       "one process + 1 worker process, 1 task queue" if h.one_process else "2 workers, 1 task queue")
     finally:
         h.stack.stop("worker-2")
 
@@ -356,7 +431,7 @@ def webhooks_duplicated(h: Harness, copies: int = 3) -> Row:
         hooks.deliver_all(bodies, parallel)
     finally:
         hooks.close()
-    h.wait_done(flow, len(hooks.acknowledged))
+    h.wait_done(flow, len(hooks.acknowledged), source=connector)
     tally = audit(h.engine, connector, hooks.acknowledged, Expectation(flow, ("hello",)))
     return Row("", f"{n} events × {copies} deliveries, shuffled, {parallel} clients", tally,
                f"answers {hooks.stats.summary()}")
@@ -418,28 +493,34 @@ def merge_while_waiting(h: Harness) -> Row:
 
 # -- stacks -----------------------------------------------------------------------------------------------------
 @contextmanager
-def sqlite_stack(root: Path, persist: bool = True) -> Iterator[E2EStack]:
+def sqlite_stack(root: Path, persist: bool = True, one_process: bool = False) -> Iterator[E2EStack]:
     """Temporal (on its SQLite file, so it can be restarted; in memory without ``persist``), an admin token,
-    worker and web."""
+    worker and web — or, ``one_process``, web with the worker inside (``TIDEFLOW_WORKER_IN_WEB``)."""
     with E2EStack(root) as stack:
         stack.start_temporal(persist=persist, wait=False)
         stack.create_admin("faults-admin")
         stack.wait_temporal(120)
-        stack.start_worker(wait=False)
+        if one_process:
+            stack.env["TIDEFLOW_WORKER_IN_WEB"] = "true"
+        else:
+            stack.start_worker(wait=False)
         stack.start_web(wait=False)
         stack.wait_healthy("web", 120)
-        stack.wait_worker(120)
+        if one_process:
+            stack.wait_log("web", "worker on task queue", 120)
+        else:
+            stack.wait_worker(120)
         yield stack
 
 
 @contextmanager
-def postgres_stack(root: Path) -> Iterator[tuple[E2EStack, PostgresCluster]]:
+def postgres_stack(root: Path, one_process: bool = False) -> Iterator[tuple[E2EStack, PostgresCluster]]:
     with PostgresCluster() as cluster:
         url = cluster.create_database("tideflow_faults")
         with E2EStack(root) as stack:
             stack.database_url = url
             stack.env["TIDEFLOW_DATABASE_URL"] = url
-            stack.start_pieces(timeout=120)
+            stack.start_pieces(timeout=120, worker=not one_process)
             yield stack, cluster
 
 
@@ -449,9 +530,16 @@ def engine_for(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+#: how a fault reads in one process (``--one-process``), where it differs: every fault applies, none is left out
+ONE_PROCESS = {
+    "kill": "web + worker SIGKILL + restart (one process)",
+    "race": "one process + a worker process, one task queue",
+}
+
+
 #: the SQLite faults by short name (``python -m faults --only NAME``)
-def sqlite_faults(outage: float) -> dict[str, tuple[str, Callable[[Harness], Row]]]:
-    return {
+def sqlite_faults(outage: float, one_process: bool = False) -> dict[str, tuple[str, Callable[[Harness], Row]]]:
+    faults: dict[str, tuple[str, Callable[[Harness], Row]]] = {
         "kill": ("worker SIGKILL + restart", worker_killed),
         "race": ("two workers, one task queue", workers_racing),
         "reroute": ("re-router racing concurrent batches", rerouter_racing),
@@ -460,21 +548,24 @@ def sqlite_faults(outage: float) -> dict[str, tuple[str, Callable[[Harness], Row
         "hooks": ("webhooks duplicated + out of order", webhooks_duplicated),
         "merge": ("customers merged while journeys wait", merge_while_waiting),
     }
+    if one_process:
+        faults.update((key, (ONE_PROCESS[key], faults[key][1])) for key in ONE_PROCESS)
+    return faults
 
 
 def run_suite(root: Path, size: int, outage: float, postgres: bool = True,
-              log: Callable[[str], None] = print, only: set[str] | None = None
+              log: Callable[[str], None] = print, only: set[str] | None = None, one_process: bool = False
               ) -> tuple[list[Row], list[Finding], list[str]]:
-    """Every fault (or those named in ``only``); returns the rows, the global findings and the global checks
-    skipped."""
+    """Every fault (or those named in ``only``), on stacks with a worker process or, ``one_process``, with the
+    worker in the web process; returns the rows, the global findings and the global checks skipped."""
     rows: list[Row] = []
     findings: list[Finding] = []
     skipped: set[str] = set()
-    chosen = {k: v for k, v in sqlite_faults(outage).items() if only is None or k in only}
+    chosen = {k: v for k, v in sqlite_faults(outage, one_process).items() if only is None or k in only}
     if chosen:
-        with sqlite_stack(root / "sqlite") as stack:
+        with sqlite_stack(root / "sqlite", one_process=one_process) as stack:
             engine = engine_for(stack.database_url)
-            h = Harness(stack, engine, size, log)
+            h = Harness(stack, engine, size, log, one_process=one_process)
             for name, scenario in chosen.values():
                 h.run(name, scenario)
             found, left = run_checks(engine)
@@ -483,9 +574,9 @@ def run_suite(root: Path, size: int, outage: float, postgres: bool = True,
             rows += h.rows
             engine.dispose()
     if postgres and (only is None or "postgres" in only):
-        with postgres_stack(root / "pg") as (stack, cluster):
+        with postgres_stack(root / "pg", one_process) as (stack, cluster):
             engine = engine_for(stack.database_url)
-            h = Harness(stack, engine, size, log)
+            h = Harness(stack, engine, size, log, one_process=one_process)
             h.run(f"PostgreSQL down {outage:.0f} s during ingestion", lambda x: database_down(x, cluster, outage))
             found, left = run_checks(engine)
             findings += found
