@@ -17,20 +17,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.customers import parse_time
 from engine.text import Msg
 
 FIRST_CHANNEL, FIRST_AT = "first_touch_channel", "first_touch_at"
 LAST_CHANNEL, LAST_AT = "last_touch_channel", "last_touch_at"
-
-
-def _when(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def touch(attributes: Mapping[str, Any], channel: str, at: datetime) -> dict[str, Any]:
@@ -39,10 +30,10 @@ def touch(attributes: Mapping[str, Any], channel: str, at: datetime) -> dict[str
         raise ValueError(Msg("at must be timezone-aware"))
     stamp = at.astimezone(UTC).isoformat()
     changes: dict[str, Any] = {}
-    first = _when(attributes.get(FIRST_AT))
+    first = parse_time(attributes.get(FIRST_AT))
     if first is None or at < first or not attributes.get(FIRST_CHANNEL):
         changes.update({FIRST_CHANNEL: channel, FIRST_AT: stamp})
-    last = _when(attributes.get(LAST_AT))
+    last = parse_time(attributes.get(LAST_AT))
     if last is None or at >= last or not attributes.get(LAST_CHANNEL):
         changes.update({LAST_CHANNEL: channel, LAST_AT: stamp})
     return changes

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from activities.growth import invites, risk
 from activities.growth.states import referral_state
 from engine.auth import audit
-from engine.customers import aliases, canonical
+from engine.customers import aliases, canonical, parse_time
 from engine.db import models
 from engine.db.growth_models import (
     GrowthBlock,
@@ -323,14 +323,13 @@ def register_invite(db: Session, campaign: ReferralCampaign, participant: Referr
                 ReferralInvite.campaign_id == campaign.id, column == value)) or 0)
         identities = [(i.kind, i.value) for i in db.scalars(select(models.Identity).where(
             models.Identity.customer_id.in_(invitee_aliases + inviter_aliases)))]
-        registered = attributes.get("registered_at")
         score = risk.score(risk_rules(campaign), risk.RiskFacts(
             added_at=added_at, inviter_recent=recent, inviter_leavers=int(leavers),
             invitee_name=None if attributes.get("wecom_has_nickname") is None else (
                 ((customer.name if customer else "") or "") if attributes.get("wecom_has_nickname") else ""),
             invitee_has_avatar=attributes.get("wecom_has_avatar") if isinstance(
                 attributes.get("wecom_has_avatar"), bool) else None,
-            invitee_registered_at=datetime.fromisoformat(registered) if isinstance(registered, str) else None,
+            invitee_registered_at=parse_time(attributes.get("registered_at")),
             shared_markers=shared,
             blocklisted=_blocklisted(db, [*identities, ("customer", survivor), ("customer", participant.customer_id),
                                           *markers.items()])))

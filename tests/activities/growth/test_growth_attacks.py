@@ -3,7 +3,7 @@ decisions on what does not exist, redemptions that are not whole positive number
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -81,3 +81,29 @@ def test_decisions_and_redemptions_that_make_no_sense(db_url: str) -> None:
             ledger.earn(db, cid, -1, "earn:neg", now, reason="x")
         assert ledger.find_member(db, {"phone": "13800138000"}) is None
         assert ledger.find_member(db, {"external_id": "m"}) == cid
+
+
+@pytest.mark.parametrize(("registered", "new_account"), [
+    ("yesterday", False),  # not a time: as if unknown (before: ValueError, the add was never recorded)
+    ("2026-13-45T99:00", False),
+    (12345, False),
+    ("RECENT", False),  # replaced below by a naive time an hour ago: read as UTC (before: TypeError)
+])
+def test_an_invitees_registered_at_that_is_no_time_does_not_stop_the_invite(
+        db_url: str, registered: object, new_account: bool) -> None:
+    """``registered_at`` is the invitee's own profile attribute, which any event may set: what is not an ISO
+    time counts as unknown, a naive one as UTC (engine.customers.parse_time), like every other time attribute."""
+    now = datetime.now(UTC)
+    if registered == "RECENT":
+        registered, new_account = (now - timedelta(hours=1)).replace(tzinfo=None).isoformat(), True
+    make_campaign(db_url, risk={"points": {"new_account": 100}, "review_at": 50})
+    with transaction(db_url) as db:
+        inviter = resolve(db, {"external_id": "inviter"}, "邀请人")
+        invitee = resolve(db, {"external_id": "invitee"}, "好友", {"registered_at": registered})
+        campaign = campaigns.get_campaign(db, "laodaixin")
+        participant, _ = campaigns.join(db, campaign, inviter, now)
+        invite = campaigns.register_invite(db, campaign, participant, invitee_id=invitee, user_id="zhangsan",
+                                           event_key="t:1", event_id=None, added_at=now)
+        assert invite is not None
+        rules = [hit["rule"] for hit in invite.risk["hits"]]
+    assert ("new_account" in rules) is new_account
