@@ -35,7 +35,7 @@ from engine.expressions import CostLimitExceeded, ExpressionTooCostly
 from engine.pii import mask_text
 from engine.read_policy import Reader, mask_value, sees_pii
 from engine.settings import get_settings
-from engine.text import N_, Msg, MsgError, message_of
+from engine.text import CAUGHT, CAUGHT_SILENT, Msg, MsgError, caught, message_of
 from wording.stored import MAX_REASON, read_stored, stored, stored_english, stored_msg
 
 log = logging.getLogger(__name__)
@@ -54,21 +54,14 @@ class AttemptFailed(Exception):
     """Doing the work again failed; the message is the reason as recorded (already short and masked)."""
 
 
-#: how :func:`reason` words an exception: its class's name (``error``, which :func:`error_kind` reads) and what it
-#: said; the second for an exception that said nothing
-CAUGHT = N_("%(error)s: %(detail)s")
-CAUGHT_SILENT = N_("%(error)s")
-
-
 def reason(exc: BaseException) -> Msg:
-    """What went wrong, safe to show (no personal data): the exception's type and its message, a ``Msg`` when it
-    was raised with one (so it is kept translatable, :func:`put`), phones and card numbers masked in its values.
-    The type is a value of its own, so :func:`error_kind` reads what the error is, not its words."""
+    """What went wrong, safe to show (no personal data): the exception's type and its message
+    (:func:`wording.caught`, the sentence a connector's failed poll says too), a ``Msg`` when it was raised with
+    one (so it is kept translatable, :func:`put`), phones and card numbers masked in its values. The type is a
+    value of its own, so :func:`error_kind` reads what the error is, not its words."""
     if isinstance(exc, AttemptFailed):
         return message_of(exc)
-    if not str(exc):
-        return Msg(CAUGHT_SILENT, error=type(exc).__name__)
-    return Msg(CAUGHT, error=type(exc).__name__, detail=_masked(message_of(exc)))
+    return caught(exc, _masked(message_of(exc)) if str(exc) else None)
 
 
 def _masked(message: Msg) -> Msg:

@@ -44,7 +44,7 @@ from temporalio import activity, workflow
 from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
-from engine.text import Msg, message_of, verbatim
+from engine.text import Msg, caught, message_of, verbatim
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -239,8 +239,7 @@ def poll_connector(database_url: str | None, connector_id: str, *, now: datetime
     try:
         result = _poll(database_url, connector_id, now=now, max_windows=max_windows)
     except Exception as exc:
-        record_attempt(database_url, connector_id, error=Msg("%(error)s: %(detail)s", error=type(exc).__name__,
-                                                             detail=_said(exc)))
+        record_attempt(database_url, connector_id, error=caught(exc, _said(exc)))
         raise
     if not result.stopped:
         record_attempt(database_url, connector_id, summary=result.summary(), error=result.queue_error or None)
@@ -258,6 +257,8 @@ def _consume(database_url: str | None, loaded: configured.LoadedConnector, inter
             batch.confirm()
             report.windows += 1
     except Exception as exc:
+        # a sentence of its own, not "message queue: " + caught(): its template is the msgid the reasons saved
+        # before read back by (wording.stored), and `make i18n` drops a msgid no code names
         result.queue_error = Msg("message queue: %(error)s: %(detail)s", error=type(exc).__name__, detail=_said(exc))
         log.warning("%s: reading the message queue failed: %s", loaded.id, type(exc).__name__)
         return

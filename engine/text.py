@@ -3,6 +3,7 @@
 re-exports them for the engine, activities and designer code that imports ``engine.text``; it holds no copy.
 """
 
-from wording import N_, NC_, NO_FIX, Msg, MsgError, joined, message_of, verbatim
+from wording import CAUGHT, CAUGHT_SILENT, N_, NC_, NO_FIX, Msg, MsgError, caught, joined, message_of, verbatim
 
-__all__ = ["NC_", "NO_FIX", "N_", "Msg", "MsgError", "joined", "message_of", "verbatim"]
+__all__ = ["CAUGHT", "CAUGHT_SILENT", "NC_", "NO_FIX", "N_", "Msg", "MsgError", "caught", "joined", "message_of",
+           "verbatim"]

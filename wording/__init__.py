@@ -73,6 +73,22 @@ def message_of(exc: BaseException) -> Msg:
     return verbatim(str(exc) or type(exc).__name__)
 
 
+#: how :func:`caught` says an exception: its class's name (``error``) and what it said (``detail``); the second for
+#: one whose words are not shown (it said nothing)
+CAUGHT = N_("%(error)s: %(detail)s")
+CAUGHT_SILENT = N_("%(error)s")
+
+
+def caught(exc: BaseException, detail: Msg | None = None) -> Msg:
+    """``exc`` said as its class and ``detail`` (``"KeyError: no connector 'x'"``), or as its class alone when
+    ``detail`` is None. The caller picks the detail — what of the exception is safe to show (masked, or only its
+    type when its text may hold secrets). The class is a value of its own, so code that must know what the error
+    was reads it from the ``Msg`` (a quarantined entry's kind), never from the words around it."""
+    if detail is None:
+        return Msg(CAUGHT_SILENT, error=type(exc).__name__)
+    return Msg(CAUGHT, error=type(exc).__name__, detail=detail)
+
+
 def verbatim(text: str) -> Msg:
     """``text`` shown as it is in every language: words that are not ours (a platform's ``errmsg``, a parser's
     detail, a library's exception) — a ``Msg`` only so it can go where one is required."""

@@ -38,8 +38,9 @@ MAX_RENDERED = 2 * MAX_STORED
 ELLIPSIS = "…"
 #: how long a reason saved when it happened may be, in characters of the saved text (the encoded form): a connector's
 #: last sync error, an unmapped message's reason, a quarantined entry's error, a channel's staff-sync refusal, a
-#: journey's failure. The columns are text (no migration follows it); the bound keeps a row, a log line and a page's
-#: cell reasonable when a platform answers with pages of words — :func:`stored` clips the values to fit.
+#: journey's failure, a mass send task's refusal. The columns are text (no migration follows it); the bound keeps
+#: a row, a log line and a page's cell reasonable when a platform answers with pages of words — :func:`stored`
+#: clips the values to fit.
 MAX_REASON = 2000
 
 #: one conversion of a template: ``%%`` or ``%(name)s`` with at most a small width or precision (``%(n).2f``);

@@ -47,7 +47,7 @@ from engine.db import workforce_models as wf
 from engine.db.session import session_factory, transaction
 from engine.pii import mask_text
 from engine.text import Msg, message_of
-from wording.stored import read_stored, stored
+from wording.stored import MAX_REASON, read_stored, stored
 
 #: recipient statuses that hold a reservation of the recipient's allowance
 HOLDING = ("queued", "requeued", "waiting", "sent")
@@ -432,8 +432,9 @@ def dispatch(database_url: str | None, client: WeComClient, mass_send_id: int, n
                 with transaction(database_url) as db:
                     found = db.get(wf.MassSendTask, task_id)
                     assert found is not None
-                    # kept as a Msg (wording.stored): WeCom's refusal in the reader's language on the page
-                    found.status, found.error = "failed", stored(message_of(exc), 500)
+                    # kept as a Msg (wording.stored), within the one bound for a saved reason: WeCom's refusal in
+                    # the reader's language on the page
+                    found.status, found.error = "failed", stored(message_of(exc), MAX_REASON)
                     _set(db, mass_send_id, chunk, status="failed", counted_at=None)
                 continue
             with transaction(database_url) as db:

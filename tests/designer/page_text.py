@@ -21,6 +21,7 @@ from engine.db.quarantine_models import QuarantineEntry
 from engine.db.session import session_factory
 from engine.db.sidebar_models import Script, SuggestionRule
 from engine.flow_templates import flow_templates
+from wording import CAUGHT
 from wording.stored import read_stored
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -170,7 +171,7 @@ def identifiers(db_url: str) -> set[str]:
         words |= {u for u in db.scalars(select(wf.HandoverItem.takeover_userid)) if u}
         for error in db.scalars(select(QuarantineEntry.error)):  # the exception's type a kept reason names
             reason = read_stored(error)
-            if reason.template == "%(error)s: %(detail)s":
+            if reason.template == CAUGHT:
                 words.add(str(reason.values["error"]))
     return words
 

@@ -55,7 +55,7 @@ from tests.designer.page_text import CJK, data_strings, english_words, identifie
 from tests.e2e import browser as kit
 from tideflow.demo import seed
 from wording import Msg, message_of
-from wording.stored import stored
+from wording.stored import MAX_REASON, stored
 
 pytestmark = pytest.mark.browser
 
@@ -151,7 +151,7 @@ def _mass_send(db: Session, cid: str, now: datetime) -> None:
     db.flush()
     refused = wecom_error("add_msg_template", 40013, "")
     db.add_all([wf.MassSendTask(mass_send_id=send.id, sender="zhangsan", status="failed", recipients=1,
-                                error=stored(message_of(refused), 500), created_at=now),
+                                error=stored(message_of(refused), MAX_REASON), created_at=now),
                 wf.MassSendRecipient(mass_send_id=send.id, recipient="wmAuditCustomer", connector_id="wecom-main",
                                      sender="zhangsan", customer_id=cid, status="failed")])
 

@@ -81,9 +81,12 @@ def test_finance_edits_a_rate_plan_as_a_form_and_previews_it_on_sample_orders(se
     editor.locator('input[data-p="tiers.2.rate"]').fill("8")
     editor.locator('input[data-p="tiers.2.rate"]').press("Tab")
     expect(editor.locator("[data-rp-problems]")).to_be_empty()
+    # each change is sent 250 ms after it is made: "已应用" may still be the answer to the start of the third
+    # tier (three tiers already, its rate not yet 8), so wait for the server's answer to the last edit
+    page.wait_for_function("() => { const plan = window.tideflowEditor.document.nodes.find(n => n.id === 'collect')"
+                           ".config.plan.rate_plan; return plan.tiers.length === 3 && plan.tiers[2].rate === '8'"
+                           " && plan.tiers[2].from === 200000000; }")
     expect(form.locator(".tf-form-status")).to_have_text("已应用")
-    page.wait_for_function("() => window.tideflowEditor.document.nodes.find(n => n.id === 'collect')"
-                           ".config.plan.rate_plan.tiers.length === 3")
     rate_plan = _config(page, "collect")["plan"]["rate_plan"]
     assert rate_plan["boundary"] == "above"
     assert rate_plan["tiers"] == [{"from": 50000000, "rate": "3"}, {"from": 100000000, "rate": "6"},

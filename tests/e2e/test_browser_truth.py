@@ -69,7 +69,8 @@ def test_a_refused_template_is_never_called_saved_and_an_event_after_the_end_is_
                       " el.dispatchEvent(new Event('input', {bubbles: true})); }")
     page.locator("#tf-save").click()
     status = page.locator("#tf-status")
-    expect(status).to_contain_text("未保存")
+    # the refusal, not "有未保存的修改", which the edit itself put there before Save was pressed
+    expect(status).to_contain_text("未保存：属性表单里的修改没有被服务器接受")
     expect(status).not_to_contain_text("已保存草稿")
     expect(form.locator('[data-error-for="_form"]')).to_contain_text("内容太大")
     expect(form.locator(".tf-form-status")).to_contain_text("未应用")
@@ -217,6 +218,9 @@ def test_every_download_and_export_link_gives_its_file(live_server: kit.LiveServ
     lines = list(csv.DictReader(io.StringIO(text)))
     assert {r["结算方"] for r in lines} == {"S001"} and any(r["金额（元）"] == "500.00" for r in lines)
     page.locator('button[value="approved"]').first.click()
+    # the statement page again, as the server answers once it is approved: no decision form, the correction form
+    expect(page.locator("#adjust")).to_be_visible()
+    expect(page.locator("#decide")).to_have_count(0)
 
     # the admin exports the audit log, filtered
     page.context.close()

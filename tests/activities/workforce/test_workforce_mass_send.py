@@ -23,9 +23,10 @@ from engine.db.models import utcnow
 from engine.db.session import session_factory, transaction
 from engine.worker import build_worker
 from tests.activities.workforce.mass_send_kit import CONNECTOR, corp, earlier_today, log
-from tests.connectors.fake_wecom import FakeWeCom, fake_wecom
+from tests.connectors.fake_wecom import FakeWeCom, Reply, fake_wecom
 from tests.connectors.image_host import ImageHost, host
 from tests.waiting import until
+from wording.stored import ELLIPSIS, MAX_REASON, PREFIX
 
 __all__ = ["corp", "fake_wecom", "host"]
 
@@ -134,6 +135,30 @@ def test_mass_send_input_is_checked(corp: FakeWeCom, db_url: str) -> None:
     with transaction(db_url) as db, pytest.raises(Exception, match="nobody to send to"):
         mass_sends.create(db, MassSendIn(connector_id=CONNECTOR, chat_type="single", text="x",
                                          audience=Audience(tags_any=["nobody-has-this"])), "m", utcnow())
+
+
+def test_a_refused_task_keeps_wecoms_words_within_the_one_bound_for_a_reason(corp: FakeWeCom, db_url: str) -> None:
+    """A task WeCom refuses for good keeps its refusal within :data:`wording.stored.MAX_REASON`, the bound of every
+    reason saved when it happened: a long errmsg is kept whole below it, a longer one clipped to fit — as a Msg."""
+    client, _ = wecom_client(db_url, CONNECTOR)
+    long_words = "the sender is not allowed to send this template " * 20 + "END-OF-ERRMSG"  # ~1000 characters
+    corp.fail_next("add_msg_template", Reply.errcode(41048, long_words), Reply.errcode(41048, "x" * 10 * MAX_REASON))
+    with transaction(db_url) as db:
+        send_id = mass_sends.create(db, MassSendIn(connector_id=CONNECTOR, chat_type="single", text="x"), "m",
+                                    utcnow()).id
+    assert mass_sends.dispatch(db_url, client, send_id, utcnow()) == {"tasks": 0}
+    with session_factory(db_url)() as db:
+        tasks = db.scalars(select(wf.MassSendTask).where(wf.MassSendTask.mass_send_id == send_id)
+                           .order_by(wf.MassSendTask.sender)).all()
+        saved = {t.sender: (t.status, t.error) for t in tasks}
+        view = mass_sends.view(db, db.get(wf.MassSend, send_id))
+    assert [status for status, _ in saved.values()] == ["failed", "failed"]  # lisi's task first, then zhangsan's
+    whole, clipped = saved["lisi"][1], saved["zhangsan"][1]
+    assert whole is not None and clipped is not None
+    assert whole.startswith(PREFIX) and clipped.startswith(PREFIX) and MAX_REASON - 10 < len(clipped) <= MAX_REASON
+    said = {s["sender"]: s["error"] for s in view["senders"]}
+    assert long_words in str(said["lisi"])  # not clipped at a bound of its own
+    assert str(said["zhangsan"]).endswith("x" + ELLIPSIS) and said["zhangsan"].template != "%(detail)s"
 
 
 def test_an_image_on_a_private_host_fails_the_task_with_the_reason(corp: FakeWeCom, db_url: str,
