@@ -43,6 +43,7 @@ from temporalio.api.failure.v1 import Failure as FailureProto
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from engine import auth
@@ -130,20 +131,31 @@ async def _decode(client: Client, payloads: Iterable[Payload]) -> list[Any]:
 
 
 async def _failure_text(client: Client, failure: FailureProto) -> tuple[Msg, bool]:
-    """The innermost failure's message (what went wrong, in the failing code's words: shown verbatim) and whether
-    retrying may help."""
+    """The innermost failure's message and whether retrying may help. Our actions' failures carry their ``Msg`` in
+    the stored form as their detail (``engine.actions.failure_of``): that Msg, said in the reader's language;
+    anything else (an activity from before, a plugin's own ``ApplicationError``, a timeout) in the failing code's
+    words, shown verbatim."""
     while failure.HasField("cause") and (failure.HasField("activity_failure_info") or not failure.message):
         failure = failure.cause
+    retryable = not (failure.HasField("application_failure_info") and failure.application_failure_info.non_retryable)
     try:
         error = await client.data_converter.decode_failure(failure)
         message = str(getattr(error, "message", None) or error)
     except Exception:
-        message = failure.message
-    retryable = not (failure.HasField("application_failure_info") and failure.application_failure_info.non_retryable)
+        error, message = None, failure.message
+    kept = _kept_reason(error)
+    if kept is not None:
+        return kept, retryable
     said = " ".join(message.split())[:MAX_REASON]
     if said:
         return verbatim(said), retryable
     return Msg("timed out") if failure.HasField("timeout_failure_info") else Msg("failed without a message"), retryable
+
+
+def _kept_reason(error: BaseException | None) -> Msg | None:
+    """The :class:`Msg` a failure carries in the stored form as its first detail; None for any other failure."""
+    details = error.details if isinstance(error, ApplicationError) else ()
+    return stored_msg(details[0]) if details and isinstance(details[0], str) else None
 
 
 def _node_from(message: str) -> str | None:

@@ -112,6 +112,31 @@ async def test_an_action_refused_for_good_keeps_the_reason_as_a_msg(time_env: An
     assert translate(reason, "zh-CN").startswith("节点「hello」：")  # the activity's words after it, as they are
 
 
+#: what a reader of each language sees of SPLIT_SEND's failure: the activity's own words (the template's error)
+SEND_ENGLISH = "template of node 'hello': cannot render template: integer division or modulo by zero"
+SEND_CHINESE = "节点「hello」的模板：无法渲染模板：integer division or modulo by zero"
+
+
+async def test_an_actions_refusal_crosses_temporal_as_its_msg(time_env: Any, db_url: str, queue: str) -> None:
+    """The activity's failure keeps Temporal's English message and carries its Msg as the stored detail: the
+    failure list says it in the reader's language."""
+    compiled = publish(db_url, SPLIT_SEND)
+    async with build_worker(time_env.client, queue, db_url):
+        handle = await _start(time_env, queue, compiled, customer(db_url, "赵六", bags=0))
+        assert (await handle.result())["status"] == "failed"
+        await record(handle, "action_failed_before_activity_msg")
+        failure = await journey_failures.read_failure(time_env.client, handle.id)
+        history = await handle.fetch_history()
+    # Temporal's own text (its UI, logs, clients): the English, as before
+    markers = [e.marker_recorded_event_attributes for e in history.events if e.HasField(
+        "marker_recorded_event_attributes") and e.marker_recorded_event_attributes.HasField("failure")]
+    assert [m.failure.cause.message or m.failure.message for m in markers] == [SEND_ENGLISH]
+    assert failure is not None and (failure.node_id, failure.node_type) == ("hello", "action.send_message")
+    assert str(failure.error) == SEND_ENGLISH and failure.error.template == "template of node '%(node)s': %(detail)s"
+    assert translate(failure.error, "zh-CN") == SEND_CHINESE and translate(failure.error, "en") == SEND_ENGLISH
+    assert failure.retryable is False  # refused for good, as before
+
+
 @pytest.mark.parametrize(("change", "english", "chinese", "node", "kind"), [
     ({"config": {"expr": 5}}, "node 'check': config no longer valid for logic.condition",
      "节点「check」：设置已不适用于 logic.condition", "check", "logic"),
