@@ -152,6 +152,8 @@ async def test_a_node_the_worker_cannot_run_fails_with_a_msg(time_env: Any, db_u
         handle = await _start(time_env, queue, compiled, customer(db_url, "王五", bags=0))
         with pytest.raises(WorkflowFailureError) as failed:
             await handle.result()
+        if "type" in change:
+            await record(handle, "node_type_missing_before_checkpoint")
         failure = await journey_failures.read_failure(time_env.client, handle.id)
     assert str(failed.value.cause) == english
     assert failure is not None and str(failure.error) == english and translate(failure.error, "zh-CN") == chinese
