@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from engine.registry import default_registry
     from engine.runtime import JOURNEY_WORKFLOW, ActionRequest, Checkpoint, JourneyInput
     from wording import Msg, message_of, verbatim
-    from wording.stored import MAX_REASON, stored, stored_english
+    from wording.stored import MAX_REASON, stored, stored_english, stored_msg
 
 #: journeys started before expressions were metered op by op replay with the old, looser bound (about the
 #: deadlock detector's 2 s), so a condition that passed then passes on replay too
@@ -54,9 +54,21 @@ ENTRY_EVENT_PATCH = "entry-event-without-signal-v1"
 #: journeys failing from here on keep why as a stored ``Msg`` (``wording.stored``: shown in the reader's language);
 #: a run that failed before replays with the English text it had
 REASON_PATCH = "journey-reason-msg-v1"
+#: journeys whose action fails from here on keep the activity's own ``Msg`` (the stored form in its failure's
+#: details: ``engine.actions.failure_of``) in their reason instead of its English words; a run that failed before
+#: replays with the words
+ACTIVITY_REASON_PATCH = "activity-reason-msg-v1"
 #: at most this many woken keys are remembered (a journey defers one action at a time)
 WOKEN_LIMIT = 50
 TIMELINE_LIMIT = 200
+
+
+def carried_reason(failure: BaseException | None) -> Msg | None:
+    """The :class:`Msg` a failure carries in the stored form as its first detail — an action's
+    (``engine.actions.failure_of``), a journey's own (``REASON_PATCH``); None for any other failure (a timeout, a
+    plugin's own ``ApplicationError``, one from before). Deterministic: read in the workflow too."""
+    details = failure.details if isinstance(failure, ApplicationError) else ()
+    return stored_msg(details[0]) if details and isinstance(details[0], str) else None
 
 
 @workflow.defn(name=JOURNEY_WORKFLOW)
@@ -446,10 +458,12 @@ class JourneyWorkflow:
                         retry_policy=retry)
             except (ActivityError, ApplicationError) as exc:  # a local activity's failure may come unwrapped
                 cause = exc.cause
-                message = str(cause) if cause is not None and isinstance(exc, ActivityError) else str(exc)
-                # an activity's exception crosses Temporal as text: its words, shown as they are
-                self._fail(Msg("node '%(node)s': %(detail)s", node=node_id, type=node["type"],
-                               detail=verbatim(message)))
+                failure = cause if cause is not None and isinstance(exc, ActivityError) else exc
+                message = str(failure)
+                # the activity's own Msg when it sent one (our actions do); else its words, shown as they are
+                said = carried_reason(failure)
+                detail = said if said is not None and workflow.patched(ACTIVITY_REASON_PATCH) else verbatim(message)
+                self._fail(Msg("node '%(node)s': %(detail)s", node=node_id, type=node["type"], detail=detail))
                 self._count(node_id, "failed")
                 self._note("failed", {"error": message}, node_id)
                 return node_type.failure_port

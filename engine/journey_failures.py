@@ -43,7 +43,6 @@ from temporalio.api.failure.v1 import Failure as FailureProto
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from engine import auth
@@ -51,7 +50,7 @@ from engine.db import models
 from engine.db.failure_models import JourneyFailure
 from engine.db.models import User, utcnow
 from engine.db.session import session_factory, transaction
-from engine.interpreter import RETRIES_PREFIX
+from engine.interpreter import RETRIES_PREFIX, carried_reason
 from engine.text import Msg, MsgError, verbatim
 from wording.stored import MAX_REASON, stored, stored_english, stored_msg
 
@@ -143,19 +142,13 @@ async def _failure_text(client: Client, failure: FailureProto) -> tuple[Msg, boo
         message = str(getattr(error, "message", None) or error)
     except Exception:
         error, message = None, failure.message
-    kept = _kept_reason(error)
+    kept = carried_reason(error)
     if kept is not None:
         return kept, retryable
     said = " ".join(message.split())[:MAX_REASON]
     if said:
         return verbatim(said), retryable
     return Msg("timed out") if failure.HasField("timeout_failure_info") else Msg("failed without a message"), retryable
-
-
-def _kept_reason(error: BaseException | None) -> Msg | None:
-    """The :class:`Msg` a failure carries in the stored form as its first detail; None for any other failure."""
-    details = error.details if isinstance(error, ApplicationError) else ()
-    return stored_msg(details[0]) if details and isinstance(details[0], str) else None
 
 
 def _node_from(message: str) -> str | None:

@@ -119,12 +119,13 @@ SEND_CHINESE = "节点「hello」的模板：无法渲染模板：integer divisi
 
 async def test_an_actions_refusal_crosses_temporal_as_its_msg(time_env: Any, db_url: str, queue: str) -> None:
     """The activity's failure keeps Temporal's English message and carries its Msg as the stored detail: the
-    failure list says it in the reader's language."""
+    failure list and the journey's own reason say it in the reader's language."""
     compiled = publish(db_url, SPLIT_SEND)
     async with build_worker(time_env.client, queue, db_url):
         handle = await _start(time_env, queue, compiled, customer(db_url, "赵六", bags=0))
         assert (await handle.result())["status"] == "failed"
-        await record(handle, "action_failed_before_activity_msg")
+        state = await handle.query("state")
+        await record(handle, "action_failed_activity_msg")
         failure = await journey_failures.read_failure(time_env.client, handle.id)
         history = await handle.fetch_history()
     # Temporal's own text (its UI, logs, clients): the English, as before
@@ -135,6 +136,12 @@ async def test_an_actions_refusal_crosses_temporal_as_its_msg(time_env: Any, db_
     assert str(failure.error) == SEND_ENGLISH and failure.error.template == "template of node '%(node)s': %(detail)s"
     assert translate(failure.error, "zh-CN") == SEND_CHINESE and translate(failure.error, "en") == SEND_ENGLISH
     assert failure.retryable is False  # refused for good, as before
+    # the journey's own reason (Journey.error, the state query): the node, then the activity's Msg — not its words
+    assert state["error"] == f"node 'hello': {SEND_ENGLISH}"
+    reason = read_stored(_journey(db_url, handle.id).error)
+    assert reason.values["detail"].template == "template of node '%(node)s': %(detail)s"
+    assert translate(reason, "zh-CN") == f"节点「hello」：{SEND_CHINESE}"
+    assert translate(reason, "en") == state["error"]
 
 
 @pytest.mark.parametrize(("change", "english", "chinese", "node", "kind"), [
@@ -241,3 +248,15 @@ async def test_runs_that_failed_before_replay_with_their_english_text() -> None:
     assert new_logic.details[0].startswith(PREFIX)
     new_action = await _replayed("action_failed_reason_msg")
     assert new_action["status"] == "failed" and str(new_action["reason"]).startswith(PREFIX)
+
+
+async def test_actions_that_failed_before_their_msg_was_read_replay_with_their_words() -> None:
+    """A journey whose action failed on the interpreter before ``activity-reason-msg-v1`` replays with the
+    activity's words as its reason's detail, even where the activity sent its Msg; one since, with the Msg."""
+    before = await _replayed("action_failed_before_activity_msg")
+    assert before["status"] == "failed"
+    words = read_stored(before["reason"]).values["detail"]  # str() of the ApplicationError: its type first
+    assert (words.template, str(words)) == ("%(detail)s", f"ActionFailed: {SEND_ENGLISH}")
+    since = await _replayed("action_failed_activity_msg")
+    assert since["status"] == "failed" and stored_english(since["reason"]) == f"node 'hello': {SEND_ENGLISH}"
+    assert read_stored(since["reason"]).values["detail"].template == "template of node '%(node)s': %(detail)s"
