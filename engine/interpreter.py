@@ -198,6 +198,9 @@ class JourneyWorkflow:
 
     def _note(self, what: str, detail: dict[str, Any], node: str | None = None) -> None:
         entry = {"at": workflow.now().isoformat(), "what": what, "node": node or self.node, **detail}
+        if what == "failed" and self.reason_kept:
+            # beside the English "error": the reason as saved (a stored Msg), for the preview's reader
+            entry["stored_error"] = self.error
         self.timeline.append(entry)
         if not self.input.simulate:
             del self.timeline[:-TIMELINE_LIMIT]
