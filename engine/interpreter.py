@@ -58,6 +58,9 @@ REASON_PATCH = "journey-reason-msg-v1"
 #: details: ``engine.actions.failure_of``) in their reason instead of its English words; a run that failed before
 #: replays with the words
 ACTIVITY_REASON_PATCH = "activity-reason-msg-v1"
+#: journeys reaching a node whose type this worker does not have from here on end like any failed journey: their
+#: last checkpoint says ``failed`` (before, the workflow failed with no checkpoint and the journey stayed running)
+MISSING_TYPE_PATCH = "missing-node-type-checkpoint-v1"
 #: at most this many woken keys are remembered (a journey defers one action at a time)
 WOKEN_LIMIT = 50
 TIMELINE_LIMIT = 200
@@ -231,14 +234,25 @@ class JourneyWorkflow:
             "journey.customer", self.input.customer_id, start_to_close_timeout=timedelta(seconds=30),
         )
 
-    def _node_type(self, name: str) -> type[NodeType]:
+    async def _node_type(self, node_id: str, name: str) -> type[NodeType]:
+        """The node type ``name`` from this worker's registry. Missing (a plugin not installed here), the journey
+        fails at the node as any failed journey does — its reason kept, its last checkpoint ``failed``, so the
+        failure list shows it (docs/plugins.md: install a plugin on every worker before publishing flows that
+        use it); a run that failed here before ``MISSING_TYPE_PATCH`` replays without that checkpoint."""
         node_type = default_registry().get(name)
-        if node_type is None:
-            reason = Msg("node type '%(type)s' is not installed on this worker", type=name)
-            if workflow.patched(REASON_PATCH):
-                raise ApplicationError(str(reason), stored(reason, MAX_REASON), non_retryable=True)
-            raise ApplicationError(str(reason), non_retryable=True)
-        return node_type
+        if node_type is not None:
+            return node_type
+        reason = Msg("node type '%(type)s' is not installed on this worker", type=name)
+        if workflow.patched(MISSING_TYPE_PATCH):
+            self._count(node_id, "entered")
+            self._count(node_id, "failed")
+            self._fail(reason)
+            self._note("failed", {"error": str(reason)}, node_id)
+            await self._checkpoint("failed")
+            raise self._failure()
+        if workflow.patched(REASON_PATCH):
+            raise ApplicationError(str(reason), stored(reason, MAX_REASON), non_retryable=True)
+        raise ApplicationError(str(reason), non_retryable=True)
 
     # -- the walk -------------------------------------------------------------------------------
     @workflow.run
@@ -271,7 +285,7 @@ class JourneyWorkflow:
         while node_id is not None:
             self.node = node_id
             node = nodes[node_id]
-            node_type = self._node_type(node["type"])
+            node_type = await self._node_type(node_id, node["type"])
             if self.end_reason is not None:
                 break
             visits[node_id] = visits.get(node_id, 0) + 1

@@ -25,6 +25,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from designer.i18n import translate
 from engine import journey_failures
 from engine.db import models
+from engine.db.failure_models import JourneyFailure
 from engine.db.session import session_factory
 from engine.runtime import JOURNEY_WORKFLOW, JourneyInput
 from engine.worker import PASSTHROUGH, build_worker, workflows
@@ -160,11 +161,18 @@ async def test_a_node_the_worker_cannot_run_fails_with_a_msg(time_env: Any, db_u
         with pytest.raises(WorkflowFailureError) as failed:
             await handle.result()
         if "type" in change:
-            await record(handle, "node_type_missing_before_checkpoint")
+            await record(handle, "node_type_missing_failed")
         failure = await journey_failures.read_failure(time_env.client, handle.id)
+        assert await journey_failures.record_new_failures(time_env.client, db_url) == 1
     assert str(failed.value.cause) == english
     assert failure is not None and str(failure.error) == english and translate(failure.error, "zh-CN") == chinese
     assert (failure.node_id, failure.node_type, failure.kind) == (node, compiled["nodes"]["check"]["type"], kind)
+    # like any failed journey: its last checkpoint says failed at the node, so the failure list keeps it
+    journey = _journey(db_url, handle.id)
+    assert (journey.status, journey.current_node, stored_english(journey.error)) == ("failed", "check", english)
+    with session_factory(db_url)() as db:
+        kept = db.get(JourneyFailure, handle.id)
+        assert kept is not None and kept.node_id == "check" and translate(read_stored(kept.error), "zh-CN") == chinese
 
 
 async def test_a_failed_journeys_reason_reads_in_each_language_and_the_api_stays_english(
@@ -248,6 +256,16 @@ async def test_runs_that_failed_before_replay_with_their_english_text() -> None:
     assert new_logic.details[0].startswith(PREFIX)
     new_action = await _replayed("action_failed_reason_msg")
     assert new_action["status"] == "failed" and str(new_action["reason"]).startswith(PREFIX)
+
+
+async def test_a_missing_node_type_replays_with_or_without_its_checkpoint() -> None:
+    """A journey that failed at a node type not installed before ``missing-node-type-checkpoint-v1`` replays
+    without the checkpoint it never wrote (no nondeterminism); one since, with it. Both fail with the same Msg."""
+    english = "node type 'plugin.gone' is not installed on this worker"
+    for name in ("node_type_missing_before_checkpoint", "node_type_missing_failed"):
+        outcome = await _replayed(name)
+        assert isinstance(outcome, ApplicationError) and str(outcome) == english, name
+        assert stored_english(outcome.details[0]) == english and outcome.details[0].startswith(PREFIX), name
 
 
 async def test_actions_that_failed_before_their_msg_was_read_replay_with_their_words() -> None:
