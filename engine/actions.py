@@ -38,7 +38,7 @@ from engine.db.session import database_unavailable, session_factory, transaction
 from engine.nodes.base import ActionResult, NodeType
 from engine.runtime import ActionRequest
 from engine.text import Msg, message_of, verbatim
-from wording.stored import MAX_REASON, stored
+from wording.stored import MAX_REASON, PREFIX, stored
 
 log = logging.getLogger(__name__)
 #: what actions see (defined in engine.action_context) is imported from here by node types and plugins too
@@ -54,16 +54,21 @@ class ActionFailed(Exception):
 
 def failure_of(exc: BaseException) -> ApplicationError:
     """The Temporal failure an action's exception crosses to the workflow as: its English as the message (what
-    Temporal's UI, logs and clients read, as before) and its :class:`~wording.Msg` in the stored form
-    (``wording.stored``) as the only detail, so the interpreter and ``engine.journey_failures`` say it in the
-    reader's language. :class:`ActionFailed` is not retried; anything else is, by the node's policy, its type
-    the exception's class (``non_retryable_error_types``)."""
+    Temporal's UI, logs and clients read, as before) and, when it was raised with a :class:`~wording.Msg` of ours
+    (a ``MsgError``, ``ActionFailed(Msg(…))``), that Msg in the stored form (``wording.stored``) as the only detail,
+    so the interpreter and ``engine.journey_failures`` say it in the reader's language. Words that are not ours (a
+    library's, a platform's) carry no detail: they are shown as they are, and stay plain text where saved.
+    :class:`ActionFailed` is not retried; anything else is, by the node's policy, its type the exception's class
+    (``non_retryable_error_types``)."""
+    said = message_of(exc) if str(exc) else verbatim("")
+    ours = stored(said, MAX_REASON).startswith(PREFIX)
     if isinstance(exc, ActionFailed):
-        return ApplicationError(str(exc), stored(message_of(exc), MAX_REASON), type="ActionFailed",
-                                non_retryable=True)
-    kind = type(exc).__name__
-    reason = Msg("%(error)s: %(detail)s", error=kind, detail=message_of(exc) if str(exc) else verbatim(""))
-    return ApplicationError(str(reason), stored(reason, MAX_REASON), type=kind)
+        reason, kind, final = said, "ActionFailed", True
+    else:
+        kind, final = type(exc).__name__, False
+        reason = Msg("%(error)s: %(detail)s", error=kind, detail=said)
+    details = (stored(reason, MAX_REASON),) if ours else ()
+    return ApplicationError(str(reason), *details, type=kind, non_retryable=final)
 
 
 def recorded_result(db: Session, key: str) -> dict[str, Any] | None:
