@@ -12,7 +12,8 @@ The interpreter's own reason (an expression that cannot be evaluated, a config n
 bound, a node type not installed) is a stored :class:`Msg` since ``engine.interpreter.REASON_PATCH`` — the detail of
 the workflow's failure, or the ``reason`` of its result — kept as that Msg, so pages say it in the reader's
 language; its node and node type are its values. Runs from before have English text, the node parsed out of it
-(``node '…'``). An activity's failure crosses Temporal as text: its words, shown as they are.
+(``node '…'``). An activity's failure carries its Msg in the stored form as its detail when it was raised with one
+of ours (``engine.actions.failure_of``), read back as that Msg; else its words, shown as they are.
 
 A journey still running can be in trouble too: an action being retried right now (Temporal's pending
 activity says the attempt and the last error), or a workflow task failing over and over (a bug; the
