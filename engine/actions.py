@@ -37,15 +37,38 @@ from engine.db.models import utcnow
 from engine.db.session import database_unavailable, session_factory, transaction
 from engine.nodes.base import ActionResult, NodeType
 from engine.runtime import ActionRequest
+from engine.text import Msg, message_of, verbatim
+from wording.stored import MAX_REASON, PREFIX, stored
 
 log = logging.getLogger(__name__)
 #: what actions see (defined in engine.action_context) is imported from here by node types and plugins too
-__all__ = ["ActionContext", "ActionFailed", "BulkActionContext", "Services", "customer_views", "make_activity",
-           "perform", "perform_many", "recorded_result", "recorded_results"]
+__all__ = ["ActionContext", "ActionFailed", "BulkActionContext", "Services", "customer_views", "failure_of",
+           "make_activity", "perform", "perform_many", "recorded_result", "recorded_results"]
 
 
 class ActionFailed(Exception):
-    """A permanent failure: retrying cannot help (bad config, refused by the platform)."""
+    """A permanent failure: retrying cannot help (bad config, refused by the platform). Raised with a
+    :class:`~wording.Msg` (``ActionFailed(Msg("…", node=…))``), the reason reaches the journey's pages in the
+    reader's language (:func:`failure_of`); raised with a plain string, its words are shown as they are."""
+
+
+def failure_of(exc: BaseException) -> ApplicationError:
+    """The Temporal failure an action's exception crosses to the workflow as: its English as the message (what
+    Temporal's UI, logs and clients read, as before) and, when it was raised with a :class:`~wording.Msg` of ours
+    (a ``MsgError``, ``ActionFailed(Msg(…))``), that Msg in the stored form (``wording.stored``) as the only detail,
+    so the interpreter and ``engine.journey_failures`` say it in the reader's language. Words that are not ours (a
+    library's, a platform's) carry no detail: they are shown as they are, and stay plain text where saved.
+    :class:`ActionFailed` is not retried; anything else is, by the node's policy, its type the exception's class
+    (``non_retryable_error_types``)."""
+    said = message_of(exc) if str(exc) else verbatim("")
+    ours = stored(said, MAX_REASON).startswith(PREFIX)
+    if isinstance(exc, ActionFailed):
+        reason, kind, final = said, "ActionFailed", True
+    else:
+        kind, final = type(exc).__name__, False
+        reason = Msg("%(error)s: %(detail)s", error=kind, detail=said)
+    details = (stored(reason, MAX_REASON),) if ours else ()
+    return ApplicationError(str(reason), *details, type=kind, non_retryable=final)
 
 
 def recorded_result(db: Session, key: str) -> dict[str, Any] | None:
@@ -159,7 +182,7 @@ def make_activity(node_type: type[NodeType], services: Services) -> Callable[[Ac
             try:
                 return perform(node_type, request, services)
             except ActionFailed as exc:
-                raise ApplicationError(str(exc), type="ActionFailed", non_retryable=True) from None
+                raise failure_of(exc) from None
             except Exception as exc:
                 left = deadline - time.monotonic()
                 if database_unavailable(exc) and left > 0:
@@ -172,7 +195,7 @@ def make_activity(node_type: type[NodeType], services: Services) -> Callable[[Ac
                 # a crashing action (or plugin) fails its node and is retried by its policy;
                 # it never takes the worker down
                 log.warning("action %s at %s failed: %s: %s", node_type.type, request.key, type(exc).__name__, exc)
-                raise ApplicationError(f"{type(exc).__name__}: {exc}", type=type(exc).__name__) from None
+                raise failure_of(exc) from None
 
     return run_action
 

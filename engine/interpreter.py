@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from engine.registry import default_registry
     from engine.runtime import JOURNEY_WORKFLOW, ActionRequest, Checkpoint, JourneyInput
     from wording import Msg, message_of, verbatim
-    from wording.stored import MAX_REASON, stored, stored_english
+    from wording.stored import MAX_REASON, stored, stored_english, stored_msg
 
 #: journeys started before expressions were metered op by op replay with the old, looser bound (about the
 #: deadlock detector's 2 s), so a condition that passed then passes on replay too
@@ -54,9 +54,24 @@ ENTRY_EVENT_PATCH = "entry-event-without-signal-v1"
 #: journeys failing from here on keep why as a stored ``Msg`` (``wording.stored``: shown in the reader's language);
 #: a run that failed before replays with the English text it had
 REASON_PATCH = "journey-reason-msg-v1"
+#: journeys whose action fails from here on keep the activity's own ``Msg`` (the stored form in its failure's
+#: details: ``engine.actions.failure_of``) in their reason instead of its English words; a run that failed before
+#: replays with the words
+ACTIVITY_REASON_PATCH = "activity-reason-msg-v1"
+#: journeys reaching a node whose type this worker does not have from here on end like any failed journey: their
+#: last checkpoint says ``failed`` (before, the workflow failed with no checkpoint and the journey stayed running)
+MISSING_TYPE_PATCH = "missing-node-type-checkpoint-v1"
 #: at most this many woken keys are remembered (a journey defers one action at a time)
 WOKEN_LIMIT = 50
 TIMELINE_LIMIT = 200
+
+
+def carried_reason(failure: BaseException | None) -> Msg | None:
+    """The :class:`Msg` a failure carries in the stored form as its first detail — an action's
+    (``engine.actions.failure_of``), a journey's own (``REASON_PATCH``); None for any other failure (a timeout, a
+    plugin's own ``ApplicationError``, one from before). Deterministic: read in the workflow too."""
+    details = failure.details if isinstance(failure, ApplicationError) else ()
+    return stored_msg(details[0]) if details and isinstance(details[0], str) else None
 
 
 @workflow.defn(name=JOURNEY_WORKFLOW)
@@ -186,6 +201,9 @@ class JourneyWorkflow:
 
     def _note(self, what: str, detail: dict[str, Any], node: str | None = None) -> None:
         entry = {"at": workflow.now().isoformat(), "what": what, "node": node or self.node, **detail}
+        if what == "failed" and self.reason_kept:
+            # beside the English "error": the reason as saved (a stored Msg), for the preview's reader
+            entry["stored_error"] = self.error
         self.timeline.append(entry)
         if not self.input.simulate:
             del self.timeline[:-TIMELINE_LIMIT]
@@ -216,14 +234,25 @@ class JourneyWorkflow:
             "journey.customer", self.input.customer_id, start_to_close_timeout=timedelta(seconds=30),
         )
 
-    def _node_type(self, name: str) -> type[NodeType]:
+    async def _node_type(self, node_id: str, name: str) -> type[NodeType]:
+        """The node type ``name`` from this worker's registry. Missing (a plugin not installed here), the journey
+        fails at the node as any failed journey does — its reason kept, its last checkpoint ``failed``, so the
+        failure list shows it (docs/plugins.md: install a plugin on every worker before publishing flows that
+        use it); a run that failed here before ``MISSING_TYPE_PATCH`` replays without that checkpoint."""
         node_type = default_registry().get(name)
-        if node_type is None:
-            reason = Msg("node type '%(type)s' is not installed on this worker", type=name)
-            if workflow.patched(REASON_PATCH):
-                raise ApplicationError(str(reason), stored(reason, MAX_REASON), non_retryable=True)
-            raise ApplicationError(str(reason), non_retryable=True)
-        return node_type
+        if node_type is not None:
+            return node_type
+        reason = Msg("node type '%(type)s' is not installed on this worker", type=name)
+        if workflow.patched(MISSING_TYPE_PATCH):
+            self._count(node_id, "entered")
+            self._count(node_id, "failed")
+            self._fail(reason)
+            self._note("failed", {"error": str(reason)}, node_id)
+            await self._checkpoint("failed")
+            raise self._failure()
+        if workflow.patched(REASON_PATCH):
+            raise ApplicationError(str(reason), stored(reason, MAX_REASON), non_retryable=True)
+        raise ApplicationError(str(reason), non_retryable=True)
 
     # -- the walk -------------------------------------------------------------------------------
     @workflow.run
@@ -256,7 +285,7 @@ class JourneyWorkflow:
         while node_id is not None:
             self.node = node_id
             node = nodes[node_id]
-            node_type = self._node_type(node["type"])
+            node_type = await self._node_type(node_id, node["type"])
             if self.end_reason is not None:
                 break
             visits[node_id] = visits.get(node_id, 0) + 1
@@ -446,10 +475,12 @@ class JourneyWorkflow:
                         retry_policy=retry)
             except (ActivityError, ApplicationError) as exc:  # a local activity's failure may come unwrapped
                 cause = exc.cause
-                message = str(cause) if cause is not None and isinstance(exc, ActivityError) else str(exc)
-                # an activity's exception crosses Temporal as text: its words, shown as they are
-                self._fail(Msg("node '%(node)s': %(detail)s", node=node_id, type=node["type"],
-                               detail=verbatim(message)))
+                failure = cause if cause is not None and isinstance(exc, ActivityError) else exc
+                message = str(failure)
+                # the activity's own Msg when it sent one (our actions do); else its words, shown as they are
+                said = carried_reason(failure)
+                detail = said if said is not None and workflow.patched(ACTIVITY_REASON_PATCH) else verbatim(message)
+                self._fail(Msg("node '%(node)s': %(detail)s", node=node_id, type=node["type"], detail=detail))
                 self._count(node_id, "failed")
                 self._note("failed", {"error": message}, node_id)
                 return node_type.failure_port

@@ -12,7 +12,8 @@ The interpreter's own reason (an expression that cannot be evaluated, a config n
 bound, a node type not installed) is a stored :class:`Msg` since ``engine.interpreter.REASON_PATCH`` — the detail of
 the workflow's failure, or the ``reason`` of its result — kept as that Msg, so pages say it in the reader's
 language; its node and node type are its values. Runs from before have English text, the node parsed out of it
-(``node '…'``). An activity's failure crosses Temporal as text: its words, shown as they are.
+(``node '…'``). An activity's failure carries its Msg in the stored form as its detail when it was raised with one
+of ours (``engine.actions.failure_of``), read back as that Msg; else its words, shown as they are.
 
 A journey still running can be in trouble too: an action being retried right now (Temporal's pending
 activity says the attempt and the last error), or a workflow task failing over and over (a bug; the
@@ -50,7 +51,7 @@ from engine.db import models
 from engine.db.failure_models import JourneyFailure
 from engine.db.models import User, utcnow
 from engine.db.session import session_factory, transaction
-from engine.interpreter import RETRIES_PREFIX
+from engine.interpreter import RETRIES_PREFIX, carried_reason
 from engine.text import Msg, MsgError, verbatim
 from wording.stored import MAX_REASON, stored, stored_english, stored_msg
 
@@ -130,16 +131,21 @@ async def _decode(client: Client, payloads: Iterable[Payload]) -> list[Any]:
 
 
 async def _failure_text(client: Client, failure: FailureProto) -> tuple[Msg, bool]:
-    """The innermost failure's message (what went wrong, in the failing code's words: shown verbatim) and whether
-    retrying may help."""
+    """The innermost failure's message and whether retrying may help. Our actions' failures carry their ``Msg`` in
+    the stored form as their detail (``engine.actions.failure_of``): that Msg, said in the reader's language;
+    anything else (an activity from before, a plugin's own ``ApplicationError``, a timeout) in the failing code's
+    words, shown verbatim."""
     while failure.HasField("cause") and (failure.HasField("activity_failure_info") or not failure.message):
         failure = failure.cause
+    retryable = not (failure.HasField("application_failure_info") and failure.application_failure_info.non_retryable)
     try:
         error = await client.data_converter.decode_failure(failure)
         message = str(getattr(error, "message", None) or error)
     except Exception:
-        message = failure.message
-    retryable = not (failure.HasField("application_failure_info") and failure.application_failure_info.non_retryable)
+        error, message = None, failure.message
+    kept = carried_reason(error)
+    if kept is not None:
+        return kept, retryable
     said = " ".join(message.split())[:MAX_REASON]
     if said:
         return verbatim(said), retryable

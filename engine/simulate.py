@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from temporalio.client import WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
@@ -132,8 +133,11 @@ async def preview(document: dict[str, Any], customer: PreviewCustomer | None = N
                 state: dict[str, Any] = await handle.query("state")
                 finished = description.status is not None and description.status.name != "RUNNING"
                 if finished:
-                    result = await handle.result()
-                    status, timeline = result["status"], result["timeline"]
+                    try:
+                        result = await handle.result()
+                        status, timeline = result["status"], result["timeline"]
+                    except WorkflowFailureError:  # a logic node that cannot be evaluated fails the workflow
+                        status, timeline = "failed", state["timeline"]  # its last step says why
                 else:
                     status, timeline = f"still {state['status']} at day {days}", state["timeline"]
                     await handle.terminate("preview horizon reached")

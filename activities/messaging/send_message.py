@@ -20,6 +20,7 @@ from engine.nodes.base import ActionResult, NodeConfig, NodeType, Template
 from engine.pii import mask_text
 from engine.policies import Decision, current_policy, gate, gate_many
 from engine.runtime import ActionRequest
+from engine.text import Msg, message_of
 
 Channel = Literal["dry-run", "wecom", "wechat_oa", "sms", "email", "webhook"]
 
@@ -68,7 +69,7 @@ class SendMessage(NodeType):
         try:
             content = expressions.render(config.template, ctx.expression_context())
         except expressions.ExpressionError as exc:
-            raise ActionFailed(f"template of node '{ctx.node_id}': {exc}") from None
+            raise ActionFailed(_template_failed(ctx.node_id, exc)) from None
         url = ctx.services.database_url
         candidates = ["dry-run"] if ctx.simulate else [config.channel, *(
             [config.fallback_channel] if config.fallback_channel else [])]
@@ -167,7 +168,7 @@ class SendMessage(NodeType):
             try:
                 contents[request.key] = expressions.render(config.template, ctx.expression_context(request))
             except expressions.ExpressionError as exc:
-                results[request.key] = ActionFailed(f"template of node '{request.node_id}': {exc}")
+                results[request.key] = ActionFailed(_template_failed(request.node_id, exc))
                 continue
             live.append(request)
         candidates = [config.channel, *([config.fallback_channel] if config.fallback_channel else [])]
@@ -325,3 +326,8 @@ def _deliver_all(ctx: BulkActionContext, config: Any, items: list[tuple[ActionRe
 def _result(status: str, channel: str, detail: dict[str, Any]) -> ActionResult:
     return ActionResult(port="out" if status == "sent" else "skipped",
                         detail={**detail, "status": status, "channel": channel})
+
+
+def _template_failed(node_id: str, exc: expressions.ExpressionError) -> Msg:
+    """Why a message could not be rendered: the template's own error (a ``Msg``), kept for the reader's language."""
+    return Msg("template of node '%(node)s': %(detail)s", node=node_id, detail=message_of(exc))

@@ -48,7 +48,7 @@ from engine import expressions
 from engine.actions import ActionContext, ActionFailed
 from engine.nodes.base import ActionResult, NodeConfig, NodeType, Problem, Template
 from engine.outbound import OutboundGuard, OutboundRefused, guarded_client, literal_ip
-from engine.text import Msg
+from engine.text import Msg, message_of
 
 log = logging.getLogger(__name__)
 
@@ -293,7 +293,8 @@ class CallWebhook(NodeType):
         try:
             return expressions.render(source, scope)
         except expressions.ExpressionError as exc:
-            raise ActionFailed(f"webhook node '{ctx.node_id}': {what}: {exc}") from None
+            raise ActionFailed(Msg("webhook node '%(node)s': %(what)s: %(detail)s", node=ctx.node_id, what=what,
+                                   detail=message_of(exc))) from None
 
     @classmethod
     def _body(cls, ctx: ActionContext, config: WebhookConfig, scope: Mapping[str, Any]) -> bytes | None:
@@ -313,10 +314,11 @@ class CallWebhook(NodeType):
             try:
                 document = json.loads(text)
             except json.JSONDecodeError as exc:
-                raise ActionFailed(
-                    f"webhook node '{ctx.node_id}': the body template did not render JSON ({exc.msg} at line "
-                    f"{exc.lineno} column {exc.colno}); put values in with the tojson filter, e.g. "
-                    "{{ customer.name | tojson }}") from None
+                raise ActionFailed(Msg(
+                    "webhook node '%(node)s': the body template did not render JSON (%(detail)s at line %(line)s "
+                    "column %(column)s); put values in with the tojson filter, e.g. %(example)s",
+                    node=ctx.node_id, detail=exc.msg, line=exc.lineno, column=exc.colno,
+                    example="{{ customer.name | tojson }}")) from None
         return json.dumps(document, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
 
     @classmethod
@@ -325,9 +327,9 @@ class CallWebhook(NodeType):
             return None
         secret = os.environ.get(config.secret_env)
         if not secret:
-            raise ActionFailed(
-                f"webhook node '{ctx.node_id}': the signing secret environment variable {config.secret_env} "
-                "is not set (or empty) on the worker; set it and restart the worker")
+            raise ActionFailed(Msg(
+                "webhook node '%(node)s': the signing secret environment variable %(name)s is not set (or empty) "
+                "on the worker; set it and restart the worker", node=ctx.node_id, name=config.secret_env))
         return secret
 
     @classmethod
@@ -339,10 +341,11 @@ class CallWebhook(NodeType):
         for name, source in config.headers.items():
             value = cls._render(ctx, f"header {name}", source, scope)
             if "\r" in value or "\n" in value:
-                raise ActionFailed(f"webhook node '{ctx.node_id}': header {name} rendered a line break")
+                raise ActionFailed(Msg("webhook node '%(node)s': header %(name)s rendered a line break",
+                                       node=ctx.node_id, name=name))
             if not value.isascii():
-                raise ActionFailed(f"webhook node '{ctx.node_id}': header {name} rendered non-ASCII text; "
-                                   "header values must be ASCII (use the urlencode filter)")
+                raise ActionFailed(Msg("webhook node '%(node)s': header %(name)s rendered non-ASCII text; header "
+                                       "values must be ASCII (use the urlencode filter)", node=ctx.node_id, name=name))
             for existing in [h for h in headers if h.lower() == name.lower()]:
                 del headers[existing]
             headers[name] = value
@@ -360,8 +363,8 @@ class CallWebhook(NodeType):
         try:
             url = _check_url_text(rendered_url, rendered=True)
         except ValueError as exc:
-            raise ActionFailed(f"webhook node '{ctx.node_id}': the rendered URL {_safe_url(rendered_url)!r}: "
-                               f"{exc}") from None
+            raise ActionFailed(Msg("webhook node '%(node)s': the rendered URL %(url)s: %(detail)s", node=ctx.node_id,
+                                   url=repr(_safe_url(rendered_url)), detail=message_of(exc))) from None
         safe = _safe_url(url)
         body = cls._body(ctx, config, scope)
         host = urlsplit(url).hostname or ""
@@ -383,7 +386,8 @@ class CallWebhook(NodeType):
         try:
             OutboundGuard.from_settings().check(host, port)
         except OutboundRefused as exc:
-            raise ActionFailed(f"webhook node '{ctx.node_id}': {safe} refused: {exc}") from None
+            raise ActionFailed(Msg("webhook node '%(node)s': %(where)s refused: %(detail)s", node=ctx.node_id,
+                                   where=safe, detail=message_of(exc))) from None
 
     @classmethod
     def _call(cls, ctx: ActionContext, config: WebhookConfig, url: str, safe: str, headers: dict[str, str],
@@ -401,12 +405,14 @@ class CallWebhook(NodeType):
                 wants_body = bool(config.response_map) and 200 <= status < 300
                 raw = cls._read(response, deadline, where, MAX_RESPONSE_BYTES if wants_body else ERROR_SNIPPET)
         except OutboundRefused as exc:  # not worth a retry: the address will not change its nature
-            raise ActionFailed(f"webhook node '{ctx.node_id}': {where} refused: {exc}") from None
+            raise ActionFailed(Msg("webhook node '%(node)s': %(where)s refused: %(detail)s", node=ctx.node_id,
+                                   where=where, detail=message_of(exc))) from None
         except httpx.TimeoutException as exc:
-            raise WebhookRetryable(f"{where} timed out after {config.timeout_seconds:g} s "
-                                   f"({type(exc).__name__})") from None
+            raise WebhookRetryable(Msg("%(where)s timed out after %(seconds)s s (%(error)s)", where=where,
+                                       seconds=f"{config.timeout_seconds:g}", error=type(exc).__name__)) from None
         except httpx.HTTPError as exc:
-            raise WebhookRetryable(_redact(f"{where} failed: {type(exc).__name__}: {exc}", secret)) from None
+            raise WebhookRetryable(Msg("%(where)s failed: %(error)s: %(detail)s", where=_redact(where, secret),
+                                       error=type(exc).__name__, detail=_redact(str(exc), secret))) from None
         elapsed_ms = round((time.monotonic() - started) * 1000)
         log.info("webhook %s at %s: HTTP %s in %d ms", where, ctx.key, status, elapsed_ms)
 
@@ -414,24 +420,28 @@ class CallWebhook(NodeType):
             snippet = _redact(raw[:ERROR_SNIPPET].decode("utf-8", "replace"), secret)
             said = f": {snippet!r}" if snippet.strip() else ""
             if _status_matches(status, config.retry_on_status):
-                raise WebhookRetryable(f"{where} answered HTTP {status} (retryable){said}")
+                raise WebhookRetryable(Msg("%(where)s answered HTTP %(status)s (retryable)%(said)s", where=where,
+                                           status=status, said=said))
             if 300 <= status < 400:
-                raise ActionFailed(f"webhook node '{ctx.node_id}': {where} answered HTTP {status} redirecting to "
-                                   f"{_safe_url(response.headers.get('location', ''))!r}; redirects are not "
-                                   "followed, configure the final URL")
-            raise ActionFailed(f"webhook node '{ctx.node_id}': {where} answered HTTP {status}{said}")
+                raise ActionFailed(Msg(
+                    "webhook node '%(node)s': %(where)s answered HTTP %(status)s redirecting to %(location)s; "
+                    "redirects are not followed, configure the final URL", node=ctx.node_id, where=where,
+                    status=status, location=repr(_safe_url(response.headers.get("location", "")))))
+            raise ActionFailed(Msg("webhook node '%(node)s': %(where)s answered HTTP %(status)s%(said)s",
+                                   node=ctx.node_id, where=where, status=status, said=said))
 
         detail: dict[str, Any] = {"status": status, "elapsed_ms": elapsed_ms, "method": config.method, "url": safe}
         variables: dict[str, Any] = {}
         if config.response_map:
             if not _is_json(content_type):
-                raise ActionFailed(
-                    f"webhook node '{ctx.node_id}': {where} answered {content_type or 'no content type'!r}, "
-                    "not JSON, so response_map cannot be applied")
+                raise ActionFailed(Msg(
+                    "webhook node '%(node)s': %(where)s answered %(content_type)s, not JSON, so response_map cannot "
+                    "be applied", node=ctx.node_id, where=where, content_type=repr(content_type or "no content type")))
             try:
                 document = json.loads(raw)
             except ValueError as exc:
-                raise ActionFailed(f"webhook node '{ctx.node_id}': {where} answered invalid JSON: {exc}") from None
+                raise ActionFailed(Msg("webhook node '%(node)s': %(where)s answered invalid JSON: %(detail)s",
+                                       node=ctx.node_id, where=where, detail=str(exc))) from None
             missing = []
             for name, path in config.response_map.items():
                 value = lookup(document, path)
@@ -441,9 +451,10 @@ class CallWebhook(NodeType):
                     variables[name] = _scrub(value, secret)
             size = len(json.dumps(variables, ensure_ascii=False, default=str).encode("utf-8"))
             if size > MAX_MAPPED_BYTES:
-                raise ActionFailed(
-                    f"webhook node '{ctx.node_id}': the mapped variables {', '.join(sorted(variables))} come to "
-                    f"{size} bytes of JSON; the limit is {MAX_MAPPED_BYTES}: map smaller parts of the response")
+                raise ActionFailed(Msg(
+                    "webhook node '%(node)s': the mapped variables %(names)s come to %(count)s bytes of JSON; the "
+                    "limit is %(limit)s: map smaller parts of the response", node=ctx.node_id,
+                    names=", ".join(sorted(variables)), count=size, limit=MAX_MAPPED_BYTES))
             detail["mapped"] = sorted(variables)
             if missing:
                 detail["missing"] = sorted(missing)
@@ -461,7 +472,7 @@ class CallWebhook(NodeType):
                 raise httpx.ReadTimeout(f"{where}: the response body took longer than the timeout")
             if size > limit:
                 if limit == MAX_RESPONSE_BYTES:
-                    raise ActionFailed(f"{where} answered more than {MAX_RESPONSE_BYTES} bytes; "
-                                       "response_map reads at most 1 MiB")
+                    raise ActionFailed(Msg("%(where)s answered more than %(count)s bytes; response_map reads at "
+                                           "most 1 MiB", where=where, count=MAX_RESPONSE_BYTES))
                 break
         return b"".join(chunks)

@@ -632,6 +632,11 @@ def _step_text(step: Mapping[str, Any]) -> str:
         if not parts:
             parts.append(json.dumps(dict(detail), ensure_ascii=False)[:300])
     for key in ("event", "error", "reason", "until"):
-        if step.get(key):
+        if key == "error" and step.get(key):
+            # why the step failed in the reader's language: the interpreter's saved reason (a stored Msg) when
+            # the step has one, else its English words as they are
+            said = display.said(str(step.get("stored_error") or step[key]))
+            parts.append(_("error: %(error)s") % {"error": said})
+        elif step.get(key):
             parts.append(f"{key}: {step[key]}")
     return " ".join(parts)

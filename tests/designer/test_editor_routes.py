@@ -4,6 +4,7 @@ versions and their diff, the funnel, auto-layout and the preview (real time-skip
 from __future__ import annotations
 
 import copy
+import html
 import json
 import re
 from collections.abc import Callable
@@ -236,6 +237,33 @@ def test_preview_explains_problems_and_bad_input(login: Callable[..., Session]) 
     bad_at = marketer.post("/flows/welcome-new-contact/preview", data={
         "document": json.dumps(WELCOME), "days": "5", "events.0.at": "next tuesday", "events.0.type": "order.paid"})
     assert "输入有误" in bad_at.text
+
+
+def test_preview_says_why_a_step_failed_in_the_readers_language(login: Callable[..., Session]) -> None:
+    """A step that fails shows its reason as each reader reads it, the "error:" before it too: an action the
+    activity refused (its Msg crossed Temporal) and a condition that cannot be evaluated (the workflow fails)."""
+    refused = copy.deepcopy(WELCOME)
+    next(n for n in refused["nodes"] if n["id"] == "hello")["config"]["template"] = "每袋 {{ 100 // customer.bags }} 元"
+    broken = copy.deepcopy(WELCOME)
+    next(n for n in broken["nodes"] if n["id"] == "bought")["config"]["expr"] = "100 // customer.bags > 10"
+    division = "integer division or modulo by zero"
+    cases = [
+        (refused, "hello", f"错误：节点「hello」：节点「hello」的模板：无法渲染模板：{division}",
+         f"error: node 'hello': template of node 'hello': cannot render template: {division}"),
+        (broken, "bought", f"错误：节点「bought」：无法计算「100 // customer.bags > 10」：{division}",
+         f"error: node 'bought': cannot evaluate '100 // customer.bags > 10': {division}"),
+    ]
+    for document, node, chinese, english in cases:
+        form = {"document": json.dumps(document, ensure_ascii=False), "attributes": '{"bags": 0}', "days": "3"}
+        zh = login("marketer").post("/flows/welcome-new-contact/preview", data=form)
+        en = login("marketer", "en").post("/flows/welcome-new-contact/preview", data=form)
+        assert zh.status_code == en.status_code == 200
+        failed = re.search(r'<li tabindex="0" data-node="(\w+)" class="tf-what-failed">(.*?)</li>', zh.text, re.S)
+        assert failed is not None and failed.group(1) == node, zh.text
+        assert chinese in html.unescape(failed.group(2)) and "error:" not in zh.text
+        assert "node &#39;" not in zh.text
+        assert english in html.unescape(en.text) and "错误" not in en.text
+        assert 'data-status="failed"' in zh.text and "tideflow-msg" not in zh.text + en.text
 
 
 def test_human_duration() -> None:

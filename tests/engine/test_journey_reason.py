@@ -25,6 +25,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from designer.i18n import translate
 from engine import journey_failures
 from engine.db import models
+from engine.db.failure_models import JourneyFailure
 from engine.db.session import session_factory
 from engine.runtime import JOURNEY_WORKFLOW, JourneyInput
 from engine.worker import PASSTHROUGH, build_worker, workflows
@@ -112,6 +113,38 @@ async def test_an_action_refused_for_good_keeps_the_reason_as_a_msg(time_env: An
     assert translate(reason, "zh-CN").startswith("节点「hello」：")  # the activity's words after it, as they are
 
 
+#: what a reader of each language sees of SPLIT_SEND's failure: the activity's own words (the template's error)
+SEND_ENGLISH = "template of node 'hello': cannot render template: integer division or modulo by zero"
+SEND_CHINESE = "节点「hello」的模板：无法渲染模板：integer division or modulo by zero"
+
+
+async def test_an_actions_refusal_crosses_temporal_as_its_msg(time_env: Any, db_url: str, queue: str) -> None:
+    """The activity's failure keeps Temporal's English message and carries its Msg as the stored detail: the
+    failure list and the journey's own reason say it in the reader's language."""
+    compiled = publish(db_url, SPLIT_SEND)
+    async with build_worker(time_env.client, queue, db_url):
+        handle = await _start(time_env, queue, compiled, customer(db_url, "赵六", bags=0))
+        assert (await handle.result())["status"] == "failed"
+        state = await handle.query("state")
+        await record(handle, "action_failed_activity_msg")
+        failure = await journey_failures.read_failure(time_env.client, handle.id)
+        history = await handle.fetch_history()
+    # Temporal's own text (its UI, logs, clients): the English, as before
+    markers = [e.marker_recorded_event_attributes for e in history.events if e.HasField(
+        "marker_recorded_event_attributes") and e.marker_recorded_event_attributes.HasField("failure")]
+    assert [m.failure.cause.message or m.failure.message for m in markers] == [SEND_ENGLISH]
+    assert failure is not None and (failure.node_id, failure.node_type) == ("hello", "action.send_message")
+    assert str(failure.error) == SEND_ENGLISH and failure.error.template == "template of node '%(node)s': %(detail)s"
+    assert translate(failure.error, "zh-CN") == SEND_CHINESE and translate(failure.error, "en") == SEND_ENGLISH
+    assert failure.retryable is False  # refused for good, as before
+    # the journey's own reason (Journey.error, the state query): the node, then the activity's Msg — not its words
+    assert state["error"] == f"node 'hello': {SEND_ENGLISH}"
+    reason = read_stored(_journey(db_url, handle.id).error)
+    assert reason.values["detail"].template == "template of node '%(node)s': %(detail)s"
+    assert translate(reason, "zh-CN") == f"节点「hello」：{SEND_CHINESE}"
+    assert translate(reason, "en") == state["error"]
+
+
 @pytest.mark.parametrize(("change", "english", "chinese", "node", "kind"), [
     ({"config": {"expr": 5}}, "node 'check': config no longer valid for logic.condition",
      "节点「check」：设置已不适用于 logic.condition", "check", "logic"),
@@ -127,10 +160,19 @@ async def test_a_node_the_worker_cannot_run_fails_with_a_msg(time_env: Any, db_u
         handle = await _start(time_env, queue, compiled, customer(db_url, "王五", bags=0))
         with pytest.raises(WorkflowFailureError) as failed:
             await handle.result()
+        if "type" in change:
+            await record(handle, "node_type_missing_failed")
         failure = await journey_failures.read_failure(time_env.client, handle.id)
+        assert await journey_failures.record_new_failures(time_env.client, db_url) == 1
     assert str(failed.value.cause) == english
     assert failure is not None and str(failure.error) == english and translate(failure.error, "zh-CN") == chinese
     assert (failure.node_id, failure.node_type, failure.kind) == (node, compiled["nodes"]["check"]["type"], kind)
+    # like any failed journey: its last checkpoint says failed at the node, so the failure list keeps it
+    journey = _journey(db_url, handle.id)
+    assert (journey.status, journey.current_node, stored_english(journey.error)) == ("failed", "check", english)
+    with session_factory(db_url)() as db:
+        kept = db.get(JourneyFailure, handle.id)
+        assert kept is not None and kept.node_id == "check" and translate(read_stored(kept.error), "zh-CN") == chinese
 
 
 async def test_a_failed_journeys_reason_reads_in_each_language_and_the_api_stays_english(
@@ -214,3 +256,25 @@ async def test_runs_that_failed_before_replay_with_their_english_text() -> None:
     assert new_logic.details[0].startswith(PREFIX)
     new_action = await _replayed("action_failed_reason_msg")
     assert new_action["status"] == "failed" and str(new_action["reason"]).startswith(PREFIX)
+
+
+async def test_a_missing_node_type_replays_with_or_without_its_checkpoint() -> None:
+    """A journey that failed at a node type not installed before ``missing-node-type-checkpoint-v1`` replays
+    without the checkpoint it never wrote (no nondeterminism); one since, with it. Both fail with the same Msg."""
+    english = "node type 'plugin.gone' is not installed on this worker"
+    for name in ("node_type_missing_before_checkpoint", "node_type_missing_failed"):
+        outcome = await _replayed(name)
+        assert isinstance(outcome, ApplicationError) and str(outcome) == english, name
+        assert stored_english(outcome.details[0]) == english and outcome.details[0].startswith(PREFIX), name
+
+
+async def test_actions_that_failed_before_their_msg_was_read_replay_with_their_words() -> None:
+    """A journey whose action failed on the interpreter before ``activity-reason-msg-v1`` replays with the
+    activity's words as its reason's detail, even where the activity sent its Msg; one since, with the Msg."""
+    before = await _replayed("action_failed_before_activity_msg")
+    assert before["status"] == "failed"
+    words = read_stored(before["reason"]).values["detail"]  # str() of the ApplicationError: its type first
+    assert (words.template, str(words)) == ("%(detail)s", f"ActionFailed: {SEND_ENGLISH}")
+    since = await _replayed("action_failed_activity_msg")
+    assert since["status"] == "failed" and stored_english(since["reason"]) == f"node 'hello': {SEND_ENGLISH}"
+    assert read_stored(since["reason"]).values["detail"].template == "template of node '%(node)s': %(detail)s"

@@ -12,7 +12,8 @@ from pydantic import ValidationError
 
 from activities.webhook.call import CallWebhook, WebhookConfig, WebhookRetryable, lookup
 from connectors.webhook.signing import verify_signature
-from engine.actions import ActionFailed, Services, perform
+from designer.i18n import translate
+from engine.actions import ActionFailed, Services, failure_of, perform
 from engine.db import models
 from engine.db.session import session_factory
 from engine.registry import default_registry
@@ -28,6 +29,7 @@ from tests.activities.webhook.webhook_kit import (
     secret,
 )
 from tests.engine.flowkit import flow
+from wording.stored import read_stored
 
 __all__ = ["receiver", "secret"]  # fixtures
 
@@ -113,9 +115,30 @@ def test_the_secret_never_appears_in_errors_details_variables_or_logs(
         call(db_url, config, cid)
 
     assert result["variables"] == {"echo": "you sent [redacted]"}
-    for text in (json.dumps(result), str(failed.value), str(retried.value), caplog.text):
+    # what crosses Temporal too: the message and the Msg carried in the details (engine.actions.failure_of)
+    crossing = [failure_of(failed.value), failure_of(retried.value)]
+    assert all(f.details for f in crossing)
+    for text in (json.dumps(result), str(failed.value), str(retried.value), caplog.text,
+                 *(f.message for f in crossing), *(f.details[0] for f in crossing)):
         assert SECRET not in text
     assert "[redacted]" in str(failed.value)
+
+
+def test_a_failed_call_says_why_in_the_readers_language(db_url: str, receiver: Receiver) -> None:
+    """A refusal and a retryable failure carry their Msg across Temporal: the journey's pages translate them."""
+    cid = customer(db_url)
+    receiver.reply(Reply(400, "no such member", "text/plain"))
+    with pytest.raises(ActionFailed) as refused:
+        call(db_url, {"url": receiver.url + "/h"}, cid)
+    receiver.reply(Reply(503, "", "text/plain"))
+    with pytest.raises(WebhookRetryable) as retried:
+        call(db_url, {"url": receiver.url + "/h", "retry_on_status": ["5xx"]}, cid)
+    where = f"POST {receiver.url}/h"
+    said = [read_stored(failure_of(exc).details[0]) for exc in (refused.value, retried.value)]
+    assert translate(said[0], "zh-CN") == f"Webhook 节点「hook」：{where} 返回 HTTP 400: 'no such member'"
+    assert str(said[0]) == str(refused.value) == f"webhook node 'hook': {where} answered HTTP 400: 'no such member'"
+    assert translate(said[1], "zh-CN") == f"WebhookRetryable：{where} 返回 HTTP 503（可重试）"
+    assert str(said[1]) == f"WebhookRetryable: {where} answered HTTP 503 (retryable)"
 
 
 # -- responses --------------------------------------------------------------------------------------
