@@ -7,12 +7,15 @@ saw lately, ``lag``, and the first actions they completed per second, ``done``) 
 
 Two checks, both needed:
 
-- **Predicted wait** (:func:`predicted_wait`): the backlog in front of an event divided by the rate it
-  drains. Refuse when it passes the ``target`` (half the latency bound: the other half is for the work
-  itself). It sees a backlog only once it is there, and the workers' reports only a second or more later
-  (their latency is measured when an action runs, and they report the worst of the last three seconds): on
-  its own it admits everything offered until the reports arrive, then refuses everything until they clear —
-  at 2× capacity it opens and shuts every few seconds, and the events of each open phase wait seconds.
+- **Predicted wait** (:func:`predicted_wait`): the backlog in front of an event divided by the rate it drains —
+  in the web process's own routing lanes, over its routing rate or, while that is unknown (after a quiet while,
+  when an overload's onset fills the lanes before they have routed enough to measure it), over its share of the
+  workers' remembered capacity (:func:`own_wait`). Refuse when it passes the ``target`` (half the latency
+  bound: the other half is for the work itself). It sees a backlog only once it is there, and the workers'
+  reports only a second or more later (their latency is measured when an action runs, and they report the worst
+  of the last three seconds): on its own it admits everything offered until the reports arrive, then refuses
+  everything until they clear — at 2× capacity it opens and shuts every few seconds, and the events of each
+  open phase wait seconds.
 - **Rate limit** (:func:`limit_rate`, :func:`take`): once the workers were seen saturated (their reported
   latency reached the target), a token bucket admits events at the rate they were measured to complete
   them — their capacity, remembered for ``MEMORY_SECONDS``, raised whenever they complete more and probed
@@ -107,12 +110,39 @@ def worker_latency(reported: float, pickup_wait: float) -> float:
     return max(reported, pickup_wait)
 
 
-def predicted_wait(own_backlog: int, own_rate: float, temporal_wait: float, worker_lag: float) -> float:
-    """Seconds an event admitted now would wait before its first action: this process's routing backlog over
-    its routing rate (0 while the rate is unknown), plus the longer of Temporal's predicted queue wait and the
-    latency the workers last reported."""
-    own = own_backlog / own_rate if own_rate > 0 else 0.0
-    return own + max(temporal_wait, worker_lag)
+def own_wait(backlog: int, more: int, routing_rate: float, capacity_share: float) -> float:
+    """Seconds the last of ``more`` events admitted now would wait in this process's routing lanes, behind the
+    ``backlog`` events already in them.
+
+    While the routing rate is known (``routing_rate`` > 0), all of them over it. While it is not — fewer than a
+    handful of routings in its window, as at the onset of an overload after a quiet while, when the lanes fill
+    faster than they route — the events already in the lanes over ``capacity_share``, this process's share of
+    the workers' capacity as remembered: in front of the workers the lanes drain no faster than they do, and
+    before the fallback counted them as no wait at all (at a 2× onset in one process, 36–39 events sat in the
+    lanes with the rate reading 0). Only the events already there count then, not the request's own: a request
+    into empty lanes is never refused by this term however large it is (a remembered capacity can be low — a
+    cold start, a worker killed — and the bucket and the modelled queue take a request too large for the target
+    into an empty queue too).
+
+    No capacity known either (0: before any saturation, or once it is forgotten): 0. Any figure then would be a
+    guess, and a guess too low refuses a quiet system's bursts — a cold start's first requests, a replay after
+    an outage — with nothing to correct it, because refused events are not routed and so the rate stays unknown.
+    A cold start is covered by the other signals (Temporal's queue, the workers' latency and, in one process,
+    the first steps' wait) and by the lanes' capacity; its first saturation measures the capacity this uses."""
+    if routing_rate > 0:
+        return (backlog + more) / routing_rate
+    if capacity_share > 0:
+        return backlog / capacity_share
+    return 0.0
+
+
+def predicted_wait(own_backlog: int, own_rate: float, temporal_wait: float, worker_lag: float, *, more: int = 0,
+                   capacity_share: float = 0.0) -> float:
+    """Seconds the last of ``more`` events admitted now would wait before its first action: its wait in this
+    process's routing lanes (:func:`own_wait`: the ``own_backlog`` and its own events over the routing rate, or
+    while that is unknown the backlog over ``capacity_share``), plus the longer of Temporal's predicted queue wait
+    and the latency the workers last reported."""
+    return own_wait(own_backlog, more, own_rate, capacity_share) + max(temporal_wait, worker_lag)
 
 
 def under_pressure(worker_lag: float, bound: float) -> bool:

@@ -19,8 +19,9 @@ in order per customer, concurrently across customers — and their outcomes are 
   (Temporal or the database unreachable) leave the event for the re-router without counting.
 - **Admission** (:meth:`RoutingPipeline.admit`, the maths in :mod:`engine.admission`): before a request
   stores anything, the latency it would see is estimated — the web process's own backlog divided by its
-  routing rate, plus the age of the oldest task waiting in Temporal's workflow and activity task queues or
-  their backlog divided by the rate tasks leave them (sampled at most every ``SAMPLE_SECONDS`` while
+  routing rate (while that is unknown, by its share of the workers' remembered capacity), plus the age of
+  the oldest task waiting in Temporal's workflow and activity task queues or their backlog divided by the
+  rate tasks leave them (sampled at most every ``SAMPLE_SECONDS`` while
   requests come in) — and while the workers report that they fall behind, a token bucket admits events at
   the rate they complete them, shared evenly by the web processes that admit events (each writes a
   heartbeat when it samples, at most every ``HEARTBEAT_SECONDS``). Between those samples, the events the
@@ -273,8 +274,8 @@ class RoutingPipeline:
     def estimate(self, more: int = 0, now: float | None = None) -> float:
         """Seconds an event admitted now would wait before its first action (:func:`admission.predicted_wait`),
         or the wait the modelled queue predicts with ``more`` events in it, whichever is longer."""
-        outside = admission.predicted_wait(self.inflight + more, self.rate(), self.temporal_backlog_age,
-                                           self.lag(now))
+        outside = admission.predicted_wait(self.inflight, self.rate(), self.temporal_backlog_age, self.lag(now),
+                                           more=more, capacity_share=self._queue_rate(now))
         if not self._pressed:
             return outside
         return max(outside, admission.modelled_wait(self._queued, more, self._queue_rate(now), self.latency_bound))

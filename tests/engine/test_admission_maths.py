@@ -28,8 +28,26 @@ BOUND = 2.0  # the default latency bound: target 1 s
 def test_predicted_wait_adds_own_backlog_to_the_longer_outside_signal() -> None:
     # 30 events waiting in this process at 60/s = 0.5 s, then the longer of Temporal's 0.2 s and the workers' 0.7 s
     assert predicted_wait(30, 60.0, 0.2, 0.7) == pytest.approx(1.2)
-    # an unknown routing rate (too few samples) counts the own backlog as nothing, not as infinite
+    # an unknown routing rate (too few samples) and no capacity known either: the own backlog counts as nothing,
+    # not as infinite
     assert predicted_wait(30, 0.0, 0.2, 0.1) == pytest.approx(0.2)
+    # the request's own events count behind the backlog while the routing rate is known: 30 + 6 at 60/s
+    assert predicted_wait(30, 60.0, 0.2, 0.7, more=6, capacity_share=20.0) == pytest.approx(0.6 + 0.7)
+
+
+def test_an_unknown_routing_rate_counts_the_lanes_at_the_remembered_capacity_share() -> None:
+    # 30 events in the lanes, the rate unknown, the workers' capacity remembered at 20/s for this process:
+    # 1.5 s, plus the longer outside signal — where the old code counted them as no wait at all (0.2 s)
+    assert predicted_wait(30, 0.0, 0.2, 0.1, capacity_share=20.0) == pytest.approx(1.7)
+    assert admission.own_wait(30, 1, 0.0, 20.0) == pytest.approx(1.5)
+    # a measured rate goes first, however far from the capacity
+    assert admission.own_wait(30, 0, 60.0, 20.0) == pytest.approx(0.5)
+    # only the events already there count: a request into empty lanes is never refused by this term, however
+    # large (a capacity remembered from a bad moment must not shut out a batch for good)
+    assert admission.own_wait(0, 500, 0.0, 4.0) == 0.0
+    assert admission.own_wait(1, 500, 0.0, 4.0) == pytest.approx(0.25)
+    # nothing known at all (a cold start): no wait, as before
+    assert admission.own_wait(30, 5, 0.0, 0.0) == 0.0
 
 
 def test_saturation_is_a_latency_at_the_target_and_the_limit_applies_from_a_quarter_of_it() -> None:
@@ -607,3 +625,72 @@ def test_one_process_a_load_the_worker_keeps_up_with_is_not_limited(monkeypatch:
         pipeline.observed_backlog(0, at)
         pipeline.admit(1)
         worker.admit(at)
+
+
+class _Lanes:
+    """This process's routing lanes at the onset of an overload after a quiet while: admitted events queue in
+    ``pipeline.inflight`` and are routed one every ``1 / rate`` seconds, each noted as the pipeline notes a
+    routing (so its routing rate is known once enough are in its window)."""
+
+    def __init__(self, pipeline: Any, rate: float) -> None:
+        self.pipeline, self.rate = pipeline, rate
+        self.queued: list[float] = []  # when each event still in the lanes came in
+        self.free = 0.0
+
+    def admit(self, at: float) -> None:
+        self.queued.append(at)
+        self.pipeline.inflight += 1
+
+    def run_until(self, at: float) -> None:
+        while self.queued and max(self.free, self.queued[0]) + 1 / self.rate <= at:
+            self.free = max(self.free, self.queued.pop(0)) + 1 / self.rate
+            self.pipeline.inflight -= 1
+            self.pipeline._done_times.append(self.free)
+
+
+def test_an_overload_after_a_quiet_while_meets_the_lanes_before_their_rate_is_known(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.pipeline import Overloaded
+
+    # found by a trace (issue 14): in one process, at the onset of 2× after a pause, 36–39 events sat in the web
+    # process's own lanes while its routing rate read 0 (fewer than 8 routings in its window), and the predicted
+    # wait counted them as nothing. Saturated at 22/s a minute ago; now 44/s offered for a second while the lanes
+    # route 6/s (the process's core is busy) and the workers' reports and first steps show nothing yet
+    pipeline, clock = _saturated_once(monkeypatch, 22.0)
+    pipeline.worker_lag, pipeline.worker_done = 0.05, 18.0
+    start = clock.now
+    lanes = _Lanes(pipeline, 6.0)
+    lanes.free = start
+    held: list[int] = []
+    refused = 0
+    for at in [start + i / 44 for i in range(44)]:
+        clock.now = at
+        lanes.run_until(at)
+        pipeline.observed_backlog(0, at)  # eager start: no task waits in Temporal's queue
+        try:
+            pipeline.admit(1)
+        except Overloaded:
+            refused += 1
+        else:
+            held.append(pipeline.inflight)
+            lanes.admit(at)
+    assert pipeline.rate() == 0.0  # still fewer than 8 routings in the window: the rate is unknown throughout
+    # the lanes hold at most the target's worth of the remembered 22/s (1 s, less the workers' 0.05 s) in front of
+    # an admitted event; the old code admitted all 44, the last behind 38
+    assert max(held) <= 22 * (admission.target(BOUND) - 0.05)
+    assert refused >= 44 - 6 - 22
+
+
+def test_a_cold_start_takes_a_burst_into_its_lanes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.pipeline
+    from engine.pipeline import RoutingPipeline
+
+    # nothing measured yet (no saturation, no routing rate): 100 events offered in the same instant all come in
+    clock = _Clock()
+    monkeypatch.setattr(engine.pipeline.time, "monotonic", clock)
+    pipeline = RoutingPipeline("sqlite://", router=None, latency_bound=BOUND)
+    lanes = _Lanes(pipeline, 6.0)
+    for _ in range(100):
+        pipeline.admit(1)
+        lanes.admit(clock.now)
+    assert pipeline.inflight == 100
