@@ -25,7 +25,7 @@ lint: $(STAMP)
 # browser tests run in a process of their own: Playwright's sync API keeps an event loop running.
 # TEST_WORKERS pytest-xdist processes share the tests (each has its own databases, servers and ports). Three on
 # CI's 2 cores: with two, the cores were idle a third of the time (the tests wait for Temporal, subprocesses,
-# Chromium), and a third worker fills that (non-browser 7:48 -> 5:42, browser 3:18 -> 2:58; docs/operations.md).
+# Chromium), and a third worker fills that (non-browser 6:22 -> 5:17, browser 3:18 -> 2:56; docs/operations.md).
 # TEST_WORKERS=0 runs it in one process.
 # The tests go out one by one, except that a module with a module-scoped fixture (a stack, a seeded app) goes to
 # one worker whole, and the modules of the longest tests are handed out first (tests/conftest.py; timings in
