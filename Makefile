@@ -23,12 +23,14 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 # browser tests run in a process of their own: Playwright's sync API keeps an event loop running.
-# TEST_WORKERS pytest-xdist processes share the tests (each has its own databases, servers and ports); on
-# CI's 2 cores two workers take the suite from ~24 to ~14 minutes. TEST_WORKERS=0 runs it in one process.
+# TEST_WORKERS pytest-xdist processes share the tests (each has its own databases, servers and ports). Three on
+# CI's 2 cores: with two, the cores were idle a third of the time (the tests wait for Temporal, subprocesses,
+# Chromium), and a third worker fills that (non-browser 6:22 -> 5:17, browser 3:18 -> 2:56; docs/operations.md).
+# TEST_WORKERS=0 runs it in one process.
 # The tests go out one by one, except that a module with a module-scoped fixture (a stack, a seeded app) goes to
 # one worker whole, and the modules of the longest tests are handed out first (tests/conftest.py; timings in
 # docs/operations.md, "How long the test suite takes").
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not browser" $(PYTEST_ARGS)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m browser $(PYTEST_ARGS)

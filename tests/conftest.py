@@ -25,19 +25,44 @@ pytest_plugins = ["tests.pg_fixtures", "tests.e2e.browser"]
 LONG = ("e2e", "fuzz")
 #: where the workers of one run write which modules are grouped (see _GroupedModules); the controller sets it
 GROUPS_FILE = "TIDEFLOW_TEST_GROUPS_FILE"
+#: how a module marks its browser tests (``pytestmark = pytest.mark.browser``); see pytest_ignore_collect
+BROWSER_MARK = "mark.browser"
 
 
 def _module(nodeid: str) -> str:
     return nodeid.split("::", 1)[0]
 
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """The browser run (``-m browser``, make test) does not import the test modules that have no browser test:
+    importing (and assertion-rewriting) all ~270 modules in each worker took longer than some of the browser
+    tests, only for every test but 44 to be deselected. A module without ``mark.browser`` in its text cannot
+    mark a test ``browser`` (pytest_collection_modifyitems checks this in every run that collects it)."""
+    if (config.option.markexpr or "").strip() != "browser" or collection_path.suffix != ".py" \
+            or not collection_path.name.startswith("test_"):
+        return None
+    return BROWSER_MARK not in collection_path.read_text("utf-8") or None
+
+
+def _check_browser_marks(items: list[pytest.Item]) -> None:
+    """Every test marked ``browser`` is in a module whose text says ``mark.browser`` (or the browser run, which
+    skips the other modules unread, would miss it)."""
+    unmarked = sorted({str(item.path) for item in items if item.get_closest_marker("browser")
+                       and BROWSER_MARK not in item.path.read_text("utf-8")})
+    if unmarked:
+        raise pytest.UsageError(f"browser tests in modules without '{BROWSER_MARK}' in their text (mark them with "
+                                f"pytestmark = pytest.mark.browser): {', '.join(unmarked)}")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Order (every run) and grouping (runs with -n) for the xdist schedule of ``_GroupedModules``:
 
+    - every browser test is in a module the browser run collects (``_check_browser_marks``);
     - the modules of the long tests come first;
     - the modules with a module- or class-scoped fixture (a stack, a seeded app) are noted in the file that
       ``GROUPS_FILE`` names: the controller hands each of them to one worker whole."""
+    _check_browser_marks(items)
     long = {_module(item.nodeid) for item in items if any(item.get_closest_marker(mark) for mark in LONG)}
     items.sort(key=lambda item: _module(item.nodeid) not in long)  # stable: the order within each part is kept
     target = os.environ.get(GROUPS_FILE)
