@@ -37,7 +37,7 @@ from engine.db.models import utcnow
 from engine.db.session import database_unavailable, session_factory, transaction
 from engine.nodes.base import ActionResult, NodeType
 from engine.runtime import ActionRequest
-from engine.text import Msg, message_of, verbatim
+from engine.text import caught, message_of, verbatim
 from wording.stored import MAX_REASON, PREFIX, stored
 
 log = logging.getLogger(__name__)
@@ -65,8 +65,7 @@ def failure_of(exc: BaseException) -> ApplicationError:
     if isinstance(exc, ActionFailed):
         reason, kind, final = said, "ActionFailed", True
     else:
-        kind, final = type(exc).__name__, False
-        reason = Msg("%(error)s: %(detail)s", error=kind, detail=said)
+        kind, final, reason = type(exc).__name__, False, caught(exc, said)
     details = (stored(reason, MAX_REASON),) if ours else ()
     return ApplicationError(str(reason), *details, type=kind, non_retryable=final)
 
