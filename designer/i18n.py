@@ -42,6 +42,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from engine.text import N_ as N_  # marks for the catalogue: one home in wording, re-exported here
 from engine.text import NC_ as NC_
 from engine.text import Msg
+from wording.stored import literals
 
 Language = Literal["zh-CN", "en"]
 LANGUAGES: tuple[Language, ...] = ("zh-CN", "en")
@@ -164,6 +165,34 @@ def translations(lang: Language) -> _gettext.NullTranslations:
     write_mo(compiled, catalog, use_fuzzy=False)
     compiled.seek(0)
     return Translations(compiled, domain=DOMAIN)
+
+
+@cache
+def catalogue_texts(lang: Language) -> tuple[tuple[str, str], ...]:
+    """Every sentence of the catalogue, as (its English template, its text in ``lang``): what a search by the
+    reader's words looks through (the ``.po`` lists every msgid; English is the msgid itself, an untranslated or
+    fuzzy entry says its English, as :func:`translate` does). Plural and contextual entries are no templates."""
+    path = po_path("zh-CN")
+    if not path.is_file():
+        return ()
+    with path.open("rb") as handle:
+        catalog = read_po(handle, locale=LOCALES["zh-CN"], domain=DOMAIN)
+    return tuple((m.id, m.string if lang != "en" and isinstance(m.string, str) and m.string and not m.fuzzy
+                  else m.id) for m in catalog if isinstance(m.id, str) and m.id and m.context is None)
+
+
+@cache
+def _sayings(lang: Language) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(template, the words it says whatever its values — in English and in ``lang`` —, casefolded)."""
+    return tuple((template, tuple(part.casefold() for text in {template, said} for part in literals(text) if part))
+                 for template, said in catalogue_texts(lang))
+
+
+def templates_saying(words: str, lang: Language) -> list[str]:
+    """The catalogue's templates whose every sentence holds ``words`` (ignoring case) in English or in ``lang``:
+    the words lie within one stretch of the template's own text, between its placeholders."""
+    folded = words.casefold()
+    return [template for template, parts in _sayings(lang) if any(folded in part for part in parts)] if folded else []
 
 
 def gettext(message: str) -> str:

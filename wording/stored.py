@@ -109,6 +109,26 @@ def stored_english(text: str | None) -> str | None:
 # -- the form ---------------------------------------------------------------------------------------------
 
 
+def template_mark(template: str) -> str:
+    """Text that the stored form of every :class:`Msg` with this ``template`` holds, whether it is the saved Msg or
+    a value nested in one: a search finds the reasons of a template in SQL (a ``LIKE``) without reading them back.
+    Inside a stored value the quotes are escaped, so a value's text never forms it; a value that *is* the
+    template's text, under a placeholder named ``t``, does — and its sentence then says the template's words too."""
+    return '"t":' + json.dumps(template, ensure_ascii=False)
+
+
+def literals(template: str) -> list[str]:
+    """The words a template says whatever its values: the text between its placeholders (``%%`` as ``%``). Words
+    found within one of them are in every sentence the template makes. A text that is not a template we write
+    (``%s``, a bare ``%``) is taken as words throughout."""
+    try:
+        _placeholders(template)
+    except ValueError:
+        return [template]
+    return [part.replace("%%", "%") for part in re.split(r"%\(\w{1,64}\)[#0 +-]?\d{0,3}(?:\.\d{1,3})?[sdifr]",
+                                                         template)]
+
+
 def _is_verbatim(message: Msg) -> bool:
     values = getattr(message, "values", {})
     return getattr(message, "template", None) == _VERBATIM and list(values) == ["detail"] \

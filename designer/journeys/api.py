@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from designer.auth import get_db_url, require
 from designer.context import engine_router
 from designer.display import display_zone
 from designer.errors import ApiError
-from designer.i18n import Language, api_language, current_language, translate
+from designer.i18n import Language, api_language, current_language, templates_saying, translate
 from designer.permissions import FLOW_READERS, check_may_edit
 from engine import journey_failures
 from engine.db import models
@@ -32,15 +33,19 @@ from engine.db.models import User
 from engine.db.session import session_factory
 from engine.journeys import ACTIVE, kind_of, request_cancel
 from engine.text import Msg
-from wording.stored import PREFIX, read_stored, stored_english
+from wording.stored import PREFIX, read_stored, stored_english, template_mark
 
 log = logging.getLogger(__name__)
 api = APIRouter(prefix="/api")
 Reader = Annotated[User, Depends(require(*FLOW_READERS))]
 #: how often the web app looks for newly failed journeys and keeps their reasons (seconds)
 KEEP_REASONS_EVERY = 10.0
-#: the words of the error (``q``) are matched against this many different reasons saved as a ``Msg`` at most (the
-#: ones of the latest failures): read back and said in English and in the reader's language
+#: the words of the error (``q``) find a reason saved as a ``Msg`` (said in English and in the reader's language)
+#: by its template's own words in SQL, for at most this many templates (words as short as a letter are in most of
+#: the catalogue: then only the reasons read back below count) …
+MAX_TEMPLATES_MATCHED = 300
+#: … and by its values' words (a coupon's id, a platform's answer) or words across a template and a value, read back
+#: here: the latest this many of the reasons whose saved text holds the words, and the latest this many of all
 MAX_REASONS_READ = 5000
 
 
@@ -53,8 +58,10 @@ class FailureFilter:
     The words (``q``) match the reason as people read it, ignoring case: its English (what the API answers) and its
     text in ``lang`` (the reader's: the page's language, the API's chosen one) — never the saved form
     (``wording.stored``'s ``tideflow-msg:`` JSON). A reason saved as plain text (an activity's words, one from
-    before) is matched in SQL; the different reasons saved as a ``Msg`` (the interpreter's, "timed out" …) are few,
-    so they are read back and said in both languages here (at most :data:`MAX_REASONS_READ`, the latest)."""
+    before) is matched in SQL. A reason saved as a ``Msg`` is found in SQL when the words are its template's own
+    (:func:`designer.i18n.templates_saying`, :func:`wording.stored.template_mark`), however old it is; words of its
+    values, or across a template and a value, are found by reading reasons back and saying them in both languages
+    (see :data:`MAX_REASONS_READ`)."""
 
     def __init__(self, flow: str = "", node: str = "", q: str = "", customer: str = "", since: str = "",
                  until: str = "", lang: Language | None = None) -> None:
@@ -75,21 +82,37 @@ class FailureFilter:
             return None
 
     def said_matching(self, db: Session) -> list[str]:
-        """The reasons saved as a ``Msg`` whose English or reader's-language text holds the words (as saved)."""
+        """The reasons saved as a ``Msg`` whose English or reader's-language text holds the words (as saved), among
+        those read back: the latest whose saved text holds the words' longest word as typed (a value's, or the
+        English template's when the words run across a value) and the latest of all."""
         if self._said is not None:
             return self._said
         failure = JourneyFailure
-        latest = (select(failure.error).join(models.Journey, models.Journey.workflow_id == failure.workflow_id)
-                  .where(models.Journey.status == "failed", failure.error.startswith(PREFIX, autoescape=True))
-                  .group_by(failure.error).order_by(func.max(failure.failed_at).desc()).limit(MAX_REASONS_READ))
+        said = failure.error.startswith(PREFIX, autoescape=True)
+        longest = max(self.q.split(), key=len, default=self.q)  # words across a template and a value: one of them
+        as_saved = json.dumps(longest, ensure_ascii=False)[1:-1]  # how it looks inside the saved JSON
+        base = (select(failure.error).join(models.Journey, models.Journey.workflow_id == failure.workflow_id)
+                .where(models.Journey.status == "failed", said).group_by(failure.error)
+                .order_by(func.max(failure.failed_at).desc()).limit(MAX_REASONS_READ))
         words, lang = self.q.casefold(), self.lang or current_language()
-        found = []
-        for text in db.scalars(latest):
-            reason = read_stored(text)
-            if words in str(reason).casefold() or words in translate(reason, lang).casefold():
-                found.append(text)
-        self._said = found
-        return found
+        found: dict[str, None] = {}
+        for query in (base.where(failure.error.icontains(as_saved, autoescape=True)), base):
+            for text in db.scalars(query):
+                reason = read_stored(text)
+                if words in str(reason).casefold() or words in translate(reason, lang).casefold():
+                    found[text] = None
+        self._said = list(found)
+        return self._said
+
+    def said_condition(self, db: Session) -> ColumnElement[bool]:
+        """Where a reason saved as a ``Msg`` says the words: its template's own words (any reason of those
+        templates, in SQL), or one of :meth:`said_matching`'s."""
+        templates = templates_saying(self.q, self.lang or current_language())
+        read_back = JourneyFailure.error.in_(self.said_matching(db))
+        if not templates or len(templates) > MAX_TEMPLATES_MATCHED:
+            return read_back
+        marks = [JourneyFailure.error.contains(template_mark(template), autoescape=True) for template in templates]
+        return or_(JourneyFailure.error.startswith(PREFIX, autoescape=True) & or_(*marks), read_back)
 
     def query(self, db: Session) -> Select[models.Journey, JourneyFailure]:
         journey, failure = models.Journey, JourneyFailure
@@ -102,7 +125,7 @@ class FailureFilter:
         if self.q:
             query = query.where(or_(
                 ~failure.error.startswith(PREFIX, autoescape=True) & failure.error.icontains(self.q, autoescape=True),
-                failure.error.in_(self.said_matching(db))))
+                self.said_condition(db)))
         if self.customer:
             query = query.where(journey.customer_id == self.customer)
         if self.start is not None:
