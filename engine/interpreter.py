@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from engine.event_match import event_matches as _matches
     from engine.nodes.base import Context, NodeType
     from engine.registry import default_registry
-    from engine.runtime import JOURNEY_WORKFLOW, ActionRequest, Checkpoint, JourneyInput, fields_of
+    from engine.runtime import JOURNEY_WORKFLOW, ActionRequest, Checkpoint, JourneyInput
     from wording import Msg, message_of, verbatim
     from wording.stored import MAX_REASON, stored, stored_english, stored_msg
 
@@ -222,7 +222,7 @@ class JourneyWorkflow:
             simulate=self.input.simulate, error=self.error if status == "failed" else None,
         )
         await workflow.execute_local_activity(
-            "journey.checkpoint", fields_of(cp), start_to_close_timeout=timedelta(seconds=30),
+            "journey.checkpoint", cp, start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)),
         )
         self.stats = []
@@ -415,7 +415,7 @@ class JourneyWorkflow:
             return None
         return str(port) if port is not None else plan.timeout_port
 
-    async def _local_then_activity(self, node_type: type[NodeType], request: dict[str, Any],
+    async def _local_then_activity(self, node_type: type[NodeType], request: ActionRequest,
                                    retry: RetryPolicy) -> dict[str, Any]:
         """A short action's first try runs inside the workflow task (no activity task round trip); when it
         fails and may be retried, its retries run as a regular activity (the node's retry policy, one attempt
@@ -457,7 +457,6 @@ class JourneyWorkflow:
                 event=self.ctx.event, settings=self.settings, simulate=self.input.simulate,
                 now=workflow.now().isoformat(), checkpoint=plan, measure_from=self.measure_from,
             )
-            args = fields_of(request)  # the same payload as the dataclass's, without asdict's deep copy
             retry = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                                 maximum_interval=timedelta(minutes=5), maximum_attempts=node_type.max_attempts)
             try:
@@ -465,14 +464,14 @@ class JourneyWorkflow:
                 # short steps idempotent by their key run inside the workflow task: no activity task round trip
                 if node_type.runs_locally() and workflow.patched("local-actions-v1"):
                     if workflow.patched("local-action-then-activity-v1"):
-                        result = await self._local_then_activity(node_type, args, retry)
+                        result = await self._local_then_activity(node_type, request, retry)
                     else:
                         result = await workflow.execute_local_activity(
-                            node_type.activity_name(), args, start_to_close_timeout=node_type.timeout,
+                            node_type.activity_name(), request, start_to_close_timeout=node_type.timeout,
                             retry_policy=retry)
                 else:
                     result = await workflow.execute_activity(
-                        node_type.activity_name(), args, start_to_close_timeout=node_type.timeout,
+                        node_type.activity_name(), request, start_to_close_timeout=node_type.timeout,
                         retry_policy=retry)
             except (ActivityError, ApplicationError) as exc:  # a local activity's failure may come unwrapped
                 cause = exc.cause

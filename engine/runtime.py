@@ -5,7 +5,7 @@ the dataclass each time it decodes one (a journey's input in every new workflow 
 every activity), and string annotations are compiled and evaluated anew each time — 0.1 ms per ActionRequest
 outside the workflow sandbox, more inside it (docs/performance.md, eighth round)."""
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 JOURNEY_WORKFLOW = "Journey"
@@ -79,12 +79,3 @@ class BroadcastInput:
     page_size: int = 1000
     cursor: str | None = None
     sent: int = 0
-
-
-def fields_of(data: Any) -> dict[str, Any]:
-    """A boundary dataclass as the dict Temporal's JSON payload converter writes for it — the same bytes — with
-    its fields' values not copied: the converter's own way, ``dataclasses.asdict``, deep-copies every nested
-    dict and list first (0.06 ms for an action request outside the workflow sandbox, about four times that
-    inside it, where the workflow schedules its actions). Pass this to ``execute_(local_)activity``; the
-    activity still receives the dataclass."""
-    return {f.name: getattr(data, f.name) for f in fields(data)}

@@ -33,21 +33,3 @@ def test_an_action_request_round_trips_through_the_payload_converter() -> None:
     [back] = converter.from_payloads(converter.to_payloads([request]), [runtime.ActionRequest])
     assert back == request
     assert dataclasses.asdict(back)["checkpoint"]["stats"] == [["notify", "entered", None, 1]]
-
-
-def test_fields_of_gives_the_dataclass_payload_without_copying() -> None:
-    """The workflow schedules its actions with ``fields_of(request)``: the payload must be byte for byte the
-    dataclass's (histories and running journeys see the same input), and nothing is deep-copied on the way."""
-    event = {"id": "e1", "payload": {"marker": "m", "items": [{"sku": "a", "qty": 1}]}}
-    request = runtime.ActionRequest(
-        key="wf/notify/1", workflow_id="wf", flow_id="f", version=3, node_id="notify",
-        node_type="action.send_message", config={"channel": "webhook"}, customer_id=None, event=event,
-        checkpoint={"continues": ["later"], "status": "completed", "stats": [["notify", "entered", "", 1]]})
-    checkpoint = runtime.Checkpoint(key="ckpt/r/1", workflow_id="wf", flow_id="f", version=3, customer_id="c1",
-                                    status="waiting", node="wait", stats=[["wait", "waiting", "", 1]])
-    converter = DataConverter.default.payload_converter
-    for data in (request, checkpoint):
-        [as_dataclass] = converter.to_payloads([data])
-        [as_fields] = converter.to_payloads([runtime.fields_of(data)])
-        assert as_fields == as_dataclass
-    assert runtime.fields_of(request)["event"] is event
