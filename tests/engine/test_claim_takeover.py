@@ -13,7 +13,9 @@ Temporal is a port that accepts connections and never answers. The heartbeat's p
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -146,6 +148,66 @@ async def test_a_live_holders_claims_are_never_taken_while_its_routing_is_held_u
         routing.cancel()
         await holder.stop()
         await other.stop()
+
+
+#: a process that stores three events and routes them against a Temporal that never answers (so it holds
+#: their claims), beating every 0.1 s; it says ``holding`` once they are in its lanes
+HOLDING_PROCESS = """
+import asyncio, sys
+from temporalio.client import Client
+from engine import claims
+from engine import events as ingest
+from engine.pipeline import RoutingPipeline, store_and_route
+from engine.router import Router
+
+claims.HOLDER_BEAT_SECONDS = 0.1
+
+async def main(url, hole, kind, ids):
+    pipeline = RoutingPipeline(url, Router(await Client.connect(hole, lazy=True), url, "held"))
+    pipeline.start()
+    events = [ingest.EventIn(id=i, type=kind, customer={"external_id": i}) for i in ids]
+    routing = asyncio.create_task(store_and_route(pipeline, events, url))
+    while pipeline.inflight < len(ids):
+        await asyncio.sleep(0.01)
+    print("holding", flush=True)
+    await routing
+
+asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]))
+"""
+
+
+async def test_a_process_killed_while_its_routing_is_held_up_loses_its_claims_seconds_later(
+        db_url: str, time_env: Any, fast_beats: None, unanswering: str) -> None:
+    greeting(db_url)
+    run = uuid.uuid4().hex[:8]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", HOLDING_PROCESS, db_url, unanswering, KIND, *[f"{run}-{i}" for i in range(3)],
+        stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    other = rerouter(db_url, time_env.client)
+    try:
+        assert process.stdout is not None
+        assert await asyncio.wait_for(process.stdout.readline(), 60) == b"holding\n"
+        alive_until = time.monotonic() + 3 * STALE
+        while time.monotonic() < alive_until:  # alive, its routing held up: its claims stay its own
+            assert await other.reroute_once(older_than_seconds=0) == [], "a live process's claims were taken"
+            await asyncio.sleep(0.05)
+        process.kill()  # SIGKILL: nothing released, nothing written on the way out
+        killed = time.monotonic()
+        await process.wait()
+        taken: list[Any] = []
+        while not taken and time.monotonic() - killed < 30:
+            taken = await other.reroute_once(older_than_seconds=0)
+            await asyncio.sleep(0.05)
+        waited = time.monotonic() - killed
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await other.stop()
+    assert [r.routing for r in taken] == ["done"] * 3
+    # its last beat came at most 0.1 s (plus a little) before the kill; taken once that is STALE old
+    assert STALE - 0.5 < waited < STALE + 1.0, f"taken over {waited:.2f} s after the kill"
+    assert [(r.status, r.claimed_until, r.claimed_by) for r in rows(db_url)] == [("routed", None, None)] * 3
 
 
 async def test_a_claim_without_a_heartbeat_keeps_the_sixty_second_rule(
