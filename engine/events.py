@@ -134,8 +134,12 @@ def _store_one(db: Any, event: EventIn, claim_until: datetime | None, claim_by: 
         now = utcnow()
         free = found.status == "received" and (found.claimed_until is None or found.claimed_until < now
                                                or dead_holder(db, found.claimed_by, now))
-        if free and claim_until is not None:
-            found.claimed_until, found.claimed_by = claim_until, claim_by
+        if free and claim_until is not None:  # claimed only if still free: a re-router may be claiming it now
+            taken = db.execute(update(models.EventRecord).where(
+                models.EventRecord.id == found.id, models.EventRecord.status == "received", lapsed(now))
+                .values(claimed_until=claim_until, claimed_by=claim_by)
+                .execution_options(synchronize_session=False))
+            free = bool(getattr(taken, "rowcount", 0))
         return Stored("duplicate", signal_payload(found), free, found.id, found.received_at)
     profile = event.profile or Profile()
     # the new customer and identities are written with the event row: one flush for the three

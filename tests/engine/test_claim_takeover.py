@@ -115,6 +115,28 @@ async def test_a_redelivery_of_a_dead_holders_event_is_routed_by_the_request(
     assert [r.claimed_by for r in rows(db_url)] == [alive.process]
 
 
+async def test_a_redelivery_racing_a_re_router_for_a_dead_holders_event_leaves_it_to_the_re_router(
+        pg_url: str, fast_beats: None) -> None:
+    """PostgreSQL: the re-router has locked and claimed the event (not committed yet) when its redelivery looks at
+    it; the redelivery waits for the lock, then finds it claimed by a live holder and does not route it too."""
+    events = some_events(1)
+    await asyncio.to_thread(ingest.store_many, events, pg_url, True, claims.Holder("web-1:4242:dead"))
+    await asyncio.sleep(STALE + 0.2)
+    rerouting = claims.Holder("web-3:8:rerouting")
+    with transaction(pg_url) as db:  # the re-router's claim (engine.events.pending), held open
+        [row] = db.scalars(select(models.EventRecord).where(models.EventRecord.type == KIND)
+                           .with_for_update(skip_locked=True)).all()
+        row.claimed_until, row.claimed_by = models.utcnow() + claims.CLAIM, claims.claimed_by(db, rerouting)
+        db.flush()
+        redelivery = asyncio.create_task(asyncio.to_thread(
+            ingest.store_many, events, pg_url, True, claims.Holder("web-2:7:alive")))
+        await asyncio.sleep(0.5)
+        assert not redelivery.done()  # waiting for the re-router's lock
+    [again] = await redelivery
+    assert again.status == "duplicate" and not again.needs_routing
+    assert [r.claimed_by for r in rows(pg_url)] == [rerouting.process]
+
+
 async def test_a_live_holders_claims_are_never_taken_while_its_routing_is_held_up(
         db_url: str, time_env: Any, fast_beats: None, unanswering: str) -> None:
     from temporalio.client import Client
