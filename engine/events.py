@@ -10,7 +10,8 @@ A request's (or a push's) events are stored in one transaction: all of them or
 none. The process that stores them claims them for a while (``claimed_until``)
 because it routes them right away; the re-router only takes events whose claim
 has lapsed (that process died or gave up), and claims them first, so two routers
-do not route one event at the same time. An event whose routing fails for a
+do not route one event at the same time. A claim names its holder, whose heartbeat shows it alive: a dead
+holder's claims count as lapsed within seconds (:mod:`engine.claims`). An event whose routing fails for a
 reason of its own (not an unreachable Temporal or database) is counted; at
 :data:`MAX_ATTEMPTS` it goes to the quarantine (:mod:`engine.quarantine`) and the
 events behind it keep flowing.
@@ -29,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine import follow_ups
+from engine.claims import CLAIM, Holder, claimed_by, dead_holder, lapsed
 from engine.customers import IdentityError, check_kind, normalise, resolve
 from engine.db import models
 from engine.db.models import utcnow
@@ -111,8 +113,6 @@ def signal_payload(row: models.EventRecord) -> dict[str, Any]:
 
 #: routing attempts (failures of the event itself) before it is quarantined
 MAX_ATTEMPTS = 3
-#: how long a router's claim on the events it routes holds before the re-router may take them over
-CLAIM = timedelta(seconds=60)
 
 
 @dataclass
@@ -126,15 +126,20 @@ class Stored:
     received_at: datetime
 
 
-def _store_one(db: Any, event: EventIn, claim_until: datetime | None) -> Stored:
+def _store_one(db: Any, event: EventIn, claim_until: datetime | None, claim_by: str | None) -> Stored:
     found = db.scalar(select(models.EventRecord).where(
         models.EventRecord.source == event.source, models.EventRecord.external_id == event.id))
     if found is not None:
         # a redelivery of an event not routed yet: route it now, unless a live router holds it
         now = utcnow()
-        free = found.status == "received" and (found.claimed_until is None or found.claimed_until < now)
-        if free and claim_until is not None:
-            found.claimed_until = claim_until
+        free = found.status == "received" and (found.claimed_until is None or found.claimed_until < now
+                                               or dead_holder(db, found.claimed_by, now))
+        if free and claim_until is not None:  # claimed only if still free: a re-router may be claiming it now
+            taken = db.execute(update(models.EventRecord).where(
+                models.EventRecord.id == found.id, models.EventRecord.status == "received", lapsed(now))
+                .values(claimed_until=claim_until, claimed_by=claim_by)
+                .execution_options(synchronize_session=False))
+            free = bool(getattr(taken, "rowcount", 0))
         return Stored("duplicate", signal_payload(found), free, found.id, found.received_at)
     profile = event.profile or Profile()
     # the new customer and identities are written with the event row: one flush for the three
@@ -146,7 +151,8 @@ def _store_one(db: Any, event: EventIn, claim_until: datetime | None) -> Stored:
     row = models.EventRecord(
         source=event.source, external_id=event.id, type=event.type, customer_id=customer_id,
         identities={k: str(v) for k, v in event.customer.items()}, payload=event.payload,
-        occurred_at=event.occurred_at or utcnow(), status="received", claimed_until=claim_until, attempts=0,
+        occurred_at=event.occurred_at or utcnow(), status="received", claimed_until=claim_until,
+        claimed_by=claim_by, attempts=0,
     )
     db.add(row)
     db.flush()
@@ -154,16 +160,19 @@ def _store_one(db: Any, event: EventIn, claim_until: datetime | None) -> Stored:
     return Stored("accepted", signal_payload(row), True, row.id, row.received_at)
 
 
-def store_many(events: list[EventIn], database_url: str | None = None, claim: bool = False) -> list[Stored]:
+def store_many(events: list[EventIn], database_url: str | None = None, claim: bool = False,
+               holder: Holder | None = None) -> list[Stored]:
     """Store a request's events (each once) and resolve their customers, in one transaction: all or none.
 
-    With ``claim``, the events that need routing are claimed for :data:`CLAIM` (the caller routes them now).
+    With ``claim``, the events that need routing are claimed for :data:`CLAIM` (the caller routes them now), in
+    the name of ``holder``.
     """
     for attempt in range(3):
         try:
             with transaction(database_url) as db:
                 until = utcnow() + CLAIM if claim else None
-                return [_store_one(db, event, until) for event in events]
+                by = claimed_by(db, holder) if claim else None
+                return [_store_one(db, event, until, by) for event in events]
         except IntegrityError:  # another process stored the same event or identity meanwhile: look again
             if attempt == 2:
                 raise
@@ -175,9 +184,10 @@ def store_and_hand_on(events: list[EventIn], database_url: str | None = None) ->
     transaction and, when this process routes on commit (:mod:`engine.follow_ups`), claim the ones that need
     routing and hand them to its routing pipeline — with the follow-ups their hooks stored right after them.
     Otherwise the re-router routes them."""
+    holder = follow_ups.holder_here(database_url)
     at_once = follow_ups.routes_here(database_url)
     with follow_ups.held() as caused:
-        stored = store_many(events, database_url, claim=at_once)
+        stored = store_many(events, database_url, claim=at_once, holder=holder if at_once else None)
     todo = [s.row_id for s in stored if s.needs_routing] if at_once else []
     if todo or caused:  # routed in id order: each event before the follow-ups it caused
         follow_ups.dispatch(database_url, [*todo, *caused])
@@ -212,11 +222,13 @@ def record_follow_up(db: Any, *, source: str, external_id: str, type: str, custo
                                                          models.EventRecord.external_id == external_id))
     if found is not None:
         return False
-    at_once = follow_ups.router_for(db) is not None
+    router = follow_ups.router_for(db)
+    at_once = router is not None
     row = models.EventRecord(source=source, external_id=external_id[:120], type=type, customer_id=customer_id,
                              identities={"customer_id": customer_id}, payload=payload,
                              occurred_at=occurred_at or utcnow(), status="received",
-                             claimed_until=utcnow() + CLAIM if at_once else None)
+                             claimed_until=utcnow() + CLAIM if at_once else None,
+                             claimed_by=claimed_by(db, router.holder) if router is not None else None)
     try:
         with db.begin_nested():
             db.add(row)
@@ -242,8 +254,9 @@ def mark_routed(source_and_id: str, database_url: str | None = None, error: str 
     """One event's routing outcome: routed, or (with ``error``) left for the re-router, claim released."""
     source, external_id = _split(source_and_id)
     with transaction(database_url) as db:
-        values: dict[str, Any] = ({"error": error, "claimed_until": None} if error else
-                                  {"status": "routed", "routed_at": utcnow(), "error": None, "claimed_until": None})
+        values: dict[str, Any] = ({"error": error, "claimed_until": None, "claimed_by": None} if error else
+                                  {"status": "routed", "routed_at": utcnow(), "error": None, "claimed_until": None,
+                                   "claimed_by": None})
         db.execute(update(models.EventRecord).where(models.EventRecord.source == source,
                                                     models.EventRecord.external_id == external_id).values(**values))
 
@@ -267,7 +280,7 @@ def record_outcomes(db: Any, outcomes: Iterable[Outcome], now: datetime | None =
     routed = [o.row_id for o in outcomes if o.kind == "routed"]
     for start in range(0, len(routed), 500):
         db.execute(update(models.EventRecord).where(models.EventRecord.id.in_(routed[start:start + 500]))
-                   .values(status="routed", routed_at=now, error=None, claimed_until=None))
+                   .values(status="routed", routed_at=now, error=None, claimed_until=None, claimed_by=None))
     quarantined: list[int] = []
     for o in outcomes:
         if o.kind == "routed":
@@ -275,7 +288,7 @@ def record_outcomes(db: Any, outcomes: Iterable[Outcome], now: datetime | None =
         row = db.get(models.EventRecord, o.row_id)
         if row is None or row.status != "received":
             continue
-        row.claimed_until = None
+        row.claimed_until = row.claimed_by = None
         row.error = quarantine.kept(o.error)  # a Msg kept translatable (wording.stored), clipped to fit
         if o.kind == "failed":
             row.attempts = (row.attempts or 0) + 1
@@ -288,15 +301,14 @@ def record_outcomes(db: Any, outcomes: Iterable[Outcome], now: datetime | None =
 
 
 def pending(database_url: str | None = None, older_than_seconds: float = 5, limit: int = 500,
-            claim: bool = False) -> list[tuple[int, dict[str, Any]]]:
+            claim: bool = False, holder: Holder | None = None) -> list[tuple[int, dict[str, Any]]]:
     """Events stored but not yet routed (routing failed or the process died in between) whose claim has
-    lapsed: (row id, the event as journeys see it), oldest first. With ``claim`` they are claimed for
-    :data:`CLAIM` in the same transaction (the caller routes them now)."""
+    lapsed (:func:`lapsed`): (row id, the event as journeys see it), oldest first. With ``claim`` they are
+    claimed for :data:`CLAIM` in the same transaction, in the name of ``holder`` (the caller routes them now)."""
     now = utcnow()
     cutoff = now - timedelta(seconds=older_than_seconds)
     query = (select(models.EventRecord).where(
-        models.EventRecord.status == "received", models.EventRecord.received_at <= cutoff,
-        (models.EventRecord.claimed_until.is_(None)) | (models.EventRecord.claimed_until < now))
+        models.EventRecord.status == "received", models.EventRecord.received_at <= cutoff, lapsed(now))
         .order_by(models.EventRecord.id).limit(limit))
     if not claim:
         with session_factory(database_url)() as db:
@@ -305,14 +317,16 @@ def pending(database_url: str | None = None, older_than_seconds: float = 5, limi
         if db.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         rows = db.scalars(query).all()
+        by = claimed_by(db, holder) if rows else None
         for r in rows:
-            r.claimed_until = now + CLAIM
+            r.claimed_until, r.claimed_by = now + CLAIM, by
         return [(r.id, signal_payload(r)) for r in rows]
 
 
-def requeue(database_url: str | None, source_and_id: str) -> tuple[int, dict[str, Any]]:
-    """Put a quarantined event back for routing (attempts reset, claimed by the caller, who routes it now):
-    (row id, the event as journeys see it)."""
+def requeue(database_url: str | None, source_and_id: str, holder: Holder | None = None
+            ) -> tuple[int, dict[str, Any]]:
+    """Put a quarantined event back for routing (attempts reset, claimed by the caller — ``holder`` —, who routes
+    it now): (row id, the event as journeys see it)."""
     source, external_id = _split(source_and_id)
     with transaction(database_url) as db:
         row = db.scalar(select(models.EventRecord).where(models.EventRecord.source == source,
@@ -321,7 +335,7 @@ def requeue(database_url: str | None, source_and_id: str) -> tuple[int, dict[str
             raise LookupError(f"event {source_and_id} is no longer stored")
         if row.status == "quarantined":
             row.status, row.attempts = "received", 0
-        row.claimed_until = utcnow() + CLAIM
+        row.claimed_until, row.claimed_by = utcnow() + CLAIM, claimed_by(db, holder)
         return row.id, signal_payload(row)
 
 

@@ -14,8 +14,9 @@ its database (:func:`install`); then
 
 The re-router only takes events whose claim lapsed, so it never routes a follow-up this process is routing,
 and two processes never route one: only the process whose transaction stored it has its id. A process that
-dies between the commit and the routing leaves the event claimed; the re-router routes it once the claim
-lapses (:data:`engine.events.CLAIM`, 60 s, plus up to one re-router period). Without an installed, ready
+dies between the commit and the routing leaves the event claimed in its name (``claimed_by``); its heartbeat
+goes stale and the re-router routes it within :data:`engine.claims.HOLDER_STALE` (10 s) plus up to one
+re-router period (a claim without a holder waits for :data:`engine.events.CLAIM`, 60 s). Without an installed, ready
 router (Temporal unreachable, a script, a test without one) follow-ups are stored unclaimed and wait for the
 re-router, as before.
 
@@ -62,6 +63,9 @@ class FollowUpRouter:
     route: Callable[[list[int]], None]
     #: start the workflows of these committed tickets (None: this process leaves them to the re-router)
     start_tickets: Callable[[list[int]], None] | None = None
+    #: the claims' holder (:class:`engine.claims.Holder`): follow-ups stored for this router are claimed in its
+    #: name, so they are taken over within seconds if the process dies (None: they wait for the claim to lapse)
+    holder: Any = None  # engine.claims.Holder (which this module cannot import: engine.db imports it)
 
 
 _routers: dict[str, list[FollowUpRouter]] = {}
@@ -87,6 +91,12 @@ def routes_here(database_url: str | None) -> bool:
     """Whether this process routes events committed on this database as soon as they commit (then a caller
     that stores events outside an ingestion request claims them and hands them to :func:`dispatch`)."""
     return _router(_resolved(database_url), ready_only=True) is not None
+
+
+def holder_here(database_url: str | None) -> Any:
+    """The claims' holder of this process's ready router for this database (see :func:`routes_here`)."""
+    router = _router(_resolved(database_url), ready_only=True)
+    return router.holder if router is not None else None
 
 
 def _resolved(database_url: str | None) -> str:

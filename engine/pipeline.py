@@ -37,6 +37,7 @@ in order per customer, concurrently across customers — and their outcomes are 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import math
@@ -54,7 +55,7 @@ import anyio.to_thread
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 
-from engine import admission, follow_ups, metrics, tracing
+from engine import admission, claims, follow_ups, metrics, tracing
 from engine import events as ingest
 from engine.db import models
 from engine.db.models import utcnow
@@ -138,6 +139,10 @@ class RoutingPipeline:
         #: this pipeline's id in the web heartbeats, and how many web processes (itself included) admitted
         #: events lately: each admits its share of the workers' capacity (admission.share)
         self.process_id = f"{socket.gethostname()[:80]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        #: the claims this pipeline routes are held in this name (engine.claims.Holder): its heartbeat is kept
+        #: fresh while it holds any, in a thread of its own (:meth:`_keep_claims_alive`)
+        self.holder = claims.Holder(self.process_id)
+        self._claims_beat: concurrent.futures.ThreadPoolExecutor | None = None
         self.web_processes = 1
         self._beat_at: float | None = None
         self._beating: asyncio.Task[None] | None = None
@@ -174,6 +179,8 @@ class RoutingPipeline:
         self._lanes = [asyncio.Queue() for _ in range(self.lane_count)]
         self._tasks = [asyncio.create_task(self._lane(q)) for q in self._lanes]
         self._tasks.append(asyncio.create_task(self._commit_loop()))
+        self._claims_beat = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="claims-heartbeat")
+        self._tasks.append(asyncio.create_task(self._keep_claims_alive(self._claims_beat)))
 
     async def stop(self) -> None:
         if self._uninstall is not None:
@@ -185,6 +192,16 @@ class RoutingPipeline:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
+        if self._claims_beat is not None:
+            self._claims_beat.shutdown(wait=False)
+            self._claims_beat = None
+        if self.holder.holding_until > -math.inf:  # the re-router takes what was not routed at its next pass
+            try:
+                released = await asyncio.to_thread(claims.release, self.database_url, self.holder)
+                if released:
+                    log.info("%d claimed events released for the re-router", released)
+            except Exception as exc:  # the database is down: the heartbeat goes stale, the claims are taken over
+                log.warning("claims not released: %s", type(exc).__name__)
         if self._beat_at is not None:  # the other web processes take over this one's share at once
             self._beat_at = None
             with contextlib.suppress(Exception):
@@ -206,7 +223,8 @@ class RoutingPipeline:
 
             url = self.database_url or get_settings().resolved_database_url()
             self._uninstall = follow_ups.install(url, follow_ups.FollowUpRouter(
-                ready=self._routes_now, route=self.route_follow_ups, start_tickets=self.start_tickets))
+                ready=self._routes_now, route=self.route_follow_ups, start_tickets=self.start_tickets,
+                holder=self.holder))
 
     def _routes_now(self) -> bool:
         return self.router is not None and self.running and self._loop is not None and not self._loop.is_closed()
@@ -517,7 +535,26 @@ class RoutingPipeline:
         with transaction(self.database_url) as db:
             if journeys:
                 remember_journeys(db, journeys)
+            if self.holder.holds():  # the outcomes carry the heartbeat when one is due
+                claims.beat(db, self.holder)
             return ingest.record_outcomes(db, [w.outcome for w in batch])
+
+    # -- the claims' heartbeat -------------------------------------------------------------------------------
+    async def _keep_claims_alive(self, thread: concurrent.futures.Executor) -> None:
+        """While this process holds claims, write its heartbeat every :data:`engine.claims.HOLDER_BEAT_SECONDS`
+        when no claim or outcome written carried one — on a thread of its own, so that neither routing held up
+        (Temporal unreachable) nor a thread pool busy with it delays the beat: a live holder's claims are never
+        taken over. A process that dies stops beating, and the re-router takes its claims over
+        (:func:`engine.claims.lapsed`)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(claims.HOLDER_BEAT_SECONDS / 4)
+            if not (self.holder.holds() and self.holder.due()):
+                continue
+            try:
+                await loop.run_in_executor(thread, claims.write_beat, self.database_url, self.holder)
+            except Exception as exc:  # the database is down: so are the re-routers' claims
+                log.debug("claims heartbeat not written: %s", type(exc).__name__)
 
     # -- Temporal's own backlog ----------------------------------------------------------------------------
     def _maybe_sample(self) -> None:
@@ -574,7 +611,8 @@ class RoutingPipeline:
         """Claim events stored but not routed (whose claim lapsed) and route them through the lanes."""
         if self.router is None or not self._lanes:
             return []
-        found = await asyncio.to_thread(ingest.pending, self.database_url, older_than_seconds, limit, True)
+        found = await asyncio.to_thread(ingest.pending, self.database_url, older_than_seconds, limit, True,
+                                        self.holder)
         if not found:
             return []
         return await self.route_stored(found)
@@ -591,7 +629,8 @@ async def store_and_route(pipeline: RoutingPipeline | None, events: list[ingest.
     started = time.perf_counter()
     with follow_ups.held() as caused:  # follow-ups the events' hooks stored (points earned, invites counted)
         # anyio's thread pool (the web's run_in_threadpool): requests' stores are not held to asyncio's few threads
-        stored = await anyio.to_thread.run_sync(ingest.store_many, events, database_url, live)
+        stored = await anyio.to_thread.run_sync(ingest.store_many, events, database_url, live,
+                                                pipeline.holder if live and pipeline is not None else None)
     metrics.STAGE.labels("store").observe(time.perf_counter() - started)
     todo = [i for i, one in enumerate(stored) if one.needs_routing] if live else []
     follow: list[tuple[int, dict[str, Any]]] = []

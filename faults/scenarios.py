@@ -222,6 +222,7 @@ def _web_and_worker_killed(h: Harness, sender: EventSender, events: list[dict[st
     n = len(events)
     first = sender.send(events[:n // 2], batch, parallel)
     h.wait_messages(flow, max(1, n // 3))
+    killed_at = datetime.now(UTC)
     h.stack.kill("web")
     at_kill = h.messages(flow)
     refused_before = sender.stats.transport_errors
@@ -243,8 +244,13 @@ def _web_and_worker_killed(h: Harness, sender: EventSender, events: list[dict[st
     with h.engine.connect() as conn:
         times = conn.execute(text("SELECT received_at, routed_at FROM events WHERE source = :s"), {"s": prefix}).all()
     late = sum(1 for received, routed in times if routed is not None and _seconds(routed, received) >= CLAIM_SECONDS)
-    row.notes += f"; {again} stored before the kill and answered duplicate when sent again, {late} routed by the " \
-                 "re-router"
+    row.notes += f"; {again} stored before the kill and answered duplicate when sent again, {late} routed " \
+                 f"{CLAIM_SECONDS:.0f} s or more after they arrived"
+    # the events the dead process held: stored before the kill, routed after it — how long the last one waited
+    held = [_seconds(routed, killed_at) for received, routed in times
+            if routed is not None and _seconds(received, killed_at) < 0 <= _seconds(routed, killed_at)]
+    if held:
+        row.notes += f"; {len(held)} stored before the kill were routed after it, the last {max(held):.1f} s after it"
     return row
 
 
@@ -256,7 +262,8 @@ CLAIM_SECONDS = CLAIM.total_seconds()
 def _seconds(later: datetime | str, earlier: datetime | str) -> float:
     """Seconds between two stored times (SQLite hands them back as text)."""
     def read(value: datetime | str) -> datetime:
-        return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+        found = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+        return found if found.tzinfo is not None else found.replace(tzinfo=UTC)  # stored in UTC
 
     return (read(later) - read(earlier)).total_seconds()
 

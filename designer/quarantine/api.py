@@ -130,7 +130,7 @@ async def redrive_entry(request: Request, entry_id: int, user: User) -> tuple[Qu
         if pipeline is None or pipeline.router is None or not pipeline.running:
             raise quarantine.QuarantineError(503, Msg("Temporal is not reachable from this process right now"),
                                              Msg("try again in a moment"))
-        row_id, payload = await run_in_threadpool(ingest.requeue, url, entry.ref)
+        row_id, payload = await run_in_threadpool(ingest.requeue, url, entry.ref, pipeline.holder)
         routed = (await pipeline.route_stored([(row_id, payload)]))[0]
         if routed.routing != "done":
             raise quarantine.AttemptFailed(routed.error or Msg("routing is %(state)s", state=routed.routing))

@@ -130,6 +130,9 @@ class EventRecord(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: a router has taken the event until then; the re-router only takes events whose claim has lapsed
     claimed_until: Mapped[datetime | None]
+    #: the process holding the claim (engine.db.quarantine_models.ClaimHolder): once its heartbeat is stale the
+    #: claim counts as lapsed; NULL (a process of an older version) keeps the ``claimed_until`` rule alone
+    claimed_by: Mapped[str | None] = mapped_column(String(120))
 
 
 class Journey(Base):

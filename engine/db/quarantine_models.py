@@ -57,3 +57,14 @@ class WebHeartbeat(Base):
 
     process: Mapped[str] = mapped_column(String(120), primary_key=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ClaimHolder(Base):
+    """Each process that holds claims on events (``events.claimed_by``), and when it last said it is alive: the
+    re-router takes over the claims of a holder whose heartbeat is stale (it died) without waiting for them to
+    lapse (engine.events.HOLDER_STALE)."""
+
+    __tablename__ = "claim_holders"
+
+    process: Mapped[str] = mapped_column(String(120), primary_key=True)
+    alive_at: Mapped[datetime] = mapped_column(default=utcnow)
