@@ -19,6 +19,7 @@ from engine.actions import ActionContext, ActionFailed
 from engine.db.growth_models import GrowthChannel, ReferralParticipant
 from engine.db.session import transaction
 from engine.nodes.base import ActionResult, NodeConfig, NodeType
+from engine.text import Msg, message_of
 
 
 class CodeNotReady(RuntimeError):
@@ -75,7 +76,8 @@ class ReferralJoin(NodeType):
                 channel_id = channel.id
             except ChannelError as exc:
                 if exc.status != 409 or "exists" not in str(exc):
-                    raise ActionFailed(f"node '{ctx.node_id}': {exc}") from None
+                    raise ActionFailed(Msg("node '%(node)s': %(detail)s", node=ctx.node_id,
+                                                     detail=message_of(exc))) from None
             with transaction(url) as db:
                 found = db.scalar(select(GrowthChannel).where(GrowthChannel.key == spec.key))
                 row = db.get(ReferralParticipant, pid)
