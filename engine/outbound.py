@@ -77,8 +77,8 @@ def refusal(address: IPAddress) -> Msg | None:
     if isinstance(address, ipaddress.IPv6Address):
         inner = embedded_ipv4(address)
         if inner is not None:
-            why = refusal(inner)
-            return Msg("%(why)s (inside the IPv6 address)", why=why) if why else None
+            inside = refusal(inner)
+            return Msg("%(why)s (inside the IPv6 address)", why=inside) if inside else None
     checks: list[tuple[bool, str]] = [
         (address.is_unspecified, N_("the unspecified address")),
         (address.is_loopback, N_("loopback (this machine)")),
