@@ -324,6 +324,9 @@ add_labels("preview_step", "preview step", {
     "cancel": NC_("preview step", "cancelled"), "event": NC_("preview step", "event"),
     "ignored": NC_("preview step", "ignored"), "end": NC_("preview step", "ended"),
 })
+#: why a journey was cancelled, as a timeline step says it (the interpreter's ``cancel`` signal): its default; any
+#: other reason is the words it was given ("by admin"), shown as they are
+add_labels("preview_reason", "preview reason", {"cancelled": NC_("preview reason", "cancelled")})
 add_labels("channel", "channel", {
     "wecom": NC_("channel", "WeCom"), "wechat_oa": NC_("channel", "WeChat Official Account"),
     "sms": NC_("channel", "SMS"), "email": NC_("channel", "Email"), "webhook": NC_("channel", "Webhook"),

@@ -266,6 +266,36 @@ def test_preview_says_why_a_step_failed_in_the_readers_language(login: Callable[
         assert 'data-status="failed"' in zh.text and "tideflow-msg" not in zh.text + en.text
 
 
+def test_preview_step_details_are_in_the_readers_language(login: Callable[..., Session]) -> None:
+    """The event that ended a journey (its goal) is named after a prefix in the reader's language, the event's type
+    as the identifier it is."""
+    form = {"document": json.dumps(WELCOME, ensure_ascii=False), "days": "5", "events.0.at": "day 1",
+            "events.0.type": "order.paid", "events.0.payload": "{}"}
+    zh = login("marketer").post("/flows/welcome-new-contact/preview", data=form)
+    en = login("marketer", "en").post("/flows/welcome-new-contact/preview", data=form)
+    assert zh.status_code == en.status_code == 200, zh.text
+    texts = [html.unescape(t) for t in re.findall(r'<span class="tf-step-text">(.*?)</span>', zh.text, re.S)]
+    assert "事件：order.paid" in texts, texts
+    assert not re.search(r"\b(event|reason|until):", zh.text)
+    assert "event: order.paid" in [html.unescape(t) for t in re.findall(
+        r'<span class="tf-step-text">(.*?)</span>', en.text, re.S)]
+
+
+def test_a_deferred_steps_time_and_a_cancels_reason_are_said_in_the_readers_language() -> None:
+    """``until:`` (a deferred action's next try) in the reader's language and the workspace's display zone; a
+    cancel's reason: its default in words, a person's as they are."""
+    from designer.flows.editor import _step_text
+
+    step = {"what": "deferred", "until": "2026-12-08T01:30:00+00:00"}
+    cancelled, by_whom = {"what": "cancel", "reason": "cancelled"}, {"what": "cancel", "reason": "by 韩梅梅"}
+    with language("zh-CN"):
+        assert _step_text(step) == "直到：2026-12-08 09:30"
+        assert (_step_text(cancelled), _step_text(by_whom)) == ("原因：已取消", "原因：by 韩梅梅")  # their words
+    with language("en"):
+        assert _step_text(step) == "until: 2026-12-08 09:30"
+        assert (_step_text(cancelled), _step_text(by_whom)) == ("reason: cancelled", "reason: by 韩梅梅")
+
+
 def test_human_duration() -> None:
     assert human_duration(timedelta(days=7)) == "7 天"  # zh-CN unless a request asks for English
     with language("en"):
