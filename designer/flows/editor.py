@@ -623,7 +623,7 @@ def _step_text(step: Mapping[str, Any]) -> str:
     detail = step.get("detail")
     parts: list[str] = []
     if step.get("port"):
-        parts.append(f"→ {step['port']}")
+        parts.append(f"→ {display.port_label(str(step['port']))}")
     if isinstance(detail, Mapping):
         if detail.get("content"):
             parts.append(f"[{detail.get('channel', '')}] {detail['content']}")

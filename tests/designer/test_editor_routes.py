@@ -51,6 +51,22 @@ def test_a_marketer_edits_a_journey_on_the_page(login: Callable[..., Session]) -
     assert "<h3>Triggers</h3>" in english and "Save draft" in english and _page_data(english)["lang"] == "en"
 
 
+def test_the_canvas_labels_ports_in_the_readers_language(login: Callable[..., Session]) -> None:
+    """Each port of ours the canvas draws has its label in the page's language (``port.<id>`` in the page's texts,
+    which editor.js draws as the output's label and title); the port ids stay the data the edges use."""
+    zh, en = _page_data(login("marketer").get(EDIT).text), _page_data(login("marketer", "en").get(EDIT).text)
+    assert zh["ports"] == en["ports"] and zh["ports"]["bought"] == ["yes", "no"]  # ids, in both languages
+    drawn = sorted({port for ports in zh["ports"].values() for port in ports})
+    assert {port: zh["text"][f"port.{port}"] for port in drawn} == {
+        "event": "事件到达", "no": "否", "out": "下一步", "out_of_stock": "无券可发", "skipped": "已跳过",
+        "timeout": "超时", "yes": "是"}
+    assert {port: en["text"][f"port.{port}"] for port in drawn} == {
+        "event": "event", "no": "no", "out": "out", "out_of_stock": "out of stock", "skipped": "skipped",
+        "timeout": "timeout", "yes": "yes"}
+    script = (Path(__file__).resolve().parents[2] / "designer/static/editor/editor.js").read_text(encoding="utf-8")
+    assert "output.dataset.label = stats ? `${label} ${left ?? 0}` : label;" in script  # the label drawn, not the id
+
+
 def test_other_readers_see_the_editor_read_only(login: Callable[..., Session]) -> None:
     for role in ("finance", "ops", "developer"):  # finance cannot edit a journey flow
         reader = login(role)
