@@ -89,7 +89,8 @@ class ReferralJoin(NodeType):
             qr = channel_row.qr_url if channel_row else None
             if channel_row is None or channel_row.status != "active" or not qr:
                 # a racing journey reserved the code and is still waiting for WeCom: the activity retries
-                raise CodeNotReady(f"the personal code of participant {pid} is being made; retrying")
+                raise CodeNotReady(Msg("the personal code of participant %(participant)s is being made; retrying",
+                                         participant=pid))
         return ActionResult(variables={"referral_qr_url": qr, "referral_poster": f"/growth/posters/{spec.key}.png",
                                        "referral_participant": pid},
                             detail={"status": "joined", "participant": pid, "campaign_no": no, "state": state})

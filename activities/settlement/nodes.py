@@ -278,7 +278,7 @@ class SettlementPayout(NodeType):
             except OutboundRefused as exc:
                 raise ActionFailed(_payout_refused(exc)) from None
             if response.status_code >= 400:
-                raise RuntimeError(f"payout webhook answered {response.status_code}")
+                raise RuntimeError(Msg("payout webhook answered %(status)s", status=response.status_code))
         return ActionResult(detail={"run": instruction["run_id"], "payouts": len(payouts), "file": str(path)})
 
 
