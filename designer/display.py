@@ -324,6 +324,31 @@ add_labels("preview_step", "preview step", {
     "cancel": NC_("preview step", "cancelled"), "event": NC_("preview step", "event"),
     "ignored": NC_("preview step", "ignored"), "end": NC_("preview step", "ended"),
 })
+#: the output ports of our node types, as the canvas labels them (the port id stays the data: edges, JSON, the API);
+#: in English the words the ids are, in Chinese a translation. A switch's cases, a step's outcomes and a plugin's
+#: ports are the flow author's or the plugin's words: shown as they are (:func:`port_label`)
+add_labels("port", "flow port", {
+    "out": NC_("flow port", "out"), "yes": NC_("flow port", "yes"), "no": NC_("flow port", "no"),
+    "timeout": NC_("flow port", "timeout"), "event": NC_("flow port", "event"),
+    "default": NC_("flow port", "default"), "failed": NC_("flow port", "failed"),
+    "skipped": NC_("flow port", "skipped"), "out_of_stock": NC_("flow port", "out of stock"),
+    "assigned": NC_("flow port", "assigned"), "queued": NC_("flow port", "queued"),
+    "approved": NC_("flow port", "approved"), "rejected": NC_("flow port", "rejected"),
+    "sent_back": NC_("flow port", "sent back"), "already_rewarded": NC_("flow port", "already rewarded"),
+    "budget_exhausted": NC_("flow port", "budget exhausted"), "not_eligible": NC_("flow port", "not eligible"),
+    "not_joined": NC_("flow port", "not joined"), "not_sent": NC_("flow port", "not sent"),
+})
+
+
+def port_label(port: str) -> str:
+    """A node's output port in the reader's language: ours from the ``port`` labels, any other (a switch's case, a
+    step's outcome, a plugin's port) as it is."""
+    return label(port, "port") if port in LABELS["port"].entries else port
+
+
+#: why a journey was cancelled, as a timeline step says it (the interpreter's ``cancel`` signal): its default; any
+#: other reason is the words it was given ("by admin"), shown as they are
+add_labels("preview_reason", "preview reason", {"cancelled": NC_("preview reason", "cancelled")})
 add_labels("channel", "channel", {
     "wecom": NC_("channel", "WeCom"), "wechat_oa": NC_("channel", "WeChat Official Account"),
     "sms": NC_("channel", "SMS"), "email": NC_("channel", "Email"), "webhook": NC_("channel", "Webhook"),

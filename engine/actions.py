@@ -37,7 +37,7 @@ from engine.db.models import utcnow
 from engine.db.session import database_unavailable, session_factory, transaction
 from engine.nodes.base import ActionResult, NodeType
 from engine.runtime import ActionRequest
-from engine.text import caught, message_of, verbatim
+from engine.text import Msg, caught, message_of, verbatim
 from wording.stored import MAX_REASON, PREFIX, stored
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,17 @@ class ActionFailed(Exception):
     """A permanent failure: retrying cannot help (bad config, refused by the platform). Raised with a
     :class:`~wording.Msg` (``ActionFailed(Msg("…", node=…))``), the reason reaches the journey's pages in the
     reader's language (:func:`failure_of`); raised with a plain string, its words are shown as they are."""
+
+
+def not_a_result(node_type: str, result: object) -> Msg:
+    """Why an action's (or a plugin's) ``run`` that returned something else than an ``ActionResult`` failed."""
+    return Msg("%(type)s returned %(returned)s, not an ActionResult", type=node_type,
+               returned=type(result).__name__)
+
+
+def _config_invalid(node_id: str, exc: ValidationError) -> Msg:
+    """A node's saved config the node type no longer takes: pydantic's words (a library's) kept verbatim."""
+    return Msg("node '%(node)s': config no longer valid: %(detail)s", node=node_id, detail=verbatim(str(exc)))
 
 
 def failure_of(exc: BaseException) -> ApplicationError:
@@ -85,7 +96,7 @@ def perform(node_type: type[NodeType], request: ActionRequest, services: Service
     try:
         config = node_type.Config.model_validate(request.config)
     except ValidationError as exc:
-        raise ActionFailed(f"node '{request.node_id}': config no longer valid: {exc}") from None
+        raise ActionFailed(_config_invalid(request.node_id, exc)) from None
     if not node_type.finds_own_outcome:
         with session_factory(database_url)() as check:
             done = recorded_result(check, request.key)
@@ -152,7 +163,7 @@ def _record(db: Session, ctx: ActionContext, kind: str, payload: dict[str, Any])
 def _run(node_type: type[NodeType], ctx: ActionContext, config: Any) -> ActionResult:
     result = node_type.run(ctx, config)
     if not isinstance(result, ActionResult):
-        raise ActionFailed(f"{node_type.type} returned {type(result).__name__}, not an ActionResult")
+        raise ActionFailed(not_a_result(node_type.type, result))
     return result
 
 
@@ -225,7 +236,7 @@ def perform_many(node_type: type[NodeType], requests: list[ActionRequest], servi
     try:
         config = node_type.Config.model_validate(requests[0].config)
     except ValidationError as exc:
-        failed = ActionFailed(f"node '{requests[0].node_id}': config no longer valid: {exc}")
+        failed = ActionFailed(_config_invalid(requests[0].node_id, exc))
         return [failed for _ in requests]
     database_url = services.database_url
     with session_factory(database_url)() as check:
@@ -239,8 +250,8 @@ def perform_many(node_type: type[NodeType], requests: list[ActionRequest], servi
                 BulkActionContext(pending, services, {**(customers or {})},
                                   perform_one=functools.partial(perform, node_type, services=services)), config))
             if len(results) != len(pending):
-                raise ActionFailed(f"{node_type.type}.run_many returned {len(results)} results "
-                                   f"for {len(pending)} requests")
+                raise ActionFailed(Msg("%(type)s.run_many returned %(count)s results for %(requests)s requests",
+                                       type=node_type.type, count=len(results), requests=len(pending)))
         except Exception as exc:
             log.warning("bulk %s at node %s failed as a whole, running one by one: %s: %s", node_type.type,
                         pending[0].node_id, type(exc).__name__, exc)
@@ -266,8 +277,7 @@ def _record_many(node_type: type[NodeType], requests: list[ActionRequest],
             out[request.key] = result
             continue
         if not isinstance(result, ActionResult):
-            out[request.key] = ActionFailed(f"{node_type.type} returned {type(result).__name__}, "
-                                            f"not an ActionResult")
+            out[request.key] = ActionFailed(not_a_result(node_type.type, result))
             continue
         # what asdict() gives, without its deep copy (a broadcast page records a thousand of these)
         payload = {"port": result.port, "variables": dict(result.variables), "detail": dict(result.detail),

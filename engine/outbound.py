@@ -37,21 +37,23 @@ import httpcore
 import httpx
 
 from engine.settings import get_settings
+from engine.text import N_, Msg, verbatim
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 #: ranges ``is_global`` does not exclude but a flow has no business calling
 _EXTRA_REFUSED: tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str], ...] = (
-    (ipaddress.ip_network("100.64.0.0/10"), "carrier-grade NAT (cloud metadata services live here)"),
-    (ipaddress.ip_network("192.88.99.0/24"), "6to4 relay anycast"),
-    (ipaddress.ip_network("192.0.0.0/24"), "IETF protocol assignments"),
+    (ipaddress.ip_network("100.64.0.0/10"), N_("carrier-grade NAT (cloud metadata services live here)")),
+    (ipaddress.ip_network("192.88.99.0/24"), N_("6to4 relay anycast")),
+    (ipaddress.ip_network("192.0.0.0/24"), N_("IETF protocol assignments")),
 )
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _LEGACY_IPV4 = re.compile(r"^[0-9a-fA-FxX.]+$")
 
 
 class OutboundRefused(Exception):
-    """A request to an address flows may not reach; the message names the host, address and why."""
+    """A request to an address flows may not reach; the message (a :class:`~wording.Msg`, so an action's failure,
+    an image fetch's refusal and a page say it in the reader's language) names the host, address and why."""
 
 
 def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -70,29 +72,29 @@ def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | Non
     return None
 
 
-def refusal(address: IPAddress) -> str | None:
+def refusal(address: IPAddress) -> Msg | None:
     """Why a flow may not connect to ``address`` (loopback, private …), or None for a public address."""
     if isinstance(address, ipaddress.IPv6Address):
         inner = embedded_ipv4(address)
         if inner is not None:
-            why = refusal(inner)
-            return f"{why} (inside the IPv6 address)" if why else None
+            inside = refusal(inner)
+            return Msg("%(why)s (inside the IPv6 address)", why=inside) if inside else None
     checks: list[tuple[bool, str]] = [
-        (address.is_unspecified, "the unspecified address"),
-        (address.is_loopback, "loopback (this machine)"),
-        (address.is_link_local, "link-local (cloud metadata services live here)"),
-        (address.is_multicast, "multicast"),
-        (address.is_private, "a private network"),
-        (address.is_reserved, "reserved"),
+        (address.is_unspecified, N_("the unspecified address")),
+        (address.is_loopback, N_("loopback (this machine)")),
+        (address.is_link_local, N_("link-local (cloud metadata services live here)")),
+        (address.is_multicast, N_("multicast")),
+        (address.is_private, N_("a private network")),
+        (address.is_reserved, N_("reserved")),
     ]
     for hit, why in checks:
         if hit:
-            return why
+            return Msg(why)
     for network, why in _EXTRA_REFUSED:
         if address.version == network.version and address in network:
-            return why
+            return Msg(why)
     if not address.is_global:
-        return "not a public address"
+        return Msg("not a public address")
     return None
 
 
@@ -180,15 +182,17 @@ class OutboundGuard:
                 resolver = self.resolver or resolve_host
                 addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in resolver(host, port)]
             except (OSError, UnicodeError) as exc:
-                raise OutboundRefused(f"cannot resolve host {host!r}: {exc}") from None
+                raise OutboundRefused(Msg("cannot resolve host %(host)s: %(detail)s", host=repr(host),
+                                          detail=verbatim(str(exc)))) from None
             if not addresses:
-                raise OutboundRefused(f"host {host!r} has no address")
+                raise OutboundRefused(Msg("host %(host)s has no address", host=repr(host)))
         for address in addresses:
             why = refusal(address)
             if why and not self.allow.admits(address):
-                what = f"{host!r} is {address}" if literal is not None else f"{host!r} resolves to {address}"
-                raise OutboundRefused(f"{what}, {why}: flows may only call public addresses (an operator can "
-                                      "allow internal endpoints with TIDEFLOW_OUTBOUND_ALLOW)")
+                what = (Msg("%(host)s is %(address)s", host=repr(host), address=str(address)) if literal is not None
+                        else Msg("%(host)s resolves to %(address)s", host=repr(host), address=str(address)))
+                raise OutboundRefused(Msg("%(what)s, %(why)s: flows may only call public addresses (an operator can "
+                                          "allow internal endpoints with TIDEFLOW_OUTBOUND_ALLOW)", what=what, why=why))
         return str(addresses[0])
 
 

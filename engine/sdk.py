@@ -42,11 +42,12 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from engine import expressions
-from engine.actions import ActionContext, ActionFailed, Services
+from engine.actions import ActionContext, ActionFailed, Services, not_a_result
 from engine.db.models import LedgerEntry
 from engine.nodes.base import ActionResult, Duration, Expression, NodeConfig, NodeType, Template
 from engine.outbound import OutboundRefused, guarded_client
 from engine.runtime import ActionRequest
+from engine.text import Msg, message_of
 
 __all__ = [
     "RESERVED_PREFIXES",
@@ -208,10 +209,10 @@ def action(type: str, *, label: dict[str, str], config: type[C], ports: Iterable
         def run(ctx: ActionContext, cfg: C) -> ActionResult:
             result = fn(ctx, cfg)
             if not isinstance(result, ActionResult):
-                raise ActionFailed(f"{name} returned {builtins.type(result).__name__}, not an ActionResult")
+                raise ActionFailed(not_a_result(name, result))
             if getattr(result, "defer_until", None) is None and result.port not in out_ports:
-                raise ActionFailed(f"{name} returned port {result.port!r}, which is not one of its ports "
-                                   f"{out_ports!r}")
+                raise ActionFailed(Msg("%(type)s returned port %(port)s, which is not one of its ports %(ports)s",
+                                       type=name, port=repr(result.port), ports=repr(out_ports)))
             return result
 
         attributes: dict[str, Any] = {
@@ -245,7 +246,7 @@ def render(template: str, ctx: ActionContext) -> str:
     try:
         return expressions.render(template, ctx.expression_context())
     except expressions.ExpressionError as exc:
-        raise ActionFailed(f"node '{ctx.node_id}': {exc}") from None
+        raise ActionFailed(Msg("node '%(node)s': %(detail)s", node=ctx.node_id, detail=message_of(exc))) from None
 
 
 def evaluate(expression: str, ctx: ActionContext) -> Any:
@@ -253,7 +254,7 @@ def evaluate(expression: str, ctx: ActionContext) -> Any:
     try:
         return expressions.evaluate(expression, ctx.expression_context())
     except expressions.ExpressionError as exc:
-        raise ActionFailed(f"node '{ctx.node_id}': {exc}") from None
+        raise ActionFailed(Msg("node '%(node)s': %(detail)s", node=ctx.node_id, detail=message_of(exc))) from None
 
 
 def http_client(**kwargs: Any) -> httpx.Client:

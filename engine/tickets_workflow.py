@@ -40,9 +40,12 @@ with workflow.unsafe.imports_passed_through():
 
     from engine import expressions
     from engine.event_match import event_matches
+    from engine.interpreter import carried_reason
     from engine.nodes.base import Context, NodeType
     from engine.registry import default_registry
     from engine.runtime import ActionRequest, Checkpoint
+    from wording import Msg, message_of
+    from wording.stored import MAX_REASON, stored
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -121,6 +124,15 @@ class TicketWorkflow:
         self.timeline.append({"at": workflow.now().isoformat(), "what": what, "node": node or self.node, **detail})
         del self.timeline[:-200]
 
+    def _note_failed(self, error: str, reason: Msg | None, node: str | None = None) -> None:
+        """A failed step: its English ``error`` as before and, when the reason is a Msg of ours (the workflow's
+        own, or one an action carried across Temporal), that Msg saved beside it as ``stored_error`` — data only,
+        as on a journey's timeline, for a reader in either language (``said``)."""
+        detail: dict[str, Any] = {"error": error}
+        if reason is not None:
+            detail["stored_error"] = stored(reason, MAX_REASON)
+        self._note("failed", detail, node)
+
     async def _call(self, name: str, arg: Any) -> Any:
         return await workflow.execute_activity(name, arg, start_to_close_timeout=timedelta(seconds=60),
                                                retry_policy=_RETRY)
@@ -190,8 +202,9 @@ class TicketWorkflow:
 
     def _node_type(self, name: str) -> type[NodeType]:
         node_type = default_registry().get(name)
-        if node_type is None:
-            raise ApplicationError(f"node type '{name}' is not installed on this worker", non_retryable=True)
+        if node_type is None:  # the same Msg as the journey interpreter's, carried as the failure's detail
+            reason = Msg("node type '%(type)s' is not installed on this worker", type=name)
+            raise ApplicationError(str(reason), stored(reason, MAX_REASON), non_retryable=True)
         return node_type
 
     async def _walk_safely(self) -> None:
@@ -201,7 +214,7 @@ class TicketWorkflow:
             await self._walk()
         except ApplicationError as exc:
             self.stats.append([self.node or "", "failed", "", 1])
-            self._note("failed", {"error": str(exc)})
+            self._note_failed(str(exc), carried_reason(exc))
 
     async def _walk(self) -> None:
         flow = self.input.flow
@@ -219,8 +232,9 @@ class TicketWorkflow:
                 try:
                     config = node_type.Config.model_validate(node["config"])
                 except ValidationError:
-                    raise ApplicationError(f"node '{node_id}': config no longer valid for {node['type']}",
-                                           non_retryable=True) from None
+                    reason = Msg("node '%(node)s': config no longer valid for %(type)s", node=node_id,
+                                 type=node["type"])
+                    raise ApplicationError(str(reason), stored(reason, MAX_REASON), non_retryable=True) from None
                 category = node["category"]
                 port: str | None
                 if category == "trigger":
@@ -234,8 +248,10 @@ class TicketWorkflow:
                     try:
                         port = node_type.decide(config, self.ctx, workflow.info().workflow_id, node_id)
                     except expressions.ExpressionError as exc:
-                        self._note("failed", {"error": str(exc)}, node_id)
-                        raise ApplicationError(f"node '{node_id}': {exc}", non_retryable=True) from None
+                        self._note_failed(str(exc), message_of(exc), node_id)
+                        reason = Msg("node '%(node)s': %(detail)s", node=node_id, type=node["type"],
+                                     detail=message_of(exc))
+                        raise ApplicationError(str(reason), stored(reason, MAX_REASON), non_retryable=True) from None
                 elif category == "wait":
                     port = await self._wait(node_type, config)
                 else:
@@ -293,7 +309,7 @@ class TicketWorkflow:
                                              maximum_interval=timedelta(minutes=5),
                                              maximum_attempts=node_type.max_attempts))
             except ActivityError as exc:
-                self._note("failed", {"error": str(exc.cause or exc)}, node_id)
+                self._note_failed(str(exc.cause or exc), carried_reason(exc.cause), node_id)
                 return node_type.failure_port
             self.acted += 1
             if result.get("defer_until"):

@@ -10,6 +10,7 @@ from activities.coupons.codes import generate_code
 from activities.coupons.issuance import CampaignNotFound, issue_coupon
 from engine.actions import ActionContext, ActionFailed
 from engine.nodes.base import ActionResult, NodeConfig, NodeType
+from engine.text import Msg
 
 
 class IssueCouponConfig(NodeConfig):
@@ -31,7 +32,8 @@ class IssueCoupon(NodeType):
     @classmethod
     def run(cls, ctx: ActionContext, config: Any) -> ActionResult:
         if ctx.customer_id is None:
-            raise ActionFailed(f"node '{ctx.node_id}': a coupon is issued to a customer, and this journey has none")
+            raise ActionFailed(Msg("node '%(node)s': a coupon is issued to a customer, and this journey has none",
+                                   node=ctx.node_id))
         try:
             outcome = issue_coupon(ctx.db, config.campaign, ctx.customer_id, ctx.key, ctx.now)
         except CampaignNotFound:
@@ -40,9 +42,10 @@ class IssueCoupon(NodeType):
                 code = "PREVIEW-" + generate_code()
                 return ActionResult(variables={"coupon_code": code, "coupon_expires_at": None, "coupon_value_fen": 0},
                                     detail={"status": "simulated", "campaign": config.campaign, "code": code})
-            raise ActionFailed(
-                f"node '{ctx.node_id}': coupon campaign '{config.campaign}' does not exist; create it "
-                f"(POST /api/coupon-campaigns) or pick an existing campaign in the node's settings") from None
+            raise ActionFailed(Msg(
+                "node '%(node)s': coupon campaign '%(campaign)s' does not exist; create it "
+                "(POST /api/coupon-campaigns) or pick an existing campaign in the node's settings",
+                node=ctx.node_id, campaign=config.campaign)) from None
         if not outcome.issued:
             return ActionResult(port="out_of_stock", detail=outcome.as_detail())
         return ActionResult(

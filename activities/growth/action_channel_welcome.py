@@ -26,6 +26,7 @@ from engine.actions import ActionContext, ActionFailed
 from engine.db.growth_models import ChannelAdd, GrowthChannel
 from engine.db.session import transaction
 from engine.nodes.base import ActionResult, NodeConfig, NodeType
+from engine.text import Msg, message_of
 
 TAG_GROUP = "Tideflow 渠道"
 
@@ -77,12 +78,13 @@ class ChannelWelcome(NodeType):
         try:
             _, client, settings = wecom_connection(ctx.db, channel.connector_id)
         except ChannelError as exc:
-            raise ActionFailed(f"node '{ctx.node_id}': {exc}") from None
+            raise ActionFailed(Msg("node '%(node)s': %(detail)s", node=ctx.node_id, detail=message_of(exc))) from None
         try:
             text = expressions.render(str(welcome.get("text") or ""), ctx.expression_context()) if welcome.get(
                 "text") else ""
         except expressions.ExpressionError as exc:
-            raise ActionFailed(f"welcome text of channel '{channel.key}': {exc}") from None
+            raise ActionFailed(Msg("welcome text of channel '%(channel)s': %(detail)s", channel=channel.key,
+                                   detail=message_of(exc))) from None
         detail: dict[str, Any] = {"channel": channel.key}
         external = str((event.get("customer") or {}).get("wecom_external_userid") or "")
         tags, user_id, url = list(channel.tags or []), str(payload.get("user_id") or ""), ctx.services.database_url

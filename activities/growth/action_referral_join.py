@@ -19,6 +19,7 @@ from engine.actions import ActionContext, ActionFailed
 from engine.db.growth_models import GrowthChannel, ReferralParticipant
 from engine.db.session import transaction
 from engine.nodes.base import ActionResult, NodeConfig, NodeType
+from engine.text import Msg, message_of
 
 
 class CodeNotReady(RuntimeError):
@@ -75,7 +76,8 @@ class ReferralJoin(NodeType):
                 channel_id = channel.id
             except ChannelError as exc:
                 if exc.status != 409 or "exists" not in str(exc):
-                    raise ActionFailed(f"node '{ctx.node_id}': {exc}") from None
+                    raise ActionFailed(Msg("node '%(node)s': %(detail)s", node=ctx.node_id,
+                                                     detail=message_of(exc))) from None
             with transaction(url) as db:
                 found = db.scalar(select(GrowthChannel).where(GrowthChannel.key == spec.key))
                 row = db.get(ReferralParticipant, pid)
@@ -87,7 +89,8 @@ class ReferralJoin(NodeType):
             qr = channel_row.qr_url if channel_row else None
             if channel_row is None or channel_row.status != "active" or not qr:
                 # a racing journey reserved the code and is still waiting for WeCom: the activity retries
-                raise CodeNotReady(f"the personal code of participant {pid} is being made; retrying")
+                raise CodeNotReady(Msg("the personal code of participant %(participant)s is being made; retrying",
+                                         participant=pid))
         return ActionResult(variables={"referral_qr_url": qr, "referral_poster": f"/growth/posters/{spec.key}.png",
                                        "referral_participant": pid},
                             detail={"status": "joined", "participant": pid, "campaign_no": no, "state": state})

@@ -23,6 +23,7 @@ from activities.growth import campaigns
 from engine.actions import ActionContext, ActionFailed, perform
 from engine.db.session import transaction
 from engine.nodes.base import ActionResult, NodeConfig, NodeType, Problem
+from engine.text import Msg, message_of
 
 
 class RewardNode(BaseModel):
@@ -77,7 +78,8 @@ class ReferralReward(NodeType):
             return ActionResult(port="not_eligible", detail={"status": "no_customer"})
         node_type = _reward_type(config.reward.type)
         if node_type is None:
-            raise ActionFailed(f"node '{ctx.node_id}': reward type '{config.reward.type}' is not installed")
+            raise ActionFailed(Msg("node '%(node)s': reward type '%(type)s' is not installed", node=ctx.node_id,
+                                   type=config.reward.type))
         if ctx.simulate:
             return ActionResult(detail={"status": "simulated", "reward": config.reward.type})
         url = ctx.services.database_url
@@ -87,7 +89,7 @@ class ReferralReward(NodeType):
                 claim = campaigns.claim_reward(db, config.campaign, ctx.customer_id, config.reward.type, ctx.now,
                                                claimant=ctx.key)
         except campaigns.CampaignError as exc:
-            raise ActionFailed(f"node '{ctx.node_id}': {exc}") from None
+            raise ActionFailed(Msg("node '%(node)s': %(detail)s", node=ctx.node_id, detail=message_of(exc))) from None
         if claim.status in ("goal_not_reached", "not_participant"):
             return ActionResult(port="not_eligible", detail={"status": claim.status, "message": claim.message})
         if claim.status == "budget_exhausted":

@@ -39,13 +39,18 @@ class LoyaltyPoints(NodeType):
     @classmethod
     def run(cls, ctx: ActionContext, config: Any) -> ActionResult:
         if ctx.customer_id is None:
-            raise ActionFailed(f"node '{ctx.node_id}': points go to a customer, and this journey has none")
+            raise ActionFailed(Msg("node '%(node)s': points go to a customer, and this journey has none",
+                                   node=ctx.node_id))
         program = load(ctx.db)
         pts = config.points
         if config.action is not None:
             if config.action not in program.actions:
-                raise ActionFailed(f"node '{ctx.node_id}': the points table has no action '{config.action}'; "
-                                   f"it has {', '.join(sorted(program.actions)) or 'none'}")
+                if not program.actions:
+                    raise ActionFailed(Msg("node '%(node)s': the points table has no action '%(action)s'; it has "
+                                           "none", node=ctx.node_id, action=config.action))
+                raise ActionFailed(Msg("node '%(node)s': the points table has no action '%(action)s'; it has "
+                                       "%(actions)s", node=ctx.node_id, action=config.action,
+                                       actions=", ".join(sorted(program.actions))))
             pts = program.actions[config.action]
         booked = ledger.earn(ctx.db, ctx.customer_id, int(pts), f"action:{ctx.key}", ctx.now,
                              reason=config.reason or config.action or "action", source_ref=f"flow:{ctx.flow_id}",

@@ -125,7 +125,7 @@ class SendMessage(NodeType):
                 channel = reserved.channel
         deliver = channels.delivery(channel, url)
         if deliver is None:  # unconfigured between reservation and delivery
-            raise RuntimeError(f"channel '{channel}' is no longer configured")
+            raise RuntimeError(Msg("channel '%(channel)s' is no longer configured", channel=channel))
         options = {**config.model_dump(), "channel": channel, "event": ctx.event}
         if identities is not None:
             options[channels.IDENTITIES] = identities

@@ -42,7 +42,7 @@ from engine.customers import canonical
 from engine.db import models
 from engine.db.models import utcnow
 from engine.nodes.base import ActionResult, NodeConfig, NodeType, Problem
-from engine.text import Msg, MsgError
+from engine.text import Msg, MsgError, message_of
 from engine.zones import known_zone, zone_problem
 
 ATTRIBUTE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
@@ -293,12 +293,13 @@ class UpdateProfile(NodeType):
             try:
                 return expressions.render(source, context)
             except expressions.ExpressionError as exc:
-                raise ActionFailed(f"node '{ctx.node_id}': template of an attribute: {exc}") from None
+                raise ActionFailed(Msg("node '%(node)s': template of an attribute: %(detail)s", node=ctx.node_id,
+                                       detail=message_of(exc))) from None
 
         try:
             changed = apply_change(ctx.db, ctx.customer_id, config, render)
         except ProfileError as exc:
-            raise ActionFailed(f"node '{ctx.node_id}': {exc}") from None
+            raise ActionFailed(Msg("node '%(node)s': %(detail)s", node=ctx.node_id, detail=message_of(exc))) from None
         except LookupError:
             return ActionResult(detail={"skipped": "no customer"})
         ctx._customer = None  # later reads in this activity see the new profile

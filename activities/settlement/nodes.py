@@ -39,6 +39,7 @@ from engine.actions import ActionContext, ActionFailed
 from engine.db import models
 from engine.nodes.base import ActionResult, Duration, NodeConfig, NodeType
 from engine.outbound import OutboundGuard, OutboundRefused, guarded_client
+from engine.text import Msg, message_of
 
 RUN_VARIABLE = "settlement_run_id"
 PERIOD_VARIABLE = "settlement_period"
@@ -48,10 +49,11 @@ KINDS = ("settlement",)
 def _run(ctx: ActionContext) -> models.SettlementRun:
     run_id = ctx.variables.get(RUN_VARIABLE)
     if run_id is None:
-        raise ActionFailed(f"node '{ctx.node_id}' needs a settlement run: put settlement.collect before it")
+        raise ActionFailed(Msg("node '%(node)s' needs a settlement run: put settlement.collect before it",
+                               node=ctx.node_id))
     run = ctx.db.get(models.SettlementRun, int(run_id))
     if run is None:
-        raise ActionFailed(f"settlement run {run_id} does not exist")
+        raise ActionFailed(Msg("settlement run %(run)s does not exist", run=run_id))
     return run
 
 
@@ -67,7 +69,7 @@ def _advance(ctx: ActionContext, node: str,
     try:
         return step(ctx.db, _run(ctx))
     except (SettlementError, ValueError) as exc:
-        raise ActionFailed(f"{node}: {exc}") from None
+        raise ActionFailed(Msg("%(node_type)s: %(detail)s", node_type=node, detail=message_of(exc))) from None
 
 
 def choose_period(db: Any, plan: SettlementPlan, today: date) -> Period:
@@ -113,7 +115,7 @@ class SettlementCollect(NodeType):
             run = open_run(ctx.db, plan, period, flow_id=ctx.flow_id, created_by=ctx.workflow_id)
             collect_run(ctx.db, run)
         except (SettlementError, ValueError) as exc:
-            raise ActionFailed(f"settlement.collect: {exc}") from None
+            raise ActionFailed(Msg("%(node_type)s: %(detail)s", node_type=cls.type, detail=message_of(exc))) from None
         sales = sum(int(g.get("sales_fen", 0)) for g in run.groups if g.get("kind") == "sales")
         return ActionResult(variables={RUN_VARIABLE: run.id, PERIOD_VARIABLE: {"from": run.period_from,
                                                                               "to": run.period_to}},
@@ -201,12 +203,18 @@ def _check_payout_url(url: str) -> None:
     operator allows it (``TIDEFLOW_OUTBOUND_ALLOW``)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ActionFailed(f"settlement.payout: webhook_url {url[:80]!r} is not an http(s) URL")
+        raise ActionFailed(Msg("settlement.payout: webhook_url %(value)s is not an http(s) URL", value=repr(url[:80])))
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         OutboundGuard.from_settings().check(parts.hostname, port)
     except (OutboundRefused, ValueError) as exc:
-        raise ActionFailed(f"settlement.payout: webhook_url refused: {exc}") from None
+        raise ActionFailed(_payout_refused(exc)) from None
+
+
+def _payout_refused(exc: Exception) -> Msg:
+    """Why the payout webhook's address is refused: the guard's own sentence (``OutboundRefused``) or the URL
+    parser's words."""
+    return Msg("settlement.payout: webhook_url refused: %(detail)s", detail=message_of(exc))
 
 
 def payout_csv(payouts: list[models.Payout]) -> str:
@@ -239,14 +247,15 @@ class SettlementPayout(NodeType):
         from engine.settings import get_settings
 
         if config.method == "webhook" and not config.webhook_url:
-            raise ActionFailed("settlement.payout: method webhook needs webhook_url")
+            raise ActionFailed(Msg("settlement.payout: method webhook needs webhook_url"))
         if config.method == "webhook" and config.webhook_url:
             _check_payout_url(config.webhook_url)  # before the run is marked paid: a refused URL changes nothing
         with transaction(ctx.services.database_url) as db:
             run_id = int(ctx.variables.get(RUN_VARIABLE) or 0)
             run = db.get(models.SettlementRun, run_id)
             if run is None:
-                raise ActionFailed(f"settlement run {run_id} does not exist; put settlement.collect first")
+                raise ActionFailed(Msg("settlement run %(run)s does not exist; put settlement.collect first",
+                                       run=run_id))
             pay_run(db, run, method=config.method, target=config.webhook_url or "")
             payouts = run_payouts(db, run)
             name = f"{run.plan_key}-{run.period_from}-{run.period_to}-run{run.id}.csv"
@@ -267,9 +276,9 @@ class SettlementPayout(NodeType):
                     response = client.post(config.webhook_url, json=instruction,
                                            headers={"Idempotency-Key": f"settlement-run/{instruction['run_id']}"})
             except OutboundRefused as exc:
-                raise ActionFailed(f"settlement.payout: webhook_url refused: {exc}") from None
+                raise ActionFailed(_payout_refused(exc)) from None
             if response.status_code >= 400:
-                raise RuntimeError(f"payout webhook answered {response.status_code}")
+                raise RuntimeError(Msg("payout webhook answered %(status)s", status=response.status_code))
         return ActionResult(detail={"run": instruction["run_id"], "payouts": len(payouts), "file": str(path)})
 
 

@@ -25,7 +25,7 @@ from engine.db import models
 from engine.db.session import transaction
 from engine.flow import ID_PATTERN
 from engine.nodes.base import ActionResult, Expression, NodeConfig, NodeType, Problem, Template
-from engine.text import Msg
+from engine.text import Msg, message_of
 
 Priority = Literal["P1", "P2", "P3", "P4"]
 #: how long a waiting node sleeps before looking again when nothing tells it (a missed signal)
@@ -35,7 +35,7 @@ RECHECK = timedelta(hours=1)
 def _ticket_id(ctx: ActionContext) -> int:
     found = ctx.variables.get("ticket_id") or (ctx.variables.get("ticket") or {}).get("id")
     if found is None:
-        raise ActionFailed(f"node '{ctx.node_id}' runs in ticket flows only (no ticket in this flow)")
+        raise ActionFailed(Msg("node '%(node)s' runs in ticket flows only (no ticket in this flow)", node=ctx.node_id))
     return int(found)
 
 
@@ -51,8 +51,7 @@ def _failing_node(ctx: ActionContext, *errors: type[Exception]) -> Iterator[None
     try:
         yield
     except errors as exc:
-        detail = exc.message if isinstance(exc, TicketError) else exc
-        raise ActionFailed(f"node '{ctx.node_id}': {detail}") from None
+        raise ActionFailed(Msg("node '%(node)s': %(detail)s", node=ctx.node_id, detail=message_of(exc))) from None
 
 
 def _scope(ctx: ActionContext) -> dict[str, Any]:

@@ -45,7 +45,7 @@ from engine.pii import mask_text
 from engine.policies import Decision, FrequencyCap, gate_many
 from engine.runtime import ActionRequest
 from engine.settings import get_settings
-from engine.text import Msg
+from engine.text import Msg, message_of
 
 #: a journey whose outcome is pending runs the node again after at most this long even without a ``wake``
 BACKSTOP = timedelta(hours=6)
@@ -142,12 +142,13 @@ def _render(config: WeComMassSendConfig, context: dict[str, Any], node_id: str) 
     try:
         text = expressions.render(config.text, context) if config.text else ""
     except expressions.ExpressionError as exc:
-        raise ActionFailed(f"text of node '{node_id}': {exc}") from None
+        raise ActionFailed(Msg("text of node '%(node)s': %(detail)s", node=node_id, detail=message_of(exc))) from None
     if len(text.encode("utf-8")) > MAX_TEXT_BYTES:
-        raise ActionFailed(f"the text of node '{node_id}' is {len(text.encode('utf-8'))} bytes for this customer; "
-                           f"WeCom takes at most {MAX_TEXT_BYTES}")
+        raise ActionFailed(Msg("the text of node '%(node)s' is %(count)s bytes for this customer; WeCom takes at "
+                               "most %(limit)s", node=node_id, count=len(text.encode("utf-8")), limit=MAX_TEXT_BYTES))
     if not text.strip() and not config.attachments:
-        raise ActionFailed(f"the text of node '{node_id}' is empty for this customer and there is no attachment")
+        raise ActionFailed(Msg("the text of node '%(node)s' is empty for this customer and there is no attachment",
+                               node=node_id))
     return text
 
 
@@ -192,7 +193,8 @@ def _fulfil(services: Services, config: WeComMassSendConfig, requests: list[Acti
             with session_factory(url)() as db:
                 made = Made(outcomes=flow_mass_sends.outcomes(db, [a.key for a in asks]))
         except ValueError as exc:  # the rendered content is not what WeCom takes
-            raise ActionFailed(f"node '{first.node_id}': {exc}") from None
+            raise ActionFailed(Msg("node '%(node)s': %(detail)s", node=first.node_id,
+                                   detail=message_of(exc))) from None
         for key, reason in made.refused.items():
             results[key] = _skipped(reason)
         for key, outcome in made.outcomes.items():

@@ -623,7 +623,7 @@ def _step_text(step: Mapping[str, Any]) -> str:
     detail = step.get("detail")
     parts: list[str] = []
     if step.get("port"):
-        parts.append(f"→ {step['port']}")
+        parts.append(f"→ {display.port_label(str(step['port']))}")
     if isinstance(detail, Mapping):
         if detail.get("content"):
             parts.append(f"[{detail.get('channel', '')}] {detail['content']}")
@@ -637,6 +637,13 @@ def _step_text(step: Mapping[str, Any]) -> str:
             # the step has one, else its English words as they are
             said = display.said(str(step.get("stored_error") or step[key]))
             parts.append(_("error: %(error)s") % {"error": said})
-        elif step.get(key):
-            parts.append(f"{key}: {step[key]}")
+        elif key == "event" and step.get(key):  # the event's type: an identifier, shown as it is
+            parts.append(_("event: %(event)s") % {"event": step[key]})
+        elif key == "reason" and step.get(key):  # a code (after_end), else a person's words as they are
+            reason = str(step[key])
+            known = reason in display.LABELS["preview_reason"].entries
+            parts.append(_("reason: %(reason)s") % {"reason": display.label(reason, "preview_reason") if known
+                                                    else reason})
+        elif key == "until" and step.get(key):  # an ISO time: in the workspace's display zone
+            parts.append(_("until: %(until)s") % {"until": display.when(str(step[key]))})
     return " ".join(parts)

@@ -4,6 +4,7 @@ the reader's language."""
 
 from __future__ import annotations
 
+from designer import display
 from designer.i18n import N_, gettext, pgettext
 
 JS_TEXT: dict[str, str] = {
@@ -33,5 +34,7 @@ JS_TEXT: dict[str, str] = {
 
 
 def js_text() -> dict[str, str]:
-    """The editor's strings in the current language."""
-    return {**{key: gettext(text) for key, text in JS_TEXT.items()}, "active": pgettext("flow status", "Active")}
+    """The editor's strings in the current language; ``port.<id>``: the label the canvas draws for each port of
+    ours (``display.port_label``; a port not listed is drawn as its id)."""
+    return {**{key: gettext(text) for key, text in JS_TEXT.items()}, "active": pgettext("flow status", "Active"),
+            **{f"port.{port}": display.port_label(port) for port in display.LABELS["port"].entries}}

@@ -51,6 +51,22 @@ def test_a_marketer_edits_a_journey_on_the_page(login: Callable[..., Session]) -
     assert "<h3>Triggers</h3>" in english and "Save draft" in english and _page_data(english)["lang"] == "en"
 
 
+def test_the_canvas_labels_ports_in_the_readers_language(login: Callable[..., Session]) -> None:
+    """Each port of ours the canvas draws has its label in the page's language (``port.<id>`` in the page's texts,
+    which editor.js draws as the output's label and title); the port ids stay the data the edges use."""
+    zh, en = _page_data(login("marketer").get(EDIT).text), _page_data(login("marketer", "en").get(EDIT).text)
+    assert zh["ports"] == en["ports"] and zh["ports"]["bought"] == ["yes", "no"]  # ids, in both languages
+    drawn = sorted({port for ports in zh["ports"].values() for port in ports})
+    assert {port: zh["text"][f"port.{port}"] for port in drawn} == {
+        "event": "事件到达", "no": "否", "out": "下一步", "out_of_stock": "无券可发", "skipped": "已跳过",
+        "timeout": "超时", "yes": "是"}
+    assert {port: en["text"][f"port.{port}"] for port in drawn} == {
+        "event": "event", "no": "no", "out": "out", "out_of_stock": "out of stock", "skipped": "skipped",
+        "timeout": "timeout", "yes": "yes"}
+    script = (Path(__file__).resolve().parents[2] / "designer/static/editor/editor.js").read_text(encoding="utf-8")
+    assert "output.dataset.label = stats ? `${label} ${left ?? 0}` : label;" in script  # the label drawn, not the id
+
+
 def test_other_readers_see_the_editor_read_only(login: Callable[..., Session]) -> None:
     for role in ("finance", "ops", "developer"):  # finance cannot edit a journey flow
         reader = login(role)
@@ -264,6 +280,36 @@ def test_preview_says_why_a_step_failed_in_the_readers_language(login: Callable[
         assert "node &#39;" not in zh.text
         assert english in html.unescape(en.text) and "错误" not in en.text
         assert 'data-status="failed"' in zh.text and "tideflow-msg" not in zh.text + en.text
+
+
+def test_preview_step_details_are_in_the_readers_language(login: Callable[..., Session]) -> None:
+    """The event that ended a journey (its goal) is named after a prefix in the reader's language, the event's type
+    as the identifier it is."""
+    form = {"document": json.dumps(WELCOME, ensure_ascii=False), "days": "5", "events.0.at": "day 1",
+            "events.0.type": "order.paid", "events.0.payload": "{}"}
+    zh = login("marketer").post("/flows/welcome-new-contact/preview", data=form)
+    en = login("marketer", "en").post("/flows/welcome-new-contact/preview", data=form)
+    assert zh.status_code == en.status_code == 200, zh.text
+    texts = [html.unescape(t) for t in re.findall(r'<span class="tf-step-text">(.*?)</span>', zh.text, re.S)]
+    assert "事件：order.paid" in texts, texts
+    assert not re.search(r"\b(event|reason|until):", zh.text)
+    assert "event: order.paid" in [html.unescape(t) for t in re.findall(
+        r'<span class="tf-step-text">(.*?)</span>', en.text, re.S)]
+
+
+def test_a_deferred_steps_time_and_a_cancels_reason_are_said_in_the_readers_language() -> None:
+    """``until:`` (a deferred action's next try) in the reader's language and the workspace's display zone; a
+    cancel's reason: its default in words, a person's as they are."""
+    from designer.flows.editor import _step_text
+
+    step = {"what": "deferred", "until": "2026-12-08T01:30:00+00:00"}
+    cancelled, by_whom = {"what": "cancel", "reason": "cancelled"}, {"what": "cancel", "reason": "by 韩梅梅"}
+    with language("zh-CN"):
+        assert _step_text(step) == "直到：2026-12-08 09:30"
+        assert (_step_text(cancelled), _step_text(by_whom)) == ("原因：已取消", "原因：by 韩梅梅")  # their words
+    with language("en"):
+        assert _step_text(step) == "until: 2026-12-08 09:30"
+        assert (_step_text(cancelled), _step_text(by_whom)) == ("reason: cancelled", "reason: by 韩梅梅")
 
 
 def test_human_duration() -> None:

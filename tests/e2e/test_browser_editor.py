@@ -116,7 +116,9 @@ def test_marketer_draws_previews_and_publishes_the_welcome_journey(live_server: 
         drop(page, node_type, x, y)
     ids = [n["id"] for n in _document(page)["nodes"]]
     assert ids == ["event", "send_message", "delay", "condition", "tag", "send_message_2", "event_2", "goal", "exit"]
-    expect(node(page, "condition").locator('.output[data-port="yes"]')).to_have_attribute("data-label", "yes")
+    # the port's label in the page's language (zh-CN); its id stays data-port, the data edges use
+    expect(node(page, "condition").locator('.output[data-port="yes"]')).to_have_attribute("data-label", "是")
+    expect(node(page, "condition").locator('.output[data-port="no"]')).to_have_attribute("title", "否")
 
     # connect ports
     for source, port, target in [("event", "out", "send_message"), ("send_message", "out", "delay"),

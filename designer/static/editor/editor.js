@@ -14,6 +14,8 @@ const BASE = `/flows/${encodeURIComponent(FLOW.id)}`;
 const $ = (selector, root = document) => root.querySelector(selector);
 const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
 const T = (key, vars = {}) => (DATA.text[key] ?? key).replace(/%\((\w+)\)s/g, (_, name) => vars[name] ?? '');
+/** The label the canvas draws for a port: ours in the page's language, any other (a switch's case) as it is. */
+const portLabel = (port) => DATA.text[`port.${port}`] ?? port;
 const escapeHtml = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 // -- state --------------------------------------------------------------------------------------------
@@ -123,7 +125,7 @@ function render() {
     el.setAttribute('aria-label', `${node.name || typeOf(node)?.label || node.type} (${node.id})`);
     $$('.outputs .output', el).forEach((output, k) => {
       output.dataset.port = view.portLists.get(node.id)[k];
-      output.title = output.dataset.port;
+      output.title = portLabel(output.dataset.port);
     });
   }
   rendering = false;
@@ -993,7 +995,8 @@ function showStats() {
     box.textContent = stats ? `${T('entered')} ${s?.entered ?? 0} · ${T('waiting')} ${s?.waiting ?? 0}${s?.failed ? ` · ${T('failed')} ${s.failed}` : ''}` : '';
     for (const output of $$('.outputs .output', el)) {
       const left = s?.left?.[output.dataset.port];
-      output.dataset.label = stats ? `${output.dataset.port} ${left ?? 0}` : output.dataset.port;
+      const label = portLabel(output.dataset.port);
+      output.dataset.label = stats ? `${label} ${left ?? 0}` : label;
     }
   }
 }

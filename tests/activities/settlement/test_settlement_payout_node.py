@@ -17,9 +17,11 @@ from activities.settlement.nodes import SettlementPayout
 from activities.settlement.periods import Period
 from activities.settlement.runs import decide, settle, submit_run
 from activities.settlement.settlement_plan import load_settlement_plan
-from engine.actions import Services, perform
+from designer.i18n import translate
+from engine.actions import Services, failure_of, perform
 from engine.db import models
 from engine.db.session import session_factory, transaction
+from engine.interpreter import carried_reason
 from engine.runtime import ActionRequest
 from engine.settings import get_settings
 from tests.activities.settlement.settlement_kit import STORE_PLAN, order
@@ -91,3 +93,40 @@ def test_webhook_without_url_fails_with_the_fix(db_url: str) -> None:
     request.config = {"method": "webhook"}
     with pytest.raises(Exception, match="needs webhook_url"):
         perform(SettlementPayout, request, Services(database_url=db_url))
+
+
+def test_a_payout_webhook_that_answers_an_error_is_retried_and_says_why_in_each_language(
+        db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The payout service answering 503: the action fails to be retried, its reason a Msg the failure list shows in
+    the reader's language (engine.actions.failure_of → carried_reason), the English as before."""
+    class Busy(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(503)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Busy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("TIDEFLOW_OUTBOUND_ALLOW", "127.0.0.1/32")
+    get_settings.cache_clear()
+    try:
+        with transaction(db_url) as db:
+            order(db, "o1", 100000, "2026-10-03 10:00", shop="S001")
+            run = submit_run(db, settle(db, load_settlement_plan(STORE_PLAN), Period(date(2026, 10, 1),
+                                                                                     date(2026, 10, 31))))
+            for statement in db.scalars(select(models.Statement).where(models.Statement.run_id == run.id)):
+                decide(db, statement.id, "approved", "", "finance")
+            run_id = run.id
+        with pytest.raises(RuntimeError) as busy:
+            perform(SettlementPayout, _request(run_id, f"http://127.0.0.1:{server.server_port}/payouts",
+                                               "run/test/payout/1"), Services(database_url=db_url))
+    finally:
+        server.shutdown()
+        server.server_close()
+    failure = failure_of(busy.value)
+    reason = carried_reason(failure)
+    assert failure.non_retryable is False and failure.message == "RuntimeError: payout webhook answered 503"
+    assert reason is not None and translate(reason, "zh-CN") == "RuntimeError：付款 Webhook 返回 503"
