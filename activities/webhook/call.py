@@ -409,7 +409,7 @@ class CallWebhook(NodeType):
                                    where=where, detail=message_of(exc))) from None
         except httpx.TimeoutException as exc:
             raise WebhookRetryable(Msg("%(where)s timed out after %(seconds)s s (%(error)s)", where=where,
-                                       seconds=f"{config.timeout_seconds:g}", error=type(exc).__name__)) from None
+                                       seconds=format(config.timeout_seconds, "g"), error=type(exc).__name__)) from None
         except httpx.HTTPError as exc:
             raise WebhookRetryable(Msg("%(where)s failed: %(error)s: %(detail)s", where=_redact(where, secret),
                                        error=type(exc).__name__, detail=_redact(str(exc), secret))) from None
