@@ -146,21 +146,25 @@ def own_wait(backlog: int, more: int, routing_rate: float, capacity_share: float
     ``backlog`` events already in them.
 
     While the routing rate is known (``routing_rate`` > 0: the lanes' drain rate while busy, :func:`drain_rate`),
-    all of them over it. While it is not — fewer than a
-    handful of routings in its window, as at the onset of an overload after a quiet while, when the lanes fill
-    faster than they route — the events already in the lanes over ``capacity_share``, this process's share of
-    the workers' capacity as remembered: in front of the workers the lanes drain no faster than they do, and
-    before the fallback counted them as no wait at all (at a 2× onset in one process, 36–39 events sat in the
-    lanes with the rate reading 0). Only the events already there count then, not the request's own: a request
-    into empty lanes is never refused by this term however large it is (a remembered capacity can be low — a
-    cold start, a worker killed — and the bucket and the modelled queue take a request too large for the target
-    into an empty queue too).
+    all of them over it. While it is not — fewer than a handful of routings in its window, as at the onset of an
+    overload after a quiet while, when the lanes fill faster than they route — the events already in the lanes over
+    ``capacity_share``, this process's share of the workers' capacity as remembered: in front of the workers the
+    lanes drain no faster than they do, and before the fallback counted them as no wait at all (at a 2× onset in one
+    process, 36–39 events sat in the lanes with the rate reading 0). Only the events already there count then, not
+    the request's own: a request into empty lanes is never refused by this term however large it is (a remembered
+    capacity can be low — a cold start, a worker killed — and the bucket and the modelled queue take a request too
+    large for the target into an empty queue too).
 
     No capacity known either (0: before any saturation, or once it is forgotten): 0. Any figure then would be a
     guess, and a guess too low refuses a quiet system's bursts — a cold start's first requests, a replay after
     an outage — with nothing to correct it, because refused events are not routed and so the rate stays unknown.
     A cold start is covered by the other signals (Temporal's queue, the workers' latency and, in one process,
-    the first steps' wait) and by the lanes' capacity; its first saturation measures the capacity this uses."""
+    the first steps' wait) and by the lanes' capacity; its first saturation measures the capacity this uses.
+
+    The age of the oldest event in the lanes is not a floor on this wait: it grows only after the events that will
+    wait were admitted (simulated, it refused more without lowering the worst wait), and one lane stuck on a slow
+    routing would refuse every customer while the others are idle (docs/performance.md, "The lanes' routing rate is
+    per second of work")."""
     if routing_rate > 0:
         return (backlog + more) / routing_rate
     if capacity_share > 0:
