@@ -7,15 +7,16 @@ saw lately, ``lag``, and the first actions they completed per second, ``done``) 
 
 Two checks, both needed:
 
-- **Predicted wait** (:func:`predicted_wait`): the backlog in front of an event divided by the rate it drains —
-  in the web process's own routing lanes, over its routing rate or, while that is unknown (after a quiet while,
-  when an overload's onset fills the lanes before they have routed enough to measure it), over its share of the
-  workers' remembered capacity (:func:`own_wait`). Refuse when it passes the ``target`` (half the latency
-  bound: the other half is for the work itself). It sees a backlog only once it is there, and the workers'
-  reports only a second or more later (their latency is measured when an action runs, and they report the worst
-  of the last three seconds): on its own it admits everything offered until the reports arrive, then refuses
-  everything until they clear — at 2× capacity it opens and shuts every few seconds, and the events of each
-  open phase wait seconds.
+- **Predicted wait** (:func:`predicted_wait`): the backlog in front of an event divided by the rate it drains — in
+  the web process's own routing lanes, over the rate they route while they have work (:func:`drain_rate`: at low
+  load, routings over wall time are the offered rate, and refused a quiet system's bursts) or, while that is
+  unknown (after a quiet while, when an overload's onset fills the lanes before they have routed enough to measure
+  it), over its share of the workers' remembered capacity (:func:`own_wait`). Refuse when it passes the ``target``
+  (half the latency bound: the other half is for the work itself). It sees a backlog only once it is there, and
+  the workers' reports only a second or more later (their latency is measured when an action runs, and they report
+  the worst of the last three seconds): on its own it admits everything offered until the reports arrive, then
+  refuses everything until they clear — at 2× capacity it opens and shuts every few seconds, and the events of
+  each open phase wait seconds.
 - **Rate limit** (:func:`limit_rate`, :func:`take`): once the workers were seen saturated (their reported
   latency reached the target), a token bucket admits events at the rate they were measured to complete
   them — their capacity, remembered for ``MEMORY_SECONDS``, raised whenever they complete more and probed
@@ -110,25 +111,60 @@ def worker_latency(reported: float, pickup_wait: float) -> float:
     return max(reported, pickup_wait)
 
 
+#: the lanes' drain rate is known once at least this many events were routed within the window it is measured over
+RATE_SAMPLES = 8
+
+
+def busy_within(spans: Iterable[tuple[float, float]], open_since: float | None, since: float, until: float
+                ) -> float:
+    """Seconds between ``since`` and ``until`` during which the routing lanes had work: the overlap of the closed
+    busy ``spans`` (start, end) with that interval, plus — while they have work now — the time since
+    ``open_since``."""
+    total = sum(max(0.0, min(end, until) - max(start, since)) for start, end in spans)
+    if open_since is not None:
+        total += max(0.0, until - max(open_since, since))
+    return total
+
+
+def drain_rate(routed: int, busy_seconds: float) -> float:
+    """Events per second the routing lanes drain while they have work: ``routed`` over the ``busy_seconds`` they
+    had work in (a service rate), 0 while unknown (fewer than :data:`RATE_SAMPLES`, or no busy time).
+
+    Not ``routed`` over wall time: at low load that is the offered rate, not what the lanes can do — events at
+    10/s into lanes that route 60/s read 10/s, and a batch of 20 into idle lanes was predicted to wait 2 s and
+    refused, though routed in a third of one (issue 14). While the lanes are busy all the time (a backlog) the two
+    are the same. Measured with one event in flight at a time (a trickle), it ignores that a burst spreads over
+    several lanes that route concurrently: it errs towards the slower figure, so a burst is admitted up to about
+    the target's worth of the lanes' one-at-a-time rate, not beyond."""
+    if routed < RATE_SAMPLES or busy_seconds <= 0:
+        return 0.0
+    return routed / busy_seconds
+
+
 def own_wait(backlog: int, more: int, routing_rate: float, capacity_share: float) -> float:
     """Seconds the last of ``more`` events admitted now would wait in this process's routing lanes, behind the
     ``backlog`` events already in them.
 
-    While the routing rate is known (``routing_rate`` > 0), all of them over it. While it is not — fewer than a
-    handful of routings in its window, as at the onset of an overload after a quiet while, when the lanes fill
-    faster than they route — the events already in the lanes over ``capacity_share``, this process's share of
-    the workers' capacity as remembered: in front of the workers the lanes drain no faster than they do, and
-    before the fallback counted them as no wait at all (at a 2× onset in one process, 36–39 events sat in the
-    lanes with the rate reading 0). Only the events already there count then, not the request's own: a request
-    into empty lanes is never refused by this term however large it is (a remembered capacity can be low — a
-    cold start, a worker killed — and the bucket and the modelled queue take a request too large for the target
-    into an empty queue too).
+    While the routing rate is known (``routing_rate`` > 0: the lanes' drain rate while busy, :func:`drain_rate`),
+    all of them over it. While it is not — fewer than a handful of routings in its window, as at the onset of an
+    overload after a quiet while, when the lanes fill faster than they route — the events already in the lanes over
+    ``capacity_share``, this process's share of the workers' capacity as remembered: in front of the workers the
+    lanes drain no faster than they do, and before the fallback counted them as no wait at all (at a 2× onset in one
+    process, 36–39 events sat in the lanes with the rate reading 0). Only the events already there count then, not
+    the request's own: a request into empty lanes is never refused by this term however large it is (a remembered
+    capacity can be low — a cold start, a worker killed — and the bucket and the modelled queue take a request too
+    large for the target into an empty queue too).
 
     No capacity known either (0: before any saturation, or once it is forgotten): 0. Any figure then would be a
     guess, and a guess too low refuses a quiet system's bursts — a cold start's first requests, a replay after
     an outage — with nothing to correct it, because refused events are not routed and so the rate stays unknown.
     A cold start is covered by the other signals (Temporal's queue, the workers' latency and, in one process,
-    the first steps' wait) and by the lanes' capacity; its first saturation measures the capacity this uses."""
+    the first steps' wait) and by the lanes' capacity; its first saturation measures the capacity this uses.
+
+    The age of the oldest event in the lanes is not a floor on this wait: it grows only after the events that will
+    wait were admitted (simulated, it refused more without lowering the worst wait), and one lane stuck on a slow
+    routing would refuse every customer while the others are idle (docs/performance.md, "The lanes' routing rate is
+    per second of work")."""
     if routing_rate > 0:
         return (backlog + more) / routing_rate
     if capacity_share > 0:

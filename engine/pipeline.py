@@ -18,11 +18,11 @@ in order per customer, concurrently across customers — and their outcomes are 
   quarantined (:mod:`engine.quarantine`); the lane goes on with the next event. Infrastructure failures
   (Temporal or the database unreachable) leave the event for the re-router without counting.
 - **Admission** (:meth:`RoutingPipeline.admit`, the maths in :mod:`engine.admission`): before a request
-  stores anything, the latency it would see is estimated — the web process's own backlog divided by its
-  routing rate (while that is unknown, by its share of the workers' remembered capacity), plus the age of
-  the oldest task waiting in Temporal's workflow and activity task queues or their backlog divided by the
-  rate tasks leave them (sampled at most every ``SAMPLE_SECONDS`` while
-  requests come in) — and while the workers report that they fall behind, a token bucket admits events at
+  stores anything, the latency it would see is estimated — the web process's own backlog divided by the rate
+  its lanes route while they have work (while that is unknown, by its share of the workers' remembered
+  capacity), plus the age of the oldest task waiting in Temporal's workflow and activity task queues or their
+  backlog divided by the rate tasks leave them (sampled at most every ``SAMPLE_SECONDS`` while requests come in)
+  — and while the workers report that they fall behind, a token bucket admits events at
   the rate they complete them, shared evenly by the web processes that admit events (each writes a
   heartbeat when it samples, at most every ``HEARTBEAT_SECONDS``). Between those samples, the events the
   process admitted count as a queue draining at its share of the workers' capacity (once that is known and
@@ -46,6 +46,7 @@ import socket
 import time
 import uuid
 import zlib
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -69,7 +70,7 @@ SAMPLE_SECONDS = 0.25
 HEARTBEAT_SECONDS = 1.0
 #: heartbeats older than this are deleted (processes that were restarted get a new id)
 HEARTBEAT_FORGET_SECONDS = 3600.0
-#: the routing rate is averaged over about this many seconds
+#: the routing rate is averaged over about this many seconds (of which only those the lanes had work in count)
 RATE_WINDOW = 2.0
 
 
@@ -125,8 +126,12 @@ class RoutingPipeline:
         self._writes: asyncio.Queue[_Write] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self.inflight = 0
-        #: (monotonic time, events done) samples for the routing rate
-        self._done_times: list[float] = []
+        #: when each event routed within the last RATE_WINDOW left the lanes (monotonic), and when the lanes had
+        #: work: closed (start, end) spans, and since when they have had it now (None: idle) — the routing rate is
+        #: what they route per second of work (admission.drain_rate), not per second of wall time
+        self._done_times: deque[float] = deque()
+        self._busy_spans: deque[tuple[float, float]] = deque()
+        self._busy_since: float | None = None
         self.temporal_backlog_age = 0.0
         self.temporal_backlog_count = 0
         #: the worst event → action latency the workers reported lately (engine.metrics.LAG), and the first
@@ -277,17 +282,41 @@ class RoutingPipeline:
 
     # -- admission -------------------------------------------------------------------------------------
     def rate(self) -> float:
-        """Events routed per second over the last :data:`RATE_WINDOW` seconds (0 when unknown)."""
+        """Events the lanes route per second of work (:func:`admission.drain_rate`) over the last
+        :data:`RATE_WINDOW` seconds: those routed after the first in the window, over the time since it during
+        which the lanes had work (0 when unknown)."""
         now = time.monotonic()
-        cutoff = now - RATE_WINDOW
+        self._forget(now)
         times = self._done_times
-        drop = 0
-        while drop < len(times) and times[drop] < cutoff:
-            drop += 1
-        del times[:drop]
-        if len(times) < 8:
+        if not times:
             return 0.0
-        return len(times) / max(now - times[0], 1e-3)
+        busy = admission.busy_within(self._busy_spans, self._busy_since, times[0], now)
+        return admission.drain_rate(len(times) - 1, busy)
+
+    def _forget(self, now: float) -> None:
+        """Drop the routings and busy spans older than :data:`RATE_WINDOW`."""
+        cutoff = now - RATE_WINDOW
+        while self._done_times and self._done_times[0] < cutoff:
+            self._done_times.popleft()
+        while self._busy_spans and self._busy_spans[0][1] < cutoff:
+            self._busy_spans.popleft()
+
+    def _entered(self, now: float) -> None:
+        """An event entered the lanes at ``now`` (monotonic): empty lanes start a busy span."""
+        if self.inflight == 0:
+            self._busy_since = now
+        self.inflight += 1
+        metrics.BACKLOG.set(self.inflight)
+
+    def _left(self, now: float) -> None:
+        """An event left the lanes at ``now`` (routed, or its outcome not recorded): empty lanes end the busy span."""
+        self.inflight -= 1
+        metrics.BACKLOG.set(self.inflight)
+        self._done_times.append(now)
+        if self.inflight <= 0 and self._busy_since is not None:
+            self._busy_spans.append((self._busy_since, now))
+            self._busy_since = None
+        self._forget(now)
 
     def estimate(self, more: int = 0, now: float | None = None) -> float:
         """Seconds an event admitted now would wait before its first action (:func:`admission.predicted_wait`),
@@ -447,8 +476,7 @@ class RoutingPipeline:
             if not self._lanes:  # not started (no event loop task yet): the re-router routes it later
                 future.set_result(Routed(routing="pending"))
                 continue
-            self.inflight += 1
-            metrics.BACKLOG.set(self.inflight)
+            self._entered(time.monotonic())
             self._lanes[self.lane_of(payload.get("customer_id"), row_id)].put_nowait(
                 _Item(row_id, payload, future, now, trace))
         return futures
@@ -468,9 +496,7 @@ class RoutingPipeline:
                 log.warning("routing outcome of %s not recorded: %s", item.payload.get("id"), type(exc).__name__)
                 routed = Routed(routing="pending")
             finally:
-                self.inflight -= 1
-                metrics.BACKLOG.set(self.inflight)
-                self._done_times.append(time.monotonic())
+                self._left(time.monotonic())
             if not item.future.done():
                 item.future.set_result(routed)
 

@@ -50,6 +50,19 @@ def test_an_unknown_routing_rate_counts_the_lanes_at_the_remembered_capacity_sha
     assert admission.own_wait(30, 5, 0.0, 0.0) == 0.0
 
 
+def test_the_lanes_drain_rate_is_per_second_of_work_not_of_wall_time() -> None:
+    # busy 0–0.2 s and 1.0–1.3 s, and again since 1.9 s; looked at over 0.1–2.0 s: 0.1 + 0.3 + 0.1
+    spans = [(0.0, 0.2), (1.0, 1.3)]
+    assert admission.busy_within(spans, 1.9, 0.1, 2.0) == pytest.approx(0.5)
+    assert admission.busy_within(spans, None, 0.1, 1.1) == pytest.approx(0.2)
+    assert admission.busy_within([], None, 0.0, 2.0) == 0.0
+    # 20 routed in those 0.5 s of work: 40/s, though 20 over the 1.9 s of wall time would read 10.5/s
+    assert admission.drain_rate(20, 0.5) == pytest.approx(40.0)
+    # unknown (0): too few routings to measure, or no time with work
+    assert admission.drain_rate(admission.RATE_SAMPLES - 1, 0.5) == 0.0
+    assert admission.drain_rate(20, 0.0) == 0.0
+
+
 def test_saturation_is_a_latency_at_the_target_and_the_limit_applies_from_a_quarter_of_it() -> None:
     assert admission.target(BOUND) == 1.0
     assert not under_pressure(0.99, BOUND)
@@ -628,9 +641,9 @@ def test_one_process_a_load_the_worker_keeps_up_with_is_not_limited(monkeypatch:
 
 
 class _Lanes:
-    """This process's routing lanes at the onset of an overload after a quiet while: admitted events queue in
-    ``pipeline.inflight`` and are routed one every ``1 / rate`` seconds, each noted as the pipeline notes a
-    routing (so its routing rate is known once enough are in its window)."""
+    """This process's routing lanes: admitted events queue in ``pipeline.inflight`` and are routed one every
+    ``1 / rate`` seconds, each entering and leaving through the pipeline's own bookkeeping at the moment it does
+    (so its routing rate, and the time the lanes had work, are known as the pipeline knows them)."""
 
     def __init__(self, pipeline: Any, rate: float) -> None:
         self.pipeline, self.rate = pipeline, rate
@@ -639,13 +652,12 @@ class _Lanes:
 
     def admit(self, at: float) -> None:
         self.queued.append(at)
-        self.pipeline.inflight += 1
+        self.pipeline._entered(at)
 
     def run_until(self, at: float) -> None:
         while self.queued and max(self.free, self.queued[0]) + 1 / self.rate <= at:
             self.free = max(self.free, self.queued.pop(0)) + 1 / self.rate
-            self.pipeline.inflight -= 1
-            self.pipeline._done_times.append(self.free)
+            self.pipeline._left(self.free)
 
 
 def test_an_overload_after_a_quiet_while_meets_the_lanes_before_their_rate_is_known(
@@ -694,3 +706,73 @@ def test_a_cold_start_takes_a_burst_into_its_lanes(monkeypatch: pytest.MonkeyPat
         pipeline.admit(1)
         lanes.admit(clock.now)
     assert pipeline.inflight == 100
+
+
+def _quiet_pipeline(monkeypatch: pytest.MonkeyPatch) -> tuple[Any, _Clock]:
+    """A pipeline that never saw its workers saturated (no capacity known), on a clock of the test's."""
+    import engine.pipeline
+    from engine.pipeline import RoutingPipeline
+
+    clock = _Clock()
+    monkeypatch.setattr(engine.pipeline.time, "monotonic", clock)
+    return RoutingPipeline("sqlite://", router=None, latency_bound=BOUND), clock
+
+
+def _trickle(pipeline: Any, clock: _Clock, lanes: _Lanes, per_second: float, seconds: float) -> None:
+    """One event a request at ``per_second`` for ``seconds``, every one admitted (a quiet system)."""
+    start = clock.now
+    for at in [start + i / per_second for i in range(round(per_second * seconds))]:
+        clock.now = at
+        lanes.run_until(at)
+        pipeline.admit(1)
+        lanes.admit(at)
+    clock.now = start + seconds
+    lanes.run_until(clock.now)
+
+
+def test_a_burst_into_quiet_lanes_is_admitted_and_a_backlog_is_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.pipeline import Overloaded
+
+    # issue 14, the known-rate case: events flow at 10/s into lanes that route 60/s (busy a sixth of the time),
+    # then a batch of 20 arrives. The lanes are idle; they route the 20 in a third of a second. The routing rate
+    # measured over wall time is the offered 10/s, and (0 + 20) / 10 = 2 s refused it — a quiet system's burst
+    pipeline, clock = _quiet_pipeline(monkeypatch)
+    lanes = _Lanes(pipeline, 60.0)
+    lanes.free = clock.now
+    _trickle(pipeline, clock, lanes, 10.0, 3.0)
+    assert pipeline.inflight == 0
+    assert pipeline.estimate(20) <= 20 / 60 + 0.05
+    pipeline.admit(20)
+    for _ in range(20):
+        lanes.admit(clock.now)
+    # the burst routed, the trickle goes on a second; then 50 at once: 50 / 60 s, under the 1 s target
+    _trickle(pipeline, clock, lanes, 10.0, 1.0)
+    assert pipeline.inflight == 0
+    assert pipeline.estimate(50) <= 50 / 60 + 0.05
+    pipeline.admit(50)
+    for _ in range(50):
+        lanes.admit(clock.now)
+
+    # and the same lanes kept busy: after another second's trickle, 90 events a second offered while they route
+    # 60 — the backlog grows by 30 a second, and no more than the target's worth (1 s at 60/s) may be held in
+    # front of an event
+    _trickle(pipeline, clock, lanes, 10.0, 1.0)
+    start = clock.now
+    held: list[int] = []
+    refused = 0
+    for at in [start + i / 90 for i in range(270)]:
+        clock.now = at
+        lanes.run_until(at)
+        try:
+            pipeline.admit(1)
+        except Overloaded:
+            refused += 1
+        else:
+            held.append(pipeline.inflight)
+            lanes.admit(at)
+    assert max(held) <= 60 * admission.target(BOUND) + 1
+    # over 3 s, 90 offered a second, at most 60 routed a second and 60 held: about 270 - 180 - 60 refused
+    assert refused >= 270 - 180 - 61
+    # a request too large for the target into that backlog is refused too
+    with pytest.raises(Overloaded):
+        pipeline.admit(50)
