@@ -16,12 +16,10 @@ from fastapi.testclient import TestClient
 
 from designer.app import create_app
 from designer.flows import editor
-from engine import auth
-from engine.db.session import transaction
-from tideflow.demo import seed
+from tests.dbtemplate import seeded_sqlite
+from tests.designer.pages_kit import add_users
 
 PASSWORD = "a-long-password"
-
 
 ROLES = ("admin", "marketer", "ops", "agent", "finance", "developer")
 
@@ -74,10 +72,7 @@ class Session:
 def editor_app(db_url: str, cheap_passwords: None) -> FastAPI:
     """The app over a database with one user per role (named after the role), the shipped flows and
     the demo customers."""
-    with transaction(db_url) as db:
-        for role in ROLES:
-            auth.create_user(db, role, PASSWORD, role, f"{role} user")
-    seed(db_url)
+    seeded_sqlite(db_url, add_users)  # add_users, then seed, from a template built once (tests/dbtemplate.py)
     return build_app(db_url)
 
 

@@ -30,9 +30,9 @@ from engine.db.failure_models import JourneyFailure
 from engine.db.models import utcnow
 from engine.db.session import session_factory, transaction
 from engine.registry import default_registry
+from tests.dbtemplate import seeded_sqlite
 from tests.designer.page_text import CJK, data_strings, english_phrases, english_words, strip
 from tests.designer.pages_kit import PASSWORD, Browser, add_users, build_app
-from tideflow.demo import seed
 
 # --- the catalogue --------------------------------------------------------------------------------------
 
@@ -139,8 +139,7 @@ def visible(html: str) -> list[str]:
 
 @pytest.fixture
 def app(db_url: str, cheap_passwords: None) -> FastAPI:
-    add_users(db_url)
-    seed(db_url)
+    seeded_sqlite(db_url, add_users)
     with transaction(db_url) as db:
         cid = resolve(db, {"phone": "13900000001", "youzan_buyer": "yz-77"}, "王芳", {"vip_level": 3})
         db.add(models.Journey(workflow_id="journey/welcome-new-contact/c1", flow_id="welcome-new-contact",

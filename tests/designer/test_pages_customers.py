@@ -11,14 +11,13 @@ from engine.customers import mask_identity, resolve
 from engine.db import models
 from engine.db.models import utcnow
 from engine.db.session import transaction
+from tests.dbtemplate import seeded_sqlite
 from tests.designer.pages_kit import Browser, add_users, build_app
-from tideflow.demo import seed
 
 
 @pytest.fixture
 def app(db_url: str, cheap_passwords: None) -> FastAPI:
-    add_users(db_url)
-    seed(db_url)
+    seeded_sqlite(db_url, add_users)
     return build_app(db_url)
 
 

@@ -12,14 +12,14 @@ from designer.auth import unguarded_routes
 from engine.db.session import transaction
 from engine.flow_templates import blank_flow, flow_templates
 from engine.validate import validate
+from tests.dbtemplate import seeded_sqlite
 from tests.designer.pages_kit import Browser, add_users, audit_entries, build_app, flow
 from tideflow.demo import seed
 
 
 @pytest.fixture
 def app(db_url: str, cheap_passwords: None) -> FastAPI:
-    add_users(db_url)  # before seeding, so the demo admin is ours
-    seed(db_url)
+    seeded_sqlite(db_url, add_users)  # before seeding, so the demo admin is ours
     return build_app(db_url)
 
 

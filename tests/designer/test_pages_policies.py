@@ -13,14 +13,13 @@ from designer import i18n
 from designer.policies.rules import rules
 from engine.db.session import session_factory
 from engine.policies import SendPolicy, current_policy, policy_view
+from tests.dbtemplate import seeded_sqlite
 from tests.designer.pages_kit import Browser, add_users, audit_entries, build_app
-from tideflow.demo import seed
 
 
 @pytest.fixture
 def app(db_url: str, cheap_passwords: None) -> FastAPI:
-    add_users(db_url)
-    seed(db_url)
+    seeded_sqlite(db_url, add_users)
     return build_app(db_url)
 
 

@@ -16,14 +16,14 @@ from engine.db import models
 from engine.db.session import session_factory, transaction
 from engine.runtime import BROADCAST_WORKFLOW, JOURNEY_WORKFLOW, BroadcastInput, JourneyInput
 from engine.worker import build_worker
-from tideflow.demo import seed
+from tests.dbtemplate import seeded_sqlite
 
 pytestmark = pytest.mark.usefixtures("_seeded")
 
 
 @pytest.fixture
 def _seeded(db_url: str) -> None:
-    seed(db_url)
+    seeded_sqlite(db_url)  # seed, from a template built once (tests/dbtemplate.py)
 
 
 def compiled(db_url: str, flow_id: str) -> dict[str, Any]:

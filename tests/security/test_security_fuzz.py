@@ -28,7 +28,7 @@ from connectors.webhook.signing import SIGNATURE_HEADER, sign_payload
 from designer.app import create_app
 from engine import auth, connectors
 from engine.db.session import transaction
-from tideflow.demo import seed
+from tests.dbtemplate import seeded_sqlite
 
 EXAMPLES = int(os.environ.get("TIDEFLOW_FUZZ_EXAMPLES", "8"))
 READINESS = ("/readyz", "/api/ready")
@@ -62,7 +62,7 @@ def _fuzz(operation: Any, headers: dict[str, str]) -> str | None:
 
 @pytest.mark.fuzz
 def test_no_generated_request_gets_a_server_error(db_url: str, cheap_passwords: None) -> None:
-    seed(db_url)
+    seeded_sqlite(db_url)
     with transaction(db_url) as db:
         token = auth.create_token(db, auth.create_user(db, "fuzzer", "a-long-password", "admin"), "fuzz")
     headers = {"Authorization": f"Bearer {token}"}
