@@ -24,6 +24,7 @@ from engine.actions import ActionContext, ActionFailed, perform
 from engine.db.session import transaction
 from engine.nodes.base import ActionResult, NodeConfig, NodeType, Problem
 from engine.text import Msg, message_of
+from engine.validate import pydantic_message
 
 
 class RewardNode(BaseModel):
@@ -62,14 +63,16 @@ class ReferralReward(NodeType):
     def check(cls, config: Any) -> list[Problem]:
         node_type = _reward_type(config.reward.type)
         if node_type is None:
-            return [Problem(None, "reward.type", f"'{config.reward.type}' is not an action node type",
-                            "pick an action such as action.issue_coupon or action.loyalty_points")]
+            return [Problem(None, "reward.type", Msg("'%(type)s' is not an action node type",
+                                                     type=config.reward.type),
+                            Msg("pick an action such as action.issue_coupon or action.loyalty_points"))]
         try:
             node_type.Config.model_validate(config.reward.config)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            return [Problem(None, "reward.config." + ".".join(str(p) for p in first["loc"]), first["msg"],
-                            f"fill in the settings of {config.reward.type}")]
+            first = exc.errors()[0]  # pydantic's problem as a translatable sentence (a validator's Msg kept)
+            said = Msg("is required") if first["type"] == "missing" else pydantic_message(first)
+            return [Problem(None, "reward.config." + ".".join(str(p) for p in first["loc"]), said,
+                            Msg("fill in the settings of %(type)s", type=config.reward.type))]
         return list(node_type.check(node_type.Config.model_validate(config.reward.config)))
 
     @classmethod

@@ -122,7 +122,7 @@ class ProfileChange(NodeConfig):
                 try:
                     check_attribute(name, op)
                 except ProfileError as exc:
-                    raise ValueError(str(exc)) from None
+                    raise ValueError(exc.message) from None  # its Msg, so forms and the API translate it
                 if name in seen:
                     raise ValueError(Msg("attribute '%(name)s' appears in both %(value)s and %(op)s; change it "
                                          "once",
