@@ -349,6 +349,26 @@ def port_label(port: str) -> str:
 #: why a journey was cancelled, as a timeline step says it (the interpreter's ``cancel`` signal): its default; any
 #: other reason is the words it was given ("by admin"), shown as they are
 add_labels("preview_reason", "preview reason", {"cancelled": NC_("preview reason", "cancelled")})
+#: what a preview step's action did (its result's ``detail.status``), beyond a message's own statuses
+#: (``message_status``): the codes our actions answer with; a plugin's own status is shown as it is. The English is
+#: the code's own words (a code written with underscores reads with spaces)
+add_labels("step_status", "step status", {
+    "preview: not sent": NC_("step status", "preview: not sent"),
+    "skipped: no customer": NC_("step status", "skipped: no customer"),
+    "simulated": NC_("step status", "simulated"),
+    "no_customer": NC_("step status", "no customer"), "not_sent": NC_("step status", "not sent"),
+    "not_joined": NC_("step status", "not joined"), "joined": NC_("step status", "joined"),
+    "deferred: quiet hours": NC_("step status", "deferred: quiet hours"),
+    "deferred: at limit": NC_("step status", "deferred: at limit"),
+    "waiting for staff confirmation": NC_("step status", "waiting for staff confirmation"),
+    "failed: rejected": NC_("step status", "failed: rejected"),
+    "failed": NC_("step status", "failed"), "issued": NC_("step status", "issued"),
+    "out_of_stock": NC_("step status", "out of stock"), "rewarded": NC_("step status", "rewarded"),
+    "already_rewarded": NC_("step status", "already rewarded"),
+    "budget_exhausted": NC_("step status", "reward budget used up"),
+    "goal_not_reached": NC_("step status", "goal not reached"),
+    "not_participant": NC_("step status", "not a participant"),
+})
 add_labels("channel", "channel", {
     "wecom": NC_("channel", "WeCom"), "wechat_oa": NC_("channel", "WeChat Official Account"),
     "sms": NC_("channel", "SMS"), "email": NC_("channel", "Email"), "webhook": NC_("channel", "Webhook"),

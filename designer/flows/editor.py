@@ -618,6 +618,15 @@ def _day(seconds: Any) -> str:
     return _("day %(day)s, %(time)s") % {"day": day, "time": clock}
 
 
+def _status_label(status: str) -> str:
+    """A step's ``detail.status`` in the reader's language: our actions' codes (``step_status``, else a message's
+    ``message_status``); a status we do not know (a plugin's) as it is."""
+    for kind in ("step_status", "message_status"):
+        if status in display.LABELS[kind].entries:
+            return display.label(status, kind)
+    return status
+
+
 def _step_text(step: Mapping[str, Any]) -> str:
     """A one-line description of a timeline step (port, message content, event, error)."""
     detail = step.get("detail")
@@ -625,10 +634,12 @@ def _step_text(step: Mapping[str, Any]) -> str:
     if step.get("port"):
         parts.append(f"→ {display.port_label(str(step['port']))}")
     if isinstance(detail, Mapping):
-        if detail.get("content"):
-            parts.append(f"[{detail.get('channel', '')}] {detail['content']}")
+        if detail.get("content"):  # the channel a code (a label), the content the customer's words
+            channel = detail.get("channel")
+            parts.append(f"[{display.label(channel, 'channel')}] {detail['content']}" if channel
+                         else str(detail["content"]))
         if detail.get("status") and detail.get("status") != "sent":
-            parts.append(f"({detail['status']})")
+            parts.append(f"({_status_label(str(detail['status']))})")
         if not parts:
             parts.append(json.dumps(dict(detail), ensure_ascii=False)[:300])
     for key in ("event", "error", "reason", "until"):

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from designer.flows.editor import SAMPLE_CUSTOMER, human_duration
+from designer.flows.editor import SAMPLE_CUSTOMER, _step_text, human_duration
 from designer.i18n import language
 from engine.db import models
 from engine.db.session import transaction
@@ -297,11 +297,32 @@ def test_preview_step_details_are_in_the_readers_language(login: Callable[..., S
         r'<span class="tf-step-text">(.*?)</span>', en.text, re.S)]
 
 
+def test_a_steps_status_is_said_in_the_readers_language(login: Callable[..., Session]) -> None:
+    """What an action did in the preview (its ``detail.status``, a code) is a label in the reader's language: a
+    WeCom mass send's "preview: not sent"; the English as it was."""
+    document = copy.deepcopy(WELCOME)
+    hello = next(n for n in document["nodes"] if n["id"] == "hello")
+    hello["type"], hello["config"] = "action.wecom_mass_send", {"text": "双十二 {{ customer.name }}"}
+    form = {"document": json.dumps(document, ensure_ascii=False), "name": "韩梅梅", "days": "3"}
+    zh = login("marketer").post("/flows/welcome-new-contact/preview", data=form)
+    en = login("marketer", "en").post("/flows/welcome-new-contact/preview", data=form)
+    assert zh.status_code == en.status_code == 200, zh.text
+
+    def texts(page: str) -> list[str]:
+        return [html.unescape(t) for t in re.findall(r'<span class="tf-step-text">(.*?)</span>', page, re.S)]
+
+    assert any("(预览：未发送)" in t for t in texts(zh.text)), texts(zh.text)
+    assert "preview: not sent" not in zh.text and "[dry-run]" not in zh.text  # the message node's channel too
+    assert any(t.startswith("[演练") for t in texts(zh.text)), texts(zh.text)
+    assert any("(preview: not sent)" in t for t in texts(en.text)), texts(en.text)
+    with language("zh-CN"):  # codes: a label; a status we do not know (a plugin's): as it is
+        assert [_step_text({"detail": {"status": s}}) for s in ("no_customer", "dry-run", "acme: queued")] == [
+            "(没有客户)", "(演练（未实际发送）)", "(acme: queued)"]
+
+
 def test_a_deferred_steps_time_and_a_cancels_reason_are_said_in_the_readers_language() -> None:
     """``until:`` (a deferred action's next try) in the reader's language and the workspace's display zone; a
     cancel's reason: its default in words, a person's as they are."""
-    from designer.flows.editor import _step_text
-
     step = {"what": "deferred", "until": "2026-12-08T01:30:00+00:00"}
     cancelled, by_whom = {"what": "cancel", "reason": "cancelled"}, {"what": "cancel", "reason": "by 韩梅梅"}
     with language("zh-CN"):
