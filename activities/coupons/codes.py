@@ -58,7 +58,8 @@ def unique_code(taken: Callable[[str], bool], prefix: str = "", attempts: int = 
         code = generate(prefix)
         if not taken(code):
             return code
-    raise CodeSpaceExhausted(f"{attempts} generated codes with prefix {prefix!r} were all taken")
+    raise CodeSpaceExhausted(Msg("%(count)s generated codes with prefix '%(prefix)s' were all taken", count=attempts,
+                                 prefix=prefix))
 
 
 def candidates(text: str, length: int = CODE_LENGTH) -> list[str]:

@@ -268,10 +268,10 @@ class TagChange(BaseModel):
     @model_validator(mode="after")
     def _something(self) -> TagChange:
         if not self.add and not self.remove:
-            raise ValueError("add or remove at least one tag")
+            raise ValueError(Msg("add or remove at least one tag"))
         for tag in [*self.add, *self.remove]:
             if not tag.strip() or len(tag.strip()) > 80:
-                raise ValueError(f"tag '{tag}' must be 1–80 characters")
+                raise ValueError(Msg("tag '%(tag)s' must be 1–80 characters", tag=tag))
         self.add = [t.strip() for t in self.add]
         self.remove = [t.strip() for t in self.remove]
         return self

@@ -143,7 +143,7 @@ def _when(value: str, field: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"{field}: write a time such as 2026-12-01T00:00") from None
+        raise ValueError(Msg("%(field)s: write a time such as 2026-12-01T00:00", field=field)) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=display_zone())
 
 

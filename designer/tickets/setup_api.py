@@ -53,7 +53,7 @@ class TicketTypeIn(BaseModel):
         keys = [f.key for f in value]
         dupes = sorted({k for k in keys if keys.count(k) > 1})
         if dupes:
-            raise ValueError(f"field keys repeat: {', '.join(dupes)}")
+            raise ValueError(Msg("field keys repeat: %(keys)s", keys=", ".join(dupes)))
         return value
 
 

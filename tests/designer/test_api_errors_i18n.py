@@ -234,6 +234,12 @@ REFUSALS: dict[str, tuple[str, str, str, dict[str, Any], int, str]] = {
     "connectors": ("admin", "POST", "/api/connectors/no-such-connector/resync", {"json": {}}, 404,
                    "no connector 'no-such-connector'"),
     "users": ("marketer", "GET", "/api/users", {}, 403, "this needs the admin role; you are marketer"),
+    # a body validator's own refusal (a ValueError(Msg) in the model), the value kept as data
+    "customer tags": ("admin", "POST", "/api/customers/c_nope/tags", {"json": {"add": ["x" * 81]}}, 422,
+                      f"tag '{'x' * 81}' must be 1–80 characters"),
+    "ticket fields": ("admin", "POST", "/api/ticket-types",
+                      {"json": {"key": "dup", "name": "重复", "fields": [{"key": "a"}, {"key": "b"}, {"key": "a"}]}},
+                      422, "field keys repeat: a"),
 }
 
 

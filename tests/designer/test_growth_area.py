@@ -86,6 +86,20 @@ def test_the_channel_api_and_its_roles(app: Any, fake_wecom: FakeWeCom) -> None:
     assert mia.client.get("/api/growth/channels/live").status_code == 404
 
 
+def test_a_campaign_time_that_is_not_one_is_refused_in_the_readers_language(app: Any) -> None:
+    """The campaign form's refusal of a time it cannot read comes back on the page in the POST's language, the
+    field's name kept as it is."""
+    form = {"name": "老带新", "campaign_id": "bad-time", "goal": "3", "starts_at": "next monday",
+            "ends_at": "2026-12-20T10:00", "staff": "zhangsan", "min_duration": "", "review_at": "50"}
+    said = {}
+    for lang in ("zh-CN", "en"):
+        made = Browser(app, "marketer", lang).post_form("/growth/campaigns", form)
+        assert made.status_code == 303, made.text
+        said[lang] = Browser(app, "marketer", lang).get(made.headers["location"]).text
+    assert "starts_at：请填写时间，例如 2026-12-01T00:00" in said["zh-CN"]
+    assert "starts_at: write a time such as 2026-12-01T00:00" in said["en"]
+
+
 def test_campaign_pages_and_the_audited_review_queue(app: Any, db_url: str) -> None:
     mia, olly = Browser(app, "marketer"), Browser(app, "ops")
     start = datetime.now(UTC).astimezone().strftime("%Y-%m-%dT%H:%M")

@@ -19,6 +19,9 @@ from activities.coupons.codes import (
 )
 from activities.coupons.redemption import codes_in, order_id_in
 from activities.coupons.validity import day_key, expiry, is_expired, window_problem
+from designer.i18n import translate
+from engine.actions import failure_of
+from engine.interpreter import carried_reason
 
 T = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
@@ -63,9 +66,14 @@ def test_unique_code_gives_up_after_its_attempts() -> None:
         next(counter)
         return True
 
-    with pytest.raises(CodeSpaceExhausted, match="3 generated codes"):
+    with pytest.raises(CodeSpaceExhausted, match="3 generated codes") as raised:
         unique_code(always_taken, "P", attempts=3)
     assert next(counter) == 3
+    # an action that issues a coupon fails with it: its Msg crosses Temporal, read in each language
+    reason = carried_reason(failure_of(raised.value))
+    assert reason is not None
+    assert translate(reason, "en") == "CodeSpaceExhausted: 3 generated codes with prefix 'P' were all taken"
+    assert translate(reason, "zh-CN") == "CodeSpaceExhausted：生成的 3 个前缀为「P」的券码都已被占用"
 
 
 def test_candidates_read_typing_slips_in_the_random_part_only() -> None:
