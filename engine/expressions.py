@@ -804,8 +804,8 @@ def _checked_tree(source: str, kind: str) -> nodes.Node:
         parser = Parser(_ENV, source, state="variable")
         expr = parser.parse_expression()
         if not parser.stream.eos:
-            raise TemplateSyntaxError(f"unexpected '{parser.stream.current.value}' after the expression",
-                                      parser.stream.current.lineno)
+            raise ExpressionError(Msg("syntax error: unexpected '%(token)s' after the expression",
+                                      token=str(parser.stream.current.value)))
         _check_tree(expr)
         _unknown(_loaded_names(expr))
         return expr

@@ -1,5 +1,6 @@
 """Problems a node's config check finds are Msgs: the editor and the validate API show them in the reader's
-language (the referral reward's nested reward node, a profile change's attribute refused by its rules)."""
+language (the referral reward's nested reward node, a condition's expression, a profile change's attribute
+refused by its rules)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ def shown(doc: dict[str, Any], field: str) -> dict[str, dict[str, Any]]:
                                                             "config": {"campaign": "x" * 81}}},
      "config.reward.config.campaign", "should have at most 80 characters",
      "fill in the settings of action.issue_coupon"),
+    ("logic.condition", {"expr": "customer.orders_count > 1 2"}, "config.expr",
+     "unexpected '2' after the expression", None),
     ("action.update_profile", {"set": {"tags": "x"}}, "config",
      "attribute 'tags' is reserved and cannot be written", None),
 ])
@@ -49,4 +52,5 @@ def test_a_check_problem_reads_in_chinese_and_keeps_its_english(
         assert said["en"]["fix"] == fix
         assert CHINESE.search(said["zh-CN"]["fix"]), said["zh-CN"]
     assert CHINESE.search(said["zh-CN"]["message"]), said["zh-CN"]
+    assert message not in said["zh-CN"]["message"], said["zh-CN"]  # not the English inside a Chinese frame
     assert "action.nope" not in message or "action.nope" in said["zh-CN"]["message"]  # the value is kept as data
