@@ -16,18 +16,18 @@ from designer.errors import ApiError
 from engine import expressions
 from engine import validate as validation
 from engine.isolation import EvaluationBusy, EvaluationTimeout, IsolationError, default_pool
-from engine.text import Msg
+from engine.text import Msg, message_of
 
 
-def _refused(exc: IsolationError, what: str) -> ApiError:
+def _refused(exc: IsolationError, what: Msg) -> ApiError:
     if isinstance(exc, EvaluationBusy):
-        return ApiError(503, Msg("%(what)s: %(exc)s", what=what, exc=exc), Msg("retry in a moment"), None,
-                        retry_after=2)
+        return ApiError(503, Msg("%(what)s: %(exc)s", what=what, exc=message_of(exc)), Msg("retry in a moment"),
+                        None, retry_after=2)
     if isinstance(exc, EvaluationTimeout):
-        return ApiError(422, Msg("%(what)s %(exc)s", what=what, exc=exc),
+        return ApiError(422, Msg("%(what)s %(exc)s", what=what, exc=message_of(exc)),
                         Msg("make the expressions and templates do less (fewer or smaller loops, no long texts built "
                             "or searched in loops)"), None)
-    return ApiError(422, Msg("%(what)s failed: %(exc)s", what=what, exc=exc),
+    return ApiError(422, Msg("%(what)s failed: %(exc)s", what=what, exc=message_of(exc)),
                     Msg("make the expressions and templates do less"), None)
 
 
@@ -63,7 +63,7 @@ def prime_sources(sources: Iterable[tuple[str, str]]) -> None:
     try:
         costs = default_pool().call(expressions.measure_sample_costs, wanted)
     except IsolationError as exc:
-        raise _refused(exc, "checking the templates and conditions on sample data") from None
+        raise _refused(exc, Msg("checking the templates and conditions on sample data")) from None
     expressions.remember_sample_costs(costs)
 
 

@@ -25,6 +25,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from engine.settings import get_settings
+from engine.text import Msg
 
 #: how long a new worker process may take to start (imports), not counted against any evaluation
 STARTUP_SECONDS = 60
@@ -93,7 +94,8 @@ class _Worker:
         # wait until it has started up, so start-up time never counts against an evaluation's deadline
         if not self.conn.poll(STARTUP_SECONDS) or self.conn.recv()[0] != "ready":
             self.kill()
-            raise IsolationError(f"an evaluation process did not start within {STARTUP_SECONDS} s")
+            raise IsolationError(Msg("an evaluation process did not start within %(seconds)s s",
+                                     seconds=STARTUP_SECONDS))
 
     @property
     def pid(self) -> int | None:
@@ -157,8 +159,8 @@ class IsolatedPool:
     def call(self, fn: Callable[..., Any], *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
         """Run ``fn(*args, **kwargs)`` in a worker process (blocking; see :meth:`run` for async code)."""
         if not self._free.acquire(timeout=self.queue_wait):
-            raise EvaluationBusy(f"all {self.size} evaluation processes stayed busy for {self.queue_wait:g} s; "
-                                 "try again in a moment")
+            raise EvaluationBusy(Msg("all %(count)s evaluation processes stayed busy for %(seconds)s s; try again "
+                                     "in a moment", count=self.size, seconds=f"{self.queue_wait:g}"))
         worker: _Worker | None = None
         try:
             worker = self._take()
@@ -167,13 +169,13 @@ class IsolatedPool:
             except (EOFError, OSError, BrokenPipeError):
                 self._drop(worker)
                 worker = None
-                raise IsolationError("the evaluation process died (over its memory limit?)") from None
+                raise IsolationError(Msg("the evaluation process died (over its memory limit?)")) from None
             if reply is None:
                 self._drop(worker)
                 worker = None
                 self.killed += 1
-                raise EvaluationTimeout(f"took longer than {self.timeout if timeout is None else timeout:g} s "
-                                        "and was stopped; simplify it")
+                raise EvaluationTimeout(Msg("took longer than %(seconds)s s and was stopped; simplify it",
+                                            seconds=f"{self.timeout if timeout is None else timeout:g}"))
             kind, value = reply
             if kind == "error":
                 raise value

@@ -347,11 +347,12 @@ def render_published(script: Script, context: dict[str, Any], media_id: str | No
                                       context, media_id)
         return message
     except EvaluationBusy as exc:
-        raise LibraryError(Msg("script %(id)s cannot be rendered right now: %(exc)s", id=script.id, exc=str(exc)),
+        raise LibraryError(Msg("script %(id)s cannot be rendered right now: %(exc)s", id=script.id,
+                               exc=message_of(exc)),
                            Msg("try again in a moment"), None, 503) from None
     except IsolationError as exc:
         raise LibraryError(Msg("script %(id)s cannot be sent to this customer: %(exc)s", id=script.id,
-                               exc=str(exc)), Msg("fix the script in the library"), "text") from None
+                               exc=message_of(exc)), Msg("fix the script in the library"), "text") from None
     except ScriptProblem as exc:
         raise LibraryError(Msg("script %(id)s cannot be sent to this customer: %(exc)s", id=script.id, exc=exc),
                            Msg("fix the script in the library"), exc.field) from None

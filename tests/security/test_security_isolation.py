@@ -52,6 +52,21 @@ def test_work_past_its_deadline_is_killed_not_abandoned(pool: IsolatedPool) -> N
     assert pool.call(pid) not in (worker, os.getpid())  # a fresh worker answers
 
 
+def test_a_killed_evaluation_is_refused_in_the_readers_language(pool: IsolatedPool) -> None:
+    """The API's answer when the pool stopped an evaluation (designer.evaluation): the pool's words are a Msg of
+    ours, so the whole answer reads in Chinese — the English as before."""
+    from designer.evaluation import _refused
+    from designer.i18n import translate
+    from engine.text import Msg
+
+    with pytest.raises(EvaluationTimeout) as raised:
+        pool.call(spin)
+    refused = _refused(raised.value, Msg("rendering the template"))
+    assert translate(refused.body["message"], "en") == ("rendering the template took longer than 1 s and was stopped; "
+                                                        "simplify it")
+    assert translate(refused.body["message"], "zh-CN") == "渲染模板耗时超过 1 秒，已被停止；请简化"
+
+
 def test_a_memory_spike_ends_in_the_worker(pool: IsolatedPool) -> None:
     with pytest.raises(IsolationError, match="memory"):
         pool.call(hog_memory)
