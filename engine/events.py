@@ -332,7 +332,7 @@ def requeue(database_url: str | None, source_and_id: str, holder: Holder | None 
         row = db.scalar(select(models.EventRecord).where(models.EventRecord.source == source,
                                                          models.EventRecord.external_id == external_id))
         if row is None:
-            raise LookupError(f"event {source_and_id} is no longer stored")
+            raise LookupError(Msg("event %(ref)s is no longer stored", ref=source_and_id))
         if row.status == "quarantined":
             row.status, row.attempts = "received", 0
         row.claimed_until, row.claimed_by = utcnow() + CLAIM, claimed_by(db, holder)

@@ -92,3 +92,16 @@ def test_a_clipped_error_keeps_what_caused_it() -> None:
 def test_a_broken_stored_text_is_read_as_plain_text() -> None:
     assert error_kind("event", PREFIX + '{"t": "RecursionError: maximum recursion') == "too_deep"
     assert error_kind("event", PREFIX + '{"t": 1}') == "other"
+
+
+def test_an_event_gone_before_its_redrive_is_a_reason_in_each_language(db_url: str) -> None:
+    """A quarantine entry whose event row is gone: the re-drive's reason (what the entry and the 409 say) reads
+    in the reader's language, the English as before."""
+    from designer.i18n import translate
+    from engine import events as ingest
+
+    with pytest.raises(LookupError) as raised:
+        ingest.requeue(db_url, "api:gone-1")
+    said = reason(raised.value)
+    assert translate(said, "en") == "LookupError: event api:gone-1 is no longer stored"
+    assert translate(said, "zh-CN") == "LookupError：事件 api:gone-1 已不再保存"
