@@ -12,10 +12,14 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.settings import get_settings
 from engine.text import Msg, message_of, verbatim
+
+if TYPE_CHECKING:
+    from designer.i18n import Language
+    from engine.nodes.base import Problem
 
 
 class CliError(Exception):
@@ -51,12 +55,20 @@ def _print(data: Any) -> None:
     print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
-def _problems(problems: list[dict[str, Any]]) -> str:
-    lines = []
-    for p in problems:
-        where = f"node '{p['node']}'" if p.get("node") else "flow"
-        lines.append(f"  - {where}, {p.get('field') or '-'}: {p['message']} → {p['fix']}")
-    return "\n".join(lines)
+def _problems(problems: list[Problem], lang: Language) -> str:
+    """A flow's problems, one line each, in ``lang`` (their messages and fixes are ``Msg``s)."""
+    from designer.i18n import translate
+
+    return "\n".join(translate(Msg("  - %(where)s, %(field)s: %(message)s → %(fix)s",
+                                    where=Msg("node '%(node)s'", node=p.node) if p.node else Msg("flow"),
+                                    field=p.field or "-", message=p.message, fix=p.fix), lang) for p in problems)
+
+
+def _say(message: Msg, args: argparse.Namespace) -> str:
+    """``message`` in the CLI's language (:func:`main` puts it in ``args.language``)."""
+    from designer.i18n import translate
+
+    return translate(message, args.language)
 
 
 # -- database -------------------------------------------------------------------------------------------
@@ -76,8 +88,8 @@ def cmd_flows_validate(args: argparse.Namespace) -> int:
     if checked.ok:
         print(f"{args.file}: valid")
         return 0
-    print(f"{args.file}: {len(checked.problems)} problem(s)\n" + _problems([p.as_dict() for p in checked.problems]),
-          file=sys.stderr)
+    print(_say(Msg("%(file)s: %(count)s problem(s)", file=args.file, count=len(checked.problems)), args) + "\n"
+          + _problems(checked.problems, args.language), file=sys.stderr)
     return 1
 
 
@@ -94,8 +106,8 @@ def cmd_flows_publish(args: argparse.Namespace) -> int:
             version = flowsvc.publish(db, document["id"], args.actor)
             print(f"published {document['id']} version {version.version} ({version.hash[:12]})")
     except FlowInvalid as exc:
-        print(f"{args.file}: not published, {len(exc.problems)} problem(s)\n"
-              + _problems([p.as_dict() for p in exc.problems]), file=sys.stderr)
+        print(_say(Msg("%(file)s: not published, %(count)s problem(s)", file=args.file, count=len(exc.problems)),
+                   args) + "\n" + _problems(exc.problems, args.language), file=sys.stderr)
         return 1
     except flowsvc.FlowError as exc:
         raise CliError(_said(exc)) from None
@@ -223,7 +235,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     try:
         result = asyncio.run(preview(document, customer, script, args.days))
     except FlowInvalid as exc:
-        print("cannot preview: " + str(exc) + "\n" + _problems([p.as_dict() for p in exc.problems]), file=sys.stderr)
+        print("cannot preview: " + str(exc) + "\n" + _problems(exc.problems, "en"), file=sys.stderr)  # English yet
         return 1
     if args.json:
         _print(result)
@@ -363,7 +375,7 @@ def cmd_settle(args: argparse.Namespace) -> int:
         result = settle_command(args.plan, args.start, args.end, orders_path=args.orders, kpis_path=args.kpis,
                                 skip_invalid=args.skip_invalid)
     except OrdersFileError as exc:  # every problem on its own line, with its line number
-        print(f"tideflow: {exc}", file=sys.stderr)
+        print(f"tideflow: {_say(exc.message, args)}", file=sys.stderr)
         return 1
     except SettlementError as exc:
         raise CliError(_said(exc, squash=True)) from None
@@ -511,6 +523,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tideflow: {translate(exc.message, said)}; {translate(exc.fix, said)}", file=sys.stderr)
         return 2
     args = parser().parse_args(argv)
+    args.language = lang
     try:
         return int(args.func(args))
     except CliError as exc:

@@ -128,9 +128,9 @@ def test_the_database_commands_speak_chinese(tmp_path: Path, monkeypatch: pytest
     capsys.readouterr()
     monkeypatch.setenv("LANG", "zh_CN.UTF-8")
     assert main(["flows", "export", "nope"]) == 1
-    assert capsys.readouterr().err == "tideflow: 流程“nope”不存在\n"
+    assert capsys.readouterr().err == "tideflow: 流程「nope」不存在\n"
     assert main(["users", "token", "nobody"]) == 1
-    assert capsys.readouterr().err == "tideflow: 用户“nobody”不存在\n"
+    assert capsys.readouterr().err == "tideflow: 用户「nobody」不存在\n"
     monkeypatch.setenv("LANG", "C")
     assert main(["flows", "export", "nope"]) == 1
     assert capsys.readouterr().err == "tideflow: flow 'nope' does not exist\n"
@@ -152,3 +152,39 @@ def test_a_domain_refusal_speaks_chinese(tmp_path: Path, monkeypatch: pytest.Mon
     assert main(argv) == 1
     assert capsys.readouterr().err == ("tideflow: the period ends on 2026-10-01 before it starts on 2026-10-31; "
                                        "swap --from and --to\n")
+
+
+def test_a_flows_problems_follow_the_locale(tmp_path: Path) -> None:
+    broken = json.loads(WELCOME.read_text())
+    broken["nodes"][0]["type"] = "trigger.evnt"
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(broken))
+    chinese = _tideflow(tmp_path, "flows", "validate", str(path), LANG="zh_CN.UTF-8")
+    assert chinese.returncode == 1 and "Traceback" not in chinese.stderr
+    lines = chinese.stderr.splitlines()
+    assert lines == [f"{path}：2 个问题",
+                     "  - 节点「start」，type：未知的节点类型「trigger.evnt」 → 你是否想用「trigger.event」？",
+                     "  - 流程，nodes：流程没有触发节点 → 请添加一个触发节点（例如事件触发）"]
+    english = _tideflow(tmp_path, "flows", "validate", str(path), LANG="C")
+    assert english.returncode == 1
+    assert english.stderr.splitlines() == [
+        f"{path}: 2 problem(s)",
+        "  - node 'start', type: unknown node type 'trigger.evnt' → did you mean 'trigger.event'?",
+        "  - flow, nodes: the flow has no trigger → add one trigger node (e.g. trigger.event)"]
+
+
+def test_an_orders_files_problems_follow_the_locale(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"key": "p", "name": "p", "party": "shop", "party_types": {"S1": "direct"},
+                                "rate_plan": {"type": "flat", "rates": {"direct": "5"}}}))
+    orders = tmp_path / "orders.csv"
+    orders.write_text("order_id,party,amount,paid_at,status,refund,refunded_at\no1,S1,abc,2026-10-03,paid,,\n")
+    argv = ["settle", "--plan", str(plan), "--orders", str(orders), "--from", "2026-10-01", "--to", "2026-10-31"]
+    chinese = _tideflow(tmp_path, *argv, LANG="zh_CN.UTF-8")
+    assert chinese.returncode == 1 and chinese.stdout == ""
+    assert chinese.stderr.startswith("tideflow: 订单 CSV：1 个问题，未结算任何订单（0 行有效）；")
+    assert "\n  第 2 行：" in chinese.stderr
+    english = _tideflow(tmp_path, *argv, LANG="C")
+    assert english.returncode == 1
+    assert english.stderr.startswith("tideflow: orders CSV: 1 problem, nothing settled (0 good rows); fix the file")
+    assert "\n  line 2: " in english.stderr
