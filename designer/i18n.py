@@ -23,7 +23,7 @@ message to a customer) say which language you mean: ``with language("zh-CN"): ..
 from __future__ import annotations
 
 import gettext as _gettext
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
@@ -42,6 +42,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from engine.text import N_ as N_  # marks for the catalogue: one home in wording, re-exported here
 from engine.text import NC_ as NC_
 from engine.text import Msg
+from wording import MsgError
 from wording.stored import literals
 
 Language = Literal["zh-CN", "en"]
@@ -83,6 +84,37 @@ def pick_language(request: Request, requested: str | None = None) -> Language:
         if family in best:
             best[family] = max(best[family], q)
     return "en" if best["en"] > best["zh"] else "zh-CN"
+
+
+#: the variable that names the CLI's language outright, before the POSIX locale
+LANG_VARIABLE = "TIDEFLOW_LANG"
+#: the POSIX locale variables, strongest first (the first one set decides, as for gettext)
+LOCALE_VARIABLES = ("LC_ALL", "LC_MESSAGES", "LANG")
+
+
+class UnknownLanguage(MsgError):
+    """``TIDEFLOW_LANG`` names a language tideflow does not speak."""
+
+
+def environment_language(env: Mapping[str, str]) -> Language:
+    """The language of a command run with environment ``env`` (the ``tideflow`` CLI): ``TIDEFLOW_LANG`` when set
+    (``zh-CN`` or ``en``, any case; :class:`UnknownLanguage` otherwise), else the POSIX locale — the first of
+    ``LC_ALL``, ``LC_MESSAGES``, ``LANG`` that is set — Chinese for ``zh_CN.UTF-8``, ``zh_CN``, ``zh``,
+    ``zh_SG``; else English (``C``, ``POSIX``, ``en_US.UTF-8``, other languages, nothing set): the way git, gh and
+    docker follow the locale, and English where the shell says nothing, since scripts read the CLI."""
+    named = env.get(LANG_VARIABLE, "").strip()
+    if named:
+        for lang in LANGUAGES:
+            if named.lower() == lang.lower():
+                return lang
+        raise UnknownLanguage(
+            Msg("%(variable)s=%(value)s is not a language tideflow speaks; use one of: %(allowed)s",
+                variable=LANG_VARIABLE, value=named, allowed=", ".join(LANGUAGES)),
+            Msg("set it to one of those, or unset it to follow the locale (LANG)"), field=LANG_VARIABLE)
+    locale_name = next((env[name] for name in LOCALE_VARIABLES if env.get(name)), "")
+    tag = locale_name.split(".")[0].split("@")[0].replace("-", "_").lower()
+    language, _sep, territory = tag.partition("_")
+    return "zh-CN" if language == "zh" and territory in ("", "cn", "sg", "hans") else "en"
 
 
 def request_language(request: Request) -> Language:

@@ -119,11 +119,15 @@ def db_url(tmp_path: Path) -> str:
 
 @pytest.fixture(autouse=True)
 def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Every test gets its own data dir, so nothing leaks into ./.tideflow."""
+    """Every test gets its own data dir, so nothing leaks into ./.tideflow, and the English locale (``LANG=C.UTF-8``)
+    whatever the shell that runs the tests has."""
     from engine.settings import get_settings
 
     monkeypatch.setenv("TIDEFLOW_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("TIDEFLOW_DATABASE_URL", raising=False)
+    for variable in ("TIDEFLOW_LANG", "LC_ALL", "LC_MESSAGES"):  # the CLI speaks English unless a test says not
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()

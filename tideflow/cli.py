@@ -12,36 +12,63 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.settings import get_settings
+from engine.text import Msg, message_of, verbatim
+
+if TYPE_CHECKING:
+    from designer.i18n import Language
+    from engine.nodes.base import Problem
 
 
 class CliError(Exception):
-    """A problem to print as one clear line (exit code 1), never a stack trace."""
+    """A problem to print as one clear line (exit code 1), never a stack trace: a :class:`Msg`, printed in the
+    CLI's language (``designer.i18n.environment_language``: ``TIDEFLOW_LANG``, else the locale, else English)."""
+
+    def __init__(self, message: Msg) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _said(exc: BaseException, squash: bool = False) -> Msg:
+    """What ``exc`` said, as a :class:`Msg` (its own, translated; else its English verbatim); ``squash``: on one
+    line, its runs of white space made one space."""
+    said = message_of(exc)
+    one_line = " ".join(said.split())
+    return verbatim(one_line) if squash and one_line != said else said
 
 
 def _read_json(path: str) -> Any:
     try:
         text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise CliError(f"cannot read {path}: {exc.strerror}") from None
+        raise CliError(Msg("cannot read %(path)s: %(strerror)s", path=path, strerror=exc.strerror)) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise CliError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise CliError(Msg("%(path)s is not valid JSON: %(problem)s at line %(line)s column %(column)s", path=path,
+                           problem=exc.msg, line=exc.lineno, column=exc.colno)) from None
 
 
 def _print(data: Any) -> None:
     print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
-def _problems(problems: list[dict[str, Any]]) -> str:
-    lines = []
-    for p in problems:
-        where = f"node '{p['node']}'" if p.get("node") else "flow"
-        lines.append(f"  - {where}, {p.get('field') or '-'}: {p['message']} → {p['fix']}")
-    return "\n".join(lines)
+def _problems(problems: list[Problem], lang: Language) -> str:
+    """A flow's problems, one line each, in ``lang`` (their messages and fixes are ``Msg``s)."""
+    from designer.i18n import translate
+
+    return "\n".join(translate(Msg("  - %(where)s, %(field)s: %(message)s → %(fix)s",
+                                    where=Msg("node '%(node)s'", node=p.node) if p.node else Msg("flow"),
+                                    field=p.field or "-", message=p.message, fix=p.fix), lang) for p in problems)
+
+
+def _say(message: Msg, args: argparse.Namespace) -> str:
+    """``message`` in the CLI's language (:func:`main` puts it in ``args.language``)."""
+    from designer.i18n import translate
+
+    return translate(message, args.language)
 
 
 # -- database -------------------------------------------------------------------------------------------
@@ -61,8 +88,8 @@ def cmd_flows_validate(args: argparse.Namespace) -> int:
     if checked.ok:
         print(f"{args.file}: valid")
         return 0
-    print(f"{args.file}: {len(checked.problems)} problem(s)\n" + _problems([p.as_dict() for p in checked.problems]),
-          file=sys.stderr)
+    print(_say(Msg("%(file)s: %(count)s problem(s)", file=args.file, count=len(checked.problems)), args) + "\n"
+          + _problems(checked.problems, args.language), file=sys.stderr)
     return 1
 
 
@@ -79,11 +106,11 @@ def cmd_flows_publish(args: argparse.Namespace) -> int:
             version = flowsvc.publish(db, document["id"], args.actor)
             print(f"published {document['id']} version {version.version} ({version.hash[:12]})")
     except FlowInvalid as exc:
-        print(f"{args.file}: not published, {len(exc.problems)} problem(s)\n"
-              + _problems([p.as_dict() for p in exc.problems]), file=sys.stderr)
+        print(_say(Msg("%(file)s: not published, %(count)s problem(s)", file=args.file, count=len(exc.problems)),
+                   args) + "\n" + _problems(exc.problems, args.language), file=sys.stderr)
         return 1
     except flowsvc.FlowError as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(_said(exc)) from None
     print("clock-triggered flows are scheduled by the worker within a minute")
     return 0
 
@@ -95,12 +122,12 @@ def cmd_flows_export(args: argparse.Namespace) -> int:
     with session_factory()() as db:
         record = db.get(models.FlowRecord, args.id)
         if record is None:
-            raise CliError(f"flow '{args.id}' does not exist")
+            raise CliError(Msg("flow '%(id)s' does not exist", id=args.id))
         document = record.draft
         if args.version:
             version = db.get(models.FlowVersion, (args.id, args.version))
             if version is None:
-                raise CliError(f"flow '{args.id}' has no version {args.version}")
+                raise CliError(Msg("flow '%(id)s' has no version %(version)s", id=args.id, version=args.version))
             document = version.document
     _print(document)
     return 0
@@ -124,7 +151,8 @@ async def _send_events(items: list[Any]) -> list[dict[str, Any]]:
         parsed = [ingest.EventIn.model_validate(i) for i in items]
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise CliError(f"event invalid at {'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+        raise CliError(Msg("event invalid at %(where)s: %(problem)s", where=".".join(str(p) for p in first["loc"]),
+                           problem=first["msg"])) from None
     try:
         client = await payload_codec.connect(settings)
     except Exception:
@@ -172,19 +200,20 @@ def cmd_connectors_sync(args: argparse.Namespace) -> int:
             restart_from(None, args.id, utcnow())
         result = poll_connector(None, args.id)
     except ValueError as exc:
-        raise CliError(f"connector '{args.id}': {exc}") from None
+        raise CliError(Msg("connector '%(id)s': %(problem)s", id=args.id, problem=_said(exc))) from None
     except Exception as exc:
         if hasattr(exc, "retryable"):  # the platform's answer (no secrets in it)
-            hint = "try again later" if exc.retryable else "fix the connector's settings"
-            raise CliError(f"connector '{args.id}': {exc} ({hint})") from None
-        raise CliError(f"connector '{args.id}': the poll failed ({type(exc).__name__}); nothing was skipped, the "
-                       "next poll reads the same window again") from None
+            hint = Msg("try again later") if exc.retryable else Msg("fix the connector's settings")
+            raise CliError(Msg("connector '%(id)s': %(problem)s (%(hint)s)", id=args.id, problem=_said(exc),
+                               hint=hint)) from None
+        raise CliError(Msg("connector '%(id)s': the poll failed (%(error)s); nothing was skipped, the next poll "
+                           "reads the same window again", id=args.id, error=type(exc).__name__)) from None
     if result.stopped and args.from_now:
         print(f"the cursors of '{args.id}' are at now; it is not enabled, so nothing was polled")
         return 0
     if result.stopped:
-        raise CliError(f"no enabled Taobao/JD connector '{args.id}' (tideflow polls only those); check the id "
-                       "on the connectors page")
+        raise CliError(Msg("no enabled Taobao/JD connector '%(id)s' (tideflow polls only those); check the id "
+                           "on the connectors page", id=args.id))
     _print(result.summary())
     return 0
 
@@ -202,11 +231,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         customer = PreviewCustomer.model_validate(_read_json(args.customer)) if args.customer else None
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise CliError(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+        raise CliError(verbatim(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}")) from None
     try:
         result = asyncio.run(preview(document, customer, script, args.days))
     except FlowInvalid as exc:
-        print("cannot preview: " + str(exc) + "\n" + _problems([p.as_dict() for p in exc.problems]), file=sys.stderr)
+        print("cannot preview: " + str(exc) + "\n" + _problems(exc.problems, "en"), file=sys.stderr)  # English yet
         return 1
     if args.json:
         _print(result)
@@ -243,7 +272,7 @@ def cmd_users_create(args: argparse.Namespace) -> int:
             if args.token:
                 print(f"API token: {auth.create_token(db, user, 'cli')}")
     except auth.AuthError as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(_said(exc)) from None
     return 0
 
 
@@ -254,7 +283,7 @@ def cmd_users_token(args: argparse.Namespace) -> int:
     with transaction() as db:
         user = auth.find_user(db, args.username)
         if user is None:
-            raise CliError(f"user '{args.username}' does not exist")
+            raise CliError(Msg("user '%(username)s' does not exist", username=args.username))
         print(auth.create_token(db, user, args.name))
     return 0
 
@@ -268,7 +297,7 @@ def cmd_users_disable(args: argparse.Namespace) -> int:
             user = auth.disable_user(db, args.username, "cli")
             print(f"disabled user {user.username}: sessions ended, API tokens revoked")
     except auth.AuthError as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(_said(exc)) from None
     return 0
 
 
@@ -279,7 +308,7 @@ def cmd_plugin_new(args: argparse.Namespace) -> int:
     try:
         root, names = scaffold.create(args.name, args.dir)
     except scaffold.ScaffoldError as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(_said(exc)) from None
     print(scaffold.next_steps(root, names))
     return 0
 
@@ -346,10 +375,10 @@ def cmd_settle(args: argparse.Namespace) -> int:
         result = settle_command(args.plan, args.start, args.end, orders_path=args.orders, kpis_path=args.kpis,
                                 skip_invalid=args.skip_invalid)
     except OrdersFileError as exc:  # every problem on its own line, with its line number
-        print(f"tideflow: {exc}", file=sys.stderr)
+        print(f"tideflow: {_say(exc.message, args)}", file=sys.stderr)
         return 1
     except SettlementError as exc:
-        raise CliError(" ".join(str(exc).split())) from None
+        raise CliError(_said(exc, squash=True)) from None
     _print(result)
     for skipped in result.get("skipped", []):  # settled without these rows: say so where a person looks
         print(f"tideflow: skipped line {skipped['line']}: {skipped['problem']}", file=sys.stderr)
@@ -362,7 +391,7 @@ def cmd_decide(args: argparse.Namespace) -> int:
     try:
         _print(decide(args.file, args.input, args.decision, args.allow_missing))
     except DecideError as exc:
-        raise CliError(" ".join(str(exc).split())) from None
+        raise CliError(_said(exc, squash=True)) from None
     return 0
 
 
@@ -485,11 +514,20 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from designer.i18n import LANG_VARIABLE, UnknownLanguage, environment_language, translate
+
+    try:
+        lang = environment_language(os.environ)
+    except UnknownLanguage as exc:  # said in the locale's language, the variable set aside
+        said = environment_language({k: v for k, v in os.environ.items() if k != LANG_VARIABLE})
+        print(f"tideflow: {translate(exc.message, said)}; {translate(exc.fix, said)}", file=sys.stderr)
+        return 2
     args = parser().parse_args(argv)
+    args.language = lang
     try:
         return int(args.func(args))
     except CliError as exc:
-        print(f"tideflow: {exc}", file=sys.stderr)
+        print(f"tideflow: {translate(exc.message, lang)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -14,13 +14,19 @@ from pathlib import Path
 from string import Template
 
 from engine.sdk import RESERVED_PREFIXES, TYPE_NAME
+from engine.text import Msg
 
 NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 MAX_NAME = 40
 
 
 class ScaffoldError(ValueError):
-    """The plugin cannot be created as asked (bad name, directory exists); the message says why."""
+    """The plugin cannot be created as asked (bad name, directory exists); the message (a :class:`Msg`, printed in
+    the CLI's language) says why."""
+
+    def __init__(self, message: Msg) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 @dataclass(frozen=True)
@@ -44,17 +50,19 @@ class PluginNames:
 def names_for(name: str) -> PluginNames:
     """Derive the plugin's names from ``NAME``; :class:`ScaffoldError` when it cannot be one."""
     if not NAME.fullmatch(name or ""):
-        raise ScaffoldError(f"plugin name {name!r} is not valid: use lower-case kebab-case, e.g. 'acme-points'")
+        raise ScaffoldError(Msg("plugin name %(name)s is not valid: use lower-case kebab-case, e.g. 'acme-points'",
+                                name=repr(name)))
     if len(name) > MAX_NAME:
-        raise ScaffoldError(f"plugin name {name!r} is {len(name)} characters; keep it to {MAX_NAME}")
+        raise ScaffoldError(Msg("plugin name %(name)s is %(length)s characters; keep it to %(most)s", name=repr(name),
+                                length=len(name), most=MAX_NAME))
     bare = name.removeprefix("tideflow-")  # 'tideflow-acme' and 'acme' make the same plugin
     snake = bare.replace("-", "_")
     if keyword.iskeyword(snake):
         snake = f"{snake}_plugin"
     node_type = f"{snake}.greet"
     if not TYPE_NAME.fullmatch(node_type) or node_type.startswith(RESERVED_PREFIXES):
-        raise ScaffoldError(f"plugin name {name!r} would give node types under a reserved prefix "
-                            f"({', '.join(RESERVED_PREFIXES)}); choose another name")
+        raise ScaffoldError(Msg("plugin name %(name)s would give node types under a reserved prefix (%(prefixes)s); "
+                                "choose another name", name=repr(name), prefixes=", ".join(RESERVED_PREFIXES)))
     return PluginNames(name=name, distribution=f"tideflow-{bare}", package=f"tideflow_{snake}", namespace=snake,
                        node_type=node_type)
 
@@ -64,9 +72,10 @@ def create(name: str, parent: Path | str = ".") -> tuple[Path, PluginNames]:
     names = names_for(name)
     root = Path(parent) / name
     if root.exists():
-        raise ScaffoldError(f"{root} already exists; choose another name or --dir (nothing was overwritten)")
+        raise ScaffoldError(Msg("%(path)s already exists; choose another name or --dir (nothing was overwritten)",
+                                path=str(root)))
     if not Path(parent).is_dir():
-        raise ScaffoldError(f"{parent} is not a directory")
+        raise ScaffoldError(Msg("%(path)s is not a directory", path=str(parent)))
     values = {
         "name": names.name, "distribution": names.distribution, "package": names.package,
         "namespace": names.namespace, "node_type": names.node_type, "node_class": names.node_class,
@@ -88,7 +97,8 @@ def create(name: str, parent: Path | str = ".") -> tuple[Path, PluginNames]:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(Template(template).substitute(values), encoding="utf-8")
     except OSError as exc:
-        raise ScaffoldError(f"cannot create {root}: {exc.strerror or exc}") from None
+        raise ScaffoldError(Msg("cannot create %(path)s: %(reason)s", path=str(root),
+                                reason=exc.strerror or str(exc))) from None
     return root, names
 
 

@@ -1,0 +1,190 @@
+"""The ``tideflow`` command speaks the shell's language: ``TIDEFLOW_LANG``, else the POSIX locale, else English.
+
+Run as a user runs it (``python -m tideflow.cli`` in a fresh process with the environment under test), plus
+``main(argv)`` where a command needs the test database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from designer.i18n import UnknownLanguage, environment_language
+from engine.flow_templates import FLOWS_DIR
+from tideflow.cli import main
+
+WELCOME = FLOWS_DIR / "welcome-new-contact.json"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({}, "en"),
+    ({"LANG": "C"}, "en"),
+    ({"LANG": "POSIX"}, "en"),
+    ({"LANG": "en_US.UTF-8"}, "en"),
+    ({"LANG": "de_DE.UTF-8"}, "en"),
+    ({"LANG": "zh_CN.UTF-8"}, "zh-CN"),
+    ({"LANG": "zh_CN"}, "zh-CN"),
+    ({"LANG": "zh"}, "zh-CN"),
+    ({"LANG": "zh_CN.GB18030"}, "zh-CN"),
+    ({"LANG": "zh_TW.UTF-8"}, "en"),  # Traditional Chinese: we have no catalogue, English it is
+    ({"LANG": "zh_CN.UTF-8", "LC_MESSAGES": "C"}, "en"),  # LC_MESSAGES before LANG
+    ({"LANG": "C", "LC_MESSAGES": "zh_CN.UTF-8"}, "zh-CN"),
+    ({"LC_MESSAGES": "C", "LC_ALL": "zh_CN.UTF-8"}, "zh-CN"),  # LC_ALL before everything of the locale
+    ({"LC_ALL": "", "LANG": "zh_CN.UTF-8"}, "zh-CN"),  # set but empty: not set
+    ({"TIDEFLOW_LANG": "en", "LC_ALL": "zh_CN.UTF-8"}, "en"),  # TIDEFLOW_LANG before the locale
+    ({"TIDEFLOW_LANG": "zh-CN", "LANG": "C"}, "zh-CN"),
+    ({"TIDEFLOW_LANG": "ZH-cn"}, "zh-CN"),
+    ({"TIDEFLOW_LANG": "", "LANG": "zh_CN.UTF-8"}, "zh-CN"),
+])
+def test_the_language_of_an_environment(env: dict[str, str], expected: str) -> None:
+    assert environment_language(env) == expected
+
+
+@pytest.mark.parametrize("value", ["xx", "zh", "zh_CN", "fr", "english"])
+def test_an_unknown_tideflow_lang_is_refused(value: str) -> None:
+    with pytest.raises(UnknownLanguage) as refused:
+        environment_language({"TIDEFLOW_LANG": value, "LANG": "zh_CN.UTF-8"})
+    assert refused.value.field == "TIDEFLOW_LANG"
+    assert str(refused.value) == f"TIDEFLOW_LANG={value} is not a language tideflow speaks; use one of: zh-CN, en"
+
+
+def _tideflow(tmp_path: Path, *argv: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``tideflow ARGV`` in a fresh process whose locale is only what ``env`` says."""
+    base = {k: v for k, v in os.environ.items() if k not in ("TIDEFLOW_LANG", "LC_ALL", "LC_MESSAGES", "LANG")}
+    base.update(PYTHONPATH=str(ROOT), TIDEFLOW_DATA_DIR=str(tmp_path / "data"), **env)
+    return subprocess.run([sys.executable, "-m", "tideflow.cli", *argv], capture_output=True, text=True,
+                          env=base, cwd=tmp_path, check=False, timeout=120)
+
+
+def test_errors_follow_the_locale(tmp_path: Path) -> None:
+    missing = str(tmp_path / "missing.json")
+    chinese = _tideflow(tmp_path, "flows", "validate", missing, LANG="zh_CN.UTF-8")
+    assert chinese.returncode == 1 and "Traceback" not in chinese.stderr
+    # the path and the OS's words verbatim, the sentence in Chinese
+    assert chinese.stderr == f"tideflow: 无法读取 {missing}：No such file or directory\n"
+    english = _tideflow(tmp_path, "flows", "validate", missing, LANG="C")
+    assert english.returncode == 1
+    assert english.stderr == f"tideflow: cannot read {missing}: No such file or directory\n"  # as it always was
+    nothing = _tideflow(tmp_path, "flows", "validate", missing)
+    assert nothing.stderr == english.stderr
+
+
+def test_tideflow_lang_wins_over_the_locale(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{nope")
+    english = _tideflow(tmp_path, "flows", "validate", str(bad), TIDEFLOW_LANG="en", LC_ALL="zh_CN.UTF-8")
+    assert english.returncode == 1
+    assert english.stderr == (f"tideflow: {bad} is not valid JSON: Expecting property name enclosed in double "
+                              "quotes at line 1 column 2\n")
+    chinese = _tideflow(tmp_path, "flows", "validate", str(bad), TIDEFLOW_LANG="zh-CN", LANG="C")
+    assert chinese.returncode == 1
+    assert chinese.stderr == (f"tideflow: {bad} 不是有效的 JSON：第 1 行第 2 列：Expecting property name enclosed in "
+                              "double quotes\n")
+
+
+def test_scaffold_errors_follow_the_locale(tmp_path: Path) -> None:
+    chinese = _tideflow(tmp_path, "plugin", "new", "Bad_Name", "--dir", str(tmp_path), LANG="zh_CN")
+    assert chinese.returncode == 1
+    assert chinese.stderr == "tideflow: 插件名 'Bad_Name' 无效：请使用小写短横线形式，例如 'acme-points'\n"
+    (tmp_path / "acme-points").mkdir()
+    taken = _tideflow(tmp_path, "plugin", "new", "acme-points", "--dir", str(tmp_path), LANG="zh")
+    assert taken.returncode == 1
+    assert taken.stderr == (f"tideflow: {tmp_path / 'acme-points'} 已存在；请换一个名字或使用 --dir"
+                            "（没有覆盖任何内容）\n")
+    english = _tideflow(tmp_path, "plugin", "new", "Bad_Name", "--dir", str(tmp_path), LANG="C.UTF-8")
+    assert english.stderr == ("tideflow: plugin name 'Bad_Name' is not valid: use lower-case kebab-case, "
+                              "e.g. 'acme-points'\n")
+
+
+@pytest.mark.parametrize("locale", ["C", "zh_CN.UTF-8"])
+def test_an_unknown_tideflow_lang_is_a_clear_refusal(tmp_path: Path, locale: str) -> None:
+    refused = _tideflow(tmp_path, "flows", "validate", str(WELCOME), TIDEFLOW_LANG="xx", LANG=locale)
+    assert refused.returncode == 2 and refused.stdout == "" and "Traceback" not in refused.stderr
+    assert refused.stderr.count("\n") == 1 and "TIDEFLOW_LANG=xx" in refused.stderr
+    assert "zh-CN, en" in refused.stderr  # the allowed values, in either language
+    if locale == "C":
+        assert "is not a language tideflow speaks" in refused.stderr
+    else:  # said in the locale's language
+        assert "不是 tideflow 支持的语言" in refused.stderr
+
+
+@pytest.fixture
+def _database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.settings import get_settings
+
+    monkeypatch.setenv("TIDEFLOW_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    get_settings.cache_clear()
+
+
+@pytest.mark.usefixtures("_database")
+def test_the_database_commands_speak_chinese(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["db", "upgrade"]) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    assert main(["flows", "export", "nope"]) == 1
+    assert capsys.readouterr().err == "tideflow: 流程「nope」不存在\n"
+    assert main(["users", "token", "nobody"]) == 1
+    assert capsys.readouterr().err == "tideflow: 用户「nobody」不存在\n"
+    monkeypatch.setenv("LANG", "C")
+    assert main(["flows", "export", "nope"]) == 1
+    assert capsys.readouterr().err == "tideflow: flow 'nope' does not exist\n"
+
+
+def test_a_domain_refusal_speaks_chinese(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """A :class:`~wording.MsgError` raised below the CLI (settlement's) is printed in the CLI's language."""
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"key": "p", "name": "p", "party": "shop", "party_types": {"S1": "direct"},
+                                "rate_plan": {"type": "flat", "rates": {"direct": "5"}}}))
+    orders = tmp_path / "orders.csv"
+    orders.write_text("order_id,party,amount,paid_at,status,refund,refunded_at\n")
+    monkeypatch.setenv("LC_ALL", "zh_CN.UTF-8")
+    argv = ["settle", "--plan", str(plan), "--orders", str(orders), "--from", "2026-10-31", "--to", "2026-10-01"]
+    assert main(argv) == 1
+    assert capsys.readouterr().err == "tideflow: 周期的结束日 2026-10-01 早于开始日 2026-10-31；请对调 --from 和 --to\n"
+    monkeypatch.delenv("LC_ALL")
+    assert main(argv) == 1
+    assert capsys.readouterr().err == ("tideflow: the period ends on 2026-10-01 before it starts on 2026-10-31; "
+                                       "swap --from and --to\n")
+
+
+def test_a_flows_problems_follow_the_locale(tmp_path: Path) -> None:
+    broken = json.loads(WELCOME.read_text())
+    broken["nodes"][0]["type"] = "trigger.evnt"
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(broken))
+    chinese = _tideflow(tmp_path, "flows", "validate", str(path), LANG="zh_CN.UTF-8")
+    assert chinese.returncode == 1 and "Traceback" not in chinese.stderr
+    lines = chinese.stderr.splitlines()
+    assert lines == [f"{path}：2 个问题",
+                     "  - 节点「start」，type：未知的节点类型「trigger.evnt」 → 你是否想用「trigger.event」？",
+                     "  - 流程，nodes：流程没有触发节点 → 请添加一个触发节点（例如事件触发）"]
+    english = _tideflow(tmp_path, "flows", "validate", str(path), LANG="C")
+    assert english.returncode == 1
+    assert english.stderr.splitlines() == [
+        f"{path}: 2 problem(s)",
+        "  - node 'start', type: unknown node type 'trigger.evnt' → did you mean 'trigger.event'?",
+        "  - flow, nodes: the flow has no trigger → add one trigger node (e.g. trigger.event)"]
+
+
+def test_an_orders_files_problems_follow_the_locale(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"key": "p", "name": "p", "party": "shop", "party_types": {"S1": "direct"},
+                                "rate_plan": {"type": "flat", "rates": {"direct": "5"}}}))
+    orders = tmp_path / "orders.csv"
+    orders.write_text("order_id,party,amount,paid_at,status,refund,refunded_at\no1,S1,abc,2026-10-03,paid,,\n")
+    argv = ["settle", "--plan", str(plan), "--orders", str(orders), "--from", "2026-10-01", "--to", "2026-10-31"]
+    chinese = _tideflow(tmp_path, *argv, LANG="zh_CN.UTF-8")
+    assert chinese.returncode == 1 and chinese.stdout == ""
+    assert chinese.stderr.startswith("tideflow: 订单 CSV：1 个问题，未结算任何订单（0 行有效）；")
+    assert "\n  第 2 行：" in chinese.stderr
+    english = _tideflow(tmp_path, *argv, LANG="C")
+    assert english.returncode == 1
+    assert english.stderr.startswith("tideflow: orders CSV: 1 problem, nothing settled (0 good rows); fix the file")
+    assert "\n  line 2: " in english.stderr
