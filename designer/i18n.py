@@ -90,6 +90,17 @@ def pick_language(request: Request, requested: str | None = None) -> Language:
 LANG_VARIABLE = "TIDEFLOW_LANG"
 #: the POSIX locale variables, strongest first (the first one set decides, as for gettext)
 LOCALE_VARIABLES = ("LC_ALL", "LC_MESSAGES", "LANG")
+#: GNU gettext's list of languages in order of preference (``zh_CN:en``), read before the locale
+LANGUAGE_LIST_VARIABLE = "LANGUAGE"
+
+
+def _locale_language(name: str) -> Language | None:
+    """The language we have a catalogue for that the locale or language name ``name`` means, or None."""
+    tag = name.strip().split(".")[0].split("@")[0].replace("-", "_").lower()
+    language, _sep, territory = tag.partition("_")
+    if language == "zh" and territory in ("", "cn", "sg", "hans"):
+        return "zh-CN"
+    return "en" if language == "en" else None
 
 
 class UnknownLanguage(MsgError):
@@ -101,7 +112,9 @@ def environment_language(env: Mapping[str, str]) -> Language:
     (``zh-CN`` or ``en``, any case; :class:`UnknownLanguage` otherwise), else the POSIX locale — the first of
     ``LC_ALL``, ``LC_MESSAGES``, ``LANG`` that is set — Chinese for ``zh_CN.UTF-8``, ``zh_CN``, ``zh``,
     ``zh_SG``; else English (``C``, ``POSIX``, ``en_US.UTF-8``, other languages, nothing set): the way git, gh and
-    docker follow the locale, and English where the shell says nothing, since scripts read the CLI."""
+    docker follow the locale, and English where the shell says nothing, since scripts read the CLI. GNU
+    ``LANGUAGE`` (``zh_CN:en``) comes before the locale's variables, its first entry we have a catalogue for
+    winning — but, as in gettext, only when the locale is not ``C``/``POSIX``/unset (there it is ignored)."""
     named = env.get(LANG_VARIABLE, "").strip()
     if named:
         for lang in LANGUAGES:
@@ -112,9 +125,12 @@ def environment_language(env: Mapping[str, str]) -> Language:
                 variable=LANG_VARIABLE, value=named, allowed=", ".join(LANGUAGES)),
             Msg("set it to one of those, or unset it to follow the locale (LANG)"), field=LANG_VARIABLE)
     locale_name = next((env[name] for name in LOCALE_VARIABLES if env.get(name)), "")
-    tag = locale_name.split(".")[0].split("@")[0].replace("-", "_").lower()
-    language, _sep, territory = tag.partition("_")
-    return "zh-CN" if language == "zh" and territory in ("", "cn", "sg", "hans") else "en"
+    if locale_name.split(".")[0] not in ("", "C", "POSIX"):  # as GNU gettext: LANGUAGE only beside a real locale
+        for entry in env.get(LANGUAGE_LIST_VARIABLE, "").split(":"):
+            listed = _locale_language(entry)
+            if listed is not None:  # the first entry we have a catalogue for wins
+                return listed
+    return _locale_language(locale_name) or "en"
 
 
 def request_language(request: Request) -> Language:

@@ -125,7 +125,8 @@ def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
 
     monkeypatch.setenv("TIDEFLOW_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("TIDEFLOW_DATABASE_URL", raising=False)
-    for variable in ("TIDEFLOW_LANG", "LC_ALL", "LC_MESSAGES"):  # the CLI speaks English unless a test says not
+    # the CLI speaks English unless a test says not
+    for variable in ("TIDEFLOW_LANG", "LANGUAGE", "LC_ALL", "LC_MESSAGES"):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("LANG", "C.UTF-8")
     get_settings.cache_clear()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.settings import get_settings
-from engine.text import Msg, message_of, verbatim
+from engine.text import NC_, Msg, message_of, verbatim
 
 if TYPE_CHECKING:
     from designer.i18n import Language
@@ -57,10 +57,12 @@ def _print(data: Any) -> None:
 
 def _problems(problems: list[Problem], lang: Language) -> str:
     """A flow's problems, one line each, in ``lang`` (their messages and fixes are ``Msg``s)."""
-    from designer.i18n import translate
+    from designer.i18n import translate, translations
 
+    # "flow" alone is ambiguous in the catalogue (a ticket's actor is one too): its own context says "the place"
+    flow_place = translations(lang).pgettext("where a problem is", NC_("where a problem is", "flow"))
     return "\n".join(translate(Msg("  - %(where)s, %(field)s: %(message)s → %(fix)s",
-                                    where=Msg("node '%(node)s'", node=p.node) if p.node else Msg("flow"),
+                                    where=Msg("node '%(node)s'", node=p.node) if p.node else flow_place,
                                     field=p.field or "-", message=p.message, fix=p.fix), lang) for p in problems)
 
 
@@ -76,7 +78,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from engine.db.session import upgrade
 
     upgrade()
-    print("database schema is up to date")
+    print(_say(Msg("database schema is up to date"), args))
     return 0
 
 
@@ -86,7 +88,7 @@ def cmd_flows_validate(args: argparse.Namespace) -> int:
 
     checked = validate(_read_json(args.file))
     if checked.ok:
-        print(f"{args.file}: valid")
+        print(_say(Msg("%(file)s: valid", file=args.file), args))
         return 0
     print(_say(Msg("%(file)s: %(count)s problem(s)", file=args.file, count=len(checked.problems)), args) + "\n"
           + _problems(checked.problems, args.language), file=sys.stderr)
@@ -104,14 +106,15 @@ def cmd_flows_publish(args: argparse.Namespace) -> int:
         with transaction() as db:
             flowsvc.save_draft(db, document, args.actor)
             version = flowsvc.publish(db, document["id"], args.actor)
-            print(f"published {document['id']} version {version.version} ({version.hash[:12]})")
+            print(_say(Msg("published %(id)s version %(version)s (%(hash)s)", id=document["id"],
+                           version=version.version, hash=version.hash[:12]), args))
     except FlowInvalid as exc:
         print(_say(Msg("%(file)s: not published, %(count)s problem(s)", file=args.file, count=len(exc.problems)),
                    args) + "\n" + _problems(exc.problems, args.language), file=sys.stderr)
         return 1
     except flowsvc.FlowError as exc:
         raise CliError(_said(exc)) from None
-    print("clock-triggered flows are scheduled by the worker within a minute")
+    print(_say(Msg("clock-triggered flows are scheduled by the worker within a minute"), args))
     return 0
 
 
@@ -134,13 +137,14 @@ def cmd_flows_export(args: argparse.Namespace) -> int:
 
 
 # -- events -----------------------------------------------------------------------------------------------
-async def _send_events(items: list[Any]) -> list[dict[str, Any]]:
+async def _send_events(items: list[Any], lang: Language = "en") -> list[dict[str, Any]]:
     """Store the events (all or none) and route them the way the web app does: claimed when stored and routed
     through a routing pipeline (engine/pipeline.py, the one home for routing stored events), so a re-router
     running meanwhile skips them and each is routed once; the follow-ups their hooks stored right behind
     them. Without Temporal they are stored unclaimed and the web app's re-router routes them."""
     from pydantic import ValidationError
 
+    from designer.i18n import translate
     from engine import events as ingest
     from engine import payload_codec
     from engine.pipeline import follow_ups_routed, store_and_route
@@ -156,8 +160,8 @@ async def _send_events(items: list[Any]) -> list[dict[str, Any]]:
     try:
         client = await payload_codec.connect(settings)
     except Exception:
-        print(f"Temporal at {settings.temporal_address} not reachable: events are stored and routed later",
-              file=sys.stderr)
+        print(translate(Msg("Temporal at %(address)s not reachable: events are stored and routed later",
+                            address=settings.temporal_address), lang), file=sys.stderr)
         stored = await asyncio.to_thread(ingest.store_many, parsed)
         return [{"id": e.id, "status": s.status, "customer_id": s.payload["customer_id"],
                  "routing": "pending" if s.needs_routing else "done"} for e, s in zip(parsed, stored, strict=True)]
@@ -181,7 +185,7 @@ def cmd_events_send(args: argparse.Namespace) -> int:
 
     data = _read_json(args.file)
     upgrade()
-    _print(asyncio.run(_send_events(data if isinstance(data, list) else [data])))
+    _print(asyncio.run(_send_events(data if isinstance(data, list) else [data], args.language)))
     return 0
 
 
@@ -209,7 +213,8 @@ def cmd_connectors_sync(args: argparse.Namespace) -> int:
         raise CliError(Msg("connector '%(id)s': the poll failed (%(error)s); nothing was skipped, the next poll "
                            "reads the same window again", id=args.id, error=type(exc).__name__)) from None
     if result.stopped and args.from_now:
-        print(f"the cursors of '{args.id}' are at now; it is not enabled, so nothing was polled")
+        print(_say(Msg("the cursors of '%(id)s' are at now; it is not enabled, so nothing was polled", id=args.id),
+                   args))
         return 0
     if result.stopped:
         raise CliError(Msg("no enabled Taobao/JD connector '%(id)s' (tideflow polls only those); check the id "
@@ -235,17 +240,23 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     try:
         result = asyncio.run(preview(document, customer, script, args.days))
     except FlowInvalid as exc:
-        print("cannot preview: " + str(exc) + "\n" + _problems(exc.problems, "en"), file=sys.stderr)  # English yet
+        top = exc.problems[0]
+        heading = Msg("cannot preview: %(count)s problem(s); first: %(where)s, %(field)s: %(message)s",
+                      count=len(exc.problems), where=Msg("node '%(node)s'", node=top.node) if top.node
+                      else Msg("the flow"), field=str(top.field), message=top.message)
+        print(_say(heading, args) + "\n" + _problems(exc.problems, args.language), file=sys.stderr)
         return 1
     if args.json:
         _print(result)
         return 0
-    print(f"{document.get('name', document.get('id'))}: {result['status']} (simulated {args.days} days)")
+    print(_say(Msg("%(name)s: %(status)s (simulated %(days)s days)", name=document.get("name", document.get("id")),
+                   status=result["status"], days=args.days), args))
     for step in result["timeline"]:
         detail = step.get("detail") or {}
         text = detail.get("content") or detail.get("status") or step.get("port") or step.get("event") or ""
         if step["what"] == "ignored":
-            text = f"{step.get('event')}: arrived after the journey had ended; nothing handled it"
+            text = _say(Msg("%(event)s: arrived after the journey had ended; nothing handled it",
+                            event=step.get("event")), args)
         print(f"  {day_label(step['offset_seconds']):>15}  {step['what']:<8} {step.get('node') or '':<16} {text}")
     return 0
 
@@ -259,18 +270,18 @@ def cmd_users_create(args: argparse.Namespace) -> int:
     generated = False
     if not password:
         if sys.stdin.isatty():
-            password = getpass.getpass(f"password for {args.username}: ")
+            password = getpass.getpass(_say(Msg("password for %(username)s: ", username=args.username), args))
         else:
             password, generated = secrets.token_urlsafe(12), True
     upgrade()
     try:
         with transaction() as db:
             user = auth.create_user(db, args.username, password, args.role, args.name)
-            print(f"created user {user.username} ({user.role})")
+            print(_say(Msg("created user %(username)s (%(role)s)", username=user.username, role=user.role), args))
             if generated:
-                print(f"password: {password}")
+                print(_say(Msg("password: %(password)s", password=password), args))
             if args.token:
-                print(f"API token: {auth.create_token(db, user, 'cli')}")
+                print(_say(Msg("API token: %(token)s", token=auth.create_token(db, user, "cli")), args))
     except auth.AuthError as exc:
         raise CliError(_said(exc)) from None
     return 0
@@ -295,7 +306,8 @@ def cmd_users_disable(args: argparse.Namespace) -> int:
     try:
         with transaction() as db:
             user = auth.disable_user(db, args.username, "cli")
-            print(f"disabled user {user.username}: sessions ended, API tokens revoked")
+            print(_say(Msg("disabled user %(username)s: sessions ended, API tokens revoked", username=user.username),
+                       args))
     except auth.AuthError as exc:
         raise CliError(_said(exc)) from None
     return 0
@@ -358,7 +370,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         stack.start()
         while stack.healthy():
             time.sleep(1)
-        print("a process of the stack stopped; shutting down", file=sys.stderr)
+        print(_say(Msg("a process of the stack stopped; shutting down"), args), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0
@@ -381,7 +393,8 @@ def cmd_settle(args: argparse.Namespace) -> int:
         raise CliError(_said(exc, squash=True)) from None
     _print(result)
     for skipped in result.get("skipped", []):  # settled without these rows: say so where a person looks
-        print(f"tideflow: skipped line {skipped['line']}: {skipped['problem']}", file=sys.stderr)
+        print("tideflow: " + _say(Msg("skipped line %(line)s: %(problem)s", line=skipped["line"],
+                                      problem=skipped["problem"]), args), file=sys.stderr)
     return 0
 
 
@@ -399,8 +412,8 @@ def cmd_loyalty_backfill(args: argparse.Namespace) -> int:
     from activities.loyalty.backfill import backfill_orders
 
     def progress(stats: object) -> None:
-        print(f"… {getattr(stats, 'orders', 0):,} orders read, {getattr(stats, 'booked', 0):,} booked",
-              file=sys.stderr, flush=True)
+        print(_say(Msg("… %(orders)s orders read, %(booked)s booked", orders=format(getattr(stats, "orders", 0), ","),
+                       booked=format(getattr(stats, "booked", 0), ",")), args), file=sys.stderr, flush=True)
 
     stats = backfill_orders(args.database_url, batch=args.batch, progress=progress if args.progress else None)
     _print({"orders": stats.orders, "booked": stats.booked, "points": stats.points, "batches": stats.batches})

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +41,14 @@ ROOT = Path(__file__).resolve().parents[2]
     ({"TIDEFLOW_LANG": "zh-CN", "LANG": "C"}, "zh-CN"),
     ({"TIDEFLOW_LANG": "ZH-cn"}, "zh-CN"),
     ({"TIDEFLOW_LANG": "", "LANG": "zh_CN.UTF-8"}, "zh-CN"),
+    # GNU LANGUAGE before LC_ALL: its first entry we have a catalogue for wins
+    ({"LANGUAGE": "zh_CN:en", "LC_ALL": "en_US.UTF-8"}, "zh-CN"),
+    ({"LANGUAGE": "en:zh_CN", "LANG": "zh_CN.UTF-8"}, "en"),
+    ({"LANGUAGE": "zh_TW:de:zh_CN", "LANG": "en_US.UTF-8"}, "zh-CN"),  # no catalogue for the first two
+    ({"LANGUAGE": "fr:de", "LANG": "zh_CN.UTF-8"}, "zh-CN"),  # none we speak: the locale decides
+    ({"LANGUAGE": "zh_CN", "LANG": "C"}, "en"),  # as gettext: ignored when the locale is C
+    ({"LANGUAGE": "zh_CN"}, "en"),  # ... or unset
+    ({"TIDEFLOW_LANG": "en", "LANGUAGE": "zh_CN", "LANG": "zh_CN.UTF-8"}, "en"),
 ])
 def test_the_language_of_an_environment(env: dict[str, str], expected: str) -> None:
     assert environment_language(env) == expected
@@ -55,7 +64,8 @@ def test_an_unknown_tideflow_lang_is_refused(value: str) -> None:
 
 def _tideflow(tmp_path: Path, *argv: str, **env: str) -> subprocess.CompletedProcess[str]:
     """``tideflow ARGV`` in a fresh process whose locale is only what ``env`` says."""
-    base = {k: v for k, v in os.environ.items() if k not in ("TIDEFLOW_LANG", "LC_ALL", "LC_MESSAGES", "LANG")}
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("TIDEFLOW_LANG", "LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")}
     base.update(PYTHONPATH=str(ROOT), TIDEFLOW_DATA_DIR=str(tmp_path / "data"), **env)
     return subprocess.run([sys.executable, "-m", "tideflow.cli", *argv], capture_output=True, text=True,
                           env=base, cwd=tmp_path, check=False, timeout=120)
@@ -188,3 +198,59 @@ def test_an_orders_files_problems_follow_the_locale(tmp_path: Path) -> None:
     assert english.returncode == 1
     assert english.stderr.startswith("tideflow: orders CSV: 1 problem, nothing settled (0 good rows); fix the file")
     assert "\n  line 2: " in english.stderr
+
+
+def test_success_lines_follow_the_locale(tmp_path: Path) -> None:
+    """What a person reads when a command worked is in the shell's language; the ids, versions, hashes and
+    tokens a script picks out of it are the same in both (and LANG=C prints exactly the old English)."""
+    def run(locale: str, *argv: str) -> subprocess.CompletedProcess[str]:
+        done = _tideflow(tmp_path, *argv, LANG=locale, TIDEFLOW_DATABASE_URL=f"sqlite:///{tmp_path / 'cli.db'}")
+        assert done.returncode == 0, done.stderr
+        return done
+
+    assert run("zh_CN.UTF-8", "db", "upgrade").stdout == "数据库结构已是最新版本\n"
+    assert run("C", "db", "upgrade").stdout == "database schema is up to date\n"
+    assert run("zh_CN.UTF-8", "flows", "validate", str(WELCOME)).stdout == f"{WELCOME}：有效\n"
+    assert run("C", "flows", "validate", str(WELCOME)).stdout == f"{WELCOME}: valid\n"
+    chinese = run("zh_CN.UTF-8", "flows", "publish", str(WELCOME)).stdout.splitlines()
+    assert re.fullmatch(r"已发布 welcome-new-contact 版本 1（[0-9a-f]{12}）", chinese[0]), chinese
+    assert chinese[1] == "定时触发的流程将在一分钟内由 worker 排期"
+    english = run("C", "flows", "publish", str(WELCOME)).stdout.splitlines()
+    assert re.fullmatch(r"published welcome-new-contact version \d+ \([0-9a-f]{12}\)", english[0]), english
+    assert english[1] == "clock-triggered flows are scheduled by the worker within a minute"
+    created = run("zh_CN.UTF-8", "users", "create", "mei", "--role", "ops", "--password", "s3cret-pass-1",
+                  "--token").stdout.splitlines()
+    assert created[0] == "已创建用户 mei（ops）" and created[1].startswith("API 令牌：")
+    token = created[1].removeprefix("API 令牌：")
+    assert len(token) > 20 and " " not in token  # the token itself, whole, after the words
+    created = run("C", "users", "create", "bob", "--role", "ops", "--password", "s3cret-pass-2").stdout
+    assert created == "created user bob (ops)\n"
+    assert run("zh_CN.UTF-8", "users", "disable", "mei").stdout == "已停用用户 mei：会话已结束，API 令牌已吊销\n"
+    assert run("C", "users", "disable", "bob").stdout == "disabled user bob: sessions ended, API tokens revoked\n"
+
+
+def test_language_list_picks_the_clis_language(tmp_path: Path) -> None:
+    """GNU LANGUAGE, as a shell sets it, reaches the CLI; under LANG=C it is ignored, as gettext does."""
+    missing = str(tmp_path / "missing.json")
+    chinese = _tideflow(tmp_path, "flows", "validate", missing, LANGUAGE="zh_TW:zh_CN:en", LANG="en_US.UTF-8")
+    assert chinese.stderr == f"tideflow: 无法读取 {missing}：No such file or directory\n"
+    english = _tideflow(tmp_path, "flows", "validate", missing, LANGUAGE="zh_CN", LANG="C")
+    assert english.stderr == f"tideflow: cannot read {missing}: No such file or directory\n"
+
+
+def test_cannot_preview_follows_the_locale(tmp_path: Path) -> None:
+    broken = json.loads(WELCOME.read_text())
+    broken["nodes"][0]["type"] = "trigger.evnt"
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(broken))
+    chinese = _tideflow(tmp_path, "simulate", str(path), LANG="zh_CN.UTF-8")
+    assert chinese.returncode == 1 and "Traceback" not in chinese.stderr
+    assert chinese.stderr.splitlines()[0] == ("无法预览：2 个问题；第一个：节点「start」，type："
+                                              "未知的节点类型「trigger.evnt」")
+    english = _tideflow(tmp_path, "simulate", str(path), LANG="C")
+    assert english.returncode == 1
+    assert english.stderr.splitlines()[0] == ("cannot preview: 2 problem(s); first: node 'start', type: unknown node "
+                                              "type 'trigger.evnt'")
+    assert english.stderr.splitlines()[1:] == [
+        "  - node 'start', type: unknown node type 'trigger.evnt' → did you mean 'trigger.event'?",
+        "  - flow, nodes: the flow has no trigger → add one trigger node (e.g. trigger.event)"]
