@@ -420,108 +420,117 @@ def cmd_loyalty_backfill(args: argparse.Namespace) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tideflow", description="Tideflow: SCRM automation engine")
+def parser(lang: Language = "en") -> argparse.ArgumentParser:
+    """The command line, its descriptions and help texts in ``lang`` (argparse's own words — "usage:",
+    "options" — are Python's, from its gettext)."""
+    from designer.i18n import translate
+
+    def _(text: Msg) -> str:
+        return translate(text, lang)
+
+    p = argparse.ArgumentParser(prog="tideflow", description=_(Msg("Tideflow: SCRM automation engine")))
     sub = p.add_subparsers(dest="command", required=True)
 
-    up = sub.add_parser("up", help="start the embedded stack: Temporal dev server, worker, web on :8000")
-    up.add_argument("--no-demo", action="store_true", help="do not publish demo flows and customers")
-    up.add_argument("--one-process", action="store_true", help="run the worker inside the web process, where "
-                    "journeys start eagerly (TIDEFLOW_WORKER_IN_WEB=true)")
+    up = sub.add_parser("up", help=_(Msg("start the embedded stack: Temporal dev server, worker, web on :8000")))
+    up.add_argument("--no-demo", action="store_true", help=_(Msg("do not publish demo flows and customers")))
+    up.add_argument("--one-process", action="store_true", help=_(Msg("run the worker inside the web process, where "
+                    "journeys start eagerly (TIDEFLOW_WORKER_IN_WEB=true)")))
     up.set_defaults(func=cmd_up)
-    sub.add_parser("worker", help="run a worker").set_defaults(func=cmd_worker)
-    web = sub.add_parser("web", help="run the web app (API and designer)")
+    sub.add_parser("worker", help=_(Msg("run a worker"))).set_defaults(func=cmd_worker)
+    web = sub.add_parser("web", help=_(Msg("run the web app (API and designer)")))
     web.add_argument("--host")
     web.add_argument("--port", type=int)
     web.set_defaults(func=cmd_web)
 
-    db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
-    db.add_parser("upgrade", help="migrate the schema to the newest version").set_defaults(func=cmd_db_upgrade)
+    db = sub.add_parser("db", help=_(Msg("database"))).add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help=_(Msg("migrate the schema to the newest version"))).set_defaults(func=cmd_db_upgrade)
 
-    flows = sub.add_parser("flows", help="validate, publish and export flows").add_subparsers(
+    flows = sub.add_parser("flows", help=_(Msg("validate, publish and export flows"))).add_subparsers(
         dest="flows_command", required=True)
-    v = flows.add_parser("validate", help="check a flow file; exit 1 listing every problem")
+    v = flows.add_parser("validate", help=_(Msg("check a flow file; exit 1 listing every problem")))
     v.add_argument("file")
     v.set_defaults(func=cmd_flows_validate)
-    pub = flows.add_parser("publish", help="save and publish a flow file as the next version")
+    pub = flows.add_parser("publish", help=_(Msg("save and publish a flow file as the next version")))
     pub.add_argument("file")
     pub.add_argument("--actor", default="cli")
     pub.set_defaults(func=cmd_flows_publish)
-    ex = flows.add_parser("export", help="print a flow's document (the draft, or --version N)")
+    ex = flows.add_parser("export", help=_(Msg("print a flow's document (the draft, or --version N)")))
     ex.add_argument("id")
     ex.add_argument("--version", type=int)
     ex.set_defaults(func=cmd_flows_export)
 
-    events = sub.add_parser("events", help="send events").add_subparsers(dest="events_command", required=True)
-    send = events.add_parser("send", help="ingest events from a JSON file (object or array; - for stdin)")
+    events = sub.add_parser("events", help=_(Msg("send events"))).add_subparsers(dest="events_command", required=True)
+    send = events.add_parser("send", help=_(Msg("ingest events from a JSON file (object or array; - for stdin)")))
     send.add_argument("file")
     send.set_defaults(func=cmd_events_send)
 
-    conn = sub.add_parser("connectors", help="shop connectors").add_subparsers(dest="connectors_command",
+    conn = sub.add_parser("connectors", help=_(Msg("shop connectors"))).add_subparsers(dest="connectors_command",
                                                                                required=True)
-    cs = conn.add_parser("sync", help="poll a Taobao/JD connector once (orders and refunds since its cursor)")
-    cs.add_argument("id", help="the connector's id")
+    cs = conn.add_parser("sync", help=_(Msg("poll a Taobao/JD connector once (orders and refunds since its cursor)")))
+    cs.add_argument("id", help=_(Msg("the connector's id")))
     cs.add_argument("--from-now", action="store_true",
-                    help="move the cursors to now first: skip what changed while the sync was off")
+                    help=_(Msg("move the cursors to now first: skip what changed while the sync was off")))
     cs.set_defaults(func=cmd_connectors_sync)
 
-    sim = sub.add_parser("simulate", help="preview a flow for one customer on the time-skipping server")
+    sim = sub.add_parser("simulate", help=_(Msg("preview a flow for one customer on the time-skipping server")))
     sim.add_argument("file")
-    sim.add_argument("--events", help='JSON file: [{"at": "day 3", "type": "order.paid", "payload": {}}]')
-    sim.add_argument("--customer", help='JSON file: {"name": ..., "attributes": {...}, "tags": [...]}')
+    sim.add_argument("--events", help=_(Msg('JSON file: [{"at": "day 3", "type": "order.paid", "payload": {}}]')))
+    sim.add_argument("--customer", help=_(Msg('JSON file: {"name": ..., "attributes": {...}, "tags": [...]}')))
     sim.add_argument("--days", type=int, default=30)
-    sim.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    sim.add_argument("--json", action="store_true", help=_(Msg("print the whole result as JSON")))
     sim.set_defaults(func=cmd_simulate)
 
-    users = sub.add_parser("users", help="manage users").add_subparsers(dest="users_command", required=True)
-    uc = users.add_parser("create", help="create a user")
+    users = sub.add_parser("users", help=_(Msg("manage users"))).add_subparsers(dest="users_command", required=True)
+    uc = users.add_parser("create", help=_(Msg("create a user")))
     uc.add_argument("username")
-    uc.add_argument("--role", required=True, help="admin, marketer, ops, agent, finance or developer")
-    uc.add_argument("--password", help="(default: prompt, or generate and print when not interactive)")
-    uc.add_argument("--name", help="display name")
-    uc.add_argument("--token", action="store_true", help="also create and print an API token")
+    uc.add_argument("--role", required=True, help=_(Msg("admin, marketer, ops, agent, finance or developer")))
+    uc.add_argument("--password", help=_(Msg("(default: prompt, or generate and print when not interactive)")))
+    uc.add_argument("--name", help=_(Msg("display name")))
+    uc.add_argument("--token", action="store_true", help=_(Msg("also create and print an API token")))
     uc.set_defaults(func=cmd_users_create)
-    ut = users.add_parser("token", help="create an API token for a user")
+    ut = users.add_parser("token", help=_(Msg("create an API token for a user")))
     ut.add_argument("username")
     ut.add_argument("--name", default="cli")
     ut.set_defaults(func=cmd_users_token)
-    ud = users.add_parser("disable", help="disable a user: end their sessions and revoke their API tokens")
+    ud = users.add_parser("disable", help=_(Msg("disable a user: end their sessions and revoke their API tokens")))
     ud.add_argument("username")
     ud.set_defaults(func=cmd_users_disable)
 
-    st = sub.add_parser("settle", help="settle one period and print the statements as JSON (amounts in yuan)")
-    st.add_argument("--plan", required=True, help="settlement plan JSON (docs/settlement.md)")
-    st.add_argument("--orders", help="orders CSV: a dry run on a throwaway database (default: the order table, "
-                                     "and the run is kept)")
-    st.add_argument("--from", dest="start", required=True, metavar="YYYY-MM-DD", help="first day of the period")
-    st.add_argument("--to", dest="end", required=True, metavar="YYYY-MM-DD", help="last day of the period")
-    st.add_argument("--kpis", help='JSON file: {"party": {"completion_rate": "0.95"}}')
+    st = sub.add_parser("settle", help=_(Msg("settle one period and print the statements as JSON (amounts in yuan)")))
+    st.add_argument("--plan", required=True, help=_(Msg("settlement plan JSON (docs/settlement.md)")))
+    st.add_argument("--orders", help=_(Msg("orders CSV: a dry run on a throwaway database (default: the order table, "
+                                     "and the run is kept)")))
+    st.add_argument("--from", dest="start", required=True, metavar="YYYY-MM-DD", help=_(Msg("first day of the period")))
+    st.add_argument("--to", dest="end", required=True, metavar="YYYY-MM-DD", help=_(Msg("last day of the period")))
+    st.add_argument("--kpis", help=_(Msg('JSON file: {"party": {"completion_rate": "0.95"}}')))
     st.add_argument("--skip-invalid", action="store_true",
-                    help="settle the file's good rows and report the rest (default: any bad row refuses the file)")
+                    help=_(Msg("settle the file's good rows and report the rest (default: any bad row refuses "
+                               "the file)")))
     st.set_defaults(func=cmd_settle)
 
-    de = sub.add_parser("decide", help="evaluate a DMN decision table (.dmn, or .json) and print the result as JSON")
-    de.add_argument("file", help="a DMN 1.x file from Camunda Modeler, or a table / node config as JSON")
-    de.add_argument("--input", required=True, help='JSON object, e.g. \'{"amount": 6000, "vip": "gold"}\' '
-                                                  "(nested or dotted keys), or @file.json")
-    de.add_argument("--decision", help="the <decision id> to evaluate when the file holds several")
-    de.add_argument("--allow-missing", action="store_true", help="treat inputs not given as null")
+    de = sub.add_parser("decide", help=_(Msg("evaluate a DMN decision table (.dmn, or .json) and print the result "
+                                             "as JSON")))
+    de.add_argument("file", help=_(Msg("a DMN 1.x file from Camunda Modeler, or a table / node config as JSON")))
+    de.add_argument("--input", required=True, help=_(Msg('JSON object, e.g. \'{"amount": 6000, "vip": "gold"}\' '
+                                                  "(nested or dotted keys), or @file.json")))
+    de.add_argument("--decision", help=_(Msg("the <decision id> to evaluate when the file holds several")))
+    de.add_argument("--allow-missing", action="store_true", help=_(Msg("treat inputs not given as null")))
     de.set_defaults(func=cmd_decide)
 
-    loyalty = sub.add_parser("loyalty", help="points and tiers").add_subparsers(dest="loyalty_command",
+    loyalty = sub.add_parser("loyalty", help=_(Msg("points and tiers"))).add_subparsers(dest="loyalty_command",
                                                                               required=True)
-    lb = loyalty.add_parser("backfill", help="book historical paid orders into the points ledger (idempotent: "
-                                             "orders already booked are skipped)")
-    lb.add_argument("--batch", type=int, default=5000, help="orders per transaction (default 5000)")
-    lb.add_argument("--progress", action="store_true", help="print progress to stderr")
-    lb.add_argument("--database-url", default=None, help="default: the configured database")
+    lb = loyalty.add_parser("backfill", help=_(Msg("book historical paid orders into the points ledger (idempotent: "
+                                             "orders already booked are skipped)")))
+    lb.add_argument("--batch", type=int, default=5000, help=_(Msg("orders per transaction (default 5000)")))
+    lb.add_argument("--progress", action="store_true", help=_(Msg("print progress to stderr")))
+    lb.add_argument("--database-url", default=None, help=_(Msg("default: the configured database")))
     lb.set_defaults(func=cmd_loyalty_backfill)
 
-    plugin = sub.add_parser("plugin", help="write your own node types").add_subparsers(
+    plugin = sub.add_parser("plugin", help=_(Msg("write your own node types"))).add_subparsers(
         dest="plugin_command", required=True)
-    pn = plugin.add_parser("new", help="scaffold a plugin package with one sample node type")
-    pn.add_argument("name", help="kebab-case, e.g. acme-points (package tideflow_acme_points)")
-    pn.add_argument("--dir", default=".", help="where to create the NAME directory (default: here)")
+    pn = plugin.add_parser("new", help=_(Msg("scaffold a plugin package with one sample node type")))
+    pn.add_argument("name", help=_(Msg("kebab-case, e.g. acme-points (package tideflow_acme_points)")))
+    pn.add_argument("--dir", default=".", help=_(Msg("where to create the NAME directory (default: here)")))
     pn.set_defaults(func=cmd_plugin_new)
     return p
 
@@ -535,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
         said = environment_language({k: v for k, v in os.environ.items() if k != LANG_VARIABLE})
         print(f"tideflow: {translate(exc.message, said)}; {translate(exc.fix, said)}", file=sys.stderr)
         return 2
-    args = parser().parse_args(argv)
+    args = parser(lang).parse_args(argv)
     args.language = lang
     try:
         return int(args.func(args))

@@ -254,3 +254,33 @@ def test_cannot_preview_follows_the_locale(tmp_path: Path) -> None:
     assert english.stderr.splitlines()[1:] == [
         "  - node 'start', type: unknown node type 'trigger.evnt' → did you mean 'trigger.event'?",
         "  - flow, nodes: the flow has no trigger → add one trigger node (e.g. trigger.event)"]
+
+
+def test_help_follows_the_locale(tmp_path: Path) -> None:
+    """``--help``'s descriptions and help strings come from the catalogue; argparse's own words stay Python's."""
+    chinese = _tideflow(tmp_path, "--help", LANG="zh_CN.UTF-8", COLUMNS="100")
+    assert chinese.returncode == 0
+    assert "\nTideflow：SCRM 自动化引擎\n" in chinese.stdout
+    assert "    flows               校验、发布和导出流程\n" in chinese.stdout
+    assert chinese.stdout.startswith("usage: tideflow")  # argparse's word, from Python's gettext
+    create = _tideflow(tmp_path, "users", "create", "--help", LANG="zh_CN.UTF-8", COLUMNS="100").stdout
+    assert "  --token              同时创建并打印一个 API 令牌\n" in create
+    english = _tideflow(tmp_path, "users", "create", "--help", LANG="C", COLUMNS="100")
+    assert english.returncode == 0
+    assert english.stdout == """\
+usage: tideflow users create [-h] --role ROLE [--password PASSWORD] [--name NAME] [--token]
+                             username
+
+positional arguments:
+  username
+
+options:
+  -h, --help           show this help message and exit
+  --role ROLE          admin, marketer, ops, agent, finance or developer
+  --password PASSWORD  (default: prompt, or generate and print when not interactive)
+  --name NAME          display name
+  --token              also create and print an API token
+"""
+    top = _tideflow(tmp_path, "--help", LANG="C", COLUMNS="100").stdout
+    assert "\nTideflow: SCRM automation engine\n" in top
+    assert "    flows               validate, publish and export flows\n" in top
