@@ -360,7 +360,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.one_process:  # read by this process's settings and by the web process it starts
         os.environ["TIDEFLOW_WORKER_IN_WEB"] = "true"
         get_settings.cache_clear()
-    stack = Stack(get_settings(), seed=not args.no_demo)
+    stack = Stack(get_settings(), seed=not args.no_demo, lang=args.language)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     # Ctrl-C stops the stack even when this process was handed SIGINT ignored (started with `&` from a
     # script): its children re-enable SIGINT and stop, and a supervisor still ignoring it would read that as

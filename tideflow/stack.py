@@ -13,12 +13,17 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from temporalio.client import Client
 
 from engine import payload_codec
 from engine.settings import Settings, get_settings
+from engine.text import Msg
+
+if TYPE_CHECKING:
+    from designer.i18n import Language
 
 log = logging.getLogger(__name__)
 
@@ -186,9 +191,10 @@ class Stack:
     (``tideflow up --one-process``), the web app with the worker in its process (eager workflow start, one
     Python process fewer)."""
 
-    def __init__(self, settings: Settings, seed: bool = True) -> None:
+    def __init__(self, settings: Settings, seed: bool = True, lang: Language = "en") -> None:
         self.settings = settings
         self.seed = seed
+        self.lang = lang  # of the banner (the CLI's language); the credentials file is for scripts, English
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
@@ -218,24 +224,29 @@ class Stack:
         self._announce(report)
 
     def _announce(self, report: dict[str, object]) -> None:
+        from designer.i18n import translate
+
         url = f"http://{self.settings.web_host}:{self.settings.web_port}"
-        lines = ["", f"Tideflow is running: {url}  (API docs: {url}/docs)",
-                 f"Temporal UI: {url}{UI_PUBLIC_PATH}/ (admins only)" if self.settings.temporal_ui else
-                 "Temporal UI: off (TIDEFLOW_TEMPORAL_UI=true serves it to admins)"]
+        said: list[Msg] = [
+            Msg("Tideflow is running: %(url)s  (API docs: %(docs)s)", url=url, docs=f"{url}/docs"),
+            Msg("Temporal UI: %(url)s (admins only)", url=f"{url}{UI_PUBLIC_PATH}/") if self.settings.temporal_ui
+            else Msg("Temporal UI: off (TIDEFLOW_TEMPORAL_UI=true serves it to admins)")]
         admin = report.get("admin")
         if isinstance(admin, dict):
-            lines += [f"demo admin: {admin['username']} / {admin['password']}", f"API token: {report['token']}"]
+            said += [Msg("demo admin: %(username)s / %(password)s", username=admin["username"],
+                         password=admin["password"]), Msg("API token: %(token)s", token=report["token"])]
             token_file = self.settings.data_dir / "demo-credentials.txt"
             token_file.write_text(f"username={admin['username']}\npassword={admin['password']}\n"
                                   f"token={report['token']}\n", encoding="utf-8")
             token_file.chmod(0o600)
         else:
-            lines.append(f"demo credentials: see {self.settings.data_dir / 'demo-credentials.txt'}")
+            said.append(Msg("demo credentials: see %(path)s",
+                            path=str(self.settings.data_dir / "demo-credentials.txt")))
         published = report.get("published")
         if isinstance(published, list) and published:
-            lines.append(f"published demo flows: {', '.join(str(p) for p in published)}")
-        lines.append("press Ctrl-C to stop")
-        print("\n".join(lines), flush=True)
+            said.append(Msg("published demo flows: %(flows)s", flows=", ".join(str(p) for p in published)))
+        said.append(Msg("press Ctrl-C to stop"))
+        print("\n".join(["", *(translate(line, self.lang) for line in said)]), flush=True)
 
     def healthy(self) -> bool:
         return all(p.poll() is None for p in self.procs.values())

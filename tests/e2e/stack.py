@@ -129,7 +129,10 @@ class E2EStack:
             "TIDEFLOW_WEB_PORT": str(self.web_port),
             "TIDEFLOW_TASK_QUEUE": task_queue or f"e2e-{secrets.token_hex(4)}",
             "PYTHONUNBUFFERED": "1",
+            "LANG": "C.UTF-8",  # the CLI's English, which this harness reads ("API token: …"), whatever the shell's
         })
+        for variable in ("LANGUAGE", "LC_ALL", "LC_MESSAGES"):
+            self.env.pop(variable, None)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.token: str | None = None
         #: seconds an API call may take (generous: CI machines are small and shared)

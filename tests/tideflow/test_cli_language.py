@@ -284,3 +284,34 @@ options:
     top = _tideflow(tmp_path, "--help", LANG="C", COLUMNS="100").stdout
     assert "\nTideflow: SCRM automation engine\n" in top
     assert "    flows               validate, publish and export flows\n" in top
+
+
+@pytest.mark.usefixtures("_database")
+def test_the_up_banner_follows_the_locale(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``tideflow up``'s banner after a real demo seed: Chinese words around the same values; the credentials
+    file (read by scripts) is English key=value in every language; English exactly as before."""
+    from engine.db.session import upgrade
+    from engine.settings import get_settings
+    from tideflow.demo import seed
+    from tideflow.stack import Stack, private_data_dir
+
+    private_data_dir(get_settings().data_dir)  # as `tideflow up` makes it first
+    upgrade()
+    report = seed()
+    admin = report["admin"]
+    Stack(get_settings(), lang="zh-CN")._announce(report)
+    chinese = capsys.readouterr().out.splitlines()
+    credentials = (get_settings().data_dir / "demo-credentials.txt").read_text()
+    assert f"演示管理员：{admin['username']} / {admin['password']}" in chinese
+    assert f"API 令牌：{report['token']}" in chinese
+    assert chinese[-1] == "按 Ctrl-C 停止" and chinese[1].startswith("Tideflow 正在运行：http://")
+    assert credentials == f"username={admin['username']}\npassword={admin['password']}\ntoken={report['token']}\n"
+    Stack(get_settings(), lang="en")._announce(report)
+    english = capsys.readouterr().out.splitlines()
+    settings = get_settings()
+    url = f"http://{settings.web_host}:{settings.web_port}"
+    assert english[:5] == ["", f"Tideflow is running: {url}  (API docs: {url}/docs)",
+                           "Temporal UI: off (TIDEFLOW_TEMPORAL_UI=true serves it to admins)",
+                           f"demo admin: {admin['username']} / {admin['password']}", f"API token: {report['token']}"]
+    assert english[-2] == "published demo flows: " + ", ".join(report["published"])
+    assert english[-1] == "press Ctrl-C to stop"
