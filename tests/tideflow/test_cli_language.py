@@ -315,3 +315,22 @@ def test_the_up_banner_follows_the_locale(tmp_path: Path, capsys: pytest.Capture
                            f"demo admin: {admin['username']} / {admin['password']}", f"API token: {report['token']}"]
     assert english[-2] == "published demo flows: " + ", ".join(report["published"])
     assert english[-1] == "press Ctrl-C to stop"
+
+
+def test_settles_skipped_lines_follow_the_locale(tmp_path: Path) -> None:
+    """``settle --skip-invalid``: the JSON on stdout is the same in both languages; the warning a person reads
+    on stderr is in the shell's."""
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"key": "p", "name": "p", "party": "shop", "party_types": {"S1": "direct"},
+                                "rate_plan": {"type": "flat", "rates": {"direct": "5"}}}))
+    orders = tmp_path / "orders.csv"
+    orders.write_text("order_id,party,amount,paid_at,status,refund,refunded_at\n"
+                      "o1,S1,100,2026-10-03,paid,,\no2,S1,abc,2026-10-04,paid,,\n")
+    argv = ["settle", "--plan", str(plan), "--orders", str(orders), "--from", "2026-10-01", "--to", "2026-10-31",
+            "--skip-invalid"]
+    chinese = _tideflow(tmp_path, *argv, LANG="zh_CN.UTF-8")
+    english = _tideflow(tmp_path, *argv, LANG="C")
+    assert chinese.returncode == english.returncode == 0, chinese.stderr + english.stderr
+    assert json.loads(chinese.stdout)["skipped"] == json.loads(english.stdout)["skipped"]
+    assert chinese.stderr.startswith("tideflow: 已跳过第 3 行：")
+    assert english.stderr.startswith("tideflow: skipped line 3: ")
