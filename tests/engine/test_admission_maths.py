@@ -739,19 +739,15 @@ def test_a_burst_into_quiet_lanes_is_admitted_and_a_backlog_is_not(monkeypatch: 
     pipeline, clock = _quiet_pipeline(monkeypatch)
     lanes = _Lanes(pipeline, 60.0)
     lanes.free = clock.now
-    _trickle(pipeline, clock, lanes, 10.0, 3.0)
-    assert pipeline.inflight == 0
-    assert pipeline.estimate(20) <= 20 / 60 + 0.05
-    pipeline.admit(20)
-    for _ in range(20):
-        lanes.admit(clock.now)
-    # the burst routed, the trickle goes on a second; then 50 at once: 50 / 60 s, under the 1 s target
-    _trickle(pipeline, clock, lanes, 10.0, 1.0)
-    assert pipeline.inflight == 0
-    assert pipeline.estimate(50) <= 50 / 60 + 0.05
-    pipeline.admit(50)
-    for _ in range(50):
-        lanes.admit(clock.now)
+    # 20 at once after 3 s of trickle; the burst routed, the trickle goes on a second; then 50 at once: 50 / 60 s,
+    # under the 1 s target
+    for trickled, batch in ((3.0, 20), (1.0, 50)):
+        _trickle(pipeline, clock, lanes, 10.0, trickled)
+        assert pipeline.inflight == 0
+        assert pipeline.estimate(batch) <= batch / 60 + 0.05
+        pipeline.admit(batch)
+        for _ in range(batch):
+            lanes.admit(clock.now)
 
     # and the same lanes kept busy: after another second's trickle, 90 events a second offered while they route
     # 60 — the backlog grows by 30 a second, and no more than the target's worth (1 s at 60/s) may be held in
