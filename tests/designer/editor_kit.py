@@ -17,11 +17,7 @@ from fastapi.testclient import TestClient
 from designer.app import create_app
 from designer.flows import editor
 from tests.dbtemplate import seeded_sqlite
-from tests.designer.pages_kit import add_users
-
-PASSWORD = "a-long-password"
-
-ROLES = ("admin", "marketer", "ops", "agent", "finance", "developer")
+from tests.designer.pages_kit import PASSWORD, add_users
 
 
 def served(app: FastAPI) -> set[tuple[str, str]]:
