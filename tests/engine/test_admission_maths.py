@@ -662,8 +662,6 @@ class _Lanes:
 
 def test_an_overload_after_a_quiet_while_meets_the_lanes_before_their_rate_is_known(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from engine.pipeline import Overloaded
-
     # found by a trace (issue 14): in one process, at the onset of 2× after a pause, 36–39 events sat in the web
     # process's own lanes while its routing rate read 0 (fewer than 8 routings in its window), and the predicted
     # wait counted them as nothing. Saturated at 22/s a minute ago; now 44/s offered for a second while the lanes
@@ -673,19 +671,8 @@ def test_an_overload_after_a_quiet_while_meets_the_lanes_before_their_rate_is_kn
     start = clock.now
     lanes = _Lanes(pipeline, 6.0)
     lanes.free = start
-    held: list[int] = []
-    refused = 0
-    for at in [start + i / 44 for i in range(44)]:
-        clock.now = at
-        lanes.run_until(at)
-        pipeline.observed_backlog(0, at)  # eager start: no task waits in Temporal's queue
-        try:
-            pipeline.admit(1)
-        except Overloaded:
-            refused += 1
-        else:
-            held.append(pipeline.inflight)
-            lanes.admit(at)
+    # eager start: no task waits in Temporal's queue
+    held, refused = _offer(pipeline, clock, lanes, start, 44, 44, observed=True)
     assert pipeline.rate() == 0.0  # still fewer than 8 routings in the window: the rate is unknown throughout
     # the lanes hold at most the target's worth of the remembered 22/s (1 s, less the workers' 0.05 s) in front of
     # an admitted event; the old code admitted all 44, the last behind 38
@@ -716,6 +703,29 @@ def _quiet_pipeline(monkeypatch: pytest.MonkeyPatch) -> tuple[Any, _Clock]:
     clock = _Clock()
     monkeypatch.setattr(engine.pipeline.time, "monotonic", clock)
     return RoutingPipeline("sqlite://", router=None, latency_bound=BOUND), clock
+
+
+def _offer(pipeline: Any, clock: _Clock, lanes: _Lanes, start: float, per_second: float, count: int,
+           observed: bool = False) -> tuple[list[int], int]:
+    """One event a request at ``per_second`` from ``start``, ``count`` of them: (the lanes' backlog behind each
+    admitted one, how many were refused). ``observed``: Temporal's sample says no task waits at each."""
+    from engine.pipeline import Overloaded
+
+    held: list[int] = []
+    refused = 0
+    for at in [start + i / per_second for i in range(count)]:
+        clock.now = at
+        lanes.run_until(at)
+        if observed:
+            pipeline.observed_backlog(0, at)
+        try:
+            pipeline.admit(1)
+        except Overloaded:
+            refused += 1
+        else:
+            held.append(pipeline.inflight)
+            lanes.admit(at)
+    return held, refused
 
 
 def _trickle(pipeline: Any, clock: _Clock, lanes: _Lanes, per_second: float, seconds: float) -> None:
@@ -753,19 +763,7 @@ def test_a_burst_into_quiet_lanes_is_admitted_and_a_backlog_is_not(monkeypatch: 
     # 60 — the backlog grows by 30 a second, and no more than the target's worth (1 s at 60/s) may be held in
     # front of an event
     _trickle(pipeline, clock, lanes, 10.0, 1.0)
-    start = clock.now
-    held: list[int] = []
-    refused = 0
-    for at in [start + i / 90 for i in range(270)]:
-        clock.now = at
-        lanes.run_until(at)
-        try:
-            pipeline.admit(1)
-        except Overloaded:
-            refused += 1
-        else:
-            held.append(pipeline.inflight)
-            lanes.admit(at)
+    held, refused = _offer(pipeline, clock, lanes, clock.now, 90, 270)
     assert max(held) <= 60 * admission.target(BOUND) + 1
     # over 3 s, 90 offered a second, at most 60 routed a second and 60 held: about 270 - 180 - 60 refused
     assert refused >= 270 - 180 - 61
