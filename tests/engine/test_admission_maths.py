@@ -672,7 +672,7 @@ def test_an_overload_after_a_quiet_while_meets_the_lanes_before_their_rate_is_kn
     lanes = _Lanes(pipeline, 6.0)
     lanes.free = start
     # eager start: no task waits in Temporal's queue
-    held, refused = _offer(pipeline, clock, lanes, start, 44, 44, observed=True)
+    held, refused = _offer_to_lanes(pipeline, clock, lanes, start, 44, 44, observed=True)
     assert pipeline.rate() == 0.0  # still fewer than 8 routings in the window: the rate is unknown throughout
     # the lanes hold at most the target's worth of the remembered 22/s (1 s, less the workers' 0.05 s) in front of
     # an admitted event; the old code admitted all 44, the last behind 38
@@ -705,8 +705,8 @@ def _quiet_pipeline(monkeypatch: pytest.MonkeyPatch) -> tuple[Any, _Clock]:
     return RoutingPipeline("sqlite://", router=None, latency_bound=BOUND), clock
 
 
-def _offer(pipeline: Any, clock: _Clock, lanes: _Lanes, start: float, per_second: float, count: int,
-           observed: bool = False) -> tuple[list[int], int]:
+def _offer_to_lanes(pipeline: Any, clock: _Clock, lanes: _Lanes, start: float, per_second: float, count: int,
+                    observed: bool = False) -> tuple[list[int], int]:
     """One event a request at ``per_second`` from ``start``, ``count`` of them: (the lanes' backlog behind each
     admitted one, how many were refused). ``observed``: Temporal's sample says no task waits at each."""
     from engine.pipeline import Overloaded
@@ -763,7 +763,7 @@ def test_a_burst_into_quiet_lanes_is_admitted_and_a_backlog_is_not(monkeypatch: 
     # 60 — the backlog grows by 30 a second, and no more than the target's worth (1 s at 60/s) may be held in
     # front of an event
     _trickle(pipeline, clock, lanes, 10.0, 1.0)
-    held, refused = _offer(pipeline, clock, lanes, clock.now, 90, 270)
+    held, refused = _offer_to_lanes(pipeline, clock, lanes, clock.now, 90, 270)
     assert max(held) <= 60 * admission.target(BOUND) + 1
     # over 3 s, 90 offered a second, at most 60 routed a second and 60 held: about 270 - 180 - 60 refused
     assert refused >= 270 - 180 - 61
